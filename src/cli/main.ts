@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * The `weft` command. Each subcommand lives in its own file under src/cli/ and only wires.
+ */
+
+import { Command } from 'commander';
+import { registerInstallCni } from './install-cni.js';
+import { registerDemo } from './demo.js';
+
+const program = new Command();
+program.name('weft').description('A Kubernetes pod network: CNI plugins, subnets, policy and services on the kernel data plane.');
+registerInstallCni(program);
+registerDemo(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`weft: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,67 @@
+/**
+ * Delegation: running another CNI plugin (usually the IPAM plugin named by ipam.type) found on
+ * CNI_PATH, with the same environment and config bytes, and reading back its result or error.
+ * This is how weft's bridge uses the reference host-local and how the reference bridge uses weft's.
+ */
+
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CniError, CniErrorCode } from '../core/cni/errors.js';
+import { parseResult, type CniResult } from '../core/cni/result.js';
+import type { CniEnv } from '../core/cni/env.js';
+import type { Exec } from '../ports/exec.js';
+
+/** The first executable file named `type` in the CNI_PATH directories, or undefined when none. */
+export function findPlugin(type: string, dirs: readonly string[]): string | undefined {
+  if (type.includes('/') || type === '.' || type === '..') return undefined;
+  for (const dir of dirs) {
+    const candidate = join(dir, type);
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not in this directory (or not executable): keep looking, as libcni's FindInPath does.
+      continue;
+    }
+  }
+  return undefined;
+}
+
+export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
+
+export class Delegator {
+  constructor(private readonly exec: Exec) {}
+
+  /** Runs the plugin; returns its parsed result for ADD and undefined otherwise. */
+  async run(type: string, command: DelegateCommand, env: CniEnv, rawConfig: string): Promise<CniResult | undefined> {
+    const path = findPlugin(type, env.path);
+    if (!path) {
+      throw new CniError(CniErrorCode.InvalidNetworkConfig, `failed to find plugin "${type}" in path [${env.path.join(' ')}]`);
+    }
+    const childEnv = { ...env.raw, CNI_COMMAND: command };
+    const r = await this.exec.tryRun({ argv: [path], input: rawConfig, env: childEnv, context: `delegate ${command} to ${type}` });
+    if (r.exitCode !== 0) throw errorFromOutput(type, command, r.stdout, r.stderr, r.exitCode);
+    if (command !== 'ADD') return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(r.stdout);
+    } catch (err) {
+      throw new CniError(CniErrorCode.DecodingFailure, `${type} ${command}: cannot decode its result: ${(err as Error).message}`);
+    }
+    return parseResult(value, `${type} result`);
+  }
+}
+
+function errorFromOutput(type: string, command: string, stdout: string, stderr: string, exitCode: number): CniError {
+  try {
+    const e = JSON.parse(stdout) as { code?: unknown; msg?: unknown; details?: unknown };
+    if (typeof e.code === 'number' && typeof e.msg === 'string') {
+      return new CniError(e.code, `${type} ${command}: ${e.msg}`, typeof e.details === 'string' ? e.details : '');
+    }
+  } catch {
+    // Not error JSON: fall through and report what the plugin printed.
+  }
+  const text = (stdout.trim() || stderr.trim()).slice(0, 500);
+  return new CniError(CniErrorCode.DelegateFailure, `${type} ${command}: exit code ${exitCode}${text ? `: ${text}` : ''}`);
+}

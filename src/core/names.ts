@@ -1,0 +1,44 @@
+/**
+ * Every kernel object name weft makes (links, nftables tables, chains and sets, lock and data
+ * paths) comes from here, so that cleanup code and humans can find them, and so that generated
+ * names respect Linux's 15-character interface name limit (IFNAMSIZ - 1).
+ */
+
+/** FNV-1a, 32 bits, as 8 hex digits: stable across runs and processes, no crypto needed. */
+export function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * The host end of a pod's veth pair: "veth" + 8 hex digits of hash(containerID, ifname), 12
+ * characters. Deterministic, so DEL finds it even when the pod's namespace is already gone, and
+ * a repeated ADD finds the pair it made before.
+ */
+export function hostVethName(containerId: string, ifname: string): string {
+  return `veth${shortHash(`${containerId}/${ifname}`)}`;
+}
+
+/** Default bridge name, as in the reference bridge plugin. */
+export const DEFAULT_BRIDGE = 'cni0';
+
+/** The nftables table (family inet) where the bridge plugin's ipMasq lives. */
+export const MASQ_TABLE = 'weft-masq';
+
+/** The nftables table (family inet) where the portmap plugin's DNAT lives. */
+export const PORTMAP_TABLE = 'weft-portmap';
+
+/** The host-local plugin's default data directory, the reference plugin's own default. */
+export const DEFAULT_IPAM_DATA_DIR = '/var/lib/cni/networks';
+
+/** Where weft's plugins keep lock files for state shared between invocations (nft tables). */
+export const DEFAULT_LOCK_DIR = '/run/weft/locks';
+
+/** The tag weft puts on nft set elements and comments: "<containerID>/<ifname>". */
+export function attachmentTag(containerId: string, ifname: string): string {
+  return `${containerId}/${ifname}`;
+}
