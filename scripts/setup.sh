@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what weft needs on a fresh Debian 12 machine (run as root): the kernel tools weft
+# drives (iproute2, nftables), the reference CNI plugins it interoperates with, the tools the
+# tests use, and the npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (weft builds network namespaces)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+packages=(iproute2 nftables iptables iputils-ping containernetworking-plugins etcd-server iperf3 util-linux procps kmod)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npx tsc -p tsconfig.json
