@@ -1,0 +1,45 @@
+/**
+ * Named network namespaces (`ip netns`), for the lab and the demo. Paths are under
+ * /var/run/netns, which is what CNI_NETNS points at.
+ */
+
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Exec } from '../ports/exec.js';
+
+export const NETNS_RUN_DIR = '/var/run/netns';
+
+export class NamedNetns {
+  constructor(private readonly exec: Exec) {}
+
+  path(name: string): string {
+    return join(NETNS_RUN_DIR, name);
+  }
+
+  /** Creates the namespace with lo up. */
+  async add(name: string): Promise<string> {
+    await this.exec.run({ argv: ['ip', 'netns', 'add', name], context: `create namespace ${name}` });
+    await this.exec.run({ argv: ['ip', '-n', name, 'link', 'set', 'lo', 'up'], context: `set lo up in ${name}` });
+    return this.path(name);
+  }
+
+  /** Deletes the namespace; a namespace that is already gone is not an error. */
+  async delete(name: string): Promise<void> {
+    if (!this.list().includes(name)) return;
+    await this.exec.run({ argv: ['ip', 'netns', 'del', name], context: `delete namespace ${name}` });
+  }
+
+  /** Names of all named namespaces (empty when none). */
+  list(): string[] {
+    try {
+      return readdirSync(NETNS_RUN_DIR);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Argv prefix that runs a command inside the namespace. */
+  wrap(name: string): string[] {
+    return ['ip', 'netns', 'exec', name];
+  }
+}
