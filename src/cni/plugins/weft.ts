@@ -1,0 +1,144 @@
+/**
+ * The `weft` CNI plugin: the node-level plugin a cluster's conflist names, in the role of
+ * Flannel's `flannel` plugin. It reads the subnet.env the agent wrote, builds a bridge config
+ * with host-local IPAM on the node's subnet, and delegates ADD/DEL/CHECK to it.
+ *
+ * Config (Flannel's, renamed): `subnetFile` (default /run/weft/subnet.env), `dataDir` (default
+ * /var/lib/cni/weft), `delegate` (fields merged into the generated bridge config; `delegate.type`
+ * defaults to "bridge", `delegate.ipam` fields are merged into the generated ipam).
+ * The generated config is saved per container at ADD and reused at DEL and CHECK, so a pod is
+ * torn down with the config it was made with even if subnet.env changed since (as Flannel does).
+ */
+
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BASE_CONFIG, parseWith } from '../../core/cni/config.js';
+import { CniError, CniErrorCode } from '../../core/cni/errors.js';
+import type { CniResult } from '../../core/cni/result.js';
+import { parseSubnetEnv } from '../../core/cni/subnet-env.js';
+import { DEFAULT_AGENT_RUN_DIR } from '../../core/names.js';
+import type { PluginDeps } from '../deps.js';
+import type { CniPlugin, PluginCall } from '../skel.js';
+
+const WEFT_CONFIG = BASE_CONFIG.extend({
+  subnetFile: z.string().min(1).default(join(DEFAULT_AGENT_RUN_DIR, 'subnet.env')),
+  dataDir: z.string().min(1).default('/var/lib/cni/weft'),
+  delegate: z.record(z.unknown()).default({}),
+});
+type WeftConfig = z.infer<typeof WEFT_CONFIG>;
+
+function readSubnetEnv(path: string) {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CniError(
+      CniErrorCode.TryAgainLater,
+      `read ${path}: ${(err as Error).message}`,
+      'is the weft agent running on this node? It writes this file once the node has a subnet',
+    );
+  }
+  return parseSubnetEnv(text, path);
+}
+
+/** The bridge config this plugin delegates to, from subnet.env and the `delegate` overrides. */
+export function delegateConfig(conf: WeftConfig, subnetFileText: string): Record<string, unknown> {
+  const env = parseSubnetEnv(subnetFileText, conf.subnetFile);
+  const d = conf.delegate;
+  const ipamOverrides = (typeof d.ipam === 'object' && d.ipam !== null ? d.ipam : {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {
+    cniVersion: conf.cniVersion,
+    name: conf.name,
+    type: 'bridge',
+    // When the agent masquerades (FLANNEL_IPMASQ=true) the bridge must not do it a second time.
+    ipMasq: !env.ipMasq,
+    mtu: env.mtu,
+    isGateway: true,
+    ...d,
+    ipam: { type: 'host-local', ranges: [[{ subnet: env.subnet }]], routes: [{ dst: env.network }], ...ipamOverrides },
+  };
+  for (const k of ['runtimeConfig', 'args', 'prevResult'] as const) if (conf[k] !== undefined) out[k] = conf[k];
+  return out;
+}
+
+function savedPath(conf: WeftConfig, containerId: string, ifname: string): string {
+  return join(conf.dataDir, ifname === 'eth0' ? containerId : `${containerId}-${ifname}`);
+}
+
+function loadSaved(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CniError(CniErrorCode.IoFailure, `read saved delegate config ${path}: ${(err as Error).message}`);
+  }
+}
+
+export function createWeftPlugin(deps: PluginDeps): CniPlugin {
+  const parse = (call: PluginCall) => parseWith(WEFT_CONFIG, call.config);
+  const withPrev = (saved: string, call: PluginCall): string => {
+    const obj = JSON.parse(saved) as Record<string, unknown>;
+    if (call.config.prevResult !== undefined) obj.prevResult = call.config.prevResult;
+    return JSON.stringify(obj);
+  };
+  return {
+    add: async (call): Promise<CniResult> => {
+      const conf = parse(call);
+      const text = JSON.stringify(delegateConfig(conf, readFileText(conf.subnetFile)));
+      const type = String((JSON.parse(text) as { type: unknown }).type);
+      const path = savedPath(conf, call.env.containerId, call.env.ifname);
+      mkdirSync(conf.dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+      renameSync(`${path}.tmp`, path);
+      try {
+        const result = await deps.delegator.run(type, 'ADD', call.env, text);
+        if (!result) throw new CniError(CniErrorCode.DelegateFailure, `${type} ADD returned no result`);
+        return result;
+      } catch (err) {
+        rmSync(path, { force: true });
+        throw err;
+      }
+    },
+    del: async (call) => {
+      const conf = parse(call);
+      const path = savedPath(conf, call.env.containerId, call.env.ifname);
+      const saved = loadSaved(path);
+      // Without a saved config (ADD never finished, or DEL ran before) fall back to a fresh one,
+      // so that whatever the bridge and IPAM still hold is released.
+      let text = saved;
+      if (text === undefined) {
+        try {
+          text = JSON.stringify(delegateConfig(conf, readFileSync(conf.subnetFile, 'utf8')));
+        } catch (err) {
+          deps.log(`weft DEL ${call.env.containerId}: no saved config and no usable ${conf.subnetFile} (${(err as Error).message}); nothing to delegate`);
+          return;
+        }
+      }
+      const type = String((JSON.parse(text) as { type: unknown }).type);
+      await deps.delegator.run(type, 'DEL', call.env, withPrev(text, call));
+      rmSync(path, { force: true });
+    },
+    check: async (call) => {
+      const conf = parse(call);
+      const saved = loadSaved(savedPath(conf, call.env.containerId, call.env.ifname));
+      if (saved === undefined) throw new CniError(CniErrorCode.CheckFailed, `weft CHECK: no saved config for container ${call.env.containerId}`);
+      const type = String((JSON.parse(saved) as { type: unknown }).type);
+      await deps.delegator.run(type, 'CHECK', call.env, withPrev(saved, call));
+    },
+    gc: async () => undefined,
+    status: async (call) => {
+      const conf = parse(call);
+      try {
+        readSubnetEnv(conf.subnetFile);
+      } catch (err) {
+        throw new CniError(CniErrorCode.PluginNotAvailable, `weft: not ready: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
+function readFileText(path: string): string {
+  readSubnetEnv(path);
+  return readFileSync(path, 'utf8');
+}
