@@ -32,6 +32,23 @@ export const MASQ_TABLE = 'weft-masq';
 /** The nftables table (family inet) where the portmap plugin's DNAT lives. */
 export const PORTMAP_TABLE = 'weft-portmap';
 
+/** The chains, maps and sets inside PORTMAP_TABLE (see src/core/nft/portmap.ts for their roles). */
+export const PORTMAP_OBJECTS = {
+  preroutingChain: 'prerouting',
+  outputChain: 'output',
+  postroutingChain: 'postrouting',
+  hostportsChain: 'hostports',
+  /** hostPort on any local address: `proto . port : podIP . podPort`. */
+  anyAddressMap: { 4: 'hostports-v4', 6: 'hostports-v6' },
+  /** hostPort on one hostIP: `hostIP . proto . port : podIP . podPort`. */
+  hostIpMap: { 4: 'hostip-hostports-v4', 6: 'hostip-hostports-v6' },
+  /** Connections to masquerade after DNAT: `source prefix . podIP`. */
+  masqSet: { 4: 'masq-v4', 6: 'masq-v6' },
+} as const;
+
+/** Lock file (under the plugin's lock dir) serialising read-modify-write of PORTMAP_TABLE. */
+export const PORTMAP_LOCK_FILE = 'portmap.lock';
+
 /** The host-local plugin's default data directory, the reference plugin's own default. */
 export const DEFAULT_IPAM_DATA_DIR = '/var/lib/cni/networks';
 

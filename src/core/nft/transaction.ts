@@ -56,8 +56,14 @@ export interface NftElement {
   family: NftFamily;
   table: string;
   set: string;
-  /** The element key (and for maps ` : value`), rendered as written. */
+  /** The element key, rendered as written (for maps, either ` : value` here or `value` below). */
   key: string;
+  /**
+   * Maps only: the element's value. When given, the comment is rendered between key and value
+   * (`key comment "c" : value`), the only place nft's grammar accepts a map element's comment.
+   * `delete` renders the key alone, as nft identifies an element by its key.
+   */
+  value?: string;
   comment?: string;
 }
 
@@ -112,7 +118,8 @@ function renderObject(verb: NftVerb, o: NftObject): string {
       return `add rule ${o.family} ${o.table} ${o.chain} ${o.rule}${commentPart(o.comment)}`;
     case 'element':
       if (verb === 'flush') throw new Error('nft: cannot flush an element');
-      return `${verb} element ${o.family} ${o.table} ${o.set} { ${o.key}${verb === 'delete' ? '' : commentPart(o.comment)} }`;
+      if (verb === 'delete') return `delete element ${o.family} ${o.table} ${o.set} { ${o.key} }`;
+      return `${verb} element ${o.family} ${o.table} ${o.set} { ${o.key}${commentPart(o.comment)}${o.value !== undefined ? ` : ${o.value}` : ''} }`;
   }
 }
 
