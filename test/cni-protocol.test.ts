@@ -35,7 +35,7 @@ function bridgeConf(version: string, ipam: Record<string, unknown> = {}): Record
 function nodeLinks(): string[] {
   return ipJson<Array<{ ifname: string }>>(node, ['link', 'show'])
     .map((l) => l.ifname)
-    .filter((n) => n !== 'lo' && n !== 'cni0')
+    .filter((n) => n !== 'lo' && !n.startsWith('cni'))
     .sort();
 }
 
@@ -138,6 +138,8 @@ describe('bad input: the right code, a non-zero exit, nothing left behind', () =
     // 10.89.0.0/30: .1 is the gateway and .3 broadcast, so .2 is the only address.
     const conf = bridgeConf('1.0.0', { subnet: '10.89.0.0/30' });
     conf.name = 'tinynet';
+    // Its own bridge: cni0 already has 10.88.0.1/24, and a bridge refuses a second gateway subnet.
+    conf.bridge = 'cni1';
     const pod2 = fx.add('pod2');
     const first = { ...base(), containerId: 'tiny-1', config: conf };
     mustAdd(first);

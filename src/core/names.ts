@@ -59,3 +59,24 @@ export const DEFAULT_LOCK_DIR = '/run/weft/locks';
 export function attachmentTag(containerId: string, ifname: string): string {
   return `${containerId}/${ifname}`;
 }
+
+/** The nftables table (family inet) where the agent's ip-masq rules live. */
+export const AGENT_MASQ_TABLE = 'weft-agent-masq';
+
+/** Default run dir of the agent: subnet.env lives here, as Flannel's /run/flannel/subnet.env. */
+export const DEFAULT_AGENT_RUN_DIR = '/run/weft';
+
+/** The flannel-like CNI plugin type that reads subnet.env and delegates to bridge + host-local. */
+export const WEFT_CNI_TYPE = 'weft';
+
+/** The chain and sets inside MASQ_TABLE (see src/core/nft/masq.ts for their roles). */
+export const MASQ_OBJECTS = {
+  postroutingChain: 'postrouting',
+  /** Pod addresses whose traffic leaving the pod's subnet is masqueraded. */
+  podSet: { 4: 'pods-v4', 6: 'pods-v6' },
+  /** `pod address . pod subnet`: destinations that stay unmasqueraded for that pod. */
+  localSet: { 4: 'local-v4', 6: 'local-v6' },
+} as const;
+
+/** Lock file (under the plugin's lock dir) serialising read-modify-write of MASQ_TABLE. */
+export const MASQ_LOCK_FILE = 'masq.lock';

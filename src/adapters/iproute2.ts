@@ -1,0 +1,166 @@
+/**
+ * Links over iproute2: reads with `ip -j -d address show` and `ip -j route show`, applies changes
+ * with one `ip -batch -` process per call. Works in the process's own namespace, or in another one
+ * given by path through the Exec port's `netns` option (nsenter --net=PATH), because `ip -n` only
+ * takes names under /var/run/netns, not the paths container runtimes pass as CNI_NETNS.
+ */
+
+import { ExecError, type Exec } from '../ports/exec.js';
+import type { AddressState, LinkChange, Links, LinkState, NsOption, RouteSpec, RouteState } from '../ports/links.js';
+
+/** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
+function token(text: string, what: string): string {
+  if (text === '' || /[\s"'#\\]/.test(text)) throw new Error(`ip batch: ${what} ${JSON.stringify(text)} cannot be used (empty, or contains whitespace, quotes, '#' or '\\')`);
+  return text;
+}
+
+function routeArgs(r: RouteSpec): string[] {
+  const args = [token(r.dst, 'route destination')];
+  if (r.gw) args.push('via', token(r.gw, 'gateway'));
+  return args;
+}
+
+function routeExtras(r: RouteSpec): string[] {
+  const args: string[] = [];
+  if (r.mtu !== undefined) args.push('mtu', String(r.mtu));
+  if (r.advmss !== undefined) args.push('advmss', String(r.advmss));
+  if (r.priority !== undefined) args.push('metric', String(r.priority));
+  if (r.table !== undefined) args.push('table', String(r.table));
+  if (r.scope !== undefined) args.push('scope', String(r.scope));
+  return args;
+}
+
+/** One `ip -batch` line per change (exported for unit tests). */
+export function renderChange(c: LinkChange): string {
+  const mtu = (m: number | undefined) => (m ? ['mtu', String(m)] : []);
+  const parts: string[] = (() => {
+    switch (c.op) {
+      case 'add-bridge':
+        return ['link', 'add', 'name', token(c.name, 'link'), ...mtu(c.mtu), 'type', 'bridge'];
+      case 'add-veth':
+        return [
+          'link', 'add', 'name', token(c.name, 'link'), ...mtu(c.mtu), 'type', 'veth',
+          'peer', 'name', token(c.peer, 'link'), ...mtu(c.mtu), ...(c.peerMac ? ['address', token(c.peerMac, 'MAC')] : []),
+          'netns', token(c.peerNetns, 'netns path'),
+        ];
+      case 'set-master':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'master', token(c.master, 'link')];
+      case 'set-up':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'up'];
+      case 'set-mac':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'address', token(c.mac, 'MAC')];
+      case 'set-promisc':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'promisc', c.on ? 'on' : 'off'];
+      case 'set-hairpin':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'type', 'bridge_slave', 'hairpin', c.on ? 'on' : 'off'];
+      case 'add-address': {
+        const v4 = !c.cidr.includes(':');
+        // "broadcast +" derives the broadcast address from the prefix, as netlink clients do.
+        return ['address', 'add', token(c.cidr, 'address'), ...(v4 ? ['broadcast', '+'] : []), 'dev', token(c.dev, 'link'), ...(!v4 && c.nodad ? ['nodad'] : [])];
+      }
+      case 'del-address':
+        return ['address', 'del', token(c.cidr, 'address'), 'dev', token(c.dev, 'link')];
+      case 'replace-route':
+        return ['route', 'replace', ...routeArgs(c.route), 'dev', token(c.dev, 'link'), ...routeExtras(c.route)];
+      case 'del-link':
+        return ['link', 'del', 'dev', token(c.name, 'link')];
+    }
+  })();
+  return parts.join(' ');
+}
+
+interface IpAddrJson {
+  ifindex?: number;
+  ifname?: string;
+  link_index?: number;
+  flags?: string[];
+  mtu?: number;
+  master?: string;
+  address?: string;
+  linkinfo?: { info_kind?: string; info_slave_kind?: string; info_slave_data?: { hairpin?: boolean } };
+  addr_info?: Array<{ family?: string; local?: string; prefixlen?: number; tentative?: boolean; dadfailed?: boolean }>;
+}
+
+interface IpRouteJson {
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+}
+
+function toLinkState(j: IpAddrJson): LinkState {
+  const addresses: AddressState[] = (j.addr_info ?? [])
+    .filter((a) => (a.family === 'inet' || a.family === 'inet6') && a.local !== undefined && a.prefixlen !== undefined)
+    .map((a) => ({
+      cidr: `${a.local}/${a.prefixlen}`,
+      family: a.family === 'inet' ? 4 : 6,
+      tentative: a.tentative === true,
+      dadFailed: a.dadfailed === true,
+    }));
+  const state: LinkState = {
+    name: j.ifname ?? '',
+    index: j.ifindex ?? 0,
+    mtu: j.mtu ?? 0,
+    mac: j.address ?? '',
+    up: (j.flags ?? []).includes('UP'),
+    promisc: (j.flags ?? []).includes('PROMISC'),
+    addresses,
+  };
+  if (j.linkinfo?.info_kind) state.kind = j.linkinfo.info_kind;
+  if (j.master) state.master = j.master;
+  if (j.link_index !== undefined) state.peerIndex = j.link_index;
+  if (j.linkinfo?.info_slave_kind === 'bridge') state.hairpin = j.linkinfo.info_slave_data?.hairpin === true;
+  return state;
+}
+
+function normalizeDst(dst: string | undefined, family: 4 | 6): string {
+  if (!dst || dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
+  if (dst.includes('/')) return dst;
+  return `${dst}/${family === 4 ? 32 : 128}`;
+}
+
+export class Iproute2Links implements Links {
+  constructor(private readonly exec: Exec) {}
+
+  private ns(opts: NsOption | undefined): { netns?: string } {
+    return opts?.netns ? { netns: opts.netns } : {};
+  }
+
+  async get(name: string, opts?: NsOption): Promise<LinkState | undefined> {
+    const where = opts?.netns ? ` in ${opts.netns}` : '';
+    const r = await this.exec.tryRun({ argv: ['ip', '-j', '-d', 'address', 'show', 'dev', token(name, 'link')], ...this.ns(opts) });
+    if (r.exitCode !== 0) {
+      // iproute2 says `Device "x" does not exist.` for a missing link; anything else is a failure.
+      if (/does not exist/.test(r.stderr)) return undefined;
+      throw new Error(`read link ${name}${where}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+    }
+    const list = JSON.parse(r.stdout || '[]') as IpAddrJson[];
+    const first = list[0];
+    return first ? toLinkState(first) : undefined;
+  }
+
+  async routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]> {
+    const r = await this.exec.run({ argv: ['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main'], ...this.ns(opts), context: `read IPv${family} routes${opts?.netns ? ` in ${opts.netns}` : ''}` });
+    const list = JSON.parse(r.stdout.trim() || '[]') as IpRouteJson[];
+    return list.map((j) => {
+      const route: RouteState = { dst: normalizeDst(j.dst, family) };
+      if (j.gateway) route.gateway = j.gateway;
+      if (j.dev) route.dev = j.dev;
+      return route;
+    });
+  }
+
+  async apply(changes: readonly LinkChange[], opts: NsOption & { context: string }): Promise<void> {
+    if (changes.length === 0) return;
+    const lines = changes.map(renderChange);
+    try {
+      await this.exec.run({ argv: ['ip', '-batch', '-'], input: lines.join('\n') + '\n', ...this.ns(opts), context: opts.context });
+    } catch (err) {
+      if (!(err instanceof ExecError)) throw err;
+      // ip names the failing line as "Command failed -:N"; say which change that was.
+      const m = /Command failed -:(\d+)/.exec(err.stderr);
+      const line = m ? lines[Number(m[1]) - 1] : undefined;
+      const why = err.stderr.replace(/Command failed -:\d+/, '').trim() || `exit code ${err.exitCode}`;
+      throw new Error(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${line ? `ip ${line}: ` : ''}${why}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Links: the port to the kernel's links, addresses and routes, in the process's own network
+ * namespace or in one given by path. The real implementation (src/adapters/iproute2.ts) reads with
+ * `ip -j` and applies a whole list of changes with one `ip -batch -` process per namespace, so a
+ * CNI ADD costs a handful of processes rather than one per command.
+ *
+ * Changes are plain data (LinkChange) so that plugins build them and tests can read them.
+ */
+
+export interface AddressState {
+  /** "addr/prefix" with host bits, as on the interface. */
+  cidr: string;
+  family: 4 | 6;
+  /** IPv6 only: duplicate address detection is still running (the address is not usable yet). */
+  tentative: boolean;
+  /** IPv6 only: duplicate address detection found another holder. */
+  dadFailed: boolean;
+}
+
+export interface LinkState {
+  name: string;
+  index: number;
+  /** "bridge", "veth", ...; undefined for a plain device. */
+  kind?: string;
+  /** veth only: the ifindex of the peer (in the peer's namespace). */
+  peerIndex?: number;
+  /** Name of the bridge (or other master) the link is enslaved to, if any. */
+  master?: string;
+  mtu: number;
+  mac: string;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  promisc: boolean;
+  /** Bridge ports only: hairpin mode. */
+  hairpin?: boolean;
+  addresses: AddressState[];
+}
+
+export interface RouteState {
+  /** Destination in CIDR form; the default route is "0.0.0.0/0" or "::/0". */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+export interface RouteSpec {
+  dst: string;
+  gw?: string;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
+
+export type LinkChange =
+  | { op: 'add-bridge'; name: string; mtu?: number }
+  /** A veth pair whose peer is created directly in the namespace at `peerNetns` (a path). */
+  | { op: 'add-veth'; name: string; mtu?: number; peer: string; peerNetns: string; peerMac?: string }
+  | { op: 'set-master'; name: string; master: string }
+  | { op: 'set-up'; name: string }
+  | { op: 'set-mac'; name: string; mac: string }
+  | { op: 'set-promisc'; name: string; on: boolean }
+  | { op: 'set-hairpin'; name: string; on: boolean }
+  | { op: 'add-address'; dev: string; cidr: string; nodad?: boolean }
+  | { op: 'del-address'; dev: string; cidr: string }
+  /** Create-or-replace, so that a retried change is idempotent. */
+  | { op: 'replace-route'; dev: string; route: RouteSpec }
+  | { op: 'del-link'; name: string };
+
+export interface NsOption {
+  /** Path of the network namespace to work in; the process's own when omitted. */
+  netns?: string;
+}
+
+export interface Links {
+  /** The link and its addresses; undefined when no link has that name. */
+  get(name: string, opts?: NsOption): Promise<LinkState | undefined>;
+  /** Routes of the main table in one family; [] when there are none. */
+  routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]>;
+  /**
+   * Applies the changes in order, in one batch; stops at the first failure and rejects naming it.
+   * Changes made before the failure stay: callers roll back what they know they made.
+   */
+  apply(changes: readonly LinkChange[], opts: NsOption & { context: string }): Promise<void>;
+}
