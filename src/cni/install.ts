@@ -1,7 +1,9 @@
 /**
  * `weft install-cni`: puts one executable per plugin type into a CNI bin dir, named
  * `<prefix><type>` so weft's plugins can sit beside the reference ones (prefix "weft-") or
- * replace them (prefix ""). Each is a two-line sh wrapper that execs Node on this checkout's
+ * replace them (prefix ""). The `weft` type (the node plugin that reads subnet.env) has no
+ * reference namesake and is always installed as plain `weft`.
+ * Each is a two-line sh wrapper that execs Node on this checkout's
  * compiled entry with the type fixed; the runtime execs it like any other plugin.
  */
 
@@ -30,7 +32,7 @@ export function installCni(opts: InstallOptions): string[] {
   const node = opts.nodePath ?? process.execPath;
   mkdirSync(opts.binDir, { recursive: true });
   return PLUGIN_TYPES.map((type) => {
-    const path = join(opts.binDir, `${opts.prefix}${type}`);
+    const path = join(opts.binDir, type === 'weft' ? type : `${opts.prefix}${type}`);
     const tmp = `${path}.tmp-${process.pid}`;
     writeFileSync(tmp, `#!/bin/sh\n# weft CNI plugin "${type}" (written by weft install-cni)\nexec ${shQuote(node)} ${shQuote(entry)} ${type} "$@"\n`);
     chmodSync(tmp, 0o755);

@@ -5,7 +5,6 @@
  * This file only wires real adapters to the plugin and the dispatcher.
  */
 
-import { readFileSync } from 'node:fs';
 import { NodeExec } from '../adapters/exec.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { NftCommand } from '../adapters/nft.js';
@@ -17,8 +16,9 @@ import { createBridgePlugin } from './plugins/bridge.js';
 import { createHostLocalPlugin } from './plugins/host-local.js';
 import { createLoopbackPlugin } from './plugins/loopback.js';
 import { createPortmapPlugin } from './plugins/portmap.js';
+import { createWeftPlugin } from './plugins/weft.js';
 
-export const PLUGIN_TYPES = ['bridge', 'host-local', 'loopback', 'portmap'] as const;
+export const PLUGIN_TYPES = ['bridge', 'host-local', 'loopback', 'portmap', 'weft'] as const;
 export type PluginType = (typeof PLUGIN_TYPES)[number];
 
 export function createPlugin(type: PluginType, deps: PluginDeps): CniPlugin {
@@ -31,6 +31,8 @@ export function createPlugin(type: PluginType, deps: PluginDeps): CniPlugin {
       return createLoopbackPlugin(deps);
     case 'portmap':
       return createPortmapPlugin(deps);
+    case 'weft':
+      return createWeftPlugin(deps);
   }
 }
 
@@ -52,13 +54,11 @@ async function main(): Promise<void> {
     process.stderr.write(`usage: main.js <${PLUGIN_TYPES.join('|')}>\n`);
     process.exit(2);
   }
-  let stdin = '';
-  try {
-    stdin = readFileSync(0, 'utf8');
-  } catch (err) {
-    // No stdin at all (EAGAIN on a closed/tty fd) is the same as empty config.
-    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' && (err as NodeJS.ErrnoException).code !== 'EOF') throw err;
-  }
+  // Read stdin as a stream: readFileSync(0) fails with EAGAIN when the runtime hands over a
+  // non-blocking pipe.
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const stdin = Buffer.concat(chunks).toString('utf8');
   const code = await dispatch(createPlugin(type as PluginType, realDeps(process.env)), {
     env: process.env,
     stdin,

@@ -80,3 +80,22 @@ export const MASQ_OBJECTS = {
 
 /** Lock file (under the plugin's lock dir) serialising read-modify-write of MASQ_TABLE. */
 export const MASQ_LOCK_FILE = 'masq.lock';
+
+/**
+ * Every VXLAN device weft's vxlan backend makes is named `weft.<VNI>` (Flannel's is
+ * `flannel.<VNI>`); cleanup and backend switches find weft's devices by this prefix. At most
+ * 5 + 8 digits (VNI < 2^24) = 13 characters.
+ */
+export const VXLAN_DEVICE_PREFIX = 'weft.';
+
+export function vxlanDeviceName(vni: number): string {
+  return `${VXLAN_DEVICE_PREFIX}${vni}`;
+}
+
+/**
+ * The routing protocol number (`ip route ... proto 119`) that marks every route weft's backends
+ * install, so the reconciler can list exactly its own routes (`ip route show proto 119`) and never
+ * touch another's. 119 = 0x77 = ASCII "w"; it is not among the numbers iproute2's rt_protos
+ * reserves (0-4 kernel/boot/static, 8-18, 42 babel, 99 openr, 186-192 routing daemons).
+ */
+export const WEFT_ROUTE_PROTOCOL = 119;

@@ -28,8 +28,10 @@ export interface CmdResult {
 export function sh(argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CmdResult {
   const [cmd, ...args] = argv;
   const r = spawnSync(cmd!, args, { input: opts.input ?? '', env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000 });
-  if (r.error) throw r.error;
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
+  // EPIPE only means the child exited before reading all of its stdin: its status and output
+  // still tell what happened, so they are returned rather than lost in a throw.
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') throw r.error;
+  return { stdout: r.stdout ?? '', stderr: r.stderr ?? '', status: r.status ?? -1 };
 }
 
 /** Runs argv and throws with stderr when it fails. */
