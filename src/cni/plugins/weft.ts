@@ -10,7 +10,7 @@
  * torn down with the config it was made with even if subnet.env changed since (as Flannel does).
  */
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BASE_CONFIG, parseWith } from '../../core/cni/config.js';
@@ -126,7 +126,26 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       const type = String((JSON.parse(saved) as { type: unknown }).type);
       await deps.delegator.run(type, 'CHECK', call.env, withPrev(saved, call));
     },
-    gc: async () => undefined,
+    gc: async (call) => {
+      // Saved configs of attachments the runtime no longer knows are dropped, and GC is passed
+      // on to the bridge (which passes it to IPAM) so their addresses are freed too.
+      const conf = parse(call);
+      const valid = new Set(
+        ((call.config['cni.dev/valid-attachments'] ?? []) as Array<{ containerID?: string; ifname?: string }>).map((a) =>
+          a.ifname === 'eth0' || a.ifname === undefined ? String(a.containerID) : `${a.containerID}-${a.ifname}`,
+        ),
+      );
+      let saved: string[] = [];
+      try {
+        saved = readdirSync(conf.dataDir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      for (const name of saved) if (!name.endsWith('.tmp') && !valid.has(name)) rmSync(join(conf.dataDir, name), { force: true });
+      const text = JSON.stringify({ ...delegateConfig(conf, readFileText(conf.subnetFile)), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
+      const type = String((JSON.parse(text) as { type: unknown }).type);
+      await deps.delegator.run(type, 'GC', call.env, text);
+    },
     status: async (call) => {
       const conf = parse(call);
       try {

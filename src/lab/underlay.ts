@@ -1,0 +1,104 @@
+/**
+ * The lab's "physical" network, made of namespaces this module owns: an underlay namespace
+ * holding a Linux bridge (the L2 segment every node's eth0 plugs into, with the segment's
+ * .254 address standing in for the outside world), and node namespaces, each with an eth0 on
+ * the segment and a default route via .254, exactly like a host on a LAN.
+ *
+ * Optionally a second segment joined by a router namespace, so a lab can have nodes that are
+ * not on one L2 segment (host-gw refuses them; DirectRouting uses VXLAN for them).
+ *
+ * Every name is derived from the lab's namespace prefix, so two labs never collide, and
+ * `removeUnderlay` finds everything by that prefix even after a crash.
+ */
+
+import type { Exec } from '../ports/exec.js';
+import { NamedNetns } from '../adapters/netns.js';
+
+export interface Segment {
+  /** e.g. "10.99.0" (a /24); .254 is the segment's gateway, nodes get .1, .2, ... */
+  prefix24: string;
+  /** The namespace the segment's bridge lives in. */
+  ns: string;
+}
+
+export interface UnderlayNode {
+  name: string;
+  ns: string;
+  iface: 'eth0';
+  ip: string;
+  segment: Segment;
+}
+
+const BRIDGE = 'ul0';
+
+export class Underlay {
+  private readonly netns: NamedNetns;
+
+  constructor(
+    private readonly exec: Exec,
+    /** Namespace name prefix of the lab, e.g. "weft-lab1-". */
+    readonly prefix: string,
+  ) {
+    this.netns = new NamedNetns(exec);
+  }
+
+  private ip(ns: string, commands: string[], context: string): Promise<unknown> {
+    return this.exec.run({ argv: ['ip', '-n', ns, '-batch', '-'], input: commands.join('\n') + '\n', context });
+  }
+
+  private sysctl(ns: string, key: string, value: string): Promise<unknown> {
+    return this.exec.run({ argv: ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`], context: `sysctl ${key} in ${ns}` });
+  }
+
+  /** Creates a segment: its namespace and bridge with the .254 gateway address. */
+  async addSegment(label: string, prefix24: string): Promise<Segment> {
+    const ns = `${this.prefix}${label}`;
+    await this.netns.add(ns);
+    await this.ip(ns, [`link add ${BRIDGE} type bridge`, `link set ${BRIDGE} up`, `addr add ${prefix24}.254/24 dev ${BRIDGE}`], `create segment ${label}`);
+    // The segment namespace also routes between segments (when there are several) and stands in
+    // for "the outside" for ip-masq.
+    await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
+    return { prefix24, ns };
+  }
+
+  /**
+   * Joins two segments through a router namespace: the router has a leg on each segment at
+   * .253, and each segment's namespace routes the other segment via it.
+   */
+  async addRouter(label: string, a: Segment, b: Segment): Promise<string> {
+    const ns = `${this.prefix}${label}`;
+    await this.netns.add(ns);
+    await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
+    for (const [i, seg] of [a, b].entries()) {
+      const leg = `r${i}`;
+      const peer = `${label}${i}`.slice(0, 15);
+      await this.ip(seg.ns, [`link add ${peer} type veth peer name ${leg} netns ${this.netns.path(ns)}`, `link set ${peer} master ${BRIDGE} up`], `plug router into ${seg.ns}`);
+      await this.ip(ns, [`addr add ${seg.prefix24}.253/24 dev ${leg}`, `link set ${leg} up`], `address router leg ${leg}`);
+    }
+    await this.ip(a.ns, [`route add ${b.prefix24}.0/24 via ${a.prefix24}.253`], 'route segment a to b');
+    await this.ip(b.ns, [`route add ${a.prefix24}.0/24 via ${b.prefix24}.253`], 'route segment b to a');
+    return ns;
+  }
+
+  /** Creates a node namespace with eth0 on the segment at `<prefix24>.<host>`. */
+  async addNode(name: string, segment: Segment, host: number): Promise<UnderlayNode> {
+    const ns = `${this.prefix}${name}`;
+    const ip = `${segment.prefix24}.${host}`;
+    await this.netns.add(ns);
+    const peer = name.slice(0, 15);
+    await this.ip(segment.ns, [`link add ${peer} type veth peer name eth0 netns ${this.netns.path(ns)}`, `link set ${peer} master ${BRIDGE} up`], `plug ${name} into the segment`);
+    await this.ip(ns, [`addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${segment.prefix24}.254`], `address ${name}`);
+    await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
+    return { name, ns, iface: 'eth0', ip, segment };
+  }
+
+  /** Every namespace of this lab (by prefix). */
+  namespaces(): string[] {
+    return this.netns.list().filter((n) => n.startsWith(this.prefix));
+  }
+
+  /** Removes every namespace with the lab's prefix; links inside go with them. */
+  async removeAll(): Promise<void> {
+    for (const ns of this.namespaces()) await this.netns.delete(ns);
+  }
+}
