@@ -6,13 +6,19 @@
 import { Command } from 'commander';
 import { registerInstallCni } from './install-cni.js';
 import { registerDemo } from './demo.js';
+import { registerAgent } from './agent.js';
+import { registerNetConf } from './net-conf.js';
 
 const program = new Command();
+program.enablePositionalOptions();
 program.name('weft').description('A Kubernetes pod network: CNI plugins, subnets, policy and services on the kernel data plane.');
 registerInstallCni(program);
 registerDemo(program);
+registerAgent(program);
+registerNetConf(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`weft: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  // Exit now: a failed command may leave timers or sockets behind that would keep it alive.
+  process.exit(1);
 });

@@ -1,0 +1,152 @@
+/**
+ * LeaseStore on an embedded SQLite file: the default store, shared safely by every weft process
+ * on one machine (the lab's agents each open the same file from their own node namespace).
+ *
+ * - WAL mode and a busy timeout let many processes read while one writes.
+ * - acquire/renew run in BEGIN IMMEDIATE transactions, which take SQLite's write lock before
+ *   reading, so of N processes acquiring one subnet exactly one sees it free.
+ * - Expiry needs no writer: a lease whose expires_at has passed is treated as absent by every
+ *   read, and the watcher notices it disappear on its next poll.
+ * - watch() polls (SQLite has no change notifications across processes) and reports the diff.
+ */
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Clock } from '../ports/clock.js';
+import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+
+interface Row {
+  subnet: string;
+  public_ip: string;
+  backend_type: string;
+  backend_data: string;
+  node_name: string | null;
+  expires_at: number;
+}
+
+function toLease(r: Row): Lease {
+  const lease: Lease = {
+    subnet: r.subnet,
+    publicIp: r.public_ip,
+    backendType: r.backend_type,
+    backendData: JSON.parse(r.backend_data) as Lease['backendData'],
+    expiresAt: r.expires_at,
+  };
+  if (r.node_name) lease.nodeName = r.node_name;
+  return lease;
+}
+
+export interface SqliteLeaseStoreOptions {
+  path: string;
+  clock: Clock;
+  /** How often watch() polls (ms). */
+  pollMs?: number;
+}
+
+export class SqliteLeaseStore implements LeaseStore {
+  private readonly db: Database.Database;
+  private readonly watches = new Set<{ stop(): Promise<void> }>();
+
+  constructor(private readonly opts: SqliteLeaseStoreOptions) {
+    mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path, { timeout: 10_000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS leases (
+        subnet TEXT PRIMARY KEY,
+        public_ip TEXT NOT NULL,
+        backend_type TEXT NOT NULL,
+        backend_data TEXT NOT NULL,
+        node_name TEXT,
+        expires_at INTEGER NOT NULL
+      );`);
+  }
+
+  async getConfig(): Promise<string | undefined> {
+    const row = this.db.prepare('SELECT value FROM config WHERE key = ?').get('net-conf') as { value: string } | undefined;
+    return row?.value;
+  }
+
+  async putConfig(text: string): Promise<void> {
+    this.db.prepare('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('net-conf', text);
+  }
+
+  async listLeases(): Promise<Lease[]> {
+    const rows = this.db.prepare('SELECT * FROM leases WHERE expires_at > ? ORDER BY subnet').all(this.opts.clock.now()) as Row[];
+    return rows.map(toLease);
+  }
+
+  private write(subnet: string, attrs: LeaseAttrs, expiresAt: number): Lease {
+    this.db
+      .prepare(
+        `INSERT INTO leases (subnet, public_ip, backend_type, backend_data, node_name, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(subnet) DO UPDATE SET public_ip = excluded.public_ip, backend_type = excluded.backend_type,
+           backend_data = excluded.backend_data, node_name = excluded.node_name, expires_at = excluded.expires_at`,
+      )
+      .run(subnet, attrs.publicIp, attrs.backendType, JSON.stringify(attrs.backendData), attrs.nodeName ?? null, expiresAt);
+    return toLease({ subnet, public_ip: attrs.publicIp, backend_type: attrs.backendType, backend_data: JSON.stringify(attrs.backendData), node_name: attrs.nodeName ?? null, expires_at: expiresAt });
+  }
+
+  async acquire(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
+    const tx = this.db.transaction(() => {
+      const now = this.opts.clock.now();
+      const cur = this.db.prepare('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
+      if (cur && cur.expires_at > now) throw new LeaseTakenError(`subnet ${subnet} is leased by ${cur.public_ip} until ${new Date(cur.expires_at).toISOString()}`);
+      return this.write(subnet, attrs, now + ttlMs);
+    });
+    return tx.immediate();
+  }
+
+  async renew(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
+    const tx = this.db.transaction(() => {
+      const now = this.opts.clock.now();
+      const cur = this.db.prepare('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
+      if (!cur || cur.expires_at <= now) throw new LeaseLostError(`renew ${subnet}: the lease expired`);
+      if (cur.public_ip !== attrs.publicIp) throw new LeaseLostError(`renew ${subnet}: now held by ${cur.public_ip}`);
+      return this.write(subnet, attrs, now + ttlMs);
+    });
+    return tx.immediate();
+  }
+
+  async revoke(subnet: string): Promise<void> {
+    this.db.prepare('DELETE FROM leases WHERE subnet = ?').run(subnet);
+  }
+
+  async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
+    const key = (l: Lease) => JSON.stringify([l.publicIp, l.backendType, l.backendData, l.nodeName ?? '']);
+    let known = new Map((await this.listLeases()).map((l) => [l.subnet, key(l)]));
+    let stopped = false;
+    let timer: ReturnType<Clock['setTimeout']> | undefined;
+    const poll = async () => {
+      if (stopped) return;
+      try {
+        const now = await this.listLeases();
+        const next = new Map(now.map((l) => [l.subnet, key(l)]));
+        for (const l of now) if (known.get(l.subnet) !== next.get(l.subnet)) onEvent({ type: 'added', lease: l });
+        for (const s of known.keys()) if (!next.has(s)) onEvent({ type: 'removed', subnet: s });
+        known = next;
+      } catch (err) {
+        onError?.(err instanceof Error ? err : new Error(String(err)));
+      }
+      if (!stopped) timer = this.opts.clock.setTimeout(() => void poll(), this.opts.pollMs ?? 200);
+    };
+    timer = this.opts.clock.setTimeout(() => void poll(), this.opts.pollMs ?? 200);
+    const w = {
+      stop: async () => {
+        stopped = true;
+        timer?.cancel();
+        this.watches.delete(w);
+      },
+    };
+    this.watches.add(w);
+    return w;
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.watches]) await w.stop();
+    this.db.close();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Wiring of `weft agent` and `weft agent cleanup`: real adapters in, signals handled, errors
+ * reported once with their field. Decides nothing itself.
+ */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeExec } from '../adapters/exec.js';
+import { systemClock } from '../adapters/clock.js';
+import { JsonLogger } from '../adapters/json-logger.js';
+import { NftCommand } from '../adapters/nft.js';
+import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
+import { startStatusServer } from '../adapters/status-server.js';
+import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
+import { parseDuration } from '../core/duration.js';
+import { backendNetConf, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
+import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
+import { parseSubnetEnv } from '../core/cni/subnet-env.js';
+import type { LeaseStore } from '../ports/lease-store.js';
+import { Agent } from './agent.js';
+import { BackendReconciler } from './backend-reconciler.js';
+import { removeCniFiles } from './cni-files.js';
+import { SubnetLease } from './subnet-lease.js';
+import { detectNodeAddress } from './node-address.js';
+
+export interface AgentCliOptions {
+  store: string;
+  storeFile: string;
+  etcdEndpoints: string;
+  etcdPrefix: string;
+  runDir: string;
+  cniConfDir: string;
+  ipamDataDir: string;
+  pluginPrefix: string;
+  netConf?: string;
+  nodeName: string;
+  iface?: string;
+  publicIp?: string;
+  ipMasq: boolean;
+  leaseTtl: string;
+  renewMargin?: string;
+  resync: string;
+  metricsAddr: string;
+}
+
+export async function openStore(opts: Pick<AgentCliOptions, 'store' | 'storeFile' | 'etcdEndpoints' | 'etcdPrefix'>): Promise<LeaseStore> {
+  if (opts.store === 'embedded') return new SqliteLeaseStore({ path: opts.storeFile, clock: systemClock });
+  if (opts.store === 'etcd') {
+    const { EtcdLeaseStore } = await import('../adapters/lease-store-etcd.js');
+    return new EtcdLeaseStore({ endpoints: opts.etcdEndpoints.split(',').map((s) => s.trim()).filter((s) => s !== ''), prefix: opts.etcdPrefix, clock: systemClock });
+  }
+  throw new Error(`--store: unknown datastore "${opts.store}" (expected embedded or etcd)`);
+}
+
+/** The cluster config: the stored one; a --net-conf file is stored first when the store has none. */
+async function loadNetConf(store: LeaseStore, file: string | undefined): Promise<NetConf> {
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`--net-conf ${file}: ${(err as Error).message}`);
+    }
+    const conf = parseNetConf(text);
+    const stored = await store.getConfig();
+    if (stored === undefined) {
+      await store.putConfig(text);
+      return conf;
+    }
+    return parseNetConf(stored);
+  }
+  const stored = await store.getConfig();
+  if (stored === undefined) throw new Error('no network config: pass --net-conf FILE or store one with `weft net-conf put`');
+  return parseNetConf(stored);
+}
+
+/** The subnet in an existing subnet.env (network form), or undefined when there is none. */
+function readPreviousSubnet(runDir: string): string | undefined {
+  try {
+    return parseSubnetEnv(readFileSync(join(runDir, 'subnet.env'), 'utf8')).subnet;
+  } catch {
+    // No (usable) subnet.env: a first start, nothing to reuse.
+    return undefined;
+  }
+}
+
+export async function runAgent(opts: AgentCliOptions): Promise<void> {
+  const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
+  const exec = new NodeExec();
+  const ttlMs = parseDuration(opts.leaseTtl, '--lease-ttl');
+  const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
+  const resyncMs = parseDuration(opts.resync, '--resync');
+  if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
+  const store = await openStore(opts);
+  let conf: NetConf;
+  try {
+    conf = await loadNetConf(store, opts.netConf);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const previousSubnet = readPreviousSubnet(opts.runDir);
+  let agent: Agent | undefined;
+  const exitOnLost = (err: Error) => {
+    log.error('exiting: the subnet lease was lost', { error: err.message });
+    void shutdown(3);
+  };
+  agent = new Agent(
+    {
+      nodeName: opts.nodeName,
+      ...(opts.iface ? { iface: opts.iface } : {}),
+      ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
+      netConf: backendNetConf(conf),
+      files: { runDir: opts.runDir, cniConfDir: opts.cniConfDir, pluginPrefix: opts.pluginPrefix, ipamDataDir: opts.ipamDataDir, networkName: 'weft' },
+      ipMasq: opts.ipMasq,
+      resyncMs,
+    },
+    {
+      exec,
+      nft: new NftCommand(exec),
+      reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
+      clock: systemClock,
+      log,
+      store,
+      makeLeaser: (attrs, onPeersChanged) =>
+        new SubnetLease({
+          store,
+          conf,
+          attrs,
+          ttlMs,
+          renewMarginMs,
+          relistMs: Math.min(resyncMs, Math.max(1000, Math.floor(ttlMs / 4))),
+          clock: systemClock,
+          random: Math.random,
+          log,
+          onPeersChanged,
+          onLost: exitOnLost,
+          ...(previousSubnet ? { previousSubnet } : {}),
+        }),
+    },
+  );
+  const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
+  let stopping = false;
+  async function shutdown(code: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping; kernel state and lease are left in place', { code });
+    await agent?.stop();
+    await status.close();
+    process.exit(code);
+  }
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    await status.close();
+    throw err;
+  }
+  log.info('agent running', { metrics: opts.metricsAddr });
+}
+
+/** Removes the agent's backend devices and routes, its nft table and its files; nothing else. */
+export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean }): Promise<void> {
+  const exec = new NodeExec();
+  const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
+  await new NftCommand(exec).apply(renderAgentMasqRemoval(), 'cleanup: remove the agent\'s ip-masq table');
+  removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
+  for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
+  process.stdout.write(`removed nft table inet weft-agent-masq, ${join(opts.runDir, 'subnet.env')}, ${join(opts.cniConfDir, '10-weft.conflist')}\n`);
+  if (opts.releaseLease) {
+    const node = await detectNodeAddress(exec, { ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.publicIp ? { publicIp: opts.publicIp } : {}) });
+    const store = await openStore(opts);
+    try {
+      for (const l of await store.listLeases()) {
+        if (l.publicIp !== node.publicIp) continue;
+        await store.revoke(l.subnet);
+        process.stdout.write(`released lease ${l.subnet}\n`);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Flannel's net-conf.json, validated: the cluster network, the subnet size each node leases,
+ * the range subnets are picked from, and the backend. Configs written for flanneld work
+ * unchanged (field names and defaults as Flannel documents them); every error names the field.
+ *
+ * Differences from flanneld: the default backend is vxlan (Flannel's historic default "udp" is
+ * long deprecated), only IPv4 networks are supported (EnableIPv6/IPv6Network are refused), and
+ * unknown fields are errors rather than silently ignored, so a typo never goes unnoticed.
+ */
+
+import { z } from 'zod';
+import { describeZodError } from '../cni/config.js';
+import { bitsOf, cidrContains, formatCidr, formatIp, ipFromValue, networkOf, tryParseCidr, tryParseIp, type IpNet } from '../net/ip.js';
+import type { BackendNetConf } from '../backend/state.js';
+
+export class NetConfError extends Error {
+  override readonly name = 'NetConfError';
+}
+
+const BACKEND = z
+  .object({
+    Type: z.enum(['vxlan', 'host-gw'], { errorMap: () => ({ message: 'must be "vxlan" or "host-gw"' }) }).default('vxlan'),
+    VNI: z.number().int('must be an integer').min(0, 'must be between 0 and 16777215').max(16777215, 'must be between 0 and 16777215').default(1),
+    Port: z.number().int('must be an integer').min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535').default(8472),
+    DirectRouting: z.boolean().default(false),
+    MTU: z.number().int('must be an integer').min(68, 'must be at least 68').max(65535, 'must be at most 65535').optional(),
+    // Accepted for compatibility with Flannel configs; weft's VXLAN never uses GBP or learning.
+    GBP: z.literal(false).optional(),
+    Learning: z.literal(false).optional(),
+  })
+  .strict();
+
+const RAW = z
+  .object({
+    Network: z.string({ required_error: 'is required' }),
+    SubnetLen: z.number().int('must be an integer').optional(),
+    SubnetMin: z.string().optional(),
+    SubnetMax: z.string().optional(),
+    Backend: BACKEND.default({}),
+    EnableIPv4: z.literal(true).optional(),
+  })
+  .strict();
+
+export interface NetConf {
+  network: string;
+  subnetLen: number;
+  /** First and last subnet that may be leased (canonical CIDRs of length subnetLen). */
+  subnetMin: string;
+  subnetMax: string;
+  backend: BackendNetConf['backend'];
+}
+
+/** The parts the backends need. */
+export function backendNetConf(c: NetConf): BackendNetConf {
+  return { network: c.network, backend: c.backend };
+}
+
+function fail(field: string, reason: string): never {
+  throw new NetConfError(`net-conf: ${field}: ${reason}`);
+}
+
+/** Parses net-conf.json text; throws NetConfError("net-conf: <field>: <reason>"). */
+export function parseNetConf(text: string): NetConf {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new NetConfError(`net-conf: not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = RAW.safeParse(value);
+  if (!parsed.success) throw new NetConfError(`net-conf: ${describeZodError(parsed.error)}`);
+  const raw = parsed.data;
+  const net = tryParseCidr(raw.Network);
+  if (!net) fail('Network', `invalid CIDR "${raw.Network}"`);
+  if (net.address.family !== 4) fail('Network', `"${raw.Network}" is IPv6; weft supports IPv4 cluster networks only`);
+  const network = networkOf(net);
+  // Flannel's default: /24 subnets, or one bit longer than a network smaller than a /24.
+  const subnetLen = raw.SubnetLen ?? (network.prefix < 24 ? 24 : network.prefix + 1);
+  if (subnetLen <= network.prefix) fail('SubnetLen', `${subnetLen} is too small for Network ${formatCidr(network)}: it must be longer than /${network.prefix}`);
+  if (subnetLen > 30) fail('SubnetLen', `${subnetLen} leaves no room for pods: it must be at most 30`);
+  const size = 1n << BigInt(bitsOf(4) - subnetLen);
+  const first = network.address.value;
+  const last = first + (1n << BigInt(bitsOf(4) - network.prefix)) - size;
+  // Flannel skips the network's first subnet by default (its .0 would be the network address).
+  const defaultMin = subnetLen - network.prefix > 1 ? first + size : first;
+  const bound = (field: 'SubnetMin' | 'SubnetMax', text: string | undefined, fallback: bigint): bigint => {
+    if (text === undefined) return fallback;
+    const ip = tryParseIp(text.includes('/') ? text.slice(0, text.indexOf('/')) : text);
+    if (!ip || ip.family !== 4) fail(field, `invalid address "${text}"`);
+    if (!cidrContains(network, ip)) fail(field, `${text} is not inside Network ${formatCidr(network)}`);
+    if ((ip.value - first) % size !== 0n) fail(field, `${text} is not the start of a /${subnetLen} subnet`);
+    return ip.value;
+  };
+  const min = bound('SubnetMin', raw.SubnetMin, defaultMin);
+  const max = bound('SubnetMax', raw.SubnetMax, last);
+  if (min > max) fail('SubnetMin', `${raw.SubnetMin ?? formatIp(ipFromValue(4, min))} is after SubnetMax ${raw.SubnetMax ?? formatIp(ipFromValue(4, max))}`);
+  const b = raw.Backend;
+  if (b.Type === 'host-gw' && b.DirectRouting) fail('Backend.DirectRouting', 'only applies to the vxlan backend');
+  const backend: NetConf['backend'] = { type: b.Type, vni: b.VNI, port: b.Port, directRouting: b.DirectRouting };
+  if (b.MTU !== undefined) backend.mtu = b.MTU;
+  return {
+    network: formatCidr(network),
+    subnetLen,
+    subnetMin: `${formatIp(ipFromValue(4, min))}/${subnetLen}`,
+    subnetMax: `${formatIp(ipFromValue(4, max))}/${subnetLen}`,
+    backend,
+  };
+}
+
+/** Every candidate subnet, as [first, last] network addresses and the size step. */
+export function subnetSpan(c: NetConf): { first: bigint; last: bigint; step: bigint; prefix: number } {
+  const min = tryParseCidr(c.subnetMin) as IpNet;
+  const max = tryParseCidr(c.subnetMax) as IpNet;
+  return { first: min.address.value, last: max.address.value, step: 1n << BigInt(32 - c.subnetLen), prefix: c.subnetLen };
+}
