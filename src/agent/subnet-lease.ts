@@ -71,7 +71,7 @@ export class SubnetLease implements SubnetLeaser {
       }
     }
     const prev = this.o.previousSubnet;
-    if (!this.own && prev && this.inRange(prev) && !leases.some((l) => l.subnet === prev)) {
+    if (!this.own && prev && this.inRange(prev)) {
       try {
         this.own = await this.o.store.acquire(prev, this.o.attrs, this.o.ttlMs);
         this.o.log.info('re-acquired the subnet from subnet.env', { subnet: prev });

@@ -1,0 +1,104 @@
+/**
+ * A real etcd (Debian's etcd-server) for tests, with its data in a temp dir. By default on
+ * loopback ports picked free; with `netns` and `host` it runs inside a namespace the test made
+ * (the lab's segment namespace, so that agents in node namespaces reach it over the underlay).
+ * stop() and start() again on the same data dir simulate an outage. Only the process this
+ * fixture started is ever signalled, by its PID.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ETCD_BIN = '/usr/bin/etcd';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface EtcdOptions {
+  /** Run inside this named namespace (via ip netns exec). */
+  netns?: string;
+  /** Client address to listen on (default 127.0.0.1). */
+  host?: string;
+}
+
+export class EtcdServer {
+  constructor(private opts: EtcdOptions = {}) {}
+
+  /** Runs etcd inside this namespace (set before start()). */
+  bindTo(netns: string): void {
+    this.opts = { ...this.opts, netns };
+  }
+
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+  readonly dataDir = mkdtempSync(join(tmpdir(), 'weft-etcd-'));
+  clientUrl = '';
+  private peerUrl = '';
+  log = '';
+
+  async start(): Promise<void> {
+    if (!this.clientUrl) {
+      // Inside a fresh namespace every port is free; on the host's loopback, pick free ones.
+      this.clientUrl = `http://${this.opts.host ?? '127.0.0.1'}:${this.opts.netns ? 2379 : await freePort()}`;
+      this.peerUrl = `http://127.0.0.1:${this.opts.netns ? 2380 : await freePort()}`;
+    }
+    const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
+    const [cmd, ...pre] = [...wrap, ETCD_BIN];
+    const child = spawn(cmd!, [...pre,
+      '--name', 'default',
+      '--data-dir', this.dataDir,
+      '--listen-client-urls', this.clientUrl,
+      '--advertise-client-urls', this.clientUrl,
+      '--listen-peer-urls', this.peerUrl,
+      '--initial-advertise-peer-urls', this.peerUrl,
+      '--initial-cluster', `default=${this.peerUrl}`,
+      '--heartbeat-interval', '10',
+      '--election-timeout', '100',
+      '--log-level', 'warn',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr?.on('data', (b: Buffer) => (this.log = (this.log + b.toString('utf8')).slice(-4000)));
+    this.child = child;
+    this.exited = new Promise((resolve) => child.on('exit', () => resolve()));
+    const end = Date.now() + 15_000;
+    for (;;) {
+      if (await this.answers()) return;
+      if (child.exitCode !== null) throw new Error(`etcd exited (${child.exitCode}): ${this.log}`);
+      if (Date.now() > end) throw new Error(`etcd did not answer within 15 s: ${this.log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** True when etcd serves a range request (asked from inside its namespace when it has one). */
+  async answers(): Promise<boolean> {
+    const probe = `fetch(${JSON.stringify(`${this.clientUrl}/v3/kv/range`)}, { method: 'POST', body: JSON.stringify({ key: 'cHJvYmU=' }), signal: AbortSignal.timeout(500) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+    const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
+    const r = await new Promise<number | null>((resolve) => {
+      const c = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), '-e', probe], { stdio: 'ignore' });
+      c.on('exit', (code) => resolve(code));
+    });
+    return r === 0;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    await this.exited;
+    this.child = undefined;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
