@@ -9,8 +9,9 @@
  *   up its subnet because the store was briefly gone. If the lease ran out meanwhile and nobody
  *   took the subnet, it acquires the same subnet again.
  * - Peers come from the store's watch plus a periodic re-list (which repairs anything a broken
- *   watch missed); every change calls onPeersChanged. Leases past their expiry are dropped
- *   locally too, so a peer whose lease ran out disappears even if no event arrives.
+ *   watch missed); every change calls onPeersChanged. Expiry is the store's to decide (both
+ *   stores stop listing a lease once it runs out): while the store is unreachable the node keeps
+ *   the last peers it knew, so an outage of the store never removes a working route.
  */
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
@@ -48,7 +49,6 @@ export class SubnetLease implements SubnetLeaser {
   private watchHandle: LeaseWatch | undefined;
   private renewTimer: TimerHandle | undefined;
   private relistTimer: TimerHandle | undefined;
-  private expiryTimer: TimerHandle | undefined;
   private stopped = false;
   private failures = 0;
 
@@ -109,8 +109,7 @@ export class SubnetLease implements SubnetLeaser {
   }
 
   peers(): Lease[] {
-    const now = this.o.clock.now();
-    return [...this.peerMap.values()].filter((l) => l.expiresAt > now).sort((a, b) => (a.subnet < b.subnet ? -1 : 1));
+    return [...this.peerMap.values()].sort((a, b) => (a.subnet < b.subnet ? -1 : 1));
   }
 
   private async relist(): Promise<void> {
@@ -125,21 +124,7 @@ export class SubnetLease implements SubnetLeaser {
     } catch (err) {
       this.o.log.warn('cannot list leases; keeping the last known peers', { error: (err as Error).message });
     }
-    this.scheduleExpiryCheck();
     if (!this.stopped) this.relistTimer = this.o.clock.setTimeout(() => void this.relist(), this.o.relistMs);
-  }
-
-  /** Wakes up when the next peer lease runs out, so its routes go without waiting for an event. */
-  private scheduleExpiryCheck(): void {
-    this.expiryTimer?.cancel();
-    const now = this.o.clock.now();
-    const next = Math.min(...[...this.peerMap.values()].map((l) => l.expiresAt).filter((t) => t > now));
-    if (Number.isFinite(next)) {
-      this.expiryTimer = this.o.clock.setTimeout(() => {
-        this.o.onPeersChanged();
-        this.scheduleExpiryCheck();
-      }, next - now + 10);
-    }
   }
 
   private scheduleRenew(delayMs?: number): void {
@@ -180,7 +165,6 @@ export class SubnetLease implements SubnetLeaser {
     this.stopped = true;
     this.renewTimer?.cancel();
     this.relistTimer?.cancel();
-    this.expiryTimer?.cancel();
     await this.watchHandle?.stop();
   }
 }

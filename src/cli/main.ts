@@ -8,6 +8,7 @@ import { registerInstallCni } from './install-cni.js';
 import { registerDemo } from './demo.js';
 import { registerAgent } from './agent.js';
 import { registerNetConf } from './net-conf.js';
+import { registerLeases } from './leases.js';
 
 const program = new Command();
 program.enablePositionalOptions();
@@ -16,6 +17,7 @@ registerInstallCni(program);
 registerDemo(program);
 registerAgent(program);
 registerNetConf(program);
+registerLeases(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`weft: ${err instanceof Error ? err.message : String(err)}\n`);

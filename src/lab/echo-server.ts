@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The lab's port server: serves every port a pod declares, with one small Node process per pod
- * (so hundreds of pods stay light). TCP: accepts, answers "weft <pod> <port>\n" and echoes what
- * it receives. UDP: echoes each datagram. Prints "ready" on stdout once every socket is bound,
+ * (so hundreds of pods stay light). TCP: accepts, answers "weft <pod> <port> from <client>\n"
+ * (the client address as the server sees it, which shows NAT) and echoes what it receives. UDP: echoes each datagram. Prints "ready" on stdout once every socket is bound,
  * which is what its starter waits for.
  *
  * Usage: echo-server.js [--name POD] tcp:80 udp:81 ...
@@ -38,7 +38,8 @@ async function listen(l: Listen, name: string): Promise<void> {
   if (l.protocol === 'tcp') {
     const server = createServer((sock) => {
       sock.on('error', () => sock.destroy());
-      sock.write(`weft ${name} ${l.port}\n`);
+      // Strip the IPv4-mapped prefix of the dual-stack socket so the address reads as people write it.
+      sock.write(`weft ${name} ${l.port} from ${(sock.remoteAddress ?? '?').replace(/^::ffff:/, '')}\n`);
       sock.pipe(sock);
     });
     await new Promise<void>((resolve, reject) => {

@@ -166,6 +166,15 @@ export function agentSuite(o: AgentSuiteOptions): void {
       for (const p of pods) servers.push(await serve(p.ns, p.name, ['tcp:80', 'udp:80']));
       for (const p of pods) assert.ok(p.ip.startsWith(`${subnetOf(p.node)}.`), `${p.name} has an address from its node's subnet`);
       allPairsTalk();
+      // ip-masq: pod to pod keeps the pod's address; pod to outside the cluster network leaves
+      // with its node's address.
+      const outside = await serve(cluster.segment!.ns, 'outside', ['tcp:8080']);
+      try {
+        assert.match(roundTrip(pods[0]!.ns, 'tcp', '10.99.0.254', 8080), new RegExp(`from ${cluster.nodes[0]!.ip.replace(/\./g, '\\.')}\\n`));
+      } finally {
+        await outside.stop();
+      }
+      assert.match(roundTrip(pods[0]!.ns, 'tcp', pods[1]!.ip, 80), new RegExp(`from ${pods[0]!.ip.replace(/\./g, '\\.')}\\n`));
       const health = inNs(cluster.nodes[0]!.ns, [process.execPath, '-e', "fetch('http://127.0.0.1:9777/healthz').then(async r => { console.log(r.status, await r.text()); return fetch('http://127.0.0.1:9777/metrics') }).then(r => r.text()).then(t => console.log(t))"]);
       assert.match(health.stdout, /^200 ok/);
       assert.match(health.stdout, /weft_peers 2/);
