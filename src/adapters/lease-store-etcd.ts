@@ -12,6 +12,7 @@
  */
 
 import type { Clock } from '../ports/clock.js';
+import { pollingWatch } from './lease-watch-poll.js';
 import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
 
 export interface EtcdLeaseStoreOptions {
@@ -182,31 +183,10 @@ export class EtcdLeaseStore implements LeaseStore {
    * reconnect logic: after an outage the next successful poll reports everything that changed.
    */
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    const key = (l: Lease) => JSON.stringify([l.publicIp, l.backendType, l.backendData, l.nodeName ?? '']);
-    let known = new Map((await this.listLeases()).map((l) => [l.subnet, key(l)]));
-    let stopped = false;
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    let failing = false;
-    const poll = async () => {
-      if (stopped) return;
-      try {
-        const now = await this.listLeases();
-        const next = new Map(now.map((l) => [l.subnet, key(l)]));
-        for (const l of now) if (known.get(l.subnet) !== next.get(l.subnet)) onEvent({ type: 'added', lease: l });
-        for (const s of known.keys()) if (!next.has(s)) onEvent({ type: 'removed', subnet: s });
-        known = next;
-        failing = false;
-      } catch (err) {
-        if (!failing) onError?.(err instanceof Error ? err : new Error(String(err)));
-        failing = true;
-      }
-      if (!stopped) timer = this.o.clock.setTimeout(() => void poll(), 250);
-    };
-    timer = this.o.clock.setTimeout(() => void poll(), 250);
+    const inner = await pollingWatch(() => this.listLeases(), this.o.clock, 250, onEvent, onError);
     const w: LeaseWatch = {
       stop: async () => {
-        stopped = true;
-        timer?.cancel();
+        await inner.stop();
         this.watches.delete(w);
       },
     };

@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
+import { pollingWatch } from './lease-watch-poll.js';
 import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
 
 interface Row {
@@ -116,28 +117,10 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    const key = (l: Lease) => JSON.stringify([l.publicIp, l.backendType, l.backendData, l.nodeName ?? '']);
-    let known = new Map((await this.listLeases()).map((l) => [l.subnet, key(l)]));
-    let stopped = false;
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const poll = async () => {
-      if (stopped) return;
-      try {
-        const now = await this.listLeases();
-        const next = new Map(now.map((l) => [l.subnet, key(l)]));
-        for (const l of now) if (known.get(l.subnet) !== next.get(l.subnet)) onEvent({ type: 'added', lease: l });
-        for (const s of known.keys()) if (!next.has(s)) onEvent({ type: 'removed', subnet: s });
-        known = next;
-      } catch (err) {
-        onError?.(err instanceof Error ? err : new Error(String(err)));
-      }
-      if (!stopped) timer = this.opts.clock.setTimeout(() => void poll(), this.opts.pollMs ?? 200);
-    };
-    timer = this.opts.clock.setTimeout(() => void poll(), this.opts.pollMs ?? 200);
-    const w = {
+    const inner = await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError);
+    const w: LeaseWatch = {
       stop: async () => {
-        stopped = true;
-        timer?.cancel();
+        await inner.stop();
         this.watches.delete(w);
       },
     };

@@ -59,24 +59,36 @@ export class SubnetLease implements SubnetLeaser {
     return n.prefix === this.o.conf.subnetLen && cidrContains(parseCidr(this.o.conf.network), n.address);
   }
 
+  /**
+   * Holds `subnet` if this node can: renew it when the store still has it under this node's
+   * address (in etcd that includes a key whose lease just ran out but is not deleted yet), else
+   * acquire it when it is free. Resolves false when another node holds it.
+   */
+  private async reclaim(subnet: string): Promise<boolean> {
+    try {
+      this.own = await this.o.store.renew(subnet, this.o.attrs, this.o.ttlMs);
+      return true;
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+    }
+    try {
+      this.own = await this.o.store.acquire(subnet, this.o.attrs, this.o.ttlMs);
+      return true;
+    } catch (err) {
+      if (!(err instanceof LeaseTakenError)) throw err;
+      return false;
+    }
+  }
+
   async start(): Promise<Lease> {
     const leases = await this.o.store.listLeases();
-    const previous = leases.find((l) => l.publicIp === this.o.attrs.publicIp && this.inRange(l.subnet));
-    if (previous) {
-      try {
-        this.own = await this.o.store.renew(previous.subnet, this.o.attrs, this.o.ttlMs);
-        this.o.log.info('reusing the node\'s previous lease', { subnet: previous.subnet });
-      } catch (err) {
-        if (!(err instanceof LeaseLostError)) throw err;
-      }
-    }
-    const prev = this.o.previousSubnet;
-    if (!this.own && prev && this.inRange(prev)) {
-      try {
-        this.own = await this.o.store.acquire(prev, this.o.attrs, this.o.ttlMs);
-        this.o.log.info('re-acquired the subnet from subnet.env', { subnet: prev });
-      } catch (err) {
-        if (!(err instanceof LeaseTakenError)) throw err;
+    // First the lease the store has for this node, then the subnet its last subnet.env named.
+    const previous = leases.find((l) => l.publicIp === this.o.attrs.publicIp && this.inRange(l.subnet))?.subnet;
+    const prev = this.o.previousSubnet && this.inRange(this.o.previousSubnet) ? this.o.previousSubnet : undefined;
+    for (const subnet of [...new Set([previous, prev].filter((x): x is string => x !== undefined))]) {
+      if (await this.reclaim(subnet)) {
+        this.o.log.info('kept the node\'s previous subnet', { subnet });
+        break;
       }
     }
     for (let attempt = 1; !this.own; attempt++) {
@@ -155,7 +167,8 @@ export class SubnetLease implements SubnetLeaser {
         return;
       }
       this.failures++;
-      const backoff = Math.min(5_000, 250 * 2 ** Math.min(this.failures, 5));
+      // Capped well inside the TTL, so a store that comes back is noticed before the lease runs out.
+      const backoff = Math.min(Math.max(250, Math.floor(this.o.ttlMs / 4)), 5_000, 250 * 2 ** Math.min(this.failures, 5));
       this.o.log.warn('cannot renew the lease; keeping the subnet and retrying', { subnet, attempt: this.failures, error: (err as Error).message });
       this.scheduleRenew(backoff);
     }

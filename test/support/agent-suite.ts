@@ -70,7 +70,7 @@ export function agentSuite(o: AgentSuiteOptions): void {
       for (const a of pods) {
         for (const b of pods) {
           if (a === b) continue;
-          ping(a.ns, b.ip, 1);
+          ping(a.ns, b.ip, 3);
           assert.match(roundTrip(a.ns, 'tcp', b.ip, 80), new RegExp(`weft ${b.name} 80`));
           assert.match(roundTrip(a.ns, 'udp', b.ip, 80), /payload-udp-80/);
         }
@@ -250,7 +250,7 @@ export function agentSuite(o: AgentSuiteOptions): void {
         assert.equal(fdb.some((f) => f.dst === gone.ip), false, 'no FDB entry to the stopped node');
       }
       assert.ok(Date.now() - started < 4_000 + 3_000, 'gone within the TTL (4 s) plus one poll');
-      ping(pods[0]!.ns, pods[1]!.ip, 1);
+      ping(pods[0]!.ns, pods[1]!.ip, 3);
     });
 
     test('cleanup removes the agent\'s device, routes, nft table and files, and nothing else', async () => {

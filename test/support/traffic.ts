@@ -32,7 +32,7 @@ export function canReach(ns: string, proto: 'tcp' | 'udp', host: string, port: n
   }
 }
 
-/** Pings `ip` from `ns`; throws with ping's output when not every packet came back. */
+/** Pings `ip` from `ns`; throws with ping's output when no reply came back (ping's own exit status). */
 export function ping(ns: string, ip: string, count = 2): void {
   const r = inNs(ns, ['ping', ip.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', '2', ip]);
   if (r.status !== 0) throw new Error(`ping ${ns} → ${ip} failed: ${r.stdout.trim()} ${r.stderr.trim()}`);
