@@ -12,27 +12,26 @@ import { DEFAULT_LOCK_DIR } from '../core/names.js';
 import { Delegator } from './delegate.js';
 import type { PluginDeps } from './deps.js';
 import { dispatch, type CniPlugin } from './skel.js';
-import { createBridgePlugin } from './plugins/bridge.js';
-import { createHostLocalPlugin } from './plugins/host-local.js';
-import { createLoopbackPlugin } from './plugins/loopback.js';
-import { createPortmapPlugin } from './plugins/portmap.js';
-import { createWeftPlugin } from './plugins/weft.js';
 
 export const PLUGIN_TYPES = ['bridge', 'host-local', 'loopback', 'portmap', 'weft'] as const;
 export type PluginType = (typeof PLUGIN_TYPES)[number];
 
-export function createPlugin(type: PluginType, deps: PluginDeps): CniPlugin {
+/**
+ * Loads only the plugin that was asked for: every plugin process is short-lived, and module
+ * loading is most of its start-up time (see bench/cni-add-del.ts).
+ */
+export async function createPlugin(type: PluginType, deps: PluginDeps): Promise<CniPlugin> {
   switch (type) {
     case 'bridge':
-      return createBridgePlugin(deps);
+      return (await import('./plugins/bridge.js')).createBridgePlugin(deps);
     case 'host-local':
-      return createHostLocalPlugin(deps);
+      return (await import('./plugins/host-local.js')).createHostLocalPlugin(deps);
     case 'loopback':
-      return createLoopbackPlugin(deps);
+      return (await import('./plugins/loopback.js')).createLoopbackPlugin(deps);
     case 'portmap':
-      return createPortmapPlugin(deps);
+      return (await import('./plugins/portmap.js')).createPortmapPlugin(deps);
     case 'weft':
-      return createWeftPlugin(deps);
+      return (await import('./plugins/weft.js')).createWeftPlugin(deps);
   }
 }
 
@@ -59,7 +58,7 @@ async function main(): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const stdin = Buffer.concat(chunks).toString('utf8');
-  const code = await dispatch(createPlugin(type as PluginType, realDeps(process.env)), {
+  const code = await dispatch(await createPlugin(type as PluginType, realDeps(process.env)), {
     env: process.env,
     stdin,
     stdout: (t) => process.stdout.write(t),

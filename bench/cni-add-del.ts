@@ -1,0 +1,83 @@
+/**
+ * Benchmark: how long a pod's network takes to set up and tear down with weft's plugins
+ * (bridge + host-local) against Debian's reference Go plugins doing the same job, measured in the
+ * same run on the same machine, one node namespace each, N pods in sequence. Prints a table and
+ * writes bench/results/cni-add-del.json. Not a test: it asserts nothing about time.
+ *
+ * Run: npm run bench   (as root; it makes and removes namespaces named weft-bench-*)
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { NodeExec } from '../src/adapters/exec.js';
+import { CniRuntime, type ConfList } from '../src/cni/runtime.js';
+import { Netns } from '../test/support/netns.js';
+import { makeBinDir } from '../test/support/cni.js';
+
+const PODS = Number(process.env.WEFT_BENCH_PODS ?? '20');
+
+interface Stats {
+  medianMs: number;
+  p90Ms: number;
+  meanMs: number;
+}
+
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { medianMs: at(0.5), p90Ms: at(0.9), meanMs: xs.reduce((a, b) => a + b, 0) / xs.length };
+}
+
+async function run(fx: Netns, label: string, bridge: string, ipam: string, binDir: string, dataDir: string) {
+  const node = fx.add(`${label}-node`);
+  const pods = Array.from({ length: PODS }, (_, i) => fx.add(`${label}-p${i}`));
+  const list: ConfList = {
+    cniVersion: '1.0.0',
+    name: `bench-${label}`,
+    plugins: [{ type: bridge, bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: ipam, subnet: '10.77.0.0/16', dataDir } }],
+  };
+  const rt = new CniRuntime({ exec: new NodeExec(), binDirs: [binDir], wrap: ['ip', 'netns', 'exec', node] });
+  const add: number[] = [];
+  const del: number[] = [];
+  for (const [i, p] of pods.entries()) {
+    const att = { containerId: `bench-${label}-${i}`, netns: fx.path(p), ifname: 'eth0' };
+    let t = performance.now();
+    const r = await rt.add(list, att);
+    add.push(performance.now() - t);
+    t = performance.now();
+    await rt.del(list, att, r);
+    del.push(performance.now() - t);
+  }
+  return { add: stats(add), del: stats(del) };
+}
+
+async function main(): Promise<void> {
+  const fx = new Netns('weft-bench-');
+  try {
+    const binDir = makeBinDir(fx.tmpDir('bin'));
+    const dataDir = fx.tmpDir('ipam');
+    // Warm-up: the first exec of each binary pays for page cache misses.
+    await run(fx, 'warm', 'weft-bridge', 'weft-host-local', binDir, dataDir);
+    await run(fx, 'warmref', 'bridge', 'host-local', binDir, dataDir);
+    const ref = await run(fx, 'ref', 'bridge', 'host-local', binDir, dataDir);
+    const weft = await run(fx, 'weft', 'weft-bridge', 'weft-host-local', binDir, dataDir);
+    const rows = [
+      ['ADD median', ref.add.medianMs, weft.add.medianMs],
+      ['ADD p90', ref.add.p90Ms, weft.add.p90Ms],
+      ['DEL median', ref.del.medianMs, weft.del.medianMs],
+      ['DEL p90', ref.del.p90Ms, weft.del.p90Ms],
+    ] as const;
+    console.log(`CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / reference; lower is better)`);
+    console.log(`${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft ms'.padStart(9)} ${'ratio'.padStart(7)}`);
+    for (const [name, r, w] of rows) console.log(`${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(9)} ${(w / r).toFixed(2).padStart(7)}`);
+    const out = { benchmark: 'cni-add-del', pods: PODS, date: new Date().toISOString(), reference: ref, weft, ratios: Object.fromEntries(rows.map(([n, r, w]) => [n, w / r])) };
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(join('bench/results', 'cni-add-del.json'), JSON.stringify(out, null, 2) + '\n');
+    console.log('wrote bench/results/cni-add-del.json');
+  } finally {
+    fx.cleanup();
+  }
+}
+
+await main();
