@@ -12,7 +12,7 @@
  */
 
 import type { Clock } from '../ports/clock.js';
-import { pollingWatch } from './lease-watch-poll.js';
+import { pollingWatch, WatchRegistry } from './lease-watch-poll.js';
 import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
 
 export interface EtcdLeaseStoreOptions {
@@ -54,7 +54,7 @@ interface FlannelValue {
 }
 
 export class EtcdLeaseStore implements LeaseStore {
-  private readonly watches = new Set<LeaseWatch>();
+  private readonly watches = new WatchRegistry();
 
   constructor(private readonly o: EtcdLeaseStoreOptions) {
     if (o.endpoints.length === 0) throw new Error('--etcd-endpoints: at least one URL is needed');
@@ -183,18 +183,10 @@ export class EtcdLeaseStore implements LeaseStore {
    * reconnect logic: after an outage the next successful poll reports everything that changed.
    */
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    const inner = await pollingWatch(() => this.listLeases(), this.o.clock, 250, onEvent, onError);
-    const w: LeaseWatch = {
-      stop: async () => {
-        await inner.stop();
-        this.watches.delete(w);
-      },
-    };
-    this.watches.add(w);
-    return w;
+    return this.watches.track(await pollingWatch(() => this.listLeases(), this.o.clock, 250, onEvent, onError));
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watches]) await w.stop();
+    await this.watches.stopAll();
   }
 }

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
-import { pollingWatch } from './lease-watch-poll.js';
+import { pollingWatch, WatchRegistry } from './lease-watch-poll.js';
 import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
 
 interface Row {
@@ -47,7 +47,7 @@ export interface SqliteLeaseStoreOptions {
 
 export class SqliteLeaseStore implements LeaseStore {
   private readonly db: Database.Database;
-  private readonly watches = new Set<{ stop(): Promise<void> }>();
+  private readonly watches = new WatchRegistry();
 
   constructor(private readonly opts: SqliteLeaseStoreOptions) {
     mkdirSync(dirname(opts.path), { recursive: true });
@@ -117,19 +117,11 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    const inner = await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError);
-    const w: LeaseWatch = {
-      stop: async () => {
-        await inner.stop();
-        this.watches.delete(w);
-      },
-    };
-    this.watches.add(w);
-    return w;
+    return this.watches.track(await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError));
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watches]) await w.stop();
+    await this.watches.stopAll();
     this.db.close();
   }
 }

@@ -46,3 +46,24 @@ export async function pollingWatch(
     },
   };
 }
+
+/** The watches a store has handed out, so that close() can stop every one of them. */
+export class WatchRegistry {
+  private readonly live = new Set<LeaseWatch>();
+
+  /** Wraps a watch so that stopping it also forgets it. */
+  track(inner: LeaseWatch): LeaseWatch {
+    const w: LeaseWatch = {
+      stop: async () => {
+        await inner.stop();
+        this.live.delete(w);
+      },
+    };
+    this.live.add(w);
+    return w;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const w of [...this.live]) await w.stop();
+  }
+}

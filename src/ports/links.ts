@@ -7,6 +7,8 @@
  * Changes are plain data (LinkChange) so that plugins build them and tests can read them.
  */
 
+import type { CniRoute } from '../core/cni/result.js';
+
 export interface AddressState {
   /** "addr/prefix" with host bits, as on the interface. */
   cidr: string;
@@ -43,15 +45,8 @@ export interface RouteState {
   dev?: string;
 }
 
-export interface RouteSpec {
-  dst: string;
-  gw?: string;
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
-}
+/** A route to install: the CNI result's route shape (dst, gw and the 1.1 attributes). */
+export type RouteSpec = CniRoute;
 
 export type LinkChange =
   | { op: 'add-bridge'; name: string; mtu?: number }
