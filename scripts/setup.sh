@@ -22,4 +22,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+# The two native modules are built by their install scripts; should npm ever skip those (npm 11
+# warns that it may), build them explicitly.
+if ! node -e "require('fs-ext'); require('better-sqlite3')" 2>/dev/null; then
+  npm rebuild fs-ext better-sqlite3
+fi
 npx tsc -p tsconfig.json
