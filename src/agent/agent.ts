@@ -22,6 +22,7 @@ import { BackendReconciler } from './backend-reconciler.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
 import { SyncRunner } from './sync-runner.js';
+import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 
 /** What the agent needs from the subnet manager: the node's lease and the peers' leases. */
 export interface SubnetLeaser {
@@ -110,7 +111,18 @@ export class Agent {
       { publicIp: this.node.publicIp, backendType: backend.type, backendData, nodeName: this.cfg.nodeName },
       () => this.runner?.trigger(),
     );
-    const lease = await this.leaser.start();
+    // A store that is slow or briefly unreachable at start-up (20 agents booting against one
+    // etcd) is retried, as flanneld does; only a real answer ("no free subnet") is fatal.
+    let lease: Lease | undefined;
+    for (let attempt = 1; !lease; attempt++) {
+      try {
+        lease = await this.leaser.start();
+      } catch (err) {
+        if (err instanceof SubnetsExhaustedError || attempt >= 20) throw err;
+        log.warn('cannot hold a subnet lease yet; retrying', { attempt, error: (err as Error).message });
+        await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
+      }
+    }
     log.info('subnet lease held', { subnet: lease.subnet, expiresAt: new Date(lease.expiresAt).toISOString() });
     // Every sync goes through the runner, so syncs never overlap (two at once would race on the
     // same kernel objects). start() resolves after the first successful one: the CNI files are

@@ -13,7 +13,7 @@ import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
 import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
 import { parseDuration } from '../core/duration.js';
-import { backendNetConf, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
+import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { LeaseStore } from '../ports/lease-store.js';
@@ -92,12 +92,21 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const resyncMs = parseDuration(opts.resync, '--resync');
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
   const store = await openStore(opts);
-  let conf: NetConf;
-  try {
-    conf = await loadNetConf(store, opts.netConf);
-  } catch (err) {
-    await store.close();
-    throw err;
+  let conf: NetConf | undefined;
+  for (let attempt = 1; !conf; attempt++) {
+    try {
+      conf = await loadNetConf(store, opts.netConf);
+    } catch (err) {
+      // A bad or missing config is the operator's to fix: exit. A store that does not answer
+      // (yet) is retried, as at any agent start-up.
+      const fatal = err instanceof NetConfError || /no network config|--net-conf/.test((err as Error).message) || attempt >= 20;
+      if (fatal) {
+        await store.close();
+        throw err;
+      }
+      log.warn('cannot read the network config from the store; retrying', { attempt, error: (err as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+    }
   }
   const previousSubnet = readPreviousSubnet(opts.runDir);
   let agent: Agent | undefined;

@@ -80,7 +80,12 @@ export class SubnetLease implements SubnetLeaser {
     }
   }
 
+  /** Safe to call again after it failed part-way: what it started before is stopped first. */
   async start(): Promise<Lease> {
+    await this.watchHandle?.stop();
+    this.watchHandle = undefined;
+    this.relistTimer?.cancel();
+    this.renewTimer?.cancel();
     const leases = await this.o.store.listLeases();
     // First the lease the store has for this node, then the subnet its last subnet.env named.
     const previous = leases.find((l) => l.publicIp === this.o.attrs.publicIp && this.inRange(l.subnet))?.subnet;
