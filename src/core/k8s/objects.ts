@@ -1,0 +1,211 @@
+/**
+ * The Kubernetes objects weft reads, as users write them in manifests: Namespace, Pod,
+ * NetworkPolicy (networking.k8s.io/v1), Service and EndpointSlice (discovery.k8s.io/v1).
+ *
+ * Scope (as kindnet states it for its plugins): only the fields a pod network needs — who a pod
+ * is (namespace, name, labels, node), which ports it serves, what policies select it, and how
+ * Services map to endpoints. Other fields of real manifests (volumes, resources, probes, …) are
+ * accepted by the parser and dropped, so manifests written for a real cluster apply unchanged.
+ *
+ * Defaults are filled in by the parser exactly where the API server fills them (namespace
+ * "default", protocol TCP, Service type ClusterIP, targetPort = port), so the rest of weft never
+ * has to guess. Field names and meanings follow https://kubernetes.io/docs/reference/kubernetes-api/.
+ */
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+/** A port given by number or by the name of a container port (Kubernetes' IntOrString). */
+export type IntOrString = number | string;
+
+export type Labels = Record<string, string>;
+
+export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+export const SELECTOR_OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: SelectorOperator;
+  /** Non-empty for In/NotIn, empty for Exists/DoesNotExist (the parser enforces this). */
+  values: string[];
+}
+
+/** metav1.LabelSelector. The empty selector {} selects everything (see selector.ts). */
+export interface LabelSelector {
+  matchLabels: Labels;
+  matchExpressions: LabelSelectorRequirement[];
+}
+
+/** Metadata of a cluster-scoped object (Namespace). */
+export interface ClusterObjectMeta {
+  name: string;
+  labels: Labels;
+  annotations: Record<string, string>;
+}
+
+/** Metadata of a namespaced object; namespace defaults to "default" as kubectl does. */
+export interface ObjectMeta extends ClusterObjectMeta {
+  namespace: string;
+}
+
+export interface Namespace {
+  apiVersion: 'v1';
+  kind: 'Namespace';
+  metadata: ClusterObjectMeta;
+}
+
+export interface ContainerPort {
+  containerPort: number;
+  protocol: Protocol;
+  name?: string;
+}
+
+export interface Container {
+  name: string;
+  image?: string;
+  ports: ContainerPort[];
+}
+
+export interface PodSpec {
+  nodeName?: string;
+  hostNetwork: boolean;
+  containers: Container[];
+}
+
+export interface Pod {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  spec: PodSpec;
+}
+
+export type PolicyType = 'Ingress' | 'Egress';
+
+export interface IpBlock {
+  cidr: string;
+  except: string[];
+}
+
+/** Exactly one of ipBlock or (podSelector and/or namespaceSelector) is set. */
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: IpBlock;
+}
+
+export interface NetworkPolicyPort {
+  protocol: Protocol;
+  /** Absent means every port of the protocol. */
+  port?: IntOrString;
+  /** Only with a numeric port: the range port..endPort, inclusive. */
+  endPort?: number;
+}
+
+export interface NetworkPolicyIngressRule {
+  /** Empty means from anywhere. */
+  from: NetworkPolicyPeer[];
+  /** Empty means every port. */
+  ports: NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyEgressRule {
+  to: NetworkPolicyPeer[];
+  ports: NetworkPolicyPort[];
+}
+
+export interface NetworkPolicySpec {
+  podSelector: LabelSelector;
+  /**
+   * Never empty after parsing: when the manifest omits it, the parser applies the API server's
+   * default (Ingress, plus Egress when egress rules are present).
+   */
+  policyTypes: PolicyType[];
+  ingress: NetworkPolicyIngressRule[];
+  egress: NetworkPolicyEgressRule[];
+}
+
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: ObjectMeta;
+  spec: NetworkPolicySpec;
+}
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+
+export interface ServicePort {
+  name?: string;
+  protocol: Protocol;
+  port: number;
+  /** Defaults to port, as the API server does. */
+  targetPort: IntOrString;
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  /** Absent means the Service has no selector and its EndpointSlices are managed by hand. */
+  selector?: Labels;
+  ports: ServicePort[];
+  type: ServiceType;
+  /** An IP, "None" for a headless Service, or absent to have one allocated. */
+  clusterIP?: string;
+}
+
+export interface Service {
+  apiVersion: 'v1';
+  kind: 'Service';
+  metadata: ObjectMeta;
+  spec: ServiceSpec;
+}
+
+export type AddressType = 'IPv4' | 'IPv6' | 'FQDN';
+
+export interface EndpointConditions {
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: EndpointConditions;
+  nodeName?: string;
+}
+
+export interface EndpointPort {
+  name?: string;
+  protocol: Protocol;
+  /** Absent means all ports. */
+  port?: number;
+}
+
+export interface EndpointSlice {
+  apiVersion: 'discovery.k8s.io/v1';
+  kind: 'EndpointSlice';
+  /** labels["kubernetes.io/service-name"] names the Service the slice belongs to. */
+  metadata: ObjectMeta;
+  addressType: AddressType;
+  endpoints: Endpoint[];
+  ports: EndpointPort[];
+}
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+export type K8sObject = Namespace | Pod | NetworkPolicy | Service | EndpointSlice;
+export type K8sKind = K8sObject['kind'];
+
+/** The apiVersion each kind must be written with. */
+export const API_VERSIONS: Readonly<Record<K8sKind, K8sObject['apiVersion']>> = {
+  Namespace: 'v1',
+  Pod: 'v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
+  Service: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
+};
+
+export const SUPPORTED_KINDS = Object.keys(API_VERSIONS) as K8sKind[];
+
+/** "ns/name" for namespaced objects, "name" for Namespaces; used in every message about an object. */
+export function objectRef(obj: K8sObject): string {
+  return obj.kind === 'Namespace' ? obj.metadata.name : `${obj.metadata.namespace}/${obj.metadata.name}`;
+}

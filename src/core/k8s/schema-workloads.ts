@@ -1,0 +1,238 @@
+/**
+ * Zod schemas for Namespace, Pod, Service (v1) and EndpointSlice (discovery.k8s.io/v1), with the
+ * API server's checks that matter to a pod network (k8s.io/kubernetes pkg/apis/core/validation
+ * and pkg/apis/discovery/validation): names, ports, protocols, duplicates, addresses.
+ *
+ * Deliberate differences from the API server, each because weft's lab turns these objects into
+ * kernel state: Pod names must be DNS labels (the API allows subdomains) since a pod's name is its
+ * hostname and part of its network namespace name; two ports with the same containerPort and
+ * protocol in one pod are an error (the API only warns), because both would bind the same socket.
+ */
+
+import { z } from 'zod';
+import { tryParseIp } from '../net/ip.js';
+import type { Container, Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Service, ServicePort } from './objects.js';
+import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
+import { addReasons, clusterMeta, enumOf, INTEGER, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+
+const STATUS = z.unknown().optional();
+
+export const NAMESPACE: z.ZodType<Namespace, z.ZodTypeDef, unknown> = z
+  .object({
+    apiVersion: z.literal('v1'),
+    kind: z.literal('Namespace'),
+    metadata: clusterMeta(checkDns1123Label),
+    spec: z.unknown().optional(),
+    status: STATUS,
+  })
+  .strict()
+  .transform(({ apiVersion, kind, metadata }) => ({ apiVersion, kind, metadata }));
+
+const CONTAINER_PORT = z.object({
+  containerPort: PORT_NUMBER,
+  protocol: PROTOCOL,
+  name: PORT_NAME.nullish(),
+});
+
+const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = z
+  .object({
+    name: z.string({ required_error: 'is required' }),
+    image: z.string().nullish(),
+    ports: z.array(CONTAINER_PORT).nullish(),
+  })
+  .superRefine((c, ctx) => {
+    addReasons(ctx, ['name'], c.name === '' ? ['is required'] : checkDns1123Label(c.name), c.name || undefined);
+    // Port names are unique within a container (validateContainerPorts).
+    const names = new Set<string>();
+    (c.ports ?? []).forEach((p, i) => {
+      if (p.name == null) return;
+      if (names.has(p.name)) addReasons(ctx, ['ports', i, 'name'], ['duplicate port name'], p.name);
+      names.add(p.name);
+    });
+  })
+  .transform((c) => {
+    const out: Container = {
+      name: c.name,
+      ports: (c.ports ?? []).map((p) => (p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name })),
+    };
+    if (c.image != null) out.image = c.image;
+    return out;
+  });
+
+const POD_SPEC = z
+  .object({
+    nodeName: z.string().nullish(),
+    hostNetwork: z.boolean().nullish(),
+    containers: z.array(CONTAINER, { required_error: 'is required' }),
+  })
+  .superRefine((s, ctx) => {
+    if (s.nodeName) addReasons(ctx, ['nodeName'], checkDns1123Subdomain(s.nodeName), s.nodeName);
+    if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
+    const containerNames = new Set<string>();
+    const ports = new Set<string>();
+    s.containers.forEach((c, ci) => {
+      if (containerNames.has(c.name)) addReasons(ctx, ['containers', ci, 'name'], ['duplicate container name'], c.name);
+      containerNames.add(c.name);
+      c.ports.forEach((p, pi) => {
+        const key = `${p.containerPort}/${p.protocol}`;
+        if (ports.has(key)) addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);
+        ports.add(key);
+      });
+    });
+  })
+  .transform((s) => {
+    const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
+    if (s.nodeName) out.nodeName = s.nodeName;
+    return out;
+  });
+
+export const POD: z.ZodType<Pod, z.ZodTypeDef, unknown> = z
+  .object({
+    apiVersion: z.literal('v1'),
+    kind: z.literal('Pod'),
+    metadata: namespacedMeta(checkDns1123Label),
+    spec: POD_SPEC,
+    status: STATUS,
+  })
+  .strict()
+  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+
+const SERVICE_PORT = z.object({
+  name: z.string().nullish(),
+  protocol: PROTOCOL,
+  port: PORT_NUMBER,
+  // 0 and absent both mean "same as port" (SetDefaults_Service).
+  targetPort: z.union([z.literal(0), PORT_OR_NAME]).nullish(),
+  nodePort: PORT_NUMBER.nullish(),
+});
+
+const SERVICE_SPEC = z
+  .object({
+    selector: LABELS.nullish(),
+    ports: z.array(SERVICE_PORT).nullish(),
+    type: enumOf(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).nullish(),
+    clusterIP: z.string().nullish(),
+  })
+  .superRefine((s, ctx) => {
+    const ports = s.ports ?? [];
+    const headless = s.clusterIP === 'None';
+    if (ports.length === 0 && s.type !== 'ExternalName' && !headless) addReasons(ctx, ['ports'], ['is required']);
+    if (s.clusterIP && !headless && !tryParseIp(s.clusterIP)) {
+      addReasons(ctx, ['clusterIP'], ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff) or "None"'], s.clusterIP);
+    }
+    const names = new Set<string>();
+    const keys = new Set<string>();
+    ports.forEach((p, i) => {
+      if (p.name == null || p.name === '') {
+        if (ports.length > 1) addReasons(ctx, ['ports', i, 'name'], ['is required when a Service has more than one port']);
+      } else {
+        addReasons(ctx, ['ports', i, 'name'], checkDns1123Label(p.name), p.name);
+        if (names.has(p.name)) addReasons(ctx, ['ports', i, 'name'], ['duplicate port name'], p.name);
+        names.add(p.name);
+      }
+      const key = `${p.port}/${p.protocol}`;
+      if (keys.has(key)) addReasons(ctx, ['ports', i], [`duplicate port ${key}`]);
+      keys.add(key);
+      if (p.nodePort != null && (s.type === 'ClusterIP' || s.type == null)) {
+        addReasons(ctx, ['ports', i, 'nodePort'], ['may not be used when `type` is \'ClusterIP\''], p.nodePort);
+      }
+    });
+  })
+  .transform((s) => {
+    const ports = (s.ports ?? []).map((p) => {
+      const out: ServicePort = { protocol: p.protocol, port: p.port, targetPort: p.targetPort || p.port };
+      if (p.name) out.name = p.name;
+      if (p.nodePort != null) out.nodePort = p.nodePort;
+      return out;
+    });
+    const out: Service['spec'] = { ports, type: s.type ?? 'ClusterIP' };
+    // An empty selector means "no selector" for a Service: its EndpointSlices are written by hand.
+    if (s.selector && Object.keys(s.selector).length > 0) out.selector = s.selector;
+    if (s.clusterIP) out.clusterIP = s.clusterIP;
+    return out;
+  });
+
+export const SERVICE: z.ZodType<Service, z.ZodTypeDef, unknown> = z
+  .object({
+    apiVersion: z.literal('v1'),
+    kind: z.literal('Service'),
+    metadata: namespacedMeta(checkDns1035Label),
+    spec: SERVICE_SPEC,
+    status: STATUS,
+  })
+  .strict()
+  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+
+const ENDPOINT = z.object({
+  addresses: z.array(z.string(), { required_error: 'is required' }),
+  conditions: z
+    .object({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() })
+    .strict()
+    .nullish(),
+  nodeName: z.string().nullish(),
+});
+
+const ENDPOINT_PORT = z.object({
+  name: z.string().nullish(),
+  protocol: PROTOCOL,
+  port: PORT_NUMBER.nullish(),
+});
+
+const MAX_ENDPOINTS = 1000;
+const MAX_ADDRESSES = 100;
+const MAX_PORTS = 100;
+
+export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = z
+  .object({
+    apiVersion: z.literal('discovery.k8s.io/v1'),
+    kind: z.literal('EndpointSlice'),
+    metadata: namespacedMeta(checkDns1123Subdomain),
+    addressType: enumOf(['IPv4', 'IPv6', 'FQDN']),
+    endpoints: z.array(ENDPOINT).max(MAX_ENDPOINTS, `must have at most ${MAX_ENDPOINTS} items`).nullish(),
+    ports: z.array(ENDPOINT_PORT).max(MAX_PORTS, `must have at most ${MAX_PORTS} items`).nullish(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    (s.endpoints ?? []).forEach((e, ei) => {
+      if (e.addresses.length === 0) addReasons(ctx, ['endpoints', ei, 'addresses'], ['must contain at least 1 address']);
+      if (e.addresses.length > MAX_ADDRESSES) addReasons(ctx, ['endpoints', ei, 'addresses'], [`must have at most ${MAX_ADDRESSES} items`]);
+      e.addresses.forEach((a, ai) => {
+        const path = ['endpoints', ei, 'addresses', ai];
+        if (s.addressType === 'FQDN') return addReasons(ctx, path, checkDns1123Subdomain(a), a);
+        const ip = tryParseIp(a);
+        const family = s.addressType === 'IPv4' ? 4 : 6;
+        if (!ip || ip.family !== family) addReasons(ctx, path, [`must be a valid ${s.addressType} address`], a);
+      });
+      if (e.nodeName) addReasons(ctx, ['endpoints', ei, 'nodeName'], checkDns1123Subdomain(e.nodeName), e.nodeName);
+    });
+    const names = new Set<string>();
+    (s.ports ?? []).forEach((p, i) => {
+      const name = p.name ?? '';
+      if (name !== '') addReasons(ctx, ['ports', i, 'name'], checkDns1123Label(name), name);
+      if (names.has(name)) addReasons(ctx, ['ports', i, 'name'], ['duplicate port name'], name);
+      names.add(name);
+    });
+  })
+  .transform((s) => ({
+    apiVersion: s.apiVersion,
+    kind: s.kind,
+    metadata: s.metadata,
+    addressType: s.addressType,
+    endpoints: (s.endpoints ?? []).map((e) => {
+      const out: Endpoint = { addresses: e.addresses };
+      if (e.conditions) {
+        out.conditions = {};
+        if (e.conditions.ready != null) out.conditions.ready = e.conditions.ready;
+        if (e.conditions.serving != null) out.conditions.serving = e.conditions.serving;
+        if (e.conditions.terminating != null) out.conditions.terminating = e.conditions.terminating;
+      }
+      if (e.nodeName) out.nodeName = e.nodeName;
+      return out;
+    }),
+    ports: (s.ports ?? []).map((p) => {
+      const out: EndpointPort = { protocol: p.protocol };
+      if (p.name) out.name = p.name;
+      if (p.port != null) out.port = p.port;
+      return out;
+    }),
+  }));
