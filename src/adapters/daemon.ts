@@ -5,6 +5,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 
 export interface Daemon {
   readonly pid: number;
@@ -60,4 +61,41 @@ function wrap(child: ChildProcess): Daemon {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Starts a process that outlives its starter (the lab's agents, pod runners and etcd): its own
+ * session, stdin closed, stdout and stderr appended to `logFile`. Returns its PID.
+ */
+export function spawnDetached(argv: readonly string[], logFile: string, env?: Record<string, string>): number {
+  const [program, ...args] = argv;
+  if (!program) throw new Error('spawnDetached: empty argv');
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
+    if (child.pid === undefined) throw new Error(`start ${argv.join(' ')}: no PID (see ${logFile})`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The process's command line (argv joined by spaces), or undefined when there is no such process. */
+export function processCommandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends a signal to the PID; false when there is no such process. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }

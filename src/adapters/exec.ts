@@ -4,6 +4,7 @@
  */
 
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { ExecError, type Exec, type ExecRequest, type ExecResult } from '../ports/exec.js';
 
 /** nsenter from util-linux enters a namespace given by path, which `ip -n` cannot. */
@@ -59,4 +60,18 @@ export class NodeExec implements Exec {
     const r = await spawnOnce(req);
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
   }
+}
+
+/**
+ * Runs a program attached to this process's terminal (stdin, stdout and stderr inherited), as
+ * `weft exec` does, and resolves with its exit code (128 + signal number when it was killed).
+ */
+export function runAttached(req: Pick<ExecRequest, 'argv' | 'netns'>): Promise<number> {
+  const [program, ...args] = argvFor(req);
+  if (!program) return Promise.reject(new Error('exec: empty argv'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: 'inherit' });
+    child.on('error', (err) => reject(new Error(`${req.argv.join(' ')}: ${err.message}`, { cause: err })));
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)));
+  });
 }

@@ -9,6 +9,12 @@ import { registerDemo } from './demo.js';
 import { registerAgent } from './agent.js';
 import { registerNetConf } from './net-conf.js';
 import { registerLeases } from './leases.js';
+import { registerLab } from './lab.js';
+import { registerApply } from './apply.js';
+import { registerLabel } from './label.js';
+import { registerExec } from './exec.js';
+import { registerGet } from './get.js';
+import { registerProbe } from './probe.js';
 
 const program = new Command();
 program.enablePositionalOptions();
@@ -18,6 +24,12 @@ registerDemo(program);
 registerAgent(program);
 registerNetConf(program);
 registerLeases(program);
+registerLab(program);
+registerApply(program);
+registerLabel(program);
+registerExec(program);
+registerGet(program);
+registerProbe(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`weft: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -99,3 +99,36 @@ export function vxlanDeviceName(vni: number): string {
  * reserves (0-4 kernel/boot/static, 8-18, 42 babel, 99 openr, 186-192 routing daemons).
  */
 export const WEFT_ROUTE_PROTOCOL = 119;
+
+/**
+ * The lab: every namespace of lab NAME starts with `weft-lab-NAME-`. Lab names are lowercase
+ * letters and digits only (no "-"), so one lab's prefix is never a prefix of another's and
+ * `weft lab down` can find everything of its own lab by prefix, even after a crash.
+ */
+export const LAB_NS_PREFIX = 'weft-lab-';
+export const LAB_NAME_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
+export const DEFAULT_LAB_ROOT = '/run/weft/labs';
+
+export function labNamespacePrefix(lab: string): string {
+  return `${LAB_NS_PREFIX}${lab}-`;
+}
+
+/** The namespace of lab node `node` (node names are n1, n2, ...). */
+export function labNodeNamespace(lab: string, node: string): string {
+  return `${labNamespacePrefix(lab)}${node}`;
+}
+
+/**
+ * A pod's namespace: Kubernetes namespaces cannot contain ".", so `pod.NS.NAME` is unambiguous.
+ * A file name (under /run/netns) has at most 255 bytes; very long pod names are cut and made
+ * unique again with a hash of the full name.
+ */
+export function labPodNamespace(lab: string, namespace: string, name: string): string {
+  const full = `${labNamespacePrefix(lab)}pod.${namespace}.${name}`;
+  return full.length <= 200 ? full : `${full.slice(0, 190)}-${shortHash(full)}`;
+}
+
+/** The CNI container ID of a pod: unique per pod object (uid), as a runtime's sandbox ID is. */
+export function labContainerId(lab: string, uid: string): string {
+  return `weft-${lab}-${uid.replace(/-/g, '')}`;
+}

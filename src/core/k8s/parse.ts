@@ -99,7 +99,18 @@ function yamlReason(message: string): string {
  * Throws ManifestError listing every problem found.
  */
 export function parseManifest(text: string): K8sObject[] {
-  const objects: K8sObject[] = [];
+  return parseManifestLocated(text).map((l) => l.object);
+}
+
+/** An object with where it came from in the manifest, e.g. "document 2 (Pod x/a)". */
+export interface LocatedObject {
+  object: K8sObject;
+  where: string;
+}
+
+/** parseManifest, keeping each object's place so later checks (apply) can name it the same way. */
+export function parseManifestLocated(text: string): LocatedObject[] {
+  const objects: LocatedObject[] = [];
   const problems: string[] = [];
   const docs = parseAllDocuments(text);
   // parseAllDocuments returns an EmptyStream (not an array) for text with no documents at all.
@@ -123,23 +134,19 @@ export function parseManifest(text: string): K8sObject[] {
       }
       raw.items.forEach((item: unknown, i) => {
         const result = parseObject(item);
-        if ('object' in result) objects.push(result.object);
-        else {
-          const what = isRecord(item) ? describeRaw(item) : undefined;
-          const prefix = `${where}, items[${i}]${what ? ` (${what})` : ''}`;
-          for (const p of result.problems) problems.push(`${prefix}: ${p}`);
-        }
+        const what = isRecord(item) ? describeRaw(item) : undefined;
+        const prefix = `${where}, items[${i}]${what ? ` (${what})` : ''}`;
+        if ('object' in result) objects.push({ object: result.object, where: prefix });
+        else for (const p of result.problems) problems.push(`${prefix}: ${p}`);
       });
       return;
     }
 
     const result = parseObject(raw);
-    if ('object' in result) objects.push(result.object);
-    else {
-      const what = isRecord(raw) ? describeRaw(raw) : undefined;
-      const prefix = `${where}${what ? ` (${what})` : ''}`;
-      for (const p of result.problems) problems.push(`${prefix}: ${p}`);
-    }
+    const what = isRecord(raw) ? describeRaw(raw) : undefined;
+    const prefix = `${where}${what ? ` (${what})` : ''}`;
+    if ('object' in result) objects.push({ object: result.object, where: prefix });
+    else for (const p of result.problems) problems.push(`${prefix}: ${p}`);
   });
 
   if (problems.length > 0) throw new ManifestError(problems);

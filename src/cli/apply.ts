@@ -1,0 +1,64 @@
+// `weft apply -f` and `weft delete -f`: parse flags, read manifests, print kubectl's lines.
+import type { Command } from 'commander';
+import { parseDuration } from '../core/duration.js';
+import { collect, openLab, readManifestArgs, requireRoot, withLabOption } from './lab-common.js';
+
+interface ApplyFlags {
+  filename: string[];
+  lab?: string;
+  wait: boolean;
+  timeout: string;
+  ignoreNotFound?: boolean;
+}
+
+function podRefs(objs: ReturnType<typeof readManifestArgs>): Array<{ namespace: string; name: string }> {
+  return objs.filter((o) => o.object.kind === 'Pod').map((o) => ({ namespace: (o.object as { metadata: { namespace: string } }).metadata.namespace, name: o.object.metadata.name }));
+}
+
+export function registerApply(program: Command): void {
+  withLabOption(
+    program
+      .command('apply')
+      .description('create or update objects from YAML/JSON manifests (all or nothing); waits until the pods in them are Running')
+      .option('-f, --filename <path>', 'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)', collect, [])
+      .option('--no-wait', 'return once stored, without waiting for the pods')
+      .option('--timeout <duration>', 'how long to wait for the pods', '120s'),
+  ).action(async (flags: ApplyFlags) => {
+    requireRoot('apply');
+    const objects = readManifestArgs(flags.filename);
+    const lab = openLab(flags);
+    try {
+      for (const line of await lab.apply(objects)) process.stdout.write(`${line}\n`);
+      if (flags.wait) await lab.waitForPods(podRefs(objects), parseDuration(flags.timeout, '--timeout'));
+    } finally {
+      await lab.close();
+    }
+  });
+
+  withLabOption(
+    program
+      .command('delete')
+      .description('delete the objects named in manifests (all or nothing); deleting a namespace deletes what is in it; waits until the pods are gone')
+      .option('-f, --filename <path>', 'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)', collect, [])
+      .option('--ignore-not-found', 'treat objects that do not exist as deleted', false)
+      .option('--no-wait', 'return once removed from the store, without waiting for the pods to be torn down')
+      .option('--timeout <duration>', 'how long to wait for the pods to be gone', '120s'),
+  ).action(async (flags: ApplyFlags) => {
+    requireRoot('delete');
+    const objects = readManifestArgs(flags.filename);
+    const lab = openLab(flags);
+    try {
+      const before = await lab.pods();
+      const lines = await lab.delete(objects, flags.ignoreNotFound ?? false);
+      for (const line of lines) process.stdout.write(`${line}\n`);
+      if (flags.wait) {
+        // Pods of deleted namespaces go too: wait for every pod that no longer exists.
+        const after = new Set((await lab.pods()).map((p) => p.stored.meta.uid));
+        const gone = before.filter((p) => !after.has(p.stored.meta.uid)).map((p) => p.stored.object.metadata);
+        await lab.waitForPods(gone, parseDuration(flags.timeout, '--timeout'), true);
+      }
+    } finally {
+      await lab.close();
+    }
+  });
+}

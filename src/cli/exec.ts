@@ -1,0 +1,29 @@
+// `weft exec [-n NS] POD -- CMD ARGS...`: a command inside the pod's network namespace.
+import type { Command } from 'commander';
+import { runAttached } from '../adapters/exec.js';
+import { openLab, requireRoot, withLabOption } from './lab-common.js';
+
+export function registerExec(program: Command): void {
+  withLabOption(
+    program
+      .command('exec')
+      .description('run a command inside a pod\'s network namespace (its interfaces, routes and sockets), e.g. weft exec -n x a -- ip addr')
+      .argument('<pod>', 'the pod\'s name')
+      .argument('<command...>', 'the command and its arguments, after --')
+      .option('-n, --namespace <ns>', 'the pod\'s namespace', 'default')
+      .passThroughOptions(),
+  ).action(async (pod: string, command: string[], flags: { namespace: string; lab?: string }) => {
+    requireRoot('exec');
+    const lab = openLab(flags);
+    let nsPath: string;
+    try {
+      nsPath = await lab.podNetnsPath(flags.namespace, pod);
+    } finally {
+      await lab.close();
+    }
+    // With pass-through options commander keeps the "--" that separates weft's flags from the command.
+    const argv = command[0] === '--' ? command.slice(1) : command;
+    if (argv.length === 0) throw new Error('exec: give the command after --, e.g. weft exec -n x a -- ip addr');
+    process.exitCode = await runAttached({ argv, netns: nsPath });
+  });
+}

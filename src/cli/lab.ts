@@ -1,0 +1,109 @@
+// `weft lab up|down|status|list|demo` (and the hidden `lab runner` that `lab up` starts per node).
+import type { Command } from 'commander';
+import { NodeExec } from '../adapters/exec.js';
+import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
+import { labDown, labList, labStatus, labUp, type LabDeps } from '../lab/lab.js';
+import { join } from 'node:path';
+import { LabPaths, labRoot, readLabRecord } from '../lab/lab-state.js';
+import { runStoreGateway } from '../lab/store-gateway.js';
+import { NETNS_RUN_DIR } from '../adapters/netns.js';
+import { runPodRunner } from '../lab/runner-main.js';
+import { requireRoot } from './lab-common.js';
+
+function deps(): LabDeps {
+  return { exec: new NodeExec(), root: labRoot(process.env), progress: (l) => process.stderr.write(`${l}\n`) };
+}
+
+export function registerLab(program: Command): void {
+  const lab = program.command('lab').description('a multi-node cluster network made of network namespaces on this machine');
+
+  lab
+    .command('up')
+    .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store')
+    .option('--name <name>', 'lab name (lowercase letters and digits)', 'weft')
+    .option('--nodes <n>', 'number of nodes', '3')
+    .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
+    .option('--store <store>', 'embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab\'s nodes)', 'embedded')
+    .option('--network <cidr>', 'the cluster\'s pod network', '10.244.0.0/16')
+    .action(async (opts: LabUpOptions) => {
+      const spec = parseLabUpOptions(opts);
+      requireRoot('lab up');
+      await labUp(spec, deps());
+      process.stdout.write(`lab ${spec.name} is up. Try: weft get nodes${spec.name === 'weft' ? '' : ` --lab ${spec.name}`}\n`);
+    });
+
+  lab
+    .command('down')
+    .description('remove a lab: every process, namespace, rule and file it made (also after a crash)')
+    .option('--name <name>', 'lab name', 'weft')
+    .action(async (opts: { name: string }) => {
+      checkLabName(opts.name);
+      requireRoot('lab down');
+      const r = await labDown(opts.name, deps());
+      process.stdout.write(r.namespaces === 0 && r.processes === 0 ? `lab ${opts.name}: nothing to remove\n` : `lab ${opts.name} removed\n`);
+    });
+
+  lab
+    .command('status')
+    .description('show a lab: its settings, and for each node its agent, pod runner, subnet and readiness')
+    .option('--name <name>', 'lab name', 'weft')
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { name: string; output: string }) => {
+      checkLabName(opts.name);
+      const s = await labStatus(opts.name, deps());
+      if (opts.output === 'json') {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const lines = [`lab ${s.name}: ${s.state}`];
+      if (s.spec) lines.push(`  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}`);
+      lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
+      for (const n of s.nodes) {
+        const ready = n.info?.ready ? 'Ready' : `NotReady${n.info?.message ? ` (${n.info.message})` : ''}`;
+        lines.push(`  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`);
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  lab
+    .command('list')
+    .description('list the labs on this machine')
+    .action(() => {
+      const names = labList(deps());
+      process.stdout.write(names.length === 0 ? 'no labs\n' : `${names.join('\n')}\n`);
+    });
+
+  lab
+    .command('demo')
+    .description('bring up a 3-node lab, apply examples/xyz (namespaces x, y, z with pods a, b, c), show nodes, pods and the probe matrix, then remove the lab')
+    .option('--name <name>', 'lab name', 'weft')
+    .option('--keep', 'leave the lab up to explore it', false)
+    .action(async (opts: { name: string; keep: boolean }) => {
+      requireRoot('lab demo');
+      // Loaded here: the demo pulls in the view and table code the other lab commands do not need.
+      const { runLabDemo } = await import('../lab/lab-demo.js');
+      await runLabDemo({ name: opts.name, keep: opts.keep, out: (t) => process.stdout.write(t) }, deps());
+    });
+
+  lab
+    .command('gateway', { hidden: true })
+    .description('relay a port on the lab segment\'s gateway address to a store outside the lab (started by lab up --store etcd=URL)')
+    .requiredOption('--lab <name>', 'lab name')
+    .requiredOption('--port <port>', 'port to serve in the segment namespace')
+    .requiredOption('--target <url>', 'where to relay to')
+    .action(async (opts: { lab: string; port: string; target: string }) => {
+      const paths = new LabPaths(labRoot(process.env), checkLabName(opts.lab, '--lab'));
+      const record = readLabRecord(paths);
+      if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
+      await runStoreGateway({ segmentNsPath: join(NETNS_RUN_DIR, record.segmentNs), port: Number(opts.port), target: new URL(opts.target), log: (l) => process.stderr.write(`${l}\n`) });
+    });
+
+  lab
+    .command('runner', { hidden: true })
+    .description('the pod runner of one lab node (started by lab up)')
+    .requiredOption('--lab <name>', 'lab name')
+    .requiredOption('--node <name>', 'node name')
+    .action(async (opts: { lab: string; node: string }) => {
+      await runPodRunner(opts, process.env);
+    });
+}

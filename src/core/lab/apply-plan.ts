@@ -1,0 +1,171 @@
+/**
+ * What `weft apply` and `weft delete` will do to the lab's store, decided before anything is
+ * written: the checks the API server and the scheduler make against what is already stored, so a
+ * manifest is stored whole or not at all, and every refusal names the document and the field.
+ *
+ * - A namespaced object needs its namespace to exist (stored, or created by the same manifest).
+ * - A pod's spec is immutable once stored (labels and annotations may change), as the API server
+ *   has it; a re-apply without spec.nodeName keeps the node the pod was scheduled to.
+ * - A pod without spec.nodeName is scheduled here: to the node with the fewest pods (first in
+ *   node order on a tie), skipping nodes where a hostNetwork pod already serves one of its
+ *   ports, which is what kube-scheduler's NodePorts filter does for hostNetwork pods.
+ * - Every namespace carries the label kubernetes.io/metadata.name=<its name>, as the API server
+ *   sets it.
+ * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it.
+ */
+
+import type { K8sObject, Pod } from '../k8s/objects.js';
+import type { LocatedObject } from '../k8s/parse.js';
+import { keyOf, sameKey, type ObjectKey, type Stored } from '../../ports/object-store.js';
+import { canonicalJsonText } from './canonical.js';
+
+export class ApplyError extends Error {
+  override readonly name = 'ApplyError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+export const DEFAULT_NAMESPACE = 'default';
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/** kubectl's name for a kind in messages: pod/a, networkpolicy.networking.k8s.io/deny. */
+export const RESOURCE_NAMES: Readonly<Record<K8sObject['kind'], { singular: string; plural: string }>> = {
+  Namespace: { singular: 'namespace', plural: 'namespaces' },
+  Pod: { singular: 'pod', plural: 'pods' },
+  NetworkPolicy: { singular: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io' },
+  Service: { singular: 'service', plural: 'services' },
+  EndpointSlice: { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' },
+};
+
+function hostPorts(pod: Pod): string[] {
+  if (!pod.spec.hostNetwork) return [];
+  return pod.spec.containers.flatMap((c) => c.ports.map((p) => `${p.containerPort}/${p.protocol}`));
+}
+
+function keyText(k: ObjectKey): string {
+  return `${k.kind}/${k.namespace}/${k.name}`;
+}
+
+/** Returns the objects to store (pods scheduled), in manifest order; throws ApplyError. */
+export function planApply(current: readonly Stored[], nodes: readonly string[], incoming: readonly LocatedObject[]): K8sObject[] {
+  const problems: string[] = [];
+  const stored = new Map(current.map((s) => [keyText(keyOf(s.object)), s.object]));
+  const namespaces = new Set(current.filter((s) => s.object.kind === 'Namespace').map((s) => s.object.metadata.name));
+  for (const { object } of incoming) if (object.kind === 'Namespace') namespaces.add(object.metadata.name);
+
+  // Pods per node and hostNetwork ports in use per node, from the store, then updated as pods
+  // of this manifest are placed.
+  const podCount = new Map(nodes.map((n) => [n, 0]));
+  const portsInUse = new Map(nodes.map((n) => [n, new Map<string, string>()]));
+  const place = (pod: Pod, node: string) => {
+    podCount.set(node, (podCount.get(node) ?? 0) + 1);
+    for (const p of hostPorts(pod)) portsInUse.get(node)?.set(p, `${pod.metadata.namespace}/${pod.metadata.name}`);
+  };
+  const replaced = new Set(incoming.map((l) => keyText(keyOf(l.object))));
+  for (const s of current) {
+    if (s.object.kind !== 'Pod' || !s.object.spec.nodeName) continue;
+    // A pod re-applied by this manifest is counted once, when it is placed again below.
+    if (replaced.has(keyText(keyOf(s.object)))) continue;
+    place(s.object, s.object.spec.nodeName);
+  }
+
+  const seen = new Map<string, string>();
+  const out: K8sObject[] = [];
+  for (const { object, where } of incoming) {
+    const k = keyOf(object);
+    const first = seen.get(keyText(k));
+    if (first !== undefined) {
+      problems.push(`${where}: the same object is already in ${first}`);
+      continue;
+    }
+    seen.set(keyText(k), where);
+    if (object.kind !== 'Namespace' && !namespaces.has(object.metadata.namespace)) {
+      problems.push(`${where}: metadata.namespace: namespace "${object.metadata.namespace}" not found`);
+      continue;
+    }
+    if (object.kind === 'Namespace') {
+      // The API server labels every namespace with its own name (immutable), which is what
+      // policies use to select a namespace by name.
+      out.push({ ...object, metadata: { ...object.metadata, labels: { ...object.metadata.labels, [NAMESPACE_NAME_LABEL]: object.metadata.name } } });
+      continue;
+    }
+    if (object.kind !== 'Pod') {
+      out.push(object);
+      continue;
+    }
+    const existing = stored.get(keyText(k));
+    let pod: Pod = object;
+    if (existing?.kind === 'Pod') {
+      const nodeName = object.spec.nodeName ?? existing.spec.nodeName;
+      pod = { ...object, spec: { ...object.spec, ...(nodeName === undefined ? {} : { nodeName }) } };
+      if (canonicalJsonText(pod.spec) !== canonicalJsonText(existing.spec)) {
+        problems.push(`${where}: spec: Forbidden: pod updates may not change fields other than metadata.labels and metadata.annotations (delete the pod and apply it again)`);
+        continue;
+      }
+    }
+    const wanted = hostPorts(pod);
+    const conflict = (node: string) => wanted.map((p) => [p, portsInUse.get(node)?.get(p)] as const).find(([, owner]) => owner !== undefined);
+    if (pod.spec.nodeName !== undefined) {
+      if (!nodes.includes(pod.spec.nodeName)) {
+        problems.push(`${where}: spec.nodeName: node "${pod.spec.nodeName}" not found (nodes: ${nodes.join(', ')})`);
+        continue;
+      }
+      const c = existing ? undefined : conflict(pod.spec.nodeName);
+      if (c) {
+        problems.push(`${where}: spec.containers: hostNetwork port ${c[0]} is already served on node ${pod.spec.nodeName} by pod ${c[1]}`);
+        continue;
+      }
+      place(pod, pod.spec.nodeName);
+      out.push(pod);
+      continue;
+    }
+    const candidates = nodes.filter((n) => conflict(n) === undefined);
+    if (candidates.length === 0) {
+      problems.push(`${where}: spec: no node can run this pod: every node already has a hostNetwork pod serving one of its ports (${wanted.join(', ')})`);
+      continue;
+    }
+    const best = candidates.reduce((a, b) => ((podCount.get(b) ?? 0) < (podCount.get(a) ?? 0) ? b : a));
+    pod = { ...pod, spec: { ...pod.spec, nodeName: best } };
+    place(pod, best);
+    out.push(pod);
+  }
+  if (problems.length > 0) throw new ApplyError(problems);
+  return out;
+}
+
+export interface DeletePlan {
+  /** Keys named by the manifest that exist, in manifest order. */
+  named: ObjectKey[];
+  /** Everything to remove: the named keys plus the contents of deleted namespaces. */
+  all: ObjectKey[];
+}
+
+/** What `weft delete` removes; a missing object is an error unless ignoreNotFound. */
+export function planDelete(current: readonly Stored[], incoming: readonly LocatedObject[], ignoreNotFound: boolean): DeletePlan {
+  const problems: string[] = [];
+  const named: ObjectKey[] = [];
+  for (const { object, where } of incoming) {
+    const k = keyOf(object);
+    if (named.some((n) => sameKey(n, k))) continue;
+    if (k.kind === 'Namespace' && k.name === DEFAULT_NAMESPACE) {
+      problems.push(`${where}: namespaces "${DEFAULT_NAMESPACE}" is forbidden: this namespace may not be deleted`);
+      continue;
+    }
+    if (!current.some((s) => sameKey(keyOf(s.object), k))) {
+      if (!ignoreNotFound) problems.push(`${where}: ${RESOURCE_NAMES[k.kind].plural} "${k.name}" not found`);
+      continue;
+    }
+    named.push(k);
+  }
+  if (problems.length > 0) throw new ApplyError(problems);
+  const all = [...named];
+  for (const k of named) {
+    if (k.kind !== 'Namespace') continue;
+    for (const s of current) {
+      const sk = keyOf(s.object);
+      if (sk.kind !== 'Namespace' && sk.namespace === k.name && !all.some((a) => sameKey(a, sk))) all.push(sk);
+    }
+  }
+  return { named, all };
+}

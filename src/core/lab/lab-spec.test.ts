@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { labNetConf, LabSpecError, parseLabUpOptions, type LabUpOptions } from './lab-spec.js';
+import { labNamespacePrefix, labPodNamespace } from '../names.js';
+
+test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => {
+  assert.deepEqual(parseLabUpOptions({}), { name: 'weft', nodes: 3, backend: 'vxlan', store: { kind: 'embedded' }, network: '10.244.0.0/16' });
+});
+
+test('stores: etcd is started by the lab, etcd=URL[,URL] is the user\'s', () => {
+  assert.deepEqual(parseLabUpOptions({ store: 'etcd' }).store, { kind: 'etcd', managed: true });
+  assert.deepEqual(parseLabUpOptions({ store: 'etcd=http://10.99.0.254:2379, http://10.99.0.253:2379' }).store, {
+    kind: 'etcd',
+    managed: false,
+    endpoints: ['http://10.99.0.254:2379', 'http://10.99.0.253:2379'],
+  });
+});
+
+const bad: Array<[string, LabUpOptions, RegExp]> = [
+  ['a name with a dash (it would overlap another lab\'s prefix)', { name: 'my-lab' }, /^--name: "my-lab" is not a valid lab name/],
+  ['an upper-case name', { name: 'Lab' }, /^--name:/],
+  ['zero nodes', { nodes: '0' }, /^--nodes: "0" must be a whole number from 1 to 200/],
+  ['a fractional node count', { nodes: '2.5' }, /^--nodes:/],
+  ['too many nodes', { nodes: '201' }, /^--nodes:/],
+  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan or host-gw\)/],
+  ['an unknown store', { store: 'redis' }, /^--store: "redis" is not a store/],
+  ['etcd= without a URL', { store: 'etcd=' }, /^--store: etcd= needs at least one URL/],
+  ['an https etcd', { store: 'etcd=https://x:2379' }, /only http:\/\//],
+  ['a bad network', { network: '10.244.0.0/33' }, /^--network: invalid CIDR/],
+  ['an IPv6 network', { network: 'fd00::/48' }, /^--network: "fd00::\/48" must be an IPv4 network/],
+  ['a network too small for /24 node subnets', { network: '10.1.0.0/24' }, /^--network: "10.1.0.0\/24" is too small/],
+];
+for (const [name, opts, want] of bad) {
+  test(`refused: ${name}`, () => {
+    assert.throws(() => parseLabUpOptions(opts), (err: unknown) => err instanceof LabSpecError && want.test(err.message));
+  });
+}
+
+test('net-conf: the network with /24 node subnets and the backend', () => {
+  assert.deepEqual(JSON.parse(labNetConf(parseLabUpOptions({ backend: 'host-gw', network: '10.50.0.0/16' }))), { Network: '10.50.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } });
+});
+
+test('names: one lab\'s prefix is never a prefix of another lab\'s namespaces', () => {
+  assert.ok(!labPodNamespace('ab', 'x', 'a').startsWith(labNamespacePrefix('a')));
+  assert.equal(labPodNamespace('weft', 'x', 'a'), 'weft-lab-weft-pod.x.a');
+});

@@ -1,0 +1,93 @@
+/**
+ * The options of `weft lab up`, checked and defaulted, and the net-conf.json the lab's agents
+ * start with. Defaults are a newcomer's cluster: lab "weft", 3 nodes, vxlan, the embedded store,
+ * pods in 10.244.0.0/16 (Flannel's default network).
+ */
+
+import { LAB_NAME_PATTERN } from '../names.js';
+import { parseCidr } from '../net/ip.js';
+
+export type LabBackend = 'vxlan' | 'host-gw';
+
+export type LabStore =
+  /** The SQLite file in the lab's directory. */
+  | { kind: 'embedded' }
+  /** A Debian etcd the lab starts (and stops) in its segment namespace. */
+  | { kind: 'etcd'; managed: true }
+  /** An etcd the user runs, reachable from the lab's nodes at `endpoints`. */
+  | { kind: 'etcd'; managed: false; endpoints: string[] };
+
+export interface LabSpec {
+  name: string;
+  nodes: number;
+  backend: LabBackend;
+  store: LabStore;
+  network: string;
+}
+
+export const MAX_LAB_NODES = 200;
+
+export interface LabUpOptions {
+  name?: string;
+  nodes?: string | number;
+  backend?: string;
+  store?: string;
+  network?: string;
+}
+
+export class LabSpecError extends Error {
+  override readonly name = 'LabSpecError';
+}
+
+export function checkLabName(name: string, flag = '--name'): string {
+  if (!LAB_NAME_PATTERN.test(name)) {
+    throw new LabSpecError(`${flag}: "${name}" is not a valid lab name: use 1-16 lowercase letters and digits, starting with a letter`);
+  }
+  return name;
+}
+
+export function parseLabUpOptions(o: LabUpOptions): LabSpec {
+  const name = checkLabName(o.name ?? 'weft');
+  const nodesText = String(o.nodes ?? 3);
+  if (!/^\d+$/.test(nodesText) || Number(nodesText) < 1 || Number(nodesText) > MAX_LAB_NODES) {
+    throw new LabSpecError(`--nodes: "${nodesText}" must be a whole number from 1 to ${MAX_LAB_NODES}`);
+  }
+  const backend = o.backend ?? 'vxlan';
+  if (backend !== 'vxlan' && backend !== 'host-gw') throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan or host-gw)`);
+  const network = o.network ?? '10.244.0.0/16';
+  let cidr;
+  try {
+    cidr = parseCidr(network);
+  } catch (err) {
+    throw new LabSpecError(`--network: ${(err as Error).message}`);
+  }
+  if (cidr.address.family !== 4) throw new LabSpecError(`--network: "${network}" must be an IPv4 network (the lab is IPv4 only)`);
+  if (cidr.prefix > 22) throw new LabSpecError(`--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`);
+  return { name, nodes: Number(nodesText), backend, store: parseStore(o.store ?? 'embedded'), network };
+}
+
+function parseStore(text: string): LabStore {
+  if (text === 'embedded') return { kind: 'embedded' };
+  if (text === 'etcd') return { kind: 'etcd', managed: true };
+  if (text.startsWith('etcd=')) {
+    const endpoints = text.slice('etcd='.length).split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (endpoints.length === 0) throw new LabSpecError('--store: etcd= needs at least one URL, e.g. etcd=http://10.99.0.254:2379');
+    for (const e of endpoints) {
+      let url: URL;
+      try {
+        url = new URL(e);
+      } catch {
+        throw new LabSpecError(`--store: "${e}" is not a URL`);
+      }
+      if (url.protocol !== 'http:') throw new LabSpecError(`--store: "${e}": only http:// etcd endpoints are supported`);
+    }
+    return { kind: 'etcd', managed: false, endpoints };
+  }
+  throw new LabSpecError(`--store: "${text}" is not a store (use embedded, etcd, or etcd=URL)`);
+}
+
+/** The net-conf.json the agents start from (Flannel's format). */
+export function labNetConf(spec: LabSpec): string {
+  // The subnet length Flannel would pick is /24 for networks of /22 or more.
+  return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: { Type: spec.backend } }, null, 2) + '\n';
+}

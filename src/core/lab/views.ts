@@ -1,0 +1,169 @@
+/**
+ * What `weft get` prints, as kubectl prints it: aligned tables (default and `-o wide`), and the
+ * documents of `-o json|yaml` (the stored object with the metadata and status the API server
+ * would add). Pure: the caller passes `now` for ages.
+ */
+
+import type { Namespace, NetworkPolicy, Pod, Service } from '../k8s/objects.js';
+import { formatLabelSelector, isEmptySelector } from '../k8s/selector.js';
+import type { NodeInfo, PodStatus, Stored } from '../../ports/object-store.js';
+
+export interface Rows {
+  header: string[];
+  rows: string[][];
+}
+
+export interface ViewOptions {
+  wide?: boolean;
+  allNamespaces?: boolean;
+}
+
+/** kubectl's HumanDuration: 90s, 3m12s, 45m, 3h5m, 30h, 3d4h, 120d, 3y. */
+export function formatAge(fromIso: string, now: number): string {
+  const from = Date.parse(fromIso);
+  if (Number.isNaN(from)) return '<unknown>';
+  const s = Math.max(0, Math.floor((now - from) / 1000));
+  const m = Math.floor(s / 60);
+  const h = Math.floor(s / 3600);
+  const d = Math.floor(h / 24);
+  if (s < 120) return `${s}s`;
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (h < 3) return `${m}m`;
+  if (h < 8) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  if (h < 48) return `${h}h`;
+  if (h < 24 * 8) return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+  if (d < 365 * 2) return `${d}d`;
+  return `${Math.floor(d / 365)}y`;
+}
+
+/** Columns padded to their widest cell plus 3 spaces, as kubectl's tabwriter does. */
+export function renderTable(header: readonly string[], rows: readonly string[][]): string {
+  const all = [header.map((h) => h.toUpperCase()), ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+export function noResources(namespace: string | undefined): string {
+  return namespace === undefined ? 'No resources found\n' : `No resources found in ${namespace} namespace.\n`;
+}
+
+function labelsText(labels: Record<string, string>): string {
+  const keys = Object.keys(labels).sort();
+  return keys.length === 0 ? '<none>' : keys.map((k) => `${k}=${labels[k]}`).join(',');
+}
+
+/** Natural order for names like n2 < n10. */
+function natural(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+export function statusOf(pod: Stored<Pod>, statuses: readonly PodStatus[]): PodStatus | undefined {
+  const { namespace, name } = pod.object.metadata;
+  return statuses.find((s) => s.namespace === namespace && s.name === name && s.uid === pod.meta.uid);
+}
+
+export function podRows(items: readonly Stored<Pod>[], statuses: readonly PodStatus[], now: number, o: ViewOptions): Rows {
+  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'ready', 'status', 'restarts', 'age', ...(o.wide ? ['ip', 'node'] : [])];
+  const rows = items.map((p) => {
+    const st = statusOf(p, statuses);
+    const containers = p.object.spec.containers.length;
+    const running = st?.phase === 'Running';
+    return [
+      ...(o.allNamespaces ? [p.object.metadata.namespace] : []),
+      p.object.metadata.name,
+      `${running ? containers : 0}/${containers}`,
+      st?.phase ?? 'Pending',
+      '0',
+      formatAge(p.meta.creationTimestamp, now),
+      ...(o.wide ? [st?.podIP ?? '<none>', p.object.spec.nodeName ?? '<none>'] : []),
+    ];
+  });
+  return { header, rows };
+}
+
+export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions): Rows {
+  const header = ['name', 'status', 'subnet', 'public-ip', 'backend', ...(o.wide ? ['heartbeat', 'message'] : [])];
+  const rows = [...nodes]
+    .sort((a, b) => natural(a.name, b.name))
+    .map((n) => [
+      n.name,
+      n.ready ? 'Ready' : 'NotReady',
+      n.podCIDR ?? '<none>',
+      n.internalIP,
+      n.backend ?? '<none>',
+      ...(o.wide ? [formatAge(n.heartbeat, now), n.message ?? ''] : []),
+    ]);
+  return { header, rows };
+}
+
+export function namespaceRows(items: readonly Stored<Namespace>[], now: number, o: ViewOptions): Rows {
+  const header = ['name', 'status', 'age', ...(o.wide ? ['labels'] : [])];
+  return { header, rows: items.map((n) => [n.object.metadata.name, 'Active', formatAge(n.meta.creationTimestamp, now), ...(o.wide ? [labelsText(n.object.metadata.labels)] : [])]) };
+}
+
+export function policyRows(items: readonly Stored<NetworkPolicy>[], now: number, o: ViewOptions): Rows {
+  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'pod-selector', 'age', ...(o.wide ? ['policy-types'] : [])];
+  const rows = items.map((p) => [
+    ...(o.allNamespaces ? [p.object.metadata.namespace] : []),
+    p.object.metadata.name,
+    isEmptySelector(p.object.spec.podSelector) ? '<none>' : formatLabelSelector(p.object.spec.podSelector),
+    formatAge(p.meta.creationTimestamp, now),
+    ...(o.wide ? [p.object.spec.policyTypes.join(',')] : []),
+  ]);
+  return { header, rows };
+}
+
+export function serviceRows(items: readonly Stored<Service>[], now: number, o: ViewOptions): Rows {
+  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'type', 'cluster-ip', 'external-ip', 'port(s)', 'age', ...(o.wide ? ['selector'] : [])];
+  const rows = items.map((s) => [
+    ...(o.allNamespaces ? [s.object.metadata.namespace] : []),
+    s.object.metadata.name,
+    s.object.spec.type,
+    s.object.spec.clusterIP ?? '<none>',
+    '<none>',
+    s.object.spec.ports.map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`).join(',') || '<none>',
+    formatAge(s.meta.creationTimestamp, now),
+    ...(o.wide ? [s.object.spec.selector ? labelsText(s.object.spec.selector) : '<none>'] : []),
+  ]);
+  return { header, rows };
+}
+
+type Doc = Record<string, unknown>;
+
+/** The stored object with the metadata the API server adds. */
+export function objectDocument(s: Stored): Doc {
+  return {
+    ...s.object,
+    metadata: { ...s.object.metadata, uid: s.meta.uid, resourceVersion: String(s.meta.resourceVersion), creationTimestamp: s.meta.creationTimestamp },
+  };
+}
+
+export function podDocument(s: Stored<Pod>, status: PodStatus | undefined): Doc {
+  const st: Doc = { phase: status?.phase ?? 'Pending' };
+  if (status?.message) st.message = status.message;
+  if (status?.hostIP) st.hostIP = status.hostIP;
+  if (status?.podIP) {
+    st.podIP = status.podIP;
+    st.podIPs = [{ ip: status.podIP }];
+  }
+  if (status?.startTime) st.startTime = status.startTime;
+  return { ...objectDocument(s), status: st };
+}
+
+export function nodeDocument(n: NodeInfo): Doc {
+  const annotations: Record<string, string> = { 'flannel.alpha.coreos.com/public-ip': n.internalIP };
+  if (n.backend) annotations['flannel.alpha.coreos.com/backend-type'] = n.backend;
+  const ready: Doc = { type: 'Ready', status: n.ready ? 'True' : 'False', lastHeartbeatTime: n.heartbeat };
+  if (n.message) ready.message = n.message;
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: n.name, annotations },
+    spec: n.podCIDR ? { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] } : {},
+    status: { addresses: [{ type: 'InternalIP', address: n.internalIP }], conditions: [ready] },
+  };
+}
+
+export function toList(items: readonly Doc[]): Doc {
+  return { apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } };
+}

@@ -1,0 +1,56 @@
+/**
+ * One connection attempt to a lab pod, made from wherever the calling process runs (the probe
+ * helpers run inside the source pod's namespace): TCP connects and reads the pod's greeting line
+ * plus the echo of a payload; UDP sends a datagram and waits for its echo. Both resolve with what
+ * came back and reject when nothing did within the timeout.
+ */
+
+import { connect } from 'node:net';
+import { createSocket } from 'node:dgram';
+
+export function tcp(host: string, port: number, timeoutMs: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host, port });
+    let got = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`tcp ${host}:${port}: timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('connect', () => sock.write(payload));
+    sock.on('data', (b: Buffer) => {
+      got += b.toString('utf8');
+      // The greeting line plus the echo of our payload means the round trip worked.
+      if (got.includes('\n') && got.includes(payload)) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(got);
+      }
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+export function udp(host: string, port: number, timeoutMs: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error(`udp ${host}:${port}: no echo within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('message', (msg) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(msg.toString('utf8'));
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      sock.close();
+      reject(err);
+    });
+    sock.send(payload, port, host);
+  });
+}
+

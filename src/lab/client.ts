@@ -1,0 +1,206 @@
+/**
+ * What the kubectl-like commands do against a running lab: apply and delete manifests (all or
+ * nothing), change labels, read objects with their status, find a pod's namespace, and probe
+ * pods with real traffic. The commands under src/cli only parse flags and print.
+ */
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Exec } from '../ports/exec.js';
+import type { K8sObject, Pod } from '../core/k8s/objects.js';
+import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
+import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
+import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
+import { checkLabName } from '../core/lab/lab-spec.js';
+import { RevisionConflictError, type NodeInfo, type ObjectStore, type PodStatus, type Stored } from '../ports/object-store.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { systemClock } from '../adapters/clock.js';
+import { NETNS_RUN_DIR } from '../adapters/netns.js';
+import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
+import { join } from 'node:path';
+
+const PROBE_FROM = fileURLToPath(new URL('./probe-from.js', import.meta.url));
+
+export interface PodView {
+  stored: Stored<Pod>;
+  status?: PodStatus;
+}
+
+export interface ProbeResult {
+  from: string;
+  to: string;
+  connected: boolean;
+}
+
+export class LabClient {
+  private constructor(
+    readonly paths: LabPaths,
+    readonly record: LabRecord,
+    readonly store: ObjectStore,
+    private readonly exec: Exec,
+  ) {}
+
+  static open(root: string, name: string, exec: Exec): LabClient {
+    const paths = new LabPaths(root, checkLabName(name, '--lab'));
+    const record = readLabRecord(paths);
+    if (!record) throw new Error(`lab "${name}" does not exist: start it with weft lab up${name === 'weft' ? '' : ` --name ${name}`}`);
+    return new LabClient(paths, record, new SqliteObjectStore(paths.objects, systemClock), exec);
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  get nodeNames(): string[] {
+    return this.record.nodes.map((n) => n.name);
+  }
+
+  /** Reads a manifest from a file, a directory (its .yaml/.yml/.json files, sorted) or "-" (stdin text given). */
+  static readManifests(paths: string[], readDir: (dir: string) => string[], stdin: () => string): LocatedObject[] {
+    const out: LocatedObject[] = [];
+    const problems: string[] = [];
+    for (const p of paths) {
+      const files = p === '-' ? ['-'] : readDir(p);
+      for (const f of files) {
+        const text = f === '-' ? stdin() : readFileSync(f, 'utf8');
+        try {
+          const located = parseManifestLocated(text);
+          for (const l of located) out.push({ object: l.object, where: `${f === '-' ? 'stdin' : f}: ${l.where}` });
+        } catch (err) {
+          for (const line of (err as Error).message.split('\n')) problems.push(`${f === '-' ? 'stdin' : f}: ${line}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+    return out;
+  }
+
+  /**
+   * Stores the objects in one transaction (retrying if another apply moved the store on), and
+   * returns kubectl's lines (`pod/a created`). Throws, storing nothing, when any object is refused.
+   */
+  async apply(objects: readonly LocatedObject[]): Promise<string[]> {
+    for (let attempt = 0; ; attempt++) {
+      const rev = await this.store.revision();
+      const puts = planApply(await this.store.list(), this.nodeNames, objects);
+      try {
+        const actions = await this.store.commit({ put: puts, delete: [] }, rev);
+        return puts.map((o, i) => `${RESOURCE_NAMES[o.kind].singular}/${o.metadata.name} ${actions[i]}`);
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  async delete(objects: readonly LocatedObject[], ignoreNotFound: boolean): Promise<string[]> {
+    for (let attempt = 0; ; attempt++) {
+      const rev = await this.store.revision();
+      const plan = planDelete(await this.store.list(), objects, ignoreNotFound);
+      try {
+        await this.store.commit({ put: [], delete: plan.all }, rev);
+        return plan.named.map((k) => `${RESOURCE_NAMES[k.kind].singular}/${k.name} deleted`);
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  /** `weft label pod|namespace NAME k=v k-`; returns kubectl's line. */
+  async label(kind: 'Pod' | 'Namespace', name: string, namespace: string, args: string[], overwrite: boolean): Promise<string> {
+    const changes = parseLabelArgs(args);
+    for (let attempt = 0; ; attempt++) {
+      const rev = await this.store.revision();
+      const key = { kind, namespace: kind === 'Namespace' ? '' : namespace, name };
+      const stored = await this.store.get(key);
+      if (!stored) throw new Error(`${RESOURCE_NAMES[kind].plural} "${name}" not found${kind === 'Pod' ? ` in namespace "${namespace}"` : ''}`);
+      const { labels } = applyLabelChanges(stored.object.metadata.labels, changes, overwrite);
+      // As the API server does, a namespace always keeps the label naming it.
+      if (kind === 'Namespace') labels[NAMESPACE_NAME_LABEL] = name;
+      const updated = { ...stored.object, metadata: { ...stored.object.metadata, labels } } as K8sObject;
+      try {
+        const [action] = await this.store.commit({ put: [updated], delete: [] }, rev);
+        return `${RESOURCE_NAMES[kind].singular}/${name} ${action === 'unchanged' ? 'not labeled' : 'labeled'}`;
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  async pods(): Promise<PodView[]> {
+    const statuses = await this.store.podStatuses();
+    return ((await this.store.list('Pod')) as Stored<Pod>[]).map((stored) => {
+      const status = statuses.find((s) => s.namespace === stored.object.metadata.namespace && s.name === stored.object.metadata.name && s.uid === stored.meta.uid);
+      return status ? { stored, status } : { stored };
+    });
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return this.store.nodes();
+  }
+
+  /**
+   * Waits until every pod named is Running (throws with the reasons when one is Failed or the
+   * time runs out), or, with `gone`, until none of them has a status any more.
+   */
+  async waitForPods(refs: Array<{ namespace: string; name: string }>, timeoutMs: number, gone = false): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const views = await this.pods();
+      const statuses = await this.store.podStatuses();
+      const pending: string[] = [];
+      for (const r of refs) {
+        const ref = `${r.namespace}/${r.name}`;
+        if (gone) {
+          if (statuses.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
+          continue;
+        }
+        const v = views.find((p) => p.stored.object.metadata.namespace === r.namespace && p.stored.object.metadata.name === r.name);
+        if (v?.status?.phase === 'Failed') throw new Error(`pod ${ref} failed: ${v.status.message ?? 'no reason given'}`);
+        if (v?.status?.phase !== 'Running') pending.push(`${ref} (${v?.status?.message ?? v?.status?.phase ?? 'not scheduled yet'})`);
+      }
+      if (pending.length === 0) return;
+      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for pods to be ${gone ? 'gone' : 'Running'}: ${pending.slice(0, 10).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The path of the network namespace pod namespace/name runs in (the node's for hostNetwork pods). */
+  async podNetnsPath(namespace: string, name: string): Promise<string> {
+    const view = (await this.pods()).find((p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name);
+    if (!view) throw new Error(`pods "${name}" not found in namespace "${namespace}"`);
+    if (view.status?.phase !== 'Running') throw new Error(`pod ${namespace}/${name} is not running (${view.status?.phase ?? 'Pending'}${view.status?.message ? `: ${view.status.message}` : ''})`);
+    if (view.status.netns === '') return join(NETNS_RUN_DIR, this.paths.nodeNs(view.status.node));
+    return join(NETNS_RUN_DIR, view.status.netns);
+  }
+
+  /**
+   * Real traffic from every pod to every pod (ordered pairs, a pod to itself included), each
+   * source probing all destinations at once from inside its own namespace. Pods that are not
+   * Running count as not connected in both roles.
+   */
+  async probe(pods: PodView[], port: number, protocol: 'TCP' | 'UDP', timeoutMs: number): Promise<ProbeResult[]> {
+    const name = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+    const targets = pods.map((p) => (p.status?.phase === 'Running' ? p.status.podIP : undefined));
+    const rows = await Promise.all(
+      pods.map(async (src): Promise<boolean[]> => {
+        const none = pods.map(() => false);
+        if (src.status?.phase !== 'Running') return none;
+        const nsPath = src.status.netns === '' ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.status.node)) : join(NETNS_RUN_DIR, src.status.netns);
+        const hosts = targets.map((t) => t ?? '0.0.0.0');
+        const r = await this.exec.tryRun({
+          argv: [process.execPath, PROBE_FROM, protocol.toLowerCase(), String(port), String(timeoutMs), ...hosts],
+          netns: nsPath,
+          timeoutMs: timeoutMs + 10_000,
+          context: `probe from ${name(src)}`,
+        });
+        if (r.exitCode !== 0) throw new Error(`probe from ${name(src)}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+        const got = JSON.parse(r.stdout) as boolean[];
+        return got.map((ok, i) => ok && targets[i] !== undefined);
+      }),
+    );
+    const out: ProbeResult[] = [];
+    pods.forEach((src, i) => pods.forEach((dst, j) => out.push({ from: name(src), to: name(dst), connected: rows[i]![j]! })));
+    return out;
+  }
+}
+

@@ -1,0 +1,113 @@
+/**
+ * Where a lab keeps its files, and lab.json, the record `weft lab up` writes and every other
+ * command reads: the spec, the nodes, and the PIDs of the processes the lab started. All of it
+ * lives under one directory (/run/weft/labs/NAME, on tmpfs like the namespaces themselves), so
+ * `weft lab down` removes the lab's files with one rm, and a reboot leaves nothing behind.
+ */
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LabSpec } from '../core/lab/lab-spec.js';
+import { DEFAULT_LAB_ROOT, labNamespacePrefix, labNodeNamespace } from '../core/names.js';
+
+export interface LabNodeRecord {
+  name: string;
+  ns: string;
+  ip: string;
+  agentPid?: number;
+  runnerPid?: number;
+}
+
+export interface LabRecord {
+  spec: LabSpec;
+  /** "creating" until `lab up` finished; "up" after. */
+  state: 'creating' | 'up';
+  created: string;
+  segmentNs: string;
+  /** The etcd endpoints the agents use (etcd stores only). */
+  etcdEndpoints?: string[];
+  etcdPid?: number;
+  /** Relays to a user's etcd (--store etcd=URL), one per endpoint. */
+  gatewayPids?: number[];
+  nodes: LabNodeRecord[];
+}
+
+/** The lab root: WEFT_LAB_ROOT when set (tests), else /run/weft/labs. */
+export function labRoot(env: Record<string, string | undefined>): string {
+  return env.WEFT_LAB_ROOT || DEFAULT_LAB_ROOT;
+}
+
+export class LabPaths {
+  constructor(readonly root: string, readonly name: string) {}
+
+  get dir(): string {
+    return join(this.root, this.name);
+  }
+  get record(): string {
+    return join(this.dir, 'lab.json');
+  }
+  get objects(): string {
+    return join(this.dir, 'objects.db');
+  }
+  get leases(): string {
+    return join(this.dir, 'leases.db');
+  }
+  get binDir(): string {
+    return join(this.dir, 'bin');
+  }
+  get netConf(): string {
+    return join(this.dir, 'net-conf.json');
+  }
+  get etcdData(): string {
+    return join(this.dir, 'etcd');
+  }
+  get logDir(): string {
+    return join(this.dir, 'log');
+  }
+  get lockDir(): string {
+    return join(this.dir, 'locks');
+  }
+  nodeDir(node: string): string {
+    return join(this.dir, 'nodes', node);
+  }
+  runDir(node: string): string {
+    return join(this.nodeDir(node), 'run');
+  }
+  cniConfDir(node: string): string {
+    return join(this.nodeDir(node), 'net.d');
+  }
+  ipamDir(node: string): string {
+    return join(this.nodeDir(node), 'ipam');
+  }
+  get nsPrefix(): string {
+    return labNamespacePrefix(this.name);
+  }
+  nodeNs(node: string): string {
+    return labNodeNamespace(this.name, node);
+  }
+}
+
+export function readLabRecord(paths: LabPaths): LabRecord | undefined {
+  if (!existsSync(paths.record)) return undefined;
+  try {
+    return JSON.parse(readFileSync(paths.record, 'utf8')) as LabRecord;
+  } catch (err) {
+    throw new Error(`lab ${paths.name}: cannot read ${paths.record}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function writeLabRecord(paths: LabPaths, record: LabRecord): void {
+  mkdirSync(paths.dir, { recursive: true });
+  const tmp = `${paths.record}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+  renameSync(tmp, paths.record);
+}
+
+/** Names of the labs that have a directory under the root ([] when none). */
+export function labDirs(root: string): string[] {
+  try {
+    return readdirSync(root).filter((n) => existsSync(join(root, n, 'lab.json')) || existsSync(join(root, n)));
+  } catch {
+    return [];
+  }
+}

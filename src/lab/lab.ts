@@ -1,0 +1,280 @@
+/**
+ * `weft lab up|down|status|list`: a whole cluster network made of namespaces on this machine.
+ *
+ * up:   an underlay segment namespace (bridge 10.99.0.0/24), N node namespaces on it, the store
+ *       (the lab's SQLite files, or etcd in the segment namespace), one `weft agent` and one pod
+ *       runner (the lab's kubelet) per node as real processes inside the node's namespace.
+ * down: ends every process inside the lab's namespaces (`ip netns pids`, which finds them even
+ *       when lab.json is lost or the processes were orphaned by a kill -9) and the ones lab.json
+ *       names, deletes every namespace with the lab's prefix (links, routes and nftables rules go
+ *       with them) and removes the lab's directory. It works on whatever is left after a crash.
+ *
+ * The host's own namespace is never changed: nothing of the lab is reachable from it except
+ * through the lab's commands (weft exec, weft probe), which enter the lab's namespaces.
+ */
+
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Exec } from '../ports/exec.js';
+import { labNetConf, type LabSpec } from '../core/lab/lab-spec.js';
+import { LAB_NS_PREFIX } from '../core/names.js';
+import { NamedNetns } from '../adapters/netns.js';
+import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { systemClock } from '../adapters/clock.js';
+import { installCni } from '../cni/install.js';
+import { Underlay } from './underlay.js';
+import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabRecord } from './lab-state.js';
+import type { NodeInfo } from '../ports/object-store.js';
+
+export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const SEGMENT_PREFIX24 = '10.99.0';
+const ETCD_PORT = 2379;
+
+export interface LabDeps {
+  exec: Exec;
+  root: string;
+  /** Progress lines for people (stderr in the CLI). */
+  progress: (line: string) => void;
+}
+
+async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, onWait?: () => void): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    onWait?.();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The store flags for `weft agent` and the pod runner. */
+export function storeArgs(paths: LabPaths, record: LabRecord): string[] {
+  if (record.spec.store.kind === 'embedded') return ['--store', 'embedded', '--store-file', paths.leases];
+  return ['--store', 'etcd', '--etcd-endpoints', (record.etcdEndpoints ?? []).join(',')];
+}
+
+/** Namespaces whose name has the lab's prefix ([] when none). */
+function labNamespaces(netns: NamedNetns, paths: LabPaths): string[] {
+  return netns.list().filter((n) => n.startsWith(paths.nsPrefix));
+}
+
+export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
+  const paths = new LabPaths(deps.root, spec.name);
+  const netns = new NamedNetns(deps.exec);
+  const say = deps.progress;
+  const existing = readLabRecord(paths);
+  if (existing) {
+    throw new Error(`lab "${spec.name}" already exists (${existing.state}, ${existing.nodes.length} nodes); remove it first with: weft lab down --name ${spec.name}`);
+  }
+  if (labNamespaces(netns, paths).length > 0 || existsSync(paths.dir)) {
+    say(`removing what a previous lab "${spec.name}" left behind`);
+    await labDown(spec.name, deps);
+  }
+  const started = Date.now();
+  const record: LabRecord = { spec, state: 'creating', created: new Date().toISOString(), segmentNs: `${paths.nsPrefix}ul`, nodes: [] };
+  try {
+    for (const d of [paths.dir, paths.logDir, paths.lockDir]) mkdirSync(d, { recursive: true });
+    // Written first, so that `lab down` finds this lab even if `up` is killed half-way.
+    writeLabRecord(paths, record);
+    installCni({ binDir: paths.binDir, prefix: 'weft-' });
+    writeFileSync(paths.netConf, labNetConf(spec));
+
+    say(`lab ${spec.name}: underlay segment ${SEGMENT_PREFIX24}.0/24 and ${spec.nodes} node namespaces`);
+    const underlay = new Underlay(deps.exec, paths.nsPrefix);
+    const segment = await underlay.addSegment('ul', SEGMENT_PREFIX24);
+    for (let i = 1; i <= spec.nodes; i++) {
+      const n = await underlay.addNode(`n${i}`, segment, i);
+      record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip });
+      for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)]) mkdirSync(d, { recursive: true });
+    }
+    writeLabRecord(paths, record);
+
+    if (spec.store.kind === 'etcd') {
+      if (spec.store.managed) {
+        const url = `http://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
+        say(`store: starting etcd at ${url} (in the segment namespace)`);
+        mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
+        record.etcdPid = spawnDetached(
+          [
+            'nsenter', `--net=${netns.path(record.segmentNs)}`, '--', '/usr/bin/etcd',
+            '--name', 'lab', '--data-dir', paths.etcdData,
+            '--listen-client-urls', `${url},http://127.0.0.1:${ETCD_PORT}`, '--advertise-client-urls', url,
+            '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+            '--initial-cluster', 'lab=http://127.0.0.1:2380',
+            '--heartbeat-interval', '10', '--election-timeout', '100', '--log-level', 'warn',
+          ],
+          `${paths.logDir}/etcd.log`,
+        );
+        record.etcdEndpoints = [url];
+      } else {
+        // The nodes reach the user's etcd through relays on the segment's gateway address.
+        record.gatewayPids = [];
+        record.etcdEndpoints = [];
+        for (const [i, target] of spec.store.endpoints.entries()) {
+          const port = ETCD_PORT + i;
+          record.gatewayPids.push(
+            spawnDetached(
+              [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
+              `${paths.logDir}/gateway-${port}.log`,
+              { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
+            ),
+          );
+          record.etcdEndpoints.push(`http://${SEGMENT_PREFIX24}.254:${port}`);
+        }
+        say(`store: etcd at ${spec.store.endpoints.join(',')}, reached by the nodes through ${record.etcdEndpoints.join(',')}`);
+      }
+    } else {
+      say(`store: embedded (${paths.leases})`);
+    }
+    writeLabRecord(paths, record);
+
+    const objects = new SqliteObjectStore(paths.objects, systemClock);
+    try {
+      await objects.commit({ put: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' }, annotations: {} } }], delete: [] });
+    } finally {
+      await objects.close();
+    }
+
+    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir };
+    for (const n of record.nodes) {
+      n.agentPid = spawnDetached(
+        [
+          'nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
+          '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
+          '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
+          '--metrics-addr', '127.0.0.1:9777',
+        ],
+        `${paths.logDir}/agent-${n.name}.log`,
+        env,
+      );
+      n.runnerPid = spawnDetached(
+        ['nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'lab', 'runner', '--lab', spec.name, '--node', n.name],
+        `${paths.logDir}/runner-${n.name}.log`,
+        { ...env, WEFT_LAB_ROOT: deps.root },
+      );
+    }
+    writeLabRecord(paths, record);
+    say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
+
+    let lastReady = -1;
+    const objectsRead = new SqliteObjectStore(paths.objects, systemClock);
+    try {
+      await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
+        for (const n of record.nodes) {
+          if (n.agentPid && processCommandLine(n.agentPid) === undefined) throw new Error(`the agent of ${n.name} exited; see ${paths.logDir}/agent-${n.name}.log`);
+          if (n.runnerPid && processCommandLine(n.runnerPid) === undefined) throw new Error(`the pod runner of ${n.name} exited; see ${paths.logDir}/runner-${n.name}.log`);
+        }
+        const ready = (await objectsRead.nodes()).filter((n) => n.ready).length;
+        if (ready !== lastReady) {
+          say(`  nodes ready ${ready}/${spec.nodes}`);
+          lastReady = ready;
+        }
+        return ready === spec.nodes;
+      });
+    } finally {
+      await objectsRead.close();
+    }
+    record.state = 'up';
+    writeLabRecord(paths, record);
+    say(`lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}`);
+    return record;
+  } catch (err) {
+    say(`lab up failed: ${(err as Error).message}; removing what was made`);
+    await labDown(spec.name, deps).catch((e: unknown) => say(`cleanup also failed: ${(e as Error).message}`));
+    throw err;
+  }
+}
+
+export interface LabDownReport {
+  processes: number;
+  namespaces: number;
+}
+
+/** Removes lab NAME entirely; a lab that does not exist is not an error (nothing to do). */
+export async function labDown(name: string, deps: LabDeps): Promise<LabDownReport> {
+  const paths = new LabPaths(deps.root, name);
+  const netns = new NamedNetns(deps.exec);
+  let record: LabRecord | undefined;
+  try {
+    record = readLabRecord(paths);
+  } catch {
+    record = undefined; // A torn lab.json: the namespace prefix still finds everything.
+  }
+  const namespaces = labNamespaces(netns, paths);
+  const pids = new Set<number>();
+  for (const ns of namespaces) {
+    const r = await deps.exec.tryRun({ argv: ['ip', 'netns', 'pids', ns], context: `list processes in ${ns}` });
+    for (const line of r.stdout.split('\n')) if (/^\d+$/.test(line.trim())) pids.add(Number(line.trim()));
+  }
+  // Processes lab.json names are ours only if their command line still points at this lab.
+  for (const pid of [record?.etcdPid, ...(record?.gatewayPids ?? []), ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid])]) {
+    if (pid === undefined) continue;
+    const cmd = processCommandLine(pid);
+    if (cmd && (cmd.includes(paths.dir) || cmd.includes(`--lab ${name} `) || cmd.includes(paths.nsPrefix))) pids.add(pid);
+  }
+  for (const pid of pids) signalProcess(pid, 'SIGTERM');
+  const end = Date.now() + 3_000;
+  while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids) if (processCommandLine(pid) !== undefined) signalProcess(pid, 'SIGKILL');
+
+  // One `ip -batch` for all namespaces: a 200-pod lab has hundreds.
+  if (namespaces.length > 0) {
+    await deps.exec.tryRun({ argv: ['ip', '-force', '-batch', '-'], input: namespaces.map((n) => `netns del ${n}`).join('\n') + '\n', context: `delete the namespaces of lab ${name}` });
+    const left = labNamespaces(netns, paths);
+    for (const ns of left) await netns.delete(ns);
+  }
+  rmSync(paths.dir, { recursive: true, force: true });
+  if (namespaces.length > 0 || pids.size > 0) deps.progress(`lab ${name}: ended ${pids.size} processes, deleted ${namespaces.length} namespaces and ${paths.dir}`);
+  return { processes: pids.size, namespaces: namespaces.length };
+}
+
+export interface LabStatus {
+  name: string;
+  state: string;
+  spec?: LabSpec;
+  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo }>;
+  namespaces: number;
+  pods: number;
+}
+
+export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus> {
+  const paths = new LabPaths(deps.root, name);
+  const netns = new NamedNetns(deps.exec);
+  const record = readLabRecord(paths);
+  const namespaces = labNamespaces(netns, paths);
+  if (!record) {
+    if (namespaces.length === 0) throw new Error(`lab "${name}" does not exist (weft lab list shows the labs)`);
+    return { name, state: 'broken (no lab.json; run weft lab down to remove it)', nodes: [], namespaces: namespaces.length, pods: 0 };
+  }
+  const store = new SqliteObjectStore(paths.objects, systemClock);
+  try {
+    const infos = await store.nodes();
+    const pods = (await store.list('Pod')).length;
+    const alive = (pid: number | undefined) => pid !== undefined && processCommandLine(pid) !== undefined;
+    return {
+      name,
+      state: record.state,
+      spec: record.spec,
+      nodes: record.nodes.map((n) => {
+        const info = infos.find((i) => i.name === n.name);
+        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}) };
+      }),
+      namespaces: namespaces.length,
+      pods,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Lab names: those with a directory, and those whose namespaces exist without one. */
+export function labList(deps: LabDeps): string[] {
+  const names = new Set(labDirs(deps.root));
+  for (const ns of new NamedNetns(deps.exec).list()) {
+    if (!ns.startsWith(LAB_NS_PREFIX)) continue;
+    const rest = ns.slice(LAB_NS_PREFIX.length);
+    const dash = rest.indexOf('-');
+    if (dash > 0) names.add(rest.slice(0, dash));
+  }
+  return [...names].sort();
+}

@@ -1,0 +1,311 @@
+/**
+ * The lab's kubelet for one node: it watches the lab's object store for the pods scheduled to its
+ * node and makes them real the way a container runtime does: a network namespace per pod, the
+ * node's CNI conflist (written by the node's `weft agent`) run through the real plugins for ADD
+ * and DEL, then the pod's declared ports served by real sockets in that namespace. It reports
+ * each pod's phase and IP, and registers the node (subnet, backend, readiness) for `weft get`.
+ *
+ * It runs inside the node's network namespace (entered with nsenter, so it stays in the host's
+ * mount namespace and the pod namespaces it names are visible to everyone), as a kubelet runs on
+ * its host: the plugins it execs, the agent's /healthz and the store all are where they would be.
+ *
+ * Crash safety: a pod's status (with its namespace and container ID) is written before anything
+ * is made for it, so a runner restarted after kill -9 finds every pod it started; pods whose
+ * object is gone (or replaced by a new uid) are torn down, the others get their sockets back.
+ *
+ * Scope: Kubernetes' pod lifecycle is reduced to what a pod network needs: Pending → Running,
+ * or Failed with the reason when the sandbox cannot be made. No restarts, probes or images.
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Pod } from '../core/k8s/objects.js';
+import { labContainerId, labPodNamespace } from '../core/names.js';
+import { parseSubnetEnv } from '../core/cni/subnet-env.js';
+import type { Exec } from '../ports/exec.js';
+import type { Logger } from '../ports/logger.js';
+import type { Clock } from '../ports/clock.js';
+import type { LeaseStore } from '../ports/lease-store.js';
+import type { NodeInfo, ObjectStore, PodStatus, Stored } from '../ports/object-store.js';
+import { NamedNetns } from '../adapters/netns.js';
+import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
+import type { CniRuntime, ConfList } from '../cni/runtime.js';
+import { CONFLIST_FILE } from '../agent/cni-files.js';
+
+export interface PodRunnerOptions {
+  lab: string;
+  node: string;
+  nodeIp: string;
+  runDir: string;
+  cniConfDir: string;
+  store: ObjectStore;
+  leases: LeaseStore;
+  exec: Exec;
+  runtime: CniRuntime;
+  clock: Clock;
+  log: Logger;
+  /** The agent's /healthz URL (inside the node namespace). */
+  agentHealthUrl: string;
+  /** How often the store's revision is polled (ms). */
+  pollMs?: number;
+  /** Full resync and node heartbeat period (ms). */
+  resyncMs?: number;
+  /** Pods set up or torn down at once. */
+  parallel?: number;
+}
+
+interface LivePod {
+  uid: string;
+  status: PodStatus;
+  ports: ServedPorts;
+  /** The conflist the pod was added with (DEL must see the same network config). */
+  conflist?: ConfList;
+}
+
+const podKey = (ns: string, name: string) => `${ns}/${name}`;
+
+/** The TCP and UDP ports a pod declares (SCTP cannot be served on this kernel; see the README). */
+export function declaredPorts(pod: Pod): PodPort[] {
+  const out: PodPort[] = [];
+  for (const c of pod.spec.containers) {
+    for (const p of c.ports) {
+      if (p.protocol === 'TCP' || p.protocol === 'UDP') out.push({ protocol: p.protocol, port: p.containerPort });
+    }
+  }
+  return out;
+}
+
+export class PodRunner {
+  private readonly live = new Map<string, LivePod>();
+  private readonly busy = new Set<string>();
+  private readonly netns: NamedNetns;
+  private stopped = false;
+  private dirty = true;
+  private lastRevision = -1;
+  private lastResync = 0;
+  private lastHeartbeat = 0;
+  private nodeReady = false;
+  private running = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly o: PodRunnerOptions) {
+    this.netns = new NamedNetns(o.exec);
+  }
+
+  private conflist(): ConfList | undefined {
+    const path = join(this.o.cniConfDir, CONFLIST_FILE);
+    if (!existsSync(path)) return undefined;
+    return JSON.parse(readFileSync(path, 'utf8')) as ConfList;
+  }
+
+  /** Takes back the pods a previous runner of this node left (see the file comment). */
+  async recover(): Promise<void> {
+    const pods = new Map(((await this.o.store.list('Pod')) as Stored<Pod>[]).map((s) => [podKey(s.object.metadata.namespace, s.object.metadata.name), s]));
+    for (const st of await this.o.store.podStatuses()) {
+      if (st.node !== this.o.node) continue;
+      const key = podKey(st.namespace, st.name);
+      const pod = pods.get(key);
+      const nsAlive = st.netns === '' || this.netns.list().includes(st.netns);
+      if (pod && pod.meta.uid === st.uid && st.phase === 'Running' && nsAlive) {
+        try {
+          const ports = await servePodPorts(key, declaredPorts(pod.object), st.netns === '' ? undefined : this.netns.path(st.netns));
+          this.live.set(key, { uid: st.uid, status: st, ports, conflist: this.conflist() });
+          this.o.log.info('pod recovered', { pod: key });
+          continue;
+        } catch (err) {
+          this.o.log.warn('cannot serve a recovered pod; tearing it down', { pod: key, error: (err as Error).message });
+        }
+      }
+      await this.teardown(key, { uid: st.uid, status: st, ports: { close: async () => undefined }, conflist: this.conflist() });
+    }
+  }
+
+  /** Runs until stop(): polls the store revision, syncs on change and every resync period. */
+  async run(): Promise<void> {
+    const pollMs = this.o.pollMs ?? 150;
+    const resyncMs = this.o.resyncMs ?? 2_000;
+    while (!this.stopped) {
+      try {
+        const rev = await this.o.store.revision();
+        const now = this.o.clock.now();
+        // Until the node is Ready its status is refreshed often, so `lab up` sees it at once.
+        if (now - this.lastHeartbeat >= (this.nodeReady ? resyncMs : 200)) {
+          this.lastHeartbeat = now;
+          await this.heartbeat();
+        }
+        if (rev !== this.lastRevision || this.dirty || now - this.lastResync >= resyncMs) {
+          this.lastRevision = rev;
+          this.dirty = false;
+          this.lastResync = now;
+          await this.sync();
+        }
+      } catch (err) {
+        this.o.log.error('sync failed', { error: (err as Error).message });
+      }
+      await new Promise<void>((resolve) => {
+        const t = this.o.clock.setTimeout(resolve, pollMs);
+        this.wake = () => {
+          t.cancel();
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  /** Starts create/teardown tasks for what differs between the store and this node. */
+  async sync(): Promise<void> {
+    const desired = new Map<string, Stored<Pod>>();
+    for (const s of await this.o.store.list('Pod')) {
+      const pod = s as Stored<Pod>;
+      if (pod.object.spec.nodeName === this.o.node) desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
+    }
+    for (const [key, live] of this.live) {
+      if (desired.get(key)?.meta.uid !== live.uid) this.schedule(key, () => this.teardown(key, live));
+    }
+    for (const [key, pod] of desired) {
+      if (!this.live.has(key)) this.schedule(key, () => this.create(key, pod));
+    }
+  }
+
+  private schedule(key: string, task: () => Promise<void>): void {
+    if (this.busy.has(key) || this.running >= (this.o.parallel ?? 3)) return;
+    this.busy.add(key);
+    this.running++;
+    task()
+      .catch((err: unknown) => this.o.log.error('pod task failed', { pod: key, error: (err as Error).message }))
+      .finally(() => {
+        this.busy.delete(key);
+        this.running--;
+        // Something finished: look again at once (more work may be waiting for a slot).
+        this.dirty = true;
+        this.wake?.();
+      });
+  }
+
+  private async setStatus(status: PodStatus): Promise<void> {
+    await this.o.store.setPodStatus(status.namespace, status.name, status);
+  }
+
+  private async create(key: string, stored: Stored<Pod>): Promise<void> {
+    const pod = stored.object;
+    const { namespace, name } = pod.metadata;
+    const hostNetwork = pod.spec.hostNetwork;
+    const base: PodStatus = {
+      namespace,
+      name,
+      uid: stored.meta.uid,
+      node: this.o.node,
+      phase: 'Pending',
+      netns: hostNetwork ? '' : labPodNamespace(this.o.lab, namespace, name),
+      containerId: labContainerId(this.o.lab, stored.meta.uid),
+    };
+    const conflist = hostNetwork ? undefined : this.conflist();
+    if (!hostNetwork && !conflist) {
+      // As kubelet does while the network plugin is not ready: wait, retrying on resync.
+      const message = `network not ready: no CNI config in ${this.o.cniConfDir} yet`;
+      const current = (await this.o.store.podStatuses()).find((s) => s.namespace === namespace && s.name === name);
+      if (current?.message !== message || current.uid !== base.uid) await this.setStatus({ ...base, message });
+      return;
+    }
+    // Recorded first, so a runner killed from here on finds what it made (see recover()).
+    await this.setStatus({ ...base, message: 'creating the pod sandbox' });
+    let podIP = this.o.nodeIp;
+    let added = false;
+    try {
+      if (!hostNetwork && conflist) {
+        await this.netns.add(base.netns);
+        const result = await this.o.runtime.add(conflist, {
+          containerId: base.containerId,
+          netns: this.netns.path(base.netns),
+          ifname: 'eth0',
+          // What kubelet passes (libcni's K8S_POD_* args); IgnoreUnknown lets plugins skip them.
+          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', namespace], ['K8S_POD_NAME', name], ['K8S_POD_INFRA_CONTAINER_ID', base.containerId], ['K8S_POD_UID', stored.meta.uid]],
+        });
+        added = true;
+        const ip = result.ips?.[0]?.address.split('/')[0];
+        if (!ip) throw new Error('the CNI result has no IP address');
+        podIP = ip;
+      }
+      const ports = await servePodPorts(key, declaredPorts(pod), hostNetwork ? undefined : this.netns.path(base.netns));
+      const status: PodStatus = { ...base, phase: 'Running', podIP, hostIP: this.o.nodeIp, startTime: new Date(this.o.clock.now()).toISOString() };
+      delete status.message;
+      this.live.set(key, { uid: base.uid, status, ports, ...(conflist ? { conflist } : {}) });
+      await this.setStatus(status);
+      this.o.log.info('pod running', { pod: key, ip: podIP });
+    } catch (err) {
+      const message = (err as Error).message;
+      this.o.log.error('pod failed', { pod: key, error: message });
+      // Undo what was made, then report: the pod stays Failed until it is deleted.
+      if (added && conflist) await this.cniDel(key, conflist, base).catch(() => undefined);
+      if (base.netns) await this.netns.delete(base.netns).catch(() => undefined);
+      this.live.set(key, { uid: base.uid, status: { ...base, phase: 'Failed', message }, ports: { close: async () => undefined } });
+      await this.setStatus({ ...base, phase: 'Failed', message });
+    }
+  }
+
+  private async cniDel(key: string, conflist: ConfList, st: Pick<PodStatus, 'containerId' | 'netns'>): Promise<void> {
+    await this.o.runtime.del(conflist, { containerId: st.containerId, netns: this.netns.path(st.netns), ifname: 'eth0' }).catch((err: unknown) => {
+      this.o.log.warn('CNI DEL failed', { pod: key, error: (err as Error).message });
+      throw err;
+    });
+  }
+
+  private async teardown(key: string, live: LivePod): Promise<void> {
+    await live.ports.close();
+    const st = live.status;
+    if (st.netns !== '') {
+      const conflist = live.conflist ?? this.conflist();
+      // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the
+      // agent never wrote one) there is nothing of the network to undo.
+      if (conflist) await this.cniDel(key, conflist, st).catch(() => undefined);
+      await this.netns.delete(st.netns);
+    }
+    this.live.delete(key);
+    // Only remove the status if it is still about this pod (not one re-created with a new uid).
+    const current = (await this.o.store.podStatuses()).find((s) => s.namespace === st.namespace && s.name === st.name);
+    if (!current || current.uid === live.uid) await this.o.store.setPodStatus(st.namespace, st.name, undefined);
+    this.o.log.info('pod removed', { pod: key });
+  }
+
+  /** Registers the node: subnet and backend from its lease, ready when the agent is healthy. */
+  async heartbeat(): Promise<void> {
+    const info: NodeInfo = { name: this.o.node, internalIP: this.o.nodeIp, ready: false, heartbeat: new Date(this.o.clock.now()).toISOString() };
+    try {
+      const env = parseSubnetEnv(readFileSync(join(this.o.runDir, 'subnet.env'), 'utf8'));
+      info.podCIDR = env.subnet;
+    } catch {
+      info.message = 'the agent has not written subnet.env yet';
+    }
+    try {
+      const lease = (await this.o.leases.listLeases()).find((l) => l.publicIp === this.o.nodeIp);
+      if (lease) {
+        info.podCIDR = lease.subnet;
+        info.backend = lease.backendType;
+      }
+    } catch (err) {
+      info.message = `cannot read the leases: ${(err as Error).message}`;
+    }
+    try {
+      const r = await fetch(this.o.agentHealthUrl, { signal: AbortSignal.timeout(1_000) });
+      const text = (await r.text()).trim();
+      if (r.ok && info.message === undefined) info.ready = existsSync(join(this.o.cniConfDir, CONFLIST_FILE));
+      else info.message ??= `agent not ready: ${text}`;
+      if (info.ready === false) info.message ??= 'no CNI config yet';
+    } catch (err) {
+      info.message ??= `agent does not answer at ${this.o.agentHealthUrl}: ${(err as Error).message}`;
+    }
+    this.nodeReady = info.ready;
+    await this.o.store.putNode(info);
+  }
+
+  /** Stops serving (the pods' namespaces and addresses stay, as containers outlive kubelet). */
+  async close(): Promise<void> {
+    for (const live of this.live.values()) await live.ports.close();
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Wiring for `weft lab runner --lab NAME --node N` (started by `weft lab up` inside the node's
+ * network namespace): opens the lab's stores, builds the CNI runtime over the lab's plugin dir,
+ * and runs the node's PodRunner until SIGTERM.
+ */
+
+import { NodeExec } from '../adapters/exec.js';
+import { JsonLogger } from '../adapters/json-logger.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { systemClock } from '../adapters/clock.js';
+import { CniRuntime } from '../cni/runtime.js';
+import { openStore } from '../agent/main.js';
+import { checkLabName } from '../core/lab/lab-spec.js';
+import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
+import { PodRunner } from './pod-runner.js';
+
+export async function runPodRunner(opts: { lab: string; node: string }, env: Record<string, string | undefined>): Promise<void> {
+  const paths = new LabPaths(labRoot(env), checkLabName(opts.lab, '--lab'));
+  const record = readLabRecord(paths);
+  if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
+  const node = record.nodes.find((n) => n.name === opts.node);
+  if (!node) throw new Error(`--node: lab ${opts.lab} has no node "${opts.node}"`);
+  const log = new JsonLogger((line) => process.stderr.write(line), { component: 'pod-runner', node: node.name });
+  const exec = new NodeExec();
+  const store = new SqliteObjectStore(paths.objects, systemClock);
+  const leases = await openStore({
+    store: record.spec.store.kind,
+    storeFile: paths.leases,
+    etcdEndpoints: (record.etcdEndpoints ?? []).join(','),
+    etcdPrefix: '/coreos.com/network',
+  });
+  const runtime = new CniRuntime({
+    exec,
+    binDirs: [paths.binDir],
+    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir },
+  });
+  const runner = new PodRunner({
+    lab: opts.lab,
+    node: node.name,
+    nodeIp: node.ip,
+    runDir: paths.runDir(node.name),
+    cniConfDir: paths.cniConfDir(node.name),
+    store,
+    leases,
+    exec,
+    runtime,
+    clock: systemClock,
+    log,
+    agentHealthUrl: 'http://127.0.0.1:9777/healthz',
+  });
+  const stop = () => runner.stop();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await runner.recover();
+  await runner.heartbeat();
+  log.info('pod runner started');
+  await runner.run();
+  await runner.close();
+  await leases.close();
+  await store.close();
+  log.info('pod runner stopped');
+}
