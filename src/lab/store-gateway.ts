@@ -16,7 +16,10 @@ export async function runStoreGateway(o: { segmentNsPath: string; port: number; 
   if (!first || first.protocol !== 'TCP') throw new Error('store gateway: no listening socket was handed over');
   const server: Server = first.server;
   const targetPort = Number(o.target.port || 80);
+  const open = new Set<Socket>();
   server.on('connection', (inside: Socket) => {
+    open.add(inside);
+    inside.once('close', () => open.delete(inside));
     const outside = connect({ host: o.target.hostname, port: targetPort });
     const end = (why: Error | undefined) => {
       if (why) o.log(`store gateway: relay to ${o.target.host} ended: ${why.message}`);
@@ -33,5 +36,7 @@ export async function runStoreGateway(o: { segmentNsPath: string; port: number; 
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  // Open relays end with the gateway: the agents reconnect (to nothing, as the lab is going).
   server.close();
+  for (const s of open) s.destroy();
 }
