@@ -15,6 +15,7 @@ import { registerLabel } from './label.js';
 import { registerExec } from './exec.js';
 import { registerGet } from './get.js';
 import { registerProbe } from './probe.js';
+import { registerReach } from './reach.js';
 
 const program = new Command();
 program.enablePositionalOptions();
@@ -30,6 +31,7 @@ registerLabel(program);
 registerExec(program);
 registerGet(program);
 registerProbe(program);
+registerReach(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`weft: ${err instanceof Error ? err.message : String(err)}\n`);

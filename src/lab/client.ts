@@ -7,7 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import type { K8sObject, Pod } from '../core/k8s/objects.js';
+import type { K8sObject, Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
+import type { PolicyCluster } from '../core/policy/evaluate.js';
+import type { ReachPod } from '../core/policy/reach.js';
 import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
 import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
@@ -132,6 +134,28 @@ export class LabClient {
       const status = statuses.find((s) => s.namespace === stored.object.metadata.namespace && s.name === stored.object.metadata.name && s.uid === stored.meta.uid);
       return status ? { stored, status } : { stored };
     });
+  }
+
+  /** What policy evaluation needs: namespace labels and the stored policies. */
+  async policyCluster(): Promise<PolicyCluster> {
+    const namespaces = new Map(((await this.store.list('Namespace')) as Stored<Namespace>[]).map((n) => [n.object.metadata.name, n.object.metadata.labels]));
+    const policies = ((await this.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[]).map((p) => p.object);
+    return { namespaces, policies };
+  }
+
+  /** Pods as `weft reach` sees them (address and node from their status). */
+  static reachPod(v: PodView): ReachPod {
+    const pod = v.stored.object;
+    const running = v.status?.phase === 'Running';
+    return {
+      namespace: pod.metadata.namespace,
+      name: pod.metadata.name,
+      labels: pod.metadata.labels,
+      hostNetwork: pod.spec.hostNetwork,
+      ports: pod.spec.containers.flatMap((c) => c.ports),
+      ...(running && v.status?.podIP ? { ip: v.status.podIP } : {}),
+      ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
+    };
   }
 
   async nodes(): Promise<NodeInfo[]> {

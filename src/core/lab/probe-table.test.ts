@@ -19,11 +19,17 @@ test('probeJson: exactly the documented keys, in order', () => {
   assert.deepEqual((parsed.results as Array<Record<string, unknown>>)[0], { from: 'x/a', to: 'x/a', connected: true });
 });
 
+test('reach prints the same shape with "allowed"', () => {
+  const parsed = JSON.parse(probeJson(m, 'allowed')) as { results: Array<Record<string, unknown>> };
+  assert.deepEqual(Object.keys(parsed.results[0]!), ['from', 'to', 'allowed']);
+  assert.match(renderTruthTable(m, 'allowed'), /^policy verdicts \(computed\) on 80\/TCP: .*\. allowed, X not allowed\n[\s\S]*8\/9 allowed\n$/);
+});
+
 test('the truth table: sources are rows, each cell under its destination\'s name', () => {
   assert.equal(
     renderTruthTable(m),
     [
-      'reachability on 80/TCP: rows are sources, columns destinations; . connected, X not connected',
+      'reachability (real traffic) on 80/TCP: rows are sources, columns destinations; . connected, X not connected',
       'from    x/a x/b y/long',
       'x/a     .   .   .',
       'x/b     .   .   X',

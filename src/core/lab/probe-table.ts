@@ -28,13 +28,19 @@ export function matrixFrom(pods: readonly string[], port: number, protocol: Matr
   return { port, protocol, pods: [...pods], results };
 }
 
-/** Exactly `{"port", "protocol", "pods", "results": [{"from", "to", "connected"}]}`, keys in that order. */
-export function probeJson(m: ProbeMatrix): string {
+/** What a cell means: `weft probe` measured a connection, `weft reach` computed a verdict. */
+export type MatrixValue = 'connected' | 'allowed';
+
+/**
+ * Exactly `{"port", "protocol", "pods", "results": [{"from", "to", "connected"}]}`, keys in that
+ * order; `weft reach` prints the same with "allowed" in place of "connected".
+ */
+export function probeJson(m: ProbeMatrix, value: MatrixValue = 'connected'): string {
   const ordered = {
     port: m.port,
     protocol: m.protocol,
     pods: m.pods,
-    results: m.results.map((r) => ({ from: r.from, to: r.to, connected: r.connected })),
+    results: m.results.map((r) => ({ from: r.from, to: r.to, [value]: r.connected })),
   };
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
@@ -43,17 +49,18 @@ export function probeJson(m: ProbeMatrix): string {
  * The truth table. Each destination column is as wide as its name, so the cell sits under the
  * name's first character; the last line counts the connected pairs.
  */
-export function renderTruthTable(m: ProbeMatrix): string {
+export function renderTruthTable(m: ProbeMatrix, value: MatrixValue = 'connected'): string {
   const connected = new Map(m.results.map((r) => [`${r.from}\u0000${r.to}`, r.connected]));
   const rowHead = Math.max(4, ...m.pods.map((p) => p.length));
-  const lines = [`reachability on ${m.port}/${m.protocol}: rows are sources, columns destinations; . connected, X not connected`];
+  const what = value === 'connected' ? 'reachability (real traffic)' : 'policy verdicts (computed)';
+  const lines = [`${what} on ${m.port}/${m.protocol}: rows are sources, columns destinations; . ${value}, X not ${value}`];
   lines.push(`${'from'.padEnd(rowHead)}  ${m.pods.join(' ')}`.trimEnd());
   for (const from of m.pods) {
     const cells = m.pods.map((to) => (connected.get(`${from}\u0000${to}`) ? '.' : 'X').padEnd(to.length));
     lines.push(`${from.padEnd(rowHead)}  ${cells.join(' ')}`.trimEnd());
   }
   const ok = m.results.filter((r) => r.connected).length;
-  lines.push(`${ok}/${m.results.length} connected`);
+  lines.push(`${ok}/${m.results.length} ${value}`);
   return `${lines.join('\n')}\n`;
 }
 
