@@ -4,7 +4,7 @@
  * This is how weft's bridge uses the reference host-local and how the reference bridge uses weft's.
  */
 
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, CniErrorCode } from '../core/cni/errors.js';
 import { parseResult, type CniResult } from '../core/cni/result.js';
@@ -30,8 +30,49 @@ export function findPlugin(type: string, dirs: readonly string[]): string | unde
 
 export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
 
+/**
+ * Runs one of weft's own plugin types inside this process, exactly as its executable would run:
+ * same env, same stdin bytes; resolves with what the process would have exited with and printed.
+ */
+export type InProcessPlugin = (type: string, env: Record<string, string>, stdin: string) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+
+/** The header line `weft install-cni` writes into every wrapper, naming the plugin type. */
+const WRAPPER_MARKER = /^# weft CNI plugin "([a-z-]+)" \(written by weft install-cni\)$/m;
+
+/**
+ * The plugin type of a weft wrapper that runs `entry` (this very code), or undefined for any
+ * other file: a reference plugin, or a weft wrapper of another checkout or version.
+ */
+export function ownWrapperType(path: string, entry: string): string | undefined {
+  let head: string;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(1024);
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const m = WRAPPER_MARKER.exec(head);
+  if (!m || !head.includes(`'${entry}'`)) return undefined;
+  return m[1];
+}
+
 export class Delegator {
-  constructor(private readonly exec: Exec) {}
+  /**
+   * With `inProcess`, a delegate whose file on CNI_PATH is weft's own wrapper for `entry` runs in
+   * this process instead of a new one. Why: every plugin process costs ~100 ms of Node start-up
+   * and module loading, and a pod's ADD through the `weft` plugin delegates twice (bridge, then
+   * host-local). CNI_PATH lookup is unchanged, and the same code runs with the same env and
+   * bytes, so results and errors are the same as when exec'd; any other file is exec'd.
+   */
+  constructor(
+    private readonly exec: Exec,
+    private readonly inProcess?: { entry: string; run: InProcessPlugin },
+  ) {}
 
   /** Runs the plugin; returns its parsed result for ADD and undefined otherwise. */
   async run(type: string, command: DelegateCommand, env: CniEnv, rawConfig: string): Promise<CniResult | undefined> {
@@ -40,7 +81,11 @@ export class Delegator {
       throw new CniError(CniErrorCode.InvalidNetworkConfig, `failed to find plugin "${type}" in path [${env.path.join(' ')}]`);
     }
     const childEnv = { ...env.raw, CNI_COMMAND: command };
-    const r = await this.exec.tryRun({ argv: [path], input: rawConfig, env: childEnv, context: `delegate ${command} to ${type}` });
+    const own = this.inProcess ? ownWrapperType(path, this.inProcess.entry) : undefined;
+    const r =
+      own !== undefined && this.inProcess
+        ? await this.inProcess.run(own, childEnv, rawConfig)
+        : await this.exec.tryRun({ argv: [path], input: rawConfig, env: childEnv, context: `delegate ${command} to ${type}` });
     if (r.exitCode !== 0) throw errorFromOutput(type, command, r.stdout, r.stderr, r.exitCode);
     if (command !== 'ADD') return undefined;
     let value: unknown;

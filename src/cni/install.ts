@@ -34,7 +34,9 @@ export function installCni(opts: InstallOptions): string[] {
   return PLUGIN_TYPES.map((type) => {
     const path = join(opts.binDir, type === 'weft' ? type : `${opts.prefix}${type}`);
     const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, `#!/bin/sh\n# weft CNI plugin "${type}" (written by weft install-cni)\nexec ${shQuote(node)} ${shQuote(entry)} ${type} "$@"\n`);
+    // NODE_EXTRA_CA_CERTS makes Node read a CA bundle at every start (~100 ms here); no plugin
+    // makes a TLS connection, so the wrapper drops it.
+    writeFileSync(tmp, `#!/bin/sh\n# weft CNI plugin "${type}" (written by weft install-cni)\nunset NODE_EXTRA_CA_CERTS\nexec ${shQuote(node)} ${shQuote(entry)} ${type} "$@"\n`);
     chmodSync(tmp, 0o755);
     renameSync(tmp, path);
     return path;

@@ -5,6 +5,7 @@
  * This file only wires real adapters to the plugin and the dispatcher.
  */
 
+import { fileURLToPath } from 'node:url';
 import { NodeExec } from '../adapters/exec.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { NftCommand } from '../adapters/nft.js';
@@ -35,13 +36,30 @@ export async function createPlugin(type: PluginType, deps: PluginDeps): Promise<
   }
 }
 
+/** This entry's own path: weft wrappers that exec it can be run in-process (see Delegator). */
+const ENTRY = fileURLToPath(import.meta.url);
+
+/** Runs a weft plugin type in this process through the same dispatcher its executable uses. */
+async function runInProcess(type: string, env: Record<string, string>, stdin: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  if (!(PLUGIN_TYPES as readonly string[]).includes(type)) return { exitCode: 2, stdout: '', stderr: `usage: main.js <${PLUGIN_TYPES.join('|')}>\n` };
+  let stdout = '';
+  let stderr = '';
+  const exitCode = await dispatch(await createPlugin(type as PluginType, realDeps(env)), {
+    env,
+    stdin,
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+  });
+  return { exitCode, stdout, stderr };
+}
+
 export function realDeps(env: Record<string, string | undefined>): PluginDeps {
   const exec = new NodeExec();
   return {
     exec,
     locker: new FlockLocker(),
     nft: new NftCommand(exec),
-    delegator: new Delegator(exec),
+    delegator: new Delegator(exec, { entry: ENTRY, run: runInProcess }),
     lockDir: env.WEFT_LOCK_DIR || DEFAULT_LOCK_DIR,
     log: (line) => process.stderr.write(`${line}\n`),
   };
