@@ -27,6 +27,8 @@ import { CniRuntime, type ConfList } from '../src/cni/runtime.js';
 import { Underlay } from '../src/lab/underlay.js';
 import { Netns } from '../test/support/netns.js';
 
+/** Which parts to run: WEFT_BENCH_LAB=bringup,pods,probe (default all). */
+const PARTS = new Set((process.env.WEFT_BENCH_LAB ?? 'bringup,pods,probe').split(','));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const REFERENCE_DIR = '/usr/lib/cni';
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-labs-'));
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
 
   // Bring-up.
   const bringUp: Record<string, unknown> = {};
-  for (const n of [3, 20, 50]) {
+  for (const n of PARTS.has('bringup') ? [3, 20, 50] : []) {
     const name = `b${n}`;
     const up = timed(() => weft(['lab', 'up', '--name', name, '--nodes', String(n)]));
     const rec = labRecord(name);
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
 
   // 200 pods on 10 nodes.
   const PODS = 200;
+  if (PARTS.has('pods')) {
   weft(['lab', 'up', '--name', 'bpods', '--nodes', '10']);
   const recPods = labRecord('bpods');
   const runnerBefore = recPods.nodes.reduce((a, x) => a + rssKb(x.runnerPid), 0);
@@ -172,8 +175,10 @@ async function main(): Promise<void> {
   results.pods = { count: PODS, nodes: 10, weftMs: create.ms, weftPodsPerSec: weftRate, referenceMs: ref, referencePodsPerSec: refRate, runnerRssPerPodKb: (runnerAfter - runnerBefore) / PODS, memAvailableDropPerPodKb: (memBefore - memAfter) / PODS, targetMs: 30_000 };
   rows.push({ what: `${PODS} pods on 10 nodes`, weft: `${weftRate.toFixed(1)} pods/s (${(create.ms / 1000).toFixed(1)} s)`, baseline: `${refRate.toFixed(1)} pods/s reference plugins`, ratio: `${(weftRate / refRate).toFixed(2)}x`, note: `target < 30 s: ${create.ms < 30_000 ? 'met' : 'NOT met'}` });
   rows.push({ what: 'memory per pod', weft: `${((memBefore - memAfter) / PODS).toFixed(0)} KiB`, baseline: '', ratio: '', note: `MemAvailable drop; runner RSS +${((runnerAfter - runnerBefore) / PODS).toFixed(0)} KiB/pod` });
+  }
 
   // Probe matrices.
+  if (PARTS.has('probe')) {
   weft(['lab', 'up', '--name', 'bprobe', '--nodes', '3']);
   const probes: Record<string, unknown> = {};
   for (const count of [9, 20]) {
@@ -189,6 +194,7 @@ async function main(): Promise<void> {
   }
   weft(['lab', 'down', '--name', 'bprobe']);
   results.probe = probes;
+  }
 
   const widths = [34, 26, 34, 8];
   const line = (c: string[]) => c.map((x, i) => (i < widths.length ? x.padEnd(widths[i]!) : x)).join(' ');

@@ -3,8 +3,8 @@
  * label) and by every pod runner from its node namespace (the file system is shared).
  *
  * - One table of objects keyed by (kind, namespace, name), holding the object as JSON with the
- *   store's metadata; one of pod statuses; one of nodes; and a single revision counter that every
- *   write bumps, which is what readers poll.
+ *   store's metadata; one of pod statuses; one of nodes; and a revision counter that every change
+ *   of objects bumps, which is what the pod runners poll.
  * - commit() runs in BEGIN IMMEDIATE, so the revision check and the writes are one atomic step
  *   against other processes.
  * - "unchanged" is decided by comparing the canonical JSON of the object (keys sorted), so
@@ -137,14 +137,10 @@ export class SqliteObjectStore implements ObjectStore {
   }
 
   async setPodStatus(namespace: string, name: string, status: PodStatus | undefined): Promise<void> {
-    this.db.transaction(() => {
-      if (status === undefined) {
-        if (this.db.prepare('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name).changes > 0) this.bump();
-        return;
-      }
-      this.db.prepare('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, JSON.stringify(status));
-      this.bump();
-    }).immediate();
+    // Statuses do not bump the revision: it tells the pod runners that objects changed, and
+    // every runner would otherwise re-read every pod each time any pod starts.
+    if (status === undefined) this.db.prepare('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name);
+    else this.db.prepare('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, JSON.stringify(status));
   }
 
   async nodes(): Promise<NodeInfo[]> {

@@ -3,8 +3,8 @@
  * the status the pod runners report for pods (the kubelet's status updates) and the nodes they
  * register. One transaction per `weft apply`, so a manifest is stored whole or not at all.
  *
- * Readers that need to follow changes poll `revision()`: it increases with every commit and
- * every status write, and costs one indexed read.
+ * Readers that need to follow object changes poll `revision()`: it increases with every commit
+ * that changes an object (not with status or node writes), and costs one indexed read.
  */
 
 import type { K8sKind, K8sObject } from '../core/k8s/objects.js';
@@ -77,7 +77,7 @@ export class RevisionConflictError extends Error {
 }
 
 export interface ObjectStore {
-  /** The current revision (0 for an empty store). */
+  /** The current revision of the objects (0 for an empty store). */
   revision(): Promise<number>;
   /** Every stored object of the kind (all kinds when omitted), in key order; [] when none. */
   list(kind?: K8sKind): Promise<Stored[]>;
