@@ -86,10 +86,19 @@ export class EtcdLeaseStore implements LeaseStore {
     return r.kvs ?? [];
   }
 
+  /**
+   * When the key's etcd lease runs out. etcd deletes a key with its lease, so a key returned by a
+   * range read was alive at that read; the TTL is only asked for afterwards. If the lease is gone
+   * by then (TTL -1) the usual cause is a renew that swapped in a new lease and revoked the old
+   * one between our two requests, not an expiry: the key counts as alive for one more poll, and
+   * the next range read decides. (Reporting it absent made every watcher delete and re-add the
+   * peer's routes within one poll, dropping packets, whenever a renew raced a poll.)
+   */
   private async ttlOf(leaseId: string | undefined): Promise<number> {
     if (!leaseId || leaseId === '0') return Number.MAX_SAFE_INTEGER;
     const r = await this.call<{ TTL?: string }>('/v3/lease/timetolive', { ID: leaseId });
-    return this.o.clock.now() + Number(r.TTL ?? '0') * 1000;
+    const ttl = Number(r.TTL ?? '-1');
+    return this.o.clock.now() + (ttl > 0 ? ttl * 1000 : 1_000);
   }
 
   private async toLease(kv: Kv): Promise<Lease | undefined> {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
-import { LabClient } from '../lab/client.js';
+import { LabClient, type PodView } from '../lab/client.js';
 import { labRoot } from '../lab/lab-state.js';
 import type { LocatedObject } from '../core/k8s/parse.js';
 
@@ -39,4 +39,46 @@ export function readManifestArgs(files: string[]): LocatedObject[] {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** Flags shared by the matrix commands (probe, reach). */
+export interface MatrixFlags {
+  namespace: string;
+  allNamespaces: boolean;
+  port: string;
+  protocol: string;
+  output: string;
+  lab?: string;
+}
+
+export function withMatrixOptions(cmd: Command, protocols: string): Command {
+  return withLabOption(
+    cmd
+      .option('-n, --namespace <ns>', 'pods of this namespace', 'default')
+      .option('-A, --all-namespaces', 'pods of every namespace', false)
+      .option('--port <port>', 'destination port', '80')
+      .option('--protocol <protocol>', protocols, 'TCP')
+      .option('-o, --output <format>', 'table or json', 'table'),
+  );
+}
+
+export function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new Error(`--port: "${text}" must be a port number from 1 to 65535`);
+  return port;
+}
+
+export function checkMatrixOutput(output: string): void {
+  if (output !== 'table' && output !== 'json') throw new Error(`-o: "${output}" is not a format (use table or json)`);
+}
+
+export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+
+/** The pods of the namespace (or all with -A), sorted by namespace/name; an error when none. */
+export async function selectPods(lab: LabClient, flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces'>): Promise<PodView[]> {
+  const pods = (await lab.pods())
+    .filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace)
+    .sort((a, b) => podViewName(a).localeCompare(podViewName(b)));
+  if (pods.length === 0) throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
+  return pods;
 }

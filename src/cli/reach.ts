@@ -4,41 +4,29 @@ import { matrixFrom, probeJson, renderTruthTable } from '../core/lab/probe-table
 import { reachMatrix, reachVerdict } from '../core/policy/reach.js';
 import { explainVerdict } from '../core/policy/explain.js';
 import { PROTOCOLS, type Protocol } from '../core/k8s/objects.js';
-import { LabClient, type PodView } from '../lab/client.js';
-import { openLab, withLabOption } from './lab-common.js';
+import { LabClient } from '../lab/client.js';
+import { checkMatrixOutput, openLab, parsePort, podViewName, selectPods, withLabOption, withMatrixOptions, type MatrixFlags } from './lab-common.js';
 
 function parsePortProtocol(portText: string, protocolText: string): { port: number; protocol: Protocol } {
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new Error(`--port: "${portText}" must be a port number from 1 to 65535`);
+  const port = parsePort(portText);
   const protocol = protocolText.toUpperCase() as Protocol;
   if (!PROTOCOLS.includes(protocol)) throw new Error(`--protocol: "${protocolText}" is not a protocol (use TCP, UDP or SCTP)`);
   return { port, protocol };
 }
 
-const name = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
-
 export function registerReach(program: Command): void {
-  withLabOption(
-    program
-      .command('reach')
-      .description('the verdict matrix computed from the stored NetworkPolicies alone (same shape as weft probe, with "allowed")')
-      .option('-n, --namespace <ns>', 'pods of this namespace', 'default')
-      .option('-A, --all-namespaces', 'pods of every namespace', false)
-      .option('--port <port>', 'destination port', '80')
-      .option('--protocol <protocol>', 'TCP, UDP or SCTP', 'TCP')
-      .option('-o, --output <format>', 'table or json', 'table'),
-  ).action(async (flags: { namespace: string; allNamespaces: boolean; port: string; protocol: string; output: string; lab?: string }) => {
+  withMatrixOptions(
+    program.command('reach').description('the verdict matrix computed from the stored NetworkPolicies alone (same shape as weft probe, with "allowed")'),
+    'TCP, UDP or SCTP',
+  ).action(async (flags: MatrixFlags) => {
     const { port, protocol } = parsePortProtocol(flags.port, flags.protocol);
-    if (flags.output !== 'table' && flags.output !== 'json') throw new Error(`-o: "${flags.output}" is not a format (use table or json)`);
+    checkMatrixOutput(flags.output);
     const lab = openLab(flags);
     try {
-      const pods = (await lab.pods())
-        .filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace)
-        .sort((a, b) => name(a).localeCompare(name(b)));
-      if (pods.length === 0) throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
+      const pods = await selectPods(lab, flags);
       const results = reachMatrix(await lab.policyCluster(), pods.map(LabClient.reachPod), port, protocol);
       const allowed = new Map(results.map((r) => [`${r.from} ${r.to}`, r.allowed]));
-      const matrix = matrixFrom(pods.map(name), port, protocol, (from, to) => allowed.get(`${from} ${to}`) ?? false);
+      const matrix = matrixFrom(pods.map(podViewName), port, protocol, (from, to) => allowed.get(`${from} ${to}`) ?? false);
       process.stdout.write(flags.output === 'json' ? probeJson(matrix, 'allowed') : renderTruthTable(matrix, 'allowed'));
     } finally {
       await lab.close();
@@ -60,7 +48,7 @@ export function registerReach(program: Command): void {
       const pods = await lab.pods();
       const find = (ref: string, arg: string) => {
         if (!/^[^/]+\/[^/]+$/.test(ref)) throw new Error(`${arg}: "${ref}" is not namespace/name`);
-        const p = pods.find((v) => name(v) === ref);
+        const p = pods.find((v) => podViewName(v) === ref);
         if (!p) throw new Error(`${arg}: pod "${ref}" not found`);
         return LabClient.reachPod(p);
       };
