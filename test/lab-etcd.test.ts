@@ -51,6 +51,32 @@ describe('weft lab (host-gw, etcd store) beside a second lab', { timeout: 600_00
     });
   }
 
+  test('host-gw: a NetworkPolicy is enforced across nodes and on one node, and probe agrees with reach', async () => {
+    const policy = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: from-y, namespace: x }
+spec:
+  podSelector: {}
+  ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]
+`;
+    lab.must(['apply', '-f', '-'], { input: policy });
+    try {
+      const want = (from: string, to: string) => from === to || !to.startsWith('x/') || from.startsWith('y/');
+      const end = Date.now() + 15_000;
+      let bad: string[] = [];
+      for (;;) {
+        bad = lab.probe(['-A', '--port', '80', '--timeout-ms', '600']).results.filter((r) => r.connected !== want(r.from, r.to)).map((r) => `${r.from}->${r.to}: ${r.connected}`);
+        if (bad.length === 0 || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      assert.deepEqual(bad, []);
+      const reach = JSON.parse(lab.must(['reach', '-A', '--port', '80', '-o', 'json'])) as { results: Array<{ from: string; to: string; allowed: boolean }> };
+      assert.deepEqual(reach.results.filter((r) => r.allowed !== want(r.from, r.to)), []);
+    } finally {
+      lab.must(['delete', '-f', '-'], { input: policy });
+    }
+  });
+
   test('the second lab, with the same pod names and network, works at the same time', () => {
     assert.equal(other.nodes().length, 2);
     const m = other.probe(['-A', '--port', '80']);

@@ -8,7 +8,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipJson, listNetns, requireRoot } from './support/netns.js';
 import { EXAMPLES, TestLab, type PodDoc } from './support/lab.js';
@@ -27,19 +27,16 @@ ${extra}  containers:
 `;
 }
 
+function netpol(rules: string): string {
+  return `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: bad, namespace: x }\nspec:\n  podSelector: {}\n  ${rules}\n`;
+}
+
 describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
   requireRoot();
   const lab = new TestLab('tlv');
-  const tmp = (name: string, text: string) => {
-    const p = join(lab.root, name);
-    writeFileSync(p, text);
-    return p;
-  };
+  const tmp = (name: string, text: string) => lab.file(name, text);
 
-  before(() => {
-    lab.up();
-    lab.must(['apply', '-f', join(EXAMPLES, 'xyz')]);
-  });
+  before(() => lab.upWithExample());
   after(() => {
     lab.down();
   });
@@ -197,6 +194,13 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
     { name: 'an invalid label', doc: 'apiVersion: v1\nkind: Pod\nmetadata: { name: lbl, namespace: x, labels: { "bad key": v } }\nspec: { containers: [{ name: s }] }\n', want: /document 2 \(Pod x\/lbl\): metadata\.labels/ },
     { name: 'a YAML syntax error', doc: 'apiVersion: v1\nkind: Pod\nmetadata: { name: [oops\n', want: /document 2: YAML syntax error/ },
     { name: 'a node that does not exist', doc: podManifest('x', 'far', '  nodeName: n9\n'), want: /document 2 \(Pod x\/far\): spec\.nodeName: node "n9" not found/ },
+    { name: 'a policy with a bad CIDR', doc: netpol('ingress: [{ from: [{ ipBlock: { cidr: 10.0.0.0/33 } }] }]'), want: /document 2 \(NetworkPolicy x\/bad\): spec\.ingress\[0\]\.from\[0\]\.ipBlock\.cidr: .*valid CIDR/ },
+    { name: 'a policy whose except is outside its cidr', doc: netpol('ingress: [{ from: [{ ipBlock: { cidr: 10.0.0.0/16, except: [10.1.0.0/24] } }] }]'), want: /ipBlock\.except\[0\]: .*strict subset/ },
+    { name: 'a policy with endPort but no port', doc: netpol('ingress: [{ ports: [{ endPort: 90 }] }]'), want: /ports\[0\]\.endPort: 90: may not be specified when `port` is not specified/ },
+    { name: 'a policy with endPort below port', doc: netpol('ingress: [{ ports: [{ port: 90, endPort: 80 }] }]'), want: /ports\[0\]\.endPort: 80: must be greater than or equal to `port`/ },
+    { name: 'a policy with endPort on a named port', doc: netpol('ingress: [{ ports: [{ port: http, endPort: 90 }] }]'), want: /ports\[0\]\.endPort: 90: may not be specified when `port` is non-numeric/ },
+    { name: 'a policy with a bad selector operator', doc: netpol('ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: a, operator: Near, values: [b] }] } }] }]'), want: /matchExpressions\[0\]\.operator/ },
+    { name: 'a policy with an unknown protocol', doc: netpol('ingress: [{ ports: [{ protocol: ICMP, port: 1 }] }]'), want: /ports\[0\]\.protocol/ },
   ];
   for (const c of badCases) {
     test(`bad input, ${c.name}: refused naming document and field, nothing from the file applied`, () => {
@@ -207,6 +211,7 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
       assert.match(r.stderr, c.want);
       assert.equal(r.stdout, '', 'nothing reported as applied');
       assert.deepEqual(lab.pods().map((p) => p.metadata.uid).sort(), before, 'no pod added, removed or replaced');
+      assert.match(lab.weft(['get', 'networkpolicies', '-A']).stderr, /No resources found/, 'no policy stored');
     });
   }
 

@@ -22,6 +22,9 @@ import { BackendReconciler } from './backend-reconciler.js';
 import { removeCniFiles } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
+import { PolicyReconciler } from './policy-reconciler.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
 
 export interface AgentCliOptions {
   store: string;
@@ -41,6 +44,8 @@ export interface AgentCliOptions {
   renewMargin?: string;
   resync: string;
   metricsAddr: string;
+  /** The lab's object store (SQLite): enforce the NetworkPolicies stored there for this node's pods. */
+  objectsFile?: string;
 }
 
 export async function openStore(opts: Pick<AgentCliOptions, 'store' | 'storeFile' | 'etcdEndpoints' | 'etcdPrefix'>): Promise<LeaseStore> {
@@ -148,12 +153,20 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
         }),
     },
   );
+  let policy: PolicyReconciler | undefined;
+  let objects: SqliteObjectStore | undefined;
+  if (opts.objectsFile) {
+    objects = new SqliteObjectStore(opts.objectsFile, systemClock);
+    policy = new PolicyReconciler({ node: opts.nodeName, store: objects, nft: new NftCommand(exec), log: log.with({ component: 'policy' }), clock: systemClock });
+  }
   const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
   let stopping = false;
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('stopping; kernel state and lease are left in place', { code });
+    policy?.stop();
+    await objects?.close();
     await agent?.stop();
     await status.close();
     process.exit(code);
@@ -167,7 +180,8 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     await status.close();
     throw err;
   }
-  log.info('agent running', { metrics: opts.metricsAddr });
+  policy?.start();
+  log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
 }
 
 /** Removes the agent's backend devices and routes, its nft table and its files; nothing else. */
@@ -175,9 +189,10 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   const exec = new NodeExec();
   const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), 'cleanup: remove the agent\'s ip-masq table');
+  await new NftCommand(exec).apply(renderPolicyRemoval(), 'cleanup: remove the agent\'s NetworkPolicy table');
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
-  process.stdout.write(`removed nft table inet weft-agent-masq, ${join(opts.runDir, 'subnet.env')}, ${join(opts.cniConfDir, '10-weft.conflist')}\n`);
+  process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${join(opts.runDir, 'subnet.env')}, ${join(opts.cniConfDir, '10-weft.conflist')}\n`);
   if (opts.releaseLease) {
     const node = await detectNodeAddress(exec, { ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.publicIp ? { publicIp: opts.publicIp } : {}) });
     const store = await openStore(opts);

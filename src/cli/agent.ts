@@ -34,6 +34,7 @@ export function registerAgent(program: Command): void {
     .option('--renew-margin <duration>', 'renew this long before the lease runs out (default: half the TTL)')
     .option('--resync <duration>', 'full resync period', '30s')
     .option('--metrics-addr <host:port>', 'health (/healthz) and Prometheus metrics (/metrics) endpoint', '127.0.0.1:9777')
+    .option('--objects-file <path>', 'a weft lab\'s object store: enforce its NetworkPolicies for this node\'s pods')
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

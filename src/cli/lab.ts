@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
-import { labDown, labList, labStatus, labUp, type LabDeps } from '../lab/lab.js';
+import { labDown, labList, labRestartAgents, labStatus, labUp, type LabDeps } from '../lab/lab.js';
 import { join } from 'node:path';
 import { LabPaths, labRoot, readLabRecord } from '../lab/lab-state.js';
 import { runStoreGateway } from '../lab/store-gateway.js';
@@ -63,6 +63,18 @@ export function registerLab(program: Command): void {
         lines.push(`  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  lab
+    .command('restart-agents')
+    .description('restart the weft agent of some or all nodes, as an operator restarts flanneld (kernel state is kept and reconciled)')
+    .option('--name <name>', 'lab name', 'weft')
+    .option('--node <name...>', 'only these nodes')
+    .action(async (opts: { name: string; node?: string[] }) => {
+      checkLabName(opts.name);
+      requireRoot('lab restart-agents');
+      const done = await labRestartAgents(opts.name, opts.node ?? [], deps());
+      process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
     });
 
   lab

@@ -24,7 +24,7 @@ import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { installCni } from '../cni/install.js';
 import { Underlay } from './underlay.js';
-import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabRecord } from './lab-state.js';
+import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, type LabRecord } from './lab-state.js';
 import type { NodeInfo } from '../ports/object-store.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -56,6 +56,50 @@ export function storeArgs(paths: LabPaths, record: LabRecord): string[] {
 /** Namespaces whose name has the lab's prefix ([] when none). */
 function labNamespaces(netns: NamedNetns, paths: LabPaths): string[] {
   return netns.list().filter((n) => n.startsWith(paths.nsPrefix));
+}
+
+function processEnv(paths: LabPaths): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir };
+}
+
+/** Starts the node's `weft agent` inside its namespace; returns its PID. */
+function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+  return spawnDetached(
+    [
+      'nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
+      '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
+      '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
+      '--metrics-addr', '127.0.0.1:9777', '--objects-file', paths.objects,
+    ],
+    `${paths.logDir}/agent-${n.name}.log`,
+    processEnv(paths),
+  );
+}
+
+/**
+ * Restarts the agents of the given nodes (all when none are named), as an operator restarts
+ * flanneld: the old process gets SIGTERM (and SIGKILL after 3 s) if it still runs, then a new one
+ * starts; the kernel state it left is kept and reconciled by the new one.
+ */
+export async function labRestartAgents(name: string, nodes: string[], deps: LabDeps): Promise<string[]> {
+  const paths = new LabPaths(deps.root, name);
+  const record = readLabRecord(paths);
+  if (!record) throw new Error(`lab "${name}" does not exist`);
+  const netns = new NamedNetns(deps.exec);
+  for (const want of nodes) if (!record.nodes.some((n) => n.name === want)) throw new Error(`--node: lab ${name} has no node "${want}"`);
+  const chosen = record.nodes.filter((n) => nodes.length === 0 || nodes.includes(n.name));
+  for (const n of chosen) {
+    const old = n.agentPid;
+    if (old !== undefined && processCommandLine(old)?.includes(paths.dir)) {
+      signalProcess(old, 'SIGTERM');
+      const end = Date.now() + 3_000;
+      while (processCommandLine(old) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      if (processCommandLine(old) !== undefined) signalProcess(old, 'SIGKILL');
+    }
+    n.agentPid = startAgent(paths, record, n, netns);
+  }
+  writeLabRecord(paths, record);
+  return chosen.map((n) => n.name);
 }
 
 export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
@@ -135,22 +179,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       await objects.close();
     }
 
-    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir };
     for (const n of record.nodes) {
-      n.agentPid = spawnDetached(
-        [
-          'nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
-          '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
-          '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
-          '--metrics-addr', '127.0.0.1:9777',
-        ],
-        `${paths.logDir}/agent-${n.name}.log`,
-        env,
-      );
+      n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = spawnDetached(
         ['nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'lab', 'runner', '--lab', spec.name, '--node', n.name],
         `${paths.logDir}/runner-${n.name}.log`,
-        { ...env, WEFT_LAB_ROOT: deps.root },
+        { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
       );
     }
     writeLabRecord(paths, record);

@@ -5,7 +5,7 @@
  * removed first with `weft lab down`.
  */
 
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,19 @@ export class TestLab {
 
   get prefix(): string {
     return `weft-lab-${this.name}-`;
+  }
+
+  /** Writes a file under the lab's temp root (removed with it) and returns its path. */
+  file(name: string, text: string): string {
+    const p = join(this.root, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  /** Brings the lab up with the example cluster of namespaces x, y, z applied. */
+  upWithExample(args: string[] = []): void {
+    this.up(args);
+    this.must(['apply', '-f', join(EXAMPLES, 'xyz')]);
   }
 
   weft(args: string[], opts: { input?: string; timeoutMs?: number } = {}): CmdResult {

@@ -1,0 +1,287 @@
+/**
+ * NetworkPolicy enforced by the agents (nftables), proven with real traffic: the e2e cluster
+ * (namespaces x, y, z; pods a, b, c serving 80 and 81 on TCP and UDP) on a 3-node lab, and a
+ * table of scenarios. For each, the full matrix from `weft probe` on 80/TCP, 81/TCP and 80/UDP
+ * equals the matrix written in the test, and `weft reach` (computed from the objects alone)
+ * gives the same. Policies are removed after each scenario; label changes are undone.
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { requireRoot } from './support/netns.js';
+import { spawn } from 'node:child_process';
+import { CLI, EXAMPLES, TestLab } from './support/lab.js';
+
+type Proto = 'TCP' | 'UDP';
+type Expect = (from: string, to: string, port: number, proto: Proto) => boolean;
+const PORTS: Array<[number, Proto]> = [[80, 'TCP'], [81, 'TCP'], [80, 'UDP']];
+
+const nsOf = (p: string) => p.split('/')[0]!;
+const podOf = (p: string) => p.split('/')[1]!;
+const ALL: Expect = () => true;
+
+function policy(ns: string, name: string, spec: string): string {
+  return `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name}, namespace: ${ns} }\nspec:\n${spec.replace(/^/gm, '  ')}\n---\n`;
+}
+
+describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 }, () => {
+  requireRoot();
+  const lab = new TestLab('tpol');
+  const file = (name: string, text: string) => lab.file(name, text);
+
+  before(() => lab.upWithExample());
+  after(() => {
+    lab.down();
+  });
+
+  function matrix(cmd: 'probe' | 'reach', port: number, proto: Proto): Map<string, boolean> {
+    const args = [cmd, '-A', '--port', String(port), '--protocol', proto, '-o', 'json', ...(cmd === 'probe' ? ['--timeout-ms', '600'] : [])];
+    const m = JSON.parse(lab.must(args)) as { results: Array<{ from: string; to: string; connected?: boolean; allowed?: boolean }> };
+    return new Map(m.results.map((r) => [`${r.from}>${r.to}`, (cmd === 'probe' ? r.connected : r.allowed) ?? false]));
+  }
+
+  /** Pairs where the matrix differs from `expect` (which must already say what a pod to itself does). */
+  function diff(got: Map<string, boolean>, expect: Expect, port: number, proto: Proto): string[] {
+    const out: string[] = [];
+    for (const [pair, v] of got) {
+      const [from, to] = pair.split('>') as [string, string];
+      const want = expect(from, to, port, proto);
+      if (v !== want) out.push(`${pair} on ${port}/${proto}: want ${want}, got ${v}`);
+    }
+    return out;
+  }
+
+  /**
+   * Waits until the probe matrix on the first port equals the expectation (every agent applies
+   * rules within a poll), then checks every port with probe and reach. `serves` says which ports
+   * a destination serves at all: probe sees only those, reach judges the policies alone.
+   */
+  async function expectMatrix(expect: Expect, serves: Expect = ALL): Promise<void> {
+    const [p0, q0] = PORTS[0]!;
+    // A pod can always reach itself (where it serves the port).
+    const allowed: Expect = (f, t, port, proto) => f === t || expect(f, t, port, proto);
+    const reachable: Expect = (f, t, port, proto) => allowed(f, t, port, proto) && serves(f, t, port, proto);
+    const end = Date.now() + 15_000;
+    let last: string[] = [];
+    for (;;) {
+      last = diff(matrix('probe', p0, q0), reachable, p0, q0);
+      if (last.length === 0 || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.deepEqual(last, [], 'probe (first port) never matched');
+    for (const [port, proto] of PORTS) {
+      assert.deepEqual(diff(matrix('reach', port, proto), allowed, port, proto), [], `reach ${port}/${proto}`);
+      if (port !== p0 || proto !== q0) assert.deepEqual(diff(matrix('probe', port, proto), reachable, port, proto), [], `probe ${port}/${proto}`);
+    }
+  }
+
+  interface Scenario {
+    name: string;
+    yaml: string | (() => string);
+    expect: Expect;
+  }
+
+  const ipOf = (ref: string) => lab.pods().find((p) => `${p.metadata.namespace}/${p.metadata.name}` === ref)!.status.podIP!;
+
+  const scenarios: Scenario[] = [
+    { name: 'no policy: everything connects', yaml: '', expect: ALL },
+    { name: 'deny all ingress to x', yaml: policy('x', 'deny', 'podSelector: {}'), expect: (_f, t) => nsOf(t) !== 'x' },
+    { name: 'deny all egress from x', yaml: policy('x', 'deny', 'podSelector: {}\npolicyTypes: [Egress]'), expect: (f) => nsOf(f) !== 'x' },
+    { name: 'deny all ingress and egress in x', yaml: policy('x', 'deny', 'podSelector: {}\npolicyTypes: [Ingress, Egress]'), expect: (f, t) => nsOf(f) !== 'x' && nsOf(t) !== 'x' },
+    { name: 'allow ingress to x from namespace y', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]'), expect: (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'y' },
+    { name: 'allow ingress to x/a from pods b of x', yaml: policy('x', 'p', 'podSelector: { matchLabels: { pod: a } }\ningress: [{ from: [{ podSelector: { matchLabels: { pod: b } } }] }]'), expect: (f, t) => t !== 'x/a' || f === 'x/b' },
+    { name: 'both selectors in one peer: x/a only from y/b', yaml: policy('x', 'p', 'podSelector: { matchLabels: { pod: a } }\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } }, podSelector: { matchLabels: { pod: b } } }] }]'), expect: (f, t) => t !== 'x/a' || f === 'y/b' },
+    { name: 'two peers: x/a from all of y, or from pods b of x', yaml: policy('x', 'p', 'podSelector: { matchLabels: { pod: a } }\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }, { podSelector: { matchLabels: { pod: b } } }] }]'), expect: (f, t) => t !== 'x/a' || nsOf(f) === 'y' || f === 'x/b' },
+    { name: 'pods c of every namespace may reach x', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: c } } }] }]'), expect: (f, t) => nsOf(t) !== 'x' || podOf(f) === 'c' },
+    { name: 'matchExpressions In on pods of the same namespace', yaml: policy('x', 'p', 'podSelector: { matchLabels: { pod: c } }\ningress: [{ from: [{ podSelector: { matchExpressions: [{ key: pod, operator: In, values: [a, b] }] } }] }]'), expect: (f, t) => t !== 'x/c' || f === 'x/a' || f === 'x/b' },
+    { name: 'matchExpressions NotIn on namespaces', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: ns, operator: NotIn, values: [y] }] } }] }]'), expect: (f, t) => nsOf(t) !== 'x' || nsOf(f) !== 'y' },
+    { name: 'matchExpressions Exists', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: ns, operator: Exists }] } }] }]'), expect: ALL },
+    { name: 'matchExpressions DoesNotExist', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: ns, operator: DoesNotExist }] } }] }]'), expect: (_f, t) => nsOf(t) !== 'x' },
+    { name: 'ipBlock with except: everyone but y/b reaches x', yaml: () => policy('x', 'p', `podSelector: {}\ningress: [{ from: [{ ipBlock: { cidr: 10.244.0.0/16, except: [${ipOf('y/b')}/32] } }] }]`), expect: (f, t) => nsOf(t) !== 'x' || f !== 'y/b' },
+    { name: 'egress ipBlock: x may only reach y/c', yaml: () => policy('x', 'p', `podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ ipBlock: { cidr: ${ipOf('y/c')}/32 } }] }]`), expect: (f, t) => nsOf(f) !== 'x' || t === 'y/c' },
+    { name: 'named port serve-81-tcp on x', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: serve-81-tcp }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'x' || (port === 81 && proto === 'TCP') },
+    { name: 'named port serve-80-udp on x', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: serve-80-udp, protocol: UDP }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'x' || (port === 80 && proto === 'UDP') },
+    { name: 'endPort 80-81 on TCP', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: 80, endPort: 81 }] }]'), expect: (_f, t, _p, proto) => nsOf(t) !== 'x' || proto === 'TCP' },
+    { name: 'endPort 81-90 excludes 80', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: 81, endPort: 90 }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'x' || (port === 81 && proto === 'TCP') },
+    { name: 'port 80 UDP only', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: 80, protocol: UDP }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'x' || (port === 80 && proto === 'UDP') },
+    { name: 'a port without protocol means TCP', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: 80 }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'x' || (port === 80 && proto === 'TCP') },
+    { name: 'an SCTP-only rule leaves x closed to TCP and UDP', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ ports: [{ port: 80, protocol: SCTP }] }]'), expect: (_f, t) => nsOf(t) !== 'x' },
+    { name: 'egress from x to namespace y only', yaml: policy('x', 'p', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]'), expect: (f, t) => nsOf(f) !== 'x' || nsOf(t) === 'y' },
+    { name: 'egress from x on port 81 only', yaml: policy('x', 'p', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ ports: [{ port: 81 }] }]'), expect: (f, _t, port, proto) => nsOf(f) !== 'x' || (port === 81 && proto === 'TCP') },
+    { name: 'egress with a named port resolved on each destination', yaml: policy('x', 'p', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ namespaceSelector: { matchLabels: { ns: y } } }], ports: [{ port: serve-81-tcp }] }]'), expect: (f, t, port, proto) => nsOf(f) !== 'x' || (nsOf(t) === 'y' && port === 81 && proto === 'TCP') },
+    {
+      name: 'egress and ingress combined: x may reach only y; y takes only x/a from x',
+      yaml: policy('x', 'e', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]') + policy('y', 'i', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }, { namespaceSelector: { matchLabels: { ns: z } } }, { namespaceSelector: { matchLabels: { ns: x } }, podSelector: { matchLabels: { pod: a } } }] }]'),
+      expect: (f, t) => (nsOf(f) !== 'x' || nsOf(t) === 'y') && (nsOf(t) !== 'y' || nsOf(f) !== 'x' || f === 'x/a'),
+    },
+    { name: 'overlapping policies add up: deny-all plus allow from z', yaml: policy('x', 'deny', 'podSelector: {}') + policy('x', 'allow-z', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: z } } }] }]'), expect: (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z' },
+    { name: 'different pods, different rules: x/a from y, x/b from z', yaml: policy('x', 'pa', 'podSelector: { matchLabels: { pod: a } }\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]') + policy('x', 'pb', 'podSelector: { matchLabels: { pod: b } }\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: z } } }] }]'), expect: (f, t) => (t !== 'x/a' || nsOf(f) === 'y') && (t !== 'x/b' || nsOf(f) === 'z') },
+    { name: 'deny-all ingress in every namespace', yaml: policy('x', 'd', 'podSelector: {}') + policy('y', 'd', 'podSelector: {}') + policy('z', 'd', 'podSelector: {}'), expect: () => false },
+    { name: 'an empty ingress rule allows everything despite a deny-all', yaml: policy('x', 'deny', 'podSelector: {}') + policy('x', 'all', 'podSelector: {}\ningress: [{}]'), expect: ALL },
+    { name: 'egress deny to the pod network via ipBlock except', yaml: policy('x', 'p', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ ipBlock: { cidr: 0.0.0.0/0, except: [10.244.0.0/16] } }] }]'), expect: (f) => nsOf(f) !== 'x' },
+    { name: 'a podSelector peer stays in the policy\'s namespace', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ podSelector: {} }] }]'), expect: (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'x' },
+    { name: 'egress rules are ignored without Egress in policyTypes', yaml: policy('x', 'p', 'podSelector: {}\npolicyTypes: [Ingress]\ningress: [{}]\negress: [{ to: [{ ipBlock: { cidr: 192.0.2.0/24 } }] }]'), expect: ALL },
+    { name: 'namespace by name (kubernetes.io/metadata.name)', yaml: policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: z } } }] }]'), expect: (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z' },
+    { name: 'egress within the same namespace only', yaml: policy('y', 'p', 'podSelector: {}\npolicyTypes: [Egress]\negress: [{ to: [{ podSelector: {} }] }]'), expect: (f, t) => nsOf(f) !== 'y' || nsOf(t) === 'y' },
+    { name: 'ipBlock 0.0.0.0/0 on port 81 only', yaml: policy('z', 'p', 'podSelector: {}\ningress: [{ from: [{ ipBlock: { cidr: 0.0.0.0/0 } }], ports: [{ port: 81 }] }]'), expect: (_f, t, port, proto) => nsOf(t) !== 'z' || (port === 81 && proto === 'TCP') },
+    { name: 'a policy selecting pods b in y, ingress from x', yaml: policy('y', 'p', 'podSelector: { matchLabels: { pod: b } }\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: x } } }] }]'), expect: (f, t) => t !== 'y/b' || nsOf(f) === 'x' },
+  ];
+
+  for (const s of scenarios) {
+    test(`scenario: ${s.name}`, async () => {
+      const yaml = typeof s.yaml === 'function' ? s.yaml() : s.yaml;
+      const f = yaml === '' ? undefined : file('policies.yaml', yaml);
+      if (f) lab.must(['apply', '-f', f]);
+      try {
+        await expectMatrix(s.expect);
+      } finally {
+        if (f) lab.must(['delete', '-f', f]);
+      }
+    });
+  }
+
+  test('scenario: a pod label change takes effect (team=blue on y/a is let in, then removed)', async () => {
+    const f = file('label.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }]'));
+    lab.must(['apply', '-f', f]);
+    try {
+      await expectMatrix((_f, t) => nsOf(t) !== 'x');
+      lab.must(['label', 'pod', 'a', '-n', 'y', 'team=blue']);
+      await expectMatrix((fr, t) => nsOf(t) !== 'x' || fr === 'y/a');
+      lab.must(['label', 'pod', 'a', '-n', 'y', 'team-']);
+      await expectMatrix((_f, t) => nsOf(t) !== 'x');
+    } finally {
+      lab.must(['delete', '-f', f]);
+    }
+  });
+
+  test('scenario: a namespace label change takes effect (role=prod on z)', async () => {
+    const f = file('nslabel.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { role: prod } } }] }]'));
+    lab.must(['apply', '-f', f]);
+    try {
+      await expectMatrix((_f, t) => nsOf(t) !== 'x');
+      lab.must(['label', 'namespace', 'z', 'role=prod']);
+      await expectMatrix((fr, t) => nsOf(t) !== 'x' || nsOf(fr) === 'z');
+    } finally {
+      lab.must(['label', 'namespace', 'z', 'role-']);
+      lab.must(['delete', '-f', f]);
+    }
+  });
+
+  test('scenario: a policy changing while traffic runs (allow from y becomes allow from z)', async () => {
+    const spec = (ns: string) => `podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: ${ns} } } }] }]`;
+    const f = file('change.yaml', policy('x', 'p', spec('y')));
+    lab.must(['apply', '-f', f]);
+    try {
+      await expectMatrix((fr, t) => nsOf(t) !== 'x' || nsOf(fr) === 'y');
+      lab.must(['apply', '-f', file('change.yaml', policy('x', 'p', spec('z')))]);
+      await expectMatrix((fr, t) => nsOf(t) !== 'x' || nsOf(fr) === 'z');
+    } finally {
+      lab.must(['delete', '-f', f]);
+    }
+  });
+
+  test('scenario: a pod created after the policy is isolated as soon as it runs', async () => {
+    const f = file('late.yaml', policy('x', 'deny', 'podSelector: { matchLabels: { pod: d } }'));
+    const pod = file('d.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: d, namespace: x, labels: { pod: d } }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 81 }, { containerPort: 80, protocol: UDP }] }] }\n');
+    lab.must(['apply', '-f', f]);
+    lab.must(['apply', '-f', pod]);
+    try {
+      await expectMatrix((_fr, t) => t !== 'x/d');
+    } finally {
+      lab.must(['delete', '-f', pod]);
+      lab.must(['delete', '-f', f]);
+    }
+  });
+
+  test('the policy examples of examples/policies behave as their names say (probe agrees with reach)', async () => {
+    const base = join(EXAMPLES, 'policies', '00-cluster.yaml');
+    // What the example pods serve (the x, y, z pods serve everything probed here).
+    const served: Record<string, string[]> = { 'shop/nginx': ['80/TCP'], 'shop/demo': ['80/TCP'], 'shop/web': ['80/TCP', '81/TCP'], 'dev/client': ['80/TCP'] };
+    const serves: Expect = (_f, t, port, proto) => served[t]?.includes(`${port}/${proto}`) ?? true;
+    lab.must(['apply', '-f', base]);
+    try {
+      const cases: Array<[string, Expect]> = [
+        ['deny-all-to-nginx.yaml', (_f, t) => t !== 'shop/nginx'],
+        ['allow-demo-to-nginx.yaml', (f, t) => t !== 'shop/nginx' || f === 'shop/demo'],
+        ['default-deny-namespace.yaml', (_f, t) => nsOf(t) !== 'shop'],
+        ['deny-other-namespaces.yaml', (f, t) => nsOf(t) !== 'shop' || nsOf(f) === 'shop'],
+        ['allow-prod-namespaces.yaml', (f, t) => t !== 'shop/nginx' || nsOf(f) === 'shop'],
+        ['allow-external-80.yaml', (_f, t, port, proto) => t !== 'shop/web' || (port === 80 && proto === 'TCP')],
+      ];
+      for (const [name, expect] of cases) {
+        const f = join(EXAMPLES, 'policies', name);
+        lab.must(['apply', '-f', f]);
+        try {
+          await expectMatrix(expect, serves);
+        } finally {
+          lab.must(['delete', '-f', f]);
+        }
+      }
+    } finally {
+      lab.must(['delete', '-f', base]);
+    }
+  });
+
+  test('fail closed: agents killed (kill -9) and restarted; isolated pods stay isolated throughout, allowed traffic flows', async () => {
+    const f = file('closed.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]'));
+    lab.must(['apply', '-f', f]);
+    const expect: Expect = (fr, t) => nsOf(t) !== 'x' || nsOf(fr) === 'y';
+    try {
+      await expectMatrix(expect);
+      const rec = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as { nodes: Array<{ agentPid: number }> };
+      for (const n of rec.nodes) process.kill(n.agentPid, 'SIGKILL');
+      // While no agent runs, and while they start again, every probe must already be exact.
+      const withSelf: Expect = (fr, t, p, q) => fr === t || expect(fr, t, p, q);
+      assert.deepEqual(diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'), [], 'agents down');
+      const restart = spawn(process.execPath, [CLI, 'lab', 'restart-agents', '--name', lab.name], { env: lab.env, stdio: 'ignore' });
+      const restarted = new Promise<number | null>((resolve) => restart.on('exit', (code) => resolve(code)));
+      let done = false;
+      void restarted.then(() => (done = true));
+      let rounds = 0;
+      while (!done || rounds < 3) {
+        assert.deepEqual(diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'), [], `during the restart (round ${rounds})`);
+        rounds++;
+        // matrix() blocks in spawnSync: let the event loop see the restart command exit.
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.equal(await restarted, 0);
+      await expectMatrix(expect);
+    } finally {
+      lab.must(['delete', '-f', f]);
+    }
+  });
+
+  test('property: random policies over the nine pods; probe equals reach (seeded)', async () => {
+    const sel = fc.oneof(fc.constant('{}'), fc.constantFrom('a', 'b', 'c').map((p) => `{ matchLabels: { pod: ${p} } }`));
+    const nsSel = fc.oneof(fc.constant('{}'), fc.constantFrom('x', 'y', 'z').map((n) => `{ matchLabels: { ns: ${n} } }`));
+    const peer = fc.oneof(sel.map((s) => `{ podSelector: ${s} }`), nsSel.map((s) => `{ namespaceSelector: ${s} }`), fc.tuple(nsSel, sel).map(([n, s]) => `{ namespaceSelector: ${n}, podSelector: ${s} }`));
+    const port = fc.constantFrom('', '{ port: 80 }', '{ port: 81 }', '{ port: serve-80-tcp }', '{ port: 80, endPort: 81 }', '{ port: 80, protocol: UDP }');
+    const rule = fc.tuple(fc.array(peer, { maxLength: 2 }), port).map(([peers, p]) => `{ from: [${peers.join(', ')}]${p ? `, ports: [${p}]` : ''} }`);
+    const pol = fc.tuple(fc.constantFrom('x', 'y', 'z'), sel, fc.array(rule, { maxLength: 2 }), fc.boolean());
+    const policies = fc.array(pol, { minLength: 1, maxLength: 3 });
+    const samples = fc.sample(policies, { numRuns: 30, seed: 4242 });
+    for (const [i, ps] of samples.entries()) {
+      const yaml = ps.map(([ns, s, rules, egress], j) => policy(ns, `r${j}`, `podSelector: ${s}\npolicyTypes: [${egress ? 'Ingress, Egress' : 'Ingress'}]\ningress: [${rules.join(', ')}]${egress ? `\negress: [${rules.map((r) => r.replace('from:', 'to:')).join(', ')}]` : ''}`)).join('');
+      const f = file(`random-${i}.yaml`, yaml);
+      lab.must(['apply', '-f', f]);
+      try {
+        const reach = matrix('reach', 80, 'TCP');
+        const expect: Expect = (fr, t) => reach.get(`${fr}>${t}`) ?? false;
+        const end = Date.now() + 15_000;
+        let d: string[] = [];
+        for (;;) {
+          d = diff(matrix('probe', 80, 'TCP'), expect, 80, 'TCP');
+          if (d.length === 0 || Date.now() > end) break;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        assert.deepEqual(d, [], `case ${i} (seed 4242):\n${yaml}`);
+      } finally {
+        lab.must(['delete', '-f', f]);
+      }
+    }
+  });
+});
+
