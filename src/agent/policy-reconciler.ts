@@ -14,6 +14,7 @@
 import type { Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
 import { planPolicyElements, renderPolicyElements, renderPolicyTable, type PolicyElements } from '../core/policy/nft-plan.js';
 import type { PolicyPod } from '../core/policy/evaluate.js';
+import { statusOf } from '../core/lab/views.js';
 import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
@@ -49,7 +50,7 @@ export class PolicyReconciler {
     const local: PolicyPod[] = [];
     for (const p of pods) {
       const { namespace, name, labels } = p.object.metadata;
-      const st = statuses.find((s) => s.namespace === namespace && s.name === name && s.uid === p.meta.uid);
+      const st = statusOf(p, statuses);
       if (st?.phase !== 'Running' || !st.podIP) continue;
       const pod: PolicyPod = { namespace, name, labels, ip: st.podIP, ports: p.object.spec.containers.flatMap((c) => c.ports), selectable: !p.object.spec.hostNetwork };
       all.push(pod);

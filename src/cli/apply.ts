@@ -1,6 +1,7 @@
 // `weft apply -f` and `weft delete -f`: parse flags, read manifests, print kubectl's lines.
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
+import { podRefs } from '../lab/client.js';
 import { collect, openLab, readManifestArgs, requireRoot, withLabOption } from './lab-common.js';
 
 interface ApplyFlags {
@@ -9,10 +10,6 @@ interface ApplyFlags {
   wait: boolean;
   timeout: string;
   ignoreNotFound?: boolean;
-}
-
-function podRefs(objs: ReturnType<typeof readManifestArgs>): Array<{ namespace: string; name: string }> {
-  return objs.filter((o) => o.object.kind === 'Pod').map((o) => ({ namespace: (o.object as { metadata: { namespace: string } }).metadata.namespace, name: o.object.metadata.name }));
 }
 
 export function registerApply(program: Command): void {

@@ -1,9 +1,8 @@
 // Shared flag handling of the lab commands: which lab (--lab, or $WEFT_LAB, else "weft").
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
-import { LabClient, type PodView } from '../lab/client.js';
+import { LabClient, podViewName, sortPods, type PodView } from '../lab/client.js';
 import { labRoot } from '../lab/lab-state.js';
 import type { LocatedObject } from '../core/k8s/parse.js';
 
@@ -21,20 +20,7 @@ export function openLab(opts: { lab?: string }): LabClient {
 
 /** -f arguments: files, directories (their .yaml, .yml and .json files, sorted) or "-" for stdin. */
 export function readManifestArgs(files: string[]): LocatedObject[] {
-  if (files.length === 0) throw new Error('-f: give a file, a directory or - (stdin)');
-  const listDir = (p: string): string[] => {
-    let isDir: boolean;
-    try {
-      isDir = statSync(p).isDirectory();
-    } catch (err) {
-      throw new Error(`-f ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
-    }
-    if (!isDir) return [p];
-    const found = readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(p, f));
-    if (found.length === 0) throw new Error(`-f ${p}: no .yaml, .yml or .json files in the directory`);
-    return found;
-  };
-  return LabClient.readManifests(files, listDir, () => readFileSync(0, 'utf8'));
+  return LabClient.readManifests(files, () => readFileSync(0, 'utf8'));
 }
 
 export function collect(value: string, previous: string[]): string[] {
@@ -72,13 +58,11 @@ export function checkMatrixOutput(output: string): void {
   if (output !== 'table' && output !== 'json') throw new Error(`-o: "${output}" is not a format (use table or json)`);
 }
 
-export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+export { podViewName };
 
 /** The pods of the namespace (or all with -A), sorted by namespace/name; an error when none. */
 export async function selectPods(lab: LabClient, flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces'>): Promise<PodView[]> {
-  const pods = (await lab.pods())
-    .filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace)
-    .sort((a, b) => podViewName(a).localeCompare(podViewName(b)));
+  const pods = sortPods((await lab.pods()).filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace));
   if (pods.length === 0) throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
   return pods;
 }

@@ -1,7 +1,7 @@
 // `weft probe`: the real-traffic reachability matrix between pods.
 import type { Command } from 'commander';
-import { matrixFrom, probeJson, renderTruthTable } from '../core/lab/probe-table.js';
-import { checkMatrixOutput, openLab, parsePort, podViewName, requireRoot, selectPods, withMatrixOptions, type MatrixFlags } from './lab-common.js';
+import { probeJson, renderTruthTable } from '../core/lab/probe-table.js';
+import { checkMatrixOutput, openLab, parsePort, requireRoot, selectPods, withMatrixOptions, type MatrixFlags } from './lab-common.js';
 
 export function registerProbe(program: Command): void {
   withMatrixOptions(
@@ -21,9 +21,7 @@ export function registerProbe(program: Command): void {
     const lab = openLab(flags);
     try {
       const pods = await selectPods(lab, flags);
-      const results = await lab.probe(pods, port, protocol, timeoutMs);
-      const connected = new Map(results.map((r) => [`${r.from} ${r.to}`, r.connected]));
-      const matrix = matrixFrom(pods.map(podViewName), port, protocol, (from, to) => connected.get(`${from} ${to}`) ?? false);
+      const matrix = await lab.probeMatrix(pods, port, protocol, timeoutMs);
       process.stdout.write(flags.output === 'json' ? probeJson(matrix) : renderTruthTable(matrix));
     } finally {
       await lab.close();

@@ -4,7 +4,7 @@
  * pods with real traffic. The commands under src/cli only parse flags and print.
  */
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
 import type { K8sObject, Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
@@ -12,6 +12,8 @@ import type { PolicyCluster } from '../core/policy/evaluate.js';
 import type { ReachPod } from '../core/policy/reach.js';
 import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
 import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
+import { statusOf } from '../core/lab/views.js';
+import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { RevisionConflictError, type NodeInfo, type ObjectStore, type PodStatus, type Stored } from '../ports/object-store.js';
@@ -32,6 +34,32 @@ export interface ProbeResult {
   from: string;
   to: string;
   connected: boolean;
+}
+
+/** The file itself, or a directory's .yaml/.yml/.json files in name order (kubectl's order). */
+function manifestFiles(p: string): string[] {
+  let isDir: boolean;
+  try {
+    isDir = statSync(p).isDirectory();
+  } catch (err) {
+    throw new Error(`-f ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+  }
+  if (!isDir) return [p];
+  const found = readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(p, f));
+  if (found.length === 0) throw new Error(`-f ${p}: no .yaml, .yml or .json files in the directory`);
+  return found;
+}
+
+/** The pods a manifest names, for waiting on them. */
+export function podRefs(objects: readonly LocatedObject[]): Array<{ namespace: string; name: string }> {
+  return objects.flatMap((l) => (l.object.kind === 'Pod' ? [{ namespace: l.object.metadata.namespace, name: l.object.metadata.name }] : []));
+}
+
+export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+
+/** Pods in namespace/name order, the order of every matrix. */
+export function sortPods(pods: PodView[]): PodView[] {
+  return [...pods].sort((a, b) => podViewName(a).localeCompare(podViewName(b)));
 }
 
 export class LabClient {
@@ -57,12 +85,13 @@ export class LabClient {
     return this.record.nodes.map((n) => n.name);
   }
 
-  /** Reads a manifest from a file, a directory (its .yaml/.yml/.json files, sorted) or "-" (stdin text given). */
-  static readManifests(paths: string[], readDir: (dir: string) => string[], stdin: () => string): LocatedObject[] {
+  /** Reads manifests from files, directories (their .yaml/.yml/.json files, sorted) or "-" (stdin). */
+  static readManifests(paths: string[], stdin: () => string): LocatedObject[] {
+    if (paths.length === 0) throw new Error('-f: give a file, a directory or - (stdin)');
     const out: LocatedObject[] = [];
     const problems: string[] = [];
     for (const p of paths) {
-      const files = p === '-' ? ['-'] : readDir(p);
+      const files = p === '-' ? ['-'] : manifestFiles(p);
       for (const f of files) {
         const text = f === '-' ? stdin() : readFileSync(f, 'utf8');
         try {
@@ -131,7 +160,7 @@ export class LabClient {
   async pods(): Promise<PodView[]> {
     const statuses = await this.store.podStatuses();
     return ((await this.store.list('Pod')) as Stored<Pod>[]).map((stored) => {
-      const status = statuses.find((s) => s.namespace === stored.object.metadata.namespace && s.name === stored.object.metadata.name && s.uid === stored.meta.uid);
+      const status = statusOf(stored, statuses);
       return status ? { stored, status } : { stored };
     });
   }
@@ -197,13 +226,20 @@ export class LabClient {
     return join(NETNS_RUN_DIR, view.status.netns);
   }
 
+  /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */
+  async probeMatrix(pods: PodView[], port: number, protocol: 'TCP' | 'UDP', timeoutMs: number): Promise<ProbeMatrix> {
+    const results = await this.probe(pods, port, protocol, timeoutMs);
+    const connected = new Map(results.map((r) => [`${r.from} ${r.to}`, r.connected]));
+    return matrixFrom(pods.map(podViewName), port, protocol as MatrixProtocol, (from, to) => connected.get(`${from} ${to}`) ?? false);
+  }
+
   /**
    * Real traffic from every pod to every pod (ordered pairs, a pod to itself included), each
    * source probing all destinations at once from inside its own namespace. Pods that are not
    * Running count as not connected in both roles.
    */
   async probe(pods: PodView[], port: number, protocol: 'TCP' | 'UDP', timeoutMs: number): Promise<ProbeResult[]> {
-    const name = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+    const name = podViewName;
     const targets = pods.map((p) => (p.status?.phase === 'Running' ? p.status.podIP : undefined));
     const rows = await Promise.all(
       pods.map(async (src): Promise<boolean[]> => {

@@ -6,17 +6,13 @@
  */
 
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
 import { parseLabUpOptions } from '../core/lab/lab-spec.js';
-import { matrixFrom, renderTruthTable } from '../core/lab/probe-table.js';
+import { renderTruthTable } from '../core/lab/probe-table.js';
 import { nodeRows, podRows, renderTable } from '../core/lab/views.js';
-import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
-import { readFileSync } from 'node:fs';
 import { labDown, labUp, type LabDeps } from './lab.js';
-import { LabClient } from './client.js';
+import { LabClient, podRefs, sortPods } from './client.js';
 
-export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/xyz/', import.meta.url));
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/xyz', import.meta.url));
 
 export interface DemoOptions {
   name: string;
@@ -33,14 +29,10 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
   try {
     const lab = LabClient.open(deps.root, spec.name, deps.exec);
     try {
-      const objects: LocatedObject[] = [];
-      for (const f of readdirSync(EXAMPLES_DIR).filter((n) => /\.(ya?ml|json)$/.test(n)).sort()) {
-        for (const l of parseManifestLocated(readFileSync(join(EXAMPLES_DIR, f), 'utf8'))) objects.push({ object: l.object, where: `${f}: ${l.where}` });
-      }
+      const objects = LabClient.readManifests([EXAMPLES_DIR], () => '');
       say(`\n$ weft apply -f examples/xyz\n`);
       for (const line of await lab.apply(objects)) say(`${line}\n`);
-      const refs = objects.filter((l) => l.object.kind === 'Pod').map((l) => ({ namespace: (l.object as { metadata: { namespace: string } }).metadata.namespace, name: l.object.metadata.name }));
-      await lab.waitForPods(refs, 120_000);
+      await lab.waitForPods(podRefs(objects), 120_000);
 
       const now = Date.now();
       say(`\n$ weft get nodes\n`);
@@ -51,13 +43,10 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       const pods = podRows(views.map((v) => v.stored), views.flatMap((v) => (v.status ? [v.status] : [])), now, { wide: true, allNamespaces: true });
       say(renderTable(pods.header, pods.rows));
 
-      const sorted = [...views].sort((a, b) => `${a.stored.object.metadata.namespace}/${a.stored.object.metadata.name}`.localeCompare(`${b.stored.object.metadata.namespace}/${b.stored.object.metadata.name}`));
-      const names = sorted.map((v) => `${v.stored.object.metadata.namespace}/${v.stored.object.metadata.name}`);
+      const sorted = sortPods(views);
       for (const [port, protocol] of [[80, 'TCP'], [81, 'UDP']] as const) {
         say(`\n$ weft probe -A --port ${port} --protocol ${protocol}\n`);
-        const results = await lab.probe(sorted, port, protocol, 1000);
-        const connected = new Map(results.map((r) => [`${r.from} ${r.to}`, r.connected]));
-        say(renderTruthTable(matrixFrom(names, port, protocol, (from, to) => connected.get(`${from} ${to}`) ?? false)));
+        say(renderTruthTable(await lab.probeMatrix(sorted, port, protocol, 1000)));
       }
     } finally {
       await lab.close();

@@ -106,7 +106,9 @@ export function writeLabRecord(paths: LabPaths, record: LabRecord): void {
 /** Names of the labs that have a directory under the root ([] when none). */
 export function labDirs(root: string): string[] {
   try {
-    return readdirSync(root).filter((n) => existsSync(join(root, n, 'lab.json')) || existsSync(join(root, n)));
+    // A directory without lab.json is a lab whose `up` died before writing it; `lab list` still
+    // finds such a lab by its namespaces (see labList).
+    return readdirSync(root).filter((n) => existsSync(join(root, n, 'lab.json')));
   } catch {
     return [];
   }

@@ -242,18 +242,20 @@ export class PodRunner {
       const message = (err as Error).message;
       this.o.log.error('pod failed', { pod: key, error: message });
       // Undo what was made, then report: the pod stays Failed until it is deleted.
-      if (added && conflist) await this.cniDel(key, conflist, base).catch(() => undefined);
+      if (added && conflist) await this.cniDel(key, conflist, base);
       if (base.netns) await this.netns.delete(base.netns).catch(() => undefined);
       this.live.set(key, { uid: base.uid, status: { ...base, phase: 'Failed', message }, ports: { close: async () => undefined } });
       await this.setStatus({ ...base, phase: 'Failed', message });
     }
   }
 
+  /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */
   private async cniDel(key: string, conflist: ConfList, st: Pick<PodStatus, 'containerId' | 'netns'>): Promise<void> {
-    await this.o.runtime.del(conflist, { containerId: st.containerId, netns: this.netns.path(st.netns), ifname: 'eth0' }).catch((err: unknown) => {
+    try {
+      await this.o.runtime.del(conflist, { containerId: st.containerId, netns: this.netns.path(st.netns), ifname: 'eth0' });
+    } catch (err) {
       this.o.log.warn('CNI DEL failed', { pod: key, error: (err as Error).message });
-      throw err;
-    });
+    }
   }
 
   private async teardown(key: string, live: LivePod): Promise<void> {
@@ -263,7 +265,7 @@ export class PodRunner {
       const conflist = live.conflist ?? this.conflist();
       // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the
       // agent never wrote one) there is nothing of the network to undo.
-      if (conflist) await this.cniDel(key, conflist, st).catch(() => undefined);
+      if (conflist) await this.cniDel(key, conflist, st);
       await this.netns.delete(st.netns);
     }
     this.live.delete(key);
