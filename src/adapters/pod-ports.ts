@@ -85,20 +85,30 @@ export function bindIn(nsPath: string, ports: readonly PodPort[], timeoutMs: num
     });
     const handles: Bound[] = [];
     let stderr = '';
+    let done = false;
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
     child.on('message', (msg: { protocol?: string; port?: number }, handle) => {
       if (!handle || typeof msg.port !== 'number') return;
       if (msg.protocol === 'tcp') handles.push({ protocol: 'TCP', port: msg.port, server: handle as Server });
       else handles.push({ protocol: 'UDP', port: msg.port, socket: handle as UdpSocket });
+      if (handles.length === ports.length) {
+        // Every socket is here: closing the channel lets the binder exit.
+        done = true;
+        clearTimeout(timer);
+        child.disconnect();
+        resolve(handles);
+      }
     });
     child.on('error', (err) => {
       clearTimeout(timer);
+      if (done) return;
+      void closeAll(handles);
       reject(new Error(`bind ports in ${nsPath}: ${err.message}`));
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0 && handles.length === ports.length) return resolve(handles);
+      if (done) return;
       void closeAll(handles);
       reject(new Error(`bind ports ${args.join(' ')} in ${nsPath}: ${stderr.trim() || `port-binder exited (${signal ?? `code ${code}`})`}`));
     });

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   const listens = process.argv.slice(2).map(parseListen);
   const handles = await Promise.all(listens.map(bind));
   for (const [i, h] of handles.entries()) await send(listens[i]!, h);
-  process.exit(0);
+  // Exit only once the runner has taken every handle and closed the channel: a message written to
+  // the channel may still be unread when this process's exit is reported to the runner.
+  process.once('disconnect', () => process.exit(0));
 }
 
 main().catch((err: unknown) => {
