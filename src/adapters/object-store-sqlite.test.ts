@@ -71,3 +71,36 @@ test('a second handle on the same file (another process) sees commits and status
     await other.close();
   }
 }));
+
+test('changeToken moves with object and status changes seen from another handle, not with heartbeats or identical statuses', withStore(async (s, path) => {
+  const other = new SqliteObjectStore(path, new FakeClock(0));
+  try {
+    const seen = new Set<string>([await other.changeToken()]);
+    const moved = async (what: string) => {
+      const t = await other.changeToken();
+      assert.ok(!seen.has(t), `${what} changes the token`);
+      seen.add(t);
+    };
+    const still = async (what: string) => assert.ok(seen.has(await other.changeToken()), `${what} leaves the token`);
+    await s.commit({ put: [nsObj('x')], delete: [] });
+    await moved('a new object');
+    await s.commit({ put: [nsObj('x')], delete: [] });
+    await still('an unchanged object');
+    const st: PodStatus = { namespace: 'x', name: 'a', uid: 'u', node: 'n1', phase: 'Pending', netns: 'ns', containerId: 'c' };
+    await s.setPodStatus('x', 'a', st);
+    await moved('a new status');
+    await s.setPodStatus('x', 'a', { ...st });
+    await still('the same status again');
+    await s.setPodStatus('x', 'a', { ...st, phase: 'Running', podIP: '10.244.1.2' });
+    await moved('a changed status');
+    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't1' });
+    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't2' });
+    await still('node heartbeats');
+    await s.setPodStatus('x', 'a', undefined);
+    await moved('a removed status');
+    await s.setPodStatus('x', 'a', undefined);
+    await still('removing a missing status');
+  } finally {
+    await other.close();
+  }
+}));

@@ -58,6 +58,7 @@ export class SqliteObjectStore implements ObjectStore {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('status_revision', 0);
       CREATE TABLE IF NOT EXISTS objects (
         kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
         body TEXT NOT NULL, uid TEXT NOT NULL, resource_version INTEGER NOT NULL, created TEXT NOT NULL,
@@ -79,6 +80,12 @@ export class SqliteObjectStore implements ObjectStore {
     const next = this.currentRevision() + 1;
     this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(next);
     return next;
+  }
+
+  /** Objects revision and status revision: node heartbeats and identical status writes change neither. */
+  async changeToken(): Promise<string> {
+    const rows = this.db.prepare(`SELECT key, value FROM meta WHERE key IN ('revision', 'status_revision') ORDER BY key`).all() as Array<{ key: string; value: number }>;
+    return rows.map((r) => r.value).join('.');
   }
 
   async revision(): Promise<number> {
@@ -138,9 +145,17 @@ export class SqliteObjectStore implements ObjectStore {
 
   async setPodStatus(namespace: string, name: string, status: PodStatus | undefined): Promise<void> {
     // Statuses do not bump the revision: it tells the pod runners that objects changed, and
-    // every runner would otherwise re-read every pod each time any pod starts.
-    if (status === undefined) this.db.prepare('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name);
-    else this.db.prepare('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, JSON.stringify(status));
+    // every runner would otherwise re-read every pod each time any pod starts. A status that
+    // really changes bumps status_revision instead (see changeToken()).
+    const body = status === undefined ? undefined : JSON.stringify(status);
+    const write = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT body FROM pod_status WHERE namespace = ? AND name = ?').get(namespace, name) as { body: string } | undefined;
+      if (row?.body === body) return;
+      if (body === undefined) this.db.prepare('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name);
+      else this.db.prepare('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, body);
+      this.db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'status_revision'`).run();
+    });
+    write.immediate();
   }
 
   async nodes(): Promise<NodeInfo[]> {

@@ -3,12 +3,13 @@
  * reported once with their field. Decides nothing itself.
  */
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { NftCommand } from '../adapters/nft.js';
+import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
 import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
@@ -155,9 +156,19 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   );
   let policy: PolicyReconciler | undefined;
   let objects: SqliteObjectStore | undefined;
+  let policyNft: NftSession | undefined;
   if (opts.objectsFile) {
     objects = new SqliteObjectStore(opts.objectsFile, systemClock);
-    policy = new PolicyReconciler({ node: opts.nodeName, store: objects, nft: new NftCommand(exec), log: log.with({ component: 'policy' }), clock: systemClock });
+    policyNft = new NftSession(exec);
+    policy = new PolicyReconciler({
+      node: opts.nodeName,
+      store: objects,
+      nft: policyNft,
+      log: log.with({ component: 'policy' }),
+      clock: systemClock,
+      wake: (onChange) => watchStoreFile(opts.objectsFile!, onChange),
+      onApplied: (a) => writePolicyApplied(opts.runDir, a),
+    });
   }
   const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
   let stopping = false;
@@ -166,6 +177,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     stopping = true;
     log.info('stopping; kernel state and lease are left in place', { code });
     policy?.stop();
+    policyNft?.close();
     await objects?.close();
     await agent?.stop();
     await status.close();
@@ -184,6 +196,30 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
 }
 
+/** The file where the agent says which objects revision its NetworkPolicy rules enforce. */
+export function policyAppliedPath(runDir: string): string {
+  return join(runDir, 'policy-applied.json');
+}
+
+function writePolicyApplied(runDir: string, applied: { revision: number; appliedAt: number }): void {
+  const path = policyAppliedPath(runDir);
+  writeFileSync(`${path}.tmp`, `${JSON.stringify({ revision: applied.revision, appliedAt: new Date(applied.appliedAt).toISOString(), appliedAtMs: applied.appliedAt })}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Calls onChange when the SQLite store at `file` may have changed: inotify on its directory, for
+ * the database, its WAL and its shared-memory index (a commit by any process writes the WAL).
+ */
+function watchStoreFile(file: string, onChange: () => void): () => void {
+  const name = basename(file);
+  const w = watch(dirname(file), (_event, changed) => {
+    if (changed === null || String(changed).startsWith(name)) onChange();
+  });
+  w.on('error', () => undefined);
+  return () => w.close();
+}
+
 /** Removes the agent's backend devices and routes, its nft table and its files; nothing else. */
 export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean }): Promise<void> {
   const exec = new NodeExec();
@@ -191,6 +227,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), 'cleanup: remove the agent\'s ip-masq table');
   await new NftCommand(exec).apply(renderPolicyRemoval(), 'cleanup: remove the agent\'s NetworkPolicy table');
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
+  rmSync(policyAppliedPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
   process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${join(opts.runDir, 'subnet.env')}, ${join(opts.cniConfDir, '10-weft.conflist')}\n`);
   if (opts.releaseLease) {

@@ -9,6 +9,12 @@
  * - Later syncs only flush and refill the sets, also in one transaction.
  * - A failed sync is logged and counted, and retried on the next tick; the kernel keeps the last
  *   applied state.
+ * - It syncs when the store says something changed (`wake`, e.g. a file watch on the store), and
+ *   on a slower timer as a fallback. Changes that arrive during a sync are coalesced into one more
+ *   sync, and a sync whose store token is unchanged reads nothing else.
+ * - After each sync that saw a new objects revision it reports `{ revision, appliedAt }` through
+ *   `onApplied` (the agent writes it to a file): from then on the kernel enforces every policy
+ *   of that revision. This is how `weft lab` and the benchmark tell a policy has landed.
  */
 
 import type { Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
@@ -26,20 +32,41 @@ export interface PolicyReconcilerOptions {
   nft: Nft;
   log: Logger;
   clock: Clock;
+  /** The fallback timer (default 1000 ms with a wake source, 200 ms without). */
   pollMs?: number;
+  /** Subscribes to "the store may have changed"; returns the unsubscribe. */
+  wake?: (onChange: () => void) => () => void;
+  /** Called after a sync that saw a newer objects revision (see the file comment). */
+  onApplied?: (applied: PolicyApplied) => void;
+}
+
+export interface PolicyApplied {
+  /** The objects revision that the kernel now enforces (at least). */
+  revision: number;
+  /** When the transaction was in the kernel (ms since the epoch). */
+  appliedAt: number;
+  /** Whether this sync changed the kernel (false: the new revision needed no change here). */
+  changed: boolean;
 }
 
 export class PolicyReconciler {
   private applied: string | undefined;
+  private token: string | undefined;
+  private reportedRevision = -1;
   private stopped = false;
+  private running = false;
+  private pending = false;
   private timer: { cancel(): void } | undefined;
+  private unwatch: (() => void) | undefined;
   syncs = 0;
   failures = 0;
 
   constructor(private readonly o: PolicyReconcilerOptions) {}
 
-  /** This node's elements from the store as it is now. */
-  async desired(): Promise<PolicyElements> {
+  /** This node's elements from the store as it is now, with the objects revision they are of. */
+  async desired(): Promise<PolicyElements & { revision: number }> {
+    // The revision is read first: the lists are then at least that new.
+    const revision = await this.o.store.revision();
     const [pods, statuses, namespaces, policies] = await Promise.all([
       this.o.store.list('Pod') as Promise<Stored<Pod>[]>,
       this.o.store.podStatuses(),
@@ -57,38 +84,67 @@ export class PolicyReconciler {
       if (st.node === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
     }
     const cluster = { namespaces: new Map(namespaces.map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
-    return planPolicyElements(cluster, local, all);
+    return { ...planPolicyElements(cluster, local, all), revision };
   }
 
   /** One sync; true when the kernel was changed. */
   async sync(): Promise<boolean> {
-    const el = await this.desired();
+    const token = await this.o.store.changeToken();
+    if (token === this.token && this.applied !== undefined) return false;
+    const t0 = this.o.clock.now();
+    const { revision, ...el } = await this.desired();
     const text = JSON.stringify(el);
-    if (text === this.applied) return false;
-    const tx = this.applied === undefined ? renderPolicyTable(el) : renderPolicyElements(el);
-    await this.o.nft.apply(tx, `apply NetworkPolicy sets on ${this.o.node}`);
-    this.applied = text;
-    this.syncs++;
-    this.o.log.info('policy applied', { isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
-    return true;
+    const changed = text !== this.applied;
+    if (changed) {
+      const tx = this.applied === undefined ? renderPolicyTable(el) : renderPolicyElements(el);
+      const t1 = this.o.clock.now();
+      await this.o.nft.apply(tx, `apply NetworkPolicy sets on ${this.o.node}`);
+      this.applied = text;
+      this.syncs++;
+      this.o.log.info('policy applied', { revision, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
+    }
+    this.token = token;
+    if (revision > this.reportedRevision) {
+      this.reportedRevision = revision;
+      this.o.onApplied?.({ revision, appliedAt: this.o.clock.now(), changed });
+    }
+    return changed;
   }
 
-  start(): void {
-    const tick = async () => {
-      if (this.stopped) return;
+  /** Asks for a sync; syncs never overlap, and requests made during one cause one more. */
+  kick(): void {
+    this.pending = true;
+    if (!this.running && !this.stopped) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.pending && !this.stopped) {
+      this.pending = false;
       try {
         await this.sync();
       } catch (err) {
         this.failures++;
         this.o.log.error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
       }
-      if (!this.stopped) this.timer = this.o.clock.setTimeout(() => void tick(), this.o.pollMs ?? 200);
+    }
+    this.running = false;
+  }
+
+  start(): void {
+    this.unwatch = this.o.wake?.(() => this.kick());
+    const every = this.o.pollMs ?? (this.o.wake ? 1000 : 200);
+    const tick = () => {
+      if (this.stopped) return;
+      this.kick();
+      this.timer = this.o.clock.setTimeout(tick, every);
     };
-    void tick();
+    tick();
   }
 
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
+    this.unwatch?.();
   }
 }

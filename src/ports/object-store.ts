@@ -4,7 +4,8 @@
  * register. One transaction per `weft apply`, so a manifest is stored whole or not at all.
  *
  * Readers that need to follow object changes poll `revision()`: it increases with every commit
- * that changes an object (not with status or node writes), and costs one indexed read.
+ * that changes an object (not with status or node writes), and costs one indexed read. Readers
+ * that also follow statuses (the NetworkPolicy loop needs pod IPs) compare `changeToken()`.
  */
 
 import type { K8sKind, K8sObject } from '../core/k8s/objects.js';
@@ -79,6 +80,11 @@ export class RevisionConflictError extends Error {
 export interface ObjectStore {
   /** The current revision of the objects (0 for an empty store). */
   revision(): Promise<number>;
+  /**
+   * A value that differs after any change of objects or pod statuses, by anyone: equal tokens
+   * mean neither changed in between (node heartbeats do not count). One indexed read.
+   */
+  changeToken(): Promise<string>;
   /** Every stored object of the kind (all kinds when omitted), in key order; [] when none. */
   list(kind?: K8sKind): Promise<Stored[]>;
   /** The object, or undefined when it is not stored. */

@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock } from '../adapters/fake-clock.js';
+import { JsonLogger } from '../adapters/json-logger.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { parseManifest } from '../core/k8s/parse.js';
+import type { NftTransaction } from '../core/nft/transaction.js';
+import type { Nft } from '../ports/nft.js';
+import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
+
+/** An nft that records each transaction and can be held until released. */
+class RecordingNft implements Nft {
+  readonly applied: string[] = [];
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+  fail = false;
+  hold(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+  release(): void {
+    this.open?.();
+    this.gate = undefined;
+  }
+  async apply(tx: NftTransaction): Promise<void> {
+    await this.gate;
+    if (this.fail) throw new Error('nft: injected failure');
+    this.applied.push(tx.render());
+  }
+  async listTable(): Promise<unknown[] | undefined> {
+    return undefined;
+  }
+}
+
+const MANIFEST = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: x }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: a, namespace: x, labels: { app: a } }
+spec: { nodeName: n1, containers: [{ name: s }] }
+`;
+const DENY = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: deny, namespace: x }
+spec: { podSelector: {}, policyTypes: [Ingress] }
+`;
+
+async function withReconciler(body: (r: PolicyReconciler, store: SqliteObjectStore, nft: RecordingNft, applied: PolicyApplied[]) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-policy-rec-'));
+  const clock = new FakeClock();
+  const store = new SqliteObjectStore(join(dir, 'objects.db'), clock);
+  const nft = new RecordingNft();
+  const applied: PolicyApplied[] = [];
+  const r = new PolicyReconciler({ node: 'n1', store, nft, log: new JsonLogger(() => undefined), clock, onApplied: (a) => applied.push(a) });
+  try {
+    await store.commit({ put: parseManifest(MANIFEST), delete: [] });
+    const [pod] = await store.list('Pod');
+    await store.setPodStatus('x', 'a', { namespace: 'x', name: 'a', uid: pod!.meta.uid, node: 'n1', phase: 'Running', podIP: '10.244.1.2', netns: 'p', containerId: 'c' });
+    await body(r, store, nft, applied);
+  } finally {
+    r.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the first sync builds the table; an unchanged store applies nothing; a policy is a set-only change reported with its revision', () =>
+  withReconciler(async (r, store, nft, applied) => {
+    assert.equal(await r.sync(), true);
+    assert.match(nft.applied[0]!, /add table inet weft-policy/);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[1, true]]);
+    assert.equal(await r.sync(), false, 'nothing changed');
+    assert.equal(nft.applied.length, 1);
+    await store.commit({ put: parseManifest(DENY), delete: [] });
+    assert.equal(await r.sync(), true);
+    assert.doesNotMatch(nft.applied[1]!, /add table/);
+    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-isolated \{ 10\.244\.1\.2 \}/);
+    assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
+  }));
+
+test('a new revision that changes nothing here is still reported (not changed), so waiters see this node is done', () =>
+  withReconciler(async (r, store, nft, applied) => {
+    await r.sync();
+    await store.commit({ put: parseManifest(`apiVersion: v1\nkind: Namespace\nmetadata: { name: other }\n`), delete: [] });
+    assert.equal(await r.sync(), false);
+    assert.equal(nft.applied.length, 1);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[1, true], [2, false]]);
+  }));
+
+test('kicks during a sync are coalesced into one more sync, and syncs never overlap', () =>
+  withReconciler(async (r, store, nft) => {
+    await r.sync();
+    nft.hold();
+    await store.commit({ put: parseManifest(DENY), delete: [] });
+    r.kick();
+    await new Promise((res) => setImmediate(res));
+    // While the first transaction is held, three more changes and kicks arrive.
+    await store.commit({ put: parseManifest(DENY.replace('Ingress', 'Egress')), delete: [] });
+    r.kick();
+    r.kick();
+    r.kick();
+    nft.release();
+    for (let i = 0; i < 20 && nft.applied.length < 3; i++) await new Promise((res) => setTimeout(res, 5));
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(nft.applied.length, 3, 'the held sync, then exactly one more');
+    assert.match(nft.applied[2]!, /egress-isolated \{ 10\.244\.1\.2 \}/);
+  }));
+
+test('a failed apply is retried on the next kick, and nothing is reported until it lands', () =>
+  withReconciler(async (r, store, nft, applied) => {
+    await r.sync();
+    await store.commit({ put: parseManifest(DENY), delete: [] });
+    nft.fail = true;
+    await assert.rejects(r.sync(), /injected failure/);
+    assert.deepEqual(applied.map((a) => a.revision), [1]);
+    nft.fail = false;
+    assert.equal(await r.sync(), true, 'the same store token is synced again after a failure');
+    assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
+  }));
