@@ -207,6 +207,7 @@ async function enforce(): Promise<void> {
     rows.push({ what: `apply → enforced on all ${NODES} nodes`, weft: `median ${med.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms`, baseline: `per node median ${median(everyNode).toFixed(0)} ms`, ratio: '', note: `${TRIALS} trials; target p99 < 100 ms: ${p99 < 100 ? 'met' : 'NOT met'}` });
   } finally {
     await client.close();
+    if (process.env.WEFT_BENCH_LOGS) spawnSync('cp', ['-r', client.paths.logDir, process.env.WEFT_BENCH_LOGS]);
     weft(['lab', 'down', '--name', 'bpe']);
   }
 }

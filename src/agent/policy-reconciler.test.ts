@@ -51,18 +51,36 @@ metadata: { name: deny, namespace: x }
 spec: { podSelector: {}, policyTypes: [Ingress] }
 `;
 
-async function withReconciler(body: (r: PolicyReconciler, store: SqliteObjectStore, nft: RecordingNft, applied: PolicyApplied[]) => Promise<void>): Promise<void> {
+interface Harness {
+  clock: FakeClock;
+  /** Fires the wake subscription, as a file watch would. */
+  wake: () => void;
+}
+
+async function withReconciler(body: (r: PolicyReconciler, store: SqliteObjectStore, nft: RecordingNft, applied: PolicyApplied[], h: Harness) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-policy-rec-'));
   const clock = new FakeClock();
   const store = new SqliteObjectStore(join(dir, 'objects.db'), clock);
   const nft = new RecordingNft();
   const applied: PolicyApplied[] = [];
-  const r = new PolicyReconciler({ node: 'n1', store, nft, log: new JsonLogger(() => undefined), clock, onApplied: (a) => applied.push(a) });
+  const h: Harness = { clock, wake: () => assert.fail('not subscribed') };
+  const r = new PolicyReconciler({
+    node: 'n1',
+    store,
+    nft,
+    log: new JsonLogger(() => undefined),
+    clock,
+    onApplied: (a) => applied.push(a),
+    wake: (onChange) => {
+      h.wake = onChange;
+      return () => (h.wake = () => undefined);
+    },
+  });
   try {
     await store.commit({ put: parseManifest(MANIFEST), delete: [] });
     const [pod] = await store.list('Pod');
     await store.setPodStatus('x', 'a', { namespace: 'x', name: 'a', uid: pod!.meta.uid, node: 'n1', phase: 'Running', podIP: '10.244.1.2', netns: 'p', containerId: 'c' });
-    await body(r, store, nft, applied);
+    await body(r, store, nft, applied, h);
   } finally {
     r.stop();
     await store.close();
@@ -122,4 +140,23 @@ test('a failed apply is retried on the next kick, and nothing is reported until 
     nft.fail = false;
     assert.equal(await r.sync(), true, 'the same store token is synced again after a failure');
     assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
+  }));
+
+const settle = async () => {
+  for (let i = 0; i < 10; i++) await new Promise((res) => setImmediate(res));
+};
+
+test('a wake that comes before its write is visible is followed by a second look 20 ms later (no wait for the 1 s fallback)', () =>
+  withReconciler(async (r, store, nft, _applied, h) => {
+    r.start();
+    await settle();
+    assert.equal(nft.applied.length, 1, 'start syncs at once');
+    h.wake();
+    await settle();
+    assert.equal(nft.applied.length, 1, 'the wake found nothing new yet');
+    await store.commit({ put: parseManifest(DENY), delete: [] });
+    await h.clock.advance(20);
+    await settle();
+    assert.equal(nft.applied.length, 2, 'the second look, 20 ms after the wake, applied the policy');
+    assert.equal(h.clock.now() - 1_700_000_000_000 < 1000, true, 'well before the fallback timer');
   }));

@@ -9,8 +9,9 @@
  * - Later syncs only flush and refill the sets, also in one transaction.
  * - A failed sync is logged and counted, and retried on the next tick; the kernel keeps the last
  *   applied state.
- * - It syncs when the store says something changed (`wake`, e.g. a file watch on the store), and
- *   on a slower timer as a fallback. Changes that arrive during a sync are coalesced into one more
+ * - It syncs when the store says something changed (`wake`, e.g. a file watch on the store, and
+ *   again 20 ms later, as the write may not be visible yet when the wake comes), and on a slower
+ *   timer as a fallback. Changes that arrive during a sync are coalesced into one more
  *   sync, and a sync whose store token is unchanged reads nothing else.
  * - After each sync that saw a new objects revision it reports `{ revision, appliedAt }` through
  *   `onApplied` (the agent writes it to a file): from then on the kernel enforces every policy
@@ -56,6 +57,8 @@ export class PolicyReconciler {
   private stopped = false;
   private running = false;
   private pending = false;
+  /** When the oldest unserved kick came (for the log's waitMs). */
+  private kickedAt: number | undefined;
   private timer: { cancel(): void } | undefined;
   private unwatch: (() => void) | undefined;
   syncs = 0;
@@ -87,8 +90,8 @@ export class PolicyReconciler {
     return { ...planPolicyElements(cluster, local, all), revision };
   }
 
-  /** One sync; true when the kernel was changed. */
-  async sync(): Promise<boolean> {
+  /** One sync; true when the kernel was changed. `kickedAt`: when it was asked for (for the log). */
+  async sync(kickedAt?: number): Promise<boolean> {
     const token = await this.o.store.changeToken();
     if (token === this.token && this.applied !== undefined) return false;
     const t0 = this.o.clock.now();
@@ -101,7 +104,7 @@ export class PolicyReconciler {
       await this.o.nft.apply(tx, `apply NetworkPolicy sets on ${this.o.node}`);
       this.applied = text;
       this.syncs++;
-      this.o.log.info('policy applied', { revision, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
+      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
     }
     this.token = token;
     if (revision > this.reportedRevision) {
@@ -113,6 +116,7 @@ export class PolicyReconciler {
 
   /** Asks for a sync; syncs never overlap, and requests made during one cause one more. */
   kick(): void {
+    if (!this.pending) this.kickedAt = this.o.clock.now();
     this.pending = true;
     if (!this.running && !this.stopped) void this.drain();
   }
@@ -121,8 +125,9 @@ export class PolicyReconciler {
     this.running = true;
     while (this.pending && !this.stopped) {
       this.pending = false;
+      const kickedAt = this.kickedAt;
       try {
-        await this.sync();
+        await this.sync(kickedAt);
       } catch (err) {
         this.failures++;
         this.o.log.error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
@@ -132,7 +137,16 @@ export class PolicyReconciler {
   }
 
   start(): void {
-    this.unwatch = this.o.wake?.(() => this.kick());
+    // A wake can come a moment before the write it announces is visible to readers (SQLite
+    // appends to its WAL, then publishes the commit), so each wake also asks again shortly after.
+    let recheck: { cancel(): void } | undefined;
+    this.unwatch = this.o.wake?.(() => {
+      this.kick();
+      recheck ??= this.o.clock.setTimeout(() => {
+        recheck = undefined;
+        this.kick();
+      }, 20);
+    });
     const every = this.o.pollMs ?? (this.o.wake ? 1000 : 200);
     const tick = () => {
       if (this.stopped) return;
