@@ -20,11 +20,29 @@ test('Flannel defaults', () => {
   assert.equal(parseNetConf('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":4096,"Port":4789,"DirectRouting":true,"MTU":1400}}').backend.mtu, 1400);
 });
 
+test('default SubnetLen as Flannel: /24 up to a /22 network, then a quarter of the network; the first subnet is skipped', () => {
+  const cases: Array<[string, number, string, string]> = [
+    ['10.0.0.0/8', 24, '10.0.1.0/24', '10.255.255.0/24'],
+    ['10.1.0.0/22', 24, '10.1.1.0/24', '10.1.3.0/24'],
+    ['10.1.0.0/23', 25, '10.1.0.128/25', '10.1.1.128/25'],
+    ['10.1.0.0/24', 26, '10.1.0.64/26', '10.1.0.192/26'],
+    ['10.1.0.0/28', 30, '10.1.0.4/30', '10.1.0.12/30'],
+  ];
+  for (const [network, len, min, max] of cases) {
+    const c = parseNetConf(JSON.stringify({ Network: network }));
+    assert.deepEqual([c.subnetLen, c.subnetMin, c.subnetMax], [len, min, max], network);
+  }
+  // An explicit SubnetLen of prefix + 2 is the smallest Flannel accepts.
+  assert.equal(parseNetConf('{"Network":"10.1.0.0/24","SubnetLen":26}').subnetLen, 26);
+});
+
 const bad: Array<[string, string, RegExp]> = [
   ['bad CIDR', '{"Network":"10.244.0.0/33"}', /net-conf: Network: invalid CIDR "10\.244\.0\.0\/33"/],
   ['missing Network', '{}', /net-conf: Network: is required/],
   ['SubnetLen too small', '{"Network":"10.244.0.0/16","SubnetLen":8}', /net-conf: SubnetLen: 8 is too small for Network 10\.244\.0\.0\/16/],
   ['SubnetLen too long', '{"Network":"10.244.0.0/16","SubnetLen":31}', /net-conf: SubnetLen: 31 leaves no room/],
+  ['SubnetLen giving only two subnets (Flannel wants four)', '{"Network":"10.244.0.0/16","SubnetLen":17}', /net-conf: SubnetLen: 17 is too small for Network 10\.244\.0\.0\/16: the network must hold at least four subnets, so SubnetLen must be at least 18/],
+  ['a network smaller than a /28 without SubnetLen', '{"Network":"10.1.0.0/29"}', /net-conf: Network: 10\.1\.0\.0\/29 is too small: the smallest useful network is a \/28/],
   ['unknown backend', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}', /net-conf: Backend\.Type: must be "vxlan" or "host-gw"/],
   ['VNI out of range', '{"Network":"10.244.0.0/16","Backend":{"VNI":99999999}}', /net-conf: Backend\.VNI: must be between 0 and 16777215/],
   ['bad port', '{"Network":"10.244.0.0/16","Backend":{"Port":0}}', /net-conf: Backend\.Port: must be between 1 and 65535/],

@@ -74,15 +74,17 @@ export function parseNetConf(text: string): NetConf {
   if (!net) fail('Network', `invalid CIDR "${raw.Network}"`);
   if (net.address.family !== 4) fail('Network', `"${raw.Network}" is IPv6; weft supports IPv4 cluster networks only`);
   const network = networkOf(net);
-  // Flannel's default: /24 subnets, or one bit longer than a network smaller than a /24.
-  const subnetLen = raw.SubnetLen ?? (network.prefix < 24 ? 24 : network.prefix + 1);
-  if (subnetLen <= network.prefix) fail('SubnetLen', `${subnetLen} is too small for Network ${formatCidr(network)}: it must be longer than /${network.prefix}`);
+  // Flannel's rules (CheckNetworkConfig): the network must hold at least four subnets, as the
+  // first one is skipped; by default /24 subnets, or a quarter of a network smaller than a /22.
+  if (raw.SubnetLen === undefined && network.prefix > 28) fail('Network', `${formatCidr(network)} is too small: the smallest useful network is a /28`);
+  const subnetLen = raw.SubnetLen ?? (network.prefix <= 22 ? 24 : network.prefix + 2);
   if (subnetLen > 30) fail('SubnetLen', `${subnetLen} leaves no room for pods: it must be at most 30`);
+  if (subnetLen < network.prefix + 2) fail('SubnetLen', `${subnetLen} is too small for Network ${formatCidr(network)}: the network must hold at least four subnets, so SubnetLen must be at least ${network.prefix + 2}`);
   const size = 1n << BigInt(bitsOf(4) - subnetLen);
   const first = network.address.value;
   const last = first + (1n << BigInt(bitsOf(4) - network.prefix)) - size;
   // Flannel skips the network's first subnet by default (its .0 would be the network address).
-  const defaultMin = subnetLen - network.prefix > 1 ? first + size : first;
+  const defaultMin = first + size;
   const bound = (field: 'SubnetMin' | 'SubnetMax', text: string | undefined, fallback: bigint): bigint => {
     if (text === undefined) return fallback;
     const ip = tryParseIp(text.includes('/') ? text.slice(0, text.indexOf('/')) : text);
