@@ -8,7 +8,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { requireRoot } from './support/netns.js';
@@ -222,6 +222,21 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
       }
     } finally {
       lab.must(['delete', '-f', base]);
+    }
+  });
+
+  test('conntrack: a UDP flow allowed before a deny keeps flowing (replies of allowed flows), a new one is refused; probe uses fresh source ports', async () => {
+    const CONNECT = join(dirname(CLI), '..', 'lab', 'connect.js');
+    const send = (sport: number) => lab.weft(['exec', '-n', 'x', 'a', '--', process.execPath, CONNECT, 'udp', ipOf('y/c'), '80', '800', `ct-${sport}`, String(sport)]).status === 0;
+    assert.equal(send(45555), true, 'no policy yet: the flow from source port 45555 is echoed');
+    const f = file('ct.yaml', policy('x', 'deny', 'podSelector: {}\npolicyTypes: [Egress]'));
+    lab.must(['apply', '-f', f]);
+    try {
+      await expectMatrix((fr) => nsOf(fr) !== 'x');
+      assert.equal(send(45555), true, 'the remembered flow (same 5-tuple) is established: still let through');
+      assert.equal(send(45556), false, 'a new flow from x/a is refused');
+    } finally {
+      lab.must(['delete', '-f', f]);
     }
   });
 

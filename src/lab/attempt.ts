@@ -33,24 +33,45 @@ export function tcp(host: string, port: number, timeoutMs: number, payload: stri
   });
 }
 
-export function udp(host: string, port: number, timeoutMs: number, payload: string): Promise<string> {
+/**
+ * `sourcePort`: send from this port (falling back to any free one when it is taken), so that a
+ * caller can make sure the datagram starts a flow the kernel's conntrack has never seen (see
+ * LabClient.probe). Only the echo of our own payload, from the destination, counts as an answer.
+ */
+export function udp(host: string, port: number, timeoutMs: number, payload: string, sourcePort?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     const timer = setTimeout(() => {
       sock.close();
       reject(new Error(`udp ${host}:${port}: no echo within ${timeoutMs} ms`));
     }, timeoutMs);
-    sock.on('message', (msg) => {
+    sock.on('message', (msg, rinfo) => {
+      if (msg.toString('utf8') !== payload || rinfo.port !== port) return;
       clearTimeout(timer);
       sock.close();
       resolve(msg.toString('utf8'));
     });
-    sock.on('error', (err) => {
+    const send = () => sock.send(payload, port, host);
+    const onError = (err: Error) => {
       clearTimeout(timer);
       sock.close();
       reject(err);
+    };
+    if (sourcePort === undefined) {
+      sock.on('error', onError);
+      send();
+      return;
+    }
+    // A taken source port is not a failure of the probe: bind any port instead.
+    sock.once('error', () => {
+      sock.close();
+      clearTimeout(timer);
+      udp(host, port, timeoutMs, payload).then(resolve, reject);
     });
-    sock.send(payload, port, host);
+    sock.bind(sourcePort, () => {
+      sock.removeAllListeners('error');
+      sock.on('error', onError);
+      send();
+    });
   });
 }
-

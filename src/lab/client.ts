@@ -4,7 +4,7 @@
  * pods with real traffic. The commands under src/cli only parse flags and print.
  */
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
 import type { K8sObject, Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
@@ -18,6 +18,7 @@ import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { RevisionConflictError, type NodeInfo, type ObjectStore, type PodStatus, type Stored } from '../ports/object-store.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { FlockLocker } from '../adapters/file-lock.js';
 import { systemClock } from '../adapters/clock.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
@@ -241,6 +242,7 @@ export class LabClient {
   async probe(pods: PodView[], port: number, protocol: 'TCP' | 'UDP', timeoutMs: number): Promise<ProbeResult[]> {
     const name = podViewName;
     const targets = pods.map((p) => (p.status?.phase === 'Running' ? p.status.podIP : undefined));
+    const udpBase = protocol === 'UDP' ? await this.nextUdpSourceBlock(pods.length) : undefined;
     const rows = await Promise.all(
       pods.map(async (src): Promise<boolean[]> => {
         const none = pods.map(() => false);
@@ -252,6 +254,7 @@ export class LabClient {
           netns: nsPath,
           timeoutMs: timeoutMs + 10_000,
           context: `probe from ${name(src)}`,
+          ...(udpBase === undefined ? {} : { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_PROBE_UDP_SOURCE_BASE: String(udpBase) } }),
         });
         if (r.exitCode !== 0) throw new Error(`probe from ${name(src)}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
         const got = JSON.parse(r.stdout) as boolean[];
@@ -261,6 +264,32 @@ export class LabClient {
     const out: ProbeResult[] = [];
     pods.forEach((src, i) => pods.forEach((dst, j) => out.push({ from: name(src), to: name(dst), connected: rows[i]![j]! })));
     return out;
+  }
+
+  /**
+   * The first of `count` UDP source ports for one probe run, or undefined (any port) when more
+   * than a block is needed. Each run takes the next block of 100 ports in 33000-60999, so a
+   * probe's datagrams never match a flow conntrack still remembers from an earlier probe (it
+   * keeps UDP flows up to 120 s, and a remembered flow that was allowed then would be let through
+   * as "established" now, after a policy change denied it). 280 blocks: reuse comes after 280
+   * probe runs, minutes apart in practice.
+   */
+  private async nextUdpSourceBlock(count: number): Promise<number | undefined> {
+    if (count > 100) return undefined;
+    const file = join(this.paths.dir, 'probe-udp-block');
+    const lock = await new FlockLocker().acquire(`${file}.lock`);
+    try {
+      let n = 0;
+      try {
+        n = Number(readFileSync(file, 'utf8').trim()) || 0;
+      } catch {
+        // First probe of this lab.
+      }
+      writeFileSync(file, `${(n + 1) % 280}\n`);
+      return 33000 + n * 100;
+    } finally {
+      await lock.release();
+    }
   }
 }
 

@@ -6,6 +6,7 @@
  * starts instead of 400.
  *
  * Usage: probe-from.js tcp|udp PORT TIMEOUT_MS HOST...
+ * With WEFT_PROBE_UDP_SOURCE_BASE=N, the UDP datagram to the i-th host is sent from port N + i.
  */
 
 import { tcp, udp } from './attempt.js';
@@ -17,10 +18,12 @@ async function main(): Promise<void> {
   if ((proto !== 'tcp' && proto !== 'udp') || !Number.isInteger(port) || !Number.isInteger(timeoutMs)) {
     throw new Error('usage: probe-from.js tcp|udp PORT TIMEOUT_MS HOST...');
   }
-  const attempt = proto === 'tcp' ? tcp : udp;
+  const base = Number(process.env.WEFT_PROBE_UDP_SOURCE_BASE ?? NaN);
+  const attempt = (host: string, i: number) =>
+    proto === 'tcp' ? tcp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`) : udp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`, Number.isInteger(base) ? base + i : undefined);
   const results = await Promise.all(
     hosts.map((host, i) =>
-      attempt(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`).then(
+      attempt(host, i).then(
         () => true,
         () => false,
       ),
