@@ -70,11 +70,13 @@ export class PolicyReconciler {
   async desired(): Promise<PolicyElements & { revision: number }> {
     // The revision is read first: the lists are then at least that new.
     const revision = await this.o.store.revision();
-    const [pods, statuses, namespaces, policies] = await Promise.all([
+    const policies = (await this.o.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[];
+    // No policy at all: nothing is isolated, and pods need not be read (pod churn costs nothing).
+    if (policies.length === 0) return { ...planPolicyElements({ namespaces: new Map(), policies: [] }, [], []), revision };
+    const [pods, statuses, namespaces] = await Promise.all([
       this.o.store.list('Pod') as Promise<Stored<Pod>[]>,
       this.o.store.podStatuses(),
       this.o.store.list('Namespace') as Promise<Stored<Namespace>[]>,
-      this.o.store.list('NetworkPolicy') as Promise<Stored<NetworkPolicy>[]>,
     ]);
     const all: PolicyPod[] = [];
     const local: PolicyPod[] = [];
