@@ -14,12 +14,13 @@
  * Run: npm run bench   (as root; labs named b3, b20, b50, bpods, bprobe under a temp root)
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
 import { systemClock } from '../src/adapters/clock.js';
@@ -122,7 +123,7 @@ async function referencePods(count: number, parallel: number): Promise<number> {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/lab: run as root');
   const exec = new NodeExec();
-  const rows: Array<{ what: string; weft: string; baseline: string; ratio: string; note: string }> = [];
+  const rows: BenchRow[] = [];
   const results: Record<string, unknown> = { date: new Date().toISOString() };
 
   // Bring-up.
@@ -196,14 +197,7 @@ async function main(): Promise<void> {
   results.probe = probes;
   }
 
-  const widths = [34, 26, 34, 8];
-  const line = (c: string[]) => c.map((x, i) => (i < widths.length ? x.padEnd(widths[i]!) : x)).join(' ');
-  console.log(line(['measure', 'weft', 'baseline (same run)', 'ratio', 'note']));
-  for (const r of rows) console.log(line([r.what, r.weft, r.baseline, r.ratio, r.note]));
-  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'lab.json'), JSON.stringify({ ...results, rows }, null, 2) + '\n');
-  console.log(`\nwritten: bench/results/lab.json`);
+  report('lab', rows, results, [34, 26, 34, 8]);
 }
 
 main()

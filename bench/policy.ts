@@ -18,12 +18,13 @@
  *      WEFT_BENCH_POLICY=render,enforce,traffic (default all)
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { parseManifest, parseManifestLocated } from '../src/core/k8s/parse.js';
 import type { NetworkPolicy, Pod } from '../src/core/k8s/objects.js';
@@ -40,8 +41,7 @@ const env = { ...process.env, WEFT_LAB_ROOT: root };
 const exec = new NodeExec();
 const LABS = ['bpt', 'bpe'];
 
-type Row = { what: string; weft: string; baseline: string; ratio: string; note: string };
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString() };
 
 function weft(args: string[], input?: string): string {
@@ -305,14 +305,7 @@ async function main(): Promise<void> {
   if (PARTS.has('render')) await render();
   if (PARTS.has('enforce')) await enforce();
   if (PARTS.has('traffic')) await traffic();
-  const widths = [40, 30, 30, 8];
-  const line = (c: string[]) => c.map((x, i) => (i < widths.length ? x.padEnd(widths[i]!) : x)).join(' ');
-  console.log(line(['measure', 'weft', 'baseline (same run)', 'ratio', 'note']));
-  for (const r of rows) console.log(line([r.what, r.weft, r.baseline, r.ratio, r.note]));
-  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'policy.json'), JSON.stringify({ ...results, rows }, null, 2) + '\n');
-  console.log('\nwritten: bench/results/policy.json');
+  report('policy', rows, results, [40, 30, 30, 8]);
 }
 
 main()
