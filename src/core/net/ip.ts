@@ -117,6 +117,32 @@ export function parseCidr(text: string): IpNet {
   return net;
 }
 
+/**
+ * tryParseIp and parseCidr through a bounded cache, for hot loops that parse the same few
+ * thousand addresses again and again (NetworkPolicy planning matches every pod against every
+ * rule). The results are immutable, so they can be shared.
+ */
+const IP_CACHE = new Map<string, IpAddress | undefined>();
+const CIDR_CACHE = new Map<string, IpNet>();
+const CACHE_LIMIT = 100_000;
+
+export function tryParseIpCached(text: string): IpAddress | undefined {
+  if (IP_CACHE.has(text)) return IP_CACHE.get(text);
+  if (IP_CACHE.size >= CACHE_LIMIT) IP_CACHE.clear();
+  const ip = tryParseIp(text);
+  IP_CACHE.set(text, ip);
+  return ip;
+}
+
+export function parseCidrCached(text: string): IpNet {
+  const hit = CIDR_CACHE.get(text);
+  if (hit) return hit;
+  if (CIDR_CACHE.size >= CACHE_LIMIT) CIDR_CACHE.clear();
+  const net = parseCidr(text);
+  CIDR_CACHE.set(text, net);
+  return net;
+}
+
 export function formatIp(ip: IpAddress): string {
   if (ip.family === 4) {
     const v = ip.value;

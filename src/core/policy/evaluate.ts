@@ -27,7 +27,7 @@
 
 import type { ContainerPort, Labels, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../k8s/objects.js';
 import { labelSelectorMatches } from '../k8s/selector.js';
-import { cidrContains, parseCidr, tryParseIp } from '../net/ip.js';
+import { cidrContains, parseCidrCached, tryParseIpCached } from '../net/ip.js';
 
 /** A pod as policy sees it. */
 export interface PolicyPod {
@@ -90,12 +90,12 @@ export function selectingPolicies(cluster: PolicyCluster, pod: PolicyPod, direct
 }
 
 function ipBlockMatches(block: { cidr: string; except: string[] }, ip: string | undefined): boolean {
-  const addr = ip === undefined ? undefined : tryParseIp(ip);
+  const addr = ip === undefined ? undefined : tryParseIpCached(ip);
   if (!addr) return false;
-  const cidr = parseCidr(block.cidr);
+  const cidr = parseCidrCached(block.cidr);
   if (cidr.address.family !== addr.family || !cidrContains(cidr, addr)) return false;
   return !block.except.some((e) => {
-    const ex = parseCidr(e);
+    const ex = parseCidrCached(e);
     return ex.address.family === addr.family && cidrContains(ex, addr);
   });
 }

@@ -23,7 +23,7 @@
  */
 
 import type { NetworkPolicyPort, Protocol } from '../k8s/objects.js';
-import { formatIp, ipFromValue, parseCidr, tryParseIp, firstIp, lastIp } from '../net/ip.js';
+import { formatIp, ipFromValue, parseCidrCached, tryParseIpCached, firstIp, lastIp } from '../net/ip.js';
 import { NftTransaction, type NftChain, type NftSet, type NftTable } from '../nft/transaction.js';
 import { peerMatches, selectingPolicies, type Direction, type PolicyCluster, type PolicyPod } from './evaluate.js';
 
@@ -43,7 +43,7 @@ const ALL_V4: Range = [0n, 0xffffffffn];
 const PROTO_NAMES: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 function ipValue(ip: string): bigint | undefined {
-  const a = tryParseIp(ip);
+  const a = tryParseIpCached(ip);
   return a && a.family === 4 ? a.value : undefined;
 }
 
@@ -61,11 +61,11 @@ function mergeRanges(ranges: Range[]): Range[] {
 
 /** cidr minus every except, as ranges (IPv4 only; other families give nothing). */
 function blockRanges(cidr: string, except: string[]): Range[] {
-  const net = parseCidr(cidr);
+  const net = parseCidrCached(cidr);
   if (net.address.family !== 4) return [];
   let ranges: Range[] = [[firstIp(net).value, lastIp(net).value]];
   for (const e of except) {
-    const ex = parseCidr(e);
+    const ex = parseCidrCached(e);
     if (ex.address.family !== 4) continue;
     const [lo, hi] = [firstIp(ex).value, lastIp(ex).value];
     ranges = ranges.flatMap(([a, b]): Range[] => {
@@ -105,11 +105,17 @@ function portRange(p: NetworkPolicyPort, destination: PolicyPod): [number, numbe
   return [p.port, p.endPort ?? p.port];
 }
 
+/** A pod with its IPv4 address as a number, computed once per plan. */
+interface AddressedPod {
+  pod: PolicyPod;
+  v: bigint;
+}
+
 /**
  * What one isolated local pod may do in one direction: peer ranges allowed on any port, and
  * boxes of (peer, protocol, ports). `others` are every pod of the cluster with an address.
  */
-function allowedFor(cluster: PolicyCluster, pod: PolicyPod, direction: Direction, others: readonly PolicyPod[]): { any: Range[]; boxes: Box[] } {
+function allowedFor(cluster: PolicyCluster, pod: PolicyPod, direction: Direction, others: readonly AddressedPod[]): { any: Range[]; boxes: Box[] } {
   const any: Range[] = [];
   const boxes: Box[] = [];
   for (const policy of selectingPolicies(cluster, pod, direction)) {
@@ -120,19 +126,16 @@ function allowedFor(cluster: PolicyCluster, pod: PolicyPod, direction: Direction
       if (rule.peers.length === 0) {
         peerRanges.push({ range: ALL_V4 });
         // Every pod too, so that an egress named port resolves on each destination pod.
-        if (direction === 'Egress') for (const o of others) if (o.ip && ipValue(o.ip) !== undefined) peerRanges.push({ range: [ipValue(o.ip)!, ipValue(o.ip)!], pod: o });
+        if (direction === 'Egress') for (const { pod: o, v } of others) peerRanges.push({ range: [v, v], pod: o });
       }
       for (const peer of rule.peers) {
         if (peer.ipBlock) {
           for (const r of blockRanges(peer.ipBlock.cidr, peer.ipBlock.except)) peerRanges.push({ range: r });
           // Pods inside the block, for egress named ports that must resolve against them.
-          if (direction === 'Egress') for (const o of others) if (o.ip && peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [ipValue(o.ip)!, ipValue(o.ip)!], pod: o });
+          if (direction === 'Egress') for (const { pod: o, v } of others) if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
           continue;
         }
-        for (const o of others) {
-          const v = o.ip ? ipValue(o.ip) : undefined;
-          if (v !== undefined && peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
-        }
+        for (const { pod: o, v } of others) if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
       }
       if (rule.ports.length === 0) {
         any.push(...peerRanges.map((p) => p.range));
@@ -192,12 +195,17 @@ function disjointBoxes(boxes: readonly Box[]): Box[] {
  */
 export function planPolicyElements(cluster: PolicyCluster, local: readonly PolicyPod[], all: readonly PolicyPod[]): PolicyElements {
   const el: PolicyElements = { ingressIsolated: [], egressIsolated: [], ingressAny: [], ingressPorts: [], egressAny: [], egressPorts: [] };
+  const others: AddressedPod[] = [];
+  for (const o of all) {
+    const v = o.ip ? ipValue(o.ip) : undefined;
+    if (v !== undefined) others.push({ pod: o, v });
+  }
   for (const pod of local) {
     const self = pod.ip ? ipValue(pod.ip) : undefined;
     if (self === undefined || pod.selectable === false) continue;
     for (const direction of ['Ingress', 'Egress'] as const) {
       if (selectingPolicies(cluster, pod, direction).length === 0) continue;
-      const { any, boxes } = allowedFor(cluster, pod, direction, all);
+      const { any, boxes } = allowedFor(cluster, pod, direction, others);
       const anyWithSelf = mergeRanges([...any, [self, self]]);
       const [isolated, anySet, portSet] = direction === 'Ingress' ? [el.ingressIsolated, el.ingressAny, el.ingressPorts] : [el.egressIsolated, el.egressAny, el.egressPorts];
       isolated.push(pod.ip!);
