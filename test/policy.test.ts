@@ -1,7 +1,7 @@
 /**
  * NetworkPolicy enforced by the agents (nftables), proven with real traffic: the e2e cluster
  * (namespaces x, y, z; pods a, b, c serving 80 and 81 on TCP and UDP) on a 3-node lab, and a
- * table of scenarios. For each, the full matrix from `weft probe` on 80/TCP, 81/TCP and 80/UDP
+ * table of scenarios. For each, the full matrix from `weft probe` on 80/TCP, 81/TCP, 80/UDP and 81/UDP
  * equals the matrix written in the test, and `weft reach` (computed from the objects alone)
  * gives the same. Policies are removed after each scenario; label changes are undone.
  */
@@ -17,7 +17,7 @@ import { CLI, EXAMPLES, TestLab } from './support/lab.js';
 
 type Proto = 'TCP' | 'UDP';
 type Expect = (from: string, to: string, port: number, proto: Proto) => boolean;
-const PORTS: Array<[number, Proto]> = [[80, 'TCP'], [81, 'TCP'], [80, 'UDP']];
+const PORTS: Array<[number, Proto]> = [[80, 'TCP'], [81, 'TCP'], [80, 'UDP'], [81, 'UDP']];
 
 const nsOf = (p: string) => p.split('/')[0]!;
 const podOf = (p: string) => p.split('/')[1]!;
