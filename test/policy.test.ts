@@ -185,7 +185,7 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
 
   test('scenario: a pod created after the policy is isolated as soon as it runs', async () => {
     const f = file('late.yaml', policy('x', 'deny', 'podSelector: { matchLabels: { pod: d } }'));
-    const pod = file('d.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: d, namespace: x, labels: { pod: d } }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 81 }, { containerPort: 80, protocol: UDP }] }] }\n');
+    const pod = file('d.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: d, namespace: x, labels: { pod: d } }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 81 }, { containerPort: 80, protocol: UDP }, { containerPort: 81, protocol: UDP }] }] }\n');
     lab.must(['apply', '-f', f]);
     lab.must(['apply', '-f', pod]);
     try {
