@@ -18,7 +18,7 @@
  *      WEFT_BENCH_POLICY=render,enforce,traffic (default all)
  */
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import type { NetworkPolicy, Pod } from '../src/core/k8s/objects.js';
 import type { PolicyPod } from '../src/core/policy/evaluate.js';
 import { planPolicyElements, renderPolicyTable } from '../src/core/policy/nft-plan.js';
 import { LabClient } from '../src/lab/client.js';
+import { readPolicyApplied } from '../src/agent/policy-applied.js';
 import { Netns } from '../test/support/netns.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_POLICY ?? 'render,enforce,traffic').split(','));
@@ -54,13 +55,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 /** Nearest-rank percentile. */
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
 
-/** The objects revision each node's agent enforces, from run/policy-applied.json. */
+/** The objects revision each node's agent enforces, from its run/policy-applied.json. */
 function appliedOn(client: LabClient, node: string): { revision: number; appliedAtMs: number } | undefined {
-  try {
-    return JSON.parse(readFileSync(join(client.paths.runDir(node), 'policy-applied.json'), 'utf8')) as { revision: number; appliedAtMs: number };
-  } catch {
-    return undefined;
-  }
+  return readPolicyApplied(client.paths.runDir(node));
 }
 
 /** Waits until every node enforces at least `revision`; returns each node's commit time (ms since epoch). */

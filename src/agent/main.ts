@@ -3,7 +3,7 @@
  * reported once with their field. Decides nothing itself.
  */
 
-import { readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, watch } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
@@ -24,6 +24,7 @@ import { removeCniFiles } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
 import { PolicyReconciler } from './policy-reconciler.js';
+import { policyAppliedPath, writePolicyApplied } from './policy-applied.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
 
@@ -194,17 +195,6 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   }
   policy?.start();
   log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
-}
-
-/** The file where the agent says which objects revision its NetworkPolicy rules enforce. */
-export function policyAppliedPath(runDir: string): string {
-  return join(runDir, 'policy-applied.json');
-}
-
-function writePolicyApplied(runDir: string, applied: { revision: number; appliedAt: number }): void {
-  const path = policyAppliedPath(runDir);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify({ revision: applied.revision, appliedAt: new Date(applied.appliedAt).toISOString(), appliedAtMs: applied.appliedAt })}\n`);
-  renameSync(`${path}.tmp`, path);
 }
 
 /**

@@ -16,15 +16,20 @@ class RecordingNft implements Nft {
   readonly applied: string[] = [];
   private gate: Promise<void> | undefined;
   private open: (() => void) | undefined;
+  private onEnter: (() => void) | undefined;
+  /** Resolves when a held apply has started (set by hold()). */
+  entered: Promise<void> = Promise.resolve();
   fail = false;
   hold(): void {
     this.gate = new Promise((r) => (this.open = r));
+    this.entered = new Promise((r) => (this.onEnter = r));
   }
   release(): void {
     this.open?.();
     this.gate = undefined;
   }
   async apply(tx: NftTransaction): Promise<void> {
+    this.onEnter?.();
     await this.gate;
     if (this.fail) throw new Error('nft: injected failure');
     this.applied.push(tx.render());
@@ -117,15 +122,14 @@ test('kicks during a sync are coalesced into one more sync, and syncs never over
     nft.hold();
     await store.commit({ put: parseManifest(DENY), delete: [] });
     r.kick();
-    await new Promise((res) => setImmediate(res));
+    await nft.entered;
     // While the first transaction is held, three more changes and kicks arrive.
     await store.commit({ put: parseManifest(DENY.replace('Ingress', 'Egress')), delete: [] });
     r.kick();
     r.kick();
     r.kick();
     nft.release();
-    for (let i = 0; i < 20 && nft.applied.length < 3; i++) await new Promise((res) => setTimeout(res, 5));
-    await new Promise((res) => setTimeout(res, 20));
+    await r.idle();
     assert.equal(nft.applied.length, 3, 'the held sync, then exactly one more');
     assert.match(nft.applied[2]!, /egress-isolated \{ 10\.244\.1\.2 \}/);
   }));
@@ -142,21 +146,19 @@ test('a failed apply is retried on the next kick, and nothing is reported until 
     assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
   }));
 
-const settle = async () => {
-  for (let i = 0; i < 10; i++) await new Promise((res) => setImmediate(res));
-};
-
 test('a wake that comes before its write is visible is followed by a second look 20 ms later (no wait for the 1 s fallback)', () =>
   withReconciler(async (r, store, nft, _applied, h) => {
     r.start();
-    await settle();
+    await r.idle();
     assert.equal(nft.applied.length, 1, 'start syncs at once');
     h.wake();
-    await settle();
+    await r.idle();
     assert.equal(nft.applied.length, 1, 'the wake found nothing new yet');
     await store.commit({ put: parseManifest(DENY), delete: [] });
-    await h.clock.advance(20);
-    await settle();
-    assert.equal(nft.applied.length, 2, 'the second look, 20 ms after the wake, applied the policy');
-    assert.equal(h.clock.now() - 1_700_000_000_000 < 1000, true, 'well before the fallback timer');
+    await h.clock.advance(19);
+    await r.idle();
+    assert.equal(nft.applied.length, 1, 'nothing looks again before 20 ms');
+    await h.clock.advance(1);
+    await r.idle();
+    assert.equal(nft.applied.length, 2, 'the second look, 20 ms after the wake (not the 1 s fallback), applied the policy');
   }));

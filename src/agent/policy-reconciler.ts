@@ -55,7 +55,8 @@ export class PolicyReconciler {
   private token: string | undefined;
   private reportedRevision = -1;
   private stopped = false;
-  private running = false;
+  /** The running drain loop, if any (syncs one after another while kicks keep coming). */
+  private draining: Promise<void> | undefined;
   private pending = false;
   /** When the oldest unserved kick came (for the log's waitMs). */
   private kickedAt: number | undefined;
@@ -120,11 +121,15 @@ export class PolicyReconciler {
   kick(): void {
     if (!this.pending) this.kickedAt = this.o.clock.now();
     this.pending = true;
-    if (!this.running && !this.stopped) void this.drain();
+    if (!this.draining && !this.stopped) this.draining = this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /** Resolves when no sync is running or asked for. */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
     while (this.pending && !this.stopped) {
       this.pending = false;
       const kickedAt = this.kickedAt;
@@ -135,7 +140,6 @@ export class PolicyReconciler {
         this.o.log.error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
       }
     }
-    this.running = false;
   }
 
   start(): void {
