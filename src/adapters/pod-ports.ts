@@ -1,7 +1,7 @@
 /**
  * Serves a lab pod's declared ports with real sockets in the pod's network namespace, from the
- * node's pod runner process: a short-lived port-binder (src/lab/port-binder.ts) started inside
- * the namespace binds them and passes them over Node's IPC channel; this side answers on them.
+ * node's pod runner process: the sockets are created inside the namespace (netns-sockets.ts) and
+ * adopted by Node's net and dgram sockets, which answer on them from this process.
  *
  * What a pod answers, so that probes and people can tell who they reached:
  * - TCP: a greeting line `weft <namespace/pod> <port> from <client address>` (the address as the
@@ -9,10 +9,10 @@
  * - UDP: each datagram echoed back to its sender.
  */
 
-import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
+import { closeSync } from 'node:fs';
+import { bindSocketsInNetns } from './netns-sockets.js';
 
 export interface PodPort {
   protocol: 'TCP' | 'UDP';
@@ -23,8 +23,6 @@ export interface ServedPorts {
   /** Closes every socket; resolves when they are closed. */
   close(): Promise<void>;
 }
-
-const BINDER = fileURLToPath(new URL('../lab/port-binder.js', import.meta.url));
 
 function serveTcp(server: Server, pod: string, port: number): void {
   server.on('connection', (sock: TcpSocket) => {
@@ -75,44 +73,35 @@ async function bindHere(ports: readonly PodPort[]): Promise<Bound[]> {
   return handles;
 }
 
-/** Binds inside the namespace at nsPath through a port-binder child. */
-export function bindIn(nsPath: string, ports: readonly PodPort[], timeoutMs: number): Promise<Bound[]> {
-  return new Promise((resolve, reject) => {
-    const args = ports.map((p) => `${p.protocol.toLowerCase()}:${p.port}`);
-    const child = spawn('nsenter', [`--net=${nsPath}`, '--', process.execPath, BINDER, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
-    });
-    const handles: Bound[] = [];
-    let stderr = '';
-    let done = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-    child.on('message', (msg: { protocol?: string; port?: number }, handle) => {
-      if (!handle || typeof msg.port !== 'number') return;
-      if (msg.protocol === 'tcp') handles.push({ protocol: 'TCP', port: msg.port, server: handle as Server });
-      else handles.push({ protocol: 'UDP', port: msg.port, socket: handle as UdpSocket });
-      if (handles.length === ports.length) {
-        // Every socket is here: closing the channel lets the binder exit.
-        done = true;
-        clearTimeout(timer);
-        child.disconnect();
-        resolve(handles);
-      }
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      if (done) return;
-      void closeAll(handles);
-      reject(new Error(`bind ports in ${nsPath}: ${err.message}`));
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (done) return;
-      void closeAll(handles);
-      reject(new Error(`bind ports ${args.join(' ')} in ${nsPath}: ${stderr.trim() || `port-binder exited (${signal ?? `code ${code}`})`}`));
-    });
+/** Adopts a bound socket descriptor into a Node server or socket (which then owns it). */
+function adopt(p: PodPort, fd: number): Promise<Bound> {
+  return new Promise<Bound>((resolve, reject) => {
+    if (p.protocol === 'TCP') {
+      const server = createServer();
+      server.once('error', (err) => reject(new Error(`listen on tcp port ${p.port}: ${err.message}`)));
+      server.listen({ fd }, () => resolve({ protocol: 'TCP', port: p.port, server }));
+    } else {
+      const socket = createSocket({ type: 'udp6' });
+      socket.once('error', (err) => reject(new Error(`adopt udp port ${p.port}: ${err.message}`)));
+      socket.bind({ fd }, () => resolve({ protocol: 'UDP', port: p.port, socket }));
+    }
   });
+}
+
+/** Binds inside the namespace at nsPath (all or nothing). */
+export async function bindIn(nsPath: string, ports: readonly PodPort[]): Promise<Bound[]> {
+  const fds = bindSocketsInNetns(nsPath, ports);
+  const handles: Bound[] = [];
+  try {
+    for (const [i, p] of ports.entries()) handles.push(await adopt(p, fds[i]!));
+  } catch (err) {
+    await closeAll(handles);
+    // Descriptors after the one that failed were never handed to Node: only ours to close. (The
+    // failed one may already belong to a Node handle; closing it here could close a reused fd.)
+    for (const fd of fds.slice(handles.length + 1)) closeSync(fd);
+    throw err;
+  }
+  return handles;
 }
 
 /**
@@ -120,9 +109,9 @@ export function bindIn(nsPath: string, ports: readonly PodPort[], timeoutMs: num
  * namespace, otherwise in this process's own. Rejects (having bound nothing) when any port
  * cannot be bound.
  */
-export async function servePodPorts(pod: string, ports: readonly PodPort[], nsPath: string | undefined, timeoutMs = 10_000): Promise<ServedPorts> {
+export async function servePodPorts(pod: string, ports: readonly PodPort[], nsPath: string | undefined): Promise<ServedPorts> {
   if (ports.length === 0) return { close: async () => undefined };
-  const handles = nsPath === undefined ? await bindHere(ports) : await bindIn(nsPath, ports, timeoutMs);
+  const handles = nsPath === undefined ? await bindHere(ports) : await bindIn(nsPath, ports);
   for (const h of handles) {
     if (h.protocol === 'TCP') serveTcp(h.server, pod, h.port);
     else serveUdp(h.socket);

@@ -3,7 +3,7 @@
  * reach nothing but their underlay segment (weft never connects a lab to the host's network), so
  * the lab serves the store's port on the segment's gateway address (10.99.0.254) and this process,
  * running in the host's namespace, relays each connection to the URL. The listening socket is
- * bound inside the segment namespace and handed over (see src/adapters/pod-ports.ts), so this
+ * created inside the segment namespace (see src/adapters/netns-sockets.ts), so this
  * is a plain TCP relay for control-plane traffic: no packet of a pod ever passes through it.
  */
 
@@ -11,9 +11,9 @@ import { connect, type Server, type Socket } from 'node:net';
 import { bindIn } from '../adapters/pod-ports.js';
 
 export async function runStoreGateway(o: { segmentNsPath: string; port: number; target: URL; log: (line: string) => void }): Promise<void> {
-  const bound = await bindIn(o.segmentNsPath, [{ protocol: 'TCP', port: o.port }], 10_000);
+  const bound = await bindIn(o.segmentNsPath, [{ protocol: 'TCP', port: o.port }]);
   const first = bound[0];
-  if (!first || first.protocol !== 'TCP') throw new Error('store gateway: no listening socket was handed over');
+  if (!first || first.protocol !== 'TCP') throw new Error('store gateway: no listening socket was made');
   const server: Server = first.server;
   const targetPort = Number(o.target.port || 80);
   const open = new Set<Socket>();

@@ -1,0 +1,157 @@
+/*
+ * weft_netns: one thing Node cannot do, creating sockets inside another network namespace.
+ *
+ * A socket belongs to the network namespace it was created in for its whole life, whoever holds
+ * it. So the lab's pod runner (one process per node) can serve every pod's ports with real
+ * sockets in the pods' own namespaces if it can create them there. This module does that: it
+ * moves the calling thread into the namespace (setns(2)), creates and binds the sockets, moves
+ * the thread back, and returns the file descriptors, which Node then adopts (net.Server#listen
+ * and dgram.Socket#bind take { fd }).
+ *
+ * Why this is safe in a Node process: setns(CLONE_NEWNET) changes only the calling thread, the
+ * call is synchronous on the JS thread (no JS and no libuv callback runs in between), and the
+ * thread is always moved back before returning. If moving back fails the process aborts: a JS
+ * thread left in a pod's namespace would open every later socket there.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#define MAX_SOCKETS 64
+
+struct spec {
+  int tcp; /* 1: TCP stream socket, 0: UDP datagram socket */
+  int port;
+};
+
+static napi_value throw_error(napi_env env, const char* msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/* Creates one dual-stack socket bound to [::]:port; returns the fd or -1 with errno set. */
+static int bind_one(const struct spec* s) {
+  int fd = socket(AF_INET6, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int off = 0, on = 1;
+  struct sockaddr_in6 addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_any;
+  addr.sin6_port = htons((unsigned short)s->port);
+  /* IPV6_V6ONLY off: one socket takes IPv4 (as ::ffff:a.b.c.d) and IPv6, as Node's "::" does. */
+  if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0 ||
+      (s->tcp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) ||
+      bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+/*
+ * bindInNetns(path: string, specs: Array<[tcp: boolean, port: number]>): number[]
+ * All or nothing: on any failure every socket made so far is closed and an Error is thrown.
+ */
+static napi_value bind_in_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return throw_error(env, "bindInNetns(path, specs): two arguments expected");
+
+  char path[4096];
+  size_t path_len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok || path_len == 0 || path_len >= sizeof path - 1) {
+    return throw_error(env, "bindInNetns: path must be a non-empty string shorter than 4095 bytes");
+  }
+
+  uint32_t n = 0;
+  bool is_array = false;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[1], &n) != napi_ok || n == 0 || n > MAX_SOCKETS) {
+    return throw_error(env, "bindInNetns: specs must be an array of 1 to 64 [tcp, port] pairs");
+  }
+  struct spec specs[MAX_SOCKETS];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value pair, tcp_v, port_v;
+    bool tcp = false;
+    int32_t port = 0;
+    if (napi_get_element(env, argv[1], i, &pair) != napi_ok || napi_get_element(env, pair, 0, &tcp_v) != napi_ok ||
+        napi_get_element(env, pair, 1, &port_v) != napi_ok || napi_get_value_bool(env, tcp_v, &tcp) != napi_ok ||
+        napi_get_value_int32(env, port_v, &port) != napi_ok || port < 1 || port > 65535) {
+      return throw_error(env, "bindInNetns: each spec must be [tcp: boolean, port: 1..65535]");
+    }
+    specs[i].tcp = tcp;
+    specs[i].port = port;
+  }
+
+  char msg[4400];
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) {
+    snprintf(msg, sizeof msg, "open /proc/thread-self/ns/net: %s", strerror(errno));
+    return throw_error(env, msg);
+  }
+  int target = open(path, O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    snprintf(msg, sizeof msg, "open network namespace %s: %s", path, strerror(errno));
+    close(self);
+    return throw_error(env, msg);
+  }
+  if (setns(target, CLONE_NEWNET) < 0) {
+    snprintf(msg, sizeof msg, "enter network namespace %s: %s", path, strerror(errno));
+    close(target);
+    close(self);
+    return throw_error(env, msg);
+  }
+
+  int fds[MAX_SOCKETS];
+  uint32_t made = 0;
+  msg[0] = '\0';
+  for (; made < n; made++) {
+    fds[made] = bind_one(&specs[made]);
+    if (fds[made] < 0) {
+      snprintf(msg, sizeof msg, "bind %s port %d in %s: %s", specs[made].tcp ? "tcp" : "udp", specs[made].port, path, strerror(errno));
+      break;
+    }
+  }
+
+  if (setns(self, CLONE_NEWNET) < 0) {
+    /* See the file comment: never go on in the wrong namespace. */
+    fprintf(stderr, "weft_netns: cannot return to the process's own network namespace: %s\n", strerror(errno));
+    abort();
+  }
+  close(target);
+  close(self);
+
+  if (msg[0] != '\0') {
+    for (uint32_t i = 0; i < made; i++) close(fds[i]);
+    return throw_error(env, msg);
+  }
+
+  napi_value out;
+  napi_create_array_with_length(env, n, &out);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_create_int32(env, fds[i], &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "bindInNetns", NAPI_AUTO_LENGTH, bind_in_netns, NULL, &fn);
+  napi_set_named_property(env, exports, "bindInNetns", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

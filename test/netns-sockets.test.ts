@@ -1,0 +1,118 @@
+/**
+ * Sockets made inside another network namespace by weft's native module (native/netns), and the
+ * pod ports the lab serves on them, against the real kernel in namespaces of this test's own
+ * (prefix weft-nsk-): the sockets live in the pod's namespace and answer real traffic there, the
+ * calling process stays in its own namespace, and a failure leaves nothing bound.
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { closeSync, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { bindSocketsInNetns } from '../src/adapters/netns-sockets.js';
+import { servePodPorts, type ServedPorts } from '../src/adapters/pod-ports.js';
+import { Netns, must, mustInNs } from './support/netns.js';
+
+const fx = new Netns('weft-nsk-');
+let ns = '';
+
+/** "tcp:47101"-style keys of the sockets listening (TCP) or bound (UDP) inside `where`. */
+function boundPorts(where: string): string[] {
+  const out = mustInNs(where, ['ss', '-H', '-l', '-n', '-t', '-u']);
+  return out
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const cols = l.trim().split(/\s+/);
+      return `${cols[0]}:${(cols[4] ?? '').split(':').pop()}`;
+    })
+    .sort();
+}
+
+/** Runs argv inside `where` without blocking this process, which serves the sockets under test. */
+async function inNsAsync(where: string, argv: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', where, ...argv], { timeout: 10_000, encoding: 'utf8' });
+  return stdout;
+}
+
+/** Whether anything in this process's own namespace is bound to the UDP port (read-only look). */
+function boundHere(port: number): boolean {
+  return must(['ss', '-H', '-l', '-n', '-u', 'sport', '=', `:${port}`]).trim() !== '';
+}
+
+describe('sockets inside another network namespace', () => {
+  before(() => {
+    ns = fx.add('pod');
+    mustInNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
+  });
+  after(() => fx.cleanup());
+
+  test('TCP and UDP sockets are bound in the namespace, not in the caller\'s, and the caller stays home', () => {
+    const home = readlinkSync('/proc/thread-self/ns/net');
+    const fds = bindSocketsInNetns(fx.path(ns), [
+      { protocol: 'TCP', port: 47101 },
+      { protocol: 'UDP', port: 47101 },
+    ]);
+    try {
+      assert.equal(fds.length, 2);
+      assert.equal(readlinkSync('/proc/thread-self/ns/net'), home);
+      assert.equal(readlinkSync('/proc/self/ns/net'), home);
+      // Bound, not yet listening: TCP shows up once Node adopts and listens (next test); the UDP
+      // socket is bound at once.
+      assert.deepEqual(boundPorts(ns), ['udp:47101']);
+      assert.equal(boundHere(47101), false, 'nothing may be bound in the caller\'s own namespace');
+    } finally {
+      for (const fd of fds) closeSync(fd);
+    }
+    assert.deepEqual(boundPorts(ns), []);
+  });
+
+  test('served pod ports answer real traffic inside the namespace', async () => {
+    let served: ServedPorts | undefined;
+    try {
+      served = await servePodPorts('x/a', [
+        { protocol: 'TCP', port: 47102 },
+        { protocol: 'UDP', port: 47103 },
+      ], fx.path(ns));
+      assert.deepEqual(boundPorts(ns), ['tcp:47102', 'udp:47103']);
+      const greeting = await inNsAsync(ns, ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/47102; head -1 <&3']);
+      assert.equal(greeting.trim(), 'weft x/a 47102 from 127.0.0.1');
+      const echo = await inNsAsync(ns, [
+        process.execPath,
+        '-e',
+        "const d=require('dgram').createSocket('udp4');d.on('message',(m)=>{process.stdout.write(String(m));process.exit(0)});d.send('ping-47103',47103,'127.0.0.1');setTimeout(()=>process.exit(3),5000)",
+      ]);
+      assert.equal(echo, 'ping-47103');
+    } finally {
+      await served?.close();
+    }
+    assert.deepEqual(boundPorts(ns), []);
+  });
+
+  test('all or nothing: a port already taken fails the call and leaves no socket of it bound', async () => {
+    const taken = await servePodPorts('x/b', [{ protocol: 'UDP', port: 47105 }], fx.path(ns));
+    try {
+      assert.throws(
+        () => bindSocketsInNetns(fx.path(ns), [{ protocol: 'UDP', port: 47104 }, { protocol: 'UDP', port: 47105 }]),
+        (err: Error) => {
+          assert.match(err.message, /bind udp port 47105 in \/var\/run\/netns\/weft-nsk-pod\S*: Address already in use/);
+          return true;
+        },
+      );
+      assert.deepEqual(boundPorts(ns), ['udp:47105'], 'the first port of the failed call must not stay bound');
+      await assert.rejects(servePodPorts('x/c', [{ protocol: 'TCP', port: 47106 }, { protocol: 'UDP', port: 47105 }], fx.path(ns)), /udp port 47105/);
+      assert.deepEqual(boundPorts(ns), ['udp:47105']);
+    } finally {
+      await taken.close();
+    }
+  });
+
+  test('a namespace that does not exist, and bad specs, are refused with the reason', () => {
+    assert.throws(() => bindSocketsInNetns('/var/run/netns/weft-nsk-missing', [{ protocol: 'TCP', port: 1 }]), /open network namespace \/var\/run\/netns\/weft-nsk-missing: No such file or directory/);
+    assert.throws(() => bindSocketsInNetns(fx.path(ns), []), /specs must be an array of 1 to 64/);
+    assert.throws(() => bindSocketsInNetns(fx.path(ns), [{ protocol: 'TCP', port: 70000 }]), /port: 1\.\.65535/);
+    assert.throws(() => bindSocketsInNetns('/etc/hostname', [{ protocol: 'TCP', port: 80 }]), /enter network namespace \/etc\/hostname: Invalid argument/);
+  });
+});
