@@ -1,12 +1,13 @@
 /**
  * Links over iproute2: reads with `ip -j -d address show` and `ip -j route show`, applies changes
- * with one `ip -batch -` process per call. Works in the process's own namespace, or in another one
+ * with one `ip -batch -` process per call, which can also read links back after the changes
+ * (`address show` lines in the same batch, with -j -d set for the whole batch). Works in the process's own namespace, or in another one
  * given by path through the Exec port's `netns` option (nsenter --net=PATH), because `ip -n` only
  * takes names under /var/run/netns, not the paths container runtimes pass as CNI_NETNS.
  */
 
 import { ExecError, type Exec } from '../ports/exec.js';
-import type { AddressState, LinkChange, Links, LinkState, NsOption, RouteSpec, RouteState } from '../ports/links.js';
+import { LinkBatchError, type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
 
 /** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
 function token(text: string, what: string): string {
@@ -138,6 +139,11 @@ export class Iproute2Links implements Links {
     return first ? toLinkState(first) : undefined;
   }
 
+  async list(opts?: NsOption): Promise<LinkState[]> {
+    const r = await this.exec.run({ argv: ['ip', '-j', '-d', 'address', 'show'], ...this.ns(opts), context: `read links${opts?.netns ? ` in ${opts.netns}` : ''}` });
+    return (JSON.parse(r.stdout.trim() || '[]') as IpAddrJson[]).map(toLinkState);
+  }
+
   async routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]> {
     const r = await this.exec.run({ argv: ['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main'], ...this.ns(opts), context: `read IPv${family} routes${opts?.netns ? ` in ${opts.netns}` : ''}` });
     const list = JSON.parse(r.stdout.trim() || '[]') as IpRouteJson[];
@@ -149,18 +155,31 @@ export class Iproute2Links implements Links {
     });
   }
 
-  async apply(changes: readonly LinkChange[], opts: NsOption & { context: string }): Promise<void> {
-    if (changes.length === 0) return;
-    const lines = changes.map(renderChange);
+  async apply(changes: readonly LinkChange[], opts: ApplyOptions): Promise<LinkState[]> {
+    const reads = opts.read ?? [];
+    if (changes.length === 0 && reads.length === 0) return [];
+    const lines = [...changes.map(renderChange), ...reads.map((name) => `address show dev ${token(name, 'link')}`)];
+    let stdout: string;
     try {
-      await this.exec.run({ argv: ['ip', '-batch', '-'], input: lines.join('\n') + '\n', ...this.ns(opts), context: opts.context });
+      // -j -d apply to the whole batch: they only shape the output of the `address show` lines.
+      stdout = (await this.exec.run({ argv: ['ip', '-j', '-d', '-batch', '-'], input: lines.join('\n') + '\n', ...this.ns(opts), context: opts.context })).stdout;
     } catch (err) {
       if (!(err instanceof ExecError)) throw err;
-      // ip names the failing line as "Command failed -:N"; say which change that was.
+      // ip names the failing line as "Command failed -:N"; say which change (or read) that was.
       const m = /Command failed -:(\d+)/.exec(err.stderr);
-      const line = m ? lines[Number(m[1]) - 1] : undefined;
+      const index = m ? Number(m[1]) - 1 : undefined;
+      const line = index === undefined ? undefined : lines[index];
       const why = err.stderr.replace(/Command failed -:\d+/, '').trim() || `exit code ${err.exitCode}`;
-      throw new Error(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${line ? `ip ${line}: ` : ''}${why}`, { cause: err });
+      const failedIndex = index !== undefined && index < changes.length ? index : undefined;
+      throw new LinkBatchError(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${line ? `ip ${line}: ` : ''}${why}`, failedIndex, { cause: err });
     }
+    // Each `address show` line prints one JSON array on a line of its own.
+    const shown = stdout.split('\n').filter((l) => l.trim() !== '');
+    if (shown.length !== reads.length) throw new Error(`${opts.context}: expected ${reads.length} link reads from ip, got ${shown.length}`);
+    return shown.map((l, i) => {
+      const first = (JSON.parse(l) as IpAddrJson[])[0];
+      if (!first) throw new Error(`${opts.context}: ip printed no state for link ${reads[i]}`);
+      return toLinkState(first);
+    });
   }
 }

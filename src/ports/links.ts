@@ -68,14 +68,36 @@ export interface NsOption {
   netns?: string;
 }
 
+export interface ApplyOptions extends NsOption {
+  /** Names the action for error messages ("create veth pair a / b"). */
+  context: string;
+  /** Links to read back after the changes, in the same batch; their states are returned in order. */
+  read?: readonly string[];
+}
+
+/**
+ * A failed batch: which change failed (its index in the list given to apply), so callers know
+ * what was made before it; undefined when the failure cannot be tied to one change.
+ */
+export class LinkBatchError extends Error {
+  constructor(message: string, readonly failedIndex: number | undefined, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'LinkBatchError';
+  }
+}
+
 export interface Links {
   /** The link and its addresses; undefined when no link has that name. */
   get(name: string, opts?: NsOption): Promise<LinkState | undefined>;
+  /** Every link of the namespace with its addresses, in one read; [] when there are none. */
+  list(opts?: NsOption): Promise<LinkState[]>;
   /** Routes of the main table in one family; [] when there are none. */
   routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]>;
   /**
-   * Applies the changes in order, in one batch; stops at the first failure and rejects naming it.
-   * Changes made before the failure stay: callers roll back what they know they made.
+   * Applies the changes in order, in one batch, then reads back the links named in `opts.read`
+   * (returned in that order; [] without it). Stops at the first failure and rejects with a
+   * LinkBatchError naming it; a link to read that does not exist is a failure too. Changes made
+   * before the failure stay: callers roll back what they know they made.
    */
-  apply(changes: readonly LinkChange[], opts: NsOption & { context: string }): Promise<void>;
+  apply(changes: readonly LinkChange[], opts: ApplyOptions): Promise<LinkState[]>;
 }

@@ -10,8 +10,10 @@
  * rolls back everything it made on failure (the reference leaves the veth when IPAM fails);
  * ipMasq uses one nftables table with set elements instead of an iptables chain per pod.
  *
- * Order of ADD: validate → IPAM ADD (nothing made on the node yet) → bridge → veth → bridge
- * gateway addresses and forwarding → pod addresses and routes → masquerade → read MACs.
+ * Order of ADD: validate and read the node's links → IPAM ADD (nothing made on the node yet) →
+ * bridge → one batch for the gateway addresses, the veth pair and its port (reading the MACs back)
+ * → forwarding → one batch for the pod's addresses and routes (reading its MAC back) → masquerade.
+ * Every step is one `ip` process: each process start costs more than the kernel work it does.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,7 +28,7 @@ import type { CniResult } from '../../core/cni/result.js';
 import { versionAtLeast } from '../../core/cni/version.js';
 import { attachmentTag, hostVethName } from '../../core/names.js';
 import { formatIpNet, parseCidr, type IpFamily, type IpNet } from '../../core/net/ip.js';
-import type { LinkChange, Links, LinkState } from '../../ports/links.js';
+import { LinkBatchError, type LinkChange, type Links, type LinkState } from '../../ports/links.js';
 import type { Sysctl } from '../../ports/sysctl.js';
 import { findPlugin } from '../delegate.js';
 import type { PluginDeps } from '../deps.js';
@@ -54,9 +56,12 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
   const sysctl = extras.sysctl ?? new ProcSysctl();
   const dadTimeoutMs = extras.dadTimeoutMs ?? 10_000;
 
-  /** Makes the bridge if missing (tolerating a concurrent ADD making it first) and brings it up. */
-  async function ensureBridge(cfg: BridgeConfig): Promise<LinkState> {
-    let br = await links.get(cfg.bridge);
+  /**
+   * Makes the bridge if missing (tolerating a concurrent ADD making it first) and brings it up.
+   * `current` is the bridge as the ADD's first read found it (undefined: no such link).
+   */
+  async function ensureBridge(cfg: BridgeConfig, current: LinkState | undefined): Promise<LinkState> {
+    let br = current;
     let created = false;
     if (!br) {
       try {
@@ -88,22 +93,67 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     return br;
   }
 
-  /** Puts the gateway addresses on the bridge; re-plans once if a concurrent ADD got there first. */
-  async function ensureGatewayAddresses(cfg: BridgeConfig, wanted: IpNet[]): Promise<void> {
+  /** The changes that give the bridge exactly the gateway addresses wanted (none when it has them). */
+  function gatewayChanges(cfg: BridgeConfig, br: LinkState, wanted: IpNet[]): LinkChange[] {
+    const change = planBridgeAddresses(cfg.bridge, br.addresses.map((a) => parseCidr(a.cidr)), wanted, cfg.forceAddress);
+    return [
+      ...change.del.map((n): LinkChange => ({ op: 'del-address', dev: cfg.bridge, cidr: formatIpNet(n) })),
+      // The gateway must answer neighbour solicitations at once, so no DAD on the bridge.
+      ...change.add.map((n): LinkChange => ({ op: 'add-address', dev: cfg.bridge, cidr: formatIpNet(n), nodad: true })),
+    ];
+  }
+
+  /**
+   * The node side of an attachment in one `ip` batch: the bridge's gateway addresses (when it
+   * lacks them), the veth pair (its peer made directly in the pod's namespace), the host end
+   * enslaved, hairpinned and up; then the bridge and the host end read back for the result.
+   * A concurrent ADD that put the gateway addresses on first makes the batch fail at its first
+   * line, before anything of this ADD is made: it is re-planned once from a fresh read.
+   */
+  async function attachVeth(cfg: BridgeConfig, env: PluginCall['env'], hostVeth: string, plan: AttachmentPlan | undefined, bridge: LinkState, undo: Undo): Promise<[LinkState, LinkState]> {
+    const veth: LinkChange[] = [
+      { op: 'add-veth', name: hostVeth, peer: env.ifname, peerNetns: env.netns, ...(cfg.mtu ? { mtu: cfg.mtu } : {}), ...(cfg.mac ? { peerMac: cfg.mac } : {}) },
+      // Enslave before up; hairpin is a bridge-port flag, so it can only be set after enslaving.
+      { op: 'set-master', name: hostVeth, master: cfg.bridge },
+      ...(cfg.hairpinMode ? [{ op: 'set-hairpin', name: hostVeth, on: true } as LinkChange] : []),
+      { op: 'set-up', name: hostVeth },
+    ];
+    let br = bridge;
     for (let attempt = 0; ; attempt++) {
-      const br = await links.get(cfg.bridge);
-      if (!br) throw new CniError(CniErrorCode.KernelFailure, `bridge ${cfg.bridge} disappeared while adding its gateway addresses`);
-      const change = planBridgeAddresses(cfg.bridge, br.addresses.map((a) => parseCidr(a.cidr)), wanted, cfg.forceAddress);
-      const ops: LinkChange[] = [
-        ...change.del.map((n): LinkChange => ({ op: 'del-address', dev: cfg.bridge, cidr: formatIpNet(n) })),
-        // The gateway must answer neighbour solicitations at once, so no DAD on the bridge.
-        ...change.add.map((n): LinkChange => ({ op: 'add-address', dev: cfg.bridge, cidr: formatIpNet(n), nodad: true })),
-      ];
+      const gateway = plan && plan.bridgeAddresses.length > 0 ? gatewayChanges(cfg, br, plan.bridgeAddresses) : [];
       try {
-        await links.apply(ops, { context: `set gateway addresses on bridge ${cfg.bridge}` });
-        return;
+        const [b, hv] = await links.apply([...gateway, ...veth], {
+          context: `create veth pair ${hostVeth} / ${env.ifname} on bridge ${cfg.bridge}`,
+          read: [cfg.bridge, hostVeth],
+        });
+        // Deleting the host end deletes the pod end with it.
+        undo.push({ what: `delete veth ${hostVeth}`, run: () => links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` }).then(() => undefined) });
+        return [b!, hv!];
       } catch (err) {
-        if (attempt >= 1) throw kernel(`set gateway addresses on bridge ${cfg.bridge}`, err);
+        const failed = err instanceof LinkBatchError ? err.failedIndex : undefined;
+        if (failed !== undefined && failed < gateway.length) {
+          if (attempt >= 1) throw kernel(`set gateway addresses on bridge ${cfg.bridge}`, err);
+          const fresh = await links.get(cfg.bridge);
+          if (!fresh) throw new CniError(CniErrorCode.KernelFailure, `bridge ${cfg.bridge} disappeared while adding its gateway addresses`);
+          br = fresh;
+          continue;
+        }
+        if (failed === gateway.length) {
+          // The pair was not made. Its usual cause is worth its own error: CNI_IFNAME is taken.
+          if (await links.get(env.ifname, { netns: env.netns })) {
+            throw new CniError(CniErrorCode.InvalidEnvironment, `CNI_IFNAME: interface ${env.ifname} already exists in ${env.netns}`);
+          }
+          throw kernel(`create veth pair ${hostVeth} / ${env.ifname} in ${env.netns}`, err);
+        }
+        // The pair may exist (a later line failed): its name is this attachment's alone, and it
+        // did not exist when this ADD began, so whatever has it now is ours to remove.
+        undo.push({
+          what: `delete veth ${hostVeth}`,
+          run: async () => {
+            if (await links.get(hostVeth)) await links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` });
+          },
+        });
+        throw kernel(`attach ${hostVeth} to bridge ${cfg.bridge}`, err);
       }
     }
   }
@@ -161,11 +211,11 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     if (cfg.ipamType && !findPlugin(cfg.ipamType, env.path)) {
       throw new CniError(CniErrorCode.InvalidNetworkConfig, `ipam.type: failed to find plugin "${cfg.ipamType}" in path [${env.path.join(' ')}]`);
     }
-    if (await links.get(hostVeth)) {
+    // One read of the node's links answers every question about the node side. (The pod side is
+    // not read up front: a taken CNI_IFNAME makes the veth creation fail, and is named then.)
+    const nodeLinks = new Map((await links.list()).map((l) => [l.name, l]));
+    if (nodeLinks.has(hostVeth)) {
       throw new CniError(CniErrorCode.InvalidEnvironment, `host veth ${hostVeth} for ${tag} already exists: this attachment was added before (DEL it first)`);
-    }
-    if (await links.get(env.ifname, { netns: env.netns })) {
-      throw new CniError(CniErrorCode.InvalidEnvironment, `CNI_IFNAME: interface ${env.ifname} already exists in ${env.netns}`);
     }
 
     const undo: Undo = [];
@@ -180,32 +230,13 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         plan = planAttachment(cfg, ipamResult);
       }
 
-      await ensureBridge(cfg);
-      try {
-        await links.apply(
-          [{ op: 'add-veth', name: hostVeth, peer: env.ifname, peerNetns: env.netns, ...(cfg.mtu ? { mtu: cfg.mtu } : {}), ...(cfg.mac ? { peerMac: cfg.mac } : {}) }],
-          { context: `create veth pair ${hostVeth} / ${env.ifname}` },
-        );
-      } catch (err) {
-        throw kernel(`create veth pair ${hostVeth} / ${env.ifname} in ${env.netns}`, err);
-      }
-      // Deleting the host end deletes the pod end with it.
-      undo.push({ what: `delete veth ${hostVeth}`, run: () => links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` }) });
-
-      // Enslave before up; hairpin is a bridge-port flag, so it can only be set after enslaving.
-      const hostChanges: LinkChange[] = [{ op: 'set-master', name: hostVeth, master: cfg.bridge }];
-      if (cfg.hairpinMode) hostChanges.push({ op: 'set-hairpin', name: hostVeth, on: true });
-      hostChanges.push({ op: 'set-up', name: hostVeth });
-      await links.apply(hostChanges, { context: `attach ${hostVeth} to bridge ${cfg.bridge}` }).catch((err: unknown) => {
-        throw kernel(`attach ${hostVeth} to bridge ${cfg.bridge}`, err);
-      });
-
-      if (plan && plan.bridgeAddresses.length > 0) await ensureGatewayAddresses(cfg, plan.bridgeAddresses);
+      const bridge = await ensureBridge(cfg, nodeLinks.get(cfg.bridge));
+      const [br, hv] = await attachVeth(cfg, env, hostVeth, plan, bridge, undo);
       if (plan) await enableForwarding(plan.forwardFamilies).catch((err: unknown) => {
         throw kernel('enable forwarding on the node', err);
       });
 
-      await links.apply(podChanges(cfg, env.ifname, plan), { netns: env.netns, context: `configure ${env.ifname}` }).catch((err: unknown) => {
+      const [ct] = await links.apply(podChanges(cfg, env.ifname, plan), { netns: env.netns, context: `configure ${env.ifname}`, read: [env.ifname] }).catch((err: unknown) => {
         throw kernel(`configure ${env.ifname} in ${env.netns}`, err);
       });
       if (plan && cfg.enableDad && plan.podAddresses.some((a) => a.family === 6)) await waitForDad(env.ifname, env.netns);
@@ -217,9 +248,7 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         });
       }
 
-      // Read MACs last: the bridge takes a port's MAC when its first port is added.
-      const [br, hv, ct] = await Promise.all([links.get(cfg.bridge), links.get(hostVeth), links.get(env.ifname, { netns: env.netns })]);
-      if (!br || !hv || !ct) throw new CniError(CniErrorCode.KernelFailure, `ADD ${tag}: an interface vanished while it was being set up`);
+      if (!ct) throw new CniError(CniErrorCode.KernelFailure, `ADD ${tag}: ${env.ifname} vanished while it was being set up`);
       const dns = cfg.dns ?? ipamResult?.dns;
       return {
         cniVersion: call.version,
