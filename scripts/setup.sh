@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(iproute2 nftables iptables conntrack iputils-ping containernetworking-plugins etcd-server iperf3 util-linux procps kmod)
+packages=(iproute2 nftables iptables conntrack socat iputils-ping containernetworking-plugins etcd-server iperf3 util-linux procps kmod)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,4 +27,6 @@ npm ci --no-audit --no-fund
 if ! node -e "require('fs-ext'); require('better-sqlite3')" 2>/dev/null; then
   npm rebuild fs-ext better-sqlite3
 fi
-npx tsc -p tsconfig.json
+# weft's own native module (setns for the lab's pod sockets; see native/netns/netns.c).
+npm --prefix native/netns run build --silent
+npm run build --silent

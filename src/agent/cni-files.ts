@@ -28,6 +28,11 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+/** The agent's CNI socket (src/cni/server.ts); /run/weft/cni.sock with the default run dir. */
+export function cniSocketPath(runDir: string): string {
+  return join(runDir, 'cni.sock');
+}
+
 export function subnetEnvPath(runDir: string): string {
   return join(runDir, 'subnet.env');
 }

@@ -12,6 +12,8 @@ import { NftCommand } from '../adapters/nft.js';
 import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
+import { startCniServer } from '../cni/server.js';
+import { runInProcess } from '../cni/main.js';
 import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
 import { parseDuration } from '../core/duration.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
@@ -20,7 +22,7 @@ import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { LeaseStore } from '../ports/lease-store.js';
 import { Agent } from './agent.js';
 import { BackendReconciler } from './backend-reconciler.js';
-import { removeCniFiles } from './cni-files.js';
+import { cniSocketPath, removeCniFiles } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
 import { PolicyReconciler } from './policy-reconciler.js';
@@ -172,6 +174,9 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     });
   }
   const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
+  // The node's CNI socket: the weft plugin wrappers run their calls here (see src/cni/server.ts).
+  const cniLog = log.with({ component: 'cni' });
+  const cni = await startCniServer({ socketPath: cniSocketPath(opts.runDir), run: runInProcess, log: (m, f) => cniLog.info(m, f) });
   let stopping = false;
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
@@ -180,6 +185,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     policy?.stop();
     policyNft?.close();
     await objects?.close();
+    await cni.close();
     await agent?.stop();
     await status.close();
     process.exit(code);
@@ -189,6 +195,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   try {
     await agent.start();
   } catch (err) {
+    await cni.close();
     await agent.stop().catch(() => undefined);
     await status.close();
     throw err;

@@ -48,7 +48,8 @@ export function ownWrapperType(path: string, entry: string): string | undefined 
   try {
     const fd = openSync(path, 'r');
     try {
-      const buf = Buffer.alloc(1024);
+      // The whole wrapper (about 2 KiB): its exec line, which names the entry, comes last.
+      const buf = Buffer.alloc(8192);
       head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
     } finally {
       closeSync(fd);

@@ -36,11 +36,16 @@ export async function createPlugin(type: PluginType, deps: PluginDeps): Promise<
   }
 }
 
-/** This entry's own path: weft wrappers that exec it can be run in-process (see Delegator). */
-const ENTRY = fileURLToPath(import.meta.url);
+/**
+ * The bundled entry the wrappers exec (see install.ts): weft wrappers that name it can be run
+ * in-process (see Delegator). This file runs either as that bundle or, in the node agent's CNI
+ * socket, from dist/src/cni/main.js, two levels below dist/.
+ */
+const HERE = fileURLToPath(import.meta.url);
+export const CNI_BUNDLE = HERE.endsWith('/bundle/cni.mjs') ? HERE : fileURLToPath(new URL('../../bundle/cni.mjs', import.meta.url));
 
 /** Runs a weft plugin type in this process through the same dispatcher its executable uses. */
-async function runInProcess(type: string, env: Record<string, string>, stdin: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function runInProcess(type: string, env: Record<string, string>, stdin: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   if (!(PLUGIN_TYPES as readonly string[]).includes(type)) return { exitCode: 2, stdout: '', stderr: `usage: main.js <${PLUGIN_TYPES.join('|')}>\n` };
   let stdout = '';
   let stderr = '';
@@ -59,7 +64,7 @@ export function realDeps(env: Record<string, string | undefined>): PluginDeps {
     exec,
     locker: new FlockLocker(),
     nft: new NftCommand(exec),
-    delegator: new Delegator(exec, { entry: ENTRY, run: runInProcess }),
+    delegator: new Delegator(exec, { entry: CNI_BUNDLE, run: runInProcess }),
     lockDir: env.WEFT_LOCK_DIR || DEFAULT_LOCK_DIR,
     log: (line) => process.stderr.write(`${line}\n`),
   };

@@ -10,6 +10,7 @@ import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { CniRuntime } from '../cni/runtime.js';
 import { openStore } from '../agent/main.js';
+import { cniSocketPath } from '../agent/cni-files.js';
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
@@ -32,7 +33,9 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
   const runtime = new CniRuntime({
     exec,
     binDirs: [paths.binDir],
-    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir },
+    // WEFT_CNI_SOCKET: the plugin wrappers hand their calls to this node's agent (the lab's nodes
+    // share one file system, so the default /run/weft/cni.sock cannot be every node's).
+    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir, WEFT_CNI_SOCKET: cniSocketPath(paths.runDir(node.name)) },
   });
   const runner = new PodRunner({
     lab: opts.lab,
