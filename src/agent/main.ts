@@ -176,7 +176,12 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
   // The node's CNI socket: the weft plugin wrappers run their calls here (see src/cni/server.ts).
   const cniLog = log.with({ component: 'cni' });
-  const cni = await startCniServer({ socketPath: cniSocketPath(opts.runDir), run: runInProcess, log: (m, f) => cniLog.info(m, f) });
+  // Not fatal: without the socket the wrappers run the plugins themselves, only slower.
+  const cniSocket = cniSocketPath(opts.runDir);
+  const cni = await startCniServer({ socketPath: cniSocket, run: runInProcess, log: (m, f) => cniLog.info(m, f) }).catch((err: unknown) => {
+    cniLog.error('cannot serve the CNI socket; the plugin wrappers will run the plugins themselves', { socket: cniSocket, error: (err as Error).message });
+    return { close: async () => undefined };
+  });
   let stopping = false;
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;

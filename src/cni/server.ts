@@ -16,7 +16,8 @@
  * The socket file is made mode 0600: it runs network changes as root, for root only.
  */
 
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { LogFields } from '../ports/logger.js';
 
@@ -88,6 +89,7 @@ function serve(conn: Socket, o: CniServerOptions): void {
 
 /** Listens on socketPath (replacing a stale socket file); resolves once it accepts calls. */
 export async function startCniServer(o: CniServerOptions): Promise<{ close(): Promise<void> }> {
+  mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 });
   rmSync(o.socketPath, { force: true });
   // allowHalfOpen: the client half-closes after its request and still reads the reply.
   const server: Server = createServer({ allowHalfOpen: true }, (conn) => serve(conn, o));
