@@ -1,8 +1,8 @@
 /**
- * Sockets made inside another network namespace by weft's native module (native/netns), and the
- * pod ports the lab serves on them, against the real kernel in namespaces of this test's own
- * (prefix weft-nsk-): the sockets live in the pod's namespace and answer real traffic there, the
- * calling process stays in its own namespace, and a failure leaves nothing bound.
+ * weft's native module (native/netns) against the real kernel, in namespaces of this test's own
+ * (prefix weft-nsk-): namespaces it makes are real, named and have lo up; sockets it makes live in
+ * the pod's namespace and answer real traffic there (the pod ports the lab serves); the calling
+ * process stays in its own namespace; and a failure leaves nothing behind.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { closeSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { bindSocketsInNetns } from '../src/adapters/netns-sockets.js';
+import { bindSocketsInNetns, createNetns } from '../src/adapters/netns-native.js';
 import { servePodPorts, type ServedPorts } from '../src/adapters/pod-ports.js';
-import { Netns, must, mustInNs } from './support/netns.js';
+import { Netns, ipJson, must, mustInNs } from './support/netns.js';
 
 const fx = new Netns('weft-nsk-');
 let ns = '';
@@ -115,4 +115,22 @@ describe('sockets inside another network namespace', () => {
     assert.throws(() => bindSocketsInNetns(fx.path(ns), [{ protocol: 'TCP', port: 70000 }]), /port: 1\.\.65535/);
     assert.throws(() => bindSocketsInNetns('/etc/hostname', [{ protocol: 'TCP', port: 80 }]), /enter network namespace \/etc\/hostname: Invalid argument/);
   });
+
+  test('createNetns makes a named namespace with lo up, and refuses a name that is taken', () => {
+    const home = readlinkSync('/proc/thread-self/ns/net');
+    const name = 'weft-nsk-made';
+    fx.names.push(name);
+    createNetns(fx.path(name));
+    assert.equal(readlinkSync('/proc/thread-self/ns/net'), home, 'the caller is back in its own namespace');
+    assert.ok(must(['ip', 'netns', 'list']).split('\n').some((l) => l.split(' ')[0] === name), 'ip netns list shows it');
+    const links = ipJson<Array<{ ifname: string; flags: string[] }>>(name, ['link', 'show']);
+    assert.deepEqual(links.map((l) => l.ifname), ['lo'], 'a new namespace has only lo');
+    assert.ok(links[0]!.flags.includes('UP'), 'lo is up');
+    // Its lo really works: a socket bound there answers on 127.0.0.1.
+    assert.equal(mustInNs(name, ['ping', '-c', '1', '-W', '2', '127.0.0.1']).includes('1 received'), true);
+    assert.throws(() => createNetns(fx.path(name)), /create network namespace \/var\/run\/netns\/weft-nsk-made: File exists/);
+    assert.deepEqual(ipJson<Array<{ ifname: string }>>(name, ['link', 'show']).map((l) => l.ifname), ['lo'], 'the taken one is untouched');
+    assert.throws(() => createNetns('/var/run/weft-nsk-no-such-dir/x'), /No such file or directory/);
+  });
 });
+

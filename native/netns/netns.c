@@ -1,5 +1,6 @@
 /*
- * weft_netns: one thing Node cannot do, creating sockets inside another network namespace.
+ * weft_netns: what Node cannot do for weft's lab: create a network namespace (addNetns), and
+ * create sockets inside another network namespace (bindInNetns).
  *
  * A socket belongs to the network namespace it was created in for its whole life, whoever holds
  * it. So the lab's pod runner (one process per node) can serve every pod's ports with real
@@ -22,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -147,10 +151,82 @@ static napi_value bind_in_netns(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Sets lo up in the calling thread's current namespace; returns 0 or -1 with errno set. */
+static int loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  close(s);
+  errno = saved;
+  return rc;
+}
+
+/*
+ * addNetns(path: string): void. What `ip netns add NAME` followed by `ip -n NAME link set lo up`
+ * does, without the two processes: a new network namespace, kept alive by a bind mount of it on
+ * path (a file under /run/netns, which `ip netns` has already made a shared mount point), with
+ * lo up. All or nothing: on failure the file is removed and an Error says which step failed.
+ */
+static napi_value add_netns(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char path[4096];
+  size_t path_len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok || path_len == 0 || path_len >= sizeof path - 1) {
+    return throw_error(env, "addNetns(path): path must be a non-empty string shorter than 4095 bytes");
+  }
+  char msg[4400];
+  int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (self < 0) {
+    snprintf(msg, sizeof msg, "open /proc/thread-self/ns/net: %s", strerror(errno));
+    return throw_error(env, msg);
+  }
+  int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(msg, sizeof msg, "create network namespace %s: %s", path, strerror(errno));
+    close(self);
+    return throw_error(env, msg);
+  }
+  close(fd);
+  msg[0] = '\0';
+  if (unshare(CLONE_NEWNET) < 0) {
+    snprintf(msg, sizeof msg, "create network namespace %s: unshare: %s", path, strerror(errno));
+  } else {
+    /* Now in the new namespace: pin it on the file, and bring its lo up. */
+    if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
+      snprintf(msg, sizeof msg, "create network namespace %s: bind mount: %s", path, strerror(errno));
+    } else if (loopback_up() < 0) {
+      snprintf(msg, sizeof msg, "create network namespace %s: set lo up: %s", path, strerror(errno));
+      umount2(path, MNT_DETACH);
+    }
+    if (setns(self, CLONE_NEWNET) < 0) {
+      fprintf(stderr, "weft_netns: cannot return to the process's own network namespace: %s\n", strerror(errno));
+      abort();
+    }
+  }
+  close(self);
+  if (msg[0] != '\0') {
+    unlink(path);
+    return throw_error(env, msg);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "bindInNetns", NAPI_AUTO_LENGTH, bind_in_netns, NULL, &fn);
   napi_set_named_property(env, exports, "bindInNetns", fn);
+  napi_create_function(env, "addNetns", NAPI_AUTO_LENGTH, add_netns, NULL, &fn);
+  napi_set_named_property(env, exports, "addNetns", fn);
   return exports;
 }
 

@@ -1,6 +1,6 @@
 /**
- * Sockets created inside another network namespace, through weft's small native module
- * (native/netns, built by scripts/setup.sh): Node itself has no setns(2).
+ * Network namespaces made, and sockets created inside them, through weft's small native module
+ * (native/netns, built by scripts/setup.sh): Node itself has no unshare(2) or setns(2).
  *
  * The module moves the calling thread into the namespace, creates and binds the sockets, and
  * moves back, all in one synchronous call; the returned descriptors are adopted by Node's own
@@ -19,6 +19,7 @@ export interface SocketSpec {
 
 interface NativeNetns {
   bindInNetns(path: string, specs: Array<[boolean, number]>): number[];
+  addNetns(path: string): void;
 }
 
 const MODULE_PATH = fileURLToPath(new URL('../../../native/netns/build/Release/weft_netns.node', import.meta.url));
@@ -48,4 +49,15 @@ export function bindSocketsInNetns(nsPath: string, specs: readonly SocketSpec[])
     nsPath,
     specs.map((s) => [s.protocol === 'TCP', s.port]),
   );
+}
+
+/**
+ * Makes a network namespace pinned at nsPath (a file under /run/netns, whose directory `ip netns`
+ * has already made a shared mount point) with lo up: `ip netns add` and `ip -n NAME link set lo
+ * up` in one call and no process. All or nothing: on failure no file and no mount is left.
+ * Why: the lab's kubelet makes a namespace per pod, and two `ip` processes per pod were a
+ * measurable part of a pod's cost (see bench/lab.ts).
+ */
+export function createNetns(nsPath: string): void {
+  native().addNetns(nsPath);
 }

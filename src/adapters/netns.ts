@@ -6,20 +6,35 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Exec } from '../ports/exec.js';
+import { createNetns } from './netns-native.js';
 
 export const NETNS_RUN_DIR = '/var/run/netns';
 
 export class NamedNetns {
+  private prepared = false;
+
   constructor(private readonly exec: Exec) {}
 
   path(name: string): string {
     return join(NETNS_RUN_DIR, name);
   }
 
-  /** Creates the namespace with lo up. */
+  /**
+   * Creates the namespace with lo up. The first one is made by `ip netns add`, which also makes
+   * /run/netns a shared mount point when it is not one yet; the others without a process.
+   */
   async add(name: string): Promise<string> {
-    await this.exec.run({ argv: ['ip', 'netns', 'add', name], context: `create namespace ${name}` });
-    await this.exec.run({ argv: ['ip', '-n', name, 'link', 'set', 'lo', 'up'], context: `set lo up in ${name}` });
+    if (!this.prepared) {
+      await this.exec.run({ argv: ['ip', 'netns', 'add', name], context: `create namespace ${name}` });
+      await this.exec.run({ argv: ['ip', '-n', name, 'link', 'set', 'lo', 'up'], context: `set lo up in ${name}` });
+      this.prepared = true;
+      return this.path(name);
+    }
+    try {
+      createNetns(this.path(name));
+    } catch (err) {
+      throw new Error(`create namespace ${name}: ${(err as Error).message}`, { cause: err });
+    }
     return this.path(name);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Serves a lab pod's declared ports with real sockets in the pod's network namespace, from the
- * node's pod runner process: the sockets are created inside the namespace (netns-sockets.ts) and
+ * node's pod runner process: the sockets are created inside the namespace (netns-native.ts) and
  * adopted by Node's net and dgram sockets, which answer on them from this process.
  *
  * What a pod answers, so that probes and people can tell who they reached:
@@ -12,7 +12,7 @@
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { closeSync } from 'node:fs';
-import { bindSocketsInNetns } from './netns-sockets.js';
+import { bindSocketsInNetns } from './netns-native.js';
 
 export interface PodPort {
   protocol: 'TCP' | 'UDP';

@@ -3,7 +3,7 @@
  * reach nothing but their underlay segment (weft never connects a lab to the host's network), so
  * the lab serves the store's port on the segment's gateway address (10.99.0.254) and this process,
  * running in the host's namespace, relays each connection to the URL. The listening socket is
- * created inside the segment namespace (see src/adapters/netns-sockets.ts), so this
+ * created inside the segment namespace (see src/adapters/netns-native.ts), so this
  * is a plain TCP relay for control-plane traffic: no packet of a pod ever passes through it.
  */
 
