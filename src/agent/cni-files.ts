@@ -37,7 +37,11 @@ export function subnetEnvPath(runDir: string): string {
   return join(runDir, 'subnet.env');
 }
 
-/** The conflist for pods on this node: weft (→ bridge + host-local) then portmap. */
+/**
+ * The conflist for pods on this node: the weft plugin, which delegates to bridge + host-local and
+ * runs portmap itself when the runtime passes hostPort mappings (see src/cni/plugins/weft.ts):
+ * one plugin process per pod instead of two, where Flannel's conflist chains portmap after it.
+ */
 export function renderConflist(o: CniFilesOptions): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
@@ -45,6 +49,7 @@ export function renderConflist(o: CniFilesOptions): Record<string, unknown> {
     plugins: [
       {
         type: WEFT_CNI_TYPE,
+        capabilities: { portMappings: true },
         subnetFile: subnetEnvPath(o.runDir),
         dataDir: join(o.runDir, 'cni'),
         delegate: {
@@ -54,8 +59,8 @@ export function renderConflist(o: CniFilesOptions): Record<string, unknown> {
           isDefaultGateway: true,
           ipam: { type: `${o.pluginPrefix}host-local`, dataDir: o.ipamDataDir },
         },
+        portmap: { type: `${o.pluginPrefix}portmap`, snat: true },
       },
-      { type: `${o.pluginPrefix}portmap`, capabilities: { portMappings: true }, snat: true },
     ],
   };
 }
@@ -73,6 +78,7 @@ export function writeCniFiles(o: CniFilesOptions, env: SubnetEnv): { subnetEnv: 
 /** Removes both files (cleanup); missing files are fine. */
 export function removeCniFiles(o: Pick<CniFilesOptions, 'runDir' | 'cniConfDir'>): void {
   rmSync(subnetEnvPath(o.runDir), { force: true });
+  rmSync(cniSocketPath(o.runDir), { force: true });
   rmSync(join(o.cniConfDir, CONFLIST_FILE), { force: true });
   rmSync(join(o.runDir, 'cni'), { recursive: true, force: true });
 }

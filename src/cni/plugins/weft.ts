@@ -8,14 +8,22 @@
  * defaults to "bridge", `delegate.ipam` fields are merged into the generated ipam).
  * The generated config is saved per container at ADD and reused at DEL and CHECK, so a pod is
  * torn down with the config it was made with even if subnet.env changed since (as Flannel does).
+ *
+ * `portmap` (weft's own, not Flannel's): fields of a portmap config (`type` defaults to
+ * "portmap") that this plugin runs after the delegate, as the next plugin of a conflist would,
+ * with the runtime's `portMappings` (declare the capability on this plugin). Why: the runtime
+ * execs every plugin of a chain for every pod, and a chained portmap was one more plugin process
+ * per pod, nearly always to pass the result through. ADD calls it only when there are mappings;
+ * DEL always does (it cannot know whether the ADD had any). A portmap chained separately in the
+ * conflist still works as before.
  */
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BASE_CONFIG, parseWith } from '../../core/cni/config.js';
-import { CniError, CniErrorCode } from '../../core/cni/errors.js';
-import type { CniResult } from '../../core/cni/result.js';
+import { CniError, CniErrorCode, toCniError } from '../../core/cni/errors.js';
+import { convertResult, type CniResult } from '../../core/cni/result.js';
 import { parseSubnetEnv } from '../../core/cni/subnet-env.js';
 import { DEFAULT_AGENT_RUN_DIR } from '../../core/names.js';
 import type { PluginDeps } from '../deps.js';
@@ -25,6 +33,7 @@ const WEFT_CONFIG = BASE_CONFIG.extend({
   subnetFile: z.string().min(1).default(join(DEFAULT_AGENT_RUN_DIR, 'subnet.env')),
   dataDir: z.string().min(1).default('/var/lib/cni/weft'),
   delegate: z.record(z.unknown()).default({}),
+  portmap: z.record(z.unknown()).optional(),
 });
 type WeftConfig = z.infer<typeof WEFT_CONFIG>;
 
@@ -62,6 +71,20 @@ export function delegateConfig(conf: WeftConfig, subnetFileText: string): Record
   return out;
 }
 
+/** The config of the chained portmap call (see the file comment). */
+export function portmapConfig(conf: WeftConfig, prevResult: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = { cniVersion: conf.cniVersion, name: conf.name, type: 'portmap', ...conf.portmap };
+  const mappings = conf.runtimeConfig?.portMappings;
+  if (mappings !== undefined) out.runtimeConfig = { portMappings: mappings };
+  if (prevResult !== undefined) out.prevResult = prevResult;
+  return out;
+}
+
+function hasPortMappings(conf: WeftConfig): boolean {
+  const m = conf.runtimeConfig?.portMappings;
+  return Array.isArray(m) && m.length > 0;
+}
+
 function savedPath(conf: WeftConfig, containerId: string, ifname: string): string {
   return join(conf.dataDir, ifname === 'eth0' ? containerId : `${containerId}-${ifname}`);
 }
@@ -94,7 +117,22 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       try {
         const result = await deps.delegator.run(type, 'ADD', call.env, text);
         if (!result) throw new CniError(CniErrorCode.DelegateFailure, `${type} ADD returned no result`);
-        return result;
+        if (!conf.portmap || !hasPortMappings(conf)) return result;
+        const pm = portmapConfig(conf, convertResult(result, call.version));
+        const pmType = String(pm.type);
+        try {
+          const mapped = await deps.delegator.run(pmType, 'ADD', call.env, JSON.stringify(pm));
+          if (!mapped) throw new CniError(CniErrorCode.DelegateFailure, `${pmType} ADD returned no result`);
+          return mapped;
+        } catch (err) {
+          // Undo the delegate's ADD: the pod must not keep an address without its hostPorts.
+          try {
+            await deps.delegator.run(type, 'DEL', call.env, withPrev(text, call));
+          } catch (undoErr) {
+            throw new CniError(toCniError(err).code, `${(err as Error).message}; rollback (${type} DEL) also failed: ${(undoErr as Error).message}`, '', { cause: err });
+          }
+          throw err;
+        }
       } catch (err) {
         rmSync(path, { force: true });
         throw err;
@@ -102,22 +140,17 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
     },
     del: async (call) => {
       const conf = parse(call);
-      const path = savedPath(conf, call.env.containerId, call.env.ifname);
-      const saved = loadSaved(path);
-      // Without a saved config (ADD never finished, or DEL ran before) fall back to a fresh one,
-      // so that whatever the bridge and IPAM still hold is released.
-      let text = saved;
-      if (text === undefined) {
-        try {
-          text = JSON.stringify(delegateConfig(conf, readFileSync(conf.subnetFile, 'utf8')));
-        } catch (err) {
-          deps.log(`weft DEL ${call.env.containerId}: no saved config and no usable ${conf.subnetFile} (${(err as Error).message}); nothing to delegate`);
-          return;
-        }
+      // The chained portmap first (reverse order of ADD); its failure is reported after the
+      // delegate's DEL has run, so the pod's address is released either way.
+      let portmapError: Error | undefined;
+      if (conf.portmap) {
+        const pm = portmapConfig(conf, call.config.prevResult);
+        await deps.delegator.run(String(pm.type), 'DEL', call.env, JSON.stringify(pm)).catch((err: unknown) => {
+          portmapError = err as Error;
+        });
       }
-      const type = String((JSON.parse(text) as { type: unknown }).type);
-      await deps.delegator.run(type, 'DEL', call.env, withPrev(text, call));
-      rmSync(path, { force: true });
+      await delDelegate(conf, call);
+      if (portmapError) throw portmapError;
     },
     check: async (call) => {
       const conf = parse(call);
@@ -125,26 +158,18 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       if (saved === undefined) throw new CniError(CniErrorCode.CheckFailed, `weft CHECK: no saved config for container ${call.env.containerId}`);
       const type = String((JSON.parse(saved) as { type: unknown }).type);
       await deps.delegator.run(type, 'CHECK', call.env, withPrev(saved, call));
+      if (conf.portmap && hasPortMappings(conf)) {
+        const pm = portmapConfig(conf, call.config.prevResult);
+        await deps.delegator.run(String(pm.type), 'CHECK', call.env, JSON.stringify(pm));
+      }
     },
     gc: async (call) => {
-      // Saved configs of attachments the runtime no longer knows are dropped, and GC is passed
-      // on to the bridge (which passes it to IPAM) so their addresses are freed too.
       const conf = parse(call);
-      const valid = new Set(
-        ((call.config['cni.dev/valid-attachments'] ?? []) as Array<{ containerID?: string; ifname?: string }>).map((a) =>
-          a.ifname === 'eth0' || a.ifname === undefined ? String(a.containerID) : `${a.containerID}-${a.ifname}`,
-        ),
-      );
-      let saved: string[] = [];
-      try {
-        saved = readdirSync(conf.dataDir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await gcDelegate(conf, call);
+      if (conf.portmap) {
+        const pm: Record<string, unknown> = { ...portmapConfig(conf, undefined), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] };
+        await deps.delegator.run(String(pm.type), 'GC', call.env, JSON.stringify(pm));
       }
-      for (const name of saved) if (!name.endsWith('.tmp') && !valid.has(name)) rmSync(join(conf.dataDir, name), { force: true });
-      const text = JSON.stringify({ ...delegateConfig(conf, readFileText(conf.subnetFile)), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
-      const type = String((JSON.parse(text) as { type: unknown }).type);
-      await deps.delegator.run(type, 'GC', call.env, text);
     },
     status: async (call) => {
       const conf = parse(call);
@@ -155,6 +180,47 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       }
     },
   };
+
+  async function delDelegate(conf: WeftConfig, call: PluginCall): Promise<void> {
+    const path = savedPath(conf, call.env.containerId, call.env.ifname);
+    const saved = loadSaved(path);
+    // Without a saved config (ADD never finished, or DEL ran before) fall back to a fresh one,
+    // so that whatever the bridge and IPAM still hold is released.
+    let text = saved;
+    if (text === undefined) {
+      try {
+        text = JSON.stringify(delegateConfig(conf, readFileSync(conf.subnetFile, 'utf8')));
+      } catch (err) {
+        deps.log(`weft DEL ${call.env.containerId}: no saved config and no usable ${conf.subnetFile} (${(err as Error).message}); nothing to delegate`);
+        return;
+      }
+    }
+    const type = String((JSON.parse(text) as { type: unknown }).type);
+    await deps.delegator.run(type, 'DEL', call.env, withPrev(text, call));
+    rmSync(path, { force: true });
+  }
+
+  /**
+   * Saved configs of attachments the runtime no longer knows are dropped, and GC is passed on to
+   * the bridge (which passes it to IPAM) so their addresses are freed too.
+   */
+  async function gcDelegate(conf: WeftConfig, call: PluginCall): Promise<void> {
+    const valid = new Set(
+      ((call.config['cni.dev/valid-attachments'] ?? []) as Array<{ containerID?: string; ifname?: string }>).map((a) =>
+        a.ifname === 'eth0' || a.ifname === undefined ? String(a.containerID) : `${a.containerID}-${a.ifname}`,
+      ),
+    );
+    let saved: string[] = [];
+    try {
+      saved = readdirSync(conf.dataDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const name of saved) if (!name.endsWith('.tmp') && !valid.has(name)) rmSync(join(conf.dataDir, name), { force: true });
+    const text = JSON.stringify({ ...delegateConfig(conf, readFileText(conf.subnetFile)), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
+    const type = String((JSON.parse(text) as { type: unknown }).type);
+    await deps.delegator.run(type, 'GC', call.env, text);
+  }
 }
 
 function readFileText(path: string): string {
