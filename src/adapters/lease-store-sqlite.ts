@@ -47,6 +47,17 @@ export interface SqliteLeaseStoreOptions {
 
 export class SqliteLeaseStore implements LeaseStore {
   private readonly db: Database.Database;
+  /** Prepared once: preparing costs more than running these small queries, and the agents run them many times a second. */
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
   private readonly watches = new WatchRegistry();
 
   constructor(private readonly opts: SqliteLeaseStoreOptions) {
@@ -67,16 +78,16 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async getConfig(): Promise<string | undefined> {
-    const row = this.db.prepare('SELECT value FROM config WHERE key = ?').get('net-conf') as { value: string } | undefined;
+    const row = this.stmt('SELECT value FROM config WHERE key = ?').get('net-conf') as { value: string } | undefined;
     return row?.value;
   }
 
   async putConfig(text: string): Promise<void> {
-    this.db.prepare('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('net-conf', text);
+    this.stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('net-conf', text);
   }
 
   async listLeases(): Promise<Lease[]> {
-    const rows = this.db.prepare('SELECT * FROM leases WHERE expires_at > ? ORDER BY subnet').all(this.opts.clock.now()) as Row[];
+    const rows = this.stmt('SELECT * FROM leases WHERE expires_at > ? ORDER BY subnet').all(this.opts.clock.now()) as Row[];
     return rows.map(toLease);
   }
 
@@ -94,7 +105,7 @@ export class SqliteLeaseStore implements LeaseStore {
   async acquire(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
     const tx = this.db.transaction(() => {
       const now = this.opts.clock.now();
-      const cur = this.db.prepare('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
+      const cur = this.stmt('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
       if (cur && cur.expires_at > now) throw new LeaseTakenError(`subnet ${subnet} is leased by ${cur.public_ip} until ${new Date(cur.expires_at).toISOString()}`);
       return this.write(subnet, attrs, now + ttlMs);
     });
@@ -104,7 +115,7 @@ export class SqliteLeaseStore implements LeaseStore {
   async renew(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
     const tx = this.db.transaction(() => {
       const now = this.opts.clock.now();
-      const cur = this.db.prepare('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
+      const cur = this.stmt('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
       if (!cur || cur.expires_at <= now) throw new LeaseLostError(`renew ${subnet}: the lease expired`);
       if (cur.public_ip !== attrs.publicIp) throw new LeaseLostError(`renew ${subnet}: now held by ${cur.public_ip}`);
       return this.write(subnet, attrs, now + ttlMs);
@@ -113,7 +124,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async revoke(subnet: string): Promise<void> {
-    this.db.prepare('DELETE FROM leases WHERE subnet = ?').run(subnet);
+    this.stmt('DELETE FROM leases WHERE subnet = ?').run(subnet);
   }
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {

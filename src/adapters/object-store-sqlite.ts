@@ -49,6 +49,17 @@ function toStored(r: ObjectRow): Stored {
 
 export class SqliteObjectStore implements ObjectStore {
   private readonly db: Database.Database;
+  /** Prepared once: preparing costs more than running these small queries, and the agents run them many times a second. */
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(path: string, private readonly clock: Clock) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -72,19 +83,19 @@ export class SqliteObjectStore implements ObjectStore {
   }
 
   private currentRevision(): number {
-    const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'revision'`).get() as { value: number };
+    const row = this.stmt(`SELECT value FROM meta WHERE key = 'revision'`).get() as { value: number };
     return row.value;
   }
 
   private bump(): number {
     const next = this.currentRevision() + 1;
-    this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(next);
+    this.stmt(`UPDATE meta SET value = ? WHERE key = 'revision'`).run(next);
     return next;
   }
 
   /** Objects revision and status revision: node heartbeats and identical status writes change neither. */
   async changeToken(): Promise<string> {
-    const rows = this.db.prepare(`SELECT key, value FROM meta WHERE key IN ('revision', 'status_revision') ORDER BY key`).all() as Array<{ key: string; value: number }>;
+    const rows = this.stmt(`SELECT key, value FROM meta WHERE key IN ('revision', 'status_revision') ORDER BY key`).all() as Array<{ key: string; value: number }>;
     return rows.map((r) => r.value).join('.');
   }
 
@@ -94,22 +105,22 @@ export class SqliteObjectStore implements ObjectStore {
 
   async list(kind?: K8sKind): Promise<Stored[]> {
     const rows = (kind === undefined
-      ? this.db.prepare('SELECT * FROM objects ORDER BY kind, namespace, name').all()
-      : this.db.prepare('SELECT * FROM objects WHERE kind = ? ORDER BY namespace, name').all(kind)) as ObjectRow[];
+      ? this.stmt('SELECT * FROM objects ORDER BY kind, namespace, name').all()
+      : this.stmt('SELECT * FROM objects WHERE kind = ? ORDER BY namespace, name').all(kind)) as ObjectRow[];
     return rows.map(toStored);
   }
 
   async get(key: ObjectKey): Promise<Stored | undefined> {
-    const row = this.db.prepare('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?').get(key.kind, key.namespace, key.name) as ObjectRow | undefined;
+    const row = this.stmt('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?').get(key.kind, key.namespace, key.name) as ObjectRow | undefined;
     return row ? toStored(row) : undefined;
   }
 
   async commit(change: Change, ifRevision?: number): Promise<CommitAction[]> {
-    const select = this.db.prepare('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?');
-    const upsert = this.db.prepare(`
+    const select = this.stmt('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?');
+    const upsert = this.stmt(`
       INSERT INTO objects (kind, namespace, name, body, uid, resource_version, created) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body, resource_version = excluded.resource_version`);
-    const remove = this.db.prepare('DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?');
+    const remove = this.stmt('DELETE FROM objects WHERE kind = ? AND namespace = ? AND name = ?');
     const run = this.db.transaction((): CommitAction[] => {
       if (ifRevision !== undefined && this.currentRevision() !== ifRevision) {
         throw new RevisionConflictError(`the store changed since revision ${ifRevision} (now ${this.currentRevision()})`);
@@ -139,7 +150,7 @@ export class SqliteObjectStore implements ObjectStore {
   }
 
   async podStatuses(): Promise<PodStatus[]> {
-    const rows = this.db.prepare('SELECT body FROM pod_status ORDER BY namespace, name').all() as Array<{ body: string }>;
+    const rows = this.stmt('SELECT body FROM pod_status ORDER BY namespace, name').all() as Array<{ body: string }>;
     return rows.map((r) => JSON.parse(r.body) as PodStatus);
   }
 
@@ -149,23 +160,23 @@ export class SqliteObjectStore implements ObjectStore {
     // really changes bumps status_revision instead (see changeToken()).
     const body = status === undefined ? undefined : JSON.stringify(status);
     const write = this.db.transaction(() => {
-      const row = this.db.prepare('SELECT body FROM pod_status WHERE namespace = ? AND name = ?').get(namespace, name) as { body: string } | undefined;
+      const row = this.stmt('SELECT body FROM pod_status WHERE namespace = ? AND name = ?').get(namespace, name) as { body: string } | undefined;
       if (row?.body === body) return;
-      if (body === undefined) this.db.prepare('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name);
-      else this.db.prepare('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, body);
-      this.db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'status_revision'`).run();
+      if (body === undefined) this.stmt('DELETE FROM pod_status WHERE namespace = ? AND name = ?').run(namespace, name);
+      else this.stmt('INSERT INTO pod_status (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(namespace, name, body);
+      this.stmt(`UPDATE meta SET value = value + 1 WHERE key = 'status_revision'`).run();
     });
     write.immediate();
   }
 
   async nodes(): Promise<NodeInfo[]> {
-    const rows = this.db.prepare('SELECT body FROM nodes ORDER BY name').all() as Array<{ body: string }>;
+    const rows = this.stmt('SELECT body FROM nodes ORDER BY name').all() as Array<{ body: string }>;
     return rows.map((r) => JSON.parse(r.body) as NodeInfo);
   }
 
   async putNode(node: NodeInfo): Promise<void> {
     // A heartbeat alone does not bump the revision: runners watch the revision for spec changes.
-    this.db.prepare('INSERT INTO nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body').run(node.name, JSON.stringify(node));
+    this.stmt('INSERT INTO nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body').run(node.name, JSON.stringify(node));
   }
 
   async close(): Promise<void> {
