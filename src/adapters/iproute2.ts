@@ -7,6 +7,7 @@
  */
 
 import { ExecError, type Exec } from '../ports/exec.js';
+import { IpSession, IpSessionError } from './ip-session.js';
 import { LinkBatchError, type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
 
 /** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
@@ -120,13 +121,27 @@ function normalizeDst(dst: string | undefined, family: 4 | 6): string {
 }
 
 export class Iproute2Links implements Links {
-  constructor(private readonly exec: Exec) {}
+  /** With `session`, work in this process's own namespace goes through it (see ip-session.ts). */
+  constructor(
+    private readonly exec: Exec,
+    private readonly session?: IpSession,
+  ) {}
 
   private ns(opts: NsOption | undefined): { netns?: string } {
     return opts?.netns ? { netns: opts.netns } : {};
   }
 
   async get(name: string, opts?: NsOption): Promise<LinkState | undefined> {
+    if (this.session && !opts?.netns) {
+      try {
+        const [out] = await this.session.run([`address show dev ${token(name, 'link')}`], 1);
+        const first = (JSON.parse(out?.trim() || '[]') as IpAddrJson[])[0];
+        return first ? toLinkState(first) : undefined;
+      } catch (err) {
+        if (err instanceof IpSessionError && /does not exist/.test(err.stderr)) return undefined;
+        throw new Error(`read link ${name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
     const where = opts?.netns ? ` in ${opts.netns}` : '';
     const r = await this.exec.tryRun({ argv: ['ip', '-j', '-d', 'address', 'show', 'dev', token(name, 'link')], ...this.ns(opts) });
     if (r.exitCode !== 0) {
@@ -140,6 +155,12 @@ export class Iproute2Links implements Links {
   }
 
   async list(opts?: NsOption): Promise<LinkState[]> {
+    if (this.session && !opts?.netns) {
+      const [out] = await this.session.run(['address show'], 1).catch((err: unknown) => {
+        throw new Error(`read links: ${(err as Error).message}`, { cause: err });
+      });
+      return (JSON.parse(out?.trim() || '[]') as IpAddrJson[]).map(toLinkState);
+    }
     const r = await this.exec.run({ argv: ['ip', '-j', '-d', 'address', 'show'], ...this.ns(opts), context: `read links${opts?.netns ? ` in ${opts.netns}` : ''}` });
     return (JSON.parse(r.stdout.trim() || '[]') as IpAddrJson[]).map(toLinkState);
   }
@@ -159,6 +180,17 @@ export class Iproute2Links implements Links {
     const reads = opts.read ?? [];
     if (changes.length === 0 && reads.length === 0) return [];
     const lines = [...changes.map(renderChange), ...reads.map((name) => `address show dev ${token(name, 'link')}`)];
+    if (this.session && !opts.netns) {
+      let shown: string[];
+      try {
+        shown = await this.session.run(lines, reads.length);
+      } catch (err) {
+        if (!(err instanceof IpSessionError)) throw err;
+        const failedIndex = err.failedIndex !== undefined && err.failedIndex < changes.length ? err.failedIndex : undefined;
+        throw new LinkBatchError(`${opts.context}: ${err.message}`, failedIndex, { cause: err });
+      }
+      return this.parseReads(shown.join('\n'), reads, opts.context);
+    }
     let stdout: string;
     try {
       // -j -d apply to the whole batch: they only shape the output of the `address show` lines.
@@ -173,7 +205,12 @@ export class Iproute2Links implements Links {
       const failedIndex = index !== undefined && index < changes.length ? index : undefined;
       throw new LinkBatchError(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${line ? `ip ${line}: ` : ''}${why}`, failedIndex, { cause: err });
     }
-    // Each `address show` line prints one JSON array on a line of its own.
+    return this.parseReads(stdout, reads, opts.context);
+  }
+
+  /** Each `address show` line of a batch prints one JSON array on a line of its own. */
+  private parseReads(stdout: string, reads: readonly string[], context: string): LinkState[] {
+    const opts = { context };
     const shown = stdout.split('\n').filter((l) => l.trim() !== '');
     if (shown.length !== reads.length) throw new Error(`${opts.context}: expected ${reads.length} link reads from ip, got ${shown.length}`);
     return shown.map((l, i) => {

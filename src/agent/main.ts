@@ -14,6 +14,7 @@ import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
 import { startCniServer } from '../cni/server.js';
 import { runInProcess } from '../cni/main.js';
+import { IpSession } from '../adapters/ip-session.js';
 import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
 import { parseDuration } from '../core/duration.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
@@ -178,7 +179,9 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const cniLog = log.with({ component: 'cni' });
   // Not fatal: without the socket the wrappers run the plugins themselves, only slower.
   const cniSocket = cniSocketPath(opts.runDir);
-  const cni = await startCniServer({ socketPath: cniSocket, run: runInProcess, log: (m, f) => cniLog.info(m, f) }).catch((err: unknown) => {
+  // One long-lived `ip` for the node side of every pod's ADD and DEL (see src/adapters/ip-session.ts).
+  const ipSession = new IpSession();
+  const cni = await startCniServer({ socketPath: cniSocket, run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) }).catch((err: unknown) => {
     cniLog.error('cannot serve the CNI socket; the plugin wrappers will run the plugins themselves', { socket: cniSocket, error: (err as Error).message });
     return { close: async () => undefined };
   });
@@ -191,6 +194,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     policyNft?.close();
     await objects?.close();
     await cni.close();
+    ipSession.close();
     await agent?.stop();
     await status.close();
     process.exit(code);
@@ -201,6 +205,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     await agent.start();
   } catch (err) {
     await cni.close();
+    ipSession.close();
     await agent.stop().catch(() => undefined);
     await status.close();
     throw err;

@@ -7,6 +7,7 @@ import type { Exec } from '../ports/exec.js';
 import type { FileLocker } from '../ports/lock.js';
 import type { Nft } from '../ports/nft.js';
 import type { Delegator } from './delegate.js';
+import type { IpSession } from '../adapters/ip-session.js';
 
 export interface PluginDeps {
   exec: Exec;
@@ -18,4 +19,6 @@ export interface PluginDeps {
   lockDir: string;
   /** Diagnostic lines go to stderr; stdout belongs to the CNI result. */
   log: (line: string) => void;
+  /** A long-lived `ip` for the node's namespace, when the plugin runs inside the agent. */
+  ipSession?: IpSession;
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NodeExec } from '../adapters/exec.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { NftCommand } from '../adapters/nft.js';
+import type { IpSession } from '../adapters/ip-session.js';
 import { DEFAULT_LOCK_DIR } from '../core/names.js';
 import { Delegator } from './delegate.js';
 import type { PluginDeps } from './deps.js';
@@ -44,12 +45,17 @@ export async function createPlugin(type: PluginType, deps: PluginDeps): Promise<
 const HERE = fileURLToPath(import.meta.url);
 export const CNI_BUNDLE = HERE.endsWith('/bundle/cni.mjs') ? HERE : fileURLToPath(new URL('../../bundle/cni.mjs', import.meta.url));
 
+/** What a long-lived host process (the agent's CNI socket) shares between the calls it runs. */
+export interface SharedDeps {
+  ipSession?: IpSession;
+}
+
 /** Runs a weft plugin type in this process through the same dispatcher its executable uses. */
-export async function runInProcess(type: string, env: Record<string, string>, stdin: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function runInProcess(type: string, env: Record<string, string>, stdin: string, shared: SharedDeps = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   if (!(PLUGIN_TYPES as readonly string[]).includes(type)) return { exitCode: 2, stdout: '', stderr: `usage: main.js <${PLUGIN_TYPES.join('|')}>\n` };
   let stdout = '';
   let stderr = '';
-  const exitCode = await dispatch(await createPlugin(type as PluginType, realDeps(env)), {
+  const exitCode = await dispatch(await createPlugin(type as PluginType, realDeps(env, shared)), {
     env,
     stdin,
     stdout: (t) => (stdout += t),
@@ -58,15 +64,16 @@ export async function runInProcess(type: string, env: Record<string, string>, st
   return { exitCode, stdout, stderr };
 }
 
-export function realDeps(env: Record<string, string | undefined>): PluginDeps {
+export function realDeps(env: Record<string, string | undefined>, shared: SharedDeps = {}): PluginDeps {
   const exec = new NodeExec();
   return {
     exec,
     locker: new FlockLocker(),
     nft: new NftCommand(exec),
-    delegator: new Delegator(exec, { entry: CNI_BUNDLE, run: runInProcess }),
+    delegator: new Delegator(exec, { entry: CNI_BUNDLE, run: (t, e, s) => runInProcess(t, e, s, shared) }),
     lockDir: env.WEFT_LOCK_DIR || DEFAULT_LOCK_DIR,
     log: (line) => process.stderr.write(`${line}\n`),
+    ...(shared.ipSession ? { ipSession: shared.ipSession } : {}),
   };
 }
 

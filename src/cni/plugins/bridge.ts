@@ -52,7 +52,7 @@ function kernel(message: string, cause: unknown): CniError {
 }
 
 export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}): CniPlugin {
-  const links = extras.links ?? new Iproute2Links(deps.exec);
+  const links = extras.links ?? new Iproute2Links(deps.exec, deps.ipSession);
   const sysctl = extras.sysctl ?? new ProcSysctl();
   const dadTimeoutMs = extras.dadTimeoutMs ?? 10_000;
 
