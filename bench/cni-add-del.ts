@@ -1,8 +1,11 @@
 /**
  * Benchmark: how long a pod's network takes to set up and tear down with weft's plugins
  * (bridge + host-local) against Debian's reference Go plugins doing the same job, measured in the
- * same run on the same machine, one node namespace each, N pods in sequence. Prints a table and
- * writes bench/results/cni-add-del.json. Not a test: it asserts nothing about time.
+ * same run on the same machine, one node namespace each, N pods in sequence. weft is timed two
+ * ways: each plugin exec'd on its own (the wrapper runs the bundled plugin: no agent on the node),
+ * and through the node agent's CNI socket (as the lab's pods are made; see src/cni/server.ts).
+ * Prints a table and writes bench/results/cni-add-del.json. Not a test: it asserts nothing about
+ * time.
  *
  * Run: npm run bench   (as root; it makes and removes namespaces named weft-bench-*)
  */
@@ -12,6 +15,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { NodeExec } from '../src/adapters/exec.js';
 import { CniRuntime, type ConfList } from '../src/cni/runtime.js';
+import { fileURLToPath } from 'node:url';
+import { startDaemon } from '../src/adapters/daemon.js';
 import { Netns } from '../test/support/netns.js';
 import { makeBinDir } from '../test/support/cni.js';
 
@@ -29,15 +34,27 @@ function stats(xs: number[]): Stats {
   return { medianMs: at(0.5), p90Ms: at(0.9), meanMs: xs.reduce((a, b) => a + b, 0) / xs.length };
 }
 
-async function run(fx: Netns, label: string, bridge: string, ipam: string, binDir: string, dataDir: string) {
+const SOCKET_SERVER = fileURLToPath(new URL('./cni-socket-server.js', import.meta.url));
+
+async function run(fx: Netns, label: string, bridge: string, ipam: string, binDir: string, dataDir: string, viaSocket = false) {
   const node = fx.add(`${label}-node`);
+  const socketPath = join(fx.tmpDir(`${label}-run`), 'cni.sock');
+  const server = viaSocket ? await startDaemon(['ip', 'netns', 'exec', node, process.execPath, SOCKET_SERVER, socketPath], { context: 'CNI socket server' }) : undefined;
+  try {
+    return await runPods(fx, label, node, bridge, ipam, binDir, dataDir, viaSocket ? { WEFT_CNI_SOCKET: socketPath } : { WEFT_CNI_SOCKET: join(fx.tmpDir(`${label}-none`), 'none.sock') });
+  } finally {
+    await server?.stop();
+  }
+}
+
+async function runPods(fx: Netns, label: string, node: string, bridge: string, ipam: string, binDir: string, dataDir: string, env: Record<string, string>) {
   const pods = Array.from({ length: PODS }, (_, i) => fx.add(`${label}-p${i}`));
   const list: ConfList = {
     cniVersion: '1.0.0',
     name: `bench-${label}`,
     plugins: [{ type: bridge, bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: ipam, subnet: '10.77.0.0/16', dataDir } }],
   };
-  const rt = new CniRuntime({ exec: new NodeExec(), binDirs: [binDir], wrap: ['ip', 'netns', 'exec', node] });
+  const rt = new CniRuntime({ exec: new NodeExec(), binDirs: [binDir], wrap: ['ip', 'netns', 'exec', node], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env } });
   const add: number[] = [];
   const del: number[] = [];
   for (const [i, p] of pods.entries()) {
@@ -62,16 +79,27 @@ async function main(): Promise<void> {
     await run(fx, 'warmref', 'bridge', 'host-local', binDir, dataDir);
     const ref = await run(fx, 'ref', 'bridge', 'host-local', binDir, dataDir);
     const weft = await run(fx, 'weft', 'weft-bridge', 'weft-host-local', binDir, dataDir);
+    await run(fx, 'warmsock', 'weft-bridge', 'weft-host-local', binDir, dataDir, true);
+    const socket = await run(fx, 'sock', 'weft-bridge', 'weft-host-local', binDir, dataDir, true);
     const rows = [
-      ['ADD median', ref.add.medianMs, weft.add.medianMs],
-      ['ADD p90', ref.add.p90Ms, weft.add.p90Ms],
-      ['DEL median', ref.del.medianMs, weft.del.medianMs],
-      ['DEL p90', ref.del.p90Ms, weft.del.p90Ms],
+      ['ADD median', ref.add.medianMs, weft.add.medianMs, socket.add.medianMs],
+      ['ADD p90', ref.add.p90Ms, weft.add.p90Ms, socket.add.p90Ms],
+      ['DEL median', ref.del.medianMs, weft.del.medianMs, socket.del.medianMs],
+      ['DEL p90', ref.del.p90Ms, weft.del.p90Ms, socket.del.p90Ms],
     ] as const;
     console.log(`CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / reference; lower is better)`);
-    console.log(`${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft ms'.padStart(9)} ${'ratio'.padStart(7)}`);
-    for (const [name, r, w] of rows) console.log(`${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(9)} ${(w / r).toFixed(2).padStart(7)}`);
-    const out = { benchmark: 'cni-add-del', pods: PODS, date: new Date().toISOString(), reference: ref, weft, ratios: Object.fromEntries(rows.map(([n, r, w]) => [n, w / r])) };
+    console.log(`${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft exec ms'.padStart(13)} ${'ratio'.padStart(7)} ${'weft socket ms'.padStart(15)} ${'ratio'.padStart(7)}`);
+    for (const [name, r, w, k] of rows) console.log(`${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(13)} ${(w / r).toFixed(2).padStart(7)} ${k.toFixed(1).padStart(15)} ${(k / r).toFixed(2).padStart(7)}`);
+    const out = {
+      benchmark: 'cni-add-del',
+      pods: PODS,
+      date: new Date().toISOString(),
+      reference: ref,
+      weft,
+      weftViaAgentSocket: socket,
+      ratios: Object.fromEntries(rows.map(([n, r, w]) => [n, w / r])),
+      socketRatios: Object.fromEntries(rows.map(([n, r, , k]) => [n, k / r])),
+    };
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(join('bench/results', 'cni-add-del.json'), JSON.stringify(out, null, 2) + '\n');
     console.log('wrote bench/results/cni-add-del.json');
