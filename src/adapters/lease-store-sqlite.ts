@@ -7,7 +7,8 @@
  *   reading, so of N processes acquiring one subnet exactly one sees it free.
  * - Expiry needs no writer: a lease whose expires_at has passed is treated as absent by every
  *   read, and the watcher notices it disappear on its next poll.
- * - watch() polls (SQLite has no change notifications across processes) and reports the diff.
+ * - watch() polls (SQLite has no change notifications across processes) and reports the diff;
+ *   a poll with no commit since the last one (PRAGMA data_version) skips the list.
  */
 
 import Database from 'better-sqlite3';
@@ -49,6 +50,8 @@ export class SqliteLeaseStore implements LeaseStore {
   private readonly db: Database.Database;
   /** Prepared once: preparing costs more than running these small queries, and the agents run them many times a second. */
   private readonly stmts = new Map<string, Database.Statement>();
+  /** Writes through this connection, which its own data_version does not count. */
+  private localWrites = 0;
 
   private stmt(sql: string): Database.Statement {
     let st = this.stmts.get(sql);
@@ -83,6 +86,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async putConfig(text: string): Promise<void> {
+    this.localWrites++;
     this.stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('net-conf', text);
   }
 
@@ -103,6 +107,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async acquire(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
+    this.localWrites++;
     const tx = this.db.transaction(() => {
       const now = this.opts.clock.now();
       const cur = this.stmt('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
@@ -113,6 +118,7 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async renew(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
+    this.localWrites++;
     const tx = this.db.transaction(() => {
       const now = this.opts.clock.now();
       const cur = this.stmt('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
@@ -124,11 +130,22 @@ export class SqliteLeaseStore implements LeaseStore {
   }
 
   async revoke(subnet: string): Promise<void> {
+    this.localWrites++;
     this.stmt('DELETE FROM leases WHERE subnet = ?').run(subnet);
   }
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    return this.watches.track(await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError));
+    // PRAGMA data_version changes when another connection commits: most polls then cost one
+    // tiny read instead of listing and comparing every lease (50 agents poll 5 times a second).
+    // This connection's own writes do not move its data_version: they are counted here.
+    let version = '';
+    const changed = () => {
+      const v = `${String(this.db.pragma('data_version', { simple: true }))}.${this.localWrites}`;
+      const moved = v !== version;
+      version = v;
+      return moved;
+    };
+    return this.watches.track(await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError, changed));
   }
 
   async close(): Promise<void> {

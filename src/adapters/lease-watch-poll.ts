@@ -11,21 +11,39 @@ import type { Lease, LeaseEvent, LeaseWatch } from '../ports/lease-store.js';
 
 const identity = (l: Lease) => JSON.stringify([l.publicIp, l.backendType, l.backendData, l.nodeName ?? '']);
 
+/** Without a change hint, or with one, at least this often a full list (ms). */
+const FULL_LIST_MS = 5_000;
+
+/**
+ * `changed`, when the store has a cheap way to tell (SQLite's data_version), says whether anything
+ * was written since it was last asked: polls without a write skip the list, except when a known
+ * lease may have expired meanwhile (expiry writes nothing) and at least every FULL_LIST_MS.
+ */
 export async function pollingWatch(
   list: () => Promise<Lease[]>,
   clock: Clock,
   pollMs: number,
   onEvent: (e: LeaseEvent) => void,
   onError?: (err: Error) => void,
+  changed?: () => boolean,
 ): Promise<LeaseWatch> {
-  let known = new Map((await list()).map((l) => [l.subnet, identity(l)]));
+  changed?.();
+  const first = await list();
+  let known = new Map(first.map((l) => [l.subnet, identity(l)]));
+  const nextDue = (leases: Lease[]) => Math.min(clock.now() + FULL_LIST_MS, ...leases.map((l) => l.expiresAt));
+  let due = nextDue(first);
   let stopped = false;
   let failing = false;
   let timer: TimerHandle | undefined;
   const poll = async () => {
     if (stopped) return;
     try {
+      if (changed && !failing && !changed() && clock.now() < due) {
+        timer = clock.setTimeout(() => void poll(), pollMs);
+        return;
+      }
       const now = await list();
+      due = nextDue(now);
       const next = new Map(now.map((l) => [l.subnet, identity(l)]));
       for (const l of now) if (known.get(l.subnet) !== next.get(l.subnet)) onEvent({ type: 'added', lease: l });
       for (const s of known.keys()) if (!next.has(s)) onEvent({ type: 'removed', subnet: s });
