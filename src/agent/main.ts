@@ -3,7 +3,7 @@
  * reported once with their field. Decides nothing itself.
  */
 
-import { readFileSync, rmSync, watch } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
@@ -12,16 +12,17 @@ import { NftCommand } from '../adapters/nft.js';
 import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
+import { watchDirFiles } from '../adapters/file-watch.js';
 import { startCniServer } from '../cni/server.js';
 import { runInProcess } from '../cni/main.js';
 import { IpSession } from '../adapters/ip-session.js';
-import { SqliteLeaseStore } from '../adapters/lease-store-sqlite.js';
 import { parseDuration } from '../core/duration.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { LeaseStore } from '../ports/lease-store.js';
 import { Agent } from './agent.js';
+import { openStore } from './open-store.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { cniSocketPath, removeCniFiles } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
@@ -51,15 +52,6 @@ export interface AgentCliOptions {
   metricsAddr: string;
   /** The lab's object store (SQLite): enforce the NetworkPolicies stored there for this node's pods. */
   objectsFile?: string;
-}
-
-export async function openStore(opts: Pick<AgentCliOptions, 'store' | 'storeFile' | 'etcdEndpoints' | 'etcdPrefix'>): Promise<LeaseStore> {
-  if (opts.store === 'embedded') return new SqliteLeaseStore({ path: opts.storeFile, clock: systemClock });
-  if (opts.store === 'etcd') {
-    const { EtcdLeaseStore } = await import('../adapters/lease-store-etcd.js');
-    return new EtcdLeaseStore({ endpoints: opts.etcdEndpoints.split(',').map((s) => s.trim()).filter((s) => s !== ''), prefix: opts.etcdPrefix, clock: systemClock });
-  }
-  throw new Error(`--store: unknown datastore "${opts.store}" (expected embedded or etcd)`);
 }
 
 /** The cluster config: the stored one; a --net-conf file is stored first when the store has none. */
@@ -170,7 +162,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
       nft: policyNft,
       log: log.with({ component: 'policy' }),
       clock: systemClock,
-      wake: (onChange) => watchStoreFile(opts.objectsFile!, onChange),
+      wake: (onChange) => watchDirFiles(dirname(opts.objectsFile!), basename(opts.objectsFile!), onChange),
       onApplied: (a) => writePolicyApplied(opts.runDir, a),
     });
   }
@@ -212,19 +204,6 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   }
   policy?.start();
   log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
-}
-
-/**
- * Calls onChange when the SQLite store at `file` may have changed: inotify on its directory, for
- * the database, its WAL and its shared-memory index (a commit by any process writes the WAL).
- */
-function watchStoreFile(file: string, onChange: () => void): () => void {
-  const name = basename(file);
-  const w = watch(dirname(file), (_event, changed) => {
-    if (changed === null || String(changed).startsWith(name)) onChange();
-  });
-  w.on('error', () => undefined);
-  return () => w.close();
 }
 
 /** Removes the agent's backend devices and routes, its nft table and its files; nothing else. */

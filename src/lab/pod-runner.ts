@@ -28,6 +28,7 @@ import type { Clock } from '../ports/clock.js';
 import type { LeaseStore } from '../ports/lease-store.js';
 import type { NodeInfo, ObjectStore, PodStatus, Stored } from '../ports/object-store.js';
 import { NamedNetns } from '../adapters/netns.js';
+import { httpGetText } from '../adapters/http-get.js';
 import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
 import { CONFLIST_FILE } from '../agent/cni-files.js';
@@ -46,7 +47,7 @@ export interface PodRunnerOptions {
   log: Logger;
   /** The agent's /healthz URL (inside the node namespace). */
   agentHealthUrl: string;
-  /** How often the store's revision is polled (ms). */
+  /** How often the store's revision is polled (ms); nudge() wakes the loop sooner. */
   pollMs?: number;
   /** Full resync and node heartbeat period (ms). */
   resyncMs?: number;
@@ -63,6 +64,9 @@ interface LivePod {
 }
 
 const podKey = (ns: string, name: string) => `${ns}/${name}`;
+
+/** An unchanged node status is written again after this long (kubelet's default is 10 s). */
+const HEARTBEAT_WRITE_MS = 10_000;
 
 /** The TCP and UDP ports a pod declares (SCTP cannot be served on this kernel; see the README). */
 export function declaredPorts(pod: Pod): PodPort[] {
@@ -85,8 +89,13 @@ export class PodRunner {
   private lastResync = 0;
   private lastHeartbeat = 0;
   private nodeReady = false;
+  /** The last node info written (without its time), and when. */
+  private lastNodeInfo = '';
+  private lastNodeWrite = Number.NEGATIVE_INFINITY;
   private running = 0;
   private wake: (() => void) | undefined;
+  private nudged = false;
+  private heartbeatDue = false;
 
   constructor(private readonly o: PodRunnerOptions) {
     this.netns = new NamedNetns(o.exec);
@@ -120,16 +129,30 @@ export class PodRunner {
     }
   }
 
+  /**
+   * Wakes the loop: `store` when the object store may have changed, `node` when a file the
+   * agent writes for this node did (its status is then refreshed at once). A nudge that comes
+   * while the loop is busy is kept for its next turn.
+   */
+  nudge(what: 'store' | 'node'): void {
+    if (what === 'node') this.heartbeatDue = true;
+    this.nudged = true;
+    this.wake?.();
+  }
+
   /** Runs until stop(): polls the store revision, syncs on change and every resync period. */
   async run(): Promise<void> {
     const pollMs = this.o.pollMs ?? 150;
     const resyncMs = this.o.resyncMs ?? 2_000;
     while (!this.stopped) {
+      this.nudged = false;
       try {
         const rev = await this.o.store.revision();
         const now = this.o.clock.now();
-        // Until the node is Ready its status is refreshed often, so `lab up` sees it at once.
-        if (now - this.lastHeartbeat >= (this.nodeReady ? resyncMs : 200)) {
+        // Until the node is Ready its status is refreshed every second (and at once when the
+        // agent writes its files, see nudge()), so `lab up` sees it soon.
+        if (this.heartbeatDue || now - this.lastHeartbeat >= (this.nodeReady ? resyncMs : 1_000)) {
+          this.heartbeatDue = false;
           this.lastHeartbeat = now;
           await this.heartbeat();
         }
@@ -142,6 +165,7 @@ export class PodRunner {
       } catch (err) {
         this.o.log.error('sync failed', { error: (err as Error).message });
       }
+      if (this.nudged) continue;
       await new Promise<void>((resolve) => {
         const t = this.o.clock.setTimeout(resolve, pollMs);
         this.wake = () => {
@@ -294,8 +318,8 @@ export class PodRunner {
       info.message = `cannot read the leases: ${(err as Error).message}`;
     }
     try {
-      const r = await fetch(this.o.agentHealthUrl, { signal: AbortSignal.timeout(1_000) });
-      const text = (await r.text()).trim();
+      const r = await httpGetText(this.o.agentHealthUrl, 1_000);
+      const text = r.text.trim();
       if (r.ok && info.message === undefined) info.ready = existsSync(join(this.o.cniConfDir, CONFLIST_FILE));
       else info.message ??= `agent not ready: ${text}`;
       if (info.ready === false) info.message ??= 'no CNI config yet';
@@ -303,7 +327,16 @@ export class PodRunner {
       info.message ??= `agent does not answer at ${this.o.agentHealthUrl}: ${(err as Error).message}`;
     }
     this.nodeReady = info.ready;
+    // Written when something but the time changed, else every HEARTBEAT_WRITE_MS (kubelet's
+    // node status update frequency): every write to the store wakes every agent's policy loop,
+    // and 50 runners writing every 200 ms while their nodes came up kept a 50-node lab busy.
+    const { heartbeat: _at, ...content } = info;
+    const key = JSON.stringify(content);
+    const now = this.o.clock.now();
+    if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
     await this.o.store.putNode(info);
+    this.lastNodeInfo = key;
+    this.lastNodeWrite = now;
   }
 
   /** Stops serving (the pods' namespaces and addresses stay, as containers outlive kubelet). */

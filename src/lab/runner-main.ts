@@ -9,8 +9,10 @@ import { JsonLogger } from '../adapters/json-logger.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { CniRuntime } from '../cni/runtime.js';
-import { openStore } from '../agent/main.js';
-import { cniSocketPath } from '../agent/cni-files.js';
+import { openStore } from '../agent/open-store.js';
+import { CONFLIST_FILE, cniSocketPath } from '../agent/cni-files.js';
+import { watchDirFiles } from '../adapters/file-watch.js';
+import { basename, dirname } from 'node:path';
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
@@ -50,7 +52,15 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     clock: systemClock,
     log,
     agentHealthUrl: 'http://127.0.0.1:9777/healthz',
+    // inotify wakes the loop (below); the poll is only the fallback.
+    pollMs: 1_000,
   });
+  const runDir = paths.runDir(node.name);
+  const stopWatching = [
+    watchDirFiles(dirname(paths.objects), basename(paths.objects), () => runner.nudge('store')),
+    watchDirFiles(paths.cniConfDir(node.name), CONFLIST_FILE, () => runner.nudge('node')),
+    watchDirFiles(runDir, 'subnet.env', () => runner.nudge('node')),
+  ];
   const stop = () => runner.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -58,6 +68,7 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
   await runner.heartbeat();
   log.info('pod runner started');
   await runner.run();
+  for (const stop of stopWatching) stop();
   await runner.close();
   await leases.close();
   await store.close();
