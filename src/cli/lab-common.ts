@@ -10,9 +10,7 @@ export function withLabOption(cmd: Command): Command {
   return cmd.option('--lab <name>', 'the lab to act on ($WEFT_LAB, else "weft")');
 }
 
-export function requireRoot(what: string): void {
-  if (process.getuid?.() !== 0) throw new Error(`${what}: run as root (the lab lives in network namespaces)`);
-}
+export { requireRoot } from './require-root.js';
 
 export function openLab(opts: { lab?: string }): LabClient {
   return LabClient.open(labRoot(process.env), opts.lab ?? process.env.WEFT_LAB ?? 'weft', new NodeExec());

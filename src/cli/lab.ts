@@ -2,13 +2,11 @@
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
-import { labDown, labList, labRestartAgents, labStatus, labUp, type LabDeps } from '../lab/lab.js';
+import type { LabDeps } from '../lab/lab.js';
 import { join } from 'node:path';
 import { LabPaths, labRoot, readLabRecord } from '../lab/lab-state.js';
-import { runStoreGateway } from '../lab/store-gateway.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
-import { runPodRunner } from '../lab/runner-main.js';
-import { requireRoot } from './lab-common.js';
+import { requireRoot } from './require-root.js';
 
 function deps(): LabDeps {
   return { exec: new NodeExec(), root: labRoot(process.env), progress: (l) => process.stderr.write(`${l}\n`) };
@@ -28,6 +26,7 @@ export function registerLab(program: Command): void {
     .action(async (opts: LabUpOptions) => {
       const spec = parseLabUpOptions(opts);
       requireRoot('lab up');
+      const { labUp } = await import('../lab/lab.js');
       await labUp(spec, deps());
       process.stdout.write(`lab ${spec.name} is up. Try: weft get nodes${spec.name === 'weft' ? '' : ` --lab ${spec.name}`}\n`);
     });
@@ -39,6 +38,7 @@ export function registerLab(program: Command): void {
     .action(async (opts: { name: string }) => {
       checkLabName(opts.name);
       requireRoot('lab down');
+      const { labDown } = await import('../lab/lab.js');
       const r = await labDown(opts.name, deps());
       process.stdout.write(r.namespaces === 0 && r.processes === 0 ? `lab ${opts.name}: nothing to remove\n` : `lab ${opts.name} removed\n`);
     });
@@ -50,6 +50,7 @@ export function registerLab(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { name: string; output: string }) => {
       checkLabName(opts.name);
+      const { labStatus } = await import('../lab/lab.js');
       const s = await labStatus(opts.name, deps());
       if (opts.output === 'json') {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
@@ -73,6 +74,7 @@ export function registerLab(program: Command): void {
     .action(async (opts: { name: string; node?: string[] }) => {
       checkLabName(opts.name);
       requireRoot('lab restart-agents');
+      const { labRestartAgents } = await import('../lab/lab.js');
       const done = await labRestartAgents(opts.name, opts.node ?? [], deps());
       process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
     });
@@ -80,7 +82,8 @@ export function registerLab(program: Command): void {
   lab
     .command('list')
     .description('list the labs on this machine')
-    .action(() => {
+    .action(async () => {
+      const { labList } = await import('../lab/lab.js');
       const names = labList(deps());
       process.stdout.write(names.length === 0 ? 'no labs\n' : `${names.join('\n')}\n`);
     });
@@ -107,6 +110,7 @@ export function registerLab(program: Command): void {
       const paths = new LabPaths(labRoot(process.env), checkLabName(opts.lab, '--lab'));
       const record = readLabRecord(paths);
       if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
+      const { runStoreGateway } = await import('../lab/store-gateway.js');
       await runStoreGateway({ segmentNsPath: join(NETNS_RUN_DIR, record.segmentNs), port: Number(opts.port), target: new URL(opts.target), log: (l) => process.stderr.write(`${l}\n`) });
     });
 
@@ -116,6 +120,8 @@ export function registerLab(program: Command): void {
     .requiredOption('--lab <name>', 'lab name')
     .requiredOption('--node <name>', 'node name')
     .action(async (opts: { lab: string; node: string }) => {
+      // Loaded here: the runner is a process per lab node, and needs none of the lab's other code.
+      const { runPodRunner } = await import('../lab/runner-main.js');
       await runPodRunner(opts, process.env);
     });
 }

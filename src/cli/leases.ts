@@ -1,6 +1,6 @@
 // `weft leases`: the subnet leases in the datastore, one line per node (or JSON).
 import type { Command } from 'commander';
-import { openStore } from '../agent/main.js';
+import { openStore } from '../agent/open-store.js';
 
 export function registerLeases(program: Command): void {
   program

@@ -2,7 +2,7 @@
 // operator edits Flannel's ConfigMap (agents pick a change up when they restart).
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { openStore } from '../agent/main.js';
+import { openStore } from '../agent/open-store.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
 
 interface StoreOpts {
