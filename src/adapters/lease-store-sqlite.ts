@@ -12,6 +12,7 @@
  */
 
 import Database from 'better-sqlite3';
+import { Statements } from './sqlite-statements.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
@@ -48,18 +49,15 @@ export interface SqliteLeaseStoreOptions {
 
 export class SqliteLeaseStore implements LeaseStore {
   private readonly db: Database.Database;
-  /** Prepared once: preparing costs more than running these small queries, and the agents run them many times a second. */
-  private readonly stmts = new Map<string, Database.Statement>();
   /** Writes through this connection, which its own data_version does not count. */
   private localWrites = 0;
 
+  /** Prepared once each (see sqlite-statements.ts); set up with the connection. */
+  private statements: Statements | undefined;
+
   private stmt(sql: string): Database.Statement {
-    let st = this.stmts.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.stmts.set(sql, st);
-    }
-    return st;
+    this.statements ??= new Statements(this.db);
+    return this.statements.get(sql);
   }
   private readonly watches = new WatchRegistry();
 

@@ -12,6 +12,7 @@
  */
 
 import Database from 'better-sqlite3';
+import { Statements } from './sqlite-statements.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -49,16 +50,13 @@ function toStored(r: ObjectRow): Stored {
 
 export class SqliteObjectStore implements ObjectStore {
   private readonly db: Database.Database;
-  /** Prepared once: preparing costs more than running these small queries, and the agents run them many times a second. */
-  private readonly stmts = new Map<string, Database.Statement>();
+
+  /** Prepared once each (see sqlite-statements.ts); set up with the connection. */
+  private statements: Statements | undefined;
 
   private stmt(sql: string): Database.Statement {
-    let st = this.stmts.get(sql);
-    if (!st) {
-      st = this.db.prepare(sql);
-      this.stmts.set(sql, st);
-    }
-    return st;
+    this.statements ??= new Statements(this.db);
+    return this.statements.get(sql);
   }
 
   constructor(path: string, private readonly clock: Clock) {
