@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeExec } from '../src/adapters/exec.js';
 import { Iproute2Links } from '../src/adapters/iproute2.js';
-import { IpSession, IpSessionError } from '../src/adapters/ip-session.js';
+import { IpSession, IpBatchError } from '../src/adapters/ip-session.js';
 import { LinkBatchError } from '../src/ports/links.js';
 import { Netns, ipJson } from './support/netns.js';
 
@@ -47,7 +47,7 @@ describe('IpSession (ip -batch)', () => {
   test('a failing line is named with its index; the lines before it stay, the ones after do not run', async () => {
     const pid = session.pid;
     await assert.rejects(session.run(['link add d3 type bridge', 'link add d1 type bridge', 'link add d4 type bridge'], 0), (err: unknown) => {
-      assert.ok(err instanceof IpSessionError);
+      assert.ok(err instanceof IpBatchError);
       assert.equal(err.failedIndex, 1);
       assert.match(err.message, /ip link add d1 type bridge: .*File exists/);
       return true;
@@ -70,7 +70,12 @@ describe('IpSession (ip -batch)', () => {
     await session.run(['address show dev lo'], 1);
     const pid = session.pid!;
     process.kill(pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 100));
+    // The session notices the death when the process's pipes close (its pid is then forgotten).
+    const deadline = Date.now() + 5_000;
+    while (session.pid === pid) {
+      if (Date.now() > deadline) throw new Error('the session did not notice its ip was killed');
+      await new Promise((r) => setImmediate(r));
+    }
     const [lo] = await session.run(['address show dev lo'], 1);
     assert.match(lo!, /"ifname":"lo"/);
     assert.notEqual(session.pid, pid);

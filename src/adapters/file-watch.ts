@@ -6,12 +6,18 @@
  */
 
 import { watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 
-/** Calls onChange when a file of `dir` whose name starts with `prefix` changes; returns a stop function. */
-export function watchDirFiles(dir: string, prefix: string, onChange: () => void): () => void {
-  const w = watch(dir, (_event, changed) => {
-    // SQLite writes the -wal and -shm files beside the database: they share its name as prefix.
-    if (changed === null || String(changed).startsWith(prefix)) onChange();
+/**
+ * Calls onChange when the file at `path` changes, or a file beside it whose name starts with its
+ * name: SQLite's -wal and -shm files, and the temporary files that atomic writes rename into
+ * place. Watches the directory, so the file may be replaced or not exist yet. Returns a stop
+ * function.
+ */
+export function watchFile(path: string, onChange: () => void): () => void {
+  const name = basename(path);
+  const w = watch(dirname(path), (_event, changed) => {
+    if (changed === null || String(changed).startsWith(name)) onChange();
   });
   // A watch that fails (the directory removed under it) just stops waking; the poll goes on.
   w.on('error', () => undefined);

@@ -21,12 +21,27 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 
-/** A failed batch line: its index among the transaction's lines, and ip's own words. */
-export class IpSessionError extends Error {
+/**
+ * A failed `ip -batch`, run by a session or by one process: the index of the failed line among
+ * the lines given (undefined when ip did not name one of them), and ip's own words.
+ */
+export class IpBatchError extends Error {
   constructor(message: string, readonly failedIndex: number | undefined, readonly stderr: string) {
     super(message);
-    this.name = 'IpSessionError';
+    this.name = 'IpBatchError';
   }
+}
+
+/**
+ * The error for a batch that ip stopped: ip names the failing line as "Command failed -:N",
+ * counting every line it read (`base` of them before these `lines`).
+ */
+export function batchError(stderr: string, lines: readonly string[], base: number, fallback: string): IpBatchError {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  const index = m ? Number(m[1]) - base - 1 : undefined;
+  const failed = index !== undefined && index >= 0 && index < lines.length ? index : undefined;
+  const why = stderr.replace(/Command failed -:\d+\s*/, '').trim() || fallback;
+  return new IpBatchError(failed !== undefined ? `ip ${lines[failed]}: ${why}` : why, failed, stderr);
 }
 
 const MARKER = 'address show dev lo';
@@ -60,7 +75,7 @@ export class IpSession {
 
   /**
    * Runs the lines as one batch and resolves with the output lines of the `shows` `address show`
-   * lines among them, in order. Rejects with IpSessionError naming the failed line.
+   * lines among them, in order. Rejects with IpBatchError naming the failed line.
    */
   run(lines: readonly string[], shows: number): Promise<string[]> {
     const next = this.queue.then(() => this.runNow(lines, shows));
@@ -110,7 +125,7 @@ export class IpSession {
         proc.wake = undefined;
         proc.child.kill('SIGKILL');
         if (this.proc === proc) this.proc = undefined;
-        reject(new IpSessionError(`ip batch: no answer within ${this.timeoutMs} ms`, undefined, proc.stderr));
+        reject(new IpBatchError(`ip batch: no answer within ${this.timeoutMs} ms`, undefined, proc.stderr));
       }, this.timeoutMs);
       proc.wake = () => {
         const out = proc.stdout.split('\n');
@@ -124,11 +139,7 @@ export class IpSession {
         if (!proc.exited) return;
         clearTimeout(timer);
         proc.wake = undefined;
-        const m = /Command failed -:(\d+)/.exec(proc.stderr);
-        const index = m ? Number(m[1]) - base - 1 : undefined;
-        const why = proc.stderr.replace(/Command failed -:\d+\s*/, '').trim() || 'ip exited';
-        const failed = index !== undefined && index >= 0 && index < lines.length ? index : undefined;
-        reject(new IpSessionError(failed !== undefined ? `ip ${lines[failed]}: ${why}` : why, failed, proc.stderr));
+        reject(batchError(proc.stderr, lines, base, 'ip exited'));
       };
       proc.child.stdin!.write(`${[...lines, MARKER].join('\n')}\n`);
     });

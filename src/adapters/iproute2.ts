@@ -1,13 +1,15 @@
 /**
- * Links over iproute2: reads with `ip -j -d address show` and `ip -j route show`, applies changes
- * with one `ip -batch -` process per call, which can also read links back after the changes
- * (`address show` lines in the same batch, with -j -d set for the whole batch). Works in the process's own namespace, or in another one
- * given by path through the Exec port's `netns` option (nsenter --net=PATH), because `ip -n` only
- * takes names under /var/run/netns, not the paths container runtimes pass as CNI_NETNS.
+ * Links over iproute2. Link reads and changes are `ip -j -d -batch` lines: changes, then
+ * `address show` lines that read links back (-j -d only shape their output), one batch per call,
+ * run by one `ip` process, or by a long-lived session (ip-session.ts) when one is given for this
+ * process's own namespace. Routes are read with `ip -j route show`. Works in the process's own
+ * namespace, or in another one given by path through the Exec port's `netns` option (nsenter
+ * --net=PATH), because `ip -n` only takes names under /var/run/netns, not the paths container
+ * runtimes pass as CNI_NETNS.
  */
 
-import { ExecError, type Exec } from '../ports/exec.js';
-import { IpSession, IpSessionError } from './ip-session.js';
+import type { Exec } from '../ports/exec.js';
+import { batchError, IpBatchError, type IpSession } from './ip-session.js';
 import { LinkBatchError, type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
 
 /** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
@@ -131,38 +133,37 @@ export class Iproute2Links implements Links {
     return opts?.netns ? { netns: opts.netns } : {};
   }
 
+  /**
+   * Runs the lines as one batch in the namespace (the session for this process's own, when there
+   * is one) and returns the output lines of its `shows` `address show` lines. Rejects with
+   * IpBatchError naming the failed line.
+   */
+  private async batch(lines: readonly string[], shows: number, opts: NsOption | undefined, context: string): Promise<string[]> {
+    if (this.session && !opts?.netns) return this.session.run(lines, shows);
+    const r = await this.exec.tryRun({ argv: ['ip', '-j', '-d', '-batch', '-'], input: `${lines.join('\n')}\n`, ...this.ns(opts), context });
+    if (r.exitCode !== 0) throw batchError(r.stderr, lines, 0, `exit code ${r.exitCode}`);
+    return r.stdout.split('\n').filter((l) => l.trim() !== '');
+  }
+
   async get(name: string, opts?: NsOption): Promise<LinkState | undefined> {
-    if (this.session && !opts?.netns) {
-      try {
-        const [out] = await this.session.run([`address show dev ${token(name, 'link')}`], 1);
-        const first = (JSON.parse(out?.trim() || '[]') as IpAddrJson[])[0];
-        return first ? toLinkState(first) : undefined;
-      } catch (err) {
-        if (err instanceof IpSessionError && /does not exist/.test(err.stderr)) return undefined;
-        throw new Error(`read link ${name}: ${(err as Error).message}`, { cause: err });
-      }
-    }
     const where = opts?.netns ? ` in ${opts.netns}` : '';
-    const r = await this.exec.tryRun({ argv: ['ip', '-j', '-d', 'address', 'show', 'dev', token(name, 'link')], ...this.ns(opts) });
-    if (r.exitCode !== 0) {
+    try {
+      const [out] = await this.batch([`address show dev ${token(name, 'link')}`], 1, opts, `read link ${name}${where}`);
+      const first = (JSON.parse(out?.trim() || '[]') as IpAddrJson[])[0];
+      return first ? toLinkState(first) : undefined;
+    } catch (err) {
       // iproute2 says `Device "x" does not exist.` for a missing link; anything else is a failure.
-      if (/does not exist/.test(r.stderr)) return undefined;
-      throw new Error(`read link ${name}${where}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+      if (err instanceof IpBatchError && /does not exist/.test(err.stderr)) return undefined;
+      throw new Error(`read link ${name}${where}: ${(err as Error).message}`, { cause: err });
     }
-    const list = JSON.parse(r.stdout || '[]') as IpAddrJson[];
-    const first = list[0];
-    return first ? toLinkState(first) : undefined;
   }
 
   async list(opts?: NsOption): Promise<LinkState[]> {
-    if (this.session && !opts?.netns) {
-      const [out] = await this.session.run(['address show'], 1).catch((err: unknown) => {
-        throw new Error(`read links: ${(err as Error).message}`, { cause: err });
-      });
-      return (JSON.parse(out?.trim() || '[]') as IpAddrJson[]).map(toLinkState);
-    }
-    const r = await this.exec.run({ argv: ['ip', '-j', '-d', 'address', 'show'], ...this.ns(opts), context: `read links${opts?.netns ? ` in ${opts.netns}` : ''}` });
-    return (JSON.parse(r.stdout.trim() || '[]') as IpAddrJson[]).map(toLinkState);
+    const where = opts?.netns ? ` in ${opts.netns}` : '';
+    const [out] = await this.batch(['address show'], 1, opts, `read links${where}`).catch((err: unknown) => {
+      throw new Error(`read links${where}: ${(err as Error).message}`, { cause: err });
+    });
+    return (JSON.parse(out?.trim() || '[]') as IpAddrJson[]).map(toLinkState);
   }
 
   async routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]> {
@@ -180,38 +181,16 @@ export class Iproute2Links implements Links {
     const reads = opts.read ?? [];
     if (changes.length === 0 && reads.length === 0) return [];
     const lines = [...changes.map(renderChange), ...reads.map((name) => `address show dev ${token(name, 'link')}`)];
-    if (this.session && !opts.netns) {
-      let shown: string[];
-      try {
-        shown = await this.session.run(lines, reads.length);
-      } catch (err) {
-        if (!(err instanceof IpSessionError)) throw err;
-        const failedIndex = err.failedIndex !== undefined && err.failedIndex < changes.length ? err.failedIndex : undefined;
-        throw new LinkBatchError(`${opts.context}: ${err.message}`, failedIndex, { cause: err });
-      }
-      return this.parseReads(shown.join('\n'), reads, opts.context);
-    }
-    let stdout: string;
+    let shown: string[];
     try {
-      // -j -d apply to the whole batch: they only shape the output of the `address show` lines.
-      stdout = (await this.exec.run({ argv: ['ip', '-j', '-d', '-batch', '-'], input: lines.join('\n') + '\n', ...this.ns(opts), context: opts.context })).stdout;
+      shown = await this.batch(lines, reads.length, opts, opts.context);
     } catch (err) {
-      if (!(err instanceof ExecError)) throw err;
-      // ip names the failing line as "Command failed -:N"; say which change (or read) that was.
-      const m = /Command failed -:(\d+)/.exec(err.stderr);
-      const index = m ? Number(m[1]) - 1 : undefined;
-      const line = index === undefined ? undefined : lines[index];
-      const why = err.stderr.replace(/Command failed -:\d+/, '').trim() || `exit code ${err.exitCode}`;
-      const failedIndex = index !== undefined && index < changes.length ? index : undefined;
-      throw new LinkBatchError(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${line ? `ip ${line}: ` : ''}${why}`, failedIndex, { cause: err });
+      if (!(err instanceof IpBatchError)) throw err;
+      // A failed read is no failed change: only a change line's index is reported.
+      const failedIndex = err.failedIndex !== undefined && err.failedIndex < changes.length ? err.failedIndex : undefined;
+      throw new LinkBatchError(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${err.message}`, failedIndex, { cause: err });
     }
-    return this.parseReads(stdout, reads, opts.context);
-  }
-
-  /** Each `address show` line of a batch prints one JSON array on a line of its own. */
-  private parseReads(stdout: string, reads: readonly string[], context: string): LinkState[] {
-    const opts = { context };
-    const shown = stdout.split('\n').filter((l) => l.trim() !== '');
+    // Each `address show` line prints one JSON array on a line of its own.
     if (shown.length !== reads.length) throw new Error(`${opts.context}: expected ${reads.length} link reads from ip, got ${shown.length}`);
     return shown.map((l, i) => {
       const first = (JSON.parse(l) as IpAddrJson[])[0];

@@ -4,7 +4,7 @@
  */
 
 import { readFileSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
@@ -12,7 +12,7 @@ import { NftCommand } from '../adapters/nft.js';
 import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
-import { watchDirFiles } from '../adapters/file-watch.js';
+import { watchFile } from '../adapters/file-watch.js';
 import { startCniServer } from '../cni/server.js';
 import { runInProcess } from '../cni/main.js';
 import { IpSession } from '../adapters/ip-session.js';
@@ -24,7 +24,7 @@ import type { LeaseStore } from '../ports/lease-store.js';
 import { Agent } from './agent.js';
 import { openStore } from './open-store.js';
 import { BackendReconciler } from './backend-reconciler.js';
-import { cniSocketPath, removeCniFiles } from './cni-files.js';
+import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
 import { PolicyReconciler } from './policy-reconciler.js';
@@ -79,7 +79,7 @@ async function loadNetConf(store: LeaseStore, file: string | undefined): Promise
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
 function readPreviousSubnet(runDir: string): string | undefined {
   try {
-    return parseSubnetEnv(readFileSync(join(runDir, 'subnet.env'), 'utf8')).subnet;
+    return parseSubnetEnv(readFileSync(subnetEnvPath(runDir), 'utf8')).subnet;
   } catch {
     // No (usable) subnet.env: a first start, nothing to reuse.
     return undefined;
@@ -162,16 +162,16 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
       nft: policyNft,
       log: log.with({ component: 'policy' }),
       clock: systemClock,
-      wake: (onChange) => watchDirFiles(dirname(opts.objectsFile!), basename(opts.objectsFile!), onChange),
+      wake: (onChange) => watchFile(opts.objectsFile!, onChange),
       onApplied: (a) => writePolicyApplied(opts.runDir, a),
     });
   }
   const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
-  // The node's CNI socket: the weft plugin wrappers run their calls here (see src/cni/server.ts).
-  const cniLog = log.with({ component: 'cni' });
+  // The node's CNI socket: the weft plugin wrappers run their calls here (see src/cni/server.ts),
+  // with one long-lived `ip` for the node side of every ADD and DEL (src/adapters/ip-session.ts).
   // Not fatal: without the socket the wrappers run the plugins themselves, only slower.
+  const cniLog = log.with({ component: 'cni' });
   const cniSocket = cniSocketPath(opts.runDir);
-  // One long-lived `ip` for the node side of every pod's ADD and DEL (see src/adapters/ip-session.ts).
   const ipSession = new IpSession();
   const cni = await startCniServer({ socketPath: cniSocket, run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) }).catch((err: unknown) => {
     cniLog.error('cannot serve the CNI socket; the plugin wrappers will run the plugins themselves', { socket: cniSocket, error: (err as Error).message });
@@ -215,7 +215,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   rmSync(policyAppliedPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
-  process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${join(opts.runDir, 'subnet.env')}, ${join(opts.cniConfDir, '10-weft.conflist')}\n`);
+  process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`);
   if (opts.releaseLease) {
     const node = await detectNodeAddress(exec, { ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.publicIp ? { publicIp: opts.publicIp } : {}) });
     const store = await openStore(opts);

@@ -3,14 +3,13 @@
  * `<prefix><type>` so weft's plugins can sit beside the reference ones (prefix "weft-") or
  * replace them (prefix ""). The `weft` type (the node plugin that reads subnet.env) has no
  * reference namesake and is always installed as plain `weft`.
- * Each is a two-line sh wrapper that execs Node on this checkout's
- * bundled entry (dist/bundle/cni.mjs, made by `npm run build`; see scripts/bundle-cni.mjs) with
- * the type fixed; the runtime execs it like any other plugin.
+ * Each is a small sh wrapper (wrapperScript) that the runtime execs like any other plugin: it
+ * hands the call to the node agent's CNI socket, or runs this checkout's bundled entry
+ * (dist/bundle/cni.mjs, made by `npm run build`; see scripts/bundle-cni.mjs) with the type fixed.
  */
 
 import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CNI_BUNDLE, PLUGIN_TYPES } from './main.js';
 
 export interface InstallOptions {

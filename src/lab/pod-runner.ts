@@ -330,8 +330,7 @@ export class PodRunner {
     // Written when something but the time changed, else every HEARTBEAT_WRITE_MS (kubelet's
     // node status update frequency): every write to the store wakes every agent's policy loop,
     // and 50 runners writing every 200 ms while their nodes came up kept a 50-node lab busy.
-    const { heartbeat: _at, ...content } = info;
-    const key = JSON.stringify(content);
+    const key = JSON.stringify({ ...info, heartbeat: '' });
     const now = this.o.clock.now();
     if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
     await this.o.store.putNode(info);

@@ -10,9 +10,9 @@ import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { CniRuntime } from '../cni/runtime.js';
 import { openStore } from '../agent/open-store.js';
-import { CONFLIST_FILE, cniSocketPath } from '../agent/cni-files.js';
-import { watchDirFiles } from '../adapters/file-watch.js';
-import { basename, dirname } from 'node:path';
+import { CONFLIST_FILE, cniSocketPath, subnetEnvPath } from '../agent/cni-files.js';
+import { watchFile } from '../adapters/file-watch.js';
+import { join } from 'node:path';
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
@@ -32,19 +32,21 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     etcdEndpoints: (record.etcdEndpoints ?? []).join(','),
     etcdPrefix: '/coreos.com/network',
   });
+  const runDir = paths.runDir(node.name);
+  const cniConfDir = paths.cniConfDir(node.name);
   const runtime = new CniRuntime({
     exec,
     binDirs: [paths.binDir],
     // WEFT_CNI_SOCKET: the plugin wrappers hand their calls to this node's agent (the lab's nodes
     // share one file system, so the default /run/weft/cni.sock cannot be every node's).
-    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir, WEFT_CNI_SOCKET: cniSocketPath(paths.runDir(node.name)) },
+    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir, WEFT_CNI_SOCKET: cniSocketPath(runDir) },
   });
   const runner = new PodRunner({
     lab: opts.lab,
     node: node.name,
     nodeIp: node.ip,
-    runDir: paths.runDir(node.name),
-    cniConfDir: paths.cniConfDir(node.name),
+    runDir,
+    cniConfDir,
     store,
     leases,
     exec,
@@ -55,11 +57,10 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     // inotify wakes the loop (below); the poll is only the fallback.
     pollMs: 1_000,
   });
-  const runDir = paths.runDir(node.name);
   const stopWatching = [
-    watchDirFiles(dirname(paths.objects), basename(paths.objects), () => runner.nudge('store')),
-    watchDirFiles(paths.cniConfDir(node.name), CONFLIST_FILE, () => runner.nudge('node')),
-    watchDirFiles(runDir, 'subnet.env', () => runner.nudge('node')),
+    watchFile(paths.objects, () => runner.nudge('store')),
+    watchFile(join(cniConfDir, CONFLIST_FILE), () => runner.nudge('node')),
+    watchFile(subnetEnvPath(runDir), () => runner.nudge('node')),
   ];
   const stop = () => runner.stop();
   process.on('SIGTERM', stop);

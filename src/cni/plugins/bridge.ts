@@ -104,6 +104,19 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
   }
 
   /**
+   * Undo of the veth pair: its name is this attachment's alone and it did not exist when the ADD
+   * began, so whatever has it now is ours to remove. Deleting the host end deletes the pod end.
+   */
+  function undoVeth(hostVeth: string): Undo[number] {
+    return {
+      what: `delete veth ${hostVeth}`,
+      run: async () => {
+        if (await links.get(hostVeth)) await links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` });
+      },
+    };
+  }
+
+  /**
    * The node side of an attachment in one `ip` batch: the bridge's gateway addresses (when it
    * lacks them), the veth pair (its peer made directly in the pod's namespace), the host end
    * enslaved, hairpinned and up; then the bridge and the host end read back for the result.
@@ -126,8 +139,7 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
           context: `create veth pair ${hostVeth} / ${env.ifname} on bridge ${cfg.bridge}`,
           read: [cfg.bridge, hostVeth],
         });
-        // Deleting the host end deletes the pod end with it.
-        undo.push({ what: `delete veth ${hostVeth}`, run: () => links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` }).then(() => undefined) });
+        undo.push(undoVeth(hostVeth));
         return [b!, hv!];
       } catch (err) {
         const failed = err instanceof LinkBatchError ? err.failedIndex : undefined;
@@ -145,14 +157,8 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
           }
           throw kernel(`create veth pair ${hostVeth} / ${env.ifname} in ${env.netns}`, err);
         }
-        // The pair may exist (a later line failed): its name is this attachment's alone, and it
-        // did not exist when this ADD began, so whatever has it now is ours to remove.
-        undo.push({
-          what: `delete veth ${hostVeth}`,
-          run: async () => {
-            if (await links.get(hostVeth)) await links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` });
-          },
-        });
+        // A later line failed: the pair may exist.
+        undo.push(undoVeth(hostVeth));
         throw kernel(`attach ${hostVeth} to bridge ${cfg.bridge}`, err);
       }
     }

@@ -118,11 +118,9 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
         const result = await deps.delegator.run(type, 'ADD', call.env, text);
         if (!result) throw new CniError(CniErrorCode.DelegateFailure, `${type} ADD returned no result`);
         if (!conf.portmap || !hasPortMappings(conf)) return result;
-        const pm = portmapConfig(conf, convertResult(result, call.version));
-        const pmType = String(pm.type);
         try {
-          const mapped = await deps.delegator.run(pmType, 'ADD', call.env, JSON.stringify(pm));
-          if (!mapped) throw new CniError(CniErrorCode.DelegateFailure, `${pmType} ADD returned no result`);
+          const mapped = await runPortmap(conf, call, 'ADD', convertResult(result, call.version));
+          if (!mapped) throw new CniError(CniErrorCode.DelegateFailure, 'portmap ADD returned no result');
           return mapped;
         } catch (err) {
           // Undo the delegate's ADD: the pod must not keep an address without its hostPorts.
@@ -144,8 +142,7 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       // delegate's DEL has run, so the pod's address is released either way.
       let portmapError: Error | undefined;
       if (conf.portmap) {
-        const pm = portmapConfig(conf, call.config.prevResult);
-        await deps.delegator.run(String(pm.type), 'DEL', call.env, JSON.stringify(pm)).catch((err: unknown) => {
+        await runPortmap(conf, call, 'DEL', call.config.prevResult).catch((err: unknown) => {
           portmapError = err as Error;
         });
       }
@@ -158,18 +155,12 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       if (saved === undefined) throw new CniError(CniErrorCode.CheckFailed, `weft CHECK: no saved config for container ${call.env.containerId}`);
       const type = String((JSON.parse(saved) as { type: unknown }).type);
       await deps.delegator.run(type, 'CHECK', call.env, withPrev(saved, call));
-      if (conf.portmap && hasPortMappings(conf)) {
-        const pm = portmapConfig(conf, call.config.prevResult);
-        await deps.delegator.run(String(pm.type), 'CHECK', call.env, JSON.stringify(pm));
-      }
+      if (conf.portmap && hasPortMappings(conf)) await runPortmap(conf, call, 'CHECK', call.config.prevResult);
     },
     gc: async (call) => {
       const conf = parse(call);
       await gcDelegate(conf, call);
-      if (conf.portmap) {
-        const pm: Record<string, unknown> = { ...portmapConfig(conf, undefined), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] };
-        await deps.delegator.run(String(pm.type), 'GC', call.env, JSON.stringify(pm));
-      }
+      if (conf.portmap) await runPortmap(conf, call, 'GC', undefined, { 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
     },
     status: async (call) => {
       const conf = parse(call);
@@ -180,6 +171,12 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       }
     },
   };
+
+  /** Runs the chained portmap (see the file comment); its result for ADD. */
+  function runPortmap(conf: WeftConfig, call: PluginCall, command: 'ADD' | 'DEL' | 'CHECK' | 'GC', prevResult: unknown, extra: Record<string, unknown> = {}): Promise<CniResult | undefined> {
+    const pm = { ...portmapConfig(conf, prevResult), ...extra };
+    return deps.delegator.run(String(pm.type), command, call.env, JSON.stringify(pm));
+  }
 
   async function delDelegate(conf: WeftConfig, call: PluginCall): Promise<void> {
     const path = savedPath(conf, call.env.containerId, call.env.ifname);
