@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock } from '../testkit/clock-fake.js';
 import { SqliteLeaseStore } from './lease-store-sqlite.js';
 import { LeaseLostError, LeaseTakenError, type LeaseEvent } from '../ports/lease-store.js';
 
