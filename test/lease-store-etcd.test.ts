@@ -2,12 +2,17 @@
  * The etcd LeaseStore against a real etcd (Debian's etcd-server) that this test starts on free
  * loopback ports: the LeaseStore contract, Flannel's key layout byte for byte, a watch that resumes
  * from its revision after a broken connection (and lists again when that revision was compacted),
- * and an idle watch that costs etcd no request. No root and no namespace needed.
+ * an idle watch that costs etcd no request, and TLS with client certificates. No root and no
+ * namespace needed.
  */
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { EtcdServer } from './support/etcd.js';
 import { systemClock } from '../src/adapters/clock.js';
@@ -217,5 +222,44 @@ test('idle: five watching stores with renewals due later cost etcd no request', 
     assert.deepEqual(events, []);
   } finally {
     for (const s of stores) await s.close();
+  }
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl in `dir`. */
+function makeCerts(dir: string) {
+  const f = (n: string) => join(dir, n);
+  const ssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=weft-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const who of ['server', 'client']) {
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=weft-test-${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`)]);
+    ssl(['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${who}.ext`), '-out', f(`${who}.crt`)]);
+  }
+  return { ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
+}
+
+test('TLS as flanneld\'s --etcd-cafile/certfile/keyfile: leases over https with a client certificate; none is refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-tls-'));
+  const c = makeCerts(dir);
+  const secure = new EtcdServer({ tls: { certFile: c.serverCert, keyFile: c.serverKey, caFile: c.ca, clientCertFile: c.clientCert, clientKeyFile: c.clientKey } });
+  await secure.start();
+  const prefix = freshPrefix();
+  const store = new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, tls: { caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey } });
+  const anonymous = new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, timeoutMs: 1_000, tls: { caFile: c.ca } });
+  try {
+    assert.match(secure.clientUrl, /^https:/);
+    await store.acquire('10.244.1.0/24', { publicIp: '10.99.0.1', backendType: 'vxlan', backendData: {} }, 30_000);
+    assert.deepEqual((await store.listLeases()).map((l) => l.subnet), ['10.244.1.0/24']);
+    await assert.rejects(anonymous.listLeases(), /etcd list/);
+    assert.throws(() => new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, tls: { caFile: join(dir, 'missing.crt') } }), /etcd TLS: read --etcd-cafile .*missing\.crt/);
+  } finally {
+    await store.close();
+    await anonymous.close();
+    await secure.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

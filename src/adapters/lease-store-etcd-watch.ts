@@ -40,6 +40,8 @@ export class EtcdLeaseWatch {
   /** Where the next etcd watch starts. */
   private resumeAt = 1;
   private watcher: Watcher | undefined;
+  /** The watcher being connected, if any. */
+  private connecting: Watcher | undefined;
   private chain: Promise<void> = Promise.resolve();
   private stopped = false;
   private failing = false;
@@ -49,19 +51,22 @@ export class EtcdLeaseWatch {
 
   constructor(private readonly o: EtcdLeaseWatchOptions) {}
 
-  /** Lists, then watches from the next revision; rejects (and watches nothing) if either fails. */
+  /**
+   * Lists (rejecting when etcd does not answer), then watches from the list's next revision. The
+   * watch is not awaited: it may connect later (etcd went away just after the list) and still
+   * reports everything after the list, since it starts from that revision.
+   */
   async start(): Promise<void> {
     await this.serial(() => this.relist(false));
-    await this.open();
+    void this.recover();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.retry?.timer.cancel();
     this.retry?.wake();
-    const w = this.watcher;
+    for (const w of [this.watcher, this.connecting]) if (w) await this.bounded(w.cancel(), 1_000);
     this.watcher = undefined;
-    if (w) await this.bounded(w.cancel(), 1_000);
   }
 
   /** Runs `task` after every event already queued, so events and relists apply in order. */
@@ -146,7 +151,18 @@ export class EtcdLeaseWatch {
 
   /** Creates the etcd watch from `resumeAt` (waits while etcd is unreachable; rejects when etcd cancels it). */
   private async open(): Promise<void> {
-    const w = await this.o.client.watch().prefix(this.o.store.subnetsPrefix).startRevision(String(this.resumeAt)).create();
+    // watcher() rather than create(): the watcher is in hand while it connects, so stop() can
+    // drop it even when etcd never answers (etcd3 would otherwise retry it after close()).
+    const w = this.o.client.watch().prefix(this.o.store.subnetsPrefix).startRevision(String(this.resumeAt)).watcher();
+    this.connecting = w;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        w.once('connected', () => resolve());
+        w.once('error', reject);
+      });
+    } finally {
+      this.connecting = undefined;
+    }
     if (this.stopped) {
       await this.bounded(w.cancel(), 1_000);
       return;
@@ -177,9 +193,9 @@ export class EtcdLeaseWatch {
     this.failing = false;
   }
 
-  /** Re-creates the watch until it stands again or the watch is stopped, with capped backoff. */
-  private async recover(err: Error): Promise<void> {
-    this.report(err);
+  /** (Re-)creates the watch until it stands or the watch is stopped, listing again first when needed. */
+  private async recover(err?: Error): Promise<void> {
+    if (err) this.report(err);
     if (this.recovering) return;
     this.recovering = true;
     for (let attempt = 0; !this.stopped; attempt++) {
@@ -203,6 +219,7 @@ export class EtcdLeaseWatch {
         // (compacted: etcd 3.4 cancels the watch with no reason given): list again.
         this.needRelist = true;
         this.report(this.cancelled(e instanceof Error ? e : new Error(String(e))));
+        if (attempt > 0) await this.pause(Math.min(2_000, 100 * 2 ** attempt));
       }
     }
     this.recovering = false;
