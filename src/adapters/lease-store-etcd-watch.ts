@@ -151,6 +151,9 @@ export class EtcdLeaseWatch {
 
   /** Creates the etcd watch from `resumeAt` (waits while etcd is unreachable; rejects when etcd cancels it). */
   private async open(): Promise<void> {
+    // Stopped while waiting for queued events: a watcher attached now would be retried by
+    // etcd3 against the closed client forever.
+    if (this.stopped) return;
     // watcher() rather than create(): the watcher is in hand while it connects, so stop() can
     // drop it even when etcd never answers (etcd3 would otherwise retry it after close()).
     const w = this.o.client.watch().prefix(this.o.store.subnetsPrefix).startRevision(String(this.resumeAt)).watcher();
