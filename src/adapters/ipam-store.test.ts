@@ -6,8 +6,8 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DiskIpamStore, parseReservation } from './ipam-disk-store.js';
-import { MemoryIpamStore } from './ipam-memory-store.js';
-import { runIpamStoreContract } from './ipam-store-contract.js';
+import { MemoryIpamStore } from '../testkit/ipam-store-fake.js';
+import { runIpamStoreContract } from '../testkit/ipam-store-contract.js';
 
 runIpamStoreContract('memory', async () => {
   const store = new MemoryIpamStore();

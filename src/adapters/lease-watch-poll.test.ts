@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock } from '../testkit/clock-fake.js';
 import { pollingWatch } from './lease-watch-poll.js';
 import type { Lease, LeaseEvent } from '../ports/lease-store.js';
 

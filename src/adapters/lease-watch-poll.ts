@@ -1,8 +1,8 @@
 /**
  * A LeaseStore watch by polling: list every `pollMs`, diff against the last list, report what
- * appeared, changed or went. Both stores use it: SQLite has no change notifications across
- * processes, and for etcd polling survives an outage with no reconnect logic (the first
- * successful poll after it reports everything that changed meanwhile). Expiry needs no event:
+ * appeared, changed or went. The SQLite store uses it, as SQLite has no change notifications
+ * across processes (the etcd store has real watches: lease-store-etcd-watch.ts). After an outage
+ * the first successful poll reports everything that changed meanwhile. Expiry needs no event:
  * an expired lease simply stops being listed.
  */
 

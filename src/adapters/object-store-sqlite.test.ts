@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteObjectStore } from './object-store-sqlite.js';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock } from '../testkit/clock-fake.js';
 import { RevisionConflictError, type PodStatus } from '../ports/object-store.js';
 import type { Namespace } from '../core/k8s/objects.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeClock } from '../adapters/fake-clock.js';
+import { FakeClock } from '../testkit/clock-fake.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { parseManifest } from '../core/k8s/parse.js';

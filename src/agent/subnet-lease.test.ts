@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeClock } from '../adapters/fake-clock.js';
-import { MemoryLeaseStore } from '../adapters/lease-store-memory.js';
+import { FakeClock } from '../testkit/clock-fake.js';
+import { MemoryLeaseStore } from '../testkit/lease-store-fake.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
 import { SubnetLease, type SubnetLeaseOptions } from './subnet-lease.js';

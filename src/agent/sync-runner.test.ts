@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeClock } from '../adapters/fake-clock.js';
+import { FakeClock } from '../testkit/clock-fake.js';
 import { SyncRunner } from './sync-runner.js';
 
 function setup(failFirst = 0) {

@@ -3,8 +3,8 @@
  *
  * The allocator (src/core/ipam/allocator.ts) talks only to this port, as the reference
  * allocator talks to its Store interface. The real implementation is the reference plugin's
- * on-disk layout (src/adapters/ipam-disk-store.ts); the fake (src/adapters/ipam-memory-store.ts)
- * has the same semantics and both pass the contract suite (src/adapters/ipam-store-contract.ts).
+ * on-disk layout (src/adapters/ipam-disk-store.ts); the fake (src/testkit/ipam-store-fake.ts)
+ * has the same semantics and both pass the contract suite (src/testkit/ipam-store-contract.ts).
  *
  * Addresses cross this port as canonical text (Go's net.IP.String(), see src/core/net/ip.ts),
  * because that is what names the reservation files. The port does no locking: the caller holds

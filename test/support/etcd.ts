@@ -2,7 +2,8 @@
  * A real etcd (Debian's etcd-server) for tests, with its data in a temp dir. By default on
  * loopback ports picked free; with `netns` and `host` it runs inside a namespace the test made
  * (the lab's segment namespace, so that agents in node namespaces reach it over the underlay).
- * stop() and start() again on the same data dir simulate an outage. Only the process this
+ * stop() and start() again on the same data dir simulate an outage; with `tls` it serves https and
+ * requires client certificates (etcd's --client-cert-auth). Only the process this
  * fixture started is ever signalled, by its PID.
  */
 
@@ -31,6 +32,8 @@ export interface EtcdOptions {
   netns?: string;
   /** Client address to listen on (default 127.0.0.1). */
   host?: string;
+  /** Serve clients over TLS with this certificate, and require client certificates signed by caFile. */
+  tls?: { certFile: string; keyFile: string; caFile: string; clientCertFile: string; clientKeyFile: string };
 }
 
 export class EtcdServer {
@@ -51,7 +54,7 @@ export class EtcdServer {
   async start(): Promise<void> {
     if (!this.clientUrl) {
       // Inside a fresh namespace every port is free; on the host's loopback, pick free ones.
-      this.clientUrl = `http://${this.opts.host ?? '127.0.0.1'}:${this.opts.netns ? 2379 : await freePort()}`;
+      this.clientUrl = `${this.opts.tls ? 'https' : 'http'}://${this.opts.host ?? '127.0.0.1'}:${this.opts.netns ? 2379 : await freePort()}`;
       this.peerUrl = `http://127.0.0.1:${this.opts.netns ? 2380 : await freePort()}`;
     }
     const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
@@ -67,6 +70,7 @@ export class EtcdServer {
       '--heartbeat-interval', '10',
       '--election-timeout', '100',
       '--log-level', 'warn',
+      ...(this.opts.tls ? ['--cert-file', this.opts.tls.certFile, '--key-file', this.opts.tls.keyFile, '--trusted-ca-file', this.opts.tls.caFile, '--client-cert-auth'] : []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (b: Buffer) => (this.log = (this.log + b.toString('utf8')).slice(-4000)));
     this.child = child;
@@ -82,6 +86,12 @@ export class EtcdServer {
 
   /** True when etcd serves a range request (asked from inside its namespace when it has one). */
   async answers(): Promise<boolean> {
+    const tls = this.opts.tls;
+    if (tls) {
+      const args = ['-sf', '--max-time', '1', '--cacert', tls.caFile, '--cert', tls.clientCertFile, '--key', tls.clientKeyFile, '-X', 'POST', '-d', '{"key":"cHJvYmU="}', `${this.clientUrl}/v3/kv/range`];
+      const code = await new Promise<number | null>((resolve) => spawn('curl', args, { stdio: 'ignore' }).on('exit', (c) => resolve(c)));
+      return code === 0;
+    }
     const probe = `fetch(${JSON.stringify(`${this.clientUrl}/v3/kv/range`)}, { method: 'POST', body: JSON.stringify({ key: 'cHJvYmU=' }), signal: AbortSignal.timeout(500) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
     const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
     const r = await new Promise<number | null>((resolve) => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MemoryIpamStore } from '../../adapters/ipam-memory-store.js';
+import { MemoryIpamStore } from '../../testkit/ipam-store-fake.js';
 import type { IpamStore } from '../../ports/ipam-store.js';
 import { CniError } from '../cni/errors.js';
 import { cidrContains, firstIp, formatIp, lastIp, parseIp, sameIp, type IpAddress } from '../net/ip.js';
