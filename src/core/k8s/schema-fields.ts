@@ -108,12 +108,19 @@ export const CONTAINER = {
   ],
 } as const satisfies FieldRules;
 
-/** A container port. Acted on: containerPort, protocol, name (the lab serves each port; policies and Services name them). */
+/**
+ * A container port. Acted on: containerPort, protocol, name (the lab serves each port; policies
+ * and Services name them). hostPort is refused, except on a hostNetwork pod where it equals
+ * containerPort: that is what the API server defaults it to there (so every exported hostNetwork
+ * pod carries it), and such a pod does serve on the node's port. The pod spec's own check
+ * refuses every other hostPort; here any integer passes, and is kept as written.
+ */
+export const HOST_PORTS_NOT_YET = `${NOT_YET} (the lab's pod runner maps no host ports; a hostNetwork pod may give hostPort equal to containerPort)`;
 export const CONTAINER_PORT = {
   kept: [],
   refused: {
-    hostPort: { reason: `${NOT_YET} (the lab's pod runner maps no host ports)` },
-    hostIP: { reason: `${NOT_YET} (the lab's pod runner maps no host ports)` },
+    hostPort: { reason: HOST_PORTS_NOT_YET, accepts: (v) => Number.isInteger(v) },
+    hostIP: { reason: HOST_PORTS_NOT_YET },
   },
 } as const satisfies FieldRules;
 

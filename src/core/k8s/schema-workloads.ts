@@ -65,7 +65,10 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
   .transform((c) => {
     const out: Container = {
       name: c.name,
-      ports: (c.ports ?? []).map((p) => (p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name })),
+      ports: (c.ports ?? []).map((p) => ({
+        ...(p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name }),
+        ...keptOf(p, F.CONTAINER_PORT),
+      })),
     };
     if (c.image != null) out.image = c.image;
     return { ...out, ...keptOf(c, F.CONTAINER) };
@@ -88,6 +91,10 @@ const POD_SPEC = fieldsOf(
       if (containerNames.has(c.name)) addReasons(ctx, ['containers', ci, 'name'], ['duplicate container name'], c.name);
       containerNames.add(c.name);
       c.ports.forEach((p, pi) => {
+        // hostPort passed the field rules as any integer; only hostNetwork with hostPort = containerPort is what weft does.
+        if (p.hostPort !== undefined && !(s.hostNetwork === true && p.hostPort === p.containerPort)) {
+          addReasons(ctx, ['containers', ci, 'ports', pi, 'hostPort'], [F.HOST_PORTS_NOT_YET], typeof p.hostPort === 'number' ? p.hostPort : undefined);
+        }
         const key = `${p.containerPort}/${p.protocol}`;
         if (ports.has(key)) addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);
         ports.add(key);

@@ -75,7 +75,9 @@ const refused: Array<[string, string, string]> = [
   ['Pod status', pod('{containers: [{name: c}]}', '{name: a, namespace: x}', 'status: {phase: Running, podIP: 10.244.1.5}\n'), 'document 1 (Pod x/a): status: is written by the node, not by apply'],
   ['Namespace status', ns('status: {phase: Active}'), 'document 1 (Namespace x): status: is written by the cluster, not by apply'],
   ['NetworkPolicy status', policy('{podSelector: {}}', 'status: {}\n'), 'status: is written by the cluster, not by apply'],
-  ['container hostPort', c('ports: [{containerPort: 80, hostPort: 8080}]'), 'spec.containers[0].ports[0].hostPort: not supported yet by weft'],
+  ['container hostPort', c('ports: [{containerPort: 80, hostPort: 8080}]'), 'spec.containers[0].ports[0].hostPort: 8080: not supported yet by weft'],
+  ['hostPort other than containerPort on a hostNetwork pod', pod('{hostNetwork: true, containers: [{name: c, ports: [{containerPort: 80, hostPort: 8080}]}]}'), 'spec.containers[0].ports[0].hostPort: 8080: not supported yet by weft'],
+  ['container hostIP', c('ports: [{containerPort: 80, hostIP: 0.0.0.0}]'), 'spec.containers[0].ports[0].hostIP: not supported yet by weft'],
   ['EndpointSlice hints', slice('endpoints: [{addresses: [10.0.0.1], hints: {forZones: [{name: a}]}}]'), 'endpoints[0].hints: not supported yet by weft'],
   // Kept fields must still be data, and a kept field is not a place to hide anything.
   ['List item with an unknown field', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'n', lables: {} } }] }),
@@ -208,6 +210,11 @@ test('a real cluster\'s Service applies with the default values of fields weft d
     sessionAffinity: 'None',
     internalTrafficPolicy: 'Cluster',
   });
+});
+
+test('a hostNetwork pod as the API server defaults it (hostPort = containerPort) applies, hostPort kept as written', () => {
+  const [p] = parseManifest(pod('{hostNetwork: true, containers: [{name: c, ports: [{containerPort: 80, hostPort: 80, protocol: TCP}]}]}')) as Pod[];
+  assert.deepEqual(p?.spec.containers[0]?.ports, [{ containerPort: 80, protocol: 'TCP', hostPort: 80 }]);
 });
 
 test('EndpointSlice and Namespace fields weft does not act on are kept as written', () => {
