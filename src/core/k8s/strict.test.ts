@@ -8,7 +8,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManifestError, MAX_OBJECT_BYTES, MAX_OBJECTS_PER_APPLY, parseManifest } from './parse.js';
+import fc from 'fast-check';
+import { formatFieldPath, ManifestError, MAX_OBJECT_BYTES, MAX_OBJECTS_PER_APPLY, parseManifest } from './parse.js';
 import type { EndpointSlice, Namespace, NetworkPolicy, Pod, Service } from './objects.js';
 
 function problemsOf(text: string): string[] {
@@ -284,4 +285,62 @@ test(`a manifest of more than ${MAX_OBJECTS_PER_APPLY} objects is refused, count
   assert.ok(Date.now() - t0 < 15_000, 'refused without parsing the whole file');
   const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: MAX_OBJECTS_PER_APPLY + 1 }, (_, i) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `n${i}` } })) });
   assert.deepEqual(problemsOf(list), [`document 1, items[${MAX_OBJECTS_PER_APPLY}]: too many objects: at most ${MAX_OBJECTS_PER_APPLY} per apply (split the manifest)`]);
+});
+
+// The invariant behind every row above: an unknown key added to any object of a valid manifest,
+// at any depth, is refused at exactly its path. Free-form maps (labels, annotations, selectors'
+// matchLabels, a Service's selector) take any key and are left out.
+const VALID: Record<string, unknown>[] = [
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x', labels: { a: 'b' } }, spec: { finalizers: ['kubernetes'] } },
+  {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'a', namespace: 'x', labels: { app: 'web' }, annotations: { note: 'n' } },
+    spec: { nodeName: 'n1', hostNetwork: false, containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80, protocol: 'TCP', name: 'http' }] }] },
+  },
+  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'x' }, spec: { selector: { app: 'web' }, type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30080 }] } },
+  {
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'p', namespace: 'x' },
+    spec: {
+      podSelector: { matchLabels: { app: 'db' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a'] }] },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ podSelector: {}, namespaceSelector: { matchLabels: { team: 't' } } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }], ports: [{ protocol: 'TCP', port: 80, endPort: 90 }] }],
+      egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'k', operator: 'Exists' }] } }], ports: [{ port: 'dns', protocol: 'UDP' }] }],
+    },
+  },
+  {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's', namespace: 'x', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true, serving: true }, nodeName: 'n1' }], ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
+  },
+];
+const FREE_MAPS = new Set(['labels', 'annotations', 'matchLabels', 'selector']);
+
+/** Paths of every object in the document, where a new key would be a field of the API. */
+function objectPaths(value: unknown, path: Array<string | number> = []): Array<Array<string | number>> {
+  if (Array.isArray(value)) return value.flatMap((v, i) => objectPaths(v, [...path, i]));
+  if (typeof value !== 'object' || value === null) return [];
+  const last = path[path.length - 1];
+  if (typeof last === 'string' && FREE_MAPS.has(last)) return [];
+  return [path, ...Object.entries(value).flatMap(([k, v]) => objectPaths(v, [...path, k]))];
+}
+
+function withKey(doc: Record<string, unknown>, path: Array<string | number>, key: string): unknown {
+  const copy = structuredClone(doc);
+  let node: unknown = copy;
+  for (const seg of path) node = (node as Record<string | number, unknown>)[seg];
+  (node as Record<string, unknown>)[key] = 'surprise';
+  return copy;
+}
+
+test('property: an unknown key at any depth of any kind is refused at its own path, and the manifests without it parse', () => {
+  for (const doc of VALID) assert.doesNotThrow(() => parseManifest(JSON.stringify(doc)), String(doc.kind));
+  const cases = VALID.flatMap((doc) => objectPaths(doc).map((path) => ({ doc, path })));
+  fc.assert(
+    fc.property(fc.constantFrom(...cases), fc.stringMatching(/^[a-z][a-zA-Z]{0,11}$/), ({ doc, path }, name) => {
+      const key = `zz${name}`;
+      const problems = problemsOf(JSON.stringify(withKey(doc, path, key)));
+      const want = `${formatFieldPath([...path, key])}: unknown field`;
+      assert.ok(problems.length === 1 && problems[0]!.endsWith(`): ${want}`), `${doc.kind} at ${formatFieldPath(path) || '(top)'}: want ${want}, got:\n${problems.join('\n')}`);
+    }),
+    { numRuns: 300 },
+  );
 });
