@@ -17,11 +17,11 @@
  *     ignores them on create;
  *   - refused, with its path and a reason: a field with network meaning that weft does not
  *     implement yet (Service session affinity, traffic policies, load balancers, dual-stack,
- *     externalName, host ports), so that nobody believes it is in force; and every `status`,
- *     which the cluster writes, not apply. Where a field's value is exactly what weft already
- *     does (sessionAffinity: None, internalTrafficPolicy: Cluster, ipFamilyPolicy: SingleStack,
- *     as every `kubectl get -o yaml` of a real Service shows), that value is accepted and kept
- *     as written; any other value is refused;
+ *     externalName, host ports other than a hostNetwork pod's own), so that nobody believes it
+ *     is in force; and every `status`, which the cluster writes, not apply. Where a field's
+ *     value is exactly what weft already does (sessionAffinity: None, internalTrafficPolicy:
+ *     Cluster, ipFamilyPolicy: SingleStack, as every `kubectl get -o yaml` of a real Service
+ *     shows), that value is accepted and kept as written; any other value is refused;
  *   - unknown: anything else, refused as `<path>: unknown field`, with the nearest known name
  *     when one is close (a misspelling such as `lables` or `protcol`).
  *
