@@ -1,24 +1,33 @@
-// Shared flag handling of the lab commands: which lab (--lab, or $WEFT_LAB, else "weft").
+/**
+ * Shared flag handling of the commands that act on a lab: opening it (the lab named as
+ * lab-name.ts decides, the same for every command), reading -f manifests, the matrix flags.
+ */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
 import { LabClient, podViewName, sortPods, type PodView } from '../lab/client.js';
 import { labRoot } from '../lab/lab-state.js';
-import type { LocatedObject } from '../core/k8s/parse.js';
+import { labNameOf, withLabOption, type LabFlags } from './lab-name.js';
+import { MAX_OBJECTS_PER_APPLY, type LocatedObject } from '../core/k8s/parse.js';
 
-export function withLabOption(cmd: Command): Command {
-  return cmd.option('--lab <name>', 'the lab to act on ($WEFT_LAB, else "weft")');
-}
+export { DEFAULT_LAB, labNameOf, withLabNameOptions, withLabOption, type LabFlags } from './lab-name.js';
 
 export { requireRoot } from './require-root.js';
 
-export function openLab(opts: { lab?: string }): LabClient {
-  return LabClient.open(labRoot(process.env), opts.lab ?? process.env.WEFT_LAB ?? 'weft', new NodeExec());
+export function openLab(flags: LabFlags): LabClient {
+  return LabClient.open(labRoot(process.env), labNameOf(flags, process.env), new NodeExec());
 }
 
-/** -f arguments: files, directories (their .yaml, .yml and .json files, sorted) or "-" for stdin. */
+/**
+ * -f arguments: files, directories (their .yaml, .yml and .json files, sorted) or "-" for stdin.
+ * Each file is bounded by the parser; the bound holds for the whole apply, over every file, too.
+ */
 export function readManifestArgs(files: string[]): LocatedObject[] {
-  return LabClient.readManifests(files, () => readFileSync(0, 'utf8'));
+  const objects = LabClient.readManifests(files, () => readFileSync(0, 'utf8'));
+  if (objects.length > MAX_OBJECTS_PER_APPLY) {
+    throw new Error(`-f: the manifests hold ${objects.length} objects: at most ${MAX_OBJECTS_PER_APPLY} per apply (split them)`);
+  }
+  return objects;
 }
 
 export function collect(value: string, previous: string[]): string[] {

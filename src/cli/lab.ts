@@ -1,4 +1,6 @@
-// `weft lab up|down|status|list|demo` (and the hidden `lab runner` that `lab up` starts per node).
+// `weft lab up|down|status|restart-agents|list|demo` (and the hidden `lab runner` and `lab gateway`
+// that `lab up` starts). Every command that acts on one lab takes it from --name/--lab/$WEFT_LAB
+// through labNameOf() (lab-name.ts); the hidden ones are always given --lab by lab up.
 import type { Command } from 'commander';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
@@ -7,51 +9,52 @@ import { join } from 'node:path';
 import { LabPaths, labRoot, readLabRecord } from '../lab/lab-state.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { requireRoot } from './require-root.js';
+import { DEFAULT_LAB, labNameOf, withLabNameOptions, type LabFlags } from './lab-name.js';
 
 function deps(): LabDeps {
   return { exec: new NodeExec(), root: labRoot(process.env), progress: (l) => process.stderr.write(`${l}\n`) };
 }
 
 export function registerLab(program: Command): void {
-  const lab = program.command('lab').description('a multi-node cluster network made of network namespaces on this machine');
+  const lab = program
+    .command('lab')
+    .description('a multi-node cluster network made of network namespaces on this machine')
+    .addHelpText('after', `\nEvery lab command acts on the lab named by --name or --lab (the same option), else by $WEFT_LAB, else "${DEFAULT_LAB}".`);
 
-  lab
-    .command('up')
-    .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store')
-    .option('--name <name>', 'lab name (lowercase letters and digits)', 'weft')
+  withLabNameOptions(
+    lab.command('up').description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
+  )
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
     .option('--store <store>', 'embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab\'s nodes)', 'embedded')
     .option('--network <cidr>', 'the cluster\'s pod network', '10.244.0.0/16')
-    .action(async (opts: LabUpOptions) => {
-      const spec = parseLabUpOptions(opts);
+    .action(async (opts: LabUpOptions & LabFlags) => {
+      const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
       requireRoot('lab up');
       const { labUp } = await import('../lab/lab.js');
       await labUp(spec, deps());
-      process.stdout.write(`lab ${spec.name} is up. Try: weft get nodes${spec.name === 'weft' ? '' : ` --lab ${spec.name}`}\n`);
+      process.stdout.write(`lab ${spec.name} is up. Try: weft get nodes${spec.name === DEFAULT_LAB ? '' : ` --lab ${spec.name}`}\n`);
     });
 
-  lab
-    .command('down')
-    .description('remove a lab: every process, namespace, rule and file it made (also after a crash)')
-    .option('--name <name>', 'lab name', 'weft')
-    .action(async (opts: { name: string }) => {
-      checkLabName(opts.name);
-      requireRoot('lab down');
-      const { labDown } = await import('../lab/lab.js');
-      const r = await labDown(opts.name, deps());
-      process.stdout.write(r.namespaces === 0 && r.processes === 0 ? `lab ${opts.name}: nothing to remove\n` : `lab ${opts.name} removed\n`);
-    });
+  withLabNameOptions(
+    lab.command('down').description('remove a lab: every process, namespace, rule and file it made (also after a crash)'),
+  ).action(async (opts: LabFlags) => {
+    const name = labNameOf(opts, process.env);
+    requireRoot('lab down');
+    const { labDown } = await import('../lab/lab.js');
+    const r = await labDown(name, deps());
+    process.stdout.write(r.namespaces === 0 && r.processes === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} removed\n`);
+  });
 
-  lab
-    .command('status')
-    .description('show a lab: its settings, and for each node its agent, pod runner, subnet and readiness')
-    .option('--name <name>', 'lab name', 'weft')
+  withLabNameOptions(
+    lab.command('status').description('show a lab: its settings, and for each node its agent, pod runner, subnet and readiness'),
+  )
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (opts: { name: string; output: string }) => {
-      checkLabName(opts.name);
+    .action(async (opts: LabFlags & { output: string }) => {
+      const name = labNameOf(opts, process.env);
+      if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`-o: "${opts.output}" is not a format (use text or json)`);
       const { labStatus } = await import('../lab/lab.js');
-      const s = await labStatus(opts.name, deps());
+      const s = await labStatus(name, deps());
       if (opts.output === 'json') {
         process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
         return;
@@ -66,16 +69,17 @@ export function registerLab(program: Command): void {
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 
-  lab
-    .command('restart-agents')
-    .description('restart the weft agent of some or all nodes, as an operator restarts flanneld (kernel state is kept and reconciled)')
-    .option('--name <name>', 'lab name', 'weft')
+  withLabNameOptions(
+    lab
+      .command('restart-agents')
+      .description('restart the weft agent of some or all nodes, as an operator restarts flanneld (kernel state is kept and reconciled)'),
+  )
     .option('--node <name...>', 'only these nodes')
-    .action(async (opts: { name: string; node?: string[] }) => {
-      checkLabName(opts.name);
+    .action(async (opts: LabFlags & { node?: string[] }) => {
+      const name = labNameOf(opts, process.env);
       requireRoot('lab restart-agents');
       const { labRestartAgents } = await import('../lab/lab.js');
-      const done = await labRestartAgents(opts.name, opts.node ?? [], deps());
+      const done = await labRestartAgents(name, opts.node ?? [], deps());
       process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
     });
 
@@ -88,16 +92,18 @@ export function registerLab(program: Command): void {
       process.stdout.write(names.length === 0 ? 'no labs\n' : `${names.join('\n')}\n`);
     });
 
-  lab
-    .command('demo')
-    .description('bring up a 3-node lab, apply examples/xyz (namespaces x, y, z with pods a, b, c), show nodes, pods and the probe matrix, then remove the lab')
-    .option('--name <name>', 'lab name', 'weft')
+  withLabNameOptions(
+    lab
+      .command('demo')
+      .description('bring up a 3-node lab, apply examples/xyz (namespaces x, y, z with pods a, b, c), show nodes, pods and the probe matrix, then remove the lab'),
+  )
     .option('--keep', 'leave the lab up to explore it', false)
-    .action(async (opts: { name: string; keep: boolean }) => {
+    .action(async (opts: LabFlags & { keep: boolean }) => {
+      const name = labNameOf(opts, process.env);
       requireRoot('lab demo');
       // Loaded here: the demo pulls in the view and table code the other lab commands do not need.
       const { runLabDemo } = await import('../lab/lab-demo.js');
-      await runLabDemo({ name: opts.name, keep: opts.keep, out: (t) => process.stdout.write(t) }, deps());
+      await runLabDemo({ name, keep: opts.keep, out: (t) => process.stdout.write(t) }, deps());
     });
 
   lab

@@ -5,12 +5,16 @@
  * Scope (as kindnet states it for its plugins): only the fields a pod network needs — who a pod
  * is (namespace, name, labels, node), which ports it serves, what policies select it, and how
  * Services map to endpoints. Other fields of real manifests (volumes, resources, probes, …) are
- * accepted by the parser and dropped, so manifests written for a real cluster apply unchanged.
+ * kept as written (the optional JSON members each type gains from Kept<…>) without weft acting on
+ * them, so manifests written for a real cluster apply unchanged and `weft get -o yaml` shows them;
+ * which fields are acted on, kept or refused is listed in schema-fields.ts.
  *
  * Defaults are filled in by the parser exactly where the API server fills them (namespace
  * "default", protocol TCP, Service type ClusterIP, targetPort = port), so the rest of weft never
  * has to guess. Field names and meanings follow https://kubernetes.io/docs/reference/kubernetes-api/.
  */
+
+import type { CONTAINER, CONTAINER_PORT, ENDPOINT, ENDPOINT_PORT, Kept, METADATA, NAMESPACE_SPEC, POD_SPEC, SERVICE_PORT, SERVICE_SPEC } from './schema-fields.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -37,7 +41,7 @@ export interface LabelSelector {
 }
 
 /** Metadata of a cluster-scoped object (Namespace). */
-export interface ClusterObjectMeta {
+export interface ClusterObjectMeta extends Kept<typeof METADATA> {
   name: string;
   labels: Labels;
   annotations: Record<string, string>;
@@ -52,21 +56,23 @@ export interface Namespace {
   apiVersion: 'v1';
   kind: 'Namespace';
   metadata: ClusterObjectMeta;
+  /** Kept as written (only finalizers); weft does not act on it. */
+  spec?: Kept<typeof NAMESPACE_SPEC>;
 }
 
-export interface ContainerPort {
+export interface ContainerPort extends Kept<typeof CONTAINER_PORT> {
   containerPort: number;
   protocol: Protocol;
   name?: string;
 }
 
-export interface Container {
+export interface Container extends Kept<typeof CONTAINER> {
   name: string;
   image?: string;
   ports: ContainerPort[];
 }
 
-export interface PodSpec {
+export interface PodSpec extends Kept<typeof POD_SPEC> {
   nodeName?: string;
   hostNetwork: boolean;
   containers: Container[];
@@ -133,7 +139,7 @@ export interface NetworkPolicy {
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 
-export interface ServicePort {
+export interface ServicePort extends Kept<typeof SERVICE_PORT> {
   name?: string;
   protocol: Protocol;
   port: number;
@@ -142,7 +148,7 @@ export interface ServicePort {
   nodePort?: number;
 }
 
-export interface ServiceSpec {
+export interface ServiceSpec extends Kept<typeof SERVICE_SPEC> {
   /** Absent means the Service has no selector and its EndpointSlices are managed by hand. */
   selector?: Labels;
   ports: ServicePort[];
@@ -166,13 +172,13 @@ export interface EndpointConditions {
   terminating?: boolean;
 }
 
-export interface Endpoint {
+export interface Endpoint extends Kept<typeof ENDPOINT> {
   addresses: string[];
   conditions?: EndpointConditions;
   nodeName?: string;
 }
 
-export interface EndpointPort {
+export interface EndpointPort extends Kept<typeof ENDPOINT_PORT> {
   name?: string;
   protocol: Protocol;
   /** Absent means all ports. */

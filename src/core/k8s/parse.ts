@@ -10,13 +10,35 @@
  *
  * JSON is parsed by the YAML parser (YAML 1.2 is a superset of JSON), which gives both the same
  * line numbers in syntax errors and refuses duplicate keys, as the API server's strict decoding does.
+ *
+ * Decoding is strict (schema-fields.ts): an unknown field anywhere is refused with its path, as
+ * `kubectl apply --validate=strict` does. Input is bounded as the API server bounds it: each
+ * object (document or List item) at most 3 MiB as JSON, which is the body kubectl would send for
+ * it (the API server's MaxRequestBodyBytes), and its annotations at most 256 KiB in total. One
+ * apply holds at most 10,000 objects (MAX_OBJECTS_PER_APPLY): weft stores an apply in one
+ * transaction and every agent then holds every object, so an apply is bounded by what a whole
+ * cluster is sized for (Kubernetes' scalability thresholds name 10,000 namespaces and 10,000
+ * Services per cluster); a file of 141,628 namespaces once cost every agent 350 MB. Documents are
+ * parsed one at a time, and parsing stops at the first object past the bound.
  */
 
-import { parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser } from 'yaml';
 import type { z } from 'zod';
 import { API_VERSIONS, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './objects.js';
+import { quoteValue, utf8Length } from './schema-common.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
+
+/** The API server's request body limit, applied to each object as JSON (kubectl sends one request per object). */
+export const MAX_OBJECT_BYTES = 3 * 1024 * 1024;
+
+/** weft's bound on the objects of one apply (documents plus List items); see the header. */
+export const MAX_OBJECTS_PER_APPLY = 10_000;
+
+export interface ManifestLimits {
+  /** At most this many objects; the default is MAX_OBJECTS_PER_APPLY. */
+  maxObjects?: number;
+}
 
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
@@ -40,7 +62,9 @@ const SCHEMAS: Readonly<Record<K8sKind, z.ZodType<K8sObject, z.ZodTypeDef, unkno
 /** Formats a zod path as Kubernetes does: `spec.ingress[0].from[1]`, `metadata.labels[app.kubernetes.io/name]`. */
 export function formatFieldPath(path: ReadonlyArray<string | number>): string {
   let out = '';
-  for (const seg of path) {
+  for (const raw of path) {
+    // A key is user input: a huge one is shown cut short, never whole.
+    const seg = typeof raw === 'string' && raw.length > 100 ? `${raw.slice(0, 90)}… (${raw.length} characters)` : raw;
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
     else out += `[${seg}]`;
@@ -63,6 +87,7 @@ function describeRaw(doc: Record<string, unknown>): string | undefined {
   const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : undefined;
   if (!kind || !isSupportedKind(kind)) return undefined;
   if (!name) return kind;
+  if (name.length > 253) return `${kind} ${quoteValue(name)}`;
   if (kind === 'Namespace') return `${kind} ${name}`;
   const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
   return `${kind} ${ns}/${name}`;
@@ -74,11 +99,16 @@ function parseObject(raw: unknown): { object: K8sObject } | { problems: string[]
   const { kind, apiVersion } = raw;
   if (typeof kind !== 'string' || kind === '') return { problems: ['kind: is required'] };
   if (!isSupportedKind(kind)) {
-    return { problems: [`unknown kind ${JSON.stringify(kind)} (supported: ${SUPPORTED_KINDS.join(', ')})`] };
+    return { problems: [`unknown kind ${quoteValue(kind)} (supported: ${SUPPORTED_KINDS.join(', ')})`] };
   }
   if (typeof apiVersion !== 'string' || apiVersion === '') return { problems: ['apiVersion: is required'] };
   if (apiVersion !== API_VERSIONS[kind]) {
-    return { problems: [`apiVersion: ${JSON.stringify(apiVersion)} is not valid for ${kind} (want ${API_VERSIONS[kind]})`] };
+    return { problems: [`apiVersion: ${quoteValue(apiVersion)} is not valid for ${kind} (want ${API_VERSIONS[kind]})`] };
+  }
+  // Measured before decoding, so an oversized object costs no schema work and is never echoed.
+  const bytes = utf8Length(JSON.stringify(raw));
+  if (bytes > MAX_OBJECT_BYTES) {
+    return { problems: [`too large: ${bytes} bytes as JSON; the limit is ${MAX_OBJECT_BYTES} bytes (3 MiB) per object`] };
   }
   const parsed = SCHEMAS[kind].safeParse(raw);
   if (parsed.success) return { object: parsed.data };
@@ -98,8 +128,12 @@ function yamlReason(message: string): string {
  * Empty documents (a trailing `---`, comments only) are skipped, as kubectl skips them.
  * Throws ManifestError listing every problem found.
  */
-export function parseManifest(text: string): K8sObject[] {
-  return parseManifestLocated(text).map((l) => l.object);
+export function parseManifest(text: string, limits: ManifestLimits = {}): K8sObject[] {
+  return parseManifestLocated(text, limits).map((l) => l.object);
+}
+
+function tooMany(where: string, max: number): string {
+  return `${where}: too many objects: at most ${max} per apply (split the manifest)`;
 }
 
 /** An object with where it came from in the manifest, e.g. "document 2 (Pod x/a)". */
@@ -109,29 +143,39 @@ export interface LocatedObject {
 }
 
 /** parseManifest, keeping each object's place so later checks (apply) can name it the same way. */
-export function parseManifestLocated(text: string): LocatedObject[] {
+export function parseManifestLocated(text: string, limits: ManifestLimits = {}): LocatedObject[] {
+  const maxObjects = limits.maxObjects ?? MAX_OBJECTS_PER_APPLY;
   const objects: LocatedObject[] = [];
   const problems: string[] = [];
-  const docs = parseAllDocuments(text);
-  // parseAllDocuments returns an EmptyStream (not an array) for text with no documents at all.
-  if (!Array.isArray(docs)) return objects;
+  // Parsed one document at a time (what parseAllDocuments does in one go), so a huge file stops
+  // at the bound instead of being parsed whole first.
+  const lines = new LineCounter();
+  const documents = new Composer().compose(new Parser(lines.addNewLine).parse(text));
+  let index = 0;
+  let count = 0;
 
-  docs.forEach((doc, index) => {
-    const where = `document ${index + 1}`;
+  for (const doc of documents) {
+    index += 1;
+    const where = `document ${index}`;
     const syntax = doc.errors[0];
     if (syntax) {
-      const line = syntax.linePos?.[0]?.line;
-      problems.push(`${where}: YAML syntax error${line === undefined ? '' : ` at line ${line}`}: ${yamlReason(syntax.message)}`);
-      return;
+      const line = lines.linePos(syntax.pos[0]).line;
+      problems.push(`${where}: YAML syntax error at line ${line}: ${yamlReason(syntax.message)}`);
+      continue;
     }
     const raw: unknown = doc.toJS({ maxAliasCount: 100 });
-    if (raw === null || raw === undefined) return;
+    if (raw === null || raw === undefined) continue;
 
     if (isRecord(raw) && typeof raw.kind === 'string' && LIST_KINDS.has(raw.kind)) {
       if (!Array.isArray(raw.items)) {
         problems.push(`${where} (${raw.kind}): items: must be a list`);
-        return;
+        continue;
       }
+      if (count + raw.items.length > maxObjects) {
+        problems.push(tooMany(`${where}, items[${maxObjects - count}]`, maxObjects));
+        break;
+      }
+      count += raw.items.length;
       raw.items.forEach((item: unknown, i) => {
         const result = parseObject(item);
         const what = isRecord(item) ? describeRaw(item) : undefined;
@@ -139,15 +183,20 @@ export function parseManifestLocated(text: string): LocatedObject[] {
         if ('object' in result) objects.push({ object: result.object, where: prefix });
         else for (const p of result.problems) problems.push(`${prefix}: ${p}`);
       });
-      return;
+      continue;
     }
 
+    if (count + 1 > maxObjects) {
+      problems.push(tooMany(where, maxObjects));
+      break;
+    }
+    count += 1;
     const result = parseObject(raw);
     const what = isRecord(raw) ? describeRaw(raw) : undefined;
     const prefix = `${where}${what ? ` (${what})` : ''}`;
     if ('object' in result) objects.push({ object: result.object, where: prefix });
     else for (const p of result.problems) problems.push(`${prefix}: ${p}`);
-  });
+  }
 
   if (problems.length > 0) throw new ManifestError(problems);
   return objects;

@@ -3,14 +3,16 @@
  * (k8s.io/kubernetes pkg/apis/networking/validation: ValidateNetworkPolicySpec, -Peer, -Port,
  * ValidateIPBlock) and defaulted as it defaults it (protocol TCP; policyTypes Ingress, plus
  * Egress when egress rules exist). Policy is where a mistake opens or closes traffic silently,
- * so every field is modelled and unknown fields are errors.
+ * so every field of the API is modelled and acted on, nothing is kept as written, and every
+ * unknown field is refused with its path (fieldsOf; status is refused, see schema-fields.ts).
  */
 
 import { z } from 'zod';
 import { hostMask, networkOf, tryParseCidr } from '../net/ip.js';
 import type { IpBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, PolicyType } from './objects.js';
 import { checkDns1123Subdomain, checkPortNumber } from './names.js';
-import { addReasons, INTEGER, LABEL_SELECTOR, namespacedMeta, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import { addReasons, fieldsOf, INTEGER, LABEL_SELECTOR, namespacedMeta, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import { NETWORK_POLICY_OBJECT } from './schema-fields.js';
 
 const POLICY_TYPES: readonly PolicyType[] = ['Ingress', 'Egress'];
 
@@ -19,12 +21,10 @@ const POLICY_TYPES: readonly PolicyType[] = ['Ingress', 'Egress'];
  * with a longer prefix (so an except equal to cidr, or of the other family, is refused).
  * Host bits may be set ("10.0.0.1/24"), as the API server accepts for this legacy field.
  */
-const IP_BLOCK: z.ZodType<IpBlock, z.ZodTypeDef, unknown> = z
-  .object({
-    cidr: z.string({ required_error: 'is required' }),
-    except: z.array(z.string()).nullish(),
-  })
-  .strict()
+const IP_BLOCK: z.ZodType<IpBlock, z.ZodTypeDef, unknown> = fieldsOf({
+  cidr: z.string({ required_error: 'is required' }),
+  except: z.array(z.string()).nullish(),
+})
   .superRefine((b, ctx) => {
     if (b.cidr === '') return addReasons(ctx, ['cidr'], ['is required']);
     const cidr = tryParseCidr(b.cidr);
@@ -46,13 +46,11 @@ const IP_BLOCK: z.ZodType<IpBlock, z.ZodTypeDef, unknown> = z
   .transform((b) => ({ cidr: b.cidr, except: b.except ?? [] }));
 
 /** A peer names pods (by pod and/or namespace selector) or an ipBlock, never both, never neither. */
-const PEER: z.ZodType<NetworkPolicyPeer, z.ZodTypeDef, unknown> = z
-  .object({
-    podSelector: LABEL_SELECTOR.nullish(),
-    namespaceSelector: LABEL_SELECTOR.nullish(),
-    ipBlock: IP_BLOCK.nullish(),
-  })
-  .strict()
+const PEER: z.ZodType<NetworkPolicyPeer, z.ZodTypeDef, unknown> = fieldsOf({
+  podSelector: LABEL_SELECTOR.nullish(),
+  namespaceSelector: LABEL_SELECTOR.nullish(),
+  ipBlock: IP_BLOCK.nullish(),
+})
   .superRefine((p, ctx) => {
     const count = [p.podSelector, p.namespaceSelector, p.ipBlock].filter((x) => x != null).length;
     if (count === 0) addReasons(ctx, [], ['must specify a peer']);
@@ -67,13 +65,11 @@ const PEER: z.ZodType<NetworkPolicyPeer, z.ZodTypeDef, unknown> = z
   });
 
 /** endPort only with a numeric port, at least port and at most 65535. */
-const PORT: z.ZodType<NetworkPolicyPort, z.ZodTypeDef, unknown> = z
-  .object({
-    protocol: PROTOCOL.nullish(),
-    port: PORT_OR_NAME.nullish(),
-    endPort: INTEGER.nullish(),
-  })
-  .strict()
+const PORT: z.ZodType<NetworkPolicyPort, z.ZodTypeDef, unknown> = fieldsOf({
+  protocol: PROTOCOL.nullish(),
+  port: PORT_OR_NAME.nullish(),
+  endPort: INTEGER.nullish(),
+})
   .superRefine((p, ctx) => {
     if (p.endPort == null) return;
     if (p.port == null) return addReasons(ctx, ['endPort'], ['may not be specified when `port` is not specified'], p.endPort);
@@ -88,24 +84,18 @@ const PORT: z.ZodType<NetworkPolicyPort, z.ZodTypeDef, unknown> = z
     return out;
   });
 
-const INGRESS_RULE = z
-  .object({ from: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
-  .strict()
+const INGRESS_RULE = fieldsOf({ from: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
   .transform((r) => ({ from: r.from ?? [], ports: r.ports ?? [] }));
 
-const EGRESS_RULE = z
-  .object({ to: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
-  .strict()
+const EGRESS_RULE = fieldsOf({ to: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
   .transform((r) => ({ to: r.to ?? [], ports: r.ports ?? [] }));
 
-const SPEC = z
-  .object({
-    podSelector: LABEL_SELECTOR.nullish(),
-    policyTypes: z.array(z.string()).nullish(),
-    ingress: z.array(INGRESS_RULE).nullish(),
-    egress: z.array(EGRESS_RULE).nullish(),
-  })
-  .strict()
+const SPEC = fieldsOf({
+  podSelector: LABEL_SELECTOR.nullish(),
+  policyTypes: z.array(z.string()).nullish(),
+  ingress: z.array(INGRESS_RULE).nullish(),
+  egress: z.array(EGRESS_RULE).nullish(),
+})
   .superRefine((s, ctx) => {
     const types = s.policyTypes ?? [];
     if (types.length > POLICY_TYPES.length) return addReasons(ctx, ['policyTypes'], ['may not specify more than two policyTypes']);
@@ -124,14 +114,14 @@ const SPEC = z
     return { podSelector: s.podSelector ?? { matchLabels: {}, matchExpressions: [] }, policyTypes, ingress, egress };
   });
 
-export const NETWORK_POLICY: z.ZodType<NetworkPolicy, z.ZodTypeDef, unknown> = z
-  .object({
+export const NETWORK_POLICY: z.ZodType<NetworkPolicy, z.ZodTypeDef, unknown> = fieldsOf(
+  {
     apiVersion: z.literal('networking.k8s.io/v1'),
     kind: z.literal('NetworkPolicy'),
     metadata: namespacedMeta(checkDns1123Subdomain),
     // A missing spec decodes to the zero value on the API server: all pods, ingress denied.
     spec: SPEC.default({}),
-    status: z.unknown().optional(),
-  })
-  .strict()
+  },
+  NETWORK_POLICY_OBJECT,
+)
   .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));

@@ -7,39 +7,51 @@
  * kernel state: Pod names must be DNS labels (the API allows subdomains) since a pod's name is its
  * hostname and part of its network namespace name; two ports with the same containerPort and
  * protocol in one pod are an error (the API only warns), because both would bind the same socket.
+ *
+ * Every level is decoded strictly (fieldsOf); which fields beyond the modelled ones are kept as
+ * written and which are refused, with the reasons, is in schema-fields.ts.
  */
 
 import { z } from 'zod';
 import { tryParseIp } from '../net/ip.js';
 import type { Container, Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Service, ServicePort } from './objects.js';
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
-import { addReasons, clusterMeta, enumOf, INTEGER, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import { addReasons, clusterMeta, enumOf, fieldsOf, INTEGER, keptOf, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import * as F from './schema-fields.js';
 
-const STATUS = z.unknown().optional();
+const NAMESPACE_SPEC = fieldsOf({}, F.NAMESPACE_SPEC).transform((s) => keptOf(s, F.NAMESPACE_SPEC));
 
-export const NAMESPACE: z.ZodType<Namespace, z.ZodTypeDef, unknown> = z
-  .object({
+export const NAMESPACE: z.ZodType<Namespace, z.ZodTypeDef, unknown> = fieldsOf(
+  {
     apiVersion: z.literal('v1'),
     kind: z.literal('Namespace'),
     metadata: clusterMeta(checkDns1123Label),
-    spec: z.unknown().optional(),
-    status: STATUS,
-  })
-  .strict()
-  .transform(({ apiVersion, kind, metadata }) => ({ apiVersion, kind, metadata }));
-
-const CONTAINER_PORT = z.object({
-  containerPort: PORT_NUMBER,
-  protocol: PROTOCOL,
-  name: PORT_NAME.nullish(),
+    spec: NAMESPACE_SPEC.nullish(),
+  },
+  F.NAMESPACE_OBJECT,
+).transform(({ apiVersion, kind, metadata, spec }) => {
+  const out: Namespace = { apiVersion, kind, metadata };
+  if (spec && Object.keys(spec).length > 0) out.spec = spec;
+  return out;
 });
 
-const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = z
-  .object({
+const CONTAINER_PORT = fieldsOf(
+  {
+    containerPort: PORT_NUMBER,
+    protocol: PROTOCOL,
+    name: PORT_NAME.nullish(),
+  },
+  F.CONTAINER_PORT,
+);
+
+const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
+  {
     name: z.string({ required_error: 'is required' }),
     image: z.string().nullish(),
     ports: z.array(CONTAINER_PORT).nullish(),
-  })
+  },
+  F.CONTAINER,
+)
   .superRefine((c, ctx) => {
     addReasons(ctx, ['name'], c.name === '' ? ['is required'] : checkDns1123Label(c.name), c.name || undefined);
     // Port names are unique within a container (validateContainerPorts).
@@ -53,18 +65,23 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = z
   .transform((c) => {
     const out: Container = {
       name: c.name,
-      ports: (c.ports ?? []).map((p) => (p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name })),
+      ports: (c.ports ?? []).map((p) => ({
+        ...(p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name }),
+        ...keptOf(p, F.CONTAINER_PORT),
+      })),
     };
     if (c.image != null) out.image = c.image;
-    return out;
+    return { ...out, ...keptOf(c, F.CONTAINER) };
   });
 
-const POD_SPEC = z
-  .object({
+const POD_SPEC = fieldsOf(
+  {
     nodeName: z.string().nullish(),
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
-  })
+  },
+  F.POD_SPEC,
+)
   .superRefine((s, ctx) => {
     if (s.nodeName) addReasons(ctx, ['nodeName'], checkDns1123Subdomain(s.nodeName), s.nodeName);
     if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
@@ -74,6 +91,10 @@ const POD_SPEC = z
       if (containerNames.has(c.name)) addReasons(ctx, ['containers', ci, 'name'], ['duplicate container name'], c.name);
       containerNames.add(c.name);
       c.ports.forEach((p, pi) => {
+        // hostPort passed the field rules as any integer; only hostNetwork with hostPort = containerPort is what weft does.
+        if (p.hostPort !== undefined && !(s.hostNetwork === true && p.hostPort === p.containerPort)) {
+          addReasons(ctx, ['containers', ci, 'ports', pi, 'hostPort'], [F.HOST_PORTS_NOT_YET], typeof p.hostPort === 'number' ? p.hostPort : undefined);
+        }
         const key = `${p.containerPort}/${p.protocol}`;
         if (ports.has(key)) addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);
         ports.add(key);
@@ -83,37 +104,47 @@ const POD_SPEC = z
   .transform((s) => {
     const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
     if (s.nodeName) out.nodeName = s.nodeName;
-    return out;
+    return { ...out, ...keptOf(s, F.POD_SPEC) };
   });
 
-export const POD: z.ZodType<Pod, z.ZodTypeDef, unknown> = z
-  .object({
+export const POD: z.ZodType<Pod, z.ZodTypeDef, unknown> = fieldsOf(
+  {
     apiVersion: z.literal('v1'),
     kind: z.literal('Pod'),
     metadata: namespacedMeta(checkDns1123Label),
     spec: POD_SPEC,
-    status: STATUS,
-  })
-  .strict()
-  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+  },
+  F.POD_OBJECT,
+).transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
 
-const SERVICE_PORT = z.object({
-  name: z.string().nullish(),
-  protocol: PROTOCOL,
-  port: PORT_NUMBER,
-  // 0 and absent both mean "same as port" (SetDefaults_Service).
-  targetPort: z.union([z.literal(0), PORT_OR_NAME]).nullish(),
-  nodePort: PORT_NUMBER.nullish(),
-});
+const SERVICE_PORT = fieldsOf(
+  {
+    name: z.string().nullish(),
+    protocol: PROTOCOL,
+    port: PORT_NUMBER,
+    // 0 and absent both mean "same as port" (SetDefaults_Service).
+    targetPort: z.union([z.literal(0), PORT_OR_NAME]).nullish(),
+    nodePort: PORT_NUMBER.nullish(),
+  },
+  F.SERVICE_PORT,
+);
 
-const SERVICE_SPEC = z
-  .object({
+const SERVICE_SPEC = fieldsOf(
+  {
     selector: LABELS.nullish(),
     ports: z.array(SERVICE_PORT).nullish(),
     type: enumOf(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).nullish(),
     clusterIP: z.string().nullish(),
-  })
+  },
+  F.SERVICE_SPEC,
+)
   .superRefine((s, ctx) => {
+    // clusterIPs passes the field rules only as a one-item list; here it must also name clusterIP.
+    const clusterIPs = s.clusterIPs;
+    if (Array.isArray(clusterIPs) && clusterIPs.length === 1 && clusterIPs[0] !== s.clusterIP) {
+      const want = s.clusterIP ? `[spec.clusterIP] (${JSON.stringify([s.clusterIP])})` : '[spec.clusterIP], and spec.clusterIP is not set';
+      addReasons(ctx, ['clusterIPs'], [`must be ${want}: ${F.NOT_YET} (one cluster IP per Service)`]);
+    }
     const ports = s.ports ?? [];
     const headless = s.clusterIP === 'None';
     if (ports.length === 0 && s.type !== 'ExternalName' && !headless) addReasons(ctx, ['ports'], ['is required']);
@@ -143,55 +174,55 @@ const SERVICE_SPEC = z
       const out: ServicePort = { protocol: p.protocol, port: p.port, targetPort: p.targetPort || p.port };
       if (p.name) out.name = p.name;
       if (p.nodePort != null) out.nodePort = p.nodePort;
-      return out;
+      return { ...out, ...keptOf(p, F.SERVICE_PORT) };
     });
     const out: Service['spec'] = { ports, type: s.type ?? 'ClusterIP' };
     // An empty selector means "no selector" for a Service: its EndpointSlices are written by hand.
     if (s.selector && Object.keys(s.selector).length > 0) out.selector = s.selector;
     if (s.clusterIP) out.clusterIP = s.clusterIP;
-    return out;
+    return { ...out, ...keptOf(s, F.SERVICE_SPEC) };
   });
 
-export const SERVICE: z.ZodType<Service, z.ZodTypeDef, unknown> = z
-  .object({
+export const SERVICE: z.ZodType<Service, z.ZodTypeDef, unknown> = fieldsOf(
+  {
     apiVersion: z.literal('v1'),
     kind: z.literal('Service'),
     metadata: namespacedMeta(checkDns1035Label),
     spec: SERVICE_SPEC,
-    status: STATUS,
-  })
-  .strict()
-  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+  },
+  F.SERVICE_OBJECT,
+).transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
 
-const ENDPOINT = z.object({
-  addresses: z.array(z.string(), { required_error: 'is required' }),
-  conditions: z
-    .object({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() })
-    .strict()
-    .nullish(),
-  nodeName: z.string().nullish(),
-});
+const ENDPOINT = fieldsOf(
+  {
+    addresses: z.array(z.string(), { required_error: 'is required' }),
+    conditions: fieldsOf({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() }).nullish(),
+    nodeName: z.string().nullish(),
+  },
+  F.ENDPOINT,
+);
 
-const ENDPOINT_PORT = z.object({
-  name: z.string().nullish(),
-  protocol: PROTOCOL,
-  port: PORT_NUMBER.nullish(),
-});
+const ENDPOINT_PORT = fieldsOf(
+  {
+    name: z.string().nullish(),
+    protocol: PROTOCOL,
+    port: PORT_NUMBER.nullish(),
+  },
+  F.ENDPOINT_PORT,
+);
 
 const MAX_ENDPOINTS = 1000;
 const MAX_ADDRESSES = 100;
 const MAX_PORTS = 100;
 
-export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = z
-  .object({
-    apiVersion: z.literal('discovery.k8s.io/v1'),
-    kind: z.literal('EndpointSlice'),
-    metadata: namespacedMeta(checkDns1123Subdomain),
-    addressType: enumOf(['IPv4', 'IPv6', 'FQDN']),
-    endpoints: z.array(ENDPOINT).max(MAX_ENDPOINTS, `must have at most ${MAX_ENDPOINTS} items`).nullish(),
-    ports: z.array(ENDPOINT_PORT).max(MAX_PORTS, `must have at most ${MAX_PORTS} items`).nullish(),
-  })
-  .strict()
+export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = fieldsOf({
+  apiVersion: z.literal('discovery.k8s.io/v1'),
+  kind: z.literal('EndpointSlice'),
+  metadata: namespacedMeta(checkDns1123Subdomain),
+  addressType: enumOf(['IPv4', 'IPv6', 'FQDN']),
+  endpoints: z.array(ENDPOINT).max(MAX_ENDPOINTS, `must have at most ${MAX_ENDPOINTS} items`).nullish(),
+  ports: z.array(ENDPOINT_PORT).max(MAX_PORTS, `must have at most ${MAX_PORTS} items`).nullish(),
+})
   .superRefine((s, ctx) => {
     (s.endpoints ?? []).forEach((e, ei) => {
       if (e.addresses.length === 0) addReasons(ctx, ['endpoints', ei, 'addresses'], ['must contain at least 1 address']);
@@ -227,12 +258,12 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = z
         if (e.conditions.terminating != null) out.conditions.terminating = e.conditions.terminating;
       }
       if (e.nodeName) out.nodeName = e.nodeName;
-      return out;
+      return { ...out, ...keptOf(e, F.ENDPOINT) };
     }),
     ports: (s.ports ?? []).map((p) => {
       const out: EndpointPort = { protocol: p.protocol };
       if (p.name) out.name = p.name;
       if (p.port != null) out.port = p.port;
-      return out;
+      return { ...out, ...keptOf(p, F.ENDPOINT_PORT) };
     }),
   }));

@@ -1,0 +1,176 @@
+/**
+ * Which fields of each object weft acts on, which it keeps as written, and which it refuses:
+ * the one place that says so, as data, so the schemas (schema-*.ts), the object types
+ * (objects.ts) and this documentation cannot drift apart.
+ *
+ * weft decodes every manifest strictly, as `kubectl apply --validate=strict` and the API server's
+ * strict field validation do: a field is one of
+ *   - acted on: modelled in objects.ts, validated and defaulted by the schemas, and used by weft
+ *     (names, labels, pod ports, hostNetwork, nodeName, policies, Service ports, endpoints…);
+ *   - kept as written: a real Kubernetes field with no meaning for a pod network (a container's
+ *     image, command, env, resources, probes; a pod's volumes, tolerations, restartPolicy;
+ *     ownerReferences…). It is stored verbatim, so `weft get -o yaml` shows it and manifests
+ *     written for a real cluster apply unchanged, but weft never reads it. Its contents are not
+ *     checked beyond being JSON data: weft does not carry the whole Kubernetes API schema.
+ *   - written by the API server (metadata.uid, resourceVersion, creationTimestamp…): accepted,
+ *     as in `kubectl get -o yaml` output, and replaced by the store's own, as the API server
+ *     ignores them on create;
+ *   - refused, with its path and a reason: a field with network meaning that weft does not
+ *     implement yet (Service session affinity, traffic policies, load balancers, dual-stack,
+ *     externalName, host ports other than a hostNetwork pod's own), so that nobody believes it
+ *     is in force; and every `status`, which the cluster writes, not apply. Where a field's
+ *     value is exactly what weft already does (sessionAffinity: None, internalTrafficPolicy:
+ *     Cluster, ipFamilyPolicy: SingleStack, as every `kubectl get -o yaml` of a real Service
+ *     shows), that value is accepted and kept as written; any other value is refused;
+ *   - unknown: anything else, refused as `<path>: unknown field`, with the nearest known name
+ *     when one is close (a misspelling such as `lables` or `protcol`).
+ *
+ * Field lists follow the Kubernetes API reference (v1.31): https://kubernetes.io/docs/reference/kubernetes-api/
+ */
+
+/** A JSON value, as a kept field holds it. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** True for plain JSON data (finite numbers, no functions, no class instances), checked to any depth. */
+export function isJsonValue(value: unknown): value is JsonValue {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every(isJsonValue);
+  if (typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value as Record<string, unknown>).every(isJsonValue);
+}
+
+/** Why a field is refused; `accepts` lets through values that are what weft already does (then kept as written). */
+export interface Refusal {
+  readonly reason: string;
+  readonly accepts?: (value: unknown) => boolean;
+}
+
+/** The fields of one object level beyond the ones its schema models. */
+export interface FieldRules {
+  /** Real Kubernetes fields stored as written and never read by weft. */
+  readonly kept: readonly string[];
+  /** Fields the API server writes itself: accepted and left to the store (metadata only). */
+  readonly serverSet?: readonly string[];
+  /** Fields refused with a reason. */
+  readonly refused?: Readonly<Record<string, Refusal>>;
+}
+
+/** The kept fields of a rule set (and refused fields whose accepted values are kept), as optional JSON members. */
+export type Kept<R extends FieldRules> = {
+  [F in R['kept'][number] | AcceptedKeys<R>]?: JsonValue;
+};
+type AcceptedKeys<R extends FieldRules> = R['refused'] extends Readonly<Record<string, Refusal>>
+  ? { [K in keyof R['refused']]: R['refused'][K] extends { accepts: unknown } ? K : never }[keyof R['refused']] & string
+  : never;
+
+export const NOT_YET = 'not supported yet by weft';
+const STATUS_BY_CLUSTER: Refusal = { reason: 'is written by the cluster, not by apply' };
+const STATUS_BY_NODE: Refusal = { reason: 'is written by the node, not by apply' };
+const only = (value: string, what: string): Refusal => ({ reason: `${NOT_YET} (only ${value}: ${what})`, accepts: (v) => v === value });
+
+/**
+ * metadata of every kind. Acted on: name, namespace, labels; annotations are stored and bounded
+ * (256 KiB in total, as the API server's ValidateAnnotationsSize).
+ */
+export const METADATA = {
+  kept: ['generateName', 'ownerReferences', 'finalizers'],
+  serverSet: ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink', 'managedFields'],
+} as const satisfies FieldRules;
+
+/** A Namespace: its metadata is acted on; spec (only finalizers) is kept; status is the cluster's. */
+export const NAMESPACE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
+export const NAMESPACE_SPEC = { kept: ['finalizers'] } as const satisfies FieldRules;
+
+/** A Pod: status is written by the node's kubelet (the lab's pod runner), never by apply. */
+export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as const satisfies FieldRules;
+
+/** Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers. */
+export const POD_SPEC = {
+  kept: [
+    'volumes', 'initContainers', 'ephemeralContainers', 'restartPolicy', 'terminationGracePeriodSeconds', 'activeDeadlineSeconds',
+    'dnsPolicy', 'dnsConfig', 'nodeSelector', 'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'hostPID',
+    'hostIPC', 'shareProcessNamespace', 'securityContext', 'imagePullSecrets', 'hostname', 'subdomain', 'affinity', 'schedulerName',
+    'tolerations', 'hostAliases', 'priorityClassName', 'priority', 'readinessGates', 'runtimeClassName', 'enableServiceLinks',
+    'preemptionPolicy', 'overhead', 'topologySpreadConstraints', 'setHostnameAsFQDN', 'os', 'hostUsers', 'schedulingGates',
+    'resourceClaims', 'resources',
+  ],
+} as const satisfies FieldRules;
+
+/** A container. Acted on: name, ports; image is kept (typed as a string). */
+export const CONTAINER = {
+  kept: [
+    'command', 'args', 'workingDir', 'env', 'envFrom', 'resources', 'resizePolicy', 'restartPolicy', 'volumeMounts', 'volumeDevices',
+    'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'terminationMessagePath', 'terminationMessagePolicy',
+    'imagePullPolicy', 'securityContext', 'stdin', 'stdinOnce', 'tty',
+  ],
+} as const satisfies FieldRules;
+
+/**
+ * A container port. Acted on: containerPort, protocol, name (the lab serves each port; policies
+ * and Services name them). hostPort is refused, except on a hostNetwork pod where it equals
+ * containerPort: that is what the API server defaults it to there (so every exported hostNetwork
+ * pod carries it), and such a pod does serve on the node's port. The pod spec's own check
+ * refuses every other hostPort; here any integer passes, and is kept as written.
+ */
+export const HOST_PORTS_NOT_YET = `${NOT_YET} (the lab's pod runner maps no host ports; a hostNetwork pod may give hostPort equal to containerPort)`;
+export const CONTAINER_PORT = {
+  kept: [],
+  refused: {
+    hostPort: { reason: HOST_PORTS_NOT_YET, accepts: (v) => Number.isInteger(v) },
+    hostIP: { reason: HOST_PORTS_NOT_YET },
+  },
+} as const satisfies FieldRules;
+
+/** A Service: status (load-balancer ingress) will be written by the cluster, never by apply. */
+export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
+
+/** Service spec. Acted on: selector, ports, type, clusterIP. Every other field has network meaning weft does not implement yet. */
+export const SERVICE_SPEC = {
+  kept: [],
+  refused: {
+    sessionAffinity: only('None', 'every connection picks an endpoint'),
+    sessionAffinityConfig: { reason: NOT_YET },
+    externalTrafficPolicy: only('Cluster', 'no client address is preserved'),
+    internalTrafficPolicy: only('Cluster', 'any endpoint serves'),
+    externalName: { reason: NOT_YET },
+    externalIPs: { reason: NOT_YET },
+    loadBalancerIP: { reason: NOT_YET },
+    loadBalancerSourceRanges: { reason: NOT_YET },
+    loadBalancerClass: { reason: NOT_YET },
+    allocateLoadBalancerNodePorts: { reason: NOT_YET },
+    healthCheckNodePort: { reason: NOT_YET },
+    publishNotReadyAddresses: { reason: NOT_YET },
+    trafficDistribution: { reason: NOT_YET },
+    ipFamilyPolicy: only('SingleStack', 'one address family per Service'),
+    ipFamilies: {
+      reason: `${NOT_YET} (only one family, [IPv4] or [IPv6])`,
+      accepts: (v) => Array.isArray(v) && v.length === 1 && (v[0] === 'IPv4' || v[0] === 'IPv6'),
+    },
+    // A one-item list is accepted here; the spec's own check makes sure it equals [clusterIP].
+    clusterIPs: {
+      reason: `${NOT_YET} (one cluster IP per Service: give spec.clusterIP)`,
+      accepts: (v) => Array.isArray(v) && v.length === 1 && typeof v[0] === 'string',
+    },
+  },
+} as const satisfies FieldRules;
+
+/** A Service port. Acted on: name, protocol, port, targetPort, nodePort; appProtocol is a hint for gateways, kept. */
+export const SERVICE_PORT = { kept: ['appProtocol'] } as const satisfies FieldRules;
+
+/** An EndpointSlice endpoint. Acted on: addresses, conditions, nodeName. */
+export const ENDPOINT = {
+  kept: ['hostname', 'targetRef', 'zone', 'deprecatedTopology'],
+  refused: { hints: { reason: `${NOT_YET} (topology-aware routing)` } },
+} as const satisfies FieldRules;
+
+/** An EndpointSlice port. Acted on: name, protocol, port. */
+export const ENDPOINT_PORT = { kept: ['appProtocol'] } as const satisfies FieldRules;
+
+/** NetworkPolicy is modelled whole (every field is acted on, see schema-policy.ts); only status is refused. */
+export const NETWORK_POLICY_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
+
+/** Levels with nothing beyond what the schema models (selectors, policy rules, conditions, EndpointSlice itself). */
+export const MODELLED = { kept: [] } as const satisfies FieldRules;
