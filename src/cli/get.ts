@@ -1,7 +1,6 @@
 // `weft get KIND [NAME] [-n NS | -A] [-o wide|json|yaml]`, printed as kubectl prints it.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { Namespace, NetworkPolicy, Pod, Service } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
 import {
   namespaceRows,
@@ -14,7 +13,6 @@ import {
   policyRows,
   renderTable,
   serviceRows,
-  statusOf,
   toList,
   type Rows,
 } from '../core/lab/views.js';
@@ -67,20 +65,19 @@ export function registerGet(program: Command): void {
         docs = nodes.map(nodeDocument);
         rows = nodeRows(nodes, now, view);
       } else if (kind === 'pods') {
-        const statuses = await lab.store.podStatuses();
-        const pods = ((await lab.store.list('Pod')) as Stored<Pod>[]).filter((p) => inScope(p) && named(p.object.metadata.name));
-        docs = pods.map((p) => podDocument(p, statusOf(p, statuses)));
-        rows = podRows(pods, statuses, now, view);
+        const pods = (await lab.store.list('Pod')).filter((p) => inScope(p) && named(p.object.metadata.name));
+        docs = pods.map(podDocument);
+        rows = podRows(pods, now, view);
       } else if (kind === 'namespaces') {
-        const list = ((await lab.store.list('Namespace')) as Stored<Namespace>[]).filter((n) => named(n.object.metadata.name));
+        const list = (await lab.store.list('Namespace')).filter((n) => named(n.object.metadata.name));
         docs = list.map(objectDocument);
         rows = namespaceRows(list, now, view);
       } else if (kind === 'networkpolicies') {
-        const list = ((await lab.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[]).filter((p) => inScope(p) && named(p.object.metadata.name));
+        const list = (await lab.store.list('NetworkPolicy')).filter((p) => inScope(p) && named(p.object.metadata.name));
         docs = list.map(objectDocument);
         rows = policyRows(list, now, view);
       } else {
-        const list = ((await lab.store.list('Service')) as Stored<Service>[]).filter((s) => inScope(s) && named(s.object.metadata.name));
+        const list = (await lab.store.list('Service')).filter((s) => inScope(s) && named(s.object.metadata.name));
         docs = list.map(objectDocument);
         rows = serviceRows(list, now, view);
       }

@@ -16,7 +16,8 @@
 
 import type { K8sObject, Pod } from '../k8s/objects.js';
 import type { LocatedObject } from '../k8s/parse.js';
-import { keyOf, sameKey, type ObjectKey, type Stored } from '../../ports/object-store.js';
+import { keyOf, sameKey, type ObjectKey } from '../k8s/object-key.js';
+import type { Stored } from '../../ports/object-store.js';
 import { canonicalJsonText } from './canonical.js';
 
 export class ApplyError extends Error {

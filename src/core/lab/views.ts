@@ -6,7 +6,7 @@
 
 import type { Namespace, NetworkPolicy, Pod, Service } from '../k8s/objects.js';
 import { formatLabelSelector, isEmptySelector } from '../k8s/selector.js';
-import type { NodeInfo, PodStatus, Stored } from '../../ports/object-store.js';
+import type { NodeInfo, Stored } from '../../ports/object-store.js';
 
 export interface Rows {
   header: string[];
@@ -57,15 +57,10 @@ function natural(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
 }
 
-export function statusOf(pod: Stored<Pod>, statuses: readonly PodStatus[]): PodStatus | undefined {
-  const { namespace, name } = pod.object.metadata;
-  return statuses.find((s) => s.namespace === namespace && s.name === name && s.uid === pod.meta.uid);
-}
-
-export function podRows(items: readonly Stored<Pod>[], statuses: readonly PodStatus[], now: number, o: ViewOptions): Rows {
+export function podRows(items: readonly Stored<Pod>[], now: number, o: ViewOptions): Rows {
   const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'ready', 'status', 'restarts', 'age', ...(o.wide ? ['ip', 'node'] : [])];
   const rows = items.map((p) => {
-    const st = statusOf(p, statuses);
+    const st = p.object.status;
     const containers = p.object.spec.containers.length;
     const running = st?.phase === 'Running';
     return [
@@ -138,16 +133,9 @@ export function objectDocument(s: Stored): Doc {
   };
 }
 
-export function podDocument(s: Stored<Pod>, status: PodStatus | undefined): Doc {
-  const st: Doc = { phase: status?.phase ?? 'Pending' };
-  if (status?.message) st.message = status.message;
-  if (status?.hostIP) st.hostIP = status.hostIP;
-  if (status?.podIP) {
-    st.podIP = status.podIP;
-    st.podIPs = [{ ip: status.podIP }];
-  }
-  if (status?.startTime) st.startTime = status.startTime;
-  return { ...objectDocument(s), status: st };
+/** A pod as the API server returns it: one the node has not reported on yet is Pending. */
+export function podDocument(s: Stored<Pod>): Doc {
+  return { ...objectDocument(s), status: s.object.status ?? { phase: 'Pending' } };
 }
 
 export function nodeDocument(n: NodeInfo): Doc {
