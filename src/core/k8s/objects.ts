@@ -228,17 +228,6 @@ export type K8sKind = K8sObject['kind'];
 /** The object type of a kind: ObjectOfKind<'Pod'> is Pod. */
 export type ObjectOfKind<K extends K8sKind> = Extract<K8sObject, { kind: K }>;
 
-/** The apiVersion each kind must be written with. */
-export const API_VERSIONS: Readonly<Record<K8sKind, K8sObject['apiVersion']>> = {
-  Namespace: 'v1',
-  Pod: 'v1',
-  NetworkPolicy: 'networking.k8s.io/v1',
-  Service: 'v1',
-  EndpointSlice: 'discovery.k8s.io/v1',
-};
-
-export const SUPPORTED_KINDS = Object.keys(API_VERSIONS) as K8sKind[];
-
 /** "ns/name" for namespaced objects, "name" for Namespaces; used in every message about an object. */
 export function objectRef(obj: K8sObject): string {
   return obj.kind === 'Namespace' ? obj.metadata.name : `${obj.metadata.namespace}/${obj.metadata.name}`;

@@ -14,7 +14,7 @@
 
 import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
-import { API_VERSIONS, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './objects.js';
+import { API_VERSIONS, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './kinds.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
 
