@@ -44,22 +44,36 @@ export class SqliteClusterSource implements ClusterSource {
     if (kinds.length === 0) throw new Error('watch: no kinds given (watch at least one kind)');
     const o = this.o;
     let last = fromRevision;
+    /** stop() was called. */
     let stopped = false;
+    /** The watch ended with an error (handed to onError once). */
+    let ended = false;
     let wanted = true;
     let loop: Promise<void> | undefined;
     let poll: TimerHandle | undefined;
     let recheck: TimerHandle | undefined;
+    let unwatch: (() => void) | undefined;
 
+    const release = () => {
+      poll?.cancel();
+      recheck?.cancel();
+      unwatch?.();
+      unwatch = undefined;
+    };
+    const end = (err: Error) => {
+      ended = true;
+      release();
+      if (!stopped) handler.onError(err);
+    };
     const drain = async (): Promise<void> => {
-      while (wanted && !stopped) {
+      while (wanted && !stopped && !ended) {
         wanted = false;
         for (;;) {
           let batch: WatchBatch<K>;
           try {
             batch = o.store.changesSince(last, kinds, o.pageSize ?? 1000) as WatchBatch<K>;
           } catch (err) {
-            stopped = true;
-            handler.onError(err as Error);
+            end(err as Error);
             return;
           }
           if (batch.revision <= last) break;
@@ -69,8 +83,7 @@ export class SqliteClusterSource implements ClusterSource {
           } catch (err) {
             // A handler that throws loses no change: the batch counts as delivered (it was), and
             // the error is the handler's to report; the watch ends so that it is not ignored.
-            stopped = true;
-            handler.onError(new Error(`watch ${kinds.join(',')}: handler failed at revision ${batch.revision}`, { cause: err }));
+            end(new Error(`watch ${kinds.join(',')}: handler failed at revision ${batch.revision}`, { cause: err }));
             return;
           }
           if (stopped) return;
@@ -81,7 +94,7 @@ export class SqliteClusterSource implements ClusterSource {
       wanted = true;
       loop ??= drain().finally(() => {
         loop = undefined;
-        if (wanted && !stopped) kick();
+        if (wanted && !stopped && !ended) kick();
       });
     };
     const onWake = () => {
@@ -92,18 +105,17 @@ export class SqliteClusterSource implements ClusterSource {
       }, o.recheckMs ?? 20);
     };
     const tick = () => {
-      if (stopped) return;
-      kick();
+      if (stopped || ended) return;
+      // Armed before the read, which may end the watch (and cancel it) synchronously.
       poll = o.clock.setTimeout(tick, o.pollMs ?? 1000);
+      kick();
     };
-    const unwatch = o.path === undefined ? undefined : (o.watchFile ?? watchFile)(o.path, onWake);
+    unwatch = o.path === undefined ? undefined : (o.watchFile ?? watchFile)(o.path, onWake);
     tick();
     return {
       async stop() {
         stopped = true;
-        poll?.cancel();
-        recheck?.cancel();
-        unwatch?.();
+        release();
         await loop;
       },
     };
