@@ -5,7 +5,8 @@
  * node, by IP and by namespace; policies by namespace; services and EndpointSlices by service).
  *
  * - Controllers subscribe to kinds and are called once per batch in which one of their kinds
- *   changed; batches of other kinds (and node heartbeats, which are not changes) call nobody.
+ *   changed; batches of other kinds (and node heartbeats, which are not changes) call nobody
+ *   (`onRevision` listeners only learn that the revision moved).
  * - RevisionTooOldError (the source's log moved past us, the API server's 410) makes it list
  *   every kind again and wake every subscriber; other watch errors are logged and the watch is
  *   resumed from the last applied revision after `retryMs`, losing nothing.
@@ -84,6 +85,7 @@ export class ClusterCache {
   private readonly servicesByName = new Index<Stored<ObjectOfKind<'Service'>>>();
   private readonly slicesByService = new Index<Stored<ObjectOfKind<'EndpointSlice'>>>();
   private readonly listeners = new Set<{ kinds: ReadonlySet<K8sKind>; fn: CacheListener }>();
+  private readonly progress = new Set<(revision: number) => void>();
   private rev = 0;
   /** Per kind, the revision its list was a snapshot of: watch events at or below it are in it. */
   private listedAt = new Map<K8sKind, number>();
@@ -120,6 +122,15 @@ export class ClusterCache {
     const entry = { kinds: new Set(kinds), fn };
     this.listeners.add(entry);
     return () => this.listeners.delete(entry);
+  }
+
+  /**
+   * Calls fn with the cache's revision after every batch that moved it, whatever changed (also
+   * when only kinds nobody follows did): for loops that report how current they are.
+   */
+  onRevision(fn: (revision: number) => void): () => void {
+    this.progress.add(fn);
+    return () => this.progress.delete(fn);
   }
 
   /** Every object of the kind, in key order; [] for none (and for kinds the cache does not follow). */
@@ -229,8 +240,18 @@ export class ClusterCache {
       else this.put(e.object as Stored);
       changed.add(e.kind);
     }
+    const before = this.rev;
     this.rev = Math.max(this.rev, batch.revision);
     if (changed.size > 0) this.wake(changed);
+    if (this.rev > before) {
+      for (const fn of [...this.progress]) {
+        try {
+          fn(this.rev);
+        } catch (err) {
+          this.o.log.error('cluster cache revision listener failed', { error: (err as Error).message });
+        }
+      }
+    }
   }
 
   private wake(changed: ReadonlySet<K8sKind>): void {

@@ -165,3 +165,18 @@ test('after start, a cache event of its kinds syncs at once; a Service change an
     await r.idle();
     assert.equal(nft.applied.length, 2, 'the policy was applied without waiting for the resync timer');
   }));
+
+test('a revision reached only through other kinds (a Service) is reported without a sync, once the last sync landed', () =>
+  withReconciler(async (r, store, nft, applied) => {
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: early, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.equal(applied.length, 0, 'nothing is reported before the first sync');
+    await r.sync();
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[4, true], [5, false]]);
+    assert.equal(nft.applied.length, 1, 'no sync for it');
+    nft.fail = true;
+    await commit(store, DENY);
+    await assert.rejects(r.sync(), /injected failure/);
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: t, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.deepEqual(applied.map((a) => a.revision), [4, 5], 'not while a policy change has not landed');
+  }));

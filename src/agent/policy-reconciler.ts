@@ -12,9 +12,10 @@
  * - It syncs when the cache says one of its kinds (NetworkPolicy, Pod, Namespace) changed, and on
  *   a slow resync timer. Changes that arrive during a sync are coalesced into one more sync, and
  *   a sync that saw no change of its kinds since the last one reads nothing else.
- * - After each sync that saw a new objects revision it reports `{ revision, appliedAt }` through
+ * - After each sync that saw a new revision it reports `{ revision, appliedAt }` through
  *   `onApplied` (the agent writes it to a file): from then on the kernel enforces every policy
- *   of that revision. This is how `weft lab` and the benchmark tell a policy has landed.
+ *   of that revision. A revision reached through changes of other kinds only (a Service) is
+ *   reported without a sync when the last sync landed and no input changed since. This is how `weft lab` and the benchmark tell a policy has landed.
  */
 
 import { planPolicyElements, renderPolicyElements, renderPolicyTable, type PolicyElements } from '../core/policy/nft-plan.js';
@@ -70,10 +71,20 @@ export class PolicyReconciler {
 
   private started = false;
 
+  private unprogress: (() => void) | undefined;
+
   constructor(private readonly o: PolicyReconcilerOptions) {
     this.unwatch = o.cache.subscribe(POLICY_KINDS, () => {
       this.inputChanges++;
       if (this.started) this.kick();
+    });
+    // The revision moved on through changes of other kinds only: if the last sync landed and
+    // none of this loop's inputs changed since, the kernel enforces the new revision as it is.
+    this.unprogress = o.cache.onRevision((revision) => {
+      if (this.pending || this.draining || this.applied === undefined || this.token !== String(this.inputChanges)) return;
+      if (revision <= this.reportedRevision) return;
+      this.reportedRevision = revision;
+      this.o.onApplied?.({ revision, appliedAt: this.o.clock.now(), changed: false });
     });
   }
 
@@ -162,5 +173,6 @@ export class PolicyReconciler {
     this.stopped = true;
     this.timer?.cancel();
     this.unwatch?.();
+    this.unprogress?.();
   }
 }
