@@ -1,3 +1,4 @@
+// The agent's cluster cache against the in-memory ClusterSource fake: indexes, per-kind wakes, relists.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../adapters/fake-clock.js';

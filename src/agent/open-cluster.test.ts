@@ -1,3 +1,4 @@
+// `--cluster KIND:ARG` parsing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseClusterSpec } from './open-cluster.js';

@@ -1,3 +1,4 @@
+// The kinds registry: names kubectl knows, group-qualified messages, and each entry agreeing with its schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { API_VERSIONS, KIND_INFO, kindNamed, resourceNames, SUPPORTED_KINDS } from './kinds.js';
