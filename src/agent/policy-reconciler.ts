@@ -81,7 +81,8 @@ export class PolicyReconciler {
     // The revision moved on through changes of other kinds only: if the last sync landed and
     // none of this loop's inputs changed since, the kernel enforces the new revision as it is.
     this.unprogress = o.cache.onRevision((revision) => {
-      if (this.pending || this.draining || this.applied === undefined || this.token !== String(this.inputChanges)) return;
+      // (token is set only by a sync that landed, so before the first one this returns too.)
+      if (this.pending || this.draining || this.token !== String(this.inputChanges)) return;
       if (revision <= this.reportedRevision) return;
       this.reportedRevision = revision;
       this.o.onApplied?.({ revision, appliedAt: this.o.clock.now(), changed: false });
