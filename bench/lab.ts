@@ -78,10 +78,10 @@ async function waitRunning(name: string, count: number): Promise<void> {
   const store = new SqliteObjectStore(join(root, name, 'objects.db'), systemClock);
   try {
     for (;;) {
-      const st = await store.podStatuses();
-      const failed = st.find((s) => s.phase === 'Failed');
-      if (failed) throw new Error(`pod ${failed.namespace}/${failed.name} failed: ${failed.message}`);
-      if (st.filter((s) => s.phase === 'Running').length >= count) return;
+      const pods = await store.list('Pod');
+      const failed = pods.find((p) => p.object.status?.phase === 'Failed');
+      if (failed) throw new Error(`pod ${failed.object.metadata.namespace}/${failed.object.metadata.name} failed: ${failed.object.status?.message}`);
+      if (pods.filter((p) => p.object.status?.phase === 'Running').length >= count) return;
       await new Promise((r) => setTimeout(r, 50));
     }
   } finally {

@@ -1,8 +1,9 @@
 /**
  * Wake-ups on file changes (inotify through fs.watch), for loops that would otherwise poll a file
- * many times a second: the agents' NetworkPolicy loop and the lab's pod runners watch the lab's
- * SQLite object store, and the runners also watch the files the agent writes for their node.
- * A wake-up only says "look again": the callers re-read and keep a slower poll as a fallback.
+ * many times a second: the SQLite cluster source (cluster-source-sqlite.ts) reads its change log
+ * when the lab's object store changes, and the lab's pod runners watch the files the agent writes
+ * for their node. A wake-up only says "look again": the callers re-read and keep a slower poll as
+ * a fallback.
  */
 
 import { watch } from 'node:fs';

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteObjectStore } from './object-store-sqlite.js';
 import { FakeClock } from '../testkit/clock-fake.js';
-import { RevisionConflictError, type PodStatus } from '../ports/object-store.js';
-import type { Namespace } from '../core/k8s/objects.js';
+import { RevisionConflictError } from '../core/k8s/object-key.js';
+import type { Namespace, Pod } from '../core/k8s/objects.js';
+import { nodePodStatus } from '../core/k8s/pod-status.js';
 
+const podObj = (name: string): Pod => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'x', labels: {}, annotations: {} }, spec: { nodeName: 'n1', hostNetwork: false, containers: [{ name: 's', ports: [] }] } });
 const nsObj = (name: string, labels: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations: {} } });
 
 function withStore(body: (s: SqliteObjectStore, path: string) => Promise<void>): () => Promise<void> {
@@ -28,7 +30,7 @@ test('an empty store: revision 0, nothing listed, get finds nothing', withStore(
   assert.equal(await s.revision(), 0);
   assert.deepEqual(await s.list(), []);
   assert.equal(await s.get({ kind: 'Namespace', namespace: '', name: 'x' }), undefined);
-  assert.deepEqual(await s.podStatuses(), []);
+  assert.deepEqual(await s.sandboxes(), []);
   assert.deepEqual(await s.nodes(), []);
 }));
 
@@ -54,52 +56,58 @@ test('commit with a stale ifRevision changes nothing', withStore(async (s) => {
   assert.deepEqual((await s.list()).map((o) => o.object.metadata.name), ['x']);
 }));
 
-test('a second handle on the same file (another process) sees commits and statuses', withStore(async (s, path) => {
+test('commit with an ifRevision older than a status write only still succeeds (status writes do not conflict)', withStore(async (s) => {
+  await s.commit({ put: [nsObj('x'), podObj('a')], delete: [] });
+  const rev = await s.revision();
+  const [pod] = await s.list('Pod');
+  assert.equal(await s.setPodStatus('x', 'a', pod!.meta.uid, nodePodStatus({ phase: 'Pending' })), true);
+  assert.ok((await s.revision()) > rev, 'a status write takes a revision');
+  assert.deepEqual(await s.commit({ put: [nsObj('y')], delete: [] }, rev), ['created']);
+}));
+
+test('pod status: written only for the pod with that uid, kept by spec updates, ignored in puts, gone with the pod', withStore(async (s, path) => {
   const other = new SqliteObjectStore(path, new FakeClock(0));
   try {
-    await s.commit({ put: [nsObj('x')], delete: [] });
-    const st: PodStatus = { namespace: 'x', name: 'a', uid: 'u', node: 'n1', phase: 'Running', podIP: '10.244.1.2', netns: 'ns', containerId: 'c' };
+    await s.commit({ put: [nsObj('x'), podObj('a')], delete: [] });
+    const [pod] = await s.list('Pod');
+    const running = nodePodStatus({ phase: 'Running', podIP: '10.244.1.2', hostIP: '10.99.0.1' });
+    assert.equal(await s.setPodStatus('x', 'a', 'not-the-uid', running), false, 'another uid writes nothing');
+    assert.equal((await other.list('Pod'))[0]!.object.status, undefined);
+    assert.equal(await s.setPodStatus('x', 'a', pod!.meta.uid, running), true);
     const rev = await s.revision();
-    await s.setPodStatus('x', 'a', st);
-    assert.equal(await other.revision(), rev, 'a status write does not bump the objects revision');
-    assert.deepEqual(await other.podStatuses(), [st]);
-    await other.setPodStatus('x', 'a', undefined);
-    assert.deepEqual(await s.podStatuses(), []);
-    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't' });
-    assert.deepEqual((await other.nodes()).map((n) => n.name), ['n1']);
+    assert.equal(await s.setPodStatus('x', 'a', pod!.meta.uid, { ...running }), true);
+    assert.equal(await s.revision(), rev, 'the same status again changes nothing');
+    assert.deepEqual((await other.list('Pod'))[0]!.object.status, running, 'another handle (process) sees it');
+    // A put carrying a status (a listed object written back) neither writes nor removes it.
+    const labelled: Pod = { ...podObj('a'), metadata: { ...podObj('a').metadata, labels: { v: '2' } }, status: { phase: 'Failed' } };
+    assert.deepEqual(await s.commit({ put: [labelled], delete: [] }), ['configured']);
+    const after = (await other.list('Pod'))[0]!;
+    assert.deepEqual(after.object.status, running);
+    assert.deepEqual(after.object.metadata.labels, { v: '2' });
+    assert.deepEqual(await s.commit({ put: [{ ...labelled, status: running }], delete: [] }), ['unchanged']);
+    assert.equal(await s.setPodStatus('x', 'a', pod!.meta.uid, undefined), true);
+    assert.equal((await s.list('Pod'))[0]!.object.status, undefined, 'cleared');
+    await s.commit({ put: [], delete: [{ kind: 'Pod', namespace: 'x', name: 'a' }] });
+    assert.equal(await s.setPodStatus('x', 'a', pod!.meta.uid, running), false, 'no pod, no status');
   } finally {
     await other.close();
   }
 }));
 
-test('changeToken moves with object and status changes seen from another handle, not with heartbeats or identical statuses', withStore(async (s, path) => {
+test('sandbox records and node heartbeats: seen from another handle, and they take no revision', withStore(async (s, path) => {
   const other = new SqliteObjectStore(path, new FakeClock(0));
   try {
-    const seen = new Set<string>([await other.changeToken()]);
-    const moved = async (what: string) => {
-      const t = await other.changeToken();
-      assert.ok(!seen.has(t), `${what} changes the token`);
-      seen.add(t);
-    };
-    const still = async (what: string) => assert.ok(seen.has(await other.changeToken()), `${what} leaves the token`);
-    await s.commit({ put: [nsObj('x')], delete: [] });
-    await moved('a new object');
-    await s.commit({ put: [nsObj('x')], delete: [] });
-    await still('an unchanged object');
-    const st: PodStatus = { namespace: 'x', name: 'a', uid: 'u', node: 'n1', phase: 'Pending', netns: 'ns', containerId: 'c' };
-    await s.setPodStatus('x', 'a', st);
-    await moved('a new status');
-    await s.setPodStatus('x', 'a', { ...st });
-    await still('the same status again');
-    await s.setPodStatus('x', 'a', { ...st, phase: 'Running', podIP: '10.244.1.2' });
-    await moved('a changed status');
-    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't1' });
-    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't2' });
-    await still('node heartbeats');
-    await s.setPodStatus('x', 'a', undefined);
-    await moved('a removed status');
-    await s.setPodStatus('x', 'a', undefined);
-    await still('removing a missing status');
+    const rev = await s.revision();
+    const sb = { namespace: 'x', name: 'a', uid: 'u', node: 'n1', netns: 'ns', containerId: 'c' };
+    await s.putSandbox(sb);
+    await s.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't' });
+    assert.deepEqual(await other.sandboxes(), [sb]);
+    assert.deepEqual((await other.nodes()).map((n) => n.name), ['n1']);
+    assert.equal(await other.revision(), rev);
+    await other.removeSandbox('x', 'a', 'other-uid');
+    assert.deepEqual(await s.sandboxes(), [sb], 'a record of another uid stays');
+    await other.removeSandbox('x', 'a', 'u');
+    assert.deepEqual(await s.sandboxes(), []);
   } finally {
     await other.close();
   }

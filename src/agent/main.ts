@@ -12,7 +12,6 @@ import { NftCommand } from '../adapters/nft.js';
 import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
 import { startStatusServer } from '../adapters/status-server.js';
-import { watchFile } from '../adapters/file-watch.js';
 import { startCniServer } from '../cni/server.js';
 import { runInProcess } from '../cni/main.js';
 import { IpSession } from '../adapters/ip-session.js';
@@ -27,9 +26,9 @@ import { BackendReconciler } from './backend-reconciler.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
-import { PolicyReconciler } from './policy-reconciler.js';
+import { POLICY_KINDS, PolicyReconciler } from './policy-reconciler.js';
 import { policyAppliedPath, writePolicyApplied } from './policy-applied.js';
-import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { openCluster, type OpenedCluster } from './open-cluster.js';
 import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
 
 export interface AgentCliOptions {
@@ -52,6 +51,8 @@ export interface AgentCliOptions {
   metricsAddr: string;
   /** The lab's object store (SQLite): enforce the NetworkPolicies stored there for this node's pods. */
   objectsFile?: string;
+  /** The cluster to follow, `sqlite:PATH` (--objects-file PATH is the lab's alias for it). */
+  cluster?: string;
 }
 
 /** The cluster config: the stored one; a --net-conf file is stored first when the store has none. */
@@ -151,18 +152,18 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     },
   );
   let policy: PolicyReconciler | undefined;
-  let objects: SqliteObjectStore | undefined;
+  let cluster: OpenedCluster | undefined;
   let policyNft: NftSession | undefined;
-  if (opts.objectsFile) {
-    objects = new SqliteObjectStore(opts.objectsFile, systemClock);
+  const clusterSpec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
+  if (clusterSpec) {
+    cluster = openCluster(clusterSpec, POLICY_KINDS, { clock: systemClock, log: log.with({ component: 'cluster' }) });
     policyNft = new NftSession(exec);
     policy = new PolicyReconciler({
       node: opts.nodeName,
-      store: objects,
+      cache: cluster.cache,
       nft: policyNft,
       log: log.with({ component: 'policy' }),
       clock: systemClock,
-      wake: (onChange) => watchFile(opts.objectsFile!, onChange),
       onApplied: (a) => writePolicyApplied(opts.runDir, a),
     });
   }
@@ -184,7 +185,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     log.info('stopping; kernel state and lease are left in place', { code });
     policy?.stop();
     policyNft?.close();
-    await objects?.close();
+    await cluster?.close();
     await cni.close();
     ipSession.close();
     await agent?.stop();
@@ -202,6 +203,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     await status.close();
     throw err;
   }
+  await cluster?.cache.start();
   policy?.start();
   log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
 }

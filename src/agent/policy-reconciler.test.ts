@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FakeClock } from '../testkit/clock-fake.js';
 import { JsonLogger } from '../adapters/json-logger.js';
-import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { FakeCluster } from '../testkit/cluster-source-fake.js';
+import { nodePodStatus } from '../core/k8s/pod-status.js';
+import { ClusterCache } from './cluster-cache.js';
 import { parseManifest } from '../core/k8s/parse.js';
 import type { NftTransaction } from '../core/nft/transaction.js';
 import type { Nft } from '../ports/nft.js';
@@ -56,75 +55,72 @@ metadata: { name: deny, namespace: x }
 spec: { podSelector: {}, policyTypes: [Ingress] }
 `;
 
+/** Lets the fake's watch deliver and the cache wake its subscribers. */
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 interface Harness {
   clock: FakeClock;
-  /** Fires the wake subscription, as a file watch would. */
-  wake: () => void;
+  cache: ClusterCache;
 }
 
-async function withReconciler(body: (r: PolicyReconciler, store: SqliteObjectStore, nft: RecordingNft, applied: PolicyApplied[], h: Harness) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-policy-rec-'));
+async function withReconciler(body: (r: PolicyReconciler, store: FakeCluster, nft: RecordingNft, applied: PolicyApplied[], h: Harness) => Promise<void>): Promise<void> {
   const clock = new FakeClock();
-  const store = new SqliteObjectStore(join(dir, 'objects.db'), clock);
+  const store = new FakeCluster();
   const nft = new RecordingNft();
   const applied: PolicyApplied[] = [];
-  const h: Harness = { clock, wake: () => assert.fail('not subscribed') };
-  const r = new PolicyReconciler({
-    node: 'n1',
-    store,
-    nft,
-    log: new JsonLogger(() => undefined),
-    clock,
-    onApplied: (a) => applied.push(a),
-    wake: (onChange) => {
-      h.wake = onChange;
-      return () => (h.wake = () => undefined);
-    },
-  });
+  const log = new JsonLogger(() => undefined);
+  await store.commit({ put: parseManifest(MANIFEST), delete: [] });
+  const [pod] = await store.list('Pod');
+  await store.setPodStatus('x', 'a', pod!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.2' }));
+  const cache = new ClusterCache({ source: store.source(), kinds: ['NetworkPolicy', 'Pod', 'Namespace', 'Service'], clock, log });
+  await cache.start();
+  const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock, onApplied: (a) => applied.push(a) });
   try {
-    await store.commit({ put: parseManifest(MANIFEST), delete: [] });
-    const [pod] = await store.list('Pod');
-    await store.setPodStatus('x', 'a', { namespace: 'x', name: 'a', uid: pod!.meta.uid, node: 'n1', phase: 'Running', podIP: '10.244.1.2', netns: 'p', containerId: 'c' });
-    await body(r, store, nft, applied, h);
+    await body(r, store, nft, applied, { clock, cache });
   } finally {
     r.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await cache.stop();
   }
 }
 
-test('the first sync builds the table; an unchanged store applies nothing; a policy is a set-only change reported with its revision', () =>
+/** Commits and waits until the cache has the change. */
+async function commit(store: FakeCluster, manifest: string): Promise<void> {
+  await store.commit({ put: parseManifest(manifest), delete: [] });
+  await flush();
+}
+
+test('the first sync builds the table; an unchanged cache applies nothing; a policy is a set-only change reported with its revision', () =>
   withReconciler(async (r, store, nft, applied) => {
     assert.equal(await r.sync(), true);
     assert.match(nft.applied[0]!, /add table inet weft-policy/);
-    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[1, true]]);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[3, true]]);
     assert.equal(await r.sync(), false, 'nothing changed');
     assert.equal(nft.applied.length, 1);
-    await store.commit({ put: parseManifest(DENY), delete: [] });
+    await commit(store, DENY);
     assert.equal(await r.sync(), true);
     assert.doesNotMatch(nft.applied[1]!, /add table/);
     assert.match(nft.applied[1]!, /add element inet weft-policy ingress-isolated \{ 10\.244\.1\.2 \}/);
-    assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
+    assert.deepEqual(applied.map((a) => a.revision), [3, 4]);
   }));
 
 test('a new revision that changes nothing here is still reported (not changed), so waiters see this node is done', () =>
   withReconciler(async (r, store, nft, applied) => {
     await r.sync();
-    await store.commit({ put: parseManifest(`apiVersion: v1\nkind: Namespace\nmetadata: { name: other }\n`), delete: [] });
+    await commit(store, `apiVersion: v1\nkind: Namespace\nmetadata: { name: other }\n`);
     assert.equal(await r.sync(), false);
     assert.equal(nft.applied.length, 1);
-    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[1, true], [2, false]]);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[3, true], [4, false]]);
   }));
 
 test('kicks during a sync are coalesced into one more sync, and syncs never overlap', () =>
   withReconciler(async (r, store, nft) => {
     await r.sync();
     nft.hold();
-    await store.commit({ put: parseManifest(DENY), delete: [] });
+    await commit(store, DENY);
     r.kick();
     await nft.entered;
-    // While the first transaction is held, three more changes and kicks arrive.
-    await store.commit({ put: parseManifest(DENY.replace('Ingress', 'Egress')), delete: [] });
+    // While the first transaction is held, more changes and kicks arrive.
+    await commit(store, DENY.replace('Ingress', 'Egress'));
     r.kick();
     r.kick();
     r.kick();
@@ -137,28 +133,50 @@ test('kicks during a sync are coalesced into one more sync, and syncs never over
 test('a failed apply is retried on the next kick, and nothing is reported until it lands', () =>
   withReconciler(async (r, store, nft, applied) => {
     await r.sync();
-    await store.commit({ put: parseManifest(DENY), delete: [] });
+    await commit(store, DENY);
     nft.fail = true;
     await assert.rejects(r.sync(), /injected failure/);
-    assert.deepEqual(applied.map((a) => a.revision), [1]);
+    assert.deepEqual(applied.map((a) => a.revision), [3]);
     nft.fail = false;
-    assert.equal(await r.sync(), true, 'the same store token is synced again after a failure');
-    assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
+    assert.equal(await r.sync(), true, 'the same inputs are synced again after a failure');
+    assert.deepEqual(applied.map((a) => a.revision), [3, 4]);
   }));
 
-test('a wake that comes before its write is visible is followed by a second look 20 ms later (no wait for the 1 s fallback)', () =>
-  withReconciler(async (r, store, nft, _applied, h) => {
+test('after start, a cache event of its kinds syncs at once; a Service change and a node heartbeat wake nothing', () =>
+  withReconciler(async (r, store, nft) => {
     r.start();
     await r.idle();
     assert.equal(nft.applied.length, 1, 'start syncs at once');
-    h.wake();
+    const syncs = () => r.syncs + r.failures;
+    const before = { applied: nft.applied.length, syncs: syncs() };
+    let kicks = 0;
+    const kick = r.kick.bind(r);
+    r.kick = () => {
+      kicks++;
+      kick();
+    };
+    await store.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't' });
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
     await r.idle();
-    assert.equal(nft.applied.length, 1, 'the wake found nothing new yet');
-    await store.commit({ put: parseManifest(DENY), delete: [] });
-    await h.clock.advance(19);
+    assert.equal(kicks, 0, 'neither a heartbeat nor a Service kicks the policy loop');
+    assert.deepEqual({ applied: nft.applied.length, syncs: syncs() }, before);
+    await commit(store, DENY);
+    assert.equal(kicks, 1, 'one kick for the policy');
     await r.idle();
-    assert.equal(nft.applied.length, 1, 'nothing looks again before 20 ms');
-    await h.clock.advance(1);
-    await r.idle();
-    assert.equal(nft.applied.length, 2, 'the second look, 20 ms after the wake (not the 1 s fallback), applied the policy');
+    assert.equal(nft.applied.length, 2, 'the policy was applied without waiting for the resync timer');
+  }));
+
+test('a revision reached only through other kinds (a Service) is reported without a sync, once the last sync landed', () =>
+  withReconciler(async (r, store, nft, applied) => {
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: early, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.equal(applied.length, 0, 'nothing is reported before the first sync');
+    await r.sync();
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[4, true], [5, false]]);
+    assert.equal(nft.applied.length, 1, 'no sync for it');
+    nft.fail = true;
+    await commit(store, DENY);
+    await assert.rejects(r.sync(), /injected failure/);
+    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: t, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    assert.deepEqual(applied.map((a) => a.revision), [4, 5], 'not while a policy change has not landed');
   }));

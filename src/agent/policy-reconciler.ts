@@ -1,6 +1,6 @@
 /**
  * The agent's NetworkPolicy loop (Felix's job, for weft): reads the cluster's objects (policies,
- * namespaces, pods and where they run) from the object store, computes this node's set elements
+ * namespaces, pods and where they run) from the agent's cluster cache, computes this node's set elements
  * (src/core/policy/nft-plan.ts) and applies them with one `nft -f` transaction when they change.
  *
  * - The first sync after start rebuilds the whole table in one transaction, so an isolated pod
@@ -9,37 +9,39 @@
  * - Later syncs only flush and refill the sets, also in one transaction.
  * - A failed sync is logged and counted, and retried on the next tick; the kernel keeps the last
  *   applied state.
- * - It syncs when the store says something changed (`wake`, e.g. a file watch on the store, and
- *   again 20 ms later, as the write may not be visible yet when the wake comes), and on a slower
- *   timer as a fallback. Changes that arrive during a sync are coalesced into one more
- *   sync, and a sync whose store token is unchanged reads nothing else.
- * - After each sync that saw a new objects revision it reports `{ revision, appliedAt }` through
+ * - It syncs when the cache says one of its kinds (NetworkPolicy, Pod, Namespace) changed, and on
+ *   a slow resync timer. Changes that arrive during a sync are coalesced into one more sync, and
+ *   a sync that saw no change of its kinds since the last one reads nothing else.
+ * - After each sync that saw a new revision it reports `{ revision, appliedAt }` through
  *   `onApplied` (the agent writes it to a file): from then on the kernel enforces every policy
- *   of that revision. This is how `weft lab` and the benchmark tell a policy has landed.
+ *   of that revision. A revision reached through changes of other kinds only (a Service) is
+ *   reported without a sync when the last sync landed and no input changed since. This is how `weft lab` and the benchmark tell a policy has landed.
  */
 
-import type { Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
 import { planPolicyElements, renderPolicyElements, renderPolicyTable, type PolicyElements } from '../core/policy/nft-plan.js';
 import type { PolicyPod } from '../core/policy/evaluate.js';
-import { statusOf } from '../core/lab/views.js';
+import { runningPodIP } from '../core/k8s/pod-status.js';
+import type { K8sKind } from '../core/k8s/objects.js';
 import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
-import type { ObjectStore, Stored } from '../ports/object-store.js';
+import type { ClusterCache } from './cluster-cache.js';
 
 export interface PolicyReconcilerOptions {
   node: string;
-  store: ObjectStore;
+  /** The agent's cluster cache, following at least POLICY_KINDS (started by the caller). */
+  cache: ClusterCache;
   nft: Nft;
   log: Logger;
   clock: Clock;
-  /** The fallback timer (default 1000 ms with a wake source, 200 ms without). */
+  /** The resync timer (ms, default 10,000): a sync even without a cache event. */
   pollMs?: number;
-  /** Subscribes to "the store may have changed"; returns the unsubscribe. */
-  wake?: (onChange: () => void) => () => void;
   /** Called after a sync that saw a newer objects revision (see the file comment). */
   onApplied?: (applied: PolicyApplied) => void;
 }
+
+/** The kinds the policy loop reads (and is woken by). */
+export const POLICY_KINDS: readonly K8sKind[] = ['NetworkPolicy', 'Pod', 'Namespace'];
 
 export interface PolicyApplied {
   /** The objects revision that the kernel now enforces (at least). */
@@ -62,40 +64,55 @@ export class PolicyReconciler {
   private kickedAt: number | undefined;
   private timer: { cancel(): void } | undefined;
   private unwatch: (() => void) | undefined;
+  /** Counts the cache batches that changed one of POLICY_KINDS: the inputs' change token. */
+  private inputChanges = 0;
   syncs = 0;
   failures = 0;
 
-  constructor(private readonly o: PolicyReconcilerOptions) {}
+  private started = false;
 
-  /** This node's elements from the store as it is now, with the objects revision they are of. */
+  private unprogress: (() => void) | undefined;
+
+  constructor(private readonly o: PolicyReconcilerOptions) {
+    this.unwatch = o.cache.subscribe(POLICY_KINDS, () => {
+      this.inputChanges++;
+      if (this.started) this.kick();
+    });
+    // The revision moved on through changes of other kinds only: if the last sync landed and
+    // none of this loop's inputs changed since, the kernel enforces the new revision as it is.
+    this.unprogress = o.cache.onRevision((revision) => {
+      // (token is set only by a sync that landed, so before the first one this returns too.)
+      if (this.pending || this.draining || this.token !== String(this.inputChanges)) return;
+      if (revision <= this.reportedRevision) return;
+      this.reportedRevision = revision;
+      this.o.onApplied?.({ revision, appliedAt: this.o.clock.now(), changed: false });
+    });
+  }
+
+  /** This node's elements from the cache as it is now, with the revision they are of. */
   async desired(): Promise<PolicyElements & { revision: number }> {
-    // The revision is read first: the lists are then at least that new.
-    const revision = await this.o.store.revision();
-    const policies = (await this.o.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[];
+    const { cache } = this.o;
+    const revision = cache.revision();
+    const policies = cache.list('NetworkPolicy');
     // No policy at all: nothing is isolated, and pods need not be read (pod churn costs nothing).
     if (policies.length === 0) return { ...planPolicyElements({ namespaces: new Map(), policies: [] }, [], []), revision };
-    const [pods, statuses, namespaces] = await Promise.all([
-      this.o.store.list('Pod') as Promise<Stored<Pod>[]>,
-      this.o.store.podStatuses(),
-      this.o.store.list('Namespace') as Promise<Stored<Namespace>[]>,
-    ]);
     const all: PolicyPod[] = [];
     const local: PolicyPod[] = [];
-    for (const p of pods) {
+    for (const p of cache.list('Pod')) {
       const { namespace, name, labels } = p.object.metadata;
-      const st = statusOf(p, statuses);
-      if (st?.phase !== 'Running' || !st.podIP) continue;
-      const pod: PolicyPod = { namespace, name, labels, ip: st.podIP, ports: p.object.spec.containers.flatMap((c) => c.ports), selectable: !p.object.spec.hostNetwork };
+      const ip = runningPodIP(p.object);
+      if (!ip) continue;
+      const pod: PolicyPod = { namespace, name, labels, ip, ports: p.object.spec.containers.flatMap((c) => c.ports), selectable: !p.object.spec.hostNetwork };
       all.push(pod);
-      if (st.node === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
+      if (p.object.spec.nodeName === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
     }
-    const cluster = { namespaces: new Map(namespaces.map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
+    const cluster = { namespaces: new Map(cache.list('Namespace').map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
     return { ...planPolicyElements(cluster, local, all), revision };
   }
 
   /** One sync; true when the kernel was changed. `kickedAt`: when it was asked for (for the log). */
   async sync(kickedAt?: number): Promise<boolean> {
-    const token = await this.o.store.changeToken();
+    const token = String(this.inputChanges);
     if (token === this.token && this.applied !== undefined) return false;
     const t0 = this.o.clock.now();
     const { revision, ...el } = await this.desired();
@@ -143,17 +160,8 @@ export class PolicyReconciler {
   }
 
   start(): void {
-    // A wake can come a moment before the write it announces is visible to readers (SQLite
-    // appends to its WAL, then publishes the commit), so each wake also asks again shortly after.
-    let recheck: { cancel(): void } | undefined;
-    this.unwatch = this.o.wake?.(() => {
-      this.kick();
-      recheck ??= this.o.clock.setTimeout(() => {
-        recheck = undefined;
-        this.kick();
-      }, 20);
-    });
-    const every = this.o.pollMs ?? (this.o.wake ? 1000 : 200);
+    this.started = true;
+    const every = this.o.pollMs ?? 10_000;
     const tick = () => {
       if (this.stopped) return;
       this.kick();
@@ -166,5 +174,6 @@ export class PolicyReconciler {
     this.stopped = true;
     this.timer?.cancel();
     this.unwatch?.();
+    this.unprogress?.();
   }
 }

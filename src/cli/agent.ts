@@ -34,7 +34,8 @@ export function registerAgent(program: Command): void {
     .option('--renew-margin <duration>', 'renew this long before the lease runs out (default: half the TTL)')
     .option('--resync <duration>', 'full resync period', '30s')
     .option('--metrics-addr <host:port>', 'health (/healthz) and Prometheus metrics (/metrics) endpoint', '127.0.0.1:9777')
-    .option('--objects-file <path>', 'a weft lab\'s object store: enforce its NetworkPolicies for this node\'s pods')
+    .option('--cluster <source>', 'the cluster to follow (sqlite:PATH): enforce its NetworkPolicies for this node\'s pods')
+    .option('--objects-file <path>', 'a weft lab\'s object store (the same as --cluster sqlite:PATH)')
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

@@ -1,34 +1,22 @@
-// `weft get KIND [NAME] [-n NS | -A] [-o wide|json|yaml]`, printed as kubectl prints it.
+// `weft get KIND [NAME] [-n NS | -A] [-o wide|json|yaml]`, printed as kubectl prints it. The kinds,
+// their names and columns come from the kinds registry (src/core/k8s/kinds.ts).
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { Namespace, NetworkPolicy, Pod, Service } from '../core/k8s/objects.js';
+import { KIND_INFO, kindNamed, NODE_RESOURCE, resourceNames, SUPPORTED_KINDS } from '../core/k8s/kinds.js';
+import type { K8sKind } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
-import {
-  namespaceRows,
-  nodeDocument,
-  nodeRows,
-  noResources,
-  objectDocument,
-  podDocument,
-  podRows,
-  policyRows,
-  renderTable,
-  serviceRows,
-  statusOf,
-  toList,
-  type Rows,
-} from '../core/lab/views.js';
+import { nodeDocument, nodeRows, noResources, objectDocument, objectRows, podDocument, renderTable, toList, type Rows } from '../core/lab/views.js';
 import { openLab, requireRoot, withLabOption } from './lab-common.js';
 
-type Kind = 'nodes' | 'namespaces' | 'pods' | 'networkpolicies' | 'services';
-const KINDS: Record<string, Kind> = {
-  nodes: 'nodes', node: 'nodes', no: 'nodes',
-  namespaces: 'namespaces', namespace: 'namespaces', ns: 'namespaces',
-  pods: 'pods', pod: 'pods', po: 'pods',
-  networkpolicies: 'networkpolicies', networkpolicy: 'networkpolicies', netpol: 'networkpolicies',
-  services: 'services', service: 'services', svc: 'services',
-};
-const SINGULAR: Record<Kind, string> = { nodes: 'nodes', namespaces: 'namespaces', pods: 'pods', networkpolicies: 'networkpolicies.networking.k8s.io', services: 'services' };
+type Kind = K8sKind | 'Node';
+
+function kindOf(arg: string): Kind | undefined {
+  const a = arg.toLowerCase();
+  if (a === NODE_RESOURCE.plural || a === NODE_RESOURCE.singular || (NODE_RESOURCE.shortNames as readonly string[]).includes(a)) return 'Node';
+  return kindNamed(a);
+}
+
+const KIND_LIST = [NODE_RESOURCE.plural, ...SUPPORTED_KINDS.map((k) => KIND_INFO[k].plural)].join(' | ');
 
 interface GetFlags {
   namespace: string;
@@ -41,51 +29,39 @@ export function registerGet(program: Command): void {
   withLabOption(
     program
       .command('get')
-      .description('show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services')
-      .argument('<kind>', 'nodes | namespaces | pods | networkpolicies | services (kubectl\'s short names work too)')
+      .description('show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services, endpointslices')
+      .argument('<kind>', `${KIND_LIST} (kubectl's short names work too)`)
       .argument('[name]', 'only this object')
       .option('-n, --namespace <ns>', 'namespace of namespaced kinds', 'default')
       .option('-A, --all-namespaces', 'every namespace', false)
       .option('-o, --output <format>', 'wide, json or yaml'),
   ).action(async (kindArg: string, name: string | undefined, flags: GetFlags) => {
-    const kind = KINDS[kindArg.toLowerCase()];
-    if (!kind) throw new Error(`get: unknown kind "${kindArg}" (use nodes, namespaces, pods, networkpolicies or services)`);
+    const kind = kindOf(kindArg);
+    if (!kind) throw new Error(`get: unknown kind "${kindArg}" (use ${KIND_LIST.replaceAll(' | ', ', ')})`);
     const output = flags.output ?? 'table';
     if (!['table', 'wide', 'json', 'yaml'].includes(output)) throw new Error(`-o: "${output}" is not a format (use wide, json or yaml)`);
     requireRoot('get');
     const lab = openLab(flags);
     try {
       const now = Date.now();
-      const namespaced = kind === 'pods' || kind === 'networkpolicies' || kind === 'services';
+      const namespaced = kind !== 'Node' && KIND_INFO[kind].scope === 'Namespaced';
       const inScope = (s: Stored) => !namespaced || flags.allNamespaces || (s.object.kind !== 'Namespace' && s.object.metadata.namespace === flags.namespace);
       const named = (n: string) => name === undefined || n === name;
       const view = { wide: output === 'wide', allNamespaces: flags.allNamespaces && namespaced };
       let docs: Array<Record<string, unknown>>;
       let rows: Rows;
-      if (kind === 'nodes') {
+      if (kind === 'Node') {
         const nodes = (await lab.nodes()).filter((n) => named(n.name));
         docs = nodes.map(nodeDocument);
         rows = nodeRows(nodes, now, view);
-      } else if (kind === 'pods') {
-        const statuses = await lab.store.podStatuses();
-        const pods = ((await lab.store.list('Pod')) as Stored<Pod>[]).filter((p) => inScope(p) && named(p.object.metadata.name));
-        docs = pods.map((p) => podDocument(p, statusOf(p, statuses)));
-        rows = podRows(pods, statuses, now, view);
-      } else if (kind === 'namespaces') {
-        const list = ((await lab.store.list('Namespace')) as Stored<Namespace>[]).filter((n) => named(n.object.metadata.name));
-        docs = list.map(objectDocument);
-        rows = namespaceRows(list, now, view);
-      } else if (kind === 'networkpolicies') {
-        const list = ((await lab.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[]).filter((p) => inScope(p) && named(p.object.metadata.name));
-        docs = list.map(objectDocument);
-        rows = policyRows(list, now, view);
       } else {
-        const list = ((await lab.store.list('Service')) as Stored<Service>[]).filter((s) => inScope(s) && named(s.object.metadata.name));
-        docs = list.map(objectDocument);
-        rows = serviceRows(list, now, view);
+        const list = (await lab.store.list(kind)).filter((s) => inScope(s) && named(s.object.metadata.name));
+        docs = list.map((s) => (s.object.kind === 'Pod' ? podDocument(s as Stored<typeof s.object>) : objectDocument(s)));
+        rows = objectRows(kind, list, now, view);
       }
       if (name !== undefined && docs.length === 0) {
-        throw new Error(`${SINGULAR[kind]} "${name}" not found${namespaced ? ` in namespace "${flags.namespace}"` : ''}`);
+        const plural = kind === 'Node' ? NODE_RESOURCE.plural : resourceNames(kind).plural;
+        throw new Error(`${plural} "${name}" not found${namespaced ? ` in namespace "${flags.namespace}"` : ''}`);
       }
       // kubectl prints the object itself when one was named, else a List.
       const doc = name !== undefined ? docs[0] : toList(docs);

@@ -7,16 +7,17 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import type { K8sObject, Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
+import type { K8sObject, Pod, PodStatus } from '../core/k8s/objects.js';
 import type { PolicyCluster } from '../core/policy/evaluate.js';
 import type { ReachPod } from '../core/policy/reach.js';
 import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
 import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
-import { statusOf } from '../core/lab/views.js';
 import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
 import { checkLabName } from '../core/lab/lab-spec.js';
-import { RevisionConflictError, type NodeInfo, type ObjectStore, type PodStatus, type Stored } from '../ports/object-store.js';
+import { RevisionConflictError } from '../core/k8s/object-key.js';
+import type { NodeInfo, Stored } from '../ports/object-store.js';
+import type { SandboxRecord } from '../ports/sandbox-store.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { systemClock } from '../adapters/clock.js';
@@ -28,7 +29,10 @@ const PROBE_FROM = fileURLToPath(new URL('./probe-from.js', import.meta.url));
 
 export interface PodView {
   stored: Stored<Pod>;
+  /** The pod's status as its node reports it (absent until it does). */
   status?: PodStatus;
+  /** The node's sandbox for the pod (its network namespace), while the pod runner has one. */
+  sandbox?: SandboxRecord;
 }
 
 export interface ProbeResult {
@@ -67,7 +71,7 @@ export class LabClient {
   private constructor(
     readonly paths: LabPaths,
     readonly record: LabRecord,
-    readonly store: ObjectStore,
+    readonly store: SqliteObjectStore,
     private readonly exec: Exec,
   ) {}
 
@@ -159,17 +163,18 @@ export class LabClient {
   }
 
   async pods(): Promise<PodView[]> {
-    const statuses = await this.store.podStatuses();
-    return ((await this.store.list('Pod')) as Stored<Pod>[]).map((stored) => {
-      const status = statusOf(stored, statuses);
-      return status ? { stored, status } : { stored };
+    const sandboxes = await this.store.sandboxes();
+    return (await this.store.list('Pod')).map((stored) => {
+      const { namespace, name } = stored.object.metadata;
+      const sandbox = sandboxes.find((s) => s.namespace === namespace && s.name === name && s.uid === stored.meta.uid);
+      return { stored, ...(stored.object.status ? { status: stored.object.status } : {}), ...(sandbox ? { sandbox } : {}) };
     });
   }
 
   /** What policy evaluation needs: namespace labels and the stored policies. */
   async policyCluster(): Promise<PolicyCluster> {
-    const namespaces = new Map(((await this.store.list('Namespace')) as Stored<Namespace>[]).map((n) => [n.object.metadata.name, n.object.metadata.labels]));
-    const policies = ((await this.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[]).map((p) => p.object);
+    const namespaces = new Map((await this.store.list('Namespace')).map((n) => [n.object.metadata.name, n.object.metadata.labels]));
+    const policies = (await this.store.list('NetworkPolicy')).map((p) => p.object);
     return { namespaces, policies };
   }
 
@@ -194,18 +199,18 @@ export class LabClient {
 
   /**
    * Waits until every pod named is Running (throws with the reasons when one is Failed or the
-   * time runs out), or, with `gone`, until none of them has a status any more.
+   * time runs out), or, with `gone`, until none of them has a sandbox any more (its node tore it down).
    */
   async waitForPods(refs: Array<{ namespace: string; name: string }>, timeoutMs: number, gone = false): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const views = await this.pods();
-      const statuses = await this.store.podStatuses();
+      const sandboxes = await this.store.sandboxes();
       const pending: string[] = [];
       for (const r of refs) {
         const ref = `${r.namespace}/${r.name}`;
         if (gone) {
-          if (statuses.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
+          if (sandboxes.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
           continue;
         }
         const v = views.find((p) => p.stored.object.metadata.namespace === r.namespace && p.stored.object.metadata.name === r.name);
@@ -223,8 +228,9 @@ export class LabClient {
     const view = (await this.pods()).find((p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name);
     if (!view) throw new Error(`pods "${name}" not found in namespace "${namespace}"`);
     if (view.status?.phase !== 'Running') throw new Error(`pod ${namespace}/${name} is not running (${view.status?.phase ?? 'Pending'}${view.status?.message ? `: ${view.status.message}` : ''})`);
-    if (view.status.netns === '') return join(NETNS_RUN_DIR, this.paths.nodeNs(view.status.node));
-    return join(NETNS_RUN_DIR, view.status.netns);
+    if (!view.sandbox) throw new Error(`pod ${namespace}/${name} is running but its node has no sandbox record for it`);
+    if (view.sandbox.netns === '') return join(NETNS_RUN_DIR, this.paths.nodeNs(view.sandbox.node));
+    return join(NETNS_RUN_DIR, view.sandbox.netns);
   }
 
   /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */
@@ -246,8 +252,8 @@ export class LabClient {
     const rows = await Promise.all(
       pods.map(async (src): Promise<boolean[]> => {
         const none = pods.map(() => false);
-        if (src.status?.phase !== 'Running') return none;
-        const nsPath = src.status.netns === '' ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.status.node)) : join(NETNS_RUN_DIR, src.status.netns);
+        if (src.status?.phase !== 'Running' || !src.sandbox) return none;
+        const nsPath = src.sandbox.netns === '' ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.sandbox.node)) : join(NETNS_RUN_DIR, src.sandbox.netns);
         const hosts = targets.map((t) => t ?? '0.0.0.0');
         const r = await this.exec.tryRun({
           argv: [process.execPath, PROBE_FROM, protocol.toLowerCase(), String(port), String(timeoutMs), ...hosts],

@@ -40,7 +40,7 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       say(renderTable(nodes.header, nodes.rows));
       const views = await lab.pods();
       say(`\n$ weft get pods -A -o wide\n`);
-      const pods = podRows(views.map((v) => v.stored), views.flatMap((v) => (v.status ? [v.status] : [])), now, { wide: true, allNamespaces: true });
+      const pods = podRows(views.map((v) => v.stored), now, { wide: true, allNamespaces: true });
       say(renderTable(pods.header, pods.rows));
 
       const sorted = sortPods(views);

@@ -1,17 +1,19 @@
 /**
- * The lab's kubelet for one node: it watches the lab's object store for the pods scheduled to its
- * node and makes them real the way a container runtime does: a network namespace per pod, the
+ * The lab's kubelet for one node: it follows the pods scheduled to its node through a cluster
+ * cache (a watch on the lab's object store, see src/agent/cluster-cache.ts) and makes them real the way a container runtime does: a network namespace per pod, the
  * node's CNI conflist (written by the node's `weft agent`) run through the real plugins for ADD
- * and DEL, then the pod's declared ports served by real sockets in that namespace. It reports
- * each pod's phase and IP, and registers the node (subnet, backend, readiness) for `weft get`.
+ * and DEL, then the pod's declared ports served by real sockets in that namespace. It is the
+ * writer of each pod's `status` (phase, IPs, conditions), and registers the node (subnet,
+ * backend, readiness) for `weft get`.
  *
  * It runs inside the node's network namespace (entered with nsenter, so it stays in the host's
  * mount namespace and the pod namespaces it names are visible to everyone), as a kubelet runs on
  * its host: the plugins it execs, the agent's /healthz and the store all are where they would be.
  *
- * Crash safety: a pod's status (with its namespace and container ID) is written before anything
- * is made for it, so a runner restarted after kill -9 finds every pod it started; pods whose
- * object is gone (or replaced by a new uid) are torn down, the others get their sockets back.
+ * Crash safety: the runner's own sandbox record of a pod (its network namespace, container ID and
+ * uid: what a CRI runtime keeps, see ports/sandbox-store.ts) is written before anything is made
+ * for it, so a runner restarted after kill -9 finds every pod it started; pods whose object is
+ * gone (or replaced by a new uid) are torn down, the others get their sockets back.
  *
  * Scope: Kubernetes' pod lifecycle is reduced to what a pod network needs: Pending → Running,
  * or Failed with the reason when the sandbox cannot be made. No restarts, probes or images.
@@ -19,14 +21,17 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Pod } from '../core/k8s/objects.js';
+import type { Pod, PodPhase } from '../core/k8s/objects.js';
+import { nodePodStatus } from '../core/k8s/pod-status.js';
 import { labContainerId, labPodNamespace } from '../core/names.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { Exec } from '../ports/exec.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { LeaseStore } from '../ports/lease-store.js';
-import type { NodeInfo, ObjectStore, PodStatus, Stored } from '../ports/object-store.js';
+import type { NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
+import type { SandboxRecord, SandboxStore } from '../ports/sandbox-store.js';
+import type { ClusterCache } from '../agent/cluster-cache.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { httpGetText } from '../adapters/http-get.js';
 import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
@@ -39,7 +44,12 @@ export interface PodRunnerOptions {
   nodeIp: string;
   runDir: string;
   cniConfDir: string;
+  /** Where pod statuses and the node are written. */
   store: ObjectStore;
+  /** The runner's own sandbox records. */
+  sandboxes: SandboxStore;
+  /** Follows at least the Pod kind; started by the caller, which also nudges('store') on its Pod events. */
+  cache: ClusterCache;
   leases: LeaseStore;
   exec: Exec;
   runtime: CniRuntime;
@@ -47,7 +57,7 @@ export interface PodRunnerOptions {
   log: Logger;
   /** The agent's /healthz URL (inside the node namespace). */
   agentHealthUrl: string;
-  /** How often the store's revision is polled (ms); nudge() wakes the loop sooner. */
+  /** The loop's timer (ms, for heartbeats and resyncs); nudge() wakes it sooner. */
   pollMs?: number;
   /** Full resync and node heartbeat period (ms). */
   resyncMs?: number;
@@ -57,7 +67,8 @@ export interface PodRunnerOptions {
 
 interface LivePod {
   uid: string;
-  status: PodStatus;
+  sandbox: SandboxRecord;
+  phase: PodPhase;
   ports: ServedPorts;
   /** The conflist the pod was added with (DEL must see the same network config). */
   conflist?: ConfList;
@@ -85,7 +96,8 @@ export class PodRunner {
   private readonly netns: NamedNetns;
   private stopped = false;
   private dirty = true;
-  private lastRevision = -1;
+  /** The cache said pods changed since the last sync. */
+  private podsChanged = true;
   private lastResync = 0;
   private lastHeartbeat = 0;
   private nodeReady = false;
@@ -109,23 +121,22 @@ export class PodRunner {
 
   /** Takes back the pods a previous runner of this node left (see the file comment). */
   async recover(): Promise<void> {
-    const pods = new Map(((await this.o.store.list('Pod')) as Stored<Pod>[]).map((s) => [podKey(s.object.metadata.namespace, s.object.metadata.name), s]));
-    for (const st of await this.o.store.podStatuses()) {
-      if (st.node !== this.o.node) continue;
-      const key = podKey(st.namespace, st.name);
-      const pod = pods.get(key);
-      const nsAlive = st.netns === '' || this.netns.list().includes(st.netns);
-      if (pod && pod.meta.uid === st.uid && st.phase === 'Running' && nsAlive) {
+    for (const sb of await this.o.sandboxes.sandboxes()) {
+      if (sb.node !== this.o.node) continue;
+      const key = podKey(sb.namespace, sb.name);
+      const pod = this.o.cache.get('Pod', sb.namespace, sb.name);
+      const nsAlive = sb.netns === '' || this.netns.list().includes(sb.netns);
+      if (pod && pod.meta.uid === sb.uid && pod.object.status?.phase === 'Running' && nsAlive) {
         try {
-          const ports = await servePodPorts(key, declaredPorts(pod.object), st.netns === '' ? undefined : this.netns.path(st.netns));
-          this.live.set(key, { uid: st.uid, status: st, ports, conflist: this.conflist() });
+          const ports = await servePodPorts(key, declaredPorts(pod.object), sb.netns === '' ? undefined : this.netns.path(sb.netns));
+          this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Running', ports, conflist: this.conflist() });
           this.o.log.info('pod recovered', { pod: key });
           continue;
         } catch (err) {
           this.o.log.warn('cannot serve a recovered pod; tearing it down', { pod: key, error: (err as Error).message });
         }
       }
-      await this.teardown(key, { uid: st.uid, status: st, ports: { close: async () => undefined }, conflist: this.conflist() });
+      await this.teardown(key, { uid: sb.uid, sandbox: sb, phase: 'Failed', ports: { close: async () => undefined }, conflist: this.conflist() });
     }
   }
 
@@ -136,18 +147,18 @@ export class PodRunner {
    */
   nudge(what: 'store' | 'node'): void {
     if (what === 'node') this.heartbeatDue = true;
+    else this.podsChanged = true;
     this.nudged = true;
     this.wake?.();
   }
 
-  /** Runs until stop(): polls the store revision, syncs on change and every resync period. */
+  /** Runs until stop(): syncs when the cache's pods changed and every resync period. */
   async run(): Promise<void> {
     const pollMs = this.o.pollMs ?? 150;
     const resyncMs = this.o.resyncMs ?? 2_000;
     while (!this.stopped) {
       this.nudged = false;
       try {
-        const rev = await this.o.store.revision();
         const now = this.o.clock.now();
         // Until the node is Ready its status is refreshed every second (and at once when the
         // agent writes its files, see nudge()), so `lab up` sees it soon.
@@ -156,8 +167,8 @@ export class PodRunner {
           this.lastHeartbeat = now;
           await this.heartbeat();
         }
-        if (rev !== this.lastRevision || this.dirty || now - this.lastResync >= resyncMs) {
-          this.lastRevision = rev;
+        if (this.podsChanged || this.dirty || now - this.lastResync >= resyncMs) {
+          this.podsChanged = false;
           this.dirty = false;
           this.lastResync = now;
           await this.sync();
@@ -182,13 +193,10 @@ export class PodRunner {
     this.wake?.();
   }
 
-  /** Starts create/teardown tasks for what differs between the store and this node. */
+  /** Starts create/teardown tasks for what differs between the cluster and this node. */
   async sync(): Promise<void> {
     const desired = new Map<string, Stored<Pod>>();
-    for (const s of await this.o.store.list('Pod')) {
-      const pod = s as Stored<Pod>;
-      if (pod.object.spec.nodeName === this.o.node) desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
-    }
+    for (const pod of this.o.cache.podsOnNode(this.o.node)) desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
     for (const [key, live] of this.live) {
       if (desired.get(key)?.meta.uid !== live.uid) this.schedule(key, () => this.teardown(key, live));
     }
@@ -212,69 +220,67 @@ export class PodRunner {
       });
   }
 
-  private async setStatus(status: PodStatus): Promise<void> {
-    await this.o.store.setPodStatus(status.namespace, status.name, status);
+  /** Writes the pod's status (phase Pending, Running or Failed) while the pod is still `sb.uid`. */
+  private async setStatus(sb: SandboxRecord, s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string }): Promise<void> {
+    await this.o.store.setPodStatus(sb.namespace, sb.name, sb.uid, nodePodStatus({ ...s, hostIP: this.o.nodeIp }));
   }
 
   private async create(key: string, stored: Stored<Pod>): Promise<void> {
     const pod = stored.object;
     const { namespace, name } = pod.metadata;
     const hostNetwork = pod.spec.hostNetwork;
-    const base: PodStatus = {
+    const sb: SandboxRecord = {
       namespace,
       name,
       uid: stored.meta.uid,
       node: this.o.node,
-      phase: 'Pending',
       netns: hostNetwork ? '' : labPodNamespace(this.o.lab, namespace, name),
       containerId: labContainerId(this.o.lab, stored.meta.uid),
     };
     const conflist = hostNetwork ? undefined : this.conflist();
     if (!hostNetwork && !conflist) {
-      // As kubelet does while the network plugin is not ready: wait, retrying on resync.
-      const message = `network not ready: no CNI config in ${this.o.cniConfDir} yet`;
-      const current = (await this.o.store.podStatuses()).find((s) => s.namespace === namespace && s.name === name);
-      if (current?.message !== message || current.uid !== base.uid) await this.setStatus({ ...base, message });
+      // As kubelet does while the network plugin is not ready: wait, retrying on resync (a
+      // status write equal to the stored one changes nothing).
+      await this.setStatus(sb, { phase: 'Pending', message: `network not ready: no CNI config in ${this.o.cniConfDir} yet` });
       return;
     }
     // Recorded first, so a runner killed from here on finds what it made (see recover()).
-    await this.setStatus({ ...base, message: 'creating the pod sandbox' });
+    await this.o.sandboxes.putSandbox(sb);
+    await this.setStatus(sb, { phase: 'Pending', message: 'creating the pod sandbox' });
     let podIP = this.o.nodeIp;
     let added = false;
     try {
       if (!hostNetwork && conflist) {
-        await this.netns.add(base.netns);
+        await this.netns.add(sb.netns);
         const result = await this.o.runtime.add(conflist, {
-          containerId: base.containerId,
-          netns: this.netns.path(base.netns),
+          containerId: sb.containerId,
+          netns: this.netns.path(sb.netns),
           ifname: 'eth0',
           // What kubelet passes (libcni's K8S_POD_* args); IgnoreUnknown lets plugins skip them.
-          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', namespace], ['K8S_POD_NAME', name], ['K8S_POD_INFRA_CONTAINER_ID', base.containerId], ['K8S_POD_UID', stored.meta.uid]],
+          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', namespace], ['K8S_POD_NAME', name], ['K8S_POD_INFRA_CONTAINER_ID', sb.containerId], ['K8S_POD_UID', stored.meta.uid]],
         });
         added = true;
         const ip = result.ips?.[0]?.address.split('/')[0];
         if (!ip) throw new Error('the CNI result has no IP address');
         podIP = ip;
       }
-      const ports = await servePodPorts(key, declaredPorts(pod), hostNetwork ? undefined : this.netns.path(base.netns));
-      const status: PodStatus = { ...base, phase: 'Running', podIP, hostIP: this.o.nodeIp, startTime: new Date(this.o.clock.now()).toISOString() };
-      delete status.message;
-      this.live.set(key, { uid: base.uid, status, ports, ...(conflist ? { conflist } : {}) });
-      await this.setStatus(status);
+      const ports = await servePodPorts(key, declaredPorts(pod), hostNetwork ? undefined : this.netns.path(sb.netns));
+      this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Running', ports, ...(conflist ? { conflist } : {}) });
+      await this.setStatus(sb, { phase: 'Running', podIP, startTime: new Date(this.o.clock.now()).toISOString() });
       this.o.log.info('pod running', { pod: key, ip: podIP });
     } catch (err) {
       const message = (err as Error).message;
       this.o.log.error('pod failed', { pod: key, error: message });
       // Undo what was made, then report: the pod stays Failed until it is deleted.
-      if (added && conflist) await this.cniDel(key, conflist, base);
-      if (base.netns) await this.netns.delete(base.netns).catch(() => undefined);
-      this.live.set(key, { uid: base.uid, status: { ...base, phase: 'Failed', message }, ports: { close: async () => undefined } });
-      await this.setStatus({ ...base, phase: 'Failed', message });
+      if (added && conflist) await this.cniDel(key, conflist, sb);
+      if (sb.netns) await this.netns.delete(sb.netns).catch(() => undefined);
+      this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Failed', ports: { close: async () => undefined } });
+      await this.setStatus(sb, { phase: 'Failed', message });
     }
   }
 
   /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */
-  private async cniDel(key: string, conflist: ConfList, st: Pick<PodStatus, 'containerId' | 'netns'>): Promise<void> {
+  private async cniDel(key: string, conflist: ConfList, st: Pick<SandboxRecord, 'containerId' | 'netns'>): Promise<void> {
     try {
       await this.o.runtime.del(conflist, { containerId: st.containerId, netns: this.netns.path(st.netns), ifname: 'eth0' });
     } catch (err) {
@@ -284,18 +290,19 @@ export class PodRunner {
 
   private async teardown(key: string, live: LivePod): Promise<void> {
     await live.ports.close();
-    const st = live.status;
-    if (st.netns !== '') {
+    const sb = live.sandbox;
+    if (sb.netns !== '') {
       const conflist = live.conflist ?? this.conflist();
       // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the
       // agent never wrote one) there is nothing of the network to undo.
-      if (conflist) await this.cniDel(key, conflist, st);
-      await this.netns.delete(st.netns);
+      if (conflist) await this.cniDel(key, conflist, sb);
+      await this.netns.delete(sb.netns);
     }
     this.live.delete(key);
-    // Only remove the status if it is still about this pod (not one re-created with a new uid).
-    const current = (await this.o.store.podStatuses()).find((s) => s.namespace === st.namespace && s.name === st.name);
-    if (!current || current.uid === live.uid) await this.o.store.setPodStatus(st.namespace, st.name, undefined);
+    await this.o.sandboxes.removeSandbox(sb.namespace, sb.name, sb.uid);
+    // Clears the status only if the pod is still this one (a deleted pod took its status with it;
+    // one re-created with a new uid is not ours to clear).
+    await this.o.store.setPodStatus(sb.namespace, sb.name, sb.uid, undefined);
     this.o.log.info('pod removed', { pod: key });
   }
 

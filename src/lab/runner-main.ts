@@ -1,12 +1,15 @@
 /**
  * Wiring for `weft lab runner --lab NAME --node N` (started by `weft lab up` inside the node's
- * network namespace): opens the lab's stores, builds the CNI runtime over the lab's plugin dir,
- * and runs the node's PodRunner until SIGTERM.
+ * network namespace): opens the lab's stores and a cluster cache of its pods (a watch on the
+ * object store's change log), builds the CNI runtime over the lab's plugin dir, and runs the
+ * node's PodRunner until SIGTERM.
  */
 
 import { NodeExec } from '../adapters/exec.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { SqliteClusterSource } from '../adapters/cluster-source-sqlite.js';
+import { ClusterCache } from '../agent/cluster-cache.js';
 import { systemClock } from '../adapters/clock.js';
 import { CniRuntime } from '../cni/runtime.js';
 import { openStore } from '../agent/open-store.js';
@@ -41,6 +44,12 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     // share one file system, so the default /run/weft/cni.sock cannot be every node's).
     env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir, WEFT_CNI_SOCKET: cniSocketPath(runDir) },
   });
+  const cache = new ClusterCache({
+    source: new SqliteClusterSource({ store, path: paths.objects, clock: systemClock }),
+    kinds: ['Pod'],
+    clock: systemClock,
+    log: log.with({ component: 'cluster' }),
+  });
   const runner = new PodRunner({
     lab: opts.lab,
     node: node.name,
@@ -48,28 +57,33 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     runDir,
     cniConfDir,
     store,
+    sandboxes: store,
+    cache,
     leases,
     exec,
     runtime,
     clock: systemClock,
     log,
     agentHealthUrl: 'http://127.0.0.1:9777/healthz',
-    // inotify wakes the loop (below); the poll is only the fallback.
+    // The cache's Pod events and the agent's files wake the loop (below); the timer is for heartbeats.
     pollMs: 1_000,
   });
+  const unsubscribe = cache.subscribe(['Pod'], () => runner.nudge('store'));
   const stopWatching = [
-    watchFile(paths.objects, () => runner.nudge('store')),
     watchFile(join(cniConfDir, CONFLIST_FILE), () => runner.nudge('node')),
     watchFile(subnetEnvPath(runDir), () => runner.nudge('node')),
   ];
   const stop = () => runner.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  await cache.start();
   await runner.recover();
   await runner.heartbeat();
   log.info('pod runner started');
   await runner.run();
   for (const stop of stopWatching) stop();
+  unsubscribe();
+  await cache.stop();
   await runner.close();
   await leases.close();
   await store.close();

@@ -1,26 +1,22 @@
 /**
  * ObjectStore: where the lab keeps the Kubernetes objects users apply (the API server's role),
- * the status the pod runners report for pods (the kubelet's status updates) and the nodes they
- * register. One transaction per `weft apply`, so a manifest is stored whole or not at all.
+ * the status each pod's node reports for it (the kubelet's status updates: `Pod.status`, as in
+ * Kubernetes) and the nodes the pod runners register. One transaction per `weft apply`, so a
+ * manifest is stored whole or not at all.
  *
- * Readers that need to follow object changes poll `revision()`: it increases with every commit
- * that changes an object (not with status or node writes), and costs one indexed read. Readers
- * that also follow statuses (the NetworkPolicy loop needs pod IPs) compare `changeToken()`.
+ * Followers of changes do not poll this port: they watch a ClusterSource (cluster-source.ts),
+ * which the SQLite store backs with a change log written in the same transaction as each change.
  */
 
-import type { K8sKind, K8sObject } from '../core/k8s/objects.js';
+import type { K8sKind, K8sObject, ObjectOfKind, PodStatus } from '../core/k8s/objects.js';
+import type { ObjectKey } from '../core/k8s/object-key.js';
 
-/** Identity of a stored object; `namespace` is "" for cluster-scoped kinds (Namespace). */
-export interface ObjectKey {
-  kind: K8sKind;
-  namespace: string;
-  name: string;
-}
+export type { ObjectKey } from '../core/k8s/object-key.js';
 
 /** What the store adds to an object: who it is for ever (uid) and when it was made. */
 export interface StoredMeta {
   uid: string;
-  /** The store revision of the object's last change. */
+  /** The store revision of the object's last change (of its spec, metadata or status). */
   resourceVersion: number;
   /** ISO 8601, set when the object is created and kept by updates. */
   creationTimestamp: string;
@@ -29,26 +25,6 @@ export interface StoredMeta {
 export interface Stored<T extends K8sObject = K8sObject> {
   object: T;
   meta: StoredMeta;
-}
-
-export type PodPhase = 'Pending' | 'Running' | 'Failed';
-
-/** What a pod runner reports about one pod it owns. */
-export interface PodStatus {
-  namespace: string;
-  name: string;
-  /** The uid of the pod object this status is about (a re-created pod has a new uid). */
-  uid: string;
-  node: string;
-  phase: PodPhase;
-  /** Why the pod is Pending or Failed, for `weft get` and errors. */
-  message?: string;
-  podIP?: string;
-  hostIP?: string;
-  /** The pod's network namespace name ("" for hostNetwork pods) and CNI container ID. */
-  netns: string;
-  containerId: string;
-  startTime?: string;
 }
 
 /** A node as its pod runner registers it (kubelet's Node status). */
@@ -73,43 +49,36 @@ export interface Change {
   delete: ObjectKey[];
 }
 
-export class RevisionConflictError extends Error {
-  override readonly name = 'RevisionConflictError';
-}
-
 export interface ObjectStore {
-  /** The current revision of the objects (0 for an empty store). */
-  revision(): Promise<number>;
   /**
-   * A value that differs after any change of objects or pod statuses, by anyone: equal tokens
-   * mean neither changed in between (node heartbeats do not count). One indexed read.
+   * The store's current revision (0 for an empty store): it increases with every commit that
+   * changes an object and with every pod status write that changes a status; node heartbeats
+   * leave it alone.
    */
-  changeToken(): Promise<string>;
+  revision(): Promise<number>;
   /** Every stored object of the kind (all kinds when omitted), in key order; [] when none. */
-  list(kind?: K8sKind): Promise<Stored[]>;
+  list<K extends K8sKind>(kind: K): Promise<Stored<ObjectOfKind<K>>[]>;
+  list(): Promise<Stored[]>;
   /** The object, or undefined when it is not stored. */
   get(key: ObjectKey): Promise<Stored | undefined>;
   /**
    * Stores the puts and removes the deletes in one transaction, returning one action per put
-   * then per delete, in order. An object equal to the stored one is left alone ("unchanged").
-   * With `ifRevision`, the commit fails with RevisionConflictError (changing nothing) when the
-   * store has moved on since that revision was read. Deleting a missing key is "deleted" too.
+   * then per delete, in order. An object equal to the stored one is left alone ("unchanged");
+   * a pod's `status` in a put is ignored (only setPodStatus writes it, as the API server's status
+   * subresource has it). With `ifRevision`, the commit fails with RevisionConflictError (changing
+   * nothing) when an object was changed after that revision (status writes do not conflict).
+   * Deleting a missing key is "deleted" too.
    */
   commit(change: Change, ifRevision?: number): Promise<CommitAction[]>;
-  /** Every pod status; [] when none. */
-  podStatuses(): Promise<PodStatus[]>;
-  /** Writes (or, with `undefined`, removes) the status of pod namespace/name. */
-  setPodStatus(namespace: string, name: string, status: PodStatus | undefined): Promise<void>;
+  /**
+   * Writes (or, with `undefined`, clears) the status of pod namespace/name, but only while the
+   * stored pod is the one with `uid` (a re-created pod has a new uid): false, changing nothing,
+   * when there is no such pod. Writing the status it already has changes nothing.
+   */
+  setPodStatus(namespace: string, name: string, uid: string, status: PodStatus | undefined): Promise<boolean>;
   /** Every registered node, by name; [] when none. */
   nodes(): Promise<NodeInfo[]>;
+  /** Registers or refreshes a node; wakes no watcher (a heartbeat is not a cluster change). */
   putNode(node: NodeInfo): Promise<void>;
   close(): Promise<void>;
-}
-
-export function keyOf(obj: K8sObject): ObjectKey {
-  return { kind: obj.kind, namespace: obj.kind === 'Namespace' ? '' : obj.metadata.namespace, name: obj.metadata.name };
-}
-
-export function sameKey(a: ObjectKey, b: ObjectKey): boolean {
-  return a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
 }

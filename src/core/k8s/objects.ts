@@ -78,11 +78,43 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   containers: Container[];
 }
 
+/** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+/** core/v1 PodCondition; weft writes PodScheduled and Ready. */
+export interface PodCondition {
+  type: 'PodScheduled' | 'Initialized' | 'ContainersReady' | 'Ready';
+  status: 'True' | 'False' | 'Unknown';
+  /** ISO 8601. */
+  lastTransitionTime?: string;
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * core/v1 PodStatus, the part weft reads: written only by the pod's node (the kubelet's role, in
+ * the lab the pod runner), never by users (the parser refuses `status` in manifests).
+ */
+export interface PodStatus {
+  phase: PodPhase;
+  /** Why the pod is Pending or Failed. */
+  message?: string;
+  podIP?: string;
+  /** The pod's addresses (podIPs[0] is podIP), one per family. */
+  podIPs?: Array<{ ip: string }>;
+  hostIP?: string;
+  conditions?: PodCondition[];
+  /** ISO 8601: when the node acknowledged the pod. */
+  startTime?: string;
+}
+
 export interface Pod {
   apiVersion: 'v1';
   kind: 'Pod';
   metadata: ObjectMeta;
   spec: PodSpec;
+  /** Absent until the pod's node first reports (and in every manifest). */
+  status?: PodStatus;
 }
 
 export type PolicyType = 'Ingress' | 'Egress';
@@ -199,17 +231,8 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 export type K8sObject = Namespace | Pod | NetworkPolicy | Service | EndpointSlice;
 export type K8sKind = K8sObject['kind'];
-
-/** The apiVersion each kind must be written with. */
-export const API_VERSIONS: Readonly<Record<K8sKind, K8sObject['apiVersion']>> = {
-  Namespace: 'v1',
-  Pod: 'v1',
-  NetworkPolicy: 'networking.k8s.io/v1',
-  Service: 'v1',
-  EndpointSlice: 'discovery.k8s.io/v1',
-};
-
-export const SUPPORTED_KINDS = Object.keys(API_VERSIONS) as K8sKind[];
+/** The object type of a kind: ObjectOfKind<'Pod'> is Pod. */
+export type ObjectOfKind<K extends K8sKind> = Extract<K8sObject, { kind: K }>;
 
 /** "ns/name" for namespaced objects, "name" for Namespaces; used in every message about an object. */
 export function objectRef(obj: K8sObject): string {

@@ -24,10 +24,8 @@
 
 import { Composer, LineCounter, Parser } from 'yaml';
 import type { z } from 'zod';
-import { API_VERSIONS, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './objects.js';
+import { API_VERSIONS, KIND_INFO, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './kinds.js';
 import { quoteValue, utf8Length } from './schema-common.js';
-import { NETWORK_POLICY } from './schema-policy.js';
-import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
 
 /** The API server's request body limit, applied to each object as JSON (kubectl sends one request per object). */
 export const MAX_OBJECT_BYTES = 3 * 1024 * 1024;
@@ -51,13 +49,6 @@ export class ManifestError extends Error {
   }
 }
 
-const SCHEMAS: Readonly<Record<K8sKind, z.ZodType<K8sObject, z.ZodTypeDef, unknown>>> = {
-  Namespace: NAMESPACE,
-  Pod: POD,
-  NetworkPolicy: NETWORK_POLICY,
-  Service: SERVICE,
-  EndpointSlice: ENDPOINT_SLICE,
-};
 
 /** Formats a zod path as Kubernetes does: `spec.ingress[0].from[1]`, `metadata.labels[app.kubernetes.io/name]`. */
 export function formatFieldPath(path: ReadonlyArray<string | number>): string {
@@ -110,7 +101,7 @@ function parseObject(raw: unknown): { object: K8sObject } | { problems: string[]
   if (bytes > MAX_OBJECT_BYTES) {
     return { problems: [`too large: ${bytes} bytes as JSON; the limit is ${MAX_OBJECT_BYTES} bytes (3 MiB) per object`] };
   }
-  const parsed = SCHEMAS[kind].safeParse(raw);
+  const parsed = (KIND_INFO[kind].schema as z.ZodType<K8sObject, z.ZodTypeDef, unknown>).safeParse(raw);
   if (parsed.success) return { object: parsed.data };
   return { problems: parsed.error.issues.map((i) => `${formatFieldPath(i.path) || '(object)'}: ${i.message}`) };
 }

@@ -14,9 +14,11 @@
  * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it.
  */
 
-import type { K8sObject, Pod } from '../k8s/objects.js';
+import type { K8sKind, K8sObject, Pod } from '../k8s/objects.js';
+import { resourceNames, SUPPORTED_KINDS } from '../k8s/kinds.js';
 import type { LocatedObject } from '../k8s/parse.js';
-import { keyOf, sameKey, type ObjectKey, type Stored } from '../../ports/object-store.js';
+import { keyOf, sameKey, type ObjectKey } from '../k8s/object-key.js';
+import type { Stored } from '../../ports/object-store.js';
 import { canonicalJsonText } from './canonical.js';
 
 export class ApplyError extends Error {
@@ -29,14 +31,10 @@ export class ApplyError extends Error {
 export const DEFAULT_NAMESPACE = 'default';
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
-/** kubectl's name for a kind in messages: pod/a, networkpolicy.networking.k8s.io/deny. */
-export const RESOURCE_NAMES: Readonly<Record<K8sObject['kind'], { singular: string; plural: string }>> = {
-  Namespace: { singular: 'namespace', plural: 'namespaces' },
-  Pod: { singular: 'pod', plural: 'pods' },
-  NetworkPolicy: { singular: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io' },
-  Service: { singular: 'service', plural: 'services' },
-  EndpointSlice: { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' },
-};
+/** kubectl's name for a kind in messages: pod/a, networkpolicy.networking.k8s.io/deny (from the kinds registry). */
+export const RESOURCE_NAMES: Readonly<Record<K8sKind, { singular: string; plural: string }>> = Object.fromEntries(
+  SUPPORTED_KINDS.map((k) => [k, resourceNames(k)]),
+) as Record<K8sKind, { singular: string; plural: string }>;
 
 function hostPorts(pod: Pod): string[] {
   if (!pod.spec.hostNetwork) return [];

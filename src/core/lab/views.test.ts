@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatAge, nodeRows, podDocument, podRows, renderTable } from './views.js';
 import type { Pod } from '../k8s/objects.js';
-import type { PodStatus, Stored } from '../../ports/object-store.js';
+import type { Stored } from '../../ports/object-store.js';
+import { nodePodStatus } from '../k8s/pod-status.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const ages: Array<[number, string]> = [
@@ -50,19 +51,28 @@ const pod: Stored<Pod> = {
   object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'x', labels: {}, annotations: {} }, spec: { nodeName: 'n2', hostNetwork: false, containers: [{ name: 's', ports: [] }] } },
   meta: { uid: 'u1', resourceVersion: 4, creationTimestamp: '2026-01-01T00:00:00Z' },
 };
-const running: PodStatus = { namespace: 'x', name: 'a', uid: 'u1', node: 'n2', phase: 'Running', podIP: '10.244.1.2', hostIP: '10.99.0.2', netns: 'ns', containerId: 'c', startTime: '2026-01-01T00:00:01Z' };
+const running = nodePodStatus({ phase: 'Running', podIP: '10.244.1.2', hostIP: '10.99.0.2', startTime: '2026-01-01T00:00:01Z' });
+const runningPod: Stored<Pod> = { ...pod, object: { ...pod.object, status: running } };
 
-test('pods: default and wide columns, -A adds NAMESPACE; a status of an older pod with the same name is ignored', () => {
-  assert.deepEqual(podRows([pod], [running], T0 + 5000, {}), { header: ['name', 'ready', 'status', 'restarts', 'age'], rows: [['a', '1/1', 'Running', '0', '5s']] });
-  assert.deepEqual(podRows([pod], [running], T0 + 5000, { wide: true, allNamespaces: true }).rows, [['x', 'a', '1/1', 'Running', '0', '5s', '10.244.1.2', 'n2']]);
-  assert.deepEqual(podRows([pod], [{ ...running, uid: 'old' }], T0, { wide: true }).rows, [['a', '0/1', 'Pending', '0', '0s', '<none>', 'n2']]);
+test('pods: default and wide columns, -A adds NAMESPACE; a pod its node has not reported on is Pending', () => {
+  assert.deepEqual(podRows([runningPod], T0 + 5000, {}), { header: ['name', 'ready', 'status', 'restarts', 'age'], rows: [['a', '1/1', 'Running', '0', '5s']] });
+  assert.deepEqual(podRows([runningPod], T0 + 5000, { wide: true, allNamespaces: true }).rows, [['x', 'a', '1/1', 'Running', '0', '5s', '10.244.1.2', 'n2']]);
+  assert.deepEqual(podRows([pod], T0, { wide: true }).rows, [['a', '0/1', 'Pending', '0', '0s', '<none>', 'n2']]);
 });
 
 test('pod document: store metadata and the status kubectl shows', () => {
-  const doc = podDocument(pod, running) as { metadata: Record<string, unknown>; status: Record<string, unknown> };
+  const doc = podDocument(runningPod) as { metadata: Record<string, unknown>; status: Record<string, unknown> };
   assert.equal(doc.metadata.uid, 'u1');
   assert.equal(doc.metadata.resourceVersion, '4');
-  assert.deepEqual(doc.status, { phase: 'Running', hostIP: '10.99.0.2', podIP: '10.244.1.2', podIPs: [{ ip: '10.244.1.2' }], startTime: '2026-01-01T00:00:01Z' });
+  assert.deepEqual(doc.status, {
+    phase: 'Running',
+    hostIP: '10.99.0.2',
+    podIP: '10.244.1.2',
+    podIPs: [{ ip: '10.244.1.2' }],
+    conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }],
+    startTime: '2026-01-01T00:00:01Z',
+  });
+  assert.deepEqual((podDocument(pod) as { status: unknown }).status, { phase: 'Pending' });
 });
 
 test('nodes: natural order, Ready/NotReady, <none> for a node without a lease yet', () => {

@@ -1,12 +1,13 @@
 /**
- * What `weft get` prints, as kubectl prints it: aligned tables (default and `-o wide`), and the
- * documents of `-o json|yaml` (the stored object with the metadata and status the API server
- * would add). Pure: the caller passes `now` for ages.
+ * What `weft get` prints, as kubectl prints it: aligned tables (default and `-o wide`) of the
+ * columns the kinds registry (core/k8s/kinds.ts) names, and the documents of `-o json|yaml` (the
+ * stored object with the metadata and status the API server would add). Pure: the caller passes
+ * `now` for ages.
  */
 
-import type { Namespace, NetworkPolicy, Pod, Service } from '../k8s/objects.js';
-import { formatLabelSelector, isEmptySelector } from '../k8s/selector.js';
-import type { NodeInfo, PodStatus, Stored } from '../../ports/object-store.js';
+import type { K8sKind, K8sObject, ObjectOfKind, Pod } from '../k8s/objects.js';
+import { KIND_INFO, type PrinterColumn } from '../k8s/kinds.js';
+import type { NodeInfo, Stored } from '../../ports/object-store.js';
 
 export interface Rows {
   header: string[];
@@ -47,39 +48,26 @@ export function noResources(namespace: string | undefined): string {
   return namespace === undefined ? 'No resources found\n' : `No resources found in ${namespace} namespace.\n`;
 }
 
-function labelsText(labels: Record<string, string>): string {
-  const keys = Object.keys(labels).sort();
-  return keys.length === 0 ? '<none>' : keys.map((k) => `${k}=${labels[k]}`).join(',');
-}
-
 /** Natural order for names like n2 < n10. */
 function natural(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
 }
 
-export function statusOf(pod: Stored<Pod>, statuses: readonly PodStatus[]): PodStatus | undefined {
-  const { namespace, name } = pod.object.metadata;
-  return statuses.find((s) => s.namespace === namespace && s.name === name && s.uid === pod.meta.uid);
-}
-
-export function podRows(items: readonly Stored<Pod>[], statuses: readonly PodStatus[], now: number, o: ViewOptions): Rows {
-  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'ready', 'status', 'restarts', 'age', ...(o.wide ? ['ip', 'node'] : [])];
-  const rows = items.map((p) => {
-    const st = statusOf(p, statuses);
-    const containers = p.object.spec.containers.length;
-    const running = st?.phase === 'Running';
-    return [
-      ...(o.allNamespaces ? [p.object.metadata.namespace] : []),
-      p.object.metadata.name,
-      `${running ? containers : 0}/${containers}`,
-      st?.phase ?? 'Pending',
-      '0',
-      formatAge(p.meta.creationTimestamp, now),
-      ...(o.wide ? [st?.podIP ?? '<none>', p.object.spec.nodeName ?? '<none>'] : []),
-    ];
+/** The rows of stored objects of one kind, with the registry's columns (NAMESPACE first with -A). */
+export function objectRows<K extends K8sKind>(kind: K, items: readonly Stored<ObjectOfKind<K>>[], now: number, o: ViewOptions): Rows {
+  const info = KIND_INFO[kind];
+  const columns = (info.columns as ReadonlyArray<PrinterColumn<ObjectOfKind<K>>>).filter((c) => o.wide || !c.wide);
+  const withNamespace = o.allNamespaces === true && info.scope === 'Namespaced';
+  const header = [...(withNamespace ? ['namespace'] : []), ...columns.map((c) => c.name)];
+  const rows = items.map((s) => {
+    const obj: K8sObject = s.object;
+    const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
+    return [...(withNamespace ? [namespace] : []), ...columns.map((c) => (c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object)))];
   });
   return { header, rows };
 }
+
+export const podRows = (items: readonly Stored<Pod>[], now: number, o: ViewOptions): Rows => objectRows('Pod', items, now, o);
 
 export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions): Rows {
   const header = ['name', 'status', 'subnet', 'public-ip', 'backend', ...(o.wide ? ['heartbeat', 'message'] : [])];
@@ -96,38 +84,6 @@ export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions
   return { header, rows };
 }
 
-export function namespaceRows(items: readonly Stored<Namespace>[], now: number, o: ViewOptions): Rows {
-  const header = ['name', 'status', 'age', ...(o.wide ? ['labels'] : [])];
-  return { header, rows: items.map((n) => [n.object.metadata.name, 'Active', formatAge(n.meta.creationTimestamp, now), ...(o.wide ? [labelsText(n.object.metadata.labels)] : [])]) };
-}
-
-export function policyRows(items: readonly Stored<NetworkPolicy>[], now: number, o: ViewOptions): Rows {
-  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'pod-selector', 'age', ...(o.wide ? ['policy-types'] : [])];
-  const rows = items.map((p) => [
-    ...(o.allNamespaces ? [p.object.metadata.namespace] : []),
-    p.object.metadata.name,
-    isEmptySelector(p.object.spec.podSelector) ? '<none>' : formatLabelSelector(p.object.spec.podSelector),
-    formatAge(p.meta.creationTimestamp, now),
-    ...(o.wide ? [p.object.spec.policyTypes.join(',')] : []),
-  ]);
-  return { header, rows };
-}
-
-export function serviceRows(items: readonly Stored<Service>[], now: number, o: ViewOptions): Rows {
-  const header = [...(o.allNamespaces ? ['namespace'] : []), 'name', 'type', 'cluster-ip', 'external-ip', 'port(s)', 'age', ...(o.wide ? ['selector'] : [])];
-  const rows = items.map((s) => [
-    ...(o.allNamespaces ? [s.object.metadata.namespace] : []),
-    s.object.metadata.name,
-    s.object.spec.type,
-    s.object.spec.clusterIP ?? '<none>',
-    '<none>',
-    s.object.spec.ports.map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`).join(',') || '<none>',
-    formatAge(s.meta.creationTimestamp, now),
-    ...(o.wide ? [s.object.spec.selector ? labelsText(s.object.spec.selector) : '<none>'] : []),
-  ]);
-  return { header, rows };
-}
-
 type Doc = Record<string, unknown>;
 
 /** The stored object with the metadata the API server adds. */
@@ -138,16 +94,9 @@ export function objectDocument(s: Stored): Doc {
   };
 }
 
-export function podDocument(s: Stored<Pod>, status: PodStatus | undefined): Doc {
-  const st: Doc = { phase: status?.phase ?? 'Pending' };
-  if (status?.message) st.message = status.message;
-  if (status?.hostIP) st.hostIP = status.hostIP;
-  if (status?.podIP) {
-    st.podIP = status.podIP;
-    st.podIPs = [{ ip: status.podIP }];
-  }
-  if (status?.startTime) st.startTime = status.startTime;
-  return { ...objectDocument(s), status: st };
+/** A pod as the API server returns it: one the node has not reported on yet is Pending. */
+export function podDocument(s: Stored<Pod>): Doc {
+  return { ...objectDocument(s), status: s.object.status ?? { phase: 'Pending' } };
 }
 
 export function nodeDocument(n: NodeInfo): Doc {

@@ -1,0 +1,27 @@
+/**
+ * SandboxStore: the lab pod runner's own record of the pod sandboxes it made (what a CRI
+ * runtime keeps in its state directory): the network namespace, the CNI container ID and the pod
+ * uid each was made for. It is written before anything is made for a pod, so a runner restarted
+ * after kill -9 finds everything it started. Nothing but the runner (and the lab tools that exec
+ * into pods) reads it; the cluster sees pods only through `Pod.status`.
+ */
+
+export interface SandboxRecord {
+  namespace: string;
+  name: string;
+  /** The uid of the pod object the sandbox was made for. */
+  uid: string;
+  node: string;
+  /** The pod's network namespace name ("" for hostNetwork pods). */
+  netns: string;
+  containerId: string;
+}
+
+export interface SandboxStore {
+  /** Every sandbox record (of every node), by namespace and name; [] when none. */
+  sandboxes(): Promise<SandboxRecord[]>;
+  /** Writes the record of pod namespace/name, replacing any. */
+  putSandbox(record: SandboxRecord): Promise<void>;
+  /** Removes the record of pod namespace/name if it is for `uid`; nothing when there is none. */
+  removeSandbox(namespace: string, name: string, uid: string): Promise<void>;
+}
