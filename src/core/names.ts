@@ -63,6 +63,15 @@ export function attachmentTag(containerId: string, ifname: string): string {
 /** The nftables table (family inet) where the agent's ip-masq rules live. */
 export const AGENT_MASQ_TABLE = 'weft-agent-masq';
 
+/** The chains inside AGENT_MASQ_TABLE (see src/core/nft/agent-masq.ts). */
+export const AGENT_MASQ_OBJECTS = { postroutingChain: 'postrouting' } as const;
+
+/** The nftables table (family inet) where the agent's NetworkPolicy lives. */
+export const POLICY_TABLE = 'weft-policy';
+
+/** The base chain of POLICY_TABLE (the policy plan names its other chains and sets). */
+export const POLICY_OBJECTS = { forwardChain: 'forward' } as const;
+
 /** Default run dir of the agent: subnet.env lives here, as Flannel's /run/flannel/subnet.env. */
 export const DEFAULT_AGENT_RUN_DIR = '/run/weft';
 
