@@ -7,8 +7,7 @@ import { FakeClock } from '../adapters/fake-clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { parseManifest } from '../core/k8s/parse.js';
-import type { NftTransaction } from '../core/nft/transaction.js';
-import type { Nft } from '../ports/nft.js';
+import type { Nft, NftBatch } from '../ports/nft.js';
 import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
 
 /** An nft that records each transaction and can be held until released. */
@@ -28,7 +27,7 @@ class RecordingNft implements Nft {
     this.open?.();
     this.gate = undefined;
   }
-  async apply(tx: NftTransaction): Promise<void> {
+  async apply(tx: NftBatch): Promise<void> {
     this.onEnter?.();
     await this.gate;
     if (this.fail) throw new Error('nft: injected failure');
@@ -93,7 +92,7 @@ async function withReconciler(body: (r: PolicyReconciler, store: SqliteObjectSto
   }
 }
 
-test('the first sync builds the table; an unchanged store applies nothing; a policy is a set-only change reported with its revision', () =>
+test('the first sync builds the table; an unchanged store applies nothing; a policy is an element-level change reported with its revision', () =>
   withReconciler(async (r, store, nft, applied) => {
     assert.equal(await r.sync(), true);
     assert.match(nft.applied[0]!, /add table inet weft-policy/);
@@ -103,7 +102,8 @@ test('the first sync builds the table; an unchanged store applies nothing; a pol
     await store.commit({ put: parseManifest(DENY), delete: [] });
     assert.equal(await r.sync(), true);
     assert.doesNotMatch(nft.applied[1]!, /add table/);
-    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-isolated \{ 10\.244\.1\.2 \}/);
+    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-[0-9a-f]{16} \}/);
+    assert.doesNotMatch(nft.applied[1]!, /delete table|flush table/);
     assert.deepEqual(applied.map((a) => a.revision), [1, 2]);
   }));
 
@@ -131,7 +131,7 @@ test('kicks during a sync are coalesced into one more sync, and syncs never over
     nft.release();
     await r.idle();
     assert.equal(nft.applied.length, 3, 'the held sync, then exactly one more');
-    assert.match(nft.applied[2]!, /egress-isolated \{ 10\.244\.1\.2 \}/);
+    assert.match(nft.applied[2]!, /add element inet weft-policy egress-pods \{ 10\.244\.1\.2 : jump eg-[0-9a-f]{16} \}/);
   }));
 
 test('a failed apply is retried on the next kick, and nothing is reported until it lands', () =>

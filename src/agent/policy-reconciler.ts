@@ -1,12 +1,14 @@
 /**
  * The agent's NetworkPolicy loop (Felix's job, for weft): reads the cluster's objects (policies,
- * namespaces, pods and where they run) from the object store, computes this node's set elements
- * (src/core/policy/nft-plan.ts) and applies them with one `nft -f` transaction when they change.
+ * namespaces, pods and where they run) from the object store, plans this node's table with sets
+ * shared per selector (src/core/policy/policy-sets.ts: only the pods and policies that changed are
+ * replanned) and applies it through ./policy-sync.ts.
  *
  * - The first sync after start rebuilds the whole table in one transaction, so an isolated pod
  *   never passes through a moment without its rules, even across an agent restart (the old table
  *   stays in the kernel while the agent is down: isolation fails closed).
- * - Later syncs only flush and refill the sets, also in one transaction.
+ * - Later syncs send only the differences (set elements, changed group chains), also in one
+ *   transaction; a periodic and an after-failure sync rebuild the table again.
  * - A failed sync is logged and counted, and retried on the next tick; the kernel keeps the last
  *   applied state.
  * - It syncs when the store says something changed (`wake`, e.g. a file watch on the store, and
@@ -19,8 +21,10 @@
  */
 
 import type { Namespace, NetworkPolicy, Pod } from '../core/k8s/objects.js';
-import { planPolicyElements, renderPolicyElements, renderPolicyTable, type PolicyElements } from '../core/policy/nft-plan.js';
-import type { PolicyPod } from '../core/policy/evaluate.js';
+import type { PolicyCluster, PolicyPod } from '../core/policy/evaluate.js';
+import { PolicySetPlanner } from '../core/policy/policy-sets.js';
+import { PolicyTableRenderer } from '../core/policy/policy-table.js';
+import { PolicyTableSync } from './policy-sync.js';
 import { statusOf } from '../core/lab/views.js';
 import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
@@ -50,8 +54,21 @@ export interface PolicyApplied {
   changed: boolean;
 }
 
+/** What the node's policy table is planned from. */
+export interface PolicyInputs {
+  cluster: PolicyCluster;
+  /** Every pod of the cluster with an address (hostNetwork ones with selectable: false). */
+  all: PolicyPod[];
+  /** The pods of this node (not hostNetwork): elements of `all`. */
+  local: PolicyPod[];
+  /** The objects revision the inputs are of (at least). */
+  revision: number;
+}
+
 export class PolicyReconciler {
-  private applied: string | undefined;
+  private readonly planner = new PolicySetPlanner();
+  private readonly renderer = new PolicyTableRenderer();
+  private readonly table: PolicyTableSync;
   private token: string | undefined;
   private reportedRevision = -1;
   private stopped = false;
@@ -65,15 +82,17 @@ export class PolicyReconciler {
   syncs = 0;
   failures = 0;
 
-  constructor(private readonly o: PolicyReconcilerOptions) {}
+  constructor(private readonly o: PolicyReconcilerOptions) {
+    this.table = new PolicyTableSync({ nft: o.nft, context: `apply NetworkPolicy on ${o.node}`, clock: o.clock });
+  }
 
-  /** This node's elements from the store as it is now, with the objects revision they are of. */
-  async desired(): Promise<PolicyElements & { revision: number }> {
+  /** What this node's table is planned from, read from the store as it is now. */
+  async desired(): Promise<PolicyInputs> {
     // The revision is read first: the lists are then at least that new.
     const revision = await this.o.store.revision();
     const policies = (await this.o.store.list('NetworkPolicy')) as Stored<NetworkPolicy>[];
     // No policy at all: nothing is isolated, and pods need not be read (pod churn costs nothing).
-    if (policies.length === 0) return { ...planPolicyElements({ namespaces: new Map(), policies: [] }, [], []), revision };
+    if (policies.length === 0) return { cluster: { namespaces: new Map(), policies: [] }, all: [], local: [], revision };
     const [pods, statuses, namespaces] = await Promise.all([
       this.o.store.list('Pod') as Promise<Stored<Pod>[]>,
       this.o.store.podStatuses(),
@@ -90,24 +109,27 @@ export class PolicyReconciler {
       if (st.node === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
     }
     const cluster = { namespaces: new Map(namespaces.map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
-    return { ...planPolicyElements(cluster, local, all), revision };
+    return { cluster, all, local, revision };
   }
 
   /** One sync; true when the kernel was changed. `kickedAt`: when it was asked for (for the log). */
   async sync(kickedAt?: number): Promise<boolean> {
     const token = await this.o.store.changeToken();
-    if (token === this.token && this.applied !== undefined) return false;
+    if (token === this.token && this.table.lastApplied !== undefined) return false;
     const t0 = this.o.clock.now();
-    const { revision, ...el } = await this.desired();
-    const text = JSON.stringify(el);
-    const changed = text !== this.applied;
+    const { revision, cluster, all, local } = await this.desired();
+    // Only what changed is replanned: the planner compares pods and policies with what it holds.
+    const mine = new Set(local);
+    this.planner.setCluster(cluster);
+    this.planner.setPods(all.map((p) => ({ ...p, local: mine.has(p) })));
+    const state = this.planner.state();
+    const def = this.renderer.def(state);
+    const t1 = this.o.clock.now();
+    const r = await this.table.apply(def);
+    const changed = r.changed;
     if (changed) {
-      const tx = this.applied === undefined ? renderPolicyTable(el) : renderPolicyElements(el);
-      const t1 = this.o.clock.now();
-      await this.o.nft.apply(tx, `apply NetworkPolicy sets on ${this.o.node}`);
-      this.applied = text;
       this.syncs++;
-      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
+      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, rebuilt: r.rebuilt, ops: r.ops, isolatedIngress: state.ingressPods.length, isolatedEgress: state.egressPods.length, elements: def.sets.reduce((n, s) => n + s.elements.length, 0) });
     }
     this.token = token;
     if (revision > this.reportedRevision) {

@@ -142,6 +142,8 @@ interface SetState {
   elements: Map<string, { element: PolicyElement; count: number }>;
   /** Active policies referencing the set. */
   refs: number;
+  /** The set as last handed out by state(), until its elements change (lets renderers and diffs skip it). */
+  snapshot?: PlannedSet;
 }
 
 interface ActivePolicy {
@@ -157,6 +159,8 @@ interface GroupState {
   direction: Direction;
   policies: string[];
   users: number;
+  /** The chain as last handed out by state(); a group's rules never change while it exists. */
+  snapshot?: PlannedChain;
 }
 
 const DIRECTIONS: readonly Direction[] = ['Ingress', 'Egress'];
@@ -231,6 +235,8 @@ export class PolicySetPlanner {
   private sets = new Map<string, SetState>();
   private active = new Map<string, ActivePolicy>();
   private groups = new Map<string, GroupState>();
+  /** The local pods (they alone have groups and self elements). */
+  private locals = new Set<PodEntry>();
   /** While replanning everything: new sets are filled afterwards, not on creation. */
   private bulk = false;
   /** Bumped on every change; lets callers skip work when nothing changed. */
@@ -251,6 +257,7 @@ export class PolicySetPlanner {
     this.sets = new Map();
     this.active = new Map();
     this.groups = new Map();
+    this.locals = new Set();
     const entries = [...this.pods.values()];
     for (const e of entries) {
       e.contributions = [];
@@ -314,18 +321,23 @@ export class PolicySetPlanner {
 
   /** The node's desired table contents. */
   state(): PolicyTableState {
+    // Sets and chains that did not change since the last call are the same objects as then.
     const sets: PlannedSet[] = [];
-    for (const s of this.sets.values()) sets.push({ name: s.name, type: s.type, comment: s.comment, elements: [...s.elements.values()].map((v) => v.element) });
+    for (const s of this.sets.values()) {
+      s.snapshot ??= { name: s.name, type: s.type, comment: s.comment, elements: [...s.elements.values()].map((v) => v.element) };
+      sets.push(s.snapshot);
+    }
     const chains: PlannedChain[] = [];
     for (const [name, g] of this.groups) {
-      const rules = g.policies.flatMap((ref) => this.active.get(ref)?.rules[g.direction] ?? []);
-      chains.push({ name, direction: g.direction, policies: g.policies, comment: clip(`${g.direction.toLowerCase()} of pods selected by ${g.policies.join(' ')}`), rules });
+      const rules = () => g.policies.flatMap((ref) => this.active.get(ref)?.rules[g.direction] ?? []);
+      g.snapshot ??= { name, direction: g.direction, policies: g.policies, comment: clip(`${g.direction.toLowerCase()} of pods selected by ${g.policies.join(' ')}`), rules: rules() };
+      chains.push(g.snapshot);
     }
     const ingressPods: PolicyTableState['ingressPods'] = [];
     const egressPods: PolicyTableState['egressPods'] = [];
     const selfPairs = new Map<string, PolicyElement>();
-    for (const e of this.pods.values()) {
-      if (!e.ip || !this.isLocal(e)) continue;
+    for (const e of this.locals) {
+      if (!e.ip) continue;
       if (e.groups.Ingress) ingressPods.push({ addr: e.ip, chain: e.groups.Ingress });
       if (e.groups.Egress) egressPods.push({ addr: e.ip, chain: e.groups.Egress });
       if (e.groups.Ingress || e.groups.Egress) selfPairs.set(e.ip, { type: 'addr-pair', a: e.ip, b: e.ip });
@@ -342,6 +354,7 @@ export class PolicySetPlanner {
 
   private placeLocal(e: PodEntry): void {
     if (!this.isLocal(e)) return;
+    this.locals.add(e);
     const selecting = (this.policiesByNs.get(e.pod.namespace) ?? []).filter((p) => labelSelectorMatches(p.spec.podSelector, e.pod.labels));
     e.selectedBy = selecting.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     for (const p of selecting) this.activate(p);
@@ -357,6 +370,7 @@ export class PolicySetPlanner {
   }
 
   private unplaceLocal(e: PodEntry): void {
+    this.locals.delete(e);
     for (const d of DIRECTIONS) {
       const name = e.groups[d];
       if (!name) continue;
@@ -504,7 +518,10 @@ export class PolicySetPlanner {
       const key = elementKey(el);
       const cur = s.elements.get(key);
       if (cur) cur.count++;
-      else s.elements.set(key, { element: el, count: 1 });
+      else {
+        s.elements.set(key, { element: el, count: 1 });
+        delete s.snapshot;
+      }
       e.contributions.push({ set: s, key });
     }
   }
@@ -513,7 +530,10 @@ export class PolicySetPlanner {
     for (const { set, key } of e.contributions) {
       if (this.sets.get(set.name) !== set) continue;
       const cur = set.elements.get(key);
-      if (cur && --cur.count === 0) set.elements.delete(key);
+      if (cur && --cur.count === 0) {
+        set.elements.delete(key);
+        delete set.snapshot;
+      }
     }
     e.contributions = [];
   }
