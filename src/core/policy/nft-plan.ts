@@ -1,4 +1,9 @@
 /**
+ * THE PREVIOUS PLAN, no longer used by the agent: the agent plans with sets shared per selector
+ * (policy-sets.ts, policy-table.ts). Kept as bench/policy.ts's same-run baseline (136,090
+ * elements where the shared sets need about 7,000) and for renderPolicyRemoval; delete it with
+ * the baseline.
+ *
  * NetworkPolicy as nftables, for one node: the static skeleton of table `inet weft-policy` and
  * the set elements that carry everything that changes (which local pods are isolated, and which
  * peer/port combinations each may use), so a label change, a new pod or a new policy is a
@@ -24,11 +29,12 @@
 
 import type { NetworkPolicyPort, Protocol } from '../k8s/objects.js';
 import { tryParseIpCached } from '../net/ip.js';
+import { POLICY_TABLE } from '../names.js';
 import { blockRanges, fmtRange, mergeRanges, type Range } from './ranges.js';
 import { NftTransaction, type NftChain, type NftSet, type NftTable } from '../nft/transaction.js';
 import { peerMatches, selectingPolicies, type Direction, type PolicyCluster, type PolicyPod } from './evaluate.js';
 
-export const POLICY_TABLE = 'weft-policy';
+export { POLICY_TABLE };
 
 export interface PolicyElements {
   ingressIsolated: string[];

@@ -163,6 +163,12 @@ export function policyTableRebuild(def: TableDef): NftTx {
   return tx;
 }
 
+/** Removes the table (agent cleanup); no error when it does not exist. */
+export function policyTableRemoval(): NftTx {
+  const t = tableObj({ family: SKELETON.family, name: SKELETON.name });
+  return new NftTx().add(t).delete(t);
+}
+
 function elementId(e: Element): string {
   const v = e.value;
   if (v === undefined) return keyId(e.key);
