@@ -162,3 +162,16 @@ test('a wake that comes before its write is visible is followed by a second look
     await r.idle();
     assert.equal(nft.applied.length, 2, 'the second look, 20 ms after the wake (not the 1 s fallback), applied the policy');
   }));
+
+test('an unchanged store is left alone until the periodic rebuild is due; then the whole table is rebuilt in one transaction', () =>
+  withReconciler(async (r, store, nft, _applied, h) => {
+    await store.commit({ put: parseManifest(DENY), delete: [] });
+    assert.equal(await r.sync(), true);
+    await h.clock.advance(60_000);
+    assert.equal(await r.sync(), false, 'a minute later: nothing to do');
+    await h.clock.advance(240_000);
+    assert.equal(await r.sync(), true, 'five minutes after the last rebuild');
+    assert.equal(nft.applied.length, 2);
+    assert.match(nft.applied[1]!, /^add table inet weft-policy[^\n]*\ndelete table inet weft-policy\nadd table inet weft-policy/);
+    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
+  }));

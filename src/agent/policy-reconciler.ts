@@ -115,7 +115,8 @@ export class PolicyReconciler {
   /** One sync; true when the kernel was changed. `kickedAt`: when it was asked for (for the log). */
   async sync(kickedAt?: number): Promise<boolean> {
     const token = await this.o.store.changeToken();
-    if (token === this.token && this.table.lastApplied !== undefined) return false;
+    // Unchanged store: nothing to do, unless the periodic rebuild of the table is due.
+    if (token === this.token && !this.table.rebuildDue()) return false;
     const t0 = this.o.clock.now();
     const { revision, cluster, all, local } = await this.desired();
     // Only what changed is replanned: the planner compares pods and policies with what it holds.

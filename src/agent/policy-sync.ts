@@ -48,11 +48,16 @@ export class PolicyTableSync {
     return this.applied;
   }
 
+  /** Whether the next apply rebuilds the table (start, after a failure, or the periodic resync is due). */
+  rebuildDue(): boolean {
+    if (this.mustRebuild || !this.applied) return true;
+    return this.o.clock !== undefined && this.o.clock.now() - this.rebuiltAt >= (this.o.resyncMs ?? 300_000);
+  }
+
   /** Makes the kernel's table `desired` (see the file comment); rejects with nft's error, changing nothing. */
   async apply(desired: TableDef): Promise<PolicyApplyResult> {
     const now = this.o.clock?.now() ?? 0;
-    const due = this.o.clock !== undefined && now - this.rebuiltAt >= (this.o.resyncMs ?? 300_000);
-    const diff = this.mustRebuild || due || !this.applied ? 'rebuild' : policyTableDiff(this.applied, desired);
+    const diff = this.rebuildDue() || !this.applied ? 'rebuild' : policyTableDiff(this.applied, desired);
     if (diff !== 'rebuild' && diff.empty) return { changed: false, rebuilt: false, ops: 0 };
     const tx = diff === 'rebuild' ? policyTableRebuild(desired) : diff;
     try {
