@@ -161,9 +161,14 @@ export function dedupeNamed<T extends { port: string; protocol: Protocol }>(list
 
 function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   if (a === b) return true;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+  // Allocation-free: this runs for every pod of the cluster on every sync.
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const k in b) if (k !== undefined) n--;
+  return n === 0;
 }
 
 export function samePod(a: PolicySetPod, b: PolicySetPod): boolean {
@@ -171,8 +176,10 @@ export function samePod(a: PolicySetPod, b: PolicySetPod): boolean {
   if (a.ip !== b.ip || a.local !== b.local || a.selectable !== b.selectable || a.namespace !== b.namespace) return false;
   if (!sameLabels(a.labels, b.labels)) return false;
   if (a.ports.length !== b.ports.length) return false;
-  return a.ports.every((p, i) => {
+  for (let i = 0; i < a.ports.length; i++) {
+    const p = a.ports[i]!;
     const q = b.ports[i]!;
-    return p.containerPort === q.containerPort && p.protocol === q.protocol && p.name === q.name;
-  });
+    if (p.containerPort !== q.containerPort || p.protocol !== q.protocol || p.name !== q.name) return false;
+  }
+  return true;
 }

@@ -69,6 +69,8 @@ interface PodEntry {
   /** Local pods: the group chain per direction, and the policies selecting it. */
   groups: Partial<Record<Direction, string>>;
   selectedBy: string[];
+  /** The setPods generation that last listed the pod. */
+  seen: number;
 }
 
 interface SetState {
@@ -119,6 +121,8 @@ export class PolicySetPlanner {
   private groups = new Map<string, GroupState>();
   /** The local pods (they alone have groups and self elements). */
   private locals = new Set<PodEntry>();
+  /** Marks the pods seen by the current setPods call. */
+  private generation = 0;
   /** While replanning everything: new sets are filled afterwards, not on creation. */
   private bulk = false;
   /** Bumped on every change; lets callers skip work when nothing changed. */
@@ -161,17 +165,24 @@ export class PolicySetPlanner {
    */
   setPods(pods: readonly PolicySetPod[]): number {
     let changed = 0;
-    const seen = new Set<string>();
+    const generation = ++this.generation;
+    let kept = 0;
     for (const p of pods) {
       const ref = podRef(p);
-      seen.add(ref);
       const old = this.pods.get(ref);
-      if (old && samePod(old.pod, p)) continue;
+      if (old && old.seen !== generation && (old.pod === p || samePod(old.pod, p))) {
+        old.seen = generation;
+        kept++;
+        continue;
+      }
       this.upsertPod(p);
+      this.pods.get(ref)!.seen = generation;
       changed++;
     }
-    for (const ref of [...this.pods.keys()]) {
-      if (!seen.has(ref)) {
+    // Only when some pod was not in the list is the map searched for the missing ones.
+    if (kept + changed < this.pods.size) {
+      for (const [ref, e] of [...this.pods]) {
+        if (e.seen === generation) continue;
         this.deletePod(ref);
         changed++;
       }
@@ -183,7 +194,7 @@ export class PolicySetPlanner {
   upsertPod(pod: PolicySetPod): void {
     const ref = podRef(pod);
     if (this.pods.has(ref)) this.deletePod(ref);
-    const entry: PodEntry = { pod, ip: ipv4(pod.ip), contributions: [], groups: {}, selectedBy: [] };
+    const entry: PodEntry = { pod, ip: ipv4(pod.ip), contributions: [], groups: {}, selectedBy: [], seen: 0 };
     // Sets created by placing it are filled from the other pods; then it joins every set once.
     this.placeLocal(entry);
     this.pods.set(ref, entry);
