@@ -34,7 +34,8 @@ import type { PolicyPod } from '../src/core/policy/evaluate.js';
 import { planPolicyElements, renderPolicyTable } from '../src/core/policy/nft-plan.js';
 import { bigCluster, NODE0_PREFIX } from './policy-cluster.js';
 import { PolicySetPlanner, type PolicySetPod } from '../src/core/policy/policy-sets.js';
-import { PolicyTableRenderer, policyTableDef, policyTableRebuild } from '../src/core/policy/policy-table.js';
+import { PolicyTableRenderer, policyTableDef } from '../src/core/policy/policy-table.js';
+import { planFullRebuild } from '../src/core/nft/sync.js';
 import { PolicyTableSync } from '../src/agent/policy-sync.js';
 import { NftSession } from '../src/adapters/nft-session.js';
 import { LabClient } from '../src/lab/client.js';
@@ -251,12 +252,12 @@ async function render(): Promise<void> {
     planMs.push(performance.now() - t);
     t = performance.now();
     def = policyTableDef(planner.state());
-    text = policyTableRebuild(def).render();
+    text = planFullRebuild(def).render();
     renderMs.push(performance.now() - t);
   }
   const elements = def.sets.reduce((n, s) => n + s.elements.length, 0);
   const rules = def.chains.reduce((n, c) => n + c.rules.length, 0);
-  const empty = policyTableRebuild(policyTableDef(new PolicySetPlanner().state())).render();
+  const empty = planFullRebuild(policyTableDef(new PolicySetPlanner().state())).render();
 
   const fx = new Netns('weft-bench-pol-');
   let loadMs = 0;
@@ -283,7 +284,7 @@ async function render(): Promise<void> {
     // One pod label change → the node's table updated: the planner moves that pod only, the
     // sync sends the element differences in one transaction (through nft -i, as the agent does).
     session.nft = new NftSession(exec, { netns: fx.path(ns) });
-    const sync = new PolicyTableSync({ nft: session.nft, context: 'bench: weft-policy' });
+    const sync = new PolicyTableSync({ nft: session.nft, context: 'bench: weft-policy', clock: { now: () => Date.now() } });
     const renderer = new PolicyTableRenderer();
     await sync.apply(renderer.def(planner.state()));
     const remote = setPods.find((p) => p.namespace === 'ns1' && p.name === 'p1')!; // tier=api: a peer of ns0..ns9's team-web sets

@@ -130,7 +130,7 @@ export class PolicyReconciler {
     const changed = r.changed;
     if (changed) {
       this.syncs++;
-      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, rebuilt: r.rebuilt, ops: r.ops, isolatedIngress: state.ingressPods.length, isolatedEgress: state.egressPods.length, elements: def.sets.reduce((n, s) => n + s.elements.length, 0) });
+      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, rebuilt: r.rebuilt ?? false, ops: r.ops, isolatedIngress: state.ingressPods.length, isolatedEgress: state.egressPods.length, elements: def.sets.reduce((n, s) => n + s.elements.length, 0) });
     }
     this.token = token;
     if (revision > this.reportedRevision) {

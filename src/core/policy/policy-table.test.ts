@@ -1,5 +1,5 @@
 // The policy table on the typed model: the skeleton's rules, a group chain as nft text, and the
-// differences policyTableDiff sends for the changes the agent meets (a pod label, a new pod, a
+// differences nftlayer's sync planner (src/core/nft/sync.ts) sends for the changes the agent meets (a pod label, a new pod, a
 // new policy, a removed policy), each checked as the nft script it renders.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,8 @@ import { parseManifest } from '../k8s/parse.js';
 import type { NetworkPolicy } from '../k8s/objects.js';
 import type { PolicyCluster } from './evaluate.js';
 import { PolicySetPlanner, type PolicySetPod } from './policy-sets.js';
-import { PolicyTableRenderer, policyTableDef, policyTableDiff, policyTableRebuild, policyTableRemoval } from './policy-table.js';
+import { planFullRebuild, planRemoval, planSync } from '../nft/sync.js';
+import { PolicyTableRenderer, policyTableDef, SKELETON } from './policy-table.js';
 
 const pod = (ns: string, name: string, ip: string, local: boolean, labels: Record<string, string> = { pod: name }): PolicySetPod => ({
   namespace: ns,
@@ -24,11 +25,11 @@ function cluster(...specs: Array<[string, string, string]>): PolicyCluster {
 const FROM_BLUE: [string, string, string] = ['x', 'from-blue', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }], ports: [{ port: 80 }, { port: http }] }]'];
 const PODS = [pod('x', 'a', '10.244.1.2', true), pod('y', 'b', '10.244.2.2', false)];
 
-test('the rebuilt table: skeleton rules from the layout registry, a group chain naming its policy rule, vmap entries last', () => {
+test('the rebuilt table: skeleton rules from the layout registry, a group chain naming its policy rule, vmap entries after the chains', () => {
   const planner = new PolicySetPlanner();
   planner.setCluster(cluster(FROM_BLUE));
   planner.setPods(PODS);
-  const text = policyTableRebuild(policyTableDef(planner.state())).render();
+  const text = planFullRebuild(policyTableDef(planner.state())).render();
   assert.match(text, /^add table inet weft-policy \{ comment "weft agent: NetworkPolicy for the pods of this node"; \}\ndelete table inet weft-policy\nadd table inet weft-policy/);
   assert.match(text, /add chain inet weft-policy forward \{ type filter hook forward priority 0; policy accept;/);
   assert.match(text, /add rule inet weft-policy forward ct state established,related accept/);
@@ -39,8 +40,8 @@ test('the rebuilt table: skeleton rules from the layout registry, a group chain 
   assert.match(text, /add rule inet weft-policy in-[0-9a-f]{16} counter drop/);
   assert.match(text, /add element inet weft-policy named-in-[0-9a-f]{16} \{ 10\.244\.1\.2 \. "tcp" \. 80 \}/);
   const vmapAt = text.indexOf('add element inet weft-policy ingress-pods');
-  assert.ok(vmapAt > text.lastIndexOf('add rule '), 'vmap elements come after every rule (their chains are filled)');
-  assert.match(policyTableRemoval().render(), /^add table inet weft-policy\ndelete table inet weft-policy\n$/);
+  assert.ok(vmapAt > text.lastIndexOf('add chain '), 'vmap elements come after every chain they may jump to');
+  assert.match(planRemoval(SKELETON).render(), /^add table inet weft-policy[^\n]*\ndelete table inet weft-policy\n$/);
 });
 
 interface DiffCase {
@@ -84,7 +85,7 @@ const cases: DiffCase[] = [
     has: [/^add chain inet weft-policy in-/, /^add set inet weft-policy peer-/, /^add element inet weft-policy ingress-pods/],
   },
   {
-    name: 'the policy is deleted: the entry goes first, then the chain (flushed), then its sets',
+    name: 'the policy is deleted: the entry and the chain\'s rules go first, then its sets and the chain',
     before: { cluster: cluster(FROM_BLUE), pods: PODS },
     after: { cluster: cluster(), pods: PODS },
     lines: [/^(delete element|flush chain|delete chain|delete set|delete map) inet weft-policy /],
@@ -101,21 +102,21 @@ for (const c of cases) {
     const before = renderer.def(planner.state());
     planner.setCluster(c.after.cluster);
     planner.setPods(c.after.pods);
-    const tx = policyTableDiff(before, renderer.def(planner.state()));
-    assert.notEqual(tx, 'rebuild');
-    if (tx === 'rebuild') return;
+    const plan = planSync(renderer.def(planner.state()), before);
+    assert.equal(plan.full, undefined, 'an incremental change');
+    const tx = plan.tx;
     const lines = tx.render().trim().split('\n');
     for (const l of lines) assert.ok(c.lines.some((re) => re.test(l)), `unexpected line: ${l}`);
     for (const re of c.has) assert.ok(lines.some((l) => re.test(l)), `no line matches ${re}:\n${lines.join('\n')}`);
     if (c.name.startsWith('the policy is deleted')) {
       const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
       assert.ok(at(/^delete element .* ingress-pods/) < at(/^delete chain/), 'the entry before its chain');
-      assert.ok(at(/^delete chain/) < at(/^delete set/), 'the chain before its sets');
+      assert.ok(at(/^flush chain/) < at(/^delete set/), 'the rules using the sets before the sets');
     }
   });
 }
 
-test('diff: nothing changed, nothing sent; the same state object is skipped without comparing elements', () => {
+test('diff: nothing changed, nothing sent; an unchanged set is rendered once (the same object)', () => {
   const planner = new PolicySetPlanner();
   const renderer = new PolicyTableRenderer();
   planner.setCluster(cluster(FROM_BLUE));
@@ -123,6 +124,6 @@ test('diff: nothing changed, nothing sent; the same state object is skipped with
   const a = renderer.def(planner.state());
   const b = renderer.def(planner.state());
   assert.equal(a.sets[0], b.sets[0], 'an unchanged set is the same object');
-  const tx = policyTableDiff(a, b);
-  assert.ok(tx !== 'rebuild' && tx.empty);
+  const plan = planSync(b, a);
+  assert.ok(plan.full === undefined && plan.tx.empty);
 });

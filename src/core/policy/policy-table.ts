@@ -26,8 +26,7 @@
 
 import { POLICY_OBJECTS, POLICY_TABLE } from '../names.js';
 import { baseChainOf } from '../nft/layout.js';
-import { NftTx } from '../nft/tx.js';
-import { accept, chainObj, counter, drop, inSet, keyId, match, ret, rule, setObj, tableObj, vmap, type ChainDef, type DataType, type Element, type Expr, type Part, type RuleBody, type SetDef, type SetFlag, type TableDef } from '../nft/model.js';
+import { accept, counter, drop, inSet, match, ret, rule, vmap, type ChainDef, type DataType, type Element, type Expr, type Part, type RuleBody, type SetDef, type SetFlag, type TableDef } from '../nft/model.js';
 import { PROTOCOL_NAMES, type PlannedChain, type PlannedSet, type PolicyElement, type PolicyMatch, type PolicySetType, type PolicyTableState } from './policy-sets.js';
 
 const SET_TYPES: Record<PolicySetType, { key: DataType[]; flags: SetFlag[] }> = {
@@ -107,8 +106,8 @@ function groupChain(c: PlannedChain): ChainDef {
 
 /**
  * Renders planned states to tables, remembering what it rendered: a set or chain the planner
- * hands out unchanged (the same object) gives the same SetDef / ChainDef object, so that
- * policyTableDiff skips it without looking inside. One per sync loop.
+ * hands out unchanged (the same object) gives the same SetDef / ChainDef object, so a label change
+ * renders only the sets it touched. One per sync loop.
  */
 export class PolicyTableRenderer {
   private readonly sets = new WeakMap<PlannedSet, SetDef>();
@@ -142,114 +141,4 @@ export class PolicyTableRenderer {
 /** The whole table for the planned state: what the sync makes the kernel hold. */
 export function policyTableDef(state: PolicyTableState): TableDef {
   return new PolicyTableRenderer().def(state);
-}
-
-/**
- * The whole table rebuilt in one transaction (add, delete, add: no window in which isolation
- * lapses, and no error whether or not it existed). Order matters to nft: chains before the
- * vmap elements that jump to them, sets before the rules that reference them.
- */
-export function policyTableRebuild(def: TableDef): NftTx {
-  const tx = new NftTx();
-  const t = tableObj(def);
-  tx.add(t).delete(t).add(t);
-  for (const c of def.chains) tx.add(chainObj(def, c));
-  for (const s of def.sets) {
-    tx.add(setObj(def, s));
-    if (s.elements.length > 0 && s.value === undefined) tx.add({ kind: 'element', family: def.family, table: def.name, set: s.name, elements: s.elements });
-  }
-  for (const c of def.chains) for (const r of c.rules) tx.add({ kind: 'rule', family: def.family, table: def.name, chain: c.name, ...r });
-  for (const s of def.sets) if (s.elements.length > 0 && s.value !== undefined) tx.add({ kind: 'element', family: def.family, table: def.name, set: s.name, elements: s.elements });
-  return tx;
-}
-
-/** Removes the table (agent cleanup); no error when it does not exist. */
-export function policyTableRemoval(): NftTx {
-  const t = tableObj({ family: SKELETON.family, name: SKELETON.name });
-  return new NftTx().add(t).delete(t);
-}
-
-function elementId(e: Element): string {
-  const v = e.value;
-  if (v === undefined) return keyId(e.key);
-  return `${keyId(e.key)} : ${Array.isArray(v) ? v.join(' . ') : JSON.stringify(v)}`;
-}
-
-function sameSetSpec(a: SetDef, b: SetDef): boolean {
-  return JSON.stringify([a.key, a.value, a.flags ?? [], a.timeout, a.comment]) === JSON.stringify([b.key, b.value, b.flags ?? [], b.timeout, b.comment]);
-}
-
-/**
- * What turns the table `applied` into `desired`, as one transaction of only the differences:
- * set elements added and deleted, chains whose rules changed flushed and refilled, new sets and
- * chains created, unused ones removed. O(changes) in nft operations (the comparison itself reads
- * both states once). Returns 'rebuild' when a set's type or a base chain changed, which a diff
- * cannot express (the caller rebuilds the table atomically instead).
- *
- * Order matters to nft within the transaction: a vmap element can only jump to a chain that
- * exists, a chain can only be deleted once no rule or element refers to it, a set once no rule
- * uses it; and an interval element may only be added once an overlapping old one is deleted.
- */
-export function policyTableDiff(applied: TableDef, desired: TableDef): NftTx | 'rebuild' {
-  if (applied.family !== desired.family || applied.name !== desired.name) return 'rebuild';
-  const t = { family: desired.family, name: desired.name };
-  const oldSets = new Map(applied.sets.map((s) => [s.name, s]));
-  const newSets = new Map(desired.sets.map((s) => [s.name, s]));
-  const oldChains = new Map(applied.chains.map((c) => [c.name, c]));
-  const newChains = new Map(desired.chains.map((c) => [c.name, c]));
-  for (const [name, s] of newSets) {
-    const old = oldSets.get(name);
-    if (old && old !== s && !sameSetSpec(old, s)) return 'rebuild';
-  }
-  for (const [name, c] of newChains) {
-    const old = oldChains.get(name);
-    if (old && old !== c && (JSON.stringify(old.base) !== JSON.stringify(c.base) || old.comment !== c.comment)) return 'rebuild';
-  }
-  const tx = new NftTx();
-  const elementOp = (verb: 'add' | 'delete', set: string, elements: Element[]) => {
-    if (elements.length === 0) return;
-    const object = { kind: 'element' as const, family: t.family, table: t.name, set, elements };
-    if (verb === 'add') tx.add(object);
-    else tx.delete(object);
-  };
-  // 1. New chains, empty (vmap elements and jumps may name them), and new sets with their elements.
-  for (const [name, c] of newChains) if (!oldChains.has(name)) tx.add(chainObj(t, c));
-  for (const [name, s] of newSets) {
-    if (oldSets.has(name)) continue;
-    tx.add(setObj(t, s));
-    if (s.value === undefined) elementOp('add', name, [...s.elements]);
-  }
-  // 2. Elements of existing sets: deletes first, then adds (vmap adds wait for their chains' rules).
-  const vmapAdds: Array<[string, Element[]]> = [];
-  for (const [name, s] of newSets) {
-    const old = oldSets.get(name);
-    if (!old) {
-      if (s.value !== undefined) vmapAdds.push([name, [...s.elements]]);
-      continue;
-    }
-    if (old === s) continue;
-    const before = new Map(old.elements.map((e) => [elementId(e), e]));
-    const after = new Map(s.elements.map((e) => [elementId(e), e]));
-    elementOp('delete', name, [...before].filter(([id]) => !after.has(id)).map(([, e]) => ({ key: e.key })));
-    const adds = [...after].filter(([id]) => !before.has(id)).map(([, e]) => e);
-    if (s.value !== undefined) vmapAdds.push([name, adds]);
-    else elementOp('add', name, adds);
-  }
-  // 3. Rules: new chains filled, changed chains flushed and refilled.
-  for (const [name, c] of newChains) {
-    const old = oldChains.get(name);
-    if (old && (old === c || JSON.stringify(old.rules) === JSON.stringify(c.rules))) continue;
-    if (old) tx.flush(chainObj(t, c));
-    for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: name, ...r });
-  }
-  // 4. Verdict map elements, now that their chains hold their rules.
-  for (const [name, adds] of vmapAdds) elementOp('add', name, adds);
-  // 5. Chains and sets nothing refers to any more.
-  for (const [name, c] of oldChains) {
-    if (newChains.has(name)) continue;
-    tx.flush(chainObj(t, c));
-    tx.delete(chainObj(t, c));
-  }
-  for (const [name, s] of oldSets) if (!newSets.has(name)) tx.delete(setObj(t, s));
-  return tx;
 }
