@@ -20,9 +20,8 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { NftTransaction } from '../core/nft/transaction.js';
 import type { Exec } from '../ports/exec.js';
-import type { Nft } from '../ports/nft.js';
+import type { Nft, NftBatch } from '../ports/nft.js';
 import { NftCommand } from './nft.js';
 
 const MARKER_TABLE = 'weft-nft-session-marker';
@@ -62,7 +61,7 @@ export class NftSession implements Nft {
     return this.child?.pid;
   }
 
-  apply(tx: NftTransaction, context: string): Promise<void> {
+  apply(tx: NftBatch, context: string): Promise<void> {
     if (tx.empty) return Promise.resolve();
     const line = tx.render().trimEnd().split('\n').join('; ');
     const run = () => (line.length > MAX_LINE ? this.fallback.apply(tx, context) : this.send(line, context));

@@ -3,9 +3,8 @@
  * listings (`nft -j`). Runs in the process's own network namespace, or in `netns` when given.
  */
 
-import type { NftTransaction } from '../core/nft/transaction.js';
 import type { Exec } from '../ports/exec.js';
-import type { Nft } from '../ports/nft.js';
+import type { Nft, NftBatch } from '../ports/nft.js';
 
 export class NftCommand implements Nft {
   constructor(
@@ -13,7 +12,7 @@ export class NftCommand implements Nft {
     private readonly netns?: string,
   ) {}
 
-  async apply(tx: NftTransaction, context: string): Promise<void> {
+  async apply(tx: NftBatch, context: string): Promise<void> {
     if (tx.empty) return;
     await this.exec.run({ argv: ['nft', '-f', '-'], input: tx.render(), context, ...(this.netns ? { netns: this.netns } : {}) });
   }

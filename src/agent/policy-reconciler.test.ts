@@ -6,8 +6,7 @@ import { FakeCluster } from '../testkit/cluster-source-fake.js';
 import { nodePodStatus } from '../core/k8s/pod-status.js';
 import { ClusterCache } from './cluster-cache.js';
 import { parseManifest } from '../core/k8s/parse.js';
-import type { NftTransaction } from '../core/nft/transaction.js';
-import type { Nft } from '../ports/nft.js';
+import type { Nft, NftBatch } from '../ports/nft.js';
 import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
 
 /** An nft that records each transaction and can be held until released. */
@@ -27,7 +26,7 @@ class RecordingNft implements Nft {
     this.open?.();
     this.gate = undefined;
   }
-  async apply(tx: NftTransaction): Promise<void> {
+  async apply(tx: NftBatch): Promise<void> {
     this.onEnter?.();
     await this.gate;
     if (this.fail) throw new Error('nft: injected failure');
@@ -89,7 +88,7 @@ async function commit(store: FakeCluster, manifest: string): Promise<void> {
   await flush();
 }
 
-test('the first sync builds the table; an unchanged cache applies nothing; a policy is a set-only change reported with its revision', () =>
+test('the first sync builds the table; an unchanged cache applies nothing; a policy is an element-level change reported with its revision', () =>
   withReconciler(async (r, store, nft, applied) => {
     assert.equal(await r.sync(), true);
     assert.match(nft.applied[0]!, /add table inet weft-policy/);
@@ -99,7 +98,8 @@ test('the first sync builds the table; an unchanged cache applies nothing; a pol
     await commit(store, DENY);
     assert.equal(await r.sync(), true);
     assert.doesNotMatch(nft.applied[1]!, /add table/);
-    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-isolated \{ 10\.244\.1\.2 \}/);
+    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-[0-9a-f]{16} \}/);
+    assert.doesNotMatch(nft.applied[1]!, /delete table|flush table/);
     assert.deepEqual(applied.map((a) => a.revision), [3, 4]);
   }));
 
@@ -127,7 +127,7 @@ test('kicks during a sync are coalesced into one more sync, and syncs never over
     nft.release();
     await r.idle();
     assert.equal(nft.applied.length, 3, 'the held sync, then exactly one more');
-    assert.match(nft.applied[2]!, /egress-isolated \{ 10\.244\.1\.2 \}/);
+    assert.match(nft.applied[2]!, /add element inet weft-policy egress-pods \{ 10\.244\.1\.2 : jump eg-[0-9a-f]{16} \}/);
   }));
 
 test('a failed apply is retried on the next kick, and nothing is reported until it lands', () =>
@@ -179,4 +179,17 @@ test('a revision reached only through other kinds (a Service) is reported withou
     await assert.rejects(r.sync(), /injected failure/);
     await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: t, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
     assert.deepEqual(applied.map((a) => a.revision), [4, 5], 'not while a policy change has not landed');
+  }));
+
+test('an unchanged store is left alone until the periodic rebuild is due; then the whole table is rebuilt in one transaction', () =>
+  withReconciler(async (r, store, nft, _applied, h) => {
+    await commit(store, DENY);
+    assert.equal(await r.sync(), true);
+    await h.clock.advance(60_000);
+    assert.equal(await r.sync(), false, 'a minute later: nothing to do');
+    await h.clock.advance(240_000);
+    assert.equal(await r.sync(), true, 'five minutes after the last rebuild');
+    assert.equal(nft.applied.length, 2);
+    assert.match(nft.applied[1]!, /^add table inet weft-policy[^\n]*\ndelete table inet weft-policy\nadd table inet weft-policy/);
+    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
   }));

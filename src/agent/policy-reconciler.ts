@@ -1,12 +1,14 @@
 /**
  * The agent's NetworkPolicy loop (Felix's job, for weft): reads the cluster's objects (policies,
- * namespaces, pods and where they run) from the agent's cluster cache, computes this node's set elements
- * (src/core/policy/nft-plan.ts) and applies them with one `nft -f` transaction when they change.
+ * namespaces, pods and where they run) from the agent's cluster cache, plans this node's table
+ * with sets shared per selector (src/core/policy/policy-sets.ts: only the pods and policies that
+ * changed are replanned) and applies it through ./policy-sync.ts.
  *
  * - The first sync after start rebuilds the whole table in one transaction, so an isolated pod
  *   never passes through a moment without its rules, even across an agent restart (the old table
  *   stays in the kernel while the agent is down: isolation fails closed).
- * - Later syncs only flush and refill the sets, also in one transaction.
+ * - Later syncs send only the differences (set elements, changed group chains), also in one
+ *   transaction; a periodic and an after-failure sync rebuild the table again.
  * - A failed sync is logged and counted, and retried on the next tick; the kernel keeps the last
  *   applied state.
  * - It syncs when the cache says one of its kinds (NetworkPolicy, Pod, Namespace) changed, and on
@@ -18,10 +20,12 @@
  *   reported without a sync when the last sync landed and no input changed since. This is how `weft lab` and the benchmark tell a policy has landed.
  */
 
-import { planPolicyElements, renderPolicyElements, renderPolicyTable, type PolicyElements } from '../core/policy/nft-plan.js';
-import type { PolicyPod } from '../core/policy/evaluate.js';
-import { runningPodIP } from '../core/k8s/pod-status.js';
 import type { K8sKind } from '../core/k8s/objects.js';
+import { runningPodIP } from '../core/k8s/pod-status.js';
+import type { PolicyCluster, PolicyPod } from '../core/policy/evaluate.js';
+import { PolicySetPlanner } from '../core/policy/policy-sets.js';
+import { PolicyTableRenderer } from '../core/policy/policy-table.js';
+import { PolicyTableSync } from './policy-sync.js';
 import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
@@ -52,8 +56,21 @@ export interface PolicyApplied {
   changed: boolean;
 }
 
+/** What the node's policy table is planned from. */
+export interface PolicyInputs {
+  cluster: PolicyCluster;
+  /** Every pod of the cluster with an address (hostNetwork ones with selectable: false). */
+  all: PolicyPod[];
+  /** The pods of this node (not hostNetwork): elements of `all`. */
+  local: PolicyPod[];
+  /** The objects revision the inputs are of (at least). */
+  revision: number;
+}
+
 export class PolicyReconciler {
-  private applied: string | undefined;
+  private readonly planner = new PolicySetPlanner();
+  private readonly renderer = new PolicyTableRenderer();
+  private readonly table: PolicyTableSync;
   private token: string | undefined;
   private reportedRevision = -1;
   private stopped = false;
@@ -74,6 +91,7 @@ export class PolicyReconciler {
   private unprogress: (() => void) | undefined;
 
   constructor(private readonly o: PolicyReconcilerOptions) {
+    this.table = new PolicyTableSync({ nft: o.nft, context: `apply NetworkPolicy on ${o.node}`, clock: o.clock });
     this.unwatch = o.cache.subscribe(POLICY_KINDS, () => {
       this.inputChanges++;
       if (this.started) this.kick();
@@ -89,13 +107,13 @@ export class PolicyReconciler {
     });
   }
 
-  /** This node's elements from the cache as it is now, with the revision they are of. */
-  async desired(): Promise<PolicyElements & { revision: number }> {
+  /** What this node's table is planned from, read from the cache as it is now. */
+  async desired(): Promise<PolicyInputs> {
     const { cache } = this.o;
     const revision = cache.revision();
     const policies = cache.list('NetworkPolicy');
     // No policy at all: nothing is isolated, and pods need not be read (pod churn costs nothing).
-    if (policies.length === 0) return { ...planPolicyElements({ namespaces: new Map(), policies: [] }, [], []), revision };
+    if (policies.length === 0) return { cluster: { namespaces: new Map(), policies: [] }, all: [], local: [], revision };
     const all: PolicyPod[] = [];
     const local: PolicyPod[] = [];
     for (const p of cache.list('Pod')) {
@@ -107,24 +125,28 @@ export class PolicyReconciler {
       if (p.object.spec.nodeName === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
     }
     const cluster = { namespaces: new Map(cache.list('Namespace').map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
-    return { ...planPolicyElements(cluster, local, all), revision };
+    return { cluster, all, local, revision };
   }
 
   /** One sync; true when the kernel was changed. `kickedAt`: when it was asked for (for the log). */
   async sync(kickedAt?: number): Promise<boolean> {
     const token = String(this.inputChanges);
-    if (token === this.token && this.applied !== undefined) return false;
+    // No input changed: nothing to do, unless the periodic rebuild of the table is due.
+    if (token === this.token && !this.table.rebuildDue()) return false;
     const t0 = this.o.clock.now();
-    const { revision, ...el } = await this.desired();
-    const text = JSON.stringify(el);
-    const changed = text !== this.applied;
+    const { revision, cluster, all, local } = await this.desired();
+    // Only what changed is replanned: the planner compares pods and policies with what it holds.
+    const mine = new Set(local);
+    this.planner.setCluster(cluster);
+    this.planner.setPods(all.map((p) => ({ ...p, local: mine.has(p) })));
+    const state = this.planner.state();
+    const def = this.renderer.def(state);
+    const t1 = this.o.clock.now();
+    const r = await this.table.apply(def);
+    const changed = r.changed;
     if (changed) {
-      const tx = this.applied === undefined ? renderPolicyTable(el) : renderPolicyElements(el);
-      const t1 = this.o.clock.now();
-      await this.o.nft.apply(tx, `apply NetworkPolicy sets on ${this.o.node}`);
-      this.applied = text;
       this.syncs++;
-      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, isolatedIngress: el.ingressIsolated.length, isolatedEgress: el.egressIsolated.length, elements: el.ingressAny.length + el.ingressPorts.length + el.egressAny.length + el.egressPorts.length });
+      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, rebuilt: r.rebuilt ?? false, ops: r.ops, isolatedIngress: state.ingressPods.length, isolatedEgress: state.egressPods.length, elements: def.sets.reduce((n, s) => n + s.elements.length, 0) });
     }
     this.token = token;
     if (revision > this.reportedRevision) {

@@ -63,6 +63,34 @@ export function attachmentTag(containerId: string, ifname: string): string {
 /** The nftables table (family inet) where the agent's ip-masq rules live. */
 export const AGENT_MASQ_TABLE = 'weft-agent-masq';
 
+/** The chains inside AGENT_MASQ_TABLE (see src/core/nft/agent-masq.ts). */
+export const AGENT_MASQ_OBJECTS = { postroutingChain: 'postrouting' } as const;
+
+/** The nftables table (family inet) where the agent's NetworkPolicy lives. */
+export const POLICY_TABLE = 'weft-policy';
+
+/** The fixed chains, maps and sets of POLICY_TABLE (see src/core/policy/policy-table.ts for their roles). */
+export const POLICY_OBJECTS = {
+  /** The base chain. */
+  forwardChain: 'forward',
+  /** Local pod address → `jump` to the chain of the policies isolating it for ingress. */
+  ingressMap: 'ingress-pods',
+  /** Local pod address → `jump` to the chain of the policies isolating it for egress. */
+  egressMap: 'egress-pods',
+  /** `addr . addr` of every isolated local pod: a pod always reaches itself. */
+  selfSet: 'self',
+} as const;
+
+/**
+ * A generated policy set or chain name: a kind prefix ("peer", "block", "ports", "named-in",
+ * "named-eg", "in", "eg") and 16 hex digits of two FNV hashes of what it stands for (a
+ * selector, an ipBlock, a port list, a group of policies), so that equal meanings share one
+ * object and names stay stable across restarts. nft allows 255 characters; these use at most 25.
+ */
+export function policyObjectName(prefix: string, key: string): string {
+  return `${prefix}-${shortHash(key)}${shortHash(`\u0001${key}`)}`;
+}
+
 /** Default run dir of the agent: subnet.env lives here, as Flannel's /run/flannel/subnet.env. */
 export const DEFAULT_AGENT_RUN_DIR = '/run/weft';
 

@@ -23,6 +23,8 @@
 
 import { MASQ_OBJECTS, MASQ_TABLE } from '../names.js';
 import type { IpFamily } from '../net/ip.js';
+import { parseTable } from './listing.js';
+import { keyId } from './model.js';
 import { NftTransaction, type NftChain, type NftElement, type NftSet, type NftTable } from './transaction.js';
 
 export interface MasqTarget {
@@ -109,39 +111,8 @@ export function renderMasqRemove(tag: string, current: readonly MasqElement[]): 
   return tx;
 }
 
-type Json = unknown;
-
-function isRecord(v: Json): v is Record<string, Json> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Renders one element value of `nft -j` back to nft's text syntax. */
-export function elementKeyText(v: Json): string {
-  if (typeof v === 'string' || typeof v === 'number') return String(v);
-  if (isRecord(v)) {
-    if (isRecord(v.prefix)) return `${elementKeyText(v.prefix.addr)}/${String(v.prefix.len)}`;
-    if (Array.isArray(v.range) && v.range.length === 2) return `${elementKeyText(v.range[0])}-${elementKeyText(v.range[1])}`;
-    if (Array.isArray(v.concat)) return v.concat.map(elementKeyText).join(' . ');
-  }
-  throw new Error(`nft: cannot read set element ${JSON.stringify(v)}`);
-}
-
-/** The elements of every set in a `nft -j list table` listing (the "nftables" array). */
-export function parseMasqElements(objects: readonly Json[]): MasqElement[] {
-  const out: MasqElement[] = [];
-  for (const o of objects) {
-    if (!isRecord(o) || !isRecord(o.set)) continue;
-    const set = o.set;
-    if (typeof set.name !== 'string' || !Array.isArray(set.elem)) continue;
-    for (const raw of set.elem) {
-      // An element with a comment is {"elem": {"val": ..., "comment": "..."}}; without, the bare value.
-      if (isRecord(raw) && isRecord(raw.elem)) {
-        const comment = raw.elem.comment;
-        out.push({ set: set.name, key: elementKeyText(raw.elem.val), ...(typeof comment === 'string' ? { comment } : {}) });
-      } else {
-        out.push({ set: set.name, key: elementKeyText(raw) });
-      }
-    }
-  }
-  return out;
+/** The elements of every set of MASQ_TABLE in a `nft -j list table` listing (the "nftables" array). */
+export function parseMasqElements(objects: readonly unknown[]): MasqElement[] {
+  const table = parseTable(objects, 'inet', MASQ_TABLE);
+  return (table?.sets ?? []).flatMap((s) => s.elements.map((e) => ({ set: s.name, key: keyId(e.key), ...(e.comment !== undefined ? { comment: e.comment } : {}) })));
 }

@@ -2,18 +2,17 @@
  * Reads PORTMAP_TABLE back from `nft -j list table inet weft-portmap` into PortmapElements, so
  * DEL, GC and CHECK decide from what the kernel actually holds (not from a cache that could lie).
  *
- * nft's JSON shapes (libnftables-json(5), checked against nft 1.0.6):
- * - a map's "elem" is a list of [key, value] pairs; a set's is a list of keys;
- * - a key with a comment is {"elem": {"val": KEY, "comment": "..."}}, without one just KEY;
- * - a concatenation is {"concat": [...]}; an interval component is {"prefix": {"addr", "len"}},
- *   but a full-length prefix (/32, /128) is printed as the bare address;
- * - protocols print by name ("tcp") when /etc/protocols knows them, else as numbers.
+ * nft's JSON is read by the one listing parser (./listing.ts); this file gives the generic
+ * elements their portmap meaning and checks their shape (a full-length prefix comes back as the
+ * bare address; protocols by name, or as numbers when /etc/protocols does not know them).
  */
 
 import { PORTMAP_OBJECTS, PORTMAP_TABLE } from '../names.js';
 import { bitsOf, formatCidr, formatIp, tryParseCidr, tryParseIp, type IpFamily } from '../net/ip.js';
 import type { PortmapProtocol } from '../cni/plugins/portmap-config.js';
 import type { PortmapElement } from './portmap.js';
+import { parseTable } from './listing.js';
+import type { Element } from './model.js';
 
 type SetRole = { kind: 'dnat'; family: IpFamily; hostIp: boolean } | { kind: 'masq'; family: IpFamily };
 
@@ -63,31 +62,21 @@ function prefixOf(v: unknown, family: IpFamily): string {
   return formatCidr(net);
 }
 
-function concatOf(v: unknown, length: number): unknown[] {
-  const parts = isObject(v) && Array.isArray(v.concat) ? v.concat : undefined;
-  if (!parts || parts.length !== length) throw new ListingError(`expected a concatenation of ${length}, got ${JSON.stringify(v)}`);
-  return parts;
+function tupleOf(parts: readonly unknown[], length: number): unknown[] {
+  if (parts.length !== length) throw new ListingError(`expected a concatenation of ${length}, got ${JSON.stringify(parts)}`);
+  return [...parts];
 }
 
-/** Splits a key into its value and comment ({"elem": {"val", "comment"}} or a bare value). */
-function unwrapKey(k: unknown): { val: unknown; comment: string } {
-  if (isObject(k) && isObject(k.elem)) {
-    return { val: k.elem.val, comment: typeof k.elem.comment === 'string' ? k.elem.comment : '' };
-  }
-  return { val: k, comment: '' };
-}
-
-function parseEntry(role: SetRole, entry: unknown): PortmapElement {
+function parseEntry(role: SetRole, e: Element): PortmapElement {
   const { family } = role;
+  const comment = e.comment ?? '';
   if (role.kind === 'masq') {
-    const { val, comment } = unwrapKey(entry);
-    const [source, pod] = concatOf(val, 2);
+    const [source, pod] = tupleOf(e.key, 2);
     return { kind: 'masq', family, source: prefixOf(source, family), podIp: addressOf(pod, family), comment };
   }
-  if (!Array.isArray(entry) || entry.length !== 2) throw new ListingError(`expected a [key, value] map element, got ${JSON.stringify(entry)}`);
-  const { val, comment } = unwrapKey(entry[0]);
-  const key = concatOf(val, role.hostIp ? 3 : 2);
-  const [podIp, podPort] = concatOf(entry[1], 2);
+  if (!Array.isArray(e.value)) throw new ListingError(`expected a map element with a value, got ${JSON.stringify(e)}`);
+  const key = tupleOf(e.key, role.hostIp ? 3 : 2);
+  const [podIp, podPort] = tupleOf(e.value, 2);
   const [hostIp, proto, port] = role.hostIp ? [addressOf(key[0], family), key[1], key[2]] : [undefined, key[0], key[1]];
   return {
     kind: 'dnat',
@@ -107,19 +96,17 @@ function parseEntry(role: SetRole, entry: unknown): PortmapElement {
  * known set that does not have the expected shape is an error naming it (DEL must not guess).
  */
 export function parsePortmapListing(objects: readonly unknown[]): PortmapElement[] {
+  const table = parseTable(objects, 'inet', PORTMAP_TABLE);
   const out: PortmapElement[] = [];
-  for (const o of objects) {
-    if (!isObject(o)) continue;
-    const body = isObject(o.map) ? o.map : isObject(o.set) ? o.set : undefined;
-    if (!body || body.table !== PORTMAP_TABLE || body.family !== 'inet' || typeof body.name !== 'string') continue;
-    const role = roleOf(body.name);
-    if (!role || !Array.isArray(body.elem)) continue;
-    for (const entry of body.elem) {
+  for (const set of table?.sets ?? []) {
+    const role = roleOf(set.name);
+    if (!role) continue;
+    for (const e of set.elements) {
       try {
-        out.push(parseEntry(role, entry));
+        out.push(parseEntry(role, e));
       } catch (err) {
         if (!(err instanceof ListingError)) throw err;
-        throw new Error(`read nft set inet ${PORTMAP_TABLE} ${body.name}: ${err.message}`, { cause: err });
+        throw new Error(`read nft set inet ${PORTMAP_TABLE} ${set.name}: ${err.message}`, { cause: err });
       }
     }
   }

@@ -282,7 +282,17 @@ function asNftJson(elements: PortmapElement[]): unknown[] {
       push(`${e.hostIp ? 'hostip-' : ''}hostports-v${e.family}`, [key({ concat: k }, e.comment), { concat: [e.podIp, e.podPort] }]);
     }
   }
-  return [...sets].map(([name, elem]) => ({ [name.startsWith('masq') ? 'set' : 'map']: { family: 'inet', table: 'weft-portmap', name, elem } }));
+  const types: Record<string, { type: string[]; map?: string }> = {};
+  for (const f of [4, 6]) {
+    const a = `ipv${f}_addr`;
+    types[`masq-v${f}`] = { type: [a, a] };
+    types[`hostports-v${f}`] = { type: ['inet_proto', 'inet_service'], map: `${a} . inet_service` };
+    types[`hostip-hostports-v${f}`] = { type: [a, 'inet_proto', 'inet_service'], map: `${a} . inet_service` };
+  }
+  return [
+    { table: { family: 'inet', name: 'weft-portmap' } },
+    ...[...sets].map(([name, elem]) => ({ [name.startsWith('masq') ? 'set' : 'map']: { family: 'inet', table: 'weft-portmap', name, ...types[name], elem } })),
+  ];
 }
 
 test('round trip: desired elements → nft JSON → the same elements', () => {
@@ -297,7 +307,9 @@ test('round trip: desired elements → nft JSON → the same elements', () => {
 });
 
 test('numeric protocols read back; malformed elements of our sets are errors naming the set', () => {
-  const listing = [{ map: { family: 'inet', table: 'weft-portmap', name: 'hostports-v4', elem: [[{ concat: [17, '53'] }, { concat: ['10.0.0.1', 53] }]] } }];
+  const TABLE = { table: { family: 'inet', name: 'weft-portmap' } };
+  const MAP = { family: 'inet', table: 'weft-portmap', name: 'hostports-v4', type: ['inet_proto', 'inet_service'], map: 'ipv4_addr . inet_service' };
+  const listing = [TABLE, { map: { ...MAP, elem: [[{ concat: [17, '53'] }, { concat: ['10.0.0.1', 53] }]] } }];
   assert.deepEqual(parsePortmapListing(listing), [{ kind: 'dnat', family: 4, protocol: 'udp', hostPort: 53, podIp: '10.0.0.1', podPort: 53, comment: '' }]);
   const bad: Array<[string, unknown]> = [
     ['IPv6 address in an IPv4 map', [{ concat: ['tcp', 80] }, { concat: ['fd00::1', 80] }]],
@@ -305,6 +317,6 @@ test('numeric protocols read back; malformed elements of our sets are errors nam
     ['not a pair', { concat: ['tcp', 80] }],
   ];
   for (const [name, entry] of bad) {
-    assert.throws(() => parsePortmapListing([{ map: { family: 'inet', table: 'weft-portmap', name: 'hostports-v4', elem: [entry] } }]), /inet weft-portmap hostports-v4/, name);
+    assert.throws(() => parsePortmapListing([TABLE, { map: { ...MAP, elem: [entry] } }]), /inet weft-portmap hostports-v4/, name);
   }
 });

@@ -1,6 +1,9 @@
 /**
  * An nftables transaction as plain data, rendered to the text `nft -f -` reads.
  *
+ * The older, text-rule form: rules and element keys are strings. New code uses the typed model
+ * (./model.ts, ./tx.ts, ./render.ts); this stays only until the policy table moves onto it.
+ *
  * As in knftables: the caller builds a list of operations on typed objects, nothing touches the
  * kernel until the adapter runs the rendered text, and `nft -f` applies the whole text atomically
  * (all or nothing), so a failed change never leaves a half-applied ruleset.

@@ -112,14 +112,19 @@ export function peerMatches(cluster: PolicyCluster, policyNamespace: string, pee
   return peer.podSelector ? labelSelectorMatches(peer.podSelector, other.labels) : true;
 }
 
-/** The port number a rule port means on `destination`, resolving names against its container ports. */
+/**
+ * The number a named port means on `destination`: the first of its container ports with that
+ * name and protocol; undefined when it has none (the rule port then matches nothing there).
+ */
+export function namedPort(destination: Pick<PolicyPod, 'ports'>, name: string, protocol: Protocol): number | undefined {
+  return destination.ports.find((p) => p.name === name && p.protocol === protocol)?.containerPort;
+}
+
+/** Does a rule port match port/protocol on `destination`, resolving names against its container ports? */
 function portMatches(rulePort: NetworkPolicyPort, port: number, protocol: Protocol, destination: PolicyPod): boolean {
   if (rulePort.protocol !== protocol) return false;
   if (rulePort.port === undefined) return true;
-  if (typeof rulePort.port === 'string') {
-    const named = destination.ports.find((p) => p.name === rulePort.port && p.protocol === protocol);
-    return named !== undefined && named.containerPort === port;
-  }
+  if (typeof rulePort.port === 'string') return namedPort(destination, rulePort.port, protocol) === port;
   return rulePort.endPort === undefined ? rulePort.port === port : port >= rulePort.port && port <= rulePort.endPort;
 }
 

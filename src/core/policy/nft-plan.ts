@@ -1,4 +1,9 @@
 /**
+ * THE PREVIOUS PLAN, no longer used by the agent: the agent plans with sets shared per selector
+ * (policy-sets.ts, policy-table.ts). Kept as bench/policy.ts's same-run baseline (136,090
+ * elements where the shared sets need about 7,000) and for renderPolicyRemoval; delete it with
+ * the baseline.
+ *
  * NetworkPolicy as nftables, for one node: the static skeleton of table `inet weft-policy` and
  * the set elements that carry everything that changes (which local pods are isolated, and which
  * peer/port combinations each may use), so a label change, a new pod or a new policy is a
@@ -23,11 +28,13 @@
  */
 
 import type { NetworkPolicyPort, Protocol } from '../k8s/objects.js';
-import { formatIp, ipFromValue, parseCidrCached, tryParseIpCached, firstIp, lastIp } from '../net/ip.js';
+import { tryParseIpCached } from '../net/ip.js';
+import { POLICY_TABLE } from '../names.js';
+import { blockRanges, fmtRange, mergeRanges, type Range } from './ranges.js';
 import { NftTransaction, type NftChain, type NftSet, type NftTable } from '../nft/transaction.js';
 import { peerMatches, selectingPolicies, type Direction, type PolicyCluster, type PolicyPod } from './evaluate.js';
 
-export const POLICY_TABLE = 'weft-policy';
+export { POLICY_TABLE };
 
 export interface PolicyElements {
   ingressIsolated: string[];
@@ -38,50 +45,12 @@ export interface PolicyElements {
   egressPorts: string[];
 }
 
-type Range = [bigint, bigint];
 const ALL_V4: Range = [0n, 0xffffffffn];
 const PROTO_NAMES: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 function ipValue(ip: string): bigint | undefined {
   const a = tryParseIpCached(ip);
   return a && a.family === 4 ? a.value : undefined;
-}
-
-/** Sorted, merged (overlapping or adjacent ranges joined). */
-function mergeRanges(ranges: Range[]): Range[] {
-  const s = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const out: Range[] = [];
-  for (const r of s) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1] + 1n) last[1] = r[1] > last[1] ? r[1] : last[1];
-    else out.push([r[0], r[1]]);
-  }
-  return out;
-}
-
-/** cidr minus every except, as ranges (IPv4 only; other families give nothing). */
-function blockRanges(cidr: string, except: string[]): Range[] {
-  const net = parseCidrCached(cidr);
-  if (net.address.family !== 4) return [];
-  let ranges: Range[] = [[firstIp(net).value, lastIp(net).value]];
-  for (const e of except) {
-    const ex = parseCidrCached(e);
-    if (ex.address.family !== 4) continue;
-    const [lo, hi] = [firstIp(ex).value, lastIp(ex).value];
-    ranges = ranges.flatMap(([a, b]): Range[] => {
-      if (hi < a || lo > b) return [[a, b]];
-      const parts: Range[] = [];
-      if (lo > a) parts.push([a, lo - 1n]);
-      if (hi < b) parts.push([hi + 1n, b]);
-      return parts;
-    });
-  }
-  return ranges;
-}
-
-function fmtRange([a, b]: Range): string {
-  const f = (v: bigint) => formatIp(ipFromValue(4, v));
-  return a === b ? f(a) : `${f(a)}-${f(b)}`;
 }
 
 function fmtPorts(lo: number, hi: number): string {

@@ -1,0 +1,92 @@
+/**
+ * The layout registry: every nftables base chain weft owns, with its table, hook, priority and
+ * the reason it sits there. Renderers take base-chain specs only from here (baseChainOf), so the
+ * order in which weft's tables see a packet can be read in one place.
+ *
+ * Netfilter runs the base chains of one hook in priority order, lowest first, across all tables
+ * (nft(8), "CHAINS"; named priorities: raw -300, mangle -150, dstnat -100, filter 0, security 50,
+ * srcnat 100). A packet crossing the node as weft sees it:
+ *
+ *   prerouting  -100 dstnat  weft-portmap/prerouting   hostPort DNAT (later: Services)
+ *   output      -100 dstnat  weft-portmap/output       hostPort DNAT of the node's own connections
+ *   forward        0 filter  weft-policy/forward       NetworkPolicy, after DNAT so it sees the pod
+ *   postrouting  100 srcnat  weft-portmap/postrouting  hairpin / localhost masquerade after DNAT
+ *   postrouting  100 srcnat  weft-agent-masq/postrouting   ip-masq of pods leaving the cluster
+ *   postrouting  100 srcnat  weft-masq/postrouting     the bridge plugin's ipMasq (CNI config)
+ *
+ * Chains of one hook at the same priority run in an order the kernel does not promise; the three
+ * srcnat chains are built so that this does not matter (each masquerades a disjoint case or the
+ * same case the same way; see src/cni/plugins/weft.ts for which masquerade table is live).
+ */
+
+import { AGENT_MASQ_OBJECTS, AGENT_MASQ_TABLE, MASQ_OBJECTS, MASQ_TABLE, POLICY_OBJECTS, POLICY_TABLE, PORTMAP_OBJECTS, PORTMAP_TABLE } from '../names.js';
+import type { BaseChain, ChainType, Hook, NftFamily } from './model.js';
+
+/** nft's named priorities (nft(8), table "Standard priority names"). */
+export const PRIORITY = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 } as const;
+export type PriorityName = keyof typeof PRIORITY;
+
+export interface BaseChainSpec {
+  family: NftFamily;
+  table: string;
+  chain: string;
+  type: ChainType;
+  hook: Hook;
+  /** The named slot the priority comes from (documentation; rendered as the number). */
+  slot: PriorityName;
+  priority: number;
+  policy: 'accept' | 'drop';
+  /** Why the chain sits at this hook and priority. */
+  why: string;
+}
+
+function spec(s: Omit<BaseChainSpec, 'priority'>): BaseChainSpec {
+  return { ...s, priority: PRIORITY[s.slot] };
+}
+
+export const LAYOUT = {
+  portmapPrerouting: spec({
+    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.preroutingChain, type: 'nat', hook: 'prerouting', slot: 'dstnat', policy: 'accept',
+    why: 'hostPorts are DNAT of traffic arriving for this node, at the dstnat slot like kube-proxy\'s services',
+  }),
+  portmapOutput: spec({
+    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.outputChain, type: 'nat', hook: 'output', slot: 'dstnat', policy: 'accept',
+    why: 'the node\'s own connections to its hostPorts (incl. 127.0.0.1) never pass prerouting',
+  }),
+  portmapPostrouting: spec({
+    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
+    why: 'hairpin and localhost hostPort connections must be masqueraded after DNAT so replies come back through the node',
+  }),
+  policyForward: spec({
+    family: 'inet', table: POLICY_TABLE, chain: POLICY_OBJECTS.forwardChain, type: 'filter', hook: 'forward', slot: 'filter', policy: 'accept',
+    why: 'NetworkPolicy filters pod traffic the node forwards, after DNAT so it sees the real pod addresses',
+  }),
+  agentMasqPostrouting: spec({
+    family: 'inet', table: AGENT_MASQ_TABLE, chain: AGENT_MASQ_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
+    why: 'ip-masq (FLANNEL_IPMASQ) rewrites the source of pod traffic leaving the cluster network, last, after routing',
+  }),
+  bridgeMasqPostrouting: spec({
+    family: 'inet', table: MASQ_TABLE, chain: MASQ_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
+    why: 'the bridge plugin\'s ipMasq rewrites the source of pod traffic leaving the pod\'s subnet, after routing',
+  }),
+} as const satisfies Record<string, BaseChainSpec>;
+
+export type BaseChainId = keyof typeof LAYOUT;
+
+/** The model's base-chain part of a registered chain. */
+export function baseChainOf(id: BaseChainId): BaseChain {
+  const s = LAYOUT[id];
+  return { type: s.type, hook: s.hook, priority: s.priority, policy: s.policy };
+}
+
+/** Every registered base chain of one table (for tools and tests). */
+export function baseChainsOfTable(family: NftFamily, table: string): BaseChainSpec[] {
+  return Object.values(LAYOUT).filter((s) => s.family === family && s.table === table);
+}
+
+/** Every registered base chain on one hook, in the order netfilter runs them. */
+export function baseChainsOnHook(hook: Hook): BaseChainSpec[] {
+  return Object.values(LAYOUT)
+    .filter((s) => s.hook === hook)
+    .sort((a, b) => a.priority - b.priority);
+}
