@@ -78,6 +78,12 @@ const podKey = (ns: string, name: string) => `${ns}/${name}`;
 
 /** An unchanged node status is written again after this long (kubelet's default is 10 s). */
 const HEARTBEAT_WRITE_MS = 10_000;
+/**
+ * How long the node's lease, as last read, is trusted while subnet.env stays the same. Listing
+ * every lease on each 2 s heartbeat was all of an idle etcd lab's load (it grows with nodes x
+ * leases); the subnet cannot change without the agent rewriting subnet.env, which re-reads at once.
+ */
+const LEASE_REREAD_MS = 30_000;
 
 /** The TCP and UDP ports a pod declares (SCTP cannot be served on this kernel; see the README). */
 export function declaredPorts(pod: Pod): PodPort[] {
@@ -104,6 +110,8 @@ export class PodRunner {
   /** The last node info written (without its time), and when. */
   private lastNodeInfo = '';
   private lastNodeWrite = Number.NEGATIVE_INFINITY;
+  /** The node's lease as last read, with the subnet.env text and time it was read at. */
+  private leaseRead: { env: string; at: number; subnet?: string; backend?: string } | undefined;
   private running = 0;
   private wake: (() => void) | undefined;
   private nudged = false;
@@ -309,20 +317,30 @@ export class PodRunner {
   /** Registers the node: subnet and backend from its lease, ready when the agent is healthy. */
   async heartbeat(): Promise<void> {
     const info: NodeInfo = { name: this.o.node, internalIP: this.o.nodeIp, ready: false, heartbeat: new Date(this.o.clock.now()).toISOString() };
+    let envText = '';
     try {
-      const env = parseSubnetEnv(readFileSync(join(this.o.runDir, 'subnet.env'), 'utf8'));
-      info.podCIDR = env.subnet;
+      envText = readFileSync(join(this.o.runDir, 'subnet.env'), 'utf8');
+      info.podCIDR = parseSubnetEnv(envText).subnet;
     } catch {
       info.message = 'the agent has not written subnet.env yet';
     }
-    try {
-      const lease = (await this.o.leases.listLeases()).find((l) => l.publicIp === this.o.nodeIp);
-      if (lease) {
-        info.podCIDR = lease.subnet;
-        info.backend = lease.backendType;
+    const now = this.o.clock.now();
+    const known = this.leaseRead;
+    if (known && known.env === envText && now - known.at < LEASE_REREAD_MS) {
+      if (known.subnet) info.podCIDR = known.subnet;
+      if (known.backend) info.backend = known.backend;
+    } else {
+      try {
+        const lease = (await this.o.leases.listLeases()).find((l) => l.publicIp === this.o.nodeIp);
+        this.leaseRead = { env: envText, at: now, ...(lease ? { subnet: lease.subnet, backend: lease.backendType } : {}) };
+        if (lease) {
+          info.podCIDR = lease.subnet;
+          info.backend = lease.backendType;
+        }
+      } catch (err) {
+        this.leaseRead = undefined;
+        info.message = `cannot read the leases: ${(err as Error).message}`;
       }
-    } catch (err) {
-      info.message = `cannot read the leases: ${(err as Error).message}`;
     }
     try {
       const r = await httpGetText(this.o.agentHealthUrl, 1_000);
@@ -338,7 +356,6 @@ export class PodRunner {
     // node status update frequency): every write to the store wakes every agent's policy loop,
     // and 50 runners writing every 200 ms while their nodes came up kept a 50-node lab busy.
     const key = JSON.stringify({ ...info, heartbeat: '' });
-    const now = this.o.clock.now();
     if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
     await this.o.store.putNode(info);
     this.lastNodeInfo = key;
