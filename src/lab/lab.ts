@@ -64,16 +64,18 @@ function processEnv(paths: LabPaths): Record<string, string> {
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */
 function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
-  return spawnDetached(
-    [
-      'nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
+  return spawnDetached({
+    netns: netns.path(n.ns),
+    argv: [
+      process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
       '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
       '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
       '--metrics-addr', '127.0.0.1:9777', '--objects-file', paths.objects,
     ],
-    `${paths.logDir}/agent-${n.name}.log`,
-    processEnv(paths),
-  );
+    logFile: `${paths.logDir}/agent-${n.name}.log`,
+    env: processEnv(paths),
+    context: `start the agent of ${n.name}`,
+  });
 }
 
 /**
@@ -138,17 +140,19 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         const url = `http://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
         say(`store: starting etcd at ${url} (in the segment namespace)`);
         mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
-        record.etcdPid = spawnDetached(
-          [
-            'nsenter', `--net=${netns.path(record.segmentNs)}`, '--', '/usr/bin/etcd',
+        record.etcdPid = spawnDetached({
+          netns: netns.path(record.segmentNs),
+          argv: [
+            '/usr/bin/etcd',
             '--name', 'lab', '--data-dir', paths.etcdData,
             '--listen-client-urls', `${url},http://127.0.0.1:${ETCD_PORT}`, '--advertise-client-urls', url,
             '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
             '--initial-cluster', 'lab=http://127.0.0.1:2380',
             '--heartbeat-interval', '10', '--election-timeout', '100', '--log-level', 'warn',
           ],
-          `${paths.logDir}/etcd.log`,
-        );
+          logFile: `${paths.logDir}/etcd.log`,
+          context: 'start the lab\'s etcd',
+        });
         record.etcdEndpoints = [url];
       } else {
         // The nodes reach the user's etcd through relays on the segment's gateway address.
@@ -157,11 +161,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         for (const [i, target] of spec.store.endpoints.entries()) {
           const port = ETCD_PORT + i;
           record.gatewayPids.push(
-            spawnDetached(
-              [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
-              `${paths.logDir}/gateway-${port}.log`,
-              { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
-            ),
+            spawnDetached({
+              argv: [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
+              logFile: `${paths.logDir}/gateway-${port}.log`,
+              env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
+              context: `start the store gateway on port ${port}`,
+            }),
           );
           record.etcdEndpoints.push(`http://${SEGMENT_PREFIX24}.254:${port}`);
         }
@@ -181,11 +186,13 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     for (const n of record.nodes) {
       n.agentPid = startAgent(paths, record, n, netns);
-      n.runnerPid = spawnDetached(
-        ['nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'lab', 'runner', '--lab', spec.name, '--node', n.name],
-        `${paths.logDir}/runner-${n.name}.log`,
-        { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
-      );
+      n.runnerPid = spawnDetached({
+        netns: netns.path(n.ns),
+        argv: [process.execPath, CLI_PATH, 'lab', 'runner', '--lab', spec.name, '--node', n.name],
+        logFile: `${paths.logDir}/runner-${n.name}.log`,
+        env: { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
+        context: `start the pod runner of ${n.name}`,
+      });
     }
     writeLabRecord(paths, record);
     say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
