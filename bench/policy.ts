@@ -31,7 +31,7 @@ import type { NetworkPolicy, Pod } from '../src/core/k8s/objects.js';
 import type { PolicyPod } from '../src/core/policy/evaluate.js';
 import { planPolicyElements, renderPolicyTable } from '../src/core/policy/nft-plan.js';
 import { LabClient } from '../src/lab/client.js';
-import { readPolicyApplied } from '../src/agent/policy-applied.js';
+import { readPolicyApplied } from '../src/agent/node-status.js';
 import { Netns } from '../test/support/netns.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_POLICY ?? 'render,enforce,traffic').split(','));

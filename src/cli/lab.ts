@@ -62,6 +62,7 @@ export function registerLab(program: Command): void {
       for (const n of s.nodes) {
         const ready = n.info?.ready ? 'Ready' : `NotReady${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(`  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`);
+        if (n.controllers) lines.push(`    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });

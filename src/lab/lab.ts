@@ -26,6 +26,7 @@ import { installCni } from '../cni/install.js';
 import { Underlay } from './underlay.js';
 import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, type LabRecord } from './lab-state.js';
 import type { NodeInfo } from '../ports/object-store.js';
+import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -273,7 +274,8 @@ export interface LabStatus {
   name: string;
   state: string;
   spec?: LabSpec;
-  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo }>;
+  /** `controllers`: the node's agent's status document (src/agent/node-status.ts), once it wrote one. */
+  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo; controllers?: NodeStatusDocument['controllers'] }>;
   namespaces: number;
   pods: number;
 }
@@ -298,7 +300,8 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       spec: record.spec,
       nodes: record.nodes.map((n) => {
         const info = infos.find((i) => i.name === n.name);
-        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}) };
+        const doc = readNodeStatus(paths.runDir(n.name));
+        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}), ...(doc ? { controllers: doc.controllers } : {}) };
       }),
       namespaces: namespaces.length,
       pods,
