@@ -116,6 +116,19 @@ export function registerLab(program: Command): void {
     });
 
   lab
+    .command('supervise', { hidden: true })
+    .description('restart any agent or pod runner of a lab that died (started by lab up)')
+    .requiredOption('--lab <name>', 'lab name')
+    .option('--every <duration>', 'how often to look', '1s')
+    .action(async (opts: { lab: string; every: string }) => {
+      const { superviseLab } = await import('../lab/lab.js');
+      const { parseDuration } = await import('../core/duration.js');
+      const stop = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
+      await superviseLab(checkLabName(opts.lab, '--lab'), deps(), { everyMs: parseDuration(opts.every, '--every'), signal: stop.signal });
+    });
+
+  lab
     .command('runner', { hidden: true })
     .description('the pod runner of one lab node (started by lab up)')
     .requiredOption('--lab <name>', 'lab name')
