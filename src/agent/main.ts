@@ -33,6 +33,9 @@ import { PolicyReconciler } from './policy-reconciler.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
 import type { Controller, SyncTiming } from './controller.js';
+import type { Clock } from '../ports/clock.js';
+import type { LeaseStore } from '../ports/lease-store.js';
+import type { Metrics } from '../ports/metrics.js';
 import { ControllerRuntime } from './controller-runtime.js';
 import { PolicyController } from './controller-policy.js';
 import { ServiceController } from './controller-service.js';
@@ -84,18 +87,29 @@ function checkFlags(opts: AgentCliOptions): { ttlMs: number; renewMarginMs: numb
   }
 }
 
-export async function runAgent(opts: AgentCliOptions): Promise<void> {
-  const flags = checkFlags(opts);
-  const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
-  const exec = new NodeExec();
-  const clock = systemClock;
-  const metrics = new PromMetrics();
-  const store = await openStore(opts);
+/** What the controllers are built from: the process's adapters, and the callbacks into runAgent. */
+interface AgentDeps {
+  log: JsonLogger;
+  exec: NodeExec;
+  clock: Clock;
+  metrics: Metrics;
+  store: LeaseStore;
+  /** Another node holds this node's subnet now: the agent must exit (and be restarted). */
+  onLost: (err: Error) => void;
+  /** A controller's status changed and should reach the node status document at once. */
+  onStatusChange: () => void;
+}
+
+/**
+ * The agent's controllers, in start order, and what to close after they stopped: subnet →
+ * backend → ip-masq → cni-socket → cni-files (pods may start once it has run) → policy (with
+ * --objects-file).
+ */
+function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkFlags>, d: AgentDeps): { controllers: Controller[]; resources: Array<{ close(): unknown }> } {
+  const { log, exec, clock, metrics, store } = d;
   const timing: SyncTiming = { minIntervalMs: 50, resyncMs: flags.resyncMs, backoffInitialMs: 200, backoffMaxMs: 10_000 };
   const previousSubnet = readPreviousSubnet(opts.runDir);
-  /** Closed after the controllers have stopped. */
   const resources: Array<{ close(): unknown }> = [store];
-
   const subnet: SubnetController = new SubnetController({
     nodeName: opts.nodeName,
     ...(opts.iface ? { iface: opts.iface } : {}),
@@ -119,10 +133,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
         random: Math.random,
         log,
         onPeersChanged,
-        onLost: (err) => {
-          log.error('exiting: the subnet lease was lost', { error: err.message });
-          void shutdown(3);
-        },
+        onLost: d.onLost,
         ...(previousSubnet ? { previousSubnet } : {}),
       }),
   });
@@ -150,7 +161,12 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     open: async () => {
       const ipSession = new IpSession();
       const server = await startCniServer({ socketPath: cniSocketPath(opts.runDir), run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) });
-      return { close: async () => { await server.close(); ipSession.close(); } };
+      return {
+        close: async () => {
+          await server.close();
+          ipSession.close();
+        },
+      };
     },
   });
   const controllers: Controller[] = [subnet, node.backend, node.masq, cniSocket, node.cniFiles];
@@ -165,12 +181,33 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
         log: log.with({ component: 'policy' }),
         clock,
         metrics,
-        onChange: () => statusDoc.write(),
-        make: (hooks) => new PolicyReconciler({ node: opts.nodeName, store: objects, nft: hooks.nft, log: hooks.log, clock, wake: (onChange) => watchFile(objectsFile, onChange), onApplied: hooks.onApplied }),
+        onChange: d.onStatusChange,
+        make: (hooks) =>
+          new PolicyReconciler({ node: opts.nodeName, store: objects, nft: hooks.nft, log: hooks.log, clock, wake: (onChange) => watchFile(objectsFile, onChange), onApplied: hooks.onApplied }),
       }),
     );
   }
+  return { controllers, resources };
+}
 
+export async function runAgent(opts: AgentCliOptions): Promise<void> {
+  const flags = checkFlags(opts);
+  const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
+  const clock = systemClock;
+  const metrics = new PromMetrics();
+  const store = await openStore(opts);
+  const { controllers, resources } = agentControllers(opts, flags, {
+    log,
+    exec: new NodeExec(),
+    clock,
+    metrics,
+    store,
+    onLost: (err) => {
+      log.error('exiting: the subnet lease was lost', { error: err.message });
+      void shutdown(3);
+    },
+    onStatusChange: () => statusDoc.write(),
+  });
   const runtime = new ControllerRuntime(controllers, log);
   const statusDoc = new NodeStatusWriter({ runDir: opts.runDir, node: opts.nodeName, statuses: () => runtime.statuses(), clock, everyMs: 1000, onError: (err) => log.warn('cannot write the node status document', { error: err.message }) });
   const status = await startStatusServer(opts.metricsAddr, { health: () => runtime.health(), metrics: () => metrics.render() });
