@@ -39,7 +39,7 @@ import { planFullRebuild } from '../src/core/nft/sync.js';
 import { PolicyTableSync } from '../src/agent/policy-sync.js';
 import { NftSession } from '../src/adapters/nft-session.js';
 import { LabClient } from '../src/lab/client.js';
-import { readPolicyApplied } from '../src/agent/policy-applied.js';
+import { readPolicyApplied } from '../src/agent/node-status.js';
 import { Netns } from '../test/support/netns.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_POLICY ?? 'render,enforce,traffic').split(','));

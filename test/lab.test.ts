@@ -223,10 +223,36 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
   });
 
   test('lab status and lab list show the lab', () => {
-    const s = JSON.parse(lab.must(['lab', 'status', '--name', lab.name, '-o', 'json'])) as { state: string; nodes: Array<{ agent: boolean; runner: boolean }> };
+    const s = JSON.parse(lab.must(['lab', 'status', '--name', lab.name, '-o', 'json'])) as { state: string; nodes: Array<{ agent: boolean; runner: boolean; controllers?: Array<{ name: string; ready: boolean }> }> };
     assert.equal(s.state, 'up');
     assert.ok(s.nodes.every((n) => n.agent && n.runner));
+    // Each node's controllers, from its agent's node status document: all ready, policy among them.
+    for (const n of s.nodes) {
+      assert.deepEqual(n.controllers?.map((c) => `${c.name} ${c.ready}`), ['subnet', 'backend', 'ip-masq', 'cni-socket', 'cni-files', 'policy'].map((c) => `${c} true`));
+    }
+    assert.match(lab.must(['lab', 'status', '--name', lab.name]), /controllers: subnet ok, backend ok, ip-masq ok, cni-socket ok, cni-files ok, policy ok \(revision \d+\)/);
     assert.ok(lab.must(['lab', 'list']).split('\n').includes(lab.name));
+  });
+
+  test('the supervisor restarts an agent and a pod runner that died (kill -9); the node is Ready again', async () => {
+    type Rec = { supervisorPid?: number; nodes: Array<{ name: string; agentPid: number; runnerPid: number }> };
+    const read = () => JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as Rec;
+    const alive = (pid: number) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '';
+    const n = read().nodes[1]!;
+    assert.ok(read().supervisorPid !== undefined && alive(read().supervisorPid!), 'lab up started a supervisor');
+    process.kill(n.agentPid, 'SIGKILL');
+    process.kill(n.runnerPid, 'SIGKILL');
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const now = read().nodes[1]!;
+      const s = JSON.parse(lab.must(['lab', 'status', '--name', lab.name, '-o', 'json'])) as { nodes: Array<{ name: string; agent: boolean; runner: boolean; info?: { ready: boolean }; controllers?: Array<{ ready: boolean }> }> };
+      const st = s.nodes.find((x) => x.name === n.name)!;
+      const restarted = now.agentPid !== n.agentPid && now.runnerPid !== n.runnerPid && alive(now.agentPid) && alive(now.runnerPid);
+      if (restarted && st.agent && st.runner && st.info?.ready && st.controllers?.every((c) => c.ready)) break;
+      if (Date.now() > end) throw new Error(`node ${n.name} did not come back: ${JSON.stringify(st)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.match(readFileSync(join(lab.dir, 'log', 'supervisor.log'), 'utf8'), new RegExp(`restarted agent ${n.name}, pod runner ${n.name}`));
   });
 
   test('lab down after kill -9 of every agent and pod runner leaves no namespace, process, mount, file or rule', () => {

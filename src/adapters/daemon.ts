@@ -1,11 +1,20 @@
 /**
- * Starting long-running helper processes (the lab's port servers) and stopping them by PID.
+ * Long-running helper processes: the lab's port servers (startDaemon: started, awaited until they
+ * say "ready", stopped by PID) and the lab's detached agents, runners and etcd (spawnDetached,
+ * from src/adapters/exec.ts, re-exported for the lab). The processes themselves are started by
+ * src/adapters/exec.ts, the only module that imports child_process; this one adds the readiness
+ * protocol and the PID helpers (/proc and kill(2)).
+ *
  * A daemon signals readiness by printing a line containing "ready" on stdout; start() resolves
- * then, or rejects with what it printed if it exits or times out first.
+ * then, or rejects with the ExecError of its exit (argv, exit code or signal, what it printed) if
+ * it exits or times out first.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { ExecError, type Child, type SpawnChild } from '../ports/exec.js';
+import { spawnChild } from './exec.js';
+
+export { spawnDetached } from './exec.js';
 
 export interface Daemon {
   readonly pid: number;
@@ -13,72 +22,47 @@ export interface Daemon {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function startDaemon(argv: readonly string[], opts: { readyTimeoutMs?: number; context: string }): Promise<Daemon> {
-  const [program, ...args] = argv;
-  if (!program) return Promise.reject(new Error(`${opts.context}: empty argv`));
-  const child: ChildProcess = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(
+  argv: readonly string[],
+  opts: { readyTimeoutMs?: number; context: string; netns?: string; spawn?: SpawnChild },
+): Promise<Daemon> {
+  const timeoutMs = opts.readyTimeoutMs ?? 10_000;
+  const child = (opts.spawn ?? spawnChild)({ argv, context: opts.context, stdout: true, ...(opts.netns ? { netns: opts.netns } : {}) });
   let output = '';
   return new Promise((resolve, reject) => {
+    let ready = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${opts.context}: not ready after ${opts.readyTimeoutMs ?? 10_000} ms: ${output.trim()}`));
-    }, opts.readyTimeoutMs ?? 10_000);
-    const onData = (b: Buffer) => {
-      output += b.toString('utf8');
+      reject(new ExecError(child.argv, null, null, '', `not ready after ${timeoutMs} ms: ${output.trim()}`, opts.context));
+    }, timeoutMs);
+    child.onStdout((text) => {
+      if (ready) return; // Keep draining, so the child never blocks on a full pipe.
+      output += text;
       if (/\bready\b/.test(output)) {
+        ready = true;
         clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        // Keep draining so the child never blocks on a full pipe.
-        child.stdout?.resume();
         resolve(wrap(child));
       }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (b: Buffer) => (output += b.toString('utf8')));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${opts.context}: ${argv.join(' ')}: ${err.message}`, { cause: err }));
     });
-    child.on('exit', (code, signal) => {
+    child.onStderr((text) => (output += text));
+    void child.exited.then((err) => {
       clearTimeout(timer);
-      reject(new Error(`${opts.context}: exited (${signal ?? `code ${code}`}) before it was ready: ${output.trim()}`));
+      if (!ready) reject(new ExecError(err.argv, err.exitCode, err.signal, '', `exited before it was ready: ${output.trim() || err.stderr.trim()}`, opts.context, { cause: err }));
     });
   });
 }
 
-function wrap(child: ChildProcess): Daemon {
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
+function wrap(child: Child): Daemon {
   return {
     pid: child.pid ?? -1,
     stop: async (graceMs = 2000) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (!child.running) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
+      await child.exited;
       clearTimeout(timer);
     },
   };
-}
-
-/**
- * Starts a process that outlives its starter (the lab's agents, pod runners and etcd): its own
- * session, stdin closed, stdout and stderr appended to `logFile`. Returns its PID.
- */
-export function spawnDetached(argv: readonly string[], logFile: string, env?: Record<string, string>): number {
-  const [program, ...args] = argv;
-  if (!program) throw new Error('spawnDetached: empty argv');
-  const fd = openSync(logFile, 'a');
-  try {
-    const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
-    if (child.pid === undefined) throw new Error(`start ${argv.join(' ')}: no PID (see ${logFile})`);
-    child.unref();
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** The process's command line (argv joined by spaces), or undefined when there is no such process. */

@@ -1,23 +1,35 @@
 /**
- * The one place in weft that spawns processes. Always an argv array, never a shell; a failure
- * becomes an ExecError that carries argv, exit code, signal, stderr and the caller's context.
+ * The one module in src/ that imports child_process: every program weft runs goes through here,
+ * once (NodeExec), attached to the terminal (runAttached), as a long-lived child talked to over
+ * its pipes (spawnChild: the `ip -batch` and `nft -i` sessions, the lab's port servers), or
+ * detached (spawnDetached: the lab's agents, pod runners and etcd). Always an argv array, never
+ * a shell; a namespace is entered with one helper (inNetns); and every failure is an ExecError
+ * carrying argv, exit code or signal, stderr and the caller's context (as zx's ProcessOutput does).
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { ExecError, type Exec, type ExecRequest, type ExecResult } from '../ports/exec.js';
+import { ExecError, type Child, type ChildRequest, type Exec, type ExecRequest, type ExecResult } from '../ports/exec.js';
 
-/** nsenter from util-linux enters a namespace given by path, which `ip -n` cannot. */
-function argvFor(req: ExecRequest): readonly string[] {
-  return req.netns ? ['nsenter', `--net=${req.netns}`, '--', ...req.argv] : req.argv;
+/** How much of a long-lived child's stderr is kept for its exit error. */
+const STDERR_TAIL = 4096;
+
+/**
+ * The argv that runs `argv` inside the network namespace at `netns` (a path such as
+ * /var/run/netns/x), or `argv` itself without one. nsenter from util-linux enters a namespace by
+ * path, which `ip -n` cannot; `--` keeps the program's own flags away from nsenter.
+ */
+export function inNetns(netns: string | undefined, argv: readonly string[]): string[] {
+  return netns ? ['nsenter', `--net=${netns}`, '--', ...argv] : [...argv];
 }
 
 function spawnOnce(req: ExecRequest): Promise<ExecResult & { signal: string | null }> {
-  const argv = argvFor(req);
+  const argv = inNetns(req.netns, req.argv);
   return new Promise((resolve, reject) => {
     const [program, ...args] = argv;
     if (!program) {
-      reject(new Error('exec: empty argv'));
+      reject(new ExecError(argv, null, null, '', 'empty argv', req.context));
       return;
     }
     const child = spawn(program, args, {
@@ -51,7 +63,7 @@ export class NodeExec implements Exec {
   async run(req: ExecRequest): Promise<ExecResult> {
     const r = await spawnOnce(req);
     if (r.exitCode !== 0 || r.signal) {
-      throw new ExecError(argvFor(req), r.signal ? null : r.exitCode, r.signal, r.stdout, r.stderr, req.context);
+      throw new ExecError(inNetns(req.netns, req.argv), r.signal ? null : r.exitCode, r.signal, r.stdout, r.stderr, req.context);
     }
     return { stdout: r.stdout, stderr: r.stderr, exitCode: 0 };
   }
@@ -66,12 +78,116 @@ export class NodeExec implements Exec {
  * Runs a program attached to this process's terminal (stdin, stdout and stderr inherited), as
  * `weft exec` does, and resolves with its exit code (128 + signal number when it was killed).
  */
-export function runAttached(req: Pick<ExecRequest, 'argv' | 'netns'>): Promise<number> {
-  const [program, ...args] = argvFor(req);
-  if (!program) return Promise.reject(new Error('exec: empty argv'));
+export function runAttached(req: Pick<ExecRequest, 'argv' | 'netns' | 'context'>): Promise<number> {
+  const argv = inNetns(req.netns, req.argv);
+  const [program, ...args] = argv;
+  if (!program) return Promise.reject(new ExecError(argv, null, null, '', 'empty argv', req.context));
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { stdio: 'inherit' });
-    child.on('error', (err) => reject(new Error(`${req.argv.join(' ')}: ${err.message}`, { cause: err })));
+    child.on('error', (err) => reject(new ExecError(argv, null, null, '', err.message, req.context, { cause: err })));
     child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0)));
   });
+}
+
+/** A long-lived child over its pipes (see the Child port). */
+class NodeChild implements Child {
+  readonly argv: readonly string[];
+  readonly exited: Promise<ExecError>;
+  private readonly proc: ChildProcess | undefined;
+  private stderrTail = '';
+  private done = false;
+  private readonly stdoutListeners: Array<(text: string) => void> = [];
+  private readonly stderrListeners: Array<(text: string) => void> = [];
+
+  constructor(req: ChildRequest) {
+    this.argv = inNetns(req.netns, req.argv);
+    const [program, ...args] = this.argv;
+    if (!program) {
+      this.done = true;
+      this.proc = undefined;
+      this.exited = Promise.resolve(new ExecError(this.argv, null, null, '', 'empty argv', req.context));
+      return;
+    }
+    const proc = spawn(program, args, {
+      env: req.env ?? process.env,
+      stdio: [req.stdin ? 'pipe' : 'ignore', req.stdout ? 'pipe' : 'ignore', 'pipe'],
+    });
+    this.proc = proc;
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (text: string) => {
+      for (const l of this.stdoutListeners) l(text);
+    });
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (text: string) => {
+      this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL);
+      for (const l of this.stderrListeners) l(text);
+    });
+    // Write errors (EPIPE once the child is gone) are the exit's story, told by `exited`.
+    proc.stdin?.on('error', () => undefined);
+    this.exited = new Promise((resolve) => {
+      let startError: Error | undefined;
+      proc.on('error', (err) => {
+        startError = err;
+        // A program that never started emits no 'close' when it had no pipes to close.
+        if (proc.pid === undefined) {
+          this.done = true;
+          resolve(new ExecError(this.argv, null, null, '', err.message, req.context, { cause: err }));
+        }
+      });
+      // 'close' comes after 'exit', once stdout and stderr are fully read.
+      proc.on('close', (code, signal) => {
+        this.done = true;
+        const stderr = startError ? `${this.stderrTail}${startError.message}` : this.stderrTail;
+        resolve(new ExecError(this.argv, signal ? null : code, signal, '', stderr, req.context, startError ? { cause: startError } : undefined));
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  get running(): boolean {
+    return !this.done;
+  }
+
+  write(text: string): void {
+    if (!this.done) this.proc?.stdin?.write(text);
+  }
+
+  onStdout(listener: (text: string) => void): void {
+    this.stdoutListeners.push(listener);
+  }
+
+  onStderr(listener: (text: string) => void): void {
+    this.stderrListeners.push(listener);
+  }
+
+  kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' = 'SIGTERM'): void {
+    if (!this.done) this.proc?.kill(signal);
+  }
+}
+
+/** Starts a long-lived child (the SpawnChild port). */
+export function spawnChild(req: ChildRequest): Child {
+  return new NodeChild(req);
+}
+
+/**
+ * Starts a process that outlives its starter (the lab's agents, pod runners and etcd): its own
+ * session, stdin closed, stdout and stderr appended to `logFile`. Returns its PID.
+ */
+export function spawnDetached(req: { argv: readonly string[]; netns?: string; logFile: string; env?: Record<string, string>; context: string }): number {
+  const argv = inNetns(req.netns, req.argv);
+  const [program, ...args] = argv;
+  if (!program) throw new ExecError(argv, null, null, '', 'empty argv', req.context);
+  const fd = openSync(req.logFile, 'a');
+  try {
+    const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], ...(req.env ? { env: req.env } : {}) });
+    if (child.pid === undefined) throw new ExecError(argv, null, null, '', `no PID (see ${req.logFile})`, req.context);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -17,9 +17,12 @@
  * - A transaction that gets no answer within the timeout kills the process and fails.
  * - Only this process's own namespace (or one given at construction): the pod side of an ADD
  *   still runs one `ip` inside the pod's namespace.
+ * - The process is started through src/adapters/exec.ts (spawnChild), so a session that dies
+ *   reports the same ExecError shape (argv, exit, stderr) as every other process weft runs.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { Child, SpawnChild } from '../ports/exec.js';
+import { spawnChild } from './exec.js';
 
 /**
  * A failed `ip -batch`, run by a session or by one process: the index of the failed line among
@@ -48,7 +51,7 @@ const MARKER = 'address show dev lo';
 
 /** One ip process and what it has printed since the current transaction began. */
 interface Proc {
-  child: ChildProcess;
+  child: Child;
   /** Lines written so far (ip numbers them from 1). */
   lines: number;
   stdout: string;
@@ -64,7 +67,7 @@ export class IpSession {
   private readonly timeoutMs: number;
 
   /** `netns`: a namespace path to run ip in (through nsenter); default this process's own. */
-  constructor(private readonly opts: { netns?: string; timeoutMs?: number } = {}) {
+  constructor(private readonly opts: { netns?: string; timeoutMs?: number; spawn?: SpawnChild } = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -89,23 +92,25 @@ export class IpSession {
   }
 
   private start(): Proc {
-    const argv = ['ip', '-j', '-d', '-batch', '-'];
-    const [cmd, ...args] = this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--', ...argv] : argv;
-    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = (this.opts.spawn ?? spawnChild)({
+      argv: ['ip', '-j', '-d', '-batch', '-'],
+      ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+      context: 'ip batch session',
+      stdin: true,
+      stdout: true,
+    });
     const proc: Proc = { child, lines: 0, stdout: '', stderr: '', exited: false };
-    child.stdout!.on('data', (b: Buffer) => {
-      proc.stdout += b.toString('utf8');
+    child.onStdout((text) => {
+      proc.stdout += text;
       proc.wake?.();
     });
-    child.stderr!.on('data', (b: Buffer) => {
-      proc.stderr += b.toString('utf8');
+    child.onStderr((text) => {
+      proc.stderr += text;
     });
-    child.stdin!.on('error', () => undefined);
-    child.on('error', (err) => {
-      proc.stderr += `${err.message}\n`;
-    });
-    // 'close' comes after 'exit' and after stdout and stderr are fully read.
-    child.on('close', () => {
+    // `exited` resolves after stdout and stderr are fully read.
+    void child.exited.then((err) => {
+      // A program that could not start prints nothing: its reason stands in for ip's stderr.
+      if (child.pid === undefined) proc.stderr += `${err.message}\n`;
       proc.exited = true;
       if (this.proc === proc) this.proc = undefined;
       proc.wake?.();
@@ -141,7 +146,7 @@ export class IpSession {
         proc.wake = undefined;
         reject(batchError(proc.stderr, lines, base, 'ip exited'));
       };
-      proc.child.stdin!.write(`${[...lines, MARKER].join('\n')}\n`);
+      proc.child.write(`${[...lines, MARKER].join('\n')}\n`);
     });
   }
 }

@@ -16,11 +16,12 @@
  * - Big transactions (a full table with many elements) go through `nft -f -` as before: the
  *   interactive reader is line-based and meant for short lines.
  * - If the process dies or stops answering, the transaction in flight fails and the next one
- *   starts a new process. close() ends it.
+ *   starts a new process. close() ends it. The process is started through src/adapters/exec.ts
+ *   (spawnChild); its death fails the transaction in flight with that ExecError as the cause.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Exec } from '../ports/exec.js';
+import type { Child, Exec, SpawnChild } from '../ports/exec.js';
+import { spawnChild } from './exec.js';
 import type { Nft, NftBatch } from '../ports/nft.js';
 import { NftCommand } from './nft.js';
 
@@ -30,7 +31,7 @@ const MAX_LINE = 64 * 1024;
 
 interface Pending {
   seq: number;
-  child: ChildProcess;
+  child: Child;
   context: string;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -38,7 +39,7 @@ interface Pending {
 }
 
 export class NftSession implements Nft {
-  private child: ChildProcess | undefined;
+  private child: Child | undefined;
   private stderr = '';
   private seq = 0;
   private inFlight: Pending | undefined;
@@ -50,7 +51,7 @@ export class NftSession implements Nft {
   /** `netns`: a namespace path to run nft in (default: this process's own). */
   constructor(
     exec: Exec,
-    private readonly opts: { netns?: string; timeoutMs?: number } = {},
+    private readonly opts: { netns?: string; timeoutMs?: number; spawn?: SpawnChild } = {},
   ) {
     this.fallback = new NftCommand(exec, opts.netns);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -79,24 +80,19 @@ export class NftSession implements Nft {
     this.child = undefined;
   }
 
-  private start(): ChildProcess {
-    const argv = this.opts.netns ? ['nsenter', `--net=${this.opts.netns}`, '--', 'nft', '-i'] : ['nft', '-i'];
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
+  private start(): Child {
+    const child = (this.opts.spawn ?? spawnChild)({ argv: ['nft', '-i'], ...(this.opts.netns ? { netns: this.opts.netns } : {}), context: 'nft -i session', stdin: true });
     this.stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (text: string) => {
+    child.onStderr((text) => {
       if (this.child !== child) return;
       this.stderr += text;
       this.check();
     });
-    child.stdin!.on('error', () => undefined);
-    const gone = (why: string) => {
+    void child.exited.then((exit) => {
       if (this.child === child) this.child = undefined;
       if (this.inFlight?.child !== child) return;
-      this.finish(new Error(`nft -i ${why}${this.stderr.trim() ? `: ${this.stderr.trim()}` : ''}`));
-    };
-    child.on('error', (err) => gone(`could not run: ${err.message}`));
-    child.on('exit', (code, signal) => gone(`exited (${signal ?? `code ${code}`})`));
+      this.finish(new Error(`${this.inFlight.context}: ${exit.message}`, { cause: exit }));
+    });
     this.child = child;
     return child;
   }
@@ -112,7 +108,7 @@ export class NftSession implements Nft {
       }, this.timeoutMs);
       this.inFlight = { seq, child, context, resolve, reject, timer };
       this.stderr = '';
-      child.stdin!.write(`${line}\nlist set inet ${MARKER_TABLE} m${seq}\n`);
+      child.write(`${line}\nlist set inet ${MARKER_TABLE} m${seq}\n`);
     });
   }
 

@@ -1,13 +1,16 @@
 /**
- * The agent's local HTTP endpoint: GET /healthz (200 "ok" once the node holds a lease and the
- * backend synced; 503 with the reason otherwise) and GET /metrics (Prometheus text).
+ * The agent's local HTTP endpoint: GET /healthz (200 when every controller is ready, 503
+ * otherwise; the body is a summary line, "ok" or "not ready: …", then one line per controller,
+ * as Kubernetes' verbose health checks print them) and GET /metrics (the one metrics registry,
+ * in the Prometheus text format). It only serves what the controller runtime and the registry
+ * say; it decides nothing.
  */
 
 import { createServer, type Server } from 'node:http';
 
 export interface StatusSource {
-  health(): { ok: boolean; reason: string };
-  metrics(): string;
+  health(): { ok: boolean; text: string };
+  metrics(): Promise<{ contentType: string; text: string }>;
 }
 
 export async function startStatusServer(address: string, source: StatusSource): Promise<{ close(): Promise<void>; port: number }> {
@@ -15,22 +18,31 @@ export async function startStatusServer(address: string, source: StatusSource): 
   if (!m) throw new Error(`--metrics-addr "${address}": expected HOST:PORT`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
   const server: Server = createServer((req, res) => {
-    if (req.url === '/healthz') {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz') {
       const h = source.health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(h.ok ? 'ok\n' : `${h.reason}\n`);
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(h.text);
       return;
     }
-    if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(source.metrics());
+    if (path === '/metrics') {
+      source.metrics().then(
+        (r) => {
+          res.writeHead(200, { 'content-type': r.contentType });
+          res.end(r.text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end(`cannot render metrics: ${(err as Error).message}\n`);
+        },
+      );
       return;
     }
     res.writeHead(404);
     res.end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new Error(`serve health and metrics on ${address}: ${err.message}`, { cause: err })));
     server.listen(Number(m[2]), host, resolve);
   });
   const addr = server.address();

@@ -1,28 +1,39 @@
 /**
- * `weft agent`: one per node. It holds the node's subnet lease, programs the backend (vxlan,
- * host-gw, DirectRouting) for every peer, keeps subnet.env and the CNI conflist up to date for
- * the `weft` CNI plugin, masquerades pod traffic leaving the cluster, and serves health and
- * metrics. The node's kernel state is a function of (own lease, peers, net-conf); every sync
- * recomputes it and applies only the difference, so a restart changes nothing that is right and
- * established flows do not notice.
+ * The node-network controllers of `weft agent` (Flannel's job, flanneld's loops), one Controller
+ * each, run in this order by the controller runtime:
  *
- * Scope: Flannel's job (flanneld). Policy and services come in later components.
+ * - subnet:    finds the node's underlay address, reads the cluster's net-conf from the store,
+ *              holds the node's subnet lease (renewed by SubnetLease) and watches the peers'.
+ *              A store that does not answer is retried for ever with capped backoff, reported
+ *              as "starting" meanwhile; a bad or missing config is fatal (the operator's to fix).
+ * - backend:   (own lease, peers, net-conf) → routes, VXLAN device, neighbours, FDB, applied as a
+ *              difference by the BackendReconciler; resolves its start after the first success,
+ *              so pods never start on a node whose routes are not there yet.
+ * - ip-masq:   the agent's masquerade table for pod traffic leaving the cluster network.
+ * - cni-files: subnet.env and the conflist for the `weft` CNI plugin, last: once they exist the
+ *              runtime may start pods here.
+ *
+ * The node's kernel state is a function of (own lease, peers, net-conf); every sync recomputes it
+ * and applies only the difference, so a restart changes nothing that is right and established
+ * flows do not notice. Each sync-driven controller is a SyncController (one SyncRunner: bounded
+ * rate, backoff, periodic resync).
  */
 
 import type { Lease, LeaseStore } from '../ports/lease-store.js';
-import type { Clock } from '../ports/clock.js';
+import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Exec } from '../ports/exec.js';
 import type { Logger } from '../ports/logger.js';
+import type { Metrics } from '../ports/metrics.js';
 import type { Nft } from '../ports/nft.js';
 import { planBackend, vtepMacFor } from '../core/backend/plan.js';
-import type { BackendNetConf } from '../core/backend/state.js';
+import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { renderAgentMasq, renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
-import { Metrics } from '../core/metrics.js';
+import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from '../core/metrics.js';
+import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
-import { SyncRunner } from './sync-runner.js';
-import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
+import { ControllerMetrics, SyncController, type Controller, type ControllerStatus, type SyncTiming } from './controller.js';
 
 /** What the agent needs from the subnet manager: the node's lease and the peers' leases. */
 export interface SubnetLeaser {
@@ -36,149 +47,289 @@ export interface SubnetLeaser {
   stop(): Promise<void>;
 }
 
-export interface AgentConfig {
+export type LeaseAttrsIn = { publicIp: string; backendType: string; backendData: { VNI?: number; VtepMAC?: string }; nodeName: string };
+
+/** The config every controller needs, known once the subnet controller has started. */
+export interface NodeNetwork {
+  node: NodeAddress;
+  conf: NetConf;
+  leaser: SubnetLeaser;
+}
+
+/** A config error retrying cannot fix: the agent exits with it. */
+export class AgentConfigError extends Error {
+  override readonly name = 'AgentConfigError';
+}
+
+/**
+ * The cluster config: the stored one; `fileText` (a --net-conf file) is stored first when the
+ * store has none. Store errors are thrown as they are (retried by the caller); config errors are
+ * AgentConfigError.
+ */
+export async function loadNetConf(store: LeaseStore, fileText: string | undefined, fileName = '--net-conf'): Promise<NetConf> {
+  const parse = (text: string, what: string): NetConf => {
+    try {
+      return parseNetConf(text);
+    } catch (err) {
+      if (err instanceof NetConfError) throw new AgentConfigError(`${what}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  };
+  if (fileText !== undefined) {
+    const conf = parse(fileText, fileName);
+    const stored = await store.getConfig();
+    if (stored === undefined) {
+      await store.putConfig(fileText);
+      return conf;
+    }
+    return parse(stored, 'the stored network config');
+  }
+  const stored = await store.getConfig();
+  if (stored === undefined) throw new AgentConfigError('no network config: pass --net-conf FILE or store one with `weft net-conf put`');
+  return parse(stored, 'the stored network config');
+}
+
+export interface SubnetControllerOptions {
   nodeName: string;
   iface?: string;
   publicIp?: string;
-  netConf: BackendNetConf;
-  files: CniFilesOptions;
-  ipMasq: boolean;
-  resyncMs: number;
-}
-
-export interface AgentDeps {
+  /** The --net-conf file's text, if one was given. */
+  netConfText?: string;
   exec: Exec;
-  nft: Nft;
-  reconciler: BackendReconciler;
+  store: LeaseStore;
   clock: Clock;
   log: Logger;
-  /** Builds the subnet manager once the node's address and lease attributes are known. */
-  makeLeaser: (attrs: { publicIp: string; backendType: string; backendData: { VNI?: number; VtepMAC?: string }; nodeName: string }, onPeersChanged: () => void) => SubnetLeaser;
-  store: LeaseStore;
+  metrics: Metrics;
+  /** Builds the subnet manager once the node's address, config and lease attributes are known. */
+  makeLeaser: (conf: NetConf, attrs: LeaseAttrsIn, onPeersChanged: () => void) => SubnetLeaser;
+  /** Called on every peer change (the backend's trigger). */
+  onPeersChanged: () => void;
+  /** Start-up retry backoff: first wait and cap (ms). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
 }
 
-export class Agent {
-  readonly metrics = new Metrics();
-  private readonly syncs = this.metrics.counter('weft_backend_syncs_total', 'Backend syncs by result.');
-  private readonly changes = this.metrics.counter('weft_backend_changes_total', 'Kernel changes applied by the backend reconciler.');
-  private readonly peersGauge = this.metrics.gauge('weft_peers', 'Peer nodes with a live lease.');
-  private readonly peerErrors = this.metrics.gauge('weft_peer_errors', 'Peers the backend cannot serve (see the log).');
-  private readonly leaseExpiry = this.metrics.gauge('weft_lease_expiry_seconds', 'When the node\'s lease runs out (unix time).');
+/**
+ * The node's subnet lease as a controller. Its start retries for ever (store unreachable,
+ * leases not readable yet) with capped exponential backoff, and is ready once the lease is held;
+ * it turns not-ready when the lease has run out (the store has been away longer than the TTL).
+ */
+export class SubnetController implements Controller {
+  readonly name = 'subnet';
+  private net: NodeNetwork | undefined;
   private leaser: SubnetLeaser | undefined;
-  private runner: SyncRunner | undefined;
-  private node: NodeAddress | undefined;
-  private synced = false;
-  private lastError = 'starting';
-  private lastPeerErrors = '';
-  /** What the last sync wrote (CNI files + masq), so unchanged state is not rewritten. */
-  private lastApplied = '';
+  private started = false;
+  private stopped = false;
+  private attempts = 0;
+  private lastError: string | undefined;
+  private wait: { timer: TimerHandle; resolve: () => void } | undefined;
+  private readonly m: ControllerMetrics;
+  private readonly leaseExpiry;
 
-  constructor(
-    private readonly cfg: AgentConfig,
-    private readonly deps: AgentDeps,
-  ) {}
-
-  health(): { ok: boolean; reason: string } {
-    if (this.synced) return { ok: true, reason: 'ok' };
-    return { ok: false, reason: this.lastError };
+  constructor(private readonly o: SubnetControllerOptions) {
+    this.m = new ControllerMetrics(this.name, o.metrics);
+    this.leaseExpiry = o.metrics.gauge(LEASE_EXPIRY);
   }
 
-  /** Leases a subnet, writes the CNI files, programs masq, and starts the sync loop. */
-  async start(): Promise<Lease> {
-    const log = this.deps.log;
-    const optsAddr: { iface?: string; publicIp?: string } = {};
-    if (this.cfg.iface) optsAddr.iface = this.cfg.iface;
-    if (this.cfg.publicIp) optsAddr.publicIp = this.cfg.publicIp;
-    this.node = await detectNodeAddress(this.deps.exec, optsAddr);
-    const backend = this.cfg.netConf.backend;
-    const backendData = backend.type === 'vxlan' ? { VNI: backend.vni, VtepMAC: vtepMacFor(this.node.publicIp) } : {};
-    log.info('node address', { iface: this.node.iface, publicIp: this.node.publicIp, mtu: this.node.mtu, backend: backend.type });
-    this.runner = new SyncRunner({
-      name: 'backend',
-      clock: this.deps.clock,
-      minIntervalMs: 50,
-      resyncMs: this.cfg.resyncMs,
-      backoffInitialMs: 200,
-      backoffMaxMs: 10_000,
-      sync: () => this.sync(),
-      onError: (err, attempt) => {
-        this.lastError = err.message;
-        this.syncs.inc({ result: 'error' });
-        log.error('backend sync failed; will retry', { attempt, error: err.message });
-      },
-    });
-    this.leaser = this.deps.makeLeaser(
-      { publicIp: this.node.publicIp, backendType: backend.type, backendData, nodeName: this.cfg.nodeName },
-      () => this.runner?.trigger(),
-    );
-    // A store that is slow or briefly unreachable at start-up (20 agents booting against one
-    // etcd) is retried, as flanneld does; only a real answer ("no free subnet") is fatal.
-    let lease: Lease | undefined;
-    for (let attempt = 1; !lease; attempt++) {
+  /** The node's address, config and leaser; throws before start() has resolved. */
+  network(): NodeNetwork {
+    if (!this.net) throw new Error('subnet controller: not started');
+    return this.net;
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    const { log } = this.o;
+    // The node's own address comes from its own kernel: a failure here is a wrong --iface or
+    // --public-ip, which retrying cannot fix.
+    let node: NodeAddress;
+    try {
+      node = await detectNodeAddress(this.o.exec, { ...(this.o.iface ? { iface: this.o.iface } : {}), ...(this.o.publicIp ? { publicIp: this.o.publicIp } : {}) });
+    } catch (err) {
+      throw new AgentConfigError((err as Error).message, { cause: err });
+    }
+    const conf = await this.retry('read the network config from the store', () => loadNetConf(this.o.store, this.o.netConfText));
+    if (!conf) return;
+    const backend = backendNetConf(conf).backend;
+    const backendData = backend.type === 'vxlan' ? { VNI: backend.vni, VtepMAC: vtepMacFor(node.publicIp) } : {};
+    log.info('node address', { iface: node.iface, publicIp: node.publicIp, mtu: node.mtu, backend: backend.type });
+    const leaser = this.o.makeLeaser(conf, { publicIp: node.publicIp, backendType: backend.type, backendData, nodeName: this.o.nodeName }, this.o.onPeersChanged);
+    this.leaser = leaser;
+    const lease = await this.retry('hold a subnet lease', () => leaser.start());
+    if (!lease) return;
+    this.net = { node, conf, leaser };
+    this.lastError = undefined;
+    this.leaseExpiry.set(Math.round(lease.expiresAt / 1000));
+    this.m.succeeded(0, this.o.clock.now());
+    this.m.setReady(true);
+    log.info('subnet lease held', { subnet: lease.subnet, expiresAt: new Date(lease.expiresAt).toISOString() });
+  }
+
+  /**
+   * Runs `step` until it succeeds (its value), a config error (thrown), or stop() (undefined).
+   * A store that is slow or unreachable at start-up (20 agents booting against one etcd, etcd
+   * not up yet) is waited for, as flanneld does; only a real answer is fatal.
+   */
+  private async retry<T>(what: string, step: () => Promise<T>): Promise<T | undefined> {
+    const initial = this.o.retryInitialMs ?? 200;
+    const cap = this.o.retryMaxMs ?? 5_000;
+    for (let attempt = 1; !this.stopped; attempt++) {
       try {
-        lease = await this.leaser.start();
+        return await step();
       } catch (err) {
-        if (err instanceof SubnetsExhaustedError || attempt >= 20) throw err;
-        log.warn('cannot hold a subnet lease yet; retrying', { attempt, error: (err as Error).message });
-        await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, Math.min(5_000, 200 * 2 ** attempt)));
+        if (err instanceof AgentConfigError || err instanceof SubnetsExhaustedError) throw err;
+        this.attempts++;
+        this.lastError = `cannot ${what}: ${(err as Error).message}`;
+        this.m.failed(undefined);
+        this.o.log.warn(`cannot ${what} yet; retrying`, { attempt, error: (err as Error).message });
+        await this.sleep(Math.min(cap, initial * 2 ** Math.min(attempt - 1, 20)));
       }
     }
-    log.info('subnet lease held', { subnet: lease.subnet, expiresAt: new Date(lease.expiresAt).toISOString() });
-    // Every sync goes through the runner, so syncs never overlap (two at once would race on the
-    // same kernel objects). start() resolves after the first successful one: the CNI files are
-    // written by it, so pods never start on a node whose routes are not there yet. A failing sync
-    // is retried with backoff and logged; health reports it meanwhile.
-    this.runner.trigger();
-    await this.runner.whenIdle();
-    return lease;
+    return undefined;
   }
 
-  /** One pass: desired backend state from the leases → kernel; CNI files; masq. */
-  private async sync(): Promise<void> {
-    if (!this.leaser || !this.node) throw new Error('agent: sync before start');
-    const own = this.leaser.lease();
-    const peers = this.leaser.peers();
-    const node = {
-      subnet: own.subnet,
-      publicIp: this.node.publicIp,
-      underlay: { name: this.node.iface, cidr: `${this.node.publicIp}/${this.node.prefixLen}`, mtu: this.node.mtu },
-    };
-    const desired = planBackend({ node, conf: this.cfg.netConf, peers });
-    const summary = await this.deps.reconciler.reconcile(desired);
-    if (summary.changes.length > 0) {
-      this.changes.inc({}, summary.changes.length);
-      this.deps.log.info('backend changes applied', { count: summary.changes.length, changes: summary.described });
-    }
-    const errs = summary.peerErrors.map((e) => e.message).join('; ');
-    if (errs !== this.lastPeerErrors) {
-      if (errs) this.deps.log.warn('peers the backend cannot serve', { errors: summary.peerErrors.map((e) => e.message) });
-      this.lastPeerErrors = errs;
-    }
-    const env = { network: this.cfg.netConf.network, subnet: own.subnet, mtu: desired.podMtu, ipMasq: this.cfg.ipMasq };
-    const key = JSON.stringify(env);
-    if (key !== this.lastApplied) {
-      // Rebuilt once per agent start and whenever the subnet or MTU change; the nft swap is
-      // atomic and conntrack keeps the NAT of established flows.
-      writeCniFiles(this.cfg.files, env);
-      await this.deps.nft.apply(
-        this.cfg.ipMasq ? renderAgentMasq({ network: env.network, subnet: env.subnet }) : renderAgentMasqRemoval(),
-        'agent ip-masq',
-      );
-      this.lastApplied = key;
-      this.deps.log.info('subnet.env and CNI config written', { subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq });
-    }
-    this.peersGauge.set(peers.length);
-    this.peerErrors.set(summary.peerErrors.length);
-    this.leaseExpiry.set(Math.round(own.expiresAt / 1000));
-    this.syncs.inc({ result: 'ok' });
-    this.synced = true;
-    this.lastError = '';
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.o.clock.setTimeout(() => {
+        this.wait = undefined;
+        resolve();
+      }, ms);
+      this.wait = { timer, resolve };
+    });
   }
 
-  /** Stops loops and connections. Leaves the kernel state and the lease as they are. */
   async stop(): Promise<void> {
-    this.runner?.stop();
+    this.stopped = true;
+    if (this.wait) {
+      this.wait.timer.cancel();
+      this.wait.resolve();
+      this.wait = undefined;
+    }
+    this.m.setReady(false);
     await this.leaser?.stop();
-    await this.deps.store.close();
   }
+
+  status(): ControllerStatus {
+    const base = { name: this.name, syncs: this.net ? 1 : 0, failures: this.attempts };
+    if (this.stopped) return { ...base, state: 'stopped', ready: false };
+    if (!this.started) return { ...base, state: 'pending', ready: false };
+    if (!this.net) return { ...base, state: 'starting', ready: false, ...(this.lastError ? { lastError: this.lastError } : { message: 'starting' }) };
+    const lease = this.net.leaser.lease();
+    const expired = lease.expiresAt <= this.o.clock.now();
+    return {
+      ...base,
+      state: expired ? 'failing' : 'ready',
+      ready: !expired,
+      revision: lease.subnet,
+      revisionAt: lease.expiresAt,
+      message: expired ? `the lease of ${lease.subnet} ran out at ${new Date(lease.expiresAt).toISOString()}; renewing` : `lease ${lease.subnet} until ${new Date(lease.expiresAt).toISOString()}`,
+    };
+  }
+}
+
+export interface NodeControllersOptions {
+  subnet: SubnetController;
+  reconciler: BackendReconciler;
+  nft: Nft;
+  files: CniFilesOptions;
+  ipMasq: boolean;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  timing: SyncTiming;
+}
+
+/**
+ * The backend, ip-masq and CNI-files controllers over the subnet controller's network. The
+ * backend's success triggers the other two, which rewrite only when what they write changed.
+ */
+export function nodeControllers(o: NodeControllersOptions): { backend: SyncController; masq: SyncController; cniFiles: SyncController } {
+  const syncs = o.metrics.counter(BACKEND_SYNCS);
+  const changes = o.metrics.counter(BACKEND_CHANGES);
+  const peersGauge = o.metrics.gauge(PEERS);
+  const peerErrors = o.metrics.gauge(PEER_ERRORS);
+  const leaseExpiry = o.metrics.gauge(LEASE_EXPIRY);
+  let lastPeerErrors = '';
+  /** What the CNI files and masq need from the last successful backend sync. */
+  let env: { network: string; subnet: string; mtu: number; ipMasq: boolean } | undefined;
+  let masqApplied = '';
+  let filesWritten = '';
+
+  const backend: SyncController = new SyncController({
+    name: 'backend',
+    clock: o.clock,
+    log: o.log,
+    metrics: o.metrics,
+    timing: o.timing,
+    sync: async () => {
+      try {
+        const { node: addr, conf, leaser } = o.subnet.network();
+        const netConf = backendNetConf(conf);
+        const own = leaser.lease();
+        const peers = leaser.peers();
+        const node = { subnet: own.subnet, publicIp: addr.publicIp, underlay: { name: addr.iface, cidr: `${addr.publicIp}/${addr.prefixLen}`, mtu: addr.mtu } };
+        const desired = planBackend({ node, conf: netConf, peers });
+        const summary = await o.reconciler.reconcile(desired);
+        if (summary.changes.length > 0) {
+          changes.inc({}, summary.changes.length);
+          o.log.info('backend changes applied', { count: summary.changes.length, changes: summary.described });
+        }
+        const errs = summary.peerErrors.map((e) => e.message).join('; ');
+        if (errs !== lastPeerErrors) {
+          if (errs) o.log.warn('peers the backend cannot serve', { errors: summary.peerErrors.map((e) => e.message) });
+          lastPeerErrors = errs;
+        }
+        peersGauge.set(peers.length);
+        peerErrors.set(summary.peerErrors.length);
+        leaseExpiry.set(Math.round(own.expiresAt / 1000));
+        syncs.inc({ result: 'ok' });
+        env = { network: netConf.network, subnet: own.subnet, mtu: desired.podMtu, ipMasq: o.ipMasq };
+        masq.trigger();
+        cniFiles.trigger();
+        return `${own.subnet} ${desired.type}, ${peers.length} peers`;
+      } catch (err) {
+        syncs.inc({ result: 'error' });
+        throw err;
+      }
+    },
+  });
+
+  const masq: SyncController = new SyncController({
+    name: 'ip-masq',
+    clock: o.clock,
+    log: o.log,
+    metrics: o.metrics,
+    timing: o.timing,
+    sync: async () => {
+      if (!env) throw new Error('ip-masq: no backend sync yet');
+      const key = JSON.stringify([env.network, env.subnet, env.ipMasq]);
+      if (key !== masqApplied) {
+        // Rebuilt once per agent start and whenever the subnet changes; the nft swap is atomic
+        // and conntrack keeps the NAT of established flows.
+        await o.nft.apply(env.ipMasq ? renderAgentMasq({ network: env.network, subnet: env.subnet }) : renderAgentMasqRemoval(), 'agent ip-masq');
+        masqApplied = key;
+      }
+      return env.ipMasq ? `masquerade ${env.subnet} leaving ${env.network}` : 'off';
+    },
+  });
+
+  const cniFiles: SyncController = new SyncController({
+    name: 'cni-files',
+    clock: o.clock,
+    log: o.log,
+    metrics: o.metrics,
+    timing: o.timing,
+    sync: async () => {
+      if (!env) throw new Error('cni-files: no backend sync yet');
+      const key = JSON.stringify(env);
+      if (key !== filesWritten) {
+        writeCniFiles(o.files, env);
+        filesWritten = key;
+        o.log.info('subnet.env and CNI config written', { subnet: env.subnet, mtu: env.mtu, ipMasq: env.ipMasq });
+      }
+      return `${env.subnet} mtu ${env.mtu}`;
+    },
+  });
+
+  return { backend, masq, cniFiles };
 }

@@ -1,6 +1,9 @@
 /**
- * Wiring of `weft agent` and `weft agent cleanup`: real adapters in, signals handled, errors
- * reported once with their field. Decides nothing itself.
+ * Wiring of `weft agent` and `weft agent cleanup`. runAgent turns the flags into controllers
+ * (src/agent/agent.ts, controller-*.ts) and runs them with the controller runtime: health and
+ * metrics are served from the start (NotReady while the store does not answer), the node status
+ * document is kept, signals stop the controllers in reverse order. It decides nothing itself:
+ * a flag that is wrong exits at once with the flag named; everything else is a controller's job.
  */
 
 import { readFileSync, rmSync } from 'node:fs';
@@ -8,6 +11,7 @@ import { join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
+import { PromMetrics } from '../adapters/metrics-prom.js';
 import { NftCommand } from '../adapters/nft.js';
 import { NftSession } from '../adapters/nft-session.js';
 import { Iproute2Netlink } from '../adapters/netlink-iproute2.js';
@@ -16,20 +20,25 @@ import { startCniServer } from '../cni/server.js';
 import { runInProcess } from '../cni/main.js';
 import { IpSession } from '../adapters/ip-session.js';
 import { parseDuration } from '../core/duration.js';
-import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
-import type { LeaseStore } from '../ports/lease-store.js';
-import { Agent } from './agent.js';
+import { nodeControllers, SubnetController } from './agent.js';
 import { openStore } from './open-store.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
 import { POLICY_KINDS, PolicyReconciler } from './policy-reconciler.js';
-import { policyAppliedPath, writePolicyApplied } from './policy-applied.js';
-import { openCluster, type OpenedCluster } from './open-cluster.js';
+import { openCluster } from './open-cluster.js';
 import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
+import type { Controller, SyncTiming } from './controller.js';
+import type { Clock } from '../ports/clock.js';
+import type { LeaseStore } from '../ports/lease-store.js';
+import type { Metrics } from '../ports/metrics.js';
+import { ControllerRuntime } from './controller-runtime.js';
+import { PolicyController } from './controller-policy.js';
+import { ServiceController } from './controller-service.js';
+import { nodeStatusPath, NodeStatusWriter } from './node-status.js';
 
 export interface AgentCliOptions {
   store: string;
@@ -55,28 +64,6 @@ export interface AgentCliOptions {
   cluster?: string;
 }
 
-/** The cluster config: the stored one; a --net-conf file is stored first when the store has none. */
-async function loadNetConf(store: LeaseStore, file: string | undefined): Promise<NetConf> {
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new Error(`--net-conf ${file}: ${(err as Error).message}`);
-    }
-    const conf = parseNetConf(text);
-    const stored = await store.getConfig();
-    if (stored === undefined) {
-      await store.putConfig(text);
-      return conf;
-    }
-    return parseNetConf(stored);
-  }
-  const stored = await store.getConfig();
-  if (stored === undefined) throw new Error('no network config: pass --net-conf FILE or store one with `weft net-conf put`');
-  return parseNetConf(stored);
-}
-
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
 function readPreviousSubnet(runDir: string): string | undefined {
   try {
@@ -87,125 +74,181 @@ function readPreviousSubnet(runDir: string): string | undefined {
   }
 }
 
-export async function runAgent(opts: AgentCliOptions): Promise<void> {
-  const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
-  const exec = new NodeExec();
+/** The flags that are wrong on their face (durations, files): checked before anything starts. */
+function checkFlags(opts: AgentCliOptions): { ttlMs: number; renewMarginMs: number; resyncMs: number; netConfText?: string } {
   const ttlMs = parseDuration(opts.leaseTtl, '--lease-ttl');
   const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
   const resyncMs = parseDuration(opts.resync, '--resync');
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
-  const store = await openStore(opts);
-  let conf: NetConf | undefined;
-  for (let attempt = 1; !conf; attempt++) {
-    try {
-      conf = await loadNetConf(store, opts.netConf);
-    } catch (err) {
-      // A bad or missing config is the operator's to fix: exit. A store that does not answer
-      // (yet) is retried, as at any agent start-up.
-      const fatal = err instanceof NetConfError || /no network config|--net-conf/.test((err as Error).message) || attempt >= 20;
-      if (fatal) {
-        await store.close();
-        throw err;
-      }
-      log.warn('cannot read the network config from the store; retrying', { attempt, error: (err as Error).message });
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
-    }
+  if (!opts.netConf) return { ttlMs, renewMarginMs, resyncMs };
+  try {
+    return { ttlMs, renewMarginMs, resyncMs, netConfText: readFileSync(opts.netConf, 'utf8') };
+  } catch (err) {
+    throw new Error(`--net-conf ${opts.netConf}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** What the controllers are built from: the process's adapters, and the callbacks into runAgent. */
+interface AgentDeps {
+  log: JsonLogger;
+  exec: NodeExec;
+  clock: Clock;
+  metrics: Metrics;
+  store: LeaseStore;
+  /** Another node holds this node's subnet now: the agent must exit (and be restarted). */
+  onLost: (err: Error) => void;
+  /** A controller's status changed and should reach the node status document at once. */
+  onStatusChange: () => void;
+}
+
+/**
+ * The agent's controllers, in start order, and what to close after they stopped: subnet →
+ * backend → ip-masq → cni-socket → cni-files (pods may start once it has run) → policy (with
+ * --objects-file).
+ */
+function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkFlags>, d: AgentDeps): { controllers: Controller[]; resources: Array<{ close(): unknown }> } {
+  const { log, exec, clock, metrics, store } = d;
+  const timing: SyncTiming = { minIntervalMs: 50, resyncMs: flags.resyncMs, backoffInitialMs: 200, backoffMaxMs: 10_000 };
   const previousSubnet = readPreviousSubnet(opts.runDir);
-  let agent: Agent | undefined;
-  const exitOnLost = (err: Error) => {
-    log.error('exiting: the subnet lease was lost', { error: err.message });
-    void shutdown(3);
-  };
-  agent = new Agent(
-    {
-      nodeName: opts.nodeName,
-      ...(opts.iface ? { iface: opts.iface } : {}),
-      ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
-      netConf: backendNetConf(conf),
-      files: { runDir: opts.runDir, cniConfDir: opts.cniConfDir, pluginPrefix: opts.pluginPrefix, ipamDataDir: opts.ipamDataDir, networkName: 'weft' },
-      ipMasq: opts.ipMasq,
-      resyncMs,
-    },
-    {
-      exec,
-      nft: new NftCommand(exec),
-      reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
-      clock: systemClock,
-      log,
-      store,
-      makeLeaser: (attrs, onPeersChanged) =>
-        new SubnetLease({
-          store,
-          conf,
-          attrs,
-          ttlMs,
-          renewMarginMs,
-          relistMs: Math.min(resyncMs, Math.max(1000, Math.floor(ttlMs / 4))),
-          clock: systemClock,
-          random: Math.random,
-          log,
-          onPeersChanged,
-          onLost: exitOnLost,
-          ...(previousSubnet ? { previousSubnet } : {}),
-        }),
-    },
-  );
-  let policy: PolicyReconciler | undefined;
-  let cluster: OpenedCluster | undefined;
-  let policyNft: NftSession | undefined;
-  const clusterSpec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
-  if (clusterSpec) {
-    cluster = openCluster(clusterSpec, POLICY_KINDS, { clock: systemClock, log: log.with({ component: 'cluster' }) });
-    policyNft = new NftSession(exec);
-    policy = new PolicyReconciler({
-      node: opts.nodeName,
-      cache: cluster.cache,
-      nft: policyNft,
-      log: log.with({ component: 'policy' }),
-      clock: systemClock,
-      onApplied: (a) => writePolicyApplied(opts.runDir, a),
-    });
-  }
-  const status = await startStatusServer(opts.metricsAddr, { health: () => agent!.health(), metrics: () => agent!.metrics.render() });
+  const resources: Array<{ close(): unknown }> = [store];
+  const subnet: SubnetController = new SubnetController({
+    nodeName: opts.nodeName,
+    ...(opts.iface ? { iface: opts.iface } : {}),
+    ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
+    ...(flags.netConfText !== undefined ? { netConfText: flags.netConfText } : {}),
+    exec,
+    store,
+    clock,
+    log,
+    metrics,
+    onPeersChanged: () => node.backend.trigger(),
+    makeLeaser: (conf, attrs, onPeersChanged) =>
+      new SubnetLease({
+        store,
+        conf,
+        attrs,
+        ttlMs: flags.ttlMs,
+        renewMarginMs: flags.renewMarginMs,
+        relistMs: Math.min(flags.resyncMs, Math.max(1000, Math.floor(flags.ttlMs / 4))),
+        clock,
+        random: Math.random,
+        log,
+        onPeersChanged,
+        onLost: d.onLost,
+        ...(previousSubnet ? { previousSubnet } : {}),
+      }),
+  });
+  const node = nodeControllers({
+    subnet,
+    reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
+    nft: new NftCommand(exec),
+    files: { runDir: opts.runDir, cniConfDir: opts.cniConfDir, pluginPrefix: opts.pluginPrefix, ipamDataDir: opts.ipamDataDir, networkName: 'weft' },
+    ipMasq: opts.ipMasq,
+    clock,
+    log,
+    metrics,
+    timing,
+  });
   // The node's CNI socket: the weft plugin wrappers run their calls here (see src/cni/server.ts),
   // with one long-lived `ip` for the node side of every ADD and DEL (src/adapters/ip-session.ts).
-  // Not fatal: without the socket the wrappers run the plugins themselves, only slower.
   const cniLog = log.with({ component: 'cni' });
-  const cniSocket = cniSocketPath(opts.runDir);
-  const ipSession = new IpSession();
-  const cni = await startCniServer({ socketPath: cniSocket, run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) }).catch((err: unknown) => {
-    cniLog.error('cannot serve the CNI socket; the plugin wrappers will run the plugins themselves', { socket: cniSocket, error: (err as Error).message });
-    return { close: async () => undefined };
+  const cniSocket = new ServiceController({
+    name: 'cni-socket',
+    describe: cniSocketPath(opts.runDir),
+    optional: true,
+    without: 'the plugin wrappers will run the plugins themselves',
+    log: cniLog,
+    clock,
+    open: async () => {
+      const ipSession = new IpSession();
+      const server = await startCniServer({ socketPath: cniSocketPath(opts.runDir), run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) });
+      return {
+        close: async () => {
+          await server.close();
+          ipSession.close();
+        },
+      };
+    },
   });
-  let stopping = false;
+  const controllers: Controller[] = [subnet, node.backend, node.masq, cniSocket, node.cniFiles];
+  // NetworkPolicy needs the cluster's objects: a cluster source (--cluster, or the lab's
+  // --objects-file), followed by one cache that the policy controller reads.
+  const clusterSpec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
+  if (clusterSpec) {
+    const cluster = openCluster(clusterSpec, POLICY_KINDS, { clock, log: log.with({ component: 'cluster' }) });
+    const policyNft = new NftSession(exec);
+    resources.push(cluster, policyNft);
+    controllers.push(
+      new ServiceController({
+        name: 'cluster',
+        describe: `the cluster cache of ${clusterSpec}`,
+        optional: false,
+        log: log.with({ component: 'cluster' }),
+        clock,
+        open: async () => {
+          await cluster.cache.start();
+          return { close: () => undefined };
+        },
+      }),
+      new PolicyController({
+        nft: policyNft,
+        log: log.with({ component: 'policy' }),
+        clock,
+        metrics,
+        onChange: d.onStatusChange,
+        make: (hooks) => new PolicyReconciler({ node: opts.nodeName, cache: cluster.cache, nft: hooks.nft, log: hooks.log, clock, onApplied: hooks.onApplied }),
+      }),
+    );
+  }
+  return { controllers, resources };
+}
+
+export async function runAgent(opts: AgentCliOptions): Promise<void> {
+  const flags = checkFlags(opts);
+  const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
+  const clock = systemClock;
+  const metrics = new PromMetrics();
+  const store = await openStore(opts);
+  const { controllers, resources } = agentControllers(opts, flags, {
+    log,
+    exec: new NodeExec(),
+    clock,
+    metrics,
+    store,
+    onLost: (err) => {
+      log.error('exiting: the subnet lease was lost', { error: err.message });
+      void shutdown(3);
+    },
+    onStatusChange: () => statusDoc.write(),
+  });
+  const runtime = new ControllerRuntime(controllers, log);
+  const statusDoc = new NodeStatusWriter({ runDir: opts.runDir, node: opts.nodeName, statuses: () => runtime.statuses(), clock, everyMs: 1000, onError: (err) => log.warn('cannot write the node status document', { error: err.message }) });
+  const status = await startStatusServer(opts.metricsAddr, { health: () => runtime.health(), metrics: () => metrics.render() });
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await runtime.stop();
+      statusDoc.stop();
+      for (const r of resources) await r.close();
+      await status.close();
+    })());
   async function shutdown(code: number): Promise<void> {
-    if (stopping) return;
-    stopping = true;
     log.info('stopping; kernel state and lease are left in place', { code });
-    policy?.stop();
-    policyNft?.close();
-    await cluster?.close();
-    await cni.close();
-    ipSession.close();
-    await agent?.stop();
-    await status.close();
+    await stopAll();
     process.exit(code);
   }
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
+  statusDoc.start();
   try {
-    await agent.start();
+    await runtime.start();
   } catch (err) {
-    await cni.close();
-    ipSession.close();
-    await agent.stop().catch(() => undefined);
-    await status.close();
+    await stopAll();
     throw err;
   }
-  await cluster?.cache.start();
-  policy?.start();
-  log.info('agent running', { metrics: opts.metricsAddr, policy: policy ? 'enforced' : 'off' });
+  if (stopping) return;
+  statusDoc.write();
+  log.info('agent running', { metrics: opts.metricsAddr, controllers: controllers.map((c) => c.name) });
 }
 
 /** Removes the agent's backend devices and routes, its nft table and its files; nothing else. */
@@ -215,7 +258,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), 'cleanup: remove the agent\'s ip-masq table');
   await new NftCommand(exec).apply(renderPolicyRemoval(), 'cleanup: remove the agent\'s NetworkPolicy table');
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
-  rmSync(policyAppliedPath(opts.runDir), { force: true });
+  rmSync(nodeStatusPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
   process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`);
   if (opts.releaseLease) {

@@ -69,3 +69,28 @@ test('a periodic resync runs without triggers', async () => {
   await clock.advance(25_000);
   assert.equal(runs.length, 3, 'nothing after stop');
 });
+
+test('status counts syncs and failures and keeps the last error until a success', async () => {
+  const { clock, runner } = setup(2);
+  assert.deepEqual(runner.status(), { syncs: 0, failures: 0, consecutiveFailures: 0 });
+  runner.trigger();
+  await clock.advance(0);
+  assert.deepEqual(runner.status(), { syncs: 0, failures: 1, consecutiveFailures: 1, lastError: 'kernel said no' });
+  await clock.advance(200);
+  assert.deepEqual(runner.status(), { syncs: 0, failures: 2, consecutiveFailures: 2, lastError: 'kernel said no' });
+  await clock.advance(400);
+  assert.deepEqual(runner.status(), { syncs: 1, failures: 2, consecutiveFailures: 0, lastSyncAt: clock.now() });
+  runner.stop();
+});
+
+test('whenIdle waits through failures until a sync succeeds, or until stop', async () => {
+  const { clock, runner } = setup(100);
+  runner.trigger();
+  let idle = false;
+  void runner.whenIdle().then(() => (idle = true));
+  await clock.advance(3_000);
+  assert.equal(idle, false, 'still failing: not idle');
+  runner.stop();
+  await clock.advance(0);
+  assert.equal(idle, true, 'stop releases the waiters');
+});

@@ -4,6 +4,9 @@
  * one sync per `minIntervalMs`; a failed sync is retried with exponential backoff (capped), and
  * logged and counted each time, never thrown; a full resync runs every `resyncMs` even with no
  * trigger, so drift in the kernel is repaired.
+ *
+ * Every agent loop runs on one of these (see src/agent/controller.ts); status() is what the
+ * controller reports: syncs and failures so far, the last success and the last error.
  */
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
@@ -16,8 +19,23 @@ export interface SyncRunnerOptions {
   resyncMs: number;
   backoffInitialMs: number;
   backoffMaxMs: number;
-  onError: (err: Error, attempt: number) => void;
+  /** Called after each failed sync with the consecutive failure count (1 for the first). */
+  onError: (err: Error, attempt: number, durationMs: number) => void;
   onSuccess?: (durationMs: number) => void;
+}
+
+/** What a runner has done so far. */
+export interface SyncRunnerStatus {
+  /** Successful syncs. */
+  syncs: number;
+  /** Failed syncs, in all. */
+  failures: number;
+  /** Failed syncs since the last success (0 when the last one succeeded). */
+  consecutiveFailures: number;
+  /** When the last successful sync ended (ms since the epoch). */
+  lastSyncAt?: number;
+  /** The last sync's error, while it has not succeeded since. */
+  lastError?: string;
 }
 
 export class SyncRunner {
@@ -27,6 +45,10 @@ export class SyncRunner {
   private stopped = false;
   private lastRun = Number.NEGATIVE_INFINITY;
   private failures = 0;
+  private syncs = 0;
+  private totalFailures = 0;
+  private lastSyncAt: number | undefined;
+  private lastError: string | undefined;
   private idle: Array<() => void> = [];
 
   constructor(private readonly o: SyncRunnerOptions) {}
@@ -44,6 +66,16 @@ export class SyncRunner {
   whenIdle(): Promise<void> {
     if (!this.running && !this.pending) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  status(): SyncRunnerStatus {
+    return {
+      syncs: this.syncs,
+      failures: this.totalFailures,
+      consecutiveFailures: this.failures,
+      ...(this.lastSyncAt !== undefined ? { lastSyncAt: this.lastSyncAt } : {}),
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
   }
 
   stop(): void {
@@ -79,10 +111,16 @@ export class SyncRunner {
     try {
       await this.o.sync();
       this.failures = 0;
-      this.o.onSuccess?.(this.o.clock.now() - started);
+      this.syncs++;
+      this.lastSyncAt = this.o.clock.now();
+      this.lastError = undefined;
+      this.o.onSuccess?.(this.lastSyncAt - started);
     } catch (err) {
       this.failures++;
-      this.o.onError(err instanceof Error ? err : new Error(String(err)), this.failures);
+      this.totalFailures++;
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.lastError = e.message;
+      this.o.onError(e, this.failures, this.o.clock.now() - started);
       this.pending = true;
     } finally {
       this.running = false;

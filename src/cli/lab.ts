@@ -65,6 +65,7 @@ export function registerLab(program: Command): void {
       for (const n of s.nodes) {
         const ready = n.info?.ready ? 'Ready' : `NotReady${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(`  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`);
+        if (n.controllers) lines.push(`    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -118,6 +119,19 @@ export function registerLab(program: Command): void {
       if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
       const { runStoreGateway } = await import('../lab/store-gateway.js');
       await runStoreGateway({ segmentNsPath: join(NETNS_RUN_DIR, record.segmentNs), port: Number(opts.port), target: new URL(opts.target), log: (l) => process.stderr.write(`${l}\n`) });
+    });
+
+  lab
+    .command('supervise', { hidden: true })
+    .description('restart any agent or pod runner of a lab that died (started by lab up)')
+    .requiredOption('--lab <name>', 'lab name')
+    .option('--every <duration>', 'how often to look', '1s')
+    .action(async (opts: { lab: string; every: string }) => {
+      const { superviseLab } = await import('../lab/lab.js');
+      const { parseDuration } = await import('../core/duration.js');
+      const stop = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
+      await superviseLab(checkLabName(opts.lab, '--lab'), deps(), { everyMs: parseDuration(opts.every, '--every'), signal: stop.signal });
     });
 
   lab

@@ -1,25 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Metrics } from './metrics.js';
+import { ALL_METRICS } from './metrics.js';
 
-test('renders counters and gauges in the Prometheus text format', () => {
-  const m = new Metrics();
-  const syncs = m.counter('weft_syncs_total', 'Backend syncs by result.');
-  syncs.inc({ result: 'ok' });
-  syncs.inc({ result: 'ok' });
-  syncs.inc({ result: 'error' });
-  m.gauge('weft_peers', 'Peers programmed.').set(2);
-  assert.equal(
-    m.render(),
-    [
-      '# HELP weft_syncs_total Backend syncs by result.',
-      '# TYPE weft_syncs_total counter',
-      'weft_syncs_total{result="ok"} 2',
-      'weft_syncs_total{result="error"} 1',
-      '# HELP weft_peers Peers programmed.',
-      '# TYPE weft_peers gauge',
-      'weft_peers 2',
-      '',
-    ].join('\n'),
-  );
+test('metric names are unique, prefixed weft_, and valid Prometheus names', () => {
+  const names = ALL_METRICS.map((m) => m.name);
+  assert.equal(new Set(names).size, names.length);
+  for (const n of names) assert.match(n, /^weft_[a-z_]+$/);
+});
+
+test('the names users scraped before the prom-client registry are still exported', () => {
+  const names = new Set(ALL_METRICS.map((m) => m.name));
+  for (const n of ['weft_backend_syncs_total', 'weft_backend_changes_total', 'weft_peers', 'weft_peer_errors', 'weft_lease_expiry_seconds']) {
+    assert.ok(names.has(n), n);
+  }
 });

@@ -1,67 +1,70 @@
 /**
- * A minimal Prometheus metrics registry: counters and gauges with labels, rendered in the text
- * exposition format (version 0.0.4). Enough for the agent; no dependency needed for it.
+ * Every metric the agent exports, declared once: name, help, labels (and buckets). Controllers
+ * and the runtime take their counters from here, through the Metrics port
+ * (src/ports/metrics.ts; prom-client behind it), so a name is spelled in one place and what a
+ * user scrapes does not change by accident.
+ *
+ * Names kept from the agent's first registry (unchanged): weft_backend_syncs_total{result},
+ * weft_backend_changes_total, weft_peers, weft_peer_errors, weft_lease_expiry_seconds.
+ * New: the per-controller family weft_controller_* (every loop: subnet, backend, ip-masq,
+ * cni-files, cni-socket, policy) and weft_policy_*.
  */
 
-type Labels = Record<string, string>;
+import type { HistogramDef, MetricDef } from '../ports/metrics.js';
 
-interface Family {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  values: Map<string, { labels: Labels; value: number }>;
-}
+/** Sync durations: a no-op resync takes well under a millisecond, a full policy table seconds. */
+export const SYNC_SECONDS_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}=${labels[k]}`)
-    .join(',');
-}
+export const CONTROLLER_SYNCS: MetricDef = {
+  name: 'weft_controller_syncs_total',
+  help: 'Syncs by controller and result (ok or error).',
+  labelNames: ['controller', 'result'],
+};
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-}
+export const CONTROLLER_SYNC_ERRORS: MetricDef = {
+  name: 'weft_controller_sync_errors_total',
+  help: 'Failed syncs by controller (each is logged with its error and retried with backoff).',
+  labelNames: ['controller'],
+};
 
-export class Metrics {
-  private readonly families = new Map<string, Family>();
+export const CONTROLLER_SYNC_SECONDS: HistogramDef = {
+  name: 'weft_controller_sync_duration_seconds',
+  help: 'How long one sync took, by controller (successful and failed).',
+  labelNames: ['controller'],
+  buckets: SYNC_SECONDS_BUCKETS,
+};
 
-  private family(name: string, help: string, type: Family['type']): Family {
-    let f = this.families.get(name);
-    if (!f) {
-      f = { name, help, type, values: new Map() };
-      this.families.set(name, f);
-    }
-    return f;
-  }
+export const CONTROLLER_READY: MetricDef = {
+  name: 'weft_controller_ready',
+  help: '1 when the controller is ready (started and its last sync succeeded), else 0.',
+  labelNames: ['controller'],
+};
 
-  counter(name: string, help: string): { inc: (labels?: Labels, by?: number) => void } {
-    const f = this.family(name, help, 'counter');
-    return {
-      inc: (labels = {}, by = 1) => {
-        const k = labelKey(labels);
-        const cur = f.values.get(k);
-        f.values.set(k, { labels, value: (cur?.value ?? 0) + by });
-      },
-    };
-  }
+export const CONTROLLER_LAST_SYNC: MetricDef = {
+  name: 'weft_controller_last_sync_timestamp_seconds',
+  help: 'When the controller last synced successfully (unix time).',
+  labelNames: ['controller'],
+};
 
-  gauge(name: string, help: string): { set: (value: number, labels?: Labels) => void } {
-    const f = this.family(name, help, 'gauge');
-    return { set: (value, labels = {}) => f.values.set(labelKey(labels), { labels, value }) };
-  }
+export const BACKEND_SYNCS: MetricDef = { name: 'weft_backend_syncs_total', help: 'Backend syncs by result.', labelNames: ['result'] };
+export const BACKEND_CHANGES: MetricDef = { name: 'weft_backend_changes_total', help: 'Kernel changes applied by the backend reconciler.' };
+export const PEERS: MetricDef = { name: 'weft_peers', help: 'Peer nodes with a live lease.' };
+export const PEER_ERRORS: MetricDef = { name: 'weft_peer_errors', help: 'Peers the backend cannot serve (see the log).' };
+export const LEASE_EXPIRY: MetricDef = { name: 'weft_lease_expiry_seconds', help: 'When the node\'s lease runs out (unix time).' };
 
-  render(): string {
-    const lines: string[] = [];
-    for (const f of this.families.values()) {
-      lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-      for (const { labels, value } of f.values.values()) {
-        const l = Object.entries(labels)
-          .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-          .join(',');
-        lines.push(`${f.name}${l ? `{${l}}` : ''} ${value}`);
-      }
-    }
-    return lines.join('\n') + '\n';
-  }
-}
+export const POLICY_REVISION: MetricDef = { name: 'weft_policy_revision', help: 'The objects revision whose NetworkPolicies the kernel enforces.' };
+
+/** Every metric above (for tests: unique names, one prefix). */
+export const ALL_METRICS: readonly MetricDef[] = [
+  CONTROLLER_SYNCS,
+  CONTROLLER_SYNC_ERRORS,
+  CONTROLLER_SYNC_SECONDS,
+  CONTROLLER_READY,
+  CONTROLLER_LAST_SYNC,
+  BACKEND_SYNCS,
+  BACKEND_CHANGES,
+  PEERS,
+  PEER_ERRORS,
+  LEASE_EXPIRY,
+  POLICY_REVISION,
+];

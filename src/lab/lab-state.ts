@@ -29,6 +29,8 @@ export interface LabRecord {
   etcdPid?: number;
   /** Relays to a user's etcd (--store etcd=URL), one per endpoint. */
   gatewayPids?: number[];
+  /** `weft lab supervise` (restarts agents and pod runners that die); set once the lab is up. */
+  supervisorPid?: number;
   nodes: LabNodeRecord[];
 }
 

@@ -4,7 +4,10 @@
  * up:   an underlay segment namespace (bridge 10.99.0.0/24), N node namespaces on it, the store
  *       (the lab's SQLite files, or etcd in the segment namespace), one `weft agent` and one pod
  *       runner (the lab's kubelet) per node as real processes inside the node's namespace.
- * down: ends every process inside the lab's namespaces (`ip netns pids`, which finds them even
+ * supervise: a process per lab (started by up) that restarts any agent or pod runner that died,
+ *       as systemd or the kubelet restart a node's daemons; it and restart-agents take the
+ *       lab's supervisor lock, so one agent per node runs at any time.
+ * down: stops the supervisor first (so nothing is restarted meanwhile), then ends every process inside the lab's namespaces (`ip netns pids`, which finds them even
  *       when lab.json is lost or the processes were orphaned by a kill -9) and the ones lab.json
  *       names, deletes every namespace with the lab's prefix (links, routes and nftables rules go
  *       with them) and removes the lab's directory. It works on whatever is left after a crash.
@@ -14,6 +17,7 @@
  */
 
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
 import { labNetConf, type LabSpec } from '../core/lab/lab-spec.js';
@@ -22,10 +26,12 @@ import { NamedNetns } from '../adapters/netns.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
+import { FlockLocker } from '../adapters/file-lock.js';
 import { installCni } from '../cni/install.js';
 import { Underlay } from './underlay.js';
 import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, type LabRecord } from './lab-state.js';
 import type { NodeInfo } from '../ports/object-store.js';
+import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -64,16 +70,98 @@ function processEnv(paths: LabPaths): Record<string, string> {
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */
 function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
-  return spawnDetached(
-    [
-      'nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
+  return spawnDetached({
+    netns: netns.path(n.ns),
+    argv: [
+      process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
       '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
       '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
       '--metrics-addr', '127.0.0.1:9777', '--objects-file', paths.objects,
     ],
-    `${paths.logDir}/agent-${n.name}.log`,
-    processEnv(paths),
-  );
+    logFile: `${paths.logDir}/agent-${n.name}.log`,
+    env: processEnv(paths),
+    context: `start the agent of ${n.name}`,
+  });
+}
+
+/** Starts the node's pod runner inside its namespace; returns its PID. */
+function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns): number {
+  return spawnDetached({
+    netns: netns.path(n.ns),
+    argv: [process.execPath, CLI_PATH, 'lab', 'runner', '--lab', paths.name, '--node', n.name],
+    logFile: `${paths.logDir}/runner-${n.name}.log`,
+    env: { ...processEnv(paths), WEFT_LAB_ROOT: paths.root },
+    context: `start the pod runner of ${n.name}`,
+  });
+}
+
+/** Whether the agent or runner at `pid` is still this lab's (a dead one's PID may be reused). */
+function isAgent(paths: LabPaths, pid: number | undefined): boolean {
+  return pid !== undefined && (processCommandLine(pid)?.includes(paths.dir) ?? false);
+}
+function isRunner(paths: LabPaths, pid: number | undefined): boolean {
+  return pid !== undefined && (processCommandLine(pid)?.includes(`lab runner --lab ${paths.name} `) ?? false);
+}
+
+/** Runs `fn` holding the lab's supervisor lock (restarts of agents and runners never overlap). */
+async function withSupervisorLock<T>(paths: LabPaths, fn: () => Promise<T>): Promise<T> {
+  const lock = await new FlockLocker().acquire(join(paths.dir, 'supervisor.lock'));
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * One look of the supervisor: restarts every agent and pod runner of the lab that is not
+ * running, and records their new PIDs. Returns what it restarted ("agent n1"); nothing while the
+ * lab is being made or is gone.
+ */
+export async function superviseOnce(name: string, deps: LabDeps): Promise<string[]> {
+  const paths = new LabPaths(deps.root, name);
+  if (!existsSync(paths.record)) return [];
+  return withSupervisorLock(paths, async () => {
+    const record = readLabRecord(paths);
+    if (!record || record.state !== 'up') return [];
+    const netns = new NamedNetns(deps.exec);
+    const restarted: string[] = [];
+    for (const n of record.nodes) {
+      if (!isAgent(paths, n.agentPid)) {
+        n.agentPid = startAgent(paths, record, n, netns);
+        restarted.push(`agent ${n.name}`);
+      }
+      if (!isRunner(paths, n.runnerPid)) {
+        n.runnerPid = startRunner(paths, n, netns);
+        restarted.push(`pod runner ${n.name}`);
+      }
+    }
+    if (restarted.length > 0) writeLabRecord(paths, record);
+    return restarted;
+  });
+}
+
+/**
+ * `weft lab supervise`: looks every `everyMs` and restarts what died, until `signal` (SIGTERM in
+ * the CLI) or the lab is gone. A process that keeps dying is restarted at most once per look (its log says why).
+ */
+export async function superviseLab(name: string, deps: LabDeps, o: { everyMs: number; signal: AbortSignal }): Promise<void> {
+  const paths = new LabPaths(deps.root, name);
+  while (!o.signal.aborted && existsSync(paths.dir)) {
+    try {
+      const restarted = await superviseOnce(name, deps);
+      if (restarted.length > 0) deps.progress(`${new Date().toISOString()} restarted ${restarted.join(', ')} (see ${paths.logDir})`);
+    } catch (err) {
+      deps.progress(`${new Date().toISOString()} cannot supervise lab ${name}: ${(err as Error).message}`);
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, o.everyMs);
+      o.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
 }
 
 /**
@@ -83,23 +171,26 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
  */
 export async function labRestartAgents(name: string, nodes: string[], deps: LabDeps): Promise<string[]> {
   const paths = new LabPaths(deps.root, name);
-  const record = readLabRecord(paths);
-  if (!record) throw new Error(`lab "${name}" does not exist`);
-  const netns = new NamedNetns(deps.exec);
-  for (const want of nodes) if (!record.nodes.some((n) => n.name === want)) throw new Error(`--node: lab ${name} has no node "${want}"`);
-  const chosen = record.nodes.filter((n) => nodes.length === 0 || nodes.includes(n.name));
-  for (const n of chosen) {
-    const old = n.agentPid;
-    if (old !== undefined && processCommandLine(old)?.includes(paths.dir)) {
-      signalProcess(old, 'SIGTERM');
-      const end = Date.now() + 3_000;
-      while (processCommandLine(old) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-      if (processCommandLine(old) !== undefined) signalProcess(old, 'SIGKILL');
+  if (!readLabRecord(paths)) throw new Error(`lab "${name}" does not exist`);
+  return withSupervisorLock(paths, async () => {
+    const record = readLabRecord(paths);
+    if (!record) throw new Error(`lab "${name}" does not exist`);
+    const netns = new NamedNetns(deps.exec);
+    for (const want of nodes) if (!record.nodes.some((n) => n.name === want)) throw new Error(`--node: lab ${name} has no node "${want}"`);
+    const chosen = record.nodes.filter((n) => nodes.length === 0 || nodes.includes(n.name));
+    for (const n of chosen) {
+      const old = n.agentPid;
+      if (old !== undefined && processCommandLine(old)?.includes(paths.dir)) {
+        signalProcess(old, 'SIGTERM');
+        const end = Date.now() + 3_000;
+        while (processCommandLine(old) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+        if (processCommandLine(old) !== undefined) signalProcess(old, 'SIGKILL');
+      }
+      n.agentPid = startAgent(paths, record, n, netns);
     }
-    n.agentPid = startAgent(paths, record, n, netns);
-  }
-  writeLabRecord(paths, record);
-  return chosen.map((n) => n.name);
+    writeLabRecord(paths, record);
+    return chosen.map((n) => n.name);
+  });
 }
 
 export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
@@ -138,17 +229,19 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         const url = `http://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
         say(`store: starting etcd at ${url} (in the segment namespace)`);
         mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
-        record.etcdPid = spawnDetached(
-          [
-            'nsenter', `--net=${netns.path(record.segmentNs)}`, '--', '/usr/bin/etcd',
+        record.etcdPid = spawnDetached({
+          netns: netns.path(record.segmentNs),
+          argv: [
+            '/usr/bin/etcd',
             '--name', 'lab', '--data-dir', paths.etcdData,
             '--listen-client-urls', `${url},http://127.0.0.1:${ETCD_PORT}`, '--advertise-client-urls', url,
             '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
             '--initial-cluster', 'lab=http://127.0.0.1:2380',
             '--heartbeat-interval', '10', '--election-timeout', '100', '--log-level', 'warn',
           ],
-          `${paths.logDir}/etcd.log`,
-        );
+          logFile: `${paths.logDir}/etcd.log`,
+          context: 'start the lab\'s etcd',
+        });
         record.etcdEndpoints = [url];
       } else {
         // The nodes reach the user's etcd through relays on the segment's gateway address.
@@ -157,11 +250,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         for (const [i, target] of spec.store.endpoints.entries()) {
           const port = ETCD_PORT + i;
           record.gatewayPids.push(
-            spawnDetached(
-              [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
-              `${paths.logDir}/gateway-${port}.log`,
-              { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
-            ),
+            spawnDetached({
+              argv: [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
+              logFile: `${paths.logDir}/gateway-${port}.log`,
+              env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
+              context: `start the store gateway on port ${port}`,
+            }),
           );
           record.etcdEndpoints.push(`http://${SEGMENT_PREFIX24}.254:${port}`);
         }
@@ -181,11 +275,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     for (const n of record.nodes) {
       n.agentPid = startAgent(paths, record, n, netns);
-      n.runnerPid = spawnDetached(
-        ['nsenter', `--net=${netns.path(n.ns)}`, '--', process.execPath, CLI_PATH, 'lab', 'runner', '--lab', spec.name, '--node', n.name],
-        `${paths.logDir}/runner-${n.name}.log`,
-        { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
-      );
+      n.runnerPid = startRunner(paths, n, netns);
     }
     writeLabRecord(paths, record);
     say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
@@ -209,6 +299,13 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       await objectsRead.close();
     }
     record.state = 'up';
+    // The trailing flag keeps " --lab NAME " in its command line, which `lab down` looks for.
+    record.supervisorPid = spawnDetached({
+      argv: [process.execPath, CLI_PATH, 'lab', 'supervise', '--lab', spec.name, '--every', '1s'],
+      logFile: `${paths.logDir}/supervisor.log`,
+      env: { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
+      context: `start the supervisor of lab ${spec.name}`,
+    });
     writeLabRecord(paths, record);
     say(`lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}`);
     return record;
@@ -233,6 +330,20 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     record = readLabRecord(paths);
   } catch {
     record = undefined; // A torn lab.json: the namespace prefix still finds everything.
+  }
+  // The supervisor first, and wait for it: it would restart what is stopped below. Then read
+  // lab.json again, for the PIDs of anything it started just before it stopped.
+  const supervisor = record?.supervisorPid;
+  if (supervisor !== undefined && processCommandLine(supervisor)?.includes(`lab supervise --lab ${name} `)) {
+    signalProcess(supervisor, 'SIGTERM');
+    const end = Date.now() + 3_000;
+    while (processCommandLine(supervisor) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    if (processCommandLine(supervisor) !== undefined) signalProcess(supervisor, 'SIGKILL');
+    try {
+      record = readLabRecord(paths) ?? record;
+    } catch {
+      // Torn meanwhile: the PIDs read before and the namespace prefix still find everything.
+    }
   }
   const namespaces = labNamespaces(netns, paths);
   const pids = new Set<number>();
@@ -266,7 +377,8 @@ export interface LabStatus {
   name: string;
   state: string;
   spec?: LabSpec;
-  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo }>;
+  /** `controllers`: the node's agent's status document (src/agent/node-status.ts), once it wrote one. */
+  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo; controllers?: NodeStatusDocument['controllers'] }>;
   namespaces: number;
   pods: number;
 }
@@ -291,7 +403,8 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       spec: record.spec,
       nodes: record.nodes.map((n) => {
         const info = infos.find((i) => i.name === n.name);
-        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}) };
+        const doc = readNodeStatus(paths.runDir(n.name));
+        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}), ...(doc ? { controllers: doc.controllers } : {}) };
       }),
       namespaces: namespaces.length,
       pods,

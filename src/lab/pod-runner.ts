@@ -344,9 +344,11 @@ export class PodRunner {
     }
     try {
       const r = await httpGetText(this.o.agentHealthUrl, 1_000);
-      const text = r.text.trim();
+      // The agent's /healthz starts with one summary line ("ok", or "not ready: …"), then a line
+      // per controller; the node's message keeps the summary, so `weft get nodes` stays one line.
+      const summary = (r.text.trim().split('\n')[0] ?? '').replace(/^not ready:\s*/, '');
       if (r.ok && info.message === undefined) info.ready = existsSync(join(this.o.cniConfDir, CONFLIST_FILE));
-      else info.message ??= `agent not ready: ${text}`;
+      else info.message ??= `agent not ready: ${summary}`;
       if (info.ready === false) info.message ??= 'no CNI config yet';
     } catch (err) {
       info.message ??= `agent does not answer at ${this.o.agentHealthUrl}: ${(err as Error).message}`;

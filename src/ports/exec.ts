@@ -1,7 +1,10 @@
 /**
  * Exec: the port through which everything in weft runs another program (ip, nft, sysctl, a
- * delegated CNI plugin). The real implementation is src/adapters/exec.ts, the only module that
- * imports child_process.
+ * delegated CNI plugin), either once (`Exec.run`) or as a long-lived child talked to over its
+ * pipes (`SpawnChild`: the agent's `ip -batch` and `nft -i` sessions, the lab's helpers). The real
+ * implementation is src/adapters/exec.ts, the only module in src/ that imports child_process,
+ * so every process error has one shape: ExecError, with argv, exit code or signal, stderr and the
+ * caller's context.
  */
 
 export interface ExecRequest {
@@ -45,8 +48,48 @@ export class ExecError extends Error {
     options?: { cause?: unknown },
   ) {
     const what = context ? `${context}: ` : '';
-    const how = signal ? `killed by ${signal}` : `exit code ${exitCode}`;
+    const how = signal ? `killed by ${signal}` : exitCode === null ? 'did not run to an exit' : `exit code ${exitCode}`;
     const why = stderr.trim() || stdout.trim();
     super(`${what}${argv.join(' ')}: ${how}${why ? `: ${why}` : ''}`, options);
   }
 }
+
+/** A long-lived child: argv, where it runs, and which of its pipes the caller reads or writes. */
+export interface ChildRequest {
+  /** Program and arguments; never a shell string. */
+  argv: readonly string[];
+  /** Run inside the network namespace at this path (via nsenter --net=PATH). */
+  netns?: string;
+  /** What the child is for ("ip batch session"), in every error about it. */
+  context: string;
+  /** The whole environment of the child; the parent's when omitted. */
+  env?: Record<string, string>;
+  /** Pipe stdin (write()); otherwise stdin is /dev/null. */
+  stdin?: boolean;
+  /** Pipe stdout (onStdout()); otherwise it is discarded. stderr is always piped and kept. */
+  stdout?: boolean;
+}
+
+/** A running child process. Its stderr is kept (the last few KiB) for the error it ends with. */
+export interface Child {
+  /** The PID, or undefined when the program could not be started. */
+  readonly pid: number | undefined;
+  /** The argv as run (with the nsenter prefix when it runs in a namespace). */
+  readonly argv: readonly string[];
+  /** True until the child has exited. */
+  readonly running: boolean;
+  /** Writes to its stdin (ignored once it has exited; write errors show up as its exit). */
+  write(text: string): void;
+  onStdout(listener: (text: string) => void): void;
+  onStderr(listener: (text: string) => void): void;
+  /**
+   * Resolves (never rejects) once the child has exited and its pipes are drained, with the
+   * ExecError that says how: exit code or signal, or why it could not start, and its stderr.
+   */
+  readonly exited: Promise<ExecError>;
+  /** Sends a signal (SIGTERM by default); nothing when it has exited. */
+  kill(signal?: 'SIGTERM' | 'SIGKILL' | 'SIGINT'): void;
+}
+
+/** Starts a long-lived child. Never throws: a program that cannot start is a Child that has exited. */
+export type SpawnChild = (req: ChildRequest) => Child;
