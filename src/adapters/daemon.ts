@@ -11,7 +11,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { ExecError, type Child, type SpawnChild } from '../ports/exec.js';
+import { type Child, type SpawnChild } from '../ports/exec.js';
+import { ExecError } from '../core/port-errors.js';
 import { spawnChild } from './exec.js';
 
 export { spawnDetached } from './exec.js';

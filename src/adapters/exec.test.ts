@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExecError } from '../ports/exec.js';
+import { ExecError } from '../core/port-errors.js';
 import { inNetns, NodeExec, spawnChild } from './exec.js';
 
 describe('inNetns', () => {

@@ -10,7 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { ExecError, type Child, type ChildRequest, type Exec, type ExecRequest, type ExecResult } from '../ports/exec.js';
+import { type Child, type ChildRequest, type Exec, type ExecRequest, type ExecResult } from '../ports/exec.js';
+import { ExecError } from '../core/port-errors.js';
 
 /** How much of a long-lived child's stderr is kept for its exit error. */
 const STDERR_TAIL = 4096;

@@ -10,7 +10,8 @@
 
 import type { Exec } from '../ports/exec.js';
 import { batchError, IpBatchError, type IpSession } from './ip-session.js';
-import { LinkBatchError, type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
+import { type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
+import { LinkBatchError } from '../core/port-errors.js';
 
 /** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
 function token(text: string, what: string): string {

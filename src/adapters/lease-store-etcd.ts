@@ -21,7 +21,8 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import type { Clock } from '../ports/clock.js';
-import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 import { EtcdLeaseWatch } from './lease-store-etcd-watch.js';
 
 export interface EtcdTlsFiles {

@@ -17,7 +17,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
 import { pollingWatch, WatchRegistry } from './lease-watch-poll.js';
-import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 
 interface Row {
   subnet: string;

@@ -26,7 +26,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
-import { canonicalJsonText } from '../core/lab/canonical.js';
+import { canonicalJsonText } from '../core/canonical-json.js';
 import type { K8sKind, K8sObject, ObjectOfKind, PodStatus } from '../core/k8s/objects.js';
 import { keyOf, RevisionConflictError, RevisionTooOldError, type ObjectKey } from '../core/k8s/object-key.js';
 import type { Change, CommitAction, NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';

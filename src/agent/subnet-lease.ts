@@ -16,7 +16,8 @@
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { type Lease, type LeaseAttrs, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 import { pickSubnet } from '../core/flannel/subnet-pick.js';
 import type { NetConf } from '../core/flannel/net-conf.js';
 import { cidrContains, parseCidr } from '../core/net/ip.js';

@@ -61,6 +61,9 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
   const runtime = new CniRuntime({ exec, binDirs: [binDir], wrap: netns.wrap(nodeNs) });
   const inPod = (ns: string, argv: string[]) => exec.tryRun({ argv: [...netns.wrap(ns), ...argv] });
 
+  // A failure of the demo itself is the one to report; cleanup problems are reported when it succeeded.
+  let failed = false;
+  let cleanupError: Error | undefined;
   try {
     say(`weft demo: two pods on one node, wired by weft's CNI plugins as a container runtime does it`);
     installCni({ binDir, prefix: 'weft-' });
@@ -113,6 +116,9 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
     if (hp.exitCode !== 0) throw new Error(`node → ${gateway}:${opts.hostPort} (hostPort) failed: ${hp.stderr.trim()}`);
     say(`  hostPort      node ${gateway}:${opts.hostPort} → pod-b:80 answered ${JSON.stringify(hp.stdout.trim().split('\n')[0])}`);
     void ipA;
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
     for (const d of daemons) await d.stop();
     const problems: string[] = [];
@@ -128,6 +134,11 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
     for (const name of netns.list()) if (name.startsWith(opts.prefix)) await netns.delete(name);
     rmSync(work, { recursive: true, force: true });
     say(`  cleaned up    namespaces and ${work} removed`);
-    if (problems.length > 0) throw new Error(`cleanup: ${problems.join('; ')}`);
+    if (problems.length > 0) {
+      const text = `cleanup: ${problems.join('; ')}`;
+      if (failed) say(`  ${text}`);
+      else cleanupError = new Error(text);
+    }
   }
+  if (cleanupError) throw cleanupError;
 }

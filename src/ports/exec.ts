@@ -7,6 +7,8 @@
  * caller's context.
  */
 
+import type { ExecError } from '../core/port-errors.js';
+
 export interface ExecRequest {
   /** Program and arguments; never a shell string. */
   argv: readonly string[];
@@ -33,25 +35,6 @@ export interface Exec {
   run(req: ExecRequest): Promise<ExecResult>;
   /** Runs a program and resolves with its exit status whatever it is (rejects only if it cannot start). */
   tryRun(req: ExecRequest): Promise<ExecResult>;
-}
-
-/** A program that failed: carries argv, exit code, signal, stderr and the caller's context. */
-export class ExecError extends Error {
-  override readonly name = 'ExecError';
-  constructor(
-    readonly argv: readonly string[],
-    readonly exitCode: number | null,
-    readonly signal: string | null,
-    readonly stdout: string,
-    readonly stderr: string,
-    readonly context: string | undefined,
-    options?: { cause?: unknown },
-  ) {
-    const what = context ? `${context}: ` : '';
-    const how = signal ? `killed by ${signal}` : exitCode === null ? 'did not run to an exit' : `exit code ${exitCode}`;
-    const why = stderr.trim() || stdout.trim();
-    super(`${what}${argv.join(' ')}: ${how}${why ? `: ${why}` : ''}`, options);
-  }
 }
 
 /** A long-lived child: argv, where it runs, and which of its pipes the caller reads or writes. */

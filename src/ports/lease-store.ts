@@ -52,14 +52,6 @@ export interface LeaseWatch {
   stop(): Promise<void>;
 }
 
-export class LeaseTakenError extends Error {
-  override readonly name = 'LeaseTakenError';
-}
-
-export class LeaseLostError extends Error {
-  override readonly name = 'LeaseLostError';
-}
-
 export interface LeaseStore {
   /** The network config text (net-conf.json) stored at the config key; undefined when none is stored. */
   getConfig(): Promise<string | undefined>;

@@ -75,17 +75,6 @@ export interface ApplyOptions extends NsOption {
   read?: readonly string[];
 }
 
-/**
- * A failed batch: which change failed (its index in the list given to apply), so callers know
- * what was made before it; undefined when the failure cannot be tied to one change.
- */
-export class LinkBatchError extends Error {
-  constructor(message: string, readonly failedIndex: number | undefined, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'LinkBatchError';
-  }
-}
-
 export interface Links {
   /** The link and its addresses; undefined when no link has that name. */
   get(name: string, opts?: NsOption): Promise<LinkState | undefined>;

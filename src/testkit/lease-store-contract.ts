@@ -11,7 +11,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore } from '../ports/lease-store.js';
+import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore } from '../ports/lease-store.js';
+import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 
 export interface LeaseStoreSubject {
   /** A store with no config and no lease in it. */

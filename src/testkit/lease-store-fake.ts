@@ -7,7 +7,8 @@
  */
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
-import { LeaseLostError, LeaseTakenError, type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 
 /** What a watcher compares: a renewal that changes none of these is not an event. */
 const identity = (l: LeaseAttrs) => JSON.stringify([l.publicIp, l.backendType, l.backendData, l.nodeName ?? '']);

@@ -35,7 +35,7 @@ const REQUIRED: Record<CniCommand, readonly string[]> = {
 
 // The spec: "Must be alphanumeric, optionally containing underscores, hyphens, or periods,
 // starting with an alphanumeric character."
-const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.\-]*$/;
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 function invalid(message: string): CniError {
   return new CniError(CniErrorCode.InvalidEnvironment, message);

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import { tryParseIp } from '../net/ip.js';
 import type { Container, Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Service, ServicePort } from './objects.js';
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
-import { addReasons, clusterMeta, enumOf, fieldsOf, INTEGER, keptOf, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import { addReasons, clusterMeta, enumOf, fieldsOf, keptOf, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
 import * as F from './schema-fields.js';
 
 const NAMESPACE_SPEC = fieldsOf({}, F.NAMESPACE_SPEC).transform((s) => keptOf(s, F.NAMESPACE_SPEC));

@@ -19,7 +19,7 @@ import { resourceNames, SUPPORTED_KINDS } from '../k8s/kinds.js';
 import type { LocatedObject } from '../k8s/parse.js';
 import { keyOf, sameKey, type ObjectKey } from '../k8s/object-key.js';
 import type { Stored } from '../../ports/object-store.js';
-import { canonicalJsonText } from './canonical.js';
+import { canonicalJsonText } from '../canonical-json.js';
 
 export class ApplyError extends Error {
   override readonly name = 'ApplyError';
