@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { NodeExec } from '../src/adapters/exec.js';
 import { Iproute2Links } from '../src/adapters/iproute2.js';
 import { IpSession, IpBatchError } from '../src/adapters/ip-session.js';
-import { LinkBatchError } from '../src/ports/links.js';
+import { LinkBatchError } from '../src/core/port-errors.js';
 import { Netns, ipJson } from './support/netns.js';
 
 const fx = new Netns('weft-ips-');

@@ -228,9 +228,9 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
     assert.ok(s.nodes.every((n) => n.agent && n.runner));
     // Each node's controllers, from its agent's node status document: all ready, policy among them.
     for (const n of s.nodes) {
-      assert.deepEqual(n.controllers?.map((c) => `${c.name} ${c.ready}`), ['subnet', 'backend', 'ip-masq', 'cni-socket', 'cni-files', 'policy'].map((c) => `${c} true`));
+      assert.deepEqual(n.controllers?.map((c) => `${c.name} ${c.ready}`), ['subnet', 'backend', 'ip-masq', 'cni-socket', 'cni-files', 'cluster', 'policy'].map((c) => `${c} true`));
     }
-    assert.match(lab.must(['lab', 'status', '--name', lab.name]), /controllers: subnet ok, backend ok, ip-masq ok, cni-socket ok, cni-files ok, policy ok \(revision \d+\)/);
+    assert.match(lab.must(['lab', 'status', '--name', lab.name]), /controllers: subnet ok, backend ok, ip-masq ok, cni-socket ok, cni-files ok, cluster ok, policy ok \(revision \d+\)/);
     assert.ok(lab.must(['lab', 'list']).split('\n').includes(lab.name));
   });
 
