@@ -211,9 +211,16 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
       refused('map element without a value', () => new NftTx().add(elems('pm', { key: ['tcp', 80] }))),
       refused('set element with a value', () => new NftTx().add(elems('v4', { key: ['10.0.0.1'], value: ['10.0.0.2'] }))),
       refused('a verdict map that leads back into the chain that looks it up', () =>
-        new NftTx().add(ruleObj('pods', RULES.svc)).add(elems('vm', { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'pods' } })),
+        new NftTx()
+          .add(ruleObj('entry', RULES.isolated))
+          .add(ruleObj('pods', RULES.svc))
+          .add(elems('vm', { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'pods' } })),
       ),
-      refused('a loop of jumps', () => new NftTx().add(chain('x')).add(ruleObj('pods', [jump('x')])).add(ruleObj('x', [jump('pods')]))),
+      ok('a loop of jumps no base chain reaches (the kernel checks from base chains)', () =>
+        new NftTx().add(chain('x')).add(ruleObj('pods', [jump('x')])).add(ruleObj('x', [jump('pods')])),
+      ),
+      refused('linking that loop to a base chain', () => new NftTx().add(ruleObj('entry', RULES.isolated))),
+      ok('breaking the loop', () => new NftTx().flush(chain('pods')).flush(chain('x')).delete(chain('x'))),
       refused('dnat in a chain a filter base chain jumps to', () => new NftTx().add(ruleObj('entry', RULES.isolated)).add(ruleObj('pods', RULES.dnat))),
       ok('a rule that jumps and looks up; dnat in a nat prerouting chain', () =>
         new NftTx().add(ruleObj('entry', RULES.isolated)).add(chain('pre', PRE)).add(ruleObj('pre', RULES.dnat)),

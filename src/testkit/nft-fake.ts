@@ -14,7 +14,9 @@
  * - references: a jump/goto (in a rule or a verdict map) must name an existing regular chain of
  *   the table; a set lookup, verdict map or NAT map must name an existing set of the right kind
  *   whose key types equal the selectors' types; a referenced chain or set cannot be deleted
- *   ("Device or resource busy"); deleting a chain deletes its rules;
+ *   ("Device or resource busy"); deleting a chain deletes its rules; a loop of jumps that a base
+ *   chain reaches is refused ("Too many links"), and so is a NAT statement a base chain of the
+ *   wrong type or hook reaches ("Operation not supported");
  * - elements: every part must fit its key type; prefixes and ranges only in interval sets;
  *   timeouts only in timeout sets; an element overlapping another one of an interval set is
  *   refused; adding an identical element again is fine.
@@ -366,7 +368,8 @@ function edgesOf(t: FakeTable, c: FakeChain): string[] {
 }
 
 /**
- * What the kernel validates when a transaction commits: no loop of jumps ("Too many links"),
+ * What the kernel validates when a transaction commits: no loop of jumps reachable from a base
+ * chain ("Too many links"),
  * and NAT statements only where a nat base chain of the right hook reaches them ("Operation not
  * supported": dnat in prerouting/output, snat and masquerade in postrouting/input).
  */
@@ -382,7 +385,9 @@ function validateTable(t: FakeTable): string | undefined {
     state.set(name, 'done');
     return true;
   };
-  for (const name of t.chains.keys()) if (!visit(name)) return `a loop of jumps through chain ${name}: Too many links`;
+  // The kernel looks for loops only along paths from base chains: an unreachable loop is fine
+  // until something links it to one.
+  for (const c of t.chains.values()) if (c.base && !visit(c.name)) return `a loop of jumps from base chain ${c.name}: Too many links`;
   for (const base of t.chains.values()) {
     if (!base.base) continue;
     const { type, hook } = base.base;

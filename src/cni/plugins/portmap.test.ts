@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCniEnv } from '../../core/cni/env.js';
 import { CniError } from '../../core/cni/errors.js';
-import type { NftTransaction } from '../../core/nft/transaction.js';
+import type { NftTx } from '../../core/nft/tx.js';
 import { type Exec, type ExecRequest, type ExecResult } from '../../ports/exec.js';
 import { ExecError } from '../../core/port-errors.js';
 import type { FileLocker, LockHandle } from '../../ports/lock.js';
@@ -21,7 +21,7 @@ class FakeNft implements Nft {
     public listing: unknown[] | undefined = undefined,
     private readonly broken = false,
   ) {}
-  async apply(tx: NftTransaction): Promise<void> {
+  async apply(tx: NftTx): Promise<void> {
     this.applied.push(tx.render());
   }
   async listTable(): Promise<unknown[] | undefined> {
@@ -90,7 +90,7 @@ test('ADD applies one transaction under the lock, then sets route_localnet on th
   const { plugin, nft, exec, locker, logs } = setup();
   await plugin.add(call('ADD', { prevResult, ...mappings, markMasqBit: 13 }));
   assert.equal(nft.applied.length, 1);
-  assert.match(nft.applied[0] ?? '', /add element inet weft-portmap hostports-v4 \{ tcp \. 8080 comment "c1\/eth0 mynet" : 10\.244\.0\.5 \. 80 \}/);
+  assert.match(nft.applied[0] ?? '', /add element inet weft-portmap hostports-v4 \{ "tcp" \. 8080 comment "c1\/eth0 mynet" : 10\.244\.0\.5 \. 80 \}/);
   assert.deepEqual(exec.ran, ['ip -j route get 10.244.0.5', 'sysctl -q -w net/ipv4/conf/cni0/route_localnet=1']);
   assert.deepEqual(locker.paths, ['/run/test-locks/portmap.lock']);
   assert.equal(locker.held, 0);

@@ -39,7 +39,7 @@ import {
   type PortmapElement,
 } from '../../core/nft/portmap.js';
 import { parsePortmapListing } from '../../core/nft/portmap-listing.js';
-import type { NftTransaction } from '../../core/nft/transaction.js';
+import type { NftTx } from '../../core/nft/tx.js';
 import type { PluginDeps } from '../deps.js';
 import type { CniPlugin, PluginCall } from '../skel.js';
 
@@ -72,7 +72,7 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     return objects === undefined ? undefined : parsePortmapListing(objects);
   }
 
-  async function apply(tx: NftTransaction, action: string): Promise<void> {
+  async function apply(tx: NftTx, action: string): Promise<void> {
     if (tx.empty) return;
     try {
       await deps.nft.apply(tx, `portmap: ${action}`);

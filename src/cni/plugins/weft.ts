@@ -16,6 +16,10 @@
  * per pod, nearly always to pass the result through. ADD calls it only when there are mappings;
  * DEL always does (it cannot know whether the ADD had any). A portmap chained separately in the
  * conflist still works as before.
+ *
+ * Masquerade: the bridge's ipMasq is on exactly when the agent does not masquerade (subnet.env
+ * FLANNEL_IPMASQ), unless `delegate.ipMasq` says otherwise; the whole story (three tables, which
+ * is live for which config, and why) is in src/core/nft/masquerade.ts, where it is decided.
  */
 
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +30,7 @@ import { CniError, CniErrorCode, toCniError } from '../../core/cni/errors.js';
 import { convertResult, type CniResult } from '../../core/cni/result.js';
 import { parseSubnetEnv } from '../../core/cni/subnet-env.js';
 import { DEFAULT_AGENT_RUN_DIR } from '../../core/names.js';
+import { bridgeIpMasq } from '../../core/nft/masquerade.js';
 import type { PluginDeps } from '../deps.js';
 import type { CniPlugin, PluginCall } from '../skel.js';
 
@@ -60,11 +65,11 @@ export function delegateConfig(conf: WeftConfig, subnetFileText: string): Record
     cniVersion: conf.cniVersion,
     name: conf.name,
     type: 'bridge',
-    // When the agent masquerades (FLANNEL_IPMASQ=true) the bridge must not do it a second time.
-    ipMasq: !env.ipMasq,
     mtu: env.mtu,
     isGateway: true,
     ...d,
+    // Which table masquerades is decided in one place: src/core/nft/masquerade.ts.
+    ipMasq: bridgeIpMasq(env.ipMasq, d.ipMasq),
     ipam: { type: 'host-local', ranges: [[{ subnet: env.subnet }]], routes: [{ dst: env.network }], ...ipamOverrides },
   };
   for (const k of ['runtimeConfig', 'args', 'prevResult'] as const) if (conf[k] !== undefined) out[k] = conf[k];

@@ -1,19 +1,23 @@
 /**
  * The agent's ip-masq: pods' traffic leaving the cluster network gets the node's address, and
  * nothing else is touched (the same policy as flanneld's --ip-masq, expressed in nftables).
+ * Which masquerade table is live for which config: src/core/nft/masquerade.ts.
  *
- * Rules, in order, in one postrouting chain at srcnat priority:
+ * Rules, in order, in one postrouting chain at srcnat priority (LAYOUT.agentMasqPostrouting):
  *   pod → pod (anywhere in the cluster network)      return (never NAT inside the overlay)
  *   outside → this node's pods                        return (keep the client's address)
  *   pod → outside, not multicast                      masquerade fully-random
- * The whole table is rebuilt in one transaction (add table, delete it, add it again with its
- * chain and rules) so that a change of Network or subnet swaps atomically and the agent can
- * re-run it on every restart without duplicating rules.
+ * The table is a TableDef, rebuilt whole in one transaction (planFullRebuild: add, delete, add
+ * again with its chain and rules) so that a change of Network or subnet swaps atomically and the
+ * agent can re-run it on every restart without duplicating rules.
  */
 
-import { AGENT_MASQ_TABLE } from '../names.js';
-import { NftTransaction, type NftChain, type NftTable } from './transaction.js';
+import { AGENT_MASQ_OBJECTS, AGENT_MASQ_TABLE } from '../names.js';
 import { parseCidr } from '../net/ip.js';
+import { baseChainOf } from './layout.js';
+import { match, prefix, ret, rule, type Part, type TableDef } from './model.js';
+import { planFullRebuild, planRemoval } from './sync.js';
+import type { NftTx } from './tx.js';
 
 export interface AgentMasqInput {
   /** The cluster network (FLANNEL_NETWORK). */
@@ -22,34 +26,45 @@ export interface AgentMasqInput {
   subnet: string;
 }
 
-export const agentMasqTable: NftTable = { kind: 'table', family: 'inet', name: AGENT_MASQ_TABLE, comment: 'weft agent: ip-masq of pod traffic leaving the cluster network' };
+const COMMENT = 'weft agent: ip-masq of pod traffic leaving the cluster network';
 
-const postrouting: NftChain = {
-  kind: 'chain',
-  family: 'inet',
-  table: AGENT_MASQ_TABLE,
-  name: 'postrouting',
-  base: { type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' },
-};
+function cidrPart(text: string): { part: Part; family: 4 | 6 } {
+  const net = parseCidr(text);
+  const addr = text.slice(0, text.indexOf('/'));
+  return { part: prefix(addr, net.prefix), family: net.address.family };
+}
+
+/** The whole table as data. */
+export function agentMasqTable(input: AgentMasqInput): TableDef {
+  const { part: net, family } = cidrPart(input.network);
+  const { part: subnet } = cidrPart(input.subnet);
+  const ip = family === 4 ? 'ip' : 'ip6';
+  const multicast = family === 4 ? prefix('224.0.0.0', 4) : prefix('ff00::', 8);
+  return {
+    family: 'inet',
+    name: AGENT_MASQ_TABLE,
+    comment: COMMENT,
+    sets: [],
+    chains: [
+      {
+        name: AGENT_MASQ_OBJECTS.postroutingChain,
+        base: baseChainOf('agentMasqPostrouting'),
+        rules: [
+          rule([match(`${ip} saddr`, net), match(`${ip} daddr`, net), ret], 'pod to pod: no NAT inside the cluster network'),
+          rule([match(`${ip} saddr`, net, '!='), match(`${ip} daddr`, subnet), ret], 'to this node\'s pods from outside: keep the source'),
+          rule([match(`${ip} saddr`, net), match(`${ip} daddr`, multicast, '!='), { kind: 'masquerade', fullyRandom: true }], 'pods leaving the cluster network'),
+        ],
+      },
+    ],
+  };
+}
 
 /** The transaction that (re)builds the table from scratch, atomically. */
-export function renderAgentMasq(input: AgentMasqInput): NftTransaction {
-  const net = parseCidr(input.network);
-  const family = net.address.family === 4 ? 'ip' : 'ip6';
-  const multicast = family === 'ip' ? '224.0.0.0/4' : 'ff00::/8';
-  const rule = (text: string, comment: string) => ({ kind: 'rule' as const, family: 'inet' as const, table: AGENT_MASQ_TABLE, chain: 'postrouting', rule: text, comment });
-  return new NftTransaction()
-    // "add" then "delete" makes the delete safe when the table does not exist yet.
-    .add(agentMasqTable)
-    .delete(agentMasqTable)
-    .add(agentMasqTable)
-    .add(postrouting)
-    .add(rule(`${family} saddr ${input.network} ${family} daddr ${input.network} return`, 'pod to pod: no NAT inside the cluster network'))
-    .add(rule(`${family} saddr != ${input.network} ${family} daddr ${input.subnet} return`, 'to this node\'s pods from outside: keep the source'))
-    .add(rule(`${family} saddr ${input.network} ${family} daddr != ${multicast} masquerade fully-random`, 'pods leaving the cluster network'));
+export function renderAgentMasq(input: AgentMasqInput): NftTx {
+  return planFullRebuild(agentMasqTable(input));
 }
 
 /** The transaction that removes the table; safe when it does not exist. */
-export function renderAgentMasqRemoval(): NftTransaction {
-  return new NftTransaction().add(agentMasqTable).delete(agentMasqTable);
+export function renderAgentMasqRemoval(): NftTx {
+  return planRemoval({ family: 'inet', name: AGENT_MASQ_TABLE });
 }

@@ -1,11 +1,12 @@
 /**
  * The bridge plugin's ipMasq in nftables: one `inet` table (MASQ_TABLE) with a static skeleton and
- * the pods as set elements, instead of the reference's iptables chain per container.
+ * the pods as set elements, instead of the reference's iptables chain per container. Which
+ * masquerade table is live for which config: src/core/nft/masquerade.ts.
  *
  *   table inet weft-masq
  *     set pods-v4  { type ipv4_addr }                       pod address
  *     set local-v4 { type ipv4_addr . ipv4_addr; interval }  pod address . pod subnet
- *     chain postrouting (nat, srcnat)
+ *     chain postrouting (nat, srcnat: LAYOUT.bridgeMasqPostrouting)
  *       ip saddr . ip daddr @local-v4 return    to its own subnet: keep the source
  *       ip daddr 224.0.0.0/4 return             multicast: keep the source (as the reference)
  *       ip saddr @pods-v4 masquerade
@@ -17,15 +18,16 @@
  * repaired without a moment in which the chain is empty. When DEL would leave every set empty it
  * deletes the table instead: no rule stays behind on a node without pods.
  *
- * Pure: callers list the table (Nft.listTable), pass the objects in, and apply the transaction
- * under the masq lock.
+ * Pure: callers list the table (Nft.listTable), pass the parsed elements in, and apply the
+ * transaction under the masq lock (src/cni/plugins/bridge-masq.ts).
  */
 
 import { MASQ_OBJECTS, MASQ_TABLE } from '../names.js';
-import type { IpFamily } from '../net/ip.js';
+import { parseCidr, type IpFamily } from '../net/ip.js';
+import { baseChainOf } from './layout.js';
 import { parseTable } from './listing.js';
-import { keyId } from './model.js';
-import { NftTransaction, type NftChain, type NftElement, type NftSet, type NftTable } from './transaction.js';
+import { chainObj, inSet, match, prefix, ret, rule, setObj, tableObj, type Element, type Part, type RuleBody, type SetDef, type TableDef } from './model.js';
+import { NftTx } from './tx.js';
 
 export interface MasqTarget {
   family: IpFamily;
@@ -35,66 +37,87 @@ export interface MasqTarget {
   subnet: string;
 }
 
-/** One element found in the table: which set, its key as nft text, and its comment. */
+/** One element of the table: which set, its key, and its comment (the attachment tag). */
 export interface MasqElement {
   set: string;
-  key: string;
+  key: readonly Part[];
   comment?: string;
 }
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
+const T = { family: 'inet' as const, name: MASQ_TABLE, comment: 'weft bridge ipMasq; elements tagged <containerID>/<ifname>' };
+const CHAIN = { name: MASQ_OBJECTS.postroutingChain, base: baseChainOf('bridgeMasqPostrouting') };
 
-const TABLE: NftTable = { kind: 'table', family: 'inet', name: MASQ_TABLE, comment: 'weft bridge ipMasq; elements tagged <containerID>/<ifname>' };
-
-const CHAIN: NftChain = {
-  kind: 'chain',
-  family: 'inet',
-  table: MASQ_TABLE,
-  name: MASQ_OBJECTS.postroutingChain,
-  base: { type: 'nat', hook: 'postrouting', priority: 'srcnat' },
-};
-
-function podSet(f: IpFamily): NftSet {
-  return { kind: 'set', family: 'inet', table: MASQ_TABLE, name: MASQ_OBJECTS.podSet[f], type: f === 4 ? 'ipv4_addr' : 'ipv6_addr' };
+function sets(): SetDef[] {
+  return FAMILIES.flatMap((f): SetDef[] => {
+    const t = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    return [
+      { name: MASQ_OBJECTS.podSet[f], key: [t], elements: [] },
+      { name: MASQ_OBJECTS.localSet[f], key: [t, t], flags: ['interval'], elements: [] },
+    ];
+  });
 }
 
-function localSet(f: IpFamily): NftSet {
-  const t = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
-  return { kind: 'set', family: 'inet', table: MASQ_TABLE, name: MASQ_OBJECTS.localSet[f], type: `${t} . ${t}`, flags: ['interval'] };
+function rules(): RuleBody[] {
+  return FAMILIES.flatMap((f) => {
+    const ip = f === 4 ? 'ip' : 'ip6';
+    const multicast = f === 4 ? prefix('224.0.0.0', 4) : prefix('ff00::', 8);
+    return [
+      rule([inSet([`${ip} saddr`, `${ip} daddr`], MASQ_OBJECTS.localSet[f]), ret]),
+      rule([match(`${ip} daddr`, multicast), ret]),
+      rule([inSet(`${ip} saddr`, MASQ_OBJECTS.podSet[f]), { kind: 'masquerade' }]),
+    ];
+  });
 }
 
-function rules(f: IpFamily): string[] {
-  const ip = f === 4 ? 'ip' : 'ip6';
-  const multicast = f === 4 ? '224.0.0.0/4' : 'ff00::/8';
-  return [
-    `${ip} saddr . ${ip} daddr @${MASQ_OBJECTS.localSet[f]} return`,
-    `${ip} daddr ${multicast} return`,
-    `${ip} saddr @${MASQ_OBJECTS.podSet[f]} masquerade`,
-  ];
-}
-
-function element(set: string, key: string, comment?: string): NftElement {
-  return { kind: 'element', family: 'inet', table: MASQ_TABLE, set, key, ...(comment ? { comment } : {}) };
+function subnetPart(subnet: string): Part {
+  const net = parseCidr(subnet);
+  return prefix(subnet.slice(0, subnet.indexOf('/')), net.prefix);
 }
 
 /** The elements that hold `targets` for the attachment `tag`. */
 export function masqElementsFor(tag: string, targets: readonly MasqTarget[]): MasqElement[] {
   return targets.flatMap((t) => [
-    { set: MASQ_OBJECTS.podSet[t.family], key: t.address, comment: tag },
-    { set: MASQ_OBJECTS.localSet[t.family], key: `${t.address} . ${t.subnet}`, comment: tag },
+    { set: MASQ_OBJECTS.podSet[t.family], key: [t.address], comment: tag },
+    { set: MASQ_OBJECTS.localSet[t.family], key: [t.address, subnetPart(t.subnet)], comment: tag },
   ]);
+}
+
+/** The table holding `elements`, as data (for the tracer and tests). */
+export function masqTable(elements: readonly MasqElement[]): TableDef {
+  return {
+    ...T,
+    chains: [{ ...CHAIN, rules: rules() }],
+    sets: sets().map((s) => ({ ...s, elements: elements.filter((e) => e.set === s.name).map(toElement) })),
+  };
+}
+
+function toElement(e: MasqElement): Element {
+  return { key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) };
+}
+
+/** Groups elements into one element operation per set. */
+function elementOps(tx: NftTx, verb: 'add' | 'delete', elements: readonly MasqElement[]): void {
+  const bySet = new Map<string, Element[]>();
+  for (const e of elements) bySet.set(e.set, [...(bySet.get(e.set) ?? []), toElement(e)]);
+  for (const [set, list] of bySet) {
+    const object = { kind: 'element' as const, family: T.family, table: T.name, set, elements: list };
+    if (verb === 'add') tx.add(object);
+    else tx.delete(object);
+  }
 }
 
 /**
  * ADD: the skeleton (re-declared, rules rewritten), the removal of elements the same attachment
  * left before (a retried ADD), and the new elements.
  */
-export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], current: readonly MasqElement[]): NftTransaction {
-  const tx = new NftTransaction().add(TABLE).add(CHAIN).flush(CHAIN);
-  for (const f of FAMILIES) tx.add(podSet(f)).add(localSet(f));
-  for (const f of FAMILIES) for (const rule of rules(f)) tx.add({ kind: 'rule', family: 'inet', table: MASQ_TABLE, chain: CHAIN.name, rule });
-  for (const e of current) if (e.comment === tag) tx.delete(element(e.set, e.key));
-  for (const e of masqElementsFor(tag, targets)) tx.add(element(e.set, e.key, e.comment));
+export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], current: readonly MasqElement[]): NftTx {
+  const chain = chainObj(T, CHAIN);
+  const tx = new NftTx().add(tableObj(T)).add(chain).flush(chain);
+  for (const s of sets()) tx.add(setObj(T, s));
+  for (const r of rules()) tx.add({ kind: 'rule', family: T.family, table: T.name, chain: chain.name, ...r });
+  elementOps(tx, 'delete', current.filter((e) => e.comment === tag));
+  elementOps(tx, 'add', masqElementsFor(tag, targets));
   return tx;
 }
 
@@ -102,17 +125,17 @@ export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], curre
  * DEL: removes the attachment's elements; deletes the whole table when nothing else is left in
  * it. Empty when the attachment has no element (nothing to do, table untouched).
  */
-export function renderMasqRemove(tag: string, current: readonly MasqElement[]): NftTransaction {
-  const tx = new NftTransaction();
+export function renderMasqRemove(tag: string, current: readonly MasqElement[]): NftTx {
+  const tx = new NftTx();
   const mine = current.filter((e) => e.comment === tag);
   if (mine.length === 0) return tx;
-  if (mine.length === current.length) return tx.delete(TABLE);
-  for (const e of mine) tx.delete(element(e.set, e.key));
+  if (mine.length === current.length) return tx.delete(tableObj(T));
+  elementOps(tx, 'delete', mine);
   return tx;
 }
 
 /** The elements of every set of MASQ_TABLE in a `nft -j list table` listing (the "nftables" array). */
 export function parseMasqElements(objects: readonly unknown[]): MasqElement[] {
   const table = parseTable(objects, 'inet', MASQ_TABLE);
-  return (table?.sets ?? []).flatMap((s) => s.elements.map((e) => ({ set: s.name, key: keyId(e.key), ...(e.comment !== undefined ? { comment: e.comment } : {}) })));
+  return (table?.sets ?? []).flatMap((s) => s.elements.map((e) => ({ set: s.name, key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) })));
 }

@@ -16,6 +16,9 @@ import {
   type PortmapElement,
 } from './portmap.js';
 import { parsePortmapListing } from './portmap-listing.js';
+import { portmapTable } from './portmap.js';
+import { tracePacket } from './trace.js';
+import { NftFake } from '../../testkit/nft-fake.js';
 
 const C1 = portmapComment('mynet', 'c1', 'eth0');
 const C2 = portmapComment('mynet', 'c2', 'eth0');
@@ -44,23 +47,23 @@ test('ADD renders the static skeleton: chains rebuilt in place, data in maps and
       'add map inet weft-portmap hostip-hostports-v6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }',
       'add map inet weft-portmap hostports-v6 { type inet_proto . inet_service : ipv6_addr . inet_service; }',
       'add set inet weft-portmap masq-v6 { type ipv6_addr . ipv6_addr; flags interval; }',
-      'add chain inet weft-portmap prerouting { type nat hook prerouting priority dstnat; policy accept; }',
+      'add chain inet weft-portmap prerouting { type nat hook prerouting priority -100; policy accept; }',
       'add chain inet weft-portmap output { type nat hook output priority -100; policy accept; }',
-      'add chain inet weft-portmap postrouting { type nat hook postrouting priority srcnat; policy accept; }',
+      'add chain inet weft-portmap postrouting { type nat hook postrouting priority 100; policy accept; }',
       'add chain inet weft-portmap hostports',
       'flush chain inet weft-portmap prerouting',
       'flush chain inet weft-portmap output',
       'flush chain inet weft-portmap postrouting',
       'flush chain inet weft-portmap hostports',
       'add rule inet weft-portmap prerouting iifname != "lo" ip daddr 127.0.0.0/8 drop comment "route_localnet guard (CVE-2020-8558)"',
-      'add rule inet weft-portmap prerouting fib daddr type local jump hostports',
-      'add rule inet weft-portmap output fib daddr type local jump hostports',
-      'add rule inet weft-portmap hostports dnat ip to ip daddr . meta l4proto . th dport map @hostip-hostports-v4',
-      'add rule inet weft-portmap hostports dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostip-hostports-v6',
-      'add rule inet weft-portmap hostports meta nfproto ipv4 dnat ip to meta l4proto . th dport map @hostports-v4',
-      'add rule inet weft-portmap hostports ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @hostports-v6',
+      'add rule inet weft-portmap prerouting fib daddr type "local" jump hostports',
+      'add rule inet weft-portmap output fib daddr type "local" jump hostports',
       'add rule inet weft-portmap postrouting ct status dnat ip saddr . ip daddr @masq-v4 masquerade',
       'add rule inet weft-portmap postrouting ct status dnat ip6 saddr . ip6 daddr @masq-v6 masquerade',
+      'add rule inet weft-portmap hostports dnat ip to ip daddr . meta l4proto . th dport map @hostip-hostports-v4',
+      'add rule inet weft-portmap hostports dnat ip6 to ip6 daddr . meta l4proto . th dport map @hostip-hostports-v6',
+      'add rule inet weft-portmap hostports meta nfproto "ipv4" dnat ip to meta l4proto . th dport map @hostports-v4',
+      'add rule inet weft-portmap hostports ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @hostports-v6',
       '',
     ].join('\n'),
   );
@@ -73,7 +76,7 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [tcp8080],
       pods: [V4],
       want: [
-        'add element inet weft-portmap hostports-v4 { tcp . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
+        'add element inet weft-portmap hostports-v4 { "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
         'add element inet weft-portmap masq-v4 { 10.244.0.0/24 . 10.244.0.5 comment "c1/eth0 mynet" }',
         'add element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.244.0.5 comment "c1/eth0 mynet" }',
       ],
@@ -83,7 +86,7 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [tcp8080],
       pods: [V6],
       want: [
-        'add element inet weft-portmap hostports-v6 { tcp . 8080 comment "c1/eth0 mynet" : fd00:10:244::5 . 80 }',
+        'add element inet weft-portmap hostports-v6 { "tcp" . 8080 comment "c1/eth0 mynet" : fd00:10:244::5 . 80 }',
         'add element inet weft-portmap masq-v6 { fd00:10:244::/64 . fd00:10:244::5 comment "c1/eth0 mynet" }',
       ],
     },
@@ -92,10 +95,10 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [udp53],
       pods: [V4, V6],
       want: [
-        'add element inet weft-portmap hostports-v4 { udp . 53 comment "c1/eth0 mynet" : 10.244.0.5 . 5353 }',
+        'add element inet weft-portmap hostports-v4 { "udp" . 53 comment "c1/eth0 mynet" : 10.244.0.5 . 5353 }',
         'add element inet weft-portmap masq-v4 { 10.244.0.0/24 . 10.244.0.5 comment "c1/eth0 mynet" }',
         'add element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.244.0.5 comment "c1/eth0 mynet" }',
-        'add element inet weft-portmap hostports-v6 { udp . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }',
+        'add element inet weft-portmap hostports-v6 { "udp" . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }',
         'add element inet weft-portmap masq-v6 { fd00:10:244::/64 . fd00:10:244::5 comment "c1/eth0 mynet" }',
       ],
     },
@@ -104,21 +107,21 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [{ ...tcp8080, hostIp: parseIp('192.168.1.1') }],
       pods: [V4, V6],
       snat: false,
-      want: ['add element inet weft-portmap hostip-hostports-v4 { 192.168.1.1 . tcp . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }'],
+      want: ['add element inet weft-portmap hostip-hostports-v4 { 192.168.1.1 . "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }'],
     },
     {
       name: 'IPv6 hostIP',
       mappings: [{ ...udp53, hostIp: parseIp('2001:db8::1') }],
       pods: [V4, V6],
       snat: false,
-      want: ['add element inet weft-portmap hostip-hostports-v6 { 2001:db8::1 . udp . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }'],
+      want: ['add element inet weft-portmap hostip-hostports-v6 { 2001:db8::1 . "udp" . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }'],
     },
     {
       name: 'hostIP 0.0.0.0 means any IPv4 address, and no IPv6',
       mappings: [{ ...tcp8080, hostIp: parseIp('0.0.0.0') }],
       pods: [V4, V6],
       snat: false,
-      want: ['add element inet weft-portmap hostports-v4 { tcp . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }'],
+      want: ['add element inet weft-portmap hostports-v4 { "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }'],
     },
     {
       name: 'hostIP of a family the pod lacks: nothing at all',
@@ -132,9 +135,9 @@ test('ADD renders one element per mapping and family, and the masquerade element
       pods: [V4, V6],
       masqAll: true,
       want: [
-        'add element inet weft-portmap hostports-v4 { tcp . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
+        'add element inet weft-portmap hostports-v4 { "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
         'add element inet weft-portmap masq-v4 { 0.0.0.0/0 . 10.244.0.5 comment "c1/eth0 mynet" }',
-        'add element inet weft-portmap hostports-v6 { tcp . 8080 comment "c1/eth0 mynet" : fd00:10:244::5 . 80 }',
+        'add element inet weft-portmap hostports-v6 { "tcp" . 8080 comment "c1/eth0 mynet" : fd00:10:244::5 . 80 }',
         'add element inet weft-portmap masq-v6 { ::/0 . fd00:10:244::5 comment "c1/eth0 mynet" }',
       ],
     },
@@ -143,7 +146,7 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [tcp8080],
       pods: [parseCidr('10.1.2.3/32')],
       want: [
-        'add element inet weft-portmap hostports-v4 { tcp . 8080 comment "c1/eth0 mynet" : 10.1.2.3 . 80 }',
+        'add element inet weft-portmap hostports-v4 { "tcp" . 8080 comment "c1/eth0 mynet" : 10.1.2.3 . 80 }',
         'add element inet weft-portmap masq-v4 { 10.1.2.3/32 . 10.1.2.3 comment "c1/eth0 mynet" }',
         'add element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.1.2.3 comment "c1/eth0 mynet" }',
       ],
@@ -190,11 +193,11 @@ test('a repeated ADD replaces its own elements and a vanished attachment\'s masq
   const other: PortmapElement = { kind: 'dnat', family: 4, protocol: 'tcp', hostPort: 7000, podIp: '10.244.0.7', podPort: 80, comment: C2 };
   const lines = elementLines(planAdd([...old, stale, other], desired([tcp8080], [V4])).render());
   assert.deepEqual(lines, [
-    'delete element inet weft-portmap hostports-v4 { tcp . 9090 }',
+    'delete element inet weft-portmap hostports-v4 { "tcp" . 9090 }',
     'delete element inet weft-portmap masq-v4 { 10.244.0.0/24 . 10.244.0.5 }',
     'delete element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.244.0.5 }',
     'delete element inet weft-portmap masq-v4 { 10.244.0.0/16 . 10.244.0.5 }',
-    'add element inet weft-portmap hostports-v4 { tcp . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
+    'add element inet weft-portmap hostports-v4 { "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
     'add element inet weft-portmap masq-v4 { 10.244.0.0/24 . 10.244.0.5 comment "c1/eth0 mynet" }',
     'add element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.244.0.5 comment "c1/eth0 mynet" }',
   ]);
@@ -209,7 +212,7 @@ test('DEL removes only the attachment\'s elements, and the table with the last o
       [...a, ...b],
       C2,
       [
-        'delete element inet weft-portmap hostports-v4 { udp . 53 }',
+        'delete element inet weft-portmap hostports-v4 { "udp" . 53 }',
         'delete element inet weft-portmap masq-v4 { 10.244.0.0/24 . 10.244.0.7 }',
         'delete element inet weft-portmap masq-v4 { 127.0.0.0/8 . 10.244.0.7 }',
         '',
@@ -319,4 +322,35 @@ test('numeric protocols read back; malformed elements of our sets are errors nam
   for (const [name, entry] of bad) {
     assert.throws(() => parsePortmapListing([TABLE, { map: { ...MAP, elem: [entry] } }]), /inet weft-portmap hostports-v4/, name);
   }
+});
+
+test('ADD, a second ADD and DEL against the fake with kernel semantics; the listing reads back', async () => {
+  const fake = new NftFake();
+  const now = async () => parsePortmapListing((await fake.listTable('inet', 'weft-portmap')) ?? []);
+  const a = desired([tcp8080, udp53], [V4, V6]);
+  const b = desired([{ ...tcp8080, hostPort: 9090 }], [parseCidr('10.244.0.7/24')], { comment: C2 });
+  await fake.apply(planAdd(await now(), a), 'add c1');
+  await fake.apply(planAdd(await now(), a), 'add c1 again');
+  await fake.apply(planAdd(await now(), b), 'add c2');
+  const key = (e: PortmapElement) => JSON.stringify(e);
+  assert.deepEqual((await now()).map(key).sort(), [...a, ...b].map(key).sort());
+  await fake.apply(planRemove(await now(), (e) => e.comment === C1), 'del c1');
+  assert.deepEqual((await now()).map(key).sort(), b.map(key).sort());
+  await fake.apply(planRemove(await now(), (e) => e.comment === C2), 'del c2');
+  assert.equal(await fake.listTable('inet', 'weft-portmap'), undefined);
+});
+
+test('portmap trace: hostPort DNAT to the pod, and the hairpin masquerade after it', () => {
+  const table = portmapTable(desired([tcp8080], [V4]));
+  const local = ['192.168.0.2', '127.0.0.1'];
+  const pre = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '192.168.0.2', protocol: 'tcp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  assert.deepEqual(pre.nat, ['dnat to 10.244.0.5:80']);
+  const other = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '192.168.0.2', protocol: 'udp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  assert.deepEqual(other.nat, [], 'udp/8080 is not mapped');
+  const guard = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '127.0.0.1', protocol: 'tcp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  assert.equal(guard.verdict, 'drop', 'route_localnet guard');
+  const hairpin = tracePacket([table], 'postrouting', { family: 4, saddr: '10.244.0.9', daddr: '10.244.0.5', protocol: 'tcp', sport: 5555, dport: 80, ctStatus: ['dnat'] });
+  assert.deepEqual(hairpin.nat, ['masquerade']);
+  const plain = tracePacket([table], 'postrouting', { family: 4, saddr: '10.244.0.9', daddr: '10.244.0.5', protocol: 'tcp', sport: 5555, dport: 80 });
+  assert.deepEqual(plain.nat, [], 'pod to pod without DNAT is left alone');
 });

@@ -6,11 +6,14 @@
  * Layout (kube-proxy nftables style: static chains, the changing data in maps and sets, so a new
  * mapping adds elements, never rules). One `inet` table, PORTMAP_TABLE:
  *
+ * Base chains from the layout registry (./layout.ts: portmapPrerouting, portmapOutput,
+ * portmapPostrouting). The table is data (skeletonTable, portmapTable for the tracer).
+ *
  *   chain prerouting   nat, hook prerouting, priority dstnat (-100)
  *       iifname != "lo" ip daddr 127.0.0.0/8 drop     guard for route_localnet, see below
  *       fib daddr type local jump hostports           only traffic to this node's own addresses
- *   chain output       nat, hook output, priority -100 (same slot; nft 1.0.x accepts the name
- *                      "dstnat" only on prerouting)
+ *   chain output       nat, hook output, priority dstnat (-100, rendered as the number: nft
+ *                      1.0.x accepts the name "dstnat" only on prerouting)
  *       fib daddr type local jump hostports           the node itself, incl. 127.0.0.1 and its own IPs
  *   chain hostports
  *       dnat ip  to ip  daddr . meta l4proto . th dport map @hostip-hostports-v4   hostIP given: checked first
@@ -51,7 +54,9 @@ import { CniError, CniErrorCode } from '../cni/errors.js';
 import type { PortMapping, PortmapProtocol } from '../cni/plugins/portmap-config.js';
 import { attachmentTag, PORTMAP_OBJECTS, PORTMAP_TABLE, shortHash } from '../names.js';
 import { formatCidr, formatIp, type IpFamily, type IpNet } from '../net/ip.js';
-import { NftTransaction, type NftChain, type NftElement, type NftObject, type NftRule, type NftSet } from './transaction.js';
+import { baseChainOf } from './layout.js';
+import { chainObj, drop, inSet, jump, match, prefix, rule, setObj, tableObj, type Element, type ElementObj, type Expr, type Part, type Selector, type SetDef, type TableDef } from './model.js';
+import { NftTx } from './tx.js';
 
 export interface DnatElement {
   kind: 'dnat';
@@ -123,16 +128,21 @@ export function identityOf(e: PortmapElement): string {
   return `${setNameOf(e)} { ${keyOf(e)} }`;
 }
 
-function toNft(e: PortmapElement): NftElement {
-  return {
-    kind: 'element',
-    family: FAMILY,
-    table: PORTMAP_TABLE,
-    set: setNameOf(e),
-    key: keyOf(e),
-    ...(e.kind === 'dnat' ? { value: valueOf(e) } : {}),
-    ...(e.comment ? { comment: e.comment } : {}),
-  };
+function sourcePart(source: string): Part {
+  const slash = source.indexOf('/');
+  return prefix(source.slice(0, slash), Number(source.slice(slash + 1)));
+}
+
+/** The element as model data: `[hostIP .] proto . port : podIP . podPort`, or `source . podIP`. */
+export function modelElementOf(e: PortmapElement): Element {
+  const comment = e.comment ? { comment: e.comment } : {};
+  if (e.kind === 'masq') return { key: [sourcePart(e.source), e.podIp], ...comment };
+  const key: Part[] = e.hostIp === undefined ? [e.protocol, e.hostPort] : [e.hostIp, e.protocol, e.hostPort];
+  return { key, value: [e.podIp, e.podPort], ...comment };
+}
+
+function toNft(e: PortmapElement): ElementObj {
+  return { kind: 'element', family: FAMILY, table: PORTMAP_TABLE, set: setNameOf(e), elements: [modelElementOf(e)] };
 }
 
 /** "8080/tcp on 192.168.1.1 → 10.244.0.5:80", for messages. */
@@ -206,65 +216,66 @@ export function findConflicts(existing: readonly PortmapElement[], desired: read
   return problems;
 }
 
-function chain(name: string, base?: NftChain['base'], comment?: string): NftChain {
-  return { kind: 'chain', family: FAMILY, table: PORTMAP_TABLE, name, ...(base ? { base } : {}), ...(comment ? { comment } : {}) };
-}
-
-function rule(chainName: string, text: string, comment?: string): NftRule {
-  return { kind: 'rule', family: FAMILY, table: PORTMAP_TABLE, chain: chainName, rule: text, ...(comment ? { comment } : {}) };
-}
-
-function set(kind: 'set' | 'map', name: string, type: string, valueType?: string, flags?: string[]): NftSet {
-  return { kind, family: FAMILY, table: PORTMAP_TABLE, name, type, ...(valueType ? { valueType } : {}), ...(flags ? { flags } : {}) };
-}
-
 const ADDR_TYPE = { 4: 'ipv4_addr', 6: 'ipv6_addr' } as const;
+const TABLE = { family: FAMILY, name: PORTMAP_TABLE, comment: 'weft portmap: CNI hostPort DNAT' };
 
-/** The fixed skeleton as data: table, maps, sets and chains (rules come from skeletonRules). */
-export function skeletonObjects(): NftObject[] {
-  const objects: NftObject[] = [{ kind: 'table', family: FAMILY, name: PORTMAP_TABLE, comment: 'weft portmap: CNI hostPort DNAT' }];
+/** The fixed skeleton as data: sets and maps, and the chains with their rules (no elements). */
+export function skeletonTable(): TableDef {
+  const sets: SetDef[] = [];
   for (const f of [4, 6] as const) {
-    objects.push(set('map', O.hostIpMap[f], `${ADDR_TYPE[f]} . inet_proto . inet_service`, `${ADDR_TYPE[f]} . inet_service`));
-    objects.push(set('map', O.anyAddressMap[f], 'inet_proto . inet_service', `${ADDR_TYPE[f]} . inet_service`));
+    const a = ADDR_TYPE[f];
+    sets.push({ name: O.hostIpMap[f], key: [a, 'inet_proto', 'inet_service'], value: [a, 'inet_service'], elements: [] });
+    sets.push({ name: O.anyAddressMap[f], key: ['inet_proto', 'inet_service'], value: [a, 'inet_service'], elements: [] });
     // interval: the first component is a source prefix (pod subnet, 127.0.0.0/8, or /0 for masqAll).
-    objects.push(set('set', O.masqSet[f], `${ADDR_TYPE[f]} . ${ADDR_TYPE[f]}`, undefined, ['interval']));
+    sets.push({ name: O.masqSet[f], key: [a, a], flags: ['interval'], elements: [] });
   }
-  objects.push(
-    chain(O.preroutingChain, { type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' }),
-    // -100 is dstnat's value; nft 1.0.x only accepts the name on the prerouting hook.
-    chain(O.outputChain, { type: 'nat', hook: 'output', priority: -100, policy: 'accept' }),
-    chain(O.postroutingChain, { type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }),
-    chain(O.hostportsChain),
-  );
-  return objects;
+  const toHostports = rule([match('fib daddr type', 'local'), jump(O.hostportsChain)]);
+  const dnat = (family: 'ip' | 'ip6', key: Selector[], map: string): Expr => ({ kind: 'dnat', family, to: { key, map } });
+  const masq = (ip: 'ip' | 'ip6', set: string) => rule([match('ct status', { flags: ['dnat'] }), inSet([`${ip} saddr`, `${ip} daddr`], set), { kind: 'masquerade' }]);
+  return {
+    ...TABLE,
+    sets,
+    chains: [
+      {
+        name: O.preroutingChain,
+        base: baseChainOf('portmapPrerouting'),
+        rules: [rule([match('iifname', 'lo', '!='), match('ip daddr', prefix('127.0.0.0', 8)), drop], 'route_localnet guard (CVE-2020-8558)'), toHostports],
+      },
+      { name: O.outputChain, base: baseChainOf('portmapOutput'), rules: [toHostports] },
+      { name: O.postroutingChain, base: baseChainOf('portmapPostrouting'), rules: [masq('ip', O.masqSet[4]), masq('ip6', O.masqSet[6])] },
+      {
+        name: O.hostportsChain,
+        rules: [
+          rule([dnat('ip', ['ip daddr', 'meta l4proto', 'th dport'], O.hostIpMap[4])]),
+          rule([dnat('ip6', ['ip6 daddr', 'meta l4proto', 'th dport'], O.hostIpMap[6])]),
+          rule([match('meta nfproto', 'ipv4'), dnat('ip', ['meta l4proto', 'th dport'], O.anyAddressMap[4])]),
+          rule([match('ip6 daddr', '::1', '!='), dnat('ip6', ['meta l4proto', 'th dport'], O.anyAddressMap[6])]),
+        ],
+      },
+    ],
+  };
 }
 
-export function skeletonRules(): NftRule[] {
-  return [
-    rule(O.preroutingChain, 'iifname != "lo" ip daddr 127.0.0.0/8 drop', 'route_localnet guard (CVE-2020-8558)'),
-    rule(O.preroutingChain, `fib daddr type local jump ${O.hostportsChain}`),
-    rule(O.outputChain, `fib daddr type local jump ${O.hostportsChain}`),
-    rule(O.hostportsChain, `dnat ip to ip daddr . meta l4proto . th dport map @${O.hostIpMap[4]}`),
-    rule(O.hostportsChain, `dnat ip6 to ip6 daddr . meta l4proto . th dport map @${O.hostIpMap[6]}`),
-    rule(O.hostportsChain, `meta nfproto ipv4 dnat ip to meta l4proto . th dport map @${O.anyAddressMap[4]}`),
-    rule(O.hostportsChain, `ip6 daddr != ::1 dnat ip6 to meta l4proto . th dport map @${O.anyAddressMap[6]}`),
-    rule(O.postroutingChain, `ct status dnat ip saddr . ip daddr @${O.masqSet[4]} masquerade`),
-    rule(O.postroutingChain, `ct status dnat ip6 saddr . ip6 daddr @${O.masqSet[6]} masquerade`),
-  ];
+/** The table holding `elements` (for the tracer and tests). */
+export function portmapTable(elements: readonly PortmapElement[]): TableDef {
+  const t = skeletonTable();
+  return { ...t, sets: t.sets.map((s) => ({ ...s, elements: elements.filter((e) => setNameOf(e) === s.name).map(modelElementOf) })) };
 }
 
 /**
- * ADD: (re)declare the skeleton, rebuilding the chains' rules from skeletonRules (flush + add in
+ * ADD: (re)declare the skeleton, rebuilding the chains' rules from skeletonTable (flush + add in
  * the same atomic transaction, so a hand-edited or older chain is repaired and never doubled),
  * drop what this attachment had before (a repeated ADD converges) and any masquerade element
  * left for the same pod IP by a vanished attachment (the IP was reused: its DEL, if it ever
  * comes, finds nothing of its own), then add the desired elements. Call findConflicts first.
  */
-export function planAdd(existing: readonly PortmapElement[], desired: readonly PortmapElement[]): NftTransaction {
-  const tx = new NftTransaction();
-  for (const o of skeletonObjects()) tx.add(o);
-  for (const c of skeletonObjects()) if (c.kind === 'chain') tx.flush(c);
-  for (const r of skeletonRules()) tx.add(r);
+export function planAdd(existing: readonly PortmapElement[], desired: readonly PortmapElement[]): NftTx {
+  const t = skeletonTable();
+  const tx = new NftTx().add(tableObj(t));
+  for (const s of t.sets) tx.add(setObj(t, s));
+  for (const c of t.chains) tx.add(chainObj(t, c));
+  for (const c of t.chains) tx.flush(chainObj(t, c));
+  for (const c of t.chains) for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
   const comments = new Set(desired.map((d) => d.comment));
   const masqPods = new Set(desired.filter((d) => d.kind === 'masq').map((d) => `${d.family} ${d.podIp}`));
   for (const e of existing) {
@@ -279,8 +290,8 @@ export function planAdd(existing: readonly PortmapElement[], desired: readonly P
  * DEL and GC: delete the elements `doomed` picks; when none would remain, delete the whole
  * table instead (its chains and sets go with it). Empty when there is nothing to do.
  */
-export function planRemove(existing: readonly PortmapElement[], doomed: (e: PortmapElement) => boolean): NftTransaction {
-  const tx = new NftTransaction();
+export function planRemove(existing: readonly PortmapElement[], doomed: (e: PortmapElement) => boolean): NftTx {
+  const tx = new NftTx();
   const removed = existing.filter(doomed);
   if (removed.length === existing.length) {
     tx.delete({ kind: 'table', family: FAMILY, name: PORTMAP_TABLE });

@@ -70,6 +70,8 @@ const errorCases: Array<[string, Op, RegExp]> = [
   ['replace without a handle', { verb: 'replace', object: { ...T, kind: 'rule', chain: 'c', exprs: [accept] } }, /replace rule in t c needs a handle/],
   ['empty rule', { verb: 'add', object: { ...T, kind: 'rule', chain: 'c', exprs: [] } }, /needs at least one expression/],
   ['no elements', { verb: 'add', object: { ...T, kind: 'element', set: 's', elements: [] } }, /at least one element/],
+  ['a name nft cannot read', { verb: 'add', object: { kind: 'chain', family: 'inet', table: 't', name: 'my chain' } }, /"my chain" is not a valid table, chain or set name/],
+  ['a jump to a name nft cannot read', { verb: 'add', object: { ...T, kind: 'rule', chain: 'c', exprs: [jump('a;b')] } }, /"a;b" is not a valid/],
   ['unquotable comment', { verb: 'add', object: { kind: 'table', family: 'inet', name: 't', comment: 'a"b' } }, /cannot be quoted/],
 ];
 

@@ -21,6 +21,16 @@ export function quote(text: string): string {
   return `"${text}"`;
 }
 
+/**
+ * A table, chain or set name as nft's scanner reads an identifier. nft 1.0.x accepts no quoted
+ * names, and a name that is also a keyword of its grammar ("fwd", "counter", ...) is a syntax
+ * error there; the contract suite and the kernel tests catch those for the names weft uses.
+ */
+export function ident(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_./-]*$/.test(name)) throw new NftRenderError(`nft: ${JSON.stringify(name)} is not a valid table, chain or set name`);
+  return name;
+}
+
 export function renderAtom(a: Atom): string {
   if (typeof a === 'number') {
     if (!Number.isInteger(a) || a < 0) throw new NftRenderError(`nft: ${a} is not a valid number`);
@@ -41,7 +51,7 @@ export function renderTuple(parts: readonly Part[]): string {
 }
 
 export function renderVerdict(v: Verdict): string {
-  return v.verdict === 'jump' || v.verdict === 'goto' ? `${v.verdict} ${v.chain}` : v.verdict;
+  return v.verdict === 'jump' || v.verdict === 'goto' ? `${v.verdict} ${ident(v.chain)}` : v.verdict;
 }
 
 function commentPart(comment: string | undefined): string {
@@ -65,7 +75,7 @@ function renderSelectors(s: readonly Selector[]): string {
 
 function renderOperand(o: Operand): string {
   if (typeof o === 'object' && 'anon' in o) return `{ ${o.anon.map(renderTuple).join(', ')} }`;
-  if (typeof o === 'object' && 'set' in o) return `@${o.set}`;
+  if (typeof o === 'object' && 'set' in o) return `@${ident(o.set)}`;
   if (typeof o === 'object' && 'flags' in o) {
     if (o.flags.length === 0) throw new NftRenderError('nft: a flag match needs at least one flag');
     return o.flags.join(',');
@@ -86,7 +96,7 @@ export function renderExpr(e: Expr): string {
       return renderVerdict(e.verdict);
     case 'vmap':
       return 'set' in e.map
-        ? `${renderSelectors(e.key)} vmap @${e.map.set}`
+        ? `${renderSelectors(e.key)} vmap @${ident(e.map.set)}`
         : `${renderSelectors(e.key)} vmap { ${e.map.anon.map((el) => renderElement(el)).join(', ')} }`;
     case 'counter':
       return 'counter';
@@ -97,7 +107,7 @@ export function renderExpr(e: Expr): string {
     case 'snat':
     case 'dnat': {
       const fam = e.family ? ` ${e.family}` : '';
-      if ('map' in e.to) return `${e.kind}${fam} to ${renderSelectors(e.to.key)} map @${e.to.map}`;
+      if ('map' in e.to) return `${e.kind}${fam} to ${renderSelectors(e.to.key)} map @${ident(e.to.map)}`;
       return `${e.kind}${fam} to ${renderNatTarget(e.family, e.to.addr, e.to.port)}`;
     }
     case 'mark':
@@ -128,15 +138,15 @@ function setSpec(s: SetObj): string {
 function where(o: NftObj): string {
   switch (o.kind) {
     case 'table':
-      return `table ${o.family} ${o.name}`;
+      return `table ${o.family} ${ident(o.name)}`;
     case 'chain':
-      return `chain ${o.family} ${o.table} ${o.name}`;
+      return `chain ${o.family} ${ident(o.table)} ${ident(o.name)}`;
     case 'set':
-      return `${setKind(o)} ${o.family} ${o.table} ${o.name}`;
+      return `${setKind(o)} ${o.family} ${ident(o.table)} ${ident(o.name)}`;
     case 'rule':
-      return `rule ${o.family} ${o.table} ${o.chain}`;
+      return `rule ${o.family} ${ident(o.table)} ${ident(o.chain)}`;
     case 'element':
-      return `element ${o.family} ${o.table} ${o.set}`;
+      return `element ${o.family} ${ident(o.table)} ${ident(o.set)}`;
   }
 }
 
