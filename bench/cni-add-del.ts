@@ -36,25 +36,68 @@ function stats(xs: number[]): Stats {
 
 const SOCKET_SERVER = fileURLToPath(new URL('./cni-socket-server.js', import.meta.url));
 
-async function run(fx: Netns, label: string, bridge: string, ipam: string, binDir: string, dataDir: string, viaSocket = false) {
+async function run(
+  fx: Netns,
+  label: string,
+  bridge: string,
+  ipam: string,
+  binDir: string,
+  dataDir: string,
+  viaSocket = false,
+) {
   const node = fx.add(`${label}-node`);
   const socketPath = join(fx.tmpDir(`${label}-run`), 'cni.sock');
-  const server = viaSocket ? await startDaemon(['ip', 'netns', 'exec', node, process.execPath, SOCKET_SERVER, socketPath], { context: 'CNI socket server' }) : undefined;
+  const server = viaSocket
+    ? await startDaemon(['ip', 'netns', 'exec', node, process.execPath, SOCKET_SERVER, socketPath], {
+        context: 'CNI socket server',
+      })
+    : undefined;
   try {
-    return await runPods(fx, label, node, bridge, ipam, binDir, dataDir, viaSocket ? { WEFT_CNI_SOCKET: socketPath } : { WEFT_CNI_SOCKET: join(fx.tmpDir(`${label}-none`), 'none.sock') });
+    return await runPods(
+      fx,
+      label,
+      node,
+      bridge,
+      ipam,
+      binDir,
+      dataDir,
+      viaSocket ? { WEFT_CNI_SOCKET: socketPath } : { WEFT_CNI_SOCKET: join(fx.tmpDir(`${label}-none`), 'none.sock') },
+    );
   } finally {
     await server?.stop();
   }
 }
 
-async function runPods(fx: Netns, label: string, node: string, bridge: string, ipam: string, binDir: string, dataDir: string, env: Record<string, string>) {
+async function runPods(
+  fx: Netns,
+  label: string,
+  node: string,
+  bridge: string,
+  ipam: string,
+  binDir: string,
+  dataDir: string,
+  env: Record<string, string>,
+) {
   const pods = Array.from({ length: PODS }, (_, i) => fx.add(`${label}-p${i}`));
   const list: ConfList = {
     cniVersion: '1.0.0',
     name: `bench-${label}`,
-    plugins: [{ type: bridge, bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: ipam, subnet: '10.77.0.0/16', dataDir } }],
+    plugins: [
+      {
+        type: bridge,
+        bridge: 'cni0',
+        isGateway: true,
+        ipMasq: true,
+        ipam: { type: ipam, subnet: '10.77.0.0/16', dataDir },
+      },
+    ],
   };
-  const rt = new CniRuntime({ exec: new NodeExec(), binDirs: [binDir], wrap: ['ip', 'netns', 'exec', node], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env } });
+  const rt = new CniRuntime({
+    exec: new NodeExec(),
+    binDirs: [binDir],
+    wrap: ['ip', 'netns', 'exec', node],
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+  });
   const add: number[] = [];
   const del: number[] = [];
   for (const [i, p] of pods.entries()) {
@@ -87,9 +130,16 @@ async function main(): Promise<void> {
       ['DEL median', ref.del.medianMs, weft.del.medianMs, socket.del.medianMs],
       ['DEL p90', ref.del.p90Ms, weft.del.p90Ms, socket.del.p90Ms],
     ] as const;
-    console.log(`CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / reference; lower is better)`);
-    console.log(`${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft exec ms'.padStart(13)} ${'ratio'.padStart(7)} ${'weft socket ms'.padStart(15)} ${'ratio'.padStart(7)}`);
-    for (const [name, r, w, k] of rows) console.log(`${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(13)} ${(w / r).toFixed(2).padStart(7)} ${k.toFixed(1).padStart(15)} ${(k / r).toFixed(2).padStart(7)}`);
+    console.log(
+      `CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / reference; lower is better)`,
+    );
+    console.log(
+      `${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft exec ms'.padStart(13)} ${'ratio'.padStart(7)} ${'weft socket ms'.padStart(15)} ${'ratio'.padStart(7)}`,
+    );
+    for (const [name, r, w, k] of rows)
+      console.log(
+        `${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(13)} ${(w / r).toFixed(2).padStart(7)} ${k.toFixed(1).padStart(15)} ${(k / r).toFixed(2).padStart(7)}`,
+      );
     const out = {
       benchmark: 'cni-add-del',
       pods: PODS,

@@ -12,7 +12,11 @@ import { startCniServer } from '../src/cni/server.js';
 const socketPath = process.argv[2];
 if (!socketPath) throw new Error('usage: cni-socket-server.js SOCKET_PATH');
 const ipSession = new IpSession();
-const server = await startCniServer({ socketPath, run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: () => undefined });
+const server = await startCniServer({
+  socketPath,
+  run: (t, e, s) => runInProcess(t, e, s, { ipSession }),
+  log: () => undefined,
+});
 process.stdout.write('ready\n');
 process.once('SIGTERM', () => {
   ipSession.close();

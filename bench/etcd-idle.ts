@@ -54,7 +54,8 @@ function parseCounters(text: string): Counters {
     c.byMethod.set(method, (c.byMethod.get(method) ?? 0) + v);
   }
   for (const m of text.matchAll(/^grpc_server_handled_total\{[^}]*\} (\S+)$/gm)) c.handled += Number(m[1]);
-  if (c.received === 0 && c.handled === 0) throw new Error(`etcd /metrics has no grpc_server counters: ${text.slice(0, 200)}`);
+  if (c.received === 0 && c.handled === 0)
+    throw new Error(`etcd /metrics has no grpc_server counters: ${text.slice(0, 200)}`);
   return c;
 }
 
@@ -93,7 +94,14 @@ async function measureLab(cli: string, name: string, nodes: number): Promise<Rat
   try {
     weft(['lab', 'up', '--name', name, '--nodes', String(nodes), '--store', 'etcd']);
     const rec = JSON.parse(readFileSync(join(root, name, 'lab.json'), 'utf8')) as { segmentNs: string };
-    const read = () => parseCounters(run('ip', ['netns', 'exec', rec.segmentNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:2379/metrics'], process.env));
+    const read = () =>
+      parseCounters(
+        run(
+          'ip',
+          ['netns', 'exec', rec.segmentNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:2379/metrics'],
+          process.env,
+        ),
+      );
     await sleep(SETTLE_MS);
     return await rateOf(read);
   } finally {
@@ -119,7 +127,13 @@ const fmt = (r: Rate) => `${r.requestsPerS.toFixed(1)} req/s`;
 
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
-  const results: Record<string, unknown> = { date: new Date().toISOString(), windowMs: WINDOW_MS, settleMs: SETTLE_MS, cli: CLI, beforeCli: BEFORE_CLI ?? null };
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    windowMs: WINDOW_MS,
+    settleMs: SETTLE_MS,
+    cli: CLI,
+    beforeCli: BEFORE_CLI ?? null,
+  };
   const base = await measureIdleEtcd();
   console.error(`etcd alone: ${fmt(base)}`);
   results.baseline = base;
@@ -141,8 +155,14 @@ async function main(): Promise<void> {
       what: `idle lab on etcd, ${n} nodes`,
       weft: fmt(after),
       baseline: `${fmt(base)} etcd alone`,
-      ratio: base.requestsPerS > 0 ? `${(after.requestsPerS / base.requestsPerS).toFixed(1)}x` : `+${(after.requestsPerS - base.requestsPerS).toFixed(1)}/s`,
-      note: n === 20 ? `target ≤ ${TARGET_20} req/s: ${after.requestsPerS <= TARGET_20 ? 'met' : 'NOT met'}; ${note}` : note,
+      ratio:
+        base.requestsPerS > 0
+          ? `${(after.requestsPerS / base.requestsPerS).toFixed(1)}x`
+          : `+${(after.requestsPerS - base.requestsPerS).toFixed(1)}/s`,
+      note:
+        n === 20
+          ? `target ≤ ${TARGET_20} req/s: ${after.requestsPerS <= TARGET_20 ? 'met' : 'NOT met'}; ${note}`
+          : note,
     });
   }
   results.labs = labs;

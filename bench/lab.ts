@@ -36,7 +36,12 @@ const root = mkdtempSync(join(tmpdir(), 'weft-bench-labs-'));
 const env = { ...process.env, WEFT_LAB_ROOT: root };
 
 function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, input: input ?? '', encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env,
+    input: input ?? '',
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -63,13 +68,17 @@ function memAvailableKb(): number {
 }
 
 function labRecord(name: string): { nodes: Array<{ agentPid: number; runnerPid: number }> } {
-  return JSON.parse(readFileSync(join(root, name, 'lab.json'), 'utf8')) as { nodes: Array<{ agentPid: number; runnerPid: number }> };
+  return JSON.parse(readFileSync(join(root, name, 'lab.json'), 'utf8')) as {
+    nodes: Array<{ agentPid: number; runnerPid: number }>;
+  };
 }
 
 function podsManifest(ns: string, count: number): string {
   const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`];
   for (let i = 0; i < count; i++) {
-    docs.push(`apiVersion: v1\nkind: Pod\nmetadata: { name: p${i}, namespace: ${ns} }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 80, protocol: UDP }] }] }\n`);
+    docs.push(
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: p${i}, namespace: ${ns} }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 80, protocol: UDP }] }] }\n`,
+    );
   }
   return docs.join('---\n');
 }
@@ -80,7 +89,10 @@ async function waitRunning(name: string, count: number): Promise<void> {
     for (;;) {
       const pods = await store.list('Pod');
       const failed = pods.find((p) => p.object.status?.phase === 'Failed');
-      if (failed) throw new Error(`pod ${failed.object.metadata.namespace}/${failed.object.metadata.name} failed: ${failed.object.status?.message}`);
+      if (failed)
+        throw new Error(
+          `pod ${failed.object.metadata.namespace}/${failed.object.metadata.name} failed: ${failed.object.status?.message}`,
+        );
       if (pods.filter((p) => p.object.status?.phase === 'Running').length >= count) return;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -105,7 +117,13 @@ async function referencePods(count: number, parallel: number): Promise<number> {
           cniVersion: '1.0.0',
           name: `ref${w}`,
           plugins: [
-            { type: 'bridge', bridge: 'cni0', isDefaultGateway: true, hairpinMode: true, ipam: { type: 'host-local', subnet: `10.78.${w}.0/24`, dataDir } },
+            {
+              type: 'bridge',
+              bridge: 'cni0',
+              isDefaultGateway: true,
+              hairpinMode: true,
+              ipam: { type: 'host-local', subnet: `10.78.${w}.0/24`, dataDir },
+            },
             { type: 'portmap', capabilities: { portMappings: true }, snat: true },
           ],
         };
@@ -142,8 +160,16 @@ async function main(): Promise<void> {
     });
     await u.removeAll();
     const target = n === 3 ? 5_000 : n === 50 ? 60_000 : undefined;
-    bringUp[`${n}`] = { labUpMs: up.ms, underlayOnlyMs: base.ms, agentRssKb: agentKb, runnerRssKb: runnerKb, targetMs: target };
-    console.error(`lab up ${n} nodes: ${(up.ms / 1000).toFixed(1)} s (underlay alone ${(base.ms / 1000).toFixed(1)} s)`);
+    bringUp[`${n}`] = {
+      labUpMs: up.ms,
+      underlayOnlyMs: base.ms,
+      agentRssKb: agentKb,
+      runnerRssKb: runnerKb,
+      targetMs: target,
+    };
+    console.error(
+      `lab up ${n} nodes: ${(up.ms / 1000).toFixed(1)} s (underlay alone ${(base.ms / 1000).toFixed(1)} s)`,
+    );
     rows.push({
       what: `lab up, ${n} nodes`,
       weft: `${(up.ms / 1000).toFixed(1)} s`,
@@ -151,50 +177,92 @@ async function main(): Promise<void> {
       ratio: `${(up.ms / base.ms).toFixed(1)}x`,
       note: target ? `target < ${target / 1000} s: ${up.ms < target ? 'met' : 'NOT met'}` : '',
     });
-    if (n === 20) rows.push({ what: 'memory per node (agent + runner RSS)', weft: `${((agentKb + runnerKb) / 1024).toFixed(0)} MiB`, baseline: '', ratio: '', note: `agent ${(agentKb / 1024).toFixed(0)} MiB, runner ${(runnerKb / 1024).toFixed(0)} MiB` });
+    if (n === 20)
+      rows.push({
+        what: 'memory per node (agent + runner RSS)',
+        weft: `${((agentKb + runnerKb) / 1024).toFixed(0)} MiB`,
+        baseline: '',
+        ratio: '',
+        note: `agent ${(agentKb / 1024).toFixed(0)} MiB, runner ${(runnerKb / 1024).toFixed(0)} MiB`,
+      });
   }
   results.bringUp = bringUp;
 
   // 200 pods on 10 nodes.
   const PODS = 200;
   if (PARTS.has('pods')) {
-  weft(['lab', 'up', '--name', 'bpods', '--nodes', '10']);
-  const recPods = labRecord('bpods');
-  const runnerBefore = recPods.nodes.reduce((a, x) => a + rssKb(x.runnerPid), 0);
-  const memBefore = memAvailableKb();
-  const create = await timedAsync(async () => {
-    weft(['apply', '--lab', 'bpods', '--no-wait', '-f', '-'], podsManifest('bench', PODS));
-    await waitRunning('bpods', PODS);
-  });
-  const runnerAfter = recPods.nodes.reduce((a, x) => a + rssKb(x.runnerPid), 0);
-  const memAfter = memAvailableKb();
-  weft(['lab', 'down', '--name', 'bpods']);
-  const ref = await referencePods(PODS, 10);
-  console.error(`${PODS} pods: ${(create.ms / 1000).toFixed(1)} s; reference plugins ${(ref / 1000).toFixed(1)} s`);
-  const weftRate = PODS / (create.ms / 1000);
-  const refRate = PODS / (ref / 1000);
-  results.pods = { count: PODS, nodes: 10, weftMs: create.ms, weftPodsPerSec: weftRate, referenceMs: ref, referencePodsPerSec: refRate, runnerRssPerPodKb: (runnerAfter - runnerBefore) / PODS, memAvailableDropPerPodKb: (memBefore - memAfter) / PODS, targetMs: 30_000 };
-  rows.push({ what: `${PODS} pods on 10 nodes`, weft: `${weftRate.toFixed(1)} pods/s (${(create.ms / 1000).toFixed(1)} s)`, baseline: `${refRate.toFixed(1)} pods/s reference plugins`, ratio: `${(weftRate / refRate).toFixed(2)}x`, note: `target < 30 s: ${create.ms < 30_000 ? 'met' : 'NOT met'}` });
-  rows.push({ what: 'memory per pod', weft: `${((memBefore - memAfter) / PODS).toFixed(0)} KiB`, baseline: '', ratio: '', note: `MemAvailable drop; runner RSS +${((runnerAfter - runnerBefore) / PODS).toFixed(0)} KiB/pod` });
+    weft(['lab', 'up', '--name', 'bpods', '--nodes', '10']);
+    const recPods = labRecord('bpods');
+    const runnerBefore = recPods.nodes.reduce((a, x) => a + rssKb(x.runnerPid), 0);
+    const memBefore = memAvailableKb();
+    const create = await timedAsync(async () => {
+      weft(['apply', '--lab', 'bpods', '--no-wait', '-f', '-'], podsManifest('bench', PODS));
+      await waitRunning('bpods', PODS);
+    });
+    const runnerAfter = recPods.nodes.reduce((a, x) => a + rssKb(x.runnerPid), 0);
+    const memAfter = memAvailableKb();
+    weft(['lab', 'down', '--name', 'bpods']);
+    const ref = await referencePods(PODS, 10);
+    console.error(`${PODS} pods: ${(create.ms / 1000).toFixed(1)} s; reference plugins ${(ref / 1000).toFixed(1)} s`);
+    const weftRate = PODS / (create.ms / 1000);
+    const refRate = PODS / (ref / 1000);
+    results.pods = {
+      count: PODS,
+      nodes: 10,
+      weftMs: create.ms,
+      weftPodsPerSec: weftRate,
+      referenceMs: ref,
+      referencePodsPerSec: refRate,
+      runnerRssPerPodKb: (runnerAfter - runnerBefore) / PODS,
+      memAvailableDropPerPodKb: (memBefore - memAfter) / PODS,
+      targetMs: 30_000,
+    };
+    rows.push({
+      what: `${PODS} pods on 10 nodes`,
+      weft: `${weftRate.toFixed(1)} pods/s (${(create.ms / 1000).toFixed(1)} s)`,
+      baseline: `${refRate.toFixed(1)} pods/s reference plugins`,
+      ratio: `${(weftRate / refRate).toFixed(2)}x`,
+      note: `target < 30 s: ${create.ms < 30_000 ? 'met' : 'NOT met'}`,
+    });
+    rows.push({
+      what: 'memory per pod',
+      weft: `${((memBefore - memAfter) / PODS).toFixed(0)} KiB`,
+      baseline: '',
+      ratio: '',
+      note: `MemAvailable drop; runner RSS +${((runnerAfter - runnerBefore) / PODS).toFixed(0)} KiB/pod`,
+    });
   }
 
   // Probe matrices.
   if (PARTS.has('probe')) {
-  weft(['lab', 'up', '--name', 'bprobe', '--nodes', '3']);
-  const probes: Record<string, unknown> = {};
-  for (const count of [9, 20]) {
-    weft(['apply', '--lab', 'bprobe', '-f', '-'], podsManifest(`m${count}`, count));
-    const probe = timed(() => weft(['probe', '--lab', 'bprobe', '-n', `m${count}`, '-o', 'json']));
-    const m = JSON.parse(probe.value) as { results: Array<{ connected: boolean }> };
-    const connected = m.results.filter((r) => r.connected).length;
-    const floor = await timedAsync(() =>
-      Promise.all(Array.from({ length: count }, (_, i) => exec.run({ argv: [process.execPath, '-e', '0'], netns: `/var/run/netns/weft-lab-bprobe-pod.m${count}.p${i}` }))),
-    );
-    probes[`${count * count}`] = { pairs: count * count, connected, probeMs: probe.ms, processFloorMs: floor.ms };
-    rows.push({ what: `probe ${count * count} pairs`, weft: `${(probe.ms / 1000).toFixed(2)} s`, baseline: `${(floor.ms / 1000).toFixed(2)} s process floor`, ratio: `${(probe.ms / floor.ms).toFixed(1)}x`, note: `${connected}/${count * count} connected` });
-  }
-  weft(['lab', 'down', '--name', 'bprobe']);
-  results.probe = probes;
+    weft(['lab', 'up', '--name', 'bprobe', '--nodes', '3']);
+    const probes: Record<string, unknown> = {};
+    for (const count of [9, 20]) {
+      weft(['apply', '--lab', 'bprobe', '-f', '-'], podsManifest(`m${count}`, count));
+      const probe = timed(() => weft(['probe', '--lab', 'bprobe', '-n', `m${count}`, '-o', 'json']));
+      const m = JSON.parse(probe.value) as { results: Array<{ connected: boolean }> };
+      const connected = m.results.filter((r) => r.connected).length;
+      const floor = await timedAsync(() =>
+        Promise.all(
+          Array.from({ length: count }, (_, i) =>
+            exec.run({
+              argv: [process.execPath, '-e', '0'],
+              netns: `/var/run/netns/weft-lab-bprobe-pod.m${count}.p${i}`,
+            }),
+          ),
+        ),
+      );
+      probes[`${count * count}`] = { pairs: count * count, connected, probeMs: probe.ms, processFloorMs: floor.ms };
+      rows.push({
+        what: `probe ${count * count} pairs`,
+        weft: `${(probe.ms / 1000).toFixed(2)} s`,
+        baseline: `${(floor.ms / 1000).toFixed(2)} s process floor`,
+        ratio: `${(probe.ms / floor.ms).toFixed(1)}x`,
+        note: `${connected}/${count * count} connected`,
+      });
+    }
+    weft(['lab', 'down', '--name', 'bprobe']);
+    results.probe = probes;
   }
 
   report('lab', rows, results, [34, 26, 34, 8]);
@@ -206,6 +274,7 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const name of ['b3', 'b20', 'b50', 'bpods', 'bprobe']) spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
+    for (const name of ['b3', 'b20', 'b50', 'bpods', 'bprobe'])
+      spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
     rmSync(root, { recursive: true, force: true });
   });

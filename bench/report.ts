@@ -15,7 +15,12 @@ export interface BenchRow {
   note: string;
 }
 
-export function report(name: string, rows: readonly BenchRow[], results: Record<string, unknown>, widths: readonly number[]): void {
+export function report(
+  name: string,
+  rows: readonly BenchRow[],
+  results: Record<string, unknown>,
+  widths: readonly number[],
+): void {
   const line = (c: string[]) => c.map((x, i) => (i < widths.length ? x.padEnd(widths[i]!) : x)).join(' ');
   console.log(line(['measure', 'weft', 'baseline (same run)', 'ratio', 'note']));
   for (const r of rows) console.log(line([r.what, r.weft, r.baseline, r.ratio, r.note]));

@@ -30,15 +30,21 @@ function walk(dir, out = []) {
 /** Every import of a file: its specifier, whether it is type-only, and its line. */
 function importsOf(text) {
   const found = [];
-  const re = /^[ \t]*(import|export)\s+(type\s+)?(?:([^'";]*?)\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  const re =
+    /^[ \t]*(import|export)\s+(type\s+)?(?:([^'";]*?)\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
   let m;
   while ((m = re.exec(text)) !== null) {
     const spec = m[4] ?? m[5];
     const line = text.slice(0, m.index + m[0].search(/\S/)).split('\n').length;
     // `import { type A, type B } from` is type-only too; a default or namespace import never is.
     const clause = (m[3] ?? '').trim();
-    const names = /^\{([^}]*)\}$/.exec(clause)?.[1].split(',').map((n) => n.trim()).filter(Boolean);
-    const typeOnly = Boolean(m[2]) || (names !== undefined && names.length > 0 && names.every((n) => n.startsWith('type ')));
+    const names = /^\{([^}]*)\}$/
+      .exec(clause)?.[1]
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean);
+    const typeOnly =
+      Boolean(m[2]) || (names !== undefined && names.length > 0 && names.every((n) => n.startsWith('type ')));
     found.push({ spec, typeOnly, line });
   }
   return found;
@@ -63,7 +69,11 @@ for (const file of walk(SRC)) {
     const target = isRelative ? resolve(dirname(file), spec) : undefined;
     const targetArea = target ? areaOf(target) : undefined;
     const isNode = spec.startsWith('node:') || ['child_process', 'fs', 'net', 'os', 'path', 'http'].includes(spec);
-    if ((spec === 'node:child_process' || spec === 'child_process') && !isTest && rel !== join('src', 'adapters', 'exec.ts')) {
+    if (
+      (spec === 'node:child_process' || spec === 'child_process') &&
+      !isTest &&
+      rel !== join('src', 'adapters', 'exec.ts')
+    ) {
       fail(line, `imports ${spec}: only src/adapters/exec.ts (the process boundary) may start processes`);
     }
     if (targetArea === 'testkit' && !isTest && area !== 'testkit') {
@@ -71,14 +81,20 @@ for (const file of walk(SRC)) {
     }
     if (area === 'core' || area === 'core/lab') {
       if (isTest) continue;
-      if (isNode) fail(line, `imports ${spec}: the core is pure (no node:* modules; do I/O in an adapter behind a port)`);
-      else if (!isRelative && !CORE_PACKAGES.has(spec.split('/')[0])) fail(line, `imports ${spec}: the core may use only ${[...CORE_PACKAGES].join(', ')} among npm packages`);
-      else if (targetArea && !['core', 'core/lab', 'ports'].includes(targetArea)) fail(line, `imports ${spec}: the core imports only the core and the ports, not src/${targetArea}`);
-      if (area === 'core' && targetArea === 'core/lab') fail(line, `imports ${spec}: core outside core/lab must not depend on the lab's logic`);
+      if (isNode)
+        fail(line, `imports ${spec}: the core is pure (no node:* modules; do I/O in an adapter behind a port)`);
+      else if (!isRelative && !CORE_PACKAGES.has(spec.split('/')[0]))
+        fail(line, `imports ${spec}: the core may use only ${[...CORE_PACKAGES].join(', ')} among npm packages`);
+      else if (targetArea && !['core', 'core/lab', 'ports'].includes(targetArea))
+        fail(line, `imports ${spec}: the core imports only the core and the ports, not src/${targetArea}`);
+      if (area === 'core' && targetArea === 'core/lab')
+        fail(line, `imports ${spec}: core outside core/lab must not depend on the lab's logic`);
     }
     if (area === 'ports') {
-      if (!typeOnly) fail(line, `imports ${spec} for its values: ports hold only interfaces and types (use import type)`);
-      if (targetArea && !['core', 'ports'].includes(targetArea)) fail(line, `imports ${spec}: ports may refer only to core types and other ports`);
+      if (!typeOnly)
+        fail(line, `imports ${spec} for its values: ports hold only interfaces and types (use import type)`);
+      if (targetArea && !['core', 'ports'].includes(targetArea))
+        fail(line, `imports ${spec}: ports may refer only to core types and other ports`);
     }
     if (area === 'agent' && !isTest && (targetArea === 'lab' || targetArea === 'core/lab' || targetArea === 'cli')) {
       fail(line, `imports ${spec}: the agent must not depend on the lab or the CLI (it runs on real clusters too)`);

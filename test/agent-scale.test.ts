@@ -16,9 +16,18 @@ import { cidrContains, parseCidr, parseIp } from '../src/core/net/ip.js';
 
 requireRoot();
 const NODES = 20;
-const conf = JSON.stringify({ Network: '10.244.0.0/16', SubnetMin: '10.244.10.0', SubnetMax: '10.244.29.0', Backend: { Type: 'host-gw' } });
+const conf = JSON.stringify({
+  Network: '10.244.0.0/16',
+  SubnetMin: '10.244.10.0',
+  SubnetMax: '10.244.29.0',
+  Backend: { Type: 'host-gw' },
+});
 
-async function scenario(prefix: string, storeArgs: (segmentNs: string) => Promise<string[]>, cleanup: () => Promise<void>): Promise<void> {
+async function scenario(
+  prefix: string,
+  storeArgs: (segmentNs: string) => Promise<string[]>,
+  cleanup: () => Promise<void>,
+): Promise<void> {
   const work = `/tmp/weft-${prefix}test-${process.pid}`;
   const cluster = new Cluster(prefix, work);
   try {
@@ -44,13 +53,36 @@ async function scenario(prefix: string, storeArgs: (segmentNs: string) => Promis
       assert.equal(net.prefix, 24);
       assert.ok(cidrContains(parseCidr('10.244.0.0/16'), net.address));
       const v = net.address.value;
-      assert.ok(v >= parseIp('10.244.10.0').value && v <= parseIp('10.244.29.0').value, `${s} inside [SubnetMin, SubnetMax]`);
+      assert.ok(
+        v >= parseIp('10.244.10.0').value && v <= parseIp('10.244.29.0').value,
+        `${s} inside [SubnetMin, SubnetMax]`,
+      );
     }
     // The window is full: one more node gets a clear error and exits non-zero.
     const last = cluster.nodes[NODES]!;
-    const r = inNs(last.ns, [process.execPath, CLI, 'agent', ...args, '--iface', 'eth0', '--run-dir', last.runDir, '--cni-conf-dir', last.cniConfDir, '--metrics-addr', '127.0.0.1:9778'], { timeoutMs: 60_000 });
+    const r = inNs(
+      last.ns,
+      [
+        process.execPath,
+        CLI,
+        'agent',
+        ...args,
+        '--iface',
+        'eth0',
+        '--run-dir',
+        last.runDir,
+        '--cni-conf-dir',
+        last.cniConfDir,
+        '--metrics-addr',
+        '127.0.0.1:9778',
+      ],
+      { timeoutMs: 60_000 },
+    );
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /no free subnet: all 20 subnets of length \/24 in 10\.244\.0\.0\/16 between 10\.244\.10\.0\/24 and 10\.244\.29\.0\/24 are leased/);
+    assert.match(
+      r.stderr,
+      /no free subnet: all 20 subnets of length \/24 in 10\.244\.0\.0\/16 between 10\.244\.10\.0\/24 and 10\.244\.29\.0\/24 are leased/,
+    );
   } finally {
     for (const n of cluster.nodes) await cluster.stopAgent(n, 'SIGKILL');
     await cleanup();
@@ -65,7 +97,11 @@ describe('20 agents started at once', () => {
   });
 
   test('on one embedded store: 20 distinct subnets in range; the 21st node gets a clear error', async () => {
-    await scenario('weft-ags-', async () => ['--store', 'embedded', '--store-file', storeFile], async () => undefined);
+    await scenario(
+      'weft-ags-',
+      async () => ['--store', 'embedded', '--store-file', storeFile],
+      async () => undefined,
+    );
   });
 
   test('on one etcd: 20 distinct subnets in range; the 21st node gets a clear error', async () => {

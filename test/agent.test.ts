@@ -12,5 +12,6 @@ agentSuite({
   teardown: async () => {
     for (const suffix of ['', '-wal', '-shm']) sh(['rm', '-f', `${storeFile}${suffix}`]);
   },
-  describeStore: () => sh(['sqlite3', storeFile, 'select subnet, public_ip, expires_at from leases']).stdout + ` now ${Date.now()}`,
+  describeStore: () =>
+    sh(['sqlite3', storeFile, 'select subnet, public_ip, expires_at from leases']).stdout + ` now ${Date.now()}`,
 });

@@ -7,14 +7,28 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Netns, ipJson, must, mustInNs } from './support/netns.js';
-import { makeNode, makePod, masqElements, nftTables, reservations, run, vethNames, type NodeCtx } from './support/bridge.js';
+import {
+  makeNode,
+  makePod,
+  masqElements,
+  nftTables,
+  reservations,
+  run,
+  vethNames,
+  type NodeCtx,
+} from './support/bridge.js';
 
 const fx = new Netns('weft-brl-');
 after(() => fx.cleanup());
 
 const IPAMS = ['host-local', 'weft-host-local'] as const;
 
-function config(ctx: NodeCtx, ipam: string, extra: Record<string, unknown> = {}, ipamExtra: Record<string, unknown> = {}): Record<string, unknown> {
+function config(
+  ctx: NodeCtx,
+  ipam: string,
+  extra: Record<string, unknown> = {},
+  ipamExtra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     cniVersion: '1.0.0',
     name: 'lcnet',
@@ -22,7 +36,12 @@ function config(ctx: NodeCtx, ipam: string, extra: Record<string, unknown> = {},
     bridge: 'cni0',
     isDefaultGateway: true,
     ipMasq: true,
-    ipam: { type: ipam, ranges: [[{ subnet: '10.246.0.0/24' }], [{ subnet: 'fd00:246::/64' }]], dataDir: ctx.dataDir, ...ipamExtra },
+    ipam: {
+      type: ipam,
+      ranges: [[{ subnet: '10.246.0.0/24' }], [{ subnet: 'fd00:246::/64' }]],
+      dataDir: ctx.dataDir,
+      ...ipamExtra,
+    },
     ...extra,
   };
 }
@@ -47,7 +66,10 @@ describe('DEL and CHECK', () => {
       assert.equal((masqElements(ctx.node) ?? []).length, 4);
       // isDefaultGateway: default routes of both families via the bridge.
       const r6 = ipJson<Array<{ dst: string; gateway?: string }>>(pod.ns, ['-6', 'route', 'show']);
-      assert.ok(r6.some((r) => r.dst === 'default' && r.gateway === 'fd00:246::1'), JSON.stringify(r6));
+      assert.ok(
+        r6.some((r) => r.dst === 'default' && r.gateway === 'fd00:246::1'),
+        JSON.stringify(r6),
+      );
 
       const checked = run(ctx, 'weft-bridge', 'CHECK', { ...conf, prevResult: result }, pod);
       assert.equal(checked.status, 0, checked.stdout);
@@ -91,7 +113,13 @@ describe('DEL and CHECK', () => {
     const conf = config(ctx, 'host-local');
     assert.equal(run(ctx, 'weft-bridge', 'ADD', conf, pod).status, 0);
     // The IPAM plugin has vanished from CNI_PATH: DEL must still remove the veth and the masquerade.
-    const del = run(ctx, 'weft-bridge', 'DEL', { ...conf, ipam: { ...(conf.ipam as object), type: 'no-such-ipam' } }, pod);
+    const del = run(
+      ctx,
+      'weft-bridge',
+      'DEL',
+      { ...conf, ipam: { ...(conf.ipam as object), type: 'no-such-ipam' } },
+      pod,
+    );
     assert.notEqual(del.status, 0);
     assert.match(String(del.json?.msg), /no-such-ipam/);
     assert.deepEqual(vethNames(ctx.node), []);
@@ -118,13 +146,34 @@ describe('DEL and CHECK', () => {
 });
 
 describe('bad input changes nothing', () => {
-  const rows: Array<{ name: string; code: number; msg: RegExp; conf?: (ctx: NodeCtx) => Record<string, unknown>; netns?: string }> = [
+  const rows: Array<{
+    name: string;
+    code: number;
+    msg: RegExp;
+    conf?: (ctx: NodeCtx) => Record<string, unknown>;
+    netns?: string;
+  }> = [
     { name: 'non-existent CNI_NETNS', code: 3, msg: /does not exist/, netns: '/var/run/netns/weft-brl-never-made' },
-    { name: 'missing IPAM plugin', code: 7, msg: /failed to find plugin "no-such-ipam"/, conf: (ctx) => config(ctx, 'no-such-ipam') },
+    {
+      name: 'missing IPAM plugin',
+      code: 7,
+      msg: /failed to find plugin "no-such-ipam"/,
+      conf: (ctx) => config(ctx, 'no-such-ipam'),
+    },
     { name: 'invalid mtu', code: 7, msg: /mtu/, conf: (ctx) => config(ctx, 'host-local', { mtu: 'big' }) },
-    { name: 'hairpin with promisc', code: 7, msg: /hairpin/, conf: (ctx) => config(ctx, 'host-local', { hairpinMode: true, promiscMode: true }) },
+    {
+      name: 'hairpin with promisc',
+      code: 7,
+      msg: /hairpin/,
+      conf: (ctx) => config(ctx, 'host-local', { hairpinMode: true, promiscMode: true }),
+    },
     { name: 'vlan', code: 2, msg: /vlan: unsupported field/, conf: (ctx) => config(ctx, 'host-local', { vlan: 10 }) },
-    { name: 'IPAM refuses its config', code: 0, msg: /./, conf: (ctx) => config(ctx, 'host-local', {}, { ranges: [[{ subnet: 'not-a-cidr' }]] }) },
+    {
+      name: 'IPAM refuses its config',
+      code: 0,
+      msg: /./,
+      conf: (ctx) => config(ctx, 'host-local', {}, { ranges: [[{ subnet: 'not-a-cidr' }]] }),
+    },
   ];
   for (const row of rows) {
     test(`${row.name} → ${row.code ? `code ${row.code}` : 'error'}, non-zero exit, nothing left`, () => {
@@ -137,7 +186,10 @@ describe('bad input changes nothing', () => {
       if (row.code) assert.equal(r.json?.code, row.code, r.stdout);
       assert.match(String(r.json?.msg), row.msg);
       assertClean(ctx, row.name);
-      assert.deepEqual(ipJson<Array<{ ifname: string }>>(pod.ns, ['link', 'show']).map((l) => l.ifname), ['lo']);
+      assert.deepEqual(
+        ipJson<Array<{ ifname: string }>>(pod.ns, ['link', 'show']).map((l) => l.ifname),
+        ['lo'],
+      );
     });
   }
 });
@@ -165,7 +217,10 @@ describe('ADD rolls back what it made', () => {
       assert.notEqual(r.status, 0);
       assert.match(String(r.json?.msg), /configure eth0/);
       assertClean(ctx, 'pod route failure');
-      assert.deepEqual(ipJson<Array<{ ifname: string }>>(pod.ns, ['link', 'show']).map((l) => l.ifname), ['lo']);
+      assert.deepEqual(
+        ipJson<Array<{ ifname: string }>>(pod.ns, ['link', 'show']).map((l) => l.ifname),
+        ['lo'],
+      );
       assert.equal(masqElements(ctx.node), undefined);
     });
   }

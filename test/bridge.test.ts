@@ -13,14 +13,32 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { Netns, ipJson, must, mustInNs } from './support/netns.js';
 import { invoke } from './support/cni.js';
-import { linkNames, makeNode, makePod, masqElements, nftTables, ping, podIp, reservations, run, runAsync, startServer, tcpClient, vethNames, type NodeCtx } from './support/bridge.js';
+import {
+  linkNames,
+  makeNode,
+  makePod,
+  masqElements,
+  nftTables,
+  ping,
+  podIp,
+  reservations,
+  run,
+  runAsync,
+  startServer,
+  tcpClient,
+  vethNames,
+  type NodeCtx,
+} from './support/bridge.js';
 
 const fx = new Netns('weft-br-');
 after(() => fx.cleanup());
 
 const IPAMS = ['host-local', 'weft-host-local'] as const;
 
-function config(ctx: NodeCtx, opts: { ipam: string; dual?: boolean; network?: string; extra?: Record<string, unknown> }): Record<string, unknown> {
+function config(
+  ctx: NodeCtx,
+  opts: { ipam: string; dual?: boolean; network?: string; extra?: Record<string, unknown> },
+): Record<string, unknown> {
   const ranges = [[{ subnet: '10.244.1.0/24' }], ...(opts.dual ? [[{ subnet: 'fd00:244:1::/64' }]] : [])];
   const routes = [{ dst: '0.0.0.0/0' }, ...(opts.dual ? [{ dst: '::/0' }] : [])];
   return {
@@ -140,7 +158,10 @@ describe('concurrency', () => {
     assert.equal(vethNames(ctx.node).length, 6);
     assert.equal((masqElements(ctx.node) ?? []).length, 24);
     const cni0 = ipJson<Array<{ addr_info: Array<{ local: string }> }>>(ctx.node, ['addr', 'show', 'cni0'])[0];
-    assert.deepEqual(cni0?.addr_info.map((x) => x.local).filter((x) => !x.startsWith('fe80')), ['10.244.1.1', 'fd00:244:1::1']);
+    assert.deepEqual(
+      cni0?.addr_info.map((x) => x.local).filter((x) => !x.startsWith('fe80')),
+      ['10.244.1.1', 'fd00:244:1::1'],
+    );
     const dels = await Promise.all(pods.map((p) => runAsync(ctx, 'weft-bridge', 'DEL', conf, p)));
     for (const r of dels) assert.equal(r.status, 0, r.stdout);
     assert.deepEqual(vethNames(ctx.node), []);
@@ -154,7 +175,12 @@ describe('compatibility', () => {
     const ctx = makeNode(fx, 'seed');
     const pod = makePod(ctx, 'seed-a');
     const seed = {
-      cniVersion: '0.3.1', name: 'mynet', type: 'weft-bridge', bridge: 'cni0', isGateway: true, ipMasq: true,
+      cniVersion: '0.3.1',
+      name: 'mynet',
+      type: 'weft-bridge',
+      bridge: 'cni0',
+      isGateway: true,
+      ipMasq: true,
       ipam: { type: 'host-local', subnet: '10.244.0.0/16', routes: [{ dst: '0.0.0.0/0' }], dataDir: ctx.dataDir },
     };
     const r = add(ctx, 'weft-bridge', seed, pod);
@@ -162,7 +188,10 @@ describe('compatibility', () => {
     assert.deepEqual(r.ips, [{ version: '4', interface: 2, address: '10.244.0.2/16', gateway: '10.244.0.1' }]);
     assert.deepEqual(r.routes, [{ dst: '0.0.0.0/0' }]);
     const routes = ipJson<Array<{ dst: string; gateway?: string }>>(pod.ns, ['route', 'show']);
-    assert.ok(routes.some((x) => x.dst === 'default' && x.gateway === '10.244.0.1'), JSON.stringify(routes));
+    assert.ok(
+      routes.some((x) => x.dst === 'default' && x.gateway === '10.244.0.1'),
+      JSON.stringify(routes),
+    );
     ping(pod.ns, '10.244.0.1');
     assert.equal(run(ctx, 'weft-bridge', 'DEL', seed, pod).status, 0);
     assert.deepEqual(reservations(ctx, 'mynet'), []);
@@ -174,7 +203,12 @@ describe('compatibility', () => {
     const a = makePod(ctx, 'io-a');
     const b = makePod(ctx, 'io-b');
     // Two networks on two bridges, one wired by each implementation, routed by the node.
-    const refConf = { ...config(ctx, { ipam: 'weft-host-local', network: 'refnet' }), type: 'bridge', bridge: 'cni1', ipam: { type: 'weft-host-local', subnet: '10.245.0.0/24', routes: [{ dst: '0.0.0.0/0' }], dataDir: ctx.dataDir } };
+    const refConf = {
+      ...config(ctx, { ipam: 'weft-host-local', network: 'refnet' }),
+      type: 'bridge',
+      bridge: 'cni1',
+      ipam: { type: 'weft-host-local', subnet: '10.245.0.0/24', routes: [{ dst: '0.0.0.0/0' }], dataDir: ctx.dataDir },
+    };
     const weftConf = config(ctx, { ipam: 'host-local', network: 'weftnet' });
     const ra = add(ctx, 'bridge', refConf, a);
     const rb = add(ctx, 'weft-bridge', weftConf, b);
@@ -194,12 +228,23 @@ describe('options', () => {
   test('mtu, hairpinMode, MAC from CNI_ARGS and enabledad (IPv6 DAD waited for) are applied', () => {
     const ctx = makeNode(fx, 'opt');
     const pod = makePod(ctx, 'opt-a');
-    const conf = config(ctx, { ipam: 'host-local', dual: true, extra: { mtu: 1400, hairpinMode: true, enabledad: true } });
+    const conf = config(ctx, {
+      ipam: 'host-local',
+      dual: true,
+      extra: { mtu: 1400, hairpinMode: true, enabledad: true },
+    });
     const r = run(ctx, 'weft-bridge', 'ADD', conf, pod);
     assert.equal(r.status, 0, r.stdout);
     const ifaces = (r.json?.interfaces ?? []) as Array<{ name: string }>;
     const detail = (ns: string, dev: string) =>
-      ipJson<Array<{ mtu: number; address: string; linkinfo?: { info_slave_data?: { hairpin?: boolean } }; addr_info?: Array<{ local: string; tentative?: boolean }> }>>(ns, ['-d', 'addr', 'show', dev])[0];
+      ipJson<
+        Array<{
+          mtu: number;
+          address: string;
+          linkinfo?: { info_slave_data?: { hairpin?: boolean } };
+          addr_info?: Array<{ local: string; tentative?: boolean }>;
+        }>
+      >(ns, ['-d', 'addr', 'show', dev])[0];
     assert.equal(detail(ctx.node, 'cni0')?.mtu, 1400);
     assert.equal(detail(ctx.node, ifaces[1]?.name ?? '')?.mtu, 1400);
     assert.equal(detail(ctx.node, ifaces[1]?.name ?? '')?.linkinfo?.info_slave_data?.hairpin, true);
@@ -220,20 +265,44 @@ describe('options', () => {
   test('promiscMode sets the bridge promiscuous; ipam {} gives an L2-only attachment with no addresses', () => {
     const ctx = makeNode(fx, 'l2');
     const pod = makePod(ctx, 'l2-a');
-    const conf = { cniVersion: '1.0.0', name: 'l2net', type: 'weft-bridge', bridge: 'br-l2', promiscMode: true, ipam: {} };
+    const conf = {
+      cniVersion: '1.0.0',
+      name: 'l2net',
+      type: 'weft-bridge',
+      bridge: 'br-l2',
+      promiscMode: true,
+      ipam: {},
+    };
     const r = run(ctx, 'weft-bridge', 'ADD', conf, pod);
     assert.equal(r.status, 0, r.stdout);
     assert.equal(r.json?.ips, undefined);
     const br = ipJson<Array<{ flags: string[] }>>(ctx.node, ['link', 'show', 'br-l2'])[0];
     assert.ok(br?.flags.includes('PROMISC'), JSON.stringify(br));
-    const eth0 = ipJson<Array<{ flags: string[]; addr_info: Array<{ family: string }> }>>(pod.ns, ['addr', 'show', 'eth0'])[0];
+    const eth0 = ipJson<Array<{ flags: string[]; addr_info: Array<{ family: string }> }>>(pod.ns, [
+      'addr',
+      'show',
+      'eth0',
+    ])[0];
     assert.ok(eth0?.flags.includes('UP'));
-    assert.deepEqual(eth0?.addr_info.filter((a) => a.family === 'inet'), []);
+    assert.deepEqual(
+      eth0?.addr_info.filter((a) => a.family === 'inet'),
+      [],
+    );
     assert.equal(run(ctx, 'weft-bridge', 'DEL', conf, pod).status, 0);
     assert.deepEqual(vethNames(ctx.node), []);
   });
 });
 
 function invokeWithArgs(ctx: NodeCtx, conf: unknown, pod: ReturnType<typeof makePod>, args: string) {
-  return invoke({ nodeNs: ctx.node, binDir: ctx.binDir, plugin: 'weft-bridge', command: 'ADD', config: conf, containerId: pod.containerId, netns: pod.path, args, envOverrides: { WEFT_LOCK_DIR: ctx.lockDir } });
+  return invoke({
+    nodeNs: ctx.node,
+    binDir: ctx.binDir,
+    plugin: 'weft-bridge',
+    command: 'ADD',
+    config: conf,
+    containerId: pod.containerId,
+    netns: pod.path,
+    args,
+    envOverrides: { WEFT_LOCK_DIR: ctx.lockDir },
+  });
 }

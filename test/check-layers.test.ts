@@ -44,16 +44,66 @@ test('a tree that keeps every rule passes', () => {
 });
 
 const BROKEN: Array<{ name: string; file: string; text: string; says: RegExp }> = [
-  { name: 'core imports a node module', file: 'src/core/b.ts', text: "import { readFileSync } from 'node:fs';\n", says: /src\/core\/b\.ts:1: imports node:fs: the core is pure/ },
-  { name: 'core imports an adapter', file: 'src/core/b.ts', text: "import { spawn } from '../adapters/exec.js';\n", says: /the core imports only the core and the ports, not src\/adapters/ },
-  { name: 'core imports an npm package that does I/O', file: 'src/core/b.ts', text: "import Database from 'better-sqlite3';\n", says: /the core may use only/ },
-  { name: 'a port imports a value', file: 'src/ports/q.ts', text: "import { a } from '../core/a.js';\n", says: /ports hold only interfaces and types \(use import type\)/ },
-  { name: 'a port exports a class', file: 'src/ports/q.ts', text: 'export class QError extends Error {}\n', says: /exports class QError: ports hold only interfaces and types/ },
-  { name: 'a module other than exec starts processes', file: 'src/adapters/other.ts', text: "\n\nimport { spawn } from 'node:child_process';\n", says: /src\/adapters\/other\.ts:3: imports node:child_process: only src\/adapters\/exec\.ts/ },
-  { name: 'the agent imports the lab', file: 'src/agent/y.ts', text: "import { up } from '../lab/lab.js';\n", says: /the agent must not depend on the lab/ },
-  { name: 'the agent imports the lab logic of the core', file: 'src/agent/y.ts', text: "import { statusOf } from '../core/lab/views.js';\n", says: /the agent must not depend on the lab/ },
-  { name: 'production code imports a fake', file: 'src/agent/y.ts', text: "import { fake } from '../testkit/p-fake.js';\n", says: /src\/testkit\) are for tests only/ },
-  { name: 'an adapter imports the agent', file: 'src/adapters/z.ts', text: "import { x } from '../agent/x.js';\n", says: /adapters sit below the agent/ },
+  {
+    name: 'core imports a node module',
+    file: 'src/core/b.ts',
+    text: "import { readFileSync } from 'node:fs';\n",
+    says: /src\/core\/b\.ts:1: imports node:fs: the core is pure/,
+  },
+  {
+    name: 'core imports an adapter',
+    file: 'src/core/b.ts',
+    text: "import { spawn } from '../adapters/exec.js';\n",
+    says: /the core imports only the core and the ports, not src\/adapters/,
+  },
+  {
+    name: 'core imports an npm package that does I/O',
+    file: 'src/core/b.ts',
+    text: "import Database from 'better-sqlite3';\n",
+    says: /the core may use only/,
+  },
+  {
+    name: 'a port imports a value',
+    file: 'src/ports/q.ts',
+    text: "import { a } from '../core/a.js';\n",
+    says: /ports hold only interfaces and types \(use import type\)/,
+  },
+  {
+    name: 'a port exports a class',
+    file: 'src/ports/q.ts',
+    text: 'export class QError extends Error {}\n',
+    says: /exports class QError: ports hold only interfaces and types/,
+  },
+  {
+    name: 'a module other than exec starts processes',
+    file: 'src/adapters/other.ts',
+    text: "\n\nimport { spawn } from 'node:child_process';\n",
+    says: /src\/adapters\/other\.ts:3: imports node:child_process: only src\/adapters\/exec\.ts/,
+  },
+  {
+    name: 'the agent imports the lab',
+    file: 'src/agent/y.ts',
+    text: "import { up } from '../lab/lab.js';\n",
+    says: /the agent must not depend on the lab/,
+  },
+  {
+    name: 'the agent imports the lab logic of the core',
+    file: 'src/agent/y.ts',
+    text: "import { statusOf } from '../core/lab/views.js';\n",
+    says: /the agent must not depend on the lab/,
+  },
+  {
+    name: 'production code imports a fake',
+    file: 'src/agent/y.ts',
+    text: "import { fake } from '../testkit/p-fake.js';\n",
+    says: /src\/testkit\) are for tests only/,
+  },
+  {
+    name: 'an adapter imports the agent',
+    file: 'src/adapters/z.ts',
+    text: "import { x } from '../agent/x.js';\n",
+    says: /adapters sit below the agent/,
+  },
 ];
 
 for (const c of BROKEN) {

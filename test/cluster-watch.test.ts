@@ -31,13 +31,20 @@ function runChild(args: string[]): Promise<void> {
     let stderr = '';
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
-    p.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${args[0]} ${args.slice(2).join(' ')}: exit ${code ?? signal}: ${stderr}`))));
+    p.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${args[0]} ${args.slice(2).join(' ')}: exit ${code ?? signal}: ${stderr}`)),
+    );
   });
 }
 
 function readLines(path: string): ChangeLine[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ChangeLine);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ChangeLine);
 }
 
 /** A consumer that is restarted from its last recorded revision each time it stops early, `restarts` times. */
@@ -52,42 +59,65 @@ async function consumer(db: string, out: string, stopEvery: number, restarts: nu
   }
 }
 
-test('10,000 writes from 4 processes: 3 watching processes see every change exactly once and in order, also across restarts', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'weft-cluster-watch-'));
-  const db = join(dir, 'objects.db');
-  const store = new SqliteObjectStore(db, systemClock, { changeLogLimit: LOG_LIMIT });
-  try {
-    const t0 = Date.now();
-    const consumers = [consumer(db, join(dir, 'c0'), 0, 0), consumer(db, join(dir, 'c1'), 0, 0), consumer(db, join(dir, 'c2'), 2_000, 2)];
-    const writers = Array.from({ length: WRITERS }, (_, i) => runChild(['writer', db, String(i), String(OPS), String(1000 + i), join(dir, `w${i}`)]));
-    await Promise.all(writers);
-    await store.commit({ put: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'end', labels: {}, annotations: {} } }], delete: [] });
-    const runs = await Promise.all(consumers);
-    const elapsed = Date.now() - t0;
+test(
+  '10,000 writes from 4 processes: 3 watching processes see every change exactly once and in order, also across restarts',
+  { timeout: 120_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-cluster-watch-'));
+    const db = join(dir, 'objects.db');
+    const store = new SqliteObjectStore(db, systemClock, { changeLogLimit: LOG_LIMIT });
+    try {
+      const t0 = Date.now();
+      const consumers = [
+        consumer(db, join(dir, 'c0'), 0, 0),
+        consumer(db, join(dir, 'c1'), 0, 0),
+        consumer(db, join(dir, 'c2'), 2_000, 2),
+      ];
+      const writers = Array.from({ length: WRITERS }, (_, i) =>
+        runChild(['writer', db, String(i), String(OPS), String(1000 + i), join(dir, `w${i}`)]),
+      );
+      await Promise.all(writers);
+      await store.commit({
+        put: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'end', labels: {}, annotations: {} } }],
+        delete: [],
+      });
+      const runs = await Promise.all(consumers);
+      const elapsed = Date.now() - t0;
 
-    const end = await store.revision();
-    const log = store.changesSince(0, ALL_KINDS, 10 * LOG_LIMIT).events.map(
-      (e): ChangeLine => ({ type: e.type, kind: e.kind, name: e.object.object.metadata.name, mark: markOf(e.object), revision: e.revision }),
-    );
-    assert.equal(log.length, end, 'one log row per revision');
-    assert.deepEqual(log.map((l) => l.revision), Array.from({ length: end }, (_, i) => i + 1), 'revisions 1..N, no gap');
-    assert.equal(end, WRITERS * OPS + 1, 'every write (and the end marker) took one revision; heartbeats none');
+      const end = await store.revision();
+      const log = store.changesSince(0, ALL_KINDS, 10 * LOG_LIMIT).events.map(
+        (e): ChangeLine => ({
+          type: e.type,
+          kind: e.kind,
+          name: e.object.object.metadata.name,
+          mark: markOf(e.object),
+          revision: e.revision,
+        }),
+      );
+      assert.equal(log.length, end, 'one log row per revision');
+      assert.deepEqual(
+        log.map((l) => l.revision),
+        Array.from({ length: end }, (_, i) => i + 1),
+        'revisions 1..N, no gap',
+      );
+      assert.equal(end, WRITERS * OPS + 1, 'every write (and the end marker) took one revision; heartbeats none');
 
-    for (const [i, r] of runs.entries()) {
-      const got = readLines(join(dir, `c${i}`));
-      assert.equal(got.length, log.length, `consumer ${i}: as many events as log rows`);
-      assert.deepEqual(got, log, `consumer ${i}: the log exactly, in order`);
-      if (i === 2) assert.equal(r, 3, 'consumer 2 ran three times (two restarts)');
+      for (const [i, r] of runs.entries()) {
+        const got = readLines(join(dir, `c${i}`));
+        assert.equal(got.length, log.length, `consumer ${i}: as many events as log rows`);
+        assert.deepEqual(got, log, `consumer ${i}: the log exactly, in order`);
+        if (i === 2) assert.equal(r, 3, 'consumer 2 ran three times (two restarts)');
+      }
+      for (let w = 0; w < WRITERS; w++) {
+        const own = readLines(join(dir, `w${w}`));
+        const theirs = log.filter((l) => l.name.startsWith(`w${w}-`)).map(({ revision: _r, ...rest }) => rest);
+        assert.equal(own.length, OPS, `writer ${w} recorded every op`);
+        assert.deepEqual(theirs, own, `writer ${w}: its changes, in its order, each once`);
+      }
+      assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    for (let w = 0; w < WRITERS; w++) {
-      const own = readLines(join(dir, `w${w}`));
-      const theirs = log.filter((l) => l.name.startsWith(`w${w}-`)).map(({ revision: _r, ...rest }) => rest);
-      assert.equal(own.length, OPS, `writer ${w} recorded every op`);
-      assert.deepEqual(theirs, own, `writer ${w}: its changes, in its order, each once`);
-    }
-    assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
-  } finally {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

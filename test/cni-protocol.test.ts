@@ -43,7 +43,9 @@ function nodeLinks(): string[] {
 function reservations(network: string): string[] {
   const dir = join(dataDir, network);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort();
+  return readdirSync(dir)
+    .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'))
+    .sort();
 }
 
 before(() => {
@@ -68,7 +70,15 @@ describe('each cniVersion gets a result of its own shape', () => {
   for (const version of SUPPORTED_VERSIONS) {
     test(`bridge + host-local at ${version}`, () => {
       const containerId = `ver-${version.replace(/\./g, '')}`;
-      const att = { nodeNs: node, binDir, plugin: 'weft-bridge', containerId, netns: fx.path(pod), ifname: 'eth0', config: bridgeConf(version) };
+      const att = {
+        nodeNs: node,
+        binDir,
+        plugin: 'weft-bridge',
+        containerId,
+        netns: fx.path(pod),
+        ifname: 'eth0',
+        config: bridgeConf(version),
+      };
       const res = mustAdd(att);
       try {
         assert.equal(res.cniVersion, version);
@@ -98,27 +108,87 @@ describe('each cniVersion gets a result of its own shape', () => {
     });
 
     test(`loopback at ${version}`, () => {
-      const att = { nodeNs: node, binDir, plugin: 'weft-loopback', containerId: 'lo-c', netns: fx.path(pod), ifname: 'lo', config: { cniVersion: version, name: 'lo', type: 'weft-loopback' } };
+      const att = {
+        nodeNs: node,
+        binDir,
+        plugin: 'weft-loopback',
+        containerId: 'lo-c',
+        netns: fx.path(pod),
+        ifname: 'lo',
+        config: { cniVersion: version, name: 'lo', type: 'weft-loopback' },
+      };
       const res = mustAdd(att);
       assert.equal(res.cniVersion, version);
       const ips = res.ips as Array<Record<string, unknown>>;
       assert.ok(ips.some((ip) => ip.address === '127.0.0.1/8'));
-      assert.equal(ips.every((ip) => ('version' in ip) === version.startsWith('0.')), true);
+      assert.equal(
+        ips.every((ip) => 'version' in ip === version.startsWith('0.')),
+        true,
+      );
       assert.equal(invoke({ ...att, command: 'DEL' }).status, 0);
     });
   }
 });
 
 describe('bad input: the right code, a non-zero exit, nothing left behind', () => {
-  const base = () => ({ nodeNs: node, binDir, plugin: 'weft-bridge', containerId: 'bad-1', netns: fx.path(pod), ifname: 'eth0' });
+  const base = () => ({
+    nodeNs: node,
+    binDir,
+    plugin: 'weft-bridge',
+    containerId: 'bad-1',
+    netns: fx.path(pod),
+    ifname: 'eth0',
+  });
   const cases: Array<{ name: string; code: number; msg: RegExp; run: () => ReturnType<typeof invoke> }> = [
-    { name: 'malformed JSON', code: 6, msg: /decode network config/, run: () => invoke({ ...base(), command: 'ADD', config: '{"cniVersion": "1.0.0", "name": ' }) },
-    { name: 'unknown cniVersion', code: 1, msg: /incompatible CNI version "0\.2\.7"/, run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('0.2.7') }) },
-    { name: 'missing CNI_CONTAINERID', code: 4, msg: /CNI_CONTAINERID must be set/, run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('1.0.0'), envOverrides: { CNI_CONTAINERID: undefined } }) },
-    { name: 'bad CNI_IFNAME', code: 4, msg: /CNI_IFNAME: .* longer than 15/, run: () => invoke({ ...base(), command: 'ADD', ifname: 'much-too-long-ifname', config: bridgeConf('1.0.0') }) },
-    { name: 'CNI_NETNS that does not exist', code: 3, msg: /does not exist/, run: () => invoke({ ...base(), command: 'ADD', netns: '/var/run/netns/weft-proto-nope', config: bridgeConf('1.0.0') }) },
-    { name: 'invalid CIDR', code: 7, msg: /subnet.*10\.0\.0\.0\/33/, run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('1.0.0', { subnet: '10.0.0.0/33' }) }) },
-    { name: 'missing IPAM plugin', code: 7, msg: /failed to find plugin "weft-nope"/, run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('1.0.0', { type: 'weft-nope' }) }) },
+    {
+      name: 'malformed JSON',
+      code: 6,
+      msg: /decode network config/,
+      run: () => invoke({ ...base(), command: 'ADD', config: '{"cniVersion": "1.0.0", "name": ' }),
+    },
+    {
+      name: 'unknown cniVersion',
+      code: 1,
+      msg: /incompatible CNI version "0\.2\.7"/,
+      run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('0.2.7') }),
+    },
+    {
+      name: 'missing CNI_CONTAINERID',
+      code: 4,
+      msg: /CNI_CONTAINERID must be set/,
+      run: () =>
+        invoke({
+          ...base(),
+          command: 'ADD',
+          config: bridgeConf('1.0.0'),
+          envOverrides: { CNI_CONTAINERID: undefined },
+        }),
+    },
+    {
+      name: 'bad CNI_IFNAME',
+      code: 4,
+      msg: /CNI_IFNAME: .* longer than 15/,
+      run: () => invoke({ ...base(), command: 'ADD', ifname: 'much-too-long-ifname', config: bridgeConf('1.0.0') }),
+    },
+    {
+      name: 'CNI_NETNS that does not exist',
+      code: 3,
+      msg: /does not exist/,
+      run: () =>
+        invoke({ ...base(), command: 'ADD', netns: '/var/run/netns/weft-proto-nope', config: bridgeConf('1.0.0') }),
+    },
+    {
+      name: 'invalid CIDR',
+      code: 7,
+      msg: /subnet.*10\.0\.0\.0\/33/,
+      run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('1.0.0', { subnet: '10.0.0.0/33' }) }),
+    },
+    {
+      name: 'missing IPAM plugin',
+      code: 7,
+      msg: /failed to find plugin "weft-nope"/,
+      run: () => invoke({ ...base(), command: 'ADD', config: bridgeConf('1.0.0', { type: 'weft-nope' }) }),
+    },
   ];
   for (const c of cases) {
     test(`${c.name} → code ${c.code}`, () => {
@@ -130,7 +200,11 @@ describe('bad input: the right code, a non-zero exit, nothing left behind', () =
       assert.deepEqual(nodeLinks(), linksBefore, 'no interface left in the node');
       assert.deepEqual(ipJson(pod, ['link', 'show', 'type', 'veth']), [], 'no interface left in the pod');
       assert.deepEqual(reservations('protonet'), [], 'no reservation left');
-      assert.deepEqual(nftObjects(node).filter((o) => 'table' in o), [], 'no nftables table left');
+      assert.deepEqual(
+        nftObjects(node).filter((o) => 'table' in o),
+        [],
+        'no nftables table left',
+      );
     });
   }
 
@@ -156,6 +230,10 @@ describe('bad input: the right code, a non-zero exit, nothing left behind', () =
       assert.equal(invoke({ ...first, command: 'DEL' }).status, 0);
     }
     assert.deepEqual(reservations('tinynet'), []);
-    assert.deepEqual(nftObjects(node).filter((o) => 'table' in o), [], 'the last DEL removed the masq table');
+    assert.deepEqual(
+      nftObjects(node).filter((o) => 'table' in o),
+      [],
+      'the last DEL removed the masq table',
+    );
   });
 });

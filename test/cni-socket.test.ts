@@ -21,9 +21,16 @@ let dir = '';
 let bin = '';
 
 /** Runs a wrapper asynchronously (the server under test lives in this process). */
-function runWrapper(path: string, env: Record<string, string>, stdin: string): Promise<{ code: number; stdout: string }> {
+function runWrapper(
+  path: string,
+  env: Record<string, string>,
+  stdin: string,
+): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path, [], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(path, [], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
     child.on('error', reject);
@@ -34,15 +41,24 @@ function runWrapper(path: string, env: Record<string, string>, stdin: string): P
 
 describe('parseCniRequest', () => {
   test('reads the environment, the plugin type and the config; passes only CNI_* and WEFT_LOCK_DIR', () => {
-    const req = parseCniRequest(Buffer.from('CNI_COMMAND=ADD\nCNI_ARGS=A=1;B=2\nWEFT_LOCK_DIR=/l\nHOME=/root\nWEFT_PLUGIN_TYPE=bridge\n\n{"a":\n1}\n'));
-    assert.deepEqual(req, { type: 'bridge', env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'A=1;B=2', WEFT_LOCK_DIR: '/l' }, stdin: '{"a":\n1}\n' });
+    const req = parseCniRequest(
+      Buffer.from(
+        'CNI_COMMAND=ADD\nCNI_ARGS=A=1;B=2\nWEFT_LOCK_DIR=/l\nHOME=/root\nWEFT_PLUGIN_TYPE=bridge\n\n{"a":\n1}\n',
+      ),
+    );
+    assert.deepEqual(req, {
+      type: 'bridge',
+      env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'A=1;B=2', WEFT_LOCK_DIR: '/l' },
+      stdin: '{"a":\n1}\n',
+    });
   });
   const bad: Array<[string, string, RegExp]> = [
     ['no empty line', 'CNI_COMMAND=ADD\n{}', /no empty line/],
     ['no plugin type', 'CNI_COMMAND=ADD\n\n{}', /no WEFT_PLUGIN_TYPE/],
     ['a line without "="', 'CNI_COMMAND\nWEFT_PLUGIN_TYPE=x\n\n{}', /"CNI_COMMAND" is not KEY=VALUE/],
   ];
-  for (const [name, text, err] of bad) test(`refuses a request with ${name}`, () => assert.throws(() => parseCniRequest(Buffer.from(text)), err));
+  for (const [name, text, err] of bad)
+    test(`refuses a request with ${name}`, () => assert.throws(() => parseCniRequest(Buffer.from(text)), err));
 });
 
 describe('the CNI socket and the plugin wrappers', () => {
@@ -66,7 +82,11 @@ describe('the CNI socket and the plugin wrappers', () => {
       const cases: Array<[string, Record<string, string>, string]> = [
         ['weft', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}'],
         // An error: the spec's error JSON on stdout and exit code 1, both ways.
-        ['weft-bridge', { CNI_COMMAND: 'ADD', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=a b' }, '{"cniVersion":"1.0.0","name":"n","type":"bridge"}\n'],
+        [
+          'weft-bridge',
+          { CNI_COMMAND: 'ADD', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=a b' },
+          '{"cniVersion":"1.0.0","name":"n","type":"bridge"}\n',
+        ],
       ];
       for (const [plugin, env, conf] of cases) {
         const viaSocket = await runWrapper(join(bin, plugin), { ...env, WEFT_CNI_SOCKET: socketPath }, conf);
@@ -84,9 +104,17 @@ describe('the CNI socket and the plugin wrappers', () => {
     const socketPath = join(dir, 'stale.sock');
     // A socket file nobody listens on, as an agent killed with SIGKILL leaves it (a server that
     // closes normally removes its file).
-    await runWrapper(process.execPath, {}, `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`);
+    await runWrapper(
+      process.execPath,
+      {},
+      `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    );
     assert.ok(statSync(socketPath).isSocket(), 'the stale socket file is there');
-    const r = await runWrapper(join(bin, 'weft'), { CNI_COMMAND: 'VERSION', WEFT_CNI_SOCKET: socketPath }, '{"cniVersion":"1.0.0"}');
+    const r = await runWrapper(
+      join(bin, 'weft'),
+      { CNI_COMMAND: 'VERSION', WEFT_CNI_SOCKET: socketPath },
+      '{"cniVersion":"1.0.0"}',
+    );
     assert.equal(r.code, 0);
     assert.match(r.stdout, /supportedVersions/);
   });
@@ -97,7 +125,11 @@ describe('the CNI socket and the plugin wrappers', () => {
     const mute = createServer({ allowHalfOpen: true }, (conn) => conn.resume().on('end', () => conn.destroy()));
     await new Promise<void>((resolve) => mute.listen(socketPath, resolve));
     try {
-      const r = await runWrapper(join(bin, 'weft'), { CNI_COMMAND: 'VERSION', WEFT_CNI_SOCKET: socketPath }, '{"cniVersion":"1.0.0"}');
+      const r = await runWrapper(
+        join(bin, 'weft'),
+        { CNI_COMMAND: 'VERSION', WEFT_CNI_SOCKET: socketPath },
+        '{"cniVersion":"1.0.0"}',
+      );
       assert.equal(r.code, 1);
       const err = JSON.parse(r.stdout) as { code: number; msg: string };
       assert.equal(err.code, 11);

@@ -18,5 +18,8 @@ test('weft demo wires two pods, proves traffic, and cleans up', () => {
   assert.match(r.stdout, /TCP\s+pod-a → pod-b:80 answered "weft pod-b 80 from 10\.244\.0\.\d+"/);
   assert.match(r.stdout, /UDP\s+pod-a → pod-b:80 answered "hello-from-pod-a"/);
   assert.match(r.stdout, /hostPort\s+node 10\.244\.0\.1:18088 → pod-b:80 answered/);
-  assert.deepEqual(listNetns().filter((n) => n.startsWith('weft-demo-')), []);
+  assert.deepEqual(
+    listNetns().filter((n) => n.startsWith('weft-demo-')),
+    [],
+  );
 });

@@ -36,8 +36,20 @@ interface Chain {
 const chains: Chain[] = [
   { name: 'reference bridge → weft host-local', bridge: 'bridge', ipam: 'weft-host-local', subnet: '10.91.0.0/24' },
   { name: 'weft bridge → reference host-local', bridge: 'weft-bridge', ipam: 'host-local', subnet: '10.92.0.0/24' },
-  { name: 'weft bridge, then reference portmap', bridge: 'weft-bridge', ipam: 'weft-host-local', portmap: 'portmap', subnet: '10.93.0.0/24' },
-  { name: 'reference bridge, then weft portmap', bridge: 'bridge', ipam: 'host-local', portmap: 'weft-portmap', subnet: '10.94.0.0/24' },
+  {
+    name: 'weft bridge, then reference portmap',
+    bridge: 'weft-bridge',
+    ipam: 'weft-host-local',
+    portmap: 'portmap',
+    subnet: '10.93.0.0/24',
+  },
+  {
+    name: 'reference bridge, then weft portmap',
+    bridge: 'bridge',
+    ipam: 'host-local',
+    portmap: 'weft-portmap',
+    subnet: '10.94.0.0/24',
+  },
 ];
 
 describe('mixed chains of weft and reference plugins', () => {
@@ -49,7 +61,13 @@ describe('mixed chains of weft and reference plugins', () => {
         cniVersion: '1.0.0',
         name: `iop${i}`,
         plugins: [
-          { type: c.bridge, bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: c.ipam, subnet: c.subnet, dataDir, routes: [{ dst: '0.0.0.0/0' }] } },
+          {
+            type: c.bridge,
+            bridge: 'cni0',
+            isGateway: true,
+            ipMasq: true,
+            ipam: { type: c.ipam, subnet: c.subnet, dataDir, routes: [{ dst: '0.0.0.0/0' }] },
+          },
           ...(c.portmap ? [{ type: c.portmap, capabilities: { portMappings: true }, snat: true }] : []),
         ],
       };
@@ -84,7 +102,12 @@ describe('mixed chains of weft and reference plugins', () => {
         await server.stop();
         for (const [k, att] of atts.entries()) await runtime.del(list, att, results[k]);
       }
-      if (c.portmap) assert.equal(canReach(node, 'tcp', results[0]!.ips![0]!.gateway!, 18081, 500), false, 'hostPort gone after DEL');
+      if (c.portmap)
+        assert.equal(
+          canReach(node, 'tcp', results[0]!.ips![0]!.gateway!, 18081, 500),
+          false,
+          'hostPort gone after DEL',
+        );
       assert.deepEqual(
         inNs(node, ['ip', '-j', 'link', 'show', 'type', 'veth']).stdout.trim(),
         '[]',

@@ -18,7 +18,9 @@ let ns = '';
 let session: IpSession;
 
 function linkNames(): string[] {
-  return ipJson<Array<{ ifname: string }>>(ns, ['link', 'show']).map((l) => l.ifname).sort();
+  return ipJson<Array<{ ifname: string }>>(ns, ['link', 'show'])
+    .map((l) => l.ifname)
+    .sort();
 }
 
 describe('IpSession (ip -batch)', () => {
@@ -32,11 +34,19 @@ describe('IpSession (ip -batch)', () => {
   });
 
   test('changes run in order, reads come back in order, one process for many transactions', async () => {
-    const [d1] = await session.run(['link add d1 type bridge', 'link set dev d1 up', 'address add 10.9.0.1/24 dev d1', 'address show dev d1'], 1);
+    const [d1] = await session.run(
+      ['link add d1 type bridge', 'link set dev d1 up', 'address add 10.9.0.1/24 dev d1', 'address show dev d1'],
+      1,
+    );
     const pid = session.pid;
-    const link = (JSON.parse(d1!) as Array<{ ifname: string; addr_info: Array<{ family: string; local: string }> }>)[0]!;
+    const link = (
+      JSON.parse(d1!) as Array<{ ifname: string; addr_info: Array<{ family: string; local: string }> }>
+    )[0]!;
     assert.equal(link.ifname, 'd1');
-    assert.deepEqual(link.addr_info.filter((a) => a.family === 'inet').map((a) => a.local), ['10.9.0.1']);
+    assert.deepEqual(
+      link.addr_info.filter((a) => a.family === 'inet').map((a) => a.local),
+      ['10.9.0.1'],
+    );
     const [lo, again] = await session.run(['address show dev lo', 'link add d2 type bridge', 'address show dev d2'], 2);
     assert.match(lo!, /"ifname":"lo"/);
     assert.match(again!, /"ifname":"d2"/);
@@ -46,12 +56,15 @@ describe('IpSession (ip -batch)', () => {
 
   test('a failing line is named with its index; the lines before it stay, the ones after do not run', async () => {
     const pid = session.pid;
-    await assert.rejects(session.run(['link add d3 type bridge', 'link add d1 type bridge', 'link add d4 type bridge'], 0), (err: unknown) => {
-      assert.ok(err instanceof IpBatchError);
-      assert.equal(err.failedIndex, 1);
-      assert.match(err.message, /ip link add d1 type bridge: .*File exists/);
-      return true;
-    });
+    await assert.rejects(
+      session.run(['link add d3 type bridge', 'link add d1 type bridge', 'link add d4 type bridge'], 0),
+      (err: unknown) => {
+        assert.ok(err instanceof IpBatchError);
+        assert.equal(err.failedIndex, 1);
+        assert.match(err.message, /ip link add d1 type bridge: .*File exists/);
+        return true;
+      },
+    );
     assert.deepEqual(linkNames(), ['d1', 'd2', 'd3', 'lo']);
     // The next transaction runs in a new process.
     await session.run(['link del d3'], 0);
@@ -61,9 +74,14 @@ describe('IpSession (ip -batch)', () => {
 
   test('concurrent transactions are queued and each gets its own reads', async () => {
     const names = ['c1', 'c2', 'c3', 'c4', 'c5'];
-    const outs = await Promise.all(names.map((n) => session.run([`link add ${n} type bridge`, `address show dev ${n}`], 1)));
+    const outs = await Promise.all(
+      names.map((n) => session.run([`link add ${n} type bridge`, `address show dev ${n}`], 1)),
+    );
     outs.forEach((o, i) => assert.match(o[0]!, new RegExp(`"ifname":"${names[i]}"`)));
-    await session.run(names.map((n) => `link del ${n}`), 0);
+    await session.run(
+      names.map((n) => `link del ${n}`),
+      0,
+    );
   });
 
   test('a killed process is replaced', async () => {
@@ -85,14 +103,32 @@ describe('IpSession (ip -batch)', () => {
     const links = new Iproute2Links(new NodeExec(), session);
     assert.deepEqual((await links.list()).map((l) => l.name).sort(), ['d1', 'd2', 'lo']);
     assert.equal(await links.get('nope0'), undefined);
-    assert.deepEqual((await links.get('d1'))?.addresses.filter((a) => a.family === 4).map((a) => a.cidr), ['10.9.0.1/24']);
-    const [br] = await links.apply([{ op: 'add-bridge', name: 'br9' }, { op: 'set-up', name: 'br9' }], { context: 'make br9', read: ['br9'] });
+    assert.deepEqual(
+      (await links.get('d1'))?.addresses.filter((a) => a.family === 4).map((a) => a.cidr),
+      ['10.9.0.1/24'],
+    );
+    const [br] = await links.apply(
+      [
+        { op: 'add-bridge', name: 'br9' },
+        { op: 'set-up', name: 'br9' },
+      ],
+      { context: 'make br9', read: ['br9'] },
+    );
     assert.equal(br?.kind, 'bridge');
-    await assert.rejects(links.apply([{ op: 'set-up', name: 'br9' }, { op: 'set-master', name: 'nope0', master: 'br9' }], { context: 'enslave' }), (err: unknown) => {
-      assert.ok(err instanceof LinkBatchError);
-      assert.equal(err.failedIndex, 1);
-      assert.match(err.message, /^enslave: ip link set dev nope0 master br9: /);
-      return true;
-    });
+    await assert.rejects(
+      links.apply(
+        [
+          { op: 'set-up', name: 'br9' },
+          { op: 'set-master', name: 'nope0', master: 'br9' },
+        ],
+        { context: 'enslave' },
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof LinkBatchError);
+        assert.equal(err.failedIndex, 1);
+        assert.match(err.message, /^enslave: ip link set dev nope0 master br9: /);
+        return true;
+      },
+    );
   });
 });

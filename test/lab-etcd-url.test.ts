@@ -29,7 +29,10 @@ async function subnetKeys(url: string): Promise<string[]> {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const prefix = '/coreos.com/network/subnets/';
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-  const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64(prefix), range_end: b64(end), keys_only: true }) });
+  const r = await fetch(`${url}/v3/kv/range`, {
+    method: 'POST',
+    body: JSON.stringify({ key: b64(prefix), range_end: b64(end), keys_only: true }),
+  });
   const body = (await r.json()) as { kvs?: Array<{ key: string }> };
   return (body.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString('utf8')).sort();
 }
@@ -49,9 +52,12 @@ describe('weft lab with --store etcd=URL (an etcd on the host loopback)', { time
     await etcd.destroy();
   });
 
-  test('both nodes hold a lease in the user\'s etcd, under Flannel\'s key layout, matching get nodes', async () => {
+  test("both nodes hold a lease in the user's etcd, under Flannel's key layout, matching get nodes", async () => {
     const keys = await subnetKeys(etcd.clientUrl);
-    const subnets = lab.nodes().map((n) => `/coreos.com/network/subnets/${n.spec.podCIDR!.replace('/', '-')}`).sort();
+    const subnets = lab
+      .nodes()
+      .map((n) => `/coreos.com/network/subnets/${n.spec.podCIDR!.replace('/', '-')}`)
+      .sort();
     assert.equal(keys.length, 2);
     assert.deepEqual(keys, subnets);
   });
@@ -59,7 +65,10 @@ describe('weft lab with --store etcd=URL (an etcd on the host loopback)', { time
   test('pods across the two nodes connect', () => {
     const m = lab.probe(['-n', 'u', '--port', '80']);
     assert.equal(m.results.length, 4);
-    assert.deepEqual(m.results.filter((r) => !r.connected), []);
+    assert.deepEqual(
+      m.results.filter((r) => !r.connected),
+      [],
+    );
   });
 
   test('lab down ends the relay with everything else', () => {

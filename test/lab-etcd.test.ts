@@ -27,7 +27,7 @@ describe('weft lab (host-gw, etcd store) beside a second lab', { timeout: 600_00
     other.down();
   });
 
-  test('nodes run host-gw with subnets leased from etcd; pods have addresses of their node\'s subnet', () => {
+  test("nodes run host-gw with subnets leased from etcd; pods have addresses of their node's subnet", () => {
     const nodes = lab.nodes();
     assert.equal(nodes.length, 3);
     for (const n of nodes) assert.equal(n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'], 'host-gw');
@@ -43,11 +43,17 @@ describe('weft lab (host-gw, etcd store) beside a second lab', { timeout: 600_00
     assert.deepEqual(st.nodes.map((n) => n.info?.podCIDR).sort(), [...subnets.values()].sort());
   });
 
-  for (const [port, protocol] of [[80, 'TCP'], [81, 'UDP']] as const) {
+  for (const [port, protocol] of [
+    [80, 'TCP'],
+    [81, 'UDP'],
+  ] as const) {
     test(`host-gw + etcd: probe -A on ${port}/${protocol} connects all 81 pairs`, () => {
       const m = lab.probe(['-A', '--port', String(port), '--protocol', protocol]);
       assert.equal(m.results.length, 81);
-      assert.deepEqual(m.results.filter((r) => !r.connected).map((r) => `${r.from}->${r.to}`), []);
+      assert.deepEqual(
+        m.results.filter((r) => !r.connected).map((r) => `${r.from}->${r.to}`),
+        [],
+      );
     });
   }
 
@@ -65,13 +71,21 @@ spec:
       const end = Date.now() + 15_000;
       let bad: string[] = [];
       for (;;) {
-        bad = lab.probe(['-A', '--port', '80', '--timeout-ms', '600']).results.filter((r) => r.connected !== want(r.from, r.to)).map((r) => `${r.from}->${r.to}: ${r.connected}`);
+        bad = lab
+          .probe(['-A', '--port', '80', '--timeout-ms', '600'])
+          .results.filter((r) => r.connected !== want(r.from, r.to))
+          .map((r) => `${r.from}->${r.to}: ${r.connected}`);
         if (bad.length === 0 || Date.now() > end) break;
         await new Promise((r) => setTimeout(r, 300));
       }
       assert.deepEqual(bad, []);
-      const reach = JSON.parse(lab.must(['reach', '-A', '--port', '80', '-o', 'json'])) as { results: Array<{ from: string; to: string; allowed: boolean }> };
-      assert.deepEqual(reach.results.filter((r) => r.allowed !== want(r.from, r.to)), []);
+      const reach = JSON.parse(lab.must(['reach', '-A', '--port', '80', '-o', 'json'])) as {
+        results: Array<{ from: string; to: string; allowed: boolean }>;
+      };
+      assert.deepEqual(
+        reach.results.filter((r) => r.allowed !== want(r.from, r.to)),
+        [],
+      );
     } finally {
       lab.must(['delete', '-f', '-'], { input: policy });
     }
@@ -81,7 +95,10 @@ spec:
     assert.equal(other.nodes().length, 2);
     const m = other.probe(['-A', '--port', '80']);
     assert.equal(m.results.length, 81);
-    assert.deepEqual(m.results.filter((r) => !r.connected), []);
+    assert.deepEqual(
+      m.results.filter((r) => !r.connected),
+      [],
+    );
     // Each lab sees only its own pods.
     assert.equal(lab.pods().length, 9);
     assert.equal(other.pods().length, 9);
@@ -90,10 +107,16 @@ spec:
   test('removing one lab leaves the other untouched and working', () => {
     const r = other.down();
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(other.prefix)), []);
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(other.prefix)),
+      [],
+    );
     assert.deepEqual(other.processes(), []);
     assert.ok(listNetns().filter((n) => n.startsWith(lab.prefix)).length >= 13, 'the first lab keeps its namespaces');
     const m = lab.probe(['-n', 'x', '--port', '80']);
-    assert.deepEqual(m.results.filter((r) => !r.connected), []);
+    assert.deepEqual(
+      m.results.filter((r) => !r.connected),
+      [],
+    );
   });
 });

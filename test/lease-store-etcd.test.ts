@@ -63,26 +63,47 @@ async function waitFor(what: string, check: () => boolean, ms = 8_000): Promise<
   }
 }
 
-const describe = (e: LeaseEvent) => (e.type === 'added' ? `added ${e.lease.subnet} ${e.lease.publicIp}` : `removed ${e.subnet}`);
+const describe = (e: LeaseEvent) =>
+  e.type === 'added' ? `added ${e.lease.subnet} ${e.lease.publicIp}` : `removed ${e.subnet}`;
 
-test('Flannel\'s key layout: config and subnet keys as flanneld writes and reads them, each subnet on an etcd lease', async () => {
+test("Flannel's key layout: config and subnet keys as flanneld writes and reads them, each subnet on an etcd lease", async () => {
   const prefix = freshPrefix();
   const store = new EtcdLeaseStore({ endpoints: [`${etcd.clientUrl}/`], prefix: `${prefix}/`, clock: systemClock });
   try {
     await store.putConfig('{"Network":"10.244.0.0/16"}');
     assert.equal(await raw.get(`${prefix}/config`).string(), '{"Network":"10.244.0.0/16"}');
-    await store.acquire('10.244.3.0/24', { publicIp: '10.99.0.3', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:77:0a:63:00:03' }, nodeName: 'n3' }, 30_000);
+    await store.acquire(
+      '10.244.3.0/24',
+      {
+        publicIp: '10.99.0.3',
+        backendType: 'vxlan',
+        backendData: { VNI: 1, VtepMAC: '0e:77:0a:63:00:03' },
+        nodeName: 'n3',
+      },
+      30_000,
+    );
     const key = `${prefix}/subnets/10.244.3.0-24`;
-    assert.equal(await raw.get(key).string(), '{"PublicIP":"10.99.0.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:77:0a:63:00:03"},"NodeName":"n3"}');
+    assert.equal(
+      await raw.get(key).string(),
+      '{"PublicIP":"10.99.0.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:77:0a:63:00:03"},"NodeName":"n3"}',
+    );
     const kv = (await raw.get(key).exec()).kvs[0]!;
     const ttl = await raw.leaseClient.leaseTimeToLive({ ID: kv.lease });
     assert.equal(ttl.grantedTTL, '30');
     // A lease as flanneld writes it (no NodeName, host-gw with no backend data) reads back.
-    await raw.put(`${prefix}/subnets/10.244.4.0-24`).value('{"PublicIP":"10.99.0.4","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}');
+    await raw
+      .put(`${prefix}/subnets/10.244.4.0-24`)
+      .value('{"PublicIP":"10.99.0.4","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}');
     // Something under subnets/ that is not a lease is not one.
     await raw.put(`${prefix}/subnets/junk`).value('not json');
     assert.deepEqual(
-      (await store.listLeases()).map((l) => [l.subnet, l.publicIp, l.backendType, JSON.stringify(l.backendData), l.nodeName ?? '-']),
+      (await store.listLeases()).map((l) => [
+        l.subnet,
+        l.publicIp,
+        l.backendType,
+        JSON.stringify(l.backendData),
+        l.nodeName ?? '-',
+      ]),
       [
         ['10.244.3.0/24', '10.99.0.3', 'vxlan', '{"VNI":1,"VtepMAC":"0e:77:0a:63:00:03"}', 'n3'],
         ['10.244.4.0/24', '10.99.0.4', 'host-gw', '{}', '-'],
@@ -95,11 +116,19 @@ test('Flannel\'s key layout: config and subnet keys as flanneld writes and reads
 
 test('--etcd-endpoints: bad URLs are refused by name', () => {
   assert.throws(() => new EtcdLeaseStore({ endpoints: [], prefix: '/p', clock: systemClock }), /at least one URL/);
-  assert.throws(() => new EtcdLeaseStore({ endpoints: ['127.0.0.1:2379'], prefix: '/p', clock: systemClock }), /"127.0.0.1:2379" is not an http\(s\):\/\/host:port URL/);
+  assert.throws(
+    () => new EtcdLeaseStore({ endpoints: ['127.0.0.1:2379'], prefix: '/p', clock: systemClock }),
+    /"127.0.0.1:2379" is not an http\(s\):\/\/host:port URL/,
+  );
 });
 
 test('an etcd that is down: calls fail within the deadline, naming the action and the endpoint', async () => {
-  const store = new EtcdLeaseStore({ endpoints: ['http://127.0.0.1:1'], prefix: '/p', clock: systemClock, timeoutMs: 500 });
+  const store = new EtcdLeaseStore({
+    endpoints: ['http://127.0.0.1:1'],
+    prefix: '/p',
+    clock: systemClock,
+    timeoutMs: 500,
+  });
   try {
     const t0 = Date.now();
     await assert.rejects(store.listLeases(), /etcd list \/p\/subnets\/ \(at http:\/\/127\.0\.0\.1:1\)/);
@@ -145,14 +174,22 @@ test('watch across a broken connection: reports the change made meanwhile from i
   const prefix = freshPrefix();
   const relay = new Relay(new URL(etcd.clientUrl));
   await relay.up();
-  const watching = new EtcdLeaseStore({ endpoints: [`http://127.0.0.1:${relay.port}`], prefix, clock: systemClock, timeoutMs: 500 });
+  const watching = new EtcdLeaseStore({
+    endpoints: [`http://127.0.0.1:${relay.port}`],
+    prefix,
+    clock: systemClock,
+    timeoutMs: 500,
+  });
   const writer = new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, clock: systemClock });
   const events: string[] = [];
   const errors: string[] = [];
   const attrs = (ip: string) => ({ publicIp: ip, backendType: 'vxlan', backendData: { VNI: 1 } });
   try {
     await writer.acquire('10.244.1.0/24', attrs('10.99.0.1'), 60_000);
-    const w = await watching.watch((e) => events.push(describe(e)), (err) => errors.push(err.message));
+    const w = await watching.watch(
+      (e) => events.push(describe(e)),
+      (err) => errors.push(err.message),
+    );
     await writer.acquire('10.244.2.0/24', attrs('10.99.0.2'), 60_000);
     await waitFor('the first event', () => events.length === 1);
 
@@ -163,7 +200,11 @@ test('watch across a broken connection: reports the change made meanwhile from i
     await writer.revoke('10.244.1.0/24');
     await relay.up();
     await waitFor('the changes made during the cut', () => events.length === 3);
-    assert.deepEqual(events, ['added 10.244.2.0/24 10.99.0.2', 'added 10.244.3.0/24 10.99.0.3', 'removed 10.244.1.0/24']);
+    assert.deepEqual(events, [
+      'added 10.244.2.0/24 10.99.0.2',
+      'added 10.244.3.0/24 10.99.0.3',
+      'removed 10.244.1.0/24',
+    ]);
 
     // 2. Cut again, and compact etcd's history past the watch's revision while it is away:
     // the watch cannot resume, lists again and reports the difference.
@@ -178,7 +219,10 @@ test('watch across a broken connection: reports the change made meanwhile from i
     await relay.up();
     await waitFor('the difference after the compaction', () => events.length === 5);
     assert.deepEqual(events.slice(3).sort(), ['added 10.244.4.0/24 10.99.0.4', 'removed 10.244.2.0/24']);
-    assert.ok(errors.some((e) => /compacted or refused: listing again/.test(e)), `the cancelled watch was reported: ${errors.join(' | ')}`);
+    assert.ok(
+      errors.some((e) => /compacted or refused: listing again/.test(e)),
+      `the cancelled watch was reported: ${errors.join(' | ')}`,
+    );
 
     // 3. And it watches on.
     await writer.acquire('10.244.6.0/24', attrs('10.99.0.6'), 60_000);
@@ -204,9 +248,17 @@ async function grpcMessages(): Promise<number> {
 
 test('idle: five watching stores with renewals due later cost etcd no request', async () => {
   const prefix = freshPrefix();
-  const stores = Array.from({ length: 5 }, () => new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, clock: systemClock }));
+  const stores = Array.from(
+    { length: 5 },
+    () => new EtcdLeaseStore({ endpoints: [etcd.clientUrl], prefix, clock: systemClock }),
+  );
   try {
-    for (const [i, s] of stores.entries()) await s.acquire(`10.244.${i + 1}.0/24`, { publicIp: `10.99.0.${i + 1}`, backendType: 'vxlan', backendData: {} }, 60_000);
+    for (const [i, s] of stores.entries())
+      await s.acquire(
+        `10.244.${i + 1}.0/24`,
+        { publicIp: `10.99.0.${i + 1}`, backendType: 'vxlan', backendData: {} },
+        60_000,
+      );
     const events: LeaseEvent[] = [];
     for (const s of stores) await s.watch((e) => events.push(e));
     const before = await grpcMessages();
@@ -232,30 +284,108 @@ function makeCerts(dir: string) {
     const r = spawnSync('openssl', args, { encoding: 'utf8' });
     assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
   };
-  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=weft-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=weft-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+  ]);
   writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
-    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=weft-test-${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`)]);
-    ssl(['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f(`${who}.ext`), '-out', f(`${who}.crt`)]);
+    ssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=weft-test-${who}`,
+      '-keyout',
+      f(`${who}.key`),
+      '-out',
+      f(`${who}.csr`),
+    ]);
+    ssl([
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f(`${who}.ext`),
+      '-out',
+      f(`${who}.crt`),
+    ]);
   }
-  return { ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
+  return {
+    ca: f('ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+  };
 }
 
-test('TLS as flanneld\'s --etcd-cafile/certfile/keyfile: leases over https with a client certificate; none is refused', async () => {
+test("TLS as flanneld's --etcd-cafile/certfile/keyfile: leases over https with a client certificate; none is refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-etcd-tls-'));
   const c = makeCerts(dir);
-  const secure = new EtcdServer({ tls: { certFile: c.serverCert, keyFile: c.serverKey, caFile: c.ca, clientCertFile: c.clientCert, clientKeyFile: c.clientKey } });
+  const secure = new EtcdServer({
+    tls: {
+      certFile: c.serverCert,
+      keyFile: c.serverKey,
+      caFile: c.ca,
+      clientCertFile: c.clientCert,
+      clientKeyFile: c.clientKey,
+    },
+  });
   await secure.start();
   const prefix = freshPrefix();
-  const store = new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, tls: { caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey } });
-  const anonymous = new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, timeoutMs: 1_000, tls: { caFile: c.ca } });
+  const store = new EtcdLeaseStore({
+    endpoints: [secure.clientUrl],
+    prefix,
+    clock: systemClock,
+    tls: { caFile: c.ca, certFile: c.clientCert, keyFile: c.clientKey },
+  });
+  const anonymous = new EtcdLeaseStore({
+    endpoints: [secure.clientUrl],
+    prefix,
+    clock: systemClock,
+    timeoutMs: 1_000,
+    tls: { caFile: c.ca },
+  });
   try {
     assert.match(secure.clientUrl, /^https:/);
     await store.acquire('10.244.1.0/24', { publicIp: '10.99.0.1', backendType: 'vxlan', backendData: {} }, 30_000);
-    assert.deepEqual((await store.listLeases()).map((l) => l.subnet), ['10.244.1.0/24']);
+    assert.deepEqual(
+      (await store.listLeases()).map((l) => l.subnet),
+      ['10.244.1.0/24'],
+    );
     await assert.rejects(anonymous.listLeases(), /etcd list/);
-    assert.throws(() => new EtcdLeaseStore({ endpoints: [secure.clientUrl], prefix, clock: systemClock, tls: { caFile: join(dir, 'missing.crt') } }), /etcd TLS: read --etcd-cafile .*missing\.crt/);
+    assert.throws(
+      () =>
+        new EtcdLeaseStore({
+          endpoints: [secure.clientUrl],
+          prefix,
+          clock: systemClock,
+          tls: { caFile: join(dir, 'missing.crt') },
+        }),
+      /etcd TLS: read --etcd-cafile .*missing\.crt/,
+    );
   } finally {
     await store.close();
     await anonymous.close();

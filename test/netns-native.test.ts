@@ -33,7 +33,10 @@ function boundPorts(where: string): string[] {
 
 /** Runs argv inside `where` without blocking this process, which serves the sockets under test. */
 async function inNsAsync(where: string, argv: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', where, ...argv], { timeout: 10_000, encoding: 'utf8' });
+  const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', where, ...argv], {
+    timeout: 10_000,
+    encoding: 'utf8',
+  });
   return stdout;
 }
 
@@ -49,7 +52,7 @@ describe('sockets inside another network namespace', () => {
   });
   after(() => fx.cleanup());
 
-  test('TCP and UDP sockets are bound in the namespace, not in the caller\'s, and the caller stays home', () => {
+  test("TCP and UDP sockets are bound in the namespace, not in the caller's, and the caller stays home", () => {
     const home = readlinkSync('/proc/thread-self/ns/net');
     const fds = bindSocketsInNetns(fx.path(ns), [
       { protocol: 'TCP', port: 47101 },
@@ -62,7 +65,7 @@ describe('sockets inside another network namespace', () => {
       // Bound, not yet listening: TCP shows up once Node adopts and listens (next test); the UDP
       // socket is bound at once.
       assert.deepEqual(boundPorts(ns), ['udp:47101']);
-      assert.equal(boundHere(47101), false, 'nothing may be bound in the caller\'s own namespace');
+      assert.equal(boundHere(47101), false, "nothing may be bound in the caller's own namespace");
     } finally {
       for (const fd of fds) closeSync(fd);
     }
@@ -72,10 +75,14 @@ describe('sockets inside another network namespace', () => {
   test('served pod ports answer real traffic inside the namespace', async () => {
     let served: ServedPorts | undefined;
     try {
-      served = await servePodPorts('x/a', [
-        { protocol: 'TCP', port: 47102 },
-        { protocol: 'UDP', port: 47103 },
-      ], fx.path(ns));
+      served = await servePodPorts(
+        'x/a',
+        [
+          { protocol: 'TCP', port: 47102 },
+          { protocol: 'UDP', port: 47103 },
+        ],
+        fx.path(ns),
+      );
       assert.deepEqual(boundPorts(ns), ['tcp:47102', 'udp:47103']);
       const greeting = await inNsAsync(ns, ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/47102; head -1 <&3']);
       assert.equal(greeting.trim(), 'weft x/a 47102 from 127.0.0.1');
@@ -95,14 +102,31 @@ describe('sockets inside another network namespace', () => {
     const taken = await servePodPorts('x/b', [{ protocol: 'UDP', port: 47105 }], fx.path(ns));
     try {
       assert.throws(
-        () => bindSocketsInNetns(fx.path(ns), [{ protocol: 'UDP', port: 47104 }, { protocol: 'UDP', port: 47105 }]),
+        () =>
+          bindSocketsInNetns(fx.path(ns), [
+            { protocol: 'UDP', port: 47104 },
+            { protocol: 'UDP', port: 47105 },
+          ]),
         (err: Error) => {
-          assert.match(err.message, /bind udp port 47105 in \/var\/run\/netns\/weft-nsk-pod\S*: Address already in use/);
+          assert.match(
+            err.message,
+            /bind udp port 47105 in \/var\/run\/netns\/weft-nsk-pod\S*: Address already in use/,
+          );
           return true;
         },
       );
       assert.deepEqual(boundPorts(ns), ['udp:47105'], 'the first port of the failed call must not stay bound');
-      await assert.rejects(servePodPorts('x/c', [{ protocol: 'TCP', port: 47106 }, { protocol: 'UDP', port: 47105 }], fx.path(ns)), /udp port 47105/);
+      await assert.rejects(
+        servePodPorts(
+          'x/c',
+          [
+            { protocol: 'TCP', port: 47106 },
+            { protocol: 'UDP', port: 47105 },
+          ],
+          fx.path(ns),
+        ),
+        /udp port 47105/,
+      );
       assert.deepEqual(boundPorts(ns), ['udp:47105']);
     } finally {
       await taken.close();
@@ -110,10 +134,16 @@ describe('sockets inside another network namespace', () => {
   });
 
   test('a namespace that does not exist, and bad specs, are refused with the reason', () => {
-    assert.throws(() => bindSocketsInNetns('/var/run/netns/weft-nsk-missing', [{ protocol: 'TCP', port: 1 }]), /open network namespace \/var\/run\/netns\/weft-nsk-missing: No such file or directory/);
+    assert.throws(
+      () => bindSocketsInNetns('/var/run/netns/weft-nsk-missing', [{ protocol: 'TCP', port: 1 }]),
+      /open network namespace \/var\/run\/netns\/weft-nsk-missing: No such file or directory/,
+    );
     assert.throws(() => bindSocketsInNetns(fx.path(ns), []), /specs must be an array of 1 to 64/);
     assert.throws(() => bindSocketsInNetns(fx.path(ns), [{ protocol: 'TCP', port: 70000 }]), /port: 1\.\.65535/);
-    assert.throws(() => bindSocketsInNetns('/etc/hostname', [{ protocol: 'TCP', port: 80 }]), /enter network namespace \/etc\/hostname: Invalid argument/);
+    assert.throws(
+      () => bindSocketsInNetns('/etc/hostname', [{ protocol: 'TCP', port: 80 }]),
+      /enter network namespace \/etc\/hostname: Invalid argument/,
+    );
   });
 
   test('createNetns makes a named namespace with lo up, and refuses a name that is taken', () => {
@@ -122,15 +152,30 @@ describe('sockets inside another network namespace', () => {
     fx.names.push(name);
     createNetns(fx.path(name));
     assert.equal(readlinkSync('/proc/thread-self/ns/net'), home, 'the caller is back in its own namespace');
-    assert.ok(must(['ip', 'netns', 'list']).split('\n').some((l) => l.split(' ')[0] === name), 'ip netns list shows it');
+    assert.ok(
+      must(['ip', 'netns', 'list'])
+        .split('\n')
+        .some((l) => l.split(' ')[0] === name),
+      'ip netns list shows it',
+    );
     const links = ipJson<Array<{ ifname: string; flags: string[] }>>(name, ['link', 'show']);
-    assert.deepEqual(links.map((l) => l.ifname), ['lo'], 'a new namespace has only lo');
+    assert.deepEqual(
+      links.map((l) => l.ifname),
+      ['lo'],
+      'a new namespace has only lo',
+    );
     assert.ok(links[0]!.flags.includes('UP'), 'lo is up');
     // Its lo really works: a socket bound there answers on 127.0.0.1.
     assert.equal(mustInNs(name, ['ping', '-c', '1', '-W', '2', '127.0.0.1']).includes('1 received'), true);
-    assert.throws(() => createNetns(fx.path(name)), /create network namespace \/var\/run\/netns\/weft-nsk-made: File exists/);
-    assert.deepEqual(ipJson<Array<{ ifname: string }>>(name, ['link', 'show']).map((l) => l.ifname), ['lo'], 'the taken one is untouched');
+    assert.throws(
+      () => createNetns(fx.path(name)),
+      /create network namespace \/var\/run\/netns\/weft-nsk-made: File exists/,
+    );
+    assert.deepEqual(
+      ipJson<Array<{ ifname: string }>>(name, ['link', 'show']).map((l) => l.ifname),
+      ['lo'],
+      'the taken one is untouched',
+    );
     assert.throws(() => createNetns('/var/run/weft-nsk-no-such-dir/x'), /No such file or directory/);
   });
 });
-

@@ -33,7 +33,10 @@ describe('NftSession (nft -i)', () => {
   before(async () => {
     ns = fx.add('n');
     session = new NftSession(new NodeExec(), { netns: fx.path(ns) });
-    await session.apply(new NftTransaction().add({ kind: 'table', family: 'inet', name: 'sess' }).add(set), 'make the table');
+    await session.apply(
+      new NftTransaction().add({ kind: 'table', family: 'inet', name: 'sess' }).add(set),
+      'make the table',
+    );
   });
   after(() => {
     session.close();
@@ -50,7 +53,7 @@ describe('NftSession (nft -i)', () => {
     assert.deepEqual(elements(), ['10.0.2.10']);
   });
 
-  test('a bad transaction is refused with nft\'s reason and changes nothing; the session goes on', async () => {
+  test("a bad transaction is refused with nft's reason and changes nothing; the session goes on", async () => {
     await session.apply(replaceWith('10.0.3.1'), 'good');
     await assert.rejects(session.apply(replaceWith('10.0.3.2', '10.0.3.999'), 'bad element'), (err: Error) => {
       assert.match(err.message, /^bad element: nft: /);

@@ -30,8 +30,20 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   });
 
   function matrix(cmd: 'probe' | 'reach', port: number, proto: Proto): Map<string, boolean> {
-    const args = [cmd, '-A', '--port', String(port), '--protocol', proto, '-o', 'json', ...(cmd === 'probe' ? ['--timeout-ms', '600'] : [])];
-    const m = JSON.parse(lab.must(args)) as { results: Array<{ from: string; to: string; connected?: boolean; allowed?: boolean }> };
+    const args = [
+      cmd,
+      '-A',
+      '--port',
+      String(port),
+      '--protocol',
+      proto,
+      '-o',
+      'json',
+      ...(cmd === 'probe' ? ['--timeout-ms', '600'] : []),
+    ];
+    const m = JSON.parse(lab.must(args)) as {
+      results: Array<{ from: string; to: string; connected?: boolean; allowed?: boolean }>;
+    };
     return new Map(m.results.map((r) => [`${r.from}>${r.to}`, (cmd === 'probe' ? r.connected : r.allowed) ?? false]));
   }
 
@@ -51,7 +63,11 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
    * rules within a poll), then checks every port with probe and reach. `serves` says which ports
    * a destination serves at all: probe sees only those, reach judges the policies alone.
    */
-  async function expectMatrix(expect: Expect, serves: Expect = ALL, ports: Array<[number, Proto]> = PORTS): Promise<void> {
+  async function expectMatrix(
+    expect: Expect,
+    serves: Expect = ALL,
+    ports: Array<[number, Proto]> = PORTS,
+  ): Promise<void> {
     const [p0, q0] = PORTS[0]!;
     // A pod can always reach itself (where it serves the port).
     const allowed: Expect = (f, t, port, proto) => f === t || expect(f, t, port, proto);
@@ -66,11 +82,13 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
     assert.deepEqual(last, [], 'probe (first port) never matched');
     for (const [port, proto] of ports) {
       assert.deepEqual(diff(matrix('reach', port, proto), allowed, port, proto), [], `reach ${port}/${proto}`);
-      if (port !== p0 || proto !== q0) assert.deepEqual(diff(matrix('probe', port, proto), reachable, port, proto), [], `probe ${port}/${proto}`);
+      if (port !== p0 || proto !== q0)
+        assert.deepEqual(diff(matrix('probe', port, proto), reachable, port, proto), [], `probe ${port}/${proto}`);
     }
   }
 
-  const ipOf = (ref: string) => lab.pods().find((p) => `${p.metadata.namespace}/${p.metadata.name}` === ref)!.status.podIP!;
+  const ipOf = (ref: string) =>
+    lab.pods().find((p) => `${p.metadata.namespace}/${p.metadata.name}` === ref)!.status.podIP!;
 
   for (const s of SCENARIOS) {
     test(`scenario: ${s.name}`, async () => {
@@ -86,7 +104,14 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   }
 
   test('scenario: a pod label change takes effect (team=blue on y/a is let in, then removed)', async () => {
-    const f = file('label.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }]'));
+    const f = file(
+      'label.yaml',
+      policy(
+        'x',
+        'p',
+        'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }]',
+      ),
+    );
     lab.must(['apply', '-f', f]);
     try {
       await expectMatrix((_f, t) => nsOf(t) !== 'x');
@@ -100,7 +125,14 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   });
 
   test('scenario: a namespace label change takes effect (role=prod on z)', async () => {
-    const f = file('nslabel.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { role: prod } } }] }]'));
+    const f = file(
+      'nslabel.yaml',
+      policy(
+        'x',
+        'p',
+        'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { role: prod } } }] }]',
+      ),
+    );
     lab.must(['apply', '-f', f]);
     try {
       await expectMatrix((_f, t) => nsOf(t) !== 'x');
@@ -113,7 +145,8 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   });
 
   test('scenario: a policy changing while traffic runs (allow from y becomes allow from z)', async () => {
-    const spec = (ns: string) => `podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: ${ns} } } }] }]`;
+    const spec = (ns: string) =>
+      `podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: ${ns} } } }] }]`;
     const f = file('change.yaml', policy('x', 'p', spec('y')));
     lab.must(['apply', '-f', f]);
     try {
@@ -127,7 +160,10 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
 
   test('scenario: a pod created after the policy is isolated as soon as it runs', async () => {
     const f = file('late.yaml', policy('x', 'deny', 'podSelector: { matchLabels: { pod: d } }'));
-    const pod = file('d.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: { name: d, namespace: x, labels: { pod: d } }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 81 }, { containerPort: 80, protocol: UDP }, { containerPort: 81, protocol: UDP }] }] }\n');
+    const pod = file(
+      'd.yaml',
+      'apiVersion: v1\nkind: Pod\nmetadata: { name: d, namespace: x, labels: { pod: d } }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 81 }, { containerPort: 80, protocol: UDP }, { containerPort: 81, protocol: UDP }] }] }\n',
+    );
     lab.must(['apply', '-f', f]);
     lab.must(['apply', '-f', pod]);
     try {
@@ -141,7 +177,12 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   test('the policy examples of examples/policies behave as their names say (probe agrees with reach)', async () => {
     const base = join(EXAMPLES, 'policies', '00-cluster.yaml');
     // What the example pods serve (the x, y, z pods serve everything probed here).
-    const served: Record<string, string[]> = { 'shop/nginx': ['80/TCP'], 'shop/demo': ['80/TCP'], 'shop/web': ['80/TCP', '81/TCP'], 'dev/client': ['80/TCP'] };
+    const served: Record<string, string[]> = {
+      'shop/nginx': ['80/TCP'],
+      'shop/demo': ['80/TCP'],
+      'shop/web': ['80/TCP', '81/TCP'],
+      'dev/client': ['80/TCP'],
+    };
     const serves: Expect = (_f, t, port, proto) => served[t]?.includes(`${port}/${proto}`) ?? true;
     lab.must(['apply', '-f', base]);
     try {
@@ -169,7 +210,22 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
 
   test('conntrack: a UDP flow allowed before a deny keeps flowing (replies of allowed flows), a new one is refused; probe uses fresh source ports', async () => {
     const CONNECT = join(dirname(CLI), '..', 'lab', 'connect.js');
-    const send = (sport: number) => lab.weft(['exec', '-n', 'x', 'a', '--', process.execPath, CONNECT, 'udp', ipOf('y/c'), '80', '800', `ct-${sport}`, String(sport)]).status === 0;
+    const send = (sport: number) =>
+      lab.weft([
+        'exec',
+        '-n',
+        'x',
+        'a',
+        '--',
+        process.execPath,
+        CONNECT,
+        'udp',
+        ipOf('y/c'),
+        '80',
+        '800',
+        `ct-${sport}`,
+        String(sport),
+      ]).status === 0;
     assert.equal(send(45555), true, 'no policy yet: the flow from source port 45555 is echoed');
     const f = file('ct.yaml', policy('x', 'deny', 'podSelector: {}\npolicyTypes: [Egress]'));
     lab.must(['apply', '-f', f]);
@@ -183,7 +239,10 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   });
 
   test('fail closed: agents killed (kill -9) and restarted; isolated pods stay isolated throughout, allowed traffic flows', async () => {
-    const f = file('closed.yaml', policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]'));
+    const f = file(
+      'closed.yaml',
+      policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: y } } }] }]'),
+    );
     lab.must(['apply', '-f', f]);
     const expect: Expect = (fr, t) => nsOf(t) !== 'x' || nsOf(fr) === 'y';
     try {
@@ -193,13 +252,20 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
       // While no agent runs, and while they start again, every probe must already be exact.
       const withSelf: Expect = (fr, t, p, q) => fr === t || expect(fr, t, p, q);
       assert.deepEqual(diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'), [], 'agents down');
-      const restart = spawn(process.execPath, [CLI, 'lab', 'restart-agents', '--name', lab.name], { env: lab.env, stdio: 'ignore' });
+      const restart = spawn(process.execPath, [CLI, 'lab', 'restart-agents', '--name', lab.name], {
+        env: lab.env,
+        stdio: 'ignore',
+      });
       const restarted = new Promise<number | null>((resolve) => restart.on('exit', (code) => resolve(code)));
       let done = false;
       void restarted.then(() => (done = true));
       let rounds = 0;
       while (!done || rounds < 3) {
-        assert.deepEqual(diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'), [], `during the restart (round ${rounds})`);
+        assert.deepEqual(
+          diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'),
+          [],
+          `during the restart (round ${rounds})`,
+        );
         rounds++;
         // matrix() blocks in spawnSync: let the event loop see the restart command exit.
         await new Promise((r) => setImmediate(r));
@@ -212,16 +278,43 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   });
 
   test('property: random policies over the nine pods; probe equals reach (seeded)', async () => {
-    const sel = fc.oneof(fc.constant('{}'), fc.constantFrom('a', 'b', 'c').map((p) => `{ matchLabels: { pod: ${p} } }`));
-    const nsSel = fc.oneof(fc.constant('{}'), fc.constantFrom('x', 'y', 'z').map((n) => `{ matchLabels: { ns: ${n} } }`));
-    const peer = fc.oneof(sel.map((s) => `{ podSelector: ${s} }`), nsSel.map((s) => `{ namespaceSelector: ${s} }`), fc.tuple(nsSel, sel).map(([n, s]) => `{ namespaceSelector: ${n}, podSelector: ${s} }`));
-    const port = fc.constantFrom('', '{ port: 80 }', '{ port: 81 }', '{ port: serve-80-tcp }', '{ port: 80, endPort: 81 }', '{ port: 80, protocol: UDP }');
-    const rule = fc.tuple(fc.array(peer, { maxLength: 2 }), port).map(([peers, p]) => `{ from: [${peers.join(', ')}]${p ? `, ports: [${p}]` : ''} }`);
+    const sel = fc.oneof(
+      fc.constant('{}'),
+      fc.constantFrom('a', 'b', 'c').map((p) => `{ matchLabels: { pod: ${p} } }`),
+    );
+    const nsSel = fc.oneof(
+      fc.constant('{}'),
+      fc.constantFrom('x', 'y', 'z').map((n) => `{ matchLabels: { ns: ${n} } }`),
+    );
+    const peer = fc.oneof(
+      sel.map((s) => `{ podSelector: ${s} }`),
+      nsSel.map((s) => `{ namespaceSelector: ${s} }`),
+      fc.tuple(nsSel, sel).map(([n, s]) => `{ namespaceSelector: ${n}, podSelector: ${s} }`),
+    );
+    const port = fc.constantFrom(
+      '',
+      '{ port: 80 }',
+      '{ port: 81 }',
+      '{ port: serve-80-tcp }',
+      '{ port: 80, endPort: 81 }',
+      '{ port: 80, protocol: UDP }',
+    );
+    const rule = fc
+      .tuple(fc.array(peer, { maxLength: 2 }), port)
+      .map(([peers, p]) => `{ from: [${peers.join(', ')}]${p ? `, ports: [${p}]` : ''} }`);
     const pol = fc.tuple(fc.constantFrom('x', 'y', 'z'), sel, fc.array(rule, { maxLength: 2 }), fc.boolean());
     const policies = fc.array(pol, { minLength: 1, maxLength: 3 });
     const samples = fc.sample(policies, { numRuns: 30, seed: 4242 });
     for (const [i, ps] of samples.entries()) {
-      const yaml = ps.map(([ns, s, rules, egress], j) => policy(ns, `r${j}`, `podSelector: ${s}\npolicyTypes: [${egress ? 'Ingress, Egress' : 'Ingress'}]\ningress: [${rules.join(', ')}]${egress ? `\negress: [${rules.map((r) => r.replace('from:', 'to:')).join(', ')}]` : ''}`)).join('');
+      const yaml = ps
+        .map(([ns, s, rules, egress], j) =>
+          policy(
+            ns,
+            `r${j}`,
+            `podSelector: ${s}\npolicyTypes: [${egress ? 'Ingress, Egress' : 'Ingress'}]\ningress: [${rules.join(', ')}]${egress ? `\negress: [${rules.map((r) => r.replace('from:', 'to:')).join(', ')}]` : ''}`,
+          ),
+        )
+        .join('');
       const f = file(`random-${i}.yaml`, yaml);
       lab.must(['apply', '-f', f]);
       try {
@@ -241,4 +334,3 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
     }
   });
 });
-

@@ -22,7 +22,8 @@ const fx = new Netns('weft-pm-');
 const NODE_IP = '192.168.77.1';
 const NODE_IP2 = '192.168.78.1';
 const NODE_IP6 = 'fd77::1';
-const FOREIGN_TABLE = 'table inet other {\n\tset s { type ipv4_addr; elements = { 1.2.3.4 } }\n\tchain c { type filter hook input priority 0; policy accept; tcp dport 5555 counter; }\n}\n';
+const FOREIGN_TABLE =
+  'table inet other {\n\tset s { type ipv4_addr; elements = { 1.2.3.4 } }\n\tchain c { type filter hook input priority 0; policy accept; tcp dport 5555 counter; }\n}\n';
 
 let node = '';
 let ext = '';
@@ -53,7 +54,15 @@ function bridgeConfig(): Record<string, unknown> {
   };
 }
 
-function portmapConfig(opts: { mappings?: unknown[]; prevResult?: unknown; network?: string; version?: string; extra?: Record<string, unknown> } = {}): Record<string, unknown> {
+function portmapConfig(
+  opts: {
+    mappings?: unknown[];
+    prevResult?: unknown;
+    network?: string;
+    version?: string;
+    extra?: Record<string, unknown>;
+  } = {},
+): Record<string, unknown> {
   return {
     cniVersion: opts.version ?? '1.0.0',
     name: opts.network ?? 'pmnet',
@@ -66,7 +75,12 @@ function portmapConfig(opts: { mappings?: unknown[]; prevResult?: unknown; netwo
   };
 }
 
-function portmap(command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS', containerId: string, config: Record<string, unknown>, podNs?: string): PluginRun {
+function portmap(
+  command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS',
+  containerId: string,
+  config: Record<string, unknown>,
+  podNs?: string,
+): PluginRun {
   return invoke({
     nodeNs: node,
     binDir,
@@ -129,7 +143,14 @@ before(async () => {
     ['pod2', 'pm-c2'],
   ] as const) {
     const ns = fx.add(name);
-    const result = mustAdd({ nodeNs: node, binDir, plugin: 'bridge', config: bridgeConfig(), containerId, netns: fx.path(ns) });
+    const result = mustAdd({
+      nodeNs: node,
+      binDir,
+      plugin: 'bridge',
+      config: bridgeConfig(),
+      containerId,
+      netns: fx.path(ns),
+    });
     pods[name] = { ns, containerId, result };
     servers.push(await serve(ns, name, ['tcp:7000', 'udp:7001']));
   }
@@ -148,10 +169,29 @@ describe('weft portmap', () => {
     const before = ruleset();
     const pod = pods.pod1!;
     const cases: Array<[string, unknown[], RegExp]> = [
-      ['hostPort 0', [{ hostPort: 0, containerPort: 7000, protocol: 'tcp' }], /runtimeConfig\.portMappings\[0\]\.hostPort: must be 1-65535/],
-      ['hostPort 65536', [{ hostPort: 8080, containerPort: 7000 }, { hostPort: 65536, containerPort: 7000 }], /runtimeConfig\.portMappings\[1\]\.hostPort: must be 1-65535/],
-      ['unknown protocol', [{ hostPort: 8080, containerPort: 7000, protocol: 'icmp' }], /runtimeConfig\.portMappings\[0\]\.protocol: must be one of tcp, udp, sctp/],
-      ['bad hostIP', [{ hostPort: 8080, containerPort: 7000, hostIP: 'node-1' }], /runtimeConfig\.portMappings\[0\]\.hostIP: invalid IP address/],
+      [
+        'hostPort 0',
+        [{ hostPort: 0, containerPort: 7000, protocol: 'tcp' }],
+        /runtimeConfig\.portMappings\[0\]\.hostPort: must be 1-65535/,
+      ],
+      [
+        'hostPort 65536',
+        [
+          { hostPort: 8080, containerPort: 7000 },
+          { hostPort: 65536, containerPort: 7000 },
+        ],
+        /runtimeConfig\.portMappings\[1\]\.hostPort: must be 1-65535/,
+      ],
+      [
+        'unknown protocol',
+        [{ hostPort: 8080, containerPort: 7000, protocol: 'icmp' }],
+        /runtimeConfig\.portMappings\[0\]\.protocol: must be one of tcp, udp, sctp/,
+      ],
+      [
+        'bad hostIP',
+        [{ hostPort: 8080, containerPort: 7000, hostIP: 'node-1' }],
+        /runtimeConfig\.portMappings\[0\]\.hostIP: invalid IP address/,
+      ],
     ];
     for (const [name, mappings, message] of cases) {
       const r = portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns);
@@ -159,10 +199,24 @@ describe('weft portmap', () => {
       assert.equal(r.json?.code, 7, `${name}: ${r.stdout}`);
       assert.match(String(r.json?.msg), message, name);
     }
-    const noPrev = portmap('ADD', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }] }), pod.ns);
+    const noPrev = portmap(
+      'ADD',
+      pod.containerId,
+      portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }] }),
+      pod.ns,
+    );
     assert.equal(noPrev.json?.code, 7);
     assert.match(String(noPrev.json?.msg), /prevResult is required/);
-    const conditions = portmap('ADD', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }], prevResult: pod.result, extra: { conditionsV4: ['-s', '1.2.3.4'] } }), pod.ns);
+    const conditions = portmap(
+      'ADD',
+      pod.containerId,
+      portmapConfig({
+        mappings: [{ hostPort: 8080, containerPort: 7000 }],
+        prevResult: pod.result,
+        extra: { conditionsV4: ['-s', '1.2.3.4'] },
+      }),
+      pod.ns,
+    );
     assert.equal(conditions.json?.code, 2);
     assert.equal(ruleset(), before);
   });
@@ -181,7 +235,10 @@ describe('weft portmap', () => {
       { hostPort: 8080, containerPort: 7000, protocol: 'TCP' },
       { hostPort: 8053, containerPort: 7001, protocol: 'udp' },
     ];
-    const r = mustSucceed(portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns), 'ADD pod1');
+    const r = mustSucceed(
+      portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns),
+      'ADD pod1',
+    );
     assert.deepEqual(r.json, { ...pod.result, dns: pod.result.dns ?? {} }, 'ADD outputs prevResult unchanged');
     assert.equal(r.stderr, '', 'nothing to complain about (the UDP conntrack flush included)');
     assert.match(roundTrip(ext, 'tcp', NODE_IP, 8080), /weft pod1 7000/);
@@ -215,11 +272,19 @@ describe('weft portmap', () => {
       { hostPort: 8080, containerPort: 7000, protocol: 'tcp' },
       { hostPort: 8053, containerPort: 7001, protocol: 'udp' },
     ];
-    mustSucceed(portmap('CHECK', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns), 'CHECK');
+    mustSucceed(
+      portmap('CHECK', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns),
+      'CHECK',
+    );
     const table = portmapTable() ?? '';
     assert.match(table, /tcp \. 8080 comment "pm-c1\/eth0 pmnet" : 10\.244\.7\.\d+ \. 7000/);
     assert.match(table, /udp \. 8053 comment "pm-c1\/eth0 pmnet" : fd00:77:7::\w+ \. 7001/);
-    const wrong = portmap('CHECK', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8090, containerPort: 7000 }], prevResult: pod.result }), pod.ns);
+    const wrong = portmap(
+      'CHECK',
+      pod.containerId,
+      portmapConfig({ mappings: [{ hostPort: 8090, containerPort: 7000 }], prevResult: pod.result }),
+      pod.ns,
+    );
     assert.equal(wrong.json?.code, 103);
     assert.match(String(wrong.json?.msg), /missing hostPort 8090\/tcp/);
   });
@@ -227,7 +292,18 @@ describe('weft portmap', () => {
   test('a hostPort already mapped to another container is refused naming the port; nothing changes', () => {
     const pod = pods.pod2!;
     const before = ruleset();
-    const r = portmap('ADD', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8081, containerPort: 7000 }, { hostPort: 8080, containerPort: 7000 }], prevResult: pod.result }), pod.ns);
+    const r = portmap(
+      'ADD',
+      pod.containerId,
+      portmapConfig({
+        mappings: [
+          { hostPort: 8081, containerPort: 7000 },
+          { hostPort: 8080, containerPort: 7000 },
+        ],
+        prevResult: pod.result,
+      }),
+      pod.ns,
+    );
     assert.equal(r.status, 1);
     assert.equal(r.json?.code, 7);
     assert.match(String(r.json?.msg), /hostPort 8080\/tcp is already mapped .*pm-c1\/eth0/);
@@ -240,27 +316,57 @@ describe('weft portmap', () => {
       { hostPort: 8081, containerPort: 7000, protocol: 'tcp', hostIP: NODE_IP },
       { hostPort: 8054, containerPort: 7001, protocol: 'udp' },
     ];
-    mustSucceed(portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns), 'ADD pod2');
+    mustSucceed(
+      portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns),
+      'ADD pod2',
+    );
     assert.match(roundTrip(ext, 'tcp', NODE_IP, 8081), /weft pod2 7000/);
     assert.equal(canReach(ext, 'tcp', NODE_IP2, 8081), false, 'hostIP restricts the mapping to that address');
     assert.equal(canReach(ext, 'tcp', NODE_IP6, 8081), false, 'an IPv4 hostIP maps no IPv6');
     assert.match(roundTrip(ext, 'udp', NODE_IP2, 8054), /payload-udp-8054/);
     assert.match(roundTrip(ext, 'tcp', NODE_IP, 8080), /weft pod1 7000/);
     // Repeating ADD converges instead of failing or doubling.
-    mustSucceed(portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns), 'ADD pod2 again');
+    mustSucceed(
+      portmap('ADD', pod.containerId, portmapConfig({ mappings, prevResult: pod.result }), pod.ns),
+      'ADD pod2 again',
+    );
     // pod2: IPv4 DNAT tcp 8081 (hostIP) and udp 8054, IPv6 DNAT udp 8054, masquerade v4 subnet, v4 loopback, v6 subnet.
     assert.equal((portmapTable() ?? '').match(/pm-c2\/eth0/g)?.length, 2 + 1 + 3);
   });
 
   test('GC removes elements of attachments that are gone, and spares other networks', () => {
-    const fake = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/gone' }], ips: [{ address: '10.244.7.250/24', interface: 0 }], dns: {} };
-    mustSucceed(portmap('ADD', 'pm-gone', portmapConfig({ mappings: [{ hostPort: 9999, containerPort: 7000 }], prevResult: fake }), pods.pod1!.ns), 'ADD pm-gone');
-    mustSucceed(portmap('ADD', 'pm-elsewhere', portmapConfig({ network: 'othernet', mappings: [{ hostPort: 9998, containerPort: 7000 }], prevResult: fake }), pods.pod1!.ns), 'ADD othernet');
+    const fake = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'eth0', sandbox: '/gone' }],
+      ips: [{ address: '10.244.7.250/24', interface: 0 }],
+      dns: {},
+    };
+    mustSucceed(
+      portmap(
+        'ADD',
+        'pm-gone',
+        portmapConfig({ mappings: [{ hostPort: 9999, containerPort: 7000 }], prevResult: fake }),
+        pods.pod1!.ns,
+      ),
+      'ADD pm-gone',
+    );
+    mustSucceed(
+      portmap(
+        'ADD',
+        'pm-elsewhere',
+        portmapConfig({ network: 'othernet', mappings: [{ hostPort: 9998, containerPort: 7000 }], prevResult: fake }),
+        pods.pod1!.ns,
+      ),
+      'ADD othernet',
+    );
     const valid = [
       { containerID: 'pm-c1', ifname: 'eth0' },
       { containerID: 'pm-c2', ifname: 'eth0' },
     ];
-    mustSucceed(portmap('GC', '', portmapConfig({ version: '1.1.0', extra: { 'cni.dev/valid-attachments': valid } })), 'GC');
+    mustSucceed(
+      portmap('GC', '', portmapConfig({ version: '1.1.0', extra: { 'cni.dev/valid-attachments': valid } })),
+      'GC',
+    );
     const table = portmapTable() ?? '';
     assert.doesNotMatch(table, /pm-gone/);
     assert.match(table, /tcp \. 9998 comment "pm-elsewhere\/eth0 othernet"/);
@@ -270,7 +376,7 @@ describe('weft portmap', () => {
     assert.doesNotMatch(portmapTable() ?? '', /othernet/);
   });
 
-  test('DEL removes exactly one container\'s elements, needs no prevResult, and can repeat', () => {
+  test("DEL removes exactly one container's elements, needs no prevResult, and can repeat", () => {
     const pod = pods.pod1!;
     mustSucceed(portmap('DEL', pod.containerId, portmapConfig(), pod.ns), 'DEL pod1');
     const table = portmapTable() ?? '';
@@ -279,8 +385,21 @@ describe('weft portmap', () => {
     assert.equal(canReach(ext, 'tcp', NODE_IP, 8080), false, 'pod1 no longer mapped');
     assert.match(roundTrip(ext, 'tcp', NODE_IP, 8081), /weft pod2 7000/);
     assert.match(roundTrip(ext, 'udp', NODE_IP, 8054), /payload-udp-8054/);
-    mustSucceed(portmap('DEL', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }], prevResult: pod.result }), pod.ns), 'DEL pod1 again');
-    const check = portmap('CHECK', pod.containerId, portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }], prevResult: pod.result }), pod.ns);
+    mustSucceed(
+      portmap(
+        'DEL',
+        pod.containerId,
+        portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }], prevResult: pod.result }),
+        pod.ns,
+      ),
+      'DEL pod1 again',
+    );
+    const check = portmap(
+      'CHECK',
+      pod.containerId,
+      portmapConfig({ mappings: [{ hostPort: 8080, containerPort: 7000 }], prevResult: pod.result }),
+      pod.ns,
+    );
     assert.equal(check.json?.code, 103);
   });
 
@@ -290,10 +409,7 @@ describe('weft portmap', () => {
     assert.equal(portmapTable(), undefined);
     mustSucceed(portmap('DEL', pod.containerId, portmapConfig(), pod.ns), 'DEL with no table');
     assert.equal(mustInNs(node, ['nft', 'list', 'table', 'inet', 'other']), foreignBefore);
-    assert.deepEqual(
-      mustInNs(node, ['nft', 'list', 'tables']).trim().split('\n'),
-      ['table inet other'],
-    );
+    assert.deepEqual(mustInNs(node, ['nft', 'list', 'tables']).trim().split('\n'), ['table inet other']);
   });
 
   test('STATUS succeeds when nft works', () => {
@@ -303,12 +419,34 @@ describe('weft portmap', () => {
   test('parallel ADDs and DELs of many containers serialise on the lock: all land, then nothing is left', async () => {
     const n = 8;
     const run = (command: 'ADD' | 'DEL', i: number): Promise<string> => {
-      const fake = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/p' }], ips: [{ address: `10.244.7.${100 + i}/24`, interface: 0 }] };
-      const config = portmapConfig({ mappings: [{ hostPort: 9100 + i, containerPort: 7000 }, { hostPort: 9100 + i, containerPort: 7001, protocol: 'udp' }], prevResult: fake });
-      const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: `pm-par${i}`, CNI_NETNS: fx.path(pods.pod1!.ns), CNI_IFNAME: 'eth0', CNI_PATH: binDir, WEFT_LOCK_DIR: lockDir };
+      const fake = {
+        cniVersion: '1.0.0',
+        interfaces: [{ name: 'eth0', sandbox: '/p' }],
+        ips: [{ address: `10.244.7.${100 + i}/24`, interface: 0 }],
+      };
+      const config = portmapConfig({
+        mappings: [
+          { hostPort: 9100 + i, containerPort: 7000 },
+          { hostPort: 9100 + i, containerPort: 7001, protocol: 'udp' },
+        ],
+        prevResult: fake,
+      });
+      const env = {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: `pm-par${i}`,
+        CNI_NETNS: fx.path(pods.pod1!.ns),
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: binDir,
+        WEFT_LOCK_DIR: lockDir,
+      };
       return new Promise((resolve, reject) => {
-        const child = execFile('ip', ['netns', 'exec', node, join(binDir, 'weft-portmap')], { env }, (err, stdout, stderr) =>
-          err ? reject(new Error(`${command} pm-par${i}: ${stdout} ${stderr}`)) : resolve(stdout),
+        const child = execFile(
+          'ip',
+          ['netns', 'exec', node, join(binDir, 'weft-portmap')],
+          { env },
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`${command} pm-par${i}: ${stdout} ${stderr}`)) : resolve(stdout),
         );
         child.stdin?.end(JSON.stringify(config));
       });

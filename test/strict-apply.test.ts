@@ -17,24 +17,43 @@ import { listNetns, requireRoot, sh } from './support/netns.js';
 import { CLI, TestLab } from './support/lab.js';
 
 const NS = 'apiVersion: v1\nkind: Namespace\nmetadata: { name: x }\n';
-const good = (name: string) => `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: x, labels: { app: ${name} } }\nspec:\n  containers:\n    - name: s\n      ports: [{ containerPort: 80 }]\n`;
+const good = (name: string) =>
+  `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: x, labels: { app: ${name} } }\nspec:\n  containers:\n    - name: s\n      ports: [{ containerPort: 80 }]\n`;
 const pod = (name: string, meta: string, spec: string, extra = '') =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: x${meta} }\nspec: ${spec}\n${extra}`;
 const C = '[{ name: s, ports: [{ containerPort: 80 }] }]';
 
 const badCases: Array<{ name: string; doc: () => string; want: RegExp }> = [
-  { name: 'misspelled labels', doc: () => pod('p1', ', lables: { app: web }', `{ containers: ${C} }`), want: /document 2 \(Pod x\/p1\): metadata\.lables: unknown field \(did you mean "labels"\?\)/ },
-  { name: 'misspelled hostNetwork', doc: () => pod('p2', '', `{ hostNetwrok: true, containers: ${C} }`), want: /document 2 \(Pod x\/p2\): spec\.hostNetwrok: unknown field/ },
-  { name: 'misspelled port protocol', doc: () => pod('p3', '', '{ containers: [{ name: s, ports: [{ containerPort: 53, protcol: UDP }] }] }'), want: /document 2 \(Pod x\/p3\): spec\.containers\[0\]\.ports\[0\]\.protcol: unknown field/ },
+  {
+    name: 'misspelled labels',
+    doc: () => pod('p1', ', lables: { app: web }', `{ containers: ${C} }`),
+    want: /document 2 \(Pod x\/p1\): metadata\.lables: unknown field \(did you mean "labels"\?\)/,
+  },
+  {
+    name: 'misspelled hostNetwork',
+    doc: () => pod('p2', '', `{ hostNetwrok: true, containers: ${C} }`),
+    want: /document 2 \(Pod x\/p2\): spec\.hostNetwrok: unknown field/,
+  },
+  {
+    name: 'misspelled port protocol',
+    doc: () => pod('p3', '', '{ containers: [{ name: s, ports: [{ containerPort: 53, protcol: UDP }] }] }'),
+    want: /document 2 \(Pod x\/p3\): spec\.containers\[0\]\.ports\[0\]\.protcol: unknown field/,
+  },
   {
     name: 'Service sessionAffinity ClientIP',
-    doc: () => 'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: x }\nspec: { selector: { app: web }, ports: [{ port: 80 }], sessionAffinity: ClientIP }\n',
+    doc: () =>
+      'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: x }\nspec: { selector: { app: web }, ports: [{ port: 80 }], sessionAffinity: ClientIP }\n',
     want: /document 2 \(Service x\/web\): spec\.sessionAffinity: "ClientIP": not supported yet by weft/,
   },
-  { name: 'a Pod status', doc: () => pod('p4', '', `{ containers: ${C} }`, 'status: { phase: Running }\n'), want: /document 2 \(Pod x\/p4\): status: is written by the node, not by apply/ },
+  {
+    name: 'a Pod status',
+    doc: () => pod('p4', '', `{ containers: ${C} }`, 'status: { phase: Running }\n'),
+    want: /document 2 \(Pod x\/p4\): status: is written by the node, not by apply/,
+  },
   {
     name: 'an unknown policy peer field',
-    doc: () => 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: np, namespace: x }\nspec: { podSelector: {}, ingress: [{ from: [{ podselector: {} }] }] }\n',
+    doc: () =>
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: np, namespace: x }\nspec: { podSelector: {}, ingress: [{ from: [{ podselector: {} }] }] }\n',
     want: /document 2 \(NetworkPolicy x\/np\): spec\.ingress\[0\]\.from\[0\]\.podselector: unknown field/,
   },
   {
@@ -44,12 +63,20 @@ const badCases: Array<{ name: string; doc: () => string; want: RegExp }> = [
   },
   {
     name: 'annotations over 256 KiB',
-    doc: () => pod('p6', `, annotations: { a: "${'x'.repeat(200 * 1024)}", b: "${'y'.repeat(100 * 1024)}" }`, `{ containers: ${C} }`),
+    doc: () =>
+      pod(
+        'p6',
+        `, annotations: { a: "${'x'.repeat(200 * 1024)}", b: "${'y'.repeat(100 * 1024)}" }`,
+        `{ containers: ${C} }`,
+      ),
     want: /document 2 \(Pod x\/p6\): metadata\.annotations: too long: must have at most 262144 bytes in total \(256 KiB\)/,
   },
   {
     name: '10,001 namespaces',
-    doc: () => Array.from({ length: 10_001 }, (_, i) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: many${i} }\n`).join('---\n'),
+    doc: () =>
+      Array.from({ length: 10_001 }, (_, i) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: many${i} }\n`).join(
+        '---\n',
+      ),
     want: /bad\.yaml: document 10001: too many objects: at most 10000 per apply \(split the manifest\)/,
   },
 ];
@@ -65,7 +92,8 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
   const other = 'tsb';
   const otherPrefix = `weft-lab-${other}-`;
   // The second lab lives in the same root as the first, so choosing the wrong one would remove it.
-  const weftWith = (env: Record<string, string>, args: string[]) => sh([process.execPath, CLI, ...args], { env: { ...lab.env, ...env }, timeoutMs: 180_000 });
+  const weftWith = (env: Record<string, string>, args: string[]) =>
+    sh([process.execPath, CLI, ...args], { env: { ...lab.env, ...env }, timeoutMs: 180_000 });
 
   /** Every object of the lab with its uid and resourceVersion: unchanged means nothing was stored. */
   const snapshot = (): string[] => {
@@ -73,7 +101,10 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     for (const kind of ['namespaces', 'pods', 'services', 'networkpolicies']) {
       const r = lab.weft(['get', kind, '-A', '-o', 'json']);
       assert.equal(r.status, 0, r.stderr);
-      for (const d of (JSON.parse(r.stdout) as { items: Doc[] }).items) out.push(`${kind}/${d.metadata.namespace ?? ''}/${d.metadata.name} ${d.metadata.uid} ${d.metadata.resourceVersion}`);
+      for (const d of (JSON.parse(r.stdout) as { items: Doc[] }).items)
+        out.push(
+          `${kind}/${d.metadata.namespace ?? ''}/${d.metadata.name} ${d.metadata.uid} ${d.metadata.resourceVersion}`,
+        );
     }
     return out.sort();
   };
@@ -99,7 +130,7 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     });
   }
 
-  test('fields a real cluster\'s Pod carries are stored as written and shown by get -o json', () => {
+  test("fields a real cluster's Pod carries are stored as written and shown by get -o json", () => {
     const manifest = pod(
       'kept',
       ', ownerReferences: [{ apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1 }]',
@@ -110,7 +141,9 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
       metadata: Record<string, unknown>;
       spec: { restartPolicy?: string; tolerations?: unknown; containers: Array<Record<string, unknown>> };
     };
-    assert.deepEqual(got.metadata.ownerReferences, [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u1' }]);
+    assert.deepEqual(got.metadata.ownerReferences, [
+      { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u1' },
+    ]);
     assert.equal(got.spec.restartPolicy, 'Always');
     assert.deepEqual(got.spec.tolerations, [{ operator: 'Exists' }]);
     const [c] = got.spec.containers;
@@ -123,14 +156,26 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
   const labUp = (name: string) => {
     const r = weftWith({}, ['lab', 'up', '--name', name, '--nodes', '1']);
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(listNetns().some((n) => n.startsWith(`weft-lab-${name}-`)), `lab ${name} has namespaces`);
+    assert.ok(
+      listNetns().some((n) => n.startsWith(`weft-lab-${name}-`)),
+      `lab ${name} has namespaces`,
+    );
   };
   const assertFirstLabRunning = () => {
-    const s = JSON.parse(lab.must(['lab', 'status', '--name', lab.name, '-o', 'json'])) as { state: string; nodes: Array<{ agent: boolean; runner: boolean }> };
+    const s = JSON.parse(lab.must(['lab', 'status', '--name', lab.name, '-o', 'json'])) as {
+      state: string;
+      nodes: Array<{ agent: boolean; runner: boolean }>;
+    };
     assert.equal(s.state, 'up');
     assert.ok(s.nodes.length === 1 && s.nodes.every((n) => n.agent && n.runner), 'agent and pod runner still running');
-    assert.ok(listNetns().some((n) => n.startsWith(lab.prefix)), 'its namespaces are still there');
-    assert.ok(lab.pods().some((p) => p.metadata.name === 'base' && p.status.phase === 'Running'), 'its pod still Running');
+    assert.ok(
+      listNetns().some((n) => n.startsWith(lab.prefix)),
+      'its namespaces are still there',
+    );
+    assert.ok(
+      lab.pods().some((p) => p.metadata.name === 'base' && p.status.phase === 'Running'),
+      'its pod still Running',
+    );
   };
 
   test('WEFT_LAB=<name> weft lab down removes that lab, not the lab "weft" nor another', () => {
@@ -138,7 +183,11 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     const r = weftWith({ WEFT_LAB: other }, ['lab', 'down']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`lab ${other} removed`));
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(otherPrefix)), [], `lab ${other} is gone`);
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(otherPrefix)),
+      [],
+      `lab ${other} is gone`,
+    );
     assertFirstLabRunning();
   });
 
@@ -150,7 +199,11 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     assert.equal((JSON.parse(status.stdout) as { name: string }).name, other);
     const r = weftWith({}, ['lab', 'down', '--lab', other]);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(listNetns().filter((n) => n.startsWith(otherPrefix)), [], `lab ${other} is gone`);
+    assert.deepEqual(
+      listNetns().filter((n) => n.startsWith(otherPrefix)),
+      [],
+      `lab ${other} is gone`,
+    );
     assertFirstLabRunning();
   });
 });

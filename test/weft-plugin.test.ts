@@ -37,7 +37,13 @@ function weftConfig(mappings?: unknown[]): Record<string, unknown> {
     capabilities: { portMappings: true },
     subnetFile: join(runDir, 'subnet.env'),
     dataDir: join(runDir, 'cni'),
-    delegate: { type: 'weft-bridge', bridge: 'cni0', hairpinMode: true, isDefaultGateway: true, ipam: { type: 'weft-host-local', dataDir: ipamDir } },
+    delegate: {
+      type: 'weft-bridge',
+      bridge: 'cni0',
+      hairpinMode: true,
+      isDefaultGateway: true,
+      ipam: { type: 'weft-host-local', dataDir: ipamDir },
+    },
     portmap: { type: 'weft-portmap', snat: true },
     ...(mappings ? { runtimeConfig: { portMappings: mappings } } : {}),
   };
@@ -71,7 +77,9 @@ function leasedAddresses(): string[] {
 }
 
 function hostVeths(): string[] {
-  return ipJson<Array<{ ifname: string }>>(node, ['link', 'show', 'type', 'veth']).map((l) => l.ifname).filter((n) => n !== 'eth0');
+  return ipJson<Array<{ ifname: string }>>(node, ['link', 'show', 'type', 'veth'])
+    .map((l) => l.ifname)
+    .filter((n) => n !== 'eth0');
 }
 
 describe('the weft plugin runs portmap itself', () => {
@@ -80,7 +88,10 @@ describe('the weft plugin runs portmap itself', () => {
     runDir = fx.tmpDir('run');
     ipamDir = fx.tmpDir('ipam');
     lockDir = fx.tmpDir('lock');
-    writeFileSync(join(runDir, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.81.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n');
+    writeFileSync(
+      join(runDir, 'subnet.env'),
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.81.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=true\n',
+    );
     node = fx.add('node');
     ext = fx.add('ext');
     must(['ip', '-n', node, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'ext0', 'netns', ext]);
@@ -96,7 +107,15 @@ describe('the weft plugin runs portmap itself', () => {
 
   test('without mappings the portmap step is skipped: no portmap table is made', async () => {
     const pod = fx.add('plain');
-    const result = mustAdd({ nodeNs: node, binDir, plugin: 'weft', config: weftConfig(), containerId: 'wp-plain', netns: fx.path(pod), envOverrides: { WEFT_LOCK_DIR: lockDir } });
+    const result = mustAdd({
+      nodeNs: node,
+      binDir,
+      plugin: 'weft',
+      config: weftConfig(),
+      containerId: 'wp-plain',
+      netns: fx.path(pod),
+      envOverrides: { WEFT_LOCK_DIR: lockDir },
+    });
     assert.match(String((result.ips as Array<{ address: string }>)[0]?.address), /^10\.244\.81\.\d+\/24$/);
     assert.equal(portmapTable(), undefined);
     const del = weft('DEL', 'wp-plain', pod, undefined, result);
@@ -104,7 +123,7 @@ describe('the weft plugin runs portmap itself', () => {
     assert.deepEqual(leasedAddresses(), []);
   });
 
-  test('with a hostPort mapping the pod answers on the node\'s port, and not after DEL', async () => {
+  test("with a hostPort mapping the pod answers on the node's port, and not after DEL", async () => {
     const pod = fx.add('web');
     servers.push(await serve(pod, 'web', ['tcp:7000']));
     const mappings = [{ hostPort: 18090, containerPort: 7000, protocol: 'tcp' }];
@@ -131,8 +150,8 @@ describe('the weft plugin runs portmap itself', () => {
     const second = weft('ADD', 'wp-second', b, mappings);
     assert.notEqual(second.status, 0);
     assert.match(String(second.json?.msg), /18091/);
-    assert.deepEqual(leasedAddresses(), leased, 'the second pod\'s address was given back');
-    assert.deepEqual(hostVeths(), veths, 'the second pod\'s veth was removed');
+    assert.deepEqual(leasedAddresses(), leased, "the second pod's address was given back");
+    assert.deepEqual(hostVeths(), veths, "the second pod's veth was removed");
     const del = weft('DEL', 'wp-first', a, mappings, first.json);
     assert.equal(del.status, 0, del.stdout + del.stderr);
   });

@@ -29,7 +29,6 @@ runClusterSourceContract('sqlite', async (opts) => {
   };
 });
 
-
 test('sqlite: a watch that ends (too old) or is stopped holds no timer and no file watch; a wake reads at once and 20 ms later', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-cluster-src-'));
   const path = join(dir, 'objects.db');
@@ -48,10 +47,17 @@ test('sqlite: a watch that ends (too old) or is stopped holds no timer and no fi
     },
   });
   try {
-    const ns = (name: string) => ({ apiVersion: 'v1' as const, kind: 'Namespace' as const, metadata: { name, labels: {}, annotations: {} } });
+    const ns = (name: string) => ({
+      apiVersion: 'v1' as const,
+      kind: 'Namespace' as const,
+      metadata: { name, labels: {}, annotations: {} },
+    });
     const seen: number[] = [];
     const errors: Error[] = [];
-    const live = source.watch(['Namespace'], 0, { onBatch: (b) => void seen.push(...b.events.map((e) => e.revision)), onError: (e) => errors.push(e) });
+    const live = source.watch(['Namespace'], 0, {
+      onBatch: (b) => void seen.push(...b.events.map((e) => e.revision)),
+      onError: (e) => errors.push(e),
+    });
     await clock.advance(0);
     await store.commit({ put: [ns('a')], delete: [] });
     wake();

@@ -14,7 +14,13 @@
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { K8sKind } from '../core/k8s/objects.js';
-import type { ClusterSource, ListResult, WatchBatch, WatchHandler, WatchSubscription } from '../ports/cluster-source.js';
+import type {
+  ClusterSource,
+  ListResult,
+  WatchBatch,
+  WatchHandler,
+  WatchSubscription,
+} from '../ports/cluster-source.js';
 import type { SqliteObjectStore } from './object-store-sqlite.js';
 import { watchFile } from './file-watch.js';
 

@@ -28,13 +28,20 @@ export function startDaemon(
   opts: { readyTimeoutMs?: number; context: string; netns?: string; spawn?: SpawnChild },
 ): Promise<Daemon> {
   const timeoutMs = opts.readyTimeoutMs ?? 10_000;
-  const child = (opts.spawn ?? spawnChild)({ argv, context: opts.context, stdout: true, ...(opts.netns ? { netns: opts.netns } : {}) });
+  const child = (opts.spawn ?? spawnChild)({
+    argv,
+    context: opts.context,
+    stdout: true,
+    ...(opts.netns ? { netns: opts.netns } : {}),
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     let ready = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new ExecError(child.argv, null, null, '', `not ready after ${timeoutMs} ms: ${output.trim()}`, opts.context));
+      reject(
+        new ExecError(child.argv, null, null, '', `not ready after ${timeoutMs} ms: ${output.trim()}`, opts.context),
+      );
     }, timeoutMs);
     child.onStdout((text) => {
       if (ready) return; // Keep draining, so the child never blocks on a full pipe.
@@ -48,7 +55,18 @@ export function startDaemon(
     child.onStderr((text) => (output += text));
     void child.exited.then((err) => {
       clearTimeout(timer);
-      if (!ready) reject(new ExecError(err.argv, err.exitCode, err.signal, '', `exited before it was ready: ${output.trim() || err.stderr.trim()}`, opts.context, { cause: err }));
+      if (!ready)
+        reject(
+          new ExecError(
+            err.argv,
+            err.exitCode,
+            err.signal,
+            '',
+            `exited before it was ready: ${output.trim() || err.stderr.trim()}`,
+            opts.context,
+            { cause: err },
+          ),
+        );
     });
   });
 }

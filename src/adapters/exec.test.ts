@@ -6,15 +6,41 @@ import { inNetns, NodeExec, spawnChild } from './exec.js';
 describe('inNetns', () => {
   const cases: Array<{ name: string; netns: string | undefined; argv: string[]; want: string[] }> = [
     { name: 'no namespace: the argv itself', netns: undefined, argv: ['ip', 'link'], want: ['ip', 'link'] },
-    { name: 'a namespace path: nsenter --net, then -- so the program keeps its flags', netns: '/var/run/netns/x', argv: ['nft', '-i'], want: ['nsenter', '--net=/var/run/netns/x', '--', 'nft', '-i'] },
+    {
+      name: 'a namespace path: nsenter --net, then -- so the program keeps its flags',
+      netns: '/var/run/netns/x',
+      argv: ['nft', '-i'],
+      want: ['nsenter', '--net=/var/run/netns/x', '--', 'nft', '-i'],
+    },
   ];
   for (const c of cases) test(c.name, () => assert.deepEqual(inNetns(c.netns, c.argv), c.want));
 });
 
 describe('one error shape for every process', () => {
-  const cases: Array<{ name: string; argv: string[]; exitCode: number | null; signal: string | null; stderr: RegExp; message: RegExp }> = [
-    { name: 'a non-zero exit', argv: ['sh', '-c', 'echo oops >&2; exit 3'], exitCode: 3, signal: null, stderr: /^oops\n$/, message: /^ctx: sh -c echo oops >&2; exit 3: exit code 3: oops$/ },
-    { name: 'a program that does not exist', argv: ['weft-no-such-program'], exitCode: null, signal: null, stderr: /ENOENT/, message: /^ctx: weft-no-such-program: did not run to an exit: .*ENOENT/ },
+  const cases: Array<{
+    name: string;
+    argv: string[];
+    exitCode: number | null;
+    signal: string | null;
+    stderr: RegExp;
+    message: RegExp;
+  }> = [
+    {
+      name: 'a non-zero exit',
+      argv: ['sh', '-c', 'echo oops >&2; exit 3'],
+      exitCode: 3,
+      signal: null,
+      stderr: /^oops\n$/,
+      message: /^ctx: sh -c echo oops >&2; exit 3: exit code 3: oops$/,
+    },
+    {
+      name: 'a program that does not exist',
+      argv: ['weft-no-such-program'],
+      exitCode: null,
+      signal: null,
+      stderr: /ENOENT/,
+      message: /^ctx: weft-no-such-program: did not run to an exit: .*ENOENT/,
+    },
   ];
   for (const c of cases) {
     test(`long-lived child: ${c.name}`, async () => {

@@ -64,7 +64,14 @@ export class NodeExec implements Exec {
   async run(req: ExecRequest): Promise<ExecResult> {
     const r = await spawnOnce(req);
     if (r.exitCode !== 0 || r.signal) {
-      throw new ExecError(inNetns(req.netns, req.argv), r.signal ? null : r.exitCode, r.signal, r.stdout, r.stderr, req.context);
+      throw new ExecError(
+        inNetns(req.netns, req.argv),
+        r.signal ? null : r.exitCode,
+        r.signal,
+        r.stdout,
+        r.stderr,
+        req.context,
+      );
     }
     return { stdout: r.stdout, stderr: r.stderr, exitCode: 0 };
   }
@@ -139,7 +146,17 @@ class NodeChild implements Child {
       proc.on('close', (code, signal) => {
         this.done = true;
         const stderr = startError ? `${this.stderrTail}${startError.message}` : this.stderrTail;
-        resolve(new ExecError(this.argv, signal ? null : code, signal, '', stderr, req.context, startError ? { cause: startError } : undefined));
+        resolve(
+          new ExecError(
+            this.argv,
+            signal ? null : code,
+            signal,
+            '',
+            stderr,
+            req.context,
+            startError ? { cause: startError } : undefined,
+          ),
+        );
       });
     });
   }
@@ -178,13 +195,23 @@ export function spawnChild(req: ChildRequest): Child {
  * Starts a process that outlives its starter (the lab's agents, pod runners and etcd): its own
  * session, stdin closed, stdout and stderr appended to `logFile`. Returns its PID.
  */
-export function spawnDetached(req: { argv: readonly string[]; netns?: string; logFile: string; env?: Record<string, string>; context: string }): number {
+export function spawnDetached(req: {
+  argv: readonly string[];
+  netns?: string;
+  logFile: string;
+  env?: Record<string, string>;
+  context: string;
+}): number {
   const argv = inNetns(req.netns, req.argv);
   const [program, ...args] = argv;
   if (!program) throw new ExecError(argv, null, null, '', 'empty argv', req.context);
   const fd = openSync(req.logFile, 'a');
   try {
-    const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], ...(req.env ? { env: req.env } : {}) });
+    const child = spawn(program, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(req.env ? { env: req.env } : {}),
+    });
     if (child.pid === undefined) throw new ExecError(argv, null, null, '', `no PID (see ${req.logFile})`, req.context);
     child.unref();
     return child.pid;

@@ -29,7 +29,11 @@ import { spawnChild } from './exec.js';
  * the lines given (undefined when ip did not name one of them), and ip's own words.
  */
 export class IpBatchError extends Error {
-  constructor(message: string, readonly failedIndex: number | undefined, readonly stderr: string) {
+  constructor(
+    message: string,
+    readonly failedIndex: number | undefined,
+    readonly stderr: string,
+  ) {
     super(message);
     this.name = 'IpBatchError';
   }

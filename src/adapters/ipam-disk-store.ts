@@ -90,7 +90,9 @@ export class DiskIpamStore implements IpamStore {
       await replaceFile(join(this.dir, `${LAST_RESERVED_PREFIX}${rangeSetIndex}`), ip);
     } catch (err) {
       await rm(path, { force: true });
-      throw new Error(`record ${ip} as last reserved of range set ${rangeSetIndex}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`record ${ip} as last reserved of range set ${rangeSetIndex}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return true;
   }
@@ -132,7 +134,9 @@ export class DiskIpamStore implements IpamStore {
 
   async getById(containerId: string, ifname: string): Promise<string[]> {
     const id = containerId.trim();
-    return (await this.list()).filter((r) => r.containerId === id && (r.ifname === undefined || r.ifname === ifname)).map((r) => r.ip);
+    return (await this.list())
+      .filter((r) => r.containerId === id && (r.ifname === undefined || r.ifname === ifname))
+      .map((r) => r.ip);
   }
 
   async releaseById(containerId: string, ifname: string): Promise<string[]> {

@@ -41,8 +41,18 @@ test('disk store writes the reference layout byte for byte', async () => {
     await store.reserve(' c1 ', 'eth0', '10.0.0.2', 0);
     await store.reserve('c1', 'eth0', 'fd00::2', 1);
     await writeFile(join(dir, 'lock'), '');
-    assert.deepEqual((await readdir(dir)).sort(), ['10.0.0.2', 'fd00::2', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock']);
-    assert.equal(await readFile(join(dir, '10.0.0.2'), 'utf8'), 'c1\r\neth0', 'container id trimmed, CRLF, no trailing newline');
+    assert.deepEqual((await readdir(dir)).sort(), [
+      '10.0.0.2',
+      'fd00::2',
+      'last_reserved_ip.0',
+      'last_reserved_ip.1',
+      'lock',
+    ]);
+    assert.equal(
+      await readFile(join(dir, '10.0.0.2'), 'utf8'),
+      'c1\r\neth0',
+      'container id trimmed, CRLF, no trailing newline',
+    );
     assert.equal(await readFile(join(dir, 'last_reserved_ip.1'), 'utf8'), 'fd00::2');
     assert.equal((await stat(join(dir, '10.0.0.2'))).mode & 0o777, 0o644);
     assert.equal((await store.list()).length, 2, 'lock and last_reserved_ip are not reservations');

@@ -10,12 +10,24 @@
 
 import type { Exec } from '../ports/exec.js';
 import { batchError, IpBatchError, type IpSession } from './ip-session.js';
-import { type AddressState, type ApplyOptions, type LinkChange, type Links, type LinkState, type NsOption, type RouteSpec, type RouteState } from '../ports/links.js';
+import {
+  type AddressState,
+  type ApplyOptions,
+  type LinkChange,
+  type Links,
+  type LinkState,
+  type NsOption,
+  type RouteSpec,
+  type RouteState,
+} from '../ports/links.js';
 import { LinkBatchError } from '../core/port-errors.js';
 
 /** A token safe to put on an `ip -batch` line (the batch reader splits on whitespace). */
 function token(text: string, what: string): string {
-  if (text === '' || /[\s"'#\\]/.test(text)) throw new Error(`ip batch: ${what} ${JSON.stringify(text)} cannot be used (empty, or contains whitespace, quotes, '#' or '\\')`);
+  if (text === '' || /[\s"'#\\]/.test(text))
+    throw new Error(
+      `ip batch: ${what} ${JSON.stringify(text)} cannot be used (empty, or contains whitespace, quotes, '#' or '\\')`,
+    );
   return text;
 }
 
@@ -44,9 +56,20 @@ export function renderChange(c: LinkChange): string {
         return ['link', 'add', 'name', token(c.name, 'link'), ...mtu(c.mtu), 'type', 'bridge'];
       case 'add-veth':
         return [
-          'link', 'add', 'name', token(c.name, 'link'), ...mtu(c.mtu), 'type', 'veth',
-          'peer', 'name', token(c.peer, 'link'), ...mtu(c.mtu), ...(c.peerMac ? ['address', token(c.peerMac, 'MAC')] : []),
-          'netns', token(c.peerNetns, 'netns path'),
+          'link',
+          'add',
+          'name',
+          token(c.name, 'link'),
+          ...mtu(c.mtu),
+          'type',
+          'veth',
+          'peer',
+          'name',
+          token(c.peer, 'link'),
+          ...mtu(c.mtu),
+          ...(c.peerMac ? ['address', token(c.peerMac, 'MAC')] : []),
+          'netns',
+          token(c.peerNetns, 'netns path'),
         ];
       case 'set-master':
         return ['link', 'set', 'dev', token(c.name, 'link'), 'master', token(c.master, 'link')];
@@ -61,7 +84,15 @@ export function renderChange(c: LinkChange): string {
       case 'add-address': {
         const v4 = !c.cidr.includes(':');
         // "broadcast +" derives the broadcast address from the prefix, as netlink clients do.
-        return ['address', 'add', token(c.cidr, 'address'), ...(v4 ? ['broadcast', '+'] : []), 'dev', token(c.dev, 'link'), ...(!v4 && c.nodad ? ['nodad'] : [])];
+        return [
+          'address',
+          'add',
+          token(c.cidr, 'address'),
+          ...(v4 ? ['broadcast', '+'] : []),
+          'dev',
+          token(c.dev, 'link'),
+          ...(!v4 && c.nodad ? ['nodad'] : []),
+        ];
       }
       case 'del-address':
         return ['address', 'del', token(c.cidr, 'address'), 'dev', token(c.dev, 'link')];
@@ -139,9 +170,19 @@ export class Iproute2Links implements Links {
    * is one) and returns the output lines of its `shows` `address show` lines. Rejects with
    * IpBatchError naming the failed line.
    */
-  private async batch(lines: readonly string[], shows: number, opts: NsOption | undefined, context: string): Promise<string[]> {
+  private async batch(
+    lines: readonly string[],
+    shows: number,
+    opts: NsOption | undefined,
+    context: string,
+  ): Promise<string[]> {
     if (this.session && !opts?.netns) return this.session.run(lines, shows);
-    const r = await this.exec.tryRun({ argv: ['ip', '-j', '-d', '-batch', '-'], input: `${lines.join('\n')}\n`, ...this.ns(opts), context });
+    const r = await this.exec.tryRun({
+      argv: ['ip', '-j', '-d', '-batch', '-'],
+      input: `${lines.join('\n')}\n`,
+      ...this.ns(opts),
+      context,
+    });
     if (r.exitCode !== 0) throw batchError(r.stderr, lines, 0, `exit code ${r.exitCode}`);
     return r.stdout.split('\n').filter((l) => l.trim() !== '');
   }
@@ -168,7 +209,11 @@ export class Iproute2Links implements Links {
   }
 
   async routes(family: 4 | 6, opts?: NsOption): Promise<RouteState[]> {
-    const r = await this.exec.run({ argv: ['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main'], ...this.ns(opts), context: `read IPv${family} routes${opts?.netns ? ` in ${opts.netns}` : ''}` });
+    const r = await this.exec.run({
+      argv: ['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main'],
+      ...this.ns(opts),
+      context: `read IPv${family} routes${opts?.netns ? ` in ${opts.netns}` : ''}`,
+    });
     const list = JSON.parse(r.stdout.trim() || '[]') as IpRouteJson[];
     return list.map((j) => {
       const route: RouteState = { dst: normalizeDst(j.dst, family) };
@@ -188,11 +233,17 @@ export class Iproute2Links implements Links {
     } catch (err) {
       if (!(err instanceof IpBatchError)) throw err;
       // A failed read is no failed change: only a change line's index is reported.
-      const failedIndex = err.failedIndex !== undefined && err.failedIndex < changes.length ? err.failedIndex : undefined;
-      throw new LinkBatchError(`${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${err.message}`, failedIndex, { cause: err });
+      const failedIndex =
+        err.failedIndex !== undefined && err.failedIndex < changes.length ? err.failedIndex : undefined;
+      throw new LinkBatchError(
+        `${opts.context}${opts.netns ? ` (in ${opts.netns})` : ''}: ${err.message}`,
+        failedIndex,
+        { cause: err },
+      );
     }
     // Each `address show` line prints one JSON array on a line of its own.
-    if (shown.length !== reads.length) throw new Error(`${opts.context}: expected ${reads.length} link reads from ip, got ${shown.length}`);
+    if (shown.length !== reads.length)
+      throw new Error(`${opts.context}: expected ${reads.length} link reads from ip, got ${shown.length}`);
     return shown.map((l, i) => {
       const first = (JSON.parse(l) as IpAddrJson[])[0];
       if (!first) throw new Error(`${opts.context}: ip printed no state for link ${reads[i]}`);

@@ -99,7 +99,8 @@ export class EtcdLeaseWatch {
     }
     if (diff) {
       for (const [subnet, { attrs, kv }] of next) {
-        if (this.known.get(subnet) !== identity(attrs)) this.emit({ type: 'added', lease: { ...attrs, subnet, expiresAt: await this.expiry(kv) } });
+        if (this.known.get(subnet) !== identity(attrs))
+          this.emit({ type: 'added', lease: { ...attrs, subnet, expiresAt: await this.expiry(kv) } });
       }
       for (const subnet of this.known.keys()) if (!next.has(subnet)) this.emit({ type: 'removed', subnet });
     }
@@ -229,7 +230,10 @@ export class EtcdLeaseWatch {
   }
 
   private cancelled(err: Error): Error {
-    return new Error(`etcd watch of ${this.o.store.subnetsPrefix} from revision ${this.resumeAt}: ${err.message || 'cancelled'} (revision compacted or refused: listing again)`, { cause: err });
+    return new Error(
+      `etcd watch of ${this.o.store.subnetsPrefix} from revision ${this.resumeAt}: ${err.message || 'cancelled'} (revision compacted or refused: listing again)`,
+      { cause: err },
+    );
   }
 
   private pause(ms: number): Promise<void> {

@@ -21,7 +21,13 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
 import type { Clock } from '../ports/clock.js';
-import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import {
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type LeaseStore,
+  type LeaseWatch,
+} from '../ports/lease-store.js';
 import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 import { EtcdLeaseWatch } from './lease-store-etcd-watch.js';
 
@@ -67,7 +73,12 @@ export const subnetOfKey = (key: string) => key.slice(key.lastIndexOf('/') + 1).
 
 /** The value written for a lease: byte for byte what the JSON-gateway store wrote before. */
 export function flannelValue(attrs: LeaseAttrs): string {
-  const v: FlannelValue = { PublicIP: attrs.publicIp, PublicIPv6: null, BackendType: attrs.backendType, BackendData: attrs.backendData };
+  const v: FlannelValue = {
+    PublicIP: attrs.publicIp,
+    PublicIPv6: null,
+    BackendType: attrs.backendType,
+    BackendData: attrs.backendData,
+  };
   if (attrs.nodeName) v.NodeName = attrs.nodeName;
   return JSON.stringify(v);
 }
@@ -81,11 +92,15 @@ export function parseFlannelValue(text: string): LeaseAttrs | undefined {
     // A key under subnets/ that is not a lease (someone else's data): not ours to interpret.
     return undefined;
   }
-  if (typeof v !== 'object' || v === null || typeof v.PublicIP !== 'string' || typeof v.BackendType !== 'string') return undefined;
+  if (typeof v !== 'object' || v === null || typeof v.PublicIP !== 'string' || typeof v.BackendType !== 'string')
+    return undefined;
   const attrs: LeaseAttrs = {
     publicIp: v.PublicIP,
     backendType: v.BackendType,
-    backendData: { ...(v.BackendData?.VNI !== undefined ? { VNI: v.BackendData.VNI } : {}), ...(v.BackendData?.VtepMAC ? { VtepMAC: v.BackendData.VtepMAC } : {}) },
+    backendData: {
+      ...(v.BackendData?.VNI !== undefined ? { VNI: v.BackendData.VNI } : {}),
+      ...(v.BackendData?.VtepMAC ? { VtepMAC: v.BackendData.VtepMAC } : {}),
+    },
   };
   if (v.NodeName) attrs.nodeName = v.NodeName;
   return attrs;
@@ -108,7 +123,9 @@ export class EtcdLeaseStore implements LeaseStore {
 
   constructor(private readonly o: EtcdLeaseStoreOptions) {
     if (o.endpoints.length === 0) throw new Error('--etcd-endpoints: at least one URL is needed');
-    for (const e of o.endpoints) if (!/^https?:\/\/[^/]+$/.test(e.replace(/\/$/, ''))) throw new Error(`--etcd-endpoints: "${e}" is not an http(s)://host:port URL`);
+    for (const e of o.endpoints)
+      if (!/^https?:\/\/[^/]+$/.test(e.replace(/\/$/, '')))
+        throw new Error(`--etcd-endpoints: "${e}" is not an http(s)://host:port URL`);
     const timeoutMs = o.timeoutMs ?? 2000;
     this.client = new Etcd3({
       hosts: o.endpoints.map((e) => e.replace(/\/$/, '')),
@@ -175,7 +192,9 @@ export class EtcdLeaseStore implements LeaseStore {
     const now = this.o.clock.now();
     const known = this.expiries.get(leaseId);
     if (known !== undefined && known > now) return known;
-    const r = await this.call(`time-to-live of lease ${leaseId}`, (c) => c.leaseClient.leaseTimeToLive({ ID: leaseId }));
+    const r = await this.call(`time-to-live of lease ${leaseId}`, (c) =>
+      c.leaseClient.leaseTimeToLive({ ID: leaseId }),
+    );
     const ttl = Number(r.TTL);
     if (Number(r.grantedTTL) > 0) this.granted.set(leaseId, Number(r.grantedTTL));
     if (ttl <= 0) {
@@ -187,12 +206,16 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async getConfig(): Promise<string | undefined> {
-    const r = await this.call(`get ${this.base}/config`, (c) => c.kv.range({ key: Buffer.from(`${this.base}/config`) }));
+    const r = await this.call(`get ${this.base}/config`, (c) =>
+      c.kv.range({ key: Buffer.from(`${this.base}/config`) }),
+    );
     return r.kvs[0]?.value.toString('utf8');
   }
 
   async putConfig(text: string): Promise<void> {
-    await this.call(`put ${this.base}/config`, (c) => c.kv.put({ key: Buffer.from(`${this.base}/config`), value: Buffer.from(text, 'utf8') }));
+    await this.call(`put ${this.base}/config`, (c) =>
+      c.kv.put({ key: Buffer.from(`${this.base}/config`), value: Buffer.from(text, 'utf8') }),
+    );
   }
 
   async listLeases(): Promise<Lease[]> {
@@ -206,7 +229,9 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   private async grant(ttlMs: number, what: string): Promise<string> {
-    const r = await this.call(`grant a ${ttlSeconds(ttlMs)} s lease for ${what}`, (c) => c.leaseClient.leaseGrant({ TTL: ttlSeconds(ttlMs) }));
+    const r = await this.call(`grant a ${ttlSeconds(ttlMs)} s lease for ${what}`, (c) =>
+      c.leaseClient.leaseGrant({ TTL: ttlSeconds(ttlMs) }),
+    );
     this.granted.set(r.ID, Number(r.TTL));
     this.expiries.set(r.ID, this.o.clock.now() + Number(r.TTL) * 1000);
     return r.ID;
@@ -248,7 +273,8 @@ export class EtcdLeaseStore implements LeaseStore {
     const kv = r.kvs[0];
     if (!kv) throw new LeaseLostError(`renew ${subnet}: no live lease (expired or revoked)`);
     const cur = parseFlannelValue(kv.value.toString('utf8'));
-    if (cur?.publicIp !== attrs.publicIp) throw new LeaseLostError(`renew ${subnet}: now held by ${cur?.publicIp ?? 'a value that is not a lease'}`);
+    if (cur?.publicIp !== attrs.publicIp)
+      throw new LeaseLostError(`renew ${subnet}: now held by ${cur?.publicIp ?? 'a value that is not a lease'}`);
     const value = flannelValue(attrs);
     const leaseId = kv.lease;
     const want = ttlSeconds(ttlMs);
@@ -285,7 +311,9 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   private async askGranted(leaseId: string): Promise<number | undefined> {
-    const r = await this.call(`time-to-live of lease ${leaseId}`, (c) => c.leaseClient.leaseTimeToLive({ ID: leaseId }));
+    const r = await this.call(`time-to-live of lease ${leaseId}`, (c) =>
+      c.leaseClient.leaseTimeToLive({ ID: leaseId }),
+    );
     const granted = Number(r.grantedTTL);
     if (!(granted > 0) || Number(r.TTL) <= 0) return undefined;
     this.granted.set(leaseId, granted);
@@ -319,7 +347,13 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
-    const w = new EtcdLeaseWatch({ store: this, client: this.client, clock: this.o.clock, onEvent, ...(onError ? { onError } : {}) });
+    const w = new EtcdLeaseWatch({
+      store: this,
+      client: this.client,
+      clock: this.o.clock,
+      onEvent,
+      ...(onError ? { onError } : {}),
+    });
     await w.start();
     this.watches.add(w);
     return {
@@ -345,7 +379,8 @@ function readTls(t: EtcdTlsFiles): NonNullable<IOptions['credentials']> {
       throw new Error(`etcd TLS: read ${flag} ${path}: ${(err as Error).message}`, { cause: err });
     }
   };
-  if ((t.certFile === undefined) !== (t.keyFile === undefined)) throw new Error('etcd TLS: --etcd-certfile and --etcd-keyfile go together');
+  if ((t.certFile === undefined) !== (t.keyFile === undefined))
+    throw new Error('etcd TLS: --etcd-certfile and --etcd-keyfile go together');
   return {
     rootCertificate: read('--etcd-cafile', t.caFile),
     ...(t.certFile ? { certChain: read('--etcd-certfile', t.certFile) } : {}),

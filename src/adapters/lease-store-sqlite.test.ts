@@ -50,13 +50,17 @@ test('20 processes acquire one subnet at once: exactly one wins', async () => {
   try {
     await new SqliteLeaseStore({ path, clock: new FakeClock() }).close();
     const outs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        new Promise<string>((resolve) => {
-          const c = spawn(process.execPath, ['--input-type=module', '-e', script, `10.99.0.${i + 1}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-          let out = '';
-          c.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-          c.on('exit', () => resolve(out.trim()));
-        }),
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          new Promise<string>((resolve) => {
+            const c = spawn(process.execPath, ['--input-type=module', '-e', script, `10.99.0.${i + 1}`], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            c.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+            c.on('exit', () => resolve(out.trim()));
+          }),
       ),
     );
     assert.equal(outs.filter((o) => o === 'won').length, 1, outs.join(','));

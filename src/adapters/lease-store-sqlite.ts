@@ -17,7 +17,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../ports/clock.js';
 import { pollingWatch, WatchRegistry } from './lease-watch-poll.js';
-import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import {
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type LeaseStore,
+  type LeaseWatch,
+} from '../ports/lease-store.js';
 import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 
 interface Row {
@@ -86,11 +92,15 @@ export class SqliteLeaseStore implements LeaseStore {
 
   async putConfig(text: string): Promise<void> {
     this.localWrites++;
-    this.stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run('net-conf', text);
+    this.stmt(
+      'INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    ).run('net-conf', text);
   }
 
   async listLeases(): Promise<Lease[]> {
-    const rows = this.stmt('SELECT * FROM leases WHERE expires_at > ? ORDER BY subnet').all(this.opts.clock.now()) as Row[];
+    const rows = this.stmt('SELECT * FROM leases WHERE expires_at > ? ORDER BY subnet').all(
+      this.opts.clock.now(),
+    ) as Row[];
     return rows.map(toLease);
   }
 
@@ -101,8 +111,22 @@ export class SqliteLeaseStore implements LeaseStore {
          ON CONFLICT(subnet) DO UPDATE SET public_ip = excluded.public_ip, backend_type = excluded.backend_type,
            backend_data = excluded.backend_data, node_name = excluded.node_name, expires_at = excluded.expires_at`,
       )
-      .run(subnet, attrs.publicIp, attrs.backendType, JSON.stringify(attrs.backendData), attrs.nodeName ?? null, expiresAt);
-    return toLease({ subnet, public_ip: attrs.publicIp, backend_type: attrs.backendType, backend_data: JSON.stringify(attrs.backendData), node_name: attrs.nodeName ?? null, expires_at: expiresAt });
+      .run(
+        subnet,
+        attrs.publicIp,
+        attrs.backendType,
+        JSON.stringify(attrs.backendData),
+        attrs.nodeName ?? null,
+        expiresAt,
+      );
+    return toLease({
+      subnet,
+      public_ip: attrs.publicIp,
+      backend_type: attrs.backendType,
+      backend_data: JSON.stringify(attrs.backendData),
+      node_name: attrs.nodeName ?? null,
+      expires_at: expiresAt,
+    });
   }
 
   async acquire(subnet: string, attrs: LeaseAttrs, ttlMs: number): Promise<Lease> {
@@ -110,7 +134,10 @@ export class SqliteLeaseStore implements LeaseStore {
     const tx = this.db.transaction(() => {
       const now = this.opts.clock.now();
       const cur = this.stmt('SELECT * FROM leases WHERE subnet = ?').get(subnet) as Row | undefined;
-      if (cur && cur.expires_at > now) throw new LeaseTakenError(`subnet ${subnet} is leased by ${cur.public_ip} until ${new Date(cur.expires_at).toISOString()}`);
+      if (cur && cur.expires_at > now)
+        throw new LeaseTakenError(
+          `subnet ${subnet} is leased by ${cur.public_ip} until ${new Date(cur.expires_at).toISOString()}`,
+        );
       return this.write(subnet, attrs, now + ttlMs);
     });
     return tx.immediate();
@@ -144,7 +171,9 @@ export class SqliteLeaseStore implements LeaseStore {
       version = v;
       return moved;
     };
-    return this.watches.track(await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError, changed));
+    return this.watches.track(
+      await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError, changed),
+    );
   }
 
   async close(): Promise<void> {

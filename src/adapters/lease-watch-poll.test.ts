@@ -5,7 +5,13 @@ import { pollingWatch } from './lease-watch-poll.js';
 import type { Lease, LeaseEvent } from '../ports/lease-store.js';
 
 function lease(subnet: string, expiresAt: number): Lease {
-  return { subnet, publicIp: `192.168.0.${subnet.split('.')[2]}`, backendType: 'vxlan', backendData: {}, expiresAt } as Lease;
+  return {
+    subnet,
+    publicIp: `192.168.0.${subnet.split('.')[2]}`,
+    backendType: 'vxlan',
+    backendData: {},
+    expiresAt,
+  } as Lease;
 }
 
 /** A store whose list() is counted and whose change hint is set by the test. */
@@ -46,7 +52,10 @@ test('a write is seen at the next poll', async () => {
   f.s.leases = [...f.s.leases, lease('10.244.2.0/24', 1e9)];
   f.s.written = true;
   await clock.advance(200);
-  assert.deepEqual(events.map((e) => (e.type === 'added' ? e.lease.subnet : e.subnet)), ['10.244.2.0/24']);
+  assert.deepEqual(
+    events.map((e) => (e.type === 'added' ? e.lease.subnet : e.subnet)),
+    ['10.244.2.0/24'],
+  );
   await w.stop();
 });
 

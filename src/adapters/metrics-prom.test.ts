@@ -10,7 +10,12 @@ test('counters, gauges and histograms render in the Prometheus text format', asy
   m.counter(syncs).inc({ result: 'ok' });
   m.counter(syncs).inc({ result: 'error' });
   m.gauge({ name: 'weft_test_peers', help: 'Peers.' }).set(2);
-  const h = m.histogram({ name: 'weft_test_seconds', help: 'Durations.', labelNames: ['controller'], buckets: [0.1, 1] });
+  const h = m.histogram({
+    name: 'weft_test_seconds',
+    help: 'Durations.',
+    labelNames: ['controller'],
+    buckets: [0.1, 1],
+  });
   h.observe(0.05, { controller: 'backend' });
   h.observe(0.5, { controller: 'backend' });
   const { text, contentType } = await m.render();

@@ -16,7 +16,12 @@ export class PromMetrics implements Metrics {
   counter(def: MetricDef): Counter {
     let c = this.counters.get(def.name);
     if (!c) {
-      c = new PromCounter({ name: def.name, help: def.help, labelNames: [...(def.labelNames ?? [])], registers: [this.registry] });
+      c = new PromCounter({
+        name: def.name,
+        help: def.help,
+        labelNames: [...(def.labelNames ?? [])],
+        registers: [this.registry],
+      });
       this.counters.set(def.name, c);
     }
     const metric = c;
@@ -26,7 +31,12 @@ export class PromMetrics implements Metrics {
   gauge(def: MetricDef): Gauge {
     let g = this.gauges.get(def.name);
     if (!g) {
-      g = new PromGauge({ name: def.name, help: def.help, labelNames: [...(def.labelNames ?? [])], registers: [this.registry] });
+      g = new PromGauge({
+        name: def.name,
+        help: def.help,
+        labelNames: [...(def.labelNames ?? [])],
+        registers: [this.registry],
+      });
       this.gauges.set(def.name, g);
     }
     const metric = g;
@@ -36,7 +46,13 @@ export class PromMetrics implements Metrics {
   histogram(def: HistogramDef): Histogram {
     let h = this.histograms.get(def.name);
     if (!h) {
-      h = new PromHistogram({ name: def.name, help: def.help, labelNames: [...(def.labelNames ?? [])], buckets: [...def.buckets], registers: [this.registry] });
+      h = new PromHistogram({
+        name: def.name,
+        help: def.help,
+        labelNames: [...(def.labelNames ?? [])],
+        buckets: [...def.buckets],
+        registers: [this.registry],
+      });
       this.histograms.set(def.name, h);
     }
     const metric = h;

@@ -9,7 +9,14 @@
  * Rendering and parsing live in src/core/backend/iproute2-codec.ts (pure, unit-tested).
  */
 
-import { parseFdb, parseNeighbours, parseRoutes, parseVxlanDevices, renderBatches, splitBatchOutput } from '../core/backend/iproute2-codec.js';
+import {
+  parseFdb,
+  parseNeighbours,
+  parseRoutes,
+  parseVxlanDevices,
+  renderBatches,
+  splitBatchOutput,
+} from '../core/backend/iproute2-codec.js';
 import type { ActualBackendState, BackendChange } from '../core/backend/state.js';
 import { WEFT_ROUTE_PROTOCOL } from '../core/names.js';
 import type { Exec } from '../ports/exec.js';
@@ -31,14 +38,22 @@ export class Iproute2Netlink implements Netlink {
   }
 
   private async batch(argv: string[], lines: readonly string[], context: string): Promise<string> {
-    const r = await this.exec.run({ argv: [...argv, '-batch', '-'], input: lines.join('\n') + '\n', netns: this.opts.netns, context: `${context}${this.where()}` });
+    const r = await this.exec.run({
+      argv: [...argv, '-batch', '-'],
+      input: lines.join('\n') + '\n',
+      netns: this.opts.netns,
+      context: `${context}${this.where()}`,
+    });
     return r.stdout;
   }
 
   async read(): Promise<ActualBackendState> {
     // Routes: the main table only (weft installs none elsewhere), IPv4 (ip's default family).
     const listings = ['address show type vxlan', `route show table main proto ${WEFT_ROUTE_PROTOCOL}`, 'neigh show'];
-    const [links = '', routes = '', neighs = ''] = splitBatchOutput(await this.batch(['ip', '-j', '-d'], listings, 'read backend state'), listings);
+    const [links = '', routes = '', neighs = ''] = splitBatchOutput(
+      await this.batch(['ip', '-j', '-d'], listings, 'read backend state'),
+      listings,
+    );
     const devices = parseVxlanDevices(links);
     const names = devices.map((d) => d.name);
     let fdbTexts: string[] = [];

@@ -81,7 +81,12 @@ export class NftSession implements Nft {
   }
 
   private start(): Child {
-    const child = (this.opts.spawn ?? spawnChild)({ argv: ['nft', '-i'], ...(this.opts.netns ? { netns: this.opts.netns } : {}), context: 'nft -i session', stdin: true });
+    const child = (this.opts.spawn ?? spawnChild)({
+      argv: ['nft', '-i'],
+      ...(this.opts.netns ? { netns: this.opts.netns } : {}),
+      context: 'nft -i session',
+      stdin: true,
+    });
     this.stderr = '';
     child.onStderr((text) => {
       if (this.child !== child) return;
@@ -121,7 +126,10 @@ export class NftSession implements Nft {
     const at = lines.findIndex((l) => l.trim() === marker);
     // The marker's own error is "Error: ...", its command line, then a line of carets.
     if (at < 1 || lines.length < at + 3) return;
-    const before = lines.slice(0, at - 1).join('\n').trim();
+    const before = lines
+      .slice(0, at - 1)
+      .join('\n')
+      .trim();
     this.stderr = lines.slice(at + 2).join('\n');
     this.finish(before ? new Error(`${p.context}: nft: ${before}`) : undefined);
   }

@@ -14,11 +14,19 @@ export class NftCommand implements Nft {
 
   async apply(tx: NftBatch, context: string): Promise<void> {
     if (tx.empty) return;
-    await this.exec.run({ argv: ['nft', '-f', '-'], input: tx.render(), context, ...(this.netns ? { netns: this.netns } : {}) });
+    await this.exec.run({
+      argv: ['nft', '-f', '-'],
+      input: tx.render(),
+      context,
+      ...(this.netns ? { netns: this.netns } : {}),
+    });
   }
 
   async listTable(family: string, name: string): Promise<unknown[] | undefined> {
-    const r = await this.exec.tryRun({ argv: ['nft', '-j', 'list', 'table', family, name], ...(this.netns ? { netns: this.netns } : {}) });
+    const r = await this.exec.tryRun({
+      argv: ['nft', '-j', 'list', 'table', family, name],
+      ...(this.netns ? { netns: this.netns } : {}),
+    });
     if (r.exitCode !== 0) {
       // nft says "No such file or directory" for a missing table; anything else is a real failure.
       if (/No such file or directory/.test(r.stderr)) return undefined;

@@ -88,7 +88,11 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     return this.statements.get(sql);
   }
 
-  constructor(path: string, private readonly clock: Clock, opts: SqliteObjectStoreOptions = {}) {
+  constructor(
+    path: string,
+    private readonly clock: Clock,
+    opts: SqliteObjectStoreOptions = {},
+  ) {
     this.changeLogLimit = opts.changeLogLimit ?? DEFAULT_CHANGE_LOG_LIMIT;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path, { timeout: 10_000 });
@@ -132,7 +136,12 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   /** Appends one change to the log and drops what falls out of its bound; inside the write transaction. */
   private logChange(type: WatchEventType, stored: Stored): void {
     const revision = stored.meta.resourceVersion;
-    this.stmt('INSERT INTO changes (revision, type, kind, body) VALUES (?, ?, ?, ?)').run(revision, type, stored.object.kind, JSON.stringify(stored));
+    this.stmt('INSERT INTO changes (revision, type, kind, body) VALUES (?, ?, ?, ?)').run(
+      revision,
+      type,
+      stored.object.kind,
+      JSON.stringify(stored),
+    );
     const floor = revision - this.changeLogLimit;
     if (floor > this.meta('compacted')) {
       this.stmt('DELETE FROM changes WHERE revision <= ?').run(floor);
@@ -151,15 +160,20 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   }
 
   private listNow(kind?: K8sKind): Stored[] {
-    const rows = (kind === undefined
-      ? this.stmt('SELECT * FROM objects ORDER BY kind, namespace, name').all()
-      : this.stmt('SELECT * FROM objects WHERE kind = ? ORDER BY namespace, name').all(kind)) as ObjectRow[];
+    const rows = (
+      kind === undefined
+        ? this.stmt('SELECT * FROM objects ORDER BY kind, namespace, name').all()
+        : this.stmt('SELECT * FROM objects WHERE kind = ? ORDER BY namespace, name').all(kind)
+    ) as ObjectRow[];
     return rows.map(toStored);
   }
 
   /** The kind's objects and the revision they are a snapshot of (one read transaction). */
   snapshot<K extends K8sKind>(kind: K): { items: Stored<ObjectOfKind<K>>[]; revision: number } {
-    return this.db.transaction(() => ({ items: this.listNow(kind) as Stored<ObjectOfKind<K>>[], revision: this.meta('revision') }))();
+    return this.db.transaction(() => ({
+      items: this.listNow(kind) as Stored<ObjectOfKind<K>>[],
+      revision: this.meta('revision'),
+    }))();
   }
 
   /**
@@ -186,7 +200,11 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   }
 
   async get(key: ObjectKey): Promise<Stored | undefined> {
-    const row = this.stmt('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?').get(key.kind, key.namespace, key.name) as ObjectRow | undefined;
+    const row = this.stmt('SELECT * FROM objects WHERE kind = ? AND namespace = ? AND name = ?').get(
+      key.kind,
+      key.namespace,
+      key.name,
+    ) as ObjectRow | undefined;
     return row ? toStored(row) : undefined;
   }
 
@@ -199,7 +217,9 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     const run = this.db.transaction((): CommitAction[] => {
       const lastCommit = this.meta('commit_revision');
       if (ifRevision !== undefined && lastCommit > ifRevision) {
-        throw new RevisionConflictError(`commit: objects changed since revision ${ifRevision} (at revision ${lastCommit})`);
+        throw new RevisionConflictError(
+          `commit: objects changed since revision ${ifRevision} (at revision ${lastCommit})`,
+        );
       }
       const actions: CommitAction[] = [];
       // Each changed object takes its own revision (as each write does on the API server), so a
@@ -218,7 +238,10 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
         const uid = existing?.uid ?? randomUUID();
         const created = existing?.created ?? new Date(this.clock.now()).toISOString();
         upsert.run(k.kind, k.namespace, k.name, body, uid, rv, created);
-        this.logChange(existing ? 'MODIFIED' : 'ADDED', toStored({ ...k, body, status: existing?.status ?? null, uid, resource_version: rv, created }));
+        this.logChange(
+          existing ? 'MODIFIED' : 'ADDED',
+          toStored({ ...k, body, status: existing?.status ?? null, uid, resource_version: rv, created }),
+        );
         actions.push(existing ? 'configured' : 'created');
       }
       for (const k of change.delete) {
@@ -239,11 +262,16 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   async setPodStatus(namespace: string, name: string, uid: string, status: PodStatus | undefined): Promise<boolean> {
     const text = status === undefined ? null : JSON.stringify(status);
     const write = this.db.transaction((): boolean => {
-      const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(namespace, name) as ObjectRow | undefined;
+      const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(
+        namespace,
+        name,
+      ) as ObjectRow | undefined;
       if (!row || row.uid !== uid) return false;
       if (row.status === text) return true;
       const rv = this.bump();
-      this.stmt(`UPDATE objects SET status = ?, resource_version = ? WHERE kind = 'Pod' AND namespace = ? AND name = ?`).run(text, rv, namespace, name);
+      this.stmt(
+        `UPDATE objects SET status = ?, resource_version = ? WHERE kind = 'Pod' AND namespace = ? AND name = ?`,
+      ).run(text, rv, namespace, name);
       this.logChange('MODIFIED', toStored({ ...row, status: text, resource_version: rv }));
       return true;
     });
@@ -257,7 +285,10 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
 
   async putNode(node: NodeInfo): Promise<void> {
     // No revision and no log row: a heartbeat is not a change any watcher follows.
-    this.stmt('INSERT INTO nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body').run(node.name, JSON.stringify(node));
+    this.stmt('INSERT INTO nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body').run(
+      node.name,
+      JSON.stringify(node),
+    );
   }
 
   async sandboxes(): Promise<SandboxRecord[]> {
@@ -266,11 +297,17 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   }
 
   async putSandbox(record: SandboxRecord): Promise<void> {
-    this.stmt('INSERT INTO sandboxes (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body').run(record.namespace, record.name, JSON.stringify(record));
+    this.stmt(
+      'INSERT INTO sandboxes (namespace, name, body) VALUES (?, ?, ?) ON CONFLICT (namespace, name) DO UPDATE SET body = excluded.body',
+    ).run(record.namespace, record.name, JSON.stringify(record));
   }
 
   async removeSandbox(namespace: string, name: string, uid: string): Promise<void> {
-    this.stmt(`DELETE FROM sandboxes WHERE namespace = ? AND name = ? AND json_extract(body, '$.uid') = ?`).run(namespace, name, uid);
+    this.stmt(`DELETE FROM sandboxes WHERE namespace = ? AND name = ? AND json_extract(body, '$.uid') = ?`).run(
+      namespace,
+      name,
+      uid,
+    );
   }
 
   async close(): Promise<void> {

@@ -39,11 +39,18 @@ function serveUdp(sock: UdpSocket): void {
   sock.on('error', () => undefined);
 }
 
-export type Bound = { protocol: 'TCP'; port: number; server: Server } | { protocol: 'UDP'; port: number; socket: UdpSocket };
+export type Bound =
+  | { protocol: 'TCP'; port: number; server: Server }
+  | { protocol: 'UDP'; port: number; socket: UdpSocket };
 
 function closeAll(bound: readonly Bound[]): Promise<void> {
   return Promise.all(
-    bound.map((b) => new Promise<void>((resolve) => (b.protocol === 'TCP' ? b.server.close(() => resolve()) : b.socket.close(() => resolve())))),
+    bound.map(
+      (b) =>
+        new Promise<void>((resolve) =>
+          b.protocol === 'TCP' ? b.server.close(() => resolve()) : b.socket.close(() => resolve()),
+        ),
+    ),
   ).then(() => undefined);
 }
 
@@ -57,7 +64,9 @@ async function bindHere(ports: readonly PodPort[]): Promise<Bound[]> {
           if (p.protocol === 'TCP') {
             const server = createServer();
             server.once('error', (err) => reject(new Error(`bind tcp port ${p.port}: ${err.message}`)));
-            server.listen({ port: p.port, host: '::', ipv6Only: false }, () => resolve({ protocol: 'TCP', port: p.port, server }));
+            server.listen({ port: p.port, host: '::', ipv6Only: false }, () =>
+              resolve({ protocol: 'TCP', port: p.port, server }),
+            );
           } else {
             const socket = createSocket({ type: 'udp6', ipv6Only: false });
             socket.once('error', (err) => reject(new Error(`bind udp port ${p.port}: ${err.message}`)));
@@ -109,7 +118,11 @@ export async function bindIn(nsPath: string, ports: readonly PodPort[]): Promise
  * namespace, otherwise in this process's own. Rejects (having bound nothing) when any port
  * cannot be bound.
  */
-export async function servePodPorts(pod: string, ports: readonly PodPort[], nsPath: string | undefined): Promise<ServedPorts> {
+export async function servePodPorts(
+  pod: string,
+  ports: readonly PodPort[],
+  nsPath: string | undefined,
+): Promise<ServedPorts> {
   if (ports.length === 0) return { close: async () => undefined };
   const handles = nsPath === undefined ? await bindHere(ports) : await bindIn(nsPath, ports);
   for (const h of handles) {

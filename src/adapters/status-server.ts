@@ -13,7 +13,10 @@ export interface StatusSource {
   metrics(): Promise<{ contentType: string; text: string }>;
 }
 
-export async function startStatusServer(address: string, source: StatusSource): Promise<{ close(): Promise<void>; port: number }> {
+export async function startStatusServer(
+  address: string,
+  source: StatusSource,
+): Promise<{ close(): Promise<void>; port: number }> {
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m) throw new Error(`--metrics-addr "${address}": expected HOST:PORT`);
   const host = m[1]!.replace(/^\[|\]$/g, '');
@@ -42,7 +45,9 @@ export async function startStatusServer(address: string, source: StatusSource): 
     res.end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`serve health and metrics on ${address}: ${err.message}`, { cause: err })));
+    server.once('error', (err) =>
+      reject(new Error(`serve health and metrics on ${address}: ${err.message}`, { cause: err })),
+    );
     server.listen(Number(m[2]), host, resolve);
   });
   const addr = server.address();

@@ -14,7 +14,17 @@ const NET_CONF = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 const exec: Exec = {
   run: async (req: ExecRequest): Promise<ExecResult> => {
     assert.deepEqual(req.argv, ['ip', '-j', '-4', 'addr', 'show']);
-    return { stdout: JSON.stringify([{ ifname: 'eth0', mtu: 1500, addr_info: [{ family: 'inet', local: '10.99.0.1', prefixlen: 24, scope: 'global' }] }]), stderr: '', exitCode: 0 };
+    return {
+      stdout: JSON.stringify([
+        {
+          ifname: 'eth0',
+          mtu: 1500,
+          addr_info: [{ family: 'inet', local: '10.99.0.1', prefixlen: 24, scope: 'global' }],
+        },
+      ]),
+      stderr: '',
+      exitCode: 0,
+    };
   },
   tryRun: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
 };
@@ -37,7 +47,19 @@ function setup(extra: Partial<SubnetControllerOptions> = {}) {
     metrics: new PromMetrics(),
     onPeersChanged: () => undefined,
     makeLeaser: (conf, attrs) =>
-      new SubnetLease({ store, conf, attrs, ttlMs: 60_000, renewMarginMs: 30_000, relistMs: 10_000, clock, random: () => 0, log, onPeersChanged: () => undefined, onLost: () => undefined }),
+      new SubnetLease({
+        store,
+        conf,
+        attrs,
+        ttlMs: 60_000,
+        renewMarginMs: 30_000,
+        relistMs: 10_000,
+        clock,
+        random: () => 0,
+        log,
+        onPeersChanged: () => undefined,
+        onLost: () => undefined,
+      }),
     ...extra,
   });
   return { clock, store, c, warnings };
@@ -70,8 +92,16 @@ describe('SubnetController', () => {
   });
 
   const fatal: Array<{ name: string; extra: Partial<SubnetControllerOptions>; error: RegExp }> = [
-    { name: 'a --net-conf that does not parse', extra: { netConfText: '{"Network":"10.244.0.0/33"}' }, error: /^--net-conf: net-conf: Network/ },
-    { name: 'no --net-conf and none stored', extra: { netConfText: undefined }, error: /^no network config: pass --net-conf FILE/ },
+    {
+      name: 'a --net-conf that does not parse',
+      extra: { netConfText: '{"Network":"10.244.0.0/33"}' },
+      error: /^--net-conf: net-conf: Network/,
+    },
+    {
+      name: 'no --net-conf and none stored',
+      extra: { netConfText: undefined },
+      error: /^no network config: pass --net-conf FILE/,
+    },
     { name: 'an --iface the node does not have', extra: { iface: 'eth9' }, error: /^--iface eth9: no such interface$/ },
   ];
   for (const f of fatal) {

@@ -33,7 +33,13 @@ import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
-import { ControllerMetrics, SyncController, type Controller, type ControllerStatus, type SyncTiming } from './controller.js';
+import {
+  ControllerMetrics,
+  SyncController,
+  type Controller,
+  type ControllerStatus,
+  type SyncTiming,
+} from './controller.js';
 
 /** What the agent needs from the subnet manager: the node's lease and the peers' leases. */
 export interface SubnetLeaser {
@@ -47,7 +53,12 @@ export interface SubnetLeaser {
   stop(): Promise<void>;
 }
 
-export type LeaseAttrsIn = { publicIp: string; backendType: string; backendData: { VNI?: number; VtepMAC?: string }; nodeName: string };
+export type LeaseAttrsIn = {
+  publicIp: string;
+  backendType: string;
+  backendData: { VNI?: number; VtepMAC?: string };
+  nodeName: string;
+};
 
 /** The config every controller needs, known once the subnet controller has started. */
 export interface NodeNetwork {
@@ -66,7 +77,11 @@ export class AgentConfigError extends Error {
  * store has none. Store errors are thrown as they are (retried by the caller); config errors are
  * AgentConfigError.
  */
-export async function loadNetConf(store: LeaseStore, fileText: string | undefined, fileName = '--net-conf'): Promise<NetConf> {
+export async function loadNetConf(
+  store: LeaseStore,
+  fileText: string | undefined,
+  fileName = '--net-conf',
+): Promise<NetConf> {
   const parse = (text: string, what: string): NetConf => {
     try {
       return parseNetConf(text);
@@ -85,7 +100,8 @@ export async function loadNetConf(store: LeaseStore, fileText: string | undefine
     return parse(stored, 'the stored network config');
   }
   const stored = await store.getConfig();
-  if (stored === undefined) throw new AgentConfigError('no network config: pass --net-conf FILE or store one with `weft net-conf put`');
+  if (stored === undefined)
+    throw new AgentConfigError('no network config: pass --net-conf FILE or store one with `weft net-conf put`');
   return parse(stored, 'the stored network config');
 }
 
@@ -144,16 +160,25 @@ export class SubnetController implements Controller {
     // --public-ip, which retrying cannot fix.
     let node: NodeAddress;
     try {
-      node = await detectNodeAddress(this.o.exec, { ...(this.o.iface ? { iface: this.o.iface } : {}), ...(this.o.publicIp ? { publicIp: this.o.publicIp } : {}) });
+      node = await detectNodeAddress(this.o.exec, {
+        ...(this.o.iface ? { iface: this.o.iface } : {}),
+        ...(this.o.publicIp ? { publicIp: this.o.publicIp } : {}),
+      });
     } catch (err) {
       throw new AgentConfigError((err as Error).message, { cause: err });
     }
-    const conf = await this.retry('read the network config from the store', () => loadNetConf(this.o.store, this.o.netConfText));
+    const conf = await this.retry('read the network config from the store', () =>
+      loadNetConf(this.o.store, this.o.netConfText),
+    );
     if (!conf) return;
     const backend = backendNetConf(conf).backend;
     const backendData = backend.type === 'vxlan' ? { VNI: backend.vni, VtepMAC: vtepMacFor(node.publicIp) } : {};
     log.info('node address', { iface: node.iface, publicIp: node.publicIp, mtu: node.mtu, backend: backend.type });
-    const leaser = this.o.makeLeaser(conf, { publicIp: node.publicIp, backendType: backend.type, backendData, nodeName: this.o.nodeName }, this.o.onPeersChanged);
+    const leaser = this.o.makeLeaser(
+      conf,
+      { publicIp: node.publicIp, backendType: backend.type, backendData, nodeName: this.o.nodeName },
+      this.o.onPeersChanged,
+    );
     this.leaser = leaser;
     const lease = await this.retry('hold a subnet lease', () => leaser.start());
     if (!lease) return;
@@ -213,7 +238,13 @@ export class SubnetController implements Controller {
     const base = { name: this.name, syncs: this.net ? 1 : 0, failures: this.attempts };
     if (this.stopped) return { ...base, state: 'stopped', ready: false };
     if (!this.started) return { ...base, state: 'pending', ready: false };
-    if (!this.net) return { ...base, state: 'starting', ready: false, ...(this.lastError ? { lastError: this.lastError } : { message: 'starting' }) };
+    if (!this.net)
+      return {
+        ...base,
+        state: 'starting',
+        ready: false,
+        ...(this.lastError ? { lastError: this.lastError } : { message: 'starting' }),
+      };
     const lease = this.net.leaser.lease();
     const expired = lease.expiresAt <= this.o.clock.now();
     return {
@@ -222,7 +253,9 @@ export class SubnetController implements Controller {
       ready: !expired,
       revision: lease.subnet,
       revisionAt: lease.expiresAt,
-      message: expired ? `the lease of ${lease.subnet} ran out at ${new Date(lease.expiresAt).toISOString()}; renewing` : `lease ${lease.subnet} until ${new Date(lease.expiresAt).toISOString()}`,
+      message: expired
+        ? `the lease of ${lease.subnet} ran out at ${new Date(lease.expiresAt).toISOString()}; renewing`
+        : `lease ${lease.subnet} until ${new Date(lease.expiresAt).toISOString()}`,
     };
   }
 }
@@ -243,7 +276,11 @@ export interface NodeControllersOptions {
  * The backend, ip-masq and CNI-files controllers over the subnet controller's network. The
  * backend's success triggers the other two, which rewrite only when what they write changed.
  */
-export function nodeControllers(o: NodeControllersOptions): { backend: SyncController; masq: SyncController; cniFiles: SyncController } {
+export function nodeControllers(o: NodeControllersOptions): {
+  backend: SyncController;
+  masq: SyncController;
+  cniFiles: SyncController;
+} {
   const syncs = o.metrics.counter(BACKEND_SYNCS);
   const changes = o.metrics.counter(BACKEND_CHANGES);
   const peersGauge = o.metrics.gauge(PEERS);
@@ -267,7 +304,11 @@ export function nodeControllers(o: NodeControllersOptions): { backend: SyncContr
         const netConf = backendNetConf(conf);
         const own = leaser.lease();
         const peers = leaser.peers();
-        const node = { subnet: own.subnet, publicIp: addr.publicIp, underlay: { name: addr.iface, cidr: `${addr.publicIp}/${addr.prefixLen}`, mtu: addr.mtu } };
+        const node = {
+          subnet: own.subnet,
+          publicIp: addr.publicIp,
+          underlay: { name: addr.iface, cidr: `${addr.publicIp}/${addr.prefixLen}`, mtu: addr.mtu },
+        };
         const desired = planBackend({ node, conf: netConf, peers });
         const summary = await o.reconciler.reconcile(desired);
         if (summary.changes.length > 0) {
@@ -306,7 +347,10 @@ export function nodeControllers(o: NodeControllersOptions): { backend: SyncContr
       if (key !== masqApplied) {
         // Rebuilt once per agent start and whenever the subnet changes; the nft swap is atomic
         // and conntrack keeps the NAT of established flows.
-        await o.nft.apply(env.ipMasq ? renderAgentMasq({ network: env.network, subnet: env.subnet }) : renderAgentMasqRemoval(), 'agent ip-masq');
+        await o.nft.apply(
+          env.ipMasq ? renderAgentMasq({ network: env.network, subnet: env.subnet }) : renderAgentMasqRemoval(),
+          'agent ip-masq',
+        );
         masqApplied = key;
       }
       return env.ipMasq ? `masquerade ${env.subnet} leaving ${env.network}` : 'off';

@@ -53,7 +53,10 @@ export class BackendReconciler {
       await this.netlink.apply(changes);
     } catch (err) {
       const list = changes.map(describeChange).join('; ');
-      throw new BackendReconcileError(`${action}: applying ${changes.length} change(s) failed (${list}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new BackendReconcileError(
+        `${action}: applying ${changes.length} change(s) failed (${list}): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     return changes;
   }

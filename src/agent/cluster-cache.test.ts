@@ -21,7 +21,12 @@ const policy = (ns: string, name: string): NetworkPolicy => ({
   metadata: { name, namespace: ns, labels: {}, annotations: {} },
   spec: { podSelector: { matchLabels: {}, matchExpressions: [] }, policyTypes: ['Ingress'], ingress: [], egress: [] },
 });
-const service = (ns: string, name: string): Service => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns, labels: {}, annotations: {} }, spec: { ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }], type: 'ClusterIP' } });
+const service = (ns: string, name: string): Service => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: ns, labels: {}, annotations: {} },
+  spec: { ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }], type: 'ClusterIP' },
+});
 const slice = (ns: string, name: string, svc: string): EndpointSlice => ({
   apiVersion: 'discovery.k8s.io/v1',
   kind: 'EndpointSlice',
@@ -31,10 +36,18 @@ const slice = (ns: string, name: string, svc: string): EndpointSlice => ({
   ports: [],
 });
 
-async function withCache(body: (c: ClusterCache, store: FakeCluster, clock: FakeClock) => Promise<void>, opts: { changeLogLimit?: number; source?: (s: FakeCluster) => ClusterSource } = {}): Promise<void> {
+async function withCache(
+  body: (c: ClusterCache, store: FakeCluster, clock: FakeClock) => Promise<void>,
+  opts: { changeLogLimit?: number; source?: (s: FakeCluster) => ClusterSource } = {},
+): Promise<void> {
   const store = new FakeCluster(opts.changeLogLimit === undefined ? {} : { changeLogLimit: opts.changeLogLimit });
   const clock = new FakeClock();
-  const cache = new ClusterCache({ source: opts.source?.(store) ?? store.source(), kinds: ALL, clock, log: new JsonLogger(() => undefined) });
+  const cache = new ClusterCache({
+    source: opts.source?.(store) ?? store.source(),
+    kinds: ALL,
+    clock,
+    log: new JsonLogger(() => undefined),
+  });
   try {
     await body(cache, store, clock);
   } finally {
@@ -43,12 +56,27 @@ async function withCache(body: (c: ClusterCache, store: FakeCluster, clock: Fake
 }
 
 const put = (s: FakeCluster, ...objects: K8sObject[]) => s.commit({ put: objects, delete: [] });
-const names = (items: ReadonlyArray<{ object: { metadata: { name: string } } }>) => items.map((i) => i.object.metadata.name).sort();
+const names = (items: ReadonlyArray<{ object: { metadata: { name: string } } }>) =>
+  items.map((i) => i.object.metadata.name).sort();
 
 test('start lists every kind; the indexes answer by node, IP, namespace and service', () =>
   withCache(async (cache, store) => {
-    await put(store, namespace('x'), namespace('y'), onNode(pod('x', 'a'), 'n1'), onNode(pod('x', 'b'), 'n2'), onNode(pod('y', 'c'), 'n1'));
-    await put(store, policy('x', 'deny'), service('x', 'web'), slice('x', 'web-1', 'web'), slice('x', 'web-2', 'web'), slice('y', 'web-1', 'web'));
+    await put(
+      store,
+      namespace('x'),
+      namespace('y'),
+      onNode(pod('x', 'a'), 'n1'),
+      onNode(pod('x', 'b'), 'n2'),
+      onNode(pod('y', 'c'), 'n1'),
+    );
+    await put(
+      store,
+      policy('x', 'deny'),
+      service('x', 'web'),
+      slice('x', 'web-1', 'web'),
+      slice('x', 'web-2', 'web'),
+      slice('y', 'web-1', 'web'),
+    );
     const [a] = (await store.list('Pod')).filter((p) => p.object.metadata.name === 'a');
     await store.setPodStatus('x', 'a', a!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.2' }));
     await cache.start();

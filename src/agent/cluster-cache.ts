@@ -137,7 +137,9 @@ export class ClusterCache {
   list<K extends K8sKind>(kind: K): Stored<ObjectOfKind<K>>[] {
     const m = this.objects.get(kind);
     if (!m) return [];
-    return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v as Stored<ObjectOfKind<K>>);
+    return [...m.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => v as Stored<ObjectOfKind<K>>);
   }
 
   get<K extends K8sKind>(kind: K, namespace: string, name: string): Stored<ObjectOfKind<K>> | undefined {
@@ -172,7 +174,15 @@ export class ClusterCache {
 
   private async relist(): Promise<void> {
     const lists = await Promise.all(this.o.kinds.map((k) => this.o.source.list(k)));
-    for (const idx of [this.podsByNode, this.podsByIP, this.podsByNamespace, this.policiesByNamespace, this.servicesByName, this.slicesByService]) idx.clear();
+    for (const idx of [
+      this.podsByNode,
+      this.podsByIP,
+      this.podsByNamespace,
+      this.policiesByNamespace,
+      this.servicesByName,
+      this.slicesByService,
+    ])
+      idx.clear();
     this.listedAt = new Map();
     this.o.kinds.forEach((kind, i) => {
       const m = new Map<string, Stored>();
@@ -276,9 +286,11 @@ export class ClusterCache {
       this.podsByNode.add(ix.node, k, pod);
       this.podsByIP.add(ix.ip, k, pod);
       this.podsByNamespace.add(ix.namespace, k, pod);
-    } else if (o.kind === 'NetworkPolicy') this.policiesByNamespace.add(ix.namespace, k, s as Stored<ObjectOfKind<'NetworkPolicy'>>);
+    } else if (o.kind === 'NetworkPolicy')
+      this.policiesByNamespace.add(ix.namespace, k, s as Stored<ObjectOfKind<'NetworkPolicy'>>);
     else if (o.kind === 'Service') this.servicesByName.add(ix.service, k, s as Stored<ObjectOfKind<'Service'>>);
-    else if (o.kind === 'EndpointSlice') this.slicesByService.add(ix.service, k, s as Stored<ObjectOfKind<'EndpointSlice'>>);
+    else if (o.kind === 'EndpointSlice')
+      this.slicesByService.add(ix.service, k, s as Stored<ObjectOfKind<'EndpointSlice'>>);
   }
 
   private unindex(s: Stored, k: string): void {

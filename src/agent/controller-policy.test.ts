@@ -41,16 +41,24 @@ test('the policy loop, wrapped: applied revisions, failures and recovery reach s
       await hooks!.nft.apply(new NftTransaction(), 'apply NetworkPolicy sets');
       hooks!.onApplied({ revision, appliedAt: clock.now(), changed: true });
     } catch (err) {
-      hooks!.log.with({ component: 'policy' }).error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
+      hooks!.log
+        .with({ component: 'policy' })
+        .error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
     }
   };
   await sync(7);
   let st = c.status();
-  assert.deepEqual({ state: st.state, ready: st.ready, revision: st.revision, syncs: st.syncs, failures: st.failures }, { state: 'ready', ready: true, revision: '7', syncs: 1, failures: 0 });
+  assert.deepEqual(
+    { state: st.state, ready: st.ready, revision: st.revision, syncs: st.syncs, failures: st.failures },
+    { state: 'ready', ready: true, revision: '7', syncs: 1, failures: 0 },
+  );
   nftFails = true;
   await sync(8);
   st = c.status();
-  assert.deepEqual({ state: st.state, ready: st.ready, revision: st.revision, failures: st.failures }, { state: 'failing', ready: false, revision: '7', failures: 1 });
+  assert.deepEqual(
+    { state: st.state, ready: st.ready, revision: st.revision, failures: st.failures },
+    { state: 'failing', ready: false, revision: '7', failures: 1 },
+  );
   assert.match(st.lastError ?? '', /No such file or directory/);
   const text = (await metrics.render()).text;
   assert.match(text, /weft_controller_sync_errors_total\{controller="policy"\} 1/);
@@ -59,7 +67,10 @@ test('the policy loop, wrapped: applied revisions, failures and recovery reach s
   nftFails = false;
   await sync(8);
   st = c.status();
-  assert.deepEqual({ state: st.state, revision: st.revision, lastError: st.lastError }, { state: 'ready', revision: '8', lastError: undefined });
+  assert.deepEqual(
+    { state: st.state, revision: st.revision, lastError: st.lastError },
+    { state: 'ready', revision: '8', lastError: undefined },
+  );
   assert.match((await metrics.render()).text, /weft_controller_sync_duration_seconds_sum\{controller="policy"\} 0\.06/);
   assert.ok(changes >= 3, 'every applied revision and failure was announced to the status writer');
   await c.stop();

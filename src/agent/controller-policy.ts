@@ -67,7 +67,11 @@ export class PolicyController implements Controller {
 
   async start(): Promise<void> {
     this.state = 'starting';
-    this.loop = this.o.make({ nft: this.timedNft(), log: this.watchedLog(this.o.log), onApplied: (a) => this.applied(a) });
+    this.loop = this.o.make({
+      nft: this.timedNft(),
+      log: this.watchedLog(this.o.log),
+      onApplied: (a) => this.applied(a),
+    });
     this.loop.start();
     this.state = 'running';
   }
@@ -80,7 +84,14 @@ export class PolicyController implements Controller {
 
   status(): ControllerStatus {
     const ready = this.state === 'running' && this.revision !== undefined && this.lastError === undefined;
-    const state = this.state === 'running' ? (this.lastError !== undefined ? 'failing' : this.revision !== undefined ? 'ready' : 'starting') : this.state;
+    const state =
+      this.state === 'running'
+        ? this.lastError !== undefined
+          ? 'failing'
+          : this.revision !== undefined
+            ? 'ready'
+            : 'starting'
+        : this.state;
     return {
       name: this.name,
       state,

@@ -35,7 +35,10 @@ function recorder(name: string, events: string[], o: { gated?: boolean; fail?: s
 describe('ControllerRuntime', () => {
   test('starts in order and stops in reverse', async () => {
     const events: string[] = [];
-    const rt = new ControllerRuntime(['a', 'b', 'c'].map((n) => recorder(n, events).c), quiet);
+    const rt = new ControllerRuntime(
+      ['a', 'b', 'c'].map((n) => recorder(n, events).c),
+      quiet,
+    );
     await rt.start();
     assert.equal(rt.health().ok, true);
     await rt.stop();
@@ -50,13 +53,20 @@ describe('ControllerRuntime', () => {
     const rt = new ControllerRuntime([a.c, b.c, c.c], quiet);
     const started = rt.start();
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(rt.statuses().map((s) => `${s.name} ${s.state}`), ['a ready', 'b starting', 'c pending']);
+    assert.deepEqual(
+      rt.statuses().map((s) => `${s.name} ${s.state}`),
+      ['a ready', 'b starting', 'c pending'],
+    );
     const h = rt.health();
     assert.equal(h.ok, false);
     assert.match(h.text, /^not ready: b starting\n\[\+\]a ok\n\[-\]b starting\n\[-\]c pending\n$/);
     await rt.stop();
     await started;
-    assert.deepEqual(events, ['start a', 'start b', 'stop b', 'stop a'], 'c never started; b was stopped while starting');
+    assert.deepEqual(
+      events,
+      ['start a', 'start b', 'stop b', 'stop a'],
+      'c never started; b was stopped while starting',
+    );
   });
 
   test('a fatal start error rejects start with the controller named', async () => {
@@ -69,15 +79,35 @@ describe('ControllerRuntime', () => {
 
   test('two controllers with one name are refused', () => {
     const events: string[] = [];
-    assert.throws(() => new ControllerRuntime([recorder('a', events).c, recorder('a', events).c], quiet), /two controllers are named "a"/);
+    assert.throws(
+      () => new ControllerRuntime([recorder('a', events).c, recorder('a', events).c], quiet),
+      /two controllers are named "a"/,
+    );
   });
 });
 
 describe('healthOf', () => {
-  const s = (name: string, ready: boolean, extra: Partial<ControllerStatus> = {}): ControllerStatus => ({ name, state: ready ? 'ready' : 'failing', ready, syncs: 1, failures: 0, ...extra });
+  const s = (name: string, ready: boolean, extra: Partial<ControllerStatus> = {}): ControllerStatus => ({
+    name,
+    state: ready ? 'ready' : 'failing',
+    ready,
+    syncs: 1,
+    failures: 0,
+    ...extra,
+  });
   const cases: Array<{ name: string; statuses: ControllerStatus[]; ok: boolean; summary: string }> = [
-    { name: 'all ready', statuses: [s('subnet', true, { revision: '10.244.1.0/24' }), s('backend', true)], ok: true, summary: 'ok' },
-    { name: 'one failing, with its error', statuses: [s('subnet', true), s('backend', false, { lastError: 'RTNETLINK answers: File exists' })], ok: false, summary: 'not ready: backend failing: RTNETLINK answers: File exists' },
+    {
+      name: 'all ready',
+      statuses: [s('subnet', true, { revision: '10.244.1.0/24' }), s('backend', true)],
+      ok: true,
+      summary: 'ok',
+    },
+    {
+      name: 'one failing, with its error',
+      statuses: [s('subnet', true), s('backend', false, { lastError: 'RTNETLINK answers: File exists' })],
+      ok: false,
+      summary: 'not ready: backend failing: RTNETLINK answers: File exists',
+    },
     { name: 'no controllers is not healthy', statuses: [], ok: false, summary: 'not ready: no controllers' },
   ];
   for (const c of cases) {
@@ -117,11 +147,24 @@ describe('SyncController', () => {
     void c.start().then(() => (started = true));
     await clock.advance(0);
     assert.equal(started, false);
-    assert.deepEqual({ state: c.status().state, error: c.status().lastError, failures: c.status().failures }, { state: 'failing', error: 'nft: no such table', failures: 1 });
+    assert.deepEqual(
+      { state: c.status().state, error: c.status().lastError, failures: c.status().failures },
+      { state: 'failing', error: 'nft: no such table', failures: 1 },
+    );
     await clock.advance(1_000);
     assert.equal(started, true);
     const st = c.status();
-    assert.deepEqual({ state: st.state, ready: st.ready, syncs: st.syncs, failures: st.failures, revision: st.revision, lastError: st.lastError }, { state: 'ready', ready: true, syncs: 1, failures: 3, revision: 'rev1', lastError: undefined });
+    assert.deepEqual(
+      {
+        state: st.state,
+        ready: st.ready,
+        syncs: st.syncs,
+        failures: st.failures,
+        revision: st.revision,
+        lastError: st.lastError,
+      },
+      { state: 'ready', ready: true, syncs: 1, failures: 3, revision: 'rev1', lastError: undefined },
+    );
     const text = (await metrics.render()).text;
     assert.match(text, /weft_controller_syncs_total\{controller="masq",result="error"\} 3/);
     assert.match(text, /weft_controller_syncs_total\{controller="masq",result="ok"\} 1/);

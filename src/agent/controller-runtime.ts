@@ -32,8 +32,14 @@ export function describeStatus(s: ControllerStatus): string {
 /** The node's health from its controllers' statuses: ok only when there are some and all are ready. */
 export function healthOf(statuses: ControllerStatus[]): Health {
   const bad = statuses.find((s) => !s.ready);
-  const summary = statuses.length === 0 ? 'not ready: no controllers' : bad ? `not ready: ${describeStatus(bad).slice(3)}` : 'ok';
-  return { ok: bad === undefined && statuses.length > 0, summary, text: [summary, ...statuses.map(describeStatus)].join('\n') + '\n', statuses };
+  const summary =
+    statuses.length === 0 ? 'not ready: no controllers' : bad ? `not ready: ${describeStatus(bad).slice(3)}` : 'ok';
+  return {
+    ok: bad === undefined && statuses.length > 0,
+    summary,
+    text: [summary, ...statuses.map(describeStatus)].join('\n') + '\n',
+    statuses,
+  };
 }
 
 export class ControllerRuntime {

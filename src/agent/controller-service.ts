@@ -41,7 +41,10 @@ export class ServiceController implements Controller {
     } catch (err) {
       if (!this.o.optional) throw new Error(`serve ${this.o.describe}: ${(err as Error).message}`, { cause: err });
       this.openError = (err as Error).message;
-      this.o.log.error(`cannot serve ${this.o.describe}${this.o.without ? `; ${this.o.without}` : ''}`, { controller: this.name, error: this.openError });
+      this.o.log.error(`cannot serve ${this.o.describe}${this.o.without ? `; ${this.o.without}` : ''}`, {
+        controller: this.name,
+        error: this.openError,
+      });
     }
     if (this.state === 'starting') this.state = 'ready';
   }
@@ -62,7 +65,9 @@ export class ServiceController implements Controller {
       syncs: this.openedAt !== undefined ? 1 : 0,
       failures: this.openError !== undefined ? 1 : 0,
       ...(this.openedAt !== undefined ? { lastSyncAt: this.openedAt, revision: this.o.describe } : {}),
-      ...(this.openError !== undefined ? { message: `not serving ${this.o.describe}: ${this.openError}${this.o.without ? `; ${this.o.without}` : ''}` } : {}),
+      ...(this.openError !== undefined
+        ? { message: `not serving ${this.o.describe}: ${this.openError}${this.o.without ? `; ${this.o.without}` : ''}` }
+        : {}),
     };
   }
 }

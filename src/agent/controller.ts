@@ -12,7 +12,13 @@
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../ports/metrics.js';
-import { CONTROLLER_LAST_SYNC, CONTROLLER_READY, CONTROLLER_SYNC_ERRORS, CONTROLLER_SYNC_SECONDS, CONTROLLER_SYNCS } from '../core/metrics.js';
+import {
+  CONTROLLER_LAST_SYNC,
+  CONTROLLER_READY,
+  CONTROLLER_SYNC_ERRORS,
+  CONTROLLER_SYNC_SECONDS,
+  CONTROLLER_SYNCS,
+} from '../core/metrics.js';
 import { SyncRunner } from './sync-runner.js';
 
 /** Where a controller is in its life. */

@@ -75,7 +75,12 @@ function readPreviousSubnet(runDir: string): string | undefined {
 }
 
 /** The flags that are wrong on their face (durations, files): checked before anything starts. */
-function checkFlags(opts: AgentCliOptions): { ttlMs: number; renewMarginMs: number; resyncMs: number; netConfText?: string } {
+function checkFlags(opts: AgentCliOptions): {
+  ttlMs: number;
+  renewMarginMs: number;
+  resyncMs: number;
+  netConfText?: string;
+} {
   const ttlMs = parseDuration(opts.leaseTtl, '--lease-ttl');
   const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
   const resyncMs = parseDuration(opts.resync, '--resync');
@@ -106,9 +111,18 @@ interface AgentDeps {
  * backend → ip-masq → cni-socket → cni-files (pods may start once it has run) → policy (with
  * --objects-file).
  */
-function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkFlags>, d: AgentDeps): { controllers: Controller[]; resources: Array<{ close(): unknown }> } {
+function agentControllers(
+  opts: AgentCliOptions,
+  flags: ReturnType<typeof checkFlags>,
+  d: AgentDeps,
+): { controllers: Controller[]; resources: Array<{ close(): unknown }> } {
   const { log, exec, clock, metrics, store } = d;
-  const timing: SyncTiming = { minIntervalMs: 50, resyncMs: flags.resyncMs, backoffInitialMs: 200, backoffMaxMs: 10_000 };
+  const timing: SyncTiming = {
+    minIntervalMs: 50,
+    resyncMs: flags.resyncMs,
+    backoffInitialMs: 200,
+    backoffMaxMs: 10_000,
+  };
   const previousSubnet = readPreviousSubnet(opts.runDir);
   const resources: Array<{ close(): unknown }> = [store];
   const subnet: SubnetController = new SubnetController({
@@ -142,7 +156,13 @@ function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkF
     subnet,
     reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
     nft: new NftCommand(exec),
-    files: { runDir: opts.runDir, cniConfDir: opts.cniConfDir, pluginPrefix: opts.pluginPrefix, ipamDataDir: opts.ipamDataDir, networkName: 'weft' },
+    files: {
+      runDir: opts.runDir,
+      cniConfDir: opts.cniConfDir,
+      pluginPrefix: opts.pluginPrefix,
+      ipamDataDir: opts.ipamDataDir,
+      networkName: 'weft',
+    },
     ipMasq: opts.ipMasq,
     clock,
     log,
@@ -161,7 +181,11 @@ function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkF
     clock,
     open: async () => {
       const ipSession = new IpSession();
-      const server = await startCniServer({ socketPath: cniSocketPath(opts.runDir), run: (t, e, s) => runInProcess(t, e, s, { ipSession }), log: (m, f) => cniLog.info(m, f) });
+      const server = await startCniServer({
+        socketPath: cniSocketPath(opts.runDir),
+        run: (t, e, s) => runInProcess(t, e, s, { ipSession }),
+        log: (m, f) => cniLog.info(m, f),
+      });
       return {
         close: async () => {
           await server.close();
@@ -196,7 +220,15 @@ function agentControllers(opts: AgentCliOptions, flags: ReturnType<typeof checkF
         clock,
         metrics,
         onChange: d.onStatusChange,
-        make: (hooks) => new PolicyReconciler({ node: opts.nodeName, cache: cluster.cache, nft: hooks.nft, log: hooks.log, clock, onApplied: hooks.onApplied }),
+        make: (hooks) =>
+          new PolicyReconciler({
+            node: opts.nodeName,
+            cache: cluster.cache,
+            nft: hooks.nft,
+            log: hooks.log,
+            clock,
+            onApplied: hooks.onApplied,
+          }),
       }),
     );
   }
@@ -222,8 +254,18 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     onStatusChange: () => statusDoc.write(),
   });
   const runtime = new ControllerRuntime(controllers, log);
-  const statusDoc = new NodeStatusWriter({ runDir: opts.runDir, node: opts.nodeName, statuses: () => runtime.statuses(), clock, everyMs: 1000, onError: (err) => log.warn('cannot write the node status document', { error: err.message }) });
-  const status = await startStatusServer(opts.metricsAddr, { health: () => runtime.health(), metrics: () => metrics.render() });
+  const statusDoc = new NodeStatusWriter({
+    runDir: opts.runDir,
+    node: opts.nodeName,
+    statuses: () => runtime.statuses(),
+    clock,
+    everyMs: 1000,
+    onError: (err) => log.warn('cannot write the node status document', { error: err.message }),
+  });
+  const status = await startStatusServer(opts.metricsAddr, {
+    health: () => runtime.health(),
+    metrics: () => metrics.render(),
+  });
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -255,14 +297,19 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
 export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean }): Promise<void> {
   const exec = new NodeExec();
   const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
-  await new NftCommand(exec).apply(renderAgentMasqRemoval(), 'cleanup: remove the agent\'s ip-masq table');
-  await new NftCommand(exec).apply(renderPolicyRemoval(), 'cleanup: remove the agent\'s NetworkPolicy table');
+  await new NftCommand(exec).apply(renderAgentMasqRemoval(), "cleanup: remove the agent's ip-masq table");
+  await new NftCommand(exec).apply(renderPolicyRemoval(), "cleanup: remove the agent's NetworkPolicy table");
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   rmSync(nodeStatusPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
-  process.stdout.write(`removed nft tables inet weft-agent-masq and inet weft-policy, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`);
+  process.stdout.write(
+    `removed nft tables inet weft-agent-masq and inet weft-policy, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`,
+  );
   if (opts.releaseLease) {
-    const node = await detectNodeAddress(exec, { ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.publicIp ? { publicIp: opts.publicIp } : {}) });
+    const node = await detectNodeAddress(exec, {
+      ...(opts.iface ? { iface: opts.iface } : {}),
+      ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
+    });
     const store = await openStore(opts);
     try {
       for (const l of await store.listLeases()) {

@@ -22,18 +22,26 @@ interface AddrJson {
 }
 
 export async function detectNodeAddress(exec: Exec, opts: { iface?: string; publicIp?: string }): Promise<NodeAddress> {
-  const addrs = JSON.parse((await exec.run({ argv: ['ip', '-j', '-4', 'addr', 'show'], context: 'list addresses' })).stdout) as AddrJson[];
+  const addrs = JSON.parse(
+    (await exec.run({ argv: ['ip', '-j', '-4', 'addr', 'show'], context: 'list addresses' })).stdout,
+  ) as AddrJson[];
   const withIp = (a: AddrJson) => (a.addr_info ?? []).filter((i) => i.family === 'inet' && i.scope === 'global');
   if (opts.publicIp) {
     for (const a of addrs) {
       const hit = withIp(a).find((i) => i.local === opts.publicIp);
-      if (hit && (!opts.iface || opts.iface === a.ifname)) return { iface: a.ifname, publicIp: hit.local, prefixLen: hit.prefixlen, mtu: a.mtu };
+      if (hit && (!opts.iface || opts.iface === a.ifname))
+        return { iface: a.ifname, publicIp: hit.local, prefixLen: hit.prefixlen, mtu: a.mtu };
     }
-    throw new Error(`--public-ip ${opts.publicIp}: no interface${opts.iface ? ` named ${opts.iface}` : ''} on this node has that address`);
+    throw new Error(
+      `--public-ip ${opts.publicIp}: no interface${opts.iface ? ` named ${opts.iface}` : ''} on this node has that address`,
+    );
   }
   let iface = opts.iface;
   if (!iface) {
-    const routes = JSON.parse((await exec.run({ argv: ['ip', '-j', '-4', 'route', 'show', 'default'], context: 'find the default route' })).stdout) as Array<{ dev?: string }>;
+    const routes = JSON.parse(
+      (await exec.run({ argv: ['ip', '-j', '-4', 'route', 'show', 'default'], context: 'find the default route' }))
+        .stdout,
+    ) as Array<{ dev?: string }>;
     iface = routes[0]?.dev;
     if (!iface) throw new Error('cannot find the node address: no default route; pass --iface or --public-ip');
   }

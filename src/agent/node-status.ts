@@ -68,7 +68,11 @@ export function readNodeStatus(runDir: string): NodeStatusDocument | undefined {
 export function readPolicyApplied(runDir: string): PolicyAppliedFile | undefined {
   const policy = readNodeStatus(runDir)?.controllers.find((c) => c.name === 'policy');
   if (policy?.revision === undefined || policy.revisionAt === undefined) return undefined;
-  return { revision: Number(policy.revision), appliedAt: new Date(policy.revisionAt).toISOString(), appliedAtMs: policy.revisionAt };
+  return {
+    revision: Number(policy.revision),
+    appliedAt: new Date(policy.revisionAt).toISOString(),
+    appliedAtMs: policy.revisionAt,
+  };
 }
 
 export interface NodeStatusWriterOptions {
@@ -96,7 +100,12 @@ export class NodeStatusWriter {
     const key = JSON.stringify(controllers);
     if (key === this.last) return;
     try {
-      writeNodeStatus(this.o.runDir, { node: this.o.node, ready: controllers.length > 0 && controllers.every((c) => c.ready), writtenAt: new Date(this.o.clock.now()).toISOString(), controllers });
+      writeNodeStatus(this.o.runDir, {
+        node: this.o.node,
+        ready: controllers.length > 0 && controllers.every((c) => c.ready),
+        writtenAt: new Date(this.o.clock.now()).toISOString(),
+        controllers,
+      });
       this.last = key;
     } catch (err) {
       this.o.onError(err as Error);

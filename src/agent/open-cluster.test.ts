@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { parseClusterSpec } from './open-cluster.js';
 
 test('parseClusterSpec: sqlite:PATH, and refusals that name the flag and the value', () => {
-  assert.deepEqual(parseClusterSpec('sqlite:/var/lib/weft/lab/objects.db'), { kind: 'sqlite', path: '/var/lib/weft/lab/objects.db' });
+  assert.deepEqual(parseClusterSpec('sqlite:/var/lib/weft/lab/objects.db'), {
+    kind: 'sqlite',
+    path: '/var/lib/weft/lab/objects.db',
+  });
   assert.deepEqual(parseClusterSpec('sqlite:relative/o.db'), { kind: 'sqlite', path: 'relative/o.db' });
   const refused: Array<[string, RegExp]> = [
     ['/var/lib/objects.db', /--cluster: "\/var\/lib\/objects.db" is not KIND:ARG/],

@@ -22,11 +22,16 @@ export interface OpenedCluster {
 export function parseClusterSpec(spec: string, flag = '--cluster'): { kind: 'sqlite'; path: string } {
   const m = /^([a-z]+):(.+)$/.exec(spec);
   if (!m) throw new Error(`${flag}: "${spec}" is not KIND:ARG (expected sqlite:PATH)`);
-  if (m[1] !== 'sqlite') throw new Error(`${flag}: unknown cluster source kind "${m[1]}" in "${spec}" (expected sqlite:PATH)`);
+  if (m[1] !== 'sqlite')
+    throw new Error(`${flag}: unknown cluster source kind "${m[1]}" in "${spec}" (expected sqlite:PATH)`);
   return { kind: 'sqlite', path: m[2]! };
 }
 
-export function openCluster(spec: string, kinds: readonly K8sKind[], deps: { clock: Clock; log: Logger }): OpenedCluster {
+export function openCluster(
+  spec: string,
+  kinds: readonly K8sKind[],
+  deps: { clock: Clock; log: Logger },
+): OpenedCluster {
   const { path } = parseClusterSpec(spec);
   const store = new SqliteObjectStore(path, deps.clock);
   const source = new SqliteClusterSource({ store, path, clock: deps.clock });

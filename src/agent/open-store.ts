@@ -18,7 +18,14 @@ export async function openStore(opts: StoreOptions): Promise<LeaseStore> {
   if (opts.store === 'embedded') return new SqliteLeaseStore({ path: opts.storeFile, clock: systemClock });
   if (opts.store === 'etcd') {
     const { EtcdLeaseStore } = await import('../adapters/lease-store-etcd.js');
-    return new EtcdLeaseStore({ endpoints: opts.etcdEndpoints.split(',').map((s) => s.trim()).filter((s) => s !== ''), prefix: opts.etcdPrefix, clock: systemClock });
+    return new EtcdLeaseStore({
+      endpoints: opts.etcdEndpoints
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+      prefix: opts.etcdPrefix,
+      clock: systemClock,
+    });
   }
   throw new Error(`--store: unknown datastore "${opts.store}" (expected embedded or etcd)`);
 }

@@ -62,7 +62,15 @@ interface Harness {
   cache: ClusterCache;
 }
 
-async function withReconciler(body: (r: PolicyReconciler, store: FakeCluster, nft: RecordingNft, applied: PolicyApplied[], h: Harness) => Promise<void>): Promise<void> {
+async function withReconciler(
+  body: (
+    r: PolicyReconciler,
+    store: FakeCluster,
+    nft: RecordingNft,
+    applied: PolicyApplied[],
+    h: Harness,
+  ) => Promise<void>,
+): Promise<void> {
   const clock = new FakeClock();
   const store = new FakeCluster();
   const nft = new RecordingNft();
@@ -71,7 +79,12 @@ async function withReconciler(body: (r: PolicyReconciler, store: FakeCluster, nf
   await store.commit({ put: parseManifest(MANIFEST), delete: [] });
   const [pod] = await store.list('Pod');
   await store.setPodStatus('x', 'a', pod!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.2' }));
-  const cache = new ClusterCache({ source: store.source(), kinds: ['NetworkPolicy', 'Pod', 'Namespace', 'Service'], clock, log });
+  const cache = new ClusterCache({
+    source: store.source(),
+    kinds: ['NetworkPolicy', 'Pod', 'Namespace', 'Service'],
+    clock,
+    log,
+  });
   await cache.start();
   const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock, onApplied: (a) => applied.push(a) });
   try {
@@ -92,15 +105,24 @@ test('the first sync builds the table; an unchanged cache applies nothing; a pol
   withReconciler(async (r, store, nft, applied) => {
     assert.equal(await r.sync(), true);
     assert.match(nft.applied[0]!, /add table inet weft-policy/);
-    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[3, true]]);
+    assert.deepEqual(
+      applied.map((a) => [a.revision, a.changed]),
+      [[3, true]],
+    );
     assert.equal(await r.sync(), false, 'nothing changed');
     assert.equal(nft.applied.length, 1);
     await commit(store, DENY);
     assert.equal(await r.sync(), true);
     assert.doesNotMatch(nft.applied[1]!, /add table/);
-    assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-[0-9a-f]{16} \}/);
+    assert.match(
+      nft.applied[1]!,
+      /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-[0-9a-f]{16} \}/,
+    );
     assert.doesNotMatch(nft.applied[1]!, /delete table|flush table/);
-    assert.deepEqual(applied.map((a) => a.revision), [3, 4]);
+    assert.deepEqual(
+      applied.map((a) => a.revision),
+      [3, 4],
+    );
   }));
 
 test('a new revision that changes nothing here is still reported (not changed), so waiters see this node is done', () =>
@@ -109,7 +131,13 @@ test('a new revision that changes nothing here is still reported (not changed), 
     await commit(store, `apiVersion: v1\nkind: Namespace\nmetadata: { name: other }\n`);
     assert.equal(await r.sync(), false);
     assert.equal(nft.applied.length, 1);
-    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[3, true], [4, false]]);
+    assert.deepEqual(
+      applied.map((a) => [a.revision, a.changed]),
+      [
+        [3, true],
+        [4, false],
+      ],
+    );
   }));
 
 test('kicks during a sync are coalesced into one more sync, and syncs never overlap', () =>
@@ -127,7 +155,10 @@ test('kicks during a sync are coalesced into one more sync, and syncs never over
     nft.release();
     await r.idle();
     assert.equal(nft.applied.length, 3, 'the held sync, then exactly one more');
-    assert.match(nft.applied[2]!, /add element inet weft-policy egress-pods \{ 10\.244\.1\.2 : jump eg-[0-9a-f]{16} \}/);
+    assert.match(
+      nft.applied[2]!,
+      /add element inet weft-policy egress-pods \{ 10\.244\.1\.2 : jump eg-[0-9a-f]{16} \}/,
+    );
   }));
 
 test('a failed apply is retried on the next kick, and nothing is reported until it lands', () =>
@@ -136,10 +167,16 @@ test('a failed apply is retried on the next kick, and nothing is reported until 
     await commit(store, DENY);
     nft.fail = true;
     await assert.rejects(r.sync(), /injected failure/);
-    assert.deepEqual(applied.map((a) => a.revision), [3]);
+    assert.deepEqual(
+      applied.map((a) => a.revision),
+      [3],
+    );
     nft.fail = false;
     assert.equal(await r.sync(), true, 'the same inputs are synced again after a failure');
-    assert.deepEqual(applied.map((a) => a.revision), [3, 4]);
+    assert.deepEqual(
+      applied.map((a) => a.revision),
+      [3, 4],
+    );
   }));
 
 test('after start, a cache event of its kinds syncs at once; a Service change and a node heartbeat wake nothing', () =>
@@ -156,7 +193,10 @@ test('after start, a cache event of its kinds syncs at once; a Service change an
       kick();
     };
     await store.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: 't' });
-    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    await commit(
+      store,
+      `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`,
+    );
     await r.idle();
     assert.equal(kicks, 0, 'neither a heartbeat nor a Service kicks the policy loop');
     assert.deepEqual({ applied: nft.applied.length, syncs: syncs() }, before);
@@ -168,17 +208,36 @@ test('after start, a cache event of its kinds syncs at once; a Service change an
 
 test('a revision reached only through other kinds (a Service) is reported without a sync, once the last sync landed', () =>
   withReconciler(async (r, store, nft, applied) => {
-    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: early, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
+    await commit(
+      store,
+      `apiVersion: v1\nkind: Service\nmetadata: { name: early, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`,
+    );
     assert.equal(applied.length, 0, 'nothing is reported before the first sync');
     await r.sync();
-    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
-    assert.deepEqual(applied.map((a) => [a.revision, a.changed]), [[4, true], [5, false]]);
+    await commit(
+      store,
+      `apiVersion: v1\nkind: Service\nmetadata: { name: s, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`,
+    );
+    assert.deepEqual(
+      applied.map((a) => [a.revision, a.changed]),
+      [
+        [4, true],
+        [5, false],
+      ],
+    );
     assert.equal(nft.applied.length, 1, 'no sync for it');
     nft.fail = true;
     await commit(store, DENY);
     await assert.rejects(r.sync(), /injected failure/);
-    await commit(store, `apiVersion: v1\nkind: Service\nmetadata: { name: t, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`);
-    assert.deepEqual(applied.map((a) => a.revision), [4, 5], 'not while a policy change has not landed');
+    await commit(
+      store,
+      `apiVersion: v1\nkind: Service\nmetadata: { name: t, namespace: x }\nspec: { ports: [{ port: 80 }] }\n`,
+    );
+    assert.deepEqual(
+      applied.map((a) => a.revision),
+      [4, 5],
+      'not while a policy change has not landed',
+    );
   }));
 
 test('an unchanged store is left alone until the periodic rebuild is due; then the whole table is rebuilt in one transaction', () =>
@@ -190,6 +249,9 @@ test('an unchanged store is left alone until the periodic rebuild is due; then t
     await h.clock.advance(240_000);
     assert.equal(await r.sync(), true, 'five minutes after the last rebuild');
     assert.equal(nft.applied.length, 2);
-    assert.match(nft.applied[1]!, /^add table inet weft-policy[^\n]*\ndelete table inet weft-policy\nadd table inet weft-policy/);
+    assert.match(
+      nft.applied[1]!,
+      /^add table inet weft-policy[^\n]*\ndelete table inet weft-policy\nadd table inet weft-policy/,
+    );
     assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
   }));

@@ -113,18 +113,29 @@ export class PolicyReconciler {
     const revision = cache.revision();
     const policies = cache.list('NetworkPolicy');
     // No policy at all: nothing is isolated, and pods need not be read (pod churn costs nothing).
-    if (policies.length === 0) return { cluster: { namespaces: new Map(), policies: [] }, all: [], local: [], revision };
+    if (policies.length === 0)
+      return { cluster: { namespaces: new Map(), policies: [] }, all: [], local: [], revision };
     const all: PolicyPod[] = [];
     const local: PolicyPod[] = [];
     for (const p of cache.list('Pod')) {
       const { namespace, name, labels } = p.object.metadata;
       const ip = runningPodIP(p.object);
       if (!ip) continue;
-      const pod: PolicyPod = { namespace, name, labels, ip, ports: p.object.spec.containers.flatMap((c) => c.ports), selectable: !p.object.spec.hostNetwork };
+      const pod: PolicyPod = {
+        namespace,
+        name,
+        labels,
+        ip,
+        ports: p.object.spec.containers.flatMap((c) => c.ports),
+        selectable: !p.object.spec.hostNetwork,
+      };
       all.push(pod);
       if (p.object.spec.nodeName === this.o.node && !p.object.spec.hostNetwork) local.push(pod);
     }
-    const cluster = { namespaces: new Map(cache.list('Namespace').map((n) => [n.object.metadata.name, n.object.metadata.labels])), policies: policies.map((p) => p.object) };
+    const cluster = {
+      namespaces: new Map(cache.list('Namespace').map((n) => [n.object.metadata.name, n.object.metadata.labels])),
+      policies: policies.map((p) => p.object),
+    };
     return { cluster, all, local, revision };
   }
 
@@ -146,7 +157,17 @@ export class PolicyReconciler {
     const changed = r.changed;
     if (changed) {
       this.syncs++;
-      this.o.log.info('policy applied', { revision, waitMs: kickedAt === undefined ? undefined : t0 - kickedAt, planMs: t1 - t0, nftMs: this.o.clock.now() - t1, rebuilt: r.rebuilt ?? false, ops: r.ops, isolatedIngress: state.ingressPods.length, isolatedEgress: state.egressPods.length, elements: def.sets.reduce((n, s) => n + s.elements.length, 0) });
+      this.o.log.info('policy applied', {
+        revision,
+        waitMs: kickedAt === undefined ? undefined : t0 - kickedAt,
+        planMs: t1 - t0,
+        nftMs: this.o.clock.now() - t1,
+        rebuilt: r.rebuilt ?? false,
+        ops: r.ops,
+        isolatedIngress: state.ingressPods.length,
+        isolatedEgress: state.egressPods.length,
+        elements: def.sets.reduce((n, s) => n + s.elements.length, 0),
+      });
     }
     this.token = token;
     if (revision > this.reportedRevision) {
@@ -176,7 +197,9 @@ export class PolicyReconciler {
         await this.sync(kickedAt);
       } catch (err) {
         this.failures++;
-        this.o.log.error('policy sync failed; the kernel keeps the last applied rules', { error: (err as Error).message });
+        this.o.log.error('policy sync failed; the kernel keeps the last applied rules', {
+          error: (err as Error).message,
+        });
       }
     }
   }

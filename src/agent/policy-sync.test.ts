@@ -25,7 +25,9 @@ async function canonical(def: TableDef): Promise<TableDef> {
 
 function normalize(t: TableDef): unknown {
   return {
-    sets: t.sets.map((s) => ({ ...s, elements: s.elements.map((e) => JSON.stringify(e)).sort() })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    sets: t.sets
+      .map((s) => ({ ...s, elements: s.elements.map((e) => JSON.stringify(e)).sort() }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1)),
     chains: [...t.chains].sort((a, b) => (a.name < b.name ? -1 : 1)),
   };
 }
@@ -35,36 +37,48 @@ const clock = { now: () => 0 };
 
 test('property: incremental syncs of pod and policy changes leave what a full rebuild leaves (nft fake)', async () => {
   await fc.assert(
-    fc.asyncProperty(podsArb, policiesArb, policiesArb, fc.array(fc.tuple(fc.nat(8), labelsArb, fc.boolean()), { maxLength: 5 }), async (gen, yaml, yaml2, changes) => {
-      const fake = new NftFake();
-      const sync = new PolicyTableSync({ nft: fake, context: 'test', clock });
-      const planner = new PolicySetPlanner();
-      const renderer = new PolicyTableRenderer();
-      let pods: PolicySetPod[] = gen.map((p, i) => asSetPod(p, i, 'n1'));
-      const step = async (what: string) => {
-        const def = renderer.def(planner.state());
-        await sync.apply(def);
-        assert.deepEqual(normalize(fake.table('inet', POLICY_TABLE)!), normalize(await canonical(def)), what);
-      };
-      planner.setCluster({ namespaces: NAMESPACES, policies: policies(yaml) });
-      planner.setPods(pods);
-      await step('first sync');
-      for (const [which, labels, remove] of changes) {
-        const i = which % pods.length;
-        if (remove && pods.length > 1) pods = pods.filter((_, j) => j !== i);
-        else pods = pods.map((p, j) => (j === i ? { ...p, labels } : p));
+    fc.asyncProperty(
+      podsArb,
+      policiesArb,
+      policiesArb,
+      fc.array(fc.tuple(fc.nat(8), labelsArb, fc.boolean()), { maxLength: 5 }),
+      async (gen, yaml, yaml2, changes) => {
+        const fake = new NftFake();
+        const sync = new PolicyTableSync({ nft: fake, context: 'test', clock });
+        const planner = new PolicySetPlanner();
+        const renderer = new PolicyTableRenderer();
+        let pods: PolicySetPod[] = gen.map((p, i) => asSetPod(p, i, 'n1'));
+        const step = async (what: string) => {
+          const def = renderer.def(planner.state());
+          await sync.apply(def);
+          assert.deepEqual(normalize(fake.table('inet', POLICY_TABLE)!), normalize(await canonical(def)), what);
+        };
+        planner.setCluster({ namespaces: NAMESPACES, policies: policies(yaml) });
         planner.setPods(pods);
-        await step(`pod change ${which}`);
-      }
-      planner.setCluster({ namespaces: NAMESPACES, policies: policies(yaml2) });
-      await step('policies replaced');
-    }),
+        await step('first sync');
+        for (const [which, labels, remove] of changes) {
+          const i = which % pods.length;
+          if (remove && pods.length > 1) pods = pods.filter((_, j) => j !== i);
+          else pods = pods.map((p, j) => (j === i ? { ...p, labels } : p));
+          planner.setPods(pods);
+          await step(`pod change ${which}`);
+        }
+        planner.setCluster({ namespaces: NAMESPACES, policies: policies(yaml2) });
+        await step('policies replaced');
+      },
+    ),
     { numRuns: 150, seed: 4040 },
   );
 });
 
 const FROM_BLUE = `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: from-blue, namespace: x }\nspec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }] }\n`;
-const pod = (ns: string, name: string, ip: string, local: boolean, labels: Record<string, string> = {}): PolicySetPod => ({ namespace: ns, name, labels, ip, ports: [], local });
+const pod = (
+  ns: string,
+  name: string,
+  ip: string,
+  local: boolean,
+  labels: Record<string, string> = {},
+): PolicySetPod => ({ namespace: ns, name, labels, ip, ports: [], local });
 
 test('a label change is element operations only; a failed transaction keeps the last good table and the next apply rebuilds', async () => {
   const fake = new NftFake();

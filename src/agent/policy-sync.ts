@@ -51,8 +51,16 @@ export function changedParts(desired: TableDef, last: TableDef): { desired: Tabl
   const sameSets = new Set(desired.sets.filter((s) => lastSets.get(s.name) === s).map((s) => s.name));
   const sameChains = new Set(desired.chains.filter((c) => lastChains.get(c.name) === c).map((c) => c.name));
   return {
-    desired: { ...desired, sets: desired.sets.filter((s) => !sameSets.has(s.name)), chains: desired.chains.filter((c) => !sameChains.has(c.name)) },
-    last: { ...last, sets: last.sets.filter((s) => !sameSets.has(s.name)), chains: last.chains.filter((c) => !sameChains.has(c.name)) },
+    desired: {
+      ...desired,
+      sets: desired.sets.filter((s) => !sameSets.has(s.name)),
+      chains: desired.chains.filter((c) => !sameChains.has(c.name)),
+    },
+    last: {
+      ...last,
+      sets: last.sets.filter((s) => !sameSets.has(s.name)),
+      chains: last.chains.filter((c) => !sameChains.has(c.name)),
+    },
   };
 }
 

@@ -76,7 +76,10 @@ test('an unreachable store: the node keeps its subnet and peers, retries, and re
   store.failing = false;
   await clock.advance(10_000);
   const live = await store.listLeases();
-  assert.ok(live.some((l) => l.subnet === lease.subnet && l.publicIp === '10.99.0.1'), 'the same subnet is held again');
+  assert.ok(
+    live.some((l) => l.subnet === lease.subnet && l.publicIp === '10.99.0.1'),
+    'the same subnet is held again',
+  );
   await a.stop();
   await peer.stop();
 });
@@ -89,5 +92,8 @@ test('peer leases appearing and going are reported', async () => {
   const b = make('10.99.0.2');
   const bl = await b.start();
   assert.ok(changes() > before);
-  assert.deepEqual(a.peers().map((l) => l.subnet), [bl.subnet]);
+  assert.deepEqual(
+    a.peers().map((l) => l.subnet),
+    [bl.subnet],
+  );
 });

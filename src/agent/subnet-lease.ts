@@ -93,13 +93,17 @@ export class SubnetLease implements SubnetLeaser {
     const prev = this.o.previousSubnet && this.inRange(this.o.previousSubnet) ? this.o.previousSubnet : undefined;
     for (const subnet of [...new Set([previous, prev].filter((x): x is string => x !== undefined))]) {
       if (await this.reclaim(subnet)) {
-        this.o.log.info('kept the node\'s previous subnet', { subnet });
+        this.o.log.info("kept the node's previous subnet", { subnet });
         break;
       }
     }
     for (let attempt = 1; !this.own; attempt++) {
       const current = attempt === 1 ? leases : await this.o.store.listLeases();
-      const subnet = pickSubnet(this.o.conf, current.map((l) => l.subnet), this.o.random);
+      const subnet = pickSubnet(
+        this.o.conf,
+        current.map((l) => l.subnet),
+        this.o.random,
+      );
       try {
         this.own = await this.o.store.acquire(subnet, this.o.attrs, this.o.ttlMs);
       } catch (err) {
@@ -135,7 +139,8 @@ export class SubnetLease implements SubnetLeaser {
     try {
       const all = await this.o.store.listLeases();
       const next = new Map(all.filter((l) => l.subnet !== this.own?.subnet).map((l) => [l.subnet, l]));
-      const key = (m: Map<string, Lease>) => JSON.stringify([...m.values()].map((l) => [l.subnet, l.publicIp, l.backendData]).sort());
+      const key = (m: Map<string, Lease>) =>
+        JSON.stringify([...m.values()].map((l) => [l.subnet, l.publicIp, l.backendData]).sort());
       const changed = key(next) !== key(this.peerMap);
       this.peerMap = next;
       if (changed) this.o.onPeersChanged();
@@ -168,14 +173,22 @@ export class SubnetLease implements SubnetLeaser {
       this.scheduleRenew();
     } catch (err) {
       if (err instanceof LeaseTakenError) {
-        this.o.log.error('another node holds this node\'s subnet now', { subnet, error: err.message });
+        this.o.log.error("another node holds this node's subnet now", { subnet, error: err.message });
         this.o.onLost(err);
         return;
       }
       this.failures++;
       // Capped well inside the TTL, so a store that comes back is noticed before the lease runs out.
-      const backoff = Math.min(Math.max(250, Math.floor(this.o.ttlMs / 4)), 5_000, 250 * 2 ** Math.min(this.failures, 5));
-      this.o.log.warn('cannot renew the lease; keeping the subnet and retrying', { subnet, attempt: this.failures, error: (err as Error).message });
+      const backoff = Math.min(
+        Math.max(250, Math.floor(this.o.ttlMs / 4)),
+        5_000,
+        250 * 2 ** Math.min(this.failures, 5),
+      );
+      this.o.log.warn('cannot renew the lease; keeping the subnet and retrying', {
+        subnet,
+        attempt: this.failures,
+        error: (err as Error).message,
+      });
       this.scheduleRenew(backoff);
     }
   }

@@ -130,7 +130,10 @@ export class SyncRunner {
       return;
     }
     if (this.pending) {
-      const wait = Math.max(this.lastRun + this.o.minIntervalMs - this.o.clock.now(), this.failures > 0 ? this.backoff() : 0);
+      const wait = Math.max(
+        this.lastRun + this.o.minIntervalMs - this.o.clock.now(),
+        this.failures > 0 ? this.backoff() : 0,
+      );
       this.schedule(wait);
     } else {
       this.flushIdle();

@@ -7,12 +7,16 @@ import { DEFAULT_AGENT_RUN_DIR } from '../core/names.js';
 function common(cmd: Command): Command {
   return cmd
     .option('--store <kind>', 'datastore: embedded | etcd', 'embedded')
-    .option('--store-file <path>', 'embedded store: the SQLite file shared by the agents of this machine', '/var/lib/weft/store.db')
+    .option(
+      '--store-file <path>',
+      'embedded store: the SQLite file shared by the agents of this machine',
+      '/var/lib/weft/store.db',
+    )
     .option('--etcd-endpoints <urls>', 'etcd store: comma-separated client URLs', 'http://127.0.0.1:2379')
-    .option('--etcd-prefix <prefix>', 'etcd store: key prefix (Flannel\'s layout)', '/coreos.com/network')
+    .option('--etcd-prefix <prefix>', "etcd store: key prefix (Flannel's layout)", '/coreos.com/network')
     .option('--run-dir <dir>', 'where subnet.env is written', DEFAULT_AGENT_RUN_DIR)
     .option('--cni-conf-dir <dir>', 'where the CNI conflist is written', '/etc/cni/net.d')
-    .option('--ipam-data-dir <dir>', 'host-local data dir for this node\'s pods', '/var/lib/cni/networks')
+    .option('--ipam-data-dir <dir>', "host-local data dir for this node's pods", '/var/lib/cni/networks')
     .option('--plugin-prefix <prefix>', 'file name prefix the weft CNI plugins were installed with', 'weft-');
 }
 
@@ -20,22 +24,34 @@ export function registerAgent(program: Command): void {
   const agent = common(
     program
       .command('agent')
-      .description('run the node agent: lease a pod subnet, program vxlan/host-gw routes to every peer, write subnet.env, ip-masq')
+      .description(
+        'run the node agent: lease a pod subnet, program vxlan/host-gw routes to every peer, write subnet.env, ip-masq',
+      )
       // Options after `cleanup` belong to cleanup, not to the agent command.
       .enablePositionalOptions(),
   )
-    .option('--net-conf <file>', 'net-conf.json (Flannel format); stored as the cluster config when the store has none; otherwise the stored config is used')
-    .option('--node-name <name>', 'this node\'s name', hostname())
-    .option('--iface <name>', 'underlay interface (default: the default route\'s)')
-    .option('--public-ip <ip>', 'underlay address to announce (default: the interface\'s first)')
+    .option(
+      '--net-conf <file>',
+      'net-conf.json (Flannel format); stored as the cluster config when the store has none; otherwise the stored config is used',
+    )
+    .option('--node-name <name>', "this node's name", hostname())
+    .option('--iface <name>', "underlay interface (default: the default route's)")
+    .option('--public-ip <ip>', "underlay address to announce (default: the interface's first)")
     .option('--ip-masq', 'masquerade pod traffic leaving the cluster network (default)', true)
     .option('--no-ip-masq', 'do not masquerade')
     .option('--lease-ttl <duration>', 'subnet lease lifetime', '24h')
     .option('--renew-margin <duration>', 'renew this long before the lease runs out (default: half the TTL)')
     .option('--resync <duration>', 'full resync period', '30s')
-    .option('--metrics-addr <host:port>', 'health (/healthz) and Prometheus metrics (/metrics) endpoint', '127.0.0.1:9777')
-    .option('--cluster <source>', 'the cluster to follow (sqlite:PATH): enforce its NetworkPolicies for this node\'s pods')
-    .option('--objects-file <path>', 'a weft lab\'s object store (the same as --cluster sqlite:PATH)')
+    .option(
+      '--metrics-addr <host:port>',
+      'health (/healthz) and Prometheus metrics (/metrics) endpoint',
+      '127.0.0.1:9777',
+    )
+    .option(
+      '--cluster <source>',
+      "the cluster to follow (sqlite:PATH): enforce its NetworkPolicies for this node's pods",
+    )
+    .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });
@@ -44,7 +60,7 @@ export function registerAgent(program: Command): void {
       .command('cleanup')
       .description('remove every device, route, nftables table and file the agent made on this node, and nothing else'),
   )
-    .option('--release-lease', 'also revoke this node\'s lease in the store', false)
+    .option('--release-lease', "also revoke this node's lease in the store", false)
     .option('--iface <name>', 'underlay interface (to find the lease to release)')
     .option('--public-ip <ip>', 'underlay address (to find the lease to release)')
     .action(async (opts: AgentCliOptions & { releaseLease: boolean }) => {

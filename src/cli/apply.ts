@@ -16,8 +16,15 @@ export function registerApply(program: Command): void {
   withLabOption(
     program
       .command('apply')
-      .description('create or update objects from YAML/JSON manifests (all or nothing); waits until the pods in them are Running')
-      .option('-f, --filename <path>', 'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)', collect, [])
+      .description(
+        'create or update objects from YAML/JSON manifests (all or nothing); waits until the pods in them are Running',
+      )
+      .option(
+        '-f, --filename <path>',
+        'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)',
+        collect,
+        [],
+      )
       .option('--no-wait', 'return once stored, without waiting for the pods')
       .option('--timeout <duration>', 'how long to wait for the pods', '120s'),
   ).action(async (flags: ApplyFlags) => {
@@ -35,8 +42,15 @@ export function registerApply(program: Command): void {
   withLabOption(
     program
       .command('delete')
-      .description('delete the objects named in manifests (all or nothing); deleting a namespace deletes what is in it; waits until the pods are gone')
-      .option('-f, --filename <path>', 'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)', collect, [])
+      .description(
+        'delete the objects named in manifests (all or nothing); deleting a namespace deletes what is in it; waits until the pods are gone',
+      )
+      .option(
+        '-f, --filename <path>',
+        'a file, a directory of .yaml/.yml/.json files, or - for stdin (repeatable)',
+        collect,
+        [],
+      )
       .option('--ignore-not-found', 'treat objects that do not exist as deleted', false)
       .option('--no-wait', 'return once removed from the store, without waiting for the pods to be torn down')
       .option('--timeout <duration>', 'how long to wait for the pods to be gone', '120s'),

@@ -7,10 +7,12 @@ export function registerExec(program: Command): void {
   withLabOption(
     program
       .command('exec')
-      .description('run a command inside a pod\'s network namespace (its interfaces, routes and sockets), e.g. weft exec -n x a -- ip addr')
-      .argument('<pod>', 'the pod\'s name')
+      .description(
+        "run a command inside a pod's network namespace (its interfaces, routes and sockets), e.g. weft exec -n x a -- ip addr",
+      )
+      .argument('<pod>', "the pod's name")
       .argument('<command...>', 'the command and its arguments, after --')
-      .option('-n, --namespace <ns>', 'the pod\'s namespace', 'default')
+      .option('-n, --namespace <ns>', "the pod's namespace", 'default')
       .passThroughOptions(),
   ).action(async (pod: string, command: string[], flags: { namespace: string; lab?: string }) => {
     requireRoot('exec');

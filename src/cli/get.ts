@@ -5,14 +5,29 @@ import { stringify } from 'yaml';
 import { KIND_INFO, kindNamed, NODE_RESOURCE, resourceNames, SUPPORTED_KINDS } from '../core/k8s/kinds.js';
 import type { K8sKind } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
-import { nodeDocument, nodeRows, noResources, objectDocument, objectRows, podDocument, renderTable, toList, type Rows } from '../core/lab/views.js';
+import {
+  nodeDocument,
+  nodeRows,
+  noResources,
+  objectDocument,
+  objectRows,
+  podDocument,
+  renderTable,
+  toList,
+  type Rows,
+} from '../core/lab/views.js';
 import { openLab, requireRoot, withLabOption } from './lab-common.js';
 
 type Kind = K8sKind | 'Node';
 
 function kindOf(arg: string): Kind | undefined {
   const a = arg.toLowerCase();
-  if (a === NODE_RESOURCE.plural || a === NODE_RESOURCE.singular || (NODE_RESOURCE.shortNames as readonly string[]).includes(a)) return 'Node';
+  if (
+    a === NODE_RESOURCE.plural ||
+    a === NODE_RESOURCE.singular ||
+    (NODE_RESOURCE.shortNames as readonly string[]).includes(a)
+  )
+    return 'Node';
   return kindNamed(a);
 }
 
@@ -29,7 +44,9 @@ export function registerGet(program: Command): void {
   withLabOption(
     program
       .command('get')
-      .description('show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services, endpointslices')
+      .description(
+        'show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services, endpointslices',
+      )
       .argument('<kind>', `${KIND_LIST} (kubectl's short names work too)`)
       .argument('[name]', 'only this object')
       .option('-n, --namespace <ns>', 'namespace of namespaced kinds', 'default')
@@ -39,13 +56,17 @@ export function registerGet(program: Command): void {
     const kind = kindOf(kindArg);
     if (!kind) throw new Error(`get: unknown kind "${kindArg}" (use ${KIND_LIST.replaceAll(' | ', ', ')})`);
     const output = flags.output ?? 'table';
-    if (!['table', 'wide', 'json', 'yaml'].includes(output)) throw new Error(`-o: "${output}" is not a format (use wide, json or yaml)`);
+    if (!['table', 'wide', 'json', 'yaml'].includes(output))
+      throw new Error(`-o: "${output}" is not a format (use wide, json or yaml)`);
     requireRoot('get');
     const lab = openLab(flags);
     try {
       const now = Date.now();
       const namespaced = kind !== 'Node' && KIND_INFO[kind].scope === 'Namespaced';
-      const inScope = (s: Stored) => !namespaced || flags.allNamespaces || (s.object.kind !== 'Namespace' && s.object.metadata.namespace === flags.namespace);
+      const inScope = (s: Stored) =>
+        !namespaced ||
+        flags.allNamespaces ||
+        (s.object.kind !== 'Namespace' && s.object.metadata.namespace === flags.namespace);
       const named = (n: string) => name === undefined || n === name;
       const view = { wide: output === 'wide', allNamespaces: flags.allNamespaces && namespaced };
       let docs: Array<Record<string, unknown>>;
@@ -56,7 +77,9 @@ export function registerGet(program: Command): void {
         rows = nodeRows(nodes, now, view);
       } else {
         const list = (await lab.store.list(kind)).filter((s) => inScope(s) && named(s.object.metadata.name));
-        docs = list.map((s) => (s.object.kind === 'Pod' ? podDocument(s as Stored<typeof s.object>) : objectDocument(s)));
+        docs = list.map((s) =>
+          s.object.kind === 'Pod' ? podDocument(s as Stored<typeof s.object>) : objectDocument(s),
+        );
         rows = objectRows(kind, list, now, view);
       }
       if (name !== undefined && docs.length === 0) {
@@ -67,7 +90,8 @@ export function registerGet(program: Command): void {
       const doc = name !== undefined ? docs[0] : toList(docs);
       if (output === 'json') process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
       else if (output === 'yaml') process.stdout.write(stringify(doc));
-      else if (rows.rows.length === 0) process.stderr.write(noResources(namespaced && !flags.allNamespaces ? flags.namespace : undefined));
+      else if (rows.rows.length === 0)
+        process.stderr.write(noResources(namespaced && !flags.allNamespaces ? flags.namespace : undefined));
       else process.stdout.write(renderTable(rows.header, rows.rows));
     } finally {
       await lab.close();

@@ -25,7 +25,9 @@ export function openLab(flags: LabFlags): LabClient {
 export function readManifestArgs(files: string[]): LocatedObject[] {
   const objects = LabClient.readManifests(files, () => readFileSync(0, 'utf8'));
   if (objects.length > MAX_OBJECTS_PER_APPLY) {
-    throw new Error(`-f: the manifests hold ${objects.length} objects: at most ${MAX_OBJECTS_PER_APPLY} per apply (split them)`);
+    throw new Error(
+      `-f: the manifests hold ${objects.length} objects: at most ${MAX_OBJECTS_PER_APPLY} per apply (split them)`,
+    );
   }
   return objects;
 }
@@ -57,7 +59,8 @@ export function withMatrixOptions(cmd: Command, protocols: string): Command {
 
 export function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new Error(`--port: "${text}" must be a port number from 1 to 65535`);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
+    throw new Error(`--port: "${text}" must be a port number from 1 to 65535`);
   return port;
 }
 
@@ -68,8 +71,14 @@ export function checkMatrixOutput(output: string): void {
 export { podViewName };
 
 /** The pods of the namespace (or all with -A), sorted by namespace/name; an error when none. */
-export async function selectPods(lab: LabClient, flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces'>): Promise<PodView[]> {
-  const pods = sortPods((await lab.pods()).filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace));
-  if (pods.length === 0) throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
+export async function selectPods(
+  lab: LabClient,
+  flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces'>,
+): Promise<PodView[]> {
+  const pods = sortPods(
+    (await lab.pods()).filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace),
+  );
+  if (pods.length === 0)
+    throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
   return pods;
 }

@@ -34,21 +34,38 @@ for (const [name, flags, env, want] of chosen) {
 }
 
 const refused: Array<[string, LabFlags, Record<string, string>, string]> = [
-  ['--name and --lab naming different labs', { name: 'a', lab: 'b' }, {}, '--name "a" and --lab "b" name different labs: give one of them'],
+  [
+    '--name and --lab naming different labs',
+    { name: 'a', lab: 'b' },
+    {},
+    '--name "a" and --lab "b" name different labs: give one of them',
+  ],
   ['a bad --name', { name: 'A_b' }, {}, '--name: "A_b" is not a valid lab name'],
   ['a bad --lab', { lab: '1x' }, {}, '--lab: "1x" is not a valid lab name'],
   ['a bad $WEFT_LAB', {}, { WEFT_LAB: 'my lab' }, '$WEFT_LAB: "my lab" is not a valid lab name'],
 ];
 for (const [name, flags, env, want] of refused) {
   test(`lab name refused: ${name}`, () => {
-    assert.throws(() => labNameOf(flags, env), (e: unknown) => e instanceof Error && e.message.startsWith(want));
+    assert.throws(
+      () => labNameOf(flags, env),
+      (e: unknown) => e instanceof Error && e.message.startsWith(want),
+    );
   });
 }
 
 function program(): Command {
   const p = new Command();
   p.enablePositionalOptions();
-  for (const register of [registerLab, registerApply, registerExec, registerGet, registerLabel, registerProbe, registerReach]) register(p);
+  for (const register of [
+    registerLab,
+    registerApply,
+    registerExec,
+    registerGet,
+    registerLabel,
+    registerProbe,
+    registerReach,
+  ])
+    register(p);
   return p;
 }
 
@@ -62,13 +79,33 @@ test('every lab command that acts on one lab takes --name and --lab, and --help 
     assert.match(help, /--name <name>\s+the lab to act on \(default: \$WEFT_LAB, else "weft"\)/, `lab ${name} --help`);
     assert.match(help, /--lab <name>\s+the same as --name/, `lab ${name} --help`);
   }
-  assert.deepEqual(lab.commands.filter((c) => c.options.some((o) => o.long === '--name')).map((c) => c.name()).sort(), [...acting].sort());
+  assert.deepEqual(
+    lab.commands
+      .filter((c) => c.options.some((o) => o.long === '--name'))
+      .map((c) => c.name())
+      .sort(),
+    [...acting].sort(),
+  );
 });
 
 test('every other command with --lab documents the same fallback', () => {
   const withLab = program().commands.filter((c) => c.name() !== 'lab' && c.options.some((o) => o.long === '--lab'));
-  assert.deepEqual(withLab.map((c) => c.name()).sort(), ['apply', 'delete', 'exec', 'explain', 'get', 'label', 'probe', 'reach']);
-  for (const cmd of withLab) assert.match(cmd.helpInformation(), /--lab <name>\s+the lab to act on \(default: \$WEFT_LAB, else "weft"\)/, cmd.name());
+  assert.deepEqual(withLab.map((c) => c.name()).sort(), [
+    'apply',
+    'delete',
+    'exec',
+    'explain',
+    'get',
+    'label',
+    'probe',
+    'reach',
+  ]);
+  for (const cmd of withLab)
+    assert.match(
+      cmd.helpInformation(),
+      /--lab <name>\s+the lab to act on \(default: \$WEFT_LAB, else "weft"\)/,
+      cmd.name(),
+    );
 });
 
 test('weft lab status acts on the lab $WEFT_LAB names, and --name over it', () => {
@@ -76,7 +113,10 @@ test('weft lab status acts on the lab $WEFT_LAB names, and --name over it', () =
   const root = mkdtempSync(join(tmpdir(), 'weft-labname-'));
   try {
     const run = (args: string[], lab: string) =>
-      spawnSync(process.execPath, [cli, 'lab', 'status', ...args], { env: { ...process.env, WEFT_LAB_ROOT: root, WEFT_LAB: lab }, encoding: 'utf8' });
+      spawnSync(process.execPath, [cli, 'lab', 'status', ...args], {
+        env: { ...process.env, WEFT_LAB_ROOT: root, WEFT_LAB: lab },
+        encoding: 'utf8',
+      });
     assert.match(run([], 'xy').stderr, /lab "xy" does not exist/);
     assert.match(run(['--name', 'ab'], 'xy').stderr, /lab "ab" does not exist/);
     assert.match(run(['--lab', 'cd'], 'xy').stderr, /lab "cd" does not exist/);

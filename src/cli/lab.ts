@@ -19,40 +19,58 @@ export function registerLab(program: Command): void {
   const lab = program
     .command('lab')
     .description('a multi-node cluster network made of network namespaces on this machine')
-    .addHelpText('after', `\nEvery lab command acts on the lab named by --name or --lab (the same option), else by $WEFT_LAB, else "${DEFAULT_LAB}".`);
+    .addHelpText(
+      'after',
+      `\nEvery lab command acts on the lab named by --name or --lab (the same option), else by $WEFT_LAB, else "${DEFAULT_LAB}".`,
+    );
 
   withLabNameOptions(
-    lab.command('up').description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
+    lab
+      .command('up')
+      .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
   )
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
-    .option('--store <store>', 'embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab\'s nodes)', 'embedded')
-    .option('--network <cidr>', 'the cluster\'s pod network', '10.244.0.0/16')
+    .option(
+      '--store <store>',
+      "embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab's nodes)",
+      'embedded',
+    )
+    .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
       requireRoot('lab up');
       const { labUp } = await import('../lab/lab.js');
       await labUp(spec, deps());
-      process.stdout.write(`lab ${spec.name} is up. Try: weft get nodes${spec.name === DEFAULT_LAB ? '' : ` --lab ${spec.name}`}\n`);
+      process.stdout.write(
+        `lab ${spec.name} is up. Try: weft get nodes${spec.name === DEFAULT_LAB ? '' : ` --lab ${spec.name}`}\n`,
+      );
     });
 
   withLabNameOptions(
-    lab.command('down').description('remove a lab: every process, namespace, rule and file it made (also after a crash)'),
+    lab
+      .command('down')
+      .description('remove a lab: every process, namespace, rule and file it made (also after a crash)'),
   ).action(async (opts: LabFlags) => {
     const name = labNameOf(opts, process.env);
     requireRoot('lab down');
     const { labDown } = await import('../lab/lab.js');
     const r = await labDown(name, deps());
-    process.stdout.write(r.namespaces === 0 && r.processes === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} removed\n`);
+    process.stdout.write(
+      r.namespaces === 0 && r.processes === 0 ? `lab ${name}: nothing to remove\n` : `lab ${name} removed\n`,
+    );
   });
 
   withLabNameOptions(
-    lab.command('status').description('show a lab: its settings, and for each node its agent, pod runner, subnet and readiness'),
+    lab
+      .command('status')
+      .description('show a lab: its settings, and for each node its agent, pod runner, subnet and readiness'),
   )
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: LabFlags & { output: string }) => {
       const name = labNameOf(opts, process.env);
-      if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`-o: "${opts.output}" is not a format (use text or json)`);
+      if (opts.output !== 'text' && opts.output !== 'json')
+        throw new Error(`-o: "${opts.output}" is not a format (use text or json)`);
       const { labStatus } = await import('../lab/lab.js');
       const s = await labStatus(name, deps());
       if (opts.output === 'json') {
@@ -60,12 +78,20 @@ export function registerLab(program: Command): void {
         return;
       }
       const lines = [`lab ${s.name}: ${s.state}`];
-      if (s.spec) lines.push(`  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}`);
+      if (s.spec)
+        lines.push(
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}`,
+        );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
         const ready = n.info?.ready ? 'Ready' : `NotReady${n.info?.message ? ` (${n.info.message})` : ''}`;
-        lines.push(`  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`);
-        if (n.controllers) lines.push(`    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`);
+        lines.push(
+          `  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
+        );
+        if (n.controllers)
+          lines.push(
+            `    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`,
+          );
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -73,7 +99,9 @@ export function registerLab(program: Command): void {
   withLabNameOptions(
     lab
       .command('restart-agents')
-      .description('restart the weft agent of some or all nodes, as an operator restarts flanneld (kernel state is kept and reconciled)'),
+      .description(
+        'restart the weft agent of some or all nodes, as an operator restarts flanneld (kernel state is kept and reconciled)',
+      ),
   )
     .option('--node <name...>', 'only these nodes')
     .action(async (opts: LabFlags & { node?: string[] }) => {
@@ -96,7 +124,9 @@ export function registerLab(program: Command): void {
   withLabNameOptions(
     lab
       .command('demo')
-      .description('bring up a 3-node lab, apply examples/xyz (namespaces x, y, z with pods a, b, c), show nodes, pods and the probe matrix, then remove the lab'),
+      .description(
+        'bring up a 3-node lab, apply examples/xyz (namespaces x, y, z with pods a, b, c), show nodes, pods and the probe matrix, then remove the lab',
+      ),
   )
     .option('--keep', 'leave the lab up to explore it', false)
     .action(async (opts: LabFlags & { keep: boolean }) => {
@@ -109,7 +139,9 @@ export function registerLab(program: Command): void {
 
   lab
     .command('gateway', { hidden: true })
-    .description('relay a port on the lab segment\'s gateway address to a store outside the lab (started by lab up --store etcd=URL)')
+    .description(
+      "relay a port on the lab segment's gateway address to a store outside the lab (started by lab up --store etcd=URL)",
+    )
     .requiredOption('--lab <name>', 'lab name')
     .requiredOption('--port <port>', 'port to serve in the segment namespace')
     .requiredOption('--target <url>', 'where to relay to')
@@ -118,7 +150,12 @@ export function registerLab(program: Command): void {
       const record = readLabRecord(paths);
       if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
       const { runStoreGateway } = await import('../lab/store-gateway.js');
-      await runStoreGateway({ segmentNsPath: join(NETNS_RUN_DIR, record.segmentNs), port: Number(opts.port), target: new URL(opts.target), log: (l) => process.stderr.write(`${l}\n`) });
+      await runStoreGateway({
+        segmentNsPath: join(NETNS_RUN_DIR, record.segmentNs),
+        port: Number(opts.port),
+        target: new URL(opts.target),
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
     });
 
   lab
@@ -131,7 +168,10 @@ export function registerLab(program: Command): void {
       const { parseDuration } = await import('../core/duration.js');
       const stop = new AbortController();
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort());
-      await superviseLab(checkLabName(opts.lab, '--lab'), deps(), { everyMs: parseDuration(opts.every, '--every'), signal: stop.signal });
+      await superviseLab(checkLabName(opts.lab, '--lab'), deps(), {
+        everyMs: parseDuration(opts.every, '--every'),
+        signal: stop.signal,
+      });
     });
 
   lab

@@ -27,7 +27,9 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
 
 const program = new Command();
 program.enablePositionalOptions();
-program.name('weft').description('A Kubernetes pod network: CNI plugins, subnets, policy and services on the kernel data plane.');
+program
+  .name('weft')
+  .description('A Kubernetes pod network: CNI plugins, subnets, policy and services on the kernel data plane.');
 const asked = process.argv[2];
 const own = MODULES.find(([names]) => asked !== undefined && names.includes(asked));
 for (const [, load] of own ? [own] : MODULES) (await load())(program);

@@ -21,20 +21,25 @@ function storeOptions(cmd: Command): Command {
 }
 
 export function registerNetConf(program: Command): void {
-  const nc = program.command('net-conf').description('the cluster network config (Flannel\'s net-conf.json) in the datastore');
-  storeOptions(nc.command('put').description('validate and store net-conf.json').requiredOption('-f, --file <file>', 'net-conf.json')).action(
-    async (opts: StoreOpts & { file: string }) => {
-      const text = readFileSync(opts.file, 'utf8');
-      parseNetConf(text);
-      const store = await openStore(opts);
-      try {
-        await store.putConfig(text);
-      } finally {
-        await store.close();
-      }
-      process.stdout.write(`stored ${opts.file}\n`);
-    },
-  );
+  const nc = program
+    .command('net-conf')
+    .description("the cluster network config (Flannel's net-conf.json) in the datastore");
+  storeOptions(
+    nc
+      .command('put')
+      .description('validate and store net-conf.json')
+      .requiredOption('-f, --file <file>', 'net-conf.json'),
+  ).action(async (opts: StoreOpts & { file: string }) => {
+    const text = readFileSync(opts.file, 'utf8');
+    parseNetConf(text);
+    const store = await openStore(opts);
+    try {
+      await store.putConfig(text);
+    } finally {
+      await store.close();
+    }
+    process.stdout.write(`stored ${opts.file}\n`);
+  });
   storeOptions(nc.command('get').description('print the stored net-conf.json')).action(async (opts: StoreOpts) => {
     const store = await openStore(opts);
     try {

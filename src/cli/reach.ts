@@ -5,18 +5,32 @@ import { reachMatrix, reachVerdict } from '../core/policy/reach.js';
 import { explainVerdict } from '../core/policy/explain.js';
 import { PROTOCOLS, type Protocol } from '../core/k8s/objects.js';
 import { LabClient } from '../lab/client.js';
-import { checkMatrixOutput, openLab, parsePort, podViewName, selectPods, withLabOption, withMatrixOptions, type MatrixFlags } from './lab-common.js';
+import {
+  checkMatrixOutput,
+  openLab,
+  parsePort,
+  podViewName,
+  selectPods,
+  withLabOption,
+  withMatrixOptions,
+  type MatrixFlags,
+} from './lab-common.js';
 
 function parsePortProtocol(portText: string, protocolText: string): { port: number; protocol: Protocol } {
   const port = parsePort(portText);
   const protocol = protocolText.toUpperCase() as Protocol;
-  if (!PROTOCOLS.includes(protocol)) throw new Error(`--protocol: "${protocolText}" is not a protocol (use TCP, UDP or SCTP)`);
+  if (!PROTOCOLS.includes(protocol))
+    throw new Error(`--protocol: "${protocolText}" is not a protocol (use TCP, UDP or SCTP)`);
   return { port, protocol };
 }
 
 export function registerReach(program: Command): void {
   withMatrixOptions(
-    program.command('reach').description('the verdict matrix computed from the stored NetworkPolicies alone (same shape as weft probe, with "allowed")'),
+    program
+      .command('reach')
+      .description(
+        'the verdict matrix computed from the stored NetworkPolicies alone (same shape as weft probe, with "allowed")',
+      ),
     'TCP, UDP or SCTP',
   ).action(async (flags: MatrixFlags) => {
     const { port, protocol } = parsePortProtocol(flags.port, flags.protocol);
@@ -26,8 +40,15 @@ export function registerReach(program: Command): void {
       const pods = await selectPods(lab, flags);
       const results = reachMatrix(await lab.policyCluster(), pods.map(LabClient.reachPod), port, protocol);
       const allowed = new Map(results.map((r) => [`${r.from} ${r.to}`, r.allowed]));
-      const matrix = matrixFrom(pods.map(podViewName), port, protocol, (from, to) => allowed.get(`${from} ${to}`) ?? false);
-      process.stdout.write(flags.output === 'json' ? probeJson(matrix, 'allowed') : renderTruthTable(matrix, 'allowed'));
+      const matrix = matrixFrom(
+        pods.map(podViewName),
+        port,
+        protocol,
+        (from, to) => allowed.get(`${from} ${to}`) ?? false,
+      );
+      process.stdout.write(
+        flags.output === 'json' ? probeJson(matrix, 'allowed') : renderTruthTable(matrix, 'allowed'),
+      );
     } finally {
       await lab.close();
     }
@@ -36,7 +57,9 @@ export function registerReach(program: Command): void {
   withLabOption(
     program
       .command('explain')
-      .description('why FROM may or may not connect to TO (pods as ns/name): the policies that isolate each end and the rule that allows each direction')
+      .description(
+        'why FROM may or may not connect to TO (pods as ns/name): the policies that isolate each end and the rule that allows each direction',
+      )
       .argument('<from>', 'source pod, namespace/name')
       .argument('<to>', 'destination pod, namespace/name')
       .requiredOption('--port <port>', 'destination port')
@@ -55,7 +78,10 @@ export function registerReach(program: Command): void {
       const from = find(fromRef, 'FROM');
       const to = find(toRef, 'TO');
       const v = reachVerdict(await lab.policyCluster(), from, to, port, protocol);
-      if (v.kind === 'fixed') process.stdout.write(`${fromRef} -> ${toRef} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`);
+      if (v.kind === 'fixed')
+        process.stdout.write(
+          `${fromRef} -> ${toRef} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
+        );
       else process.stdout.write(explainVerdict(fromRef, toRef, port, protocol, v.verdict));
     } finally {
       await lab.close();

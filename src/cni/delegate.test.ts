@@ -18,8 +18,14 @@ function fixture(): { dir: string; cleanup: () => void } {
     writeFileSync(join(dir, name), text);
     chmodSync(join(dir, name), 0o755);
   };
-  write('weft-host-local', `#!/bin/sh\n# weft CNI plugin "host-local" (written by weft install-cni)\nunset NODE_EXTRA_CA_CERTS\nexec '/usr/bin/node' '${ENTRY}' host-local "$@"\n`);
-  write('other-weft', `#!/bin/sh\n# weft CNI plugin "host-local" (written by weft install-cni)\nexec '/usr/bin/node' '/elsewhere/main.js' host-local "$@"\n`);
+  write(
+    'weft-host-local',
+    `#!/bin/sh\n# weft CNI plugin "host-local" (written by weft install-cni)\nunset NODE_EXTRA_CA_CERTS\nexec '/usr/bin/node' '${ENTRY}' host-local "$@"\n`,
+  );
+  write(
+    'other-weft',
+    `#!/bin/sh\n# weft CNI plugin "host-local" (written by weft install-cni)\nexec '/usr/bin/node' '/elsewhere/main.js' host-local "$@"\n`,
+  );
   write('host-local', '#!/bin/sh\necho reference\n');
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -37,22 +43,28 @@ class CountingExec implements Exec {
 }
 
 function env(dir: string) {
-  return parseCniEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: dir });
+  return parseCniEnv({
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: 'c1',
+    CNI_NETNS: '/var/run/netns/x',
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: dir,
+  });
 }
 
 test('ownWrapperType: only a weft wrapper of this very entry', () => {
   const f = fixture();
   try {
     assert.equal(ownWrapperType(join(f.dir, 'weft-host-local'), ENTRY), 'host-local');
-    assert.equal(ownWrapperType(join(f.dir, 'other-weft'), ENTRY), undefined, 'another checkout is exec\'d');
-    assert.equal(ownWrapperType(join(f.dir, 'host-local'), ENTRY), undefined, 'a reference plugin is exec\'d');
+    assert.equal(ownWrapperType(join(f.dir, 'other-weft'), ENTRY), undefined, "another checkout is exec'd");
+    assert.equal(ownWrapperType(join(f.dir, 'host-local'), ENTRY), undefined, "a reference plugin is exec'd");
     assert.equal(ownWrapperType(join(f.dir, 'missing'), ENTRY), undefined);
   } finally {
     f.cleanup();
   }
 });
 
-test('a weft wrapper runs in-process with the caller\'s env and bytes; anything else is exec\'d', async () => {
+test("a weft wrapper runs in-process with the caller's env and bytes; anything else is exec'd", async () => {
   const f = fixture();
   try {
     const exec = new CountingExec({ exitCode: 0, stdout: RESULT, stderr: '' });
@@ -74,7 +86,7 @@ test('a weft wrapper runs in-process with the caller\'s env and bytes; anything 
   }
 });
 
-test('an error from an in-process delegate is the same CniError as from an exec\'d one', async () => {
+test("an error from an in-process delegate is the same CniError as from an exec'd one", async () => {
   const f = fixture();
   try {
     const failing = { exitCode: 1, stdout: FAILURE, stderr: '' };

@@ -34,7 +34,11 @@ export type DelegateCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS';
  * Runs one of weft's own plugin types inside this process, exactly as its executable would run:
  * same env, same stdin bytes; resolves with what the process would have exited with and printed.
  */
-export type InProcessPlugin = (type: string, env: Record<string, string>, stdin: string) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+export type InProcessPlugin = (
+  type: string,
+  env: Record<string, string>,
+  stdin: string,
+) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 /** The header line `weft install-cni` writes into every wrapper, naming the plugin type. */
 const WRAPPER_MARKER = /^# weft CNI plugin "([a-z-]+)" \(written by weft install-cni\)$/m;
@@ -79,21 +83,32 @@ export class Delegator {
   async run(type: string, command: DelegateCommand, env: CniEnv, rawConfig: string): Promise<CniResult | undefined> {
     const path = findPlugin(type, env.path);
     if (!path) {
-      throw new CniError(CniErrorCode.InvalidNetworkConfig, `failed to find plugin "${type}" in path [${env.path.join(' ')}]`);
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `failed to find plugin "${type}" in path [${env.path.join(' ')}]`,
+      );
     }
     const childEnv = { ...env.raw, CNI_COMMAND: command };
     const own = this.inProcess ? ownWrapperType(path, this.inProcess.entry) : undefined;
     const r =
       own !== undefined && this.inProcess
         ? await this.inProcess.run(own, childEnv, rawConfig)
-        : await this.exec.tryRun({ argv: [path], input: rawConfig, env: childEnv, context: `delegate ${command} to ${type}` });
+        : await this.exec.tryRun({
+            argv: [path],
+            input: rawConfig,
+            env: childEnv,
+            context: `delegate ${command} to ${type}`,
+          });
     if (r.exitCode !== 0) throw errorFromOutput(type, command, r.stdout, r.stderr, r.exitCode);
     if (command !== 'ADD') return undefined;
     let value: unknown;
     try {
       value = JSON.parse(r.stdout);
     } catch (err) {
-      throw new CniError(CniErrorCode.DecodingFailure, `${type} ${command}: cannot decode its result: ${(err as Error).message}`);
+      throw new CniError(
+        CniErrorCode.DecodingFailure,
+        `${type} ${command}: cannot decode its result: ${(err as Error).message}`,
+      );
     }
     return parseResult(value, `${type} result`);
   }
@@ -109,5 +124,8 @@ function errorFromOutput(type: string, command: string, stdout: string, stderr: 
     // Not error JSON: fall through and report what the plugin printed.
   }
   const text = (stdout.trim() || stderr.trim()).slice(0, 500);
-  return new CniError(CniErrorCode.DelegateFailure, `${type} ${command}: exit code ${exitCode}${text ? `: ${text}` : ''}`);
+  return new CniError(
+    CniErrorCode.DelegateFailure,
+    `${type} ${command}: exit code ${exitCode}${text ? `: ${text}` : ''}`,
+  );
 }

@@ -43,7 +43,9 @@ export async function createPlugin(type: PluginType, deps: PluginDeps): Promise<
  * socket, from dist/src/cni/main.js, two levels below dist/.
  */
 const HERE = fileURLToPath(import.meta.url);
-export const CNI_BUNDLE = HERE.endsWith('/bundle/cni.mjs') ? HERE : fileURLToPath(new URL('../../bundle/cni.mjs', import.meta.url));
+export const CNI_BUNDLE = HERE.endsWith('/bundle/cni.mjs')
+  ? HERE
+  : fileURLToPath(new URL('../../bundle/cni.mjs', import.meta.url));
 
 /** What a long-lived host process (the agent's CNI socket) shares between the calls it runs. */
 export interface SharedDeps {
@@ -51,8 +53,14 @@ export interface SharedDeps {
 }
 
 /** Runs a weft plugin type in this process through the same dispatcher its executable uses. */
-export async function runInProcess(type: string, env: Record<string, string>, stdin: string, shared: SharedDeps = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  if (!(PLUGIN_TYPES as readonly string[]).includes(type)) return { exitCode: 2, stdout: '', stderr: `usage: main.js <${PLUGIN_TYPES.join('|')}>\n` };
+export async function runInProcess(
+  type: string,
+  env: Record<string, string>,
+  stdin: string,
+  shared: SharedDeps = {},
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  if (!(PLUGIN_TYPES as readonly string[]).includes(type))
+    return { exitCode: 2, stdout: '', stderr: `usage: main.js <${PLUGIN_TYPES.join('|')}>\n` };
   let stdout = '';
   let stderr = '';
   const exitCode = await dispatch(await createPlugin(type as PluginType, realDeps(env, shared)), {

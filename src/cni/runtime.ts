@@ -45,7 +45,12 @@ export class CniRuntime {
   constructor(private readonly opts: RuntimeOptions) {}
 
   /** The config one plugin of the list gets: its own fields plus name, cniVersion, prevResult, runtimeConfig. */
-  pluginConfig(list: ConfList, index: number, att: Attachment, prevResult: CniResult | undefined): Record<string, unknown> {
+  pluginConfig(
+    list: ConfList,
+    index: number,
+    att: Attachment,
+    prevResult: CniResult | undefined,
+  ): Record<string, unknown> {
     const plugin = list.plugins[index];
     if (!plugin) throw new Error(`conflist ${list.name}: no plugin at index ${index}`);
     const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
@@ -60,7 +65,11 @@ export class CniRuntime {
 
   private async invoke(type: string, command: string, att: Attachment, conf: Record<string, unknown>): Promise<string> {
     const path = findPlugin(type, this.opts.binDirs);
-    if (!path) throw new CniError(CniErrorCode.InvalidNetworkConfig, `failed to find plugin "${type}" in path [${this.opts.binDirs.join(' ')}]`);
+    if (!path)
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `failed to find plugin "${type}" in path [${this.opts.binDirs.join(' ')}]`,
+      );
     const env: Record<string, string> = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       ...this.opts.env,
@@ -71,7 +80,12 @@ export class CniRuntime {
       CNI_PATH: this.opts.binDirs.join(':'),
     };
     if (att.args && att.args.length > 0) env.CNI_ARGS = att.args.map(([k, v]) => `${k}=${v}`).join(';');
-    const r = await this.opts.exec.tryRun({ argv: [...(this.opts.wrap ?? []), path], input: JSON.stringify(conf), env, context: `${type} ${command}` });
+    const r = await this.opts.exec.tryRun({
+      argv: [...(this.opts.wrap ?? []), path],
+      input: JSON.stringify(conf),
+      env,
+      context: `${type} ${command}`,
+    });
     if (r.exitCode !== 0) {
       let msg = r.stdout.trim() || r.stderr.trim();
       let code: number = CniErrorCode.DelegateFailure;
@@ -100,7 +114,9 @@ export class CniRuntime {
         try {
           await this.del(list, att, prev);
         } catch (cleanupErr) {
-          throw new Error(`${(err as Error).message}; rollback also failed: ${(cleanupErr as Error).message}`, { cause: err });
+          throw new Error(`${(err as Error).message}; rollback also failed: ${(cleanupErr as Error).message}`, {
+            cause: err,
+          });
         }
         throw err;
       }

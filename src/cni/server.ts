@@ -21,7 +21,11 @@ import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { LogFields } from '../ports/logger.js';
 
-export type PluginRunner = (type: string, env: Record<string, string>, stdin: string) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+export type PluginRunner = (
+  type: string,
+  env: Record<string, string>,
+  stdin: string,
+) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 export interface CniServerOptions {
   socketPath: string;
@@ -74,7 +78,13 @@ function serve(conn: Socket, o: CniServerOptions): void {
       try {
         const req = parseCniRequest(Buffer.concat(chunks));
         const r = await o.run(req.type, req.env, req.stdin);
-        if (r.stderr.trim() !== '') o.log('CNI plugin wrote to stderr', { type: req.type, command: req.env.CNI_COMMAND, container: req.env.CNI_CONTAINERID, stderr: r.stderr.trim() });
+        if (r.stderr.trim() !== '')
+          o.log('CNI plugin wrote to stderr', {
+            type: req.type,
+            command: req.env.CNI_COMMAND,
+            container: req.env.CNI_CONTAINERID,
+            stderr: r.stderr.trim(),
+          });
         reply = `${r.exitCode}\n${r.stdout}`;
       } catch (err) {
         const msg = `weft CNI socket: ${(err as Error).message}`;

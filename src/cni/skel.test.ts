@@ -52,11 +52,35 @@ for (const version of SUPPORTED_VERSIONS) {
 
 const errorCases: Array<[string, Record<string, string>, string, number, RegExp]> = [
   ['malformed JSON', addEnv, '{"cniVersion":', CniErrorCode.DecodingFailure, /decode network config/],
-  ['unknown cniVersion', addEnv, '{"cniVersion":"0.9.9","name":"n","type":"t"}', CniErrorCode.IncompatibleVersion, /incompatible CNI version "0.9.9"/],
+  [
+    'unknown cniVersion',
+    addEnv,
+    '{"cniVersion":"0.9.9","name":"n","type":"t"}',
+    CniErrorCode.IncompatibleVersion,
+    /incompatible CNI version "0.9.9"/,
+  ],
   ['missing cniVersion', addEnv, '{"name":"n","type":"t"}', CniErrorCode.InvalidNetworkConfig, /cniVersion: missing/],
-  ['missing env', { CNI_COMMAND: 'ADD' }, '{"cniVersion":"1.0.0"}', CniErrorCode.InvalidEnvironment, /must be set for ADD/],
-  ['CHECK at 0.3.1', { ...addEnv, CNI_COMMAND: 'CHECK' }, '{"cniVersion":"0.3.1","name":"n","type":"t"}', CniErrorCode.IncompatibleVersion, /does not allow command CHECK/],
-  ['GC at 1.0.0', { CNI_COMMAND: 'GC', CNI_PATH: '/bin' }, '{"cniVersion":"1.0.0","name":"n","type":"t"}', CniErrorCode.IncompatibleVersion, /does not allow command GC/],
+  [
+    'missing env',
+    { CNI_COMMAND: 'ADD' },
+    '{"cniVersion":"1.0.0"}',
+    CniErrorCode.InvalidEnvironment,
+    /must be set for ADD/,
+  ],
+  [
+    'CHECK at 0.3.1',
+    { ...addEnv, CNI_COMMAND: 'CHECK' },
+    '{"cniVersion":"0.3.1","name":"n","type":"t"}',
+    CniErrorCode.IncompatibleVersion,
+    /does not allow command CHECK/,
+  ],
+  [
+    'GC at 1.0.0',
+    { CNI_COMMAND: 'GC', CNI_PATH: '/bin' },
+    '{"cniVersion":"1.0.0","name":"n","type":"t"}',
+    CniErrorCode.IncompatibleVersion,
+    /does not allow command GC/,
+  ],
 ];
 for (const [name, env, stdin, code, re] of errorCases) {
   test(`error: ${name} → code ${code}, exit 1, error JSON on stdout`, async () => {
@@ -77,7 +101,11 @@ test('a CniError thrown by the plugin keeps its code; other errors become I/O fa
     };
     return { add: t, del: t, check: t, gc: t, status: t };
   };
-  const a = await run(thrower(new CniError(CniErrorCode.RangeExhausted, 'no addresses', 'range 10.0.0.0/30')), addEnv, '{"cniVersion":"1.0.0","name":"n","type":"t"}');
+  const a = await run(
+    thrower(new CniError(CniErrorCode.RangeExhausted, 'no addresses', 'range 10.0.0.0/30')),
+    addEnv,
+    '{"cniVersion":"1.0.0","name":"n","type":"t"}',
+  );
   assert.deepEqual(a.out, { cniVersion: '1.0.0', code: 100, msg: 'no addresses', details: 'range 10.0.0.0/30' });
   const b = await run(thrower(new Error('disk on fire')), addEnv, '{"cniVersion":"1.0.0","name":"n","type":"t"}');
   assert.equal(b.out?.code, CniErrorCode.IoFailure);

@@ -11,7 +11,13 @@ import { decodeConfig, requireVersion } from '../core/cni/config.js';
 import { parseCniEnv, type CniEnv } from '../core/cni/env.js';
 import { CniError, CniErrorCode, toCniError } from '../core/cni/errors.js';
 import { convertResult, type CniResult } from '../core/cni/result.js';
-import { isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast, type CniVersion } from '../core/cni/version.js';
+import {
+  isSupportedVersion,
+  LATEST_VERSION,
+  SUPPORTED_VERSIONS,
+  versionAtLeast,
+  type CniVersion,
+} from '../core/cni/version.js';
 
 export interface PluginCall {
   env: CniEnv;
@@ -97,6 +103,9 @@ function requireCommandAllowed(command: string, version: string): void {
   const since: Record<string, string> = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' };
   const min = since[command];
   if (min && !versionAtLeast(version, min)) {
-    throw new CniError(CniErrorCode.IncompatibleVersion, `config version "${version}" does not allow command ${command} (needs ${min} or later)`);
+    throw new CniError(
+      CniErrorCode.IncompatibleVersion,
+      `config version "${version}" does not allow command ${command} (needs ${min} or later)`,
+    );
   }
 }

@@ -10,7 +10,13 @@ test('metric names are unique, prefixed weft_, and valid Prometheus names', () =
 
 test('the names users scraped before the prom-client registry are still exported', () => {
   const names = new Set(ALL_METRICS.map((m) => m.name));
-  for (const n of ['weft_backend_syncs_total', 'weft_backend_changes_total', 'weft_peers', 'weft_peer_errors', 'weft_lease_expiry_seconds']) {
+  for (const n of [
+    'weft_backend_syncs_total',
+    'weft_backend_changes_total',
+    'weft_peers',
+    'weft_peer_errors',
+    'weft_lease_expiry_seconds',
+  ]) {
     assert.ok(names.has(n), n);
   }
 });

@@ -46,13 +46,29 @@ export const CONTROLLER_LAST_SYNC: MetricDef = {
   labelNames: ['controller'],
 };
 
-export const BACKEND_SYNCS: MetricDef = { name: 'weft_backend_syncs_total', help: 'Backend syncs by result.', labelNames: ['result'] };
-export const BACKEND_CHANGES: MetricDef = { name: 'weft_backend_changes_total', help: 'Kernel changes applied by the backend reconciler.' };
+export const BACKEND_SYNCS: MetricDef = {
+  name: 'weft_backend_syncs_total',
+  help: 'Backend syncs by result.',
+  labelNames: ['result'],
+};
+export const BACKEND_CHANGES: MetricDef = {
+  name: 'weft_backend_changes_total',
+  help: 'Kernel changes applied by the backend reconciler.',
+};
 export const PEERS: MetricDef = { name: 'weft_peers', help: 'Peer nodes with a live lease.' };
-export const PEER_ERRORS: MetricDef = { name: 'weft_peer_errors', help: 'Peers the backend cannot serve (see the log).' };
-export const LEASE_EXPIRY: MetricDef = { name: 'weft_lease_expiry_seconds', help: 'When the node\'s lease runs out (unix time).' };
+export const PEER_ERRORS: MetricDef = {
+  name: 'weft_peer_errors',
+  help: 'Peers the backend cannot serve (see the log).',
+};
+export const LEASE_EXPIRY: MetricDef = {
+  name: 'weft_lease_expiry_seconds',
+  help: "When the node's lease runs out (unix time).",
+};
 
-export const POLICY_REVISION: MetricDef = { name: 'weft_policy_revision', help: 'The objects revision whose NetworkPolicies the kernel enforces.' };
+export const POLICY_REVISION: MetricDef = {
+  name: 'weft_policy_revision',
+  help: 'The objects revision whose NetworkPolicies the kernel enforces.',
+};
 
 /** Every metric above (for tests: unique names, one prefix). */
 export const ALL_METRICS: readonly MetricDef[] = [

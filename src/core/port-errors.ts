@@ -39,7 +39,11 @@ export class LeaseLostError extends Error {
  * what was made before it; undefined when the failure cannot be tied to one change.
  */
 export class LinkBatchError extends Error {
-  constructor(message: string, readonly failedIndex: number | undefined, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    readonly failedIndex: number | undefined,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = 'LinkBatchError';
   }

@@ -38,7 +38,13 @@ export function tcp(host: string, port: number, timeoutMs: number, payload: stri
  * caller can make sure the datagram starts a flow the kernel's conntrack has never seen (see
  * LabClient.probe). Only the echo of our own payload, from the destination, counts as an answer.
  */
-export function udp(host: string, port: number, timeoutMs: number, payload: string, sourcePort?: number): Promise<string> {
+export function udp(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  payload: string,
+  sourcePort?: number,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     const timer = setTimeout(() => {

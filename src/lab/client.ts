@@ -47,17 +47,24 @@ function manifestFiles(p: string): string[] {
   try {
     isDir = statSync(p).isDirectory();
   } catch (err) {
-    throw new Error(`-f ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
+    throw new Error(
+      `-f ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+    );
   }
   if (!isDir) return [p];
-  const found = readdirSync(p).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(p, f));
+  const found = readdirSync(p)
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .sort()
+    .map((f) => join(p, f));
   if (found.length === 0) throw new Error(`-f ${p}: no .yaml, .yml or .json files in the directory`);
   return found;
 }
 
 /** The pods a manifest names, for waiting on them. */
 export function podRefs(objects: readonly LocatedObject[]): Array<{ namespace: string; name: string }> {
-  return objects.flatMap((l) => (l.object.kind === 'Pod' ? [{ namespace: l.object.metadata.namespace, name: l.object.metadata.name }] : []));
+  return objects.flatMap((l) =>
+    l.object.kind === 'Pod' ? [{ namespace: l.object.metadata.namespace, name: l.object.metadata.name }] : [],
+  );
 }
 
 export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
@@ -78,7 +85,10 @@ export class LabClient {
   static open(root: string, name: string, exec: Exec): LabClient {
     const paths = new LabPaths(root, checkLabName(name, '--lab'));
     const record = readLabRecord(paths);
-    if (!record) throw new Error(`lab "${name}" does not exist: start it with weft lab up${name === 'weft' ? '' : ` --name ${name}`}`);
+    if (!record)
+      throw new Error(
+        `lab "${name}" does not exist: start it with weft lab up${name === 'weft' ? '' : ` --name ${name}`}`,
+      );
     return new LabClient(paths, record, new SqliteObjectStore(paths.objects, systemClock), exec);
   }
 
@@ -142,13 +152,22 @@ export class LabClient {
   }
 
   /** `weft label pod|namespace NAME k=v k-`; returns kubectl's line. */
-  async label(kind: 'Pod' | 'Namespace', name: string, namespace: string, args: string[], overwrite: boolean): Promise<string> {
+  async label(
+    kind: 'Pod' | 'Namespace',
+    name: string,
+    namespace: string,
+    args: string[],
+    overwrite: boolean,
+  ): Promise<string> {
     const changes = parseLabelArgs(args);
     for (let attempt = 0; ; attempt++) {
       const rev = await this.store.revision();
       const key = { kind, namespace: kind === 'Namespace' ? '' : namespace, name };
       const stored = await this.store.get(key);
-      if (!stored) throw new Error(`${RESOURCE_NAMES[kind].plural} "${name}" not found${kind === 'Pod' ? ` in namespace "${namespace}"` : ''}`);
+      if (!stored)
+        throw new Error(
+          `${RESOURCE_NAMES[kind].plural} "${name}" not found${kind === 'Pod' ? ` in namespace "${namespace}"` : ''}`,
+        );
       const { labels } = applyLabelChanges(stored.object.metadata.labels, changes, overwrite);
       // As the API server does, a namespace always keeps the label naming it.
       if (kind === 'Namespace') labels[NAMESPACE_NAME_LABEL] = name;
@@ -167,13 +186,19 @@ export class LabClient {
     return (await this.store.list('Pod')).map((stored) => {
       const { namespace, name } = stored.object.metadata;
       const sandbox = sandboxes.find((s) => s.namespace === namespace && s.name === name && s.uid === stored.meta.uid);
-      return { stored, ...(stored.object.status ? { status: stored.object.status } : {}), ...(sandbox ? { sandbox } : {}) };
+      return {
+        stored,
+        ...(stored.object.status ? { status: stored.object.status } : {}),
+        ...(sandbox ? { sandbox } : {}),
+      };
     });
   }
 
   /** What policy evaluation needs: namespace labels and the stored policies. */
   async policyCluster(): Promise<PolicyCluster> {
-    const namespaces = new Map((await this.store.list('Namespace')).map((n) => [n.object.metadata.name, n.object.metadata.labels]));
+    const namespaces = new Map(
+      (await this.store.list('Namespace')).map((n) => [n.object.metadata.name, n.object.metadata.labels]),
+    );
     const policies = (await this.store.list('NetworkPolicy')).map((p) => p.object);
     return { namespaces, policies };
   }
@@ -213,21 +238,33 @@ export class LabClient {
           if (sandboxes.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
           continue;
         }
-        const v = views.find((p) => p.stored.object.metadata.namespace === r.namespace && p.stored.object.metadata.name === r.name);
-        if (v?.status?.phase === 'Failed') throw new Error(`pod ${ref} failed: ${v.status.message ?? 'no reason given'}`);
-        if (v?.status?.phase !== 'Running') pending.push(`${ref} (${v?.status?.message ?? v?.status?.phase ?? 'not scheduled yet'})`);
+        const v = views.find(
+          (p) => p.stored.object.metadata.namespace === r.namespace && p.stored.object.metadata.name === r.name,
+        );
+        if (v?.status?.phase === 'Failed')
+          throw new Error(`pod ${ref} failed: ${v.status.message ?? 'no reason given'}`);
+        if (v?.status?.phase !== 'Running')
+          pending.push(`${ref} (${v?.status?.message ?? v?.status?.phase ?? 'not scheduled yet'})`);
       }
       if (pending.length === 0) return;
-      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for pods to be ${gone ? 'gone' : 'Running'}: ${pending.slice(0, 10).join(', ')}`);
+      if (Date.now() > end)
+        throw new Error(
+          `timed out after ${timeoutMs / 1000} s waiting for pods to be ${gone ? 'gone' : 'Running'}: ${pending.slice(0, 10).join(', ')}`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   /** The path of the network namespace pod namespace/name runs in (the node's for hostNetwork pods). */
   async podNetnsPath(namespace: string, name: string): Promise<string> {
-    const view = (await this.pods()).find((p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name);
+    const view = (await this.pods()).find(
+      (p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name,
+    );
     if (!view) throw new Error(`pods "${name}" not found in namespace "${namespace}"`);
-    if (view.status?.phase !== 'Running') throw new Error(`pod ${namespace}/${name} is not running (${view.status?.phase ?? 'Pending'}${view.status?.message ? `: ${view.status.message}` : ''})`);
+    if (view.status?.phase !== 'Running')
+      throw new Error(
+        `pod ${namespace}/${name} is not running (${view.status?.phase ?? 'Pending'}${view.status?.message ? `: ${view.status.message}` : ''})`,
+      );
     if (!view.sandbox) throw new Error(`pod ${namespace}/${name} is running but its node has no sandbox record for it`);
     if (view.sandbox.netns === '') return join(NETNS_RUN_DIR, this.paths.nodeNs(view.sandbox.node));
     return join(NETNS_RUN_DIR, view.sandbox.netns);
@@ -237,7 +274,12 @@ export class LabClient {
   async probeMatrix(pods: PodView[], port: number, protocol: 'TCP' | 'UDP', timeoutMs: number): Promise<ProbeMatrix> {
     const results = await this.probe(pods, port, protocol, timeoutMs);
     const connected = new Map(results.map((r) => [`${r.from} ${r.to}`, r.connected]));
-    return matrixFrom(pods.map(podViewName), port, protocol as MatrixProtocol, (from, to) => connected.get(`${from} ${to}`) ?? false);
+    return matrixFrom(
+      pods.map(podViewName),
+      port,
+      protocol as MatrixProtocol,
+      (from, to) => connected.get(`${from} ${to}`) ?? false,
+    );
   }
 
   /**
@@ -253,22 +295,35 @@ export class LabClient {
       pods.map(async (src): Promise<boolean[]> => {
         const none = pods.map(() => false);
         if (src.status?.phase !== 'Running' || !src.sandbox) return none;
-        const nsPath = src.sandbox.netns === '' ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.sandbox.node)) : join(NETNS_RUN_DIR, src.sandbox.netns);
+        const nsPath =
+          src.sandbox.netns === ''
+            ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.sandbox.node))
+            : join(NETNS_RUN_DIR, src.sandbox.netns);
         const hosts = targets.map((t) => t ?? '0.0.0.0');
         const r = await this.exec.tryRun({
           argv: [process.execPath, PROBE_FROM, protocol.toLowerCase(), String(port), String(timeoutMs), ...hosts],
           netns: nsPath,
           timeoutMs: timeoutMs + 10_000,
           context: `probe from ${name(src)}`,
-          ...(udpBase === undefined ? {} : { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_PROBE_UDP_SOURCE_BASE: String(udpBase) } }),
+          ...(udpBase === undefined
+            ? {}
+            : {
+                env: {
+                  PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+                  WEFT_PROBE_UDP_SOURCE_BASE: String(udpBase),
+                },
+              }),
         });
-        if (r.exitCode !== 0) throw new Error(`probe from ${name(src)}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+        if (r.exitCode !== 0)
+          throw new Error(`probe from ${name(src)}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
         const got = JSON.parse(r.stdout) as boolean[];
         return got.map((ok, i) => ok && targets[i] !== undefined);
       }),
     );
     const out: ProbeResult[] = [];
-    pods.forEach((src, i) => pods.forEach((dst, j) => out.push({ from: name(src), to: name(dst), connected: rows[i]![j]! })));
+    pods.forEach((src, i) =>
+      pods.forEach((dst, j) => out.push({ from: name(src), to: name(dst), connected: rows[i]![j]! })),
+    );
     return out;
   }
 
@@ -298,4 +353,3 @@ export class LabClient {
     }
   }
 }
-

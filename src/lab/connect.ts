@@ -11,11 +11,15 @@ import { tcp, udp } from './attempt.js';
 
 async function main(): Promise<void> {
   const [proto, host, portText, timeoutText, payloadArg, sourceText] = process.argv.slice(2);
-  if (!proto || !host || !portText) throw new Error('usage: connect.js tcp|udp HOST PORT [TIMEOUT_MS] [PAYLOAD] [UDP_SOURCE_PORT]');
+  if (!proto || !host || !portText)
+    throw new Error('usage: connect.js tcp|udp HOST PORT [TIMEOUT_MS] [PAYLOAD] [UDP_SOURCE_PORT]');
   const port = Number(portText);
   const timeoutMs = Number(timeoutText ?? '1000');
   const payload = payloadArg ?? `weft-probe-${process.pid}`;
-  const got = proto.toLowerCase() === 'udp' ? await udp(host, port, timeoutMs, payload, sourceText === undefined ? undefined : Number(sourceText)) : await tcp(host, port, timeoutMs, payload);
+  const got =
+    proto.toLowerCase() === 'udp'
+      ? await udp(host, port, timeoutMs, payload, sourceText === undefined ? undefined : Number(sourceText))
+      : await tcp(host, port, timeoutMs, payload);
   process.stdout.write(got.endsWith('\n') ? got : `${got}\n`);
 }
 

@@ -23,7 +23,9 @@ export interface DemoOptions {
 export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
   const spec = parseLabUpOptions({ name: o.name });
   const say = o.out;
-  say(`weft lab demo: a ${spec.nodes}-node cluster network made of network namespaces, ${spec.backend} between nodes, pods wired by weft's CNI plugins\n\n`);
+  say(
+    `weft lab demo: a ${spec.nodes}-node cluster network made of network namespaces, ${spec.backend} between nodes, pods wired by weft's CNI plugins\n\n`,
+  );
   await labUp(spec, deps);
   let kept = false;
   try {
@@ -40,11 +42,18 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       say(renderTable(nodes.header, nodes.rows));
       const views = await lab.pods();
       say(`\n$ weft get pods -A -o wide\n`);
-      const pods = podRows(views.map((v) => v.stored), now, { wide: true, allNamespaces: true });
+      const pods = podRows(
+        views.map((v) => v.stored),
+        now,
+        { wide: true, allNamespaces: true },
+      );
       say(renderTable(pods.header, pods.rows));
 
       const sorted = sortPods(views);
-      for (const [port, protocol] of [[80, 'TCP'], [81, 'UDP']] as const) {
+      for (const [port, protocol] of [
+        [80, 'TCP'],
+        [81, 'UDP'],
+      ] as const) {
         say(`\n$ weft probe -A --port ${port} --protocol ${protocol}\n`);
         say(renderTruthTable(await lab.probeMatrix(sorted, port, protocol, 1000)));
       }
@@ -55,7 +64,9 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       kept = true;
       const flag = spec.name === 'weft' ? '' : ` --lab ${spec.name}`;
       say(`\nThe lab is still up. Explore it:\n`);
-      say(`  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`);
+      say(
+        `  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`,
+      );
       say(`and remove it with: weft lab down${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`);
     }
   } finally {

@@ -40,7 +40,10 @@ export function labRoot(env: Record<string, string | undefined>): string {
 }
 
 export class LabPaths {
-  constructor(readonly root: string, readonly name: string) {}
+  constructor(
+    readonly root: string,
+    readonly name: string,
+  ) {}
 
   get dir(): string {
     return join(this.root, this.name);

@@ -44,7 +44,12 @@ export interface LabDeps {
   progress: (line: string) => void;
 }
 
-async function waitUntil(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, onWait?: () => void): Promise<void> {
+async function waitUntil(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+  onWait?: () => void,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
@@ -73,10 +78,26 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [
-      process.execPath, CLI_PATH, 'agent', ...storeArgs(paths, record),
-      '--net-conf', paths.netConf, '--node-name', n.name, '--iface', 'eth0',
-      '--run-dir', paths.runDir(n.name), '--cni-conf-dir', paths.cniConfDir(n.name), '--ipam-data-dir', paths.ipamDir(n.name),
-      '--metrics-addr', '127.0.0.1:9777', '--objects-file', paths.objects,
+      process.execPath,
+      CLI_PATH,
+      'agent',
+      ...storeArgs(paths, record),
+      '--net-conf',
+      paths.netConf,
+      '--node-name',
+      n.name,
+      '--iface',
+      'eth0',
+      '--run-dir',
+      paths.runDir(n.name),
+      '--cni-conf-dir',
+      paths.cniConfDir(n.name),
+      '--ipam-data-dir',
+      paths.ipamDir(n.name),
+      '--metrics-addr',
+      '127.0.0.1:9777',
+      '--objects-file',
+      paths.objects,
     ],
     logFile: `${paths.logDir}/agent-${n.name}.log`,
     env: processEnv(paths),
@@ -145,21 +166,30 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
  * `weft lab supervise`: looks every `everyMs` and restarts what died, until `signal` (SIGTERM in
  * the CLI) or the lab is gone. A process that keeps dying is restarted at most once per look (its log says why).
  */
-export async function superviseLab(name: string, deps: LabDeps, o: { everyMs: number; signal: AbortSignal }): Promise<void> {
+export async function superviseLab(
+  name: string,
+  deps: LabDeps,
+  o: { everyMs: number; signal: AbortSignal },
+): Promise<void> {
   const paths = new LabPaths(deps.root, name);
   while (!o.signal.aborted && existsSync(paths.dir)) {
     try {
       const restarted = await superviseOnce(name, deps);
-      if (restarted.length > 0) deps.progress(`${new Date().toISOString()} restarted ${restarted.join(', ')} (see ${paths.logDir})`);
+      if (restarted.length > 0)
+        deps.progress(`${new Date().toISOString()} restarted ${restarted.join(', ')} (see ${paths.logDir})`);
     } catch (err) {
       deps.progress(`${new Date().toISOString()} cannot supervise lab ${name}: ${(err as Error).message}`);
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, o.everyMs);
-      o.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      o.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 }
@@ -176,7 +206,8 @@ export async function labRestartAgents(name: string, nodes: string[], deps: LabD
     const record = readLabRecord(paths);
     if (!record) throw new Error(`lab "${name}" does not exist`);
     const netns = new NamedNetns(deps.exec);
-    for (const want of nodes) if (!record.nodes.some((n) => n.name === want)) throw new Error(`--node: lab ${name} has no node "${want}"`);
+    for (const want of nodes)
+      if (!record.nodes.some((n) => n.name === want)) throw new Error(`--node: lab ${name} has no node "${want}"`);
     const chosen = record.nodes.filter((n) => nodes.length === 0 || nodes.includes(n.name));
     for (const n of chosen) {
       const old = n.agentPid;
@@ -199,14 +230,22 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
   const say = deps.progress;
   const existing = readLabRecord(paths);
   if (existing) {
-    throw new Error(`lab "${spec.name}" already exists (${existing.state}, ${existing.nodes.length} nodes); remove it first with: weft lab down --name ${spec.name}`);
+    throw new Error(
+      `lab "${spec.name}" already exists (${existing.state}, ${existing.nodes.length} nodes); remove it first with: weft lab down --name ${spec.name}`,
+    );
   }
   if (labNamespaces(netns, paths).length > 0 || existsSync(paths.dir)) {
     say(`removing what a previous lab "${spec.name}" left behind`);
     await labDown(spec.name, deps);
   }
   const started = Date.now();
-  const record: LabRecord = { spec, state: 'creating', created: new Date().toISOString(), segmentNs: `${paths.nsPrefix}ul`, nodes: [] };
+  const record: LabRecord = {
+    spec,
+    state: 'creating',
+    created: new Date().toISOString(),
+    segmentNs: `${paths.nsPrefix}ul`,
+    nodes: [],
+  };
   try {
     for (const d of [paths.dir, paths.logDir, paths.lockDir]) mkdirSync(d, { recursive: true });
     // Written first, so that `lab down` finds this lab even if `up` is killed half-way.
@@ -220,7 +259,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     for (let i = 1; i <= spec.nodes; i++) {
       const n = await underlay.addNode(`n${i}`, segment, i);
       record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip });
-      for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)]) mkdirSync(d, { recursive: true });
+      for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
+        mkdirSync(d, { recursive: true });
     }
     writeLabRecord(paths, record);
 
@@ -233,14 +273,29 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           netns: netns.path(record.segmentNs),
           argv: [
             '/usr/bin/etcd',
-            '--name', 'lab', '--data-dir', paths.etcdData,
-            '--listen-client-urls', `${url},http://127.0.0.1:${ETCD_PORT}`, '--advertise-client-urls', url,
-            '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-            '--initial-cluster', 'lab=http://127.0.0.1:2380',
-            '--heartbeat-interval', '10', '--election-timeout', '100', '--log-level', 'warn',
+            '--name',
+            'lab',
+            '--data-dir',
+            paths.etcdData,
+            '--listen-client-urls',
+            `${url},http://127.0.0.1:${ETCD_PORT}`,
+            '--advertise-client-urls',
+            url,
+            '--listen-peer-urls',
+            'http://127.0.0.1:2380',
+            '--initial-advertise-peer-urls',
+            'http://127.0.0.1:2380',
+            '--initial-cluster',
+            'lab=http://127.0.0.1:2380',
+            '--heartbeat-interval',
+            '10',
+            '--election-timeout',
+            '100',
+            '--log-level',
+            'warn',
           ],
           logFile: `${paths.logDir}/etcd.log`,
-          context: 'start the lab\'s etcd',
+          context: "start the lab's etcd",
         });
         record.etcdEndpoints = [url];
       } else {
@@ -251,7 +306,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           const port = ETCD_PORT + i;
           record.gatewayPids.push(
             spawnDetached({
-              argv: [process.execPath, CLI_PATH, 'lab', 'gateway', '--lab', spec.name, '--port', String(port), '--target', target],
+              argv: [
+                process.execPath,
+                CLI_PATH,
+                'lab',
+                'gateway',
+                '--lab',
+                spec.name,
+                '--port',
+                String(port),
+                '--target',
+                target,
+              ],
               logFile: `${paths.logDir}/gateway-${port}.log`,
               env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
               context: `start the store gateway on port ${port}`,
@@ -259,7 +325,9 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           );
           record.etcdEndpoints.push(`http://${SEGMENT_PREFIX24}.254:${port}`);
         }
-        say(`store: etcd at ${spec.store.endpoints.join(',')}, reached by the nodes through ${record.etcdEndpoints.join(',')}`);
+        say(
+          `store: etcd at ${spec.store.endpoints.join(',')}, reached by the nodes through ${record.etcdEndpoints.join(',')}`,
+        );
       }
     } else {
       say(`store: embedded (${paths.leases})`);
@@ -268,7 +336,16 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     const objects = new SqliteObjectStore(paths.objects, systemClock);
     try {
-      await objects.commit({ put: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' }, annotations: {} } }], delete: [] });
+      await objects.commit({
+        put: [
+          {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' }, annotations: {} },
+          },
+        ],
+        delete: [],
+      });
     } finally {
       await objects.close();
     }
@@ -285,8 +362,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
-          if (n.agentPid && processCommandLine(n.agentPid) === undefined) throw new Error(`the agent of ${n.name} exited; see ${paths.logDir}/agent-${n.name}.log`);
-          if (n.runnerPid && processCommandLine(n.runnerPid) === undefined) throw new Error(`the pod runner of ${n.name} exited; see ${paths.logDir}/runner-${n.name}.log`);
+          if (n.agentPid && processCommandLine(n.agentPid) === undefined)
+            throw new Error(`the agent of ${n.name} exited; see ${paths.logDir}/agent-${n.name}.log`);
+          if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
+            throw new Error(`the pod runner of ${n.name} exited; see ${paths.logDir}/runner-${n.name}.log`);
         }
         const ready = (await objectsRead.nodes()).filter((n) => n.ready).length;
         if (ready !== lastReady) {
@@ -307,7 +386,9 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
-    say(`lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}`);
+    say(
+      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}`,
+    );
     return record;
   } catch (err) {
     say(`lab up failed: ${(err as Error).message}; removing what was made`);
@@ -337,7 +418,8 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
   if (supervisor !== undefined && processCommandLine(supervisor)?.includes(`lab supervise --lab ${name} `)) {
     signalProcess(supervisor, 'SIGTERM');
     const end = Date.now() + 3_000;
-    while (processCommandLine(supervisor) !== undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    while (processCommandLine(supervisor) !== undefined && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 50));
     if (processCommandLine(supervisor) !== undefined) signalProcess(supervisor, 'SIGKILL');
     try {
       record = readLabRecord(paths) ?? record;
@@ -352,24 +434,37 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     for (const line of r.stdout.split('\n')) if (/^\d+$/.test(line.trim())) pids.add(Number(line.trim()));
   }
   // Processes lab.json names are ours only if their command line still points at this lab.
-  for (const pid of [record?.etcdPid, ...(record?.gatewayPids ?? []), ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid])]) {
+  for (const pid of [
+    record?.etcdPid,
+    ...(record?.gatewayPids ?? []),
+    ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid]),
+  ]) {
     if (pid === undefined) continue;
     const cmd = processCommandLine(pid);
-    if (cmd && (cmd.includes(paths.dir) || cmd.includes(`--lab ${name} `) || cmd.includes(paths.nsPrefix))) pids.add(pid);
+    if (cmd && (cmd.includes(paths.dir) || cmd.includes(`--lab ${name} `) || cmd.includes(paths.nsPrefix)))
+      pids.add(pid);
   }
   for (const pid of pids) signalProcess(pid, 'SIGTERM');
   const end = Date.now() + 3_000;
-  while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 50));
   for (const pid of pids) if (processCommandLine(pid) !== undefined) signalProcess(pid, 'SIGKILL');
 
   // One `ip -batch` for all namespaces: a 200-pod lab has hundreds.
   if (namespaces.length > 0) {
-    await deps.exec.tryRun({ argv: ['ip', '-force', '-batch', '-'], input: namespaces.map((n) => `netns del ${n}`).join('\n') + '\n', context: `delete the namespaces of lab ${name}` });
+    await deps.exec.tryRun({
+      argv: ['ip', '-force', '-batch', '-'],
+      input: namespaces.map((n) => `netns del ${n}`).join('\n') + '\n',
+      context: `delete the namespaces of lab ${name}`,
+    });
     const left = labNamespaces(netns, paths);
     for (const ns of left) await netns.delete(ns);
   }
   rmSync(paths.dir, { recursive: true, force: true });
-  if (namespaces.length > 0 || pids.size > 0) deps.progress(`lab ${name}: ended ${pids.size} processes, deleted ${namespaces.length} namespaces and ${paths.dir}`);
+  if (namespaces.length > 0 || pids.size > 0)
+    deps.progress(
+      `lab ${name}: ended ${pids.size} processes, deleted ${namespaces.length} namespaces and ${paths.dir}`,
+    );
   return { processes: pids.size, namespaces: namespaces.length };
 }
 
@@ -378,7 +473,15 @@ export interface LabStatus {
   state: string;
   spec?: LabSpec;
   /** `controllers`: the node's agent's status document (src/agent/node-status.ts), once it wrote one. */
-  nodes: Array<{ name: string; ns: string; ip: string; agent: boolean; runner: boolean; info?: NodeInfo; controllers?: NodeStatusDocument['controllers'] }>;
+  nodes: Array<{
+    name: string;
+    ns: string;
+    ip: string;
+    agent: boolean;
+    runner: boolean;
+    info?: NodeInfo;
+    controllers?: NodeStatusDocument['controllers'];
+  }>;
   namespaces: number;
   pods: number;
 }
@@ -390,7 +493,13 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
   const namespaces = labNamespaces(netns, paths);
   if (!record) {
     if (namespaces.length === 0) throw new Error(`lab "${name}" does not exist (weft lab list shows the labs)`);
-    return { name, state: 'broken (no lab.json; run weft lab down to remove it)', nodes: [], namespaces: namespaces.length, pods: 0 };
+    return {
+      name,
+      state: 'broken (no lab.json; run weft lab down to remove it)',
+      nodes: [],
+      namespaces: namespaces.length,
+      pods: 0,
+    };
   }
   const store = new SqliteObjectStore(paths.objects, systemClock);
   try {
@@ -404,7 +513,15 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       nodes: record.nodes.map((n) => {
         const info = infos.find((i) => i.name === n.name);
         const doc = readNodeStatus(paths.runDir(n.name));
-        return { name: n.name, ns: n.ns, ip: n.ip, agent: alive(n.agentPid), runner: alive(n.runnerPid), ...(info ? { info } : {}), ...(doc ? { controllers: doc.controllers } : {}) };
+        return {
+          name: n.name,
+          ns: n.ns,
+          ip: n.ip,
+          agent: alive(n.agentPid),
+          runner: alive(n.runnerPid),
+          ...(info ? { info } : {}),
+          ...(doc ? { controllers: doc.controllers } : {}),
+        };
       }),
       namespaces: namespaces.length,
       pods,

@@ -136,7 +136,11 @@ export class PodRunner {
       const nsAlive = sb.netns === '' || this.netns.list().includes(sb.netns);
       if (pod && pod.meta.uid === sb.uid && pod.object.status?.phase === 'Running' && nsAlive) {
         try {
-          const ports = await servePodPorts(key, declaredPorts(pod.object), sb.netns === '' ? undefined : this.netns.path(sb.netns));
+          const ports = await servePodPorts(
+            key,
+            declaredPorts(pod.object),
+            sb.netns === '' ? undefined : this.netns.path(sb.netns),
+          );
           this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Running', ports, conflist: this.conflist() });
           this.o.log.info('pod recovered', { pod: key });
           continue;
@@ -144,7 +148,13 @@ export class PodRunner {
           this.o.log.warn('cannot serve a recovered pod; tearing it down', { pod: key, error: (err as Error).message });
         }
       }
-      await this.teardown(key, { uid: sb.uid, sandbox: sb, phase: 'Failed', ports: { close: async () => undefined }, conflist: this.conflist() });
+      await this.teardown(key, {
+        uid: sb.uid,
+        sandbox: sb,
+        phase: 'Failed',
+        ports: { close: async () => undefined },
+        conflist: this.conflist(),
+      });
     }
   }
 
@@ -204,7 +214,8 @@ export class PodRunner {
   /** Starts create/teardown tasks for what differs between the cluster and this node. */
   async sync(): Promise<void> {
     const desired = new Map<string, Stored<Pod>>();
-    for (const pod of this.o.cache.podsOnNode(this.o.node)) desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
+    for (const pod of this.o.cache.podsOnNode(this.o.node))
+      desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
     for (const [key, live] of this.live) {
       if (desired.get(key)?.meta.uid !== live.uid) this.schedule(key, () => this.teardown(key, live));
     }
@@ -229,7 +240,10 @@ export class PodRunner {
   }
 
   /** Writes the pod's status (phase Pending, Running or Failed) while the pod is still `sb.uid`. */
-  private async setStatus(sb: SandboxRecord, s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string }): Promise<void> {
+  private async setStatus(
+    sb: SandboxRecord,
+    s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string },
+  ): Promise<void> {
     await this.o.store.setPodStatus(sb.namespace, sb.name, sb.uid, nodePodStatus({ ...s, hostIP: this.o.nodeIp }));
   }
 
@@ -249,7 +263,10 @@ export class PodRunner {
     if (!hostNetwork && !conflist) {
       // As kubelet does while the network plugin is not ready: wait, retrying on resync (a
       // status write equal to the stored one changes nothing).
-      await this.setStatus(sb, { phase: 'Pending', message: `network not ready: no CNI config in ${this.o.cniConfDir} yet` });
+      await this.setStatus(sb, {
+        phase: 'Pending',
+        message: `network not ready: no CNI config in ${this.o.cniConfDir} yet`,
+      });
       return;
     }
     // Recorded first, so a runner killed from here on finds what it made (see recover()).
@@ -265,7 +282,13 @@ export class PodRunner {
           netns: this.netns.path(sb.netns),
           ifname: 'eth0',
           // What kubelet passes (libcni's K8S_POD_* args); IgnoreUnknown lets plugins skip them.
-          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', namespace], ['K8S_POD_NAME', name], ['K8S_POD_INFRA_CONTAINER_ID', sb.containerId], ['K8S_POD_UID', stored.meta.uid]],
+          args: [
+            ['IgnoreUnknown', '1'],
+            ['K8S_POD_NAMESPACE', namespace],
+            ['K8S_POD_NAME', name],
+            ['K8S_POD_INFRA_CONTAINER_ID', sb.containerId],
+            ['K8S_POD_UID', stored.meta.uid],
+          ],
         });
         added = true;
         const ip = result.ips?.[0]?.address.split('/')[0];
@@ -288,9 +311,17 @@ export class PodRunner {
   }
 
   /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */
-  private async cniDel(key: string, conflist: ConfList, st: Pick<SandboxRecord, 'containerId' | 'netns'>): Promise<void> {
+  private async cniDel(
+    key: string,
+    conflist: ConfList,
+    st: Pick<SandboxRecord, 'containerId' | 'netns'>,
+  ): Promise<void> {
     try {
-      await this.o.runtime.del(conflist, { containerId: st.containerId, netns: this.netns.path(st.netns), ifname: 'eth0' });
+      await this.o.runtime.del(conflist, {
+        containerId: st.containerId,
+        netns: this.netns.path(st.netns),
+        ifname: 'eth0',
+      });
     } catch (err) {
       this.o.log.warn('CNI DEL failed', { pod: key, error: (err as Error).message });
     }
@@ -316,7 +347,12 @@ export class PodRunner {
 
   /** Registers the node: subnet and backend from its lease, ready when the agent is healthy. */
   async heartbeat(): Promise<void> {
-    const info: NodeInfo = { name: this.o.node, internalIP: this.o.nodeIp, ready: false, heartbeat: new Date(this.o.clock.now()).toISOString() };
+    const info: NodeInfo = {
+      name: this.o.node,
+      internalIP: this.o.nodeIp,
+      ready: false,
+      heartbeat: new Date(this.o.clock.now()).toISOString(),
+    };
     let envText = '';
     try {
       envText = readFileSync(join(this.o.runDir, 'subnet.env'), 'utf8');
@@ -332,7 +368,11 @@ export class PodRunner {
     } else {
       try {
         const lease = (await this.o.leases.listLeases()).find((l) => l.publicIp === this.o.nodeIp);
-        this.leaseRead = { env: envText, at: now, ...(lease ? { subnet: lease.subnet, backend: lease.backendType } : {}) };
+        this.leaseRead = {
+          env: envText,
+          at: now,
+          ...(lease ? { subnet: lease.subnet, backend: lease.backendType } : {}),
+        };
         if (lease) {
           info.podCIDR = lease.subnet;
           info.backend = lease.backendType;

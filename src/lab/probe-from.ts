@@ -20,7 +20,9 @@ async function main(): Promise<void> {
   }
   const base = Number(process.env.WEFT_PROBE_UDP_SOURCE_BASE ?? NaN);
   const attempt = (host: string, i: number) =>
-    proto === 'tcp' ? tcp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`) : udp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`, Number.isInteger(base) ? base + i : undefined);
+    proto === 'tcp'
+      ? tcp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`)
+      : udp(host, port, timeoutMs, `weft-probe-${process.pid}-${i}`, Number.isInteger(base) ? base + i : undefined);
   const results = await Promise.all(
     hosts.map((host, i) =>
       attempt(host, i).then(

@@ -20,7 +20,10 @@ import { checkLabName } from '../core/lab/lab-spec.js';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
 
-export async function runPodRunner(opts: { lab: string; node: string }, env: Record<string, string | undefined>): Promise<void> {
+export async function runPodRunner(
+  opts: { lab: string; node: string },
+  env: Record<string, string | undefined>,
+): Promise<void> {
   const paths = new LabPaths(labRoot(env), checkLabName(opts.lab, '--lab'));
   const record = readLabRecord(paths);
   if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
@@ -42,7 +45,11 @@ export async function runPodRunner(opts: { lab: string; node: string }, env: Rec
     binDirs: [paths.binDir],
     // WEFT_CNI_SOCKET: the plugin wrappers hand their calls to this node's agent (the lab's nodes
     // share one file system, so the default /run/weft/cni.sock cannot be every node's).
-    env: { PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir, WEFT_CNI_SOCKET: cniSocketPath(runDir) },
+    env: {
+      PATH: env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      WEFT_LOCK_DIR: paths.lockDir,
+      WEFT_CNI_SOCKET: cniSocketPath(runDir),
+    },
   });
   const cache = new ClusterCache({
     source: new SqliteClusterSource({ store, path: paths.objects, clock: systemClock }),

@@ -10,7 +10,12 @@
 import { connect, type Server, type Socket } from 'node:net';
 import { bindIn } from '../adapters/pod-ports.js';
 
-export async function runStoreGateway(o: { segmentNsPath: string; port: number; target: URL; log: (line: string) => void }): Promise<void> {
+export async function runStoreGateway(o: {
+  segmentNsPath: string;
+  port: number;
+  target: URL;
+  log: (line: string) => void;
+}): Promise<void> {
   const bound = await bindIn(o.segmentNsPath, [{ protocol: 'TCP', port: o.port }]);
   const first = bound[0];
   if (!first || first.protocol !== 'TCP') throw new Error('store gateway: no listening socket was made');

@@ -32,7 +32,11 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
   const netns = new NamedNetns(exec);
   const say = opts.out;
   const nodeNs = `${opts.prefix}node`;
-  const pods = ['a', 'b'].map((n) => ({ name: `pod-${n}`, ns: `${opts.prefix}pod-${n}`, containerId: `weft-demo-${n}` }));
+  const pods = ['a', 'b'].map((n) => ({
+    name: `pod-${n}`,
+    ns: `${opts.prefix}pod-${n}`,
+    containerId: `weft-demo-${n}`,
+  }));
   const work = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   const binDir = join(work, 'bin');
   const dataDir = join(work, 'ipam');
@@ -78,7 +82,8 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
         containerId: p.containerId,
         netns: netns.path(p.ns),
         ifname: 'eth0',
-        capabilityArgs: p.name === 'pod-b' ? { portMappings: [{ hostPort: opts.hostPort, containerPort: 80, protocol: 'tcp' }] } : {},
+        capabilityArgs:
+          p.name === 'pod-b' ? { portMappings: [{ hostPort: opts.hostPort, containerPort: 80, protocol: 'tcp' }] } : {},
       };
       await runtime.add(loopback, { ...att, ifname: 'lo' });
       const result = await runtime.add(conflist, att);
@@ -93,7 +98,11 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
     const gateway = added[0]?.result.ips?.[0]?.gateway ?? '';
 
     const echo = join(LAB_DIR, 'echo-server.js');
-    daemons.push(await startDaemon([...netns.wrap(pods[1]!.ns), process.execPath, echo, '--name', 'pod-b', 'tcp:80', 'udp:80'], { context: 'start pod-b server' }));
+    daemons.push(
+      await startDaemon([...netns.wrap(pods[1]!.ns), process.execPath, echo, '--name', 'pod-b', 'tcp:80', 'udp:80'], {
+        context: 'start pod-b server',
+      }),
+    );
     say(`  pod-b serves  80/TCP and 80/UDP (pid ${daemons[0]!.pid})`);
 
     const pingTo = async (label: string, ip: string) => {
@@ -101,7 +110,9 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
       const summary = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
       const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
       if (r.exitCode !== 0) throw new Error(`ping ${label} (${ip}) failed: ${r.stdout.trim()} ${r.stderr.trim()}`);
-      say(`  ping          pod-a → ${label} (${ip}): ${summary?.[2]}/${summary?.[1]} replies, avg ${rtt?.[1] ?? '?'} ms`);
+      say(
+        `  ping          pod-a → ${label} (${ip}): ${summary?.[2]}/${summary?.[1]} replies, avg ${rtt?.[1] ?? '?'} ms`,
+      );
     };
     await pingTo('pod-b', ipB);
     await pingTo('gateway', gateway);
@@ -110,11 +121,26 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
     for (const proto of ['tcp', 'udp']) {
       const r = await inPod(pods[0]!.ns, [process.execPath, connect, proto, ipB, '80', '2000', 'hello-from-pod-a']);
       if (r.exitCode !== 0) throw new Error(`${proto} pod-a → pod-b:80 failed: ${r.stderr.trim()}`);
-      say(`  ${proto.toUpperCase()}           pod-a → pod-b:80 answered ${JSON.stringify(r.stdout.trim().split('\n')[0])}`);
+      say(
+        `  ${proto.toUpperCase()}           pod-a → pod-b:80 answered ${JSON.stringify(r.stdout.trim().split('\n')[0])}`,
+      );
     }
-    const hp = await exec.tryRun({ argv: [...netns.wrap(nodeNs), process.execPath, connect, 'tcp', gateway, String(opts.hostPort), '2000', 'via-hostport'] });
+    const hp = await exec.tryRun({
+      argv: [
+        ...netns.wrap(nodeNs),
+        process.execPath,
+        connect,
+        'tcp',
+        gateway,
+        String(opts.hostPort),
+        '2000',
+        'via-hostport',
+      ],
+    });
     if (hp.exitCode !== 0) throw new Error(`node → ${gateway}:${opts.hostPort} (hostPort) failed: ${hp.stderr.trim()}`);
-    say(`  hostPort      node ${gateway}:${opts.hostPort} → pod-b:80 answered ${JSON.stringify(hp.stdout.trim().split('\n')[0])}`);
+    say(
+      `  hostPort      node ${gateway}:${opts.hostPort} → pod-b:80 answered ${JSON.stringify(hp.stdout.trim().split('\n')[0])}`,
+    );
     void ipA;
   } catch (err) {
     failed = true;
@@ -126,7 +152,9 @@ export async function runTwoPodDemo(opts: DemoOptions): Promise<void> {
       try {
         await runtime.del(conflist, att, result);
         await runtime.del(loopback, { ...att, ifname: 'lo' });
-        say(`  DEL ${att.containerId.replace('weft-demo-', 'pod-')}     veth, address reservation and nft elements removed`);
+        say(
+          `  DEL ${att.containerId.replace('weft-demo-', 'pod-')}     veth, address reservation and nft elements removed`,
+        );
       } catch (err) {
         problems.push((err as Error).message);
       }

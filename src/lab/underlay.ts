@@ -47,14 +47,21 @@ export class Underlay {
   }
 
   private sysctl(ns: string, key: string, value: string): Promise<unknown> {
-    return this.exec.run({ argv: ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`], context: `sysctl ${key} in ${ns}` });
+    return this.exec.run({
+      argv: ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `${key}=${value}`],
+      context: `sysctl ${key} in ${ns}`,
+    });
   }
 
   /** Creates a segment: its namespace and bridge with the .254 gateway address. */
   async addSegment(label: string, prefix24: string): Promise<Segment> {
     const ns = `${this.prefix}${label}`;
     await this.netns.add(ns);
-    await this.ip(ns, [`link add ${BRIDGE} type bridge`, `link set ${BRIDGE} up`, `addr add ${prefix24}.254/24 dev ${BRIDGE}`], `create segment ${label}`);
+    await this.ip(
+      ns,
+      [`link add ${BRIDGE} type bridge`, `link set ${BRIDGE} up`, `addr add ${prefix24}.254/24 dev ${BRIDGE}`],
+      `create segment ${label}`,
+    );
     // The segment namespace also routes between segments (when there are several) and stands in
     // for "the outside" for ip-masq.
     await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
@@ -72,8 +79,19 @@ export class Underlay {
     for (const [i, seg] of [a, b].entries()) {
       const leg = `r${i}`;
       const peer = `${label}${i}`.slice(0, 15);
-      await this.ip(seg.ns, [`link add ${peer} type veth peer name ${leg} netns ${this.netns.path(ns)}`, `link set ${peer} master ${BRIDGE} up`], `plug router into ${seg.ns}`);
-      await this.ip(ns, [`addr add ${seg.prefix24}.253/24 dev ${leg}`, `link set ${leg} up`], `address router leg ${leg}`);
+      await this.ip(
+        seg.ns,
+        [
+          `link add ${peer} type veth peer name ${leg} netns ${this.netns.path(ns)}`,
+          `link set ${peer} master ${BRIDGE} up`,
+        ],
+        `plug router into ${seg.ns}`,
+      );
+      await this.ip(
+        ns,
+        [`addr add ${seg.prefix24}.253/24 dev ${leg}`, `link set ${leg} up`],
+        `address router leg ${leg}`,
+      );
     }
     await this.ip(a.ns, [`route add ${b.prefix24}.0/24 via ${a.prefix24}.253`], 'route segment a to b');
     await this.ip(b.ns, [`route add ${a.prefix24}.0/24 via ${b.prefix24}.253`], 'route segment b to a');
@@ -86,8 +104,19 @@ export class Underlay {
     const ip = `${segment.prefix24}.${host}`;
     await this.netns.add(ns);
     const peer = name.slice(0, 15);
-    await this.ip(segment.ns, [`link add ${peer} type veth peer name eth0 netns ${this.netns.path(ns)}`, `link set ${peer} master ${BRIDGE} up`], `plug ${name} into the segment`);
-    await this.ip(ns, [`addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${segment.prefix24}.254`], `address ${name}`);
+    await this.ip(
+      segment.ns,
+      [
+        `link add ${peer} type veth peer name eth0 netns ${this.netns.path(ns)}`,
+        `link set ${peer} master ${BRIDGE} up`,
+      ],
+      `plug ${name} into the segment`,
+    );
+    await this.ip(
+      ns,
+      [`addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${segment.prefix24}.254`],
+      `address ${name}`,
+    );
     await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
     return { name, ns, iface: 'eth0', ip, segment };
   }

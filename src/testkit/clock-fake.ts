@@ -41,7 +41,9 @@ export class FakeClock implements Clock {
     const end = this.t + ms;
     for (;;) {
       await settle();
-      const due = this.timers.filter((p) => !p.cancelled && p.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      const due = this.timers
+        .filter((p) => !p.cancelled && p.at <= end)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
       if (!due) break;
       this.t = due.at;
       due.cancelled = true;

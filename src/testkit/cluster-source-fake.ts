@@ -9,7 +9,14 @@
 import type { K8sKind, K8sObject, ObjectOfKind, PodStatus } from '../core/k8s/objects.js';
 import { keyOf, keyText, RevisionConflictError, RevisionTooOldError, type ObjectKey } from '../core/k8s/object-key.js';
 import type { Change, CommitAction, NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
-import type { ClusterSource, ListResult, WatchEvent, WatchEventType, WatchHandler, WatchSubscription } from '../ports/cluster-source.js';
+import type {
+  ClusterSource,
+  ListResult,
+  WatchEvent,
+  WatchEventType,
+  WatchHandler,
+  WatchSubscription,
+} from '../ports/cluster-source.js';
 
 interface Entry {
   stored: Stored;
@@ -19,7 +26,9 @@ interface Entry {
 
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
 }
 
@@ -41,7 +50,12 @@ export class FakeCluster implements ObjectStore {
   private compacted = 0;
   private uids = 0;
 
-  constructor(private readonly opts: { now?: () => number; /** Revisions the log keeps, as the SQLite store's bound (default: all). */ changeLogLimit?: number } = {}) {}
+  constructor(
+    private readonly opts: {
+      now?: () => number;
+      /** Revisions the log keeps, as the SQLite store's bound (default: all). */ changeLogLimit?: number;
+    } = {},
+  ) {}
 
   /** Drops the log entries at or below `revision` (what the SQLite store's bound does). */
   compact(revision: number): void {
@@ -70,7 +84,10 @@ export class FakeCluster implements ObjectStore {
   /** The store as a ClusterSource (its `list` returns items and revision). */
   source(): ClusterSource {
     return {
-      list: async <K extends K8sKind>(kind: K): Promise<ListResult<K>> => ({ items: this.listNow(kind) as Stored<ObjectOfKind<K>>[], revision: this.rev }),
+      list: async <K extends K8sKind>(kind: K): Promise<ListResult<K>> => ({
+        items: this.listNow(kind) as Stored<ObjectOfKind<K>>[],
+        revision: this.rev,
+      }),
       watch: (kinds, from, handler) => this.watch(kinds, from, handler),
     };
   }
@@ -81,7 +98,12 @@ export class FakeCluster implements ObjectStore {
   }
 
   private append(type: WatchEventType, stored: Stored): void {
-    this.log.push({ type, kind: stored.object.kind, object: copy(stored), revision: stored.meta.resourceVersion } as WatchEvent);
+    this.log.push({
+      type,
+      kind: stored.object.kind,
+      object: copy(stored),
+      revision: stored.meta.resourceVersion,
+    } as WatchEvent);
     if (this.opts.changeLogLimit !== undefined) this.compact(stored.meta.resourceVersion - this.opts.changeLogLimit);
   }
 
@@ -91,7 +113,9 @@ export class FakeCluster implements ObjectStore {
 
   async commit(change: Change, ifRevision?: number): Promise<CommitAction[]> {
     if (ifRevision !== undefined && this.commitRev > ifRevision) {
-      throw new RevisionConflictError(`commit: objects changed since revision ${ifRevision} (at revision ${this.commitRev})`);
+      throw new RevisionConflictError(
+        `commit: objects changed since revision ${ifRevision} (at revision ${this.commitRev})`,
+      );
     }
     const actions: CommitAction[] = [];
     let revision: number | undefined;
@@ -124,7 +148,10 @@ export class FakeCluster implements ObjectStore {
       const existing = this.objects.get(k);
       if (existing) {
         this.objects.delete(k);
-        this.append('DELETED', { object: existing.stored.object, meta: { ...existing.stored.meta, resourceVersion: next() } });
+        this.append('DELETED', {
+          object: existing.stored.object,
+          meta: { ...existing.stored.meta, resourceVersion: next() },
+        });
       }
       actions.push('deleted');
     }
@@ -139,7 +166,10 @@ export class FakeCluster implements ObjectStore {
     const e = this.objects.get(keyText({ kind: 'Pod', namespace, name }));
     if (!e || e.stored.meta.uid !== uid || e.stored.object.kind !== 'Pod') return false;
     if (canonical(e.stored.object.status) === canonical(status)) return true;
-    const pod = { ...withoutStatus(e.stored.object), ...(status === undefined ? {} : { status: copy(status) }) } as K8sObject;
+    const pod = {
+      ...withoutStatus(e.stored.object),
+      ...(status === undefined ? {} : { status: copy(status) }),
+    } as K8sObject;
     e.stored = { object: pod, meta: { ...e.stored.meta, resourceVersion: ++this.rev } };
     this.append('MODIFIED', e.stored);
     this.notify();
@@ -184,7 +214,9 @@ export class FakeCluster implements ObjectStore {
         } catch (err) {
           stopped = true;
           this.watchers.delete(wake);
-          handler.onError(new Error(`watch ${kinds.join(',')}: handler failed at revision ${revision}`, { cause: err }));
+          handler.onError(
+            new Error(`watch ${kinds.join(',')}: handler failed at revision ${revision}`, { cause: err }),
+          );
           return;
         }
         if (!again) return;

@@ -63,14 +63,17 @@ export function runIpamStoreContract(name: string, make: () => Promise<ContractS
     assert.equal(await store.reserve('c9', 'eth0', '10.0.0.3', 0), true, 'a released address can be reserved again');
   });
 
-  withSubject('id-only reservations: held by every ifname, released only when nothing current-format is', async ({ store, seedLegacy }) => {
-    await seedLegacy('10.0.0.9', 'old');
-    assert.deepEqual(await store.list(), [{ ip: '10.0.0.9', containerId: 'old', ifname: undefined }]);
-    assert.deepEqual(await store.getById('old', 'eth3'), ['10.0.0.9']);
-    assert.equal(await store.reserve('x', 'eth0', '10.0.0.9', 0), false);
-    await store.reserve('old', 'eth0', '10.0.0.10', 0);
-    assert.deepEqual(await store.releaseById('old', 'eth0'), ['10.0.0.10']);
-    assert.deepEqual(await store.releaseById('old', 'eth0'), ['10.0.0.9']);
-    assert.deepEqual(await store.list(), []);
-  });
+  withSubject(
+    'id-only reservations: held by every ifname, released only when nothing current-format is',
+    async ({ store, seedLegacy }) => {
+      await seedLegacy('10.0.0.9', 'old');
+      assert.deepEqual(await store.list(), [{ ip: '10.0.0.9', containerId: 'old', ifname: undefined }]);
+      assert.deepEqual(await store.getById('old', 'eth3'), ['10.0.0.9']);
+      assert.equal(await store.reserve('x', 'eth0', '10.0.0.9', 0), false);
+      await store.reserve('old', 'eth0', '10.0.0.10', 0);
+      assert.deepEqual(await store.releaseById('old', 'eth0'), ['10.0.0.10']);
+      assert.deepEqual(await store.releaseById('old', 'eth0'), ['10.0.0.9']);
+      assert.deepEqual(await store.list(), []);
+    },
+  );
 }

@@ -31,7 +31,9 @@ export class MemoryIpamStore implements IpamStore {
 
   async getById(containerId: string, ifname: string): Promise<string[]> {
     const id = containerId.trim();
-    return [...this.held.values()].filter((r) => r.containerId === id && (r.ifname === undefined || r.ifname === ifname)).map((r) => r.ip);
+    return [...this.held.values()]
+      .filter((r) => r.containerId === id && (r.ifname === undefined || r.ifname === ifname))
+      .map((r) => r.ip);
   }
 
   async releaseById(containerId: string, ifname: string): Promise<string[]> {

@@ -7,7 +7,13 @@
  */
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
-import { type Lease, type LeaseAttrs, type LeaseEvent, type LeaseStore, type LeaseWatch } from '../ports/lease-store.js';
+import {
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type LeaseStore,
+  type LeaseWatch,
+} from '../ports/lease-store.js';
 import { LeaseLostError, LeaseTakenError } from '../core/port-errors.js';
 
 /** What a watcher compares: a renewal that changes none of these is not an event. */
@@ -47,12 +53,20 @@ export class MemoryLeaseStore implements LeaseStore {
 
   async listLeases(): Promise<Lease[]> {
     this.check();
-    return [...this.leases.keys()].map((s) => this.live(s)).filter((l): l is Lease => l !== undefined).sort((a, b) => (a.subnet < b.subnet ? -1 : 1));
+    return [...this.leases.keys()]
+      .map((s) => this.live(s))
+      .filter((l): l is Lease => l !== undefined)
+      .sort((a, b) => (a.subnet < b.subnet ? -1 : 1));
   }
 
   private put(subnet: string, attrs: LeaseAttrs, ttlMs: number): Lease {
     const before = this.live(subnet);
-    const lease: Lease = { ...attrs, backendData: { ...attrs.backendData }, subnet, expiresAt: this.clock.now() + ttlMs };
+    const lease: Lease = {
+      ...attrs,
+      backendData: { ...attrs.backendData },
+      subnet,
+      expiresAt: this.clock.now() + ttlMs,
+    };
     this.leases.set(subnet, lease);
     this.expiry.get(subnet)?.cancel();
     // As etcd deletes a key when its lease runs out, and a watcher hears of it.

@@ -41,12 +41,36 @@ export type NftMaker = () => Promise<Nft>;
 const FAMILY = 'inet' as const;
 const NAME = 'c';
 const table: TableObj = { kind: 'table', family: FAMILY, name: NAME };
-const chain = (name: string, base?: ChainObj['base']): ChainObj => ({ kind: 'chain', family: FAMILY, table: NAME, name, ...(base ? { base } : {}) });
-const setObj = (name: string, s: Omit<SetObj, 'kind' | 'family' | 'table' | 'name'>): SetObj => ({ kind: 'set', family: FAMILY, table: NAME, name, ...s });
-const ruleObj = (chainName: string, exprs: readonly Expr[], comment?: string, handle?: number): RuleObj => ({
-  kind: 'rule', family: FAMILY, table: NAME, chain: chainName, exprs, ...(comment ? { comment } : {}), ...(handle !== undefined ? { handle } : {}),
+const chain = (name: string, base?: ChainObj['base']): ChainObj => ({
+  kind: 'chain',
+  family: FAMILY,
+  table: NAME,
+  name,
+  ...(base ? { base } : {}),
 });
-const elems = (set: string, ...elements: Element[]) => ({ kind: 'element' as const, family: FAMILY, table: NAME, set, elements });
+const setObj = (name: string, s: Omit<SetObj, 'kind' | 'family' | 'table' | 'name'>): SetObj => ({
+  kind: 'set',
+  family: FAMILY,
+  table: NAME,
+  name,
+  ...s,
+});
+const ruleObj = (chainName: string, exprs: readonly Expr[], comment?: string, handle?: number): RuleObj => ({
+  kind: 'rule',
+  family: FAMILY,
+  table: NAME,
+  chain: chainName,
+  exprs,
+  ...(comment ? { comment } : {}),
+  ...(handle !== undefined ? { handle } : {}),
+});
+const elems = (set: string, ...elements: Element[]) => ({
+  kind: 'element' as const,
+  family: FAMILY,
+  table: NAME,
+  set,
+  elements,
+});
 
 const FWD = baseChainOf('policyForward');
 const PRE = baseChainOf('portmapPrerouting');
@@ -77,7 +101,12 @@ export function normalizeTable(t: TableDef | undefined): TableDef | undefined {
     family: t.family,
     name: t.name,
     chains: [...t.chains]
-      .map((c) => ({ name: c.name, ...(c.base ? { base: c.base } : {}), ...(c.comment ? { comment: c.comment } : {}), rules: c.rules.map((r) => ({ exprs: r.exprs, ...(r.comment ? { comment: r.comment } : {}) })) }))
+      .map((c) => ({
+        name: c.name,
+        ...(c.base ? { base: c.base } : {}),
+        ...(c.comment ? { comment: c.comment } : {}),
+        rules: c.rules.map((r) => ({ exprs: r.exprs, ...(r.comment ? { comment: r.comment } : {}) })),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     sets: [...t.sets]
       .map((s) => ({
@@ -88,7 +117,11 @@ export function normalizeTable(t: TableDef | undefined): TableDef | undefined {
         ...(s.timeout !== undefined ? { timeout: s.timeout } : {}),
         ...(s.comment !== undefined ? { comment: s.comment } : {}),
         elements: [...s.elements]
-          .map((e) => ({ key: e.key, ...(e.value !== undefined ? { value: e.value } : {}), ...(e.comment !== undefined ? { comment: e.comment } : {}) }))
+          .map((e) => ({
+            key: e.key,
+            ...(e.value !== undefined ? { value: e.value } : {}),
+            ...(e.comment !== undefined ? { comment: e.comment } : {}),
+          }))
           .sort((a, b) => keyId(a.key).localeCompare(keyId(b.key))),
       }))
       .sort((a, b) => a.name.localeCompare(b.name)),
@@ -154,17 +187,30 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
           .add(elems('ci', { key: [prefix('10.1.0.0', 16), range(80, 90)] }))
           .add(elems('pm', { key: ['tcp', 8080], value: ['10.0.0.5', 80], comment: 'c1/eth0' }))
           .add(chain('leaf'))
-          .add(elems('vm', { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'leaf' } }, { key: ['10.0.0.10'], value: { verdict: 'drop' } })),
+          .add(
+            elems(
+              'vm',
+              { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'leaf' } },
+              { key: ['10.0.0.10'], value: { verdict: 'drop' } },
+            ),
+          ),
       ),
     ],
     expect: (t) => {
-      let out = withRules(t, 'entry', [{ exprs: RULES.established, comment: 'replies' }, { exprs: RULES.isolated }, { exprs: [match('ip saddr', prefix('10.0.0.0', 8)), accept] }]);
+      let out = withRules(t, 'entry', [
+        { exprs: RULES.established, comment: 'replies' },
+        { exprs: RULES.isolated },
+        { exprs: [match('ip saddr', prefix('10.0.0.0', 8)), accept] },
+      ]);
       out = withRules(out, 'pods', [{ exprs: RULES.ports }, { exprs: RULES.svc }, { exprs: RULES.tcp }]);
       out = withSet(out, 'v4', [{ key: ['10.0.0.1'], comment: 'pod a' }, { key: ['10.0.0.2'] }]);
       out = withSet(out, 'ci', [{ key: [prefix('10.1.0.0', 16), range(80, 90)] }]);
       out = withSet(out, 'pm', [{ key: ['tcp', 8080], value: ['10.0.0.5', 80], comment: 'c1/eth0' }]);
       out = { ...out, chains: [...out.chains, { name: 'leaf', rules: [] }] };
-      return withSet(out, 'vm', [{ key: ['10.0.0.10'], value: { verdict: 'drop' } }, { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'leaf' } }]);
+      return withSet(out, 'vm', [
+        { key: ['10.0.0.10'], value: { verdict: 'drop' } },
+        { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'leaf' } },
+      ]);
     },
   },
   {
@@ -194,7 +240,10 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
       refused('add a base chain on another hook', () => new NftTx().add(chain('entry', { ...FWD, hook: 'input' }))),
       ok('add a base chain with another policy', () => new NftTx().add(chain('entry', { ...FWD, policy: 'drop' }))),
     ],
-    expect: (t) => ({ ...t, chains: t.chains.map((c) => (c.name === 'entry' ? { ...c, base: { ...FWD, policy: 'drop' } } : c)) }),
+    expect: (t) => ({
+      ...t,
+      chains: t.chains.map((c) => (c.name === 'entry' ? { ...c, base: { ...FWD, policy: 'drop' } } : c)),
+    }),
   },
   {
     name: 'references are checked: jump targets, sets, key types',
@@ -202,14 +251,20 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
       skel,
       refused('jump to a missing chain', () => new NftTx().add(ruleObj('entry', [jump('nope')]))),
       refused('jump to a base chain', () => new NftTx().add(ruleObj('pods', [jump('entry')]))),
-      refused('verdict map element jumping to a missing chain', () => new NftTx().add(elems('vm', { key: ['10.0.0.1'], value: { verdict: 'jump', chain: 'nope' } }))),
+      refused('verdict map element jumping to a missing chain', () =>
+        new NftTx().add(elems('vm', { key: ['10.0.0.1'], value: { verdict: 'jump', chain: 'nope' } })),
+      ),
       refused('IPv6 lookup in an IPv4 set', () => new NftTx().add(ruleObj('pods', [inSet('ip6 saddr', 'v4'), accept]))),
-      refused('concatenation of the wrong length', () => new NftTx().add(ruleObj('pods', [inSet(['ip saddr', 'ip daddr'], 'v4'), accept]))),
+      refused('concatenation of the wrong length', () =>
+        new NftTx().add(ruleObj('pods', [inSet(['ip saddr', 'ip daddr'], 'v4'), accept])),
+      ),
       refused('vmap on a plain set', () => new NftTx().add(ruleObj('pods', [vmap('ip daddr', 'v4')]))),
       refused('IPv6 element in an IPv4 set', () => new NftTx().add(elems('v4', { key: ['fd00::1'] }))),
       refused('element of the wrong arity', () => new NftTx().add(elems('ci', { key: ['10.0.0.1'] }))),
       refused('map element without a value', () => new NftTx().add(elems('pm', { key: ['tcp', 80] }))),
-      refused('set element with a value', () => new NftTx().add(elems('v4', { key: ['10.0.0.1'], value: ['10.0.0.2'] }))),
+      refused('set element with a value', () =>
+        new NftTx().add(elems('v4', { key: ['10.0.0.1'], value: ['10.0.0.2'] })),
+      ),
       refused('a verdict map that leads back into the chain that looks it up', () =>
         new NftTx()
           .add(ruleObj('entry', RULES.isolated))
@@ -217,33 +272,61 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
           .add(elems('vm', { key: ['10.0.0.9'], value: { verdict: 'jump', chain: 'pods' } })),
       ),
       ok('a loop of jumps no base chain reaches (the kernel checks from base chains)', () =>
-        new NftTx().add(chain('x')).add(ruleObj('pods', [jump('x')])).add(ruleObj('x', [jump('pods')])),
+        new NftTx()
+          .add(chain('x'))
+          .add(ruleObj('pods', [jump('x')]))
+          .add(ruleObj('x', [jump('pods')])),
       ),
       refused('linking that loop to a base chain', () => new NftTx().add(ruleObj('entry', RULES.isolated))),
       ok('breaking the loop', () => new NftTx().flush(chain('pods')).flush(chain('x')).delete(chain('x'))),
-      refused('dnat in a chain a filter base chain jumps to', () => new NftTx().add(ruleObj('entry', RULES.isolated)).add(ruleObj('pods', RULES.dnat))),
+      refused('dnat in a chain a filter base chain jumps to', () =>
+        new NftTx().add(ruleObj('entry', RULES.isolated)).add(ruleObj('pods', RULES.dnat)),
+      ),
       ok('a rule that jumps and looks up; dnat in a nat prerouting chain', () =>
         new NftTx().add(ruleObj('entry', RULES.isolated)).add(chain('pre', PRE)).add(ruleObj('pre', RULES.dnat)),
       ),
       refused('delete a chain something jumps to', () => new NftTx().delete(chain('pods'))),
       refused('delete a set a rule looks up', () => new NftTx().delete(S4)),
-      ok('delete a chain with rules that nothing references', () => new NftTx().add(chain('spare')).add(ruleObj('spare', [accept])).delete(chain('spare'))),
-      ok('delete the rule that looked a set up, then the set', (now) => new NftTx().delete(ruleObj('entry', [], undefined, handleOf(now, 'entry', 0))).delete(S4)),
+      ok('delete a chain with rules that nothing references', () =>
+        new NftTx()
+          .add(chain('spare'))
+          .add(ruleObj('spare', [accept]))
+          .delete(chain('spare')),
+      ),
+      ok('delete the rule that looked a set up, then the set', (now) =>
+        new NftTx().delete(ruleObj('entry', [], undefined, handleOf(now, 'entry', 0))).delete(S4),
+      ),
     ],
-    expect: (t) => ({ ...t, chains: [...t.chains, { name: 'pre', base: PRE, rules: [{ exprs: RULES.dnat }] }], sets: t.sets.filter((s) => s.name !== 'v4') }),
+    expect: (t) => ({
+      ...t,
+      chains: [...t.chains, { name: 'pre', base: PRE, rules: [{ exprs: RULES.dnat }] }],
+      sets: t.sets.filter((s) => s.name !== 'v4'),
+    }),
   },
   {
     name: 'elements: duplicates, map values, delete',
     steps: [
       skel,
-      ok('the same element twice, in one and two operations', () => new NftTx().add(elems('v4', { key: ['10.0.0.1'] }, { key: ['10.0.0.1'] })).add(elems('v4', { key: ['10.0.0.1'] }))),
+      ok('the same element twice, in one and two operations', () =>
+        new NftTx()
+          .add(elems('v4', { key: ['10.0.0.1'] }, { key: ['10.0.0.1'] }))
+          .add(elems('v4', { key: ['10.0.0.1'] })),
+      ),
       refused('create an existing element', () => new NftTx().create(elems('v4', { key: ['10.0.0.1'] }))),
       ok('a map element', () => new NftTx().add(elems('pm', { key: ['udp', 53], value: ['10.0.0.5', 5353] }))),
-      ok('the same map element again', () => new NftTx().add(elems('pm', { key: ['udp', 53], value: ['10.0.0.5', 5353] }))),
-      refused('the same map key with another value', () => new NftTx().add(elems('pm', { key: ['udp', 53], value: ['10.0.0.6', 5353] }))),
+      ok('the same map element again', () =>
+        new NftTx().add(elems('pm', { key: ['udp', 53], value: ['10.0.0.5', 5353] })),
+      ),
+      refused('the same map key with another value', () =>
+        new NftTx().add(elems('pm', { key: ['udp', 53], value: ['10.0.0.6', 5353] })),
+      ),
       refused('delete a missing element', () => new NftTx().delete(elems('v4', { key: ['10.9.9.9'] }))),
-      ok('delete and re-add in one transaction', () => new NftTx().delete(elems('v4', { key: ['10.0.0.1'] })).add(elems('v4', { key: ['10.0.0.1'] }))),
-      ok('protocol numbers list by name', () => new NftTx().add(elems('pm', { key: [6, 443], value: ['10.0.0.7', 443] }))),
+      ok('delete and re-add in one transaction', () =>
+        new NftTx().delete(elems('v4', { key: ['10.0.0.1'] })).add(elems('v4', { key: ['10.0.0.1'] })),
+      ),
+      ok('protocol numbers list by name', () =>
+        new NftTx().add(elems('pm', { key: [6, 443], value: ['10.0.0.7', 443] })),
+      ),
     ],
     expect: (t) =>
       withSet(withSet(t, 'v4', [{ key: ['10.0.0.1'] }]), 'pm', [
@@ -255,29 +338,45 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
     name: 'intervals: flags required, overlap refused, canonical forms',
     steps: [
       skel,
-      refused('a prefix in a set without the interval flag', () => new NftTx().add(elems('v4', { key: [prefix('10.0.0.0', 24)] }))),
+      refused('a prefix in a set without the interval flag', () =>
+        new NftTx().add(elems('v4', { key: [prefix('10.0.0.0', 24)] })),
+      ),
       ok('a prefix', () => new NftTx().add(elems('i4', { key: [prefix('10.0.0.0', 24)] }))),
       ok('the same prefix again', () => new NftTx().add(elems('i4', { key: [prefix('10.0.0.0', 24)] }))),
       refused('an address inside it', () => new NftTx().add(elems('i4', { key: ['10.0.0.5'] }))),
       ok('an adjacent prefix', () => new NftTx().add(elems('i4', { key: [prefix('10.0.1.0', 24)] }))),
-      ok('a full-length prefix and a range that is a prefix', () => new NftTx().add(elems('i4', { key: [prefix('10.2.0.1', 32)] }, { key: [range('10.3.0.0', '10.3.0.255')] }))),
+      ok('a full-length prefix and a range that is a prefix', () =>
+        new NftTx().add(elems('i4', { key: [prefix('10.2.0.1', 32)] }, { key: [range('10.3.0.0', '10.3.0.255')] })),
+      ),
       refused('delete part of an interval', () => new NftTx().delete(elems('i4', { key: [prefix('10.0.0.0', 25)] }))),
       ok('concatenated interval', () => new NftTx().add(elems('ci', { key: [prefix('10.0.0.0', 24), range(80, 90)] }))),
       refused('overlapping concatenated interval', () => new NftTx().add(elems('ci', { key: ['10.0.0.1', 85] }))),
       ok('disjoint in the second part', () => new NftTx().add(elems('ci', { key: ['10.0.0.1', 91] }))),
     ],
     expect: (t) =>
-      withSet(withSet(t, 'i4', [{ key: [prefix('10.0.0.0', 24)] }, { key: [prefix('10.0.1.0', 24)] }, { key: ['10.2.0.1'] }, { key: [prefix('10.3.0.0', 24)] }]), 'ci', [
-        { key: ['10.0.0.1', 91] },
-        { key: [prefix('10.0.0.0', 24), range(80, 90)] },
-      ]),
+      withSet(
+        withSet(t, 'i4', [
+          { key: [prefix('10.0.0.0', 24)] },
+          { key: [prefix('10.0.1.0', 24)] },
+          { key: ['10.2.0.1'] },
+          { key: [prefix('10.3.0.0', 24)] },
+        ]),
+        'ci',
+        [{ key: ['10.0.0.1', 91] }, { key: [prefix('10.0.0.0', 24), range(80, 90)] }],
+      ),
   },
   {
     name: 'a failed transaction changes nothing',
     steps: [
       skel,
       ok('one element', () => new NftTx().add(elems('v4', { key: ['10.0.0.1'] }))),
-      refused('flush, add, then a bad element', () => new NftTx().flush(S4).add(elems('v4', { key: ['10.0.0.2'] })).add(chain('more')).add(elems('v4', { key: ['bogus'] }))),
+      refused('flush, add, then a bad element', () =>
+        new NftTx()
+          .flush(S4)
+          .add(elems('v4', { key: ['10.0.0.2'] }))
+          .add(chain('more'))
+          .add(elems('v4', { key: ['bogus'] })),
+      ),
       refused('delete the table, then a bad rule', () => new NftTx().delete(table).add(ruleObj('pods', [accept]))),
     ],
     expect: (t) => withSet(t, 'v4', [{ key: ['10.0.0.1'] }]),
@@ -286,10 +385,16 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
     name: 'flush and delete',
     steps: [
       skel,
-      ok('fill', () => new NftTx().add(ruleObj('pods', [accept])).add(ruleObj('entry', RULES.isolated)).add(elems('v4', { key: ['10.0.0.1'] })).add(elems('i4', { key: [prefix('10.0.0.0', 8)] }))),
+      ok('fill', () =>
+        new NftTx()
+          .add(ruleObj('pods', [accept]))
+          .add(ruleObj('entry', RULES.isolated))
+          .add(elems('v4', { key: ['10.0.0.1'] }))
+          .add(elems('i4', { key: [prefix('10.0.0.0', 8)] })),
+      ),
       ok('flush a set and a chain', () => new NftTx().flush(S4).flush(chain('pods'))),
       refused('delete an element the flush removed', () => new NftTx().delete(elems('v4', { key: ['10.0.0.1'] }))),
-      ok('flush the table: every chain\'s rules, not the sets', () => new NftTx().flush(table)),
+      ok("flush the table: every chain's rules, not the sets", () => new NftTx().flush(table)),
     ],
     expect: (t) => withSet(t, 'i4', [{ key: [prefix('10.0.0.0', 8)] }]),
   },
@@ -297,10 +402,20 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
     name: 'insert, replace and delete rules by handle',
     steps: [
       skel,
-      ok('two rules', () => new NftTx().add(ruleObj('pods', [match('ip saddr', '10.0.0.1'), accept])).add(ruleObj('pods', [match('ip saddr', '10.0.0.2'), accept]))),
+      ok('two rules', () =>
+        new NftTx()
+          .add(ruleObj('pods', [match('ip saddr', '10.0.0.1'), accept]))
+          .add(ruleObj('pods', [match('ip saddr', '10.0.0.2'), accept])),
+      ),
       ok('insert first', () => new NftTx().insert(ruleObj('pods', [counter, ret], 'first'))),
-      ok('insert before the last', (now) => new NftTx().insert(ruleObj('pods', [drop], undefined, handleOf(now, 'pods', 2)))),
-      ok('replace the second', (now) => new NftTx().replace(ruleObj('pods', [match('ip saddr', '10.0.0.3'), accept], 'replaced', handleOf(now, 'pods', 1)))),
+      ok('insert before the last', (now) =>
+        new NftTx().insert(ruleObj('pods', [drop], undefined, handleOf(now, 'pods', 2))),
+      ),
+      ok('replace the second', (now) =>
+        new NftTx().replace(
+          ruleObj('pods', [match('ip saddr', '10.0.0.3'), accept], 'replaced', handleOf(now, 'pods', 1)),
+        ),
+      ),
       refused('replace a missing handle', () => new NftTx().replace(ruleObj('pods', [accept], undefined, 99999))),
       refused('delete a missing handle', () => new NftTx().delete(ruleObj('pods', [], undefined, 99999))),
     ],
@@ -314,7 +429,11 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
   },
   {
     name: 'deleting the table removes everything',
-    steps: [skel, ok('delete it', () => new NftTx().delete(table)), refused('delete it again', () => new NftTx().delete(table))],
+    steps: [
+      skel,
+      ok('delete it', () => new NftTx().delete(table)),
+      refused('delete it again', () => new NftTx().delete(table)),
+    ],
     expect: () => undefined,
   },
 ];

@@ -13,7 +13,10 @@ import { NftFake } from './nft-fake.js';
 runNftContract('fake', () => Promise.resolve(new NftFake()));
 
 test('fake: refuses text-rule transactions it cannot check', async () => {
-  await assert.rejects(new NftFake().apply(new NftTransaction().add({ kind: 'table', family: 'inet', name: 't' }), 'ctx'), /ctx: the nft fake applies only typed/);
+  await assert.rejects(
+    new NftFake().apply(new NftTransaction().add({ kind: 'table', family: 'inet', name: 't' }), 'ctx'),
+    /ctx: the nft fake applies only typed/,
+  );
 });
 
 test('fake: failNext fails one transaction and changes nothing', async () => {

@@ -23,7 +23,21 @@
  * It does not fold rule spellings as the kernel does (`meta l4proto tcp th dport` → `tcp dport`).
  */
 
-import type { BaseChain, DataType, Element, Expr, NftFamily, Op, Part, RuleBody, Selector, SetDef, SetObj, TableDef, Verdict } from '../core/nft/model.js';
+import type {
+  BaseChain,
+  DataType,
+  Element,
+  Expr,
+  NftFamily,
+  Op,
+  Part,
+  RuleBody,
+  Selector,
+  SetDef,
+  SetObj,
+  TableDef,
+  Verdict,
+} from '../core/nft/model.js';
 import { keyId } from '../core/nft/model.js';
 import { renderOp } from '../core/nft/render.js';
 import { NftTx } from '../core/nft/tx.js';
@@ -99,13 +113,19 @@ function sameBase(a: BaseChain, b: BaseChain): boolean {
 function sameSpec(s: FakeSet, o: SetObj): boolean {
   const flags = [...(o.flags ?? [])].sort().join(',');
   const value = (v: FakeSet['value']) => (v === undefined ? '' : v === 'verdict' ? 'verdict' : v.join('.'));
-  return s.key.join('.') === o.key.join('.') && value(s.value) === value(o.value) && [...s.flags].sort().join(',') === flags && s.timeout === o.timeout;
+  return (
+    s.key.join('.') === o.key.join('.') &&
+    value(s.value) === value(o.value) &&
+    [...s.flags].sort().join(',') === flags &&
+    s.timeout === o.timeout
+  );
 }
 
 function verdictTargets(exprs: readonly Expr[]): string[] {
   const out: string[] = [];
   for (const e of exprs) {
-    if (e.kind === 'verdict' && (e.verdict.verdict === 'jump' || e.verdict.verdict === 'goto')) out.push(e.verdict.chain);
+    if (e.kind === 'verdict' && (e.verdict.verdict === 'jump' || e.verdict.verdict === 'goto'))
+      out.push(e.verdict.chain);
     if (e.kind === 'vmap' && 'anon' in e.map) for (const el of e.map.anon) out.push(...elementTargets(el));
   }
   return out;
@@ -154,7 +174,15 @@ class Applier {
     const t = this.tables.get(k);
     if (verb === 'add' || verb === 'create') {
       if (t && verb === 'create') throw new OpError(EEXIST);
-      if (!t) this.tables.set(k, { family, name, ...(comment !== undefined ? { comment } : {}), nextHandle: 1, chains: new Map(), sets: new Map() });
+      if (!t)
+        this.tables.set(k, {
+          family,
+          name,
+          ...(comment !== undefined ? { comment } : {}),
+          nextHandle: 1,
+          chains: new Map(),
+          sets: new Map(),
+        });
       return;
     }
     if (!t) throw new OpError(ENOENT);
@@ -174,7 +202,13 @@ class Applier {
         if (base && c.base && base.policy) c.base = { ...c.base, policy: base.policy };
         return;
       }
-      t.chains.set(name, { name, handle: t.nextHandle++, ...(base ? { base: { policy: 'accept', ...base } } : {}), ...(comment ? { comment } : {}), rules: [] });
+      t.chains.set(name, {
+        name,
+        handle: t.nextHandle++,
+        ...(base ? { base: { policy: 'accept', ...base } } : {}),
+        ...(comment ? { comment } : {}),
+        rules: [],
+      });
       return;
     }
     if (!c) throw new OpError(`chain ${name}: ${ENOENT}`);
@@ -184,9 +218,12 @@ class Applier {
     }
     if (verb !== 'delete') throw new OpError(`cannot ${verb} a chain`);
     for (const other of t.chains.values()) {
-      if (other !== c && other.rules.some((r) => verdictTargets(r.exprs).includes(name))) throw new OpError(`chain ${name}: ${EBUSY}`);
+      if (other !== c && other.rules.some((r) => verdictTargets(r.exprs).includes(name)))
+        throw new OpError(`chain ${name}: ${EBUSY}`);
     }
-    for (const s of t.sets.values()) for (const e of s.elements.values()) if (elementTargets(e).includes(name)) throw new OpError(`chain ${name}: ${EBUSY}`);
+    for (const s of t.sets.values())
+      for (const e of s.elements.values())
+        if (elementTargets(e).includes(name)) throw new OpError(`chain ${name}: ${EBUSY}`);
     t.chains.delete(name);
   }
 
@@ -216,7 +253,8 @@ class Applier {
       return;
     }
     if (verb !== 'delete') throw new OpError(`cannot ${verb} a set`);
-    for (const c of t.chains.values()) if (c.rules.some((r) => setRefs(r.exprs).includes(o.name))) throw new OpError(`set ${o.name}: ${EBUSY}`);
+    for (const c of t.chains.values())
+      if (c.rules.some((r) => setRefs(r.exprs).includes(o.name))) throw new OpError(`set ${o.name}: ${EBUSY}`);
     t.sets.delete(o.name);
   }
 
@@ -230,7 +268,8 @@ class Applier {
     const s = t.sets.get(name);
     if (!s) throw new OpError(`set ${name}: ${ENOENT}`);
     if (want === 'vmap' && s.value !== 'verdict') throw new OpError(`${name} is not a verdict map: ${EINVAL}`);
-    if (want === 'map' && (s.value === undefined || s.value === 'verdict')) throw new OpError(`${name} is not a data map: ${EINVAL}`);
+    if (want === 'map' && (s.value === undefined || s.value === 'verdict'))
+      throw new OpError(`${name} is not a data map: ${EINVAL}`);
     const types = left.map(typeOfSelector);
     if (types.length !== s.key.length || types.some((ty, i) => ty !== s.key[i])) {
       throw new OpError(`datatype mismatch: ${left.join(' . ')} looked up in ${name} (${s.key.join(' . ')})`);
@@ -245,8 +284,16 @@ class Applier {
         if (typeof r === 'object' && 'set' in r) this.checkLookup(t, e.left, r.set, 'set');
         else if (e.left.length === 1) {
           const ty = typeOfSelector(e.left[0]!);
-          const parts: readonly Part[] = typeof r === 'object' && 'anon' in r ? r.anon.map((x) => x[0]!) : typeof r === 'object' && 'flags' in r ? [] : [r];
-          if (ty && ty !== 'ct_state') for (const p of parts) if (partInterval(p, ty) === undefined && !(ty === 'ifname' && typeof p === 'string')) throw new OpError(`datatype mismatch: ${e.left[0]} against ${JSON.stringify(p)}`);
+          const parts: readonly Part[] =
+            typeof r === 'object' && 'anon' in r
+              ? r.anon.map((x) => x[0]!)
+              : typeof r === 'object' && 'flags' in r
+                ? []
+                : [r];
+          if (ty && ty !== 'ct_state')
+            for (const p of parts)
+              if (partInterval(p, ty) === undefined && !(ty === 'ifname' && typeof p === 'string'))
+                throw new OpError(`datatype mismatch: ${e.left[0]} against ${JSON.stringify(p)}`);
         }
       } else if (e.kind === 'vmap') {
         if ('set' in e.map) this.checkLookup(t, e.key, e.map.set, 'vmap');
@@ -267,7 +314,11 @@ class Applier {
       return;
     }
     this.checkRule(t, body);
-    const rule: FakeRule = { handle: t.nextHandle++, exprs: body.exprs, ...(body.comment ? { comment: body.comment } : {}) };
+    const rule: FakeRule = {
+      handle: t.nextHandle++,
+      exprs: body.exprs,
+      ...(body.comment ? { comment: body.comment } : {}),
+    };
     if (verb === 'add' || verb === 'create') c.rules.push(rule);
     else if (verb === 'insert') c.rules.splice(at < 0 ? 0 : at, 0, rule);
     else if (verb === 'replace') c.rules[at] = { ...rule, handle: handle! };
@@ -276,19 +327,28 @@ class Applier {
 
   private canonical(t: FakeTable, s: FakeSet, e: Element, withValue: boolean): Element {
     const interval = s.flags.includes('interval');
-    if (e.key.length !== s.key.length) throw new OpError(`element ${keyId(e.key)}: key has ${e.key.length} parts, ${s.name} has ${s.key.length}: ${EINVAL}`);
+    if (e.key.length !== s.key.length)
+      throw new OpError(
+        `element ${keyId(e.key)}: key has ${e.key.length} parts, ${s.name} has ${s.key.length}: ${EINVAL}`,
+      );
     const key = e.key.map((p, i) => {
       const ty = s.key[i]!;
       if (typeof p === 'object') {
-        if (!interval) throw new OpError(`element ${keyId(e.key)}: you must add 'flags interval' to set ${s.name} for prefixes and ranges`);
-        if (!isOrdered(ty) || partInterval(p, ty) === undefined) throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(p)} is not a valid ${ty}`);
-      } else if (!atomFits(p, ty)) throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(p)} is not a valid ${ty}`);
+        if (!interval)
+          throw new OpError(
+            `element ${keyId(e.key)}: you must add 'flags interval' to set ${s.name} for prefixes and ranges`,
+          );
+        if (!isOrdered(ty) || partInterval(p, ty) === undefined)
+          throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(p)} is not a valid ${ty}`);
+      } else if (!atomFits(p, ty))
+        throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(p)} is not a valid ${ty}`);
       return canonicalPart(p, ty, interval);
     });
     const out: { key: Part[]; value?: Element['value']; comment?: string; timeout?: number } = { key };
     if (!withValue) return out;
     if (e.timeout !== undefined) {
-      if (!s.flags.includes('timeout')) throw new OpError(`element ${keyId(e.key)}: timeout in a set without the timeout flag: ${EINVAL}`);
+      if (!s.flags.includes('timeout'))
+        throw new OpError(`element ${keyId(e.key)}: timeout in a set without the timeout flag: ${EINVAL}`);
       out.timeout = e.timeout;
     } else if (s.timeout !== undefined) out.timeout = s.timeout;
     if (e.comment !== undefined) out.comment = e.comment;
@@ -296,7 +356,8 @@ class Applier {
       if (e.value !== undefined) throw new OpError(`element ${keyId(e.key)}: ${s.name} is a set, not a map: ${EINVAL}`);
       return out;
     }
-    if (e.value === undefined) throw new OpError(`element ${keyId(e.key)}: ${s.name} is a map and needs a value: ${EINVAL}`);
+    if (e.value === undefined)
+      throw new OpError(`element ${keyId(e.key)}: ${s.name} is a map and needs a value: ${EINVAL}`);
     if (s.value === 'verdict') {
       if (Array.isArray(e.value)) throw new OpError(`element ${keyId(e.key)}: ${s.name} maps to verdicts: ${EINVAL}`);
       for (const target of elementTargets(e)) {
@@ -307,9 +368,11 @@ class Applier {
     }
     const types = s.value;
     const value = e.value;
-    if (!Array.isArray(value) || value.length !== types.length) throw new OpError(`element ${keyId(e.key)}: value does not fit ${types.join(' . ')}: ${EINVAL}`);
+    if (!Array.isArray(value) || value.length !== types.length)
+      throw new OpError(`element ${keyId(e.key)}: value does not fit ${types.join(' . ')}: ${EINVAL}`);
     out.value = (value as readonly (string | number)[]).map((a, i) => {
-      if (!atomFits(a, types[i]!)) throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(a)} is not a valid ${types[i]}`);
+      if (!atomFits(a, types[i]!))
+        throw new OpError(`element ${keyId(e.key)}: ${JSON.stringify(a)} is not a valid ${types[i]}`);
       return canonicalPart(a, types[i]!, false) as string | number;
     });
     return out;
@@ -346,7 +409,8 @@ class Applier {
       }
       if (s.flags.includes('interval')) {
         for (const other of s.elements.values()) {
-          if (this.overlaps(s, e.key, other.key)) throw new OpError(`element ${id}: interval overlaps with an existing one (${keyId(other.key)})`);
+          if (this.overlaps(s, e.key, other.key))
+            throw new OpError(`element ${id}: interval overlaps with an existing one (${keyId(other.key)})`);
         }
       }
       s.elements.set(id, e);
@@ -387,7 +451,8 @@ function validateTable(t: FakeTable): string | undefined {
   };
   // The kernel looks for loops only along paths from base chains: an unreachable loop is fine
   // until something links it to one.
-  for (const c of t.chains.values()) if (c.base && !visit(c.name)) return `a loop of jumps from base chain ${c.name}: Too many links`;
+  for (const c of t.chains.values())
+    if (c.base && !visit(c.name)) return `a loop of jumps from base chain ${c.name}: Too many links`;
   for (const base of t.chains.values()) {
     if (!base.base) continue;
     const { type, hook } = base.base;
@@ -437,7 +502,8 @@ export class NftFake implements Nft {
   failNext: string | undefined;
 
   apply(tx: NftBatch, context: string): Promise<void> {
-    if (!(tx instanceof NftTx)) return Promise.reject(new Error(`${context}: the nft fake applies only typed transactions (NftTx)`));
+    if (!(tx instanceof NftTx))
+      return Promise.reject(new Error(`${context}: the nft fake applies only typed transactions (NftTx)`));
     if (tx.empty) return Promise.resolve();
     if (this.failNext !== undefined) {
       const why = this.failNext;
@@ -470,7 +536,13 @@ export class NftFake implements Nft {
     out.push({ table: { family: t.family, name: t.name, handle: 0 } });
     for (const s of [...t.sets.values()].sort((a, b) => a.handle - b.handle)) {
       const isMap = s.value !== undefined;
-      const body: { [k: string]: Json } = { family: t.family, name: s.name, table: t.name, type: s.key.length === 1 ? s.key[0]! : [...s.key], handle: s.handle };
+      const body: { [k: string]: Json } = {
+        family: t.family,
+        name: s.name,
+        table: t.name,
+        type: s.key.length === 1 ? s.key[0]! : [...s.key],
+        handle: s.handle,
+      };
       if (isMap) body.map = s.value === 'verdict' ? 'verdict' : s.value!.join(' . ');
       if (s.comment !== undefined) body.comment = s.comment;
       if (s.flags.length > 0) body.flags = [...s.flags];
@@ -481,13 +553,28 @@ export class NftFake implements Nft {
     const chains = [...t.chains.values()].sort((a, b) => a.handle - b.handle);
     for (const c of chains) {
       const body: { [k: string]: Json } = { family: t.family, table: t.name, name: c.name, handle: c.handle };
-      if (c.base) Object.assign(body, { type: c.base.type, hook: c.base.hook, prio: c.base.priority, policy: c.base.policy ?? 'accept' });
+      if (c.base)
+        Object.assign(body, {
+          type: c.base.type,
+          hook: c.base.hook,
+          prio: c.base.priority,
+          policy: c.base.policy ?? 'accept',
+        });
       if (c.comment !== undefined) body.comment = c.comment;
       out.push({ chain: body });
     }
     for (const c of chains) {
       for (const r of c.rules) {
-        out.push({ rule: { family: t.family, table: t.name, chain: c.name, handle: r.handle, ...(r.comment ? { comment: r.comment } : {}), expr: r.exprs.map(exprJson) } });
+        out.push({
+          rule: {
+            family: t.family,
+            table: t.name,
+            chain: c.name,
+            handle: r.handle,
+            ...(r.comment ? { comment: r.comment } : {}),
+            expr: r.exprs.map(exprJson),
+          },
+        });
       }
     }
     return Promise.resolve(out);

@@ -30,7 +30,13 @@ export function verdictJson(v: Verdict): Json {
 export function elementJson(e: Element, isMap: boolean): Json {
   let key: Json = tupleJson(e.key);
   if (e.comment !== undefined || e.timeout !== undefined) {
-    key = { elem: { val: key, ...(e.timeout !== undefined ? { timeout: e.timeout, expires: e.timeout } : {}), ...(e.comment !== undefined ? { comment: e.comment } : {}) } };
+    key = {
+      elem: {
+        val: key,
+        ...(e.timeout !== undefined ? { timeout: e.timeout, expires: e.timeout } : {}),
+        ...(e.comment !== undefined ? { comment: e.comment } : {}),
+      },
+    };
   }
   if (!isMap) return key;
   const v = e.value;
@@ -68,7 +74,12 @@ export function exprJson(e: Expr): Json {
     case 'verdict':
       return verdictJson(e.verdict);
     case 'vmap':
-      return { vmap: { key: selectorsJson(e.key), data: 'set' in e.map ? `@${e.map.set}` : { set: e.map.anon.map((x) => elementJson(x, true)) } } };
+      return {
+        vmap: {
+          key: selectorsJson(e.key),
+          data: 'set' in e.map ? `@${e.map.set}` : { set: e.map.anon.map((x) => elementJson(x, true)) },
+        },
+      };
     case 'counter':
       return { counter: { packets: 0, bytes: 0 } };
     case 'reject':
@@ -89,7 +100,12 @@ export function exprJson(e: Expr): Json {
       return { [e.kind]: body };
     }
     case 'mark':
-      return { mangle: { key: { meta: { key: 'mark' } }, value: e.or ? { '|': [{ meta: { key: 'mark' } }, e.value] } : e.value } };
+      return {
+        mangle: {
+          key: { meta: { key: 'mark' } },
+          value: e.or ? { '|': [{ meta: { key: 'mark' } }, e.value] } : e.value,
+        },
+      };
     case 'nftrace':
       return { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } };
   }

@@ -47,12 +47,23 @@ export function agentSuite(o: AgentSuiteOptions): void {
     assert.equal(r.status, 0, r.stderr);
   };
   const subnetOf = (n: ClusterNode) => /FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.1\/24/.exec(cluster.subnetEnv(n) ?? '')?.[1];
-  const weftRoutes = (n: ClusterNode) => ipJson<Array<{ dst: string; gateway: string; dev: string; flags: string[] }>>(n.ns, ['route', 'show', 'proto', '119']);
+  const weftRoutes = (n: ClusterNode) =>
+    ipJson<Array<{ dst: string; gateway: string; dev: string; flags: string[] }>>(n.ns, [
+      'route',
+      'show',
+      'proto',
+      '119',
+    ]);
 
   function dumpState(): string {
     const out: string[] = [];
     for (const n of cluster.nodes) {
-      out.push(`== ${n.name} ${n.ip}`, inNs(n.ns, ['ip', 'route']).stdout, inNs(n.ns, ['ip', 'neigh']).stdout, inNs(n.ns, ['bridge', 'fdb', 'show']).stdout);
+      out.push(
+        `== ${n.name} ${n.ip}`,
+        inNs(n.ns, ['ip', 'route']).stdout,
+        inNs(n.ns, ['ip', 'neigh']).stdout,
+        inNs(n.ns, ['bridge', 'fdb', 'show']).stdout,
+      );
       out.push(`-- agent (exit ${n.agent?.child.exitCode}):`, ...(n.agent?.log.slice(-8) ?? []));
     }
     out.push(o.describeStore?.() ?? '', ...pods.map((p) => `${p.name} ${p.ip} on ${p.node.name}`));
@@ -62,7 +73,12 @@ export function agentSuite(o: AgentSuiteOptions): void {
   async function startAll(): Promise<void> {
     for (const n of cluster.nodes) if (!n.agent) cluster.startAgent(n, o.storeArgs(), timing);
     for (const n of cluster.nodes) await waitFor(`subnet.env on ${n.name}`, () => cluster.subnetEnv(n), 20_000);
-    for (const n of cluster.nodes) await waitFor(`routes to both peers on ${n.name}`, () => (weftRoutes(n).length === cluster.nodes.length - 1 ? true : undefined), 20_000);
+    for (const n of cluster.nodes)
+      await waitFor(
+        `routes to both peers on ${n.name}`,
+        () => (weftRoutes(n).length === cluster.nodes.length - 1 ? true : undefined),
+        20_000,
+      );
   }
 
   function allPairsTalk(): void {
@@ -83,10 +99,22 @@ export function agentSuite(o: AgentSuiteOptions): void {
   /** The kernel state of every node matches the backend's description. */
   function checkKernel(type: 'vxlan' | 'host-gw'): void {
     for (const n of cluster.nodes) {
-      const devs = ipJson<Array<{ ifname: string; mtu: number; linkinfo: { info_data: Record<string, unknown> } }>>(n.ns, ['-d', 'link', 'show', 'type', 'vxlan']);
+      const devs = ipJson<Array<{ ifname: string; mtu: number; linkinfo: { info_data: Record<string, unknown> } }>>(
+        n.ns,
+        ['-d', 'link', 'show', 'type', 'vxlan'],
+      );
       const routes = weftRoutes(n);
-      const neigh = ipJson<Array<{ dst: string; lladdr: string; state: string[] }>>(n.ns, ['neigh', 'show', 'nud', 'permanent']);
-      const fdb = JSON.parse(inNs(n.ns, ['bridge', '-j', 'fdb', 'show']).stdout) as Array<{ mac: string; dst?: string; ifname?: string }>;
+      const neigh = ipJson<Array<{ dst: string; lladdr: string; state: string[] }>>(n.ns, [
+        'neigh',
+        'show',
+        'nud',
+        'permanent',
+      ]);
+      const fdb = JSON.parse(inNs(n.ns, ['bridge', '-j', 'fdb', 'show']).stdout) as Array<{
+        mac: string;
+        dst?: string;
+        ifname?: string;
+      }>;
       if (type === 'vxlan') {
         assert.equal(devs.length, 1, `${n.name}: one vxlan device`);
         const d = devs[0]!;
@@ -111,7 +139,10 @@ export function agentSuite(o: AgentSuiteOptions): void {
           assert.ok(r.flags.includes('onlink'));
           const nb = neigh.find((x) => x.dst === `${sub}.0`);
           assert.ok(nb, `${n.name} has a permanent neighbour for ${peer.name}'s VTEP`);
-          assert.ok(fdb.some((f) => f.mac === nb.lladdr && f.dst === peer.ip), `${n.name} FDB maps ${nb.lladdr} to ${peer.ip}`);
+          assert.ok(
+            fdb.some((f) => f.mac === nb.lladdr && f.dst === peer.ip),
+            `${n.name} FDB maps ${nb.lladdr} to ${peer.ip}`,
+          );
         } else {
           assert.equal(r.dev, 'eth0');
           assert.equal(r.gateway, peer.ip);
@@ -143,7 +174,24 @@ export function agentSuite(o: AgentSuiteOptions): void {
       for (const [text, re] of cases) {
         const file = join(work, 'bad.json');
         writeFileSync(file, text);
-        const r = inNs(n.ns, [process.execPath, CLI, 'agent', ...o.storeArgs(), '--net-conf', file, '--iface', 'eth0', '--run-dir', n.runDir, '--cni-conf-dir', n.cniConfDir], { timeoutMs: 20_000 });
+        const r = inNs(
+          n.ns,
+          [
+            process.execPath,
+            CLI,
+            'agent',
+            ...o.storeArgs(),
+            '--net-conf',
+            file,
+            '--iface',
+            'eth0',
+            '--run-dir',
+            n.runDir,
+            '--cni-conf-dir',
+            n.cniConfDir,
+          ],
+          { timeoutMs: 20_000 },
+        );
         assert.notEqual(r.status, 0, text);
         assert.match(r.stderr, re);
         const get = inNs(cluster.segment!.ns, [process.execPath, CLI, 'net-conf', 'get', ...o.storeArgs()]);
@@ -152,7 +200,11 @@ export function agentSuite(o: AgentSuiteOptions): void {
       }
       assert.equal(ipJson(n.ns, ['link', 'show']).length, linksBefore, 'no link made');
       assert.equal(existsSync(join(n.runDir, 'subnet.env')), false, 'no subnet.env written');
-      assert.deepEqual(nftObjects(n.ns).filter((x) => 'table' in x), [], 'no nft table made');
+      assert.deepEqual(
+        nftObjects(n.ns).filter((x) => 'table' in x),
+        [],
+        'no nft table made',
+      );
     });
 
     test(`${o.first}: distinct subnets, kernel state as described, every pod reaches every other`, async () => {
@@ -164,18 +216,29 @@ export function agentSuite(o: AgentSuiteOptions): void {
       pods = [];
       for (const n of cluster.nodes) pods.push(await cluster.addPod(n, `p${n.name}`));
       for (const p of pods) servers.push(await serve(p.ns, p.name, ['tcp:80', 'udp:80']));
-      for (const p of pods) assert.ok(p.ip.startsWith(`${subnetOf(p.node)}.`), `${p.name} has an address from its node's subnet`);
+      for (const p of pods)
+        assert.ok(p.ip.startsWith(`${subnetOf(p.node)}.`), `${p.name} has an address from its node's subnet`);
       allPairsTalk();
       // ip-masq: pod to pod keeps the pod's address; pod to outside the cluster network leaves
       // with its node's address.
       const outside = await serve(cluster.segment!.ns, 'outside', ['tcp:8080']);
       try {
-        assert.match(roundTrip(pods[0]!.ns, 'tcp', '10.99.0.254', 8080), new RegExp(`from ${cluster.nodes[0]!.ip.replace(/\./g, '\\.')}\\n`));
+        assert.match(
+          roundTrip(pods[0]!.ns, 'tcp', '10.99.0.254', 8080),
+          new RegExp(`from ${cluster.nodes[0]!.ip.replace(/\./g, '\\.')}\\n`),
+        );
       } finally {
         await outside.stop();
       }
-      assert.match(roundTrip(pods[0]!.ns, 'tcp', pods[1]!.ip, 80), new RegExp(`from ${pods[0]!.ip.replace(/\./g, '\\.')}\\n`));
-      const health = inNs(cluster.nodes[0]!.ns, [process.execPath, '-e', "fetch('http://127.0.0.1:9777/healthz').then(async r => { console.log(r.status, await r.text()); return fetch('http://127.0.0.1:9777/metrics') }).then(r => r.text()).then(t => console.log(t))"]);
+      assert.match(
+        roundTrip(pods[0]!.ns, 'tcp', pods[1]!.ip, 80),
+        new RegExp(`from ${pods[0]!.ip.replace(/\./g, '\\.')}\\n`),
+      );
+      const health = inNs(cluster.nodes[0]!.ns, [
+        process.execPath,
+        '-e',
+        "fetch('http://127.0.0.1:9777/healthz').then(async r => { console.log(r.status, await r.text()); return fetch('http://127.0.0.1:9777/metrics') }).then(r => r.text()).then(t => console.log(t))",
+      ]);
       assert.match(health.stdout, /^200 ok/);
       assert.match(health.stdout, /weft_peers 2/);
     });
@@ -185,13 +248,21 @@ export function agentSuite(o: AgentSuiteOptions): void {
       const subnetBefore = cluster.subnetEnv(a.node);
       const server = inNs(b.ns, ['true']);
       void server;
-      const iperfServer = await import('node:child_process').then(({ spawn }) => spawn('ip', ['netns', 'exec', b.ns, 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' }));
+      const iperfServer = await import('node:child_process').then(({ spawn }) =>
+        spawn('ip', ['netns', 'exec', b.ns, 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' }),
+      );
       try {
-        await waitFor('iperf3 server', () => (inNs(b.ns, ['ss', '-ltn', 'sport = :5201']).stdout.includes('5201') ? true : undefined));
+        await waitFor('iperf3 server', () =>
+          inNs(b.ns, ['ss', '-ltn', 'sport = :5201']).stdout.includes('5201') ? true : undefined,
+        );
         const client = import('node:child_process').then(
           ({ spawn }) =>
             new Promise<string>((resolve) => {
-              const c = spawn('ip', ['netns', 'exec', a.ns, 'iperf3', '-c', b.ip, '-p', '5201', '-t', '6', '-i', '0.5', '-b', '20M', '-J'], { stdio: ['ignore', 'pipe', 'pipe'] });
+              const c = spawn(
+                'ip',
+                ['netns', 'exec', a.ns, 'iperf3', '-c', b.ip, '-p', '5201', '-t', '6', '-i', '0.5', '-b', '20M', '-J'],
+                { stdio: ['ignore', 'pipe', 'pipe'] },
+              );
               let out = '';
               c.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
               c.on('exit', () => resolve(out));
@@ -201,16 +272,26 @@ export function agentSuite(o: AgentSuiteOptions): void {
         await cluster.stopAgent(a.node);
         cluster.startAgent(a.node, o.storeArgs(), timing);
         await waitFor('the restarted agent is healthy', () => {
-          const h = inNs(a.node.ns, [process.execPath, '-e', "fetch('http://127.0.0.1:9777/healthz').then(r => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]);
+          const h = inNs(a.node.ns, [
+            process.execPath,
+            '-e',
+            "fetch('http://127.0.0.1:9777/healthz').then(r => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))",
+          ]);
           return h.status === 0 ? true : undefined;
         });
-        const report = JSON.parse(await client) as { intervals: Array<{ sum: { bytes: number; start: number } }>; error?: string };
+        const report = JSON.parse(await client) as {
+          intervals: Array<{ sum: { bytes: number; start: number } }>;
+          error?: string;
+        };
         assert.equal(report.error, undefined, 'the stream ran to its end without an error (no reconnect)');
         const empty = report.intervals.filter((i) => i.sum.bytes === 0).map((i) => i.sum.start);
         assert.ok(report.intervals.length >= 10, 'the stream ran for its whole 6 s');
         // Intervals are 0.5 s: two empty ones in a row would be a stall of 1 s.
         for (let i = 1; i < report.intervals.length; i++) {
-          assert.ok(!(report.intervals[i]!.sum.bytes === 0 && report.intervals[i - 1]!.sum.bytes === 0), `stall at ${empty.join(', ')} s`);
+          assert.ok(
+            !(report.intervals[i]!.sum.bytes === 0 && report.intervals[i - 1]!.sum.bytes === 0),
+            `stall at ${empty.join(', ')} s`,
+          );
         }
         assert.equal(cluster.subnetEnv(a.node), subnetBefore, 'the node kept its subnet');
       } finally {
@@ -223,14 +304,18 @@ export function agentSuite(o: AgentSuiteOptions): void {
       putNetConf(netConf(second));
       for (const n of cluster.nodes) cluster.startAgent(n, o.storeArgs(), timing);
       for (const n of cluster.nodes) {
-        await waitFor(`${second} state on ${n.name}`, () => {
-          try {
-            checkKernel(second);
-            return true;
-          } catch {
-            return undefined;
-          }
-        }, 20_000);
+        await waitFor(
+          `${second} state on ${n.name}`,
+          () => {
+            try {
+              checkKernel(second);
+              return true;
+            } catch {
+              return undefined;
+            }
+          },
+          20_000,
+        );
       }
       checkKernel(second);
       allPairsTalk();
@@ -242,29 +327,53 @@ export function agentSuite(o: AgentSuiteOptions): void {
       await cluster.stopAgent(gone, 'SIGKILL');
       const started = Date.now();
       for (const n of cluster.nodes.slice(0, 2)) {
-        await waitFor(`${n.name} drops the route to ${goneSubnet}`, () => (weftRoutes(n).some((r) => r.dst === goneSubnet) ? undefined : true), 15_000).catch((err: Error) => {
+        await waitFor(
+          `${n.name} drops the route to ${goneSubnet}`,
+          () => (weftRoutes(n).some((r) => r.dst === goneSubnet) ? undefined : true),
+          15_000,
+        ).catch((err: Error) => {
           throw new Error(`${err.message}\n${dumpState()}`);
         });
-        assert.equal(weftRoutes(n).length, 1, `the other peer keeps its route (gone: ${gone.name} ${goneSubnet})\n${dumpState()}`);
+        assert.equal(
+          weftRoutes(n).length,
+          1,
+          `the other peer keeps its route (gone: ${gone.name} ${goneSubnet})\n${dumpState()}`,
+        );
         const fdb = JSON.parse(inNs(n.ns, ['bridge', '-j', 'fdb', 'show']).stdout) as Array<{ dst?: string }>;
-        assert.equal(fdb.some((f) => f.dst === gone.ip), false, 'no FDB entry to the stopped node');
+        assert.equal(
+          fdb.some((f) => f.dst === gone.ip),
+          false,
+          'no FDB entry to the stopped node',
+        );
       }
       assert.ok(Date.now() - started < 4_000 + 3_000, 'gone within the TTL (4 s) plus one poll');
       ping(pods[0]!.ns, pods[1]!.ip, 3);
     });
 
-    test('cleanup removes the agent\'s device, routes, nft table and files, and nothing else', async () => {
+    test("cleanup removes the agent's device, routes, nft table and files, and nothing else", async () => {
       const n = cluster.nodes[0]!;
       await cluster.stopAgent(n);
-      const r = inNs(n.ns, [process.execPath, CLI, 'agent', 'cleanup', '--run-dir', n.runDir, '--cni-conf-dir', n.cniConfDir]);
+      const r = inNs(n.ns, [
+        process.execPath,
+        CLI,
+        'agent',
+        'cleanup',
+        '--run-dir',
+        n.runDir,
+        '--cni-conf-dir',
+        n.cniConfDir,
+      ]);
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(weftRoutes(n), []);
       assert.deepEqual(ipJson(n.ns, ['link', 'show', 'type', 'vxlan']), []);
-      assert.equal(nftObjects(n.ns).some((x) => x.table?.name === 'weft-agent-masq'), false);
+      assert.equal(
+        nftObjects(n.ns).some((x) => x.table?.name === 'weft-agent-masq'),
+        false,
+      );
       assert.equal(existsSync(join(n.runDir, 'subnet.env')), false);
       assert.equal(existsSync(join(n.cniConfDir, '10-weft.conflist')), false);
-      assert.ok(ipJson(n.ns, ['link', 'show', 'cni0']).length === 1, 'the pods\' bridge (made by the CNI plugin) stays');
-      assert.ok(ipJson(n.ns, ['route', 'show', 'default']).length === 1, 'the node\'s own default route stays');
+      assert.ok(ipJson(n.ns, ['link', 'show', 'cni0']).length === 1, "the pods' bridge (made by the CNI plugin) stays");
+      assert.ok(ipJson(n.ns, ['route', 'show', 'default']).length === 1, "the node's own default route stays");
     });
   });
 }

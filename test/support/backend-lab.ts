@@ -56,7 +56,11 @@ export function buildLab(fx: Netns, label: string, nodes: Array<{ n: number; seg
     const rt = fx.add(`${label}rt`);
     for (const s of segments) {
       const leg = `r${s.toLowerCase()}`;
-      batch(rt, [`link add ${leg} type veth peer name ${leg} netns ${segNs.get(s)}`, `address add ${SEGMENT_PREFIX[s]}.254/24 dev ${leg}`, `link set ${leg} up`]);
+      batch(rt, [
+        `link add ${leg} type veth peer name ${leg} netns ${segNs.get(s)}`,
+        `address add ${SEGMENT_PREFIX[s]}.254/24 dev ${leg}`,
+        `link set ${leg} up`,
+      ]);
       batch(segNs.get(s) ?? '', [`link set ${leg} master br0`, `link set ${leg} up`]);
     }
     sysctl(rt, 'net.ipv4.ip_forward');
@@ -72,7 +76,9 @@ export function buildLab(fx: Netns, label: string, nodes: Array<{ n: number; seg
       `address add ${publicIp}/24 dev eth0`,
       'link set eth0 up',
       // Nodes reach the other segment through the router (only used when there is one).
-      ...segments.filter((s) => s !== segment).map((s) => `route add ${SEGMENT_PREFIX[s]}.0/24 via ${SEGMENT_PREFIX[segment]}.254`),
+      ...segments
+        .filter((s) => s !== segment)
+        .map((s) => `route add ${SEGMENT_PREFIX[s]}.0/24 via ${SEGMENT_PREFIX[segment]}.254`),
       'link add cni0 type bridge',
       `address add 10.244.${n}.1/24 dev cni0`,
       'link set cni0 up',
@@ -93,7 +99,12 @@ export function backendNode(x: LabNode): BackendNode {
 }
 
 export function leaseOf(x: LabNode, type: 'vxlan' | 'host-gw', vni = 1): PeerLease {
-  return { subnet: x.subnet, publicIp: x.publicIp, backendType: type, backendData: type === 'vxlan' ? { VNI: vni, VtepMAC: vtepMacFor(x.publicIp) } : {} };
+  return {
+    subnet: x.subnet,
+    publicIp: x.publicIp,
+    backendType: type,
+    backendData: type === 'vxlan' ? { VNI: vni, VtepMAC: vtepMacFor(x.publicIp) } : {},
+  };
 }
 
 export function netConf(type: 'vxlan' | 'host-gw', extra: Partial<BackendNetConf['backend']> = {}): BackendNetConf {
@@ -110,7 +121,9 @@ export interface PingResult {
 /** Runs ping in a namespace without blocking the event loop; resolves with its output. */
 export function pingAsync(ns: string, ip: string, args: string[] = ['-c', '1', '-W', '2']): Promise<PingResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-4', '-n', ...args, ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-4', '-n', ...args, ip], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
@@ -121,7 +134,11 @@ export function pingAsync(ns: string, ip: string, args: string[] = ['-c', '1', '
 
 /** Every pod pings every other pod (in parallel); resolves with the pairs that failed. */
 export async function pingMatrix(nodes: readonly LabNode[]): Promise<string[]> {
-  const runs = nodes.flatMap((a) => nodes.filter((b) => b !== a).map((b) => pingAsync(a.pod, b.podIp, ['-c', '2', '-i', '0.2', '-W', '2'])));
+  const runs = nodes.flatMap((a) =>
+    nodes.filter((b) => b !== a).map((b) => pingAsync(a.pod, b.podIp, ['-c', '2', '-i', '0.2', '-W', '2'])),
+  );
   const results = await Promise.all(runs);
-  return results.filter((r) => !r.ok).map((r) => `${r.from} → ${r.to}: ${r.output.trim().split('\n').slice(-2).join(' ')}`);
+  return results
+    .filter((r) => !r.ok)
+    .map((r) => `${r.from} → ${r.to}: ${r.output.trim().split('\n').slice(-2).join(' ')}`);
 }

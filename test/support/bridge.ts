@@ -39,7 +39,14 @@ export function makePod(ctx: NodeCtx, name: string): Pod {
 }
 
 /** Runs a plugin in the node namespace for one pod, as a runtime would. */
-export function run(ctx: NodeCtx, plugin: string, command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS', config: unknown, pod?: Pod, netnsOverride?: string): PluginRun {
+export function run(
+  ctx: NodeCtx,
+  plugin: string,
+  command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS',
+  config: unknown,
+  pod?: Pod,
+  netnsOverride?: string,
+): PluginRun {
   return invoke({
     nodeNs: ctx.node,
     binDir: ctx.binDir,
@@ -53,7 +60,13 @@ export function run(ctx: NodeCtx, plugin: string, command: 'ADD' | 'DEL' | 'CHEC
 }
 
 /** The same, without blocking the event loop, for concurrent ADDs. */
-export function runAsync(ctx: NodeCtx, plugin: string, command: 'ADD' | 'DEL', config: unknown, pod: Pod): Promise<{ status: number; stdout: string }> {
+export function runAsync(
+  ctx: NodeCtx,
+  plugin: string,
+  command: 'ADD' | 'DEL',
+  config: unknown,
+  pod: Pod,
+): Promise<{ status: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const env = {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -107,7 +120,9 @@ export function masqElements(ns: string): string[] | undefined {
 }
 
 export function nftTables(ns: string): string[] {
-  return nftObjects(ns).filter((o) => o.table).map((o) => `${String(o.table?.family)} ${String(o.table?.name)}`);
+  return nftObjects(ns)
+    .filter((o) => o.table)
+    .map((o) => `${String(o.table?.family)} ${String(o.table?.name)}`);
 }
 
 /** The pod's address of one family from an ADD result. */
@@ -148,7 +163,9 @@ if (mode === 'echo') s.write(payload);
 /** Starts a TCP server on port 7777 in `ns` ("echo" or "whoami"); resolves once it listens. */
 export function startServer(ns: string, mode: 'echo' | 'whoami'): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SERVER, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SERVER, mode], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const timer = setTimeout(() => reject(new Error(`server in ${ns} did not start`)), 5000);
     child.stdout?.on('data', (b: Buffer) => {
       if (b.toString().includes('ready')) {

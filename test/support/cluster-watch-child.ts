@@ -16,7 +16,12 @@ import type { Pod } from '../../src/core/k8s/objects.js';
 import { ALL_KINDS, LOG_LIMIT, markOf, type ChangeLine } from './cluster-watch-lines.js';
 
 function pod(name: string, seq: string): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'w', labels: { seq }, annotations: {} }, spec: { nodeName: 'n1', hostNetwork: false, containers: [{ name: 's', ports: [] }] } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'w', labels: { seq }, annotations: {} },
+    spec: { nodeName: 'n1', hostNetwork: false, containers: [{ name: 's', ports: [] }] },
+  };
 }
 
 async function writer(db: string, id: string, ops: number, seed: number, out: string): Promise<void> {
@@ -47,7 +52,11 @@ async function writer(db: string, id: string, ops: number, seed: number, out: st
       p.seq = seq;
       record({ type: 'MODIFIED', kind: 'Pod', name, mark: `${p.seq}|${p.message}` });
     } else if (r < 0.85) {
-      const ok = await store.setPodStatus('w', name, p.uid, { phase: 'Running', message: seq, podIP: `10.${Number(id) + 1}.${(i >> 8) & 255}.${i & 255}` });
+      const ok = await store.setPodStatus('w', name, p.uid, {
+        phase: 'Running',
+        message: seq,
+        podIP: `10.${Number(id) + 1}.${(i >> 8) & 255}.${i & 255}`,
+      });
       if (!ok) throw new Error(`writer ${id}: status of ${name} was refused`);
       p.message = seq;
       record({ type: 'MODIFIED', kind: 'Pod', name, mark: `${p.seq}|${p.message}` });
@@ -57,7 +66,13 @@ async function writer(db: string, id: string, ops: number, seed: number, out: st
       record({ type: 'DELETED', kind: 'Pod', name, mark: `${p.seq}|${p.message}` });
     }
     // A heartbeat now and then: it must show up nowhere.
-    if (i % 50 === 0) await store.putNode({ name: `node-${id}`, internalIP: '10.99.0.1', ready: true, heartbeat: new Date().toISOString() });
+    if (i % 50 === 0)
+      await store.putNode({
+        name: `node-${id}`,
+        internalIP: '10.99.0.1',
+        ready: true,
+        heartbeat: new Date().toISOString(),
+      });
   }
   appendFileSync(out, lines.map((l) => `${l}\n`).join(''));
   await store.close();
@@ -70,7 +85,15 @@ async function consumer(db: string, from: number, out: string, stop: number): Pr
   await new Promise<void>((resolve, reject) => {
     const sub = source.watch(ALL_KINDS, from, {
       onBatch: (b) => {
-        const lines = b.events.map((e) => JSON.stringify({ type: e.type, kind: e.kind, name: e.object.object.metadata.name, mark: markOf(e.object), revision: e.revision } satisfies ChangeLine));
+        const lines = b.events.map((e) =>
+          JSON.stringify({
+            type: e.type,
+            kind: e.kind,
+            name: e.object.object.metadata.name,
+            mark: markOf(e.object),
+            revision: e.revision,
+          } satisfies ChangeLine),
+        );
         // One append per batch, then (maybe) exit: a restart resumes from the last line written.
         if (lines.length > 0) appendFileSync(out, lines.map((l) => `${l}\n`).join(''));
         seen += b.events.length;
@@ -84,7 +107,12 @@ async function consumer(db: string, from: number, out: string, stop: number): Pr
 }
 
 const [role, db, ...rest] = process.argv.slice(2);
-const run = role === 'writer' ? writer(db!, rest[0]!, Number(rest[1]), Number(rest[2]), rest[3]!) : role === 'consumer' ? consumer(db!, Number(rest[0]), rest[1]!, Number(rest[2])) : Promise.reject(new Error(`unknown role ${role}`));
+const run =
+  role === 'writer'
+    ? writer(db!, rest[0]!, Number(rest[1]), Number(rest[2]), rest[3]!)
+    : role === 'consumer'
+      ? consumer(db!, Number(rest[0]), rest[1]!, Number(rest[2]))
+      : Promise.reject(new Error(`unknown role ${role}`));
 run.then(
   () => process.exit(0),
   (err: unknown) => {

@@ -20,4 +20,3 @@ export function markOf(s: Stored): string {
   const o = s.object;
   return `${o.metadata.labels.seq ?? ''}|${o.kind === 'Pod' ? (o.status?.message ?? '') : ''}`;
 }
-

@@ -50,7 +50,10 @@ export class Cluster {
   readonly work: string;
 
   /** `prefix` like "weft-ag-"; leftovers with it are removed now. */
-  constructor(readonly prefix: string, work: string) {
+  constructor(
+    readonly prefix: string,
+    work: string,
+  ) {
     Netns.removeAll(prefix);
     this.underlay = new Underlay(this.exec, prefix);
     this.work = work;
@@ -66,7 +69,12 @@ export class Cluster {
   async addNode(name: string, segment: Segment, host: number): Promise<ClusterNode> {
     const u = await this.underlay.addNode(name, segment, host);
     const base = join(this.work, name);
-    const node: ClusterNode = { ...u, runDir: join(base, 'run'), cniConfDir: join(base, 'net.d'), ipamDir: join(base, 'ipam') };
+    const node: ClusterNode = {
+      ...u,
+      runDir: join(base, 'run'),
+      cniConfDir: join(base, 'net.d'),
+      ipamDir: join(base, 'ipam'),
+    };
     mkdirSync(base, { recursive: true });
     this.nodes.push(node);
     return node;
@@ -75,19 +83,37 @@ export class Cluster {
   /** Starts `weft agent` inside the node namespace with the given store flags. */
   startAgent(node: ClusterNode, storeArgs: string[], extra: string[] = []): AgentProcess {
     const argv = [
-      'netns', 'exec', node.ns, process.execPath, CLI, 'agent',
+      'netns',
+      'exec',
+      node.ns,
+      process.execPath,
+      CLI,
+      'agent',
       ...storeArgs,
-      '--node-name', node.name,
-      '--iface', 'eth0',
-      '--run-dir', node.runDir,
-      '--cni-conf-dir', node.cniConfDir,
-      '--ipam-data-dir', node.ipamDir,
-      '--metrics-addr', '127.0.0.1:9777',
+      '--node-name',
+      node.name,
+      '--iface',
+      'eth0',
+      '--run-dir',
+      node.runDir,
+      '--cni-conf-dir',
+      node.cniConfDir,
+      '--ipam-data-dir',
+      node.ipamDir,
+      '--metrics-addr',
+      '127.0.0.1:9777',
       ...extra,
     ];
     const child = spawn('ip', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     const log: string[] = [];
-    child.stderr?.on('data', (b: Buffer) => log.push(...b.toString('utf8').split('\n').filter((l) => l !== '')));
+    child.stderr?.on('data', (b: Buffer) =>
+      log.push(
+        ...b
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      ),
+    );
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     node.agent = { child, log, exited };
     return node.agent;
@@ -124,7 +150,11 @@ export class Cluster {
     await this.exec.run({ argv: ['ip', 'netns', 'add', ns] });
     await this.exec.run({ argv: ['ip', '-n', ns, 'link', 'set', 'lo', 'up'] });
     const containerId = `${this.prefix}${name}`;
-    const result = await this.runtime(node).add(this.conflist(node), { containerId, netns: join(NETNS_DIR, ns), ifname: 'eth0' });
+    const result = await this.runtime(node).add(this.conflist(node), {
+      containerId,
+      netns: join(NETNS_DIR, ns),
+      ifname: 'eth0',
+    });
     const ip = result.ips?.[0]?.address.split('/')[0];
     if (!ip) throw new Error(`pod ${name}: no address in the result`);
     const pod = { name, ns, node, containerId, result, ip };
@@ -140,7 +170,12 @@ export class Cluster {
 }
 
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */
-export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -150,7 +185,10 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

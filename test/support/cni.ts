@@ -30,7 +30,8 @@ export function makeBinDir(dir: string): string {
   for (const ref of ['bridge', 'host-local', 'loopback', 'portmap']) {
     const src = join(REFERENCE_CNI_DIR, ref);
     const dst = join(dir, ref);
-    if (!existsSync(src)) throw new Error(`reference plugin ${src} is missing: install Debian's containernetworking-plugins`);
+    if (!existsSync(src))
+      throw new Error(`reference plugin ${src} is missing: install Debian's containernetworking-plugins`);
     if (!existsSync(dst)) symlinkSync(src, dst);
   }
   return dir;

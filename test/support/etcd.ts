@@ -59,19 +59,44 @@ export class EtcdServer {
     }
     const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
     const [cmd, ...pre] = [...wrap, ETCD_BIN];
-    const child = spawn(cmd!, [...pre,
-      '--name', 'default',
-      '--data-dir', this.dataDir,
-      '--listen-client-urls', this.clientUrl,
-      '--advertise-client-urls', this.clientUrl,
-      '--listen-peer-urls', this.peerUrl,
-      '--initial-advertise-peer-urls', this.peerUrl,
-      '--initial-cluster', `default=${this.peerUrl}`,
-      '--heartbeat-interval', '10',
-      '--election-timeout', '100',
-      '--log-level', 'warn',
-      ...(this.opts.tls ? ['--cert-file', this.opts.tls.certFile, '--key-file', this.opts.tls.keyFile, '--trusted-ca-file', this.opts.tls.caFile, '--client-cert-auth'] : []),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      cmd!,
+      [
+        ...pre,
+        '--name',
+        'default',
+        '--data-dir',
+        this.dataDir,
+        '--listen-client-urls',
+        this.clientUrl,
+        '--advertise-client-urls',
+        this.clientUrl,
+        '--listen-peer-urls',
+        this.peerUrl,
+        '--initial-advertise-peer-urls',
+        this.peerUrl,
+        '--initial-cluster',
+        `default=${this.peerUrl}`,
+        '--heartbeat-interval',
+        '10',
+        '--election-timeout',
+        '100',
+        '--log-level',
+        'warn',
+        ...(this.opts.tls
+          ? [
+              '--cert-file',
+              this.opts.tls.certFile,
+              '--key-file',
+              this.opts.tls.keyFile,
+              '--trusted-ca-file',
+              this.opts.tls.caFile,
+              '--client-cert-auth',
+            ]
+          : []),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     child.stderr?.on('data', (b: Buffer) => (this.log = (this.log + b.toString('utf8')).slice(-4000)));
     this.child = child;
     this.exited = new Promise((resolve) => child.on('exit', () => resolve()));
@@ -88,14 +113,35 @@ export class EtcdServer {
   async answers(): Promise<boolean> {
     const tls = this.opts.tls;
     if (tls) {
-      const args = ['-sf', '--max-time', '1', '--cacert', tls.caFile, '--cert', tls.clientCertFile, '--key', tls.clientKeyFile, '-X', 'POST', '-d', '{"key":"cHJvYmU="}', `${this.clientUrl}/v3/kv/range`];
-      const code = await new Promise<number | null>((resolve) => spawn('curl', args, { stdio: 'ignore' }).on('exit', (c) => resolve(c)));
+      const args = [
+        '-sf',
+        '--max-time',
+        '1',
+        '--cacert',
+        tls.caFile,
+        '--cert',
+        tls.clientCertFile,
+        '--key',
+        tls.clientKeyFile,
+        '-X',
+        'POST',
+        '-d',
+        '{"key":"cHJvYmU="}',
+        `${this.clientUrl}/v3/kv/range`,
+      ];
+      const code = await new Promise<number | null>((resolve) =>
+        spawn('curl', args, { stdio: 'ignore' }).on('exit', (c) => resolve(c)),
+      );
       return code === 0;
     }
     const probe = `fetch(${JSON.stringify(`${this.clientUrl}/v3/kv/range`)}, { method: 'POST', body: JSON.stringify({ key: 'cHJvYmU=' }), signal: AbortSignal.timeout(500) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
     const wrap = this.opts.netns ? ['ip', 'netns', 'exec', this.opts.netns] : [];
     const r = await new Promise<number | null>((resolve) => {
-      const c = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), '-e', probe], { stdio: 'ignore' });
+      const c = spawn(
+        wrap[0] ?? process.execPath,
+        [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), '-e', probe],
+        { stdio: 'ignore' },
+      );
       c.on('exit', (code) => resolve(code));
     });
     return r === 0;

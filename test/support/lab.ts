@@ -66,7 +66,11 @@ export class TestLab {
   }
 
   weft(args: string[], opts: { input?: string; timeoutMs?: number } = {}): CmdResult {
-    return sh([process.execPath, CLI, ...args], { env: this.env, timeoutMs: opts.timeoutMs ?? 180_000, ...(opts.input === undefined ? {} : { input: opts.input }) });
+    return sh([process.execPath, CLI, ...args], {
+      env: this.env,
+      timeoutMs: opts.timeoutMs ?? 180_000,
+      ...(opts.input === undefined ? {} : { input: opts.input }),
+    });
   }
 
   must(args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {

@@ -25,9 +25,17 @@ export interface CmdResult {
 }
 
 /** Runs argv (no shell); never throws on a non-zero exit. */
-export function sh(argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CmdResult {
+export function sh(
+  argv: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): CmdResult {
   const [cmd, ...args] = argv;
-  const r = spawnSync(cmd!, args, { input: opts.input ?? '', env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000 });
+  const r = spawnSync(cmd!, args, {
+    input: opts.input ?? '',
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 60_000,
+  });
   // EPIPE only means the child exited before reading all of its stdin: its status and output
   // still tell what happened, so they are returned rather than lost in a throw.
   if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') throw r.error;
@@ -42,7 +50,11 @@ export function must(argv: string[], input?: string): string {
 }
 
 /** Runs argv inside the named namespace (ip netns exec also gives it its own /sys). */
-export function inNs(ns: string, argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CmdResult {
+export function inNs(
+  ns: string,
+  argv: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): CmdResult {
   return sh(['ip', 'netns', 'exec', ns, ...argv], opts);
 }
 

@@ -12,12 +12,22 @@ const CONNECT = fileURLToPath(new URL('../../src/lab/connect.js', import.meta.ur
 
 /** Starts the port server in a namespace; resolves once every port is bound. Stop it in finally. */
 export function serve(ns: string, name: string, ports: string[]): Promise<Daemon> {
-  return startDaemon(['ip', 'netns', 'exec', ns, process.execPath, ECHO, '--name', name, ...ports], { context: `serve ${ports.join(',')} in ${ns}` });
+  return startDaemon(['ip', 'netns', 'exec', ns, process.execPath, ECHO, '--name', name, ...ports], {
+    context: `serve ${ports.join(',')} in ${ns}`,
+  });
 }
 
 /** One TCP or UDP round trip from inside `ns`; returns what the server answered, or throws why not. */
 export function roundTrip(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 2000): string {
-  const r = inNs(ns, [process.execPath, CONNECT, proto, host, String(port), String(timeoutMs), `payload-${proto}-${port}`]);
+  const r = inNs(ns, [
+    process.execPath,
+    CONNECT,
+    proto,
+    host,
+    String(port),
+    String(timeoutMs),
+    `payload-${proto}-${port}`,
+  ]);
   if (r.status !== 0) throw new Error(`${proto} ${ns} → ${host}:${port}: ${r.stderr.trim()}`);
   return r.stdout;
 }

@@ -7,7 +7,13 @@
 
 import { join } from 'node:path';
 import { MASQ_LOCK_FILE, MASQ_TABLE } from '../../core/names.js';
-import { parseMasqElements, renderMasqAdd, renderMasqRemove, type MasqElement, type MasqTarget } from '../../core/nft/masq.js';
+import {
+  parseMasqElements,
+  renderMasqAdd,
+  renderMasqRemove,
+  type MasqElement,
+  type MasqTarget,
+} from '../../core/nft/masq.js';
 import type { PluginDeps } from '../deps.js';
 
 async function currentElements(deps: PluginDeps): Promise<MasqElement[]> {

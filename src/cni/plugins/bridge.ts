@@ -66,24 +66,31 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     let created = false;
     if (!br) {
       try {
-        await links.apply([{ op: 'add-bridge', name: cfg.bridge, ...(cfg.mtu ? { mtu: cfg.mtu } : {}) }], { context: `create bridge ${cfg.bridge}` });
+        await links.apply([{ op: 'add-bridge', name: cfg.bridge, ...(cfg.mtu ? { mtu: cfg.mtu } : {}) }], {
+          context: `create bridge ${cfg.bridge}`,
+        });
       } catch (err) {
         // Two ADDs may both find no bridge and both create it: the loser gets EEXIST. The
         // bridge existing now (checked below to be a bridge) is all this ADD needs.
         if (!(await links.get(cfg.bridge))) throw kernel(`create bridge ${cfg.bridge}`, err);
       }
       br = await links.get(cfg.bridge);
-      if (!br) throw new CniError(CniErrorCode.KernelFailure, `create bridge ${cfg.bridge}: it vanished right after creation`);
+      if (!br)
+        throw new CniError(CniErrorCode.KernelFailure, `create bridge ${cfg.bridge}: it vanished right after creation`);
       created = true;
     }
     if (br.kind !== 'bridge') {
-      throw new CniError(CniErrorCode.InvalidNetworkConfig, `bridge: "${cfg.bridge}" already exists but is a ${br.kind ?? 'plain device'}, not a bridge`);
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `bridge: "${cfg.bridge}" already exists but is a ${br.kind ?? 'plain device'}, not a bridge`,
+      );
     }
     const changes: LinkChange[] = [];
     // Kernel quirk: a bridge whose MAC was never set explicitly takes the lowest MAC of its
     // ports, so it changes whenever pods come and go and every pod's neighbour entry for the
     // gateway goes stale. Setting its own random MAC explicitly pins it for the bridge's life.
-    if (created && br.kind === 'bridge' && br.mac && !/^(00:){5}00$/.test(br.mac)) changes.push({ op: 'set-mac', name: cfg.bridge, mac: br.mac });
+    if (created && br.kind === 'bridge' && br.mac && !/^(00:){5}00$/.test(br.mac))
+      changes.push({ op: 'set-mac', name: cfg.bridge, mac: br.mac });
     if (cfg.promiscMode && !br.promisc) changes.push({ op: 'set-promisc', name: cfg.bridge, on: true });
     if (!br.up) changes.push({ op: 'set-up', name: cfg.bridge });
     await links.apply(changes, { context: `set up bridge ${cfg.bridge}` });
@@ -96,7 +103,12 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
 
   /** The changes that give the bridge exactly the gateway addresses wanted (none when it has them). */
   function gatewayChanges(cfg: BridgeConfig, br: LinkState, wanted: IpNet[]): LinkChange[] {
-    const change = planBridgeAddresses(cfg.bridge, br.addresses.map((a) => parseCidr(a.cidr)), wanted, cfg.forceAddress);
+    const change = planBridgeAddresses(
+      cfg.bridge,
+      br.addresses.map((a) => parseCidr(a.cidr)),
+      wanted,
+      cfg.forceAddress,
+    );
     return [
       ...change.del.map((n): LinkChange => ({ op: 'del-address', dev: cfg.bridge, cidr: formatIpNet(n) })),
       // The gateway must answer neighbour solicitations at once, so no DAD on the bridge.
@@ -112,7 +124,8 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     return {
       what: `delete veth ${hostVeth}`,
       run: async () => {
-        if (await links.get(hostVeth)) await links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` });
+        if (await links.get(hostVeth))
+          await links.apply([{ op: 'del-link', name: hostVeth }], { context: `delete veth ${hostVeth}` });
       },
     };
   }
@@ -124,9 +137,23 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
    * A concurrent ADD that put the gateway addresses on first makes the batch fail at its first
    * line, before anything of this ADD is made: it is re-planned once from a fresh read.
    */
-  async function attachVeth(cfg: BridgeConfig, env: PluginCall['env'], hostVeth: string, plan: AttachmentPlan | undefined, bridge: LinkState, undo: Undo): Promise<[LinkState, LinkState]> {
+  async function attachVeth(
+    cfg: BridgeConfig,
+    env: PluginCall['env'],
+    hostVeth: string,
+    plan: AttachmentPlan | undefined,
+    bridge: LinkState,
+    undo: Undo,
+  ): Promise<[LinkState, LinkState]> {
     const veth: LinkChange[] = [
-      { op: 'add-veth', name: hostVeth, peer: env.ifname, peerNetns: env.netns, ...(cfg.mtu ? { mtu: cfg.mtu } : {}), ...(cfg.mac ? { peerMac: cfg.mac } : {}) },
+      {
+        op: 'add-veth',
+        name: hostVeth,
+        peer: env.ifname,
+        peerNetns: env.netns,
+        ...(cfg.mtu ? { mtu: cfg.mtu } : {}),
+        ...(cfg.mac ? { peerMac: cfg.mac } : {}),
+      },
       // Enslave before up; hairpin is a bridge-port flag, so it can only be set after enslaving.
       { op: 'set-master', name: hostVeth, master: cfg.bridge },
       ...(cfg.hairpinMode ? [{ op: 'set-hairpin', name: hostVeth, on: true } as LinkChange] : []),
@@ -147,14 +174,21 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         if (failed !== undefined && failed < gateway.length) {
           if (attempt >= 1) throw kernel(`set gateway addresses on bridge ${cfg.bridge}`, err);
           const fresh = await links.get(cfg.bridge);
-          if (!fresh) throw new CniError(CniErrorCode.KernelFailure, `bridge ${cfg.bridge} disappeared while adding its gateway addresses`);
+          if (!fresh)
+            throw new CniError(
+              CniErrorCode.KernelFailure,
+              `bridge ${cfg.bridge} disappeared while adding its gateway addresses`,
+            );
           br = fresh;
           continue;
         }
         if (failed === gateway.length) {
           // The pair was not made. Its usual cause is worth its own error: CNI_IFNAME is taken.
           if (await links.get(env.ifname, { netns: env.netns })) {
-            throw new CniError(CniErrorCode.InvalidEnvironment, `CNI_IFNAME: interface ${env.ifname} already exists in ${env.netns}`);
+            throw new CniError(
+              CniErrorCode.InvalidEnvironment,
+              `CNI_IFNAME: interface ${env.ifname} already exists in ${env.netns}`,
+            );
           }
           throw kernel(`create veth pair ${hostVeth} / ${env.ifname} in ${env.netns}`, err);
         }
@@ -178,9 +212,17 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     for (;;) {
       const link = await links.get(ifname, { netns });
       const failed = link?.addresses.find((a) => a.dadFailed);
-      if (failed) throw new CniError(CniErrorCode.KernelFailure, `address ${failed.cidr} on ${ifname}: duplicate address detection failed (another host has it)`);
+      if (failed)
+        throw new CniError(
+          CniErrorCode.KernelFailure,
+          `address ${failed.cidr} on ${ifname}: duplicate address detection failed (another host has it)`,
+        );
       if (!link?.addresses.some((a) => a.tentative)) return;
-      if (Date.now() > deadline) throw new CniError(CniErrorCode.KernelFailure, `addresses on ${ifname} still tentative after ${dadTimeoutMs} ms of duplicate address detection`);
+      if (Date.now() > deadline)
+        throw new CniError(
+          CniErrorCode.KernelFailure,
+          `addresses on ${ifname} still tentative after ${dadTimeoutMs} ms of duplicate address detection`,
+        );
       await sleep(50);
     }
   }
@@ -188,7 +230,8 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
   function podChanges(cfg: BridgeConfig, ifname: string, plan: AttachmentPlan | undefined): LinkChange[] {
     const changes: LinkChange[] = [];
     if (!cfg.disableContainerInterface) changes.push({ op: 'set-up', name: ifname });
-    for (const a of plan?.podAddresses ?? []) changes.push({ op: 'add-address', dev: ifname, cidr: a.cidr, nodad: a.nodad });
+    for (const a of plan?.podAddresses ?? [])
+      changes.push({ op: 'add-address', dev: ifname, cidr: a.cidr, nodad: a.nodad });
     for (const r of plan?.podRoutes ?? []) changes.push({ op: 'replace-route', dev: ifname, route: r });
     return changes;
   }
@@ -216,13 +259,19 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     const hostVeth = hostVethName(env.containerId, env.ifname);
     // Everything that can be refused is refused before anything is made.
     if (cfg.ipamType && !findPlugin(cfg.ipamType, env.path)) {
-      throw new CniError(CniErrorCode.InvalidNetworkConfig, `ipam.type: failed to find plugin "${cfg.ipamType}" in path [${env.path.join(' ')}]`);
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `ipam.type: failed to find plugin "${cfg.ipamType}" in path [${env.path.join(' ')}]`,
+      );
     }
     // One read of the node's links answers every question about the node side. (The pod side is
     // not read up front: a taken CNI_IFNAME makes the veth creation fail, and is named then.)
     const nodeLinks = new Map((await links.list()).map((l) => [l.name, l]));
     if (nodeLinks.has(hostVeth)) {
-      throw new CniError(CniErrorCode.InvalidEnvironment, `host veth ${hostVeth} for ${tag} already exists: this attachment was added before (DEL it first)`);
+      throw new CniError(
+        CniErrorCode.InvalidEnvironment,
+        `host veth ${hostVeth} for ${tag} already exists: this attachment was added before (DEL it first)`,
+      );
     }
 
     const undo: Undo = [];
@@ -232,21 +281,32 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
       if (cfg.ipamType) {
         const type = cfg.ipamType;
         ipamResult = await deps.delegator.run(type, 'ADD', env, call.rawConfig);
-        undo.push({ what: `IPAM DEL (${type})`, run: async () => void (await deps.delegator.run(type, 'DEL', env, call.rawConfig)) });
+        undo.push({
+          what: `IPAM DEL (${type})`,
+          run: async () => void (await deps.delegator.run(type, 'DEL', env, call.rawConfig)),
+        });
         if (!ipamResult) throw new CniError(CniErrorCode.DelegateFailure, `${type} ADD returned no result`);
         plan = planAttachment(cfg, ipamResult);
       }
 
       const bridge = await ensureBridge(cfg, nodeLinks.get(cfg.bridge));
       const [br, hv] = await attachVeth(cfg, env, hostVeth, plan, bridge, undo);
-      if (plan) await enableForwarding(plan.forwardFamilies).catch((err: unknown) => {
-        throw kernel('enable forwarding on the node', err);
-      });
+      if (plan)
+        await enableForwarding(plan.forwardFamilies).catch((err: unknown) => {
+          throw kernel('enable forwarding on the node', err);
+        });
 
-      const [ct] = await links.apply(podChanges(cfg, env.ifname, plan), { netns: env.netns, context: `configure ${env.ifname}`, read: [env.ifname] }).catch((err: unknown) => {
-        throw kernel(`configure ${env.ifname} in ${env.netns}`, err);
-      });
-      if (plan && cfg.enableDad && plan.podAddresses.some((a) => a.family === 6)) await waitForDad(env.ifname, env.netns);
+      const [ct] = await links
+        .apply(podChanges(cfg, env.ifname, plan), {
+          netns: env.netns,
+          context: `configure ${env.ifname}`,
+          read: [env.ifname],
+        })
+        .catch((err: unknown) => {
+          throw kernel(`configure ${env.ifname} in ${env.netns}`, err);
+        });
+      if (plan && cfg.enableDad && plan.podAddresses.some((a) => a.family === 6))
+        await waitForDad(env.ifname, env.netns);
 
       if (plan && plan.masq.length > 0) {
         undo.push({ what: `remove masquerade of ${tag}`, run: () => removeMasq(deps, tag) });
@@ -255,7 +315,8 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         });
       }
 
-      if (!ct) throw new CniError(CniErrorCode.KernelFailure, `ADD ${tag}: ${env.ifname} vanished while it was being set up`);
+      if (!ct)
+        throw new CniError(CniErrorCode.KernelFailure, `ADD ${tag}: ${env.ifname} vanished while it was being set up`);
       const dns = cfg.dns ?? ipamResult?.dns;
       return {
         cniVersion: call.version,
@@ -305,18 +366,26 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
       // the pod's end of a veth by its CNI_IFNAME, which takes the host end with it.
       if (!netnsExists(env.netns)) return;
       const ct = await links.get(env.ifname, { netns: env.netns });
-      if (ct?.kind === 'veth') await links.apply([{ op: 'del-link', name: env.ifname }], { netns: env.netns, context: `delete ${env.ifname} in ${env.netns}` });
+      if (ct?.kind === 'veth')
+        await links.apply([{ op: 'del-link', name: env.ifname }], {
+          netns: env.netns,
+          context: `delete ${env.ifname} in ${env.netns}`,
+        });
     });
     await step(`remove masquerade of ${tag}`, () => removeMasq(deps, tag));
     if (errors.length === 0) return;
-    throw new CniError(errors[0]?.code ?? CniErrorCode.KernelFailure, `bridge DEL ${tag}: ${errors.map((e) => e.message).join('; ')}`);
+    throw new CniError(
+      errors[0]?.code ?? CniErrorCode.KernelFailure,
+      `bridge DEL ${tag}: ${errors.map((e) => e.message).join('; ')}`,
+    );
   }
 
   async function check(call: PluginCall): Promise<void> {
     const { env } = call;
     const cfg = parseBridgeConfig(call.config, env.args);
     const prev = prevResultOf(call.config);
-    if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: prevResult: required for CHECK');
+    if (!prev)
+      throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: prevResult: required for CHECK');
     requireNetns(env.netns);
     if (cfg.ipamType) await deps.delegator.run(cfg.ipamType, 'CHECK', env, call.rawConfig);
     const hostVeth = hostVethOf(prev, cfg.bridge) ?? hostVethName(env.containerId, env.ifname);
@@ -327,13 +396,17 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
       links.routes(4, { netns: env.netns }),
       links.routes(6, { netns: env.netns }),
     ]);
-    const problems = checkAttachment(
-      { bridge: cfg.bridge, hostVeth, ifname: env.ifname, netns: env.netns },
-      prev,
-      { ...(bridge ? { bridge } : {}), ...(hv ? { hostVeth: hv } : {}), ...(ct ? { container: ct } : {}), podRoutes: [...r4, ...r6] },
-    );
+    const problems = checkAttachment({ bridge: cfg.bridge, hostVeth, ifname: env.ifname, netns: env.netns }, prev, {
+      ...(bridge ? { bridge } : {}),
+      ...(hv ? { hostVeth: hv } : {}),
+      ...(ct ? { container: ct } : {}),
+      podRoutes: [...r4, ...r6],
+    });
     if (problems.length > 0) {
-      throw new CniError(CniErrorCode.CheckFailed, `bridge CHECK ${attachmentTag(env.containerId, env.ifname)}: ${problems.join('; ')}`);
+      throw new CniError(
+        CniErrorCode.CheckFailed,
+        `bridge CHECK ${attachmentTag(env.containerId, env.ifname)}: ${problems.join('; ')}`,
+      );
     }
   }
 
@@ -347,15 +420,28 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     const { ipamType } = bridgeDelFieldsOf(call.config);
     if (!ipamType) return;
     const path = findPlugin(ipamType, call.env.path);
-    if (!path) throw new CniError(CniErrorCode.PluginNotAvailable, `ipam.type: failed to find plugin "${ipamType}" in path [${call.env.path.join(' ')}]`);
-    const r = await deps.exec.tryRun({ argv: [path], input: call.rawConfig, env: { ...call.env.raw, CNI_COMMAND: 'VERSION' }, context: `VERSION of ${ipamType}` });
+    if (!path)
+      throw new CniError(
+        CniErrorCode.PluginNotAvailable,
+        `ipam.type: failed to find plugin "${ipamType}" in path [${call.env.path.join(' ')}]`,
+      );
+    const r = await deps.exec.tryRun({
+      argv: [path],
+      input: call.rawConfig,
+      env: { ...call.env.raw, CNI_COMMAND: 'VERSION' },
+      context: `VERSION of ${ipamType}`,
+    });
     let versions: unknown;
     try {
       versions = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
     } catch (err) {
-      throw new CniError(CniErrorCode.PluginNotAvailable, `${ipamType} VERSION: cannot decode its answer: ${(err as Error).message}`);
+      throw new CniError(
+        CniErrorCode.PluginNotAvailable,
+        `${ipamType} VERSION: cannot decode its answer: ${(err as Error).message}`,
+      );
     }
-    const speaks11 = Array.isArray(versions) && versions.some((v) => typeof v === 'string' && versionAtLeast(v, '1.1.0'));
+    const speaks11 =
+      Array.isArray(versions) && versions.some((v) => typeof v === 'string' && versionAtLeast(v, '1.1.0'));
     if (speaks11) await deps.delegator.run(ipamType, 'STATUS', call.env, call.rawConfig);
   }
 

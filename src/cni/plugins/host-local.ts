@@ -24,7 +24,12 @@ import { prevResultOf } from '../../core/cni/config.js';
 import { CniError, CniErrorCode } from '../../core/cni/errors.js';
 import type { CniDns, CniResult } from '../../core/cni/result.js';
 import { allocate, checkAttachment, collectGarbage, freeCounts, type Attachment } from '../../core/ipam/allocator.js';
-import { parseHostLocalConfig, parseHostLocalTarget, parseValidAttachments, type HostLocalTarget } from '../../core/ipam/host-local-config.js';
+import {
+  parseHostLocalConfig,
+  parseHostLocalTarget,
+  parseValidAttachments,
+  type HostLocalTarget,
+} from '../../core/ipam/host-local-config.js';
 import { buildIpamResult, parseResolvConf } from '../../core/ipam/ipam-result.js';
 import { formatRangeSet } from '../../core/ipam/range.js';
 import { tryParseCidr, type IpAddress } from '../../core/net/ip.js';
@@ -35,7 +40,9 @@ import type { CniPlugin, PluginCall } from '../skel.js';
 
 function io(action: string, err: unknown): CniError {
   if (err instanceof CniError) return err;
-  return new CniError(CniErrorCode.IoFailure, `${action}: ${err instanceof Error ? err.message : String(err)}`, '', { cause: err });
+  return new CniError(CniErrorCode.IoFailure, `${action}: ${err instanceof Error ? err.message : String(err)}`, '', {
+    cause: err,
+  });
 }
 
 async function dirExists(dir: string): Promise<boolean> {
@@ -51,7 +58,12 @@ async function dirExists(dir: string): Promise<boolean> {
  * Runs `f` on the network's store while holding `<dir>/lock`. With `create` false and no
  * directory yet, there is nothing to look at: returns undefined without creating anything.
  */
-async function withNetwork<T>(deps: PluginDeps, target: HostLocalTarget, create: boolean, f: (store: IpamStore) => Promise<T>): Promise<T | undefined> {
+async function withNetwork<T>(
+  deps: PluginDeps,
+  target: HostLocalTarget,
+  create: boolean,
+  f: (store: IpamStore) => Promise<T>,
+): Promise<T | undefined> {
   const dir = networkDir(target.dataDir, target.name);
   if (!create && !(await dirExists(dir))) return undefined;
   const lockPath = join(dir, LOCK_FILE);
@@ -96,7 +108,8 @@ export function createHostLocalPlugin(deps: PluginDeps): CniPlugin {
       const dns = cfg.resolvConf ? await readDns(cfg.resolvConf) : undefined;
       const att = attachmentOf(call);
       const allocations = await withNetwork(deps, cfg, true, (store) => allocate(store, cfg.sets, att, cfg.requested));
-      if (!allocations) throw new CniError(CniErrorCode.IoFailure, `host-local: network directory for "${cfg.name}" vanished`);
+      if (!allocations)
+        throw new CniError(CniErrorCode.IoFailure, `host-local: network directory for "${cfg.name}" vanished`);
       return buildIpamResult(call.version, allocations, cfg.routes, dns);
     },
 
@@ -119,7 +132,11 @@ export function createHostLocalPlugin(deps: PluginDeps): CniPlugin {
         await checkAttachment(store, cfg.sets, att, prevAddresses(call));
         return true;
       });
-      if (!done) throw new CniError(CniErrorCode.CheckFailed, `host-local: no reservations at all for network "${cfg.name}" (${att.containerId}/${att.ifname} holds nothing)`);
+      if (!done)
+        throw new CniError(
+          CniErrorCode.CheckFailed,
+          `host-local: no reservations at all for network "${cfg.name}" (${att.containerId}/${att.ifname} holds nothing)`,
+        );
     },
 
     gc: async (call) => {
@@ -136,11 +153,17 @@ export function createHostLocalPlugin(deps: PluginDeps): CniPlugin {
       try {
         counts = freeCounts(cfg.sets, await new DiskIpamStore(dir).list());
       } catch (err) {
-        throw new CniError(CniErrorCode.PluginNotAvailable, `host-local: cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new CniError(
+          CniErrorCode.PluginNotAvailable,
+          `host-local: cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       const full = counts.findIndex((n) => n <= 0n);
       if (full >= 0) {
-        throw new CniError(CniErrorCode.PluginNotAvailable, `host-local: no IP addresses available in range set ${full} (${formatRangeSet(cfg.sets[full]!)})`);
+        throw new CniError(
+          CniErrorCode.PluginNotAvailable,
+          `host-local: no IP addresses available in range set ${full} (${formatRangeSet(cfg.sets[full]!)})`,
+        );
       }
     },
   };

@@ -37,7 +37,11 @@ function ipsOf(lo: IpAddrJson): CniIpConfig[] {
 export function createLoopbackPlugin(deps: PluginDeps): CniPlugin {
   const add = async (call: PluginCall): Promise<CniResult> => {
     requireNetns(call.env.netns);
-    await deps.exec.run({ argv: ['ip', 'link', 'set', 'dev', 'lo', 'up'], netns: call.env.netns, context: 'set lo up' });
+    await deps.exec.run({
+      argv: ['ip', 'link', 'set', 'dev', 'lo', 'up'],
+      netns: call.env.netns,
+      context: 'set lo up',
+    });
     const lo = await showLo(deps.exec, call.env.netns);
     return {
       cniVersion: call.version,
@@ -51,7 +55,11 @@ export function createLoopbackPlugin(deps: PluginDeps): CniPlugin {
     del: async (call) => {
       // The pod's namespace may already be gone; then there is nothing to undo.
       if (!netnsExists(call.env.netns)) return;
-      await deps.exec.run({ argv: ['ip', 'link', 'set', 'dev', 'lo', 'down'], netns: call.env.netns, context: 'set lo down' });
+      await deps.exec.run({
+        argv: ['ip', 'link', 'set', 'dev', 'lo', 'down'],
+        netns: call.env.netns,
+        context: 'set lo down',
+      });
     },
     check: async (call) => {
       requireNetns(call.env.netns);

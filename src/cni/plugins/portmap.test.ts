@@ -36,7 +36,8 @@ class FakeExec implements Exec {
   async run(req: ExecRequest): Promise<ExecResult> {
     this.ran.push(req.argv.join(' '));
     if (req.argv[0] === 'ip') return { stdout: '[{"dst":"10.244.0.5","dev":"cni0"}]', stderr: '', exitCode: 0 };
-    if (req.argv[0] === 'sysctl' && this.failSysctl) throw new ExecError(req.argv, 255, null, '', 'permission denied', req.context);
+    if (req.argv[0] === 'sysctl' && this.failSysctl)
+      throw new ExecError(req.argv, 255, null, '', 'permission denied', req.context);
     return { stdout: '', stderr: '', exitCode: 0 };
   }
   async tryRun(req: ExecRequest): Promise<ExecResult> {
@@ -60,7 +61,14 @@ function setup(opts: { failSysctl?: boolean; listing?: unknown[]; brokenNft?: bo
   const exec = new FakeExec(opts.failSysctl ?? false);
   const locker = new FakeLocker();
   const logs: string[] = [];
-  const deps: PluginDeps = { exec, nft, locker, delegator: {} as Delegator, lockDir: '/run/test-locks', log: (l) => logs.push(l) };
+  const deps: PluginDeps = {
+    exec,
+    nft,
+    locker,
+    delegator: {} as Delegator,
+    lockDir: '/run/test-locks',
+    log: (l) => logs.push(l),
+  };
   return { plugin: createPortmapPlugin(deps), nft, exec, locker, logs };
 }
 
@@ -71,7 +79,13 @@ const prevResult = {
 };
 
 function call(command: string, config: Record<string, unknown>): PluginCall {
-  const env = parseCniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/p1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' });
+  const env = parseCniEnv({
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: 'c1',
+    CNI_NETNS: '/var/run/netns/p1',
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/opt/cni/bin',
+  });
   const full = { cniVersion: '1.0.0', name: 'mynet', type: 'portmap', ...config };
   return { env, config: full, rawConfig: JSON.stringify(full), version: '1.0.0' };
 }
@@ -86,11 +100,14 @@ test('ADD without portMappings returns prevResult and never touches nft', async 
   assert.deepEqual(locker.paths, []);
 });
 
-test('ADD applies one transaction under the lock, then sets route_localnet on the pod\'s device', async () => {
+test("ADD applies one transaction under the lock, then sets route_localnet on the pod's device", async () => {
   const { plugin, nft, exec, locker, logs } = setup();
   await plugin.add(call('ADD', { prevResult, ...mappings, markMasqBit: 13 }));
   assert.equal(nft.applied.length, 1);
-  assert.match(nft.applied[0] ?? '', /add element inet weft-portmap hostports-v4 \{ "tcp" \. 8080 comment "c1\/eth0 mynet" : 10\.244\.0\.5 \. 80 \}/);
+  assert.match(
+    nft.applied[0] ?? '',
+    /add element inet weft-portmap hostports-v4 \{ "tcp" \. 8080 comment "c1\/eth0 mynet" : 10\.244\.0\.5 \. 80 \}/,
+  );
   assert.deepEqual(exec.ran, ['ip -j route get 10.244.0.5', 'sysctl -q -w net/ipv4/conf/cni0/route_localnet=1']);
   assert.deepEqual(locker.paths, ['/run/test-locks/portmap.lock']);
   assert.equal(locker.held, 0);
@@ -99,7 +116,10 @@ test('ADD applies one transaction under the lock, then sets route_localnet on th
 
 test('ADD that cannot set route_localnet takes its elements out again and fails', async () => {
   const { plugin, nft, locker } = setup({ failSysctl: true });
-  await assert.rejects(plugin.add(call('ADD', { prevResult, ...mappings })), (err: unknown) => err instanceof CniError && err.code === 101 && /route_localnet/.test(err.message));
+  await assert.rejects(
+    plugin.add(call('ADD', { prevResult, ...mappings })),
+    (err: unknown) => err instanceof CniError && err.code === 101 && /route_localnet/.test(err.message),
+  );
   assert.equal(nft.applied.length, 2);
   // The fake table still reads as absent, so the rollback deletes the (new) table outright.
   assert.equal(nft.applied[1], 'delete table inet weft-portmap\n');

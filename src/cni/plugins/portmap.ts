@@ -88,7 +88,10 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
    */
   async function enableLocalnetRouting(pod: IpNet): Promise<void> {
     const ip = formatIp(pod.address);
-    const r = await deps.exec.run({ argv: ['ip', '-j', 'route', 'get', ip], context: `portmap: find the device routing to ${ip}` });
+    const r = await deps.exec.run({
+      argv: ['ip', '-j', 'route', 'get', ip],
+      context: `portmap: find the device routing to ${ip}`,
+    });
     const routes = JSON.parse(r.stdout) as Array<{ dev?: unknown }>;
     const dev = routes[0]?.dev;
     if (typeof dev !== 'string' || dev === '' || dev === 'lo') return;
@@ -111,25 +114,50 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
       const key = `${e.family}/${e.hostPort}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const argv = ['conntrack', '-D', '-f', e.family === 4 ? 'ipv4' : 'ipv6', '-p', 'udp', '--dport', String(e.hostPort)];
+      const argv = [
+        'conntrack',
+        '-D',
+        '-f',
+        e.family === 4 ? 'ipv4' : 'ipv6',
+        '-p',
+        'udp',
+        '--dport',
+        String(e.hostPort),
+      ];
       try {
         const r = await deps.exec.tryRun({ argv });
         // Exit 1 with "0 flow entries" just means there was nothing to delete.
-        if (r.exitCode !== 0 && !/0 flow entries/.test(r.stderr)) deps.log(`portmap: ${argv.join(' ')}: exit ${r.exitCode}: ${r.stderr.trim()}`);
+        if (r.exitCode !== 0 && !/0 flow entries/.test(r.stderr))
+          deps.log(`portmap: ${argv.join(' ')}: exit ${r.exitCode}: ${r.stderr.trim()}`);
       } catch (err) {
         deps.log(`portmap: ${argv.join(' ')}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   }
 
-  function plan(call: PluginCall): { prev: CniResult; desired: PortmapElement[]; podAddresses: IpNet[]; snat: boolean } {
+  function plan(call: PluginCall): {
+    prev: CniResult;
+    desired: PortmapElement[];
+    podAddresses: IpNet[];
+    snat: boolean;
+  } {
     const config = parsePortmapConfig(call.config);
     for (const note of config.notes) deps.log(`portmap: ${note}`);
     const prev = prevResultOf(call.config as { prevResult?: unknown });
-    if (!prev) throw new CniError(CniErrorCode.InvalidNetworkConfig, `portmap ${call.env.command}: prevResult is required (portmap must be chained after a plugin that gives the pod its addresses)`);
+    if (!prev)
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        `portmap ${call.env.command}: prevResult is required (portmap must be chained after a plugin that gives the pod its addresses)`,
+      );
     const podAddresses = podAddressesOf(prev, call.env.ifname);
     const comment = portmapComment(config.network, call.env.containerId, call.env.ifname);
-    const desired = desiredElements({ mappings: config.mappings, podAddresses, snat: config.snat, masqAll: config.masqAll, comment });
+    const desired = desiredElements({
+      mappings: config.mappings,
+      podAddresses,
+      snat: config.snat,
+      masqAll: config.masqAll,
+      comment,
+    });
     return { prev, desired, podAddresses, snat: config.snat };
   }
 
@@ -139,7 +167,8 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     await withLock(async () => {
       const existing = (await listElements()) ?? [];
       const conflicts = findConflicts(existing, desired);
-      if (conflicts.length > 0) throw new CniError(CniErrorCode.InvalidNetworkConfig, `portmap ADD: ${conflicts.join('; ')}`);
+      if (conflicts.length > 0)
+        throw new CniError(CniErrorCode.InvalidNetworkConfig, `portmap ADD: ${conflicts.join('; ')}`);
       await apply(planAdd(existing, desired), `add hostPort mappings for ${call.env.containerId}/${call.env.ifname}`);
       const pod4 = podAddresses.find((p) => p.address.family === 4);
       if (!snat || !pod4 || !desired.some((d) => d.kind === 'dnat' && d.family === 4)) return;
@@ -149,7 +178,10 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
         // ADD fails as a whole: take our elements out again (and the table if it is now empty).
         const comment = desired[0]?.comment ?? '';
         const after = (await listElements()) ?? [];
-        await apply(planRemove(after, (e) => e.comment === comment), 'roll back hostPort mappings');
+        await apply(
+          planRemove(after, (e) => e.comment === comment),
+          'roll back hostPort mappings',
+        );
         throw kernelError('enable route_localnet', err);
       }
     });
@@ -162,7 +194,10 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     await withLock(async () => {
       const existing = await listElements();
       if (existing === undefined) return;
-      await apply(planRemove(existing, (e) => e.comment === comment), `remove hostPort mappings of ${call.env.containerId}/${call.env.ifname}`);
+      await apply(
+        planRemove(existing, (e) => e.comment === comment),
+        `remove hostPort mappings of ${call.env.containerId}/${call.env.ifname}`,
+      );
     });
   };
 
@@ -171,7 +206,11 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     if (desired.length === 0) return;
     const existing = (await withLock(listElements)) ?? [];
     const problems = checkElements(existing, desired);
-    if (problems.length > 0) throw new CniError(CniErrorCode.CheckFailed, `portmap CHECK ${call.env.containerId}/${call.env.ifname}: ${problems.join('; ')}`);
+    if (problems.length > 0)
+      throw new CniError(
+        CniErrorCode.CheckFailed,
+        `portmap CHECK ${call.env.containerId}/${call.env.ifname}: ${problems.join('; ')}`,
+      );
   };
 
   const gc = async (call: PluginCall): Promise<void> => {
@@ -183,12 +222,19 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
       deps.log('portmap GC: no cni.dev/valid-attachments in the config; nothing removed');
       return;
     }
-    if (!Array.isArray(raw)) throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: cni.dev/valid-attachments: must be a list');
+    if (!Array.isArray(raw))
+      throw new CniError(
+        CniErrorCode.InvalidNetworkConfig,
+        'invalid network config: cni.dev/valid-attachments: must be a list',
+      );
     const valid = new Set<string>();
     raw.forEach((a: unknown, i) => {
       const o = a as { containerID?: unknown; ifname?: unknown } | null;
       if (!o || typeof o.containerID !== 'string' || typeof o.ifname !== 'string') {
-        throw new CniError(CniErrorCode.InvalidNetworkConfig, `invalid network config: cni.dev/valid-attachments[${i}]: must have string containerID and ifname`);
+        throw new CniError(
+          CniErrorCode.InvalidNetworkConfig,
+          `invalid network config: cni.dev/valid-attachments[${i}]: must have string containerID and ifname`,
+        );
       }
       valid.add(portmapComment(network, o.containerID, o.ifname));
     });
@@ -196,7 +242,10 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     await withLock(async () => {
       const existing = await listElements();
       if (existing === undefined) return;
-      await apply(planRemove(existing, (e) => networkPartOfComment(e.comment) === ours && !valid.has(e.comment)), `GC hostPort mappings of network "${network}"`);
+      await apply(
+        planRemove(existing, (e) => networkPartOfComment(e.comment) === ours && !valid.has(e.comment)),
+        `GC hostPort mappings of network "${network}"`,
+      );
     });
   };
 
@@ -204,7 +253,10 @@ export function createPortmapPlugin(deps: PluginDeps): CniPlugin {
     try {
       await deps.nft.listTable('inet', PORTMAP_TABLE);
     } catch (err) {
-      throw new CniError(CniErrorCode.PluginNotAvailable, `portmap STATUS: nftables is not usable: ${err instanceof Error ? err.message : String(err)}`);
+      throw new CniError(
+        CniErrorCode.PluginNotAvailable,
+        `portmap STATUS: nftables is not usable: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   };
 

@@ -78,7 +78,12 @@ export function delegateConfig(conf: WeftConfig, subnetFileText: string): Record
 
 /** The config of the chained portmap call (see the file comment). */
 export function portmapConfig(conf: WeftConfig, prevResult: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = { cniVersion: conf.cniVersion, name: conf.name, type: 'portmap', ...conf.portmap };
+  const out: Record<string, unknown> = {
+    cniVersion: conf.cniVersion,
+    name: conf.name,
+    type: 'portmap',
+    ...conf.portmap,
+  };
   const mappings = conf.runtimeConfig?.portMappings;
   if (mappings !== undefined) out.runtimeConfig = { portMappings: mappings };
   if (prevResult !== undefined) out.prevResult = prevResult;
@@ -132,7 +137,12 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
           try {
             await deps.delegator.run(type, 'DEL', call.env, withPrev(text, call));
           } catch (undoErr) {
-            throw new CniError(toCniError(err).code, `${(err as Error).message}; rollback (${type} DEL) also failed: ${(undoErr as Error).message}`, '', { cause: err });
+            throw new CniError(
+              toCniError(err).code,
+              `${(err as Error).message}; rollback (${type} DEL) also failed: ${(undoErr as Error).message}`,
+              '',
+              { cause: err },
+            );
           }
           throw err;
         }
@@ -157,7 +167,11 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
     check: async (call) => {
       const conf = parse(call);
       const saved = loadSaved(savedPath(conf, call.env.containerId, call.env.ifname));
-      if (saved === undefined) throw new CniError(CniErrorCode.CheckFailed, `weft CHECK: no saved config for container ${call.env.containerId}`);
+      if (saved === undefined)
+        throw new CniError(
+          CniErrorCode.CheckFailed,
+          `weft CHECK: no saved config for container ${call.env.containerId}`,
+        );
       const type = String((JSON.parse(saved) as { type: unknown }).type);
       await deps.delegator.run(type, 'CHECK', call.env, withPrev(saved, call));
       if (conf.portmap && hasPortMappings(conf)) await runPortmap(conf, call, 'CHECK', call.config.prevResult);
@@ -165,7 +179,10 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
     gc: async (call) => {
       const conf = parse(call);
       await gcDelegate(conf, call);
-      if (conf.portmap) await runPortmap(conf, call, 'GC', undefined, { 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
+      if (conf.portmap)
+        await runPortmap(conf, call, 'GC', undefined, {
+          'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [],
+        });
     },
     status: async (call) => {
       const conf = parse(call);
@@ -178,7 +195,13 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
   };
 
   /** Runs the chained portmap (see the file comment); its result for ADD. */
-  function runPortmap(conf: WeftConfig, call: PluginCall, command: 'ADD' | 'DEL' | 'CHECK' | 'GC', prevResult: unknown, extra: Record<string, unknown> = {}): Promise<CniResult | undefined> {
+  function runPortmap(
+    conf: WeftConfig,
+    call: PluginCall,
+    command: 'ADD' | 'DEL' | 'CHECK' | 'GC',
+    prevResult: unknown,
+    extra: Record<string, unknown> = {},
+  ): Promise<CniResult | undefined> {
     const pm = { ...portmapConfig(conf, prevResult), ...extra };
     return deps.delegator.run(String(pm.type), command, call.env, JSON.stringify(pm));
   }
@@ -193,7 +216,9 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
       try {
         text = JSON.stringify(delegateConfig(conf, readFileSync(conf.subnetFile, 'utf8')));
       } catch (err) {
-        deps.log(`weft DEL ${call.env.containerId}: no saved config and no usable ${conf.subnetFile} (${(err as Error).message}); nothing to delegate`);
+        deps.log(
+          `weft DEL ${call.env.containerId}: no saved config and no usable ${conf.subnetFile} (${(err as Error).message}); nothing to delegate`,
+        );
         return;
       }
     }
@@ -218,8 +243,12 @@ export function createWeftPlugin(deps: PluginDeps): CniPlugin {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    for (const name of saved) if (!name.endsWith('.tmp') && !valid.has(name)) rmSync(join(conf.dataDir, name), { force: true });
-    const text = JSON.stringify({ ...delegateConfig(conf, readFileText(conf.subnetFile)), 'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [] });
+    for (const name of saved)
+      if (!name.endsWith('.tmp') && !valid.has(name)) rmSync(join(conf.dataDir, name), { force: true });
+    const text = JSON.stringify({
+      ...delegateConfig(conf, readFileText(conf.subnetFile)),
+      'cni.dev/valid-attachments': call.config['cni.dev/valid-attachments'] ?? [],
+    });
     const type = String((JSON.parse(text) as { type: unknown }).type);
     await deps.delegator.run(type, 'GC', call.env, text);
   }

@@ -5,11 +5,31 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeChange, diffBackend } from './diff.js';
 import { planBackend, vtepMacFor } from './plan.js';
-import { emptyActual, noBackend, type ActualBackendState, type BackendNetConf, type BackendNode, type DesiredBackendState, type PeerLease } from './state.js';
+import {
+  emptyActual,
+  noBackend,
+  type ActualBackendState,
+  type BackendNetConf,
+  type BackendNode,
+  type DesiredBackendState,
+  type PeerLease,
+} from './state.js';
 
-const node: BackendNode = { subnet: '10.244.1.0/24', publicIp: '10.99.0.1', underlay: { name: 'eth0', cidr: '10.99.0.1/24', mtu: 1500 } };
-const conf = (type: 'vxlan' | 'host-gw', extra: Partial<BackendNetConf['backend']> = {}): BackendNetConf => ({ network: '10.244.0.0/16', backend: { type, vni: 1, port: 8472, directRouting: false, ...extra } });
-const peer = (n: number): PeerLease => ({ subnet: `10.244.${n}.0/24`, publicIp: `10.99.0.${n}`, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: vtepMacFor(`10.99.0.${n}`) } });
+const node: BackendNode = {
+  subnet: '10.244.1.0/24',
+  publicIp: '10.99.0.1',
+  underlay: { name: 'eth0', cidr: '10.99.0.1/24', mtu: 1500 },
+};
+const conf = (type: 'vxlan' | 'host-gw', extra: Partial<BackendNetConf['backend']> = {}): BackendNetConf => ({
+  network: '10.244.0.0/16',
+  backend: { type, vni: 1, port: 8472, directRouting: false, ...extra },
+});
+const peer = (n: number): PeerLease => ({
+  subnet: `10.244.${n}.0/24`,
+  publicIp: `10.99.0.${n}`,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: vtepMacFor(`10.99.0.${n}`) },
+});
 
 const vx = (...ns: number[]) => planBackend({ node, conf: conf('vxlan'), peers: ns.map(peer) });
 const hg = (...ns: number[]) => planBackend({ node, conf: conf('host-gw'), peers: ns.map(peer) });
@@ -56,7 +76,10 @@ describe('from nothing', () => {
     ]);
   });
   test('host-gw: routes only', () => {
-    assert.deepEqual(text(hg(2, 3), emptyActual()), ['add-route 10.244.2.0/24 via 10.99.0.2 dev eth0', 'add-route 10.244.3.0/24 via 10.99.0.3 dev eth0']);
+    assert.deepEqual(text(hg(2, 3), emptyActual()), [
+      'add-route 10.244.2.0/24 via 10.99.0.2 dev eth0',
+      'add-route 10.244.3.0/24 via 10.99.0.3 dev eth0',
+    ]);
   });
 });
 
@@ -72,7 +95,11 @@ describe('peer changes touch exactly that peer', () => {
     assert.deepEqual(text(hg(2, 3), actualOf(hg(2))), ['add-route 10.244.3.0/24 via 10.99.0.3 dev eth0']);
   });
   test('a peer that moved to another public IP and MAC: replace neighbour, swap FDB, keep the route', () => {
-    const moved: PeerLease = { ...peer(2), publicIp: '10.99.0.22', backendData: { VNI: 1, VtepMAC: vtepMacFor('10.99.0.22') } };
+    const moved: PeerLease = {
+      ...peer(2),
+      publicIp: '10.99.0.22',
+      backendData: { VNI: 1, VtepMAC: vtepMacFor('10.99.0.22') },
+    };
     const d = planBackend({ node, conf: conf('vxlan'), peers: [moved] });
     assert.deepEqual(text(d, actualOf(vx(2))), [
       'replace-neighbour 10.244.2.0 lladdr 0e:77:0a:63:00:16 dev weft.1',
@@ -91,7 +118,10 @@ describe('peer changes touch exactly that peer', () => {
       { dst: '10.244.2.0/24', via: '10.99.0.9', dev: 'eth0', onlink: false, type: 'unicast' },
       { dst: '10.244.2.0/24', dev: 'eth0', onlink: false, type: 'blackhole' },
     ];
-    assert.deepEqual(text(hg(2), a), ['delete-route 10.244.2.0/24 dev eth0', 'replace-route 10.244.2.0/24 via 10.99.0.2 dev eth0']);
+    assert.deepEqual(text(hg(2), a), [
+      'delete-route 10.244.2.0/24 dev eth0',
+      'replace-route 10.244.2.0/24 via 10.99.0.2 dev eth0',
+    ]);
   });
 });
 
@@ -104,17 +134,27 @@ describe('the device', () => {
   test('a MAC change or a down device flushes neighbours in the kernel, so they are written again', () => {
     const a = actualOf(vx(2));
     a.devices[0]!.mac = '0e:00:00:00:00:99';
-    assert.deepEqual(text(vx(2), a), ['set device weft.1 address 0e:77:0a:63:00:01', 'add-neighbour 10.244.2.0 lladdr 0e:77:0a:63:00:02 dev weft.1']);
+    assert.deepEqual(text(vx(2), a), [
+      'set device weft.1 address 0e:77:0a:63:00:01',
+      'add-neighbour 10.244.2.0 lladdr 0e:77:0a:63:00:02 dev weft.1',
+    ]);
     const b = actualOf(vx(2));
     b.devices[0]!.up = false;
     b.routes = []; // the kernel drops routes over a down device
     b.neighbours = [];
-    assert.deepEqual(text(vx(2), b), ['set device weft.1 up', 'add-neighbour 10.244.2.0 lladdr 0e:77:0a:63:00:02 dev weft.1', 'add-route 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink']);
+    assert.deepEqual(text(vx(2), b), [
+      'set device weft.1 up',
+      'add-neighbour 10.244.2.0 lladdr 0e:77:0a:63:00:02 dev weft.1',
+      'add-route 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink',
+    ]);
   });
   test('a stale address (old lease) is swapped for the new one', () => {
     const a = actualOf(vx());
     a.devices[0]!.addresses = ['10.244.7.0/32'];
-    assert.deepEqual(text(vx(), a), ['delete-address 10.244.7.0/32 dev weft.1', 'add-address 10.244.1.0/32 dev weft.1']);
+    assert.deepEqual(text(vx(), a), [
+      'delete-address 10.244.7.0/32 dev weft.1',
+      'add-address 10.244.1.0/32 dev weft.1',
+    ]);
   });
   const recreateRows: Array<[string, (d: ActualBackendState['devices'][number]) => void, string]> = [
     ['port', (d) => (d.port = 4789), 'port 4789 → 8472'],
@@ -137,10 +177,20 @@ describe('the device', () => {
     });
   }
   test('a new VNI: the old device goes (taking its entries), the new one comes', () => {
-    const d = planBackend({ node, conf: conf('vxlan', { vni: 2 }), peers: [{ ...peer(2), backendData: { VNI: 2, VtepMAC: vtepMacFor('10.99.0.2') } }] });
+    const d = planBackend({
+      node,
+      conf: conf('vxlan', { vni: 2 }),
+      peers: [{ ...peer(2), backendData: { VNI: 2, VtepMAC: vtepMacFor('10.99.0.2') } }],
+    });
     const changes = text(d, actualOf(vx(2)));
-    assert.deepEqual(changes.slice(0, 2), ['delete device weft.1: not the vxlan backend\'s device weft.2', 'create device weft.2 (vni 2, port 8472, local 10.99.0.1, dev eth0, mtu 1450, mac 0e:77:0a:63:00:01): missing']);
-    assert.ok(!changes.some((c) => c.startsWith('delete-') && c.includes('weft.1')), 'no deletes of entries on the deleted device');
+    assert.deepEqual(changes.slice(0, 2), [
+      "delete device weft.1: not the vxlan backend's device weft.2",
+      'create device weft.2 (vni 2, port 8472, local 10.99.0.1, dev eth0, mtu 1450, mac 0e:77:0a:63:00:01): missing',
+    ]);
+    assert.ok(
+      !changes.some((c) => c.startsWith('delete-') && c.includes('weft.1')),
+      'no deletes of entries on the deleted device',
+    );
   });
 });
 
@@ -158,7 +208,17 @@ describe('backend switches and teardown', () => {
     assert.equal(changes.at(-1), 'replace-route 10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink');
   });
   test('teardown: device and weft routes on other devices, nothing more', () => {
-    const mixed = planBackend({ node, conf: conf('vxlan', { directRouting: true }), peers: [peer(2), { ...peer(4), publicIp: '10.98.0.4', backendData: { VNI: 1, VtepMAC: vtepMacFor('10.98.0.4') } }] });
-    assert.deepEqual(text(noBackend(), actualOf(mixed)), ['delete device weft.1: tearing the backend down', 'delete-route 10.244.2.0/24 via 10.99.0.2 dev eth0']);
+    const mixed = planBackend({
+      node,
+      conf: conf('vxlan', { directRouting: true }),
+      peers: [
+        peer(2),
+        { ...peer(4), publicIp: '10.98.0.4', backendData: { VNI: 1, VtepMAC: vtepMacFor('10.98.0.4') } },
+      ],
+    });
+    assert.deepEqual(text(noBackend(), actualOf(mixed)), [
+      'delete device weft.1: tearing the backend down',
+      'delete-route 10.244.2.0/24 via 10.99.0.2 dev eth0',
+    ]);
   });
 });

@@ -17,7 +17,17 @@
  *   (NETDEV_CHANGEADDR / NETDEV_DOWN), so they are written again after such a change.
  */
 
-import type { ActualBackendState, ActualRoute, BackendChange, BackendFdbEntry, BackendNeighbour, BackendRoute, DesiredBackendState, VxlanDeviceSpec, VxlanDeviceState } from './state.js';
+import type {
+  ActualBackendState,
+  ActualRoute,
+  BackendChange,
+  BackendFdbEntry,
+  BackendNeighbour,
+  BackendRoute,
+  DesiredBackendState,
+  VxlanDeviceSpec,
+  VxlanDeviceState,
+} from './state.js';
 
 function deviceNeedsRecreate(want: VxlanDeviceSpec, have: VxlanDeviceState): string | undefined {
   const diffs: string[] = [];
@@ -43,7 +53,15 @@ function diffDevices(desired: DesiredBackendState, actual: ActualBackendState): 
   const want = desired.device;
   for (const d of actual.devices) {
     if (d.name !== want?.name) {
-      changes.push({ kind: 'delete-device', name: d.name, reason: want ? `not the ${desired.type} backend's device ${want.name}` : desired.type === 'none' ? 'tearing the backend down' : `the ${desired.type} backend uses no VXLAN device` });
+      changes.push({
+        kind: 'delete-device',
+        name: d.name,
+        reason: want
+          ? `not the ${desired.type} backend's device ${want.name}`
+          : desired.type === 'none'
+            ? 'tearing the backend down'
+            : `the ${desired.type} backend uses no VXLAN device`,
+      });
       gone.add(d.name);
     }
   }
@@ -65,7 +83,8 @@ function diffDevices(desired: DesiredBackendState, actual: ActualBackendState): 
   if (have.mac !== want.mac) set.mac = want.mac;
   if (!have.up) set.up = true;
   if (set.mtu !== undefined || set.mac !== undefined || set.up) changes.push(set);
-  for (const cidr of have.addresses) if (cidr !== want.address) changes.push({ kind: 'delete-address', dev: want.name, cidr });
+  for (const cidr of have.addresses)
+    if (cidr !== want.address) changes.push({ kind: 'delete-address', dev: want.name, cidr });
   if (!have.addresses.includes(want.address)) changes.push({ kind: 'add-address', dev: want.name, cidr: want.address });
   return { changes, gone, neighboursFlushed: set.mac !== undefined || set.up === true };
 }
@@ -98,14 +117,21 @@ function diffRoutes(desired: DesiredBackendState, actual: ActualBackendState, go
   return [...deletes, ...upserts];
 }
 
-function diffNeighbours(desired: DesiredBackendState, actual: ActualBackendState, flushed: boolean, gone: Set<string>): BackendChange[] {
+function diffNeighbours(
+  desired: DesiredBackendState,
+  actual: ActualBackendState,
+  flushed: boolean,
+  gone: Set<string>,
+): BackendChange[] {
   const dev = desired.device?.name;
   const live = flushed || dev === undefined || gone.has(dev) ? [] : actual.neighbours.filter((n) => n.dev === dev);
   const changes: BackendChange[] = [];
   const wanted = new Set(desired.neighbours.map((n) => n.ip));
   // Only permanent entries are weft's; one the kernel made for an address weft does not want
   // (incomplete, stale) is left to age out, or it would be deleted on every sync.
-  for (const n of live) if (n.permanent && !wanted.has(n.ip)) changes.push({ kind: 'delete-neighbour', neighbour: { dev: n.dev, ip: n.ip, mac: n.mac } });
+  for (const n of live)
+    if (n.permanent && !wanted.has(n.ip))
+      changes.push({ kind: 'delete-neighbour', neighbour: { dev: n.dev, ip: n.ip, mac: n.mac } });
   for (const want of desired.neighbours) {
     const have = live.find((n) => n.ip === want.ip);
     if (!have) changes.push({ kind: 'add-neighbour', neighbour: want });
@@ -151,7 +177,8 @@ export function diffBackend(desired: DesiredBackendState, actual: ActualBackendS
 
 /** One line per change, for logs and `weft` commands. */
 export function describeChange(c: BackendChange): string {
-  const route = (r: BackendRoute | ActualRoute) => `${r.dst}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}`;
+  const route = (r: BackendRoute | ActualRoute) =>
+    `${r.dst}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}`;
   const neigh = (n: BackendNeighbour) => `${n.ip} lladdr ${n.mac} dev ${n.dev}`;
   const fdb = (e: BackendFdbEntry) => `${e.mac} dst ${e.dst} dev ${e.dev}`;
   switch (c.kind) {

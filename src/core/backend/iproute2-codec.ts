@@ -11,7 +11,10 @@ import type { ActualNeighbour, ActualRoute, BackendChange, BackendFdbEntry, Vxla
 
 /** A token safe on a batch line (the batch readers split on whitespace and treat '#' as a comment). */
 function token(text: string, what: string): string {
-  if (text === '' || /[\s"'#\\]/.test(text)) throw new Error(`iproute2 batch: ${what} ${JSON.stringify(text)} cannot be used (empty, or contains whitespace, quotes, '#' or '\\')`);
+  if (text === '' || /[\s"'#\\]/.test(text))
+    throw new Error(
+      `iproute2 batch: ${what} ${JSON.stringify(text)} cannot be used (empty, or contains whitespace, quotes, '#' or '\\')`,
+    );
   return text;
 }
 
@@ -46,7 +49,9 @@ function ipLines(c: BackendChange): string[] {
     case 'add-route':
     case 'replace-route': {
       const r = c.route;
-      return [`route replace ${token(r.dst, 'route')} via ${token(r.via, 'gateway')} dev ${token(r.dev, 'device')}${r.onlink ? ' onlink' : ''} proto ${PROTO}`];
+      return [
+        `route replace ${token(r.dst, 'route')} via ${token(r.via, 'gateway')} dev ${token(r.dev, 'device')}${r.onlink ? ' onlink' : ''} proto ${PROTO}`,
+      ];
     }
     case 'delete-route': {
       const r = c.route;
@@ -58,7 +63,9 @@ function ipLines(c: BackendChange): string[] {
     case 'add-neighbour':
     case 'replace-neighbour': {
       const n = c.neighbour;
-      return [`neigh replace ${token(n.ip, 'neighbour')} lladdr ${token(n.mac, 'mac')} dev ${token(n.dev, 'device')} nud permanent`];
+      return [
+        `neigh replace ${token(n.ip, 'neighbour')} lladdr ${token(n.mac, 'mac')} dev ${token(n.dev, 'device')} nud permanent`,
+      ];
     }
     case 'delete-neighbour':
       return [`neigh delete ${token(c.neighbour.ip, 'neighbour')} dev ${token(c.neighbour.dev, 'device')}`];
@@ -75,7 +82,9 @@ function bridgeLines(c: BackendChange): string[] {
     case 'replace-fdb': {
       const e = c.entry;
       // `self`: the entry belongs to the VXLAN device's own table, not to a bridge it is a port of.
-      return [`fdb replace ${token(e.mac, 'mac')} dev ${token(e.dev, 'device')} dst ${token(e.dst, 'fdb dst')} self permanent`];
+      return [
+        `fdb replace ${token(e.mac, 'mac')} dev ${token(e.dev, 'device')} dst ${token(e.dst, 'fdb dst')} self permanent`,
+      ];
     }
     case 'delete-fdb': {
       const e = c.entry;
@@ -105,7 +114,8 @@ export class Iproute2ParseError extends Error {
 type Json = Record<string, unknown>;
 
 function asArray(value: unknown, what: string): Json[] {
-  if (!Array.isArray(value)) throw new Iproute2ParseError(`${what}: expected a JSON array, got ${JSON.stringify(value)?.slice(0, 80)}`);
+  if (!Array.isArray(value))
+    throw new Iproute2ParseError(`${what}: expected a JSON array, got ${JSON.stringify(value)?.slice(0, 80)}`);
   return value.filter((v): v is Json => typeof v === 'object' && v !== null);
 }
 
@@ -206,7 +216,9 @@ export function parseFdb(text: string, dev: string): BackendFdbEntry[] {
 export function splitBatchOutput(text: string, commands: readonly string[]): string[] {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   if (lines.length !== commands.length) {
-    throw new Iproute2ParseError(`batch listing (${commands.join('; ')}): expected ${commands.length} JSON lines, got ${lines.length}: ${text.slice(0, 120)}`);
+    throw new Iproute2ParseError(
+      `batch listing (${commands.join('; ')}): expected ${commands.length} JSON lines, got ${lines.length}: ${text.slice(0, 120)}`,
+    );
   }
   return lines;
 }

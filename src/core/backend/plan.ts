@@ -15,8 +15,29 @@
  */
 
 import { vxlanDeviceName } from '../names.js';
-import { cidrContains, cidrsOverlap, compareIp, formatCidr, formatIp, networkOf, tryParseCidr, tryParseIp, type IpAddress, type IpNet } from '../net/ip.js';
-import type { BackendFdbEntry, BackendNeighbour, BackendNetConf, BackendNode, BackendRoute, DesiredBackendState, PeerError, PeerLease, VxlanDeviceSpec } from './state.js';
+import {
+  cidrContains,
+  cidrsOverlap,
+  compareIp,
+  formatCidr,
+  formatIp,
+  networkOf,
+  tryParseCidr,
+  tryParseIp,
+  type IpAddress,
+  type IpNet,
+} from '../net/ip.js';
+import type {
+  BackendFdbEntry,
+  BackendNeighbour,
+  BackendNetConf,
+  BackendNode,
+  BackendRoute,
+  DesiredBackendState,
+  PeerError,
+  PeerLease,
+  VxlanDeviceSpec,
+} from './state.js';
 
 export class BackendPlanError extends Error {
   override readonly name = 'BackendPlanError';
@@ -57,18 +78,24 @@ function parseNode(node: BackendNode, conf: BackendNetConf): ParsedNode {
   if (!network || network.address.family !== 4) return fail('network', `"${conf.network}" is not an IPv4 CIDR`);
   const subnet = tryParseCidr(node.subnet);
   if (!subnet || subnet.address.family !== 4) return fail('node subnet', `"${node.subnet}" is not an IPv4 CIDR`);
-  if (!cidrContains(network, subnet.address) || subnet.prefix < network.prefix) fail('node subnet', `${node.subnet} is not inside the network ${conf.network}`);
+  if (!cidrContains(network, subnet.address) || subnet.prefix < network.prefix)
+    fail('node subnet', `${node.subnet} is not inside the network ${conf.network}`);
   const publicIp = tryParseIp(node.publicIp);
   if (!publicIp || publicIp.family !== 4) return fail('node publicIp', `"${node.publicIp}" is not an IPv4 address`);
   const segment = tryParseCidr(node.underlay.cidr);
-  if (!segment || segment.address.family !== 4) return fail('underlay cidr', `"${node.underlay.cidr}" is not an IPv4 address/prefix`);
+  if (!segment || segment.address.family !== 4)
+    return fail('underlay cidr', `"${node.underlay.cidr}" is not an IPv4 address/prefix`);
   if (!node.underlay.name) fail('underlay name', 'is empty');
-  if (!Number.isInteger(node.underlay.mtu) || node.underlay.mtu < 576) fail('underlay mtu', `${node.underlay.mtu} is not a usable MTU`);
+  if (!Number.isInteger(node.underlay.mtu) || node.underlay.mtu < 576)
+    fail('underlay mtu', `${node.underlay.mtu} is not a usable MTU`);
   const b = conf.backend;
   if (b.type === 'vxlan') {
-    if (!Number.isInteger(b.vni) || b.vni < 0 || b.vni > 0xffffff) fail('backend VNI', `${b.vni} is outside 0..16777215`);
-    if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) fail('backend Port', `${b.port} is outside 1..65535`);
-    if (b.mtu !== undefined && (!Number.isInteger(b.mtu) || b.mtu < 576)) fail('backend MTU', `${b.mtu} is not a usable MTU`);
+    if (!Number.isInteger(b.vni) || b.vni < 0 || b.vni > 0xffffff)
+      fail('backend VNI', `${b.vni} is outside 0..16777215`);
+    if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
+      fail('backend Port', `${b.port} is outside 1..65535`);
+    if (b.mtu !== undefined && (!Number.isInteger(b.mtu) || b.mtu < 576))
+      fail('backend MTU', `${b.mtu} is not a usable MTU`);
   }
   return { subnet: networkOf(subnet), publicIp, segment: networkOf(segment), network };
 }
@@ -81,9 +108,15 @@ interface ParsedPeer {
 
 /** Sorts by subnet, then public IP (then the rest, for full ties): the order every later decision (who conflicts) follows. */
 function comparePeers(a: ParsedPeer, b: ParsedPeer): number {
-  const rest = (p: ParsedPeer) => JSON.stringify([p.lease.backendType, p.lease.backendData.VNI, p.lease.backendData.VtepMAC, p.lease.nodeName]);
+  const rest = (p: ParsedPeer) =>
+    JSON.stringify([p.lease.backendType, p.lease.backendData.VNI, p.lease.backendData.VtepMAC, p.lease.nodeName]);
   const [ra, rb] = [rest(a), rest(b)];
-  return compareIp(a.subnet.address, b.subnet.address) || a.subnet.prefix - b.subnet.prefix || compareIp(a.publicIp, b.publicIp) || (ra < rb ? -1 : ra > rb ? 1 : 0);
+  return (
+    compareIp(a.subnet.address, b.subnet.address) ||
+    a.subnet.prefix - b.subnet.prefix ||
+    compareIp(a.publicIp, b.publicIp) ||
+    (ra < rb ? -1 : ra > rb ? 1 : 0)
+  );
 }
 
 function describe(lease: PeerLease): string {
@@ -110,8 +143,10 @@ function screenPeers(node: ParsedNode, peers: readonly PeerLease[], errors: Peer
     const err = (message: string) => errors.push({ subnet: p.lease.subnet, publicIp: p.lease.publicIp, message });
     const what = describe(p.lease);
     if (p.subnet.prefix === node.subnet.prefix && p.subnet.address.value === node.subnet.address.value) continue;
-    if (cidrsOverlap(p.subnet, node.subnet)) err(`${what}: subnet overlaps this node's subnet ${formatCidr(node.subnet)}`);
-    else if (!cidrContains(node.network, p.subnet.address) || p.subnet.prefix < node.network.prefix) err(`${what}: subnet is outside the network ${formatCidr(node.network)}`);
+    if (cidrsOverlap(p.subnet, node.subnet))
+      err(`${what}: subnet overlaps this node's subnet ${formatCidr(node.subnet)}`);
+    else if (!cidrContains(node.network, p.subnet.address) || p.subnet.prefix < node.network.prefix)
+      err(`${what}: subnet is outside the network ${formatCidr(node.network)}`);
     else if (compareIp(p.publicIp, node.publicIp) === 0) err(`${what}: has this node's own public IP`);
     else {
       const clash = kept.find((k) => cidrsOverlap(k.subnet, p.subnet));
@@ -150,7 +185,13 @@ interface VxlanPlan {
   fdb: BackendFdbEntry[];
 }
 
-function planVxlan(node: BackendNode, conf: BackendNetConf, parsed: ParsedNode, peers: ParsedPeer[], errors: PeerError[]): VxlanPlan {
+function planVxlan(
+  node: BackendNode,
+  conf: BackendNetConf,
+  parsed: ParsedNode,
+  peers: ParsedPeer[],
+  errors: PeerError[],
+): VxlanPlan {
   const b = conf.backend;
   const name = vxlanDeviceName(b.vni);
   const device: VxlanDeviceSpec = {
@@ -181,7 +222,9 @@ function planVxlan(node: BackendNode, conf: BackendNetConf, parsed: ParsedNode, 
     const mac = p.lease.backendData.VtepMAC?.toLowerCase();
     const vni = p.lease.backendData.VNI;
     if (!mac) {
-      err(`vxlan: ${what} has no VTEP MAC (its backend is ${p.lease.backendType || 'unknown'})${b.directRouting ? ' and is not on this node\'s segment' : ''}`);
+      err(
+        `vxlan: ${what} has no VTEP MAC (its backend is ${p.lease.backendType || 'unknown'})${b.directRouting ? " and is not on this node's segment" : ''}`,
+      );
       continue;
     }
     if (!MAC_RE.test(mac) || (parseInt(mac.slice(0, 2), 16) & 1) === 1) {
@@ -226,11 +269,19 @@ export function planBackend({ node, conf, peers }: BackendPlanInput): DesiredBac
   const errors: PeerError[] = [];
   const kept = screenPeers(parsed, peers, errors);
   const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  const sortErrors = (e: PeerError[]) => e.sort((x, y) => byText(x.subnet, y.subnet) || byText(x.publicIp, y.publicIp) || byText(x.message, y.message));
+  const sortErrors = (e: PeerError[]) =>
+    e.sort((x, y) => byText(x.subnet, y.subnet) || byText(x.publicIp, y.publicIp) || byText(x.message, y.message));
   const sortRoutes = (r: BackendRoute[]) => r.sort((x, y) => comparePrefixes(x.dst, y.dst));
   if (conf.backend.type === 'host-gw') {
     const routes = planHostGw(node, parsed, kept, errors);
-    return { type: 'host-gw', routes: sortRoutes(routes), neighbours: [], fdb: [], errors: sortErrors(errors), podMtu: node.underlay.mtu };
+    return {
+      type: 'host-gw',
+      routes: sortRoutes(routes),
+      neighbours: [],
+      fdb: [],
+      errors: sortErrors(errors),
+      podMtu: node.underlay.mtu,
+    };
   }
   const v = planVxlan(node, conf, parsed, kept, errors);
   return {

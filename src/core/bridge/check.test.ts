@@ -8,16 +8,35 @@ import { checkAttachment, hostVethOf, type ObservedAttachment } from './check.js
 const names = { bridge: 'cni0', hostVeth: 'veth12345678', ifname: 'eth0', netns: '/run/netns/p' };
 const prev: CniResult = {
   cniVersion: '1.0.0',
-  interfaces: [{ name: 'cni0' }, { name: 'veth12345678' }, { name: 'eth0', mac: 'AA:bb:cc:dd:ee:ff', sandbox: '/run/netns/p' }],
-  ips: [{ address: '10.0.0.5/24', interface: 2 }, { address: 'fd00:0::5/64', interface: 2 }],
+  interfaces: [
+    { name: 'cni0' },
+    { name: 'veth12345678' },
+    { name: 'eth0', mac: 'AA:bb:cc:dd:ee:ff', sandbox: '/run/netns/p' },
+  ],
+  ips: [
+    { address: '10.0.0.5/24', interface: 2 },
+    { address: 'fd00:0::5/64', interface: 2 },
+  ],
   routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
 };
-const link = (o: Partial<LinkState>): LinkState => ({ name: '', index: 1, mtu: 1500, mac: '', up: true, promisc: false, addresses: [], ...o });
+const link = (o: Partial<LinkState>): LinkState => ({
+  name: '',
+  index: 1,
+  mtu: 1500,
+  mac: '',
+  up: true,
+  promisc: false,
+  addresses: [],
+  ...o,
+});
 const good = (): ObservedAttachment => ({
   bridge: link({ name: 'cni0', kind: 'bridge', index: 2 }),
   hostVeth: link({ name: 'veth12345678', kind: 'veth', master: 'cni0', index: 7 }),
   container: link({
-    name: 'eth0', kind: 'veth', peerIndex: 7, mac: 'aa:bb:cc:dd:ee:ff',
+    name: 'eth0',
+    kind: 'veth',
+    peerIndex: 7,
+    mac: 'aa:bb:cc:dd:ee:ff',
     addresses: [
       { cidr: '10.0.0.5/24', family: 4, tentative: false, dadFailed: false },
       { cidr: 'fd00::5/64', family: 6, tentative: false, dadFailed: false },
@@ -46,6 +65,9 @@ test('each kind of drift is reported', () => {
     const o = good();
     mutate(o);
     const problems = checkAttachment(names, prev, o);
-    assert.ok(problems.some((p) => want.test(p)), `${name}: ${problems.join('; ')}`);
+    assert.ok(
+      problems.some((p) => want.test(p)),
+      `${name}: ${problems.join('; ')}`,
+    );
   }
 });

@@ -54,20 +54,25 @@ export function checkAttachment(names: ExpectedNames, prev: CniResult, seen: Obs
   }
 
   if (!seen.bridge) problems.push(`bridge ${names.bridge} does not exist`);
-  else if (seen.bridge.kind !== 'bridge') problems.push(`${names.bridge} is a ${seen.bridge.kind ?? 'plain device'}, not a bridge`);
+  else if (seen.bridge.kind !== 'bridge')
+    problems.push(`${names.bridge} is a ${seen.bridge.kind ?? 'plain device'}, not a bridge`);
 
   if (!seen.hostVeth) problems.push(`host veth ${names.hostVeth} does not exist`);
   else {
-    if (seen.hostVeth.kind !== 'veth') problems.push(`host interface ${names.hostVeth} is a ${seen.hostVeth.kind ?? 'plain device'}, not a veth`);
+    if (seen.hostVeth.kind !== 'veth')
+      problems.push(`host interface ${names.hostVeth} is a ${seen.hostVeth.kind ?? 'plain device'}, not a veth`);
     if (seen.hostVeth.master !== names.bridge) {
-      problems.push(`host veth ${names.hostVeth} is ${seen.hostVeth.master ? `enslaved to ${seen.hostVeth.master}` : 'not enslaved to any bridge'}, not to ${names.bridge}`);
+      problems.push(
+        `host veth ${names.hostVeth} is ${seen.hostVeth.master ? `enslaved to ${seen.hostVeth.master}` : 'not enslaved to any bridge'}, not to ${names.bridge}`,
+      );
     }
   }
 
   const c = seen.container;
   if (!c) problems.push(`interface ${names.ifname} does not exist in ${names.netns}`);
   else {
-    if (c.kind !== 'veth') problems.push(`${names.ifname} in ${names.netns} is a ${c.kind ?? 'plain device'}, not a veth`);
+    if (c.kind !== 'veth')
+      problems.push(`${names.ifname} in ${names.netns} is a ${c.kind ?? 'plain device'}, not a veth`);
     if (reported?.mac && reported.mac.toLowerCase() !== c.mac.toLowerCase()) {
       problems.push(`${names.ifname} has MAC ${c.mac}, prevResult says ${reported.mac}`);
     }

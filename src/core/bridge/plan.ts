@@ -116,11 +116,16 @@ export function planAttachment(cfg: BridgeConfig, ipam: CniResult): AttachmentPl
     }
     const family = familyOf(net.address);
     if (gateway && !gateways.has(family)) gateways.set(family, gateway);
-    ips.push({ address: formatIpNet(net), ...(gateway ? { gateway: formatIp(gateway) } : {}), interface: CONTAINER_INTERFACE_INDEX });
+    ips.push({
+      address: formatIpNet(net),
+      ...(gateway ? { gateway: formatIp(gateway) } : {}),
+      interface: CONTAINER_INTERFACE_INDEX,
+    });
     podAddresses.push({ cidr: formatIpNet(net), family, nodad: family === 6 && !cfg.enableDad });
     if (cfg.isGateway && gateway) {
       const gw: IpNet = { address: gateway, prefix: net.prefix };
-      if (!bridgeAddresses.some((b) => sameIp(b.address, gw.address) && b.prefix === gw.prefix)) bridgeAddresses.push(gw);
+      if (!bridgeAddresses.some((b) => sameIp(b.address, gw.address) && b.prefix === gw.prefix))
+        bridgeAddresses.push(gw);
     }
     if (cfg.ipMasq) masq.push({ family, address: formatIp(net.address), subnet: formatCidr(net) });
   }
@@ -150,19 +155,24 @@ export function planAttachment(cfg: BridgeConfig, ipam: CniResult): AttachmentPl
     const family = dst.address.family;
     if (r.gw !== undefined) {
       const gw = tryParseIp(r.gw);
-      if (!gw || gw.family !== family) throw invalidResult(`routes[${i}].gw: "${r.gw}" is not an address of the same family as ${r.dst}`);
+      if (!gw || gw.family !== family)
+        throw invalidResult(`routes[${i}].gw: "${r.gw}" is not an address of the same family as ${r.dst}`);
     }
     const gw = r.gw ?? (gateways.has(family) ? formatIp(gateways.get(family) as IpAddress) : undefined);
     // The kernel already made the connected route for each pod address; adding it again would
     // fail with "File exists" (and the reference treats that as success too).
     if (!gw && connected.some((c) => c.prefix === dst.prefix && sameIp(c.address, networkOf(dst).address))) continue;
     if (!gateways.has(family) && !podAddresses.some((a) => a.family === family) && !gw) {
-      throw invalidResult(`routes[${i}]: no ${family === 4 ? 'IPv4' : 'IPv6'} address or gateway to route ${r.dst} through`);
+      throw invalidResult(
+        `routes[${i}]: no ${family === 4 ? 'IPv4' : 'IPv6'} address or gateway to route ${r.dst} through`,
+      );
     }
     podRoutes.push({ ...r, dst: formatCidr(dst), ...(gw ? { gw } : {}) });
   }
 
-  const forwardFamilies = cfg.isGateway ? ([4, 6] as IpFamily[]).filter((f) => bridgeAddresses.some((b) => b.address.family === f)) : [];
+  const forwardFamilies = cfg.isGateway
+    ? ([4, 6] as IpFamily[]).filter((f) => bridgeAddresses.some((b) => b.address.family === f))
+    : [];
   return { ips, routes, podAddresses, podRoutes, bridgeAddresses, forwardFamilies, masq };
 }
 
@@ -173,7 +183,7 @@ export interface BridgeAddressChange {
 
 /** IPv6 link-local addresses (fe80::/10) are the kernel's own; they never conflict. */
 function isLinkLocal(net: IpNet): boolean {
-  return net.address.family === 6 && (net.address.value >> 118n) === 0x3fan;
+  return net.address.family === 6 && net.address.value >> 118n === 0x3fan;
 }
 
 /**
@@ -181,7 +191,12 @@ function isLinkLocal(net: IpNet): boolean {
  * matches are kept; a conflicting address is an error, or is deleted when forceAddress is set.
  * Addresses already wanted never conflict with each other, so a dual-range IPAM works.
  */
-export function planBridgeAddresses(bridge: string, existing: readonly IpNet[], wanted: readonly IpNet[], forceAddress: boolean): BridgeAddressChange {
+export function planBridgeAddresses(
+  bridge: string,
+  existing: readonly IpNet[],
+  wanted: readonly IpNet[],
+  forceAddress: boolean,
+): BridgeAddressChange {
   const same = (a: IpNet, b: IpNet) => a.prefix === b.prefix && sameIp(a.address, b.address);
   const add = wanted.filter((w) => !existing.some((e) => same(e, w)));
   const del: IpNet[] = [];

@@ -20,7 +20,10 @@ export const BASE_CONFIG = z
     runtimeConfig: z.record(z.unknown()).optional(),
     capabilities: z.record(z.boolean()).optional(),
     prevResult: z.unknown().optional(),
-    ipam: z.object({ type: z.string().min(1, 'must not be empty') }).passthrough().optional(),
+    ipam: z
+      .object({ type: z.string().min(1, 'must not be empty') })
+      .passthrough()
+      .optional(),
     dns: z
       .object({
         nameservers: z.array(z.string()).optional(),
@@ -68,7 +71,10 @@ export function requireVersion(config: Record<string, unknown>): CniVersion {
 export function describeZodError(err: z.ZodError): string {
   return err.issues
     .map((issue) => {
-      const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+      const path = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
       return `${path || '(config)'}: ${issue.message}`;
     })
     .join('; ');

@@ -44,7 +44,9 @@ export class CniError extends Error {
 
   /** The spec's error object (without cniVersion, which the dispatcher adds). */
   toJSON(): { code: number; msg: string; details?: string } {
-    return this.details ? { code: this.code, msg: this.message, details: this.details } : { code: this.code, msg: this.message };
+    return this.details
+      ? { code: this.code, msg: this.message, details: this.details }
+      : { code: this.code, msg: this.message };
   }
 }
 

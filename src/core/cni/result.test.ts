@@ -10,7 +10,14 @@ const full: CniResult = {
   interfaces: [
     { name: 'cni0', mac: '0a:58:0a:f4:00:01', mtu: 1450 },
     { name: 'veth1234abcd', mac: '0a:58:0a:f4:00:02', mtu: 1450 },
-    { name: 'eth0', mac: '0a:58:0a:f4:00:05', mtu: 1450, sandbox: '/var/run/netns/p1', socketPath: '/s', pciID: '0000:00:01.0' },
+    {
+      name: 'eth0',
+      mac: '0a:58:0a:f4:00:05',
+      mtu: 1450,
+      sandbox: '/var/run/netns/p1',
+      socketPath: '/s',
+      pciID: '0000:00:01.0',
+    },
   ],
   ips: [
     { address: '10.244.0.5/24', gateway: '10.244.0.1', interface: 2 },
@@ -38,7 +45,10 @@ for (const c of cases) {
       dns: Record<string, unknown>;
     };
     assert.equal(out.cniVersion, c.version);
-    assert.deepEqual(out.ips.map((ip) => ip.version), c.ipVersion ? ['4', '6'] : [undefined, undefined]);
+    assert.deepEqual(
+      out.ips.map((ip) => ip.version),
+      c.ipVersion ? ['4', '6'] : [undefined, undefined],
+    );
     assert.equal(out.interfaces[2]?.sandbox, '/var/run/netns/p1');
     assert.equal('mtu' in out.interfaces[0]!, c.v11Fields);
     assert.equal('socketPath' in out.interfaces[2]!, c.v11Fields);
@@ -53,7 +63,10 @@ for (const c of cases) {
 }
 
 test('parseResult accepts a 0.3.1 result with ip versions and rejects bad fields with their path', () => {
-  const ok = parseResult({ cniVersion: '0.3.1', ips: [{ version: '4', address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }] });
+  const ok = parseResult({
+    cniVersion: '0.3.1',
+    ips: [{ version: '4', address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }],
+  });
   assert.deepEqual(ok.ips, [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 0 }]);
   const bad: Array<[unknown, RegExp]> = [
     [{ cniVersion: '9.9.9' }, /unsupported cniVersion "9.9.9"/],
@@ -62,7 +75,11 @@ test('parseResult accepts a 0.3.1 result with ip versions and rejects bad fields
     [{ cniVersion: '1.0.0', interfaces: [{}] }, /interfaces\[0\]\.name: missing/],
     ['x', /must be an object/],
   ];
-  for (const [input, re] of bad) assert.throws(() => parseResult(input), (e: unknown) => e instanceof CniError && re.test(e.message));
+  for (const [input, re] of bad)
+    assert.throws(
+      () => parseResult(input),
+      (e: unknown) => e instanceof CniError && re.test(e.message),
+    );
 });
 
 test('property: converting to any version and parsing back keeps addresses, gateways and routes', () => {

@@ -82,7 +82,8 @@ function optInt(o: Record<string, unknown>, key: string, field: string): number 
 function optStrings(o: Record<string, unknown>, key: string, field: string): string[] | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(`${field}.${key}`, 'must be a list of strings');
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+    throw bad(`${field}.${key}`, 'must be a list of strings');
   return v as string[];
 }
 
@@ -121,7 +122,8 @@ export function parseResult(value: unknown, field = 'result'): CniResult {
       const f = `${field}.ips[${i}]`;
       if (!isObject(raw)) throw bad(f, 'must be an object');
       const address = optString(raw, 'address', f);
-      if (!address || !tryParseCidr(address)) throw bad(`${f}.address`, `must be an address in CIDR form, got ${JSON.stringify(raw.address)}`);
+      if (!address || !tryParseCidr(address))
+        throw bad(`${f}.address`, `must be an address in CIDR form, got ${JSON.stringify(raw.address)}`);
       const gateway = optString(raw, 'gateway', f);
       if (gateway !== undefined && !tryParseIp(gateway)) throw bad(`${f}.gateway`, `invalid IP "${gateway}"`);
       return compact({ address, gateway, interface: optInt(raw, 'interface', f) });
@@ -145,7 +147,8 @@ export function parseRoute(raw: unknown, field: string, code: number): CniRoute 
   const fail = (f: string, reason: string) => new CniError(code, `${f}: ${reason}`);
   if (!isObject(raw)) throw fail(field, 'must be an object');
   const dst = raw.dst;
-  if (typeof dst !== 'string' || !tryParseCidr(dst)) throw fail(`${field}.dst`, `must be a CIDR, got ${JSON.stringify(dst)}`);
+  if (typeof dst !== 'string' || !tryParseCidr(dst))
+    throw fail(`${field}.dst`, `must be a CIDR, got ${JSON.stringify(dst)}`);
   const gw = raw.gw;
   if (gw !== undefined && gw !== null && (typeof gw !== 'string' || !tryParseIp(gw))) {
     throw fail(`${field}.gw`, `must be an IP address, got ${JSON.stringify(gw)}`);
@@ -154,7 +157,8 @@ export function parseRoute(raw: unknown, field: string, code: number): CniRoute 
   for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope']) {
     const v = raw[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw fail(`${field}.${k}`, 'must be a non-negative integer');
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw fail(`${field}.${k}`, 'must be a non-negative integer');
     ints[k] = v;
   }
   return compact({ dst, gw: typeof gw === 'string' ? gw : undefined, ...ints });
@@ -211,11 +215,7 @@ export function convertResult(result: CniResult, version: CniVersion): Record<st
     );
   }
   if (result.routes && result.routes.length > 0) {
-    out.routes = result.routes.map((r) =>
-      v11
-        ? compact({ ...r })
-        : compact({ dst: r.dst, gw: r.gw }),
-    );
+    out.routes = result.routes.map((r) => (v11 ? compact({ ...r }) : compact({ dst: r.dst, gw: r.gw })));
   }
   out.dns = result.dns ? compact({ ...result.dns }) : {};
   return out;

@@ -51,22 +51,30 @@ export function parseSubnetEnv(text: string, path = 'subnet.env'): SubnetEnv {
   }
   const need = (name: string): string => {
     const v = vars.get(name);
-    if (v === undefined || v === '') throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: ${name} is missing`);
+    if (v === undefined || v === '')
+      throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: ${name} is missing`);
     return v;
   };
   const cidr = (name: string): string => {
     const net = tryParseCidr(need(name));
-    if (!net) throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: ${name}: invalid CIDR "${vars.get(name)}"`);
+    if (!net)
+      throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: ${name}: invalid CIDR "${vars.get(name)}"`);
     return formatCidr(net);
   };
   const mtuText = need('FLANNEL_MTU');
   const mtu = Number(mtuText);
   if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
-    throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: FLANNEL_MTU: must be an integer between 68 and 65535, got "${mtuText}"`);
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      `${path}: FLANNEL_MTU: must be an integer between 68 and 65535, got "${mtuText}"`,
+    );
   }
   const masq = vars.get('FLANNEL_IPMASQ') ?? 'false';
   if (masq !== 'true' && masq !== 'false') {
-    throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: FLANNEL_IPMASQ: must be true or false, got "${masq}"`);
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      `${path}: FLANNEL_IPMASQ: must be true or false, got "${masq}"`,
+    );
   }
   return { network: cidr('FLANNEL_NETWORK'), subnet: cidr('FLANNEL_SUBNET'), mtu, ipMasq: masq === 'true' };
 }

@@ -13,11 +13,18 @@ test('Flannel defaults', () => {
     subnetMax: '10.244.255.0/24',
     backend: { type: 'vxlan', vni: 1, port: 8472, directRouting: false },
   });
-  const hostgw = parseNetConf('{"Network":"10.1.0.0/16","SubnetLen":26,"SubnetMin":"10.1.0.64","SubnetMax":"10.1.3.192","Backend":{"Type":"host-gw"}}');
+  const hostgw = parseNetConf(
+    '{"Network":"10.1.0.0/16","SubnetLen":26,"SubnetMin":"10.1.0.64","SubnetMax":"10.1.3.192","Backend":{"Type":"host-gw"}}',
+  );
   assert.equal(hostgw.backend.type, 'host-gw');
   assert.equal(hostgw.subnetMin, '10.1.0.64/26');
   assert.equal(hostgw.subnetMax, '10.1.3.192/26');
-  assert.equal(parseNetConf('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":4096,"Port":4789,"DirectRouting":true,"MTU":1400}}').backend.mtu, 1400);
+  assert.equal(
+    parseNetConf(
+      '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan","VNI":4096,"Port":4789,"DirectRouting":true,"MTU":1400}}',
+    ).backend.mtu,
+    1400,
+  );
 });
 
 test('default SubnetLen as Flannel: /24 up to a /22 network, then a quarter of the network; the first subnet is skipped', () => {
@@ -39,34 +46,94 @@ test('default SubnetLen as Flannel: /24 up to a /22 network, then a quarter of t
 const bad: Array<[string, string, RegExp]> = [
   ['bad CIDR', '{"Network":"10.244.0.0/33"}', /net-conf: Network: invalid CIDR "10\.244\.0\.0\/33"/],
   ['missing Network', '{}', /net-conf: Network: is required/],
-  ['SubnetLen too small', '{"Network":"10.244.0.0/16","SubnetLen":8}', /net-conf: SubnetLen: 8 is too small for Network 10\.244\.0\.0\/16/],
+  [
+    'SubnetLen too small',
+    '{"Network":"10.244.0.0/16","SubnetLen":8}',
+    /net-conf: SubnetLen: 8 is too small for Network 10\.244\.0\.0\/16/,
+  ],
   ['SubnetLen too long', '{"Network":"10.244.0.0/16","SubnetLen":31}', /net-conf: SubnetLen: 31 leaves no room/],
-  ['SubnetLen giving only two subnets (Flannel wants four)', '{"Network":"10.244.0.0/16","SubnetLen":17}', /net-conf: SubnetLen: 17 is too small for Network 10\.244\.0\.0\/16: the network must hold at least four subnets, so SubnetLen must be at least 18/],
-  ['a network smaller than a /28 without SubnetLen', '{"Network":"10.1.0.0/29"}', /net-conf: Network: 10\.1\.0\.0\/29 is too small: the smallest useful network is a \/28/],
-  ['unknown backend', '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}', /net-conf: Backend\.Type: must be "vxlan" or "host-gw"/],
-  ['VNI out of range', '{"Network":"10.244.0.0/16","Backend":{"VNI":99999999}}', /net-conf: Backend\.VNI: must be between 0 and 16777215/],
-  ['bad port', '{"Network":"10.244.0.0/16","Backend":{"Port":0}}', /net-conf: Backend\.Port: must be between 1 and 65535/],
+  [
+    'SubnetLen giving only two subnets (Flannel wants four)',
+    '{"Network":"10.244.0.0/16","SubnetLen":17}',
+    /net-conf: SubnetLen: 17 is too small for Network 10\.244\.0\.0\/16: the network must hold at least four subnets, so SubnetLen must be at least 18/,
+  ],
+  [
+    'a network smaller than a /28 without SubnetLen',
+    '{"Network":"10.1.0.0/29"}',
+    /net-conf: Network: 10\.1\.0\.0\/29 is too small: the smallest useful network is a \/28/,
+  ],
+  [
+    'unknown backend',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}',
+    /net-conf: Backend\.Type: must be "vxlan" or "host-gw"/,
+  ],
+  [
+    'VNI out of range',
+    '{"Network":"10.244.0.0/16","Backend":{"VNI":99999999}}',
+    /net-conf: Backend\.VNI: must be between 0 and 16777215/,
+  ],
+  [
+    'bad port',
+    '{"Network":"10.244.0.0/16","Backend":{"Port":0}}',
+    /net-conf: Backend\.Port: must be between 1 and 65535/,
+  ],
   ['unknown field', '{"Network":"10.244.0.0/16","Netwrok":"x"}', /net-conf: .*Unrecognized key.*Netwrok/],
-  ['unknown backend field', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNl":2}}', /net-conf: Backend: Unrecognized key.*VNl/],
-  ['SubnetMin outside', '{"Network":"10.244.0.0/16","SubnetMin":"10.245.0.0"}', /net-conf: SubnetMin: 10\.245\.0\.0 is not inside Network/],
-  ['SubnetMax unaligned', '{"Network":"10.244.0.0/16","SubnetMax":"10.244.3.7"}', /net-conf: SubnetMax: 10\.244\.3\.7 is not the start of a \/24 subnet/],
-  ['min after max', '{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.3.0"}', /net-conf: SubnetMin: 10\.244\.9\.0 is after SubnetMax/],
+  [
+    'unknown backend field',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNl":2}}',
+    /net-conf: Backend: Unrecognized key.*VNl/,
+  ],
+  [
+    'SubnetMin outside',
+    '{"Network":"10.244.0.0/16","SubnetMin":"10.245.0.0"}',
+    /net-conf: SubnetMin: 10\.245\.0\.0 is not inside Network/,
+  ],
+  [
+    'SubnetMax unaligned',
+    '{"Network":"10.244.0.0/16","SubnetMax":"10.244.3.7"}',
+    /net-conf: SubnetMax: 10\.244\.3\.7 is not the start of a \/24 subnet/,
+  ],
+  [
+    'min after max',
+    '{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.3.0"}',
+    /net-conf: SubnetMin: 10\.244\.9\.0 is after SubnetMax/,
+  ],
   ['IPv6 network', '{"Network":"fd00::/48"}', /IPv4 cluster networks only/],
   ['not JSON', '{"Network":', /net-conf: not valid JSON/],
 ];
 for (const [name, text, re] of bad) {
-  test(`rejects ${name}`, () => assert.throws(() => parseNetConf(text), (e: unknown) => e instanceof NetConfError && re.test(e.message)));
+  test(`rejects ${name}`, () =>
+    assert.throws(
+      () => parseNetConf(text),
+      (e: unknown) => e instanceof NetConfError && re.test(e.message),
+    ));
 }
 
 test('property: a picked subnet is inside Network and [SubnetMin, SubnetMax], aligned, and never leased', () => {
   const conf = parseNetConf('{"Network":"10.244.0.0/20","SubnetMin":"10.244.2.0","SubnetMax":"10.244.9.0"}');
   const all = Array.from({ length: 8 }, (_, i) => `10.244.${i + 2}.0/24`);
   fc.assert(
-    fc.property(fc.subarray(all, { maxLength: 7 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (leased, r) => {
-      const s = pickSubnet(conf, leased, () => r);
-      const net = parseCidr(s);
-      return net.prefix === 24 && cidrContains(parseCidr('10.244.0.0/20'), net.address) && all.includes(s) && !leased.includes(s);
-    }),
+    fc.property(
+      fc.subarray(all, { maxLength: 7 }),
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      (leased, r) => {
+        const s = pickSubnet(conf, leased, () => r);
+        const net = parseCidr(s);
+        return (
+          net.prefix === 24 &&
+          cidrContains(parseCidr('10.244.0.0/20'), net.address) &&
+          all.includes(s) &&
+          !leased.includes(s)
+        );
+      },
+    ),
   );
-  assert.throws(() => pickSubnet(conf, all, () => 0), (e: unknown) => e instanceof SubnetsExhaustedError && /all 8 subnets of length \/24 in 10\.244\.0\.0\/20 between 10\.244\.2\.0\/24 and 10\.244\.9\.0\/24 are leased/.test(e.message));
+  assert.throws(
+    () => pickSubnet(conf, all, () => 0),
+    (e: unknown) =>
+      e instanceof SubnetsExhaustedError &&
+      /all 8 subnets of length \/24 in 10\.244\.0\.0\/20 between 10\.244\.2\.0\/24 and 10\.244\.9\.0\/24 are leased/.test(
+        e.message,
+      ),
+  );
 });

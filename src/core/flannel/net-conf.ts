@@ -10,7 +10,17 @@
 
 import { z } from 'zod';
 import { describeZodError } from '../cni/config.js';
-import { bitsOf, cidrContains, formatCidr, formatIp, ipFromValue, networkOf, tryParseCidr, tryParseIp, type IpNet } from '../net/ip.js';
+import {
+  bitsOf,
+  cidrContains,
+  formatCidr,
+  formatIp,
+  ipFromValue,
+  networkOf,
+  tryParseCidr,
+  tryParseIp,
+  type IpNet,
+} from '../net/ip.js';
 import type { BackendNetConf } from '../backend/state.js';
 
 export class NetConfError extends Error {
@@ -19,11 +29,28 @@ export class NetConfError extends Error {
 
 const BACKEND = z
   .object({
-    Type: z.enum(['vxlan', 'host-gw'], { errorMap: () => ({ message: 'must be "vxlan" or "host-gw"' }) }).default('vxlan'),
-    VNI: z.number().int('must be an integer').min(0, 'must be between 0 and 16777215').max(16777215, 'must be between 0 and 16777215').default(1),
-    Port: z.number().int('must be an integer').min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535').default(8472),
+    Type: z
+      .enum(['vxlan', 'host-gw'], { errorMap: () => ({ message: 'must be "vxlan" or "host-gw"' }) })
+      .default('vxlan'),
+    VNI: z
+      .number()
+      .int('must be an integer')
+      .min(0, 'must be between 0 and 16777215')
+      .max(16777215, 'must be between 0 and 16777215')
+      .default(1),
+    Port: z
+      .number()
+      .int('must be an integer')
+      .min(1, 'must be between 1 and 65535')
+      .max(65535, 'must be between 1 and 65535')
+      .default(8472),
     DirectRouting: z.boolean().default(false),
-    MTU: z.number().int('must be an integer').min(68, 'must be at least 68').max(65535, 'must be at most 65535').optional(),
+    MTU: z
+      .number()
+      .int('must be an integer')
+      .min(68, 'must be at least 68')
+      .max(65535, 'must be at most 65535')
+      .optional(),
     // Accepted for compatibility with Flannel configs; weft's VXLAN never uses GBP or learning.
     GBP: z.literal(false).optional(),
     Learning: z.literal(false).optional(),
@@ -76,10 +103,15 @@ export function parseNetConf(text: string): NetConf {
   const network = networkOf(net);
   // Flannel's rules (CheckNetworkConfig): the network must hold at least four subnets, as the
   // first one is skipped; by default /24 subnets, or a quarter of a network smaller than a /22.
-  if (raw.SubnetLen === undefined && network.prefix > 28) fail('Network', `${formatCidr(network)} is too small: the smallest useful network is a /28`);
+  if (raw.SubnetLen === undefined && network.prefix > 28)
+    fail('Network', `${formatCidr(network)} is too small: the smallest useful network is a /28`);
   const subnetLen = raw.SubnetLen ?? (network.prefix <= 22 ? 24 : network.prefix + 2);
   if (subnetLen > 30) fail('SubnetLen', `${subnetLen} leaves no room for pods: it must be at most 30`);
-  if (subnetLen < network.prefix + 2) fail('SubnetLen', `${subnetLen} is too small for Network ${formatCidr(network)}: the network must hold at least four subnets, so SubnetLen must be at least ${network.prefix + 2}`);
+  if (subnetLen < network.prefix + 2)
+    fail(
+      'SubnetLen',
+      `${subnetLen} is too small for Network ${formatCidr(network)}: the network must hold at least four subnets, so SubnetLen must be at least ${network.prefix + 2}`,
+    );
   const size = 1n << BigInt(bitsOf(4) - subnetLen);
   const first = network.address.value;
   const last = first + (1n << BigInt(bitsOf(4) - network.prefix)) - size;
@@ -95,7 +127,11 @@ export function parseNetConf(text: string): NetConf {
   };
   const min = bound('SubnetMin', raw.SubnetMin, defaultMin);
   const max = bound('SubnetMax', raw.SubnetMax, last);
-  if (min > max) fail('SubnetMin', `${raw.SubnetMin ?? formatIp(ipFromValue(4, min))} is after SubnetMax ${raw.SubnetMax ?? formatIp(ipFromValue(4, max))}`);
+  if (min > max)
+    fail(
+      'SubnetMin',
+      `${raw.SubnetMin ?? formatIp(ipFromValue(4, min))} is after SubnetMax ${raw.SubnetMax ?? formatIp(ipFromValue(4, max))}`,
+    );
   const b = raw.Backend;
   if (b.Type === 'host-gw' && b.DirectRouting) fail('Backend.DirectRouting', 'only applies to the vxlan backend');
   const backend: NetConf['backend'] = { type: b.Type, vni: b.VNI, port: b.Port, directRouting: b.DirectRouting };
@@ -113,5 +149,10 @@ export function parseNetConf(text: string): NetConf {
 export function subnetSpan(c: NetConf): { first: bigint; last: bigint; step: bigint; prefix: number } {
   const min = tryParseCidr(c.subnetMin) as IpNet;
   const max = tryParseCidr(c.subnetMax) as IpNet;
-  return { first: min.address.value, last: max.address.value, step: 1n << BigInt(32 - c.subnetLen), prefix: c.subnetLen };
+  return {
+    first: min.address.value,
+    last: max.address.value,
+    step: 1n << BigInt(32 - c.subnetLen),
+    prefix: c.subnetLen,
+  };
 }

@@ -20,7 +20,15 @@
 import { CniError, CniErrorCode } from '../cni/errors.js';
 import { formatIp, sameIp, tryParseIp, type IpAddress } from '../net/ip.js';
 import type { IpamStore, Reservation } from '../../ports/ipam-store.js';
-import { allocatableCount, formatRangeSet, gatewaysOf, isAllocatable, rangeFor, type IpRange, type RangeSet } from './range.js';
+import {
+  allocatableCount,
+  formatRangeSet,
+  gatewaysOf,
+  isAllocatable,
+  rangeFor,
+  type IpRange,
+  type RangeSet,
+} from './range.js';
 
 export interface Allocation {
   rangeSetIndex: number;
@@ -67,7 +75,11 @@ export function nextFree(
   if (set.length === 0) return undefined;
   let total = 0n;
   for (const r of set) total += r.end.value - r.start.value + 1n;
-  let idx = after ? set.findIndex((r) => r.start.family === after.family && after.value >= r.start.value && after.value <= r.end.value) : -1;
+  let idx = after
+    ? set.findIndex(
+        (r) => r.start.family === after.family && after.value >= r.start.value && after.value <= r.end.value,
+      )
+    : -1;
   let cur: bigint;
   let first: boolean;
   if (idx >= 0 && after) {
@@ -169,7 +181,9 @@ export async function allocate(
         out.push({ rangeSetIndex: index, ip: mine, range: rangeFor(set, mine)!, reused: true });
         continue;
       }
-      const got = want ? await reserveRequested(store, set, index, att, want, taken) : await reserveNext(store, set, index, att, gateways, taken);
+      const got = want
+        ? await reserveRequested(store, set, index, att, want, taken)
+        : await reserveNext(store, set, index, att, gateways, taken);
       taken.set(key(got.ip), { ip: formatIp(got.ip), containerId: att.containerId, ifname: att.ifname });
       made.push(got);
       out.push(got);
@@ -189,13 +203,20 @@ async function reserveRequested(
   taken: Map<string, Reservation>,
 ): Promise<Allocation> {
   const range = rangeFor(set, want);
-  if (!range) throw new CniError(CniErrorCode.InvalidNetworkConfig, `requested IP ${formatIp(want)} is not in range set ${index} (${formatRangeSet(set)})`);
+  if (!range)
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      `requested IP ${formatIp(want)} is not in range set ${index} (${formatRangeSet(set)})`,
+    );
   const text = formatIp(want);
   const ok = await storeCall(`reserve ${text}`, () => store.reserve(att.containerId, att.ifname, text, index));
   if (!ok) {
     const holder = taken.get(key(want));
     const by = holder ? ` (held by ${holder.containerId}${holder.ifname ? `/${holder.ifname}` : ''})` : '';
-    throw new CniError(CniErrorCode.RangeExhausted, `requested IP address ${text} is not available in range set ${index}${by}`);
+    throw new CniError(
+      CniErrorCode.RangeExhausted,
+      `requested IP address ${text} is not available in range set ${index}${by}`,
+    );
   }
   return { rangeSetIndex: index, ip: want, range, reused: false };
 }
@@ -249,21 +270,34 @@ async function rollback(store: IpamStore, made: readonly Allocation[], cause: Cn
  * CHECK: the attachment must hold an address in every range set, and every address of
  * `expected` (the prevResult's) that lies in a range set must be one it holds.
  */
-export async function checkAttachment(store: IpamStore, sets: readonly RangeSet[], att: Attachment, expected: readonly IpAddress[]): Promise<void> {
+export async function checkAttachment(
+  store: IpamStore,
+  sets: readonly RangeSet[],
+  att: Attachment,
+  expected: readonly IpAddress[],
+): Promise<void> {
   const who = `${att.containerId}/${att.ifname}`;
-  const held = (await storeCall(`read addresses of ${who}`, () => store.getById(att.containerId, att.ifname))).flatMap((t) => {
-    const ip = tryParseIp(t);
-    return ip ? [ip] : [];
-  });
+  const held = (await storeCall(`read addresses of ${who}`, () => store.getById(att.containerId, att.ifname))).flatMap(
+    (t) => {
+      const ip = tryParseIp(t);
+      return ip ? [ip] : [];
+    },
+  );
   for (const [index, set] of sets.entries()) {
     if (!held.some((ip) => rangeFor(set, ip))) {
-      throw new CniError(CniErrorCode.CheckFailed, `host-local: ${who} holds no address in range set ${index} (${formatRangeSet(set)})`);
+      throw new CniError(
+        CniErrorCode.CheckFailed,
+        `host-local: ${who} holds no address in range set ${index} (${formatRangeSet(set)})`,
+      );
     }
   }
   for (const ip of expected) {
     if (!sets.some((s) => rangeFor(s, ip))) continue;
     if (!held.some((h) => sameIp(h, ip))) {
-      throw new CniError(CniErrorCode.CheckFailed, `host-local: prevResult address ${formatIp(ip)} is not reserved for ${who}`);
+      throw new CniError(
+        CniErrorCode.CheckFailed,
+        `host-local: prevResult address ${formatIp(ip)} is not reserved for ${who}`,
+      );
     }
   }
 }
@@ -287,6 +321,7 @@ export async function collectGarbage(store: IpamStore, valid: readonly Attachmen
       failures.push(`release ${r.ip}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  if (failures.length > 0) throw new CniError(CniErrorCode.IoFailure, `GC: ${failures.join('; ')}`, `freed: ${freed.join(', ') || 'none'}`);
+  if (failures.length > 0)
+    throw new CniError(CniErrorCode.IoFailure, `GC: ${failures.join('; ')}`, `freed: ${freed.join(', ') || 'none'}`);
   return freed;
 }

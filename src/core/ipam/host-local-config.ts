@@ -16,7 +16,15 @@ import { parseRoute, type CniRoute } from '../cni/result.js';
 import { DEFAULT_IPAM_DATA_DIR } from '../names.js';
 import { formatIp, sameIp, tryParseCidr, tryParseIp, type IpAddress } from '../net/ip.js';
 import type { Attachment } from './allocator.js';
-import { canonicalizeRangeSet, formatRangeSet, RangeConfigError, rangeFor, requireDisjointSets, type IpRange, type RangeSpec } from './range.js';
+import {
+  canonicalizeRangeSet,
+  formatRangeSet,
+  RangeConfigError,
+  rangeFor,
+  requireDisjointSets,
+  type IpRange,
+  type RangeSpec,
+} from './range.js';
 
 const optText = z.string().optional();
 
@@ -39,11 +47,15 @@ const IPAM = z
   .passthrough();
 
 const HOST_LOCAL_CONFIG = BASE_CONFIG.extend({
-  name: z.string({ required_error: 'missing (host-local keeps its reservations under <dataDir>/<name>)' }).min(1, 'must not be empty'),
+  name: z
+    .string({ required_error: 'missing (host-local keeps its reservations under <dataDir>/<name>)' })
+    .min(1, 'must not be empty'),
   ipam: IPAM,
 });
 
-const ATTACHMENT = z.object({ containerID: z.string().min(1, 'must not be empty'), ifname: z.string().min(1, 'must not be empty') }).passthrough();
+const ATTACHMENT = z
+  .object({ containerID: z.string().min(1, 'must not be empty'), ifname: z.string().min(1, 'must not be empty') })
+  .passthrough();
 
 /** Just what DEL and GC need: where the reservations are. */
 const TARGET_CONFIG = BASE_CONFIG.extend({
@@ -113,12 +125,16 @@ function parseRequested(text: string, source: string): IpAddress {
 
 function stringList(value: unknown, field: string): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalid(field, 'must be a list of IP addresses');
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
+    throw invalid(field, 'must be a list of IP addresses');
   return value as string[];
 }
 
 /** Collects requested addresses from CNI_ARGS, args.cni.ips and runtimeConfig.ips, deduplicated. */
-export function collectRequestedIps(config: Record<string, unknown>, cniArgs: ReadonlyArray<[string, string]>): RequestedIp[] {
+export function collectRequestedIps(
+  config: Record<string, unknown>,
+  cniArgs: ReadonlyArray<[string, string]>,
+): RequestedIp[] {
   const out: RequestedIp[] = [];
   const add = (text: string, source: string) => {
     const ip = parseRequested(text, source);
@@ -139,38 +155,68 @@ export function collectRequestedIps(config: Record<string, unknown>, cniArgs: Re
  * Maps each requested address to its range set. Each must fall in one set, never on a gateway,
  * and a set gives one address, so two requests in one set are an error.
  */
-export function assignRequestedIps(sets: readonly (readonly IpRange[])[], requests: readonly RequestedIp[]): Array<IpAddress | undefined> {
+export function assignRequestedIps(
+  sets: readonly (readonly IpRange[])[],
+  requests: readonly RequestedIp[],
+): Array<IpAddress | undefined> {
   const out: Array<IpAddress | undefined> = sets.map(() => undefined);
   for (const req of requests) {
     const index = sets.findIndex((s) => rangeFor(s, req.ip) !== undefined);
     const text = formatIp(req.ip);
-    if (index < 0) throw invalid(req.source, `requested IP ${text} is not in any range set (${sets.map(formatRangeSet).join('; ')})`);
+    if (index < 0)
+      throw invalid(
+        req.source,
+        `requested IP ${text} is not in any range set (${sets.map(formatRangeSet).join('; ')})`,
+      );
     const range = rangeFor(sets[index]!, req.ip)!;
-    if (sameIp(range.gateway, req.ip)) throw invalid(req.source, `requested IP ${text} is the gateway of range set ${index}`);
+    if (sameIp(range.gateway, req.ip))
+      throw invalid(req.source, `requested IP ${text} is the gateway of range set ${index}`);
     const already = out[index];
-    if (already) throw invalid(req.source, `requested IPs ${formatIp(already)} and ${text} are both in range set ${index}, which gives one address`);
+    if (already)
+      throw invalid(
+        req.source,
+        `requested IPs ${formatIp(already)} and ${text} are both in range set ${index}, which gives one address`,
+      );
     out[index] = req.ip;
   }
   return out;
 }
 
-function rangeSpecsOf(ipam: z.infer<typeof IPAM>): Array<{ specs: RangeSpec[]; field: string; fieldOf: (i: number) => string }> {
+function rangeSpecsOf(
+  ipam: z.infer<typeof IPAM>,
+): Array<{ specs: RangeSpec[]; field: string; fieldOf: (i: number) => string }> {
   const sets: Array<{ specs: RangeSpec[]; field: string; fieldOf: (i: number) => string }> = [];
   if (ipam.subnet) {
-    sets.push({ specs: [{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }], field: 'ipam', fieldOf: () => 'ipam' });
+    sets.push({
+      specs: [{ subnet: ipam.subnet, rangeStart: ipam.rangeStart, rangeEnd: ipam.rangeEnd, gateway: ipam.gateway }],
+      field: 'ipam',
+      fieldOf: () => 'ipam',
+    });
   } else {
     for (const f of ['rangeStart', 'rangeEnd', 'gateway'] as const) {
       if (ipam[f]) throw invalid(`ipam.${f}`, 'set without ipam.subnet (put it in a range of ipam.ranges)');
     }
   }
   (ipam.ranges ?? []).forEach((set, i) => {
-    sets.push({ specs: set.map((r) => ({ ...r, rangeStart: r.rangeStart || undefined, rangeEnd: r.rangeEnd || undefined, gateway: r.gateway || undefined })), field: `ipam.ranges[${i}]`, fieldOf: (j) => `ipam.ranges[${i}][${j}]` });
+    sets.push({
+      specs: set.map((r) => ({
+        ...r,
+        rangeStart: r.rangeStart || undefined,
+        rangeEnd: r.rangeEnd || undefined,
+        gateway: r.gateway || undefined,
+      })),
+      field: `ipam.ranges[${i}]`,
+      fieldOf: (j) => `ipam.ranges[${i}][${j}]`,
+    });
   });
   return sets;
 }
 
 /** Parses and validates the whole config for ADD, CHECK and STATUS. */
-export function parseHostLocalConfig(config: Record<string, unknown>, cniArgs: ReadonlyArray<[string, string]>): HostLocalConfig {
+export function parseHostLocalConfig(
+  config: Record<string, unknown>,
+  cniArgs: ReadonlyArray<[string, string]>,
+): HostLocalConfig {
   const c = parseWith(HOST_LOCAL_CONFIG, config);
   const target = targetOf(c.name, c.ipam.dataDir);
   const specs = rangeSpecsOf(c.ipam);

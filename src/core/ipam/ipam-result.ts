@@ -37,10 +37,18 @@ export function parseResolvConf(text: string): CniDns {
 }
 
 /** The ADD result: one ips entry per range set (in set order), the config's routes, the dns. */
-export function buildIpamResult(cniVersion: string, allocations: readonly Allocation[], routes: readonly CniRoute[], dns: CniDns | undefined): CniResult {
+export function buildIpamResult(
+  cniVersion: string,
+  allocations: readonly Allocation[],
+  routes: readonly CniRoute[],
+  dns: CniDns | undefined,
+): CniResult {
   const result: CniResult = {
     cniVersion,
-    ips: allocations.map((a) => ({ address: `${formatIp(a.ip)}/${a.range.subnet.prefix}`, gateway: formatIp(a.range.gateway) })),
+    ips: allocations.map((a) => ({
+      address: `${formatIp(a.ip)}/${a.range.subnet.prefix}`,
+      gateway: formatIp(a.range.gateway),
+    })),
     dns: dns ?? {},
   };
   if (routes.length > 0) result.routes = routes.map((r) => ({ ...r }));

@@ -136,30 +136,48 @@ export function canonicalizeRange(spec: RangeSpec, field: string): IpRange {
   const bits = bitsOf(family);
   // The reference refuses /31 and /32 (and /127, /128): no room for network + one host.
   if (parsed.prefix > bits - 2) {
-    throw new RangeConfigError(`${field}.subnet`, `network ${spec.subnet} is too small to allocate from (needs a prefix of /${bits - 2} or shorter)`);
+    throw new RangeConfigError(
+      `${field}.subnet`,
+      `network ${spec.subnet} is too small to allocate from (needs a prefix of /${bits - 2} or shorter)`,
+    );
   }
   const subnet = networkOf(parsed);
   if (subnet.address.value !== parsed.address.value) {
-    throw new RangeConfigError(`${field}.subnet`, `"${spec.subnet}" has host bits set; the network address is ${formatCidr(subnet)}`);
+    throw new RangeConfigError(
+      `${field}.subnet`,
+      `"${spec.subnet}" has host bits set; the network address is ${formatCidr(subnet)}`,
+    );
   }
   const network = firstIp(subnet);
   const last = lastIp(subnet);
   const inSubnet = (name: string, text: string): IpAddress => {
     const ip = parseAddress(`${field}.${name}`, text);
-    if (ip.family !== family) throw new RangeConfigError(`${field}.${name}`, `${text} is not of the same family as subnet ${formatCidr(subnet)}`);
-    if (!cidrContains(subnet, ip)) throw new RangeConfigError(`${field}.${name}`, `${text} is not in subnet ${formatCidr(subnet)}`);
+    if (ip.family !== family)
+      throw new RangeConfigError(
+        `${field}.${name}`,
+        `${text} is not of the same family as subnet ${formatCidr(subnet)}`,
+      );
+    if (!cidrContains(subnet, ip))
+      throw new RangeConfigError(`${field}.${name}`, `${text} is not in subnet ${formatCidr(subnet)}`);
     return ip;
   };
   const plusOne: IpAddress = { family, value: network.value + 1n };
   const gateway = spec.gateway ? inSubnet('gateway', spec.gateway) : plusOne;
   const start = spec.rangeStart ? inSubnet('rangeStart', spec.rangeStart) : plusOne;
-  const end = spec.rangeEnd ? inSubnet('rangeEnd', spec.rangeEnd) : family === 4 ? { family, value: last.value - 1n } : last;
+  const end = spec.rangeEnd
+    ? inSubnet('rangeEnd', spec.rangeEnd)
+    : family === 4
+      ? { family, value: last.value - 1n }
+      : last;
   if (compareIp(start, end) > 0) {
     throw new RangeConfigError(`${field}.rangeStart`, `${formatIp(start)} is after rangeEnd ${formatIp(end)}`);
   }
   const range: IpRange = { subnet, start, end, gateway };
   if (allocatableCount(range, [gateway]) === 0n) {
-    throw new RangeConfigError(field, `range ${formatIp(start)}-${formatIp(end)} has no allocatable address (network, broadcast and gateway are never handed out)`);
+    throw new RangeConfigError(
+      field,
+      `range ${formatIp(start)}-${formatIp(end)} has no allocatable address (network, broadcast and gateway are never handed out)`,
+    );
   }
   return range;
 }
@@ -173,13 +191,20 @@ function rangesOverlap(a: IpRange, b: IpRange): boolean {
  * Validates a range set: not empty, every range valid, one family, no two ranges overlapping.
  * `field` is the config path of the set ("ipam.ranges[0]"); `fieldOf(i)` names range i.
  */
-export function canonicalizeRangeSet(specs: readonly RangeSpec[], field: string, fieldOf: (i: number) => string): IpRange[] {
+export function canonicalizeRangeSet(
+  specs: readonly RangeSpec[],
+  field: string,
+  fieldOf: (i: number) => string,
+): IpRange[] {
   if (specs.length === 0) throw new RangeConfigError(field, 'empty range set');
   const set = specs.map((s, i) => canonicalizeRange(s, fieldOf(i)));
   const family = familyOf(set[0]!);
   set.forEach((r, i) => {
     if (familyOf(r) !== family) {
-      throw new RangeConfigError(fieldOf(i), `mixes IPv${familyOf(r)} into an IPv${family} range set (use a separate range set per family)`);
+      throw new RangeConfigError(
+        fieldOf(i),
+        `mixes IPv${familyOf(r)} into an IPv${family} range set (use a separate range set per family)`,
+      );
     }
   });
   for (let i = 0; i < set.length; i++) {
@@ -198,7 +223,11 @@ export function requireDisjointSets(sets: readonly RangeSet[], fieldOf: (i: numb
     for (let j = i + 1; j < sets.length; j++) {
       for (const a of sets[i]!) {
         const b = sets[j]!.find((r) => rangesOverlap(a, r));
-        if (b) throw new RangeConfigError(fieldOf(j), `range set ${j} (${formatRange(b)}) overlaps range set ${i} (${formatRange(a)})`);
+        if (b)
+          throw new RangeConfigError(
+            fieldOf(j),
+            `range set ${j} (${formatRange(b)}) overlaps range set ${i} (${formatRange(a)})`,
+          );
       }
     }
   }

@@ -23,11 +23,17 @@ test('kindNamed: plural, singular, short name, kind and group-qualified names, a
 
 test('resourceNames: qualified by the group outside core/v1, as kubectl prints them', () => {
   assert.deepEqual(resourceNames('Pod'), { singular: 'pod', plural: 'pods' });
-  assert.deepEqual(resourceNames('NetworkPolicy'), { singular: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io' });
-  assert.deepEqual(resourceNames('EndpointSlice'), { singular: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io' });
+  assert.deepEqual(resourceNames('NetworkPolicy'), {
+    singular: 'networkpolicy.networking.k8s.io',
+    plural: 'networkpolicies.networking.k8s.io',
+  });
+  assert.deepEqual(resourceNames('EndpointSlice'), {
+    singular: 'endpointslice.discovery.k8s.io',
+    plural: 'endpointslices.discovery.k8s.io',
+  });
 });
 
-test('every registered kind: its entry names it, its apiVersion is the group\'s, and its schema decodes a minimal manifest of it', () => {
+test("every registered kind: its entry names it, its apiVersion is the group's, and its schema decodes a minimal manifest of it", () => {
   const minimal: Record<string, string> = {
     Namespace: 'metadata: { name: x }',
     Pod: 'metadata: { name: a }\nspec: { containers: [{ name: s }] }',
@@ -43,7 +49,14 @@ test('every registered kind: its entry names it, its apiVersion is the group\'s,
     assert.equal(info.apiVersion, info.group === '' ? 'v1' : `${info.group}/v1`, kind);
     const [obj] = parseManifest(`apiVersion: ${info.apiVersion}\nkind: ${kind}\n${minimal[kind]}\n`);
     assert.equal(obj?.kind, kind);
-    assert.equal(info.schema.safeParse(JSON.parse(JSON.stringify(obj))).success, true, `${kind}: the registry's schema accepts what the parser made`);
-    assert.ok(info.columns.some((c) => c.name === 'name') && info.columns.some((c) => c.cell === 'age'), `${kind}: name and age columns`);
+    assert.equal(
+      info.schema.safeParse(JSON.parse(JSON.stringify(obj))).success,
+      true,
+      `${kind}: the registry's schema accepts what the parser made`,
+    );
+    assert.ok(
+      info.columns.some((c) => c.name === 'name') && info.columns.some((c) => c.cell === 'age'),
+      `${kind}: name and age columns`,
+    );
   }
 });

@@ -75,7 +75,10 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     shortNames: ['po'],
     columns: [
       { name: 'name', cell: (p) => p.metadata.name },
-      { name: 'ready', cell: (p) => `${p.status?.phase === 'Running' ? p.spec.containers.length : 0}/${p.spec.containers.length}` },
+      {
+        name: 'ready',
+        cell: (p) => `${p.status?.phase === 'Running' ? p.spec.containers.length : 0}/${p.spec.containers.length}`,
+      },
       { name: 'status', cell: (p) => p.status?.phase ?? 'Pending' },
       { name: 'restarts', cell: () => '0' },
       { name: 'age', cell: 'age' },
@@ -94,7 +97,10 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     shortNames: ['netpol'],
     columns: [
       { name: 'name', cell: (p) => p.metadata.name },
-      { name: 'pod-selector', cell: (p) => (isEmptySelector(p.spec.podSelector) ? '<none>' : formatLabelSelector(p.spec.podSelector)) },
+      {
+        name: 'pod-selector',
+        cell: (p) => (isEmptySelector(p.spec.podSelector) ? '<none>' : formatLabelSelector(p.spec.podSelector)),
+      },
       { name: 'age', cell: 'age' },
       { name: 'policy-types', wide: true, cell: (p) => p.spec.policyTypes.join(',') },
     ],
@@ -113,7 +119,13 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'type', cell: (s) => s.spec.type },
       { name: 'cluster-ip', cell: (s) => s.spec.clusterIP ?? '<none>' },
       { name: 'external-ip', cell: () => '<none>' },
-      { name: 'port(s)', cell: (s) => s.spec.ports.map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`).join(',') || '<none>' },
+      {
+        name: 'port(s)',
+        cell: (s) =>
+          s.spec.ports
+            .map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`)
+            .join(',') || '<none>',
+      },
       { name: 'age', cell: 'age' },
       { name: 'selector', wide: true, cell: (s) => (s.spec.selector ? labelsText(s.spec.selector) : '<none>') },
     ],
@@ -130,7 +142,10 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     columns: [
       { name: 'name', cell: (e) => e.metadata.name },
       { name: 'addresstype', cell: (e) => e.addressType },
-      { name: 'ports', cell: (e) => e.ports.map((p) => (p.port === undefined ? '<unset>' : String(p.port))).join(',') || '<unset>' },
+      {
+        name: 'ports',
+        cell: (e) => e.ports.map((p) => (p.port === undefined ? '<unset>' : String(p.port))).join(',') || '<unset>',
+      },
       { name: 'endpoints', cell: (e) => e.endpoints.flatMap((ep) => ep.addresses).join(',') || '<unset>' },
       { name: 'age', cell: 'age' },
     ],
@@ -141,7 +156,9 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
 export const SUPPORTED_KINDS = Object.keys(KIND_INFO) as K8sKind[];
 
 /** The apiVersion each kind must be written with. */
-export const API_VERSIONS = Object.fromEntries(SUPPORTED_KINDS.map((k) => [k, KIND_INFO[k].apiVersion])) as Readonly<Record<K8sKind, K8sObject['apiVersion']>>;
+export const API_VERSIONS = Object.fromEntries(SUPPORTED_KINDS.map((k) => [k, KIND_INFO[k].apiVersion])) as Readonly<
+  Record<K8sKind, K8sObject['apiVersion']>
+>;
 
 /** kubectl's names of a kind in messages: pod, networkpolicy.networking.k8s.io (and their plurals). */
 export function resourceNames(kind: K8sKind): { singular: string; plural: string } {

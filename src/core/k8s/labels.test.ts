@@ -25,14 +25,31 @@ const badArgs: Array<[string, string[], string]> = [
 ];
 for (const [name, args, want] of badArgs) {
   test(`parseLabelArgs rejects ${name}`, () => {
-    assert.throws(() => parseLabelArgs(args), (e: unknown) => e instanceof LabelChangeError && e.message.startsWith(want));
+    assert.throws(
+      () => parseLabelArgs(args),
+      (e: unknown) => e instanceof LabelChangeError && e.message.startsWith(want),
+    );
   });
 }
 
-const applyCases: Array<[string, Record<string, string>, string[], boolean, Record<string, string> | string, string[]?]> = [
+const applyCases: Array<
+  [string, Record<string, string>, string[], boolean, Record<string, string> | string, string[]?]
+> = [
   ['adds a new label', { a: '1' }, ['b=2'], false, { a: '1', b: '2' }],
-  ['refuses to replace without --overwrite', { app: 'web' }, ['app=db'], false, 'label "app" already has a value (web); use --overwrite'],
-  ['refuses the same value without --overwrite, as kubectl does', { app: 'web' }, ['app=web'], false, 'label "app" already has a value (web); use --overwrite'],
+  [
+    'refuses to replace without --overwrite',
+    { app: 'web' },
+    ['app=db'],
+    false,
+    'label "app" already has a value (web); use --overwrite',
+  ],
+  [
+    'refuses the same value without --overwrite, as kubectl does',
+    { app: 'web' },
+    ['app=web'],
+    false,
+    'label "app" already has a value (web); use --overwrite',
+  ],
   ['replaces with --overwrite', { app: 'web' }, ['app=db'], true, { app: 'db' }],
   ['removes a label', { app: 'web', tier: 'fe' }, ['tier-'], false, { app: 'web' }],
   ['removing an absent label is reported, not an error', { app: 'web' }, ['tier-'], false, { app: 'web' }, ['tier']],
@@ -41,7 +58,10 @@ for (const [name, current, args, overwrite, want, notFound] of applyCases) {
   test(`applyLabelChanges ${name}`, () => {
     const changes = parseLabelArgs(args);
     if (typeof want === 'string') {
-      assert.throws(() => applyLabelChanges(current, changes, overwrite), (e: unknown) => e instanceof LabelChangeError && e.message === want);
+      assert.throws(
+        () => applyLabelChanges(current, changes, overwrite),
+        (e: unknown) => e instanceof LabelChangeError && e.message === want,
+      );
       return;
     }
     const before = { ...current };

@@ -29,9 +29,11 @@ export function parseLabelArgs(args: readonly string[]): LabelChanges {
       const key = arg.slice(0, eq);
       const value = arg.slice(eq + 1);
       const keyErrs = checkQualifiedName(key);
-      if (keyErrs.length > 0) throw new LabelChangeError(`invalid label ${JSON.stringify(arg)}: key ${keyErrs.join('; ')}`);
+      if (keyErrs.length > 0)
+        throw new LabelChangeError(`invalid label ${JSON.stringify(arg)}: key ${keyErrs.join('; ')}`);
       const valueErrs = checkLabelValue(value);
-      if (valueErrs.length > 0) throw new LabelChangeError(`invalid label ${JSON.stringify(arg)}: value ${valueErrs.join('; ')}`);
+      if (valueErrs.length > 0)
+        throw new LabelChangeError(`invalid label ${JSON.stringify(arg)}: value ${valueErrs.join('; ')}`);
       if (Object.prototype.hasOwnProperty.call(set, key) && set[key] !== value) {
         throw new LabelChangeError(`label ${JSON.stringify(key)} is given twice with different values`);
       }
@@ -39,15 +41,20 @@ export function parseLabelArgs(args: readonly string[]): LabelChanges {
     } else if (arg.endsWith('-') && arg.length > 1) {
       const key = arg.slice(0, -1);
       const keyErrs = checkQualifiedName(key);
-      if (keyErrs.length > 0) throw new LabelChangeError(`invalid label removal ${JSON.stringify(arg)}: key ${keyErrs.join('; ')}`);
+      if (keyErrs.length > 0)
+        throw new LabelChangeError(`invalid label removal ${JSON.stringify(arg)}: key ${keyErrs.join('; ')}`);
       if (!remove.includes(key)) remove.push(key);
     } else {
-      throw new LabelChangeError(`invalid label argument ${JSON.stringify(arg)}: want key=value to set or key- to remove`);
+      throw new LabelChangeError(
+        `invalid label argument ${JSON.stringify(arg)}: want key=value to set or key- to remove`,
+      );
     }
   }
   for (const key of remove) {
     if (Object.prototype.hasOwnProperty.call(set, key)) {
-      throw new LabelChangeError(`label ${JSON.stringify(key)}: can not both modify and remove a label in the same command`);
+      throw new LabelChangeError(
+        `label ${JSON.stringify(key)}: can not both modify and remove a label in the same command`,
+      );
     }
   }
   return { set, remove };
@@ -63,12 +70,18 @@ export interface LabelChangeResult {
  * Applies changes to a copy of current. Without overwrite, setting a key that already exists is an
  * error even when the value is the same, as kubectl's validateNoOverwrites has it.
  */
-export function applyLabelChanges(current: Readonly<Labels>, changes: LabelChanges, overwrite: boolean): LabelChangeResult {
+export function applyLabelChanges(
+  current: Readonly<Labels>,
+  changes: LabelChanges,
+  overwrite: boolean,
+): LabelChangeResult {
   const labels: Labels = { ...current };
   if (!overwrite) {
     for (const key of Object.keys(changes.set)) {
       if (Object.prototype.hasOwnProperty.call(current, key)) {
-        throw new LabelChangeError(`label ${JSON.stringify(key)} already has a value (${current[key]}); use --overwrite`);
+        throw new LabelChangeError(
+          `label ${JSON.stringify(key)} already has a value (${current[key]}); use --overwrite`,
+        );
       }
     }
   }

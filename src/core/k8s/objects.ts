@@ -14,7 +14,18 @@
  * has to guess. Field names and meanings follow https://kubernetes.io/docs/reference/kubernetes-api/.
  */
 
-import type { CONTAINER, CONTAINER_PORT, ENDPOINT, ENDPOINT_PORT, Kept, METADATA, NAMESPACE_SPEC, POD_SPEC, SERVICE_PORT, SERVICE_SPEC } from './schema-fields.js';
+import type {
+  CONTAINER,
+  CONTAINER_PORT,
+  ENDPOINT,
+  ENDPOINT_PORT,
+  Kept,
+  METADATA,
+  NAMESPACE_SPEC,
+  POD_SPEC,
+  SERVICE_PORT,
+  SERVICE_SPEC,
+} from './schema-fields.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];

@@ -49,7 +49,6 @@ export class ManifestError extends Error {
   }
 }
 
-
 /** Formats a zod path as Kubernetes does: `spec.ingress[0].from[1]`, `metadata.labels[app.kubernetes.io/name]`. */
 export function formatFieldPath(path: ReadonlyArray<string | number>): string {
   let out = '';
@@ -94,12 +93,16 @@ function parseObject(raw: unknown): { object: K8sObject } | { problems: string[]
   }
   if (typeof apiVersion !== 'string' || apiVersion === '') return { problems: ['apiVersion: is required'] };
   if (apiVersion !== API_VERSIONS[kind]) {
-    return { problems: [`apiVersion: ${quoteValue(apiVersion)} is not valid for ${kind} (want ${API_VERSIONS[kind]})`] };
+    return {
+      problems: [`apiVersion: ${quoteValue(apiVersion)} is not valid for ${kind} (want ${API_VERSIONS[kind]})`],
+    };
   }
   // Measured before decoding, so an oversized object costs no schema work and is never echoed.
   const bytes = utf8Length(JSON.stringify(raw));
   if (bytes > MAX_OBJECT_BYTES) {
-    return { problems: [`too large: ${bytes} bytes as JSON; the limit is ${MAX_OBJECT_BYTES} bytes (3 MiB) per object`] };
+    return {
+      problems: [`too large: ${bytes} bytes as JSON; the limit is ${MAX_OBJECT_BYTES} bytes (3 MiB) per object`],
+    };
   }
   const parsed = (KIND_INFO[kind].schema as z.ZodType<K8sObject, z.ZodTypeDef, unknown>).safeParse(raw);
   if (parsed.success) return { object: parsed.data };

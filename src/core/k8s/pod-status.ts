@@ -13,11 +13,21 @@ export function runningPodIP(pod: Pod): string | undefined {
 }
 
 /** The status a node reports: PodScheduled always, Ready when Running (kubelet's two conditions weft keeps). */
-export function nodePodStatus(s: { phase: PodPhase; message?: string; podIP?: string; hostIP?: string; startTime?: string }): PodStatus {
+export function nodePodStatus(s: {
+  phase: PodPhase;
+  message?: string;
+  podIP?: string;
+  hostIP?: string;
+  startTime?: string;
+}): PodStatus {
   const ready = s.phase === 'Running';
   const conditions: PodCondition[] = [
     { type: 'PodScheduled', status: 'True' },
-    { type: 'Ready', status: ready ? 'True' : 'False', ...(ready ? {} : { reason: s.phase === 'Failed' ? 'PodFailed' : 'ContainersNotReady' }) },
+    {
+      type: 'Ready',
+      status: ready ? 'True' : 'False',
+      ...(ready ? {} : { reason: s.phase === 'Failed' ? 'PodFailed' : 'ContainersNotReady' }),
+    },
   ];
   return {
     phase: s.phase,

@@ -25,7 +25,12 @@ export function quoteValue(value: unknown): string {
 }
 
 /** Adds one issue per reason at the given path (relative to the refined schema). */
-export function addReasons(ctx: z.RefinementCtx, path: Array<string | number>, reasons: string[], value?: string | number): void {
+export function addReasons(
+  ctx: z.RefinementCtx,
+  path: Array<string | number>,
+  reasons: string[],
+  value?: string | number,
+): void {
   for (const reason of reasons) {
     const shown = value === undefined ? '' : `${quoteValue(value)}: `;
     ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `${shown}${reason}` });
@@ -49,13 +54,16 @@ export function utf8Length(text: string): number {
 
 /** Optimal string alignment distance (edits, with a swap of two neighbours as one), for "did you mean". */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const row = d[i]!;
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
     }
   }
   return d[a.length]![b.length]!;
@@ -89,7 +97,11 @@ export function fieldsOf<T extends z.ZodRawShape>(shape: T, rules: FieldRules = 
   const extra = z.unknown().superRefine((value, ctx) => {
     const field = String(ctx.path[ctx.path.length - 1]);
     if (rules.kept.includes(field)) {
-      if (!isJsonValue(value)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be JSON data (null, a boolean, a finite number, a string, a list or a map)' });
+      if (!isJsonValue(value))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: 'must be JSON data (null, a boolean, a finite number, a string, a list or a map)',
+        });
       return;
     }
     if (rules.serverSet?.includes(field)) return;
@@ -102,7 +114,10 @@ export function fieldsOf<T extends z.ZodRawShape>(shape: T, rules: FieldRules = 
       return;
     }
     const near = nearestField(field, known);
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `unknown field${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}` });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `unknown field${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`,
+    });
   });
   return z.object(shape).catchall(extra);
 }
@@ -110,7 +125,12 @@ export function fieldsOf<T extends z.ZodRawShape>(shape: T, rules: FieldRules = 
 /** The kept fields of a decoded level (and refused fields whose accepted value is kept), in rule order; null means unset. */
 export function keptOf<R extends FieldRules>(decoded: Readonly<Record<string, unknown>>, rules: R): Kept<R> {
   const out: Record<string, JsonValue> = {};
-  const names = [...rules.kept, ...Object.entries(rules.refused ?? {}).filter(([, r]) => r.accepts !== undefined).map(([name]) => name)];
+  const names = [
+    ...rules.kept,
+    ...Object.entries(rules.refused ?? {})
+      .filter(([, r]) => r.accepts !== undefined)
+      .map(([name]) => name),
+  ];
   for (const name of names) {
     const value = decoded[name];
     if (value !== undefined && value !== null && has(decoded, name) && isJsonValue(value)) out[name] = value;
@@ -132,7 +152,9 @@ export function enumOf<const T extends readonly [string, ...string[]]>(values: T
   return z.enum(values, { errorMap: oneOf(values) });
 }
 
-export const PROTOCOL: z.ZodType<Protocol, z.ZodTypeDef, unknown> = enumOf(PROTOCOLS as readonly [Protocol, ...Protocol[]]).default('TCP');
+export const PROTOCOL: z.ZodType<Protocol, z.ZodTypeDef, unknown> = enumOf(
+  PROTOCOLS as readonly [Protocol, ...Protocol[]],
+).default('TCP');
 
 export const INTEGER = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer');
 
@@ -149,7 +171,12 @@ export const PORT_NAME = z.string().superRefine((s, ctx) => addReasons(ctx, [], 
 /** A string map whose keys are qualified names and whose values are label values. */
 export const LABELS: z.ZodType<Labels, z.ZodTypeDef, unknown> = z.record(z.string()).superRefine((labels, ctx) => {
   for (const [key, value] of Object.entries(labels)) {
-    addReasons(ctx, [key], checkQualifiedName(key).map((m) => `key ${m}`), key);
+    addReasons(
+      ctx,
+      [key],
+      checkQualifiedName(key).map((m) => `key ${m}`),
+      key,
+    );
     addReasons(ctx, [key], checkLabelValue(value), value);
   }
 });
@@ -159,11 +186,21 @@ export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 const ANNOTATIONS = z.record(z.string()).superRefine((annotations, ctx) => {
   // The API server lower-cases annotation keys before checking them (ValidateAnnotations).
-  for (const key of Object.keys(annotations)) addReasons(ctx, [key], checkQualifiedName(key.toLowerCase()).map((m) => `key ${m}`), key);
+  for (const key of Object.keys(annotations))
+    addReasons(
+      ctx,
+      [key],
+      checkQualifiedName(key.toLowerCase()).map((m) => `key ${m}`),
+      key,
+    );
   let total = 0;
   for (const [key, value] of Object.entries(annotations)) total += utf8Length(key) + utf8Length(value);
   if (total > MAX_ANNOTATIONS_BYTES) {
-    addReasons(ctx, [], [`too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes in total (256 KiB), has ${total}`]);
+    addReasons(
+      ctx,
+      [],
+      [`too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes in total (256 KiB), has ${total}`],
+    );
   }
 });
 
@@ -189,8 +226,7 @@ const REQUIREMENT = fieldsOf({
 export const LABEL_SELECTOR: z.ZodType<LabelSelector, z.ZodTypeDef, unknown> = fieldsOf({
   matchLabels: LABELS.nullish(),
   matchExpressions: z.array(REQUIREMENT).nullish(),
-})
-  .transform((s) => ({ matchLabels: s.matchLabels ?? {}, matchExpressions: s.matchExpressions ?? [] }));
+}).transform((s) => ({ matchLabels: s.matchLabels ?? {}, matchExpressions: s.matchExpressions ?? [] }));
 
 const NAME = z.string({ required_error: 'is required', invalid_type_error: 'must be a string' });
 
@@ -209,7 +245,12 @@ export function clusterMeta(checkName: NameCheck): z.ZodType<ClusterObjectMeta, 
       addReasons(ctx, ['name'], m.name === '' ? ['is required'] : checkName(m.name), m.name || undefined);
       if (m.namespace !== undefined && m.namespace !== '') addReasons(ctx, ['namespace'], ['not allowed on this type']);
     })
-    .transform((m) => ({ name: m.name, labels: m.labels ?? {}, annotations: m.annotations ?? {}, ...keptOf(m, METADATA) }));
+    .transform((m) => ({
+      name: m.name,
+      labels: m.labels ?? {},
+      annotations: m.annotations ?? {},
+      ...keptOf(m, METADATA),
+    }));
 }
 
 /** Metadata of a namespaced kind; the namespace defaults to "default", as kubectl's does. */

@@ -62,14 +62,19 @@ export interface FieldRules {
 export type Kept<R extends FieldRules> = {
   [F in R['kept'][number] | AcceptedKeys<R>]?: JsonValue;
 };
-type AcceptedKeys<R extends FieldRules> = R['refused'] extends Readonly<Record<string, Refusal>>
-  ? { [K in keyof R['refused']]: R['refused'][K] extends { accepts: unknown } ? K : never }[keyof R['refused']] & string
-  : never;
+type AcceptedKeys<R extends FieldRules> =
+  R['refused'] extends Readonly<Record<string, Refusal>>
+    ? { [K in keyof R['refused']]: R['refused'][K] extends { accepts: unknown } ? K : never }[keyof R['refused']] &
+        string
+    : never;
 
 export const NOT_YET = 'not supported yet by weft';
 const STATUS_BY_CLUSTER: Refusal = { reason: 'is written by the cluster, not by apply' };
 const STATUS_BY_NODE: Refusal = { reason: 'is written by the node, not by apply' };
-const only = (value: string, what: string): Refusal => ({ reason: `${NOT_YET} (only ${value}: ${what})`, accepts: (v) => v === value });
+const only = (value: string, what: string): Refusal => ({
+  reason: `${NOT_YET} (only ${value}: ${what})`,
+  accepts: (v) => v === value,
+});
 
 /**
  * metadata of every kind. Acted on: name, namespace, labels; annotations are stored and bounded
@@ -77,7 +82,16 @@ const only = (value: string, what: string): Refusal => ({ reason: `${NOT_YET} (o
  */
 export const METADATA = {
   kept: ['generateName', 'ownerReferences', 'finalizers'],
-  serverSet: ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink', 'managedFields'],
+  serverSet: [
+    'uid',
+    'resourceVersion',
+    'generation',
+    'creationTimestamp',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+    'selfLink',
+    'managedFields',
+  ],
 } as const satisfies FieldRules;
 
 /** A Namespace: its metadata is acted on; spec (only finalizers) is kept; status is the cluster's. */
@@ -90,21 +104,70 @@ export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as c
 /** Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers. */
 export const POD_SPEC = {
   kept: [
-    'volumes', 'initContainers', 'ephemeralContainers', 'restartPolicy', 'terminationGracePeriodSeconds', 'activeDeadlineSeconds',
-    'dnsPolicy', 'dnsConfig', 'nodeSelector', 'serviceAccountName', 'serviceAccount', 'automountServiceAccountToken', 'hostPID',
-    'hostIPC', 'shareProcessNamespace', 'securityContext', 'imagePullSecrets', 'hostname', 'subdomain', 'affinity', 'schedulerName',
-    'tolerations', 'hostAliases', 'priorityClassName', 'priority', 'readinessGates', 'runtimeClassName', 'enableServiceLinks',
-    'preemptionPolicy', 'overhead', 'topologySpreadConstraints', 'setHostnameAsFQDN', 'os', 'hostUsers', 'schedulingGates',
-    'resourceClaims', 'resources',
+    'volumes',
+    'initContainers',
+    'ephemeralContainers',
+    'restartPolicy',
+    'terminationGracePeriodSeconds',
+    'activeDeadlineSeconds',
+    'dnsPolicy',
+    'dnsConfig',
+    'nodeSelector',
+    'serviceAccountName',
+    'serviceAccount',
+    'automountServiceAccountToken',
+    'hostPID',
+    'hostIPC',
+    'shareProcessNamespace',
+    'securityContext',
+    'imagePullSecrets',
+    'hostname',
+    'subdomain',
+    'affinity',
+    'schedulerName',
+    'tolerations',
+    'hostAliases',
+    'priorityClassName',
+    'priority',
+    'readinessGates',
+    'runtimeClassName',
+    'enableServiceLinks',
+    'preemptionPolicy',
+    'overhead',
+    'topologySpreadConstraints',
+    'setHostnameAsFQDN',
+    'os',
+    'hostUsers',
+    'schedulingGates',
+    'resourceClaims',
+    'resources',
   ],
 } as const satisfies FieldRules;
 
 /** A container. Acted on: name, ports; image is kept (typed as a string). */
 export const CONTAINER = {
   kept: [
-    'command', 'args', 'workingDir', 'env', 'envFrom', 'resources', 'resizePolicy', 'restartPolicy', 'volumeMounts', 'volumeDevices',
-    'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'terminationMessagePath', 'terminationMessagePolicy',
-    'imagePullPolicy', 'securityContext', 'stdin', 'stdinOnce', 'tty',
+    'command',
+    'args',
+    'workingDir',
+    'env',
+    'envFrom',
+    'resources',
+    'resizePolicy',
+    'restartPolicy',
+    'volumeMounts',
+    'volumeDevices',
+    'livenessProbe',
+    'readinessProbe',
+    'startupProbe',
+    'lifecycle',
+    'terminationMessagePath',
+    'terminationMessagePolicy',
+    'imagePullPolicy',
+    'securityContext',
+    'stdin',
+    'stdinOnce',
+    'tty',
   ],
 } as const satisfies FieldRules;
 

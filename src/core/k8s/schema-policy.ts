@@ -11,7 +11,15 @@ import { z } from 'zod';
 import { hostMask, networkOf, tryParseCidr } from '../net/ip.js';
 import type { IpBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, PolicyType } from './objects.js';
 import { checkDns1123Subdomain, checkPortNumber } from './names.js';
-import { addReasons, fieldsOf, INTEGER, LABEL_SELECTOR, namespacedMeta, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import {
+  addReasons,
+  fieldsOf,
+  INTEGER,
+  LABEL_SELECTOR,
+  namespacedMeta,
+  PORT_OR_NAME,
+  PROTOCOL,
+} from './schema-common.js';
 import { NETWORK_POLICY_OBJECT } from './schema-fields.js';
 
 const POLICY_TYPES: readonly PolicyType[] = ['Ingress', 'Egress'];
@@ -31,7 +39,13 @@ const IP_BLOCK: z.ZodType<IpBlock, z.ZodTypeDef, unknown> = fieldsOf({
     if (!cidr) addReasons(ctx, ['cidr'], ['must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'], b.cidr);
     (b.except ?? []).forEach((text, i) => {
       const except = tryParseCidr(text);
-      if (!except) return addReasons(ctx, ['except', i], ['must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'], text);
+      if (!except)
+        return addReasons(
+          ctx,
+          ['except', i],
+          ['must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'],
+          text,
+        );
       if (!cidr) return;
       const outer = networkOf(cidr);
       const inner = networkOf(except);
@@ -72,8 +86,10 @@ const PORT: z.ZodType<NetworkPolicyPort, z.ZodTypeDef, unknown> = fieldsOf({
 })
   .superRefine((p, ctx) => {
     if (p.endPort == null) return;
-    if (p.port == null) return addReasons(ctx, ['endPort'], ['may not be specified when `port` is not specified'], p.endPort);
-    if (typeof p.port === 'string') return addReasons(ctx, ['endPort'], ['may not be specified when `port` is non-numeric'], p.endPort);
+    if (p.port == null)
+      return addReasons(ctx, ['endPort'], ['may not be specified when `port` is not specified'], p.endPort);
+    if (typeof p.port === 'string')
+      return addReasons(ctx, ['endPort'], ['may not be specified when `port` is non-numeric'], p.endPort);
     if (p.endPort < p.port) addReasons(ctx, ['endPort'], ['must be greater than or equal to `port`'], p.endPort);
     addReasons(ctx, ['endPort'], checkPortNumber(p.endPort), p.endPort);
   })
@@ -84,11 +100,15 @@ const PORT: z.ZodType<NetworkPolicyPort, z.ZodTypeDef, unknown> = fieldsOf({
     return out;
   });
 
-const INGRESS_RULE = fieldsOf({ from: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
-  .transform((r) => ({ from: r.from ?? [], ports: r.ports ?? [] }));
+const INGRESS_RULE = fieldsOf({ from: z.array(PEER).nullish(), ports: z.array(PORT).nullish() }).transform((r) => ({
+  from: r.from ?? [],
+  ports: r.ports ?? [],
+}));
 
-const EGRESS_RULE = fieldsOf({ to: z.array(PEER).nullish(), ports: z.array(PORT).nullish() })
-  .transform((r) => ({ to: r.to ?? [], ports: r.ports ?? [] }));
+const EGRESS_RULE = fieldsOf({ to: z.array(PEER).nullish(), ports: z.array(PORT).nullish() }).transform((r) => ({
+  to: r.to ?? [],
+  ports: r.ports ?? [],
+}));
 
 const SPEC = fieldsOf({
   podSelector: LABEL_SELECTOR.nullish(),
@@ -98,10 +118,15 @@ const SPEC = fieldsOf({
 })
   .superRefine((s, ctx) => {
     const types = s.policyTypes ?? [];
-    if (types.length > POLICY_TYPES.length) return addReasons(ctx, ['policyTypes'], ['may not specify more than two policyTypes']);
+    if (types.length > POLICY_TYPES.length)
+      return addReasons(ctx, ['policyTypes'], ['may not specify more than two policyTypes']);
     types.forEach((t, i) => {
       if (!POLICY_TYPES.includes(t as PolicyType)) {
-        addReasons(ctx, ['policyTypes', i], [`unsupported value ${JSON.stringify(t)} (supported: ${POLICY_TYPES.join(', ')})`]);
+        addReasons(
+          ctx,
+          ['policyTypes', i],
+          [`unsupported value ${JSON.stringify(t)} (supported: ${POLICY_TYPES.join(', ')})`],
+        );
       }
     });
   })
@@ -123,5 +148,4 @@ export const NETWORK_POLICY: z.ZodType<NetworkPolicy, z.ZodTypeDef, unknown> = f
     spec: SPEC.default({}),
   },
   NETWORK_POLICY_OBJECT,
-)
-  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+).transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));

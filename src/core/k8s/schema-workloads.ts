@@ -14,9 +14,30 @@
 
 import { z } from 'zod';
 import { tryParseIp } from '../net/ip.js';
-import type { Container, Endpoint, EndpointPort, EndpointSlice, Namespace, Pod, Service, ServicePort } from './objects.js';
+import type {
+  Container,
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+  Namespace,
+  Pod,
+  Service,
+  ServicePort,
+} from './objects.js';
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
-import { addReasons, clusterMeta, enumOf, fieldsOf, keptOf, LABELS, namespacedMeta, PORT_NAME, PORT_NUMBER, PORT_OR_NAME, PROTOCOL } from './schema-common.js';
+import {
+  addReasons,
+  clusterMeta,
+  enumOf,
+  fieldsOf,
+  keptOf,
+  LABELS,
+  namespacedMeta,
+  PORT_NAME,
+  PORT_NUMBER,
+  PORT_OR_NAME,
+  PROTOCOL,
+} from './schema-common.js';
 import * as F from './schema-fields.js';
 
 const NAMESPACE_SPEC = fieldsOf({}, F.NAMESPACE_SPEC).transform((s) => keptOf(s, F.NAMESPACE_SPEC));
@@ -66,7 +87,9 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
     const out: Container = {
       name: c.name,
       ports: (c.ports ?? []).map((p) => ({
-        ...(p.name == null ? { containerPort: p.containerPort, protocol: p.protocol } : { containerPort: p.containerPort, protocol: p.protocol, name: p.name }),
+        ...(p.name == null
+          ? { containerPort: p.containerPort, protocol: p.protocol }
+          : { containerPort: p.containerPort, protocol: p.protocol, name: p.name }),
         ...keptOf(p, F.CONTAINER_PORT),
       })),
     };
@@ -93,10 +116,16 @@ const POD_SPEC = fieldsOf(
       c.ports.forEach((p, pi) => {
         // hostPort passed the field rules as any integer; only hostNetwork with hostPort = containerPort is what weft does.
         if (p.hostPort !== undefined && !(s.hostNetwork === true && p.hostPort === p.containerPort)) {
-          addReasons(ctx, ['containers', ci, 'ports', pi, 'hostPort'], [F.HOST_PORTS_NOT_YET], typeof p.hostPort === 'number' ? p.hostPort : undefined);
+          addReasons(
+            ctx,
+            ['containers', ci, 'ports', pi, 'hostPort'],
+            [F.HOST_PORTS_NOT_YET],
+            typeof p.hostPort === 'number' ? p.hostPort : undefined,
+          );
         }
         const key = `${p.containerPort}/${p.protocol}`;
-        if (ports.has(key)) addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);
+        if (ports.has(key))
+          addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);
         ports.add(key);
       });
     });
@@ -142,20 +171,28 @@ const SERVICE_SPEC = fieldsOf(
     // clusterIPs passes the field rules only as a one-item list; here it must also name clusterIP.
     const clusterIPs = s.clusterIPs;
     if (Array.isArray(clusterIPs) && clusterIPs.length === 1 && clusterIPs[0] !== s.clusterIP) {
-      const want = s.clusterIP ? `[spec.clusterIP] (${JSON.stringify([s.clusterIP])})` : '[spec.clusterIP], and spec.clusterIP is not set';
+      const want = s.clusterIP
+        ? `[spec.clusterIP] (${JSON.stringify([s.clusterIP])})`
+        : '[spec.clusterIP], and spec.clusterIP is not set';
       addReasons(ctx, ['clusterIPs'], [`must be ${want}: ${F.NOT_YET} (one cluster IP per Service)`]);
     }
     const ports = s.ports ?? [];
     const headless = s.clusterIP === 'None';
     if (ports.length === 0 && s.type !== 'ExternalName' && !headless) addReasons(ctx, ['ports'], ['is required']);
     if (s.clusterIP && !headless && !tryParseIp(s.clusterIP)) {
-      addReasons(ctx, ['clusterIP'], ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff) or "None"'], s.clusterIP);
+      addReasons(
+        ctx,
+        ['clusterIP'],
+        ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff) or "None"'],
+        s.clusterIP,
+      );
     }
     const names = new Set<string>();
     const keys = new Set<string>();
     ports.forEach((p, i) => {
       if (p.name == null || p.name === '') {
-        if (ports.length > 1) addReasons(ctx, ['ports', i, 'name'], ['is required when a Service has more than one port']);
+        if (ports.length > 1)
+          addReasons(ctx, ['ports', i, 'name'], ['is required when a Service has more than one port']);
       } else {
         addReasons(ctx, ['ports', i, 'name'], checkDns1123Label(p.name), p.name);
         if (names.has(p.name)) addReasons(ctx, ['ports', i, 'name'], ['duplicate port name'], p.name);
@@ -165,7 +202,7 @@ const SERVICE_SPEC = fieldsOf(
       if (keys.has(key)) addReasons(ctx, ['ports', i], [`duplicate port ${key}`]);
       keys.add(key);
       if (p.nodePort != null && (s.type === 'ClusterIP' || s.type == null)) {
-        addReasons(ctx, ['ports', i, 'nodePort'], ['may not be used when `type` is \'ClusterIP\''], p.nodePort);
+        addReasons(ctx, ['ports', i, 'nodePort'], ["may not be used when `type` is 'ClusterIP'"], p.nodePort);
       }
     });
   })
@@ -196,7 +233,11 @@ export const SERVICE: z.ZodType<Service, z.ZodTypeDef, unknown> = fieldsOf(
 const ENDPOINT = fieldsOf(
   {
     addresses: z.array(z.string(), { required_error: 'is required' }),
-    conditions: fieldsOf({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() }).nullish(),
+    conditions: fieldsOf({
+      ready: z.boolean().nullish(),
+      serving: z.boolean().nullish(),
+      terminating: z.boolean().nullish(),
+    }).nullish(),
     nodeName: z.string().nullish(),
   },
   F.ENDPOINT,
@@ -225,8 +266,10 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = f
 })
   .superRefine((s, ctx) => {
     (s.endpoints ?? []).forEach((e, ei) => {
-      if (e.addresses.length === 0) addReasons(ctx, ['endpoints', ei, 'addresses'], ['must contain at least 1 address']);
-      if (e.addresses.length > MAX_ADDRESSES) addReasons(ctx, ['endpoints', ei, 'addresses'], [`must have at most ${MAX_ADDRESSES} items`]);
+      if (e.addresses.length === 0)
+        addReasons(ctx, ['endpoints', ei, 'addresses'], ['must contain at least 1 address']);
+      if (e.addresses.length > MAX_ADDRESSES)
+        addReasons(ctx, ['endpoints', ei, 'addresses'], [`must have at most ${MAX_ADDRESSES} items`]);
       e.addresses.forEach((a, ai) => {
         const path = ['endpoints', ei, 'addresses', ai];
         if (s.addressType === 'FQDN') return addReasons(ctx, path, checkDns1123Subdomain(a), a);

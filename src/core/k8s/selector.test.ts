@@ -9,8 +9,15 @@ import fc from 'fast-check';
 import type { LabelSelector, LabelSelectorRequirement, Labels } from './objects.js';
 import { formatLabelSelector, isEmptySelector, labelSelectorMatches } from './selector.js';
 
-const S = (matchLabels: Labels = {}, matchExpressions: LabelSelectorRequirement[] = []): LabelSelector => ({ matchLabels, matchExpressions });
-const R = (key: string, operator: LabelSelectorRequirement['operator'], values: string[] = []): LabelSelectorRequirement => ({ key, operator, values });
+const S = (matchLabels: Labels = {}, matchExpressions: LabelSelectorRequirement[] = []): LabelSelector => ({
+  matchLabels,
+  matchExpressions,
+});
+const R = (
+  key: string,
+  operator: LabelSelectorRequirement['operator'],
+  values: string[] = [],
+): LabelSelectorRequirement => ({ key, operator, values });
 
 const cases: Array<[string, LabelSelector | null, Labels, boolean]> = [
   ['empty selector matches no labels', S(), {}, true],
@@ -31,8 +38,18 @@ const cases: Array<[string, LabelSelector | null, Labels, boolean]> = [
   ['Exists fails when absent', S({}, [R('env', 'Exists')]), { app: 'x' }, false],
   ['DoesNotExist when absent', S({}, [R('env', 'DoesNotExist')]), { app: 'x' }, true],
   ['DoesNotExist fails when present', S({}, [R('env', 'DoesNotExist')]), { env: 'x' }, false],
-  ['matchLabels AND expressions, both hold', S({ app: 'web' }, [R('env', 'In', ['prod'])]), { app: 'web', env: 'prod' }, true],
-  ['matchLabels AND expressions, one fails', S({ app: 'web' }, [R('env', 'In', ['prod'])]), { app: 'web', env: 'dev' }, false],
+  [
+    'matchLabels AND expressions, both hold',
+    S({ app: 'web' }, [R('env', 'In', ['prod'])]),
+    { app: 'web', env: 'prod' },
+    true,
+  ],
+  [
+    'matchLabels AND expressions, one fails',
+    S({ app: 'web' }, [R('env', 'In', ['prod'])]),
+    { app: 'web', env: 'dev' },
+    false,
+  ],
   ['all expressions must hold', S({}, [R('a', 'Exists'), R('b', 'DoesNotExist')]), { a: '1', b: '2' }, false],
   ['inherited object keys are not labels', S({}, [R('constructor', 'Exists')]), {}, false],
 ];
@@ -42,7 +59,17 @@ for (const [name, selector, labels, want] of cases) {
 }
 
 test('formatLabelSelector prints kubectl text', () => {
-  assert.equal(formatLabelSelector(S({ app: 'web' }, [R('env', 'In', ['prod', 'dev']), R('x', 'NotIn', ['1']), R('y', 'Exists'), R('z', 'DoesNotExist')])), 'app=web,env in (dev,prod),x notin (1),y,!z');
+  assert.equal(
+    formatLabelSelector(
+      S({ app: 'web' }, [
+        R('env', 'In', ['prod', 'dev']),
+        R('x', 'NotIn', ['1']),
+        R('y', 'Exists'),
+        R('z', 'DoesNotExist'),
+      ]),
+    ),
+    'app=web,env in (dev,prod),x notin (1),y,!z',
+  );
   assert.equal(formatLabelSelector(S()), '');
   assert.equal(isEmptySelector(S()), true);
   assert.equal(isEmptySelector(S({ a: 'b' })), false);
@@ -88,8 +115,13 @@ test('property: Exists and DoesNotExist are complements, as are In and NotIn', (
 
 test('property: matchLabels {k: v} is the same as k In (v)', () => {
   fc.assert(
-    fc.property(labelsArb, key, value, (labels, k, v) =>
-      labelSelectorMatches(S({ [k]: v }), labels) === labelSelectorMatches(S({}, [R(k, 'In', [v])]), labels)),
+    fc.property(
+      labelsArb,
+      key,
+      value,
+      (labels, k, v) =>
+        labelSelectorMatches(S({ [k]: v }), labels) === labelSelectorMatches(S({}, [R(k, 'In', [v])]), labels),
+    ),
   );
 });
 

@@ -11,14 +11,21 @@ const NODES = ['n1', 'n2', 'n3'];
 function ns(name: string): string {
   return `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name} }\n`;
 }
-function pod(namespace: string, name: string, spec = 'containers: [{ name: s, ports: [{ containerPort: 80 }] }]'): string {
+function pod(
+  namespace: string,
+  name: string,
+  spec = 'containers: [{ name: s, ports: [{ containerPort: 80 }] }]',
+): string {
   return `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${namespace} }\nspec: { ${spec} }\n`;
 }
 function located(...docs: string[]) {
   return parseManifestLocated(docs.join('---\n'));
 }
 function stored(objects: K8sObject[]): Stored[] {
-  return objects.map((object, i) => ({ object, meta: { uid: `u${i}`, resourceVersion: i + 1, creationTimestamp: '2026-01-01T00:00:00Z' } }));
+  return objects.map((object, i) => ({
+    object,
+    meta: { uid: `u${i}`, resourceVersion: i + 1, creationTimestamp: '2026-01-01T00:00:00Z' },
+  }));
 }
 const DEFAULT_NS = stored(planApply([], NODES, located(ns('default'))));
 
@@ -34,11 +41,17 @@ function problems(fn: () => unknown): string[] {
 
 test('pods without nodeName are spread: fewest pods first, node order on ties', () => {
   const out = planApply(DEFAULT_NS, NODES, located(...['a', 'b', 'c', 'd'].map((n) => pod('default', n)))) as Pod[];
-  assert.deepEqual(out.map((p) => p.spec.nodeName), ['n1', 'n2', 'n3', 'n1']);
+  assert.deepEqual(
+    out.map((p) => p.spec.nodeName),
+    ['n1', 'n2', 'n3', 'n1'],
+  );
 });
 
 test('stored pods count when spreading new ones', () => {
-  const existing = stored([...DEFAULT_NS.map((s) => s.object), ...(planApply(DEFAULT_NS, NODES, located(pod('default', 'a'), pod('default', 'b'))) as Pod[])]);
+  const existing = stored([
+    ...DEFAULT_NS.map((s) => s.object),
+    ...(planApply(DEFAULT_NS, NODES, located(pod('default', 'a'), pod('default', 'b'))) as Pod[]),
+  ]);
   const out = planApply(existing, NODES, located(pod('default', 'c'))) as Pod[];
   assert.equal(out[0]!.spec.nodeName, 'n3');
 });
@@ -50,17 +63,46 @@ test('namespaces get the kubernetes.io/metadata.name label', () => {
 
 test('a namespace created by the same manifest makes its pods valid, in any order', () => {
   const out = planApply(DEFAULT_NS, NODES, located(pod('x', 'a'), ns('x')));
-  assert.deepEqual(out.map((o) => o.kind), ['Pod', 'Namespace']);
+  assert.deepEqual(
+    out.map((o) => o.kind),
+    ['Pod', 'Namespace'],
+  );
 });
 
 const refusals: Array<{ name: string; current: Stored[]; docs: string[]; want: RegExp }> = [
-  { name: 'missing namespace', current: DEFAULT_NS, docs: [pod('nowhere', 'a')], want: /^document 1 \(Pod nowhere\/a\): metadata\.namespace: namespace "nowhere" not found$/ },
-  { name: 'unknown node', current: DEFAULT_NS, docs: [pod('default', 'a', 'nodeName: n7, containers: [{ name: s }]')], want: /spec\.nodeName: node "n7" not found \(nodes: n1, n2, n3\)/ },
-  { name: 'the same object twice', current: DEFAULT_NS, docs: [pod('default', 'a'), pod('default', 'a')], want: /^document 2 \(Pod default\/a\): the same object is already in document 1/ },
+  {
+    name: 'missing namespace',
+    current: DEFAULT_NS,
+    docs: [pod('nowhere', 'a')],
+    want: /^document 1 \(Pod nowhere\/a\): metadata\.namespace: namespace "nowhere" not found$/,
+  },
+  {
+    name: 'unknown node',
+    current: DEFAULT_NS,
+    docs: [pod('default', 'a', 'nodeName: n7, containers: [{ name: s }]')],
+    want: /spec\.nodeName: node "n7" not found \(nodes: n1, n2, n3\)/,
+  },
+  {
+    name: 'the same object twice',
+    current: DEFAULT_NS,
+    docs: [pod('default', 'a'), pod('default', 'a')],
+    want: /^document 2 \(Pod default\/a\): the same object is already in document 1/,
+  },
   {
     name: 'hostNetwork port clash on a pinned node',
     current: DEFAULT_NS,
-    docs: [pod('default', 'h1', 'nodeName: n1, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]'), pod('default', 'h2', 'nodeName: n1, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]')],
+    docs: [
+      pod(
+        'default',
+        'h1',
+        'nodeName: n1, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]',
+      ),
+      pod(
+        'default',
+        'h2',
+        'nodeName: n1, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]',
+      ),
+    ],
     want: /document 2 \(Pod default\/h2\): spec\.containers: hostNetwork port 80\/TCP is already served on node n1 by pod default\/h1/,
   },
 ];
@@ -73,7 +115,8 @@ for (const c of refusals) {
 }
 
 test('hostNetwork pods with the same port are scheduled to different nodes, and refused when no node is left', () => {
-  const h = (n: string) => pod('default', n, 'hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]');
+  const h = (n: string) =>
+    pod('default', n, 'hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]');
   const out = planApply(DEFAULT_NS, NODES, located(h('a'), h('b'), h('c'))) as Pod[];
   assert.deepEqual(out.map((p) => p.spec.nodeName).sort(), NODES);
   const p = problems(() => planApply(DEFAULT_NS, NODES, located(h('a'), h('b'), h('c'), h('d'))));
@@ -83,11 +126,19 @@ test('hostNetwork pods with the same port are scheduled to different nodes, and 
 test('a stored pod: same spec is kept on its node, labels may change, a spec change is forbidden', () => {
   const first = planApply(DEFAULT_NS, NODES, located(pod('default', 'a'))) as Pod[];
   const current = stored([...DEFAULT_NS.map((s) => s.object), ...first]);
-  const relabeled = located(pod('default', 'a').replace('namespace: default', 'namespace: default, labels: { app: web }'));
+  const relabeled = located(
+    pod('default', 'a').replace('namespace: default', 'namespace: default, labels: { app: web }'),
+  );
   const again = planApply(current, NODES, relabeled) as Pod[];
   assert.equal(again[0]!.spec.nodeName, first[0]!.spec.nodeName);
   assert.equal(again[0]!.metadata.labels.app, 'web');
-  const p = problems(() => planApply(current, NODES, located(pod('default', 'a', 'containers: [{ name: s, ports: [{ containerPort: 81 }] }]'))));
+  const p = problems(() =>
+    planApply(
+      current,
+      NODES,
+      located(pod('default', 'a', 'containers: [{ name: s, ports: [{ containerPort: 81 }] }]')),
+    ),
+  );
   assert.match(p[0]!, /spec: Forbidden: pod updates may not change fields other than/);
 });
 
@@ -98,15 +149,26 @@ test('delete: missing objects are errors unless ignored; the default namespace s
   assert.deepEqual(planDelete(current, located(pod('x', 'zz')), true).all, []);
   assert.match(problems(() => planDelete(current, located(ns('default')), false))[0]!, /may not be deleted/);
   const plan = planDelete(current, located(ns('x')), false);
-  assert.deepEqual(plan.named.map((k) => k.name), ['x']);
-  assert.deepEqual(plan.all.map((k) => `${k.kind}/${k.namespace}/${k.name}`).sort(), ['Namespace//x', 'Pod/x/a', 'Pod/x/b']);
+  assert.deepEqual(
+    plan.named.map((k) => k.name),
+    ['x'],
+  );
+  assert.deepEqual(plan.all.map((k) => `${k.kind}/${k.namespace}/${k.name}`).sort(), [
+    'Namespace//x',
+    'Pod/x/a',
+    'Pod/x/b',
+  ]);
 });
 
 test('property: spreading N plain pods over K nodes never differs by more than one pod per node', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), (n, k) => {
       const nodes = Array.from({ length: k }, (_, i) => `n${i + 1}`);
-      const out = planApply(DEFAULT_NS, nodes, located(...Array.from({ length: n }, (_, i) => pod('default', `p${i}`)))) as Pod[];
+      const out = planApply(
+        DEFAULT_NS,
+        nodes,
+        located(...Array.from({ length: n }, (_, i) => pod('default', `p${i}`))),
+      ) as Pod[];
       const counts = nodes.map((node) => out.filter((p) => p.spec.nodeName === node).length);
       return Math.max(...counts) - Math.min(...counts) <= 1 && counts.reduce((a, b) => a + b, 0) === n;
     }),

@@ -46,7 +46,11 @@ function keyText(k: ObjectKey): string {
 }
 
 /** Returns the objects to store (pods scheduled), in manifest order; throws ApplyError. */
-export function planApply(current: readonly Stored[], nodes: readonly string[], incoming: readonly LocatedObject[]): K8sObject[] {
+export function planApply(
+  current: readonly Stored[],
+  nodes: readonly string[],
+  incoming: readonly LocatedObject[],
+): K8sObject[] {
   const problems: string[] = [];
   const stored = new Map(current.map((s) => [keyText(keyOf(s.object)), s.object]));
   const namespaces = new Set(current.filter((s) => s.object.kind === 'Namespace').map((s) => s.object.metadata.name));
@@ -85,7 +89,13 @@ export function planApply(current: readonly Stored[], nodes: readonly string[], 
     if (object.kind === 'Namespace') {
       // The API server labels every namespace with its own name (immutable), which is what
       // policies use to select a namespace by name.
-      out.push({ ...object, metadata: { ...object.metadata, labels: { ...object.metadata.labels, [NAMESPACE_NAME_LABEL]: object.metadata.name } } });
+      out.push({
+        ...object,
+        metadata: {
+          ...object.metadata,
+          labels: { ...object.metadata.labels, [NAMESPACE_NAME_LABEL]: object.metadata.name },
+        },
+      });
       continue;
     }
     if (object.kind !== 'Pod') {
@@ -98,12 +108,15 @@ export function planApply(current: readonly Stored[], nodes: readonly string[], 
       const nodeName = object.spec.nodeName ?? existing.spec.nodeName;
       pod = { ...object, spec: { ...object.spec, ...(nodeName === undefined ? {} : { nodeName }) } };
       if (canonicalJsonText(pod.spec) !== canonicalJsonText(existing.spec)) {
-        problems.push(`${where}: spec: Forbidden: pod updates may not change fields other than metadata.labels and metadata.annotations (delete the pod and apply it again)`);
+        problems.push(
+          `${where}: spec: Forbidden: pod updates may not change fields other than metadata.labels and metadata.annotations (delete the pod and apply it again)`,
+        );
         continue;
       }
     }
     const wanted = hostPorts(pod);
-    const conflict = (node: string) => wanted.map((p) => [p, portsInUse.get(node)?.get(p)] as const).find(([, owner]) => owner !== undefined);
+    const conflict = (node: string) =>
+      wanted.map((p) => [p, portsInUse.get(node)?.get(p)] as const).find(([, owner]) => owner !== undefined);
     if (pod.spec.nodeName !== undefined) {
       if (!nodes.includes(pod.spec.nodeName)) {
         problems.push(`${where}: spec.nodeName: node "${pod.spec.nodeName}" not found (nodes: ${nodes.join(', ')})`);
@@ -111,7 +124,9 @@ export function planApply(current: readonly Stored[], nodes: readonly string[], 
       }
       const c = existing ? undefined : conflict(pod.spec.nodeName);
       if (c) {
-        problems.push(`${where}: spec.containers: hostNetwork port ${c[0]} is already served on node ${pod.spec.nodeName} by pod ${c[1]}`);
+        problems.push(
+          `${where}: spec.containers: hostNetwork port ${c[0]} is already served on node ${pod.spec.nodeName} by pod ${c[1]}`,
+        );
         continue;
       }
       place(pod, pod.spec.nodeName);
@@ -120,7 +135,9 @@ export function planApply(current: readonly Stored[], nodes: readonly string[], 
     }
     const candidates = nodes.filter((n) => conflict(n) === undefined);
     if (candidates.length === 0) {
-      problems.push(`${where}: spec: no node can run this pod: every node already has a hostNetwork pod serving one of its ports (${wanted.join(', ')})`);
+      problems.push(
+        `${where}: spec: no node can run this pod: every node already has a hostNetwork pod serving one of its ports (${wanted.join(', ')})`,
+      );
       continue;
     }
     const best = candidates.reduce((a, b) => ((podCount.get(b) ?? 0) < (podCount.get(a) ?? 0) ? b : a));
@@ -140,7 +157,11 @@ export interface DeletePlan {
 }
 
 /** What `weft delete` removes; a missing object is an error unless ignoreNotFound. */
-export function planDelete(current: readonly Stored[], incoming: readonly LocatedObject[], ignoreNotFound: boolean): DeletePlan {
+export function planDelete(
+  current: readonly Stored[],
+  incoming: readonly LocatedObject[],
+  ignoreNotFound: boolean,
+): DeletePlan {
   const problems: string[] = [];
   const named: ObjectKey[] = [];
   for (const { object, where } of incoming) {

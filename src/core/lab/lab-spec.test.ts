@@ -4,10 +4,16 @@ import { labNetConf, LabSpecError, parseLabUpOptions, type LabUpOptions } from '
 import { labNamespacePrefix, labPodNamespace } from '../names.js';
 
 test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => {
-  assert.deepEqual(parseLabUpOptions({}), { name: 'weft', nodes: 3, backend: 'vxlan', store: { kind: 'embedded' }, network: '10.244.0.0/16' });
+  assert.deepEqual(parseLabUpOptions({}), {
+    name: 'weft',
+    nodes: 3,
+    backend: 'vxlan',
+    store: { kind: 'embedded' },
+    network: '10.244.0.0/16',
+  });
 });
 
-test('stores: etcd is started by the lab, etcd=URL[,URL] is the user\'s', () => {
+test("stores: etcd is started by the lab, etcd=URL[,URL] is the user's", () => {
   assert.deepEqual(parseLabUpOptions({ store: 'etcd' }).store, { kind: 'etcd', managed: true });
   assert.deepEqual(parseLabUpOptions({ store: 'etcd=http://10.99.0.254:2379, http://10.99.0.253:2379' }).store, {
     kind: 'etcd',
@@ -17,7 +23,11 @@ test('stores: etcd is started by the lab, etcd=URL[,URL] is the user\'s', () => 
 });
 
 const bad: Array<[string, LabUpOptions, RegExp]> = [
-  ['a name with a dash (it would overlap another lab\'s prefix)', { name: 'my-lab' }, /^--name: "my-lab" is not a valid lab name/],
+  [
+    "a name with a dash (it would overlap another lab's prefix)",
+    { name: 'my-lab' },
+    /^--name: "my-lab" is not a valid lab name/,
+  ],
   ['an upper-case name', { name: 'Lab' }, /^--name:/],
   ['zero nodes', { nodes: '0' }, /^--nodes: "0" must be a whole number from 1 to 200/],
   ['a fractional node count', { nodes: '2.5' }, /^--nodes:/],
@@ -32,15 +42,22 @@ const bad: Array<[string, LabUpOptions, RegExp]> = [
 ];
 for (const [name, opts, want] of bad) {
   test(`refused: ${name}`, () => {
-    assert.throws(() => parseLabUpOptions(opts), (err: unknown) => err instanceof LabSpecError && want.test(err.message));
+    assert.throws(
+      () => parseLabUpOptions(opts),
+      (err: unknown) => err instanceof LabSpecError && want.test(err.message),
+    );
   });
 }
 
 test('net-conf: the network with /24 node subnets and the backend', () => {
-  assert.deepEqual(JSON.parse(labNetConf(parseLabUpOptions({ backend: 'host-gw', network: '10.50.0.0/16' }))), { Network: '10.50.0.0/16', SubnetLen: 24, Backend: { Type: 'host-gw' } });
+  assert.deepEqual(JSON.parse(labNetConf(parseLabUpOptions({ backend: 'host-gw', network: '10.50.0.0/16' }))), {
+    Network: '10.50.0.0/16',
+    SubnetLen: 24,
+    Backend: { Type: 'host-gw' },
+  });
 });
 
-test('names: one lab\'s prefix is never a prefix of another lab\'s namespaces', () => {
+test("names: one lab's prefix is never a prefix of another lab's namespaces", () => {
   assert.ok(!labPodNamespace('ab', 'x', 'a').startsWith(labNamespacePrefix('a')));
   assert.equal(labPodNamespace('weft', 'x', 'a'), 'weft-lab-weft-pod.x.a');
 });

@@ -41,7 +41,9 @@ export class LabSpecError extends Error {
 
 export function checkLabName(name: string, flag = '--name'): string {
   if (!LAB_NAME_PATTERN.test(name)) {
-    throw new LabSpecError(`${flag}: "${name}" is not a valid lab name: use 1-16 lowercase letters and digits, starting with a letter`);
+    throw new LabSpecError(
+      `${flag}: "${name}" is not a valid lab name: use 1-16 lowercase letters and digits, starting with a letter`,
+    );
   }
   return name;
 }
@@ -53,7 +55,8 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(`--nodes: "${nodesText}" must be a whole number from 1 to ${MAX_LAB_NODES}`);
   }
   const backend = o.backend ?? 'vxlan';
-  if (backend !== 'vxlan' && backend !== 'host-gw') throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan or host-gw)`);
+  if (backend !== 'vxlan' && backend !== 'host-gw')
+    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan or host-gw)`);
   const network = o.network ?? '10.244.0.0/16';
   let cidr;
   try {
@@ -61,8 +64,12 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
   } catch (err) {
     throw new LabSpecError(`--network: ${(err as Error).message}`);
   }
-  if (cidr.address.family !== 4) throw new LabSpecError(`--network: "${network}" must be an IPv4 network (the lab is IPv4 only)`);
-  if (cidr.prefix > 22) throw new LabSpecError(`--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`);
+  if (cidr.address.family !== 4)
+    throw new LabSpecError(`--network: "${network}" must be an IPv4 network (the lab is IPv4 only)`);
+  if (cidr.prefix > 22)
+    throw new LabSpecError(
+      `--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`,
+    );
   return { name, nodes: Number(nodesText), backend, store: parseStore(o.store ?? 'embedded'), network };
 }
 
@@ -70,8 +77,13 @@ function parseStore(text: string): LabStore {
   if (text === 'embedded') return { kind: 'embedded' };
   if (text === 'etcd') return { kind: 'etcd', managed: true };
   if (text.startsWith('etcd=')) {
-    const endpoints = text.slice('etcd='.length).split(',').map((s) => s.trim()).filter((s) => s !== '');
-    if (endpoints.length === 0) throw new LabSpecError('--store: etcd= needs at least one URL, e.g. etcd=http://10.99.0.254:2379');
+    const endpoints = text
+      .slice('etcd='.length)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    if (endpoints.length === 0)
+      throw new LabSpecError('--store: etcd= needs at least one URL, e.g. etcd=http://10.99.0.254:2379');
     for (const e of endpoints) {
       let url: URL;
       try {
@@ -79,7 +91,8 @@ function parseStore(text: string): LabStore {
       } catch {
         throw new LabSpecError(`--store: "${e}" is not a URL`);
       }
-      if (url.protocol !== 'http:') throw new LabSpecError(`--store: "${e}": only http:// etcd endpoints are supported`);
+      if (url.protocol !== 'http:')
+        throw new LabSpecError(`--store: "${e}": only http:// etcd endpoints are supported`);
     }
     return { kind: 'etcd', managed: false, endpoints };
   }

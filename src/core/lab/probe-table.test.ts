@@ -7,7 +7,10 @@ const m = matrixFrom(pods, 80, 'TCP', (from, to) => !(from === 'x/b' && to === '
 
 test('matrixFrom: one result per ordered pair, row-major', () => {
   assert.equal(m.results.length, 9);
-  assert.deepEqual(m.results.slice(0, 3).map((r) => r.to), pods);
+  assert.deepEqual(
+    m.results.slice(0, 3).map((r) => r.to),
+    pods,
+  );
   assert.deepEqual(m.results[5], { from: 'x/b', to: 'y/long', connected: false });
 });
 
@@ -22,10 +25,13 @@ test('probeJson: exactly the documented keys, in order', () => {
 test('reach prints the same shape with "allowed"', () => {
   const parsed = JSON.parse(probeJson(m, 'allowed')) as { results: Array<Record<string, unknown>> };
   assert.deepEqual(Object.keys(parsed.results[0]!), ['from', 'to', 'allowed']);
-  assert.match(renderTruthTable(m, 'allowed'), /^policy verdicts \(computed\) on 80\/TCP: .*\. allowed, X not allowed\n[\s\S]*8\/9 allowed\n$/);
+  assert.match(
+    renderTruthTable(m, 'allowed'),
+    /^policy verdicts \(computed\) on 80\/TCP: .*\. allowed, X not allowed\n[\s\S]*8\/9 allowed\n$/,
+  );
 });
 
-test('the truth table: sources are rows, each cell under its destination\'s name', () => {
+test("the truth table: sources are rows, each cell under its destination's name", () => {
   assert.equal(
     renderTruthTable(m),
     [
@@ -44,5 +50,12 @@ test('compareMatrices names each differing pair; equal matrices give nothing', (
   const all = matrixFrom(pods, 80, 'TCP', () => true);
   assert.deepEqual(compareMatrices(m, m), []);
   assert.deepEqual(compareMatrices(all, m), ['x/b -> y/long: expected connected, got not connected']);
-  assert.throws(() => compareMatrices(all, matrixFrom(pods, 81, 'TCP', () => true)), /cannot compare/);
+  assert.throws(
+    () =>
+      compareMatrices(
+        all,
+        matrixFrom(pods, 81, 'TCP', () => true),
+      ),
+    /cannot compare/,
+  );
 });

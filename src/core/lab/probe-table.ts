@@ -22,7 +22,12 @@ export interface ProbeMatrix {
   results: MatrixResult[];
 }
 
-export function matrixFrom(pods: readonly string[], port: number, protocol: MatrixProtocol, connected: (from: string, to: string) => boolean): ProbeMatrix {
+export function matrixFrom(
+  pods: readonly string[],
+  port: number,
+  protocol: MatrixProtocol,
+  connected: (from: string, to: string) => boolean,
+): ProbeMatrix {
   const results: MatrixResult[] = [];
   for (const from of pods) for (const to of pods) results.push({ from, to, connected: connected(from, to) });
   return { port, protocol, pods: [...pods], results };
@@ -53,7 +58,9 @@ export function renderTruthTable(m: ProbeMatrix, value: MatrixValue = 'connected
   const connected = new Map(m.results.map((r) => [`${r.from}\u0000${r.to}`, r.connected]));
   const rowHead = Math.max(4, ...m.pods.map((p) => p.length));
   const what = value === 'connected' ? 'reachability (real traffic)' : 'policy verdicts (computed)';
-  const lines = [`${what} on ${m.port}/${m.protocol}: rows are sources, columns destinations; . ${value}, X not ${value}`];
+  const lines = [
+    `${what} on ${m.port}/${m.protocol}: rows are sources, columns destinations; . ${value}, X not ${value}`,
+  ];
   lines.push(`${'from'.padEnd(rowHead)}  ${m.pods.join(' ')}`.trimEnd());
   for (const from of m.pods) {
     const cells = m.pods.map((to) => (connected.get(`${from}\u0000${to}`) ? '.' : 'X').padEnd(to.length));
@@ -69,7 +76,10 @@ export function compareMatrices(expected: ProbeMatrix, actual: ProbeMatrix): str
   if (expected.port !== actual.port || expected.protocol !== actual.protocol) {
     throw new Error(`cannot compare ${expected.port}/${expected.protocol} with ${actual.port}/${actual.protocol}`);
   }
-  if (expected.pods.join(',') !== actual.pods.join(',')) throw new Error(`cannot compare matrices of different pods: [${expected.pods.join(' ')}] vs [${actual.pods.join(' ')}]`);
+  if (expected.pods.join(',') !== actual.pods.join(','))
+    throw new Error(
+      `cannot compare matrices of different pods: [${expected.pods.join(' ')}] vs [${actual.pods.join(' ')}]`,
+    );
   const got = new Map(actual.results.map((r) => [`${r.from}\u0000${r.to}`, r.connected]));
   const word = (c: boolean | undefined) => (c === undefined ? 'no result' : c ? 'connected' : 'not connected');
   return expected.results

@@ -32,31 +32,65 @@ for (const [seconds, want] of ages) {
 }
 
 test('renderTable: upper-case header, columns padded to the widest cell plus 3, no trailing spaces', () => {
-  assert.equal(renderTable(['name', 'status'], [['a', 'Running'], ['longer-name', 'Pending']]), 'NAME          STATUS\na             Running\nlonger-name   Pending\n');
+  assert.equal(
+    renderTable(
+      ['name', 'status'],
+      [
+        ['a', 'Running'],
+        ['longer-name', 'Pending'],
+      ],
+    ),
+    'NAME          STATUS\na             Running\nlonger-name   Pending\n',
+  );
 });
 
-test('property: every cell starts at its header\'s column', () => {
+test("property: every cell starts at its header's column", () => {
   const cell = fc.stringMatching(/^[a-z0-9./-]{1,12}$/);
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }).chain((n) => fc.tuple(fc.array(cell, { minLength: n, maxLength: n }), fc.array(fc.array(cell, { minLength: n, maxLength: n }), { maxLength: 6 }))), ([header, rows]) => {
-      const lines = renderTable(header, rows).trimEnd().split('\n');
-      const starts = (line: string) => [...line.matchAll(/(?:^|(?<= ))\S/g)].map((m) => m.index);
-      const want = starts(lines[0]!);
-      return lines.every((l) => JSON.stringify(starts(l)) === JSON.stringify(want));
-    }),
+    fc.property(
+      fc
+        .integer({ min: 1, max: 5 })
+        .chain((n) =>
+          fc.tuple(
+            fc.array(cell, { minLength: n, maxLength: n }),
+            fc.array(fc.array(cell, { minLength: n, maxLength: n }), { maxLength: 6 }),
+          ),
+        ),
+      ([header, rows]) => {
+        const lines = renderTable(header, rows).trimEnd().split('\n');
+        const starts = (line: string) => [...line.matchAll(/(?:^|(?<= ))\S/g)].map((m) => m.index);
+        const want = starts(lines[0]!);
+        return lines.every((l) => JSON.stringify(starts(l)) === JSON.stringify(want));
+      },
+    ),
   );
 });
 
 const pod: Stored<Pod> = {
-  object: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'x', labels: {}, annotations: {} }, spec: { nodeName: 'n2', hostNetwork: false, containers: [{ name: 's', ports: [] }] } },
+  object: {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'a', namespace: 'x', labels: {}, annotations: {} },
+    spec: { nodeName: 'n2', hostNetwork: false, containers: [{ name: 's', ports: [] }] },
+  },
   meta: { uid: 'u1', resourceVersion: 4, creationTimestamp: '2026-01-01T00:00:00Z' },
 };
-const running = nodePodStatus({ phase: 'Running', podIP: '10.244.1.2', hostIP: '10.99.0.2', startTime: '2026-01-01T00:00:01Z' });
+const running = nodePodStatus({
+  phase: 'Running',
+  podIP: '10.244.1.2',
+  hostIP: '10.99.0.2',
+  startTime: '2026-01-01T00:00:01Z',
+});
 const runningPod: Stored<Pod> = { ...pod, object: { ...pod.object, status: running } };
 
 test('pods: default and wide columns, -A adds NAMESPACE; a pod its node has not reported on is Pending', () => {
-  assert.deepEqual(podRows([runningPod], T0 + 5000, {}), { header: ['name', 'ready', 'status', 'restarts', 'age'], rows: [['a', '1/1', 'Running', '0', '5s']] });
-  assert.deepEqual(podRows([runningPod], T0 + 5000, { wide: true, allNamespaces: true }).rows, [['x', 'a', '1/1', 'Running', '0', '5s', '10.244.1.2', 'n2']]);
+  assert.deepEqual(podRows([runningPod], T0 + 5000, {}), {
+    header: ['name', 'ready', 'status', 'restarts', 'age'],
+    rows: [['a', '1/1', 'Running', '0', '5s']],
+  });
+  assert.deepEqual(podRows([runningPod], T0 + 5000, { wide: true, allNamespaces: true }).rows, [
+    ['x', 'a', '1/1', 'Running', '0', '5s', '10.244.1.2', 'n2'],
+  ]);
   assert.deepEqual(podRows([pod], T0, { wide: true }).rows, [['a', '0/1', 'Pending', '0', '0s', '<none>', 'n2']]);
 });
 
@@ -69,7 +103,10 @@ test('pod document: store metadata and the status kubectl shows', () => {
     hostIP: '10.99.0.2',
     podIP: '10.244.1.2',
     podIPs: [{ ip: '10.244.1.2' }],
-    conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'True' }],
+    conditions: [
+      { type: 'PodScheduled', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ],
     startTime: '2026-01-01T00:00:01Z',
   });
   assert.deepEqual((podDocument(pod) as { status: unknown }).status, { phase: 'Pending' });

@@ -41,7 +41,16 @@ export function formatAge(fromIso: string, now: number): string {
 export function renderTable(header: readonly string[], rows: readonly string[][]): string {
   const all = [header.map((h) => h.toUpperCase()), ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  return (
+    all
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 export function noResources(namespace: string | undefined): string {
@@ -54,7 +63,12 @@ function natural(a: string, b: string): number {
 }
 
 /** The rows of stored objects of one kind, with the registry's columns (NAMESPACE first with -A). */
-export function objectRows<K extends K8sKind>(kind: K, items: readonly Stored<ObjectOfKind<K>>[], now: number, o: ViewOptions): Rows {
+export function objectRows<K extends K8sKind>(
+  kind: K,
+  items: readonly Stored<ObjectOfKind<K>>[],
+  now: number,
+  o: ViewOptions,
+): Rows {
   const info = KIND_INFO[kind];
   const columns = (info.columns as ReadonlyArray<PrinterColumn<ObjectOfKind<K>>>).filter((c) => o.wide || !c.wide);
   const withNamespace = o.allNamespaces === true && info.scope === 'Namespaced';
@@ -62,12 +76,16 @@ export function objectRows<K extends K8sKind>(kind: K, items: readonly Stored<Ob
   const rows = items.map((s) => {
     const obj: K8sObject = s.object;
     const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
-    return [...(withNamespace ? [namespace] : []), ...columns.map((c) => (c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object)))];
+    return [
+      ...(withNamespace ? [namespace] : []),
+      ...columns.map((c) => (c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object))),
+    ];
   });
   return { header, rows };
 }
 
-export const podRows = (items: readonly Stored<Pod>[], now: number, o: ViewOptions): Rows => objectRows('Pod', items, now, o);
+export const podRows = (items: readonly Stored<Pod>[], now: number, o: ViewOptions): Rows =>
+  objectRows('Pod', items, now, o);
 
 export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions): Rows {
   const header = ['name', 'status', 'subnet', 'public-ip', 'backend', ...(o.wide ? ['heartbeat', 'message'] : [])];
@@ -90,7 +108,12 @@ type Doc = Record<string, unknown>;
 export function objectDocument(s: Stored): Doc {
   return {
     ...s.object,
-    metadata: { ...s.object.metadata, uid: s.meta.uid, resourceVersion: String(s.meta.resourceVersion), creationTimestamp: s.meta.creationTimestamp },
+    metadata: {
+      ...s.object.metadata,
+      uid: s.meta.uid,
+      resourceVersion: String(s.meta.resourceVersion),
+      creationTimestamp: s.meta.creationTimestamp,
+    },
   };
 }
 

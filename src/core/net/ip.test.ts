@@ -1,7 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { cidrContains, cidrsOverlap, formatCidr, formatIp, lastIp, parseCidr, parseIp, tryParseCidr, tryParseIp } from './ip.js';
+import {
+  cidrContains,
+  cidrsOverlap,
+  formatCidr,
+  formatIp,
+  lastIp,
+  parseCidr,
+  parseIp,
+  tryParseCidr,
+  tryParseIp,
+} from './ip.js';
 
 test('formatIp matches Go net.IP.String for IPv6 (RFC 5952)', () => {
   const cases: Array<[string, string]> = [
@@ -18,7 +28,17 @@ test('formatIp matches Go net.IP.String for IPv6 (RFC 5952)', () => {
 });
 
 test('invalid addresses and CIDRs are rejected', () => {
-  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '1::2::3', 'gggg::', '1:2:3:4:5:6:7:8:9', 'abc']) {
+  for (const bad of [
+    '',
+    '1.2.3',
+    '1.2.3.4.5',
+    '256.1.1.1',
+    '01.2.3.4',
+    '1::2::3',
+    'gggg::',
+    '1:2:3:4:5:6:7:8:9',
+    'abc',
+  ]) {
     assert.equal(tryParseIp(bad), undefined, bad);
   }
   for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/-1', 'fd00::/129', '10.0.0.0/ 8', 'x/8']) {
@@ -37,9 +57,7 @@ test('network math', () => {
 });
 
 test('property: IPv4 and IPv6 text round-trips through parse and format', () => {
-  fc.assert(
-    fc.property(fc.ipV4(), (text) => formatIp(parseIp(text)) === text),
-  );
+  fc.assert(fc.property(fc.ipV4(), (text) => formatIp(parseIp(text)) === text));
   fc.assert(
     fc.property(fc.ipV6(), (text) => {
       const once = formatIp(parseIp(text));

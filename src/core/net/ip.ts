@@ -169,7 +169,10 @@ export function formatIp(ip: IpAddress): string {
   const hex = (g: number | undefined) => (g ?? 0).toString(16);
   if (bestStart < 0) return groups.map(hex).join(':');
   const left = groups.slice(0, bestStart).map(hex).join(':');
-  const right = groups.slice(bestStart + bestLen).map(hex).join(':');
+  const right = groups
+    .slice(bestStart + bestLen)
+    .map(hex)
+    .join(':');
   return `${left}::${right}`;
 }
 

@@ -28,19 +28,30 @@ test('removal is safe when the table is absent (add, then delete)', () => {
   assert.equal(renderAgentMasqRemoval().render().split('\n')[1], 'delete table inet weft-agent-masq');
 });
 
-const tcpFrom = (saddr: string, daddr: string) => ({ family: 4 as const, saddr, daddr, protocol: 'tcp', sport: 40000, dport: 80 });
+const tcpFrom = (saddr: string, daddr: string) => ({
+  family: 4 as const,
+  saddr,
+  daddr,
+  protocol: 'tcp',
+  sport: 40000,
+  dport: 80,
+});
 
 const traceCases: Array<[string, string, string, string[]]> = [
   ['pod to a pod of another node: no NAT', '10.244.3.5', '10.244.7.9', []],
   ['pod to the internet: masquerade', '10.244.3.5', '1.1.1.1', ['masquerade']],
   ['pod to multicast: no NAT', '10.244.3.5', '239.1.1.1', []],
-  ['outside to this node\'s pod: source kept', '192.168.1.10', '10.244.3.5', []],
+  ["outside to this node's pod: source kept", '192.168.1.10', '10.244.3.5', []],
   ['node to the internet: not a pod, untouched', '192.168.1.2', '1.1.1.1', []],
 ];
 
 for (const [name, saddr, daddr, nat] of traceCases) {
   test(`ip-masq trace: ${name}`, () => {
-    const r = tracePacket([agentMasqTable({ network: '10.244.0.0/16', subnet: '10.244.3.0/24' })], 'postrouting', tcpFrom(saddr, daddr));
+    const r = tracePacket(
+      [agentMasqTable({ network: '10.244.0.0/16', subnet: '10.244.3.0/24' })],
+      'postrouting',
+      tcpFrom(saddr, daddr),
+    );
     assert.equal(r.verdict, 'accept');
     assert.deepEqual(r.nat, nat);
   });

@@ -50,9 +50,22 @@ export function agentMasqTable(input: AgentMasqInput): TableDef {
         name: AGENT_MASQ_OBJECTS.postroutingChain,
         base: baseChainOf('agentMasqPostrouting'),
         rules: [
-          rule([match(`${ip} saddr`, net), match(`${ip} daddr`, net), ret], 'pod to pod: no NAT inside the cluster network'),
-          rule([match(`${ip} saddr`, net, '!='), match(`${ip} daddr`, subnet), ret], 'to this node\'s pods from outside: keep the source'),
-          rule([match(`${ip} saddr`, net), match(`${ip} daddr`, multicast, '!='), { kind: 'masquerade', fullyRandom: true }], 'pods leaving the cluster network'),
+          rule(
+            [match(`${ip} saddr`, net), match(`${ip} daddr`, net), ret],
+            'pod to pod: no NAT inside the cluster network',
+          ),
+          rule(
+            [match(`${ip} saddr`, net, '!='), match(`${ip} daddr`, subnet), ret],
+            "to this node's pods from outside: keep the source",
+          ),
+          rule(
+            [
+              match(`${ip} saddr`, net),
+              match(`${ip} daddr`, multicast, '!='),
+              { kind: 'masquerade', fullyRandom: true },
+            ],
+            'pods leaving the cluster network',
+          ),
         ],
       },
     ],

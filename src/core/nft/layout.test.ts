@@ -23,5 +23,10 @@ test('layout: chains of a hook come lowest priority first', () => {
   assert.ok(post.length >= 3);
   for (let i = 1; i < post.length; i++) assert.ok(post[i - 1]!.priority <= post[i]!.priority);
   assert.deepEqual(baseChainOf('policyForward'), { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' });
-  assert.deepEqual(baseChainsOfTable('inet', 'weft-portmap').map((s) => s.chain).sort(), ['output', 'postrouting', 'prerouting']);
+  assert.deepEqual(
+    baseChainsOfTable('inet', 'weft-portmap')
+      .map((s) => s.chain)
+      .sort(),
+    ['output', 'postrouting', 'prerouting'],
+  );
 });

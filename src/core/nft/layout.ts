@@ -19,7 +19,16 @@
  * same case the same way; see src/cni/plugins/weft.ts for which masquerade table is live).
  */
 
-import { AGENT_MASQ_OBJECTS, AGENT_MASQ_TABLE, MASQ_OBJECTS, MASQ_TABLE, POLICY_OBJECTS, POLICY_TABLE, PORTMAP_OBJECTS, PORTMAP_TABLE } from '../names.js';
+import {
+  AGENT_MASQ_OBJECTS,
+  AGENT_MASQ_TABLE,
+  MASQ_OBJECTS,
+  MASQ_TABLE,
+  POLICY_OBJECTS,
+  POLICY_TABLE,
+  PORTMAP_OBJECTS,
+  PORTMAP_TABLE,
+} from '../names.js';
 import type { BaseChain, ChainType, Hook, NftFamily } from './model.js';
 
 /** nft's named priorities (nft(8), table "Standard priority names"). */
@@ -46,28 +55,64 @@ function spec(s: Omit<BaseChainSpec, 'priority'>): BaseChainSpec {
 
 export const LAYOUT = {
   portmapPrerouting: spec({
-    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.preroutingChain, type: 'nat', hook: 'prerouting', slot: 'dstnat', policy: 'accept',
-    why: 'hostPorts are DNAT of traffic arriving for this node, at the dstnat slot like kube-proxy\'s services',
+    family: 'inet',
+    table: PORTMAP_TABLE,
+    chain: PORTMAP_OBJECTS.preroutingChain,
+    type: 'nat',
+    hook: 'prerouting',
+    slot: 'dstnat',
+    policy: 'accept',
+    why: "hostPorts are DNAT of traffic arriving for this node, at the dstnat slot like kube-proxy's services",
   }),
   portmapOutput: spec({
-    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.outputChain, type: 'nat', hook: 'output', slot: 'dstnat', policy: 'accept',
-    why: 'the node\'s own connections to its hostPorts (incl. 127.0.0.1) never pass prerouting',
+    family: 'inet',
+    table: PORTMAP_TABLE,
+    chain: PORTMAP_OBJECTS.outputChain,
+    type: 'nat',
+    hook: 'output',
+    slot: 'dstnat',
+    policy: 'accept',
+    why: "the node's own connections to its hostPorts (incl. 127.0.0.1) never pass prerouting",
   }),
   portmapPostrouting: spec({
-    family: 'inet', table: PORTMAP_TABLE, chain: PORTMAP_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
+    family: 'inet',
+    table: PORTMAP_TABLE,
+    chain: PORTMAP_OBJECTS.postroutingChain,
+    type: 'nat',
+    hook: 'postrouting',
+    slot: 'srcnat',
+    policy: 'accept',
     why: 'hairpin and localhost hostPort connections must be masqueraded after DNAT so replies come back through the node',
   }),
   policyForward: spec({
-    family: 'inet', table: POLICY_TABLE, chain: POLICY_OBJECTS.forwardChain, type: 'filter', hook: 'forward', slot: 'filter', policy: 'accept',
+    family: 'inet',
+    table: POLICY_TABLE,
+    chain: POLICY_OBJECTS.forwardChain,
+    type: 'filter',
+    hook: 'forward',
+    slot: 'filter',
+    policy: 'accept',
     why: 'NetworkPolicy filters pod traffic the node forwards, after DNAT so it sees the real pod addresses',
   }),
   agentMasqPostrouting: spec({
-    family: 'inet', table: AGENT_MASQ_TABLE, chain: AGENT_MASQ_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
+    family: 'inet',
+    table: AGENT_MASQ_TABLE,
+    chain: AGENT_MASQ_OBJECTS.postroutingChain,
+    type: 'nat',
+    hook: 'postrouting',
+    slot: 'srcnat',
+    policy: 'accept',
     why: 'ip-masq (FLANNEL_IPMASQ) rewrites the source of pod traffic leaving the cluster network, last, after routing',
   }),
   bridgeMasqPostrouting: spec({
-    family: 'inet', table: MASQ_TABLE, chain: MASQ_OBJECTS.postroutingChain, type: 'nat', hook: 'postrouting', slot: 'srcnat', policy: 'accept',
-    why: 'the bridge plugin\'s ipMasq rewrites the source of pod traffic leaving the pod\'s subnet, after routing',
+    family: 'inet',
+    table: MASQ_TABLE,
+    chain: MASQ_OBJECTS.postroutingChain,
+    type: 'nat',
+    hook: 'postrouting',
+    slot: 'srcnat',
+    policy: 'accept',
+    why: "the bridge plugin's ipMasq rewrites the source of pod traffic leaving the pod's subnet, after routing",
   }),
 } as const satisfies Record<string, BaseChainSpec>;
 

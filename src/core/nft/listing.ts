@@ -64,19 +64,53 @@ function isObj(v: Json): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const DATA_TYPES: ReadonlySet<string> = new Set<DataType>(['ipv4_addr', 'ipv6_addr', 'inet_proto', 'inet_service', 'ifname', 'ether_addr', 'mark', 'nf_proto', 'ct_state']);
+const DATA_TYPES: ReadonlySet<string> = new Set<DataType>([
+  'ipv4_addr',
+  'ipv6_addr',
+  'inet_proto',
+  'inet_service',
+  'ifname',
+  'ether_addr',
+  'mark',
+  'nf_proto',
+  'ct_state',
+]);
 const SET_FLAGS: ReadonlySet<string> = new Set<SetFlag>(['interval', 'timeout', 'constant', 'dynamic']);
 const SELECTORS: ReadonlySet<string> = new Set<Selector>([
-  'ip saddr', 'ip daddr', 'ip protocol', 'ip6 saddr', 'ip6 daddr', 'ip6 nexthdr', 'meta l4proto', 'meta nfproto', 'meta mark',
-  'meta iifname', 'meta oifname', 'iifname', 'oifname', 'th sport', 'th dport', 'tcp sport', 'tcp dport', 'udp sport', 'udp dport',
-  'ct state', 'ct status', 'ct mark', 'ether saddr', 'ether daddr', 'fib daddr type', 'fib saddr type',
+  'ip saddr',
+  'ip daddr',
+  'ip protocol',
+  'ip6 saddr',
+  'ip6 daddr',
+  'ip6 nexthdr',
+  'meta l4proto',
+  'meta nfproto',
+  'meta mark',
+  'meta iifname',
+  'meta oifname',
+  'iifname',
+  'oifname',
+  'th sport',
+  'th dport',
+  'tcp sport',
+  'tcp dport',
+  'udp sport',
+  'udp dport',
+  'ct state',
+  'ct status',
+  'ct mark',
+  'ether saddr',
+  'ether daddr',
+  'fib daddr type',
+  'fib saddr type',
 ]);
 
 function dataTypes(v: Json, what: string): DataType[] {
   const parts = Array.isArray(v) ? v : typeof v === 'string' ? v.split(' . ') : undefined;
   if (!parts || parts.length === 0) throw new NftListingError(`${what}: unexpected type ${JSON.stringify(v)}`);
   return parts.map((p) => {
-    if (typeof p !== 'string' || !DATA_TYPES.has(p)) throw new NftListingError(`${what}: unknown data type ${JSON.stringify(p)}`);
+    if (typeof p !== 'string' || !DATA_TYPES.has(p))
+      throw new NftListingError(`${what}: unknown data type ${JSON.stringify(p)}`);
     return p as DataType;
   });
 }
@@ -89,10 +123,12 @@ function atom(v: Json, what: string): Atom {
 function part(v: Json, what: string): Part {
   if (isObj(v) && isObj(v.prefix)) {
     const { addr, len } = v.prefix;
-    if (typeof addr !== 'string' || typeof len !== 'number') throw new NftListingError(`${what}: bad prefix ${JSON.stringify(v)}`);
+    if (typeof addr !== 'string' || typeof len !== 'number')
+      throw new NftListingError(`${what}: bad prefix ${JSON.stringify(v)}`);
     return { prefix: { addr, len } };
   }
-  if (isObj(v) && Array.isArray(v.range) && v.range.length === 2) return { range: [atom(v.range[0], what), atom(v.range[1], what)] };
+  if (isObj(v) && Array.isArray(v.range) && v.range.length === 2)
+    return { range: [atom(v.range[0], what), atom(v.range[1], what)] };
   return atom(v, what);
 }
 
@@ -116,7 +152,8 @@ function elementOf(raw: Json, isMap: boolean, isVmap: boolean, what: string): El
   let keyJson: Json = raw;
   let valueJson: Json;
   if (isMap) {
-    if (!Array.isArray(raw) || raw.length !== 2) throw new NftListingError(`${what}: expected a [key, value] element, got ${JSON.stringify(raw)}`);
+    if (!Array.isArray(raw) || raw.length !== 2)
+      throw new NftListingError(`${what}: expected a [key, value] element, got ${JSON.stringify(raw)}`);
     [keyJson, valueJson] = raw;
   }
   const e: { key: Part[]; value?: Atom[] | Verdict; comment?: string; timeout?: number } = { key: [] };
@@ -146,7 +183,9 @@ function parseSet(body: Obj, isMap: boolean): ListedSet {
   const flags = (Array.isArray(body.flags) ? body.flags : typeof body.flags === 'string' ? [body.flags] : []).filter(
     (f): f is SetFlag => typeof f === 'string' && SET_FLAGS.has(f),
   );
-  const elements = Array.isArray(body.elem) ? body.elem.map((raw) => elementOf(raw, isMap, value === 'verdict', what)) : [];
+  const elements = Array.isArray(body.elem)
+    ? body.elem.map((raw) => elementOf(raw, isMap, value === 'verdict', what))
+    : [];
   return {
     name,
     handle: typeof body.handle === 'number' ? body.handle : 0,
@@ -168,15 +207,24 @@ function selectors(v: Json, what: string): Selector[] {
     const key = String(v.meta.key);
     name = key === 'iifname' || key === 'oifname' ? key : `meta ${key}`;
   } else if (isObj(v) && isObj(v.ct)) name = `ct ${String(v.ct.key)}`;
-  else if (isObj(v) && isObj(v.fib) && v.fib.result === 'type' && Array.isArray(v.fib.flags) && v.fib.flags.length === 1) name = `fib ${String(v.fib.flags[0])} type`;
-  if (name === undefined || !SELECTORS.has(name)) throw new NftListingError(`${what}: unknown selector ${JSON.stringify(v)}`);
+  else if (
+    isObj(v) &&
+    isObj(v.fib) &&
+    v.fib.result === 'type' &&
+    Array.isArray(v.fib.flags) &&
+    v.fib.flags.length === 1
+  )
+    name = `fib ${String(v.fib.flags[0])} type`;
+  if (name === undefined || !SELECTORS.has(name))
+    throw new NftListingError(`${what}: unknown selector ${JSON.stringify(v)}`);
   return [name as Selector];
 }
 
 function operand(v: Json, left: readonly Selector[], what: string): Operand {
   if (typeof v === 'string' && v.startsWith('@')) return { set: v.slice(1) };
   const isFlags = left.length === 1 && (left[0] === 'ct state' || left[0] === 'ct status');
-  if (isFlags && (typeof v === 'string' || Array.isArray(v))) return { flags: (Array.isArray(v) ? v : [v]).map((f) => String(f)) };
+  if (isFlags && (typeof v === 'string' || Array.isArray(v)))
+    return { flags: (Array.isArray(v) ? v : [v]).map((f) => String(f)) };
   if (isObj(v) && Array.isArray(v.set)) return { anon: v.set.map((item) => tuple(item, what)) };
   return part(v, what);
 }
@@ -202,7 +250,8 @@ function expr(e: Json, what: string): Expr {
     const r = e.reject;
     if (!isObj(r)) return { kind: 'reject' };
     if (r.type === 'tcp reset') return { kind: 'reject', with: 'tcp reset' };
-    if (r.type === 'icmpx' && (r.expr === 'admin-prohibited' || r.expr === 'port-unreachable')) return { kind: 'reject', with: `icmpx ${r.expr}` };
+    if (r.type === 'icmpx' && (r.expr === 'admin-prohibited' || r.expr === 'port-unreachable'))
+      return { kind: 'reject', with: `icmpx ${r.expr}` };
     throw new NftListingError(`${what}: unknown reject ${JSON.stringify(r)}`);
   }
   for (const kind of ['snat', 'dnat'] as const) {
@@ -210,7 +259,8 @@ function expr(e: Json, what: string): Expr {
     if (!isObj(n)) continue;
     const family: 'ip' | 'ip6' | undefined = n.family === 'ip' || n.family === 'ip6' ? n.family : undefined;
     const fam = family ? { family } : {};
-    if (typeof n.addr === 'string') return { kind, ...fam, to: { addr: n.addr, ...(typeof n.port === 'number' ? { port: n.port } : {}) } };
+    if (typeof n.addr === 'string')
+      return { kind, ...fam, to: { addr: n.addr, ...(typeof n.port === 'number' ? { port: n.port } : {}) } };
     if (isObj(n.addr) && isObj(n.addr.map) && typeof n.addr.map.data === 'string' && n.addr.map.data.startsWith('@')) {
       return { kind, ...fam, to: { key: selectors(n.addr.map.key, what), map: n.addr.map.data.slice(1) } };
     }
@@ -220,7 +270,8 @@ function expr(e: Json, what: string): Expr {
     const key = selectors(e.vmap.key, what);
     const data = e.vmap.data;
     if (typeof data === 'string' && data.startsWith('@')) return { kind: 'vmap', key, map: { set: data.slice(1) } };
-    if (isObj(data) && Array.isArray(data.set)) return { kind: 'vmap', key, map: { anon: data.set.map((raw) => elementOf(raw, true, true, what)) } };
+    if (isObj(data) && Array.isArray(data.set))
+      return { kind: 'vmap', key, map: { anon: data.set.map((raw) => elementOf(raw, true, true, what)) } };
     throw new NftListingError(`${what}: unknown vmap ${JSON.stringify(e.vmap)}`);
   }
   if (isObj(e.mangle) && isObj(e.mangle.key) && isObj(e.mangle.key.meta)) {
@@ -228,7 +279,8 @@ function expr(e: Json, what: string): Expr {
     const value = e.mangle.value;
     if (key === 'nftrace' && value === 1) return { kind: 'nftrace' };
     if (key === 'mark' && typeof value === 'number') return { kind: 'mark', value };
-    if (key === 'mark' && isObj(value) && Array.isArray(value['|']) && typeof value['|'][1] === 'number') return { kind: 'mark', value: value['|'][1], or: true };
+    if (key === 'mark' && isObj(value) && Array.isArray(value['|']) && typeof value['|'][1] === 'number')
+      return { kind: 'mark', value: value['|'][1], or: true };
   }
   throw new NftListingError(`${what}: unknown expression ${JSON.stringify(e)}`);
 }
@@ -257,29 +309,38 @@ export function parseTable(objects: readonly Json[], family: NftFamily, name: st
       try {
         sets.push(parseSet(body, kind === 'map'));
       } catch (err) {
-        throw new NftListingError(`read nft ${kind} ${family} ${name} ${String(body.name)}: ${(err as Error).message}`, { cause: err });
+        throw new NftListingError(
+          `read nft ${kind} ${family} ${name} ${String(body.name)}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     }
     if (isObj(o.chain) && mine(o.chain, 'table')) {
-        const c = o.chain;
-        const base =
-          typeof c.type === 'string' && typeof c.hook === 'string' && typeof c.prio === 'number'
-            ? { type: c.type, hook: c.hook, priority: c.prio, ...(c.policy === 'accept' || c.policy === 'drop' ? { policy: c.policy } : {}) }
-            : undefined;
-        chains.push({
-          name: String(c.name),
-          handle: typeof c.handle === 'number' ? c.handle : 0,
-          ...(base ? { base: base as ListedChain['base'] } : {}),
-          ...(typeof c.comment === 'string' ? { comment: c.comment } : {}),
-          rules: [],
-        });
+      const c = o.chain;
+      const base =
+        typeof c.type === 'string' && typeof c.hook === 'string' && typeof c.prio === 'number'
+          ? {
+              type: c.type,
+              hook: c.hook,
+              priority: c.prio,
+              ...(c.policy === 'accept' || c.policy === 'drop' ? { policy: c.policy } : {}),
+            }
+          : undefined;
+      chains.push({
+        name: String(c.name),
+        handle: typeof c.handle === 'number' ? c.handle : 0,
+        ...(base ? { base: base as ListedChain['base'] } : {}),
+        ...(typeof c.comment === 'string' ? { comment: c.comment } : {}),
+        rules: [],
+      });
     } else if (isObj(o.rule) && mine(o.rule, 'table')) ruleObjs.push(o.rule);
   }
   if (!found) return undefined;
   for (const r of ruleObjs) {
     const chain = chains.find((c) => c.name === r.chain);
     const handle = typeof r.handle === 'number' ? r.handle : 0;
-    if (!chain) throw new NftListingError(`read nft table ${family} ${name}: rule ${handle} of unknown chain ${String(r.chain)}`);
+    if (!chain)
+      throw new NftListingError(`read nft table ${family} ${name}: rule ${handle} of unknown chain ${String(r.chain)}`);
     try {
       const exprs = (Array.isArray(r.expr) ? r.expr : []).map((e) => expr(e, `chain ${chain.name} rule ${handle}`));
       chain.rules.push({ handle, exprs, ...(typeof r.comment === 'string' ? { comment: r.comment } : {}) });

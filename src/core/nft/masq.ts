@@ -26,7 +26,21 @@ import { MASQ_OBJECTS, MASQ_TABLE } from '../names.js';
 import { parseCidr, type IpFamily } from '../net/ip.js';
 import { baseChainOf } from './layout.js';
 import { parseTable } from './listing.js';
-import { chainObj, inSet, match, prefix, ret, rule, setObj, tableObj, type Element, type Part, type RuleBody, type SetDef, type TableDef } from './model.js';
+import {
+  chainObj,
+  inSet,
+  match,
+  prefix,
+  ret,
+  rule,
+  setObj,
+  tableObj,
+  type Element,
+  type Part,
+  type RuleBody,
+  type SetDef,
+  type TableDef,
+} from './model.js';
 import { NftTx } from './tx.js';
 
 export interface MasqTarget {
@@ -45,7 +59,11 @@ export interface MasqElement {
 }
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
-const T = { family: 'inet' as const, name: MASQ_TABLE, comment: 'weft bridge ipMasq; elements tagged <containerID>/<ifname>' };
+const T = {
+  family: 'inet' as const,
+  name: MASQ_TABLE,
+  comment: 'weft bridge ipMasq; elements tagged <containerID>/<ifname>',
+};
 const CHAIN = { name: MASQ_OBJECTS.postroutingChain, base: baseChainOf('bridgeMasqPostrouting') };
 
 function sets(): SetDef[] {
@@ -116,7 +134,11 @@ export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], curre
   const tx = new NftTx().add(tableObj(T)).add(chain).flush(chain);
   for (const s of sets()) tx.add(setObj(T, s));
   for (const r of rules()) tx.add({ kind: 'rule', family: T.family, table: T.name, chain: chain.name, ...r });
-  elementOps(tx, 'delete', current.filter((e) => e.comment === tag));
+  elementOps(
+    tx,
+    'delete',
+    current.filter((e) => e.comment === tag),
+  );
   elementOps(tx, 'add', masqElementsFor(tag, targets));
   return tx;
 }
@@ -137,5 +159,7 @@ export function renderMasqRemove(tag: string, current: readonly MasqElement[]): 
 /** The elements of every set of MASQ_TABLE in a `nft -j list table` listing (the "nftables" array). */
 export function parseMasqElements(objects: readonly unknown[]): MasqElement[] {
   const table = parseTable(objects, 'inet', MASQ_TABLE);
-  return (table?.sets ?? []).flatMap((s) => s.elements.map((e) => ({ set: s.name, key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) })));
+  return (table?.sets ?? []).flatMap((s) =>
+    s.elements.map((e) => ({ set: s.name, key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) })),
+  );
 }

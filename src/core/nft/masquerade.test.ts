@@ -19,14 +19,25 @@ const cases: Array<[string, boolean, unknown, boolean]> = [
   ['a non-boolean delegate value is ignored', true, 'yes', false],
 ];
 
-for (const [name, agent, delegate, want] of cases) test(`bridgeIpMasq: ${name}`, () => assert.equal(bridgeIpMasq(agent, delegate), want));
+for (const [name, agent, delegate, want] of cases)
+  test(`bridgeIpMasq: ${name}`, () => assert.equal(bridgeIpMasq(agent, delegate), want));
 
 test('exactly one table masquerades a pod leaving the cluster, whichever way the agent is configured', () => {
   for (const agentIpMasq of [true, false]) {
     const tables: TableDef[] = [];
     if (agentIpMasq) tables.push(agentMasqTable({ network: '10.244.0.0/16', subnet: '10.244.3.0/24' }));
-    if (bridgeIpMasq(agentIpMasq, undefined)) tables.push(masqTable(masqElementsFor('c1/eth0', [{ family: 4, address: '10.244.3.5', subnet: '10.244.3.0/24' }])));
-    const r = tracePacket(tables, 'postrouting', { family: 4, saddr: '10.244.3.5', daddr: '1.1.1.1', protocol: 'tcp', sport: 1, dport: 443 });
+    if (bridgeIpMasq(agentIpMasq, undefined))
+      tables.push(
+        masqTable(masqElementsFor('c1/eth0', [{ family: 4, address: '10.244.3.5', subnet: '10.244.3.0/24' }])),
+      );
+    const r = tracePacket(tables, 'postrouting', {
+      family: 4,
+      saddr: '10.244.3.5',
+      daddr: '1.1.1.1',
+      protocol: 'tcp',
+      sport: 1,
+      dport: 443,
+    });
     assert.deepEqual(r.nat, ['masquerade'], `agent ip-masq ${agentIpMasq}`);
     assert.equal(new Set(r.steps.filter((s) => s.action === 'masquerade').map((s) => s.table)).size, 1);
   }

@@ -147,7 +147,15 @@ export interface NftraceStmt {
   kind: 'nftrace';
 }
 
-export type Statement = VerdictStmt | VmapStmt | CounterStmt | RejectStmt | MasqueradeStmt | NatStmt | MarkStmt | NftraceStmt;
+export type Statement =
+  | VerdictStmt
+  | VmapStmt
+  | CounterStmt
+  | RejectStmt
+  | MasqueradeStmt
+  | NatStmt
+  | MarkStmt
+  | NftraceStmt;
 export type Expr = Match | Statement;
 
 /** A rule's content: what it matches and does, and its comment. */
@@ -316,7 +324,10 @@ export function setObj(t: Pick<TableDef, 'family' | 'name'>, s: SetDef): SetObj 
   };
 }
 
-export function chainObj(t: Pick<TableDef, 'family' | 'name'>, c: Pick<ChainDef, 'name' | 'base' | 'comment'>): ChainObj {
+export function chainObj(
+  t: Pick<TableDef, 'family' | 'name'>,
+  c: Pick<ChainDef, 'name' | 'base' | 'comment'>,
+): ChainObj {
   return {
     kind: 'chain',
     family: t.family,

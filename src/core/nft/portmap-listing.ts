@@ -57,13 +57,16 @@ function addressOf(v: unknown, family: IpFamily): string {
 function prefixOf(v: unknown, family: IpFamily): string {
   if (typeof v === 'string') return `${addressOf(v, family)}/${bitsOf(family)}`;
   const p = isObject(v) && isObject(v.prefix) ? v.prefix : undefined;
-  const net = p && typeof p.addr === 'string' && typeof p.len === 'number' ? tryParseCidr(`${p.addr}/${p.len}`) : undefined;
-  if (!net || net.address.family !== family) throw new ListingError(`unexpected IPv${family} prefix ${JSON.stringify(v)}`);
+  const net =
+    p && typeof p.addr === 'string' && typeof p.len === 'number' ? tryParseCidr(`${p.addr}/${p.len}`) : undefined;
+  if (!net || net.address.family !== family)
+    throw new ListingError(`unexpected IPv${family} prefix ${JSON.stringify(v)}`);
   return formatCidr(net);
 }
 
 function tupleOf(parts: readonly unknown[], length: number): unknown[] {
-  if (parts.length !== length) throw new ListingError(`expected a concatenation of ${length}, got ${JSON.stringify(parts)}`);
+  if (parts.length !== length)
+    throw new ListingError(`expected a concatenation of ${length}, got ${JSON.stringify(parts)}`);
   return [...parts];
 }
 

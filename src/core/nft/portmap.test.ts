@@ -31,8 +31,18 @@ function elementLines(text: string): string[] {
   return text.split('\n').filter((l) => / element /.test(l));
 }
 
-function desired(mappings: PortMapping[], pods: typeof V4[], opts: { snat?: boolean; masqAll?: boolean; comment?: string } = {}): PortmapElement[] {
-  return desiredElements({ mappings, podAddresses: pods, snat: opts.snat ?? true, masqAll: opts.masqAll ?? false, comment: opts.comment ?? C1 });
+function desired(
+  mappings: PortMapping[],
+  pods: (typeof V4)[],
+  opts: { snat?: boolean; masqAll?: boolean; comment?: string } = {},
+): PortmapElement[] {
+  return desiredElements({
+    mappings,
+    podAddresses: pods,
+    snat: opts.snat ?? true,
+    masqAll: opts.masqAll ?? false,
+    comment: opts.comment ?? C1,
+  });
 }
 
 test('ADD renders the static skeleton: chains rebuilt in place, data in maps and sets', () => {
@@ -70,7 +80,14 @@ test('ADD renders the static skeleton: chains rebuilt in place, data in maps and
 });
 
 test('ADD renders one element per mapping and family, and the masquerade elements', () => {
-  const cases: Array<{ name: string; mappings: PortMapping[]; pods: typeof V4[]; snat?: boolean; masqAll?: boolean; want: string[] }> = [
+  const cases: Array<{
+    name: string;
+    mappings: PortMapping[];
+    pods: (typeof V4)[];
+    snat?: boolean;
+    masqAll?: boolean;
+    want: string[];
+  }> = [
     {
       name: 'IPv4 tcp on any address: DNAT, hairpin (pod subnet) and localhost masquerade',
       mappings: [tcp8080],
@@ -107,14 +124,18 @@ test('ADD renders one element per mapping and family, and the masquerade element
       mappings: [{ ...tcp8080, hostIp: parseIp('192.168.1.1') }],
       pods: [V4, V6],
       snat: false,
-      want: ['add element inet weft-portmap hostip-hostports-v4 { 192.168.1.1 . "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }'],
+      want: [
+        'add element inet weft-portmap hostip-hostports-v4 { 192.168.1.1 . "tcp" . 8080 comment "c1/eth0 mynet" : 10.244.0.5 . 80 }',
+      ],
     },
     {
       name: 'IPv6 hostIP',
       mappings: [{ ...udp53, hostIp: parseIp('2001:db8::1') }],
       pods: [V4, V6],
       snat: false,
-      want: ['add element inet weft-portmap hostip-hostports-v6 { 2001:db8::1 . "udp" . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }'],
+      want: [
+        'add element inet weft-portmap hostip-hostports-v6 { 2001:db8::1 . "udp" . 53 comment "c1/eth0 mynet" : fd00:10:244::5 . 5353 }',
+      ],
     },
     {
       name: 'hostIP 0.0.0.0 means any IPv4 address, and no IPv6',
@@ -153,7 +174,10 @@ test('ADD renders one element per mapping and family, and the masquerade element
     },
   ];
   for (const c of cases) {
-    const d = desired(c.mappings, c.pods, { ...(c.snat !== undefined ? { snat: c.snat } : {}), ...(c.masqAll !== undefined ? { masqAll: c.masqAll } : {}) });
+    const d = desired(c.mappings, c.pods, {
+      ...(c.snat !== undefined ? { snat: c.snat } : {}),
+      ...(c.masqAll !== undefined ? { masqAll: c.masqAll } : {}),
+    });
     assert.deepEqual(elementLines(planAdd([], d).render()), c.want, c.name);
   }
 });
@@ -162,13 +186,15 @@ test('two mappings of one host port: identical ones merge, different targets are
   assert.equal(desired([tcp8080, tcp8080], [V4], { snat: false }).length, 1);
   assert.throws(
     () => desired([tcp8080, { ...tcp8080, containerPort: 81 }], [V4]),
-    (err: unknown) => err instanceof CniError && err.code === 7 && /portMappings\[1\].*portMappings\[0\]/.test(err.message),
+    (err: unknown) =>
+      err instanceof CniError && err.code === 7 && /portMappings\[1\].*portMappings\[0\]/.test(err.message),
   );
 });
 
 test('conflicts with another attachment follow the Kubernetes hostPort rule', () => {
   const mine = (m: PortMapping, pods = [V4]) => desired([m], pods, { snat: false });
-  const theirs = (m: PortMapping, pods = [parseCidr('10.244.0.7/24')]) => desired([m], pods, { snat: false, comment: C2 });
+  const theirs = (m: PortMapping, pods = [parseCidr('10.244.0.7/24')]) =>
+    desired([m], pods, { snat: false, comment: C2 });
   const h1 = parseIp('192.168.1.1');
   const h2 = parseIp('192.168.1.2');
   const cases: Array<[string, PortmapElement[], PortmapElement[], boolean]> = [
@@ -187,10 +213,18 @@ test('conflicts with another attachment follow the Kubernetes hostPort rule', ()
   }
 });
 
-test('a repeated ADD replaces its own elements and a vanished attachment\'s masquerade for the same pod IP', () => {
+test("a repeated ADD replaces its own elements and a vanished attachment's masquerade for the same pod IP", () => {
   const old = desired([{ ...tcp8080, hostPort: 9090 }], [V4]);
   const stale: PortmapElement = { kind: 'masq', family: 4, source: '10.244.0.0/16', podIp: '10.244.0.5', comment: C2 };
-  const other: PortmapElement = { kind: 'dnat', family: 4, protocol: 'tcp', hostPort: 7000, podIp: '10.244.0.7', podPort: 80, comment: C2 };
+  const other: PortmapElement = {
+    kind: 'dnat',
+    family: 4,
+    protocol: 'tcp',
+    hostPort: 7000,
+    podIp: '10.244.0.7',
+    podPort: 80,
+    comment: C2,
+  };
   const lines = elementLines(planAdd([...old, stale, other], desired([tcp8080], [V4])).render());
   assert.deepEqual(lines, [
     'delete element inet weft-portmap hostports-v4 { "tcp" . 9090 }',
@@ -203,7 +237,7 @@ test('a repeated ADD replaces its own elements and a vanished attachment\'s masq
   ]);
 });
 
-test('DEL removes only the attachment\'s elements, and the table with the last one', () => {
+test("DEL removes only the attachment's elements, and the table with the last one", () => {
   const a = desired([tcp8080], [V4, V6]);
   const b = desired([udp53], [parseCidr('10.244.0.7/24')], { comment: C2 });
   const cases: Array<[string, PortmapElement[], string, string]> = [
@@ -253,13 +287,110 @@ test('element comments: readable when they can be, bounded and unique when not',
 const REAL_LISTING: unknown[] = [
   { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
   { table: { family: 'inet', name: 'weft-portmap', handle: 1, comment: 'weft portmap: CNI hostPort DNAT' } },
-  { map: { family: 'inet', name: 'hostip-hostports-v4', table: 'weft-portmap', type: ['ipv4_addr', 'inet_proto', 'inet_service'], handle: 1, map: 'ipv4_addr . inet_service', elem: [[{ elem: { val: { concat: ['192.168.1.1', 'udp', 53] }, comment: 'c1/eth0 mynet' } }, { concat: ['10.244.0.5', 5353] }]] } },
-  { map: { family: 'inet', name: 'hostports-v4', table: 'weft-portmap', type: ['inet_proto', 'inet_service'], handle: 2, map: 'ipv4_addr . inet_service', elem: [[{ elem: { val: { concat: ['tcp', 8080] }, comment: 'c1/eth0 mynet' } }, { concat: ['10.244.0.5', 80] }]] } },
-  { set: { family: 'inet', name: 'masq-v4', table: 'weft-portmap', type: ['ipv4_addr', 'ipv4_addr'], handle: 3, flags: ['interval'], elem: [{ elem: { val: { concat: [{ prefix: { addr: '10.244.0.0', len: 24 } }, '10.244.0.5'] }, comment: 'c1/eth0 mynet' } }, { elem: { val: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, '10.244.0.5'] }, comment: 'c1/eth0 mynet' } }] } },
-  { map: { family: 'inet', name: 'hostip-hostports-v6', table: 'weft-portmap', type: ['ipv6_addr', 'inet_proto', 'inet_service'], handle: 4, map: 'ipv6_addr . inet_service' } },
-  { map: { family: 'inet', name: 'hostports-v6', table: 'weft-portmap', type: ['inet_proto', 'inet_service'], handle: 5, map: 'ipv6_addr . inet_service', elem: [[{ elem: { val: { concat: ['tcp', 8080] }, comment: 'c1/eth0 mynet' } }, { concat: ['fd00:10:244::5', 80] }]] } },
-  { set: { family: 'inet', name: 'masq-v6', table: 'weft-portmap', type: ['ipv6_addr', 'ipv6_addr'], handle: 6, flags: ['interval'], elem: [{ elem: { val: { concat: [{ prefix: { addr: 'fd00:10:244::', len: 64 } }, 'fd00:10:244::5'] }, comment: 'c1/eth0 mynet' } }] } },
-  { chain: { family: 'inet', table: 'weft-portmap', name: 'prerouting', handle: 7, type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' } },
+  {
+    map: {
+      family: 'inet',
+      name: 'hostip-hostports-v4',
+      table: 'weft-portmap',
+      type: ['ipv4_addr', 'inet_proto', 'inet_service'],
+      handle: 1,
+      map: 'ipv4_addr . inet_service',
+      elem: [
+        [
+          { elem: { val: { concat: ['192.168.1.1', 'udp', 53] }, comment: 'c1/eth0 mynet' } },
+          { concat: ['10.244.0.5', 5353] },
+        ],
+      ],
+    },
+  },
+  {
+    map: {
+      family: 'inet',
+      name: 'hostports-v4',
+      table: 'weft-portmap',
+      type: ['inet_proto', 'inet_service'],
+      handle: 2,
+      map: 'ipv4_addr . inet_service',
+      elem: [[{ elem: { val: { concat: ['tcp', 8080] }, comment: 'c1/eth0 mynet' } }, { concat: ['10.244.0.5', 80] }]],
+    },
+  },
+  {
+    set: {
+      family: 'inet',
+      name: 'masq-v4',
+      table: 'weft-portmap',
+      type: ['ipv4_addr', 'ipv4_addr'],
+      handle: 3,
+      flags: ['interval'],
+      elem: [
+        {
+          elem: {
+            val: { concat: [{ prefix: { addr: '10.244.0.0', len: 24 } }, '10.244.0.5'] },
+            comment: 'c1/eth0 mynet',
+          },
+        },
+        {
+          elem: {
+            val: { concat: [{ prefix: { addr: '127.0.0.0', len: 8 } }, '10.244.0.5'] },
+            comment: 'c1/eth0 mynet',
+          },
+        },
+      ],
+    },
+  },
+  {
+    map: {
+      family: 'inet',
+      name: 'hostip-hostports-v6',
+      table: 'weft-portmap',
+      type: ['ipv6_addr', 'inet_proto', 'inet_service'],
+      handle: 4,
+      map: 'ipv6_addr . inet_service',
+    },
+  },
+  {
+    map: {
+      family: 'inet',
+      name: 'hostports-v6',
+      table: 'weft-portmap',
+      type: ['inet_proto', 'inet_service'],
+      handle: 5,
+      map: 'ipv6_addr . inet_service',
+      elem: [
+        [{ elem: { val: { concat: ['tcp', 8080] }, comment: 'c1/eth0 mynet' } }, { concat: ['fd00:10:244::5', 80] }],
+      ],
+    },
+  },
+  {
+    set: {
+      family: 'inet',
+      name: 'masq-v6',
+      table: 'weft-portmap',
+      type: ['ipv6_addr', 'ipv6_addr'],
+      handle: 6,
+      flags: ['interval'],
+      elem: [
+        {
+          elem: {
+            val: { concat: [{ prefix: { addr: 'fd00:10:244::', len: 64 } }, 'fd00:10:244::5'] },
+            comment: 'c1/eth0 mynet',
+          },
+        },
+      ],
+    },
+  },
+  {
+    chain: {
+      family: 'inet',
+      table: 'weft-portmap',
+      name: 'prerouting',
+      handle: 7,
+      type: 'nat',
+      hook: 'prerouting',
+      prio: -100,
+      policy: 'accept',
+    },
+  },
   // A set of someone else's table with our set's name is not ours.
   { set: { family: 'inet', name: 'masq-v4', table: 'other', type: ['ipv4_addr', 'ipv4_addr'], elem: ['bogus'] } },
 ];
@@ -279,10 +410,16 @@ function asNftJson(elements: PortmapElement[]): unknown[] {
     if (e.kind === 'masq') {
       const [addr, len] = e.source.split('/');
       const full = Number(len) === (e.family === 4 ? 32 : 128);
-      push(`masq-v${e.family}`, key({ concat: [full ? addr : { prefix: { addr, len: Number(len) } }, e.podIp] }, e.comment));
+      push(
+        `masq-v${e.family}`,
+        key({ concat: [full ? addr : { prefix: { addr, len: Number(len) } }, e.podIp] }, e.comment),
+      );
     } else {
       const k = e.hostIp ? [e.hostIp, e.protocol, e.hostPort] : [e.protocol, e.hostPort];
-      push(`${e.hostIp ? 'hostip-' : ''}hostports-v${e.family}`, [key({ concat: k }, e.comment), { concat: [e.podIp, e.podPort] }]);
+      push(`${e.hostIp ? 'hostip-' : ''}hostports-v${e.family}`, [
+        key({ concat: k }, e.comment),
+        { concat: [e.podIp, e.podPort] },
+      ]);
     }
   }
   const types: Record<string, { type: string[]; map?: string }> = {};
@@ -294,7 +431,9 @@ function asNftJson(elements: PortmapElement[]): unknown[] {
   }
   return [
     { table: { family: 'inet', name: 'weft-portmap' } },
-    ...[...sets].map(([name, elem]) => ({ [name.startsWith('masq') ? 'set' : 'map']: { family: 'inet', table: 'weft-portmap', name, ...types[name], elem } })),
+    ...[...sets].map(([name, elem]) => ({
+      [name.startsWith('masq') ? 'set' : 'map']: { family: 'inet', table: 'weft-portmap', name, ...types[name], elem },
+    })),
   ];
 }
 
@@ -311,16 +450,28 @@ test('round trip: desired elements → nft JSON → the same elements', () => {
 
 test('numeric protocols read back; malformed elements of our sets are errors naming the set', () => {
   const TABLE = { table: { family: 'inet', name: 'weft-portmap' } };
-  const MAP = { family: 'inet', table: 'weft-portmap', name: 'hostports-v4', type: ['inet_proto', 'inet_service'], map: 'ipv4_addr . inet_service' };
+  const MAP = {
+    family: 'inet',
+    table: 'weft-portmap',
+    name: 'hostports-v4',
+    type: ['inet_proto', 'inet_service'],
+    map: 'ipv4_addr . inet_service',
+  };
   const listing = [TABLE, { map: { ...MAP, elem: [[{ concat: [17, '53'] }, { concat: ['10.0.0.1', 53] }]] } }];
-  assert.deepEqual(parsePortmapListing(listing), [{ kind: 'dnat', family: 4, protocol: 'udp', hostPort: 53, podIp: '10.0.0.1', podPort: 53, comment: '' }]);
+  assert.deepEqual(parsePortmapListing(listing), [
+    { kind: 'dnat', family: 4, protocol: 'udp', hostPort: 53, podIp: '10.0.0.1', podPort: 53, comment: '' },
+  ]);
   const bad: Array<[string, unknown]> = [
     ['IPv6 address in an IPv4 map', [{ concat: ['tcp', 80] }, { concat: ['fd00::1', 80] }]],
     ['unknown protocol', [{ concat: ['icmp', 80] }, { concat: ['10.0.0.1', 80] }]],
     ['not a pair', { concat: ['tcp', 80] }],
   ];
   for (const [name, entry] of bad) {
-    assert.throws(() => parsePortmapListing([TABLE, { map: { ...MAP, elem: [entry] } }]), /inet weft-portmap hostports-v4/, name);
+    assert.throws(
+      () => parsePortmapListing([TABLE, { map: { ...MAP, elem: [entry] } }]),
+      /inet weft-portmap hostports-v4/,
+      name,
+    );
   }
 });
 
@@ -334,23 +485,71 @@ test('ADD, a second ADD and DEL against the fake with kernel semantics; the list
   await fake.apply(planAdd(await now(), b), 'add c2');
   const key = (e: PortmapElement) => JSON.stringify(e);
   assert.deepEqual((await now()).map(key).sort(), [...a, ...b].map(key).sort());
-  await fake.apply(planRemove(await now(), (e) => e.comment === C1), 'del c1');
+  await fake.apply(
+    planRemove(await now(), (e) => e.comment === C1),
+    'del c1',
+  );
   assert.deepEqual((await now()).map(key).sort(), b.map(key).sort());
-  await fake.apply(planRemove(await now(), (e) => e.comment === C2), 'del c2');
+  await fake.apply(
+    planRemove(await now(), (e) => e.comment === C2),
+    'del c2',
+  );
   assert.equal(await fake.listTable('inet', 'weft-portmap'), undefined);
 });
 
 test('portmap trace: hostPort DNAT to the pod, and the hairpin masquerade after it', () => {
   const table = portmapTable(desired([tcp8080], [V4]));
   const local = ['192.168.0.2', '127.0.0.1'];
-  const pre = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '192.168.0.2', protocol: 'tcp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  const pre = tracePacket([table], 'prerouting', {
+    family: 4,
+    saddr: '192.168.0.9',
+    daddr: '192.168.0.2',
+    protocol: 'tcp',
+    sport: 5555,
+    dport: 8080,
+    iifname: 'eth0',
+    localAddresses: local,
+  });
   assert.deepEqual(pre.nat, ['dnat to 10.244.0.5:80']);
-  const other = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '192.168.0.2', protocol: 'udp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  const other = tracePacket([table], 'prerouting', {
+    family: 4,
+    saddr: '192.168.0.9',
+    daddr: '192.168.0.2',
+    protocol: 'udp',
+    sport: 5555,
+    dport: 8080,
+    iifname: 'eth0',
+    localAddresses: local,
+  });
   assert.deepEqual(other.nat, [], 'udp/8080 is not mapped');
-  const guard = tracePacket([table], 'prerouting', { family: 4, saddr: '192.168.0.9', daddr: '127.0.0.1', protocol: 'tcp', sport: 5555, dport: 8080, iifname: 'eth0', localAddresses: local });
+  const guard = tracePacket([table], 'prerouting', {
+    family: 4,
+    saddr: '192.168.0.9',
+    daddr: '127.0.0.1',
+    protocol: 'tcp',
+    sport: 5555,
+    dport: 8080,
+    iifname: 'eth0',
+    localAddresses: local,
+  });
   assert.equal(guard.verdict, 'drop', 'route_localnet guard');
-  const hairpin = tracePacket([table], 'postrouting', { family: 4, saddr: '10.244.0.9', daddr: '10.244.0.5', protocol: 'tcp', sport: 5555, dport: 80, ctStatus: ['dnat'] });
+  const hairpin = tracePacket([table], 'postrouting', {
+    family: 4,
+    saddr: '10.244.0.9',
+    daddr: '10.244.0.5',
+    protocol: 'tcp',
+    sport: 5555,
+    dport: 80,
+    ctStatus: ['dnat'],
+  });
   assert.deepEqual(hairpin.nat, ['masquerade']);
-  const plain = tracePacket([table], 'postrouting', { family: 4, saddr: '10.244.0.9', daddr: '10.244.0.5', protocol: 'tcp', sport: 5555, dport: 80 });
+  const plain = tracePacket([table], 'postrouting', {
+    family: 4,
+    saddr: '10.244.0.9',
+    daddr: '10.244.0.5',
+    protocol: 'tcp',
+    sport: 5555,
+    dport: 80,
+  });
   assert.deepEqual(plain.nat, [], 'pod to pod without DNAT is left alone');
 });

@@ -55,7 +55,24 @@ import type { PortMapping, PortmapProtocol } from '../cni/plugins/portmap-config
 import { attachmentTag, PORTMAP_OBJECTS, PORTMAP_TABLE, shortHash } from '../names.js';
 import { formatCidr, formatIp, type IpFamily, type IpNet } from '../net/ip.js';
 import { baseChainOf } from './layout.js';
-import { chainObj, drop, inSet, jump, match, prefix, rule, setObj, tableObj, type Element, type ElementObj, type Expr, type Part, type Selector, type SetDef, type TableDef } from './model.js';
+import {
+  chainObj,
+  drop,
+  inSet,
+  jump,
+  match,
+  prefix,
+  rule,
+  setObj,
+  tableObj,
+  type Element,
+  type ElementObj,
+  type Expr,
+  type Part,
+  type Selector,
+  type SetDef,
+  type TableDef,
+} from './model.js';
 import { NftTx } from './tx.js';
 
 export interface DnatElement {
@@ -95,7 +112,11 @@ const SAFE = /^[A-Za-z0-9_.\-/@:]+$/;
  */
 export function portmapComment(network: string, containerId: string, ifname: string): string {
   const tag = attachmentTag(containerId, ifname);
-  const tagPart = SAFE.test(tag) ? (tag.length <= 96 ? tag : `${tag.slice(0, 86)}~${shortHash(tag)}`) : `~${shortHash(tag)}`;
+  const tagPart = SAFE.test(tag)
+    ? tag.length <= 96
+      ? tag
+      : `${tag.slice(0, 86)}~${shortHash(tag)}`
+    : `~${shortHash(tag)}`;
   return `${tagPart} ${networkPart(network)}`;
 }
 
@@ -172,7 +193,12 @@ export function desiredElements(input: DesiredInput): PortmapElement[] {
   const put = (element: PortmapElement, index: number): void => {
     const id = identityOf(element);
     const prior = out.get(id);
-    if (prior && prior.element.kind === 'dnat' && element.kind === 'dnat' && valueOf(prior.element) !== valueOf(element)) {
+    if (
+      prior &&
+      prior.element.kind === 'dnat' &&
+      element.kind === 'dnat' &&
+      valueOf(prior.element) !== valueOf(element)
+    ) {
       throw new CniError(
         CniErrorCode.InvalidNetworkConfig,
         `invalid network config: runtimeConfig.portMappings[${index}]: ${describeElement(element)} conflicts with runtimeConfig.portMappings[${prior.index}] (${describeElement(prior.element)})`,
@@ -187,11 +213,25 @@ export function desiredElements(input: DesiredInput): PortmapElement[] {
     input.mappings.forEach((m, index) => {
       if (m.hostIp && m.hostIp.family !== family) return;
       const hostIp = m.hostIp && m.hostIp.value !== 0n ? formatIp(m.hostIp) : undefined;
-      put({ kind: 'dnat', family, ...(hostIp ? { hostIp } : {}), protocol: m.protocol, hostPort: m.hostPort, podIp, podPort: m.containerPort, comment: input.comment }, index);
+      put(
+        {
+          kind: 'dnat',
+          family,
+          ...(hostIp ? { hostIp } : {}),
+          protocol: m.protocol,
+          hostPort: m.hostPort,
+          podIp,
+          podPort: m.containerPort,
+          comment: input.comment,
+        },
+        index,
+      );
       mapped = true;
     });
     if (!mapped || !input.snat) continue;
-    const sources = input.masqAll ? [family === 4 ? '0.0.0.0/0' : '::/0'] : [formatCidr(pod), ...(family === 4 ? ['127.0.0.0/8'] : [])];
+    const sources = input.masqAll
+      ? [family === 4 ? '0.0.0.0/0' : '::/0']
+      : [formatCidr(pod), ...(family === 4 ? ['127.0.0.0/8'] : [])];
     for (const source of sources) put({ kind: 'masq', family, source, podIp, comment: input.comment }, -1);
   }
   return [...out.values()].map((v) => v.element);
@@ -208,9 +248,18 @@ export function findConflicts(existing: readonly PortmapElement[], desired: read
   for (const d of desired) {
     if (d.kind !== 'dnat') continue;
     for (const e of existing) {
-      if (e.kind !== 'dnat' || e.comment === d.comment || e.family !== d.family || e.protocol !== d.protocol || e.hostPort !== d.hostPort) continue;
+      if (
+        e.kind !== 'dnat' ||
+        e.comment === d.comment ||
+        e.family !== d.family ||
+        e.protocol !== d.protocol ||
+        e.hostPort !== d.hostPort
+      )
+        continue;
       if (d.hostIp !== undefined && e.hostIp !== undefined && d.hostIp !== e.hostIp) continue;
-      problems.push(`${describeElement(d)}: hostPort ${d.hostPort}/${d.protocol} is already mapped (${describeElement(e)}) for "${e.comment}"`);
+      problems.push(
+        `${describeElement(d)}: hostPort ${d.hostPort}/${d.protocol} is already mapped (${describeElement(e)}) for "${e.comment}"`,
+      );
     }
   }
   return problems;
@@ -224,14 +273,29 @@ export function skeletonTable(): TableDef {
   const sets: SetDef[] = [];
   for (const f of [4, 6] as const) {
     const a = ADDR_TYPE[f];
-    sets.push({ name: O.hostIpMap[f], key: [a, 'inet_proto', 'inet_service'], value: [a, 'inet_service'], elements: [] });
-    sets.push({ name: O.anyAddressMap[f], key: ['inet_proto', 'inet_service'], value: [a, 'inet_service'], elements: [] });
+    sets.push({
+      name: O.hostIpMap[f],
+      key: [a, 'inet_proto', 'inet_service'],
+      value: [a, 'inet_service'],
+      elements: [],
+    });
+    sets.push({
+      name: O.anyAddressMap[f],
+      key: ['inet_proto', 'inet_service'],
+      value: [a, 'inet_service'],
+      elements: [],
+    });
     // interval: the first component is a source prefix (pod subnet, 127.0.0.0/8, or /0 for masqAll).
     sets.push({ name: O.masqSet[f], key: [a, a], flags: ['interval'], elements: [] });
   }
   const toHostports = rule([match('fib daddr type', 'local'), jump(O.hostportsChain)]);
-  const dnat = (family: 'ip' | 'ip6', key: Selector[], map: string): Expr => ({ kind: 'dnat', family, to: { key, map } });
-  const masq = (ip: 'ip' | 'ip6', set: string) => rule([match('ct status', { flags: ['dnat'] }), inSet([`${ip} saddr`, `${ip} daddr`], set), { kind: 'masquerade' }]);
+  const dnat = (family: 'ip' | 'ip6', key: Selector[], map: string): Expr => ({
+    kind: 'dnat',
+    family,
+    to: { key, map },
+  });
+  const masq = (ip: 'ip' | 'ip6', set: string) =>
+    rule([match('ct status', { flags: ['dnat'] }), inSet([`${ip} saddr`, `${ip} daddr`], set), { kind: 'masquerade' }]);
   return {
     ...TABLE,
     sets,
@@ -239,10 +303,20 @@ export function skeletonTable(): TableDef {
       {
         name: O.preroutingChain,
         base: baseChainOf('portmapPrerouting'),
-        rules: [rule([match('iifname', 'lo', '!='), match('ip daddr', prefix('127.0.0.0', 8)), drop], 'route_localnet guard (CVE-2020-8558)'), toHostports],
+        rules: [
+          rule(
+            [match('iifname', 'lo', '!='), match('ip daddr', prefix('127.0.0.0', 8)), drop],
+            'route_localnet guard (CVE-2020-8558)',
+          ),
+          toHostports,
+        ],
       },
       { name: O.outputChain, base: baseChainOf('portmapOutput'), rules: [toHostports] },
-      { name: O.postroutingChain, base: baseChainOf('portmapPostrouting'), rules: [masq('ip', O.masqSet[4]), masq('ip6', O.masqSet[6])] },
+      {
+        name: O.postroutingChain,
+        base: baseChainOf('portmapPostrouting'),
+        rules: [masq('ip', O.masqSet[4]), masq('ip6', O.masqSet[6])],
+      },
       {
         name: O.hostportsChain,
         rules: [
@@ -259,7 +333,10 @@ export function skeletonTable(): TableDef {
 /** The table holding `elements` (for the tracer and tests). */
 export function portmapTable(elements: readonly PortmapElement[]): TableDef {
   const t = skeletonTable();
-  return { ...t, sets: t.sets.map((s) => ({ ...s, elements: elements.filter((e) => setNameOf(e) === s.name).map(modelElementOf) })) };
+  return {
+    ...t,
+    sets: t.sets.map((s) => ({ ...s, elements: elements.filter((e) => setNameOf(e) === s.name).map(modelElementOf) })),
+  };
 }
 
 /**
@@ -275,7 +352,8 @@ export function planAdd(existing: readonly PortmapElement[], desired: readonly P
   for (const s of t.sets) tx.add(setObj(t, s));
   for (const c of t.chains) tx.add(chainObj(t, c));
   for (const c of t.chains) tx.flush(chainObj(t, c));
-  for (const c of t.chains) for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
+  for (const c of t.chains)
+    for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
   const comments = new Set(desired.map((d) => d.comment));
   const masqPods = new Set(desired.filter((d) => d.kind === 'masq').map((d) => `${d.family} ${d.podIp}`));
   for (const e of existing) {
@@ -309,7 +387,8 @@ export function checkElements(existing: readonly PortmapElement[], desired: read
     const e = byId.get(identityOf(d));
     if (!e) problems.push(`missing ${describeElement(d)}`);
     else if (e.comment !== d.comment) problems.push(`${describeElement(d)}: element belongs to "${e.comment}"`);
-    else if (e.kind === 'dnat' && d.kind === 'dnat' && valueOf(e) !== valueOf(d)) problems.push(`${describeElement(d)}: table has ${describeElement(e)}`);
+    else if (e.kind === 'dnat' && d.kind === 'dnat' && valueOf(e) !== valueOf(d))
+      problems.push(`${describeElement(d)}: table has ${describeElement(e)}`);
   }
   return problems;
 }

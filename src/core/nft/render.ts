@@ -27,7 +27,8 @@ export function quote(text: string): string {
  * error there; the contract suite and the kernel tests catch those for the names weft uses.
  */
 export function ident(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_./-]*$/.test(name)) throw new NftRenderError(`nft: ${JSON.stringify(name)} is not a valid table, chain or set name`);
+  if (!/^[A-Za-z_][A-Za-z0-9_./-]*$/.test(name))
+    throw new NftRenderError(`nft: ${JSON.stringify(name)} is not a valid table, chain or set name`);
   return name;
 }
 
@@ -64,7 +65,8 @@ export function renderElement(e: Element, withValue = true): string {
   if (!withValue) return out;
   if (e.timeout !== undefined) out += ` timeout ${e.timeout}s`;
   out += commentPart(e.comment);
-  if (e.value !== undefined) out += ` : ${Array.isArray(e.value) ? renderTuple(e.value) : renderVerdict(e.value as Verdict)}`;
+  if (e.value !== undefined)
+    out += ` : ${Array.isArray(e.value) ? renderTuple(e.value) : renderVerdict(e.value as Verdict)}`;
   return out;
 }
 
@@ -128,7 +130,9 @@ function setKind(s: SetObj): 'set' | 'map' {
 
 function setSpec(s: SetObj): string {
   if (s.key.length === 0) throw new NftRenderError(`nft: set ${s.name} needs a key type`);
-  const parts = [`type ${s.key.join(' . ')}${s.value === undefined ? '' : ` : ${s.value === 'verdict' ? 'verdict' : s.value.join(' . ')}`};`];
+  const parts = [
+    `type ${s.key.join(' . ')}${s.value === undefined ? '' : ` : ${s.value === 'verdict' ? 'verdict' : s.value.join(' . ')}`};`,
+  ];
   if (s.flags && s.flags.length > 0) parts.push(`flags ${s.flags.join(',')};`);
   if (s.timeout !== undefined) parts.push(`timeout ${s.timeout}s;`);
   if (s.comment !== undefined && s.comment !== '') parts.push(`comment ${quote(s.comment)};`);

@@ -12,23 +12,64 @@ import { NftTableSync } from '../../adapters/nft-sync.js';
 import { normalizeTable } from '../../testkit/nft-contract.js';
 import { NftFake } from '../../testkit/nft-fake.js';
 import { baseChainOf } from './layout.js';
-import { accept, counter, drop, inSet, jump, match, prefix, ret, rule, vmap, type ChainDef, type Element, type RuleBody, type SetDef, type TableDef } from './model.js';
+import {
+  accept,
+  counter,
+  drop,
+  inSet,
+  jump,
+  match,
+  prefix,
+  ret,
+  rule,
+  vmap,
+  type ChainDef,
+  type Element,
+  type RuleBody,
+  type SetDef,
+  type TableDef,
+} from './model.js';
 import { planFullRebuild, planSync } from './sync.js';
 
 const FWD = baseChainOf('policyForward');
 const REGULAR = ['a', 'b', 'c'] as const;
 
-const podsArb = fc.uniqueArray(fc.integer({ min: 0, max: 15 }), { maxLength: 8 }).chain((ids) =>
-  fc.tuple(...ids.map((i) => fc.option(fc.constantFrom('pod x', 'pod y'), { nil: undefined }).map((comment): Element => ({ key: [`10.0.0.${i}`], ...(comment ? { comment } : {}) })))),
-);
+const podsArb = fc
+  .uniqueArray(fc.integer({ min: 0, max: 15 }), { maxLength: 8 })
+  .chain((ids) =>
+    fc.tuple(
+      ...ids.map((i) =>
+        fc
+          .option(fc.constantFrom('pod x', 'pod y'), { nil: undefined })
+          .map((comment): Element => ({ key: [`10.0.0.${i}`], ...(comment ? { comment } : {}) })),
+      ),
+    ),
+  );
 
-const netsArb = fc.uniqueArray(fc.integer({ min: 0, max: 9 }), { maxLength: 6 }).chain((ids) =>
-  fc.tuple(...ids.map((i) => fc.constantFrom(24, 28, 32).map((len): Element => ({ key: [len === 32 ? `10.1.${i}.0` : prefix(`10.1.${i}.0`, len)] })))),
-);
+const netsArb = fc
+  .uniqueArray(fc.integer({ min: 0, max: 9 }), { maxLength: 6 })
+  .chain((ids) =>
+    fc.tuple(
+      ...ids.map((i) =>
+        fc
+          .constantFrom(24, 28, 32)
+          .map((len): Element => ({ key: [len === 32 ? `10.1.${i}.0` : prefix(`10.1.${i}.0`, len)] })),
+      ),
+    ),
+  );
 
-const portsArb = fc.uniqueArray(fc.tuple(fc.constantFrom('tcp', 'udp'), fc.integer({ min: 80, max: 85 })), { maxLength: 6, selector: ([p, n]) => `${p}${n}` }).chain((keys) =>
-  fc.tuple(...keys.map(([p, n]) => fc.integer({ min: 1, max: 3 }).map((pod): Element => ({ key: [p, n], value: [`10.0.0.${pod}`, 8080] })))),
-);
+const portsArb = fc
+  .uniqueArray(fc.tuple(fc.constantFrom('tcp', 'udp'), fc.integer({ min: 80, max: 85 })), {
+    maxLength: 6,
+    selector: ([p, n]) => `${p}${n}`,
+  })
+  .chain((keys) =>
+    fc.tuple(
+      ...keys.map(([p, n]) =>
+        fc.integer({ min: 1, max: 3 }).map((pod): Element => ({ key: [p, n], value: [`10.0.0.${pod}`, 8080] })),
+      ),
+    ),
+  );
 
 /** A random table: optional sets and regular chains, rules referring only to what exists. */
 const tableArb: fc.Arbitrary<TableDef> = fc
@@ -46,7 +87,13 @@ const tableArb: fc.Arbitrary<TableDef> = fc
     const sets: SetDef[] = [];
     if (r.pods) sets.push({ name: 'pods', key: ['ipv4_addr'], elements: r.pods });
     if (r.nets) sets.push({ name: 'nets', key: ['ipv4_addr'], flags: ['interval'], elements: r.nets });
-    if (r.ports) sets.push({ name: 'ports', key: ['inet_proto', 'inet_service'], value: ['ipv4_addr', 'inet_service'], elements: r.ports });
+    if (r.ports)
+      sets.push({
+        name: 'ports',
+        key: ['inet_proto', 'inet_service'],
+        value: ['ipv4_addr', 'inet_service'],
+        elements: r.ports,
+      });
     const chains = r.chains;
     const pick = (i: number) => r.picks[i]!;
     if (r.vm) {
@@ -54,7 +101,13 @@ const tableArb: fc.Arbitrary<TableDef> = fc
         name: 'vm',
         key: ['ipv4_addr'],
         value: 'verdict',
-        elements: r.vmPicks.map((i) => ({ key: [`10.2.0.${i}`], value: chains.length > 0 && i % 2 === 0 ? { verdict: 'jump', chain: chains[i % chains.length]! } : { verdict: 'drop' } })),
+        elements: r.vmPicks.map((i) => ({
+          key: [`10.2.0.${i}`],
+          value:
+            chains.length > 0 && i % 2 === 0
+              ? { verdict: 'jump', chain: chains[i % chains.length]! }
+              : { verdict: 'drop' },
+        })),
       });
     }
     const pool = (from: number): RuleBody[] => {
@@ -69,7 +122,11 @@ const tableArb: fc.Arbitrary<TableDef> = fc
       const n = pick(at) % 4;
       return Array.from({ length: n }, (_, k) => p[pick(at + k + 1) % p.length]!);
     };
-    const base: ChainDef = { name: 'forward', base: { ...FWD, policy: r.policy }, rules: [...rulesFor(0, 0), ...(r.vm ? [rule([vmap('ip daddr', 'vm')])] : [])] };
+    const base: ChainDef = {
+      name: 'forward',
+      base: { ...FWD, policy: r.policy },
+      rules: [...rulesFor(0, 0), ...(r.vm ? [rule([vmap('ip daddr', 'vm')])] : [])],
+    };
     const regular: ChainDef[] = chains.map((name, i) => ({ name, rules: rulesFor(4 + i, i + 1) }));
     return { family: 'inet' as const, name: 'synct', chains: [base, ...regular], sets };
   });
@@ -97,7 +154,8 @@ test('sync: the diff applied to the old table gives exactly the new table', asyn
       const plan = planSync(after, before);
       await fake.apply(plan.tx, 'diff');
       assert.deepEqual(normalizeTable(fake.table('inet', 'synct')), normalizeTable(after));
-      if (plan.full === undefined) assert.ok(!plan.tx.ops.some((op) => op.object.kind === 'table'), 'an incremental plan leaves the table alone');
+      if (plan.full === undefined)
+        assert.ok(!plan.tx.ops.some((op) => op.object.kind === 'table'), 'an incremental plan leaves the table alone');
     }),
     { numRuns: 300 },
   );
@@ -118,12 +176,26 @@ test('sync: element-only changes send element operations only, and no change sen
   );
 });
 
-const T1: TableDef = { family: 'inet', name: 'synct', chains: [{ name: 'forward', base: FWD, rules: [rule([inSet('ip saddr', 'pods'), drop])] }], sets: [{ name: 'pods', key: ['ipv4_addr'], elements: [{ key: ['10.0.0.1'] }] }] };
-const withPods = (...ips: string[]): TableDef => ({ ...T1, sets: [{ name: 'pods', key: ['ipv4_addr'], elements: ips.map((ip) => ({ key: [ip] })) }] });
+const T1: TableDef = {
+  family: 'inet',
+  name: 'synct',
+  chains: [{ name: 'forward', base: FWD, rules: [rule([inSet('ip saddr', 'pods'), drop])] }],
+  sets: [{ name: 'pods', key: ['ipv4_addr'], elements: [{ key: ['10.0.0.1'] }] }],
+};
+const withPods = (...ips: string[]): TableDef => ({
+  ...T1,
+  sets: [{ name: 'pods', key: ['ipv4_addr'], elements: ips.map((ip) => ({ key: [ip] })) }],
+});
 
-test('sync: changing a set\'s type or a base chain\'s hook rebuilds the table', () => {
-  assert.match(planSync({ ...T1, sets: [{ name: 'pods', key: ['ipv4_addr'], flags: ['interval'], elements: [] }] }, T1).full ?? '', /set pods changed/);
-  assert.match(planSync({ ...T1, chains: [{ name: 'forward', base: { ...FWD, hook: 'input' }, rules: [] }] }, T1).full ?? '', /chain forward changed/);
+test("sync: changing a set's type or a base chain's hook rebuilds the table", () => {
+  assert.match(
+    planSync({ ...T1, sets: [{ name: 'pods', key: ['ipv4_addr'], flags: ['interval'], elements: [] }] }, T1).full ?? '',
+    /set pods changed/,
+  );
+  assert.match(
+    planSync({ ...T1, chains: [{ name: 'forward', base: { ...FWD, hook: 'input' }, rules: [] }] }, T1).full ?? '',
+    /chain forward changed/,
+  );
   assert.equal(planSync(withPods('10.0.0.2'), T1).full, undefined);
 });
 
@@ -137,7 +209,11 @@ test('syncer: full first, then changes; a failure keeps the kernel state and for
   assert.deepEqual(await syncer.sync(withPods('10.0.0.1', '10.0.0.2'), 'same'), { full: undefined, ops: 0 });
   fake.failNext = 'Could not process rule: No buffer space available';
   await assert.rejects(syncer.sync(withPods('10.0.0.3'), 'fails'), /fails: nft: Could not process rule/);
-  assert.deepEqual(normalizeTable(fake.table('inet', 'synct')), normalizeTable(withPods('10.0.0.1', '10.0.0.2')), 'the last good state stays');
+  assert.deepEqual(
+    normalizeTable(fake.table('inet', 'synct')),
+    normalizeTable(withPods('10.0.0.1', '10.0.0.2')),
+    'the last good state stays',
+  );
   assert.equal((await syncer.sync(withPods('10.0.0.3'), 'after the failure')).full, 'no state applied yet');
   assert.equal((await syncer.sync(withPods('10.0.0.4'), 'soon after')).full, undefined);
   now = 1000;

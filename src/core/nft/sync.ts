@@ -15,7 +15,17 @@
  * last reference is gone. The planner is pure; ../../adapters/nft-sync.ts keeps the last state.
  */
 
-import { chainObj, keyId, setObj, tableObj, type ChainDef, type Element, type RuleBody, type SetDef, type TableDef } from './model.js';
+import {
+  chainObj,
+  keyId,
+  setObj,
+  tableObj,
+  type ChainDef,
+  type Element,
+  type RuleBody,
+  type SetDef,
+  type TableDef,
+} from './model.js';
 import { NftTx } from './tx.js';
 
 export interface SyncPlan {
@@ -30,8 +40,11 @@ export function planFullRebuild(t: TableDef): NftTx {
   const tx = new NftTx().add(table).delete(table).add(table);
   for (const s of t.sets) tx.add(setObj(t, s));
   for (const c of t.chains) tx.add(chainObj(t, c));
-  for (const s of t.sets) if (s.elements.length > 0) tx.add({ kind: 'element', family: t.family, table: t.name, set: s.name, elements: s.elements });
-  for (const c of t.chains) for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
+  for (const s of t.sets)
+    if (s.elements.length > 0)
+      tx.add({ kind: 'element', family: t.family, table: t.name, set: s.name, elements: s.elements });
+  for (const c of t.chains)
+    for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
   return tx;
 }
 
@@ -75,8 +88,13 @@ function needsRebuild(desired: TableDef, last: TableDef): string | undefined {
 
 /** Plans the move from `last` (undefined: unknown) to `desired`. */
 export function planSync(desired: TableDef, last: TableDef | undefined, opts: { full?: boolean } = {}): SyncPlan {
-  const why = opts.full ? 'full resync asked' : last === undefined ? 'no state applied yet' : needsRebuild(desired, last);
-  if (why !== undefined || last === undefined) return { tx: planFullRebuild(desired), full: why ?? 'no state applied yet' };
+  const why = opts.full
+    ? 'full resync asked'
+    : last === undefined
+      ? 'no state applied yet'
+      : needsRebuild(desired, last);
+  if (why !== undefined || last === undefined)
+    return { tx: planFullRebuild(desired), full: why ?? 'no state applied yet' };
   const t = desired;
   const tx = new NftTx();
   const lastSets = new Map(last.sets.map((s) => [s.name, s]));

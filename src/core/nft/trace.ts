@@ -20,7 +20,20 @@
  */
 
 import { tryParseIp } from '../net/ip.js';
-import type { Atom, Element, Expr, Hook, Match, NftFamily, Operand, Part, Selector, SetDef, TableDef, Verdict } from './model.js';
+import type {
+  Atom,
+  Element,
+  Expr,
+  Hook,
+  Match,
+  NftFamily,
+  Operand,
+  Part,
+  Selector,
+  SetDef,
+  TableDef,
+  Verdict,
+} from './model.js';
 import { partContains, PROTOCOLS, typeOfSelector, type CtState } from './values.js';
 
 export interface TracePacket {
@@ -124,8 +137,12 @@ function fieldOf(p: TracePacket, s: Selector): Atom | undefined {
     case 'fib saddr type': {
       const addr = s === 'fib daddr type' ? p.daddr : p.saddr;
       const ip = tryParseIp(addr);
-      if ((p.localAddresses ?? []).some((a) => tryParseIp(a)?.value === ip?.value && tryParseIp(a)?.family === ip?.family)) return 'local';
-      if (ip && ((ip.family === 4 && ip.value >> 28n === 0xen) || (ip.family === 6 && ip.value >> 120n === 0xffn))) return 'multicast';
+      if (
+        (p.localAddresses ?? []).some((a) => tryParseIp(a)?.value === ip?.value && tryParseIp(a)?.family === ip?.family)
+      )
+        return 'local';
+      if (ip && ((ip.family === 4 && ip.value >> 28n === 0xen) || (ip.family === 6 && ip.value >> 120n === 0xffn)))
+        return 'multicast';
       return 'unicast';
     }
     case 'ct status':
@@ -208,7 +225,13 @@ class Tracer {
     if (!chain) throw new TraceError(`trace: table ${this.table.family} ${this.table.name} has no chain ${chainName}`);
     for (let index = 0; index < chain.rules.length; index++) {
       const r = chain.rules[index]!;
-      const step: TraceStep = { table: this.table.name, family: this.table.family, chain: chainName, rule: index, ...(r.comment !== undefined ? { comment: r.comment } : {}) };
+      const step: TraceStep = {
+        table: this.table.name,
+        family: this.table.family,
+        chain: chainName,
+        rule: index,
+        ...(r.comment !== undefined ? { comment: r.comment } : {}),
+      };
       const outcome = this.runRule(r.exprs, step, depth);
       if (outcome === 'next') continue;
       return outcome;
@@ -217,7 +240,11 @@ class Tracer {
   }
 
   /** 'next': go on with the next rule; 'return': leave this chain; else a terminal verdict. */
-  private runRule(exprs: readonly Expr[], step: TraceStep, depth: number): 'next' | 'return' | { verdict: 'accept' | 'drop' | 'reject'; by: TraceStep } {
+  private runRule(
+    exprs: readonly Expr[],
+    step: TraceStep,
+    depth: number,
+  ): 'next' | 'return' | { verdict: 'accept' | 'drop' | 'reject'; by: TraceStep } {
     let recorded = false;
     const record = (action?: string) => {
       if (action !== undefined) step.action = action;
@@ -261,7 +288,9 @@ class Tracer {
             verdict = hit && !Array.isArray(hit.value) ? (hit.value as Verdict | undefined) : undefined;
           } else {
             const values = e.key.map((s) => fieldOf(this.packet, s));
-            const hit = values.some((v) => v === undefined) ? undefined : e.map.anon.find((el) => tupleHolds(el.key, e.key, values as Atom[]));
+            const hit = values.some((v) => v === undefined)
+              ? undefined
+              : e.map.anon.find((el) => tupleHolds(el.key, e.key, values as Atom[]));
             verdict = hit && !Array.isArray(hit.value) ? (hit.value as Verdict | undefined) : undefined;
           }
           if (!verdict) return 'next';
@@ -309,7 +338,11 @@ class Tracer {
 }
 
 function familyApplies(tableFamily: NftFamily, packet: TracePacket): boolean {
-  return tableFamily === 'inet' || (tableFamily === 'ip' && packet.family === 4) || (tableFamily === 'ip6' && packet.family === 6);
+  return (
+    tableFamily === 'inet' ||
+    (tableFamily === 'ip' && packet.family === 4) ||
+    (tableFamily === 'ip6' && packet.family === 6)
+  );
 }
 
 /** Traces `packet` through every base chain of `hook` in `tables`. */

@@ -91,7 +91,8 @@ function commentPart(comment: string | undefined): string {
 function renderObject(verb: NftVerb, o: NftObject): string {
   switch (o.kind) {
     case 'table':
-      if (verb === 'add' || verb === 'create') return `${verb} table ${o.family} ${o.name}${o.comment ? ` { comment ${quote(o.comment)}; }` : ''}`;
+      if (verb === 'add' || verb === 'create')
+        return `${verb} table ${o.family} ${o.name}${o.comment ? ` { comment ${quote(o.comment)}; }` : ''}`;
       return `${verb} table ${o.family} ${o.name}`;
     case 'chain': {
       const head = `${verb} chain ${o.family} ${o.table} ${o.name}`;

@@ -10,7 +10,18 @@ import { bitsOf, hostMask, tryParseIp } from '../net/ip.js';
 import type { Atom, DataType, Part, Selector } from './model.js';
 
 /** Protocol names nft prints (/etc/protocols), and their numbers. */
-export const PROTOCOLS: Readonly<Record<string, number>> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, 'ipv6-icmp': 58, sctp: 132, udplite: 136 };
+export const PROTOCOLS: Readonly<Record<string, number>> = {
+  icmp: 1,
+  igmp: 2,
+  tcp: 6,
+  udp: 17,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  'ipv6-icmp': 58,
+  sctp: 132,
+  udplite: 136,
+};
 const PROTOCOL_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(PROTOCOLS).map(([n, v]) => [v, n]));
 
 export const CT_STATES = ['invalid', 'established', 'related', 'new', 'untracked'] as const;
@@ -60,7 +71,14 @@ export function typeOfSelector(s: Selector): DataType | undefined {
 
 /** Types whose values are ordered numbers (and so can be ranges in interval sets). */
 export function isOrdered(t: DataType): boolean {
-  return t === 'ipv4_addr' || t === 'ipv6_addr' || t === 'inet_proto' || t === 'inet_service' || t === 'mark' || t === 'ether_addr';
+  return (
+    t === 'ipv4_addr' ||
+    t === 'ipv6_addr' ||
+    t === 'inet_proto' ||
+    t === 'inet_service' ||
+    t === 'mark' ||
+    t === 'ether_addr'
+  );
 }
 
 function addressValue(a: Atom, family: 4 | 6): bigint | undefined {
@@ -89,7 +107,9 @@ export function atomValue(a: Atom, t: DataType): bigint | undefined {
     case 'mark':
       return typeof a === 'number' && Number.isInteger(a) && a >= 0 && a <= 0xffffffff ? BigInt(a) : undefined;
     case 'ether_addr':
-      return typeof a === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(a) ? BigInt(`0x${a.replace(/:/g, '')}`) : undefined;
+      return typeof a === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(a)
+        ? BigInt(`0x${a.replace(/:/g, '')}`)
+        : undefined;
     case 'nf_proto':
       return a === 'ipv4' ? 2n : a === 'ipv6' ? 10n : undefined;
     case 'ct_state': {
@@ -155,7 +175,8 @@ export function canonicalPart(p: Part, t: DataType, interval: boolean): Part {
     const family = t === 'ipv4_addr' ? 4 : 6;
     const size = hi - lo + 1n;
     const bits = size.toString(2).length - 1;
-    if (1n << BigInt(bits) === size && (lo & (size - 1n)) === 0n) return { prefix: { addr: String(p.range[0]), len: bitsOf(family) - bits } };
+    if (1n << BigInt(bits) === size && (lo & (size - 1n)) === 0n)
+      return { prefix: { addr: String(p.range[0]), len: bitsOf(family) - bits } };
   }
   return p;
 }

@@ -25,7 +25,14 @@
  * node's): the callers handle those, see reach.ts.
  */
 
-import type { ContainerPort, Labels, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../k8s/objects.js';
+import type {
+  ContainerPort,
+  Labels,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  Protocol,
+} from '../k8s/objects.js';
 import { labelSelectorMatches } from '../k8s/selector.js';
 import { cidrContains, parseCidrCached, tryParseIpCached } from '../net/ip.js';
 
@@ -85,7 +92,10 @@ const policyRef = (p: NetworkPolicy) => `${p.metadata.namespace}/${p.metadata.na
 export function selectingPolicies(cluster: PolicyCluster, pod: PolicyPod, direction: Direction): NetworkPolicy[] {
   if (pod.selectable === false) return [];
   return cluster.policies.filter(
-    (p) => p.metadata.namespace === pod.namespace && p.spec.policyTypes.includes(direction) && labelSelectorMatches(p.spec.podSelector, pod.labels),
+    (p) =>
+      p.metadata.namespace === pod.namespace &&
+      p.spec.policyTypes.includes(direction) &&
+      labelSelectorMatches(p.spec.podSelector, pod.labels),
   );
 }
 
@@ -101,7 +111,12 @@ function ipBlockMatches(block: { cidr: string; except: string[] }, ip: string | 
 }
 
 /** Does a peer of a rule in `policyNamespace` match the pod at the other end? */
-export function peerMatches(cluster: PolicyCluster, policyNamespace: string, peer: NetworkPolicyPeer, other: PolicyPod): boolean {
+export function peerMatches(
+  cluster: PolicyCluster,
+  policyNamespace: string,
+  peer: NetworkPolicyPeer,
+  other: PolicyPod,
+): boolean {
   if (peer.ipBlock) return ipBlockMatches(peer.ipBlock, other.ip);
   if (other.selectable === false) return false;
   if (peer.namespaceSelector) {
@@ -139,9 +154,13 @@ function rulesAllow(
 ): RuleRef[] {
   const out: RuleRef[] = [];
   for (const p of policies) {
-    const rules = direction === 'Egress' ? p.spec.egress.map((r) => ({ peers: r.to, ports: r.ports })) : p.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }));
+    const rules =
+      direction === 'Egress'
+        ? p.spec.egress.map((r) => ({ peers: r.to, ports: r.ports }))
+        : p.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }));
     rules.forEach((r, i) => {
-      const peerOk = r.peers.length === 0 || r.peers.some((peer) => peerMatches(cluster, p.metadata.namespace, peer, other));
+      const peerOk =
+        r.peers.length === 0 || r.peers.some((peer) => peerMatches(cluster, p.metadata.namespace, peer, other));
       const portOk = r.ports.length === 0 || r.ports.some((rp) => portMatches(rp, port, protocol, destination));
       if (peerOk && portOk) out.push({ policy: policyRef(p), rule: i });
     });
@@ -149,7 +168,15 @@ function rulesAllow(
   return out;
 }
 
-function decide(cluster: PolicyCluster, direction: Direction, at: PolicyPod, other: PolicyPod, destination: PolicyPod, port: number, protocol: Protocol): DirectionVerdict {
+function decide(
+  cluster: PolicyCluster,
+  direction: Direction,
+  at: PolicyPod,
+  other: PolicyPod,
+  destination: PolicyPod,
+  port: number,
+  protocol: Protocol,
+): DirectionVerdict {
   const policies = selectingPolicies(cluster, at, direction);
   if (policies.length === 0) return { direction, pod: podRef(at), isolatedBy: [], allowed: true, allowedBy: [] };
   const allowedBy = rulesAllow(cluster, policies, direction, other, destination, port, protocol);
@@ -157,7 +184,13 @@ function decide(cluster: PolicyCluster, direction: Direction, at: PolicyPod, oth
 }
 
 /** May `from` open a connection to `to` on port/protocol? */
-export function evaluate(cluster: PolicyCluster, from: PolicyPod, to: PolicyPod, port: number, protocol: Protocol): Verdict {
+export function evaluate(
+  cluster: PolicyCluster,
+  from: PolicyPod,
+  to: PolicyPod,
+  port: number,
+  protocol: Protocol,
+): Verdict {
   const egress = decide(cluster, 'Egress', from, to, to, port, protocol);
   const ingress = decide(cluster, 'Ingress', to, from, to, port, protocol);
   if (podRef(from) === podRef(to)) return { allowed: true, self: true, egress, ingress };

@@ -9,10 +9,16 @@ import type { DirectionVerdict, Verdict } from './evaluate.js';
 function direction(v: DirectionVerdict): string[] {
   const field = v.direction === 'Egress' ? 'egress' : 'ingress';
   const what = v.direction === 'Egress' ? `egress from ${v.pod}` : `ingress to ${v.pod}`;
-  if (v.isolatedBy.length === 0) return [`  ${what}: allowed (no policy selects ${v.pod} for ${v.direction}, so it is not isolated)`];
-  const lines = [`  ${what}: ${v.allowed ? 'allowed' : 'DENIED'}; ${v.pod} is isolated for ${v.direction} by ${v.isolatedBy.join(', ')}`];
+  if (v.isolatedBy.length === 0)
+    return [`  ${what}: allowed (no policy selects ${v.pod} for ${v.direction}, so it is not isolated)`];
+  const lines = [
+    `  ${what}: ${v.allowed ? 'allowed' : 'DENIED'}; ${v.pod} is isolated for ${v.direction} by ${v.isolatedBy.join(', ')}`,
+  ];
   if (v.allowed) for (const r of v.allowedBy) lines.push(`    allowed by ${r.policy} spec.${field}[${r.rule}]`);
-  else lines.push(`    no ${field} rule of ${v.isolatedBy.length === 1 ? 'that policy' : 'those policies'} matches this peer and port`);
+  else
+    lines.push(
+      `    no ${field} rule of ${v.isolatedBy.length === 1 ? 'that policy' : 'those policies'} matches this peer and port`,
+    );
   return lines;
 }
 

@@ -84,11 +84,19 @@ interface AddressedPod {
  * What one isolated local pod may do in one direction: peer ranges allowed on any port, and
  * boxes of (peer, protocol, ports). `others` are every pod of the cluster with an address.
  */
-function allowedFor(cluster: PolicyCluster, pod: PolicyPod, direction: Direction, others: readonly AddressedPod[]): { any: Range[]; boxes: Box[] } {
+function allowedFor(
+  cluster: PolicyCluster,
+  pod: PolicyPod,
+  direction: Direction,
+  others: readonly AddressedPod[],
+): { any: Range[]; boxes: Box[] } {
   const any: Range[] = [];
   const boxes: Box[] = [];
   for (const policy of selectingPolicies(cluster, pod, direction)) {
-    const rules = direction === 'Egress' ? policy.spec.egress.map((r) => ({ peers: r.to, ports: r.ports })) : policy.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }));
+    const rules =
+      direction === 'Egress'
+        ? policy.spec.egress.map((r) => ({ peers: r.to, ports: r.ports }))
+        : policy.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }));
     for (const rule of rules) {
       // Peer ranges, each with the pod it is (for named ports on egress), if it is one.
       const peerRanges: Array<{ range: Range; pod?: PolicyPod }> = [];
@@ -101,10 +109,13 @@ function allowedFor(cluster: PolicyCluster, pod: PolicyPod, direction: Direction
         if (peer.ipBlock) {
           for (const r of blockRanges(peer.ipBlock.cidr, peer.ipBlock.except)) peerRanges.push({ range: r });
           // Pods inside the block, for egress named ports that must resolve against them.
-          if (direction === 'Egress') for (const { pod: o, v } of others) if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
+          if (direction === 'Egress')
+            for (const { pod: o, v } of others)
+              if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
           continue;
         }
-        for (const { pod: o, v } of others) if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
+        for (const { pod: o, v } of others)
+          if (peerMatches(cluster, policy.metadata.namespace, peer, o)) peerRanges.push({ range: [v, v], pod: o });
       }
       if (rule.ports.length === 0) {
         any.push(...peerRanges.map((p) => p.range));
@@ -146,7 +157,12 @@ function disjointBoxes(boxes: readonly Box[]): Box[] {
         continue;
       }
       // Adjacent segments allowing the same peers become one port range.
-      if (prev && prev.ports[1] + 1 === lo && JSON.stringify(prev.peers.map(fmtRange)) === JSON.stringify(peers.map(fmtRange))) prev.ports = [prev.ports[0], hi];
+      if (
+        prev &&
+        prev.ports[1] + 1 === lo &&
+        JSON.stringify(prev.peers.map(fmtRange)) === JSON.stringify(peers.map(fmtRange))
+      )
+        prev.ports = [prev.ports[0], hi];
       else {
         flush();
         prev = { ports: [lo, hi], peers };
@@ -162,8 +178,19 @@ function disjointBoxes(boxes: readonly Box[]): Box[] {
  * hostNetwork); `all` every pod of the cluster with an address (hostNetwork ones with
  * selectable: false).
  */
-export function planPolicyElements(cluster: PolicyCluster, local: readonly PolicyPod[], all: readonly PolicyPod[]): PolicyElements {
-  const el: PolicyElements = { ingressIsolated: [], egressIsolated: [], ingressAny: [], ingressPorts: [], egressAny: [], egressPorts: [] };
+export function planPolicyElements(
+  cluster: PolicyCluster,
+  local: readonly PolicyPod[],
+  all: readonly PolicyPod[],
+): PolicyElements {
+  const el: PolicyElements = {
+    ingressIsolated: [],
+    egressIsolated: [],
+    ingressAny: [],
+    ingressPorts: [],
+    egressAny: [],
+    egressPorts: [],
+  };
   const others: AddressedPod[] = [];
   for (const o of all) {
     const v = o.ip ? ipValue(o.ip) : undefined;
@@ -176,17 +203,35 @@ export function planPolicyElements(cluster: PolicyCluster, local: readonly Polic
       if (selectingPolicies(cluster, pod, direction).length === 0) continue;
       const { any, boxes } = allowedFor(cluster, pod, direction, others);
       const anyWithSelf = mergeRanges([...any, [self, self]]);
-      const [isolated, anySet, portSet] = direction === 'Ingress' ? [el.ingressIsolated, el.ingressAny, el.ingressPorts] : [el.egressIsolated, el.egressAny, el.egressPorts];
+      const [isolated, anySet, portSet] =
+        direction === 'Ingress'
+          ? [el.ingressIsolated, el.ingressAny, el.ingressPorts]
+          : [el.egressIsolated, el.egressAny, el.egressPorts];
       isolated.push(pod.ip!);
       for (const r of anyWithSelf) anySet.push(`${pod.ip} . ${fmtRange(r)}`);
-      for (const b of disjointBoxes(boxes)) portSet.push(`${pod.ip} . ${fmtRange(b.peers)} . ${PROTO_NAMES[b.proto]} . ${fmtPorts(b.ports[0], b.ports[1])}`);
+      for (const b of disjointBoxes(boxes))
+        portSet.push(
+          `${pod.ip} . ${fmtRange(b.peers)} . ${PROTO_NAMES[b.proto]} . ${fmtPorts(b.ports[0], b.ports[1])}`,
+        );
     }
   }
   return el;
 }
 
-const table: NftTable = { kind: 'table', family: 'inet', name: POLICY_TABLE, comment: 'weft agent: NetworkPolicy for the pods of this node' };
-const set = (name: string, type: string, flags: string[] = []): NftSet => ({ kind: 'set', family: 'inet', table: POLICY_TABLE, name, type, flags });
+const table: NftTable = {
+  kind: 'table',
+  family: 'inet',
+  name: POLICY_TABLE,
+  comment: 'weft agent: NetworkPolicy for the pods of this node',
+};
+const set = (name: string, type: string, flags: string[] = []): NftSet => ({
+  kind: 'set',
+  family: 'inet',
+  table: POLICY_TABLE,
+  name,
+  type,
+  flags,
+});
 const SETS = {
   ingressIsolated: set('ingress-isolated', 'ipv4_addr'),
   egressIsolated: set('egress-isolated', 'ipv4_addr'),
@@ -195,12 +240,26 @@ const SETS = {
   egressAny: set('egress-any', 'ipv4_addr . ipv4_addr', ['interval']),
   egressPorts: set('egress-ports', 'ipv4_addr . ipv4_addr . inet_proto . inet_service', ['interval']),
 } as const;
-const chain = (name: string, base?: NftChain['base']): NftChain => ({ kind: 'chain', family: 'inet', table: POLICY_TABLE, name, ...(base ? { base } : {}) });
-const rule = (chainName: string, text: string, comment: string) => ({ kind: 'rule' as const, family: 'inet' as const, table: POLICY_TABLE, chain: chainName, rule: text, comment });
+const chain = (name: string, base?: NftChain['base']): NftChain => ({
+  kind: 'chain',
+  family: 'inet',
+  table: POLICY_TABLE,
+  name,
+  ...(base ? { base } : {}),
+});
+const rule = (chainName: string, text: string, comment: string) => ({
+  kind: 'rule' as const,
+  family: 'inet' as const,
+  table: POLICY_TABLE,
+  chain: chainName,
+  rule: text,
+  comment,
+});
 
 function addElements(tx: NftTransaction, el: PolicyElements): void {
   for (const key of Object.keys(SETS) as Array<keyof typeof SETS>) {
-    for (const k of el[key]) tx.add({ kind: 'element', family: 'inet', table: POLICY_TABLE, set: SETS[key].name, key: k });
+    for (const k of el[key])
+      tx.add({ kind: 'element', family: 'inet', table: POLICY_TABLE, set: SETS[key].name, key: k });
   }
 }
 
@@ -213,12 +272,18 @@ export function renderPolicyTable(el: PolicyElements): NftTransaction {
   tx.add(chain('ingress'));
   tx.add(rule('forward', 'ct state established,related accept', 'replies of allowed connections'));
   tx.add(rule('forward', 'ip saddr @egress-isolated jump egress', 'the source is a local pod isolated for egress'));
-  tx.add(rule('forward', 'ip daddr @ingress-isolated jump ingress', 'the destination is a local pod isolated for ingress'));
+  tx.add(
+    rule('forward', 'ip daddr @ingress-isolated jump ingress', 'the destination is a local pod isolated for ingress'),
+  );
   tx.add(rule('egress', 'ip saddr . ip daddr @egress-any return', 'allowed on every port'));
-  tx.add(rule('egress', 'ip saddr . ip daddr . meta l4proto . th dport @egress-ports return', 'allowed on these ports'));
+  tx.add(
+    rule('egress', 'ip saddr . ip daddr . meta l4proto . th dport @egress-ports return', 'allowed on these ports'),
+  );
   tx.add(rule('egress', 'counter drop', 'no egress rule allows this'));
   tx.add(rule('ingress', 'ip daddr . ip saddr @ingress-any return', 'allowed on every port'));
-  tx.add(rule('ingress', 'ip daddr . ip saddr . meta l4proto . th dport @ingress-ports return', 'allowed on these ports'));
+  tx.add(
+    rule('ingress', 'ip daddr . ip saddr . meta l4proto . th dport @ingress-ports return', 'allowed on these ports'),
+  );
   tx.add(rule('ingress', 'counter drop', 'no ingress rule allows this'));
   addElements(tx, el);
   return tx;

@@ -31,12 +31,25 @@ export interface LabModel {
 }
 
 /** Plans every node's table for the cluster (pods without a node or address are left out of tables). */
-export function planLab(namespaces: ReadonlyMap<string, Labels>, policies: readonly NetworkPolicy[], pods: readonly ReachPod[], nodes: readonly string[]): LabModel {
+export function planLab(
+  namespaces: ReadonlyMap<string, Labels>,
+  policies: readonly NetworkPolicy[],
+  pods: readonly ReachPod[],
+  nodes: readonly string[],
+): LabModel {
   const cluster: PolicyCluster = { namespaces, policies };
   const addressed = pods.filter((p) => p.ip !== undefined);
   const tables = new Map<string, TableDef>();
   for (const node of nodes) {
-    const setPods = addressed.map((p) => ({ namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip!, ports: p.ports, selectable: !p.hostNetwork, local: p.node === node && !p.hostNetwork }));
+    const setPods = addressed.map((p) => ({
+      namespace: p.namespace,
+      name: p.name,
+      labels: p.labels,
+      ip: p.ip!,
+      ports: p.ports,
+      selectable: !p.hostNetwork,
+      local: p.node === node && !p.hostNetwork,
+    }));
     tables.set(node, policyTableDef(planPolicyTable(cluster, setPods)));
   }
   return { cluster, pods: [...pods], tables };
@@ -44,7 +57,8 @@ export function planLab(namespaces: ReadonlyMap<string, Labels>, policies: reado
 
 /** The nodes whose forward hook a packet from `from` to `to` passes, in order (see the file comment). */
 export function forwardPath(from: ReachPod, to: ReachPod): string[] {
-  if (from === to || (from.namespace === to.namespace && from.name === to.name)) return from.hostNetwork || !from.node ? [] : [from.node];
+  if (from === to || (from.namespace === to.namespace && from.name === to.name))
+    return from.hostNetwork || !from.node ? [] : [from.node];
   const path: string[] = [];
   if (to.hostNetwork && to.node !== undefined && to.node === from.node) return path;
   if (!from.hostNetwork && from.node) path.push(from.node);

@@ -103,7 +103,9 @@ function canonSelector(s: LabelSelector | undefined): string {
 /** Equal keys, equal members: the identity of a peer's set. */
 export function peerKey(ns: string, peer: NetworkPolicyPeer): string {
   if (peer.ipBlock) return `block ${peer.ipBlock.cidr} except ${[...peer.ipBlock.except].sort().join(',')}`;
-  return peer.namespaceSelector ? `ns ${canonSelector(peer.namespaceSelector)} pods ${canonSelector(peer.podSelector)}` : `in ${ns} pods ${canonSelector(peer.podSelector)}`;
+  return peer.namespaceSelector
+    ? `ns ${canonSelector(peer.namespaceSelector)} pods ${canonSelector(peer.podSelector)}`
+    : `in ${ns} pods ${canonSelector(peer.podSelector)}`;
 }
 
 /** nft comments hold at most 128 bytes. */
@@ -115,9 +117,14 @@ const selectorText = (s: LabelSelector | undefined) => (s ? formatLabelSelector(
 
 /** A peer in kubectl's selector words, for set comments. */
 export function describePeer(ns: string, peer: NetworkPolicyPeer): string {
-  if (peer.ipBlock) return clip(`ipBlock ${peer.ipBlock.cidr}${peer.ipBlock.except.length > 0 ? ` except ${peer.ipBlock.except.join(' ')}` : ''}`);
+  if (peer.ipBlock)
+    return clip(
+      `ipBlock ${peer.ipBlock.cidr}${peer.ipBlock.except.length > 0 ? ` except ${peer.ipBlock.except.join(' ')}` : ''}`,
+    );
   const pods = `pods ${selectorText(peer.podSelector)}`;
-  return clip(peer.namespaceSelector ? `${pods} in namespaces ${selectorText(peer.namespaceSelector)}` : `${pods} in ${ns}`);
+  return clip(
+    peer.namespaceSelector ? `${pods} in namespaces ${selectorText(peer.namespaceSelector)}` : `${pods} in ${ns}`,
+  );
 }
 
 export function ipv4(ip: string | undefined): string | undefined {
@@ -132,7 +139,9 @@ export function portElements(ports: readonly NetworkPolicyPort[]): PolicyElement
   for (const protocol of ['TCP', 'UDP', 'SCTP'] as const) {
     const ranges = ports
       .filter((p) => p.protocol === protocol && typeof p.port !== 'string')
-      .map((p): [number, number] => (p.port === undefined ? [0, 65535] : [p.port as number, p.endPort ?? (p.port as number)]))
+      .map((p): [number, number] =>
+        p.port === undefined ? [0, 65535] : [p.port as number, p.endPort ?? (p.port as number)],
+      )
       .sort((a, b) => a[0] - b[0]);
     let cur: [number, number] | undefined;
     for (const r of ranges) {
@@ -173,7 +182,8 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
 
 export function samePod(a: PolicySetPod, b: PolicySetPod): boolean {
   if (a === b) return true;
-  if (a.ip !== b.ip || a.local !== b.local || a.selectable !== b.selectable || a.namespace !== b.namespace) return false;
+  if (a.ip !== b.ip || a.local !== b.local || a.selectable !== b.selectable || a.namespace !== b.namespace)
+    return false;
   if (!sameLabels(a.labels, b.labels)) return false;
   if (a.ports.length !== b.ports.length) return false;
   for (let i = 0; i < a.ports.length; i++) {

@@ -130,7 +130,10 @@ export class PolicySetPlanner {
 
   /** Sets the namespaces and policies; replans everything when they differ from the last ones. Returns whether they did. */
   setCluster(cluster: PolicyCluster): boolean {
-    const text = JSON.stringify([[...cluster.namespaces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), cluster.policies]);
+    const text = JSON.stringify([
+      [...cluster.namespaces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      cluster.policies,
+    ]);
     if (text === this.clusterText) return false;
     this.clusterText = text;
     this.cluster = { namespaces: new Map(cluster.namespaces), policies: [...cluster.policies] };
@@ -217,13 +220,24 @@ export class PolicySetPlanner {
     // Sets and chains that did not change since the last call are the same objects as then.
     const sets: PlannedSet[] = [];
     for (const s of this.sets.values()) {
-      s.snapshot ??= { name: s.name, type: s.type, comment: s.comment, elements: [...s.elements.values()].map((v) => v.element) };
+      s.snapshot ??= {
+        name: s.name,
+        type: s.type,
+        comment: s.comment,
+        elements: [...s.elements.values()].map((v) => v.element),
+      };
       sets.push(s.snapshot);
     }
     const chains: PlannedChain[] = [];
     for (const [name, g] of this.groups) {
       const rules = () => g.policies.flatMap((ref) => this.active.get(ref)?.rules[g.direction] ?? []);
-      g.snapshot ??= { name, direction: g.direction, policies: g.policies, comment: clip(`${g.direction.toLowerCase()} of pods selected by ${g.policies.join(' ')}`), rules: rules() };
+      g.snapshot ??= {
+        name,
+        direction: g.direction,
+        policies: g.policies,
+        comment: clip(`${g.direction.toLowerCase()} of pods selected by ${g.policies.join(' ')}`),
+        rules: rules(),
+      };
       chains.push(g.snapshot);
     }
     const ingressPods: PolicyTableState['ingressPods'] = [];
@@ -235,7 +249,12 @@ export class PolicySetPlanner {
       if (e.groups.Egress) egressPods.push({ addr: e.ip, chain: e.groups.Egress });
       if (e.groups.Ingress || e.groups.Egress) selfPairs.set(e.ip, { type: 'addr-pair', a: e.ip, b: e.ip });
     }
-    sets.push({ name: POLICY_OBJECTS.selfSet, type: 'addr-pair', comment: 'a pod always reaches itself', elements: [...selfPairs.values()] });
+    sets.push({
+      name: POLICY_OBJECTS.selfSet,
+      type: 'addr-pair',
+      comment: 'a pod always reaches itself',
+      elements: [...selfPairs.values()],
+    });
     return { sets, chains, ingressPods: dedupe(ingressPods), egressPods: dedupe(egressPods) };
   }
 
@@ -248,11 +267,16 @@ export class PolicySetPlanner {
   private placeLocal(e: PodEntry): void {
     if (!this.isLocal(e)) return;
     this.locals.add(e);
-    const selecting = (this.policiesByNs.get(e.pod.namespace) ?? []).filter((p) => labelSelectorMatches(p.spec.podSelector, e.pod.labels));
+    const selecting = (this.policiesByNs.get(e.pod.namespace) ?? []).filter((p) =>
+      labelSelectorMatches(p.spec.podSelector, e.pod.labels),
+    );
     e.selectedBy = selecting.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     for (const p of selecting) this.activate(p);
     for (const d of DIRECTIONS) {
-      const refs = selecting.filter((p) => p.spec.policyTypes.includes(d)).map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort();
+      const refs = selecting
+        .filter((p) => p.spec.policyTypes.includes(d))
+        .map((p) => `${p.metadata.namespace}/${p.metadata.name}`)
+        .sort();
       if (refs.length === 0) continue;
       const name = policyObjectName(d === 'Ingress' ? 'in' : 'eg', refs.join('\n'));
       const g = this.groups.get(name) ?? { direction: d, policies: refs, users: 0 };
@@ -303,13 +327,19 @@ export class PolicySetPlanner {
   /** The rules of one direction of an active policy, creating (or sharing) the sets they use. */
   private compile(a: ActivePolicy, d: Direction): PlannedRule[] {
     const ns = a.policy.metadata.namespace;
-    const list = d === 'Ingress' ? a.policy.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports })) : a.policy.spec.egress.map((r) => ({ peers: r.to, ports: r.ports }));
+    const list =
+      d === 'Ingress'
+        ? a.policy.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }))
+        : a.policy.spec.egress.map((r) => ({ peers: r.to, ports: r.ports }));
     const field = d === 'Ingress' ? 'saddr' : 'daddr';
     const out: PlannedRule[] = [];
     list.forEach((r, i) => {
       const comment = `${a.ref} ${d.toLowerCase()}[${i}]`;
       const push = (matches: PolicyMatch[]) => out.push({ matches, policy: a.ref, direction: d, rule: i, comment });
-      const peerMatches: Array<PolicyMatch | undefined> = r.peers.length === 0 ? [undefined] : r.peers.map((peer) => ({ match: field, set: this.peerSet(a, ns, peer).name }));
+      const peerMatches: Array<PolicyMatch | undefined> =
+        r.peers.length === 0
+          ? [undefined]
+          : r.peers.map((peer) => ({ match: field, set: this.peerSet(a, ns, peer).name }));
       const numbered = r.ports.filter((p) => typeof p.port !== 'string');
       const named = r.ports.filter((p): p is NetworkPolicyPort & { port: string } => typeof p.port === 'string');
       if (r.ports.length === 0) {
@@ -318,28 +348,42 @@ export class PolicySetPlanner {
       }
       if (numbered.length > 0) {
         const ports = this.portSet(a, numbered);
-        for (const m of peerMatches) push(m ? [m, { match: 'proto-port', set: ports.name }] : [{ match: 'proto-port', set: ports.name }]);
+        for (const m of peerMatches)
+          push(m ? [m, { match: 'proto-port', set: ports.name }] : [{ match: 'proto-port', set: ports.name }]);
       }
       for (const np of dedupeNamed(named)) {
         if (d === 'Ingress') {
           // The destination is the local pod: its own number for the name.
           const s = this.namedInSet(a, np.port, np.protocol);
-          for (const m of peerMatches) push(m ? [m, { match: 'daddr-proto-port', set: s.name }] : [{ match: 'daddr-proto-port', set: s.name }]);
+          for (const m of peerMatches)
+            push(m ? [m, { match: 'daddr-proto-port', set: s.name }] : [{ match: 'daddr-proto-port', set: s.name }]);
         } else {
           // The destination is the peer: a set per (peer, name) holding each destination pod's number.
           const peers: Array<NetworkPolicyPeer | undefined> = r.peers.length === 0 ? [undefined] : r.peers;
-          for (const peer of peers) push([{ match: 'daddr-proto-port', set: this.namedEgSet(a, ns, peer, np.port, np.protocol).name }]);
+          for (const peer of peers)
+            push([{ match: 'daddr-proto-port', set: this.namedEgSet(a, ns, peer, np.port, np.protocol).name }]);
         }
       }
     });
     return out;
   }
 
-  private useSet(a: ActivePolicy, name: string, make: () => Omit<SetState, 'refs' | 'elements' | 'name'> & { static?: PolicyElement[] }): SetState {
+  private useSet(
+    a: ActivePolicy,
+    name: string,
+    make: () => Omit<SetState, 'refs' | 'elements' | 'name'> & { static?: PolicyElement[] },
+  ): SetState {
     let s = this.sets.get(name);
     if (!s) {
       const m = make();
-      s = { name, type: m.type, comment: m.comment, elements: new Map(), refs: 0, ...(m.member ? { member: m.member } : {}) };
+      s = {
+        name,
+        type: m.type,
+        comment: m.comment,
+        elements: new Map(),
+        refs: 0,
+        ...(m.member ? { member: m.member } : {}),
+      };
       this.sets.set(name, s);
       for (const el of m.static ?? []) s.elements.set(elementKey(el), { element: el, count: 1 });
       if (s.member && !this.bulk) for (const e of this.pods.values()) this.addMembership(e, s);
@@ -357,7 +401,9 @@ export class PolicySetPlanner {
       return this.useSet(a, policyObjectName('block', peerKey(ns, peer)), () => ({
         type: 'addr-interval',
         comment: describePeer(ns, peer),
-        static: blockRanges(block.cidr, block.except).map(([lo, hi]): PolicyElement => ({ type: 'addr-interval', from: formatV4(lo), to: formatV4(hi) })),
+        static: blockRanges(block.cidr, block.except).map(
+          ([lo, hi]): PolicyElement => ({ type: 'addr-interval', from: formatV4(lo), to: formatV4(hi) }),
+        ),
       }));
     }
     // A podSelector alone means the policy's own namespace; with a namespaceSelector it does not.
@@ -372,7 +418,11 @@ export class PolicySetPlanner {
   private portSet(a: ActivePolicy, ports: readonly NetworkPolicyPort[]): SetState {
     const elements = portElements(ports);
     const key = elements.map(elementKey).join(', ');
-    return this.useSet(a, policyObjectName('ports', key), () => ({ type: 'proto-port-interval', comment: clip(`ports ${key}`), static: elements }));
+    return this.useSet(a, policyObjectName('ports', key), () => ({
+      type: 'proto-port-interval',
+      comment: clip(`ports ${key}`),
+      static: elements,
+    }));
   }
 
   private namedInSet(a: ActivePolicy, name: string, protocol: Protocol): SetState {
@@ -387,7 +437,13 @@ export class PolicySetPlanner {
     }));
   }
 
-  private namedEgSet(a: ActivePolicy, ns: string, peer: NetworkPolicyPeer | undefined, name: string, protocol: Protocol): SetState {
+  private namedEgSet(
+    a: ActivePolicy,
+    ns: string,
+    peer: NetworkPolicyPeer | undefined,
+    name: string,
+    protocol: Protocol,
+  ): SetState {
     const key = `${peer ? peerKey(ns, peer) : 'any'} port ${name}/${protocol}`;
     return this.useSet(a, policyObjectName('named-eg', key), () => ({
       type: 'addr-proto-port',
@@ -439,4 +495,3 @@ export function planPolicyTable(cluster: PolicyCluster, pods: readonly PolicySet
   planner.setCluster(cluster);
   return planner.state();
 }
-

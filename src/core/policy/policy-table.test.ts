@@ -10,7 +10,13 @@ import { PolicySetPlanner, type PolicySetPod } from './policy-sets.js';
 import { planFullRebuild, planRemoval, planSync } from '../nft/sync.js';
 import { PolicyTableRenderer, policyTableDef, SKELETON } from './policy-table.js';
 
-const pod = (ns: string, name: string, ip: string, local: boolean, labels: Record<string, string> = { pod: name }): PolicySetPod => ({
+const pod = (
+  ns: string,
+  name: string,
+  ip: string,
+  local: boolean,
+  labels: Record<string, string> = { pod: name },
+): PolicySetPod => ({
   namespace: ns,
   name,
   labels,
@@ -19,10 +25,25 @@ const pod = (ns: string, name: string, ip: string, local: boolean, labels: Recor
   local,
 });
 function cluster(...specs: Array<[string, string, string]>): PolicyCluster {
-  const yaml = specs.map(([ns, name, spec]) => `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name}, namespace: ${ns} }\nspec:\n${spec.replace(/^/gm, '  ')}\n---\n`).join('');
-  return { namespaces: new Map([['x', { ns: 'x' }], ['y', { ns: 'y' }]]), policies: yaml === '' ? [] : (parseManifest(yaml) as NetworkPolicy[]) };
+  const yaml = specs
+    .map(
+      ([ns, name, spec]) =>
+        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: ${name}, namespace: ${ns} }\nspec:\n${spec.replace(/^/gm, '  ')}\n---\n`,
+    )
+    .join('');
+  return {
+    namespaces: new Map([
+      ['x', { ns: 'x' }],
+      ['y', { ns: 'y' }],
+    ]),
+    policies: yaml === '' ? [] : (parseManifest(yaml) as NetworkPolicy[]),
+  };
 }
-const FROM_BLUE: [string, string, string] = ['x', 'from-blue', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }], ports: [{ port: 80 }, { port: http }] }]'];
+const FROM_BLUE: [string, string, string] = [
+  'x',
+  'from-blue',
+  'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }], ports: [{ port: 80 }, { port: http }] }]',
+];
 const PODS = [pod('x', 'a', '10.244.1.2', true), pod('y', 'b', '10.244.2.2', false)];
 
 test('the rebuilt table: skeleton rules from the layout registry, a group chain naming its policy rule, vmap entries after the chains', () => {
@@ -30,13 +51,22 @@ test('the rebuilt table: skeleton rules from the layout registry, a group chain 
   planner.setCluster(cluster(FROM_BLUE));
   planner.setPods(PODS);
   const text = planFullRebuild(policyTableDef(planner.state())).render();
-  assert.match(text, /^add table inet weft-policy \{ comment "weft agent: NetworkPolicy for the pods of this node"; \}\ndelete table inet weft-policy\nadd table inet weft-policy/);
+  assert.match(
+    text,
+    /^add table inet weft-policy \{ comment "weft agent: NetworkPolicy for the pods of this node"; \}\ndelete table inet weft-policy\nadd table inet weft-policy/,
+  );
   assert.match(text, /add chain inet weft-policy forward \{ type filter hook forward priority 0; policy accept;/);
   assert.match(text, /add rule inet weft-policy forward ct state established,related accept/);
   assert.match(text, /add rule inet weft-policy forward ip saddr \. ip daddr @self accept/);
   assert.match(text, /add rule inet weft-policy forward ip saddr vmap @egress-pods/);
-  assert.match(text, /add rule inet weft-policy in-[0-9a-f]{16} ip saddr @peer-[0-9a-f]{16} meta l4proto \. th dport @ports-[0-9a-f]{16} return comment "x\/from-blue ingress\[0\]"/);
-  assert.match(text, /add rule inet weft-policy in-[0-9a-f]{16} ip saddr @peer-[0-9a-f]{16} ip daddr \. meta l4proto \. th dport @named-in-[0-9a-f]{16} return comment "x\/from-blue ingress\[0\]"/);
+  assert.match(
+    text,
+    /add rule inet weft-policy in-[0-9a-f]{16} ip saddr @peer-[0-9a-f]{16} meta l4proto \. th dport @ports-[0-9a-f]{16} return comment "x\/from-blue ingress\[0\]"/,
+  );
+  assert.match(
+    text,
+    /add rule inet weft-policy in-[0-9a-f]{16} ip saddr @peer-[0-9a-f]{16} ip daddr \. meta l4proto \. th dport @named-in-[0-9a-f]{16} return comment "x\/from-blue ingress\[0\]"/,
+  );
   assert.match(text, /add rule inet weft-policy in-[0-9a-f]{16} counter drop/);
   assert.match(text, /add element inet weft-policy named-in-[0-9a-f]{16} \{ 10\.244\.1\.2 \. "tcp" \. 80 \}/);
   const vmapAt = text.indexOf('add element inet weft-policy ingress-pods');
@@ -74,7 +104,9 @@ const cases: DiffCase[] = [
     name: 'a new local pod of the group: its vmap entry, self pair and named port only',
     before: { cluster: cluster(FROM_BLUE), pods: PODS },
     after: { cluster: cluster(FROM_BLUE), pods: [...PODS, pod('x', 'c', '10.244.1.3', true)] },
-    lines: [/^add element inet weft-policy (ingress-pods \{ 10\.244\.1\.3 : jump in-[0-9a-f]{16} \}|self \{ 10\.244\.1\.3 \. 10\.244\.1\.3 \}|named-in-[0-9a-f]{16} \{ 10\.244\.1\.3 \. "tcp" \. 80 \})$/],
+    lines: [
+      /^add element inet weft-policy (ingress-pods \{ 10\.244\.1\.3 : jump in-[0-9a-f]{16} \}|self \{ 10\.244\.1\.3 \. 10\.244\.1\.3 \}|named-in-[0-9a-f]{16} \{ 10\.244\.1\.3 \. "tcp" \. 80 \})$/,
+    ],
     has: [/ingress-pods/, /self/, /named-in-/],
   },
   {
@@ -82,14 +114,23 @@ const cases: DiffCase[] = [
     before: { cluster: cluster(), pods: PODS },
     after: { cluster: cluster(FROM_BLUE), pods: PODS },
     lines: [/^add (chain|set|element|rule) inet weft-policy /],
-    has: [/^add chain inet weft-policy in-/, /^add set inet weft-policy peer-/, /^add element inet weft-policy ingress-pods/],
+    has: [
+      /^add chain inet weft-policy in-/,
+      /^add set inet weft-policy peer-/,
+      /^add element inet weft-policy ingress-pods/,
+    ],
   },
   {
-    name: 'the policy is deleted: the entry and the chain\'s rules go first, then its sets and the chain',
+    name: "the policy is deleted: the entry and the chain's rules go first, then its sets and the chain",
     before: { cluster: cluster(FROM_BLUE), pods: PODS },
     after: { cluster: cluster(), pods: PODS },
     lines: [/^(delete element|flush chain|delete chain|delete set|delete map) inet weft-policy /],
-    has: [/^delete element inet weft-policy ingress-pods \{ 10\.244\.1\.2 \}$/, /^flush chain inet weft-policy in-/, /^delete chain inet weft-policy in-/, /^delete set inet weft-policy peer-/],
+    has: [
+      /^delete element inet weft-policy ingress-pods \{ 10\.244\.1\.2 \}$/,
+      /^flush chain inet weft-policy in-/,
+      /^delete chain inet weft-policy in-/,
+      /^delete set inet weft-policy peer-/,
+    ],
   },
 ];
 
@@ -106,8 +147,16 @@ for (const c of cases) {
     assert.equal(plan.full, undefined, 'an incremental change');
     const tx = plan.tx;
     const lines = tx.render().trim().split('\n');
-    for (const l of lines) assert.ok(c.lines.some((re) => re.test(l)), `unexpected line: ${l}`);
-    for (const re of c.has) assert.ok(lines.some((l) => re.test(l)), `no line matches ${re}:\n${lines.join('\n')}`);
+    for (const l of lines)
+      assert.ok(
+        c.lines.some((re) => re.test(l)),
+        `unexpected line: ${l}`,
+      );
+    for (const re of c.has)
+      assert.ok(
+        lines.some((l) => re.test(l)),
+        `no line matches ${re}:\n${lines.join('\n')}`,
+      );
     if (c.name.startsWith('the policy is deleted')) {
       const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
       assert.ok(at(/^delete element .* ingress-pods/) < at(/^delete chain/), 'the entry before its chain');

@@ -26,8 +26,34 @@
 
 import { POLICY_OBJECTS, POLICY_TABLE } from '../names.js';
 import { baseChainOf } from '../nft/layout.js';
-import { accept, counter, drop, inSet, match, ret, rule, vmap, type ChainDef, type DataType, type Element, type Expr, type Part, type RuleBody, type SetDef, type SetFlag, type TableDef } from '../nft/model.js';
-import { PROTOCOL_NAMES, type PlannedChain, type PlannedSet, type PolicyElement, type PolicyMatch, type PolicySetType, type PolicyTableState } from './policy-sets.js';
+import {
+  accept,
+  counter,
+  drop,
+  inSet,
+  match,
+  ret,
+  rule,
+  vmap,
+  type ChainDef,
+  type DataType,
+  type Element,
+  type Expr,
+  type Part,
+  type RuleBody,
+  type SetDef,
+  type SetFlag,
+  type TableDef,
+} from '../nft/model.js';
+import {
+  PROTOCOL_NAMES,
+  type PlannedChain,
+  type PlannedSet,
+  type PolicyElement,
+  type PolicyMatch,
+  type PolicySetType,
+  type PolicyTableState,
+} from './policy-sets.js';
 
 const SET_TYPES: Record<PolicySetType, { key: DataType[]; flags: SetFlag[] }> = {
   addr: { key: ['ipv4_addr'], flags: [] },
@@ -45,7 +71,7 @@ export const SKELETON = {
   forward: {
     name: POLICY_OBJECTS.forwardChain,
     base: baseChainOf('policyForward'),
-    comment: 'NetworkPolicy of this node\'s pods',
+    comment: "NetworkPolicy of this node's pods",
     rules: [
       rule([match('ct state', { flags: ['established', 'related'] }), accept], 'replies of allowed connections'),
       rule([inSet(['ip saddr', 'ip daddr'], POLICY_OBJECTS.selfSet), accept], 'a pod always reaches itself'),
@@ -54,8 +80,18 @@ export const SKELETON = {
     ],
   },
   maps: [
-    { name: POLICY_OBJECTS.egressMap, key: ['ipv4_addr'], value: 'verdict', comment: 'local pod isolated for egress -> jump to its group chain' },
-    { name: POLICY_OBJECTS.ingressMap, key: ['ipv4_addr'], value: 'verdict', comment: 'local pod isolated for ingress -> jump to its group chain' },
+    {
+      name: POLICY_OBJECTS.egressMap,
+      key: ['ipv4_addr'],
+      value: 'verdict',
+      comment: 'local pod isolated for egress -> jump to its group chain',
+    },
+    {
+      name: POLICY_OBJECTS.ingressMap,
+      key: ['ipv4_addr'],
+      value: 'verdict',
+      comment: 'local pod isolated for ingress -> jump to its group chain',
+    },
   ],
 } as const satisfies {
   family: 'inet';
@@ -100,7 +136,15 @@ function matchExpr(m: PolicyMatch): Expr {
 
 function groupChain(c: PlannedChain): ChainDef {
   const rules: RuleBody[] = c.rules.map((r) => rule([...r.matches.map(matchExpr), ret], r.comment));
-  rules.push(rule([counter, drop], `no ${c.direction.toLowerCase()} rule of ${c.policies.length === 1 ? c.policies[0] : `${c.policies.length} policies`} allows this`.slice(0, 120)));
+  rules.push(
+    rule(
+      [counter, drop],
+      `no ${c.direction.toLowerCase()} rule of ${c.policies.length === 1 ? c.policies[0] : `${c.policies.length} policies`} allows this`.slice(
+        0,
+        120,
+      ),
+    ),
+  );
   return { name: c.name, comment: c.comment, rules };
 }
 
@@ -118,14 +162,24 @@ export class PolicyTableRenderer {
       let d = this.sets.get(s);
       if (!d) {
         const t = SET_TYPES[s.type];
-        d = { name: s.name, key: t.key, ...(t.flags.length > 0 ? { flags: t.flags } : {}), comment: s.comment, elements: s.elements.map((e): Element => ({ key: elementParts(e) })) };
+        d = {
+          name: s.name,
+          key: t.key,
+          ...(t.flags.length > 0 ? { flags: t.flags } : {}),
+          comment: s.comment,
+          elements: s.elements.map((e): Element => ({ key: elementParts(e) })),
+        };
         this.sets.set(s, d);
       }
       return d;
     });
-    const vmapElements = (list: PolicyTableState['ingressPods']): Element[] => list.map((p) => ({ key: [p.addr], value: { verdict: 'jump', chain: p.chain } }));
+    const vmapElements = (list: PolicyTableState['ingressPods']): Element[] =>
+      list.map((p) => ({ key: [p.addr], value: { verdict: 'jump', chain: p.chain } }));
     const [egressMap, ingressMap] = SKELETON.maps;
-    sets.push({ ...egressMap, elements: vmapElements(state.egressPods) }, { ...ingressMap, elements: vmapElements(state.ingressPods) });
+    sets.push(
+      { ...egressMap, elements: vmapElements(state.egressPods) },
+      { ...ingressMap, elements: vmapElements(state.ingressPods) },
+    );
     const chains = state.chains.map((c) => {
       let d = this.chains.get(c);
       if (!d) {
@@ -134,7 +188,13 @@ export class PolicyTableRenderer {
       }
       return d;
     });
-    return { family: SKELETON.family, name: SKELETON.name, comment: SKELETON.comment, chains: [SKELETON.forward, ...chains], sets };
+    return {
+      family: SKELETON.family,
+      name: SKELETON.name,
+      comment: SKELETON.comment,
+      chains: [SKELETON.forward, ...chains],
+      sets,
+    };
   }
 }
 

@@ -28,14 +28,26 @@ const LAB_NODES = ['n1', 'n2', 'n3'];
 /** The examples' cluster as the lab runs it: namespaces with their name label, pods spread over the nodes. */
 function labCluster(file: string): { namespaces: Map<string, Labels>; pods: ReachPod[] } {
   const docs = parseManifest(readFileSync(file, 'utf8'));
-  const namespaces = new Map(docs.filter((o): o is Namespace => o.kind === 'Namespace').map((n) => [n.metadata.name, { ...n.metadata.labels, 'kubernetes.io/metadata.name': n.metadata.name }]));
+  const namespaces = new Map(
+    docs
+      .filter((o): o is Namespace => o.kind === 'Namespace')
+      .map((n) => [n.metadata.name, { ...n.metadata.labels, 'kubernetes.io/metadata.name': n.metadata.name }]),
+  );
   const perNode = LAB_NODES.map(() => 0);
   const pods = docs
     .filter((o): o is Pod => o.kind === 'Pod')
     .map((p): ReachPod => {
       const n = perNode.indexOf(Math.min(...perNode));
       perNode[n]!++;
-      return { namespace: p.metadata.namespace, name: p.metadata.name, labels: p.metadata.labels, ip: `10.244.${n + 1}.${perNode[n]! + 1}`, node: LAB_NODES[n]!, hostNetwork: p.spec.hostNetwork, ports: p.spec.containers.flatMap((c) => c.ports) };
+      return {
+        namespace: p.metadata.namespace,
+        name: p.metadata.name,
+        labels: p.metadata.labels,
+        ip: `10.244.${n + 1}.${perNode[n]! + 1}`,
+        node: LAB_NODES[n]!,
+        hostNetwork: p.spec.hostNetwork,
+        ports: p.spec.containers.flatMap((c) => c.ports),
+      };
     });
   return { namespaces, pods };
 }
@@ -43,11 +55,25 @@ function labCluster(file: string): { namespaces: Map<string, Labels>; pods: Reac
 const ref = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
 /** The verdict of the tables on the packet's path: every node's forward hook must accept it. */
-function traced(lab: LabModel, from: ReachPod, to: ReachPod, port: number, protocol: Protocol): { allowed: boolean; why: string } {
+function traced(
+  lab: LabModel,
+  from: ReachPod,
+  to: ReachPod,
+  port: number,
+  protocol: Protocol,
+): { allowed: boolean; why: string } {
   const why: string[] = [];
   for (const node of forwardPath(from, to)) {
     const table: TableDef = lab.tables.get(node)!;
-    const r = tracePacket([table], 'forward', { family: 4, saddr: from.ip!, daddr: to.ip!, protocol: protocol.toLowerCase(), sport: 40000, dport: port, ctState: 'new' });
+    const r = tracePacket([table], 'forward', {
+      family: 4,
+      saddr: from.ip!,
+      daddr: to.ip!,
+      protocol: protocol.toLowerCase(),
+      sport: 40000,
+      dport: port,
+      ctState: 'new',
+    });
     why.push(`${node}: ${r.verdict} (${r.steps.map((s) => s.comment ?? `${s.chain}[${s.rule}]`).join(' / ')})`);
     if (r.verdict !== 'accept') return { allowed: false, why: why.join('; ') };
   }
@@ -55,7 +81,12 @@ function traced(lab: LabModel, from: ReachPod, to: ReachPod, port: number, proto
 }
 
 /** Every ordered pair and port: the tracer's verdict against reach's; returns the differences. */
-function compare(lab: LabModel, ports: ReadonlyArray<readonly [number, Protocol]>, expect?: Expect, skip?: (from: ReachPod, to: ReachPod) => boolean): string[] {
+function compare(
+  lab: LabModel,
+  ports: ReadonlyArray<readonly [number, Protocol]>,
+  expect?: Expect,
+  skip?: (from: ReachPod, to: ReachPod) => boolean,
+): string[] {
   const out: string[] = [];
   for (const from of lab.pods) {
     for (const to of lab.pods) {
@@ -63,10 +94,12 @@ function compare(lab: LabModel, ports: ReadonlyArray<readonly [number, Protocol]
       for (const [port, protocol] of ports) {
         const want = reachAllowed(reachVerdict(lab.cluster, from, to, port, protocol));
         const got = traced(lab, from, to, port, protocol);
-        if (got.allowed !== want) out.push(`${ref(from)} -> ${ref(to)} ${port}/${protocol}: reach ${want}, tracer ${got.allowed}: ${got.why}`);
+        if (got.allowed !== want)
+          out.push(`${ref(from)} -> ${ref(to)} ${port}/${protocol}: reach ${want}, tracer ${got.allowed}: ${got.why}`);
         if (expect && protocol !== 'SCTP') {
           const wanted = ref(from) === ref(to) || expect(ref(from), ref(to), port, protocol as Proto);
-          if (want !== wanted) out.push(`${ref(from)} -> ${ref(to)} ${port}/${protocol}: reach ${want}, the scenario says ${wanted}`);
+          if (want !== wanted)
+            out.push(`${ref(from)} -> ${ref(to)} ${port}/${protocol}: reach ${want}, the scenario says ${wanted}`);
         }
       }
     }
@@ -78,7 +111,10 @@ const XYZ = labCluster(`${EXAMPLES}xyz/cluster.yaml`);
 const ipOf = (r: string) => XYZ.pods.find((p) => ref(p) === r)!.ip!;
 const policiesOf = (yaml: string) => (yaml === '' ? [] : (parseManifest(yaml) as NetworkPolicy[]));
 /** The scenario's ports, and SCTP, which no pod serves but a rule may name. */
-const withSctp = (ports: ReadonlyArray<readonly [number, Proto]>): Array<readonly [number, Protocol]> => [...ports, [80, 'SCTP']];
+const withSctp = (ports: ReadonlyArray<readonly [number, Proto]>): Array<readonly [number, Protocol]> => [
+  ...ports,
+  [80, 'SCTP'],
+];
 
 for (const s of SCENARIOS) {
   test(`tracer equals reach: ${s.name}`, () => {
@@ -89,24 +125,87 @@ for (const s of SCENARIOS) {
 }
 
 test('tracer equals reach: the sequences of the suite (a pod label, a namespace label, a changed policy, a late pod)', () => {
-  const teamBlue = policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }]');
+  const teamBlue = policy(
+    'x',
+    'p',
+    'podSelector: {}\ningress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { team: blue } } }] }]',
+  );
   const relabel = (r: string, labels: Labels) => XYZ.pods.map((p) => (ref(p) === r ? { ...p, labels } : p));
   const prodZ = new Map([...XYZ.namespaces].map(([n, l]) => [n, n === 'z' ? { ...l, role: 'prod' } : l]));
-  const lateD: ReachPod = { namespace: 'x', name: 'd', labels: { pod: 'd' }, ip: '10.244.1.9', node: 'n1', hostNetwork: false, ports: XYZ.pods[0]!.ports };
+  const lateD: ReachPod = {
+    namespace: 'x',
+    name: 'd',
+    labels: { pod: 'd' },
+    ip: '10.244.1.9',
+    node: 'n1',
+    hostNetwork: false,
+    ports: XYZ.pods[0]!.ports,
+  };
   const cases: Array<[string, LabModel, Expect]> = [
-    ['team=blue on y/a', planLab(XYZ.namespaces, policiesOf(teamBlue), relabel('y/a', { pod: 'a', team: 'blue' }), LAB_NODES), (f, t) => nsOf(t) !== 'x' || f === 'y/a'],
-    ['role=prod on z', planLab(prodZ, policiesOf(policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { role: prod } } }] }]')), XYZ.pods, LAB_NODES), (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z'],
-    ['allow from z (was y)', planLab(XYZ.namespaces, policiesOf(policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: z } } }] }]')), XYZ.pods, LAB_NODES), (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z'],
-    ['late pod x/d, denied', planLab(XYZ.namespaces, policiesOf(policy('x', 'deny', 'podSelector: { matchLabels: { pod: d } }')), [...XYZ.pods, lateD], LAB_NODES), (_f, t) => t !== 'x/d'],
+    [
+      'team=blue on y/a',
+      planLab(XYZ.namespaces, policiesOf(teamBlue), relabel('y/a', { pod: 'a', team: 'blue' }), LAB_NODES),
+      (f, t) => nsOf(t) !== 'x' || f === 'y/a',
+    ],
+    [
+      'role=prod on z',
+      planLab(
+        prodZ,
+        policiesOf(
+          policy(
+            'x',
+            'p',
+            'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { role: prod } } }] }]',
+          ),
+        ),
+        XYZ.pods,
+        LAB_NODES,
+      ),
+      (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z',
+    ],
+    [
+      'allow from z (was y)',
+      planLab(
+        XYZ.namespaces,
+        policiesOf(
+          policy('x', 'p', 'podSelector: {}\ningress: [{ from: [{ namespaceSelector: { matchLabels: { ns: z } } }] }]'),
+        ),
+        XYZ.pods,
+        LAB_NODES,
+      ),
+      (f, t) => nsOf(t) !== 'x' || nsOf(f) === 'z',
+    ],
+    [
+      'late pod x/d, denied',
+      planLab(
+        XYZ.namespaces,
+        policiesOf(policy('x', 'deny', 'podSelector: { matchLabels: { pod: d } }')),
+        [...XYZ.pods, lateD],
+        LAB_NODES,
+      ),
+      (_f, t) => t !== 'x/d',
+    ],
   ];
   for (const [name, lab, expect] of cases) assert.deepEqual(compare(lab, withSctp(ALL_PORTS), expect), [], name);
 });
 
 test('tracer equals reach: the examples of examples/policies', () => {
   const shop = labCluster(`${EXAMPLES}policies/00-cluster.yaml`);
-  const files = ['deny-all-to-nginx.yaml', 'allow-demo-to-nginx.yaml', 'default-deny-namespace.yaml', 'deny-other-namespaces.yaml', 'allow-prod-namespaces.yaml', 'allow-external-80.yaml'];
+  const files = [
+    'deny-all-to-nginx.yaml',
+    'allow-demo-to-nginx.yaml',
+    'default-deny-namespace.yaml',
+    'deny-other-namespaces.yaml',
+    'allow-prod-namespaces.yaml',
+    'allow-external-80.yaml',
+  ];
   for (const f of files) {
-    const lab = planLab(shop.namespaces, policiesOf(readFileSync(`${EXAMPLES}policies/${f}`, 'utf8')), shop.pods, LAB_NODES);
+    const lab = planLab(
+      shop.namespaces,
+      policiesOf(readFileSync(`${EXAMPLES}policies/${f}`, 'utf8')),
+      shop.pods,
+      LAB_NODES,
+    );
     assert.deepEqual(compare(lab, withSctp(ALL_PORTS)), [], f);
   }
 });
@@ -117,7 +216,16 @@ test('property: over random clusters and policies the tracer gives evaluate.ts v
       const pods = gen.map((p, i) => asReachPod(p, i));
       const lab = planLab(NAMESPACES, policiesOf(yaml), pods, NODES);
       // Left out: a pod's packet to its own node's hostNetwork pod (the known gap in policy-lab-model.ts).
-      const out = compare(lab, [[80, 'TCP'], [81, 'UDP'], [9000, 'SCTP']], undefined, (from, to) => !from.hostNetwork && to.hostNetwork && from.node === to.node);
+      const out = compare(
+        lab,
+        [
+          [80, 'TCP'],
+          [81, 'UDP'],
+          [9000, 'SCTP'],
+        ],
+        undefined,
+        (from, to) => !from.hostNetwork && to.hostNetwork && from.node === to.node,
+      );
       assert.deepEqual(out, [], yaml);
     }),
     { numRuns: 200, seed: 3030 },

@@ -31,13 +31,35 @@ export type ReachVerdict = { kind: 'policy'; verdict: Verdict } | { kind: 'fixed
 const ref = (p: ReachPod) => `${p.namespace}/${p.name}`;
 
 function asPolicyPod(p: ReachPod): PolicyPod {
-  return { namespace: p.namespace, name: p.name, labels: p.labels, ports: p.ports, selectable: !p.hostNetwork, ...(p.ip ? { ip: p.ip } : {}) };
+  return {
+    namespace: p.namespace,
+    name: p.name,
+    labels: p.labels,
+    ports: p.ports,
+    selectable: !p.hostNetwork,
+    ...(p.ip ? { ip: p.ip } : {}),
+  };
 }
 
-export function reachVerdict(cluster: PolicyCluster, from: ReachPod, to: ReachPod, port: number, protocol: Protocol): ReachVerdict {
-  if (!from.ip || !to.ip) return { kind: 'fixed', allowed: false, reason: `${!from.ip ? ref(from) : ref(to)} has no address (it is not Running)` };
+export function reachVerdict(
+  cluster: PolicyCluster,
+  from: ReachPod,
+  to: ReachPod,
+  port: number,
+  protocol: Protocol,
+): ReachVerdict {
+  if (!from.ip || !to.ip)
+    return {
+      kind: 'fixed',
+      allowed: false,
+      reason: `${!from.ip ? ref(from) : ref(to)} has no address (it is not Running)`,
+    };
   if (from.hostNetwork && from.node !== undefined && from.node === to.node && ref(from) !== ref(to)) {
-    return { kind: 'fixed', allowed: true, reason: `traffic from ${to.node}, the destination's own node, is always allowed` };
+    return {
+      kind: 'fixed',
+      allowed: true,
+      reason: `traffic from ${to.node}, the destination's own node, is always allowed`,
+    };
   }
   return { kind: 'policy', verdict: evaluate(cluster, asPolicyPod(from), asPolicyPod(to), port, protocol) };
 }
@@ -46,8 +68,19 @@ export function reachAllowed(v: ReachVerdict): boolean {
   return v.kind === 'fixed' ? v.allowed : v.verdict.allowed;
 }
 
-export function reachMatrix(cluster: PolicyCluster, pods: readonly ReachPod[], port: number, protocol: Protocol): ReachResult[] {
+export function reachMatrix(
+  cluster: PolicyCluster,
+  pods: readonly ReachPod[],
+  port: number,
+  protocol: Protocol,
+): ReachResult[] {
   const out: ReachResult[] = [];
-  for (const from of pods) for (const to of pods) out.push({ from: ref(from), to: ref(to), allowed: reachAllowed(reachVerdict(cluster, from, to, port, protocol)) });
+  for (const from of pods)
+    for (const to of pods)
+      out.push({
+        from: ref(from),
+        to: ref(to),
+        allowed: reachAllowed(reachVerdict(cluster, from, to, port, protocol)),
+      });
   return out;
 }

@@ -16,10 +16,26 @@ function fails(raw: Record<string, unknown>, code: number, field: RegExp, args: 
 }
 
 test('the seed config gets the reference defaults', () => {
-  const c = parseBridgeConfig({ ...base, bridge: 'cni0', isGateway: true, ipMasq: true, ipam: { type: 'host-local', subnet: '10.244.0.0/16' } });
+  const c = parseBridgeConfig({
+    ...base,
+    bridge: 'cni0',
+    isGateway: true,
+    ipMasq: true,
+    ipam: { type: 'host-local', subnet: '10.244.0.0/16' },
+  });
   assert.deepEqual(c, {
-    network: 'mynet', bridge: 'cni0', isGateway: true, isDefaultGateway: false, forceAddress: false, ipMasq: true,
-    hairpinMode: false, promiscMode: false, enableDad: false, disableContainerInterface: false, ipamType: 'host-local', notes: [],
+    network: 'mynet',
+    bridge: 'cni0',
+    isGateway: true,
+    isDefaultGateway: false,
+    forceAddress: false,
+    ipMasq: true,
+    hairpinMode: false,
+    promiscMode: false,
+    enableDad: false,
+    disableContainerInterface: false,
+    ipamType: 'host-local',
+    notes: [],
   });
 });
 
@@ -41,7 +57,11 @@ test('invalid fields are code 7 naming the field', () => {
     ['hairpin with promisc', { hairpinMode: true, promiscMode: true }, /hairpin/],
     ['bad ipMasqBackend', { ipMasqBackend: 'pf' }, /ipMasqBackend/],
     ['bad runtimeConfig.mac', { runtimeConfig: { mac: 'zz' } }, /runtimeConfig\.mac/],
-    ['disableContainerInterface with IPAM', { disableContainerInterface: true, ipam: { type: 'host-local' } }, /disableContainerInterface/],
+    [
+      'disableContainerInterface with IPAM',
+      { disableContainerInterface: true, ipam: { type: 'host-local' } },
+      /disableContainerInterface/,
+    ],
   ];
   for (const [, extra, field] of cases) fails({ ...base, ...extra }, 7, field);
 });
@@ -51,14 +71,28 @@ test('unsupported features are code 2; their "off" values are accepted', () => {
   fails({ ...base, vlanTrunk: [{ id: 5 }] }, 2, /vlanTrunk/);
   fails({ ...base, macspoofchk: true }, 2, /macspoofchk/);
   fails({ ...base, portIsolation: true }, 2, /portIsolation/);
-  assert.doesNotThrow(() => parseBridgeConfig({ ...base, vlan: 0, vlanTrunk: [], macspoofchk: false, preserveDefaultVlan: true }));
+  assert.doesNotThrow(() =>
+    parseBridgeConfig({ ...base, vlan: 0, vlanTrunk: [], macspoofchk: false, preserveDefaultVlan: true }),
+  );
 });
 
 test('MAC: runtimeConfig beats args.cni beats CNI_ARGS', () => {
-  const args: Array<[string, string]> = [['IgnoreUnknown', '1'], ['MAC', '02:00:00:00:00:01']];
+  const args: Array<[string, string]> = [
+    ['IgnoreUnknown', '1'],
+    ['MAC', '02:00:00:00:00:01'],
+  ];
   assert.equal(parseBridgeConfig({ ...base }, args).mac, '02:00:00:00:00:01');
-  assert.equal(parseBridgeConfig({ ...base, args: { cni: { mac: '02:00:00:00:00:02' } } }, args).mac, '02:00:00:00:00:02');
-  assert.equal(parseBridgeConfig({ ...base, args: { cni: { mac: '02:00:00:00:00:02' } }, runtimeConfig: { mac: '02:00:00:00:00:0A' } }, args).mac, '02:00:00:00:00:0a');
+  assert.equal(
+    parseBridgeConfig({ ...base, args: { cni: { mac: '02:00:00:00:00:02' } } }, args).mac,
+    '02:00:00:00:00:02',
+  );
+  assert.equal(
+    parseBridgeConfig(
+      { ...base, args: { cni: { mac: '02:00:00:00:00:02' } }, runtimeConfig: { mac: '02:00:00:00:00:0A' } },
+      args,
+    ).mac,
+    '02:00:00:00:00:0a',
+  );
   fails({ ...base }, 4, /MAC/, [['MAC', 'nope']]);
 });
 
@@ -67,6 +101,9 @@ test('iptables backend is accepted with a note', () => {
 });
 
 test('DEL reads its fields leniently', () => {
-  assert.deepEqual(bridgeDelFieldsOf({ mtu: 'garbage', ipam: { type: 'host-local' } }), { ipamType: 'host-local', bridge: 'cni0' });
+  assert.deepEqual(bridgeDelFieldsOf({ mtu: 'garbage', ipam: { type: 'host-local' } }), {
+    ipamType: 'host-local',
+    bridge: 'cni0',
+  });
   assert.deepEqual(bridgeDelFieldsOf({ bridge: 'br9', ipam: {} }), { bridge: 'br9' });
 });

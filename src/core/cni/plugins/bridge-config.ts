@@ -53,23 +53,36 @@ export interface BridgeConfig {
 const MAC = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
 
 const bool = z.boolean({ invalid_type_error: 'must be a boolean' }).nullable().optional();
-const macText = z
-  .string({ invalid_type_error: 'must be a string' })
-  .refine((s) => MAC.test(s), (s) => ({ message: `invalid MAC address ${JSON.stringify(s)}` }));
+const macText = z.string({ invalid_type_error: 'must be a string' }).refine(
+  (s) => MAC.test(s),
+  (s) => ({ message: `invalid MAC address ${JSON.stringify(s)}` }),
+);
 
 export const BRIDGE_CONFIG = BASE_CONFIG.extend({
   bridge: z
     .string({ invalid_type_error: 'must be a string' })
-    .refine((s) => s === '' || validateIfname(s) === undefined, (s) => ({ message: `invalid interface name: ${validateIfname(s) ?? ''}` }))
+    .refine(
+      (s) => s === '' || validateIfname(s) === undefined,
+      (s) => ({ message: `invalid interface name: ${validateIfname(s) ?? ''}` }),
+    )
     .nullable()
     .optional(),
   // The reference's MTU is an int where 0 means "kernel default".
-  mtu: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be 0 or 68-65535').max(65535, 'must be at most 65535').nullable().optional(),
+  mtu: z
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be 0 or 68-65535')
+    .max(65535, 'must be at most 65535')
+    .nullable()
+    .optional(),
   isGateway: bool,
   isDefaultGateway: bool,
   forceAddress: bool,
   ipMasq: bool,
-  ipMasqBackend: z.enum(['iptables', 'nftables'], { errorMap: () => ({ message: 'must be "iptables" or "nftables"' }) }).nullable().optional(),
+  ipMasqBackend: z
+    .enum(['iptables', 'nftables'], { errorMap: () => ({ message: 'must be "iptables" or "nftables"' }) })
+    .nullable()
+    .optional(),
   hairpinMode: bool,
   promiscMode: bool,
   enabledad: bool,
@@ -77,10 +90,20 @@ export const BRIDGE_CONFIG = BASE_CONFIG.extend({
   macspoofchk: bool,
   portIsolation: bool,
   preserveDefaultVlan: bool,
-  vlan: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be 0-4094').max(4094, 'must be 0-4094').nullable().optional(),
+  vlan: z
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be 0-4094')
+    .max(4094, 'must be 0-4094')
+    .nullable()
+    .optional(),
   vlanTrunk: z.array(z.unknown(), { invalid_type_error: 'must be a list' }).nullable().optional(),
   // ipam may be {} (L2-only); BASE_CONFIG requires a type, the reference does not.
-  ipam: z.object({ type: z.string({ invalid_type_error: 'must be a string' }).optional() }).passthrough().nullable().optional(),
+  ipam: z
+    .object({ type: z.string({ invalid_type_error: 'must be a string' }).optional() })
+    .passthrough()
+    .nullable()
+    .optional(),
   args: z
     .object({ cni: z.object({ mac: macText.optional() }).passthrough().optional() })
     .passthrough()
@@ -89,21 +112,31 @@ export const BRIDGE_CONFIG = BASE_CONFIG.extend({
 });
 
 function unsupported(field: string, why: string): CniError {
-  return new CniError(CniErrorCode.UnsupportedField, `${field}: unsupported field: ${why}`, 'remove the field or set it to its default');
+  return new CniError(
+    CniErrorCode.UnsupportedField,
+    `${field}: unsupported field: ${why}`,
+    'remove the field or set it to its default',
+  );
 }
 
 /**
  * Validates a bridge config; errors name the field (code 7, or 2 for unsupported features).
  * `cniArgs` are the CNI_ARGS pairs (only MAC is read; K8S_POD_* and IgnoreUnknown are ignored).
  */
-export function parseBridgeConfig(raw: Record<string, unknown>, cniArgs: ReadonlyArray<readonly [string, string]> = []): BridgeConfig {
+export function parseBridgeConfig(
+  raw: Record<string, unknown>,
+  cniArgs: ReadonlyArray<readonly [string, string]> = [],
+): BridgeConfig {
   const c = parseWith(BRIDGE_CONFIG, raw);
   if (c.mtu !== undefined && c.mtu !== null && c.mtu !== 0 && c.mtu < 68) {
     throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: mtu: must be 0 or 68-65535');
   }
   if (c.hairpinMode && c.promiscMode) {
     // Same refusal as the reference: with promiscuous mode the bridge already sees its own frames.
-    throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: hairpinMode: cannot set hairpin mode and promiscuous mode at the same time');
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      'invalid network config: hairpinMode: cannot set hairpin mode and promiscuous mode at the same time',
+    );
   }
   if (c.vlan) throw unsupported('vlan', 'VLAN tagging on the bridge port is not implemented by weft');
   if (c.vlanTrunk && c.vlanTrunk.length > 0) throw unsupported('vlanTrunk', 'VLAN trunks are not implemented by weft');
@@ -111,18 +144,26 @@ export function parseBridgeConfig(raw: Record<string, unknown>, cniArgs: Readonl
   if (c.portIsolation) throw unsupported('portIsolation', 'bridge port isolation is not implemented by weft');
   const ipamType = c.ipam?.type ? c.ipam.type : undefined;
   if (c.disableContainerInterface && ipamType) {
-    throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: disableContainerInterface: cannot be used with IPAM (a down interface cannot hold addresses)');
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      'invalid network config: disableContainerInterface: cannot be used with IPAM (a down interface cannot hold addresses)',
+    );
   }
   let mac: string | undefined;
   const argMac = cniArgs.find(([k]) => k === 'MAC')?.[1];
   if (argMac !== undefined) {
-    if (!MAC.test(argMac)) throw new CniError(CniErrorCode.InvalidEnvironment, `CNI_ARGS: MAC: invalid MAC address ${JSON.stringify(argMac)}`);
+    if (!MAC.test(argMac))
+      throw new CniError(
+        CniErrorCode.InvalidEnvironment,
+        `CNI_ARGS: MAC: invalid MAC address ${JSON.stringify(argMac)}`,
+      );
     mac = argMac;
   }
   if (c.args?.cni?.mac) mac = c.args.cni.mac;
   if (c.runtimeConfig?.mac) mac = c.runtimeConfig.mac;
   const notes: string[] = [];
-  if (c.ipMasqBackend === 'iptables') notes.push('ipMasqBackend "iptables" ignored: weft always masquerades with nftables');
+  if (c.ipMasqBackend === 'iptables')
+    notes.push('ipMasqBackend "iptables" ignored: weft always masquerades with nftables');
   const isDefaultGateway = c.isDefaultGateway ?? false;
   const out: BridgeConfig = {
     network: c.name ?? '',
@@ -140,7 +181,8 @@ export function parseBridgeConfig(raw: Record<string, unknown>, cniArgs: Readonl
   if (c.mtu) out.mtu = c.mtu;
   if (ipamType) out.ipamType = ipamType;
   if (mac) out.mac = mac.toLowerCase();
-  if (c.dns && (c.dns.nameservers?.length || c.dns.domain || c.dns.search?.length || c.dns.options?.length)) out.dns = c.dns;
+  if (c.dns && (c.dns.nameservers?.length || c.dns.domain || c.dns.search?.length || c.dns.options?.length))
+    out.dns = c.dns;
   return out;
 }
 

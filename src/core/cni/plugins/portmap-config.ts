@@ -63,9 +63,10 @@ const protocol = z
   .transform((p) => (p === '' ? 'tcp' : p.toLowerCase()))
   .pipe(z.enum(PORTMAP_PROTOCOLS, { errorMap: () => ({ message: `must be one of ${PORTMAP_PROTOCOLS.join(', ')}` }) }));
 
-const hostIp = z
-  .string({ invalid_type_error: 'must be a string' })
-  .refine((s) => s === '' || tryParseIp(s) !== undefined, (s) => ({ message: `invalid IP address ${JSON.stringify(s)}` }));
+const hostIp = z.string({ invalid_type_error: 'must be a string' }).refine(
+  (s) => s === '' || tryParseIp(s) !== undefined,
+  (s) => ({ message: `invalid IP address ${JSON.stringify(s)}` }),
+);
 
 const MAPPING = z
   .object({
@@ -81,11 +82,20 @@ const conditions = z.array(z.string(), { invalid_type_error: 'must be a list of 
 export const PORTMAP_CONFIG = BASE_CONFIG.extend({
   snat: z.boolean({ invalid_type_error: 'must be a boolean' }).nullable().optional(),
   masqAll: z.boolean({ invalid_type_error: 'must be a boolean' }).nullable().optional(),
-  markMasqBit: z.number({ invalid_type_error: 'must be a number' }).int('must be an integer').min(0, 'must be 0-31').max(31, 'must be 0-31').nullable().optional(),
+  markMasqBit: z
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be an integer')
+    .min(0, 'must be 0-31')
+    .max(31, 'must be 0-31')
+    .nullable()
+    .optional(),
   externalSetMarkChain: z.string({ invalid_type_error: 'must be a string' }).nullable().optional(),
   conditionsV4: conditions,
   conditionsV6: conditions,
-  backend: z.enum(['iptables', 'nftables'], { errorMap: () => ({ message: 'must be "iptables" or "nftables"' }) }).nullable().optional(),
+  backend: z
+    .enum(['iptables', 'nftables'], { errorMap: () => ({ message: 'must be "iptables" or "nftables"' }) })
+    .nullable()
+    .optional(),
   runtimeConfig: z
     .object({ portMappings: z.array(MAPPING, { invalid_type_error: 'must be a list' }).nullable().optional() })
     .passthrough()
@@ -95,9 +105,17 @@ export const PORTMAP_CONFIG = BASE_CONFIG.extend({
 /** Validates a portmap config for ADD and CHECK; errors name the field (code 7, or 2 for conditions). */
 export function parsePortmapConfig(raw: Record<string, unknown>): PortmapConfig {
   const c = parseWith(PORTMAP_CONFIG, raw);
-  if (c.markMasqBit !== undefined && c.markMasqBit !== null && c.externalSetMarkChain !== undefined && c.externalSetMarkChain !== null) {
+  if (
+    c.markMasqBit !== undefined &&
+    c.markMasqBit !== null &&
+    c.externalSetMarkChain !== undefined &&
+    c.externalSetMarkChain !== null
+  ) {
     // The reference refuses this combination too ("Cannot specify externalSetMarkChain and markMasqBit").
-    throw new CniError(CniErrorCode.InvalidNetworkConfig, 'invalid network config: markMasqBit: cannot be set together with externalSetMarkChain');
+    throw new CniError(
+      CniErrorCode.InvalidNetworkConfig,
+      'invalid network config: markMasqBit: cannot be set together with externalSetMarkChain',
+    );
   }
   for (const field of ['conditionsV4', 'conditionsV6'] as const) {
     const list = c[field];
@@ -110,12 +128,21 @@ export function parsePortmapConfig(raw: Record<string, unknown>): PortmapConfig 
     }
   }
   const notes: string[] = [];
-  if (c.markMasqBit !== undefined && c.markMasqBit !== null) notes.push('markMasqBit ignored: weft masquerades by conntrack DNAT status and needs no mark bit');
-  if (c.externalSetMarkChain) notes.push(`externalSetMarkChain "${c.externalSetMarkChain}" ignored: weft uses no iptables chains and masquerades port-mapped traffic itself`);
+  if (c.markMasqBit !== undefined && c.markMasqBit !== null)
+    notes.push('markMasqBit ignored: weft masquerades by conntrack DNAT status and needs no mark bit');
+  if (c.externalSetMarkChain)
+    notes.push(
+      `externalSetMarkChain "${c.externalSetMarkChain}" ignored: weft uses no iptables chains and masquerades port-mapped traffic itself`,
+    );
   if (c.backend === 'iptables') notes.push('backend "iptables" ignored: weft always uses nftables');
   const mappings = (c.runtimeConfig?.portMappings ?? []).map((m): PortMapping => {
     const ip = m.hostIP ? tryParseIp(m.hostIP) : undefined;
-    return { hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol ?? 'tcp', ...(ip ? { hostIp: ip } : {}) };
+    return {
+      hostPort: m.hostPort,
+      containerPort: m.containerPort,
+      protocol: m.protocol ?? 'tcp',
+      ...(ip ? { hostIp: ip } : {}),
+    };
   });
   return { network: c.name ?? '', snat: c.snat ?? true, masqAll: c.masqAll ?? false, mappings, notes };
 }
