@@ -33,11 +33,11 @@
  * IPv6 traffic is not filtered by this table.
  */
 
-import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../k8s/objects.js';
+import type { IpBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../k8s/objects.js';
 import { labelSelectorMatches } from '../k8s/selector.js';
 import { POLICY_OBJECTS, policyObjectName } from '../names.js';
 import { namedPort, peerMatches, podRef, type Direction, type PolicyCluster } from './evaluate.js';
-import { blockRanges, formatV4 } from './ranges.js';
+import { blockRanges, fmtRange, formatV4, mergeRanges } from './ranges.js';
 import {
   clip,
   dedupe,
@@ -331,15 +331,23 @@ export class PolicySetPlanner {
       d === 'Ingress'
         ? a.policy.spec.ingress.map((r) => ({ peers: r.from, ports: r.ports }))
         : a.policy.spec.egress.map((r) => ({ peers: r.to, ports: r.ports }));
-    const field = d === 'Ingress' ? 'saddr' : 'daddr';
+    const field: 'saddr' | 'daddr' = d === 'Ingress' ? 'saddr' : 'daddr';
     const out: PlannedRule[] = [];
     list.forEach((r, i) => {
       const comment = `${a.ref} ${d.toLowerCase()}[${i}]`;
       const push = (matches: PolicyMatch[]) => out.push({ matches, policy: a.ref, direction: d, rule: i, comment });
+      // A rule's ipBlocks share one interval set (their union: the peers of a rule are OR'ed),
+      // so a rule of ten /32 blocks costs one set and one rule, not ten of each.
+      const blocks = r.peers.flatMap((peer) => (peer.ipBlock ? [peer.ipBlock] : []));
       const peerMatches: Array<PolicyMatch | undefined> =
         r.peers.length === 0
           ? [undefined]
-          : r.peers.map((peer) => ({ match: field, set: this.peerSet(a, ns, peer).name }));
+          : [
+              ...(blocks.length > 0 ? [{ match: field, set: this.blocksSet(a, blocks).name }] : []),
+              ...r.peers
+                .filter((peer) => !peer.ipBlock)
+                .map((peer) => ({ match: field, set: this.peerSet(a, ns, peer).name })),
+            ];
       const numbered = r.ports.filter((p) => typeof p.port !== 'string');
       const named = r.ports.filter((p): p is NetworkPolicyPort & { port: string } => typeof p.port === 'string');
       if (r.ports.length === 0) {
@@ -395,17 +403,23 @@ export class PolicySetPlanner {
     return s;
   }
 
+  /** One interval set for the union of a rule's ipBlocks (cidr minus except each), shared by equal unions. */
+  private blocksSet(a: ActivePolicy, blocks: readonly IpBlock[]): SetState {
+    const ranges = mergeRanges(blocks.flatMap((b) => blockRanges(b.cidr, b.except)));
+    const key = ranges.map(fmtRange).join(',');
+    return this.useSet(a, policyObjectName('block', key), () => ({
+      type: 'addr-interval',
+      comment: clip(
+        `ipBlock ${blocks.map((b) => `${b.cidr}${b.except.length > 0 ? ` except ${b.except.join(' ')}` : ''}`).join(', ')}`,
+      ),
+      static: ranges.map(
+        ([lo, hi]): PolicyElement => ({ type: 'addr-interval', from: formatV4(lo), to: formatV4(hi) }),
+      ),
+    }));
+  }
+
   private peerSet(a: ActivePolicy, ns: string, peer: NetworkPolicyPeer): SetState {
-    if (peer.ipBlock) {
-      const block = peer.ipBlock;
-      return this.useSet(a, policyObjectName('block', peerKey(ns, peer)), () => ({
-        type: 'addr-interval',
-        comment: describePeer(ns, peer),
-        static: blockRanges(block.cidr, block.except).map(
-          ([lo, hi]): PolicyElement => ({ type: 'addr-interval', from: formatV4(lo), to: formatV4(hi) }),
-        ),
-      }));
-    }
+    if (peer.ipBlock) return this.blocksSet(a, [peer.ipBlock]);
     // A podSelector alone means the policy's own namespace; with a namespaceSelector it does not.
     const key = peerKey(ns, peer);
     return this.useSet(a, policyObjectName('peer', key), () => ({
