@@ -8,17 +8,19 @@
  * - the full probe matrix for 81 and 400 pairs (`weft probe -A`) against the floor of starting
  *   one process per source pod inside its namespace;
  * - memory per node (agent + pod runner RSS) and per pod (runner RSS growth, and the machine's
- *   MemAvailable drop, which includes the kernel's namespaces, veths and sockets).
+ *   MemAvailable drop, which includes the kernel's namespaces, veths and sockets);
+ * - idle CPU of a 50-node lab with 200 pods (agents, runners and supervisor, over 30 s) against
+ *   as many idle Node processes measured the same way (issue 10).
  * Prints a table and writes bench/results/lab.json. Not a test: it asserts nothing about time.
  *
- * Run: npm run bench   (as root; labs named b3, b20, b50, bpods, bprobe under a temp root)
+ * Run: npm run bench   (as root; labs named b3, b20, b50, bpods, bprobe, bidle under a temp root)
  */
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
@@ -28,8 +30,16 @@ import { CniRuntime, type ConfList } from '../src/cni/runtime.js';
 import { Underlay } from '../src/lab/underlay.js';
 import { Netns } from '../test/support/netns.js';
 
-/** Which parts to run: WEFT_BENCH_LAB=bringup,pods,probe (default all). */
-const PARTS = new Set((process.env.WEFT_BENCH_LAB ?? 'bringup,pods,probe').split(','));
+/** Which parts to run: WEFT_BENCH_LAB=bringup,pods,probe,idle (default all). */
+const ALL_PARTS = ['bringup', 'pods', 'probe', 'idle'] as const;
+const PARTS = new Set((process.env.WEFT_BENCH_LAB ?? ALL_PARTS.join(',')).split(','));
+/** The key each part writes into the results. */
+const RESULT_KEY: Record<(typeof ALL_PARTS)[number], string> = {
+  bringup: 'bringUp',
+  pods: 'pods',
+  probe: 'probe',
+  idle: 'idle',
+};
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const REFERENCE_DIR = '/usr/lib/cni';
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-labs-'));
@@ -67,10 +77,50 @@ function memAvailableKb(): number {
   return Number(/MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]);
 }
 
-function labRecord(name: string): { nodes: Array<{ agentPid: number; runnerPid: number }> } {
+function labRecord(name: string): { supervisorPid?: number; nodes: Array<{ agentPid: number; runnerPid: number }> } {
   return JSON.parse(readFileSync(join(root, name, 'lab.json'), 'utf8')) as {
+    supervisorPid?: number;
     nodes: Array<{ agentPid: number; runnerPid: number }>;
   };
+}
+
+/** utime + stime of one process in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after it start past the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+/** Clock ticks per second (getconf CLK_TCK; 100 on Linux when getconf is missing). */
+function clockTicks(): number {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout.trim());
+  return r.status === 0 && n > 0 ? n : 100;
+}
+
+/** CPU-seconds each group of processes spends over `ms`. */
+async function cpuOver(groups: Record<string, number[]>, ms: number): Promise<Record<string, number>> {
+  const hz = clockTicks();
+  const sum = (pids: number[]) => pids.reduce((a, pid) => a + cpuTicks(pid), 0);
+  const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, sum(pids)]));
+  await new Promise((r) => setTimeout(r, ms));
+  return Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, (sum(pids) - before[k]!) / hz]));
+}
+
+/** Wait until every node of the lab reports Ready (`weft get nodes -o json`). */
+async function waitNodesReady(name: string, count: number): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    const doc = JSON.parse(weft(['get', 'nodes', '--lab', name, '-o', 'json'])) as {
+      items?: Array<{ status?: { conditions?: Array<{ type: string; status: string }> } }>;
+    };
+    const ready = (doc.items ?? []).filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    ).length;
+    if (ready >= count) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`lab ${name}: nodes not all Ready after 2 min`);
 }
 
 function podsManifest(ns: string, count: number): string {
@@ -186,7 +236,7 @@ async function main(): Promise<void> {
         note: `agent ${(agentKb / 1024).toFixed(0)} MiB, runner ${(runnerKb / 1024).toFixed(0)} MiB`,
       });
   }
-  results.bringUp = bringUp;
+  if (PARTS.has('bringup')) results.bringUp = bringUp;
 
   // 200 pods on 10 nodes.
   const PODS = 200;
@@ -265,6 +315,73 @@ async function main(): Promise<void> {
     results.probe = probes;
   }
 
+  // Idle CPU of a 50-node lab with 200 pods (issue 10), against as many idle Node processes.
+  if (PARTS.has('idle')) {
+    const NODES = 50;
+    const SETTLE_MS = 10_000;
+    const WINDOW_MS = 30_000;
+    weft(['lab', 'up', '--name', 'bidle', '--nodes', String(NODES)]);
+    weft(['apply', '--lab', 'bidle', '--no-wait', '-f', '-'], podsManifest('idle', PODS));
+    await waitRunning('bidle', PODS);
+    await waitNodesReady('bidle', NODES);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const rec = labRecord('bidle');
+    const groups = {
+      agents: rec.nodes.map((n) => n.agentPid),
+      runners: rec.nodes.map((n) => n.runnerPid),
+      supervisor: rec.supervisorPid ? [rec.supervisorPid] : [],
+    };
+    const weftCpu = await cpuOver(groups, WINDOW_MS);
+    weft(['lab', 'down', '--name', 'bidle']);
+    const count = groups.agents.length + groups.runners.length;
+    const idlers = Array.from({ length: count }, () =>
+      spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' }),
+    );
+    let baseCpu: number;
+    try {
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      baseCpu = (await cpuOver({ idle: idlers.map((c) => c.pid!) }, WINDOW_MS)).idle!;
+    } finally {
+      for (const c of idlers) c.kill();
+    }
+    const cores = (s: number) => s / (WINDOW_MS / 1000);
+    const total = weftCpu.agents! + weftCpu.runners! + weftCpu.supervisor!;
+    results.idle = {
+      nodes: NODES,
+      pods: PODS,
+      windowMs: WINDOW_MS,
+      processes: count + groups.supervisor.length,
+      agentsCores: cores(weftCpu.agents!),
+      runnersCores: cores(weftCpu.runners!),
+      supervisorCores: cores(weftCpu.supervisor!),
+      totalCores: cores(total),
+      baselineProcesses: count,
+      baselineCores: cores(baseCpu),
+      targetCores: 0.1,
+    };
+    console.error(
+      `idle ${NODES} nodes, ${PODS} pods: ${cores(total).toFixed(3)} cores (idle node ${cores(baseCpu).toFixed(3)})`,
+    );
+    rows.push({
+      what: `idle CPU, ${NODES} nodes + ${PODS} pods`,
+      weft: `${cores(total).toFixed(3)} cores`,
+      baseline: `${cores(baseCpu).toFixed(3)} cores ${count} idle node`,
+      ratio: baseCpu > 0 ? `${(total / baseCpu).toFixed(1)}x` : 'n/a',
+      note: `agents ${cores(weftCpu.agents!).toFixed(3)}, runners ${cores(weftCpu.runners!).toFixed(3)}, supervisor ${cores(weftCpu.supervisor!).toFixed(3)}; target <= 0.1: ${cores(total) <= 0.1 ? 'met' : 'NOT met'}`,
+    });
+  }
+
+  // A run of some parts keeps the figures of the others from the last results file, saying so.
+  const file = fileURLToPath(new URL('../../bench/results/lab.json', import.meta.url));
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const carried: Record<string, unknown> = {};
+  for (const part of ALL_PARTS) {
+    const key = RESULT_KEY[part];
+    if (PARTS.has(part) || previous[key] === undefined) continue;
+    results[key] = previous[key];
+    carried[key] = (previous.carried as Record<string, unknown> | undefined)?.[key] ?? previous.date;
+  }
+  if (Object.keys(carried).length > 0) results.carried = carried;
   report('lab', rows, results, [34, 26, 34, 8]);
 }
 
@@ -274,7 +391,7 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const name of ['b3', 'b20', 'b50', 'bpods', 'bprobe'])
+    for (const name of ['b3', 'b20', 'b50', 'bpods', 'bprobe', 'bidle'])
       spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
     rmSync(root, { recursive: true, force: true });
   });
