@@ -11,9 +11,9 @@
  *   run/policy-applied.json after its `nft -f` returns); median and p99 over the trials.
  * - rendering: one node's table for a cluster of 10,000 pods (100 on the node) and 1,000
  *   policies, with sets shared per selector (src/core/policy/policy-sets.ts) against the per-pod
- *   plan the agent used before (nft-plan.ts), in the same run: set elements, planning time, the
- *   script's size, loading it with `nft -f` into a scratch namespace (and the empty skeleton),
- *   and the time from one pod label change to the node's table updated (incremental plan, and
+ *   plan the agent used before (bench/baseline/policy-per-pod.ts), in the same run: set
+ *   elements, planning time, the script's size, loading it with `nft -f` into a scratch
+ *   namespace (and the empty skeleton), and the time from one pod label change to the node's table updated (incremental plan, and
  *   the element differences applied in one transaction through `nft -i`, as the agent does).
  * Prints a table and writes bench/results/policy.json. Not a test: it asserts nothing about time.
  *
@@ -31,7 +31,7 @@ import { report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
 import type { PolicyPod } from '../src/core/policy/evaluate.js';
-import { planPolicyElements, renderPolicyTable } from '../src/core/policy/nft-plan.js';
+import { planPolicyElements, renderPolicyTableText } from './baseline/policy-per-pod.js';
 import { bigCluster, NODE0_PREFIX } from './policy-cluster.js';
 import { PolicySetPlanner, type PolicySetPod } from '../src/core/policy/policy-sets.js';
 import { PolicyTableRenderer, policyTableDef } from '../src/core/policy/policy-table.js';
@@ -356,11 +356,11 @@ async function render(): Promise<void> {
   const local = pods.filter(isLocal);
 
   // Baseline, in the same run: the per-(local pod, peer range, port) plan the agent used before
-  // (src/core/policy/nft-plan.ts), where any pod change re-plans the node.
+  // (bench/baseline/policy-per-pod.ts), where any pod change re-plans the node.
   let t = performance.now();
   const el = planPolicyElements(cluster, local, pods);
   const basePlanMs = performance.now() - t;
-  const baseText = renderPolicyTable(el).render();
+  const baseText = renderPolicyTableText(el);
   const baseElements =
     el.ingressIsolated.length +
     el.egressIsolated.length +
@@ -463,7 +463,7 @@ async function render(): Promise<void> {
     labelChangeP99Ms: percentile(labelMs, 99),
     labelChangeOps: labelOps,
     baseline: {
-      what: 'per (local pod, peer range, port) elements (nft-plan.ts), the agent before',
+      what: 'per (local pod, peer range, port) elements (bench/baseline/policy-per-pod.ts), the agent before',
       planMs: basePlanMs,
       elements: baseElements,
       bytes: Buffer.byteLength(baseText),

@@ -22,7 +22,8 @@
 
 import type { Child, Exec, SpawnChild } from '../ports/exec.js';
 import { spawnChild } from './exec.js';
-import type { Nft, NftBatch } from '../ports/nft.js';
+import type { Nft } from '../ports/nft.js';
+import type { NftTx } from '../core/nft/tx.js';
 import { NftCommand } from './nft.js';
 
 const MARKER_TABLE = 'weft-nft-session-marker';
@@ -62,7 +63,7 @@ export class NftSession implements Nft {
     return this.child?.pid;
   }
 
-  apply(tx: NftBatch, context: string): Promise<void> {
+  apply(tx: NftTx, context: string): Promise<void> {
     if (tx.empty) return Promise.resolve();
     const line = tx.render().trimEnd().split('\n').join('; ');
     const run = () => (line.length > MAX_LINE ? this.fallback.apply(tx, context) : this.send(line, context));

@@ -4,7 +4,8 @@
  */
 
 import type { Exec } from '../ports/exec.js';
-import type { Nft, NftBatch } from '../ports/nft.js';
+import type { Nft } from '../ports/nft.js';
+import type { NftTx } from '../core/nft/tx.js';
 
 export class NftCommand implements Nft {
   constructor(
@@ -12,7 +13,7 @@ export class NftCommand implements Nft {
     private readonly netns?: string,
   ) {}
 
-  async apply(tx: NftBatch, context: string): Promise<void> {
+  async apply(tx: NftTx, context: string): Promise<void> {
     if (tx.empty) return;
     await this.exec.run({
       argv: ['nft', '-f', '-'],

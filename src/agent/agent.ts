@@ -9,7 +9,9 @@
  * - backend:   (own lease, peers, net-conf) → routes, VXLAN device, neighbours, FDB, applied as a
  *              difference by the BackendReconciler; resolves its start after the first success,
  *              so pods never start on a node whose routes are not there yet.
- * - ip-masq:   the agent's masquerade table for pod traffic leaving the cluster network.
+ * - ip-masq:   the agent's masquerade table for pod traffic leaving the cluster network, kept
+ *              by nftlayer's NftTableSync (full rebuild at start, after a failure and every
+ *              `masqResyncMs`; otherwise only the differences).
  * - cni-files: subnet.env and the conflist for the `weft` CNI plugin, last: once they exist the
  *              runtime may start pods here.
  *
@@ -27,7 +29,9 @@ import type { Metrics } from '../ports/metrics.js';
 import type { Nft } from '../ports/nft.js';
 import { planBackend, vtepMacFor } from '../core/backend/plan.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
-import { renderAgentMasq, renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
+import { agentMasqTable } from '../core/nft/agent-masq.js';
+import { AGENT_MASQ_TABLE } from '../core/names.js';
+import { NftTableSync } from '../adapters/nft-sync.js';
 import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from '../core/metrics.js';
 import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 import { BackendReconciler } from './backend-reconciler.js';
@@ -270,7 +274,11 @@ export interface NodeControllersOptions {
   log: Logger;
   metrics: Metrics;
   timing: SyncTiming;
+  /** How often the ip-masq table is rebuilt whole even when nothing changed (default 5 minutes). */
+  masqResyncMs?: number;
 }
+
+const MASQ_RESYNC_MS = 5 * 60_000;
 
 /**
  * The backend, ip-masq and CNI-files controllers over the subnet controller's network. The
@@ -289,7 +297,12 @@ export function nodeControllers(o: NodeControllersOptions): {
   let lastPeerErrors = '';
   /** What the CNI files and masq need from the last successful backend sync. */
   let env: { network: string; subnet: string; mtu: number; ipMasq: boolean } | undefined;
-  let masqApplied = '';
+  const masqTable = new NftTableSync(o.nft, {
+    resyncEveryMs: o.masqResyncMs ?? MASQ_RESYNC_MS,
+    now: () => o.clock.now(),
+  });
+  /** Whether the table is known removed (ipMasq off): removal is sent once, not on every sync. */
+  let masqRemoved = false;
   let filesWritten = '';
 
   const backend: SyncController = new SyncController({
@@ -343,15 +356,16 @@ export function nodeControllers(o: NodeControllersOptions): {
     timing: o.timing,
     sync: async () => {
       if (!env) throw new Error('ip-masq: no backend sync yet');
-      const key = JSON.stringify([env.network, env.subnet, env.ipMasq]);
-      if (key !== masqApplied) {
-        // Rebuilt once per agent start and whenever the subnet changes; the nft swap is atomic
-        // and conntrack keeps the NAT of established flows.
-        await o.nft.apply(
-          env.ipMasq ? renderAgentMasq({ network: env.network, subnet: env.subnet }) : renderAgentMasqRemoval(),
-          'agent ip-masq',
-        );
-        masqApplied = key;
+      if (env.ipMasq) {
+        // The first sync (and one every masqResyncMs) rebuilds the table atomically; a changed
+        // subnet or network refills the chain in one transaction. A failed apply leaves the
+        // kernel's last good table and makes the next sync a full rebuild. Conntrack keeps the
+        // NAT of established flows either way.
+        masqRemoved = false;
+        await masqTable.sync(agentMasqTable({ network: env.network, subnet: env.subnet }), 'agent ip-masq');
+      } else if (!masqRemoved) {
+        await masqTable.remove({ family: 'inet', name: AGENT_MASQ_TABLE }, 'agent ip-masq: remove (ipMasq off)');
+        masqRemoved = true;
       }
       return env.ipMasq ? `masquerade ${env.subnet} leaving ${env.network}` : 'off';
     },

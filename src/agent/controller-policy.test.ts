@@ -4,7 +4,7 @@ import { FakeClock } from '../testkit/clock-fake.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { PromMetrics } from '../adapters/metrics-prom.js';
 import type { Nft } from '../ports/nft.js';
-import { NftTransaction } from '../core/nft/transaction.js';
+import { NftTx } from '../core/nft/tx.js';
 import { PolicyController, type PolicyLoopHooks } from './controller-policy.js';
 
 test('the policy loop, wrapped: applied revisions, failures and recovery reach status and /metrics', async () => {
@@ -38,7 +38,7 @@ test('the policy loop, wrapped: applied revisions, failures and recovery reach s
   // What the loop does on a sync: one transaction, then onApplied with the revision.
   const sync = async (revision: number) => {
     try {
-      await hooks!.nft.apply(new NftTransaction(), 'apply NetworkPolicy sets');
+      await hooks!.nft.apply(new NftTx(), 'apply NetworkPolicy sets');
       hooks!.onApplied({ revision, appliedAt: clock.now(), changed: true });
     } catch (err) {
       hooks!.log

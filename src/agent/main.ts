@@ -30,7 +30,8 @@ import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
 import { POLICY_KINDS, PolicyReconciler } from './policy-reconciler.js';
 import { openCluster } from './open-cluster.js';
-import { renderPolicyRemoval } from '../core/policy/nft-plan.js';
+import { planRemoval } from '../core/nft/sync.js';
+import { SKELETON as POLICY_SKELETON } from '../core/policy/policy-table.js';
 import type { Controller, SyncTiming } from './controller.js';
 import type { Clock } from '../ports/clock.js';
 import type { LeaseStore } from '../ports/lease-store.js';
@@ -298,7 +299,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   const exec = new NodeExec();
   const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), "cleanup: remove the agent's ip-masq table");
-  await new NftCommand(exec).apply(renderPolicyRemoval(), "cleanup: remove the agent's NetworkPolicy table");
+  await new NftCommand(exec).apply(planRemoval(POLICY_SKELETON), "cleanup: remove the agent's NetworkPolicy table");
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   rmSync(nodeStatusPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);

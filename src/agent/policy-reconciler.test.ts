@@ -6,7 +6,8 @@ import { FakeCluster } from '../testkit/cluster-source-fake.js';
 import { nodePodStatus } from '../core/k8s/pod-status.js';
 import { ClusterCache } from './cluster-cache.js';
 import { parseManifest } from '../core/k8s/parse.js';
-import type { Nft, NftBatch } from '../ports/nft.js';
+import type { Nft } from '../ports/nft.js';
+import type { NftTx } from '../core/nft/tx.js';
 import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
 
 /** An nft that records each transaction and can be held until released. */
@@ -26,7 +27,7 @@ class RecordingNft implements Nft {
     this.open?.();
     this.gate = undefined;
   }
-  async apply(tx: NftBatch): Promise<void> {
+  async apply(tx: NftTx): Promise<void> {
     this.onEnter?.();
     await this.gate;
     if (this.fail) throw new Error('nft: injected failure');

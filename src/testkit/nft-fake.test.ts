@@ -5,19 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NftTransaction } from '../core/nft/transaction.js';
 import { NftTx } from '../core/nft/tx.js';
 import { runNftContract } from './nft-contract.js';
 import { NftFake } from './nft-fake.js';
 
 runNftContract('fake', () => Promise.resolve(new NftFake()));
-
-test('fake: refuses text-rule transactions it cannot check', async () => {
-  await assert.rejects(
-    new NftFake().apply(new NftTransaction().add({ kind: 'table', family: 'inet', name: 't' }), 'ctx'),
-    /ctx: the nft fake applies only typed/,
-  );
-});
 
 test('fake: failNext fails one transaction and changes nothing', async () => {
   const fake = new NftFake();

@@ -42,7 +42,7 @@ import { keyId } from '../core/nft/model.js';
 import { renderOp } from '../core/nft/render.js';
 import { NftTx } from '../core/nft/tx.js';
 import { atomFits, canonicalPart, isOrdered, partInterval, typeOfSelector } from '../core/nft/values.js';
-import type { Nft, NftBatch } from '../ports/nft.js';
+import type { Nft } from '../ports/nft.js';
 import { elementJson, exprJson, type Json } from './nft-json.js';
 
 interface FakeRule {
@@ -501,9 +501,7 @@ export class NftFake implements Nft {
   /** Set to make the next apply fail as the kernel would refuse it (once). */
   failNext: string | undefined;
 
-  apply(tx: NftBatch, context: string): Promise<void> {
-    if (!(tx instanceof NftTx))
-      return Promise.reject(new Error(`${context}: the nft fake applies only typed transactions (NftTx)`));
+  apply(tx: NftTx, context: string): Promise<void> {
     if (tx.empty) return Promise.resolve();
     if (this.failNext !== undefined) {
       const why = this.failNext;

@@ -1,6 +1,6 @@
 /**
  * The portmap plugin's nftables model, pure: desired hostPort mappings → set/map elements,
- * elements → one atomic NftTransaction (ADD, DEL, GC), and CHECK's comparison. Listings are
+ * elements → one atomic NftTx (ADD, DEL, GC), and CHECK's comparison. Listings are
  * parsed by ./portmap-listing.ts.
  *
  * Layout (kube-proxy nftables style: static chains, the changing data in maps and sets, so a new

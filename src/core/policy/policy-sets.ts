@@ -1,7 +1,7 @@
 /**
  * NetworkPolicy for one node as sets shared per selector (what Calico does with ipsets), planned
- * incrementally. The old plan (nft-plan.ts) wrote one element per (local pod, peer range, port),
- * so one node of a 10,000-pod / 1,000-policy cluster held 136,090 elements and any pod change
+ * incrementally. The old plan (now bench/baseline/policy-per-pod.ts) wrote one element per
+ * (local pod, peer range, port), so one node of a 10,000-pod / 1,000-policy cluster held 136,090 elements and any pod change
  * re-planned the node. Here every element stands for one fact:
  *
  * - a peer set per distinct peer: (policy namespace ×) podSelector × namespaceSelector → the

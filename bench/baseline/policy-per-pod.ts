@@ -1,8 +1,10 @@
 /**
- * THE PREVIOUS PLAN, no longer used by the agent: the agent plans with sets shared per selector
- * (policy-sets.ts, policy-table.ts). Kept as bench/policy.ts's same-run baseline (136,090
- * elements where the shared sets need about 7,000) and for renderPolicyRemoval; delete it with
- * the baseline.
+ * THE PREVIOUS POLICY PLAN, kept only as bench/policy.ts's same-run baseline: the agent plans
+ * with sets shared per selector (src/core/policy/policy-sets.ts, policy-table.ts). This plan
+ * wrote one element per (local pod, peer range, port): 136,090 elements where the shared sets
+ * need about 7,000. It moved here from src/core/policy/nft-plan.ts when the old text-rule
+ * NftTransaction left src/ (issue 10: one nftables layer); its table is rendered as plain nft
+ * text below, byte for byte what that renderer wrote, so the baseline figures measure the same.
  *
  * NetworkPolicy as nftables, for one node: the static skeleton of table `inet weft-policy` and
  * the set elements that carry everything that changes (which local pods are isolated, and which
@@ -27,14 +29,17 @@
  * IPv4 only, as the lab is (IPv6 ipBlocks are left out).
  */
 
-import type { NetworkPolicyPort, Protocol } from '../k8s/objects.js';
-import { tryParseIpCached } from '../net/ip.js';
-import { POLICY_TABLE } from '../names.js';
-import { blockRanges, fmtRange, mergeRanges, type Range } from './ranges.js';
-import { NftTransaction, type NftChain, type NftSet, type NftTable } from '../nft/transaction.js';
-import { peerMatches, selectingPolicies, type Direction, type PolicyCluster, type PolicyPod } from './evaluate.js';
-
-export { POLICY_TABLE };
+import type { NetworkPolicyPort, Protocol } from '../../src/core/k8s/objects.js';
+import { tryParseIpCached } from '../../src/core/net/ip.js';
+import { POLICY_TABLE } from '../../src/core/names.js';
+import { blockRanges, fmtRange, mergeRanges, type Range } from '../../src/core/policy/ranges.js';
+import {
+  peerMatches,
+  selectingPolicies,
+  type Direction,
+  type PolicyCluster,
+  type PolicyPod,
+} from '../../src/core/policy/evaluate.js';
 
 export interface PolicyElements {
   ingressIsolated: string[];
@@ -218,86 +223,49 @@ export function planPolicyElements(
   return el;
 }
 
-const table: NftTable = {
-  kind: 'table',
-  family: 'inet',
-  name: POLICY_TABLE,
-  comment: 'weft agent: NetworkPolicy for the pods of this node',
-};
-const set = (name: string, type: string, flags: string[] = []): NftSet => ({
-  kind: 'set',
-  family: 'inet',
-  table: POLICY_TABLE,
-  name,
-  type,
-  flags,
-});
-const SETS = {
-  ingressIsolated: set('ingress-isolated', 'ipv4_addr'),
-  egressIsolated: set('egress-isolated', 'ipv4_addr'),
-  ingressAny: set('ingress-any', 'ipv4_addr . ipv4_addr', ['interval']),
-  ingressPorts: set('ingress-ports', 'ipv4_addr . ipv4_addr . inet_proto . inet_service', ['interval']),
-  egressAny: set('egress-any', 'ipv4_addr . ipv4_addr', ['interval']),
-  egressPorts: set('egress-ports', 'ipv4_addr . ipv4_addr . inet_proto . inet_service', ['interval']),
-} as const;
-const chain = (name: string, base?: NftChain['base']): NftChain => ({
-  kind: 'chain',
-  family: 'inet',
-  table: POLICY_TABLE,
-  name,
-  ...(base ? { base } : {}),
-});
-const rule = (chainName: string, text: string, comment: string) => ({
-  kind: 'rule' as const,
-  family: 'inet' as const,
-  table: POLICY_TABLE,
-  chain: chainName,
-  rule: text,
-  comment,
-});
+const T = `inet ${POLICY_TABLE}`;
+const SETS: Array<{ key: keyof PolicyElements; name: string; type: string; interval: boolean }> = [
+  { key: 'ingressIsolated', name: 'ingress-isolated', type: 'ipv4_addr', interval: false },
+  { key: 'egressIsolated', name: 'egress-isolated', type: 'ipv4_addr', interval: false },
+  { key: 'ingressAny', name: 'ingress-any', type: 'ipv4_addr . ipv4_addr', interval: true },
+  {
+    key: 'ingressPorts',
+    name: 'ingress-ports',
+    type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service',
+    interval: true,
+  },
+  { key: 'egressAny', name: 'egress-any', type: 'ipv4_addr . ipv4_addr', interval: true },
+  {
+    key: 'egressPorts',
+    name: 'egress-ports',
+    type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service',
+    interval: true,
+  },
+];
+const RULES: Array<[chain: string, statement: string, comment: string]> = [
+  ['forward', 'ct state established,related accept', 'replies of allowed connections'],
+  ['forward', 'ip saddr @egress-isolated jump egress', 'the source is a local pod isolated for egress'],
+  ['forward', 'ip daddr @ingress-isolated jump ingress', 'the destination is a local pod isolated for ingress'],
+  ['egress', 'ip saddr . ip daddr @egress-any return', 'allowed on every port'],
+  ['egress', 'ip saddr . ip daddr . meta l4proto . th dport @egress-ports return', 'allowed on these ports'],
+  ['egress', 'counter drop', 'no egress rule allows this'],
+  ['ingress', 'ip daddr . ip saddr @ingress-any return', 'allowed on every port'],
+  ['ingress', 'ip daddr . ip saddr . meta l4proto . th dport @ingress-ports return', 'allowed on these ports'],
+  ['ingress', 'counter drop', 'no ingress rule allows this'],
+];
 
-function addElements(tx: NftTransaction, el: PolicyElements): void {
-  for (const key of Object.keys(SETS) as Array<keyof typeof SETS>) {
-    for (const k of el[key])
-      tx.add({ kind: 'element', family: 'inet', table: POLICY_TABLE, set: SETS[key].name, key: k });
-  }
-}
-
-/** The whole table, rebuilt atomically: for an agent start (no window in which isolation lapses). */
-export function renderPolicyTable(el: PolicyElements): NftTransaction {
-  const tx = new NftTransaction().add(table).delete(table).add(table);
-  for (const s of Object.values(SETS)) tx.add(s);
-  tx.add(chain('forward', { type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' }));
-  tx.add(chain('egress'));
-  tx.add(chain('ingress'));
-  tx.add(rule('forward', 'ct state established,related accept', 'replies of allowed connections'));
-  tx.add(rule('forward', 'ip saddr @egress-isolated jump egress', 'the source is a local pod isolated for egress'));
-  tx.add(
-    rule('forward', 'ip daddr @ingress-isolated jump ingress', 'the destination is a local pod isolated for ingress'),
-  );
-  tx.add(rule('egress', 'ip saddr . ip daddr @egress-any return', 'allowed on every port'));
-  tx.add(
-    rule('egress', 'ip saddr . ip daddr . meta l4proto . th dport @egress-ports return', 'allowed on these ports'),
-  );
-  tx.add(rule('egress', 'counter drop', 'no egress rule allows this'));
-  tx.add(rule('ingress', 'ip daddr . ip saddr @ingress-any return', 'allowed on every port'));
-  tx.add(
-    rule('ingress', 'ip daddr . ip saddr . meta l4proto . th dport @ingress-ports return', 'allowed on these ports'),
-  );
-  tx.add(rule('ingress', 'counter drop', 'no ingress rule allows this'));
-  addElements(tx, el);
-  return tx;
-}
-
-/** Only the sets change: flush them and add the new elements, in one transaction. */
-export function renderPolicyElements(el: PolicyElements): NftTransaction {
-  const tx = new NftTransaction();
-  for (const s of Object.values(SETS)) tx.flush(s);
-  addElements(tx, el);
-  return tx;
-}
-
-/** Removes the table (agent cleanup); safe when it does not exist. */
-export function renderPolicyRemoval(): NftTransaction {
-  return new NftTransaction().add(table).delete(table);
+/**
+ * The whole table as the `nft -f` text the agent sent at a start (add, delete, add again, then
+ * the skeleton and one `add element` line per element), one statement a line.
+ */
+export function renderPolicyTableText(el: PolicyElements): string {
+  const head = `add table ${T} { comment "weft agent: NetworkPolicy for the pods of this node"; }`;
+  const lines = [head, `delete table ${T}`, head];
+  for (const s of SETS) lines.push(`add set ${T} ${s.name} { type ${s.type};${s.interval ? ' flags interval;' : ''} }`);
+  lines.push(`add chain ${T} forward { type filter hook forward priority filter; policy accept; }`);
+  lines.push(`add chain ${T} egress`, `add chain ${T} ingress`);
+  for (const [chain, statement, comment] of RULES)
+    lines.push(`add rule ${T} ${chain} ${statement} comment "${comment}"`);
+  for (const s of SETS) for (const k of el[s.key]) lines.push(`add element ${T} ${s.name} { ${k} }`);
+  return lines.join('\n') + '\n';
 }
