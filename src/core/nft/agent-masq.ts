@@ -7,9 +7,11 @@
  *   pod → pod (anywhere in the cluster network)      return (never NAT inside the overlay)
  *   outside → this node's pods                        return (keep the client's address)
  *   pod → outside, not multicast                      masquerade fully-random
- * The table is a TableDef, rebuilt whole in one transaction (planFullRebuild: add, delete, add
- * again with its chain and rules) so that a change of Network or subnet swaps atomically and the
- * agent can re-run it on every restart without duplicating rules.
+ * The table is a TableDef (agentMasqTable) that the agent's ip-masq controller syncs through the
+ * nftables layer (src/adapters/nft-sync.ts): rebuilt whole in one transaction at start, after a
+ * failed apply and on the periodic resync, so a restart never duplicates rules; otherwise only
+ * the chains that changed (a new Network or subnet) are re-sent, still in one transaction.
+ * renderAgentMasq/renderAgentMasqRemoval are the whole-table forms, used by cleanup and tests.
  */
 
 import { AGENT_MASQ_OBJECTS, AGENT_MASQ_TABLE } from '../names.js';
