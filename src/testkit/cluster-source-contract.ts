@@ -294,10 +294,16 @@ export function runClusterSourceContract(name: string, make: MakeSubject): void 
       await put(s, namespace('a'));
       await until('a', () => r.events.length === 1);
       await r.stop();
-      await put(s, namespace('b'));
-      await sleep(100);
-      assert.deepEqual(summary(r.events), ['ADDED Namespace a@1']);
-      assert.deepEqual(r.errors, []);
+      // A second watcher that sees b proves b was delivered to watchers: the stopped one got none.
+      const witness = new Recorder<'Namespace'>().start(s.source, ['Namespace'], 1);
+      try {
+        await put(s, namespace('b'));
+        await until('the witness to see b', () => witness.events.length === 1);
+        assert.deepEqual(summary(r.events), ['ADDED Namespace a@1']);
+        assert.deepEqual(r.errors, []);
+      } finally {
+        await witness.stop();
+      }
     }),
   );
 }
