@@ -19,6 +19,7 @@ test('changes render to ip batch lines', () => {
     ],
     [{ op: 'set-master', name: 'veth0abc', master: 'cni0' }, 'link set dev veth0abc master cni0'],
     [{ op: 'set-hairpin', name: 'veth0abc', on: true }, 'link set dev veth0abc type bridge_slave hairpin on'],
+    [{ op: 'set-addrgenmode', name: 'eth0', mode: 'none' }, 'link set dev eth0 addrgenmode none'],
     [
       { op: 'add-address', dev: 'eth0', cidr: '10.0.0.5/24', nodad: true },
       'address add 10.0.0.5/24 broadcast + dev eth0',

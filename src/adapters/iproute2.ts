@@ -81,6 +81,8 @@ export function renderChange(c: LinkChange): string {
         return ['link', 'set', 'dev', token(c.name, 'link'), 'promisc', c.on ? 'on' : 'off'];
       case 'set-hairpin':
         return ['link', 'set', 'dev', token(c.name, 'link'), 'type', 'bridge_slave', 'hairpin', c.on ? 'on' : 'off'];
+      case 'set-addrgenmode':
+        return ['link', 'set', 'dev', token(c.name, 'link'), 'addrgenmode', c.mode];
       case 'add-address': {
         const v4 = !c.cidr.includes(':');
         // "broadcast +" derives the broadcast address from the prefix, as netlink clients do.

@@ -23,6 +23,18 @@ export function hostVethName(containerId: string, ifname: string): string {
   return `veth${shortHash(`${containerId}/${ifname}`)}`;
 }
 
+/**
+ * The MAC of a pod's interface when the runtime asks for none: locally administered unicast, from
+ * hash(containerID, ifname). Known before the veth exists, so the pod guard can hold it before
+ * either end is up (a kernel-chosen MAC would need one more read of the pod's namespace).
+ */
+export function podMac(containerId: string, ifname: string): string {
+  const hex = shortHash(`${containerId}/${ifname}`) + shortHash(`mac/${containerId}/${ifname}`).slice(0, 4);
+  const bytes = hex.match(/../g) ?? [];
+  bytes[0] = ((Number.parseInt(bytes[0] ?? '0', 16) & 0xfc) | 0x02).toString(16).padStart(2, '0');
+  return bytes.join(':');
+}
+
 /** Default bridge name, as in the reference bridge plugin. */
 export const DEFAULT_BRIDGE = 'cni0';
 
@@ -80,6 +92,27 @@ export const POLICY_OBJECTS = {
   /** `addr . addr` of every isolated local pod: a pod always reaches itself. */
   selfSet: 'self',
 } as const;
+
+/** The nftables table (family bridge) where the bridge plugin guards its pods' ports (src/core/nft/pod-guard.ts). */
+export const GUARD_TABLE = 'weft-guard';
+
+/** The chains and sets inside GUARD_TABLE. */
+export const GUARD_OBJECTS = {
+  preroutingChain: 'prerouting',
+  forwardChain: 'forward',
+  outputChain: 'output',
+  /** The per-port checks, jumped to from prerouting for a guarded port. */
+  fromPodChain: 'from-pod',
+  /** Host veth names of the guarded pods. */
+  portSet: 'ports',
+  /** host veth . pod MAC . pod address: what a pod may send as. */
+  addrSet: { 4: 'ports-v4', 6: 'ports-v6' },
+  /** Pod addresses no traffic may reach or leave until the node's agent has programmed policy. */
+  pendingSet: { 4: 'pending-v4', 6: 'pending-v6' },
+} as const;
+
+/** The lock file (under the plugin's lock dir) serialising read-modify-writes of GUARD_TABLE. */
+export const GUARD_LOCK_FILE = 'weft-guard.lock';
 
 /**
  * A generated policy set or chain name: a kind prefix ("peer", "block", "ports", "named-in",

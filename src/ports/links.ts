@@ -57,6 +57,8 @@ export type LinkChange =
   | { op: 'set-mac'; name: string; mac: string }
   | { op: 'set-promisc'; name: string; on: boolean }
   | { op: 'set-hairpin'; name: string; on: boolean }
+  /** `none`: the link gets no IPv6 link-local address when it comes up (an IPv4-only pod). */
+  | { op: 'set-addrgenmode'; name: string; mode: 'none' | 'eui64' }
   | { op: 'add-address'; dev: string; cidr: string; nodad?: boolean }
   | { op: 'del-address'; dev: string; cidr: string }
   /** Create-or-replace, so that a retried change is idempotent. */

@@ -11,7 +11,7 @@
  * ipMasq uses one nftables table with set elements instead of an iptables chain per pod.
  *
  * Order of ADD: validate and read the node's links → IPAM ADD (nothing made on the node yet) →
- * bridge → one batch for the gateway addresses, the veth pair and its port (reading the MACs back)
+ * pod guard (src/core/nft/pod-guard.ts: the pod may send only as itself, from its first frame) → bridge → one batch for the gateway addresses, the veth pair and its port (reading the MACs back)
  * → forwarding → one batch for the pod's addresses and routes (reading its MAC back) → masquerade.
  * Every step is one `ip` process: each process start costs more than the kernel work it does.
  */
@@ -26,7 +26,7 @@ import { CniError, CniErrorCode, toCniError } from '../../core/cni/errors.js';
 import { bridgeDelFieldsOf, parseBridgeConfig, type BridgeConfig } from '../../core/cni/plugins/bridge-config.js';
 import type { CniResult } from '../../core/cni/result.js';
 import { versionAtLeast } from '../../core/cni/version.js';
-import { attachmentTag, hostVethName } from '../../core/names.js';
+import { attachmentTag, hostVethName, podMac } from '../../core/names.js';
 import { formatIpNet, parseCidr, type IpFamily, type IpNet } from '../../core/net/ip.js';
 import { type LinkChange, type Links, type LinkState } from '../../ports/links.js';
 import { LinkBatchError } from '../../core/port-errors.js';
@@ -35,6 +35,7 @@ import { findPlugin } from '../delegate.js';
 import type { PluginDeps } from '../deps.js';
 import { netnsExists, requireNetns } from '../netns.js';
 import type { CniPlugin, PluginCall } from '../skel.js';
+import { addGuard, removeGuard } from './bridge-guard.js';
 import { addMasq, removeMasq } from './bridge-masq.js';
 
 export interface BridgeExtras {
@@ -144,6 +145,8 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     plan: AttachmentPlan | undefined,
     bridge: LinkState,
     undo: Undo,
+    mac: string,
+    ipv6: boolean,
   ): Promise<[LinkState, LinkState]> {
     const veth: LinkChange[] = [
       {
@@ -152,8 +155,10 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         peer: env.ifname,
         peerNetns: env.netns,
         ...(cfg.mtu ? { mtu: cfg.mtu } : {}),
-        ...(cfg.mac ? { peerMac: cfg.mac } : {}),
+        peerMac: mac,
       },
+      // A bridge port needs no IPv6 address of its own: none, so the node sends nothing from it.
+      ...(ipv6 ? [{ op: 'set-addrgenmode', name: hostVeth, mode: 'none' } as LinkChange] : []),
       // Enslave before up; hairpin is a bridge-port flag, so it can only be set after enslaving.
       { op: 'set-master', name: hostVeth, master: cfg.bridge },
       ...(cfg.hairpinMode ? [{ op: 'set-hairpin', name: hostVeth, on: true } as LinkChange] : []),
@@ -227,8 +232,17 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
     }
   }
 
-  function podChanges(cfg: BridgeConfig, ifname: string, plan: AttachmentPlan | undefined): LinkChange[] {
+  function podChanges(
+    cfg: BridgeConfig,
+    ifname: string,
+    plan: AttachmentPlan | undefined,
+    ipv6: boolean,
+  ): LinkChange[] {
     const changes: LinkChange[] = [];
+    // A pod without IPv6 addresses gets no link-local one either: it has nothing to say over IPv6
+    // (and the pod guard drops whatever it sends), so it neither solicits nor answers there.
+    if (ipv6 && plan && !plan.podAddresses.some((a) => a.family === 6))
+      changes.push({ op: 'set-addrgenmode', name: ifname, mode: 'none' });
     if (!cfg.disableContainerInterface) changes.push({ op: 'set-up', name: ifname });
     for (const a of plan?.podAddresses ?? [])
       changes.push({ op: 'add-address', dev: ifname, cidr: a.cidr, nodad: a.nodad });
@@ -289,15 +303,29 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         plan = planAttachment(cfg, ipamResult);
       }
 
+      // The guard goes in before either end of the veth exists: the pod never sends unchecked.
+      const mac = cfg.mac ?? podMac(env.containerId, env.ifname);
+      if (plan && plan.podAddresses.length > 0) {
+        undo.push({ what: `remove pod guard of ${tag}`, run: () => removeGuard(deps, tag) });
+        const addresses = plan.podAddresses.map((a) => ({
+          family: a.family,
+          address: a.cidr.slice(0, a.cidr.indexOf('/')),
+        }));
+        await addGuard(deps, tag, { hostVeth, mac, addresses, awaitPolicy: cfg.awaitPolicy }).catch((err: unknown) => {
+          throw kernel(`pod guard for ${tag}`, err);
+        });
+      }
+      const ipv6 = (await sysctl.read('net/ipv6/conf/all/disable_ipv6')) !== undefined;
+
       const bridge = await ensureBridge(cfg, nodeLinks.get(cfg.bridge));
-      const [br, hv] = await attachVeth(cfg, env, hostVeth, plan, bridge, undo);
+      const [br, hv] = await attachVeth(cfg, env, hostVeth, plan, bridge, undo, mac, ipv6);
       if (plan)
         await enableForwarding(plan.forwardFamilies).catch((err: unknown) => {
           throw kernel('enable forwarding on the node', err);
         });
 
       const [ct] = await links
-        .apply(podChanges(cfg, env.ifname, plan), {
+        .apply(podChanges(cfg, env.ifname, plan, ipv6), {
           netns: env.netns,
           context: `configure ${env.ifname}`,
           read: [env.ifname],
@@ -373,6 +401,7 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         });
     });
     await step(`remove masquerade of ${tag}`, () => removeMasq(deps, tag));
+    await step(`remove pod guard of ${tag}`, () => removeGuard(deps, tag));
     if (errors.length === 0) return;
     throw new CniError(
       errors[0]?.code ?? CniErrorCode.KernelFailure,

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseChainOf, baseChainsOnHook, baseChainsOfTable, LAYOUT, PRIORITY } from './layout.js';
+import { baseChainOf, baseChainsOnHook, baseChainsOfTable, LAYOUT, priorityOf } from './layout.js';
 
 test('layout: every base chain is registered once and takes its priority from its slot', () => {
   const seen = new Set<string>();
@@ -13,7 +13,7 @@ test('layout: every base chain is registered once and takes its priority from it
     const id = `${s.family} ${s.table} ${s.chain}`;
     assert.ok(!seen.has(id), `${id} is registered twice`);
     seen.add(id);
-    assert.equal(s.priority, PRIORITY[s.slot]);
+    assert.equal(s.priority, priorityOf(s.family, s.slot));
     assert.ok(s.why.length > 20, `${id} says why it sits there`);
   }
 });

@@ -14,12 +14,20 @@
  *   postrouting  100 srcnat  weft-agent-masq/postrouting   ip-masq of pods leaving the cluster
  *   postrouting  100 srcnat  weft-masq/postrouting     the bridge plugin's ipMasq (CNI config)
  *
+ * and, in the bridge family (frames on the bridge's ports; its priority numbers are its own):
+ *
+ *   prerouting  -200 filter  weft-guard/prerouting     a pod sends only as itself (IP, ARP, MAC)
+ *   forward     -200 filter  weft-guard/forward        no frame reaches a pod awaiting its policy
+ *   output      -200 filter  weft-guard/output         likewise for frames the node sends to pods
+ *
  * Chains of one hook at the same priority run in an order the kernel does not promise; the three
  * srcnat chains are built so that this does not matter (each masquerades a disjoint case or the
  * same case the same way; see src/cni/plugins/weft.ts for which masquerade table is live).
  */
 
 import {
+  GUARD_OBJECTS,
+  GUARD_TABLE,
   AGENT_MASQ_OBJECTS,
   AGENT_MASQ_TABLE,
   MASQ_OBJECTS,
@@ -34,6 +42,13 @@ import type { BaseChain, ChainType, Hook, NftFamily } from './model.js';
 /** nft's named priorities (nft(8), table "Standard priority names"). */
 export const PRIORITY = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 } as const;
 export type PriorityName = keyof typeof PRIORITY;
+/** The bridge family's own numbers for the same names (nft(8): dstnat -300, filter -200, srcnat 300). */
+const BRIDGE_PRIORITY: Partial<Record<PriorityName, number>> = { dstnat: -300, filter: -200, srcnat: 300 };
+
+/** The number a named priority stands for in `family`; undefined where nft has no such name. */
+export function priorityOf(family: NftFamily, slot: PriorityName): number | undefined {
+  return family === 'bridge' ? BRIDGE_PRIORITY[slot] : PRIORITY[slot];
+}
 
 export interface BaseChainSpec {
   family: NftFamily;
@@ -50,7 +65,9 @@ export interface BaseChainSpec {
 }
 
 function spec(s: Omit<BaseChainSpec, 'priority'>): BaseChainSpec {
-  return { ...s, priority: PRIORITY[s.slot] };
+  const priority = priorityOf(s.family, s.slot);
+  if (priority === undefined) throw new Error(`layout: family ${s.family} has no priority named ${s.slot}`);
+  return { ...s, priority };
 }
 
 export const LAYOUT = {
@@ -113,6 +130,36 @@ export const LAYOUT = {
     slot: 'srcnat',
     policy: 'accept',
     why: "the bridge plugin's ipMasq rewrites the source of pod traffic leaving the pod's subnet, after routing",
+  }),
+  guardPrerouting: spec({
+    family: 'bridge',
+    table: GUARD_TABLE,
+    chain: GUARD_OBJECTS.preroutingChain,
+    type: 'filter',
+    hook: 'prerouting',
+    slot: 'filter',
+    policy: 'accept',
+    why: 'every frame a pod sends enters the bridge here first: the one place to refuse forged IP, ARP and MAC sources before the bridge learns or forwards them',
+  }),
+  guardForward: spec({
+    family: 'bridge',
+    table: GUARD_TABLE,
+    chain: GUARD_OBJECTS.forwardChain,
+    type: 'filter',
+    hook: 'forward',
+    slot: 'filter',
+    policy: 'accept',
+    why: 'frames bridged from one pod port to another: a pod whose policy is not programmed yet receives none',
+  }),
+  guardOutput: spec({
+    family: 'bridge',
+    table: GUARD_TABLE,
+    chain: GUARD_OBJECTS.outputChain,
+    type: 'filter',
+    hook: 'output',
+    slot: 'filter',
+    policy: 'accept',
+    why: 'frames the node sends into the bridge (routed from other nodes, or its own): likewise',
   }),
 } as const satisfies Record<string, BaseChainSpec>;
 

@@ -101,6 +101,11 @@ const SELECTORS: ReadonlySet<string> = new Set<Selector>([
   'ct mark',
   'ether saddr',
   'ether daddr',
+  'ether type',
+  'arp saddr ip',
+  'arp saddr ether',
+  'meta ibrname',
+  'meta obrname',
   'fib daddr type',
   'fib saddr type',
 ]);

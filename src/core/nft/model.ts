@@ -77,6 +77,11 @@ export type Selector =
   | 'ct mark'
   | 'ether saddr'
   | 'ether daddr'
+  | 'ether type'
+  | 'arp saddr ip'
+  | 'arp saddr ether'
+  | 'meta ibrname'
+  | 'meta obrname'
   | 'fib daddr type'
   | 'fib saddr type';
 

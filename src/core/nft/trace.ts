@@ -148,6 +148,11 @@ function fieldOf(p: TracePacket, s: Selector): Atom | undefined {
     case 'ct status':
     case 'ether saddr':
     case 'ether daddr':
+    case 'ether type':
+    case 'arp saddr ip':
+    case 'arp saddr ether':
+    case 'meta ibrname':
+    case 'meta obrname':
       return undefined;
   }
 }

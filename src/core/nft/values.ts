@@ -32,6 +32,7 @@ export function typeOfSelector(s: Selector): DataType | undefined {
   switch (s) {
     case 'ip saddr':
     case 'ip daddr':
+    case 'arp saddr ip':
       return 'ipv4_addr';
     case 'ip6 saddr':
     case 'ip6 daddr':
@@ -51,6 +52,8 @@ export function typeOfSelector(s: Selector): DataType | undefined {
     case 'oifname':
     case 'meta iifname':
     case 'meta oifname':
+    case 'meta ibrname':
+    case 'meta obrname':
       return 'ifname';
     case 'meta mark':
     case 'ct mark':
@@ -61,7 +64,9 @@ export function typeOfSelector(s: Selector): DataType | undefined {
       return 'ct_state';
     case 'ether saddr':
     case 'ether daddr':
+    case 'arp saddr ether':
       return 'ether_addr';
+    case 'ether type':
     case 'ct status':
     case 'fib daddr type':
     case 'fib saddr type':

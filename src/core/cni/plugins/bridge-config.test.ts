@@ -35,6 +35,7 @@ test('the seed config gets the reference defaults', () => {
     enableDad: false,
     disableContainerInterface: false,
     ipamType: 'host-local',
+    awaitPolicy: false,
     notes: [],
   });
 });
@@ -69,7 +70,9 @@ test('invalid fields are code 7 naming the field', () => {
 test('unsupported features are code 2; their "off" values are accepted', () => {
   fails({ ...base, vlan: 100 }, 2, /vlan/);
   fails({ ...base, vlanTrunk: [{ id: 5 }] }, 2, /vlanTrunk/);
+  // Without IPAM there is no address to check against: refused. With IPAM the pod guard does it.
   fails({ ...base, macspoofchk: true }, 2, /macspoofchk/);
+  assert.equal(parseBridgeConfig({ ...base, macspoofchk: true, ipam: { type: 'host-local' } }).ipamType, 'host-local');
   fails({ ...base, portIsolation: true }, 2, /portIsolation/);
   assert.doesNotThrow(() =>
     parseBridgeConfig({ ...base, vlan: 0, vlanTrunk: [], macspoofchk: false, preserveDefaultVlan: true }),

@@ -14,8 +14,12 @@
  * - `vlan: 0`, `vlanTrunk: []`, `macspoofchk: false`, `portIsolation: false`, `preserveDefaultVlan`:
  *   the values that mean "off".
  *
+ * - `macspoofchk: true`: weft's pod guard always checks MAC, IP and ARP sources of a pod with
+ *   IPAM addresses, so it only says what weft does anyway.
+ * - `awaitPolicy` (weft's own): a new pod waits for its policy (src/core/nft/pod-guard.ts).
+ *
  * Rejected with code 2 (unsupported field): a non-zero `vlan`, a non-empty `vlanTrunk`,
- * `macspoofchk: true` and `portIsolation: true`. Silently ignoring them would put the pod on a
+ * `macspoofchk: true` without IPAM and `portIsolation: true`. Silently ignoring them would put the pod on a
  * network with less isolation than the operator asked for.
  */
 
@@ -46,6 +50,12 @@ export interface BridgeConfig {
   mac?: string;
   /** DNS settings from the config; when set they replace the IPAM plugin's in the result. */
   dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+  /**
+   * weft's own field: a new pod starts cut off (the pod guard's pending sets) until the node's
+   * agent has programmed NetworkPolicy for it. The `weft` plugin sets it when the agent enforces
+   * policy (subnet.env WEFT_POLICY=true); see src/core/nft/pod-guard.ts.
+   */
+  awaitPolicy: boolean;
   /** Options accepted but ignored, one sentence each, for the plugin to log. */
   notes: string[];
 }
@@ -88,6 +98,7 @@ export const BRIDGE_CONFIG = BASE_CONFIG.extend({
   enabledad: bool,
   disableContainerInterface: bool,
   macspoofchk: bool,
+  awaitPolicy: bool,
   portIsolation: bool,
   preserveDefaultVlan: bool,
   vlan: z
@@ -110,6 +121,10 @@ export const BRIDGE_CONFIG = BASE_CONFIG.extend({
     .optional(),
   runtimeConfig: z.object({ mac: macText.optional() }).passthrough().optional(),
 });
+
+function ipamTypeOf(ipam: { type?: string | undefined } | null | undefined): string | undefined {
+  return ipam?.type ? ipam.type : undefined;
+}
 
 function unsupported(field: string, why: string): CniError {
   return new CniError(
@@ -140,9 +155,13 @@ export function parseBridgeConfig(
   }
   if (c.vlan) throw unsupported('vlan', 'VLAN tagging on the bridge port is not implemented by weft');
   if (c.vlanTrunk && c.vlanTrunk.length > 0) throw unsupported('vlanTrunk', 'VLAN trunks are not implemented by weft');
-  if (c.macspoofchk) throw unsupported('macspoofchk', 'MAC spoof checking is not implemented by weft');
+  // The pod guard checks every pod's MAC, IP and ARP (src/core/nft/pod-guard.ts), but only for a
+  // pod with addresses: on an L2-only network there is nothing to check an IP against, and
+  // weft does not check the MAC alone there.
+  if (c.macspoofchk && !ipamTypeOf(c.ipam))
+    throw unsupported('macspoofchk', 'weft checks MAC and IP sources only for pods with IPAM addresses');
   if (c.portIsolation) throw unsupported('portIsolation', 'bridge port isolation is not implemented by weft');
-  const ipamType = c.ipam?.type ? c.ipam.type : undefined;
+  const ipamType = ipamTypeOf(c.ipam);
   if (c.disableContainerInterface && ipamType) {
     throw new CniError(
       CniErrorCode.InvalidNetworkConfig,
@@ -176,6 +195,7 @@ export function parseBridgeConfig(
     promiscMode: c.promiscMode ?? false,
     enableDad: c.enabledad ?? false,
     disableContainerInterface: c.disableContainerInterface ?? false,
+    awaitPolicy: c.awaitPolicy ?? false,
     notes,
   };
   if (c.mtu) out.mtu = c.mtu;
