@@ -132,7 +132,7 @@ describe('ipMasq', () => {
     assert.equal(els.length, 8, els.join('\n'));
     assert.equal(els.filter((e) => e.endsWith(`[${a.containerId}/eth0]`)).length, 4);
     assert.ok(els.some((e) => e.startsWith('pods-v4') && e.includes(podIp(ra, 4))));
-    assert.deepEqual(nftTables(ctx.node), ['inet weft-masq']);
+    assert.deepEqual(nftTables(ctx.node), ['bridge weft-guard', 'inet weft-masq']);
 
     // The outside host sees the node's address, not the pod's; pod to pod keeps its source.
     assert.equal(await withServer(ext, 'whoami', () => tcpClient(a.ns, '192.168.91.2', 'whoami')), '192.168.91.1');

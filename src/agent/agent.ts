@@ -270,6 +270,8 @@ export interface NodeControllersOptions {
   nft: Nft;
   files: CniFilesOptions;
   ipMasq: boolean;
+  /** Whether this agent enforces NetworkPolicy: new pods then wait for it (WEFT_AWAIT_POLICY). */
+  awaitPolicy: boolean;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -296,7 +298,7 @@ export function nodeControllers(o: NodeControllersOptions): {
   const leaseExpiry = o.metrics.gauge(LEASE_EXPIRY);
   let lastPeerErrors = '';
   /** What the CNI files and masq need from the last successful backend sync. */
-  let env: { network: string; subnet: string; mtu: number; ipMasq: boolean } | undefined;
+  let env: { network: string; subnet: string; mtu: number; ipMasq: boolean; awaitPolicy: boolean } | undefined;
   const masqTable = new NftTableSync(o.nft, {
     resyncEveryMs: o.masqResyncMs ?? MASQ_RESYNC_MS,
     now: () => o.clock.now(),
@@ -337,7 +339,13 @@ export function nodeControllers(o: NodeControllersOptions): {
         peerErrors.set(summary.peerErrors.length);
         leaseExpiry.set(Math.round(own.expiresAt / 1000));
         syncs.inc({ result: 'ok' });
-        env = { network: netConf.network, subnet: own.subnet, mtu: desired.podMtu, ipMasq: o.ipMasq };
+        env = {
+          network: netConf.network,
+          subnet: own.subnet,
+          mtu: desired.podMtu,
+          ipMasq: o.ipMasq,
+          awaitPolicy: o.awaitPolicy,
+        };
         masq.trigger();
         cniFiles.trigger();
         return `${own.subnet} ${desired.type}, ${peers.length} peers`;

@@ -66,6 +66,11 @@ export interface AgentCliOptions {
 }
 
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
+/** The cluster source NetworkPolicy is read from (--cluster, or the lab's --objects-file), if any. */
+function clusterSpecOf(opts: AgentCliOptions): string | undefined {
+  return opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
+}
+
 function readPreviousSubnet(runDir: string): string | undefined {
   try {
     return parseSubnetEnv(readFileSync(subnetEnvPath(runDir), 'utf8')).subnet;
@@ -165,6 +170,7 @@ function agentControllers(
       networkName: 'weft',
     },
     ipMasq: opts.ipMasq,
+    awaitPolicy: clusterSpecOf(opts) !== undefined,
     clock,
     log,
     metrics,
@@ -198,7 +204,7 @@ function agentControllers(
   const controllers: Controller[] = [subnet, node.backend, node.masq, cniSocket, node.cniFiles];
   // NetworkPolicy needs the cluster's objects: a cluster source (--cluster, or the lab's
   // --objects-file), followed by one cache that the policy controller reads.
-  const clusterSpec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
+  const clusterSpec = clusterSpecOf(opts);
   if (clusterSpec) {
     const cluster = openCluster(clusterSpec, POLICY_KINDS, { clock, log: log.with({ component: 'cluster' }) });
     const policyNft = new NftSession(exec);

@@ -9,6 +9,9 @@ import { parseManifest } from '../core/k8s/parse.js';
 import type { Nft } from '../ports/nft.js';
 import type { NftTx } from '../core/nft/tx.js';
 import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
+import { NftFake } from '../testkit/nft-fake.js';
+import { GUARD_TABLE } from '../core/names.js';
+import { parseGuardElements, renderGuardAdd } from '../core/nft/pod-guard.js';
 
 /** An nft that records each transaction and can be held until released. */
 class RecordingNft implements Nft {
@@ -256,3 +259,67 @@ test('an unchanged store is left alone until the periodic rebuild is due; then t
     );
     assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
   }));
+
+test('pods pending in the pod guard are let out once a sync covers them: all when there is no policy, else the local pods of the applied table; a failed lift is owed to the next sync', async () => {
+  const clock = new FakeClock();
+  const store = new FakeCluster();
+  const nft = new NftFake();
+  const log = new JsonLogger(() => undefined);
+  await store.commit({ put: parseManifest(MANIFEST), delete: [] });
+  const [pod] = await store.list('Pod');
+  await store.setPodStatus('x', 'a', pod!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.2' }));
+  const pending = async () => {
+    const objects = await nft.listTable('bridge', GUARD_TABLE);
+    return (objects ? parseGuardElements(objects) : [])
+      .filter((e) => e.set.startsWith('pending'))
+      .map((e) => String(e.key[0]))
+      .sort();
+  };
+  const guard = async (tag: string, address: string) => {
+    const objects = await nft.listTable('bridge', GUARD_TABLE);
+    const target = { hostVeth: `v-${tag}`, mac: '02:00:00:00:00:01', addresses: [{ family: 4 as const, address }] };
+    await nft.apply(
+      renderGuardAdd(tag, { ...target, awaitPolicy: true }, objects ? parseGuardElements(objects) : []),
+      `guard ${tag}`,
+    );
+  };
+  const cache = new ClusterCache({ source: store.source(), kinds: ['NetworkPolicy', 'Pod', 'Namespace'], clock, log });
+  await cache.start();
+  const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock });
+  try {
+    // With a policy: pod a (local, running) is covered; 10.244.1.9 belongs to no pod the agent knows.
+    await commit(store, DENY);
+    await guard('a', '10.244.1.2');
+    await guard('unknown', '10.244.1.9');
+    await r.sync();
+    assert.deepEqual(await pending(), ['10.244.1.9']);
+    assert.equal(r.lifted, 1);
+    // The lift fails (the plugin changed the table meanwhile, twice): the next sync, with no new
+    // inputs, owes it and does it.
+    await commit(
+      store,
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: b, namespace: x }\nspec: { nodeName: n1, containers: [{ name: s }] }\n`,
+    );
+    const [, b] = await store.list('Pod');
+    await store.setPodStatus('x', 'b', b!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.3' }));
+    await flush();
+    await guard('b', '10.244.1.3');
+    const apply = nft.apply.bind(nft);
+    let failures = 2;
+    nft.apply = (tx, context) =>
+      /pending sets/.test(context) && failures-- > 0 ? Promise.reject(new Error('nft: raced')) : apply(tx, context);
+    await assert.rejects(r.sync(), /raced/);
+    assert.deepEqual(await pending(), ['10.244.1.3', '10.244.1.9']);
+    assert.equal(await r.sync(), false, 'no new inputs: the table is not touched');
+    assert.deepEqual(await pending(), ['10.244.1.9']);
+    // No policy at all: nothing is isolated, every pending pod is let out.
+    await store.commit({ put: [], delete: [{ kind: 'NetworkPolicy', namespace: 'x', name: 'deny' }] });
+    await flush();
+    await r.sync();
+    assert.deepEqual(await pending(), []);
+    assert.equal(r.lifted, 3);
+  } finally {
+    r.stop();
+    await cache.stop();
+  }
+});

@@ -70,6 +70,8 @@ export function delegateConfig(conf: WeftConfig, subnetFileText: string): Record
     ...d,
     // Which table masquerades is decided in one place: src/core/nft/masquerade.ts.
     ipMasq: bridgeIpMasq(env.ipMasq, d.ipMasq),
+    // The agent enforces policy here: new pods wait for it (src/core/cni/subnet-env.ts).
+    ...(env.awaitPolicy && d.awaitPolicy === undefined ? { awaitPolicy: true } : {}),
     ipam: { type: 'host-local', ranges: [[{ subnet: env.subnet }]], routes: [{ dst: env.network }], ...ipamOverrides },
   };
   for (const k of ['runtimeConfig', 'args', 'prevResult'] as const) if (conf[k] !== undefined) out[k] = conf[k];

@@ -6,6 +6,12 @@
  *   FLANNEL_SUBNET=10.244.1.1/24     (the node's gateway address with the subnet's prefix)
  *   FLANNEL_MTU=1450
  *   FLANNEL_IPMASQ=true
+ *   WEFT_AWAIT_POLICY=true           (weft's own, only when true: see below)
+ *
+ * WEFT_AWAIT_POLICY says that this node's agent enforces NetworkPolicy, so the bridge plugin starts
+ * each new pod cut off (src/core/nft/pod-guard.ts) until the agent has programmed its policy:
+ * a pod is never reachable before its node knows what may reach it. Flannel's plugin ignores the
+ * variable.
  */
 
 import { CniError, CniErrorCode } from './errors.js';
@@ -18,6 +24,8 @@ export interface SubnetEnv {
   subnet: string;
   mtu: number;
   ipMasq: boolean;
+  /** Whether new pods wait for the agent's policy (WEFT_AWAIT_POLICY); absent means false. */
+  awaitPolicy?: boolean;
 }
 
 /** The node's gateway address with the subnet prefix, as Flannel writes FLANNEL_SUBNET. */
@@ -35,6 +43,7 @@ export function renderSubnetEnv(env: SubnetEnv): string {
     `FLANNEL_SUBNET=${gatewayCidr(env.subnet)}`,
     `FLANNEL_MTU=${env.mtu}`,
     `FLANNEL_IPMASQ=${env.ipMasq}`,
+    ...(env.awaitPolicy ? ['WEFT_AWAIT_POLICY=true'] : []),
     '',
   ].join('\n');
 }
@@ -69,12 +78,17 @@ export function parseSubnetEnv(text: string, path = 'subnet.env'): SubnetEnv {
       `${path}: FLANNEL_MTU: must be an integer between 68 and 65535, got "${mtuText}"`,
     );
   }
-  const masq = vars.get('FLANNEL_IPMASQ') ?? 'false';
-  if (masq !== 'true' && masq !== 'false') {
-    throw new CniError(
-      CniErrorCode.InvalidNetworkConfig,
-      `${path}: FLANNEL_IPMASQ: must be true or false, got "${masq}"`,
-    );
-  }
-  return { network: cidr('FLANNEL_NETWORK'), subnet: cidr('FLANNEL_SUBNET'), mtu, ipMasq: masq === 'true' };
+  const flag = (name: string): boolean => {
+    const v = vars.get(name) ?? 'false';
+    if (v !== 'true' && v !== 'false')
+      throw new CniError(CniErrorCode.InvalidNetworkConfig, `${path}: ${name}: must be true or false, got "${v}"`);
+    return v === 'true';
+  };
+  return {
+    network: cidr('FLANNEL_NETWORK'),
+    subnet: cidr('FLANNEL_SUBNET'),
+    mtu,
+    ipMasq: flag('FLANNEL_IPMASQ'),
+    ...(flag('WEFT_AWAIT_POLICY') ? { awaitPolicy: true } : {}),
+  };
 }

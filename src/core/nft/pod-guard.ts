@@ -262,14 +262,25 @@ export function renderGuardRemove(tag: string, current: readonly GuardElement[])
 
 /**
  * The agent's half: removes the pending elements of the addresses its applied policy table
- * covers (the local pods it knows, with or without policies). Empty when none is pending.
+ * covers: `programmed` holds them in canonical() spelling, or is 'all' when the cluster has no
+ * policy (nothing is isolated, so every pod is as programmed as it will be). Empty when none of
+ * them is pending.
  */
-export function pendingLiftTx(current: readonly GuardElement[], programmed: ReadonlySet<string>): NftTx {
+export function pendingLiftTx(current: readonly GuardElement[], programmed: ReadonlySet<string> | 'all'): NftTx {
   const tx = new NftTx();
-  const pending = new Set<string>(FAMILIES.map((f) => GUARD_OBJECTS.pendingSet[f]));
-  const lift = current.filter((e) => pending.has(e.set) && programmed.has(canonical(String(e.key[0]))));
-  elementOps(tx, 'delete', lift);
+  elementOps(tx, 'delete', pendingLifts(current, programmed));
   return tx;
+}
+
+/** The pending elements pendingLiftTx deletes. */
+export function pendingLifts(
+  current: readonly GuardElement[],
+  programmed: ReadonlySet<string> | 'all',
+): GuardElement[] {
+  const pending = new Set<string>(FAMILIES.map((f) => GUARD_OBJECTS.pendingSet[f]));
+  return current.filter(
+    (e) => pending.has(e.set) && (programmed === 'all' || programmed.has(canonical(String(e.key[0])))),
+  );
 }
 
 /** Addresses in one spelling (nft lists IPv6 compressed; callers may not). */
