@@ -291,6 +291,27 @@ describe('options', () => {
     assert.equal(run(ctx, 'weft-bridge', 'DEL', conf, pod).status, 0);
     assert.deepEqual(vethNames(ctx.node), []);
   });
+
+  test('awaitPolicy (the agent enforces IPv4 policy) refuses a pod IPAM gives an IPv6 address, leaving nothing behind', () => {
+    const ctx = makeNode(fx, 'aw');
+    const pod = makePod(ctx, 'aw-a');
+    const conf = config(ctx, { ipam: 'host-local', dual: true, extra: { awaitPolicy: true } });
+    const r = run(ctx, 'weft-bridge', 'ADD', conf, pod);
+    assert.equal(r.status, 1, r.stdout);
+    assert.equal(r.json?.code, 7);
+    assert.match(String(r.json?.msg), /IPv6 address fd00:244:1::.*IPv4 only \(awaitPolicy\)/);
+    assert.deepEqual(vethNames(ctx.node), []);
+    assert.deepEqual(reservations(ctx, 'brnet'), []);
+    assert.deepEqual(nftTables(ctx.node), []);
+    // IPv4 only, the same config is fine, and the pod starts pending.
+    const v4 = config(ctx, { ipam: 'host-local', extra: { awaitPolicy: true } });
+    const ok = add(ctx, 'weft-bridge', v4, pod);
+    const ip = podIp(ok, 4);
+    const pending = mustInNs(ctx.node, ['nft', 'list', 'set', 'bridge', 'weft-guard', 'pending-v4']);
+    assert.ok(pending.includes(ip), pending);
+    assert.equal(run(ctx, 'weft-bridge', 'DEL', v4, pod).status, 0);
+    assert.deepEqual(nftTables(ctx.node), []);
+  });
 });
 
 function invokeWithArgs(ctx: NodeCtx, conf: unknown, pod: ReturnType<typeof makePod>, args: string) {

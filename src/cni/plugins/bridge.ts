@@ -301,6 +301,15 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
         });
         if (!ipamResult) throw new CniError(CniErrorCode.DelegateFailure, `${type} ADD returned no result`);
         plan = planAttachment(cfg, ipamResult);
+        // The agent's NetworkPolicy is IPv4-only: a pod with an IPv6 address would have traffic
+        // no policy covers. Refused (the IPAM reservation is undone) rather than left open.
+        const v6 = cfg.awaitPolicy ? plan.podAddresses.find((a) => a.family === 6) : undefined;
+        if (v6)
+          throw new CniError(
+            CniErrorCode.InvalidNetworkConfig,
+            `ipam: ${type} gave the pod IPv6 address ${v6.cidr}, but this node's agent enforces NetworkPolicy for IPv4 only (awaitPolicy)`,
+            'give the pod IPv4 addresses only (weft cluster networks are IPv4)',
+          );
       }
 
       // The guard goes in before either end of the veth exists: the pod never sends unchecked.
