@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { listNetns, requireRoot } from './support/netns.js';
+import { readFileSync } from 'node:fs';
+import { listNetns, requireRoot, sh } from './support/netns.js';
 import { EXAMPLES, TestLab } from './support/lab.js';
 import { cidrContains, parseCidr, parseIp } from '../src/core/net/ip.js';
 
@@ -88,6 +89,24 @@ spec:
       );
     } finally {
       lab.must(['delete', '-f', '-'], { input: policy });
+    }
+  });
+
+  test("issue 16 item 4: a pod cannot reach the lab's etcd; its node can", () => {
+    const record = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+      etcdEndpoints: string[];
+      nodes: Array<{ name: string; ns: string }>;
+    };
+    const url = record.etcdEndpoints[0]!;
+    // etcd answers /version over plain HTTP on its client port (its v3 gRPC gateway does too).
+    const curl = ['curl', '-s', '--max-time', '2', `${url}/version`];
+    const fromNode = sh(['ip', 'netns', 'exec', record.nodes[0]!.ns, ...curl]);
+    assert.equal(fromNode.status, 0, `control: the node reaches etcd: ${fromNode.stderr}`);
+    assert.match(fromNode.stdout, /etcdserver/);
+    for (const pod of ['a', 'b', 'c']) {
+      const r = lab.weft(['exec', '-n', 'x', pod, '--', ...curl]);
+      assert.notEqual(r.status, 0, `x/${pod} must not reach ${url}: ${r.stdout}`);
+      assert.doesNotMatch(r.stdout, /etcdserver/);
     }
   });
 

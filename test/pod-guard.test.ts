@@ -1,6 +1,7 @@
 /**
- * Issue 16, items 1, 2 and 5: a pod cannot forge its source address, answer ARP for another pod,
- * talk IPv6 past an IPv4 policy, or be reached before its node has programmed its policy. One
+ * Issue 16, items 1, 2, 3 and 5: a pod cannot forge its source address, answer ARP for another
+ * pod, talk IPv6 past an IPv4 policy, smuggle packets in VXLAN frames of its own, or be reached
+ * before its node has programmed its policy. One
  * 3-node lab (vxlan, embedded store), namespace pg:
  *
  *   n1: victim (admits only friend), attacker, witness      n2: friend      n3: far (attacker)
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { requireRoot, sh } from './support/netns.js';
 import { CLI, TestLab } from './support/lab.js';
+import { writeFileSync } from 'node:fs';
 
 const NS = 'pg';
 const CONNECT = join(dirname(CLI), '..', 'lab', 'connect.js');
@@ -46,7 +48,7 @@ describe('the pod guard on a 3-node lab (vxlan)', { timeout: 600_000 }, () => {
   const record = () =>
     JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
       supervisorPid?: number;
-      nodes: Array<{ name: string; ns: string; agentPid?: number }>;
+      nodes: Array<{ name: string; ns: string; ip: string; agentPid?: number }>;
     };
   const nodeNs = (name: string) => record().nodes.find((n) => n.name === name)!.ns;
 
@@ -139,7 +141,7 @@ describe('the pod guard on a 3-node lab (vxlan)', { timeout: 600_000 }, () => {
     lab.must(['apply', '-f', lab.file('cluster.yaml', CLUSTER)]);
     await until('every pod running', () => ['victim', 'attacker', 'witness', 'friend', 'far'].every((p) => !!ipOf(p)));
     const friend = ipOf('friend');
-    const rules = [7001, 7002, 7003, 7004]
+    const rules = [7001, 7002, 7003, 7004, 7005]
       .map((p) => `ip saddr ${friend} udp dport ${p} counter comment "port ${p}"`)
       .join('; ');
     mustInPod('victim', [
@@ -221,6 +223,75 @@ describe('the pod guard on a 3-node lab (vxlan)', { timeout: 600_000 }, () => {
       inPod('attacker', ['ip', 'addr', 'del', 'fe80::a/64', 'dev', 'eth0']);
       inPod('witness', ['ip', 'addr', 'del', 'fe80::b/64', 'dev', 'eth0']);
     }
+  });
+
+  /**
+   * A VXLAN datagram's payload: the 8-byte header with `vni`, then an Ethernet frame to `dstMac`
+   * holding IPv4/UDP from `src` to `dst`:`port` (IPv4 checksum computed, UDP checksum 0).
+   */
+  function vxlanPayload(vni: number, dstMac: string, src: string, dst: string, port: number): Buffer {
+    const data = Buffer.from('weft vxlan forgery');
+    const udp = Buffer.alloc(8);
+    udp.writeUInt16BE(40000, 0);
+    udp.writeUInt16BE(port, 2);
+    udp.writeUInt16BE(8 + data.length, 4);
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + udp.length + data.length, 2);
+    ip[8] = 64;
+    ip[9] = 17;
+    Buffer.from(src.split('.').map(Number)).copy(ip, 12);
+    Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
+    let sum = 0;
+    for (let i = 0; i < 20; i += 2) sum += ip.readUInt16BE(i);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    ip.writeUInt16BE(~sum & 0xffff, 10);
+    const mac = (m: string) => Buffer.from(m.split(':').map((h) => Number.parseInt(h, 16)));
+    const eth = Buffer.concat([mac(dstMac), mac('02:00:00:00:00:99'), Buffer.from([0x08, 0x00])]);
+    const header = Buffer.from([0x08, 0, 0, 0, (vni >> 16) & 0xff, (vni >> 8) & 0xff, vni & 0xff, 0]);
+    return Buffer.concat([header, eth, ip, udp, data]);
+  }
+
+  test("VXLAN frames from pods are not decapsulated (to their own node, or routed on to another); a peer node's are", () => {
+    const n1 = record().nodes.find((n) => n.name === 'n1')!;
+    const dev = (
+      JSON.parse(inNode('n1', ['ip', '-j', '-d', 'link', 'show', 'type', 'vxlan'])) as Array<{
+        ifname: string;
+        address: string;
+        linkinfo: { info_data: { id: number; port: number } };
+      }>
+    )[0]!;
+    const payload = vxlanPayload(dev.linkinfo.info_data.id, dev.address, ipOf('friend'), ipOf('victim'), 7004);
+    const file = lab.file('vxlan.bin', '');
+    writeFileSync(file, payload);
+    const send = (argv: string[]) => [
+      ...argv,
+      'hping3',
+      '--udp',
+      '--destport',
+      String(dev.linkinfo.info_data.port),
+      '--file',
+      file,
+      '--data',
+      String(payload.length),
+      '--count',
+      '5',
+      '--interval',
+      'u20000',
+      n1.ip,
+    ];
+    // Control: n3 (a peer) sending the same frame to n1 gets its inner packet delivered to victim.
+    const peer = sh(send(['ip', 'netns', 'exec', nodeNs('n3')]));
+    assert.match(peer.stdout + peer.stderr, /5 packets transmitted/);
+    assert.equal(arrived(7004), 5, 'control: the frame from a peer node is decapsulated and delivered');
+    // From a pod on n1 to its own node, and from a pod on n3 to n1: nothing is delivered.
+    const payload2 = vxlanPayload(dev.linkinfo.info_data.id, dev.address, ipOf('friend'), ipOf('victim'), 7005);
+    writeFileSync(file, payload2);
+    for (const from of ['attacker', 'far']) {
+      const r = inPod(from, send([]));
+      assert.match(r.stdout + r.stderr, /5 packets transmitted/, `${from} sent its frames`);
+    }
+    assert.equal(arrived(7005), 0, 'no frame from a pod was decapsulated');
   });
 
   test('fail closed: a pod made while its node has no agent is reachable by nobody until the agent has programmed its policy', async () => {

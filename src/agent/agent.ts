@@ -31,6 +31,7 @@ import { planBackend, vtepMacFor } from '../core/backend/plan.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { agentMasqTable } from '../core/nft/agent-masq.js';
 import { AGENT_MASQ_TABLE } from '../core/names.js';
+import { nodeGuardTable, storeEndpointOf, type NodeGuardInput } from '../core/nft/node-guard.js';
 import { NftTableSync } from '../adapters/nft-sync.js';
 import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from '../core/metrics.js';
 import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
@@ -278,6 +279,8 @@ export interface NodeControllersOptions {
   timing: SyncTiming;
   /** How often the ip-masq table is rebuilt whole even when nothing changed (default 5 minutes). */
   masqResyncMs?: number;
+  /** The store endpoints the agent talks to (etcd URLs; none for the embedded store): pods may not reach them. */
+  storeEndpoints?: readonly string[];
 }
 
 const MASQ_RESYNC_MS = 5 * 60_000;
@@ -289,6 +292,7 @@ const MASQ_RESYNC_MS = 5 * 60_000;
 export function nodeControllers(o: NodeControllersOptions): {
   backend: SyncController;
   masq: SyncController;
+  nodeGuard: SyncController;
   cniFiles: SyncController;
 } {
   const syncs = o.metrics.counter(BACKEND_SYNCS);
@@ -303,6 +307,15 @@ export function nodeControllers(o: NodeControllersOptions): {
     resyncEveryMs: o.masqResyncMs ?? MASQ_RESYNC_MS,
     now: () => o.clock.now(),
   });
+  /** What the node guard needs from the last successful backend sync. */
+  let guardInput: NodeGuardInput | undefined;
+  const guardTable = new NftTableSync(o.nft, {
+    resyncEveryMs: o.masqResyncMs ?? MASQ_RESYNC_MS,
+    now: () => o.clock.now(),
+  });
+  const skipped = (o.storeEndpoints ?? []).map(storeEndpointOf).flatMap((e) => ('skipped' in e ? [e.skipped] : []));
+  if (skipped.length > 0)
+    o.log.warn('store endpoints the node guard cannot keep pods from (give the store by address)', { skipped });
   /** Whether the table is known removed (ipMasq off): removal is sent once, not on every sync. */
   let masqRemoved = false;
   let filesWritten = '';
@@ -346,7 +359,14 @@ export function nodeControllers(o: NodeControllersOptions): {
           ipMasq: o.ipMasq,
           awaitPolicy: o.awaitPolicy,
         };
+        guardInput = {
+          network: netConf.network,
+          ...(netConf.backend.type === 'vxlan' ? { vxlanPort: netConf.backend.port } : {}),
+          peers: peers.map((p) => p.publicIp),
+          storeEndpoints: o.storeEndpoints ?? [],
+        };
         masq.trigger();
+        nodeGuard.trigger();
         cniFiles.trigger();
         return `${own.subnet} ${desired.type}, ${peers.length} peers`;
       } catch (err) {
@@ -379,6 +399,21 @@ export function nodeControllers(o: NodeControllersOptions): {
     },
   });
 
+  // The node guard (src/core/nft/node-guard.ts): the VXLAN port answers only peers, pods never
+  // reach the store. Synced like ip-masq; a peer joining or leaving changes one set element.
+  const nodeGuard: SyncController = new SyncController({
+    name: 'node-guard',
+    clock: o.clock,
+    log: o.log,
+    metrics: o.metrics,
+    timing: o.timing,
+    sync: async () => {
+      if (!guardInput) throw new Error('node-guard: no backend sync yet');
+      await guardTable.sync(nodeGuardTable(guardInput), 'node guard');
+      return `${guardInput.vxlanPort === undefined ? 'no VXLAN port' : `VXLAN ${guardInput.vxlanPort} from ${guardInput.peers.length} peers`}, ${guardInput.storeEndpoints.length} store endpoints`;
+    },
+  });
+
   const cniFiles: SyncController = new SyncController({
     name: 'cni-files',
     clock: o.clock,
@@ -397,5 +432,5 @@ export function nodeControllers(o: NodeControllersOptions): {
     },
   });
 
-  return { backend, masq, cniFiles };
+  return { backend, masq, nodeGuard, cniFiles };
 }

@@ -23,7 +23,8 @@ import { parseDuration } from '../core/duration.js';
 import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import { nodeControllers, SubnetController } from './agent.js';
-import { openStore } from './open-store.js';
+import { etcdEndpointList, openStore } from './open-store.js';
+import { NODE_GUARD_TABLE } from '../core/names.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
@@ -114,7 +115,7 @@ interface AgentDeps {
 
 /**
  * The agent's controllers, in start order, and what to close after they stopped: subnet →
- * backend → ip-masq → cni-socket → cni-files (pods may start once it has run) → policy (with
+ * backend → ip-masq → node-guard → cni-socket → cni-files (pods may start once it has run) → policy (with
  * --objects-file).
  */
 function agentControllers(
@@ -171,6 +172,7 @@ function agentControllers(
     },
     ipMasq: opts.ipMasq,
     awaitPolicy: clusterSpecOf(opts) !== undefined,
+    storeEndpoints: opts.store === 'etcd' ? etcdEndpointList(opts.etcdEndpoints) : [],
     clock,
     log,
     metrics,
@@ -201,7 +203,7 @@ function agentControllers(
       };
     },
   });
-  const controllers: Controller[] = [subnet, node.backend, node.masq, cniSocket, node.cniFiles];
+  const controllers: Controller[] = [subnet, node.backend, node.masq, node.nodeGuard, cniSocket, node.cniFiles];
   // NetworkPolicy needs the cluster's objects: a cluster source (--cluster, or the lab's
   // --objects-file), followed by one cache that the policy controller reads.
   const clusterSpec = clusterSpecOf(opts);
@@ -306,11 +308,15 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), "cleanup: remove the agent's ip-masq table");
   await new NftCommand(exec).apply(planRemoval(POLICY_SKELETON), "cleanup: remove the agent's NetworkPolicy table");
+  await new NftCommand(exec).apply(
+    planRemoval({ family: 'inet', name: NODE_GUARD_TABLE }),
+    "cleanup: remove the agent's node guard table",
+  );
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   rmSync(nodeStatusPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
   process.stdout.write(
-    `removed nft tables inet weft-agent-masq and inet weft-policy, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`,
+    `removed nft tables inet weft-agent-masq, inet weft-policy and inet ${NODE_GUARD_TABLE}, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`,
   );
   if (opts.releaseLease) {
     const node = await detectNodeAddress(exec, {

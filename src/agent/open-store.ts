@@ -14,15 +14,20 @@ export interface StoreOptions {
   etcdPrefix: string;
 }
 
+/** The --etcd-endpoints list, split on commas. */
+export function etcdEndpointList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
 export async function openStore(opts: StoreOptions): Promise<LeaseStore> {
   if (opts.store === 'embedded') return new SqliteLeaseStore({ path: opts.storeFile, clock: systemClock });
   if (opts.store === 'etcd') {
     const { EtcdLeaseStore } = await import('../adapters/lease-store-etcd.js');
     return new EtcdLeaseStore({
-      endpoints: opts.etcdEndpoints
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
+      endpoints: etcdEndpointList(opts.etcdEndpoints),
       prefix: opts.etcdPrefix,
       clock: systemClock,
     });

@@ -260,7 +260,7 @@ test('an unchanged store is left alone until the periodic rebuild is due; then t
     assert.match(nft.applied[1]!, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
   }));
 
-test('pods pending in the pod guard are let out once a sync covers them: all when there is no policy, else the local pods of the applied table; a failed lift is owed to the next sync', async () => {
+test('pods pending in the pod guard are let out in the same transaction as their rules, once; an unknown address stays pending; a failed transaction lets out nothing and is retried', async () => {
   const clock = new FakeClock();
   const store = new FakeCluster();
   const nft = new NftFake();
@@ -287,37 +287,34 @@ test('pods pending in the pod guard are let out once a sync covers them: all whe
   await cache.start();
   const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock });
   try {
-    // With a policy: pod a (local, running) is covered; 10.244.1.9 belongs to no pod the agent knows.
-    await commit(store, DENY);
+    // No policy yet: pod a is let out all the same (nothing isolates it); 10.244.1.9 is no pod's.
     await guard('a', '10.244.1.2');
     await guard('unknown', '10.244.1.9');
     await r.sync();
     assert.deepEqual(await pending(), ['10.244.1.9']);
-    assert.equal(r.lifted, 1);
-    // The lift fails (the plugin changed the table meanwhile, twice): the next sync, with no new
-    // inputs, owes it and does it.
+    assert.match(
+      nft.applied.at(-1)!,
+      /add table inet weft-policy[\s\S]*delete element bridge weft-guard pending-v4 \{ 10\.244\.1\.2 \}/,
+    );
+    // A policy and a new local pod b: b's rules and its release are one transaction.
+    await commit(store, DENY);
     await commit(
       store,
       `apiVersion: v1\nkind: Pod\nmetadata: { name: b, namespace: x }\nspec: { nodeName: n1, containers: [{ name: s }] }\n`,
     );
-    const [, b] = await store.list('Pod');
-    await store.setPodStatus('x', 'b', b!.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.3' }));
+    const b = (await store.list('Pod')).find((p) => p.object.metadata.name === 'b')!;
+    await store.setPodStatus('x', 'b', b.meta.uid, nodePodStatus({ phase: 'Running', podIP: '10.244.1.3' }));
     await flush();
     await guard('b', '10.244.1.3');
-    const apply = nft.apply.bind(nft);
-    let failures = 2;
-    nft.apply = (tx, context) =>
-      /pending sets/.test(context) && failures-- > 0 ? Promise.reject(new Error('nft: raced')) : apply(tx, context);
-    await assert.rejects(r.sync(), /raced/);
-    assert.deepEqual(await pending(), ['10.244.1.3', '10.244.1.9']);
-    assert.equal(await r.sync(), false, 'no new inputs: the table is not touched');
+    nft.failNext = 'injected';
+    await assert.rejects(r.sync(), /injected/);
+    assert.deepEqual(await pending(), ['10.244.1.3', '10.244.1.9'], 'a failed transaction lets out nothing');
+    assert.equal(await r.sync(), true, 'the same inputs are synced again');
+    const tx = nft.applied.at(-1)!;
+    assert.match(tx, /add element inet weft-policy ingress-pods \{[^}]*10\.244\.1\.3 : jump in-/);
+    assert.match(tx, /delete element bridge weft-guard pending-v4 \{ 10\.244\.1\.3 \}/);
+    assert.doesNotMatch(tx, /pending-v4 \{ 10\.244\.1\.2 \}/, 'a is not let out twice');
     assert.deepEqual(await pending(), ['10.244.1.9']);
-    // No policy at all: nothing is isolated, every pending pod is let out.
-    await store.commit({ put: [], delete: [{ kind: 'NetworkPolicy', namespace: 'x', name: 'deny' }] });
-    await flush();
-    await r.sync();
-    assert.deepEqual(await pending(), []);
-    assert.equal(r.lifted, 3);
   } finally {
     r.stop();
     await cache.stop();

@@ -18,11 +18,12 @@
  *   `onApplied` (the agent writes it to a file): from then on the kernel enforces every policy
  *   of that revision. A revision reached through changes of other kinds only (a Service) is
  *   reported without a sync when the last sync landed and no input changed since. This is how `weft lab` and the benchmark tell a policy has landed.
- * - After each sync it lets the local pods that the applied table covers out of the pod guard's
- *   pending sets (src/core/nft/pod-guard.ts): the bridge plugin starts every pod on a node whose
- *   agent enforces policy cut off, so no pod is reachable, nor reaches out, before its policy is
- *   in the kernel, even while the agent is away. A lift that fails is owed: the next sync, even
- *   one without new inputs, tries again.
+ * - Each sync lets the local pods that the table it applies covers out of the pod guard's pending
+ *   sets (src/core/nft/pod-guard.ts), in the same transaction as their rules: the bridge plugin
+ *   starts every pod of a node whose agent enforces policy cut off, so no pod is reachable, nor
+ *   reaches out, before its policy is in the kernel, even while the agent is away. A pod is let
+ *   out once per agent run (and again if its address comes back on another pod); after a restart
+ *   the first sync lets out every local pod, which is a no-op for those already out.
  */
 
 import type { K8sKind } from '../core/k8s/objects.js';
@@ -35,8 +36,7 @@ import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ClusterCache } from './cluster-cache.js';
-import { GUARD_TABLE } from '../core/names.js';
-import { canonical, parseGuardElements, pendingLifts, pendingLiftTx } from '../core/nft/pod-guard.js';
+import { liftTx } from '../core/nft/pod-guard.js';
 
 export interface PolicyReconcilerOptions {
   node: string;
@@ -92,10 +92,8 @@ export class PolicyReconciler {
   private inputChanges = 0;
   syncs = 0;
   failures = 0;
-  /** Pods let out of the pod guard's pending sets so far. */
-  lifted = 0;
-  /** What the last sync covered, when its lift has not happened yet (see the file comment). */
-  private liftOwed: ReadonlySet<string> | 'all' | undefined;
+  /** The local pod addresses this run has let out of the pod guard's pending sets. */
+  private readonly released = new Set<string>();
 
   private started = false;
 
@@ -154,10 +152,7 @@ export class PolicyReconciler {
   async sync(kickedAt?: number): Promise<boolean> {
     const token = String(this.inputChanges);
     // No input changed: nothing to do, unless the periodic rebuild of the table is due.
-    if (token === this.token && !this.table.rebuildDue()) {
-      if (this.liftOwed) await this.liftPending(this.liftOwed);
-      return false;
-    }
+    if (token === this.token && !this.table.rebuildDue()) return false;
     const t0 = this.o.clock.now();
     const { revision, cluster, all, local } = await this.desired();
     // Only what changed is replanned: the planner compares pods and policies with what it holds.
@@ -167,10 +162,15 @@ export class PolicyReconciler {
     const state = this.planner.state();
     const def = this.renderer.def(state);
     const t1 = this.o.clock.now();
-    const r = await this.table.apply(def);
+    // Local pods seen for the first time are let out of the pending sets with their rules.
+    const localIps = new Set(this.localAddresses(local, cluster.policies.length === 0));
+    const release = [...localIps].filter((ip) => !this.released.has(ip));
+    const r = await this.table.apply(def, liftTx(release));
+    for (const ip of release) this.released.add(ip);
+    for (const ip of this.released) if (!localIps.has(ip)) this.released.delete(ip);
     const changed = r.changed;
-    if (changed) {
-      this.syncs++;
+    if (changed) this.syncs++;
+    if (changed || release.length > 0) {
       this.o.log.info('policy applied', {
         revision,
         waitMs: kickedAt === undefined ? undefined : t0 - kickedAt,
@@ -181,6 +181,7 @@ export class PolicyReconciler {
         isolatedIngress: state.ingressPods.length,
         isolatedEgress: state.egressPods.length,
         elements: def.sets.reduce((n, s) => n + s.elements.length, 0),
+        released: release.length,
       });
     }
     this.token = token;
@@ -188,38 +189,19 @@ export class PolicyReconciler {
       this.reportedRevision = revision;
       this.o.onApplied?.({ revision, appliedAt: this.o.clock.now(), changed });
     }
-    const covered = new Set(local.flatMap((p) => (p.ip ? [canonical(p.ip)] : [])));
-    await this.liftPending(cluster.policies.length === 0 ? 'all' : covered);
     return changed;
   }
 
   /**
-   * Deletes the pending elements of `covered` from the pod guard's table. The bridge plugin may
-   * add or remove elements between our listing and our transaction (which then fails whole and
-   * changes nothing), so a failure is retried once on a fresh listing, then left owed.
+   * The addresses of this node's running pods: those of `local` (the inputs), or, when no policy
+   * exists and the inputs skipped pods, read from the cache's by-node index.
    */
-  private async liftPending(covered: ReadonlySet<string> | 'all'): Promise<void> {
-    this.liftOwed = covered;
-    for (let attempt = 1; ; attempt++) {
-      const objects = await this.o.nft.listTable('bridge', GUARD_TABLE);
-      const current = objects ? parseGuardElements(objects) : [];
-      const n = pendingLifts(current, covered).length;
-      try {
-        if (n > 0)
-          await this.o.nft.apply(
-            pendingLiftTx(current, covered),
-            `let pods of ${this.o.node} out of the pod guard's pending sets`,
-          );
-        this.liftOwed = undefined;
-        if (n > 0) {
-          this.lifted += n;
-          this.o.log.info('pods let out of the pending sets: their policy is in the kernel', { count: n });
-        }
-        return;
-      } catch (err) {
-        if (attempt >= 2) throw err;
-      }
-    }
+  private localAddresses(local: readonly PolicyPod[], noPolicy: boolean): string[] {
+    if (!noPolicy) return local.flatMap((p) => (p.ip ? [p.ip] : []));
+    return this.o.cache.podsOnNode(this.o.node).flatMap((p) => {
+      const ip = p.object.spec.hostNetwork ? undefined : runningPodIP(p.object);
+      return ip ? [ip] : [];
+    });
   }
 
   /** Asks for a sync; syncs never overlap, and requests made during one cause one more. */

@@ -19,6 +19,7 @@
  */
 
 import type { TableDef } from '../core/nft/model.js';
+import type { NftTx } from '../core/nft/tx.js';
 import { planFullRebuild, planSync } from '../core/nft/sync.js';
 import type { Clock } from '../ports/clock.js';
 import type { Nft } from '../ports/nft.js';
@@ -83,8 +84,12 @@ export class PolicyTableSync {
     return this.applied === undefined || this.o.clock.now() - this.rebuiltAt >= this.resyncMs;
   }
 
-  /** Makes the kernel's table `desired` (see the file comment); rejects with nft's error, changing nothing. */
-  async apply(desired: TableDef): Promise<PolicyApplyResult> {
+  /**
+   * Makes the kernel's table `desired` (see the file comment); rejects with nft's error, changing
+   * nothing. `also` (other tables' operations, e.g. the pod guard's lift) goes into the same
+   * transaction, or alone when the table needs no change.
+   */
+  async apply(desired: TableDef, also?: NftTx): Promise<PolicyApplyResult> {
     const now = this.o.clock.now();
     let rebuilt: string | undefined;
     let tx;
@@ -97,10 +102,12 @@ export class PolicyTableSync {
       tx = plan.tx;
     }
     if (rebuilt !== undefined || tx === undefined) tx = planFullRebuild(desired);
-    if (tx.empty) {
+    if (tx.empty && (also === undefined || also.empty)) {
       this.applied = desired;
       return { changed: false, rebuilt: undefined, ops: 0 };
     }
+    const tableOps = tx.ops.length;
+    if (also) tx.append(also);
     try {
       await this.o.nft.apply(tx, this.o.context);
     } catch (err) {
@@ -109,6 +116,6 @@ export class PolicyTableSync {
     }
     this.applied = desired;
     if (rebuilt !== undefined) this.rebuiltAt = now;
-    return { changed: true, rebuilt, ops: tx.ops.length };
+    return { changed: tableOps > 0, rebuilt, ops: tableOps };
   }
 }

@@ -93,6 +93,19 @@ export const POLICY_OBJECTS = {
   selfSet: 'self',
 } as const;
 
+/** The nftables table (family inet) where the agent guards the node itself (src/core/nft/node-guard.ts). */
+export const NODE_GUARD_TABLE = 'weft-node';
+
+/** The chains and sets inside NODE_GUARD_TABLE. */
+export const NODE_GUARD_OBJECTS = {
+  inputChain: 'input',
+  forwardChain: 'forward',
+  /** The underlay addresses of the peer nodes (live leases). */
+  peerSet: 'peers',
+  /** address . port of every store endpoint the agent was given. */
+  storeSet: 'store',
+} as const;
+
 /** The nftables table (family bridge) where the bridge plugin guards its pods' ports (src/core/nft/pod-guard.ts). */
 export const GUARD_TABLE = 'weft-guard';
 

@@ -13,6 +13,8 @@
  *   postrouting  100 srcnat  weft-portmap/postrouting  hairpin / localhost masquerade after DNAT
  *   postrouting  100 srcnat  weft-agent-masq/postrouting   ip-masq of pods leaving the cluster
  *   postrouting  100 srcnat  weft-masq/postrouting     the bridge plugin's ipMasq (CNI config)
+ *   input          0 filter  weft-node/input           VXLAN only from peers; pods never reach the store
+ *   forward        0 filter  weft-node/forward         no VXLAN and no store connection routed on from a pod
  *
  * and, in the bridge family (frames on the bridge's ports; its priority numbers are its own):
  *
@@ -26,6 +28,8 @@
  */
 
 import {
+  NODE_GUARD_OBJECTS,
+  NODE_GUARD_TABLE,
   GUARD_OBJECTS,
   GUARD_TABLE,
   AGENT_MASQ_OBJECTS,
@@ -160,6 +164,26 @@ export const LAYOUT = {
     slot: 'filter',
     policy: 'accept',
     why: 'frames the node sends into the bridge (routed from other nodes, or its own): likewise',
+  }),
+  nodeGuardInput: spec({
+    family: 'inet',
+    table: NODE_GUARD_TABLE,
+    chain: NODE_GUARD_OBJECTS.inputChain,
+    type: 'filter',
+    hook: 'input',
+    slot: 'filter',
+    policy: 'accept',
+    why: 'what reaches the node itself: VXLAN only from peer nodes, never the store from a pod (after the VXLAN device decapsulates, inner packets come here too)',
+  }),
+  nodeGuardForward: spec({
+    family: 'inet',
+    table: NODE_GUARD_TABLE,
+    chain: NODE_GUARD_OBJECTS.forwardChain,
+    type: 'filter',
+    hook: 'forward',
+    slot: 'filter',
+    policy: 'accept',
+    why: "pod traffic the node routes on: a pod's VXLAN frames to other nodes and its connections to the store stop here, before ip-masq would give them the node's address",
   }),
 } as const satisfies Record<string, BaseChainSpec>;
 

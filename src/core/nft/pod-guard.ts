@@ -283,6 +283,30 @@ export function pendingLifts(
   );
 }
 
+/**
+ * The agent's half, without a listing: lets `addresses` out of the pending sets whether or not
+ * they are in them. nft refuses to delete a missing element, so each is added first (a no-op
+ * when present) and deleted in the same transaction; the table and set are declared the same
+ * way (a no-op when present, an empty table with that one set when the node has no guarded pod
+ * yet, which the next ADD completes). So the agent can put the lift into its policy
+ * transaction: the pod's rules and its release land in the kernel at the same instant.
+ */
+export function liftTx(addresses: readonly string[]): NftTx {
+  const tx = new NftTx();
+  if (addresses.length === 0) return tx;
+  tx.add(tableObj({ family: T.family, name: T.name }));
+  for (const f of FAMILIES) {
+    const mine = addresses.filter((a) => parseIp(a).family === f);
+    if (mine.length === 0) continue;
+    const set = sets().find((s) => s.name === GUARD_OBJECTS.pendingSet[f])!;
+    tx.add(setObj(T, set));
+    const elements = mine.map((a): Element => ({ key: [a] }));
+    const object = { kind: 'element' as const, family: T.family, table: T.name, set: set.name, elements };
+    tx.add(object).delete(object);
+  }
+  return tx;
+}
+
 /** Addresses in one spelling (nft lists IPv6 compressed; callers may not). */
 export function canonical(address: string): string {
   const ip = parseIp(address);
