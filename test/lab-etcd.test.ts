@@ -110,6 +110,101 @@ spec:
     }
   });
 
+  test("issue 16 item 4: forged leases (a new one at n3's address, n1's rewritten to it) move no route; nodes say NotReady naming both; undone, Ready again", async () => {
+    const record = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+      segmentNs: string;
+      nodes: Array<{ name: string; ns: string; ip: string }>;
+    };
+    // The test writes to etcd as an intruder would, through etcd's JSON gateway on its loopback.
+    const etcd = (path: string, body: Record<string, unknown>) => {
+      const r = sh([
+        'ip',
+        'netns',
+        'exec',
+        record.segmentNs,
+        'curl',
+        '-s',
+        '--max-time',
+        '3',
+        '-X',
+        'POST',
+        `http://127.0.0.1:2379/v3/${path}`,
+        '-d',
+        JSON.stringify(body),
+      ]);
+      if (r.status !== 0) throw new Error(`etcd ${path}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const keyOf = (subnet: string) => `/coreos.com/network/subnets/${subnet.replace('/', '-')}`;
+    const get = (key: string) => {
+      const kvs = (etcd('kv/range', { key: b64(key) }).kvs ?? []) as Array<{ value: string }>;
+      return kvs[0] ? Buffer.from(kvs[0].value, 'base64').toString('utf8') : undefined;
+    };
+    const nodes = lab.nodes();
+    const cidr = (n: string) => nodes.find((x) => x.metadata.name === n)!.spec.podCIDR!;
+    const ipOf = (n: string) => record.nodes.find((x) => x.name === n)!.ip;
+    const routes = (node: string) =>
+      sh(['ip', 'netns', 'exec', record.nodes.find((x) => x.name === node)!.ns, 'ip', 'route', 'show']).stdout;
+    const before = routes('n2');
+    assert.match(before, new RegExp(`${cidr('n1').replace(/[./]/g, '\\$&')} via ${ipOf('n1')}`));
+    assert.match(before, new RegExp(`${cidr('n3').replace(/[./]/g, '\\$&')} via ${ipOf('n3')}`));
+    const n1Key = keyOf(cidr('n1'));
+    const n1Value = get(n1Key)!;
+    const forgedSubnet = '10.244.250.0/24';
+    const value = JSON.parse(n1Value) as Record<string, unknown>;
+    const grant = etcd('lease/grant', { TTL: 120 });
+    etcd('kv/put', {
+      key: b64(keyOf(forgedSubnet)),
+      value: b64(JSON.stringify({ ...value, PublicIP: ipOf('n3'), NodeName: 'intruder' })),
+      lease: grant.ID,
+    });
+    etcd('kv/put', {
+      key: b64(n1Key),
+      value: b64(JSON.stringify({ ...value, PublicIP: ipOf('n3') })),
+      ignore_lease: true,
+    });
+    const readyOf = () =>
+      lab.nodes().map((n) => {
+        const c = n.status.conditions.find((x) => x.type === 'Ready') as { status: string; message?: string };
+        return { name: n.metadata.name, ready: c.status === 'True', message: c.message ?? '' };
+      });
+    try {
+      const end = Date.now() + 20_000;
+      while (readyOf().some((n) => n.ready) && Date.now() < end) await new Promise((r) => setTimeout(r, 300));
+      for (const n of readyOf()) {
+        assert.equal(n.ready, false, `${n.name} reports the conflict`);
+        assert.match(
+          n.message,
+          /node intruder \(10\.244\.250\.0\/24 at [0-9.]+\) claims the address [0-9.]+ of node n3/,
+        );
+      }
+      assert.match(
+        readyOf().find((n) => n.name === 'n2')!.message,
+        /node n1 .*claims the address .* of node n3.*last good value/,
+      );
+      // Routes as they were: n1's subnet still via n1, n3's via n3, nothing for the intruder.
+      const after = routes('n2');
+      assert.match(after, new RegExp(`${cidr('n1').replace(/[./]/g, '\\$&')} via ${ipOf('n1')}`));
+      assert.match(after, new RegExp(`${cidr('n3').replace(/[./]/g, '\\$&')} via ${ipOf('n3')}`));
+      assert.doesNotMatch(after, /10\.244\.250\.0/);
+      const m = lab.probe(['-A', '--port', '80']);
+      assert.deepEqual(
+        m.results.filter((r) => !r.connected).map((r) => `${r.from}->${r.to}`),
+        [],
+      );
+    } finally {
+      etcd('kv/deleterange', { key: b64(keyOf(forgedSubnet)) });
+      etcd('kv/put', { key: b64(n1Key), value: b64(n1Value), ignore_lease: true });
+    }
+    const end = Date.now() + 20_000;
+    while (!readyOf().every((n) => n.ready) && Date.now() < end) await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(
+      readyOf().filter((n) => !n.ready),
+      [],
+    );
+  });
+
   test('the second lab, with the same pod names and network, works at the same time', () => {
     assert.equal(other.nodes().length, 2);
     const m = other.probe(['-A', '--port', '80']);

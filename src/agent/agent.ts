@@ -35,6 +35,7 @@ import { nodeGuardTable, storeEndpointOf, type NodeGuardInput } from '../core/nf
 import { NftTableSync } from '../adapters/nft-sync.js';
 import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from '../core/metrics.js';
 import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
+import { resolveLeases } from '../core/flannel/lease-conflicts.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
@@ -319,6 +320,9 @@ export function nodeControllers(o: NodeControllersOptions): {
   /** Whether the table is known removed (ipMasq off): removal is sent once, not on every sync. */
   let masqRemoved = false;
   let filesWritten = '';
+  /** Lease conflicts (src/core/flannel/lease-conflicts.ts): the last good peers, and what the last sync found. */
+  let lastGood = new Map<string, Lease>();
+  let leaseConflicts: string[] = [];
 
   const backend: SyncController = new SyncController({
     name: 'backend',
@@ -326,12 +330,19 @@ export function nodeControllers(o: NodeControllersOptions): {
     log: o.log,
     metrics: o.metrics,
     timing: o.timing,
+    problem: () => (leaseConflicts.length > 0 ? leaseConflicts.join('; ') : undefined),
     sync: async () => {
       try {
         const { node: addr, conf, leaser } = o.subnet.network();
         const netConf = backendNetConf(conf);
         const own = leaser.lease();
-        const peers = leaser.peers();
+        // Conflicting leases (two nodes at one address, overlapping subnets) are not believed.
+        const resolved = resolveLeases({ ...own, nodeName: own.nodeName ?? 'this node' }, leaser.peers(), lastGood);
+        const peers = resolved.use;
+        if (resolved.conflicts.join('\n') !== leaseConflicts.join('\n') && resolved.conflicts.length > 0)
+          o.log.warn('conflicting leases: not routed as they are', { conflicts: resolved.conflicts });
+        lastGood = resolved.lastGood;
+        leaseConflicts = resolved.conflicts;
         const node = {
           subnet: own.subnet,
           publicIp: addr.publicIp,

@@ -31,6 +31,8 @@ export type ControllerState =
   | 'ready'
   /** Its last sync failed; it retries with backoff and the kernel keeps what was applied last. */
   | 'failing'
+  /** Its last sync succeeded but found a problem it works around (e.g. conflicting leases), named in lastError. */
+  | 'degraded'
   | 'stopped';
 
 export interface ControllerStatus {
@@ -86,6 +88,8 @@ export interface SyncControllerOptions {
    * ControllerStatus.revision), or undefined when it does not name one.
    */
   sync: () => Promise<string | undefined>;
+  /** A problem the last sync worked around (the controller is then 'degraded', not ready), if any. */
+  problem?: () => string | undefined;
 }
 
 /** Counts, times and reports one controller's syncs in the metrics registry. */
@@ -150,7 +154,7 @@ export class SyncController implements Controller {
       },
       onSuccess: (ms) => {
         this.m.succeeded(ms, o.clock.now());
-        this.m.setReady(true);
+        this.m.setReady(o.problem?.() === undefined);
       },
       onError: (err, attempt, ms) => {
         this.m.failed(ms);
@@ -190,6 +194,12 @@ export class SyncController implements Controller {
           : r.syncs > 0
             ? 'ready'
             : 'starting';
+    const problem = state === 'ready' ? this.o.problem?.() : undefined;
+    if (problem !== undefined) return { ...this.statusOf('degraded', r), lastError: problem };
+    return this.statusOf(state, r);
+  }
+
+  private statusOf(state: ControllerState, r: ReturnType<SyncRunner['status']>): ControllerStatus {
     return {
       name: this.name,
       state,
