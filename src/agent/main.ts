@@ -47,6 +47,9 @@ export interface AgentCliOptions {
   storeFile: string;
   etcdEndpoints: string;
   etcdPrefix: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
   runDir: string;
   cniConfDir: string;
   ipamDataDir: string;
@@ -118,6 +121,37 @@ interface AgentDeps {
  * backend → ip-masq → node-guard → cni-socket → cni-files (pods may start once it has run) → policy (with
  * --objects-file).
  */
+/** How long an ADD through the agent waits for the pod's policy before it returns anyway. */
+const ADMIT_TIMEOUT_MS = 5_000;
+
+/**
+ * The pod a successful ADD wired, from the CNI_ARGS a runtime passes (kubelet's K8S_POD_*) and
+ * the result's first IPv4 address; undefined when either is missing (then nothing waits).
+ */
+export function addedPod(
+  cniArgs: string | undefined,
+  stdout: string,
+): { namespace: string; name: string; uid: string; ip: string } | undefined {
+  const args = new Map(
+    (cniArgs ?? '')
+      .split(';')
+      .map((kv) => kv.split('='))
+      .filter((kv): kv is [string, string] => kv.length === 2),
+  );
+  const namespace = args.get('K8S_POD_NAMESPACE');
+  const name = args.get('K8S_POD_NAME');
+  const uid = args.get('K8S_POD_UID');
+  if (!namespace || !name || !uid) return undefined;
+  let ips: Array<{ address?: string }> = [];
+  try {
+    ips = ((JSON.parse(stdout) as { ips?: Array<{ address?: string }> }).ips ?? []) as Array<{ address?: string }>;
+  } catch {
+    return undefined;
+  }
+  const ip = ips.map((i) => i.address?.split('/')[0]).find((a) => a !== undefined && !a.includes(':'));
+  return ip ? { namespace, name, uid, ip } : undefined;
+}
+
 function agentControllers(
   opts: AgentCliOptions,
   flags: ReturnType<typeof checkFlags>,
@@ -131,6 +165,8 @@ function agentControllers(
     backoffMaxMs: 10_000,
   };
   const previousSubnet = readPreviousSubnet(opts.runDir);
+  /** The policy loop, once made: the CNI socket's ADDs wait for it (see addedPod). */
+  let policy: PolicyReconciler | undefined;
   const resources: Array<{ close(): unknown }> = [store];
   const subnet: SubnetController = new SubnetController({
     nodeName: opts.nodeName,
@@ -192,7 +228,21 @@ function agentControllers(
       const ipSession = new IpSession();
       const server = await startCniServer({
         socketPath: cniSocketPath(opts.runDir),
-        run: (t, e, s) => runInProcess(t, e, s, { ipSession }),
+        run: async (t, e, s) => {
+          const r = await runInProcess(t, e, s, { ipSession });
+          // Calico's and Cilium's way: an ADD returns once the pod's policy is in the kernel.
+          const pod = r.exitCode === 0 && e.CNI_COMMAND === 'ADD' ? addedPod(e.CNI_ARGS, r.stdout) : undefined;
+          if (pod && policy) {
+            const t0 = clock.now();
+            const ok = await policy.admit(pod, ADMIT_TIMEOUT_MS);
+            cniLog.info(ok ? 'pod policy programmed before ADD returned' : 'ADD returned before the pod policy', {
+              pod: `${pod.namespace}/${pod.name}`,
+              ip: pod.ip,
+              waitMs: clock.now() - t0,
+            });
+          }
+          return r;
+        },
         log: (m, f) => cniLog.info(m, f),
       });
       return {
@@ -230,14 +280,14 @@ function agentControllers(
         metrics,
         onChange: d.onStatusChange,
         make: (hooks) =>
-          new PolicyReconciler({
+          (policy = new PolicyReconciler({
             node: opts.nodeName,
             cache: cluster.cache,
             nft: hooks.nft,
             log: hooks.log,
             clock,
             onApplied: hooks.onApplied,
-          }),
+          })),
       }),
     );
   }

@@ -320,3 +320,38 @@ test('pods pending in the pod guard are let out in the same transaction as their
     await cache.stop();
   }
 });
+
+test('admit: a pod an ADD has just wired is synced as running before its status says so, and let out with its rules; a wrong uid is not', async () => {
+  const clock = new FakeClock();
+  const store = new FakeCluster();
+  const nft = new NftFake();
+  const log = new JsonLogger(() => undefined);
+  await store.commit({ put: parseManifest(MANIFEST + '---\n' + DENY), delete: [] });
+  const [pod] = await store.list('Pod');
+  const cache = new ClusterCache({ source: store.source(), kinds: ['NetworkPolicy', 'Pod', 'Namespace'], clock, log });
+  await cache.start();
+  const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock });
+  try {
+    r.start();
+    await r.idle();
+    const target = {
+      hostVeth: 'v-a',
+      mac: '02:00:00:00:00:01',
+      addresses: [{ family: 4 as const, address: '10.244.1.2' }],
+    };
+    await nft.apply(renderGuardAdd('a', { ...target, awaitPolicy: true }, []), 'guard a');
+    // A wrong uid is some other pod's ADD: it is not counted, and the wait runs out.
+    const wrong = r.admit({ namespace: 'x', name: 'a', uid: 'not-this-one', ip: '10.244.1.2' }, 1000);
+    await r.idle();
+    await clock.advance(1000);
+    assert.equal(await wrong, false);
+    const ok = await r.admit({ namespace: 'x', name: 'a', uid: pod!.meta.uid, ip: '10.244.1.2' }, 1000);
+    assert.equal(ok, true);
+    const tx = nft.applied.at(-1)!;
+    assert.match(tx, /add element inet weft-policy ingress-pods \{ 10\.244\.1\.2 : jump in-/);
+    assert.match(tx, /delete element bridge weft-guard pending-v4 \{ 10\.244\.1\.2 \}/);
+  } finally {
+    r.stop();
+    await cache.stop();
+  }
+});

@@ -36,6 +36,8 @@ import type { Nft } from '../ports/nft.js';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { ClusterCache } from './cluster-cache.js';
+import type { Pod } from '../core/k8s/objects.js';
+import type { Stored } from '../ports/object-store.js';
 import { liftTx } from '../core/nft/pod-guard.js';
 
 export interface PolicyReconcilerOptions {
@@ -94,6 +96,13 @@ export class PolicyReconciler {
   failures = 0;
   /** The local pod addresses this run has let out of the pod guard's pending sets. */
   private readonly released = new Set<string>();
+  /**
+   * Pods that a CNI ADD on this node has just wired (namespace/name → uid and address), before
+   * their status says so: admit() counts them as running so that their rules are in the kernel
+   * when the ADD returns. An entry goes once the cache shows the pod running, or is gone.
+   */
+  private readonly admitted = new Map<string, { uid: string; ip: string; at: number }>();
+  private readonly waiters = new Set<{ ip: string; done: (ok: boolean) => void }>();
 
   private started = false;
 
@@ -128,7 +137,7 @@ export class PolicyReconciler {
     const local: PolicyPod[] = [];
     for (const p of cache.list('Pod')) {
       const { namespace, name, labels } = p.object.metadata;
-      const ip = runningPodIP(p.object);
+      const ip = this.addressOf(p);
       if (!ip) continue;
       const pod: PolicyPod = {
         namespace,
@@ -168,6 +177,7 @@ export class PolicyReconciler {
     const r = await this.table.apply(def, liftTx(release));
     for (const ip of release) this.released.add(ip);
     for (const ip of this.released) if (!localIps.has(ip)) this.released.delete(ip);
+    this.settleAdmissions();
     const changed = r.changed;
     if (changed) this.syncs++;
     if (changed || release.length > 0) {
@@ -199,9 +209,58 @@ export class PolicyReconciler {
   private localAddresses(local: readonly PolicyPod[], noPolicy: boolean): string[] {
     if (!noPolicy) return local.flatMap((p) => (p.ip ? [p.ip] : []));
     return this.o.cache.podsOnNode(this.o.node).flatMap((p) => {
-      const ip = p.object.spec.hostNetwork ? undefined : runningPodIP(p.object);
+      const ip = p.object.spec.hostNetwork ? undefined : this.addressOf(p);
       return ip ? [ip] : [];
     });
+  }
+
+  /** A pod's address: from its status when running, else from a CNI ADD on this node (admit). */
+  private addressOf(p: Stored<Pod>): string | undefined {
+    const running = runningPodIP(p.object);
+    if (running !== undefined || p.object.spec.nodeName !== this.o.node) return running;
+    const a = this.admitted.get(`${p.object.metadata.namespace}/${p.object.metadata.name}`);
+    return a && a.uid === p.meta.uid ? a.ip : undefined;
+  }
+
+  /**
+   * Called by the agent's CNI socket when an ADD on this node has wired a pod: syncs with the pod
+   * counted as running and resolves true once its rules are in the kernel and it is out of the
+   * pending set, or false after `timeoutMs` (the pod then stays cut off until its status
+   * arrives and a later sync lets it out: fail closed either way).
+   */
+  admit(pod: { namespace: string; name: string; uid: string; ip: string }, timeoutMs: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    this.admitted.set(`${pod.namespace}/${pod.name}`, { uid: pod.uid, ip: pod.ip, at: this.o.clock.now() });
+    // A new pending element for this address (a reused one, too): let it out again.
+    this.released.delete(pod.ip);
+    return new Promise((resolve) => {
+      const waiter = {
+        ip: pod.ip,
+        done: (ok: boolean) => {
+          timer.cancel();
+          this.waiters.delete(waiter);
+          resolve(ok);
+        },
+      };
+      const timer = this.o.clock.setTimeout(() => waiter.done(false), timeoutMs);
+      this.waiters.add(waiter);
+      // Not a cache change, but a change of this loop's inputs.
+      this.inputChanges++;
+      if (this.started) this.kick();
+    });
+  }
+
+  /** After a sync: wakes the admits it served, forgets admissions the cache has caught up with. */
+  private settleAdmissions(): void {
+    for (const w of [...this.waiters]) if (this.released.has(w.ip)) w.done(true);
+    const now = this.o.clock.now();
+    for (const [key, a] of this.admitted) {
+      const [namespace, name] = key.split('/') as [string, string];
+      const p = this.o.cache.get('Pod', namespace, name);
+      const caughtUp = p !== undefined && p.meta.uid === a.uid && runningPodIP(p.object) !== undefined;
+      // A pod the cache does not show yet may still come: its admission is kept for a minute.
+      if (caughtUp || (p?.meta.uid !== a.uid && now - a.at > 60_000)) this.admitted.delete(key);
+    }
   }
 
   /** Asks for a sync; syncs never overlap, and requests made during one cause one more. */
@@ -244,6 +303,7 @@ export class PolicyReconciler {
 
   stop(): void {
     this.stopped = true;
+    for (const w of [...this.waiters]) w.done(false);
     this.timer?.cancel();
     this.unwatch?.();
     this.unprogress?.();
