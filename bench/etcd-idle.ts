@@ -11,7 +11,7 @@
  *
  * Each lab: `weft lab up --name <n> --nodes N --store etcd` (returns once every node is Ready),
  * 5 s to settle, the counters read twice 10 s apart from inside the lab's segment namespace
- * (where the lab's etcd listens on 127.0.0.1:2379), then `weft lab down`.
+ * (where the lab's etcd serves plain-HTTP metrics on 127.0.0.1:2381), then `weft lab down`.
  *
  * Run (as root, through the kernel lock, after npm run build):
  *   flock /tmp/weft-kernel.lock node dist/bench/etcd-idle.js
@@ -98,7 +98,7 @@ async function measureLab(cli: string, name: string, nodes: number): Promise<Rat
       parseCounters(
         run(
           'ip',
-          ['netns', 'exec', rec.segmentNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:2379/metrics'],
+          ['netns', 'exec', rec.segmentNs, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:2381/metrics'],
           process.env,
         ),
       );

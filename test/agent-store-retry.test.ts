@@ -99,7 +99,14 @@ test(
     assert.equal(doc.ready, false);
     assert.deepEqual(
       doc.controllers.map((c) => `${c.name} ${c.state}`),
-      ['subnet starting', 'backend pending', 'ip-masq pending', 'cni-socket pending', 'cni-files pending'],
+      [
+        'subnet starting',
+        'backend pending',
+        'ip-masq pending',
+        'node-guard pending',
+        'cni-socket pending',
+        'cni-files pending',
+      ],
     );
     // Well past a few retries (the backoff is capped at 5 s): still running, still waiting.
     await new Promise((r) => setTimeout(r, 20_000));

@@ -92,14 +92,44 @@ spec:
     }
   });
 
+  /** curl with the lab's client certificate (the lab's etcd wants one). */
+  const certs = () => {
+    const t = (
+      JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+        etcdTls: { caFile: string; certFile: string; keyFile: string };
+      }
+    ).etcdTls;
+    return ['--cacert', t.caFile, '--cert', t.certFile, '--key', t.keyFile];
+  };
+
+  test("issue 16 item 4: the lab's etcd takes only TLS with a client certificate", () => {
+    const record = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+      etcdEndpoints: string[];
+      nodes: Array<{ name: string; ns: string }>;
+    };
+    const url = record.etcdEndpoints[0]!;
+    assert.match(url, /^https:\/\//);
+    const node = (argv: string[]) =>
+      sh(['ip', 'netns', 'exec', record.nodes[0]!.ns, 'curl', '-s', '--max-time', '2', ...argv]);
+    const plain = node([`${url.replace('https:', 'http:')}/version`]);
+    assert.doesNotMatch(plain.stdout, /etcdserver/, 'plain HTTP is not answered');
+    const noCert = node(['--cacert', certs()[1]!, `${url}/version`]);
+    assert.notEqual(noCert.status, 0, 'TLS without a client certificate is refused');
+    assert.doesNotMatch(noCert.stdout, /etcdserver/);
+    const ok = node([...certs(), `${url}/version`]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /etcdserver/);
+  });
+
   test("issue 16 item 4: a pod cannot reach the lab's etcd; its node can", () => {
     const record = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
       etcdEndpoints: string[];
       nodes: Array<{ name: string; ns: string }>;
     };
     const url = record.etcdEndpoints[0]!;
-    // etcd answers /version over plain HTTP on its client port (its v3 gRPC gateway does too).
-    const curl = ['curl', '-s', '--max-time', '2', `${url}/version`];
+    // With the client certificate (the lab's pods share the host's files, so a pod could read
+    // it): only the network keeps the pod out.
+    const curl = ['curl', '-s', '--max-time', '2', ...certs(), `${url}/version`];
     const fromNode = sh(['ip', 'netns', 'exec', record.nodes[0]!.ns, ...curl]);
     assert.equal(fromNode.status, 0, `control: the node reaches etcd: ${fromNode.stderr}`);
     assert.match(fromNode.stdout, /etcdserver/);
@@ -126,9 +156,10 @@ spec:
         '-s',
         '--max-time',
         '3',
+        ...certs(),
         '-X',
         'POST',
-        `http://127.0.0.1:2379/v3/${path}`,
+        `https://127.0.0.1:2379/v3/${path}`,
         '-d',
         JSON.stringify(body),
       ]);

@@ -46,7 +46,7 @@ export interface EtcdLeaseStoreOptions {
   clock: Clock;
   /** Deadline of each unary call (ms); default 2000. */
   timeoutMs?: number;
-  /** TLS as flanneld's --etcd-cafile/--etcd-certfile/--etcd-keyfile; not wired to the CLI yet. */
+  /** TLS as flanneld's --etcd-cafile/--etcd-certfile/--etcd-keyfile (checked by src/agent/open-store.ts). */
   tls?: EtcdTlsFiles;
 }
 

@@ -3,17 +3,16 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { runAgent, runCleanup, type AgentCliOptions } from '../agent/main.js';
 import { DEFAULT_AGENT_RUN_DIR } from '../core/names.js';
+import { etcdOptions } from './etcd-options.js';
 
 function common(cmd: Command): Command {
-  return cmd
+  return etcdOptions(cmd)
     .option('--store <kind>', 'datastore: embedded | etcd', 'embedded')
     .option(
       '--store-file <path>',
       'embedded store: the SQLite file shared by the agents of this machine',
       '/var/lib/weft/store.db',
     )
-    .option('--etcd-endpoints <urls>', 'etcd store: comma-separated client URLs', 'http://127.0.0.1:2379')
-    .option('--etcd-prefix <prefix>', "etcd store: key prefix (Flannel's layout)", '/coreos.com/network')
     .option('--run-dir <dir>', 'where subnet.env is written', DEFAULT_AGENT_RUN_DIR)
     .option('--cni-conf-dir <dir>', 'where the CNI conflist is written', '/etc/cni/net.d')
     .option('--ipam-data-dir <dir>', "host-local data dir for this node's pods", '/var/lib/cni/networks')

@@ -2,22 +2,18 @@
 // operator edits Flannel's ConfigMap (agents pick a change up when they restart).
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { openStore } from '../agent/open-store.js';
+import { openStore, type StoreOptions } from '../agent/open-store.js';
+import { etcdOptions } from './etcd-options.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
 
-interface StoreOpts {
-  store: string;
-  storeFile: string;
-  etcdEndpoints: string;
-  etcdPrefix: string;
-}
+type StoreOpts = StoreOptions;
 
 function storeOptions(cmd: Command): Command {
-  return cmd
-    .option('--store <kind>', 'datastore: embedded | etcd', 'embedded')
-    .option('--store-file <path>', 'embedded store file', '/var/lib/weft/store.db')
-    .option('--etcd-endpoints <urls>', 'etcd client URLs', 'http://127.0.0.1:2379')
-    .option('--etcd-prefix <prefix>', 'etcd key prefix', '/coreos.com/network');
+  return etcdOptions(
+    cmd
+      .option('--store <kind>', 'datastore: embedded | etcd', 'embedded')
+      .option('--store-file <path>', 'embedded store file', '/var/lib/weft/store.db'),
+  );
 }
 
 export function registerNetConf(program: Command): void {

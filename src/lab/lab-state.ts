@@ -26,6 +26,8 @@ export interface LabRecord {
   segmentNs: string;
   /** The etcd endpoints the agents use (etcd stores only). */
   etcdEndpoints?: string[];
+  /** The client's TLS files for the lab's own etcd (src/lab/etcd-tls.ts); absent for a user's etcd. */
+  etcdTls?: { caFile: string; certFile: string; keyFile: string };
   etcdPid?: number;
   /** Relays to a user's etcd (--store etcd=URL), one per endpoint. */
   gatewayPids?: number[];
@@ -65,6 +67,9 @@ export class LabPaths {
   }
   get etcdData(): string {
     return join(this.dir, 'etcd');
+  }
+  get etcdTlsDir(): string {
+    return join(this.dir, 'etcd-tls');
   }
   get logDir(): string {
     return join(this.dir, 'log');

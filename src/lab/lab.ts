@@ -23,6 +23,7 @@ import type { Exec } from '../ports/exec.js';
 import { labNetConf, type LabSpec } from '../core/lab/lab-spec.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
+import { makeEtcdTls } from './etcd-tls.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
@@ -61,7 +62,14 @@ async function waitUntil(
 /** The store flags for `weft agent` and the pod runner. */
 export function storeArgs(paths: LabPaths, record: LabRecord): string[] {
   if (record.spec.store.kind === 'embedded') return ['--store', 'embedded', '--store-file', paths.leases];
-  return ['--store', 'etcd', '--etcd-endpoints', (record.etcdEndpoints ?? []).join(',')];
+  const tls = record.etcdTls;
+  return [
+    '--store',
+    'etcd',
+    '--etcd-endpoints',
+    (record.etcdEndpoints ?? []).join(','),
+    ...(tls ? ['--etcd-cafile', tls.caFile, '--etcd-certfile', tls.certFile, '--etcd-keyfile', tls.keyFile] : []),
+  ];
 }
 
 /** Namespaces whose name has the lab's prefix ([] when none). */
@@ -266,9 +274,11 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     if (spec.store.kind === 'etcd') {
       if (spec.store.managed) {
-        const url = `http://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
-        say(`store: starting etcd at ${url} (in the segment namespace)`);
+        const url = `https://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
+        say(`store: starting etcd at ${url} (in the segment namespace; TLS with client certificates)`);
         mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
+        const tls = await makeEtcdTls(deps.exec, paths.etcdTlsDir, [`${SEGMENT_PREFIX24}.254`, '127.0.0.1'], spec.name);
+        record.etcdTls = { caFile: tls.caFile, certFile: tls.clientCert, keyFile: tls.clientKey };
         record.etcdPid = spawnDetached({
           netns: netns.path(record.segmentNs),
           argv: [
@@ -278,7 +288,17 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
             '--data-dir',
             paths.etcdData,
             '--listen-client-urls',
-            `${url},http://127.0.0.1:${ETCD_PORT}`,
+            `${url},https://127.0.0.1:${ETCD_PORT}`,
+            '--cert-file',
+            tls.serverCert,
+            '--key-file',
+            tls.serverKey,
+            '--trusted-ca-file',
+            tls.caFile,
+            '--client-cert-auth',
+            // Metrics without TLS, on the segment namespace's loopback only (bench/etcd-idle.ts).
+            '--listen-metrics-urls',
+            `http://127.0.0.1:${ETCD_PORT + 2}`,
             '--advertise-client-urls',
             url,
             '--listen-peer-urls',

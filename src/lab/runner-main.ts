@@ -37,6 +37,13 @@ export async function runPodRunner(
     storeFile: paths.leases,
     etcdEndpoints: (record.etcdEndpoints ?? []).join(','),
     etcdPrefix: '/coreos.com/network',
+    ...(record.etcdTls
+      ? {
+          etcdCafile: record.etcdTls.caFile,
+          etcdCertfile: record.etcdTls.certFile,
+          etcdKeyfile: record.etcdTls.keyFile,
+        }
+      : {}),
   });
   const runDir = paths.runDir(node.name);
   const cniConfDir = paths.cniConfDir(node.name);
