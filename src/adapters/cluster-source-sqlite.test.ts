@@ -10,6 +10,7 @@ import { FakeClock } from '../testkit/clock-fake.js';
 import { RevisionTooOldError } from '../core/k8s/object-key.js';
 import { SqliteObjectStore } from './object-store-sqlite.js';
 import { SqliteClusterSource } from './cluster-source-sqlite.js';
+import { watchFile } from './file-watch.js';
 import { runClusterSourceContract } from '../testkit/cluster-source-contract.js';
 
 runClusterSourceContract('sqlite', async (opts) => {
@@ -79,6 +80,34 @@ test('sqlite: a watch that ends (too old) or is stopped holds no timer and no fi
     await old.stop();
     assert.equal(errors.length, 1, 'one error, none after stop()');
   } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sqlite: a node heartbeat does not touch the store's directory, so it wakes no watcher; a commit does", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-cluster-src-'));
+  const path = join(dir, 'objects.db');
+  const store = new SqliteObjectStore(path, systemClock);
+  let wakes = 0;
+  const stop = watchFile(path, () => wakes++);
+  const settle = () => new Promise((r) => setTimeout(r, 150));
+  try {
+    await settle();
+    wakes = 0;
+    for (let i = 0; i < 5; i++)
+      await store.putNode({ name: 'n1', internalIP: '10.99.0.1', ready: true, heartbeat: `t${i}` });
+    await settle();
+    assert.equal(wakes, 0, 'heartbeats woke a watcher of the store');
+    assert.equal((await store.nodes())[0]?.heartbeat, 't4');
+    await store.commit({
+      put: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'x', labels: {}, annotations: {} } }],
+      delete: [],
+    });
+    await settle();
+    assert.ok(wakes > 0, 'control: a commit wakes the watcher');
+  } finally {
+    stop();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }

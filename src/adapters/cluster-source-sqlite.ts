@@ -29,7 +29,7 @@ export interface SqliteClusterSourceOptions {
   /** The store's file, for the inotify wake; without it only the poll wakes watchers. */
   path?: string;
   clock: Clock;
-  /** Fallback poll (ms, default 1000). */
+  /** Fallback poll (ms, default 5000: inotify wakes a watch at once on a local file system). */
   pollMs?: number;
   /** The second look after a wake (ms, default 20). */
   recheckMs?: number;
@@ -113,7 +113,7 @@ export class SqliteClusterSource implements ClusterSource {
     const tick = () => {
       if (stopped || ended) return;
       // Armed before the read, which may end the watch (and cancel it) synchronously.
-      poll = o.clock.setTimeout(tick, o.pollMs ?? 1000);
+      poll = o.clock.setTimeout(tick, o.pollMs ?? 5000);
       kick();
     };
     unwatch = o.path === undefined ? undefined : (o.watchFile ?? watchFile)(o.path, onWake);

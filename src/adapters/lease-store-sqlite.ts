@@ -11,6 +11,7 @@
  *   a poll with no commit since the last one (PRAGMA data_version) skips the list.
  */
 
+import { watchFile } from './file-watch.js';
 import Database from 'better-sqlite3';
 import { Statements } from './sqlite-statements.js';
 import { mkdirSync } from 'node:fs';
@@ -50,8 +51,13 @@ function toLease(r: Row): Lease {
 export interface SqliteLeaseStoreOptions {
   path: string;
   clock: Clock;
-  /** How often watch() polls (ms). */
+  /**
+   * How often watch() looks without a hint (ms; default 2000): a write by any process wakes it
+   * at once through inotify on the file, and a lease's expiry is looked at when it is due.
+   */
   pollMs?: number;
+  /** Subscribes to changes of the file (default: fs.watch, see file-watch.ts); returns the stop. */
+  watchFile?: (path: string, onChange: () => void) => () => void;
 }
 
 export class SqliteLeaseStore implements LeaseStore {
@@ -162,7 +168,7 @@ export class SqliteLeaseStore implements LeaseStore {
 
   async watch(onEvent: (e: LeaseEvent) => void, onError?: (err: Error) => void): Promise<LeaseWatch> {
     // PRAGMA data_version changes when another connection commits: most polls then cost one
-    // tiny read instead of listing and comparing every lease (50 agents poll 5 times a second).
+    // tiny read instead of listing and comparing every lease (inotify wakes the watch on a write).
     // This connection's own writes do not move its data_version: they are counted here.
     let version = '';
     const changed = () => {
@@ -172,7 +178,15 @@ export class SqliteLeaseStore implements LeaseStore {
       return moved;
     };
     return this.watches.track(
-      await pollingWatch(() => this.listLeases(), this.opts.clock, this.opts.pollMs ?? 200, onEvent, onError, changed),
+      await pollingWatch(
+        () => this.listLeases(),
+        this.opts.clock,
+        this.opts.pollMs ?? 2_000,
+        onEvent,
+        onError,
+        changed,
+        (wake) => (this.opts.watchFile ?? watchFile)(this.opts.path, wake),
+      ),
     );
   }
 

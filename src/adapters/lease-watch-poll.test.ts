@@ -79,3 +79,36 @@ test('without a hint every poll lists', async () => {
   assert.equal(f.s.lists, 6);
   await w.stop();
 });
+
+test('a wake hint (inotify on the store file) looks at once, without waiting for the poll; stop unsubscribes it', async () => {
+  const clock = new FakeClock(0);
+  const f = fakeStore(clock, [lease('10.244.1.0/24', 1e9)]);
+  const events: LeaseEvent[] = [];
+  let wake: () => void = () => undefined;
+  let subscribed = 0;
+  const w = await pollingWatch(
+    f.list,
+    clock,
+    2_000,
+    (e) => events.push(e),
+    undefined,
+    f.changed,
+    (fn) => {
+      subscribed++;
+      wake = fn;
+      return () => subscribed--;
+    },
+  );
+  assert.equal(subscribed, 1);
+  f.s.leases.push(lease('10.244.2.0/24', 1e9));
+  f.s.written = true;
+  wake();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    events.map((e) => (e.type === 'added' ? e.lease.subnet : e.subnet)),
+    ['10.244.2.0/24'],
+    'seen at once, no clock time passed',
+  );
+  await w.stop();
+  assert.equal(subscribed, 0);
+});

@@ -26,6 +26,8 @@ export async function pollingWatch(
   onEvent: (e: LeaseEvent) => void,
   onError?: (err: Error) => void,
   changed?: () => boolean,
+  /** Subscribes to a hint that the store was written (inotify on its file); returns the stop. */
+  subscribeWake?: (wake: () => void) => () => void,
 ): Promise<LeaseWatch> {
   changed?.();
   const first = await list();
@@ -35,13 +37,18 @@ export async function pollingWatch(
   let stopped = false;
   let failing = false;
   let timer: TimerHandle | undefined;
+  let polling = false;
+  let again = false;
   const poll = async () => {
     if (stopped) return;
+    if (polling) {
+      again = true;
+      return;
+    }
+    polling = true;
+    timer?.cancel();
     try {
-      if (changed && !failing && !changed() && clock.now() < due) {
-        timer = clock.setTimeout(() => void poll(), pollMs);
-        return;
-      }
+      if (changed && !failing && !changed() && clock.now() < due) return;
       const now = await list();
       due = nextDue(now);
       const next = new Map(now.map((l) => [l.subnet, identity(l)]));
@@ -53,14 +60,35 @@ export async function pollingWatch(
       // Reported once per outage, not once per poll.
       if (!failing) onError?.(err instanceof Error ? err : new Error(String(err)));
       failing = true;
+    } finally {
+      polling = false;
+      if (!stopped) {
+        // The next look: at the latest after pollMs, or as soon as a known lease may expire.
+        timer = clock.setTimeout(() => void poll(), Math.max(1, Math.min(pollMs, due - clock.now())));
+        if (again) {
+          again = false;
+          void poll();
+        }
+      }
     }
-    if (!stopped) timer = clock.setTimeout(() => void poll(), pollMs);
   };
   timer = clock.setTimeout(() => void poll(), pollMs);
+  // A wake can come a moment before the commit it announces is visible (SQLite appends to the
+  // WAL, then publishes the commit): a second look 20 ms later catches it.
+  let recheck: TimerHandle | undefined;
+  const unsubscribe = subscribeWake?.(() => {
+    void poll();
+    recheck ??= clock.setTimeout(() => {
+      recheck = undefined;
+      void poll();
+    }, 20);
+  });
   return {
     stop: async () => {
       stopped = true;
       timer?.cancel();
+      recheck?.cancel();
+      unsubscribe?.();
     },
   };
 }

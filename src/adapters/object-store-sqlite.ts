@@ -11,6 +11,9 @@
  *   the change) in the same transaction, so a watcher that reads the log
  *   from its last revision sees every change once and in order (cluster-source-sqlite.ts).
  *   Node heartbeats and sandbox records are not cluster changes: no revision, no log row.
+ * - Node heartbeats live in a second file (heartbeatPath: attached as `hb`), in a directory of its
+ *   own: a watcher wakes on inotify events of the store's directory (cluster-source-sqlite.ts),
+ *   and 50 nodes' heartbeats every few seconds would wake every agent and runner each time.
  * - The log is bounded: each write drops the rows older than the last `changeLogLimit` revisions
  *   and records the compacted revision; a watch from before it gets RevisionTooOldError.
  * - Writes run in BEGIN IMMEDIATE, so the revision check and the writes are one atomic step
@@ -24,7 +27,7 @@ import Database from 'better-sqlite3';
 import { Statements } from './sqlite-statements.js';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Clock } from '../ports/clock.js';
 import { canonicalJsonText } from '../core/canonical-json.js';
 import type { K8sKind, K8sObject, ObjectOfKind, PodStatus } from '../core/k8s/objects.js';
@@ -76,6 +79,11 @@ function specOf(obj: K8sObject): K8sObject {
   return rest;
 }
 
+/** The heartbeat file of the store at `path`: `heartbeats/<name>-nodes.db` beside it. */
+export function heartbeatPath(path: string): string {
+  return path === ':memory:' ? ':memory:' : join(dirname(path), 'heartbeats', `${basename(path)}-nodes.db`);
+}
+
 export class SqliteObjectStore implements ObjectStore, SandboxStore {
   private readonly db: Database.Database;
   private readonly changeLogLimit: number;
@@ -98,6 +106,11 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     this.db = new Database(path, { timeout: 10_000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    const hb = heartbeatPath(path);
+    if (hb !== ':memory:') mkdirSync(dirname(hb), { recursive: true });
+    this.db.prepare('ATTACH DATABASE ? AS hb').run(hb);
+    this.db.pragma('hb.journal_mode = WAL');
+    this.db.pragma('hb.synchronous = NORMAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
@@ -111,7 +124,7 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
       CREATE TABLE IF NOT EXISTS changes (
         revision INTEGER PRIMARY KEY, type TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL
       );
-      CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS hb.nodes (name TEXT PRIMARY KEY, body TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS sandboxes (
         namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (namespace, name)
       );
@@ -279,16 +292,15 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   }
 
   async nodes(): Promise<NodeInfo[]> {
-    const rows = this.stmt('SELECT body FROM nodes ORDER BY name').all() as Array<{ body: string }>;
+    const rows = this.stmt('SELECT body FROM hb.nodes ORDER BY name').all() as Array<{ body: string }>;
     return rows.map((r) => JSON.parse(r.body) as NodeInfo);
   }
 
   async putNode(node: NodeInfo): Promise<void> {
     // No revision and no log row: a heartbeat is not a change any watcher follows.
-    this.stmt('INSERT INTO nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body').run(
-      node.name,
-      JSON.stringify(node),
-    );
+    this.stmt(
+      'INSERT INTO hb.nodes (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body',
+    ).run(node.name, JSON.stringify(node));
   }
 
   async sandboxes(): Promise<SandboxRecord[]> {

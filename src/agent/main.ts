@@ -318,7 +318,8 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     node: opts.nodeName,
     statuses: () => runtime.statuses(),
     clock,
-    everyMs: 1000,
+    // A look every 2 s (it writes only what changed); the policy controller also writes at once.
+    everyMs: 2000,
     onError: (err) => log.warn('cannot write the node status document', { error: err.message }),
   });
   const status = await startStatusServer(opts.metricsAddr, {

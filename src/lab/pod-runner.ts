@@ -196,7 +196,8 @@ export class PodRunner {
       }
       if (this.nudged) continue;
       await new Promise<void>((resolve) => {
-        const t = this.o.clock.setTimeout(resolve, pollMs);
+        // Until the node is Ready the loop looks every second (see above); after, only its timer.
+        const t = this.o.clock.setTimeout(resolve, this.nodeReady ? pollMs : Math.min(pollMs, 1_000));
         this.wake = () => {
           t.cancel();
           resolve();
