@@ -3,7 +3,7 @@
  * beside a baseline of the same run, on a 2-node lab (vxlan) with `server` on n1 and `client` on n2:
  * - traffic: pod-to-pod TCP throughput (iperf3) and new connections per second, with the guard
  *   table (bridge weft-guard) on both nodes against the same lab with the table removed; rounds
- *   alternate, each figure is the median of its rounds. The table is put back from its own listing.
+ *   alternate which side goes first, each figure is the median of its rounds. The table is put back from its own listing.
  * - pod start: the time from storing a new pod on n1 until `client` first completes a TCP
  *   connection to it (tries every ~20 ms from inside client's namespace), with the fail-closed
  *   start (WEFT_AWAIT_POLICY in n1's subnet.env: the pod waits in the pending set until n1's
@@ -35,8 +35,8 @@ const CONN_RATE = fileURLToPath(new URL('./conn-rate.js', import.meta.url));
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
 const LAB = 'bgd';
 const NS = 'bench';
-const ROUNDS = 5;
-const TRIALS = Number(process.env.WEFT_BENCH_GUARD_TRIALS ?? 20);
+const ROUNDS = 7;
+const TRIALS = Number(process.env.WEFT_BENCH_GUARD_TRIALS ?? 40);
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-guard-'));
 const env = { ...process.env, WEFT_LAB_ROOT: root };
 const exec = new NodeExec();
@@ -102,15 +102,26 @@ async function traffic(client: LabClient, serverIP: string, serverNs: string, cl
   const on = { bps: [] as number[], cps: [] as number[] };
   const off = { bps: [] as number[], cps: [] as number[] };
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      on.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
-      on.cps.push(await connRate(clientNs, serverIP, 3000));
+    const measure = async (into: typeof on) => {
+      into.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
+      into.cps.push(await connRate(clientNs, serverIP, 3000));
+    };
+    const without = async () => {
       for (const ns of nodes) nft(ns, ['delete', 'table', 'bridge', 'weft-guard']);
       try {
-        off.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
-        off.cps.push(await connRate(clientNs, serverIP, 3000));
+        await measure(off);
       } finally {
         nodes.forEach((ns, i) => nft(ns, ['-f', '-'], saved[i]));
+      }
+    };
+    // The order alternates between rounds, so neither side always runs on a warmer machine.
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round % 2 === 0) {
+        await measure(on);
+        await without();
+      } else {
+        await without();
+        await measure(on);
       }
     }
   } finally {

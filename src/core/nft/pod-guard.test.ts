@@ -91,12 +91,13 @@ test('pod guard: the rules check the port, frame MAC and source together and dro
     text,
     /ether type 2054 iifname \. ether saddr \. arp saddr ip @ports-v4 iifname \. arp saddr ether \. arp saddr ip @ports-v4 accept/,
   );
-  assert.match(text, /ether type 2048 iifname \. ether saddr \. ip saddr != @ports-v4 counter drop/);
-  assert.match(text, /ether type 34525 iifname \. ether saddr \. ip6 saddr != @ports-v6 counter drop/);
+  assert.match(text, /ether type 2048 iifname \. ether saddr \. ip saddr @ports-v4 ip saddr != @pending-v4 accept/);
+  assert.match(text, /ether type 2048 counter drop comment "IPv4 source or MAC is not the port's pod/);
+  assert.match(text, /ether type 34525 iifname \. ether saddr \. ip6 saddr @ports-v6 ip6 saddr != @pending-v6 accept/);
   assert.match(text, /ether type 2048 ip daddr @pending-v4 counter drop/);
   // The last rule of from-pod drops what no rule accepted (forged ARP, other ethertypes).
   const fromPod = text.split('\n').filter((l) => l.startsWith(`add rule bridge ${GUARD_TABLE} from-pod `));
-  assert.equal(fromPod.length, 8);
+  assert.equal(fromPod.length, 6);
   assert.match(fromPod.at(-1) ?? '', /counter drop/);
 });
 

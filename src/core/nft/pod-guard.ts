@@ -14,10 +14,9 @@
  *     set pending-v6 { type ipv6_addr }
  *     chain prerouting (LAYOUT.guardPrerouting)    iifname @ports jump from-pod
  *     chain from-pod
- *       ARP whose frame source and sender MAC and IP are the port's pod: accept
- *       IPv4 whose port . MAC . source is not the port's pod: drop
- *       IPv4 from a pending pod: drop; other IPv4: accept
+ *       IPv4 whose port . MAC . source is the port's pod, not pending: accept; other IPv4: drop
  *       (the same two for IPv6)
+ *       ARP whose frame source and sender MAC and IP are the port's pod: accept
  *       anything else (other ethertypes, forged ARP): drop
  *     chain forward (LAYOUT.guardForward)  and  chain output (LAYOUT.guardOutput)
  *       to a pending pod: drop
@@ -104,7 +103,28 @@ function sets(): SetDef[] {
 
 function fromPodRules(): RuleBody[] {
   const v4 = GUARD_OBJECTS.addrSet[4];
-  const rules: RuleBody[] = [
+  // IP first (nearly every frame), each family in one rule: the lookups that let a frame through,
+  // then one drop for whatever they did not (fewer rules walked per packet, see bench/guard.ts).
+  const rules: RuleBody[] = FAMILIES.flatMap((f): RuleBody[] => {
+    const type = f === 4 ? ETHER.ip : ETHER.ip6;
+    const saddr = f === 4 ? 'ip saddr' : 'ip6 saddr';
+    return [
+      rule(
+        [
+          match('ether type', type),
+          inSet(['iifname', 'ether saddr', saddr], GUARD_OBJECTS.addrSet[f]),
+          inSet(saddr, GUARD_OBJECTS.pendingSet[f], '!='),
+          accept,
+        ],
+        `IPv${f} from the port's own pod, whose policy is in place`,
+      ),
+      rule(
+        [match('ether type', type), counter, drop],
+        `IPv${f} source or MAC is not the port's pod, or the pod awaits its policy`,
+      ),
+    ];
+  });
+  rules.push(
     rule(
       [
         match('ether type', ETHER.arp),
@@ -114,28 +134,8 @@ function fromPodRules(): RuleBody[] {
       ],
       "ARP claiming the port's own pod",
     ),
-  ];
-  for (const f of FAMILIES) {
-    const type = f === 4 ? ETHER.ip : ETHER.ip6;
-    const saddr = f === 4 ? 'ip saddr' : 'ip6 saddr';
-    rules.push(
-      rule(
-        [
-          match('ether type', type),
-          inSet(['iifname', 'ether saddr', saddr], GUARD_OBJECTS.addrSet[f], '!='),
-          counter,
-          drop,
-        ],
-        `IPv${f} source or MAC is not the port's pod`,
-      ),
-      rule(
-        [match('ether type', type), inSet(saddr, GUARD_OBJECTS.pendingSet[f]), counter, drop],
-        'pod awaits its policy',
-      ),
-      rule([match('ether type', type), accept]),
-    );
-  }
-  rules.push(rule([counter, drop], 'forged ARP or another ethertype'));
+    rule([counter, drop], 'forged ARP or another ethertype'),
+  );
   return rules;
 }
 
