@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
+import { connRate, iperf } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
 import { LabClient } from '../src/lab/client.js';
@@ -31,7 +32,6 @@ import { subnetEnvPath } from '../src/agent/cni-files.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_GUARD ?? 'traffic,start').split(','));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const CONN_RATE = fileURLToPath(new URL('./conn-rate.js', import.meta.url));
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
 const LAB = 'bgd';
 const NS = 'bench';
@@ -58,33 +58,6 @@ const pod = (name: string, node: string, app: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { app: ${app} } }\n` +
   `spec: { nodeName: ${node}, containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 5201 }] }] }\n`;
 
-async function iperf(serverNs: string, clientNs: string, ip: string, seconds: number): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5202'], { stdio: 'ignore' });
-  try {
-    await sleep(300);
-    const r = await exec.run({
-      argv: ['iperf3', '-c', ip, '-p', '5202', '-t', String(seconds), '-J'],
-      netns: clientNs,
-      timeoutMs: (seconds + 20) * 1000,
-    });
-    return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
-      .bits_per_second;
-  } finally {
-    server.kill('SIGKILL');
-  }
-}
-
-async function connRate(clientNs: string, ip: string, ms: number): Promise<number> {
-  const r = await exec.run({
-    argv: [process.execPath, CONN_RATE, ip, '80', String(ms), '16'],
-    netns: clientNs,
-    timeoutMs: ms + 30_000,
-  });
-  const j = JSON.parse(r.stdout) as { connections: number; errors: number; ms: number };
-  if (j.errors > 0) throw new Error(`conn-rate: ${j.errors} of ${j.connections + j.errors} connections failed`);
-  return (j.connections / j.ms) * 1000;
-}
-
 function nodeNs(client: LabClient, node: string): string {
   return client.record.nodes.find((n) => n.name === node)!.ns;
 }
@@ -103,8 +76,8 @@ async function traffic(client: LabClient, serverIP: string, serverNs: string, cl
   const off = { bps: [] as number[], cps: [] as number[] };
   try {
     const measure = async (into: typeof on) => {
-      into.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
-      into.cps.push(await connRate(clientNs, serverIP, 3000));
+      into.bps.push(await iperf(exec, { serverNs, clientNs, ip: serverIP, seconds: 3, port: 5202 }));
+      into.cps.push(await connRate(exec, clientNs, serverIP, 3000));
     };
     const without = async () => {
       for (const ns of nodes) nft(ns, ['delete', 'table', 'bridge', 'weft-guard']);

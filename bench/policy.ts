@@ -22,12 +22,13 @@
  */
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
+import { connRate, iperf } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
 import type { PolicyPod } from '../src/core/policy/evaluate.js';
@@ -44,7 +45,6 @@ import { Netns } from '../test/support/netns.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_POLICY ?? 'render,enforce,traffic').split(','));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const CONN_RATE = fileURLToPath(new URL('./conn-rate.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'weft-bench-policy-'));
 const env = { ...process.env, WEFT_LAB_ROOT: root };
 const exec = new NodeExec();
@@ -150,33 +150,6 @@ function loadPolicies(ns: string): string {
   return docs.join('\n---\n');
 }
 
-async function iperf(serverNs: string, clientNs: string, ip: string, seconds: number): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', 'iperf3', '-s', '-1', '-p', '5201'], { stdio: 'ignore' });
-  try {
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await exec.run({
-      argv: ['iperf3', '-c', ip, '-p', '5201', '-t', String(seconds), '-J'],
-      netns: clientNs,
-      timeoutMs: (seconds + 20) * 1000,
-    });
-    const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-    return j.end.sum_received.bits_per_second;
-  } finally {
-    server.kill('SIGKILL');
-  }
-}
-
-async function connRate(clientNs: string, ip: string, ms: number): Promise<number> {
-  const r = await exec.run({
-    argv: [process.execPath, CONN_RATE, ip, '80', String(ms), '16'],
-    netns: clientNs,
-    timeoutMs: ms + 30_000,
-  });
-  const j = JSON.parse(r.stdout) as { connections: number; errors: number; ms: number };
-  if (j.errors > 0) throw new Error(`conn-rate: ${j.errors} of ${j.connections + j.errors} connections failed`);
-  return (j.connections / j.ms) * 1000;
-}
-
 /** Rounds of (no policy, 1,000 policies) measurements; each figure is the median of its rounds. */
 const ROUNDS = 5;
 
@@ -207,8 +180,8 @@ async function traffic(): Promise<void> {
     let applyMs = 0;
     let checked = false;
     for (let round = 0; round < ROUNDS; round++) {
-      none.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
-      none.cps.push(await connRate(clientNs, serverIP, 3000));
+      none.bps.push(await iperf(exec, { serverNs, clientNs, ip: serverIP, seconds: 3, port: 5201 }));
+      none.cps.push(await connRate(exec, clientNs, serverIP, 3000));
       const t0 = Date.now();
       await client.apply(load);
       const at = await waitEnforced(client, await client.store.revision());
@@ -226,8 +199,8 @@ async function traffic(): Promise<void> {
           );
         checked = true;
       }
-      loaded.bps.push(await iperf(serverNs, clientNs, serverIP, 3));
-      loaded.cps.push(await connRate(clientNs, serverIP, 3000));
+      loaded.bps.push(await iperf(exec, { serverNs, clientNs, ip: serverIP, seconds: 3, port: 5201 }));
+      loaded.cps.push(await connRate(exec, clientNs, serverIP, 3000));
       await client.delete(load, false);
       await waitEnforced(client, await client.store.revision());
     }

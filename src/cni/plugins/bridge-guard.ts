@@ -7,7 +7,6 @@
  * tries once more.
  */
 
-import { join } from 'node:path';
 import { GUARD_LOCK_FILE, GUARD_TABLE } from '../../core/names.js';
 import {
   parseGuardElements,
@@ -17,20 +16,14 @@ import {
   type GuardTarget,
 } from '../../core/nft/pod-guard.js';
 import type { PluginDeps } from '../deps.js';
+import { underNodeLock } from './node-lock.js';
 
 async function currentElements(deps: PluginDeps): Promise<GuardElement[]> {
   const objects = await deps.nft.listTable('bridge', GUARD_TABLE);
   return objects ? parseGuardElements(objects) : [];
 }
 
-async function underLock<T>(deps: PluginDeps, fn: () => Promise<T>): Promise<T> {
-  const lock = await deps.locker.acquire(join(deps.lockDir, GUARD_LOCK_FILE));
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
-}
+const underLock = <T>(deps: PluginDeps, fn: () => Promise<T>): Promise<T> => underNodeLock(deps, GUARD_LOCK_FILE, fn);
 
 /** Runs `attempt` on a fresh listing; once more on a second fresh listing if the first failed. */
 async function twice(deps: PluginDeps, attempt: (current: GuardElement[]) => Promise<void>): Promise<void> {

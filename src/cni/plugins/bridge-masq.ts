@@ -5,7 +5,6 @@
  * The rules themselves come from src/core/nft/masq.ts.
  */
 
-import { join } from 'node:path';
 import { MASQ_LOCK_FILE, MASQ_TABLE } from '../../core/names.js';
 import {
   parseMasqElements,
@@ -15,20 +14,14 @@ import {
   type MasqTarget,
 } from '../../core/nft/masq.js';
 import type { PluginDeps } from '../deps.js';
+import { underNodeLock } from './node-lock.js';
 
 async function currentElements(deps: PluginDeps): Promise<MasqElement[]> {
   const objects = await deps.nft.listTable('inet', MASQ_TABLE);
   return objects ? parseMasqElements(objects) : [];
 }
 
-async function underLock<T>(deps: PluginDeps, fn: () => Promise<T>): Promise<T> {
-  const lock = await deps.locker.acquire(join(deps.lockDir, MASQ_LOCK_FILE));
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
-}
+const underLock = <T>(deps: PluginDeps, fn: () => Promise<T>): Promise<T> => underNodeLock(deps, MASQ_LOCK_FILE, fn);
 
 /** Masquerades the attachment's addresses (replacing any elements a previous ADD of it left). */
 export async function addMasq(deps: PluginDeps, tag: string, targets: readonly MasqTarget[]): Promise<void> {

@@ -25,7 +25,6 @@
 import { MASQ_OBJECTS, MASQ_TABLE } from '../names.js';
 import { parseCidr, type IpFamily } from '../net/ip.js';
 import { baseChainOf } from './layout.js';
-import { parseTable } from './listing.js';
 import {
   chainObj,
   inSet,
@@ -35,13 +34,13 @@ import {
   rule,
   setObj,
   tableObj,
-  type Element,
   type Part,
   type RuleBody,
   type SetDef,
   type TableDef,
 } from './model.js';
 import { NftTx } from './tx.js';
+import { elementOps, parseTaggedElements, renderTaggedRemove, toElement, type TaggedElement } from './tagged.js';
 
 export interface MasqTarget {
   family: IpFamily;
@@ -52,11 +51,8 @@ export interface MasqTarget {
 }
 
 /** One element of the table: which set, its key, and its comment (the attachment tag). */
-export interface MasqElement {
-  set: string;
-  key: readonly Part[];
-  comment?: string;
-}
+/** One element of the table: which set, its key, and its comment (the attachment tag). */
+export type MasqElement = TaggedElement;
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
 const T = {
@@ -110,21 +106,6 @@ export function masqTable(elements: readonly MasqElement[]): TableDef {
   };
 }
 
-function toElement(e: MasqElement): Element {
-  return { key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) };
-}
-
-/** Groups elements into one element operation per set. */
-function elementOps(tx: NftTx, verb: 'add' | 'delete', elements: readonly MasqElement[]): void {
-  const bySet = new Map<string, Element[]>();
-  for (const e of elements) bySet.set(e.set, [...(bySet.get(e.set) ?? []), toElement(e)]);
-  for (const [set, list] of bySet) {
-    const object = { kind: 'element' as const, family: T.family, table: T.name, set, elements: list };
-    if (verb === 'add') tx.add(object);
-    else tx.delete(object);
-  }
-}
-
 /**
  * ADD: the skeleton (re-declared, rules rewritten), the removal of elements the same attachment
  * left before (a retried ADD), and the new elements.
@@ -136,10 +117,11 @@ export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], curre
   for (const r of rules()) tx.add({ kind: 'rule', family: T.family, table: T.name, chain: chain.name, ...r });
   elementOps(
     tx,
+    T,
     'delete',
     current.filter((e) => e.comment === tag),
   );
-  elementOps(tx, 'add', masqElementsFor(tag, targets));
+  elementOps(tx, T, 'add', masqElementsFor(tag, targets));
   return tx;
 }
 
@@ -148,18 +130,10 @@ export function renderMasqAdd(tag: string, targets: readonly MasqTarget[], curre
  * it. Empty when the attachment has no element (nothing to do, table untouched).
  */
 export function renderMasqRemove(tag: string, current: readonly MasqElement[]): NftTx {
-  const tx = new NftTx();
-  const mine = current.filter((e) => e.comment === tag);
-  if (mine.length === 0) return tx;
-  if (mine.length === current.length) return tx.delete(tableObj(T));
-  elementOps(tx, 'delete', mine);
-  return tx;
+  return renderTaggedRemove(T, tag, current);
 }
 
 /** The elements of every set of MASQ_TABLE in a `nft -j list table` listing (the "nftables" array). */
 export function parseMasqElements(objects: readonly unknown[]): MasqElement[] {
-  const table = parseTable(objects, 'inet', MASQ_TABLE);
-  return (table?.sets ?? []).flatMap((s) =>
-    s.elements.map((e) => ({ set: s.name, key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) })),
-  );
+  return parseTaggedElements(objects, T);
 }

@@ -38,7 +38,6 @@
 import { GUARD_OBJECTS, GUARD_TABLE } from '../names.js';
 import { parseIp, type IpFamily } from '../net/ip.js';
 import { baseChainOf } from './layout.js';
-import { parseTable } from './listing.js';
 import {
   accept,
   chainObj,
@@ -52,12 +51,12 @@ import {
   tableObj,
   type ChainDef,
   type Element,
-  type Part,
   type RuleBody,
   type SetDef,
   type TableDef,
 } from './model.js';
 import { NftTx } from './tx.js';
+import { elementOps, parseTaggedElements, renderTaggedRemove, toElement, type TaggedElement } from './tagged.js';
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
 /** Ethertypes as numbers: nft lists them by name, but the number is what the frame carries. */
@@ -82,11 +81,7 @@ export interface GuardTarget {
 }
 
 /** One element of the table: which set, its key, and its comment (the attachment tag). */
-export interface GuardElement {
-  set: string;
-  key: readonly Part[];
-  comment?: string;
-}
+export type GuardElement = TaggedElement;
 
 function sets(): SetDef[] {
   return [
@@ -212,20 +207,6 @@ export function guardTable(elements: readonly GuardElement[]): TableDef {
   };
 }
 
-function toElement(e: GuardElement): Element {
-  return { key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) };
-}
-
-function elementOps(tx: NftTx, verb: 'add' | 'delete', elements: readonly GuardElement[]): void {
-  const bySet = new Map<string, Element[]>();
-  for (const e of elements) bySet.set(e.set, [...(bySet.get(e.set) ?? []), toElement(e)]);
-  for (const [set, list] of bySet) {
-    const object = { kind: 'element' as const, family: T.family, table: T.name, set, elements: list };
-    if (verb === 'add') tx.add(object);
-    else tx.delete(object);
-  }
-}
-
 /**
  * ADD: the skeleton (re-declared, every chain's rules rewritten in the same transaction, so a
  * damaged or older skeleton is repaired atomically), the removal of what the same attachment left
@@ -243,21 +224,17 @@ export function renderGuardAdd(tag: string, target: GuardTarget, current: readon
   }
   elementOps(
     tx,
+    T,
     'delete',
     current.filter((e) => e.comment === tag),
   );
-  elementOps(tx, 'add', guardElementsFor(tag, target));
+  elementOps(tx, T, 'add', guardElementsFor(tag, target));
   return tx;
 }
 
 /** DEL: removes the attachment's elements, or the whole table when nothing else is left in it. */
 export function renderGuardRemove(tag: string, current: readonly GuardElement[]): NftTx {
-  const tx = new NftTx();
-  const mine = current.filter((e) => e.comment === tag);
-  if (mine.length === 0) return tx;
-  if (mine.length === current.length) return tx.delete(tableObj(T));
-  elementOps(tx, 'delete', mine);
-  return tx;
+  return renderTaggedRemove(T, tag, current);
 }
 
 /**
@@ -268,7 +245,7 @@ export function renderGuardRemove(tag: string, current: readonly GuardElement[])
  */
 export function pendingLiftTx(current: readonly GuardElement[], programmed: ReadonlySet<string> | 'all'): NftTx {
   const tx = new NftTx();
-  elementOps(tx, 'delete', pendingLifts(current, programmed));
+  elementOps(tx, T, 'delete', pendingLifts(current, programmed));
   return tx;
 }
 
@@ -315,8 +292,5 @@ export function canonical(address: string): string {
 
 /** The elements of every set of GUARD_TABLE in a `nft -j list table` listing. */
 export function parseGuardElements(objects: readonly unknown[]): GuardElement[] {
-  const table = parseTable(objects, 'bridge', GUARD_TABLE);
-  return (table?.sets ?? []).flatMap((s) =>
-    s.elements.map((e) => ({ set: s.name, key: e.key, ...(e.comment !== undefined ? { comment: e.comment } : {}) })),
-  );
+  return parseTaggedElements(objects, T);
 }

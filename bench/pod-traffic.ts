@@ -1,0 +1,43 @@
+/**
+ * Traffic between two lab pods for the benchmarks: TCP throughput with iperf3 and new TCP
+ * connections per second with conn-rate.js, each run inside the pods' network namespaces.
+ */
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Exec } from '../src/ports/exec.js';
+
+const CONN_RATE = fileURLToPath(new URL('./conn-rate.js', import.meta.url));
+
+/** Bits per second received by an iperf3 server in `serverNs` from a client in `clientNs`. */
+export async function iperf(
+  exec: Exec,
+  o: { serverNs: string; clientNs: string; ip: string; seconds: number; port: number },
+): Promise<number> {
+  const port = String(o.port);
+  const server = spawn('nsenter', [`--net=${o.serverNs}`, '--', 'iperf3', '-s', '-1', '-p', port], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await exec.run({
+      argv: ['iperf3', '-c', o.ip, '-p', port, '-t', String(o.seconds), '-J'],
+      netns: o.clientNs,
+      timeoutMs: (o.seconds + 20) * 1000,
+    });
+    const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+    return j.end.sum_received.bits_per_second;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+/** New TCP connections per second from `clientNs` to ip:80 for `ms`, 16 in flight; none may fail. */
+export async function connRate(exec: Exec, clientNs: string, ip: string, ms: number): Promise<number> {
+  const r = await exec.run({
+    argv: [process.execPath, CONN_RATE, ip, '80', String(ms), '16'],
+    netns: clientNs,
+    timeoutMs: ms + 30_000,
+  });
+  const j = JSON.parse(r.stdout) as { connections: number; errors: number; ms: number };
+  if (j.errors > 0) throw new Error(`conn-rate: ${j.errors} of ${j.connections + j.errors} connections failed`);
+  return (j.connections / j.ms) * 1000;
+}
