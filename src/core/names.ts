@@ -24,11 +24,21 @@ export function hostVethName(containerId: string, ifname: string): string {
 }
 
 /**
- * The MAC of a pod's interface when the runtime asks for none: locally administered unicast, from
- * hash(containerID, ifname). Known before the veth exists, so the pod guard can hold it before
- * either end is up (a kernel-chosen MAC would need one more read of the pod's namespace).
+ * The MAC of a pod's interface when the runtime asks for none. Known before the veth exists, so
+ * the pod guard can hold it before either end is up (a kernel-chosen MAC would need one more read
+ * of the pod's namespace).
+ *
+ * With an IPv4 address it is 0a:58 and the address's four bytes, as Kubernetes' kubenet and the
+ * reference bridge plugin once did: an address that comes back on a new pod comes back with the
+ * same MAC, so the neighbour entries that other pods and the node still hold for it stay right
+ * (with a new MAC they point at the old pod for seconds, until the kernel probes again). Without
+ * one: locally administered unicast from hash(containerID, ifname).
  */
-export function podMac(containerId: string, ifname: string): string {
+export function podMac(containerId: string, ifname: string, ipv4?: string): string {
+  if (ipv4 !== undefined) {
+    const bytes = ipv4.split('.').map((b) => Number(b).toString(16).padStart(2, '0'));
+    return ['0a', '58', ...bytes].join(':');
+  }
   const hex = shortHash(`${containerId}/${ifname}`) + shortHash(`mac/${containerId}/${ifname}`).slice(0, 4);
   const bytes = hex.match(/../g) ?? [];
   bytes[0] = ((Number.parseInt(bytes[0] ?? '0', 16) & 0xfc) | 0x02).toString(16).padStart(2, '0');

@@ -313,7 +313,9 @@ export function createBridgePlugin(deps: PluginDeps, extras: BridgeExtras = {}):
       }
 
       // The guard goes in before either end of the veth exists: the pod never sends unchecked.
-      const mac = cfg.mac ?? podMac(env.containerId, env.ifname);
+      const v4 = plan?.podAddresses.find((a) => a.family === 4);
+      const mac =
+        cfg.mac ?? podMac(env.containerId, env.ifname, v4 ? v4.cidr.slice(0, v4.cidr.indexOf('/')) : undefined);
       if (plan && plan.podAddresses.length > 0) {
         undo.push({ what: `remove pod guard of ${tag}`, run: () => removeGuard(deps, tag) });
         const addresses = plan.podAddresses.map((a) => ({

@@ -63,6 +63,9 @@ test('pod guard: pod MACs are unicast, locally administered and stable per (cont
     }),
   );
   assert.notEqual(podMac('a', 'eth0'), podMac('b', 'eth0'));
+  // With an IPv4 address: 0a:58 and its bytes, so a reused address keeps its MAC.
+  assert.equal(podMac('a', 'eth0', '10.244.1.2'), '0a:58:0a:f4:01:02');
+  assert.equal(podMac('b', 'net1', '10.244.1.2'), podMac('a', 'eth0', '10.244.1.2'));
   assert.notEqual(podMac('a', 'eth0'), podMac('a', 'net1'));
 });
 
