@@ -236,6 +236,54 @@ spec:
     );
   });
 
+  test("issue 16 item 2 on host-gw: a pod forging another pod's address is dropped at its own port; its real source arrives", () => {
+    const pods = lab.pods();
+    const key = (p: (typeof pods)[number]) => `${p.metadata.namespace}/${p.metadata.name}`;
+    const victim = pods.find((p) => key(p) === 'x/a')!;
+    const sender = pods.find((p) => p.spec.nodeName !== victim.spec.nodeName)!;
+    const forged = pods.find((p) => p !== victim && p !== sender)!;
+    const inPod = (p: (typeof pods)[number], argv: string[]) =>
+      lab.weft(['exec', '-n', p.metadata.namespace, p.metadata.name, '--', ...argv]);
+    const table = 'weft-hgcount';
+    const count = (port: number, from: string) =>
+      `add rule inet ${table} in ip saddr ${from} udp dport ${port} counter comment "port ${port}"`;
+    const made = inPod(victim, [
+      'nft',
+      `add table inet ${table}; add chain inet ${table} in { type filter hook input priority -10; policy accept; }; ` +
+        `${count(7101, forged.status.podIP!)}; ${count(7102, sender.status.podIP!)}`,
+    ]);
+    assert.equal(made.status, 0, made.stderr);
+    try {
+      const send = (port: number, spoof?: string) => {
+        const r = inPod(sender, [
+          'hping3',
+          '--udp',
+          ...(spoof ? ['--spoof', spoof] : []),
+          '--destport',
+          String(port),
+          '--count',
+          '5',
+          '--interval',
+          'u20000',
+          victim.status.podIP!,
+        ]);
+        assert.match(r.stdout + r.stderr, /5 packets transmitted/);
+      };
+      send(7101, forged.status.podIP!);
+      send(7102);
+      const listing = JSON.parse(inPod(victim, ['nft', '-j', 'list', 'table', 'inet', table]).stdout) as {
+        nftables: Array<{ rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } }>;
+      };
+      const arrived = (port: number) =>
+        listing.nftables.find((o) => o.rule?.comment === `port ${port}`)!.rule!.expr.find((e) => e.counter)!.counter!
+          .packets;
+      assert.equal(arrived(7102), 5, `control: ${key(sender)} sending as itself is counted 5 times`);
+      assert.equal(arrived(7101), 0, `${key(sender)} forging ${key(forged)}'s address reaches nobody`);
+    } finally {
+      inPod(victim, ['nft', 'delete', 'table', 'inet', table]);
+    }
+  });
+
   test('the second lab, with the same pod names and network, works at the same time', () => {
     assert.equal(other.nodes().length, 2);
     const m = other.probe(['-A', '--port', '80']);
