@@ -25,7 +25,7 @@ const service = (ns: string, name: string): Service => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name, namespace: ns, labels: {}, annotations: {} },
-  spec: { ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }], type: 'ClusterIP' },
+  spec: { ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }], type: 'ClusterIP', sessionAffinity: 'None' },
 });
 const slice = (ns: string, name: string, svc: string): EndpointSlice => ({
   apiVersion: 'discovery.k8s.io/v1',

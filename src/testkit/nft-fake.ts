@@ -127,6 +127,7 @@ function verdictTargets(exprs: readonly Expr[]): string[] {
     if (e.kind === 'verdict' && (e.verdict.verdict === 'jump' || e.verdict.verdict === 'goto'))
       out.push(e.verdict.chain);
     if (e.kind === 'vmap' && 'anon' in e.map) for (const el of e.map.anon) out.push(...elementTargets(el));
+    if (e.kind === 'numgen') for (const el of e.map) out.push(...elementTargets(el));
   }
   return out;
 }
@@ -144,6 +145,7 @@ function setRefs(exprs: readonly Expr[]): string[] {
     if (e.kind === 'match' && typeof e.right === 'object' && 'set' in e.right) out.push(e.right.set);
     if (e.kind === 'vmap' && 'set' in e.map) out.push(e.map.set);
     if ((e.kind === 'snat' || e.kind === 'dnat') && 'map' in e.to) out.push(e.to.map);
+    if (e.kind === 'update') out.push(e.set);
   }
   return out;
 }
@@ -299,6 +301,14 @@ class Applier {
         if ('set' in e.map) this.checkLookup(t, e.key, e.map.set, 'vmap');
       } else if ((e.kind === 'snat' || e.kind === 'dnat') && 'map' in e.to) {
         this.checkLookup(t, e.to.key, e.to.map, 'map');
+      } else if (e.kind === 'update') {
+        this.checkLookup(t, e.key, e.set, 'set');
+        const s = t.sets.get(e.set);
+        if (s && !(s.flags ?? []).includes('dynamic'))
+          throw new OpError(`update @${e.set}: the set needs the dynamic flag: ${EOPNOTSUPP}`);
+      } else if (e.kind === 'numgen') {
+        if (e.map.some((el) => el.key.length !== 1 || typeof el.key[0] !== 'number' || el.key[0] >= e.mod))
+          throw new OpError(`numgen random mod ${e.mod}: every key must be a number below ${e.mod}: ${EINVAL}`);
       }
     }
     for (const target of verdictTargets(body.exprs)) this.checkTarget(t, target);

@@ -69,7 +69,10 @@ export function exprJson(e: Expr): Json {
     case 'match': {
       const isFlags = typeof e.right === 'object' && 'flags' in e.right;
       const op = e.op === '!=' ? '!=' : isFlags ? 'in' : '==';
-      return { match: { op, left: selectorsJson(e.left), right: operandJson(e.right) } };
+      const left = selectorsJson(e.left);
+      return {
+        match: { op, left: e.mask === undefined ? left : { '&': [left, e.mask] }, right: operandJson(e.right) },
+      };
     }
     case 'verdict':
       return verdictJson(e.verdict);
@@ -103,9 +106,22 @@ export function exprJson(e: Expr): Json {
       return {
         mangle: {
           key: { meta: { key: 'mark' } },
-          value: e.or ? { '|': [{ meta: { key: 'mark' } }, e.value] } : e.value,
+          value: e.or
+            ? { '|': [{ meta: { key: 'mark' } }, e.value] }
+            : e.xor
+              ? { '^': [{ meta: { key: 'mark' } }, e.value] }
+              : e.value,
         },
       };
+    case 'numgen':
+      return {
+        vmap: {
+          key: { numgen: { mode: 'random', mod: e.mod, offset: 0 } },
+          data: { set: e.map.map((x) => elementJson(x, true)) },
+        },
+      };
+    case 'update':
+      return { set: { op: 'update', elem: selectorsJson(e.key), set: `@${e.set}` } };
     case 'nftrace':
       return { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } };
   }

@@ -191,13 +191,35 @@ export interface ServicePort extends Kept<typeof SERVICE_PORT> {
   nodePort?: number;
 }
 
+export type TrafficPolicy = 'Cluster' | 'Local';
+export type SessionAffinity = 'None' | 'ClientIP';
+/** The API server's default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
+export const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
+
 export interface ServiceSpec extends Kept<typeof SERVICE_SPEC> {
   /** Absent means the Service has no selector and its EndpointSlices are managed by hand. */
   selector?: Labels;
+  /** Empty only for ExternalName and headless Services. */
   ports: ServicePort[];
   type: ServiceType;
-  /** An IP, "None" for a headless Service, or absent to have one allocated. */
+  /** An IP, "None" for a headless Service, or absent until the cluster allocates one (never for ExternalName). */
   clusterIP?: string;
+  /** Default None; ClientIP keeps a client on its endpoint for sessionAffinityConfig's timeout. */
+  sessionAffinity: SessionAffinity;
+  /** Only with ClientIP (defaulted to 10800 s there, as the API server does). */
+  sessionAffinityConfig?: { clientIP: { timeoutSeconds: number } };
+  /** NodePort and LoadBalancer only (default Cluster): Local keeps the client's address and serves only from local endpoints. */
+  externalTrafficPolicy?: TrafficPolicy;
+  /** Every type but ExternalName (default Cluster): Local sends pods only to endpoints on their own node. */
+  internalTrafficPolicy?: TrafficPolicy;
+  /** ExternalName only: the DNS name the Service is an alias of. */
+  externalName?: string;
+}
+
+/** core/v1 ServiceStatus: the load balancer's ingress addresses, written by the cluster (the lab). */
+export interface ServiceStatus {
+  loadBalancer: { ingress?: Array<{ ip: string }> };
 }
 
 export interface Service {
@@ -205,6 +227,8 @@ export interface Service {
   kind: 'Service';
   metadata: ObjectMeta;
   spec: ServiceSpec;
+  /** Written by the cluster (never in a manifest: the parser refuses it). */
+  status?: ServiceStatus;
 }
 
 export type AddressType = 'IPv4' | 'IPv6' | 'FQDN';

@@ -174,8 +174,73 @@ spec: {selector: {}, clusterIP: None}
       { name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' },
       { name: 'dns', protocol: 'UDP', port: 53, targetPort: 53 },
     ],
+    sessionAffinity: 'None',
+    internalTrafficPolicy: 'Cluster',
   });
-  assert.deepEqual(manual?.spec, { type: 'ClusterIP', ports: [], clusterIP: 'None' });
+  assert.deepEqual(manual?.spec, {
+    type: 'ClusterIP',
+    ports: [],
+    clusterIP: 'None',
+    sessionAffinity: 'None',
+    internalTrafficPolicy: 'Cluster',
+  });
+});
+
+test('Service affinity and traffic policies: the API server defaults, and its refusals', () => {
+  const svc = (spec: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: ${spec}\n`;
+  const [affinity] = parseManifest(
+    svc('{selector: {app: web}, ports: [{port: 80}], sessionAffinity: ClientIP}'),
+  ) as Service[];
+  assert.deepEqual(affinity?.spec.sessionAffinityConfig, { clientIP: { timeoutSeconds: 10800 } });
+  const [np] = parseManifest(
+    svc('{type: NodePort, ports: [{port: 80}], externalTrafficPolicy: Local, internalTrafficPolicy: Local}'),
+  ) as Service[];
+  assert.equal(np?.spec.externalTrafficPolicy, 'Local');
+  assert.equal(np?.spec.internalTrafficPolicy, 'Local');
+  const [lb] = parseManifest(svc('{type: LoadBalancer, ports: [{port: 80}]}')) as Service[];
+  assert.equal(lb?.spec.externalTrafficPolicy, 'Cluster');
+  const [ext] = parseManifest(svc('{type: ExternalName, externalName: db.example.com}')) as Service[];
+  assert.deepEqual(ext?.spec, {
+    type: 'ExternalName',
+    ports: [],
+    sessionAffinity: 'None',
+    externalName: 'db.example.com',
+  });
+  for (const [spec, reason] of [
+    ['{type: ExternalName}', 'spec.externalName: Required value'],
+    ['{type: ExternalName, externalName: Not_A_Name}', 'spec.externalName: "Not_A_Name"'],
+    [
+      '{ports: [{port: 80}], externalName: db.example.com}',
+      'spec.externalName: "db.example.com": may only be set when `type` is \'ExternalName\'',
+    ],
+    [
+      '{ports: [{port: 80}], externalTrafficPolicy: Local}',
+      "spec.externalTrafficPolicy: \"Local\": may only be set when `type` is 'NodePort' or 'LoadBalancer'",
+    ],
+    [
+      '{ports: [{port: 80}], sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}}',
+      'spec.sessionAffinityConfig: must not be set unless `sessionAffinity` is ClientIP',
+    ],
+    [
+      '{ports: [{port: 80}], sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}}',
+      'spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0: must be greater than 0 and less than or equal to 86400',
+    ],
+    ['{ports: [{port: 80}], sessionAffinity: Sticky}', 'spec.sessionAffinity'],
+    [
+      '{type: NodePort, clusterIP: None, ports: [{port: 80}]}',
+      'spec.clusterIP: "None": may not be "None" when `type` is \'NodePort\'',
+    ],
+    [
+      '{ports: [{port: 80}], sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSecond: 5}}}',
+      'spec.sessionAffinityConfig.clientIP.timeoutSecond: unknown field',
+    ],
+  ] as const) {
+    assert.throws(
+      () => parseManifest(svc(spec)),
+      (err: Error) => err.message.includes(reason),
+      `${spec} → ${reason}`,
+    );
+  }
 });
 
 test('EndpointSlice', () => {

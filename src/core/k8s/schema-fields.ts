@@ -16,12 +16,11 @@
  *     as in `kubectl get -o yaml` output, and replaced by the store's own, as the API server
  *     ignores them on create;
  *   - refused, with its path and a reason: a field with network meaning that weft does not
- *     implement yet (Service session affinity, traffic policies, load balancers, dual-stack,
- *     externalName, host ports other than a hostNetwork pod's own), so that nobody believes it
- *     is in force; and every `status`, which the cluster writes, not apply. Where a field's
- *     value is exactly what weft already does (sessionAffinity: None, internalTrafficPolicy:
- *     Cluster, ipFamilyPolicy: SingleStack, as every `kubectl get -o yaml` of a real Service
- *     shows), that value is accepted and kept as written; any other value is refused;
+ *     implement yet (load balancer options, external IPs, dual-stack, host ports other than a
+ *     hostNetwork pod's own), so that nobody believes it is in force; and every `status`, which
+ *     the cluster writes, not apply. Where a field's value is exactly what weft already does
+ *     (ipFamilyPolicy: SingleStack, as every `kubectl get -o yaml` of a real Service shows),
+ *     that value is accepted and kept as written; any other value is refused;
  *   - unknown: anything else, refused as `<path>: unknown field`, with the nearest known name
  *     when one is close (a misspelling such as `lables` or `protcol`).
  *
@@ -190,15 +189,14 @@ export const CONTAINER_PORT = {
 /** A Service: status (load-balancer ingress) will be written by the cluster, never by apply. */
 export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
 
-/** Service spec. Acted on: selector, ports, type, clusterIP. Every other field has network meaning weft does not implement yet. */
+/**
+ * Service spec. Acted on: selector, ports, type, clusterIP (allocated when absent), sessionAffinity
+ * and sessionAffinityConfig, externalTrafficPolicy, internalTrafficPolicy, externalName (see
+ * schema-workloads.ts). The fields below have network meaning weft does not implement yet.
+ */
 export const SERVICE_SPEC = {
   kept: [],
   refused: {
-    sessionAffinity: only('None', 'every connection picks an endpoint'),
-    sessionAffinityConfig: { reason: NOT_YET },
-    externalTrafficPolicy: only('Cluster', 'no client address is preserved'),
-    internalTrafficPolicy: only('Cluster', 'any endpoint serves'),
-    externalName: { reason: NOT_YET },
     externalIPs: { reason: NOT_YET },
     loadBalancerIP: { reason: NOT_YET },
     loadBalancerSourceRanges: { reason: NOT_YET },
@@ -219,6 +217,9 @@ export const SERVICE_SPEC = {
     },
   },
 } as const satisfies FieldRules;
+
+/** sessionAffinityConfig and its clientIP: timeoutSeconds is acted on. */
+export const SESSION_AFFINITY_CONFIG = { kept: [] } as const satisfies FieldRules;
 
 /** A Service port. Acted on: name, protocol, port, targetPort, nodePort; appProtocol is a hint for gateways, kept. */
 export const SERVICE_PORT = { kept: ['appProtocol'] } as const satisfies FieldRules;

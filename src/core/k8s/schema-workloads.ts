@@ -24,6 +24,7 @@ import type {
   Service,
   ServicePort,
 } from './objects.js';
+import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, MAX_AFFINITY_TIMEOUT_SECONDS } from './objects.js';
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
 import {
   addReasons,
@@ -164,10 +165,55 @@ const SERVICE_SPEC = fieldsOf(
     ports: z.array(SERVICE_PORT).nullish(),
     type: enumOf(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).nullish(),
     clusterIP: z.string().nullish(),
+    sessionAffinity: enumOf(['None', 'ClientIP']).nullish(),
+    sessionAffinityConfig: fieldsOf(
+      {
+        clientIP: fieldsOf(
+          {
+            timeoutSeconds: z
+              .number({ invalid_type_error: 'must be a whole number' })
+              .int('must be a whole number')
+              .nullish(),
+          },
+          F.SESSION_AFFINITY_CONFIG,
+        ).nullish(),
+      },
+      F.SESSION_AFFINITY_CONFIG,
+    ).nullish(),
+    externalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
+    internalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
+    externalName: z.string().nullish(),
   },
   F.SERVICE_SPEC,
 )
   .superRefine((s, ctx) => {
+    const external = s.type === 'NodePort' || s.type === 'LoadBalancer';
+    if (s.type === 'ExternalName') {
+      if (!s.externalName) addReasons(ctx, ['externalName'], ['Required value']);
+      else addReasons(ctx, ['externalName'], checkDns1123Subdomain(s.externalName), s.externalName);
+      if (s.clusterIP) addReasons(ctx, ['clusterIP'], ['may not be set for ExternalName services'], s.clusterIP);
+    } else if (s.externalName) {
+      addReasons(ctx, ['externalName'], ["may only be set when `type` is 'ExternalName'"], s.externalName);
+    }
+    if (s.externalTrafficPolicy && !external)
+      addReasons(
+        ctx,
+        ['externalTrafficPolicy'],
+        ["may only be set when `type` is 'NodePort' or 'LoadBalancer'"],
+        s.externalTrafficPolicy,
+      );
+    if (s.internalTrafficPolicy && s.type === 'ExternalName')
+      addReasons(ctx, ['internalTrafficPolicy'], ['may not be set for ExternalName services'], s.internalTrafficPolicy);
+    const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+    if (s.sessionAffinityConfig && s.sessionAffinity !== 'ClientIP')
+      addReasons(ctx, ['sessionAffinityConfig'], ['must not be set unless `sessionAffinity` is ClientIP']);
+    if (timeout != null && (timeout <= 0 || timeout > MAX_AFFINITY_TIMEOUT_SECONDS))
+      addReasons(
+        ctx,
+        ['sessionAffinityConfig', 'clientIP', 'timeoutSeconds'],
+        [`must be greater than 0 and less than or equal to ${MAX_AFFINITY_TIMEOUT_SECONDS}`],
+        timeout,
+      );
     // clusterIPs passes the field rules only as a one-item list; here it must also name clusterIP.
     const clusterIPs = s.clusterIPs;
     if (Array.isArray(clusterIPs) && clusterIPs.length === 1 && clusterIPs[0] !== s.clusterIP) {
@@ -179,6 +225,8 @@ const SERVICE_SPEC = fieldsOf(
     const ports = s.ports ?? [];
     const headless = s.clusterIP === 'None';
     if (ports.length === 0 && s.type !== 'ExternalName' && !headless) addReasons(ctx, ['ports'], ['is required']);
+    if (headless && external)
+      addReasons(ctx, ['clusterIP'], [`may not be "None" when \`type\` is '${s.type}'`], 'None');
     if (s.clusterIP && !headless && !tryParseIp(s.clusterIP)) {
       addReasons(
         ctx,
@@ -213,10 +261,23 @@ const SERVICE_SPEC = fieldsOf(
       if (p.nodePort != null) out.nodePort = p.nodePort;
       return { ...out, ...keptOf(p, F.SERVICE_PORT) };
     });
-    const out: Service['spec'] = { ports, type: s.type ?? 'ClusterIP' };
+    const type = s.type ?? 'ClusterIP';
+    // The API server's defaults: sessionAffinity None, its timeout 3 h with ClientIP, both
+    // traffic policies Cluster where they apply.
+    const out: Service['spec'] = { ports, type, sessionAffinity: s.sessionAffinity ?? 'None' };
     // An empty selector means "no selector" for a Service: its EndpointSlices are written by hand.
     if (s.selector && Object.keys(s.selector).length > 0) out.selector = s.selector;
     if (s.clusterIP) out.clusterIP = s.clusterIP;
+    if (out.sessionAffinity === 'ClientIP')
+      out.sessionAffinityConfig = {
+        clientIP: {
+          timeoutSeconds: s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+        },
+      };
+    if (type === 'NodePort' || type === 'LoadBalancer')
+      out.externalTrafficPolicy = s.externalTrafficPolicy ?? 'Cluster';
+    if (type !== 'ExternalName') out.internalTrafficPolicy = s.internalTrafficPolicy ?? 'Cluster';
+    if (s.externalName) out.externalName = s.externalName;
     return { ...out, ...keptOf(s, F.SERVICE_SPEC) };
   });
 

@@ -52,11 +52,6 @@ const refused: Array<[string, string, string]> = [
     c('ports: [{containerPort: 53, protcol: UDP}]'),
     'document 1 (Pod x/a): spec.containers[0].ports[0].protcol: unknown field (did you mean "protocol"?)',
   ],
-  [
-    'Service sessionAffinity ClientIP',
-    svcWith('sessionAffinity: ClientIP'),
-    'document 1 (Service x/web): spec.sessionAffinity: "ClientIP": not supported yet by weft (only None: every connection picks an endpoint)',
-  ],
   // Unknown fields at every depth of every kind.
   [
     'unknown top-level field',
@@ -146,26 +141,6 @@ const refused: Array<[string, string, string]> = [
     'ports[0].protocl: unknown field (did you mean "protocol"?)',
   ],
   // Network fields weft does not implement yet: refused with a reason, never believed in force.
-  [
-    'Service sessionAffinityConfig',
-    svcWith('sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}'),
-    'spec.sessionAffinityConfig: not supported yet by weft',
-  ],
-  [
-    'Service externalTrafficPolicy Local',
-    svc('{type: NodePort, ports: [{port: 80}], externalTrafficPolicy: Local}'),
-    'spec.externalTrafficPolicy: "Local": not supported yet by weft',
-  ],
-  [
-    'Service internalTrafficPolicy Local',
-    svcWith('internalTrafficPolicy: Local'),
-    'spec.internalTrafficPolicy: "Local": not supported yet by weft',
-  ],
-  [
-    'Service externalName',
-    svc('{type: ExternalName, externalName: db.example.com}'),
-    'spec.externalName: not supported yet by weft',
-  ],
   [
     'Service loadBalancerIP',
     svc('{type: LoadBalancer, ports: [{port: 80}], loadBalancerIP: 192.0.2.1}'),

@@ -240,10 +240,13 @@ function expr(e: Json, what: string): Expr {
   if (verdict) return { kind: 'verdict', verdict };
   if (isObj(e.match)) {
     const m = e.match;
-    const left = selectors(m.left, what);
+    const and = isObj(m.left) && Array.isArray(m.left['&']) ? (m.left['&'] as Json[]) : undefined;
+    const masked = and !== undefined && typeof and[1] === 'number';
+    const left = selectors(masked ? and[0] : m.left, what);
     const op = m.op === '!=' ? '!=' : m.op === '==' || m.op === 'in' ? '==' : undefined;
     if (!op) throw new NftListingError(`${what}: unknown operator ${JSON.stringify(m.op)}`);
-    return { kind: 'match', left, op, right: operand(m.right, left, what) };
+    const mask = masked ? { mask: and[1] as number } : {};
+    return { kind: 'match', left, op, right: operand(m.right, left, what), ...mask };
   }
   if ('counter' in e) return { kind: 'counter' };
   if ('masquerade' in e) {
@@ -255,6 +258,8 @@ function expr(e: Json, what: string): Expr {
     const r = e.reject;
     if (!isObj(r)) return { kind: 'reject' };
     if (r.type === 'tcp reset') return { kind: 'reject', with: 'tcp reset' };
+    // A bare `reject` in an ip table lists as its default, ICMP port unreachable.
+    if (r.type === 'icmp' && r.expr === 'port-unreachable') return { kind: 'reject' };
     if (r.type === 'icmpx' && (r.expr === 'admin-prohibited' || r.expr === 'port-unreachable'))
       return { kind: 'reject', with: `icmpx ${r.expr}` };
     throw new NftListingError(`${what}: unknown reject ${JSON.stringify(r)}`);
@@ -271,6 +276,21 @@ function expr(e: Json, what: string): Expr {
     }
     throw new NftListingError(`${what}: unknown ${kind} ${JSON.stringify(n)}`);
   }
+  if (isObj(e.vmap) && isObj(e.vmap.key) && isObj(e.vmap.key.numgen)) {
+    const n = e.vmap.key.numgen;
+    const data = e.vmap.data;
+    if (
+      n.mode !== 'random' ||
+      typeof n.mod !== 'number' ||
+      (n.offset ?? 0) !== 0 ||
+      !isObj(data) ||
+      !Array.isArray(data.set)
+    )
+      throw new NftListingError(`${what}: unknown numgen ${JSON.stringify(e.vmap)}`);
+    return { kind: 'numgen', mod: n.mod, map: data.set.map((raw) => elementOf(raw, true, true, what)) };
+  }
+  if (isObj(e.set) && e.set.op === 'update' && typeof e.set.set === 'string' && e.set.set.startsWith('@'))
+    return { kind: 'update', set: e.set.set.slice(1), key: selectors(e.set.elem, what) };
   if (isObj(e.vmap)) {
     const key = selectors(e.vmap.key, what);
     const data = e.vmap.data;
@@ -286,6 +306,8 @@ function expr(e: Json, what: string): Expr {
     if (key === 'mark' && typeof value === 'number') return { kind: 'mark', value };
     if (key === 'mark' && isObj(value) && Array.isArray(value['|']) && typeof value['|'][1] === 'number')
       return { kind: 'mark', value: value['|'][1], or: true };
+    if (key === 'mark' && isObj(value) && Array.isArray(value['^']) && typeof value['^'][1] === 'number')
+      return { kind: 'mark', value: value['^'][1], xor: true };
   }
   throw new NftListingError(`${what}: unknown expression ${JSON.stringify(e)}`);
 }

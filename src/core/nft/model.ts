@@ -101,6 +101,8 @@ export interface Match {
   left: readonly Selector[];
   op: '==' | '!=';
   right: Operand;
+  /** `left & mask op right` (one numeric selector, e.g. `meta mark & 0x4000 == 0`). */
+  mask?: number;
 }
 
 export interface VerdictStmt {
@@ -143,9 +145,27 @@ export interface NatStmt {
 
 export interface MarkStmt {
   kind: 'mark';
-  /** `meta mark set value` (`or`: `meta mark set meta mark or value`). */
+  /** `meta mark set value` (`or`/`xor`: `meta mark set meta mark or|xor value`). */
   value: number;
   or?: boolean;
+  xor?: boolean;
+}
+
+/**
+ * `numgen random mod N vmap { 0 : goto a, 1 : goto b, ... }`: one of N verdicts at random with
+ * equal weight (kube-proxy's nftables mode picks an endpoint this way). `map[i].key` is `[i]`.
+ */
+export interface NumgenStmt {
+  kind: 'numgen';
+  mod: number;
+  map: readonly Element[];
+}
+
+/** `update @set { key }`: adds the packet's key to a dynamic set (or refreshes its timeout). */
+export interface UpdateSetStmt {
+  kind: 'update';
+  set: string;
+  key: readonly Selector[];
 }
 
 export interface NftraceStmt {
@@ -160,6 +180,8 @@ export type Statement =
   | MasqueradeStmt
   | NatStmt
   | MarkStmt
+  | NumgenStmt
+  | UpdateSetStmt
   | NftraceStmt;
 export type Expr = Match | Statement;
 

@@ -92,8 +92,12 @@ function renderNatTarget(family: 'ip' | 'ip6' | undefined, addr: string, port?: 
 
 export function renderExpr(e: Expr): string {
   switch (e.kind) {
-    case 'match':
-      return `${renderSelectors(e.left)} ${e.op === '!=' ? '!= ' : ''}${renderOperand(e.right)}`;
+    case 'match': {
+      const mask = e.mask === undefined ? '' : ` & 0x${e.mask.toString(16)}`;
+      // With a mask nft needs the operator spelled out (`meta mark & 0x4000 == 0`).
+      const op = e.op === '!=' ? '!= ' : e.mask !== undefined ? '== ' : '';
+      return `${renderSelectors(e.left)}${mask} ${op}${renderOperand(e.right)}`;
+    }
     case 'verdict':
       return renderVerdict(e.verdict);
     case 'vmap':
@@ -113,7 +117,14 @@ export function renderExpr(e: Expr): string {
       return `${e.kind}${fam} to ${renderNatTarget(e.family, e.to.addr, e.to.port)}`;
     }
     case 'mark':
-      return e.or ? `meta mark set meta mark or 0x${e.value.toString(16)}` : `meta mark set 0x${e.value.toString(16)}`;
+      if (e.or || e.xor) return `meta mark set meta mark ${e.or ? 'or' : 'xor'} 0x${e.value.toString(16)}`;
+      return `meta mark set 0x${e.value.toString(16)}`;
+    case 'numgen':
+      if (!Number.isInteger(e.mod) || e.mod < 1)
+        throw new NftRenderError(`nft: numgen mod ${e.mod} must be at least 1`);
+      return `numgen random mod ${e.mod} vmap { ${e.map.map((el) => renderElement(el)).join(', ')} }`;
+    case 'update':
+      return `update @${ident(e.set)} { ${renderSelectors(e.key)} }`;
     case 'nftrace':
       return 'meta nftrace set 1';
   }

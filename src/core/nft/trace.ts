@@ -53,6 +53,8 @@ export interface TracePacket {
   mark?: number;
   /** The node's own addresses, for `fib daddr type local`. */
   localAddresses?: readonly string[];
+  /** What `numgen random mod N` yields for this packet (taken mod N; default 0). */
+  numgen?: number;
 }
 
 export interface TraceStep {
@@ -197,6 +199,12 @@ class Tracer {
     }
     const values = m.left.map((s) => fieldOf(this.packet, s));
     if (values.some((v) => v === undefined)) return false;
+    if (m.mask !== undefined) {
+      // `left & mask op value`: one numeric selector (marks).
+      const masked = Number(values[0]) & m.mask;
+      const hit = typeof m.right === 'number' && masked === m.right;
+      return m.op === '==' ? hit : !hit;
+    }
     const vals = values as Atom[];
     const r: Operand = m.right;
     let hit: boolean;
@@ -266,9 +274,26 @@ class Tracer {
           record();
           continue;
         case 'mark':
-          this.packet.mark = e.or ? (this.packet.mark ?? 0) | e.value : e.value;
+          this.packet.mark = e.or
+            ? (this.packet.mark ?? 0) | e.value
+            : e.xor
+              ? (this.packet.mark ?? 0) ^ e.value
+              : e.value;
           record();
           continue;
+        case 'update':
+          // The dynamic set is kernel state; the trace records the update without keeping it.
+          record(`update @${e.set}`);
+          continue;
+        case 'numgen': {
+          const n = (((this.packet.numgen ?? 0) % e.mod) + e.mod) % e.mod;
+          const hit = e.map.find((el) => el.key.length === 1 && Number(el.key[0]) === n);
+          const verdict = hit && !Array.isArray(hit.value) ? (hit.value as Verdict | undefined) : undefined;
+          if (!verdict) return 'next';
+          const out = this.verdict(verdict, step, record, depth);
+          if (out === 'continue') continue;
+          return out;
+        }
         case 'reject':
           record('reject');
           return { verdict: 'reject', by: step };
