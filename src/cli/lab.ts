@@ -2,6 +2,7 @@
 // that `lab up` starts). Every command that acts on one lab takes it from --name/--lab/$WEFT_LAB
 // through labNameOf() (lab-name.ts); the hidden ones are always given --lab by lab up.
 import type { Command } from 'commander';
+import { serviceCidrOf } from '../core/lab/lab-spec.js';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
 import type { LabDeps } from '../lab/lab.js';
@@ -37,6 +38,7 @@ export function registerLab(program: Command): void {
       'embedded',
     )
     .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
+    .option('--service-cidr <cidr>', "the Services' ClusterIP range", '10.96.0.0/12')
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
       requireRoot('lab up');
@@ -80,7 +82,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {

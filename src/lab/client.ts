@@ -14,7 +14,7 @@ import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
 import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
 import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
-import { checkLabName } from '../core/lab/lab-spec.js';
+import { checkLabName, serviceRangesOf } from '../core/lab/lab-spec.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
@@ -128,7 +128,7 @@ export class LabClient {
   async apply(objects: readonly LocatedObject[]): Promise<string[]> {
     for (let attempt = 0; ; attempt++) {
       const rev = await this.store.revision();
-      const puts = planApply(await this.store.list(), this.nodeNames, objects);
+      const puts = planApply(await this.store.list(), this.nodeNames, objects, serviceRangesOf(this.record.spec));
       try {
         const actions = await this.store.commit({ put: puts, delete: [] }, rev);
         return puts.map((o, i) => `${RESOURCE_NAMES[o.kind].singular}/${o.metadata.name} ${actions[i]}`);

@@ -174,3 +174,148 @@ test('property: spreading N plain pods over K nodes never differs by more than o
     }),
   );
 });
+
+// ---- Services: the API server's allocators -------------------------------------------------
+
+function svc(name: string, spec: string): string {
+  return `apiVersion: v1\nkind: Service\nmetadata: { name: ${name} }\nspec: ${spec}\n`;
+}
+const RANGES = { serviceCidr: '10.96.0.0/12', nodePortMin: 30000, nodePortMax: 32767 };
+const services = (objects: K8sObject[]) => objects.flatMap((o) => (o.kind === 'Service' ? [o] : []));
+
+test('a Service without clusterIP gets the lowest free address above the static band; one with clusterIP keeps it', () => {
+  const out = services(
+    planApply(
+      DEFAULT_NS,
+      NODES,
+      located(
+        svc('a', '{ports: [{port: 80}]}'),
+        svc('b', '{ports: [{port: 80}]}'),
+        svc('dns', '{clusterIP: 10.96.0.10, ports: [{port: 53}]}'),
+        svc('h', '{clusterIP: None, selector: {app: h}}'),
+      ),
+      RANGES,
+    ),
+  );
+  assert.deepEqual(
+    out.map((s) => [s.metadata.name, s.spec.clusterIP]),
+    [
+      ['a', '10.96.0.16'],
+      ['b', '10.96.0.17'],
+      ['dns', '10.96.0.10'],
+      ['h', 'None'],
+    ],
+  );
+});
+
+test('a stored ClusterIP is immutable, kept when a re-apply leaves it out, and never given to another Service', () => {
+  const first = stored([
+    ...DEFAULT_NS.map((s) => s.object),
+    ...planApply(DEFAULT_NS, NODES, located(svc('a', '{ports: [{port: 80}]}')), RANGES),
+  ]);
+  const again = services(
+    planApply(first, NODES, located(svc('b', '{ports: [{port: 80}]}'), svc('a', '{ports: [{port: 81}]}')), RANGES),
+  );
+  assert.deepEqual(
+    again.map((s) => [s.metadata.name, s.spec.clusterIP]),
+    [
+      ['b', '10.96.0.17'],
+      ['a', '10.96.0.16'],
+    ],
+  );
+  assert.deepEqual(
+    problems(() => planApply(first, NODES, located(svc('a', '{clusterIP: 10.96.0.99, ports: [{port: 80}]}')), RANGES)),
+    [
+      'document 1 (Service default/a): spec.clusterIP: Invalid value: "10.96.0.99": field is immutable (it is 10.96.0.16)',
+    ],
+  );
+  assert.deepEqual(
+    problems(() => planApply(first, NODES, located(svc('c', '{clusterIP: 10.96.0.16, ports: [{port: 80}]}')), RANGES)),
+    [
+      'document 1 (Service default/c): spec.clusterIPs: Invalid value: ["10.96.0.16"]: failed to allocate IP 10.96.0.16: provided IP is already allocated (to service default/a)',
+    ],
+  );
+});
+
+test('a clusterIP outside the range, or its network or broadcast address, is refused with the range', () => {
+  for (const ip of ['10.0.0.1', '10.96.0.0', '10.111.255.255'])
+    assert.deepEqual(
+      problems(() =>
+        planApply(DEFAULT_NS, NODES, located(svc('a', `{clusterIP: ${ip}, ports: [{port: 80}]}`)), RANGES),
+      ),
+      [
+        `document 1 (Service default/a): spec.clusterIPs: Invalid value: ["${ip}"]: failed to allocate IP ${ip}: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12`,
+      ],
+    );
+});
+
+test('NodePorts: allocated from the range per protocol, kept on re-apply, refused when taken or out of range', () => {
+  const planned = planApply(
+    DEFAULT_NS,
+    NODES,
+    located(
+      svc('a', '{type: NodePort, ports: [{name: http, port: 80}, {name: dns, port: 53, protocol: UDP}]}'),
+      svc('b', '{type: LoadBalancer, ports: [{port: 80, nodePort: 30080}]}'),
+    ),
+    RANGES,
+  );
+  assert.deepEqual(
+    services(planned).map((s) => s.spec.ports.map((p) => p.nodePort)),
+    [[30000, 30000], [30080]],
+  );
+  const first = stored([...DEFAULT_NS.map((s) => s.object), ...planned]);
+  const again = services(
+    planApply(
+      first,
+      NODES,
+      located(svc('a', '{type: NodePort, ports: [{name: http, port: 80}, {name: dns, port: 53, protocol: UDP}]}')),
+      RANGES,
+    ),
+  );
+  assert.deepEqual(
+    again[0]?.spec.ports.map((p) => p.nodePort),
+    [30000, 30000],
+  );
+  assert.deepEqual(
+    problems(() =>
+      planApply(
+        first,
+        NODES,
+        located(
+          svc('c', '{type: NodePort, ports: [{port: 80, nodePort: 30080}]}'),
+          svc('d', '{type: NodePort, ports: [{port: 80, nodePort: 8080}]}'),
+        ),
+        RANGES,
+      ),
+    ),
+    [
+      'document 1 (Service default/c): spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated (to service default/b)',
+      'document 2 (Service default/d): spec.ports[0].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767',
+    ],
+  );
+});
+
+test('an ExternalName Service gets no cluster IP and no node ports', () => {
+  const [s] = services(
+    planApply(DEFAULT_NS, NODES, located(svc('x', '{type: ExternalName, externalName: db.example.com}')), RANGES),
+  );
+  assert.equal(s?.spec.clusterIP, undefined);
+});
+
+test('property: every allocated ClusterIP is in the range, outside the static band, and unique', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 60 }),
+      fc.subarray([...Array(16).keys()].map((i) => i + 1)),
+      (count, picked) => {
+        const docs = [
+          ...picked.map((i) => svc(`s${i}`, `{clusterIP: 10.96.0.${i + 16}, ports: [{port: 80}]}`)),
+          ...Array.from({ length: count }, (_, i) => svc(`d${i}`, '{ports: [{port: 80}]}')),
+        ];
+        const ips = services(planApply(DEFAULT_NS, NODES, located(...docs), RANGES)).map((s) => s.spec.clusterIP!);
+        assert.equal(new Set(ips).size, ips.length);
+        for (const ip of ips) assert.match(ip, /^10\.96\.0\.(1[6-9]|[2-9][0-9]|1[0-9][0-9]|2[0-4][0-9])$/);
+      },
+    ),
+  );
+});

@@ -12,6 +12,7 @@
  * - Every namespace carries the label kubernetes.io/metadata.name=<its name>, as the API server
  *   sets it.
  * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it.
+ * - A Service gets its ClusterIP and NodePorts allocated, or keeps those it has (./service-alloc.ts).
  */
 
 import type { K8sKind, K8sObject, Pod } from '../k8s/objects.js';
@@ -20,6 +21,7 @@ import type { LocatedObject } from '../k8s/parse.js';
 import { keyOf, sameKey, type ObjectKey } from '../k8s/object-key.js';
 import type { Stored } from '../../ports/object-store.js';
 import { canonicalJsonText } from '../canonical-json.js';
+import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, ServiceAllocator, type ServiceRanges } from './service-alloc.js';
 
 export class ApplyError extends Error {
   override readonly name = 'ApplyError';
@@ -50,9 +52,14 @@ export function planApply(
   current: readonly Stored[],
   nodes: readonly string[],
   incoming: readonly LocatedObject[],
+  ranges: ServiceRanges = { serviceCidr: DEFAULT_SERVICE_CIDR, ...DEFAULT_NODE_PORTS },
 ): K8sObject[] {
   const problems: string[] = [];
   const stored = new Map(current.map((s) => [keyText(keyOf(s.object)), s.object]));
+  const services = new ServiceAllocator(
+    ranges,
+    current.flatMap((s) => (s.object.kind === 'Service' ? [s.object] : [])),
+  );
   const namespaces = new Set(current.filter((s) => s.object.kind === 'Namespace').map((s) => s.object.metadata.name));
   for (const { object } of incoming) if (object.kind === 'Namespace') namespaces.add(object.metadata.name);
 
@@ -96,6 +103,13 @@ export function planApply(
           labels: { ...object.metadata.labels, [NAMESPACE_NAME_LABEL]: object.metadata.name },
         },
       });
+      continue;
+    }
+    if (object.kind === 'Service') {
+      const prior = stored.get(keyText(k));
+      const planned = services.plan(object, prior?.kind === 'Service' ? prior : undefined);
+      if ('problems' in planned) for (const p of planned.problems) problems.push(`${where}: ${p}`);
+      else out.push(planned.service);
       continue;
     }
     if (object.kind !== 'Pod') {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labNetConf, LabSpecError, parseLabUpOptions, type LabUpOptions } from './lab-spec.js';
+import { labNetConf, LabSpecError, parseLabUpOptions, serviceRangesOf, type LabUpOptions } from './lab-spec.js';
 import { labNamespacePrefix, labPodNamespace } from '../names.js';
 
 test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => {
@@ -10,7 +10,26 @@ test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => 
     backend: 'vxlan',
     store: { kind: 'embedded' },
     network: '10.244.0.0/16',
+    serviceCidr: '10.96.0.0/12',
   });
+});
+
+test('--service-cidr: an IPv4 /12 to /28 apart from the pod network; the underlay inside it is held back', () => {
+  assert.equal(parseLabUpOptions({ serviceCidr: '10.100.5.0/24' }).serviceCidr, '10.100.5.0/24');
+  assert.equal(parseLabUpOptions({ serviceCidr: '10.100.5.7/24' }).serviceCidr, '10.100.5.0/24');
+  for (const [cidr, why] of [
+    ['10.0.0.0/8', 'must be a /12 to /28'],
+    ['10.96.0.0/29', 'must be a /12 to /28'],
+    ['fd00::/112', 'must be an IPv4 range'],
+    ['10.244.0.0/20', 'overlaps the pod network'],
+    ['banana', '--service-cidr: '],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions({ serviceCidr: cidr }),
+      (e: Error) => e.message.includes(why),
+      cidr,
+    );
+  assert.deepEqual(serviceRangesOf(parseLabUpOptions({})).reserved, ['10.99.0.0/24']);
 });
 
 test("stores: etcd is started by the lab, etcd=URL[,URL] is the user's", () => {

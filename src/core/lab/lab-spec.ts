@@ -5,7 +5,8 @@
  */
 
 import { LAB_NAME_PATTERN } from '../names.js';
-import { parseCidr } from '../net/ip.js';
+import { cidrsOverlap, formatCidr, networkOf, parseCidr } from '../net/ip.js';
+import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
 export type LabBackend = 'vxlan' | 'host-gw';
 
@@ -23,7 +24,22 @@ export interface LabSpec {
   backend: LabBackend;
   store: LabStore;
   network: string;
+  /** The Services' ClusterIP range (kube-apiserver's --service-cluster-ip-range); absent in labs made before it existed: the default. */
+  serviceCidr?: string;
 }
+
+/** The service range of a lab (the default for labs recorded before --service-cidr). */
+export function serviceCidrOf(spec: LabSpec): string {
+  return spec.serviceCidr ?? DEFAULT_SERVICE_CIDR;
+}
+
+/** The allocator's ranges for a lab: its service range, less the underlay's addresses. */
+export function serviceRangesOf(spec: LabSpec): ServiceRanges {
+  return { serviceCidr: serviceCidrOf(spec), ...DEFAULT_NODE_PORTS, reserved: [UNDERLAY_CIDR] };
+}
+
+/** The lab's underlay segment (node addresses .1-.200, the outside client .250, the gateway .254). */
+export const UNDERLAY_CIDR = '10.99.0.0/24';
 
 export const MAX_LAB_NODES = 200;
 
@@ -33,6 +49,7 @@ export interface LabUpOptions {
   backend?: string;
   store?: string;
   network?: string;
+  serviceCidr?: string;
 }
 
 export class LabSpecError extends Error {
@@ -70,7 +87,27 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`,
     );
-  return { name, nodes: Number(nodesText), backend, store: parseStore(o.store ?? 'embedded'), network };
+  const serviceCidr = parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
+  return { name, nodes: Number(nodesText), backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr };
+}
+
+function parseServiceCidr(text: string, network: string): string {
+  let net;
+  try {
+    net = parseCidr(text);
+  } catch (err) {
+    throw new LabSpecError(`--service-cidr: ${(err as Error).message}`);
+  }
+  if (net.address.family !== 4)
+    throw new LabSpecError(`--service-cidr: "${text}" must be an IPv4 range (the lab is IPv4 only)`);
+  // kube-apiserver refuses IPv4 service ranges bigger than a /12; smaller than /28 leaves no room.
+  if (net.prefix < 12 || net.prefix > 28)
+    throw new LabSpecError(`--service-cidr: "${text}" must be a /12 to /28 (kube-apiserver allows at most a /12)`);
+  // The underlay (10.99.0.0/24) lies inside the default range (kubeadm's 10.96.0.0/12): its
+  // addresses are held back from allocation instead (see serviceRangesOf).
+  if (cidrsOverlap(net, parseCidr(network)))
+    throw new LabSpecError(`--service-cidr: "${text}" overlaps the pod network (--network) ${network}`);
+  return formatCidr(networkOf(net));
 }
 
 function parseStore(text: string): LabStore {
