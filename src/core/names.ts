@@ -103,6 +103,33 @@ export const POLICY_OBJECTS = {
   selfSet: 'self',
 } as const;
 
+/** The nftables table (family ip) where the agent programs Services (src/core/services/service-table.ts). */
+export const SERVICES_TABLE = 'weft-services';
+
+/** The fixed chains, maps and sets of SERVICES_TABLE (see src/core/services/service-table.ts for their roles). */
+export const SERVICES_OBJECTS = {
+  natPrerouting: 'nat-prerouting',
+  natOutput: 'nat-output',
+  natPostrouting: 'nat-postrouting',
+  filterInput: 'filter-input',
+  filterForward: 'filter-forward',
+  filterOutput: 'filter-output',
+  /** The two lookups every new connection makes: VIP . proto . port, and proto . node port. */
+  servicesChain: 'services',
+  endpointsCheck: 'endpoints-check',
+  markChain: 'mark-for-masquerade',
+  masqueradingChain: 'masquerading',
+  rejectChain: 'reject-chain',
+  serviceIps: 'service-ips',
+  serviceNodePorts: 'service-nodeports',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+  clusterIps: 'cluster-ips',
+} as const;
+
+/** The packet mark bit that asks the services table's postrouting chain to masquerade (kube-proxy's 0x4000). */
+export const MASQUERADE_MARK = 0x4000;
+
 /** The nftables table (family inet) where the agent guards the node itself (src/core/nft/node-guard.ts). */
 export const NODE_GUARD_TABLE = 'weft-node';
 

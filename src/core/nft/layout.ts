@@ -7,9 +7,15 @@
  * (nft(8), "CHAINS"; named priorities: raw -300, mangle -150, dstnat -100, filter 0, security 50,
  * srcnat 100). A packet crossing the node as weft sees it:
  *
- *   prerouting  -100 dstnat  weft-portmap/prerouting   hostPort DNAT (later: Services)
+ *   prerouting  -100 dstnat  weft-portmap/prerouting   hostPort DNAT
+ *   prerouting  -100 dstnat  weft-services/nat-prerouting   Service DNAT (ClusterIP, NodePort, LB)
  *   output      -100 dstnat  weft-portmap/output       hostPort DNAT of the node's own connections
+ *   output      -100 dstnat  weft-services/nat-output  Service DNAT of the node's own connections
+ *   input        -10 filter  weft-services/filter-input    refuse node ports with no endpoint
+ *   forward      -10 filter  weft-services/filter-forward  refuse VIPs with no endpoint or no such port
+ *   output       -10 filter  weft-services/filter-output   likewise for the node's own connections
  *   forward        0 filter  weft-policy/forward       NetworkPolicy, after DNAT so it sees the pod
+ *   postrouting  100 srcnat  weft-services/nat-postrouting  masquerade what the service chains marked
  *   postrouting  100 srcnat  weft-portmap/postrouting  hairpin / localhost masquerade after DNAT
  *   postrouting  100 srcnat  weft-agent-masq/postrouting   ip-masq of pods leaving the cluster
  *   postrouting  100 srcnat  weft-masq/postrouting     the bridge plugin's ipMasq (CNI config)
@@ -22,9 +28,11 @@
  *   forward     -200 filter  weft-guard/forward        no frame reaches a pod awaiting its policy
  *   output      -200 filter  weft-guard/output         likewise for frames the node sends to pods
  *
- * Chains of one hook at the same priority run in an order the kernel does not promise; the three
+ * Chains of one hook at the same priority run in an order the kernel does not promise; the four
  * srcnat chains are built so that this does not matter (each masquerades a disjoint case or the
- * same case the same way; see src/cni/plugins/weft.ts for which masquerade table is live).
+ * same case the same way; see src/cni/plugins/weft.ts for which masquerade table is live), and
+ * the two dstnat chains match disjoint destinations (a hostPort is on a node address and a port
+ * the pod asked for; a Service is a VIP, or a node port in 30000-32767).
  */
 
 import {
@@ -40,6 +48,8 @@ import {
   POLICY_TABLE,
   PORTMAP_OBJECTS,
   PORTMAP_TABLE,
+  SERVICES_OBJECTS,
+  SERVICES_TABLE,
 } from '../names.js';
 import type { BaseChain, ChainType, Hook, NftFamily } from './model.js';
 
@@ -63,15 +73,17 @@ export interface BaseChainSpec {
   /** The named slot the priority comes from (documentation; rendered as the number). */
   slot: PriorityName;
   priority: number;
+  /** Added to the named slot's number (e.g. -10: just before the slot). */
+  offset?: number;
   policy: 'accept' | 'drop';
   /** Why the chain sits at this hook and priority. */
   why: string;
 }
 
 function spec(s: Omit<BaseChainSpec, 'priority'>): BaseChainSpec {
-  const priority = priorityOf(s.family, s.slot);
-  if (priority === undefined) throw new Error(`layout: family ${s.family} has no priority named ${s.slot}`);
-  return { ...s, priority };
+  const named = priorityOf(s.family, s.slot);
+  if (named === undefined) throw new Error(`layout: family ${s.family} has no priority named ${s.slot}`);
+  return { ...s, priority: named + (s.offset ?? 0) };
 }
 
 export const LAYOUT = {
@@ -114,6 +126,69 @@ export const LAYOUT = {
     slot: 'filter',
     policy: 'accept',
     why: 'NetworkPolicy filters pod traffic the node forwards, after DNAT so it sees the real pod addresses',
+  }),
+  servicesPrerouting: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.natPrerouting,
+    type: 'nat',
+    hook: 'prerouting',
+    slot: 'dstnat',
+    policy: 'accept',
+    why: "Service DNAT of traffic arriving at the node (from its pods, other nodes' pods, outside clients), kube-proxy's slot",
+  }),
+  servicesOutput: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.natOutput,
+    type: 'nat',
+    hook: 'output',
+    slot: 'dstnat',
+    policy: 'accept',
+    why: "the node's own connections (hostNetwork pods, probes) to Services never pass prerouting",
+  }),
+  servicesPostrouting: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.natPostrouting,
+    type: 'nat',
+    hook: 'postrouting',
+    slot: 'srcnat',
+    policy: 'accept',
+    why: 'masquerades what the service chains marked (outside clients, the node itself, hairpin) after routing chose the way out',
+  }),
+  servicesFilterInput: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.filterInput,
+    type: 'filter',
+    hook: 'input',
+    slot: 'filter',
+    offset: -10,
+    policy: 'accept',
+    why: 'a node port whose Service has no endpoint is refused at once (ICMP port unreachable), never left to time out',
+  }),
+  servicesFilterForward: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.filterForward,
+    type: 'filter',
+    hook: 'forward',
+    slot: 'filter',
+    offset: -10,
+    policy: 'accept',
+    why: "a VIP with no endpoint, or a port its Service lacks, is refused before NetworkPolicy; DNATed packets carry the pod's address by now and pass",
+  }),
+  servicesFilterOutput: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.filterOutput,
+    type: 'filter',
+    hook: 'output',
+    slot: 'filter',
+    offset: -10,
+    policy: 'accept',
+    why: "likewise for the node's own connections",
   }),
   agentMasqPostrouting: spec({
     family: 'inet',

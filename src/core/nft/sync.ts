@@ -130,8 +130,9 @@ export function planSync(desired: TableDef, last: TableDef | undefined, opts: { 
   for (const a of adds) tx.add({ kind: 'element', family: t.family, table: t.name, set: a.set, elements: a.elements });
 
   // 5-6: chains whose rules changed (or that are going away) are flushed, then refilled.
+  const wantByName = new Map(desired.chains.map((c) => [c.name, c]));
   for (const c of last.chains) {
-    const want = desired.chains.find((d) => d.name === c.name);
+    const want = wantByName.get(c.name);
     if (!want || rulesId(want.rules) !== rulesId(c.rules)) if (c.rules.length > 0) tx.flush(chainObj(t, c));
   }
   for (const c of desired.chains) {

@@ -1,0 +1,333 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { EndpointSlice, Service, ServiceSpec } from '../k8s/objects.js';
+import { tracePacket, type TracePacket } from '../nft/trace.js';
+import { planFullRebuild } from '../nft/sync.js';
+import { NftFake } from '../../testkit/nft-fake.js';
+import { MASQUERADE_MARK, SERVICES_OBJECTS as O } from '../names.js';
+import { servicesTable, usableEndpoints, endpointsOf, type ServicesInput } from './service-table.js';
+
+const meta = (name: string, labels: Record<string, string> = {}) => ({
+  name,
+  namespace: 'default',
+  labels,
+  annotations: {},
+});
+function service(name: string, spec: Partial<ServiceSpec>): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(name),
+    spec: {
+      type: 'ClusterIP',
+      sessionAffinity: 'None',
+      internalTrafficPolicy: 'Cluster',
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' }],
+      ...spec,
+    },
+  };
+}
+type Ep = { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean };
+function slice(svc: string, eps: Ep[], port = 8080, portName = 'http', protocol: 'TCP' | 'UDP' = 'TCP'): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: meta(`${svc}-${port}`, { 'kubernetes.io/service-name': svc }),
+    addressType: 'IPv4',
+    ports: [{ name: portName, protocol, port }],
+    endpoints: eps.map((e) => ({
+      addresses: [e.ip],
+      ...(e.node ? { nodeName: e.node } : {}),
+      conditions: {
+        ready: e.ready ?? true,
+        serving: e.serving ?? e.ready ?? true,
+        terminating: e.terminating ?? false,
+      },
+    })),
+  };
+}
+const input = (services: Service[], slices: EndpointSlice[], node = 'n1'): ServicesInput => ({
+  node,
+  clusterCidr: '10.244.0.0/16',
+  services,
+  slices,
+});
+const NODE_IP = '10.99.0.1';
+const tcp = (saddr: string, daddr: string, dport: number, more: Partial<TracePacket> = {}): TracePacket => ({
+  family: 4,
+  saddr,
+  daddr,
+  protocol: 'tcp',
+  sport: 40000,
+  dport,
+  localAddresses: [NODE_IP, '10.244.1.1'],
+  ...more,
+});
+
+test('ClusterIP: every ready endpoint is one numgen value away, a not-ready one never', () => {
+  const t = servicesTable(
+    input(
+      [service('web', { clusterIP: '10.96.0.20' })],
+      [
+        slice('web', [
+          { ip: '10.244.1.5' },
+          { ip: '10.244.2.5' },
+          { ip: '10.244.3.5' },
+          { ip: '10.244.3.6', ready: false },
+        ]),
+      ],
+    ),
+  );
+  const seen = new Set<string>();
+  for (let n = 0; n < 12; n++) {
+    const r = tracePacket([t], 'prerouting', tcp('10.244.1.9', '10.96.0.20', 80, { numgen: n }));
+    assert.equal(r.verdict, 'accept');
+    assert.equal(r.nat.length, 1);
+    seen.add(r.nat[0]!);
+    assert.equal(r.packet.mark ?? 0, 0, 'a pod client keeps its address');
+  }
+  assert.deepEqual([...seen].sort(), ['dnat to 10.244.1.5:8080', 'dnat to 10.244.2.5:8080', 'dnat to 10.244.3.5:8080']);
+});
+
+test('ClusterIP from the node itself (outside the pod network) is marked and masqueraded', () => {
+  const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.2.5' }])]));
+  const out = tracePacket([t], 'output', tcp(NODE_IP, '10.96.0.20', 80));
+  assert.deepEqual(out.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(out.packet.mark, MASQUERADE_MARK);
+  const post = tracePacket([t], 'postrouting', out.packet);
+  assert.deepEqual(post.nat, ['masquerade']);
+  assert.equal(post.packet.mark, 0, 'the mark is cleared, so nothing masquerades twice');
+  const unmarked = tracePacket([t], 'postrouting', tcp('10.244.1.9', '10.244.2.5', 8080));
+  assert.deepEqual(unmarked.nat, []);
+});
+
+test('no endpoint: the VIP and the node port are refused (reject), not left to time out', () => {
+  const t = servicesTable(
+    input(
+      [
+        service('web', {
+          type: 'NodePort',
+          clusterIP: '10.96.0.20',
+          externalTrafficPolicy: 'Cluster',
+          ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+        }),
+      ],
+      [],
+    ),
+  );
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.244.1.9', '10.96.0.20', 80)).nat, []);
+  assert.equal(tracePacket([t], 'forward', tcp('10.244.1.9', '10.96.0.20', 80)).verdict, 'reject');
+  assert.equal(tracePacket([t], 'output', tcp(NODE_IP, '10.96.0.20', 80)).verdict, 'reject');
+  assert.equal(tracePacket([t], 'input', tcp('10.99.0.250', NODE_IP, 30080)).verdict, 'reject');
+  // Replies and other traffic pass: only new connections are checked.
+  assert.equal(
+    tracePacket([t], 'forward', tcp('10.244.1.9', '10.96.0.20', 80, { ctState: 'established' })).verdict,
+    'accept',
+  );
+  assert.equal(tracePacket([t], 'input', tcp('10.99.0.250', NODE_IP, 22)).verdict, 'accept');
+});
+
+test('a port the Service does not have is refused; its DNATed traffic is not', () => {
+  const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.2.5' }])]));
+  assert.equal(tracePacket([t], 'forward', tcp('10.244.1.9', '10.96.0.20', 81)).verdict, 'reject');
+  assert.equal(tracePacket([t], 'forward', tcp('10.244.1.9', '10.244.2.5', 8080)).verdict, 'accept');
+});
+
+test('terminating-but-serving endpoints serve only when no endpoint is ready', () => {
+  const both = [{ ip: '10.244.1.5', ready: false, serving: true, terminating: true }, { ip: '10.244.2.5' }];
+  const svc = service('web', { clusterIP: '10.96.0.20' });
+  const eps = (s: EndpointSlice[]) => usableEndpoints(endpointsOf(svc, svc.spec.ports[0]!, s)).map((e) => e.ip);
+  assert.deepEqual(eps([slice('web', both)]), ['10.244.2.5']);
+  assert.deepEqual(eps([slice('web', [both[0]!])]), ['10.244.1.5']);
+  assert.deepEqual(eps([slice('web', [{ ip: '10.244.1.5', ready: false, serving: false, terminating: true }])]), []);
+});
+
+test('named ports: a slice whose port name or protocol differs is not this Service port', () => {
+  const svc = service('web', { clusterIP: '10.96.0.20' });
+  const port = svc.spec.ports[0]!;
+  assert.deepEqual(endpointsOf(svc, port, [slice('web', [{ ip: '10.244.1.5' }], 8080, 'metrics')]), []);
+  assert.deepEqual(endpointsOf(svc, port, [slice('web', [{ ip: '10.244.1.5' }], 8080, 'http', 'UDP')]), []);
+  assert.deepEqual(endpointsOf(svc, port, [slice('other', [{ ip: '10.244.1.5' }])]), []);
+});
+
+const nodePortService = (etp: 'Cluster' | 'Local') =>
+  service('web', {
+    type: 'NodePort',
+    clusterIP: '10.96.0.20',
+    externalTrafficPolicy: etp,
+    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http', nodePort: 30080 }],
+  });
+
+test('NodePort (Cluster): any node address, any endpoint, the outside client masqueraded', () => {
+  const t = servicesTable(input([nodePortService('Cluster')], [slice('web', [{ ip: '10.244.2.5', node: 'n2' }])]));
+  const r = tracePacket([t], 'prerouting', tcp('10.99.0.250', NODE_IP, 30080));
+  assert.deepEqual(r.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(r.packet.mark, MASQUERADE_MARK);
+  // Not a node address: no node port.
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.99.0.250', '10.99.0.7', 30080)).nat, []);
+  // Loopback is not a node port (kube-proxy's nftables mode does not serve 127.0.0.1).
+  assert.deepEqual(
+    tracePacket([t], 'output', tcp('127.0.0.1', '127.0.0.1', 30080, { localAddresses: ['127.0.0.1'] })).nat,
+    [],
+  );
+});
+
+test('NodePort (Local): the client address is kept where an endpoint is local, dropped where none is', () => {
+  const slices = [slice('web', [{ ip: '10.244.1.5', node: 'n1' }])];
+  const here = servicesTable(input([nodePortService('Local')], slices, 'n1'));
+  const r = tracePacket([here], 'prerouting', tcp('10.99.0.250', NODE_IP, 30080));
+  assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(r.packet.mark ?? 0, 0, 'no masquerade: the pod sees the client');
+  const there = servicesTable(input([nodePortService('Local')], slices, 'n2'));
+  assert.equal(tracePacket([there], 'prerouting', tcp('10.99.0.250', NODE_IP, 30080)).verdict, 'drop');
+  // A pod of the cluster reaching the node port gets the cluster-wide endpoints.
+  assert.deepEqual(tracePacket([there], 'prerouting', tcp('10.244.2.9', NODE_IP, 30080)).nat, [
+    'dnat to 10.244.1.5:8080',
+  ]);
+});
+
+test('internalTrafficPolicy Local: pods reach only endpoints of their node; none there drops', () => {
+  const svc = service('web', { clusterIP: '10.96.0.20', internalTrafficPolicy: 'Local' });
+  const slices = [
+    slice('web', [
+      { ip: '10.244.1.5', node: 'n1' },
+      { ip: '10.244.2.5', node: 'n2' },
+    ]),
+  ];
+  const n1 = servicesTable(input([svc], slices, 'n1'));
+  for (let n = 0; n < 4; n++)
+    assert.deepEqual(tracePacket([n1], 'prerouting', tcp('10.244.1.9', '10.96.0.20', 80, { numgen: n })).nat, [
+      'dnat to 10.244.1.5:8080',
+    ]);
+  const n3 = servicesTable(input([svc], slices, 'n3'));
+  assert.equal(tracePacket([n3], 'prerouting', tcp('10.244.3.9', '10.96.0.20', 80)).verdict, 'accept');
+  assert.equal(tracePacket([n3], 'forward', tcp('10.244.3.9', '10.96.0.20', 80)).verdict, 'drop');
+});
+
+test('hairpin: an endpoint reaching its own Service is marked for masquerade', () => {
+  const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }])]));
+  const r = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80));
+  assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(r.packet.mark, MASQUERADE_MARK);
+});
+
+test('sessionAffinity ClientIP: a timeout set per endpoint, updated on the way in, looked up first', () => {
+  const svc = service('web', {
+    clusterIP: '10.96.0.20',
+    sessionAffinity: 'ClientIP',
+    sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+  });
+  const t = servicesTable(input([svc], [slice('web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.5' }])]));
+  const aff = t.sets.filter((s) => s.name.startsWith('aff/'));
+  assert.deepEqual(
+    aff.map((s) => [s.name, s.timeout, s.flags]),
+    [
+      ['aff/default/web/tcp/80/10.244.1.5/8080', 60, ['dynamic', 'timeout']],
+      ['aff/default/web/tcp/80/10.244.2.5/8080', 60, ['dynamic', 'timeout']],
+    ],
+  );
+  const r = tracePacket([t], 'prerouting', tcp('10.244.1.9', '10.96.0.20', 80, { numgen: 1 }));
+  assert.deepEqual(r.nat, ['dnat to 10.244.2.5:8080']);
+  assert.ok(r.steps.some((s) => s.action === 'update @aff/default/web/tcp/80/10.244.2.5/8080'));
+});
+
+test('LoadBalancer ingress addresses lead to the external chain; headless and ExternalName Services get nothing', () => {
+  const lb: Service = {
+    ...service('lb', {
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.21',
+      externalTrafficPolicy: 'Cluster',
+      ports: [{ protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30081 }],
+    }),
+    status: { loadBalancer: { ingress: [{ ip: '10.99.0.240' }] } },
+  };
+  const t = servicesTable(
+    input(
+      [
+        lb,
+        service('h', { clusterIP: 'None' }),
+        service('x', { type: 'ExternalName', externalName: 'db.example.com', ports: [] }),
+      ],
+      [{ ...slice('lb', [{ ip: '10.244.2.5' }], 8080, ''), ports: [{ protocol: 'TCP', port: 8080 }] }],
+    ),
+  );
+  const r = tracePacket([t], 'prerouting', tcp('10.99.0.250', '10.99.0.240', 80));
+  assert.deepEqual(r.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(r.packet.mark, MASQUERADE_MARK);
+  assert.deepEqual(
+    t.sets.find((s) => s.name === O.clusterIps)?.elements.map((e) => e.key[0]),
+    ['10.96.0.21'],
+  );
+});
+
+// ---- the whole table against the fake kernel, and its invariants -----------------------------
+
+const arbEndpoint = fc.record({
+  ip: fc.integer({ min: 1, max: 3 }).chain((n) => fc.integer({ min: 2, max: 9 }).map((h) => `10.244.${n}.${h}`)),
+  node: fc.constantFrom('n1', 'n2', 'n3'),
+  ready: fc.boolean(),
+  serving: fc.boolean(),
+  terminating: fc.boolean(),
+});
+const arbService = fc.record({
+  type: fc.constantFrom('ClusterIP' as const, 'NodePort' as const),
+  affinity: fc.boolean(),
+  itp: fc.constantFrom('Cluster' as const, 'Local' as const),
+  etp: fc.constantFrom('Cluster' as const, 'Local' as const),
+  eps: fc.uniqueArray(arbEndpoint, { maxLength: 5, selector: (e) => e.ip }),
+});
+
+test('property: the table loads into the fake kernel, and every Service port is either balanced or refused', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(arbService, { maxLength: 6 }), async (specs) => {
+      const services = specs.map((s, i) =>
+        service(`s${i}`, {
+          type: s.type,
+          clusterIP: `10.96.0.${20 + i}`,
+          internalTrafficPolicy: s.itp,
+          ...(s.type === 'NodePort' ? { externalTrafficPolicy: s.etp } : {}),
+          ...(s.affinity
+            ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } } }
+            : {}),
+          ports: [
+            {
+              name: 'http',
+              protocol: 'TCP',
+              port: 80,
+              targetPort: 'http',
+              ...(s.type === 'NodePort' ? { nodePort: 30000 + i } : {}),
+            },
+          ],
+        }),
+      );
+      const slices = specs.map((s, i) => slice(`s${i}`, s.eps));
+      const t = servicesTable(input(services, slices));
+      const fake = new NftFake();
+      await fake.apply(planFullRebuild(t), 'services');
+      const balanced = new Set(t.sets.find((x) => x.name === O.serviceIps)!.elements.map((e) => String(e.key[0])));
+      const refused = new Set(
+        t.sets.find((x) => x.name === O.noEndpointServices)!.elements.map((e) => String(e.key[0])),
+      );
+      services.forEach((svc, i) => {
+        const vip = svc.spec.clusterIP!;
+        assert.notEqual(balanced.has(vip), refused.has(vip), `${vip}: exactly one of balanced or refused`);
+        const r = tracePacket([t], 'prerouting', tcp('10.244.1.99', vip, 80, { numgen: i }));
+        if (balanced.has(vip)) {
+          assert.equal(r.nat.length, 1);
+          const ep = r.nat[0]!.replace('dnat to ', '').replace(':8080', '');
+          const e = slices[i]!.endpoints.find((x) => x.addresses[0] === ep)!;
+          const anyReady = slices[i]!.endpoints.some(
+            (x) => x.conditions?.ready && (svc.spec.internalTrafficPolicy !== 'Local' || x.nodeName === 'n1'),
+          );
+          assert.ok(
+            e.conditions?.ready || (!anyReady && e.conditions?.serving && e.conditions.terminating),
+            `${ep} may serve`,
+          );
+          if (svc.spec.internalTrafficPolicy === 'Local') assert.equal(e.nodeName, 'n1');
+        } else assert.deepEqual(r.nat, []);
+      });
+    }),
+    { numRuns: 150 },
+  );
+});

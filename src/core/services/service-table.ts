@@ -1,0 +1,384 @@
+/**
+ * The Services table of one node (kube-proxy's nftables mode, for weft): from the cluster's
+ * Services and EndpointSlices, the whole `ip weft-services` table as one TableDef, synced by the
+ * agent through the nftables layer. No packet ever passes through a weft process.
+ *
+ *   nat-prerouting / nat-output (dstnat)   jump services
+ *   services
+ *     ip daddr . meta l4proto . th dport vmap @service-ips          VIP or LB address → its chain
+ *     fib daddr type local ip daddr != 127.0.0.0/8
+ *       meta l4proto . th dport vmap @service-nodeports             a node port on any node address
+ *   svc/NS/NAME/PROTO/PORT      the Service port over its endpoints (Cluster traffic policy)
+ *     ip daddr VIP ip saddr != CLUSTER jump mark-for-masquerade    the node itself, outside clients
+ *     ip saddr @aff/... goto ep/...                                  sessionAffinity ClientIP
+ *     numgen random mod N vmap { 0 : goto ep/..., ... }             one endpoint, equal weight
+ *   local/NS/NAME/PROTO/PORT    the same over this node's endpoints (a Local traffic policy)
+ *   ext/NS/NAME/PROTO/PORT      node port and LB traffic: Cluster marks for masquerade then goes
+ *                               to svc/; Local keeps the client's address and goes to local/
+ *   ep/NS/NAME/PROTO/PORT/IP/TPORT
+ *     ip saddr IP jump mark-for-masquerade                          hairpin: a pod to itself
+ *     update @aff/... { ip saddr }                                   (with affinity)
+ *     meta l4proto P dnat to IP:TPORT
+ *   filter-input / filter-forward / filter-output (filter - 10)
+ *     ct state new jump endpoints-check                              no endpoint: reject at once
+ *     ct state new ip daddr @cluster-ips reject                      a port the Service lacks (not input)
+ *   nat-postrouting (srcnat)    jump masquerading: masquerade what carries the mark, once
+ *
+ * Endpoints: a Service port's endpoints are those of its slices (label kubernetes.io/service-name)
+ * whose port has the same name and protocol; ready ones serve, and when none is ready the
+ * serving-but-terminating ones do (kube-proxy's rule). A Local policy with endpoints elsewhere
+ * but none here drops (as kube-proxy does); no endpoint at all is refused.
+ *
+ * IPv4 only, as the lab is. Names of chains and sets are readable on purpose (`nft list table ip
+ * weft-services` explains itself); they are unique because namespaces and names cannot hold "/".
+ */
+
+import type { EndpointSlice, Protocol, Service, ServicePort } from '../k8s/objects.js';
+import { SERVICE_NAME_LABEL } from '../k8s/objects.js';
+import { MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
+import { baseChainOf } from '../nft/layout.js';
+import {
+  goto,
+  inSet,
+  jump,
+  match,
+  prefix,
+  ret,
+  rule,
+  vmap,
+  type ChainDef,
+  type Element,
+  type RuleBody,
+  type SetDef,
+  type TableDef,
+} from '../nft/model.js';
+import { parseCidr, formatIp, networkOf } from '../net/ip.js';
+
+export interface ServicesInput {
+  /** This node's name (endpoints' nodeName), for Local traffic policies. */
+  node: string;
+  /** The cluster's pod network: sources outside it reaching a ClusterIP are masqueraded. */
+  clusterCidr: string;
+  services: readonly Service[];
+  slices: readonly EndpointSlice[];
+}
+
+/** One endpoint of a Service port, as the data plane uses it. */
+export interface ServiceEndpoint {
+  ip: string;
+  port: number;
+  nodeName?: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+}
+
+const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+
+/** Does a Service get data-plane rules (a VIP to balance)? Headless and ExternalName ones do not. */
+export function hasVip(s: Service): s is Service & { spec: { clusterIP: string } } {
+  return s.spec.type !== 'ExternalName' && s.spec.clusterIP !== undefined && s.spec.clusterIP !== 'None';
+}
+
+/** The endpoints of one Service port from its slices, deduplicated, in address order. */
+export function endpointsOf(service: Service, port: ServicePort, slices: readonly EndpointSlice[]): ServiceEndpoint[] {
+  const out = new Map<string, ServiceEndpoint>();
+  const name = port.name ?? '';
+  for (const slice of slices) {
+    if (slice.metadata.namespace !== service.metadata.namespace) continue;
+    if (slice.metadata.labels[SERVICE_NAME_LABEL] !== service.metadata.name) continue;
+    if (slice.addressType !== 'IPv4') continue;
+    const sp = slice.ports.find((p) => (p.name ?? '') === name && p.protocol === port.protocol);
+    if (!sp || sp.port === undefined) continue;
+    for (const e of slice.endpoints) {
+      const ready = e.conditions?.ready !== false;
+      const serving = e.conditions?.serving ?? ready;
+      const terminating = e.conditions?.terminating === true;
+      for (const ip of e.addresses) {
+        const key = `${ip}:${sp.port}`;
+        const prior = out.get(key);
+        const nodeName = e.nodeName ?? prior?.nodeName;
+        // An address in two slices (while a pod moves between them): the better conditions win.
+        out.set(key, {
+          ip,
+          port: sp.port,
+          ...(nodeName !== undefined ? { nodeName } : {}),
+          ready: ready || (prior?.ready ?? false),
+          serving: serving || (prior?.serving ?? false),
+          terminating: terminating && (prior?.terminating ?? true),
+        });
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : compareIpText(a.ip, b.ip)));
+}
+
+function compareIpText(a: string, b: string): number {
+  const n = (t: string) => t.split('.').reduce((acc, x) => acc * 256 + Number(x), 0);
+  return n(a) - n(b);
+}
+
+/** The endpoints that serve: the ready ones, or when none is, the serving terminating ones. */
+export function usableEndpoints(eps: readonly ServiceEndpoint[]): ServiceEndpoint[] {
+  const ready = eps.filter((e) => e.ready);
+  return ready.length > 0 ? ready : eps.filter((e) => e.serving && e.terminating);
+}
+
+const chainId = (s: Service, p: ServicePort) =>
+  `${s.metadata.namespace}/${s.metadata.name}/${PROTO[p.protocol]}/${p.port}`;
+
+/** The chain and set names of one Service port (for the tracer, `weft explain` and tests). */
+export function serviceChainNames(s: Service, p: ServicePort) {
+  const id = chainId(s, p);
+  return {
+    cluster: `svc/${id}`,
+    local: `local/${id}`,
+    external: `ext/${id}`,
+    endpoint: (e: { ip: string; port: number }) => `ep/${id}/${e.ip}/${e.port}`,
+    affinity: (e: { ip: string; port: number }) => `aff/${id}/${e.ip}/${e.port}`,
+  };
+}
+
+const reject: Element['value'] = { verdict: 'goto', chain: O.rejectChain };
+const dropVerdict: Element['value'] = { verdict: 'drop' };
+
+/** The whole table for one node. */
+export function servicesTable(input: ServicesInput): TableDef {
+  const cluster = networkOf(parseCidr(input.clusterCidr));
+  const clusterPart = prefix(formatIp(cluster.address), cluster.prefix);
+  const chains: ChainDef[] = [];
+  const sets: SetDef[] = [];
+  const serviceIps: Element[] = [];
+  const nodePorts: Element[] = [];
+  const noEndpointIps: Element[] = [];
+  const noEndpointNodePorts: Element[] = [];
+  const clusterIps: Element[] = [];
+  const epChains = new Map<string, ChainDef>();
+
+  const services = [...input.services].filter(hasVip).sort((a, b) => chainIdOf(a).localeCompare(chainIdOf(b)));
+  for (const s of services) {
+    const vip = s.spec.clusterIP;
+    clusterIps.push({ key: [vip] });
+    const affinity =
+      s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
+    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
+    for (const p of s.spec.ports) {
+      const names = serviceChainNames(s, p);
+      const proto = PROTO[p.protocol];
+      const all = endpointsOf(s, p, input.slices);
+      const usable = usableEndpoints(all);
+      const local = usableEndpoints(all.filter((e) => e.nodeName === input.node));
+      const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
+
+      const epChain = (e: ServiceEndpoint): string => {
+        const name = names.endpoint(e);
+        if (!epChains.has(name)) {
+          const rules: RuleBody[] = [
+            rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
+          ];
+          if (affinity !== undefined) {
+            sets.push({
+              name: names.affinity(e),
+              key: ['ipv4_addr'],
+              flags: ['dynamic', 'timeout'],
+              timeout: affinity,
+              comment: `clients of ${e.ip}:${e.port} for ${comment}`,
+              elements: [],
+            });
+            rules.push(rule([{ kind: 'update', set: names.affinity(e), key: ['ip saddr'] }]));
+          }
+          rules.push(rule([match('meta l4proto', proto), { kind: 'dnat', to: { addr: e.ip, port: e.port } }]));
+          epChains.set(name, { name, comment: `${comment} → ${e.ip}:${e.port}`, rules });
+        }
+        return name;
+      };
+      const balance = (eps: readonly ServiceEndpoint[]): RuleBody[] => {
+        const rules: RuleBody[] = [];
+        if (affinity !== undefined)
+          for (const e of eps) rules.push(rule([inSet('ip saddr', names.affinity(e)), goto(epChain(e))]));
+        rules.push(
+          rule(
+            [
+              {
+                kind: 'numgen',
+                mod: eps.length,
+                map: eps.map((e, i) => ({ key: [i], value: { verdict: 'goto', chain: epChain(e) } })),
+              },
+            ],
+            `${eps.length} endpoints`,
+          ),
+        );
+        return rules;
+      };
+
+      if (usable.length > 0) {
+        chains.push({
+          name: names.cluster,
+          comment,
+          rules: [
+            rule(
+              [match('ip daddr', vip), match('ip saddr', clusterPart, '!='), jump(O.markChain)],
+              'from outside the pod network: masquerade',
+            ),
+            ...balance(usable),
+          ],
+        });
+      }
+      if (local.length > 0)
+        chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
+
+      // ClusterIP traffic.
+      const internalLocal = s.spec.internalTrafficPolicy === 'Local';
+      const vipKey = [vip, proto, p.port];
+      if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
+      else if (internalLocal && local.length === 0)
+        noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
+      else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
+
+      // Node port and load-balancer traffic.
+      const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
+      if (!external) continue;
+      const externalLocal = s.spec.externalTrafficPolicy === 'Local';
+      const extRules: RuleBody[] = externalLocal
+        ? [
+            rule([match('ip saddr', clusterPart), goto(names.cluster)], 'pods get the cluster-wide endpoints'),
+            rule([match('fib saddr type', 'local'), jump(O.markChain)], 'the node itself: masquerade'),
+            rule([match('fib saddr type', 'local'), goto(names.cluster)]),
+            rule(
+              [local.length > 0 ? goto(names.local) : { kind: 'verdict', verdict: { verdict: 'drop' } }],
+              local.length > 0 ? 'outside clients keep their address' : 'no endpoint on this node: drop',
+            ),
+          ]
+        : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
+      const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+      if (p.nodePort !== undefined)
+        externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+      for (const ip of ingress)
+        externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
+      if (usable.length === 0) {
+        for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+        continue;
+      }
+      chains.push({ name: names.external, comment: `${comment} (node port and load balancer)`, rules: extRules });
+      for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
+    }
+  }
+
+  const fixedChains: ChainDef[] = [
+    { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
+    { name: O.natOutput, base: baseChainOf('servicesOutput'), rules: [rule([jump(O.servicesChain)])] },
+    { name: O.natPostrouting, base: baseChainOf('servicesPostrouting'), rules: [rule([jump(O.masqueradingChain)])] },
+    {
+      name: O.filterInput,
+      base: baseChainOf('servicesFilterInput'),
+      rules: [rule([match('ct state', { flags: ['new'] }), jump(O.endpointsCheck)])],
+    },
+    {
+      name: O.filterForward,
+      base: baseChainOf('servicesFilterForward'),
+      rules: [
+        rule([match('ct state', { flags: ['new'] }), jump(O.endpointsCheck)]),
+        rule(
+          [match('ct state', { flags: ['new'] }), inSet('ip daddr', O.clusterIps), { kind: 'reject' }],
+          'a port the Service does not have',
+        ),
+      ],
+    },
+    {
+      name: O.filterOutput,
+      base: baseChainOf('servicesFilterOutput'),
+      rules: [
+        rule([match('ct state', { flags: ['new'] }), jump(O.endpointsCheck)]),
+        rule(
+          [match('ct state', { flags: ['new'] }), inSet('ip daddr', O.clusterIps), { kind: 'reject' }],
+          'a port the Service does not have',
+        ),
+      ],
+    },
+    {
+      name: O.servicesChain,
+      rules: [
+        rule([vmap(['ip daddr', 'meta l4proto', 'th dport'], O.serviceIps)]),
+        rule([
+          match('fib daddr type', 'local'),
+          match('ip daddr', prefix('127.0.0.0', 8), '!='),
+          vmap(['meta l4proto', 'th dport'], O.serviceNodePorts),
+        ]),
+      ],
+    },
+    {
+      name: O.endpointsCheck,
+      rules: [
+        rule([vmap(['ip daddr', 'meta l4proto', 'th dport'], O.noEndpointServices)]),
+        rule([
+          match('fib daddr type', 'local'),
+          match('ip daddr', prefix('127.0.0.0', 8), '!='),
+          vmap(['meta l4proto', 'th dport'], O.noEndpointNodePorts),
+        ]),
+      ],
+    },
+    { name: O.markChain, rules: [rule([{ kind: 'mark', value: MASQUERADE_MARK, or: true }])] },
+    {
+      name: O.masqueradingChain,
+      rules: [
+        rule([{ kind: 'match', left: ['meta mark'], op: '==', right: 0, mask: MASQUERADE_MARK }, ret]),
+        rule([{ kind: 'mark', value: MASQUERADE_MARK, xor: true }]),
+        rule([{ kind: 'masquerade', fullyRandom: true }]),
+      ],
+    },
+    { name: O.rejectChain, rules: [rule([{ kind: 'reject' }], 'no endpoint')] },
+  ];
+  const concat = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
+  const fixedSets: SetDef[] = [
+    {
+      name: O.serviceIps,
+      key: concat,
+      value: 'verdict',
+      comment: 'VIP and LB addresses of Service ports',
+      elements: serviceIps,
+    },
+    {
+      name: O.serviceNodePorts,
+      key: ['inet_proto', 'inet_service'],
+      value: 'verdict',
+      comment: 'node ports',
+      elements: nodePorts,
+    },
+    {
+      name: O.noEndpointServices,
+      key: concat,
+      value: 'verdict',
+      comment: 'Service ports with no endpoint',
+      elements: noEndpointIps,
+    },
+    {
+      name: O.noEndpointNodePorts,
+      key: ['inet_proto', 'inet_service'],
+      value: 'verdict',
+      comment: 'node ports with no endpoint',
+      elements: noEndpointNodePorts,
+    },
+    { name: O.clusterIps, key: ['ipv4_addr'], comment: 'every ClusterIP', elements: dedupe(clusterIps) },
+  ];
+  return {
+    family: 'ip',
+    name: SERVICES_TABLE,
+    comment: 'weft: Services (kube-proxy nftables mode)',
+    chains: [...fixedChains, ...chains, ...[...epChains.values()]],
+    sets: [...fixedSets, ...sets],
+  };
+}
+
+function chainIdOf(s: Service): string {
+  return `${s.metadata.namespace}/${s.metadata.name}`;
+}
+
+function dedupe(elements: Element[]): Element[] {
+  const seen = new Set<string>();
+  return elements.filter((e) => {
+    const k = String(e.key[0]);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
