@@ -295,6 +295,8 @@ export function nodeControllers(o: NodeControllersOptions): {
   masq: SyncController;
   nodeGuard: SyncController;
   cniFiles: SyncController;
+  /** The cluster's pod network once the backend has synced (the Services table needs it). */
+  network: () => string | undefined;
 } {
   const syncs = o.metrics.counter(BACKEND_SYNCS);
   const changes = o.metrics.counter(BACKEND_CHANGES);
@@ -443,5 +445,5 @@ export function nodeControllers(o: NodeControllersOptions): {
     },
   });
 
-  return { backend, masq, nodeGuard, cniFiles };
+  return { backend, masq, nodeGuard, cniFiles, network: () => env?.network };
 }

@@ -24,7 +24,7 @@ import { renderAgentMasqRemoval } from '../core/nft/agent-masq.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import { nodeControllers, SubnetController } from './agent.js';
 import { etcdEndpointList, openStore } from './open-store.js';
-import { NODE_GUARD_TABLE } from '../core/names.js';
+import { NODE_GUARD_TABLE, SERVICES_TABLE } from '../core/names.js';
 import { BackendReconciler } from './backend-reconciler.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
@@ -39,6 +39,7 @@ import type { LeaseStore } from '../ports/lease-store.js';
 import type { Metrics } from '../ports/metrics.js';
 import { ControllerRuntime } from './controller-runtime.js';
 import { PolicyController } from './controller-policy.js';
+import { SERVICE_KINDS, servicesController } from './controller-services.js';
 import { ServiceController } from './controller-service.js';
 import { nodeStatusPath, NodeStatusWriter } from './node-status.js';
 
@@ -258,9 +259,24 @@ function agentControllers(
   // --objects-file), followed by one cache that the policy controller reads.
   const clusterSpec = clusterSpecOf(opts);
   if (clusterSpec) {
-    const cluster = openCluster(clusterSpec, POLICY_KINDS, { clock, log: log.with({ component: 'cluster' }) });
+    const cluster = openCluster(clusterSpec, [...POLICY_KINDS, ...SERVICE_KINDS], {
+      clock,
+      log: log.with({ component: 'cluster' }),
+    });
     const policyNft = new NftSession(exec);
-    resources.push(cluster, policyNft);
+    const servicesNft = new NftSession(exec);
+    const services = servicesController({
+      node: opts.nodeName,
+      cache: cluster.cache,
+      nft: servicesNft,
+      exec,
+      network: node.network,
+      clock,
+      log: log.with({ component: 'services' }),
+      metrics,
+      timing,
+    });
+    resources.push(cluster, policyNft, servicesNft, { close: services.close });
     controllers.push(
       new ServiceController({
         name: 'cluster',
@@ -289,6 +305,7 @@ function agentControllers(
             onApplied: hooks.onApplied,
           })),
       }),
+      services.controller,
     );
   }
   return { controllers, resources };
@@ -363,11 +380,15 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
     planRemoval({ family: 'inet', name: NODE_GUARD_TABLE }),
     "cleanup: remove the agent's node guard table",
   );
+  await new NftCommand(exec).apply(
+    planRemoval({ family: 'ip', name: SERVICES_TABLE }),
+    "cleanup: remove the agent's Services table",
+  );
   removeCniFiles({ runDir: opts.runDir, cniConfDir: opts.cniConfDir });
   rmSync(nodeStatusPath(opts.runDir), { force: true });
   for (const line of removed.described) process.stdout.write(`removed ${line}\n`);
   process.stdout.write(
-    `removed nft tables inet weft-agent-masq, inet weft-policy and inet ${NODE_GUARD_TABLE}, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`,
+    `removed nft tables inet weft-agent-masq, inet weft-policy, inet ${NODE_GUARD_TABLE} and ip ${SERVICES_TABLE}, ${subnetEnvPath(opts.runDir)}, ${join(opts.cniConfDir, CONFLIST_FILE)}\n`,
   );
   if (opts.releaseLease) {
     const node = await detectNodeAddress(exec, {

@@ -33,6 +33,8 @@ import { Underlay } from './underlay.js';
 import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, type LabRecord } from './lab-state.js';
 import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
+import { JsonLogger } from '../adapters/json-logger.js';
+import { SliceController } from './slice-controller.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -172,7 +174,7 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
 
 /**
  * `weft lab supervise`: looks every `everyMs` and restarts what died, until `signal` (SIGTERM in
- * the CLI) or the lab is gone. A process that keeps dying is restarted at most once per look (its log says why).
+ * the CLI) or the lab is gone; and runs the lab's EndpointSlice controller (./slice-controller.ts). A process that keeps dying is restarted at most once per look (its log says why).
  */
 export async function superviseLab(
   name: string,
@@ -180,6 +182,29 @@ export async function superviseLab(
   o: { everyMs: number; signal: AbortSignal },
 ): Promise<void> {
   const paths = new LabPaths(deps.root, name);
+  // The lab's EndpointSlice controller lives here too: one per lab, kept by the process that is.
+  const store = new SqliteObjectStore(paths.objects, systemClock);
+  const slices = new SliceController({
+    store,
+    path: paths.objects,
+    clock: systemClock,
+    log: new JsonLogger((line) => process.stderr.write(line), { component: 'endpointslice-controller', lab: name }),
+  });
+  await slices.start();
+  try {
+    await superviseLoop(name, deps, o, paths);
+  } finally {
+    await slices.stop();
+    await store.close();
+  }
+}
+
+async function superviseLoop(
+  name: string,
+  deps: LabDeps,
+  o: { everyMs: number; signal: AbortSignal },
+  paths: LabPaths,
+): Promise<void> {
   while (!o.signal.aborted && existsSync(paths.dir)) {
     try {
       const restarted = await superviseOnce(name, deps);

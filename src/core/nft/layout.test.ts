@@ -13,7 +13,7 @@ test('layout: every base chain is registered once and takes its priority from it
     const id = `${s.family} ${s.table} ${s.chain}`;
     assert.ok(!seen.has(id), `${id} is registered twice`);
     seen.add(id);
-    assert.equal(s.priority, priorityOf(s.family, s.slot));
+    assert.equal(s.priority, priorityOf(s.family, s.slot)! + ((s as { offset?: number }).offset ?? 0));
     assert.ok(s.why.length > 20, `${id} says why it sits there`);
   }
 });
