@@ -86,6 +86,17 @@ const HEARTBEAT_WRITE_MS = 10_000;
 const LEASE_REREAD_MS = 30_000;
 
 /** The TCP and UDP ports a pod declares (SCTP cannot be served on this kernel; see the README). */
+/** The CNI portMappings of a pod's hostPorts (the runtime's form: lower-case protocol). */
+export function portMappingsOf(pod: Pod): Array<{ hostPort: number; containerPort: number; protocol: string }> {
+  return pod.spec.containers.flatMap((c) =>
+    c.ports.flatMap((p) =>
+      p.hostPort === undefined
+        ? []
+        : [{ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol.toLowerCase() }],
+    ),
+  );
+}
+
 export function declaredPorts(pod: Pod): PodPort[] {
   const out: PodPort[] = [];
   for (const c of pod.spec.containers) {
@@ -278,6 +289,7 @@ export class PodRunner {
     try {
       if (!hostNetwork && conflist) {
         await this.netns.add(sb.netns);
+        const mappings = portMappingsOf(pod);
         const result = await this.o.runtime.add(conflist, {
           containerId: sb.containerId,
           netns: this.netns.path(sb.netns),
@@ -290,6 +302,8 @@ export class PodRunner {
             ['K8S_POD_INFRA_CONTAINER_ID', sb.containerId],
             ['K8S_POD_UID', stored.meta.uid],
           ],
+          // hostPorts, as kubelet offers them (the portMappings capability; portmap DNATs them).
+          ...(mappings.length > 0 ? { capabilityArgs: { portMappings: mappings } } : {}),
         });
         added = true;
         const ip = result.ips?.[0]?.address.split('/')[0];

@@ -75,6 +75,8 @@ export interface ContainerPort extends Kept<typeof CONTAINER_PORT> {
   containerPort: number;
   protocol: Protocol;
   name?: string;
+  /** The node's port mapped to this one (portmap's DNAT); on a hostNetwork pod equal to containerPort. */
+  hostPort?: number;
 }
 
 export interface Container extends Kept<typeof CONTAINER> {

@@ -172,17 +172,16 @@ export const CONTAINER = {
 
 /**
  * A container port. Acted on: containerPort, protocol, name (the lab serves each port; policies
- * and Services name them). hostPort is refused, except on a hostNetwork pod where it equals
- * containerPort: that is what the API server defaults it to there (so every exported hostNetwork
- * pod carries it), and such a pod does serve on the node's port. The pod spec's own check
- * refuses every other hostPort; here any integer passes, and is kept as written.
+ * and Services name them) and hostPort (the lab's pod runner passes it to the CNI plugins as a
+ * portMappings capability, as kubelet does, and the portmap plugin DNATs the node's port to the
+ * pod; on a hostNetwork pod it must equal containerPort). hostIP is refused: the lab's portmap
+ * maps every node address.
  */
-export const HOST_PORTS_NOT_YET = `${NOT_YET} (the lab's pod runner maps no host ports; a hostNetwork pod may give hostPort equal to containerPort)`;
+export const HOST_IP_NOT_YET = `${NOT_YET} (a hostPort is mapped on every address of the node)`;
 export const CONTAINER_PORT = {
   kept: [],
   refused: {
-    hostPort: { reason: HOST_PORTS_NOT_YET, accepts: (v) => Number.isInteger(v) },
-    hostIP: { reason: HOST_PORTS_NOT_YET },
+    hostIP: { reason: HOST_IP_NOT_YET },
   },
 } as const satisfies FieldRules;
 

@@ -62,6 +62,7 @@ const CONTAINER_PORT = fieldsOf(
     containerPort: PORT_NUMBER,
     protocol: PROTOCOL,
     name: PORT_NAME.nullish(),
+    hostPort: PORT_NUMBER.nullish(),
   },
   F.CONTAINER_PORT,
 );
@@ -91,6 +92,7 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
         ...(p.name == null
           ? { containerPort: p.containerPort, protocol: p.protocol }
           : { containerPort: p.containerPort, protocol: p.protocol, name: p.name }),
+        ...(p.hostPort == null ? {} : { hostPort: p.hostPort }),
         ...keptOf(p, F.CONTAINER_PORT),
       })),
     };
@@ -115,15 +117,14 @@ const POD_SPEC = fieldsOf(
       if (containerNames.has(c.name)) addReasons(ctx, ['containers', ci, 'name'], ['duplicate container name'], c.name);
       containerNames.add(c.name);
       c.ports.forEach((p, pi) => {
-        // hostPort passed the field rules as any integer; only hostNetwork with hostPort = containerPort is what weft does.
-        if (p.hostPort !== undefined && !(s.hostNetwork === true && p.hostPort === p.containerPort)) {
+        // On a hostNetwork pod the pod serves on the node itself: the API server requires hostPort = containerPort.
+        if (p.hostPort !== undefined && p.hostPort !== null && s.hostNetwork === true && p.hostPort !== p.containerPort)
           addReasons(
             ctx,
             ['containers', ci, 'ports', pi, 'hostPort'],
-            [F.HOST_PORTS_NOT_YET],
-            typeof p.hostPort === 'number' ? p.hostPort : undefined,
+            ['must match `containerPort` when `hostNetwork` is true'],
+            p.hostPort,
           );
-        }
         const key = `${p.containerPort}/${p.protocol}`;
         if (ports.has(key))
           addReasons(ctx, ['containers', ci, 'ports', pi, 'containerPort'], [`duplicate port ${key}`]);

@@ -188,14 +188,19 @@ const refused: Array<[string, string, string]> = [
     'status: is written by the cluster, not by apply',
   ],
   [
-    'container hostPort',
-    c('ports: [{containerPort: 80, hostPort: 8080}]'),
-    'spec.containers[0].ports[0].hostPort: 8080: not supported yet by weft',
+    'container hostIP',
+    c('ports: [{containerPort: 80, hostPort: 8080, hostIP: 127.0.0.1}]'),
+    'spec.containers[0].ports[0].hostIP: not supported yet by weft',
+  ],
+  [
+    'hostPort 0',
+    c('ports: [{containerPort: 80, hostPort: 0}]'),
+    'spec.containers[0].ports[0].hostPort: 0: must be between 1 and 65535, inclusive',
   ],
   [
     'hostPort other than containerPort on a hostNetwork pod',
     pod('{hostNetwork: true, containers: [{name: c, ports: [{containerPort: 80, hostPort: 8080}]}]}'),
-    'spec.containers[0].ports[0].hostPort: 8080: not supported yet by weft',
+    'spec.containers[0].ports[0].hostPort: 8080: must match `containerPort` when `hostNetwork` is true',
   ],
   [
     'container hostIP',
@@ -363,7 +368,9 @@ test("a real cluster's Service applies with the default values of fields weft do
   });
 });
 
-test('a hostNetwork pod as the API server defaults it (hostPort = containerPort) applies, hostPort kept as written', () => {
+test('hostPorts apply: on a hostNetwork pod equal to containerPort (the API server default), on any other pod any port', () => {
+  const [q] = parseManifest(c('ports: [{containerPort: 80, hostPort: 8080}]')) as Pod[];
+  assert.deepEqual(q?.spec.containers[0]?.ports, [{ containerPort: 80, protocol: 'TCP', hostPort: 8080 }]);
   const [p] = parseManifest(
     pod('{hostNetwork: true, containers: [{name: c, ports: [{containerPort: 80, hostPort: 80, protocol: TCP}]}]}'),
   ) as Pod[];

@@ -103,7 +103,7 @@ const refusals: Array<{ name: string; current: Stored[]; docs: string[]; want: R
         'nodeName: n1, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 80 }] }]',
       ),
     ],
-    want: /document 2 \(Pod default\/h2\): spec\.containers: hostNetwork port 80\/TCP is already served on node n1 by pod default\/h1/,
+    want: /document 2 \(Pod default\/h2\): spec\.containers: host port 80\/TCP is already taken on node n1 by pod default\/h1/,
   },
 ];
 for (const c of refusals) {

@@ -7,8 +7,8 @@
  * - A pod's spec is immutable once stored (labels and annotations may change), as the API server
  *   has it; a re-apply without spec.nodeName keeps the node the pod was scheduled to.
  * - A pod without spec.nodeName is scheduled here: to the node with the fewest pods (first in
- *   node order on a tie), skipping nodes where a hostNetwork pod already serves one of its
- *   ports, which is what kube-scheduler's NodePorts filter does for hostNetwork pods.
+ *   node order on a tie), skipping nodes where a host port it needs (every port of a hostNetwork
+ *   pod, the hostPorts of any other) is taken, which is what kube-scheduler's NodePorts filter does.
  * - Every namespace carries the label kubernetes.io/metadata.name=<its name>, as the API server
  *   sets it.
  * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it.
@@ -38,9 +38,14 @@ export const RESOURCE_NAMES: Readonly<Record<K8sKind, { singular: string; plural
   SUPPORTED_KINDS.map((k) => [k, resourceNames(k)]),
 ) as Record<K8sKind, { singular: string; plural: string }>;
 
+/** The node ports a pod takes: every port of a hostNetwork pod, the hostPorts of any other. */
 function hostPorts(pod: Pod): string[] {
-  if (!pod.spec.hostNetwork) return [];
-  return pod.spec.containers.flatMap((c) => c.ports.map((p) => `${p.containerPort}/${p.protocol}`));
+  return pod.spec.containers.flatMap((c) =>
+    c.ports.flatMap((p) => {
+      const port = pod.spec.hostNetwork ? p.containerPort : p.hostPort;
+      return port === undefined ? [] : [`${port}/${p.protocol}`];
+    }),
+  );
 }
 
 function keyText(k: ObjectKey): string {
@@ -63,7 +68,7 @@ export function planApply(
   const namespaces = new Set(current.filter((s) => s.object.kind === 'Namespace').map((s) => s.object.metadata.name));
   for (const { object } of incoming) if (object.kind === 'Namespace') namespaces.add(object.metadata.name);
 
-  // Pods per node and hostNetwork ports in use per node, from the store, then updated as pods
+  // Pods per node and host ports in use per node, from the store, then updated as pods
   // of this manifest are placed.
   const podCount = new Map(nodes.map((n) => [n, 0]));
   const portsInUse = new Map(nodes.map((n) => [n, new Map<string, string>()]));
@@ -139,7 +144,7 @@ export function planApply(
       const c = existing ? undefined : conflict(pod.spec.nodeName);
       if (c) {
         problems.push(
-          `${where}: spec.containers: hostNetwork port ${c[0]} is already served on node ${pod.spec.nodeName} by pod ${c[1]}`,
+          `${where}: spec.containers: host port ${c[0]} is already taken on node ${pod.spec.nodeName} by pod ${c[1]}`,
         );
         continue;
       }
@@ -150,7 +155,7 @@ export function planApply(
     const candidates = nodes.filter((n) => conflict(n) === undefined);
     if (candidates.length === 0) {
       problems.push(
-        `${where}: spec: no node can run this pod: every node already has a hostNetwork pod serving one of its ports (${wanted.join(', ')})`,
+        `${where}: spec: no node can run this pod: every node already has a pod taking one of its host ports (${wanted.join(', ')})`,
       );
       continue;
     }
