@@ -11,7 +11,7 @@
  */
 
 import type { z } from 'zod';
-import type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
+import type { K8sKind, K8sObject, ObjectOfKind, Service } from './objects.js';
 
 export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
@@ -118,7 +118,7 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (s) => s.metadata.name },
       { name: 'type', cell: (s) => s.spec.type },
       { name: 'cluster-ip', cell: (s) => s.spec.clusterIP ?? '<none>' },
-      { name: 'external-ip', cell: () => '<none>' },
+      { name: 'external-ip', cell: externalIpCell },
       {
         name: 'port(s)',
         cell: (s) =>
@@ -179,3 +179,19 @@ export function kindNamed(arg: string): K8sKind | undefined {
 
 /** Nodes, for `weft get` (not a stored kind). */
 export const NODE_RESOURCE = { singular: 'node', plural: 'nodes', shortNames: ['no'] } as const;
+
+/**
+ * kubectl's EXTERNAL-IP: an ExternalName Service's name; a LoadBalancer's ingress addresses (and
+ * externalIPs), `<pending>` while it has none; externalIPs of any other type; else `<none>`.
+ */
+function externalIpCell(s: Service): string {
+  if (s.spec.type === 'ExternalName') return s.spec.externalName ?? '<none>';
+  const extra = (s.spec as { externalIPs?: unknown }).externalIPs;
+  const external = Array.isArray(extra) ? extra.map(String) : [];
+  if (s.spec.type === 'LoadBalancer') {
+    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
+    const all = [...ingress, ...external];
+    return all.length > 0 ? all.join(',') : '<pending>';
+  }
+  return external.length > 0 ? external.join(',') : '<none>';
+}
