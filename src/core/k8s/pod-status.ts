@@ -12,15 +12,20 @@ export function runningPodIP(pod: Pod): string | undefined {
   return pod.status?.phase === 'Running' ? pod.status.podIP : undefined;
 }
 
-/** The status a node reports: PodScheduled always, Ready when Running (kubelet's two conditions weft keeps). */
+/**
+ * The status a node reports: PodScheduled always, Ready when Running and `ready` (what the
+ * readiness probes say; true when omitted, as for a pod without probes). These are kubelet's two
+ * conditions weft keeps.
+ */
 export function nodePodStatus(s: {
   phase: PodPhase;
   message?: string;
   podIP?: string;
   hostIP?: string;
   startTime?: string;
+  ready?: boolean;
 }): PodStatus {
-  const ready = s.phase === 'Running';
+  const ready = s.phase === 'Running' && s.ready !== false;
   const conditions: PodCondition[] = [
     { type: 'PodScheduled', status: 'True' },
     {
