@@ -7,6 +7,11 @@
 
 import type { Pod, PodCondition, PodPhase, PodStatus } from './objects.js';
 
+/** The pod's Ready condition is True (a Running pod whose readiness probes, if any, pass). */
+export function isPodReady(pod: Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
 /** The pod's IP when it is Running and has one; undefined otherwise. */
 export function runningPodIP(pod: Pod): string | undefined {
   return pod.status?.phase === 'Running' ? pod.status.podIP : undefined;
