@@ -14,17 +14,15 @@ interface ApplyFlags {
 }
 
 /**
- * --grace-period N: seconds a deleted pod is given (0: at once); -1, kubectl's default, means "not
- * given" (each pod's spec.terminationGracePeriodSeconds, else at once in the lab).
+ * --grace-period N: seconds a deleted pod is given (0: at once); negative (kubectl's default -1)
+ * is ignored, as kubectl has it: each pod's spec.terminationGracePeriodSeconds, else at once.
  */
 function parseGracePeriod(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^-?\d+$/.test(text.trim()) || Number(text) < -1)
-    throw new Error(
-      `--grace-period: "${text}" is not a whole number of seconds (0 deletes at once, -1 uses the pod's own)`,
-    );
+  if (!/^-?\d+$/.test(text.trim()))
+    throw new Error(`--grace-period: "${text}" is not a whole number of seconds (0 deletes at once)`);
   const n = Number(text);
-  return n === -1 ? undefined : n;
+  return n < 0 ? undefined : n;
 }
 
 export function registerApply(program: Command): void {
