@@ -70,7 +70,7 @@ export function registerApply(program: Command): void {
         "seconds a deleted pod keeps running as terminating (0: at once; default: the pod's terminationGracePeriodSeconds, else at once)",
       )
       .option('--no-wait', 'return once removed from the store, without waiting for the pods to be torn down')
-      .option('--timeout <duration>', 'how long to wait for the pods to be gone', '120s'),
+      .option('--timeout <duration>', 'how long to wait for the pods to be gone, after their grace periods', '120s'),
   ).action(async (flags: ApplyFlags) => {
     requireRoot('delete');
     const grace = parseGracePeriod(flags.gracePeriod);
@@ -90,7 +90,12 @@ export function registerApply(program: Command): void {
             return now === undefined || now.metadata.deletionTimestamp !== undefined;
           })
           .map((p) => ({ ...p.stored.object.metadata, uid: p.stored.meta.uid }));
-        await lab.waitForPods(gone, parseDuration(flags.timeout, '--timeout'), true);
+        // --timeout counts from the end of the longest grace period (a pod cannot be gone sooner).
+        const longestMs = Math.max(
+          0,
+          ...[...after.values()].map((o) => Date.parse(o.metadata.deletionTimestamp ?? '') - Date.now() || 0),
+        );
+        await lab.waitForPods(gone, parseDuration(flags.timeout, '--timeout') + longestMs, true);
       }
     } finally {
       await lab.close();
