@@ -150,7 +150,15 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     assert.equal(c?.image, 'nginx:1.27');
     assert.deepEqual(c?.command, ['nginx']);
     assert.deepEqual(c?.env, [{ name: 'A', value: '1' }]);
-    assert.deepEqual(c?.readinessProbe, { tcpSocket: { port: 80 } });
+    // Acted on now (the lab's kubelet runs it), stored with the API server's defaults.
+    assert.deepEqual(c?.readinessProbe, {
+      tcpSocket: { port: 80 },
+      initialDelaySeconds: 0,
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
   });
 
   const labUp = (name: string) => {

@@ -291,6 +291,23 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     return write.immediate();
   }
 
+  async removePod(namespace: string, name: string, uid: string): Promise<boolean> {
+    const write = this.db.transaction((): boolean => {
+      const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(
+        namespace,
+        name,
+      ) as ObjectRow | undefined;
+      if (!row || row.uid !== uid) return false;
+      this.stmt(`DELETE FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).run(namespace, name);
+      const rv = this.bump();
+      this.logChange('DELETED', toStored({ ...row, resource_version: rv }));
+      // A removal is a change of the objects: a commit planned before it must see a conflict.
+      this.setMeta('commit_revision', rv);
+      return true;
+    });
+    return write.immediate();
+  }
+
   async nodes(): Promise<NodeInfo[]> {
     const rows = this.stmt('SELECT body FROM hb.nodes ORDER BY name').all() as Array<{ body: string }>;
     return rows.map((r) => JSON.parse(r.body) as NodeInfo);

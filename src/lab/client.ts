@@ -138,12 +138,24 @@ export class LabClient {
     }
   }
 
-  async delete(objects: readonly LocatedObject[], ignoreNotFound: boolean): Promise<string[]> {
+  /**
+   * Deletes the objects in one transaction: at once, or for pods with a grace period (the flag's,
+   * else their spec's) by marking them terminating; their node removes them when it is up (see
+   * planDelete). Returns kubectl's lines.
+   */
+  async delete(
+    objects: readonly LocatedObject[],
+    ignoreNotFound: boolean,
+    gracePeriodSeconds?: number,
+  ): Promise<string[]> {
     for (let attempt = 0; ; attempt++) {
       const rev = await this.store.revision();
-      const plan = planDelete(await this.store.list(), objects, ignoreNotFound);
+      const plan = planDelete(await this.store.list(), objects, ignoreNotFound, {
+        now: Date.now(),
+        ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+      });
       try {
-        await this.store.commit({ put: [], delete: plan.all }, rev);
+        await this.store.commit({ put: plan.terminate, delete: plan.all }, rev);
         return plan.named.map((k) => `${RESOURCE_NAMES[k.kind].singular}/${k.name} deleted`);
       } catch (err) {
         if (!(err instanceof RevisionConflictError) || attempt >= 20) throw err;
@@ -224,9 +236,15 @@ export class LabClient {
 
   /**
    * Waits until every pod named is Running (throws with the reasons when one is Failed or the
-   * time runs out), or, with `gone`, until none of them has a sandbox any more (its node tore it down).
+   * time runs out), or, with `gone`, until none of them has a sandbox any more (its node tore it
+   * down) and, for a ref with a uid, that pod is no longer stored (a terminating pod is removed by
+   * its node once its grace period is over).
    */
-  async waitForPods(refs: Array<{ namespace: string; name: string }>, timeoutMs: number, gone = false): Promise<void> {
+  async waitForPods(
+    refs: Array<{ namespace: string; name: string; uid?: string }>,
+    timeoutMs: number,
+    gone = false,
+  ): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const views = await this.pods();
@@ -234,13 +252,14 @@ export class LabClient {
       const pending: string[] = [];
       for (const r of refs) {
         const ref = `${r.namespace}/${r.name}`;
-        if (gone) {
-          if (sandboxes.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
-          continue;
-        }
         const v = views.find(
           (p) => p.stored.object.metadata.namespace === r.namespace && p.stored.object.metadata.name === r.name,
         );
+        if (gone) {
+          const stored = r.uid !== undefined && v?.stored.meta.uid === r.uid;
+          if (stored || sandboxes.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
+          continue;
+        }
         if (v?.status?.phase === 'Failed')
           throw new Error(`pod ${ref} failed: ${v.status.message ?? 'no reason given'}`);
         if (v?.status?.phase !== 'Running')

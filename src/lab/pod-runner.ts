@@ -15,14 +15,23 @@
  * for it, so a runner restarted after kill -9 finds every pod it started; pods whose object is
  * gone (or replaced by a new uid) are torn down, the others get their sockets back.
  *
+ * Readiness: a pod's readiness probes run from here (./readiness-prober.ts, scheduled by
+ * core/lab/readiness.ts); its Ready condition is written when it changes, never on every probe.
+ *
+ * Graceful deletion: a pod with metadata.deletionTimestamp (`weft delete` with a grace period)
+ * keeps running and serving until that time (its EndpointSlice endpoint turns terminating), then
+ * the runner tears the sandbox down and removes the object, as kubelet's final delete does. A
+ * terminating pod that never ran here is removed at once.
+ *
  * Scope: Kubernetes' pod lifecycle is reduced to what a pod network needs: Pending → Running,
- * or Failed with the reason when the sandbox cannot be made. No restarts, probes or images.
+ * or Failed with the reason when the sandbox cannot be made; readiness; graceful deletion. No
+ * restarts, liveness or startup probes, or images.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pod, PodPhase } from '../core/k8s/objects.js';
-import { nodePodStatus } from '../core/k8s/pod-status.js';
+import { isPodReady, nodePodStatus } from '../core/k8s/pod-status.js';
 import { labContainerId, labPodNamespace } from '../core/names.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { Exec } from '../ports/exec.js';
@@ -37,6 +46,8 @@ import { httpGetText } from '../adapters/http-get.js';
 import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
 import { CONFLIST_FILE } from '../agent/cni-files.js';
+import { PodProber } from './readiness-prober.js';
+import type { TimerHandle } from '../ports/clock.js';
 
 export interface PodRunnerOptions {
   lab: string;
@@ -72,6 +83,13 @@ interface LivePod {
   ports: ServedPorts;
   /** The conflist the pod was added with (DEL must see the same network config). */
   conflist?: ConfList;
+  /** A Running pod's address and start time, written again with each readiness change. */
+  podIP?: string;
+  startTime?: string;
+  /** A Running pod's readiness probes. */
+  prober?: PodProber;
+  /** The pod's status writes, one after the other (a later write never lands before an earlier one). */
+  statusWrites?: Promise<void>;
 }
 
 const podKey = (ns: string, name: string) => `${ns}/${name}`;
@@ -127,6 +145,8 @@ export class PodRunner {
   private wake: (() => void) | undefined;
   private nudged = false;
   private heartbeatDue = false;
+  /** Wake-ups at the end of terminating pods' grace periods, by pod key. */
+  private readonly deadlines = new Map<string, { at: number; timer: TimerHandle }>();
 
   constructor(private readonly o: PodRunnerOptions) {
     this.netns = new NamedNetns(o.exec);
@@ -147,12 +167,22 @@ export class PodRunner {
       const nsAlive = sb.netns === '' || this.netns.list().includes(sb.netns);
       if (pod && pod.meta.uid === sb.uid && pod.object.status?.phase === 'Running' && nsAlive) {
         try {
-          const ports = await servePodPorts(
-            key,
-            declaredPorts(pod.object),
-            sb.netns === '' ? undefined : this.netns.path(sb.netns),
-          );
-          this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Running', ports, conflist: this.conflist() });
+          const netnsPath = sb.netns === '' ? undefined : this.netns.path(sb.netns);
+          const ports = await servePodPorts(key, declaredPorts(pod.object), netnsPath);
+          const status = pod.object.status;
+          const live: LivePod = {
+            uid: sb.uid,
+            sandbox: sb,
+            phase: 'Running',
+            ports,
+            conflist: this.conflist(),
+            podIP: status?.podIP ?? this.o.nodeIp,
+            ...(status?.startTime === undefined ? {} : { startTime: status.startTime }),
+          };
+          // The probes start from the stored readiness, so a runner restart does not flap endpoints.
+          this.startProber(key, live, pod.object, netnsPath, isPodReady(pod.object));
+          this.live.set(key, live);
+          live.prober?.start();
           this.o.log.info('pod recovered', { pod: key });
           continue;
         } catch (err) {
@@ -220,6 +250,8 @@ export class PodRunner {
 
   stop(): void {
     this.stopped = true;
+    for (const d of this.deadlines.values()) d.timer.cancel();
+    this.deadlines.clear();
     this.wake?.();
   }
 
@@ -231,9 +263,93 @@ export class PodRunner {
     for (const [key, live] of this.live) {
       if (desired.get(key)?.meta.uid !== live.uid) this.schedule(key, () => this.teardown(key, live));
     }
+    const now = this.o.clock.now();
     for (const [key, pod] of desired) {
-      if (!this.live.has(key)) this.schedule(key, () => this.create(key, pod));
+      const deletion = pod.object.metadata.deletionTimestamp;
+      const live = this.live.get(key);
+      if (deletion === undefined) {
+        if (!live) this.schedule(key, () => this.create(key, pod));
+        continue;
+      }
+      // Being deleted gracefully: nothing new starts; a running pod stays until its deadline.
+      const at = Date.parse(deletion);
+      if (!live || live.uid !== pod.meta.uid || !(at > now)) {
+        this.schedule(key, () => this.finishDeletion(key, pod, live?.uid === pod.meta.uid ? live : undefined));
+      } else {
+        this.armDeadline(key, at);
+      }
     }
+    for (const [key, d] of this.deadlines) {
+      const pod = desired.get(key);
+      if (pod?.object.metadata.deletionTimestamp === undefined) {
+        d.timer.cancel();
+        this.deadlines.delete(key);
+      }
+    }
+  }
+
+  /** Wakes the loop when a terminating pod's grace period ends (the resync alone could be 10 s late). */
+  private armDeadline(key: string, at: number): void {
+    const known = this.deadlines.get(key);
+    if (known?.at === at) return;
+    known?.timer.cancel();
+    const timer = this.o.clock.setTimeout(
+      () => {
+        this.deadlines.delete(key);
+        this.nudge('store');
+      },
+      Math.max(0, at - this.o.clock.now()) + 10,
+    );
+    this.deadlines.set(key, { at, timer });
+  }
+
+  /**
+   * The end of a graceful deletion: the sandbox goes (when this node has one for the pod), then
+   * the object, only while it is still this pod (kubelet's final delete with the pod's uid).
+   */
+  private async finishDeletion(key: string, pod: Stored<Pod>, live: LivePod | undefined): Promise<void> {
+    this.deadlines.get(key)?.timer.cancel();
+    this.deadlines.delete(key);
+    if (live) await this.teardown(key, live);
+    const { namespace, name } = pod.object.metadata;
+    if (await this.o.store.removePod(namespace, name, pod.meta.uid))
+      this.o.log.info('pod deleted after its grace period', { pod: key });
+  }
+
+  /** Starts the pod's readiness probes; each change of its readiness rewrites its status. */
+  private startProber(key: string, live: LivePod, pod: Pod, netnsPath: string | undefined, ready: boolean): void {
+    if (!pod.spec.containers.some((c) => c.readinessProbe)) return;
+    live.prober = new PodProber({
+      key,
+      pod,
+      podIP: live.podIP ?? this.o.nodeIp,
+      netnsPath,
+      exec: this.o.exec,
+      clock: this.o.clock,
+      log: this.o.log,
+      startedAt: live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime),
+      ready,
+      onChange: () => this.writeRunning(key, live),
+    });
+  }
+
+  /** Writes a Running pod's status with its readiness now, after any write still under way. */
+  private writeRunning(key: string, live: LivePod): Promise<void> {
+    const write = async () => {
+      if (this.live.get(key) !== live) return; // torn down meanwhile: its status is not ours to write
+      await this.setStatus(live.sandbox, {
+        phase: 'Running',
+        ...(live.podIP === undefined ? {} : { podIP: live.podIP }),
+        ...(live.startTime === undefined ? {} : { startTime: live.startTime }),
+        ready: live.prober?.ready ?? true,
+      });
+    };
+    live.statusWrites = (live.statusWrites ?? Promise.resolve())
+      .then(write)
+      .catch((err: unknown) =>
+        this.o.log.error('pod status write failed', { pod: key, error: (err as Error).message }),
+      );
+    return live.statusWrites;
   }
 
   private schedule(key: string, task: () => Promise<void>): void {
@@ -254,7 +370,7 @@ export class PodRunner {
   /** Writes the pod's status (phase Pending, Running or Failed) while the pod is still `sb.uid`. */
   private async setStatus(
     sb: SandboxRecord,
-    s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string },
+    s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string; ready?: boolean },
   ): Promise<void> {
     await this.o.store.setPodStatus(sb.namespace, sb.name, sb.uid, nodePodStatus({ ...s, hostIP: this.o.nodeIp }));
   }
@@ -310,9 +426,22 @@ export class PodRunner {
         if (!ip) throw new Error('the CNI result has no IP address');
         podIP = ip;
       }
-      const ports = await servePodPorts(key, declaredPorts(pod), hostNetwork ? undefined : this.netns.path(sb.netns));
-      this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Running', ports, ...(conflist ? { conflist } : {}) });
-      await this.setStatus(sb, { phase: 'Running', podIP, startTime: new Date(this.o.clock.now()).toISOString() });
+      const netnsPath = hostNetwork ? undefined : this.netns.path(sb.netns);
+      const ports = await servePodPorts(key, declaredPorts(pod), netnsPath);
+      const live: LivePod = {
+        uid: sb.uid,
+        sandbox: sb,
+        phase: 'Running',
+        ports,
+        ...(conflist ? { conflist } : {}),
+        podIP,
+        startTime: new Date(this.o.clock.now()).toISOString(),
+      };
+      this.startProber(key, live, pod, netnsPath, false);
+      this.live.set(key, live);
+      // Running, Ready unless a readiness probe has yet to pass; the probes start after this write.
+      await this.writeRunning(key, live);
+      live.prober?.start();
       this.o.log.info('pod running', { pod: key, ip: podIP });
     } catch (err) {
       const message = (err as Error).message;
@@ -343,6 +472,7 @@ export class PodRunner {
   }
 
   private async teardown(key: string, live: LivePod): Promise<void> {
+    live.prober?.stop();
     await live.ports.close();
     const sb = live.sandbox;
     if (sb.netns !== '') {
@@ -421,6 +551,9 @@ export class PodRunner {
 
   /** Stops serving (the pods' namespaces and addresses stay, as containers outlive kubelet). */
   async close(): Promise<void> {
-    for (const live of this.live.values()) await live.ports.close();
+    for (const live of this.live.values()) {
+      live.prober?.stop();
+      await live.ports.close();
+    }
   }
 }

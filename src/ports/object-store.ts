@@ -76,6 +76,12 @@ export interface ObjectStore {
    * when there is no such pod. Writing the status it already has changes nothing.
    */
   setPodStatus(namespace: string, name: string, uid: string, status: PodStatus | undefined): Promise<boolean>;
+  /**
+   * Removes pod namespace/name, but only while the stored pod is the one with `uid`: what the
+   * kubelet's final delete does once a gracefully deleted pod's sandbox is gone. False, changing
+   * nothing, when there is no such pod.
+   */
+  removePod(namespace: string, name: string, uid: string): Promise<boolean>;
   /** Every registered node, by name; [] when none. */
   nodes(): Promise<NodeInfo[]>;
   /** Registers or refreshes a node; wakes no watcher (a heartbeat is not a cluster change). */

@@ -187,6 +187,29 @@ export function runClusterSourceContract(name: string, make: MakeSubject): void 
   );
 
   test(
+    `${name}: removePod removes only the pod with that uid, as a DELETED event that conflicts with older commits`,
+    withSubject({}, async (s) => {
+      await put(s, namespace('x'), pod('x', 'a'));
+      const [p] = (await s.source.list('Pod')).items;
+      const before = await s.store.revision();
+      const r = new Recorder<'Pod'>().start(s.source, ['Pod'], before);
+      try {
+        assert.equal(await s.store.removePod('x', 'a', 'not-the-uid'), false, 'another uid removes nothing');
+        assert.equal(await s.store.removePod('x', 'zz', p!.meta.uid), false, 'no such pod');
+        assert.equal(await s.store.removePod('x', 'a', p!.meta.uid), true);
+        assert.equal(await s.store.get({ kind: 'Pod', namespace: 'x', name: 'a' }), undefined);
+        const end = await s.store.revision();
+        assert.equal(end, before + 1, 'one revision for the removal, none for the refusals');
+        await until('the removal', () => r.revision >= end);
+        assert.deepEqual(summary(r.events), [`DELETED Pod a@${end}`]);
+        await assert.rejects(s.store.commit({ put: [pod('x', 'b')], delete: [] }, before), /changed since revision/);
+      } finally {
+        await r.stop();
+      }
+    }),
+  );
+
+  test(
     `${name}: the kinds filter: other kinds deliver no events, only the revision moves on`,
     withSubject({}, async (s) => {
       const r = new Recorder<'NetworkPolicy'>().start(s.source, ['NetworkPolicy'], 0);

@@ -176,6 +176,17 @@ export class FakeCluster implements ObjectStore {
     return true;
   }
 
+  async removePod(namespace: string, name: string, uid: string): Promise<boolean> {
+    const k = keyText({ kind: 'Pod', namespace, name });
+    const e = this.objects.get(k);
+    if (!e || e.stored.meta.uid !== uid) return false;
+    this.objects.delete(k);
+    this.commitRev = ++this.rev;
+    this.append('DELETED', { object: e.stored.object, meta: { ...e.stored.meta, resourceVersion: this.rev } });
+    this.notify();
+    return true;
+  }
+
   async nodes(): Promise<NodeInfo[]> {
     return [...this.nodeMap.values()].sort((a, b) => a.name.localeCompare(b.name)).map(copy);
   }

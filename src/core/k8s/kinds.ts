@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import type { K8sKind, K8sObject, ObjectOfKind, Service } from './objects.js';
 
 export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
+import { isPodReady } from './pod-status.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
@@ -77,9 +78,14 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (p) => p.metadata.name },
       {
         name: 'ready',
-        cell: (p) => `${p.status?.phase === 'Running' ? p.spec.containers.length : 0}/${p.spec.containers.length}`,
+        // The pod's Ready condition stands for all its containers (weft keeps no per-container status).
+        cell: (p) => `${isPodReady(p) ? p.spec.containers.length : 0}/${p.spec.containers.length}`,
       },
-      { name: 'status', cell: (p) => p.status?.phase ?? 'Pending' },
+      // kubectl prints Terminating for a pod with a deletionTimestamp, whatever its phase.
+      {
+        name: 'status',
+        cell: (p) => (p.metadata.deletionTimestamp !== undefined ? 'Terminating' : (p.status?.phase ?? 'Pending')),
+      },
       { name: 'restarts', cell: () => '0' },
       { name: 'age', cell: 'age' },
       { name: 'ip', wide: true, cell: (p) => p.status?.podIP ?? '<none>' },

@@ -56,6 +56,13 @@ export interface ClusterObjectMeta extends Kept<typeof METADATA> {
   name: string;
   labels: Labels;
   annotations: Record<string, string>;
+  /**
+   * Written by the store (never by apply) when a graceful deletion began: the time (ISO 8601) by
+   * which the object will be gone, as the API server sets it (request time + grace period).
+   */
+  deletionTimestamp?: string;
+  /** The grace period of that deletion, in seconds (set with deletionTimestamp). */
+  deletionGracePeriodSeconds?: number;
 }
 
 /** Metadata of a namespaced object; namespace defaults to "default" as kubectl does. */
@@ -79,16 +86,39 @@ export interface ContainerPort extends Kept<typeof CONTAINER_PORT> {
   hostPort?: number;
 }
 
+/**
+ * core/v1 Probe as the lab's kubelet runs it: exactly one handler (tcpSocket or exec; httpGet
+ * and grpc are refused at apply), and the timing fields with the API server's defaults filled in
+ * (initialDelaySeconds 0, timeoutSeconds 1, periodSeconds 10, successThreshold 1, failureThreshold 3).
+ */
+export interface Probe {
+  exec?: { command: string[] };
+  /** port: a number, or the name of one of the container's ports; host defaults to the pod IP. */
+  tcpSocket?: { port: IntOrString; host?: string };
+  initialDelaySeconds: number;
+  timeoutSeconds: number;
+  periodSeconds: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
 export interface Container extends Kept<typeof CONTAINER> {
   name: string;
   image?: string;
   ports: ContainerPort[];
+  /** Run by the node's pod runner; the pod is Ready once every container's probe says so. */
+  readinessProbe?: Probe;
 }
 
 export interface PodSpec extends Kept<typeof POD_SPEC> {
   nodeName?: string;
   hostNetwork: boolean;
   containers: Container[];
+  /**
+   * The grace period of a deletion (seconds) when `weft delete --grace-period` is not given.
+   * Absent means an immediate delete in the lab (Kubernetes defaults it to 30; see apply-plan.ts).
+   */
+  terminationGracePeriodSeconds?: number;
 }
 
 /** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */

@@ -7,20 +7,30 @@
 
 import type { Pod, PodCondition, PodPhase, PodStatus } from './objects.js';
 
+/** The pod's Ready condition is True (a Running pod whose readiness probes, if any, pass). */
+export function isPodReady(pod: Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
 /** The pod's IP when it is Running and has one; undefined otherwise. */
 export function runningPodIP(pod: Pod): string | undefined {
   return pod.status?.phase === 'Running' ? pod.status.podIP : undefined;
 }
 
-/** The status a node reports: PodScheduled always, Ready when Running (kubelet's two conditions weft keeps). */
+/**
+ * The status a node reports: PodScheduled always, Ready when Running and `ready` (what the
+ * readiness probes say; true when omitted, as for a pod without probes). These are kubelet's two
+ * conditions weft keeps.
+ */
 export function nodePodStatus(s: {
   phase: PodPhase;
   message?: string;
   podIP?: string;
   hostIP?: string;
   startTime?: string;
+  ready?: boolean;
 }): PodStatus {
-  const ready = s.phase === 'Running';
+  const ready = s.phase === 'Running' && s.ready !== false;
   const conditions: PodCondition[] = [
     { type: 'PodScheduled', status: 'True' },
     {

@@ -8,7 +8,7 @@
  *   - acted on: modelled in objects.ts, validated and defaulted by the schemas, and used by weft
  *     (names, labels, pod ports, hostNetwork, nodeName, policies, Service ports, endpoints…);
  *   - kept as written: a real Kubernetes field with no meaning for a pod network (a container's
- *     image, command, env, resources, probes; a pod's volumes, tolerations, restartPolicy;
+ *     image, command, env, resources, liveness probes; a pod's volumes, tolerations, restartPolicy;
  *     ownerReferences…). It is stored verbatim, so `weft get -o yaml` shows it and manifests
  *     written for a real cluster apply unchanged, but weft never reads it. Its contents are not
  *     checked beyond being JSON data: weft does not carry the whole Kubernetes API schema.
@@ -100,14 +100,16 @@ export const NAMESPACE_SPEC = { kept: ['finalizers'] } as const satisfies FieldR
 /** A Pod: status is written by the node's kubelet (the lab's pod runner), never by apply. */
 export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as const satisfies FieldRules;
 
-/** Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers. */
+/**
+ * Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers, terminationGracePeriodSeconds
+ * (the grace period of a deletion).
+ */
 export const POD_SPEC = {
   kept: [
     'volumes',
     'initContainers',
     'ephemeralContainers',
     'restartPolicy',
-    'terminationGracePeriodSeconds',
     'activeDeadlineSeconds',
     'dnsPolicy',
     'dnsConfig',
@@ -143,7 +145,10 @@ export const POD_SPEC = {
   ],
 } as const satisfies FieldRules;
 
-/** A container. Acted on: name, ports; image is kept (typed as a string). */
+/**
+ * A container. Acted on: name, ports, readinessProbe (run by the lab's kubelet, see PROBE); image
+ * is kept (typed as a string). livenessProbe and startupProbe are kept: the lab restarts nothing.
+ */
 export const CONTAINER = {
   kept: [
     'command',
@@ -157,7 +162,6 @@ export const CONTAINER = {
     'volumeMounts',
     'volumeDevices',
     'livenessProbe',
-    'readinessProbe',
     'startupProbe',
     'lifecycle',
     'terminationMessagePath',
@@ -168,6 +172,21 @@ export const CONTAINER = {
     'stdinOnce',
     'tty',
   ],
+} as const satisfies FieldRules;
+
+/**
+ * A readiness probe. Acted on: tcpSocket, exec and the timing fields. httpGet and grpc would need
+ * a client in the pod's namespace speaking HTTP/gRPC, which comes with name resolution (the DNS
+ * issue); terminationGracePeriodSeconds is the API server's own refusal for readiness probes.
+ */
+export const PROBE_NOT_YET = `${NOT_YET}: the lab's kubelet runs tcpSocket and exec probes; httpGet and grpc come with the DNS issue`;
+export const PROBE = {
+  kept: [],
+  refused: {
+    httpGet: { reason: PROBE_NOT_YET },
+    grpc: { reason: PROBE_NOT_YET },
+    terminationGracePeriodSeconds: { reason: 'must not be set for readinessProbes' },
+  },
 } as const satisfies FieldRules;
 
 /**

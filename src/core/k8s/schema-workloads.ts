@@ -16,9 +16,11 @@ import { z } from 'zod';
 import { tryParseIp } from '../net/ip.js';
 import type {
   Container,
+  Probe,
   Endpoint,
   EndpointPort,
   EndpointSlice,
+  IntOrString,
   Namespace,
   Pod,
   Service,
@@ -31,6 +33,7 @@ import {
   clusterMeta,
   enumOf,
   fieldsOf,
+  INTEGER,
   keptOf,
   LABELS,
   namespacedMeta,
@@ -67,15 +70,71 @@ const CONTAINER_PORT = fieldsOf(
   F.CONTAINER_PORT,
 );
 
+/** A probe's seconds or threshold: 0 and absent mean the default (SetDefaults_Probe); negative is refused. */
+const PROBE_NUMBER = INTEGER.superRefine((n, ctx) => {
+  if (n < 0) addReasons(ctx, [], ['must be greater than or equal to 0'], n);
+}).nullish();
+
+/** core/v1 Probe for readiness (validateReadinessProbe, validateProbe, validateHandler). */
+const READINESS_PROBE = fieldsOf(
+  {
+    exec: fieldsOf({ command: z.array(z.string()).nullish() }).nullish(),
+    tcpSocket: fieldsOf({ port: PORT_OR_NAME, host: z.string().nullish() }).nullish(),
+    initialDelaySeconds: PROBE_NUMBER,
+    timeoutSeconds: PROBE_NUMBER,
+    periodSeconds: PROBE_NUMBER,
+    successThreshold: PROBE_NUMBER,
+    failureThreshold: PROBE_NUMBER,
+  },
+  F.PROBE,
+)
+  .superRefine((p, ctx) => {
+    const handlers = (['exec', 'tcpSocket'] as const).filter((h) => p[h] != null);
+    if (handlers.length === 0 && p.httpGet == null && p.grpc == null)
+      addReasons(ctx, [], ['Required value: must specify a handler type']);
+    for (const h of handlers.slice(1)) addReasons(ctx, [h], ['Forbidden: may not specify more than 1 handler type']);
+    if (p.exec && (p.exec.command ?? []).length === 0) addReasons(ctx, ['exec', 'command'], ['Required value']);
+    const host = p.tcpSocket?.host;
+    if (host && !tryParseIp(host))
+      addReasons(
+        ctx,
+        ['tcpSocket', 'host'],
+        [`${F.NOT_YET} (only an IP address: host names come with the DNS issue)`],
+        host,
+      );
+  })
+  .transform((p): Probe => {
+    const out: Probe = {
+      initialDelaySeconds: p.initialDelaySeconds ?? 0,
+      timeoutSeconds: p.timeoutSeconds || 1,
+      periodSeconds: p.periodSeconds || 10,
+      successThreshold: p.successThreshold || 1,
+      failureThreshold: p.failureThreshold || 3,
+    };
+    if (p.exec) out.exec = { command: p.exec.command ?? [] };
+    if (p.tcpSocket)
+      out.tcpSocket = { port: p.tcpSocket.port, ...(p.tcpSocket.host ? { host: p.tcpSocket.host } : {}) };
+    return out;
+  });
+
+/** A probe's port given by name must be one the container declares (kubelet's findPortByName). */
+function probePortProblems(port: IntOrString | undefined, ports: ReadonlyArray<{ name?: string | null }>): string[] {
+  if (typeof port !== 'string' || ports.some((p) => p.name === port)) return [];
+  return ["must name one of the container's ports (spec.containers[].ports[].name)"];
+}
+
 const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
   {
     name: z.string({ required_error: 'is required' }),
     image: z.string().nullish(),
     ports: z.array(CONTAINER_PORT).nullish(),
+    readinessProbe: READINESS_PROBE.nullish(),
   },
   F.CONTAINER,
 )
   .superRefine((c, ctx) => {
+    const probePort = c.readinessProbe?.tcpSocket?.port;
+    addReasons(ctx, ['readinessProbe', 'tcpSocket', 'port'], probePortProblems(probePort, c.ports ?? []), probePort);
     addReasons(ctx, ['name'], c.name === '' ? ['is required'] : checkDns1123Label(c.name), c.name || undefined);
     // Port names are unique within a container (validateContainerPorts).
     const names = new Set<string>();
@@ -97,6 +156,7 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
       })),
     };
     if (c.image != null) out.image = c.image;
+    if (c.readinessProbe) out.readinessProbe = c.readinessProbe;
     return { ...out, ...keptOf(c, F.CONTAINER) };
   });
 
@@ -105,10 +165,14 @@ const POD_SPEC = fieldsOf(
     nodeName: z.string().nullish(),
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
+    terminationGracePeriodSeconds: INTEGER.nullish(),
   },
   F.POD_SPEC,
 )
   .superRefine((s, ctx) => {
+    const grace = s.terminationGracePeriodSeconds;
+    if (grace != null && grace < 0)
+      addReasons(ctx, ['terminationGracePeriodSeconds'], ['must be greater than or equal to 0'], grace);
     if (s.nodeName) addReasons(ctx, ['nodeName'], checkDns1123Subdomain(s.nodeName), s.nodeName);
     if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
     const containerNames = new Set<string>();
@@ -135,6 +199,7 @@ const POD_SPEC = fieldsOf(
   .transform((s) => {
     const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
     if (s.nodeName) out.nodeName = s.nodeName;
+    if (s.terminationGracePeriodSeconds != null) out.terminationGracePeriodSeconds = s.terminationGracePeriodSeconds;
     return { ...out, ...keptOf(s, F.POD_SPEC) };
   });
 

@@ -294,7 +294,7 @@ spec:
     env: [{name: MODE, value: prod}]
     resources: {limits: {cpu: 500m, memory: 128Mi}}
     volumeMounts: [{name: data, mountPath: /data}]
-    readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 5}
+    readinessProbe: {tcpSocket: {port: http}, periodSeconds: 5}
     livenessProbe: {tcpSocket: {port: 80}}
     securityContext: {runAsNonRoot: true}
     ports:
@@ -325,7 +325,14 @@ test("a real cluster's Pod applies: what weft does not act on is kept as written
         env: [{ name: 'MODE', value: 'prod' }],
         resources: { limits: { cpu: '500m', memory: '128Mi' } },
         volumeMounts: [{ name: 'data', mountPath: '/data' }],
-        readinessProbe: { httpGet: { path: '/', port: 80 }, periodSeconds: 5 },
+        readinessProbe: {
+          tcpSocket: { port: 'http' },
+          initialDelaySeconds: 0,
+          timeoutSeconds: 1,
+          periodSeconds: 5,
+          successThreshold: 1,
+          failureThreshold: 3,
+        },
         livenessProbe: { tcpSocket: { port: 80 } },
         securityContext: { runAsNonRoot: true },
       },

@@ -160,6 +160,110 @@ test('delete: missing objects are errors unless ignored; the default namespace s
   ]);
 });
 
+/** Stored pods x/a (spec grace `grace`, if any) and x/b, scheduled, Running unless `phase` says otherwise. */
+function gracePods(grace?: number, phase: 'Running' | 'Failed' = 'Running'): Stored[] {
+  const spec = `${grace === undefined ? '' : `terminationGracePeriodSeconds: ${grace}, `}containers: [{ name: s }]`;
+  const objs = planApply(DEFAULT_NS, NODES, located(ns('x'), pod('x', 'a', spec), pod('x', 'b'))).map((o) =>
+    o.kind === 'Pod' ? { ...o, status: { phase } } : o,
+  );
+  return stored([...DEFAULT_NS.map((s) => s.object), ...objs]);
+}
+const keys = (plan: { all: Array<{ kind: string; namespace: string; name: string }> }) =>
+  plan.all.map((k) => `${k.kind}/${k.namespace}/${k.name}`);
+const NOW = Date.parse('2026-12-07T05:00:00Z');
+
+const graceCases: Array<{
+  name: string;
+  grace?: number;
+  flag?: number;
+  phase?: 'Running' | 'Failed';
+  removed: string[];
+  terminating?: { at: string; seconds: number };
+}> = [
+  { name: 'no flag and no spec field: at once (the lab default)', removed: ['Pod/x/a'] },
+  {
+    name: "the pod's terminationGracePeriodSeconds",
+    grace: 7,
+    removed: [],
+    terminating: { at: '2026-12-07T05:00:07.000Z', seconds: 7 },
+  },
+  {
+    name: '--grace-period wins over the spec field',
+    grace: 7,
+    flag: 3,
+    removed: [],
+    terminating: { at: '2026-12-07T05:00:03.000Z', seconds: 3 },
+  },
+  { name: '--grace-period 0 is at once, whatever the spec says', grace: 30, flag: 0, removed: ['Pod/x/a'] },
+  { name: 'a Failed pod goes at once (no node runs it)', grace: 30, phase: 'Failed', removed: ['Pod/x/a'] },
+];
+
+for (const c of graceCases) {
+  test(`delete with grace: ${c.name}`, () => {
+    const plan = planDelete(gracePods(c.grace, c.phase), located(pod('x', 'a')), false, {
+      now: NOW,
+      ...(c.flag === undefined ? {} : { gracePeriodSeconds: c.flag }),
+    });
+    assert.deepEqual(
+      plan.named.map((k) => k.name),
+      ['a'],
+    );
+    assert.deepEqual(keys(plan), c.removed);
+    assert.deepEqual(
+      plan.terminate.map((p) => ({
+        name: p.metadata.name,
+        at: p.metadata.deletionTimestamp,
+        seconds: p.metadata.deletionGracePeriodSeconds,
+        status: p.status,
+      })),
+      c.terminating ? [{ name: 'a', at: c.terminating.at, seconds: c.terminating.seconds, status: undefined }] : [],
+    );
+  });
+}
+
+test('delete with grace: an unscheduled pod goes at once', () => {
+  const current = stored([
+    ...DEFAULT_NS.map((s) => s.object),
+    ...located(pod('default', 'u', 'terminationGracePeriodSeconds: 9, containers: [{ name: s }]')).map((l) => l.object),
+  ]);
+  const plan = planDelete(current, located(pod('default', 'u')), false, { now: NOW });
+  assert.deepEqual(keys(plan), ['Pod/default/u']);
+  assert.deepEqual(plan.terminate, []);
+});
+
+test('delete with grace: a second delete only shortens the deadline; --grace-period 0 forces it', () => {
+  const first = planDelete(gracePods(10), located(pod('x', 'a')), false, { now: NOW });
+  const marked = gracePods(10).map((s) =>
+    s.object.kind === 'Pod' && s.object.metadata.name === 'a' ? { ...s, object: first.terminate[0]! } : s,
+  );
+  const later = planDelete(marked, located(pod('x', 'a')), false, { now: NOW + 1_000 });
+  assert.deepEqual([keys(later), later.terminate], [[], []], 'a longer or equal deadline keeps the first one');
+  const shorter = planDelete(marked, located(pod('x', 'a')), false, { now: NOW + 1_000, gracePeriodSeconds: 2 });
+  assert.deepEqual(
+    shorter.terminate.map((p) => p.metadata.deletionTimestamp),
+    ['2026-12-07T05:00:03.000Z'],
+  );
+  const forced = planDelete(marked, located(pod('x', 'a')), false, { now: NOW + 1_000, gracePeriodSeconds: 0 });
+  assert.deepEqual([keys(forced), forced.terminate], [['Pod/x/a'], []]);
+});
+
+test("delete with grace: a namespace's pods go at once, a pod of it named too", () => {
+  const plan = planDelete(gracePods(10), located(pod('x', 'a'), ns('x')), false, { now: NOW, gracePeriodSeconds: 5 });
+  assert.deepEqual(keys(plan).sort(), ['Namespace//x', 'Pod/x/a', 'Pod/x/b']);
+  assert.deepEqual(plan.terminate, []);
+});
+
+test('apply refuses a pod that is being deleted, as the API server does', () => {
+  const plan = planDelete(gracePods(10), located(pod('x', 'a')), false, { now: NOW });
+  const marked = gracePods(10).map((s) =>
+    s.object.kind === 'Pod' && s.object.metadata.name === 'a' ? { ...s, object: plan.terminate[0]! } : s,
+  );
+  const p = problems(() =>
+    planApply(marked, NODES, located(pod('x', 'a', 'terminationGracePeriodSeconds: 10, containers: [{ name: s }]'))),
+  );
+  assert.deepEqual(p, ['document 1 (Pod x/a): object is being deleted: pods "a" already exists']);
+});
+
 test('property: spreading N plain pods over K nodes never differs by more than one pod per node', () => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 6 }), (n, k) => {

@@ -11,7 +11,14 @@
  *   pod, the hostPorts of any other) is taken, which is what kube-scheduler's NodePorts filter does.
  * - Every namespace carries the label kubernetes.io/metadata.name=<its name>, as the API server
  *   sets it.
- * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it.
+ * - The "default" namespace cannot be deleted; deleting a namespace deletes everything in it, at once.
+ * - Deleting a pod with a grace period (`weft delete --grace-period N`, else the pod's
+ *   spec.terminationGracePeriodSeconds) marks it as the API server does: metadata.deletionTimestamp
+ *   (now + the grace period) and deletionGracePeriodSeconds; its node's pod runner tears it down
+ *   and removes the object when the time is up. Unlike Kubernetes (default 30 s), a pod with
+ *   neither is deleted at once: the lab's pods are plain sockets with nothing to finish, and a
+ *   30 s default would make every delete in the lab slow. A pod no node runs (unscheduled, or
+ *   Failed) goes at once, as the API server has it. A pod being deleted cannot be applied again.
  * - A Service gets its ClusterIP and NodePorts allocated, or keeps those it has (./service-alloc.ts).
  */
 
@@ -123,6 +130,11 @@ export function planApply(
     }
     const existing = stored.get(keyText(k));
     let pod: Pod = object;
+    if (existing?.kind === 'Pod' && existing.metadata.deletionTimestamp !== undefined) {
+      // The API server's answer to a create of an object still being deleted (AlreadyExists).
+      problems.push(`${where}: object is being deleted: pods "${object.metadata.name}" already exists`);
+      continue;
+    }
     if (existing?.kind === 'Pod') {
       const nodeName = object.spec.nodeName ?? existing.spec.nodeName;
       pod = { ...object, spec: { ...object.spec, ...(nodeName === undefined ? {} : { nodeName }) } };
@@ -171,15 +183,48 @@ export function planApply(
 export interface DeletePlan {
   /** Keys named by the manifest that exist, in manifest order. */
   named: ObjectKey[];
-  /** Everything to remove: the named keys plus the contents of deleted namespaces. */
+  /** Everything to remove now: the named keys deleted at once plus the contents of deleted namespaces. */
   all: ObjectKey[];
+  /** Pods whose graceful deletion begins (or is shortened): to store with their deletionTimestamp. */
+  terminate: Pod[];
 }
 
-/** What `weft delete` removes; a missing object is an error unless ignoreNotFound. */
+export interface DeleteOptions {
+  /** `--grace-period`: seconds, 0 for at once; undefined uses each pod's spec.terminationGracePeriodSeconds. */
+  gracePeriodSeconds?: number;
+  /** The time of the request (ms since the epoch), from which deletionTimestamp counts. */
+  now: number;
+}
+
+/**
+ * The grace period of deleting `pod` (0: at once), and its deletionTimestamp. A pod already
+ * being deleted keeps its deadline unless the new one is sooner (the API server only shortens).
+ */
+function gracefulDeletion(pod: Pod, o: DeleteOptions): 'now' | 'keep' | Pod {
+  const grace = o.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 0;
+  const phase = pod.status?.phase;
+  // Nothing runs the pod, so nothing is to wait for (the API server's CheckGracefulDelete).
+  if (grace <= 0 || pod.spec.nodeName === undefined || phase === 'Failed' || phase === 'Succeeded') return 'now';
+  const deadline = o.now + grace * 1000;
+  const current = pod.metadata.deletionTimestamp;
+  if (current !== undefined && Date.parse(current) <= deadline) return 'keep';
+  const { status: _status, ...rest } = pod;
+  return {
+    ...rest,
+    metadata: {
+      ...pod.metadata,
+      deletionTimestamp: new Date(deadline).toISOString(),
+      deletionGracePeriodSeconds: grace,
+    },
+  };
+}
+
+/** What `weft delete` removes or begins to delete; a missing object is an error unless ignoreNotFound. */
 export function planDelete(
   current: readonly Stored[],
   incoming: readonly LocatedObject[],
   ignoreNotFound: boolean,
+  options: DeleteOptions = { now: 0 },
 ): DeletePlan {
   const problems: string[] = [];
   const named: ObjectKey[] = [];
@@ -197,7 +242,20 @@ export function planDelete(
     named.push(k);
   }
   if (problems.length > 0) throw new ApplyError(problems);
-  const all = [...named];
+  const all: ObjectKey[] = [];
+  const terminate: Pod[] = [];
+  // The contents of a deleted namespace go at once, a pod of it named too (as today's lab does).
+  const doomed = new Set(named.filter((k) => k.kind === 'Namespace').map((k) => k.name));
+  for (const k of named) {
+    const s = current.find((c) => sameKey(keyOf(c.object), k));
+    if (s?.object.kind !== 'Pod' || doomed.has(k.namespace)) {
+      all.push(k);
+      continue;
+    }
+    const d = gracefulDeletion(s.object, options);
+    if (d === 'now') all.push(k);
+    else if (d !== 'keep') terminate.push(d);
+  }
   for (const k of named) {
     if (k.kind !== 'Namespace') continue;
     for (const s of current) {
@@ -205,5 +263,5 @@ export function planDelete(
       if (sk.kind !== 'Namespace' && sk.namespace === k.name && !all.some((a) => sameKey(a, sk))) all.push(sk);
     }
   }
-  return { named, all };
+  return { named, all, terminate };
 }

@@ -94,6 +94,25 @@ test('pods: default and wide columns, -A adds NAMESPACE; a pod its node has not 
   assert.deepEqual(podRows([pod], T0, { wide: true }).rows, [['a', '0/1', 'Pending', '0', '0s', '<none>', 'n2']]);
 });
 
+test('pods: READY follows the Ready condition (probes); STATUS is Terminating while a graceful deletion runs', () => {
+  const notReady: Stored<Pod> = {
+    ...pod,
+    object: { ...pod.object, status: nodePodStatus({ phase: 'Running', ready: false }) },
+  };
+  assert.deepEqual(podRows([notReady], T0, {}).rows, [['a', '0/1', 'Running', '0', '0s']]);
+  const terminating: Stored<Pod> = {
+    ...runningPod,
+    object: {
+      ...runningPod.object,
+      metadata: { ...pod.object.metadata, deletionTimestamp: '2026-01-01T00:00:30Z', deletionGracePeriodSeconds: 30 },
+    },
+  };
+  assert.deepEqual(podRows([terminating], T0, {}).rows, [['a', '1/1', 'Terminating', '0', '0s']]);
+  const doc = podDocument(terminating) as { metadata: Record<string, unknown> };
+  assert.equal(doc.metadata.deletionTimestamp, '2026-01-01T00:00:30Z');
+  assert.equal(doc.metadata.deletionGracePeriodSeconds, 30);
+});
+
 test('pod document: store metadata and the status kubectl shows', () => {
   const doc = podDocument(runningPod) as { metadata: Record<string, unknown>; status: Record<string, unknown> };
   assert.equal(doc.metadata.uid, 'u1');

@@ -20,6 +20,7 @@ import type { Endpoint, EndpointPort, EndpointSlice, Pod, Service } from '../k8s
 import { SERVICE_NAME_LABEL } from '../k8s/objects.js';
 import { canonicalJsonText } from '../canonical-json.js';
 import { shortHash } from '../names.js';
+import { isPodReady } from '../k8s/pod-status.js';
 
 export const MANAGED_BY_LABEL = 'endpointslice.kubernetes.io/managed-by';
 /** The managed-by value kube-controller-manager writes; the lab's controller plays its part. */
@@ -43,13 +44,11 @@ export function resolveTargetPort(pod: Pod, target: number | string, protocol: s
   return undefined;
 }
 
-function podReady(pod: Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
+const podReady = isPodReady;
 
 function terminating(pod: Pod): boolean {
-  // Set by the store when a deletion with a grace period began (metadata the API server writes).
-  return typeof (pod.metadata as { deletionTimestamp?: unknown }).deletionTimestamp === 'string';
+  // Set by `weft delete` when a deletion with a grace period began (metadata the API server writes).
+  return pod.metadata.deletionTimestamp !== undefined;
 }
 
 /** The slices the controller wants for `service`, given the pods of its namespace. */
