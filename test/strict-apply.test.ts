@@ -40,10 +40,10 @@ const badCases: Array<{ name: string; doc: () => string; want: RegExp }> = [
     want: /document 2 \(Pod x\/p3\): spec\.containers\[0\]\.ports\[0\]\.protcol: unknown field/,
   },
   {
-    name: 'Service sessionAffinity ClientIP',
+    name: 'Service sessionAffinity of an unknown kind',
     doc: () =>
-      'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: x }\nspec: { selector: { app: web }, ports: [{ port: 80 }], sessionAffinity: ClientIP }\n',
-    want: /document 2 \(Service x\/web\): spec\.sessionAffinity: "ClientIP": not supported yet by weft/,
+      'apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: x }\nspec: { selector: { app: web }, ports: [{ port: 80 }], sessionAffinity: Cookie }\n',
+    want: /document 2 \(Service x\/web\): spec\.sessionAffinity: unsupported value "Cookie" \(supported: None, ClientIP\)/,
   },
   {
     name: 'a Pod status',

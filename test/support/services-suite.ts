@@ -16,6 +16,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, sh } from './netns.js';
 import { CLI, TestLab } from './lab.js';
@@ -26,6 +28,8 @@ const CLIENT = fileURLToPath(new URL('./svc-client.js', import.meta.url));
 
 interface Attempt {
   ok: boolean;
+  /** When the attempt began (the client's clock: this machine's). */
+  at: number;
   pod?: string;
   port?: number;
   from?: string;
@@ -280,6 +284,70 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         `every connection of the loop was answered: ${show(seen)}`,
       );
       assert.ok(answered(seen).has('spare'), `the loop saw spare while it served: ${show(seen)}`);
+    });
+
+    test('readiness and termination under a client loop: an unready endpoint stops serving, a terminating one is used only when none is ready', async () => {
+      const readyFile = join(lab.root, 'r1-ready');
+      const r1 = (labels: string) =>
+        `apiVersion: v1\nkind: Pod\nmetadata: { name: r1, namespace: ${NS}, labels: { ${labels} } }\n` +
+        'spec:\n  nodeName: n3\n  terminationGracePeriodSeconds: 4\n  containers:\n  - name: s\n' +
+        '    ports: [{ name: http, containerPort: 8085 }]\n' +
+        `    readinessProbe: { exec: { command: [test, -e, ${readyFile}] }, periodSeconds: 1 }\n`;
+      const svc = service('ready', '  selector: { rs: "yes" }\n  ports: [{ port: 80, targetPort: http }]\n');
+      const yaml = `${r1('rs: "yes"')}---\n${svc}`;
+      apply('ready.yaml', yaml);
+      lab.must(['label', 'pod', 'b2', '-n', NS, 'rs=yes']);
+      const ip = vip('ready');
+      const bg = loop('client', ip, 80, 100_000, 50);
+      let alone = Number.POSITIVE_INFINITY;
+      try {
+        const only = (pods: string[]) => (a: Attempt[]) =>
+          a.every((x) => x.ok) && [...answered(a)].sort().join() === pods.join() ? true : undefined;
+        await waitFor('only b2 while r1 is not ready', () => only(['b2'])(connect('other', ip, 80, 20)));
+        writeFileSync(readyFile, '');
+        await waitFor('r1 to serve once ready', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
+        rmSync(readyFile);
+        await waitFor('r1 to stop serving once unready', () => only(['b2'])(connect('other', ip, 80, 20)));
+        writeFileSync(readyFile, '');
+        await waitFor('r1 to serve again', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
+        // r1 terminates (4 s grace) while b2 is ready: the terminating endpoint is not used.
+        lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
+        await waitFor('r1 to leave while terminating', () => only(['b2'])(connect('other', ip, 80, 20)));
+        await waitFor(
+          'r1 to be gone',
+          () => (lab.pods().some((p) => p.metadata.name === 'r1') ? undefined : true),
+          20_000,
+        );
+        // Now r1 again, alone (b2 out): terminating and no ready endpoint, so it keeps serving until it is gone.
+        alone = Date.now();
+        lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
+        apply('r1.yaml', r1('rs: "yes"'));
+        await waitFor('r1 alone', () => only(['r1'])(connect('other', ip, 80, 10)));
+        lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
+        const during = connect('other', ip, 80, 10);
+        assert.ok(only(['r1'])(during), `a terminating endpoint serves when none is ready: ${show(during)}`);
+        await waitFor(
+          'the Service to refuse once r1 is gone',
+          () => (connect('other', ip, 80, 1, 5000)[0]!.error === 'ECONNREFUSED' ? true : undefined),
+          20_000,
+        );
+      } finally {
+        bg.stop();
+        lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
+        rmSync(readyFile, { force: true });
+        remove('ready.yaml', yaml);
+      }
+      const seen = await bg.done;
+      assert.ok(seen.length > 20, `the loop ran (${seen.length} attempts)`);
+      // Through readiness changes and a termination, while b2 was ready, no connection of the loop
+      // failed (after b2 left, refusals are the test's own doing).
+      const before = seen.filter((a) => a.at < alone);
+      assert.ok(before.length > 20, `the loop ran before b2 left (${before.length})`);
+      assert.deepEqual(
+        before.filter((a) => !a.ok),
+        [],
+        show(before),
+      );
     });
 
     test('sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed', async () => {
