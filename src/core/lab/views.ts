@@ -39,8 +39,12 @@ export function formatAge(fromIso: string, now: number): string {
 
 /** Columns padded to their widest cell plus 3 spaces, as kubectl's tabwriter does. */
 export function renderTable(header: readonly string[], rows: readonly string[][]): string {
-  const all = [header.map((h) => h.toUpperCase()), ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return alignColumns([header.map((h) => h.toUpperCase()), ...rows]);
+}
+
+/** renderTable without the upper-cased header: every line as given, aligned. */
+export function alignColumns(all: readonly (readonly string[])[]): string {
+  const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return (
     all
       .map((r) =>
