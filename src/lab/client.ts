@@ -15,7 +15,9 @@ import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
 import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
 import type { ConnectionOutcome, ServiceProbeSource } from '../core/lab/service-probe.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
-import { checkLabName, serviceRangesOf } from '../core/lab/lab-spec.js';
+import { checkLabName, labNetConf, serviceRangesOf } from '../core/lab/lab-spec.js';
+import { parseNetConf } from '../core/flannel/net-conf.js';
+import type { JourneyBackend, JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
@@ -227,6 +229,25 @@ export class LabClient {
 
   async nodes(): Promise<NodeInfo[]> {
     return this.store.nodes();
+  }
+
+  /**
+   * What `weft explain FROM service/...` needs beyond the objects: the pod network, the nodes'
+   * addresses and leases, and the backend the lab's agents run (from the lab's net-conf).
+   */
+  async journeyContext(): Promise<{ clusterCidr: string; nodes: JourneyNode[]; backend: JourneyBackend }> {
+    const conf = parseNetConf(labNetConf(this.record.spec));
+    const nodes = (await this.nodes()).map((n) => ({
+      name: n.name,
+      internalIP: n.internalIP,
+      ...(n.podCIDR ? { podCIDR: n.podCIDR } : {}),
+    }));
+    return {
+      clusterCidr: conf.network,
+      nodes,
+      // The lab's nodes reach the underlay through eth0 (src/lab/underlay.ts).
+      backend: { ...conf.backend, underlayDevice: 'eth0' },
+    };
   }
 
   /**
