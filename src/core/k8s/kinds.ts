@@ -17,6 +17,7 @@ export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
+import { serviceExternalIp, servicePorts, sliceEndpointPorts, sliceEndpoints } from './printers.js';
 
 export type KindScope = 'Namespaced' | 'Cluster';
 
@@ -25,7 +26,7 @@ export interface PrinterColumn<T> {
   name: string;
   /** Only with -o wide. */
   wide?: boolean;
-  cell: ((obj: T) => string) | 'age';
+  cell: ((obj: T, o: { wide: boolean }) => string) | 'age';
 }
 
 export interface KindInfo<K extends K8sKind> {
@@ -118,14 +119,8 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (s) => s.metadata.name },
       { name: 'type', cell: (s) => s.spec.type },
       { name: 'cluster-ip', cell: (s) => s.spec.clusterIP ?? '<none>' },
-      { name: 'external-ip', cell: () => '<none>' },
-      {
-        name: 'port(s)',
-        cell: (s) =>
-          s.spec.ports
-            .map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`)
-            .join(',') || '<none>',
-      },
+      { name: 'external-ip', cell: (s, o) => serviceExternalIp(s, o.wide) },
+      { name: 'port(s)', cell: servicePorts },
       { name: 'age', cell: 'age' },
       { name: 'selector', wide: true, cell: (s) => (s.spec.selector ? labelsText(s.spec.selector) : '<none>') },
     ],
@@ -142,11 +137,8 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     columns: [
       { name: 'name', cell: (e) => e.metadata.name },
       { name: 'addresstype', cell: (e) => e.addressType },
-      {
-        name: 'ports',
-        cell: (e) => e.ports.map((p) => (p.port === undefined ? '<unset>' : String(p.port))).join(',') || '<unset>',
-      },
-      { name: 'endpoints', cell: (e) => e.endpoints.flatMap((ep) => ep.addresses).join(',') || '<unset>' },
+      { name: 'ports', cell: sliceEndpointPorts },
+      { name: 'endpoints', cell: sliceEndpoints },
       { name: 'age', cell: 'age' },
     ],
   },

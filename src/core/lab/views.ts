@@ -82,7 +82,9 @@ export function objectRows<K extends K8sKind>(
     const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
     return [
       ...(withNamespace ? [namespace] : []),
-      ...columns.map((c) => (c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object))),
+      ...columns.map((c) =>
+        c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object, { wide: o.wide === true }),
+      ),
     ];
   });
   return { header, rows };
