@@ -223,6 +223,24 @@ const cases: Array<{
       ),
   },
   {
+    name: 'a hostNetwork client: the node own traffic (output hook), masqueraded',
+    input: input({ client: { ...CLIENT, name: 'host', ip: '10.99.0.1', hostNetwork: true } }),
+    outcome: 'balanced',
+    candidates: ['10.244.1.5:8080 web/w1 n1 same-node', '10.244.2.5:9090 web/w2 n2 vxlan'],
+    check: (j) => {
+      assert.equal(j.hook, 'output');
+      assert.equal(j.masqueraded, true);
+      assert.equal(j.steps[0]!.chain, 'nat-output');
+    },
+  },
+  {
+    name: 'a pod client is not masqueraded',
+    input: input(),
+    outcome: 'balanced',
+    candidates: ['10.244.1.5:8080 web/w1 n1 same-node', '10.244.2.5:9090 web/w2 n2 vxlan'],
+    check: (j) => assert.equal(j.masqueraded, undefined),
+  },
+  {
     name: 'an endpoint that is not a pod of the lab: the route is known, policy is not evaluated',
     input: input({ pods: [CLIENT] }),
     outcome: 'balanced',
@@ -243,7 +261,7 @@ for (const c of cases)
     c.check?.(j);
     // The words name what the journey holds.
     const text = renderServiceJourney(j);
-    assert.match(text, new RegExp(`^cl/client|^web/w1`));
+    assert.match(text, new RegExp(`^${j.from} -> service web/svc 10\\.96\\.0\\.20:80/TCP`));
     for (const x of j.candidates) assert.ok(text.includes(x.chain), `${x.chain} in:\n${text}`);
   });
 

@@ -17,7 +17,7 @@ import type { EndpointSlice, Protocol, Service, ServicePort } from '../k8s/objec
 import type { PolicyCluster } from '../policy/evaluate.js';
 import { explainVerdict } from '../policy/explain.js';
 import { reachVerdict, type ReachPod } from '../policy/reach.js';
-import { DEFAULT_BRIDGE, SERVICES_OBJECTS as O, SERVICES_TABLE, vxlanDeviceName } from '../names.js';
+import { DEFAULT_BRIDGE, MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE, vxlanDeviceName } from '../names.js';
 import type { ChainDef, Hook, TableDef } from '../nft/model.js';
 import { tracePacket, type TracePacket, type TraceResult } from '../nft/trace.js';
 import { formatIp, networkOf, tryParseCidr } from '../net/ip.js';
@@ -123,6 +123,8 @@ export interface ServiceJourney {
   steps: TableStep[];
   /** The chain that picks an endpoint (svc/... or local/...). */
   serviceChain?: string;
+  /** The client is outside the pod network (the node itself): the table marks it for masquerade. */
+  masqueraded?: boolean;
   choice?: {
     /** numgen random mod N over N endpoints, equal weight. */
     endpoints: number;
@@ -328,11 +330,13 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
     service.spec.sessionAffinity === 'ClientIP'
       ? { timeoutSeconds: service.spec.sessionAffinityConfig?.clientIP.timeoutSeconds ?? 10800 }
       : undefined;
+  const masqueraded = ((first.packet.mark ?? 0) & MASQUERADE_MARK) !== 0;
   return {
     ...head,
     outcome: 'balanced',
     steps,
     ...(serviceChain ? { serviceChain } : {}),
+    ...(masqueraded ? { masqueraded } : {}),
     choice: { endpoints: mod, ...(affinity ? { affinity } : {}), local: serviceChain === names.local },
     candidates,
     ...(disagreement ? { disagreement } : {}),
@@ -369,6 +373,10 @@ export function renderServiceJourney(j: ServiceJourney): string {
     lines.push(
       `  3. chain ${j.serviceChain}: numgen random mod ${c.endpoints} picks one of ${c.endpoints} ${kind}${c.local ? ` on ${j.node} (internalTrafficPolicy Local)` : ''}, equal weight (1/${c.endpoints} each)`,
     );
+    if (j.masqueraded)
+      lines.push(
+        `     ${j.fromIP} is outside the pod network (the node itself): the connection is marked and masqueraded to ${j.node}'s address on the way out`,
+      );
     if (c.affinity)
       lines.push(
         `     sessionAffinity ClientIP: a client that used an endpoint within the last ${c.affinity.timeoutSeconds} s goes back to it (its address is in that endpoint's set aff/...); a new client is chosen at random`,
