@@ -58,6 +58,13 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: { name: empty, namespace: web }
+spec:
+  selector: { app: nobody }
+  ports: [{ port: 80 }]
+---
+apiVersion: v1
+kind: Service
 metadata: { name: headless, namespace: web }
 spec:
   clusterIP: None
@@ -235,6 +242,17 @@ describe('tools for Services: get, probe --to, explain (2 nodes, vxlan)', { time
       /pod web\/w2 on node n2 \(ready\)[\s\S]*path: to n2: route [\d./]+ via [\d.]+ dev weft\.1 onlink/,
     );
     assert.match(text, /pod web\/w1 on node n1 \(ready\)[\s\S]*path: same node \(n1\)/);
+  });
+
+  test('a Service without endpoints: explain says refused at once, probe --to sees every connection refused', () => {
+    const j = JSON.parse(lab.must(['explain', 'cl/client', 'service/web/empty', '-o', 'json'])) as Journey;
+    assert.equal(j.outcome, 'rejected');
+    assert.deepEqual(j.candidates, []);
+    assert.match(lab.must(['explain', 'cl/client', 'service/web/empty']), /refused at once/);
+    const p = JSON.parse(
+      lab.must(['probe', '-n', 'cl', '--to', 'service/web/empty', '--connections', '5', '-o', 'json']),
+    ) as ServiceProbe;
+    assert.deepEqual(row(p), { from: 'cl/client', answers: {}, failed: 5, failures: { refused: 5 } });
   });
 
   test('a backend labelled out of the selector stops answering; explain shows one candidate', async () => {

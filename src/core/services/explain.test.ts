@@ -151,7 +151,16 @@ const cases: Array<{
     candidates: [],
     check: (j) => {
       assert.match(j.reason!, /refused at once/);
-      assert.ok(j.steps.some((s) => s.chain === 'endpoints-check' && s.map === 'no-endpoint-services'));
+      assert.deepEqual(
+        j.steps.map((s) => `${s.hook} ${s.chain} ${s.map ?? ''}`),
+        [
+          'prerouting nat-prerouting ',
+          'prerouting services service-ips',
+          'forward filter-forward ',
+          'forward endpoints-check no-endpoint-services',
+          'forward reject-chain ',
+        ],
+      );
       assert.ok(j.steps.some((s) => s.action === 'reject'));
     },
   },

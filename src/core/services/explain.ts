@@ -95,6 +95,8 @@ export interface JourneyCandidate {
 }
 
 export interface TableStep {
+  /** The netfilter hook the step runs at. */
+  hook: Hook;
   chain: string;
   rule: number;
   /** The map the rule looked the packet up in, when it did. */
@@ -159,12 +161,13 @@ function numgenMod(t: TableDef, chain: string): number | undefined {
   return undefined;
 }
 
-function stepsOf(t: TableDef, r: TraceResult): TableStep[] {
+/** The rules the packet took (a chain's policy accept, which changes nothing, left out). */
+function stepsOf(t: TableDef, hook: Hook, r: TraceResult): TableStep[] {
   return r.steps
-    .filter((s) => s.table === SERVICES_TABLE && s.action !== undefined)
+    .filter((s) => s.table === SERVICES_TABLE && s.action !== undefined && s.action !== 'policy accept')
     .map((s) => {
       const map = s.rule >= 0 ? mapOf(t, s.chain, s.rule) : undefined;
-      return { chain: s.chain, rule: s.rule, ...(map ? { map } : {}), action: s.action! };
+      return { hook, chain: s.chain, rule: s.rule, ...(map ? { map } : {}), action: s.action! };
     });
 }
 
@@ -263,7 +266,17 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
   if (first.nat.length === 0) {
     // No DNAT: the filter hook's endpoints check decides (reject, drop) or nothing does.
     const filtered = tracePacket([table], filterHook, packet(0));
-    const steps = [...stepsOf(table, first), ...stepsOf(table, filtered)];
+    // The services chain's lookup missed (the tracer reports only what matched): say so.
+    const missed: TableStep = {
+      hook: natHook,
+      chain: O.servicesChain,
+      rule: 0,
+      map: O.serviceIps,
+      action: 'no element: nothing to balance to, the packet goes on unchanged',
+    };
+    const natSteps = stepsOf(table, natHook, first);
+    const lookedUp = natSteps.some((x) => x.chain === O.servicesChain);
+    const steps = [...natSteps, ...(lookedUp ? [] : [missed]), ...stepsOf(table, filterHook, filtered)];
     const outcome = filtered.verdict === 'reject' ? 'rejected' : 'dropped';
     const reason =
       filtered.verdict === 'reject'
@@ -282,7 +295,7 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
     return { ...head, outcome, reason, steps, candidates: [], ...(disagreement ? { disagreement } : {}) };
   }
 
-  const toService = stepsOf(table, first).find((s) => s.chain === O.servicesChain);
+  const toService = stepsOf(table, natHook, first).find((s) => s.chain === O.servicesChain);
   const serviceChain = toService?.action.replace(/^(goto|jump) /, '');
   const mod = serviceChain !== undefined ? (numgenMod(table, serviceChain) ?? 1) : 1;
   const traces = Array.from({ length: mod }, (_, i) => (i === 0 ? first : tracePacket([table], natHook, packet(i))));
@@ -295,7 +308,7 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
     else byChain.set(dnat.chain, { chain: dnat.chain, nat: dnat.action!, numgen: [i] });
   });
   // Up to the service chain; the choice among endpoints is the candidates' part.
-  const steps = stepsOf(table, first).filter(
+  const steps = stepsOf(table, natHook, first).filter(
     (s) => !s.chain.startsWith('ep/') && !(s.chain === serviceChain && hasNumgen(table, s.chain, s.rule)),
   );
   const byEndpoint = new Map(all.map((e) => [names.endpoint(e), e]));
@@ -358,10 +371,10 @@ export function renderServiceJourney(j: ServiceJourney): string {
   lines.push(
     `  1. ${j.from} (${j.fromIP}) on node ${j.node} opens a connection to the ClusterIP ${j.clusterIP}:${j.port}/${j.protocol}`,
   );
-  lines.push(`  2. on ${j.node}, table ${j.table}, hook ${j.hook}:`);
+  lines.push(`  2. on ${j.node}, table ${j.table}:`);
   for (const s of j.steps)
     lines.push(
-      `       chain ${s.chain}${s.rule >= 0 ? ` rule ${s.rule}` : ''}${s.map ? `: map @${s.map} [${j.key}]` : ''} -> ${s.action}`,
+      `       ${s.hook}: chain ${s.chain}${s.rule >= 0 ? ` rule ${s.rule}` : ''}${s.map ? `: map @${s.map} [${j.key}]` : ''} -> ${s.action}`,
     );
   if (j.outcome !== 'balanced') {
     lines.push(`  3. ${j.reason ?? j.outcome}`);
