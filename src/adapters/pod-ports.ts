@@ -6,13 +6,16 @@
  * What a pod answers, so that probes and people can tell who they reached:
  * - TCP: a greeting line `weft <namespace/pod> <port> from <client address>` (the address as the
  *   pod sees it, which shows NAT), then an echo of whatever the client sends.
- * - UDP: each datagram echoed back to its sender.
+ * - UDP: each datagram echoed back to its sender; one that starts with WHO_REQUEST gets the
+ *   greeting line before the echo, so `weft probe --to service/...` can tell which pod answered.
+ * (src/core/pod-greeting.ts says it all in one place.)
  */
 
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { closeSync } from 'node:fs';
 import { bindSocketsInNetns } from './netns-native.js';
+import { isWhoRequest, podGreeting, WHO_REQUEST } from '../core/pod-greeting.js';
 
 export interface PodPort {
   protocol: 'TCP' | 'UDP';
@@ -27,14 +30,20 @@ export interface ServedPorts {
 function serveTcp(server: Server, pod: string, port: number): void {
   server.on('connection', (sock: TcpSocket) => {
     sock.on('error', () => sock.destroy());
-    sock.write(`weft ${pod} ${port} from ${(sock.remoteAddress ?? '?').replace(/^::ffff:/, '')}\n`);
+    sock.write(podGreeting(pod, port, sock.remoteAddress ?? '?'));
     sock.pipe(sock);
   });
   server.on('error', () => undefined);
 }
 
-function serveUdp(sock: UdpSocket): void {
-  sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+function serveUdp(sock: UdpSocket, pod: string, port: number): void {
+  sock.on('message', (msg, rinfo) => {
+    // The echo stays byte for byte; only a who-request gets the greeting in front.
+    const answer = isWhoRequest(msg.subarray(0, WHO_REQUEST.length).toString('latin1'))
+      ? Buffer.concat([Buffer.from(podGreeting(pod, port, rinfo.address)), msg])
+      : msg;
+    sock.send(answer, rinfo.port, rinfo.address);
+  });
   // A send to a vanished peer reports ICMP errors here; the socket stays usable.
   sock.on('error', () => undefined);
 }
@@ -127,7 +136,7 @@ export async function servePodPorts(
   const handles = nsPath === undefined ? await bindHere(ports) : await bindIn(nsPath, ports);
   for (const h of handles) {
     if (h.protocol === 'TCP') serveTcp(h.server, pod, h.port);
-    else serveUdp(h.socket);
+    else serveUdp(h.socket, pod, h.port);
   }
   return { close: () => closeAll(handles) };
 }

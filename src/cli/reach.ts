@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { matrixFrom, probeJson, renderTruthTable } from '../core/lab/probe-table.js';
 import { reachMatrix, reachVerdict } from '../core/policy/reach.js';
 import { explainVerdict } from '../core/policy/explain.js';
+import { explainServiceJourney, renderServiceJourney } from '../core/services/explain.js';
+import { findVipService, parseServiceRef, resolveServicePort } from '../core/services/service-ref.js';
 import { PROTOCOLS, type Protocol } from '../core/k8s/objects.js';
 import { LabClient } from '../lab/client.js';
 import {
@@ -58,33 +60,75 @@ export function registerReach(program: Command): void {
     program
       .command('explain')
       .description(
-        'why FROM may or may not connect to TO (pods as ns/name): the policies that isolate each end and the rule that allows each direction',
+        'why FROM may or may not connect to TO (pods as ns/name): the policies that isolate each end and the rule that allows each direction; with TO service/NS/NAME, the journey of a connection to the Service: map and rule of the node table, candidate endpoints, route or tunnel, policy verdict per candidate',
       )
       .argument('<from>', 'source pod, namespace/name')
-      .argument('<to>', 'destination pod, namespace/name')
-      .requiredOption('--port <port>', 'destination port')
-      .option('--protocol <protocol>', 'TCP, UDP or SCTP', 'TCP'),
-  ).action(async (fromRef: string, toRef: string, flags: { port: string; protocol: string; lab?: string }) => {
-    const { port, protocol } = parsePortProtocol(flags.port, flags.protocol);
-    const lab = openLab(flags);
-    try {
-      const pods = await lab.pods();
-      const find = (ref: string, arg: string) => {
-        if (!/^[^/]+\/[^/]+$/.test(ref)) throw new Error(`${arg}: "${ref}" is not namespace/name`);
-        const p = pods.find((v) => podViewName(v) === ref);
-        if (!p) throw new Error(`${arg}: pod "${ref}" not found`);
-        return LabClient.reachPod(p);
-      };
-      const from = find(fromRef, 'FROM');
-      const to = find(toRef, 'TO');
-      const v = reachVerdict(await lab.policyCluster(), from, to, port, protocol);
-      if (v.kind === 'fixed')
-        process.stdout.write(
-          `${fromRef} -> ${toRef} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
-        );
-      else process.stdout.write(explainVerdict(fromRef, toRef, port, protocol, v.verdict));
-    } finally {
-      await lab.close();
-    }
-  });
+      .argument('<to>', 'destination pod (namespace/name) or service/NAMESPACE/NAME')
+      .option('--port <port>', 'destination port (a Service: its port number or name, default its first port)')
+      .option('--protocol <protocol>', 'TCP, UDP or SCTP (a Service: default its port protocol)', 'TCP')
+      .option('-o, --output <format>', 'text or json', 'text'),
+  ).action(
+    async (
+      fromRef: string,
+      toRef: string,
+      flags: { port?: string; protocol: string; output: string; lab?: string },
+      cmd: Command,
+    ) => {
+      if (flags.output !== 'text' && flags.output !== 'json')
+        throw new Error(`-o: "${flags.output}" is not a format (use text or json)`);
+      const toService = /^(service|services|svc)\//.test(toRef);
+      const serviceRef = toService ? parseServiceRef(toRef, 'TO') : undefined;
+      if (!toService && flags.port === undefined) throw new Error('--port: required when TO is a pod');
+      const protocolGiven = cmd.getOptionValueSource('protocol') === 'cli';
+      const lab = openLab(flags);
+      try {
+        const pods = await lab.pods();
+        const find = (ref: string, arg: string) => {
+          if (!/^[^/]+\/[^/]+$/.test(ref)) throw new Error(`${arg}: "${ref}" is not namespace/name`);
+          const p = pods.find((v) => podViewName(v) === ref);
+          if (!p) throw new Error(`${arg}: pod "${ref}" not found`);
+          return LabClient.reachPod(p);
+        };
+        const from = find(fromRef, 'FROM');
+        if (serviceRef) {
+          const services = (await lab.store.list('Service')).map((s) => s.object);
+          const service = findVipService(services, serviceRef, 'TO');
+          const protocol = protocolGiven ? parsePortProtocol('1', flags.protocol).protocol : undefined;
+          const port = resolveServicePort(service, flags.port, protocol);
+          if (from.ip === undefined || from.node === undefined)
+            throw new Error(`FROM: pod "${fromRef}" is not running, so it has no address to connect from`);
+          const journey = explainServiceJourney({
+            client: from,
+            service,
+            port,
+            services,
+            slices: (await lab.store.list('EndpointSlice')).map((s) => s.object),
+            pods: pods.map(LabClient.reachPod),
+            policy: await lab.policyCluster(),
+            ...(await lab.journeyContext()),
+          });
+          process.stdout.write(
+            flags.output === 'json' ? `${JSON.stringify(journey, null, 2)}\n` : renderServiceJourney(journey),
+          );
+          return;
+        }
+        const { port, protocol } = parsePortProtocol(flags.port!, flags.protocol);
+        const to = find(toRef, 'TO');
+        const v = reachVerdict(await lab.policyCluster(), from, to, port, protocol);
+        if (flags.output === 'json') {
+          const doc =
+            v.kind === 'fixed'
+              ? { from: fromRef, to: toRef, port, protocol, allowed: v.allowed, reason: v.reason }
+              : { from: fromRef, to: toRef, port, protocol, allowed: v.verdict.allowed, verdict: v.verdict };
+          process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+        } else if (v.kind === 'fixed')
+          process.stdout.write(
+            `${fromRef} -> ${toRef} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
+          );
+        else process.stdout.write(explainVerdict(fromRef, toRef, port, protocol, v.verdict));
+      } finally {
+        await lab.close();
+      }
+    },
+  );
 }

@@ -1,12 +1,14 @@
 /**
  * One connection attempt to a lab pod, made from wherever the calling process runs (the probe
  * helpers run inside the source pod's namespace): TCP connects and reads the pod's greeting line
- * plus the echo of a payload; UDP sends a datagram and waits for its echo. Both resolve with what
- * came back and reject when nothing did within the timeout.
+ * plus the echo of a payload; UDP sends a datagram and waits for its echo (a who-request's echo
+ * comes after the pod's greeting line: src/core/pod-greeting.ts). Both resolve with what came
+ * back and reject when nothing did within the timeout.
  */
 
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { parseGreeting } from '../core/pod-greeting.js';
 
 export function tcp(host: string, port: number, timeoutMs: number, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -52,10 +54,13 @@ export function udp(
       reject(new Error(`udp ${host}:${port}: no echo within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on('message', (msg, rinfo) => {
-      if (msg.toString('utf8') !== payload || rinfo.port !== port) return;
+      // The echo of our payload, or (for a who-request) the pod's greeting line and then the echo.
+      const text = msg.toString('utf8');
+      const answered = text === payload || (parseGreeting(text) !== undefined && text.endsWith(`\n${payload}`));
+      if (!answered || rinfo.port !== port) return;
       clearTimeout(timer);
       sock.close();
-      resolve(msg.toString('utf8'));
+      resolve(text);
     });
     const send = () => sock.send(payload, port, host);
     const onError = (err: Error) => {

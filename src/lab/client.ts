@@ -13,8 +13,11 @@ import type { ReachPod } from '../core/policy/reach.js';
 import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
 import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
 import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
+import type { ConnectionOutcome, ServiceProbeSource } from '../core/lab/service-probe.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
-import { checkLabName, serviceRangesOf } from '../core/lab/lab-spec.js';
+import { checkLabName, labNetConf, serviceRangesOf } from '../core/lab/lab-spec.js';
+import { parseNetConf } from '../core/flannel/net-conf.js';
+import type { JourneyBackend, JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
@@ -26,6 +29,12 @@ import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
 import { join } from 'node:path';
 
 const PROBE_FROM = fileURLToPath(new URL('./probe-from.js', import.meta.url));
+
+/** The environment of a probe helper that sends its UDP attempts from ports base, base + 1, ... */
+const udpSourceEnv = (base: number) => ({
+  PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+  WEFT_PROBE_UDP_SOURCE_BASE: String(base),
+});
 
 export interface PodView {
   stored: Stored<Pod>;
@@ -235,6 +244,25 @@ export class LabClient {
   }
 
   /**
+   * What `weft explain FROM service/...` needs beyond the objects: the pod network, the nodes'
+   * addresses and leases, and the backend the lab's agents run (from the lab's net-conf).
+   */
+  async journeyContext(): Promise<{ clusterCidr: string; nodes: JourneyNode[]; backend: JourneyBackend }> {
+    const conf = parseNetConf(labNetConf(this.record.spec));
+    const nodes = (await this.nodes()).map((n) => ({
+      name: n.name,
+      internalIP: n.internalIP,
+      ...(n.podCIDR ? { podCIDR: n.podCIDR } : {}),
+    }));
+    return {
+      clusterCidr: conf.network,
+      nodes,
+      // The lab's nodes reach the underlay through eth0 (src/lab/underlay.ts).
+      backend: { ...conf.backend, underlayDevice: 'eth0' },
+    };
+  }
+
+  /**
    * Waits until every pod named is Running (throws with the reasons when one is Failed or the
    * time runs out), or, with `gone`, until none of them has a sandbox any more (its node tore it
    * down) and, for a ref with a uid, that pod is no longer stored (a terminating pod is removed by
@@ -314,24 +342,14 @@ export class LabClient {
       pods.map(async (src): Promise<boolean[]> => {
         const none = pods.map(() => false);
         if (src.status?.phase !== 'Running' || !src.sandbox) return none;
-        const nsPath =
-          src.sandbox.netns === ''
-            ? join(NETNS_RUN_DIR, this.paths.nodeNs(src.sandbox.node))
-            : join(NETNS_RUN_DIR, src.sandbox.netns);
+        const nsPath = this.sandboxNetns(src.sandbox);
         const hosts = targets.map((t) => t ?? '0.0.0.0');
         const r = await this.exec.tryRun({
           argv: [process.execPath, PROBE_FROM, protocol.toLowerCase(), String(port), String(timeoutMs), ...hosts],
           netns: nsPath,
           timeoutMs: timeoutMs + 10_000,
           context: `probe from ${name(src)}`,
-          ...(udpBase === undefined
-            ? {}
-            : {
-                env: {
-                  PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-                  WEFT_PROBE_UDP_SOURCE_BASE: String(udpBase),
-                },
-              }),
+          ...(udpBase === undefined ? {} : { env: udpSourceEnv(udpBase) }),
         });
         if (r.exitCode !== 0)
           throw new Error(`probe from ${name(src)}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
@@ -344,6 +362,54 @@ export class LabClient {
       pods.forEach((dst, j) => out.push({ from: name(src), to: name(dst), connected: rows[i]![j]! })),
     );
     return out;
+  }
+
+  /**
+   * `weft probe --to service/...`: from each source pod, `connections` new connections at once to
+   * the VIP (each from its own source port, so each is a new flow the Service balances afresh),
+   * and which pod answered each (its greeting names it). Pods that are not Running fail every
+   * connection with "not running".
+   */
+  async probeService(
+    pods: PodView[],
+    vip: string,
+    port: number,
+    protocol: 'TCP' | 'UDP',
+    connections: number,
+    timeoutMs: number,
+  ): Promise<ServiceProbeSource[]> {
+    const udpBase = protocol === 'UDP' ? await this.nextUdpSourceBlock(connections) : undefined;
+    return Promise.all(
+      pods.map(async (src): Promise<ServiceProbeSource> => {
+        const from = podViewName(src);
+        if (src.status?.phase !== 'Running' || !src.sandbox)
+          return { from, outcomes: Array.from({ length: connections }, () => ({ error: 'not running' })) };
+        const r = await this.exec.tryRun({
+          argv: [
+            process.execPath,
+            PROBE_FROM,
+            'who',
+            protocol.toLowerCase(),
+            String(port),
+            String(timeoutMs),
+            String(connections),
+            vip,
+          ],
+          netns: this.sandboxNetns(src.sandbox),
+          timeoutMs: timeoutMs + 10_000,
+          context: `probe from ${from} to ${vip}:${port}/${protocol}`,
+          ...(udpBase === undefined ? {} : { env: udpSourceEnv(udpBase) }),
+        });
+        if (r.exitCode !== 0) throw new Error(`probe from ${from}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+        return { from, outcomes: JSON.parse(r.stdout) as ConnectionOutcome[] };
+      }),
+    );
+  }
+
+  private sandboxNetns(sandbox: SandboxRecord): string {
+    return sandbox.netns === ''
+      ? join(NETNS_RUN_DIR, this.paths.nodeNs(sandbox.node))
+      : join(NETNS_RUN_DIR, sandbox.netns);
   }
 
   /**

@@ -2,14 +2,16 @@
 /**
  * The lab's port server: serves every port a pod declares, with one small Node process per pod
  * (so hundreds of pods stay light). TCP: accepts, answers "weft <pod> <port> from <client>\n"
- * (the client address as the server sees it, which shows NAT) and echoes what it receives. UDP: echoes each datagram. Prints "ready" on stdout once every socket is bound,
- * which is what its starter waits for.
+ * (the client address as the server sees it, which shows NAT) and echoes what it receives. UDP:
+ * echoes each datagram (a who-request gets the greeting first: src/core/pod-greeting.ts). Prints
+ * "ready" on stdout once every socket is bound, which is what its starter waits for.
  *
  * Usage: echo-server.js [--name POD] tcp:80 udp:81 ...
  */
 
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
+import { isWhoRequest, podGreeting, WHO_REQUEST } from '../core/pod-greeting.js';
 
 interface Listen {
   protocol: 'tcp' | 'udp';
@@ -38,8 +40,7 @@ async function listen(l: Listen, name: string): Promise<void> {
   if (l.protocol === 'tcp') {
     const server = createServer((sock) => {
       sock.on('error', () => sock.destroy());
-      // Strip the IPv4-mapped prefix of the dual-stack socket so the address reads as people write it.
-      sock.write(`weft ${name} ${l.port} from ${(sock.remoteAddress ?? '?').replace(/^::ffff:/, '')}\n`);
+      sock.write(podGreeting(name, l.port, sock.remoteAddress ?? '?'));
       sock.pipe(sock);
     });
     await new Promise<void>((resolve, reject) => {
@@ -50,7 +51,12 @@ async function listen(l: Listen, name: string): Promise<void> {
     return;
   }
   const sock = createSocket({ type: 'udp6', ipv6Only: false });
-  sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+  sock.on('message', (msg, rinfo) => {
+    const answer = isWhoRequest(msg.subarray(0, WHO_REQUEST.length).toString('latin1'))
+      ? Buffer.concat([Buffer.from(podGreeting(name, l.port, rinfo.address)), msg])
+      : msg;
+    sock.send(answer, rinfo.port, rinfo.address);
+  });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(l.port, '::', resolve);

@@ -11,13 +11,14 @@
  */
 
 import type { z } from 'zod';
-import type { K8sKind, K8sObject, ObjectOfKind, Service } from './objects.js';
+import type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 
 export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 import { isPodReady } from './pod-status.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
+import { serviceExternalIp, servicePorts, sliceEndpointPorts, sliceEndpoints } from './printers.js';
 
 export type KindScope = 'Namespaced' | 'Cluster';
 
@@ -26,7 +27,7 @@ export interface PrinterColumn<T> {
   name: string;
   /** Only with -o wide. */
   wide?: boolean;
-  cell: ((obj: T) => string) | 'age';
+  cell: ((obj: T, o: { wide: boolean }) => string) | 'age';
 }
 
 export interface KindInfo<K extends K8sKind> {
@@ -124,14 +125,8 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (s) => s.metadata.name },
       { name: 'type', cell: (s) => s.spec.type },
       { name: 'cluster-ip', cell: (s) => s.spec.clusterIP ?? '<none>' },
-      { name: 'external-ip', cell: externalIpCell },
-      {
-        name: 'port(s)',
-        cell: (s) =>
-          s.spec.ports
-            .map((p) => `${p.port}${p.nodePort === undefined ? '' : `:${p.nodePort}`}/${p.protocol}`)
-            .join(',') || '<none>',
-      },
+      { name: 'external-ip', cell: (s, o) => serviceExternalIp(s, o.wide) },
+      { name: 'port(s)', cell: servicePorts },
       { name: 'age', cell: 'age' },
       { name: 'selector', wide: true, cell: (s) => (s.spec.selector ? labelsText(s.spec.selector) : '<none>') },
     ],
@@ -148,11 +143,8 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     columns: [
       { name: 'name', cell: (e) => e.metadata.name },
       { name: 'addresstype', cell: (e) => e.addressType },
-      {
-        name: 'ports',
-        cell: (e) => e.ports.map((p) => (p.port === undefined ? '<unset>' : String(p.port))).join(',') || '<unset>',
-      },
-      { name: 'endpoints', cell: (e) => e.endpoints.flatMap((ep) => ep.addresses).join(',') || '<unset>' },
+      { name: 'ports', cell: sliceEndpointPorts },
+      { name: 'endpoints', cell: sliceEndpoints },
       { name: 'age', cell: 'age' },
     ],
   },
@@ -186,18 +178,3 @@ export function kindNamed(arg: string): K8sKind | undefined {
 /** Nodes, for `weft get` (not a stored kind). */
 export const NODE_RESOURCE = { singular: 'node', plural: 'nodes', shortNames: ['no'] } as const;
 
-/**
- * kubectl's EXTERNAL-IP: an ExternalName Service's name; a LoadBalancer's ingress addresses (and
- * externalIPs), `<pending>` while it has none; externalIPs of any other type; else `<none>`.
- */
-function externalIpCell(s: Service): string {
-  if (s.spec.type === 'ExternalName') return s.spec.externalName ?? '<none>';
-  const extra = (s.spec as { externalIPs?: unknown }).externalIPs;
-  const external = Array.isArray(extra) ? extra.map(String) : [];
-  if (s.spec.type === 'LoadBalancer') {
-    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
-    const all = [...ingress, ...external];
-    return all.length > 0 ? all.join(',') : '<pending>';
-  }
-  return external.length > 0 ? external.join(',') : '<none>';
-}

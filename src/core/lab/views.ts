@@ -39,8 +39,12 @@ export function formatAge(fromIso: string, now: number): string {
 
 /** Columns padded to their widest cell plus 3 spaces, as kubectl's tabwriter does. */
 export function renderTable(header: readonly string[], rows: readonly string[][]): string {
-  const all = [header.map((h) => h.toUpperCase()), ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return alignColumns([header.map((h) => h.toUpperCase()), ...rows]);
+}
+
+/** renderTable without the upper-cased header: every line as given, aligned. */
+export function alignColumns(all: readonly (readonly string[])[]): string {
+  const widths = (all[0] ?? []).map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return (
     all
       .map((r) =>
@@ -78,7 +82,9 @@ export function objectRows<K extends K8sKind>(
     const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
     return [
       ...(withNamespace ? [namespace] : []),
-      ...columns.map((c) => (c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object))),
+      ...columns.map((c) =>
+        c.cell === 'age' ? formatAge(s.meta.creationTimestamp, now) : c.cell(s.object, { wide: o.wide === true }),
+      ),
     ];
   });
   return { header, rows };
