@@ -177,4 +177,3 @@ export function kindNamed(arg: string): K8sKind | undefined {
 
 /** Nodes, for `weft get` (not a stored kind). */
 export const NODE_RESOURCE = { singular: 'node', plural: 'nodes', shortNames: ['no'] } as const;
-
