@@ -197,12 +197,9 @@ export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER }
 export const SERVICE_SPEC = {
   kept: [],
   refused: {
-    externalIPs: { reason: NOT_YET },
-    loadBalancerIP: { reason: NOT_YET },
-    loadBalancerSourceRanges: { reason: NOT_YET },
-    loadBalancerClass: { reason: NOT_YET },
+    loadBalancerIP: { reason: `${NOT_YET} (the lab's load balancer picks the address from its pool)` },
+    loadBalancerClass: { reason: `${NOT_YET} (the lab has one load balancer)` },
     allocateLoadBalancerNodePorts: { reason: NOT_YET },
-    healthCheckNodePort: { reason: NOT_YET },
     publishNotReadyAddresses: { reason: NOT_YET },
     trafficDistribution: { reason: NOT_YET },
     ipFamilyPolicy: only('SingleStack', 'one address family per Service'),
