@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import { labNetConf, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
+import { labNetConf, lbCidrOf, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { makeEtcdTls } from './etcd-tls.js';
@@ -432,7 +432,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     });
     writeLabRecord(paths, record);
     say(
-      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}`,
+      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
     return record;
   } catch (err) {
