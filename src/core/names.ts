@@ -125,6 +125,11 @@ export const SERVICES_OBJECTS = {
   noEndpointServices: 'no-endpoint-services',
   noEndpointNodePorts: 'no-endpoint-nodeports',
   clusterIps: 'cluster-ips',
+  /** loadBalancerSourceRanges: filter chains before DNAT, and the LB address . proto . port map to each Service's firewall chain. */
+  firewallPrerouting: 'filter-prerouting-pre-dnat',
+  firewallOutput: 'filter-output-pre-dnat',
+  firewallCheck: 'firewall-check',
+  firewallIps: 'firewall-ips',
 } as const;
 
 /** The packet mark bit that asks the services table's postrouting chain to masquerade (kube-proxy's 0x4000). */
