@@ -23,6 +23,8 @@ export interface HealthChecksControllerOptions {
   node: string;
   cache: ClusterCache;
   servers: HealthCheckServers;
+  /** Whether this node's Services table is in step (the services controller is ready). */
+  proxyHealthy: () => boolean;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -49,7 +51,7 @@ export function healthChecksController(o: HealthChecksControllerOptions): {
       current = new Map(checks.map((h) => [h.port, h]));
       await o.servers.serve([...current.keys()], (port) => {
         const h = current.get(port);
-        return h ? healthCheckReply(h) : undefined;
+        return h ? healthCheckReply(h, o.proxyHealthy()) : undefined;
       });
       return checks.length === 0 ? undefined : checks.map((h) => `${h.port}:${h.localEndpoints}`).join(',');
     },

@@ -282,6 +282,7 @@ function agentControllers(
       node: opts.nodeName,
       cache: cluster.cache,
       servers: new NodeHealthCheckServers(),
+      proxyHealthy: () => services.controller.status().ready,
       clock,
       log: log.with({ component: 'health-checks' }),
       metrics,

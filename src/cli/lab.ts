@@ -2,7 +2,7 @@
 // that `lab up` starts). Every command that acts on one lab takes it from --name/--lab/$WEFT_LAB
 // through labNameOf() (lab-name.ts); the hidden ones are always given --lab by lab up.
 import type { Command } from 'commander';
-import { DEFAULT_LB_CIDR, lbCidrOf, serviceCidrOf } from '../core/lab/lab-spec.js';
+import { DEFAULT_LB_CIDR, DEFAULT_OUTSIDE_ADDRESS, lbCidrOf, serviceCidrOf } from '../core/lab/lab-spec.js';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
 import type { LabDeps } from '../lab/lab.js';
@@ -106,6 +106,27 @@ export function registerLab(program: Command): void {
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+
+  withLabNameOptions(
+    lab
+      .command('outside')
+      .description(
+        "run a command as a client outside the cluster: in a namespace on the lab's underlay segment that belongs to no node, e.g. weft lab outside -- curl http://10.99.0.1:30080",
+      )
+      .argument('<command...>', 'the command and its arguments, after --')
+      .option(
+        '--address <ip>',
+        `the client's address on the segment (${DEFAULT_OUTSIDE_ADDRESS} when not given); another free address is another client`,
+      )
+      .passThroughOptions(),
+  ).action(async (command: string[], opts: LabFlags & { address?: string }) => {
+    const name = labNameOf(opts, process.env);
+    requireRoot('lab outside');
+    // With pass-through options commander keeps the "--" that separates weft's flags from the command.
+    const argv = command[0] === '--' ? command.slice(1) : command;
+    const { runOutside } = await import('../lab/outside.js');
+    process.exitCode = await runOutside(name, opts.address, argv, deps());
+  });
 
   withLabNameOptions(
     lab

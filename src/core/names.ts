@@ -229,6 +229,11 @@ export function labNamespacePrefix(lab: string): string {
   return `${LAB_NS_PREFIX}${lab}-`;
 }
 
+/** The namespace of an outside client of the lab (`weft lab outside --address IP`), one per address. */
+export function labOutsideNamespace(lab: string, ip: string): string {
+  return `${labNamespacePrefix(lab)}out-${ip}`;
+}
+
 /** The namespace of lab node `node` (node names are n1, n2, ...). */
 export function labNodeNamespace(lab: string, node: string): string {
   return `${labNamespacePrefix(lab)}${node}`;

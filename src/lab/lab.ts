@@ -7,6 +7,8 @@
  * supervise: a process per lab (started by up) that restarts any agent or pod runner that died,
  *       as systemd or the kubelet restart a node's daemons; it and restart-agents take the
  *       lab's supervisor lock, so one agent per node runs at any time.
+ * outside: clients outside the cluster, namespaces on the segment that belong to no node
+ *       (./outside.ts); the segment's gateway routes the load-balancer pool to the nodes.
  * down: stops the supervisor first (so nothing is restarted meanwhile), then ends every process inside the lab's namespaces (`ip netns pids`, which finds them even
  *       when lab.json is lost or the processes were orphaned by a kill -9) and the ones lab.json
  *       names, deletes every namespace with the lab's prefix (links, routes and nftables rules go
@@ -35,6 +37,7 @@ import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SliceController } from './slice-controller.js';
+import { routeLoadBalancerPool } from './outside.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -296,6 +299,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         mkdirSync(d, { recursive: true });
     }
     writeLabRecord(paths, record);
+    // The load-balancer pool is routed to the nodes by the gateway (outside clients: ./outside.ts).
+    await routeLoadBalancerPool(deps, record);
 
     if (spec.store.kind === 'etcd') {
       if (spec.store.managed) {

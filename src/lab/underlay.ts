@@ -121,6 +121,57 @@ export class Underlay {
     return { name, ns, iface: 'eth0', ip, segment };
   }
 
+  /**
+   * An outside client: a namespace with eth0 on the segment at `ip`, a default route via the
+   * gateway, and `viaGateway` ranges (the load-balancer pool, which lies inside the segment's /24
+   * but is not on-link: no one answers ARP for it) routed to the gateway too, as a client on a LAN
+   * reaches addresses its router learned. `label` names the namespace after the lab's prefix; the
+   * veth's segment end is `out<last octet>`.
+   */
+  async addOutsideClient(label: string, segment: Segment, ip: string, viaGateway: readonly string[]): Promise<string> {
+    const ns = `${this.prefix}${label}`;
+    await this.netns.add(ns);
+    const peer = `out${ip.split('.').pop() ?? ''}`;
+    await this.ip(
+      segment.ns,
+      [
+        `link add ${peer} type veth peer name eth0 netns ${this.netns.path(ns)}`,
+        `link set ${peer} master ${BRIDGE} up`,
+      ],
+      `plug outside client ${ip} into the segment`,
+    );
+    await this.ip(
+      ns,
+      [
+        'link set lo up',
+        `addr add ${ip}/24 dev eth0`,
+        'link set eth0 up',
+        `route add default via ${segment.prefix24}.254`,
+        ...viaGateway.map((cidr) => `route add ${cidr} via ${segment.prefix24}.254`),
+      ],
+      `address outside client ${ip}`,
+    );
+    return ns;
+  }
+
+  /**
+   * The gateway routes `cidr` (the load-balancer pool) to the nodes, one ECMP route over their
+   * segment addresses, like a router that learned the pool from each node by BGP. Flows are
+   * hashed on addresses and ports; no ICMP redirects (the gateway forwards back onto the segment
+   * the packet came from, and a redirect would send the client to one node for good).
+   */
+  async routeViaNodes(segment: Segment, cidr: string, nodeIps: readonly string[]): Promise<void> {
+    await this.sysctl(segment.ns, 'net.ipv4.fib_multipath_hash_policy', '1');
+    await this.sysctl(segment.ns, 'net.ipv4.conf.all.send_redirects', '0');
+    await this.sysctl(segment.ns, `net.ipv4.conf.${BRIDGE}.send_redirects`, '0');
+    if (nodeIps.length === 0) return;
+    await this.ip(
+      segment.ns,
+      [`route replace ${cidr} ${nodeIps.map((ip) => `nexthop via ${ip}`).join(' ')}`],
+      `route the load-balancer pool ${cidr} to the nodes`,
+    );
+  }
+
   /** Every namespace of this lab (by prefix). */
   namespaces(): string[] {
     return this.netns.list().filter((n) => n.startsWith(this.prefix));

@@ -93,5 +93,10 @@ test("health check body: kube-proxy's JSON", () => {
   assert.deepEqual(JSON.parse(healthCheckReply(h!).body), {
     service: { namespace: 'web', name: 'lb' },
     localEndpoints: 2,
+    serviceProxyHealthy: true,
   });
+  // A node whose Services table is not in step answers 503 even with local endpoints.
+  const stale = healthCheckReply(h!, false);
+  assert.equal(stale.status, 503);
+  assert.equal((JSON.parse(stale.body) as { serviceProxyHealthy: boolean }).serviceProxyHealthy, false);
 });

@@ -7,7 +7,8 @@
  *
  * - 200 when this node has at least one ready endpoint of the Service, 503 otherwise (kube-proxy
  *   counts ready endpoints only; terminating ones make a node unhealthy so the LB drains it).
- * - The body is kube-proxy's JSON: {"service": {"namespace", "name"}, "localEndpoints": N}.
+ * - The body is kube-proxy's JSON: {"service": {"namespace", "name"}, "localEndpoints": N,
+ *   "serviceProxyHealthy": bool}.
  *   N counts this node's ready endpoint addresses once each (kube-proxy sums them per Service port;
  *   a count of pods is what a person reading it expects, and 0 / not 0 is the same either way).
  *
@@ -51,12 +52,23 @@ export function healthChecksOf(input: {
   return out.sort((a, b) => a.port - b.port);
 }
 
-/** What the health check port answers. */
-export function healthCheckReply(h: HealthCheck): HealthCheckReply {
+/**
+ * What the health check port answers. `proxyHealthy`: this node's Services table is in step (the
+ * services controller's last sync succeeded); kube-proxy answers 503 when it is not, whatever the
+ * endpoints, since the node may not forward as the endpoints say.
+ */
+export function healthCheckReply(h: HealthCheck, proxyHealthy = true): HealthCheckReply {
   return {
-    status: h.localEndpoints > 0 ? 200 : 503,
+    status: h.localEndpoints > 0 && proxyHealthy ? 200 : 503,
     body:
-      JSON.stringify({ service: { namespace: h.namespace, name: h.name }, localEndpoints: h.localEndpoints }, null, 2) +
-      '\n',
+      JSON.stringify(
+        {
+          service: { namespace: h.namespace, name: h.name },
+          localEndpoints: h.localEndpoints,
+          serviceProxyHealthy: proxyHealthy,
+        },
+        null,
+        2,
+      ) + '\n',
   };
 }
