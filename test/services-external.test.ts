@@ -12,7 +12,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { listNetns, requireRoot, type CmdResult } from './support/netns.js';
+import { listNetns, requireRoot, sh, type CmdResult } from './support/netns.js';
 import { TestLab } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
 
@@ -203,6 +203,29 @@ describe('Services from outside the cluster (vxlan)', { timeout: 600_000 }, () =
       200,
     );
     for (let i = 0; i < 3; i++) assert.equal(connect(ingress, 80, OTHER_CLIENT), undefined, `blocked ${i}`);
+  });
+
+  test('LoadBalancer with externalTrafficPolicy Local: announced only by nodes with an endpoint, every connection keeps the client', async () => {
+    const ingress = service('local').status?.loadBalancer.ingress?.[0]?.ip;
+    assert.ok(ingress, 'the LoadBalancer has an ingress address');
+    // The gateway routes the address via n1 and n2 (they have endpoints), not n3, as BGP announcements would.
+    const viaOf = () => {
+      const r = sh(['ip', '-j', '-n', `${lab.prefix}ul`, 'route', 'show', `${ingress}/32`]);
+      const routes = JSON.parse(r.stdout || '[]') as Array<{ gateway?: string; nexthops?: Array<{ gateway: string }> }>;
+      return routes.flatMap((x) => x.nexthops?.map((n) => n.gateway) ?? (x.gateway ? [x.gateway] : [])).sort();
+    };
+    await waitFor(
+      'the gateway routes the Local address via n1 and n2',
+      () => (viaOf().join() === '10.99.0.1,10.99.0.2' ? true : undefined),
+      15_000,
+      200,
+    );
+    // New connections (new source ports, hashed over both routes): each is served, and sees the client.
+    for (let i = 0; i < 8; i++) {
+      const g = connect(ingress, 80);
+      assert.ok(g, `connection ${i} through ${ingress}`);
+      assert.match(g, new RegExp(`^weft ext/web[12] 8080 from ${CLIENT.replace(/\./g, '\\.')}$`));
+    }
   });
 
   test('externalIPs: EXTERNAL_IP:port from outside reaches the backends', async () => {

@@ -5,7 +5,8 @@
  *       (the lab's SQLite files, or etcd in the segment namespace), one `weft agent` and one pod
  *       runner (the lab's kubelet) per node as real processes inside the node's namespace.
  * supervise: a process per lab (started by up) that restarts any agent or pod runner that died,
- *       as systemd or the kubelet restart a node's daemons; it and restart-agents take the
+ *       as systemd or the kubelet restart a node's daemons, and runs the lab's controllers
+ *       (EndpointSlices, and the gateway's routes of load-balancer addresses); it and restart-agents take the
  *       lab's supervisor lock, so one agent per node runs at any time.
  * outside: clients outside the cluster, namespaces on the segment that belong to no node
  *       (./outside.ts); the segment's gateway routes the load-balancer pool to the nodes.
@@ -37,7 +38,8 @@ import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SliceController } from './slice-controller.js';
-import { routeLoadBalancerPool } from './outside.js';
+import { prepareGateway } from './outside.js';
+import { LbRouteController } from './lb-routes.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -177,7 +179,7 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
 
 /**
  * `weft lab supervise`: looks every `everyMs` and restarts what died, until `signal` (SIGTERM in
- * the CLI) or the lab is gone; and runs the lab's EndpointSlice controller (./slice-controller.ts). A process that keeps dying is restarted at most once per look (its log says why).
+ * the CLI) or the lab is gone; and runs the lab's EndpointSlice controller (./slice-controller.ts) and its load-balancer routes (./lb-routes.ts). A process that keeps dying is restarted at most once per look (its log says why).
  */
 export async function superviseLab(
   name: string,
@@ -194,9 +196,25 @@ export async function superviseLab(
     log: new JsonLogger((line) => process.stderr.write(line), { component: 'endpointslice-controller', lab: name }),
   });
   await slices.start();
+  // The gateway's routes of LoadBalancer addresses (what the nodes would announce by BGP).
+  const record = readLabRecord(paths);
+  const routes = record
+    ? new LbRouteController({
+        store,
+        path: paths.objects,
+        exec: deps.exec,
+        segmentNs: record.segmentNs,
+        nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+        lbCidr: lbCidrOf(record.spec),
+        clock: systemClock,
+        log: new JsonLogger((line) => process.stderr.write(line), { component: 'lb-routes', lab: name }),
+      })
+    : undefined;
+  await routes?.start();
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
+    await routes?.stop();
     await slices.stop();
     await store.close();
   }
@@ -299,8 +317,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         mkdirSync(d, { recursive: true });
     }
     writeLabRecord(paths, record);
-    // The load-balancer pool is routed to the nodes by the gateway (outside clients: ./outside.ts).
-    await routeLoadBalancerPool(deps, record);
+    // The gateway routes load-balancer addresses to the nodes (the supervisor keeps the routes: ./lb-routes.ts).
+    await prepareGateway(deps, record);
 
     if (spec.store.kind === 'etcd') {
       if (spec.store.managed) {

@@ -6,8 +6,8 @@
  * loadBalancerSourceRanges).
  *
  * A client's namespace is made on first use and kept (named with the lab's prefix, so `lab down`
- * removes it with the rest, also after a crash). Making one also makes sure the segment's gateway
- * routes the load-balancer pool to the nodes, so labs made before the pool existed get the route.
+ * removes it with the rest, also after a crash). The client routes the load-balancer pool to the
+ * segment's gateway, which routes each address to the nodes that announce it (./lb-routes.ts).
  * A lock in the lab's directory keeps two concurrent calls from making the same client twice.
  */
 
@@ -24,15 +24,10 @@ import { Underlay, type Segment } from './underlay.js';
 
 const SEGMENT_PREFIX24 = '10.99.0';
 
-/** The segment's gateway routes the lab's load-balancer pool to its nodes (see Underlay.routeViaNodes). */
-export async function routeLoadBalancerPool(deps: Pick<LabDeps, 'exec'>, record: LabRecord): Promise<void> {
+/** The segment's gateway, ready to route load-balancer addresses to nodes (see Underlay.prepareGateway). */
+export async function prepareGateway(deps: Pick<LabDeps, 'exec'>, record: LabRecord): Promise<void> {
   const underlay = new Underlay(deps.exec, labNamespacePrefix(record.spec.name));
-  const segment: Segment = { prefix24: SEGMENT_PREFIX24, ns: record.segmentNs };
-  await underlay.routeViaNodes(
-    segment,
-    lbCidrOf(record.spec),
-    record.nodes.map((n) => n.ip),
-  );
+  await underlay.prepareGateway({ prefix24: SEGMENT_PREFIX24, ns: record.segmentNs });
 }
 
 /** The namespace of the outside client at `address` (default 10.99.0.250), made when missing. */
@@ -49,7 +44,7 @@ export async function ensureOutsideClient(name: string, address: string | undefi
     if (netns.list().includes(ns)) return ns;
     const underlay = new Underlay(deps.exec, paths.nsPrefix);
     const segment: Segment = { prefix24: SEGMENT_PREFIX24, ns: record.segmentNs };
-    await routeLoadBalancerPool(deps, record);
+    await prepareGateway(deps, record);
     try {
       await underlay.addOutsideClient(ns.slice(paths.nsPrefix.length), segment, ip, [lbCidrOf(record.spec)]);
     } catch (err) {

@@ -155,21 +155,14 @@ export class Underlay {
   }
 
   /**
-   * The gateway routes `cidr` (the load-balancer pool) to the nodes, one ECMP route over their
-   * segment addresses, like a router that learned the pool from each node by BGP. Flows are
-   * hashed on addresses and ports; no ICMP redirects (the gateway forwards back onto the segment
+   * The gateway as a router of load-balancer addresses to the nodes (routes: src/lab/lb-routes.ts):
+   * ECMP flows hashed on addresses and ports; no ICMP redirects (it forwards back onto the segment
    * the packet came from, and a redirect would send the client to one node for good).
    */
-  async routeViaNodes(segment: Segment, cidr: string, nodeIps: readonly string[]): Promise<void> {
+  async prepareGateway(segment: Segment): Promise<void> {
     await this.sysctl(segment.ns, 'net.ipv4.fib_multipath_hash_policy', '1');
     await this.sysctl(segment.ns, 'net.ipv4.conf.all.send_redirects', '0');
     await this.sysctl(segment.ns, `net.ipv4.conf.${BRIDGE}.send_redirects`, '0');
-    if (nodeIps.length === 0) return;
-    await this.ip(
-      segment.ns,
-      [`route replace ${cidr} ${nodeIps.map((ip) => `nexthop via ${ip}`).join(' ')}`],
-      `route the load-balancer pool ${cidr} to the nodes`,
-    );
   }
 
   /** Every namespace of this lab (by prefix). */
