@@ -1,8 +1,7 @@
 // The kinds registry: names kubectl knows, group-qualified messages, and each entry agreeing with its schema.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_VERSIONS, externalIpCell, KIND_INFO, kindNamed, resourceNames, SUPPORTED_KINDS } from './kinds.js';
-import type { Service } from './objects.js';
+import { API_VERSIONS, KIND_INFO, kindNamed, resourceNames, SUPPORTED_KINDS } from './kinds.js';
 import { parseManifest } from './parse.js';
 
 test('kindNamed: plural, singular, short name, kind and group-qualified names, any case', () => {
@@ -60,18 +59,4 @@ test("every registered kind: its entry names it, its apiVersion is the group's, 
       `${kind}: name and age columns`,
     );
   }
-});
-
-test("EXTERNAL-IP: kubectl's column (LB ingress then external IPs, <pending>, the ExternalName)", () => {
-  const svc = (spec: string) =>
-    parseManifest(`apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: ${spec}\n`)[0] as Service;
-  const lb = svc('{type: LoadBalancer, ports: [{port: 80}], externalIPs: [192.0.2.9]}');
-  const rows: Array<[Service, string]> = [
-    [svc('{ports: [{port: 80}]}'), '<none>'],
-    [svc('{ports: [{port: 80}], externalIPs: [192.0.2.9, 192.0.2.10]}'), '192.0.2.9,192.0.2.10'],
-    [svc('{type: LoadBalancer, ports: [{port: 80}]}'), '<pending>'],
-    [{ ...lb, status: { loadBalancer: { ingress: [{ ip: '10.99.0.224' }] } } }, '10.99.0.224,192.0.2.9'],
-    [svc('{type: ExternalName, externalName: db.example.com}'), 'db.example.com'],
-  ];
-  for (const [s, want] of rows) assert.equal(externalIpCell(s), want);
 });

@@ -11,7 +11,7 @@
  */
 
 import type { z } from 'zod';
-import type { K8sKind, K8sObject, ObjectOfKind, Service } from './objects.js';
+import type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 
 export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
@@ -118,7 +118,7 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (s) => s.metadata.name },
       { name: 'type', cell: (s) => s.spec.type },
       { name: 'cluster-ip', cell: (s) => s.spec.clusterIP ?? '<none>' },
-      { name: 'external-ip', cell: externalIpCell },
+      { name: 'external-ip', cell: () => '<none>' },
       {
         name: 'port(s)',
         cell: (s) =>
@@ -151,20 +151,6 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
     ],
   },
 };
-
-/**
- * kubectl's EXTERNAL-IP: external IPs, and for a LoadBalancer its ingress addresses first
- * (`<pending>` until it has one); an ExternalName Service shows its name.
- */
-export function externalIpCell(s: Service): string {
-  const external = s.spec.externalIPs ?? [];
-  if (s.spec.type === 'ExternalName') return s.spec.externalName ?? '<none>';
-  if (s.spec.type === 'LoadBalancer') {
-    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
-    return ingress.length + external.length > 0 ? [...ingress, ...external].join(',') : '<pending>';
-  }
-  return external.length > 0 ? external.join(',') : '<none>';
-}
 
 /** Every stored kind, in registry order. */
 export const SUPPORTED_KINDS = Object.keys(KIND_INFO) as K8sKind[];
