@@ -16,8 +16,13 @@ import type { Logger } from '../ports/logger.js';
 import { ClusterCache } from '../agent/cluster-cache.js';
 import { SqliteClusterSource } from '../adapters/cluster-source-sqlite.js';
 import type { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
-import { loadBalancerRouteCommands, loadBalancerRoutes, type LabNodeAddress } from '../core/lab/lb-routes.js';
-import { cidrContains, parseCidr, tryParseIp } from '../core/net/ip.js';
+import {
+  announcedRoutes,
+  loadBalancerRouteCommands,
+  loadBalancerRoutes,
+  type LabNodeAddress,
+  type RouteJson,
+} from '../core/lab/lb-routes.js';
 
 export interface LbRouteControllerOptions {
   store: SqliteObjectStore;
@@ -30,12 +35,6 @@ export interface LbRouteControllerOptions {
   clock: Clock;
   log: Logger;
   resyncMs?: number;
-}
-
-interface RouteJson {
-  dst?: string;
-  gateway?: string;
-  nexthops?: Array<{ gateway?: string }>;
 }
 
 export class LbRouteController {
@@ -90,20 +89,7 @@ export class LbRouteController {
       argv: ['ip', '-j', '-n', this.o.segmentNs, 'route', 'show'],
       context: `list the routes of ${this.o.segmentNs}`,
     });
-    const pool = parseCidr(this.o.lbCidr);
-    const out = new Map<string, string[]>();
-    for (const route of JSON.parse(r.stdout || '[]') as RouteJson[]) {
-      // A /32 is listed without its length; anything with one is not an announcement.
-      const ip = route.dst === undefined ? undefined : tryParseIp(route.dst);
-      if (!ip || !cidrContains(pool, ip) || route.dst === undefined) continue;
-      const via = route.nexthops
-        ? route.nexthops.flatMap((n) => (n.gateway ? [n.gateway] : []))
-        : route.gateway
-          ? [route.gateway]
-          : [];
-      out.set(route.dst, via);
-    }
-    return out;
+    return announcedRoutes(JSON.parse(r.stdout || '[]') as RouteJson[], this.o.lbCidr);
   }
 
   private async sync(): Promise<void> {

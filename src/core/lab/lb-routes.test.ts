@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Service, ServiceSpec } from '../k8s/objects.js';
-import { loadBalancerRouteCommands, loadBalancerRoutes } from './lb-routes.js';
+import { announcedRoutes, loadBalancerRouteCommands, loadBalancerRoutes } from './lb-routes.js';
 
 const NODES = [
   { name: 'n1', ip: '10.99.0.1' },
@@ -76,4 +76,23 @@ test('LB route commands: replace what differs (whatever the nexthop order), dele
     'route del 10.99.0.227/32',
   ]);
   assert.deepEqual(loadBalancerRouteCommands(wanted, wanted), [], 'in step: nothing to do');
+});
+
+test('announced routes from `ip -j route show`: single and ECMP host routes in the pool; nothing else', () => {
+  const routes = [
+    { dst: '10.99.0.0/24', dev: 'ul0', protocol: 'kernel', scope: 'link', prefsrc: '10.99.0.254' },
+    { dst: '10.99.0.224/28', nexthops: [{ gateway: '10.99.0.1' }] },
+    { dst: '10.99.0.225', gateway: '10.99.0.1', dev: 'ul0', flags: [] },
+    {
+      dst: '10.99.0.226',
+      flags: [],
+      nexthops: [{ gateway: '10.99.0.1', dev: 'ul0', weight: 1, flags: [] }, { gateway: '10.99.0.2' }],
+    },
+    { dst: '10.99.0.7', gateway: '10.99.0.1' },
+    { dst: 'default', gateway: '10.99.0.254' },
+  ];
+  assert.deepEqual(Object.fromEntries(announcedRoutes(routes, '10.99.0.224/28')), {
+    '10.99.0.225': ['10.99.0.1'],
+    '10.99.0.226': ['10.99.0.1', '10.99.0.2'],
+  });
 });

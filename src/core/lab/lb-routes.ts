@@ -14,6 +14,7 @@
 
 import type { EndpointSlice, Service } from '../k8s/objects.js';
 import { endpointsOf, hasVip } from '../services/service-table.js';
+import { cidrContains, parseCidr, tryParseIp } from '../net/ip.js';
 
 export interface LabNodeAddress {
   name: string;
@@ -58,5 +59,34 @@ export function loadBalancerRouteCommands(
     out.push(`route replace ${ip}/32 ${via.map((v) => `nexthop via ${v}`).join(' ')}`);
   }
   for (const ip of [...actual.keys()].sort()) if (!wanted.has(ip)) out.push(`route del ${ip}/32`);
+  return out;
+}
+
+/** One route of `ip -j route show`: a single gateway, or ECMP nexthops. */
+export interface RouteJson {
+  dst?: string;
+  gateway?: string;
+  nexthops?: Array<{ gateway?: string }>;
+}
+
+/**
+ * The announcements among a gateway's routes (`ip -j route show`): host routes to addresses of
+ * the pool, address → nexthops. A /32 is listed without its length; a route with one (the segment,
+ * a pool-wide route of an older lab) is not an announcement and is left alone.
+ */
+export function announcedRoutes(routes: readonly RouteJson[], lbCidr: string): Map<string, string[]> {
+  const pool = parseCidr(lbCidr);
+  const out = new Map<string, string[]>();
+  for (const route of routes) {
+    if (route.dst === undefined) continue;
+    const ip = tryParseIp(route.dst);
+    if (!ip || !cidrContains(pool, ip)) continue;
+    const via = route.nexthops
+      ? route.nexthops.flatMap((n) => (n.gateway ? [n.gateway] : []))
+      : route.gateway
+        ? [route.gateway]
+        : [];
+    out.set(route.dst, via);
+  }
   return out;
 }
