@@ -351,14 +351,23 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
     for (const n of s.nodes) {
       assert.deepEqual(
         n.controllers?.map((c) => `${c.name} ${c.ready}`),
-        ['subnet', 'backend', 'ip-masq', 'node-guard', 'cni-socket', 'cni-files', 'cluster', 'policy', 'services'].map(
-          (c) => `${c} true`,
-        ),
+        [
+          'subnet',
+          'backend',
+          'ip-masq',
+          'node-guard',
+          'cni-socket',
+          'cni-files',
+          'cluster',
+          'policy',
+          'services',
+          'health-checks',
+        ].map((c) => `${c} true`),
       );
     }
     assert.match(
       lab.must(['lab', 'status', '--name', lab.name]),
-      /controllers: subnet ok, backend ok, ip-masq ok, node-guard ok, cni-socket ok, cni-files ok, cluster ok, policy ok \(revision \d+\), services ok/,
+      /controllers: subnet ok, backend ok, ip-masq ok, node-guard ok, cni-socket ok, cni-files ok, cluster ok, policy ok \(revision \d+\), services ok, health-checks ok/,
     );
     assert.ok(lab.must(['lab', 'list']).split('\n').includes(lab.name));
   });

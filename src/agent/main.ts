@@ -40,6 +40,8 @@ import type { Metrics } from '../ports/metrics.js';
 import { ControllerRuntime } from './controller-runtime.js';
 import { PolicyController } from './controller-policy.js';
 import { SERVICE_KINDS, servicesController } from './controller-services.js';
+import { healthChecksController } from './controller-health-checks.js';
+import { NodeHealthCheckServers } from '../adapters/health-check-servers.js';
 import { ServiceController } from './controller-service.js';
 import { nodeStatusPath, NodeStatusWriter } from './node-status.js';
 
@@ -276,7 +278,17 @@ function agentControllers(
       metrics,
       timing,
     });
-    resources.push(cluster, policyNft, servicesNft, { close: services.close });
+    const healthChecks = healthChecksController({
+      node: opts.nodeName,
+      cache: cluster.cache,
+      servers: new NodeHealthCheckServers(),
+      proxyHealthy: () => services.controller.status().ready,
+      clock,
+      log: log.with({ component: 'health-checks' }),
+      metrics,
+      timing,
+    });
+    resources.push(cluster, policyNft, servicesNft, { close: services.close }, { close: healthChecks.close });
     controllers.push(
       new ServiceController({
         name: 'cluster',
@@ -306,6 +318,7 @@ function agentControllers(
           })),
       }),
       services.controller,
+      healthChecks.controller,
     );
   }
   return { controllers, resources };

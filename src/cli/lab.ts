@@ -2,7 +2,7 @@
 // that `lab up` starts). Every command that acts on one lab takes it from --name/--lab/$WEFT_LAB
 // through labNameOf() (lab-name.ts); the hidden ones are always given --lab by lab up.
 import type { Command } from 'commander';
-import { serviceCidrOf } from '../core/lab/lab-spec.js';
+import { DEFAULT_LB_CIDR, DEFAULT_OUTSIDE_ADDRESS, lbCidrOf, serviceCidrOf } from '../core/lab/lab-spec.js';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
 import type { LabDeps } from '../lab/lab.js';
@@ -39,6 +39,11 @@ export function registerLab(program: Command): void {
     )
     .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
     .option('--service-cidr <cidr>', "the Services' ClusterIP range", '10.96.0.0/12')
+    .option(
+      '--lb-cidr <cidr>',
+      "the LoadBalancer Services' address pool, a block of the underlay segment that no node uses",
+      DEFAULT_LB_CIDR,
+    )
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
       requireRoot('lab up');
@@ -76,13 +81,17 @@ export function registerLab(program: Command): void {
       const { labStatus } = await import('../lab/lab.js');
       const s = await labStatus(name, deps());
       if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        // Labs recorded before --service-cidr / --lb-cidr show the defaults they run with.
+        const shown = s.spec
+          ? { ...s, spec: { ...s.spec, serviceCidr: serviceCidrOf(s.spec), lbCidr: lbCidrOf(s.spec) } }
+          : s;
+        process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
         return;
       }
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
@@ -97,6 +106,27 @@ export function registerLab(program: Command): void {
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+
+  withLabNameOptions(
+    lab
+      .command('outside')
+      .description(
+        "run a command as a client outside the cluster: in a namespace on the lab's underlay segment that belongs to no node, e.g. weft lab outside -- curl http://10.99.0.1:30080",
+      )
+      .argument('<command...>', 'the command and its arguments, after --')
+      .option(
+        '--address <ip>',
+        `the client's address on the segment (${DEFAULT_OUTSIDE_ADDRESS} when not given); another free address is another client`,
+      )
+      .passThroughOptions(),
+  ).action(async (command: string[], opts: LabFlags & { address?: string }) => {
+    const name = labNameOf(opts, process.env);
+    requireRoot('lab outside');
+    // With pass-through options commander keeps the "--" that separates weft's flags from the command.
+    const argv = command[0] === '--' ? command.slice(1) : command;
+    const { runOutside } = await import('../lab/outside.js');
+    process.exitCode = await runOutside(name, opts.address, argv, deps());
+  });
 
   withLabNameOptions(
     lab

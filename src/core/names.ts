@@ -125,6 +125,11 @@ export const SERVICES_OBJECTS = {
   noEndpointServices: 'no-endpoint-services',
   noEndpointNodePorts: 'no-endpoint-nodeports',
   clusterIps: 'cluster-ips',
+  /** loadBalancerSourceRanges: filter chains before DNAT, and the LB address . proto . port map to each Service's firewall chain. */
+  firewallPrerouting: 'filter-prerouting-pre-dnat',
+  firewallOutput: 'filter-output-pre-dnat',
+  firewallCheck: 'firewall-check',
+  firewallIps: 'firewall-ips',
 } as const;
 
 /** The packet mark bit that asks the services table's postrouting chain to masquerade (kube-proxy's 0x4000). */
@@ -222,6 +227,11 @@ export const DEFAULT_LAB_ROOT = '/run/weft/labs';
 
 export function labNamespacePrefix(lab: string): string {
   return `${LAB_NS_PREFIX}${lab}-`;
+}
+
+/** The namespace of an outside client of the lab (`weft lab outside --address IP`), one per address. */
+export function labOutsideNamespace(lab: string, ip: string): string {
+  return `${labNamespacePrefix(lab)}out-${ip}`;
 }
 
 /** The namespace of lab node `node` (node names are n1, n2, ...). */

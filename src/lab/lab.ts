@@ -5,8 +5,11 @@
  *       (the lab's SQLite files, or etcd in the segment namespace), one `weft agent` and one pod
  *       runner (the lab's kubelet) per node as real processes inside the node's namespace.
  * supervise: a process per lab (started by up) that restarts any agent or pod runner that died,
- *       as systemd or the kubelet restart a node's daemons; it and restart-agents take the
+ *       as systemd or the kubelet restart a node's daemons, and runs the lab's controllers
+ *       (EndpointSlices, and the gateway's routes of load-balancer addresses); it and restart-agents take the
  *       lab's supervisor lock, so one agent per node runs at any time.
+ * outside: clients outside the cluster, namespaces on the segment that belong to no node
+ *       (./outside.ts); the segment's gateway routes the load-balancer pool to the nodes.
  * down: stops the supervisor first (so nothing is restarted meanwhile), then ends every process inside the lab's namespaces (`ip netns pids`, which finds them even
  *       when lab.json is lost or the processes were orphaned by a kill -9) and the ones lab.json
  *       names, deletes every namespace with the lab's prefix (links, routes and nftables rules go
@@ -20,7 +23,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import { labNetConf, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
+import { labNetConf, lbCidrOf, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { makeEtcdTls } from './etcd-tls.js';
@@ -35,6 +38,8 @@ import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { SliceController } from './slice-controller.js';
+import { prepareGateway } from './outside.js';
+import { LbRouteController } from './lb-routes.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -174,7 +179,7 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
 
 /**
  * `weft lab supervise`: looks every `everyMs` and restarts what died, until `signal` (SIGTERM in
- * the CLI) or the lab is gone; and runs the lab's EndpointSlice controller (./slice-controller.ts). A process that keeps dying is restarted at most once per look (its log says why).
+ * the CLI) or the lab is gone; and runs the lab's EndpointSlice controller (./slice-controller.ts) and its load-balancer routes (./lb-routes.ts). A process that keeps dying is restarted at most once per look (its log says why).
  */
 export async function superviseLab(
   name: string,
@@ -191,9 +196,25 @@ export async function superviseLab(
     log: new JsonLogger((line) => process.stderr.write(line), { component: 'endpointslice-controller', lab: name }),
   });
   await slices.start();
+  // The gateway's routes of LoadBalancer addresses (what the nodes would announce by BGP).
+  const record = readLabRecord(paths);
+  const routes = record
+    ? new LbRouteController({
+        store,
+        path: paths.objects,
+        exec: deps.exec,
+        segmentNs: record.segmentNs,
+        nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+        lbCidr: lbCidrOf(record.spec),
+        clock: systemClock,
+        log: new JsonLogger((line) => process.stderr.write(line), { component: 'lb-routes', lab: name }),
+      })
+    : undefined;
+  await routes?.start();
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
+    await routes?.stop();
     await slices.stop();
     await store.close();
   }
@@ -296,6 +317,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         mkdirSync(d, { recursive: true });
     }
     writeLabRecord(paths, record);
+    // The gateway routes load-balancer addresses to the nodes (the supervisor keeps the routes: ./lb-routes.ts).
+    await prepareGateway(deps, record);
 
     if (spec.store.kind === 'etcd') {
       if (spec.store.managed) {
@@ -432,7 +455,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     });
     writeLabRecord(paths, record);
     say(
-      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}`,
+      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
     return record;
   } catch (err) {

@@ -121,6 +121,50 @@ export class Underlay {
     return { name, ns, iface: 'eth0', ip, segment };
   }
 
+  /**
+   * An outside client: a namespace with eth0 on the segment at `ip`, a default route via the
+   * gateway, and `viaGateway` ranges (the load-balancer pool, which lies inside the segment's /24
+   * but is not on-link: no one answers ARP for it) routed to the gateway too, as a client on a LAN
+   * reaches addresses its router learned. `label` names the namespace after the lab's prefix; the
+   * veth's segment end is `out<last octet>`.
+   */
+  async addOutsideClient(label: string, segment: Segment, ip: string, viaGateway: readonly string[]): Promise<string> {
+    const ns = `${this.prefix}${label}`;
+    await this.netns.add(ns);
+    const peer = `out${ip.split('.').pop() ?? ''}`;
+    await this.ip(
+      segment.ns,
+      [
+        `link add ${peer} type veth peer name eth0 netns ${this.netns.path(ns)}`,
+        `link set ${peer} master ${BRIDGE} up`,
+      ],
+      `plug outside client ${ip} into the segment`,
+    );
+    await this.ip(
+      ns,
+      [
+        'link set lo up',
+        `addr add ${ip}/24 dev eth0`,
+        'link set eth0 up',
+        `route add default via ${segment.prefix24}.254`,
+        ...viaGateway.map((cidr) => `route add ${cidr} via ${segment.prefix24}.254`),
+      ],
+      `address outside client ${ip}`,
+    );
+    return ns;
+  }
+
+  /**
+   * The gateway as a router of load-balancer addresses to the nodes (routes: src/lab/lb-routes.ts):
+   * ECMP flows hashed on addresses and ports; no ICMP redirects (it forwards back onto the segment
+   * the packet came from, and a redirect would send the client to one node for good).
+   */
+  async prepareGateway(segment: Segment): Promise<void> {
+    await this.sysctl(segment.ns, 'net.ipv4.fib_multipath_hash_policy', '1');
+    await this.sysctl(segment.ns, 'net.ipv4.conf.all.send_redirects', '0');
+    await this.sysctl(segment.ns, `net.ipv4.conf.${BRIDGE}.send_redirects`, '0');
+  }
+
   /** Every namespace of this lab (by prefix). */
   namespaces(): string[] {
     return this.netns.list().filter((n) => n.startsWith(this.prefix));

@@ -247,6 +247,12 @@ export interface ServiceSpec extends Kept<typeof SERVICE_SPEC> {
   internalTrafficPolicy?: TrafficPolicy;
   /** ExternalName only: the DNS name the Service is an alias of. */
   externalName?: string;
+  /** Addresses routed to the nodes by someone else; traffic to EXTERNAL_IP:port is treated like load-balancer traffic. */
+  externalIPs?: string[];
+  /** LoadBalancer only: the source CIDRs the load balancer admits (as written; the API server allows space padding). */
+  loadBalancerSourceRanges?: string[];
+  /** LoadBalancer with externalTrafficPolicy Local only: the node port each node answers health checks on (allocated when absent). */
+  healthCheckNodePort?: number;
 }
 
 /** core/v1 ServiceStatus: the load balancer's ingress addresses, written by the cluster (the lab). */

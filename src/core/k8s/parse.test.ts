@@ -215,7 +215,7 @@ test('Service affinity and traffic policies: the API server defaults, and its re
     ],
     [
       '{ports: [{port: 80}], externalTrafficPolicy: Local}',
-      "spec.externalTrafficPolicy: \"Local\": may only be set when `type` is 'NodePort' or 'LoadBalancer'",
+      'spec.externalTrafficPolicy: "Local": may only be set for externally-accessible services',
     ],
     [
       '{ports: [{port: 80}], sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}}',
@@ -233,6 +233,85 @@ test('Service affinity and traffic policies: the API server defaults, and its re
     [
       '{ports: [{port: 80}], sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSecond: 5}}}',
       'spec.sessionAffinityConfig.clientIP.timeoutSecond: unknown field',
+    ],
+  ] as const) {
+    assert.throws(
+      () => parseManifest(svc(spec)),
+      (err: Error) => err.message.includes(reason),
+      `${spec} → ${reason}`,
+    );
+  }
+});
+
+test('Service externalIPs, loadBalancerSourceRanges, healthCheckNodePort: kept and defaulted as the API server does', () => {
+  const svc = (spec: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: ${spec}\n`;
+  const [ext] = parseManifest(svc('{ports: [{port: 80}], externalIPs: [192.0.2.9]}')) as Service[];
+  assert.deepEqual(ext?.spec.externalIPs, ['192.0.2.9']);
+  assert.equal(
+    ext?.spec.externalTrafficPolicy,
+    'Cluster',
+    'a ClusterIP Service with external IPs is externally accessible',
+  );
+  const [lb] = parseManifest(
+    svc(
+      '{type: LoadBalancer, ports: [{port: 80}], externalTrafficPolicy: Local, healthCheckNodePort: 31000, loadBalancerSourceRanges: [" 10.99.0.250/32", 10.0.0.0/8]}',
+    ),
+  ) as Service[];
+  assert.equal(lb?.spec.healthCheckNodePort, 31000);
+  assert.deepEqual(lb?.spec.loadBalancerSourceRanges, [' 10.99.0.250/32', '10.0.0.0/8'], 'kept as written');
+  const [zero] = parseManifest(
+    svc('{type: LoadBalancer, ports: [{port: 80}], externalTrafficPolicy: Local, healthCheckNodePort: 0}'),
+  ) as Service[];
+  assert.equal(zero?.spec.healthCheckNodePort, undefined, '0 means "allocate one"');
+  for (const [spec, reason] of [
+    [
+      '{ports: [{port: 80}], externalIPs: [nope]}',
+      'spec.externalIPs[0]: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+    ],
+    [
+      '{ports: [{port: 80}], externalIPs: [0.0.0.0]}',
+      'spec.externalIPs[0]: "0.0.0.0": may not be unspecified (0.0.0.0)',
+    ],
+    [
+      '{ports: [{port: 80}], externalIPs: [127.0.0.5]}',
+      'spec.externalIPs[0]: "127.0.0.5": may not be in the loopback range (127.0.0.0/8, ::1/128)',
+    ],
+    [
+      '{ports: [{port: 80}], externalIPs: [169.254.1.1]}',
+      'spec.externalIPs[0]: "169.254.1.1": may not be in the link-local range (169.254.0.0/16, fe80::/10)',
+    ],
+    [
+      '{ports: [{port: 80}], externalIPs: [224.0.0.5]}',
+      'spec.externalIPs[0]: "224.0.0.5": may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)',
+    ],
+    [
+      '{ports: [{port: 80}], externalIPs: ["2001:db8::1"]}',
+      'spec.externalIPs[0]: "2001:db8::1": must be an IPv4 address',
+    ],
+    ['{clusterIP: None, externalIPs: [192.0.2.9]}', 'spec.externalIPs: has no effect on a headless Service'],
+    [
+      '{ports: [{port: 80}], loadBalancerSourceRanges: [10.0.0.0/8]}',
+      "spec.loadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'",
+    ],
+    [
+      '{type: NodePort, ports: [{port: 80}], loadBalancerSourceRanges: [10.0.0.0/8]}',
+      "spec.loadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'",
+    ],
+    [
+      '{type: LoadBalancer, ports: [{port: 80}], loadBalancerSourceRanges: [10.0.0.0/33]}',
+      'spec.loadBalancerSourceRanges[0]: "10.0.0.0/33": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)',
+    ],
+    [
+      '{type: LoadBalancer, ports: [{port: 80}], healthCheckNodePort: 31000}',
+      "spec.healthCheckNodePort: 31000: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+    ],
+    [
+      '{type: NodePort, externalTrafficPolicy: Local, ports: [{port: 80}], healthCheckNodePort: 31000}',
+      "spec.healthCheckNodePort: 31000: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+    ],
+    [
+      '{type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80}], healthCheckNodePort: 70000}',
+      'spec.healthCheckNodePort',
     ],
   ] as const) {
     assert.throws(

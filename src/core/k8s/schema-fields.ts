@@ -16,7 +16,7 @@
  *     as in `kubectl get -o yaml` output, and replaced by the store's own, as the API server
  *     ignores them on create;
  *   - refused, with its path and a reason: a field with network meaning that weft does not
- *     implement yet (load balancer options, external IPs, dual-stack, host ports other than a
+ *     implement yet (some load balancer options, dual-stack, host ports other than a
  *     hostNetwork pod's own), so that nobody believes it is in force; and every `status`, which
  *     the cluster writes, not apply. Where a field's value is exactly what weft already does
  *     (ipFamilyPolicy: SingleStack, as every `kubectl get -o yaml` of a real Service shows),
@@ -215,12 +215,9 @@ export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER }
 export const SERVICE_SPEC = {
   kept: [],
   refused: {
-    externalIPs: { reason: NOT_YET },
-    loadBalancerIP: { reason: NOT_YET },
-    loadBalancerSourceRanges: { reason: NOT_YET },
-    loadBalancerClass: { reason: NOT_YET },
+    loadBalancerIP: { reason: `${NOT_YET} (the lab's load balancer picks the address from its pool)` },
+    loadBalancerClass: { reason: `${NOT_YET} (the lab has one load balancer)` },
     allocateLoadBalancerNodePorts: { reason: NOT_YET },
-    healthCheckNodePort: { reason: NOT_YET },
     publishNotReadyAddresses: { reason: NOT_YET },
     trafficDistribution: { reason: NOT_YET },
     ipFamilyPolicy: only('SingleStack', 'one address family per Service'),

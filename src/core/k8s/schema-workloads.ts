@@ -13,7 +13,7 @@
  */
 
 import { z } from 'zod';
-import { tryParseIp } from '../net/ip.js';
+import { cidrContains, parseCidr, tryParseCidr, tryParseIp } from '../net/ip.js';
 import type {
   Container,
   Probe,
@@ -249,11 +249,18 @@ const SERVICE_SPEC = fieldsOf(
     externalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
     externalName: z.string().nullish(),
+    externalIPs: z.array(z.string()).nullish(),
+    loadBalancerSourceRanges: z.array(z.string()).nullish(),
+    // 0 and absent both mean "allocate one" (the API server's registry does).
+    healthCheckNodePort: z.union([z.literal(0), PORT_NUMBER]).nullish(),
   },
   F.SERVICE_SPEC,
 )
   .superRefine((s, ctx) => {
     const external = s.type === 'NodePort' || s.type === 'LoadBalancer';
+    // The API server's ExternallyAccessible: a ClusterIP Service with external IPs is reached from outside too.
+    const externallyAccessible =
+      external || ((s.type ?? 'ClusterIP') === 'ClusterIP' && (s.externalIPs ?? []).length > 0);
     if (s.type === 'ExternalName') {
       if (!s.externalName) addReasons(ctx, ['externalName'], ['Required value']);
       else addReasons(ctx, ['externalName'], checkDns1123Subdomain(s.externalName), s.externalName);
@@ -261,13 +268,14 @@ const SERVICE_SPEC = fieldsOf(
     } else if (s.externalName) {
       addReasons(ctx, ['externalName'], ["may only be set when `type` is 'ExternalName'"], s.externalName);
     }
-    if (s.externalTrafficPolicy && !external)
+    if (s.externalTrafficPolicy && !externallyAccessible)
       addReasons(
         ctx,
         ['externalTrafficPolicy'],
-        ["may only be set when `type` is 'NodePort' or 'LoadBalancer'"],
+        ['may only be set for externally-accessible services'],
         s.externalTrafficPolicy,
       );
+    checkExternalFields(s, ctx);
     if (s.internalTrafficPolicy && s.type === 'ExternalName')
       addReasons(ctx, ['internalTrafficPolicy'], ['may not be set for ExternalName services'], s.internalTrafficPolicy);
     const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
@@ -340,12 +348,94 @@ const SERVICE_SPEC = fieldsOf(
           timeoutSeconds: s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS,
         },
       };
-    if (type === 'NodePort' || type === 'LoadBalancer')
+    const externalIPs = s.externalIPs ?? [];
+    if (type === 'NodePort' || type === 'LoadBalancer' || (type === 'ClusterIP' && externalIPs.length > 0))
       out.externalTrafficPolicy = s.externalTrafficPolicy ?? 'Cluster';
+    if (externalIPs.length > 0) out.externalIPs = externalIPs;
+    if (s.loadBalancerSourceRanges && s.loadBalancerSourceRanges.length > 0)
+      out.loadBalancerSourceRanges = s.loadBalancerSourceRanges;
+    if (s.healthCheckNodePort) out.healthCheckNodePort = s.healthCheckNodePort;
     if (type !== 'ExternalName') out.internalTrafficPolicy = s.internalTrafficPolicy ?? 'Cluster';
     if (s.externalName) out.externalName = s.externalName;
     return { ...out, ...keptOf(s, F.SERVICE_SPEC) };
   });
+
+/**
+ * externalIPs, loadBalancerSourceRanges and healthCheckNodePort, as the API server checks them
+ * (ValidateService, validateServiceExternalTrafficPolicy; messages as it words them). weft adds
+ * one refusal of its own: its data plane is IPv4 only, so an IPv6 address or range would do
+ * nothing, and a field that does nothing is refused rather than dropped. External IPs of headless
+ * and ExternalName Services are refused too: kube-proxy gives such Services no rules at all.
+ */
+function checkExternalFields(
+  s: {
+    type?: string | null;
+    clusterIP?: string | null;
+    externalTrafficPolicy?: string | null;
+    externalIPs?: string[] | null;
+    loadBalancerSourceRanges?: string[] | null;
+    healthCheckNodePort?: number | null;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const externalIPs = s.externalIPs ?? [];
+  if (externalIPs.length > 0 && (s.type === 'ExternalName' || s.clusterIP === 'None'))
+    addReasons(
+      ctx,
+      ['externalIPs'],
+      [
+        `has no effect on a ${s.type === 'ExternalName' ? 'ExternalName' : 'headless'} Service (kube-proxy gives it no rules): weft refuses it`,
+      ],
+    );
+  externalIPs.forEach((text, i) => {
+    const ip = tryParseIp(text);
+    if (!ip)
+      return addReasons(
+        ctx,
+        ['externalIPs', i],
+        ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'],
+        text,
+      );
+    addReasons(ctx, ['externalIPs', i], specialIpReasons(text), text);
+    if (ip.family !== 4)
+      addReasons(ctx, ['externalIPs', i], [`must be an IPv4 address: ${F.NOT_YET} (IPv4 only)`], text);
+  });
+  const ranges = s.loadBalancerSourceRanges ?? [];
+  if (ranges.length > 0 && s.type !== 'LoadBalancer')
+    addReasons(ctx, ['loadBalancerSourceRanges'], ["Forbidden: may only be used when `type` is 'LoadBalancer'"]);
+  ranges.forEach((text, i) => {
+    // Space padding is allowed, a leftover of the annotation this field replaced (the API server trims).
+    const cidr = tryParseCidr(text.trim());
+    if (!cidr)
+      return addReasons(
+        ctx,
+        ['loadBalancerSourceRanges', i],
+        ['must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'],
+        text,
+      );
+    if (cidr.address.family !== 4)
+      addReasons(ctx, ['loadBalancerSourceRanges', i], [`must be an IPv4 range: ${F.NOT_YET} (IPv4 only)`], text);
+  });
+  if (s.healthCheckNodePort && !(s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
+    addReasons(
+      ctx,
+      ['healthCheckNodePort'],
+      ["may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"],
+      s.healthCheckNodePort,
+    );
+}
+
+/** The API server's ValidateNonSpecialIP: addresses no Service may claim. */
+function specialIpReasons(text: string): string[] {
+  const ip = tryParseIp(text);
+  if (!ip || ip.family !== 4) return [];
+  const inside = (cidr: string) => cidrContains(parseCidr(cidr), ip);
+  if (inside('0.0.0.0/32')) return ['may not be unspecified (0.0.0.0)'];
+  if (inside('127.0.0.0/8')) return ['may not be in the loopback range (127.0.0.0/8, ::1/128)'];
+  if (inside('169.254.0.0/16')) return ['may not be in the link-local range (169.254.0.0/16, fe80::/10)'];
+  if (inside('224.0.0.0/24')) return ['may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)'];
+  return [];
+}
 
 export const SERVICE: z.ZodType<Service, z.ZodTypeDef, unknown> = fieldsOf(
   {

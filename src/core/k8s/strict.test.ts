@@ -147,11 +147,15 @@ const refused: Array<[string, string, string]> = [
     'spec.loadBalancerIP: not supported yet by weft',
   ],
   [
-    'Service loadBalancerSourceRanges',
-    svc('{type: LoadBalancer, ports: [{port: 80}], loadBalancerSourceRanges: [10.0.0.0/8]}'),
-    'spec.loadBalancerSourceRanges: not supported yet by weft',
+    'Service loadBalancerClass',
+    svc('{type: LoadBalancer, ports: [{port: 80}], loadBalancerClass: example.com/lb}'),
+    'spec.loadBalancerClass: not supported yet by weft',
   ],
-  ['Service externalIPs', svcWith('externalIPs: [192.0.2.9]'), 'spec.externalIPs: not supported yet by weft'],
+  [
+    'Service allocateLoadBalancerNodePorts',
+    svc('{type: LoadBalancer, ports: [{port: 80}], allocateLoadBalancerNodePorts: false}'),
+    'spec.allocateLoadBalancerNodePorts: not supported yet by weft',
+  ],
   [
     'Service dual-stack ipFamilies',
     svcWith('ipFamilies: [IPv4, IPv6]'),

@@ -399,6 +399,112 @@ test('NodePorts: allocated from the range per protocol, kept on re-apply, refuse
   );
 });
 
+const LB_RANGES = { ...RANGES, lbCidr: '10.99.0.224/30' };
+const ingressOf = (s: K8sObject | undefined) => (s?.kind === 'Service' ? s.status?.loadBalancer.ingress : undefined);
+
+test('LoadBalancer: the lowest free pool address in status, kept on re-apply, freed on delete or type change; none free: pending', () => {
+  const planned = planApply(
+    DEFAULT_NS,
+    NODES,
+    located(
+      svc('a', '{type: LoadBalancer, ports: [{port: 80}]}'),
+      svc('b', '{type: LoadBalancer, ports: [{port: 80}]}'),
+      svc('np', '{type: NodePort, ports: [{port: 80}]}'),
+    ),
+    LB_RANGES,
+  );
+  assert.deepEqual(
+    planned.map((s) => ingressOf(s)),
+    [[{ ip: '10.99.0.224' }], [{ ip: '10.99.0.225' }], undefined],
+  );
+  const first = stored([...DEFAULT_NS.map((s) => s.object), ...planned]);
+  // Re-applied (in another order): each keeps its own; a new one gets the next free address.
+  const again = planApply(
+    first,
+    NODES,
+    located(
+      svc('c', '{type: LoadBalancer, ports: [{port: 80}]}'),
+      svc('b', '{type: LoadBalancer, ports: [{port: 81}]}'),
+    ),
+    LB_RANGES,
+  );
+  assert.deepEqual(
+    again.map((s) => ingressOf(s)),
+    [[{ ip: '10.99.0.226' }], [{ ip: '10.99.0.225' }]],
+  );
+  // a stops being a LoadBalancer: its address goes, and is the next one handed out.
+  const changed = planApply(first, NODES, located(svc('a', '{type: NodePort, ports: [{port: 80}]}')), LB_RANGES);
+  assert.equal(ingressOf(changed[0]), undefined);
+  const afterChange = stored([...DEFAULT_NS.map((s) => s.object), changed[0]!, planned[1]!]);
+  assert.deepEqual(
+    ingressOf(
+      planApply(afterChange, NODES, located(svc('d', '{type: LoadBalancer, ports: [{port: 80}]}')), LB_RANGES)[0],
+    ),
+    [{ ip: '10.99.0.224' }],
+  );
+  // Deleted: its address is free (the allocator sees only what is stored).
+  const withoutA = stored([...DEFAULT_NS.map((s) => s.object), planned[1]!]);
+  assert.deepEqual(
+    ingressOf(planApply(withoutA, NODES, located(svc('e', '{type: LoadBalancer, ports: [{port: 80}]}')), LB_RANGES)[0]),
+    [{ ip: '10.99.0.224' }],
+  );
+  // A pool of 4 with 5 LoadBalancers: the fifth is stored, pending (no ingress), as a real cluster leaves it.
+  const full = planApply(
+    DEFAULT_NS,
+    NODES,
+    located(...['p', 'q', 'r', 's', 't'].map((n) => svc(n, '{type: LoadBalancer, ports: [{port: 80}]}'))),
+    LB_RANGES,
+  );
+  assert.deepEqual(
+    full.map((s) => ingressOf(s)?.[0]?.ip),
+    ['10.99.0.224', '10.99.0.225', '10.99.0.226', '10.99.0.227', undefined],
+  );
+});
+
+test('healthCheckNodePort: allocated for LoadBalancer + Local, kept on re-apply, refused when taken, out of range or changed', () => {
+  const lbLocal = (name: string, more = '') =>
+    svc(name, `{type: LoadBalancer, externalTrafficPolicy: Local, ports: [{port: 80}]${more}}`);
+  const planned = services(
+    planApply(DEFAULT_NS, NODES, located(lbLocal('b', ', healthCheckNodePort: 30000'), lbLocal('a')), LB_RANGES),
+  );
+  assert.deepEqual(
+    planned.map((s) => [s.spec.ports[0]?.nodePort, s.spec.healthCheckNodePort]),
+    [
+      [30001, 30000],
+      [30002, 30003],
+    ],
+    'a given health check port is never handed to a node port',
+  );
+  const first = stored([...DEFAULT_NS.map((s) => s.object), ...planned]);
+  assert.equal(services(planApply(first, NODES, located(lbLocal('a')), LB_RANGES))[0]?.spec.healthCheckNodePort, 30003);
+  // Back to Cluster: no health check port; its port is free for others after that is stored.
+  const cluster = services(
+    planApply(first, NODES, located(svc('a', '{type: LoadBalancer, ports: [{port: 80}]}')), LB_RANGES),
+  );
+  assert.equal(cluster[0]?.spec.healthCheckNodePort, undefined);
+  assert.deepEqual(
+    problems(() =>
+      planApply(
+        first,
+        NODES,
+        located(
+          lbLocal('c', ', healthCheckNodePort: 30003'),
+          lbLocal('d', ', healthCheckNodePort: 8080'),
+          lbLocal('a', ', healthCheckNodePort: 31000'),
+          lbLocal('e', ', healthCheckNodePort: 30002'),
+        ),
+        LB_RANGES,
+      ),
+    ),
+    [
+      'document 1 (Service default/c): spec.healthCheckNodePort: Invalid value: 30003: failed to allocate requested HealthCheck NodePort 30003: provided port is already allocated (to service default/a)',
+      'document 2 (Service default/d): spec.healthCheckNodePort: Invalid value: 8080: failed to allocate requested HealthCheck NodePort 8080: provided port is not in the valid range. The range of valid ports is 30000-32767',
+      'document 3 (Service default/a): spec.healthCheckNodePort: Invalid value: 31000: cannot change healthCheckNodePort on loadBalancer service with externalTraffic=Local during update',
+      'document 4 (Service default/e): spec.healthCheckNodePort: Invalid value: 30002: failed to allocate requested HealthCheck NodePort 30002: provided port is already allocated (to service default/a)',
+    ],
+  );
+});
+
 test('an ExternalName Service gets no cluster IP and no node ports', () => {
   const [s] = services(
     planApply(DEFAULT_NS, NODES, located(svc('x', '{type: ExternalName, externalName: db.example.com}')), RANGES),

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labNetConf, LabSpecError, parseLabUpOptions, serviceRangesOf, type LabUpOptions } from './lab-spec.js';
+import {
+  checkOutsideAddress,
+  DEFAULT_LB_CIDR,
+  DEFAULT_OUTSIDE_ADDRESS,
+  labNetConf,
+  lbCidrOf,
+  LabSpecError,
+  parseLabUpOptions,
+  serviceRangesOf,
+  type LabUpOptions,
+} from './lab-spec.js';
 import { labNamespacePrefix, labPodNamespace } from '../names.js';
 
 test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => {
@@ -11,7 +21,52 @@ test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => 
     store: { kind: 'embedded' },
     network: '10.244.0.0/16',
     serviceCidr: '10.96.0.0/12',
+    lbCidr: '10.99.0.224/28',
   });
+});
+
+test('--lb-cidr: a block of the underlay segment clear of nodes, gateway, router and the default outside client', () => {
+  assert.equal(parseLabUpOptions({ lbCidr: '10.99.0.100/30', nodes: 3 }).lbCidr, '10.99.0.100/30');
+  assert.equal(parseLabUpOptions({ lbCidr: '10.99.0.101/30' }).lbCidr, '10.99.0.100/30', 'host bits dropped');
+  for (const [cidr, nodes, why] of [
+    ['10.98.0.0/28', 3, "must be a block of the lab's underlay segment 10.99.0.0/24"],
+    ['10.99.0.0/23', 3, "must be a block of the lab's underlay segment"],
+    ['10.99.0.0/28', 3, "holds the segment's network address"],
+    ['10.99.0.8/29', 10, 'holds node n8 (10.99.0.8)'],
+    ['10.99.0.248/30', 3, 'holds the default outside client (10.99.0.250)'],
+    ['10.99.0.252/30', 3, 'holds the router to a second segment (10.99.0.253)'],
+    ['10.99.0.254/32', 3, "holds the segment's gateway (10.99.0.254)"],
+    ['fd00::/120', 3, 'must be a block'],
+    ['pool', 3, '--lb-cidr: '],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions({ lbCidr: cidr, nodes }),
+      (e: Error) => e.message.startsWith('--lb-cidr: ') && e.message.includes(why),
+      cidr,
+    );
+  assert.equal(serviceRangesOf(parseLabUpOptions({})).lbCidr, '10.99.0.224/28');
+  const { lbCidr: _, ...old } = parseLabUpOptions({});
+  assert.equal(lbCidrOf(old), DEFAULT_LB_CIDR, 'a lab recorded before --lb-cidr gets the default');
+});
+
+test('outside client addresses: free addresses of the segment only', () => {
+  const spec = parseLabUpOptions({ nodes: 3 });
+  assert.equal(checkOutsideAddress(spec, DEFAULT_OUTSIDE_ADDRESS), '10.99.0.250');
+  assert.equal(checkOutsideAddress(spec, '10.99.0.4'), '10.99.0.4', 'above the last node');
+  for (const [address, why] of [
+    ['10.99.0.2', 'is node n2 (10.99.0.2), not free'],
+    ['10.99.0.254', "is the segment's gateway"],
+    ['10.99.0.255', "is the segment's broadcast address"],
+    ['10.99.0.230', "is in the lab's load-balancer pool 10.99.0.224/28"],
+    ['192.0.2.1', "is not on the lab's underlay segment 10.99.0.0/24"],
+    ['fd00::1', 'is not an IPv4 address'],
+    ['banana', 'is not an IPv4 address'],
+  ] as const)
+    assert.throws(
+      () => checkOutsideAddress(spec, address),
+      (e: Error) => e.message.startsWith('--address: ') && e.message.includes(why),
+      address,
+    );
 });
 
 test('--service-cidr: an IPv4 /12 to /28 apart from the pod network; the underlay inside it is held back', () => {

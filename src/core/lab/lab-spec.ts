@@ -1,11 +1,23 @@
 /**
- * The options of `weft lab up`, checked and defaulted, and the net-conf.json the lab's agents
+ * The options of `weft lab up`, checked and defaulted, the addresses of the lab's underlay
+ * segment (nodes, load-balancer pool, outside clients), and the net-conf.json the lab's agents
  * start with. Defaults are a newcomer's cluster: lab "weft", 3 nodes, vxlan, the embedded store,
  * pods in 10.244.0.0/16 (Flannel's default network).
  */
 
 import { LAB_NAME_PATTERN } from '../names.js';
-import { cidrsOverlap, formatCidr, networkOf, parseCidr } from '../net/ip.js';
+import {
+  addToIp,
+  cidrContains,
+  cidrSize,
+  cidrsOverlap,
+  formatCidr,
+  formatIp,
+  networkOf,
+  parseCidr,
+  tryParseIp,
+  type IpAddress,
+} from '../net/ip.js';
 import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
 export type LabBackend = 'vxlan' | 'host-gw';
@@ -26,6 +38,8 @@ export interface LabSpec {
   network: string;
   /** The Services' ClusterIP range (kube-apiserver's --service-cluster-ip-range); absent in labs made before it existed: the default. */
   serviceCidr?: string;
+  /** The load-balancer pool on the underlay segment; absent in labs made before it existed: the default. */
+  lbCidr?: string;
 }
 
 /** The service range of a lab (the default for labs recorded before --service-cidr). */
@@ -33,16 +47,76 @@ export function serviceCidrOf(spec: LabSpec): string {
   return spec.serviceCidr ?? DEFAULT_SERVICE_CIDR;
 }
 
-/** The allocator's ranges for a lab: its service range, less the underlay's addresses. */
-export function serviceRangesOf(spec: LabSpec): ServiceRanges {
-  return { serviceCidr: serviceCidrOf(spec), ...DEFAULT_NODE_PORTS, reserved: [UNDERLAY_CIDR] };
+/** The load-balancer pool of a lab (the default for labs recorded before --lb-cidr). */
+export function lbCidrOf(spec: LabSpec): string {
+  return spec.lbCidr ?? DEFAULT_LB_CIDR;
 }
 
-/** The lab's underlay segment (node addresses .1-.200, the outside client .250, the gateway .254). */
+/** The allocator's ranges for a lab: its service range, less the underlay's addresses, and its load-balancer pool. */
+export function serviceRangesOf(spec: LabSpec): ServiceRanges {
+  return {
+    serviceCidr: serviceCidrOf(spec),
+    ...DEFAULT_NODE_PORTS,
+    reserved: [UNDERLAY_CIDR],
+    lbCidr: lbCidrOf(spec),
+  };
+}
+
+/**
+ * The lab's underlay segment: node addresses .1-.200 (at most MAX_LAB_NODES nodes), the
+ * load-balancer pool .224-.239 by default, the outside client .250 by default, the router to a
+ * second segment .253, the gateway .254.
+ */
 export const UNDERLAY_CIDR = '10.99.0.0/24';
+export const UNDERLAY_GATEWAY = '10.99.0.254';
+const UNDERLAY_ROUTER = '10.99.0.253';
 
 export const MAX_LAB_NODES = 200;
 
+/** A block of the segment above every possible node address, below the outside client and the gateway. */
+export const DEFAULT_LB_CIDR = '10.99.0.224/28';
+
+/** The outside client's address when `weft lab outside` is given none. */
+export const DEFAULT_OUTSIDE_ADDRESS = '10.99.0.250';
+
+/** The address of node i (1-based) on the segment. */
+export function nodeUnderlayAddress(i: number): string {
+  const ip = addToIp(parseCidr(UNDERLAY_CIDR).address, BigInt(i));
+  if (!ip || i < 1 || i > MAX_LAB_NODES)
+    throw new LabSpecError(`node ${i}: no underlay address (1 to ${MAX_LAB_NODES})`);
+  return formatIp(ip);
+}
+
+/** What holds an address of the segment other than a client or the pool, or undefined when nothing does. */
+function segmentUser(ip: IpAddress, nodes: number): string | undefined {
+  const seg = parseCidr(UNDERLAY_CIDR);
+  const offset = ip.value - seg.address.value;
+  if (offset === 0n) return "the segment's network address";
+  if (offset === cidrSize(seg) - 1n) return "the segment's broadcast address";
+  if (offset >= 1n && offset <= BigInt(nodes)) return `node n${offset} (${formatIp(ip)})`;
+  if (formatIp(ip) === UNDERLAY_GATEWAY) return `the segment's gateway (${UNDERLAY_GATEWAY})`;
+  if (formatIp(ip) === UNDERLAY_ROUTER) return `the router to a second segment (${UNDERLAY_ROUTER})`;
+  return undefined;
+}
+
+/**
+ * An outside client's address (`weft lab outside --address`): on the segment, and not a node's,
+ * the gateway's, the router's, or in the load-balancer pool. Returns the address; throws
+ * LabSpecError naming the flag.
+ */
+export function checkOutsideAddress(spec: LabSpec, text: string): string {
+  const ip = tryParseIp(text);
+  if (!ip || ip.family !== 4) throw new LabSpecError(`--address: "${text}" is not an IPv4 address`);
+  if (!cidrContains(parseCidr(UNDERLAY_CIDR), ip))
+    throw new LabSpecError(`--address: ${text} is not on the lab's underlay segment ${UNDERLAY_CIDR}`);
+  const user = segmentUser(ip, spec.nodes);
+  if (user) throw new LabSpecError(`--address: ${text} is ${user}, not free for an outside client`);
+  if (cidrContains(parseCidr(lbCidrOf(spec)), ip))
+    throw new LabSpecError(
+      `--address: ${text} is in the lab's load-balancer pool ${lbCidrOf(spec)}, not free for an outside client`,
+    );
+  return formatIp(ip);
+}
 export interface LabUpOptions {
   name?: string;
   nodes?: string | number;
@@ -50,6 +124,7 @@ export interface LabUpOptions {
   store?: string;
   network?: string;
   serviceCidr?: string;
+  lbCidr?: string;
 }
 
 export class LabSpecError extends Error {
@@ -88,7 +163,42 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
       `--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`,
     );
   const serviceCidr = parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
-  return { name, nodes: Number(nodesText), backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr };
+  const nodes = Number(nodesText);
+  const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes);
+  return { name, nodes, backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr, lbCidr };
+}
+
+/**
+ * The load-balancer pool: a block of the underlay segment (the outside client reaches it through
+ * the segment's gateway, which routes it to the nodes) that holds no node, gateway, router or
+ * default outside client address. Every address of the block is handed out, as MetalLB does.
+ */
+function parseLbCidr(text: string, nodes: number): string {
+  let net;
+  try {
+    net = networkOf(parseCidr(text));
+  } catch (err) {
+    throw new LabSpecError(`--lb-cidr: ${(err as Error).message}`);
+  }
+  const segment = parseCidr(UNDERLAY_CIDR);
+  if (net.address.family !== 4 || net.prefix < segment.prefix || !cidrContains(segment, net.address))
+    throw new LabSpecError(
+      `--lb-cidr: "${text}" must be a block of the lab's underlay segment ${UNDERLAY_CIDR} (default ${DEFAULT_LB_CIDR})`,
+    );
+  for (let off = 0n; off < cidrSize(net); off++) {
+    const ip = addToIp(net.address, off);
+    if (!ip) break;
+    const user =
+      segmentUser(ip, nodes) ??
+      (formatIp(ip) === DEFAULT_OUTSIDE_ADDRESS
+        ? `the default outside client (${DEFAULT_OUTSIDE_ADDRESS})`
+        : undefined);
+    if (user)
+      throw new LabSpecError(
+        `--lb-cidr: "${text}" holds ${user}; pick a block clear of it (default ${DEFAULT_LB_CIDR})`,
+      );
+  }
+  return formatCidr(net);
 }
 
 function parseServiceCidr(text: string, network: string): string {

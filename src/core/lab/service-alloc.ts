@@ -12,6 +12,17 @@
  *   Service for the same protocol; absent: the one the stored Service had for the same port and
  *   protocol, else the lowest free one.
  *
+ * - healthCheckNodePort (LoadBalancer with externalTrafficPolicy Local): from the same node-port
+ *   range (TCP, the health checks' protocol), given or allocated, kept on re-apply and not
+ *   changeable while the Service needs one, as the API server's registry does.
+ * - A LoadBalancer Service gets the lowest free address of the lab's load-balancer pool
+ *   (`weft lab up --lb-cidr`) in status.loadBalancer.ingress[0].ip, and keeps it on re-apply; the
+ *   address is free again when the Service is deleted or stops being a LoadBalancer. With the pool
+ *   exhausted the Service is still stored, without ingress (`<pending>`), which is what a real
+ *   cluster does while its load-balancer controller has no address: the Service, its ClusterIP and
+ *   node ports work meanwhile. The lab has no background controller, so such a Service gets an
+ *   address when it is applied again after one is freed.
+ *
  * The messages are the API server's ("failed to allocate IP ...: provided IP is already allocated").
  */
 
@@ -36,6 +47,8 @@ export interface ServiceRanges {
   nodePortMax: number;
   /** Ranges inside the service range that are in use for something else (the lab's underlay): never allocated. */
   reserved?: readonly string[];
+  /** The load-balancer pool (`weft lab up --lb-cidr`); absent: LoadBalancer Services stay pending. */
+  lbCidr?: string;
 }
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
@@ -51,6 +64,7 @@ export class ServiceAllocator {
   private readonly reserved: IpNet[];
   private readonly ips = new Map<string, string>();
   private readonly nodePorts = new Map<string, string>();
+  private readonly lbIps = new Map<string, string>();
   /** Where the next dynamic search starts: allocations only grow while one manifest is planned. */
   private ipCursor = -1n;
   private portCursor = new Map<string, number>();
@@ -69,6 +83,8 @@ export class ServiceAllocator {
     if (s.spec.clusterIP && s.spec.clusterIP !== 'None') this.ips.set(s.spec.clusterIP, owner);
     for (const p of s.spec.ports)
       if (p.nodePort !== undefined) this.nodePorts.set(`${p.nodePort}/${p.protocol}`, owner);
+    if (s.spec.healthCheckNodePort !== undefined) this.nodePorts.set(`${s.spec.healthCheckNodePort}/TCP`, owner);
+    for (const i of s.status?.loadBalancer.ingress ?? []) this.lbIps.set(i.ip, owner);
   }
 
   /** The Service with its allocations filled in, or the problems (paths under `spec.`). */
@@ -100,6 +116,10 @@ export class ServiceAllocator {
     const external = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
     const ports: ServicePort[] = [];
     const mine = new Set<string>();
+    // A health check node port the user gave is not handed out to this Service's own ports.
+    const wantsHealthCheck = spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
+    const heldForHealthCheck =
+      wantsHealthCheck && spec.healthCheckNodePort !== undefined ? `${spec.healthCheckNodePort}/TCP` : undefined;
     spec.ports.forEach((p, i) => {
       if (!external) return ports.push(p);
       let nodePort = p.nodePort;
@@ -117,7 +137,9 @@ export class ServiceAllocator {
       } else {
         const before = existing?.spec.ports.find((q) => q.port === p.port && q.protocol === p.protocol)?.nodePort;
         nodePort =
-          before !== undefined && !mine.has(`${before}/${p.protocol}`) ? before : this.freeNodePort(p.protocol, mine);
+          before !== undefined && !mine.has(`${before}/${p.protocol}`)
+            ? before
+            : this.freeNodePort(p.protocol, heldForHealthCheck ? new Set([...mine, heldForHealthCheck]) : mine);
         if (nodePort === undefined) {
           problems.push(
             `spec.ports[${i}].nodePort: Internal error: no free node port in ${this.ranges.nodePortMin}-${this.ranges.nodePortMax}`,
@@ -128,12 +150,78 @@ export class ServiceAllocator {
       mine.add(`${nodePort}/${p.protocol}`);
       ports.push({ ...p, nodePort });
     });
+    const hcnp = this.planHealthCheckNodePort(incoming, spec, existing, mine, problems);
+    if (hcnp !== undefined) spec.healthCheckNodePort = hcnp;
     if (problems.length > 0) return { problems };
     const service: Service = { ...incoming, spec: { ...spec, ports } };
-    // A Service keeps the status the cluster wrote (its load balancer ingress) across re-applies.
-    if (existing?.status && external) service.status = existing.status;
+    const ingress = spec.type === 'LoadBalancer' ? this.planIngress(existing) : undefined;
+    if (ingress !== undefined) service.status = { loadBalancer: { ingress: [{ ip: ingress }] } };
     this.take(service);
     return { service };
+  }
+
+  /** The health check node port of a LoadBalancer Service with externalTrafficPolicy Local (undefined: none). */
+  private planHealthCheckNodePort(
+    incoming: Service,
+    spec: Service['spec'],
+    existing: Service | undefined,
+    mine: ReadonlySet<string>,
+    problems: string[],
+  ): number | undefined {
+    if (spec.type !== 'LoadBalancer' || spec.externalTrafficPolicy !== 'Local') {
+      delete spec.healthCheckNodePort;
+      return undefined;
+    }
+    const before =
+      existing?.spec.type === 'LoadBalancer' && existing.spec.externalTrafficPolicy === 'Local'
+        ? existing.spec.healthCheckNodePort
+        : undefined;
+    const given = spec.healthCheckNodePort;
+    if (given === undefined) {
+      if (before !== undefined) return before;
+      const port = this.freeNodePort('TCP', mine);
+      if (port === undefined)
+        problems.push(
+          `spec.healthCheckNodePort: Internal error: no free node port in ${this.ranges.nodePortMin}-${this.ranges.nodePortMax}`,
+        );
+      return port;
+    }
+    if (before !== undefined && given !== before) {
+      problems.push(
+        `spec.healthCheckNodePort: Invalid value: ${given}: cannot change healthCheckNodePort on loadBalancer service with externalTraffic=Local during update`,
+      );
+      return undefined;
+    }
+    const owner = this.nodePorts.get(`${given}/TCP`);
+    const why =
+      given < this.ranges.nodePortMin || given > this.ranges.nodePortMax
+        ? `provided port is not in the valid range. The range of valid ports is ${this.ranges.nodePortMin}-${this.ranges.nodePortMax}`
+        : (owner !== undefined && owner !== serviceKey(incoming)) || mine.has(`${given}/TCP`)
+          ? `provided port is already allocated${owner !== undefined && owner !== serviceKey(incoming) ? ` (to service ${owner})` : ''}`
+          : undefined;
+    if (why !== undefined) {
+      problems.push(
+        `spec.healthCheckNodePort: Invalid value: ${given}: failed to allocate requested HealthCheck NodePort ${given}: ${why}`,
+      );
+      return undefined;
+    }
+    return given;
+  }
+
+  /** The load-balancer address of a LoadBalancer Service: the one it has, else the lowest free one of the pool. */
+  private planIngress(existing: Service | undefined): string | undefined {
+    const had = existing?.spec.type === 'LoadBalancer' ? existing.status?.loadBalancer.ingress?.[0]?.ip : undefined;
+    if (had !== undefined) return had;
+    if (this.ranges.lbCidr === undefined) return undefined;
+    const pool = parseCidr(this.ranges.lbCidr);
+    const size = cidrSize(pool);
+    for (let off = 0n; off < size; off++) {
+      const ip = addToIp(networkOf(pool).address, off);
+      if (!ip) return undefined;
+      const text = formatIp(ip);
+      if (!this.lbIps.has(text)) return text;
+    }
+    return undefined;
   }
 
   private checkIp(text: string, self: string): string | undefined {

@@ -7,6 +7,8 @@
  * (nft(8), "CHAINS"; named priorities: raw -300, mangle -150, dstnat -100, filter 0, security 50,
  * srcnat 100). A packet crossing the node as weft sees it:
  *
+ *   prerouting  -110 filter  weft-services/filter-prerouting-pre-dnat  loadBalancerSourceRanges
+ *   output      -110 filter  weft-services/filter-output-pre-dnat      likewise for the node's own connections
  *   prerouting  -100 dstnat  weft-portmap/prerouting   hostPort DNAT
  *   prerouting  -100 dstnat  weft-services/nat-prerouting   Service DNAT (ClusterIP, NodePort, LB)
  *   output      -100 dstnat  weft-portmap/output       hostPort DNAT of the node's own connections
@@ -156,6 +158,28 @@ export const LAYOUT = {
     slot: 'srcnat',
     policy: 'accept',
     why: 'masquerades what the service chains marked (outside clients, the node itself, hairpin) after routing chose the way out',
+  }),
+  servicesFirewallPrerouting: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.firewallPrerouting,
+    type: 'filter',
+    hook: 'prerouting',
+    slot: 'dstnat',
+    offset: -10,
+    policy: 'accept',
+    why: "loadBalancerSourceRanges drops a new connection to a load-balancer address from a source outside the ranges; it must run before DNAT rewrites the LB address to a pod's (kube-proxy's filter-prerouting-pre-dnat at dstnat-10)",
+  }),
+  servicesFirewallOutput: spec({
+    family: 'ip',
+    table: SERVICES_TABLE,
+    chain: SERVICES_OBJECTS.firewallOutput,
+    type: 'filter',
+    hook: 'output',
+    slot: 'dstnat',
+    offset: -10,
+    policy: 'accept',
+    why: "the same check for the node's own connections to load-balancer addresses, which never pass prerouting",
   }),
   servicesFilterInput: spec({
     family: 'ip',

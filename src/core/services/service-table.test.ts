@@ -261,6 +261,127 @@ test('LoadBalancer ingress addresses lead to the external chain; headless and Ex
   );
 });
 
+const lbService = (more: Partial<ServiceSpec> = {}, ingress = '10.99.0.224'): Service => ({
+  ...service('lb', {
+    type: 'LoadBalancer',
+    clusterIP: '10.96.0.21',
+    externalTrafficPolicy: 'Cluster',
+    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http', nodePort: 30081 }],
+    ...more,
+  }),
+  status: { loadBalancer: { ingress: [{ ip: ingress }] } },
+});
+
+test('externalIPs: EXTERNAL_IP:port goes like LB traffic (Cluster masquerades, Local keeps the client)', () => {
+  const slices = [slice('web', [{ ip: '10.244.1.5', node: 'n1' }])];
+  const cluster = servicesTable(
+    input(
+      [service('web', { clusterIP: '10.96.0.20', externalIPs: ['10.99.0.2'], externalTrafficPolicy: 'Cluster' })],
+      slices,
+    ),
+  );
+  const r = tracePacket([cluster], 'prerouting', tcp('10.99.0.250', '10.99.0.2', 80));
+  assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(r.packet.mark, MASQUERADE_MARK);
+  assert.deepEqual(tracePacket([cluster], 'prerouting', tcp('10.99.0.250', '10.99.0.2', 81)).nat, [], 'another port');
+  const local = servicesTable(
+    input(
+      [service('web', { clusterIP: '10.96.0.20', externalIPs: ['10.99.0.2'], externalTrafficPolicy: 'Local' })],
+      slices,
+    ),
+  );
+  const l = tracePacket([local], 'prerouting', tcp('10.99.0.250', '10.99.0.2', 80));
+  assert.deepEqual(l.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(l.packet.mark ?? 0, 0, 'Local: the pod sees the client');
+  const elsewhere = servicesTable(
+    input(
+      [service('web', { clusterIP: '10.96.0.20', externalIPs: ['10.99.0.2'], externalTrafficPolicy: 'Local' })],
+      slices,
+      'n2',
+    ),
+  );
+  assert.equal(tracePacket([elsewhere], 'prerouting', tcp('10.99.0.250', '10.99.0.2', 80)).verdict, 'drop');
+  // No endpoint: refused where the packet is delivered (an external IP that is a node address reaches input).
+  const none = servicesTable(input([service('web', { clusterIP: '10.96.0.20', externalIPs: ['10.99.0.2'] })], []));
+  assert.equal(
+    tracePacket([none], 'input', tcp('10.99.0.250', '10.99.0.2', 80, { localAddresses: ['10.99.0.2'] })).verdict,
+    'reject',
+  );
+});
+
+test('externalIPs two Services claim, or that equal a ClusterIP, are in the map once (the ClusterIP, else the first by name)', () => {
+  const t = servicesTable(
+    input(
+      [
+        service('b', { clusterIP: '10.96.0.21', externalIPs: ['192.0.2.9', '10.96.0.20'] }),
+        service('a', { clusterIP: '10.96.0.20', externalIPs: ['192.0.2.9'] }),
+      ],
+      [slice('a', [{ ip: '10.244.1.5' }]), slice('b', [{ ip: '10.244.2.5' }])],
+    ),
+  );
+  const keys = t.sets.find((x) => x.name === O.serviceIps)!.elements.map((e) => e.key.join(' '));
+  assert.equal(new Set(keys).size, keys.length);
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.99.0.250', '192.0.2.9', 80)).nat, [
+    'dnat to 10.244.1.5:8080',
+  ]);
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.244.3.9', '10.96.0.20', 80)).nat, [
+    'dnat to 10.244.1.5:8080',
+  ]);
+});
+
+test('loadBalancerSourceRanges: the LB address from outside the ranges is dropped before DNAT; node ports and external IPs are not guarded', () => {
+  const svc = lbService({
+    loadBalancerSourceRanges: [' 10.99.0.250/32', '10.98.0.0/16', '10.98.1.0/24'],
+    externalIPs: ['10.99.0.3'],
+  });
+  const t = servicesTable(input([svc], [slice('lb', [{ ip: '10.244.2.5' }])]));
+  const admitted = tracePacket([t], 'prerouting', tcp('10.99.0.250', '10.99.0.224', 80));
+  assert.equal(admitted.verdict, 'accept');
+  assert.deepEqual(admitted.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(tracePacket([t], 'prerouting', tcp('10.98.7.7', '10.99.0.224', 80)).verdict, 'accept');
+  const blocked = tracePacket([t], 'prerouting', tcp('10.99.0.249', '10.99.0.224', 80));
+  assert.equal(blocked.verdict, 'drop');
+  assert.deepEqual(blocked.nat, [], 'dropped before DNAT');
+  assert.equal(blocked.decidedBy?.chain, 'fw/default/lb');
+  assert.equal(tracePacket([t], 'output', tcp(NODE_IP, '10.99.0.224', 80)).verdict, 'drop', "the node's own too");
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.99.0.249', NODE_IP, 30081)).nat, ['dnat to 10.244.2.5:8080']);
+  assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.99.0.249', '10.99.0.3', 80)).nat, [
+    'dnat to 10.244.2.5:8080',
+  ]);
+  // Replies and established connections are never checked.
+  assert.equal(
+    tracePacket([t], 'prerouting', tcp('10.99.0.249', '10.99.0.224', 80, { ctState: 'established' })).verdict,
+    'accept',
+  );
+  // The nested range is folded into its container (nft refuses overlapping intervals).
+  const fw = t.chains.find((c) => c.name === 'fw/default/lb')!;
+  assert.deepEqual(fw.rules[0]!.exprs[0], {
+    kind: 'match',
+    left: ['ip saddr'],
+    op: '!=',
+    right: {
+      anon: [[{ prefix: { addr: '10.98.0.0', len: 16 } }], [{ prefix: { addr: '10.99.0.250', len: 32 } }]],
+    },
+  });
+  // Without ranges: no firewall at all.
+  const open = servicesTable(input([lbService()], [slice('lb', [{ ip: '10.244.2.5' }])]));
+  assert.equal(tracePacket([open], 'prerouting', tcp('10.99.0.249', '10.99.0.224', 80)).verdict, 'accept');
+  assert.deepEqual(open.sets.find((x) => x.name === O.firewallIps)?.elements, []);
+});
+
+test('LoadBalancer with external IPs and source ranges loads into the fake kernel', async () => {
+  const t = servicesTable(
+    input(
+      [
+        lbService({ loadBalancerSourceRanges: ['10.99.0.250/32'], externalIPs: ['10.99.0.3', '10.99.0.224'] }),
+        service('web', { clusterIP: '10.96.0.20', externalIPs: ['10.99.0.3'] }),
+      ],
+      [slice('lb', [{ ip: '10.244.2.5' }])],
+    ),
+  );
+  await new NftFake().apply(planFullRebuild(t), 'services');
+});
+
 // ---- the whole table against the fake kernel, and its invariants -----------------------------
 
 const arbEndpoint = fc.record({

@@ -13,16 +13,27 @@
  *     ip saddr @aff/... goto ep/...                                  sessionAffinity ClientIP
  *     numgen random mod N vmap { 0 : goto ep/..., ... }             one endpoint, equal weight
  *   local/NS/NAME/PROTO/PORT    the same over this node's endpoints (a Local traffic policy)
- *   ext/NS/NAME/PROTO/PORT      node port and LB traffic: Cluster marks for masquerade then goes
- *                               to svc/; Local keeps the client's address and goes to local/
+ *   ext/NS/NAME/PROTO/PORT      node port, LB and external-IP traffic: Cluster marks for masquerade
+ *                               then goes to svc/; Local keeps the client's address and goes to local/
  *   ep/NS/NAME/PROTO/PORT/IP/TPORT
  *     ip saddr IP jump mark-for-masquerade                          hairpin: a pod to itself
  *     update @aff/... { ip saddr }                                   (with affinity)
  *     meta l4proto P dnat to IP:TPORT
+ *   filter-prerouting-pre-dnat / filter-output-pre-dnat (dstnat - 10)
+ *     ct state new jump firewall-check
+ *   firewall-check
+ *     ip daddr . meta l4proto . th dport vmap @firewall-ips         LB address with source ranges
+ *   fw/NS/NAME
+ *     ip saddr != { RANGES } drop                                    loadBalancerSourceRanges
  *   filter-input / filter-forward / filter-output (filter - 10)
  *     ct state new jump endpoints-check                              no endpoint: reject at once
  *     ct state new ip daddr @cluster-ips reject                      a port the Service lacks (not input)
  *   nat-postrouting (srcnat)    jump masquerading: masquerade what carries the mark, once
+ *
+ * External IPs (spec.externalIPs) are in @service-ips beside LB addresses and go the same way;
+ * kube-proxy does not check that they are this node's: whoever routes them here decides. The
+ * firewall is checked before DNAT because DNAT replaces the LB address it keys on; it guards LB
+ * addresses only, not node ports or external IPs, as kube-proxy's does.
  *
  * Endpoints: a Service port's endpoints are those of its slices (label kubernetes.io/service-name)
  * whose port has the same name and protocol; ready ones serve, and when none is ready the
@@ -52,7 +63,7 @@ import {
   type SetDef,
   type TableDef,
 } from '../nft/model.js';
-import { parseCidr, formatIp, networkOf } from '../net/ip.js';
+import { cidrContains, parseCidr, formatIp, networkOf } from '../net/ip.js';
 
 export interface ServicesInput {
   /** This node's name (endpoints' nodeName), for Local traffic policies. */
@@ -134,6 +145,7 @@ export function serviceChainNames(s: Service, p: ServicePort) {
     cluster: `svc/${id}`,
     local: `local/${id}`,
     external: `ext/${id}`,
+    firewall: `fw/${s.metadata.namespace}/${s.metadata.name}`,
     endpoint: (e: { ip: string; port: number }) => `ep/${id}/${e.ip}/${e.port}`,
     affinity: (e: { ip: string; port: number }) => `aff/${id}/${e.ip}/${e.port}`,
   };
@@ -153,15 +165,25 @@ export function servicesTable(input: ServicesInput): TableDef {
   const noEndpointIps: Element[] = [];
   const noEndpointNodePorts: Element[] = [];
   const clusterIps: Element[] = [];
+  const firewallIps: Element[] = [];
   const epChains = new Map<string, ChainDef>();
+  /** `addr proto port` keys of service-ips / no-endpoint-services (a map may not hold a key twice). */
+  const claimed = new Set<string>();
 
   const services = [...input.services].filter(hasVip).sort((a, b) => chainIdOf(a).localeCompare(chainIdOf(b)));
+  // ClusterIPs are unique (allocated); an external IP that collides with one loses to it.
+  for (const s of services)
+    for (const p of s.spec.ports) claimed.add([s.spec.clusterIP, PROTO[p.protocol], p.port].join(' '));
   for (const s of services) {
     const vip = s.spec.clusterIP;
     clusterIps.push({ key: [vip] });
     const affinity =
       s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
-    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
+    const ingress = s.spec.type === 'LoadBalancer' ? (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip) : [];
+    const externalIps = [...new Set(s.spec.externalIPs ?? [])].filter((ip) => !ingress.includes(ip));
+    // loadBalancerSourceRanges guard the load-balancer addresses only (not node ports or external IPs), as kube-proxy does.
+    const sourceRanges = s.spec.type === 'LoadBalancer' ? sourceRangesOf(s) : [];
+    const firewalled = sourceRanges.length > 0 ? ingress : [];
     for (const p of s.spec.ports) {
       const names = serviceChainNames(s, p);
       const proto = PROTO[p.protocol];
@@ -235,9 +257,25 @@ export function servicesTable(input: ServicesInput): TableDef {
         noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
       else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
 
-      // Node port and load-balancer traffic.
+      // Node port, load-balancer and external-IP traffic.
       const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
-      if (!external) continue;
+      const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+      if (external && p.nodePort !== undefined)
+        externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+      for (const ip of [...ingress, ...externalIps]) {
+        const key = [ip, proto, p.port];
+        // An address . port two Services claim (external IPs are the user's to pick): the first in name order has it.
+        if (claimed.has(key.join(' '))) continue;
+        claimed.add(key.join(' '));
+        externalKeys.push({ map: serviceIps, missing: noEndpointIps, key });
+      }
+      for (const ip of firewalled)
+        firewallIps.push({ key: [ip, proto, p.port], value: goto(names.firewall).verdict, comment });
+      if (externalKeys.length === 0) continue;
+      if (usable.length === 0) {
+        for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+        continue;
+      }
       const externalLocal = s.spec.externalTrafficPolicy === 'Local';
       const extRules: RuleBody[] = externalLocal
         ? [
@@ -250,24 +288,31 @@ export function servicesTable(input: ServicesInput): TableDef {
             ),
           ]
         : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
-      const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
-      if (p.nodePort !== undefined)
-        externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
-      for (const ip of ingress)
-        externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
-      if (usable.length === 0) {
-        for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
-        continue;
-      }
-      chains.push({ name: names.external, comment: `${comment} (node port and load balancer)`, rules: extRules });
+      chains.push({
+        name: names.external,
+        comment: `${comment} (node port, load balancer, external IPs)`,
+        rules: extRules,
+      });
       for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
     }
+    if (firewalled.length > 0) chains.push(firewallChain(s, sourceRanges));
   }
 
   const fixedChains: ChainDef[] = [
     { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
     { name: O.natOutput, base: baseChainOf('servicesOutput'), rules: [rule([jump(O.servicesChain)])] },
     { name: O.natPostrouting, base: baseChainOf('servicesPostrouting'), rules: [rule([jump(O.masqueradingChain)])] },
+    {
+      name: O.firewallPrerouting,
+      base: baseChainOf('servicesFirewallPrerouting'),
+      rules: [rule([match('ct state', { flags: ['new'] }), jump(O.firewallCheck)])],
+    },
+    {
+      name: O.firewallOutput,
+      base: baseChainOf('servicesFirewallOutput'),
+      rules: [rule([match('ct state', { flags: ['new'] }), jump(O.firewallCheck)])],
+    },
+    { name: O.firewallCheck, rules: [rule([vmap(['ip daddr', 'meta l4proto', 'th dport'], O.firewallIps)])] },
     {
       name: O.filterInput,
       base: baseChainOf('servicesFilterInput'),
@@ -359,6 +404,13 @@ export function servicesTable(input: ServicesInput): TableDef {
       elements: noEndpointNodePorts,
     },
     { name: O.clusterIps, key: ['ipv4_addr'], comment: 'every ClusterIP', elements: dedupe(clusterIps) },
+    {
+      name: O.firewallIps,
+      key: concat,
+      value: 'verdict',
+      comment: 'load-balancer addresses with loadBalancerSourceRanges',
+      elements: firewallIps,
+    },
   ];
   return {
     family: 'ip',
@@ -366,6 +418,51 @@ export function servicesTable(input: ServicesInput): TableDef {
     comment: 'weft: Services (kube-proxy nftables mode)',
     chains: [...fixedChains, ...chains, ...[...epChains.values()]],
     sets: [...fixedSets, ...sets],
+  };
+}
+
+/**
+ * A Service's loadBalancerSourceRanges as networks (trimmed: the API server allows space padding;
+ * host bits dropped), without ranges inside another: nft refuses overlapping intervals in a set.
+ */
+export function sourceRangesOf(s: Service): Array<{ addr: string; len: number }> {
+  const nets = (s.spec.loadBalancerSourceRanges ?? [])
+    .map((text) => networkOf(parseCidr(text.trim())))
+    .filter((n) => n.address.family === 4);
+  const kept = nets.filter(
+    (n, i) =>
+      !nets.some(
+        (m, j) =>
+          m.prefix <= n.prefix &&
+          cidrContains(m, n.address) &&
+          // Of two equal ranges, the first stays.
+          (m.prefix < n.prefix || j < i),
+      ),
+  );
+  return kept
+    .sort((a, b) => (a.address.value < b.address.value ? -1 : a.address.value > b.address.value ? 1 : 0))
+    .map((n) => ({ addr: formatIp(n.address), len: n.prefix }));
+}
+
+/** `fw/NS/NAME`: drops sources outside the Service's loadBalancerSourceRanges. */
+function firewallChain(s: Service, ranges: ReadonlyArray<{ addr: string; len: number }>): ChainDef {
+  return {
+    name: `fw/${chainIdOf(s)}`,
+    comment: `${chainIdOf(s)}: loadBalancerSourceRanges`,
+    rules: [
+      rule(
+        [
+          {
+            kind: 'match',
+            left: ['ip saddr'],
+            op: '!=',
+            right: { anon: ranges.map((r) => [prefix(r.addr, r.len)]) },
+          },
+          { kind: 'verdict', verdict: { verdict: 'drop' } },
+        ],
+        'not from loadBalancerSourceRanges',
+      ),
+    ],
   };
 }
 
