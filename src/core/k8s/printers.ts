@@ -14,15 +14,6 @@ import type { EndpointSlice, Service } from './objects.js';
 /** kubectl's loadBalancerWidth. */
 const LOAD_BALANCER_WIDTH = 16;
 
-/**
- * spec.externalIPs, read defensively: the schema refuses the field today (not supported yet), so
- * no stored Service has it; once it is accepted this column shows it as kubectl does.
- */
-function externalIPs(s: Service): readonly string[] {
-  const v = (s.spec as { externalIPs?: unknown }).externalIPs;
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
 function loadBalancerText(s: Service, wide: boolean): string {
   const ingress = (s.status?.loadBalancer.ingress ?? []) as ReadonlyArray<{ ip?: string; hostname?: string }>;
   const names = [...new Set(ingress.map((i) => i.ip || i.hostname || '').filter((x) => x !== ''))].sort();
@@ -31,7 +22,7 @@ function loadBalancerText(s: Service, wide: boolean): string {
 }
 
 export function serviceExternalIp(s: Service, wide: boolean): string {
-  const external = externalIPs(s);
+  const external = s.spec.externalIPs ?? [];
   switch (s.spec.type) {
     case 'ClusterIP':
     case 'NodePort':

@@ -119,7 +119,11 @@ const cases: Array<{
     check: (j) => {
       assert.deepEqual(
         j.steps.map((s) => `${s.chain} ${s.map ?? ''} ${s.action}`),
-        ['nat-prerouting  jump services', 'services service-ips goto svc/web/svc/tcp/80'],
+        [
+          'filter-prerouting-pre-dnat  jump firewall-check',
+          'nat-prerouting  jump services',
+          'services service-ips goto svc/web/svc/tcp/80',
+        ],
       );
       assert.equal(j.serviceChain, 'svc/web/svc/tcp/80');
       assert.deepEqual(j.choice, { endpoints: 2, local: false });
@@ -154,6 +158,7 @@ const cases: Array<{
       assert.deepEqual(
         j.steps.map((s) => `${s.hook} ${s.chain} ${s.map ?? ''}`),
         [
+          'prerouting filter-prerouting-pre-dnat ',
           'prerouting nat-prerouting ',
           'prerouting services service-ips',
           'forward filter-forward ',
@@ -239,7 +244,10 @@ const cases: Array<{
     check: (j) => {
       assert.equal(j.hook, 'output');
       assert.equal(j.masqueraded, true);
-      assert.equal(j.steps[0]!.chain, 'nat-output');
+      assert.deepEqual(
+        j.steps.slice(0, 2).map((s) => s.chain),
+        ['filter-output-pre-dnat', 'nat-output'],
+      );
     },
   },
   {
