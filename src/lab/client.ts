@@ -406,6 +406,38 @@ export class LabClient {
     );
   }
 
+  /**
+   * `connections` new connections at once from the namespace at `netnsPath` (an outside client,
+   * a node) to host:port, and which pod answered each (its greeting names it).
+   */
+  async probeFrom(
+    netnsPath: string,
+    from: string,
+    host: string,
+    port: number,
+    protocol: 'TCP' | 'UDP',
+    connections: number,
+    timeoutMs: number,
+  ): Promise<ServiceProbeSource> {
+    const r = await this.exec.tryRun({
+      argv: [
+        process.execPath,
+        PROBE_FROM,
+        'who',
+        protocol.toLowerCase(),
+        String(port),
+        String(timeoutMs),
+        String(connections),
+        host,
+      ],
+      netns: netnsPath,
+      timeoutMs: timeoutMs + 10_000,
+      context: `probe from ${from} to ${host}:${port}/${protocol}`,
+    });
+    if (r.exitCode !== 0) throw new Error(`probe from ${from}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
+    return { from, outcomes: JSON.parse(r.stdout) as ConnectionOutcome[] };
+  }
+
   private sandboxNetns(sandbox: SandboxRecord): string {
     return sandbox.netns === ''
       ? join(NETNS_RUN_DIR, this.paths.nodeNs(sandbox.node))

@@ -2,17 +2,24 @@
  * `weft lab demo`, the README's main job: a 3-node lab on the embedded store, the example
  * cluster of examples/xyz (namespaces x, y, z with pods a, b, c serving 80 and 81 on TCP and
  * UDP), the nodes with their subnets, the pods with their addresses, and the reachability
- * matrix proven with real traffic; then the lab is removed (unless --keep).
+ * matrix proven with real traffic; then the Services of examples/services, balanced from a pod
+ * and reached from a client outside the cluster (a NodePort on every node, the LoadBalancer
+ * address); then the lab is removed (unless --keep).
  */
 
 import { fileURLToPath } from 'node:url';
 import { parseLabUpOptions } from '../core/lab/lab-spec.js';
 import { renderTruthTable } from '../core/lab/probe-table.js';
-import { nodeRows, podRows, renderTable } from '../core/lab/views.js';
+import { nodeRows, objectRows, podRows, renderTable } from '../core/lab/views.js';
 import { labDown, labUp, type LabDeps } from './lab.js';
 import { LabClient, podRefs, sortPods } from './client.js';
+import { renderServiceProbe, summarizeServiceProbe, type ServiceProbeSource } from '../core/lab/service-probe.js';
+import { ensureOutsideClient } from './outside.js';
+import { NETNS_RUN_DIR } from '../adapters/netns.js';
+import { join } from 'node:path';
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../../examples/xyz', import.meta.url));
+export const SERVICES_EXAMPLE = fileURLToPath(new URL('../../../examples/services', import.meta.url));
 
 export interface DemoOptions {
   name: string;
@@ -57,6 +64,7 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
         say(`\n$ weft probe -A --port ${port} --protocol ${protocol}\n`);
         say(renderTruthTable(await lab.probeMatrix(sorted, port, protocol, 1000)));
       }
+      await demoServices(lab, spec.name, deps, say);
     } finally {
       await lab.close();
     }
@@ -75,4 +83,59 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       say(`\nlab ${spec.name} removed: no namespace, process or file of it is left.\n`);
     }
   }
+}
+
+/**
+ * The Services part: examples/services applied, its Services listed, 30 connections from each web
+ * pod through the ClusterIP, and an outside client's connections to the NodePort of every node
+ * and to the LoadBalancer address. The Services are in effect once the lab's EndpointSlice
+ * controller and every agent have caught up (well under a second): the demo waits until a
+ * probe from the client pod is answered by all three backends, 10 s at most.
+ */
+async function demoServices(lab: LabClient, name: string, deps: LabDeps, say: (t: string) => void): Promise<void> {
+  const objects = LabClient.readManifests([SERVICES_EXAMPLE], () => '');
+  say(`\n$ weft apply -f examples/services\n`);
+  for (const line of await lab.apply(objects)) say(`${line}\n`);
+  await lab.waitForPods(podRefs(objects), 120_000);
+  const stored = (await lab.store.list('Service')).filter((s) => s.object.metadata.namespace === 'web');
+  const services = stored.map((s) => s.object);
+  say(`\n$ weft get services -n web\n`);
+  const rows = objectRows('Service', stored, Date.now(), { wide: false });
+  say(renderTable(rows.header, rows.rows));
+  const web = services.find((s) => s.metadata.name === 'web')!;
+  const vip = web.spec.clusterIP!;
+  const pods = sortPods((await lab.pods()).filter((p) => p.stored.object.metadata.namespace === 'web'));
+  const client = pods.filter((p) => p.stored.object.metadata.name === 'client');
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const [probe] = await lab.probeService(client, vip, 80, 'TCP', 30, 1000);
+    const answered = new Set(probe!.outcomes.flatMap((x) => ('pod' in x ? [x.pod] : [])));
+    if (answered.size === 3 || Date.now() > end) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  say(`\n$ weft probe -n web --to service/web/web --connections 30\n`);
+  const head = {
+    service: 'web/web',
+    clusterIP: vip,
+    port: 80,
+    protocol: 'TCP' as const,
+    portName: 'http',
+    connections: 30,
+  };
+  say(renderServiceProbe(summarizeServiceProbe(head, await lab.probeService(pods, vip, 80, 'TCP', 30, 1000))));
+
+  const outside = join(NETNS_RUN_DIR, await ensureOutsideClient(name, undefined, deps));
+  const sources: ServiceProbeSource[] = [];
+  for (const node of await lab.nodes())
+    sources.push(await lab.probeFrom(outside, `${node.internalIP}:30080`, node.internalIP, 30080, 'TCP', 30, 1000));
+  const lb = services.find((s) => s.metadata.name === 'web-lb')?.status?.loadBalancer.ingress?.[0]?.ip;
+  if (lb) sources.push(await lab.probeFrom(outside, `${lb}:80 (LB)`, lb, 80, 'TCP', 30, 1000));
+  say(`\n$ weft lab outside -- (30 connections to the NodePort of every node, and to the LoadBalancer address)\n`);
+  const outsideHead = { ...head, service: 'web/web-nodeport and web/web-lb, from 10.99.0.250 outside the cluster' };
+  say(
+    renderServiceProbe(summarizeServiceProbe(outsideHead, sources)).replace(
+      /^[^\n]*\n/,
+      `${outsideHead.service}; columns are the pods that answered\n`,
+    ),
+  );
 }

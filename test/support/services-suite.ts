@@ -25,6 +25,8 @@ import { waitFor } from './cluster.js';
 
 const NS = 'svc';
 const CLIENT = fileURLToPath(new URL('./svc-client.js', import.meta.url));
+/** `weft lab outside`'s default client address. */
+const OUTSIDE = '10.99.0.250';
 
 interface Attempt {
   ok: boolean;
@@ -144,6 +146,28 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         .trim()
         .split('\n')
         .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Attempt);
+    };
+    /** `count` new TCP connections from a client outside the cluster (`weft lab outside`, 10.99.0.250). */
+    const outside = (host: string, port: number, count: number): Attempt[] => {
+      const r = lab.weft([
+        'lab',
+        'outside',
+        '--name',
+        lab.name,
+        '--',
+        process.execPath,
+        CLIENT,
+        'tcp',
+        host,
+        String(port),
+        String(count),
+        '2000',
+      ]);
+      if (r.status !== 0) throw new Error(`svc-client outside: exit ${r.status}: ${r.stderr}`);
+      return r.stdout
+        .trim()
+        .split('\n')
         .map((l) => JSON.parse(l) as Attempt);
     };
     /** How many answers each endpoint (pod:port) gave; failures under "!error". */
@@ -523,34 +547,18 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test('NodePort: every node address answers, from a pod and from the underlay', () => {
+    test('NodePort: every node address answers, from a pod and from a client outside the cluster', () => {
       for (const ip of nodeIps()) {
         const a = connect('client', ip, 30080, 9);
         assert.ok(
           a.every((x) => x.ok),
           `pod → ${ip}:30080: ${show(a)}`,
         );
-        // From the underlay's gateway (outside every node): answered and masqueraded (Cluster policy).
-        const r = sh([
-          'ip',
-          'netns',
-          'exec',
-          `${lab.prefix}ul`,
-          process.execPath,
-          CLIENT,
-          'tcp',
-          ip,
-          '30080',
-          '6',
-          '2000',
-        ]);
-        const out = r.stdout
-          .trim()
-          .split('\n')
-          .map((l) => JSON.parse(l) as Attempt);
+        // From a client outside the cluster: answered, and masqueraded (Cluster policy).
+        const out = outside(ip, 30080, 6);
         assert.ok(
-          out.every((x) => x.ok),
-          `underlay → ${ip}:30080: ${show(out)}`,
+          out.every((x) => x.ok && x.from !== OUTSIDE),
+          `outside → ${ip}:30080: ${show(out)}`,
         );
       }
     });
@@ -659,34 +667,15 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       apply('hostport.yaml', hp);
       try {
         const n1 = nodeIps()[0]!;
-        const outside = (port: number) => {
-          const r = sh([
-            'ip',
-            'netns',
-            'exec',
-            `${lab.prefix}ul`,
-            process.execPath,
-            CLIENT,
-            'tcp',
-            n1,
-            String(port),
-            '3',
-            '2000',
-          ]);
-          return r.stdout
-            .trim()
-            .split('\n')
-            .map((l) => JSON.parse(l) as Attempt);
-        };
         const viaHostPort = await waitFor('the hostPort', () => {
-          const a = outside(8088);
+          const a = outside(n1, 8088, 3);
           return a.every((x) => x.ok) ? a : undefined;
         });
         assert.ok(
           viaHostPort.every((x) => x.pod === `${NS}/hp` && x.port === 80),
           show(viaHostPort),
         );
-        const viaNodePort = outside(30080);
+        const viaNodePort = outside(n1, 30080, 3);
         assert.ok(
           viaNodePort.every((x) => x.ok && ['b1', 'b2', 'b3'].includes(x.pod!.split('/')[1]!)),
           show(viaNodePort),
