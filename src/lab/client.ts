@@ -384,24 +384,16 @@ export class LabClient {
         const from = podViewName(src);
         if (src.status?.phase !== 'Running' || !src.sandbox)
           return { from, outcomes: Array.from({ length: connections }, () => ({ error: 'not running' })) };
-        const r = await this.exec.tryRun({
-          argv: [
-            process.execPath,
-            PROBE_FROM,
-            'who',
-            protocol.toLowerCase(),
-            String(port),
-            String(timeoutMs),
-            String(connections),
-            vip,
-          ],
-          netns: this.sandboxNetns(src.sandbox),
-          timeoutMs: timeoutMs + 10_000,
-          context: `probe from ${from} to ${vip}:${port}/${protocol}`,
-          ...(udpBase === undefined ? {} : { env: udpSourceEnv(udpBase) }),
-        });
-        if (r.exitCode !== 0) throw new Error(`probe from ${from}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
-        return { from, outcomes: JSON.parse(r.stdout) as ConnectionOutcome[] };
+        return this.probeFrom(
+          this.sandboxNetns(src.sandbox),
+          from,
+          vip,
+          port,
+          protocol,
+          connections,
+          timeoutMs,
+          udpBase,
+        );
       }),
     );
   }
@@ -418,6 +410,7 @@ export class LabClient {
     protocol: 'TCP' | 'UDP',
     connections: number,
     timeoutMs: number,
+    udpBase?: number,
   ): Promise<ServiceProbeSource> {
     const r = await this.exec.tryRun({
       argv: [
@@ -433,6 +426,7 @@ export class LabClient {
       netns: netnsPath,
       timeoutMs: timeoutMs + 10_000,
       context: `probe from ${from} to ${host}:${port}/${protocol}`,
+      ...(udpBase === undefined ? {} : { env: udpSourceEnv(udpBase) }),
     });
     if (r.exitCode !== 0) throw new Error(`probe from ${from}: ${r.stderr.trim() || `exit code ${r.exitCode}`}`);
     return { from, outcomes: JSON.parse(r.stdout) as ConnectionOutcome[] };

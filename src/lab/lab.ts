@@ -37,9 +37,12 @@ import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, t
 import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
-import { SliceController } from './slice-controller.js';
+import { ClusterCache } from '../agent/cluster-cache.js';
+import { SqliteClusterSource } from '../adapters/cluster-source-sqlite.js';
+import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
+import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
-import { LbRouteController } from './lb-routes.js';
+import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -187,35 +190,53 @@ export async function superviseLab(
   o: { everyMs: number; signal: AbortSignal },
 ): Promise<void> {
   const paths = new LabPaths(deps.root, name);
-  // The lab's EndpointSlice controller lives here too: one per lab, kept by the process that is.
+  // The lab's own controllers live here too (the EndpointSlice controller, the gateway's
+  // load-balancer routes): one per lab, kept by the process that is.
   const store = new SqliteObjectStore(paths.objects, systemClock);
-  const slices = new SliceController({
-    store,
-    path: paths.objects,
+  const logOf = (component: string) => new JsonLogger((line) => process.stderr.write(line), { component, lab: name });
+  // One cache over the lab's objects for the lab's own controllers.
+  const cache = new ClusterCache({
+    source: new SqliteClusterSource({ store, path: paths.objects, clock: systemClock }),
+    kinds: [...new Set([...SLICE_KINDS, ...LB_ROUTE_KINDS])],
     clock: systemClock,
-    log: new JsonLogger((line) => process.stderr.write(line), { component: 'endpointslice-controller', lab: name }),
+    log: logOf('cluster'),
   });
-  await slices.start();
+  await cache.start();
+  const loops = [
+    new CacheLoop({
+      cache,
+      kinds: SLICE_KINDS,
+      reconcile: reconcileSlices({ cache, store, log: logOf('endpointslice-controller') }),
+      what: 'write endpoint slices',
+      clock: systemClock,
+      log: logOf('endpointslice-controller'),
+    }),
+  ];
   // The gateway's routes of LoadBalancer addresses (what the nodes would announce by BGP).
   const record = readLabRecord(paths);
-  const routes = record
-    ? new LbRouteController({
-        store,
-        path: paths.objects,
-        exec: deps.exec,
-        segmentNs: record.segmentNs,
-        nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
-        lbCidr: lbCidrOf(record.spec),
+  if (record)
+    loops.push(
+      new CacheLoop({
+        cache,
+        kinds: LB_ROUTE_KINDS,
+        reconcile: reconcileLbRoutes({
+          cache,
+          exec: deps.exec,
+          segmentNs: record.segmentNs,
+          nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+          lbCidr: lbCidrOf(record.spec),
+          log: logOf('lb-routes'),
+        }),
+        what: 'change load-balancer routes',
         clock: systemClock,
-        log: new JsonLogger((line) => process.stderr.write(line), { component: 'lb-routes', lab: name }),
-      })
-    : undefined;
-  await routes?.start();
+        log: logOf('lb-routes'),
+      }),
+    );
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
-    await routes?.stop();
-    await slices.stop();
+    for (const l of loops) l.stop();
+    await cache.stop();
     await store.close();
   }
 }

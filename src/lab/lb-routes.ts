@@ -6,16 +6,14 @@
  * (`weft lab supervise`) beside the EndpointSlice controller.
  *
  * Each sync reads the gateway's /32 routes inside the pool and changes only what differs, in one
- * `ip -batch`; it also runs every 10 s, so a route removed by hand comes back. A failed sync is
- * logged and retried on the next change or resync.
+ * `ip -batch`; it runs on a CacheLoop (./cache-loop.ts), so also every 10 s (a route removed by
+ * hand comes back), and a failed sync is logged and retried on the next change or resync.
  */
 
-import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Exec } from '../ports/exec.js';
 import type { Logger } from '../ports/logger.js';
-import { ClusterCache } from '../agent/cluster-cache.js';
-import { SqliteClusterSource } from '../adapters/cluster-source-sqlite.js';
-import type { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import type { K8sKind } from '../core/k8s/objects.js';
+import type { ClusterCache } from '../agent/cluster-cache.js';
 import {
   announcedRoutes,
   loadBalancerRouteCommands,
@@ -24,95 +22,43 @@ import {
   type RouteJson,
 } from '../core/lab/lb-routes.js';
 
-export interface LbRouteControllerOptions {
-  store: SqliteObjectStore;
-  path: string;
+export interface LbRoutesOptions {
+  cache: ClusterCache;
   exec: Exec;
   /** The segment's gateway namespace. */
   segmentNs: string;
   nodes: readonly LabNodeAddress[];
   lbCidr: string;
-  clock: Clock;
   log: Logger;
-  resyncMs?: number;
 }
 
-export class LbRouteController {
-  private readonly cache: ClusterCache;
-  private running = false;
-  private again = false;
-  private stopped = false;
-  private timer: TimerHandle | undefined;
-  private unsubscribe: (() => void) | undefined;
+/** The kinds the load-balancer routes follow. */
+export const LB_ROUTE_KINDS: readonly K8sKind[] = ['Service', 'EndpointSlice'];
 
-  constructor(private readonly o: LbRouteControllerOptions) {
-    this.cache = new ClusterCache({
-      source: new SqliteClusterSource({ store: o.store, path: o.path, clock: o.clock }),
-      kinds: ['Service', 'EndpointSlice'],
-      clock: o.clock,
-      log: o.log.with({ component: 'cluster' }),
+/** The gateway's /32 routes inside the pool: address → nexthops. */
+async function announced(o: LbRoutesOptions): Promise<Map<string, string[]>> {
+  const r = await o.exec.run({
+    argv: ['ip', '-j', '-n', o.segmentNs, 'route', 'show'],
+    context: `list the routes of ${o.segmentNs}`,
+  });
+  return announcedRoutes(JSON.parse(r.stdout || '[]') as RouteJson[], o.lbCidr);
+}
+
+/** One run: the gateway's routes of LoadBalancer addresses brought in step with the cache. */
+export function reconcileLbRoutes(o: LbRoutesOptions): () => Promise<void> {
+  return async () => {
+    const wanted = loadBalancerRoutes({
+      services: o.cache.list('Service').map((s) => s.object),
+      slices: o.cache.list('EndpointSlice').map((s) => s.object),
+      nodes: o.nodes,
     });
-  }
-
-  async start(): Promise<void> {
-    await this.cache.start();
-    this.unsubscribe = this.cache.subscribe(['Service', 'EndpointSlice'], () => this.kick());
-    this.kick();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.timer?.cancel();
-    await this.cache.stop();
-  }
-
-  private kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void this.sync().finally(() => {
-      this.running = false;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
+    const commands = loadBalancerRouteCommands(await announced(o), wanted);
+    if (commands.length === 0) return;
+    await o.exec.run({
+      argv: ['ip', '-n', o.segmentNs, '-batch', '-'],
+      input: commands.join('\n') + '\n',
+      context: `announce load-balancer addresses in ${o.segmentNs}`,
     });
-  }
-
-  /** The gateway's /32 routes inside the pool: address → nexthops. */
-  private async actual(): Promise<Map<string, string[]>> {
-    const r = await this.o.exec.run({
-      argv: ['ip', '-j', '-n', this.o.segmentNs, 'route', 'show'],
-      context: `list the routes of ${this.o.segmentNs}`,
-    });
-    return announcedRoutes(JSON.parse(r.stdout || '[]') as RouteJson[], this.o.lbCidr);
-  }
-
-  private async sync(): Promise<void> {
-    this.timer?.cancel();
-    try {
-      const wanted = loadBalancerRoutes({
-        services: this.cache.list('Service').map((s) => s.object),
-        slices: this.cache.list('EndpointSlice').map((s) => s.object),
-        nodes: this.o.nodes,
-      });
-      const commands = loadBalancerRouteCommands(await this.actual(), wanted);
-      if (commands.length > 0) {
-        await this.o.exec.run({
-          argv: ['ip', '-n', this.o.segmentNs, '-batch', '-'],
-          input: commands.join('\n') + '\n',
-          context: `announce load-balancer addresses in ${this.o.segmentNs}`,
-        });
-        this.o.log.info('load-balancer routes changed', { commands });
-      }
-    } catch (err) {
-      this.o.log.error('cannot change load-balancer routes', { error: (err as Error).message });
-    } finally {
-      if (!this.stopped) this.timer = this.o.clock.setTimeout(() => this.kick(), this.o.resyncMs ?? 10_000);
-    }
-  }
+    o.log.info('load-balancer routes changed', { commands });
+  };
 }

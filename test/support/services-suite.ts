@@ -122,54 +122,29 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
     const nodeIps = (): string[] =>
       lab.nodes().map((n) => n.status.addresses.find((a) => a.type === 'InternalIP')!.address);
 
-    /** `count` new TCP connections from `from` (a pod of NS) to host:port, in sequence. */
-    const connect = (from: string, host: string, port: number, count: number, timeoutMs = 2000): Attempt[] => {
-      const r = lab.weft(
-        [
-          'exec',
-          '-n',
-          NS,
-          from,
-          '--',
-          process.execPath,
-          CLIENT,
-          'tcp',
-          host,
-          String(port),
-          String(count),
-          String(timeoutMs),
-        ],
-        { timeoutMs: 60_000 + count * timeoutMs },
-      );
-      if (r.status !== 0) throw new Error(`svc-client in ${from}: exit ${r.status}: ${r.stderr}`);
-      return r.stdout
-        .trim()
+    /** The argv that runs svc-client in a pod of NS (`where` a pod name) or outside the cluster. */
+    const clientArgv = (where: string, args: Array<string | number>) => [
+      ...(where === 'outside' ? ['lab', 'outside', '--name', lab.name] : ['exec', '-n', NS, where]),
+      '--',
+      process.execPath,
+      CLIENT,
+      ...args.map(String),
+    ];
+    const parseAttempts = (out: string) =>
+      out
         .split('\n')
-        .filter((l) => l !== '')
+        .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Attempt);
+    /** `count` new TCP connections from `from` (a pod of NS, or 'outside') to host:port, in sequence. */
+    const connect = (from: string, host: string, port: number, count: number, timeoutMs = 2000): Attempt[] => {
+      const r = lab.weft(clientArgv(from, ['tcp', host, port, count, timeoutMs]), {
+        timeoutMs: 60_000 + count * timeoutMs,
+      });
+      if (r.status !== 0) throw new Error(`svc-client in ${from}: exit ${r.status}: ${r.stderr}`);
+      return parseAttempts(r.stdout);
     };
     /** `count` new TCP connections from a client outside the cluster (`weft lab outside`, 10.99.0.250). */
-    const outside = (host: string, port: number, count: number): Attempt[] => {
-      const r = lab.weft([
-        'lab',
-        'outside',
-        '--name',
-        lab.name,
-        '--',
-        process.execPath,
-        CLIENT,
-        'tcp',
-        host,
-        String(port),
-        String(count),
-        '2000',
-      ]);
-      if (r.status !== 0) throw new Error(`svc-client outside: exit ${r.status}: ${r.stderr}`);
-      return r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Attempt);
-    };
+    const outside = (host: string, port: number, count: number): Attempt[] => connect('outside', host, port, count);
     /** How many answers each endpoint (pod:port) gave; failures under "!error". */
     const tally = (attempts: Attempt[]): Map<string, number> => {
       const m = new Map<string, number>();
@@ -184,33 +159,13 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
 
     /** A client loop in the background: one new connection every `everyMs` until stopped. */
     function loop(from: string, host: string, port: number, count: number, everyMs: number) {
-      const child = spawn(
-        process.execPath,
-        [
-          CLI,
-          'exec',
-          '-n',
-          NS,
-          from,
-          '--',
-          process.execPath,
-          CLIENT,
-          'tcp',
-          host,
-          String(port),
-          String(count),
-          '2000',
-          String(everyMs),
-        ],
-        { env: lab.env, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const child = spawn(process.execPath, [CLI, ...clientArgv(from, ['tcp', host, port, count, 2000, everyMs])], {
+        env: lab.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const attempts = () =>
-        out
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Attempt);
+      const attempts = () => parseAttempts(out);
       const done = new Promise<Attempt[]>((resolve) => child.on('exit', () => resolve(attempts())));
       return { attempts, done, stop: () => child.kill('SIGTERM') };
     }
@@ -687,14 +642,10 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
 
     test('an agent restart during a client loop: the established connection lives on, new ones keep working', async () => {
       const ip = vip('web');
-      const held = spawn(
-        process.execPath,
-        [CLI, 'exec', '-n', NS, 'client', '--', process.execPath, CLIENT, 'hold', ip, '80', '12'],
-        {
-          env: lab.env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      const held = spawn(process.execPath, [CLI, ...clientArgv('client', ['hold', ip, 80, 12])], {
+        env: lab.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let heldOut = '';
       held.stdout.on('data', (d: Buffer) => (heldOut += d.toString()));
       const heldDone = new Promise<void>((r) => held.on('exit', () => r()));
