@@ -89,6 +89,10 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   nodeName?: string;
   hostNetwork: boolean;
   containers: Container[];
+  /** The pod's hostname (a DNS label); with subdomain, its DNS name in the headless Service `subdomain`. */
+  hostname?: string;
+  /** A DNS label: the headless Service whose EndpointSlices carry this pod's hostname. */
+  subdomain?: string;
 }
 
 /** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */
@@ -217,6 +221,11 @@ export interface ServiceSpec extends Kept<typeof SERVICE_SPEC> {
   internalTrafficPolicy?: TrafficPolicy;
   /** ExternalName only: the DNS name the Service is an alias of. */
   externalName?: string;
+  /**
+   * As written (absent means false): when true, the EndpointSlice controller marks every endpoint
+   * ready whatever its pod's readiness, so DNS and the data plane use them all (StatefulSet peers).
+   */
+  publishNotReadyAddresses?: boolean;
 }
 
 /** core/v1 ServiceStatus: the load balancer's ingress addresses, written by the cluster (the lab). */
@@ -245,6 +254,8 @@ export interface Endpoint extends Kept<typeof ENDPOINT> {
   addresses: string[];
   conditions?: EndpointConditions;
   nodeName?: string;
+  /** A DNS label: cluster DNS answers `<hostname>.<service>.<ns>.svc.<zone>` with this endpoint's addresses. */
+  hostname?: string;
 }
 
 export interface EndpointPort extends Kept<typeof ENDPOINT_PORT> {

@@ -100,7 +100,11 @@ export const NAMESPACE_SPEC = { kept: ['finalizers'] } as const satisfies FieldR
 /** A Pod: status is written by the node's kubelet (the lab's pod runner), never by apply. */
 export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as const satisfies FieldRules;
 
-/** Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers. */
+/**
+ * Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers, hostname and subdomain (the
+ * EndpointSlice controller names the pod's endpoint `hostname` in the headless Service called
+ * `subdomain`, which cluster DNS answers as `<hostname>.<subdomain>.<ns>.svc.<zone>`).
+ */
 export const POD_SPEC = {
   kept: [
     'volumes',
@@ -120,8 +124,6 @@ export const POD_SPEC = {
     'shareProcessNamespace',
     'securityContext',
     'imagePullSecrets',
-    'hostname',
-    'subdomain',
     'affinity',
     'schedulerName',
     'tolerations',
@@ -190,7 +192,8 @@ export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER }
 
 /**
  * Service spec. Acted on: selector, ports, type, clusterIP (allocated when absent), sessionAffinity
- * and sessionAffinityConfig, externalTrafficPolicy, internalTrafficPolicy, externalName (see
+ * and sessionAffinityConfig, externalTrafficPolicy, internalTrafficPolicy, externalName,
+ * publishNotReadyAddresses (the EndpointSlice controller marks every endpoint ready; see
  * schema-workloads.ts). The fields below have network meaning weft does not implement yet.
  */
 export const SERVICE_SPEC = {
@@ -202,7 +205,6 @@ export const SERVICE_SPEC = {
     loadBalancerClass: { reason: NOT_YET },
     allocateLoadBalancerNodePorts: { reason: NOT_YET },
     healthCheckNodePort: { reason: NOT_YET },
-    publishNotReadyAddresses: { reason: NOT_YET },
     trafficDistribution: { reason: NOT_YET },
     ipFamilyPolicy: only('SingleStack', 'one address family per Service'),
     ipFamilies: {
@@ -223,9 +225,9 @@ export const SESSION_AFFINITY_CONFIG = { kept: [] } as const satisfies FieldRule
 /** A Service port. Acted on: name, protocol, port, targetPort, nodePort; appProtocol is a hint for gateways, kept. */
 export const SERVICE_PORT = { kept: ['appProtocol'] } as const satisfies FieldRules;
 
-/** An EndpointSlice endpoint. Acted on: addresses, conditions, nodeName. */
+/** An EndpointSlice endpoint. Acted on: addresses, conditions, nodeName, hostname (cluster DNS names it). */
 export const ENDPOINT = {
-  kept: ['hostname', 'targetRef', 'zone', 'deprecatedTopology'],
+  kept: ['targetRef', 'zone', 'deprecatedTopology'],
   refused: { hints: { reason: `${NOT_YET} (topology-aware routing)` } },
 } as const satisfies FieldRules;
 

@@ -105,11 +105,16 @@ const POD_SPEC = fieldsOf(
     nodeName: z.string().nullish(),
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
+    hostname: z.string().nullish(),
+    subdomain: z.string().nullish(),
   },
   F.POD_SPEC,
 )
   .superRefine((s, ctx) => {
     if (s.nodeName) addReasons(ctx, ['nodeName'], checkDns1123Subdomain(s.nodeName), s.nodeName);
+    // ValidatePodSpec: both are DNS-1123 labels when set.
+    if (s.hostname) addReasons(ctx, ['hostname'], checkDns1123Label(s.hostname), s.hostname);
+    if (s.subdomain) addReasons(ctx, ['subdomain'], checkDns1123Label(s.subdomain), s.subdomain);
     if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
     const containerNames = new Set<string>();
     const ports = new Set<string>();
@@ -135,6 +140,8 @@ const POD_SPEC = fieldsOf(
   .transform((s) => {
     const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
     if (s.nodeName) out.nodeName = s.nodeName;
+    if (s.hostname) out.hostname = s.hostname;
+    if (s.subdomain) out.subdomain = s.subdomain;
     return { ...out, ...keptOf(s, F.POD_SPEC) };
   });
 
@@ -184,6 +191,7 @@ const SERVICE_SPEC = fieldsOf(
     externalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: enumOf(['Cluster', 'Local']).nullish(),
     externalName: z.string().nullish(),
+    publishNotReadyAddresses: z.boolean().nullish(),
   },
   F.SERVICE_SPEC,
 )
@@ -279,6 +287,7 @@ const SERVICE_SPEC = fieldsOf(
       out.externalTrafficPolicy = s.externalTrafficPolicy ?? 'Cluster';
     if (type !== 'ExternalName') out.internalTrafficPolicy = s.internalTrafficPolicy ?? 'Cluster';
     if (s.externalName) out.externalName = s.externalName;
+    if (s.publishNotReadyAddresses != null) out.publishNotReadyAddresses = s.publishNotReadyAddresses;
     return { ...out, ...keptOf(s, F.SERVICE_SPEC) };
   });
 
@@ -301,6 +310,7 @@ const ENDPOINT = fieldsOf(
       terminating: z.boolean().nullish(),
     }).nullish(),
     nodeName: z.string().nullish(),
+    hostname: z.string().nullish(),
   },
   F.ENDPOINT,
 );
@@ -340,6 +350,8 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = f
         if (!ip || ip.family !== family) addReasons(ctx, path, [`must be a valid ${s.addressType} address`], a);
       });
       if (e.nodeName) addReasons(ctx, ['endpoints', ei, 'nodeName'], checkDns1123Subdomain(e.nodeName), e.nodeName);
+      // validateEndpoints: a hostname is a DNS-1123 label (cluster DNS makes it a name's first label).
+      if (e.hostname != null) addReasons(ctx, ['endpoints', ei, 'hostname'], checkDns1123Label(e.hostname), e.hostname);
     });
     const names = new Set<string>();
     (s.ports ?? []).forEach((p, i) => {
@@ -363,6 +375,7 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = f
         if (e.conditions.terminating != null) out.conditions.terminating = e.conditions.terminating;
       }
       if (e.nodeName) out.nodeName = e.nodeName;
+      if (e.hostname != null) out.hostname = e.hostname;
       return { ...out, ...keptOf(e, F.ENDPOINT) };
     }),
     ports: (s.ports ?? []).map((p) => {
