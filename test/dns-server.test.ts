@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import * as packet from 'dns-packet';
 import type { DecodedPacket, Question } from 'dns-packet';
 import { FakeCluster } from '../src/testkit/cluster-source-fake.js';
+import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
 import { JsonLogger } from '../src/adapters/json-logger.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { PromMetrics } from '../src/adapters/metrics-prom.js';
@@ -441,5 +442,106 @@ describe('weft dns server', () => {
       /^weft_dns_malformed_total [1-9]/m,
     ])
       assert.match(text, want);
+  });
+});
+
+describe('weft dns as a process, over a lab-style SQLite store', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-dns-cli-'));
+  const storeFile = join(dir, 'objects.db');
+  const upstream = new Dnsmasq();
+  let store: SqliteObjectStore;
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  let port = 0;
+
+  before(async () => {
+    await upstream.start();
+    store = new SqliteObjectStore(storeFile, systemClock);
+    await store.commit({
+      put: [
+        ns('y'),
+        service('y', 'web', { clusterIP: '10.96.0.20', ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }] }),
+      ],
+      delete: [],
+    });
+    port = await freePort();
+    child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, '..', 'src', 'cli', 'main.js'),
+        'dns',
+        '--objects-file',
+        storeFile,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        `127.0.0.1:${upstream.port}`,
+        '--zone',
+        'k8s.test',
+        '--ttl',
+        '30',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    await waitFor(`weft dns on 127.0.0.1:${port} (stderr: ${stderr})`, async () =>
+      (await udpRaw(port, query({ name: 'web.y.svc.k8s.test', type: 'A' }))) ? true : undefined,
+    );
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await store?.close();
+    await upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('answers its zone with its TTL, follows the store, forwards the rest', async () => {
+    const a = await udp(port, { name: 'web.y.svc.k8s.test', type: 'A' });
+    assert.deepEqual(
+      a.answers?.map((r) => `${r.name} ${'ttl' in r ? r.ttl : ''} ${'data' in r ? String(r.data) : ''}`),
+      ['web.y.svc.k8s.test 30 10.96.0.20'],
+    );
+    assert.equal(
+      rcodeOf(await udp(port, { name: 'web.y.svc.cluster.local', type: 'A' })),
+      'REFUSED',
+      'not its zone: dnsmasq has no answer for it',
+    );
+    await store.commit({
+      put: [service('y', 'api', { clusterIP: '10.96.0.21', ports: [{ protocol: 'TCP', port: 80, targetPort: 80 }] })],
+      delete: [],
+    });
+    await waitFor('the new Service resolves through the store watch', async () =>
+      datas(await udp(port, { name: 'api.y.svc.k8s.test', type: 'A' })).join() === 'A "10.96.0.21"' ? true : undefined,
+    );
+    assert.deepEqual(datas(await tcp(port, { name: 'up.example', type: 'A' })), ['A "192.0.2.10"']);
+  });
+
+  test('bad flags are refused with the flag and the reason', async () => {
+    for (const [args, reason] of [
+      [['--upstream', 'dns.example'], '--upstream "dns.example": not an IP address'],
+      [['--pods', 'maybe'], '--pods "maybe": must be insecure, verified or disabled'],
+      [['--listen', 'nowhere'], '--listen "nowhere": expected HOST:PORT'],
+      [['--ttl', '-1'], '--ttl "-1": must be a whole number'],
+    ] as Array<[string[], string]>) {
+      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const c = spawn(
+          process.execPath,
+          [join(import.meta.dirname, '..', 'src', 'cli', 'main.js'), 'dns', '--objects-file', storeFile, ...args],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.on('exit', (code) => resolve({ code, err }));
+      });
+      assert.equal(r.code, 1, args.join(' '));
+      assert.ok(r.err.includes(reason), `${args.join(' ')}: ${r.err}`);
+    }
   });
 });
