@@ -257,6 +257,7 @@ describe('weft dns server', () => {
         Array.from({ length: 100 }, (_, i) => `10.244.3.${i + 1}`),
       ),
       service('y', 'ext', { type: 'ExternalName', externalName: 'www.up.example' }),
+      service('y', 'dangling', { type: 'ExternalName', externalName: 'gone.neg.example' }),
     );
     cache = new ClusterCache({ source: store.source(), kinds: feedKinds('insecure'), clock: systemClock, log });
     await cache.start();
@@ -370,9 +371,12 @@ describe('weft dns server', () => {
     assert.equal(whole.answers?.length, 100);
   });
 
-  test('ExternalName: CNAME, and its target resolved upstream', async () => {
+  test('ExternalName: CNAME, and its target resolved upstream (NXDOMAIN when it does not exist)', async () => {
     const r = await udp(port, { name: 'ext.y.svc.cluster.local', type: 'A' });
     assert.deepEqual(datas(r), ['CNAME "www.up.example"', 'A "192.0.2.10"']);
+    const dangling = await udp(port, { name: 'dangling.y.svc.cluster.local', type: 'A' });
+    assert.deepEqual(datas(dangling), ['CNAME "gone.neg.example"']);
+    assert.equal(rcodeOf(dangling), 'NXDOMAIN', "the rcode is the chain's last name's (RFC 6604)");
   });
 
   test('ANY is answered minimally (RFC 8482), in the zone and outside, and never forwarded', async () => {

@@ -176,8 +176,14 @@ export class DnsResolver {
       };
       if (cluster.chase !== undefined) {
         // An ExternalName's target outside the zone: resolve it as CoreDNS does, appending its records.
+        // The rcode is the last name's (RFC 6604 §3): NXDOMAIN when the target does not exist.
         const target = await this.forward({ name: cluster.chase, type: question.type, class: question.class });
-        if (target) reply.answers.push(...target.answers);
+        const t = target?.answer;
+        if (t && (t.rcode === RCODE.NOERROR || t.rcode === RCODE.NXDOMAIN)) {
+          reply.rcode = t.rcode;
+          reply.answers.push(...t.answers);
+          reply.authorities = t.authorities;
+        }
       }
       return reply;
     }
@@ -192,33 +198,41 @@ export class DnsResolver {
       return { ...this.empty(RCODE.NOERROR), answers: [hinfo as Answer], source: 'local' };
     }
     if (!this.o.upstream) return { ...this.empty(RCODE.REFUSED), source: 'local' };
+    const got = await this.forward(question);
+    if (!got) return { ...this.empty(RCODE.SERVFAIL), source: 'local' };
+    return { ...got.answer, authoritative: false, source: got.source };
+  }
+
+  /**
+   * The answer for a question outside the zone: from the cache (TTLs lowered by its age), else
+   * from the upstream (through the in-flight table); undefined when none came.
+   */
+  private async forward(question: {
+    name: string;
+    type: string;
+    class: string;
+  }): Promise<{ answer: CachedAnswer; source: 'cache' | 'upstream' } | undefined> {
     const key = `${normalizeName(question.name)}|${question.type}|${question.class}`;
     const hit = this.o.cache.get(key, this.o.clock.now());
     if (hit) {
       this.hits.inc();
       const v = hit.value;
-      return {
+      const answer: CachedAnswer = {
         rcode: v.rcode,
-        authoritative: false,
         answers: aged(v.answers, hit.ageSeconds),
         authorities: aged(v.authorities, hit.ageSeconds),
         additionals: aged(v.additionals, hit.ageSeconds),
-        source: 'cache',
       };
+      return { answer, source: 'cache' };
     }
-    const got = await this.forward(question);
-    if (!got) return { ...this.empty(RCODE.SERVFAIL), source: 'local' };
-    return { ...got, authoritative: false, source: 'upstream' };
+    const answer = await this.ask(key, question);
+    return answer && { answer, source: 'upstream' };
   }
 
-  /** The upstream's answer for a question (through the cache and the in-flight table); undefined when none came. */
-  private forward(question: { name: string; type: string; class: string }): Promise<CachedAnswer | undefined> {
+  /** Asks the upstream, one query per key at a time; caches what may be cached. */
+  private ask(key: string, question: { name: string; type: string; class: string }): Promise<CachedAnswer | undefined> {
     const upstream = this.o.upstream;
     if (!upstream) return Promise.resolve(undefined);
-    const key = `${normalizeName(question.name)}|${question.type}|${question.class}`;
-    const now = this.o.clock.now();
-    const hit = this.o.cache.get(key, now);
-    if (hit) return Promise.resolve(hit.value);
     this.misses.inc();
     const pending = this.inFlight.get(key);
     if (pending) return pending;

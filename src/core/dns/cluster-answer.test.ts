@@ -350,6 +350,12 @@ const cases: Case[] = [
     want: { rcode: 'NOERROR', answers: ['8.2.244.10.in-addr.arpa 5 PTR 10-244-2-8.db.y.svc.cluster.local'] },
   },
   {
+    name: 'A at the reverse name of a ClusterIP: NODATA with the reverse zone SOA',
+    q: '20.0.96.10.in-addr.arpa',
+    type: 'A',
+    want: { rcode: 'NOERROR', authorities: ['in-addr.arpa 5 SOA ns.dns.cluster.local hostmaster.cluster.local min=5'] },
+  },
+  {
     name: 'PTR of an address the cluster does not have: forwarded',
     q: '1.1.1.1.in-addr.arpa',
     type: 'PTR',

@@ -84,16 +84,18 @@ export function answerCluster(
 ): ClusterResult | undefined {
   const name = normalizeName(q.name);
   const owner = q.name.endsWith('.') ? q.name.slice(0, -1) : q.name;
-  const reverseIp = inZone(name, cfg.zone) ? undefined : ipOfReverseName(name);
   if (!inZone(name, cfg.zone)) {
-    if (reverseIp === undefined) return undefined;
+    if (ipOfReverseName(name) === undefined) return undefined;
     const targets = index.lookupPtr(name);
     if (targets.length === 0) return undefined;
     if (q.class !== 'IN') return { answer: negative('REFUSED', cfg, ctx, false) };
     if (q.type === 'PTR')
       return { answer: positive(targets.map((t) => ({ name: owner, type: 'PTR', ttl: cfg.ttl, data: t }))) };
     if (q.type === 'ANY') return { answer: positive([rfc8482(owner, cfg.ttl)]) };
-    return { answer: { ...negative('NOERROR', cfg, ctx, true), authorities: [] } };
+    // NODATA; the SOA is the reverse zone's, as CoreDNS (authoritative for in-addr.arpa and ip6.arpa) gives it.
+    const apex = name.endsWith('.ip6.arpa') ? 'ip6.arpa' : 'in-addr.arpa';
+    const nodata = negative('NOERROR', cfg, ctx, true);
+    return { answer: { ...nodata, authorities: nodata.authorities.map((r) => ({ ...r, name: apex })) } };
   }
   if (q.class !== 'IN') return { answer: negative('REFUSED', cfg, ctx, false) };
 
