@@ -360,6 +360,24 @@ describe('weft dns server', () => {
     assert.equal(upstream.asked('big.example', 'TXT'), asked, 'both from the cache');
   });
 
+  test('the upstream client passes a question to the next server when one does not answer', async () => {
+    const dead = await freePort();
+    const client = new UdpTcpUpstream({
+      servers: [
+        { host: '127.0.0.1', port: dead },
+        { host: '127.0.0.1', port: upstream.port },
+      ],
+      timeoutMs: 300,
+    });
+    const r = await client.query({ name: 'fail.over.up.example', type: 'A' });
+    assert.equal(r.server, `127.0.0.1:${upstream.port}`);
+    assert.deepEqual(datas(r.packet), ['A "192.0.2.10"']);
+    const none = new UdpTcpUpstream({ servers: [{ host: '127.0.0.1', port: dead }], timeoutMs: 300 });
+    await assert.rejects(none.query({ name: 'up.example', type: 'A' }), (e: Error) =>
+      e.message.includes(`ask upstream up.example A: 127.0.0.1:${dead}: no UDP answer within 300 ms`),
+    );
+  });
+
   test('a cluster answer over the UDP limit is truncated; TCP has all of it', async () => {
     const small = await udp(port, { name: 'many.y.svc.cluster.local', type: 'A' });
     assert.equal(small.flag_tc, true);

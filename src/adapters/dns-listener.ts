@@ -3,8 +3,8 @@
  * answers over both). Each message goes to the handler, whose answer (if any) goes back to the
  * sender; the handler decides everything, this file only frames messages. TCP messages carry a
  * two-byte length (RFC 1035 §4.2.2); a connection may send several and is closed after an idle
- * time, and the number of open connections is bounded, so a client holding sockets open cannot
- * exhaust the server. Nothing a client sends can throw out of here: errors are logged.
+ * time, the number of open connections is bounded, and so are the answers a client leaves unread,
+ * so a client holding sockets open cannot exhaust the server. Nothing a client sends can throw out of here: errors are logged.
  */
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -12,6 +12,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../ports/logger.js';
 
 export type DnsTransport = 'udp' | 'tcp';
+/** Bytes of answers a TCP client may leave unread before its connection is closed. */
+const MAX_TCP_BACKLOG = 1024 * 1024;
 /** Answers one message; undefined sends nothing (the message is dropped). */
 export type DnsHandler = (msg: Buffer, transport: DnsTransport) => Promise<Buffer | undefined>;
 
@@ -77,6 +79,11 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
         o.handler(msg, 'tcp').then(
           (reply) => {
             if (!reply || sock.destroyed) return;
+            // A client that sends queries and never reads the answers would grow our write buffer.
+            if (sock.writableLength > MAX_TCP_BACKLOG) {
+              sock.destroy();
+              return;
+            }
             const head = Buffer.alloc(2);
             head.writeUInt16BE(reply.length);
             sock.write(Buffer.concat([head, reply]));
