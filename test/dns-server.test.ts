@@ -313,9 +313,14 @@ describe('weft dns server', () => {
       return datas(r).join() === 'A "10.244.5.5"' ? true : undefined;
     });
     await put(slice('x', 'late', ['10.244.5.5'], false));
-    await waitFor('the not-ready endpoint leaves the answer', async () => {
+    // A headless Service with no ready endpoint has no name (the DNS spec's 2.4.1).
+    await waitFor('the not-ready endpoint leaves the answer', async () =>
+      rcodeOf(await udp(port, { name, type: 'A' })) === 'NXDOMAIN' ? true : undefined,
+    );
+    await put(slice('x', 'late', ['10.244.5.5', '10.244.5.6']));
+    await waitFor('ready endpoints come back', async () => {
       const r = await udp(port, { name, type: 'A' });
-      return rcodeOf(r) === 'NOERROR' && (r.answers ?? []).length === 0 ? true : undefined;
+      return datas(r).join() === 'A "10.244.5.5",A "10.244.5.6"' ? true : undefined;
     });
     await store.commit({ put: [], delete: [{ kind: 'Service', namespace: 'x', name: 'late' }] });
     await waitFor('the deleted Service stops resolving', async () =>

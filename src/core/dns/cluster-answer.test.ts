@@ -77,6 +77,9 @@ function cluster(): ClusterIndex {
     [],
   );
   index.setService('y', 'pending', service('y', 'pending', {}), []);
+  index.setService('y', 'idle', service('y', 'idle', { clusterIP: 'None' }), [
+    slice('y', 'idle', [{ ip: '10.244.4.4', ready: false }], [{ name: 'pg', port: 5432 }]),
+  ]);
   return index;
 }
 
@@ -243,6 +246,12 @@ const cases: Case[] = [
       rcode: 'NOERROR',
       answers: ['alias.y.svc.cluster.local 5 CNAME web.y.svc.cluster.local', 'web.y.svc.cluster.local 5 A 10.96.0.20'],
     },
+  },
+  {
+    name: 'headless Service with no ready endpoint: NXDOMAIN (spec 2.4.1)',
+    q: 'idle.y.svc.cluster.local',
+    type: 'A',
+    want: { rcode: 'NXDOMAIN', authorities: [SOA] },
   },
   {
     name: 'Service without a ClusterIP yet: NODATA',

@@ -15,7 +15,8 @@
  *   every Service); PTR for endpoints is kept to headless Services, as the specification says
  *   (CoreDNS also answers it for endpoints of ClusterIP Services).
  * - ExternalName: base CNAME → spec.externalName.
- * - A Service with no ClusterIP yet still has its name (NODATA, not NXDOMAIN).
+ * - A Service with no ClusterIP yet still has its name (NODATA, as CoreDNS answers); a headless
+ *   Service with no ready endpoint has none (NXDOMAIN, the specification's 2.4.1 and CoreDNS).
  *
  * "Ready" is CoreDNS's reading of an EndpointSlice: conditions.ready true or absent; the
  * Service's publishNotReadyAddresses publishes not-ready endpoints too (the EndpointSlice
@@ -86,12 +87,13 @@ function protoLabel(protocol: string): string {
 export function serviceRecords(svc: Service, slices: readonly EndpointSlice[], zone: string): ServiceRecords {
   const b = new Builder();
   const base = normalizeName(`${svc.metadata.name}.${svc.metadata.namespace}.svc${zone === '' ? '' : `.${zone}`}`);
-  b.at(base);
+  const headless = svc.spec.clusterIP === 'None';
+  // A headless Service exists only through its ready endpoints (spec 2.4.1: none ready is NXDOMAIN).
+  if (!headless) b.at(base);
   if (svc.spec.type === 'ExternalName') {
     if (svc.spec.externalName) b.at(base).cname = normalizeName(svc.spec.externalName);
     return { names: b.names, ptrs: b.ptrs };
   }
-  const headless = svc.spec.clusterIP === 'None';
   const clusterIP = svc.spec.clusterIP && !headless ? canonicalIp(svc.spec.clusterIP) : undefined;
   if (clusterIP) {
     b.address(base, clusterIP);
