@@ -46,6 +46,8 @@ import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 
 const RCODE: Record<Rcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
+const RCODE_NAMES: readonly string[] = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const rcodeName = (n: number): string => RCODE_NAMES[n] ?? `RCODE_${n}`;
 const OPCODE_MASK = 0x7800;
 const QR = 0x8000;
 
@@ -147,8 +149,7 @@ export class DnsResolver {
         reply = { ...this.empty(RCODE.SERVFAIL), source: 'local' };
       }
     }
-    const rcodeName = Object.entries(RCODE).find(([, n]) => n === reply.rcode)?.[0] ?? `RCODE_${reply.rcode}`;
-    this.queries.inc({ type, rcode: rcodeName, source: reply.source });
+    this.queries.inc({ type, rcode: rcodeName(reply.rcode), source: reply.source });
     try {
       return this.encode(q, reply, opt, transport);
     } catch (err) {
@@ -253,9 +254,8 @@ export class DnsResolver {
             authorities: r.packet.authorities ?? [],
             additionals: (r.packet.additionals ?? []).filter((a) => a.type !== 'OPT'),
           };
-          const rcodeName = Object.entries(RCODE).find(([, n]) => n === value.rcode)?.[0] ?? 'OTHER';
           const ttl = cacheTtl({
-            rcode: rcodeName,
+            rcode: rcodeName(value.rcode),
             truncated: r.packet.flag_tc,
             answers: value.answers,
             authorities: value.authorities,
@@ -308,6 +308,9 @@ export class DnsResolver {
       authorities: reply.authorities,
       additionals: [...reply.additionals, ...ours],
     };
+    // Most answers fit: encode once, and cut only when the message is too large.
+    const whole = packet.encode({ ...base, flags, ...sections });
+    if (whole.length <= limit) return whole;
     const fit = fitToLimit(
       sections,
       limit,
