@@ -170,3 +170,29 @@ test('messages the server does not take: NOTIMP for another opcode, FORMERR for 
     assert.equal(p.id, msg.readUInt16BE(0));
   }
 });
+
+test('an EDNS version other than 0 is answered BADVERS (RFC 6891), with our OPT', async () => {
+  const { resolver } = setup();
+  const msg = packet.encode({
+    type: 'query',
+    id: 5,
+    questions: [{ name: 'svc.cluster.local', type: 'A' }],
+    additionals: [
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 1232,
+        extendedRcode: 0,
+        ednsVersion: 1,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      },
+    ],
+  });
+  const p = packet.decode((await resolver.handle(msg, 'udp'))!);
+  const opt = p.additionals?.find((a) => a.type === 'OPT');
+  assert.ok(opt && opt.type === 'OPT');
+  assert.equal((opt.extendedRcode << 4) | ((p.flags ?? 0) & 0xf), 16);
+  assert.deepEqual(p.answers, []);
+});

@@ -49,6 +49,8 @@ const RCODE: Record<Rcode, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDO
 const RCODE_NAMES: readonly string[] = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 const rcodeName = (n: number): string => RCODE_NAMES[n] ?? `RCODE_${n}`;
 const OPCODE_MASK = 0x7800;
+/** BADVERS is rcode 16: the OPT record's extended rcode carries its upper eight bits (16 >> 4). */
+const BADVERS_HIGH_BITS = 1;
 const QR = 0x8000;
 
 /** What the cluster zone is answered from, read at each query. */
@@ -136,6 +138,11 @@ export class DnsResolver {
       questions: q.questions ?? [],
     });
     if (verdict.kind === 'drop') return undefined;
+    if (opt && opt.ednsVersion !== 0) {
+      // RFC 6891 §6.1.3: an EDNS version we do not speak is answered BADVERS (extended rcode 16).
+      this.queries.inc({ type: 'other', rcode: 'BADVERS', source: 'local' });
+      return this.encode(q, { ...this.empty(RCODE.NOERROR), source: 'local' }, opt, transport, BADVERS_HIGH_BITS);
+    }
     let reply: Reply;
     let type = 'other';
     if (verdict.kind === 'reply') {
@@ -278,7 +285,13 @@ export class DnsResolver {
     return p;
   }
 
-  private encode(q: DecodedPacket, reply: Reply, opt: OptAnswer | undefined, transport: 'udp' | 'tcp'): Buffer {
+  private encode(
+    q: DecodedPacket,
+    reply: Reply,
+    opt: OptAnswer | undefined,
+    transport: 'udp' | 'tcp',
+    extendedRcode = 0,
+  ): Buffer {
     const flags =
       QR |
       ((q.flags ?? 0) & OPCODE_MASK) |
@@ -293,7 +306,7 @@ export class DnsResolver {
             type: 'OPT',
             name: '.',
             udpPayloadSize: EDNS_UDP_PAYLOAD,
-            extendedRcode: 0,
+            extendedRcode,
             ednsVersion: 0,
             flags: 0,
             flag_do: false,
