@@ -18,13 +18,67 @@ import { serviceRecords, type NameRecords, type ServiceRecords } from './service
 interface Owned {
   names: Map<string, NameRecords>;
   ptrs: Map<string, string[]>;
-  /** Every name this owner makes exist: its names, their ancestors in the zone, and extra names. */
+  /**
+   * The names this owner makes exist without having records there itself: the ancestors of its
+   * names in the zone (empty non-terminals) and extra names.
+   */
   present: string[];
 }
 
+/**
+ * key → owner → value, for keys that nearly always have one owner: a single owner is kept
+ * inline, a second one turns the slot into a Map (a Map per name for 100,000 names costs more
+ * than the names themselves).
+ */
+class OwnerMap<T> {
+  private readonly slots = new Map<string, { owner: string; value: T } | Map<string, T>>();
+
+  get size(): number {
+    return this.slots.size;
+  }
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+  /** The values at key, one per owner; [] when none. */
+  values(key: string): T[] {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return [];
+    return slot instanceof Map ? [...slot.values()] : [slot.value];
+  }
+  add(key: string, owner: string, value: T): void {
+    const slot = this.slots.get(key);
+    if (slot === undefined || (!(slot instanceof Map) && slot.owner === owner)) this.slots.set(key, { owner, value });
+    else if (slot instanceof Map) slot.set(owner, value);
+    else
+      this.slots.set(
+        key,
+        new Map([
+          [slot.owner, slot.value],
+          [owner, value],
+        ]),
+      );
+  }
+  remove(key: string, owner: string): void {
+    const slot = this.slots.get(key);
+    if (slot === undefined) return;
+    if (!(slot instanceof Map)) {
+      if (slot.owner === owner) this.slots.delete(key);
+      return;
+    }
+    slot.delete(owner);
+    if (slot.size === 1) {
+      const [[o, value]] = [...slot] as [[string, T]];
+      this.slots.set(key, { owner: o, value });
+    }
+  }
+}
+
 export class ClusterIndex {
-  private readonly names = new Map<string, Map<string, NameRecords>>();
-  private readonly ptrs = new Map<string, Map<string, string[]>>();
+  private readonly names = new OwnerMap<NameRecords>();
+  private readonly ptrs = new OwnerMap<string[]>();
   private readonly present = new Map<string, number>();
   private readonly owners = new Map<string, Owned>();
 
@@ -60,7 +114,7 @@ export class ClusterIndex {
     const names = records?.names ?? new Map<string, NameRecords>();
     const ptrs = records?.ptrs ?? new Map<string, string[]>();
     const present = new Set<string>();
-    for (const n of [...names.keys(), ...extra]) for (const a of this.ancestors(n)) present.add(a);
+    for (const n of [...names.keys(), ...extra]) for (const a of this.ancestors(n)) if (!names.has(a)) present.add(a);
     const owned: Owned = { names, ptrs, present: [...present] };
     this.owners.set(owner, owned);
     this.file(owner, owned);
@@ -68,11 +122,10 @@ export class ClusterIndex {
 
   /** The records at `name` (normal form) from every owner, merged; undefined when none has any. */
   lookup(name: string): NameRecords | undefined {
-    const m = this.names.get(name);
-    if (!m) return undefined;
-    if (m.size === 1) return m.values().next().value;
+    const all = this.names.values(name);
+    if (all.length <= 1) return all[0];
     const out: NameRecords = {};
-    for (const r of m.values()) {
+    for (const r of all) {
       if (r.a) out.a = [...new Set([...(out.a ?? []), ...r.a])];
       if (r.aaaa) out.aaaa = [...new Set([...(out.aaaa ?? []), ...r.aaaa])];
       if (r.srv) out.srv = [...(out.srv ?? []), ...r.srv];
@@ -83,15 +136,14 @@ export class ClusterIndex {
 
   /** The PTR targets of a reverse name (normal form); [] when none. */
   lookupPtr(reverse: string): string[] {
-    const m = this.ptrs.get(reverse);
-    if (!m) return [];
-    if (m.size === 1) return m.values().next().value ?? [];
-    return [...new Set([...m.values()].flat())];
+    const all = this.ptrs.values(reverse);
+    if (all.length <= 1) return all[0] ?? [];
+    return [...new Set(all.flat())];
   }
 
   /** Does `name` exist in the zone (records, or names below it)? */
   exists(name: string): boolean {
-    return this.present.has(name);
+    return this.names.has(name) || this.present.has(name);
   }
 
   /** Everything the index holds, sorted, merged per name: for tests and debugging. */
@@ -100,7 +152,7 @@ export class ClusterIndex {
     return {
       names: sorted([...this.names.keys()].map((n) => [n, this.lookup(n)!])),
       ptrs: sorted([...this.ptrs.keys()].map((r) => [r, this.lookupPtr(r).sort()])),
-      present: [...this.present.keys()].sort(),
+      present: [...new Set([...this.names.keys(), ...this.present.keys()])].sort(),
     };
   }
 
@@ -119,30 +171,14 @@ export class ClusterIndex {
   }
 
   private file(owner: string, o: Owned): void {
-    for (const [name, r] of o.names) {
-      let m = this.names.get(name);
-      if (!m) this.names.set(name, (m = new Map()));
-      m.set(owner, r);
-    }
-    for (const [rev, targets] of o.ptrs) {
-      let m = this.ptrs.get(rev);
-      if (!m) this.ptrs.set(rev, (m = new Map()));
-      m.set(owner, targets);
-    }
+    for (const [name, r] of o.names) this.names.add(name, owner, r);
+    for (const [rev, targets] of o.ptrs) this.ptrs.add(rev, owner, targets);
     for (const n of o.present) this.present.set(n, (this.present.get(n) ?? 0) + 1);
   }
 
   private unfile(owner: string, o: Owned): void {
-    for (const name of o.names.keys()) {
-      const m = this.names.get(name);
-      m?.delete(owner);
-      if (m?.size === 0) this.names.delete(name);
-    }
-    for (const rev of o.ptrs.keys()) {
-      const m = this.ptrs.get(rev);
-      m?.delete(owner);
-      if (m?.size === 0) this.ptrs.delete(rev);
-    }
+    for (const name of o.names.keys()) this.names.remove(name, owner);
+    for (const rev of o.ptrs.keys()) this.ptrs.remove(rev, owner);
     for (const n of o.present) {
       const c = (this.present.get(n) ?? 0) - 1;
       if (c <= 0) this.present.delete(n);
