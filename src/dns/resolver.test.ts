@@ -10,6 +10,7 @@ import { PromMetrics } from '../adapters/metrics-prom.js';
 import { ClusterIndex } from '../core/dns/cluster-index.js';
 import { ResponseCache } from '../core/dns/response-cache.js';
 import type { DnsUpstream, UpstreamReply } from '../ports/dns-upstream.js';
+import type { Service } from '../core/k8s/objects.js';
 import { DnsResolver, type CachedAnswer } from './resolver.js';
 
 /** An upstream whose answers the test releases by hand; it records every question asked. */
@@ -195,4 +196,47 @@ test('an EDNS version other than 0 is answered BADVERS (RFC 6891), with our OPT'
   assert.ok(opt && opt.type === 'OPT');
   assert.equal((opt.extendedRcode << 4) | ((p.flags ?? 0) & 0xf), 16);
   assert.deepEqual(p.answers, []);
+});
+
+test('encoded cluster answers are reused until the zone changes; the id and the asked case are each query own', async () => {
+  const index = new ClusterIndex('cluster.local');
+  index.setNamespace('y', true);
+  let podsOfX: string[] = [];
+  const resolver = new DnsResolver({
+    zone: { zone: 'cluster.local', ttl: 5, pods: 'verified' },
+    source: { index, context: () => ({ serial: 1, podNamespaces: () => podsOfX }) },
+    upstream: undefined,
+    cache: new ResponseCache<CachedAnswer>(),
+    metrics: new PromMetrics(),
+    clock: new FakeClock(),
+    log: new JsonLogger(() => undefined),
+  });
+  const svc = (ip: string): Service => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'y', name: 'web', labels: {}, annotations: {} },
+    spec: { type: 'ClusterIP', clusterIP: ip, ports: [], sessionAffinity: 'None' },
+  });
+  let id = 100;
+  const ask = async (name: string) => {
+    const p = packet.decode(
+      (await resolver.handle(packet.encode({ type: 'query', id: ++id, questions: [{ name, type: 'A' }] }), 'udp'))!,
+    );
+    assert.equal(p.id, id);
+    return (p.answers ?? []).map((a) => `${a.name} ${'data' in a ? String(a.data) : ''}`);
+  };
+  index.setService('y', 'web', svc('10.96.0.1'), []);
+  assert.deepEqual(await ask('web.y.svc.cluster.local'), ['web.y.svc.cluster.local 10.96.0.1']);
+  assert.deepEqual(await ask('web.y.svc.cluster.local'), ['web.y.svc.cluster.local 10.96.0.1']);
+  assert.deepEqual(await ask('WEB.y.svc.cluster.local'), ['WEB.y.svc.cluster.local 10.96.0.1']);
+  index.setService('y', 'web', svc('10.96.0.2'), []);
+  assert.deepEqual(
+    await ask('web.y.svc.cluster.local'),
+    ['web.y.svc.cluster.local 10.96.0.2'],
+    'a change is seen at once',
+  );
+  // "verified" pod names depend on the pods, not the index: never reused.
+  assert.deepEqual(await ask('10-244-1-5.y.pod.cluster.local'), []);
+  podsOfX = ['y'];
+  assert.deepEqual(await ask('10-244-1-5.y.pod.cluster.local'), ['10-244-1-5.y.pod.cluster.local 10.244.1.5']);
 });

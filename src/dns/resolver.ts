@@ -12,6 +12,9 @@
  * - ANY outside the zone is answered here per RFC 8482 (a synthesized HINFO), never forwarded.
  * - EDNS0: the answer carries our OPT when the query had one; UDP answers are cut to the
  *   client's size (512 without EDNS0), TCP answers to 65,535 bytes.
+ * - Cluster answers are kept encoded (by question, its case, flags and size limit) until the
+ *   zone's index changes, so a repeated question costs a map lookup and a copy; their SOA serial
+ *   is the revision they were made at.
  */
 
 import * as packet from 'dns-packet';
@@ -81,6 +84,8 @@ export interface CachedAnswer {
 }
 
 interface Reply {
+  /** The cluster zone's answer holds until the index changes (see ClusterResult.cacheable). */
+  cacheable?: boolean;
   rcode: number;
   authoritative: boolean;
   answers: Answer[];
@@ -99,7 +104,18 @@ function aged(records: readonly Answer[], age: number): Answer[] {
   return records.map((r) => ('ttl' in r && r.ttl !== undefined ? { ...r, ttl: Math.max(0, r.ttl - age) } : r));
 }
 
+/** Most encoded cluster answers kept between two changes of the zone. */
+const MAX_WIRE_ANSWERS = 10_000;
+/** The query flags an encoded answer depends on (opcode, RD, CD are echoed). */
+const ECHOED_FLAGS = OPCODE_MASK | packet.RECURSION_DESIRED | packet.CHECKING_DISABLED;
+
 export class DnsResolver {
+  /**
+   * Encoded cluster answers by everything they depend on, valid while the index version is
+   * `wireVersion`: the same question asks no index and encodes nothing until the zone changes.
+   */
+  private readonly wire = new Map<string, { buf: Buffer; rcode: number }>();
+  private wireVersion = -1;
   private readonly inFlight = new Map<string, Promise<CachedAnswer | undefined>>();
   private readonly queries;
   private readonly hits;
@@ -145,6 +161,24 @@ export class DnsResolver {
     }
     let reply: Reply;
     let type = 'other';
+    let wireKey: string | undefined;
+    if (verdict.kind === 'answer') {
+      const index = this.o.source.index;
+      if (this.wireVersion !== index.version) {
+        this.wire.clear();
+        this.wireVersion = index.version;
+      }
+      const limit = transport === 'udp' ? udpLimit(opt?.udpPayloadSize) : MAX_TCP_MESSAGE;
+      const qq = verdict.question;
+      wireKey = `${limit}|${opt ? 1 : 0}|${flags & ECHOED_FLAGS}|${qq.type}|${qq.class}|${qq.name}`;
+      const hit = this.wire.get(wireKey);
+      if (hit) {
+        const out = Buffer.from(hit.buf);
+        out.writeUInt16BE(q.id ?? 0, 0);
+        this.queries.inc({ type: typeLabel(qq.type), rcode: rcodeName(hit.rcode), source: 'cluster' });
+        return out;
+      }
+    }
     if (verdict.kind === 'reply') {
       reply = { ...this.empty(RCODE[verdict.rcode]), source: 'local' };
     } else {
@@ -158,7 +192,13 @@ export class DnsResolver {
     }
     this.queries.inc({ type, rcode: rcodeName(reply.rcode), source: reply.source });
     try {
-      return this.encode(q, reply, opt, transport);
+      const buf = this.encode(q, reply, opt, transport);
+      // Kept only if the zone has not moved while this answer was being made.
+      if (reply.cacheable && wireKey !== undefined && this.o.source.index.version === this.wireVersion) {
+        if (this.wire.size >= MAX_WIRE_ANSWERS) this.wire.clear();
+        this.wire.set(wireKey, { buf, rcode: reply.rcode });
+      }
+      return buf;
     } catch (err) {
       this.o.log.error('dns: encode answer failed', { error: (err as Error).message });
       return this.encode(q, { ...this.empty(RCODE.SERVFAIL), source: 'local' }, opt, transport);
@@ -181,6 +221,7 @@ export class DnsResolver {
         authorities: toAnswers(a.authorities),
         additionals: toAnswers(a.additionals),
         source: 'cluster',
+        cacheable: cluster.cacheable,
       };
       if (cluster.chase !== undefined) {
         // An ExternalName's target outside the zone: resolve it as CoreDNS does, appending its records.

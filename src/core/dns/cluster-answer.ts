@@ -48,6 +48,11 @@ export interface ClusterResult {
   answer: DnsAnswer;
   /** A CNAME target outside the zone, for the server to resolve and append (answer ends with its CNAME). */
   chase?: string;
+  /**
+   * True when the answer depends only on the index (so it holds until the index changes): not
+   * when it has a chase, nor a "verified" pod answer, which depends on the pods.
+   */
+  cacheable: boolean;
 }
 
 /** The Kubernetes DNS schema version this server implements. */
@@ -82,6 +87,18 @@ export function answerCluster(
   cfg: ClusterZoneConfig,
   ctx: AnswerContext,
 ): ClusterResult | undefined {
+  const r = answerZone(index, q, cfg, ctx);
+  if (r === undefined) return undefined;
+  const podName = normalizeName(q.name).endsWith(cfg.zone === '' ? '.pod' : `.pod.${cfg.zone}`);
+  return { ...r, cacheable: r.chase === undefined && !(cfg.pods === 'verified' && podName) };
+}
+
+function answerZone(
+  index: ClusterIndex,
+  q: DnsQuestion,
+  cfg: ClusterZoneConfig,
+  ctx: AnswerContext,
+): Omit<ClusterResult, 'cacheable'> | undefined {
   const name = normalizeName(q.name);
   const owner = q.name.endsWith('.') ? q.name.slice(0, -1) : q.name;
   if (!inZone(name, cfg.zone)) {

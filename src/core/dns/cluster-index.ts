@@ -82,6 +82,9 @@ export class ClusterIndex {
   private readonly present = new Map<string, number>();
   private readonly owners = new Map<string, Owned>();
 
+  /** Moves on every change: answers computed at one version hold until it moves. */
+  version = 0;
+
   constructor(readonly zone: string) {}
 
   /** How many owners (Services and Namespaces) the index holds. */
@@ -105,6 +108,7 @@ export class ClusterIndex {
    * names that exist without records (a Namespace's `<ns>.svc.<zone>` and `<ns>.pod.<zone>`).
    */
   set(owner: string, records: ServiceRecords | undefined, extra: readonly string[] = []): void {
+    this.version++;
     const old = this.owners.get(owner);
     if (old) this.unfile(owner, old);
     if (!records && extra.length === 0) {
