@@ -137,6 +137,29 @@ test('subscribers are woken once per batch, only for their kinds; a node heartbe
     assert.deepEqual(woken, { policy: 1, services: 1 }, 'unsubscribed');
   }));
 
+test('subscribers learn the keys of the objects a batch changed, deletions included; undefined after a relist', () =>
+  withCache(
+    async (cache, store) => {
+      await put(store, namespace('x'));
+      await cache.start();
+      const seen: Array<string[] | undefined> = [];
+      cache.subscribe(['Service', 'EndpointSlice'], (_kinds, objects) =>
+        seen.push(objects?.map((k) => `${k.kind}/${k.namespace}/${k.name}`)),
+      );
+      await put(store, service('x', 'web'), slice('x', 'web-1', 'web'));
+      await flush();
+      await store.commit({ put: [], delete: [{ kind: 'Service', namespace: 'x', name: 'web' }] });
+      await flush();
+      assert.deepEqual(seen, [['Service/x/web', 'EndpointSlice/x/web-1'], ['Service/x/web']]);
+      const writes: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 20; i++) writes.push(put(store, service('x', `s${i}`)));
+      await Promise.all(writes);
+      await flush();
+      assert.equal(seen.at(-1), undefined, 'a relist names no objects: anything may have changed');
+    },
+    { changeLogLimit: 5 },
+  ));
+
 test('a too-old revision (the log compacted past the cache) makes it list again and wake every subscriber', () =>
   withCache(
     async (cache, store) => {

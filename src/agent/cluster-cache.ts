@@ -5,7 +5,8 @@
  * node, by IP and by namespace; policies by namespace; services and EndpointSlices by service).
  *
  * - Controllers subscribe to kinds and are called once per batch in which one of their kinds
- *   changed; batches of other kinds (and node heartbeats, which are not changes) call nobody
+ *   changed, with the keys of the objects that changed (so a subscriber can update per object);
+ *   batches of other kinds (and node heartbeats, which are not changes) call nobody
  *   (`onRevision` listeners only learn that the revision moved).
  * - RevisionTooOldError (the source's log moved past us, the API server's 410) makes it list
  *   every kind again and wake every subscriber; other watch errors are logged and the watch is
@@ -15,7 +16,7 @@
 
 import type { K8sKind, ObjectOfKind, Pod } from '../core/k8s/objects.js';
 import { SERVICE_NAME_LABEL } from '../core/k8s/objects.js';
-import { keyOf, keyText, RevisionTooOldError } from '../core/k8s/object-key.js';
+import { keyOf, keyText, RevisionTooOldError, type ObjectKey } from '../core/k8s/object-key.js';
 import type { Stored } from '../ports/object-store.js';
 import type { ClusterSource, WatchBatch, WatchSubscription } from '../ports/cluster-source.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
@@ -31,7 +32,11 @@ export interface ClusterCacheOptions {
   retryMs?: number;
 }
 
-export type CacheListener = (changed: ReadonlySet<K8sKind>) => void;
+/**
+ * Called after a batch: the kinds that changed, and the keys of the objects that did (undefined
+ * after a fresh list, when anything may have changed), for subscribers that update per object.
+ */
+export type CacheListener = (changed: ReadonlySet<K8sKind>, objects?: readonly ObjectKey[]) => void;
 
 /** A secondary index: index key → object key → object. */
 class Index<T> {
@@ -238,12 +243,15 @@ export class ClusterCache {
 
   private apply(batch: WatchBatch): void {
     const changed = new Set<K8sKind>();
+    const objects: ObjectKey[] = [];
     for (const e of batch.events) {
       // Already in the kind's list (the lists of different kinds may be of different revisions).
       if (e.revision <= (this.listedAt.get(e.kind) ?? 0)) continue;
-      const k = keyText(keyOf(e.object.object));
+      const key = keyOf(e.object.object);
+      const k = keyText(key);
       const m = this.objects.get(e.kind);
       if (!m) continue;
+      objects.push(key);
       const old = m.get(k);
       if (old) this.unindex(old, k);
       if (e.type === 'DELETED') m.delete(k);
@@ -252,7 +260,7 @@ export class ClusterCache {
     }
     const before = this.rev;
     this.rev = Math.max(this.rev, batch.revision);
-    if (changed.size > 0) this.wake(changed);
+    if (changed.size > 0) this.wake(changed, objects);
     if (this.rev > before) {
       for (const fn of [...this.progress]) {
         try {
@@ -264,11 +272,11 @@ export class ClusterCache {
     }
   }
 
-  private wake(changed: ReadonlySet<K8sKind>): void {
+  private wake(changed: ReadonlySet<K8sKind>, objects?: readonly ObjectKey[]): void {
     for (const l of [...this.listeners]) {
       if ([...changed].some((k) => l.kinds.has(k))) {
         try {
-          l.fn(changed);
+          l.fn(changed, objects);
         } catch (err) {
           this.o.log.error('cluster cache subscriber failed', { error: (err as Error).message });
         }

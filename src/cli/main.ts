@@ -23,6 +23,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['get'], async () => (await import('./get.js')).registerGet],
   [['probe'], async () => (await import('./probe.js')).registerProbe],
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],
+  [['dns'], async () => (await import('./dns.js')).registerDns],
 ];
 
 const program = new Command();

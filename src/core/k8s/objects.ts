@@ -119,6 +119,10 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
    * Absent means an immediate delete in the lab (Kubernetes defaults it to 30; see apply-plan.ts).
    */
   terminationGracePeriodSeconds?: number;
+  /** The pod's hostname (a DNS label); with subdomain, its DNS name in the headless Service `subdomain`. */
+  hostname?: string;
+  /** A DNS label: the headless Service whose EndpointSlices carry this pod's hostname. */
+  subdomain?: string;
 }
 
 /** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */
@@ -253,6 +257,11 @@ export interface ServiceSpec extends Kept<typeof SERVICE_SPEC> {
   loadBalancerSourceRanges?: string[];
   /** LoadBalancer with externalTrafficPolicy Local only: the node port each node answers health checks on (allocated when absent). */
   healthCheckNodePort?: number;
+  /**
+   * As written (absent means false): when true, the EndpointSlice controller marks every endpoint
+   * ready whatever its pod's readiness, so DNS and the data plane use them all (StatefulSet peers).
+   */
+  publishNotReadyAddresses?: boolean;
 }
 
 /** core/v1 ServiceStatus: the load balancer's ingress addresses, written by the cluster (the lab). */
@@ -281,6 +290,8 @@ export interface Endpoint extends Kept<typeof ENDPOINT> {
   addresses: string[];
   conditions?: EndpointConditions;
   nodeName?: string;
+  /** A DNS label: cluster DNS answers `<hostname>.<service>.<ns>.svc.<zone>` with this endpoint's addresses. */
+  hostname?: string;
 }
 
 export interface EndpointPort extends Kept<typeof ENDPOINT_PORT> {

@@ -322,6 +322,22 @@ test('Service externalIPs, loadBalancerSourceRanges, healthCheckNodePort: kept a
   }
 });
 
+test('DNS fields are acted on: pod hostname and subdomain, endpoint hostname, publishNotReadyAddresses', () => {
+  const [p] = parseManifest(
+    'apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {hostname: web-0, subdomain: web, containers: [{name: c}]}\n',
+  ) as Pod[];
+  assert.equal(p?.spec.hostname, 'web-0');
+  assert.equal(p?.spec.subdomain, 'web');
+  const [s] = parseManifest(
+    'apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {clusterIP: None, publishNotReadyAddresses: true}\n',
+  ) as Service[];
+  assert.equal(s?.spec.publishNotReadyAddresses, true);
+  const [e] = parseManifest(
+    'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.1], hostname: web-0}]\n',
+  ) as EndpointSlice[];
+  assert.equal(e?.endpoints[0]?.hostname, 'web-0');
+});
+
 test('EndpointSlice', () => {
   const text = `apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -758,6 +774,18 @@ const invalid: Array<[string, string, string]> = [
     'EndpointSlice duplicate port name',
     slice('addressType: IPv4\nendpoints: []\nports: [{name: a, port: 1}, {name: a, port: 2}]'),
     'ports[1].name: "a": duplicate port name',
+  ],
+  [
+    'EndpointSlice hostname not a DNS label',
+    slice('addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], hostname: web.0}]'),
+    'endpoints[0].hostname: "web.0": a lowercase RFC 1123 label',
+  ],
+  ['Pod hostname not a DNS label', pod('{hostname: Web_0, containers: [{name: c}]}'), 'spec.hostname: "Web_0"'],
+  ['Pod subdomain not a DNS label', pod('{subdomain: a.b, containers: [{name: c}]}'), 'spec.subdomain: "a.b"'],
+  [
+    'Service publishNotReadyAddresses not a boolean',
+    svc('{clusterIP: None, publishNotReadyAddresses: "yes"}'),
+    'spec.publishNotReadyAddresses: Expected boolean, received string',
   ],
   [
     'EndpointSlice condition type',

@@ -102,7 +102,9 @@ export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as c
 
 /**
  * Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers, terminationGracePeriodSeconds
- * (the grace period of a deletion).
+ * (the grace period of a deletion), hostname and subdomain (the EndpointSlice controller names the
+ * pod's endpoint `hostname` in the headless Service called `subdomain`, which cluster DNS answers
+ * as `<hostname>.<subdomain>.<ns>.svc.<zone>`).
  */
 export const POD_SPEC = {
   kept: [
@@ -122,8 +124,6 @@ export const POD_SPEC = {
     'shareProcessNamespace',
     'securityContext',
     'imagePullSecrets',
-    'hostname',
-    'subdomain',
     'affinity',
     'schedulerName',
     'tolerations',
@@ -209,7 +209,8 @@ export const SERVICE_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER }
 
 /**
  * Service spec. Acted on: selector, ports, type, clusterIP (allocated when absent), sessionAffinity
- * and sessionAffinityConfig, externalTrafficPolicy, internalTrafficPolicy, externalName (see
+ * and sessionAffinityConfig, externalTrafficPolicy, internalTrafficPolicy, externalName,
+ * publishNotReadyAddresses (the EndpointSlice controller marks every endpoint ready; see
  * schema-workloads.ts). The fields below have network meaning weft does not implement yet.
  */
 export const SERVICE_SPEC = {
@@ -218,7 +219,6 @@ export const SERVICE_SPEC = {
     loadBalancerIP: { reason: `${NOT_YET} (the lab's load balancer picks the address from its pool)` },
     loadBalancerClass: { reason: `${NOT_YET} (the lab has one load balancer)` },
     allocateLoadBalancerNodePorts: { reason: NOT_YET },
-    publishNotReadyAddresses: { reason: NOT_YET },
     trafficDistribution: { reason: NOT_YET },
     ipFamilyPolicy: only('SingleStack', 'one address family per Service'),
     ipFamilies: {
@@ -239,9 +239,9 @@ export const SESSION_AFFINITY_CONFIG = { kept: [] } as const satisfies FieldRule
 /** A Service port. Acted on: name, protocol, port, targetPort, nodePort; appProtocol is a hint for gateways, kept. */
 export const SERVICE_PORT = { kept: ['appProtocol'] } as const satisfies FieldRules;
 
-/** An EndpointSlice endpoint. Acted on: addresses, conditions, nodeName. */
+/** An EndpointSlice endpoint. Acted on: addresses, conditions, nodeName, hostname (cluster DNS names it). */
 export const ENDPOINT = {
-  kept: ['hostname', 'targetRef', 'zone', 'deprecatedTopology'],
+  kept: ['targetRef', 'zone', 'deprecatedTopology'],
   refused: { hints: { reason: `${NOT_YET} (topology-aware routing)` } },
 } as const satisfies FieldRules;
 

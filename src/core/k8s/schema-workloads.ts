@@ -166,6 +166,8 @@ const POD_SPEC = fieldsOf(
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
     terminationGracePeriodSeconds: INTEGER.nullish(),
+    hostname: z.string().nullish(),
+    subdomain: z.string().nullish(),
   },
   F.POD_SPEC,
 )
@@ -174,6 +176,9 @@ const POD_SPEC = fieldsOf(
     if (grace != null && grace < 0)
       addReasons(ctx, ['terminationGracePeriodSeconds'], ['must be greater than or equal to 0'], grace);
     if (s.nodeName) addReasons(ctx, ['nodeName'], checkDns1123Subdomain(s.nodeName), s.nodeName);
+    // ValidatePodSpec: both are DNS-1123 labels when set.
+    if (s.hostname) addReasons(ctx, ['hostname'], checkDns1123Label(s.hostname), s.hostname);
+    if (s.subdomain) addReasons(ctx, ['subdomain'], checkDns1123Label(s.subdomain), s.subdomain);
     if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
     const containerNames = new Set<string>();
     const ports = new Set<string>();
@@ -200,6 +205,8 @@ const POD_SPEC = fieldsOf(
     const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
     if (s.nodeName) out.nodeName = s.nodeName;
     if (s.terminationGracePeriodSeconds != null) out.terminationGracePeriodSeconds = s.terminationGracePeriodSeconds;
+    if (s.hostname) out.hostname = s.hostname;
+    if (s.subdomain) out.subdomain = s.subdomain;
     return { ...out, ...keptOf(s, F.POD_SPEC) };
   });
 
@@ -253,6 +260,7 @@ const SERVICE_SPEC = fieldsOf(
     loadBalancerSourceRanges: z.array(z.string()).nullish(),
     // 0 and absent both mean "allocate one" (the API server's registry does).
     healthCheckNodePort: z.union([z.literal(0), PORT_NUMBER]).nullish(),
+    publishNotReadyAddresses: z.boolean().nullish(),
   },
   F.SERVICE_SPEC,
 )
@@ -357,6 +365,7 @@ const SERVICE_SPEC = fieldsOf(
     if (s.healthCheckNodePort) out.healthCheckNodePort = s.healthCheckNodePort;
     if (type !== 'ExternalName') out.internalTrafficPolicy = s.internalTrafficPolicy ?? 'Cluster';
     if (s.externalName) out.externalName = s.externalName;
+    if (s.publishNotReadyAddresses != null) out.publishNotReadyAddresses = s.publishNotReadyAddresses;
     return { ...out, ...keptOf(s, F.SERVICE_SPEC) };
   });
 
@@ -456,6 +465,7 @@ const ENDPOINT = fieldsOf(
       terminating: z.boolean().nullish(),
     }).nullish(),
     nodeName: z.string().nullish(),
+    hostname: z.string().nullish(),
   },
   F.ENDPOINT,
 );
@@ -495,6 +505,8 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = f
         if (!ip || ip.family !== family) addReasons(ctx, path, [`must be a valid ${s.addressType} address`], a);
       });
       if (e.nodeName) addReasons(ctx, ['endpoints', ei, 'nodeName'], checkDns1123Subdomain(e.nodeName), e.nodeName);
+      // validateEndpoints: a hostname is a DNS-1123 label (cluster DNS makes it a name's first label).
+      if (e.hostname != null) addReasons(ctx, ['endpoints', ei, 'hostname'], checkDns1123Label(e.hostname), e.hostname);
     });
     const names = new Set<string>();
     (s.ports ?? []).forEach((p, i) => {
@@ -518,6 +530,7 @@ export const ENDPOINT_SLICE: z.ZodType<EndpointSlice, z.ZodTypeDef, unknown> = f
         if (e.conditions.terminating != null) out.conditions.terminating = e.conditions.terminating;
       }
       if (e.nodeName) out.nodeName = e.nodeName;
+      if (e.hostname != null) out.hostname = e.hostname;
       return { ...out, ...keptOf(e, F.ENDPOINT) };
     }),
     ports: (s.ports ?? []).map((p) => {

@@ -98,6 +98,36 @@ test('named targetPorts resolve per pod; pods with the same ports share a slice,
   }
 });
 
+test('publishNotReadyAddresses makes every endpoint ready; a hostname is set only when the subdomain names the Service', () => {
+  const named = (p: Pod, hostname: string, subdomain: string): Pod => ({
+    ...p,
+    spec: { ...p.spec, hostname, subdomain },
+  });
+  const pods = [
+    named(pod('a', { ip: '10.244.1.5' }), 'web-0', 'web'),
+    named(pod('b', { ip: '10.244.1.6', ready: false }), 'web-1', 'other'),
+  ];
+  const cases: Array<{ name: string; publish?: boolean; want: string[] }> = [
+    { name: 'absent: readiness decides', want: ['10.244.1.5 web-0 ready=true', '10.244.1.6 - ready=false'] },
+    {
+      name: 'false: readiness decides',
+      publish: false,
+      want: ['10.244.1.5 web-0 ready=true', '10.244.1.6 - ready=false'],
+    },
+    { name: 'true: all ready', publish: true, want: ['10.244.1.5 web-0 ready=true', '10.244.1.6 - ready=true'] },
+  ];
+  for (const c of cases) {
+    const svc: Service = {
+      ...web,
+      spec: { ...web.spec, ...(c.publish === undefined ? {} : { publishNotReadyAddresses: c.publish }) },
+    };
+    const got = desiredSlices(svc, pods)
+      .flatMap((s) => s.endpoints)
+      .map((e) => `${e.addresses[0]} ${e.hostname ?? '-'} ready=${e.conditions?.ready}`);
+    assert.deepEqual(got, c.want, c.name);
+  }
+});
+
 test('at most 100 endpoints per slice; a Service with no pods keeps one empty slice; no selector, none', () => {
   const many = Array.from({ length: 250 }, (_, i) =>
     pod(`p${String(i).padStart(3, '0')}`, { ip: `10.244.${1 + Math.floor(i / 200)}.${(i % 200) + 2}` }),

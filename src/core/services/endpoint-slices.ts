@@ -5,7 +5,10 @@
  * - An endpoint per pod the selector matches that has an address and is not finished (phase
  *   Running, or still terminating): conditions ready (the pod's Ready condition, and not
  *   terminating), serving (Ready, terminating or not) and terminating (the pod is being
- *   deleted), its nodeName and a targetRef to the pod.
+ *   deleted), its nodeName and a targetRef to the pod. With spec.publishNotReadyAddresses every
+ *   endpoint is ready (podToEndpoint: `ready := publishNotReadyAddresses || (serving && !terminating)`).
+ * - hostname: the pod's spec.hostname when its spec.subdomain names this Service
+ *   (endpointutil.ShouldSetHostname), so cluster DNS answers `<hostname>.<service>.<ns>.svc`.
  * - Ports are resolved per pod: a numeric targetPort is itself, a named one is the pod's own
  *   container port of that name and protocol (pods may differ); a port a pod does not have is
  *   left out for that pod. Pods with the same resolved ports share slices, at most 100
@@ -73,8 +76,13 @@ export function desiredSlices(service: Service, pods: readonly Pod[]): EndpointS
     const gone = terminating(pod);
     const endpoint: Endpoint = {
       addresses: [pod.status!.podIP!],
-      conditions: { ready: ready && !gone, serving: ready, terminating: gone },
+      conditions: {
+        ready: service.spec.publishNotReadyAddresses === true || (ready && !gone),
+        serving: ready,
+        terminating: gone,
+      },
       ...(pod.spec.nodeName ? { nodeName: pod.spec.nodeName } : {}),
+      ...(pod.spec.hostname && pod.spec.subdomain === name ? { hostname: pod.spec.hostname } : {}),
       targetRef: { kind: 'Pod', namespace, name: pod.metadata.name },
     };
     const g = groups.get(key) ?? { ports, endpoints: [] };

@@ -1,0 +1,142 @@
+/**
+ * The DNS server's sockets: UDP and TCP on one address and port (RFC 7766: every DNS server
+ * answers over both). Each message goes to the handler, whose answer (if any) goes back to the
+ * sender; the handler decides everything, this file only frames messages. TCP messages carry a
+ * two-byte length (RFC 1035 §4.2.2); a connection may send several and is closed after an idle
+ * time, the number of open connections is bounded, and so are the answers a client leaves unread,
+ * so a client holding sockets open cannot exhaust the server. Nothing a client sends can throw out of here: errors are logged.
+ */
+
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../ports/logger.js';
+
+export type DnsTransport = 'udp' | 'tcp';
+/** Bytes of answers a TCP client may leave unread before its connection is closed. */
+const MAX_TCP_BACKLOG = 1024 * 1024;
+/** Answers one message; undefined sends nothing (the message is dropped). */
+export type DnsHandler = (msg: Buffer, transport: DnsTransport) => Promise<Buffer | undefined>;
+
+export interface ListenOptions {
+  host: string;
+  /** 0 picks a free port (the same one for UDP and TCP). */
+  port: number;
+  handler: DnsHandler;
+  log: Logger;
+  /** Most TCP connections open at once (default 256); more are closed at once. */
+  maxTcpConnections?: number;
+  /** A TCP connection with nothing to read for this long is closed (ms, default 10,000). */
+  tcpIdleMs?: number;
+}
+
+export interface DnsListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+async function bindUdp(host: string, port: number): Promise<UdpSocket> {
+  const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, host, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  return sock;
+}
+
+async function listenTcp(server: Server, host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export async function listenDns(o: ListenOptions): Promise<DnsListener> {
+  const maxConns = o.maxTcpConnections ?? 256;
+  const idleMs = o.tcpIdleMs ?? 10_000;
+  const conns = new Set<Socket>();
+
+  const serveTcp = (sock: Socket) => {
+    if (conns.size >= maxConns) {
+      sock.destroy();
+      return;
+    }
+    conns.add(sock);
+    sock.setTimeout(idleMs, () => sock.destroy());
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        o.handler(msg, 'tcp').then(
+          (reply) => {
+            if (!reply || sock.destroyed) return;
+            // A client that sends queries and never reads the answers would grow our write buffer.
+            if (sock.writableLength > MAX_TCP_BACKLOG) {
+              sock.destroy();
+              return;
+            }
+            const head = Buffer.alloc(2);
+            head.writeUInt16BE(reply.length);
+            sock.write(Buffer.concat([head, reply]));
+          },
+          (err: unknown) => o.log.error('dns: TCP handler failed', { error: (err as Error).message }),
+        );
+      }
+    });
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => conns.delete(sock));
+  };
+
+  let udp: UdpSocket | undefined;
+  let tcp: Server | undefined;
+  // With port 0 the UDP port is picked first and TCP must get the same one; another process
+  // may hold it on TCP, so a few tries.
+  for (let attempt = 0; ; attempt++) {
+    udp = await bindUdp(o.host, o.port).catch((err: Error) => {
+      throw new Error(`dns: listen on UDP ${o.host}:${o.port}: ${err.message}`, { cause: err });
+    });
+    const port = udp.address().port;
+    tcp = createServer(serveTcp);
+    try {
+      await listenTcp(tcp, o.host, port);
+      break;
+    } catch (err) {
+      udp.close();
+      if (o.port !== 0 || attempt >= 10)
+        throw new Error(`dns: listen on TCP ${o.host}:${port}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const udpSock = udp;
+  let closed = false;
+  const tcpServer = tcp;
+  udpSock.on('message', (msg, rinfo) => {
+    o.handler(msg, 'udp').then(
+      (reply) => {
+        if (!reply || closed) return;
+        udpSock.send(reply, rinfo.port, rinfo.address, (err) => {
+          if (err) o.log.warn('dns: UDP send failed', { error: err.message, to: rinfo.address });
+        });
+      },
+      (err: unknown) => o.log.error('dns: UDP handler failed', { error: (err as Error).message }),
+    );
+  });
+  udpSock.on('error', (err) => o.log.error('dns: UDP socket error', { error: err.message }));
+  return {
+    port: udpSock.address().port,
+    close: async () => {
+      closed = true;
+      udpSock.close();
+      for (const c of conns) c.destroy();
+      await new Promise<void>((resolve) => tcpServer.close(() => resolve()));
+    },
+  };
+}
