@@ -48,6 +48,7 @@ import {
   vmap,
   type ChainDef,
   type Element,
+  type Part,
   type RuleBody,
   type SetDef,
   type TableDef,
@@ -142,32 +143,40 @@ export function serviceChainNames(s: Service, p: ServicePort) {
 const reject: Element['value'] = { verdict: 'goto', chain: O.rejectChain };
 const dropVerdict: Element['value'] = { verdict: 'drop' };
 
-/** The whole table for one node. */
-export function servicesTable(input: ServicesInput): TableDef {
-  const cluster = networkOf(parseCidr(input.clusterCidr));
-  const clusterPart = prefix(formatIp(cluster.address), cluster.prefix);
+/** What one Service adds to the table: its chains, sets and map elements. */
+interface ServicePart {
+  chains: ChainDef[];
+  epChains: ChainDef[];
+  sets: SetDef[];
+  serviceIps: Element[];
+  nodePorts: Element[];
+  noEndpointIps: Element[];
+  noEndpointNodePorts: Element[];
+  clusterIp: Element;
+}
+
+type VipService = Service & { spec: { clusterIP: string } };
+
+/** The table's part for one Service with a VIP, from its slices (those of other Services are ignored). */
+function planService(s: VipService, slices: readonly EndpointSlice[], node: string, clusterPart: Part): ServicePart {
   const chains: ChainDef[] = [];
   const sets: SetDef[] = [];
   const serviceIps: Element[] = [];
   const nodePorts: Element[] = [];
   const noEndpointIps: Element[] = [];
   const noEndpointNodePorts: Element[] = [];
-  const clusterIps: Element[] = [];
   const epChains = new Map<string, ChainDef>();
-
-  const services = [...input.services].filter(hasVip).sort((a, b) => chainIdOf(a).localeCompare(chainIdOf(b)));
-  for (const s of services) {
+  {
     const vip = s.spec.clusterIP;
-    clusterIps.push({ key: [vip] });
     const affinity =
       s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
     const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
     for (const p of s.spec.ports) {
       const names = serviceChainNames(s, p);
       const proto = PROTO[p.protocol];
-      const all = endpointsOf(s, p, input.slices);
+      const all = endpointsOf(s, p, slices);
       const usable = usableEndpoints(all);
-      const local = usableEndpoints(all.filter((e) => e.nodeName === input.node));
+      const local = usableEndpoints(all.filter((e) => e.nodeName === node));
       const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
 
       const epChain = (e: ServiceEndpoint): string => {
@@ -263,6 +272,93 @@ export function servicesTable(input: ServicesInput): TableDef {
       for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
     }
   }
+  return {
+    chains,
+    epChains: [...epChains.values()],
+    sets,
+    serviceIps,
+    nodePorts,
+    noEndpointIps,
+    noEndpointNodePorts,
+    clusterIp: { key: [s.spec.clusterIP] },
+  };
+}
+
+/** Each Service's own EndpointSlices (label kubernetes.io/service-name), by "namespace/name". */
+export function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const slice of slices) {
+    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
+    if (name === undefined) continue;
+    const key = `${slice.metadata.namespace}/${name}`;
+    const list = out.get(key);
+    if (list) list.push(slice);
+    else out.set(key, [slice]);
+  }
+  return out;
+}
+
+/** The whole table for one node. */
+export function servicesTable(input: ServicesInput): TableDef {
+  return new ServicesPlanner().plan(input);
+}
+
+/**
+ * servicesTable with memory: a Service whose object and slices are the same objects as at the
+ * last plan (the agent's cluster cache hands out its own, unchanged objects) keeps the part
+ * planned then, chains and elements included, so the element-diff sync (../nft/sync.ts) sees
+ * them unchanged by identity. One endpoint change re-plans that Service only.
+ */
+export class ServicesPlanner {
+  private memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+  private context = '';
+
+  plan(input: ServicesInput): TableDef {
+    const cluster = networkOf(parseCidr(input.clusterCidr));
+    const clusterPart = prefix(formatIp(cluster.address), cluster.prefix);
+    const context = `${input.node} ${input.clusterCidr}`;
+    if (context !== this.context) this.memo = new Map();
+    this.context = context;
+    const bySvc = slicesByService(input.slices);
+    const services = input.services
+      .filter(hasVip)
+      .map((s) => ({ s, id: chainIdOf(s) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+    const parts: ServicePart[] = [];
+    for (const { s, id } of services) {
+      const slices = bySvc.get(id) ?? [];
+      const prior = this.memo.get(id);
+      const same =
+        prior !== undefined &&
+        prior.service === s &&
+        prior.slices.length === slices.length &&
+        prior.slices.every((x, i) => x === slices[i]);
+      const part = same ? prior.part : planService(s, slices, input.node, clusterPart);
+      memo.set(id, { service: s, slices, part });
+      parts.push(part);
+    }
+    this.memo = memo;
+    return assemble(parts);
+  }
+}
+
+/** The fixed skeleton and every Service's part, as one table. */
+function assemble(parts: readonly ServicePart[]): TableDef {
+  const all = <T>(pick: (p: ServicePart) => readonly T[]): T[] => {
+    const out: T[] = [];
+    for (const p of parts) for (const x of pick(p)) out.push(x);
+    return out;
+  };
+  const serviceIps = all((p) => p.serviceIps);
+  const nodePorts = all((p) => p.nodePorts);
+  const noEndpointIps = all((p) => p.noEndpointIps);
+  const noEndpointNodePorts = all((p) => p.noEndpointNodePorts);
+  const clusterIps = parts.map((p) => p.clusterIp);
+  const chains = all((p) => p.chains);
+  const epChains = all((p) => p.epChains);
+  const sets = all((p) => p.sets);
+
 
   const fixedChains: ChainDef[] = [
     { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
@@ -364,7 +460,7 @@ export function servicesTable(input: ServicesInput): TableDef {
     family: 'ip',
     name: SERVICES_TABLE,
     comment: 'weft: Services (kube-proxy nftables mode)',
-    chains: [...fixedChains, ...chains, ...[...epChains.values()]],
+    chains: [...fixedChains, ...chains, ...epChains],
     sets: [...fixedSets, ...sets],
   };
 }
