@@ -77,7 +77,12 @@ const progress = (text: string) => process.stderr.write(`services bench: ${text}
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
 
 function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, input: input ?? '', encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env,
+    input: input ?? '',
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -357,9 +362,14 @@ async function endpointChanges(n: NodeUnderTest, load: ServiceLoad, trials: numb
   const svc = located(loadService(load, last.i))[0]!.object;
   if (svc.kind !== 'Service') throw new Error('loadService made no Service');
   const names = serviceChainNames(svc, svc.spec.ports[0]!);
-  const listed = await exec.tryRun({ argv: ['nft', 'list', 'chain', 'ip', SERVICES_TABLE, names.cluster], netns: n.nsPath });
+  const listed = await exec.tryRun({
+    argv: ['nft', 'list', 'chain', 'ip', SERVICES_TABLE, names.cluster],
+    netns: n.nsPath,
+  });
   if (!listed.stdout.includes(names.endpoint({ ip: last.ip, port: 8080 })))
-    throw new Error(`the last endpoint change (${last.ip}) is not in ${names.cluster}: ${listed.stdout}${listed.stderr}`);
+    throw new Error(
+      `the last endpoint change (${last.ip}) is not in ${names.cluster}: ${listed.stdout}${listed.stderr}`,
+    );
   return ms;
 }
 

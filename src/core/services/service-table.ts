@@ -359,7 +359,6 @@ function assemble(parts: readonly ServicePart[]): TableDef {
   const epChains = all((p) => p.epChains);
   const sets = all((p) => p.sets);
 
-
   const fixedChains: ChainDef[] = [
     { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
     { name: O.natOutput, base: baseChainOf('servicesOutput'), rules: [rule([jump(O.servicesChain)])] },
