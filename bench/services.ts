@@ -2,11 +2,12 @@
  * Benchmark of the Services data plane (issue 11), each figure beside a baseline of the same run:
  * - throughput: on a 2-node lab (vxlan), TCP throughput (iperf3) and new TCP connections per
  *   second from a pod on n2 to a pod on n1 through a ClusterIP, against the same backend's pod IP
- *   dialled directly; rounds alternate which goes first, each figure is the median of its rounds.
+ *   dialled directly; short samples in back-to-back pairs alternating which goes first, the ratio
+ *   being the median of the pairs' ratios (the machine is shared: its load drifts between samples).
  * - scale: on the same lab, new connections per second through that ClusterIP with 10,000 more
  *   Services x 10 endpoints (selector-less, hand-written slices) loaded in every node's table,
- *   against only that Service; a figure near 1 says a packet's cost does not grow with the number
- *   of Services (one verdict-map lookup however many there are).
+ *   against only that Service (measured before and after each load); a figure near 1 says a
+ *   packet's cost does not grow with the number of Services (one verdict-map lookup however many).
  * - sync: on one node (a scratch namespace), 10,000 Services x 10 endpoints from nothing through
  *   the agent's own Services controller (src/agent/controller-services.ts: cluster cache → plan
  *   with servicesTable → render → nft), against a bare `nft -f` of the same rendered ruleset;
@@ -151,7 +152,7 @@ async function deleteChunks(client: LabClient, texts: string[]): Promise<void> {
   for (const t of [...texts].reverse()) await client.delete(located(t), true);
 }
 
-const ROUNDS = 5;
+const PAIRS = Number(process.env.WEFT_BENCH_SERVICES_PAIRS ?? 8);
 const SCALE_ROUNDS = Number(process.env.WEFT_BENCH_SERVICES_SCALE_ROUNDS ?? 3);
 
 async function traffic(): Promise<void> {
@@ -181,21 +182,25 @@ async function traffic(): Promise<void> {
     const n2 = client.record.nodes.find((n) => n.name === 'n2')!.ns;
 
     if (PARTS.has('throughput')) {
+      // Short samples in pairs, back to back and alternating which goes first, so that the
+      // machine's changing background load (other work on its 2 cores) falls on both sides of a
+      // pair; the ratio is the median of the pairs' ratios.
       const direct = { bps: [] as number[], cps: [] as number[] };
       const viaVip = { bps: [] as number[], cps: [] as number[] };
-      const measure = async (into: typeof direct, ip: string) => {
-        into.bps.push(await iperf(exec, { serverNs, clientNs, ip, seconds: 3, port: 5202 }));
-        into.cps.push(await connRate(exec, clientNs, ip, 3000));
+      const sample = async (into: typeof direct, ip: string, what: 'bps' | 'cps') => {
+        if (what === 'bps') into.bps.push(await iperf(exec, { serverNs, clientNs, ip, seconds: 2, port: 5202 }));
+        else into.cps.push(await connRate(exec, clientNs, ip, 1500));
       };
-      for (let round = 0; round < ROUNDS; round++) {
-        if (round % 2 === 0) {
-          await measure(direct, serverIP);
-          await measure(viaVip, vip);
-        } else {
-          await measure(viaVip, vip);
-          await measure(direct, serverIP);
+      for (let pair = 0; pair < PAIRS; pair++)
+        for (const what of ['bps', 'cps'] as const) {
+          if (pair % 2 === 0) {
+            await sample(direct, serverIP, what);
+            await sample(viaVip, vip, what);
+          } else {
+            await sample(viaVip, vip, what);
+            await sample(direct, serverIP, what);
+          }
         }
-      }
       // The VIP's connections really went through the Services table: its DNAT entries are in
       // the client node's conntrack (reply source is the backend, original destination the VIP).
       const ct = spawnSync('ip', ['netns', 'exec', n2, 'conntrack', '-L', '-p', 'tcp', '--orig-dst', vip], {
@@ -203,11 +208,13 @@ async function traffic(): Promise<void> {
       });
       if (!ct.stdout.includes(`src=${serverIP}`))
         throw new Error(`no DNAT of ${vip} to ${serverIP} in n2's conntrack: ${ct.stdout.slice(0, 400)}`);
-      const bpsRatio = median(viaVip.bps) / median(direct.bps);
-      const cpsRatio = median(viaVip.cps) / median(direct.cps);
+      const pairRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
+      const bpsRatio = pairRatio(viaVip.bps, direct.bps);
+      const cpsRatio = pairRatio(viaVip.cps, direct.cps);
       results.throughput = {
         lab: '2 nodes, vxlan; client pod on n2, backend pod on n1; the Service has that one endpoint',
-        rounds: ROUNDS,
+        pairs: PAIRS,
+        how: "pairs of back-to-back samples (iperf3 2 s, connections 1.5 s), alternating order; ratio = median of the pairs' ratios",
         directBitsPerSec: direct.bps,
         clusterIpBitsPerSec: viaVip.bps,
         directConnPerSec: direct.cps,
@@ -221,27 +228,35 @@ async function traffic(): Promise<void> {
         weft: `${(median(viaVip.bps) / 1e9).toFixed(2)} Gbit/s`,
         baseline: `${(median(direct.bps) / 1e9).toFixed(2)} Gbit/s pod IP`,
         ratio: bpsRatio.toFixed(3),
-        note: `target >= 0.95: ${bpsRatio >= 0.95 ? 'met' : 'NOT met'}; median of ${ROUNDS}`,
+        note: `target >= 0.95: ${bpsRatio >= 0.95 ? 'met' : 'NOT met'}; median of ${PAIRS} pair ratios`,
       });
       rows.push({
         what: 'new TCP conn/s via ClusterIP',
         weft: `${median(viaVip.cps).toFixed(0)} /s`,
         baseline: `${median(direct.cps).toFixed(0)} /s pod IP`,
         ratio: cpsRatio.toFixed(3),
-        note: `target >= 0.90: ${cpsRatio >= 0.9 ? 'met' : 'NOT met'}; median of ${ROUNDS}`,
+        note: `target >= 0.90: ${cpsRatio >= 0.9 ? 'met' : 'NOT met'}; median of ${PAIRS} pair ratios`,
       });
     }
 
     if (PARTS.has('scale')) {
+      // Rounds of: one Service only, 10k loaded, (unloaded again: the next round's "only"). Each
+      // state is the median of 3 samples; a round's ratio is its loaded figure over the mean of
+      // the "only" figures on either side of it, so that slow drift in the machine's load cancels.
       const load: ServiceLoad = { namespace: 'scale', services: SERVICES, endpointsPerService: ENDPOINTS };
       const texts = loadManifests(load, 4000);
-      const only: number[] = [];
-      const loaded: number[] = [];
+      const state = async () => {
+        const xs: number[] = [];
+        for (let k = 0; k < 3; k++) xs.push(await connRate(exec, clientNs, vip, 1500));
+        return xs;
+      };
+      const only: number[][] = [await state()];
+      const loaded: number[][] = [];
       const loadMs: number[] = [];
       const syncMs: number[] = [];
+      const unloadSyncMs: number[] = [];
       let elements = 0;
       for (let round = 0; round < SCALE_ROUNDS; round++) {
-        only.push(await connRate(exec, clientNs, vip, 3000));
         let t0 = Date.now();
         await applyChunks(client, texts);
         loadMs.push(Date.now() - t0);
@@ -250,31 +265,36 @@ async function traffic(): Promise<void> {
           `scale: round ${round + 1}: ${SERVICES} Services applied in ${loadMs.at(-1)} ms, synced ${syncMs.at(-1)} ms later`,
         );
         if (round === 0) elements = elementCount(n2, SERVICES_OBJECTS.serviceIps);
-        loaded.push(await connRate(exec, clientNs, vip, 3000));
+        loaded.push(await state());
         t0 = Date.now();
         await deleteChunks(client, texts);
-        await waitServicesSynced(client);
+        unloadSyncMs.push(Date.now() - t0 + (await waitServicesSynced(client)));
+        only.push(await state());
       }
       if (elements < SERVICES + 1) throw new Error(`n2's service-ips holds ${elements} elements, not ${SERVICES + 1}`);
-      const ratio = median(loaded) / median(only);
+      const roundRatios = loaded.map((l, r) => median(l) / ((median(only[r]!) + median(only[r + 1]!)) / 2));
+      const ratio = median(roundRatios);
       results.scale = {
         services: SERVICES,
         endpointsPerService: ENDPOINTS,
         serviceIpsElementsOnClientNode: elements,
         rounds: SCALE_ROUNDS,
+        how: "rounds of: only that Service (3 samples of 1.5 s), 10k loaded (3 samples), unloaded; a round's ratio is loaded / mean of the two 'only' states around it; ratio = median of rounds",
         onlyConnPerSec: only,
         loadedConnPerSec: loaded,
+        roundRatios,
         connRatio: ratio,
         applyMs: loadMs,
         appliedToSyncedOnBothNodesMs: syncMs,
+        deletedToSyncedOnBothNodesMs: unloadSyncMs,
         target: 0.95,
       };
       rows.push({
         what: `new TCP conn/s, ${SERVICES / 1000}k Services loaded`,
-        weft: `${median(loaded).toFixed(0)} /s`,
-        baseline: `${median(only).toFixed(0)} /s one Service`,
+        weft: `${median(loaded.flat()).toFixed(0)} /s`,
+        baseline: `${median(only.flat()).toFixed(0)} /s one Service`,
         ratio: ratio.toFixed(3),
-        note: `target >= 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'}; x${ENDPOINTS} endpoints, median of ${SCALE_ROUNDS}`,
+        note: `target >= 0.95: ${ratio >= 0.95 ? 'met' : 'NOT met'}; x${ENDPOINTS} endpoints, median of ${SCALE_ROUNDS} rounds`,
       });
     }
   } finally {
