@@ -24,7 +24,7 @@
  *      WEFT_BENCH_SERVICES=throughput,scale,sync,lab (default all)
  */
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +129,40 @@ async function waitServicesSynced(client: LabClient, timeoutMs = 600_000): Promi
     if (Date.now() - t0 > timeoutMs)
       throw new Error(`services revision ${revision} not applied on ${behind.join(', ')} after ${timeoutMs} ms`);
     await sleep(100);
+  }
+}
+
+/** CPU time (clock ticks) used so far by the processes whose command line names `marks`. */
+function cpuTicksOf(marks: readonly string[]): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (!marks.some((m) => cmd.includes(m))) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks;
+}
+
+/**
+ * Waits until the lab's own processes (agents, pod runners, supervisor) are idle: under 5% of a
+ * core over a second. After 10,000 Services come or go they digest them for a while (slices,
+ * status), and a connection rate measured meanwhile would measure that, not the data plane.
+ */
+async function waitLabIdle(marks: readonly string[], timeoutMs = 180_000): Promise<number> {
+  const t0 = Date.now();
+  let before = cpuTicksOf(marks);
+  for (;;) {
+    await sleep(1000);
+    const now = cpuTicksOf(marks);
+    if (now - before < 5) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the lab's processes still busy after ${timeoutMs} ms`);
+    before = now;
   }
 }
 
@@ -243,9 +277,13 @@ async function traffic(): Promise<void> {
       // Rounds of: one Service only, 10k loaded, (unloaded again: the next round's "only"). Each
       // state is the median of 3 samples; a round's ratio is its loaded figure over the mean of
       // the "only" figures on either side of it, so that slow drift in the machine's load cancels.
+      // Each state is measured once the lab's processes are idle (waitLabIdle).
       const load: ServiceLoad = { namespace: 'scale', services: SERVICES, endpointsPerService: ENDPOINTS };
       const texts = loadManifests(load, 4000);
+      const marks = [root, `--lab ${TRAFFIC_LAB}`];
+      const idleMs: number[] = [];
       const state = async () => {
+        idleMs.push(await waitLabIdle(marks));
         const xs: number[] = [];
         for (let k = 0; k < 3; k++) xs.push(await connRate(exec, clientNs, vip, 1500));
         return xs;
@@ -287,6 +325,7 @@ async function traffic(): Promise<void> {
         applyMs: loadMs,
         appliedToSyncedOnBothNodesMs: syncMs,
         deletedToSyncedOnBothNodesMs: unloadSyncMs,
+        waitedForIdleLabMs: idleMs,
         target: 0.95,
       };
       rows.push({

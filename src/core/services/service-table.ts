@@ -29,6 +29,10 @@
  * serving-but-terminating ones do (kube-proxy's rule). A Local policy with endpoints elsewhere
  * but none here drops (as kube-proxy does); no endpoint at all is refused.
  *
+ * Planning is per Service (ServicesPlanner): a Service whose object and slices are the objects of
+ * the last plan keeps its chains and elements, so an endpoint change costs one Service's plan and
+ * a diff of what is not the same object, however many Services the node holds (bench/services.ts).
+ *
  * IPv4 only, as the lab is. Names of chains and sets are readable on purpose (`nft list table ip
  * weft-services` explains itself); they are unique because namespaces and names cannot hold "/".
  */
@@ -166,111 +170,108 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
   const noEndpointIps: Element[] = [];
   const noEndpointNodePorts: Element[] = [];
   const epChains = new Map<string, ChainDef>();
-  {
-    const vip = s.spec.clusterIP;
-    const affinity =
-      s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
-    const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
-    for (const p of s.spec.ports) {
-      const names = serviceChainNames(s, p);
-      const proto = PROTO[p.protocol];
-      const all = endpointsOf(s, p, slices);
-      const usable = usableEndpoints(all);
-      const local = usableEndpoints(all.filter((e) => e.nodeName === node));
-      const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
+  const vip = s.spec.clusterIP;
+  const affinity =
+    s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
+  const ingress = (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
+  for (const p of s.spec.ports) {
+    const names = serviceChainNames(s, p);
+    const proto = PROTO[p.protocol];
+    const all = endpointsOf(s, p, slices);
+    const usable = usableEndpoints(all);
+    const local = usableEndpoints(all.filter((e) => e.nodeName === node));
+    const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
 
-      const epChain = (e: ServiceEndpoint): string => {
-        const name = names.endpoint(e);
-        if (!epChains.has(name)) {
-          const rules: RuleBody[] = [
-            rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
-          ];
-          if (affinity !== undefined) {
-            sets.push({
-              name: names.affinity(e),
-              key: ['ipv4_addr'],
-              flags: ['dynamic', 'timeout'],
-              timeout: affinity,
-              comment: `clients of ${e.ip}:${e.port} for ${comment}`,
-              elements: [],
-            });
-            rules.push(rule([{ kind: 'update', set: names.affinity(e), key: ['ip saddr'] }]));
-          }
-          rules.push(rule([match('meta l4proto', proto), { kind: 'dnat', to: { addr: e.ip, port: e.port } }]));
-          epChains.set(name, { name, comment: `${comment} → ${e.ip}:${e.port}`, rules });
+    const epChain = (e: ServiceEndpoint): string => {
+      const name = names.endpoint(e);
+      if (!epChains.has(name)) {
+        const rules: RuleBody[] = [
+          rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
+        ];
+        if (affinity !== undefined) {
+          sets.push({
+            name: names.affinity(e),
+            key: ['ipv4_addr'],
+            flags: ['dynamic', 'timeout'],
+            timeout: affinity,
+            comment: `clients of ${e.ip}:${e.port} for ${comment}`,
+            elements: [],
+          });
+          rules.push(rule([{ kind: 'update', set: names.affinity(e), key: ['ip saddr'] }]));
         }
-        return name;
-      };
-      const balance = (eps: readonly ServiceEndpoint[]): RuleBody[] => {
-        const rules: RuleBody[] = [];
-        if (affinity !== undefined)
-          for (const e of eps) rules.push(rule([inSet('ip saddr', names.affinity(e)), goto(epChain(e))]));
-        rules.push(
-          rule(
-            [
-              {
-                kind: 'numgen',
-                mod: eps.length,
-                map: eps.map((e, i) => ({ key: [i], value: { verdict: 'goto', chain: epChain(e) } })),
-              },
-            ],
-            `${eps.length} endpoints`,
-          ),
-        );
-        return rules;
-      };
-
-      if (usable.length > 0) {
-        chains.push({
-          name: names.cluster,
-          comment,
-          rules: [
-            rule(
-              [match('ip daddr', vip), match('ip saddr', clusterPart, '!='), jump(O.markChain)],
-              'from outside the pod network: masquerade',
-            ),
-            ...balance(usable),
+        rules.push(rule([match('meta l4proto', proto), { kind: 'dnat', to: { addr: e.ip, port: e.port } }]));
+        epChains.set(name, { name, comment: `${comment} → ${e.ip}:${e.port}`, rules });
+      }
+      return name;
+    };
+    const balance = (eps: readonly ServiceEndpoint[]): RuleBody[] => {
+      const rules: RuleBody[] = [];
+      if (affinity !== undefined)
+        for (const e of eps) rules.push(rule([inSet('ip saddr', names.affinity(e)), goto(epChain(e))]));
+      rules.push(
+        rule(
+          [
+            {
+              kind: 'numgen',
+              mod: eps.length,
+              map: eps.map((e, i) => ({ key: [i], value: { verdict: 'goto', chain: epChain(e) } })),
+            },
           ],
-        });
-      }
-      if (local.length > 0)
-        chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
+          `${eps.length} endpoints`,
+        ),
+      );
+      return rules;
+    };
 
-      // ClusterIP traffic.
-      const internalLocal = s.spec.internalTrafficPolicy === 'Local';
-      const vipKey = [vip, proto, p.port];
-      if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
-      else if (internalLocal && local.length === 0)
-        noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
-      else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
-
-      // Node port and load-balancer traffic.
-      const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
-      if (!external) continue;
-      const externalLocal = s.spec.externalTrafficPolicy === 'Local';
-      const extRules: RuleBody[] = externalLocal
-        ? [
-            rule([match('ip saddr', clusterPart), goto(names.cluster)], 'pods get the cluster-wide endpoints'),
-            rule([match('fib saddr type', 'local'), jump(O.markChain)], 'the node itself: masquerade'),
-            rule([match('fib saddr type', 'local'), goto(names.cluster)]),
-            rule(
-              [local.length > 0 ? goto(names.local) : { kind: 'verdict', verdict: { verdict: 'drop' } }],
-              local.length > 0 ? 'outside clients keep their address' : 'no endpoint on this node: drop',
-            ),
-          ]
-        : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
-      const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
-      if (p.nodePort !== undefined)
-        externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
-      for (const ip of ingress)
-        externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
-      if (usable.length === 0) {
-        for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
-        continue;
-      }
-      chains.push({ name: names.external, comment: `${comment} (node port and load balancer)`, rules: extRules });
-      for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
+    if (usable.length > 0) {
+      chains.push({
+        name: names.cluster,
+        comment,
+        rules: [
+          rule(
+            [match('ip daddr', vip), match('ip saddr', clusterPart, '!='), jump(O.markChain)],
+            'from outside the pod network: masquerade',
+          ),
+          ...balance(usable),
+        ],
+      });
     }
+    if (local.length > 0)
+      chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
+
+    // ClusterIP traffic.
+    const internalLocal = s.spec.internalTrafficPolicy === 'Local';
+    const vipKey = [vip, proto, p.port];
+    if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
+    else if (internalLocal && local.length === 0)
+      noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
+    else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
+
+    // Node port and load-balancer traffic.
+    const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
+    if (!external) continue;
+    const externalLocal = s.spec.externalTrafficPolicy === 'Local';
+    const extRules: RuleBody[] = externalLocal
+      ? [
+          rule([match('ip saddr', clusterPart), goto(names.cluster)], 'pods get the cluster-wide endpoints'),
+          rule([match('fib saddr type', 'local'), jump(O.markChain)], 'the node itself: masquerade'),
+          rule([match('fib saddr type', 'local'), goto(names.cluster)]),
+          rule(
+            [local.length > 0 ? goto(names.local) : { kind: 'verdict', verdict: { verdict: 'drop' } }],
+            local.length > 0 ? 'outside clients keep their address' : 'no endpoint on this node: drop',
+          ),
+        ]
+      : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
+    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+    if (p.nodePort !== undefined)
+      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+    for (const ip of ingress) externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
+    if (usable.length === 0) {
+      for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+      continue;
+    }
+    chains.push({ name: names.external, comment: `${comment} (node port and load balancer)`, rules: extRules });
+    for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
   }
   return {
     chains,
