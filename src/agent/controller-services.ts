@@ -24,7 +24,13 @@ import type { Metrics } from '../ports/metrics.js';
 import type { Nft } from '../ports/nft.js';
 import type { K8sKind } from '../core/k8s/objects.js';
 import { NftTableSync } from '../adapters/nft-sync.js';
-import { endpointsOf, hasVip, servicesTable, usableEndpoints } from '../core/services/service-table.js';
+import {
+  endpointsOf,
+  hasVip,
+  ServicesPlanner,
+  slicesByService,
+  usableEndpoints,
+} from '../core/services/service-table.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { SyncController, type SyncTiming } from './controller.js';
 
@@ -47,18 +53,21 @@ export interface ServicesControllerOptions {
 /** `vip proto ep` of every UDP endpoint in the table, for the conntrack flush. */
 function udpEndpoints(cache: ClusterCache): Set<string> {
   const out = new Set<string>();
-  const slices = cache.list('EndpointSlice').map((s) => s.object);
+  const slices = slicesByService(cache.list('EndpointSlice').map((s) => s.object));
   for (const { object: s } of cache.list('Service')) {
     if (!hasVip(s)) continue;
     for (const p of s.spec.ports) {
       if (p.protocol !== 'UDP') continue;
-      for (const e of usableEndpoints(endpointsOf(s, p, slices))) out.add(`${s.spec.clusterIP} ${p.port} ${e.ip}`);
+      const own = slices.get(`${s.metadata.namespace}/${s.metadata.name}`) ?? [];
+      for (const e of usableEndpoints(endpointsOf(s, p, own))) out.add(`${s.spec.clusterIP} ${p.port} ${e.ip}`);
     }
   }
   return out;
 }
 
 export function servicesController(o: ServicesControllerOptions): { controller: SyncController; close: () => void } {
+  // Re-plans only the Services whose object or slices changed since the last sync.
+  const planner = new ServicesPlanner();
   const table = new NftTableSync(o.nft, { resyncEveryMs: Number.POSITIVE_INFINITY, now: () => o.clock.now() });
   let udpBefore: Set<string> | undefined;
   /** A Service or slice changed since the last sync planned the table (true until the first). */
@@ -80,7 +89,7 @@ export function servicesController(o: ServicesControllerOptions): { controller: 
       const services = o.cache.list('Service').map((s) => s.object);
       const slices = o.cache.list('EndpointSlice').map((s) => s.object);
       try {
-        await table.sync(servicesTable({ node: o.node, clusterCidr: network, services, slices }), 'services');
+        await table.sync(planner.plan({ node: o.node, clusterCidr: network, services, slices }), 'services');
       } catch (err) {
         dirty = true;
         throw err;

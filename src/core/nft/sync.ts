@@ -66,20 +66,40 @@ function rulesId(rules: readonly RuleBody[]): string {
   return JSON.stringify(rules.map((r) => [r.exprs, r.comment ?? null]));
 }
 
+/** The same rules: the same array (a planner that kept the chain), or the same text. */
+function sameRules(a: readonly RuleBody[], b: readonly RuleBody[]): boolean {
+  return a === b || rulesId(a) === rulesId(b);
+}
+
 function elementId(e: Element): string {
   return JSON.stringify([e.value ?? null, e.comment ?? null, e.timeout ?? null]);
 }
 
-/** Why `desired` cannot be reached from `last` in place, or undefined. */
-function needsRebuild(desired: TableDef, last: TableDef): string | undefined {
+/**
+ * The chains of `a` that are not the very objects of `b`: changed, new or gone ones. A chain
+ * that is the same object in both is the same chain (name, hook and rules), so a planner that
+ * keeps its unchanged chains makes the chain diff below O(changes) rather than O(chains).
+ */
+function chainsNotIn(a: readonly ChainDef[], b: readonly ChainDef[]): ChainDef[] {
+  const same = new Set(b);
+  return a.filter((c) => !same.has(c));
+}
+
+/** Why `desired` cannot be reached from `last` in place, or undefined (chains: the changed ones). */
+function needsRebuild(
+  desired: TableDef,
+  last: TableDef,
+  desiredChains: readonly ChainDef[],
+  lastChainList: readonly ChainDef[],
+): string | undefined {
   if (desired.family !== last.family || desired.name !== last.name) return 'another table';
   const lastSets = new Map(last.sets.map((s) => [s.name, s]));
   for (const s of desired.sets) {
     const l = lastSets.get(s.name);
     if (l && setSpecId(l) !== setSpecId(s)) return `set ${s.name} changed its type or flags`;
   }
-  const lastChains = new Map(last.chains.map((c) => [c.name, c]));
-  for (const c of desired.chains) {
+  const lastChains = new Map(lastChainList.map((c) => [c.name, c]));
+  for (const c of desiredChains) {
     const l = lastChains.get(c.name);
     if (l && baseId(l) !== baseId(c)) return `chain ${c.name} changed its hook, priority or policy`;
   }
@@ -88,32 +108,46 @@ function needsRebuild(desired: TableDef, last: TableDef): string | undefined {
 
 /** Plans the move from `last` (undefined: unknown) to `desired`. */
 export function planSync(desired: TableDef, last: TableDef | undefined, opts: { full?: boolean } = {}): SyncPlan {
+  const desiredChains = last === undefined ? desired.chains : chainsNotIn(desired.chains, last.chains);
+  const lastChainList = last === undefined ? [] : chainsNotIn(last.chains, desired.chains);
   const why = opts.full
     ? 'full resync asked'
     : last === undefined
       ? 'no state applied yet'
-      : needsRebuild(desired, last);
+      : needsRebuild(desired, last, desiredChains, lastChainList);
   if (why !== undefined || last === undefined)
     return { tx: planFullRebuild(desired), full: why ?? 'no state applied yet' };
   const t = desired;
   const tx = new NftTx();
   const lastSets = new Map(last.sets.map((s) => [s.name, s]));
-  const lastChains = new Map(last.chains.map((c) => [c.name, c]));
+  // Chains below are only those that are not the same object on both sides (see chainsNotIn).
+  const lastChains = new Map(lastChainList.map((c) => [c.name, c]));
   const wantSets = new Set(desired.sets.map((s) => s.name));
-  const wantChains = new Set(desired.chains.map((c) => c.name));
+  const wantChains = new Set(desiredChains.map((c) => c.name));
 
   // 1-2: new sets and chains, empty, so that elements and rules below can refer to them.
   for (const s of desired.sets) if (!lastSets.has(s.name)) tx.add(setObj(t, s));
-  for (const c of desired.chains) if (!lastChains.has(c.name)) tx.add(chainObj(t, c));
+  for (const c of desiredChains) if (!lastChains.has(c.name)) tx.add(chainObj(t, c));
 
   // 3-4: element deletes first (so a changed interval never overlaps its old self), then adds.
   const adds: { set: string; elements: Element[] }[] = [];
   for (const s of desired.sets) {
-    const before = new Map((lastSets.get(s.name)?.elements ?? []).map((e) => [keyId(e.key), e]));
+    const last = lastSets.get(s.name)?.elements ?? [];
+    if (last === s.elements) continue;
+    // Elements that are the very objects applied last time are unchanged: only the others are
+    // keyed and compared (a planner that keeps unchanged parts makes this O(changes)).
+    const kept = new Set<Element>(last);
+    const fresh = s.elements.filter((e) => !kept.has(e));
+    let stale: Element[] = [];
+    if (fresh.length > 0 || last.length !== s.elements.length) {
+      const used = new Set<Element>(s.elements);
+      stale = last.filter((e) => !used.has(e));
+    }
+    const before = new Map(stale.map((e) => [keyId(e.key), e]));
     const gone: Element[] = [];
     const added: Element[] = [];
     const now = new Set<string>();
-    for (const e of s.elements) {
+    for (const e of fresh) {
       const id = keyId(e.key);
       now.add(id);
       const prior = before.get(id);
@@ -130,20 +164,20 @@ export function planSync(desired: TableDef, last: TableDef | undefined, opts: { 
   for (const a of adds) tx.add({ kind: 'element', family: t.family, table: t.name, set: a.set, elements: a.elements });
 
   // 5-6: chains whose rules changed (or that are going away) are flushed, then refilled.
-  const wantByName = new Map(desired.chains.map((c) => [c.name, c]));
-  for (const c of last.chains) {
+  const wantByName = new Map(desiredChains.map((c) => [c.name, c]));
+  for (const c of lastChainList) {
     const want = wantByName.get(c.name);
-    if (!want || rulesId(want.rules) !== rulesId(c.rules)) if (c.rules.length > 0) tx.flush(chainObj(t, c));
+    if (!want || !sameRules(want.rules, c.rules)) if (c.rules.length > 0) tx.flush(chainObj(t, c));
   }
-  for (const c of desired.chains) {
+  for (const c of desiredChains) {
     const before = lastChains.get(c.name);
-    if (before && rulesId(before.rules) === rulesId(c.rules)) continue;
+    if (before && sameRules(before.rules, c.rules)) continue;
     for (const r of c.rules) tx.add({ kind: 'rule', family: t.family, table: t.name, chain: c.name, ...r });
   }
 
   // 7-8: what is no longer wanted, now that no rule refers to it: sets first, since a verdict
   // map's elements may still jump to a chain that is going away.
   for (const s of last.sets) if (!wantSets.has(s.name)) tx.delete(setObj(t, s));
-  for (const c of last.chains) if (!wantChains.has(c.name)) tx.delete(chainObj(t, c));
+  for (const c of lastChainList) if (!wantChains.has(c.name)) tx.delete(chainObj(t, c));
   return { tx, full: undefined };
 }

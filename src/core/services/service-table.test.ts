@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { EndpointSlice, Service, ServiceSpec } from '../k8s/objects.js';
 import { tracePacket, type TracePacket } from '../nft/trace.js';
-import { planFullRebuild } from '../nft/sync.js';
+import { planFullRebuild, planSync } from '../nft/sync.js';
+import type { ChainDef, TableDef } from '../nft/model.js';
+import { normalizeTable } from '../../testkit/nft-contract.js';
 import { NftFake } from '../../testkit/nft-fake.js';
-import { MASQUERADE_MARK, SERVICES_OBJECTS as O } from '../names.js';
-import { servicesTable, usableEndpoints, endpointsOf, type ServicesInput } from './service-table.js';
+import { MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
+import { servicesTable, ServicesPlanner, usableEndpoints, endpointsOf, type ServicesInput } from './service-table.js';
 
 const meta = (name: string, labels: Record<string, string> = {}) => ({
   name,
@@ -402,27 +404,7 @@ const arbService = fc.record({
 test('property: the table loads into the fake kernel, and every Service port is either balanced or refused', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(arbService, { maxLength: 6 }), async (specs) => {
-      const services = specs.map((s, i) =>
-        service(`s${i}`, {
-          type: s.type,
-          clusterIP: `10.96.0.${20 + i}`,
-          internalTrafficPolicy: s.itp,
-          ...(s.type === 'NodePort' ? { externalTrafficPolicy: s.etp } : {}),
-          ...(s.affinity
-            ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } } }
-            : {}),
-          ports: [
-            {
-              name: 'http',
-              protocol: 'TCP',
-              port: 80,
-              targetPort: 'http',
-              ...(s.type === 'NodePort' ? { nodePort: 30000 + i } : {}),
-            },
-          ],
-        }),
-      );
-      const slices = specs.map((s, i) => slice(`s${i}`, s.eps));
+      const { services, slices } = cluster(specs);
       const t = servicesTable(input(services, slices));
       const fake = new NftFake();
       await fake.apply(planFullRebuild(t), 'services');
@@ -450,5 +432,82 @@ test('property: the table loads into the fake kernel, and every Service port is 
       });
     }),
     { numRuns: 150 },
+  );
+});
+
+type ArbService = typeof arbService extends fc.Arbitrary<infer T> ? T : never;
+
+/** Services s0, s1, ... and their slices from generated specs. */
+function cluster(specs: readonly ArbService[]): { services: Service[]; slices: EndpointSlice[] } {
+  const services = specs.map((s, i) =>
+    service(`s${i}`, {
+      type: s.type,
+      clusterIP: `10.96.0.${20 + i}`,
+      internalTrafficPolicy: s.itp,
+      ...(s.type === 'NodePort' ? { externalTrafficPolicy: s.etp } : {}),
+      ...(s.affinity
+        ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } } }
+        : {}),
+      ports: [
+        {
+          name: 'http',
+          protocol: 'TCP',
+          port: 80,
+          targetPort: 'http',
+          ...(s.type === 'NodePort' ? { nodePort: 30000 + i } : {}),
+        },
+      ],
+    }),
+  );
+  return { services, slices: specs.map((s, i) => slice(`s${i}`, s.eps)) };
+}
+
+test('property: the planner with memory plans what servicesTable plans, and its diffs reach that table', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(arbService, { maxLength: 5 }), { minLength: 2, maxLength: 4 }),
+      async (steps) => {
+        const planner = new ServicesPlanner();
+        const fake = new NftFake();
+        let last: TableDef | undefined;
+        // As the agent's cache does: an object unchanged since the last step is the same object.
+        let prior = new Map<string, Service | EndpointSlice>();
+        for (const specs of steps) {
+          const c = cluster(specs);
+          const now = new Map<string, Service | EndpointSlice>();
+          const reused = new Set<Service | EndpointSlice>();
+          const keep = <T extends Service | EndpointSlice>(o: T): T => {
+            const k = `${o.kind} ${o.metadata.name}`;
+            const p = prior.get(k);
+            const same = p !== undefined && JSON.stringify(p) === JSON.stringify(o) ? (p as T) : o;
+            now.set(k, same);
+            if (same === p) reused.add(same);
+            return same;
+          };
+          const step = input(c.services.map(keep), c.slices.map(keep));
+          prior = now;
+          const t = planner.plan(step);
+          assert.deepEqual(t, servicesTable(step));
+          if (last) {
+            // A Service whose object and slice are the same objects as last time keeps its chains.
+            const unchanged = step.services.filter((svc, i) => reused.has(svc) && reused.has(step.slices[i]!));
+            for (const svc of unchanged) {
+              const name = `svc/default/${svc.metadata.name}/tcp/80`;
+              const before: ChainDef | undefined = last.chains.find((x) => x.name === name);
+              if (before)
+                assert.equal(
+                  t.chains.find((x) => x.name === name),
+                  before,
+                  `${name} kept`,
+                );
+            }
+          }
+          await fake.apply(planSync(t, last).tx, 'services');
+          assert.deepEqual(normalizeTable(fake.table('ip', SERVICES_TABLE)!), normalizeTable(t));
+          last = t;
+        }
+      },
+    ),
+    { numRuns: 100 },
   );
 });

@@ -59,6 +59,7 @@ import {
   vmap,
   type ChainDef,
   type Element,
+  type Part,
   type RuleBody,
   type SetDef,
   type TableDef,
@@ -145,163 +146,263 @@ export function serviceChainNames(s: Service, p: ServicePort) {
     cluster: `svc/${id}`,
     local: `local/${id}`,
     external: `ext/${id}`,
-    firewall: `fw/${s.metadata.namespace}/${s.metadata.name}`,
     endpoint: (e: { ip: string; port: number }) => `ep/${id}/${e.ip}/${e.port}`,
     affinity: (e: { ip: string; port: number }) => `aff/${id}/${e.ip}/${e.port}`,
+    firewall: `fw/${s.metadata.namespace}/${s.metadata.name}`,
   };
 }
 
 const reject: Element['value'] = { verdict: 'goto', chain: O.rejectChain };
 const dropVerdict: Element['value'] = { verdict: 'drop' };
 
-/** The whole table for one node. */
-export function servicesTable(input: ServicesInput): TableDef {
-  const cluster = networkOf(parseCidr(input.clusterCidr));
-  const clusterPart = prefix(formatIp(cluster.address), cluster.prefix);
+/** What one Service adds to the table: its chains, sets and map elements. */
+interface ServicePart {
+  chains: ChainDef[];
+  epChains: ChainDef[];
+  sets: SetDef[];
+  serviceIps: Element[];
+  nodePorts: Element[];
+  noEndpointIps: Element[];
+  noEndpointNodePorts: Element[];
+  firewallIps: Element[];
+  clusterIp: Element;
+}
+
+type VipService = Service & { spec: { clusterIP: string } };
+
+/** The table's part for one Service with a VIP, from its slices (those of other Services are ignored). */
+function planService(s: VipService, slices: readonly EndpointSlice[], node: string, clusterPart: Part): ServicePart {
   const chains: ChainDef[] = [];
   const sets: SetDef[] = [];
   const serviceIps: Element[] = [];
   const nodePorts: Element[] = [];
   const noEndpointIps: Element[] = [];
   const noEndpointNodePorts: Element[] = [];
-  const clusterIps: Element[] = [];
   const firewallIps: Element[] = [];
   const epChains = new Map<string, ChainDef>();
-  /** `addr proto port` keys of service-ips / no-endpoint-services (a map may not hold a key twice). */
-  const claimed = new Set<string>();
+  const vip = s.spec.clusterIP;
+  const affinity =
+    s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
+  const ingress = s.spec.type === 'LoadBalancer' ? (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip) : [];
+  const externalIps = [...new Set(s.spec.externalIPs ?? [])].filter((ip) => !ingress.includes(ip));
+  // loadBalancerSourceRanges guard the load-balancer addresses only (not node ports or external IPs), as kube-proxy does.
+  const sourceRanges = s.spec.type === 'LoadBalancer' ? sourceRangesOf(s) : [];
+  const firewalled = sourceRanges.length > 0 ? ingress : [];
+  for (const p of s.spec.ports) {
+    const names = serviceChainNames(s, p);
+    const proto = PROTO[p.protocol];
+    const all = endpointsOf(s, p, slices);
+    const usable = usableEndpoints(all);
+    const local = usableEndpoints(all.filter((e) => e.nodeName === node));
+    const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
 
-  const services = [...input.services].filter(hasVip).sort((a, b) => chainIdOf(a).localeCompare(chainIdOf(b)));
-  // ClusterIPs are unique (allocated); an external IP that collides with one loses to it.
-  for (const s of services)
-    for (const p of s.spec.ports) claimed.add([s.spec.clusterIP, PROTO[p.protocol], p.port].join(' '));
-  for (const s of services) {
-    const vip = s.spec.clusterIP;
-    clusterIps.push({ key: [vip] });
-    const affinity =
-      s.spec.sessionAffinity === 'ClientIP' ? s.spec.sessionAffinityConfig?.clientIP.timeoutSeconds : undefined;
-    const ingress = s.spec.type === 'LoadBalancer' ? (s.status?.loadBalancer.ingress ?? []).map((i) => i.ip) : [];
-    const externalIps = [...new Set(s.spec.externalIPs ?? [])].filter((ip) => !ingress.includes(ip));
-    // loadBalancerSourceRanges guard the load-balancer addresses only (not node ports or external IPs), as kube-proxy does.
-    const sourceRanges = s.spec.type === 'LoadBalancer' ? sourceRangesOf(s) : [];
-    const firewalled = sourceRanges.length > 0 ? ingress : [];
-    for (const p of s.spec.ports) {
-      const names = serviceChainNames(s, p);
-      const proto = PROTO[p.protocol];
-      const all = endpointsOf(s, p, input.slices);
-      const usable = usableEndpoints(all);
-      const local = usableEndpoints(all.filter((e) => e.nodeName === input.node));
-      const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
-
-      const epChain = (e: ServiceEndpoint): string => {
-        const name = names.endpoint(e);
-        if (!epChains.has(name)) {
-          const rules: RuleBody[] = [
-            rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
-          ];
-          if (affinity !== undefined) {
-            sets.push({
-              name: names.affinity(e),
-              key: ['ipv4_addr'],
-              flags: ['dynamic', 'timeout'],
-              timeout: affinity,
-              comment: `clients of ${e.ip}:${e.port} for ${comment}`,
-              elements: [],
-            });
-            rules.push(rule([{ kind: 'update', set: names.affinity(e), key: ['ip saddr'] }]));
-          }
-          rules.push(rule([match('meta l4proto', proto), { kind: 'dnat', to: { addr: e.ip, port: e.port } }]));
-          epChains.set(name, { name, comment: `${comment} → ${e.ip}:${e.port}`, rules });
+    const epChain = (e: ServiceEndpoint): string => {
+      const name = names.endpoint(e);
+      if (!epChains.has(name)) {
+        const rules: RuleBody[] = [
+          rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
+        ];
+        if (affinity !== undefined) {
+          sets.push({
+            name: names.affinity(e),
+            key: ['ipv4_addr'],
+            flags: ['dynamic', 'timeout'],
+            timeout: affinity,
+            comment: `clients of ${e.ip}:${e.port} for ${comment}`,
+            elements: [],
+          });
+          rules.push(rule([{ kind: 'update', set: names.affinity(e), key: ['ip saddr'] }]));
         }
-        return name;
-      };
-      const balance = (eps: readonly ServiceEndpoint[]): RuleBody[] => {
-        const rules: RuleBody[] = [];
-        if (affinity !== undefined)
-          for (const e of eps) rules.push(rule([inSet('ip saddr', names.affinity(e)), goto(epChain(e))]));
-        rules.push(
-          rule(
-            [
-              {
-                kind: 'numgen',
-                mod: eps.length,
-                map: eps.map((e, i) => ({ key: [i], value: { verdict: 'goto', chain: epChain(e) } })),
-              },
-            ],
-            `${eps.length} endpoints`,
-          ),
-        );
-        return rules;
-      };
-
-      if (usable.length > 0) {
-        chains.push({
-          name: names.cluster,
-          comment,
-          rules: [
-            rule(
-              [match('ip daddr', vip), match('ip saddr', clusterPart, '!='), jump(O.markChain)],
-              'from outside the pod network: masquerade',
-            ),
-            ...balance(usable),
+        rules.push(rule([match('meta l4proto', proto), { kind: 'dnat', to: { addr: e.ip, port: e.port } }]));
+        epChains.set(name, { name, comment: `${comment} → ${e.ip}:${e.port}`, rules });
+      }
+      return name;
+    };
+    const balance = (eps: readonly ServiceEndpoint[]): RuleBody[] => {
+      const rules: RuleBody[] = [];
+      if (affinity !== undefined)
+        for (const e of eps) rules.push(rule([inSet('ip saddr', names.affinity(e)), goto(epChain(e))]));
+      rules.push(
+        rule(
+          [
+            {
+              kind: 'numgen',
+              mod: eps.length,
+              map: eps.map((e, i) => ({ key: [i], value: { verdict: 'goto', chain: epChain(e) } })),
+            },
           ],
-        });
-      }
-      if (local.length > 0)
-        chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
+          `${eps.length} endpoints`,
+        ),
+      );
+      return rules;
+    };
 
-      // ClusterIP traffic.
-      const internalLocal = s.spec.internalTrafficPolicy === 'Local';
-      const vipKey = [vip, proto, p.port];
-      if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
-      else if (internalLocal && local.length === 0)
-        noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
-      else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
-
-      // Node port, load-balancer and external-IP traffic.
-      const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
-      const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
-      if (external && p.nodePort !== undefined)
-        externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
-      for (const ip of [...ingress, ...externalIps]) {
-        const key = [ip, proto, p.port];
-        // An address . port two Services claim (external IPs are the user's to pick): the first in name order has it.
-        if (claimed.has(key.join(' '))) continue;
-        claimed.add(key.join(' '));
-        externalKeys.push({ map: serviceIps, missing: noEndpointIps, key });
-      }
-      for (const ip of firewalled)
-        firewallIps.push({ key: [ip, proto, p.port], value: goto(names.firewall).verdict, comment });
-      if (externalKeys.length === 0) continue;
-      if (usable.length === 0) {
-        for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
-        continue;
-      }
-      const externalLocal = s.spec.externalTrafficPolicy === 'Local';
-      const extRules: RuleBody[] = externalLocal
-        ? [
-            rule([match('ip saddr', clusterPart), goto(names.cluster)], 'pods get the cluster-wide endpoints'),
-            rule([match('fib saddr type', 'local'), jump(O.markChain)], 'the node itself: masquerade'),
-            rule([match('fib saddr type', 'local'), goto(names.cluster)]),
-            rule(
-              [local.length > 0 ? goto(names.local) : { kind: 'verdict', verdict: { verdict: 'drop' } }],
-              local.length > 0 ? 'outside clients keep their address' : 'no endpoint on this node: drop',
-            ),
-          ]
-        : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
+    if (usable.length > 0) {
       chains.push({
-        name: names.external,
-        comment: `${comment} (node port, load balancer, external IPs)`,
-        rules: extRules,
+        name: names.cluster,
+        comment,
+        rules: [
+          rule(
+            [match('ip daddr', vip), match('ip saddr', clusterPart, '!='), jump(O.markChain)],
+            'from outside the pod network: masquerade',
+          ),
+          ...balance(usable),
+        ],
       });
-      for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
     }
-    if (firewalled.length > 0) chains.push(firewallChain(s, sourceRanges));
+    if (local.length > 0)
+      chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
+
+    // ClusterIP traffic.
+    const internalLocal = s.spec.internalTrafficPolicy === 'Local';
+    const vipKey = [vip, proto, p.port];
+    if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
+    else if (internalLocal && local.length === 0)
+      noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
+    else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
+
+    // Node port, load-balancer and external-IP traffic.
+    const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
+    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+    if (external && p.nodePort !== undefined)
+      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+    // An address . port another Service also claims is settled when the parts are put together (assemble).
+    for (const ip of [...ingress, ...externalIps])
+      externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
+    for (const ip of firewalled)
+      firewallIps.push({ key: [ip, proto, p.port], value: goto(names.firewall).verdict, comment });
+    if (externalKeys.length === 0) continue;
+    if (usable.length === 0) {
+      for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+      continue;
+    }
+    const externalLocal = s.spec.externalTrafficPolicy === 'Local';
+    const extRules: RuleBody[] = externalLocal
+      ? [
+          rule([match('ip saddr', clusterPart), goto(names.cluster)], 'pods get the cluster-wide endpoints'),
+          rule([match('fib saddr type', 'local'), jump(O.markChain)], 'the node itself: masquerade'),
+          rule([match('fib saddr type', 'local'), goto(names.cluster)]),
+          rule(
+            [local.length > 0 ? goto(names.local) : { kind: 'verdict', verdict: { verdict: 'drop' } }],
+            local.length > 0 ? 'outside clients keep their address' : 'no endpoint on this node: drop',
+          ),
+        ]
+      : [rule([jump(O.markChain)], 'outside clients: masquerade'), rule([goto(names.cluster)])];
+    chains.push({
+      name: names.external,
+      comment: `${comment} (node port, load balancer, external IPs)`,
+      rules: extRules,
+    });
+    for (const k of externalKeys) k.map.push({ key: k.key, value: goto(names.external).verdict, comment });
   }
+  if (firewalled.length > 0) chains.push(firewallChain(s, sourceRanges));
+  return {
+    chains,
+    epChains: [...epChains.values()],
+    sets,
+    serviceIps,
+    nodePorts,
+    noEndpointIps,
+    noEndpointNodePorts,
+    firewallIps,
+    clusterIp: { key: [s.spec.clusterIP] },
+  };
+}
+
+/** Each Service's own EndpointSlices (label kubernetes.io/service-name), by "namespace/name". */
+export function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const slice of slices) {
+    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
+    if (name === undefined) continue;
+    const key = `${slice.metadata.namespace}/${name}`;
+    const list = out.get(key);
+    if (list) list.push(slice);
+    else out.set(key, [slice]);
+  }
+  return out;
+}
+
+/** The whole table for one node. */
+export function servicesTable(input: ServicesInput): TableDef {
+  return new ServicesPlanner().plan(input);
+}
+
+/**
+ * servicesTable with memory: a Service whose object and slices are the same objects as at the
+ * last plan (the agent's cluster cache hands out its own, unchanged objects) keeps the part
+ * planned then, chains and elements included, so the element-diff sync (../nft/sync.ts) sees
+ * them unchanged by identity. One endpoint change re-plans that Service only.
+ */
+export class ServicesPlanner {
+  private memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+  private context = '';
+
+  plan(input: ServicesInput): TableDef {
+    const cluster = networkOf(parseCidr(input.clusterCidr));
+    const clusterPart = prefix(formatIp(cluster.address), cluster.prefix);
+    const context = `${input.node} ${input.clusterCidr}`;
+    if (context !== this.context) this.memo = new Map();
+    this.context = context;
+    const bySvc = slicesByService(input.slices);
+    const services = input.services
+      .filter(hasVip)
+      .map((s) => ({ s, id: chainIdOf(s) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+    const parts: ServicePart[] = [];
+    for (const { s, id } of services) {
+      const slices = bySvc.get(id) ?? [];
+      const prior = this.memo.get(id);
+      const same =
+        prior !== undefined &&
+        prior.service === s &&
+        prior.slices.length === slices.length &&
+        prior.slices.every((x, i) => x === slices[i]);
+      const part = same ? prior.part : planService(s, slices, input.node, clusterPart);
+      memo.set(id, { service: s, slices, part });
+      parts.push(part);
+    }
+    this.memo = memo;
+    return assemble(parts);
+  }
+}
+
+/** The fixed skeleton and every Service's part, as one table. */
+function assemble(parts: readonly ServicePart[]): TableDef {
+  const all = <T>(pick: (p: ServicePart) => readonly T[]): T[] => {
+    const out: T[] = [];
+    for (const p of parts) for (const x of pick(p)) out.push(x);
+    return out;
+  };
+  // A map may not hold a key twice. ClusterIPs are unique (allocated), so an LB or external
+  // address . port that collides with a ClusterIP's loses to it, and of two Services claiming the
+  // same external address . port, the first in name order has it.
+  const keyOf = (e: Element) => e.key.join(' ');
+  const claimed = new Set<string>();
+  for (const p of parts)
+    for (const e of [...p.serviceIps, ...p.noEndpointIps]) if (e.key[0] === p.clusterIp.key[0]) claimed.add(keyOf(e));
+  const firstClaim = (p: ServicePart, e: Element): boolean => {
+    if (e.key[0] === p.clusterIp.key[0]) return true;
+    if (claimed.has(keyOf(e))) return false;
+    claimed.add(keyOf(e));
+    return true;
+  };
+  const serviceIps: Element[] = [];
+  const noEndpointIps: Element[] = [];
+  for (const p of parts) {
+    for (const e of p.serviceIps) if (firstClaim(p, e)) serviceIps.push(e);
+    for (const e of p.noEndpointIps) if (firstClaim(p, e)) noEndpointIps.push(e);
+  }
+  const nodePorts = all((p) => p.nodePorts);
+  const firewallIps = all((p) => p.firewallIps);
+  const noEndpointNodePorts = all((p) => p.noEndpointNodePorts);
+  const clusterIps = parts.map((p) => p.clusterIp);
+  const chains = all((p) => p.chains);
+  const epChains = all((p) => p.epChains);
+  const sets = all((p) => p.sets);
 
   const fixedChains: ChainDef[] = [
-    { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
-    { name: O.natOutput, base: baseChainOf('servicesOutput'), rules: [rule([jump(O.servicesChain)])] },
-    { name: O.natPostrouting, base: baseChainOf('servicesPostrouting'), rules: [rule([jump(O.masqueradingChain)])] },
     {
       name: O.firewallPrerouting,
       base: baseChainOf('servicesFirewallPrerouting'),
@@ -313,6 +414,9 @@ export function servicesTable(input: ServicesInput): TableDef {
       rules: [rule([match('ct state', { flags: ['new'] }), jump(O.firewallCheck)])],
     },
     { name: O.firewallCheck, rules: [rule([vmap(['ip daddr', 'meta l4proto', 'th dport'], O.firewallIps)])] },
+    { name: O.natPrerouting, base: baseChainOf('servicesPrerouting'), rules: [rule([jump(O.servicesChain)])] },
+    { name: O.natOutput, base: baseChainOf('servicesOutput'), rules: [rule([jump(O.servicesChain)])] },
+    { name: O.natPostrouting, base: baseChainOf('servicesPostrouting'), rules: [rule([jump(O.masqueradingChain)])] },
     {
       name: O.filterInput,
       base: baseChainOf('servicesFilterInput'),
@@ -416,9 +520,23 @@ export function servicesTable(input: ServicesInput): TableDef {
     family: 'ip',
     name: SERVICES_TABLE,
     comment: 'weft: Services (kube-proxy nftables mode)',
-    chains: [...fixedChains, ...chains, ...[...epChains.values()]],
+    chains: [...fixedChains, ...chains, ...epChains],
     sets: [...fixedSets, ...sets],
   };
+}
+
+function chainIdOf(s: Service): string {
+  return `${s.metadata.namespace}/${s.metadata.name}`;
+}
+
+function dedupe(elements: Element[]): Element[] {
+  const seen = new Set<string>();
+  return elements.filter((e) => {
+    const k = String(e.key[0]);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /**
@@ -464,18 +582,4 @@ function firewallChain(s: Service, ranges: ReadonlyArray<{ addr: string; len: nu
       ),
     ],
   };
-}
-
-function chainIdOf(s: Service): string {
-  return `${s.metadata.namespace}/${s.metadata.name}`;
-}
-
-function dedupe(elements: Element[]): Element[] {
-  const seen = new Set<string>();
-  return elements.filter((e) => {
-    const k = String(e.key[0]);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
 }
