@@ -88,7 +88,14 @@ function labNamespaces(netns: NamedNetns, paths: LabPaths): string[] {
 }
 
 function processEnv(paths: LabPaths): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir };
+  // WEFT_LAB_BACKOFF_MS (the pod runners' restart back-off, see runner-main.ts) passes through from
+  // `lab up` to the supervisor and from it to every runner it (re)starts.
+  const backoff = process.env.WEFT_LAB_BACKOFF_MS;
+  return {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    WEFT_LOCK_DIR: paths.lockDir,
+    ...(backoff ? { WEFT_LAB_BACKOFF_MS: backoff } : {}),
+  };
 }
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */

@@ -1,0 +1,45 @@
+/**
+ * What the lab's kubelet asks the kernel about the processes it started: a process's start time
+ * (field 22 of /proc/PID/stat, in clock ticks since boot), which together with the PID names one
+ * process for good (a PID alone may be reused after the process is gone), and signalling a whole
+ * process group.
+ */
+
+import { readFileSync } from 'node:fs';
+
+/** The start time of process `pid` (clock ticks since boot), or undefined when there is no such process. */
+export function processStartTime(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // no such process (ENOENT): that is the answer, not an error
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or ')': fields start after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 is rest[19].
+  const v = Number(rest[19]);
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/** True when process `pid` exists and is the one that started at `startTime` (not a zombie). */
+export function isSameProcess(pid: number, startTime: number): boolean {
+  if (processStartTime(pid) !== startTime) return false;
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return state.slice(state.lastIndexOf(')') + 2, state.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Sends `signal` to process group `pgid`; false when the group has no process left (ESRCH). */
+export function signalGroup(pgid: number, signal: 'SIGTERM' | 'SIGKILL'): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
