@@ -88,8 +88,8 @@ export interface ContainerPort extends Kept<typeof CONTAINER_PORT> {
 }
 
 /**
- * core/v1 Probe as the lab's kubelet runs it: exactly one handler (tcpSocket or exec; httpGet
- * and grpc are refused at apply), and the timing fields with the API server's defaults filled in
+ * core/v1 Probe as the lab's kubelet runs it: exactly one handler (tcpSocket, httpGet or exec;
+ * grpc is refused at apply), and the timing fields with the API server's defaults filled in
  * (initialDelaySeconds 0, timeoutSeconds 1, periodSeconds 10, successThreshold 1, failureThreshold 3).
  */
 export interface Probe {
@@ -152,7 +152,10 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   terminationGracePeriodSeconds?: number;
 }
 
-/** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */
+/**
+ * core/v1 PodPhase. weft's pods are Pending, Running, Failed when the sandbox cannot be made, and
+ * Succeeded or Failed when their programs have all ended for good (see core/lab/container-run.ts).
+ */
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 /** core/v1 PodCondition; weft writes PodScheduled and Ready. */
