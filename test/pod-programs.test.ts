@@ -41,7 +41,7 @@ interface PodJson {
   status: {
     phase: string;
     podIP?: string;
-    conditions?: Array<{ type: string; status: string }>;
+    conditions?: Array<{ type: string; status: string; reason?: string }>;
     containerStatuses?: ContainerStatusJson[];
   };
 }
@@ -217,7 +217,16 @@ describe('pods that run programs (one 2-node lab)', { concurrency: false }, () =
     );
     const p = podOf('crash');
     assert.equal(p?.status.phase, 'Running', 'a crash-looping pod stays Running');
-    assert.equal(isReady('crash'), false);
+    // Between runs (waiting in back-off) it is not Ready; while a run lasts it may be, as in Kubernetes.
+    const waiting = await waitFor('crash seen waiting in back-off', () => {
+      const doc = podOf('crash');
+      return doc?.status.containerStatuses?.[0]?.state.waiting ? doc : undefined;
+    });
+    assert.equal(waiting.status.containerStatuses?.[0]?.state.waiting?.reason, 'CrashLoopBackOff');
+    assert.deepEqual(
+      waiting.status.conditions?.find((c) => c.type === 'Ready'),
+      { type: 'Ready', status: 'False', reason: 'ContainersNotReady' },
+    );
     assert.ok(Number(getRow('crash')?.[3]) >= restarts, 'RESTARTS shows the count');
     const runs = lab
       .must(['logs', '-n', NS, 'crash'])

@@ -33,13 +33,13 @@ export function registerLogs(program: Command): void {
         await lab.close();
       }
       if (found.note) process.stderr.write(`${found.note}\n`);
-      const text = readLog(found.file);
+      const { text, size } = readLog(found.file);
       process.stdout.write(tail === -1 ? text : lastLines(text, tail));
       if (!flags.follow) return;
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
-      await followLog(found.file, Buffer.byteLength(text), (t) => process.stdout.write(t), 200, stop.signal);
+      await followLog(found.file, size, (t) => process.stdout.write(t), 200, stop.signal);
     },
   );
 }

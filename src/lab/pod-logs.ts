@@ -45,9 +45,11 @@ export function podLogFile(
   return { file: containerLogPath(logDir, chosen.name), container: chosen.name, ...(note ? { note } : {}) };
 }
 
-/** The log's text now ('' before the program has written anything). */
-export function readLog(file: string): string {
-  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+/** The log's text now and its size in bytes (empty before the program has written anything). */
+export function readLog(file: string): { text: string; size: number } {
+  if (!existsSync(file)) return { text: '', size: 0 };
+  const bytes = readFileSync(file);
+  return { text: bytes.toString('utf8'), size: bytes.length };
 }
 
 /**

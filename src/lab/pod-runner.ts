@@ -214,8 +214,7 @@ export class PodRunner {
           };
           // The probes start from the stored readiness, so a runner restart does not flap endpoints.
           this.startProber(key, live, pod.object, netnsPath, isPodReady(pod.object));
-          const counts = new Map((status?.containerStatuses ?? []).map((c) => [c.name, c.restartCount]));
-          this.startPrograms(key, live, pod.object, counts);
+          this.startPrograms(key, live, pod.object, status?.containerStatuses ?? []);
           this.live.set(key, live);
           live.programs?.start(false);
           live.prober?.start();
@@ -357,7 +356,14 @@ export class PodRunner {
   }
 
   /** Starts the pod's readiness probes; each change of its readiness rewrites its status. */
-  private startProber(key: string, live: LivePod, pod: Pod, netnsPath: string | undefined, ready: boolean): void {
+  private startProber(
+    key: string,
+    live: LivePod,
+    pod: Pod,
+    netnsPath: string | undefined,
+    ready: boolean,
+    startedAt?: number,
+  ): void {
     if (!pod.spec.containers.some((c) => c.readinessProbe)) return;
     live.prober = new PodProber({
       key,
@@ -367,7 +373,7 @@ export class PodRunner {
       exec: this.o.exec,
       clock: this.o.clock,
       log: this.o.log,
-      startedAt: live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime),
+      startedAt: startedAt ?? (live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime)),
       ready,
       onChange: () => this.writeRunning(key, live),
     });
@@ -397,7 +403,7 @@ export class PodRunner {
   }
 
   /** Makes the pod's programs (none when no container has a command); started by the caller. */
-  private startPrograms(key: string, live: LivePod, pod: Pod, restartCounts?: ReadonlyMap<string, number>): void {
+  private startPrograms(key: string, live: LivePod, pod: Pod, recovered?: readonly ContainerStatus[]): void {
     if (!pod.spec.containers.some(runsProgram)) return;
     live.programs = new PodPrograms({
       key,
@@ -409,7 +415,16 @@ export class PodRunner {
       backoff: this.o.backoff ?? KUBELET_BACKOFF,
       clock: this.o.clock,
       log: this.o.log,
-      ...(restartCounts ? { restartCounts } : {}),
+      ...(recovered ? { recovered } : {}),
+      // A restarted program is a new container: its readiness starts over (kubelet's), so the
+      // previous run's passing probes never make the new one Ready before it answers.
+      onRestart: () => {
+        if (!live.prober) return;
+        live.prober.stop();
+        const netnsPath = live.sandbox.netns === '' ? undefined : this.netns.path(live.sandbox.netns);
+        this.startProber(key, live, pod, netnsPath, false, this.o.clock.now());
+        live.prober.start();
+      },
       onChange: () => void this.writeRunning(key, live),
       onRecords: (records) => this.recordPrograms(key, live, records),
     });

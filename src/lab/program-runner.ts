@@ -18,6 +18,7 @@ import type { Container, ContainerStatus, PodPhase, RestartPolicy } from '../cor
 import {
   newProgram,
   podPhaseOf,
+  programFromStatus,
   programExited,
   programFailedToStart,
   programStarted,
@@ -59,8 +60,10 @@ export interface PodProgramsOptions {
   backoff: BackoffConfig;
   clock: Clock;
   log: Logger;
-  /** Restart counts to start from (a recovered pod keeps its own). */
-  restartCounts?: ReadonlyMap<string, number>;
+  /** The stored container statuses of a pod a restarted runner takes back (see programFromStatus). */
+  recovered?: readonly ContainerStatus[];
+  /** A program started again after it had run (kubelet resets the container's readiness then). */
+  onRestart?: () => void;
   /** Something in the programs' states changed: the owner writes the pod's status. */
   onChange: () => void;
   /** The running processes changed: the owner records them (see SandboxRecord.programs). */
@@ -83,15 +86,8 @@ export class PodPrograms {
   constructor(private readonly o: PodProgramsOptions) {
     for (const c of o.containers) {
       if (!runsProgram(c)) continue;
-      const state = newProgram();
-      const count = o.restartCounts?.get(c.name);
-      // A recovered pod's programs were started before: their next start is a restart.
-      this.programs.set(
-        c.name,
-        count === undefined
-          ? { container: c, state }
-          : { container: c, state: { ...state, restartCount: count, everStarted: true } },
-      );
+      const stored = o.recovered?.find((st) => st.name === c.name);
+      this.programs.set(c.name, { container: c, state: stored ? programFromStatus(stored) : newProgram() });
     }
   }
 
@@ -107,7 +103,8 @@ export class PodPrograms {
     mkdirSync(this.o.logDir, { recursive: true });
     for (const p of this.programs.values()) {
       if (fresh) rmSync(containerLogPath(this.o.logDir, p.container.name), { force: true });
-      this.launch(p);
+      // A recovered program that had ended for good is not run again.
+      if (p.state.phase.kind !== 'terminated') this.launch(p);
     }
   }
 
@@ -159,7 +156,9 @@ export class PodPrograms {
     p.pid = started.pid;
     p.startTime = started.pid === undefined ? undefined : processStartTime(started.pid);
     p.ended = started.ended;
+    const restart = p.state.everStarted;
     p.state = programStarted(p.state, now);
+    if (restart) this.o.onRestart?.();
     this.o.log.info('program started', { pod: this.o.key, container: c.name, pid: started.pid });
     this.o.onRecords(this.records());
     this.o.onChange();

@@ -17,6 +17,7 @@ import {
   podPhaseOf,
   programExited,
   programFailedToStart,
+  programFromStatus,
   programStarted,
   programStatus,
   restartDue,
@@ -184,4 +185,37 @@ test('property: every delay lies in [base, max]; restartCount = starts - 1', () 
       },
     ),
   );
+});
+
+test('a restarted runner takes programs back: ended ones stay terminated, others restart with their count', () => {
+  const done = programFromStatus({
+    name: 'c',
+    ready: false,
+    started: false,
+    restartCount: 2,
+    state: {
+      terminated: {
+        exitCode: 0,
+        reason: 'Completed',
+        startedAt: '1970-01-01T00:00:01.000Z',
+        finishedAt: '1970-01-01T00:00:03.000Z',
+      },
+    },
+  });
+  assert.deepEqual(done.phase, {
+    kind: 'terminated',
+    exitCode: 0,
+    reason: 'Completed',
+    startedAt: 1_000,
+    finishedAt: 3_000,
+  });
+  assert.equal(podPhaseOf([done]), 'Succeeded');
+  const looping = programFromStatus({
+    name: 'c',
+    ready: false,
+    started: false,
+    restartCount: 4,
+    state: { waiting: { reason: 'CrashLoopBackOff' } },
+  });
+  assert.equal(programStarted(looping, 0).restartCount, 5, 'its next start is a restart');
 });

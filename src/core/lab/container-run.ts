@@ -69,6 +69,33 @@ export function newProgram(): ProgramState {
   return { restartCount: 0, backoffMs: 0, phase: { kind: 'waiting', reason: 'ContainerCreating' }, everStarted: false };
 }
 
+/**
+ * A program as a restarted runner takes it back from the container's stored status: one that had
+ * ended for good stays terminated (it is not run again); any other was started before, so its
+ * next start is a restart.
+ */
+export function programFromStatus(status: ContainerStatus): ProgramState {
+  const t = status.state.terminated;
+  const base: ProgramState = { ...newProgram(), restartCount: status.restartCount, everStarted: true };
+  if (!t) return base;
+  const ms = (iso: string | undefined, fallback: number) => {
+    const v = iso === undefined ? Number.NaN : Date.parse(iso);
+    return Number.isNaN(v) ? fallback : v;
+  };
+  const finishedAt = ms(t.finishedAt, 0);
+  return {
+    ...base,
+    phase: {
+      kind: 'terminated',
+      exitCode: t.exitCode,
+      ...(t.signal === undefined ? {} : { signal: t.signal }),
+      reason: t.exitCode === 0 ? 'Completed' : 'Error',
+      startedAt: ms(t.startedAt, finishedAt),
+      finishedAt,
+    },
+  };
+}
+
 /** kubelet's ShouldContainerBeRestarted for a program that exited with `exitCode`. */
 export function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
   if (policy === 'Always') return true;
