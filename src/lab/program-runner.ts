@@ -227,6 +227,8 @@ export class PodPrograms {
 
   /** Stops restarting and sends SIGTERM to every running program's group (a graceful deletion began). */
   terminate(): void {
+    // Once: the runner's every sync of a terminating pod calls this, and kubelet signals once.
+    if (this.stopping) return;
     this.stopping = true;
     for (const p of this.programs.values()) {
       p.timer?.cancel();
@@ -240,6 +242,7 @@ export class PodPrograms {
    * has not exited, and waits for the exit. Nothing restarts afterwards.
    */
   async stop(graceMs: number): Promise<void> {
+    // SIGTERM unless terminate() already sent it; a program started since cannot exist (nothing restarts once stopping).
     this.terminate();
     await Promise.all(
       [...this.programs.values()].map(async (p) => {
