@@ -10,7 +10,8 @@
  *   (c) restartPolicy Never: exit 0 ends Completed / Succeeded, exit 3 ends Error / Failed;
  *   (d) a pod runner killed with SIGKILL: the supervisor's new runner kills the program its
  *       predecessor left and starts one copy again (never two);
- *   (e) deleting program pods ends their processes: at once for an immediate delete, with
+ *   (e) deleting program pods ends their processes: at once for an immediate delete (also a
+ *       daemon that left its process group), with
  *       SIGKILL after the grace period for a program that ignores SIGTERM; no process is left
  *       in the pods' network namespaces.
  * Every wait is a wait for a condition.
@@ -134,6 +135,13 @@ describe('pods that run programs (one 2-node lab)', { concurrency: false }, () =
     `    - name: s\n      command: [python3, -c, "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ignoring TERM', flush=True); time.sleep(3600)"]\n`,
   );
 
+  const escaperDoc = programPod(
+    'escaper',
+    'n1',
+    // A daemon in a session of its own (outside the program's process group) beside the program.
+    `    - name: e\n      command: [sh, -c, 'setsid sleep 3600 & exec sleep 3600']\n`,
+  );
+
   before(() => {
     rmSync(www, { recursive: true, force: true });
     mkdirSync(www, { recursive: true });
@@ -157,6 +165,7 @@ describe('pods that run programs (one 2-node lab)', { concurrency: false }, () =
           ),
           programPod('fails', 'n1', `    - name: c\n      command: [sh, -c, 'exit 3']\n`, '  restartPolicy: Never\n'),
           stubbornDoc,
+          escaperDoc,
           `apiVersion: v1\nkind: Pod\nmetadata: { name: client, namespace: ${NS} }\nspec: { nodeName: n2, containers: [{ name: c }] }\n`,
         ].join('---\n'),
       ),
@@ -270,18 +279,21 @@ describe('pods that run programs (one 2-node lab)', { concurrency: false }, () =
     assert.equal(podOf('web')?.status.containerStatuses?.[0]?.restartCount, 1, 'the new start counts as a restart');
   });
 
-  test('(e) deleting program pods ends their processes (SIGKILL after the grace period for one that ignores SIGTERM)', async () => {
+  test('(e) deleting program pods ends their processes (SIGKILL after the grace period for one that ignores SIGTERM, and a daemon outside its group)', async () => {
     const webNs = labPodNamespace(lab.name, NS, 'web');
     const stubbornNs = labPodNamespace(lab.name, NS, 'stubborn');
+    const escaperNs = labPodNamespace(lab.name, NS, 'escaper');
     await waitFor('stubborn to have said it ignores TERM', () =>
       lab.must(['logs', '-n', NS, 'stubborn']).includes('ignoring TERM') ? true : undefined,
     );
-    const inodes = [netnsInode(webNs), netnsInode(stubbornNs)];
+    await waitFor('escaper to have its daemon', () => (pidsInNetns(escaperNs).length === 2 ? true : undefined));
+    const inodes = [netnsInode(webNs), netnsInode(stubbornNs), netnsInode(escaperNs)];
     const pids = inodes.flatMap(pidsWithNetInode);
-    assert.equal(pids.length, 2, `one process per pod (${pids.join(' ')})`);
+    assert.equal(pids.length, 4, `one process per pod, two in escaper (${pids.join(' ')})`);
 
     lab.must(['delete', '-f', lab.file('web.yaml', webDoc)]);
     lab.must(['delete', '--grace-period', '1', '-f', lab.file('stubborn.yaml', stubbornDoc)]);
+    lab.must(['delete', '-f', lab.file('escaper.yaml', escaperDoc)]);
     // delete returns once the pods are torn down: their programs are gone by then.
     for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} is gone`);
     for (const ino of inodes) assert.deepEqual(pidsWithNetInode(ino), [], 'no process is left in the namespace');

@@ -5,7 +5,7 @@
  * process group.
  */
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** The start time of process `pid` (clock ticks since boot), or undefined when there is no such process. */
 export function processStartTime(pid: number): number | undefined {
@@ -37,6 +37,43 @@ export function isSameProcess(pid: number, startTime: number): boolean {
 export function signalGroup(pgid: number, signal: 'SIGTERM' | 'SIGKILL'): boolean {
   try {
     process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+/**
+ * The PIDs of every process whose network namespace is one of those bound at `netnsPaths` (same
+ * inode as /proc/PID/ns/net), in one pass over /proc; paths that do not exist are skipped.
+ */
+export function pidsInNetns(...netnsPaths: string[]): number[] {
+  const wanted = new Set<string>();
+  for (const path of netnsPaths) {
+    try {
+      wanted.add(`net:[${statSync(path).ino}]`);
+    } catch {
+      continue; // no such namespace: nothing can be in it
+    }
+  }
+  if (wanted.size === 0) return [];
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (wanted.has(readlinkSync(`/proc/${entry}/ns/net`))) out.push(Number(entry));
+    } catch {
+      continue; // the process ended while we looked: it is not there, which is the answer
+    }
+  }
+  return out;
+}
+
+/** Sends `signal` to process `pid`; false when it has gone (ESRCH). */
+export function signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): boolean {
+  try {
+    process.kill(pid, signal);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;

@@ -28,8 +28,9 @@
  * containerStatuses follow it. A graceful deletion sends its process groups SIGTERM at once and
  * SIGKILL at the deadline; an immediate one gives them IMMEDIATE_GRACE_MS. A restarted runner
  * kills the programs its predecessor left (recorded in the sandbox record with their /proc start
- * time) and starts them again: it cannot wait for the exit of a process that is not its child, so
- * adopting them would leave their exit codes unknown.
+ * time), and anything else in such a pod's namespace, and starts them again: it cannot wait for
+ * the exit of a process that is not its child, so adopting them would leave their exit codes
+ * unknown. Tearing down a pod that ran programs also kills whatever is left in its namespace.
  *
  * Scope: Kubernetes' pod lifecycle is reduced to what a pod network needs: Pending → Running,
  * or Failed with the reason when the sandbox cannot be made; readiness; graceful deletion;
@@ -49,7 +50,7 @@ import type { LeaseStore } from '../ports/lease-store.js';
 import type { NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
 import type { ProgramRecord, SandboxRecord, SandboxStore } from '../ports/sandbox-store.js';
 import { KUBELET_BACKOFF, type BackoffConfig } from '../core/lab/container-run.js';
-import { isSameProcess, signalGroup } from '../adapters/proc.js';
+import { isSameProcess, pidsInNetns, signalGroup, signalProcess } from '../adapters/proc.js';
 import { PodPrograms, runsProgram } from './program-runner.js';
 import type { ClusterCache } from '../agent/cluster-cache.js';
 import { NamedNetns } from '../adapters/netns.js';
@@ -189,8 +190,12 @@ export class PodRunner {
       const key = podKey(sb.namespace, sb.name);
       const pod = this.o.cache.get('Pod', sb.namespace, sb.name);
       const nsAlive = sb.netns === '' || this.netns.list().includes(sb.netns);
-      // The programs a previous runner started are killed (see the file comment) and started again below.
+      // The programs a previous runner started are killed (see the file comment) and started again
+      // below, with whatever they left in the pod's namespace (a daemon in a session of its own),
+      // as a container runtime's restart ends everything in the container.
       await this.killRecorded(key, sb.programs ?? []);
+      if (sb.netns !== '' && (sb.programs ?? []).length > 0 && nsAlive)
+        this.killLeftovers(key, this.netns.path(sb.netns));
       const phase = pod?.object.status?.phase;
       if (
         pod &&
@@ -285,6 +290,8 @@ export class PodRunner {
 
   stop(): void {
     this.stopped = true;
+    // No program starts again from now on (see PodPrograms.freeze).
+    for (const live of this.live.values()) live.programs?.freeze();
     for (const d of this.deadlines.values()) d.timer.cancel();
     this.deadlines.clear();
     this.wake?.();
@@ -455,6 +462,14 @@ export class PodRunner {
     }
   }
 
+  /** SIGKILLs every process still in the pod's network namespace (see teardown and recover). */
+  private killLeftovers(key: string, netnsPath: string): void {
+    for (const pid of pidsInNetns(netnsPath)) {
+      this.o.log.warn('killing a process left in a deleted pod', { pod: key, pid });
+      signalProcess(pid, 'SIGKILL');
+    }
+  }
+
   private schedule(key: string, task: () => Promise<void>): void {
     if (this.busy.has(key) || this.running >= (this.o.parallel ?? 3)) return;
     this.busy.add(key);
@@ -591,6 +606,10 @@ export class PodRunner {
     else await this.killRecorded(key, live.sandbox.programs ?? []);
     await live.recordWrites;
     const sb = live.sandbox;
+    // Whatever a program left in the pod's namespace outside its process group (a daemon that
+    // called setsid, one started in the moment before its record was written) goes with the pod,
+    // as everything in a container goes with it.
+    if (sb.netns !== '' && (live.programs || sb.programs)) this.killLeftovers(key, this.netns.path(sb.netns));
     if (sb.netns !== '') {
       const conflist = live.conflist ?? this.conflist();
       // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the

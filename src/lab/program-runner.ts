@@ -220,6 +220,19 @@ export class PodPrograms {
     }
   }
 
+  /**
+   * The runner is stopping (SIGTERM): nothing is started again, the running programs are left
+   * running (as containers outlive kubelet; the next runner takes them back). Without this, a
+   * program that `lab down` killed at the same moment as the runner could be restarted by it.
+   */
+  freeze(): void {
+    this.stopping = true;
+    for (const p of this.programs.values()) {
+      p.timer?.cancel();
+      p.timer = undefined;
+    }
+  }
+
   /** terminate() was called: the programs had their SIGTERM. */
   get terminating(): boolean {
     return this.stopping;
