@@ -465,7 +465,7 @@ export class PodRunner {
   /** SIGKILLs every process still in the pod's network namespace (see teardown and recover). */
   private killLeftovers(key: string, netnsPath: string): void {
     for (const pid of pidsInNetns(netnsPath)) {
-      this.o.log.warn('killing a process left in a deleted pod', { pod: key, pid });
+      this.o.log.warn("killing a process left in the pod's namespace", { pod: key, pid });
       signalProcess(pid, 'SIGKILL');
     }
   }

@@ -91,10 +91,6 @@ export class PodPrograms {
     }
   }
 
-  get empty(): boolean {
-    return this.programs.size === 0;
-  }
-
   /**
    * Starts every program. `fresh` (a new pod, not one a restarted runner took back) empties the
    * logs a previous pod of the same name left.
