@@ -134,7 +134,7 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     const manifest = pod(
       'kept',
       ', ownerReferences: [{ apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u1 }]',
-      `{ restartPolicy: Always, tolerations: [{ operator: Exists }], containers: [{ name: s, image: "nginx:1.27", command: [nginx], env: [{ name: A, value: "1" }], readinessProbe: { tcpSocket: { port: 80 } }, ports: [{ containerPort: 80 }] }] }`,
+      `{ restartPolicy: Always, tolerations: [{ operator: Exists }], containers: [{ name: s, image: "nginx:1.27", command: [sleep], args: ["3600"], env: [{ name: A, value: "1" }], readinessProbe: { tcpSocket: { port: 80 } }, ports: [{ containerPort: 80 }] }] }`,
     );
     lab.must(['apply', '--no-wait', '-f', lab.file('kept.yaml', manifest)]);
     const got = JSON.parse(lab.must(['get', 'pod', 'kept', '-n', 'x', '-o', 'json'])) as {
@@ -148,7 +148,9 @@ describe('strict apply and the lab name (one-node labs, vxlan, embedded store)',
     assert.deepEqual(got.spec.tolerations, [{ operator: 'Exists' }]);
     const [c] = got.spec.containers;
     assert.equal(c?.image, 'nginx:1.27');
-    assert.deepEqual(c?.command, ['nginx']);
+    // command, args and env are acted on now (the lab's kubelet runs the program) and stored as written.
+    assert.deepEqual(c?.command, ['sleep']);
+    assert.deepEqual(c?.args, ['3600']);
     assert.deepEqual(c?.env, [{ name: 'A', value: '1' }]);
     // Acted on now (the lab's kubelet runs it), stored with the API server's defaults.
     assert.deepEqual(c?.readinessProbe, {

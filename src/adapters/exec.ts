@@ -219,3 +219,54 @@ export function spawnDetached(req: {
     closeSync(fd);
   }
 }
+
+/** How a program started by spawnProgram ended: exit code or signal number, or why it never started. */
+export interface ProgramEnd {
+  exitCode: number | null;
+  signal: number | null;
+  /** Set when the program could not be started (no such file, bad working directory…). */
+  startError?: string;
+}
+
+/** A program started by spawnProgram: its PID (also its process group) and its end. */
+export interface StartedProgram {
+  pid: number | undefined;
+  ended: Promise<ProgramEnd>;
+}
+
+/**
+ * Starts a pod's program (the lab's kubelet, see src/lab/program-runner.ts): in its own session
+ * and process group (so the whole group can be signalled, and it outlives a runner that dies),
+ * stdin /dev/null, stdout and stderr appended to `logFile`, with exactly `env` and `cwd`. It is
+ * entered into the named network namespace with `ip netns exec`, which also binds
+ * /etc/netns/NAME/* over /etc as a pod expects; `ip` execs the program, so the PID is the program's.
+ */
+export function spawnProgram(req: {
+  argv: readonly string[];
+  /** A named network namespace (ip netns), or undefined for the caller's own. */
+  netnsName?: string;
+  logFile: string;
+  env: Record<string, string>;
+  cwd: string;
+  context: string;
+}): StartedProgram {
+  const argv = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : [...req.argv];
+  const [program, ...args] = argv;
+  if (!program)
+    return { pid: undefined, ended: Promise.resolve({ exitCode: null, signal: null, startError: 'empty argv' }) };
+  const fd = openSync(req.logFile, 'a');
+  try {
+    const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], env: req.env, cwd: req.cwd });
+    const ended = new Promise<ProgramEnd>((resolve) => {
+      child.once('error', (err) =>
+        resolve({ exitCode: null, signal: null, startError: `${req.context}: ${argv.join(' ')}: ${err.message}` }),
+      );
+      child.once('exit', (code, signal) =>
+        resolve({ exitCode: code, signal: signal ? (osConstants.signals[signal] ?? null) : null }),
+      );
+    });
+    return { pid: child.pid, ended };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -22,3 +22,50 @@ export function httpGetText(url: string, timeoutMs: number): Promise<{ ok: boole
     req.on('error', reject);
   });
 }
+
+/**
+ * An HTTP readiness probe (kubelet's prober/http): GET http://host:port/path with the probe's
+ * headers (kubelet's User-Agent and Accept unless the probe sets them), reading at most a few KiB
+ * of the body. Resolves with the status code, or undefined when there was no answer (refused,
+ * reset, timeout): the caller decides what is a success.
+ */
+export function httpProbeStatus(req: {
+  host: string;
+  port: number;
+  path: string;
+  headers: ReadonlyArray<{ name: string; value: string }>;
+  timeoutMs: number;
+}): Promise<number | undefined> {
+  const headers: Record<string, string> = {};
+  for (const h of req.headers) headers[h.name] = h.value;
+  const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  if (!has('user-agent')) headers['User-Agent'] = 'kube-probe/weft';
+  if (!has('accept')) headers.Accept = '*/*';
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (status: number | undefined) => {
+      if (settled) return;
+      settled = true;
+      resolve(status);
+    };
+    const r = get(
+      { host: req.host, port: req.port, path: req.path, headers, timeout: req.timeoutMs, agent: false },
+      (res) => {
+        const status = res.statusCode;
+        let read = 0;
+        res.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          // kubelet reads up to 10 KiB of a probe's body; more is not needed to decide.
+          if (read > 10 * 1024) res.destroy();
+        });
+        res.on('close', () => done(status));
+        res.on('error', () => done(status));
+      },
+    );
+    r.on('timeout', () => {
+      r.destroy();
+      done(undefined);
+    });
+    r.on('error', () => done(undefined));
+  });
+}

@@ -20,6 +20,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['apply', 'delete'], async () => (await import('./apply.js')).registerApply],
   [['label'], async () => (await import('./label.js')).registerLabel],
   [['exec'], async () => (await import('./exec.js')).registerExec],
+  [['logs'], async () => (await import('./logs.js')).registerLogs],
   [['get'], async () => (await import('./get.js')).registerGet],
   [['probe'], async () => (await import('./probe.js')).registerProbe],
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],

@@ -288,6 +288,10 @@ export class LabClient {
           if (stored || sandboxes.some((s) => s.namespace === r.namespace && s.name === r.name)) pending.push(ref);
           continue;
         }
+        // A pod whose programs ran to their end (Succeeded, or Failed with containers that
+        // exited) came up as asked; Failed without them is a sandbox that could not be made.
+        const ran = (v?.status?.containerStatuses ?? []).some((c) => c.state.terminated !== undefined);
+        if (v?.status?.phase === 'Succeeded' || (v?.status?.phase === 'Failed' && ran)) continue;
         if (v?.status?.phase === 'Failed')
           throw new Error(`pod ${ref} failed: ${v.status.message ?? 'no reason given'}`);
         if (v?.status?.phase !== 'Running')

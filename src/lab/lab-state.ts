@@ -74,6 +74,10 @@ export class LabPaths {
   get logDir(): string {
     return join(this.dir, 'log');
   }
+  /** The containers' logs of pod namespace/name (one file per container, see src/lab/program-runner.ts). */
+  podLogDir(namespace: string, name: string): string {
+    return join(this.logDir, 'pods', `${namespace}_${name}`);
+  }
   get lockDir(): string {
     return join(this.dir, 'locks');
   }

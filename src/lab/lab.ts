@@ -28,6 +28,7 @@ import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
+import { pidsInNetns } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { FlockLocker } from '../adapters/file-lock.js';
@@ -88,7 +89,14 @@ function labNamespaces(netns: NamedNetns, paths: LabPaths): string[] {
 }
 
 function processEnv(paths: LabPaths): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LOCK_DIR: paths.lockDir };
+  // WEFT_LAB_BACKOFF_MS (the pod runners' restart back-off, see runner-main.ts) passes through from
+  // `lab up` to the supervisor and from it to every runner it (re)starts.
+  const backoff = process.env.WEFT_LAB_BACKOFF_MS;
+  return {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    WEFT_LOCK_DIR: paths.lockDir,
+    ...(backoff ? { WEFT_LAB_BACKOFF_MS: backoff } : {}),
+  };
 }
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */
@@ -538,6 +546,13 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
   while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end)
     await new Promise((r) => setTimeout(r, 50));
   for (const pid of pids) if (processCommandLine(pid) !== undefined) signalProcess(pid, 'SIGKILL');
+  // Once more, with SIGKILL: a pod's program started while the above ran (a runner restarting a
+  // program that had just exited) is in a namespace of the lab too.
+  for (const pid of pidsInNetns(...namespaces.map((n) => netns.path(n)))) {
+    if (pids.has(pid)) continue;
+    pids.add(pid);
+    signalProcess(pid, 'SIGKILL');
+  }
 
   // One `ip -batch` for all namespaces: a 200-pod lab has hundreds.
   if (namespaces.length > 0) {

@@ -23,14 +23,23 @@
  * the runner tears the sandbox down and removes the object, as kubelet's final delete does. A
  * terminating pod that never ran here is removed at once.
  *
+ * Programs: a container with a `command` runs it as a real process in the pod's namespace
+ * (./program-runner.ts), restarted per restartPolicy with kubelet's back-off; the pod's phase and
+ * containerStatuses follow it. A graceful deletion sends its process groups SIGTERM at once and
+ * SIGKILL at the deadline; an immediate one gives them IMMEDIATE_GRACE_MS. A restarted runner
+ * kills the programs its predecessor left (recorded in the sandbox record with their /proc start
+ * time), and anything else in such a pod's namespace, and starts them again: it cannot wait for
+ * the exit of a process that is not its child, so adopting them would leave their exit codes
+ * unknown. Tearing down a pod that ran programs also kills whatever is left in its namespace.
+ *
  * Scope: Kubernetes' pod lifecycle is reduced to what a pod network needs: Pending → Running,
- * or Failed with the reason when the sandbox cannot be made; readiness; graceful deletion. No
- * restarts, liveness or startup probes, or images.
+ * or Failed with the reason when the sandbox cannot be made; readiness; graceful deletion;
+ * programs and their restarts. No liveness or startup probes, or images.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Pod, PodPhase } from '../core/k8s/objects.js';
+import type { ContainerStatus, Pod, PodPhase } from '../core/k8s/objects.js';
 import { isPodReady, nodePodStatus } from '../core/k8s/pod-status.js';
 import { labContainerId, labPodNamespace } from '../core/names.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
@@ -39,7 +48,10 @@ import type { Logger } from '../ports/logger.js';
 import type { Clock } from '../ports/clock.js';
 import type { LeaseStore } from '../ports/lease-store.js';
 import type { NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
-import type { SandboxRecord, SandboxStore } from '../ports/sandbox-store.js';
+import type { ProgramRecord, SandboxRecord, SandboxStore } from '../ports/sandbox-store.js';
+import { KUBELET_BACKOFF, type BackoffConfig } from '../core/lab/container-run.js';
+import { isSameProcess, pidsInNetns, signalGroup, signalProcess } from '../adapters/proc.js';
+import { PodPrograms, runsProgram } from './program-runner.js';
 import type { ClusterCache } from '../agent/cluster-cache.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { httpGetText } from '../adapters/http-get.js';
@@ -74,7 +86,14 @@ export interface PodRunnerOptions {
   resyncMs?: number;
   /** Pods set up or torn down at once. */
   parallel?: number;
+  /** The directory of a pod's container logs (see LabPaths.podLogDir). */
+  podLogDir: (namespace: string, name: string) => string;
+  /** Restart back-off of programs; kubelet's when omitted. */
+  backoff?: BackoffConfig;
 }
+
+/** How long an immediately deleted pod's programs get between SIGTERM and SIGKILL. */
+const IMMEDIATE_GRACE_MS = 2_000;
 
 interface LivePod {
   uid: string;
@@ -90,6 +109,10 @@ interface LivePod {
   prober?: PodProber;
   /** The pod's status writes, one after the other (a later write never lands before an earlier one). */
   statusWrites?: Promise<void>;
+  /** The programs of its containers that have a command. */
+  programs?: PodPrograms;
+  /** Sandbox record rewrites (program PIDs), one after the other. */
+  recordWrites?: Promise<void>;
 }
 
 const podKey = (ns: string, name: string) => `${ns}/${name}`;
@@ -115,9 +138,11 @@ export function portMappingsOf(pod: Pod): Array<{ hostPort: number; containerPor
   );
 }
 
+/** The ports the runner serves itself: those of containers without a program (a program serves its own). */
 export function declaredPorts(pod: Pod): PodPort[] {
   const out: PodPort[] = [];
   for (const c of pod.spec.containers) {
+    if (runsProgram(c)) continue;
     for (const p of c.ports) {
       if (p.protocol === 'TCP' || p.protocol === 'UDP') out.push({ protocol: p.protocol, port: p.containerPort });
     }
@@ -165,7 +190,20 @@ export class PodRunner {
       const key = podKey(sb.namespace, sb.name);
       const pod = this.o.cache.get('Pod', sb.namespace, sb.name);
       const nsAlive = sb.netns === '' || this.netns.list().includes(sb.netns);
-      if (pod && pod.meta.uid === sb.uid && pod.object.status?.phase === 'Running' && nsAlive) {
+      // The programs a previous runner started are killed (see the file comment) and started again
+      // below, with whatever they left in the pod's namespace (a daemon in a session of its own),
+      // as a container runtime's restart ends everything in the container.
+      await this.killRecorded(key, sb.programs ?? []);
+      if (sb.netns !== '' && (sb.programs ?? []).length > 0 && nsAlive)
+        this.killLeftovers(key, this.netns.path(sb.netns));
+      const phase = pod?.object.status?.phase;
+      if (
+        pod &&
+        pod.meta.uid === sb.uid &&
+        (phase === 'Running' || phase === 'Succeeded' || phase === 'Failed') &&
+        nsAlive &&
+        pod.object.status?.podIP !== undefined
+      ) {
         try {
           const netnsPath = sb.netns === '' ? undefined : this.netns.path(sb.netns);
           const ports = await servePodPorts(key, declaredPorts(pod.object), netnsPath);
@@ -181,7 +219,9 @@ export class PodRunner {
           };
           // The probes start from the stored readiness, so a runner restart does not flap endpoints.
           this.startProber(key, live, pod.object, netnsPath, isPodReady(pod.object));
+          this.startPrograms(key, live, pod.object, status?.containerStatuses ?? []);
           this.live.set(key, live);
+          live.programs?.start(false);
           live.prober?.start();
           this.o.log.info('pod recovered', { pod: key });
           continue;
@@ -250,6 +290,8 @@ export class PodRunner {
 
   stop(): void {
     this.stopped = true;
+    // No program starts again from now on (see PodPrograms.freeze).
+    for (const live of this.live.values()) live.programs?.freeze();
     for (const d of this.deadlines.values()) d.timer.cancel();
     this.deadlines.clear();
     this.wake?.();
@@ -257,6 +299,8 @@ export class PodRunner {
 
   /** Starts create/teardown tasks for what differs between the cluster and this node. */
   async sync(): Promise<void> {
+    // Program logs are bounded here, on every sync and resync (see program-runner.ts).
+    for (const live of this.live.values()) live.programs?.rotateLogs();
     const desired = new Map<string, Stored<Pod>>();
     for (const pod of this.o.cache.podsOnNode(this.o.node))
       desired.set(podKey(pod.object.metadata.namespace, pod.object.metadata.name), pod);
@@ -276,6 +320,8 @@ export class PodRunner {
       if (!live || live.uid !== pod.meta.uid || !(at > now)) {
         this.schedule(key, () => this.finishDeletion(key, pod, live?.uid === pod.meta.uid ? live : undefined));
       } else {
+        // kubelet's graceful stop: SIGTERM now, SIGKILL when the grace period ends (teardown).
+        live.programs?.terminate();
         this.armDeadline(key, at);
       }
     }
@@ -317,7 +363,14 @@ export class PodRunner {
   }
 
   /** Starts the pod's readiness probes; each change of its readiness rewrites its status. */
-  private startProber(key: string, live: LivePod, pod: Pod, netnsPath: string | undefined, ready: boolean): void {
+  private startProber(
+    key: string,
+    live: LivePod,
+    pod: Pod,
+    netnsPath: string | undefined,
+    ready: boolean,
+    startedAt?: number,
+  ): void {
     if (!pod.spec.containers.some((c) => c.readinessProbe)) return;
     live.prober = new PodProber({
       key,
@@ -327,7 +380,7 @@ export class PodRunner {
       exec: this.o.exec,
       clock: this.o.clock,
       log: this.o.log,
-      startedAt: live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime),
+      startedAt: startedAt ?? (live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime)),
       ready,
       onChange: () => this.writeRunning(key, live),
     });
@@ -337,11 +390,15 @@ export class PodRunner {
   private writeRunning(key: string, live: LivePod): Promise<void> {
     const write = async () => {
       if (this.live.get(key) !== live) return; // torn down meanwhile: its status is not ours to write
+      const probeReady = live.prober?.ready ?? true;
+      const programs = live.programs;
+      const startedAt = live.startTime === undefined ? this.o.clock.now() : Date.parse(live.startTime);
       await this.setStatus(live.sandbox, {
-        phase: 'Running',
+        phase: programs ? programs.phase() : 'Running',
         ...(live.podIP === undefined ? {} : { podIP: live.podIP }),
         ...(live.startTime === undefined ? {} : { startTime: live.startTime }),
-        ready: live.prober?.ready ?? true,
+        ready: probeReady && (programs?.allRunning ?? true),
+        ...(programs ? { containerStatuses: programs.statuses(probeReady, startedAt) } : {}),
       });
     };
     live.statusWrites = (live.statusWrites ?? Promise.resolve())
@@ -350,6 +407,67 @@ export class PodRunner {
         this.o.log.error('pod status write failed', { pod: key, error: (err as Error).message }),
       );
     return live.statusWrites;
+  }
+
+  /** Makes the pod's programs (none when no container has a command); started by the caller. */
+  private startPrograms(key: string, live: LivePod, pod: Pod, recovered?: readonly ContainerStatus[]): void {
+    if (!pod.spec.containers.some(runsProgram)) return;
+    live.programs = new PodPrograms({
+      key,
+      podName: pod.metadata.name,
+      containers: pod.spec.containers,
+      restartPolicy: pod.spec.restartPolicy ?? 'Always',
+      netnsName: live.sandbox.netns === '' ? undefined : live.sandbox.netns,
+      logDir: this.o.podLogDir(pod.metadata.namespace, pod.metadata.name),
+      backoff: this.o.backoff ?? KUBELET_BACKOFF,
+      clock: this.o.clock,
+      log: this.o.log,
+      ...(recovered ? { recovered } : {}),
+      // A restarted program is a new container: its readiness starts over (kubelet's), so the
+      // previous run's passing probes never make the new one Ready before it answers.
+      onRestart: () => {
+        if (!live.prober) return;
+        live.prober.stop();
+        const netnsPath = live.sandbox.netns === '' ? undefined : this.netns.path(live.sandbox.netns);
+        this.startProber(key, live, pod, netnsPath, false, this.o.clock.now());
+        live.prober.start();
+      },
+      onChange: () => void this.writeRunning(key, live),
+      onRecords: (records) => this.recordPrograms(key, live, records),
+    });
+  }
+
+  /** Rewrites the pod's sandbox record with its running programs, after any rewrite under way. */
+  private recordPrograms(key: string, live: LivePod, programs: ProgramRecord[]): void {
+    live.sandbox = { ...live.sandbox, programs };
+    const record = live.sandbox;
+    live.recordWrites = (live.recordWrites ?? Promise.resolve())
+      .then(async () => {
+        if (this.live.get(key) === live) await this.o.sandboxes.putSandbox(record);
+      })
+      .catch((err: unknown) =>
+        this.o.log.error('sandbox record write failed', { pod: key, error: (err as Error).message }),
+      );
+  }
+
+  /** Kills the recorded programs that still run (the same PID with the same start time). */
+  private async killRecorded(key: string, programs: readonly ProgramRecord[]): Promise<void> {
+    for (const p of programs) {
+      if (!isSameProcess(p.pid, p.startTime)) continue;
+      this.o.log.info('killing a program left by a previous runner', { pod: key, container: p.container, pid: p.pid });
+      signalGroup(p.pid, 'SIGKILL');
+      // Wait (bounded) until it is gone, so a new copy never runs beside it.
+      for (let i = 0; i < 50 && isSameProcess(p.pid, p.startTime); i++)
+        await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, 20));
+    }
+  }
+
+  /** SIGKILLs every process still in the pod's network namespace (see teardown and recover). */
+  private killLeftovers(key: string, netnsPath: string): void {
+    for (const pid of pidsInNetns(netnsPath)) {
+      this.o.log.warn("killing a process left in the pod's namespace", { pod: key, pid });
+      signalProcess(pid, 'SIGKILL');
+    }
   }
 
   private schedule(key: string, task: () => Promise<void>): void {
@@ -370,7 +488,14 @@ export class PodRunner {
   /** Writes the pod's status (phase Pending, Running or Failed) while the pod is still `sb.uid`. */
   private async setStatus(
     sb: SandboxRecord,
-    s: { phase: PodPhase; message?: string; podIP?: string; startTime?: string; ready?: boolean },
+    s: {
+      phase: PodPhase;
+      message?: string;
+      podIP?: string;
+      startTime?: string;
+      ready?: boolean;
+      containerStatuses?: ContainerStatus[];
+    },
   ): Promise<void> {
     await this.o.store.setPodStatus(sb.namespace, sb.name, sb.uid, nodePodStatus({ ...s, hostIP: this.o.nodeIp }));
   }
@@ -438,9 +563,11 @@ export class PodRunner {
         startTime: new Date(this.o.clock.now()).toISOString(),
       };
       this.startProber(key, live, pod, netnsPath, false);
+      this.startPrograms(key, live, pod);
       this.live.set(key, live);
       // Running, Ready unless a readiness probe has yet to pass; the probes start after this write.
       await this.writeRunning(key, live);
+      live.programs?.start(true);
       live.prober?.start();
       this.o.log.info('pod running', { pod: key, ip: podIP });
     } catch (err) {
@@ -474,7 +601,15 @@ export class PodRunner {
   private async teardown(key: string, live: LivePod): Promise<void> {
     live.prober?.stop();
     await live.ports.close();
+    // After a graceful deletion's deadline the programs had their SIGTERM: SIGKILL at once.
+    if (live.programs) await live.programs.stop(live.programs.terminating ? 0 : IMMEDIATE_GRACE_MS);
+    else await this.killRecorded(key, live.sandbox.programs ?? []);
+    await live.recordWrites;
     const sb = live.sandbox;
+    // Whatever a program left in the pod's namespace outside its process group (a daemon that
+    // called setsid, one started in the moment before its record was written) goes with the pod,
+    // as everything in a container goes with it.
+    if (sb.netns !== '' && (live.programs || sb.programs)) this.killLeftovers(key, this.netns.path(sb.netns));
     if (sb.netns !== '') {
       const conflist = live.conflist ?? this.conflist();
       // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the

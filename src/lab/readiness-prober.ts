@@ -10,6 +10,9 @@
  * - tcpSocket: a TCP connection to host (default: the pod IP) and port (a number, or the name of
  *   one of the container's ports), from the node's network namespace where the runner runs, as
  *   kubelet connects from its host. Success is an established connection, which is closed at once.
+ * - httpGet: GET http://host:port/path (host defaults to the pod IP) with the probe's headers, from
+ *   the node's namespace like tcpSocket; a status from 200 to 399 is success, as kubelet has it
+ *   (pkg/probe/http). Only plain HTTP: HTTPS is refused at apply.
  * - A probe that has not answered within timeoutSeconds is a failure.
  *
  * Each pod has its own timer and every probe runs on its own (a child process or a socket), so a
@@ -22,6 +25,7 @@ import type { Container, IntOrString, Pod, Probe } from '../core/k8s/objects.js'
 import { PodReadiness } from '../core/lab/readiness.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Exec } from '../ports/exec.js';
+import { httpProbeStatus } from '../adapters/http-get.js';
 import type { Logger } from '../ports/logger.js';
 
 export interface PodProberOptions {
@@ -42,7 +46,7 @@ export interface PodProberOptions {
   onChange: (ready: boolean) => void;
 }
 
-/** The port a tcpSocket probe names: its number, or the container's port of that name (checked at apply). */
+/** The port a tcpSocket or httpGet probe names: its number, or the container's port of that name (checked at apply). */
 function probePort(container: Container, port: IntOrString): number | undefined {
   if (typeof port === 'number') return port;
   return container.ports.find((p) => p.name === port)?.containerPort;
@@ -137,6 +141,18 @@ export class PodProber {
         const port = probePort(c, p.tcpSocket.port);
         if (port === undefined) return false;
         return await tcpConnects(p.tcpSocket.host ?? this.o.podIP, port, timeoutMs);
+      }
+      if (p.httpGet) {
+        const port = probePort(c, p.httpGet.port);
+        if (port === undefined) return false;
+        const status = await httpProbeStatus({
+          host: p.httpGet.host ?? this.o.podIP,
+          port,
+          path: p.httpGet.path,
+          headers: p.httpGet.httpHeaders,
+          timeoutMs,
+        });
+        return status !== undefined && status >= 200 && status < 400;
       }
       return false;
     } catch (err) {

@@ -20,6 +20,19 @@ import { join } from 'node:path';
 import { checkLabName } from '../core/lab/lab-spec.js';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
+import { backoffWithBase, type BackoffConfig } from '../core/lab/container-run.js';
+
+/**
+ * WEFT_LAB_BACKOFF_MS: the first delay of program restarts (kubelet's 10 s when unset), so tests
+ * can watch a crash loop without waiting minutes; the ceiling and reset scale with it.
+ */
+export function backoffFromEnv(value: string | undefined): BackoffConfig | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new Error(`WEFT_LAB_BACKOFF_MS: ${JSON.stringify(value)}: must be a positive integer (milliseconds)`);
+  return backoffWithBase(ms);
+}
 
 export async function runPodRunner(
   opts: { lab: string; node: string },
@@ -30,6 +43,7 @@ export async function runPodRunner(
   if (!record) throw new Error(`lab "${opts.lab}" does not exist`);
   const node = record.nodes.find((n) => n.name === opts.node);
   if (!node) throw new Error(`--node: lab ${opts.lab} has no node "${opts.node}"`);
+  const backoff = backoffFromEnv(env.WEFT_LAB_BACKOFF_MS);
   const log = new JsonLogger((line) => process.stderr.write(line), { component: 'pod-runner', node: node.name });
   const exec = new NodeExec();
   const store = new SqliteObjectStore(paths.objects, systemClock);
@@ -84,6 +98,8 @@ export async function runPodRunner(
     // heartbeats and the resync, at kubelet's 10 s: a 50-node lab idles at a few ms of CPU a second.
     pollMs: 10_000,
     resyncMs: 10_000,
+    podLogDir: (namespace, name) => paths.podLogDir(namespace, name),
+    ...(backoff ? { backoff } : {}),
   });
   const unsubscribe = cache.subscribe(['Pod'], () => runner.nudge('store'));
   const stopWatching = [

@@ -15,6 +15,19 @@ export interface SandboxRecord {
   /** The pod's network namespace name ("" for hostNetwork pods). */
   netns: string;
   containerId: string;
+  /**
+   * The programs running for the pod's containers (src/lab/program-runner.ts), rewritten at each
+   * start: a restarted runner kills these (PID and start time from /proc, so a reused PID is
+   * never signalled) before it starts them again. Absent when the pod runs none.
+   */
+  programs?: ProgramRecord[];
+}
+
+/** One running program of a pod: its container, PID (= its process group) and /proc start time. */
+export interface ProgramRecord {
+  container: string;
+  pid: number;
+  startTime: number;
 }
 
 export interface SandboxStore {

@@ -14,7 +14,7 @@ import type { z } from 'zod';
 import type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
 
 export type { K8sKind, K8sObject, ObjectOfKind } from './objects.js';
-import { isPodReady } from './pod-status.js';
+import { isPodReady, podRestarts, podStatusReason } from './pod-status.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
@@ -79,15 +79,17 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'name', cell: (p) => p.metadata.name },
       {
         name: 'ready',
-        // The pod's Ready condition stands for all its containers (weft keeps no per-container status).
-        cell: (p) => `${isPodReady(p) ? p.spec.containers.length : 0}/${p.spec.containers.length}`,
+        // Per container when the node reports them (program containers); else the pod's Ready condition stands for all.
+        cell: (p) => {
+          const n = p.spec.containers.length;
+          const cs = p.status?.containerStatuses;
+          const ready = cs ? cs.filter((c) => c.ready).length : isPodReady(p) ? n : 0;
+          return `${ready}/${n}`;
+        },
       },
-      // kubectl prints Terminating for a pod with a deletionTimestamp, whatever its phase.
-      {
-        name: 'status',
-        cell: (p) => (p.metadata.deletionTimestamp !== undefined ? 'Terminating' : (p.status?.phase ?? 'Pending')),
-      },
-      { name: 'restarts', cell: () => '0' },
+      // As kubectl: Terminating while being deleted, else a container's reason (CrashLoopBackOff, Completed, Error…), else the phase.
+      { name: 'status', cell: (p) => podStatusReason(p) },
+      { name: 'restarts', cell: (p) => String(podRestarts(p)) },
       { name: 'age', cell: 'age' },
       { name: 'ip', wide: true, cell: (p) => p.status?.podIP ?? '<none>' },
       { name: 'node', wide: true, cell: (p) => p.spec.nodeName ?? '<none>' },

@@ -19,6 +19,7 @@ import type {
   CONTAINER_PORT,
   ENDPOINT,
   ENDPOINT_PORT,
+  HTTP_GET,
   Kept,
   METADATA,
   NAMESPACE_SPEC,
@@ -87,14 +88,16 @@ export interface ContainerPort extends Kept<typeof CONTAINER_PORT> {
 }
 
 /**
- * core/v1 Probe as the lab's kubelet runs it: exactly one handler (tcpSocket or exec; httpGet
- * and grpc are refused at apply), and the timing fields with the API server's defaults filled in
+ * core/v1 Probe as the lab's kubelet runs it: exactly one handler (tcpSocket, httpGet or exec;
+ * grpc is refused at apply), and the timing fields with the API server's defaults filled in
  * (initialDelaySeconds 0, timeoutSeconds 1, periodSeconds 10, successThreshold 1, failureThreshold 3).
  */
 export interface Probe {
   exec?: { command: string[] };
   /** port: a number, or the name of one of the container's ports; host defaults to the pod IP. */
   tcpSocket?: { port: IntOrString; host?: string };
+  /** An HTTP GET from the node to host (default: the pod IP); a status of 200–399 is success (kubelet's). */
+  httpGet?: HttpGetAction;
   initialDelaySeconds: number;
   timeoutSeconds: number;
   periodSeconds: number;
@@ -102,9 +105,35 @@ export interface Probe {
   failureThreshold: number;
 }
 
+/** core/v1 HTTPGetAction as the lab's kubelet runs it: scheme HTTP only (HTTPS is refused at apply). */
+export interface HttpGetAction extends Kept<typeof HTTP_GET> {
+  /** Defaults to "/". */
+  path: string;
+  port: IntOrString;
+  host?: string;
+  httpHeaders: Array<{ name: string; value: string }>;
+}
+
+/** An environment variable with a plain value (valueFrom is refused at apply: the lab has no API for it). */
+export interface EnvVar {
+  name: string;
+  value: string;
+}
+
+/** core/v1 RestartPolicy: what the kubelet does when a container's program exits (Always by default). */
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
 export interface Container extends Kept<typeof CONTAINER> {
   name: string;
   image?: string;
+  /**
+   * The program the lab's kubelet runs in the pod's network namespace (on the host's file system;
+   * the image is not used), with `args` after it. A container without it serves its ports itself.
+   */
+  command?: string[];
+  args?: string[];
+  workingDir?: string;
+  env?: EnvVar[];
   ports: ContainerPort[];
   /** Run by the node's pod runner; the pod is Ready once every container's probe says so. */
   readinessProbe?: Probe;
@@ -114,6 +143,8 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   nodeName?: string;
   hostNetwork: boolean;
   containers: Container[];
+  /** What happens when a container's program exits; absent means "Always" (the API server's default). */
+  restartPolicy?: RestartPolicy;
   /**
    * The grace period of a deletion (seconds) when `weft delete --grace-period` is not given.
    * Absent means an immediate delete in the lab (Kubernetes defaults it to 30; see apply-plan.ts).
@@ -125,7 +156,10 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   subdomain?: string;
 }
 
-/** core/v1 PodPhase. weft's pods are Pending, Running, or Failed when the sandbox cannot be made. */
+/**
+ * core/v1 PodPhase. weft's pods are Pending, Running, Failed when the sandbox cannot be made, and
+ * Succeeded or Failed when their programs have all ended for good (see core/lab/container-run.ts).
+ */
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 
 /** core/v1 PodCondition; weft writes PodScheduled and Ready. */
@@ -153,6 +187,33 @@ export interface PodStatus {
   conditions?: PodCondition[];
   /** ISO 8601: when the node acknowledged the pod. */
   startTime?: string;
+  /** One per container, as kubelet reports them (the lab's are running, waiting or terminated programs). */
+  containerStatuses?: ContainerStatus[];
+}
+
+/** core/v1 ContainerState: exactly one member is set. */
+export interface ContainerState {
+  running?: { startedAt: string };
+  waiting?: { reason: string; message?: string };
+  terminated?: {
+    exitCode: number;
+    signal?: number;
+    reason: string;
+    message?: string;
+    startedAt?: string;
+    finishedAt: string;
+  };
+}
+
+/** core/v1 ContainerStatus, the part the lab's kubelet writes. */
+export interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  started: boolean;
+  restartCount: number;
+  state: ContainerState;
+  lastState?: ContainerState;
+  image?: string;
 }
 
 export interface Pod {

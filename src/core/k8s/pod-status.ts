@@ -5,7 +5,7 @@
  * Pure; the writer (the lab's pod runner) passes the time.
  */
 
-import type { Pod, PodCondition, PodPhase, PodStatus } from './objects.js';
+import type { ContainerStatus, Pod, PodCondition, PodPhase, PodStatus } from './objects.js';
 
 /** The pod's Ready condition is True (a Running pod whose readiness probes, if any, pass). */
 export function isPodReady(pod: Pod): boolean {
@@ -29,6 +29,7 @@ export function nodePodStatus(s: {
   hostIP?: string;
   startTime?: string;
   ready?: boolean;
+  containerStatuses?: ContainerStatus[];
 }): PodStatus {
   const ready = s.phase === 'Running' && s.ready !== false;
   const conditions: PodCondition[] = [
@@ -46,5 +47,32 @@ export function nodePodStatus(s: {
     ...(s.podIP !== undefined ? { podIP: s.podIP, podIPs: [{ ip: s.podIP }] } : {}),
     conditions,
     ...(s.startTime !== undefined ? { startTime: s.startTime } : {}),
+    ...(s.containerStatuses !== undefined ? { containerStatuses: s.containerStatuses } : {}),
   };
+}
+
+/**
+ * The STATUS column of `kubectl get pods` (printPod in kubectl's printers): Terminating while being
+ * deleted; else the reason of the last container that is not running (a waiting reason such as
+ * CrashLoopBackOff, a terminated one such as Completed or Error, or Signal:N / ExitCode:N); else
+ * the phase.
+ */
+export function podStatusReason(pod: Pod): string {
+  if (pod.metadata.deletionTimestamp !== undefined) return 'Terminating';
+  let reason: string = pod.status?.phase ?? 'Pending';
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const w = c.state.waiting;
+    const t = c.state.terminated;
+    if (w?.reason) reason = w.reason;
+    else if (t) {
+      if (t.reason) reason = t.reason;
+      else reason = t.signal !== undefined ? `Signal:${t.signal}` : `ExitCode:${t.exitCode}`;
+    }
+  }
+  return reason;
+}
+
+/** The RESTARTS column: the sum of the containers' restart counts. */
+export function podRestarts(pod: Pod): number {
+  return (pod.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
 }

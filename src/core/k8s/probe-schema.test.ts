@@ -1,8 +1,8 @@
 /**
  * The readiness probe and the pod's terminationGracePeriodSeconds as the schema acts on them: the
  * API server's defaults filled in, its refusals (validateProbe, validateHandler,
- * validateReadinessProbe) with their paths, and weft's own (httpGet and grpc not supported yet, a
- * tcpSocket port name the container does not declare, a host that is not an address).
+ * validateReadinessProbe) with their paths, and weft's own (grpc and HTTPS not supported yet, a
+ * probe port name the container does not declare, a host that is not an address).
  */
 
 import { test } from 'node:test';
@@ -64,6 +64,36 @@ const accepted: Array<[string, string, Pod['spec']['containers'][number]['readin
     },
   ],
   [
+    'httpGet by port name: path defaults to /, no headers',
+    'httpGet: {port: web}',
+    {
+      httpGet: { path: '/', port: 'web', httpHeaders: [] },
+      initialDelaySeconds: 0,
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
+  ],
+  [
+    'httpGet with scheme HTTP, host, path and headers',
+    'httpGet: {port: 8000, path: /healthz, host: 10.244.1.5, scheme: HTTP, httpHeaders: [{name: X-Probe, value: "1"}]}',
+    {
+      httpGet: {
+        path: '/healthz',
+        port: 8000,
+        host: '10.244.1.5',
+        httpHeaders: [{ name: 'X-Probe', value: '1' }],
+        scheme: 'HTTP',
+      },
+      initialDelaySeconds: 0,
+      timeoutSeconds: 1,
+      periodSeconds: 10,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
+  ],
+  [
     '0 means the default, as SetDefaults_Probe has it',
     'exec: {command: ["true"]}, timeoutSeconds: 0, periodSeconds: 0, successThreshold: 0, failureThreshold: 0',
     {
@@ -86,24 +116,44 @@ for (const [name, fields, want] of accepted) {
 
 const refused: Array<[string, string, string[]]> = [
   [
-    'httpGet',
-    'httpGet: {path: /, port: 80}',
+    'grpc',
+    'grpc: {port: 80}',
+    [at('.grpc', "not supported yet by weft: the lab's kubelet runs tcpSocket, httpGet and exec probes")],
+  ],
+  [
+    'httpGet over HTTPS',
+    'httpGet: {port: 80, scheme: HTTPS}',
     [
       at(
-        '.httpGet',
-        "not supported yet by weft: the lab's kubelet runs tcpSocket and exec probes; httpGet and grpc come with the DNS issue",
+        '.httpGet.scheme',
+        `"HTTPS": not supported yet by weft (only HTTP: the lab's kubelet probes over plain HTTP (no TLS client))`,
       ),
     ],
   ],
   [
-    'grpc',
-    'grpc: {port: 80}',
+    'httpGet port name the container does not declare',
+    'httpGet: {port: metrics}',
+    [at('.httpGet.port', `"metrics": must name one of the container's ports (spec.containers[].ports[].name)`)],
+  ],
+  [
+    'httpGet host name',
+    'httpGet: {port: 80, host: db.example}',
     [
       at(
-        '.grpc',
-        "not supported yet by weft: the lab's kubelet runs tcpSocket and exec probes; httpGet and grpc come with the DNS issue",
+        '.httpGet.host',
+        '"db.example": not supported yet by weft (only an IP address: host names come with the DNS issue)',
       ),
     ],
+  ],
+  [
+    'httpGet header name that is not a token',
+    'httpGet: {port: 80, httpHeaders: [{name: "a b", value: x}]}',
+    [at('.httpGet.httpHeaders[0].name', '"a b": must be a valid HTTP header name')],
+  ],
+  [
+    'httpGet and tcpSocket',
+    'httpGet: {port: 80}, tcpSocket: {port: 80}',
+    [at('.httpGet', 'Forbidden: may not specify more than 1 handler type')],
   ],
   ['no handler', 'periodSeconds: 1', [at('', 'Required value: must specify a handler type')]],
   [

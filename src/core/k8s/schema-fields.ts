@@ -8,7 +8,7 @@
  *   - acted on: modelled in objects.ts, validated and defaulted by the schemas, and used by weft
  *     (names, labels, pod ports, hostNetwork, nodeName, policies, Service ports, endpoints…);
  *   - kept as written: a real Kubernetes field with no meaning for a pod network (a container's
- *     image, command, env, resources, liveness probes; a pod's volumes, tolerations, restartPolicy;
+ *     image, resources, liveness probes; a pod's volumes, tolerations;
  *     ownerReferences…). It is stored verbatim, so `weft get -o yaml` shows it and manifests
  *     written for a real cluster apply unchanged, but weft never reads it. Its contents are not
  *     checked beyond being JSON data: weft does not carry the whole Kubernetes API schema.
@@ -102,16 +102,16 @@ export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as c
 
 /**
  * Pod spec. Acted on: nodeName (scheduling), hostNetwork, containers, terminationGracePeriodSeconds
- * (the grace period of a deletion), hostname and subdomain (the EndpointSlice controller names the
- * pod's endpoint `hostname` in the headless Service called `subdomain`, which cluster DNS answers
- * as `<hostname>.<subdomain>.<ns>.svc.<zone>`).
+ * (the grace period of a deletion), restartPolicy (the lab's kubelet restarts containers'
+ * programs), hostname and subdomain (the EndpointSlice controller names the pod's endpoint
+ * `hostname` in the headless Service called `subdomain`, which cluster DNS answers as
+ * `<hostname>.<subdomain>.<ns>.svc.<zone>`).
  */
 export const POD_SPEC = {
   kept: [
     'volumes',
     'initContainers',
     'ephemeralContainers',
-    'restartPolicy',
     'activeDeadlineSeconds',
     'dnsPolicy',
     'dnsConfig',
@@ -146,16 +146,18 @@ export const POD_SPEC = {
 } as const satisfies FieldRules;
 
 /**
- * A container. Acted on: name, ports, readinessProbe (run by the lab's kubelet, see PROBE); image
- * is kept (typed as a string). livenessProbe and startupProbe are kept: the lab restarts nothing.
+ * A container. Acted on: name, ports, readinessProbe (run by the lab's kubelet, see PROBE), and
+ * command, args, workingDir, env (plain values): the lab's kubelet runs that program in the pod's
+ * network namespace. image is kept (typed as a string; the program runs on the host's file system).
+ * livenessProbe and startupProbe are kept: the lab restarts programs only when they exit.
+ * envFrom is refused: it would change the program's environment, and the lab has no ConfigMaps or
+ * Secrets to take it from.
  */
 export const CONTAINER = {
+  refused: {
+    envFrom: { reason: `${NOT_YET} (the lab has no ConfigMaps or Secrets; give env with plain values)` },
+  },
   kept: [
-    'command',
-    'args',
-    'workingDir',
-    'env',
-    'envFrom',
     'resources',
     'resizePolicy',
     'restartPolicy',
@@ -175,17 +177,36 @@ export const CONTAINER = {
 } as const satisfies FieldRules;
 
 /**
- * A readiness probe. Acted on: tcpSocket, exec and the timing fields. httpGet and grpc would need
- * a client in the pod's namespace speaking HTTP/gRPC, which comes with name resolution (the DNS
- * issue); terminationGracePeriodSeconds is the API server's own refusal for readiness probes.
+ * A readiness probe. Acted on: tcpSocket, exec, httpGet (see HTTP_GET) and the timing fields. grpc
+ * would need a gRPC health client in the runner; terminationGracePeriodSeconds is the API server's
+ * own refusal for readiness probes.
  */
-export const PROBE_NOT_YET = `${NOT_YET}: the lab's kubelet runs tcpSocket and exec probes; httpGet and grpc come with the DNS issue`;
+export const PROBE_NOT_YET = `${NOT_YET}: the lab's kubelet runs tcpSocket, httpGet and exec probes`;
 export const PROBE = {
   kept: [],
   refused: {
-    httpGet: { reason: PROBE_NOT_YET },
     grpc: { reason: PROBE_NOT_YET },
     terminationGracePeriodSeconds: { reason: 'must not be set for readinessProbes' },
+  },
+} as const satisfies FieldRules;
+
+/** A probe's httpGet. Acted on: path, port, host (an address), httpHeaders; scheme only HTTP. */
+export const HTTP_GET = {
+  kept: [],
+  refused: {
+    // Written out (not only()) so that the accepted value's key is typed as kept.
+    scheme: {
+      reason: `${NOT_YET} (only HTTP: the lab's kubelet probes over plain HTTP (no TLS client))`,
+      accepts: (v: unknown) => v === 'HTTP',
+    },
+  },
+} as const satisfies FieldRules;
+
+/** A container's env entry. Acted on: name, value. valueFrom needs the API (fieldRef, Secrets…) the lab lacks. */
+export const ENV_VAR = {
+  kept: [],
+  refused: {
+    valueFrom: { reason: `${NOT_YET} (the lab's kubelet passes plain values only; give value)` },
   },
 } as const satisfies FieldRules;
 

@@ -75,11 +75,31 @@ const PROBE_NUMBER = INTEGER.superRefine((n, ctx) => {
   if (n < 0) addReasons(ctx, [], ['must be greater than or equal to 0'], n);
 }).nullish();
 
+/** A probe's HTTP GET (validateHTTPGetAction): scheme HTTP only, headers with valid names. */
+const HTTP_GET = fieldsOf(
+  {
+    path: z.string().nullish(),
+    port: PORT_OR_NAME,
+    host: z.string().nullish(),
+    httpHeaders: z
+      .array(fieldsOf({ name: z.string({ required_error: 'is required' }), value: z.string().nullish() }))
+      .nullish(),
+  },
+  F.HTTP_GET,
+).superRefine((h, ctx) => {
+  (h.httpHeaders ?? []).forEach((hd, i) => {
+    // An HTTP field name is a token (RFC 9110 §5.1), which is what the API server checks too.
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(hd.name))
+      addReasons(ctx, ['httpHeaders', i, 'name'], ['must be a valid HTTP header name'], hd.name);
+  });
+});
+
 /** core/v1 Probe for readiness (validateReadinessProbe, validateProbe, validateHandler). */
 const READINESS_PROBE = fieldsOf(
   {
     exec: fieldsOf({ command: z.array(z.string()).nullish() }).nullish(),
     tcpSocket: fieldsOf({ port: PORT_OR_NAME, host: z.string().nullish() }).nullish(),
+    httpGet: HTTP_GET.nullish(),
     initialDelaySeconds: PROBE_NUMBER,
     timeoutSeconds: PROBE_NUMBER,
     periodSeconds: PROBE_NUMBER,
@@ -89,9 +109,8 @@ const READINESS_PROBE = fieldsOf(
   F.PROBE,
 )
   .superRefine((p, ctx) => {
-    const handlers = (['exec', 'tcpSocket'] as const).filter((h) => p[h] != null);
-    if (handlers.length === 0 && p.httpGet == null && p.grpc == null)
-      addReasons(ctx, [], ['Required value: must specify a handler type']);
+    const handlers = (['exec', 'tcpSocket', 'httpGet'] as const).filter((h) => p[h] != null);
+    if (handlers.length === 0 && p.grpc == null) addReasons(ctx, [], ['Required value: must specify a handler type']);
     for (const h of handlers.slice(1)) addReasons(ctx, [h], ['Forbidden: may not specify more than 1 handler type']);
     if (p.exec && (p.exec.command ?? []).length === 0) addReasons(ctx, ['exec', 'command'], ['Required value']);
     const host = p.tcpSocket?.host;
@@ -101,6 +120,14 @@ const READINESS_PROBE = fieldsOf(
         ['tcpSocket', 'host'],
         [`${F.NOT_YET} (only an IP address: host names come with the DNS issue)`],
         host,
+      );
+    const httpHost = p.httpGet?.host;
+    if (httpHost && !tryParseIp(httpHost))
+      addReasons(
+        ctx,
+        ['httpGet', 'host'],
+        [`${F.NOT_YET} (only an IP address: host names come with the DNS issue)`],
+        httpHost,
       );
   })
   .transform((p): Probe => {
@@ -114,6 +141,14 @@ const READINESS_PROBE = fieldsOf(
     if (p.exec) out.exec = { command: p.exec.command ?? [] };
     if (p.tcpSocket)
       out.tcpSocket = { port: p.tcpSocket.port, ...(p.tcpSocket.host ? { host: p.tcpSocket.host } : {}) };
+    if (p.httpGet)
+      out.httpGet = {
+        path: p.httpGet.path || '/',
+        port: p.httpGet.port,
+        ...(p.httpGet.host ? { host: p.httpGet.host } : {}),
+        httpHeaders: (p.httpGet.httpHeaders ?? []).map((h) => ({ name: h.name, value: h.value ?? '' })),
+        ...keptOf(p.httpGet, F.HTTP_GET),
+      };
     return out;
   });
 
@@ -123,10 +158,19 @@ function probePortProblems(port: IntOrString | undefined, ports: ReadonlyArray<{
   return ["must name one of the container's ports (spec.containers[].ports[].name)"];
 }
 
+/** An environment variable name (validateEnvVarName: a C identifier-like name, as kubelet passes it). */
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+const ENV_VAR = fieldsOf({ name: z.string({ required_error: 'is required' }), value: z.string().nullish() }, F.ENV_VAR);
+
 const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
   {
     name: z.string({ required_error: 'is required' }),
     image: z.string().nullish(),
+    command: z.array(z.string()).nullish(),
+    args: z.array(z.string()).nullish(),
+    workingDir: z.string().nullish(),
+    env: z.array(ENV_VAR).nullish(),
     ports: z.array(CONTAINER_PORT).nullish(),
     readinessProbe: READINESS_PROBE.nullish(),
   },
@@ -135,6 +179,20 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
   .superRefine((c, ctx) => {
     const probePort = c.readinessProbe?.tcpSocket?.port;
     addReasons(ctx, ['readinessProbe', 'tcpSocket', 'port'], probePortProblems(probePort, c.ports ?? []), probePort);
+    const httpPort = c.readinessProbe?.httpGet?.port;
+    addReasons(ctx, ['readinessProbe', 'httpGet', 'port'], probePortProblems(httpPort, c.ports ?? []), httpPort);
+    // args without command would run the image's entrypoint, which the lab does not have.
+    if (c.args != null && c.args.length > 0 && (c.command ?? []).length === 0)
+      addReasons(ctx, ['args'], [`${F.NOT_YET} (args need a command: the lab runs no image entrypoint)`]);
+    if (c.workingDir != null && !c.workingDir.startsWith('/'))
+      addReasons(ctx, ['workingDir'], ['must be an absolute path'], c.workingDir);
+    const envNames = new Set<string>();
+    (c.env ?? []).forEach((e, i) => {
+      if (!ENV_NAME.test(e.name))
+        addReasons(ctx, ['env', i, 'name'], ['must be a valid environment variable name'], e.name);
+      if (envNames.has(e.name)) addReasons(ctx, ['env', i, 'name'], ['duplicate environment variable'], e.name);
+      envNames.add(e.name);
+    });
     addReasons(ctx, ['name'], c.name === '' ? ['is required'] : checkDns1123Label(c.name), c.name || undefined);
     // Port names are unique within a container (validateContainerPorts).
     const names = new Set<string>();
@@ -156,6 +214,10 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
       })),
     };
     if (c.image != null) out.image = c.image;
+    if (c.command != null && c.command.length > 0) out.command = c.command;
+    if (c.args != null && c.args.length > 0) out.args = c.args;
+    if (c.workingDir != null) out.workingDir = c.workingDir;
+    if (c.env != null && c.env.length > 0) out.env = c.env.map((e) => ({ name: e.name, value: e.value ?? '' }));
     if (c.readinessProbe) out.readinessProbe = c.readinessProbe;
     return { ...out, ...keptOf(c, F.CONTAINER) };
   });
@@ -165,6 +227,7 @@ const POD_SPEC = fieldsOf(
     nodeName: z.string().nullish(),
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
+    restartPolicy: enumOf(['Always', 'OnFailure', 'Never']).nullish(),
     terminationGracePeriodSeconds: INTEGER.nullish(),
     hostname: z.string().nullish(),
     subdomain: z.string().nullish(),
@@ -203,6 +266,7 @@ const POD_SPEC = fieldsOf(
   })
   .transform((s) => {
     const out: Pod['spec'] = { hostNetwork: s.hostNetwork ?? false, containers: s.containers };
+    if (s.restartPolicy != null) out.restartPolicy = s.restartPolicy;
     if (s.nodeName) out.nodeName = s.nodeName;
     if (s.terminationGracePeriodSeconds != null) out.terminationGracePeriodSeconds = s.terminationGracePeriodSeconds;
     if (s.hostname) out.hostname = s.hostname;
