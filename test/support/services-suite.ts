@@ -135,8 +135,12 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Attempt);
-    /** `count` new TCP connections from `from` (a pod of NS, or 'outside') to host:port, in sequence. */
-    const connect = (from: string, host: string, port: number, count: number, timeoutMs = 2000): Attempt[] => {
+    /**
+     * `count` new TCP connections from `from` (a pod of NS, or 'outside') to host:port, in sequence.
+     * The default timeout is generous (a SYN lost on a loaded machine is sent again after 1 s, then
+     * 3 s): scenarios that expect no answer pass a short one.
+     */
+    const connect = (from: string, host: string, port: number, count: number, timeoutMs = 5000): Attempt[] => {
       const r = lab.weft(clientArgv(from, ['tcp', host, port, count, timeoutMs]), {
         timeoutMs: 60_000 + count * timeoutMs,
       });
@@ -159,7 +163,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
 
     /** A client loop in the background: one new connection every `everyMs` until stopped. */
     function loop(from: string, host: string, port: number, count: number, everyMs: number) {
-      const child = spawn(process.execPath, [CLI, ...clientArgv(from, ['tcp', host, port, count, 2000, everyMs])], {
+      const child = spawn(process.execPath, [CLI, ...clientArgv(from, ['tcp', host, port, count, 5000, everyMs])], {
         env: lab.env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -246,6 +250,8 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         await waitFor('spare to answer for web', () =>
           answered(connect('other', ip, 80, 10)).has('spare') ? true : undefined,
         );
+        // The looping client too, before spare leaves again.
+        await waitFor('the loop to reach spare', () => (answered(bg.attempts()).has('spare') ? true : undefined));
         lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
         await waitFor('spare to stop answering for web', () =>
           answered(connect('other', ip, 80, 30)).has('spare') ? undefined : true,
@@ -256,7 +262,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
       }
       const seen = await bg.done;
-      assert.ok(seen.length > 20, `the loop ran (${seen.length} attempts)`);
+      assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
       assert.deepEqual(
         seen.filter((a) => !a.ok),
         [],
@@ -317,7 +323,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         remove('ready.yaml', yaml);
       }
       const seen = await bg.done;
-      assert.ok(seen.length > 20, `the loop ran (${seen.length} attempts)`);
+      assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
       // Through readiness changes and a termination, while b2 was ready, no connection of the loop
       // failed (after b2 left, refusals are the test's own doing).
       const before = seen.filter((a) => a.at < alone);
