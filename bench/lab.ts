@@ -16,13 +16,13 @@
  * Run: npm run bench   (as root; labs named b3, b20, b50, bpods, bprobe, bidle under a temp root)
  */
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { report, type BenchRow } from './report.js';
+import { carryParts, report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
 import { systemClock } from '../src/adapters/clock.js';
@@ -371,17 +371,12 @@ async function main(): Promise<void> {
     });
   }
 
-  // A run of some parts keeps the figures of the others from the last results file, saying so.
-  const file = fileURLToPath(new URL('../../bench/results/lab.json', import.meta.url));
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  const carried: Record<string, unknown> = {};
-  for (const part of ALL_PARTS) {
-    const key = RESULT_KEY[part];
-    if (PARTS.has(part) || previous[key] === undefined) continue;
-    results[key] = previous[key];
-    carried[key] = (previous.carried as Record<string, unknown> | undefined)?.[key] ?? previous.date;
-  }
-  if (Object.keys(carried).length > 0) results.carried = carried;
+  carryParts(
+    'lab',
+    ALL_PARTS.map((p) => RESULT_KEY[p]),
+    (k) => ALL_PARTS.some((p) => RESULT_KEY[p] === k && PARTS.has(p)),
+    results,
+  );
   report('lab', rows, results, [34, 26, 34, 8]);
 }
 

@@ -21,13 +21,13 @@
  *      WEFT_BENCH_POLICY=render,enforce,traffic (default all)
  */
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { report, type BenchRow } from './report.js';
+import { carryParts, report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
@@ -480,16 +480,7 @@ async function main(): Promise<void> {
   if (PARTS.has('render')) await render();
   if (PARTS.has('enforce')) await enforce();
   if (PARTS.has('traffic')) await traffic();
-  // A run of some parts keeps the figures of the others from the last results file, saying so.
-  const file = fileURLToPath(new URL('../../bench/results/policy.json', import.meta.url));
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  const carried: Record<string, unknown> = {};
-  for (const part of ['render', 'enforce', 'traffic']) {
-    if (PARTS.has(part) || previous[part] === undefined) continue;
-    results[part] = previous[part];
-    carried[part] = (previous.carried as Record<string, unknown> | undefined)?.[part] ?? previous.date;
-  }
-  if (Object.keys(carried).length > 0) results.carried = carried;
+  carryParts('policy', ['render', 'enforce', 'traffic'], (k) => PARTS.has(k), results);
   report('policy', rows, results, [40, 30, 30, 8]);
 }
 

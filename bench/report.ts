@@ -3,7 +3,7 @@
  * same-run baseline) and the figures as JSON in bench/results/NAME.json.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,4 +28,25 @@ export function report(
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), JSON.stringify({ ...results, rows }, null, 2) + '\n');
   console.log(`\nwritten: bench/results/${name}.json`);
+}
+
+/**
+ * A run of some parts keeps the figures of the others from the last results file of `name`,
+ * saying when each was measured (`carried`): results[key] for every key not measured this run.
+ */
+export function carryParts(
+  name: string,
+  keys: readonly string[],
+  measured: (key: string) => boolean,
+  results: Record<string, unknown>,
+): void {
+  const file = fileURLToPath(new URL(`../../bench/results/${name}.json`, import.meta.url));
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const carried: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (measured(key) || previous[key] === undefined) continue;
+    results[key] = previous[key];
+    carried[key] = (previous.carried as Record<string, unknown> | undefined)?.[key] ?? previous.date;
+  }
+  if (Object.keys(carried).length > 0) results.carried = carried;
 }

@@ -24,14 +24,14 @@
  *      WEFT_BENCH_SERVICES=throughput,scale,sync,lab (default all)
  */
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { report, type BenchRow } from './report.js';
+import { carryParts, report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
 import { loadEndpointIp, loadManifests, loadService, loadSlice, type ServiceLoad } from './services-load.js';
 import { NodeExec } from '../src/adapters/exec.js';
@@ -709,16 +709,7 @@ async function main(): Promise<void> {
   if (PARTS.has('throughput') || PARTS.has('scale'))
     await run(PARTS.has('throughput') ? 'throughput' : 'scale', traffic);
   if (failed.length > 0) process.exitCode = 1;
-  // A run of some parts keeps the figures of the others from the last results file, saying so.
-  const file = fileURLToPath(new URL('../../bench/results/services.json', import.meta.url));
-  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  const carried: Record<string, unknown> = {};
-  for (const part of ['throughput', 'scale', 'sync', 'lab']) {
-    if (PARTS.has(part) || previous[part] === undefined) continue;
-    results[part] = previous[part];
-    carried[part] = (previous.carried as Record<string, unknown> | undefined)?.[part] ?? previous.date;
-  }
-  if (Object.keys(carried).length > 0) results.carried = carried;
+  carryParts('services', ['throughput', 'scale', 'sync', 'lab'], (k) => PARTS.has(k), results);
   report('services', rows, results, [40, 32, 32, 8]);
 }
 
