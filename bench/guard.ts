@@ -16,12 +16,11 @@
  * Run: npm run bench (as root), or node dist/bench/guard.js with WEFT_BENCH_GUARD=traffic,start
  */
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { benchLabs } from './bench-labs.js';
 import { report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
@@ -31,14 +30,12 @@ import { LabPaths } from '../src/lab/lab-state.js';
 import { subnetEnvPath } from '../src/agent/cni-files.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_GUARD ?? 'traffic,start').split(','));
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
 const LAB = 'bgd';
 const NS = 'bench';
 const ROUNDS = 7;
 const TRIALS = Number(process.env.WEFT_BENCH_GUARD_TRIALS ?? 100);
-const root = mkdtempSync(join(tmpdir(), 'weft-bench-guard-'));
-const env = { ...process.env, WEFT_LAB_ROOT: root };
+const { root, weft, teardown } = benchLabs('guard');
 const exec = new NodeExec();
 const rows: BenchRow[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString() };
@@ -47,12 +44,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 const percentile = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, input: input ?? '', encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
-  return r.stdout;
-}
 
 const pod = (name: string, node: string, app: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { app: ${app} } }\n` +
@@ -241,6 +232,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', LAB], { env });
-    rmSync(root, { recursive: true, force: true });
+    teardown([LAB]);
   });

@@ -16,12 +16,11 @@
  * Run: npm run bench   (as root; labs named b3, b20, b50, bpods, bprobe, bidle under a temp root)
  */
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { benchLabs } from './bench-labs.js';
 import { carryParts, report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
@@ -40,21 +39,8 @@ const RESULT_KEY: Record<(typeof ALL_PARTS)[number], string> = {
   probe: 'probe',
   idle: 'idle',
 };
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const REFERENCE_DIR = '/usr/lib/cni';
-const root = mkdtempSync(join(tmpdir(), 'weft-bench-labs-'));
-const env = { ...process.env, WEFT_LAB_ROOT: root };
-
-function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env,
-    input: input ?? '',
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
+const { root, weft, teardown } = benchLabs('labs');
 
 function timed<T>(fn: () => T): { ms: number; value: T } {
   const t = performance.now();
@@ -386,7 +372,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const name of ['b3', 'b20', 'b50', 'bpods', 'bprobe', 'bidle'])
-      spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
-    rmSync(root, { recursive: true, force: true });
+    teardown(['b3', 'b20', 'b50', 'bpods', 'bprobe', 'bidle']);
   });

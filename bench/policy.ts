@@ -21,12 +21,11 @@
  *      WEFT_BENCH_POLICY=render,enforce,traffic (default all)
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { benchLabs } from './bench-labs.js';
 import { carryParts, report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
@@ -44,25 +43,12 @@ import { readPolicyApplied } from '../src/agent/node-status.js';
 import { Netns } from '../test/support/netns.js';
 
 const PARTS = new Set((process.env.WEFT_BENCH_POLICY ?? 'render,enforce,traffic').split(','));
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const root = mkdtempSync(join(tmpdir(), 'weft-bench-policy-'));
-const env = { ...process.env, WEFT_LAB_ROOT: root };
+const { root, weft, teardown } = benchLabs('policy');
 const exec = new NodeExec();
 const LABS = ['bpt', 'bpe'];
 
 const rows: BenchRow[] = [];
 const results: Record<string, unknown> = { date: new Date().toISOString() };
-
-function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env,
-    input: input ?? '',
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 /** Nearest-rank percentile. */
@@ -490,6 +476,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const name of LABS) spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
-    rmSync(root, { recursive: true, force: true });
+    teardown(LABS);
   });

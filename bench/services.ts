@@ -24,13 +24,13 @@
  *      WEFT_BENCH_SERVICES=throughput,scale,sync,lab (default all)
  */
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { benchLabs } from './bench-labs.js';
 import { carryParts, report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
 import { loadEndpointIp, loadManifests, loadService, loadSlice, type ServiceLoad } from './services-load.js';
@@ -56,10 +56,8 @@ import { Netns } from '../test/support/netns.js';
 const PARTS = new Set((process.env.WEFT_BENCH_SERVICES ?? 'throughput,scale,sync,lab').split(','));
 const SERVICES = Number(process.env.WEFT_BENCH_SERVICES_COUNT ?? 10_000);
 const ENDPOINTS = 10;
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
-const root = mkdtempSync(join(tmpdir(), 'weft-bench-services-'));
-const env = { ...process.env, WEFT_LAB_ROOT: root };
+const { root, weft, teardown } = benchLabs('services');
 const exec = new NodeExec();
 const TRAFFIC_LAB = 'hbtraffic';
 const CHANGE_LAB = 'hbchange';
@@ -78,17 +76,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A line on stderr about where a long run is (the table comes at the end, on stdout). */
 const progress = (text: string) => process.stderr.write(`services bench: ${text}\n`);
 const fmtMs = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
-
-function weft(args: string[], input?: string): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env,
-    input: input ?? '',
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r.stdout;
-}
 
 function nft(ns: string, args: string[]): string {
   const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
@@ -719,6 +706,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const name of LABS) spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
-    rmSync(root, { recursive: true, force: true });
+    teardown(LABS);
   });

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,23 +26,12 @@ import { ClusterCache } from '../src/agent/cluster-cache.js';
 import { feedKinds } from '../src/dns/cluster-feed.js';
 import { startDnsServer, type RunningDnsServer } from '../src/dns/dns-server.js';
 import type { EndpointSlice, K8sObject, Namespace, Service } from '../src/core/k8s/objects.js';
+import { freePort } from './support/etcd.js';
 import { waitFor } from './support/cluster.js';
 
 const DNSMASQ = '/usr/sbin/dnsmasq';
 /** Eight 250-byte strings: an answer of about 2 KB, over the 1232 bytes weft offers upstream. */
 const BIG_TXT = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(250));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let nextId = 1;
 function query(q: Question, o: { edns?: number; id?: number } = {}): Buffer {

@@ -15,7 +15,8 @@ import { join } from 'node:path';
 
 export const ETCD_BIN = '/usr/bin/etcd';
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
