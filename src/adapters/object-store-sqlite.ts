@@ -275,11 +275,8 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
   async setPodStatus(namespace: string, name: string, uid: string, status: PodStatus | undefined): Promise<boolean> {
     const text = status === undefined ? null : JSON.stringify(status);
     const write = this.db.transaction((): boolean => {
-      const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(
-        namespace,
-        name,
-      ) as ObjectRow | undefined;
-      if (!row || row.uid !== uid) return false;
+      const row = this.podRow(namespace, name, uid);
+      if (!row) return false;
       if (row.status === text) return true;
       const rv = this.bump();
       this.stmt(
@@ -291,13 +288,19 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     return write.immediate();
   }
 
+  /** The stored row of pod namespace/name if it is still the one with `uid`, else undefined. */
+  private podRow(namespace: string, name: string, uid: string): ObjectRow | undefined {
+    const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(
+      namespace,
+      name,
+    ) as ObjectRow | undefined;
+    return row?.uid === uid ? row : undefined;
+  }
+
   async removePod(namespace: string, name: string, uid: string): Promise<boolean> {
     const write = this.db.transaction((): boolean => {
-      const row = this.stmt(`SELECT * FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).get(
-        namespace,
-        name,
-      ) as ObjectRow | undefined;
-      if (!row || row.uid !== uid) return false;
+      const row = this.podRow(namespace, name, uid);
+      if (!row) return false;
       this.stmt(`DELETE FROM objects WHERE kind = 'Pod' AND namespace = ? AND name = ?`).run(namespace, name);
       const rv = this.bump();
       this.logChange('DELETED', toStored({ ...row, resource_version: rv }));

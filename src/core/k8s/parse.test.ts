@@ -8,16 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManifestError, parseManifest } from './parse.js';
 import type { EndpointSlice, NetworkPolicy, Pod, Service } from './objects.js';
-
-function problemsOf(text: string): string[] {
-  try {
-    parseManifest(text);
-  } catch (err) {
-    if (err instanceof ManifestError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { problemsOf } from '../../testkit/manifest-problems.js';
 
 const POD_A = `apiVersion: v1
 kind: Pod

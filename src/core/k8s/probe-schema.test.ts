@@ -7,18 +7,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManifestError, parseManifest } from './parse.js';
+import { parseManifest } from './parse.js';
 import type { Pod } from './objects.js';
-
-function problemsOf(text: string): string[] {
-  try {
-    parseManifest(text);
-  } catch (err) {
-    if (err instanceof ManifestError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { problemsOf } from '../../testkit/manifest-problems.js';
 
 const pod = (spec: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x}\nspec: ${spec}\n`;
 const probe = (fields: string) =>

@@ -9,18 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatFieldPath, ManifestError, MAX_OBJECT_BYTES, MAX_OBJECTS_PER_APPLY, parseManifest } from './parse.js';
+import { formatFieldPath, MAX_OBJECT_BYTES, MAX_OBJECTS_PER_APPLY, parseManifest } from './parse.js';
 import type { EndpointSlice, Namespace, NetworkPolicy, Pod, Service } from './objects.js';
-
-function problemsOf(text: string): string[] {
-  try {
-    parseManifest(text);
-  } catch (err) {
-    if (err instanceof ManifestError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { problemsOf } from '../../testkit/manifest-problems.js';
 
 const pod = (spec: string, meta = '{name: a, namespace: x}', extra = '') =>
   `apiVersion: v1\nkind: Pod\nmetadata: ${meta}\nspec: ${spec}\n${extra}`;
