@@ -86,8 +86,16 @@ export class NodeExec implements Exec {
  * Runs a program attached to this process's terminal (stdin, stdout and stderr inherited), as
  * `weft exec` does, and resolves with its exit code (128 + signal number when it was killed).
  */
-export function runAttached(req: Pick<ExecRequest, 'argv' | 'netns' | 'context'>): Promise<number> {
-  const argv = inNetns(req.netns, req.argv);
+export function runAttached(
+  req: Pick<ExecRequest, 'argv' | 'netns' | 'context'> & {
+    /**
+     * A named network namespace (ip netns) to run in instead of `netns`: entered with
+     * `ip netns exec`, which binds /etc/netns/NAME/* (a pod's resolv.conf) over /etc.
+     */
+    netnsName?: string;
+  },
+): Promise<number> {
+  const argv = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : inNetns(req.netns, req.argv);
   const [program, ...args] = argv;
   if (!program) return Promise.reject(new ExecError(argv, null, null, '', 'empty argv', req.context));
   return new Promise((resolve, reject) => {

@@ -24,6 +24,7 @@ interface DnsCliOptions {
   resolvConf: string;
   cacheSize: string;
   metricsAddr?: string;
+  forward: boolean;
 }
 
 function wholeNumber(flag: string, text: string, min: number, max: number): number {
@@ -58,6 +59,7 @@ export function registerDns(program: Command): void {
       [],
     )
     .option('--resolv-conf <path>', 'where the default upstreams are read from', '/etc/resolv.conf')
+    .option('--no-forward', 'answer the cluster zone only: other names are refused at once (no upstream is asked)')
     .option('--cache-size <n>', 'most forwarded answers kept', String(DEFAULT_CACHE_LIMITS.maxEntries))
     .option('--metrics-addr <host:port>', 'health (/healthz) and Prometheus metrics (/metrics) endpoint')
     .action(async (opts: DnsCliOptions) => {
@@ -75,8 +77,10 @@ async function runDns(opts: DnsCliOptions): Promise<void> {
     throw new Error(`--pods "${opts.pods}": must be insecure, verified or disabled`);
   const pods = opts.pods as PodMode;
   const maxEntries = wholeNumber('--cache-size', opts.cacheSize, 0, 10_000_000);
+  if (!opts.forward && opts.upstream.length > 0)
+    throw new Error('--no-forward and --upstream contradict each other: give one of them');
   let upstreams: Upstream[] = opts.upstream.map((u) => parseUpstream(u));
-  if (upstreams.length === 0) {
+  if (upstreams.length === 0 && opts.forward) {
     let text: string;
     try {
       text = readFileSync(opts.resolvConf, 'utf8');
@@ -86,7 +90,7 @@ async function runDns(opts: DnsCliOptions): Promise<void> {
     upstreams = parseResolvConf(text);
   }
   const log = new JsonLogger((l) => process.stderr.write(l), { component: 'dns' });
-  if (upstreams.length === 0)
+  if (upstreams.length === 0 && opts.forward)
     log.warn('no upstream servers: names outside the zone are refused', { resolvConf: opts.resolvConf });
   const clock = systemClock;
   const cluster = openCluster(spec, feedKinds(pods), { clock, log });

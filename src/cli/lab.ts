@@ -2,7 +2,16 @@
 // that `lab up` starts). Every command that acts on one lab takes it from --name/--lab/$WEFT_LAB
 // through labNameOf() (lab-name.ts); the hidden ones are always given --lab by lab up.
 import type { Command } from 'commander';
-import { DEFAULT_LB_CIDR, DEFAULT_OUTSIDE_ADDRESS, lbCidrOf, serviceCidrOf } from '../core/lab/lab-spec.js';
+import {
+  DEFAULT_CLUSTER_DOMAIN,
+  DEFAULT_DNS_REPLICAS,
+  DEFAULT_LB_CIDR,
+  DEFAULT_OUTSIDE_ADDRESS,
+  clusterDnsIp,
+  lbCidrOf,
+  serviceCidrOf,
+  type LabSpec,
+} from '../core/lab/lab-spec.js';
 import { NodeExec } from '../adapters/exec.js';
 import { checkLabName, parseLabUpOptions, type LabUpOptions } from '../core/lab/lab-spec.js';
 import type { LabDeps } from '../lab/lab.js';
@@ -10,6 +19,7 @@ import { join } from 'node:path';
 import { LabPaths, labRoot, readLabRecord } from '../lab/lab-state.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { requireRoot } from './require-root.js';
+import { collect } from './lab-common.js';
 import { DEFAULT_LAB, labNameOf, withLabNameOptions, type LabFlags } from './lab-name.js';
 
 function deps(): LabDeps {
@@ -43,6 +53,18 @@ export function registerLab(program: Command): void {
       '--lb-cidr <cidr>',
       "the LoadBalancer Services' address pool, a block of the underlay segment that no node uses",
       DEFAULT_LB_CIDR,
+    )
+    .option('--cluster-domain <domain>', 'the cluster DNS domain', DEFAULT_CLUSTER_DOMAIN)
+    .option(
+      '--dns-replicas <n>',
+      'weft dns pods behind kube-system/kube-dns (0: no cluster DNS)',
+      String(DEFAULT_DNS_REPLICAS),
+    )
+    .option(
+      '--dns-upstream <ip[:port]>',
+      "where cluster DNS forwards names outside the cluster domain, e.g. a resolver run with weft lab outside (repeatable; none: such names are refused, as the lab does not reach the host's network)",
+      collect,
+      [],
     )
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
@@ -91,7 +113,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
@@ -216,4 +238,12 @@ export function registerLab(program: Command): void {
       const { runPodRunner } = await import('../lab/runner-main.js');
       await runPodRunner(opts, process.env);
     });
+}
+
+/** `lab status`'s words for the lab's cluster DNS. */
+function dnsSummary(spec: LabSpec): string {
+  const dns = spec.dns;
+  if (!dns || dns.replicas === 0) return 'no cluster DNS';
+  const forward = dns.upstreams.length > 0 ? `forwarding to ${dns.upstreams.join(',')}` : 'no upstream';
+  return `cluster DNS kube-system/kube-dns ${clusterDnsIp(spec)} (${dns.domain}, ${dns.replicas} pods, ${forward})`;
 }

@@ -19,11 +19,22 @@
  * through the lab's commands (weft exec, weft probe), which enter the lab's namespaces.
  */
 
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import { labNetConf, lbCidrOf, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
+import {
+  clusterDnsIp,
+  labNetConf,
+  lbCidrOf,
+  serviceCidrOf,
+  serviceRangesOf,
+  type LabSpec,
+} from '../core/lab/lab-spec.js';
+import { clusterDnsManifest, dnsPodNames, DNS_NAMESPACE, DNS_SERVICE } from '../core/lab/cluster-dns.js';
+import { planApply } from '../core/lab/apply-plan.js';
+import { parseManifestLocated } from '../core/k8s/parse.js';
+import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
 import { makeEtcdTls } from './etcd-tls.js';
@@ -44,6 +55,9 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
+
+/** Where `ip netns exec` finds a named namespace's own /etc files (the pods' resolv.conf). */
+const NETNS_ETC_DIR = '/etc/netns';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SEGMENT_PREFIX24 = '10.99.0';
@@ -443,6 +457,22 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         ],
         delete: [],
       });
+      // Cluster DNS, stored through the same parser and plan as `weft apply` (its pods start with the nodes).
+      const dns = clusterDnsManifest({
+        spec,
+        nodes: record.nodes.map((n) => n.name),
+        weft: [process.execPath, CLI_PATH],
+        objectsFile: paths.objects,
+      });
+      if (dns !== '') {
+        const puts = planApply(
+          await objects.list(),
+          record.nodes.map((n) => n.name),
+          parseManifestLocated(dns),
+          serviceRangesOf(spec),
+        );
+        await objects.commit({ put: puts, delete: [] });
+      }
     } finally {
       await objects.close();
     }
@@ -483,6 +513,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
+    await waitForClusterDns(spec, paths, say);
     say(
       `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
@@ -491,6 +522,29 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     say(`lab up failed: ${(err as Error).message}; removing what was made`);
     await labDown(spec.name, deps).catch((e: unknown) => say(`cleanup also failed: ${(e as Error).message}`));
     throw err;
+  }
+}
+
+/** Waits for the cluster DNS pods to be Ready (their EndpointSlice follows), as kubeadm waits for CoreDNS. */
+async function waitForClusterDns(spec: LabSpec, paths: LabPaths, say: (line: string) => void): Promise<void> {
+  const names = dnsPodNames(spec.dns?.replicas ?? 0);
+  if (names.length === 0) return;
+  say(`cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})`);
+  const objects = new SqliteObjectStore(paths.objects, systemClock);
+  try {
+    await waitUntil(
+      `the cluster DNS pods to be Ready (see weft logs -n ${DNS_NAMESPACE} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,
+      30_000,
+      async () => {
+        const pods = (await objects.list('Pod')).filter((p) => p.object.metadata.namespace === DNS_NAMESPACE);
+        return names.every((n) => {
+          const pod = pods.find((p) => p.object.metadata.name === n)?.object;
+          return pod?.kind === 'Pod' && isPodReady(pod);
+        });
+      },
+    );
+  } finally {
+    await objects.close();
   }
 }
 
@@ -564,6 +618,10 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     const left = labNamespaces(netns, paths);
     for (const ns of left) await netns.delete(ns);
   }
+  // The pods' /etc/netns/NAME directories (their resolv.conf), including any a crashed runner left.
+  if (existsSync(NETNS_ETC_DIR))
+    for (const d of readdirSync(NETNS_ETC_DIR))
+      if (d.startsWith(paths.nsPrefix)) rmSync(join(NETNS_ETC_DIR, d), { recursive: true, force: true });
   rmSync(paths.dir, { recursive: true, force: true });
   if (namespaces.length > 0 || pids.size > 0)
     deps.progress(

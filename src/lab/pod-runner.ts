@@ -37,7 +37,7 @@
  * programs and their restarts. No liveness or startup probes, or images.
  */
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerStatus, Pod, PodPhase } from '../core/k8s/objects.js';
 import { isPodReady, nodePodStatus } from '../core/k8s/pod-status.js';
@@ -59,6 +59,7 @@ import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-p
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
 import { CONFLIST_FILE } from '../agent/cni-files.js';
 import { PodProber } from './readiness-prober.js';
+import { podResolvConf, renderResolvConf, type ClusterDns, type ResolvConf } from '../core/lab/pod-dns.js';
 import type { TimerHandle } from '../ports/clock.js';
 
 export interface PodRunnerOptions {
@@ -90,7 +91,17 @@ export interface PodRunnerOptions {
   podLogDir: (namespace: string, name: string) => string;
   /** Restart back-off of programs; kubelet's when omitted. */
   backoff?: BackoffConfig;
+  /** The cluster's DNS (kubelet's --cluster-dns and --cluster-domain) for the pods' resolv.conf. */
+  clusterDns: ClusterDns;
+  /** The node's own resolv.conf (kubelet's --resolv-conf), read when a pod is made. */
+  nodeResolvConf: () => ResolvConf;
 }
+
+/**
+ * Where `ip netns exec NAME` finds the files it binds over /etc for a named namespace: the pod's
+ * resolv.conf goes there, so the pod's programs, `weft exec` and exec probes all see it.
+ */
+export const netnsEtcDir = (netns: string) => join('/etc/netns', netns);
 
 /** How long an immediately deleted pod's programs get between SIGTERM and SIGKILL. */
 const IMMEDIATE_GRACE_MS = 2_000;
@@ -530,6 +541,7 @@ export class PodRunner {
     try {
       if (!hostNetwork && conflist) {
         await this.netns.add(sb.netns);
+        this.writeResolvConf(key, pod, sb.netns);
         const mappings = portMappingsOf(pod);
         const result = await this.o.runtime.add(conflist, {
           containerId: sb.containerId,
@@ -575,10 +587,22 @@ export class PodRunner {
       this.o.log.error('pod failed', { pod: key, error: message });
       // Undo what was made, then report: the pod stays Failed until it is deleted.
       if (added && conflist) await this.cniDel(key, conflist, sb);
-      if (sb.netns) await this.netns.delete(sb.netns).catch(() => undefined);
+      if (sb.netns) {
+        await this.netns.delete(sb.netns).catch(() => undefined);
+        rmSync(netnsEtcDir(sb.netns), { recursive: true, force: true });
+      }
       this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Failed', ports: { close: async () => undefined } });
       await this.setStatus(sb, { phase: 'Failed', message });
     }
+  }
+
+  /** The pod's resolv.conf, as kubelet makes it (core/lab/pod-dns.ts), where `ip netns exec` binds it. */
+  private writeResolvConf(key: string, pod: Pod, netns: string): void {
+    const r = podResolvConf(pod, this.o.clusterDns, this.o.nodeResolvConf());
+    for (const w of r.warnings) this.o.log.warn('DNS config of the pod was cut', { pod: key, reason: w });
+    const dir = netnsEtcDir(netns);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'resolv.conf'), renderResolvConf(r.conf));
   }
 
   /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */
@@ -616,6 +640,7 @@ export class PodRunner {
       // agent never wrote one) there is nothing of the network to undo.
       if (conflist) await this.cniDel(key, conflist, sb);
       await this.netns.delete(sb.netns);
+      rmSync(netnsEtcDir(sb.netns), { recursive: true, force: true });
     }
     this.live.delete(key);
     await this.o.sandboxes.removeSandbox(sb.namespace, sb.name, sb.uid);

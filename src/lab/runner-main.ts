@@ -17,7 +17,9 @@ import { openStore } from '../agent/open-store.js';
 import { CONFLIST_FILE, cniSocketPath, subnetEnvPath } from '../agent/cni-files.js';
 import { watchFile } from '../adapters/file-watch.js';
 import { join } from 'node:path';
-import { checkLabName } from '../core/lab/lab-spec.js';
+import { checkLabName, clusterDnsIp, DEFAULT_CLUSTER_DOMAIN } from '../core/lab/lab-spec.js';
+import { parseResolvConfText } from '../core/lab/pod-dns.js';
+import { readFileSync } from 'node:fs';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
 import { backoffWithBase, type BackoffConfig } from '../core/lab/container-run.js';
@@ -100,6 +102,19 @@ export async function runPodRunner(
     resyncMs: 10_000,
     podLogDir: (namespace, name) => paths.podLogDir(namespace, name),
     ...(backoff ? { backoff } : {}),
+    // kubelet's --cluster-dns and --cluster-domain: the lab's kube-dns Service, when it has DNS.
+    clusterDns: {
+      nameservers: record.spec.dns && record.spec.dns.replicas > 0 ? [clusterDnsIp(record.spec)] : [],
+      domain: record.spec.dns?.domain ?? DEFAULT_CLUSTER_DOMAIN,
+    },
+    // kubelet's --resolv-conf: the nodes share the host's file system, so the host's file.
+    nodeResolvConf: () => {
+      try {
+        return parseResolvConfText(readFileSync('/etc/resolv.conf', 'utf8'));
+      } catch {
+        return { nameservers: [], searches: [], options: [] };
+      }
+    },
   });
   const unsubscribe = cache.subscribe(['Pod'], () => runner.nudge('store'));
   const stopWatching = [

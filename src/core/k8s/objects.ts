@@ -154,6 +154,21 @@ export interface PodSpec extends Kept<typeof POD_SPEC> {
   hostname?: string;
   /** A DNS label: the headless Service whose EndpointSlices carry this pod's hostname. */
   subdomain?: string;
+  /** How the pod's resolv.conf is made (kubelet's rules, see core/lab/pod-dns.ts); absent means ClusterFirst. */
+  dnsPolicy?: DnsPolicy;
+  /** Merged into the resolv.conf the policy gives (the whole of it with dnsPolicy None). */
+  dnsConfig?: PodDnsConfig;
+}
+
+/** core/v1 DNSPolicy. */
+export type DnsPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
+export const DNS_POLICIES = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] as const;
+
+/** core/v1 PodDNSConfig. */
+export interface PodDnsConfig {
+  nameservers?: string[];
+  searches?: string[];
+  options?: Array<{ name: string; value?: string }>;
 }
 
 /**

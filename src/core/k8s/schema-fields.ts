@@ -105,7 +105,7 @@ export const POD_OBJECT = { kept: [], refused: { status: STATUS_BY_NODE } } as c
  * (the grace period of a deletion), restartPolicy (the lab's kubelet restarts containers'
  * programs), hostname and subdomain (the EndpointSlice controller names the pod's endpoint
  * `hostname` in the headless Service called `subdomain`, which cluster DNS answers as
- * `<hostname>.<subdomain>.<ns>.svc.<zone>`).
+ * `<hostname>.<subdomain>.<ns>.svc.<zone>`), dnsPolicy and dnsConfig (the pod's resolv.conf).
  */
 export const POD_SPEC = {
   kept: [
@@ -113,8 +113,6 @@ export const POD_SPEC = {
     'initContainers',
     'ephemeralContainers',
     'activeDeadlineSeconds',
-    'dnsPolicy',
-    'dnsConfig',
     'nodeSelector',
     'serviceAccountName',
     'serviceAccount',

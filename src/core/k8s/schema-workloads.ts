@@ -26,7 +26,7 @@ import type {
   Service,
   ServicePort,
 } from './objects.js';
-import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, MAX_AFFINITY_TIMEOUT_SECONDS } from './objects.js';
+import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, DNS_POLICIES, MAX_AFFINITY_TIMEOUT_SECONDS } from './objects.js';
 import { checkDns1035Label, checkDns1123Label, checkDns1123Subdomain } from './names.js';
 import {
   addReasons,
@@ -222,8 +222,41 @@ const CONTAINER: z.ZodType<Container, z.ZodTypeDef, unknown> = fieldsOf(
     return { ...out, ...keptOf(c, F.CONTAINER) };
   });
 
+/** core/v1 PodDNSConfig, with validatePodDNSConfig's limits (kubelet's resolv.conf limits). */
+const MAX_DNS_NAMESERVERS = 3;
+const MAX_DNS_SEARCHES = 32;
+const MAX_DNS_SEARCH_CHARS = 2048;
+const POD_DNS_CONFIG = fieldsOf({
+  nameservers: z.array(z.string()).nullish(),
+  searches: z.array(z.string()).nullish(),
+  options: z.array(fieldsOf({ name: z.string().nullish(), value: z.string().nullish() })).nullish(),
+}).superRefine((c, ctx) => {
+  const ns = c.nameservers ?? [];
+  if (ns.length > MAX_DNS_NAMESERVERS)
+    addReasons(ctx, ['nameservers'], [`must not have more than ${MAX_DNS_NAMESERVERS} nameservers`]);
+  ns.forEach((n, i) => {
+    if (!tryParseIp(n)) addReasons(ctx, ['nameservers', i], ['must be a valid IP address'], n);
+  });
+  const searches = c.searches ?? [];
+  if (searches.length > MAX_DNS_SEARCHES)
+    addReasons(ctx, ['searches'], [`must not have more than ${MAX_DNS_SEARCHES} search paths`]);
+  if (searches.join(' ').length > MAX_DNS_SEARCH_CHARS)
+    addReasons(
+      ctx,
+      ['searches'],
+      [`must not have more than ${MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list`],
+    );
+  // A search domain may end in a dot (fully qualified); the rest is a DNS-1123 subdomain.
+  searches.forEach((d, i) => addReasons(ctx, ['searches', i], checkDns1123Subdomain(d.replace(/\.$/, '')), d));
+  (c.options ?? []).forEach((o, i) => {
+    if (!o.name) addReasons(ctx, ['options', i, 'name'], ['must not be empty']);
+  });
+});
+
 const POD_SPEC = fieldsOf(
   {
+    dnsPolicy: enumOf(DNS_POLICIES).nullish(),
+    dnsConfig: POD_DNS_CONFIG.nullish(),
     nodeName: z.string().nullish(),
     hostNetwork: z.boolean().nullish(),
     containers: z.array(CONTAINER, { required_error: 'is required' }),
@@ -242,6 +275,16 @@ const POD_SPEC = fieldsOf(
     // ValidatePodSpec: both are DNS-1123 labels when set.
     if (s.hostname) addReasons(ctx, ['hostname'], checkDns1123Label(s.hostname), s.hostname);
     if (s.subdomain) addReasons(ctx, ['subdomain'], checkDns1123Label(s.subdomain), s.subdomain);
+    // validatePodDNSConfig: with dnsPolicy None the whole resolv.conf comes from dnsConfig.
+    if (s.dnsPolicy === 'None') {
+      if (!s.dnsConfig) addReasons(ctx, ['dnsConfig'], ['must provide `dnsConfig` when `dnsPolicy` is None']);
+      else if ((s.dnsConfig.nameservers ?? []).length === 0)
+        addReasons(
+          ctx,
+          ['dnsConfig', 'nameservers'],
+          ['must provide at least one DNS nameserver when `dnsPolicy` is None'],
+        );
+    }
     if (s.containers.length === 0) addReasons(ctx, ['containers'], ['must have at least one container']);
     const containerNames = new Set<string>();
     const ports = new Set<string>();
@@ -271,6 +314,19 @@ const POD_SPEC = fieldsOf(
     if (s.terminationGracePeriodSeconds != null) out.terminationGracePeriodSeconds = s.terminationGracePeriodSeconds;
     if (s.hostname) out.hostname = s.hostname;
     if (s.subdomain) out.subdomain = s.subdomain;
+    if (s.dnsPolicy != null) out.dnsPolicy = s.dnsPolicy;
+    if (s.dnsConfig != null) {
+      const c = s.dnsConfig;
+      out.dnsConfig = {
+        ...(c.nameservers == null ? {} : { nameservers: c.nameservers }),
+        ...(c.searches == null ? {} : { searches: c.searches }),
+        ...(c.options == null
+          ? {}
+          : {
+              options: c.options.map((o) => ({ name: o.name ?? '', ...(o.value == null ? {} : { value: o.value }) })),
+            }),
+      };
+    }
     return { ...out, ...keptOf(s, F.POD_SPEC) };
   });
 

@@ -148,6 +148,10 @@ test('delete: missing objects are errors unless ignored; the default namespace s
   assert.match(problems(() => planDelete(current, located(pod('x', 'zz')), false))[0]!, /pods "zz" not found/);
   assert.deepEqual(planDelete(current, located(pod('x', 'zz')), true).all, []);
   assert.match(problems(() => planDelete(current, located(ns('default')), false))[0]!, /may not be deleted/);
+  assert.match(
+    problems(() => planDelete(current, located(ns('kube-system')), true))[0]!,
+    /namespaces "kube-system" is forbidden: this namespace may not be deleted/,
+  );
   const plan = planDelete(current, located(ns('x')), false);
   assert.deepEqual(
     plan.named.map((k) => k.name),

@@ -38,6 +38,8 @@ export class ApplyError extends Error {
 }
 
 export const DEFAULT_NAMESPACE = 'default';
+/** Namespaces the API server never deletes (kube-system holds the lab's cluster DNS). */
+const UNDELETABLE_NAMESPACES = [DEFAULT_NAMESPACE, 'kube-system', 'kube-public'];
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** kubectl's name for a kind in messages: pod/a, networkpolicy.networking.k8s.io/deny (from the kinds registry). */
@@ -231,8 +233,9 @@ export function planDelete(
   for (const { object, where } of incoming) {
     const k = keyOf(object);
     if (named.some((n) => sameKey(n, k))) continue;
-    if (k.kind === 'Namespace' && k.name === DEFAULT_NAMESPACE) {
-      problems.push(`${where}: namespaces "${DEFAULT_NAMESPACE}" is forbidden: this namespace may not be deleted`);
+    // As the API server's NamespaceLifecycle admission: the system namespaces stay.
+    if (k.kind === 'Namespace' && UNDELETABLE_NAMESPACES.includes(k.name)) {
+      problems.push(`${where}: namespaces "${k.name}" is forbidden: this namespace may not be deleted`);
       continue;
     }
     if (!current.some((s) => sameKey(keyOf(s.object), k))) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   checkOutsideAddress,
+  clusterDnsIp,
   DEFAULT_LB_CIDR,
   DEFAULT_OUTSIDE_ADDRESS,
   labNetConf,
@@ -22,7 +23,34 @@ test('defaults: lab weft, 3 nodes, vxlan, embedded store, 10.244.0.0/16', () => 
     network: '10.244.0.0/16',
     serviceCidr: '10.96.0.0/12',
     lbCidr: '10.99.0.224/28',
+    dns: { domain: 'cluster.local', replicas: 2, upstreams: [] },
   });
+});
+
+test('cluster DNS: kube-dns at the tenth address of the service range; domain, replicas and upstreams checked', () => {
+  assert.equal(clusterDnsIp(parseLabUpOptions({})), '10.96.0.10');
+  assert.equal(clusterDnsIp(parseLabUpOptions({ serviceCidr: '10.100.8.0/24' })), '10.100.8.10');
+  assert.deepEqual(
+    parseLabUpOptions({
+      clusterDomain: 'Lab.Example.',
+      dnsReplicas: '0',
+      dnsUpstream: ['10.99.0.249', '10.99.0.248:5353'],
+    }).dns,
+    { domain: 'lab.example', replicas: 0, upstreams: ['10.99.0.249', '10.99.0.248:5353'] },
+  );
+  for (const [o, why] of [
+    [{ clusterDomain: 'bad_domain' }, '--cluster-domain: "bad_domain": '],
+    [{ clusterDomain: '.' }, '--cluster-domain: ".": must not be empty'],
+    [{ dnsReplicas: '-1' }, '--dns-replicas: "-1" must be a whole number from 0'],
+    [{ dnsReplicas: '11' }, '--dns-replicas: "11"'],
+    [{ dnsUpstream: ['resolver'] }, '--dns-upstream "resolver": not an IP address'],
+    [{ dnsUpstream: ['10.0.0.1:0'] }, '--dns-upstream "10.0.0.1:0": port must be between 1 and 65535'],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions(o as LabUpOptions),
+      (e: Error) => e instanceof LabSpecError && e.message.startsWith(why),
+      JSON.stringify(o),
+    );
 });
 
 test('--lb-cidr: a block of the underlay segment clear of nodes, gateway, router and the default outside client', () => {

@@ -18,6 +18,8 @@ import {
   tryParseIp,
   type IpAddress,
 } from '../net/ip.js';
+import { checkDns1123Subdomain } from '../k8s/names.js';
+import { parseUpstream } from '../dns/upstreams.js';
 import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
 export type LabBackend = 'vxlan' | 'host-gw';
@@ -40,6 +42,28 @@ export interface LabSpec {
   serviceCidr?: string;
   /** The load-balancer pool on the underlay segment; absent in labs made before it existed: the default. */
   lbCidr?: string;
+  /** Cluster DNS; absent in labs made before it existed (they have none). */
+  dns?: LabDns;
+}
+
+/** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
+export interface LabDns {
+  /** The cluster domain (kubelet's --cluster-domain). */
+  domain: string;
+  /** DNS pods (0: the lab has no cluster DNS, and pods get the node's resolv.conf). */
+  replicas: number;
+  /** Where names outside the cluster domain are forwarded (IP or IP:PORT); none: they are refused. */
+  upstreams: string[];
+}
+
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+export const DEFAULT_DNS_REPLICAS = 2;
+
+/** The kube-dns Service's address: the tenth of the service range, as kubeadm gives it. */
+export function clusterDnsIp(spec: LabSpec): string {
+  const ip = addToIp(networkOf(parseCidr(serviceCidrOf(spec))).address, 10n);
+  if (!ip) throw new LabSpecError(`the service range ${serviceCidrOf(spec)} has no tenth address`);
+  return formatIp(ip);
 }
 
 /** The service range of a lab (the default for labs recorded before --service-cidr). */
@@ -125,6 +149,9 @@ export interface LabUpOptions {
   network?: string;
   serviceCidr?: string;
   lbCidr?: string;
+  clusterDomain?: string;
+  dnsReplicas?: string | number;
+  dnsUpstream?: string[];
 }
 
 export class LabSpecError extends Error {
@@ -165,7 +192,35 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
   const serviceCidr = parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
   const nodes = Number(nodesText);
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes);
-  return { name, nodes, backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr, lbCidr };
+  const dns: LabDns = {
+    domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
+    replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
+    upstreams: (o.dnsUpstream ?? []).map(parseDnsUpstream),
+  };
+  return { name, nodes, backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr, lbCidr, dns };
+}
+
+function parseClusterDomain(text: string): string {
+  const domain = text.replace(/\.$/, '').toLowerCase();
+  const problems = domain === '' ? ['must not be empty'] : checkDns1123Subdomain(domain);
+  if (problems.length > 0) throw new LabSpecError(`--cluster-domain: "${text}": ${problems.join('; ')}`);
+  return domain;
+}
+
+function parseDnsReplicas(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 10)
+    throw new LabSpecError(`--dns-replicas: "${text}" must be a whole number from 0 (no cluster DNS) to 10`);
+  return Number(text);
+}
+
+/** IP, IP:PORT or [IPv6]:PORT, kept as written once checked (`weft dns --upstream` reads it). */
+function parseDnsUpstream(text: string): string {
+  try {
+    parseUpstream(text, '--dns-upstream');
+  } catch (err) {
+    throw new LabSpecError((err as Error).message);
+  }
+  return text;
 }
 
 /**
