@@ -2,7 +2,7 @@
  * A container's program fields and the pod's restartPolicy as the schema acts on them: command,
  * args, workingDir and env (plain values) kept typed for the lab's kubelet; valueFrom, envFrom,
  * args without a command, relative working directories, bad or duplicate env names and unknown
- * restart policies refused with their paths.
+ * restart policies refused with their paths; dnsPolicy and dnsConfig with the API server's checks.
  */
 
 import { test } from 'node:test';
@@ -94,4 +94,56 @@ const refused: Array<[string, string, string[]]> = [
 
 for (const [name, text, want] of refused) {
   test(`container refused: ${name}`, () => assert.deepEqual(problemsOf(text), want));
+}
+
+test('dnsPolicy and dnsConfig are acted on, typed', () => {
+  const [p] = parseManifest(
+    pod(
+      '{dnsPolicy: None, dnsConfig: {nameservers: [192.0.2.1], searches: [a.example., b.example], options: [{name: ndots, value: "2"}, {name: edns0}]}, containers: [{name: c}]}',
+    ),
+  ) as Pod[];
+  assert.equal(p?.spec.dnsPolicy, 'None');
+  assert.deepEqual(p?.spec.dnsConfig, {
+    nameservers: ['192.0.2.1'],
+    searches: ['a.example.', 'b.example'],
+    options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }],
+  });
+});
+
+const dnsRefused: Array<[string, string, string[]]> = [
+  [
+    'unknown dnsPolicy',
+    pod('{dnsPolicy: Cluster, containers: [{name: c}]}'),
+    [at('.dnsPolicy', 'unsupported value "Cluster" (supported: ClusterFirst, ClusterFirstWithHostNet, Default, None)')],
+  ],
+  [
+    'None without dnsConfig',
+    pod('{dnsPolicy: None, containers: [{name: c}]}'),
+    [at('.dnsConfig', 'must provide `dnsConfig` when `dnsPolicy` is None')],
+  ],
+  [
+    'None without a nameserver',
+    pod('{dnsPolicy: None, dnsConfig: {searches: [a.example]}, containers: [{name: c}]}'),
+    [at('.dnsConfig.nameservers', 'must provide at least one DNS nameserver when `dnsPolicy` is None')],
+  ],
+  [
+    'bad and too many nameservers, a bad search domain, an option without a name, an unknown field',
+    pod(
+      '{dnsConfig: {nameservers: [192.0.2.1, 192.0.2.2, 192.0.2.3, dns], searches: [Bad_Domain], options: [{value: "1"}], ndots: 5}, containers: [{name: c}]}',
+    ),
+    [
+      at('.dnsConfig.ndots', 'unknown field'),
+      at('.dnsConfig.nameservers', 'must not have more than 3 nameservers'),
+      at('.dnsConfig.nameservers[3]', '"dns": must be a valid IP address'),
+      at(
+        '.dnsConfig.searches[0]',
+        `"Bad_Domain": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+      ),
+      at('.dnsConfig.options[0].name', 'must not be empty'),
+    ],
+  ],
+];
+
+for (const [name, text, want] of dnsRefused) {
+  test(`pod DNS refused: ${name}`, () => assert.deepEqual(problemsOf(text), want));
 }
