@@ -1,7 +1,7 @@
 /**
  * The README's main job: `weft lab demo` (npm run demo) builds the lab, proves the example
  * cluster's matrix with real traffic, balances the example Services from a pod and from a client
- * outside the cluster, and leaves nothing behind.
+ * outside the cluster, resolves them by name through cluster DNS, and leaves nothing behind.
  */
 
 import { test } from 'node:test';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { listNetns, requireRoot, sh } from './support/netns.js';
 import { CLI } from './support/lab.js';
 
-test('weft lab demo: 81/81 connected, the Services answer from every backend, from pods and from outside; nothing is left', () => {
+test('weft lab demo: 81/81 connected, the Services answer from every backend, from pods and from outside, names resolve; nothing is left', () => {
   requireRoot();
   const root = mkdtempSync(join(tmpdir(), 'weft-labroot-tdemo-'));
   const env = { ...process.env, WEFT_LAB_ROOT: root };
@@ -32,6 +32,10 @@ test('weft lab demo: 81/81 connected, the Services answer from every backend, fr
       assert.ok(n.slice(0, 3).every((x) => x > 0) && n[3] === 0, `every backend answers, none fails: ${row}`);
       assert.equal(n[0]! + n[1]! + n[2]!, 30, row);
     }
+    // Cluster DNS: the client pod's resolv.conf, and its Service and kube-dns found by name.
+    assert.match(r.stdout, /^nameserver 10\.96\.0\.10$/m);
+    assert.match(r.stdout, /^10\.96\.\d+\.\d+\s+web\.web\.svc\.cluster\.local$/m);
+    assert.match(r.stdout, /^10\.96\.0\.10\s+kube-dns\.kube-system\.svc\.cluster\.local$/m);
     assert.deepEqual(
       listNetns().filter((n) => n.startsWith('weft-lab-tdemo-')),
       [],

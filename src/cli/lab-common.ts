@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { labelSelectorMatches, parseLabelSelectorText } from '../core/k8s/selector.js';
 import { NodeExec } from '../adapters/exec.js';
 import { LabClient, podViewName, sortPods, type PodView } from '../lab/client.js';
 import { labRoot } from '../lab/lab-state.js';
@@ -40,6 +41,7 @@ export function collect(value: string, previous: string[]): string[] {
 export interface MatrixFlags {
   namespace: string;
   allNamespaces: boolean;
+  selector?: string;
   port: string;
   protocol: string;
   output: string;
@@ -51,6 +53,7 @@ export function withMatrixOptions(cmd: Command, protocols: string): Command {
     cmd
       .option('-n, --namespace <ns>', 'pods of this namespace', 'default')
       .option('-A, --all-namespaces', 'pods of every namespace', false)
+      .option('-l, --selector <selector>', "only pods with these labels (kubectl's form: app=web,tier!=db,!canary)")
       .option('--port <port>', 'destination port', '80')
       .option('--protocol <protocol>', protocols, 'TCP')
       .option('-o, --output <format>', 'table or json', 'table'),
@@ -73,12 +76,19 @@ export { podViewName };
 /** The pods of the namespace (or all with -A), sorted by namespace/name; an error when none. */
 export async function selectPods(
   lab: LabClient,
-  flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces'>,
+  flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces' | 'selector'>,
 ): Promise<PodView[]> {
+  const selector = flags.selector === undefined ? undefined : parseLabelSelectorText(flags.selector);
   const pods = sortPods(
-    (await lab.pods()).filter((p) => flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace),
+    (await lab.pods()).filter(
+      (p) =>
+        (flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace) &&
+        (selector === undefined || labelSelectorMatches(selector, p.stored.object.metadata.labels)),
+    ),
   );
   if (pods.length === 0)
-    throw new Error(`no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}`);
+    throw new Error(
+      `no pods ${flags.allNamespaces ? 'in the lab' : `in namespace "${flags.namespace}"`}${flags.selector === undefined ? '' : ` matching -l ${flags.selector}`}`,
+    );
   return pods;
 }

@@ -4,7 +4,8 @@
  * UDP), the nodes with their subnets, the pods with their addresses, and the reachability
  * matrix proven with real traffic; then the Services of examples/services, balanced from a pod
  * and reached from a client outside the cluster (a NodePort on every node, the LoadBalancer
- * address); then the lab is removed (unless --keep).
+ * address); then the client pod finds the Service by name through cluster DNS (the lab's
+ * weft dns pods behind kube-dns); then the lab is removed (unless --keep).
  */
 
 import { fileURLToPath } from 'node:url';
@@ -56,12 +57,13 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       );
       say(renderTable(pods.header, pods.rows));
 
-      const sorted = sortPods(views);
+      // The example's pods (each has a `pod` label), not the cluster DNS pods of kube-system.
+      const sorted = sortPods(views.filter((v) => 'pod' in v.stored.object.metadata.labels));
       for (const [port, protocol] of [
         [80, 'TCP'],
         [81, 'UDP'],
       ] as const) {
-        say(`\n$ weft probe -A --port ${port} --protocol ${protocol}\n`);
+        say(`\n$ weft probe -A -l pod --port ${port} --protocol ${protocol}\n`);
         say(renderTruthTable(await lab.probeMatrix(sorted, port, protocol, 1000)));
       }
       await demoServices(lab, spec.name, deps, say);
@@ -73,7 +75,7 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       const flag = spec.name === 'weft' ? '' : ` --lab ${spec.name}`;
       say(`\nThe lab is still up. Explore it:\n`);
       say(
-        `  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`,
+        `  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A -l pod --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`,
       );
       say(`and remove it with: weft lab down${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`);
     }
@@ -138,4 +140,26 @@ async function demoServices(lab: LabClient, name: string, deps: LabDeps, say: (t
       `${outsideHead.service}; columns are the pods that answered\n`,
     ),
   );
+
+  await demoDns(lab, deps, say);
+}
+
+/** Cluster DNS: the client pod finds the Service by its short name (its resolv.conf's search path). */
+async function demoDns(lab: LabClient, deps: LabDeps, say: (t: string) => void): Promise<void> {
+  const client = (await lab.pods()).find(
+    (p) => p.stored.object.metadata.namespace === 'web' && p.stored.object.metadata.name === 'client',
+  );
+  if (!client?.sandbox?.netns || lab.record.spec.dns === undefined || lab.record.spec.dns.replicas === 0) return;
+  for (const argv of [
+    ['cat', '/etc/resolv.conf'],
+    ['getent', 'hosts', 'web'],
+    ['getent', 'hosts', 'kube-dns.kube-system'],
+  ]) {
+    say(`\n$ weft exec -n web client -- ${argv.join(' ')}\n`);
+    const r = await deps.exec.tryRun({
+      argv: ['ip', 'netns', 'exec', client.sandbox.netns, ...argv],
+      context: 'ask cluster DNS from the client pod',
+    });
+    say(r.exitCode === 0 ? r.stdout : `(failed: exit ${r.exitCode}) ${r.stderr}`);
+  }
 }

@@ -79,8 +79,13 @@ export class TestLab {
     return r.stdout;
   }
 
+  /**
+   * `weft lab up`. Without --dns-replicas in `args` the lab has no cluster DNS: the suites that are
+   * not about DNS neither need its two pods nor want them in their pod lists and matrices.
+   */
   up(args: string[] = []): string {
-    return this.must(['lab', 'up', '--name', this.name, ...args]);
+    const dns = args.includes('--dns-replicas') ? [] : ['--dns-replicas', '0'];
+    return this.must(['lab', 'up', '--name', this.name, ...dns, ...args]);
   }
 
   down(): CmdResult {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { LabelSelector, LabelSelectorRequirement, Labels } from './objects.js';
-import { formatLabelSelector, isEmptySelector, labelSelectorMatches } from './selector.js';
+import { formatLabelSelector, isEmptySelector, labelSelectorMatches, parseLabelSelectorText } from './selector.js';
 
 const S = (matchLabels: Labels = {}, matchExpressions: LabelSelectorRequirement[] = []): LabelSelector => ({
   matchLabels,
@@ -131,5 +131,56 @@ test('property: adding a requirement never widens a selector', () => {
       const narrow = S(base, [R(k, 'In', [v])]);
       return !labelSelectorMatches(narrow, labels) || labelSelectorMatches(S(base), labels);
     }),
+  );
+});
+
+test("parseLabelSelectorText reads kubectl's -l forms", () => {
+  assert.deepEqual(parseLabelSelectorText('app=web, tier==db,env!=prod,pod,!canary,zone in (a, b),k notin (x)'), {
+    matchLabels: { app: 'web', tier: 'db' },
+    matchExpressions: [
+      { key: 'env', operator: 'NotIn', values: ['prod'] },
+      { key: 'pod', operator: 'Exists', values: [] },
+      { key: 'canary', operator: 'DoesNotExist', values: [] },
+      { key: 'zone', operator: 'In', values: ['a', 'b'] },
+      { key: 'k', operator: 'NotIn', values: ['x'] },
+    ],
+  });
+  assert.ok(isEmptySelector(parseLabelSelectorText('')));
+  for (const [text, why] of [
+    ['app=web,,x', '"": an empty requirement'],
+    ['a b', '"a b": not a requirement'],
+    ['-bad=x', 'key "-bad"'],
+    ['app=we b', 'not a requirement'],
+    ['app=-x-', 'value "-x-"'],
+  ] as const)
+    assert.throws(
+      () => parseLabelSelectorText(text),
+      (e: Error) => e.message.startsWith(`-l "${text}": `) && e.message.includes(why),
+      text,
+    );
+});
+
+test('property: formatLabelSelector and parseLabelSelectorText agree on what matches', () => {
+  const key = fc.constantFrom('app', 'tier', 'example.com/team');
+  const val = fc.constantFrom('a', 'b', 'c');
+  const req = fc.oneof(
+    fc.record({
+      key,
+      operator: fc.constantFrom('In', 'NotIn' as const),
+      values: fc.uniqueArray(val, { minLength: 1 }),
+    }),
+    fc.record({ key, operator: fc.constantFrom('Exists', 'DoesNotExist' as const), values: fc.constant([]) }),
+  ) as fc.Arbitrary<LabelSelectorRequirement>;
+  fc.assert(
+    fc.property(
+      fc.dictionary(key, val),
+      fc.array(req, { maxLength: 4 }),
+      fc.dictionary(key, val),
+      (matchLabels, matchExpressions, labels) => {
+        const selector: LabelSelector = { matchLabels, matchExpressions };
+        const back = parseLabelSelectorText(formatLabelSelector(selector));
+        assert.equal(labelSelectorMatches(back, labels), labelSelectorMatches(selector, labels));
+      },
+    ),
   );
 });

@@ -10,6 +10,7 @@
  */
 
 import type { LabelSelector, LabelSelectorRequirement, Labels } from './objects.js';
+import { checkLabelValue, checkQualifiedName } from './names.js';
 
 function requirementMatches(req: LabelSelectorRequirement, labels: Labels): boolean {
   const has = Object.prototype.hasOwnProperty.call(labels, req.key);
@@ -51,4 +52,58 @@ export function formatLabelSelector(selector: LabelSelector): string {
     else parts.push(`!${req.key}`);
   }
   return parts.join(',');
+}
+
+/**
+ * kubectl's -l text ("app=web,tier in (a,b),!canary,env!=prod"), the inverse of
+ * formatLabelSelector: `k=v` and `k==v` (matchLabels), `k!=v` (NotIn), `k in (…)`,
+ * `k notin (…)`, `k` (Exists), `!k` (DoesNotExist). Throws naming the flag, the requirement and
+ * the reason; "" is the empty selector (everything).
+ */
+export function parseLabelSelectorText(text: string, flag = '-l'): LabelSelector {
+  const out: LabelSelector = { matchLabels: {}, matchExpressions: [] };
+  const fail = (part: string, why: string): never => {
+    throw new Error(`${flag} "${text}": "${part}": ${why}`);
+  };
+  // Commas split requirements, except inside the parentheses of a set.
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  if (current.trim() !== '' || parts.length > 0) parts.push(current);
+  const key = (part: string, k: string) => {
+    const problems = checkQualifiedName(k);
+    if (problems.length > 0) fail(part, `key ${JSON.stringify(k)}: ${problems.join('; ')}`);
+    return k;
+  };
+  const value = (part: string, v: string) => {
+    const problems = checkLabelValue(v);
+    if (problems.length > 0) fail(part, `value ${JSON.stringify(v)}: ${problems.join('; ')}`);
+    return v;
+  };
+  for (const raw of parts) {
+    const part = raw.trim();
+    if (part === '') fail(raw, 'an empty requirement');
+    let m: RegExpExecArray | null;
+    if ((m = /^(\S+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(part))) {
+      const values = m[3]!.split(',').map((v) => value(part, v.trim()));
+      out.matchExpressions.push({ key: key(part, m[1]!), operator: m[2] === 'in' ? 'In' : 'NotIn', values });
+    } else if ((m = /^([^=!\s]+)\s*!=\s*(\S*)$/.exec(part))) {
+      out.matchExpressions.push({ key: key(part, m[1]!), operator: 'NotIn', values: [value(part, m[2]!)] });
+    } else if ((m = /^([^=!\s]+)\s*==?\s*(\S*)$/.exec(part))) {
+      out.matchLabels[key(part, m[1]!)] = value(part, m[2]!);
+    } else if ((m = /^!\s*([^=!\s]+)$/.exec(part))) {
+      out.matchExpressions.push({ key: key(part, m[1]!), operator: 'DoesNotExist', values: [] });
+    } else if (/^[^=!\s()]+$/.test(part)) {
+      out.matchExpressions.push({ key: key(part, part), operator: 'Exists', values: [] });
+    } else fail(part, 'not a requirement (k=v, k!=v, k in (a,b), k notin (a,b), k or !k)');
+  }
+  return out;
 }
