@@ -103,8 +103,8 @@ test('every other command with --lab documents the same fallback', () => {
   ]);
   for (const cmd of withLab)
     assert.match(
-      cmd.helpInformation(),
-      /--lab <name>\s+the lab to act on \(default: \$WEFT_LAB, else "weft"\)/,
+      cmd.helpInformation().replace(/\s+/g, ' '),
+      /--lab <name> the lab to act on \(default: \$WEFT_LAB, else "weft"\)/,
       cmd.name(),
     );
 });
