@@ -338,10 +338,21 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
     test('sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed', async () => {
       const ip = vip('sticky');
       const first = connect('client', ip, 80, 20);
-      assert.equal(answered(first).size, 1, `one endpoint for every connection: ${show(first)}`);
+      // What the client's node knew when a connection failed (this scenario failed once in a
+      // loaded CI run with connections timing out, and never alone): its conntrack counters and
+      // the Service's affinity sets, for the next one who sees it.
+      const why = () =>
+        [
+          sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'conntrack', '-S']).stdout,
+          sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'nft', 'list', 'table', 'ip', 'weft-services'])
+            .stdout.split('\n')
+            .filter((l) => l.includes('sticky') || l.includes('affinity'))
+            .join('\n'),
+        ].join('\n');
+      assert.equal(answered(first).size, 1, `one endpoint for every connection: ${show(first)}\n${why()}`);
       assert.ok(
         first.every((a) => a.ok),
-        show(first),
+        `${show(first)}\n${why()}`,
       );
       // After the 2 s timeout with no traffic the client is placed again: with three endpoints a
       // new pick differs from the old one with probability 2/3, so within 12 rounds it has
