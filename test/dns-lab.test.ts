@@ -15,7 +15,8 @@
  *   (e) forwarding: a name only the upstream has resolves; asked again on the same flow (so the
  *       same replica), it comes from weft's cache (the upstream logged one query); a large answer
  *       comes back over TCP after TC;
- *   (f) dnsPolicy Default and None with dnsConfig;
+ *   (f) dnsPolicy Default and None with dnsConfig; hostNetwork pods: ClusterFirst keeps the node's
+ *       resolv.conf, ClusterFirstWithHostNet gets the cluster's (a mount namespace of the pod's own);
  *   (g) one DNS pod deleted: names keep resolving through the other replica (run last).
  * Every wait is a wait for a condition; how fast a change is answered is measured by bench/dns.ts.
  */
@@ -387,6 +388,41 @@ spec:
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /spec\.dnsConfig: must provide `dnsConfig` when `dnsPolicy` is None/);
       assert.ok(!pods('x').some((p) => p.metadata.name === 'pbad'), 'nothing was stored');
+    });
+
+    test("(f2) hostNetwork pods: ClusterFirst keeps the node's resolv.conf; ClusterFirstWithHostNet gets the cluster's, for weft exec and for the pod's program", async () => {
+      const docs = `apiVersion: v1
+kind: Pod
+metadata: { name: hdef, namespace: x }
+spec: { nodeName: n2, hostNetwork: true, containers: [{ name: c }] }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: hnet, namespace: x }
+spec:
+  nodeName: n2
+  hostNetwork: true
+  dnsPolicy: ClusterFirstWithHostNet
+  containers: [{ name: c, command: [sh, -c, 'getent hosts web.y; exec sleep 100000'] }]
+`;
+      lab.must(['apply', '-f', lab.file('hostnet.yaml', docs)]);
+      const hostServers = readFileSync('/etc/resolv.conf', 'utf8').match(/^nameserver\s+\S+/gm) ?? [];
+      const def = inPod('x', 'hdef', ['cat', '/etc/resolv.conf']).stdout;
+      assert.deepEqual(def.match(/^nameserver\s+\S+/gm) ?? [], hostServers, def);
+      const own = inPod('x', 'hnet', ['cat', '/etc/resolv.conf']).stdout;
+      assert.match(own, /^search x\.svc\.cluster\.local svc\.cluster\.local cluster\.local( |$)/m);
+      assert.match(own, /^nameserver 10\.96\.0\.10$/m);
+      const webY = clusterIp('y', 'web');
+      await waitFor('the program of hnet to have resolved web.y', () => {
+        const out = lab.must(['logs', '-n', 'x', 'hnet']);
+        return out.includes('web.y.svc.cluster.local') ? out : undefined;
+      });
+      assert.match(
+        lab.must(['logs', '-n', 'x', 'hnet']),
+        new RegExp(`^${webY.replaceAll('.', '\\.')}\\s+web\\.y\\.svc\\.cluster\\.local$`, 'm'),
+      );
+      // The node's own processes keep the host's file: the pod's binding stays in its namespace.
+      assert.equal(readFileSync('/etc/resolv.conf', 'utf8').includes('10.96.0.10'), false);
     });
 
     test('(g) one DNS pod deleted: the Service drops it and names keep resolving through the other', async () => {

@@ -93,9 +93,12 @@ export function runAttached(
      * `ip netns exec`, which binds /etc/netns/NAME/* (a pod's resolv.conf) over /etc.
      */
     netnsName?: string;
+    /** A mount namespace bound to this file (./mount-ns.ts), entered first with nsenter --mount. */
+    mountNs?: string;
   },
 ): Promise<number> {
-  const argv = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : inNetns(req.netns, req.argv);
+  const inNet = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : inNetns(req.netns, req.argv);
+  const argv = req.mountNs ? ['nsenter', `--mount=${req.mountNs}`, '--', ...inNet] : inNet;
   const [program, ...args] = argv;
   if (!program) return Promise.reject(new ExecError(argv, null, null, '', 'empty argv', req.context));
   return new Promise((resolve, reject) => {
@@ -253,12 +256,15 @@ export function spawnProgram(req: {
   argv: readonly string[];
   /** A named network namespace (ip netns), or undefined for the caller's own. */
   netnsName?: string;
+  /** A mount namespace bound to this file (see ./mount-ns.ts) to run in, entered with nsenter --mount. */
+  mountNs?: string;
   logFile: string;
   env: Record<string, string>;
   cwd: string;
   context: string;
 }): StartedProgram {
-  const argv = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : [...req.argv];
+  const inNet = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : [...req.argv];
+  const argv = req.mountNs ? ['nsenter', `--mount=${req.mountNs}`, '--', ...inNet] : inNet;
   const [program, ...args] = argv;
   if (!program)
     return { pid: undefined, ended: Promise.resolve({ exitCode: null, signal: null, startError: 'empty argv' }) };

@@ -19,8 +19,10 @@ export function registerExec(program: Command): void {
     requireRoot('exec');
     const lab = openLab(flags);
     let nsPath: string;
+    let mountNs: string | undefined;
     try {
       nsPath = await lab.podNetnsPath(flags.namespace, pod);
+      mountNs = await lab.podMountNs(flags.namespace, pod);
     } finally {
       await lab.close();
     }
@@ -29,6 +31,7 @@ export function registerExec(program: Command): void {
     if (argv.length === 0) throw new Error('exec: give the command after --, e.g. weft exec -n x a -- ip addr');
     // The lab's namespaces are all named (ip netns): entered as `ip netns exec` enters them, so the
     // pod's own /etc/resolv.conf (written to /etc/netns/NAME/ by its node) is the one it sees.
-    process.exitCode = await runAttached({ argv, netnsName: basename(nsPath) });
+    // A hostNetwork pod with a resolv.conf of its own has its own mount namespace too.
+    process.exitCode = await runAttached({ argv, netnsName: basename(nsPath), ...(mountNs ? { mountNs } : {}) });
   });
 }

@@ -4,7 +4,7 @@
  * pods with real traffic. The commands under src/cli only parse flags and print.
  */
 
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
 import type { K8sObject, Pod, PodStatus } from '../core/k8s/objects.js';
@@ -319,6 +319,19 @@ export class LabClient {
     if (!view.sandbox) throw new Error(`pod ${namespace}/${name} is running but its node has no sandbox record for it`);
     if (view.sandbox.netns === '') return join(NETNS_RUN_DIR, this.paths.nodeNs(view.sandbox.node));
     return join(NETNS_RUN_DIR, view.sandbox.netns);
+  }
+
+  /**
+   * A hostNetwork pod's own mount namespace (its resolv.conf, see adapters/mount-ns.ts), when its
+   * node made one for it; undefined for every other pod.
+   */
+  async podMountNs(namespace: string, name: string): Promise<string | undefined> {
+    const sandbox = (await this.pods()).find(
+      (p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name,
+    )?.sandbox;
+    if (!sandbox || sandbox.netns !== '') return undefined;
+    const file = join(this.paths.runDir(sandbox.node), 'mnt', sandbox.containerId);
+    return existsSync(file) ? file : undefined;
   }
 
   /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */

@@ -37,6 +37,7 @@ import { parseManifestLocated } from '../core/k8s/parse.js';
 import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns } from '../adapters/netns.js';
+import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
@@ -618,6 +619,12 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     const left = labNamespaces(netns, paths);
     for (const ns of left) await netns.delete(ns);
   }
+  // hostNetwork pods' mount namespaces (bound to files under each node's run directory) are
+  // released before the directory can go.
+  const nodesDir = join(paths.dir, 'nodes');
+  if (existsSync(nodesDir))
+    for (const node of readdirSync(nodesDir))
+      await new PodMountNamespaces(deps.exec, join(paths.runDir(node), 'mnt')).removeAll();
   // The pods' /etc/netns/NAME directories (their resolv.conf), including any a crashed runner left.
   if (existsSync(NETNS_ETC_DIR))
     for (const d of readdirSync(NETNS_ETC_DIR))

@@ -59,7 +59,14 @@ import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-p
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
 import { CONFLIST_FILE } from '../agent/cni-files.js';
 import { PodProber } from './readiness-prober.js';
-import { podResolvConf, renderResolvConf, type ClusterDns, type ResolvConf } from '../core/lab/pod-dns.js';
+import {
+  ownsResolvConf,
+  podResolvConf,
+  renderResolvConf,
+  type ClusterDns,
+  type ResolvConf,
+} from '../core/lab/pod-dns.js';
+import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import type { TimerHandle } from '../ports/clock.js';
 
 export interface PodRunnerOptions {
@@ -95,6 +102,8 @@ export interface PodRunnerOptions {
   clusterDns: ClusterDns;
   /** The node's own resolv.conf (kubelet's --resolv-conf), read when a pod is made. */
   nodeResolvConf: () => ResolvConf;
+  /** Where hostNetwork pods' mount namespaces are bound (see adapters/mount-ns.ts). */
+  mountNsDir: string;
 }
 
 /**
@@ -165,6 +174,8 @@ export class PodRunner {
   private readonly live = new Map<string, LivePod>();
   private readonly busy = new Set<string>();
   private readonly netns: NamedNetns;
+  /** hostNetwork pods' own mount namespaces (their resolv.conf), named by container ID. */
+  private readonly mounts: PodMountNamespaces;
   private stopped = false;
   private dirty = true;
   /** The cache said pods changed since the last sync. */
@@ -186,6 +197,7 @@ export class PodRunner {
 
   constructor(private readonly o: PodRunnerOptions) {
     this.netns = new NamedNetns(o.exec);
+    this.mounts = new PodMountNamespaces(o.exec, o.mountNsDir);
   }
 
   private conflist(): ConfList | undefined {
@@ -429,6 +441,9 @@ export class PodRunner {
       containers: pod.spec.containers,
       restartPolicy: pod.spec.restartPolicy ?? 'Always',
       netnsName: live.sandbox.netns === '' ? undefined : live.sandbox.netns,
+      ...(live.sandbox.netns === '' && this.mounts.find(live.sandbox.containerId)
+        ? { mountNs: this.mounts.path(live.sandbox.containerId) }
+        : {}),
       logDir: this.o.podLogDir(pod.metadata.namespace, pod.metadata.name),
       backoff: this.o.backoff ?? KUBELET_BACKOFF,
       clock: this.o.clock,
@@ -563,6 +578,7 @@ export class PodRunner {
         if (!ip) throw new Error('the CNI result has no IP address');
         podIP = ip;
       }
+      if (hostNetwork && ownsResolvConf(pod)) await this.writeHostNetworkResolvConf(key, pod, sb.containerId);
       const netnsPath = hostNetwork ? undefined : this.netns.path(sb.netns);
       const ports = await servePodPorts(key, declaredPorts(pod), netnsPath);
       const live: LivePod = {
@@ -590,7 +606,7 @@ export class PodRunner {
       if (sb.netns) {
         await this.netns.delete(sb.netns).catch(() => undefined);
         rmSync(netnsEtcDir(sb.netns), { recursive: true, force: true });
-      }
+      } else await this.mounts.remove(sb.containerId);
       this.live.set(key, { uid: sb.uid, sandbox: sb, phase: 'Failed', ports: { close: async () => undefined } });
       await this.setStatus(sb, { phase: 'Failed', message });
     }
@@ -603,6 +619,13 @@ export class PodRunner {
     const dir = netnsEtcDir(netns);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'resolv.conf'), renderResolvConf(r.conf));
+  }
+
+  /** A hostNetwork pod's resolv.conf, in a mount namespace of its own (it shares its node's network namespace). */
+  private async writeHostNetworkResolvConf(key: string, pod: Pod, name: string): Promise<void> {
+    const r = podResolvConf(pod, this.o.clusterDns, this.o.nodeResolvConf());
+    for (const w of r.warnings) this.o.log.warn('DNS config of the pod was cut', { pod: key, reason: w });
+    await this.mounts.create(name, renderResolvConf(r.conf));
   }
 
   /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */
@@ -641,7 +664,7 @@ export class PodRunner {
       if (conflist) await this.cniDel(key, conflist, sb);
       await this.netns.delete(sb.netns);
       rmSync(netnsEtcDir(sb.netns), { recursive: true, force: true });
-    }
+    } else await this.mounts.remove(sb.containerId);
     this.live.delete(key);
     await this.o.sandboxes.removeSandbox(sb.namespace, sb.name, sb.uid);
     // Clears the status only if the pod is still this one (a deleted pod took its status with it;

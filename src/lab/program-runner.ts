@@ -56,6 +56,8 @@ export interface PodProgramsOptions {
   restartPolicy: RestartPolicy;
   /** The pod's named network namespace (undefined for a hostNetwork pod: the node's). */
   netnsName: string | undefined;
+  /** A hostNetwork pod's own mount namespace (its resolv.conf; see adapters/mount-ns.ts), if it has one. */
+  mountNs?: string;
   logDir: string;
   backoff: BackoffConfig;
   clock: Clock;
@@ -144,6 +146,7 @@ export class PodPrograms {
     const started = spawnProgram({
       argv: [...(c.command ?? []), ...(c.args ?? [])],
       ...(this.o.netnsName === undefined ? {} : { netnsName: this.o.netnsName }),
+      ...(this.o.mountNs === undefined ? {} : { mountNs: this.o.mountNs }),
       logFile,
       env,
       cwd: c.workingDir ?? '/',

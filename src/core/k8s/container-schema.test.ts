@@ -142,19 +142,6 @@ const dnsRefused: Array<[string, string, string[]]> = [
       at('.dnsConfig.options[0].name', 'must not be empty'),
     ],
   ],
-  [
-    'ClusterFirstWithHostNet and dnsConfig on a hostNetwork pod (not supported yet)',
-    pod(
-      '{hostNetwork: true, dnsPolicy: ClusterFirstWithHostNet, dnsConfig: {options: [{name: edns0}]}, containers: [{name: c}]}',
-    ),
-    [
-      at(
-        '.dnsPolicy',
-        `"ClusterFirstWithHostNet": not supported yet by weft on a hostNetwork pod (it shares its node's /etc/resolv.conf; use Default or ClusterFirst)`,
-      ),
-      at('.dnsConfig', "not supported yet by weft on a hostNetwork pod (it shares its node's /etc/resolv.conf)"),
-    ],
-  ],
 ];
 
 for (const [name, text, want] of dnsRefused) {

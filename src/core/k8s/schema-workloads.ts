@@ -275,23 +275,6 @@ const POD_SPEC = fieldsOf(
     // ValidatePodSpec: both are DNS-1123 labels when set.
     if (s.hostname) addReasons(ctx, ['hostname'], checkDns1123Label(s.hostname), s.hostname);
     if (s.subdomain) addReasons(ctx, ['subdomain'], checkDns1123Label(s.subdomain), s.subdomain);
-    // A hostNetwork pod shares its node's namespace and, in the lab, its node's /etc/resolv.conf:
-    // a resolv.conf of its own would need a mount namespace per pod, which the lab does not make.
-    if (s.hostNetwork === true && (s.dnsPolicy === 'ClusterFirstWithHostNet' || s.dnsPolicy === 'None'))
-      addReasons(
-        ctx,
-        ['dnsPolicy'],
-        [
-          "not supported yet by weft on a hostNetwork pod (it shares its node's /etc/resolv.conf; use Default or ClusterFirst)",
-        ],
-        s.dnsPolicy,
-      );
-    if (s.hostNetwork === true && s.dnsConfig)
-      addReasons(
-        ctx,
-        ['dnsConfig'],
-        ["not supported yet by weft on a hostNetwork pod (it shares its node's /etc/resolv.conf)"],
-      );
     // validatePodDNSConfig: with dnsPolicy None the whole resolv.conf comes from dnsConfig.
     if (s.dnsPolicy === 'None') {
       if (!s.dnsConfig) addReasons(ctx, ['dnsConfig'], ['must provide `dnsConfig` when `dnsPolicy` is None']);

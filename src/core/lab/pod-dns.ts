@@ -72,6 +72,15 @@ function baseOf(pod: Pod, cluster: ClusterDns): PodResolvConf['base'] {
   return cluster.nameservers.length > 0 ? 'cluster' : 'node';
 }
 
+/**
+ * Whether a hostNetwork pod needs a resolv.conf other than its node's (and so, in the lab, a mount
+ * namespace of its own): ClusterFirstWithHostNet, None, or a dnsConfig to merge.
+ */
+export function ownsResolvConf(pod: Pod): boolean {
+  const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+  return policy === 'ClusterFirstWithHostNet' || policy === 'None' || pod.spec.dnsConfig !== undefined;
+}
+
 const unique = (xs: readonly string[]) => [...new Set(xs)];
 const optionName = (o: string) => o.split(':')[0]!;
 
