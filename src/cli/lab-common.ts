@@ -52,7 +52,11 @@ export function withMatrixOptions(cmd: Command, protocols: string): Command {
   return withLabOption(
     cmd
       .option('-n, --namespace <ns>', 'pods of this namespace', 'default')
-      .option('-A, --all-namespaces', 'pods of every namespace', false)
+      .option(
+        '-A, --all-namespaces',
+        "pods of every namespace but kube-system (the lab's cluster DNS: -n kube-system names those)",
+        false,
+      )
       .option('-l, --selector <selector>', "only pods with these labels (kubectl's form: app=web,tier!=db,!canary)")
       .option('--port <port>', 'destination port', '80')
       .option('--protocol <protocol>', protocols, 'TCP')
@@ -73,7 +77,14 @@ export function checkMatrixOutput(output: string): void {
 
 export { podViewName };
 
-/** The pods of the namespace (or all with -A), sorted by namespace/name; an error when none. */
+/**
+ * The system namespace, left out of -A matrices: it holds the lab's cluster DNS pods, which serve
+ * only DNS, and every matrix over the user's pods (examples/xyz: 81/81) would otherwise carry
+ * their rows and columns. `-n kube-system` selects them.
+ */
+const SYSTEM_NAMESPACE = 'kube-system';
+
+/** The pods of the namespace (or all but kube-system's with -A), sorted by namespace/name; an error when none. */
 export async function selectPods(
   lab: LabClient,
   flags: Pick<MatrixFlags, 'namespace' | 'allNamespaces' | 'selector'>,
@@ -82,7 +93,9 @@ export async function selectPods(
   const pods = sortPods(
     (await lab.pods()).filter(
       (p) =>
-        (flags.allNamespaces || p.stored.object.metadata.namespace === flags.namespace) &&
+        (flags.allNamespaces
+          ? p.stored.object.metadata.namespace !== SYSTEM_NAMESPACE
+          : p.stored.object.metadata.namespace === flags.namespace) &&
         (selector === undefined || labelSelectorMatches(selector, p.stored.object.metadata.labels)),
     ),
   );

@@ -57,13 +57,13 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       );
       say(renderTable(pods.header, pods.rows));
 
-      // The example's pods (each has a `pod` label), not the cluster DNS pods of kube-system.
-      const sorted = sortPods(views.filter((v) => 'pod' in v.stored.object.metadata.labels));
+      // As `weft probe -A` selects them: every namespace but kube-system (the cluster DNS pods).
+      const sorted = sortPods(views.filter((v) => v.stored.object.metadata.namespace !== 'kube-system'));
       for (const [port, protocol] of [
         [80, 'TCP'],
         [81, 'UDP'],
       ] as const) {
-        say(`\n$ weft probe -A -l pod --port ${port} --protocol ${protocol}\n`);
+        say(`\n$ weft probe -A --port ${port} --protocol ${protocol}\n`);
         say(renderTruthTable(await lab.probeMatrix(sorted, port, protocol, 1000)));
       }
       await demoServices(lab, spec.name, deps, say);
@@ -75,7 +75,7 @@ export async function runLabDemo(o: DemoOptions, deps: LabDeps): Promise<void> {
       const flag = spec.name === 'weft' ? '' : ` --lab ${spec.name}`;
       say(`\nThe lab is still up. Explore it:\n`);
       say(
-        `  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A -l pod --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`,
+        `  weft get pods -A -o wide${flag}\n  weft exec -n x a${flag} -- ip route\n  weft probe -A --port 81 --protocol UDP${flag}\n  weft lab status${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`,
       );
       say(`and remove it with: weft lab down${spec.name === 'weft' ? '' : ` --name ${spec.name}`}\n`);
     }
