@@ -207,11 +207,18 @@ test('internalTrafficPolicy Local: pods reach only endpoints of their node; none
   assert.equal(tracePacket([n3], 'forward', tcp('10.244.3.9', '10.96.0.20', 80)).verdict, 'drop');
 });
 
-test('hairpin: an endpoint reaching its own Service is marked for masquerade', () => {
+test('hairpin: an endpoint reaching itself through its Service is masqueraded in postrouting, another pod is not', () => {
   const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }])]));
   const r = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80));
   assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
-  assert.equal(r.packet.mark, MASQUERADE_MARK);
+  const dnatted = { ctStatus: ['dnat'] } as const;
+  const self = tracePacket([t], 'postrouting', { ...r.packet, ...dnatted });
+  assert.deepEqual(self.nat, ['masquerade']);
+  assert.equal(self.packet.mark, 0, 'the mark is cleared, so nothing masquerades twice');
+  const other = tracePacket([t], 'postrouting', tcp('10.244.1.9', '10.244.1.5', 8080, dnatted));
+  assert.deepEqual(other.nat, [], 'a pod keeps its address towards another pod');
+  const direct = tracePacket([t], 'postrouting', tcp('10.244.1.5', '10.244.1.5', 8080));
+  assert.deepEqual(direct.nat, [], 'only DNATed connections are hairpin');
 });
 
 test('sessionAffinity ClientIP: a timeout set per endpoint, updated on the way in, looked up first', () => {
@@ -510,4 +517,42 @@ test('property: the planner with memory plans what servicesTable plans, and its 
     ),
     { numRuns: 100 },
   );
+});
+
+test('shared balancing: the chains do not grow with Services, and an endpoint change edits elements only', () => {
+  const ten = (i: number, moved = false) =>
+    slice(
+      `s${i}`,
+      Array.from({ length: 10 }, (_, j) => ({ ip: `10.244.${i}.${j === 0 && moved ? 200 : j + 10}` })),
+    );
+  const many = (n: number) => Array.from({ length: n }, (_, i) => service(`s${i}`, { clusterIP: `10.96.1.${i}` }));
+  const small = servicesTable(input(many(1), [ten(0)]));
+  const planner = new ServicesPlanner();
+  const services = many(200);
+  const slices = services.map((_, i) => ten(i));
+  const big = planner.plan(input(services, slices));
+  assert.deepEqual(
+    big.chains.map((c) => c.name),
+    small.chains.map((c) => c.name),
+    '200 Services of 10 endpoints have the chains of one',
+  );
+  const after = planner.plan(
+    input(
+      services,
+      slices.map((s, i) => (i === 7 ? ten(7, true) : s)),
+    ),
+  );
+  const ops = planSync(after, big).tx.ops;
+  assert.ok(ops.length > 0);
+  for (const op of ops) assert.equal(op.object.kind, 'element', `${op.verb} ${op.object.kind}: not an element edit`);
+  // Every numgen value of the changed Service leads to one of its new endpoints, the moved one included.
+  const reached = new Set(
+    Array.from(
+      { length: 10 },
+      (_, n) => tracePacket([after], 'prerouting', tcp('10.244.9.9', '10.96.1.7', 80, { numgen: n })).nat[0],
+    ),
+  );
+  assert.equal(reached.size, 10);
+  assert.ok(reached.has('dnat to 10.244.7.200:8080'));
+  assert.ok(!reached.has('dnat to 10.244.7.10:8080'));
 });

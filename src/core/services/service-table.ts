@@ -8,6 +8,25 @@
  *     ip daddr . meta l4proto . th dport vmap @service-ips          VIP or LB address → its chain
  *     fib daddr type local ip daddr != 127.0.0.0/8
  *       meta l4proto . th dport vmap @service-nodeports             a node port on any node address
+ *
+ * Most Services (no session affinity, externalTrafficPolicy Cluster) own no chain: their keys go
+ * to chains shared by every Service with the same number of endpoints, and their endpoints are
+ * elements of maps indexed by position, so an endpoint change is element edits only:
+ *   cluster-N                   ClusterIP traffic over N endpoints
+ *     ip saddr != CLUSTER jump mark-for-masquerade                 the node itself, outside clients
+ *     numgen random mod N vmap { 0 : goto pick-0, ... }             one endpoint, equal weight
+ *   local-N                     the same over this node's N endpoints (internalTrafficPolicy Local)
+ *   external-N / nodeport-N     LB and external-IP / node-port traffic: jump mark-for-masquerade,
+ *                               then numgen over pick-i / nodeport-pick-i
+ *   pick-I                      dnat ip to ip daddr . meta l4proto . th dport map @endpoints-I
+ *   nodeport-pick-I             dnat ip to meta l4proto . th dport map @nodeport-endpoints-I
+ * (Why: nft 1.0.6 lists every chain of the netns before any transaction that adds an element or
+ * a rule, about 3.5 ms per 1,000 chains; kube-proxy's layout, a chain per endpoint, made one
+ * endpoint change at 10,000 Services x 10 endpoints cost about 450 ms in nft alone. One lookup
+ * still picks the chain and one the endpoint, as kube-proxy's per-Service vmap does.)
+ *
+ * Services with session affinity or externalTrafficPolicy Local keep chains of their own, as
+ * kube-proxy's nftables mode has them (an affinity set per endpoint needs a chain per endpoint):
  *   svc/NS/NAME/PROTO/PORT      the Service port over its endpoints (Cluster traffic policy)
  *     ip daddr VIP ip saddr != CLUSTER jump mark-for-masquerade    the node itself, outside clients
  *     ip saddr @aff/... goto ep/...                                  sessionAffinity ClientIP
@@ -16,7 +35,6 @@
  *   ext/NS/NAME/PROTO/PORT      node port, LB and external-IP traffic: Cluster marks for masquerade
  *                               then goes to svc/; Local keeps the client's address and goes to local/
  *   ep/NS/NAME/PROTO/PORT/IP/TPORT
- *     ip saddr IP jump mark-for-masquerade                          hairpin: a pod to itself
  *     update @aff/... { ip saddr }                                   (with affinity)
  *     meta l4proto P dnat to IP:TPORT
  *   filter-prerouting-pre-dnat / filter-output-pre-dnat (dstnat - 10)
@@ -29,6 +47,9 @@
  *     ct state new jump endpoints-check                              no endpoint: reject at once
  *     ct state new ip daddr @cluster-ips reject                      a port the Service lacks (not input)
  *   nat-postrouting (srcnat)    jump masquerading: masquerade what carries the mark, once
+ *     ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade
+ *                               hairpin: a pod that reached itself through a Service (kube-proxy
+ *                               checks this per endpoint chain; here one set holds ep . ep)
  *
  * External IPs (spec.externalIPs) are in @service-ips beside LB addresses and go the same way;
  * kube-proxy does not check that they are this node's: whoever routes them here decides. The
@@ -46,7 +67,7 @@
 
 import type { EndpointSlice, Protocol, Service, ServicePort } from '../k8s/objects.js';
 import { SERVICE_NAME_LABEL } from '../k8s/objects.js';
-import { MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
+import { MASQUERADE_MARK, SERVICES_BALANCE as B, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
 import { baseChainOf } from '../nft/layout.js';
 import {
   goto,
@@ -61,6 +82,7 @@ import {
   type Element,
   type Part,
   type RuleBody,
+  type Selector,
   type SetDef,
   type TableDef,
 } from '../nft/model.js';
@@ -157,6 +179,7 @@ const dropVerdict: Element['value'] = { verdict: 'drop' };
 
 /** What one Service adds to the table: its chains, sets and map elements. */
 interface ServicePart {
+  /** Chains of this Service alone (affinity, externalTrafficPolicy Local, firewall). */
   chains: ChainDef[];
   epChains: ChainDef[];
   sets: SetDef[];
@@ -166,6 +189,21 @@ interface ServicePart {
   noEndpointNodePorts: Element[];
   firewallIps: Element[];
   clusterIp: Element;
+  /** Keys balanced by the shared chains, with their endpoints in index order. */
+  balanced: Balanced[];
+  /** endpoint . endpoint of every endpoint the Service can DNAT to (hairpin). */
+  hairpin: Element[];
+}
+
+/**
+ * One key (address . proto . port in service-ips, or proto . port in service-nodeports) balanced
+ * by a shared chain: `kind`'s chain for n = elements.length picks i at random and looks the key
+ * up in endpoints map i, where elements[i] is this key's entry.
+ */
+interface Balanced {
+  key: readonly Part[];
+  kind: 'cluster' | 'local' | 'external' | 'nodePort';
+  elements: Element[];
 }
 
 type VipService = Service & { spec: { clusterIP: string } };
@@ -188,6 +226,20 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
   // loadBalancerSourceRanges guard the load-balancer addresses only (not node ports or external IPs), as kube-proxy does.
   const sourceRanges = s.spec.type === 'LoadBalancer' ? sourceRangesOf(s) : [];
   const firewalled = sourceRanges.length > 0 ? ingress : [];
+  // Session affinity and externalTrafficPolicy Local need rules of their own (kube-proxy's
+  // per-endpoint chains); every other Service is balanced by the shared chains, so that its
+  // endpoints are map elements only.
+  const shared = affinity === undefined && s.spec.externalTrafficPolicy !== 'Local';
+  const balanced: Balanced[] = [];
+  const hairpin = new Map<string, Element>();
+  const balanceShared = (
+    key: readonly Part[],
+    kind: Balanced['kind'],
+    eps: readonly ServiceEndpoint[],
+  ): Element['value'] => {
+    balanced.push({ key, kind, elements: eps.map((e) => ({ key, value: [e.ip, e.port] })) });
+    return goto(B[kind](eps.length)).verdict;
+  };
   for (const p of s.spec.ports) {
     const names = serviceChainNames(s, p);
     const proto = PROTO[p.protocol];
@@ -195,13 +247,12 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     const usable = usableEndpoints(all);
     const local = usableEndpoints(all.filter((e) => e.nodeName === node));
     const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
+    for (const e of [...usable, ...local]) hairpin.set(e.ip, { key: [e.ip, e.ip] });
 
     const epChain = (e: ServiceEndpoint): string => {
       const name = names.endpoint(e);
       if (!epChains.has(name)) {
-        const rules: RuleBody[] = [
-          rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
-        ];
+        const rules: RuleBody[] = [];
         if (affinity !== undefined) {
           sets.push({
             name: names.affinity(e),
@@ -237,7 +288,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
       return rules;
     };
 
-    if (usable.length > 0) {
+    if (usable.length > 0 && !shared) {
       chains.push({
         name: names.cluster,
         comment,
@@ -250,7 +301,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
         ],
       });
     }
-    if (local.length > 0)
+    if (local.length > 0 && !shared)
       chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
 
     // ClusterIP traffic.
@@ -259,21 +310,31 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
     else if (internalLocal && local.length === 0)
       noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
+    else if (shared)
+      serviceIps.push({
+        key: vipKey,
+        value: internalLocal ? balanceShared(vipKey, 'local', local) : balanceShared(vipKey, 'cluster', usable),
+        comment,
+      });
     else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
 
     // Node port, load-balancer and external-IP traffic.
     const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
-    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key']; kind: Balanced['kind'] }> = [];
     if (external && p.nodePort !== undefined)
-      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort], kind: 'nodePort' });
     // An address . port another Service also claims is settled when the parts are put together (assemble).
     for (const ip of [...ingress, ...externalIps])
-      externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
+      externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port], kind: 'external' });
     for (const ip of firewalled)
       firewallIps.push({ key: [ip, proto, p.port], value: goto(names.firewall).verdict, comment });
     if (externalKeys.length === 0) continue;
     if (usable.length === 0) {
       for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+      continue;
+    }
+    if (shared) {
+      for (const k of externalKeys) k.map.push({ key: k.key, value: balanceShared(k.key, k.kind, usable), comment });
       continue;
     }
     const externalLocal = s.spec.externalTrafficPolicy === 'Local';
@@ -306,6 +367,8 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     noEndpointNodePorts,
     firewallIps,
     clusterIp: { key: [s.spec.clusterIP] },
+    balanced,
+    hairpin: [...hairpin.values()],
   };
 }
 
@@ -364,12 +427,12 @@ export class ServicesPlanner {
       parts.push(part);
     }
     this.memo = memo;
-    return assemble(parts);
+    return assemble(parts, clusterPart);
   }
 }
 
 /** The fixed skeleton and every Service's part, as one table. */
-function assemble(parts: readonly ServicePart[]): TableDef {
+function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
   const all = <T>(pick: (p: ServicePart) => readonly T[]): T[] => {
     const out: T[] = [];
     for (const p of parts) for (const x of pick(p)) out.push(x);
@@ -390,10 +453,22 @@ function assemble(parts: readonly ServicePart[]): TableDef {
   };
   const serviceIps: Element[] = [];
   const noEndpointIps: Element[] = [];
+  const balanced: Balanced[] = [];
   for (const p of parts) {
-    for (const e of p.serviceIps) if (firstClaim(p, e)) serviceIps.push(e);
+    const kept = new Set<string>();
+    for (const e of p.serviceIps)
+      if (firstClaim(p, e)) {
+        serviceIps.push(e);
+        kept.add(keyOf(e));
+      }
     for (const e of p.noEndpointIps) if (firstClaim(p, e)) noEndpointIps.push(e);
+    // A key another Service has is not balanced for this one either.
+    for (const b of p.balanced) if (b.kind === 'nodePort' || kept.has(b.key.join(' '))) balanced.push(b);
   }
+  const shared = sharedBalancing(balanced, clusterPart);
+  const hairpin = new Map<string, Element>();
+  for (const p of parts)
+    for (const e of p.hairpin) if (!hairpin.has(String(e.key[0]))) hairpin.set(String(e.key[0]), e);
   const nodePorts = all((p) => p.nodePorts);
   const firewallIps = all((p) => p.firewallIps);
   const noEndpointNodePorts = all((p) => p.noEndpointNodePorts);
@@ -470,6 +545,14 @@ function assemble(parts: readonly ServicePart[]): TableDef {
     {
       name: O.masqueradingChain,
       rules: [
+        rule(
+          [
+            match('ct status', { flags: ['dnat'] }),
+            inSet(['ip saddr', 'ip daddr'], O.hairpinEndpoints),
+            jump(O.markChain),
+          ],
+          'hairpin: an endpoint that reached itself through its Service',
+        ),
         rule([{ kind: 'match', left: ['meta mark'], op: '==', right: 0, mask: MASQUERADE_MARK }, ret]),
         rule([{ kind: 'mark', value: MASQUERADE_MARK, xor: true }]),
         rule([{ kind: 'masquerade', fullyRandom: true }]),
@@ -515,14 +598,96 @@ function assemble(parts: readonly ServicePart[]): TableDef {
       comment: 'load-balancer addresses with loadBalancerSourceRanges',
       elements: firewallIps,
     },
+    {
+      name: O.hairpinEndpoints,
+      key: ['ipv4_addr', 'ipv4_addr'],
+      comment: 'endpoint . endpoint: a pod that reached itself through a Service is masqueraded',
+      elements: [...hairpin.values()],
+    },
   ];
   return {
     family: 'ip',
     name: SERVICES_TABLE,
     comment: 'weft: Services (kube-proxy nftables mode)',
-    chains: [...fixedChains, ...chains, ...epChains],
-    sets: [...fixedSets, ...sets],
+    chains: [...fixedChains, ...shared.chains, ...chains, ...epChains],
+    sets: [...fixedSets, ...shared.sets, ...sets],
   };
+}
+
+/**
+ * The shared balancing chains and maps for the balanced keys: a chain per kind and endpoint count
+ * in use (`numgen random mod n` over pick chains 0..n-1, equal weight, as kube-proxy's per-Service
+ * vmap), and per index i a pick chain that DNATs through endpoints map i. One map lookup picks the
+ * chain (service-ips), one picks the endpoint: the per-packet cost does not grow with Services.
+ */
+function sharedBalancing(balanced: readonly Balanced[], clusterPart: Part): { chains: ChainDef[]; sets: SetDef[] } {
+  const counts = new Map<string, { kind: Balanced['kind']; n: number }>();
+  let maxIndex = 0;
+  let maxNodePortIndex = 0;
+  const byIndex: Element[][] = [];
+  const nodePortByIndex: Element[][] = [];
+  for (const b of balanced) {
+    counts.set(B[b.kind](b.elements.length), { kind: b.kind, n: b.elements.length });
+    const into = b.kind === 'nodePort' ? nodePortByIndex : byIndex;
+    b.elements.forEach((e, i) => (into[i] ??= []).push(e));
+    if (b.kind === 'nodePort') maxNodePortIndex = Math.max(maxNodePortIndex, b.elements.length);
+    else maxIndex = Math.max(maxIndex, b.elements.length);
+  }
+  const chains: ChainDef[] = [];
+  const sets: SetDef[] = [];
+  const pick = (kind: Balanced['kind'], n: number): RuleBody =>
+    rule(
+      [
+        {
+          kind: 'numgen',
+          mod: n,
+          map: Array.from({ length: n }, (_, i) => ({
+            key: [i],
+            value: { verdict: 'goto', chain: kind === 'nodePort' ? B.nodePortPick(i) : B.pick(i) },
+          })),
+        },
+      ],
+      `one of ${n} endpoints`,
+    );
+  const sorted = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, { kind, n }] of sorted) {
+    const head: RuleBody[] =
+      kind === 'cluster'
+        ? [rule([match('ip saddr', clusterPart, '!='), jump(O.markChain)], 'from outside the pod network: masquerade')]
+        : kind === 'local'
+          ? []
+          : [rule([jump(O.markChain)], 'outside clients: masquerade')];
+    chains.push({ name, comment: `${kind} traffic to ${n} endpoints`, rules: [...head, pick(kind, n)] });
+  }
+  const endpointsKey = ['ip daddr', 'meta l4proto', 'th dport'] as const satisfies readonly Selector[];
+  const nodePortKey = ['meta l4proto', 'th dport'] as const satisfies readonly Selector[];
+  for (let i = 0; i < maxIndex; i++) {
+    chains.push({
+      name: B.pick(i),
+      rules: [rule([{ kind: 'dnat', to: { key: endpointsKey, map: B.endpointsMap(i) } }])],
+    });
+    sets.push({
+      name: B.endpointsMap(i),
+      key: ['ipv4_addr', 'inet_proto', 'inet_service'],
+      value: ['ipv4_addr', 'inet_service'],
+      comment: `endpoint ${i} of each address . proto . port`,
+      elements: byIndex[i] ?? [],
+    });
+  }
+  for (let i = 0; i < maxNodePortIndex; i++) {
+    chains.push({
+      name: B.nodePortPick(i),
+      rules: [rule([{ kind: 'dnat', to: { key: nodePortKey, map: B.nodePortEndpointsMap(i) } }])],
+    });
+    sets.push({
+      name: B.nodePortEndpointsMap(i),
+      key: ['inet_proto', 'inet_service'],
+      value: ['ipv4_addr', 'inet_service'],
+      comment: `endpoint ${i} of each node port`,
+      elements: nodePortByIndex[i] ?? [],
+    });
+  }
+  return { chains, sets };
 }
 
 function chainIdOf(s: Service): string {
