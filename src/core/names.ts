@@ -130,8 +130,6 @@ export const SERVICES_OBJECTS = {
   firewallOutput: 'filter-output-pre-dnat',
   firewallCheck: 'firewall-check',
   firewallIps: 'firewall-ips',
-  /** endpoint address . endpoint address of every endpoint: postrouting masquerades a pod that reached itself. */
-  hairpinEndpoints: 'hairpin-endpoints',
 } as const;
 
 /**
@@ -155,6 +153,8 @@ export const SERVICES_BALANCE = {
   nodePortPick: (i: number) => `nodeport-pick-${i}`,
   /** address . proto . port → endpoint i's address . port. */
   endpointsMap: (i: number) => `endpoints-${i}`,
+  /** endpoint i's address . ClusterIP . proto . port: that endpoint reaching itself (hairpin), masqueraded. */
+  hairpinMap: (i: number) => `hairpin-${i}`,
   /** proto . node port → endpoint i's address . port. */
   nodePortEndpointsMap: (i: number) => `nodeport-endpoints-${i}`,
 } as const;

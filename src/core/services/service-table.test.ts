@@ -207,18 +207,17 @@ test('internalTrafficPolicy Local: pods reach only endpoints of their node; none
   assert.equal(tracePacket([n3], 'forward', tcp('10.244.3.9', '10.96.0.20', 80)).verdict, 'drop');
 });
 
-test('hairpin: an endpoint reaching itself through its Service is masqueraded in postrouting, another pod is not', () => {
-  const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }])]));
-  const r = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80));
-  assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
-  const dnatted = { ctStatus: ['dnat'] } as const;
-  const self = tracePacket([t], 'postrouting', { ...r.packet, ...dnatted });
-  assert.deepEqual(self.nat, ['masquerade']);
-  assert.equal(self.packet.mark, 0, 'the mark is cleared, so nothing masquerades twice');
-  const other = tracePacket([t], 'postrouting', tcp('10.244.1.9', '10.244.1.5', 8080, dnatted));
-  assert.deepEqual(other.nat, [], 'a pod keeps its address towards another pod');
-  const direct = tracePacket([t], 'postrouting', tcp('10.244.1.5', '10.244.1.5', 8080));
-  assert.deepEqual(direct.nat, [], 'only DNATed connections are hairpin');
+test('hairpin: an endpoint reaching its own Service is marked for masquerade, another client is not', () => {
+  const t = servicesTable(
+    input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.5' }])]),
+  );
+  const self = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80, { numgen: 0 }));
+  assert.deepEqual(self.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(self.packet.mark, MASQUERADE_MARK);
+  // The same pod sent to the other endpoint keeps its address (policy sees the client).
+  const other = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80, { numgen: 1 }));
+  assert.deepEqual(other.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(other.packet.mark ?? 0, 0);
 });
 
 test('sessionAffinity ClientIP: a timeout set per endpoint, updated on the way in, looked up first', () => {

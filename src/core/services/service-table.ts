@@ -18,7 +18,10 @@
  *   local-N                     the same over this node's N endpoints (internalTrafficPolicy Local)
  *   external-N / nodeport-N     LB and external-IP / node-port traffic: jump mark-for-masquerade,
  *                               then numgen over pick-i / nodeport-pick-i
- *   pick-I                      dnat ip to ip daddr . meta l4proto . th dport map @endpoints-I
+ *   pick-I
+ *     ip saddr . ip daddr . meta l4proto . th dport @hairpin-I jump mark-for-masquerade
+ *                               hairpin: endpoint I of this ClusterIP key is the client itself
+ *     dnat ip to ip daddr . meta l4proto . th dport map @endpoints-I
  *   nodeport-pick-I             dnat ip to meta l4proto . th dport map @nodeport-endpoints-I
  * (Why: nft 1.0.6 lists every chain of the netns before any transaction that adds an element or
  * a rule, about 3.5 ms per 1,000 chains; kube-proxy's layout, a chain per endpoint, made one
@@ -35,6 +38,7 @@
  *   ext/NS/NAME/PROTO/PORT      node port, LB and external-IP traffic: Cluster marks for masquerade
  *                               then goes to svc/; Local keeps the client's address and goes to local/
  *   ep/NS/NAME/PROTO/PORT/IP/TPORT
+ *     ip saddr IP jump mark-for-masquerade                          hairpin: a pod to itself
  *     update @aff/... { ip saddr }                                   (with affinity)
  *     meta l4proto P dnat to IP:TPORT
  *   filter-prerouting-pre-dnat / filter-output-pre-dnat (dstnat - 10)
@@ -47,9 +51,6 @@
  *     ct state new jump endpoints-check                              no endpoint: reject at once
  *     ct state new ip daddr @cluster-ips reject                      a port the Service lacks (not input)
  *   nat-postrouting (srcnat)    jump masquerading: masquerade what carries the mark, once
- *     ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade
- *                               hairpin: a pod that reached itself through a Service (kube-proxy
- *                               checks this per endpoint chain; here one set holds ep . ep)
  *
  * External IPs (spec.externalIPs) are in @service-ips beside LB addresses and go the same way;
  * kube-proxy does not check that they are this node's: whoever routes them here decides. The
@@ -191,8 +192,8 @@ interface ServicePart {
   clusterIp: Element;
   /** Keys balanced by the shared chains, with their endpoints in index order. */
   balanced: Balanced[];
-  /** endpoint . endpoint of every endpoint the Service can DNAT to (hairpin). */
-  hairpin: Element[];
+  /** It has keys besides its ClusterIP's (LB addresses, external IPs), which other Services may claim too. */
+  external: boolean;
 }
 
 /**
@@ -204,6 +205,8 @@ interface Balanced {
   key: readonly Part[];
   kind: 'cluster' | 'local' | 'external' | 'nodePort';
   elements: Element[];
+  /** ClusterIP keys: endpoint i's address . the key, in hairpin map i (a pod that reached itself). */
+  hairpin: Element[];
 }
 
 type VipService = Service & { spec: { clusterIP: string } };
@@ -231,13 +234,18 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
   // endpoints are map elements only.
   const shared = affinity === undefined && s.spec.externalTrafficPolicy !== 'Local';
   const balanced: Balanced[] = [];
-  const hairpin = new Map<string, Element>();
   const balanceShared = (
     key: readonly Part[],
     kind: Balanced['kind'],
     eps: readonly ServiceEndpoint[],
   ): Element['value'] => {
-    balanced.push({ key, kind, elements: eps.map((e) => ({ key, value: [e.ip, e.port] })) });
+    balanced.push({
+      key,
+      kind,
+      elements: eps.map((e) => ({ key, value: [e.ip, e.port] })),
+      // External and node-port traffic is masqueraded anyway.
+      hairpin: kind === 'cluster' || kind === 'local' ? eps.map((e) => ({ key: [e.ip, ...key] })) : [],
+    });
     return goto(B[kind](eps.length)).verdict;
   };
   for (const p of s.spec.ports) {
@@ -247,12 +255,13 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     const usable = usableEndpoints(all);
     const local = usableEndpoints(all.filter((e) => e.nodeName === node));
     const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
-    for (const e of [...usable, ...local]) hairpin.set(e.ip, { key: [e.ip, e.ip] });
 
     const epChain = (e: ServiceEndpoint): string => {
       const name = names.endpoint(e);
       if (!epChains.has(name)) {
-        const rules: RuleBody[] = [];
+        const rules: RuleBody[] = [
+          rule([match('ip saddr', e.ip), jump(O.markChain)], 'hairpin: the endpoint reaching itself'),
+        ];
         if (affinity !== undefined) {
           sets.push({
             name: names.affinity(e),
@@ -368,7 +377,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     firewallIps,
     clusterIp: { key: [s.spec.clusterIP] },
     balanced,
-    hairpin: [...hairpin.values()],
+    external: [...serviceIps, ...noEndpointIps].some((e) => e.key[0] !== vip),
   };
 }
 
@@ -443,8 +452,10 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
   // same external address . port, the first in name order has it.
   const keyOf = (e: Element) => e.key.join(' ');
   const claimed = new Set<string>();
-  for (const p of parts)
-    for (const e of [...p.serviceIps, ...p.noEndpointIps]) if (e.key[0] === p.clusterIp.key[0]) claimed.add(keyOf(e));
+  if (parts.some((p) => p.external))
+    for (const p of parts)
+      for (const list of [p.serviceIps, p.noEndpointIps])
+        for (const e of list) if (e.key[0] === p.clusterIp.key[0]) claimed.add(keyOf(e));
   const firstClaim = (p: ServicePart, e: Element): boolean => {
     if (e.key[0] === p.clusterIp.key[0]) return true;
     if (claimed.has(keyOf(e))) return false;
@@ -455,6 +466,13 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
   const noEndpointIps: Element[] = [];
   const balanced: Balanced[] = [];
   for (const p of parts) {
+    if (!p.external) {
+      // Only its ClusterIP's keys, which no other Service has: nothing to settle.
+      for (const e of p.serviceIps) serviceIps.push(e);
+      for (const e of p.noEndpointIps) noEndpointIps.push(e);
+      for (const b of p.balanced) balanced.push(b);
+      continue;
+    }
     const kept = new Set<string>();
     for (const e of p.serviceIps)
       if (firstClaim(p, e)) {
@@ -466,9 +484,6 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
     for (const b of p.balanced) if (b.kind === 'nodePort' || kept.has(b.key.join(' '))) balanced.push(b);
   }
   const shared = sharedBalancing(balanced, clusterPart);
-  const hairpin = new Map<string, Element>();
-  for (const p of parts)
-    for (const e of p.hairpin) if (!hairpin.has(String(e.key[0]))) hairpin.set(String(e.key[0]), e);
   const nodePorts = all((p) => p.nodePorts);
   const firewallIps = all((p) => p.firewallIps);
   const noEndpointNodePorts = all((p) => p.noEndpointNodePorts);
@@ -545,14 +560,6 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
     {
       name: O.masqueradingChain,
       rules: [
-        rule(
-          [
-            match('ct status', { flags: ['dnat'] }),
-            inSet(['ip saddr', 'ip daddr'], O.hairpinEndpoints),
-            jump(O.markChain),
-          ],
-          'hairpin: an endpoint that reached itself through its Service',
-        ),
         rule([{ kind: 'match', left: ['meta mark'], op: '==', right: 0, mask: MASQUERADE_MARK }, ret]),
         rule([{ kind: 'mark', value: MASQUERADE_MARK, xor: true }]),
         rule([{ kind: 'masquerade', fullyRandom: true }]),
@@ -598,12 +605,6 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
       comment: 'load-balancer addresses with loadBalancerSourceRanges',
       elements: firewallIps,
     },
-    {
-      name: O.hairpinEndpoints,
-      key: ['ipv4_addr', 'ipv4_addr'],
-      comment: 'endpoint . endpoint: a pod that reached itself through a Service is masqueraded',
-      elements: [...hairpin.values()],
-    },
   ];
   return {
     family: 'ip',
@@ -621,15 +622,19 @@ function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
  * chain (service-ips), one picks the endpoint: the per-packet cost does not grow with Services.
  */
 function sharedBalancing(balanced: readonly Balanced[], clusterPart: Part): { chains: ChainDef[]; sets: SetDef[] } {
-  const counts = new Map<string, { kind: Balanced['kind']; n: number }>();
+  const counts = new Map<Balanced['kind'], Set<number>>();
   let maxIndex = 0;
   let maxNodePortIndex = 0;
   const byIndex: Element[][] = [];
+  const hairpinByIndex: Element[][] = [];
   const nodePortByIndex: Element[][] = [];
   for (const b of balanced) {
-    counts.set(B[b.kind](b.elements.length), { kind: b.kind, n: b.elements.length });
+    const ns = counts.get(b.kind);
+    if (ns) ns.add(b.elements.length);
+    else counts.set(b.kind, new Set([b.elements.length]));
     const into = b.kind === 'nodePort' ? nodePortByIndex : byIndex;
     b.elements.forEach((e, i) => (into[i] ??= []).push(e));
+    b.hairpin.forEach((e, i) => (hairpinByIndex[i] ??= []).push(e));
     if (b.kind === 'nodePort') maxNodePortIndex = Math.max(maxNodePortIndex, b.elements.length);
     else maxIndex = Math.max(maxIndex, b.elements.length);
   }
@@ -649,8 +654,10 @@ function sharedBalancing(balanced: readonly Balanced[], clusterPart: Part): { ch
       ],
       `one of ${n} endpoints`,
     );
-  const sorted = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [name, { kind, n }] of sorted) {
+  const sorted = [...counts.entries()]
+    .flatMap(([kind, ns]) => [...ns].map((n) => ({ kind, n, name: B[kind](n) })))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const { name, kind, n } of sorted) {
     const head: RuleBody[] =
       kind === 'cluster'
         ? [rule([match('ip saddr', clusterPart, '!='), jump(O.markChain)], 'from outside the pod network: masquerade')]
@@ -664,7 +671,19 @@ function sharedBalancing(balanced: readonly Balanced[], clusterPart: Part): { ch
   for (let i = 0; i < maxIndex; i++) {
     chains.push({
       name: B.pick(i),
-      rules: [rule([{ kind: 'dnat', to: { key: endpointsKey, map: B.endpointsMap(i) } }])],
+      rules: [
+        rule(
+          [inSet(['ip saddr', ...endpointsKey], B.hairpinMap(i)), jump(O.markChain)],
+          'hairpin: the endpoint reaching itself',
+        ),
+        rule([{ kind: 'dnat', to: { key: endpointsKey, map: B.endpointsMap(i) } }]),
+      ],
+    });
+    sets.push({
+      name: B.hairpinMap(i),
+      key: ['ipv4_addr', 'ipv4_addr', 'inet_proto', 'inet_service'],
+      comment: `endpoint ${i}'s address . its ClusterIP . proto . port`,
+      elements: hairpinByIndex[i] ?? [],
     });
     sets.push({
       name: B.endpointsMap(i),
