@@ -194,6 +194,8 @@ interface ServicePart {
   balanced: Balanced[];
   /** It has keys besides its ClusterIP's (LB addresses, external IPs), which other Services may claim too. */
   external: boolean;
+  /** `VIP PORT ENDPOINT` of each usable endpoint of its UDP ports (the agent flushes conntrack when one goes). */
+  udp: string[];
 }
 
 /**
@@ -234,6 +236,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
   // endpoints are map elements only.
   const shared = affinity === undefined && s.spec.externalTrafficPolicy !== 'Local';
   const balanced: Balanced[] = [];
+  const udp: string[] = [];
   const balanceShared = (
     key: readonly Part[],
     kind: Balanced['kind'],
@@ -255,6 +258,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     const usable = usableEndpoints(all);
     const local = usableEndpoints(all.filter((e) => e.nodeName === node));
     const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
+    if (p.protocol === 'UDP') for (const e of usable) udp.push(`${vip} ${p.port} ${e.ip}`);
 
     const epChain = (e: ServiceEndpoint): string => {
       const name = names.endpoint(e);
@@ -378,21 +382,8 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     clusterIp: { key: [s.spec.clusterIP] },
     balanced,
     external: [...serviceIps, ...noEndpointIps].some((e) => e.key[0] !== vip),
+    udp,
   };
-}
-
-/** Each Service's own EndpointSlices (label kubernetes.io/service-name), by "namespace/name". */
-export function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
-  for (const slice of slices) {
-    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
-    if (name === undefined) continue;
-    const key = `${slice.metadata.namespace}/${name}`;
-    const list = out.get(key);
-    if (list) list.push(slice);
-    else out.set(key, [slice]);
-  }
-  return out;
 }
 
 /** The whole table for one node. */
@@ -407,8 +398,10 @@ export function servicesTable(input: ServicesInput): TableDef {
  * them unchanged by identity. One endpoint change re-plans that Service only.
  */
 export class ServicesPlanner {
-  private memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+  /** By Service object: a changed Service is a new object, planned again. */
+  private memo = new Map<Service, Planned>();
   private context = '';
+  private parts: readonly ServicePart[] = [];
 
   plan(input: ServicesInput): TableDef {
     const cluster = networkOf(parseCidr(input.clusterCidr));
@@ -416,28 +409,56 @@ export class ServicesPlanner {
     const context = `${input.node} ${input.clusterCidr}`;
     if (context !== this.context) this.memo = new Map();
     this.context = context;
-    const bySvc = slicesByService(input.slices);
-    const services = input.services
-      .filter(hasVip)
-      .map((s) => ({ s, id: chainIdOf(s) }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
-    const parts: ServicePart[] = [];
-    for (const { s, id } of services) {
-      const slices = bySvc.get(id) ?? [];
-      const prior = this.memo.get(id);
+    const bySvc = slicesByNamespace(input.slices);
+    const memo = new Map<Service, Planned>();
+    const planned: Planned[] = [];
+    for (const s of input.services) {
+      if (!hasVip(s)) continue;
+      const slices = bySvc.get(s.metadata.namespace)?.get(s.metadata.name) ?? [];
+      const prior = this.memo.get(s);
       const same =
-        prior !== undefined &&
-        prior.service === s &&
-        prior.slices.length === slices.length &&
-        prior.slices.every((x, i) => x === slices[i]);
-      const part = same ? prior.part : planService(s, slices, input.node, clusterPart);
-      memo.set(id, { service: s, slices, part });
-      parts.push(part);
+        prior !== undefined && prior.slices.length === slices.length && prior.slices.every((x, i) => x === slices[i]);
+      const p: Planned = same
+        ? prior
+        : { id: prior?.id ?? chainIdOf(s), slices, part: planService(s, slices, input.node, clusterPart) };
+      memo.set(s, p);
+      planned.push(p);
     }
     this.memo = memo;
-    return assemble(parts, clusterPart);
+    // Name order (claims go to the first); the cache's list is usually in that order already.
+    const byId = (a: Planned, b: Planned) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    if (planned.some((p, i) => i > 0 && byId(planned[i - 1]!, p) > 0)) planned.sort(byId);
+    this.parts = planned.map((p) => p.part);
+    return assemble(this.parts, clusterPart);
   }
+
+  /** `VIP PORT ENDPOINT` of every usable UDP endpoint in the last plan. */
+  udpEndpoints(): Set<string> {
+    const out = new Set<string>();
+    for (const p of this.parts) for (const u of p.udp) out.add(u);
+    return out;
+  }
+}
+
+interface Planned {
+  id: string;
+  slices: readonly EndpointSlice[];
+  part: ServicePart;
+}
+
+/** Slices by namespace, then by Service name (label kubernetes.io/service-name): no key text to build. */
+function slicesByNamespace(slices: readonly EndpointSlice[]): Map<string, Map<string, EndpointSlice[]>> {
+  const out = new Map<string, Map<string, EndpointSlice[]>>();
+  for (const slice of slices) {
+    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
+    if (name === undefined) continue;
+    let ns = out.get(slice.metadata.namespace);
+    if (!ns) out.set(slice.metadata.namespace, (ns = new Map()));
+    const list = ns.get(name);
+    if (list) list.push(slice);
+    else ns.set(name, [slice]);
+  }
+  return out;
 }
 
 /** The fixed skeleton and every Service's part, as one table. */
