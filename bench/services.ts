@@ -59,8 +59,10 @@ const ENDPOINTS = 10;
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
 const { root, weft, teardown } = benchLabs('services');
 const exec = new NodeExec();
-const TRAFFIC_LAB = 'hbtraffic';
-const CHANGE_LAB = 'hbchange';
+/** WEFT_BENCH_LAB_PREFIX: put before the labs' names, so that runs on a shared machine keep apart. */
+const LAB_PREFIX = process.env.WEFT_BENCH_LAB_PREFIX ?? '';
+const TRAFFIC_LAB = `${LAB_PREFIX}hbtraffic`;
+const CHANGE_LAB = `${LAB_PREFIX}hbchange`;
 const LABS = [TRAFFIC_LAB, CHANGE_LAB];
 const NS = 'bench';
 const CLUSTER_CIDR = '10.244.0.0/16';
