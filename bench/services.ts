@@ -16,7 +16,7 @@
  *   same change with only that one Service loaded.
  * - lab: on a 10-node lab, one endpoint change of a selector-less Service (its hand-written
  *   EndpointSlice re-applied with one address moved, so the lab's slice controller is not in the
- *   path) until every node's `ip weft-services` table has the new endpoint's chain, seen by an
+ *   path) until every node's `ip weft-services` table has the new endpoint's map element, seen by an
  *   `nft monitor` in each node's namespace (the kernel's own commit notification); median and p99.
  * Prints a table and writes bench/results/services.json. Not a test: it asserts nothing about time.
  *
@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { benchLabs } from './bench-labs.js';
 import { carryParts, report, type BenchRow } from './report.js';
 import { connRate, iperf } from './pod-traffic.js';
-import { loadEndpointIp, loadManifests, loadService, loadSlice, type ServiceLoad } from './services-load.js';
+import { loadClusterIp, loadEndpointIp, loadManifests, loadSlice, type ServiceLoad } from './services-load.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { systemClock } from '../src/adapters/clock.js';
 import { JsonLogger } from '../src/adapters/json-logger.js';
@@ -43,8 +43,8 @@ import type { Nft } from '../src/ports/nft.js';
 import type { NftTx } from '../src/core/nft/tx.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
 import type { K8sObject } from '../src/core/k8s/objects.js';
-import { SERVICES_OBJECTS, SERVICES_TABLE } from '../src/core/names.js';
-import { servicesTable, serviceChainNames } from '../src/core/services/service-table.js';
+import { SERVICES_BALANCE, SERVICES_OBJECTS, SERVICES_TABLE } from '../src/core/names.js';
+import { servicesTable } from '../src/core/services/service-table.js';
 import { planFullRebuild } from '../src/core/nft/sync.js';
 import { ClusterCache } from '../src/agent/cluster-cache.js';
 import { SERVICE_KINDS, servicesController } from '../src/agent/controller-services.js';
@@ -59,8 +59,10 @@ const ENDPOINTS = 10;
 const CONNECT_UNTIL = fileURLToPath(new URL('./connect-until.js', import.meta.url));
 const { root, weft, teardown } = benchLabs('services');
 const exec = new NodeExec();
-const TRAFFIC_LAB = 'hbtraffic';
-const CHANGE_LAB = 'hbchange';
+/** WEFT_BENCH_LAB_PREFIX: put before the labs' names, so that runs on a shared machine keep apart. */
+const LAB_PREFIX = process.env.WEFT_BENCH_LAB_PREFIX ?? '';
+const TRAFFIC_LAB = `${LAB_PREFIX}hbtraffic`;
+const CHANGE_LAB = `${LAB_PREFIX}hbchange`;
 const LABS = [TRAFFIC_LAB, CHANGE_LAB];
 const NS = 'bench';
 const CLUSTER_CIDR = '10.244.0.0/16';
@@ -435,18 +437,19 @@ async function endpointChanges(
     nftMs.push(n.nft.applyMs.at(-1)!);
     last = { i, ip: loadEndpointIp(i, 0, variant) };
   }
-  // The last change is in the kernel: the Service's chain goes to the moved endpoint's chain.
-  const svc = located(loadService(load, last.i))[0]!.object;
-  if (svc.kind !== 'Service') throw new Error('loadService made no Service');
-  const names = serviceChainNames(svc, svc.spec.ports[0]!);
-  const listed = await exec.tryRun({
-    argv: ['nft', 'list', 'chain', 'ip', SERVICES_TABLE, names.cluster],
-    netns: n.nsPath,
-  });
-  if (!listed.stdout.includes(names.endpoint({ ip: last.ip, port: 8080 })))
-    throw new Error(
-      `the last endpoint change (${last.ip}) is not in ${names.cluster}: ${listed.stdout}${listed.stderr}`,
-    );
+  // The last change is in the kernel: one of the endpoint maps holds the moved address for the
+  // Service's VIP (the shared layout of service-table.ts: endpoint i of a key is in endpoints-i).
+  const key = `{ ${loadClusterIp(last.i)} . tcp . 80 }`;
+  const held: string[] = [];
+  for (let i = 0; i < load.endpointsPerService; i++) {
+    const got = await exec.tryRun({
+      argv: ['nft', 'get', 'element', 'ip', SERVICES_TABLE, SERVICES_BALANCE.endpointsMap(i), key],
+      netns: n.nsPath,
+    });
+    held.push(got.stdout + got.stderr);
+  }
+  if (!held.some((text) => text.includes(`${last.ip} . 8080`)))
+    throw new Error(`the last endpoint change (${last.ip}) is not in the endpoint maps: ${held.join('')}`);
   return { ms, nftMs };
 }
 
@@ -577,14 +580,17 @@ async function syncPart(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // One endpoint change on every node of a 10-node lab.
 
-/** `nft monitor` in one node's namespace: resolves `when(text)` with the time a line containing it arrives. */
+/**
+ * `nft monitor new elements` in one node's namespace: resolves `when(text)` with the time a line
+ * containing it arrives (an endpoint change is element edits in the endpoint maps).
+ */
 class Monitor {
   private readonly child: ChildProcess;
   private readonly waiting = new Map<string, (at: number) => void>();
   private seen = new Map<string, number>();
 
   constructor(ns: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'new', 'chains'], {
+    this.child = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'new', 'elements'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
@@ -629,11 +635,11 @@ async function labPart(): Promise<void> {
     const everyNode: number[] = [];
     const commitMs: number[] = [];
     for (let t = 0; t < TRIALS; t++) {
-      // Endpoint 0 takes a new address each trial (variants 1..TRIALS), so its chain name is new.
+      // Endpoint 0 takes a new address each trial (variants 1..TRIALS), so its map element is new.
       const variant = t + 1;
       const ip = loadEndpointIp(0, 0, variant);
       for (const m of monitors) m.reset();
-      const waits = monitors.map((m) => m.when(`/${ip}/8080`));
+      const waits = monitors.map((m) => m.when(` ${ip} . 8080`));
       const slice = located(loadSlice(load, 0, new Map([[0, variant]])));
       const t0 = Date.now();
       await client.apply(slice);
@@ -652,7 +658,7 @@ async function labPart(): Promise<void> {
     const p99 = percentile(lastNode, 99);
     results.lab = {
       nodes: NODES,
-      what: 'a selector-less Service (10 endpoints) whose hand-written EndpointSlice is re-applied with one address moved; time from apply until every node has committed the new endpoint chain (nft monitor)',
+      what: 'a selector-less Service (10 endpoints) whose hand-written EndpointSlice is re-applied with one address moved; time from apply until every node has committed the new endpoint element (nft monitor)',
       trials: TRIALS,
       lastNodeMs: lastNode,
       medianMs: med,

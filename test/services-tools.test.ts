@@ -220,7 +220,8 @@ describe('tools for Services: get, probe --to, explain (2 nodes, vxlan)', { time
     assert.equal(j.outcome, 'balanced');
     assert.equal(j.node, 'n1');
     assert.equal(j.disagreement, undefined);
-    assert.equal(j.serviceChain, 'svc/web/svc/tcp/80');
+    // The Service has no affinity and a Cluster policy: the shared chain for two endpoints.
+    assert.equal(j.serviceChain, 'cluster-2');
     assert.ok(j.steps.some((s) => s.chain === 'services' && s.map === 'service-ips'));
     assert.deepEqual(
       j.candidates.map((c) => `${c.pod} ${c.node} ${c.port} ${c.path.kind} ${c.policy.allowed}`).sort(),
@@ -232,10 +233,7 @@ describe('tools for Services: get, probe --to, explain (2 nodes, vxlan)', { time
     for (const chain of [j.serviceChain!, ...j.candidates.map((c) => c.chain)])
       assert.ok(listing.stdout.includes(`chain ${chain} {`), `chain ${chain} in n1's table`);
     const text = lab.must(['explain', 'cl/client', 'service/web/svc', '--port', '80']);
-    assert.match(
-      text,
-      /chain services rule 0: map @service-ips \[[\d.]+ \. tcp \. 80\] -> goto svc\/web\/svc\/tcp\/80/,
-    );
+    assert.match(text, /chain services rule 0: map @service-ips \[[\d.]+ \. tcp \. 80\] -> goto cluster-2/);
     assert.match(text, /numgen random mod 2 picks one of 2 ready endpoints/);
     assert.match(
       text,

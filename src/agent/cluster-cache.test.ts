@@ -116,6 +116,25 @@ test('watch events move objects between index entries and deletes remove them', 
     assert.equal(cache.revision(), await store.revision());
   }));
 
+test('list is in key order and current through changes, additions and deletions', () =>
+  withCache(async (cache, store) => {
+    await put(store, namespace('x'), service('x', 'b'), service('x', 'd'));
+    await cache.start();
+    const listed = () => cache.list('Service').map((s) => `${s.object.metadata.name}:${s.object.spec.ports[0]!.port}`);
+    assert.deepEqual(listed(), ['b:80', 'd:80']);
+    // A changed object keeps its place and is the new one.
+    const changed = service('x', 'd');
+    await put(store, { ...changed, spec: { ...changed.spec, ports: [{ protocol: 'TCP', port: 81, targetPort: 80 }] } });
+    await flush();
+    assert.deepEqual(listed(), ['b:80', 'd:81']);
+    await put(store, service('x', 'a'), service('x', 'c'));
+    await flush();
+    assert.deepEqual(listed(), ['a:80', 'b:80', 'c:80', 'd:81']);
+    await store.commit({ put: [], delete: [{ kind: 'Service', namespace: 'x', name: 'b' }] });
+    await flush();
+    assert.deepEqual(listed(), ['a:80', 'c:80', 'd:81']);
+  }));
+
 test('subscribers are woken once per batch, only for their kinds; a node heartbeat wakes nobody', () =>
   withCache(async (cache, store) => {
     await cache.start();

@@ -83,6 +83,12 @@ function indexKeys(s: Stored): { node?: string; ip?: string; namespace?: string;
 
 export class ClusterCache {
   private readonly objects = new Map<K8sKind, Map<string, Stored>>();
+  /**
+   * Per kind, its keys in key order, kept while no object of the kind is added or removed: list()
+   * sorts again only then (a changed object keeps its place), so a sync woken by one changed
+   * endpoint slice does not sort 10,000 keys of each kind again.
+   */
+  private readonly order = new Map<K8sKind, string[]>();
   private readonly podsByNode = new Index<Stored<Pod>>();
   private readonly podsByIP = new Index<Stored<Pod>>();
   private readonly podsByNamespace = new Index<Stored<Pod>>();
@@ -142,9 +148,12 @@ export class ClusterCache {
   list<K extends K8sKind>(kind: K): Stored<ObjectOfKind<K>>[] {
     const m = this.objects.get(kind);
     if (!m) return [];
-    return [...m.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, v]) => v as Stored<ObjectOfKind<K>>);
+    let keys = this.order.get(kind);
+    if (!keys) {
+      keys = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      this.order.set(kind, keys);
+    }
+    return keys.map((k) => m.get(k) as Stored<ObjectOfKind<K>>);
   }
 
   get<K extends K8sKind>(kind: K, namespace: string, name: string): Stored<ObjectOfKind<K>> | undefined {
@@ -189,6 +198,7 @@ export class ClusterCache {
     ])
       idx.clear();
     this.listedAt = new Map();
+    this.order.clear();
     this.o.kinds.forEach((kind, i) => {
       const m = new Map<string, Stored>();
       this.objects.set(kind, m);
@@ -254,6 +264,7 @@ export class ClusterCache {
       objects.push(key);
       const old = m.get(k);
       if (old) this.unindex(old, k);
+      if (!old || e.type === 'DELETED') this.order.delete(e.kind);
       if (e.type === 'DELETED') m.delete(k);
       else this.put(e.object as Stored);
       changed.add(e.kind);

@@ -24,13 +24,7 @@ import type { Metrics } from '../ports/metrics.js';
 import type { Nft } from '../ports/nft.js';
 import type { K8sKind } from '../core/k8s/objects.js';
 import { NftTableSync } from '../adapters/nft-sync.js';
-import {
-  endpointsOf,
-  hasVip,
-  ServicesPlanner,
-  slicesByService,
-  usableEndpoints,
-} from '../core/services/service-table.js';
+import { ServicesPlanner } from '../core/services/service-table.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { SyncController, type SyncTiming } from './controller.js';
 
@@ -48,21 +42,6 @@ export interface ServicesControllerOptions {
   log: Logger;
   metrics: Metrics;
   timing: SyncTiming;
-}
-
-/** `vip proto ep` of every UDP endpoint in the table, for the conntrack flush. */
-function udpEndpoints(cache: ClusterCache): Set<string> {
-  const out = new Set<string>();
-  const slices = slicesByService(cache.list('EndpointSlice').map((s) => s.object));
-  for (const { object: s } of cache.list('Service')) {
-    if (!hasVip(s)) continue;
-    for (const p of s.spec.ports) {
-      if (p.protocol !== 'UDP') continue;
-      const own = slices.get(`${s.metadata.namespace}/${s.metadata.name}`) ?? [];
-      for (const e of usableEndpoints(endpointsOf(s, p, own))) out.add(`${s.spec.clusterIP} ${p.port} ${e.ip}`);
-    }
-  }
-  return out;
 }
 
 export function servicesController(o: ServicesControllerOptions): { controller: SyncController; close: () => void } {
@@ -94,7 +73,8 @@ export function servicesController(o: ServicesControllerOptions): { controller: 
         dirty = true;
         throw err;
       }
-      const udpNow = udpEndpoints(o.cache);
+      // From the plan's parts (each Service's kept with it): no pass over every Service and slice.
+      const udpNow = planner.udpEndpoints();
       if (udpBefore) for (const gone of udpBefore) if (!udpNow.has(gone)) await flushUdp(o, gone);
       udpBefore = udpNow;
       return String(revision);

@@ -132,6 +132,33 @@ export const SERVICES_OBJECTS = {
   firewallIps: 'firewall-ips',
 } as const;
 
+/**
+ * The shared balancing objects of the services table (src/core/services/service-table.ts): one
+ * chain per endpoint count in use and one map per endpoint index, never one per Service, so an
+ * endpoint change is element edits only (nft 1.0.6 lists every chain of the netns for a
+ * transaction that adds a rule or an element: the cost grows with the number of chains).
+ */
+export const SERVICES_BALANCE = {
+  /** ClusterIP traffic, Cluster policy: masquerade sources outside the pod network, pick one of n. */
+  cluster: (n: number) => `cluster-${n}`,
+  /** ClusterIP traffic, internalTrafficPolicy Local: pick one of this node's n endpoints. */
+  local: (n: number) => `local-${n}`,
+  /** Load-balancer and external-IP traffic (externalTrafficPolicy Cluster): masquerade, pick one of n. */
+  external: (n: number) => `external-${n}`,
+  /** Node-port traffic (externalTrafficPolicy Cluster): masquerade, pick one of n. */
+  nodePort: (n: number) => `nodeport-${n}`,
+  /** DNAT to endpoint i of the address . proto . port: a lookup in endpointsMap(i). */
+  pick: (i: number) => `pick-${i}`,
+  /** DNAT to endpoint i of the node port: a lookup in nodePortEndpointsMap(i). */
+  nodePortPick: (i: number) => `nodeport-pick-${i}`,
+  /** address . proto . port → endpoint i's address . port. */
+  endpointsMap: (i: number) => `endpoints-${i}`,
+  /** endpoint i's address . ClusterIP . proto . port: that endpoint reaching itself (hairpin), masqueraded. */
+  hairpinMap: (i: number) => `hairpin-${i}`,
+  /** proto . node port → endpoint i's address . port. */
+  nodePortEndpointsMap: (i: number) => `nodeport-endpoints-${i}`,
+} as const;
+
 /** The packet mark bit that asks the services table's postrouting chain to masquerade (kube-proxy's 0x4000). */
 export const MASQUERADE_MARK = 0x4000;
 

@@ -624,8 +624,9 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
             'ip',
             'weft-services',
           ]).stdout;
-          assert.ok(t.includes('svc/svc/web/tcp/80'), `${n} has the services table`);
-          assert.ok(!t.includes('/headless/') && !t.includes('/alias/'), `${n}: no rules for headless or alias`);
+          // Elements carry their Service's NS/NAME:PORT as comment.
+          assert.ok(t.includes('svc/web:'), `${n} has the services table`);
+          assert.ok(!t.includes('/headless') && !t.includes('/alias'), `${n}: no rules for headless or alias`);
         }
       } finally {
         remove('headless.yaml', yaml);

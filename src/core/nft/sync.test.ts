@@ -29,7 +29,7 @@ import {
   type SetDef,
   type TableDef,
 } from './model.js';
-import { planFullRebuild, planSync } from './sync.js';
+import { changedElements, planFullRebuild, planSync } from './sync.js';
 
 const FWD = baseChainOf('policyForward');
 const REGULAR = ['a', 'b', 'c'] as const;
@@ -249,4 +249,24 @@ test('syncer: full first, then changes; a failure keeps the kernel state and for
   now = 1000;
   assert.equal((await syncer.sync(withPods('10.0.0.4'), 'resync')).full, 'full resync asked');
   assert.deepEqual(normalizeTable(fake.table('inet', 'synct')), normalizeTable(withPods('10.0.0.4')));
+});
+
+test('property: changedElements finds what is not the same object on the other side, whatever the order', () => {
+  const pool: Element[] = Array.from({ length: 12 }, (_, i) => ({ key: [i] }));
+  const distinct = fc
+    .uniqueArray(fc.integer({ min: 0, max: 11 }), { maxLength: 12 })
+    .map((ix) => ix.map((i) => pool[i]!));
+  fc.assert(
+    fc.property(distinct, distinct, (before, now) => {
+      const { fresh, stale } = changedElements(before, now);
+      assert.deepEqual(
+        fresh,
+        now.filter((e) => !before.includes(e)),
+      );
+      assert.deepEqual(
+        stale,
+        before.filter((e) => !now.includes(e)),
+      );
+    }),
+  );
 });

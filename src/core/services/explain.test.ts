@@ -122,14 +122,14 @@ const cases: Array<{
         [
           'filter-prerouting-pre-dnat  jump firewall-check',
           'nat-prerouting  jump services',
-          'services service-ips goto svc/web/svc/tcp/80',
+          'services service-ips goto cluster-2',
         ],
       );
-      assert.equal(j.serviceChain, 'svc/web/svc/tcp/80');
+      assert.equal(j.serviceChain, 'cluster-2');
       assert.deepEqual(j.choice, { endpoints: 2, local: false });
       assert.equal(j.key, '10.96.0.20 . tcp . 80');
       const remote = j.candidates.find((c) => c.pod === 'web/w2')!;
-      assert.equal(remote.chain, 'ep/web/svc/tcp/80/10.244.2.5/9090');
+      assert.equal(remote.chain, 'pick-1');
       assert.equal(remote.nat, 'dnat to 10.244.2.5:9090');
       assert.equal(remote.path.kind === 'vxlan' && remote.path.route, '10.244.2.0/24 via 10.244.2.0 dev weft.1 onlink');
       // Each numgen value leads to exactly one endpoint, and every endpoint has one.
@@ -194,7 +194,7 @@ const cases: Array<{
     outcome: 'balanced',
     candidates: ['10.244.1.5:8080 web/w1 n1 same-node'],
     check: (j) => {
-      assert.equal(j.serviceChain, 'local/web/svc/tcp/80');
+      assert.equal(j.serviceChain, 'local-1');
       assert.equal(j.choice?.local, true);
     },
   },

@@ -17,7 +17,14 @@ import type { EndpointSlice, Protocol, Service, ServicePort } from '../k8s/objec
 import type { PolicyCluster } from '../policy/evaluate.js';
 import { explainVerdict } from '../policy/explain.js';
 import { reachVerdict, type ReachPod } from '../policy/reach.js';
-import { DEFAULT_BRIDGE, MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE, vxlanDeviceName } from '../names.js';
+import {
+  DEFAULT_BRIDGE,
+  MASQUERADE_MARK,
+  SERVICES_BALANCE,
+  SERVICES_OBJECTS as O,
+  SERVICES_TABLE,
+  vxlanDeviceName,
+} from '../names.js';
 import type { ChainDef, Hook, TableDef } from '../nft/model.js';
 import { tracePacket, type TracePacket, type TraceResult } from '../nft/trace.js';
 import { formatIp, networkOf, tryParseCidr } from '../net/ip.js';
@@ -308,13 +315,17 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
     else byChain.set(dnat.chain, { chain: dnat.chain, nat: dnat.action!, numgen: [i] });
   });
   // Up to the service chain; the choice among endpoints is the candidates' part.
+  // (The DNAT happens in the endpoint's chain, or in a shared pick chain: see service-table.ts.)
   const steps = stepsOf(table, natHook, first).filter(
-    (s) => !s.chain.startsWith('ep/') && !(s.chain === serviceChain && hasNumgen(table, s.chain, s.rule)),
+    (s) =>
+      !s.chain.startsWith('ep/') &&
+      !byChain.has(s.chain) &&
+      !(s.chain === serviceChain && hasNumgen(table, s.chain, s.rule)),
   );
-  const byEndpoint = new Map(all.map((e) => [names.endpoint(e), e]));
+  const byEndpoint = new Map(all.map((e) => [`${e.ip}:${e.port}`, e]));
   const candidates: JourneyCandidate[] = [...byChain.values()].map(({ chain, nat, numgen }) => {
     const m = /^dnat to (\S+):(\d+)$/.exec(nat);
-    const e: ServiceEndpoint | undefined = byEndpoint.get(chain);
+    const e: ServiceEndpoint | undefined = m ? byEndpoint.get(`${m[1]}:${m[2]}`) : undefined;
     const address = e?.ip ?? m?.[1] ?? '?';
     const epPort = e?.port ?? Number(m?.[2]);
     const pod = input.pods.find((p) => p.ip === address && !p.hostNetwork);
@@ -350,7 +361,11 @@ export function explainServiceJourney(input: JourneyInput): ServiceJourney {
     steps,
     ...(serviceChain ? { serviceChain } : {}),
     ...(masqueraded ? { masqueraded } : {}),
-    choice: { endpoints: mod, ...(affinity ? { affinity } : {}), local: serviceChain === names.local },
+    choice: {
+      endpoints: mod,
+      ...(affinity ? { affinity } : {}),
+      local: serviceChain === names.local || serviceChain === SERVICES_BALANCE.local(mod),
+    },
     candidates,
     ...(disagreement ? { disagreement } : {}),
   };

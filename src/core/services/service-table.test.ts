@@ -207,11 +207,17 @@ test('internalTrafficPolicy Local: pods reach only endpoints of their node; none
   assert.equal(tracePacket([n3], 'forward', tcp('10.244.3.9', '10.96.0.20', 80)).verdict, 'drop');
 });
 
-test('hairpin: an endpoint reaching its own Service is marked for masquerade', () => {
-  const t = servicesTable(input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }])]));
-  const r = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80));
-  assert.deepEqual(r.nat, ['dnat to 10.244.1.5:8080']);
-  assert.equal(r.packet.mark, MASQUERADE_MARK);
+test('hairpin: an endpoint reaching its own Service is marked for masquerade, another client is not', () => {
+  const t = servicesTable(
+    input([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }, { ip: '10.244.2.5' }])]),
+  );
+  const self = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80, { numgen: 0 }));
+  assert.deepEqual(self.nat, ['dnat to 10.244.1.5:8080']);
+  assert.equal(self.packet.mark, MASQUERADE_MARK);
+  // The same pod sent to the other endpoint keeps its address (policy sees the client).
+  const other = tracePacket([t], 'prerouting', tcp('10.244.1.5', '10.96.0.20', 80, { numgen: 1 }));
+  assert.deepEqual(other.nat, ['dnat to 10.244.2.5:8080']);
+  assert.equal(other.packet.mark ?? 0, 0);
 });
 
 test('sessionAffinity ClientIP: a timeout set per endpoint, updated on the way in, looked up first', () => {
@@ -321,8 +327,11 @@ test('externalIPs two Services claim, or that equal a ClusterIP, are in the map 
       [slice('a', [{ ip: '10.244.1.5' }]), slice('b', [{ ip: '10.244.2.5' }])],
     ),
   );
-  const keys = t.sets.find((x) => x.name === O.serviceIps)!.elements.map((e) => e.key.join(' '));
-  assert.equal(new Set(keys).size, keys.length);
+  // Every map holds a key once: the endpoint maps follow the claims of service-ips.
+  for (const set of t.sets) {
+    const keys = set.elements.map((e) => e.key.join(' '));
+    assert.equal(new Set(keys).size, keys.length, `${set.name}: ${keys.join(', ')}`);
+  }
   assert.deepEqual(tracePacket([t], 'prerouting', tcp('10.99.0.250', '192.0.2.9', 80)).nat, [
     'dnat to 10.244.1.5:8080',
   ]);
@@ -510,4 +519,42 @@ test('property: the planner with memory plans what servicesTable plans, and its 
     ),
     { numRuns: 100 },
   );
+});
+
+test('shared balancing: the chains do not grow with Services, and an endpoint change edits elements only', () => {
+  const ten = (i: number, moved = false) =>
+    slice(
+      `s${i}`,
+      Array.from({ length: 10 }, (_, j) => ({ ip: `10.244.${i}.${j === 0 && moved ? 200 : j + 10}` })),
+    );
+  const many = (n: number) => Array.from({ length: n }, (_, i) => service(`s${i}`, { clusterIP: `10.96.1.${i}` }));
+  const small = servicesTable(input(many(1), [ten(0)]));
+  const planner = new ServicesPlanner();
+  const services = many(200);
+  const slices = services.map((_, i) => ten(i));
+  const big = planner.plan(input(services, slices));
+  assert.deepEqual(
+    big.chains.map((c) => c.name),
+    small.chains.map((c) => c.name),
+    '200 Services of 10 endpoints have the chains of one',
+  );
+  const after = planner.plan(
+    input(
+      services,
+      slices.map((s, i) => (i === 7 ? ten(7, true) : s)),
+    ),
+  );
+  const ops = planSync(after, big).tx.ops;
+  assert.ok(ops.length > 0);
+  for (const op of ops) assert.equal(op.object.kind, 'element', `${op.verb} ${op.object.kind}: not an element edit`);
+  // Every numgen value of the changed Service leads to one of its new endpoints, the moved one included.
+  const reached = new Set(
+    Array.from(
+      { length: 10 },
+      (_, n) => tracePacket([after], 'prerouting', tcp('10.244.9.9', '10.96.1.7', 80, { numgen: n })).nat[0],
+    ),
+  );
+  assert.equal(reached.size, 10);
+  assert.ok(reached.has('dnat to 10.244.7.200:8080'));
+  assert.ok(!reached.has('dnat to 10.244.7.10:8080'));
 });

@@ -8,6 +8,28 @@
  *     ip daddr . meta l4proto . th dport vmap @service-ips          VIP or LB address → its chain
  *     fib daddr type local ip daddr != 127.0.0.0/8
  *       meta l4proto . th dport vmap @service-nodeports             a node port on any node address
+ *
+ * Most Services (no session affinity, externalTrafficPolicy Cluster) own no chain: their keys go
+ * to chains shared by every Service with the same number of endpoints, and their endpoints are
+ * elements of maps indexed by position, so an endpoint change is element edits only:
+ *   cluster-N                   ClusterIP traffic over N endpoints
+ *     ip saddr != CLUSTER jump mark-for-masquerade                 the node itself, outside clients
+ *     numgen random mod N vmap { 0 : goto pick-0, ... }             one endpoint, equal weight
+ *   local-N                     the same over this node's N endpoints (internalTrafficPolicy Local)
+ *   external-N / nodeport-N     LB and external-IP / node-port traffic: jump mark-for-masquerade,
+ *                               then numgen over pick-i / nodeport-pick-i
+ *   pick-I
+ *     ip saddr . ip daddr . meta l4proto . th dport @hairpin-I jump mark-for-masquerade
+ *                               hairpin: endpoint I of this ClusterIP key is the client itself
+ *     dnat ip to ip daddr . meta l4proto . th dport map @endpoints-I
+ *   nodeport-pick-I             dnat ip to meta l4proto . th dport map @nodeport-endpoints-I
+ * (Why: nft 1.0.6 lists every chain of the netns before any transaction that adds an element or
+ * a rule, about 3.5 ms per 1,000 chains; kube-proxy's layout, a chain per endpoint, made one
+ * endpoint change at 10,000 Services x 10 endpoints cost about 450 ms in nft alone. One lookup
+ * still picks the chain and one the endpoint, as kube-proxy's per-Service vmap does.)
+ *
+ * Services with session affinity or externalTrafficPolicy Local keep chains of their own, as
+ * kube-proxy's nftables mode has them (an affinity set per endpoint needs a chain per endpoint):
  *   svc/NS/NAME/PROTO/PORT      the Service port over its endpoints (Cluster traffic policy)
  *     ip daddr VIP ip saddr != CLUSTER jump mark-for-masquerade    the node itself, outside clients
  *     ip saddr @aff/... goto ep/...                                  sessionAffinity ClientIP
@@ -46,7 +68,7 @@
 
 import type { EndpointSlice, Protocol, Service, ServicePort } from '../k8s/objects.js';
 import { SERVICE_NAME_LABEL } from '../k8s/objects.js';
-import { MASQUERADE_MARK, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
+import { MASQUERADE_MARK, SERVICES_BALANCE as B, SERVICES_OBJECTS as O, SERVICES_TABLE } from '../names.js';
 import { baseChainOf } from '../nft/layout.js';
 import {
   goto,
@@ -65,6 +87,7 @@ import {
   type TableDef,
 } from '../nft/model.js';
 import { cidrContains, parseCidr, formatIp, networkOf } from '../net/ip.js';
+import { sharedBalancing, type Balanced } from './shared-balancing.js';
 
 export interface ServicesInput {
   /** This node's name (endpoints' nodeName), for Local traffic policies. */
@@ -157,6 +180,7 @@ const dropVerdict: Element['value'] = { verdict: 'drop' };
 
 /** What one Service adds to the table: its chains, sets and map elements. */
 interface ServicePart {
+  /** Chains of this Service alone (affinity, externalTrafficPolicy Local, firewall). */
   chains: ChainDef[];
   epChains: ChainDef[];
   sets: SetDef[];
@@ -166,6 +190,12 @@ interface ServicePart {
   noEndpointNodePorts: Element[];
   firewallIps: Element[];
   clusterIp: Element;
+  /** Keys balanced by the shared chains, with their endpoints in index order. */
+  balanced: Balanced[];
+  /** It has keys besides its ClusterIP's (LB addresses, external IPs), which other Services may claim too. */
+  external: boolean;
+  /** `VIP PORT ENDPOINT` of each usable endpoint of its UDP ports (the agent flushes conntrack when one goes). */
+  udp: string[];
 }
 
 type VipService = Service & { spec: { clusterIP: string } };
@@ -188,6 +218,26 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
   // loadBalancerSourceRanges guard the load-balancer addresses only (not node ports or external IPs), as kube-proxy does.
   const sourceRanges = s.spec.type === 'LoadBalancer' ? sourceRangesOf(s) : [];
   const firewalled = sourceRanges.length > 0 ? ingress : [];
+  // Session affinity and externalTrafficPolicy Local need rules of their own (kube-proxy's
+  // per-endpoint chains); every other Service is balanced by the shared chains, so that its
+  // endpoints are map elements only.
+  const shared = affinity === undefined && s.spec.externalTrafficPolicy !== 'Local';
+  const balanced: Balanced[] = [];
+  const udp: string[] = [];
+  const balanceShared = (
+    key: readonly Part[],
+    kind: Balanced['kind'],
+    eps: readonly ServiceEndpoint[],
+  ): Element['value'] => {
+    balanced.push({
+      key,
+      kind,
+      elements: eps.map((e) => ({ key, value: [e.ip, e.port] })),
+      // External and node-port traffic is masqueraded anyway.
+      hairpin: kind === 'cluster' || kind === 'local' ? eps.map((e) => ({ key: [e.ip, ...key] })) : [],
+    });
+    return goto(B[kind](eps.length)).verdict;
+  };
   for (const p of s.spec.ports) {
     const names = serviceChainNames(s, p);
     const proto = PROTO[p.protocol];
@@ -195,6 +245,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     const usable = usableEndpoints(all);
     const local = usableEndpoints(all.filter((e) => e.nodeName === node));
     const comment = `${s.metadata.namespace}/${s.metadata.name}:${p.name ?? p.port}`;
+    if (p.protocol === 'UDP') for (const e of usable) udp.push(`${vip} ${p.port} ${e.ip}`);
 
     const epChain = (e: ServiceEndpoint): string => {
       const name = names.endpoint(e);
@@ -237,7 +288,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
       return rules;
     };
 
-    if (usable.length > 0) {
+    if (usable.length > 0 && !shared) {
       chains.push({
         name: names.cluster,
         comment,
@@ -250,7 +301,7 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
         ],
       });
     }
-    if (local.length > 0)
+    if (local.length > 0 && !shared)
       chains.push({ name: names.local, comment: `${comment} (this node's endpoints)`, rules: balance(local) });
 
     // ClusterIP traffic.
@@ -259,21 +310,31 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     if (usable.length === 0) noEndpointIps.push({ key: vipKey, value: reject, comment });
     else if (internalLocal && local.length === 0)
       noEndpointIps.push({ key: vipKey, value: dropVerdict, comment: `${comment}: no local endpoint` });
+    else if (shared)
+      serviceIps.push({
+        key: vipKey,
+        value: internalLocal ? balanceShared(vipKey, 'local', local) : balanceShared(vipKey, 'cluster', usable),
+        comment,
+      });
     else serviceIps.push({ key: vipKey, value: goto(internalLocal ? names.local : names.cluster).verdict, comment });
 
     // Node port, load-balancer and external-IP traffic.
     const external = s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
-    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key'] }> = [];
+    const externalKeys: Array<{ map: Element[]; missing: Element[]; key: Element['key']; kind: Balanced['kind'] }> = [];
     if (external && p.nodePort !== undefined)
-      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort] });
+      externalKeys.push({ map: nodePorts, missing: noEndpointNodePorts, key: [proto, p.nodePort], kind: 'nodePort' });
     // An address . port another Service also claims is settled when the parts are put together (assemble).
     for (const ip of [...ingress, ...externalIps])
-      externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port] });
+      externalKeys.push({ map: serviceIps, missing: noEndpointIps, key: [ip, proto, p.port], kind: 'external' });
     for (const ip of firewalled)
       firewallIps.push({ key: [ip, proto, p.port], value: goto(names.firewall).verdict, comment });
     if (externalKeys.length === 0) continue;
     if (usable.length === 0) {
       for (const k of externalKeys) k.missing.push({ key: k.key, value: reject, comment });
+      continue;
+    }
+    if (shared) {
+      for (const k of externalKeys) k.map.push({ key: k.key, value: balanceShared(k.key, k.kind, usable), comment });
       continue;
     }
     const externalLocal = s.spec.externalTrafficPolicy === 'Local';
@@ -306,21 +367,10 @@ function planService(s: VipService, slices: readonly EndpointSlice[], node: stri
     noEndpointNodePorts,
     firewallIps,
     clusterIp: { key: [s.spec.clusterIP] },
+    balanced,
+    external: [...serviceIps, ...noEndpointIps].some((e) => e.key[0] !== vip),
+    udp,
   };
-}
-
-/** Each Service's own EndpointSlices (label kubernetes.io/service-name), by "namespace/name". */
-export function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
-  for (const slice of slices) {
-    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
-    if (name === undefined) continue;
-    const key = `${slice.metadata.namespace}/${name}`;
-    const list = out.get(key);
-    if (list) list.push(slice);
-    else out.set(key, [slice]);
-  }
-  return out;
 }
 
 /** The whole table for one node. */
@@ -335,8 +385,10 @@ export function servicesTable(input: ServicesInput): TableDef {
  * them unchanged by identity. One endpoint change re-plans that Service only.
  */
 export class ServicesPlanner {
-  private memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
+  /** By Service object: a changed Service is a new object, planned again. */
+  private memo = new Map<Service, Planned>();
   private context = '';
+  private parts: readonly ServicePart[] = [];
 
   plan(input: ServicesInput): TableDef {
     const cluster = networkOf(parseCidr(input.clusterCidr));
@@ -344,32 +396,60 @@ export class ServicesPlanner {
     const context = `${input.node} ${input.clusterCidr}`;
     if (context !== this.context) this.memo = new Map();
     this.context = context;
-    const bySvc = slicesByService(input.slices);
-    const services = input.services
-      .filter(hasVip)
-      .map((s) => ({ s, id: chainIdOf(s) }))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const memo = new Map<string, { service: Service; slices: readonly EndpointSlice[]; part: ServicePart }>();
-    const parts: ServicePart[] = [];
-    for (const { s, id } of services) {
-      const slices = bySvc.get(id) ?? [];
-      const prior = this.memo.get(id);
+    const bySvc = slicesByNamespace(input.slices);
+    const memo = new Map<Service, Planned>();
+    const planned: Planned[] = [];
+    for (const s of input.services) {
+      if (!hasVip(s)) continue;
+      const slices = bySvc.get(s.metadata.namespace)?.get(s.metadata.name) ?? [];
+      const prior = this.memo.get(s);
       const same =
-        prior !== undefined &&
-        prior.service === s &&
-        prior.slices.length === slices.length &&
-        prior.slices.every((x, i) => x === slices[i]);
-      const part = same ? prior.part : planService(s, slices, input.node, clusterPart);
-      memo.set(id, { service: s, slices, part });
-      parts.push(part);
+        prior !== undefined && prior.slices.length === slices.length && prior.slices.every((x, i) => x === slices[i]);
+      const p: Planned = same
+        ? prior
+        : { id: prior?.id ?? chainIdOf(s), slices, part: planService(s, slices, input.node, clusterPart) };
+      memo.set(s, p);
+      planned.push(p);
     }
     this.memo = memo;
-    return assemble(parts);
+    // Name order (claims go to the first); the cache's list is usually in that order already.
+    const byId = (a: Planned, b: Planned) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    if (planned.some((p, i) => i > 0 && byId(planned[i - 1]!, p) > 0)) planned.sort(byId);
+    this.parts = planned.map((p) => p.part);
+    return assemble(this.parts, clusterPart);
+  }
+
+  /** `VIP PORT ENDPOINT` of every usable UDP endpoint in the last plan. */
+  udpEndpoints(): Set<string> {
+    const out = new Set<string>();
+    for (const p of this.parts) for (const u of p.udp) out.add(u);
+    return out;
   }
 }
 
+interface Planned {
+  id: string;
+  slices: readonly EndpointSlice[];
+  part: ServicePart;
+}
+
+/** Slices by namespace, then by Service name (label kubernetes.io/service-name): no key text to build. */
+function slicesByNamespace(slices: readonly EndpointSlice[]): Map<string, Map<string, EndpointSlice[]>> {
+  const out = new Map<string, Map<string, EndpointSlice[]>>();
+  for (const slice of slices) {
+    const name = slice.metadata.labels[SERVICE_NAME_LABEL];
+    if (name === undefined) continue;
+    let ns = out.get(slice.metadata.namespace);
+    if (!ns) out.set(slice.metadata.namespace, (ns = new Map()));
+    const list = ns.get(name);
+    if (list) list.push(slice);
+    else ns.set(name, [slice]);
+  }
+  return out;
+}
+
 /** The fixed skeleton and every Service's part, as one table. */
-function assemble(parts: readonly ServicePart[]): TableDef {
+function assemble(parts: readonly ServicePart[], clusterPart: Part): TableDef {
   const all = <T>(pick: (p: ServicePart) => readonly T[]): T[] => {
     const out: T[] = [];
     for (const p of parts) for (const x of pick(p)) out.push(x);
@@ -380,8 +460,10 @@ function assemble(parts: readonly ServicePart[]): TableDef {
   // same external address . port, the first in name order has it.
   const keyOf = (e: Element) => e.key.join(' ');
   const claimed = new Set<string>();
-  for (const p of parts)
-    for (const e of [...p.serviceIps, ...p.noEndpointIps]) if (e.key[0] === p.clusterIp.key[0]) claimed.add(keyOf(e));
+  if (parts.some((p) => p.external))
+    for (const p of parts)
+      for (const list of [p.serviceIps, p.noEndpointIps])
+        for (const e of list) if (e.key[0] === p.clusterIp.key[0]) claimed.add(keyOf(e));
   const firstClaim = (p: ServicePart, e: Element): boolean => {
     if (e.key[0] === p.clusterIp.key[0]) return true;
     if (claimed.has(keyOf(e))) return false;
@@ -390,10 +472,26 @@ function assemble(parts: readonly ServicePart[]): TableDef {
   };
   const serviceIps: Element[] = [];
   const noEndpointIps: Element[] = [];
+  const balanced: Balanced[] = [];
   for (const p of parts) {
-    for (const e of p.serviceIps) if (firstClaim(p, e)) serviceIps.push(e);
+    if (!p.external) {
+      // Only its ClusterIP's keys, which no other Service has: nothing to settle.
+      for (const e of p.serviceIps) serviceIps.push(e);
+      for (const e of p.noEndpointIps) noEndpointIps.push(e);
+      for (const b of p.balanced) balanced.push(b);
+      continue;
+    }
+    const kept = new Set<string>();
+    for (const e of p.serviceIps)
+      if (firstClaim(p, e)) {
+        serviceIps.push(e);
+        kept.add(keyOf(e));
+      }
     for (const e of p.noEndpointIps) if (firstClaim(p, e)) noEndpointIps.push(e);
+    // A key another Service has is not balanced for this one either.
+    for (const b of p.balanced) if (b.kind === 'nodePort' || kept.has(b.key.join(' '))) balanced.push(b);
   }
+  const shared = sharedBalancing(balanced, clusterPart);
   const nodePorts = all((p) => p.nodePorts);
   const firewallIps = all((p) => p.firewallIps);
   const noEndpointNodePorts = all((p) => p.noEndpointNodePorts);
@@ -520,8 +618,8 @@ function assemble(parts: readonly ServicePart[]): TableDef {
     family: 'ip',
     name: SERVICES_TABLE,
     comment: 'weft: Services (kube-proxy nftables mode)',
-    chains: [...fixedChains, ...chains, ...epChains],
-    sets: [...fixedSets, ...sets],
+    chains: [...fixedChains, ...shared.chains, ...chains, ...epChains],
+    sets: [...fixedSets, ...shared.sets, ...sets],
   };
 }
 
