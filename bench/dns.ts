@@ -1,0 +1,611 @@
+/**
+ * Benchmark of cluster DNS (issue 12), each figure beside a baseline of the same run, all on
+ * 127.0.0.1 (no lab): the real server runs as its own process, `weft dns --objects-file STORE`,
+ * over a lab's SQLite object store that this bench fills.
+ * - answering: dnsperf (Debian's) sends A queries for 10,000 Service names
+ *   (`sN.dns-K.svc.cluster.local`, ClusterIP Services over 4 namespaces, each with a 10-endpoint
+ *   slice) to weft and to Debian's dnsmasq serving the same names → the same addresses from an
+ *   addn-hosts file, for the same time at a few fixed client settings; queries per second (the
+ *   ratio weft/dnsmasq, target >= 0.7), and latency (average, and p99 from dnsperf's per-query
+ *   lines, -v) at one fixed offered load both sustain. Every name is first checked to give the
+ *   same address from both; a run with a lost query or an rcode other than NOERROR is reported
+ *   INVALID, never dropped.
+ * - memory: VmRSS of the weft dns process after loading 10,000 Services with 100,000 endpoints
+ *   (and after answering each name once), against the same server over an empty store; and of a
+ *   store of 1,000 headless Services x 100 ready endpoints (100,000 A records in the index).
+ * - creation: a ClusterIP Service committed to the store (what `weft apply` writes) until its
+ *   name answers with its address at the running server (a real query every ~1 ms), with the
+ *   10,000 Services loaded; median and p99 over 100 creations (target p99 < 100 ms).
+ * Prints a table and writes bench/results/dns.json. Not a test: it asserts nothing about time.
+ *
+ * Run: npm run build && node dist/bench/dns.js   (about 2 minutes; WEFT_BENCH_DNS_SECONDS sets
+ *      each dnsperf run's length, default 10)
+ */
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { report, type BenchRow } from './report.js';
+import {
+  addressesOf,
+  DnsClient,
+  fillStore,
+  loadClusterIp,
+  loadFqdn,
+  loadHostsFile,
+  loadQueryFile,
+  rcodeOf,
+  serviceObject,
+  loadNamespace,
+  type DnsLoad,
+} from './dns-load.js';
+import { systemClock } from '../src/adapters/clock.js';
+import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
+import { freePort } from '../test/support/etcd.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const DNSMASQ = '/usr/sbin/dnsmasq';
+const SECONDS = Number(process.env.WEFT_BENCH_DNS_SECONDS ?? 10);
+const LOAD: DnsLoad = { services: 10_000, namespaces: 4, endpointsPerService: 10 };
+const HEADLESS: DnsLoad = { services: 1_000, namespaces: 4, endpointsPerService: 100, headless: true };
+const EMPTY: DnsLoad = { services: 0, namespaces: 0, endpointsPerService: 0 };
+/**
+ * dnsperf's client settings, each run against both servers: sockets (-c) and queries outstanding
+ * (-q). Above about 200 outstanding, dnsperf's first burst overflows the server socket's default
+ * receive buffer (212 KB) and a few hundred queries are lost at either server.
+ */
+const SETTINGS = [
+  { clients: 1, outstanding: 100 },
+  { clients: 4, outstanding: 100 },
+];
+const CREATIONS = 100;
+
+const rows: BenchRow[] = [];
+const results: Record<string, unknown> = { date: new Date().toISOString() };
+const dir = mkdtempSync(join(tmpdir(), 'weft-bench-dns-'));
+// dnsmasq reads its hosts file after dropping to the user nobody.
+chmodSync(dir, 0o755);
+const started: ChildProcess[] = [];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+/** Nearest-rank percentile. */
+const percentile = (xs: readonly number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
+const progress = (text: string) => process.stderr.write(`dns bench: ${text}\n`);
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+
+// ---------------------------------------------------------------------------------------------
+// The two servers.
+
+interface Server {
+  name: string;
+  pid: number;
+  port: number;
+  /** ms from spawn until it answered the first query. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+function spawnServer(argv: string[]): { child: ChildProcess; output: () => string } {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let out = '';
+  const keep = (c: Buffer) => (out = (out + c.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return { child, output: () => out };
+}
+
+/**
+ * Waits until `probe.name` gets the rcode `probe.rcode` at `port`: the server listens and has
+ * loaded its names (dnsmasq answers REFUSED for a moment before it has read its hosts file).
+ */
+async function waitAnswering(
+  what: string,
+  port: number,
+  probe: Probe,
+  child: ChildProcess,
+  output: () => string,
+): Promise<void> {
+  const client = new DnsClient(port);
+  try {
+    let last = 'no answer';
+    for (const t0 = Date.now(); Date.now() - t0 < 120_000; ) {
+      if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}: ${output()}`);
+      const a = await client.ask(probe.name, 'A', 100);
+      if (a && rcodeOf(a) === probe.rcode) return;
+      if (a) {
+        last = rcodeOf(a);
+        await sleep(5);
+      }
+    }
+    throw new Error(`${what}: ${probe.name} still ${last} after 120 s (expected ${probe.rcode}): ${output()}`);
+  } finally {
+    client.close();
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** A name and the rcode that says the server is ready. */
+interface Probe {
+  name: string;
+  rcode: 'NOERROR' | 'NXDOMAIN';
+}
+
+async function startWeft(store: string, probe: Probe): Promise<Server> {
+  const port = await freePort();
+  const metrics = await freePort();
+  // No upstream (an empty resolv.conf): only cluster names are asked, and nothing leaves the machine.
+  const resolv = join(dir, 'resolv.conf');
+  writeFileSync(resolv, '');
+  const t0 = performance.now();
+  const { child, output } = spawnServer([
+    process.execPath,
+    CLI,
+    'dns',
+    '--objects-file',
+    store,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--metrics-addr',
+    `127.0.0.1:${metrics}`,
+    '--resolv-conf',
+    resolv,
+  ]);
+  await waitAnswering('weft dns', port, probe, child, output);
+  return { name: 'weft', pid: child.pid!, port, readyMs: performance.now() - t0, stop: () => stopChild(child) };
+}
+
+async function startDnsmasq(hosts: string, probe: Probe): Promise<Server> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const { child, output } = spawnServer([
+    DNSMASQ,
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--bind-interfaces',
+    '--listen-address=127.0.0.1',
+    `--port=${port}`,
+    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+    `--addn-hosts=${hosts}`,
+    // dnsmasq's largest advised cache (it warns above 10,000); hosts entries are kept apart from it.
+    '--cache-size=10000',
+    // weft's answers carry TTL 5; dnsmasq's local records default to 0.
+    '--local-ttl=5',
+    // Start-up messages and errors only (no --log-queries): to stderr, kept for the error message.
+    '--log-facility=-',
+  ]);
+  await waitAnswering('dnsmasq', port, probe, child, output);
+  return { name: 'dnsmasq', pid: child.pid!, port, readyMs: performance.now() - t0, stop: () => stopChild(child) };
+}
+
+/** VmRSS and VmHWM of a process, in kB. */
+function memoryOf(pid: number): { rssKb: number; hwmKb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// dnsperf.
+
+interface PerfRun {
+  server: string;
+  clients: number;
+  outstanding: number;
+  maxQps?: number;
+  sent: number;
+  completed: number;
+  lost: number;
+  rcodes: Record<string, number>;
+  qps: number;
+  avgLatencyMs: number;
+  maxLatencyMs: number;
+  stddevLatencyMs: number;
+  /** From the per-query lines (-v): only in latency runs. */
+  p50LatencyMs?: number;
+  p99LatencyMs?: number;
+  /** No query lost and every answer NOERROR. */
+  valid: boolean;
+  problems: string[];
+}
+
+function dnsperf(
+  server: Server,
+  queries: string,
+  o: { clients: number; outstanding: number; seconds: number; maxQps?: number; verbose?: boolean },
+): Promise<PerfRun> {
+  const argv = [
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-d',
+    queries,
+    '-l',
+    String(o.seconds),
+    '-c',
+    String(o.clients),
+    '-q',
+    String(o.outstanding),
+    ...(o.maxQps ? ['-Q', String(o.maxQps)] : []),
+    ...(o.verbose ? ['-v'] : []),
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('dnsperf', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    started.push(child);
+    const latencies: number[] = [];
+    const verboseCodes: Record<string, number> = {};
+    let text = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      // -v: "> NOERROR s1.dns-1.svc.cluster.local A 0.000123" per answered query.
+      if (line.startsWith('> ')) {
+        const f = line.split(' ');
+        verboseCodes[f[1]!] = (verboseCodes[f[1]!] ?? 0) + 1;
+        latencies.push(Number(f[f.length - 1]) * 1000);
+      } else text += line + '\n';
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`dnsperf ${argv.join(' ')}: exit ${code}: ${stderr}${text}`));
+      const num = (re: RegExp) => {
+        const m = re.exec(text);
+        if (!m) throw new Error(`dnsperf output has no ${re.source}:\n${text}`);
+        return Number(m[1]);
+      };
+      try {
+        const rcodes: Record<string, number> = {};
+        for (const m of (/Response codes:\s+(.*)/.exec(text)?.[1] ?? '').matchAll(/([A-Z]+) (\d+) \(/g))
+          rcodes[m[1]!] = Number(m[2]);
+        const sent = num(/Queries sent:\s+(\d+)/);
+        const completed = num(/Queries completed:\s+(\d+)/);
+        const lost = num(/Queries lost:\s+(\d+)/);
+        const problems: string[] = [];
+        if (lost > 0) problems.push(`${lost} queries lost`);
+        if (completed !== sent) problems.push(`${completed} of ${sent} completed`);
+        const other = Object.entries(rcodes).filter(([k]) => k !== 'NOERROR');
+        if (other.length > 0) problems.push(`rcodes ${other.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        if ((rcodes.NOERROR ?? 0) !== completed) problems.push(`${rcodes.NOERROR ?? 0} NOERROR of ${completed}`);
+        if (o.verbose && latencies.length !== completed)
+          problems.push(`${latencies.length} per-query lines for ${completed} completed`);
+        const run: PerfRun = {
+          server: server.name,
+          clients: o.clients,
+          outstanding: o.outstanding,
+          ...(o.maxQps ? { maxQps: o.maxQps } : {}),
+          sent,
+          completed,
+          lost,
+          rcodes,
+          qps: num(/Queries per second:\s+([\d.]+)/),
+          avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+          maxLatencyMs: num(/Average Latency \(s\):.*max ([\d.]+)\)/) * 1000,
+          stddevLatencyMs: num(/Latency StdDev \(s\):\s+([\d.]+)/) * 1000,
+          ...(o.verbose && latencies.length > 0
+            ? { p50LatencyMs: percentile(latencies, 50), p99LatencyMs: percentile(latencies, 99) }
+            : {}),
+          valid: problems.length === 0,
+          problems,
+        };
+        resolve(run);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks and parts.
+
+/**
+ * Asks every name of the load once (100 at a time) and checks the answer: NOERROR with exactly
+ * the Service's address, or (over an empty store) NXDOMAIN. Returns the problems (at most 5 shown).
+ */
+async function checkNames(server: Server, l: DnsLoad, expect: 'address' | 'nxdomain'): Promise<string[]> {
+  const client = new DnsClient(server.port);
+  const problems: string[] = [];
+  try {
+    for (let at = 0; at < l.services; at += 100) {
+      const batch = Array.from({ length: Math.min(100, l.services - at) }, (_, k) => at + k);
+      const answers = await Promise.all(batch.map((i) => client.ask(loadFqdn(l, i), 'A', 2000)));
+      answers.forEach((a, k) => {
+        const i = batch[k]!;
+        const name = loadFqdn(l, i);
+        if (!a) problems.push(`${name}: no answer`);
+        else if (expect === 'nxdomain') {
+          if (rcodeOf(a) !== 'NXDOMAIN') problems.push(`${name}: ${rcodeOf(a)}, expected NXDOMAIN`);
+        } else if (rcodeOf(a) !== 'NOERROR' || addressesOf(a).join() !== loadClusterIp(i))
+          problems.push(`${name}: ${rcodeOf(a)} ${addressesOf(a).join()}, expected ${loadClusterIp(i)}`);
+      });
+    }
+  } finally {
+    client.close();
+  }
+  if (problems.length > 0) progress(`${server.name}: ${problems.length} wrong answers, e.g. ${problems[0]}`);
+  return problems.slice(0, 5).concat(problems.length > 5 ? [`… ${problems.length - 5} more`] : []);
+}
+
+/** Asks every (headless) name once; the answers hold all its endpoints (TCP) or are cut (TC over UDP). */
+async function askAll(server: Server, l: DnsLoad): Promise<number> {
+  const client = new DnsClient(server.port);
+  let answered = 0;
+  try {
+    for (let at = 0; at < l.services; at += 100) {
+      const batch = Array.from({ length: Math.min(100, l.services - at) }, (_, k) => at + k);
+      const got = await Promise.all(batch.map((i) => client.ask(loadFqdn(l, i), 'A', 2000)));
+      answered += got.filter((a) => a !== undefined && rcodeOf(a) === 'NOERROR').length;
+    }
+  } finally {
+    client.close();
+  }
+  return answered;
+}
+
+async function makeStore(name: string, l: DnsLoad): Promise<{ path: string; objects: number; ms: number }> {
+  const path = join(dir, name, 'objects.db');
+  const store = new SqliteObjectStore(path, systemClock);
+  const t0 = performance.now();
+  const objects = await fillStore(store, l);
+  const ms = performance.now() - t0;
+  await store.close();
+  return { path, objects, ms };
+}
+
+async function memoryBaseline(): Promise<{ afterLoad: number; afterQueries: number; readyMs: number }> {
+  const empty = await makeStore('empty', EMPTY);
+  const weft = await startWeft(empty.path, { name: loadFqdn(LOAD, 0), rcode: 'NXDOMAIN' });
+  try {
+    await sleep(500);
+    const afterLoad = memoryOf(weft.pid).rssKb;
+    const wrong = await checkNames(weft, LOAD, 'nxdomain');
+    if (wrong.length > 0) throw new Error(`weft over an empty store: ${wrong.join('; ')}`);
+    const afterQueries = memoryOf(weft.pid).rssKb;
+    return { afterLoad, afterQueries, readyMs: weft.readyMs };
+  } finally {
+    await weft.stop();
+  }
+}
+
+async function headlessMemory(): Promise<{
+  afterLoad: number;
+  afterQueries: number;
+  readyMs: number;
+  answered: number;
+}> {
+  const store = await makeStore('headless', HEADLESS);
+  const weft = await startWeft(store.path, { name: loadFqdn(HEADLESS, HEADLESS.services - 1), rcode: 'NOERROR' });
+  try {
+    await sleep(500);
+    const afterLoad = memoryOf(weft.pid).rssKb;
+    const answered = await askAll(weft, HEADLESS);
+    return { afterLoad, afterQueries: memoryOf(weft.pid).rssKb, readyMs: weft.readyMs, answered };
+  } finally {
+    await weft.stop();
+  }
+}
+
+/**
+ * CREATIONS times: a new ClusterIP Service committed to the store, then its name asked every ~1 ms
+ * until the answer has its address. Returns ms from before the commit to that answer, and the
+ * commit's own ms.
+ */
+async function creations(server: Server, storePath: string): Promise<{ ms: number[]; commitMs: number[] }> {
+  const store = new SqliteObjectStore(storePath, systemClock);
+  const client = new DnsClient(server.port);
+  const ms: number[] = [];
+  const commitMs: number[] = [];
+  try {
+    for (let t = 0; t < CREATIONS; t++) {
+      const ns = loadNamespace(t % LOAD.namespaces);
+      const ip = `10.120.${t >> 8}.${t & 255}`;
+      const name = `new${t}.${ns}.svc.cluster.local`;
+      const before = await client.ask(name);
+      if (!before || rcodeOf(before) !== 'NXDOMAIN') throw new Error(`${name} before its creation: not NXDOMAIN`);
+      const svc = serviceObject(ns, `new${t}`, ip);
+      const t0 = performance.now();
+      await store.commit({ put: [svc], delete: [] });
+      commitMs.push(performance.now() - t0);
+      for (;;) {
+        const a = await client.ask(name, 'A', 1000);
+        if (a && rcodeOf(a) === 'NOERROR' && addressesOf(a).join() === ip) break;
+        if (performance.now() - t0 > 10_000) throw new Error(`${name} does not resolve 10 s after its creation`);
+        await sleep(1);
+      }
+      ms.push(performance.now() - t0);
+      await sleep(20 + (t % 7) * 3); // not in step with any timer of the server
+    }
+  } finally {
+    client.close();
+    await store.close();
+  }
+  return { ms, commitMs };
+}
+
+function perfRow(what: string, weft: PerfRun, base: PerfRun): BenchRow {
+  const ratio = weft.qps / base.qps;
+  const invalid = [...weft.problems.map((p) => `weft: ${p}`), ...base.problems.map((p) => `dnsmasq: ${p}`)];
+  return {
+    what,
+    weft: `${weft.qps.toFixed(0)} q/s, avg ${weft.avgLatencyMs.toFixed(2)} ms`,
+    baseline: `${base.qps.toFixed(0)} q/s, avg ${base.avgLatencyMs.toFixed(2)} ms dnsmasq`,
+    ratio: ratio.toFixed(3),
+    note:
+      invalid.length > 0
+        ? `INVALID: ${invalid.join('; ')}`
+        : `target >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'}; all ${weft.completed}+${base.completed} NOERROR, none lost`,
+  };
+}
+
+async function main(): Promise<void> {
+  const hosts = join(dir, 'hosts');
+  const queries = join(dir, 'queries.txt');
+  writeFileSync(hosts, loadHostsFile(LOAD));
+  writeFileSync(queries, loadQueryFile(LOAD));
+  if (spawnSync('dnsperf', ['-h']).error) throw new Error('dnsperf is not installed (scripts/setup.sh installs it)');
+
+  progress('memory baseline: weft dns over an empty store');
+  const baseline = await memoryBaseline();
+
+  const full = await makeStore('full', LOAD);
+  progress(`store: ${full.objects} objects written in ${full.ms.toFixed(0)} ms`);
+  const probe: Probe = { name: loadFqdn(LOAD, LOAD.services - 1), rcode: 'NOERROR' };
+  const weft = await startWeft(full.path, probe);
+  const dnsmasq = await startDnsmasq(hosts, probe);
+  progress(`weft answering after ${weft.readyMs.toFixed(0)} ms, dnsmasq after ${dnsmasq.readyMs.toFixed(0)} ms`);
+  try {
+    await sleep(500);
+    const loaded = memoryOf(weft.pid).rssKb;
+    const wrong = {
+      weft: await checkNames(weft, LOAD, 'address'),
+      dnsmasq: await checkNames(dnsmasq, LOAD, 'address'),
+    };
+    const answered = memoryOf(weft.pid).rssKb;
+    if (wrong.weft.length + wrong.dnsmasq.length > 0)
+      throw new Error(`wrong answers: weft ${wrong.weft.join('; ')} dnsmasq ${wrong.dnsmasq.join('; ')}`);
+    progress(`every name gives the same address from both; weft RSS ${mib(loaded)} → ${mib(answered)}`);
+
+    // Throughput: each setting against both, alternating which goes first (the machine's load drifts).
+    const runs: PerfRun[] = [];
+    for (const [k, s] of SETTINGS.entries()) {
+      const order = k % 2 === 0 ? [dnsmasq, weft] : [weft, dnsmasq];
+      const got: Record<string, PerfRun> = {};
+      for (const server of order) {
+        got[server.name] = await dnsperf(server, queries, { ...s, seconds: SECONDS });
+        progress(`${server.name} -c ${s.clients} -q ${s.outstanding}: ${got[server.name]!.qps.toFixed(0)} q/s`);
+      }
+      runs.push(got.weft!, got.dnsmasq!);
+      rows.push(
+        perfRow(`QPS, ${LOAD.services / 1000}k names, -c ${s.clients} -q ${s.outstanding}`, got.weft!, got.dnsmasq!),
+      );
+    }
+    // Latency at one offered load both sustain: half the lower of the servers' best rates.
+    const best = (name: string) => Math.max(...runs.filter((r) => r.server === name).map((r) => r.qps));
+    const rate = Math.max(1000, Math.round(Math.min(best('weft'), best('dnsmasq')) / 2 / 1000) * 1000);
+    const latency: Record<string, PerfRun> = {};
+    for (const server of [weft, dnsmasq])
+      latency[server.name] = await dnsperf(server, queries, {
+        clients: 1,
+        outstanding: 100,
+        seconds: Math.min(SECONDS, 5),
+        maxQps: rate,
+        verbose: true,
+      });
+    const lw = latency.weft!;
+    const ld = latency.dnsmasq!;
+    progress(
+      `latency at ${rate} q/s: p99 weft ${lw.p99LatencyMs?.toFixed(3)} ms, dnsmasq ${ld.p99LatencyMs?.toFixed(3)} ms`,
+    );
+    const latencyProblems = [...lw.problems.map((p) => `weft: ${p}`), ...ld.problems.map((p) => `dnsmasq: ${p}`)];
+    rows.push({
+      what: `latency at ${rate} q/s offered`,
+      weft: `p99 ${lw.p99LatencyMs!.toFixed(3)} ms, p50 ${lw.p50LatencyMs!.toFixed(3)} ms`,
+      baseline: `p99 ${ld.p99LatencyMs!.toFixed(3)} ms, p50 ${ld.p50LatencyMs!.toFixed(3)} ms dnsmasq`,
+      ratio: (lw.p99LatencyMs! / ld.p99LatencyMs!).toFixed(2),
+      note:
+        latencyProblems.length > 0
+          ? `INVALID: ${latencyProblems.join('; ')}`
+          : `p99 of every query's latency (dnsperf -v); ${lw.completed}+${ld.completed} NOERROR, none lost`,
+    });
+
+    progress('creation → answer');
+    const created = await creations(weft, full.path);
+    const after = memoryOf(weft.pid);
+
+    progress('memory: 1,000 headless Services x 100 endpoints');
+    const headless = await headlessMemory();
+
+    const qpsRatios = SETTINGS.map((_, k) => runs[2 * k]!.qps / runs[2 * k + 1]!.qps);
+    results.answering = {
+      names: LOAD.services,
+      namespaces: LOAD.namespaces,
+      how: `dnsperf -l ${SECONDS} per run, A queries for every Service name in turn; settings alternate which server goes first; dnsmasq from an addn-hosts file of the same names`,
+      storeObjects: full.objects,
+      storeWriteMs: full.ms,
+      weftReadyMs: weft.readyMs,
+      dnsmasqReadyMs: dnsmasq.readyMs,
+      runs,
+      qpsRatios,
+      latency: { offeredQps: rate, weft: lw, dnsmasq: ld },
+      targets: { qpsRatio: 0.7 },
+    };
+    results.memory = {
+      what: 'VmRSS of the weft dns process (kB)',
+      emptyStore: baseline,
+      services10k: {
+        services: LOAD.services,
+        endpoints: LOAD.services * LOAD.endpointsPerService,
+        afterLoad: loaded,
+        afterQueries: answered,
+        afterBench: after.rssKb,
+        peak: after.hwmKb,
+      },
+      headless1k: {
+        services: HEADLESS.services,
+        endpoints: HEADLESS.services * HEADLESS.endpointsPerService,
+        ...headless,
+      },
+    };
+    rows.push({
+      what: `RSS, ${LOAD.services / 1000}k Services, ${(LOAD.services * LOAD.endpointsPerService) / 1000}k endpoints`,
+      weft: `${mib(loaded)} loaded, ${mib(answered)} asked`,
+      baseline: `${mib(baseline.afterLoad)}, ${mib(baseline.afterQueries)} empty store`,
+      ratio: (loaded / baseline.afterLoad).toFixed(2),
+      note: `+${mib(loaded - baseline.afterLoad)} for the cluster; after the whole bench ${mib(after.rssKb)} (peak ${mib(after.hwmKb)})`,
+    });
+    rows.push({
+      what: `RSS, ${HEADLESS.services / 1000}k headless x${HEADLESS.endpointsPerService} endpoints`,
+      weft: `${mib(headless.afterLoad)} loaded, ${mib(headless.afterQueries)} asked`,
+      baseline: `${mib(baseline.afterLoad)}, ${mib(baseline.afterQueries)} empty store`,
+      ratio: (headless.afterLoad / baseline.afterLoad).toFixed(2),
+      note: `${HEADLESS.services * HEADLESS.endpointsPerService} A records in the index; ${headless.answered} names answered NOERROR`,
+    });
+    const p99 = percentile(created.ms, 99);
+    results.creation = {
+      what: 'a ClusterIP Service committed to the store (10k loaded) until its name answers with its address (asked every ~1 ms)',
+      trials: CREATIONS,
+      ms: created.ms,
+      medianMs: median(created.ms),
+      p99Ms: p99,
+      commitMs: created.commitMs,
+      commitMedianMs: median(created.commitMs),
+      targetP99Ms: 100,
+    };
+    rows.push({
+      what: 'Service created → name answers',
+      weft: `median ${median(created.ms).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+      baseline: `commit alone median ${median(created.commitMs).toFixed(1)} ms`,
+      ratio: '',
+      note: `${CREATIONS} creations with ${LOAD.services / 1000}k loaded; target p99 < 100 ms: ${p99 < 100 ? 'met' : 'NOT met'}`,
+    });
+  } finally {
+    await weft.stop();
+    await dnsmasq.stop();
+  }
+  report('dns', rows, results, [40, 36, 36, 8]);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const c of started) await stopChild(c).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
