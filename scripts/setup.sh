@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root): the kernel tools weft
 # drives (iproute2, nftables, conntrack), the reference CNI plugins it interoperates with, the tools the
-# tests use, and the npm dependencies. Safe to run again.
+# tests and benchmarks use (dnsperf: bench/dns.ts), and the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
