@@ -14,8 +14,26 @@ import type { Logger } from '../ports/logger.js';
 export type DnsTransport = 'udp' | 'tcp';
 /** Bytes of answers a TCP client may leave unread before its connection is closed. */
 const MAX_TCP_BACKLOG = 1024 * 1024;
-/** Answers one message; undefined sends nothing (the message is dropped). */
-export type DnsHandler = (msg: Buffer, transport: DnsTransport) => Promise<Buffer | undefined>;
+/**
+ * Answers one message; undefined sends nothing (the message is dropped). An answer known at once
+ * may be returned as is: a promise per message is a good part of a busy server's time.
+ */
+export type DnsHandler = (msg: Buffer, transport: DnsTransport) => Buffer | undefined | Promise<Buffer | undefined>;
+
+/** Calls `send` with the handler's answer, now or when its promise settles; logs a failure. */
+function answer(o: ListenOptions, msg: Buffer, transport: DnsTransport, send: (reply: Buffer) => void): void {
+  const failed = (err: unknown) =>
+    o.log.error(`dns: ${transport.toUpperCase()} handler failed`, { error: (err as Error).message });
+  let reply: ReturnType<DnsHandler>;
+  try {
+    reply = o.handler(msg, transport);
+  } catch (err) {
+    failed(err);
+    return;
+  }
+  if (reply instanceof Promise) reply.then((r) => r && send(r), failed);
+  else if (reply) send(reply);
+}
 
 export interface ListenOptions {
   host: string;
@@ -34,8 +52,21 @@ export interface DnsListener {
   close(): Promise<void>;
 }
 
+/**
+ * The UDP socket's address lookup: answers are only ever sent to the address a query came from
+ * (an IP literal), and Node's default lookup (dns.lookup) defers even a literal to the next tick,
+ * once per answer.
+ */
+function literalLookup(
+  address: string,
+  _family: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, address.includes(':') ? 6 : 4);
+}
+
 async function bindUdp(host: string, port: number): Promise<UdpSocket> {
-  const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  const sock = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);
     sock.bind(port, host, () => {
@@ -76,20 +107,17 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        o.handler(msg, 'tcp').then(
-          (reply) => {
-            if (!reply || sock.destroyed) return;
-            // A client that sends queries and never reads the answers would grow our write buffer.
-            if (sock.writableLength > MAX_TCP_BACKLOG) {
-              sock.destroy();
-              return;
-            }
-            const head = Buffer.alloc(2);
-            head.writeUInt16BE(reply.length);
-            sock.write(Buffer.concat([head, reply]));
-          },
-          (err: unknown) => o.log.error('dns: TCP handler failed', { error: (err as Error).message }),
-        );
+        answer(o, msg, 'tcp', (reply) => {
+          if (sock.destroyed) return;
+          // A client that sends queries and never reads the answers would grow our write buffer.
+          if (sock.writableLength > MAX_TCP_BACKLOG) {
+            sock.destroy();
+            return;
+          }
+          const head = Buffer.alloc(2);
+          head.writeUInt16BE(reply.length);
+          sock.write(Buffer.concat([head, reply]));
+        });
       }
     });
     sock.on('error', () => sock.destroy());
@@ -119,15 +147,12 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
   let closed = false;
   const tcpServer = tcp;
   udpSock.on('message', (msg, rinfo) => {
-    o.handler(msg, 'udp').then(
-      (reply) => {
-        if (!reply || closed) return;
-        udpSock.send(reply, rinfo.port, rinfo.address, (err) => {
-          if (err) o.log.warn('dns: UDP send failed', { error: err.message, to: rinfo.address });
-        });
-      },
-      (err: unknown) => o.log.error('dns: UDP handler failed', { error: (err as Error).message }),
-    );
+    answer(o, msg, 'udp', (reply) => {
+      if (closed) return;
+      udpSock.send(reply, rinfo.port, rinfo.address, (err) => {
+        if (err) o.log.warn('dns: UDP send failed', { error: err.message, to: rinfo.address });
+      });
+    });
   });
   udpSock.on('error', (err) => o.log.error('dns: UDP socket error', { error: err.message }));
   return {

@@ -240,3 +240,85 @@ test('encoded cluster answers are reused until the zone changes; the id and the 
   podsOfX = ['y'];
   assert.deepEqual(await ask('10-244-1-5.y.pod.cluster.local'), ['10-244-1-5.y.pod.cluster.local 10.244.1.5']);
 });
+
+test('a repeated query is answered at once from its bytes, per transport and EDNS0 size, and counted each time', async () => {
+  const index = new ClusterIndex('cluster.local');
+  index.setNamespace('y', true);
+  const metrics = new PromMetrics();
+  const resolver = new DnsResolver({
+    zone: { zone: 'cluster.local', ttl: 5, pods: 'insecure' },
+    source: { index, context: () => ({ serial: 1 }) },
+    upstream: undefined,
+    cache: new ResponseCache<CachedAnswer>(),
+    metrics,
+    clock: new FakeClock(),
+    log: new JsonLogger(() => undefined),
+  });
+  // A headless Service of 100 ready endpoints: 1.6 KB of A records, over 512 bytes.
+  index.setService(
+    'y',
+    'many',
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { namespace: 'y', name: 'many', labels: {}, annotations: {} },
+      spec: { type: 'ClusterIP', clusterIP: 'None', ports: [], sessionAffinity: 'None' },
+    },
+    [
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { namespace: 'y', name: 'many-1', labels: { 'kubernetes.io/service-name': 'many' }, annotations: {} },
+        addressType: 'IPv4',
+        endpoints: Array.from({ length: 100 }, (_, i) => ({
+          addresses: [`10.244.3.${i + 1}`],
+          conditions: { ready: true },
+        })),
+        ports: [],
+      },
+    ],
+  );
+  const query = (edns?: number) =>
+    packet.encode({
+      type: 'query',
+      id: 9,
+      flags: packet.RECURSION_DESIRED,
+      questions: [{ name: 'many.y.svc.cluster.local', type: 'A' }],
+      ...(edns === undefined
+        ? {}
+        : {
+            additionals: [
+              {
+                type: 'OPT',
+                name: '.',
+                udpPayloadSize: edns,
+                extendedRcode: 0,
+                ednsVersion: 0,
+                flags: 0,
+                flag_do: false,
+                options: [],
+              },
+            ],
+          }),
+    });
+  // Each A record takes 40 bytes (dns-packet writes every name whole): 11 fit in 512 bytes beside
+  // the header and question, 29 in 1232 with the OPT record.
+  const cases: Array<{ name: string; transport: 'udp' | 'tcp'; edns?: number; answers: number; tc: boolean }> = [
+    { name: 'UDP without EDNS0: cut to 512 bytes', transport: 'udp', answers: 11, tc: true },
+    { name: 'TCP, the same bytes: whole', transport: 'tcp', answers: 100, tc: false },
+    { name: 'UDP with EDNS0 1232: cut to 1232 bytes', transport: 'udp', edns: 1232, answers: 29, tc: true },
+    { name: 'UDP with EDNS0 4096: whole', transport: 'udp', edns: 4096, answers: 100, tc: false },
+  ];
+  for (const round of ['made', 'reused']) {
+    for (const c of cases) {
+      const out = resolver.handle(query(c.edns), c.transport);
+      // The second time round the answer is known: it comes back at once, not as a promise.
+      assert.equal(out instanceof Promise, round === 'made', `${c.name} (${round})`);
+      const p = packet.decode((await out)!);
+      assert.equal(p.answers?.length, c.answers, `${c.name} (${round})`);
+      assert.equal(p.flag_tc, c.tc, `${c.name} (${round})`);
+    }
+  }
+  const text = (await metrics.render()).text;
+  assert.match(text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 8/);
+});

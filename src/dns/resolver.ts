@@ -12,9 +12,10 @@
  * - ANY outside the zone is answered here per RFC 8482 (a synthesized HINFO), never forwarded.
  * - EDNS0: the answer carries our OPT when the query had one; UDP answers are cut to the
  *   client's size (512 without EDNS0), TCP answers to 65,535 bytes.
- * - Cluster answers are kept encoded (by question, its case, flags and size limit) until the
- *   zone's index changes, so a repeated question costs a map lookup and a copy; their SOA serial
- *   is the revision they were made at.
+ * - Cluster answers are kept encoded until the zone's index changes, keyed by the transport and
+ *   the query's bytes after its id (everything the answer depends on: flags, question and its
+ *   case, EDNS0 size), so a repeated query costs a map lookup and a copy, with no decoding and no
+ *   promise: `handle` answers it synchronously. Their SOA serial is the revision they were made at.
  */
 
 import * as packet from 'dns-packet';
@@ -106,15 +107,22 @@ function aged(records: readonly Answer[], age: number): Answer[] {
 
 /** Most encoded cluster answers kept between two changes of the zone. */
 const MAX_WIRE_ANSWERS = 10_000;
-/** The query flags an encoded answer depends on (opcode, RD, CD are echoed). */
-const ECHOED_FLAGS = OPCODE_MASK | packet.RECURSION_DESIRED | packet.CHECKING_DISABLED;
+/** Longest query whose bytes key an encoded answer (a plain query is far shorter; longer ones are decoded). */
+const MAX_WIRE_KEY_BYTES = 512;
+
+/** An encoded cluster answer and the labels its queries are counted with. */
+interface WireAnswer {
+  buf: Buffer;
+  labels: { type: string; rcode: string; source: 'cluster' };
+}
 
 export class DnsResolver {
   /**
-   * Encoded cluster answers by everything they depend on, valid while the index version is
-   * `wireVersion`: the same question asks no index and encodes nothing until the zone changes.
+   * Encoded cluster answers by transport and query bytes (after the id), valid while the index
+   * version is `wireVersion`: the same query decodes nothing, asks no index and encodes nothing
+   * until the zone changes.
    */
-  private readonly wire = new Map<string, { buf: Buffer; rcode: number }>();
+  private readonly wire = new Map<string, WireAnswer>();
   private wireVersion = -1;
   private readonly inFlight = new Map<string, Promise<CachedAnswer | undefined>>();
   private readonly queries;
@@ -137,8 +145,36 @@ export class DnsResolver {
     this.cacheBytes = o.metrics.gauge(DNS_CACHE_BYTES);
   }
 
-  /** Answers one message; undefined when nothing must be sent back. Never rejects. */
-  async handle(raw: Buffer, transport: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+  /**
+   * Answers one message; undefined when nothing must be sent back. A query answered before (the
+   * same bytes after the id, the zone unchanged) is answered at once, without a promise; others
+   * through the returned promise. Never throws, never rejects.
+   */
+  handle(raw: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined | Promise<Buffer | undefined> {
+    const index = this.o.source.index;
+    if (this.wireVersion !== index.version) {
+      this.wire.clear();
+      this.wireVersion = index.version;
+    }
+    const wireKey =
+      raw.length >= 12 && raw.length <= MAX_WIRE_KEY_BYTES ? `${transport}|${raw.toString('latin1', 2)}` : undefined;
+    const hit = wireKey === undefined ? undefined : this.wire.get(wireKey);
+    if (hit) {
+      const out = Buffer.allocUnsafe(hit.buf.length);
+      hit.buf.copy(out);
+      out[0] = raw[0]!;
+      out[1] = raw[1]!;
+      this.queries.inc(hit.labels);
+      return out;
+    }
+    return this.decodeAndAnswer(raw, transport, wireKey);
+  }
+
+  private async decodeAndAnswer(
+    raw: Buffer,
+    transport: 'udp' | 'tcp',
+    wireKey: string | undefined,
+  ): Promise<Buffer | undefined> {
     let q: DecodedPacket;
     try {
       q = packet.decode(raw);
@@ -161,24 +197,8 @@ export class DnsResolver {
     }
     let reply: Reply;
     let type = 'other';
-    let wireKey: string | undefined;
-    if (verdict.kind === 'answer') {
-      const index = this.o.source.index;
-      if (this.wireVersion !== index.version) {
-        this.wire.clear();
-        this.wireVersion = index.version;
-      }
-      const limit = transport === 'udp' ? udpLimit(opt?.udpPayloadSize) : MAX_TCP_MESSAGE;
-      const qq = verdict.question;
-      wireKey = `${limit}|${opt ? 1 : 0}|${flags & ECHOED_FLAGS}|${qq.type}|${qq.class}|${qq.name}`;
-      const hit = this.wire.get(wireKey);
-      if (hit) {
-        const out = Buffer.from(hit.buf);
-        out.writeUInt16BE(q.id ?? 0, 0);
-        this.queries.inc({ type: typeLabel(qq.type), rcode: rcodeName(hit.rcode), source: 'cluster' });
-        return out;
-      }
-    }
+    // The version the answer is made at: it is kept only if the zone has not moved meanwhile.
+    const version = this.wireVersion;
     if (verdict.kind === 'reply') {
       reply = { ...this.empty(RCODE[verdict.rcode]), source: 'local' };
     } else {
@@ -193,10 +213,14 @@ export class DnsResolver {
     this.queries.inc({ type, rcode: rcodeName(reply.rcode), source: reply.source });
     try {
       const buf = this.encode(q, reply, opt, transport);
-      // Kept only if the zone has not moved while this answer was being made.
-      if (reply.cacheable && wireKey !== undefined && this.o.source.index.version === this.wireVersion) {
+      if (
+        reply.cacheable &&
+        wireKey !== undefined &&
+        this.o.source.index.version === version &&
+        this.wireVersion === version
+      ) {
         if (this.wire.size >= MAX_WIRE_ANSWERS) this.wire.clear();
-        this.wire.set(wireKey, { buf, rcode: reply.rcode });
+        this.wire.set(wireKey, { buf, labels: { type, rcode: rcodeName(reply.rcode), source: 'cluster' } });
       }
       return buf;
     } catch (err) {
