@@ -7,7 +7,7 @@
  * so a client holding sockets open cannot exhaust the server. Nothing a client sends can throw out of here: errors are logged.
  */
 
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../ports/logger.js';
 
@@ -20,19 +20,35 @@ const MAX_TCP_BACKLOG = 1024 * 1024;
  */
 export type DnsHandler = (msg: Buffer, transport: DnsTransport) => Buffer | undefined | Promise<Buffer | undefined>;
 
-/** Calls `send` with the handler's answer, now or when its promise settles; logs a failure. */
-function answer(o: ListenOptions, msg: Buffer, transport: DnsTransport, send: (reply: Buffer) => void): void {
-  const failed = (err: unknown) =>
-    o.log.error(`dns: ${transport.toUpperCase()} handler failed`, { error: (err as Error).message });
+/**
+ * Calls `send` with the handler's answer and `arg`, now or when its promise settles; logs a
+ * failure. (`send` and `arg` rather than a closure: at 100,000 queries a second, a closure per
+ * message is measurable.)
+ */
+function answer<T>(
+  o: ListenOptions,
+  msg: Buffer,
+  transport: DnsTransport,
+  send: (reply: Buffer, arg: T) => void,
+  arg: T,
+): void {
   let reply: ReturnType<DnsHandler>;
   try {
     reply = o.handler(msg, transport);
   } catch (err) {
-    failed(err);
+    handlerFailed(o, transport, err);
     return;
   }
-  if (reply instanceof Promise) reply.then((r) => r && send(r), failed);
-  else if (reply) send(reply);
+  if (reply instanceof Promise)
+    reply.then(
+      (r) => r && send(r, arg),
+      (err: unknown) => handlerFailed(o, transport, err),
+    );
+  else if (reply) send(reply, arg);
+}
+
+function handlerFailed(o: ListenOptions, transport: DnsTransport, err: unknown): void {
+  o.log.error(`dns: ${transport.toUpperCase()} handler failed`, { error: (err as Error).message });
 }
 
 export interface ListenOptions {
@@ -92,6 +108,17 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
   const idleMs = o.tcpIdleMs ?? 10_000;
   const conns = new Set<Socket>();
 
+  const sendTcp = (reply: Buffer, sock: Socket) => {
+    if (sock.destroyed) return;
+    // A client that sends queries and never reads the answers would grow our write buffer.
+    if (sock.writableLength > MAX_TCP_BACKLOG) {
+      sock.destroy();
+      return;
+    }
+    const head = Buffer.alloc(2);
+    head.writeUInt16BE(reply.length);
+    sock.write(Buffer.concat([head, reply]));
+  };
   const serveTcp = (sock: Socket) => {
     if (conns.size >= maxConns) {
       sock.destroy();
@@ -107,17 +134,7 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
         if (buf.length < 2 + len) break;
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        answer(o, msg, 'tcp', (reply) => {
-          if (sock.destroyed) return;
-          // A client that sends queries and never reads the answers would grow our write buffer.
-          if (sock.writableLength > MAX_TCP_BACKLOG) {
-            sock.destroy();
-            return;
-          }
-          const head = Buffer.alloc(2);
-          head.writeUInt16BE(reply.length);
-          sock.write(Buffer.concat([head, reply]));
-        });
+        answer(o, msg, 'tcp', sendTcp, sock);
       }
     });
     sock.on('error', () => sock.destroy());
@@ -146,14 +163,14 @@ export async function listenDns(o: ListenOptions): Promise<DnsListener> {
   const udpSock = udp;
   let closed = false;
   const tcpServer = tcp;
-  udpSock.on('message', (msg, rinfo) => {
-    answer(o, msg, 'udp', (reply) => {
-      if (closed) return;
-      udpSock.send(reply, rinfo.port, rinfo.address, (err) => {
-        if (err) o.log.warn('dns: UDP send failed', { error: err.message, to: rinfo.address });
-      });
-    });
-  });
+  // Node's send error names the address and port ("send EPERM 10.244.1.5:41000").
+  const sent = (err: Error | null) => {
+    if (err) o.log.warn('dns: UDP send failed', { error: err.message });
+  };
+  const sendUdp = (reply: Buffer, to: RemoteInfo) => {
+    if (!closed) udpSock.send(reply, to.port, to.address, sent);
+  };
+  udpSock.on('message', (msg, rinfo) => answer(o, msg, 'udp', sendUdp, rinfo));
   udpSock.on('error', (err) => o.log.error('dns: UDP socket error', { error: err.message }));
   return {
     port: udpSock.address().port,

@@ -16,6 +16,9 @@
  *   the query's bytes after its id (everything the answer depends on: flags, question and its
  *   case, EDNS0 size), so a repeated query costs a map lookup and a copy, with no decoding and no
  *   promise: `handle` answers it synchronously. Their SOA serial is the revision they were made at.
+ *   Such answers are counted on their entry and added to the queries counter in one step
+ *   (`flushCounts`: at each metrics scrape, and before the entries are dropped); prom-client's
+ *   labelled increment was a tenth of the server's own time per query.
  */
 
 import * as packet from 'dns-packet';
@@ -110,10 +113,11 @@ const MAX_WIRE_ANSWERS = 10_000;
 /** Longest query whose bytes key an encoded answer (a plain query is far shorter; longer ones are decoded). */
 const MAX_WIRE_KEY_BYTES = 512;
 
-/** An encoded cluster answer and the labels its queries are counted with. */
+/** An encoded cluster answer, the labels its queries are counted with, and how many are not counted yet. */
 interface WireAnswer {
   buf: Buffer;
   labels: { type: string; rcode: string; source: 'cluster' };
+  uncounted: number;
 }
 
 export class DnsResolver {
@@ -122,8 +126,10 @@ export class DnsResolver {
    * version is `wireVersion`: the same query decodes nothing, asks no index and encodes nothing
    * until the zone changes.
    */
-  private readonly wire = new Map<string, WireAnswer>();
+  private readonly wire = { udp: new Map<string, WireAnswer>(), tcp: new Map<string, WireAnswer>() };
   private wireVersion = -1;
+  /** The entries whose `uncounted` is above 0. */
+  private readonly uncounted: WireAnswer[] = [];
   private readonly inFlight = new Map<string, Promise<CachedAnswer | undefined>>();
   private readonly queries;
   private readonly hits;
@@ -153,21 +159,35 @@ export class DnsResolver {
   handle(raw: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined | Promise<Buffer | undefined> {
     const index = this.o.source.index;
     if (this.wireVersion !== index.version) {
-      this.wire.clear();
+      this.clearWire();
       this.wireVersion = index.version;
     }
-    const wireKey =
-      raw.length >= 12 && raw.length <= MAX_WIRE_KEY_BYTES ? `${transport}|${raw.toString('latin1', 2)}` : undefined;
-    const hit = wireKey === undefined ? undefined : this.wire.get(wireKey);
+    const wireKey = raw.length >= 12 && raw.length <= MAX_WIRE_KEY_BYTES ? raw.toString('latin1', 2) : undefined;
+    const hit = wireKey === undefined ? undefined : this.wire[transport].get(wireKey);
     if (hit) {
       const out = Buffer.allocUnsafe(hit.buf.length);
       hit.buf.copy(out);
       out[0] = raw[0]!;
       out[1] = raw[1]!;
-      this.queries.inc(hit.labels);
+      if (hit.uncounted++ === 0) this.uncounted.push(hit);
       return out;
     }
     return this.decodeAndAnswer(raw, transport, wireKey);
+  }
+
+  /** Adds the queries answered from encoded answers since the last call to the queries counter. */
+  flushCounts(): void {
+    for (const e of this.uncounted) {
+      this.queries.inc(e.labels, e.uncounted);
+      e.uncounted = 0;
+    }
+    this.uncounted.length = 0;
+  }
+
+  private clearWire(): void {
+    this.flushCounts();
+    this.wire.udp.clear();
+    this.wire.tcp.clear();
   }
 
   private async decodeAndAnswer(
@@ -219,8 +239,12 @@ export class DnsResolver {
         this.o.source.index.version === version &&
         this.wireVersion === version
       ) {
-        if (this.wire.size >= MAX_WIRE_ANSWERS) this.wire.clear();
-        this.wire.set(wireKey, { buf, labels: { type, rcode: rcodeName(reply.rcode), source: 'cluster' } });
+        if (this.wire.udp.size + this.wire.tcp.size >= MAX_WIRE_ANSWERS) this.clearWire();
+        this.wire[transport].set(wireKey, {
+          buf,
+          labels: { type, rcode: rcodeName(reply.rcode), source: 'cluster' },
+          uncounted: 0,
+        });
       }
       return buf;
     } catch (err) {
