@@ -333,3 +333,41 @@ test('a repeated query is answered at once from its bytes, per transport and EDN
   await anew;
   assert.match((await metrics.render()).text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 10/);
 });
+
+test('encoded cluster answers stay within their bounds of entries and bytes: beyond either, all are dropped', async () => {
+  const index = new ClusterIndex('cluster.local');
+  index.setNamespace('y', true);
+  const resolverWith = (wireLimits: { maxEntries: number; maxBytes: number }) =>
+    new DnsResolver({
+      zone: { zone: 'cluster.local', ttl: 5, pods: 'insecure' },
+      source: { index, context: () => ({ serial: 1 }) },
+      upstream: undefined,
+      cache: new ResponseCache<CachedAnswer>(),
+      metrics: new PromMetrics(),
+      clock: new FakeClock(),
+      log: new JsonLogger(() => undefined),
+      wireLimits,
+    });
+  const query = (name: string) =>
+    packet.encode({ type: 'query', id: 1, questions: [{ name: `${name}.y.svc.cluster.local`, type: 'A' }] });
+  /** After asking a, b and c in turn: which of them are answered from a kept encoding (at once, not a promise)? */
+  const kept = async (limits: { maxEntries: number; maxBytes: number }) => {
+    const out: string[] = [];
+    // One resolver per name probed: probing a name that was dropped keeps it, and would change the others.
+    for (const probe of ['a', 'b', 'c']) {
+      const r = resolverWith(limits);
+      for (const n of ['a', 'b', 'c']) await r.handle(query(n), 'udp');
+      const a = r.handle(query(probe), 'udp');
+      if (!(a instanceof Promise)) out.push(probe);
+      await a;
+    }
+    return out;
+  };
+  // NXDOMAIN answers with the SOA: about 100 bytes each, with a 40-byte key.
+  const cases = [
+    { name: 'room for all three', limits: { maxEntries: 3, maxBytes: 1 << 20 }, kept: ['a', 'b', 'c'] },
+    { name: 'two entries: the third drops both', limits: { maxEntries: 2, maxBytes: 1 << 20 }, kept: ['c'] },
+    { name: 'bytes for one: each drops the one before', limits: { maxEntries: 100, maxBytes: 200 }, kept: ['c'] },
+  ];
+  for (const c of cases) assert.deepEqual(await kept(c.limits), c.kept, c.name);
+});

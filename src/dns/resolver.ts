@@ -77,6 +77,8 @@ export interface ResolverOptions {
   log: Logger;
   /** Most names being asked upstream at once (default 1000). */
   maxInFlight?: number;
+  /** Bounds of the encoded cluster answers (default DEFAULT_WIRE_LIMITS). */
+  wireLimits?: { maxEntries: number; maxBytes: number };
 }
 
 /** An upstream answer as the cache keeps it (without the OPT record). */
@@ -108,8 +110,15 @@ function aged(records: readonly Answer[], age: number): Answer[] {
   return records.map((r) => ('ttl' in r && r.ttl !== undefined ? { ...r, ttl: Math.max(0, r.ttl - age) } : r));
 }
 
-/** Most encoded cluster answers kept between two changes of the zone. */
-const MAX_WIRE_ANSWERS = 10_000;
+/**
+ * Bounds of the encoded cluster answers kept between two changes of the zone; when either would
+ * be passed, all are dropped. Entries: a cluster's names asked by search path (A, AAAA, SRV, the
+ * NXDOMAINs of the other suffixes) are several times its Services, and at 10,000 entries a client
+ * cycling through 20,000 questions missed every time (half the queries per second). Bytes (keys
+ * and answers): one headless Service's TCP answer can be 40 KB, and every case variant of its
+ * name (DNS 0x20) is a key of its own.
+ */
+export const DEFAULT_WIRE_LIMITS = { maxEntries: 100_000, maxBytes: 32 * 1024 * 1024 };
 /** Longest query whose bytes key an encoded answer (a plain query is far shorter; longer ones are decoded). */
 const MAX_WIRE_KEY_BYTES = 512;
 
@@ -128,6 +137,8 @@ export class DnsResolver {
    */
   private readonly wire = { udp: new Map<string, WireAnswer>(), tcp: new Map<string, WireAnswer>() };
   private wireVersion = -1;
+  /** Bytes of the keys and answers in `wire`. */
+  private wireBytes = 0;
   /** The entries whose `uncounted` is above 0. */
   private readonly uncounted: WireAnswer[] = [];
   private readonly inFlight = new Map<string, Promise<CachedAnswer | undefined>>();
@@ -188,6 +199,7 @@ export class DnsResolver {
     this.flushCounts();
     this.wire.udp.clear();
     this.wire.tcp.clear();
+    this.wireBytes = 0;
   }
 
   private async decodeAndAnswer(
@@ -239,7 +251,11 @@ export class DnsResolver {
         this.o.source.index.version === version &&
         this.wireVersion === version
       ) {
-        if (this.wire.udp.size + this.wire.tcp.size >= MAX_WIRE_ANSWERS) this.clearWire();
+        const limits = this.o.wireLimits ?? DEFAULT_WIRE_LIMITS;
+        const bytes = wireKey.length + buf.length;
+        if (this.wire.udp.size + this.wire.tcp.size >= limits.maxEntries || this.wireBytes + bytes > limits.maxBytes)
+          this.clearWire();
+        this.wireBytes += bytes;
         this.wire[transport].set(wireKey, {
           buf,
           labels: { type, rcode: rcodeName(reply.rcode), source: 'cluster' },
