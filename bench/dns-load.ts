@@ -98,9 +98,9 @@ export async function fillStore(store: ObjectStore, l: DnsLoad, chunk = 5000): P
 export const loadHostsFile = (l: DnsLoad): string =>
   Array.from({ length: l.services }, (_, i) => `${loadClusterIp(i)} ${loadFqdn(l, i)}\n`).join('');
 
-/** dnsperf's query file: one A query per Service name. */
-export const loadQueryFile = (l: DnsLoad): string =>
-  Array.from({ length: l.services }, (_, i) => `${loadFqdn(l, i)} A\n`).join('');
+/** dnsperf's query file: one query per Service name and type (A, or A and AAAA). */
+export const loadQueryFile = (l: DnsLoad, types: readonly string[] = ['A']): string =>
+  Array.from({ length: l.services }, (_, i) => types.map((t) => `${loadFqdn(l, i)} ${t}\n`).join('')).join('');
 
 /** A UDP DNS client on one socket: answers are matched to questions by id; a lost one times out. */
 export class DnsClient {
