@@ -68,7 +68,10 @@ export async function startDnsServer(o: DnsServerOptions): Promise<RunningDnsSer
   const status = o.metricsAddr
     ? await startStatusServer(o.metricsAddr, {
         health: () => ({ ok: true, text: `ok\ncluster revision ${o.cache.revision()}\n` }),
-        metrics: () => o.metrics.render(),
+        metrics: () => {
+          resolver.flushCounts();
+          return o.metrics.render();
+        },
       })
     : undefined;
   return {

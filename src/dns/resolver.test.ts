@@ -240,3 +240,134 @@ test('encoded cluster answers are reused until the zone changes; the id and the 
   podsOfX = ['y'];
   assert.deepEqual(await ask('10-244-1-5.y.pod.cluster.local'), ['10-244-1-5.y.pod.cluster.local 10.244.1.5']);
 });
+
+test('a repeated query is answered at once from its bytes, per transport and EDNS0 size, and counted each time', async () => {
+  const index = new ClusterIndex('cluster.local');
+  index.setNamespace('y', true);
+  const metrics = new PromMetrics();
+  const resolver = new DnsResolver({
+    zone: { zone: 'cluster.local', ttl: 5, pods: 'insecure' },
+    source: { index, context: () => ({ serial: 1 }) },
+    upstream: undefined,
+    cache: new ResponseCache<CachedAnswer>(),
+    metrics,
+    clock: new FakeClock(),
+    log: new JsonLogger(() => undefined),
+  });
+  // A headless Service of 100 ready endpoints: 1.6 KB of A records, over 512 bytes.
+  index.setService(
+    'y',
+    'many',
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { namespace: 'y', name: 'many', labels: {}, annotations: {} },
+      spec: { type: 'ClusterIP', clusterIP: 'None', ports: [], sessionAffinity: 'None' },
+    },
+    [
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { namespace: 'y', name: 'many-1', labels: { 'kubernetes.io/service-name': 'many' }, annotations: {} },
+        addressType: 'IPv4',
+        endpoints: Array.from({ length: 100 }, (_, i) => ({
+          addresses: [`10.244.3.${i + 1}`],
+          conditions: { ready: true },
+        })),
+        ports: [],
+      },
+    ],
+  );
+  const query = (edns?: number) =>
+    packet.encode({
+      type: 'query',
+      id: 9,
+      flags: packet.RECURSION_DESIRED,
+      questions: [{ name: 'many.y.svc.cluster.local', type: 'A' }],
+      ...(edns === undefined
+        ? {}
+        : {
+            additionals: [
+              {
+                type: 'OPT',
+                name: '.',
+                udpPayloadSize: edns,
+                extendedRcode: 0,
+                ednsVersion: 0,
+                flags: 0,
+                flag_do: false,
+                options: [],
+              },
+            ],
+          }),
+    });
+  // Each A record takes 40 bytes (dns-packet writes every name whole): 11 fit in 512 bytes beside
+  // the header and question, 29 in 1232 with the OPT record.
+  const cases: Array<{ name: string; transport: 'udp' | 'tcp'; edns?: number; answers: number; tc: boolean }> = [
+    { name: 'UDP without EDNS0: cut to 512 bytes', transport: 'udp', answers: 11, tc: true },
+    { name: 'TCP, the same bytes: whole', transport: 'tcp', answers: 100, tc: false },
+    { name: 'UDP with EDNS0 1232: cut to 1232 bytes', transport: 'udp', edns: 1232, answers: 29, tc: true },
+    { name: 'UDP with EDNS0 4096: whole', transport: 'udp', edns: 4096, answers: 100, tc: false },
+  ];
+  for (const round of ['made', 'reused']) {
+    for (const c of cases) {
+      const out = resolver.handle(query(c.edns), c.transport);
+      // The second time round the answer is known: it comes back at once, not as a promise.
+      assert.equal(out instanceof Promise, round === 'made', `${c.name} (${round})`);
+      const p = packet.decode((await out)!);
+      assert.equal(p.answers?.length, c.answers, `${c.name} (${round})`);
+      assert.equal(p.flag_tc, c.tc, `${c.name} (${round})`);
+    }
+  }
+  // The reused answers are counted when the counts are flushed (at a scrape), all of them.
+  assert.match((await metrics.render()).text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 4/);
+  resolver.flushCounts();
+  assert.match((await metrics.render()).text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 8/);
+  resolver.flushCounts();
+  assert.match((await metrics.render()).text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 8/);
+  // A change of the zone drops the encoded answers, and counts what they had answered first.
+  assert.ok(!(resolver.handle(query(), 'udp') instanceof Promise));
+  index.setNamespace('z', true);
+  const anew = resolver.handle(query(), 'udp');
+  assert.ok(anew instanceof Promise, 'answered anew after the change');
+  await anew;
+  assert.match((await metrics.render()).text, /weft_dns_queries_total\{type="A",rcode="NOERROR",source="cluster"\} 10/);
+});
+
+test('encoded cluster answers stay within their bounds of entries and bytes: beyond either, all are dropped', async () => {
+  const index = new ClusterIndex('cluster.local');
+  index.setNamespace('y', true);
+  const resolverWith = (wireLimits: { maxEntries: number; maxBytes: number }) =>
+    new DnsResolver({
+      zone: { zone: 'cluster.local', ttl: 5, pods: 'insecure' },
+      source: { index, context: () => ({ serial: 1 }) },
+      upstream: undefined,
+      cache: new ResponseCache<CachedAnswer>(),
+      metrics: new PromMetrics(),
+      clock: new FakeClock(),
+      log: new JsonLogger(() => undefined),
+      wireLimits,
+    });
+  const query = (name: string) =>
+    packet.encode({ type: 'query', id: 1, questions: [{ name: `${name}.y.svc.cluster.local`, type: 'A' }] });
+  /** After asking a, b and c in turn: which of them are answered from a kept encoding (at once, not a promise)? */
+  const kept = async (limits: { maxEntries: number; maxBytes: number }) => {
+    const out: string[] = [];
+    // One resolver per name probed: probing a name that was dropped keeps it, and would change the others.
+    for (const probe of ['a', 'b', 'c']) {
+      const r = resolverWith(limits);
+      for (const n of ['a', 'b', 'c']) await r.handle(query(n), 'udp');
+      const a = r.handle(query(probe), 'udp');
+      if (!(a instanceof Promise)) out.push(probe);
+      await a;
+    }
+    return out;
+  };
+  // NXDOMAIN answers with the SOA: about 100 bytes each, with a 40-byte key.
+  const cases = [
+    { name: 'room for all three', limits: { maxEntries: 3, maxBytes: 1 << 20 }, kept: ['a', 'b', 'c'] },
+    { name: 'two entries: the third drops both', limits: { maxEntries: 2, maxBytes: 1 << 20 }, kept: ['c'] },
+    { name: 'bytes for one: each drops the one before', limits: { maxEntries: 100, maxBytes: 200 }, kept: ['c'] },
+  ];
+  for (const c of cases) assert.deepEqual(await kept(c.limits), c.kept, c.name);
+});
