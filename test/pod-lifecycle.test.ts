@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listNetns, requireRoot } from './support/netns.js';
+import { listNetns, requireRoot, sh } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
 import { CLI, TestLab } from './support/lab.js';
 import { labPodNamespace } from '../src/core/names.js';
@@ -129,6 +129,75 @@ describe('pod lifecycle: readiness probes and graceful deletion (one 2-node lab)
       assert.deepEqual(endpointOf('tcp', 't-closed'), { ready: false, serving: false, terminating: false });
     }
     assert.equal(podOf('t-closed')?.status.phase, 'Running');
+  });
+
+  test("(d) a pod keeps answering while its node's kubelet waits on a locked store", async () => {
+    // The runner's store calls are synchronous and wait while another process holds the store's
+    // write lock; the pods' sockets are served on a thread of their own so that such a wait never
+    // holds back their answers (it did: a connection was accepted and greeted 5.8 s later).
+    const ip = podOf('t-open')?.status.podIP;
+    assert.ok(ip, 't-open has an address');
+    const holder = spawn(
+      'python3',
+      [
+        '-c',
+        [
+          'import sqlite3, sys, time, glob',
+          `db = sqlite3.connect(${JSON.stringify(join(lab.dir, 'objects.db'))}, timeout=10, isolation_level=None)`,
+          `for i, hb in enumerate(glob.glob(${JSON.stringify(join(lab.dir, 'heartbeats', '*.db'))})): db.execute(f'ATTACH DATABASE ? AS hb{i}', (hb,))`,
+          "db.execute('BEGIN IMMEDIATE')",
+          // A write to every attached file, so each is locked (the heartbeat goes to its own file).
+          "for (name,) in [r[1:2] for r in db.execute('PRAGMA database_list')]:\n    db.execute(f'CREATE TABLE IF NOT EXISTS {name}.weft_test_lock (x)')",
+          "print('held', flush=True)",
+          'time.sleep(13)',
+          "print('released %.3f' % time.time(), flush=True)",
+          "db.execute('ROLLBACK')",
+        ].join('\n'),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    holder.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const ended = new Promise<void>((resolve) => holder.on('close', () => resolve()));
+    try {
+      await waitFor('the store to be locked', () => (out.includes('held') ? true : undefined));
+      // e1 (on t-open's node) turns Ready: that node's runner writes the change, and waits on the lock.
+      writeFileSync(readyFile, '');
+      // For 11 s (the runner's write of e1's readiness falls in it, and waits), a new connection
+      // every 50 ms, each read to its greeting; the loop's end time is printed when it is done.
+      // Entered with ip netns, not weft exec: the CLI opens the store too, and it is locked.
+      const run = sh([
+        'ip',
+        'netns',
+        'exec',
+        labPodNamespace(lab.name, NS, 'client'),
+        'python3',
+        '-c',
+        [
+          'import socket, time',
+          'end = time.time() + 11; n = 0',
+          'while time.time() < end:',
+          `    s = socket.create_connection((${JSON.stringify(ip)}, 8080), timeout=30); g = s.recv(100); s.close()`,
+          "    assert g.startswith(b'weft '), g",
+          '    n += 1; time.sleep(0.05)',
+          "print('greeted %d done %.3f' % (n, time.time()))",
+        ].join('\n'),
+      ]);
+      const client = run.stdout + run.stderr;
+      await ended;
+      const greeted = /greeted (\d+) done ([\d.]+)/.exec(client);
+      const released = /released ([\d.]+)/.exec(out);
+      assert.ok(greeted && released, `client: ${client} holder: ${out}`);
+      assert.ok(Number(greeted[1]) > 20, `the loop ran: ${client}`);
+      assert.ok(
+        Number(greeted[2]) < Number(released[1]),
+        `every connection was answered while the store was still locked (client done ${greeted[2]}, lock released ${released[1]})`,
+      );
+    } finally {
+      holder.kill();
+      await ended;
+      rmSync(readyFile, { force: true });
+    }
   });
 
   test('(c) delete --grace-period 5: Terminating, a serving terminating endpoint that still answers, then gone', async () => {

@@ -9,13 +9,18 @@
  * - UDP: each datagram echoed back to its sender; one that starts with WHO_REQUEST gets the
  *   greeting line before the echo, so `weft probe --to service/...` can tell which pod answered.
  * (src/core/pod-greeting.ts says it all in one place.)
+ *
+ * The answering happens on a thread of its own (./pod-ports-worker.ts), so that nothing the pod
+ * runner's main thread waits for (its synchronous store calls) delays a pod's answers.
  */
 
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { closeSync } from 'node:fs';
 import { bindSocketsInNetns } from './netns-native.js';
 import { isWhoRequest, podGreeting, WHO_REQUEST } from '../core/pod-greeting.js';
+import type { WorkerReply, WorkerRequest } from './pod-ports-worker.js';
 
 export interface PodPort {
   protocol: 'TCP' | 'UDP';
@@ -52,7 +57,7 @@ export type Bound =
   | { protocol: 'TCP'; port: number; server: Server }
   | { protocol: 'UDP'; port: number; socket: UdpSocket };
 
-function closeAll(bound: readonly Bound[]): Promise<void> {
+export function closeAll(bound: readonly Bound[]): Promise<void> {
   return Promise.all(
     bound.map(
       (b) =>
@@ -64,7 +69,7 @@ function closeAll(bound: readonly Bound[]): Promise<void> {
 }
 
 /** Binds in this process's own namespace (hostNetwork pods: the runner runs in the node's). */
-async function bindHere(ports: readonly PodPort[]): Promise<Bound[]> {
+export async function bindHere(ports: readonly PodPort[]): Promise<Bound[]> {
   const handles: Bound[] = [];
   try {
     for (const p of ports) {
@@ -92,7 +97,7 @@ async function bindHere(ports: readonly PodPort[]): Promise<Bound[]> {
 }
 
 /** Adopts a bound socket descriptor into a Node server or socket (which then owns it). */
-function adopt(p: PodPort, fd: number): Promise<Bound> {
+export function adopt(p: PodPort, fd: number): Promise<Bound> {
   return new Promise<Bound>((resolve, reject) => {
     if (p.protocol === 'TCP') {
       const server = createServer();
@@ -122,9 +127,49 @@ export async function bindIn(nsPath: string, ports: readonly PodPort[]): Promise
   return handles;
 }
 
+/** Answers on bound ports as a pod does (the greeting, the echo). */
+export function serveBound(pod: string, handles: readonly Bound[]): void {
+  for (const h of handles) {
+    if (h.protocol === 'TCP') serveTcp(h.server, pod, h.port);
+    else serveUdp(h.socket, pod, h.port);
+  }
+}
+
+/** The serving thread (./pod-ports-worker.ts), started on first use; unref'd while it serves nothing. */
+let worker: Worker | undefined;
+let nextId = 1;
+let serving = 0;
+const pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+
+function call(req: WorkerRequest): Promise<void> {
+  if (!worker) {
+    const w = new Worker(new URL('./pod-ports-worker.js', import.meta.url));
+    w.on('message', (r: WorkerReply) => {
+      const p = pending.get(r.id);
+      pending.delete(r.id);
+      if (r.error === undefined) p?.resolve();
+      else p?.reject(new Error(r.error));
+      if (pending.size === 0 && serving === 0) w.unref();
+    });
+    // The pods' sockets live in that thread: if it dies, this process must not go on as if they
+    // were served (the lab's supervisor restarts a runner that exits, and it serves them again).
+    w.on('error', (err) => {
+      throw new Error(`the pod port server thread failed: ${err.message}`, { cause: err });
+    });
+    worker = w;
+  }
+  worker.ref();
+  const w = worker;
+  return new Promise<void>((resolve, reject) => {
+    pending.set(req.id, { resolve, reject });
+    w.postMessage(req);
+  });
+}
+
 /**
- * Serves the ports of pod `pod` ("namespace/name"). With nsPath the sockets are bound in that
- * namespace, otherwise in this process's own. Rejects (having bound nothing) when any port
+ * Serves the ports of pod `pod` ("namespace/name") on the serving thread. With nsPath the
+ * sockets are bound in that namespace (here: setns is per thread, and this one knows the pod's
+ * namespace), otherwise in this process's own. Rejects (having bound nothing) when any port
  * cannot be bound.
  */
 export async function servePodPorts(
@@ -133,10 +178,16 @@ export async function servePodPorts(
   nsPath: string | undefined,
 ): Promise<ServedPorts> {
   if (ports.length === 0) return { close: async () => undefined };
-  const handles = nsPath === undefined ? await bindHere(ports) : await bindIn(nsPath, ports);
-  for (const h of handles) {
-    if (h.protocol === 'TCP') serveTcp(h.server, pod, h.port);
-    else serveUdp(h.socket, pod, h.port);
-  }
-  return { close: () => closeAll(handles) };
+  const id = nextId++;
+  const fds = nsPath === undefined ? undefined : bindSocketsInNetns(nsPath, ports);
+  await call({ op: 'serve', id, pod, ports: [...ports], ...(fds ? { fds } : {}) });
+  serving++;
+  let closed: Promise<void> | undefined;
+  return {
+    close: () =>
+      (closed ??= call({ op: 'close', id }).finally(() => {
+        serving--;
+        if (serving === 0 && pending.size === 0) worker?.unref();
+      })),
+  };
 }
