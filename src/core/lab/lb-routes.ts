@@ -10,6 +10,11 @@
  *
  * Pure: the lab's supervisor (src/lab/lb-routes.ts) turns the result into routes in the segment
  * namespace and keeps them in step with the Services and EndpointSlices.
+ *
+ * In a lab of several segments the gateway is on segment 0 and a next hop must be on-link: it
+ * reaches the nodes of segment 0 directly and every other node through the router (one next hop
+ * for all of them), and the router, on-link on every segment, has the address routed to those
+ * nodes (splitBySegment).
  */
 
 import type { EndpointSlice, Service } from '../k8s/objects.js';
@@ -45,6 +50,41 @@ export function loadBalancerRoutes(input: {
       );
   }
   return out;
+}
+
+/** Where the lab's router is, for labs of several segments. */
+export interface LabRouter {
+  /** The router's address on the gateway's segment. */
+  ip: string;
+  /** The gateway's segment: nodes inside it are on-link for the gateway. */
+  gatewayCidr: string;
+}
+
+/**
+ * The routes of `wanted` (address → node addresses) split into the gateway's and the router's:
+ * the gateway keeps the next hops on its segment and sends the rest to the router; the router
+ * gets the off-segment next hops (only addresses that have some). Every next hop is then on-link
+ * where its route is. The router counts as one ECMP next hop at the gateway, however many nodes
+ * are behind it.
+ */
+export function splitBySegment(
+  wanted: ReadonlyMap<string, readonly string[]>,
+  router: LabRouter,
+): { gateway: Map<string, string[]>; router: Map<string, string[]> } {
+  const segment = parseCidr(router.gatewayCidr);
+  const onSegment = (ip: string) => {
+    const addr = tryParseIp(ip);
+    return addr !== undefined && cidrContains(segment, addr);
+  };
+  const gateway = new Map<string, string[]>();
+  const behind = new Map<string, string[]>();
+  for (const [ip, via] of wanted) {
+    const near = via.filter(onSegment);
+    const far = via.filter((v) => !onSegment(v));
+    gateway.set(ip, far.length > 0 ? [...near, router.ip] : near);
+    if (far.length > 0) behind.set(ip, far);
+  }
+  return { gateway, router: behind };
 }
 
 /** The route commands (`ip -batch` lines) that turn the routes there are into the routes wanted. */
