@@ -45,7 +45,7 @@ export function registerLab(program: Command): void {
     .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
     .option(
       '--segments <k>',
-      `L2 segments the nodes are spread over (1 to ${MAX_LAB_SEGMENTS}; node i on segment (i-1) mod K, 10.99.K.0/24), joined by a router`,
+      `L2 segments the nodes are spread over, joined by one router (1 to ${MAX_LAB_SEGMENTS}; segment k is 10.99.k.0/24, node i is on segment (i-1) mod K)`,
       '1',
     )
     .option(
@@ -124,11 +124,11 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
-      if (s.segments.length > 1 || s.spec?.directRouting)
+      if (s.segments.length > 1)
         lines.push(
-          `  ${s.segments.length} segments: ${s.segments.map((g) => `${g.cidr} (gateway ${g.gateway}${g.router ? `, router ${g.router}` : ''})`).join(', ')}${s.routerNs ? `; router namespace ${s.routerNs}` : ''}${s.spec?.directRouting ? '; vxlan with DirectRouting' : ''}`,
+          `  ${s.segments.length} segments: ${s.segments.map((g) => `${g.cidr} (gateway ${g.gateway}${g.router ? `, router ${g.router}` : ''})`).join(', ')}${s.routerNs ? `; router namespace ${s.routerNs}` : ''}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
