@@ -1,12 +1,13 @@
 /**
- * Issue 14, labs with routed segments: `weft lab up --segments 2` spreads three nodes over two L2
- * segments joined by a router (n1 and n3 on 10.99.0.0/24, n2 alone on 10.99.1.0/24), so two of
- * every three node pairs cross the router. One lab per backend setting, each driven through the
+ * Issue 14, labs with routed segments: `weft lab up --segments 2` spreads the nodes over two L2
+ * segments joined by a router (n1 and n3 on 10.99.0.0/24, n2 (and n4) on 10.99.1.0/24), so most
+ * node pairs cross the router. One lab per backend setting, each driven through the
  * CLI with real traffic:
  *
- * - vxlan: every pod reaches every pod (80/TCP, 81/UDP), far peers through the VXLAN device; a
- *   LoadBalancer address whose only endpoint is behind the router is routed gateway → router →
- *   node and answers a client outside the cluster.
+ * - vxlan (four nodes, two behind the router): every pod reaches every pod (80/TCP, 81/UDP),
+ *   far peers through the VXLAN device; a LoadBalancer address whose only endpoint is behind the
+ *   router is routed gateway → router → node and answers a client outside the cluster, and one
+ *   of every node is spread by the gateway over its own nodes and the router (weighted by two).
  * - vxlan with DirectRouting: a peer on the segment gets a plain route via its eth0 address, the
  *   far one the VXLAN device; every pod reaches every pod.
  * - host-gw: far peers are refused with a message naming the peer and suggesting vxlan,
@@ -27,6 +28,7 @@ const PLACES = [
   { node: 'n1', ip: '10.99.0.1', segment: '10.99.0.0/24' },
   { node: 'n2', ip: '10.99.1.2', segment: '10.99.1.0/24' },
   { node: 'n3', ip: '10.99.0.3', segment: '10.99.0.0/24' },
+  { node: 'n4', ip: '10.99.1.4', segment: '10.99.1.0/24' },
 ];
 const segmentOf = (node: string) => PLACES.find((p) => p.node === node)?.segment;
 
@@ -37,9 +39,9 @@ interface RouteJson {
   flags?: string[];
 }
 
-/** The lab's up with the nine-pod example; the pods' nodes by "ns/name". */
+/** The lab's up with the nine-pod example (3 nodes unless `args` say); the pods' nodes by "ns/name". */
 function upTwoSegments(lab: TestLab, args: string[]): Map<string, string> {
-  lab.upWithExample(['--segments', '2', '--nodes', '3', ...args]);
+  lab.upWithExample(['--segments', '2', ...(args.includes('--nodes') ? [] : ['--nodes', '3']), ...args]);
   return podNodes(lab.pods());
 }
 
@@ -77,7 +79,8 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
   let nodes = new Map<string, string>();
 
   before(() => {
-    nodes = upTwoSegments(lab, []);
+    // Four nodes: two behind the router, so the gateway weighs it for two (see the LB scenario).
+    nodes = upTwoSegments(lab, ['--nodes', '4']);
   });
   after(() => {
     lab.down();
@@ -86,6 +89,7 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
   test('get nodes shows each node on its segment; lab status shows the segments and the router', () => {
     const table = lab.must(['get', 'nodes']).trim().split('\n');
     assert.match(table[0]!, /^NAME\s+STATUS\s+SUBNET\s+PUBLIC-IP\s+SEGMENT\s+BACKEND$/);
+    assert.equal(table.length, 5);
     for (const p of PLACES) {
       const row = table.find((l) => l.startsWith(`${p.node} `));
       assert.match(row ?? '', new RegExp(`^${p.node}\\s+Ready\\s+\\S+\\s+${p.ip}\\s+${p.segment}\\s+vxlan$`), row);
@@ -109,6 +113,7 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
         ['n1', '10.99.0.1', 0],
         ['n2', '10.99.1.2', 1],
         ['n3', '10.99.0.3', 0],
+        ['n4', '10.99.1.4', 1],
       ],
     );
     // The router has a leg on each segment, and each segment routes the other one through it.
@@ -136,9 +141,9 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
         `${port}/${protocol}`,
       );
     }
-    // n2 is behind the router from both others: both routes are onlink over the VXLAN device.
+    // Without DirectRouting every peer, near (n4) or behind the router (n1, n3), is onlink over the VXLAN device.
     const routes = podRoutes(lab, 'n2');
-    assert.deepEqual([...routes.keys()].sort(), ['n1', 'n3']);
+    assert.deepEqual([...routes.keys()].sort(), ['n1', 'n3', 'n4']);
     for (const r of routes.values()) {
       assert.match(r.dev, /^weft\./, JSON.stringify(r));
       assert.ok(r.flags?.includes('onlink'), JSON.stringify(r));
@@ -189,6 +194,39 @@ spec:
       return r.stdout.includes('weft far/web 80') ? r.stdout : undefined;
     });
     assert.match(out, /^weft far\/web 80 from /);
+  });
+
+  test('a LoadBalancer address of every node: the gateway weighs the router for the two nodes behind it', async () => {
+    lab.must(['apply', '-f', '-'], {
+      input: `apiVersion: v1
+kind: Service
+metadata: { name: all, namespace: x }
+spec:
+  type: LoadBalancer
+  selector: { pod: a }
+  ports: [{ port: 80, targetPort: 80 }]
+`,
+    });
+    const svc = JSON.parse(lab.must(['get', 'svc', '-n', 'x', 'all', '-o', 'json'])) as {
+      status?: { loadBalancer?: { ingress?: Array<{ ip: string }> } };
+    };
+    const ip = svc.status?.loadBalancer?.ingress?.[0]?.ip;
+    assert.ok(ip, JSON.stringify(svc));
+    interface Multipath {
+      nexthops?: Array<{ gateway: string; weight: number }>;
+    }
+    const hops = (ns: string) =>
+      (ipJson<Multipath[]>(ns, ['route', 'show', `${ip}/32`])[0]?.nexthops ?? [])
+        .map((h) => `${h.gateway}*${h.weight}`)
+        .sort();
+    const gateway = await waitFor(`the gateway's ECMP route of ${ip}`, () => {
+      const h = hops(`${lab.prefix}ul`);
+      return h.length > 0 ? h : undefined;
+    });
+    assert.deepEqual(gateway, ['10.99.0.1*1', '10.99.0.253*2', '10.99.0.3*1']);
+    assert.deepEqual(hops(`${lab.prefix}rt`), ['10.99.1.2*1', '10.99.1.4*1']);
+    const r = lab.weft(['lab', 'outside', '--', 'socat', '-T2', '-', `TCP:${ip}:80`], { input: '', timeoutMs: 10_000 });
+    assert.match(r.stdout, /^weft [xyz]\/a 80 from /, r.stderr);
   });
 });
 

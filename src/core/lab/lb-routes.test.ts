@@ -107,10 +107,16 @@ test('LB routes over segments: the gateway reaches its own segment directly, the
       [],
     ],
     [
-      'near and far: one next hop for the far ones',
+      'near and far: the router once per far node (its weight)',
       [['10.99.0.224', ['10.99.0.1', '10.99.1.2', '10.99.1.4']]],
-      [['10.99.0.224', ['10.99.0.1', '10.99.0.253']]],
+      [['10.99.0.224', ['10.99.0.1', '10.99.0.253', '10.99.0.253']]],
       [['10.99.0.224', ['10.99.1.2', '10.99.1.4']]],
+    ],
+    [
+      'only far, several: the router alone, unweighted',
+      [['10.99.0.226', ['10.99.1.2', '10.99.2.3']]],
+      [['10.99.0.226', ['10.99.0.253']]],
+      [['10.99.0.226', ['10.99.1.2', '10.99.2.3']]],
     ],
     [
       'only far (a Local policy with far endpoints)',
@@ -124,4 +130,24 @@ test('LB routes over segments: the gateway reaches its own segment directly, the
     assert.deepEqual([...split.gateway], gateway, name);
     assert.deepEqual([...split.router], behind, name);
   }
+});
+
+test('weighted next hops: rendered with their weight, read back the same (no churn)', () => {
+  const wanted = new Map([['10.99.0.224', ['10.99.0.1', '10.99.0.253', '10.99.0.253']]]);
+  assert.deepEqual(loadBalancerRouteCommands(new Map(), wanted), [
+    'route replace 10.99.0.224/32 nexthop via 10.99.0.1 nexthop via 10.99.0.253 weight 2',
+  ]);
+  const read = announcedRoutes(
+    [
+      {
+        dst: '10.99.0.224',
+        nexthops: [
+          { gateway: '10.99.0.1', weight: 1 },
+          { gateway: '10.99.0.253', weight: 2 },
+        ],
+      },
+    ],
+    '10.99.0.224/28',
+  );
+  assert.deepEqual(loadBalancerRouteCommands(read, wanted), []);
 });
