@@ -213,6 +213,8 @@ test('address plan, K segments: node i on segment (i-1) mod K at 10.99.<segment>
   assert.equal(segmentOfAddress('192.0.2.1', 4), undefined);
   assert.throws(() => segmentCidr(4), /segment 4: no such segment \(0 to 3\)/);
   assert.throws(() => nodeUnderlayAddress(0, 2), /node 0: no such node/);
+  assert.throws(() => nodeSegment(1, 0), /0 segments: a lab has 1 to 4/);
+  assert.throws(() => nodeSegment(1, 5), /5 segments: a lab has 1 to 4/);
   assert.deepEqual(serviceRangesOf(parseLabUpOptions({ segments: '3' })).reserved, [
     '10.99.0.0/24',
     '10.99.1.0/24',

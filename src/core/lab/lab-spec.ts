@@ -141,6 +141,8 @@ export function segmentRouter(k: number): string {
 export function nodeSegment(i: number, segments = 1): number {
   if (!Number.isInteger(i) || i < 1 || i > MAX_LAB_NODES)
     throw new LabSpecError(`node ${i}: no such node (1 to ${MAX_LAB_NODES})`);
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_LAB_SEGMENTS)
+    throw new LabSpecError(`${segments} segments: a lab has 1 to ${MAX_LAB_SEGMENTS}`);
   return (i - 1) % segments;
 }
 
