@@ -307,7 +307,7 @@ describe('nodes on two segments joined by a router', () => {
     assert.deepEqual(
       summaries[0]?.peerErrors.map((e) => e.message),
       [
-        "host-gw: peer 10.98.0.3 (subnet 10.244.3.0/24) is not on this node's segment 10.99.0.0/24; use vxlan or DirectRouting",
+        "host-gw: peer 10.98.0.3 (subnet 10.244.3.0/24) is not on this node's segment 10.99.0.0/24; not routed: use vxlan, vxlan with DirectRouting, or bgp",
       ],
     );
     assert.equal(summaries[2]?.peerErrors.length, 2);

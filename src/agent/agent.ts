@@ -304,6 +304,8 @@ export function nodeControllers(o: NodeControllersOptions): {
   const peerErrors = o.metrics.gauge(PEER_ERRORS);
   const leaseExpiry = o.metrics.gauge(LEASE_EXPIRY);
   let lastPeerErrors = '';
+  /** The peers the last backend sync could not serve (the node's status message). */
+  let peerErrorMessages: string[] = [];
   /** What the CNI files and masq need from the last successful backend sync. */
   let env: { network: string; subnet: string; mtu: number; ipMasq: boolean; awaitPolicy: boolean } | undefined;
   const masqTable = new NftTableSync(o.nft, {
@@ -333,6 +335,8 @@ export function nodeControllers(o: NodeControllersOptions): {
     metrics: o.metrics,
     timing: o.timing,
     problem: () => (leaseConflicts.length > 0 ? leaseConflicts.join('; ') : undefined),
+    // Peers the backend cannot serve leave the node ready (the others are served) but are said.
+    warning: () => (peerErrorMessages.length > 0 ? peerErrorMessages.join('; ') : undefined),
     sync: async () => {
       try {
         const { node: addr, conf, leaser } = o.subnet.network();
@@ -363,6 +367,7 @@ export function nodeControllers(o: NodeControllersOptions): {
         }
         peersGauge.set(peers.length);
         peerErrors.set(summary.peerErrors.length);
+        peerErrorMessages = summary.peerErrors.map((e) => e.message);
         leaseExpiry.set(Math.round(own.expiresAt / 1000));
         syncs.inc({ result: 'ok' });
         env = {

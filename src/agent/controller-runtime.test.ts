@@ -182,4 +182,36 @@ describe('SyncController', () => {
     await clock.advance(1_000);
     assert.equal(c.status().syncs, 0);
   });
+
+  test('a warning leaves the controller ready and is reported; a problem makes it degraded instead', async () => {
+    const clock = new FakeClock();
+    let warning: string | undefined = 'host-gw: peer 10.99.1.2 … not routed';
+    let problem: string | undefined;
+    const c = new SyncController({
+      name: 'backend',
+      clock,
+      log: quiet,
+      metrics: new PromMetrics(),
+      timing: { minIntervalMs: 10, resyncMs: 60_000, backoffInitialMs: 100, backoffMaxMs: 1_000 },
+      sync: async () => 'rev',
+      warning: () => warning,
+      problem: () => problem,
+    });
+    const started = c.start();
+    await clock.advance(100);
+    await started;
+    assert.deepEqual(
+      { state: c.status().state, ready: c.status().ready, warning: c.status().warning },
+      { state: 'ready', ready: true, warning: 'host-gw: peer 10.99.1.2 … not routed' },
+    );
+    problem = 'conflicting leases';
+    assert.deepEqual(
+      { state: c.status().state, ready: c.status().ready, lastError: c.status().lastError },
+      { state: 'degraded', ready: false, lastError: 'conflicting leases' },
+    );
+    problem = undefined;
+    warning = undefined;
+    assert.equal(c.status().warning, undefined);
+    await c.stop();
+  });
 });

@@ -54,6 +54,8 @@ export interface ControllerStatus {
   failures: number;
   /** One line for people (why it is not ready, or what it does). */
   message?: string;
+  /** Something a person should act on that leaves it ready (peers the backend cannot serve). */
+  warning?: string;
 }
 
 export interface Controller {
@@ -90,6 +92,11 @@ export interface SyncControllerOptions {
   sync: () => Promise<string | undefined>;
   /** A problem the last sync worked around (the controller is then 'degraded', not ready), if any. */
   problem?: () => string | undefined;
+  /**
+   * Something the last sync could not do that leaves the controller ready (host-gw peers on
+   * another segment: the near ones are served), shown as the status's warning; undefined when none.
+   */
+  warning?: () => string | undefined;
 }
 
 /** Counts, times and reports one controller's syncs in the metrics registry. */
@@ -196,7 +203,8 @@ export class SyncController implements Controller {
             : 'starting';
     const problem = state === 'ready' ? this.o.problem?.() : undefined;
     if (problem !== undefined) return { ...this.statusOf('degraded', r), lastError: problem };
-    return this.statusOf(state, r);
+    const warning = state === 'ready' ? this.o.warning?.() : undefined;
+    return { ...this.statusOf(state, r), ...(warning !== undefined ? { warning } : {}) };
   }
 
   private statusOf(state: ControllerState, r: ReturnType<SyncRunner['status']>): ControllerStatus {

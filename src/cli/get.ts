@@ -74,7 +74,7 @@ export function registerGet(program: Command): void {
       if (kind === 'Node') {
         const nodes = (await lab.nodes()).filter((n) => named(n.name));
         docs = nodes.map(nodeDocument);
-        rows = nodeRows(nodes, now, view);
+        rows = nodeRows(nodes, now, { ...view, segments: lab.record.spec.segments ?? 1 });
       } else {
         const list = (await lab.store.list(kind)).filter((s) => inScope(s) && named(s.object.metadata.name));
         docs = list.map((s) =>

@@ -6,6 +6,7 @@ import {
   DEFAULT_CLUSTER_DOMAIN,
   DEFAULT_DNS_REPLICAS,
   DEFAULT_LB_CIDR,
+  MAX_LAB_SEGMENTS,
   DEFAULT_OUTSIDE_ADDRESS,
   clusterDnsIp,
   lbCidrOf,
@@ -42,6 +43,16 @@ export function registerLab(program: Command): void {
   )
     .option('--nodes <n>', 'number of nodes', '3')
     .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
+    .option(
+      '--segments <k>',
+      `L2 segments the nodes are spread over, joined by one router (1 to ${MAX_LAB_SEGMENTS}; segment k is 10.99.k.0/24, node i is on segment (i-1) mod K)`,
+      '1',
+    )
+    .option(
+      '--direct-routing',
+      'vxlan with DirectRouting: direct routes to peers on the same segment, VXLAN to the others',
+      false,
+    )
     .option(
       '--store <store>',
       "embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab's nodes)",
@@ -113,13 +124,17 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+        );
+      if (s.segments.length > 1)
+        lines.push(
+          `  ${s.segments.length} segments: ${s.segments.map((g) => `${g.cidr} (gateway ${g.gateway}${g.router ? `, router ${g.router}` : ''})`).join(', ')}${s.routerNs ? `; router namespace ${s.routerNs}` : ''}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
-        const ready = n.info?.ready ? 'Ready' : `NotReady${n.info?.message ? ` (${n.info.message})` : ''}`;
+        const ready = `${n.info?.ready ? 'Ready' : 'NotReady'}${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(
-          `  ${n.name}  ${n.ip}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
+          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
         );
         if (n.controllers)
           lines.push(

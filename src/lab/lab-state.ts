@@ -14,8 +14,19 @@ export interface LabNodeRecord {
   name: string;
   ns: string;
   ip: string;
+  /** The segment the node's eth0 is on (absent in labs recorded before --segments: 0). */
+  segment?: number;
   agentPid?: number;
   runnerPid?: number;
+}
+
+export interface LabSegmentRecord {
+  index: number;
+  cidr: string;
+  gateway: string;
+  /** The router's leg on this segment (labs of two segments or more). */
+  router?: string;
+  ns: string;
 }
 
 export interface LabRecord {
@@ -23,7 +34,12 @@ export interface LabRecord {
   /** "creating" until `lab up` finished; "up" after. */
   state: 'creating' | 'up';
   created: string;
+  /** Segment 0's namespace: its bridge, the gateway of the store, the load-balancer pool and the outside clients. */
   segmentNs: string;
+  /** Every segment, segment 0 first (absent in labs recorded before --segments: segment 0 alone). */
+  segments?: LabSegmentRecord[];
+  /** The router namespace joining the segments (labs of two segments or more). */
+  routerNs?: string;
   /** The etcd endpoints the agents use (etcd stores only). */
   etcdEndpoints?: string[];
   /** The client's TLS files for the lab's own etcd (src/lab/etcd-tls.ts); absent for a user's etcd. */

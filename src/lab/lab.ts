@@ -3,7 +3,10 @@
  *
  * up:   an underlay segment namespace (bridge 10.99.0.0/24), N node namespaces on it, the store
  *       (the lab's SQLite files, or etcd in the segment namespace), one `weft agent` and one pod
- *       runner (the lab's kubelet) per node as real processes inside the node's namespace.
+ *       runner (the lab's kubelet) per node as real processes inside the node's namespace. With
+ *       --segments K, K segment namespaces (10.99.k.0/24) joined by a router namespace, the nodes
+ *       spread over them (the address plan: src/core/lab/lab-spec.ts); the store, the
+ *       load-balancer pool and the outside clients stay on segment 0.
  * supervise: a process per lab (started by up) that restarts any agent or pod runner that died,
  *       as systemd or the kubelet restart a node's daemons, and runs the lab's controllers
  *       (EndpointSlices, and the gateway's routes of load-balancer addresses); it and restart-agents take the
@@ -27,8 +30,17 @@ import {
   clusterDnsIp,
   labNetConf,
   lbCidrOf,
+  nodeSegment,
+  nodeUnderlayAddress,
+  segmentCidr,
+  segmentGateway,
+  segmentPrefix24,
+  segmentRouter,
+  segmentsOf,
   serviceCidrOf,
   serviceRangesOf,
+  UNDERLAY_CIDR,
+  UNDERLAY_GATEWAY,
   type LabSpec,
 } from '../core/lab/lab-spec.js';
 import { clusterDnsManifest, dnsPodNames, DNS_NAMESPACE, DNS_SERVICE } from '../core/lab/cluster-dns.js';
@@ -45,8 +57,16 @@ import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { installCni } from '../cni/install.js';
-import { Underlay } from './underlay.js';
-import { LabPaths, labDirs, readLabRecord, writeLabRecord, type LabNodeRecord, type LabRecord } from './lab-state.js';
+import { Underlay, type Segment } from './underlay.js';
+import {
+  LabPaths,
+  labDirs,
+  readLabRecord,
+  writeLabRecord,
+  type LabNodeRecord,
+  type LabRecord,
+  type LabSegmentRecord,
+} from './lab-state.js';
 import type { NodeInfo } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
@@ -61,8 +81,10 @@ import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 const NETNS_ETC_DIR = '/etc/netns';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const SEGMENT_PREFIX24 = '10.99.0';
 const ETCD_PORT = 2379;
+/** The label (after the lab's namespace prefix) of segment k's namespace: "ul" for segment 0, as always. */
+const segmentLabel = (k: number) => (k === 0 ? 'ul' : `ul${k}`);
+const ROUTER_LABEL = 'rt';
 
 export interface LabDeps {
   exec: Exec;
@@ -246,6 +268,9 @@ export async function superviseLab(
           cache,
           exec: deps.exec,
           segmentNs: record.segmentNs,
+          ...(record.routerNs
+            ? { router: { ns: record.routerNs, ip: segmentRouter(0), gatewayCidr: UNDERLAY_CIDR } }
+            : {}),
           nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
           lbCidr: lbCidrOf(record.spec),
           log: logOf('lb-routes'),
@@ -351,12 +376,34 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     installCni({ binDir: paths.binDir, prefix: 'weft-' });
     writeFileSync(paths.netConf, labNetConf(spec));
 
-    say(`lab ${spec.name}: underlay segment ${SEGMENT_PREFIX24}.0/24 and ${spec.nodes} node namespaces`);
     const underlay = new Underlay(deps.exec, paths.nsPrefix);
-    const segment = await underlay.addSegment('ul', SEGMENT_PREFIX24);
+    const ks = segmentsOf(spec);
+    say(
+      ks.length === 1
+        ? `lab ${spec.name}: underlay segment ${segmentCidr(0)} and ${spec.nodes} node namespaces`
+        : `lab ${spec.name}: ${ks.length} underlay segments ${ks.map(segmentCidr).join(', ')} joined by a router, and ${spec.nodes} node namespaces`,
+    );
+    const segments: Segment[] = [];
+    for (const k of ks) segments.push(await underlay.addSegment(segmentLabel(k), segmentPrefix24(k)));
+    if (segments.length > 1) {
+      record.routerNs = await underlay.addRouter(ROUTER_LABEL, segments);
+      record.segments = segments.map(
+        (seg, k): LabSegmentRecord => ({
+          index: k,
+          cidr: segmentCidr(k),
+          gateway: segmentGateway(k),
+          router: segmentRouter(k),
+          ns: seg.ns,
+        }),
+      );
+    }
     for (let i = 1; i <= spec.nodes; i++) {
-      const n = await underlay.addNode(`n${i}`, segment, i);
-      record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip });
+      const k = nodeSegment(i, spec.segments);
+      const n = await underlay.addNode(`n${i}`, segments[k]!, i);
+      // The address plan is the core's (lab-spec.ts); the underlay makes what it says.
+      if (n.ip !== nodeUnderlayAddress(i, spec.segments))
+        throw new Error(`node n${i}: made at ${n.ip}, the address plan says ${nodeUnderlayAddress(i, spec.segments)}`);
+      record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip, ...(segments.length > 1 ? { segment: k } : {}) });
       for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
         mkdirSync(d, { recursive: true });
     }
@@ -366,10 +413,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     if (spec.store.kind === 'etcd') {
       if (spec.store.managed) {
-        const url = `https://${SEGMENT_PREFIX24}.254:${ETCD_PORT}`;
+        const url = `https://${UNDERLAY_GATEWAY}:${ETCD_PORT}`;
         say(`store: starting etcd at ${url} (in the segment namespace; TLS with client certificates)`);
         mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
-        const tls = await makeEtcdTls(deps.exec, paths.etcdTlsDir, [`${SEGMENT_PREFIX24}.254`, '127.0.0.1'], spec.name);
+        const tls = await makeEtcdTls(deps.exec, paths.etcdTlsDir, [UNDERLAY_GATEWAY, '127.0.0.1'], spec.name);
         record.etcdTls = { caFile: tls.caFile, certFile: tls.clientCert, keyFile: tls.clientKey };
         record.etcdPid = spawnDetached({
           netns: netns.path(record.segmentNs),
@@ -435,7 +482,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
               context: `start the store gateway on port ${port}`,
             }),
           );
-          record.etcdEndpoints.push(`http://${SEGMENT_PREFIX24}.254:${port}`);
+          record.etcdEndpoints.push(`http://${UNDERLAY_GATEWAY}:${port}`);
         }
         say(
           `store: etcd at ${spec.store.endpoints.join(',')}, reached by the nodes through ${record.etcdEndpoints.join(',')}`,
@@ -516,7 +563,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     writeLabRecord(paths, record);
     await waitForClusterDns(spec, paths, say);
     say(
-      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes, ${spec.backend}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
+      `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes${(spec.segments ?? 1) > 1 ? ` on ${spec.segments} segments` : ''}, ${spec.backend}${spec.directRouting ? ' with DirectRouting' : ''}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
     return record;
   } catch (err) {
@@ -641,11 +688,15 @@ export interface LabStatus {
   name: string;
   state: string;
   spec?: LabSpec;
+  /** The segments (one for labs of one segment) and the router joining them, if any. */
+  segments: Array<{ index: number; cidr: string; gateway: string; router?: string; ns: string }>;
+  routerNs?: string;
   /** `controllers`: the node's agent's status document (src/agent/node-status.ts), once it wrote one. */
   nodes: Array<{
     name: string;
     ns: string;
     ip: string;
+    segment: number;
     agent: boolean;
     runner: boolean;
     info?: NodeInfo;
@@ -665,6 +716,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
     return {
       name,
       state: 'broken (no lab.json; run weft lab down to remove it)',
+      segments: [],
       nodes: [],
       namespaces: namespaces.length,
       pods: 0,
@@ -679,6 +731,10 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       name,
       state: record.state,
       spec: record.spec,
+      segments: record.segments ?? [
+        { index: 0, cidr: segmentCidr(0), gateway: segmentGateway(0), ns: record.segmentNs },
+      ],
+      ...(record.routerNs ? { routerNs: record.routerNs } : {}),
       nodes: record.nodes.map((n) => {
         const info = infos.find((i) => i.name === n.name);
         const doc = readNodeStatus(paths.runDir(n.name));
@@ -686,6 +742,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
           name: n.name,
           ns: n.ns,
           ip: n.ip,
+          segment: n.segment ?? 0,
           agent: alive(n.agentPid),
           runner: alive(n.runnerPid),
           ...(info ? { info } : {}),

@@ -8,6 +8,8 @@
  * Each sync reads the gateway's /32 routes inside the pool and changes only what differs, in one
  * `ip -batch`; it runs on a CacheLoop (./cache-loop.ts), so also every 10 s (a route removed by
  * hand comes back), and a failed sync is logged and retried on the next change or resync.
+ * In a lab of several segments the router's namespace gets the routes to the nodes behind it
+ * (splitBySegment), kept the same way.
  */
 
 import type { Exec } from '../ports/exec.js';
@@ -18,7 +20,9 @@ import {
   announcedRoutes,
   loadBalancerRouteCommands,
   loadBalancerRoutes,
+  splitBySegment,
   type LabNodeAddress,
+  type LabRouter,
   type RouteJson,
 } from '../core/lab/lb-routes.js';
 
@@ -27,6 +31,8 @@ export interface LbRoutesOptions {
   exec: Exec;
   /** The segment's gateway namespace. */
   segmentNs: string;
+  /** The router between the lab's segments and its namespace (labs of several segments). */
+  router?: LabRouter & { ns: string };
   nodes: readonly LabNodeAddress[];
   lbCidr: string;
   log: Logger;
@@ -35,16 +41,28 @@ export interface LbRoutesOptions {
 /** The kinds the load-balancer routes follow. */
 export const LB_ROUTE_KINDS: readonly K8sKind[] = ['Service', 'EndpointSlice'];
 
-/** The gateway's /32 routes inside the pool: address → nexthops. */
-async function announced(o: LbRoutesOptions): Promise<Map<string, string[]>> {
+/** A namespace's /32 routes inside the pool: address → nexthops. */
+async function announced(o: LbRoutesOptions, ns: string): Promise<Map<string, string[]>> {
   const r = await o.exec.run({
-    argv: ['ip', '-j', '-n', o.segmentNs, 'route', 'show'],
-    context: `list the routes of ${o.segmentNs}`,
+    argv: ['ip', '-j', '-n', ns, 'route', 'show'],
+    context: `list the routes of ${ns}`,
   });
   return announcedRoutes(JSON.parse(r.stdout || '[]') as RouteJson[], o.lbCidr);
 }
 
-/** One run: the gateway's routes of LoadBalancer addresses brought in step with the cache. */
+/** Brings one namespace's load-balancer routes in step with `wanted`. */
+async function syncNamespace(o: LbRoutesOptions, ns: string, wanted: ReadonlyMap<string, string[]>): Promise<void> {
+  const commands = loadBalancerRouteCommands(await announced(o, ns), wanted);
+  if (commands.length === 0) return;
+  await o.exec.run({
+    argv: ['ip', '-n', ns, '-batch', '-'],
+    input: commands.join('\n') + '\n',
+    context: `announce load-balancer addresses in ${ns}`,
+  });
+  o.log.info('load-balancer routes changed', { namespace: ns, commands });
+}
+
+/** One run: the gateway's (and the router's) routes of LoadBalancer addresses brought in step with the cache. */
 export function reconcileLbRoutes(o: LbRoutesOptions): () => Promise<void> {
   return async () => {
     const wanted = loadBalancerRoutes({
@@ -52,13 +70,10 @@ export function reconcileLbRoutes(o: LbRoutesOptions): () => Promise<void> {
       slices: o.cache.list('EndpointSlice').map((s) => s.object),
       nodes: o.nodes,
     });
-    const commands = loadBalancerRouteCommands(await announced(o), wanted);
-    if (commands.length === 0) return;
-    await o.exec.run({
-      argv: ['ip', '-n', o.segmentNs, '-batch', '-'],
-      input: commands.join('\n') + '\n',
-      context: `announce load-balancer addresses in ${o.segmentNs}`,
-    });
-    o.log.info('load-balancer routes changed', { commands });
+    if (!o.router) return syncNamespace(o, o.segmentNs, wanted);
+    const split = splitBySegment(wanted, o.router);
+    // The router first: the gateway sends nothing its way before it knows where to forward.
+    await syncNamespace(o, o.router.ns, split.router);
+    await syncNamespace(o, o.segmentNs, split.gateway);
   };
 }

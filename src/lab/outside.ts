@@ -16,13 +16,14 @@ import { join } from 'node:path';
 import { runAttached } from '../adapters/exec.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { NamedNetns } from '../adapters/netns.js';
-import { checkOutsideAddress, DEFAULT_OUTSIDE_ADDRESS, lbCidrOf } from '../core/lab/lab-spec.js';
+import { checkOutsideAddress, DEFAULT_OUTSIDE_ADDRESS, lbCidrOf, segmentPrefix24 } from '../core/lab/lab-spec.js';
 import { labNamespacePrefix, labOutsideNamespace } from '../core/names.js';
 import type { LabDeps } from './lab.js';
 import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
 import { Underlay, type Segment } from './underlay.js';
 
-const SEGMENT_PREFIX24 = '10.99.0';
+/** Outside clients, the gateway and the load-balancer pool are on segment 0 (the other segments reach them through the router). */
+const SEGMENT_PREFIX24 = segmentPrefix24(0);
 
 /** The segment's gateway, ready to route load-balancer addresses to nodes (see Underlay.prepareGateway). */
 export async function prepareGateway(deps: Pick<LabDeps, 'exec'>, record: LabRecord): Promise<void> {

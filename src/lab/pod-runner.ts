@@ -58,6 +58,7 @@ import { httpGetText } from '../adapters/http-get.js';
 import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
 import { CONFLIST_FILE } from '../agent/cni-files.js';
+import { readNodeStatus } from '../agent/node-status.js';
 import { PodProber } from './readiness-prober.js';
 import {
   ownsResolvConf,
@@ -718,6 +719,12 @@ export class PodRunner {
       if (r.ok && info.message === undefined) info.ready = existsSync(join(this.o.cniConfDir, CONFLIST_FILE));
       else info.message ??= `agent not ready: ${summary}`;
       if (info.ready === false) info.message ??= 'no CNI config yet';
+      // A ready node can still have something to say (host-gw peers on another segment are not
+      // routed): the ready controllers' warnings, from the agent's status document.
+      if (info.ready) {
+        const notes = this.readControllerNotes();
+        if (notes) info.message = notes;
+      }
     } catch (err) {
       info.message ??= `agent does not answer at ${this.o.agentHealthUrl}: ${(err as Error).message}`;
     }
@@ -730,6 +737,20 @@ export class PodRunner {
     await this.o.store.putNode(info);
     this.lastNodeInfo = key;
     this.lastNodeWrite = now;
+  }
+
+  /** The warnings of the agent's ready controllers ("backend: 1 peer not routed: …"), or undefined when none. */
+  private readControllerNotes(): string | undefined {
+    let notes: string[] = [];
+    try {
+      notes = (readNodeStatus(this.o.runDir)?.controllers ?? []).flatMap((c) =>
+        c.ready && c.warning ? [`${c.name}: ${c.warning}`] : [],
+      );
+    } catch (err) {
+      // A torn or unreadable document: the next heartbeat reads it again.
+      this.o.log.warn('cannot read the agent status document', { error: (err as Error).message });
+    }
+    return notes.length > 0 ? notes.join('; ') : undefined;
   }
 
   /** Stops serving (the pods' namespaces and addresses stay, as containers outlive kubelet). */

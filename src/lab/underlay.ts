@@ -4,8 +4,8 @@
  * .254 address standing in for the outside world), and node namespaces, each with an eth0 on
  * the segment and a default route via .254, exactly like a host on a LAN.
  *
- * Optionally a second segment joined by a router namespace, so a lab can have nodes that are
- * not on one L2 segment (host-gw refuses them; DirectRouting uses VXLAN for them).
+ * Optionally more segments joined by one router namespace, so a lab can have nodes that are not
+ * on one L2 segment (host-gw refuses them; DirectRouting uses VXLAN for them).
  *
  * Every name is derived from the lab's namespace prefix, so two labs never collide, and
  * `removeUnderlay` finds everything by that prefix even after a crash.
@@ -69,14 +69,17 @@ export class Underlay {
   }
 
   /**
-   * Joins two segments through a router namespace: the router has a leg on each segment at
-   * .253, and each segment's namespace routes the other segment via it.
+   * Joins segments through one router namespace (the top-of-rack / core router): the router has
+   * a leg r<i> on each segment at .253 and forwards between them, and each segment's namespace
+   * (the nodes' default gateway) routes every other segment via its .253. Returns the router's
+   * namespace.
    */
-  async addRouter(label: string, a: Segment, b: Segment): Promise<string> {
+  async addRouter(label: string, segments: readonly Segment[]): Promise<string> {
+    if (segments.length < 2) throw new Error(`router ${label}: needs two segments or more, got ${segments.length}`);
     const ns = `${this.prefix}${label}`;
     await this.netns.add(ns);
     await this.sysctl(ns, 'net.ipv4.ip_forward', '1');
-    for (const [i, seg] of [a, b].entries()) {
+    for (const [i, seg] of segments.entries()) {
       const leg = `r${i}`;
       const peer = `${label}${i}`.slice(0, 15);
       await this.ip(
@@ -85,16 +88,26 @@ export class Underlay {
           `link add ${peer} type veth peer name ${leg} netns ${this.netns.path(ns)}`,
           `link set ${peer} master ${BRIDGE} up`,
         ],
-        `plug router into ${seg.ns}`,
+        `plug router ${label} into ${seg.ns}`,
       );
       await this.ip(
         ns,
-        [`addr add ${seg.prefix24}.253/24 dev ${leg}`, `link set ${leg} up`],
-        `address router leg ${leg}`,
+        ['link set lo up', `addr add ${seg.prefix24}.253/24 dev ${leg}`, `link set ${leg} up`],
+        `address router leg ${leg} on ${seg.prefix24}.0/24`,
       );
     }
-    await this.ip(a.ns, [`route add ${b.prefix24}.0/24 via ${a.prefix24}.253`], 'route segment a to b');
-    await this.ip(b.ns, [`route add ${a.prefix24}.0/24 via ${b.prefix24}.253`], 'route segment b to a');
+    for (const seg of segments) {
+      // The gateway forwards to the router back out of the bridge a packet came in on: no ICMP
+      // redirects, so every node keeps going through its own gateway (as on a routed LAN).
+      await this.sysctl(seg.ns, 'net.ipv4.conf.all.send_redirects', '0');
+      await this.sysctl(seg.ns, `net.ipv4.conf.${BRIDGE}.send_redirects`, '0');
+      const others = segments.filter((o) => o !== seg);
+      await this.ip(
+        seg.ns,
+        others.map((o) => `route add ${o.prefix24}.0/24 via ${seg.prefix24}.253`),
+        `route the other segments from ${seg.ns} via router ${label}`,
+      );
+    }
     return ns;
   }
 

@@ -166,7 +166,7 @@ describe('host-gw', () => {
         subnet: '10.244.3.0/24',
         publicIp: '10.0.2.5',
         message:
-          "host-gw: peer 10.0.2.5 (subnet 10.244.3.0/24) is not on this node's segment 10.0.1.0/24; use vxlan or DirectRouting",
+          "host-gw: peer 10.0.2.5 (subnet 10.244.3.0/24) is not on this node's segment 10.0.1.0/24; not routed: use vxlan, vxlan with DirectRouting, or bgp",
       },
     ]);
     assert.deepEqual(routeText(s), ['10.244.2.0/24 via 10.0.1.2 dev eth0']);

@@ -171,7 +171,7 @@ function planHostGw(node: BackendNode, parsed: ParsedNode, peers: ParsedPeer[], 
       errors.push({
         subnet: p.lease.subnet,
         publicIp: p.lease.publicIp,
-        message: `host-gw: ${describe(p.lease)} is not on this node's segment ${formatCidr(parsed.segment)}; use vxlan or DirectRouting`,
+        message: `host-gw: ${describe(p.lease)}${p.lease.nodeName ? ` of node ${p.lease.nodeName}` : ''} is not on this node's segment ${formatCidr(parsed.segment)}; not routed: use vxlan, vxlan with DirectRouting, or bgp`,
       });
     }
   }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   checkOutsideAddress,
   clusterDnsIp,
@@ -8,7 +9,14 @@ import {
   labNetConf,
   lbCidrOf,
   LabSpecError,
+  MAX_LAB_NODES,
+  nodeSegment,
+  nodeUnderlayAddress,
   parseLabUpOptions,
+  segmentCidr,
+  segmentGateway,
+  segmentOfAddress,
+  segmentRouter,
   serviceRangesOf,
   type LabUpOptions,
 } from './lab-spec.js';
@@ -62,7 +70,7 @@ test('--lb-cidr: a block of the underlay segment clear of nodes, gateway, router
     ['10.99.0.0/28', 3, "holds the segment's network address"],
     ['10.99.0.8/29', 10, 'holds node n8 (10.99.0.8)'],
     ['10.99.0.248/30', 3, 'holds the default outside client (10.99.0.250)'],
-    ['10.99.0.252/30', 3, 'holds the router to a second segment (10.99.0.253)'],
+    ['10.99.0.252/30', 3, 'holds the router to the other segments (10.99.0.253)'],
     ['10.99.0.254/32', 3, "holds the segment's gateway (10.99.0.254)"],
     ['fd00::/120', 3, 'must be a block'],
     ['pool', 3, '--lb-cidr: '],
@@ -162,4 +170,107 @@ test('net-conf: the network with /24 node subnets and the backend', () => {
 test("names: one lab's prefix is never a prefix of another lab's namespaces", () => {
   assert.ok(!labPodNamespace('ab', 'x', 'a').startsWith(labNamespacePrefix('a')));
   assert.equal(labPodNamespace('weft', 'x', 'a'), 'weft-lab-weft-pod.x.a');
+});
+
+test('address plan, one segment: node i at 10.99.0.i, as always', () => {
+  for (const i of [1, 2, 3, 9, 200]) {
+    assert.equal(nodeUnderlayAddress(i), `10.99.0.${i}`);
+    assert.equal(nodeUnderlayAddress(i, 1), `10.99.0.${i}`);
+    assert.equal(nodeSegment(i), 0);
+  }
+  assert.equal(parseLabUpOptions({}).segments, undefined, 'a one-segment spec records no segments');
+  assert.deepEqual(parseLabUpOptions({ segments: '1' }), parseLabUpOptions({}));
+  assert.deepEqual(parseLabUpOptions({ directRouting: false }), parseLabUpOptions({}));
+  assert.deepEqual(serviceRangesOf(parseLabUpOptions({ segments: 1 })).reserved, ['10.99.0.0/24']);
+});
+
+test('address plan, K segments: node i on segment (i-1) mod K at 10.99.<segment>.i', () => {
+  const rows: Array<[number, number, string, number]> = [
+    [1, 2, '10.99.0.1', 0],
+    [2, 2, '10.99.1.2', 1],
+    [3, 2, '10.99.0.3', 0],
+    [4, 2, '10.99.1.4', 1],
+    [3, 3, '10.99.2.3', 2],
+    [4, 3, '10.99.0.4', 0],
+    [8, 4, '10.99.3.8', 3],
+    [200, 4, '10.99.3.200', 3],
+  ];
+  for (const [i, k, ip, seg] of rows) {
+    assert.equal(nodeUnderlayAddress(i, k), ip, `n${i} of ${k}`);
+    assert.equal(nodeSegment(i, k), seg, `n${i} of ${k}`);
+    assert.equal(segmentOfAddress(ip, k), seg, ip);
+  }
+  assert.deepEqual(
+    [0, 1, 2, 3].map((k) => [segmentCidr(k), segmentGateway(k), segmentRouter(k)]),
+    [
+      ['10.99.0.0/24', '10.99.0.254', '10.99.0.253'],
+      ['10.99.1.0/24', '10.99.1.254', '10.99.1.253'],
+      ['10.99.2.0/24', '10.99.2.254', '10.99.2.253'],
+      ['10.99.3.0/24', '10.99.3.254', '10.99.3.253'],
+    ],
+  );
+  assert.equal(segmentOfAddress('10.99.1.2', 1), undefined, 'a one-segment lab has no 10.99.1.0/24');
+  assert.equal(segmentOfAddress('192.0.2.1', 4), undefined);
+  assert.throws(() => segmentCidr(4), /segment 4: no such segment \(0 to 3\)/);
+  assert.throws(() => nodeUnderlayAddress(0, 2), /node 0: no such node/);
+  assert.throws(() => nodeSegment(1, 0), /0 segments: a lab has 1 to 4/);
+  assert.throws(() => nodeSegment(1, 5), /5 segments: a lab has 1 to 4/);
+  assert.deepEqual(serviceRangesOf(parseLabUpOptions({ segments: '3' })).reserved, [
+    '10.99.0.0/24',
+    '10.99.1.0/24',
+    '10.99.2.0/24',
+  ]);
+});
+
+test('address plan invariants: every node on its segment, addresses unique, segments filled round-robin', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: MAX_LAB_NODES }), (k, nodes) => {
+      const ips = Array.from({ length: nodes }, (_, j) => nodeUnderlayAddress(j + 1, k));
+      assert.equal(new Set(ips).size, nodes);
+      const counts = new Array<number>(k).fill(0);
+      ips.forEach((ip, j) => {
+        const seg = segmentOfAddress(ip, k);
+        assert.equal(seg, nodeSegment(j + 1, k));
+        assert.equal(ip.split('.')[3], String(j + 1), 'the last octet is the node number');
+        counts[seg!]!++;
+      });
+      assert.ok(Math.max(...counts) - Math.min(...counts) <= 1);
+    }),
+  );
+});
+
+test('--segments and --direct-routing: recorded when set; refused with the flag and the reason', () => {
+  assert.equal(parseLabUpOptions({ segments: '2' }).segments, 2);
+  assert.equal(parseLabUpOptions({ segments: 4 }).segments, 4);
+  assert.equal(parseLabUpOptions({ directRouting: true }).directRouting, true);
+  for (const [o, why] of [
+    [{ segments: '0' }, '--segments: "0" must be a whole number from 1 to 4'],
+    [{ segments: '5' }, '--segments: "5" must be a whole number from 1 to 4'],
+    [{ segments: '1.5' }, '--segments: "1.5"'],
+    [{ segments: 'two' }, '--segments: "two"'],
+    [{ directRouting: true, backend: 'host-gw' }, '--direct-routing: only applies to the vxlan backend'],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions(o as LabUpOptions),
+      (e: Error) => e instanceof LabSpecError && e.message.startsWith(why),
+      JSON.stringify(o),
+    );
+  assert.deepEqual(JSON.parse(labNetConf(parseLabUpOptions({ directRouting: true }))).Backend, {
+    Type: 'vxlan',
+    DirectRouting: true,
+  });
+});
+
+test('segment 0 with K segments: only its own nodes hold addresses; the pool and outside clients may use the rest', () => {
+  const spec = parseLabUpOptions({ nodes: 4, segments: 2 });
+  assert.equal(checkOutsideAddress(spec, '10.99.0.2'), '10.99.0.2', 'n2 is on segment 1');
+  assert.throws(() => checkOutsideAddress(spec, '10.99.0.3'), /is node n3 \(10.99.0.3\)/);
+  assert.throws(() => checkOutsideAddress(spec, '10.99.1.9'), /not on the lab's underlay segment 10.99.0.0\/24/);
+  assert.throws(() => checkOutsideAddress(spec, '10.99.0.253'), /is the router to the other segments/);
+  assert.throws(
+    () => parseLabUpOptions({ nodes: 4, segments: 2, lbCidr: '10.99.0.0/29' }),
+    /holds the segment's network address/,
+  );
+  assert.throws(() => parseLabUpOptions({ nodes: 4, segments: 2, lbCidr: '10.99.0.2/31' }), /holds node n3/);
+  assert.equal(parseLabUpOptions({ nodes: 4, segments: 4, lbCidr: '10.99.0.2/31' }).lbCidr, '10.99.0.2/31');
 });

@@ -1,8 +1,13 @@
 /**
  * The options of `weft lab up`, checked and defaulted, the addresses of the lab's underlay
- * segment (nodes, load-balancer pool, outside clients), and the net-conf.json the lab's agents
- * start with. Defaults are a newcomer's cluster: lab "weft", 3 nodes, vxlan, the embedded store,
- * pods in 10.244.0.0/16 (Flannel's default network).
+ * segments (nodes, router, load-balancer pool, outside clients), and the net-conf.json the lab's
+ * agents start with. Defaults are a newcomer's cluster: lab "weft", 3 nodes on one segment,
+ * vxlan, the embedded store, pods in 10.244.0.0/16 (Flannel's default network).
+ *
+ * The address plan: segment k is 10.99.k.0/24 with its gateway at .254 and the router's leg at
+ * .253; node n<i> lives on segment (i-1) mod K at 10.99.<segment>.<i>, so its last octet is its
+ * number whatever K is, and with one segment every address is what it always was. Segment 0 is
+ * "the LAN with the servers": the store, the load-balancer pool and the outside clients.
  */
 
 import { LAB_NAME_PATTERN } from '../names.js';
@@ -44,6 +49,10 @@ export interface LabSpec {
   lbCidr?: string;
   /** Cluster DNS; absent in labs made before it existed (they have none). */
   dns?: LabDns;
+  /** L2 segments joined by a router (`--segments`); absent: one, as every lab before it. */
+  segments?: number;
+  /** net-conf Backend.DirectRouting (vxlan only, `--direct-routing`); absent: off. */
+  directRouting?: boolean;
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -81,15 +90,16 @@ export function serviceRangesOf(spec: LabSpec): ServiceRanges {
   return {
     serviceCidr: serviceCidrOf(spec),
     ...DEFAULT_NODE_PORTS,
-    reserved: [UNDERLAY_CIDR],
+    reserved: segmentsOf(spec).map((k) => segmentCidr(k)),
     lbCidr: lbCidrOf(spec),
   };
 }
 
 /**
- * The lab's underlay segment: node addresses .1-.200 (at most MAX_LAB_NODES nodes), the
- * load-balancer pool .224-.239 by default, the outside client .250 by default, the router to a
- * second segment .253, the gateway .254.
+ * The lab's first underlay segment (segment 0): node addresses .1-.200 (at most MAX_LAB_NODES
+ * nodes), the load-balancer pool .224-.239 by default, the outside client .250 by default, the
+ * router to the other segments .253, the gateway .254. The other segments follow the same plan
+ * in 10.99.k.0/24 (without pool and clients).
  */
 export const UNDERLAY_CIDR = '10.99.0.0/24';
 export const UNDERLAY_GATEWAY = '10.99.0.254';
@@ -97,29 +107,80 @@ const UNDERLAY_ROUTER = '10.99.0.253';
 
 export const MAX_LAB_NODES = 200;
 
+/** `--segments` accepts 1 to this: enough to show what crossing a router does to each backend. */
+export const MAX_LAB_SEGMENTS = 4;
+
+/** The segments of a lab: 0 .. K-1 (labs recorded before --segments have one). */
+export function segmentsOf(spec: Pick<LabSpec, 'segments'>): number[] {
+  return Array.from({ length: spec.segments ?? 1 }, (_, k) => k);
+}
+
+/** The first three octets of segment k, e.g. "10.99.1". */
+export function segmentPrefix24(k: number): string {
+  if (!Number.isInteger(k) || k < 0 || k >= MAX_LAB_SEGMENTS)
+    throw new LabSpecError(`segment ${k}: no such segment (0 to ${MAX_LAB_SEGMENTS - 1})`);
+  return `10.99.${k}`;
+}
+
+/** Segment k's network, e.g. "10.99.1.0/24". */
+export function segmentCidr(k: number): string {
+  return `${segmentPrefix24(k)}.0/24`;
+}
+
+/** Segment k's gateway (its namespace's bridge address, the nodes' default route). */
+export function segmentGateway(k: number): string {
+  return `${segmentPrefix24(k)}.254`;
+}
+
+/** The router's leg on segment k (the segment's namespace routes the other segments to it). */
+export function segmentRouter(k: number): string {
+  return `${segmentPrefix24(k)}.253`;
+}
+
+/** The segment node i (1-based) is on: (i-1) mod K. */
+export function nodeSegment(i: number, segments = 1): number {
+  if (!Number.isInteger(i) || i < 1 || i > MAX_LAB_NODES)
+    throw new LabSpecError(`node ${i}: no such node (1 to ${MAX_LAB_NODES})`);
+  if (!Number.isInteger(segments) || segments < 1 || segments > MAX_LAB_SEGMENTS)
+    throw new LabSpecError(`${segments} segments: a lab has 1 to ${MAX_LAB_SEGMENTS}`);
+  return (i - 1) % segments;
+}
+
+/** The segment an underlay address is on, or undefined when it is on none of the lab's. */
+export function segmentOfAddress(ip: string, segments = 1): number | undefined {
+  const addr = tryParseIp(ip);
+  if (!addr) return undefined;
+  return segmentsOf({ segments }).find((k) => cidrContains(parseCidr(segmentCidr(k)), addr));
+}
+
 /** A block of the segment above every possible node address, below the outside client and the gateway. */
 export const DEFAULT_LB_CIDR = '10.99.0.224/28';
 
 /** The outside client's address when `weft lab outside` is given none. */
 export const DEFAULT_OUTSIDE_ADDRESS = '10.99.0.250';
 
-/** The address of node i (1-based) on the segment. */
-export function nodeUnderlayAddress(i: number): string {
-  const ip = addToIp(parseCidr(UNDERLAY_CIDR).address, BigInt(i));
-  if (!ip || i < 1 || i > MAX_LAB_NODES)
-    throw new LabSpecError(`node ${i}: no underlay address (1 to ${MAX_LAB_NODES})`);
+/** The address of node i (1-based): on its segment (node i's segment of K), host number i. */
+export function nodeUnderlayAddress(i: number, segments = 1): string {
+  const k = nodeSegment(i, segments);
+  const ip = addToIp(parseCidr(segmentCidr(k)).address, BigInt(i));
+  if (!ip) throw new LabSpecError(`node ${i}: no underlay address (1 to ${MAX_LAB_NODES})`);
   return formatIp(ip);
 }
 
-/** What holds an address of the segment other than a client or the pool, or undefined when nothing does. */
-function segmentUser(ip: IpAddress, nodes: number): string | undefined {
+/**
+ * What holds an address of segment 0 other than a client or the pool, or undefined when nothing
+ * does. With K segments only every K-th node is on segment 0; the router's address is held
+ * whatever K is, so a lab's pool and clients never depend on its segment count.
+ */
+function segmentUser(ip: IpAddress, nodes: number, segments: number): string | undefined {
   const seg = parseCidr(UNDERLAY_CIDR);
   const offset = ip.value - seg.address.value;
   if (offset === 0n) return "the segment's network address";
   if (offset === cidrSize(seg) - 1n) return "the segment's broadcast address";
-  if (offset >= 1n && offset <= BigInt(nodes)) return `node n${offset} (${formatIp(ip)})`;
+  if (offset >= 1n && offset <= BigInt(nodes) && nodeSegment(Number(offset), segments) === 0)
+    return `node n${offset} (${formatIp(ip)})`;
   if (formatIp(ip) === UNDERLAY_GATEWAY) return `the segment's gateway (${UNDERLAY_GATEWAY})`;
-  if (formatIp(ip) === UNDERLAY_ROUTER) return `the router to a second segment (${UNDERLAY_ROUTER})`;
+  if (formatIp(ip) === UNDERLAY_ROUTER) return `the router to the other segments (${UNDERLAY_ROUTER})`;
   return undefined;
 }
 
@@ -133,7 +194,7 @@ export function checkOutsideAddress(spec: LabSpec, text: string): string {
   if (!ip || ip.family !== 4) throw new LabSpecError(`--address: "${text}" is not an IPv4 address`);
   if (!cidrContains(parseCidr(UNDERLAY_CIDR), ip))
     throw new LabSpecError(`--address: ${text} is not on the lab's underlay segment ${UNDERLAY_CIDR}`);
-  const user = segmentUser(ip, spec.nodes);
+  const user = segmentUser(ip, spec.nodes, spec.segments ?? 1);
   if (user) throw new LabSpecError(`--address: ${text} is ${user}, not free for an outside client`);
   if (cidrContains(parseCidr(lbCidrOf(spec)), ip))
     throw new LabSpecError(
@@ -152,6 +213,8 @@ export interface LabUpOptions {
   clusterDomain?: string;
   dnsReplicas?: string | number;
   dnsUpstream?: string[];
+  segments?: string | number;
+  directRouting?: boolean;
 }
 
 export class LabSpecError extends Error {
@@ -191,13 +254,38 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     );
   const serviceCidr = parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
   const nodes = Number(nodesText);
-  const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes);
+  const segments = parseSegments(String(o.segments ?? 1));
+  if (o.directRouting === true && backend !== 'vxlan')
+    throw new LabSpecError(
+      `--direct-routing: only applies to the vxlan backend (net-conf Backend.DirectRouting), not ${backend}`,
+    );
+  const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
     upstreams: (o.dnsUpstream ?? []).map(parseDnsUpstream),
   };
-  return { name, nodes, backend, store: parseStore(o.store ?? 'embedded'), network, serviceCidr, lbCidr, dns };
+  return {
+    name,
+    nodes,
+    backend,
+    store: parseStore(o.store ?? 'embedded'),
+    network,
+    serviceCidr,
+    lbCidr,
+    dns,
+    // Recorded only when not the default, so a one-segment lab's spec is what it always was.
+    ...(segments > 1 ? { segments } : {}),
+    ...(o.directRouting === true ? { directRouting: true } : {}),
+  };
+}
+
+function parseSegments(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_LAB_SEGMENTS)
+    throw new LabSpecError(
+      `--segments: "${text}" must be a whole number from 1 to ${MAX_LAB_SEGMENTS} (the lab's segments are 10.99.0.0/24 to 10.99.${MAX_LAB_SEGMENTS - 1}.0/24, joined by one router)`,
+    );
+  return Number(text);
 }
 
 function parseClusterDomain(text: string): string {
@@ -228,7 +316,7 @@ function parseDnsUpstream(text: string): string {
  * the segment's gateway, which routes it to the nodes) that holds no node, gateway, router or
  * default outside client address. Every address of the block is handed out, as MetalLB does.
  */
-function parseLbCidr(text: string, nodes: number): string {
+function parseLbCidr(text: string, nodes: number, segments: number): string {
   let net;
   try {
     net = networkOf(parseCidr(text));
@@ -244,7 +332,7 @@ function parseLbCidr(text: string, nodes: number): string {
     const ip = addToIp(net.address, off);
     if (!ip) break;
     const user =
-      segmentUser(ip, nodes) ??
+      segmentUser(ip, nodes, segments) ??
       (formatIp(ip) === DEFAULT_OUTSIDE_ADDRESS
         ? `the default outside client (${DEFAULT_OUTSIDE_ADDRESS})`
         : undefined);
@@ -304,5 +392,6 @@ function parseStore(text: string): LabStore {
 /** The net-conf.json the agents start from (Flannel's format). */
 export function labNetConf(spec: LabSpec): string {
   // The subnet length Flannel would pick is /24 for networks of /22 or more.
-  return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: { Type: spec.backend } }, null, 2) + '\n';
+  const backend = { Type: spec.backend, ...(spec.directRouting ? { DirectRouting: true } : {}) };
+  return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Service, ServiceSpec } from '../k8s/objects.js';
-import { announcedRoutes, loadBalancerRouteCommands, loadBalancerRoutes } from './lb-routes.js';
+import { announcedRoutes, loadBalancerRouteCommands, loadBalancerRoutes, splitBySegment } from './lb-routes.js';
 
 const NODES = [
   { name: 'n1', ip: '10.99.0.1' },
@@ -95,4 +95,59 @@ test('announced routes from `ip -j route show`: single and ECMP host routes in t
     '10.99.0.225': ['10.99.0.1'],
     '10.99.0.226': ['10.99.0.1', '10.99.0.2'],
   });
+});
+
+test('LB routes over segments: the gateway reaches its own segment directly, the rest through the router', () => {
+  const router = { ip: '10.99.0.253', gatewayCidr: '10.99.0.0/24' };
+  const cases: Array<[string, Array<[string, string[]]>, Array<[string, string[]]>, Array<[string, string[]]>]> = [
+    [
+      'all near: the router has nothing',
+      [['10.99.0.224', ['10.99.0.1', '10.99.0.3']]],
+      [['10.99.0.224', ['10.99.0.1', '10.99.0.3']]],
+      [],
+    ],
+    [
+      'near and far: the router once per far node (its weight)',
+      [['10.99.0.224', ['10.99.0.1', '10.99.1.2', '10.99.1.4']]],
+      [['10.99.0.224', ['10.99.0.1', '10.99.0.253', '10.99.0.253']]],
+      [['10.99.0.224', ['10.99.1.2', '10.99.1.4']]],
+    ],
+    [
+      'only far, several: the router alone, unweighted',
+      [['10.99.0.226', ['10.99.1.2', '10.99.2.3']]],
+      [['10.99.0.226', ['10.99.0.253']]],
+      [['10.99.0.226', ['10.99.1.2', '10.99.2.3']]],
+    ],
+    [
+      'only far (a Local policy with far endpoints)',
+      [['10.99.0.225', ['10.99.2.3']]],
+      [['10.99.0.225', ['10.99.0.253']]],
+      [['10.99.0.225', ['10.99.2.3']]],
+    ],
+  ];
+  for (const [name, wanted, gateway, behind] of cases) {
+    const split = splitBySegment(new Map(wanted), router);
+    assert.deepEqual([...split.gateway], gateway, name);
+    assert.deepEqual([...split.router], behind, name);
+  }
+});
+
+test('weighted next hops: rendered with their weight, read back the same (no churn)', () => {
+  const wanted = new Map([['10.99.0.224', ['10.99.0.1', '10.99.0.253', '10.99.0.253']]]);
+  assert.deepEqual(loadBalancerRouteCommands(new Map(), wanted), [
+    'route replace 10.99.0.224/32 nexthop via 10.99.0.1 nexthop via 10.99.0.253 weight 2',
+  ]);
+  const read = announcedRoutes(
+    [
+      {
+        dst: '10.99.0.224',
+        nexthops: [
+          { gateway: '10.99.0.1', weight: 1 },
+          { gateway: '10.99.0.253', weight: 2 },
+        ],
+      },
+    ],
+    '10.99.0.224/28',
+  );
+  assert.deepEqual(loadBalancerRouteCommands(read, wanted), []);
 });

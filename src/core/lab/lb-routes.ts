@@ -10,6 +10,11 @@
  *
  * Pure: the lab's supervisor (src/lab/lb-routes.ts) turns the result into routes in the segment
  * namespace and keeps them in step with the Services and EndpointSlices.
+ *
+ * In a lab of several segments the gateway is on segment 0 and a next hop must be on-link: it
+ * reaches the nodes of segment 0 directly and every other node through the router (one next hop
+ * for all of them), and the router, on-link on every segment, has the address routed to those
+ * nodes (splitBySegment).
  */
 
 import type { EndpointSlice, Service } from '../k8s/objects.js';
@@ -21,7 +26,11 @@ export interface LabNodeAddress {
   ip: string;
 }
 
-/** LB address → the underlay addresses of the nodes that announce it (node order); addresses nobody announces are absent. */
+/**
+ * LB address → the underlay addresses of the nodes that announce it (node order); addresses nobody
+ * announces are absent. Here and below a next hop may be listed more than once: it is then
+ * weighted (a router with several nodes behind it).
+ */
 export function loadBalancerRoutes(input: {
   services: readonly Service[];
   slices: readonly EndpointSlice[];
@@ -47,6 +56,49 @@ export function loadBalancerRoutes(input: {
   return out;
 }
 
+/** Where the lab's router is, for labs of several segments. */
+export interface LabRouter {
+  /** The router's address on the gateway's segment. */
+  ip: string;
+  /** The gateway's segment: nodes inside it are on-link for the gateway. */
+  gatewayCidr: string;
+}
+
+/**
+ * The routes of `wanted` (address → node addresses) split into the gateway's and the router's:
+ * the gateway keeps the next hops on its segment and sends the rest to the router; the router
+ * gets the off-segment next hops (only addresses that have some). Every next hop is then on-link
+ * where its route is. At the gateway the router stands once for each node behind it (a weight,
+ * see loadBalancerRouteCommands), so flows still spread evenly over the nodes; alone, it is one
+ * plain next hop.
+ */
+export function splitBySegment(
+  wanted: ReadonlyMap<string, readonly string[]>,
+  router: LabRouter,
+): { gateway: Map<string, string[]>; router: Map<string, string[]> } {
+  const segment = parseCidr(router.gatewayCidr);
+  const onSegment = (ip: string) => {
+    const addr = tryParseIp(ip);
+    return addr !== undefined && cidrContains(segment, addr);
+  };
+  const gateway = new Map<string, string[]>();
+  const behind = new Map<string, string[]>();
+  for (const [ip, via] of wanted) {
+    const near = via.filter(onSegment);
+    const far = via.filter((v) => !onSegment(v));
+    gateway.set(ip, near.length === 0 ? [router.ip] : [...near, ...far.map(() => router.ip)]);
+    if (far.length > 0) behind.set(ip, far);
+  }
+  return { gateway, router: behind };
+}
+
+/** `nexthop via A nexthop via B weight 2 …`: a next hop listed n times gets weight n. */
+function nexthops(via: readonly string[]): string {
+  const weights = new Map<string, number>();
+  for (const v of via) weights.set(v, (weights.get(v) ?? 0) + 1);
+  return [...weights].map(([v, w]) => `nexthop via ${v}${w > 1 ? ` weight ${w}` : ''}`).join(' ');
+}
+
 /** The route commands (`ip -batch` lines) that turn the routes there are into the routes wanted. */
 export function loadBalancerRouteCommands(
   actual: ReadonlyMap<string, readonly string[]>,
@@ -56,7 +108,7 @@ export function loadBalancerRouteCommands(
   for (const [ip, via] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
     const now = actual.get(ip);
     if (now && now.length === via.length && [...now].sort().join() === [...via].sort().join()) continue;
-    out.push(`route replace ${ip}/32 ${via.map((v) => `nexthop via ${v}`).join(' ')}`);
+    out.push(`route replace ${ip}/32 ${nexthops(via)}`);
   }
   for (const ip of [...actual.keys()].sort()) if (!wanted.has(ip)) out.push(`route del ${ip}/32`);
   return out;
@@ -66,7 +118,7 @@ export function loadBalancerRouteCommands(
 export interface RouteJson {
   dst?: string;
   gateway?: string;
-  nexthops?: Array<{ gateway?: string }>;
+  nexthops?: Array<{ gateway?: string; weight?: number }>;
 }
 
 /**
@@ -82,7 +134,7 @@ export function announcedRoutes(routes: readonly RouteJson[], lbCidr: string): M
     const ip = tryParseIp(route.dst);
     if (!ip || !cidrContains(pool, ip)) continue;
     const via = route.nexthops
-      ? route.nexthops.flatMap((n) => (n.gateway ? [n.gateway] : []))
+      ? route.nexthops.flatMap((n) => (n.gateway ? new Array<string>(n.weight ?? 1).fill(n.gateway) : []))
       : route.gateway
         ? [route.gateway]
         : [];

@@ -145,3 +145,29 @@ test('nodes: natural order, Ready/NotReady, <none> for a node without a lease ye
     ['n10', 'NotReady', '<none>', '10.99.0.10', '<none>'],
   ]);
 });
+
+test('nodes of a lab of several segments: a SEGMENT column after PUBLIC-IP; one segment: none', () => {
+  const nodes = [
+    { name: 'n1', internalIP: '10.99.0.1', podCIDR: '10.244.1.0/24', backend: 'vxlan', ready: true, heartbeat: 't' },
+    { name: 'n2', internalIP: '10.99.1.2', podCIDR: '10.244.2.0/24', backend: 'vxlan', ready: true, heartbeat: 't' },
+    { name: 'n9', internalIP: '192.0.2.9', ready: false, heartbeat: 't' },
+  ];
+  const two = nodeRows(nodes, T0, { segments: 2 });
+  assert.deepEqual(two.header, ['name', 'status', 'subnet', 'public-ip', 'segment', 'backend']);
+  assert.deepEqual(
+    two.rows.map((r) => [r[0], r[4]]),
+    [
+      ['n1', '10.99.0.0/24'],
+      ['n2', '10.99.1.0/24'],
+      ['n9', '<none>'],
+    ],
+  );
+  assert.deepEqual(nodeRows(nodes, T0, { segments: 1 }), nodeRows(nodes, T0, {}));
+  assert.equal(nodeRows(nodes, T0, {}).header.includes('segment'), false);
+  assert.deepEqual(nodeRows(nodes, T0, { segments: 2, wide: true }).header.slice(4), [
+    'segment',
+    'backend',
+    'heartbeat',
+    'message',
+  ]);
+});

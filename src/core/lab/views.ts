@@ -8,6 +8,7 @@
 import type { K8sKind, K8sObject, ObjectOfKind, Pod } from '../k8s/objects.js';
 import { KIND_INFO, type PrinterColumn } from '../k8s/kinds.js';
 import type { NodeInfo, Stored } from '../../ports/object-store.js';
+import { segmentCidr, segmentOfAddress } from './lab-spec.js';
 
 export interface Rows {
   header: string[];
@@ -17,6 +18,8 @@ export interface Rows {
 export interface ViewOptions {
   wide?: boolean;
   allNamespaces?: boolean;
+  /** The lab's segment count: with two or more, nodes get a SEGMENT column (one segment: the table as always). */
+  segments?: number;
 }
 
 /** kubectl's HumanDuration: 90s, 3m12s, 45m, 3h5m, 30h, 3d4h, 120d, 3y. */
@@ -94,7 +97,21 @@ export const podRows = (items: readonly Stored<Pod>[], now: number, o: ViewOptio
   objectRows('Pod', items, now, o);
 
 export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions): Rows {
-  const header = ['name', 'status', 'subnet', 'public-ip', 'backend', ...(o.wide ? ['heartbeat', 'message'] : [])];
+  const segments = o.segments ?? 1;
+  const segmented = segments > 1;
+  const header = [
+    'name',
+    'status',
+    'subnet',
+    'public-ip',
+    ...(segmented ? ['segment'] : []),
+    'backend',
+    ...(o.wide ? ['heartbeat', 'message'] : []),
+  ];
+  const segmentOf = (ip: string) => {
+    const k = segmentOfAddress(ip, segments);
+    return k === undefined ? '<none>' : segmentCidr(k);
+  };
   const rows = [...nodes]
     .sort((a, b) => natural(a.name, b.name))
     .map((n) => [
@@ -102,6 +119,7 @@ export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions
       n.ready ? 'Ready' : 'NotReady',
       n.podCIDR ?? '<none>',
       n.internalIP,
+      ...(segmented ? [segmentOf(n.internalIP)] : []),
       n.backend ?? '<none>',
       ...(o.wide ? [formatAge(n.heartbeat, now), n.message ?? ''] : []),
     ]);
