@@ -36,6 +36,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
+import { dnsmasqArgv } from '../test/support/dnsmasq.js';
 import {
   addressesOf,
   DnsClient,
@@ -54,7 +55,6 @@ import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
 import { freePort } from '../test/support/etcd.js';
 
 const CLI = process.env.WEFT_BENCH_DNS_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const DNSMASQ = '/usr/sbin/dnsmasq';
 /**
  * Many short pairs rather than a few long runs: the machine's other work comes and goes within
  * seconds, and a pair's two runs should meet the same of it.
@@ -189,24 +189,20 @@ async function startWeft(store: string, probe: Probe): Promise<Server> {
 async function startDnsmasq(hosts: string, probe: Probe): Promise<Server> {
   const port = await freePort();
   const t0 = performance.now();
-  const { child, output } = spawnServer([
-    DNSMASQ,
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--bind-interfaces',
-    '--listen-address=127.0.0.1',
-    `--port=${port}`,
-    `--pid-file=${join(dir, 'dnsmasq.pid')}`,
-    `--addn-hosts=${hosts}`,
-    // dnsmasq's largest advised cache (it warns above 10,000); hosts entries are kept apart from it.
-    '--cache-size=10000',
-    // weft's answers carry TTL 5; dnsmasq's local records default to 0.
-    '--local-ttl=5',
-    // Start-up messages and errors only (no --log-queries): to stderr, kept for the error message.
-    '--log-facility=-',
-  ]);
+  const { child, output } = spawnServer(
+    dnsmasqArgv(
+      '127.0.0.1',
+      port,
+      `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      `--addn-hosts=${hosts}`,
+      // dnsmasq's largest advised cache (it warns above 10,000); hosts entries are kept apart from it.
+      '--cache-size=10000',
+      // weft's answers carry TTL 5; dnsmasq's local records default to 0.
+      '--local-ttl=5',
+      // Start-up messages and errors only (no --log-queries): to stderr, kept for the error message.
+      '--log-facility=-',
+    ),
+  );
   await waitAnswering('dnsmasq', port, probe, child, output);
   return { name: 'dnsmasq', pid: child.pid!, port, readyMs: performance.now() - t0, stop: () => stopChild(child) };
 }

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { requireRoot } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
 import { CLI, TestLab } from './support/lab.js';
+import { dnsmasqArgv } from './support/dnsmasq.js';
 
 const UPSTREAM = '10.99.0.249';
 /** Eight 250-byte strings: about 2 KB, more than a UDP answer without EDNS may carry (512 bytes). */
@@ -181,21 +182,17 @@ describe(
           '--address',
           UPSTREAM,
           '--',
-          '/usr/sbin/dnsmasq',
-          '--keep-in-foreground',
-          '--conf-file=/dev/null',
-          '--no-resolv',
-          '--no-hosts',
-          '--bind-interfaces',
-          `--listen-address=${UPSTREAM}`,
-          '--port=53',
-          `--pid-file=${join(lab.root, 'dnsmasq.pid')}`,
-          '--log-queries',
-          `--log-facility=${upstreamLog}`,
-          '--local-ttl=300',
-          '--address=/up.example/192.0.2.10',
-          '--address=/cached.example/192.0.2.11',
-          `--txt-record=big.example,${BIG_TXT.join(',')}`,
+          ...dnsmasqArgv(
+            UPSTREAM,
+            53,
+            `--pid-file=${join(lab.root, 'dnsmasq.pid')}`,
+            '--log-queries',
+            `--log-facility=${upstreamLog}`,
+            '--local-ttl=300',
+            '--address=/up.example/192.0.2.10',
+            '--address=/cached.example/192.0.2.11',
+            `--txt-record=big.example,${BIG_TXT.join(',')}`,
+          ),
         ],
         { env: lab.env, stdio: 'ignore', detached: true },
       );

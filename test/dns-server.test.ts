@@ -27,9 +27,9 @@ import { feedKinds } from '../src/dns/cluster-feed.js';
 import { startDnsServer, type RunningDnsServer } from '../src/dns/dns-server.js';
 import type { EndpointSlice, K8sObject, Namespace, Service } from '../src/core/k8s/objects.js';
 import { freePort } from './support/etcd.js';
+import { dnsmasqArgv } from './support/dnsmasq.js';
 import { waitFor } from './support/cluster.js';
 
-const DNSMASQ = '/usr/sbin/dnsmasq';
 /** Eight 250-byte strings: an answer of about 2 KB, over the 1232 bytes weft offers upstream. */
 const BIG_TXT = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(250));
 
@@ -173,28 +173,20 @@ class Dnsmasq {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    this.child = spawn(
-      DNSMASQ,
-      [
-        '--keep-in-foreground',
-        '--conf-file=/dev/null',
-        '--no-resolv',
-        '--no-hosts',
-        '--bind-interfaces',
-        '--listen-address=127.0.0.1',
-        `--port=${this.port}`,
-        `--pid-file=${join(this.dir, 'pid')}`,
-        '--log-queries',
-        '--log-facility=-',
-        // Local records have TTL 0 by default, which no cache may keep.
-        '--local-ttl=300',
-        '--address=/up.example/192.0.2.10',
-        '--address=/neg.example/',
-        // No shell: the strings go unquoted (dnsmasq would keep quotes as part of them).
-        `--txt-record=big.example,${BIG_TXT.join(',')}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+    const [program, ...args] = dnsmasqArgv(
+      '127.0.0.1',
+      this.port,
+      `--pid-file=${join(this.dir, 'pid')}`,
+      '--log-queries',
+      '--log-facility=-',
+      // Local records have TTL 0 by default, which no cache may keep.
+      '--local-ttl=300',
+      '--address=/up.example/192.0.2.10',
+      '--address=/neg.example/',
+      // No shell: the strings go unquoted (dnsmasq would keep quotes as part of them).
+      `--txt-record=big.example,${BIG_TXT.join(',')}`,
     );
+    this.child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (c: Buffer) => (this.log += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.log += c.toString()));
     await waitFor(`dnsmasq on 127.0.0.1:${this.port} (log: ${this.log})`, async () =>

@@ -68,6 +68,20 @@ function podRoutes(lab: TestLab, node: string): Map<string, RouteJson> {
 }
 
 /** Checks that pods actually sit on both segments, so the matrices cross the router. */
+/** The example's 9 × 9 matrix measured on 80/TCP and on 81/UDP. */
+function probeBoth(lab: TestLab, extra: string[] = []): ProbeJson[] {
+  return (
+    [
+      ['80', 'TCP'],
+      ['81', 'UDP'],
+    ] as const
+  ).map(([port, protocol]) => {
+    const m = lab.probe(['-A', '--port', port, '--protocol', protocol, ...extra]);
+    assert.equal(m.results.length, 81, `${port}/${protocol}`);
+    return m;
+  });
+}
+
 function assertSpread(nodes: Map<string, string>): void {
   const segments = new Set([...nodes.values()].map(segmentOf));
   assert.deepEqual([...segments].sort(), ['10.99.0.0/24', '10.99.1.0/24'], JSON.stringify([...nodes]));
@@ -129,18 +143,12 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
 
   test('every pod reaches every pod on 80/TCP and 81/UDP; far peers through the VXLAN device', () => {
     assertSpread(nodes);
-    for (const [port, protocol] of [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const) {
-      const m = lab.probe(['-A', '--port', port, '--protocol', protocol]);
-      assert.equal(m.results.length, 81);
+    for (const m of probeBoth(lab))
       assert.deepEqual(
         surprises(m, () => true),
         [],
-        `${port}/${protocol}`,
+        `${m.port}/${m.protocol}`,
       );
-    }
     // Without DirectRouting every peer, near (n4) or behind the router (n1, n3), is onlink over the VXLAN device.
     const routes = podRoutes(lab, 'n2');
     assert.deepEqual([...routes.keys()].sort(), ['n1', 'n3', 'n4']);
@@ -258,18 +266,12 @@ describe('lab with two segments, vxlan with DirectRouting', { timeout: 300_000 }
 
   test('every pod reaches every pod on 80/TCP and 81/UDP', () => {
     assertSpread(nodes);
-    for (const [port, protocol] of [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const) {
-      const m = lab.probe(['-A', '--port', port, '--protocol', protocol]);
-      assert.equal(m.results.length, 81);
+    for (const m of probeBoth(lab))
       assert.deepEqual(
         surprises(m, () => true),
         [],
-        `${port}/${protocol}`,
+        `${m.port}/${m.protocol}`,
       );
-    }
   });
 });
 
@@ -332,13 +334,8 @@ describe('lab with two segments, host-gw', { timeout: 300_000 }, () => {
   test('pods on one segment connect; pairs across the router do not', () => {
     assertSpread(nodes);
     const sameSegment = (from: string, to: string) => segmentOf(nodes.get(from)!) === segmentOf(nodes.get(to)!);
-    for (const [port, protocol] of [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const) {
-      const m = lab.probe(['-A', '--port', port, '--protocol', protocol, '--timeout-ms', '500']);
-      assert.equal(m.results.length, 81);
-      assert.deepEqual(surprises(m, sameSegment), [], `${port}/${protocol}`);
+    for (const m of probeBoth(lab, ['--timeout-ms', '500'])) {
+      assert.deepEqual(surprises(m, sameSegment), [], `${m.port}/${m.protocol}`);
       assert.ok(
         m.results.some((r) => r.connected && nodes.get(r.from) !== nodes.get(r.to)),
         'some pairs connect between two nodes (n1 and n3)',
