@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExecError } from '../core/port-errors.js';
-import { inNetns, NodeExec, spawnChild } from './exec.js';
+import { inNetns, NodeExec, podArgv, spawnChild } from './exec.js';
 
 describe('inNetns', () => {
   const cases: Array<{ name: string; netns: string | undefined; argv: string[]; want: string[] }> = [
@@ -14,6 +14,27 @@ describe('inNetns', () => {
     },
   ];
   for (const c of cases) test(c.name, () => assert.deepEqual(inNetns(c.netns, c.argv), c.want));
+});
+
+test('podArgv: a named namespace through ip netns exec (its /etc/netns binding), a mount namespace entered first', () => {
+  assert.deepEqual(podArgv({ argv: ['cat', '/etc/resolv.conf'], netnsName: 'p' }), [
+    'ip',
+    'netns',
+    'exec',
+    'p',
+    'cat',
+    '/etc/resolv.conf',
+  ]);
+  assert.deepEqual(podArgv({ argv: ['true'], netns: '/var/run/netns/n1', mountNs: '/m/c1' }), [
+    'nsenter',
+    '--mount=/m/c1',
+    '--',
+    'nsenter',
+    '--net=/var/run/netns/n1',
+    '--',
+    'true',
+  ]);
+  assert.deepEqual(podArgv({ argv: ['true'] }), ['true']);
 });
 
 describe('one error shape for every process', () => {

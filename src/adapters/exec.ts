@@ -86,6 +86,21 @@ export class NodeExec implements Exec {
  * Runs a program attached to this process's terminal (stdin, stdout and stderr inherited), as
  * `weft exec` does, and resolves with its exit code (128 + signal number when it was killed).
  */
+/**
+ * The argv that runs `argv` in a pod's namespaces: a named network namespace through
+ * `ip netns exec` (which binds /etc/netns/NAME/* over /etc), else one given by path through
+ * nsenter; and first, when given, a mount namespace bound to a file (./mount-ns.ts).
+ */
+export function podArgv(req: {
+  argv: readonly string[];
+  netnsName?: string;
+  netns?: string;
+  mountNs?: string;
+}): string[] {
+  const inNet = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : inNetns(req.netns, req.argv);
+  return req.mountNs ? ['nsenter', `--mount=${req.mountNs}`, '--', ...inNet] : inNet;
+}
+
 export function runAttached(
   req: Pick<ExecRequest, 'argv' | 'netns' | 'context'> & {
     /**
@@ -97,8 +112,7 @@ export function runAttached(
     mountNs?: string;
   },
 ): Promise<number> {
-  const inNet = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : inNetns(req.netns, req.argv);
-  const argv = req.mountNs ? ['nsenter', `--mount=${req.mountNs}`, '--', ...inNet] : inNet;
+  const argv = podArgv(req);
   const [program, ...args] = argv;
   if (!program) return Promise.reject(new ExecError(argv, null, null, '', 'empty argv', req.context));
   return new Promise((resolve, reject) => {
@@ -263,8 +277,7 @@ export function spawnProgram(req: {
   cwd: string;
   context: string;
 }): StartedProgram {
-  const inNet = req.netnsName ? ['ip', 'netns', 'exec', req.netnsName, ...req.argv] : [...req.argv];
-  const argv = req.mountNs ? ['nsenter', `--mount=${req.mountNs}`, '--', ...inNet] : inNet;
+  const argv = podArgv(req);
   const [program, ...args] = argv;
   if (!program)
     return { pid: undefined, ended: Promise.resolve({ exitCode: null, signal: null, startError: 'empty argv' }) };

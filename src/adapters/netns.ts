@@ -10,6 +10,13 @@ import { createNetns } from './netns-native.js';
 
 export const NETNS_RUN_DIR = '/var/run/netns';
 
+/**
+ * Where `ip netns exec NAME` finds the files it binds over /etc for a named namespace (a lab
+ * pod's resolv.conf, so its programs, `weft exec` and exec probes all see it).
+ */
+export const NETNS_ETC_DIR = '/etc/netns';
+export const netnsEtcDir = (netns: string) => join(NETNS_ETC_DIR, netns);
+
 export class NamedNetns {
   private prepared = false;
 

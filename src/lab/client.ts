@@ -4,7 +4,8 @@
  * pods with real traffic. The commands under src/cli only parse flags and print.
  */
 
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
 import type { K8sObject, Pod, PodStatus } from '../core/k8s/objects.js';
@@ -330,8 +331,7 @@ export class LabClient {
       (p) => p.stored.object.metadata.namespace === namespace && p.stored.object.metadata.name === name,
     )?.sandbox;
     if (!sandbox || sandbox.netns !== '') return undefined;
-    const file = join(this.paths.runDir(sandbox.node), 'mnt', sandbox.containerId);
-    return existsSync(file) ? file : undefined;
+    return new PodMountNamespaces(this.exec, this.paths.mountNsDir(sandbox.node)).find(sandbox.containerId);
   }
 
   /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */

@@ -103,6 +103,10 @@ export class LabPaths {
   runDir(node: string): string {
     return join(this.nodeDir(node), 'run');
   }
+  /** Where the node's hostNetwork pods' mount namespaces are bound (adapters/mount-ns.ts), by container ID. */
+  mountNsDir(node: string): string {
+    return join(this.runDir(node), 'mnt');
+  }
   cniConfDir(node: string): string {
     return join(this.nodeDir(node), 'net.d');
   }

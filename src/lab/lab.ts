@@ -48,7 +48,7 @@ import { planApply } from '../core/lab/apply-plan.js';
 import { parseManifestLocated } from '../core/k8s/parse.js';
 import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
-import { NamedNetns } from '../adapters/netns.js';
+import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
@@ -76,9 +76,6 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
-
-/** Where `ip netns exec` finds a named namespace's own /etc files (the pods' resolv.conf). */
-const NETNS_ETC_DIR = '/etc/netns';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -671,7 +668,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
   const nodesDir = join(paths.dir, 'nodes');
   if (existsSync(nodesDir))
     for (const node of readdirSync(nodesDir))
-      await new PodMountNamespaces(deps.exec, join(paths.runDir(node), 'mnt')).removeAll();
+      await new PodMountNamespaces(deps.exec, paths.mountNsDir(node)).removeAll();
   // The pods' /etc/netns/NAME directories (their resolv.conf), including any a crashed runner left.
   if (existsSync(NETNS_ETC_DIR))
     for (const d of readdirSync(NETNS_ETC_DIR))

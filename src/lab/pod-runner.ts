@@ -53,7 +53,7 @@ import { KUBELET_BACKOFF, type BackoffConfig } from '../core/lab/container-run.j
 import { isSameProcess, pidsInNetns, signalGroup, signalProcess } from '../adapters/proc.js';
 import { PodPrograms, runsProgram } from './program-runner.js';
 import type { ClusterCache } from '../agent/cluster-cache.js';
-import { NamedNetns } from '../adapters/netns.js';
+import { NamedNetns, netnsEtcDir } from '../adapters/netns.js';
 import { httpGetText } from '../adapters/http-get.js';
 import { servePodPorts, type PodPort, type ServedPorts } from '../adapters/pod-ports.js';
 import type { CniRuntime, ConfList } from '../cni/runtime.js';
@@ -106,12 +106,6 @@ export interface PodRunnerOptions {
   /** Where hostNetwork pods' mount namespaces are bound (see adapters/mount-ns.ts). */
   mountNsDir: string;
 }
-
-/**
- * Where `ip netns exec NAME` finds the files it binds over /etc for a named namespace: the pod's
- * resolv.conf goes there, so the pod's programs, `weft exec` and exec probes all see it.
- */
-export const netnsEtcDir = (netns: string) => join('/etc/netns', netns);
 
 /** How long an immediately deleted pod's programs get between SIGTERM and SIGKILL. */
 const IMMEDIATE_GRACE_MS = 2_000;
@@ -615,18 +609,21 @@ export class PodRunner {
 
   /** The pod's resolv.conf, as kubelet makes it (core/lab/pod-dns.ts), where `ip netns exec` binds it. */
   private writeResolvConf(key: string, pod: Pod, netns: string): void {
-    const r = podResolvConf(pod, this.o.clusterDns, this.o.nodeResolvConf());
-    for (const w of r.warnings) this.o.log.warn('DNS config of the pod was cut', { pod: key, reason: w });
     const dir = netnsEtcDir(netns);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'resolv.conf'), renderResolvConf(r.conf));
+    writeFileSync(join(dir, 'resolv.conf'), this.resolvConfText(key, pod));
   }
 
   /** A hostNetwork pod's resolv.conf, in a mount namespace of its own (it shares its node's network namespace). */
   private async writeHostNetworkResolvConf(key: string, pod: Pod, name: string): Promise<void> {
+    await this.mounts.create(name, this.resolvConfText(key, pod));
+  }
+
+  /** The pod's resolv.conf text; what kubelet's limits cut is logged (kubelet reports it as events). */
+  private resolvConfText(key: string, pod: Pod): string {
     const r = podResolvConf(pod, this.o.clusterDns, this.o.nodeResolvConf());
     for (const w of r.warnings) this.o.log.warn('DNS config of the pod was cut', { pod: key, reason: w });
-    await this.mounts.create(name, renderResolvConf(r.conf));
+    return renderResolvConf(r.conf);
   }
 
   /** CNI DEL; a failure is logged (its callers go on removing the pod's namespace either way). */

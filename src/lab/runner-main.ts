@@ -107,7 +107,7 @@ export async function runPodRunner(
       nameservers: record.spec.dns && record.spec.dns.replicas > 0 ? [clusterDnsIp(record.spec)] : [],
       domain: record.spec.dns?.domain ?? DEFAULT_CLUSTER_DOMAIN,
     },
-    mountNsDir: join(runDir, 'mnt'),
+    mountNsDir: paths.mountNsDir(node.name),
     // kubelet's --resolv-conf: the nodes share the host's file system, so the host's file.
     nodeResolvConf: () => {
       try {
