@@ -37,6 +37,8 @@ import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from
 import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 import { resolveLeases } from '../core/flannel/lease-conflicts.js';
 import { BackendReconciler } from './backend-reconciler.js';
+import type { Backend } from './backends/backend.js';
+import type { PeerError } from '../core/backend/state.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
 import {
@@ -269,6 +271,8 @@ export class SubnetController implements Controller {
 export interface NodeControllersOptions {
   subnet: SubnetController;
   reconciler: BackendReconciler;
+  /** The udp backend (src/agent/backends/udp.ts), used when net-conf's Backend.Type is udp. */
+  udp?: Backend;
   nft: Nft;
   files: CniFilesOptions;
   ipMasq: boolean;
@@ -334,7 +338,8 @@ export function nodeControllers(o: NodeControllersOptions): {
     log: o.log,
     metrics: o.metrics,
     timing: o.timing,
-    problem: () => (leaseConflicts.length > 0 ? leaseConflicts.join('; ') : undefined),
+    problem: () =>
+      [...leaseConflicts, ...(o.udp?.problem() !== undefined ? [o.udp.problem()] : [])].join('; ') || undefined,
     // Peers the backend cannot serve leave the node ready (the others are served) but are said.
     warning: () => (peerErrorMessages.length > 0 ? peerErrorMessages.join('; ') : undefined),
     sync: async () => {
@@ -354,11 +359,24 @@ export function nodeControllers(o: NodeControllersOptions): {
           publicIp: addr.publicIp,
           underlay: { name: addr.iface, cidr: `${addr.publicIp}/${addr.prefixLen}`, mtu: addr.mtu },
         };
-        const desired = planBackend({ node, conf: netConf, peers });
-        const summary = await o.reconciler.reconcile(desired);
-        if (summary.changes.length > 0) {
-          changes.inc({}, summary.changes.length);
-          o.log.info('backend changes applied', { count: summary.changes.length, changes: summary.described });
+        let summary: { described: string[]; peerErrors: PeerError[] };
+        let podMtu: number;
+        let guardPort: number | undefined;
+        if (netConf.backend.type === 'udp') {
+          if (!o.udp) throw new Error('backend: net-conf says udp but this agent has no udp backend');
+          const r = await o.udp.sync({ node, conf: netConf, peers });
+          summary = r;
+          podMtu = r.podMtu;
+          guardPort = r.guardPorts.find((p) => p.protocol === 'udp')?.port;
+        } else {
+          const desired = planBackend({ node, conf: netConf, peers });
+          summary = await o.reconciler.reconcile(desired);
+          podMtu = desired.podMtu;
+          guardPort = netConf.backend.type === 'vxlan' ? netConf.backend.port : undefined;
+        }
+        if (summary.described.length > 0) {
+          changes.inc({}, summary.described.length);
+          o.log.info('backend changes applied', { count: summary.described.length, changes: summary.described });
         }
         const errs = summary.peerErrors.map((e) => e.message).join('; ');
         if (errs !== lastPeerErrors) {
@@ -373,20 +391,21 @@ export function nodeControllers(o: NodeControllersOptions): {
         env = {
           network: netConf.network,
           subnet: own.subnet,
-          mtu: desired.podMtu,
+          mtu: podMtu,
           ipMasq: o.ipMasq,
           awaitPolicy: o.awaitPolicy,
         };
         guardInput = {
           network: netConf.network,
-          ...(netConf.backend.type === 'vxlan' ? { vxlanPort: netConf.backend.port } : {}),
+          // The vxlan port, or the udp backend's: both carry packets from peers only.
+          ...(guardPort !== undefined ? { vxlanPort: guardPort } : {}),
           peers: peers.map((p) => p.publicIp),
           storeEndpoints: o.storeEndpoints ?? [],
         };
         masq.trigger();
         nodeGuard.trigger();
         cniFiles.trigger();
-        return `${own.subnet} ${desired.type}, ${peers.length} peers`;
+        return `${own.subnet} ${netConf.backend.type}, ${peers.length} peers`;
       } catch (err) {
         syncs.inc({ result: 'error' });
         throw err;

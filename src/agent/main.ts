@@ -26,6 +26,8 @@ import { nodeControllers, SubnetController } from './agent.js';
 import { etcdEndpointList, openStore } from './open-store.js';
 import { NODE_GUARD_TABLE, SERVICES_TABLE } from '../core/names.js';
 import { BackendReconciler } from './backend-reconciler.js';
+import { UdpBackend } from './backends/udp.js';
+import { UdpForwarder } from '../adapters/udp-forwarder.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
@@ -198,9 +200,17 @@ function agentControllers(
         ...(previousSubnet ? { previousSubnet } : {}),
       }),
   });
+  const udp = new UdpBackend({
+    exec,
+    netlink: new Iproute2Netlink(exec),
+    metrics,
+    startForwarder: (o) => UdpForwarder.start(o),
+  });
+  resources.push({ close: () => udp.stop() });
   const node = nodeControllers({
     subnet,
     reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
+    udp,
     nft: new NftCommand(exec),
     files: {
       runDir: opts.runDir,
