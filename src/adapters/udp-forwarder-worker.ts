@@ -66,6 +66,12 @@ export interface ForwarderReply {
   stats?: ForwarderStats;
   /** start: what could not be tuned (socket buffers), for the agent's log. */
   notes?: string[];
+  /**
+   * start: the TUN's descriptor. If this thread dies, the parent closes it: a descriptor is the
+   * process's, not the thread's, and a TUN left open would keep `weft0` attached (the next
+   * forwarder's TUNSETIFF would fail with EBUSY).
+   */
+  tunFd?: number;
 }
 
 /** Slot per packet: above any MTU the device gets (underlay − 28, underlays up to 9000). */
@@ -188,7 +194,7 @@ async function start(req: Extract<ForwarderRequest, { op: 'start' }>): Promise<F
     drainTun(r);
   });
   running = r;
-  return { id: req.id, notes };
+  return { id: req.id, notes, tunFd };
 }
 
 async function stop(id: number): Promise<ForwarderReply> {

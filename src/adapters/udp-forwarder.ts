@@ -11,6 +11,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { closeFd } from './netns-native.js';
 import type { UdpRouteEntry } from '../core/backend/udp-forwarding.js';
 import type { ForwarderReply, ForwarderRequest, ForwarderStats } from './udp-forwarder-worker.js';
 
@@ -43,6 +44,7 @@ export class UdpForwarder {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private exited: string | undefined;
+  private tunFd: number | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -57,6 +59,15 @@ export class UdpForwarder {
       p?.resolve(r);
     });
     const fail = (why: string) => {
+      if (this.exited === undefined && this.tunFd !== undefined) {
+        // The thread died without closing the TUN (see ForwarderReply.tunFd): close it here so the
+        // device goes and the next forwarder can create it again.
+        try {
+          closeFd(this.tunFd);
+        } catch (err) {
+          why += `; closing its TUN descriptor failed: ${(err as Error).message}`;
+        }
+      }
       this.exited ??= why;
       for (const p of this.pending.values()) p.reject(new Error(`udp forwarder: ${why}`));
       this.pending.clear();
@@ -81,6 +92,7 @@ export class UdpForwarder {
       throw new ForwarderStartError(reply.error, reply.code ?? 'EUNKNOWN');
     }
     f.notes = reply.notes ?? [];
+    f.tunFd = reply.tunFd;
     return f;
   }
 
