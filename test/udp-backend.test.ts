@@ -6,7 +6,7 @@
  * weft's protocol; a second sync changes nothing; a port in use fails naming Backend.Port and
  * leaves a vxlan backend's state exactly as it was, which the next sync (port free) replaces; a
  * device deleted under the backend ends the forwarder, the backend reports it, and the next sync
- * starts a new one.
+ * starts a new one; stop takes the device and its route with the forwarder.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +15,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { NodeExec } from '../src/adapters/exec.js';
 import { Iproute2Netlink } from '../src/adapters/netlink-iproute2.js';
 import { PromMetrics } from '../src/adapters/metrics-prom.js';
+import { JsonLogger } from '../src/adapters/json-logger.js';
 import { UdpForwarder } from '../src/adapters/udp-forwarder.js';
 import { bindSocketsInNetns, closeFd } from '../src/adapters/netns-native.js';
 import { BackendReconciler } from '../src/agent/backend-reconciler.js';
@@ -33,6 +34,7 @@ const conf: BackendNetConf = {
 };
 let lab: Lab;
 const backends = new Map<LabNode, UdpBackend>();
+const logLines: string[] = [];
 
 type Json = Record<string, unknown>;
 const weftRoutes = (x: LabNode) =>
@@ -57,6 +59,7 @@ function backendFor(x: LabNode): UdpBackend {
     exec,
     netlink: new Iproute2Netlink(exec, { netns: x.path }),
     metrics: new PromMetrics(),
+    log: new JsonLogger((line) => logLines.push(line)),
     startForwarder: (o) => UdpForwarder.start(o),
     netns: x.path,
   });
@@ -176,13 +179,17 @@ describe('udp backend in node namespaces', () => {
     assert.ok(ping.ok, ping.output);
   });
 
-  test('stop removes the device and its route; teardown leaves nothing of weft', async () => {
-    const x = lab.nodes[1]!;
-    await backends.get(x)!.stop();
-    assert.ok(!links(x).includes('weft0'));
-    assert.deepEqual(weftRoutes(x), []);
-    await backends.get(lab.nodes[0]!)!.teardown();
-    assert.ok(!links(lab.nodes[0]!).includes('weft0'));
-    assert.deepEqual(weftRoutes(lab.nodes[0]!), []);
+  test("stop removes the device and its route (they live with the forwarder); cleanup's teardown finds nothing left", async () => {
+    for (const x of lab.nodes) {
+      await backends.get(x)!.stop();
+      assert.ok(!links(x).includes('weft0'), x.ns);
+      assert.deepEqual(weftRoutes(x), [], x.ns);
+      const removed = await new BackendReconciler(new Iproute2Netlink(exec, { netns: x.path })).teardown();
+      assert.deepEqual(removed.described, [], x.ns);
+    }
+    assert.ok(
+      logLines.some((l) => l.includes('"msg":"udp forwarder started"')),
+      'the start is logged',
+    );
   });
 });

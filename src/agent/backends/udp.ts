@@ -13,24 +13,29 @@
  * into the metrics.
  *
  * The device exists while the forwarder holds its descriptor: if the forwarder's thread dies, the
- * device and its route go with it, problem() says so, and the next sync starts a new one.
+ * device and its route go with it, problem() says so, and the next sync starts a new one. So,
+ * unlike the kernel backends, stop() (the agent stopping) takes forwarding with it: the forwarder
+ * is the data path, as flanneld's proxy was.
  */
 
 import { diffBackend, describeChange } from '../../core/backend/diff.js';
 import { parseTunDevice } from '../../core/backend/iproute2-codec.js';
-import { noBackend } from '../../core/backend/state.js';
 import { diffTunDevice, planUdp } from '../../core/backend/udp-plan.js';
 import type { UdpRouteEntry } from '../../core/backend/udp-forwarding.js';
 import { UDP_FORWARDED, UDP_DROPPED } from '../../core/metrics.js';
+import { UDP_TUN_DEVICE } from '../../core/names.js';
 import type { Exec } from '../../ports/exec.js';
 import type { Metrics } from '../../ports/metrics.js';
 import type { Netlink } from '../../ports/netlink.js';
-import type { ForwarderStats, UdpForwarderOptions } from '../../adapters/udp-forwarder.js';
-import type { Backend, BackendSyncInput, BackendSyncResult } from './backend.js';
+import { UdpForwarder, type ForwarderStats, type UdpForwarderOptions } from '../../adapters/udp-forwarder.js';
+import type { Logger } from '../../ports/logger.js';
+import type { Backend, BackendKind, BackendSyncInput, BackendSyncResult } from './backend.js';
 
 /** What the backend needs of a running forwarder (UdpForwarder; a fake in unit tests). */
 export interface ForwarderHandle {
   readonly options: UdpForwarderOptions;
+  /** What the start could not tune (socket buffer sizes), for the log. */
+  readonly notes: readonly string[];
   problem(): string | undefined;
   setRoutes(own: string, entries: readonly UdpRouteEntry[]): Promise<void>;
   stats(): Promise<ForwarderStats>;
@@ -46,6 +51,7 @@ export interface UdpBackendOptions {
   exec: Exec;
   netlink: Netlink;
   metrics: Metrics;
+  log: Logger;
   /** Starts a forwarder; rejects with an Error carrying `code` (ForwarderStartError). */
   startForwarder: (o: UdpForwarderOptions) => Promise<ForwarderHandle>;
   /** The network namespace to work in (path); the process's own when omitted (the agent's case). */
@@ -64,12 +70,6 @@ export class UdpBackend implements Backend {
   private last: ForwarderStats | undefined;
 
   constructor(private readonly o: UdpBackendOptions) {}
-
-  leaseData(): Record<string, unknown> {
-    // Flannel's udp backend publishes no BackendData: a peer needs only the PublicIP and the port,
-    // which the whole cluster shares through net-conf.
-    return {};
-  }
 
   async sync({ node, conf, peers }: BackendSyncInput): Promise<BackendSyncResult> {
     const plan = planUdp({ node, conf, peers });
@@ -120,7 +120,7 @@ export class UdpBackend implements Backend {
     }
     try {
       this.forwarder = await this.o.startForwarder({
-        tun: 'weft0',
+        tun: UDP_TUN_DEVICE,
         publicIp,
         port,
         ...(this.o.netns ? { netns: this.o.netns } : {}),
@@ -135,6 +135,7 @@ export class UdpBackend implements Backend {
       throw new Error(`udp backend: start the forwarder on ${publicIp}:${port}: ${e.message}`, { cause: err });
     }
     this.last = undefined;
+    this.o.log.info('udp forwarder started', { publicIp, port, tun: UDP_TUN_DEVICE, notes: [...this.forwarder.notes] });
     return this.forwarder;
   }
 
@@ -162,12 +163,22 @@ export class UdpBackend implements Backend {
     this.forwarder = undefined;
     await f?.stop();
   }
-
-  async teardown(): Promise<void> {
-    await this.stop();
-    // The device went with the forwarder's descriptor; routes of weft's protocol that outlived
-    // it (none, normally: they go with their device) and any other backend's state go here.
-    const changes = diffBackend(noBackend(), await this.o.netlink.read());
-    if (changes.length > 0) await this.o.netlink.apply(changes);
-  }
 }
+
+/** Backend.Type udp (index.ts). */
+export const UDP: BackendKind = {
+  type: 'udp',
+  // Flannel's udp backend publishes no BackendData: a peer needs only the PublicIP and the port,
+  // which the whole cluster shares through net-conf.
+  leaseData: () => ({}),
+  create: (deps) =>
+    new UdpBackend({
+      exec: deps.exec,
+      netlink: deps.netlink,
+      metrics: deps.metrics,
+      log: deps.log,
+      startForwarder: (o) => UdpForwarder.start(o),
+    }),
+  // Nothing to clean up beyond the kernel-routes teardown: the TUN device goes with the agent's
+  // descriptor, and its route with the device.
+};
