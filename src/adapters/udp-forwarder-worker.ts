@@ -154,7 +154,9 @@ async function start(req: Extract<ForwarderRequest, { op: 'start' }>): Promise<F
   try {
     [sockFd] = bindSocketsInNetns(ns, [{ protocol: 'UDP', port: req.port, address: req.publicIp }]) as [number];
   } catch (err) {
-    return { id: req.id, error: (err as Error).message, code: errnoOf(err) };
+    // "in /proc/thread-self/ns/net" says nothing to a reader when it is the agent's own namespace.
+    const message = (err as Error).message.replace(` in ${ns}:`, req.netns ? ` in ${ns}:` : ':');
+    return { id: req.id, error: message, code: errnoOf(err) };
   }
   let tunFd: number;
   try {
