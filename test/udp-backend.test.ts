@@ -16,6 +16,7 @@ import { NodeExec } from '../src/adapters/exec.js';
 import { Iproute2Netlink } from '../src/adapters/netlink-iproute2.js';
 import { PromMetrics } from '../src/adapters/metrics-prom.js';
 import { JsonLogger } from '../src/adapters/json-logger.js';
+import { systemClock } from '../src/adapters/clock.js';
 import { UdpForwarder } from '../src/adapters/udp-forwarder.js';
 import { bindSocketsInNetns, closeFd } from '../src/adapters/netns-native.js';
 import { BackendReconciler } from '../src/agent/backend-reconciler.js';
@@ -60,6 +61,7 @@ function backendFor(x: LabNode): UdpBackend {
     netlink: new Iproute2Netlink(exec, { netns: x.path }),
     metrics: new PromMetrics(),
     log: new JsonLogger((line) => logLines.push(line)),
+    clock: systemClock,
     startForwarder: (o) => UdpForwarder.start(o),
     netns: x.path,
   });

@@ -10,7 +10,7 @@
  * naming Backend.Port) → hand it the peers' table → give the device its MTU, address and up
  * state and the route (weft's protocol number, so the shared diff owns it; a vxlan device or
  * routes left from another backend are removed by the same diff) → read the forwarder's counters
- * into the metrics.
+ * into the metrics (also every 5 s between syncs).
  *
  * The device exists while the forwarder holds its descriptor: if the forwarder's thread dies, the
  * device and its route go with it, problem() says so, and the next sync starts a new one. So,
@@ -29,7 +29,11 @@ import type { Metrics } from '../../ports/metrics.js';
 import type { Netlink } from '../../ports/netlink.js';
 import { UdpForwarder, type ForwarderStats, type UdpForwarderOptions } from '../../adapters/udp-forwarder.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Clock, TimerHandle } from '../../ports/clock.js';
 import type { Backend, BackendKind, BackendSyncInput, BackendSyncResult } from './backend.js';
+
+/** How often the forwarder's counters are read into the metrics between syncs. */
+const COUNT_EVERY_MS = 5000;
 
 /** What the backend needs of a running forwarder (UdpForwarder; a fake in unit tests). */
 export interface ForwarderHandle {
@@ -52,6 +56,7 @@ export interface UdpBackendOptions {
   netlink: Netlink;
   metrics: Metrics;
   log: Logger;
+  clock: Clock;
   /** Starts a forwarder; rejects with an Error carrying `code` (ForwarderStartError). */
   startForwarder: (o: UdpForwarderOptions) => Promise<ForwarderHandle>;
   /** The network namespace to work in (path); the process's own when omitted (the agent's case). */
@@ -68,6 +73,8 @@ export class UdpBackend implements Backend {
   private forwarder: ForwarderHandle | undefined;
   /** The counters last read, to turn the forwarder's totals into metric increments. */
   private last: ForwarderStats | undefined;
+  /** The next read of the counters (every COUNT_EVERY_MS while a forwarder runs). */
+  private countTimer: TimerHandle | undefined;
 
   constructor(private readonly o: UdpBackendOptions) {}
 
@@ -135,11 +142,26 @@ export class UdpBackend implements Backend {
       throw new Error(`udp backend: start the forwarder on ${publicIp}:${port}: ${e.message}`, { cause: err });
     }
     this.last = undefined;
+    this.scheduleCount(this.forwarder);
     this.o.log.info('udp forwarder started', { publicIp, port, tun: UDP_TUN_DEVICE, notes: [...this.forwarder.notes] });
     return this.forwarder;
   }
 
-  /** The forwarder's totals since the last sync, into the agent's counters. */
+  /**
+   * Reads the counters between syncs too (a quiet cluster syncs only on its resync period), until
+   * that forwarder is replaced or stops; a failed read is left to problem() and the next sync.
+   */
+  private scheduleCount(f: ForwarderHandle): void {
+    this.countTimer = this.o.clock.setTimeout(() => {
+      if (this.forwarder !== f || f.problem() !== undefined) return;
+      void this.countTraffic(f).then(
+        () => this.scheduleCount(f),
+        () => undefined,
+      );
+    }, COUNT_EVERY_MS);
+  }
+
+  /** The forwarder's totals since the last read, into the agent's counters. */
   private async countTraffic(f: ForwarderHandle): Promise<void> {
     const now = await f.stats();
     const before = this.last;
@@ -161,6 +183,8 @@ export class UdpBackend implements Backend {
   async stop(): Promise<void> {
     const f = this.forwarder;
     this.forwarder = undefined;
+    this.countTimer?.cancel();
+    this.countTimer = undefined;
     await f?.stop();
   }
 }
@@ -177,6 +201,7 @@ export const UDP: BackendKind = {
       netlink: deps.netlink,
       metrics: deps.metrics,
       log: deps.log,
+      clock: deps.clock,
       startForwarder: (o) => UdpForwarder.start(o),
     }),
   // Nothing to clean up beyond the kernel-routes teardown: the TUN device goes with the agent's
