@@ -88,9 +88,7 @@ interface Running {
   port: number;
 }
 
-let running: Running | undefined;
-let table = new UdpForwardingTable('0.0.0.0/32', []);
-const stats: ForwarderStats = {
+const zeroStats = (): ForwarderStats => ({
   sentPackets: 0,
   sentBytes: 0,
   receivedPackets: 0,
@@ -98,47 +96,7 @@ const stats: ForwarderStats = {
   dropped: Object.fromEntries(
     [...UDP_DROP_REASONS, 'send-error', 'tun-write-error'].map((r) => [r, 0]),
   ) as ForwarderStats['dropped'],
-};
-const batch = Buffer.alloc(SLOT * BATCH);
-const lengths = new Int32Array(BATCH);
-
-function onSent(err: Error | null): void {
-  if (err) stats.dropped['send-error']++;
-}
-
-/** The TUN has packets: send each to its peer. */
-function drainTun(r: Running): void {
-  const n = readPackets(r.tunFd, batch, SLOT, lengths);
-  for (let i = 0; i < n; i++) {
-    const packet = batch.subarray(i * SLOT, i * SLOT + lengths[i]!);
-    const verdict = table.outbound(packet);
-    if ('drop' in verdict) {
-      stats.dropped[verdict.drop]++;
-      continue;
-    }
-    // A copy: dgram keeps the buffer until the datagram is sent, and the batch is reused.
-    r.sock.send(Buffer.from(packet), r.port, verdict.peer, onSent);
-    stats.sentPackets++;
-    stats.sentBytes += packet.length;
-  }
-}
-
-function onDatagram(r: Running, msg: Buffer, sender: string): void {
-  const why = table.inbound(msg, sender);
-  if (why) {
-    stats.dropped[why]++;
-    return;
-  }
-  try {
-    // One write is one packet. A TUN write does not block (the kernel queues it as received);
-    // it fails only when the device is down or the packet is refused: counted, not thrown.
-    writeSync(r.tunFd, msg);
-    stats.receivedPackets++;
-    stats.receivedBytes += msg.length;
-  } catch {
-    stats.dropped['tun-write-error']++;
-  }
-}
+});
 
 /** The errno name in a native module error ("...: EBUSY (Device...)" or "...: Address in use (EADDRINUSE)"). */
 function errnoOf(err: unknown): string {
@@ -146,88 +104,142 @@ function errnoOf(err: unknown): string {
   return m?.[1] ?? m?.[2] ?? 'EUNKNOWN';
 }
 
-async function start(req: Extract<ForwarderRequest, { op: 'start' }>): Promise<ForwarderReply> {
-  if (running) return { id: req.id, error: 'the forwarder is already running' };
-  // The socket first: a port in use must fail before the device (and so any route) exists.
-  const ns = req.netns ?? '/proc/thread-self/ns/net';
-  let sockFd: number;
-  try {
-    [sockFd] = bindSocketsInNetns(ns, [{ protocol: 'UDP', port: req.port, address: req.publicIp }]) as [number];
-  } catch (err) {
-    // "in /proc/thread-self/ns/net" says nothing to a reader when it is the agent's own namespace.
-    const message = (err as Error).message.replace(` in ${ns}:`, req.netns ? ` in ${ns}:` : ':');
-    return { id: req.id, error: message, code: errnoOf(err) };
-  }
-  let tunFd: number;
-  try {
-    tunFd = openTun(req.tun, req.netns);
-  } catch (err) {
-    closeFd(sockFd);
-    return { id: req.id, error: (err as Error).message, code: errnoOf(err) };
-  }
-  const sock = createSocket({ type: 'udp4' });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ fd: sockFd }, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
-  const notes: string[] = [];
-  for (const [what, set] of [
-    ['receive', (n: number) => sock.setRecvBufferSize(n)],
-    ['send', (n: number) => sock.setSendBufferSize(n)],
-  ] as const) {
-    try {
-      set(SOCKET_BUFFER);
-    } catch (err) {
-      notes.push(`${what} buffer of ${SOCKET_BUFFER} bytes: ${(err as Error).message}`);
+/** This thread's forwarder: at most one running, its table and its counters. */
+class Forwarder {
+  private running: Running | undefined;
+  private table = new UdpForwardingTable('0.0.0.0/32', []);
+  private readonly stats = zeroStats();
+  private readonly batch = Buffer.alloc(SLOT * BATCH);
+  private readonly lengths = new Int32Array(BATCH);
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.stats.dropped['send-error']++;
+  };
+
+  async handle(req: ForwarderRequest): Promise<ForwarderReply> {
+    switch (req.op) {
+      case 'start':
+        return this.start(req);
+      case 'routes':
+        this.table = new UdpForwardingTable(req.own, req.entries);
+        return { id: req.id };
+      case 'stats':
+        return { id: req.id, stats: structuredClone(this.stats) };
+      case 'stop':
+        await this.stop();
+        return { id: req.id };
     }
   }
-  const r: Running = { tunFd, sock, port: req.port, poll: undefined as unknown as FdPoll };
-  sock.on('message', (msg, rinfo) => onDatagram(r, msg, rinfo.address));
-  // Errors of an unconnected UDP socket (ICMP port unreachable from a peer that is gone) come
-  // here; they concern one datagram, which is already counted or lost: the socket goes on.
-  sock.on('error', () => {
-    stats.dropped['send-error']++;
-  });
-  r.poll = pollReadable(tunFd, (error) => {
-    if (error) throw new Error(`poll TUN ${req.tun}: ${error}`);
-    drainTun(r);
-  });
-  running = r;
-  return { id: req.id, notes, tunFd };
-}
 
-async function stop(id: number): Promise<ForwarderReply> {
-  const r = running;
-  running = undefined;
-  if (r) {
+  /** The TUN has packets: send each to its peer. */
+  private drainTun(r: Running): void {
+    const n = readPackets(r.tunFd, this.batch, SLOT, this.lengths);
+    for (let i = 0; i < n; i++) {
+      const packet = this.batch.subarray(i * SLOT, i * SLOT + this.lengths[i]!);
+      const verdict = this.table.outbound(packet);
+      if ('drop' in verdict) {
+        this.stats.dropped[verdict.drop]++;
+        continue;
+      }
+      // A copy: dgram keeps the buffer until the datagram is sent, and the batch is reused.
+      r.sock.send(Buffer.from(packet), r.port, verdict.peer, this.onSent);
+      this.stats.sentPackets++;
+      this.stats.sentBytes += packet.length;
+    }
+  }
+
+  private onDatagram(r: Running, msg: Buffer, sender: string): void {
+    const why = this.table.inbound(msg, sender);
+    if (why) {
+      this.stats.dropped[why]++;
+      return;
+    }
+    try {
+      // One write is one packet. A TUN write does not block (the kernel queues it as received);
+      // it fails only when the device is down or the packet is refused: counted, not thrown.
+      writeSync(r.tunFd, msg);
+      this.stats.receivedPackets++;
+      this.stats.receivedBytes += msg.length;
+    } catch {
+      this.stats.dropped['tun-write-error']++;
+    }
+  }
+
+  private async start(req: Extract<ForwarderRequest, { op: 'start' }>): Promise<ForwarderReply> {
+    if (this.running) return { id: req.id, error: 'the forwarder is already running' };
+    // The socket first: a port in use must fail before the device (and so any route) exists.
+    const ns = req.netns ?? '/proc/thread-self/ns/net';
+    let sockFd: number;
+    try {
+      [sockFd] = bindSocketsInNetns(ns, [{ protocol: 'UDP', port: req.port, address: req.publicIp }]) as [number];
+    } catch (err) {
+      // "in /proc/thread-self/ns/net" says nothing to a reader when it is the agent's own namespace.
+      const message = (err as Error).message.replace(` in ${ns}:`, req.netns ? ` in ${ns}:` : ':');
+      return { id: req.id, error: message, code: errnoOf(err) };
+    }
+    let tunFd: number;
+    try {
+      tunFd = openTun(req.tun, req.netns);
+    } catch (err) {
+      closeFd(sockFd);
+      return { id: req.id, error: (err as Error).message, code: errnoOf(err) };
+    }
+    const sock = createSocket({ type: 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ fd: sockFd }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      closeFd(sockFd);
+      closeFd(tunFd);
+      return { id: req.id, error: `adopt the UDP socket: ${(err as Error).message}`, code: errnoOf(err) };
+    }
+    const notes: string[] = [];
+    for (const [what, set] of [
+      ['receive', (n: number) => sock.setRecvBufferSize(n)],
+      ['send', (n: number) => sock.setSendBufferSize(n)],
+    ] as const) {
+      try {
+        set(SOCKET_BUFFER);
+      } catch (err) {
+        notes.push(`${what} buffer of ${SOCKET_BUFFER} bytes: ${(err as Error).message}`);
+      }
+    }
+    const r: Running = { tunFd, sock, port: req.port, poll: undefined as unknown as FdPoll };
+    sock.on('message', (msg, rinfo) => this.onDatagram(r, msg, rinfo.address));
+    // Errors of an unconnected UDP socket (ICMP port unreachable from a peer that is gone) come
+    // here; they concern one datagram, which is already counted or lost: the socket goes on.
+    sock.on('error', () => {
+      this.stats.dropped['send-error']++;
+    });
+    r.poll = pollReadable(tunFd, (error) => {
+      // The descriptor itself failed (the device was deleted under it): this thread ends, and
+      // its parent reports it and closes the descriptor (see ForwarderReply.tunFd).
+      if (error) throw new Error(`poll TUN ${req.tun}: ${error}`);
+      this.drainTun(r);
+    });
+    this.running = r;
+    return { id: req.id, notes, tunFd };
+  }
+
+  private async stop(): Promise<void> {
+    const r = this.running;
+    this.running = undefined;
+    if (!r) return;
     closePoll(r.poll);
     await new Promise<void>((resolve) => r.sock.close(() => resolve()));
     closeFd(r.tunFd);
-  }
-  return { id };
-}
-
-async function handle(req: ForwarderRequest): Promise<ForwarderReply> {
-  switch (req.op) {
-    case 'start':
-      return start(req);
-    case 'routes':
-      table = new UdpForwardingTable(req.own, req.entries);
-      return { id: req.id };
-    case 'stats':
-      return { id: req.id, stats: structuredClone(stats) };
-    case 'stop':
-      return stop(req.id);
   }
 }
 
 const port = parentPort;
 if (port) {
+  const forwarder = new Forwarder();
   port.on('message', (req: ForwarderRequest) => {
-    handle(req).then(
+    forwarder.handle(req).then(
       (reply) => port.postMessage(reply),
       (err: unknown) => port.postMessage({ id: req.id, error: (err as Error).message } satisfies ForwarderReply),
     );
