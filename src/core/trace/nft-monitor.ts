@@ -61,7 +61,7 @@ export function parseMonitorLine(line: string): TraceEvent | undefined {
       const v = /^(.*) \(verdict ([^)]*)\)$/.exec(rest);
       const text = v ? v[1]! : rest;
       const c = /^(.*?) comment "((?:[^"\\]|\\.)*)"$/.exec(text);
-      const rule = (c ? c[1]! : text).replace(/ counter packets \d+ bytes \d+/, ' counter').trim();
+      const rule = (c ? c[1]! : text).replace(/(^| )counter packets \d+ bytes \d+/, '$1counter').trim();
       return {
         ...base,
         kind: 'rule',

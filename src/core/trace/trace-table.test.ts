@@ -17,14 +17,14 @@ test('trace table: rendered for nft, loadable, and first at its hooks', async ()
   const text = planFullRebuild(t).render();
   assert.match(
     text,
-    /add chain ip weft-trace prerouting \{ type filter hook prerouting priority -350; policy accept; \}/,
+    /add chain ip weft-trace-4242 prerouting \{ type filter hook prerouting priority -350; policy accept; \}/,
   );
-  assert.match(text, /add rule ip weft-trace prerouting ip id 4242 meta l4proto "tcp" meta nftrace set 1/);
-  assert.match(text, /add rule ip weft-trace output ip id 4242 meta l4proto "tcp" meta nftrace set 1/);
+  assert.match(text, /add rule ip weft-trace-4242 prerouting ip id 4242 meta l4proto "tcp" meta nftrace set 1/);
+  assert.match(text, /add rule ip weft-trace-4242 output ip id 4242 meta l4proto "tcp" meta nftrace set 1/);
   await new NftFake().apply(planFullRebuild(t), 'trace');
   for (const spec of Object.values(LAYOUT))
     if (
-      spec.table !== 'weft-trace' &&
+      !spec.table.startsWith('weft-trace') &&
       (spec.hook === 'prerouting' || spec.hook === 'output') &&
       spec.family !== 'bridge'
     )

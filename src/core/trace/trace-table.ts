@@ -3,7 +3,7 @@
  * time of one trace: it sets nftrace on exactly that packet, so the kernel reports every table,
  * chain and rule it meets there (`nft monitor`, parsed by nft-monitor.ts).
  *
- *   table ip weft-trace
+ *   table ip weft-trace-ID     (a table per trace: two traces at once do not meet)
  *     chain prerouting (LAYOUT.tracePrerouting, raw - 50)   ip id ID meta l4proto P meta nftrace set 1
  *     chain output     (LAYOUT.traceOutput, raw - 50)       the same, for a packet sent from here
  *
@@ -22,6 +22,11 @@ import { match, rule, type TableDef } from '../nft/model.js';
 
 export type TraceProtocol = 'tcp' | 'udp' | 'icmp';
 
+/** The name of one trace's table: its own, so that two traces at once never replace each other's. */
+export function traceTableName(ipId: number): string {
+  return `${TRACE_TABLE}-${ipId}`;
+}
+
 /** The trace table for one probe packet. */
 export function traceTable(ipId: number, protocol: TraceProtocol): TableDef {
   if (!Number.isInteger(ipId) || ipId < 1 || ipId > 65535)
@@ -29,7 +34,7 @@ export function traceTable(ipId: number, protocol: TraceProtocol): TableDef {
   const mark = rule([match('ip id', ipId), match('meta l4proto', protocol), { kind: 'nftrace' }], 'weft trace probe');
   return {
     family: 'ip',
-    name: TRACE_TABLE,
+    name: traceTableName(ipId),
     comment: 'weft trace: nftrace for one probe packet (removed when the trace ends)',
     sets: [],
     chains: [
