@@ -201,7 +201,14 @@ function agentControllers(
         ...(previousSubnet ? { previousSubnet } : {}),
       }),
   });
-  const backendDeps: BackendDeps = { netlink: new Iproute2Netlink(exec), exec, clock, log, runDir: opts.runDir };
+  const backendDeps: BackendDeps = {
+    netlink: new Iproute2Netlink(exec),
+    exec,
+    clock,
+    log,
+    metrics,
+    runDir: opts.runDir,
+  };
   const node = nodeControllers({
     subnet,
     backendDeps,
@@ -397,6 +404,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
     exec,
     clock: systemClock,
     log: new JsonLogger((line) => process.stderr.write(line)),
+    metrics: new PromMetrics(),
     runDir: opts.runDir,
   };
   for (const kind of allBackendKinds()) removed.described.push(...((await kind.cleanup?.(deps)) ?? []));

@@ -6,10 +6,12 @@
 import type { BackendType } from '../../core/backend/state.js';
 import type { BackendKind } from './backend.js';
 import { HOST_GW, VXLAN } from './kernel-routes.js';
+import { UDP } from './udp.js';
 
 const KINDS: Record<BackendType, BackendKind> = {
   vxlan: VXLAN,
   'host-gw': HOST_GW,
+  udp: UDP,
 };
 
 export function backendKind(type: BackendType): BackendKind {

@@ -142,7 +142,7 @@ const bad: Array<[string, LabUpOptions, RegExp]> = [
   ['zero nodes', { nodes: '0' }, /^--nodes: "0" must be a whole number from 1 to 200/],
   ['a fractional node count', { nodes: '2.5' }, /^--nodes:/],
   ['too many nodes', { nodes: '201' }, /^--nodes:/],
-  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan or host-gw\)/],
+  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan, host-gw or udp\)/],
   ['an unknown store', { store: 'redis' }, /^--store: "redis" is not a store/],
   ['etcd= without a URL', { store: 'etcd=' }, /^--store: etcd= needs at least one URL/],
   ['an https etcd', { store: 'etcd=https://x:2379' }, /only http:\/\//],
