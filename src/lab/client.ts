@@ -265,12 +265,6 @@ export class LabClient {
   async journeyContext(): Promise<{ clusterCidr: string; nodes: JourneyNode[]; backend: JourneyBackend }> {
     const conf = parseNetConf(labNetConf(this.record.spec));
     const backendType = conf.backend.type;
-    // The journey's model of the path between nodes (src/core/services/explain.ts) knows vxlan
-    // and host-gw only: a udp lab is refused rather than described as one of those.
-    if (backendType === 'udp')
-      throw new Error(
-        "explain: the path between nodes of the udp backend is not described yet (weft0 and the agent's forwarder)",
-      );
     const nodes = (await this.nodes()).map((n) => ({
       name: n.name,
       internalIP: n.internalIP,
