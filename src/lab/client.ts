@@ -16,8 +16,9 @@ import { applyLabelChanges, parseLabelArgs } from '../core/k8s/labels.js';
 import { matrixFrom, type MatrixProtocol, type ProbeMatrix } from '../core/lab/probe-table.js';
 import type { ConnectionOutcome, ServiceProbeSource } from '../core/lab/service-probe.js';
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
-import { checkLabName, labNetConf, serviceRangesOf } from '../core/lab/lab-spec.js';
+import { checkLabName, DEFAULT_OUTSIDE_ADDRESS, labNetConf, serviceRangesOf } from '../core/lab/lab-spec.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
+import { formatIp, ipFromValue, networkOf, tryParseCidr } from '../core/net/ip.js';
 import { explainServiceJourney, type JourneyBackend, type JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
@@ -28,6 +29,7 @@ import { systemClock } from '../adapters/clock.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
 import { traceRealPacket, type RealTrace, type TraceNamespace } from './packet-trace.js';
+import { ensureOutsideClient } from './outside.js';
 import type { TraceProtocol } from '../core/trace/trace-table.js';
 import { join } from 'node:path';
 
@@ -43,11 +45,15 @@ const udpSourceEnv = (base: number) => ({
 export interface LabTrace {
   real: RealTrace;
   model: {
-    from: ReachPod;
+    from: ReachPod & { label?: string };
     pods: ReachPod[];
     policy: PolicyCluster;
     /** Through a Service: its name and the endpoints (address:port) the model may choose. */
     service?: { name: string; candidates: string[] };
+    /** Traced to a node's address (a NodePort): that node, where the packet enters the cluster. */
+    entry?: string;
+    /** Every address a node sends from (a masqueraded source), to its node. */
+    nodeAddresses: Record<string, string>;
   };
 }
 
@@ -92,6 +98,25 @@ export function podRefs(objects: readonly LocatedObject[]): Array<{ namespace: s
 }
 
 export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
+
+/**
+ * Every address a node sends from: its underlay address, and on its pod subnet the network
+ * address (the VXLAN device's) and the first one (the bridge's): a packet masqueraded by a node
+ * leaves with one of them.
+ */
+function nodeAddresses(nodes: readonly NodeInfo[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of nodes) {
+    out[n.internalIP] = n.name;
+    const net = n.podCIDR ? tryParseCidr(n.podCIDR) : undefined;
+    if (net && net.address.family === 4) {
+      const base = networkOf(net).address.value;
+      out[formatIp(ipFromValue(4, base))] = n.name;
+      out[formatIp(ipFromValue(4, base + 1n))] = n.name;
+    }
+  }
+  return out;
+}
 
 /** Pods in namespace/name order, the order of every matrix. */
 export function sortPods(pods: PodView[]): PodView[] {
@@ -364,12 +389,18 @@ export class LabClient {
       if (v.status?.phase !== 'Running' || !v.sandbox) throw new Error(`${what}: pod ${ref} is not running`);
       return v;
     };
-    const source = find(from, 'FROM');
+    const outside = from === 'outside' || from.startsWith('outside=');
+    const source = outside ? undefined : find(from, 'FROM');
     let daddr: string;
     let dport = port;
     let svc: (Service & { spec: { clusterIP: string } }) | undefined;
+    const nodes = await this.nodes();
     if (/^\d+\.\d+\.\d+\.\d+$/.test(to)) daddr = to;
-    else if (to.startsWith('service/')) {
+    else if (to.startsWith('node/')) {
+      const node = nodes.find((n) => n.name === to.slice('node/'.length));
+      if (!node) throw new Error(`TO: no node "${to.slice('node/'.length)}" in the lab (${this.nodeNames.join(', ')})`);
+      daddr = node.internalIP;
+    } else if (to.startsWith('service/')) {
       const [, ns, name] = to.split('/');
       const found = (await this.store.list('Service')).find(
         (s) => s.object.metadata.namespace === ns && s.object.metadata.name === name,
@@ -387,6 +418,11 @@ export class LabClient {
     }
     if (protocol !== 'icmp' && dport === undefined)
       throw new Error(`--port: a ${protocol.toUpperCase()} trace needs a port`);
+    const entry = nodes.find((n) => n.internalIP === daddr);
+    if (outside && !entry)
+      throw new Error(
+        `TO: from outside, trace to a node (node/NAME or its address) and a NodePort; ${to} is not a node's address`,
+      );
     const namespaces: TraceNamespace[] = this.record.nodes.map((n) => ({
       label: `node ${n.name}`,
       netns: join(NETNS_RUN_DIR, this.paths.nodeNs(n.name)),
@@ -395,19 +431,42 @@ export class LabClient {
     for (const v of pods)
       if (v.status?.phase === 'Running' && v.sandbox && v.sandbox.netns !== '')
         namespaces.push({ label: `pod ${podViewName(v)}`, netns: this.sandboxNetns(v.sandbox) });
-    const fromNs =
-      source.sandbox!.netns === ''
-        ? namespaces.find((n) => n.label === `node ${source.sandbox!.node}`)!
-        : namespaces.find((n) => n.label === `pod ${from}`)!;
+    let fromNs: TraceNamespace;
+    let fromModel: ReachPod & { label?: string };
+    if (!source) {
+      const address = from.includes('=') ? from.slice(from.indexOf('=') + 1) : DEFAULT_OUTSIDE_ADDRESS;
+      const ns = await ensureOutsideClient(this.paths.name, address, {
+        exec: this.exec,
+        root: this.paths.root,
+        progress: () => undefined,
+      });
+      fromNs = { label: 'outside', netns: join(NETNS_RUN_DIR, ns) };
+      namespaces.push(fromNs);
+      fromModel = {
+        namespace: '',
+        name: 'outside',
+        labels: {},
+        ip: address,
+        hostNetwork: true,
+        ports: [],
+        label: 'outside',
+      };
+    } else {
+      fromNs =
+        source.sandbox!.netns === ''
+          ? namespaces.find((n) => n.label === `node ${source.sandbox!.node}`)!
+          : namespaces.find((n) => n.label === `pod ${from}`)!;
+      fromModel = LabClient.reachPod(source);
+    }
     const policy = await this.policyCluster();
     const reachPods = pods.map(LabClient.reachPod);
     let service: LabTrace['model']['service'];
-    if (svc) {
+    if (svc && source) {
       const sp = svc.spec.ports.find((p) => p.port === dport && p.protocol === protocol.toUpperCase());
       let candidates: string[] = [];
       if (sp) {
         const journey = explainServiceJourney({
-          client: LabClient.reachPod(source),
+          client: fromModel,
           service: svc,
           port: sp,
           services: (await this.store.list('Service')).map((s) => s.object),
@@ -427,7 +486,14 @@ export class LabClient {
     });
     return {
       real,
-      model: { from: LabClient.reachPod(source), pods: reachPods, policy, ...(service ? { service } : {}) },
+      model: {
+        from: fromModel,
+        pods: reachPods,
+        policy,
+        ...(service ? { service } : {}),
+        ...(entry ? { entry: entry.name } : {}),
+        nodeAddresses: nodeAddresses(nodes),
+      },
     };
   }
 

@@ -519,7 +519,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test("weft trace: one real packet through the ClusterIP, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
+    test("weft trace: one real packet through the ClusterIP, one from outside to a NodePort, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
       interface TraceDoc {
         hops: Array<{
           label: string;
@@ -555,6 +555,16 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         assert.equal(via, peer, `n1 sends it to n${target} (${peer}): ${JSON.stringify(n1.route)}`);
       }
       assert.deepEqual(t.differences, [], "the model's path is the kernel's");
+      // From a client outside the cluster to n2's NodePort: n2 DNATs and masquerades, a backend gets it.
+      const np = trace('outside', 'node/n2', '--port', '30080');
+      assert.equal(np.hops[0]!.label, 'outside');
+      assert.equal(np.hops[1]!.label, 'node n2');
+      assert.ok(
+        np.hops[1]!.rules.some((r) => /masquerade/.test(r.rule)),
+        JSON.stringify(np.hops[1]!.rules),
+      );
+      assert.match(np.end.at ?? '', /^pod svc\/b[123]$/);
+      assert.deepEqual(np.differences, [], "the model's path is the kernel's");
       // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
       const policy =
         `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +

@@ -80,3 +80,34 @@ test('trace hops: property: the order along the path does not depend on the orde
   );
   assert.deepEqual(hopsOf([], source), { hops: [], end: { kind: 'lost', after: undefined } });
 });
+
+test('trace hops: a namespace the packet passes twice is two hops, in TTL order (routed lines count one more)', () => {
+  const line = (id: string, table: string, chain: string, fields: Record<string, string>) => ({
+    id,
+    family: 'ip',
+    table,
+    chain,
+    kind: 'packet' as const,
+    packet: { 'ip saddr': '10.244.1.5', 'ip daddr': '10.244.1.9', 'tcp dport': '8080', ...fields },
+  });
+  // pod a (n1) → n2's node port → DNAT to a pod back on n1.
+  const seen: SeenNamespace[] = [
+    {
+      label: 'node n1',
+      traces: [
+        [line('1', 'weft-trace-9', 'prerouting', { iif: 'cni0', 'ip ttl': '64', 'ip daddr': '10.99.0.2' })],
+        [line('2', 'weft-policy', 'forward', { iif: 'cni0', oif: 'eth0', 'ip ttl': '63', 'ip daddr': '10.99.0.2' })],
+        [line('3', 'weft-trace-9', 'prerouting', { iif: 'weft.1', 'ip ttl': '62' })],
+      ],
+    },
+    { label: 'pod x/b', traces: [[line('4', 'weft-trace-9', 'prerouting', { iif: 'eth0', 'ip ttl': '61' })]] },
+    { label: 'node n2', traces: [[line('5', 'weft-trace-9', 'prerouting', { iif: 'eth0', 'ip ttl': '63' })]] },
+    { label: 'pod x/a', traces: [[line('6', 'weft-trace-9', 'output', { oif: 'eth0', 'ip ttl': '64' })]] },
+  ];
+  const { hops, end } = hopsOf(seen, 'pod x/a');
+  assert.deepEqual(
+    hops.map((h) => `${h.label} ${h.ttl}`),
+    ['pod x/a 64', 'node n1 64', 'node n2 63', 'node n1 62', 'pod x/b 61'],
+  );
+  assert.deepEqual(end, { kind: 'delivered', at: 'pod x/b' });
+});

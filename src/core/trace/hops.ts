@@ -7,7 +7,8 @@
  * Path order is not the order the monitors' lines arrived (separate processes, microseconds
  * apart): it is the IP TTL, which every routed hop decrements and nothing else changes; at one
  * TTL (a packet bridged between two pods of a node keeps it) the sender comes first, then the
- * nodes, then the receiving pod.
+ * nodes, then the receiving pod. A namespace the packet passes twice (a NodePort on another node
+ * whose endpoint is back on the sender's) is two hops.
  */
 
 import { finalVerdict, type TraceEvent } from './nft-monitor.js';
@@ -38,6 +39,8 @@ export interface Hop {
   last: string;
   /** The last packet's destination, "address:port" (or the address alone for ICMP). */
   dst: string;
+  /** The last packet's source address (after any SNAT seen here). */
+  src: string;
   ttl: number;
   rules: HopRule[];
   route?: RouteHop;
@@ -79,45 +82,54 @@ export function destinationOf(p: Readonly<Record<string, string>>): string {
 
 /** The hops in path order, and how the packet's journey ended. */
 export function hopsOf(seen: readonly SeenNamespace[], source: string): { hops: Hop[]; end: TraceEnd } {
-  const hops: Hop[] = [];
-  for (const ns of seen) {
-    // One hop per namespace: its trace ids (the kernel may give a bridged-then-routed packet two)
-    // in the order of the packet's TTL there.
-    const traces = ns.traces
-      .map((events) => ({ events, ttl: Number(events.find((e) => e.packet)?.packet?.['ip ttl'] ?? 0) }))
-      .filter((t) => t.events.some((e) => e.packet))
-      .sort((a, b) => b.ttl - a.ttl);
-    if (traces.length === 0) continue;
-    const events = traces.flatMap((t) => t.events);
-    const lines = events.filter((e) => e.kind === 'packet' && e.packet).map((e) => e.packet!);
+  // Every (namespace, trace id) the kernel reported, at the TTL the packet arrived with there.
+  const rank = (label: string) => (label === source ? 0 : label.startsWith('pod ') ? 2 : 1);
+  const visits = seen.flatMap((ns) =>
+    ns.traces
+      .filter((events) => events.some((e) => e.packet?.['ip saddr'] !== undefined))
+      .map((events) => ({ ns, events, arrival: arrivalTtl(events) })),
+  );
+  // Path order: the TTL falls by one at each routed hop; at one TTL (a packet bridged between two
+  // pods of a node keeps it) the sender comes first, then the nodes, then the receiving pod.
+  visits.sort((a, b) => b.arrival - a.arrival || rank(a.ns.label) - rank(b.ns.label));
+  // One hop per stay in a namespace: consecutive trace ids there are one stay (the kernel may give
+  // a bridged-then-routed packet two); a namespace the packet comes back to is a hop again.
+  const stays: Array<{ ns: SeenNamespace; events: TraceEvent[]; arrival: number }> = [];
+  for (const v of visits) {
+    const last = stays.at(-1);
+    if (last && last.ns.label === v.ns.label) last.events.push(...v.events);
+    else stays.push({ ns: v.ns, events: [...v.events], arrival: v.arrival });
+  }
+  const lastStayOf = new Map(stays.map((st) => [st.ns.label, st]));
+  const hops: Hop[] = stays.map((st) => {
+    const lines = st.events.filter((e) => e.kind === 'packet' && e.packet).map((e) => e.packet!);
     const iif = lines.find((p) => p.iif !== undefined)?.iif;
     const oif = [...lines].reverse().find((p) => p.oif !== undefined)?.oif;
     // A bridged packet's postrouting lines may show no IP header: the packet is the last one that does.
     const packets = lines.filter((p) => p['ip saddr'] !== undefined);
-    if (packets.length === 0) continue;
     const first = packets[0]!;
-    hops.push({
-      label: ns.label,
+    const last = packets.at(-1)!;
+    return {
+      label: st.ns.label,
       ...(iif !== undefined ? { iif } : {}),
       ...(oif !== undefined ? { oif } : {}),
       first: describePacket(first),
-      last: describePacket(packets.at(-1)!),
-      dst: destinationOf(packets.at(-1)!),
-      ttl: traces[0]!.ttl,
-      rules: events.filter(decided).map((e) => ({
+      last: describePacket(last),
+      dst: destinationOf(last),
+      src: last['ip saddr'] ?? '?',
+      ttl: st.arrival,
+      rules: st.events.filter(decided).map((e) => ({
         table: `${e.family} ${e.table}`,
         chain: e.chain,
         rule: e.rule ?? '',
         ...(e.comment !== undefined ? { comment: e.comment } : {}),
         verdict: e.verdict!,
       })),
-      ...(ns.route ? { route: ns.route } : {}),
-      verdict: finalVerdict(events),
-    });
-  }
-  // Bridged between pods of one node the TTL does not change: the sender, then the node, then the receiver.
-  const rank = (h: Hop) => (h.label === source ? 0 : h.label.startsWith('pod ') ? 2 : 1);
-  hops.sort((a, b) => b.ttl - a.ttl || rank(a) - rank(b));
+      // The route the namespace's kernel was asked about is that of the packet's last stay there.
+      ...(st.ns.route && lastStayOf.get(st.ns.label) === st ? { route: st.ns.route } : {}),
+      verdict: finalVerdict(st.events),
+    };
+  });
   const dropped = hops.find((h) => h.verdict === 'drop');
   if (dropped)
     return { hops, end: { kind: 'dropped', at: dropped.label, rule: dropped.rules.find((r) => r.verdict === 'drop') } };
@@ -125,6 +137,16 @@ export function hopsOf(seen: readonly SeenNamespace[], source: string): { hops: 
   if (lastHop && lastHop.label !== source && lastHop.label.startsWith('pod ') && lastHop.oif === undefined)
     return { hops, end: { kind: 'delivered', at: lastHop.label } };
   return { hops, end: { kind: 'lost', after: lastHop?.label } };
+}
+
+/**
+ * The TTL the packet arrived with in a namespace, from its first packet line there: a line the
+ * forward hook printed (in and out devices differ: routed) shows the TTL already decremented.
+ */
+function arrivalTtl(events: readonly TraceEvent[]): number {
+  const p = events.find((e) => e.packet?.['ip saddr'] !== undefined)!.packet!;
+  const ttl = Number(p['ip ttl'] ?? 0);
+  return p.iif !== undefined && p.oif !== undefined && p.iif !== p.oif ? ttl + 1 : ttl;
 }
 
 /** The hops as text, one block per namespace. */

@@ -16,7 +16,12 @@ import { reachVerdict, type ReachPod } from '../policy/reach.js';
 import type { Hop, TraceEnd } from './hops.js';
 
 export interface PredictInput {
-  from: ReachPod;
+  /** The sender; `label` names one that is no pod ("outside"). */
+  from: ReachPod & { label?: string };
+  /** Where the packet enters the cluster when it is sent to a node's address (a NodePort). */
+  entry?: string;
+  /** The sender as the receiver's policy sees it, when a node masqueraded it (default: from). */
+  seenFrom?: ReachPod;
   /** The pod the probe is for after any DNAT (the kernel's choice, for a Service); undefined: no pod of the lab. */
   to: ReachPod | undefined;
   port: number | undefined;
@@ -40,10 +45,11 @@ export function predictPath(i: PredictInput): Prediction {
   const add = (label: string) => {
     if (hops.at(-1) !== label) hops.push(label);
   };
-  add(podLabel(i.from));
+  add(i.from.label ?? podLabel(i.from));
   if (i.from.node) add(`node ${i.from.node}`);
+  if (i.entry) add(`node ${i.entry}`);
   if (!i.to) return { hops, end: { kind: 'lost', after: hops.at(-1) }, droppedBy: [] };
-  const v = reachVerdict(i.policy, i.from, i.to, i.port ?? 0, i.protocol);
+  const v = reachVerdict(i.policy, i.seenFrom ?? i.from, i.to, i.port ?? 0, i.protocol);
   if (v.kind === 'policy' && !v.verdict.egress.allowed)
     return {
       hops,
@@ -96,7 +102,11 @@ export function comparePaths(
 
 /** What the lab knows beside the real trace (LabClient.trace's `model`). */
 export interface TraceModel {
-  from: ReachPod;
+  from: ReachPod & { label?: string };
+  /** Traced to a node's address: that node (see PredictInput.entry). */
+  entry?: string;
+  /** The nodes' addresses (a masqueraded packet's source is one of them). */
+  nodeAddresses?: Readonly<Record<string, string>>;
   pods: readonly ReachPod[];
   policy: PolicyCluster;
   service?: { name: string; candidates: readonly string[] };
@@ -117,8 +127,22 @@ export function predictFor(
   const owners = model.pods.filter((p) => p.ip === address);
   const to = owners.find((p) => !p.hostNetwork) ?? owners[0];
   const service = model.service ? { ...model.service, chosen: dst } : undefined;
+  // A packet that entered through a node (a NodePort) reaches the endpoint's policy with the
+  // source it has there: the node's own address when it was masqueraded, else the client's.
+  const seenSrc = real.hops.at(-1)?.src;
+  const seenFrom =
+    model.entry !== undefined && seenSrc !== undefined && seenSrc !== model.from.ip
+      ? {
+          ...model.from,
+          ip: seenSrc,
+          hostNetwork: true,
+          ...(model.nodeAddresses?.[seenSrc] ? { node: model.nodeAddresses[seenSrc] } : {}),
+        }
+      : undefined;
   const predicted = predictPath({
     from: model.from,
+    ...(seenFrom ? { seenFrom } : {}),
+    ...(model.entry !== undefined ? { entry: model.entry } : {}),
     to,
     port,
     protocol: probe.protocol === 'icmp' ? 'ICMP' : probe.protocol === 'udp' ? 'UDP' : 'TCP',
