@@ -158,6 +158,7 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
       '127.0.0.1:9777',
       '--objects-file',
       paths.objects,
+      ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
     ],
     logFile: `${paths.logDir}/agent-${n.name}.log`,
     env: processEnv(paths),

@@ -53,6 +53,8 @@ export interface LabSpec {
   segments?: number;
   /** net-conf Backend.DirectRouting (vxlan only, `--direct-routing`); absent: off. */
   directRouting?: boolean;
+  /** false with `--no-flow-log`: the agents run without flow logging; absent: on. */
+  flowLog?: false;
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -215,6 +217,8 @@ export interface LabUpOptions {
   dnsUpstream?: string[];
   segments?: string | number;
   directRouting?: boolean;
+  /** Commander's `--no-flow-log`: false when given. */
+  flowLog?: boolean;
 }
 
 export class LabSpecError extends Error {
@@ -277,6 +281,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...(o.flowLog === false ? { flowLog: false as const } : {}),
   };
 }
 
