@@ -159,6 +159,9 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
       '--objects-file',
       paths.objects,
       ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
+      ...(record.spec.flowLogCapacity !== undefined
+        ? ['--flow-log-capacity', String(record.spec.flowLogCapacity)]
+        : []),
     ],
     logFile: `${paths.logDir}/agent-${n.name}.log`,
     env: processEnv(paths),

@@ -55,6 +55,8 @@ export interface LabSpec {
   directRouting?: boolean;
   /** false with `--no-flow-log`: the agents run without flow logging; absent: on. */
   flowLog?: false;
+  /** Flows each node's agent keeps (`--flow-log-capacity`); absent: the agent's default. */
+  flowLogCapacity?: number;
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -219,6 +221,7 @@ export interface LabUpOptions {
   directRouting?: boolean;
   /** Commander's `--no-flow-log`: false when given. */
   flowLog?: boolean;
+  flowLogCapacity?: string | number;
 }
 
 export class LabSpecError extends Error {
@@ -282,7 +285,14 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
+    ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
   };
+}
+
+function parseFlowLogCapacity(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1_000_000)
+    throw new LabSpecError(`--flow-log-capacity: "${text}" must be a whole number from 1 to 1000000`);
+  return Number(text);
 }
 
 function parseSegments(text: string): number {
