@@ -57,7 +57,7 @@ export function followNodeFlows(
       }
       let buffered = '';
       res.setEncoding('utf8');
-      const ended = new Promise<void>((done, fail) => {
+      const ended = new Promise<void>((done) => {
         res.on('data', (chunk: string) => {
           buffered += chunk;
           for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
@@ -67,7 +67,7 @@ export function followNodeFlows(
           }
         });
         res.on('end', () => done());
-        res.on('error', (err) => (signal.aborted ? done() : fail(err)));
+        res.on('error', () => done());
         res.on('close', () => done());
       });
       resolve({ ended });

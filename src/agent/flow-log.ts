@@ -48,6 +48,8 @@ export interface FlowLogServiceOptions {
   clock: Clock;
   /** Starts the logger (default: ulogd -c CONF, tied to the agent). */
   startLogger?: (confPath: string, logFile: string) => StartedProgram;
+  /** Stops it (default: SIGTERM to its PID). */
+  stopLogger?: (p: StartedProgram) => void;
 }
 
 export const DEFAULT_FLOW_CAPACITY = 4096;
@@ -180,8 +182,9 @@ export class FlowLogService {
     this.restartTimer?.cancel();
     const p = this.logger;
     this.logger = undefined;
-    if (p?.pid !== undefined) {
-      signalProcess(p.pid, 'SIGTERM');
+    if (p) {
+      const stop = this.o.stopLogger ?? ((x: StartedProgram) => x.pid !== undefined && signalProcess(x.pid, 'SIGTERM'));
+      stop(p);
       await p.ended;
     }
     this.followers.clear();
