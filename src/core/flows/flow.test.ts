@@ -157,7 +157,7 @@ test('filters, merge order and the text line', () => {
 test('ulogd2 configuration: the NFLOG → JSON stack on the group and socket given', () => {
   const text = ulogdConf({ group: 27, socketPath: '/run/w/flows.sock', logFile: '/run/w/ulogd.log', pluginDir: '/p' });
   for (const line of [
-    'stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON',
+    'stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON',
     'group=27',
     'netlink_qthreshold=16',
     'mode="unix"',

@@ -4,8 +4,9 @@
  *
  * The stack: NFLOG (the input, bound to the group in the namespace ulogd runs in: NFLOG is per
  * network namespace, so the agent starts it inside its node's) → BASE (decodes the IP and
- * transport headers) → IFINDEX (interface names) → IP2STR (addresses as text) → JSON (mode
- * "unix": ulogd connects to the socket the agent listens on).
+ * transport headers) → IP2STR (addresses as text) → JSON (mode "unix": ulogd connects to the
+ * socket the agent listens on). No IFINDEX: a flow names pods, not interfaces, and every
+ * filter is work done for each logged connection.
  *
  * Latency: the kernel batches NFLOG messages per group until `netlink_qthreshold` packets are
  * queued or `netlink_qtimeout` (hundredths of a second) passed; its defaults are 100 packets and
@@ -25,13 +26,7 @@ export interface UlogdConfOptions {
 
 export const DEBIAN_ULOGD_PLUGIN_DIR = '/usr/lib/x86_64-linux-gnu/ulogd';
 
-const PLUGINS = [
-  'ulogd_inppkt_NFLOG.so',
-  'ulogd_raw2packet_BASE.so',
-  'ulogd_filter_IFINDEX.so',
-  'ulogd_filter_IP2STR.so',
-  'ulogd_output_JSON.so',
-];
+const PLUGINS = ['ulogd_inppkt_NFLOG.so', 'ulogd_raw2packet_BASE.so', 'ulogd_filter_IP2STR.so', 'ulogd_output_JSON.so'];
 
 function quoted(what: string, text: string): string {
   if (/["\n]/.test(text)) throw new Error(`ulogd.conf: ${what} ${JSON.stringify(text)} cannot be written`);
@@ -47,7 +42,7 @@ export function ulogdConf(o: UlogdConfOptions): string {
     `logfile=${quoted('log file', o.logFile)}`,
     'loglevel=5',
     ...PLUGINS.map((p) => `plugin=${quoted('plugin', `${o.pluginDir}/${p}`)}`),
-    'stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON',
+    'stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON',
     '',
     '[log1]',
     `group=${o.group}`,
