@@ -8,6 +8,8 @@
  *   logged them (web's) and the policy names: the allowing policy and rule, and for the drop both
  *   policies that isolate web.
  * - `weft flows -f` prints a connection made after it started.
+ * - ulogd2 is the agent's child, restarted when it dies (killed here by PID), and flows made
+ *   after the restart are logged again; `lab down` leaves no ulogd2 of the lab behind.
  * - A flood of denied SYNs (hping3) leaves the node's ring at its bound (the lab runs with
  *   --flow-log-capacity 50) and is counted on the agent's /metrics, fewer times than packets were
  *   sent (the drop log is rate-limited in nftables, so a flood costs no more than the limit).
@@ -16,6 +18,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot, sh } from './support/netns.js';
 import { CLI, TestLab, type PodDoc } from './support/lab.js';
@@ -85,6 +88,27 @@ describe('weft flows', { concurrency: false }, () => {
     return m ? Number(m.split(' ').pop()) : 0;
   };
 
+  /** The ulogd2 running with this lab's node's configuration: its PID and parent's. */
+  const ulogdOf = (node: string): { pid: number; ppid: number } | undefined => {
+    const conf = join(lab.dir, 'nodes', node, 'run', 'ulogd.conf');
+    for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      try {
+        if (!readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').includes(conf)) continue;
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        return { pid: Number(e), ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) };
+      } catch {
+        continue; // The process ended while we looked.
+      }
+    }
+    return undefined;
+  };
+  const agentPid = (node: string): number =>
+    (
+      JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+        nodes: Array<{ name: string; agentPid: number }>;
+      }
+    ).nodes.find((n) => n.name === node)!.agentPid;
+
   before(async () => {
     lab.up(['--nodes', '2', '--flow-log-capacity', String(CAPACITY)]);
     lab.must(['apply', '-f', lab.file('shop.yaml', MANIFEST)]);
@@ -101,7 +125,17 @@ describe('weft flows', { concurrency: false }, () => {
   });
 
   after(() => {
+    const confs = ['n1', 'n2'].map((n) => join(lab.dir, 'nodes', n, 'run', 'ulogd.conf'));
     lab.down();
+    const left = readdirSync('/proc').filter((e) => {
+      try {
+        const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+        return confs.some((c) => argv.includes(c));
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(left, [], 'no ulogd2 of the lab after lab down');
   });
 
   test('an allowed connection and a policy drop show within a second, with pods, node and policies', async () => {
@@ -180,6 +214,42 @@ describe('weft flows', { concurrency: false }, () => {
     } finally {
       child.kill('SIGTERM');
     }
+  });
+
+  test('ulogd2 is supervised: killed, it is restarted by the agent, and flows are logged again', async () => {
+    const node = web.spec.nodeName!;
+    const before = ulogdOf(node);
+    assert.ok(before, `a ulogd2 for ${node}`);
+    assert.equal(before.ppid, agentPid(node), "ulogd2 is the agent's child");
+    process.kill(before.pid, 'SIGKILL');
+    const after = await waitFor('a new ulogd2', () => {
+      const u = ulogdOf(node);
+      return u && u.pid !== before.pid ? u : undefined;
+    });
+    assert.equal(after.ppid, agentPid(node));
+    await waitFor('a flow logged by the new ulogd2', () =>
+      connect('client', 40126) && flows().some((f) => f.src.port === 40126) ? true : undefined,
+    );
+    assert.ok(metric(node, /^weft_flow_log_restarts_total /) >= 1);
+    // Tied to the agent's life: an agent killed outright takes its ulogd2 with it (the lab's
+    // supervisor then starts a new agent, which starts a new ulogd2).
+    const agent = agentPid(node);
+    process.kill(agent, 'SIGKILL');
+    await waitFor('the old ulogd2 gone with its agent', () => (ulogdOf(node)?.pid === after.pid ? undefined : true));
+    const next = await waitFor(
+      'a new agent with its ulogd2',
+      () => {
+        const u = ulogdOf(node);
+        return u && u.ppid !== agent && u.ppid === agentPid(node) ? u : undefined;
+      },
+      30_000,
+    );
+    assert.notEqual(next.pid, after.pid);
+    await waitFor(
+      'a flow logged under the new agent',
+      () => (connect('client', 40127) && flows().some((f) => f.src.port === 40127) ? true : undefined),
+      30_000,
+    );
   });
 
   test('a flood of denied packets keeps the ring at its bound and is counted', async () => {
