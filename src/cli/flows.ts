@@ -6,6 +6,25 @@ import { followNodeFlows, getNodeFlows } from '../adapters/status-client.js';
 import { statusSocketPath } from '../agent/node-status.js';
 import { openLab, withLabOption } from './lab-common.js';
 
+/**
+ * `read` for every node: what the nodes answered. A node that cannot be read (its agent is
+ * restarting, or runs with --no-flow-log) is named on stderr and makes the exit status 1, but
+ * does not hide the others' flows; when no node answers, that is the error.
+ */
+async function readAll<T>(
+  sockets: ReadonlyArray<{ node: string; path: string }>,
+  read: (s: { node: string; path: string }) => Promise<T>,
+): Promise<T[]> {
+  const results = await Promise.allSettled(sockets.map(read));
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [`node ${sockets[i]!.node}: ${String((r.reason as Error).message)}`] : [],
+  );
+  if (failed.length === results.length) throw new Error(`no node's flows could be read:\n  ${failed.join('\n  ')}`);
+  for (const f of failed) process.stderr.write(`weft flows: ${f}\n`);
+  if (failed.length > 0) process.exitCode = 1;
+  return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+}
+
 export function registerFlows(program: Command): void {
   withLabOption(
     program
@@ -28,7 +47,7 @@ export function registerFlows(program: Command): void {
     const print = (f: Flow) =>
       process.stdout.write(flags.output === 'json' ? `${JSON.stringify(f)}\n` : `${formatFlow(f)}\n`);
     if (!flags.follow) {
-      const lists = await Promise.all(sockets.map((s) => getNodeFlows(s.path, 5_000)));
+      const lists = await readAll(sockets, (s) => getNodeFlows(s.path, 5_000));
       const flows = mergeFlows(lists.map((l) => l.flows)).filter((f) => flowMatches(f, filter));
       if (flags.output === 'json') process.stdout.write(`${JSON.stringify(flows, null, 2)}\n`);
       else for (const f of flows) print(f);
@@ -46,8 +65,8 @@ export function registerFlows(program: Command): void {
       if (!live) early.push(f);
       else if (!seen.has(JSON.stringify(f))) print(f);
     };
-    const follows = await Promise.all(sockets.map((s) => followNodeFlows(s.path, onFlow, abort.signal)));
-    const lists = await Promise.all(sockets.map((s) => getNodeFlows(s.path, 5_000)));
+    const follows = await readAll(sockets, (s) => followNodeFlows(s.path, onFlow, abort.signal));
+    const lists = await readAll(sockets, (s) => getNodeFlows(s.path, 5_000));
     for (const f of mergeFlows([...lists.map((l) => l.flows), early]).filter((x) => flowMatches(x, filter))) {
       const key = JSON.stringify(f);
       if (seen.has(key)) continue;
