@@ -155,7 +155,13 @@ test('records become flows with pods and policies; unreadable ones are counted a
       'weft_flow_log_records_total{result="unreadable"} 2',
     ])
       assert.ok(text.split('\n').includes(line), line);
-    assert.equal(t.logs.filter((l) => l.includes('unreadable flow log record')).length, 2);
+    // Both counted, one logged: at most one warning every 10 s.
+    assert.equal(t.logs.filter((l) => l.includes('unreadable flow log record')).length, 1);
+    await t.clock.advance(10_000);
+    t.service.read('still not json');
+    const warnings = t.logs.filter((l) => l.includes('unreadable flow log record'));
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[1]!, /"alsoUnreadableSinceLastWarning":1/);
   } finally {
     await closer.close();
     rmSync(t.dir, { recursive: true, force: true });

@@ -62,6 +62,8 @@ export class FlowLogService {
   private restartTimer: TimerHandle | undefined;
   private backoffMs = 500;
   private closing = false;
+  private lastWarnAt = Number.NEGATIVE_INFINITY;
+  private unwarned = 0;
   private readonly flows;
   private readonly records;
   private readonly restarts;
@@ -152,7 +154,7 @@ export class FlowLogService {
       };
     } catch (err) {
       this.records.inc({ result: 'unreadable' });
-      this.o.log.warn('unreadable flow log record', { error: (err as Error).message, record: line.slice(0, 200) });
+      this.warnUnreadable((err as Error).message, line);
       return;
     }
     this.records.inc({ result: 'flow' });
@@ -160,6 +162,25 @@ export class FlowLogService {
       this.flows.inc({ verdict: flow.verdict, namespace: policy.split('/')[0] ?? '', policy });
     this.ring.push(flow);
     for (const f of this.followers) f(flow);
+  }
+
+  /**
+   * Logs an unreadable record, at most once every 10 s (with how many were not logged since):
+   * every one is counted on the metrics, but a stream of them must not flood the agent's log.
+   */
+  private warnUnreadable(error: string, line: string): void {
+    const now = this.o.clock.now();
+    if (now - this.lastWarnAt < 10_000) {
+      this.unwarned++;
+      return;
+    }
+    this.o.log.warn('unreadable flow log record', {
+      error,
+      record: line.slice(0, 200),
+      ...(this.unwarned > 0 ? { alsoUnreadableSinceLastWarning: this.unwarned } : {}),
+    });
+    this.lastWarnAt = now;
+    this.unwarned = 0;
   }
 
   /** The flows in the ring, oldest first. */
