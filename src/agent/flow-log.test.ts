@@ -196,9 +196,11 @@ test('the logger is restarted with a back-off when it ends, and stopped when the
   try {
     assert.equal(t.started.length, 1);
     assert.equal(t.service.loggerPid(), 1000);
+    assert.equal(t.service.problem(), undefined);
     t.started[0]!.end({ exitCode: 1, signal: null });
     await t.clock.advance(0);
     assert.equal(t.service.loggerPid(), undefined, 'not running during the back-off');
+    assert.match(t.service.problem() ?? '', /^ulogd2 ended \(exit 1, see .*ulogd\.out\); restarting$/);
     await t.clock.advance(499);
     assert.equal(t.started.length, 1, 'not before the back-off');
     await t.clock.advance(1);
@@ -209,6 +211,9 @@ test('the logger is restarted with a back-off when it ends, and stopped when the
     await t.clock.advance(1);
     assert.equal(t.started.length, 3);
     assert.ok((await t.metrics.render()).text.includes('weft_flow_log_restarts_total 2'));
+    assert.match(t.service.problem() ?? '', /signal 9/, 'still said while the new one is young');
+    await t.clock.advance(10_000);
+    assert.equal(t.service.problem(), undefined, 'cleared once the new one has run 10 s');
     assert.equal(t.logs.filter((l) => l.includes('flow logger ended; restarting')).length, 2);
   } finally {
     await closer.close();

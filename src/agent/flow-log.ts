@@ -63,6 +63,9 @@ export class FlowLogService {
   private backoffMs = 500;
   private closing = false;
   private lastWarnAt = Number.NEGATIVE_INFINITY;
+  /** How the last logger ended, until its successor has run a while. */
+  private lastEnd: { text: string; at: number } | undefined;
+  private loggerStartedAt = 0;
   private unwarned = 0;
   private readonly flows;
   private readonly records;
@@ -100,6 +103,7 @@ export class FlowLogService {
       ((conf: string, out: string) =>
         spawnTied({ argv: ['ulogd', '-c', conf], logFile: out, context: `start the flow logger of ${this.o.node}` }));
     const startedAt = this.o.clock.now();
+    this.loggerStartedAt = startedAt;
     const p = start(confPath, logFile);
     this.logger = p;
     this.o.log.info('flow logger started', { pid: p.pid, conf: confPath });
@@ -109,6 +113,8 @@ export class FlowLogService {
       // A logger that ran a while starts over with a short back-off.
       if (this.o.clock.now() - startedAt > 60_000) this.backoffMs = 500;
       this.restarts.inc();
+      const how = end.startError ?? (end.signal !== null ? `signal ${end.signal}` : `exit ${end.exitCode}`);
+      this.lastEnd = { text: `ulogd2 ended (${how}, see ${logFile}); restarting`, at: this.o.clock.now() };
       this.o.log.error('flow logger ended; restarting', {
         pid: p.pid,
         exitCode: end.exitCode,
@@ -123,6 +129,19 @@ export class FlowLogService {
       }, this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
     });
+  }
+
+  /**
+   * What is wrong with the flow log, for the controller's status (a warning: the node's pod
+   * network works without it): the logger ended and has not run 10 s since.
+   */
+  problem(): string | undefined {
+    if (!this.lastEnd) return undefined;
+    if (this.logger && this.o.clock.now() - this.loggerStartedAt >= 10_000) {
+      this.lastEnd = undefined;
+      return undefined;
+    }
+    return this.lastEnd.text;
   }
 
   /** The logger's PID while it runs (for status and tests). */

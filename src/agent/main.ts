@@ -361,6 +361,7 @@ function agentControllers(
               log: log.with({ component: 'flows' }),
               clock,
               open: () => flowLog.open(),
+              warning: () => flowLog.problem(),
             }),
           ]
         : []),
