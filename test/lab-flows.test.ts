@@ -227,6 +227,15 @@ describe('weft flows', { concurrency: false }, () => {
       return u && u.pid !== before.pid ? u : undefined;
     });
     assert.equal(after.ppid, agentPid(node));
+    // The node's status says so (a warning: the node stays Ready).
+    await waitFor('the flow-log warning in the node status', () => {
+      const doc = JSON.parse(readFileSync(join(lab.dir, 'nodes', node, 'run', 'node-status.json'), 'utf8')) as {
+        ready: boolean;
+        controllers: Array<{ name: string; ready: boolean; warning?: string }>;
+      };
+      const c = doc.controllers.find((x) => x.name === 'flow-log');
+      return c?.ready && /^ulogd2 ended \(signal 9/.test(c.warning ?? '') && doc.ready ? true : undefined;
+    });
     await waitFor('a flow logged by the new ulogd2', () =>
       connect('client', 40126) && flows().some((f) => f.src.port === 40126) ? true : undefined,
     );
