@@ -106,7 +106,7 @@ function checkFlags(opts: AgentCliOptions): {
   const capacityText = opts.flowLogCapacity ?? String(DEFAULT_FLOW_CAPACITY);
   const flowCapacity = Number(capacityText);
   if (!/^\d+$/.test(capacityText) || flowCapacity < 1 || flowCapacity > 1_000_000)
-    throw new Error(`--flow-log-capacity "${capacityText}": expected a whole number from 1 to 1000000`);
+    throw new Error(`--flow-log-capacity: "${capacityText}" must be a whole number from 1 to 1000000`);
   const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
   const resyncMs = parseDuration(opts.resync, '--resync');
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
