@@ -360,6 +360,7 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
           'cni-files',
           'cluster',
           'policy',
+          'flow-log',
           'services',
           'health-checks',
         ].map((c) => `${c} true`),
@@ -367,7 +368,7 @@ describe('weft lab (vxlan, embedded store)', { timeout: 600_000 }, () => {
     }
     assert.match(
       lab.must(['lab', 'status', '--name', lab.name]),
-      /controllers: subnet ok, backend ok, ip-masq ok, node-guard ok, cni-socket ok, cni-files ok, cluster ok, policy ok \(revision \d+\), services ok, health-checks ok/,
+      /controllers: subnet ok, backend ok, ip-masq ok, node-guard ok, cni-socket ok, cni-files ok, cluster ok, policy ok \(revision \d+\), flow-log ok, services ok, health-checks ok/,
     );
     assert.ok(lab.must(['lab', 'list']).split('\n').includes(lab.name));
   });

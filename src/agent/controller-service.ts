@@ -20,6 +20,8 @@ export interface ServiceControllerOptions {
   without?: string;
   log: Logger;
   clock: { now(): number };
+  /** Something wrong that leaves the service ready (shown as the status' warning), if any. */
+  warning?: () => string | undefined;
 }
 
 export class ServiceController implements Controller {
@@ -58,6 +60,7 @@ export class ServiceController implements Controller {
 
   status(): ControllerStatus {
     const ready = this.state === 'ready';
+    const warning = this.handle ? this.o.warning?.() : undefined;
     return {
       name: this.name,
       state: this.state,
@@ -68,6 +71,7 @@ export class ServiceController implements Controller {
       ...(this.openError !== undefined
         ? { message: `not serving ${this.o.describe}: ${this.openError}${this.o.without ? `; ${this.o.without}` : ''}` }
         : {}),
+      ...(warning !== undefined ? { warning } : {}),
     };
   }
 }

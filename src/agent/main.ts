@@ -6,7 +6,7 @@
  * a flag that is wrong exits at once with the flag named; everything else is a controller's job.
  */
 
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NodeExec } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
@@ -45,7 +45,10 @@ import { SERVICE_KINDS, servicesController } from './controller-services.js';
 import { healthChecksController } from './controller-health-checks.js';
 import { NodeHealthCheckServers } from '../adapters/health-check-servers.js';
 import { ServiceController } from './controller-service.js';
-import { nodeStatusPath, NodeStatusWriter } from './node-status.js';
+import { nodeStatusPath, NodeStatusWriter, statusSocketPath } from './node-status.js';
+import { DEFAULT_FLOW_CAPACITY, flowSocketPath, FlowLogService } from './flow-log.js';
+import { DEFAULT_FLOW_LOG, FlowPolicyIndex } from '../core/policy/flow-log.js';
+import type { Flow } from '../core/flows/flow.js';
 
 export interface AgentCliOptions {
   store: string;
@@ -72,6 +75,10 @@ export interface AgentCliOptions {
   objectsFile?: string;
   /** The cluster to follow, `sqlite:PATH` (--objects-file PATH is the lab's alias for it). */
   cluster?: string;
+  /** Flow logging (with a cluster): on unless --no-flow-log. */
+  flowLog?: boolean;
+  /** Flows kept in the node's ring. */
+  flowLogCapacity?: string;
 }
 
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
@@ -94,15 +101,20 @@ function checkFlags(opts: AgentCliOptions): {
   ttlMs: number;
   renewMarginMs: number;
   resyncMs: number;
+  flowCapacity: number;
   netConfText?: string;
 } {
   const ttlMs = parseDuration(opts.leaseTtl, '--lease-ttl');
+  const capacityText = opts.flowLogCapacity ?? String(DEFAULT_FLOW_CAPACITY);
+  const flowCapacity = Number(capacityText);
+  if (!/^\d+$/.test(capacityText) || flowCapacity < 1 || flowCapacity > 1_000_000)
+    throw new Error(`--flow-log-capacity: "${capacityText}" must be a whole number from 1 to 1000000`);
   const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
   const resyncMs = parseDuration(opts.resync, '--resync');
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
-  if (!opts.netConf) return { ttlMs, renewMarginMs, resyncMs };
+  if (!opts.netConf) return { ttlMs, renewMarginMs, resyncMs, flowCapacity };
   try {
-    return { ttlMs, renewMarginMs, resyncMs, netConfText: readFileSync(opts.netConf, 'utf8') };
+    return { ttlMs, renewMarginMs, resyncMs, flowCapacity, netConfText: readFileSync(opts.netConf, 'utf8') };
   } catch (err) {
     throw new Error(`--net-conf ${opts.netConf}: ${(err as Error).message}`, { cause: err });
   }
@@ -161,7 +173,7 @@ function agentControllers(
   opts: AgentCliOptions,
   flags: ReturnType<typeof checkFlags>,
   d: AgentDeps,
-): { controllers: Controller[]; resources: Array<{ close(): unknown }> } {
+): { controllers: Controller[]; resources: Array<{ close(): unknown }>; flows: FlowLogService | undefined } {
   const { log, exec, clock, metrics, store } = d;
   const timing: SyncTiming = {
     minIntervalMs: 50,
@@ -174,6 +186,7 @@ function agentControllers(
   let policy: PolicyReconciler | undefined;
   // The backend's own processes stop first (resources close in order); its kernel state stays.
   const resources: Array<{ close(): unknown }> = [{ close: () => node.stopBackend() }, store];
+  let flows: FlowLogService | undefined;
   const subnet: SubnetController = new SubnetController({
     nodeName: opts.nodeName,
     ...(opts.iface ? { iface: opts.iface } : {}),
@@ -277,6 +290,26 @@ function agentControllers(
       log: log.with({ component: 'cluster' }),
     });
     const policyNft = new NftSession(exec);
+    // The flow log (with flow logging on): ulogd2 reads the policy table's NFLOG group.
+    const flowIndex = new FlowPolicyIndex();
+    if (opts.flowLog !== false) {
+      flows = new FlowLogService({
+        node: opts.nodeName,
+        runDir: opts.runDir,
+        group: DEFAULT_FLOW_LOG.group,
+        capacity: flags.flowCapacity,
+        podAt: (ip) => {
+          const pods = cluster.cache.podsWithIP(ip);
+          const p = pods.find((x) => !x.object.spec.hostNetwork) ?? pods[0];
+          return p ? `${p.object.metadata.namespace}/${p.object.metadata.name}` : undefined;
+        },
+        index: flowIndex,
+        metrics,
+        log: log.with({ component: 'flows' }),
+        clock,
+      });
+    }
+    const flowLog = flows;
     const servicesNft = new NftSession(exec);
     const services = servicesController({
       node: opts.nodeName,
@@ -326,13 +359,28 @@ function agentControllers(
             log: hooks.log,
             clock,
             onApplied: hooks.onApplied,
+            ...(flowLog ? { flowLog: DEFAULT_FLOW_LOG, onPlanned: (chains) => flowIndex.update(chains) } : {}),
           })),
       }),
+      ...(flowLog
+        ? [
+            new ServiceController({
+              name: 'flow-log',
+              describe: `the flow log (ulogd2 → ${flowSocketPath(opts.runDir)})`,
+              optional: true,
+              without: 'policy verdicts are enforced but not logged',
+              log: log.with({ component: 'flows' }),
+              clock,
+              open: () => flowLog.open(),
+              warning: () => flowLog.problem(),
+            }),
+          ]
+        : []),
       services.controller,
       healthChecks.controller,
     );
   }
-  return { controllers, resources };
+  return { controllers, resources, flows };
 }
 
 export async function runAgent(opts: AgentCliOptions): Promise<void> {
@@ -341,7 +389,7 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const clock = systemClock;
   const metrics = new PromMetrics();
   const store = await openStore(opts);
-  const { controllers, resources } = agentControllers(opts, flags, {
+  const { controllers, resources, flows } = agentControllers(opts, flags, {
     log,
     exec: new NodeExec(),
     clock,
@@ -363,10 +411,26 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
     everyMs: 2000,
     onError: (err) => log.warn('cannot write the node status document', { error: err.message }),
   });
-  const status = await startStatusServer(opts.metricsAddr, {
-    health: () => runtime.health(),
-    metrics: () => metrics.render(),
-  });
+  // The status socket lives in the run dir, which a first start has not made yet.
+  mkdirSync(opts.runDir, { recursive: true });
+  const status = await startStatusServer(
+    opts.metricsAddr,
+    {
+      health: () => runtime.health(),
+      metrics: () => metrics.render(),
+      ...(flows
+        ? {
+            flows: {
+              node: opts.nodeName,
+              capacity: flows.capacity,
+              list: () => flows.list(),
+              follow: (fn: (f: Flow) => void) => flows.follow(fn),
+            },
+          }
+        : {}),
+    },
+    { socketPath: statusSocketPath(opts.runDir) },
+  );
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {

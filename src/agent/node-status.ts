@@ -32,6 +32,14 @@ export interface PolicyAppliedFile {
   appliedAtMs: number;
 }
 
+/**
+ * The agent's status server on a unix socket (/healthz, /metrics, /flows): reachable from the
+ * host without entering the node's network namespace (see src/adapters/status-server.ts).
+ */
+export function statusSocketPath(runDir: string): string {
+  return join(runDir, 'status.sock');
+}
+
 export function nodeStatusPath(runDir: string): string {
   return join(runDir, 'node-status.json');
 }

@@ -8,7 +8,8 @@ import { ClusterCache } from './cluster-cache.js';
 import { parseManifest } from '../core/k8s/parse.js';
 import type { Nft } from '../ports/nft.js';
 import type { NftTx } from '../core/nft/tx.js';
-import { PolicyReconciler, type PolicyApplied } from './policy-reconciler.js';
+import { PolicyReconciler, type PolicyApplied, type PolicyReconcilerOptions } from './policy-reconciler.js';
+import { DEFAULT_FLOW_LOG, dropPrefix, FlowPolicyIndex } from '../core/policy/flow-log.js';
 import { NftFake } from '../testkit/nft-fake.js';
 import { GUARD_TABLE } from '../core/names.js';
 import { parseGuardElements, renderGuardAdd } from '../core/nft/pod-guard.js';
@@ -74,6 +75,7 @@ async function withReconciler(
     applied: PolicyApplied[],
     h: Harness,
   ) => Promise<void>,
+  extra: Partial<PolicyReconcilerOptions> = {},
 ): Promise<void> {
   const clock = new FakeClock();
   const store = new FakeCluster();
@@ -90,7 +92,7 @@ async function withReconciler(
     log,
   });
   await cache.start();
-  const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock, onApplied: (a) => applied.push(a) });
+  const r = new PolicyReconciler({ node: 'n1', cache, nft, log, clock, onApplied: (a) => applied.push(a), ...extra });
   try {
     await body(r, store, nft, applied, { clock, cache });
   } finally {
@@ -354,4 +356,39 @@ test('admit: a pod an ADD has just wired is synced as running before its status 
     r.stop();
     await cache.stop();
   }
+});
+
+test('with flow logging the group chains log, and the index knows each chain before its transaction', async () => {
+  const index = new FlowPolicyIndex();
+  /** Transactions applied when onPlanned was called. */
+  const appliedBefore: number[] = [];
+  let nftRef: RecordingNft | undefined;
+  await withReconciler(
+    async (r, store, nft) => {
+      nftRef = nft;
+      await r.sync();
+      await commit(store, DENY);
+      assert.equal(await r.sync(), true);
+      const chain = /jump (in-[0-9a-f]{16})/.exec(nft.applied[1]!)![1]!;
+      assert.match(
+        nft.applied[1]!,
+        new RegExp(
+          `add rule inet weft-policy ${chain} limit rate 100/second burst 20 packets log group 27 prefix "weft d ${chain}"`,
+        ),
+      );
+      assert.deepEqual(index.decision(dropPrefix(chain)), {
+        verdict: 'denied',
+        direction: 'Ingress',
+        policies: ['x/deny'],
+      });
+      assert.deepEqual(appliedBefore, [0, 1], "each sync's chains reach the index before its transaction");
+    },
+    {
+      flowLog: DEFAULT_FLOW_LOG,
+      onPlanned: (chains) => {
+        index.update(chains);
+        appliedBefore.push(nftRef?.applied.length ?? 0);
+      },
+    },
+  );
 });

@@ -29,7 +29,8 @@
 import type { K8sKind } from '../core/k8s/objects.js';
 import { runningPodIP } from '../core/k8s/pod-status.js';
 import type { PolicyCluster, PolicyPod } from '../core/policy/evaluate.js';
-import { PolicySetPlanner } from '../core/policy/policy-sets.js';
+import { PolicySetPlanner, type PlannedChain } from '../core/policy/policy-sets.js';
+import type { FlowLogOptions } from '../core/policy/flow-log.js';
 import { PolicyTableRenderer } from '../core/policy/policy-table.js';
 import { PolicyTableSync } from './policy-sync.js';
 import type { Nft } from '../ports/nft.js';
@@ -51,6 +52,10 @@ export interface PolicyReconcilerOptions {
   pollMs?: number;
   /** Called after a sync that saw a newer objects revision (see the file comment). */
   onApplied?: (applied: PolicyApplied) => void;
+  /** Log drops and allowed new connections to NFLOG (src/core/policy/flow-log.ts); off when undefined. */
+  flowLog?: FlowLogOptions;
+  /** Called with the group chains of each planned table (before it is applied): the flow log's index. */
+  onPlanned?: (chains: readonly PlannedChain[]) => void;
 }
 
 /** The kinds the policy loop reads (and is woken by). */
@@ -78,7 +83,7 @@ export interface PolicyInputs {
 
 export class PolicyReconciler {
   private readonly planner = new PolicySetPlanner();
-  private readonly renderer = new PolicyTableRenderer();
+  private readonly renderer: PolicyTableRenderer;
   private readonly table: PolicyTableSync;
   private token: string | undefined;
   private reportedRevision = -1;
@@ -109,6 +114,7 @@ export class PolicyReconciler {
   private unprogress: (() => void) | undefined;
 
   constructor(private readonly o: PolicyReconcilerOptions) {
+    this.renderer = new PolicyTableRenderer(o.flowLog);
     this.table = new PolicyTableSync({ nft: o.nft, context: `apply NetworkPolicy on ${o.node}`, clock: o.clock });
     this.unwatch = o.cache.subscribe(POLICY_KINDS, () => {
       this.inputChanges++;
@@ -170,6 +176,8 @@ export class PolicyReconciler {
     this.planner.setPods(all.map((p) => ({ ...p, local: mine.has(p) })));
     const state = this.planner.state();
     const def = this.renderer.def(state);
+    // Before the apply: a packet logged by the new chains must find them in the index.
+    this.o.onPlanned?.(state.chains);
     const t1 = this.o.clock.now();
     // Local pods seen for the first time are let out of the pending sets with their rules.
     const localIps = new Set(this.localAddresses(local, cluster.policies.length === 0));

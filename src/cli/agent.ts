@@ -51,6 +51,13 @@ export function registerAgent(program: Command): void {
       "the cluster to follow (sqlite:PATH): enforce its NetworkPolicies for this node's pods",
     )
     .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
+    .option(
+      '--flow-log',
+      'log policy drops and allowed new connections to NFLOG, read by ulogd2, served on /flows (default, with --cluster)',
+      true,
+    )
+    .option('--no-flow-log', 'no flow logging: the policy table logs nothing and no ulogd2 runs')
+    .option('--flow-log-capacity <n>', 'flows kept per node (a ring: the newest win)', '4096')
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

@@ -53,6 +53,8 @@ export function registerLab(program: Command): void {
       'vxlan with DirectRouting: direct routes to peers on the same segment, VXLAN to the others',
       false,
     )
+    .option('--no-flow-log', 'agents without flow logging (weft flows shows nothing; for the overhead benchmark)')
+    .option('--flow-log-capacity <n>', "flows each node keeps (default: the agent's, 4096)")
     .option(
       '--store <store>',
       "embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab's nodes)",

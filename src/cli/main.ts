@@ -24,6 +24,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['get'], async () => (await import('./get.js')).registerGet],
   [['probe'], async () => (await import('./probe.js')).registerProbe],
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],
+  [['flows'], async () => (await import('./flows.js')).registerFlows],
   [['dns'], async () => (await import('./dns.js')).registerDns],
   [['trace'], async () => (await import('./trace.js')).registerTrace],
 ];

@@ -70,6 +70,23 @@ export const POLICY_REVISION: MetricDef = {
   help: 'The objects revision whose NetworkPolicies the kernel enforces.',
 };
 
+export const FLOWS: MetricDef = {
+  name: 'weft_flows_total',
+  help: 'Flows logged by the policy table (allowed new connections and denied packets), by verdict, namespace and policy (a drop counts once for each policy isolating the pod).',
+  labelNames: ['verdict', 'namespace', 'policy'],
+};
+
+export const FLOW_LOG_RECORDS: MetricDef = {
+  name: 'weft_flow_log_records_total',
+  help: "Records read from the node's flow logger (ulogd2), by result (flow, or unreadable: not JSON, not weft's prefix, or an unknown chain).",
+  labelNames: ['result'],
+};
+
+export const FLOW_LOG_RESTARTS: MetricDef = {
+  name: 'weft_flow_log_restarts_total',
+  help: "Times the node's flow logger (ulogd2) was restarted after it ended.",
+};
+
 /** Every metric above (for tests: unique names, one prefix). */
 export const ALL_METRICS: readonly MetricDef[] = [
   CONTROLLER_SYNCS,
@@ -83,6 +100,9 @@ export const ALL_METRICS: readonly MetricDef[] = [
   PEER_ERRORS,
   LEASE_EXPIRY,
   POLICY_REVISION,
+  FLOWS,
+  FLOW_LOG_RECORDS,
+  FLOW_LOG_RESTARTS,
 ];
 
 export const UDP_FORWARDED: MetricDef = {

@@ -103,6 +103,15 @@ export const POLICY_OBJECTS = {
   selfSet: 'self',
 } as const;
 
+/**
+ * The NFLOG group the policy table logs flows to (`log group N`), read by the agent's ulogd2.
+ * NFLOG groups are per network namespace, so every node uses the same number.
+ */
+export const FLOW_LOG_GROUP = 27;
+
+/** What every flow log prefix of the policy table starts with (src/core/policy/flow-log.ts). */
+export const FLOW_LOG_PREFIX = 'weft';
+
 /** The nftables table (family ip) where the agent programs Services (src/core/services/service-table.ts). */
 export const SERVICES_TABLE = 'weft-services';
 

@@ -158,6 +158,10 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
       '127.0.0.1:9777',
       '--objects-file',
       paths.objects,
+      ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
+      ...(record.spec.flowLogCapacity !== undefined
+        ? ['--flow-log-capacity', String(record.spec.flowLogCapacity)]
+        : []),
     ],
     logFile: `${paths.logDir}/agent-${n.name}.log`,
     env: processEnv(paths),

@@ -18,6 +18,8 @@ import {
   drop,
   inSet,
   jump,
+  limit,
+  log,
   keyId,
   match,
   prefix,
@@ -168,6 +170,9 @@ const RULES = {
   svc: [vmap('ip daddr', 'vm')] as Expr[],
   dnat: [{ kind: 'dnat', family: 'ip', to: { key: ['meta l4proto', 'th dport'], map: 'pm' } }] as Expr[],
   tcp: [match('tcp dport', range(80, 90)), match('iifname', 'lo', '!='), drop] as Expr[],
+  // The policy table's flow log (src/core/policy/flow-log.ts): a logged allow and a limited drop log.
+  logAllow: [match('ct state', { flags: ['new'] }), inSet('ip saddr', 'v4'), log(27, 'weft a in-1f 0')] as Expr[],
+  logDrop: [limit(100, 'second', 20), log(27, 'weft d in-1f')] as Expr[],
 };
 
 export const NFT_CONTRACT_CASES: ContractCase[] = [
@@ -182,6 +187,8 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
           .add(ruleObj('pods', RULES.ports))
           .add(ruleObj('pods', RULES.svc))
           .add(ruleObj('pods', RULES.tcp))
+          .add(ruleObj('pods', RULES.logAllow))
+          .add(ruleObj('pods', RULES.logDrop))
           .add(ruleObj('entry', [match('ip saddr', prefix('10.0.0.0', 8)), accept]))
           .add(elems('v4', { key: ['10.0.0.1'], comment: 'pod a' }, { key: ['10.0.0.2'] }))
           .add(elems('ci', { key: [prefix('10.1.0.0', 16), range(80, 90)] }))
@@ -202,7 +209,13 @@ export const NFT_CONTRACT_CASES: ContractCase[] = [
         { exprs: RULES.isolated },
         { exprs: [match('ip saddr', prefix('10.0.0.0', 8)), accept] },
       ]);
-      out = withRules(out, 'pods', [{ exprs: RULES.ports }, { exprs: RULES.svc }, { exprs: RULES.tcp }]);
+      out = withRules(out, 'pods', [
+        { exprs: RULES.ports },
+        { exprs: RULES.svc },
+        { exprs: RULES.tcp },
+        { exprs: RULES.logAllow },
+        { exprs: RULES.logDrop },
+      ]);
       out = withSet(out, 'v4', [{ key: ['10.0.0.1'], comment: 'pod a' }, { key: ['10.0.0.2'] }]);
       out = withSet(out, 'ci', [{ key: [prefix('10.1.0.0', 16), range(80, 90)] }]);
       out = withSet(out, 'pm', [{ key: ['tcp', 8080], value: ['10.0.0.5', 80], comment: 'c1/eth0' }]);

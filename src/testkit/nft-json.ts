@@ -124,5 +124,9 @@ export function exprJson(e: Expr): Json {
       return { set: { op: 'update', elem: selectorsJson(e.key), set: `@${e.set}` } };
     case 'nftrace':
       return { mangle: { key: { meta: { key: 'nftrace' } }, value: 1 } };
+    case 'log':
+      return { log: { prefix: e.prefix, group: e.group } };
+    case 'limit':
+      return { limit: { rate: e.rate, burst: e.burst, per: e.per } };
   }
 }

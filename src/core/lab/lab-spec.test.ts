@@ -274,3 +274,15 @@ test('segment 0 with K segments: only its own nodes hold addresses; the pool and
   assert.throws(() => parseLabUpOptions({ nodes: 4, segments: 2, lbCidr: '10.99.0.2/31' }), /holds node n3/);
   assert.equal(parseLabUpOptions({ nodes: 4, segments: 4, lbCidr: '10.99.0.2/31' }).lbCidr, '10.99.0.2/31');
 });
+
+test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity refused with the flag', () => {
+  assert.deepEqual(parseLabUpOptions({ flowLog: true }), parseLabUpOptions({}), 'the default is not recorded');
+  assert.equal(parseLabUpOptions({ flowLog: false }).flowLog, false);
+  assert.equal(parseLabUpOptions({ flowLogCapacity: '50' }).flowLogCapacity, 50);
+  for (const bad of ['0', '-1', '2.5', 'many', '1000001'])
+    assert.throws(
+      () => parseLabUpOptions({ flowLogCapacity: bad }),
+      (e: Error) => e instanceof LabSpecError && e.message.startsWith(`--flow-log-capacity: "${bad}"`),
+      bad,
+    );
+});

@@ -53,6 +53,10 @@ export interface LabSpec {
   segments?: number;
   /** net-conf Backend.DirectRouting (vxlan only, `--direct-routing`); absent: off. */
   directRouting?: boolean;
+  /** false with `--no-flow-log`: the agents run without flow logging; absent: on. */
+  flowLog?: false;
+  /** Flows each node's agent keeps (`--flow-log-capacity`); absent: the agent's default. */
+  flowLogCapacity?: number;
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -215,6 +219,9 @@ export interface LabUpOptions {
   dnsUpstream?: string[];
   segments?: string | number;
   directRouting?: boolean;
+  /** Commander's `--no-flow-log`: false when given. */
+  flowLog?: boolean;
+  flowLogCapacity?: string | number;
 }
 
 export class LabSpecError extends Error {
@@ -277,7 +284,15 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...(o.flowLog === false ? { flowLog: false as const } : {}),
+    ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
   };
+}
+
+function parseFlowLogCapacity(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1_000_000)
+    throw new LabSpecError(`--flow-log-capacity: "${text}" must be a whole number from 1 to 1000000`);
+  return Number(text);
 }
 
 function parseSegments(text: string): number {

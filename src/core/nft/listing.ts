@@ -250,6 +250,22 @@ function expr(e: Json, what: string): Expr {
     return { kind: 'match', left, op, right: operand(m.right, left, what), ...mask };
   }
   if ('counter' in e) return { kind: 'counter' };
+  if (isObj(e.log) && typeof e.log.group === 'number' && typeof e.log.prefix === 'string')
+    return { kind: 'log', group: e.log.group, prefix: e.log.prefix };
+  if (
+    isObj(e.limit) &&
+    typeof e.limit.rate === 'number' &&
+    (e.limit.per === 'second' || e.limit.per === 'minute') &&
+    (e.limit.rate_unit === undefined || e.limit.rate_unit === 'packets') &&
+    e.limit.inv !== true
+  )
+    // nft lists the burst it applied (5 when none was given; it refuses 0 for packet limits).
+    return {
+      kind: 'limit',
+      rate: e.limit.rate,
+      per: e.limit.per,
+      burst: typeof e.limit.burst === 'number' ? e.limit.burst : 5,
+    };
   if ('masquerade' in e) {
     const m = e.masquerade;
     const flags = isObj(m) ? (Array.isArray(m.flags) ? m.flags : [m.flags]) : [];

@@ -174,6 +174,28 @@ export interface NftraceStmt {
   kind: 'nftrace';
 }
 
+/**
+ * `log group G prefix "P"`: a copy of the packet's headers goes to NFLOG group G (nfnetlink_log,
+ * one set of groups per network namespace), where a logger (ulogd2) reads it with the prefix.
+ * nft refuses prefixes of more than 127 characters (the kernel's NF_LOG_PREFIXLEN is 128).
+ */
+export interface LogStmt {
+  kind: 'log';
+  group: number;
+  prefix: string;
+}
+
+/**
+ * `limit rate N/UNIT burst B packets`: holds for at most N packets per UNIT, with B more at once
+ * (a token bucket, per rule); a packet over the limit fails it like a failed match.
+ */
+export interface LimitStmt {
+  kind: 'limit';
+  rate: number;
+  per: 'second' | 'minute';
+  burst: number;
+}
+
 export type Statement =
   | VerdictStmt
   | VmapStmt
@@ -184,7 +206,9 @@ export type Statement =
   | MarkStmt
   | NumgenStmt
   | UpdateSetStmt
-  | NftraceStmt;
+  | NftraceStmt
+  | LogStmt
+  | LimitStmt;
 export type Expr = Match | Statement;
 
 /** A rule's content: what it matches and does, and its comment. */
@@ -332,6 +356,17 @@ export function goto(chain: string): VerdictStmt {
 
 export function vmap(key: Selector | readonly Selector[], set: string): VmapStmt {
   return { kind: 'vmap', key: typeof key === 'string' ? [key] : key, map: { set } };
+}
+
+/** The longest log prefix nft accepts. */
+export const LOG_PREFIX_MAX = 127;
+
+export function log(group: number, prefix: string): LogStmt {
+  return { kind: 'log', group, prefix };
+}
+
+export function limit(rate: number, per: LimitStmt['per'], burst: number): LimitStmt {
+  return { kind: 'limit', rate, per, burst };
 }
 
 export function rule(exprs: readonly Expr[], comment?: string): RuleBody {

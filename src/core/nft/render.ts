@@ -9,6 +9,7 @@
  */
 
 import { tryParseIp } from '../net/ip.js';
+import { LOG_PREFIX_MAX } from './model.js';
 import type { Atom, Element, Expr, NftObj, Op, Operand, Part, Selector, SetObj, Verdict } from './model.js';
 
 export class NftRenderError extends Error {
@@ -127,6 +128,17 @@ export function renderExpr(e: Expr): string {
       return `update @${ident(e.set)} { ${renderSelectors(e.key)} }`;
     case 'nftrace':
       return 'meta nftrace set 1';
+    case 'log':
+      if (!Number.isInteger(e.group) || e.group < 0 || e.group > 65535)
+        throw new NftRenderError(`nft: log group ${e.group} must be 0-65535`);
+      if (e.prefix.length > LOG_PREFIX_MAX)
+        throw new NftRenderError(`nft: log prefix ${JSON.stringify(e.prefix)} is longer than ${LOG_PREFIX_MAX}`);
+      return `log group ${e.group} prefix ${quote(e.prefix)}`;
+    case 'limit':
+      // nft refuses a packet limit's burst of 0.
+      if (!Number.isInteger(e.rate) || e.rate < 1 || !Number.isInteger(e.burst) || e.burst < 1)
+        throw new NftRenderError(`nft: limit rate ${e.rate} burst ${e.burst} must be whole numbers of at least 1`);
+      return `limit rate ${e.rate}/${e.per} burst ${e.burst} packets`;
   }
 }
 

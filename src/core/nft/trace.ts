@@ -15,6 +15,8 @@
  *   (`ip saddr` on IPv6, `th dport` on ICMP) fails whatever the operator, as nft's implicit
  *   protocol dependencies make it;
  * - a map lookup that misses ends the rule (vmap, dnat/snat ... map);
+ * - `limit` fails like a match when the packet is over it (TracePacket.overLimit), `log` only
+ *   records: neither decides anything;
  * - snat, dnat and masquerade end their base chain like accept; dnat rewrites the destination
  *   that later chains see.
  */
@@ -57,6 +59,8 @@ export interface TracePacket {
   numgen?: number;
   /** The IPv4 header's identification field. */
   ipId?: number;
+  /** Whether every `limit` the packet meets is already spent (the packet is over it); default false. */
+  overLimit?: boolean;
 }
 
 export interface TraceStep {
@@ -277,6 +281,13 @@ class Tracer {
         case 'counter':
         case 'nftrace':
           record();
+          continue;
+        case 'limit':
+          // A token bucket is kernel state: the packet says whether it finds it spent.
+          if (this.packet.overLimit === true) return 'next';
+          continue;
+        case 'log':
+          record(`log group ${e.group} prefix "${e.prefix}"`);
           continue;
         case 'mark':
           this.packet.mark = e.or

@@ -20,14 +20,17 @@ import type { Labels, NetworkPolicy } from '../k8s/objects.js';
 import type { TableDef } from '../nft/model.js';
 import type { PolicyCluster } from './evaluate.js';
 import type { ReachPod } from './reach.js';
-import { planPolicyTable } from './policy-sets.js';
+import { planPolicyTable, type PolicyTableState } from './policy-sets.js';
 import { policyTableDef } from './policy-table.js';
+import type { FlowLogOptions } from './flow-log.js';
 
 export interface LabModel {
   cluster: PolicyCluster;
   pods: ReachPod[];
   /** Each node's planned policy table. */
   tables: Map<string, TableDef>;
+  /** Each node's planned state (what the table was rendered from). */
+  states: Map<string, PolicyTableState>;
 }
 
 /** Plans every node's table for the cluster (pods without a node or address are left out of tables). */
@@ -36,10 +39,12 @@ export function planLab(
   policies: readonly NetworkPolicy[],
   pods: readonly ReachPod[],
   nodes: readonly string[],
+  flowLog?: FlowLogOptions,
 ): LabModel {
   const cluster: PolicyCluster = { namespaces, policies };
   const addressed = pods.filter((p) => p.ip !== undefined);
   const tables = new Map<string, TableDef>();
+  const states = new Map<string, PolicyTableState>();
   for (const node of nodes) {
     const setPods = addressed.map((p) => ({
       namespace: p.namespace,
@@ -50,9 +55,11 @@ export function planLab(
       selectable: !p.hostNetwork,
       local: p.node === node && !p.hostNetwork,
     }));
-    tables.set(node, policyTableDef(planPolicyTable(cluster, setPods)));
+    const state = planPolicyTable(cluster, setPods);
+    states.set(node, state);
+    tables.set(node, policyTableDef(state, flowLog));
   }
-  return { cluster, pods: [...pods], tables };
+  return { cluster, pods: [...pods], tables, states };
 }
 
 /** The nodes whose forward hook a packet from `from` to `to` passes, in order (see the file comment). */

@@ -10,8 +10,10 @@
  *     ip saddr vmap @egress-pods               an isolated local source: jump to its group's chain
  *     ip daddr vmap @ingress-pods              an isolated local destination: likewise
  *   in-… / eg-… (one per group of policies)
+ *     [ct state new <matches> log group G …]   with flow logging: the allow, logged (./flow-log.ts)
  *     <peer set> [<port set>] return           one rule per (policy rule, peer, port list); the
  *     …                                        comment names "ns/name ingress[i]"
+ *     [limit rate N/second log group G …]      with flow logging: the drop, logged at most N/s
  *     counter drop                             no rule of the group allows it
  *
  * Why it sits at forward: pod-to-pod traffic on one node is bridged and reaches the inet forward
@@ -31,6 +33,8 @@ import {
   counter,
   drop,
   inSet,
+  limit,
+  log,
   match,
   ret,
   rule,
@@ -54,6 +58,7 @@ import {
   type PolicySetType,
   type PolicyTableState,
 } from './policy-sets.js';
+import { allowPrefix, dropPrefix, type FlowLogOptions } from './flow-log.js';
 
 const SET_TYPES: Record<PolicySetType, { key: DataType[]; flags: SetFlag[] }> = {
   addr: { key: ['ipv4_addr'], flags: [] },
@@ -134,8 +139,25 @@ function matchExpr(m: PolicyMatch): Expr {
   }
 }
 
-function groupChain(c: PlannedChain): ChainDef {
-  const rules: RuleBody[] = c.rules.map((r) => rule([...r.matches.map(matchExpr), ret], r.comment));
+const NEW_CONNECTION = match('ct state', { flags: ['new'] });
+
+function groupChain(c: PlannedChain, flowLog: FlowLogOptions | undefined): ChainDef {
+  const rules: RuleBody[] = [];
+  c.rules.forEach((r, k) => {
+    const matches = r.matches.map(matchExpr);
+    // Logged in a rule of its own: a `ct state new` in the returning rule would change the
+    // verdict of packets in other states (invalid, untracked), which must still be allowed here.
+    if (flowLog) rules.push(rule([NEW_CONNECTION, ...matches, log(flowLog.group, allowPrefix(c.name, k))], r.comment));
+    rules.push(rule([...matches, ret], r.comment));
+  });
+  // The limit fails for packets over it, which go on to the drop below unlogged.
+  if (flowLog)
+    rules.push(
+      rule(
+        [limit(flowLog.dropRate, 'second', flowLog.dropBurst), log(flowLog.group, dropPrefix(c.name))],
+        'log the drop (rate-limited)',
+      ),
+    );
   rules.push(
     rule(
       [counter, drop],
@@ -156,6 +178,9 @@ function groupChain(c: PlannedChain): ChainDef {
 export class PolicyTableRenderer {
   private readonly sets = new WeakMap<PlannedSet, SetDef>();
   private readonly chains = new WeakMap<PlannedChain, ChainDef>();
+
+  /** `flowLog`: log drops and allowed new connections to NFLOG (./flow-log.ts); off when undefined. */
+  constructor(private readonly flowLog?: FlowLogOptions) {}
 
   def(state: PolicyTableState): TableDef {
     const sets: SetDef[] = state.sets.map((s) => {
@@ -183,7 +208,7 @@ export class PolicyTableRenderer {
     const chains = state.chains.map((c) => {
       let d = this.chains.get(c);
       if (!d) {
-        d = groupChain(c);
+        d = groupChain(c, this.flowLog);
         this.chains.set(c, d);
       }
       return d;
@@ -199,6 +224,6 @@ export class PolicyTableRenderer {
 }
 
 /** The whole table for the planned state: what the sync makes the kernel hold. */
-export function policyTableDef(state: PolicyTableState): TableDef {
-  return new PolicyTableRenderer().def(state);
+export function policyTableDef(state: PolicyTableState, flowLog?: FlowLogOptions): TableDef {
+  return new PolicyTableRenderer(flowLog).def(state);
 }
