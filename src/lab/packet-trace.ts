@@ -61,7 +61,7 @@ export interface RealTraceOptions {
   /** Every namespace to watch (the source's included). */
   namespaces: readonly TraceNamespace[];
   probe: ProbeSpec;
-  /** How long without a new event ends the collection (ms, default 400). */
+  /** How long without a new event ends the collection (ms, default 300). */
   quietMs?: number;
   /** The longest the whole trace may take (ms, default 8000). */
   timeoutMs?: number;
@@ -79,13 +79,19 @@ export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
   const monitors = o.namespaces.map((ns) => ({ ns, monitor: new NftMonitor(ns.netns) }));
   const placed: TraceNamespace[] = [];
   try {
-    for (const { ns } of monitors) {
-      await new NftCommand(o.exec, ns.netns).apply(
-        planFullRebuild(traceTable(ipId, o.probe.protocol)),
-        `trace: mark the probe in ${ns.label}`,
-      );
-      placed.push(ns);
-    }
+    // Every namespace at once (a trace over a lab's dozen namespaces would otherwise wait a dozen
+    // nft runs); those placed are remembered so that the finally removes exactly them.
+    const placing = await Promise.allSettled(
+      monitors.map(async ({ ns }) => {
+        await new NftCommand(o.exec, ns.netns).apply(
+          planFullRebuild(traceTable(ipId, o.probe.protocol)),
+          `trace: mark the probe in ${ns.label}`,
+        );
+        placed.push(ns);
+      }),
+    );
+    const failed = placing.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await Promise.all(monitors.map(({ monitor }) => monitor.waitForLine(`add table ip ${traceTableName(ipId)}`, 5000)));
     const r = await o.exec.tryRun({
       argv: hpingArgv(o.probe, ipId, sport),
@@ -97,24 +103,24 @@ export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
       throw new Error(`trace: hping3 from ${o.probe.from.label} failed: ${(r.stderr || r.stdout).trim()}`);
     // hping3 has returned (it waits for a reply): collect until the kernel has gone quiet.
     const sentAt = performance.now();
-    const quiet = o.quietMs ?? 400;
+    const quiet = o.quietMs ?? 300;
     for (;;) {
       const last = Math.max(sentAt, ...monitors.map(({ monitor }) => monitor.events.at(-1)?.at ?? 0));
       const now = performance.now();
       if (now >= deadline || now - last >= quiet) break;
       await sleep(Math.min(quiet, 50));
     }
-    const seen: NamespaceTrace[] = [];
-    for (const { ns, monitor } of monitors) {
-      if (monitor.events.length === 0) continue;
-      const traces = [...groupByTrace(monitor.events.map((e) => e.event)).values()];
-      const route = await routeOf(
-        o.exec,
-        ns,
-        monitor.events.map((e) => e.event),
-      );
-      seen.push({ ...ns, traces, firstAt: monitor.events[0]!.at, ...(route ? { route } : {}) });
-    }
+    const seen: NamespaceTrace[] = (
+      await Promise.all(
+        monitors.map(async ({ ns, monitor }): Promise<NamespaceTrace | undefined> => {
+          if (monitor.events.length === 0) return undefined;
+          const events = monitor.events.map((e) => e.event);
+          const route = await routeOf(o.exec, ns, events);
+          const traces = [...groupByTrace(events).values()];
+          return { ...ns, traces, firstAt: monitor.events[0]!.at, ...(route ? { route } : {}) };
+        }),
+      )
+    ).filter((n): n is NamespaceTrace => n !== undefined);
     seen.sort((a, b) => a.firstAt - b.firstAt);
     return {
       probe: { ...o.probe, ipId, ...(sport !== undefined ? { sport } : {}) },
@@ -122,10 +128,13 @@ export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
       sender: (r.stdout + r.stderr).trim(),
     };
   } finally {
-    for (const ns of placed)
-      await new NftCommand(o.exec, ns.netns)
-        .apply(planRemoval({ family: 'ip', name: traceTableName(ipId) }), `trace: unmark ${ns.label}`)
-        .catch(() => undefined);
+    await Promise.all(
+      placed.map((ns) =>
+        new NftCommand(o.exec, ns.netns)
+          .apply(planRemoval({ family: 'ip', name: traceTableName(ipId) }), `trace: unmark ${ns.label}`)
+          .catch(() => undefined),
+      ),
+    );
     await Promise.all(monitors.map(({ monitor }) => monitor.stop()));
   }
 }
