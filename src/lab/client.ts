@@ -258,8 +258,13 @@ export class LabClient {
     return {
       clusterCidr: conf.network,
       nodes,
-      // The lab's nodes reach the underlay through eth0 (src/lab/underlay.ts).
-      backend: { ...conf.backend, underlayDevice: 'eth0' },
+      // The lab's nodes reach the underlay through eth0 (src/lab/underlay.ts). A bgp node's route
+      // to a peer's pods is a plain route over the underlay, the hop host-gw's journey describes.
+      backend: {
+        ...conf.backend,
+        type: conf.backend.type === 'bgp' ? 'host-gw' : conf.backend.type,
+        underlayDevice: 'eth0',
+      },
     };
   }
 

@@ -12,7 +12,7 @@
 
 import { spawn } from 'node:child_process';
 import { vtepMacFor } from '../../src/core/backend/plan.js';
-import type { BackendNetConf, BackendNode, PeerLease } from '../../src/core/backend/state.js';
+import type { BackendNetConf, BackendNode, BackendType, PeerLease } from '../../src/core/backend/state.js';
 import { must, type Netns } from './netns.js';
 
 export type SegmentName = 'A' | 'B';
@@ -98,7 +98,7 @@ export function backendNode(x: LabNode): BackendNode {
   return { subnet: x.subnet, publicIp: x.publicIp, underlay: { name: 'eth0', cidr: `${x.publicIp}/24`, mtu: 1500 } };
 }
 
-export function leaseOf(x: LabNode, type: 'vxlan' | 'host-gw', vni = 1): PeerLease {
+export function leaseOf(x: LabNode, type: BackendType, vni = 1): PeerLease {
   return {
     subnet: x.subnet,
     publicIp: x.publicIp,

@@ -265,6 +265,8 @@ export interface BackendPlanInput {
 
 /** The desired backend state of one node. Throws BackendPlanError for a bad node or config. */
 export function planBackend({ node, conf, peers }: BackendPlanInput): DesiredBackendState {
+  if (conf.backend.type === 'bgp')
+    throw new BackendPlanError('backend plan: the bgp backend routes through BIRD (src/core/bgp), not a kernel plan');
   const parsed = parseNode(node, conf);
   const errors: PeerError[] = [];
   const kept = screenPeers(parsed, peers, errors);
