@@ -21,13 +21,12 @@
  * rate, backoff, periodic resync).
  */
 
-import type { Lease, LeaseStore } from '../ports/lease-store.js';
+import type { BackendData, Lease, LeaseStore } from '../ports/lease-store.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Exec } from '../ports/exec.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../ports/metrics.js';
 import type { Nft } from '../ports/nft.js';
-import { planBackend, vtepMacFor } from '../core/backend/plan.js';
 import { backendNetConf, NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { agentMasqTable } from '../core/nft/agent-masq.js';
 import { AGENT_MASQ_TABLE } from '../core/names.js';
@@ -36,7 +35,8 @@ import { NftTableSync } from '../adapters/nft-sync.js';
 import { BACKEND_CHANGES, BACKEND_SYNCS, LEASE_EXPIRY, PEER_ERRORS, PEERS } from '../core/metrics.js';
 import { SubnetsExhaustedError } from '../core/flannel/subnet-pick.js';
 import { resolveLeases } from '../core/flannel/lease-conflicts.js';
-import { BackendReconciler } from './backend-reconciler.js';
+import type { Backend, BackendDeps } from './backends/backend.js';
+import { backendKind } from './backends/index.js';
 import { writeCniFiles, type CniFilesOptions } from './cni-files.js';
 import { detectNodeAddress, type NodeAddress } from './node-address.js';
 import {
@@ -62,7 +62,7 @@ export interface SubnetLeaser {
 export type LeaseAttrsIn = {
   publicIp: string;
   backendType: string;
-  backendData: { VNI?: number; VtepMAC?: string };
+  backendData: BackendData;
   nodeName: string;
 };
 
@@ -178,7 +178,7 @@ export class SubnetController implements Controller {
     );
     if (!conf) return;
     const backend = backendNetConf(conf).backend;
-    const backendData = backend.type === 'vxlan' ? { VNI: backend.vni, VtepMAC: vtepMacFor(node.publicIp) } : {};
+    const backendData = backendKind(backend.type).leaseData(backendNetConf(conf), node.publicIp);
     log.info('node address', { iface: node.iface, publicIp: node.publicIp, mtu: node.mtu, backend: backend.type });
     const leaser = this.o.makeLeaser(
       conf,
@@ -268,7 +268,8 @@ export class SubnetController implements Controller {
 
 export interface NodeControllersOptions {
   subnet: SubnetController;
-  reconciler: BackendReconciler;
+  /** What the backend chosen by net-conf's Backend.Type may use (backends/backend.ts). */
+  backendDeps: BackendDeps;
   nft: Nft;
   files: CniFilesOptions;
   ipMasq: boolean;
@@ -297,6 +298,8 @@ export function nodeControllers(o: NodeControllersOptions): {
   cniFiles: SyncController;
   /** The cluster's pod network once the backend has synced (the Services table needs it). */
   network: () => string | undefined;
+  /** Stops the backend's own processes (after the controllers stopped); its kernel state stays. */
+  stopBackend: () => Promise<void>;
 } {
   const syncs = o.metrics.counter(BACKEND_SYNCS);
   const changes = o.metrics.counter(BACKEND_CHANGES);
@@ -328,13 +331,18 @@ export function nodeControllers(o: NodeControllersOptions): {
   let lastGood = new Map<string, Lease>();
   let leaseConflicts: string[] = [];
 
+  /** The backend net-conf chose, made on the first sync (the type is known once the subnet controller started). */
+  let chosen: Backend | undefined;
   const backend: SyncController = new SyncController({
     name: 'backend',
     clock: o.clock,
     log: o.log,
     metrics: o.metrics,
     timing: o.timing,
-    problem: () => (leaseConflicts.length > 0 ? leaseConflicts.join('; ') : undefined),
+    problem: () => {
+      const problems = [...leaseConflicts, ...(chosen?.problem() ? [chosen.problem() as string] : [])];
+      return problems.length > 0 ? problems.join('; ') : undefined;
+    },
     // Peers the backend cannot serve leave the node ready (the others are served) but are said.
     warning: () => (peerErrorMessages.length > 0 ? peerErrorMessages.join('; ') : undefined),
     sync: async () => {
@@ -354,11 +362,14 @@ export function nodeControllers(o: NodeControllersOptions): {
           publicIp: addr.publicIp,
           underlay: { name: addr.iface, cidr: `${addr.publicIp}/${addr.prefixLen}`, mtu: addr.mtu },
         };
-        const desired = planBackend({ node, conf: netConf, peers });
-        const summary = await o.reconciler.reconcile(desired);
-        if (summary.changes.length > 0) {
-          changes.inc({}, summary.changes.length);
-          o.log.info('backend changes applied', { count: summary.changes.length, changes: summary.described });
+        if (chosen?.type !== netConf.backend.type) {
+          await chosen?.stop();
+          chosen = backendKind(netConf.backend.type).create(o.backendDeps);
+        }
+        const summary = await chosen.sync({ node, conf: netConf, peers });
+        if (summary.described.length > 0) {
+          changes.inc({}, summary.described.length);
+          o.log.info('backend changes applied', { count: summary.described.length, changes: summary.described });
         }
         const errs = summary.peerErrors.map((e) => e.message).join('; ');
         if (errs !== lastPeerErrors) {
@@ -373,20 +384,20 @@ export function nodeControllers(o: NodeControllersOptions): {
         env = {
           network: netConf.network,
           subnet: own.subnet,
-          mtu: desired.podMtu,
+          mtu: summary.podMtu,
           ipMasq: o.ipMasq,
           awaitPolicy: o.awaitPolicy,
         };
         guardInput = {
           network: netConf.network,
-          ...(netConf.backend.type === 'vxlan' ? { vxlanPort: netConf.backend.port } : {}),
+          guardPorts: summary.guardPorts,
           peers: peers.map((p) => p.publicIp),
           storeEndpoints: o.storeEndpoints ?? [],
         };
         masq.trigger();
         nodeGuard.trigger();
         cniFiles.trigger();
-        return `${own.subnet} ${desired.type}, ${peers.length} peers`;
+        return `${own.subnet} ${netConf.backend.type}, ${peers.length} peers`;
       } catch (err) {
         syncs.inc({ result: 'error' });
         throw err;
@@ -428,7 +439,8 @@ export function nodeControllers(o: NodeControllersOptions): {
     sync: async () => {
       if (!guardInput) throw new Error('node-guard: no backend sync yet');
       await guardTable.sync(nodeGuardTable(guardInput), 'node guard');
-      return `${guardInput.vxlanPort === undefined ? 'no VXLAN port' : `VXLAN ${guardInput.vxlanPort} from ${guardInput.peers.length} peers`}, ${guardInput.storeEndpoints.length} store endpoints`;
+      const ports = guardInput.guardPorts.map((g) => `${g.port}/${g.protocol}`).join(', ');
+      return `${ports ? `${ports} from ${guardInput.peers.length} peers` : 'no backend port'}, ${guardInput.storeEndpoints.length} store endpoints`;
     },
   });
 
@@ -450,5 +462,5 @@ export function nodeControllers(o: NodeControllersOptions): {
     },
   });
 
-  return { backend, masq, nodeGuard, cniFiles, network: () => env?.network };
+  return { backend, masq, nodeGuard, cniFiles, network: () => env?.network, stopBackend: async () => chosen?.stop() };
 }

@@ -26,6 +26,8 @@ import { nodeControllers, SubnetController } from './agent.js';
 import { etcdEndpointList, openStore } from './open-store.js';
 import { NODE_GUARD_TABLE, SERVICES_TABLE } from '../core/names.js';
 import { BackendReconciler } from './backend-reconciler.js';
+import type { BackendDeps } from './backends/backend.js';
+import { allBackendKinds } from './backends/index.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { detectNodeAddress } from './node-address.js';
@@ -170,7 +172,8 @@ function agentControllers(
   const previousSubnet = readPreviousSubnet(opts.runDir);
   /** The policy loop, once made: the CNI socket's ADDs wait for it (see addedPod). */
   let policy: PolicyReconciler | undefined;
-  const resources: Array<{ close(): unknown }> = [store];
+  // The backend's own processes stop first (resources close in order); its kernel state stays.
+  const resources: Array<{ close(): unknown }> = [{ close: () => node.stopBackend() }, store];
   const subnet: SubnetController = new SubnetController({
     nodeName: opts.nodeName,
     ...(opts.iface ? { iface: opts.iface } : {}),
@@ -198,9 +201,10 @@ function agentControllers(
         ...(previousSubnet ? { previousSubnet } : {}),
       }),
   });
+  const backendDeps: BackendDeps = { netlink: new Iproute2Netlink(exec), exec, clock, log, runDir: opts.runDir };
   const node = nodeControllers({
     subnet,
-    reconciler: new BackendReconciler(new Iproute2Netlink(exec)),
+    backendDeps,
     nft: new NftCommand(exec),
     files: {
       runDir: opts.runDir,
@@ -387,6 +391,15 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
 export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean }): Promise<void> {
   const exec = new NodeExec();
   const removed = await new BackendReconciler(new Iproute2Netlink(exec)).teardown();
+  // What a backend type leaves beyond weft-marked routes and devices (its daemon's files, ...).
+  const deps: BackendDeps = {
+    netlink: new Iproute2Netlink(exec),
+    exec,
+    clock: systemClock,
+    log: new JsonLogger((line) => process.stderr.write(line)),
+    runDir: opts.runDir,
+  };
+  for (const kind of allBackendKinds()) removed.described.push(...((await kind.cleanup?.(deps)) ?? []));
   await new NftCommand(exec).apply(renderAgentMasqRemoval(), "cleanup: remove the agent's ip-masq table");
   await new NftCommand(exec).apply(planRemoval(POLICY_SKELETON), "cleanup: remove the agent's NetworkPolicy table");
   await new NftCommand(exec).apply(

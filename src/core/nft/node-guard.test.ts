@@ -1,5 +1,5 @@
 /**
- * The node guard's table: VXLAN rules only with the vxlan backend, the peers and store endpoints
+ * The node guard's table: a rule pair per port the backend names (none for host-gw), the peers and store endpoints
  * as set elements, endpoints by name skipped with a reason, and the table accepted by the fake
  * nft (references checked) as a whole and as a one-element difference when a peer joins.
  */
@@ -12,7 +12,7 @@ import { planFullRebuild, planSync } from './sync.js';
 
 const BASE = {
   network: '10.244.0.0/16',
-  vxlanPort: 8472,
+  guardPorts: [{ protocol: 'udp' as const, port: 8472 }],
   peers: ['10.99.0.2', '10.99.0.3'],
   storeEndpoints: ['https://10.99.0.254:2379', 'http://etcd.example:2379', 'http://10.99.0.254:2380'],
 };
@@ -42,9 +42,28 @@ test('node guard: VXLAN answers only peers, pods reach neither the VXLAN port no
   );
   assert.match(text, /add element inet weft-node peers \{ 10\.99\.0\.2, 10\.99\.0\.3 \}/);
   assert.match(text, /add element inet weft-node store \{ 10\.99\.0\.254 \. 2379, 10\.99\.0\.254 \. 2380 \}/);
-  const hostGw = planFullRebuild(nodeGuardTable({ ...BASE, vxlanPort: undefined as unknown as number })).render();
+  const hostGw = planFullRebuild(nodeGuardTable({ ...BASE, guardPorts: [] })).render();
   assert.doesNotMatch(hostGw, /8472/);
   assert.match(hostGw, /@store counter drop/);
+});
+
+test('node guard: every port the backend names, UDP or TCP, answers only peers and is closed to pods', () => {
+  const ports = [
+    { protocol: 'udp' as const, port: 8285 },
+    { protocol: 'tcp' as const, port: 179 },
+  ];
+  const text = planFullRebuild(nodeGuardTable({ ...BASE, guardPorts: ports })).render();
+  for (const { protocol, port } of ports) {
+    assert.match(
+      text,
+      new RegExp(`add rule inet weft-node input ${protocol} dport ${port} ip saddr != @peers counter drop`),
+    );
+    assert.match(
+      text,
+      new RegExp(`add rule inet weft-node forward ip saddr 10\\.244\\.0\\.0/16 ${protocol} dport ${port} counter drop`),
+    );
+  }
+  assert.doesNotMatch(text, /8472/);
 });
 
 test('node guard: loads in the fake nft; a peer joining is one element added', async () => {

@@ -1,6 +1,7 @@
 /**
  * The node guard: the agent's table (NODE_GUARD_TABLE, family inet) that keeps pods away from the
- * two things on a node that trust their sender without asking: the VXLAN port, and the store.
+ * two things on a node that trust their sender without asking: the backend's port (VXLAN's UDP
+ * port, or whatever the backend names: backends/backend.ts guardPorts), and the store.
  *
  * - VXLAN has no authentication: a node decapsulates any frame sent to its UDP port and delivers
  *   the inner packet, whatever its source, past every policy that trusts that source. Flannel
@@ -17,13 +18,13 @@
  *     set peers { type ipv4_addr }                   peer nodes' underlay addresses
  *     set store { type ipv4_addr . inet_service }    store endpoints
  *     chain input   (LAYOUT.nodeGuardInput)
- *       udp dport <vxlan port> ip saddr != @peers drop
+ *       udp dport <vxlan port> ip saddr != @peers drop         one per guarded port
  *       ip saddr <cluster network> ip daddr . tcp dport @store drop
  *     chain forward (LAYOUT.nodeGuardForward)
  *       ip saddr <cluster network> udp dport <vxlan port> drop
  *       ip saddr <cluster network> ip daddr . tcp dport @store drop
  *
- * The VXLAN rules exist only with the vxlan backend. A store endpoint given by host name is not
+ * The port rules exist only for the ports the backend names (none for host-gw). A store endpoint given by host name is not
  * in the set (nft matches addresses): the agent logs which ones it could not cover.
  * Pure: the agent's node-guard controller syncs this TableDef through src/adapters/nft-sync.ts.
  */
@@ -33,11 +34,17 @@ import { parseCidr, tryParseIp } from '../net/ip.js';
 import { baseChainOf } from './layout.js';
 import { counter, drop, inSet, match, prefix, rule, type RuleBody, type TableDef } from './model.js';
 
+/** A port on the node's underlay a backend listens on (VXLAN's UDP port, BGP's TCP 179, ...). */
+export interface GuardedPort {
+  protocol: 'udp' | 'tcp';
+  port: number;
+}
+
 export interface NodeGuardInput {
   /** The cluster network (pods' addresses), IPv4 CIDR. */
   network: string;
-  /** The VXLAN port, when the backend is vxlan. */
-  vxlanPort?: number;
+  /** The underlay ports the backend listens on (vxlan: its UDP port): only peers may send to them. */
+  guardPorts: readonly GuardedPort[];
   /** The peer nodes' underlay addresses. */
   peers: readonly string[];
   /** The store endpoints (`http://10.0.0.1:2379`); those naming a host by name are skipped. */
@@ -72,17 +79,18 @@ export function nodeGuardTable(input: NodeGuardInput): TableDef {
   );
   const input_: RuleBody[] = [];
   const forward: RuleBody[] = [];
-  if (input.vxlanPort !== undefined) {
+  for (const g of input.guardPorts) {
+    const dport = `${g.protocol} dport` as const;
     input_.push(
       rule(
-        [match('udp dport', input.vxlanPort), inSet('ip saddr', NODE_GUARD_OBJECTS.peerSet, '!='), counter, drop],
-        "VXLAN only from the peer nodes' underlay addresses",
+        [match(dport, g.port), inSet('ip saddr', NODE_GUARD_OBJECTS.peerSet, '!='), counter, drop],
+        `the backend's ${g.port}/${g.protocol} only from the peer nodes' underlay addresses`,
       ),
     );
     forward.push(
       rule(
-        [match('ip saddr', pods), match('udp dport', input.vxlanPort), counter, drop],
-        "a pod's VXLAN frames: ip-masq would give them this node's address",
+        [match('ip saddr', pods), match(dport, g.port), counter, drop],
+        `a pod's packets to a backend port (${g.port}/${g.protocol}): ip-masq would give them this node's address`,
       ),
     );
   }
@@ -91,7 +99,7 @@ export function nodeGuardTable(input: NodeGuardInput): TableDef {
   return {
     family: 'inet',
     name: NODE_GUARD_TABLE,
-    comment: 'weft agent: VXLAN only from peer nodes; pods never reach the store',
+    comment: "weft agent: the backend's ports only from peer nodes; pods never reach the store",
     sets: [
       {
         name: NODE_GUARD_OBJECTS.peerSet,
