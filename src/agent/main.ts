@@ -8,7 +8,7 @@
 
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { NodeExec } from '../adapters/exec.js';
+import { NodeExec, spawnChild } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { PromMetrics } from '../adapters/metrics-prom.js';
@@ -201,7 +201,14 @@ function agentControllers(
         ...(previousSubnet ? { previousSubnet } : {}),
       }),
   });
-  const backendDeps: BackendDeps = { netlink: new Iproute2Netlink(exec), exec, clock, log, runDir: opts.runDir };
+  const backendDeps: BackendDeps = {
+    netlink: new Iproute2Netlink(exec),
+    exec,
+    spawn: spawnChild,
+    clock,
+    log,
+    runDir: opts.runDir,
+  };
   const node = nodeControllers({
     subnet,
     backendDeps,
@@ -395,6 +402,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   const deps: BackendDeps = {
     netlink: new Iproute2Netlink(exec),
     exec,
+    spawn: spawnChild,
     clock: systemClock,
     log: new JsonLogger((line) => process.stderr.write(line)),
     runDir: opts.runDir,

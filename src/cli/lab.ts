@@ -42,7 +42,7 @@ export function registerLab(program: Command): void {
       .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
   )
     .option('--nodes <n>', 'number of nodes', '3')
-    .option('--backend <type>', 'vxlan or host-gw', 'vxlan')
+    .option('--backend <type>', 'vxlan, host-gw or bgp (BIRD in every node)', 'vxlan')
     .option(
       '--segments <k>',
       `L2 segments the nodes are spread over, joined by one router (1 to ${MAX_LAB_SEGMENTS}; segment k is 10.99.k.0/24, node i is on segment (i-1) mod K)`,
@@ -52,6 +52,10 @@ export function registerLab(program: Command): void {
       '--direct-routing',
       'vxlan with DirectRouting: direct routes to peers on the same segment, VXLAN to the others',
       false,
+    )
+    .option(
+      '--bgp-peer <peering>',
+      'bgp: mesh (every node peers with every node of its segment) or router (every node peers with the lab router, which runs BIRD as route reflector; needs --segments 2 or more) (default: mesh)',
     )
     .option(
       '--store <store>',
@@ -124,7 +128,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       if (s.segments.length > 1)
         lines.push(

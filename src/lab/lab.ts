@@ -76,6 +76,7 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
+import { labRouterSpeaksBgp, routerBirdPid, startRouterBird } from './router-bird.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -207,6 +208,10 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
     if (!record || record.state !== 'up') return [];
     const netns = new NamedNetns(deps.exec);
     const restarted: string[] = [];
+    if (labRouterSpeaksBgp(record.spec) && record.routerNs && routerBirdPid(paths) === undefined) {
+      record.routerBirdPid = await startRouterBird(deps.exec, netns, paths, record.spec, record.routerNs);
+      restarted.push('router BIRD');
+    }
     for (const n of record.nodes) {
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
@@ -393,6 +398,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           ns: seg.ns,
         }),
       );
+      if (labRouterSpeaksBgp(spec)) {
+        say(`router: BIRD speaks BGP with the nodes of every segment (route reflector), before the agents start`);
+        record.routerBirdPid = await startRouterBird(deps.exec, netns, paths, spec, record.routerNs);
+      }
     }
     for (let i = 1; i <= spec.nodes; i++) {
       const k = nodeSegment(i, spec.segments);

@@ -269,6 +269,9 @@ export function renderNodeBirdConfig(input: {
     '# Rendered by the weft agent from the cluster state; it is rewritten on every change.',
     `router id ${self};`,
     'log stderr { warning, error, fatal };',
+    // A BIRD restarted with -R keeps the kernel routes until its sessions are back; a peer that
+    // is gone for good must not hold that up for BIRD's default 240 s.
+    'graceful restart wait 5;',
     '',
     'protocol device weft_device {',
     '  scan time 10;',

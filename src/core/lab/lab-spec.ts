@@ -27,7 +27,7 @@ import { checkDns1123Subdomain } from '../k8s/names.js';
 import { parseUpstream } from '../dns/upstreams.js';
 import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
-export type LabBackend = 'vxlan' | 'host-gw';
+export type LabBackend = 'vxlan' | 'host-gw' | 'bgp';
 
 export type LabStore =
   /** The SQLite file in the lab's directory. */
@@ -53,6 +53,12 @@ export interface LabSpec {
   segments?: number;
   /** net-conf Backend.DirectRouting (vxlan only, `--direct-routing`); absent: off. */
   directRouting?: boolean;
+  /**
+   * bgp only (`--bgp-peer`): "router" makes every node peer with the lab router's leg on its
+   * segment, and the lab runs BIRD in the router namespace; absent: mesh (every node with every
+   * other node of its segment).
+   */
+  bgpPeer?: 'router';
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -215,6 +221,7 @@ export interface LabUpOptions {
   dnsUpstream?: string[];
   segments?: string | number;
   directRouting?: boolean;
+  bgpPeer?: string;
 }
 
 export class LabSpecError extends Error {
@@ -237,8 +244,8 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(`--nodes: "${nodesText}" must be a whole number from 1 to ${MAX_LAB_NODES}`);
   }
   const backend = o.backend ?? 'vxlan';
-  if (backend !== 'vxlan' && backend !== 'host-gw')
-    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan or host-gw)`);
+  if (backend !== 'vxlan' && backend !== 'host-gw' && backend !== 'bgp')
+    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan, host-gw or bgp)`);
   const network = o.network ?? '10.244.0.0/16';
   let cidr;
   try {
@@ -259,6 +266,13 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--direct-routing: only applies to the vxlan backend (net-conf Backend.DirectRouting), not ${backend}`,
     );
+  const bgpPeer = o.bgpPeer ?? 'mesh';
+  if (bgpPeer !== 'mesh' && bgpPeer !== 'router')
+    throw new LabSpecError(`--bgp-peer: "${bgpPeer}" must be mesh or router`);
+  if (o.bgpPeer !== undefined && backend !== 'bgp')
+    throw new LabSpecError(`--bgp-peer: only applies to the bgp backend (net-conf Backend.Peering), not ${backend}`);
+  if (bgpPeer === 'router' && segments < 2)
+    throw new LabSpecError('--bgp-peer router: the lab has a router only with --segments 2 or more');
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
@@ -277,6 +291,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...(bgpPeer === 'router' ? { bgpPeer } : {}),
   };
 }
 
@@ -392,6 +407,11 @@ function parseStore(text: string): LabStore {
 /** The net-conf.json the agents start from (Flannel's format). */
 export function labNetConf(spec: LabSpec): string {
   // The subnet length Flannel would pick is /24 for networks of /22 or more.
-  const backend = { Type: spec.backend, ...(spec.directRouting ? { DirectRouting: true } : {}) };
+  const backend = {
+    Type: spec.backend,
+    ...(spec.directRouting ? { DirectRouting: true } : {}),
+    // Router peering: each node peers with the router's leg on its own segment.
+    ...(spec.bgpPeer === 'router' ? { Peering: 'router', RouterAddress: segmentsOf(spec).map(segmentRouter) } : {}),
+  };
   return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
 }
