@@ -145,6 +145,11 @@ export function registerLab(program: Command): void {
             `    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`,
           );
       }
+      if (s.spec?.backend === 'bgp') {
+        const { labBgpSummary } = await import('../lab/bgp-status.js');
+        lines.push('  bgp (birdc; details: weft get bgp):');
+        for (const line of await labBgpSummary(name, deps())) lines.push(`    ${line}`);
+      }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 
