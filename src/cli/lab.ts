@@ -190,6 +190,35 @@ export function registerLab(program: Command): void {
       process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
     });
 
+  withLabNameOptions(
+    lab
+      .command('add-node')
+      .description(
+        'add a node to a running lab (the next n<N>, on the segment the address plan gives it) and wait until it is Ready',
+      ),
+  ).action(async (opts: LabFlags) => {
+    const name = labNameOf(opts, process.env);
+    requireRoot('lab add-node');
+    const { labAddNode } = await import('../lab/lab-nodes.js');
+    process.stdout.write(`node ${await labAddNode(name, deps())} added and Ready\n`);
+  });
+
+  withLabNameOptions(
+    lab
+      .command('remove-node')
+      .description(
+        'remove a node as a machine that dies and is deleted: kill -9 of every process in it (agent, pod runner, BIRD), then its lease is revoked and its namespace removed',
+      ),
+  )
+    .requiredOption('--node <name>', 'the node')
+    .action(async (opts: LabFlags & { node: string }) => {
+      const name = labNameOf(opts, process.env);
+      requireRoot('lab remove-node');
+      const { labRemoveNode } = await import('../lab/lab-nodes.js');
+      await labRemoveNode(name, opts.node, deps());
+      process.stdout.write(`node ${opts.node} removed\n`);
+    });
+
   lab
     .command('list')
     .description('list the labs on this machine')

@@ -135,7 +135,7 @@ function processEnv(paths: LabPaths): Record<string, string> {
 }
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */
-function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [
@@ -167,7 +167,7 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
 }
 
 /** Starts the node's pod runner inside its namespace; returns its PID. */
-function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns): number {
+export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns): number {
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [process.execPath, CLI_PATH, 'lab', 'runner', '--lab', paths.name, '--node', n.name],
@@ -186,7 +186,7 @@ function isRunner(paths: LabPaths, pid: number | undefined): boolean {
 }
 
 /** Runs `fn` holding the lab's supervisor lock (restarts of agents and runners never overlap). */
-async function withSupervisorLock<T>(paths: LabPaths, fn: () => Promise<T>): Promise<T> {
+export async function withSupervisorLock<T>(paths: LabPaths, fn: () => Promise<T>): Promise<T> {
   const lock = await new FlockLocker().acquire(join(paths.dir, 'supervisor.lock'));
   try {
     return await fn();

@@ -59,13 +59,24 @@ class BgpBackend implements Backend {
   async sync(input: BackendSyncInput): Promise<BackendSyncResult> {
     const bgp = input.conf.backend.bgp;
     if (!bgp) throw new Error('bgp backend: net-conf has no bgp settings (Backend.Type is not "bgp")');
-    // Throws (naming the field) before anything is written: a bad config changes nothing.
-    const rendered = renderNodeBirdConfig({
-      node: { subnet: input.node.subnet, publicIp: input.node.publicIp, underlayCidr: input.node.underlay.cidr },
-      network: input.conf.network,
-      conf: bgp,
-      peers: input.peers,
-    });
+    let rendered: ReturnType<typeof renderNodeBirdConfig>;
+    try {
+      // Throws (naming the field) before anything is written: a bad config changes nothing.
+      rendered = renderNodeBirdConfig({
+        node: { subnet: input.node.subnet, publicIp: input.node.publicIp, underlayCidr: input.node.underlay.cidr },
+        network: input.conf.network,
+        conf: bgp,
+        peers: input.peers,
+      });
+    } catch (err) {
+      // The node keeps routing with its last good config (an agent restarted into a bad net-conf
+      // finds the one its predecessor's BIRD ran), and the error names the field to fix.
+      if (!this.child && !this.restartTimer && !this.stopping && readBirdConfig(this.files) !== undefined)
+        await this.start().catch((startErr: unknown) =>
+          this.deps.log.warn('BIRD start with the last good config failed', { error: (startErr as Error).message }),
+        );
+      throw err;
+    }
     const described: string[] = [];
     const sessions = rendered.sessions.map((s) => `${s.address} (AS ${s.neighborAs})`).join(', ') || 'none';
     this.applied ??= readBirdConfig(this.files);
