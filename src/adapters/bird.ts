@@ -37,9 +37,9 @@ export function birdArgv(files: BirdFiles, opts: { recover: boolean }): string[]
 }
 
 /** Starts BIRD in the caller's network namespace (the agent runs in its node's). */
-export function startBird(spawn: SpawnChild, files: BirdFiles, context: string): Child {
+export function startBird(spawn: SpawnChild, files: BirdFiles, context: string, opts: { recover: boolean }): Child {
   mkdirSync(files.dir, { recursive: true });
-  return spawn({ argv: birdArgv(files, { recover: true }), context });
+  return spawn({ argv: birdArgv(files, opts), context });
 }
 
 /** The config file's text, or undefined when there is none. */

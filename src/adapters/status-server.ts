@@ -53,6 +53,13 @@ export async function startStatusServer(
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : Number(m[2]),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    // close() alone waits for every open connection to end, and a prober's keep-alive connection
+    // (the lab's readiness checks poll /healthz) never does: an agent exiting on a bad net-conf
+    // hung in its shutdown. Ending the connections too lets it exit.
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

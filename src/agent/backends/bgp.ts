@@ -106,9 +106,12 @@ class BgpBackend implements Backend {
 
   /** Starts BIRD (ending a stale one first) and waits until it answers on its socket; its PID. */
   private async start(): Promise<number | undefined> {
-    if (await killBird(this.files, (ms) => this.sleep(ms)))
-      this.deps.log.info('ended the BIRD an earlier agent left', { pidFile: this.files.pidFile });
-    const child = startBird(this.deps.spawn, this.files, 'the bgp backend BIRD');
+    const killed = await killBird(this.files, (ms) => this.sleep(ms));
+    if (killed) this.deps.log.info('ended the BIRD an earlier agent left', { pidFile: this.files.pidFile });
+    // Graceful restart recovery (-R) only when there is something to recover: it holds back the
+    // first announcements until the sessions converge, which costs a fresh node seconds.
+    const recover = killed || this.startedAt !== 0 || (await this.kernelHasBirdRoutes());
+    const child = startBird(this.deps.spawn, this.files, 'the bgp backend BIRD', { recover });
     this.child = child;
     this.startedAt = this.deps.clock.now();
     child.onStderr((text) => {
@@ -125,6 +128,11 @@ class BgpBackend implements Backend {
     }
     if (!child.running) throw new Error(`start BIRD: it exited at once (see the agent log): ${child.argv.join(' ')}`);
     throw new Error(`start BIRD: no answer on ${this.files.socket} after 2 s`);
+  }
+
+  /** Whether the kernel holds routes a BIRD of ours installed (a predecessor's, kept by `persist`). */
+  private async kernelHasBirdRoutes(): Promise<boolean> {
+    return (await birdKernelRoutes(this.deps)).length > 0;
   }
 
   private exited(child: Child, how: string): void {
@@ -174,6 +182,16 @@ class BgpBackend implements Backend {
   }
 }
 
+/** The kernel routes of this node's BIRD: its protocol (12) and weft's metric (routes of any other BIRD have BIRD's own). */
+async function birdKernelRoutes(deps: BackendDeps): Promise<Array<{ dst: string }>> {
+  const out = await deps.exec.run({
+    argv: ['ip', '-j', 'route', 'show', 'table', 'main', 'proto', String(BIRD_ROUTE_PROTOCOL)],
+    context: "list BIRD's kernel routes",
+  });
+  const routes = JSON.parse(out.stdout || '[]') as Array<{ dst: string; metric?: number }>;
+  return routes.filter((r) => r.metric === BGP_ROUTE_METRIC);
+}
+
 export const BGP: BackendKind = {
   type: 'bgp',
   // Peers learn this node's subnet from BGP itself; the lease needs nothing of the backend.
@@ -184,13 +202,7 @@ export const BGP: BackendKind = {
     const done: string[] = [];
     if (await killBird(files, (ms) => new Promise((r) => deps.clock.setTimeout(r, ms))))
       done.push(`ended BIRD (${files.pidFile})`);
-    // BIRD's routes carry its protocol (12) and weft's metric; routes of any other BIRD do not.
-    const out = await deps.exec.run({
-      argv: ['ip', '-j', 'route', 'show', 'table', 'main', 'proto', String(BIRD_ROUTE_PROTOCOL)],
-      context: "cleanup: list BIRD's routes",
-    });
-    const routes = JSON.parse(out.stdout || '[]') as Array<{ dst: string; metric?: number }>;
-    for (const r of routes.filter((x) => x.metric === BGP_ROUTE_METRIC)) {
+    for (const r of await birdKernelRoutes(deps)) {
       await deps.exec.run({
         argv: ['ip', 'route', 'del', r.dst, 'proto', String(BIRD_ROUTE_PROTOCOL), 'metric', String(BGP_ROUTE_METRIC)],
         context: `cleanup: delete BIRD's route ${r.dst}`,

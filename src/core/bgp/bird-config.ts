@@ -169,8 +169,9 @@ function importFilter(name: string, network: IpNet, own: IpNet | undefined): str
 /** Timers shared by node and router sessions: fast establishment and failure detection. */
 const SESSION_TIMERS = [
   '  graceful restart on;',
-  // Connect at once, retry every second: a joining node's routes should appear within a second or two.
-  '  connect delay time 1;',
+  // Connect at once (no delay after a session starts), retry every second: a joining node's routes
+  // should appear within a second or two.
+  '  connect delay time 0;',
   '  connect retry time 1;',
   '  error wait time 1, 10;',
   // A peer whose TCP session dies without a FIN (its namespace gone) is noticed within 9 s.
