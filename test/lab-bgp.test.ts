@@ -9,13 +9,16 @@
  *   remove-node` (kill -9 of its agent and BIRD, then its lease revoked) its routes are withdrawn
  *   everywhere (the times are printed, not asserted); killing a node's BIRD with kill -9 leaves
  *   every route in place (sampled until the new BIRD's sessions are back) and pods connected, and
- *   the agent restarts BIRD; an agent restarted into a net-conf with an AS number out of range
- *   refuses it naming Backend.ASNumber and changes nothing; NetworkPolicy smoke scenarios.
+ *   the agent restarts BIRD; a net-conf with a reserved AS number is refused naming Backend.ASNumber
+ *   by `weft net-conf put` (the stored one stays) and by an agent restarted with it as its file
+ *   (routes and BIRD config unchanged, pods still connected); NetworkPolicy smoke scenarios.
  * - router peering, two segments (`--segments 2 --bgp-peer router`, 3 nodes): every pod reaches
  *   every pod; each node peers only with the router's leg on its segment and routes every other
  *   node's subnet via that leg, and the router routes each subnet to its node; a node added on the
- *   second segment is routed by all; a RouterAddress on no segment of a node is refused naming
- *   Backend.RouterAddress, and the node keeps routing with its last good config.
+ *   second segment is routed by all, and withdrawn everywhere once removed (the lab's supervisor
+ *   renders the router's sessions from the leases); a stored net-conf whose RouterAddress is on no segment of a
+ *   node is refused by that node's agent naming Backend.RouterAddress, and the node keeps routing
+ *   with its last good config.
  */
 
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -214,7 +217,7 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
     assert.match(log, /"msg":"BIRD running"/);
   });
 
-  test('an agent restarted into a net-conf with ASNumber 65535 refuses it (naming Backend.ASNumber) and changes nothing', async () => {
+  test('ASNumber 65535 is refused naming Backend.ASNumber, by net-conf put and by a restarted agent; nothing changes', async () => {
     const netConf = join(lab.dir, 'net-conf.json');
     const good = readFileSync(netConf, 'utf8');
     const conf = join(lab.dir, 'nodes', 'n1', 'run', 'bird', 'bird.conf');
@@ -222,6 +225,14 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
     const routesBefore = nodes.map((n) => [...birdRoutes(lab, n).keys()].sort().join());
     const bad = JSON.parse(good) as { Backend: Record<string, unknown> };
     bad.Backend.ASNumber = 65535;
+    // Into the store (where the agents read it): refused, naming the field; the stored one stays.
+    const store = ['--store', 'embedded', '--store-file', join(lab.dir, 'leases.db')];
+    const stored = lab.must(['net-conf', 'get', ...store]);
+    const put = lab.weft(['net-conf', 'put', '-f', lab.file('bad-as.json', JSON.stringify(bad)), ...store]);
+    assert.notEqual(put.status, 0);
+    assert.match(put.stderr, /Backend\.ASNumber: 65535 is a reserved AS number/);
+    assert.equal(lab.must(['net-conf', 'get', ...store]), stored);
+    // As the agent's --net-conf file: the restarted agent refuses to start with it.
     writeFileSync(netConf, JSON.stringify(bad));
     try {
       lab.must(['lab', 'restart-agents', '--node', 'n1']);
@@ -239,6 +250,7 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
       assert.deepEqual(notConnected(lab.probe(['-A', '--port', '80'])), []);
     } finally {
       writeFileSync(netConf, good);
+      lab.must(['net-conf', 'put', '-f', netConf, ...store]);
       lab.must(['lab', 'restart-agents', '--node', 'n1']);
     }
     await waitFor('n1 back with every session Established', () =>
@@ -318,22 +330,37 @@ describe('bgp, nodes peering with the router of two segments', { timeout: 300_00
     );
   });
 
-  test('a node joining on the second segment is routed by every node through the router', async (t) => {
+  test('a node joining on the second segment is routed by every node through the router; removed, it is withdrawn', async (t) => {
     const added = await joinNode(t, lab);
     assert.equal(added, 'n4');
-    assert.equal(birdRoutes(lab, 'n1').get(subnets(lab).get('n4') ?? '')?.gateway, '10.99.0.253');
+    const subnet = subnets(lab).get('n4') ?? '';
+    assert.equal(birdRoutes(lab, 'n1').get(subnet)?.gateway, '10.99.0.253');
     lab.must(['lab', 'remove-node', '--node', added]);
+    const removed = Date.now();
+    await waitFor(`${subnet} withdrawn from every node and the router`, () =>
+      routeMismatch(lab, nodes, subnet, false).length === 0 &&
+      !ipJson<RouteJson[]>(rt(), ['route', 'show', 'proto', 'bird']).some((r) => r.dst === subnet)
+        ? true
+        : undefined,
+    );
+    t.diagnostic(`${added}'s ${subnet} withdrawn everywhere ${Date.now() - removed} ms after lab remove-node returned`);
+    await waitFor('the router without a session to the removed node', () =>
+      notEstablished(lab).length === 0 ? true : undefined,
+    );
   });
 
   test('a RouterAddress on no segment of the node is refused naming Backend.RouterAddress; the node keeps routing', async () => {
-    const netConf = join(lab.dir, 'net-conf.json');
-    const good = readFileSync(netConf, 'utf8');
+    // The agents read the cluster's net-conf from the store (the file only seeds it): put the new one there.
+    const store = ['--store', 'embedded', '--store-file', join(lab.dir, 'leases.db')];
+    const good = lab.must(['net-conf', 'get', ...store]);
+    const netConf = lab.file('net-conf-router.json', good);
     const conf = join(lab.dir, 'nodes', 'n1', 'run', 'bird', 'bird.conf');
     const confBefore = readFileSync(conf, 'utf8');
     const routesBefore = [...birdRoutes(lab, 'n1').keys()].sort();
     const bad = JSON.parse(good) as { Backend: Record<string, unknown> };
     bad.Backend.RouterAddress = ['10.98.7.253'];
     writeFileSync(netConf, JSON.stringify(bad));
+    lab.must(['net-conf', 'put', '-f', netConf, ...store]);
     try {
       lab.must(['lab', 'restart-agents', '--node', 'n1']);
       const status = await waitFor("n1's backend controller to report the error", () => {
@@ -352,6 +379,7 @@ describe('bgp, nodes peering with the router of two segments', { timeout: 300_00
       assert.deepEqual([...birdRoutes(lab, 'n1').keys()].sort(), routesBefore);
     } finally {
       writeFileSync(netConf, good);
+      lab.must(['net-conf', 'put', '-f', netConf, ...store]);
       lab.must(['lab', 'restart-agents', '--node', 'n1']);
     }
     await waitFor('n1 back with every session Established', () =>

@@ -21,8 +21,8 @@ import { processCommandLine, signalProcess } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
-import { openStore } from '../agent/open-store.js';
-import { LabPaths, readLabRecord, writeLabRecord, type LabRecord } from './lab-state.js';
+import { openLabLeases } from './router-bird.js';
+import { LabPaths, readLabRecord, writeLabRecord } from './lab-state.js';
 import { startAgent, startRunner, withSupervisorLock, type LabDeps } from './lab.js';
 import { Underlay } from './underlay.js';
 
@@ -32,17 +32,6 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function openLabLeases(paths: LabPaths, record: LabRecord) {
-  const tls = record.etcdTls;
-  return openStore({
-    store: record.spec.store.kind,
-    storeFile: paths.leases,
-    etcdEndpoints: (record.etcdEndpoints ?? []).join(','),
-    etcdPrefix: '/coreos.com/network',
-    ...(tls ? { etcdCafile: tls.caFile, etcdCertfile: tls.certFile, etcdKeyfile: tls.keyFile } : {}),
-  });
 }
 
 /** Adds the next node (n<N+1>) and waits until it is Ready; its name. */

@@ -76,7 +76,7 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
-import { labRouterSpeaksBgp, routerBirdPid, startRouterBird } from './router-bird.js';
+import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -208,10 +208,8 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
     if (!record || record.state !== 'up') return [];
     const netns = new NamedNetns(deps.exec);
     const restarted: string[] = [];
-    if (labRouterSpeaksBgp(record.spec) && record.routerNs && routerBirdPid(paths) === undefined) {
-      record.routerBirdPid = await startRouterBird(deps.exec, netns, paths, record.spec, record.routerNs);
-      restarted.push('router BIRD');
-    }
+    // The router's BIRD: restarted when dead, its sessions following the nodes' leases.
+    restarted.push(...(await syncRouterBird(deps.exec, netns, paths, record)));
     for (const n of record.nodes) {
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
@@ -400,7 +398,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       );
       if (labRouterSpeaksBgp(spec)) {
         say(`router: BIRD speaks BGP with the nodes of every segment (route reflector), before the agents start`);
-        record.routerBirdPid = await startRouterBird(deps.exec, netns, paths, spec, record.routerNs);
+        await syncRouterBird(deps.exec, netns, paths, record);
       }
     }
     for (let i = 1; i <= spec.nodes; i++) {
@@ -558,6 +556,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     } finally {
       await objectsRead.close();
     }
+    // The router's sessions to the nodes now that they hold leases (the supervisor keeps them after).
+    if (labRouterSpeaksBgp(spec)) await syncRouterBird(deps.exec, netns, paths, record);
     record.state = 'up';
     // The trailing flag keeps " --lab NAME " in its command line, which `lab down` looks for.
     record.supervisorPid = spawnDetached({

@@ -5,9 +5,10 @@
  * every node's pod subnet in the router namespace's kernel and re-advertises it to the other nodes
  * with itself as next hop, so pods on different segments are routed with no encapsulation.
  *
- * The router's BIRD is the lab's, not an agent's: started by `lab up` before the agents, restarted
- * by the lab's supervisor (superviseOnce) when it dies, ended with the router namespace by `lab down`.
- * Its config never changes with the nodes: each leg accepts any node of its segment (dynamic BGP).
+ * The router's BIRD is the lab's, not an agent's: started by `lab up` before the agents, kept by
+ * the lab's supervisor (superviseOnce calls syncRouterBird every look: it restarts a dead BIRD and
+ * rewrites its sessions from the nodes' leases, applied with `birdc configure`, so a node that
+ * leaves is withdrawn at once), and ended with the router namespace by `lab down`.
  */
 
 import { join } from 'node:path';
@@ -15,10 +16,19 @@ import { renderRouterBirdConfig } from '../core/bgp/bird-config.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
 import { labNetConf, segmentCidr, segmentRouter, segmentsOf, type LabSpec } from '../core/lab/lab-spec.js';
 import type { Exec } from '../ports/exec.js';
-import { birdArgv, birdFiles, runningBirdPid, writeBirdConfig, type BirdFiles } from '../adapters/bird.js';
+import {
+  BirdControl,
+  birdArgv,
+  birdFiles,
+  readBirdConfig,
+  runningBirdPid,
+  writeBirdConfig,
+  type BirdFiles,
+} from '../adapters/bird.js';
 import { spawnDetached } from '../adapters/daemon.js';
 import type { NamedNetns } from '../adapters/netns.js';
-import type { LabPaths } from './lab-state.js';
+import { openStore } from '../agent/open-store.js';
+import type { LabPaths, LabRecord } from './lab-state.js';
 
 /** Whether the lab runs BIRD in its router. */
 export function labRouterSpeaksBgp(spec: LabSpec): boolean {
@@ -29,35 +39,70 @@ export function routerBirdFiles(paths: LabPaths): BirdFiles {
   return birdFiles(join(paths.dir, 'router'));
 }
 
-/** The router BIRD's PID while it runs, else undefined. */
-export function routerBirdPid(paths: LabPaths): number | undefined {
-  return runningBirdPid(routerBirdFiles(paths));
+/** The lab's lease store (where the agents hold their subnets). */
+export function openLabLeases(paths: LabPaths, record: LabRecord) {
+  const tls = record.etcdTls;
+  return openStore({
+    store: record.spec.store.kind,
+    storeFile: paths.leases,
+    etcdEndpoints: (record.etcdEndpoints ?? []).join(','),
+    etcdPrefix: '/coreos.com/network',
+    ...(tls ? { etcdCafile: tls.caFile, etcdCertfile: tls.certFile, etcdKeyfile: tls.keyFile } : {}),
+  });
 }
 
-/** Writes the router's BIRD config (checked by `bird -p`) and starts it in the router namespace; its PID. */
-export async function startRouterBird(
+async function routerConfig(paths: LabPaths, record: LabRecord): Promise<string> {
+  const bgp = parseNetConf(labNetConf(record.spec)).backend.bgp;
+  if (!bgp) throw new Error(`lab ${record.spec.name}: the router speaks BGP only for the bgp backend`);
+  const leases = await openLabLeases(paths, record);
+  let nodes: string[];
+  try {
+    nodes = (await leases.listLeases()).map((l) => l.publicIp);
+  } finally {
+    await leases.close();
+  }
+  return renderRouterBirdConfig({
+    // The leg on segment 0 identifies the router.
+    routerId: segmentRouter(0),
+    legs: segmentsOf(record.spec).map((k) => ({ address: segmentRouter(k), segment: segmentCidr(k) })),
+    network: record.spec.network,
+    conf: bgp,
+    nodes,
+  });
+}
+
+/**
+ * Brings the router's BIRD in line with the leases: (re)writes its config when the nodes changed
+ * (then `birdc configure`), and starts it when it is not running. Returns what it did, for the
+ * supervisor's log ([] when nothing).
+ */
+export async function syncRouterBird(
   exec: Exec,
   netns: NamedNetns,
   paths: LabPaths,
-  spec: LabSpec,
-  routerNs: string,
-): Promise<number> {
-  const bgp = parseNetConf(labNetConf(spec)).backend.bgp;
-  if (!bgp) throw new Error(`lab ${spec.name}: the router speaks BGP only for the bgp backend`);
+  record: LabRecord,
+): Promise<string[]> {
+  if (!labRouterSpeaksBgp(record.spec) || !record.routerNs) return [];
   const files = routerBirdFiles(paths);
-  const text = renderRouterBirdConfig({
-    // The leg on segment 0 identifies the router.
-    routerId: segmentRouter(0),
-    legs: segmentsOf(spec).map((k) => ({ address: segmentRouter(k), segment: segmentCidr(k) })),
-    network: spec.network,
-    conf: bgp,
-  });
-  await writeBirdConfig(exec, files, text);
-  return spawnDetached({
-    netns: netns.path(routerNs),
-    // Nothing to recover: the router's kernel routes went with it (no persist).
-    argv: birdArgv(files, { recover: false }),
-    logFile: `${paths.logDir}/router-bird.log`,
-    context: `start BIRD in the router of lab ${spec.name}`,
-  });
+  const text = await routerConfig(paths, record);
+  const done: string[] = [];
+  const running = runningBirdPid(files) !== undefined;
+  if (text !== readBirdConfig(files)) {
+    await writeBirdConfig(exec, files, text);
+    if (running) {
+      await new BirdControl(exec, files.socket).configure();
+      done.push('router BIRD reconfigured (the nodes changed)');
+    }
+  }
+  if (!running) {
+    record.routerBirdPid = spawnDetached({
+      netns: netns.path(record.routerNs),
+      // Nothing to recover: the router's kernel routes went with its BIRD (no persist).
+      argv: birdArgv(files, { recover: false }),
+      logFile: `${paths.logDir}/router-bird.log`,
+      context: `start BIRD in the router of lab ${record.spec.name}`,
+    });
+    done.push('router BIRD started');
+  }
+  return done;
 }

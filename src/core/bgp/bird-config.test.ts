@@ -165,38 +165,57 @@ test('routerAddressFor picks the address on the node segment', () => {
 });
 
 describe('router config', () => {
-  test('one dynamic session per leg, route reflector for iBGP, next hop self', () => {
+  const legs = [
+    { address: '10.99.1.253', segment: '10.99.1.0/24' },
+    { address: '10.99.0.253', segment: '10.99.0.0/24' },
+  ];
+  test('one passive session per node from the leg on its segment, route reflector for iBGP, next hop self', () => {
     const text = renderRouterBirdConfig({
       routerId: '10.99.0.253',
-      legs: [
-        { address: '10.99.1.253', segment: '10.99.1.0/24' },
-        { address: '10.99.0.253', segment: '10.99.0.0/24' },
-      ],
+      legs,
       network,
       conf: router,
+      nodes: ['10.99.1.2', '10.99.0.3', '10.99.0.1', '10.99.0.1'],
     });
-    assert.match(
-      text,
-      /protocol bgp leg0 from weft_nodes \{\n {2}local 10\.99\.0\.253 as 64512;\n {2}neighbor range 10\.99\.0\.0\/24 as 64512;/,
+    assert.deepEqual(
+      [
+        ...text.matchAll(
+          /^protocol bgp (\S+) from weft_nodes \{\n {2}local (\S+) as (\d+);\n {2}neighbor (\S+) as (\d+);/gm,
+        ),
+      ].map((m) => m.slice(1).join(' ')),
+      [
+        'peer_10_99_0_1 10.99.0.253 64512 10.99.0.1 64512',
+        'peer_10_99_0_3 10.99.0.253 64512 10.99.0.3 64512',
+        'peer_10_99_1_2 10.99.1.253 64512 10.99.1.2 64512',
+      ],
     );
-    assert.match(
-      text,
-      /protocol bgp leg1 from weft_nodes \{\n {2}local 10\.99\.1\.253 as 64512;\n {2}neighbor range 10\.99\.1\.0\/24 as 64512;/,
-    );
-    assert.match(text, /^ {2}rr client;$/m);
-    assert.match(text, /^ {4}next hop self;$/m);
+    for (const line of ['  rr client;', '  passive on;', '    next hop self;'])
+      assert.ok(text.includes(`${line}\n`), line);
     assert.ok(!text.includes('persist;'), 'the lab router keeps nothing after it is gone');
+  });
+
+  test('nodes on no leg are skipped; the text depends on the node set only', () => {
+    const a = renderRouterBirdConfig({
+      routerId: '10.99.0.253',
+      legs,
+      network,
+      conf: router,
+      nodes: ['10.98.0.1', '10.99.0.1'],
+    });
+    const b = renderRouterBirdConfig({ routerId: '10.99.0.253', legs, network, conf: router, nodes: ['10.99.0.1'] });
+    assert.equal(a, b);
   });
 
   test('eBGP upstream: no route reflection', () => {
     const text = renderRouterBirdConfig({
       routerId: '10.99.0.253',
-      legs: [{ address: '10.99.0.253', segment: '10.99.0.0/24' }],
+      legs,
       network,
       conf: { ...router, routerAsNumber: 65001 },
+      nodes: ['10.99.0.1'],
     });
     assert.ok(!text.includes('rr client'));
-    assert.match(text, /local 10\.99\.0\.253 as 65001;\n {2}neighbor range 10\.99\.0\.0\/24 as 64512;/);
+    assert.match(text, /local 10\.99\.0\.253 as 65001;\n {2}neighbor 10\.99\.0\.1 as 64512;/);
   });
 
   test('a leg outside its segment is refused', () => {
@@ -207,6 +226,7 @@ describe('router config', () => {
           legs: [{ address: '10.98.0.253', segment: '10.99.0.0/24' }],
           network,
           conf: router,
+          nodes: [],
         }),
       /leg 10\.98\.0\.253 is not an address inside 10\.99\.0\.0\/24/,
     );

@@ -325,18 +325,24 @@ export interface RouterLeg {
 }
 
 /**
- * The BIRD config of a router that every node of its segments peers with (the lab's `--bgp-peer
- * router`): one dynamic BGP protocol per leg (`neighbor range`: any node of the segment may
- * connect, so adding a node needs no reconfiguration), as route reflector when the router shares
- * the nodes' AS (iBGP), else as their eBGP upstream; it rewrites the next hop to its own leg
- * (`next hop self`), so a node on one segment routes another segment's pods via the router, and
- * installs every node's subnet into its own kernel (via the node on the leg it came from).
+ * The BIRD config of a router that the nodes of its segments peer with (the lab's `--bgp-peer
+ * router`): one session per node, from the router's leg on the node's segment, as route reflector
+ * when the router shares the nodes' AS (iBGP), else as their eBGP upstream. It rewrites the next
+ * hop to its own leg (`next hop self`), so a node on one segment routes another segment's pods via
+ * the router, and installs every node's subnet into its own kernel (via the node, on its leg).
+ *
+ * The sessions come from the nodes' leases, like a node's own: a node that leaves is a protocol
+ * removed by `birdc configure`, and its routes are withdrawn at once (a session that merely went
+ * down would keep them for the graceful restart time). Passive: the nodes connect (their guard
+ * takes 179/tcp only from peer nodes). Nodes on no leg's segment are skipped (they cannot peer).
  */
 export function renderRouterBirdConfig(input: {
   routerId: string;
   legs: readonly RouterLeg[];
   network: string;
   conf: BgpConf;
+  /** The nodes' underlay addresses (their leases' public IPs). */
+  nodes: readonly string[];
 }): string {
   const net = tryParseCidr(input.network);
   if (!net || net.address.family !== 4)
@@ -350,9 +356,16 @@ export function renderRouterBirdConfig(input: {
   }
   const network = networkOf(net);
   const ibgp = input.conf.asNumber === input.conf.routerAsNumber;
-  const legs = [...input.legs].sort((a, b) => cmp(a.address, b.address));
+  const legs = input.legs.map((leg) => {
+    const ip = tryParseIp(leg.address);
+    const seg = tryParseCidr(leg.segment);
+    if (!ip || ip.family !== 4 || !seg || !cidrContains(networkOf(seg), ip))
+      throw new BgpConfigError(`bgp router: leg ${leg.address} is not an address inside ${leg.segment}`);
+    return { address: formatIp(ip), segment: networkOf(seg) };
+  });
   const lines = [
     '# BIRD 2 config of the lab router: route reflector / upstream of the nodes of every segment.',
+    "# Rendered by the lab from the nodes' leases; it is rewritten when a node joins or leaves.",
     `router id ${input.routerId};`,
     'log stderr { warning, error, fatal };',
     '',
@@ -366,6 +379,7 @@ export function renderRouterBirdConfig(input: {
     '',
     'template bgp weft_nodes {',
     '  direct;',
+    '  passive on;',
     ...SESSION_TIMERS,
     ...(ibgp ? ['  rr client;'] : []),
     '  ipv4 {',
@@ -376,17 +390,18 @@ export function renderRouterBirdConfig(input: {
     '  };',
     '}',
   ];
-  for (const [i, leg] of legs.entries()) {
-    const ip = tryParseIp(leg.address);
-    const seg = tryParseCidr(leg.segment);
-    if (!ip || ip.family !== 4 || !seg || !cidrContains(networkOf(seg), ip))
-      throw new BgpConfigError(`bgp router: leg ${leg.address} is not an address inside ${leg.segment}`);
+  const nodes = [...new Set(input.nodes)]
+    .map((text) => tryParseIp(text))
+    .filter((ip): ip is IpAddress => ip !== undefined && ip.family === 4)
+    .sort(compareIp);
+  for (const ip of nodes) {
+    const leg = legs.find((l) => cidrContains(l.segment, ip));
+    if (!leg || formatIp(ip) === leg.address) continue;
     lines.push(
       '',
-      `protocol bgp leg${i} from weft_nodes {`,
-      `  local ${formatIp(ip)} as ${input.conf.routerAsNumber};`,
-      `  neighbor range ${formatCidr(networkOf(seg))} as ${input.conf.asNumber};`,
-      `  dynamic name "seg${i}_";`,
+      `protocol bgp ${sessionName('node', formatIp(ip))} from weft_nodes {`,
+      `  local ${leg.address} as ${input.conf.routerAsNumber};`,
+      `  neighbor ${formatIp(ip)} as ${input.conf.asNumber};`,
       '}',
     );
   }
