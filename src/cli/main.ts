@@ -25,6 +25,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['probe'], async () => (await import('./probe.js')).registerProbe],
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],
   [['dns'], async () => (await import('./dns.js')).registerDns],
+  [['trace'], async () => (await import('./trace.js')).registerTrace],
 ];
 
 const program = new Command();

@@ -175,6 +175,15 @@ export const NODE_GUARD_OBJECTS = {
   storeSet: 'store',
 } as const;
 
+/** The nftables table (family ip) `weft trace` puts in a namespace while it traces one packet (src/core/trace/trace-table.ts). */
+export const TRACE_TABLE = 'weft-trace';
+
+/** The chains inside TRACE_TABLE. */
+export const TRACE_OBJECTS = {
+  preroutingChain: 'prerouting',
+  outputChain: 'output',
+} as const;
+
 /** The nftables table (family bridge) where the bridge plugin guards its pods' ports (src/core/nft/pod-guard.ts). */
 export const GUARD_TABLE = 'weft-guard';
 

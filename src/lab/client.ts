@@ -27,6 +27,8 @@ import { FlockLocker } from '../adapters/file-lock.js';
 import { systemClock } from '../adapters/clock.js';
 import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
+import { traceRealPacket, type RealTrace, type TraceNamespace } from './packet-trace.js';
+import type { TraceProtocol } from '../core/trace/trace-table.js';
 import { join } from 'node:path';
 
 const PROBE_FROM = fileURLToPath(new URL('./probe-from.js', import.meta.url));
@@ -337,6 +339,61 @@ export class LabClient {
     )?.sandbox;
     if (!sandbox || sandbox.netns !== '') return undefined;
     return new PodMountNamespaces(this.exec, this.paths.mountNsDir(sandbox.node)).find(sandbox.containerId);
+  }
+
+  /**
+   * `weft trace`: one real probe packet from pod `from` (namespace/name) to `to` (a pod
+   * namespace/name, `service/namespace/name`, or an IPv4 address), followed through every node,
+   * pod and router namespace of the lab by nftables tracing (./packet-trace.ts).
+   */
+  async trace(from: string, to: string, port: number | undefined, protocol: TraceProtocol): Promise<RealTrace> {
+    const pods = await this.pods();
+    const find = (ref: string, what: string): PodView => {
+      const [ns, name, extra] = ref.split('/');
+      if (!ns || !name || extra !== undefined) throw new Error(`${what}: "${ref}" is not NAMESPACE/POD`);
+      const v = pods.find((p) => p.stored.object.metadata.namespace === ns && p.stored.object.metadata.name === name);
+      if (!v) throw new Error(`${what}: pods "${name}" not found in namespace "${ns}"`);
+      if (v.status?.phase !== 'Running' || !v.sandbox) throw new Error(`${what}: pod ${ref} is not running`);
+      return v;
+    };
+    const source = find(from, 'FROM');
+    let daddr: string;
+    let dport = port;
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(to)) daddr = to;
+    else if (to.startsWith('service/')) {
+      const [, ns, name] = to.split('/');
+      const svc = (await this.store.list('Service')).find(
+        (s) => s.object.metadata.namespace === ns && s.object.metadata.name === name,
+      )?.object;
+      if (!svc) throw new Error(`TO: services "${name}" not found in namespace "${ns}"`);
+      if (!svc.spec.clusterIP || svc.spec.clusterIP === 'None')
+        throw new Error(`TO: service ${ns}/${name} has no ClusterIP (headless or ExternalName): trace a pod instead`);
+      daddr = svc.spec.clusterIP;
+      dport ??= svc.spec.ports[0]?.port;
+    } else {
+      const target = find(to, 'TO');
+      if (!target.status?.podIP) throw new Error(`TO: pod ${to} has no IP yet`);
+      daddr = target.status.podIP;
+    }
+    if (protocol !== 'icmp' && dport === undefined)
+      throw new Error(`--port: a ${protocol.toUpperCase()} trace needs a port`);
+    const namespaces: TraceNamespace[] = this.record.nodes.map((n) => ({
+      label: `node ${n.name}`,
+      netns: join(NETNS_RUN_DIR, this.paths.nodeNs(n.name)),
+    }));
+    if (this.record.routerNs) namespaces.push({ label: 'router', netns: join(NETNS_RUN_DIR, this.record.routerNs) });
+    for (const v of pods)
+      if (v.status?.phase === 'Running' && v.sandbox && v.sandbox.netns !== '')
+        namespaces.push({ label: `pod ${podViewName(v)}`, netns: this.sandboxNetns(v.sandbox) });
+    const fromNs =
+      source.sandbox!.netns === ''
+        ? namespaces.find((n) => n.label === `node ${source.sandbox!.node}`)!
+        : namespaces.find((n) => n.label === `pod ${from}`)!;
+    return traceRealPacket({
+      exec: this.exec,
+      namespaces,
+      probe: { from: fromNs, daddr, ...(dport !== undefined ? { port: dport } : {}), protocol },
+    });
   }
 
   /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */

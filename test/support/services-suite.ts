@@ -519,6 +519,50 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
+    test("weft trace: one real packet through the ClusterIP, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
+      interface TraceDoc {
+        hops: Array<{
+          label: string;
+          first: string;
+          last: string;
+          rules: Array<{ chain: string; verdict: string; rule: string; comment?: string }>;
+        }>;
+        end: { kind: string; at?: string; rule?: { comment?: string } };
+      }
+      const trace = (...args: string[]) => JSON.parse(lab.must(['trace', ...args, '-o', 'json'])) as TraceDoc;
+      // client (n1) → the web ClusterIP: n1 picks an endpoint (DNAT), the endpoint's pod receives it.
+      const t = trace(`${NS}/client`, `service/${NS}/web`, '--port', '80');
+      assert.equal(t.hops[0]!.label, `pod ${NS}/client`);
+      assert.equal(t.end.kind, 'delivered', JSON.stringify(t.end));
+      const to = /^pod svc\/(b[123])$/.exec(t.end.at ?? '')?.[1];
+      assert.ok(to, `delivered to a backend: ${t.end.at}`);
+      const n1 = t.hops.find((h) => h.label === 'node n1')!;
+      assert.match(n1.first, new RegExp(`→ ${vip('web').replace(/\./g, '\\.')}:80 tcp syn$`));
+      assert.match(n1.last, new RegExp(`→ ${podIp(to).replace(/\./g, '\\.')}:${8079 + Number(to.slice(1))} tcp syn$`));
+      assert.ok(
+        n1.rules.some((r) => /^dnat /.test(r.rule) && r.verdict === 'accept'),
+        JSON.stringify(n1.rules),
+      );
+      assert.equal(t.hops.at(-1)!.label, `pod ${NS}/${to}`);
+      // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
+      const policy =
+        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +
+        'spec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n' +
+        '  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }] }]\n';
+      apply('trace-policy.yaml', policy);
+      try {
+        const d = await waitFor('the trace to show the policy drop', () => {
+          const x = trace(`${NS}/other`, `${NS}/b2`, '--port', '8081');
+          return x.end.kind === 'dropped' ? x : undefined;
+        });
+        assert.equal(d.end.at, 'node n2');
+        assert.match(d.end.rule?.comment ?? '', /svc\/trace-web/);
+        assert.ok(!d.hops.some((h) => h.label === `pod ${NS}/b2`), 'b2 never saw it');
+      } finally {
+        remove('trace-policy.yaml', policy);
+      }
+    });
+
     test('NodePort: every node address answers, from a pod and from a client outside the cluster', () => {
       for (const ip of nodeIps()) {
         const a = connect('client', ip, 30080, 9);

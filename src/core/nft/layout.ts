@@ -52,6 +52,8 @@ import {
   PORTMAP_TABLE,
   SERVICES_OBJECTS,
   SERVICES_TABLE,
+  TRACE_OBJECTS,
+  TRACE_TABLE,
 } from '../names.js';
 import type { BaseChain, ChainType, Hook, NftFamily } from './model.js';
 
@@ -283,6 +285,28 @@ export const LAYOUT = {
     slot: 'filter',
     policy: 'accept',
     why: "pod traffic the node routes on: a pod's VXLAN frames to other nodes and its connections to the store stop here, before ip-masq would give them the node's address",
+  }),
+  tracePrerouting: spec({
+    family: 'ip',
+    table: TRACE_TABLE,
+    chain: TRACE_OBJECTS.preroutingChain,
+    type: 'filter',
+    hook: 'prerouting',
+    slot: 'raw',
+    offset: -50,
+    policy: 'accept',
+    why: "weft trace's probe packet arriving in this namespace gets nftrace before any other chain (conntrack, NAT, policy) sees it",
+  }),
+  traceOutput: spec({
+    family: 'ip',
+    table: TRACE_TABLE,
+    chain: TRACE_OBJECTS.outputChain,
+    type: 'filter',
+    hook: 'output',
+    slot: 'raw',
+    offset: -50,
+    policy: 'accept',
+    why: "weft trace's probe packet sent from this namespace: likewise, from its first hook",
   }),
 } as const satisfies Record<string, BaseChainSpec>;
 

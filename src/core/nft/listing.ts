@@ -80,6 +80,7 @@ const SELECTORS: ReadonlySet<string> = new Set<Selector>([
   'ip saddr',
   'ip daddr',
   'ip protocol',
+  'ip id',
   'ip6 saddr',
   'ip6 daddr',
   'ip6 nexthdr',

@@ -56,6 +56,8 @@ export type Selector =
   | 'ip saddr'
   | 'ip daddr'
   | 'ip protocol'
+  /** The IPv4 header's identification field (`weft trace` marks its probe packet with it). */
+  | 'ip id'
   | 'ip6 saddr'
   | 'ip6 daddr'
   | 'ip6 nexthdr'

@@ -55,6 +55,8 @@ export interface TracePacket {
   localAddresses?: readonly string[];
   /** What `numgen random mod N` yields for this packet (taken mod N; default 0). */
   numgen?: number;
+  /** The IPv4 header's identification field. */
+  ipId?: number;
 }
 
 export interface TraceStep {
@@ -106,6 +108,8 @@ function fieldOf(p: TracePacket, s: Selector): Atom | undefined {
       return v4 ? undefined : p.daddr;
     case 'ip protocol':
       return v4 ? proto : undefined;
+    case 'ip id':
+      return v4 ? p.ipId : undefined;
     case 'ip6 nexthdr':
       return v4 ? undefined : proto;
     case 'meta l4proto':

@@ -67,6 +67,7 @@ export function typeOfSelector(s: Selector): DataType | undefined {
     case 'arp saddr ether':
       return 'ether_addr';
     case 'ether type':
+    case 'ip id':
     case 'ct status':
     case 'fib daddr type':
     case 'fib saddr type':

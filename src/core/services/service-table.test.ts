@@ -558,3 +558,132 @@ test('shared balancing: the chains do not grow with Services, and an endpoint ch
   assert.ok(reached.has('dnat to 10.244.7.200:8080'));
   assert.ok(!reached.has('dnat to 10.244.7.10:8080'));
 });
+
+// ---- the incremental planner: planChanged reaches the table servicesTable plans ----------------
+
+const arbChangingService = fc.record({
+  present: fc.boolean(),
+  base: arbService,
+  /** A LoadBalancer whose address may be another's (claims settled over the whole table). */
+  lb: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
+  udp: fc.boolean(),
+});
+type ChangingService = typeof arbChangingService extends fc.Arbitrary<infer T> ? T : never;
+
+/** Services s0..s4 of a step (absent ones left out) and their slices. */
+function changingCluster(specs: readonly ChangingService[]): { services: Service[]; slices: EndpointSlice[] } {
+  const services: Service[] = [];
+  const slices: EndpointSlice[] = [];
+  specs.forEach((s, i) => {
+    if (!s.present) return;
+    const protocol = s.udp ? ('UDP' as const) : ('TCP' as const);
+    const type = s.lb !== undefined ? ('LoadBalancer' as const) : s.base.type;
+    services.push({
+      ...service(`s${i}`, {
+        type,
+        clusterIP: `10.96.0.${20 + i}`,
+        internalTrafficPolicy: s.base.itp,
+        ...(type !== 'ClusterIP' ? { externalTrafficPolicy: s.base.etp } : {}),
+        ...(s.base.affinity
+          ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 5 } } }
+          : {}),
+        ports: [
+          {
+            name: 'http',
+            protocol,
+            port: 80,
+            targetPort: 'http',
+            ...(type !== 'ClusterIP' ? { nodePort: 30000 + i } : {}),
+          },
+        ],
+      }),
+      ...(s.lb !== undefined ? { status: { loadBalancer: { ingress: [{ ip: `10.99.200.${s.lb}` }] } } } : {}),
+    });
+    slices.push(slice(`s${i}`, s.base.eps, 8080, 'http', protocol));
+  });
+  return { services, slices };
+}
+
+test('property: planChanged over the changed Services only moves the kernel to the table servicesTable plans', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.array(arbChangingService, { minLength: 5, maxLength: 5 }), { minLength: 2, maxLength: 5 }),
+      async (steps) => {
+        const planner = new ServicesPlanner();
+        const fake = new NftFake();
+        let prior = new Map<string, Service | EndpointSlice>();
+        let udpBefore = new Set<string>();
+        for (const [n, specs] of steps.entries()) {
+          const c = changingCluster(specs);
+          // As the agent's cache does: an unchanged object is the same object; the changed keys are known.
+          const now = new Map<string, Service | EndpointSlice>();
+          const keep = <T extends Service | EndpointSlice>(o: T): T => {
+            const k = `${o.kind} ${o.metadata.name}`;
+            const p = prior.get(k);
+            const same = p !== undefined && JSON.stringify(p) === JSON.stringify(o) ? (p as T) : o;
+            now.set(k, same);
+            return same;
+          };
+          const step = input(c.services.map(keep), c.slices.map(keep));
+          const changed = new Map<string, { service: Service | undefined; slices: EndpointSlice[] }>();
+          for (const k of new Set([...prior.keys(), ...now.keys()]))
+            if (prior.get(k) !== now.get(k)) {
+              const name = k.split(' ')[1]!.replace(/-8080$/, '');
+              changed.set(`default/${name}`, {
+                service: step.services.find((s) => s.metadata.name === name),
+                slices: step.slices.filter((s) => s.metadata.labels['kubernetes.io/service-name'] === name),
+              });
+            }
+          prior = now;
+          const plan = n === 0 ? planner.planAll(step) : planner.planChanged(step, changed);
+          await fake.apply(planSync(plan.desired, plan.before).tx, `step ${n}`);
+          const whole = servicesTable(step);
+          assert.deepEqual(normalizeTable(fake.table('ip', SERVICES_TABLE)!), normalizeTable(whole));
+          assert.deepEqual(normalizeTable(planner.table()), normalizeTable(whole));
+          const udpNow = planner.udpEndpoints();
+          assert.deepEqual(
+            [...planner.udpEndpointsGone()].sort(),
+            [...udpBefore].filter((u) => !udpNow.has(u)).sort(),
+            'the UDP endpoints that went',
+          );
+          udpBefore = udpNow;
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test('planChanged: one endpoint change among many is element edits of that Service only, with no pass over the others', () => {
+  const ten = (i: number, moved = false) =>
+    slice(
+      `s${i}`,
+      Array.from({ length: 10 }, (_, j) => ({ ip: `10.244.${i}.${j === 0 && moved ? 200 : j + 10}` })),
+    );
+  const services = Array.from({ length: 200 }, (_, i) => service(`s${i}`, { clusterIP: `10.96.1.${i}` }));
+  const planner = new ServicesPlanner();
+  planner.planAll(
+    input(
+      services,
+      services.map((_, i) => ten(i)),
+    ),
+  );
+  const plan = planner.planChanged(
+    input([], []),
+    new Map([['default/s7', { service: services[7], slices: [ten(7, true)] }]]),
+  );
+  assert.equal(plan.partial, true);
+  const elements = (t: TableDef) => t.sets.reduce((n, s) => n + s.elements.length, 0);
+  // s7's own: its VIP key, its ClusterIP, 10 endpoints and 10 hairpin entries (not 200 Services' worth).
+  assert.equal(elements(plan.desired), 22);
+  // Endpoints are indexed in address order, so the moved one shifts the others: s7's keys only.
+  const ops = planSync(plan.desired, plan.before).tx.ops;
+  assert.ok(ops.length > 0);
+  for (const op of ops) {
+    assert.equal(op.object.kind, 'element', `${op.verb} ${op.object.kind}: not an element edit`);
+    if (op.object.kind === 'element')
+      for (const e of op.object.elements) assert.ok(e.key.includes('10.96.1.7'), `${e.key.join(' . ')}: not s7's`);
+  }
+  assert.equal(planner.ownerOfSlice('default', 's7-8080'), 'default/s7');
+  assert.throws(() => new ServicesPlanner().planChanged(input([], []), new Map()), /plan everything first/);
+});

@@ -45,14 +45,42 @@ export interface Balanced {
 }
 
 /**
+ * How many balanced keys use each shared chain (by name), over the whole table: which `kind-N`
+ * chains exist, and how many pick chains and endpoint maps (one per index below the largest N).
+ */
+export type SharedUses = ReadonlyMap<string, { kind: Balanced['kind']; n: number; count: number }>;
+
+/** Adds (sign 1) or takes away (-1) the uses of `balanced` to `uses`, in place. */
+export function countUses(
+  uses: Map<string, { kind: Balanced['kind']; n: number; count: number }>,
+  balanced: readonly Balanced[],
+  sign: 1 | -1,
+): void {
+  for (const b of balanced) {
+    const name = B[b.kind](b.elements.length);
+    const u = uses.get(name);
+    if (u) {
+      u.count += sign;
+      if (u.count === 0) uses.delete(name);
+    } else if (sign === 1) uses.set(name, { kind: b.kind, n: b.elements.length, count: 1 });
+    else throw new Error(`shared balancing: ${name} taken away more often than it was used`);
+  }
+}
+
+/**
  * The shared balancing chains and maps for the balanced keys: a chain per kind and endpoint count
  * in use (`numgen random mod n` over pick chains 0..n-1, equal weight, as kube-proxy's per-Service
  * vmap), and per index i a pick chain that DNATs through endpoints map i. One map lookup picks the
  * chain (service-ips), one picks the endpoint: the per-packet cost does not grow with Services.
+ *
+ * With `uses` (the whole table's, see SharedUses) the chains and maps are those of the whole table
+ * while the elements are those of `balanced` alone: one side of an incremental change, where
+ * `balanced` are the changed Services' keys (service-table.ts, ServicesPlanner.planChanged).
  */
 export function sharedBalancing(
   balanced: readonly Balanced[],
   clusterPart: Part,
+  uses?: SharedUses,
 ): { chains: ChainDef[]; sets: SetDef[] } {
   const counts = new Map<Balanced['kind'], Set<number>>();
   let maxIndex = 0;
@@ -60,15 +88,19 @@ export function sharedBalancing(
   const byIndex: Element[][] = [];
   const hairpinByIndex: Element[][] = [];
   const nodePortByIndex: Element[][] = [];
+  const use = (kind: Balanced['kind'], n: number) => {
+    const ns = counts.get(kind);
+    if (ns) ns.add(n);
+    else counts.set(kind, new Set([n]));
+    if (kind === 'nodePort') maxNodePortIndex = Math.max(maxNodePortIndex, n);
+    else maxIndex = Math.max(maxIndex, n);
+  };
+  if (uses) for (const u of uses.values()) use(u.kind, u.n);
   for (const b of balanced) {
-    const ns = counts.get(b.kind);
-    if (ns) ns.add(b.elements.length);
-    else counts.set(b.kind, new Set([b.elements.length]));
+    if (!uses) use(b.kind, b.elements.length);
     const into = b.kind === 'nodePort' ? nodePortByIndex : byIndex;
     b.elements.forEach((e, i) => (into[i] ??= []).push(e));
     b.hairpin.forEach((e, i) => (hairpinByIndex[i] ??= []).push(e));
-    if (b.kind === 'nodePort') maxNodePortIndex = Math.max(maxNodePortIndex, b.elements.length);
-    else maxIndex = Math.max(maxIndex, b.elements.length);
   }
   const chains: ChainDef[] = [];
   const sets: SetDef[] = [];

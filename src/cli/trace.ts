@@ -1,0 +1,53 @@
+// `weft trace FROM TO [--port P] [--protocol TCP|UDP|ICMP] [-o text|json]`: one real packet, followed hop by hop by the kernel's nftables tracing.
+import type { Command } from 'commander';
+import { hopsOf, renderHops } from '../core/trace/hops.js';
+import type { TraceProtocol } from '../core/trace/trace-table.js';
+import { openLab, requireRoot, withLabOption } from './lab-common.js';
+
+const PROTOCOLS: Record<string, TraceProtocol> = { TCP: 'tcp', UDP: 'udp', ICMP: 'icmp' };
+
+export function registerTrace(program: Command): void {
+  withLabOption(
+    program
+      .command('trace')
+      .description(
+        'send one real packet from a pod and print the path the kernel reports for it, namespace by namespace, with every nftables rule that decided something (e.g. weft trace x/a y/b --port 80)',
+      )
+      .argument('<from>', 'the sending pod, NAMESPACE/NAME')
+      .argument('<to>', 'a pod NAMESPACE/NAME, service/NAMESPACE/NAME, or an IPv4 address')
+      .option('--port <port>', "the destination port (default: a Service's first port)")
+      .option('--protocol <protocol>', 'TCP (a SYN), UDP (a datagram) or ICMP (an echo request)', 'TCP')
+      .option('-o, --output <format>', 'text or json', 'text'),
+  ).action(
+    async (from: string, to: string, flags: { port?: string; protocol: string; output: string; lab?: string }) => {
+      const protocol = PROTOCOLS[flags.protocol.toUpperCase()];
+      if (!protocol) throw new Error(`--protocol: ${JSON.stringify(flags.protocol)}: must be TCP, UDP or ICMP`);
+      if (flags.output !== 'text' && flags.output !== 'json')
+        throw new Error(`-o: ${JSON.stringify(flags.output)}: must be text or json`);
+      let port: number | undefined;
+      if (flags.port !== undefined) {
+        port = Number(flags.port);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+          throw new Error(`--port: ${JSON.stringify(flags.port)}: must be a port number 1-65535`);
+      }
+      if (protocol === 'icmp' && port !== undefined) throw new Error('--port: an ICMP echo has no port');
+      requireRoot('weft trace');
+      const lab = openLab(flags);
+      try {
+        const trace = await lab.trace(from, to, port, protocol);
+        const { hops, end } = hopsOf(trace.seen, trace.probe.from.label);
+        if (flags.output === 'json') {
+          process.stdout.write(`${JSON.stringify({ probe: trace.probe, hops, end }, null, 2)}\n`);
+          return;
+        }
+        const p = trace.probe;
+        process.stdout.write(
+          `trace ${from} → ${p.daddr}${p.port !== undefined ? `:${p.port}` : ''} ${p.protocol} (one packet, ip id ${p.ipId}${p.sport !== undefined ? `, source port ${p.sport}` : ''})\n`,
+        );
+        process.stdout.write(renderHops(hops, end));
+      } finally {
+        await lab.close();
+      }
+    },
+  );
+}

@@ -1,0 +1,137 @@
+/**
+ * `weft trace`'s real half: one probe packet sent from a pod's namespace and followed through
+ * every namespace of the lab by the kernel's own nftables tracing.
+ *
+ * 1. An IP id (and for TCP/UDP a source port) is drawn for the probe; every namespace gets the
+ *    trace table for it (src/core/trace/trace-table.ts) and an `nft monitor` (adapters/nft-monitor.ts),
+ *    which is listening once it has printed that table's own `add table` line.
+ * 2. hping3 sends exactly one packet from the source namespace with that id: a TCP SYN, a UDP
+ *    datagram or an ICMP echo request.
+ * 3. The trace events are collected until none has come for a quiet spell (or the deadline), then
+ *    the trace tables are removed and the monitors ended, also when something failed on the way.
+ *
+ * What each namespace's kernel reported is returned per namespace, in the order the packet first
+ * reached them; `hops` in src/core/trace/hops.ts turns that into words. Nothing here is simulated:
+ * a namespace that reported nothing did not see the packet (or saw it changed beyond recognition,
+ * which the IP id makes unlikely; see trace-table.ts).
+ */
+
+import { NftCommand } from '../adapters/nft.js';
+import { NftMonitor } from '../adapters/nft-monitor.js';
+import { planFullRebuild, planRemoval } from '../core/nft/sync.js';
+import { groupByTrace, type TraceEvent } from '../core/trace/nft-monitor.js';
+import { traceTable, traceTableName, type TraceProtocol } from '../core/trace/trace-table.js';
+import type { Exec } from '../ports/exec.js';
+
+export interface TraceNamespace {
+  /** What the namespace is, for people: "node n1", "pod default/web-1", "router". */
+  label: string;
+  /** Its path (/var/run/netns/...). */
+  netns: string;
+}
+
+export interface ProbeSpec {
+  from: TraceNamespace;
+  daddr: string;
+  /** Destination port (TCP, UDP). */
+  port?: number;
+  protocol: TraceProtocol;
+}
+
+export interface NamespaceTrace extends TraceNamespace {
+  /** The events of each trace id the kernel gave the packet here (one, unless it passed twice). */
+  traces: TraceEvent[][];
+  /** When the first event arrived (performance.now()): the namespaces' order along the path. */
+  firstAt: number;
+}
+
+export interface RealTrace {
+  probe: ProbeSpec & { ipId: number; sport?: number };
+  /** The namespaces that saw the packet, in the order they first reported it. */
+  seen: NamespaceTrace[];
+  /** What hping3 printed (its reply line, when one came back). */
+  sender: string;
+}
+
+export interface RealTraceOptions {
+  exec: Exec;
+  /** Every namespace to watch (the source's included). */
+  namespaces: readonly TraceNamespace[];
+  probe: ProbeSpec;
+  /** How long without a new event ends the collection (ms, default 400). */
+  quietMs?: number;
+  /** The longest the whole trace may take (ms, default 8000). */
+  timeoutMs?: number;
+  /** The IP id and source port to use (tests); drawn at random otherwise. */
+  ipId?: number;
+  sport?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
+  const ipId = o.ipId ?? 1 + Math.floor(Math.random() * 65535);
+  const sport = o.probe.protocol === 'icmp' ? undefined : (o.sport ?? 20000 + Math.floor(Math.random() * 30000));
+  const deadline = performance.now() + (o.timeoutMs ?? 8000);
+  const monitors = o.namespaces.map((ns) => ({ ns, monitor: new NftMonitor(ns.netns) }));
+  const placed: TraceNamespace[] = [];
+  try {
+    for (const { ns } of monitors) {
+      await new NftCommand(o.exec, ns.netns).apply(
+        planFullRebuild(traceTable(ipId, o.probe.protocol)),
+        `trace: mark the probe in ${ns.label}`,
+      );
+      placed.push(ns);
+    }
+    await Promise.all(monitors.map(({ monitor }) => monitor.waitForLine(`add table ip ${traceTableName(ipId)}`, 5000)));
+    const r = await o.exec.tryRun({
+      argv: hpingArgv(o.probe, ipId, sport),
+      netns: o.probe.from.netns,
+      timeoutMs: 5000,
+      context: `trace: send the probe from ${o.probe.from.label}`,
+    });
+    if (r.exitCode !== 0 && !/packet loss/.test(r.stdout + r.stderr))
+      throw new Error(`trace: hping3 from ${o.probe.from.label} failed: ${(r.stderr || r.stdout).trim()}`);
+    // hping3 has returned (it waits for a reply): collect until the kernel has gone quiet.
+    const sentAt = performance.now();
+    const quiet = o.quietMs ?? 400;
+    for (;;) {
+      const last = Math.max(sentAt, ...monitors.map(({ monitor }) => monitor.events.at(-1)?.at ?? 0));
+      const now = performance.now();
+      if (now >= deadline || now - last >= quiet) break;
+      await sleep(Math.min(quiet, 50));
+    }
+    const seen: NamespaceTrace[] = [];
+    for (const { ns, monitor } of monitors) {
+      if (monitor.events.length === 0) continue;
+      const traces = [...groupByTrace(monitor.events.map((e) => e.event)).values()];
+      seen.push({ ...ns, traces, firstAt: monitor.events[0]!.at });
+    }
+    seen.sort((a, b) => a.firstAt - b.firstAt);
+    return {
+      probe: { ...o.probe, ipId, ...(sport !== undefined ? { sport } : {}) },
+      seen,
+      sender: (r.stdout + r.stderr).trim(),
+    };
+  } finally {
+    for (const ns of placed)
+      await new NftCommand(o.exec, ns.netns)
+        .apply(planRemoval({ family: 'ip', name: traceTableName(ipId) }), `trace: unmark ${ns.label}`)
+        .catch(() => undefined);
+    await Promise.all(monitors.map(({ monitor }) => monitor.stop()));
+  }
+}
+
+/** hping3's argv for exactly one probe packet with that IP id. */
+export function hpingArgv(p: ProbeSpec, ipId: number, sport: number | undefined): string[] {
+  const argv = ['hping3', '-c', '1', '-N', String(ipId)];
+  if (p.protocol === 'icmp') argv.push('--icmp');
+  else {
+    if (p.port === undefined) throw new Error(`trace: a ${p.protocol.toUpperCase()} probe needs a port`);
+    if (p.protocol === 'udp') argv.push('--udp');
+    else argv.push('-S');
+    argv.push('-p', String(p.port), '-s', String(sport), '-k');
+  }
+  argv.push(p.daddr);
+  return argv;
+}
