@@ -157,7 +157,7 @@ async function main(): Promise<void> {
     ],
     target: 0.95,
   });
-  report('bgp', rows, results, [44, 22, 44, 8]);
+  report('bgp', rows, results, [50, 14, 52, 8]);
 }
 
 main()
