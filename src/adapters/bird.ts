@@ -8,7 +8,7 @@
  * owner's run directory, so two nodes (two agents on one machine, as in the lab) never share one.
  */
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Child, Exec, SpawnChild } from '../ports/exec.js';
 import { processCommandLine, signalProcess } from './daemon.js';
@@ -92,6 +92,13 @@ export async function killBird(files: BirdFiles, sleep: (ms: number) => Promise<
   signalProcess(pid, 'SIGKILL');
   for (let i = 0; i < 100 && processCommandLine(pid) !== undefined; i++) await sleep(20);
   rmSync(files.socket, { force: true });
+  return true;
+}
+
+/** Removes the BIRD's directory (config, socket, PID file); false when there was none. */
+export function removeBirdFiles(files: BirdFiles): boolean {
+  if (!existsSync(files.dir)) return false;
+  rmSync(files.dir, { recursive: true, force: true });
   return true;
 }
 

@@ -27,6 +27,7 @@ import {
   birdFiles,
   killBird,
   readBirdConfig,
+  removeBirdFiles,
   startBird,
   writeBirdConfig,
   type BirdFiles,
@@ -209,6 +210,7 @@ export const BGP: BackendKind = {
       });
       done.push(`deleted route ${r.dst} (bgp)`);
     }
+    if (removeBirdFiles(files)) done.push(`removed ${files.dir}`);
     return done;
   },
 };
