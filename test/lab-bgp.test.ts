@@ -4,7 +4,8 @@
  *
  * - mesh, one segment (3 nodes, examples/xyz): every pod reaches every pod (80/TCP, 81/UDP); each
  *   node's kernel routes the peers' subnets with BIRD's protocol and weft's metric, over eth0 with
- *   no VXLAN device; `weft get bgp` shows the sessions Established and the routes learnt; a node
+ *   no VXLAN device; `weft get bgp` shows the sessions Established and the routes learnt; a pod
+ *   cannot open 179/tcp on its own node or another (a peer node can: the node guard); a node
  *   added with `lab add-node` is routed by every node and routes to every node, and after `lab
  *   remove-node` (kill -9 of its agent and BIRD, then its lease revoked) its routes are withdrawn
  *   everywhere (the times are printed, not asserted); killing a node's BIRD with kill -9 leaves
@@ -24,6 +25,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ipJson, requireRoot } from './support/netns.js';
 import { TestLab, type ProbeJson } from './support/lab.js';
@@ -175,6 +177,34 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
       );
     }
     assert.match(lab.must(['lab', 'status']), /n1: 2 sessions established; 2 routes learnt/);
+  });
+
+  test('pods cannot talk BGP to any node (the node guard keeps 179/tcp for the peers)', () => {
+    const pod = lab.pods().find((p) => p.metadata.namespace === 'x' && p.metadata.name === 'a')!;
+    const own = pod.spec.nodeName!;
+    const ipOf = new Map(lab.nodes().map((n) => [n.metadata.name, n.status.addresses[0]!.address]));
+    const other = nodes.find((n) => n !== own)!;
+    // BIRD listens on every address: without the guard the TCP handshake would complete.
+    const connect = (ip: string, port: number) =>
+      lab.weft(['exec', '-n', 'x', 'a', '--', 'socat', '-T1', '/dev/null', `TCP:${ip}:${port},connect-timeout=2`], {
+        timeoutMs: 20_000,
+      }).status;
+    for (const n of [own, other]) assert.notEqual(connect(ipOf.get(n)!, 179), 0, `x/a (on ${own}) to ${n}:179`);
+    // A peer node does complete the handshake with the same BIRD: it is the guard that refuses the pod.
+    const fromPeer = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        `${lab.prefix}${other}`,
+        'socat',
+        '-T1',
+        '/dev/null',
+        `TCP:${ipOf.get(own)}:179,connect-timeout=2`,
+      ],
+      { timeout: 20_000 },
+    );
+    assert.equal(fromPeer.status, 0, `${other} to ${own}:179: ${String(fromPeer.stderr)}`);
   });
 
   test('a node joining is routed by every node; removed (kill -9 of agent and BIRD), its routes are withdrawn', async (t) => {
