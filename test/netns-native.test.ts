@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { closeSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { bindSocketsInNetns, createNetns } from '../src/adapters/netns-native.js';
+import { bindSocketsInNetns, closeFd, createNetns, openTun, readPackets } from '../src/adapters/netns-native.js';
 import { servePodPorts, type ServedPorts } from '../src/adapters/pod-ports.js';
-import { Netns, ipJson, must, mustInNs } from './support/netns.js';
+import { Netns, inNs, ipJson, must, mustInNs, sh } from './support/netns.js';
 
 const fx = new Netns('weft-nsk-');
 let ns = '';
@@ -177,5 +177,46 @@ describe('sockets inside another network namespace', () => {
       'the taken one is untouched',
     );
     assert.throws(() => createNetns('/var/run/weft-nsk-no-such-dir/x'), /No such file or directory/);
+  });
+
+  test('openTun: a TUN device in the namespace only, its fd non-blocking; errors name the call and errno', () => {
+    const home = readlinkSync('/proc/thread-self/ns/net');
+    const fd = openTun('weft-nsk-tun', fx.path(ns));
+    try {
+      assert.equal(readlinkSync('/proc/thread-self/ns/net'), home, 'the caller is back in its own namespace');
+      assert.equal(sh(['ip', 'link', 'show', 'weft-nsk-tun']).status, 1, 'not in the caller namespace');
+      const [link] = ipJson<Array<{ linkinfo?: { info_data?: { type?: string; pi?: boolean } } }>>(ns, [
+        '-d',
+        'link',
+        'show',
+        'weft-nsk-tun',
+      ]);
+      assert.deepEqual([link?.linkinfo?.info_data?.type, link?.linkinfo?.info_data?.pi], ['tun', false]);
+      // Non-blocking: nothing waiting is 0 packets at once, not a hang.
+      assert.equal(readPackets(fd, Buffer.alloc(2 * 2048), 2048, new Int32Array(2)), 0);
+      assert.throws(() => openTun('weft-nsk-tun', fx.path(ns)), /^Error: ioctl TUNSETIFF weft-nsk-tun: EBUSY/);
+    } finally {
+      closeFd(fd);
+    }
+    assert.equal(inNs(ns, ['ip', 'link', 'show', 'weft-nsk-tun']).status, 1, 'the device went with its descriptor');
+    assert.throws(() => openTun('a-name-too-long-x', fx.path(ns)), /name must be 1 to 15 bytes/);
+    assert.throws(
+      () => openTun('weft-nsk-tun', '/var/run/netns/weft-nsk-missing'),
+      /open network namespace \/var\/run\/netns\/weft-nsk-missing: ENOENT/,
+    );
+  });
+
+  test('bindInNetns with an address binds that IPv4 address only', () => {
+    const [fd] = bindSocketsInNetns(fx.path(ns), [{ protocol: 'UDP', port: 47110, address: '127.0.0.1' }]) as [number];
+    try {
+      const local = mustInNs(ns, ['ss', '-H', '-l', '-n', '-u', 'sport', '=', ':47110']).trim().split(/\s+/)[3];
+      assert.equal(local, '127.0.0.1:47110');
+    } finally {
+      closeFd(fd);
+    }
+    assert.throws(
+      () => bindSocketsInNetns(fx.path(ns), [{ protocol: 'UDP', port: 47110, address: '10.255.255.1' }]),
+      /bind udp port 47110 on 10\.255\.255\.1 in \S+: Cannot assign requested address \(EADDRNOTAVAIL\)/,
+    );
   });
 });

@@ -1,6 +1,7 @@
 /*
  * weft_netns: what Node cannot do for weft's lab: create a network namespace (addNetns), and
- * create sockets inside another network namespace (bindInNetns).
+ * create sockets inside another network namespace (bindInNetns). The TUN device functions of the
+ * udp backend (openTun, pollReadable, readPackets) are in tun.c.
  *
  * A socket belongs to the network namespace it was created in for its whole life, whoever holds
  * it. So the lab's pod runner (one process per node) can serve every pod's ports with real
@@ -18,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -30,11 +32,15 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "tun.h"
+
 #define MAX_SOCKETS 64
 
 struct spec {
   int tcp; /* 1: TCP stream socket, 0: UDP datagram socket */
   int port;
+  int has_v4;         /* 1: bind this IPv4 address (an AF_INET socket) instead of [::] */
+  struct in_addr v4;
 };
 
 static napi_value throw_error(napi_env env, const char* msg) {
@@ -42,8 +48,27 @@ static napi_value throw_error(napi_env env, const char* msg) {
   return NULL;
 }
 
-/* Creates one dual-stack socket bound to [::]:port; returns the fd or -1 with errno set. */
+/* An AF_INET socket bound to address:port (the udp backend's socket on the node's public IP). */
+static int bind_v4(const struct spec* s) {
+  int fd = socket(AF_INET, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_addr = s->v4;
+  addr.sin_port = htons((unsigned short)s->port);
+  if (bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+/* Creates one dual-stack socket bound to [::]:port (or bind_v4's); returns the fd or -1 with errno set. */
 static int bind_one(const struct spec* s) {
+  if (s->has_v4) return bind_v4(s);
   int fd = socket(AF_INET6, (s->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   int off = 0, on = 1;
@@ -65,7 +90,7 @@ static int bind_one(const struct spec* s) {
 }
 
 /*
- * bindInNetns(path: string, specs: Array<[tcp: boolean, port: number]>): number[]
+ * bindInNetns(path: string, specs: Array<[tcp: boolean, port: number, ipv4?: string]>): number[]
  * All or nothing: on any failure every socket made so far is closed and an Error is thrown.
  */
 static napi_value bind_in_netns(napi_env env, napi_callback_info info) {
@@ -96,6 +121,20 @@ static napi_value bind_in_netns(napi_env env, napi_callback_info info) {
     }
     specs[i].tcp = tcp;
     specs[i].port = port;
+    specs[i].has_v4 = 0;
+    uint32_t len = 0;
+    napi_value addr_v;
+    char addr[64];
+    size_t addr_len = 0;
+    napi_get_array_length(env, pair, &len);
+    if (len >= 3) {
+      if (napi_get_element(env, pair, 2, &addr_v) != napi_ok ||
+          napi_get_value_string_utf8(env, addr_v, addr, sizeof addr, &addr_len) != napi_ok ||
+          inet_pton(AF_INET, addr, &specs[i].v4) != 1) {
+        return throw_error(env, "bindInNetns: a spec's third element must be an IPv4 address");
+      }
+      specs[i].has_v4 = 1;
+    }
   }
 
   char msg[4400];
@@ -123,7 +162,10 @@ static napi_value bind_in_netns(napi_env env, napi_callback_info info) {
   for (; made < n; made++) {
     fds[made] = bind_one(&specs[made]);
     if (fds[made] < 0) {
-      snprintf(msg, sizeof msg, "bind %s port %d in %s: %s", specs[made].tcp ? "tcp" : "udp", specs[made].port, path, strerror(errno));
+      int err = errno;
+      snprintf(msg, sizeof msg, "bind %s port %d%s%s in %s: %s (%s)", specs[made].tcp ? "tcp" : "udp", specs[made].port,
+               specs[made].has_v4 ? " on " : "", specs[made].has_v4 ? inet_ntoa(specs[made].v4) : "", path, strerror(err),
+               strerrorname_np(err) ? strerrorname_np(err) : "?");
       break;
     }
   }
@@ -227,6 +269,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "bindInNetns", fn);
   napi_create_function(env, "addNetns", NAPI_AUTO_LENGTH, add_netns, NULL, &fn);
   napi_set_named_property(env, exports, "addNetns", fn);
+  tun_init(env, exports);
   return exports;
 }
 

@@ -15,11 +15,21 @@ import { fileURLToPath } from 'node:url';
 export interface SocketSpec {
   protocol: 'TCP' | 'UDP';
   port: number;
+  /** An IPv4 address to bind (an IPv4-only socket); omitted: dual-stack [::]. */
+  address?: string;
 }
 
+/** A libuv poll on a descriptor (pollReadable); opaque, for closePoll. */
+export type FdPoll = { readonly __brand: 'FdPoll' };
+
 interface NativeNetns {
-  bindInNetns(path: string, specs: Array<[boolean, number]>): number[];
+  bindInNetns(path: string, specs: Array<[boolean, number] | [boolean, number, string]>): number[];
   addNetns(path: string): void;
+  openTun(name: string, netnsPath?: string): number;
+  pollReadable(fd: number, callback: (error?: string) => void): FdPoll;
+  pollClose(poll: FdPoll): void;
+  readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number;
+  closeFd(fd: number): void;
 }
 
 const MODULE_PATH = fileURLToPath(new URL('../../../native/netns/build/Release/weft_netns.node', import.meta.url));
@@ -47,8 +57,46 @@ function native(): NativeNetns {
 export function bindSocketsInNetns(nsPath: string, specs: readonly SocketSpec[]): number[] {
   return native().bindInNetns(
     nsPath,
-    specs.map((s) => [s.protocol === 'TCP', s.port]),
+    specs.map((s) =>
+      s.address === undefined ? [s.protocol === 'TCP', s.port] : [s.protocol === 'TCP', s.port, s.address],
+    ),
   );
+}
+
+/**
+ * Creates (or attaches to) the TUN device `name` (IFF_TUN | IFF_NO_PI: bare IP packets) in the
+ * namespace at netnsPath (the calling thread's own when omitted) and returns its non-blocking
+ * descriptor; the device lives as long as a descriptor on it is open (it is not made persistent).
+ * Throws naming the step and errno, e.g. "ioctl TUNSETIFF weft0: EBUSY (Device or resource busy)"
+ * when another process holds the device.
+ */
+export function openTun(name: string, netnsPath?: string): number {
+  return netnsPath === undefined ? native().openTun(name) : native().openTun(name, netnsPath);
+}
+
+/**
+ * Calls `onReadable` from the calling thread's event loop (the main thread's or a worker's)
+ * whenever fd is readable; with an error name (e.g. "EBADF") when polling the fd fails. Node has
+ * no handle for a character device (net.Socket({ fd }) refuses it, fs.read would hold a
+ * thread-pool thread per pending read), hence a libuv poll from the native module.
+ */
+export function pollReadable(fd: number, onReadable: (error?: string) => void): FdPoll {
+  return native().pollReadable(fd, onReadable);
+}
+
+/** Stops a poll; closing one twice does nothing. The descriptor itself stays open. */
+export function closePoll(poll: FdPoll): void {
+  native().pollClose(poll);
+}
+
+/**
+ * Reads every packet waiting on a non-blocking TUN descriptor, up to lengths.length and
+ * buffer.length / slotSize: packet i at buffer[i * slotSize] with length lengths[i]. Returns the
+ * count (0: none waiting). A packet longer than slotSize is cut (the caller sizes slots above the
+ * device's MTU). Throws on a read error other than EAGAIN when nothing was read.
+ */
+export function readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number {
+  return native().readPackets(fd, buffer, slotSize, lengths);
 }
 
 /**
@@ -60,4 +108,12 @@ export function bindSocketsInNetns(nsPath: string, specs: readonly SocketSpec[])
  */
 export function createNetns(nsPath: string): void {
   native().addNetns(nsPath);
+}
+
+/**
+ * Closes a descriptor this module made (a TUN's, a socket's never adopted by Node). Node's own
+ * fs.closeSync works too but, on a worker thread, warns about descriptors it did not open.
+ */
+export function closeFd(fd: number): void {
+  native().closeFd(fd);
 }

@@ -207,6 +207,7 @@ function agentControllers(
     spawn: spawnChild,
     clock,
     log,
+    metrics,
     runDir: opts.runDir,
   };
   const node = nodeControllers({
@@ -405,6 +406,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
     spawn: spawnChild,
     clock: systemClock,
     log: new JsonLogger((line) => process.stderr.write(line)),
+    metrics: new PromMetrics(),
     runDir: opts.runDir,
   };
   for (const kind of allBackendKinds()) removed.described.push(...((await kind.cleanup?.(deps)) ?? []));

@@ -42,7 +42,11 @@ export function registerLab(program: Command): void {
       .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
   )
     .option('--nodes <n>', 'number of nodes', '3')
-    .option('--backend <type>', 'vxlan, host-gw or bgp (BIRD in every node)', 'vxlan')
+    .option(
+      '--backend <type>',
+      "vxlan, host-gw, udp (Flannel's TUN + userspace forwarder, slow) or bgp (BIRD in every node)",
+      'vxlan',
+    )
     .option(
       '--segments <k>',
       `L2 segments the nodes are spread over, joined by one router (1 to ${MAX_LAB_SEGMENTS}; segment k is 10.99.k.0/24, node i is on segment (i-1) mod K)`,

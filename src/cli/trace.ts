@@ -1,6 +1,7 @@
 // `weft trace FROM TO [--port P] [--protocol TCP|UDP|ICMP] [-o text|json]`: one real packet, followed hop by hop by the kernel's nftables tracing.
 import type { Command } from 'commander';
 import { hopsOf, renderHops } from '../core/trace/hops.js';
+import { predictFor } from '../core/trace/predict.js';
 import type { TraceProtocol } from '../core/trace/trace-table.js';
 import { openLab, requireRoot, withLabOption } from './lab-common.js';
 
@@ -34,17 +35,25 @@ export function registerTrace(program: Command): void {
       requireRoot('weft trace');
       const lab = openLab(flags);
       try {
-        const trace = await lab.trace(from, to, port, protocol);
-        const { hops, end } = hopsOf(trace.seen, trace.probe.from.label);
+        const { real, model } = await lab.trace(from, to, port, protocol);
+        const { hops, end } = hopsOf(real.seen, real.probe.from.label);
+        const { predicted, differences } = predictFor({ hops, end }, model, real.probe);
         if (flags.output === 'json') {
-          process.stdout.write(`${JSON.stringify({ probe: trace.probe, hops, end }, null, 2)}\n`);
+          process.stdout.write(
+            `${JSON.stringify({ probe: real.probe, hops, end, predicted, differences }, null, 2)}\n`,
+          );
           return;
         }
-        const p = trace.probe;
+        const p = real.probe;
         process.stdout.write(
           `trace ${from} → ${p.daddr}${p.port !== undefined ? `:${p.port}` : ''} ${p.protocol} (one packet, ip id ${p.ipId}${p.sport !== undefined ? `, source port ${p.sport}` : ''})\n`,
         );
         process.stdout.write(renderHops(hops, end));
+        process.stdout.write(
+          differences.length === 0
+            ? `the model predicts the same: ${predicted.hops.join(' → ')}\n`
+            : `MISMATCH between the kernel and weft's model (a bug: please report it):\n${differences.map((d) => `  ${d}`).join('\n')}\n`,
+        );
       } finally {
         await lab.close();
       }

@@ -84,3 +84,14 @@ export const ALL_METRICS: readonly MetricDef[] = [
   LEASE_EXPIRY,
   POLICY_REVISION,
 ];
+
+export const UDP_FORWARDED: MetricDef = {
+  name: 'weft_udp_forwarded_packets_total',
+  help: 'udp backend: packets the forwarder sent to peers (sent) and wrote to its TUN from peers (received).',
+  labelNames: ['direction'],
+};
+export const UDP_DROPPED: MetricDef = {
+  name: 'weft_udp_dropped_packets_total',
+  help: 'udp backend: packets the forwarder dropped, by reason (no-route: no peer owns the destination; unknown-sender: a datagram from a host that is no peer; ...).',
+  labelNames: ['reason'],
+};

@@ -245,6 +245,12 @@ export function vxlanDeviceName(vni: number): string {
 }
 
 /**
+ * The udp backend's TUN device (Flannel's is `flannel0`). Its name is not `weft.`-prefixed, so
+ * the VXLAN listing never takes it for one of the vxlan backend's devices.
+ */
+export const UDP_TUN_DEVICE = 'weft0';
+
+/**
  * The routing protocol number (`ip route ... proto 119`) that marks every route weft's backends
  * install, so the reconciler can list exactly its own routes (`ip route show proto 119`) and never
  * touch another's. 119 = 0x77 = ASCII "w"; it is not among the numbers iproute2's rt_protos

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
-import type { K8sObject, Pod, PodStatus } from '../core/k8s/objects.js';
+import type { K8sObject, Pod, PodStatus, Service } from '../core/k8s/objects.js';
 import type { PolicyCluster } from '../core/policy/evaluate.js';
 import type { ReachPod } from '../core/policy/reach.js';
 import { parseManifestLocated, type LocatedObject } from '../core/k8s/parse.js';
@@ -18,7 +18,7 @@ import type { ConnectionOutcome, ServiceProbeSource } from '../core/lab/service-
 import { NAMESPACE_NAME_LABEL, planApply, planDelete, RESOURCE_NAMES } from '../core/lab/apply-plan.js';
 import { checkLabName, labNetConf, serviceRangesOf } from '../core/lab/lab-spec.js';
 import { parseNetConf } from '../core/flannel/net-conf.js';
-import type { JourneyBackend, JourneyNode } from '../core/services/explain.js';
+import { explainServiceJourney, type JourneyBackend, type JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
@@ -38,6 +38,18 @@ const udpSourceEnv = (base: number) => ({
   PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
   WEFT_PROBE_UDP_SOURCE_BASE: String(base),
 });
+
+/** A real trace and what the model needs to predict it (src/core/trace/predict.ts). */
+export interface LabTrace {
+  real: RealTrace;
+  model: {
+    from: ReachPod;
+    pods: ReachPod[];
+    policy: PolicyCluster;
+    /** Through a Service: its name and the endpoints (address:port) the model may choose. */
+    service?: { name: string; candidates: string[] };
+  };
+}
 
 export interface PodView {
   stored: Stored<Pod>;
@@ -252,6 +264,7 @@ export class LabClient {
    */
   async journeyContext(): Promise<{ clusterCidr: string; nodes: JourneyNode[]; backend: JourneyBackend }> {
     const conf = parseNetConf(labNetConf(this.record.spec));
+    const backendType = conf.backend.type;
     const nodes = (await this.nodes()).map((n) => ({
       name: n.name,
       internalIP: n.internalIP,
@@ -262,11 +275,7 @@ export class LabClient {
       nodes,
       // The lab's nodes reach the underlay through eth0 (src/lab/underlay.ts). A bgp node's route
       // to a peer's pods is a plain route over the underlay, the hop host-gw's journey describes.
-      backend: {
-        ...conf.backend,
-        type: conf.backend.type === 'bgp' ? 'host-gw' : conf.backend.type,
-        underlayDevice: 'eth0',
-      },
+      backend: { ...conf.backend, type: backendType === 'bgp' ? 'host-gw' : backendType, underlayDevice: 'eth0' },
     };
   }
 
@@ -346,7 +355,7 @@ export class LabClient {
    * namespace/name, `service/namespace/name`, or an IPv4 address), followed through every node,
    * pod and router namespace of the lab by nftables tracing (./packet-trace.ts).
    */
-  async trace(from: string, to: string, port: number | undefined, protocol: TraceProtocol): Promise<RealTrace> {
+  async trace(from: string, to: string, port: number | undefined, protocol: TraceProtocol): Promise<LabTrace> {
     const pods = await this.pods();
     const find = (ref: string, what: string): PodView => {
       const [ns, name, extra] = ref.split('/');
@@ -359,15 +368,17 @@ export class LabClient {
     const source = find(from, 'FROM');
     let daddr: string;
     let dport = port;
+    let svc: (Service & { spec: { clusterIP: string } }) | undefined;
     if (/^\d+\.\d+\.\d+\.\d+$/.test(to)) daddr = to;
     else if (to.startsWith('service/')) {
       const [, ns, name] = to.split('/');
-      const svc = (await this.store.list('Service')).find(
+      const found = (await this.store.list('Service')).find(
         (s) => s.object.metadata.namespace === ns && s.object.metadata.name === name,
       )?.object;
-      if (!svc) throw new Error(`TO: services "${name}" not found in namespace "${ns}"`);
-      if (!svc.spec.clusterIP || svc.spec.clusterIP === 'None')
+      if (!found) throw new Error(`TO: services "${name}" not found in namespace "${ns}"`);
+      if (!found.spec.clusterIP || found.spec.clusterIP === 'None')
         throw new Error(`TO: service ${ns}/${name} has no ClusterIP (headless or ExternalName): trace a pod instead`);
+      svc = found as Service & { spec: { clusterIP: string } };
       daddr = svc.spec.clusterIP;
       dport ??= svc.spec.ports[0]?.port;
     } else {
@@ -389,11 +400,36 @@ export class LabClient {
       source.sandbox!.netns === ''
         ? namespaces.find((n) => n.label === `node ${source.sandbox!.node}`)!
         : namespaces.find((n) => n.label === `pod ${from}`)!;
-    return traceRealPacket({
+    const policy = await this.policyCluster();
+    const reachPods = pods.map(LabClient.reachPod);
+    let service: LabTrace['model']['service'];
+    if (svc) {
+      const sp = svc.spec.ports.find((p) => p.port === dport && p.protocol === protocol.toUpperCase());
+      let candidates: string[] = [];
+      if (sp) {
+        const journey = explainServiceJourney({
+          client: LabClient.reachPod(source),
+          service: svc,
+          port: sp,
+          services: (await this.store.list('Service')).map((s) => s.object),
+          slices: (await this.store.list('EndpointSlice')).map((s) => s.object),
+          pods: reachPods,
+          policy,
+          ...(await this.journeyContext()),
+        });
+        candidates = journey.candidates.map((c) => `${c.address}:${c.port}`);
+      }
+      service = { name: `${svc.metadata.namespace}/${svc.metadata.name}`, candidates };
+    }
+    const real = await traceRealPacket({
       exec: this.exec,
       namespaces,
       probe: { from: fromNs, daddr, ...(dport !== undefined ? { port: dport } : {}), protocol },
     });
+    return {
+      real,
+      model: { from: LabClient.reachPod(source), pods: reachPods, policy, ...(service ? { service } : {}) },
+    };
   }
 
   /** probe() as the matrix `weft probe` prints, pods named namespace/name in the given order. */

@@ -21,6 +21,7 @@ import { NftMonitor } from '../adapters/nft-monitor.js';
 import { planFullRebuild, planRemoval } from '../core/nft/sync.js';
 import { groupByTrace, type TraceEvent } from '../core/trace/nft-monitor.js';
 import { traceTable, traceTableName, type TraceProtocol } from '../core/trace/trace-table.js';
+import { routeHopOf, type RouteHop } from '../core/trace/route-hop.js';
 import type { Exec } from '../ports/exec.js';
 
 export interface TraceNamespace {
@@ -41,6 +42,8 @@ export interface ProbeSpec {
 export interface NamespaceTrace extends TraceNamespace {
   /** The events of each trace id the kernel gave the packet here (one, unless it passed twice). */
   traces: TraceEvent[][];
+  /** Where this namespace's kernel routed the packet on (forwarded packets only). */
+  route?: RouteHop;
   /** When the first event arrived (performance.now()): the namespaces' order along the path. */
   firstAt: number;
 }
@@ -105,7 +108,12 @@ export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
     for (const { ns, monitor } of monitors) {
       if (monitor.events.length === 0) continue;
       const traces = [...groupByTrace(monitor.events.map((e) => e.event)).values()];
-      seen.push({ ...ns, traces, firstAt: monitor.events[0]!.at });
+      const route = await routeOf(
+        o.exec,
+        ns,
+        monitor.events.map((e) => e.event),
+      );
+      seen.push({ ...ns, traces, firstAt: monitor.events[0]!.at, ...(route ? { route } : {}) });
     }
     seen.sort((a, b) => a.firstAt - b.firstAt);
     return {
@@ -120,6 +128,45 @@ export async function traceRealPacket(o: RealTraceOptions): Promise<RealTrace> {
         .catch(() => undefined);
     await Promise.all(monitors.map(({ monitor }) => monitor.stop()));
   }
+}
+
+/**
+ * The kernel's routing decision for the packet in one namespace, asked with the packet's own
+ * addresses and input device (the last forwarded packet line: after any DNAT, before SNAT); for
+ * a VXLAN device also its VNI, the gateway's neighbour entry and the FDB entry it leads to.
+ */
+async function routeOf(exec: Exec, ns: TraceNamespace, events: readonly TraceEvent[]): Promise<RouteHop | undefined> {
+  const p = [...events]
+    .reverse()
+    .find(
+      (e) => e.packet?.iif !== undefined && e.packet.oif !== undefined && e.packet['ip saddr'] !== undefined,
+    )?.packet;
+  if (!p) return undefined;
+  const ask = async (argv: string[]): Promise<unknown> => {
+    const r = await exec.tryRun({ argv, netns: ns.netns, context: `trace: ${argv.join(' ')} in ${ns.label}` });
+    if (r.exitCode !== 0) return undefined;
+    try {
+      return JSON.parse(r.stdout) as unknown;
+    } catch {
+      return undefined;
+    }
+  };
+  const daddr = p['ip daddr']!;
+  const routeGet = await ask(['ip', '-j', 'route', 'get', daddr, 'from', p['ip saddr']!, 'iif', p.iif!]);
+  const dev = (Array.isArray(routeGet) ? (routeGet[0] as { dev?: unknown } | undefined)?.dev : undefined) as
+    | string
+    | undefined;
+  return routeHopOf({
+    routeGet,
+    routeMatch: await ask(['ip', '-j', 'route', 'show', 'match', daddr]),
+    ...(dev !== undefined
+      ? {
+          link: await ask(['ip', '-j', '-d', 'link', 'show', 'dev', dev]),
+          neigh: await ask(['ip', '-j', 'neigh', 'show', 'dev', dev]),
+          fdb: await ask(['bridge', '-j', 'fdb', 'show', 'dev', dev]),
+        }
+      : {}),
+  });
 }
 
 /** hping3's argv for exactly one probe packet with that IP id. */

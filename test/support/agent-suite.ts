@@ -167,7 +167,11 @@ export function agentSuite(o: AgentSuiteOptions): void {
       const cases: Array<[string, RegExp]> = [
         ['{"Network":"10.244.0.0/33"}', /Network: invalid CIDR/],
         ['{"Network":"10.244.0.0/16","SubnetLen":8}', /SubnetLen: 8 is too small/],
-        ['{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}', /Backend\.Type: must be "vxlan" or "host-gw"/],
+        ['{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}', /Backend\.Type: must be "vxlan", "host-gw" or "udp"/],
+        [
+          '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":70000}}',
+          /Backend\.Port: must be between 1 and 65535/,
+        ],
         ['{"Network":"10.244.0.0/16","Backend":{"VNI":16777216}}', /Backend\.VNI: must be between 0 and 16777215/],
       ];
       const linksBefore = ipJson(n.ns, ['link', 'show']).length;

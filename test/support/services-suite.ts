@@ -523,11 +523,13 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       interface TraceDoc {
         hops: Array<{
           label: string;
+          route?: { gateway?: string; dev?: string; vxlan?: { remote?: string } };
           first: string;
           last: string;
           rules: Array<{ chain: string; verdict: string; rule: string; comment?: string }>;
         }>;
         end: { kind: string; at?: string; rule?: { comment?: string } };
+        differences: string[];
       }
       const trace = (...args: string[]) => JSON.parse(lab.must(['trace', ...args, '-o', 'json'])) as TraceDoc;
       // client (n1) → the web ClusterIP: n1 picks an endpoint (DNAT), the endpoint's pod receives it.
@@ -544,6 +546,15 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         JSON.stringify(n1.rules),
       );
       assert.equal(t.hops.at(-1)!.label, `pod ${NS}/${to}`);
+      // n1's routing decision, as its kernel answers it: the bridge for b1, else the endpoint's node.
+      const target = Number(to.slice(1));
+      if (target === 1) assert.equal(n1.route?.dev, 'cni0', JSON.stringify(n1.route));
+      else {
+        const peer = nodeIps()[target - 1]!;
+        const via = n1.route?.vxlan ? n1.route.vxlan.remote : n1.route?.gateway;
+        assert.equal(via, peer, `n1 sends it to n${target} (${peer}): ${JSON.stringify(n1.route)}`);
+      }
+      assert.deepEqual(t.differences, [], "the model's path is the kernel's");
       // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
       const policy =
         `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +
@@ -558,6 +569,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
         assert.equal(d.end.at, 'node n2');
         assert.match(d.end.rule?.comment ?? '', /svc\/trace-web/);
         assert.ok(!d.hops.some((h) => h.label === `pod ${NS}/b2`), 'b2 never saw it');
+        assert.deepEqual(d.differences, [], "the model's path is the kernel's");
       } finally {
         remove('trace-policy.yaml', policy);
       }

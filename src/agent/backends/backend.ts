@@ -17,6 +17,7 @@ import type { BackendData } from '../../ports/lease-store.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Exec, SpawnChild } from '../../ports/exec.js';
 import type { Logger } from '../../ports/logger.js';
+import type { Metrics } from '../../ports/metrics.js';
 import type { Netlink } from '../../ports/netlink.js';
 
 export interface BackendSyncInput {
@@ -55,6 +56,8 @@ export interface BackendDeps {
   spawn: SpawnChild;
   clock: Clock;
   log: Logger;
+  /** The agent's metrics (the udp backend counts its forwarder's packets there). */
+  metrics: Metrics;
   /** The agent's run directory (subnet.env lives there): a backend's own files go under it. */
   runDir: string;
 }

@@ -11,6 +11,7 @@ import { BGP } from './bgp.js';
 import type { Backend, BackendSyncInput } from './backend.js';
 import { FakeClock } from '../../testkit/clock-fake.js';
 import { JsonLogger } from '../../adapters/json-logger.js';
+import { PromMetrics } from '../../adapters/metrics-prom.js';
 import { ExecError } from '../../core/port-errors.js';
 import type { Child, ChildRequest, Exec, ExecRequest, ExecResult } from '../../ports/exec.js';
 import type { Netlink } from '../../ports/netlink.js';
@@ -104,6 +105,7 @@ describe('bgp backend supervision', () => {
       },
       clock,
       log: new JsonLogger((l) => logs.push(l)),
+      metrics: new PromMetrics(),
       runDir: dir,
     });
   });

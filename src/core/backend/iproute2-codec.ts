@@ -8,6 +8,7 @@
 
 import { VXLAN_DEVICE_PREFIX, WEFT_ROUTE_PROTOCOL } from '../names.js';
 import type { ActualNeighbour, ActualRoute, BackendChange, BackendFdbEntry, VxlanDeviceState } from './state.js';
+import type { TunDeviceState } from './udp-plan.js';
 
 /** A token safe on a batch line (the batch readers split on whitespace and treat '#' as a comment). */
 function token(text: string, what: string): string {
@@ -50,7 +51,7 @@ function ipLines(c: BackendChange): string[] {
     case 'replace-route': {
       const r = c.route;
       return [
-        `route replace ${token(r.dst, 'route')} via ${token(r.via, 'gateway')} dev ${token(r.dev, 'device')}${r.onlink ? ' onlink' : ''} proto ${PROTO}`,
+        `route replace ${token(r.dst, 'route')}${r.via === undefined ? '' : ` via ${token(r.via, 'gateway')}`} dev ${token(r.dev, 'device')}${r.onlink ? ' onlink' : ''} proto ${PROTO}`,
       ];
     }
     case 'delete-route': {
@@ -166,6 +167,21 @@ export function parseVxlanDevices(text: string): VxlanDeviceState[] {
     out.push(dev);
   }
   return out;
+}
+
+/** `ip -j address show dev NAME` of the udp backend's TUN device; undefined when it is not there. */
+export function parseTunDevice(text: string, name: string): TunDeviceState | undefined {
+  const l = parseJsonList(text, `ip -j address show dev ${name}`).find((x) => str(x.ifname) === name);
+  if (!l) return undefined;
+  return {
+    name,
+    mtu: num(l.mtu) ?? 0,
+    up: strings(l.flags).includes('UP'),
+    addresses: (Array.isArray(l.addr_info) ? l.addr_info : [])
+      .map(obj)
+      .filter((a) => a.family === 'inet')
+      .map((a) => `${str(a.local) ?? ''}/${num(a.prefixlen) ?? 32}`),
+  };
 }
 
 /** `ip -j route show table main proto 119` (ip omits the protocol, it was the filter). */

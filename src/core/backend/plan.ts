@@ -63,14 +63,14 @@ export function vtepMacFor(publicIp: string): string {
   return octets.map((o) => o.toString(16).padStart(2, '0')).join(':');
 }
 
-interface ParsedNode {
+export interface ParsedNode {
   subnet: IpNet;
   publicIp: IpAddress;
   segment: IpNet;
   network: IpNet;
 }
 
-function parseNode(node: BackendNode, conf: BackendNetConf): ParsedNode {
+export function parseNode(node: BackendNode, conf: BackendNetConf): ParsedNode {
   const fail = (field: string, why: string): never => {
     throw new BackendPlanError(`backend plan: ${field} ${why}`);
   };
@@ -89,18 +89,20 @@ function parseNode(node: BackendNode, conf: BackendNetConf): ParsedNode {
   if (!Number.isInteger(node.underlay.mtu) || node.underlay.mtu < 576)
     fail('underlay mtu', `${node.underlay.mtu} is not a usable MTU`);
   const b = conf.backend;
+  if (b.type === 'vxlan' || b.type === 'udp') {
+    if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
+      fail('backend Port', `${b.port} is outside 1..65535`);
+  }
   if (b.type === 'vxlan') {
     if (!Number.isInteger(b.vni) || b.vni < 0 || b.vni > 0xffffff)
       fail('backend VNI', `${b.vni} is outside 0..16777215`);
-    if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
-      fail('backend Port', `${b.port} is outside 1..65535`);
     if (b.mtu !== undefined && (!Number.isInteger(b.mtu) || b.mtu < 576))
       fail('backend MTU', `${b.mtu} is not a usable MTU`);
   }
   return { subnet: networkOf(subnet), publicIp, segment: networkOf(segment), network };
 }
 
-interface ParsedPeer {
+export interface ParsedPeer {
   lease: PeerLease;
   subnet: IpNet;
   publicIp: IpAddress;
@@ -119,7 +121,7 @@ function comparePeers(a: ParsedPeer, b: ParsedPeer): number {
   );
 }
 
-function describe(lease: PeerLease): string {
+export function describePeer(lease: PeerLease): string {
   return `peer ${lease.publicIp} (subnet ${lease.subnet})`;
 }
 
@@ -127,21 +129,21 @@ function describe(lease: PeerLease): string {
  * Keeps the peers that can have a route at all, in canonical order; the rest become errors.
  * The node's own lease (same subnet) is skipped silently: it is not a peer.
  */
-function screenPeers(node: ParsedNode, peers: readonly PeerLease[], errors: PeerError[]): ParsedPeer[] {
+export function screenPeers(node: ParsedNode, peers: readonly PeerLease[], errors: PeerError[]): ParsedPeer[] {
   const parsed: ParsedPeer[] = [];
   for (const lease of peers) {
     const err = (message: string) => errors.push({ subnet: lease.subnet, publicIp: lease.publicIp, message });
     const subnet = tryParseCidr(lease.subnet);
     const publicIp = tryParseIp(lease.publicIp);
-    if (!subnet || subnet.address.family !== 4) err(`${describe(lease)}: subnet is not an IPv4 CIDR`);
-    else if (!publicIp || publicIp.family !== 4) err(`${describe(lease)}: public IP is not an IPv4 address`);
+    if (!subnet || subnet.address.family !== 4) err(`${describePeer(lease)}: subnet is not an IPv4 CIDR`);
+    else if (!publicIp || publicIp.family !== 4) err(`${describePeer(lease)}: public IP is not an IPv4 address`);
     else parsed.push({ lease, subnet: networkOf(subnet), publicIp });
   }
   parsed.sort(comparePeers);
   const kept: ParsedPeer[] = [];
   for (const p of parsed) {
     const err = (message: string) => errors.push({ subnet: p.lease.subnet, publicIp: p.lease.publicIp, message });
-    const what = describe(p.lease);
+    const what = describePeer(p.lease);
     if (p.subnet.prefix === node.subnet.prefix && p.subnet.address.value === node.subnet.address.value) continue;
     if (cidrsOverlap(p.subnet, node.subnet))
       err(`${what}: subnet overlaps this node's subnet ${formatCidr(node.subnet)}`);
@@ -171,7 +173,7 @@ function planHostGw(node: BackendNode, parsed: ParsedNode, peers: ParsedPeer[], 
       errors.push({
         subnet: p.lease.subnet,
         publicIp: p.lease.publicIp,
-        message: `host-gw: ${describe(p.lease)}${p.lease.nodeName ? ` of node ${p.lease.nodeName}` : ''} is not on this node's segment ${formatCidr(parsed.segment)}; not routed: use vxlan, vxlan with DirectRouting, or bgp`,
+        message: `host-gw: ${describePeer(p.lease)}${p.lease.nodeName ? ` of node ${p.lease.nodeName}` : ''} is not on this node's segment ${formatCidr(parsed.segment)}; not routed: use vxlan, vxlan with DirectRouting, or bgp`,
       });
     }
   }
@@ -211,7 +213,7 @@ function planVxlan(
   const fdb: BackendFdbEntry[] = [];
   const macOwner = new Map<string, PeerLease>();
   for (const p of peers) {
-    const what = describe(p.lease);
+    const what = describePeer(p.lease);
     const err = (message: string) => errors.push({ subnet: p.lease.subnet, publicIp: p.lease.publicIp, message });
     if (b.directRouting && cidrContains(parsed.segment, p.publicIp)) {
       // DirectRouting, as Flannel: a peer on our segment is reached by a plain route over the
@@ -237,7 +239,7 @@ function planVxlan(
     }
     const owner = macOwner.get(mac);
     if (owner || mac === device.mac) {
-      err(`vxlan: ${what} has VTEP MAC ${mac}, already used by ${owner ? describe(owner) : 'this node'}`);
+      err(`vxlan: ${what} has VTEP MAC ${mac}, already used by ${owner ? describePeer(owner) : 'this node'}`);
       continue;
     }
     macOwner.set(mac, p.lease);
@@ -267,6 +269,8 @@ export interface BackendPlanInput {
 export function planBackend({ node, conf, peers }: BackendPlanInput): DesiredBackendState {
   if (conf.backend.type === 'bgp')
     throw new BackendPlanError('backend plan: the bgp backend routes through BIRD (src/core/bgp), not a kernel plan');
+  if (conf.backend.type === 'udp')
+    throw new BackendPlanError('backend plan: the udp backend is planned by planUdp (udp-plan.ts), not here');
   const parsed = parseNode(node, conf);
   const errors: PeerError[] = [];
   const kept = screenPeers(parsed, peers, errors);

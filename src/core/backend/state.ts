@@ -11,7 +11,7 @@
 import type { Lease } from '../../ports/lease-store.js';
 import type { BgpConf } from '../bgp/bird-config.js';
 
-export type BackendType = 'vxlan' | 'host-gw' | 'bgp';
+export type BackendType = 'vxlan' | 'host-gw' | 'udp' | 'bgp';
 
 /** This node, as the backend sees it: its lease and the underlay interface it talks through. */
 export interface BackendNode {
@@ -36,7 +36,7 @@ export interface BackendNetConf {
     type: BackendType;
     /** VXLAN network identifier (Flannel's default: 1). */
     vni: number;
-    /** VXLAN UDP port (Flannel's default: 8472, the Linux kernel's). */
+    /** vxlan: the VXLAN UDP port (Flannel's default: 8472, the Linux kernel's); udp: the forwarder's port (8285). */
     port: number;
     /** vxlan only: peers on this node's segment get direct routes instead of VXLAN. */
     directRouting: boolean;
@@ -66,10 +66,13 @@ export interface VxlanDeviceSpec {
 }
 
 export interface BackendRoute {
-  /** The peer's subnet. */
+  /** The peer's subnet (udp: the whole cluster network). */
   dst: string;
-  /** The next hop: the peer's VTEP address (vxlan) or its public IP (host-gw, direct routing). */
-  via: string;
+  /**
+   * The next hop: the peer's VTEP address (vxlan) or its public IP (host-gw, direct routing);
+   * none for a route straight into a device (udp: the network into the TUN device).
+   */
+  via?: string;
   dev: string;
   /** Gateway outside every connected prefix of `dev` (the vxlan case); see plan.ts. */
   onlink: boolean;

@@ -52,6 +52,17 @@ test('bgp: defaults (AS 64512, mesh) and router peering with one or several rout
   assert.equal(backendOf('{"Type":"vxlan"}').bgp, undefined);
 });
 
+test("udp: Flannel's port 8285 unless Port says otherwise", () => {
+  assert.deepEqual(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}').backend, {
+    type: 'udp',
+    vni: 1,
+    port: 8285,
+    directRouting: false,
+  });
+  assert.equal(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":9000}}').backend.port, 9000);
+  assert.equal(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}').backend.port, 8472);
+});
+
 test('default SubnetLen as Flannel: /24 up to a /22 network, then a quarter of the network; the first subnet is skipped', () => {
   const cases: Array<[string, number, string, string]> = [
     ['10.0.0.0/8', 24, '10.0.1.0/24', '10.255.255.0/24'],
@@ -89,8 +100,33 @@ const bad: Array<[string, string, RegExp]> = [
   ],
   [
     'unknown backend',
-    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}',
-    /net-conf: Backend\.Type: must be "vxlan", "host-gw" or "bgp"/,
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}',
+    /net-conf: Backend\.Type: must be "vxlan", "host-gw", "udp" or "bgp"/,
+  ],
+  [
+    'udp port out of range',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":65536}}',
+    /net-conf: Backend\.Port: must be between 1 and 65535/,
+  ],
+  [
+    'udp port not an integer',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":"8285"}}',
+    /net-conf: Backend\.Port: Expected number, received string/,
+  ],
+  [
+    'udp with a VNI',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","VNI":1}}',
+    /net-conf: Backend\.VNI: only applies to the vxlan backend, not udp/,
+  ],
+  [
+    'udp with DirectRouting',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","DirectRouting":false}}',
+    /net-conf: Backend\.DirectRouting: only applies to the vxlan backend, not udp/,
+  ],
+  [
+    'udp with an MTU',
+    '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","MTU":1400}}',
+    /net-conf: Backend\.MTU: only applies to the vxlan backend: udp's device MTU is the underlay's minus 28/,
   ],
   [
     'VNI out of range',

@@ -4,7 +4,7 @@
  * unchanged (field names and defaults as Flannel documents them); every error names the field.
  *
  * Differences from flanneld: the default backend is vxlan (Flannel's historic default "udp" is
- * long deprecated), only IPv4 networks are supported (EnableIPv6/IPv6Network are refused), and
+ * long deprecated, but available as Type "udp"), only IPv4 networks are supported (EnableIPv6/IPv6Network are refused), and
  * unknown fields are errors rather than silently ignored, so a typo never goes unnoticed.
  */
 
@@ -31,21 +31,25 @@ export class NetConfError extends Error {
 const BACKEND = z
   .object({
     Type: z
-      .enum(['vxlan', 'host-gw', 'bgp'], { errorMap: () => ({ message: 'must be "vxlan", "host-gw" or "bgp"' }) })
+      .enum(['vxlan', 'host-gw', 'udp', 'bgp'], {
+        errorMap: () => ({ message: 'must be "vxlan", "host-gw", "udp" or "bgp"' }),
+      })
       .default('vxlan'),
+    // Defaults are applied after parsing: VNI and DirectRouting are refused for udp only when written.
     VNI: z
       .number()
       .int('must be an integer')
       .min(0, 'must be between 0 and 16777215')
       .max(16777215, 'must be between 0 and 16777215')
-      .default(1),
+      .optional(),
+    // vxlan's UDP port (default 8472, the kernel's) or udp's (default 8285, Flannel's).
     Port: z
       .number()
       .int('must be an integer')
       .min(1, 'must be between 1 and 65535')
       .max(65535, 'must be between 1 and 65535')
-      .default(8472),
-    DirectRouting: z.boolean().default(false),
+      .optional(),
+    DirectRouting: z.boolean().optional(),
     MTU: z
       .number()
       .int('must be an integer')
@@ -62,6 +66,9 @@ const BACKEND = z
     RouterAddress: z.union([z.string(), z.array(z.string()).min(1, 'must name at least one address')]).optional(),
   })
   .strict();
+
+/** Flannel's default ports: the kernel's VXLAN port, and the udp backend's own (bgp: BGP's, unused). */
+const DEFAULT_PORT = { vxlan: 8472, 'host-gw': 8472, udp: 8285, bgp: 179 } as const;
 
 /** Flannel's (and weft's vxlan) fields that mean nothing to another backend. */
 const VXLAN_ONLY = ['VNI', 'Port', 'DirectRouting', 'MTU', 'GBP', 'Learning'] as const;
@@ -147,8 +154,21 @@ export function parseNetConf(text: string): NetConf {
     );
   const b = raw.Backend;
   if (b.Type === 'host-gw' && b.DirectRouting) fail('Backend.DirectRouting', 'only applies to the vxlan backend');
+  if (b.Type === 'udp') {
+    // Flannel's udp backend reads only Port; the rest would be silently meaningless here.
+    const vxlanOnly = { VNI: b.VNI, DirectRouting: b.DirectRouting, GBP: b.GBP, Learning: b.Learning };
+    for (const [field, value] of Object.entries(vxlanOnly))
+      if (value !== undefined) fail(`Backend.${field}`, 'only applies to the vxlan backend, not udp');
+    if (b.MTU !== undefined)
+      fail('Backend.MTU', "only applies to the vxlan backend: udp's device MTU is the underlay's minus 28");
+  }
   const written = backendFieldsWritten(value);
-  const backend: NetConf['backend'] = { type: b.Type, vni: b.VNI, port: b.Port, directRouting: b.DirectRouting };
+  const backend: NetConf['backend'] = {
+    type: b.Type,
+    vni: b.VNI ?? 1,
+    port: b.Port ?? DEFAULT_PORT[b.Type],
+    directRouting: b.DirectRouting ?? false,
+  };
   if (b.MTU !== undefined) backend.mtu = b.MTU;
   if (b.Type !== 'bgp') {
     for (const f of BGP_ONLY) if (written.has(f)) fail(`Backend.${f}`, 'only applies to the bgp backend');

@@ -143,7 +143,7 @@ const bad: Array<[string, LabUpOptions, RegExp]> = [
   ['zero nodes', { nodes: '0' }, /^--nodes: "0" must be a whole number from 1 to 200/],
   ['a fractional node count', { nodes: '2.5' }, /^--nodes:/],
   ['too many nodes', { nodes: '201' }, /^--nodes:/],
-  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan, host-gw or bgp\)/],
+  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan, host-gw, udp or bgp\)/],
   ['an unknown bgp peering', { backend: 'bgp', bgpPeer: 'ring' }, /^--bgp-peer: "ring" must be mesh or router/],
   ['--bgp-peer without bgp', { bgpPeer: 'mesh' }, /^--bgp-peer: only applies to the bgp backend .* not vxlan/],
   [

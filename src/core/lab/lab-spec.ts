@@ -27,7 +27,7 @@ import { checkDns1123Subdomain } from '../k8s/names.js';
 import { parseUpstream } from '../dns/upstreams.js';
 import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
-export type LabBackend = 'vxlan' | 'host-gw' | 'bgp';
+export type LabBackend = 'vxlan' | 'host-gw' | 'udp' | 'bgp';
 
 export type LabStore =
   /** The SQLite file in the lab's directory. */
@@ -244,8 +244,8 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(`--nodes: "${nodesText}" must be a whole number from 1 to ${MAX_LAB_NODES}`);
   }
   const backend = o.backend ?? 'vxlan';
-  if (backend !== 'vxlan' && backend !== 'host-gw' && backend !== 'bgp')
-    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan, host-gw or bgp)`);
+  if (backend !== 'vxlan' && backend !== 'host-gw' && backend !== 'udp' && backend !== 'bgp')
+    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan, host-gw, udp or bgp)`);
   const network = o.network ?? '10.244.0.0/16';
   let cidr;
   try {

@@ -165,7 +165,8 @@ function fieldOf(p: TracePacket, s: Selector): Atom | undefined {
 
 function partHolds(part: Part, s: Selector, value: Atom): boolean {
   const t = typeOfSelector(s);
-  if (t === undefined) return typeof part === 'string' && part === value;
+  // Selectors of no set type (fib results, the IP id) compare plainly: a name, or a number.
+  if (t === undefined) return (typeof part === 'string' || typeof part === 'number') && part === value;
   return partContains(part, t, value);
 }
 

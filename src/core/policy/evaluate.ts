@@ -136,8 +136,13 @@ export function namedPort(destination: Pick<PolicyPod, 'ports'>, name: string, p
 }
 
 /** Does a rule port match port/protocol on `destination`, resolving names against its container ports? */
-function portMatches(rulePort: NetworkPolicyPort, port: number, protocol: Protocol, destination: PolicyPod): boolean {
-  if (rulePort.protocol !== protocol) return false;
+function portMatches(
+  rulePort: NetworkPolicyPort,
+  port: number,
+  protocol: PolicyProtocol,
+  destination: PolicyPod,
+): boolean {
+  if (protocol === 'ICMP' || rulePort.protocol !== protocol) return false;
   if (rulePort.port === undefined) return true;
   if (typeof rulePort.port === 'string') return namedPort(destination, rulePort.port, protocol) === port;
   return rulePort.endPort === undefined ? rulePort.port === port : port >= rulePort.port && port <= rulePort.endPort;
@@ -150,7 +155,7 @@ function rulesAllow(
   other: PolicyPod,
   destination: PolicyPod,
   port: number,
-  protocol: Protocol,
+  protocol: PolicyProtocol,
 ): RuleRef[] {
   const out: RuleRef[] = [];
   for (const p of policies) {
@@ -175,7 +180,7 @@ function decide(
   other: PolicyPod,
   destination: PolicyPod,
   port: number,
-  protocol: Protocol,
+  protocol: PolicyProtocol,
 ): DirectionVerdict {
   const policies = selectingPolicies(cluster, at, direction);
   if (policies.length === 0) return { direction, pod: podRef(at), isolatedBy: [], allowed: true, allowedBy: [] };
@@ -183,13 +188,19 @@ function decide(
   return { direction, pod: podRef(at), isolatedBy: policies.map(policyRef), allowed: allowedBy.length > 0, allowedBy };
 }
 
-/** May `from` open a connection to `to` on port/protocol? */
+/**
+ * What a connection can be: a NetworkPolicy protocol, or an ICMP echo (`weft trace`), which only
+ * a rule without ports allows (a port list names TCP, UDP or SCTP ports only).
+ */
+export type PolicyProtocol = Protocol | 'ICMP';
+
+/** May `from` open a connection to `to` on port/protocol (port ignored for ICMP)? */
 export function evaluate(
   cluster: PolicyCluster,
   from: PolicyPod,
   to: PolicyPod,
   port: number,
-  protocol: Protocol,
+  protocol: PolicyProtocol,
 ): Verdict {
   const egress = decide(cluster, 'Egress', from, to, to, port, protocol);
   const ingress = decide(cluster, 'Ingress', to, from, to, port, protocol);

@@ -8,7 +8,7 @@
  */
 
 import type { ContainerPort, Labels, Protocol } from '../k8s/objects.js';
-import { evaluate, type PolicyCluster, type PolicyPod, type Verdict } from './evaluate.js';
+import { evaluate, type PolicyCluster, type PolicyPod, type PolicyProtocol, type Verdict } from './evaluate.js';
 
 export interface ReachPod {
   namespace: string;
@@ -46,7 +46,7 @@ export function reachVerdict(
   from: ReachPod,
   to: ReachPod,
   port: number,
-  protocol: Protocol,
+  protocol: PolicyProtocol,
 ): ReachVerdict {
   if (!from.ip || !to.ip)
     return {

@@ -149,6 +149,17 @@ const cases: Array<{
     },
   },
   {
+    name: "udp: the whole network goes into weft0, the agent's forwarder carries it to the other node",
+    input: input({ backend: { type: 'udp', vni: 1, port: 8285, directRouting: false, underlayDevice: 'eth0' } }),
+    outcome: 'balanced',
+    candidates: ['10.244.1.5:8080 web/w1 n1 same-node', '10.244.2.5:9090 web/w2 n2 udp'],
+    check: (j) => {
+      const p = j.candidates.find((c) => c.node === 'n2')!.path;
+      assert.equal(p.kind === 'udp' && p.route, '10.244.0.0/16 dev weft0');
+      assert.match(p.text, /UDP datagram \(port 8285\) to 10\.99\.0\.2/);
+    },
+  },
+  {
     name: 'no endpoint: refused at once by the endpoints check (reject)',
     input: input({ eps: [] }),
     outcome: 'rejected',

@@ -23,6 +23,7 @@ import {
   SERVICES_BALANCE,
   SERVICES_OBJECTS as O,
   SERVICES_TABLE,
+  UDP_TUN_DEVICE,
   vxlanDeviceName,
 } from '../names.js';
 import type { ChainDef, Hook, TableDef } from '../nft/model.js';
@@ -45,7 +46,7 @@ export interface JourneyNode {
 }
 
 export interface JourneyBackend {
-  type: 'vxlan' | 'host-gw';
+  type: 'vxlan' | 'host-gw' | 'udp';
   vni: number;
   /** VXLAN's UDP port. */
   port: number;
@@ -72,7 +73,7 @@ export interface JourneyInput {
 
 export type JourneyPath =
   | { kind: 'same-node'; node: string; text: string }
-  | { kind: 'vxlan' | 'host-gw' | 'direct'; node: string; route: string; text: string }
+  | { kind: 'vxlan' | 'host-gw' | 'direct' | 'udp'; node: string; route: string; text: string }
   | { kind: 'unknown'; text: string };
 
 export interface JourneyPolicy {
@@ -189,6 +190,15 @@ function pathTo(input: JourneyInput, node: string | undefined): JourneyPath {
   if (!subnet || peer.podCIDR === undefined)
     return { kind: 'unknown', text: `node ${node} has no lease (no pod subnet): ${from} has no route to it` };
   const b = input.backend;
+  if (b.type === 'udp') {
+    const route = `${input.clusterCidr} dev ${UDP_TUN_DEVICE}`;
+    return {
+      kind: 'udp',
+      node,
+      route,
+      text: `to ${node}: route ${route} into the TUN device; the agent's forwarder sends the packet in a UDP datagram (port ${b.port}) to ${peer.internalIP}, whose forwarder writes it to its own ${UDP_TUN_DEVICE}`,
+    };
+  }
   if (b.type === 'host-gw' || b.directRouting) {
     const route = `${peer.podCIDR} via ${peer.internalIP} dev ${b.underlayDevice}`;
     return {

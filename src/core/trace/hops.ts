@@ -11,10 +11,13 @@
  */
 
 import { finalVerdict, type TraceEvent } from './nft-monitor.js';
+import { describeRoute, type RouteHop } from './route-hop.js';
 
 export interface SeenNamespace {
   label: string;
   traces: readonly (readonly TraceEvent[])[];
+  /** The kernel's routing decision there, for a packet it forwarded. */
+  route?: RouteHop;
 }
 
 export interface HopRule {
@@ -33,8 +36,11 @@ export interface Hop {
   /** The packet as it first showed here and as the last chain saw it (after DNAT, for example). */
   first: string;
   last: string;
+  /** The last packet's destination, "address:port" (or the address alone for ICMP). */
+  dst: string;
   ttl: number;
   rules: HopRule[];
+  route?: RouteHop;
   verdict: 'drop' | 'accept' | undefined;
 }
 
@@ -65,6 +71,12 @@ export function describePacket(p: Readonly<Record<string, string>>): string {
   return `${p['ip saddr'] ?? '?'}${port('sport')} → ${p['ip daddr'] ?? '?'}${port('dport')} ${proto}${extra ? ` ${extra}` : ''}`;
 }
 
+/** "10.0.0.2:80" (or "10.0.0.2" for ICMP) from a packet line's fields. */
+export function destinationOf(p: Readonly<Record<string, string>>): string {
+  const port = p['tcp dport'] ?? p['udp dport'];
+  return `${p['ip daddr'] ?? '?'}${port !== undefined ? `:${port}` : ''}`;
+}
+
 /** The hops in path order, and how the packet's journey ended. */
 export function hopsOf(seen: readonly SeenNamespace[], source: string): { hops: Hop[]; end: TraceEnd } {
   const hops: Hop[] = [];
@@ -90,6 +102,7 @@ export function hopsOf(seen: readonly SeenNamespace[], source: string): { hops: 
       ...(oif !== undefined ? { oif } : {}),
       first: describePacket(first),
       last: describePacket(packets.at(-1)!),
+      dst: destinationOf(packets.at(-1)!),
       ttl: traces[0]!.ttl,
       rules: events.filter(decided).map((e) => ({
         table: `${e.family} ${e.table}`,
@@ -98,6 +111,7 @@ export function hopsOf(seen: readonly SeenNamespace[], source: string): { hops: 
         ...(e.comment !== undefined ? { comment: e.comment } : {}),
         verdict: e.verdict!,
       })),
+      ...(ns.route ? { route: ns.route } : {}),
       verdict: finalVerdict(events),
     });
   }
@@ -124,6 +138,7 @@ export function renderHops(hops: readonly Hop[], end: TraceEnd): string {
     for (const r of h.rules)
       out.push(`     ${r.table} ${r.chain}: ${r.comment ? `"${r.comment}" ` : ''}${r.rule} → ${r.verdict}`);
     if (h.last !== h.first) out.push(`     now ${h.last}`);
+    if (h.route && h.verdict !== 'drop') out.push(`     ${describeRoute(h.route)}`);
   });
   if (end.kind === 'dropped')
     out.push(
