@@ -151,6 +151,24 @@ describe('bgp backend supervision', () => {
     assert.equal(exec.configures(), 1);
   });
 
+  test('a configure BIRD refuses is tried again by the next sync', async () => {
+    await backend.sync({ node, conf: conf(), peers: [peer(2)] });
+    const run = exec.run.bind(exec);
+    let refuse = true;
+    exec.run = async (req) => {
+      if (refuse && req.argv.includes('configure')) {
+        refuse = false;
+        exec.calls.push([...req.argv]);
+        return ok('BIRD 2.0.12 ready.\nReconfiguration rejected\n');
+      }
+      return run(req);
+    };
+    await assert.rejects(backend.sync({ node, conf: conf(), peers: [peer(2), peer(3)] }), /Reconfiguration rejected/);
+    const r = await backend.sync({ node, conf: conf(), peers: [peer(2), peer(3)] });
+    assert.match(r.described.join('\n'), /BIRD reconfigured/);
+    assert.equal(exec.configures(), 2);
+  });
+
   test('BIRD dies: problem reported, restarted with -R after 200 ms, then 400 ms if it dies again', async () => {
     await backend.sync({ node, conf: conf(), peers: [peer(2)] });
     children[0]!.die();

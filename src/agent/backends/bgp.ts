@@ -83,11 +83,12 @@ class BgpBackend implements Backend {
     this.applied ??= readBirdConfig(this.files);
     if (rendered.text !== this.applied) {
       await writeBirdConfig(this.deps.exec, this.files, rendered.text);
-      this.applied = rendered.text;
       if (this.child?.running && !this.restartTimer) {
+        // Remembered only once BIRD took it: a failed configure is tried again by the next sync.
         await this.control.configure();
         described.push(`BIRD reconfigured: sessions ${sessions}`);
       } else described.push(`BIRD config written: sessions ${sessions}`);
+      this.applied = rendered.text;
     }
     if (!this.child && !this.restartTimer && !this.stopping) {
       const pid = await this.start();
