@@ -323,6 +323,10 @@ export class SqliteObjectStore implements ObjectStore, SandboxStore {
     ).run(node.name, JSON.stringify(node));
   }
 
+  async removeNode(name: string): Promise<boolean> {
+    return this.stmt('DELETE FROM hb.nodes WHERE name = ?').run(name).changes > 0;
+  }
+
   async sandboxes(): Promise<SandboxRecord[]> {
     const rows = this.stmt('SELECT body FROM sandboxes ORDER BY namespace, name').all() as Array<{ body: string }>;
     return rows.map((r) => JSON.parse(r.body) as SandboxRecord);

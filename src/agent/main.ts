@@ -8,7 +8,7 @@
 
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { NodeExec } from '../adapters/exec.js';
+import { NodeExec, spawnChild } from '../adapters/exec.js';
 import { systemClock } from '../adapters/clock.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { PromMetrics } from '../adapters/metrics-prom.js';
@@ -217,6 +217,7 @@ function agentControllers(
   const backendDeps: BackendDeps = {
     netlink: new Iproute2Netlink(exec),
     exec,
+    spawn: spawnChild,
     clock,
     log,
     metrics,
@@ -466,6 +467,7 @@ export async function runCleanup(opts: AgentCliOptions & { releaseLease: boolean
   const deps: BackendDeps = {
     netlink: new Iproute2Netlink(exec),
     exec,
+    spawn: spawnChild,
     clock: systemClock,
     log: new JsonLogger((line) => process.stderr.write(line)),
     metrics: new PromMetrics(),

@@ -17,6 +17,9 @@ import {
   type Rows,
 } from '../core/lab/views.js';
 import { openLab, requireRoot, withLabOption } from './lab-common.js';
+import { bgpRouteRows, bgpSessionRows } from '../core/bgp/bgp-view.js';
+import { labBgpStatus } from '../lab/bgp-status.js';
+import { NodeExec } from '../adapters/exec.js';
 
 type Kind = K8sKind | 'Node';
 
@@ -45,14 +48,15 @@ export function registerGet(program: Command): void {
     program
       .command('get')
       .description(
-        'show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services, endpointslices',
+        "show lab objects: nodes (subnet, public IP, backend, readiness), namespaces, pods (phase, IP, node), networkpolicies, services, endpointslices; and bgp: each node's BGP sessions and learnt routes (bgp backend, from birdc)",
       )
-      .argument('<kind>', `${KIND_LIST} (kubectl's short names work too)`)
+      .argument('<kind>', `${KIND_LIST} | bgp (kubectl's short names work too)`)
       .argument('[name]', 'only this object')
       .option('-n, --namespace <ns>', 'namespace of namespaced kinds', 'default')
       .option('-A, --all-namespaces', 'every namespace', false)
       .option('-o, --output <format>', 'wide, json or yaml'),
   ).action(async (kindArg: string, name: string | undefined, flags: GetFlags) => {
+    if (kindArg.toLowerCase() === 'bgp') return getBgp(name, flags);
     const kind = kindOf(kindArg);
     if (!kind) throw new Error(`get: unknown kind "${kindArg}" (use ${KIND_LIST.replaceAll(' | ', ', ')})`);
     const output = flags.output ?? 'table';
@@ -97,4 +101,33 @@ export function registerGet(program: Command): void {
       await lab.close();
     }
   });
+}
+
+/** `weft get bgp [NODE]`: every node's (and the router's) sessions and learnt routes, from birdc. */
+async function getBgp(name: string | undefined, flags: GetFlags): Promise<void> {
+  const output = flags.output ?? 'table';
+  if (!['table', 'wide', 'json'].includes(output))
+    throw new Error(`-o: "${output}" is not a format for bgp (use json)`);
+  requireRoot('get bgp');
+  const lab = openLab(flags);
+  try {
+    if (lab.record.spec.backend !== 'bgp')
+      throw new Error(`get bgp: lab ${lab.record.spec.name} runs the ${lab.record.spec.backend} backend, not bgp`);
+    const all = await labBgpStatus(new NodeExec(), lab.paths, lab.record);
+    const status = all.filter((s) => name === undefined || s.speaker === name);
+    if (name !== undefined && status.length === 0)
+      throw new Error(`get bgp: no BGP speaker "${name}" (a node or router)`);
+    if (output === 'json') {
+      process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+      return;
+    }
+    const sessions = bgpSessionRows(status);
+    const routes = bgpRouteRows(status);
+    process.stdout.write(renderTable(sessions.header, sessions.rows));
+    process.stdout.write(
+      `\n${routes.rows.length === 0 ? 'no routes learnt\n' : renderTable(routes.header, routes.rows)}`,
+    );
+  } finally {
+    await lab.close();
+  }
 }

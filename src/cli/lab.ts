@@ -42,7 +42,11 @@ export function registerLab(program: Command): void {
       .description('build a lab: underlay, N nodes each running weft agent and a pod runner, and the store'),
   )
     .option('--nodes <n>', 'number of nodes', '3')
-    .option('--backend <type>', "vxlan, host-gw or udp (Flannel's TUN + userspace forwarder, slow)", 'vxlan')
+    .option(
+      '--backend <type>',
+      "vxlan, host-gw, udp (Flannel's TUN + userspace forwarder, slow) or bgp (BIRD in every node)",
+      'vxlan',
+    )
     .option(
       '--segments <k>',
       `L2 segments the nodes are spread over, joined by one router (1 to ${MAX_LAB_SEGMENTS}; segment k is 10.99.k.0/24, node i is on segment (i-1) mod K)`,
@@ -55,6 +59,10 @@ export function registerLab(program: Command): void {
     )
     .option('--no-flow-log', 'agents without flow logging (weft flows shows nothing; for the overhead benchmark)')
     .option('--flow-log-capacity <n>', "flows each node keeps (default: the agent's, 4096)")
+    .option(
+      '--bgp-peer <peering>',
+      'bgp: mesh (every node peers with every node of its segment) or router (every node peers with the lab router, which runs BIRD as route reflector; needs --segments 2 or more) (default: mesh)',
+    )
     .option(
       '--store <store>',
       "embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab's nodes)",
@@ -126,7 +134,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       if (s.segments.length > 1)
         lines.push(
@@ -142,6 +150,11 @@ export function registerLab(program: Command): void {
           lines.push(
             `    controllers: ${n.controllers.map((c) => `${c.name} ${c.ready ? 'ok' : c.state}${c.name === 'policy' && c.revision ? ` (revision ${c.revision})` : ''}${!c.ready && c.lastError ? ` (${c.lastError})` : ''}`).join(', ')}`,
           );
+      }
+      if (s.spec?.backend === 'bgp') {
+        const { labBgpSummary } = await import('../lab/bgp-status.js');
+        lines.push('  bgp (birdc; details: weft get bgp):');
+        for (const line of await labBgpSummary(name, deps())) lines.push(`    ${line}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -181,6 +194,35 @@ export function registerLab(program: Command): void {
       const { labRestartAgents } = await import('../lab/lab.js');
       const done = await labRestartAgents(name, opts.node ?? [], deps());
       process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
+    });
+
+  withLabNameOptions(
+    lab
+      .command('add-node')
+      .description(
+        'add a node to a running lab (the next n<N>, on the segment the address plan gives it) and wait until it is Ready',
+      ),
+  ).action(async (opts: LabFlags) => {
+    const name = labNameOf(opts, process.env);
+    requireRoot('lab add-node');
+    const { labAddNode } = await import('../lab/lab-nodes.js');
+    process.stdout.write(`node ${await labAddNode(name, deps())} added and Ready\n`);
+  });
+
+  withLabNameOptions(
+    lab
+      .command('remove-node')
+      .description(
+        'remove a node as a machine that dies and is deleted: kill -9 of every process in it (agent, pod runner, BIRD), then its lease is revoked and its namespace removed',
+      ),
+  )
+    .requiredOption('--node <name>', 'the node')
+    .action(async (opts: LabFlags & { node: string }) => {
+      const name = labNameOf(opts, process.env);
+      requireRoot('lab remove-node');
+      const { labRemoveNode } = await import('../lab/lab-nodes.js');
+      await labRemoveNode(name, opts.node, deps());
+      process.stdout.write(`node ${opts.node} removed\n`);
     });
 
   lab

@@ -40,6 +40,8 @@ export interface LabRecord {
   segments?: LabSegmentRecord[];
   /** The router namespace joining the segments (labs of two segments or more). */
   routerNs?: string;
+  /** The router's BIRD (bgp with --bgp-peer router): ./router-bird.ts. */
+  routerBirdPid?: number;
   /** The etcd endpoints the agents use (etcd stores only). */
   etcdEndpoints?: string[];
   /** The client's TLS files for the lab's own etcd (src/lab/etcd-tls.ts); absent for a user's etcd. */

@@ -76,6 +76,7 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
+import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -134,7 +135,7 @@ function processEnv(paths: LabPaths): Record<string, string> {
 }
 
 /** Starts the node's `weft agent` inside its namespace; returns its PID. */
-function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [
@@ -170,7 +171,7 @@ function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns:
 }
 
 /** Starts the node's pod runner inside its namespace; returns its PID. */
-function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns): number {
+export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns): number {
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [process.execPath, CLI_PATH, 'lab', 'runner', '--lab', paths.name, '--node', n.name],
@@ -189,7 +190,7 @@ function isRunner(paths: LabPaths, pid: number | undefined): boolean {
 }
 
 /** Runs `fn` holding the lab's supervisor lock (restarts of agents and runners never overlap). */
-async function withSupervisorLock<T>(paths: LabPaths, fn: () => Promise<T>): Promise<T> {
+export async function withSupervisorLock<T>(paths: LabPaths, fn: () => Promise<T>): Promise<T> {
   const lock = await new FlockLocker().acquire(join(paths.dir, 'supervisor.lock'));
   try {
     return await fn();
@@ -211,6 +212,8 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
     if (!record || record.state !== 'up') return [];
     const netns = new NamedNetns(deps.exec);
     const restarted: string[] = [];
+    // The router's BIRD: restarted when dead, its sessions following the nodes' leases.
+    restarted.push(...(await syncRouterBird(deps.exec, netns, paths, record)));
     for (const n of record.nodes) {
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
@@ -397,6 +400,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           ns: seg.ns,
         }),
       );
+      if (labRouterSpeaksBgp(spec)) {
+        say(`router: BIRD speaks BGP with the nodes of every segment (route reflector), before the agents start`);
+        await syncRouterBird(deps.exec, netns, paths, record);
+      }
     }
     for (let i = 1; i <= spec.nodes; i++) {
       const k = nodeSegment(i, spec.segments);
@@ -553,6 +560,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     } finally {
       await objectsRead.close();
     }
+    // The router's sessions to the nodes now that they hold leases (the supervisor keeps them after).
+    if (labRouterSpeaksBgp(spec)) await syncRouterBird(deps.exec, netns, paths, record);
     record.state = 'up';
     // The trailing flag keeps " --lab NAME " in its command line, which `lab down` looks for.
     record.supervisorPid = spawnDetached({

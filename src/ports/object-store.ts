@@ -86,5 +86,7 @@ export interface ObjectStore {
   nodes(): Promise<NodeInfo[]>;
   /** Registers or refreshes a node; wakes no watcher (a heartbeat is not a cluster change). */
   putNode(node: NodeInfo): Promise<void>;
+  /** Unregisters a node (the lab's remove-node); false when there was none. Wakes no watcher. */
+  removeNode(name: string): Promise<boolean>;
   close(): Promise<void>;
 }

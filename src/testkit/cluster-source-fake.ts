@@ -195,6 +195,10 @@ export class FakeCluster implements ObjectStore {
     this.nodeMap.set(node.name, copy(node));
   }
 
+  async removeNode(name: string): Promise<boolean> {
+    return this.nodeMap.delete(name);
+  }
+
   async close(): Promise<void> {
     return undefined;
   }

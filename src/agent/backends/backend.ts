@@ -15,7 +15,7 @@ import type { BackendNetConf, BackendNode, BackendType, PeerError, PeerLease } f
 import type { GuardedPort } from '../../core/nft/node-guard.js';
 import type { BackendData } from '../../ports/lease-store.js';
 import type { Clock } from '../../ports/clock.js';
-import type { Exec } from '../../ports/exec.js';
+import type { Exec, SpawnChild } from '../../ports/exec.js';
 import type { Logger } from '../../ports/logger.js';
 import type { Metrics } from '../../ports/metrics.js';
 import type { Netlink } from '../../ports/netlink.js';
@@ -52,6 +52,8 @@ export interface Backend {
 export interface BackendDeps {
   netlink: Netlink;
   exec: Exec;
+  /** Starts a long-lived child (a backend's daemon, e.g. BIRD) in the agent's namespace. */
+  spawn: SpawnChild;
   clock: Clock;
   log: Logger;
   /** The agent's metrics (the udp backend counts its forwarder's packets there). */

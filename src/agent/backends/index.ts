@@ -5,12 +5,14 @@
 
 import type { BackendType } from '../../core/backend/state.js';
 import type { BackendKind } from './backend.js';
+import { BGP } from './bgp.js';
 import { HOST_GW, VXLAN } from './kernel-routes.js';
 import { UDP } from './udp.js';
 
 const KINDS: Record<BackendType, BackendKind> = {
   vxlan: VXLAN,
   'host-gw': HOST_GW,
+  bgp: BGP,
   udp: UDP,
 };
 

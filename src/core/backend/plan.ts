@@ -267,6 +267,8 @@ export interface BackendPlanInput {
 
 /** The desired backend state of one node. Throws BackendPlanError for a bad node or config. */
 export function planBackend({ node, conf, peers }: BackendPlanInput): DesiredBackendState {
+  if (conf.backend.type === 'bgp')
+    throw new BackendPlanError('backend plan: the bgp backend routes through BIRD (src/core/bgp), not a kernel plan');
   if (conf.backend.type === 'udp')
     throw new BackendPlanError('backend plan: the udp backend is planned by planUdp (udp-plan.ts), not here');
   const parsed = parseNode(node, conf);

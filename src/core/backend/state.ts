@@ -9,8 +9,9 @@
  */
 
 import type { Lease } from '../../ports/lease-store.js';
+import type { BgpConf } from '../bgp/bird-config.js';
 
-export type BackendType = 'vxlan' | 'host-gw' | 'udp';
+export type BackendType = 'vxlan' | 'host-gw' | 'udp' | 'bgp';
 
 /** This node, as the backend sees it: its lease and the underlay interface it talks through. */
 export interface BackendNode {
@@ -41,6 +42,8 @@ export interface BackendNetConf {
     directRouting: boolean;
     /** Overrides the VXLAN device MTU (default: underlay MTU - 50). */
     mtu?: number;
+    /** The bgp backend's settings (set exactly when type is "bgp"). */
+    bgp?: BgpConf;
   };
 }
 

@@ -27,6 +27,31 @@ test('Flannel defaults', () => {
   );
 });
 
+test('bgp: defaults (AS 64512, mesh) and router peering with one or several router addresses', () => {
+  const backendOf = (b: string) => parseNetConf(`{"Network":"10.244.0.0/16","Backend":${b}}`).backend;
+  assert.deepEqual(backendOf('{"Type":"bgp"}').bgp, {
+    asNumber: 64512,
+    peering: 'mesh',
+    routerAsNumber: 64512,
+    routerAddresses: [],
+  });
+  assert.deepEqual(
+    backendOf('{"Type":"bgp","ASNumber":4200000000,"Peering":"router","RouterAddress":"10.99.0.253"}').bgp,
+    {
+      asNumber: 4200000000,
+      peering: 'router',
+      routerAsNumber: 4200000000,
+      routerAddresses: ['10.99.0.253'],
+    },
+  );
+  assert.deepEqual(
+    backendOf('{"Type":"bgp","Peering":"router","RouterASNumber":65001,"RouterAddress":["10.99.0.253","10.99.1.253"]}')
+      .bgp,
+    { asNumber: 64512, peering: 'router', routerAsNumber: 65001, routerAddresses: ['10.99.0.253', '10.99.1.253'] },
+  );
+  assert.equal(backendOf('{"Type":"vxlan"}').bgp, undefined);
+});
+
 test("udp: Flannel's port 8285 unless Port says otherwise", () => {
   assert.deepEqual(parseNetConf('{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}').backend, {
     type: 'udp',
@@ -76,7 +101,7 @@ const bad: Array<[string, string, RegExp]> = [
   [
     'unknown backend',
     '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}',
-    /net-conf: Backend\.Type: must be "vxlan", "host-gw" or "udp"/,
+    /net-conf: Backend\.Type: must be "vxlan", "host-gw", "udp" or "bgp"/,
   ],
   [
     'udp port out of range',
@@ -135,6 +160,55 @@ const bad: Array<[string, string, RegExp]> = [
     /net-conf: SubnetMin: 10\.244\.9\.0 is after SubnetMax/,
   ],
   ['IPv6 network', '{"Network":"fd00::/48"}', /IPv4 cluster networks only/],
+  ...(
+    [
+      ['bgp: ASNumber 0', '{"Type":"bgp","ASNumber":0}', /Backend\.ASNumber: 0 is outside 1\.\.4294967294/],
+      ['bgp: ASNumber 65535', '{"Type":"bgp","ASNumber":65535}', /Backend\.ASNumber: 65535 is a reserved AS number/],
+      ['bgp: ASNumber 2^32-1', '{"Type":"bgp","ASNumber":4294967295}', /Backend\.ASNumber: 4294967295 is outside/],
+      ['bgp: ASNumber 2^32', '{"Type":"bgp","ASNumber":4294967296}', /Backend\.ASNumber: 4294967296 is outside/],
+      ['bgp: ASNumber not an integer', '{"Type":"bgp","ASNumber":1.5}', /Backend\.ASNumber: must be an integer/],
+      ['bgp: ASNumber a string', '{"Type":"bgp","ASNumber":"64512"}', /Backend\.ASNumber: Expected number/],
+      ['bgp: unknown Peering', '{"Type":"bgp","Peering":"full"}', /Backend\.Peering: must be "mesh" or "router"/],
+      [
+        'bgp: router peering without RouterAddress',
+        '{"Type":"bgp","Peering":"router"}',
+        /Backend\.RouterAddress: is required with Backend\.Peering "router"/,
+      ],
+      [
+        'bgp: RouterAddress not an address',
+        '{"Type":"bgp","Peering":"router","RouterAddress":"10.99.0"}',
+        /Backend\.RouterAddress: "10\.99\.0" is not an IPv4 address/,
+      ],
+      [
+        'bgp: RouterAddress inside the pod network',
+        '{"Type":"bgp","Peering":"router","RouterAddress":["10.99.0.253","10.244.0.1"]}',
+        /Backend\.RouterAddress: 10\.244\.0\.1 is inside the pod network/,
+      ],
+      [
+        'bgp: RouterASNumber reserved',
+        '{"Type":"bgp","Peering":"router","RouterAddress":"10.99.0.253","RouterASNumber":0}',
+        /Backend\.RouterASNumber: 0 is outside/,
+      ],
+      [
+        'bgp: RouterAddress with mesh',
+        '{"Type":"bgp","RouterAddress":"10.99.0.253"}',
+        /Backend\.RouterAddress: only applies with Backend\.Peering "router"/,
+      ],
+      ['bgp: a VXLAN field', '{"Type":"bgp","VNI":2}', /Backend\.VNI: does not apply to the bgp backend/],
+      [
+        'bgp: DirectRouting',
+        '{"Type":"bgp","DirectRouting":true}',
+        /Backend\.DirectRouting: does not apply to the bgp backend/,
+      ],
+      ['vxlan: a bgp field', '{"Type":"vxlan","ASNumber":64512}', /Backend\.ASNumber: only applies to the bgp backend/],
+      ['host-gw: Peering', '{"Type":"host-gw","Peering":"mesh"}', /Backend\.Peering: only applies to the bgp backend/],
+      ['bgp: unknown field', '{"Type":"bgp","ASnumber":64512}', /Backend: Unrecognized key.*ASnumber/],
+    ] as Array<[string, string, RegExp]>
+  ).map(([name, backend, re]): [string, string, RegExp] => [
+    name,
+    `{"Network":"10.244.0.0/16","Backend":${backend}}`,
+    re,
+  ]),
   ['not JSON', '{"Network":', /net-conf: not valid JSON/],
 ];
 for (const [name, text, re] of bad) {

@@ -22,6 +22,7 @@ import {
   type IpNet,
 } from '../net/ip.js';
 import type { BackendNetConf } from '../backend/state.js';
+import { asNumberProblem, type BgpConf } from '../bgp/bird-config.js';
 
 export class NetConfError extends Error {
   override readonly name = 'NetConfError';
@@ -30,7 +31,9 @@ export class NetConfError extends Error {
 const BACKEND = z
   .object({
     Type: z
-      .enum(['vxlan', 'host-gw', 'udp'], { errorMap: () => ({ message: 'must be "vxlan", "host-gw" or "udp"' }) })
+      .enum(['vxlan', 'host-gw', 'udp', 'bgp'], {
+        errorMap: () => ({ message: 'must be "vxlan", "host-gw", "udp" or "bgp"' }),
+      })
       .default('vxlan'),
     // Defaults are applied after parsing: VNI and DirectRouting are refused for udp only when written.
     VNI: z
@@ -56,11 +59,23 @@ const BACKEND = z
     // Accepted for compatibility with Flannel configs; weft's VXLAN never uses GBP or learning.
     GBP: z.literal(false).optional(),
     Learning: z.literal(false).optional(),
+    // bgp (see src/core/bgp/bird-config.ts); ranges are checked below, with the reserved numbers.
+    ASNumber: z.number().int('must be an integer').optional(),
+    Peering: z.enum(['mesh', 'router'], { errorMap: () => ({ message: 'must be "mesh" or "router"' }) }).optional(),
+    RouterASNumber: z.number().int('must be an integer').optional(),
+    RouterAddress: z.union([z.string(), z.array(z.string()).min(1, 'must name at least one address')]).optional(),
   })
   .strict();
 
-/** Flannel's default ports: the kernel's VXLAN port, and the udp backend's own. */
-const DEFAULT_PORT = { vxlan: 8472, 'host-gw': 8472, udp: 8285 } as const;
+/** Flannel's default ports: the kernel's VXLAN port, and the udp backend's own (bgp: BGP's, unused). */
+const DEFAULT_PORT = { vxlan: 8472, 'host-gw': 8472, udp: 8285, bgp: 179 } as const;
+
+/** Flannel's (and weft's vxlan) fields that mean nothing to another backend. */
+const VXLAN_ONLY = ['VNI', 'Port', 'DirectRouting', 'MTU', 'GBP', 'Learning'] as const;
+const BGP_ONLY = ['ASNumber', 'Peering', 'RouterASNumber', 'RouterAddress'] as const;
+
+/** The AS number weft's bgp backend uses by default: the first of the private 16-bit range (RFC 6996), as Calico's. */
+export const DEFAULT_AS_NUMBER = 64512;
 
 const RAW = z
   .object({
@@ -147,6 +162,7 @@ export function parseNetConf(text: string): NetConf {
     if (b.MTU !== undefined)
       fail('Backend.MTU', "only applies to the vxlan backend: udp's device MTU is the underlay's minus 28");
   }
+  const written = backendFieldsWritten(value);
   const backend: NetConf['backend'] = {
     type: b.Type,
     vni: b.VNI ?? 1,
@@ -154,6 +170,13 @@ export function parseNetConf(text: string): NetConf {
     directRouting: b.DirectRouting ?? false,
   };
   if (b.MTU !== undefined) backend.mtu = b.MTU;
+  if (b.Type !== 'bgp') {
+    for (const f of BGP_ONLY) if (written.has(f)) fail(`Backend.${f}`, 'only applies to the bgp backend');
+  } else {
+    // No field a user wrote is dropped: the VXLAN settings would silently do nothing here.
+    for (const f of VXLAN_ONLY) if (written.has(f)) fail(`Backend.${f}`, `does not apply to the bgp backend`);
+    backend.bgp = bgpConf(b, network);
+  }
   return {
     network: formatCidr(network),
     subnetLen,
@@ -161,6 +184,41 @@ export function parseNetConf(text: string): NetConf {
     subnetMax: `${formatIp(ipFromValue(4, max))}/${subnetLen}`,
     backend,
   };
+}
+
+/** The Backend keys present in the JSON as written (zod's defaults make the parsed object say nothing of it). */
+function backendFieldsWritten(value: unknown): Set<string> {
+  const b = (value as { Backend?: unknown }).Backend;
+  return new Set(b !== null && typeof b === 'object' ? Object.keys(b) : []);
+}
+
+function bgpConf(b: z.infer<typeof BACKEND>, network: IpNet): BgpConf {
+  const asNumber = b.ASNumber ?? DEFAULT_AS_NUMBER;
+  const asProblem = asNumberProblem(asNumber);
+  if (asProblem) fail('Backend.ASNumber', asProblem);
+  const peering = b.Peering ?? 'mesh';
+  if (peering === 'mesh') {
+    if (b.RouterAddress !== undefined) fail('Backend.RouterAddress', 'only applies with Backend.Peering "router"');
+    if (b.RouterASNumber !== undefined) fail('Backend.RouterASNumber', 'only applies with Backend.Peering "router"');
+    return { asNumber, peering, routerAsNumber: asNumber, routerAddresses: [] };
+  }
+  const routerAsNumber = b.RouterASNumber ?? asNumber;
+  const routerProblem = asNumberProblem(routerAsNumber);
+  if (routerProblem) fail('Backend.RouterASNumber', routerProblem);
+  if (b.RouterAddress === undefined)
+    fail('Backend.RouterAddress', 'is required with Backend.Peering "router" (the router address on each segment)');
+  const texts = typeof b.RouterAddress === 'string' ? [b.RouterAddress] : b.RouterAddress;
+  const routerAddresses: string[] = [];
+  for (const text of texts) {
+    const ip = tryParseIp(text);
+    if (!ip || ip.family !== 4) fail('Backend.RouterAddress', `"${text}" is not an IPv4 address`);
+    if (cidrContains(network, ip))
+      fail('Backend.RouterAddress', `${text} is inside the pod network ${formatCidr(network)}`);
+    const canonical = formatIp(ip);
+    if (routerAddresses.includes(canonical)) fail('Backend.RouterAddress', `${text} is listed twice`);
+    routerAddresses.push(canonical);
+  }
+  return { asNumber, peering, routerAsNumber, routerAddresses };
 }
 
 /** Every candidate subnet, as [first, last] network addresses and the size step. */

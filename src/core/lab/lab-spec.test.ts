@@ -1,3 +1,4 @@
+import { parseNetConf } from '../flannel/net-conf.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -142,7 +143,14 @@ const bad: Array<[string, LabUpOptions, RegExp]> = [
   ['zero nodes', { nodes: '0' }, /^--nodes: "0" must be a whole number from 1 to 200/],
   ['a fractional node count', { nodes: '2.5' }, /^--nodes:/],
   ['too many nodes', { nodes: '201' }, /^--nodes:/],
-  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan, host-gw or udp\)/],
+  ['an unknown backend', { backend: 'ipip' }, /^--backend: "ipip" is not a backend \(use vxlan, host-gw, udp or bgp\)/],
+  ['an unknown bgp peering', { backend: 'bgp', bgpPeer: 'ring' }, /^--bgp-peer: "ring" must be mesh or router/],
+  ['--bgp-peer without bgp', { bgpPeer: 'mesh' }, /^--bgp-peer: only applies to the bgp backend .* not vxlan/],
+  [
+    'router peering on one segment',
+    { backend: 'bgp', bgpPeer: 'router' },
+    /^--bgp-peer router: .*--segments 2 or more/,
+  ],
   ['an unknown store', { store: 'redis' }, /^--store: "redis" is not a store/],
   ['etcd= without a URL', { store: 'etcd=' }, /^--store: etcd= needs at least one URL/],
   ['an https etcd', { store: 'etcd=https://x:2379' }, /only http:\/\//],
@@ -259,6 +267,21 @@ test('--segments and --direct-routing: recorded when set; refused with the flag 
     Type: 'vxlan',
     DirectRouting: true,
   });
+});
+
+test('bgp: mesh by default; --bgp-peer router gives the nodes the router leg of every segment, and net-conf accepts it', () => {
+  const mesh = parseLabUpOptions({ backend: 'bgp' });
+  assert.equal(mesh.bgpPeer, undefined);
+  assert.deepEqual(JSON.parse(labNetConf(mesh)).Backend, { Type: 'bgp' });
+  const router = parseLabUpOptions({ backend: 'bgp', bgpPeer: 'router', segments: 3 });
+  assert.equal(router.bgpPeer, 'router');
+  const text = labNetConf(router);
+  assert.deepEqual(JSON.parse(text).Backend, {
+    Type: 'bgp',
+    Peering: 'router',
+    RouterAddress: ['10.99.0.253', '10.99.1.253', '10.99.2.253'],
+  });
+  assert.deepEqual(parseNetConf(text).backend.bgp?.routerAddresses, ['10.99.0.253', '10.99.1.253', '10.99.2.253']);
 });
 
 test('segment 0 with K segments: only its own nodes hold addresses; the pool and outside clients may use the rest', () => {

@@ -27,7 +27,7 @@ import { checkDns1123Subdomain } from '../k8s/names.js';
 import { parseUpstream } from '../dns/upstreams.js';
 import { DEFAULT_NODE_PORTS, DEFAULT_SERVICE_CIDR, type ServiceRanges } from './service-alloc.js';
 
-export type LabBackend = 'vxlan' | 'host-gw' | 'udp';
+export type LabBackend = 'vxlan' | 'host-gw' | 'udp' | 'bgp';
 
 export type LabStore =
   /** The SQLite file in the lab's directory. */
@@ -57,6 +57,12 @@ export interface LabSpec {
   flowLog?: false;
   /** Flows each node's agent keeps (`--flow-log-capacity`); absent: the agent's default. */
   flowLogCapacity?: number;
+  /**
+   * bgp only (`--bgp-peer`): "router" makes every node peer with the lab router's leg on its
+   * segment, and the lab runs BIRD in the router namespace; absent: mesh (every node with every
+   * other node of its segment).
+   */
+  bgpPeer?: 'router';
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -222,6 +228,7 @@ export interface LabUpOptions {
   /** Commander's `--no-flow-log`: false when given. */
   flowLog?: boolean;
   flowLogCapacity?: string | number;
+  bgpPeer?: string;
 }
 
 export class LabSpecError extends Error {
@@ -244,8 +251,8 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(`--nodes: "${nodesText}" must be a whole number from 1 to ${MAX_LAB_NODES}`);
   }
   const backend = o.backend ?? 'vxlan';
-  if (backend !== 'vxlan' && backend !== 'host-gw' && backend !== 'udp')
-    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan, host-gw or udp)`);
+  if (backend !== 'vxlan' && backend !== 'host-gw' && backend !== 'udp' && backend !== 'bgp')
+    throw new LabSpecError(`--backend: "${backend}" is not a backend (use vxlan, host-gw, udp or bgp)`);
   const network = o.network ?? '10.244.0.0/16';
   let cidr;
   try {
@@ -266,6 +273,13 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--direct-routing: only applies to the vxlan backend (net-conf Backend.DirectRouting), not ${backend}`,
     );
+  const bgpPeer = o.bgpPeer ?? 'mesh';
+  if (bgpPeer !== 'mesh' && bgpPeer !== 'router')
+    throw new LabSpecError(`--bgp-peer: "${bgpPeer}" must be mesh or router`);
+  if (o.bgpPeer !== undefined && backend !== 'bgp')
+    throw new LabSpecError(`--bgp-peer: only applies to the bgp backend (net-conf Backend.Peering), not ${backend}`);
+  if (bgpPeer === 'router' && segments < 2)
+    throw new LabSpecError('--bgp-peer router: the lab has a router only with --segments 2 or more');
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
@@ -286,6 +300,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     ...(o.directRouting === true ? { directRouting: true } : {}),
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
+    ...(bgpPeer === 'router' ? { bgpPeer } : {}),
   };
 }
 
@@ -407,6 +422,11 @@ function parseStore(text: string): LabStore {
 /** The net-conf.json the agents start from (Flannel's format). */
 export function labNetConf(spec: LabSpec): string {
   // The subnet length Flannel would pick is /24 for networks of /22 or more.
-  const backend = { Type: spec.backend, ...(spec.directRouting ? { DirectRouting: true } : {}) };
+  const backend = {
+    Type: spec.backend,
+    ...(spec.directRouting ? { DirectRouting: true } : {}),
+    // Router peering: each node peers with the router's leg on its own segment.
+    ...(spec.bgpPeer === 'router' ? { Peering: 'router', RouterAddress: segmentsOf(spec).map(segmentRouter) } : {}),
+  };
   return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
 }

@@ -160,6 +160,17 @@ const cases: Array<{
     },
   },
   {
+    name: 'bgp: the route to the other node is the one BIRD learnt, plain IP over the underlay',
+    input: input({ backend: { type: 'bgp', vni: 1, port: 179, directRouting: false, underlayDevice: 'eth0' } }),
+    outcome: 'balanced',
+    candidates: ['10.244.1.5:8080 web/w1 n1 same-node', '10.244.2.5:9090 web/w2 n2 bgp'],
+    check: (j) => {
+      const p = j.candidates.find((c) => c.node === 'n2')!.path;
+      assert.equal(p.kind === 'bgp' && p.route, '10.244.2.0/24 proto bird');
+      assert.match(p.text, /learnt over BGP .* to 10\.99\.0\.2/);
+    },
+  },
+  {
     name: 'no endpoint: refused at once by the endpoints check (reject)',
     input: input({ eps: [] }),
     outcome: 'rejected',

@@ -46,7 +46,7 @@ export interface JourneyNode {
 }
 
 export interface JourneyBackend {
-  type: 'vxlan' | 'host-gw' | 'udp';
+  type: 'vxlan' | 'host-gw' | 'udp' | 'bgp';
   vni: number;
   /** VXLAN's UDP port. */
   port: number;
@@ -73,7 +73,7 @@ export interface JourneyInput {
 
 export type JourneyPath =
   | { kind: 'same-node'; node: string; text: string }
-  | { kind: 'vxlan' | 'host-gw' | 'direct' | 'udp'; node: string; route: string; text: string }
+  | { kind: 'vxlan' | 'host-gw' | 'direct' | 'udp' | 'bgp'; node: string; route: string; text: string }
   | { kind: 'unknown'; text: string };
 
 export interface JourneyPolicy {
@@ -190,6 +190,15 @@ function pathTo(input: JourneyInput, node: string | undefined): JourneyPath {
   if (!subnet || peer.podCIDR === undefined)
     return { kind: 'unknown', text: `node ${node} has no lease (no pod subnet): ${from} has no route to it` };
   const b = input.backend;
+  if (b.type === 'bgp') {
+    const route = `${peer.podCIDR} proto bird`;
+    return {
+      kind: 'bgp',
+      node,
+      route,
+      text: `to ${node}: route ${peer.podCIDR} learnt over BGP (BIRD's, proto bird): plain IP over the underlay to ${peer.internalIP}, through the lab's router when ${node} is on another segment`,
+    };
+  }
   if (b.type === 'udp') {
     const route = `${input.clusterCidr} dev ${UDP_TUN_DEVICE}`;
     return {

@@ -1,0 +1,111 @@
+/**
+ * Nodes joining and leaving a running lab (`weft lab add-node`, `weft lab remove-node`), as a
+ * cluster gains a machine or loses one: what the bgp backend's "routes appear when a node joins,
+ * and are withdrawn when it leaves" is measured against.
+ *
+ * - add-node makes node n<N+1> on the segment the address plan gives it (node i on segment
+ *   (i-1) mod K), starts its agent and pod runner, and waits until it is Ready.
+ * - remove-node is a machine dying, then being deleted from the cluster: its agent, pod runner
+ *   and every process in its namespace (BIRD too) are killed with SIGKILL (nothing is told
+ *   anything), then its lease is revoked (as deleting a Node makes Flannel's kube subnet manager
+ *   drop its lease) and its namespace removed. The other nodes see the lease go and drop the peer.
+ *
+ * Both hold the lab's supervisor lock, so the supervisor never restarts a node being removed or
+ * misses one being added.
+ */
+
+import { mkdirSync } from 'node:fs';
+import { nodeSegment, nodeUnderlayAddress, segmentPrefix24, MAX_LAB_NODES } from '../core/lab/lab-spec.js';
+import { NamedNetns } from '../adapters/netns.js';
+import { processCommandLine, signalProcess } from '../adapters/daemon.js';
+import { pidsInNetns } from '../adapters/proc.js';
+import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
+import { systemClock } from '../adapters/clock.js';
+import { openLabLeases } from './router-bird.js';
+import { LabPaths, readLabRecord, writeLabRecord } from './lab-state.js';
+import { startAgent, startRunner, withSupervisorLock, type LabDeps } from './lab.js';
+import { Underlay } from './underlay.js';
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Adds the next node (n<N+1>) and waits until it is Ready; its name. */
+export async function labAddNode(name: string, deps: LabDeps): Promise<string> {
+  const paths = new LabPaths(deps.root, name);
+  const added = await withSupervisorLock(paths, async () => {
+    const record = readLabRecord(paths);
+    if (!record || record.state !== 'up') throw new Error(`lab "${name}" is not up`);
+    const used = new Set(record.nodes.map((n) => Number(n.name.slice(1))));
+    let i = 1;
+    while (used.has(i)) i++;
+    if (i > MAX_LAB_NODES) throw new Error(`lab ${name}: already ${MAX_LAB_NODES} nodes`);
+    const segments = record.spec.segments ?? 1;
+    const k = nodeSegment(i, segments);
+    const segNs = record.segments?.[k]?.ns ?? record.segmentNs;
+    const underlay = new Underlay(deps.exec, paths.nsPrefix);
+    const n = await underlay.addNode(`n${i}`, { prefix24: segmentPrefix24(k), ns: segNs }, i);
+    if (n.ip !== nodeUnderlayAddress(i, segments))
+      throw new Error(`node n${i}: made at ${n.ip}, the address plan says ${nodeUnderlayAddress(i, segments)}`);
+    for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
+      mkdirSync(d, { recursive: true });
+    const node = { name: n.name, ns: n.ns, ip: n.ip, ...(segments > 1 ? { segment: k } : {}) };
+    record.nodes.push(node);
+    record.spec.nodes = record.nodes.length;
+    const netns = new NamedNetns(deps.exec);
+    Object.assign(node, {
+      agentPid: startAgent(paths, record, node, netns),
+      runnerPid: startRunner(paths, node, netns),
+    });
+    writeLabRecord(paths, record);
+    return n.name;
+  });
+  const objects = new SqliteObjectStore(paths.objects, systemClock);
+  try {
+    await waitFor(`node ${added} to be Ready (see ${paths.logDir}/agent-${added}.log)`, 30_000, async () =>
+      (await objects.nodes()).some((n) => n.name === added && n.ready),
+    );
+  } finally {
+    await objects.close();
+  }
+  return added;
+}
+
+/** Kills node `node` (SIGKILL, every process in its namespace), revokes its lease and removes its namespace. */
+export async function labRemoveNode(name: string, node: string, deps: LabDeps): Promise<void> {
+  const paths = new LabPaths(deps.root, name);
+  await withSupervisorLock(paths, async () => {
+    const record = readLabRecord(paths);
+    if (!record) throw new Error(`lab "${name}" does not exist`);
+    const n = record.nodes.find((x) => x.name === node);
+    if (!n) throw new Error(`--node: lab ${name} has no node "${node}"`);
+    const netns = new NamedNetns(deps.exec);
+    const pids = new Set(pidsInNetns(netns.path(n.ns)));
+    for (const pid of [n.agentPid, n.runnerPid])
+      if (pid !== undefined && processCommandLine(pid)?.includes(paths.dir)) pids.add(pid);
+    for (const pid of pids) signalProcess(pid, 'SIGKILL');
+    await waitFor(`the processes of ${node} to end`, 5_000, async () =>
+      [...pids].every((p) => processCommandLine(p) === undefined),
+    );
+    const leases = await openLabLeases(paths, record);
+    try {
+      for (const l of await leases.listLeases()) if (l.nodeName === node) await leases.revoke(l.subnet);
+    } finally {
+      await leases.close();
+    }
+    await netns.delete(n.ns);
+    const objects = new SqliteObjectStore(paths.objects, systemClock);
+    try {
+      await objects.removeNode(node);
+    } finally {
+      await objects.close();
+    }
+    record.nodes = record.nodes.filter((x) => x !== n);
+    record.spec.nodes = record.nodes.length;
+    writeLabRecord(paths, record);
+  });
+}
