@@ -28,9 +28,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ipJson, requireRoot } from './support/netns.js';
-import { TestLab, type ProbeJson } from './support/lab.js';
+import { TestLab } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
-import { ALL, SCENARIOS, type Expect } from './support/policy-scenarios.js';
+import { assertAllConnected, policySmoke, SMOKE_SCENARIOS, surprises } from './support/lab-matrix.js';
 
 interface RouteJson {
   dst: string;
@@ -79,28 +79,6 @@ function notEstablished(lab: TestLab): string[] {
           .filter((x) => x.bgpState !== 'Established' && x.bgpState !== 'Passive')
           .map((x) => `${s.speaker} ${x.name} ${x.bgpState}`),
   );
-}
-
-function probeBoth(lab: TestLab): ProbeJson[] {
-  return (
-    [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const
-  ).map(([port, protocol]) => lab.probe(['-A', '--port', port, '--protocol', protocol]));
-}
-
-function notConnected(m: ProbeJson, expect: Expect = ALL): string[] {
-  return m.results
-    .filter((r) => r.connected !== (r.from === r.to || expect(r.from, r.to, m.port, m.protocol as 'TCP' | 'UDP')))
-    .map((r) => `${r.from} → ${r.to} on ${m.port}/${m.protocol}: ${r.connected ? 'connected' : 'not connected'}`);
-}
-
-function assertAllConnected(lab: TestLab): void {
-  for (const m of probeBoth(lab)) {
-    assert.equal(m.results.length, 81, `${m.port}/${m.protocol}`);
-    assert.deepEqual(notConnected(m), [], `${m.port}/${m.protocol}`);
-  }
 }
 
 function noVxlan(lab: TestLab, node: string): void {
@@ -294,7 +272,7 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
         'kernel routes',
       );
       // n1's BIRD went with its agent, yet the kernel and the peers (graceful restart) keep forwarding.
-      assert.deepEqual(notConnected(lab.probe(['-A', '--port', '80'])), []);
+      assert.deepEqual(surprises(lab.probe(['-A', '--port', '80'])), []);
     } finally {
       writeFileSync(netConf, good);
       lab.must(['net-conf', 'put', '-f', netConf, ...store]);
@@ -305,24 +283,8 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
     );
   });
 
-  test('NetworkPolicy smoke scenarios on bgp (80/TCP)', async () => {
-    const smoke = SCENARIOS.filter((s) =>
-      ['deny all ingress to x', 'allow ingress to x from namespace y', 'deny all egress from x'].includes(s.name),
-    );
-    assert.equal(smoke.length, 3);
-    for (const s of smoke) {
-      const f = lab.file('policy.yaml', typeof s.yaml === 'function' ? '' : s.yaml);
-      lab.must(['apply', '-f', f]);
-      try {
-        await waitFor(`scenario "${s.name}"`, () => {
-          const wrong = notConnected(lab.probe(['-A', '--port', '80', '--timeout-ms', '600']), s.expect);
-          return wrong.length === 0 ? true : undefined;
-        });
-      } finally {
-        lab.must(['delete', '-f', f]);
-      }
-    }
-  });
+  for (const name of SMOKE_SCENARIOS)
+    test(`NetworkPolicy smoke scenario on bgp: ${name}`, () => policySmoke(lab, name));
 });
 
 describe('bgp, nodes peering with the router of two segments', { timeout: 300_000 }, () => {

@@ -20,8 +20,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipJson, listNetns, requireRoot } from './support/netns.js';
-import { TestLab, type PodDoc, type ProbeJson } from './support/lab.js';
+import { TestLab, type PodDoc } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
+import { policySmoke, probeBoth, SMOKE_SCENARIOS, surprises } from './support/lab-matrix.js';
 
 /** Where each node is with --segments 2 (node i on segment (i-1) mod 2, at 10.99.<segment>.i). */
 const PLACES = [
@@ -49,13 +50,6 @@ function podNodes(pods: PodDoc[]): Map<string, string> {
   return new Map(pods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p.spec.nodeName ?? '']));
 }
 
-/** Probe results that are not what `expect(from, to)` says, as "from → to: connected|not". */
-function surprises(m: ProbeJson, expect: (from: string, to: string) => boolean): string[] {
-  return m.results
-    .filter((r) => r.connected !== expect(r.from, r.to))
-    .map((r) => `${r.from} → ${r.to}: ${r.connected ? 'connected' : 'not connected'}`);
-}
-
 /** The routes of node `node` to the other nodes' pod subnets, by the subnet's node. */
 function podRoutes(lab: TestLab, node: string): Map<string, RouteJson> {
   const subnets = new Map(lab.nodes().map((n) => [n.spec.podCIDR ?? '', n.metadata.name]));
@@ -68,20 +62,6 @@ function podRoutes(lab: TestLab, node: string): Map<string, RouteJson> {
 }
 
 /** Checks that pods actually sit on both segments, so the matrices cross the router. */
-/** The example's 9 × 9 matrix measured on 80/TCP and on 81/UDP. */
-function probeBoth(lab: TestLab, extra: string[] = []): ProbeJson[] {
-  return (
-    [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const
-  ).map(([port, protocol]) => {
-    const m = lab.probe(['-A', '--port', port, '--protocol', protocol, ...extra]);
-    assert.equal(m.results.length, 81, `${port}/${protocol}`);
-    return m;
-  });
-}
-
 function assertSpread(nodes: Map<string, string>): void {
   const segments = new Set([...nodes.values()].map(segmentOf));
   assert.deepEqual([...segments].sort(), ['10.99.0.0/24', '10.99.1.0/24'], JSON.stringify([...nodes]));
@@ -143,12 +123,7 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
 
   test('every pod reaches every pod on 80/TCP and 81/UDP; far peers through the VXLAN device', () => {
     assertSpread(nodes);
-    for (const m of probeBoth(lab))
-      assert.deepEqual(
-        surprises(m, () => true),
-        [],
-        `${m.port}/${m.protocol}`,
-      );
+    for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
     // Without DirectRouting every peer, near (n4) or behind the router (n1, n3), is onlink over the VXLAN device.
     const routes = podRoutes(lab, 'n2');
     assert.deepEqual([...routes.keys()].sort(), ['n1', 'n3', 'n4']);
@@ -157,6 +132,9 @@ describe('lab with two segments, vxlan', { timeout: 300_000 }, () => {
       assert.ok(r.flags?.includes('onlink'), JSON.stringify(r));
     }
   });
+
+  for (const name of SMOKE_SCENARIOS)
+    test(`NetworkPolicy smoke scenario across the segments: ${name}`, () => policySmoke(lab, name));
 
   test('a LoadBalancer address served only behind the router: gateway → router → node, answered outside', async () => {
     lab.must(['apply', '-f', '-'], {
@@ -266,13 +244,11 @@ describe('lab with two segments, vxlan with DirectRouting', { timeout: 300_000 }
 
   test('every pod reaches every pod on 80/TCP and 81/UDP', () => {
     assertSpread(nodes);
-    for (const m of probeBoth(lab))
-      assert.deepEqual(
-        surprises(m, () => true),
-        [],
-        `${m.port}/${m.protocol}`,
-      );
+    for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
   });
+
+  for (const name of SMOKE_SCENARIOS)
+    test(`NetworkPolicy smoke scenario across the segments: ${name}`, () => policySmoke(lab, name));
 });
 
 describe('lab with two segments, host-gw', { timeout: 300_000 }, () => {

@@ -20,9 +20,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { bindSocketsInNetns, closeFd } from '../src/adapters/netns-native.js';
 import { ipJson, listNetns, requireRoot } from './support/netns.js';
-import { TestLab, type ProbeJson } from './support/lab.js';
+import { TestLab } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
-import { SCENARIOS, type Expect } from './support/policy-scenarios.js';
+import { policySmoke, probeBoth, SMOKE_SCENARIOS, surprises } from './support/lab-matrix.js';
 
 describe('udp backend in a lab of two segments', { timeout: 300_000 }, () => {
   requireRoot();
@@ -45,29 +45,9 @@ describe('udp backend in a lab of two segments', { timeout: 300_000 }, () => {
     );
   });
 
-  /** Probe results that are not what `expect` says, as "from → to: connected|not". */
-  const surprises = (m: ProbeJson, expect: (from: string, to: string) => boolean) =>
-    m.results
-      .filter((r) => r.connected !== expect(r.from, r.to))
-      .map((r) => `${r.from} → ${r.to}: ${r.connected ? 'connected' : 'not connected'}`);
-
-  function probeAll(port: string, protocol: 'TCP' | 'UDP'): ProbeJson {
-    const m = lab.probe(['-A', '--port', port, '--protocol', protocol]);
-    assert.equal(m.results.length, 81, `${port}/${protocol}`);
-    return m;
-  }
-
   test('every pod reaches every pod on 80/TCP and 81/UDP, on the segment and across the router', () => {
     assert.deepEqual(new Set(podNode.values()), new Set(['n1', 'n2', 'n3']), 'pods on every node');
-    for (const [port, protocol] of [
-      ['80', 'TCP'],
-      ['81', 'UDP'],
-    ] as const)
-      assert.deepEqual(
-        surprises(probeAll(port, protocol), () => true),
-        [],
-        `${port}/${protocol}`,
-      );
+    for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
     for (const node of ['n1', 'n2', 'n3']) {
       const [dev] = ipJson<Array<{ mtu: number; linkinfo?: { info_kind?: string } }>>(`${lab.prefix}${node}`, [
         '-d',
@@ -133,34 +113,7 @@ describe('udp backend in a lab of two segments', { timeout: 300_000 }, () => {
     assert.notEqual(tooBig.status, 0, 'one byte more does not fit the pod MTU');
   });
 
-  for (const name of ['deny all ingress to x', 'allow ingress to x from namespace y', 'deny all egress from x']) {
-    test(`NetworkPolicy smoke scenario: ${name}`, async () => {
-      const s = SCENARIOS.find((x) => x.name === name);
-      assert.ok(s && typeof s.yaml === 'string', name);
-      const f = lab.file('policy.yaml', s.yaml);
-      const expect: Expect = (from, to, port, proto) => from === to || s.expect(from, to, port, proto);
-      lab.must(['apply', '-f', f]);
-      try {
-        await waitFor(`probe matching "${name}"`, () =>
-          surprises(lab.probe(['-A', '--port', '80', '--protocol', 'TCP', '--timeout-ms', '600']), (a, b) =>
-            expect(a, b, 80, 'TCP'),
-          ).length === 0
-            ? true
-            : undefined,
-        );
-        assert.deepEqual(
-          surprises(probeAll('81', 'UDP'), (a, b) => expect(a, b, 81, 'UDP')),
-          [],
-          '81/UDP',
-        );
-      } finally {
-        lab.must(['delete', '-f', f]);
-      }
-      await waitFor('every pod connected again', () =>
-        surprises(lab.probe(['-A', '--port', '80', '--protocol', 'TCP']), () => true).length === 0 ? true : undefined,
-      );
-    });
-  }
+  for (const name of SMOKE_SCENARIOS) test(`NetworkPolicy smoke scenario: ${name}`, () => policySmoke(lab, name));
 
   const store = () => ['--store-file', join(lab.dir, 'leases.db')];
   const storedConf = () => JSON.parse(lab.must(['net-conf', 'get', ...store()])) as unknown;
@@ -225,9 +178,7 @@ describe('udp backend in a lab of two segments', { timeout: 300_000 }, () => {
         .split('\n')
         .find((l) => l.startsWith('n1 '))
         ?.includes(' Ready ');
-      return ready && surprises(lab.probe(['-A', '--port', '80', '--protocol', 'TCP']), () => true).length === 0
-        ? true
-        : undefined;
+      return ready && surprises(lab.probe(['-A', '--port', '80', '--protocol', 'TCP'])).length === 0 ? true : undefined;
     });
   });
 });
