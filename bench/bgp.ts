@@ -7,6 +7,8 @@
  *   10.99.1.0/24): pod-to-pod throughput against raw routed forwarding between the segments: the
  *   same nodes talking over the same path (a host route via the router's leg on each side, added
  *   for the baseline and removed after), so both cross n1's veth, the router and n2's veth;
+ * - vxlan with DirectRouting on the same two segments (the peer behind the router is reached
+ *   through VXLAN: direct routes serve a node's own segment only), against the same baseline;
  * - new TCP connections per second between the pods (the lab's own servers answer them), per lab.
  * Rounds alternate which side goes first; each figure is the median of its rounds.
  * Prints a table and writes bench/results/bgp.json. Not a test: it asserts nothing about time.
@@ -45,6 +47,8 @@ function ip(ns: string, args: string[]): void {
 
 interface Setup {
   lab: string;
+  /** The backend (default bgp). */
+  backend?: 'bgp' | 'vxlan';
   args: string[];
   what: string;
   baseline: string;
@@ -55,7 +59,19 @@ interface Setup {
 
 async function measure(s: Setup): Promise<void> {
   labs.push(s.lab);
-  weft(['lab', 'up', '--name', s.lab, '--backend', 'bgp', '--nodes', '2', '--dns-replicas', '0', ...s.args]);
+  weft([
+    'lab',
+    'up',
+    '--name',
+    s.lab,
+    '--backend',
+    s.backend ?? 'bgp',
+    '--nodes',
+    '2',
+    '--dns-replicas',
+    '0',
+    ...s.args,
+  ]);
   weft(
     ['apply', '--lab', s.lab, '-f', '-'],
     [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${NS} }\n`, pod('server', 'n1'), pod('client', 'n2')].join(
@@ -156,6 +172,19 @@ async function main(): Promise<void> {
       ['10.99.0.1/32', 'via', '10.99.1.253'],
     ],
     target: 0.95,
+  });
+  // The same path with vxlan's DirectRouting: a peer behind the router is not on the node's
+  // segment, so it is reached through the VXLAN device (direct routes serve the segment only).
+  await measure({
+    lab: 'bgdr',
+    backend: 'vxlan',
+    args: ['--segments', '2', '--direct-routing'],
+    what: 'vxlan DirectRouting across the router',
+    baseline: 'raw routed, node to node via the router',
+    baselineRoutes: [
+      ['10.99.1.2/32', 'via', '10.99.0.253'],
+      ['10.99.0.1/32', 'via', '10.99.1.253'],
+    ],
   });
   report('bgp', rows, results, [50, 14, 52, 8]);
 }
