@@ -26,6 +26,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],
   [['dns'], async () => (await import('./dns.js')).registerDns],
   [['trace'], async () => (await import('./trace.js')).registerTrace],
+  [['ui'], async () => (await import('./ui.js')).registerUi],
 ];
 
 const program = new Command();
