@@ -20,23 +20,67 @@ async function getJson(url, init) {
   return body;
 }
 
-/** The graph's elements: the underlay, the nodes (compound) holding namespaces holding pods, the tunnels. */
+/**
+ * The graph's elements, laid out in a fixed grid (cytoscape's force layouts tangle compound
+ * nodes): the nodes side by side, each holding a column per namespace with its pods stacked, the
+ * underlay below them joined to each node's eth0, and the tunnels between the nodes.
+ */
+const POD_W = 96;
+const POD_H = 48;
 function elementsOf(snap) {
-  const els = [
-    { data: { id: 'underlay', label: `underlay ${snap.lab.segments.join(', ')}`, kind: 'underlay' } },
-  ];
+  const els = [];
+  const podsOf = new Map(snap.nodes.map((n) => [n.name, new Map()]));
+  for (const p of snap.pods) {
+    const byNs = podsOf.get(p.node);
+    if (!byNs) continue;
+    if (!byNs.has(p.namespace)) byNs.set(p.namespace, []);
+    byNs.get(p.namespace).push(p);
+  }
+  let x = 0;
+  let deepest = 1;
   for (const n of snap.nodes) {
     const health = n.ready ? 'Ready' : `NotReady${n.message ? ` (${n.message})` : ''}`;
+    const byNs = podsOf.get(n.name);
     els.push({
       data: {
         id: `node:${n.name}`,
         label: `${n.name} ${n.internalIP}\nsubnet ${n.podCIDR ?? '-'} · ${n.backend ?? snap.lab.backend} · ${health}`,
         kind: 'node',
+        index: snap.nodes.indexOf(n),
         ready: n.ready ? 'yes' : 'no',
       },
+      ...(byNs.size === 0 ? { position: { x: x + POD_W / 2, y: 0 } } : {}),
     });
-    els.push({ data: { id: `link:${n.name}`, source: `node:${n.name}`, target: 'underlay', label: 'eth0', kind: 'link' } });
+    for (const [ns, pods] of [...byNs.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      const group = `ns:${n.name}:${ns}`;
+      els.push({ data: { id: group, parent: `node:${n.name}`, label: ns, kind: 'namespace' } });
+      pods.forEach((p, i) =>
+        els.push({
+          data: {
+            id: `pod:${p.namespace}/${p.name}`,
+            parent: group,
+            label: `${p.name}\n${p.ip ?? p.phase}`,
+            ref: `${p.namespace}/${p.name}`,
+            kind: 'pod',
+            running: p.phase === 'Running' ? 'yes' : 'no',
+          },
+          position: { x, y: i * POD_H },
+        }),
+      );
+      deepest = Math.max(deepest, pods.length);
+      x += POD_W;
+    }
+    if (byNs.size === 0) x += POD_W;
+        x += POD_W / 2;
   }
+  els.push({
+    data: { id: 'underlay', label: `underlay ${snap.lab.segments.join(', ')}`, kind: 'underlay' },
+    position: { x: (x - POD_W * 1.5) / 2, y: deepest * POD_H + 140 },
+  });
+  for (const n of snap.nodes)
+    els.push({
+      data: { id: `link:${n.name}`, source: `node:${n.name}`, target: 'underlay', label: `eth0 ${n.internalIP}`, kind: 'link' },
+    });
   for (let i = 0; i < snap.nodes.length; i++)
     for (let j = i + 1; j < snap.nodes.length; j++) {
       const a = snap.nodes[i];
@@ -48,28 +92,11 @@ function elementsOf(snap) {
           target: `node:${b.name}`,
           label: a.backend ?? snap.lab.backend,
           kind: 'tunnel',
+          // Over the nodes between them, not through them.
+          bend: -70 * (j - i),
         },
       });
     }
-  const groups = new Set();
-  for (const p of snap.pods) {
-    if (!p.node || !snap.nodes.some((n) => n.name === p.node)) continue;
-    const group = `ns:${p.node}:${p.namespace}`;
-    if (!groups.has(group)) {
-      groups.add(group);
-      els.push({ data: { id: group, parent: `node:${p.node}`, label: p.namespace, kind: 'namespace' } });
-    }
-    els.push({
-      data: {
-        id: `pod:${p.namespace}/${p.name}`,
-        parent: group,
-        label: `${p.name}\n${p.ip ?? p.phase}`,
-        ref: `${p.namespace}/${p.name}`,
-        kind: 'pod',
-        running: p.phase === 'Running' ? 'yes' : 'no',
-      },
-    });
-  }
   return els;
 }
 
@@ -79,7 +106,7 @@ const STYLE = [
     style: {
       label: 'data(label)',
       'text-wrap': 'wrap',
-      'font-size': 9,
+      'font-size': 10,
       'text-valign': 'center',
       'text-halign': 'center',
     },
@@ -91,10 +118,14 @@ const STYLE = [
   },
   { selector: 'node[kind="node"][ready="no"]', style: { 'border-color': '#b3261e' } },
   { selector: 'node[kind="namespace"]', style: { 'background-color': '#fbfcfe', 'border-color': '#aab3c5', 'text-valign': 'top', 'font-size': 8 } },
-  { selector: 'node[kind="pod"]', style: { shape: 'round-rectangle', width: 62, height: 28, 'background-color': '#7fb0f0' } },
+  { selector: 'node[kind="pod"]', style: { shape: 'round-rectangle', width: 80, height: 34, 'background-color': '#7fb0f0' } },
   { selector: 'node[kind="pod"][running="no"]', style: { 'background-color': '#d0d0d0' } },
   { selector: 'edge', style: { width: 1, 'line-color': '#aab3c5', label: 'data(label)', 'font-size': 8, 'curve-style': 'bezier' } },
-  { selector: 'edge[kind="tunnel"]', style: { 'line-style': 'dashed', 'line-color': '#6c86c4' } },
+  {
+    selector: 'edge[kind="tunnel"]',
+    style: { 'line-style': 'dashed', 'line-color': '#6c86c4', 'curve-style': 'unbundled-bezier', 'control-point-distances': 'data(bend)' },
+  },
+  { selector: 'edge[kind="trace"][bend]', style: { 'curve-style': 'unbundled-bezier', 'control-point-distances': 'data(bend)' } },
   {
     selector: 'edge[kind="trace"]',
     style: {
@@ -126,7 +157,11 @@ function drawTrace(cy, trace) {
   ids.forEach((id) => cy.getElementById(id).addClass('hop'));
   for (let i = 0; i + 1 < ids.length; i++) {
     if (ids[i] === ids[i + 1]) continue;
-    cy.add({ data: { id: `trace:${i}`, source: ids[i], target: ids[i + 1], label: String(i + 1), kind: 'trace' } });
+    // Between two nodes the hop curves below them (the tunnels curve above), past the nodes between.
+    const a = cy.getElementById(ids[i]).data('index');
+    const b = cy.getElementById(ids[i + 1]).data('index');
+    const bend = a !== undefined && b !== undefined ? { bend: 70 * Math.abs(a - b) * Math.sign(b - a) } : {};
+    cy.add({ data: { id: `trace:${i}`, source: ids[i], target: ids[i + 1], label: String(i + 1), kind: 'trace', ...bend } });
   }
 }
 
@@ -152,7 +187,7 @@ function Topology({ snap, trace }) {
       shownKey.current = key;
       cy.elements().remove();
       cy.add(els);
-      cy.layout({ name: 'cose', animate: false, randomize: false, nodeDimensionsIncludeLabels: true, padding: 20 }).run();
+      cy.layout({ name: 'preset', fit: true, padding: 30 }).run();
     }
     drawTrace(cy, trace);
   }, [snap, trace]);
