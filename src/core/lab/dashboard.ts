@@ -103,7 +103,7 @@ function dashboardPod(p: Pod): DashboardPod {
   };
 }
 
-/** A pod as `weft reach` sees it: an address only while Running (LabClient.reachPod's rule). */
+/** A pod as `weft reach` and `weft explain` see it (LabClient.reachPod): an address only while Running. */
 export function reachPodOf(p: Pod): ReachPod {
   const running = p.status?.phase === 'Running';
   return {
