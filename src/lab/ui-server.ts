@@ -16,7 +16,15 @@ import { fileURLToPath } from 'node:url';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { createAdaptorServer } from '@hono/node-server';
-import { dashboardMatrix, dashboardSnapshot, explainPair, type DashboardSnapshot } from '../core/lab/dashboard.js';
+import {
+  dashboardMatrix,
+  dashboardSnapshot,
+  explainPair,
+  type DashboardSnapshot,
+  type NodeHealth,
+} from '../core/lab/dashboard.js';
+import { readNodeStatus } from '../agent/node-status.js';
+import { isAgent, isRunner } from './lab.js';
 import type { MatrixProtocol } from '../core/lab/probe-table.js';
 import { hopsOf, renderHops } from '../core/trace/hops.js';
 import { predictFor } from '../core/trace/predict.js';
@@ -99,7 +107,7 @@ export class UiServer {
     const self = new UiServer(o);
     await new Promise<void>((resolve, reject) => {
       self.server.once('error', (err) =>
-        reject(new Error(`weft ui: listen on ${o.address}:${o.port}: ${(err as Error).message}`)),
+        reject(new Error(`listen on ${o.address}:${o.port}: ${(err as Error).message}`)),
       );
       self.server.listen(o.port, o.address, () => resolve());
     });
@@ -133,7 +141,12 @@ export class UiServer {
       const lab = this.o.lab;
       const revision = await lab.store.revision();
       const nodes = await lab.nodes();
-      const key = JSON.stringify([revision, nodes.map((n) => [n.name, n.podCIDR, n.backend, n.ready, n.message])]);
+      const health = this.health();
+      const key = JSON.stringify([
+        revision,
+        nodes.map((n) => [n.name, n.podCIDR, n.backend, n.ready, n.message]),
+        [...health],
+      ]);
       if (key !== this.lastKey || !this.latest) {
         const conf = parseNetConf(labNetConf(lab.record.spec));
         const segments = lab.record.segments?.map((s) => s.cidr) ?? [segmentCidr(0)];
@@ -145,6 +158,7 @@ export class UiServer {
           services: (await lab.store.list('Service')).map((s) => s.object),
           slices: (await lab.store.list('EndpointSlice')).map((s) => s.object),
           cluster: await lab.policyCluster(),
+          health,
         });
         this.lastKey = key;
         for (const l of this.listeners) l(this.latest);
@@ -153,6 +167,30 @@ export class UiServer {
       this.o.log(`weft ui: read the lab: ${(err as Error).message}`);
     }
     if (!this.stopped) this.timer = setTimeout(() => void this.poll(), this.o.pollMs ?? 300);
+  }
+
+  /** Each node's processes and controllers, as `weft lab status` reads them. */
+  private health(): Map<string, NodeHealth> {
+    const { paths, record } = this.o.lab;
+    return new Map(
+      record.nodes.map((n) => {
+        const doc = readNodeStatus(paths.runDir(n.name));
+        const controllers = doc?.controllers.map((c) => ({
+          name: c.name,
+          ready: c.ready,
+          state: c.state,
+          ...(c.lastError ? { lastError: c.lastError } : {}),
+        }));
+        return [
+          n.name,
+          {
+            agent: isAgent(paths, n.agentPid),
+            runner: isRunner(paths, n.runnerPid),
+            ...(controllers ? { controllers } : {}),
+          },
+        ];
+      }),
+    );
   }
 
   private events(c: Context): Response {

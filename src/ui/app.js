@@ -20,6 +20,15 @@ async function getJson(url, init) {
   return body;
 }
 
+/** A node's health in words: readiness, then any dead process or failing controller. */
+function healthText(n) {
+  const parts = [n.ready ? 'Ready' : `NotReady${n.message ? ` (${n.message})` : ''}`];
+  if (n.agent === false) parts.push('agent NOT RUNNING');
+  if (n.runner === false) parts.push('pod-runner NOT RUNNING');
+  for (const f of n.failing ?? []) parts.push(f);
+  return parts.join(', ');
+}
+
 /**
  * The graph's elements, laid out in a fixed grid (cytoscape's force layouts tangle compound
  * nodes): the nodes side by side, each holding a column per namespace with its pods stacked, the
@@ -39,7 +48,7 @@ function elementsOf(snap) {
   let x = 0;
   let deepest = 1;
   for (const n of snap.nodes) {
-    const health = n.ready ? 'Ready' : `NotReady${n.message ? ` (${n.message})` : ''}`;
+    const health = healthText(n);
     const byNs = podsOf.get(n.name);
     els.push({
       data: {
@@ -210,7 +219,7 @@ function Topology({ snap, trace }) {
       </section>`}
       ${snap.nodes.map(
         (n) => html`<section data-testid="node" data-node=${n.name}>
-          <h3>${n.name} <span class=${n.ready ? 'ready' : 'notready'}>${n.ready ? 'Ready' : 'NotReady'}</span></h3>
+          <h3>${n.name} <span class=${n.ready && n.agent !== false && n.runner !== false ? 'ready' : 'notready'}>${healthText(n)}</span></h3>
           <div>${n.internalIP} · subnet ${n.podCIDR ?? '-'} · ${n.backend ?? snap.lab.backend}</div>
           <ul>
             ${byNode.get(n.name).map((p) => html`<li data-testid="pod" data-pod=${`${p.namespace}/${p.name}`}>${p.namespace}/${p.name} ${p.ip ?? p.phase}</li>`)}

@@ -208,3 +208,27 @@ for (const [from, to, want] of [
   test(`explain: an unknown pod is an error naming the argument (${from} -> ${to})`, () => {
     assert.throws(() => explainPair(CLUSTER, PODS, from, to, 80, 'TCP'), { message: want });
   });
+
+test("snapshot: a node's processes and its failing controllers, with why", () => {
+  const health = new Map([
+    [
+      'n1',
+      {
+        agent: true,
+        runner: false,
+        controllers: [
+          { name: 'subnet', ready: true, state: 'ready' },
+          { name: 'policy', ready: false, state: 'failing', lastError: 'nft: table busy' },
+        ],
+      },
+    ],
+  ]);
+  const nodes = dashboardSnapshot({ ...INPUT, health }).nodes;
+  assert.deepEqual(
+    nodes.map((n) => [n.name, n.agent, n.runner, n.failing]),
+    [
+      ['n1', true, false, ['policy failing (nft: table busy)']],
+      ['n2', undefined, undefined, undefined],
+    ],
+  );
+});

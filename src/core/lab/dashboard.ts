@@ -21,6 +21,18 @@ export interface DashboardNode {
   backend?: string;
   ready: boolean;
   message?: string;
+  /** Whether the node's agent and pod runner processes are alive (`weft lab status`'s columns). */
+  agent?: boolean;
+  runner?: boolean;
+  /** The agent's controllers that are not ready, with why (from its node status document). */
+  failing?: string[];
+}
+
+/** What the lab knows of a node beyond the store: its processes and its agent's controllers. */
+export interface NodeHealth {
+  agent: boolean;
+  runner: boolean;
+  controllers?: ReadonlyArray<{ name: string; ready: boolean; state: string; lastError?: string }>;
 }
 
 export interface DashboardPod {
@@ -86,6 +98,8 @@ export interface DashboardInput {
   services: readonly Service[];
   slices: readonly EndpointSlice[];
   cluster: PolicyCluster;
+  /** By node name; a node missing here shows only what the store says. */
+  health?: ReadonlyMap<string, NodeHealth>;
 }
 
 const byRef = <T extends { namespace: string; name: string }>(a: T, b: T) =>
@@ -171,6 +185,14 @@ function dashboardPolicy(p: NetworkPolicy, cluster: PolicyCluster, pods: readonl
   };
 }
 
+function healthOf(h: NodeHealth | undefined): Pick<DashboardNode, 'agent' | 'runner' | 'failing'> {
+  if (!h) return {};
+  const failing = (h.controllers ?? [])
+    .filter((c) => !c.ready)
+    .map((c) => `${c.name} ${c.state}${c.lastError ? ` (${c.lastError})` : ''}`);
+  return { agent: h.agent, runner: h.runner, ...(failing.length > 0 ? { failing } : {}) };
+}
+
 /** The dashboard's snapshot of the lab, every list in a stable order (so equal states compare equal). */
 export function dashboardSnapshot(input: DashboardInput): DashboardSnapshot {
   const podByIp = new Map<string, Pod>();
@@ -186,6 +208,7 @@ export function dashboardSnapshot(input: DashboardInput): DashboardSnapshot {
         ...(n.backend ? { backend: n.backend } : {}),
         ready: n.ready,
         ...(n.message ? { message: n.message } : {}),
+        ...healthOf(input.health?.get(n.name)),
       }))
       .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true })),
     pods: input.pods.map(dashboardPod).sort(byRef),
