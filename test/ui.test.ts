@@ -118,6 +118,22 @@ describe('weft ui in a browser', { timeout: 180_000 }, () => {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   });
 
+  test('the API refuses a bad request with a 400 naming the parameter', async () => {
+    const cases: Array<[string, RequestInit | undefined, RegExp]> = [
+      ['api/reach?port=0', undefined, /^port: "0" must be a port number/],
+      ['api/reach?port=80&protocol=ICMP', undefined, /^protocol: "ICMP" is not TCP, UDP or SCTP/],
+      ['api/explain?from=x/a&to=x/nope&port=80', undefined, /^to: pod "x\/nope" not found/],
+      ['api/trace', { method: 'POST', body: '{"from":"x/a","to":"x/b","colour":1}' }, /^body\.colour: unknown field/],
+      ['api/trace', { method: 'POST', body: '{"from":"x/a","to":"x/b","port":"80"}' }, /^body\.port: "80" must be/],
+      ['api/trace', { method: 'POST', body: '{"from":"x/nope","to":"x/b","port":80}' }, /^FROM: pods "nope" not found/],
+    ];
+    for (const [path, init, want] of cases) {
+      const r = await fetch(`${url}${path}`, init);
+      assert.equal(r.status, 400, path);
+      assert.match(((await r.json()) as { error: string }).error, want, path);
+    }
+  });
+
   test('the topology shows every node and every pod of the lab', async () => {
     const nodes = lab
       .nodes()
@@ -254,6 +270,16 @@ describe('weft ui in a browser', { timeout: 180_000 }, () => {
     );
     assert.match((await svc.textContent())!, /NodePort \d+/);
     await shot('services');
+    // A trace through the Service from the page: DNAT to its one endpoint, x/a.
+    const b = lab.pods().find((p) => p.metadata.namespace === 'x' && p.metadata.name === 'b')!;
+    await page.selectOption('[data-testid="trace-from"]', 'x/b');
+    await svc.locator('[data-testid="trace-service"]').click();
+    const hops = page.locator('[data-testid="trace-hops"] li.hop-label');
+    await hops.first().waitFor({ timeout: 60_000 });
+    // The nodes the packet crosses: the sender's, then the endpoint's (once if they are one).
+    const nodes = [...new Set([`node ${b.spec.nodeName}`, `node ${a.spec.nodeName}`])];
+    assert.deepEqual(await hops.allTextContents(), ['pod x/b', ...nodes, 'pod x/a']);
+    assert.match((await page.locator('[data-testid="trace-hops"]').textContent())!, /x\/b → service\/x\/web[^]*dnat/);
     await view('Policies');
     const policy = page.locator('[data-policy="y/deny-to-b"]');
     await policy.waitFor();

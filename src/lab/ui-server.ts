@@ -271,7 +271,7 @@ export class UiServer {
       const { real, model } = await this.o.lab.trace(from, to, port, protocol);
       const { hops, end } = hopsOf(real.seen, real.probe.from.label);
       const { predicted, differences } = predictFor({ hops, end }, model, real.probe);
-      return { probe: real.probe, hops, end, predicted, differences, text: renderHops(hops, end) };
+      return { from, to, probe: real.probe, hops, end, predicted, differences, text: renderHops(hops, end) };
     });
     this.traceChain = run.catch(() => undefined);
     try {

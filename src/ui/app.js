@@ -208,7 +208,7 @@ function Topology({ snap, trace }) {
     <aside>
       ${trace &&
       html`<section data-testid="trace-hops">
-        <h3>trace ${trace.probe.from.label.replace(/^pod /, '')} → ${trace.probe.daddr}${trace.probe.port ? `:${trace.probe.port}` : ''}</h3>
+        <h3>trace ${trace.from} → ${trace.to} (${trace.probe.daddr}${trace.probe.port ? `:${trace.probe.port}` : ''} ${trace.probe.protocol})</h3>
         <ol>
           ${trace.hops.map((hop) => html`<li class="hop-label">${hop.label}${hop.verdict === 'drop' ? ' (dropped)' : ''}</li>`)}
         </ol>
@@ -263,7 +263,7 @@ function Reachability({ snap, onTrace }) {
     setTracing(true);
     setError(undefined);
     const body = { from: selected.from, to: selected.to, port: matrix.port, protocol: matrix.protocol };
-    getJson('/api/trace', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    runTrace(body)
       .then((t) => onTrace(t))
       .catch((e) => setError(`trace: ${e.message}`))
       .finally(() => setTracing(false));
@@ -309,10 +309,35 @@ function Reachability({ snap, onTrace }) {
   </div>`;
 }
 
-function Services({ snap }) {
+/** POSTs a trace; the caller shows the error, the topology draws the result. */
+const runTrace = (body) =>
+  getJson('/api/trace', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+function Services({ snap, onTrace }) {
+  const running = snap.pods.filter((p) => p.phase === 'Running' && !p.hostNetwork).map((p) => `${p.namespace}/${p.name}`);
+  const [from, setFrom] = useState(running[0]);
+  const [busy, setBusy] = useState(undefined);
+  const [error, setError] = useState(undefined);
   if (snap.services.length === 0) return html`<p>no Services</p>`;
-  return html`<table data-testid="services">
-    <tr><th>service</th><th>type</th><th>VIP</th><th>ports</th><th>endpoints</th></tr>
+  const trace = (s) => {
+    setBusy(`${s.namespace}/${s.name}`);
+    setError(undefined);
+    runTrace({ from, to: `service/${s.namespace}/${s.name}` })
+      .then((t) => onTrace(t))
+      .catch((e) => setError(`trace: ${e.message}`))
+      .finally(() => setBusy(undefined));
+  };
+  return html`<div>
+    <div class="controls">
+      <label>trace from
+        <select data-testid="trace-from" value=${from} onChange=${(e) => setFrom(e.target.value)}>
+          ${running.map((p) => html`<option>${p}</option>`)}
+        </select>
+      </label>
+      ${error && html`<span class="error">${error}</span>`}
+    </div>
+    <table data-testid="services">
+    <tr><th>service</th><th>type</th><th>VIP</th><th>ports</th><th>endpoints</th><th></th></tr>
     ${snap.services.map(
       (s) => html`<tr data-service=${`${s.namespace}/${s.name}`}>
         <td>${s.namespace}/${s.name}</td>
@@ -325,9 +350,15 @@ function Services({ snap }) {
             (e) => html`<div class=${e.ready ? 'ready' : 'notready'}>${e.address}${e.pod ? ` ${e.pod}` : ''}${e.node ? ` on ${e.node}` : ''} ${e.ready ? 'ready' : 'not ready'}</div>`,
           )}
         </td>
+        <td>
+          ${s.clusterIP && s.clusterIP !== 'None' && from &&
+          html`<button data-testid="trace-service" disabled=${busy !== undefined} onClick=${() => trace(s)}>
+            ${busy === `${s.namespace}/${s.name}` ? 'tracing…' : 'trace'}
+          </button>`}
+        </td>
       </tr>`,
     )}
-  </table>`;
+  </table></div>`;
 }
 
 function Policies({ snap }) {
@@ -381,7 +412,7 @@ function App() {
           : view === 'Reachability'
             ? html`<${Reachability} snap=${snap} onTrace=${onTrace} />`
             : view === 'Services'
-              ? html`<${Services} snap=${snap} />`
+              ? html`<${Services} snap=${snap} onTrace=${onTrace} />`
               : html`<${Policies} snap=${snap} />`}
     </main>`;
 }
