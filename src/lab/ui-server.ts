@@ -92,7 +92,7 @@ export class UiServer {
       o.log(`weft ui: ${c.req.method} ${c.req.path}: ${err.message}`);
       return c.json({ error: err.message }, 500);
     });
-    app.get('/api/snapshot', async (c) => c.json(await this.snapshot()));
+    app.get('/api/snapshot', (c) => c.json(this.snapshot()));
     app.get('/api/events', (c) => this.events(c));
     app.get('/api/reach', async (c) => this.reach(c));
     app.get('/api/explain', async (c) => this.explain(c));
@@ -129,14 +129,14 @@ export class UiServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async snapshot(): Promise<DashboardSnapshot> {
-    if (!this.latest) await this.poll();
-    return this.latest!;
+  /** The latest snapshot; until the poller could read the lab once, an error (its cause is in the log). */
+  private snapshot(): DashboardSnapshot {
+    if (!this.latest) throw new Error("the lab could not be read yet (see weft ui's log)");
+    return this.latest;
   }
 
   /** Rebuilds the snapshot when the store revision or the nodes changed; tells every stream. */
   private async poll(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
     try {
       const lab = this.o.lab;
       const revision = await lab.store.revision();
@@ -147,7 +147,7 @@ export class UiServer {
         nodes.map((n) => [n.name, n.podCIDR, n.backend, n.ready, n.message]),
         [...health],
       ]);
-      if (key !== this.lastKey || !this.latest) {
+      if (key !== this.lastKey) {
         const conf = parseNetConf(labNetConf(lab.record.spec));
         const segments = lab.record.segments?.map((s) => s.cidr) ?? [segmentCidr(0)];
         this.latest = dashboardSnapshot({
@@ -207,7 +207,7 @@ export class UiServer {
         this.listeners.delete(listener);
         wake?.();
       });
-      queue.push(await this.snapshot());
+      if (this.latest) queue.push(this.latest);
       while (!stream.aborted && !stream.closed && !this.stopped) {
         const next = queue.shift();
         if (next) await stream.writeSSE({ event: 'snapshot', data: JSON.stringify(next), id: String(id++) });
