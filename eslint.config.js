@@ -25,4 +25,11 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
+  {
+    // The dashboard of `weft ui` runs in the browser as it is (src/ui, copied by scripts/copy-ui.mjs).
+    files: ['src/ui/**/*.js'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly' },
+    },
+  },
 );

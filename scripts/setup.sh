@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root): the kernel tools weft
 # drives (iproute2, nftables, conntrack), the reference CNI plugins it interoperates with, the tools the
-# tests and benchmarks use (dnsperf: bench/dns.ts), BIRD 2 (the bgp backend), ulogd2 (flow logs), and the npm dependencies. Safe to run again.
+# tests and benchmarks use (dnsperf: bench/dns.ts; chromium: test/ui.test.ts drives it), BIRD 2 (the bgp backend), ulogd2 (flow logs), and the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bird2 ulogd2 ulogd2-json util-linux procps kmod python3)
+packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bird2 ulogd2 ulogd2-json util-linux procps kmod python3 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,7 +21,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-npm ci --no-audit --no-fund
+# playwright-core (test/ui.test.ts) drives Debian's chromium: never let it download a browser.
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 # The two native modules are built by their install scripts; should npm ever skip those (npm 11
 # warns that it may), build them explicitly.
 if ! node -e "require('fs-ext'); require('better-sqlite3')" 2>/dev/null; then

@@ -27,6 +27,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['flows'], async () => (await import('./flows.js')).registerFlows],
   [['dns'], async () => (await import('./dns.js')).registerDns],
   [['trace'], async () => (await import('./trace.js')).registerTrace],
+  [['ui'], async () => (await import('./ui.js')).registerUi],
 ];
 
 const program = new Command();

@@ -21,6 +21,7 @@ import { parseNetConf } from '../core/flannel/net-conf.js';
 import { formatIp, ipFromValue, networkOf, tryParseCidr } from '../core/net/ip.js';
 import { explainServiceJourney, type JourneyBackend, type JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
+import { reachPodOf } from '../core/lab/dashboard.js';
 import type { NodeInfo, Stored } from '../ports/object-store.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
@@ -266,17 +267,7 @@ export class LabClient {
 
   /** Pods as `weft reach` sees them (address and node from their status). */
   static reachPod(v: PodView): ReachPod {
-    const pod = v.stored.object;
-    const running = v.status?.phase === 'Running';
-    return {
-      namespace: pod.metadata.namespace,
-      name: pod.metadata.name,
-      labels: pod.metadata.labels,
-      hostNetwork: pod.spec.hostNetwork,
-      ports: pod.spec.containers.flatMap((c) => c.ports),
-      ...(running && v.status?.podIP ? { ip: v.status.podIP } : {}),
-      ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
-    };
+    return reachPodOf(v.stored.object);
   }
 
   async nodes(): Promise<NodeInfo[]> {

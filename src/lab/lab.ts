@@ -182,10 +182,10 @@ export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns
 }
 
 /** Whether the agent or runner at `pid` is still this lab's (a dead one's PID may be reused). */
-function isAgent(paths: LabPaths, pid: number | undefined): boolean {
+export function isAgent(paths: LabPaths, pid: number | undefined): boolean {
   return pid !== undefined && (processCommandLine(pid)?.includes(paths.dir) ?? false);
 }
-function isRunner(paths: LabPaths, pid: number | undefined): boolean {
+export function isRunner(paths: LabPaths, pid: number | undefined): boolean {
   return pid !== undefined && (processCommandLine(pid)?.includes(`lab runner --lab ${paths.name} `) ?? false);
 }
 
