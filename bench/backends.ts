@@ -16,20 +16,15 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { benchLabs } from './bench-labs.js';
 import { report, type BenchRow } from './report.js';
-import { iperf } from './pod-traffic.js';
+import { iperf, tcpRoundTrips } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { LabClient } from '../src/lab/client.js';
 
-const TCP_RR = fileURLToPath(new URL('./tcp-rr.js', import.meta.url));
 const BACKENDS = (process.env.WEFT_BENCH_BACKENDS ?? 'vxlan,host-gw,udp').split(',');
 const ROUNDS = Number(process.env.WEFT_BENCH_BACKENDS_ROUNDS ?? 3);
 const NS = 'bench';
-const RR_PORT = 5301;
 const { root, weft, teardown } = benchLabs('backends');
 const exec = new NodeExec();
 const rows: BenchRow[] = [];
@@ -47,28 +42,6 @@ function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** Round trips per second from clientNs to ip over one TCP connection, for `ms`. */
-async function tcpRr(serverNs: string, clientNs: string, ip: string, ms: number): Promise<number> {
-  const server = spawn('nsenter', [`--net=${serverNs}`, '--', process.execPath, TCP_RR, 'serve', String(RR_PORT)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: server.stdout! }).once('line', () => resolve());
-      server.once('exit', (code) => reject(new Error(`tcp-rr server exited (${code})`)));
-    });
-    const r = await exec.run({
-      argv: [process.execPath, TCP_RR, ip, String(RR_PORT), String(ms)],
-      netns: clientNs,
-      timeoutMs: ms + 20_000,
-    });
-    const j = JSON.parse(r.stdout) as { roundTrips: number; ms: number };
-    return (j.roundTrips / j.ms) * 1000;
-  } finally {
-    server.kill('SIGKILL');
-  }
 }
 
 interface Path {
@@ -120,7 +93,9 @@ async function measure(backend: string): Promise<void> {
           got.bps.push(bps);
           got.cpu.push(agents.reduce((s, pid) => s + cpuSeconds(pid), 0) - cpu0);
         } else got.baseBps.push(bps);
-        (which === 'pods' ? got.rr : got.baseRr).push(await tcpRr(p.serverNs, p.clientNs, p.ip, 2000));
+        (which === 'pods' ? got.rr : got.baseRr).push(
+          await tcpRoundTrips(exec, { serverNs: p.serverNs, clientNs: p.clientNs, ip: p.ip, ms: 2000 }),
+        );
       }
     }
     const m = {

@@ -19,7 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { benchLabs } from './bench-labs.js';
 import { report, type BenchRow } from './report.js';
-import { connRate, iperf } from './pod-traffic.js';
+import { connRate, iperf, tcpRoundTrips } from './pod-traffic.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { LabClient } from '../src/lab/client.js';
 import { NETNS_RUN_DIR } from '../src/adapters/netns.js';
@@ -99,11 +99,13 @@ async function measure(s: Setup): Promise<void> {
         await sleep(100);
       }
     }
-    const pods = { bps: [] as number[], cps: [] as number[] };
+    const pods = { bps: [] as number[], cps: [] as number[], rr: [] as number[] };
     const raw: number[] = [];
+    const rawRr: number[] = [];
     const podRound = async () => {
       pods.bps.push(await iperf(exec, { serverNs, clientNs, ip: serverIP, seconds: 3, port: 5202 }));
       pods.cps.push(await connRate(exec, clientNs, serverIP, 2000));
+      pods.rr.push(await tcpRoundTrips(exec, { serverNs, clientNs, ip: serverIP, ms: 2000 }));
     };
     const rawRound = async () => {
       const [r1, r2] = s.baselineRoutes ?? [[], []];
@@ -112,6 +114,9 @@ async function measure(s: Setup): Promise<void> {
       try {
         raw.push(
           await iperf(exec, { serverNs: nsPath(n1!.ns), clientNs: nsPath(n2!.ns), ip: n1!.ip, seconds: 3, port: 5203 }),
+        );
+        rawRr.push(
+          await tcpRoundTrips(exec, { serverNs: nsPath(n1!.ns), clientNs: nsPath(n2!.ns), ip: n1!.ip, ms: 2000 }),
         );
       } finally {
         if (r1.length) ip(n1!.ns, ['route', 'del', ...r1]);
@@ -134,6 +139,8 @@ async function measure(s: Setup): Promise<void> {
       podBitsPerSec: pods.bps,
       rawBitsPerSec: raw,
       podConnPerSec: pods.cps,
+      podRoundTripsPerSec: pods.rr,
+      rawRoundTripsPerSec: rawRr,
       throughputRatio: ratio,
       ...(s.target ? { target: s.target } : {}),
     };
@@ -143,6 +150,13 @@ async function measure(s: Setup): Promise<void> {
       baseline: `${gbit(median(raw))} ${s.baseline}`,
       ratio: ratio.toFixed(3),
       note: s.target ? `target >= ${s.target}: ${ratio >= s.target ? 'met' : 'NOT met'}` : '',
+    });
+    rows.push({
+      what: `TCP round trips/s, pod to pod, ${s.what}`,
+      weft: `${median(pods.rr).toFixed(0)} /s`,
+      baseline: `${median(rawRr).toFixed(0)} /s ${s.baseline}`,
+      ratio: (median(pods.rr) / median(rawRr)).toFixed(3),
+      note: 'one connection, one byte each way (bench/tcp-rr.ts)',
     });
     rows.push({
       what: `new TCP conn/s, pod to pod, ${s.what}`,

@@ -4,10 +4,13 @@
  */
 
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../src/ports/exec.js';
 
 const CONN_RATE = fileURLToPath(new URL('./conn-rate.js', import.meta.url));
+const TCP_RR = fileURLToPath(new URL('./tcp-rr.js', import.meta.url));
+const RR_PORT = 5301;
 
 /** Bits per second received by an iperf3 server in `serverNs` from a client in `clientNs`. */
 export async function iperf(
@@ -40,4 +43,32 @@ export async function connRate(exec: Exec, clientNs: string, ip: string, ms: num
   const j = JSON.parse(r.stdout) as { connections: number; errors: number; ms: number };
   if (j.errors > 0) throw new Error(`conn-rate: ${j.errors} of ${j.connections + j.errors} connections failed`);
   return (j.connections / j.ms) * 1000;
+}
+
+/**
+ * TCP round trips per second (netperf's TCP_RR, bench/tcp-rr.ts on both ends) from clientNs to
+ * ip over one connection, one byte each way, for `ms`; the echo end runs in serverNs.
+ */
+export async function tcpRoundTrips(
+  exec: Exec,
+  o: { serverNs: string; clientNs: string; ip: string; ms: number },
+): Promise<number> {
+  const server = spawn('nsenter', [`--net=${o.serverNs}`, '--', process.execPath, TCP_RR, 'serve', String(RR_PORT)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: server.stdout! }).once('line', () => resolve());
+      server.once('exit', (code) => reject(new Error(`tcp-rr server exited (${code})`)));
+    });
+    const r = await exec.run({
+      argv: [process.execPath, TCP_RR, o.ip, String(RR_PORT), String(o.ms)],
+      netns: o.clientNs,
+      timeoutMs: o.ms + 20_000,
+    });
+    const j = JSON.parse(r.stdout) as { roundTrips: number; ms: number };
+    return (j.roundTrips / j.ms) * 1000;
+  } finally {
+    server.kill('SIGKILL');
+  }
 }
