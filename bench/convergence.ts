@@ -7,7 +7,8 @@
  * full iBGP mesh: the new node's sessions, then its announcement) against vxlan (the lease watch,
  * then the backend's sync) in the same run, each join from the start of `add-node`, each leave
  * from the start of `remove-node` (and from its return: the node killed, its lease revoked, its
- * namespace gone), to the last node's route change. JOINS rounds per backend;
+ * namespace gone), to the last node's route change; a join also from the moment the new node's
+ * agent held its lease (its own log line), when it is part of the network. JOINS rounds per backend;
  * p50 and p99 (with few rounds, p99 is the worst).
  * Prints a table and writes bench/results/convergence.json. Not a test: it asserts nothing about time.
  *
@@ -17,14 +18,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { LabPaths } from '../src/lab/lab-state.js';
 import { benchLabs } from './bench-labs.js';
 import { report, type BenchRow } from './report.js';
 
 const NODES = Number(process.env.WEFT_BENCH_CONVERGENCE_NODES ?? 20);
 const JOINS = Number(process.env.WEFT_BENCH_CONVERGENCE_JOINS ?? 5);
 const BACKENDS = ['bgp', 'vxlan'] as const;
-const { weft, teardown, env } = benchLabs('convergence');
+const { weft, teardown, env, root } = benchLabs('convergence');
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const quantile = (xs: number[], q: number) => {
@@ -96,6 +99,22 @@ function weftAsync(args: string[]): Promise<string> {
   });
 }
 
+/** The agent log of `node` in lab `lab` under the bench's root. */
+function agentLog(root: string, lab: string, node: string): string {
+  return `${new LabPaths(root, lab).logDir}/agent-${node}.log`;
+}
+
+/** When the agent last logged "subnet lease held" at or after `after` (epoch ms), if it did. */
+function leaseHeldAt(logFile: string, after: number): number | undefined {
+  let at: number | undefined;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('"subnet lease held"')) continue;
+    const t = Date.parse((JSON.parse(line) as { ts: string }).ts);
+    if (t >= after - 1) at = t;
+  }
+  return at;
+}
+
 async function waitLast(
   watch: RouteWatch,
   namespaces: string[],
@@ -116,6 +135,8 @@ async function main(): Promise<void> {
   const labs: string[] = [];
   const join: Record<string, number[]> = {};
   const leave: Record<string, number[]> = {};
+  /** From the new node's agent holding its lease (its log) to the last node's route. */
+  const fromLease: Record<string, number[]> = {};
   /** From remove-node's return (the node killed, its lease revoked, its namespace gone). */
   const leaveAfter: Record<string, number[]> = {};
   try {
@@ -133,6 +154,7 @@ async function main(): Promise<void> {
       join[backend] = [];
       leave[backend] = [];
       leaveAfter[backend] = [];
+      fromLease[backend] = [];
       try {
         await sleep(500); // the monitors subscribe
         for (let r = 0; r < JOINS; r++) {
@@ -147,6 +169,10 @@ async function main(): Promise<void> {
           if (!subnet) throw new Error(`${lab}: ${added} has no subnet`);
           const tAdded = await waitLast(watch, peers, subnet, 'added');
           join[backend]!.push(tAdded - t0);
+          // The node joins the network when its agent holds a lease: its log says when (same clock).
+          const leaseAt = leaseHeldAt(agentLog(root, lab, added), performance.timeOrigin + t0);
+          if (leaseAt === undefined) throw new Error(`${lab}: no "subnet lease held" in ${added}'s agent log`);
+          fromLease[backend]!.push(performance.timeOrigin + tAdded - leaseAt);
           const t1 = performance.now();
           await weftAsync(['lab', 'remove-node', '--name', lab, '--node', added]);
           const returned = performance.now();
@@ -167,7 +193,12 @@ async function main(): Promise<void> {
     teardown(labs);
   }
   for (const backend of BACKENDS) {
-    results[backend] = { joinMs: join[backend], leaveMs: leave[backend], leaveAfterReturnMs: leaveAfter[backend] };
+    results[backend] = {
+      joinMs: join[backend],
+      joinFromLeaseMs: fromLease[backend],
+      leaveMs: leave[backend],
+      leaveAfterReturnMs: leaveAfter[backend],
+    };
   }
   const row = (what: string, data: Record<string, number[]>) => {
     const [b, v] = [data.bgp!, data.vxlan!];
@@ -180,6 +211,7 @@ async function main(): Promise<void> {
     });
   };
   row('node join → route on every node', join);
+  row("… from the new node's lease", fromLease);
   row('node killed → route gone everywhere', leave);
   row('… after remove-node returned', leaveAfter);
   report('convergence', rows, results, [40, 34, 34, 8]);
