@@ -81,6 +81,30 @@ function notEstablished(lab: TestLab): string[] {
   );
 }
 
+/**
+ * Waits until every BGP session is up, checks every pod reaches every pod, no node has a VXLAN
+ * device, and each node's kernel holds a BIRD route to each other node's subnet; returns the
+ * subnets and addresses by node and each node's BIRD routes for the checks of the topology.
+ */
+async function converged(
+  lab: TestLab,
+  nodes: readonly string[],
+): Promise<{ all: Map<string, string>; ipOf: Map<string, string>; routesOf: Map<string, Map<string, RouteJson>> }> {
+  await waitFor('every session Established', () => (notEstablished(lab).length === 0 ? true : undefined));
+  assertAllConnected(lab);
+  const all = subnets(lab);
+  const ipOf = new Map(lab.nodes().map((n) => [n.metadata.name, n.status.addresses?.[0]?.address ?? '']));
+  const routesOf = new Map<string, Map<string, RouteJson>>();
+  for (const n of nodes) {
+    noVxlan(lab, n);
+    const routes = birdRoutes(lab, n);
+    const peers = nodes.filter((p) => p !== n);
+    assert.deepEqual([...routes.keys()].sort(), peers.map((p) => all.get(p)).sort(), n);
+    routesOf.set(n, routes);
+  }
+  return { all, ipOf, routesOf };
+}
+
 function noVxlan(lab: TestLab, node: string): void {
   assert.deepEqual(ipJson(`${lab.prefix}${node}`, ['-d', 'link', 'show', 'type', 'vxlan']), [], node);
 }
@@ -162,16 +186,10 @@ describe('bgp, full mesh on one segment', { timeout: 300_000 }, () => {
   });
 
   test('every pod reaches every pod; kernel routes are BIRD’s, over eth0, with no VXLAN device', async () => {
-    await waitFor('every session Established', () => (notEstablished(lab).length === 0 ? true : undefined));
-    assertAllConnected(lab);
-    const all = subnets(lab);
-    const ipOf = new Map(lab.nodes().map((n) => [n.metadata.name, n.status.addresses?.[0]?.address ?? '']));
+    const { all, ipOf, routesOf } = await converged(lab, nodes);
     for (const n of nodes) {
-      noVxlan(lab, n);
-      const routes = birdRoutes(lab, n);
-      const peers = nodes.filter((p) => p !== n);
-      assert.deepEqual([...routes.keys()].sort(), peers.map((p) => all.get(p)).sort(), n);
-      for (const p of peers) {
+      const routes = routesOf.get(n)!;
+      for (const p of nodes.filter((x) => x !== n)) {
         const r = routes.get(all.get(p) ?? '');
         assert.equal(r?.dev, 'eth0', `${n} → ${p}`);
         assert.equal(r?.gateway, ipOf.get(p), `${n} → ${p}`);
@@ -302,17 +320,10 @@ describe('bgp, nodes peering with the router of two segments', { timeout: 300_00
   });
 
   test('every pod reaches every pod across the router, with no encapsulation', async () => {
-    await waitFor('every session Established', () => (notEstablished(lab).length === 0 ? true : undefined));
-    assertAllConnected(lab);
-    const all = subnets(lab);
-    const ipOf = new Map(lab.nodes().map((n) => [n.metadata.name, n.status.addresses?.[0]?.address ?? '']));
+    const { all, ipOf, routesOf } = await converged(lab, nodes);
     for (const n of nodes) {
-      noVxlan(lab, n);
-      const routes = birdRoutes(lab, n);
-      const peers = nodes.filter((p) => p !== n);
-      assert.deepEqual([...routes.keys()].sort(), peers.map((p) => all.get(p)).sort(), n);
       // Every peer, on the segment or not, via the router's leg on this node's segment.
-      for (const r of routes.values()) assert.equal(r.gateway, legOf[n], `${n}: ${JSON.stringify(r)}`);
+      for (const r of routesOf.get(n)!.values()) assert.equal(r.gateway, legOf[n], `${n}: ${JSON.stringify(r)}`);
     }
     // The router routes each subnet straight to its node.
     const router = new Map(

@@ -284,18 +284,22 @@ export function spawnProgram(req: {
   const fd = openSync(req.logFile, 'a');
   try {
     const child = spawn(program, args, { detached: true, stdio: ['ignore', fd, fd], env: req.env, cwd: req.cwd });
-    const ended = new Promise<ProgramEnd>((resolve) => {
-      child.once('error', (err) =>
-        resolve({ exitCode: null, signal: null, startError: `${req.context}: ${argv.join(' ')}: ${err.message}` }),
-      );
-      child.once('exit', (code, signal) =>
-        resolve({ exitCode: code, signal: signal ? (osConstants.signals[signal] ?? null) : null }),
-      );
-    });
-    return { pid: child.pid, ended };
+    return { pid: child.pid, ended: programEnd(child, req.context, argv) };
   } finally {
     closeSync(fd);
   }
+}
+
+/** How a started program ends: its exit code or signal, or why it could not start. */
+function programEnd(child: ChildProcess, context: string, argv: readonly string[]): Promise<ProgramEnd> {
+  return new Promise<ProgramEnd>((resolve) => {
+    child.once('error', (err) =>
+      resolve({ exitCode: null, signal: null, startError: `${context}: ${argv.join(' ')}: ${err.message}` }),
+    );
+    child.once('exit', (code, signal) =>
+      resolve({ exitCode: code, signal: signal ? (osConstants.signals[signal] ?? null) : null }),
+    );
+  });
 }
 
 /**
@@ -310,15 +314,7 @@ export function spawnTied(req: { argv: readonly string[]; logFile: string; conte
   const fd = openSync(req.logFile, 'a');
   try {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
-    const ended = new Promise<ProgramEnd>((resolve) => {
-      child.once('error', (err) =>
-        resolve({ exitCode: null, signal: null, startError: `${req.context}: ${argv.join(' ')}: ${err.message}` }),
-      );
-      child.once('exit', (code, signal) =>
-        resolve({ exitCode: code, signal: signal ? (osConstants.signals[signal] ?? null) : null }),
-      );
-    });
-    return { pid: child.pid, ended };
+    return { pid: child.pid, ended: programEnd(child, req.context, argv) };
   } finally {
     closeSync(fd);
   }
