@@ -167,7 +167,10 @@ export function agentSuite(o: AgentSuiteOptions): void {
       const cases: Array<[string, RegExp]> = [
         ['{"Network":"10.244.0.0/33"}', /Network: invalid CIDR/],
         ['{"Network":"10.244.0.0/16","SubnetLen":8}', /SubnetLen: 8 is too small/],
-        ['{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}', /Backend\.Type: must be "vxlan", "host-gw", "udp" or "bgp"/],
+        [
+          '{"Network":"10.244.0.0/16","Backend":{"Type":"ipip"}}',
+          /Backend\.Type: must be "vxlan", "host-gw", "udp" or "bgp"/,
+        ],
         [
           '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":70000}}',
           /Backend\.Port: must be between 1 and 65535/,
