@@ -22,7 +22,7 @@
  * through the lab's commands (weft exec, weft probe), which enter the lab's namespaces.
  */
 
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Exec } from '../ports/exec.js';
@@ -89,6 +89,18 @@ export interface LabDeps {
   root: string;
   /** Progress lines for people (stderr in the CLI). */
   progress: (line: string) => void;
+}
+
+/** The last lines of a process's log, for an error that outlives the file. */
+function logTail(file: string, lines = 12): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return `(its log ${file} cannot be read: ${(err as Error).message})`;
+  }
+  const tail = text.trimEnd().split('\n').slice(-lines).join('\n');
+  return tail ? `the last lines of ${file}:\n${tail}` : `${file} is empty`;
 }
 
 async function waitUntil(
@@ -545,10 +557,11 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
+          // The failed lab is removed with its logs: the error carries the log's last lines.
           if (n.agentPid && processCommandLine(n.agentPid) === undefined)
-            throw new Error(`the agent of ${n.name} exited; see ${paths.logDir}/agent-${n.name}.log`);
+            throw new Error(`the agent of ${n.name} exited: ${logTail(`${paths.logDir}/agent-${n.name}.log`)}`);
           if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
-            throw new Error(`the pod runner of ${n.name} exited; see ${paths.logDir}/runner-${n.name}.log`);
+            throw new Error(`the pod runner of ${n.name} exited: ${logTail(`${paths.logDir}/runner-${n.name}.log`)}`);
         }
         const ready = (await objectsRead.nodes()).filter((n) => n.ready).length;
         if (ready !== lastReady) {
