@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { hopsOf, renderHops } from '../core/trace/hops.js';
 import { predictFor } from '../core/trace/predict.js';
 import type { TraceProtocol } from '../core/trace/trace-table.js';
-import { openLab, requireRoot, withLabOption } from './lab-common.js';
+import { openLab, parsePort, requireRoot, withLabOption } from './lab-common.js';
 
 const PROTOCOLS: Record<string, TraceProtocol> = { TCP: 'tcp', UDP: 'udp', ICMP: 'icmp' };
 
@@ -25,12 +25,7 @@ export function registerTrace(program: Command): void {
       if (!protocol) throw new Error(`--protocol: ${JSON.stringify(flags.protocol)}: must be TCP, UDP or ICMP`);
       if (flags.output !== 'text' && flags.output !== 'json')
         throw new Error(`-o: ${JSON.stringify(flags.output)}: must be text or json`);
-      let port: number | undefined;
-      if (flags.port !== undefined) {
-        port = Number(flags.port);
-        if (!Number.isInteger(port) || port < 1 || port > 65535)
-          throw new Error(`--port: ${JSON.stringify(flags.port)}: must be a port number 1-65535`);
-      }
+      const port = flags.port === undefined ? undefined : parsePort(flags.port);
       if (protocol === 'icmp' && port !== undefined) throw new Error('--port: an ICMP echo has no port');
       requireRoot('weft trace');
       const lab = openLab(flags);

@@ -14,13 +14,8 @@ import { reachMatrix, reachVerdict, type ReachPod } from '../policy/reach.js';
 import { explainVerdict } from '../policy/explain.js';
 import type { MatrixProtocol } from './probe-table.js';
 
-export interface DashboardNode {
-  name: string;
-  internalIP: string;
-  podCIDR?: string;
-  backend?: string;
-  ready: boolean;
-  message?: string;
+/** A node as its runner registers it (the object store's NodeInfo, without the heartbeat), with its processes. */
+export interface DashboardNode extends Omit<NodeInfo, 'heartbeat'> {
   /** Whether the node's agent and pod runner processes are alive (`weft lab status`'s columns). */
   agent?: boolean;
   runner?: boolean;

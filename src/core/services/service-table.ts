@@ -485,11 +485,9 @@ export class ServicesPlanner {
     for (const p of news) this.account(p, 1);
     for (const [id, p] of next) {
       const old = this.byId.get(id);
-      if (old) for (const sl of old.slices) this.sliceOwner.delete(sliceKeyOf(sl));
       if (p) {
         if (!old) this.order = undefined;
         this.byId.set(id, p);
-        for (const sl of p.slices) this.sliceOwner.set(sliceKeyOf(sl), id);
       } else if (old) {
         this.byId.delete(id);
         this.order = undefined;
@@ -559,7 +557,11 @@ export class ServicesPlanner {
     if (part.external)
       for (const list of [part.serviceIps, part.noEndpointIps])
         for (const e of list) if (e.key[0] !== part.clusterIp.key[0]) bump(this.claimKeys, e.key.join(' '), sign);
-    if (sign === 1) for (const sl of p.slices) this.sliceOwner.set(sliceKeyOf(sl), p.id);
+    for (const sl of p.slices) {
+      const k = sliceKeyOf(sl);
+      if (sign === 1) this.sliceOwner.set(k, p.id);
+      else if (this.sliceOwner.get(k) === p.id) this.sliceOwner.delete(k);
+    }
   }
 
   /** Whether the change must be planned over the whole table (claims, a shared ClusterIP). */
