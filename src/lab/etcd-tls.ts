@@ -7,9 +7,9 @@
  * made with Debian's openssl; the keys are 0600 in the lab's directory and go with it.
  */
 
-import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Exec } from '../ports/exec.js';
+import { makeCa, makeLeaf } from './lab-pki.js';
 
 export interface EtcdTlsFiles {
   dir: string;
@@ -31,8 +31,6 @@ export function etcdTlsFiles(dir: string): EtcdTlsFiles {
   };
 }
 
-const KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '30'];
-
 /** Makes the CA and both certificates in `dir` (replacing what is there); returns their paths. */
 export async function makeEtcdTls(
   exec: Exec,
@@ -41,35 +39,15 @@ export async function makeEtcdTls(
   lab: string,
 ): Promise<EtcdTlsFiles> {
   const f = etcdTlsFiles(dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const caKey = join(dir, 'ca-key.pem');
-  const openssl = (args: string[], what: string) =>
-    exec.run({ argv: ['openssl', 'req', '-x509', ...KEY, ...args], timeoutMs: 20_000, context: `etcd TLS: ${what}` });
-  await openssl(['-keyout', caKey, '-out', f.caFile, '-subj', `/CN=weft lab ${lab} etcd CA`], 'make the CA');
-  const leaf = (cert: string, key: string, cn: string, usage: string, san?: string) =>
-    openssl(
-      [
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-subj',
-        `/CN=${cn}`,
-        '-CA',
-        f.caFile,
-        '-CAkey',
-        caKey,
-        '-addext',
-        'basicConstraints=critical,CA:FALSE',
-        '-addext',
-        `extendedKeyUsage=${usage}`,
-        ...(san ? ['-addext', `subjectAltName=${san}`] : []),
-      ],
-      `make the ${cn === 'etcd' ? 'server' : 'client'} certificate`,
-    );
+  const ca = await makeCa(exec, dir, 'ca', `weft lab ${lab} etcd CA`);
   // clientAuth too: etcd's JSON gateway dials etcd's own gRPC port with the server certificate.
-  await leaf(f.serverCert, f.serverKey, 'etcd', 'serverAuth,clientAuth', serverIps.map((ip) => `IP:${ip}`).join(','));
-  await leaf(f.clientCert, f.clientKey, 'weft-agent', 'clientAuth');
-  for (const key of [caKey, f.serverKey, f.clientKey]) chmodSync(key, 0o600);
+  await makeLeaf(exec, ca, {
+    cert: f.serverCert,
+    key: f.serverKey,
+    cn: 'etcd',
+    usage: 'serverAuth,clientAuth',
+    ips: serverIps,
+  });
+  await makeLeaf(exec, ca, { cert: f.clientCert, key: f.clientKey, cn: 'weft-agent', usage: 'clientAuth' });
   return f;
 }
