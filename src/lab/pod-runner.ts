@@ -79,6 +79,11 @@ export interface PodRunnerOptions {
   cniConfDir: string;
   /** Where pod statuses and the node are written. */
   store: ObjectStore;
+  /**
+   * Also told each node status written (`--api kube`: the Node's Ready condition and Lease through
+   * the API, ./kube-node-status.ts); a failure is logged and tried again on the next heartbeat.
+   */
+  reportNode?: (info: NodeInfo) => Promise<void>;
   /** The runner's own sandbox records. */
   sandboxes: SandboxStore;
   /** Follows at least the Pod kind; started by the caller, which also nudges('store') on its Pod events. */
@@ -737,6 +742,13 @@ export class PodRunner {
     const key = JSON.stringify({ ...info, heartbeat: '' });
     if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
     await this.o.store.putNode(info);
+    if (this.o.reportNode)
+      try {
+        await this.o.reportNode(info);
+      } catch (err) {
+        this.o.log.warn('cannot report the node to the API server', { error: (err as Error).message });
+        return; // not recorded as written: the next heartbeat tries again
+      }
     this.lastNodeInfo = key;
     this.lastNodeWrite = now;
   }
