@@ -45,6 +45,11 @@ export interface KubeClusterSourceOptions {
   watchTimeoutSeconds?: number;
   /** For the timeout's jitter (default Math.random). */
   random?: () => number;
+  /**
+   * A field selector per kind, on its list and watch: a kubelet may list and watch only the pods
+   * bound to its node (`spec.nodeName=NAME`, the Node authorizer's rule).
+   */
+  fieldSelectors?: Partial<Record<K8sKind, string>>;
 }
 
 /** Whether an ended watch is the transport's or the server's passing trouble (retry it here). */
@@ -80,7 +85,8 @@ export class KubeClusterSource implements ClusterSource {
   }
 
   async list<K extends K8sKind>(kind: K): Promise<ListResult<K>> {
-    const l = await this.o.client.list(resourceOf(kind));
+    const fieldSelector = this.o.fieldSelectors?.[kind];
+    const l = await this.o.client.list(resourceOf(kind), fieldSelector ? { fieldSelector } : {});
     const items = l.items.flatMap((raw) => {
       const s = this.decode(kind, raw);
       return s ? [s] : [];
@@ -150,6 +156,7 @@ export class KubeClusterSource implements ClusterSource {
         {
           resourceVersion: String(s.rv),
           allowWatchBookmarks: true,
+          ...(o.fieldSelectors?.[s.kind] ? { fieldSelector: o.fieldSelectors[s.kind] } : {}),
           // A share of jitter, so that many agents' watches do not all end and start again at once.
           timeoutSeconds: Math.max(1, Math.round(timeout * (1 - 0.2 * (o.random ?? Math.random)()))),
         },

@@ -51,8 +51,13 @@ export function nodeInfoFromApi(n: KubeNodeJson): NodeInfo {
   };
 }
 
-/** The API's form of a weft pod status (the status subresource's body). */
-function podStatusToApi(s: PodStatus): Record<string, unknown> {
+/**
+ * The API's form of a weft pod status (the status subresource's body). `containers` are the pod's
+ * container names: kubelet reports every container (kubectl's READY column counts them), and the
+ * lab's kubelet reports only those that run programs, so the others get a status here: running
+ * since the pod started, ready when the pod is.
+ */
+function podStatusToApi(s: PodStatus, containers: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { phase: s.phase };
   if (s.message !== undefined) out.message = s.message;
   if (s.podIP !== undefined) out.podIP = s.podIP;
@@ -63,9 +68,21 @@ function podStatusToApi(s: PodStatus): Record<string, unknown> {
   }
   if (s.conditions !== undefined) out.conditions = s.conditions;
   if (s.startTime !== undefined) out.startTime = s.startTime;
-  if (s.containerStatuses !== undefined)
+  const ready = s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const reported = new Map((s.containerStatuses ?? []).map((c) => [c.name, c]));
+  if (s.phase === 'Running' || reported.size > 0)
     // image and imageID are required by the API's validation of a status; the lab runs no images.
-    out.containerStatuses = s.containerStatuses.map((c) => ({ image: 'weft-lab', imageID: '', ...c }));
+    out.containerStatuses = containers.map((name) => ({
+      image: 'weft-lab',
+      imageID: '',
+      ...(reported.get(name) ?? {
+        name,
+        ready,
+        restartCount: 0,
+        started: true,
+        state: { running: { startedAt: s.startTime ?? new Date().toISOString() } },
+      }),
+    }));
   return out;
 }
 
@@ -73,14 +90,21 @@ function podStatusToApi(s: PodStatus): Record<string, unknown> {
 const APPLY_PATCH = 'application/apply-patch+yaml';
 
 export class KubeObjectStore implements ObjectStore {
+  private readonly clientReady: Promise<KubeClient>;
+
   constructor(
-    private readonly client: KubeClient,
+    /** The client, or its promise (a kubeconfig is read asynchronously; LabClient.open is not). */
+    client: KubeClient | Promise<KubeClient>,
     /** kubelet's registration and heartbeat (putNode); absent: putNode is refused (not a kubelet). */
     private readonly reportNode?: (info: NodeInfo) => Promise<void>,
-  ) {}
+  ) {
+    this.clientReady = Promise.resolve(client);
+    // A kubeconfig that cannot be read fails the first call that needs it, with its own message.
+    this.clientReady.catch(() => undefined);
+  }
 
   async revision(): Promise<number> {
-    const l = await this.client.list(resourceOf('Namespace'), { limit: 1 });
+    const l = await (await this.clientReady).list(resourceOf('Namespace'), { limit: 1 });
     return Number(l.metadata.resourceVersion ?? 0);
   }
 
@@ -89,7 +113,7 @@ export class KubeObjectStore implements ObjectStore {
   async list(kind?: K8sKind): Promise<Stored[]> {
     const out: Stored[] = [];
     for (const k of kind ? [kind] : (Object.keys(KIND_INFO) as K8sKind[])) {
-      const l = await this.client.list(resourceOf(k));
+      const l = await (await this.clientReady).list(resourceOf(k));
       for (const item of l.items) {
         const r = objectFromApi(k, item);
         if ('stored' in r) out.push(r.stored);
@@ -100,7 +124,7 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async get(key: ObjectKey): Promise<Stored | undefined> {
-    const raw = await this.client.find(resourceOf(key.kind), key.name, key.namespace || undefined);
+    const raw = await (await this.clientReady).find(resourceOf(key.kind), key.name, key.namespace || undefined);
     if (!raw) return undefined;
     const r = objectFromApi(key.kind, raw);
     if ('problems' in r) throw new Error(`${r.ref}: cannot be read: ${r.problems.join('; ')}`);
@@ -112,7 +136,10 @@ export class KubeObjectStore implements ObjectStore {
     const fetch = async (key: ObjectKey) => {
       const id = `${key.kind}/${key.namespace}/${key.name}`;
       if (!current.has(id))
-        current.set(id, await this.client.find(resourceOf(key.kind), key.name, key.namespace || undefined));
+        current.set(
+          id,
+          await (await this.clientReady).find(resourceOf(key.kind), key.name, key.namespace || undefined),
+        );
       return current.get(id);
     };
     if (ifRevision !== undefined)
@@ -142,7 +169,7 @@ export class KubeObjectStore implements ObjectStore {
     });
     for (const a of applies)
       if (!newNamespaces.has(a.key.namespace))
-        await this.client.request('PATCH', `${a.path}&dryRun=All`, a.body, APPLY_PATCH);
+        await (await this.clientReady).request('PATCH', `${a.path}&dryRun=All`, a.body, APPLY_PATCH);
     const actions: CommitAction[] = [];
     const created: ObjectKey[] = [];
     for (const a of applies) {
@@ -152,7 +179,7 @@ export class KubeObjectStore implements ObjectStore {
         after = await this.applyOnce(a.path, a.body, newNamespaces.has(a.key.namespace));
       } catch (err) {
         for (const key of created.reverse())
-          await this.client
+          await (await this.clientReady)
             .delete(resourceOf(key.kind), key.name, key.namespace || undefined, { gracePeriodSeconds: 0 })
             .catch(() => undefined);
         throw err;
@@ -164,7 +191,7 @@ export class KubeObjectStore implements ObjectStore {
     }
     for (const key of change.delete) {
       try {
-        await this.client.delete(resourceOf(key.kind), key.name, key.namespace || undefined);
+        await (await this.clientReady).delete(resourceOf(key.kind), key.name, key.namespace || undefined);
       } catch (err) {
         if (!(err instanceof KubeApiError && err.code === 404)) throw err;
       }
@@ -182,7 +209,7 @@ export class KubeObjectStore implements ObjectStore {
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
-        return await this.client.request<KubeObject>('PATCH', path, body, APPLY_PATCH);
+        return await (await this.clientReady).request<KubeObject>('PATCH', path, body, APPLY_PATCH);
       } catch (err) {
         const waitingForAccount =
           newNamespace &&
@@ -196,15 +223,20 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async setPodStatus(namespace: string, name: string, uid: string, status: PodStatus | undefined): Promise<boolean> {
-    const pod = await this.client.find(resourceOf('Pod'), name, namespace);
+    const pod = await (await this.clientReady).find(resourceOf('Pod'), name, namespace);
     if (!pod || pod.metadata.uid !== uid) return false;
     // Clearing a status is what the embedded store does when a pod is torn down; the API keeps
     // a status until the object goes, so there is nothing to write.
     if (!status) return true;
     try {
-      await this.client.updateStatus(resourceOf('Pod'), {
+      await (
+        await this.clientReady
+      ).updateStatus(resourceOf('Pod'), {
         ...pod,
-        status: podStatusToApi(status),
+        status: podStatusToApi(
+          status,
+          ((pod as { spec?: { containers?: Array<{ name: string }> } }).spec?.containers ?? []).map((c) => c.name),
+        ),
       } as KubeObject);
     } catch (err) {
       if (err instanceof KubeApiError && (err.code === 404 || err.code === 409)) return false;
@@ -215,7 +247,9 @@ export class KubeObjectStore implements ObjectStore {
 
   async removePod(namespace: string, name: string, uid: string): Promise<boolean> {
     try {
-      await this.client.delete(resourceOf('Pod'), name, namespace, { gracePeriodSeconds: 0, preconditions: { uid } });
+      await (
+        await this.clientReady
+      ).delete(resourceOf('Pod'), name, namespace, { gracePeriodSeconds: 0, preconditions: { uid } });
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && (err.code === 404 || err.code === 409)) return false;
@@ -224,7 +258,7 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async nodes(): Promise<NodeInfo[]> {
-    const l = await this.client.list<KubeNodeJson>(NODE_RESOURCE);
+    const l = await (await this.clientReady).list<KubeNodeJson>(NODE_RESOURCE);
     return l.items.map(nodeInfoFromApi).sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -235,7 +269,7 @@ export class KubeObjectStore implements ObjectStore {
 
   async removeNode(name: string): Promise<boolean> {
     try {
-      await this.client.delete(NODE_RESOURCE, name);
+      await (await this.clientReady).delete(NODE_RESOURCE, name);
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.code === 404) return false;
@@ -244,7 +278,7 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    this.client.close();
+    (await this.clientReady.catch(() => undefined))?.close();
   }
 }
 

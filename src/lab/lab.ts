@@ -52,6 +52,10 @@ import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { labApiPids, labApiUp } from './lab-kube.js';
+import { reconcileScheduling } from './kube-scheduler.js';
+import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
+import { KubeObjectStore } from '../adapters/object-store-kube.js';
+import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
@@ -68,7 +72,7 @@ import {
   type LabRecord,
   type LabSegmentRecord,
 } from './lab-state.js';
-import type { NodeInfo } from '../ports/object-store.js';
+import type { NodeInfo, ObjectStore } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { ClusterCache } from '../agent/cluster-cache.js';
@@ -297,12 +301,45 @@ export async function superviseLab(
         log: logOf('lb-routes'),
       }),
     );
+  // --api kube: the scheduler binds the pods kubectl made without a node (./kube-scheduler.ts).
+  let kube: { client: KubeClient; cache: ClusterCache } | undefined;
+  if (record?.api) {
+    const client = new KubeClient(await loadKubeconfig(record.api.adminKubeconfig));
+    const kubeCache = new ClusterCache({
+      source: new KubeClusterSource({ client, clock: systemClock, log: logOf('kube-source') }),
+      kinds: ['Pod'],
+      clock: systemClock,
+      log: logOf('cluster'),
+    });
+    kube = { client, cache: kubeCache };
+    await kubeCache.start();
+    const nodes = new KubeObjectStore(client);
+    loops.push(
+      new CacheLoop({
+        cache: kubeCache,
+        kinds: ['Pod'],
+        reconcile: reconcileScheduling({
+          cache: kubeCache,
+          client,
+          nodes: () => nodes.nodes(),
+          log: logOf('scheduler'),
+        }),
+        what: 'bind pods to nodes',
+        clock: systemClock,
+        log: logOf('scheduler'),
+      }),
+    );
+  }
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
     for (const l of loops) l.stop();
     await cache.stop();
     await store.close();
+    if (kube) {
+      await kube.cache.stop();
+      kube.client.close();
+    }
   }
 }
 
@@ -543,12 +580,20 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         delete: [],
       });
       // Cluster DNS, stored through the same parser and plan as `weft apply` (its pods start with the nodes).
-      const dns = clusterDnsManifest({
-        spec,
-        nodes: record.nodes.map((n) => n.name),
-        weft: [process.execPath, CLI_PATH],
-        objectsFile: paths.objects,
-      });
+      // The DNS pods read the lab's own store: with --api kube there are none yet (said, not hidden).
+      if (spec.api === 'kube' && (spec.dns?.replicas ?? 0) > 0)
+        say(
+          'cluster DNS: not deployed with --api kube yet (weft dns reads the lab store, not the API): pods get the node resolv.conf',
+        );
+      const dns =
+        spec.api === 'kube'
+          ? ''
+          : clusterDnsManifest({
+              spec,
+              nodes: record.nodes.map((n) => n.name),
+              weft: [process.execPath, CLI_PATH],
+              objectsFile: paths.objects,
+            });
       if (dns !== '') {
         const puts = planApply(
           await objects.list(),
@@ -570,7 +615,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
 
     let lastReady = -1;
-    const objectsRead = new SqliteObjectStore(paths.objects, systemClock);
+    // The nodes' kubelets register them where the cluster is: the lab store, or the API server.
+    const objectsRead: ObjectStore = record.api
+      ? new KubeObjectStore(loadKubeconfig(record.api.adminKubeconfig).then((c) => new KubeClient(c)))
+      : new SqliteObjectStore(paths.objects, systemClock);
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
@@ -601,7 +649,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
-    await waitForClusterDns(spec, paths, say);
+    if (spec.api !== 'kube') await waitForClusterDns(spec, paths, say);
     say(
       `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes${(spec.segments ?? 1) > 1 ? ` on ${spec.segments} segments` : ''}, ${spec.backend}${spec.directRouting ? ' with DirectRouting' : ''}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
