@@ -35,6 +35,7 @@ export default tseslint.config(
         fetch: 'readonly',
         EventSource: 'readonly',
         URLSearchParams: 'readonly',
+        performance: 'readonly',
       },
     },
   },

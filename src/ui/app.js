@@ -10,8 +10,12 @@ import cytoscape from 'cytoscape';
 
 const html = htm.bind(h);
 
-/** What the tests (and a curious user's console) can read: the graph and the last trace. */
-const debug = { cy: undefined, trace: undefined };
+/**
+ * What the tests, the benchmark (bench/ui.ts) and a curious user's console can read: the graph,
+ * the last trace, and when each pod now in the lab was first drawn on the topology (epoch ms, the
+ * clock `weft apply` is timed by; a pod that leaves the lab leaves the map, so it stays bounded).
+ */
+const debug = { cy: undefined, trace: undefined, drawnAt: new Map() };
 window.weft = debug;
 
 async function getJson(url, init) {
@@ -175,6 +179,20 @@ function drawTrace(cy, trace) {
   }
 }
 
+/**
+ * Notes when the topology was drawn: the first time as the performance mark
+ * `weft:topology-drawn` (navigation start → the lab drawn with every pod it had; its detail counts
+ * them), and for every pod the time it was first drawn (`debug.drawnAt`).
+ */
+function markDrawn(snap) {
+  const now = performance.timeOrigin + performance.now();
+  const present = new Set(snap.pods.map((p) => `${p.namespace}/${p.name}`));
+  for (const id of present) if (!debug.drawnAt.has(id)) debug.drawnAt.set(id, now);
+  for (const id of debug.drawnAt.keys()) if (!present.has(id)) debug.drawnAt.delete(id);
+  if (performance.getEntriesByName('weft:topology-drawn').length === 0)
+    performance.mark('weft:topology-drawn', { detail: { pods: present.size, nodes: snap.nodes.length } });
+}
+
 function Topology({ snap, trace }) {
   const box = useRef(null);
   const cyRef = useRef(null);
@@ -198,6 +216,7 @@ function Topology({ snap, trace }) {
       cy.elements().remove();
       cy.add(els);
       cy.layout({ name: 'preset', fit: true, padding: 30 }).run();
+      markDrawn(snap);
     }
     drawTrace(cy, trace);
   }, [snap, trace]);
