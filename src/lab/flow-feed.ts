@@ -24,9 +24,17 @@ export interface FlowSource {
 
 export type FlowFeedEvent = { kind: 'flow'; flow: Flow } | { kind: 'errors'; errors: Record<string, string> };
 
+/** How the feed reads an agent: the status socket's client (injected by the unit tests). */
+export interface FlowClient {
+  follow: typeof followNodeFlows;
+  read: typeof getNodeFlows;
+}
+
 export interface FlowFeedOptions {
   /** How many flows the feed keeps, over every node. */
   capacity: number;
+  /** Default: the status socket's client (../adapters/status-client.ts). */
+  client?: FlowClient;
   /** How long to wait before reading a node again after its stream ended or failed (default 1 s). */
   retryMs?: number;
   log: (line: string) => void;
@@ -37,9 +45,11 @@ export class FlowFeed {
   private readonly nodes = new Map<string, { path: string; abort: AbortController }>();
   private readonly nodeErrors = new Map<string, string>();
   private readonly subscribers = new Set<(e: FlowFeedEvent) => void>();
+  private readonly client: FlowClient;
 
   constructor(private readonly o: FlowFeedOptions) {
     this.flowLog = new MergedFlowLog(o.capacity);
+    this.client = o.client ?? { follow: followNodeFlows, read: getNodeFlows };
   }
 
   /** Follows these nodes: starts the new ones, stops those no longer given. */
@@ -104,8 +114,8 @@ export class FlowFeed {
   private async follow(node: string, path: string, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        const { ended } = await followNodeFlows(path, (f) => this.add(f), signal);
-        const kept = await getNodeFlows(path, 5_000);
+        const { ended } = await this.client.follow(path, (f) => this.add(f), signal);
+        const kept = await this.client.read(path, 5_000);
         for (const f of kept.flows) this.add(f);
         this.setError(node, undefined);
         await ended;
@@ -113,6 +123,7 @@ export class FlowFeed {
       } catch (err) {
         if (!signal.aborted) this.setError(node, (err as Error).message);
       }
+      // An abort ends the wait early (the sleep rejects); the loop's condition then ends it.
       await sleep(this.o.retryMs ?? 1_000, undefined, { signal }).catch(() => undefined);
     }
   }
