@@ -99,6 +99,10 @@ export class LabPaths {
   podLogDir(namespace: string, name: string): string {
     return join(this.logDir, 'pods', `${namespace}_${name}`);
   }
+  /** The last `weft probe` matrix of each port and protocol (./probe-store.ts), for `weft ui`'s overlay. */
+  get probeDir(): string {
+    return join(this.dir, 'probes');
+  }
   get lockDir(): string {
     return join(this.dir, 'locks');
   }
