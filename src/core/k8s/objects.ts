@@ -490,15 +490,7 @@ export interface Secret extends Kept<typeof SECRET_OBJECT> {
 
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
-export type K8sObject =
-  | Namespace
-  | Pod
-  | NetworkPolicy
-  | Service
-  | EndpointSlice
-  | Ingress
-  | IngressClass
-  | Secret;
+export type K8sObject = Namespace | Pod | NetworkPolicy | Service | EndpointSlice | Ingress | IngressClass | Secret;
 export type K8sKind = K8sObject['kind'];
 /** The object type of a kind: ObjectOfKind<'Pod'> is Pod. */
 export type ObjectOfKind<K extends K8sKind> = Extract<K8sObject, { kind: K }>;

@@ -63,7 +63,8 @@ const INVALID_PATH_SUFFIXES = ['/..', '/.'];
 
 /** validateIngressHTTPIngressPath's checks of the path text for a pathType. */
 export function checkIngressPath(path: string, pathType: string): string[] {
-  if (pathType === 'ImplementationSpecific') return path !== '' && !path.startsWith('/') ? ['must be an absolute path'] : [];
+  if (pathType === 'ImplementationSpecific')
+    return path !== '' && !path.startsWith('/') ? ['must be an absolute path'] : [];
   const errs: string[] = [];
   if (!path.startsWith('/')) errs.push('must be an absolute path');
   if (path === '') return errs;
@@ -96,8 +97,7 @@ const BACKEND = fieldsOf(
     if (portName !== '' && portNumber !== 0)
       addReasons(ctx, ['service', 'port'], ['cannot set both port name & port number']);
     else if (portName !== '') addReasons(ctx, ['service', 'port', 'name'], checkPortName(portName), portName);
-    else if (portNumber !== 0)
-      addReasons(ctx, ['service', 'port', 'number'], checkPortNumber(portNumber), portNumber);
+    else if (portNumber !== 0) addReasons(ctx, ['service', 'port', 'number'], checkPortNumber(portNumber), portNumber);
     else addReasons(ctx, ['service', 'port'], ['Required value: port name or number is required']);
   })
   .transform((b): IngressBackend => {
@@ -116,9 +116,7 @@ const PATH = fieldsOf({
     const path = p.path ?? '';
     addReasons(ctx, ['path'], checkIngressPath(path, p.pathType), path);
   })
-  .transform(
-    (p): HttpIngressPath => ({ path: p.path || '/', pathType: p.pathType ?? 'Prefix', backend: p.backend }),
-  );
+  .transform((p): HttpIngressPath => ({ path: p.path || '/', pathType: p.pathType ?? 'Prefix', backend: p.backend }));
 
 const RULE = fieldsOf({
   host: z.string().nullish(),
@@ -273,10 +271,18 @@ export const SECRET: z.ZodType<Secret, z.ZodTypeDef, unknown> = fieldsOf(
       const key = decoded.get('tls.key');
       if (crt === undefined) addReasons(ctx, ['data', 'tls.crt'], ['Required value']);
       else if (!PEM_CERT.test(crt))
-        addReasons(ctx, [where('tls.crt'), 'tls.crt'], ['must be a PEM-encoded certificate (-----BEGIN CERTIFICATE-----)']);
+        addReasons(
+          ctx,
+          [where('tls.crt'), 'tls.crt'],
+          ['must be a PEM-encoded certificate (-----BEGIN CERTIFICATE-----)'],
+        );
       if (key === undefined) addReasons(ctx, ['data', 'tls.key'], ['Required value']);
       else if (!PEM_KEY.test(key))
-        addReasons(ctx, [where('tls.key'), 'tls.key'], ['must be a PEM-encoded private key (-----BEGIN PRIVATE KEY-----)']);
+        addReasons(
+          ctx,
+          [where('tls.key'), 'tls.key'],
+          ['must be a PEM-encoded private key (-----BEGIN PRIVATE KEY-----)'],
+        );
     }
   })
   .transform((s): Secret => {

@@ -213,9 +213,14 @@ export function planApply(
 }
 
 /** An Ingress as stored: the prior status kept, the default class filled in on create; or why it is refused. */
-function planIngress(ingress: Ingress, prior: Ingress | undefined, defaultClasses: readonly string[]): Ingress | string {
+function planIngress(
+  ingress: Ingress,
+  prior: Ingress | undefined,
+  defaultClasses: readonly string[],
+): Ingress | string {
   let out: Ingress = ingress;
-  const classless = ingress.spec.ingressClassName === undefined && !(INGRESS_CLASS_ANNOTATION in ingress.metadata.annotations);
+  const classless =
+    ingress.spec.ingressClassName === undefined && !(INGRESS_CLASS_ANNOTATION in ingress.metadata.annotations);
   if (classless) {
     // On update the class stays what it was (the admission plugin acts on create only).
     const had = prior?.spec.ingressClassName;
