@@ -67,10 +67,7 @@ export function registerGet(program: Command): void {
     try {
       const now = Date.now();
       const namespaced = kind !== 'Node' && KIND_INFO[kind].scope === 'Namespaced';
-      const inScope = (s: Stored) =>
-        !namespaced ||
-        flags.allNamespaces ||
-        namespaceOf(s.object) === flags.namespace;
+      const inScope = (s: Stored) => !namespaced || flags.allNamespaces || namespaceOf(s.object) === flags.namespace;
       const named = (n: string) => name === undefined || n === name;
       const view = { wide: output === 'wide', allNamespaces: flags.allNamespaces && namespaced };
       let docs: Array<Record<string, unknown>>;
