@@ -45,6 +45,7 @@ import {
 } from '../core/lab/lab-spec.js';
 import { clusterDnsManifest, dnsPodNames, DNS_NAMESPACE, DNS_SERVICE } from '../core/lab/cluster-dns.js';
 import { planApply } from '../core/lab/apply-plan.js';
+import { ingressControllerManifest } from '../core/lab/ingress-controller.js';
 import { parseManifestLocated } from '../core/k8s/parse.js';
 import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
@@ -525,18 +526,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         ],
         delete: [],
       });
-      // Cluster DNS, stored through the same parser and plan as `weft apply` (its pods start with the nodes).
-      const dns = clusterDnsManifest({
-        spec,
-        nodes: record.nodes.map((n) => n.name),
-        weft: [process.execPath, CLI_PATH],
-        objectsFile: paths.objects,
-      });
-      if (dns !== '') {
+      // Cluster DNS and the ingress controller, stored through the same parser and plan as
+      // `weft apply` (their pods start with the nodes).
+      const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
+      for (const manifest of [
+        clusterDnsManifest({ ...system, objectsFile: paths.objects }),
+        ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
+      ]) {
+        if (manifest === '') continue;
         const puts = planApply(
           await objects.list(),
-          record.nodes.map((n) => n.name),
-          parseManifestLocated(dns),
+          system.nodes,
+          parseManifestLocated(manifest),
           serviceRangesOf(spec),
         );
         await objects.commit({ put: puts, delete: [] });

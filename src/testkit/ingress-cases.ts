@@ -132,3 +132,51 @@ export const ROUTE_CASES: readonly RouteCase[] = [
   },
   { host: 'prefix-only.example.com', path: '/other', want: 'def', why: 'the default backend, not the host-less rules' },
 ];
+
+/**
+ * The namespace, the backend pods (`weft echo-http` on 8080, one per Service, named like it) and
+ * their Services (port 80 "http" → 8080), for a lab: `weft` is the argv that starts weft's CLI.
+ */
+export function routeBackendsManifest(
+  weft: readonly string[],
+  namespace = ROUTES_NAMESPACE,
+  names: readonly string[] = ROUTE_SERVICES,
+): string {
+  const docs: object[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }];
+  for (const name of names) {
+    docs.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace },
+      spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    });
+    docs.push(echoPod(weft, namespace, name, { app: name }));
+  }
+  return docs.map((d) => JSON.stringify(d)).join('\n---\n');
+}
+
+/** A pod running `weft echo-http` on 8080 (port "http"), Ready once it answers. */
+export function echoPod(
+  weft: readonly string[],
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: {
+      ...extra,
+      containers: [
+        {
+          name: 'http',
+          command: [...weft, 'echo-http', '--listen', '0.0.0.0:8080'],
+          ports: [{ name: 'http', containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+        },
+      ],
+    },
+  };
+}

@@ -63,6 +63,8 @@ export interface LabSpec {
    * other node of its segment).
    */
   bgpPeer?: 'router';
+  /** `--ingress-replicas N`: `weft ingress` pods behind ingress-weft/ingress-weft (see ./ingress-controller.ts); absent: none. */
+  ingress?: { replicas: number };
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -229,6 +231,7 @@ export interface LabUpOptions {
   flowLog?: boolean;
   flowLogCapacity?: string | number;
   bgpPeer?: string;
+  ingressReplicas?: string | number;
 }
 
 export class LabSpecError extends Error {
@@ -298,6 +301,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...ingressOf(o.ingressReplicas),
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
@@ -429,4 +433,12 @@ export function labNetConf(spec: LabSpec): string {
     ...(spec.bgpPeer === 'router' ? { Peering: 'router', RouterAddress: segmentsOf(spec).map(segmentRouter) } : {}),
   };
   return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
+}
+
+/** `--ingress-replicas`: 0 (the default: no ingress controller) to 10 pods. */
+function ingressOf(value: string | number | undefined): { ingress?: { replicas: number } } {
+  const text = String(value ?? 0);
+  if (!/^\d+$/.test(text) || Number(text) > 10)
+    throw new LabSpecError(`--ingress-replicas: "${text}" must be a whole number from 0 (no ingress controller) to 10`);
+  return Number(text) === 0 ? {} : { ingress: { replicas: Number(text) } };
 }
