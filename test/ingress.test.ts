@@ -307,16 +307,19 @@ spec:
   });
 
   test('an endpoint removed while a client loops: every request succeeds, and the removed pod stops answering', async () => {
+    // Deleted gracefully, as a rollout deletes pods: its endpoint turns not ready (the controller
+    // reloads without it) while the pod still serves, then it goes.
+    const load2 = echoPod(
+      WEFT,
+      ROUTES_NAMESPACE,
+      'load-2',
+      { app: 'load' },
+      { nodeName: 'n2', terminationGracePeriodSeconds: 3 },
+    );
     apply(
       [
         echoPod(WEFT, ROUTES_NAMESPACE, 'load-1', { app: 'load' }, { nodeName: 'n1' }),
-        echoPod(
-          WEFT,
-          ROUTES_NAMESPACE,
-          'load-2',
-          { app: 'load' },
-          { nodeName: 'n2', terminationGracePeriodSeconds: 3 },
-        ),
+        load2,
         {
           apiVersion: 'v1',
           kind: 'Service',
@@ -373,9 +376,7 @@ spec:
     const ended = new Promise((r) => loop.once('exit', r));
     const lines = () => curlResults(out);
     await waitFor('requests flowing', () => (lines().length >= 20 ? true : undefined), 30_000, 100);
-    lab.must(['delete', '--no-wait', '-f', '-'], {
-      input: `apiVersion: v1\nkind: Pod\nmetadata: {name: load-2, namespace: ${ROUTES_NAMESPACE}}\n`,
-    });
+    lab.must(['delete', '--no-wait', '-f', '-'], { input: JSON.stringify(load2) });
     await waitFor(
       'load-2 gone',
       () => (lab.pods().some((p) => p.metadata.name === 'load-2') ? undefined : true),
