@@ -57,7 +57,11 @@ export interface SyncResult {
   reloaded: boolean;
   /** Ingresses whose latest version nginx refused. */
   rejected: string[];
+  /** Time spent rendering, in `nginx -t`, and in `nginx -s reload` (every attempt of this sync), and in all. */
   renderMs: number;
+  checkMs: number;
+  reloadMs: number;
+  totalMs: number;
 }
 
 export class IngressController {
@@ -162,15 +166,24 @@ export class IngressController {
     const tried = new Map<string, Ingress | null>(served.map((i) => [ingressRef(i), i]));
     const rejected = new Map<string, string>();
     let reloaded = false;
+    let renderMs = 0;
+    let checkMs = 0;
+    let reloadMs = 0;
     for (let attempt = 0; attempt <= served.length + 1; attempt++) {
+      let t = this.o.clock.now();
       const candidate = render([...tried.values()].filter((i): i is Ingress => i !== null));
+      renderMs += this.o.clock.now() - t;
       if (this.current && candidate.config === this.current.config) {
         this.current = candidate;
         break;
       }
+      t = this.o.clock.now();
       const verdict = await this.check(candidate);
+      checkMs += this.o.clock.now() - t;
       if (verdict === 'ok') {
+        t = this.o.clock.now();
         await this.activate(candidate);
+        reloadMs += this.o.clock.now() - t;
         reloaded = true;
         this.accepted = new Map([...tried.entries()].flatMap(([k, v]) => (v === null ? [] : [[k, v] as const])));
         break;
@@ -199,7 +212,14 @@ export class IngressController {
       const empty = render([]);
       if ((await this.check(empty)) === 'ok') await this.activate(empty);
     }
-    const result = { reloaded, rejected: [...rejected.keys()], renderMs: this.o.clock.now() - started };
+    const result = {
+      reloaded,
+      rejected: [...rejected.keys()],
+      renderMs,
+      checkMs,
+      reloadMs,
+      totalMs: this.o.clock.now() - started,
+    };
     if (reloaded) this.o.log.info('nginx configuration applied', { ...result, rejected: result.rejected });
     await this.writeStatuses(served);
     return result;

@@ -182,6 +182,8 @@ export function renderNginxConf(input: RenderInput): Rendered {
   add('  access_log off;');
   add('  server_tokens off;');
   add('  server_names_hash_bucket_size 128;');
+  // Room for every host (nginx refuses to start when its server-name hash cannot be built).
+  add(`  server_names_hash_max_size ${Math.max(512, 2 ** Math.ceil(Math.log2(2 * table.hosts.length + 1)))};`);
   add('  default_type text/plain;');
   for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
     add(`  ${t}_temp_path ${nginxQuote(`${input.paths.prefix}/${t}_temp`)};`);
