@@ -7,8 +7,10 @@
  * - reconfiguration: 1,000 Ingresses (one host each) applied, then a backend pod deleted
  *   gracefully while wrk runs through the ingress: the controller's own timings of the sync that
  *   followed (render, `nginx -t`, `nginx -s reload`), the time from the delete until the running
- *   nginx.conf no longer names the endpoint, and wrk's count of failed requests (non-2xx and
- *   socket errors) during it, which must be 0.
+ *   nginx.conf no longer names the endpoint, and the requests that failed during it: wrk's
+ *   (keep-alive connections; non-2xx, connect errors and timeouts apart from read errors, which
+ *   are a request sent on a connection the old nginx worker closed at the reload: HTTP/1.1 lets a
+ *   client retry those, wrk does not) and a curl loop's from outside (a connection per request).
  * The lab's namespaces, nginx, the backends and wrk share the machine's 2 cores (and whatever
  * else runs on it): the figures are this machine's, not nginx's.
  *
@@ -16,7 +18,7 @@
  * Run: npm run build && node dist/bench/ingress.js   (about 3 minutes).
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
@@ -36,7 +38,10 @@ interface WrkResult {
   rps: number;
   p99Ms: number;
   requests: number;
+  /** Non-2xx answers, connect errors and timeouts. */
   failed: number;
+  /** Read and write errors: the connection closed under a request (by a reload's old worker). */
+  closed: number;
 }
 
 /** wrk's text report: Requests/sec, the 99% line of --latency, and every failure it counts. */
@@ -47,9 +52,15 @@ function parseWrk(text: string): WrkResult {
   const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  const socket = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  const [connect, read, write, timeout] = sock ? sock.slice(1).map(Number) : [0, 0, 0, 0];
   if (!Number.isFinite(rps) || !p99) throw new Error(`cannot read wrk's report:\n${text}`);
-  return { rps, p99Ms: Number(p99[1]) * unit, requests, failed: non2xx + socket };
+  return {
+    rps,
+    p99Ms: Number(p99[1]) * unit,
+    requests,
+    failed: non2xx + connect! + timeout!,
+    closed: read! + write!,
+  };
 }
 
 const median = (xs: readonly number[]) => {
@@ -225,6 +236,26 @@ async function main(): Promise<void> {
     ],
     { env: { ...process.env, WEFT_LAB_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  // And a curl loop from outside the cluster, a new connection per request.
+  const stop = join(root, 'stop-curl');
+  const curl = spawn(
+    process.execPath,
+    [
+      CLI,
+      'lab',
+      'outside',
+      '--lab',
+      'ingb1',
+      '--',
+      'sh',
+      '-c',
+      `while [ ! -e ${stop} ]; do curl -s -o /dev/null -m 5 -w '%{http_code}\\n' -H 'Host: ${HOST}' http://${one.lb}/ || echo 000; done`,
+    ],
+    { env: { ...process.env, WEFT_LAB_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let curlOut = '';
+  curl.stdout.on('data', (d: Buffer) => (curlOut += d.toString()));
+  const curlDone = new Promise((r) => curl.once('exit', r));
   let wrkOut = '';
   wrk.stdout.on('data', (d: Buffer) => (wrkOut += d.toString()));
   const wrkDone = new Promise((r) => wrk.once('exit', r));
@@ -244,7 +275,11 @@ async function main(): Promise<void> {
     totalMs: number;
   };
   await wrkDone;
+  writeFileSync(stop, '');
+  await curlDone;
   const during = parseWrk(wrkOut);
+  const codes = curlOut.split('\n').filter((l) => l !== '');
+  const curlDuring = { requests: codes.length, failed: codes.filter((c) => c !== '200').length };
 
   const four = await setUp('ingb4', 4);
   const t4 = throughput(four.l, four.lb, four.web1);
@@ -295,10 +330,10 @@ async function main(): Promise<void> {
     },
     {
       what: 'failed requests during it',
-      weft: String(during.failed),
+      weft: `${during.failed} wrk, ${curlDuring.failed} curl`,
       baseline: '',
       ratio: '',
-      note: `of ${during.requests} (wrk ${wrkSeconds} s through the ingress)`,
+      note: `of ${during.requests} wrk (+${during.closed} keep-alive closed by the reload) and ${curlDuring.requests} curl`,
     },
   ];
   report(
@@ -311,7 +346,7 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
       one: t1,
       four: t4,
-      reconfigure: { rules: RULES, confBytes, sync, deleteToConfMs: untilConf, during },
+      reconfigure: { rules: RULES, confBytes, sync, deleteToConfMs: untilConf, during, curlDuring },
       durationS: Math.round((Date.now() - started) / 1000),
       note: 'wrk, nginx, the backends and the lab share 2 cores with other work on the machine',
     },

@@ -224,8 +224,8 @@ export function renderNginxConf(input: RenderInput): Rendered {
   };
   const catchAll = table.hosts.find((h) => h.host === '');
   servers.add('  server {');
-  servers.add(`    listen ${input.ports.http} default_server reuseport;`);
-  servers.add(`    listen ${input.ports.https} ssl default_server reuseport;`);
+  servers.add(`    listen ${input.ports.http} default_server;`);
+  servers.add(`    listen ${input.ports.https} ssl default_server;`);
   servers.add('    server_name _;');
   if (defaultCert) {
     servers.add(`    ssl_certificate ${nginxQuote(certPath(defaultCert))};`);
