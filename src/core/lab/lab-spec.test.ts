@@ -309,3 +309,15 @@ test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity r
       bad,
     );
 });
+
+test('--ingress-replicas: absent or 0 records nothing; 1-10 records the pods; anything else is refused', () => {
+  assert.equal(parseLabUpOptions({}).ingress, undefined);
+  assert.equal(parseLabUpOptions({ ingressReplicas: '0' }).ingress, undefined);
+  assert.deepEqual(parseLabUpOptions({ ingressReplicas: '2' }).ingress, { replicas: 2 });
+  for (const bad of ['11', '-1', 'two', '1.5'])
+    assert.throws(
+      () => parseLabUpOptions({ ingressReplicas: bad }),
+      /^LabSpecError: --ingress-replicas: ".*" must be a whole number from 0 \(no ingress controller\) to 10$/,
+      bad,
+    );
+});
