@@ -163,6 +163,15 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
     assert.equal(nginx.reloads, 2);
     assert.match(conf(), /server_name fixed\.example\.com;/);
     assert.equal((await status('bad'))?.conditions?.[0]?.status, 'True');
+
+    // Moved to another class: no longer served, and the status this controller wrote is removed.
+    await store.commit({
+      put: objects(ing('other', 'other.example.com').replace('ingressClassName: weft', 'ingressClassName: nginx')),
+      delete: [],
+    });
+    await settle();
+    assert.equal(await status('other'), undefined);
+    assert.doesNotMatch(conf(), /other\.example\.com/);
   } finally {
     await ctl.stop();
     await cache.stop();

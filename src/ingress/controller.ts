@@ -309,17 +309,27 @@ export class IngressController {
             ? { kind: 'incomplete', messages: problems.get(ref)! }
             : { kind: 'configured' };
       const want = desiredIngressStatus(ing.status, addresses, verdict, now);
-      if (canonicalJsonText(want) === canonicalJsonText(ing.status ?? null)) continue;
-      try {
-        const rev = await store.revision();
-        const stored = await store.get({ kind: 'Ingress', namespace: ing.metadata.namespace, name: ing.metadata.name });
-        if (stored?.object.kind !== 'Ingress') continue;
-        await store.commit({ put: [{ ...stored.object, status: want }], delete: [] }, rev);
-      } catch (err) {
-        // A user's change in between: the next sync (that change wakes it) writes the status again.
-        if (!(err instanceof RevisionConflictError)) throw err;
-        this.dirty = true;
-      }
+      if (canonicalJsonText(want) !== canonicalJsonText(ing.status ?? null)) await this.putStatus(store, ing, want);
+    }
+    // An Ingress this controller no longer serves (its class changed or went away) loses the
+    // status it wrote (recognized by weft's Configured condition), as ingress-nginx removes its address.
+    const servedRefs = new Set(served.map(ingressRef));
+    for (const { object: ing } of this.o.cache.list('Ingress'))
+      if (!servedRefs.has(ingressRef(ing)) && ing.status?.conditions?.some((c) => c.type === 'Configured'))
+        await this.putStatus(store, ing, undefined);
+  }
+
+  private async putStatus(store: ObjectStore, ing: Ingress, status: Ingress['status']): Promise<void> {
+    try {
+      const rev = await store.revision();
+      const stored = await store.get({ kind: 'Ingress', namespace: ing.metadata.namespace, name: ing.metadata.name });
+      if (stored?.object.kind !== 'Ingress') return;
+      const { status: _old, ...rest } = stored.object;
+      await store.commit({ put: [status === undefined ? rest : { ...rest, status }], delete: [] }, rev);
+    } catch (err) {
+      // A user's change in between: the next sync (that change wakes it) writes the status again.
+      if (!(err instanceof RevisionConflictError)) throw err;
+      this.dirty = true;
     }
   }
 }

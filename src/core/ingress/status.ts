@@ -13,6 +13,7 @@
  *   what it made: the last configuration nginx accepted for it stays in force) or Incomplete (a
  *   Service, port or Secret it names is missing, or its path is shadowed by another Ingress's).
  *   lastTransitionTime moves only when the status or reason does.
+ * - An Ingress no longer served loses the status the controller wrote (see the controller).
  */
 
 import type { Ingress, IngressClass, IngressStatus } from '../k8s/objects.js';
