@@ -21,7 +21,7 @@
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { K8sKind, ObjectOfKind } from '../core/k8s/objects.js';
+import { namespaceOf, type K8sKind, type ObjectOfKind } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
 import type {
   ClusterSource,
@@ -91,8 +91,7 @@ export class KubeClusterSource implements ClusterSource {
       const s = this.decode(kind, raw);
       return s ? [s] : [];
     });
-    const key = (s: Stored) =>
-      `${s.object.kind === 'Namespace' ? '' : s.object.metadata.namespace}\0${s.object.metadata.name}`;
+    const key = (s: Stored) => `${namespaceOf(s.object)}\0${s.object.metadata.name}`;
     items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     return { items, revision: Number(l.metadata.resourceVersion) };
   }

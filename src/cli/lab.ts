@@ -87,6 +87,11 @@ export function registerLab(program: Command): void {
       String(DEFAULT_DNS_REPLICAS),
     )
     .option(
+      '--ingress-replicas <n>',
+      'weft ingress (nginx) pods in ingress-weft behind a LoadBalancer Service, with the default IngressClass weft (0: none)',
+      '0',
+    )
+    .option(
       '--dns-upstream <ip[:port]>',
       "where cluster DNS forwards names outside the cluster domain, e.g. a resolver run with weft lab outside (repeatable; none: such names are refused, as the lab does not reach the host's network)",
       collect,

@@ -45,6 +45,13 @@ import {
 } from '../core/lab/lab-spec.js';
 import { clusterDnsManifest, dnsPodNames, DNS_NAMESPACE, DNS_SERVICE } from '../core/lab/cluster-dns.js';
 import { planApply } from '../core/lab/apply-plan.js';
+import {
+  ingressControllerManifest,
+  ingressPodNames,
+  INGRESS_CLASS,
+  INGRESS_NAMESPACE,
+  INGRESS_SERVICE,
+} from '../core/lab/ingress-controller.js';
 import { parseManifestLocated } from '../core/k8s/parse.js';
 import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
@@ -579,26 +586,25 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         ],
         delete: [],
       });
-      // Cluster DNS, stored through the same parser and plan as `weft apply` (its pods start with the nodes).
-      // The DNS pods read the lab's own store: with --api kube there are none yet (said, not hidden).
+      // Cluster DNS and the ingress controller, stored through the same parser and plan as
+      // `weft apply` (their pods start with the nodes). Their pods read the lab's own store: with
+      // --api kube there are none yet (said, not hidden; --ingress-replicas is refused there).
       if (spec.api === 'kube' && (spec.dns?.replicas ?? 0) > 0)
         say(
           'cluster DNS: not deployed with --api kube yet (weft dns reads the lab store, not the API): pods get the node resolv.conf',
         );
-      const dns =
-        spec.api === 'kube'
-          ? ''
-          : clusterDnsManifest({
-              spec,
-              nodes: record.nodes.map((n) => n.name),
-              weft: [process.execPath, CLI_PATH],
-              objectsFile: paths.objects,
-            });
-      if (dns !== '') {
+      const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
+      for (const manifest of spec.api === 'kube'
+        ? []
+        : [
+            clusterDnsManifest({ ...system, objectsFile: paths.objects }),
+            ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
+          ]) {
+        if (manifest === '') continue;
         const puts = planApply(
           await objects.list(),
-          record.nodes.map((n) => n.name),
-          parseManifestLocated(dns),
+          system.nodes,
+          parseManifestLocated(manifest),
           serviceRangesOf(spec),
         );
         await objects.commit({ put: puts, delete: [] });
@@ -649,7 +655,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
-    if (spec.api !== 'kube') await waitForClusterDns(spec, paths, say);
+    if (spec.api !== 'kube') {
+      await waitForClusterDns(spec, paths, say);
+      await waitForIngress(spec, paths, say);
+    }
     say(
       `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes${(spec.segments ?? 1) > 1 ? ` on ${spec.segments} segments` : ''}, ${spec.backend}${spec.directRouting ? ' with DirectRouting' : ''}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
@@ -666,13 +675,33 @@ async function waitForClusterDns(spec: LabSpec, paths: LabPaths, say: (line: str
   const names = dnsPodNames(spec.dns?.replicas ?? 0);
   if (names.length === 0) return;
   say(`cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})`);
+  await waitForSystemPods(spec, paths, DNS_NAMESPACE, names, 'the cluster DNS pods');
+}
+
+/** Waits for the ingress controller's pods to be Ready (nginx answering), when the lab has them. */
+async function waitForIngress(spec: LabSpec, paths: LabPaths, say: (line: string) => void): Promise<void> {
+  const names = ingressPodNames(spec.ingress?.replicas ?? 0);
+  if (names.length === 0) return;
+  say(
+    `ingress: ${names.length} weft ingress pods in ${INGRESS_NAMESPACE} behind ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS} (default)`,
+  );
+  await waitForSystemPods(spec, paths, INGRESS_NAMESPACE, names, 'the ingress controller pods');
+}
+
+async function waitForSystemPods(
+  spec: LabSpec,
+  paths: LabPaths,
+  namespace: string,
+  names: readonly string[],
+  what: string,
+): Promise<void> {
   const objects = new SqliteObjectStore(paths.objects, systemClock);
   try {
     await waitUntil(
-      `the cluster DNS pods to be Ready (see weft logs -n ${DNS_NAMESPACE} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,
+      `${what} to be Ready (see weft logs -n ${namespace} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,
       30_000,
       async () => {
-        const pods = (await objects.list('Pod')).filter((p) => p.object.metadata.namespace === DNS_NAMESPACE);
+        const pods = (await objects.list('Pod')).filter((p) => p.object.metadata.namespace === namespace);
         return names.every((n) => {
           const pod = pods.find((p) => p.object.metadata.name === n)?.object;
           return pod?.kind === 'Pod' && isPodReady(pod);

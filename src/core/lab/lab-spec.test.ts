@@ -316,8 +316,24 @@ test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity r
     );
 });
 
-test('--api kube is recorded; the embedded API is the default and not recorded', () => {
+test('--api kube is recorded; the embedded API is the default and not recorded; no ingress controller with it yet', () => {
   assert.equal(parseLabUpOptions({ api: 'kube' }).api, 'kube');
   assert.equal('api' in parseLabUpOptions({}), false);
   assert.equal('api' in parseLabUpOptions({ api: 'embedded' }), false);
+  assert.throws(
+    () => parseLabUpOptions({ api: 'kube', ingressReplicas: '1' }),
+    /^LabSpecError: --ingress-replicas: not with --api kube yet/,
+  );
+});
+
+test('--ingress-replicas: absent or 0 records nothing; 1-10 records the pods; anything else is refused', () => {
+  assert.equal(parseLabUpOptions({}).ingress, undefined);
+  assert.equal(parseLabUpOptions({ ingressReplicas: '0' }).ingress, undefined);
+  assert.deepEqual(parseLabUpOptions({ ingressReplicas: '2' }).ingress, { replicas: 2 });
+  for (const bad of ['11', '-1', 'two', '1.5'])
+    assert.throws(
+      () => parseLabUpOptions({ ingressReplicas: bad }),
+      /^LabSpecError: --ingress-replicas: ".*" must be a whole number from 0 \(no ingress controller\) to 10$/,
+      bad,
+    );
 });

@@ -68,6 +68,8 @@ export interface LabSpec {
    * absent: the embedded object store alone.
    */
   api?: 'kube';
+  /** `--ingress-replicas N`: `weft ingress` pods behind ingress-weft/ingress-weft (see ./ingress-controller.ts); absent: none. */
+  ingress?: { replicas: number };
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -235,6 +237,7 @@ export interface LabUpOptions {
   flowLogCapacity?: string | number;
   bgpPeer?: string;
   api?: string;
+  ingressReplicas?: string | number;
 }
 
 export class LabSpecError extends Error {
@@ -293,6 +296,10 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--store: "${o.store}" cannot be combined with --api kube (the cluster's objects and node subnets are then the API server's, in its own etcd)`,
     );
+  if (api === 'kube' && Number(o.ingressReplicas ?? 0) > 0)
+    throw new LabSpecError(
+      '--ingress-replicas: not with --api kube yet (the ingress controller reads the lab store, not the API server)',
+    );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
@@ -311,6 +318,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...ingressOf(o.ingressReplicas),
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
@@ -443,4 +451,12 @@ export function labNetConf(spec: LabSpec): string {
     ...(spec.bgpPeer === 'router' ? { Peering: 'router', RouterAddress: segmentsOf(spec).map(segmentRouter) } : {}),
   };
   return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
+}
+
+/** `--ingress-replicas`: 0 (the default: no ingress controller) to 10 pods. */
+function ingressOf(value: string | number | undefined): { ingress?: { replicas: number } } {
+  const text = String(value ?? 0);
+  if (!/^\d+$/.test(text) || Number(text) > 10)
+    throw new LabSpecError(`--ingress-replicas: "${text}" must be a whole number from 0 (no ingress controller) to 10`);
+  return Number(text) === 0 ? {} : { ingress: { replicas: Number(text) } };
 }

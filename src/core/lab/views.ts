@@ -5,7 +5,7 @@
  * `now` for ages.
  */
 
-import type { K8sKind, K8sObject, ObjectOfKind, Pod } from '../k8s/objects.js';
+import { namespaceOf, type K8sKind, type K8sObject, type ObjectOfKind, type Pod } from '../k8s/objects.js';
 import { KIND_INFO, type PrinterColumn } from '../k8s/kinds.js';
 import type { NodeInfo, Stored } from '../../ports/object-store.js';
 import { segmentCidr, segmentOfAddress } from './lab-spec.js';
@@ -82,7 +82,7 @@ export function objectRows<K extends K8sKind>(
   const header = [...(withNamespace ? ['namespace'] : []), ...columns.map((c) => c.name)];
   const rows = items.map((s) => {
     const obj: K8sObject = s.object;
-    const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
+    const namespace = namespaceOf(obj);
     return [
       ...(withNamespace ? [namespace] : []),
       ...columns.map((c) =>
