@@ -5,6 +5,7 @@
  * 9-pod demo (examples/xyz), checked with real traffic and the kernel's own state:
  *
  * - every pod reaches every pod, 80/TCP and 81/UDP, across weft and flanneld nodes;
+ * - the lab's supervisor restarts a flanneld killed with SIGKILL, and n2 keeps its subnet;
  * - weft and flanneld read each other's leases: etcd's subnet keys (read with curl from etcd's JSON
  *   gateway, not through weft) are what `weft leases` lists; flanneld's key is its own (no NodeName,
  *   vxlan: the MAC of its flannel.1 device), and each side's kernel has the other's VTEP MAC
@@ -203,6 +204,44 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
       const onN2 = lab.pods().filter((p) => p.spec.nodeName === 'n2');
       assert.equal(onN2.length, 3, 'the demo puts three pods on the flanneld node');
       for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
+    });
+
+    test("the lab's supervisor restarts a flanneld that died, on its subnet", async () => {
+      const old = record().nodes[1]!.agentPid!;
+      const subnet = lab.nodes().find((n) => n.metadata.name === 'n2')!.spec.podCIDR;
+      process.kill(old, 'SIGKILL');
+      const fresh = await waitFor(
+        "the supervisor's new flanneld on n2",
+        () => {
+          const pid = record().nodes[1]!.agentPid;
+          if (pid === undefined || pid === old) return undefined;
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.endsWith('flanneld') ? pid : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        30_000,
+      );
+      assert.notEqual(fresh, old);
+      assert.match(readFileSync(join(lab.dir, 'log', 'supervisor.log'), 'utf8'), /restarted flanneld n2/);
+      await waitFor('n2 Ready again', () =>
+        lab
+          .nodes()
+          .some(
+            (n) =>
+              n.metadata.name === 'n2' && n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+          )
+          ? true
+          : undefined,
+      );
+      assert.equal(lab.nodes().find((n) => n.metadata.name === 'n2')!.spec.podCIDR, subnet, 'the same subnet');
+      await waitFor(
+        'every pod to reach every pod',
+        () => (probeBoth(lab).every((m) => surprises(m).length === 0) ? true : undefined),
+        30_000,
+        500,
+      );
     });
 
     test("n2 switched from flanneld to weft's agent keeps its subnet, and its pods keep working", async () => {

@@ -234,7 +234,7 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
       if (n.peer) ensureFlannelConflist(paths, n);
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
-        restarted.push(`agent ${n.name}`);
+        restarted.push(`${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.name}`);
       }
       if (!isRunner(paths, n.runnerPid)) {
         n.runnerPid = startRunner(paths, n, netns);
