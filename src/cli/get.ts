@@ -75,7 +75,15 @@ export function registerGet(program: Command): void {
       if (kind === 'Node') {
         const nodes = (await lab.nodes()).filter((n) => named(n.name));
         docs = nodes.map(nodeDocument);
-        rows = nodeRows(nodes, now, { ...view, segments: lab.record.spec.segments ?? 1 });
+        // A lab made with --peer: which nodes run flanneld, which weft's agent.
+        const daemons = lab.record.spec.peers
+          ? Object.fromEntries(lab.record.nodes.map((n) => [n.name, n.peer === 'flannel' ? 'flanneld' : 'weft']))
+          : undefined;
+        rows = nodeRows(nodes, now, {
+          ...view,
+          segments: lab.record.spec.segments ?? 1,
+          ...(daemons ? { daemons } : {}),
+        });
       } else {
         const list = (await lab.store.list(kind)).filter((s) => inScope(s) && named(s.object.metadata.name));
         docs = list.map((s) =>

@@ -7,7 +7,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabSpec } from '../core/lab/lab-spec.js';
+import type { LabSpec, PeerKind } from '../core/lab/lab-spec.js';
 import type { LabApiRecord } from './lab-kube.js';
 import { DEFAULT_LAB_ROOT, labNamespacePrefix, labNodeNamespace } from '../core/names.js';
 
@@ -17,6 +17,9 @@ export interface LabNodeRecord {
   ip: string;
   /** The segment the node's eth0 is on (absent in labs recorded before --segments: 0). */
   segment?: number;
+  /** The real peer the node runs instead of weft's agent (`--peer`); absent: weft's agent. */
+  peer?: PeerKind;
+  /** The PID of the node's network daemon: weft's agent, or the peer (flanneld) when `peer` is set. */
   agentPid?: number;
   runnerPid?: number;
 }

@@ -38,6 +38,7 @@ import {
   segmentRouter,
   segmentsOf,
   serviceCidrOf,
+  peerOfNode,
   serviceRangesOf,
   UNDERLAY_CIDR,
   UNDERLAY_GATEWAY,
@@ -89,6 +90,7 @@ import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
+import { ensureFlannelConflist, flanneldLog, flanneldMissing, startFlanneld, storeLabNetConf } from './peer-flannel.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -158,8 +160,9 @@ function processEnv(paths: LabPaths): Record<string, string> {
   };
 }
 
-/** Starts the node's `weft agent` inside its namespace; returns its PID. */
+/** Starts the node's `weft agent` (or its peer daemon, flanneld: ./peer-flannel.ts) inside its namespace; returns its PID. */
 export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+  if (n.peer === 'flannel') return startFlanneld(paths, record, n, netns, processEnv(paths));
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [
@@ -239,9 +242,11 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
     // The router's BIRD: restarted when dead, its sessions following the nodes' leases.
     restarted.push(...(await syncRouterBird(deps.exec, netns, paths, record)));
     for (const n of record.nodes) {
+      // A flannel node's CNI config follows flanneld's subnet.env (./peer-flannel.ts).
+      if (n.peer) ensureFlannelConflist(paths, n);
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
-        restarted.push(`agent ${n.name}`);
+        restarted.push(`${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.name}`);
       }
       if (!isRunner(paths, n.runnerPid)) {
         n.runnerPid = startRunner(paths, n, netns);
@@ -422,6 +427,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     say(`removing what a previous lab "${spec.name}" left behind`);
     await labDown(spec.name, deps);
   }
+  const peerMissing = spec.peers?.flannel?.length ? flanneldMissing() : undefined;
+  if (peerMissing) throw new Error(`--peer flannel: ${peerMissing}`);
   const started = Date.now();
   const record: LabRecord = {
     spec,
@@ -468,7 +475,14 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       // The address plan is the core's (lab-spec.ts); the underlay makes what it says.
       if (n.ip !== nodeUnderlayAddress(i, spec.segments))
         throw new Error(`node n${i}: made at ${n.ip}, the address plan says ${nodeUnderlayAddress(i, spec.segments)}`);
-      record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip, ...(segments.length > 1 ? { segment: k } : {}) });
+      const peer = peerOfNode(spec, n.name);
+      record.nodes.push({
+        name: n.name,
+        ns: n.ns,
+        ip: n.ip,
+        ...(segments.length > 1 ? { segment: k } : {}),
+        ...(peer ? { peer } : {}),
+      });
       for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
         mkdirSync(d, { recursive: true });
     }
@@ -613,12 +627,25 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       await objects.close();
     }
 
+    const flannelNodes = record.nodes.filter((n) => n.peer === 'flannel');
+    if (flannelNodes.length > 0) {
+      // flanneld reads net-conf.json from etcd and never writes it (./peer-flannel.ts).
+      const how = await storeLabNetConf(deps.exec, paths, record, flannelNodes[0]!, netns, [
+        process.execPath,
+        CLI_PATH,
+      ]);
+      say(
+        `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (etcd mode; net-conf.json ${how === 'stored' ? 'stored' : 'already'} at /coreos.com/network/config)`,
+      );
+    }
     for (const n of record.nodes) {
       n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = startRunner(paths, n, netns);
     }
     writeLabRecord(paths, record);
-    say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
+    say(
+      `started ${spec.nodes - flannelNodes.length} agents, ${flannelNodes.length > 0 ? `${flannelNodes.length} flanneld, ` : ''}and ${spec.nodes} pod runners; waiting for every node to be Ready`,
+    );
 
     let lastReady = -1;
     // The nodes' kubelets register them where the cluster is: the lab store, or the API server.
@@ -628,9 +655,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
+          if (n.peer) ensureFlannelConflist(paths, n);
           // The failed lab is removed with its logs: the error carries the log's last lines.
           if (n.agentPid && processCommandLine(n.agentPid) === undefined)
-            throw new Error(`the agent of ${n.name} exited: ${logTail(`${paths.logDir}/agent-${n.name}.log`)}`);
+            throw new Error(
+              `the ${n.peer ? 'flanneld' : 'agent'} of ${n.name} exited: ${logTail(n.peer ? flanneldLog(paths, n.name) : `${paths.logDir}/agent-${n.name}.log`)}`,
+            );
           if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
             throw new Error(`the pod runner of ${n.name} exited: ${logTail(`${paths.logDir}/runner-${n.name}.log`)}`);
         }
@@ -815,6 +845,8 @@ export interface LabStatus {
     ns: string;
     ip: string;
     segment: number;
+    /** The peer daemon the node runs instead of weft's agent (`agent` then says whether it runs). */
+    peer?: string;
     agent: boolean;
     runner: boolean;
     info?: NodeInfo;
@@ -872,6 +904,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
           ns: n.ns,
           ip: n.ip,
           segment: n.segment ?? 0,
+          ...(n.peer ? { peer: n.peer } : {}),
           agent: alive(n.agentPid),
           runner: alive(n.runnerPid),
           ...(info ? { info } : {}),

@@ -70,6 +70,22 @@ export interface LabSpec {
   api?: 'kube';
   /** `--ingress-replicas N`: `weft ingress` pods behind ingress-weft/ingress-weft (see ./ingress-controller.ts); absent: none. */
   ingress?: { replicas: number };
+  /**
+   * Nodes that run a real peer instead of weft's agent (`--peer flannel=n1,n2`, issue 18): the
+   * real flanneld in etcd mode, with the lab's net-conf.json. Absent: every node runs weft.
+   */
+  peers?: LabPeers;
+}
+
+/** The peer daemons `--peer` can put on a node instead of weft's agent. */
+export const PEER_KINDS = ['flannel'] as const;
+export type PeerKind = (typeof PEER_KINDS)[number];
+/** Per peer kind, the nodes (n1, n2, ...) that run it, in node order. */
+export type LabPeers = Partial<Record<PeerKind, string[]>>;
+
+/** The peer a node runs instead of weft's agent, or undefined when it runs weft. */
+export function peerOfNode(spec: Pick<LabSpec, 'peers'>, node: string): PeerKind | undefined {
+  return PEER_KINDS.find((k) => spec.peers?.[k]?.includes(node));
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -238,6 +254,8 @@ export interface LabUpOptions {
   bgpPeer?: string;
   api?: string;
   ingressReplicas?: string | number;
+  /** `--peer KIND=NODE[,NODE]` (repeatable). */
+  peer?: string[];
 }
 
 export class LabSpecError extends Error {
@@ -301,6 +319,8 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
       '--ingress-replicas: not with --api kube yet (the ingress controller reads the lab store, not the API server)',
     );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
+  const store = parseStore(o.store ?? 'embedded');
+  const peers = parsePeers(o.peer ?? [], { nodes, store, backend });
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
@@ -310,7 +330,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     name,
     nodes,
     backend,
-    store: parseStore(o.store ?? 'embedded'),
+    store,
     network,
     serviceCidr,
     lbCidr,
@@ -323,7 +343,61 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
     ...(api === 'kube' ? { api: 'kube' as const } : {}),
+    ...(peers ? { peers } : {}),
   };
+}
+
+/**
+ * `--peer KIND=NODE[,NODE]`: nodes that run a real peer daemon instead of weft's agent. Only
+ * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with an etcd
+ * store (flanneld's etcd mode; its kube-subnet-mgr mode needs the Kubernetes API, which the lab
+ * does not serve yet), on a backend both have (vxlan, host-gw).
+ */
+function parsePeers(
+  texts: readonly string[],
+  lab: { nodes: number; store: LabStore; backend: LabBackend },
+): LabPeers | undefined {
+  if (texts.length === 0) return undefined;
+  const peers: LabPeers = {};
+  const taken = new Map<string, string>();
+  for (const text of texts) {
+    const eq = text.indexOf('=');
+    const kind = eq < 0 ? text : text.slice(0, eq);
+    if (!(PEER_KINDS as readonly string[]).includes(kind))
+      throw new LabSpecError(
+        `--peer: "${kind}" is not a peer (use ${PEER_KINDS.map((k) => `${k}=NODE[,NODE]`).join(' or ')})`,
+      );
+    const names =
+      eq < 0
+        ? []
+        : text
+            .slice(eq + 1)
+            .split(',')
+            .map((s) => s.trim());
+    if (names.length === 0 || names.some((n) => n === ''))
+      throw new LabSpecError(`--peer ${text}: name the nodes that run ${kind}, e.g. ${kind}=n2 or ${kind}=n1,n2`);
+    for (const n of names) {
+      const i = /^n([1-9]\d*)$/.exec(n);
+      if (!i || Number(i[1]) > lab.nodes)
+        throw new LabSpecError(`--peer ${text}: the lab has no node "${n}" (its nodes are n1 to n${lab.nodes})`);
+      const other = taken.get(n);
+      if (other !== undefined)
+        throw new LabSpecError(`--peer ${text}: node ${n} is named twice (already in --peer ${other})`);
+      taken.set(n, text);
+    }
+    peers[kind as PeerKind] = [...(peers[kind as PeerKind] ?? []), ...names].sort(
+      (a, b) => Number(a.slice(1)) - Number(b.slice(1)),
+    );
+  }
+  if (lab.store.kind !== 'etcd')
+    throw new LabSpecError(
+      `--peer: flanneld runs in etcd mode here and needs --store etcd (its kube-subnet-mgr mode needs --api kube, which the lab does not have yet)`,
+    );
+  if (lab.backend !== 'vxlan' && lab.backend !== 'host-gw')
+    throw new LabSpecError(
+      `--peer: flanneld runs beside weft on --backend vxlan or host-gw only, not ${lab.backend}${lab.backend === 'bgp' ? ' (flanneld has no bgp backend)' : " (weft's udp backend is not checked against flanneld's)"}`,
+    );
+  return peers;
 }
 
 function parseFlowLogCapacity(text: string): number {
