@@ -8,6 +8,9 @@
  * - TLS with SNI for two hosts (certificates made here with openssl, each verified by curl against
  *   its own CA), and HTTP → HTTPS redirects for them;
  * - an endpoint removed (graceful delete) while a client loops: no request fails;
+ * - `weft explain outside URL` (and from a pod) gives the journey nginx took: for a sample of the
+ *   table the pod it names is the pod that answered; the entry, both ingress pods' paths, TLS and
+ *   the redirect;
  * - an invalid Ingress refused by apply with the API server's reason, nothing stored or rendered;
  * - an Ingress nginx refuses (a certificate and a key that do not belong together: valid PEM, so
  *   apply accepts it, but `nginx -t` does not): reported on its status, the running configuration
@@ -304,6 +307,64 @@ spec:
     const [code, a] = get('prefix-only.example.com', '/elsewhere');
     assert.equal(code, 200);
     assert.equal(a?.pod, 'def');
+  });
+
+  test('weft explain outside URL: the journey names what nginx did (rule, Service, endpoints, the path to them); from a pod, through the ClusterIP; TLS and the redirect by the same rules', () => {
+    interface Journey {
+      outcome: string;
+      entry: { address?: string; ingressPods: Array<{ pod: string }> };
+      route: { kind: string; ingress?: string };
+      tls?: { secret?: string };
+      upstreams: Array<{
+        pod?: string;
+        hops: Array<{ from: string; path: { kind: string }; policy: { allowed?: boolean } }>;
+      }>;
+    }
+    const explain = (from: string, url: string) =>
+      JSON.parse(lab.must(['explain', from, url, '-o', 'json'])) as Journey;
+    // Every fourth case of the table nginx answered above: the journey's backend is the pod nginx reached.
+    const wrong: string[] = [];
+    ROUTE_CASES.filter((_, i) => i % 4 === 0).forEach((c) => {
+      const j = explain('outside', `http://${c.host}${c.path}`);
+      const got = j.outcome === 'not-found' ? 404 : [...new Set(j.upstreams.map((u) => u.pod))].join(',') || j.outcome;
+      const want = c.want === 404 ? 404 : `${ROUTES_NAMESPACE}/${c.want}`;
+      if (got !== want) wrong.push(`${c.host}${c.path}: nginx answered ${c.want}, explain says ${got}`);
+    });
+    assert.deepEqual(wrong, []);
+    const j = explain('outside', 'http://exact.example.com/foo/bar');
+    assert.equal(j.entry.address, lb, 'enters at the load-balancer address');
+    assert.equal(j.entry.ingressPods.length, 2, 'either ingress pod can take it');
+    assert.equal(j.route.kind, 'rule');
+    assert.equal(j.route.ingress, `${ROUTES_NAMESPACE}/routes`);
+    assert.equal(j.upstreams[0]?.hops.length, 2, 'a path from each ingress pod to the upstream');
+    assert.ok(j.upstreams[0]!.hops.every((h) => h.policy.allowed === true && h.path.kind !== 'unknown'));
+    const text = lab.must(['explain', 'outside', 'http://exact.example.com/foo/bar']);
+    assert.match(
+      text,
+      /route: Ingress routes\/routes: host exact\.example\.com, path \/foo\/bar \(Prefix\) matches \/foo\/bar/,
+    );
+    assert.match(text, /upstream \S+:\d+ \(pod routes\/c on n\d\)/);
+
+    const svc = JSON.parse(lab.must(['get', 'svc', 'ingress-weft', '-n', 'ingress-weft', '-o', 'json'])) as {
+      spec: { clusterIP: string };
+    };
+    const fromPod = explain(`${ROUTES_NAMESPACE}/a`, 'http://exact.example.com/foo');
+    assert.equal(fromPod.entry.address, svc.spec.clusterIP, 'from a pod: the controller Service ClusterIP');
+    assert.deepEqual(
+      fromPod.upstreams.map((u) => u.pod),
+      [`${ROUTES_NAMESPACE}/a`],
+    );
+
+    assert.equal(explain('outside', 'http://tls1.example.com/a').outcome, 'redirected');
+    const tls = explain('outside', 'https://tls1.example.com/a');
+    assert.equal(tls.tls?.secret, `${ROUTES_NAMESPACE}/tls1`);
+    assert.deepEqual(
+      tls.upstreams.map((u) => u.pod),
+      [`${ROUTES_NAMESPACE}/a`],
+    );
+    const bad = lab.weft(['explain', 'outside', 'ftp://x/y']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /only http and https are routed by an Ingress/);
   });
 
   test('an endpoint removed while a client loops: every request succeeds, and the removed pod stops answering', async () => {

@@ -1,4 +1,7 @@
 // `weft reach` (the policy verdict matrix, computed) and `weft explain FROM TO` (one verdict, with reasons).
+import { explainIngressJourney, renderIngressJourney, type IngressJourneyInput } from '../core/ingress/journey.js';
+import { INGRESS_CONTROLLER, INGRESS_NAMESPACE, INGRESS_SERVICE } from '../core/lab/ingress-controller.js';
+import { checkOutsideAddress, DEFAULT_OUTSIDE_ADDRESS } from '../core/lab/lab-spec.js';
 import type { Command } from 'commander';
 import { matrixFrom, probeJson, renderTruthTable } from '../core/lab/probe-table.js';
 import { reachMatrix, reachVerdict } from '../core/policy/reach.js';
@@ -62,8 +65,11 @@ export function registerReach(program: Command): void {
       .description(
         'why FROM may or may not connect to TO (pods as ns/name): the policies that isolate each end and the rule that allows each direction; with TO service/NS/NAME, the journey of a connection to the Service: map and rule of the node table, candidate endpoints, route or tunnel, policy verdict per candidate',
       )
-      .argument('<from>', 'source pod, namespace/name')
-      .argument('<to>', 'destination pod (namespace/name) or service/NAMESPACE/NAME')
+      .argument('<from>', 'source pod, namespace/name; or outside (a client on the segment) with a URL')
+      .argument(
+        '<to>',
+        'destination pod (namespace/name), service/NAMESPACE/NAME, or http(s)://HOST/PATH: the journey of a request through the Ingress controller',
+      )
       .option('--port <port>', 'destination port (a Service: its port number or name, default its first port)')
       .option('--protocol <protocol>', 'TCP, UDP or SCTP (a Service: default its port protocol)', 'TCP')
       .option('-o, --output <format>', 'text or json', 'text'),
@@ -76,6 +82,14 @@ export function registerReach(program: Command): void {
     ) => {
       if (flags.output !== 'text' && flags.output !== 'json')
         throw new Error(`-o: "${flags.output}" is not a format (use text or json)`);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(toRef)) {
+        await explainIngress(fromRef, toRef, flags);
+        return;
+      }
+      if (fromRef === 'outside' || fromRef.startsWith('outside='))
+        throw new Error(
+          'FROM: outside is for a URL (weft explain outside https://HOST/PATH); a pod or Service needs a pod',
+        );
       const toService = /^(service|services|svc)\//.test(toRef);
       const serviceRef = toService ? parseServiceRef(toRef, 'TO') : undefined;
       if (!toService && flags.port === undefined) throw new Error('--port: required when TO is a pod');
@@ -131,4 +145,59 @@ export function registerReach(program: Command): void {
       }
     },
   );
+}
+
+/**
+ * `weft explain FROM http(s)://HOST/PATH`: the request's journey through the lab's ingress
+ * controller (src/core/ingress/journey.ts), from outside (`outside` or `outside=IP`) or a pod.
+ */
+async function explainIngress(
+  fromRef: string,
+  url: string,
+  flags: { port?: string; output: string; lab?: string },
+): Promise<void> {
+  if (flags.port !== undefined) throw new Error('--port: a URL names its own port (http://HOST:PORT/PATH)');
+  const lab = openLab(flags);
+  try {
+    const pods = await lab.pods();
+    const reachPods = pods.map(LabClient.reachPod);
+    let from: IngressJourneyInput['from'];
+    if (fromRef === 'outside' || fromRef.startsWith('outside=')) {
+      const address =
+        fromRef === 'outside'
+          ? DEFAULT_OUTSIDE_ADDRESS
+          : checkOutsideAddress(lab.record.spec, fromRef.slice('outside='.length));
+      from = { kind: 'outside', address };
+    } else {
+      if (!/^[^/]+\/[^/]+$/.test(fromRef)) throw new Error(`FROM: "${fromRef}" is not namespace/name or outside`);
+      const p = pods.find((v) => podViewName(v) === fromRef);
+      if (!p) throw new Error(`FROM: pod "${fromRef}" not found`);
+      const pod = LabClient.reachPod(p);
+      if (pod.ip === undefined || pod.node === undefined)
+        throw new Error(`FROM: pod "${fromRef}" is not running, so it has no address to connect from`);
+      from = { kind: 'pod', pod };
+    }
+    const services = (await lab.store.list('Service')).map((s) => s.object);
+    const journey = explainIngressJourney({
+      url,
+      from,
+      controllerService: services.find(
+        (s) => s.metadata.namespace === INGRESS_NAMESPACE && s.metadata.name === INGRESS_SERVICE,
+      ),
+      controller: INGRESS_CONTROLLER,
+      ingresses: (await lab.store.list('Ingress')).map((s) => s.object),
+      classes: (await lab.store.list('IngressClass')).map((s) => s.object),
+      services,
+      slices: (await lab.store.list('EndpointSlice')).map((s) => s.object),
+      secrets: (await lab.store.list('Secret')).map((s) => s.object),
+      pods: reachPods,
+      policy: await lab.policyCluster(),
+      network: await lab.journeyContext(),
+    });
+    process.stdout.write(
+      flags.output === 'json' ? `${JSON.stringify(journey, null, 2)}\n` : renderIngressJourney(journey),
+    );
+  } finally {
+    await lab.close();
+  }
 }

@@ -80,7 +80,8 @@ export function upstreamName(b: BackendRef): string {
   return `${b.namespace}.${b.service}.${port}`;
 }
 
-function findServicePort(s: Service, b: BackendRef): ServicePort | undefined {
+/** The Service port a backend names (by number or by name). */
+export function findServicePort(s: Service, b: BackendRef): ServicePort | undefined {
   return s.spec.ports.find((p) => ('number' in b.port ? p.port === b.port.number : p.name === b.port.name));
 }
 

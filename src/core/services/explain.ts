@@ -180,7 +180,18 @@ function stepsOf(t: TableDef, hook: Hook, r: TraceResult): TableStep[] {
 }
 
 function pathTo(input: JourneyInput, node: string | undefined): JourneyPath {
-  const from = input.client.node!;
+  return routeBetween(input, input.client.node!, node);
+}
+
+/**
+ * How a packet from a pod on node `from` gets to a pod on `node`: the bridge, or the backend's
+ * route or tunnel (also the Ingress journey's, src/core/ingress/journey.ts).
+ */
+export function routeBetween(
+  input: Pick<JourneyInput, 'nodes' | 'backend' | 'clusterCidr'>,
+  from: string,
+  node: string | undefined,
+): JourneyPath {
   if (node === undefined) return { kind: 'unknown', text: 'the endpoint names no node: the route is not known' };
   if (node === from)
     return { kind: 'same-node', node, text: `same node (${node}): pod to pod over the bridge ${DEFAULT_BRIDGE}` };
@@ -229,16 +240,27 @@ function pathTo(input: JourneyInput, node: string | undefined): JourneyPath {
 }
 
 function policyFor(input: JourneyInput, pod: ReachPod | undefined, port: number): JourneyPolicy {
+  return policyBetween(input.policy, input.client, pod, port, input.port.protocol);
+}
+
+/** The NetworkPolicy verdict for `client` connecting to `pod` on `port`, in words. */
+export function policyBetween(
+  policy: PolicyCluster,
+  client: ReachPod,
+  pod: ReachPod | undefined,
+  port: number,
+  protocol: Protocol,
+): JourneyPolicy {
   if (!pod) return { text: 'the endpoint is not a pod of the lab: no NetworkPolicy of the lab is evaluated for it' };
-  const from = `${input.client.namespace}/${input.client.name}`;
+  const from = `${client.namespace}/${client.name}`;
   const to = `${pod.namespace}/${pod.name}`;
-  const v = reachVerdict(input.policy, input.client, pod, port, input.port.protocol);
+  const v = reachVerdict(policy, client, pod, port, protocol);
   if (v.kind === 'fixed')
     return {
       allowed: v.allowed,
-      text: `${from} -> ${to} on ${port}/${input.port.protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
+      text: `${from} -> ${to} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
     };
-  return { allowed: v.verdict.allowed, text: explainVerdict(from, to, port, input.port.protocol, v.verdict) };
+  return { allowed: v.verdict.allowed, text: explainVerdict(from, to, port, protocol, v.verdict) };
 }
 
 export function explainServiceJourney(input: JourneyInput): ServiceJourney {
