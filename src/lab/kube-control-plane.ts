@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import type { Exec } from '../ports/exec.js';
 import { spawnDetached } from '../adapters/exec.js';
 import { signalProcess } from '../adapters/proc.js';
+import { processCommandLine } from '../adapters/daemon.js';
+import { singleEtcdArgs } from './etcd-args.js';
 import { makeCa, makeLeaf, type LabCa } from './lab-pki.js';
 
 /** The release scripts/build-kube.sh builds (keep the two in step). */
@@ -109,29 +111,15 @@ export interface KubeControlPlaneRecord {
 
 function etcdArgv(dir: string, port: number, peerPort: number): string[] {
   const client = `http://127.0.0.1:${port}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
   return [
     '/usr/bin/etcd',
-    '--name',
-    'kube',
-    '--data-dir',
-    join(dir, 'etcd'),
-    '--listen-client-urls',
-    client,
-    '--advertise-client-urls',
-    client,
-    '--listen-peer-urls',
-    peer,
-    '--initial-advertise-peer-urls',
-    peer,
-    '--initial-cluster',
-    `kube=${peer}`,
-    '--heartbeat-interval',
-    '10',
-    '--election-timeout',
-    '100',
-    '--log-level',
-    'warn',
+    ...singleEtcdArgs({
+      name: 'kube',
+      dataDir: join(dir, 'etcd'),
+      listenClientUrls: client,
+      advertiseClientUrl: client,
+      peerUrl: `http://127.0.0.1:${peerPort}`,
+    }),
   ];
 }
 
@@ -204,14 +192,7 @@ function logTail(file: string): string {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = (pid: number) => processCommandLine(pid) !== undefined;
 
 async function waitFor(what: string, pid: number, log: string, timeoutMs: number, ok: () => Promise<boolean>) {
   const deadline = Date.now() + timeoutMs;

@@ -59,6 +59,7 @@ import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
+import { singleEtcdArgs } from './etcd-args.js';
 import { labApiPids, labApiUp } from './lab-kube.js';
 import { reconcileScheduling } from './kube-scheduler.js';
 import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
@@ -501,12 +502,13 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
           netns: netns.path(record.segmentNs),
           argv: [
             '/usr/bin/etcd',
-            '--name',
-            'lab',
-            '--data-dir',
-            paths.etcdData,
-            '--listen-client-urls',
-            `${url},https://127.0.0.1:${ETCD_PORT}`,
+            ...singleEtcdArgs({
+              name: 'lab',
+              dataDir: paths.etcdData,
+              listenClientUrls: `${url},https://127.0.0.1:${ETCD_PORT}`,
+              advertiseClientUrl: url,
+              peerUrl: 'http://127.0.0.1:2380',
+            }),
             '--cert-file',
             tls.serverCert,
             '--key-file',
@@ -517,20 +519,6 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
             // Metrics without TLS, on the segment namespace's loopback only (bench/etcd-idle.ts).
             '--listen-metrics-urls',
             `http://127.0.0.1:${ETCD_PORT + 2}`,
-            '--advertise-client-urls',
-            url,
-            '--listen-peer-urls',
-            'http://127.0.0.1:2380',
-            '--initial-advertise-peer-urls',
-            'http://127.0.0.1:2380',
-            '--initial-cluster',
-            'lab=http://127.0.0.1:2380',
-            '--heartbeat-interval',
-            '10',
-            '--election-timeout',
-            '100',
-            '--log-level',
-            'warn',
           ],
           logFile: `${paths.logDir}/etcd.log`,
           context: "start the lab's etcd",

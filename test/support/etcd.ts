@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { singleEtcdArgs } from '../../src/lab/etcd-args.js';
 
 export const ETCD_BIN = '/usr/bin/etcd';
 
@@ -64,26 +65,13 @@ export class EtcdServer {
       cmd!,
       [
         ...pre,
-        '--name',
-        'default',
-        '--data-dir',
-        this.dataDir,
-        '--listen-client-urls',
-        this.clientUrl,
-        '--advertise-client-urls',
-        this.clientUrl,
-        '--listen-peer-urls',
-        this.peerUrl,
-        '--initial-advertise-peer-urls',
-        this.peerUrl,
-        '--initial-cluster',
-        `default=${this.peerUrl}`,
-        '--heartbeat-interval',
-        '10',
-        '--election-timeout',
-        '100',
-        '--log-level',
-        'warn',
+        ...singleEtcdArgs({
+          name: 'default',
+          dataDir: this.dataDir,
+          listenClientUrls: this.clientUrl,
+          advertiseClientUrl: this.clientUrl,
+          peerUrl: this.peerUrl,
+        }),
         ...(this.opts.tls
           ? [
               '--cert-file',
