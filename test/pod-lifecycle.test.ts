@@ -11,6 +11,9 @@
  *       Terminating, the endpoint is serving, not ready, terminating, the pod still answers on its
  *       port and cannot be applied again; when delete returns, the pod, its network namespace and
  *       its endpoint are gone.
+ *   (e) a pod with `weft.dev/network: none` (Docker's none mode): Running with only lo and no
+ *       address; the probe matrix has it connected to nothing, with a note saying why; a trace
+ *       to it is refused with the reason; another value of the annotation is refused.
  * Probes run every second (periodSeconds 1); every wait is a wait for a condition.
  */
 
@@ -237,5 +240,55 @@ describe('pod lifecycle: readiness probes and graceful deletion (one 2-node lab)
     assert.equal(listNetns().includes(netns), false, 'its network namespace is removed');
     await waitFor('the endpoint of g1 to go', () => (endpointOf('grace', 'g1') === undefined ? true : undefined));
     assert.ok(!existsSync(join('/run/netns', netns)));
+  });
+  test('(e) weft.dev/network: none: Running with only lo and no address; probes to and from it fail, saying why; deleted cleanly', async () => {
+    const doc = `apiVersion: v1\nkind: Pod\nmetadata: { name: iso, namespace: ${NS}, annotations: { weft.dev/network: none } }\nspec: { nodeName: n1, containers: [{ name: s, ports: [{ containerPort: 8080 }] }] }\n`;
+    const file = lab.file('iso.yaml', doc);
+    lab.must(['apply', '-f', file]);
+    await waitFor('iso to run', () => (podOf('iso')?.status.phase === 'Running' ? true : undefined));
+    assert.equal(podOf('iso')?.status.podIP, undefined, 'no address');
+    assert.match(lab.must(['get', 'pods', '-n', NS, '-o', 'wide']), /\niso\s+1\/1\s+Running\s+0\s+\S+\s+<none>\s+n1\b/);
+    const netns = labPodNamespace(lab.name, NS, 'iso');
+    const links = sh(['ip', '-n', netns, '-o', 'link', 'show']).stdout.trim().split('\n');
+    assert.deepEqual(
+      links.map((l) => l.split(':')[1]?.trim()),
+      ['lo'],
+      'only lo in its namespace',
+    );
+    assert.match(sh(['ip', '-n', netns, '-o', 'link', 'show', 'lo']).stdout, /[<,]UP[,>]/, 'lo is up');
+
+    const probe = lab.weft(['probe', '-n', NS, '--port', '8080', '-o', 'json']);
+    assert.equal(probe.status, 0, probe.stderr);
+    const results = (JSON.parse(probe.stdout) as { results: Array<{ from: string; to: string; connected: boolean }> })
+      .results;
+    const withIso = results.filter((r) => r.from === `${NS}/iso` || r.to === `${NS}/iso`);
+    assert.ok(withIso.length >= 3, 'iso is in the matrix');
+    assert.deepEqual(
+      withIso.filter((r) => r.connected),
+      [],
+      'nothing reaches it and it reaches nothing',
+    );
+    assert.ok(
+      results.some((r) => r.from === `${NS}/client` && r.to === `${NS}/t-open` && r.connected),
+      'the other pods still connect (the probe itself works)',
+    );
+    assert.match(probe.stderr, /lc\/iso has no network \(weft\.dev\/network: none\)/);
+    const trace = lab.weft(['trace', `${NS}/client`, `${NS}/iso`, '--port', '8080']);
+    assert.notEqual(trace.status, 0);
+    assert.match(trace.stderr, /TO: pod lc\/iso has no network/);
+
+    const bad = lab.weft([
+      'apply',
+      '-f',
+      lab.file('iso-bad.yaml', doc.replace('network: none', 'network: bridge').replace('name: iso', 'name: iso2')),
+    ]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /metadata\.annotations\[weft\.dev\/network\]: must be "none"/);
+    assert.equal(podOf('iso2'), undefined, 'the refused pod is not stored');
+
+    lab.must(['delete', '-f', file]);
+    await waitFor('iso and its namespace to go', () =>
+      podOf('iso') === undefined && !listNetns().includes(netns) ? true : undefined,
+    );
   });
 });

@@ -68,6 +68,11 @@ export function registerLab(program: Command): void {
       "embedded, etcd (the lab starts one), or etcd=URL[,URL] (reachable from the lab's nodes)",
       'embedded',
     )
+    .option(
+      '--api <api>',
+      "embedded (the lab's own store) or kube (a real kube-apiserver and kube-controller-manager, built once by scripts/build-kube.sh; kubectl works against it)",
+      'embedded',
+    )
     .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
     .option('--service-cidr <cidr>', "the Services' ClusterIP range", '10.96.0.0/12')
     .option(
@@ -139,6 +144,10 @@ export function registerLab(program: Command): void {
       if (s.segments.length > 1)
         lines.push(
           `  ${s.segments.length} segments: ${s.segments.map((g) => `${g.cidr} (gateway ${g.gateway}${g.router ? `, router ${g.router}` : ''})`).join(', ')}${s.routerNs ? `; router namespace ${s.routerNs}` : ''}`,
+        );
+      if (s.api)
+        lines.push(
+          `  api: kube-apiserver ${s.api.url} (nodes reach it at ${s.api.nodeUrl}); kubectl: export KUBECONFIG=${s.api.kubeconfig}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {

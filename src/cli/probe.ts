@@ -1,5 +1,6 @@
 // `weft probe`: the real-traffic reachability matrix between pods, or (--to service/NS/NAME) which
 // endpoints of a Service answer new connections from each pod.
+import { noNetworkReason, podNetworkMode } from '../core/k8s/pod-network.js';
 import type { Command } from 'commander';
 import { probeJson, renderTruthTable } from '../core/lab/probe-table.js';
 import { renderServiceProbe, serviceProbeJson, summarizeServiceProbe } from '../core/lab/service-probe.js';
@@ -57,6 +58,10 @@ export function registerProbe(program: Command): void {
         const pods = await selectPods(lab, flags);
         const matrix = await lab.probeMatrix(pods, port, protocol, timeoutMs);
         process.stdout.write(flags.output === 'json' ? probeJson(matrix) : renderTruthTable(matrix));
+        // Pods with no network are in the matrix (all false); say why, where the table cannot.
+        for (const p of pods)
+          if (podNetworkMode(p.stored.object) === 'none')
+            process.stderr.write(`note: ${noNetworkReason(p.stored.object)}; every probe to and from it fails\n`);
       } finally {
         await lab.close();
       }

@@ -4,6 +4,7 @@
  * pods with real traffic. The commands under src/cli only parse flags and print.
  */
 
+import { noNetworkReason, podNetworkMode } from '../core/k8s/pod-network.js';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { fileURLToPath } from 'node:url';
@@ -378,6 +379,7 @@ export class LabClient {
       const v = pods.find((p) => p.stored.object.metadata.namespace === ns && p.stored.object.metadata.name === name);
       if (!v) throw new Error(`${what}: pods "${name}" not found in namespace "${ns}"`);
       if (v.status?.phase !== 'Running' || !v.sandbox) throw new Error(`${what}: pod ${ref} is not running`);
+      if (podNetworkMode(v.stored.object) === 'none') throw new Error(`${what}: ${noNetworkReason(v.stored.object)}`);
       return v;
     };
     const outside = from === 'outside' || from.startsWith('outside=');
@@ -513,6 +515,8 @@ export class LabClient {
       pods.map(async (src): Promise<boolean[]> => {
         const none = pods.map(() => false);
         if (src.status?.phase !== 'Running' || !src.sandbox) return none;
+        // No route leaves a pod with no network: every probe from it fails at once (say why: noNetworkReason).
+        if (podNetworkMode(src.stored.object) === 'none') return none;
         const nsPath = this.sandboxNetns(src.sandbox);
         const hosts = targets.map((t) => t ?? '0.0.0.0');
         const r = await this.exec.tryRun({
@@ -555,6 +559,11 @@ export class LabClient {
         const from = podViewName(src);
         if (src.status?.phase !== 'Running' || !src.sandbox)
           return { from, outcomes: Array.from({ length: connections }, () => ({ error: 'not running' })) };
+        if (podNetworkMode(src.stored.object) === 'none')
+          return {
+            from,
+            outcomes: Array.from({ length: connections }, () => ({ error: 'no network (weft.dev/network: none)' })),
+          };
         return this.probeFrom(
           this.sandboxNetns(src.sandbox),
           from,

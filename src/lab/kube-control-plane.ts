@@ -375,7 +375,7 @@ export async function startKubeControlPlane(spec: KubeControlPlaneSpec): Promise
     }
     return rec;
   } catch (err) {
-    stopKubeControlPlane(rec);
+    await stopKubeControlPlane(rec);
     throw err;
   }
 }
@@ -415,8 +415,14 @@ export function adminTls(rec: KubeControlPlaneRecord): { caFile: string; certFil
   };
 }
 
-/** Stops every process of the control plane (SIGTERM; each was started by us, by PID). */
-export function stopKubeControlPlane(rec: KubeControlPlaneRecord): void {
-  for (const pid of [rec.pids.controllerManager, rec.pids.apiserver, rec.pids.etcd])
-    if (pid) signalProcess(pid, 'SIGTERM');
+/**
+ * Stops every process of the control plane, each started by us and signalled by its PID: SIGTERM,
+ * then SIGKILL for any still there after `graceMs`. Resolves when they are gone.
+ */
+export async function stopKubeControlPlane(rec: KubeControlPlaneRecord, graceMs = 10_000): Promise<void> {
+  const pids = [rec.pids.controllerManager, rec.pids.apiserver, rec.pids.etcd].filter((p): p is number => !!p);
+  for (const pid of pids) signalProcess(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids.filter(alive)) signalProcess(pid, 'SIGKILL');
 }

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabSpec } from '../core/lab/lab-spec.js';
+import type { LabApiRecord } from './lab-kube.js';
 import { DEFAULT_LAB_ROOT, labNamespacePrefix, labNodeNamespace } from '../core/names.js';
 
 export interface LabNodeRecord {
@@ -49,6 +50,8 @@ export interface LabRecord {
   etcdPid?: number;
   /** Relays to a user's etcd (--store etcd=URL), one per endpoint. */
   gatewayPids?: number[];
+  /** The lab's Kubernetes API (`--api kube`, ./lab-kube.ts). */
+  api?: LabApiRecord;
   /** `weft lab supervise` (restarts agents and pod runners that die); set once the lab is up. */
   supervisorPid?: number;
   nodes: LabNodeRecord[];

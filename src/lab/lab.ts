@@ -51,6 +51,7 @@ import { LAB_NS_PREFIX } from '../core/names.js';
 import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
+import { labApiPids, labApiUp } from './lab-kube.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
@@ -512,6 +513,22 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       say(`store: embedded (${paths.leases})`);
     }
     writeLabRecord(paths, record);
+    if (spec.api === 'kube') {
+      record.api = await labApiUp(
+        {
+          exec: deps.exec,
+          say,
+          root: deps.root,
+          cliPath: CLI_PATH,
+          env: { ...processEnv(paths), WEFT_LAB_ROOT: deps.root },
+        },
+        spec,
+        paths.dir,
+        paths.logDir,
+        record.nodes.map((n) => n.name),
+      );
+      writeLabRecord(paths, record);
+    }
 
     const objects = new SqliteObjectStore(paths.objects, systemClock);
     try {
@@ -659,6 +676,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
   for (const pid of [
     record?.etcdPid,
     ...(record?.gatewayPids ?? []),
+    ...labApiPids(record?.api),
     ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid]),
   ]) {
     if (pid === undefined) continue;
@@ -727,6 +745,8 @@ export interface LabStatus {
   }>;
   namespaces: number;
   pods: number;
+  /** The lab's Kubernetes API (`--api kube`). */
+  api?: { url: string; nodeUrl: string; kubeconfig: string };
 }
 
 export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus> {
@@ -758,6 +778,15 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
         { index: 0, cidr: segmentCidr(0), gateway: segmentGateway(0), ns: record.segmentNs },
       ],
       ...(record.routerNs ? { routerNs: record.routerNs } : {}),
+      ...(record.api
+        ? {
+            api: {
+              url: record.api.controlPlane.url,
+              nodeUrl: record.api.nodeUrl,
+              kubeconfig: record.api.adminKubeconfig,
+            },
+          }
+        : {}),
       nodes: record.nodes.map((n) => {
         const info = infos.find((i) => i.name === n.name);
         const doc = readNodeStatus(paths.runDir(n.name));

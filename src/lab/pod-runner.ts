@@ -41,6 +41,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { ContainerStatus, Pod, PodPhase } from '../core/k8s/objects.js';
 import { isPodReady, nodePodStatus } from '../core/k8s/pod-status.js';
+import { podNetworkMode } from '../core/k8s/pod-network.js';
 import { labContainerId, labPodNamespace } from '../core/names.js';
 import { parseSubnetEnv } from '../core/cni/subnet-env.js';
 import type { Exec } from '../ports/exec.js';
@@ -78,6 +79,11 @@ export interface PodRunnerOptions {
   cniConfDir: string;
   /** Where pod statuses and the node are written. */
   store: ObjectStore;
+  /**
+   * Also told each node status written (`--api kube`: the Node's Ready condition and Lease through
+   * the API, ./kube-node-status.ts); a failure is logged and tried again on the next heartbeat.
+   */
+  reportNode?: (info: NodeInfo) => Promise<void>;
   /** The runner's own sandbox records. */
   sandboxes: SandboxStore;
   /** Follows at least the Pod kind; started by the caller, which also nudges('store') on its Pod events. */
@@ -220,7 +226,7 @@ export class PodRunner {
         pod.meta.uid === sb.uid &&
         (phase === 'Running' || phase === 'Succeeded' || phase === 'Failed') &&
         nsAlive &&
-        pod.object.status?.podIP !== undefined
+        (pod.object.status?.podIP !== undefined || sb.network === 'none')
       ) {
         try {
           const netnsPath = sb.netns === '' ? undefined : this.netns.path(sb.netns);
@@ -231,8 +237,7 @@ export class PodRunner {
             sandbox: sb,
             phase: 'Running',
             ports,
-            conflist: this.conflist(),
-            podIP: status?.podIP ?? this.o.nodeIp,
+            ...(sb.network === 'none' ? {} : { conflist: this.conflist(), podIP: status?.podIP ?? this.o.nodeIp }),
             ...(status?.startTime === undefined ? {} : { startTime: status.startTime }),
           };
           // The probes start from the stored readiness, so a runner restart does not flap endpoints.
@@ -252,7 +257,7 @@ export class PodRunner {
         sandbox: sb,
         phase: 'Failed',
         ports: { close: async () => undefined },
-        conflist: this.conflist(),
+        ...(sb.network === 'none' ? {} : { conflist: this.conflist() }),
       });
     }
   }
@@ -393,7 +398,7 @@ export class PodRunner {
     live.prober = new PodProber({
       key,
       pod,
-      podIP: live.podIP ?? this.o.nodeIp,
+      podIP: live.sandbox.network === 'none' ? undefined : (live.podIP ?? this.o.nodeIp),
       netnsPath,
       exec: this.o.exec,
       clock: this.o.clock,
@@ -524,7 +529,8 @@ export class PodRunner {
   private async create(key: string, stored: Stored<Pod>): Promise<void> {
     const pod = stored.object;
     const { namespace, name } = pod.metadata;
-    const hostNetwork = pod.spec.hostNetwork;
+    const mode = podNetworkMode(pod);
+    const hostNetwork = mode === 'host';
     const sb: SandboxRecord = {
       namespace,
       name,
@@ -532,9 +538,11 @@ export class PodRunner {
       node: this.o.node,
       netns: hostNetwork ? '' : labPodNamespace(this.o.lab, namespace, name),
       containerId: labContainerId(this.o.lab, stored.meta.uid),
+      ...(mode === 'none' ? { network: 'none' as const } : {}),
     };
-    const conflist = hostNetwork ? undefined : this.conflist();
-    if (!hostNetwork && !conflist) {
+    // A pod with no network gets its namespace (lo only) and nothing of CNI, as `docker run --network=none`.
+    const conflist = mode === 'pod' ? this.conflist() : undefined;
+    if (mode === 'pod' && !conflist) {
       // As kubelet does while the network plugin is not ready: wait, retrying on resync (a
       // status write equal to the stored one changes nothing).
       await this.setStatus(sb, {
@@ -546,12 +554,14 @@ export class PodRunner {
     // Recorded first, so a runner killed from here on finds what it made (see recover()).
     await this.o.sandboxes.putSandbox(sb);
     await this.setStatus(sb, { phase: 'Pending', message: 'creating the pod sandbox' });
-    let podIP = this.o.nodeIp;
+    let podIP: string | undefined = mode === 'host' ? this.o.nodeIp : undefined;
     let added = false;
     try {
-      if (!hostNetwork && conflist) {
+      if (!hostNetwork) {
         await this.netns.add(sb.netns);
         this.writeResolvConf(key, pod, sb.netns);
+      }
+      if (conflist) {
         const mappings = portMappingsOf(pod);
         const result = await this.o.runtime.add(conflist, {
           containerId: sb.containerId,
@@ -582,7 +592,7 @@ export class PodRunner {
         phase: 'Running',
         ports,
         ...(conflist ? { conflist } : {}),
-        podIP,
+        ...(podIP === undefined ? {} : { podIP }),
         startTime: new Date(this.o.clock.now()).toISOString(),
       };
       this.startProber(key, live, pod, netnsPath, false);
@@ -656,7 +666,7 @@ export class PodRunner {
     // as everything in a container goes with it.
     if (sb.netns !== '' && (live.programs || sb.programs)) this.killLeftovers(key, this.netns.path(sb.netns));
     if (sb.netns !== '') {
-      const conflist = live.conflist ?? this.conflist();
+      const conflist = sb.network === 'none' ? undefined : (live.conflist ?? this.conflist());
       // DEL is idempotent: it also cleans up after a half-made pod. Without any conflist (the
       // agent never wrote one) there is nothing of the network to undo.
       if (conflist) await this.cniDel(key, conflist, sb);
@@ -732,6 +742,13 @@ export class PodRunner {
     const key = JSON.stringify({ ...info, heartbeat: '' });
     if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
     await this.o.store.putNode(info);
+    if (this.o.reportNode)
+      try {
+        await this.o.reportNode(info);
+      } catch (err) {
+        this.o.log.warn('cannot report the node to the API server', { error: (err as Error).message });
+        return; // not recorded as written: the next heartbeat tries again
+      }
     this.lastNodeInfo = key;
     this.lastNodeWrite = now;
   }

@@ -32,7 +32,8 @@ export interface PodProberOptions {
   /** namespace/name, for logs. */
   key: string;
   pod: Pod;
-  podIP: string;
+  /** Where TCP and HTTP probes dial; undefined for a pod with no network (they then fail, as kubelet's would with no pod IP). */
+  podIP: string | undefined;
   /** The pod's network namespace path; undefined for a hostNetwork pod (the runner's own namespace). */
   netnsPath: string | undefined;
   exec: Exec;
@@ -139,14 +140,16 @@ export class PodProber {
       }
       if (p.tcpSocket) {
         const port = probePort(c, p.tcpSocket.port);
-        if (port === undefined) return false;
-        return await tcpConnects(p.tcpSocket.host ?? this.o.podIP, port, timeoutMs);
+        const host = p.tcpSocket.host ?? this.o.podIP;
+        if (port === undefined || host === undefined) return false;
+        return await tcpConnects(host, port, timeoutMs);
       }
       if (p.httpGet) {
         const port = probePort(c, p.httpGet.port);
-        if (port === undefined) return false;
+        const host = p.httpGet.host ?? this.o.podIP;
+        if (port === undefined || host === undefined) return false;
         const status = await httpProbeStatus({
-          host: p.httpGet.host ?? this.o.podIP,
+          host,
           port,
           path: p.httpGet.path,
           headers: p.httpGet.httpHeaders,

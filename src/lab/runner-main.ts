@@ -20,8 +20,13 @@ import { join } from 'node:path';
 import { checkLabName, clusterDnsIp, DEFAULT_CLUSTER_DOMAIN } from '../core/lab/lab-spec.js';
 import { parseResolvConfText } from '../core/lab/pod-dns.js';
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { LabPaths, labRoot, readLabRecord } from './lab-state.js';
 import { PodRunner } from './pod-runner.js';
+import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
+import { KubeNodeReporter } from './kube-node-status.js';
+import { nodeKubeconfigs } from './lab-kube.js';
+import type { NodeInfo } from '../ports/object-store.js';
 import { backoffWithBase, type BackoffConfig } from '../core/lab/container-run.js';
 
 /**
@@ -81,6 +86,24 @@ export async function runPodRunner(
     clock: systemClock,
     log: log.with({ component: 'cluster' }),
   });
+  // --api kube: the node is registered and kept Ready through the API, with the node's own certificate.
+  const kube = record.api
+    ? new KubeClient(await loadKubeconfig(nodeKubeconfigs(paths.dir, node.name).kubelet))
+    : undefined;
+  const reporter = kube
+    ? new KubeNodeReporter(kube, node.name, {
+        kubeletVersion: 'weft-lab',
+        kubeProxyVersion: '',
+        containerRuntimeVersion: 'weft-lab://netns',
+        kernelVersion: release(),
+        osImage: 'weft lab node (network namespace)',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+        machineID: '',
+        systemUUID: '',
+        bootID: '',
+      })
+    : undefined;
   const runner = new PodRunner({
     lab: opts.lab,
     node: node.name,
@@ -88,6 +111,7 @@ export async function runPodRunner(
     runDir,
     cniConfDir,
     store,
+    ...(reporter ? { reportNode: (info: NodeInfo) => reporter.report(info) } : {}),
     sandboxes: store,
     cache,
     leases,
@@ -137,6 +161,7 @@ export async function runPodRunner(
   unsubscribe();
   await cache.stop();
   await runner.close();
+  kube?.close();
   await leases.close();
   await store.close();
   log.info('pod runner stopped');

@@ -15,6 +15,8 @@ export interface SandboxRecord {
   /** The pod's network namespace name ("" for hostNetwork pods). */
   netns: string;
   containerId: string;
+  /** 'none' for a pod with no network (src/core/k8s/pod-network.ts): its namespace has only lo, no CNI ADD was run. */
+  network?: 'none';
   /**
    * The programs running for the pod's containers (src/lab/program-runner.ts), rewritten at each
    * start: a restarted runner kills these (PID and start time from /proc, so a reused PID is

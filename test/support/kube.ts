@@ -1,7 +1,8 @@
 /**
- * A real Kubernetes control plane for one test (src/lab/kube-control-plane.ts): started in a
- * temporary directory, stopped by its PIDs in `finally`. When the binaries are not built
- * (scripts/build-kube.sh), the test is skipped with the reason printed, never passed silently.
+ * The real Kubernetes control plane for tests (src/lab/kube-control-plane.ts), started in a
+ * temporary directory and stopped by its PIDs. Its binaries are built once per machine by
+ * scripts/build-kube.sh; where they are not built a test says so and is skipped, except in CI
+ * (CI=true), which builds them first: there a missing binary is a failure, never a silent skip.
  */
 
 import type { TestContext } from 'node:test';
@@ -19,6 +20,39 @@ import {
 import { KubeApiError, KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf } from '../../src/adapters/kube-api.js';
 import { waitFor } from './cluster.js';
 
+/** Why Kubernetes tests cannot run here, or undefined when they can. Throws in CI. */
+export function kubeMissing(): string | undefined {
+  if (findKubeBinaries()) return undefined;
+  const why = `Kubernetes binaries are not built in ${kubeBinDir()} (run scripts/build-kube.sh)`;
+  if (process.env.CI) throw new Error(`${why}: .ci/run builds them, so in CI this is a failure`);
+  return why;
+}
+
+/** A control plane in a temp directory; stop() ends its processes (by PID) and removes the directory. */
+export class TestControlPlane {
+  readonly dir = mkdtempSync(join(tmpdir(), 'weft-kube-'));
+  rec: KubeControlPlaneRecord | undefined;
+
+  async start(opts: { controllerManager?: boolean } = {}): Promise<KubeControlPlaneRecord> {
+    this.rec = await startKubeControlPlane({
+      exec: new NodeExec(),
+      dir: this.dir,
+      logDir: join(this.dir, 'logs'),
+      name: 'test',
+      serviceCidr: '10.96.0.0/16',
+      clusterCidr: '10.244.0.0/16',
+      nodeCidrMaskSize: 24,
+      ...opts,
+    });
+    return this.rec;
+  }
+
+  async stop(): Promise<void> {
+    if (this.rec) await stopKubeControlPlane(this.rec);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 export interface KubeEnv {
   rec: KubeControlPlaneRecord;
   admin: KubeClient;
@@ -32,37 +66,30 @@ export const SERVICE_ACCOUNT = {
   namespaced: true,
 };
 
-/** Runs `body` against a fresh control plane; skips (saying why) when Kubernetes is not built. */
+/** Runs `body` against a fresh control plane; skips (saying why) when Kubernetes is not built, fails in CI. */
 export async function withKube(
   t: TestContext,
   body: (k: KubeEnv) => Promise<void>,
   o: { controllerManager?: boolean } = {},
 ): Promise<void> {
-  if (!findKubeBinaries()) {
-    t.skip(`Kubernetes binaries not built in ${kubeBinDir()} (run scripts/build-kube.sh)`);
+  const missing = kubeMissing();
+  if (missing) {
+    t.skip(missing);
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'weft-kube-'));
-  const rec = await startKubeControlPlane({
-    exec: new NodeExec(),
-    dir,
-    logDir: join(dir, 'log'),
-    name: 'test',
-    serviceCidr: '10.96.0.0/16',
-    clusterCidr: '10.244.0.0/16',
-    nodeCidrMaskSize: 24,
-    ...(o.controllerManager !== undefined ? { controllerManager: o.controllerManager } : {}),
-  });
-  const admin = new KubeClient(await loadKubeconfig(rec.adminKubeconfig));
+  const cp = new TestControlPlane();
   try {
-    await body({ rec, admin, dir });
+    const rec = await cp.start(o);
+    const admin = new KubeClient(await loadKubeconfig(rec.adminKubeconfig));
+    try {
+      await body({ rec, admin, dir: cp.dir });
+    } finally {
+      admin.close();
+    }
   } finally {
-    admin.close();
-    stopKubeControlPlane(rec);
-    rmSync(dir, { recursive: true, force: true });
+    await cp.stop();
   }
 }
-
 /** Creates a namespace and waits for its default ServiceAccount (pods are refused without it). */
 export async function createNamespace(c: KubeClient, name: string, labels: Record<string, string> = {}): Promise<void> {
   await c.create(resourceOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });

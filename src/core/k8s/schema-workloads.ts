@@ -12,6 +12,7 @@
  * written and which are refused, with the reasons, is in schema-fields.ts.
  */
 
+import { podNetworkProblems } from './pod-network.js';
 import { z } from 'zod';
 import { cidrContains, parseCidr, tryParseCidr, tryParseIp } from '../net/ip.js';
 import type {
@@ -338,7 +339,12 @@ export const POD: z.ZodType<Pod, z.ZodTypeDef, unknown> = fieldsOf(
     spec: POD_SPEC,
   },
   F.POD_OBJECT,
-).transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
+)
+  .superRefine((p, ctx) => {
+    for (const { path, reason } of podNetworkProblems(p.metadata.annotations, p.spec.hostNetwork))
+      addReasons(ctx, path, [reason]);
+  })
+  .transform(({ apiVersion, kind, metadata, spec }) => ({ apiVersion, kind, metadata, spec }));
 
 const SERVICE_PORT = fieldsOf(
   {

@@ -151,6 +151,12 @@ const bad: Array<[string, LabUpOptions, RegExp]> = [
     { backend: 'bgp', bgpPeer: 'router' },
     /^--bgp-peer router: .*--segments 2 or more/,
   ],
+  ['an unknown api', { api: 'openshift' }, /^--api: "openshift" must be embedded .* or kube/],
+  [
+    '--api kube with an etcd store',
+    { api: 'kube', store: 'etcd' },
+    /^--store: "etcd" cannot be combined with --api kube/,
+  ],
   ['an unknown store', { store: 'redis' }, /^--store: "redis" is not a store/],
   ['etcd= without a URL', { store: 'etcd=' }, /^--store: etcd= needs at least one URL/],
   ['an https etcd', { store: 'etcd=https://x:2379' }, /only http:\/\//],
@@ -308,4 +314,10 @@ test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity r
       (e: Error) => e instanceof LabSpecError && e.message.startsWith(`--flow-log-capacity: "${bad}"`),
       bad,
     );
+});
+
+test('--api kube is recorded; the embedded API is the default and not recorded', () => {
+  assert.equal(parseLabUpOptions({ api: 'kube' }).api, 'kube');
+  assert.equal('api' in parseLabUpOptions({}), false);
+  assert.equal('api' in parseLabUpOptions({ api: 'embedded' }), false);
 });

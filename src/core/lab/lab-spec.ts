@@ -63,6 +63,11 @@ export interface LabSpec {
    * other node of its segment).
    */
   bgpPeer?: 'router';
+  /**
+   * `--api kube`: the lab runs a real kube-apiserver and kube-controller-manager (src/lab/lab-kube.ts);
+   * absent: the embedded object store alone.
+   */
+  api?: 'kube';
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -229,6 +234,7 @@ export interface LabUpOptions {
   flowLog?: boolean;
   flowLogCapacity?: string | number;
   bgpPeer?: string;
+  api?: string;
 }
 
 export class LabSpecError extends Error {
@@ -280,6 +286,13 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(`--bgp-peer: only applies to the bgp backend (net-conf Backend.Peering), not ${backend}`);
   if (bgpPeer === 'router' && segments < 2)
     throw new LabSpecError('--bgp-peer router: the lab has a router only with --segments 2 or more');
+  const api = o.api ?? 'embedded';
+  if (api !== 'embedded' && api !== 'kube')
+    throw new LabSpecError(`--api: "${api}" must be embedded (the lab's own store) or kube (a real kube-apiserver)`);
+  if (api === 'kube' && o.store !== undefined && o.store !== 'embedded')
+    throw new LabSpecError(
+      `--store: "${o.store}" cannot be combined with --api kube (the cluster's objects and node subnets are then the API server's, in its own etcd)`,
+    );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
@@ -301,6 +314,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
+    ...(api === 'kube' ? { api: 'kube' as const } : {}),
   };
 }
 

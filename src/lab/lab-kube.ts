@@ -1,0 +1,217 @@
+/**
+ * `weft lab up --api kube`: the lab's real Kubernetes API (issue 17). The control plane
+ * (./kube-control-plane.ts: etcd, kube-apiserver, kube-controller-manager built from the pinned
+ * release) runs on the host's loopback; the nodes reach it at the underlay gateway's port 6443
+ * through the lab's store gateway (a TCP relay, ./store-gateway.ts), as nodes reach a control-plane
+ * machine on their LAN. What a cluster install does next is done here too:
+ * - deploy/weft.yaml's ServiceAccount, ClusterRole and binding are created, and each node's agent
+ *   gets a kubeconfig with that ServiceAccount's token (it runs as `weft`, not as admin);
+ * - each node gets a client certificate as kubelets have (CN system:node:NAME, O system:nodes),
+ *   so the Node authorizer and NodeRestriction admission limit it to its own Node and pods;
+ * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export.
+ * Kubernetes itself allocates node CIDRs, ClusterIPs and EndpointSlices (the controller manager
+ * runs with --allocate-node-cidrs).
+ */
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import type { Exec } from '../ports/exec.js';
+import { spawnDetached } from '../adapters/exec.js';
+import { signalProcess } from '../adapters/proc.js';
+import { KubeApiError, KubeClient, loadKubeconfig, type KubeResource } from '../adapters/kube-api.js';
+import { UNDERLAY_GATEWAY, serviceCidrOf, type LabSpec } from '../core/lab/lab-spec.js';
+import { makeLeaf } from './lab-pki.js';
+import {
+  findKubeBinaries,
+  kubeBinDir,
+  startKubeControlPlane,
+  stopKubeControlPlane,
+  writeKubeconfig,
+  type KubeControlPlaneRecord,
+} from './kube-control-plane.js';
+
+/** The API server's port on the underlay gateway (the nodes' side of the relay). */
+export const LAB_API_PORT = 6443;
+
+const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
+const BUILD_SCRIPT = fileURLToPath(new URL('../../../scripts/build-kube.sh', import.meta.url));
+
+/** What lab.json keeps of the lab's API: the control plane, the relay, and the files handed out. */
+export interface LabApiRecord {
+  controlPlane: KubeControlPlaneRecord;
+  gatewayPid: number;
+  /** The URL the nodes use (through the relay). */
+  nodeUrl: string;
+  /** The user's kubeconfig (cluster-admin, https://127.0.0.1:PORT). */
+  adminKubeconfig: string;
+}
+
+export interface LabApiDeps {
+  exec: Exec;
+  say: (line: string) => void;
+  /** Root of the labs (WEFT_LAB_ROOT), for the relay process. */
+  root: string;
+  cliPath: string;
+  env: Record<string, string>;
+}
+
+/** The directory of the lab's Kubernetes files. */
+export function labKubeDir(labDir: string): string {
+  return join(labDir, 'kube');
+}
+
+/** A node's kubelet kubeconfig (its client certificate) and its agent's (the weft ServiceAccount's token). */
+export function nodeKubeconfigs(labDir: string, node: string): { kubelet: string; agent: string } {
+  const dir = join(labKubeDir(labDir), 'nodes', node);
+  return { kubelet: join(dir, 'kubelet.kubeconfig'), agent: join(dir, 'agent.kubeconfig') };
+}
+
+/** Builds the Kubernetes binaries when they are missing (once per machine), saying so. */
+async function ensureBinaries(deps: LabApiDeps): Promise<void> {
+  if (findKubeBinaries()) return;
+  deps.say(
+    `api: Kubernetes is not built in ${kubeBinDir()} yet: building it now (scripts/build-kube.sh, once per machine, several minutes)`,
+  );
+  await deps.exec.run({
+    argv: ['bash', BUILD_SCRIPT],
+    timeoutMs: 3_600_000,
+    context: 'build Kubernetes (scripts/build-kube.sh)',
+  });
+  if (!findKubeBinaries()) throw new Error(`scripts/build-kube.sh finished but ${kubeBinDir()} lacks a binary`);
+}
+
+const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']);
+
+function resourceFor(kind: string): KubeResource {
+  switch (kind) {
+    case 'ServiceAccount':
+      return { apiVersion: 'v1', kind, plural: 'serviceaccounts', namespaced: true };
+    case 'ClusterRole':
+      return { apiVersion: 'rbac.authorization.k8s.io/v1', kind, plural: 'clusterroles', namespaced: false };
+    case 'ClusterRoleBinding':
+      return { apiVersion: 'rbac.authorization.k8s.io/v1', kind, plural: 'clusterrolebindings', namespaced: false };
+    default:
+      throw new Error(`deploy/weft.yaml: no resource for kind ${kind}`);
+  }
+}
+
+/** Creates deploy/weft.yaml's RBAC documents (the agent's identity and rights), as a cluster install does. */
+async function createAgentIdentity(client: KubeClient): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(DEPLOY_FILE, 'utf8')).map(
+    (d) =>
+      d.toJS() as {
+        kind: string;
+        metadata: { name: string; namespace?: string };
+      },
+  );
+  for (const doc of docs.filter((d) => RBAC_KINDS.has(d.kind))) {
+    try {
+      await client.create(resourceFor(doc.kind), doc, doc.metadata.namespace);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.code === 409)) throw err;
+    }
+  }
+}
+
+/** A token of the weft ServiceAccount (TokenRequest, a day long): what the agents authenticate with. */
+async function agentToken(client: KubeClient): Promise<string> {
+  const r = await client.request<{ status: { token: string } }>(
+    'POST',
+    '/api/v1/namespaces/kube-system/serviceaccounts/weft/token',
+    { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
+  );
+  return r.status.token;
+}
+
+/**
+ * Starts the lab's API (control plane, relay, identities) and returns what lab.json keeps. On a
+ * failure everything it started is stopped again.
+ */
+export async function labApiUp(
+  deps: LabApiDeps,
+  spec: LabSpec,
+  labDir: string,
+  logDir: string,
+  nodes: readonly string[],
+): Promise<LabApiRecord> {
+  await ensureBinaries(deps);
+  const dir = labKubeDir(labDir);
+  const controlPlane = await startKubeControlPlane({
+    exec: deps.exec,
+    dir,
+    logDir,
+    name: `lab ${spec.name}`,
+    serviceCidr: serviceCidrOf(spec),
+    clusterCidr: spec.network,
+    nodeCidrMaskSize: 24,
+    serverIps: [UNDERLAY_GATEWAY],
+  });
+  let gatewayPid: number | undefined;
+  try {
+    gatewayPid = spawnDetached({
+      argv: [
+        process.execPath,
+        deps.cliPath,
+        'lab',
+        'gateway',
+        '--lab',
+        spec.name,
+        '--port',
+        String(LAB_API_PORT),
+        '--target',
+        controlPlane.url,
+      ],
+      logFile: join(logDir, `gateway-${LAB_API_PORT}.log`),
+      env: deps.env,
+      context: 'start the relay to the API server',
+    });
+    const nodeUrl = `https://${UNDERLAY_GATEWAY}:${LAB_API_PORT}`;
+    const client = new KubeClient(await loadKubeconfig(controlPlane.adminKubeconfig));
+    try {
+      await createAgentIdentity(client);
+      const token = await agentToken(client);
+      const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
+      for (const node of nodes) {
+        const files = nodeKubeconfigs(labDir, node);
+        const nodeDir = join(dir, 'nodes', node);
+        mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+        const cert = join(nodeDir, 'kubelet.pem');
+        const key = join(nodeDir, 'kubelet-key.pem');
+        await makeLeaf(deps.exec, ca, {
+          cert,
+          key,
+          cn: `system:node:${node}`,
+          orgs: ['system:nodes'],
+          usage: 'clientAuth',
+        });
+        writeKubeconfig(files.kubelet, {
+          server: nodeUrl,
+          caFile: controlPlane.caFile,
+          certFile: cert,
+          keyFile: key,
+          user: `system:node:${node}`,
+        });
+        writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token, user: 'weft' });
+      }
+    } finally {
+      client.close();
+    }
+    deps.say(
+      `api: kube-apiserver ${controlPlane.url} (nodes: ${nodeUrl}); export KUBECONFIG=${controlPlane.adminKubeconfig}`,
+    );
+    return { controlPlane, gatewayPid, nodeUrl, adminKubeconfig: controlPlane.adminKubeconfig };
+  } catch (err) {
+    await stopKubeControlPlane(controlPlane);
+    if (gatewayPid !== undefined) signalProcess(gatewayPid, 'SIGTERM');
+    throw err;
+  }
+}
+
+/** The PIDs of the lab's API processes (for `weft lab down`). */
+export function labApiPids(api: LabApiRecord | undefined): number[] {
+  if (!api) return [];
+  const p = api.controlPlane.pids;
+  return [p.controllerManager, p.apiserver, p.etcd, api.gatewayPid].filter((x): x is number => !!x);
+}

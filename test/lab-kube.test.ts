@@ -1,0 +1,114 @@
+/**
+ * `weft lab up --api kube` (issue 17), so far: the lab runs the real kube-apiserver and
+ * kube-controller-manager; `kubectl` on the host reaches it with the admin kubeconfig `lab status`
+ * prints; each node's kubelet (the pod runner) registers its Node through the API with its own
+ * certificate and keeps it Ready with a Lease; the controller manager gives each Node a podCIDR
+ * from the lab's network; the agents' kubeconfig is the weft ServiceAccount of deploy/weft.yaml,
+ * which may read nodes but not secrets; NodeRestriction keeps a kubelet to its own Node; `lab
+ * down` ends every process of the API. Skipped (saying why) where the binaries are not built,
+ * a failure in CI.
+ */
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { requireRoot, sh } from './support/netns.js';
+import { waitFor } from './support/cluster.js';
+import { TestLab } from './support/lab.js';
+import { kubeMissing } from './support/kube.js';
+import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
+import { cidrContains, parseCidr, parseIp } from '../src/core/net/ip.js';
+
+const missing = kubeMissing();
+
+interface NodeJson {
+  metadata: { name: string };
+  spec: { podCIDR?: string; taints?: unknown[] };
+  status: {
+    conditions?: Array<{ type: string; status: string }>;
+    addresses?: Array<{ type: string; address: string }>;
+  };
+}
+
+describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurrency: false }, () => {
+  requireRoot();
+  const lab = new TestLab('kapi');
+  const kubeconfig = join(lab.dir, 'kube', 'admin.kubeconfig');
+  const kubectl = (args: string[], as = kubeconfig, netns?: string) =>
+    sh([...(netns ? ['ip', 'netns', 'exec', netns] : []), findKubeBinaries()!.kubectl, '--kubeconfig', as, ...args]);
+  const must = (args: string[]) => {
+    const r = kubectl(args);
+    assert.equal(r.status, 0, `kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  let pids: number[] = [];
+
+  before(() => {
+    lab.up(['--api', 'kube', '--nodes', '2']);
+    pids = lab.processes();
+  });
+  after(() => {
+    lab.down();
+  });
+
+  test('lab status prints the export for kubectl, and kubectl on the host reaches the API server', () => {
+    assert.match(lab.must(['lab', 'status']), new RegExp(`kubectl: export KUBECONFIG=${kubeconfig}\\n`));
+    assert.equal(must(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']), 'weft-admin');
+  });
+
+  test('each node registers through the API, Ready, with its address, a Lease and a podCIDR from the lab network', async () => {
+    const nodes = await waitFor('both Nodes Ready with a podCIDR', () => {
+      const items = (JSON.parse(must(['get', 'nodes', '-o', 'json'])) as { items: NodeJson[] }).items;
+      const ok =
+        items.length === 2 &&
+        items.every(
+          (n) => n.spec.podCIDR && n.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+        );
+      return ok ? items : undefined;
+    });
+    const cidrs = nodes.map((n) => n.spec.podCIDR!);
+    assert.notEqual(cidrs[0], cidrs[1]);
+    for (const c of cidrs)
+      assert.ok(cidrContains(parseCidr('10.244.0.0/16'), parseIp(c.split('/')[0]!)), `${c} is in the lab network`);
+    const addresses = Object.fromEntries(
+      nodes.map((n) => [n.metadata.name, n.status.addresses?.find((a) => a.type === 'InternalIP')?.address]),
+    );
+    assert.deepEqual(addresses, { n1: '10.99.0.1', n2: '10.99.0.2' });
+    assert.deepEqual(
+      must(['get', 'leases', '-n', 'kube-node-lease', '-o', 'jsonpath={.items[*].spec.holderIdentity}'])
+        .split(' ')
+        .sort(),
+      ['n1', 'n2'],
+    );
+  });
+
+  test("from a node: the agent is the weft ServiceAccount with deploy/weft.yaml's rights; a kubelet may touch only its own Node", () => {
+    const ns = `${lab.prefix}n1`;
+    const agent = join(lab.dir, 'kube', 'nodes', 'n1', 'agent.kubeconfig');
+    const kubelet = join(lab.dir, 'kube', 'nodes', 'n1', 'kubelet.kubeconfig');
+    const who = kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], agent, ns);
+    assert.equal(who.stdout, 'system:serviceaccount:kube-system:weft', who.stderr);
+    assert.equal(kubectl(['get', 'nodes', '-o', 'name'], agent, ns).status, 0, 'the agent reads nodes');
+    const secrets = kubectl(['get', 'secrets', '-A'], agent, ns);
+    assert.notEqual(secrets.status, 0);
+    assert.match(secrets.stderr, /Forbidden.*cannot list resource "secrets"/);
+    const other = kubectl(['label', 'node', 'n2', 'x=y'], kubelet, ns);
+    assert.notEqual(other.status, 0, 'n1 cannot change n2');
+    assert.match(other.stderr, /Forbidden|forbidden/);
+  });
+
+  test('lab down ends the API server, the controller manager, their etcd and the relay', () => {
+    const apiPids = pids.filter((p) => {
+      const r = sh(['cat', `/proc/${p}/cmdline`]);
+      return /kube-apiserver|kube-controller-manager|--name\0kube\0|lab\0gateway/.test(r.stdout);
+    });
+    assert.ok(apiPids.length >= 4, `found the API's processes: ${apiPids.join(',')}`);
+    lab.down();
+    // Gone, or a zombie its new parent has yet to reap (it has exited: /proc/PID/stat says Z).
+    const running = (p: number) => {
+      const stat = sh(['cat', `/proc/${p}/stat`]);
+      return stat.status === 0 && !/^\d+ \(.*\) Z /.test(stat.stdout);
+    };
+    for (const p of apiPids) assert.equal(running(p), false, `process ${p} has ended`);
+  });
+});
