@@ -133,8 +133,8 @@ function readPreviousSubnet(runDir: string): string | undefined {
   }
 }
 
-/** The flags that are wrong on their face (durations, files): checked before anything starts. */
-function checkFlags(opts: AgentCliOptions): {
+/** The flags that are wrong on their face (durations, files, combinations): checked before anything starts. */
+export function checkFlags(opts: AgentCliOptions): {
   ttlMs: number;
   renewMarginMs: number;
   resyncMs: number;
