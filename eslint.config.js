@@ -29,7 +29,14 @@ export default tseslint.config(
     // The dashboard of `weft ui` runs in the browser as it is (src/ui, copied by scripts/copy-ui.mjs).
     files: ['src/ui/**/*.js'],
     languageOptions: {
-      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', EventSource: 'readonly' },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        URLSearchParams: 'readonly',
+        performance: 'readonly',
+      },
     },
   },
 );

@@ -1,7 +1,9 @@
 /**
  * Benchmark: how long a pod's network takes to set up and tear down with weft's plugins
  * (bridge + host-local) against Debian's reference Go plugins doing the same job, measured in the
- * same run on the same machine, one node namespace each, N pods in sequence. weft is timed two
+ * same run on the same machine, one node namespace each, N pods in sequence; and against the
+ * current reference release (containernetworking/plugins v1.10.0, built by scripts/build-peers.sh
+ * into the peers' cache; "not measured", with the reason, where it is not built). weft is timed two
  * ways: each plugin exec'd on its own (the wrapper runs the bundled plugin: no agent on the node),
  * and through the node agent's CNI socket (as the lab's pods are made; see src/cni/server.ts).
  * Prints a table and writes bench/results/cni-add-del.json. Not a test: it asserts nothing about
@@ -19,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { startDaemon } from '../src/adapters/daemon.js';
 import { Netns } from '../test/support/netns.js';
 import { makeBinDir } from '../test/support/cni.js';
+import { existsSync, symlinkSync } from 'node:fs';
+import { CNI_PLUGINS_VERSION, referencePluginsDir } from '../src/lab/peer-flannel.js';
 
 const PODS = Number(process.env.WEFT_BENCH_PODS ?? '20');
 
@@ -117,6 +121,14 @@ async function main(): Promise<void> {
   try {
     const binDir = makeBinDir(fx.tmpDir('bin'));
     const dataDir = fx.tmpDir('ipam');
+    // The current reference release beside Debian's, under its own names (the bridge finds its
+    // IPAM plugin by type in the same directory).
+    const current = referencePluginsDir();
+    const currentMissing = ['bridge', 'host-local'].some((p) => !existsSync(join(current, p)))
+      ? `reference plugins ${CNI_PLUGINS_VERSION} are not built in ${current} (run scripts/build-peers.sh)`
+      : undefined;
+    if (!currentMissing)
+      for (const p of ['bridge', 'host-local']) symlinkSync(join(current, p), join(binDir, `cur-${p}`));
     // Warm-up: the first exec of each binary pays for page cache misses.
     await run(fx, 'warm', 'weft-bridge', 'weft-host-local', binDir, dataDir);
     await run(fx, 'warmref', 'bridge', 'host-local', binDir, dataDir);
@@ -124,21 +136,26 @@ async function main(): Promise<void> {
     const weft = await run(fx, 'weft', 'weft-bridge', 'weft-host-local', binDir, dataDir);
     await run(fx, 'warmsock', 'weft-bridge', 'weft-host-local', binDir, dataDir, true);
     const socket = await run(fx, 'sock', 'weft-bridge', 'weft-host-local', binDir, dataDir, true);
+    let cur: Awaited<ReturnType<typeof run>> | undefined;
+    if (!currentMissing) {
+      await run(fx, 'warmcur', 'cur-bridge', 'cur-host-local', binDir, dataDir);
+      cur = await run(fx, 'cur', 'cur-bridge', 'cur-host-local', binDir, dataDir);
+    } else console.log(`reference ${CNI_PLUGINS_VERSION}: not measured: ${currentMissing}`);
     const rows = [
-      ['ADD median', ref.add.medianMs, weft.add.medianMs, socket.add.medianMs],
-      ['ADD p90', ref.add.p90Ms, weft.add.p90Ms, socket.add.p90Ms],
-      ['DEL median', ref.del.medianMs, weft.del.medianMs, socket.del.medianMs],
-      ['DEL p90', ref.del.p90Ms, weft.del.p90Ms, socket.del.p90Ms],
+      ['ADD median', ref.add.medianMs, weft.add.medianMs, socket.add.medianMs, cur?.add.medianMs],
+      ['ADD p90', ref.add.p90Ms, weft.add.p90Ms, socket.add.p90Ms, cur?.add.p90Ms],
+      ['DEL median', ref.del.medianMs, weft.del.medianMs, socket.del.medianMs, cur?.del.medianMs],
+      ['DEL p90', ref.del.p90Ms, weft.del.p90Ms, socket.del.p90Ms, cur?.del.p90Ms],
     ] as const;
     console.log(
-      `CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / reference; lower is better)`,
+      `CNI ADD/DEL of one pod, bridge + host-local, ${PODS} pods in sequence (ratio = weft / Debian's reference; lower is better; last two columns: the reference ${CNI_PLUGINS_VERSION}, and weft's socket against it)`,
     );
     console.log(
-      `${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft exec ms'.padStart(13)} ${'ratio'.padStart(7)} ${'weft socket ms'.padStart(15)} ${'ratio'.padStart(7)}`,
+      `${'metric'.padEnd(12)} ${'reference ms'.padStart(13)} ${'weft exec ms'.padStart(13)} ${'ratio'.padStart(7)} ${'weft socket ms'.padStart(15)} ${'ratio'.padStart(7)} ${`ref ${CNI_PLUGINS_VERSION} ms`.padStart(16)} ${'ratio'.padStart(7)}`,
     );
-    for (const [name, r, w, k] of rows)
+    for (const [name, r, w, k, c] of rows)
       console.log(
-        `${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(13)} ${(w / r).toFixed(2).padStart(7)} ${k.toFixed(1).padStart(15)} ${(k / r).toFixed(2).padStart(7)}`,
+        `${name.padEnd(12)} ${r.toFixed(1).padStart(13)} ${w.toFixed(1).padStart(13)} ${(w / r).toFixed(2).padStart(7)} ${k.toFixed(1).padStart(15)} ${(k / r).toFixed(2).padStart(7)} ${(c === undefined ? 'not measured' : c.toFixed(1)).padStart(16)} ${(c === undefined ? '-' : (k / c).toFixed(2)).padStart(7)}`,
       );
     const out = {
       benchmark: 'cni-add-del',
@@ -149,6 +166,14 @@ async function main(): Promise<void> {
       weftViaAgentSocket: socket,
       ratios: Object.fromEntries(rows.map(([n, r, w]) => [n, w / r])),
       socketRatios: Object.fromEntries(rows.map(([n, r, , k]) => [n, k / r])),
+      referenceCurrent: cur
+        ? { version: CNI_PLUGINS_VERSION, ...cur }
+        : { version: CNI_PLUGINS_VERSION, notMeasured: currentMissing },
+      /** weft exec and weft through the agent's socket, each over the current reference release. */
+      currentRatios: cur
+        ? Object.fromEntries(rows.map(([n, , w, k, c]) => [n, { exec: w / c!, socket: k / c! }]))
+        : undefined,
+      machine: 'shared 2-core VM (other helpers ran labs, builds and tests at the same time)',
     };
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(join('bench/results', 'cni-add-del.json'), JSON.stringify(out, null, 2) + '\n');

@@ -147,7 +147,7 @@ async function podStart(client: LabClient, clientNs: string): Promise<void> {
       if (line.done) throw new Error('connect-until ended');
       times[mode].push((JSON.parse(String(line.value)) as { at: number }).at - t0);
       await client.delete(objects, false);
-      while ((await client.store.sandboxes()).some((s) => s.name === name)) await sleep(20);
+      while ((await client.sandboxes()).some((s) => s.name === name)) await sleep(20);
     }
   } finally {
     writeFileSync(subnetEnv, original);

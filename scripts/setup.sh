@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root): the kernel tools weft
 # drives (iproute2, nftables, conntrack), the reference CNI plugins it interoperates with, the tools the
-# tests and benchmarks use (dnsperf: bench/dns.ts; chromium: test/ui.test.ts drives it), BIRD 2 (the bgp backend), ulogd2 (flow logs), and the npm dependencies. Safe to run again.
+# tests and benchmarks use (dnsperf: bench/dns.ts; chromium: test/ui.test.ts drives it), BIRD 2 (the bgp backend), ulogd2 (flow logs), nginx (the lab's ingress controller runs it in its pods) and wrk (bench/ingress.ts), and the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bird2 ulogd2 ulogd2-json util-linux procps kmod python3 chromium)
+packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bird2 ulogd2 ulogd2-json util-linux procps kmod python3 chromium nginx wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -19,6 +19,13 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian's nginx package starts a server on the host's port 80; weft runs nginx only inside lab
+# pods (`weft ingress`), so the host's service is stopped and disabled, and nothing depends on it.
+if [ -d /run/systemd/system ]; then
+  systemctl disable --now nginx 2>/dev/null || true
+elif [ -f /run/nginx.pid ]; then
+  nginx -s quit 2>/dev/null || true
 fi
 
 # playwright-core (test/ui.test.ts) drives Debian's chromium: never let it download a browser.

@@ -13,14 +13,14 @@ import { KubeClusterSource } from '../src/adapters/cluster-source-kube.js';
 import { KubeApiError, KubeClient, loadKubeconfig, resourceOf } from '../src/adapters/kube-api.js';
 import { ClusterCache } from '../src/agent/cluster-cache.js';
 import { RevisionTooOldError, keyOf, keyText } from '../src/core/k8s/object-key.js';
-import type { K8sKind } from '../src/core/k8s/objects.js';
+import { namespaceOf, type K8sKind, type K8sObject } from '../src/core/k8s/objects.js';
 import type { ClusterSource, WatchBatch, WatchEvent } from '../src/ports/cluster-source.js';
 import { signalProcess } from '../src/adapters/proc.js';
 import { adminTls, startApiServer, waitApiServer } from '../src/lab/kube-control-plane.js';
 import { createNamespace, kubeMissing, podManifest, TestControlPlane, withKube } from './support/kube.js';
 import { kubeContractStore } from './support/kube-object-store.js';
 import { runClusterSourceContract } from '../src/testkit/cluster-source-contract.js';
-import type { K8sObject } from '../src/core/k8s/objects.js';
+
 import { waitFor } from './support/cluster.js';
 
 /** A logger that keeps its lines, to check what was said. */
@@ -389,11 +389,7 @@ test('kube source + cluster cache: kube-apiserver killed and restarted while 200
       assert.ok(truth.filter((k) => k.startsWith('Pod/')).length > 50, `objects: ${truth.length}`);
       for (const k of kinds)
         for (const s of (await inner.list(k)).items)
-          assert.deepEqual(
-            cache.get(k, s.object.kind === 'Namespace' ? '' : s.object.metadata.namespace, s.object.metadata.name)
-              ?.object,
-            s.object,
-          );
+          assert.deepEqual(cache.get(k, namespaceOf(s.object), s.object.metadata.name)?.object, s.object);
       // Nothing twice: within each watch, an object's revisions strictly increase.
       const last = new Map<string, number>();
       for (const e of seen) {
@@ -425,7 +421,7 @@ else
       store: kubeContractStore(admin),
       source: new KubeClusterSource({ client: admin, clock: systemClock, log: recordingLog().log }),
       revisions: 'shared',
-      preexisting: (o: K8sObject) => SYSTEM.has(o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace),
+      preexisting: (o: K8sObject) => SYSTEM.has(o.kind === 'Namespace' ? o.metadata.name : namespaceOf(o)),
       compact: async () => {
         await compactEtcd(rec.etcdPort);
         signalProcess(rec.pids.apiserver, 'SIGKILL');

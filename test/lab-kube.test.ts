@@ -5,7 +5,9 @@
  * certificate and keeps it Ready with a Lease; the controller manager gives each Node a podCIDR
  * from the lab's network; the agents' kubeconfig is the weft ServiceAccount of deploy/weft.yaml,
  * which may read nodes but not secrets; NodeRestriction keeps a kubelet to its own Node; `lab
- * down` ends every process of the API. Skipped (saying why) where the binaries are not built,
+ * down` ends every process of the API; pods made with `kubectl apply` without a node are bound by
+ * the lab scheduler, run by the kubelets, shown alike by `weft get pods`, and torn down by
+ * `kubectl delete`. Skipped (saying why) where the binaries are not built,
  * a failure in CI.
  */
 
@@ -95,6 +97,48 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
     const other = kubectl(['label', 'node', 'n2', 'x=y'], kubelet, ns);
     assert.notEqual(other.status, 0, 'n1 cannot change n2');
     assert.match(other.stderr, /Forbidden|forbidden/);
+  });
+
+  test('kubectl apply: pods without a node are bound by the lab scheduler and run; weft sees the same pods and IPs; kubectl delete tears them down', async () => {
+    must(['create', 'namespace', 'kq']);
+    await waitFor("namespace kq's default ServiceAccount", () =>
+      kubectl(['get', 'serviceaccount', 'default', '-n', 'kq']).status === 0 ? true : undefined,
+    );
+    const pods = ['p1', 'p2', 'p3', 'p4']
+      .map(
+        (n) =>
+          `apiVersion: v1\nkind: Pod\nmetadata: {name: ${n}, namespace: kq}\nspec: {containers: [{name: c, image: weft-lab-echo, ports: [{containerPort: 80}]}]}\n`,
+      )
+      .join('---\n');
+    must(['apply', '-f', lab.file('kq.yaml', pods)]);
+    interface PodJson {
+      metadata: { name: string };
+      spec: { nodeName?: string };
+      status: { phase?: string; podIP?: string };
+    }
+    const running = await waitFor('the four pods Running with an address', () => {
+      const items = (JSON.parse(must(['get', 'pods', '-n', 'kq', '-o', 'json'])) as { items: PodJson[] }).items;
+      return items.length === 4 && items.every((p) => p.status.phase === 'Running' && p.status.podIP)
+        ? items
+        : undefined;
+    });
+    const perNode = new Map<string, number>();
+    for (const p of running) perNode.set(p.spec.nodeName!, (perNode.get(p.spec.nodeName!) ?? 0) + 1);
+    assert.deepEqual(Object.fromEntries(perNode), { n1: 2, n2: 2 }, 'spread over both nodes');
+    const weft = lab.pods().filter((p) => p.metadata.namespace === 'kq');
+    assert.deepEqual(
+      weft.map((p) => [p.metadata.name, p.status.podIP]).sort(),
+      running.map((p) => [p.metadata.name, p.status.podIP]).sort(),
+      'weft get pods shows what kubectl shows',
+    );
+    const netns = `${lab.prefix}pod.kq.p1`;
+    assert.ok(sh(['ip', 'netns', 'list']).stdout.includes(netns), 'p1 has its namespace');
+    must(['delete', 'pod', 'p1', '-n', 'kq', '--grace-period=1', '--wait=false']);
+    await waitFor('p1 and its namespace to go', () =>
+      kubectl(['get', 'pod', 'p1', '-n', 'kq']).status !== 0 && !sh(['ip', 'netns', 'list']).stdout.includes(netns)
+        ? true
+        : undefined,
+    );
   });
 
   test('lab down ends the API server, the controller manager, their etcd and the relay', () => {

@@ -8,7 +8,13 @@
  * - the Reachability matrix equals `weft reach -o json -A` for 80/TCP, before and after a policy;
  * - with a deny policy applied, a click on a denied cell shows explain's text naming the policy;
  * - a trace run from the page draws its path: the hop labels, from the sender's pod through the
- *   two nodes to the receiver's pod, and numbered edges on the graph.
+ *   two nodes to the receiver's pod, and numbered edges on the graph;
+ * - the Flows view shows, live, a connection the deny policy dropped (a source port the test
+ *   picks), highlighted and naming the policy, as `weft flows` shows it; its verdict filter hides it;
+ * - after `weft probe`, the matrix carries the probe: every cell's measured value equals the
+ *   probe's own result and the page counts the cells where it disagrees with the model (none
+ *   here: a disagreement would be a bug); "probe now" on the page keeps a new probe that the
+ *   cells then show.
  *
  * Screenshots of each view go to test-output/ui (ignored by git).
  */
@@ -16,13 +22,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireRoot } from './support/netns.js';
 import { CLI, TestLab } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
+import type { Flow } from '../src/core/flows/flow.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = fileURLToPath(new URL('../../test-output/ui/', import.meta.url));
@@ -63,7 +70,7 @@ interface MatrixJson {
 
 describe('weft ui in a browser', { timeout: 180_000 }, () => {
   requireRoot();
-  const lab = new TestLab('uit');
+  const lab = new TestLab('ui2t');
   let server: ChildProcess | undefined;
   let browser: Browser | undefined;
   let page: Page;
@@ -126,6 +133,16 @@ describe('weft ui in a browser', { timeout: 180_000 }, () => {
       ['api/trace', { method: 'POST', body: '{"from":"x/a","to":"x/b","colour":1}' }, /^body\.colour: unknown field/],
       ['api/trace', { method: 'POST', body: '{"from":"x/a","to":"x/b","port":"80"}' }, /^body\.port: "80" must be/],
       ['api/trace', { method: 'POST', body: '{"from":"x/nope","to":"x/b","port":80}' }, /^FROM: pods "nope" not found/],
+      ['api/flows?verdict=maybe', undefined, /^verdict: "maybe" is not a verdict/],
+      ['api/flows?pod=b', undefined, /^pod: "b" is not a pod as namespace\/name/],
+      ['api/flows?colour=red', undefined, /^colour: unknown parameter/],
+      [
+        'api/probe',
+        { method: 'POST', body: '{"port":80,"protocol":"SCTP"}' },
+        /^body\.protocol: "SCTP" must be TCP or UDP/,
+      ],
+      ['api/probe', { method: 'POST', body: '{"port":0}' }, /^body\.port: 0 must be a port number/],
+      ['api/probe', { method: 'POST', body: '{"port":80,"pods":[]}' }, /^body\.pods: unknown field/],
     ];
     for (const [path, init, want] of cases) {
       const r = await fetch(`${url}${path}`, init);
@@ -285,5 +302,164 @@ describe('weft ui in a browser', { timeout: 180_000 }, () => {
     await policy.waitFor();
     assert.match((await policy.textContent())!, /y\/deny-to-b\s*Ingress\s*y\/b\s*0 ingress/);
     await shot('policies');
+  });
+
+  test('the Flows view shows a drop made by the test, live, highlighted with the policy named', async () => {
+    await view('Flows');
+    await page.locator('[data-testid="flow-status"]').filter({ hasText: /^live/ }).waitFor();
+    const b = lab.pods().find((p) => p.metadata.namespace === 'y' && p.metadata.name === 'b')!;
+    // x/a → y/b:80 from a source port of the test's: y/deny-to-b isolates y/b, so the SYN is dropped.
+    const sport = 41_000 + Math.floor(Math.random() * 1000);
+    const row = page.locator(`tr.flow[data-verdict="denied"][data-src="x/a"][data-dst="y/b"][data-sport="${sport}"]`);
+    await waitFor(
+      'the drop in the Flows view',
+      async () => {
+        const r = lab.weft(
+          [
+            'exec',
+            '-n',
+            'x',
+            'a',
+            '--',
+            'socat',
+            '-T1',
+            '-',
+            `TCP:${b.status.podIP}:80,sourceport=${sport},reuseaddr,connect-timeout=1`,
+          ],
+          { timeoutMs: 10_000 },
+        );
+        assert.ok(!r.stdout.includes('weft y/b 80'), 'y/b answered x/a although deny-to-b isolates it');
+        return (await row.count()) > 0 ? true : undefined;
+      },
+      30_000,
+      0,
+    );
+    const text = (await row.first().textContent())!;
+    assert.match(text, /isolated for ingress by y\/deny-to-b/, text);
+    // Highlighted: a denied row has its own background.
+    const bg = (selector: string) =>
+      page
+        .locator(selector)
+        .first()
+        .evaluate(
+          (e) =>
+            (
+              globalThis as unknown as { getComputedStyle: (e: unknown) => { backgroundColor: string } }
+            ).getComputedStyle(e).backgroundColor,
+        );
+    // (This lab's policy allows nothing, so there is no allowed row to set it against: the
+    // header row, which no verdict colours, stands in for the table's own background.)
+    assert.notEqual(await bg('[data-testid="flows"] tr:first-child'), await bg('tr.flow[data-verdict="denied"]'));
+    // The same flow as `weft flows` reads it from the node that dropped it.
+    const cli = JSON.parse(lab.must(['flows', '-A', '--verdict', 'denied', '-o', 'json'])) as Flow[];
+    const same = cli.find((f) => f.src.pod === 'x/a' && f.src.port === sport);
+    assert.ok(same, `weft flows has the drop from port ${sport}`);
+    assert.equal(same.node, b.spec.nodeName);
+    assert.deepEqual(same.policies, ['y/deny-to-b']);
+    assert.equal(await row.first().getAttribute('data-node'), same.node);
+    await shot('flows');
+    // The filter asks the server again: allowed only hides the drop, denied shows it again.
+    await page.selectOption('[data-testid="flow-verdict"]', 'allowed');
+    await waitFor('the drop hidden by verdict=allowed', async () => ((await row.count()) === 0 ? true : undefined));
+    assert.equal(await page.locator('tr.flow[data-verdict="denied"]').count(), 0);
+    await page.selectOption('[data-testid="flow-verdict"]', 'denied');
+    await page.selectOption('[data-testid="flow-pod"]', 'y/b');
+    await row.first().waitFor();
+    assert.equal(await page.locator('tr.flow[data-verdict="allowed"]').count(), 0);
+  });
+
+  /** The cells' probe values as the page shows them, `weft probe -o json`'s shape (the pairs it probed). */
+  async function pageProbe(): Promise<Array<{ from: string; to: string; connected: boolean }>> {
+    const cells = await page.locator('[data-testid="matrix"] td.cell').evaluateAll((tds) =>
+      tds.map((td) => ({
+        from: td.getAttribute('data-from')!,
+        to: td.getAttribute('data-to')!,
+        probe: td.getAttribute('data-probe')!,
+      })),
+    );
+    return cells
+      .filter((c) => c.probe !== 'none')
+      .map((c) => ({ from: c.from, to: c.to, connected: c.probe === 'connected' }));
+  }
+
+  test('the last weft probe is laid over the matrix: cells equal the probe, disagreements counted', async () => {
+    const probe = lab.probe(['-A', '--port', '80']);
+    await view('Reachability');
+    await waitFor('the probe over the matrix', async () =>
+      (await pageProbe()).length === probe.results.length ? true : undefined,
+    );
+    assert.deepEqual(await pageProbe(), probe.results);
+    // The page counts what the model and the probe disagree on; it must be what they do disagree on.
+    const model = reach();
+    assert.deepEqual(probe.pods, model.pods, 'the probe covers the matrix');
+    const allowed = new Map(model.results.map((r) => [`${r.from} ${r.to}`, r.allowed]));
+    const disagree = probe.results.filter((r) => allowed.get(`${r.from} ${r.to}`) !== r.connected);
+    const summary = page.locator('[data-testid="probe-summary"]');
+    assert.equal(Number(await summary.getAttribute('data-disagreements')), disagree.length);
+    assert.deepEqual(disagree, [], 'real traffic disagrees with weft reach: a bug');
+    assert.ok(probe.results.some((r) => !r.connected) && probe.results.some((r) => r.connected));
+    assert.equal(await page.locator('td.cell.agrees').count(), probe.results.length);
+    await shot('probe-overlay');
+    // "probe now" keeps a new probe (the lab's file), and the cells show it.
+    const file = join(lab.dir, 'probes', '80-TCP.json');
+    const before = (JSON.parse(readFileSync(file, 'utf8')) as { time: number }).time;
+    await page.click('[data-testid="probe"]');
+    const kept = await waitFor(
+      'a new kept probe',
+      () => {
+        const k = JSON.parse(readFileSync(file, 'utf8')) as { time: number } & typeof probe;
+        return k.time !== before ? k : undefined;
+      },
+      60_000,
+    );
+    await page.locator('[data-testid="probe"]').filter({ hasText: 'probe now' }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await pageProbe(), kept.results);
+  });
+
+  test('a probe that disagrees with the model is shown as a disagreement, with the likely cause', async () => {
+    // x/d (applied by the test) declares and serves 80/TCP only: on 81 the policies let every pod
+    // but y/b be reached, yet nothing answers at x/d. The page must say so, not hide it.
+    const probe = lab.probe(['-A', '--port', '81']);
+    const model = JSON.parse(lab.must(['reach', '-A', '-o', 'json', '--port', '81'])) as MatrixJson;
+    const allowed = new Map(model.results.map((r) => [`${r.from} ${r.to}`, r.allowed]));
+    const disagree = probe.results
+      .filter((r) => allowed.get(`${r.from} ${r.to}`) !== r.connected)
+      .map((r) => `${r.from} ${r.to}`);
+    assert.ok(disagree.length > 0 && disagree.every((d) => d.endsWith(' x/d')), disagree.join(', '));
+    const port = page.locator('[data-testid="port"]');
+    await port.fill('81');
+    await port.dispatchEvent('change');
+    await waitFor('the 81/TCP matrix with its probe', async () =>
+      (await page.locator('[data-testid="matrix"]').getAttribute('data-port')) === '81' &&
+      (await pageProbe()).length === probe.results.length
+        ? true
+        : undefined,
+    );
+    assert.deepEqual(await pageProbe(), probe.results);
+    const shown = await page
+      .locator('td.cell.disagrees')
+      .evaluateAll((tds) => tds.map((td) => `${td.getAttribute('data-from')} ${td.getAttribute('data-to')}`));
+    assert.deepEqual(shown, disagree);
+    const list = (await page.locator('[data-testid="disagreements"]').textContent())!;
+    assert.match(list, new RegExp(`${disagree.length} pairs where real traffic DISAGREES`));
+    assert.match(
+      list,
+      /x\/a -> x\/d: weft reach says allowed, weft probe did not connect \(x\/d declares no container port 81\/TCP\)/,
+    );
+    // Visibly different from the cells that agree.
+    const style = (selector: string) =>
+      page
+        .locator(selector)
+        .first()
+        .evaluate((e) => {
+          const s = (
+            globalThis as unknown as {
+              getComputedStyle: (e: unknown) => { backgroundColor: string; outlineStyle: string };
+            }
+          ).getComputedStyle(e);
+          return `${s.backgroundColor} ${s.outlineStyle}`;
+        });
+    assert.notEqual(await style('td.cell.disagrees'), await style('td.cell.allowed.agrees'));
+    await shot('probe-disagrees');
   });
 });

@@ -21,7 +21,7 @@
 
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { K8sKind, ObjectOfKind } from '../core/k8s/objects.js';
+import { namespaceOf, type K8sKind, type ObjectOfKind } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
 import type {
   ClusterSource,
@@ -46,6 +46,11 @@ export interface KubeClusterSourceOptions {
   watchTimeoutSeconds?: number;
   /** For the timeout's jitter (default Math.random). */
   random?: () => number;
+  /**
+   * A field selector per kind, on its list and watch: a kubelet may list and watch only the pods
+   * bound to its node (`spec.nodeName=NAME`, the Node authorizer's rule).
+   */
+  fieldSelectors?: Partial<Record<K8sKind, string>>;
 }
 
 /** Whether an ended watch is the transport's or the server's passing trouble (retry it here). */
@@ -85,13 +90,13 @@ export class KubeClusterSource implements ClusterSource {
   }
 
   async list<K extends K8sKind>(kind: K): Promise<ListResult<K>> {
-    const l = await (await this.client()).list(resourceOf(kind));
+    const fieldSelector = this.o.fieldSelectors?.[kind];
+    const l = await (await this.client()).list(resourceOf(kind), fieldSelector ? { fieldSelector } : {});
     const items = l.items.flatMap((raw) => {
       const s = this.decode(kind, raw);
       return s ? [s] : [];
     });
-    const key = (s: Stored) =>
-      `${s.object.kind === 'Namespace' ? '' : s.object.metadata.namespace}\0${s.object.metadata.name}`;
+    const key = (s: Stored) => `${namespaceOf(s.object)}\0${s.object.metadata.name}`;
     items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     return { items, revision: Number(l.metadata.resourceVersion) };
   }
@@ -162,6 +167,7 @@ export class KubeClusterSource implements ClusterSource {
         {
           resourceVersion: String(s.rv),
           allowWatchBookmarks: true,
+          ...(o.fieldSelectors?.[s.kind] ? { fieldSelector: o.fieldSelectors[s.kind] } : {}),
           // A share of jitter, so that many agents' watches do not all end and start again at once.
           timeoutSeconds: Math.max(1, Math.round(timeout * (1 - 0.2 * (o.random ?? Math.random)()))),
         },

@@ -77,6 +77,9 @@ function indexKeys(s: Stored): { node?: string; ip?: string; namespace?: string;
       return { service: svc === undefined ? undefined : `${o.metadata.namespace}/${svc}` };
     }
     case 'Namespace':
+    case 'Ingress':
+    case 'IngressClass':
+    case 'Secret':
       return {};
   }
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { KIND_INFO, kindNamed, NODE_RESOURCE, resourceNames, SUPPORTED_KINDS } from '../core/k8s/kinds.js';
-import type { K8sKind } from '../core/k8s/objects.js';
+import { namespaceOf, type K8sKind } from '../core/k8s/objects.js';
 import type { Stored } from '../ports/object-store.js';
 import {
   nodeDocument,
@@ -67,10 +67,7 @@ export function registerGet(program: Command): void {
     try {
       const now = Date.now();
       const namespaced = kind !== 'Node' && KIND_INFO[kind].scope === 'Namespaced';
-      const inScope = (s: Stored) =>
-        !namespaced ||
-        flags.allNamespaces ||
-        (s.object.kind !== 'Namespace' && s.object.metadata.namespace === flags.namespace);
+      const inScope = (s: Stored) => !namespaced || flags.allNamespaces || namespaceOf(s.object) === flags.namespace;
       const named = (n: string) => name === undefined || n === name;
       const view = { wide: output === 'wide', allNamespaces: flags.allNamespaces && namespaced };
       let docs: Array<Record<string, unknown>>;
@@ -78,7 +75,15 @@ export function registerGet(program: Command): void {
       if (kind === 'Node') {
         const nodes = (await lab.nodes()).filter((n) => named(n.name));
         docs = nodes.map(nodeDocument);
-        rows = nodeRows(nodes, now, { ...view, segments: lab.record.spec.segments ?? 1 });
+        // A lab made with --peer: which nodes run flanneld, which weft's agent.
+        const daemons = lab.record.spec.peers
+          ? Object.fromEntries(lab.record.nodes.map((n) => [n.name, n.peer === 'flannel' ? 'flanneld' : 'weft']))
+          : undefined;
+        rows = nodeRows(nodes, now, {
+          ...view,
+          segments: lab.record.spec.segments ?? 1,
+          ...(daemons ? { daemons } : {}),
+        });
       } else {
         const list = (await lab.store.list(kind)).filter((s) => inScope(s) && named(s.object.metadata.name));
         docs = list.map((s) =>

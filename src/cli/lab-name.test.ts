@@ -71,7 +71,17 @@ function program(): Command {
 
 test('every lab command that acts on one lab takes --name and --lab, and --help says $WEFT_LAB is the fallback', () => {
   const lab = program().commands.find((c) => c.name() === 'lab')!;
-  const acting = ['up', 'down', 'status', 'restart-agents', 'add-node', 'remove-node', 'demo', 'outside'];
+  const acting = [
+    'up',
+    'down',
+    'status',
+    'restart-agents',
+    'add-node',
+    'remove-node',
+    'switch-node',
+    'demo',
+    'outside',
+  ];
   for (const name of acting) {
     const cmd = lab.commands.find((c) => c.name() === name);
     assert.ok(cmd, `lab ${name}`);

@@ -87,8 +87,19 @@ export function registerLab(program: Command): void {
       String(DEFAULT_DNS_REPLICAS),
     )
     .option(
+      '--ingress-replicas <n>',
+      'weft ingress (nginx) pods in ingress-weft behind a LoadBalancer Service, with the default IngressClass weft (0: none)',
+      '0',
+    )
+    .option(
       '--dns-upstream <ip[:port]>',
       "where cluster DNS forwards names outside the cluster domain, e.g. a resolver run with weft lab outside (repeatable; none: such names are refused, as the lab does not reach the host's network)",
+      collect,
+      [],
+    )
+    .option(
+      '--peer <kind=nodes>',
+      'run a real peer instead of weft on some nodes: flannel=n2[,n3] runs the real flanneld there (etcd mode: needs --store etcd; built by scripts/build-peers.sh); repeatable',
       collect,
       [],
     )
@@ -139,7 +150,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes${peersSummary(s.spec)}, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       if (s.segments.length > 1)
         lines.push(
@@ -153,7 +164,7 @@ export function registerLab(program: Command): void {
       for (const n of s.nodes) {
         const ready = `${n.info?.ready ? 'Ready' : 'NotReady'}${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(
-          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  agent ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
+          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  ${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
         );
         if (n.controllers)
           lines.push(
@@ -203,6 +214,26 @@ export function registerLab(program: Command): void {
       const { labRestartAgents } = await import('../lab/lab.js');
       const done = await labRestartAgents(name, opts.node ?? [], deps());
       process.stdout.write(`restarted the agents of ${done.join(', ')}\n`);
+    });
+
+  withLabNameOptions(
+    lab
+      .command('switch-node')
+      .description(
+        "move a node from its peer daemon to weft's agent, as a cluster moves to weft one node at a time: flanneld is stopped, its VXLAN device deleted, and weft's agent started; the node keeps its subnet and its pods",
+      ),
+  )
+    .requiredOption('--node <name>', 'the node')
+    .option('--to <daemon>', 'what the node runs from now on (weft)', 'weft')
+    .action(async (opts: LabFlags & { node: string; to: string }) => {
+      const name = labNameOf(opts, process.env);
+      if (opts.to !== 'weft') throw new Error(`--to: "${opts.to}": a node can only be switched to weft`);
+      requireRoot('lab switch-node');
+      const { labSwitchNodeToWeft } = await import('../lab/lab-nodes.js');
+      const r = await labSwitchNodeToWeft(name, opts.node, deps());
+      process.stdout.write(
+        `node ${opts.node}: ${r.from} stopped${r.removed.length > 0 ? `, ${r.removed.join(', ')} deleted` : ''}, weft's agent started\n`,
+      );
     });
 
   withLabNameOptions(
@@ -306,6 +337,12 @@ export function registerLab(program: Command): void {
       const { runPodRunner } = await import('../lab/runner-main.js');
       await runPodRunner(opts, process.env);
     });
+}
+
+/** `lab status`'s words for the nodes that run a peer instead of weft (none: ""). */
+function peersSummary(spec: LabSpec): string {
+  const flannel = spec.peers?.flannel ?? [];
+  return flannel.length > 0 ? ` (flanneld on ${flannel.join(', ')} when the lab was made)` : '';
 }
 
 /** `lab status`'s words for the lab's cluster DNS. */

@@ -26,6 +26,7 @@ const MODULES: Array<[names: string[], load: () => Promise<(program: Command) =>
   [['reach', 'explain'], async () => (await import('./reach.js')).registerReach],
   [['flows'], async () => (await import('./flows.js')).registerFlows],
   [['dns'], async () => (await import('./dns.js')).registerDns],
+  [['ingress', 'echo-http'], async () => (await import('./ingress.js')).registerIngress],
   [['trace'], async () => (await import('./trace.js')).registerTrace],
   [['ui'], async () => (await import('./ui.js')).registerUi],
 ];

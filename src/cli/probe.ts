@@ -1,5 +1,6 @@
-// `weft probe`: the real-traffic reachability matrix between pods, or (--to service/NS/NAME) which
-// endpoints of a Service answer new connections from each pod.
+// `weft probe`: the real-traffic reachability matrix between pods (kept in the lab as the last
+// probe of its port and protocol, for weft ui), or (--to service/NS/NAME) which endpoints of a
+// Service answer new connections from each pod.
 import { noNetworkReason, podNetworkMode } from '../core/k8s/pod-network.js';
 import type { Command } from 'commander';
 import { probeJson, renderTruthTable } from '../core/lab/probe-table.js';
@@ -14,6 +15,7 @@ import {
   withMatrixOptions,
   type MatrixFlags,
 } from './lab-common.js';
+import { saveProbe } from '../lab/probe-store.js';
 
 interface ProbeFlags extends MatrixFlags {
   timeoutMs: string;
@@ -56,7 +58,11 @@ export function registerProbe(program: Command): void {
       const lab = openLab(flags);
       try {
         const pods = await selectPods(lab, flags);
+        const time = Date.now();
+        const revision = await lab.store.revision();
         const matrix = await lab.probeMatrix(pods, port, protocol, timeoutMs);
+        // Kept as the lab's last probe of this port and protocol: weft ui lays it over its matrix.
+        saveProbe(lab.paths, { ...matrix, time, revision });
         process.stdout.write(flags.output === 'json' ? probeJson(matrix) : renderTruthTable(matrix));
         // Pods with no network are in the matrix (all false); say why, where the table cannot.
         for (const p of pods)

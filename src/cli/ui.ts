@@ -1,4 +1,4 @@
-// `weft ui [--lab NAME] [--port 8080] [--address 127.0.0.1]`: the lab's live dashboard (topology, reachability, services, policies) in a browser.
+// `weft ui [--lab NAME] [--port 8080] [--address 127.0.0.1]`: the lab's live dashboard (topology, reachability with the last probe, services, flows, policies) in a browser.
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { openLab, parsePort, withLabOption } from './lab-common.js';
@@ -8,7 +8,7 @@ export function registerUi(program: Command): void {
     program
       .command('ui')
       .description(
-        "serve the lab's live dashboard: topology, the weft reach matrix with explain and trace, services and policies (on 127.0.0.1 unless --address says otherwise)",
+        "serve the lab's live dashboard: topology, the weft reach matrix with explain, trace and the last weft probe, services, the flow log and policies (on 127.0.0.1 unless --address says otherwise)",
       )
       .option('--port <port>', 'the port to serve on (0: any free port, printed)', '8080')
       .option('--address <ip>', 'the address to listen on (0.0.0.0 serves every interface)', '127.0.0.1'),

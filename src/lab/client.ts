@@ -23,7 +23,9 @@ import { formatIp, ipFromValue, networkOf, tryParseCidr } from '../core/net/ip.j
 import { explainServiceJourney, type JourneyBackend, type JourneyNode } from '../core/services/explain.js';
 import { RevisionConflictError } from '../core/k8s/object-key.js';
 import { reachPodOf } from '../core/lab/dashboard.js';
-import type { NodeInfo, Stored } from '../ports/object-store.js';
+import type { NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
+import { KubeObjectStore } from '../adapters/object-store-kube.js';
+import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import type { SandboxRecord } from '../ports/sandbox-store.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { FlockLocker } from '../adapters/file-lock.js';
@@ -129,7 +131,10 @@ export class LabClient {
   private constructor(
     readonly paths: LabPaths,
     readonly record: LabRecord,
-    readonly store: SqliteObjectStore,
+    /** The cluster's objects: the lab's SQLite store, or (`--api kube`) the API server. */
+    readonly store: ObjectStore,
+    /** The nodes' pod sandboxes, always in the lab's SQLite store (a container runtime's own records). */
+    private readonly local: SqliteObjectStore,
     private readonly exec: Exec,
   ) {}
 
@@ -140,11 +145,15 @@ export class LabClient {
       throw new Error(
         `lab "${name}" does not exist: start it with weft lab up${name === 'weft' ? '' : ` --name ${name}`}`,
       );
-    return new LabClient(paths, record, new SqliteObjectStore(paths.objects, systemClock), exec);
+    const local = new SqliteObjectStore(paths.objects, systemClock);
+    const admin = record.api?.adminKubeconfig;
+    const store = admin ? new KubeObjectStore(loadKubeconfig(admin).then((c) => new KubeClient(c))) : local;
+    return new LabClient(paths, record, store, local, exec);
   }
 
   async close(): Promise<void> {
-    await this.store.close();
+    if (this.store !== this.local) await this.store.close();
+    await this.local.close();
   }
 
   get nodeNames(): string[] {
@@ -244,8 +253,13 @@ export class LabClient {
     }
   }
 
+  /** The nodes' pod sandboxes (a pod's stays until its node has torn it down, after the object is gone). */
+  sandboxes(): Promise<SandboxRecord[]> {
+    return this.local.sandboxes();
+  }
+
   async pods(): Promise<PodView[]> {
-    const sandboxes = await this.store.sandboxes();
+    const sandboxes = await this.local.sandboxes();
     return (await this.store.list('Pod')).map((stored) => {
       const { namespace, name } = stored.object.metadata;
       const sandbox = sandboxes.find((s) => s.namespace === namespace && s.name === name && s.uid === stored.meta.uid);
@@ -309,7 +323,7 @@ export class LabClient {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const views = await this.pods();
-      const sandboxes = await this.store.sandboxes();
+      const sandboxes = await this.local.sandboxes();
       const pending: string[] = [];
       for (const r of refs) {
         const ref = `${r.namespace}/${r.name}`;

@@ -10,8 +10,13 @@
  *   anything), then its lease is revoked (as deleting a Node makes Flannel's kube subnet manager
  *   drop its lease) and its namespace removed. The other nodes see the lease go and drop the peer.
  *
- * Both hold the lab's supervisor lock, so the supervisor never restarts a node being removed or
- * misses one being added.
+ * - switch-node moves a node from the real flanneld to weft's agent (issue 18), as a cluster
+ *   moves to weft one node at a time: flanneld is stopped, what of it weft cannot take over is
+ *   removed (./peer-flannel.ts), and weft's agent starts on the same node, where it finds the
+ *   node's lease by its public IP and keeps the subnet, so the node's pods keep their addresses.
+ *
+ * All three hold the lab's supervisor lock, so the supervisor never restarts a node being removed,
+ * misses one being added, or restarts flanneld on a node being switched.
  */
 
 import { mkdirSync } from 'node:fs';
@@ -24,6 +29,8 @@ import { systemClock } from '../adapters/clock.js';
 import { openLabLeases } from './router-bird.js';
 import { LabPaths, readLabRecord, writeLabRecord } from './lab-state.js';
 import { startAgent, startRunner, withSupervisorLock, type LabDeps } from './lab.js';
+import { removeFlannelLeftovers } from './peer-flannel.js';
+import { readNodeStatus } from '../agent/node-status.js';
 import { Underlay } from './underlay.js';
 
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
@@ -93,7 +100,9 @@ export async function labRemoveNode(name: string, node: string, deps: LabDeps): 
     );
     const leases = await openLabLeases(paths, record);
     try {
-      for (const l of await leases.listLeases()) if (l.nodeName === node) await leases.revoke(l.subnet);
+      // flanneld's leases carry no node name (weft's add one): its address finds them.
+      for (const l of await leases.listLeases())
+        if (l.nodeName === node || (l.nodeName === undefined && l.publicIp === n.ip)) await leases.revoke(l.subnet);
     } finally {
       await leases.close();
     }
@@ -108,4 +117,53 @@ export async function labRemoveNode(name: string, node: string, deps: LabDeps): 
     record.spec.nodes = record.nodes.length;
     writeLabRecord(paths, record);
   });
+}
+
+/**
+ * Switches node `node` from its peer daemon (flanneld) to weft's agent; says what it stopped and
+ * what it removed. The node must run a peer. Its pods and their addresses stay: the agent reuses
+ * the node's lease (same public IP) and subnet.env, and rewrites the same CNI config.
+ */
+export async function labSwitchNodeToWeft(
+  name: string,
+  node: string,
+  deps: LabDeps,
+): Promise<{ from: string; removed: string[] }> {
+  const paths = new LabPaths(deps.root, name);
+  if (!readLabRecord(paths)) throw new Error(`lab "${name}" does not exist`);
+  const switched = await withSupervisorLock(paths, async () => {
+    const record = readLabRecord(paths);
+    if (!record || record.state !== 'up') throw new Error(`lab "${name}" is not up`);
+    const n = record.nodes.find((x) => x.name === node);
+    if (!n) throw new Error(`--node: lab ${name} has no node "${node}"`);
+    if (!n.peer) throw new Error(`--node: ${node} already runs weft's agent`);
+    const from = n.peer === 'flannel' ? 'flanneld' : n.peer;
+    const old = n.agentPid;
+    if (old !== undefined && processCommandLine(old)?.includes(paths.dir)) {
+      signalProcess(old, 'SIGTERM');
+      try {
+        await waitFor(`${from} on ${node} to stop`, 5_000, async () => processCommandLine(old) === undefined);
+      } catch {
+        signalProcess(old, 'SIGKILL');
+        await waitFor(
+          `${from} on ${node} to end after SIGKILL`,
+          5_000,
+          async () => processCommandLine(old) === undefined,
+        );
+      }
+    }
+    const removed = await removeFlannelLeftovers(deps.exec, record, n);
+    delete n.peer;
+    n.agentPid = startAgent(paths, record, n, new NamedNetns(deps.exec));
+    writeLabRecord(paths, record);
+    return { from, removed };
+  });
+  // Switched when the new agent says every controller is ready (its status document, written after this
+  // switch: flanneld writes none).
+  const since = Date.now() - 1_000;
+  await waitFor(`weft's agent on ${node} to be ready (see ${paths.logDir}/agent-${node}.log)`, 30_000, async () => {
+    const doc = readNodeStatus(paths.runDir(node));
+    return doc !== undefined && doc.ready && Date.parse(doc.writtenAt) >= since;
+  });
+  return switched;
 }

@@ -7,7 +7,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabSpec } from '../core/lab/lab-spec.js';
+import type { LabSpec, PeerKind } from '../core/lab/lab-spec.js';
 import type { LabApiRecord } from './lab-kube.js';
 import { DEFAULT_LAB_ROOT, labNamespacePrefix, labNodeNamespace } from '../core/names.js';
 
@@ -17,6 +17,9 @@ export interface LabNodeRecord {
   ip: string;
   /** The segment the node's eth0 is on (absent in labs recorded before --segments: 0). */
   segment?: number;
+  /** The real peer the node runs instead of weft's agent (`--peer`); absent: weft's agent. */
+  peer?: PeerKind;
+  /** The PID of the node's network daemon: weft's agent, or the peer (flanneld) when `peer` is set. */
   agentPid?: number;
   runnerPid?: number;
 }
@@ -98,6 +101,10 @@ export class LabPaths {
   /** The containers' logs of pod namespace/name (one file per container, see src/lab/program-runner.ts). */
   podLogDir(namespace: string, name: string): string {
     return join(this.logDir, 'pods', `${namespace}_${name}`);
+  }
+  /** The last `weft probe` matrix of each port and protocol (./probe-store.ts), for `weft ui`'s overlay. */
+  get probeDir(): string {
+    return join(this.dir, 'probes');
   }
   get lockDir(): string {
     return join(this.dir, 'locks');

@@ -38,6 +38,7 @@ import {
   segmentRouter,
   segmentsOf,
   serviceCidrOf,
+  peerOfNode,
   serviceRangesOf,
   UNDERLAY_CIDR,
   UNDERLAY_GATEWAY,
@@ -45,6 +46,13 @@ import {
 } from '../core/lab/lab-spec.js';
 import { clusterDnsManifest, dnsPodNames, DNS_NAMESPACE, DNS_SERVICE } from '../core/lab/cluster-dns.js';
 import { planApply } from '../core/lab/apply-plan.js';
+import {
+  ingressControllerManifest,
+  ingressPodNames,
+  INGRESS_CLASS,
+  INGRESS_NAMESPACE,
+  INGRESS_SERVICE,
+} from '../core/lab/ingress-controller.js';
 import { parseManifestLocated } from '../core/k8s/parse.js';
 import { isPodReady } from '../core/k8s/pod-status.js';
 import { LAB_NS_PREFIX } from '../core/names.js';
@@ -52,6 +60,10 @@ import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { labApiPids, labApiUp } from './lab-kube.js';
+import { reconcileScheduling } from './kube-scheduler.js';
+import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
+import { KubeObjectStore } from '../adapters/object-store-kube.js';
+import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
@@ -68,7 +80,7 @@ import {
   type LabRecord,
   type LabSegmentRecord,
 } from './lab-state.js';
-import type { NodeInfo } from '../ports/object-store.js';
+import type { NodeInfo, ObjectStore } from '../ports/object-store.js';
 import { readNodeStatus, type NodeStatusDocument } from '../agent/node-status.js';
 import { JsonLogger } from '../adapters/json-logger.js';
 import { ClusterCache } from '../agent/cluster-cache.js';
@@ -78,6 +90,7 @@ import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
+import { ensureFlannelConflist, flanneldLog, flanneldMissing, startFlanneld, storeLabNetConf } from './peer-flannel.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -147,8 +160,9 @@ function processEnv(paths: LabPaths): Record<string, string> {
   };
 }
 
-/** Starts the node's `weft agent` inside its namespace; returns its PID. */
+/** Starts the node's `weft agent` (or its peer daemon, flanneld: ./peer-flannel.ts) inside its namespace; returns its PID. */
 export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+  if (n.peer === 'flannel') return startFlanneld(paths, record, n, netns, processEnv(paths));
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: [
@@ -228,9 +242,11 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
     // The router's BIRD: restarted when dead, its sessions following the nodes' leases.
     restarted.push(...(await syncRouterBird(deps.exec, netns, paths, record)));
     for (const n of record.nodes) {
+      // A flannel node's CNI config follows flanneld's subnet.env (./peer-flannel.ts).
+      if (n.peer) ensureFlannelConflist(paths, n);
       if (!isAgent(paths, n.agentPid)) {
         n.agentPid = startAgent(paths, record, n, netns);
-        restarted.push(`agent ${n.name}`);
+        restarted.push(`${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.name}`);
       }
       if (!isRunner(paths, n.runnerPid)) {
         n.runnerPid = startRunner(paths, n, netns);
@@ -297,12 +313,45 @@ export async function superviseLab(
         log: logOf('lb-routes'),
       }),
     );
+  // --api kube: the scheduler binds the pods kubectl made without a node (./kube-scheduler.ts).
+  let kube: { client: KubeClient; cache: ClusterCache } | undefined;
+  if (record?.api) {
+    const client = new KubeClient(await loadKubeconfig(record.api.adminKubeconfig));
+    const kubeCache = new ClusterCache({
+      source: new KubeClusterSource({ client, clock: systemClock, log: logOf('kube-source') }),
+      kinds: ['Pod'],
+      clock: systemClock,
+      log: logOf('cluster'),
+    });
+    kube = { client, cache: kubeCache };
+    await kubeCache.start();
+    const nodes = new KubeObjectStore(client);
+    loops.push(
+      new CacheLoop({
+        cache: kubeCache,
+        kinds: ['Pod'],
+        reconcile: reconcileScheduling({
+          cache: kubeCache,
+          client,
+          nodes: () => nodes.nodes(),
+          log: logOf('scheduler'),
+        }),
+        what: 'bind pods to nodes',
+        clock: systemClock,
+        log: logOf('scheduler'),
+      }),
+    );
+  }
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
     for (const l of loops) l.stop();
     await cache.stop();
     await store.close();
+    if (kube) {
+      await kube.cache.stop();
+      kube.client.close();
+    }
   }
 }
 
@@ -378,6 +427,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     say(`removing what a previous lab "${spec.name}" left behind`);
     await labDown(spec.name, deps);
   }
+  const peerMissing = spec.peers?.flannel?.length ? flanneldMissing() : undefined;
+  if (peerMissing) throw new Error(`--peer flannel: ${peerMissing}`);
   const started = Date.now();
   const record: LabRecord = {
     spec,
@@ -424,7 +475,14 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       // The address plan is the core's (lab-spec.ts); the underlay makes what it says.
       if (n.ip !== nodeUnderlayAddress(i, spec.segments))
         throw new Error(`node n${i}: made at ${n.ip}, the address plan says ${nodeUnderlayAddress(i, spec.segments)}`);
-      record.nodes.push({ name: n.name, ns: n.ns, ip: n.ip, ...(segments.length > 1 ? { segment: k } : {}) });
+      const peer = peerOfNode(spec, n.name);
+      record.nodes.push({
+        name: n.name,
+        ns: n.ns,
+        ip: n.ip,
+        ...(segments.length > 1 ? { segment: k } : {}),
+        ...(peer ? { peer } : {}),
+      });
       for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
         mkdirSync(d, { recursive: true });
     }
@@ -542,18 +600,25 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         ],
         delete: [],
       });
-      // Cluster DNS, stored through the same parser and plan as `weft apply` (its pods start with the nodes).
-      const dns = clusterDnsManifest({
-        spec,
-        nodes: record.nodes.map((n) => n.name),
-        weft: [process.execPath, CLI_PATH],
-        objectsFile: paths.objects,
-      });
-      if (dns !== '') {
+      // Cluster DNS and the ingress controller, stored through the same parser and plan as
+      // `weft apply` (their pods start with the nodes). Their pods read the lab's own store: with
+      // --api kube there are none yet (said, not hidden; --ingress-replicas is refused there).
+      if (spec.api === 'kube' && (spec.dns?.replicas ?? 0) > 0)
+        say(
+          'cluster DNS: not deployed with --api kube yet (weft dns reads the lab store, not the API): pods get the node resolv.conf',
+        );
+      const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
+      for (const manifest of spec.api === 'kube'
+        ? []
+        : [
+            clusterDnsManifest({ ...system, objectsFile: paths.objects }),
+            ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
+          ]) {
+        if (manifest === '') continue;
         const puts = planApply(
           await objects.list(),
-          record.nodes.map((n) => n.name),
-          parseManifestLocated(dns),
+          system.nodes,
+          parseManifestLocated(manifest),
           serviceRangesOf(spec),
         );
         await objects.commit({ put: puts, delete: [] });
@@ -562,21 +627,40 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       await objects.close();
     }
 
+    const flannelNodes = record.nodes.filter((n) => n.peer === 'flannel');
+    if (flannelNodes.length > 0) {
+      // flanneld reads net-conf.json from etcd and never writes it (./peer-flannel.ts).
+      const how = await storeLabNetConf(deps.exec, paths, record, flannelNodes[0]!, netns, [
+        process.execPath,
+        CLI_PATH,
+      ]);
+      say(
+        `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (etcd mode; net-conf.json ${how === 'stored' ? 'stored' : 'already'} at /coreos.com/network/config)`,
+      );
+    }
     for (const n of record.nodes) {
       n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = startRunner(paths, n, netns);
     }
     writeLabRecord(paths, record);
-    say(`started ${spec.nodes} agents and ${spec.nodes} pod runners; waiting for every node to be Ready`);
+    say(
+      `started ${spec.nodes - flannelNodes.length} agents, ${flannelNodes.length > 0 ? `${flannelNodes.length} flanneld, ` : ''}and ${spec.nodes} pod runners; waiting for every node to be Ready`,
+    );
 
     let lastReady = -1;
-    const objectsRead = new SqliteObjectStore(paths.objects, systemClock);
+    // The nodes' kubelets register them where the cluster is: the lab store, or the API server.
+    const objectsRead: ObjectStore = record.api
+      ? new KubeObjectStore(loadKubeconfig(record.api.adminKubeconfig).then((c) => new KubeClient(c)))
+      : new SqliteObjectStore(paths.objects, systemClock);
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
+          if (n.peer) ensureFlannelConflist(paths, n);
           // The failed lab is removed with its logs: the error carries the log's last lines.
           if (n.agentPid && processCommandLine(n.agentPid) === undefined)
-            throw new Error(`the agent of ${n.name} exited: ${logTail(`${paths.logDir}/agent-${n.name}.log`)}`);
+            throw new Error(
+              `the ${n.peer ? 'flanneld' : 'agent'} of ${n.name} exited: ${logTail(n.peer ? flanneldLog(paths, n.name) : `${paths.logDir}/agent-${n.name}.log`)}`,
+            );
           if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
             throw new Error(`the pod runner of ${n.name} exited: ${logTail(`${paths.logDir}/runner-${n.name}.log`)}`);
         }
@@ -601,7 +685,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
-    await waitForClusterDns(spec, paths, say);
+    if (spec.api !== 'kube') {
+      await waitForClusterDns(spec, paths, say);
+      await waitForIngress(spec, paths, say);
+    }
     say(
       `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes${(spec.segments ?? 1) > 1 ? ` on ${spec.segments} segments` : ''}, ${spec.backend}${spec.directRouting ? ' with DirectRouting' : ''}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
@@ -618,13 +705,33 @@ async function waitForClusterDns(spec: LabSpec, paths: LabPaths, say: (line: str
   const names = dnsPodNames(spec.dns?.replicas ?? 0);
   if (names.length === 0) return;
   say(`cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})`);
+  await waitForSystemPods(spec, paths, DNS_NAMESPACE, names, 'the cluster DNS pods');
+}
+
+/** Waits for the ingress controller's pods to be Ready (nginx answering), when the lab has them. */
+async function waitForIngress(spec: LabSpec, paths: LabPaths, say: (line: string) => void): Promise<void> {
+  const names = ingressPodNames(spec.ingress?.replicas ?? 0);
+  if (names.length === 0) return;
+  say(
+    `ingress: ${names.length} weft ingress pods in ${INGRESS_NAMESPACE} behind ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS} (default)`,
+  );
+  await waitForSystemPods(spec, paths, INGRESS_NAMESPACE, names, 'the ingress controller pods');
+}
+
+async function waitForSystemPods(
+  spec: LabSpec,
+  paths: LabPaths,
+  namespace: string,
+  names: readonly string[],
+  what: string,
+): Promise<void> {
   const objects = new SqliteObjectStore(paths.objects, systemClock);
   try {
     await waitUntil(
-      `the cluster DNS pods to be Ready (see weft logs -n ${DNS_NAMESPACE} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,
+      `${what} to be Ready (see weft logs -n ${namespace} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,
       30_000,
       async () => {
-        const pods = (await objects.list('Pod')).filter((p) => p.object.metadata.namespace === DNS_NAMESPACE);
+        const pods = (await objects.list('Pod')).filter((p) => p.object.metadata.namespace === namespace);
         return names.every((n) => {
           const pod = pods.find((p) => p.object.metadata.name === n)?.object;
           return pod?.kind === 'Pod' && isPodReady(pod);
@@ -738,6 +845,8 @@ export interface LabStatus {
     ns: string;
     ip: string;
     segment: number;
+    /** The peer daemon the node runs instead of weft's agent (`agent` then says whether it runs). */
+    peer?: string;
     agent: boolean;
     runner: boolean;
     info?: NodeInfo;
@@ -795,6 +904,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
           ns: n.ns,
           ip: n.ip,
           segment: n.segment ?? 0,
+          ...(n.peer ? { peer: n.peer } : {}),
           agent: alive(n.agentPid),
           runner: alive(n.runnerPid),
           ...(info ? { info } : {}),

@@ -79,11 +79,7 @@ export interface PodRunnerOptions {
   cniConfDir: string;
   /** Where pod statuses and the node are written. */
   store: ObjectStore;
-  /**
-   * Also told each node status written (`--api kube`: the Node's Ready condition and Lease through
-   * the API, ./kube-node-status.ts); a failure is logged and tried again on the next heartbeat.
-   */
-  reportNode?: (info: NodeInfo) => Promise<void>;
+
   /** The runner's own sandbox records. */
   sandboxes: SandboxStore;
   /** Follows at least the Pod kind; started by the caller, which also nudges('store') on its Pod events. */
@@ -741,14 +737,13 @@ export class PodRunner {
     // and 50 runners writing every 200 ms while their nodes came up kept a 50-node lab busy.
     const key = JSON.stringify({ ...info, heartbeat: '' });
     if (key === this.lastNodeInfo && now - this.lastNodeWrite < HEARTBEAT_WRITE_MS) return;
-    await this.o.store.putNode(info);
-    if (this.o.reportNode)
-      try {
-        await this.o.reportNode(info);
-      } catch (err) {
-        this.o.log.warn('cannot report the node to the API server', { error: (err as Error).message });
-        return; // not recorded as written: the next heartbeat tries again
-      }
+    try {
+      await this.o.store.putNode(info);
+    } catch (err) {
+      // The store or API server away: said, and written again on the next heartbeat.
+      this.o.log.warn('cannot write the node status', { error: (err as Error).message });
+      return;
+    }
     this.lastNodeInfo = key;
     this.lastNodeWrite = now;
   }

@@ -26,7 +26,9 @@ import { PodRunner } from './pod-runner.js';
 import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import { KubeNodeReporter } from './kube-node-status.js';
 import { nodeKubeconfigs } from './lab-kube.js';
-import type { NodeInfo } from '../ports/object-store.js';
+import type { ObjectStore } from '../ports/object-store.js';
+import { KubeObjectStore } from '../adapters/object-store-kube.js';
+import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
 import { backoffWithBase, type BackoffConfig } from '../core/lab/container-run.js';
 
 /**
@@ -80,13 +82,8 @@ export async function runPodRunner(
       WEFT_CNI_SOCKET: cniSocketPath(runDir),
     },
   });
-  const cache = new ClusterCache({
-    source: new SqliteClusterSource({ store, path: paths.objects, clock: systemClock }),
-    kinds: ['Pod'],
-    clock: systemClock,
-    log: log.with({ component: 'cluster' }),
-  });
-  // --api kube: the node is registered and kept Ready through the API, with the node's own certificate.
+  // --api kube: the node's kubelet (its own certificate) registers the node, keeps it Ready, reads
+  // the pods and writes their status through the API; the sandboxes stay in the lab's SQLite file.
   const kube = record.api
     ? new KubeClient(await loadKubeconfig(nodeKubeconfigs(paths.dir, node.name).kubelet))
     : undefined;
@@ -104,14 +101,27 @@ export async function runPodRunner(
         bootID: '',
       })
     : undefined;
+  const objects: ObjectStore = kube ? new KubeObjectStore(kube, (info) => reporter!.report(info)) : store;
+  const cache = new ClusterCache({
+    source: kube
+      ? new KubeClusterSource({
+          client: kube,
+          clock: systemClock,
+          log: log.with({ component: 'kube-source' }),
+          fieldSelectors: { Pod: `spec.nodeName=${node.name}` },
+        })
+      : new SqliteClusterSource({ store, path: paths.objects, clock: systemClock }),
+    kinds: ['Pod'],
+    clock: systemClock,
+    log: log.with({ component: 'cluster' }),
+  });
   const runner = new PodRunner({
     lab: opts.lab,
     node: node.name,
     nodeIp: node.ip,
     runDir,
     cniConfDir,
-    store,
-    ...(reporter ? { reportNode: (info: NodeInfo) => reporter.report(info) } : {}),
+    store: objects,
     sandboxes: store,
     cache,
     leases,
@@ -161,7 +171,7 @@ export async function runPodRunner(
   unsubscribe();
   await cache.stop();
   await runner.close();
-  kube?.close();
+  if (objects !== store) await objects.close();
   await leases.close();
   await store.close();
   log.info('pod runner stopped');

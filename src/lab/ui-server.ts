@@ -1,12 +1,14 @@
 /**
  * The server of `weft ui`, the lab's live dashboard: the page's static files (its own and the
  * vendored preact, htm and cytoscape that the build copies into dist/ui, so nothing is fetched
- * from the internet), a JSON API over the LabClient, and a server-sent-events stream that pushes
- * a new snapshot whenever the lab changes. Built on hono (routing, SSE) and @hono/node-server.
+ * from the internet), a JSON API over the LabClient, a server-sent-events stream that pushes
+ * a new snapshot whenever the lab changes, and a second one of the flow log (./flow-feed.ts, the
+ * source `weft flows -f` reads). Built on hono (routing, SSE) and @hono/node-server.
  *
  * Liveness: the store's revision moves with every object and pod status change, but node health
- * (heartbeats, readiness) does not move it, so a poller reads the revision and the nodes every
- * `pollMs` and rebuilds the snapshot only when either changed; every open stream gets it.
+ * (heartbeats, readiness) and the probes the lab keeps (`weft probe` writes them, ./probe-store.ts)
+ * do not move it, so a poller reads the revision, the nodes and the probes' stamps every `pollMs`
+ * and rebuilds the snapshot only when one changed; every open stream gets it.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -20,10 +22,15 @@ import {
   dashboardMatrix,
   dashboardSnapshot,
   explainPair,
+  overlayProbe,
   type DashboardSnapshot,
   type NodeHealth,
 } from '../core/lab/dashboard.js';
-import { readNodeStatus } from '../agent/node-status.js';
+import { readNodeStatus, statusSocketPath } from '../agent/node-status.js';
+import { flowMatches, flowQueryFilter, type Flow } from '../core/flows/flow.js';
+import { FlowFeed, type FlowFeedEvent } from './flow-feed.js';
+import { probeStamps, readProbe, saveProbe } from './probe-store.js';
+import { sortPods } from './client.js';
 import { isAgent, isRunner } from './lab.js';
 import type { MatrixProtocol } from '../core/lab/probe-table.js';
 import { hopsOf, renderHops } from '../core/trace/hops.js';
@@ -65,12 +72,31 @@ function protocolParam(text: string | undefined): MatrixProtocol {
   return p;
 }
 
+/** The request's JSON object body; a field not in `known` is refused, naming it. */
+async function jsonBody(c: Context, known: readonly string[]): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch (err) {
+    throw new BadRequest(`body: not JSON (${(err as Error).message})`);
+  }
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new BadRequest(`body.${unknown[0]}: unknown field (use ${known.join(', ')})`);
+  return b;
+}
+
+/** The most flows one page is sent at once (its first list, and its backlog if it falls behind). */
+const FLOWS_SENT = 500;
+
 export interface UiServerOptions {
   lab: LabClient;
   port: number;
   address: string;
   /** How often the poller looks for changes (default 300 ms). */
   pollMs?: number;
+  /** How many flows the server keeps for the page, over every node (default 2000). */
+  flowCapacity?: number;
   log: (line: string) => void;
 }
 
@@ -82,6 +108,9 @@ export class UiServer {
   private stopped = false;
   /** Traces run one at a time: each turns on nftables tracing in every namespace of the lab. */
   private traceChain: Promise<unknown> = Promise.resolve();
+  /** Probes run one at a time too: two at once would measure each other's load. */
+  private probeChain: Promise<unknown> = Promise.resolve();
+  private readonly flows: FlowFeed;
 
   private readonly server: Server;
 
@@ -97,9 +126,12 @@ export class UiServer {
     app.get('/api/reach', async (c) => this.reach(c));
     app.get('/api/explain', async (c) => this.explain(c));
     app.post('/api/trace', async (c) => this.trace(c));
+    app.get('/api/flows', (c) => this.flowEvents(c));
+    app.post('/api/probe', async (c) => this.probe(c));
     for (const [path, f] of Object.entries(FILES))
       app.get(path, async (c) => c.body(await readFile(`${UI_DIR}${f.file}`), 200, { 'content-type': f.type }));
     this.server = createAdaptorServer({ fetch: app.fetch }) as Server;
+    this.flows = new FlowFeed({ capacity: o.flowCapacity ?? 2_000, log: o.log });
   }
 
   /** Starts serving; resolves once listening (port 0 picks a free port: see `url`). */
@@ -125,6 +157,7 @@ export class UiServer {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.listeners.clear();
+    this.flows.stop();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -142,10 +175,14 @@ export class UiServer {
       const revision = await lab.store.revision();
       const nodes = await lab.nodes();
       const health = this.health();
+      const probes = probeStamps(lab.paths);
+      // The nodes as they come and go (lab add-node, remove-node): each one's flows followed.
+      this.flows.setNodes(nodes.map((n) => ({ node: n.name, path: statusSocketPath(lab.paths.runDir(n.name)) })));
       const key = JSON.stringify([
         revision,
         nodes.map((n) => [n.name, n.podCIDR, n.backend, n.ready, n.message]),
         [...health],
+        probes,
       ]);
       if (key !== this.lastKey) {
         const conf = parseNetConf(labNetConf(lab.record.spec));
@@ -159,6 +196,7 @@ export class UiServer {
           slices: (await lab.store.list('EndpointSlice')).map((s) => s.object),
           cluster: await lab.policyCluster(),
           health,
+          probes,
         });
         this.lastKey = key;
         for (const l of this.listeners) l(this.latest);
@@ -223,7 +261,81 @@ export class UiServer {
     const protocol = protocolParam(c.req.query('protocol'));
     const lab = this.o.lab;
     const pods = (await lab.store.list('Pod')).map((p) => p.object);
-    return c.json(dashboardMatrix(await lab.policyCluster(), pods, port, protocol));
+    const matrix = dashboardMatrix(await lab.policyCluster(), pods, port, protocol);
+    return c.json(overlayProbe(matrix, readProbe(lab.paths, port, protocol), pods));
+  }
+
+  /**
+   * The flow log as server-sent events, filtered by the query (namespace, pod, from, to, verdict):
+   * first `flows` (the newest kept flows that match, at most `FLOWS_SENT`, with the nodes whose
+   * flows cannot be read), then a `flow` per new one that matches and `errors` when a node's
+   * state changes.
+   */
+  private flowEvents(c: Context): Response {
+    let filter;
+    try {
+      filter = flowQueryFilter(c.req.query());
+    } catch (err) {
+      throw new BadRequest((err as Error).message);
+    }
+    return streamSSE(c, async (stream) => {
+      const queue: FlowFeedEvent[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = this.flows.subscribe((e) => {
+        if (e.kind === 'flow' && !flowMatches(e.flow, filter)) return;
+        // A page that cannot keep up loses the oldest events, not the server's memory.
+        if (queue.length >= FLOWS_SENT) queue.shift();
+        queue.push(e);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      const first = {
+        flows: this.flows.list((f: Flow) => flowMatches(f, filter), FLOWS_SENT),
+        capacity: this.flows.capacity,
+        errors: this.flows.errors(),
+      };
+      await stream.writeSSE({ event: 'flows', data: JSON.stringify(first) });
+      while (!stream.aborted && !stream.closed && !this.stopped) {
+        const next = queue.shift();
+        if (next?.kind === 'flow') await stream.writeSSE({ event: 'flow', data: JSON.stringify(next.flow) });
+        else if (next) await stream.writeSSE({ event: 'errors', data: JSON.stringify(next.errors) });
+        else await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      unsubscribe();
+    });
+  }
+
+  /**
+   * POST /api/probe {port, protocol}: `weft probe -A` from the page (real traffic between every
+   * pod but kube-system's), kept as the lab's last probe of that port and protocol like the CLI's;
+   * answers the kept probe.
+   */
+  private async probe(c: Context): Promise<Response> {
+    const b = await jsonBody(c, ['port', 'protocol']);
+    if (typeof b.port !== 'number' || !Number.isInteger(b.port) || b.port < 1 || b.port > 65535)
+      throw new BadRequest(`body.port: ${JSON.stringify(b.port)} must be a port number 1-65535`);
+    const protocol = b.protocol === undefined ? 'TCP' : b.protocol;
+    if (protocol !== 'TCP' && protocol !== 'UDP')
+      throw new BadRequest(
+        `body.protocol: ${JSON.stringify(b.protocol)} must be TCP or UDP (this kernel has no SCTP sockets)`,
+      );
+    const port = b.port;
+    const lab = this.o.lab;
+    const run = this.probeChain.then(async () => {
+      const pods = sortPods((await lab.pods()).filter((p) => p.stored.object.metadata.namespace !== 'kube-system'));
+      if (pods.length === 0) throw new BadRequest('no pods in the lab to probe');
+      const time = Date.now();
+      const revision = await lab.store.revision();
+      const kept = { ...(await lab.probeMatrix(pods, port, protocol, 1_000)), time, revision };
+      saveProbe(lab.paths, kept);
+      return kept;
+    });
+    this.probeChain = run.catch(() => undefined);
+    return c.json(await run);
   }
 
   private async explain(c: Context): Promise<Response> {
@@ -243,16 +355,7 @@ export class UiServer {
   }
 
   private async trace(c: Context): Promise<Response> {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch (err) {
-      throw new BadRequest(`body: not JSON (${(err as Error).message})`);
-    }
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const known = new Set(['from', 'to', 'port', 'protocol']);
-    const unknown = Object.keys(b).filter((k) => !known.has(k));
-    if (unknown.length > 0) throw new BadRequest(`body.${unknown[0]}: unknown field (use from, to, port, protocol)`);
+    const b = await jsonBody(c, ['from', 'to', 'port', 'protocol']);
     if (typeof b.from !== 'string') throw new BadRequest('body.from: required, a pod namespace/name');
     if (typeof b.to !== 'string') throw new BadRequest('body.to: required, a pod, service/NS/NAME or an IPv4 address');
     const protocolText = b.protocol === undefined ? 'TCP' : b.protocol;

@@ -1,7 +1,8 @@
 // The dashboard of `weft ui`, run by the browser as it is (no build step): preact + htm for the
 // views, cytoscape for the topology graph. It follows the server's /api/events stream (a new
-// snapshot of the lab whenever it changes) and asks /api/reach, /api/explain and /api/trace on
-// demand. Views: Topology, Reachability, Services, Policies.
+// snapshot of the lab whenever it changes), the Flows view follows /api/flows (the flow log, a
+// second stream), and it asks /api/reach, /api/explain, /api/trace and /api/probe on demand.
+// Views: Topology, Reachability, Services, Flows, Policies.
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -9,8 +10,12 @@ import cytoscape from 'cytoscape';
 
 const html = htm.bind(h);
 
-/** What the tests (and a curious user's console) can read: the graph and the last trace. */
-const debug = { cy: undefined, trace: undefined };
+/**
+ * What the tests, the benchmark (bench/ui.ts) and a curious user's console can read: the graph,
+ * the last trace, and when each pod now in the lab was first drawn on the topology (epoch ms, the
+ * clock `weft apply` is timed by; a pod that leaves the lab leaves the map, so it stays bounded).
+ */
+const debug = { cy: undefined, trace: undefined, drawnAt: new Map() };
 window.weft = debug;
 
 async function getJson(url, init) {
@@ -174,6 +179,20 @@ function drawTrace(cy, trace) {
   }
 }
 
+/**
+ * Notes when the topology was drawn: the first time as the performance mark
+ * `weft:topology-drawn` (navigation start → the lab drawn with every pod it had; its detail counts
+ * them), and for every pod the time it was first drawn (`debug.drawnAt`).
+ */
+function markDrawn(snap) {
+  const now = performance.timeOrigin + performance.now();
+  const present = new Set(snap.pods.map((p) => `${p.namespace}/${p.name}`));
+  for (const id of present) if (!debug.drawnAt.has(id)) debug.drawnAt.set(id, now);
+  for (const id of debug.drawnAt.keys()) if (!present.has(id)) debug.drawnAt.delete(id);
+  if (performance.getEntriesByName('weft:topology-drawn').length === 0)
+    performance.mark('weft:topology-drawn', { detail: { pods: present.size, nodes: snap.nodes.length } });
+}
+
 function Topology({ snap, trace }) {
   const box = useRef(null);
   const cyRef = useRef(null);
@@ -197,6 +216,7 @@ function Topology({ snap, trace }) {
       cy.elements().remove();
       cy.add(els);
       cy.layout({ name: 'preset', fit: true, padding: 30 }).run();
+      markDrawn(snap);
     }
     drawTrace(cy, trace);
   }, [snap, trace]);
@@ -250,8 +270,23 @@ function Reachability({ snap, onTrace }) {
     getJson(`/api/reach?port=${encodeURIComponent(port)}&protocol=${protocol}`)
       .then((m) => (setMatrix(m), setError(undefined)))
       .catch((e) => setError(e.message));
-  // The matrix follows the lab: recomputed on every new snapshot (a policy applied, a pod added).
-  useEffect(() => void load(), [snap.revision, port, protocol]);
+  // The matrix follows the lab: recomputed on every new snapshot (a policy applied, a pod added,
+  // a probe kept by `weft probe`).
+  const probeStamp = JSON.stringify(snap.probes);
+  useEffect(() => void load(), [snap.revision, probeStamp, port, protocol]);
+  const [probing, setProbing] = useState(false);
+  const probe = () => {
+    setProbing(true);
+    setError(undefined);
+    getJson('/api/probe', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ port: matrix.port, protocol: matrix.protocol }),
+    })
+      .then(() => load())
+      .catch((e) => setError(`probe: ${e.message}`))
+      .finally(() => setProbing(false));
+  };
   const choose = (from, to) => {
     setSelected({ from, to });
     setExplain(undefined);
@@ -268,7 +303,7 @@ function Reachability({ snap, onTrace }) {
       .catch((e) => setError(`trace: ${e.message}`))
       .finally(() => setTracing(false));
   };
-  const allowed = new Map((matrix?.results ?? []).map((r) => [`${r.from} ${r.to}`, r.allowed]));
+  const cells = new Map((matrix?.results ?? []).map((r) => [`${r.from} ${r.to}`, r]));
   return html`<div>
     <div class="controls">
       <label>port <input data-testid="port" size="5" value=${port} onChange=${(e) => setPort(e.target.value)} /></label>
@@ -277,8 +312,12 @@ function Reachability({ snap, onTrace }) {
           <option>TCP</option><option>UDP</option><option>SCTP</option>
         </select>
       </label>
+      ${matrix &&
+      matrix.protocol !== 'SCTP' &&
+      html`<button data-testid="probe" disabled=${probing} onClick=${probe}>${probing ? 'probing…' : 'probe now (real traffic)'}</button>`}
       ${error && html`<span class="error" data-testid="error">${error}</span>`}
     </div>
+    ${matrix && html`<${ProbeSummary} matrix=${matrix} revision=${snap.revision} />`}
     ${matrix &&
     html`<table class="matrix" data-testid="matrix" data-port=${matrix.port} data-protocol=${matrix.protocol}>
       <tr><th>from \\ to</th>${matrix.pods.map((p) => html`<th>${p}</th>`)}</tr>
@@ -286,16 +325,20 @@ function Reachability({ snap, onTrace }) {
         (from) => html`<tr>
           <th>${from}</th>
           ${matrix.pods.map((to) => {
-            const ok = allowed.get(`${from} ${to}`);
+            const r = cells.get(`${from} ${to}`);
+            const ok = r?.allowed;
             const sel = selected && selected.from === from && selected.to === to;
+            const probed = r?.connected === undefined ? '' : r.agrees ? ' agrees' : ' disagrees';
+            const said = r?.connected === undefined ? 'not probed' : `probe: ${r.connected ? 'connected' : 'not connected'}`;
             return html`<td
-              class=${`cell ${ok ? 'allowed' : 'denied'}${sel ? ' selected' : ''}`}
+              class=${`cell ${ok ? 'allowed' : 'denied'}${probed}${sel ? ' selected' : ''}`}
               data-from=${from}
               data-to=${to}
               data-allowed=${ok ? 'true' : 'false'}
-              title=${`${from} → ${to}`}
+              data-probe=${r?.connected === undefined ? 'none' : r.connected ? 'connected' : 'not-connected'}
+              title=${`${from} → ${to}: model ${ok ? 'allowed' : 'denied'}, ${said}${r?.agrees === false ? ' (DISAGREES)' : ''}${r?.hint ? `: ${r.hint}` : ''}`}
               onClick=${() => choose(from, to)}
-            >${ok ? '.' : 'X'}</td>`;
+            >${ok ? '.' : 'X'}${r?.connected === undefined ? '' : html`<span class="probe-mark">${r.agrees ? '✓' : '!'}</span>`}</td>`;
           })}
         </tr>`,
       )}
@@ -306,6 +349,33 @@ function Reachability({ snap, onTrace }) {
       <pre data-testid="explain">${explain ?? '…'}</pre>
       <button data-testid="trace" disabled=${tracing} onClick=${trace}>${tracing ? 'tracing…' : 'trace a real packet'}</button>
     </div>`}
+  </div>`;
+}
+
+/** Seconds, minutes or hours ago, for when a probe ran. */
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+}
+
+/** What the last probe says over the matrix: when it ran, whether the lab moved since, every disagreement. */
+function ProbeSummary({ matrix, revision }) {
+  if (!matrix.probe)
+    return html`<p class="probe-summary" data-testid="probe-summary">no probe of ${matrix.port}/${matrix.protocol} kept:
+      run <code>weft probe -A --port ${matrix.port} --protocol ${matrix.protocol}</code> or “probe now” to lay real traffic over the model</p>`;
+  const p = matrix.probe;
+  const covered = matrix.results.filter((r) => r.connected !== undefined).length;
+  return html`<div class="probe-summary" data-testid="probe-summary" data-disagreements=${matrix.disagreements.length}>
+    <div>
+      ${`last probe of ${matrix.port}/${matrix.protocol}: ${new Date(p.time).toLocaleTimeString()} (${ago(p.time)}), ${p.pods} pods, ${covered} of ${matrix.results.length} cells probed (✓ real traffic agrees with the model, ! it disagrees)`}
+      ${p.revision !== revision && html`<span class="stale"> · the lab changed since (revision ${p.revision} → ${revision})</span>`}
+    </div>
+    ${matrix.disagreements.length === 0
+      ? html`<div class="ready">real traffic agrees with weft reach on every probed pair</div>`
+      : html`<div class="error" data-testid="disagreements">
+          ${matrix.disagreements.length} pair${matrix.disagreements.length === 1 ? '' : 's'} where real traffic DISAGREES with weft reach (a bug in weft, or a pod that does not serve the port):
+          <ul>${matrix.disagreements.map((d) => html`<li>${d}</li>`)}</ul>
+        </div>`}
   </div>`;
 }
 
@@ -361,6 +431,92 @@ function Services({ snap, onTrace }) {
   </table></div>`;
 }
 
+/** The most flows the page holds (the server keeps more; a filter asks it again). */
+const FLOWS_KEPT = 500;
+
+function flowEnd(e) {
+  const addr = e.port === undefined ? e.ip : `${e.ip}:${e.port}`;
+  return e.pod ? html`<b>${e.pod}</b> ${addr}` : addr;
+}
+
+/** The live flow log (what `weft flows -A -f` prints), newest first, filtered by the server. */
+function Flows({ snap }) {
+  const [filter, setFilter] = useState({ namespace: '', pod: '', verdict: '' });
+  const [flows, setFlows] = useState([]);
+  const [errors, setErrors] = useState({});
+  const [live, setLive] = useState('connecting');
+  useEffect(() => {
+    const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== ''));
+    const events = new EventSource(`/api/flows?${q}`);
+    events.addEventListener('flows', (e) => {
+      const first = JSON.parse(e.data);
+      setFlows(first.flows.slice(-FLOWS_KEPT));
+      setErrors(first.errors);
+      setLive('live');
+    });
+    events.addEventListener('flow', (e) => {
+      const f = JSON.parse(e.data);
+      setFlows((old) => {
+        const next = [...old, f].sort((a, b) => a.time - b.time || a.node.localeCompare(b.node));
+        return next.length > FLOWS_KEPT ? next.slice(next.length - FLOWS_KEPT) : next;
+      });
+    });
+    events.addEventListener('errors', (e) => setErrors(JSON.parse(e.data)));
+    events.onerror = () => setLive('reconnecting');
+    return () => events.close();
+  }, [filter.namespace, filter.pod, filter.verdict]);
+  const namespaces = [...new Set(snap.pods.map((p) => p.namespace))].sort();
+  const pods = snap.pods.map((p) => `${p.namespace}/${p.name}`);
+  const set = (k) => (e) => setFilter({ ...filter, [k]: e.target.value });
+  const denied = flows.filter((f) => f.verdict === 'denied').length;
+  return html`<div>
+    <div class="controls">
+      <label>namespace
+        <select data-testid="flow-namespace" value=${filter.namespace} onChange=${set('namespace')}>
+          <option value="">all</option>${namespaces.map((n) => html`<option>${n}</option>`)}
+        </select>
+      </label>
+      <label>pod
+        <select data-testid="flow-pod" value=${filter.pod} onChange=${set('pod')}>
+          <option value="">any</option>${pods.map((p) => html`<option>${p}</option>`)}
+        </select>
+      </label>
+      <label>verdict
+        <select data-testid="flow-verdict" value=${filter.verdict} onChange=${set('verdict')}>
+          <option value="">any</option><option>allowed</option><option>denied</option>
+        </select>
+      </label>
+      <span data-testid="flow-status">${live} · ${flows.length} flows shown (at most ${FLOWS_KEPT}), ${denied} denied</span>
+    </div>
+    ${Object.entries(errors).map(([node, why]) => html`<div class="error">flows of node ${node} cannot be read: ${why}</div>`)}
+    ${flows.length === 0
+      ? html`<p>no flows${filter.namespace || filter.pod || filter.verdict ? ' match the filter' : ' logged yet'}</p>`
+      : html`<table class="flows" data-testid="flows">
+          <tr><th>time</th><th>node</th><th>verdict</th><th>proto</th><th>source</th><th>destination</th><th>policy</th></tr>
+          ${[...flows].reverse().map(
+            (f) => html`<tr
+              class=${`flow ${f.verdict}`}
+              data-verdict=${f.verdict}
+              data-src=${f.src.pod ?? f.src.ip}
+              data-dst=${f.dst.pod ?? f.dst.ip}
+              data-sport=${f.src.port}
+              data-node=${f.node}
+            >
+              <td>${new Date(f.time).toLocaleTimeString(undefined, { hour12: false })}.${String(f.time % 1000).padStart(3, '0')}</td>
+              <td>${f.node}</td>
+              <td class="verdict">${f.verdict}</td>
+              <td>${f.protocol}</td>
+              <td>${flowEnd(f.src)}</td>
+              <td>${flowEnd(f.dst)}</td>
+              <td class="policy">${f.verdict === 'denied'
+                ? html`isolated for ${f.direction.toLowerCase()} by <b>${f.policies.join(', ')}</b>`
+                : `${f.policies.join(', ')} ${f.direction.toLowerCase()}[${f.rule ?? '?'}]`}</td>
+            </tr>`,
+          )}
+        </table>`}
+  </div>`;
+}
+
 function Policies({ snap }) {
   if (snap.policies.length === 0) return html`<p>no NetworkPolicies: every pod is reachable</p>`;
   return html`<table data-testid="policies">
@@ -376,7 +532,7 @@ function Policies({ snap }) {
   </table>`;
 }
 
-const VIEWS = ['Topology', 'Reachability', 'Services', 'Policies'];
+const VIEWS = ['Topology', 'Reachability', 'Services', 'Flows', 'Policies'];
 
 function App() {
   const [snap, setSnap] = useState(undefined);
@@ -413,7 +569,9 @@ function App() {
             ? html`<${Reachability} snap=${snap} onTrace=${onTrace} />`
             : view === 'Services'
               ? html`<${Services} snap=${snap} onTrace=${onTrace} />`
-              : html`<${Policies} snap=${snap} />`}
+              : view === 'Flows'
+                ? html`<${Flows} snap=${snap} />`
+                : html`<${Policies} snap=${snap} />`}
     </main>`;
 }
 

@@ -13,7 +13,7 @@
  * - putNode: a Node object (its writes move the revision; nobody in the suite watches Nodes).
  */
 
-import type { K8sObject, PodStatus } from '../../src/core/k8s/objects.js';
+import { namespaceOf, type K8sObject, type PodStatus } from '../../src/core/k8s/objects.js';
 import { objectFromApi } from '../../src/core/k8s/from-api.js';
 import type { ObjectKey } from '../../src/core/k8s/object-key.js';
 import type { Change, CommitAction, NodeInfo, ObjectStore, Stored } from '../../src/ports/object-store.js';
@@ -25,7 +25,7 @@ import {
   type KubeObject,
 } from '../../src/adapters/kube-api.js';
 
-const ns = (o: K8sObject) => (o.kind === 'Namespace' ? undefined : o.metadata.namespace);
+const ns = (o: K8sObject) => namespaceOf(o) || undefined;
 
 function toApi(o: K8sObject): KubeObject {
   const obj = structuredClone(o) as unknown as KubeObject & { spec?: { containers?: Array<{ image?: string }> } };

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import {
   flowFilterOf,
   flowMatches,
+  flowQueryFilter,
   formatFlow,
   mergeFlows,
   parseUlogdRecord,
@@ -123,6 +124,9 @@ test('filters, merge order and the text line', () => {
     ['from the client', { from: 'shop/client' }, true],
     ['from another', { from: 'shop/web' }, false],
     ['to web', { to: 'shop/web' }, true],
+    ['the pod web at either end (destination)', { pod: 'shop/web' }, true],
+    ['the pod client at either end (source)', { pod: 'shop/client' }, true],
+    ['a pod at neither end', { pod: 'shop/intruder' }, false],
     ['denied only', { verdict: 'denied' }, false],
   ];
   for (const [name, filter, want] of cases) assert.equal(flowMatches(flow({}), filter), want, name);
@@ -171,4 +175,25 @@ test('ulogd2 configuration: the NFLOG → JSON stack on the group and socket giv
     /longer than a unix socket address allows/,
   );
   assert.throws(() => ulogdConf({ group: 1, socketPath: '/a"b', logFile: '/l', pluginDir: '/p' }), /cannot be written/);
+});
+
+test("the dashboard's flow query: each parameter read, or refused naming it", () => {
+  const ok: Array<[string, Record<string, string | undefined>, ReturnType<typeof flowQueryFilter>]> = [
+    ['nothing', {}, {}],
+    ['empty values are no filter', { namespace: '', pod: '', verdict: '' }, {}],
+    [
+      'every parameter',
+      { namespace: 'shop', pod: 'shop/web', from: 'x/a', to: 'y/b', verdict: 'denied' },
+      { namespace: 'shop', pod: 'shop/web', from: 'x/a', to: 'y/b', verdict: 'denied' },
+    ],
+  ];
+  for (const [name, query, want] of ok) assert.deepEqual(flowQueryFilter(query), want, name);
+  const bad: Array<[string, Record<string, string>, RegExp]> = [
+    ['an unknown parameter', { colour: 'red' }, /^colour: unknown parameter/],
+    ['a bad namespace', { namespace: 'X_1' }, /^namespace: "X_1" is not a namespace name/],
+    ['a bare pod name', { pod: 'web' }, /^pod: "web" is not a pod as namespace\/name/],
+    ['a pod with two slashes', { from: 'a/b/c' }, /^from: "a\/b\/c"/],
+    ['a bad verdict', { verdict: 'maybe' }, /^verdict: "maybe" is not a verdict/],
+  ];
+  for (const [name, query, re] of bad) assert.throws(() => flowQueryFilter(query), { message: re }, name);
 });

@@ -126,6 +126,8 @@ export interface FlowFilter {
   from?: string;
   /** Only flows to this pod ("ns/name"). */
   to?: string;
+  /** Only flows with this pod ("ns/name") at either end (the dashboard's pod filter). */
+  pod?: string;
   verdict?: Flow['verdict'];
 }
 
@@ -133,6 +135,7 @@ export function flowMatches(f: Flow, filter: FlowFilter): boolean {
   if (filter.verdict !== undefined && f.verdict !== filter.verdict) return false;
   if (filter.from !== undefined && f.src.pod !== filter.from) return false;
   if (filter.to !== undefined && f.dst.pod !== filter.to) return false;
+  if (filter.pod !== undefined && f.src.pod !== filter.pod && f.dst.pod !== filter.pod) return false;
   if (filter.namespace !== undefined) {
     const inNs = (e: FlowEnd) => e.pod !== undefined && e.pod.startsWith(`${filter.namespace}/`);
     if (!inNs(f.src) && !inNs(f.dst)) return false;
@@ -202,4 +205,40 @@ export function flowFilterOf(flags: FlowFlags): FlowFilter {
     ...(to !== undefined ? { to } : {}),
     ...(flags.verdict !== undefined ? { verdict: flags.verdict as Flow['verdict'] } : {}),
   };
+}
+
+/** The query parameters the dashboard's flow stream takes (`weft ui`'s /api/flows). */
+const QUERY_KEYS = ['namespace', 'pod', 'from', 'to', 'verdict'] as const;
+
+/**
+ * The filter of the dashboard's flow stream from its query parameters (each optional, an empty
+ * value is no filter): namespace, and pod, from and to as namespace/name, verdict. An error names
+ * the parameter and the reason; an unknown parameter is refused rather than ignored.
+ */
+export function flowQueryFilter(query: Readonly<Record<string, string | undefined>>): FlowFilter {
+  const unknown = Object.keys(query).filter((k) => !(QUERY_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new Error(`${unknown[0]}: unknown parameter (use ${QUERY_KEYS.join(', ')})`);
+  const given = (k: (typeof QUERY_KEYS)[number]) => (query[k] === undefined || query[k] === '' ? undefined : query[k]);
+  const name = /^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
+  const filter: FlowFilter = {};
+  const ns = given('namespace');
+  if (ns !== undefined) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) throw new Error(`namespace: "${ns}" is not a namespace name`);
+    filter.namespace = ns;
+  }
+  for (const k of ['pod', 'from', 'to'] as const) {
+    const v = given(k);
+    if (v === undefined) continue;
+    const parts = v.split('/');
+    if (parts.length !== 2 || !parts.every((p) => name.test(p)))
+      throw new Error(`${k}: "${v}" is not a pod as namespace/name`);
+    filter[k] = v;
+  }
+  const verdict = given('verdict');
+  if (verdict !== undefined) {
+    if (verdict !== 'allowed' && verdict !== 'denied')
+      throw new Error(`verdict: "${verdict}" is not a verdict (use allowed or denied)`);
+    filter.verdict = verdict;
+  }
+  return filter;
 }

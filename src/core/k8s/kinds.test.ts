@@ -15,6 +15,10 @@ test('kindNamed: plural, singular, short name, kind and group-qualified names, a
     ['svc', 'Service'],
     ['endpointslice', 'EndpointSlice'],
     ['endpointslices.discovery.k8s.io', 'EndpointSlice'],
+    ['ing', 'Ingress'],
+    ['ingresses.networking.k8s.io', 'Ingress'],
+    ['ingressclass', 'IngressClass'],
+    ['secrets', 'Secret'],
     ['nodes', undefined],
     ['deployments', undefined],
   ];
@@ -40,6 +44,9 @@ test("every registered kind: its entry names it, its apiVersion is the group's, 
     NetworkPolicy: 'metadata: { name: p }\nspec: { podSelector: {} }',
     Service: 'metadata: { name: s }\nspec: { ports: [{ port: 80 }] }',
     EndpointSlice: 'metadata: { name: e }\naddressType: IPv4\nendpoints: []',
+    Ingress: 'metadata: { name: i }\nspec: { defaultBackend: { service: { name: web, port: { number: 80 } } } }',
+    IngressClass: 'metadata: { name: weft }\nspec: { controller: weft.dev/ingress }',
+    Secret: 'metadata: { name: s }\ndata: {}',
   };
   assert.deepEqual(Object.keys(minimal).sort(), [...SUPPORTED_KINDS].sort(), 'the test covers every kind');
   for (const kind of SUPPORTED_KINDS) {

@@ -18,7 +18,17 @@ import { isPodReady, podRestarts, podStatusReason } from './pod-status.js';
 import { formatLabelSelector, isEmptySelector } from './selector.js';
 import { NETWORK_POLICY } from './schema-policy.js';
 import { ENDPOINT_SLICE, NAMESPACE, POD, SERVICE } from './schema-workloads.js';
-import { serviceExternalIp, servicePorts, sliceEndpointPorts, sliceEndpoints } from './printers.js';
+import { INGRESS, INGRESS_CLASS, SECRET } from './schema-ingress.js';
+import {
+  ingressAddress,
+  ingressClassOf,
+  ingressHosts,
+  ingressPorts,
+  serviceExternalIp,
+  servicePorts,
+  sliceEndpointPorts,
+  sliceEndpoints,
+} from './printers.js';
 
 export type KindScope = 'Namespaced' | 'Cluster';
 
@@ -147,6 +157,66 @@ export const KIND_INFO: { readonly [K in K8sKind]: KindInfo<K> } = {
       { name: 'addresstype', cell: (e) => e.addressType },
       { name: 'ports', cell: sliceEndpointPorts },
       { name: 'endpoints', cell: sliceEndpoints },
+      { name: 'age', cell: 'age' },
+    ],
+  },
+  Ingress: {
+    kind: 'Ingress',
+    apiVersion: 'networking.k8s.io/v1',
+    group: 'networking.k8s.io',
+    scope: 'Namespaced',
+    schema: INGRESS,
+    singular: 'ingress',
+    plural: 'ingresses',
+    shortNames: ['ing'],
+    columns: [
+      { name: 'name', cell: (i) => i.metadata.name },
+      { name: 'class', cell: (i) => ingressClassOf(i) ?? '<none>' },
+      { name: 'hosts', cell: ingressHosts },
+      { name: 'address', cell: ingressAddress },
+      { name: 'ports', cell: ingressPorts },
+      { name: 'age', cell: 'age' },
+      // weft's own: the controller's verdict on its last render (Configured, or the nginx error).
+      {
+        name: 'configured',
+        wide: true,
+        cell: (i) => {
+          const c = i.status?.conditions?.find((x) => x.type === 'Configured');
+          return c === undefined ? '<unknown>' : c.status === 'True' ? 'True' : `False: ${c.message}`;
+        },
+      },
+    ],
+  },
+  IngressClass: {
+    kind: 'IngressClass',
+    apiVersion: 'networking.k8s.io/v1',
+    group: 'networking.k8s.io',
+    scope: 'Cluster',
+    schema: INGRESS_CLASS,
+    singular: 'ingressclass',
+    plural: 'ingressclasses',
+    shortNames: [],
+    columns: [
+      { name: 'name', cell: (c) => c.metadata.name },
+      { name: 'controller', cell: (c) => c.spec.controller },
+      { name: 'parameters', cell: () => '<none>' },
+      { name: 'age', cell: 'age' },
+    ],
+  },
+  // `weft get secrets` prints no data (kubectl's DATA column is the number of keys); -o yaml and -o json show it.
+  Secret: {
+    kind: 'Secret',
+    apiVersion: 'v1',
+    group: '',
+    scope: 'Namespaced',
+    schema: SECRET,
+    singular: 'secret',
+    plural: 'secrets',
+    shortNames: [],
+    columns: [
+      { name: 'name', cell: (s) => s.metadata.name },
+      { name: 'type', cell: (s) => s.type },
+      { name: 'data', cell: (s) => String(Object.keys(s.data).length) },
       { name: 'age', cell: 'age' },
     ],
   },

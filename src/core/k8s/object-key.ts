@@ -4,7 +4,7 @@
  * would make every adapter and consumer depend on code in the interface layer.
  */
 
-import type { K8sKind, K8sObject } from './objects.js';
+import { namespaceOf, type K8sKind, type K8sObject } from './objects.js';
 
 /** Identity of a stored object; `namespace` is "" for cluster-scoped kinds (Namespace). */
 export interface ObjectKey {
@@ -14,7 +14,7 @@ export interface ObjectKey {
 }
 
 export function keyOf(obj: K8sObject): ObjectKey {
-  return { kind: obj.kind, namespace: obj.kind === 'Namespace' ? '' : obj.metadata.namespace, name: obj.metadata.name };
+  return { kind: obj.kind, namespace: namespaceOf(obj), name: obj.metadata.name };
 }
 
 export function sameKey(a: ObjectKey, b: ObjectKey): boolean {

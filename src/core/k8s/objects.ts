@@ -1,6 +1,8 @@
 /**
  * The Kubernetes objects weft reads, as users write them in manifests: Namespace, Pod,
- * NetworkPolicy (networking.k8s.io/v1), Service and EndpointSlice (discovery.k8s.io/v1).
+ * NetworkPolicy (networking.k8s.io/v1), Service and EndpointSlice (discovery.k8s.io/v1), and for
+ * HTTP routing into the cluster Ingress and IngressClass (networking.k8s.io/v1) with the TLS
+ * Secrets (v1) they name.
  *
  * Scope (as kindnet states it for its plugins): only the fields a pod network needs — who a pod
  * is (namespace, name, labels, node), which ports it serves, what policies select it, and how
@@ -16,6 +18,8 @@
 
 import type {
   CONTAINER,
+  INGRESS_CLASS_SPEC,
+  SECRET_OBJECT,
   CONTAINER_PORT,
   ENDPOINT,
   ENDPOINT_PORT,
@@ -389,12 +393,118 @@ export interface EndpointSlice {
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
-export type K8sObject = Namespace | Pod | NetworkPolicy | Service | EndpointSlice;
+/** networking.k8s.io/v1 PathType; ImplementationSpecific is weft's plain string prefix (nginx's own `location`). */
+export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
+export const PATH_TYPES = ['Exact', 'Prefix', 'ImplementationSpecific'] as const;
+
+/** A Service backend: exactly one of port.number and port.name is set. */
+export interface IngressServiceBackend {
+  name: string;
+  port: { number: number } | { name: string };
+}
+
+/** networking.k8s.io/v1 IngressBackend: weft routes to Services only (resource backends are refused at apply). */
+export interface IngressBackend {
+  service: IngressServiceBackend;
+}
+
+export interface HttpIngressPath {
+  /** Always set: "/" stands in for an ImplementationSpecific path left empty. */
+  path: string;
+  pathType: PathType;
+  backend: IngressBackend;
+}
+
+export interface IngressRule {
+  /** Absent: every host (the rule matches any Host header). */
+  host?: string;
+  /** Absent: the rule routes nothing (a rule may only name a host for TLS). */
+  http?: { paths: HttpIngressPath[] };
+}
+
+export interface IngressTls {
+  hosts: string[];
+  /** Absent: no certificate (the controller serves none for these hosts). */
+  secretName?: string;
+}
+
+export interface IngressSpec {
+  /** The IngressClass; set at apply from the default class when the manifest has none (DefaultIngressClass admission). */
+  ingressClassName?: string;
+  defaultBackend?: IngressBackend;
+  tls: IngressTls[];
+  rules: IngressRule[];
+}
+
+/**
+ * networking.k8s.io/v1 IngressStatus, written by the ingress controller only. `conditions` is
+ * weft's own addition (the API has none on Ingress): the controller's verdict on its last render
+ * (type Configured: True, or False with the nginx error), where ingress-nginx writes an Event.
+ */
+export interface IngressStatus {
+  loadBalancer: { ingress?: Array<{ ip: string }> };
+  conditions?: Array<{
+    type: 'Configured';
+    status: 'True' | 'False';
+    reason: string;
+    message: string;
+    lastTransitionTime: string;
+  }>;
+}
+
+export interface Ingress {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'Ingress';
+  metadata: ObjectMeta;
+  spec: IngressSpec;
+  /** Written by the ingress controller (never in a manifest: the parser refuses it); kept across re-applies. */
+  status?: IngressStatus;
+}
+
+/** The annotation that makes an IngressClass the cluster's default (value "true"). */
+export const DEFAULT_INGRESS_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
+/** The deprecated annotation that named an Ingress's class before spec.ingressClassName. */
+export const INGRESS_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
+
+export interface IngressClass {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'IngressClass';
+  metadata: ClusterObjectMeta;
+  spec: IngressClassSpec;
+}
+
+export interface IngressClassSpec extends Kept<typeof INGRESS_CLASS_SPEC> {
+  /** The controller that serves Ingresses of this class, a domain-prefixed path (weft's: weft.dev/ingress). */
+  controller: string;
+}
+
+/** A Secret: data is base64 text as in manifests (stringData is merged into it at apply, as the API server does). */
+export interface Secret extends Kept<typeof SECRET_OBJECT> {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  /** Defaults to Opaque; kubernetes.io/tls requires data["tls.crt"] and data["tls.key"] (PEM). */
+  type: string;
+  data: Record<string, string>;
+}
+
+export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
+
+export type K8sObject = Namespace | Pod | NetworkPolicy | Service | EndpointSlice | Ingress | IngressClass | Secret;
 export type K8sKind = K8sObject['kind'];
 /** The object type of a kind: ObjectOfKind<'Pod'> is Pod. */
 export type ObjectOfKind<K extends K8sKind> = Extract<K8sObject, { kind: K }>;
 
 /** "ns/name" for namespaced objects, "name" for Namespaces; used in every message about an object. */
 export function objectRef(obj: K8sObject): string {
-  return obj.kind === 'Namespace' ? obj.metadata.name : `${obj.metadata.namespace}/${obj.metadata.name}`;
+  const ns = namespaceOf(obj);
+  return ns === '' ? obj.metadata.name : `${ns}/${obj.metadata.name}`;
+}
+
+/** The kinds stored without a namespace. */
+export const CLUSTER_SCOPED_KINDS: readonly K8sKind[] = ['Namespace', 'IngressClass'];
+
+/** The object's namespace; "" for a cluster-scoped object (a Namespace, an IngressClass). */
+export function namespaceOf(obj: K8sObject): string {
+  return 'namespace' in obj.metadata ? obj.metadata.namespace : '';
 }

@@ -376,7 +376,7 @@ const invalid: Array<[string, string, string]> = [
   [
     'unknown kind',
     `${pod('{containers: [{name: c}]}')}---\n${pod('{containers: [{name: c}]}', '{name: b}')}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n`,
-    'document 3: unknown kind "Deployment" (supported: Namespace, Pod, NetworkPolicy, Service, EndpointSlice)',
+    'document 3: unknown kind "Deployment" (supported: Namespace, Pod, NetworkPolicy, Service, EndpointSlice, Ingress, IngressClass, Secret)',
   ],
   ['missing kind', 'apiVersion: v1\nmetadata: {name: a}\n', 'document 1: kind: is required'],
   ['a scalar document', 'just text\n', 'document 1: must be an object with apiVersion, kind and metadata'],

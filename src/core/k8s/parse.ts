@@ -26,6 +26,7 @@ import { Composer, LineCounter, Parser } from 'yaml';
 import type { z } from 'zod';
 import { API_VERSIONS, KIND_INFO, SUPPORTED_KINDS, type K8sKind, type K8sObject } from './kinds.js';
 import { quoteValue, utf8Length } from './schema-common.js';
+import { CLUSTER_SCOPED_KINDS } from './objects.js';
 
 /** The API server's request body limit, applied to each object as JSON (kubectl sends one request per object). */
 export const MAX_OBJECT_BYTES = 3 * 1024 * 1024;
@@ -78,7 +79,7 @@ function describeRaw(doc: Record<string, unknown>): string | undefined {
   if (!kind || !isSupportedKind(kind)) return undefined;
   if (!name) return kind;
   if (name.length > 253) return `${kind} ${quoteValue(name)}`;
-  if (kind === 'Namespace') return `${kind} ${name}`;
+  if (CLUSTER_SCOPED_KINDS.includes(kind)) return `${kind} ${name}`;
   const ns = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
   return `${kind} ${ns}/${name}`;
 }

@@ -7,9 +7,11 @@
  * - PORT(S): port[:nodePort]/protocol, comma-separated; <none> for none.
  * - EndpointSlice PORTS and ENDPOINTS: the first three (a port without a number shows its name,
  *   or *), then " + N more..."; <unset> for none.
+ * - Ingress CLASS, HOSTS (the first four, "*" for a rule without a host, then " + N more..."),
+ *   ADDRESS (the load-balancer addresses) and PORTS ("80", or "80, 443" with tls), as kubectl's.
  */
 
-import type { EndpointSlice, Service } from './objects.js';
+import { INGRESS_CLASS_ANNOTATION, type EndpointSlice, type Ingress, type Service } from './objects.js';
 
 /** kubectl's loadBalancerWidth. */
 const LOAD_BALANCER_WIDTH = 16;
@@ -57,4 +59,24 @@ export function sliceEndpointPorts(e: EndpointSlice): string {
 
 export function sliceEndpoints(e: EndpointSlice): string {
   return firstThree(e.endpoints.flatMap((ep) => ep.addresses));
+}
+
+/** The Ingress's class: spec.ingressClassName, else the deprecated annotation. */
+export function ingressClassOf(i: Ingress): string | undefined {
+  return i.spec.ingressClassName ?? i.metadata.annotations[INGRESS_CLASS_ANNOTATION];
+}
+
+export function ingressHosts(i: Ingress): string {
+  const hosts = i.spec.rules.map((r) => r.host ?? '*');
+  if (hosts.length === 0) return '*';
+  const shown = hosts.slice(0, 4).join(',');
+  return hosts.length > 4 ? `${shown} + ${hosts.length - 4} more...` : shown;
+}
+
+export function ingressAddress(i: Ingress): string {
+  return (i.status?.loadBalancer.ingress ?? []).map((x) => x.ip).join(',');
+}
+
+export function ingressPorts(i: Ingress): string {
+  return i.spec.tls.length > 0 ? '80, 443' : '80';
 }

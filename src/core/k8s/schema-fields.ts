@@ -270,5 +270,23 @@ export const ENDPOINT_PORT = { kept: ['appProtocol'] } as const satisfies FieldR
 /** NetworkPolicy is modelled whole (every field is acted on, see schema-policy.ts); only status is refused. */
 export const NETWORK_POLICY_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
 
-/** Levels with nothing beyond what the schema models (selectors, policy rules, conditions, EndpointSlice itself). */
+/** An Ingress: status (load-balancer addresses, the controller's verdict) is the ingress controller's. */
+export const INGRESS_OBJECT = { kept: [], refused: { status: STATUS_BY_CLUSTER } } as const satisfies FieldRules;
+
+/** An Ingress backend: `resource` (a backend that is not a Service) has no meaning for weft's nginx. */
+export const INGRESS_BACKEND = {
+  kept: [],
+  refused: { resource: { reason: `${NOT_YET} (weft's ingress controller routes to Services only)` } },
+} as const satisfies FieldRules;
+
+/** An IngressClass spec: controller is acted on; parameters would configure a controller, and weft's takes none. */
+export const INGRESS_CLASS_SPEC = {
+  kept: [],
+  refused: { parameters: { reason: `${NOT_YET} (weft's ingress controller takes no parameters)` } },
+} as const satisfies FieldRules;
+
+/** A Secret: immutable is kept as written (weft never changes a stored Secret on its own). */
+export const SECRET_OBJECT = { kept: ['immutable'] } as const satisfies FieldRules;
+
+/** Levels with nothing beyond what the schema models (selectors, policy rules, conditions, EndpointSlice itself, Ingress rules and paths). */
 export const MODELLED = { kept: [] } as const satisfies FieldRules;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseManifestLocated } from '../k8s/parse.js';
-import type { K8sObject, Pod } from '../k8s/objects.js';
+import type { Ingress, K8sObject, Pod } from '../k8s/objects.js';
 import type { Stored } from '../../ports/object-store.js';
 import { ApplyError, planApply, planDelete } from './apply-plan.js';
 
@@ -532,4 +532,39 @@ test('property: every allocated ClusterIP is in the range, outside the static ba
       },
     ),
   );
+});
+
+const ingressClass = (name: string, isDefault: boolean) =>
+  `apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: { name: ${name}${isDefault ? ', annotations: { ingressclass.kubernetes.io/is-default-class: "true" }' : ''} }\nspec: { controller: weft.dev/ingress }\n`;
+const ingress = (name: string, extra = '') =>
+  `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: { name: ${name}, namespace: default }\nspec: { ${extra}defaultBackend: { service: { name: s, port: { number: 80 } } } }\n`;
+
+test('an Ingress without a class gets the default IngressClass on create, and keeps its class and status on update', () => {
+  const classes = stored([
+    ...DEFAULT_NS.map((s) => s.object),
+    ...planApply(DEFAULT_NS, NODES, located(ingressClass('weft', true), ingressClass('other', false))),
+  ]);
+  const [created] = planApply(classes, NODES, located(ingress('i'))) as Ingress[];
+  assert.equal(created!.spec.ingressClassName, 'weft');
+  const [named] = planApply(classes, NODES, located(ingress('j', 'ingressClassName: other, '))) as Ingress[];
+  assert.equal(named!.spec.ingressClassName, 'other', 'a class given is kept');
+  const status: Ingress['status'] = { loadBalancer: { ingress: [{ ip: '10.99.0.224' }] } };
+  const withStatus = stored([...classes.map((s) => s.object), { ...created!, status }]);
+  const [updated] = planApply(withStatus, NODES, located(ingress('i'))) as Ingress[];
+  assert.equal(updated!.spec.ingressClassName, 'weft');
+  assert.deepEqual(updated!.status, status, 'status is the controller’s: a re-apply keeps it');
+});
+
+test('two default IngressClasses: a classless Ingress is refused, as the API server refuses it', () => {
+  const two = stored([
+    ...DEFAULT_NS.map((s) => s.object),
+    ...planApply(DEFAULT_NS, NODES, located(ingressClass('a', true), ingressClass('b', true))),
+  ]);
+  assert.deepEqual(
+    problems(() => planApply(two, NODES, located(ingress('i')))),
+    [
+      'document 1 (Ingress default/i): spec.ingressClassName: Forbidden: 2 default IngressClasses were found, only 1 allowed (a, b)',
+    ],
+  );
+  assert.equal((planApply(two, NODES, located(ingress('i', 'ingressClassName: a, '))) as Ingress[]).length, 1);
 });

@@ -20,9 +20,22 @@
  *   30 s default would make every delete in the lab slow. A pod no node runs (unscheduled, or
  *   Failed) goes at once, as the API server has it. A pod being deleted cannot be applied again.
  * - A Service gets its ClusterIP and NodePorts allocated, or keeps those it has (./service-alloc.ts).
+ * - An Ingress keeps the status its controller wrote (status is a subresource: a re-apply changes
+ *   the spec only). One created without a class gets the default IngressClass's name (the one
+ *   annotated ingressclass.kubernetes.io/is-default-class: "true"), as the API server's
+ *   DefaultIngressClass admission does; with more than one default it is refused, as there.
  */
 
-import type { K8sKind, K8sObject, Pod } from '../k8s/objects.js';
+import {
+  DEFAULT_INGRESS_CLASS_ANNOTATION,
+  INGRESS_CLASS_ANNOTATION,
+  namespaceOf,
+  type Ingress,
+  type IngressClass,
+  type K8sKind,
+  type K8sObject,
+  type Pod,
+} from '../k8s/objects.js';
 import { resourceNames, SUPPORTED_KINDS } from '../k8s/kinds.js';
 import type { LocatedObject } from '../k8s/parse.js';
 import { keyOf, sameKey, type ObjectKey } from '../k8s/object-key.js';
@@ -93,6 +106,15 @@ export function planApply(
     place(s.object, s.object.spec.nodeName);
   }
 
+  // Default IngressClasses: the stored ones, as this manifest leaves them.
+  const classes = new Map<string, IngressClass>();
+  for (const s of current) if (s.object.kind === 'IngressClass') classes.set(s.object.metadata.name, s.object);
+  for (const { object } of incoming) if (object.kind === 'IngressClass') classes.set(object.metadata.name, object);
+  const defaultClasses = [...classes.values()]
+    .filter((c) => c.metadata.annotations[DEFAULT_INGRESS_CLASS_ANNOTATION] === 'true')
+    .map((c) => c.metadata.name)
+    .sort();
+
   const seen = new Map<string, string>();
   const out: K8sObject[] = [];
   for (const { object, where } of incoming) {
@@ -103,8 +125,9 @@ export function planApply(
       continue;
     }
     seen.set(keyText(k), where);
-    if (object.kind !== 'Namespace' && !namespaces.has(object.metadata.namespace)) {
-      problems.push(`${where}: metadata.namespace: namespace "${object.metadata.namespace}" not found`);
+    const namespace = namespaceOf(object);
+    if (namespace !== '' && !namespaces.has(namespace)) {
+      problems.push(`${where}: metadata.namespace: namespace "${namespace}" not found`);
       continue;
     }
     if (object.kind === 'Namespace') {
@@ -124,6 +147,13 @@ export function planApply(
       const planned = services.plan(object, prior?.kind === 'Service' ? prior : undefined);
       if ('problems' in planned) for (const p of planned.problems) problems.push(`${where}: ${p}`);
       else out.push(planned.service);
+      continue;
+    }
+    if (object.kind === 'Ingress') {
+      const prior = stored.get(keyText(k));
+      const planned = planIngress(object, prior?.kind === 'Ingress' ? prior : undefined, defaultClasses);
+      if (typeof planned === 'string') problems.push(`${where}: ${planned}`);
+      else out.push(planned);
       continue;
     }
     if (object.kind !== 'Pod') {
@@ -179,6 +209,28 @@ export function planApply(
     out.push(pod);
   }
   if (problems.length > 0) throw new ApplyError(problems);
+  return out;
+}
+
+/** An Ingress as stored: the prior status kept, the default class filled in on create; or why it is refused. */
+function planIngress(
+  ingress: Ingress,
+  prior: Ingress | undefined,
+  defaultClasses: readonly string[],
+): Ingress | string {
+  let out: Ingress = ingress;
+  const classless =
+    ingress.spec.ingressClassName === undefined && !(INGRESS_CLASS_ANNOTATION in ingress.metadata.annotations);
+  if (classless) {
+    // On update the class stays what it was (the admission plugin acts on create only).
+    const had = prior?.spec.ingressClassName;
+    if (had !== undefined) out = { ...out, spec: { ...out.spec, ingressClassName: had } };
+    else if (prior === undefined && defaultClasses.length > 1)
+      return `spec.ingressClassName: Forbidden: ${defaultClasses.length} default IngressClasses were found, only 1 allowed (${defaultClasses.join(', ')})`;
+    else if (prior === undefined && defaultClasses.length === 1)
+      out = { ...out, spec: { ...out.spec, ingressClassName: defaultClasses[0]! } };
+  }
+  if (prior?.status !== undefined) out = { ...out, status: prior.status };
   return out;
 }
 

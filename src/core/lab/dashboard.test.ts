@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { dashboardMatrix, dashboardSnapshot, explainPair, type DashboardInput } from './dashboard.js';
+import {
+  dashboardMatrix,
+  dashboardSnapshot,
+  explainPair,
+  overlayProbe,
+  type DashboardInput,
+  type KeptProbe,
+} from './dashboard.js';
 import { parseManifest } from '../k8s/parse.js';
 import type { EndpointSlice, K8sObject, NetworkPolicy, Pod, Service } from '../k8s/objects.js';
 import type { PolicyCluster } from '../policy/evaluate.js';
@@ -231,4 +238,68 @@ test("snapshot: a node's processes and its failing controllers, with why", () =>
       ['n2', undefined, undefined, undefined],
     ],
   );
+});
+
+/** A kept probe of x/a, x/b and y/a on 80/TCP: what `connected` says, every other pair not connected. */
+const probeOf = (connected: string[], port = 80): KeptProbe => {
+  const pods = ['x/a', 'x/b', 'y/a'];
+  return {
+    time: 1_000,
+    revision: 7,
+    port,
+    protocol: 'TCP',
+    pods,
+    results: pods.flatMap((from) => pods.map((to) => ({ from, to, connected: connected.includes(`${from} ${to}`) }))),
+  };
+};
+
+test('overlay: each pair the probe covered gets what it measured and whether the model agrees', () => {
+  const m = dashboardMatrix(CLUSTER, PODS, 80, 'TCP');
+  // The model: x/a admits app=web only (x/a, not x/b); y/a sends nothing; x/b admits everyone.
+  const agreeing = probeOf(['x/a x/a', 'x/a x/b', 'x/b x/b', 'y/a y/a']);
+  const o = overlayProbe(m, agreeing, PODS);
+  assert.deepEqual(o.disagreements, []);
+  assert.deepEqual(o.probe, { time: 1_000, revision: 7, pods: 3 });
+  const cell = (from: string, to: string) => o.results.find((r) => r.from === from && r.to === to)!;
+  const cases: Array<[string, string, string, Partial<ReturnType<typeof cell>>]> = [
+    ['allowed and connected', 'x/a', 'x/b', { allowed: true, connected: true, agrees: true }],
+    ['denied and not connected', 'x/b', 'x/a', { allowed: false, connected: false, agrees: true }],
+    ['a pair the probe did not cover has no probe value', 'x/a', 'x/pending', { allowed: false }],
+  ];
+  for (const [name, from, to, want] of cases) assert.deepEqual(cell(from, to), { from, to, ...want }, name);
+  assert.deepEqual(o.pods, m.pods, 'the matrix is the model');
+  assert.deepEqual(
+    o.results.map((r) => r.allowed),
+    m.results.map((r) => r.allowed),
+  );
+});
+
+test('overlay: a disagreement is marked on the cell and listed, both ways', () => {
+  const m = dashboardMatrix(CLUSTER, PODS, 80, 'TCP');
+  // x/b -> x/a connected although denied; x/a -> x/b not connected although allowed.
+  const o = overlayProbe(m, probeOf(['x/a x/a', 'x/b x/a', 'x/b x/b', 'y/a y/a']), PODS);
+  assert.deepEqual(o.disagreements, [
+    'x/a -> x/b: weft reach says allowed, weft probe did not connect',
+    'x/b -> x/a: weft reach says denied, weft probe connected',
+  ]);
+  const bad = o.results.filter((r) => r.agrees === false).map((r) => `${r.from} ${r.to}`);
+  assert.deepEqual(bad, ['x/a x/b', 'x/b x/a']);
+});
+
+test('overlay: a pod that declares no such port is named as the likely cause', () => {
+  const m = dashboardMatrix(CLUSTER, PODS, 8080, 'TCP');
+  const o = overlayProbe(m, probeOf(['x/a x/a'], 8080), PODS);
+  const cell = o.results.find((r) => r.from === 'x/a' && r.to === 'x/b')!;
+  assert.equal(cell.agrees, false);
+  assert.equal(cell.hint, 'x/b declares no container port 8080/TCP');
+});
+
+test('overlay: no probe, or one of another port, leaves the matrix bare', () => {
+  const m = dashboardMatrix(CLUSTER, PODS, 80, 'TCP');
+  for (const probe of [undefined, probeOf(['x/a x/b'], 81)]) {
+    const o = overlayProbe(m, probe, PODS);
+    assert.equal(o.probe, undefined);
+    assert.deepEqual(o.disagreements, []);
+    assert.ok(o.results.every((r) => r.connected === undefined && r.agrees === undefined));
+  }
 });

@@ -12,7 +12,7 @@ import type { NodeInfo } from '../../ports/object-store.js';
 import { selectingPolicies, type PolicyCluster } from '../policy/evaluate.js';
 import { reachMatrix, reachVerdict, type ReachPod } from '../policy/reach.js';
 import { explainVerdict } from '../policy/explain.js';
-import type { MatrixProtocol } from './probe-table.js';
+import type { MatrixProtocol, ProbeMatrix } from './probe-table.js';
 
 /** A node as its runner registers it (the object store's NodeInfo, without the heartbeat), with its processes. */
 export interface DashboardNode extends Omit<NodeInfo, 'heartbeat'> {
@@ -83,6 +83,14 @@ export interface DashboardSnapshot {
   pods: DashboardPod[];
   services: DashboardService[];
   policies: DashboardPolicy[];
+  /** The probes the lab keeps (the last `weft probe` of each port and protocol), with when each ran. */
+  probes: ProbeStamp[];
+}
+
+export interface ProbeStamp {
+  port: number;
+  protocol: MatrixProtocol;
+  time: number;
 }
 
 export interface DashboardInput {
@@ -95,6 +103,7 @@ export interface DashboardInput {
   cluster: PolicyCluster;
   /** By node name; a node missing here shows only what the store says. */
   health?: ReadonlyMap<string, NodeHealth>;
+  probes?: readonly ProbeStamp[];
 }
 
 const byRef = <T extends { namespace: string; name: string }>(a: T, b: T) =>
@@ -209,6 +218,7 @@ export function dashboardSnapshot(input: DashboardInput): DashboardSnapshot {
     pods: input.pods.map(dashboardPod).sort(byRef),
     services: input.services.map((s) => dashboardService(s, input.slices, podByIp)).sort(byRef),
     policies: input.cluster.policies.map((p) => dashboardPolicy(p, input.cluster, input.pods)).sort(byRef),
+    probes: [...(input.probes ?? [])].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)),
   };
 }
 
@@ -268,4 +278,74 @@ export function explainPair(
       text: `${from} -> ${to} on ${port}/${protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}\n  ${v.reason}\n`,
     };
   return { allowed: v.verdict.allowed, text: explainVerdict(from, to, port, protocol, v.verdict) };
+}
+
+/** The last `weft probe` matrix of a port and protocol, as the lab keeps it (src/lab/probe-store.ts). */
+export interface KeptProbe extends ProbeMatrix {
+  /** When the probe ran (ms since the epoch). */
+  time: number;
+  /** The store revision when it ran: the lab may have changed since. */
+  revision: number;
+}
+
+/** A matrix cell with the last probe over it. */
+export interface OverlaidResult {
+  from: string;
+  to: string;
+  allowed: boolean;
+  /** What the probe measured; absent when the probe did not cover the pair. */
+  connected?: boolean;
+  /** Whether the probe agrees with the model (allowed and connected, or denied and not). */
+  agrees?: boolean;
+  /** For a disagreement, what may explain it when weft knows (no container port declared). */
+  hint?: string;
+}
+
+export interface OverlaidMatrix extends Omit<DashboardMatrix, 'results'> {
+  results: OverlaidResult[];
+  /** The probe laid over the matrix (without its results: they are in the cells). */
+  probe?: { time: number; revision: number; pods: number };
+  /** Every pair where the probe and the model disagree, in words. */
+  disagreements: string[];
+}
+
+/**
+ * The matrix with the last probe of the same port and protocol over it: each pair the probe
+ * covered gets what it measured and whether that agrees with the model. A disagreement is listed,
+ * never smoothed over: it is either a bug in weft or a pod that does not serve the port (the hint
+ * says so when the destination declares no such container port).
+ */
+export function overlayProbe(
+  matrix: DashboardMatrix,
+  probe: KeptProbe | undefined,
+  pods: readonly Pod[],
+): OverlaidMatrix {
+  if (!probe || probe.port !== matrix.port || probe.protocol !== matrix.protocol)
+    return { ...matrix, results: matrix.results.map((r) => ({ ...r })), disagreements: [] };
+  const measured = new Map(probe.results.map((r) => [`${r.from} ${r.to}`, r.connected]));
+  const serves = (ref: string) =>
+    pods
+      .find((p) => `${p.metadata.namespace}/${p.metadata.name}` === ref)
+      ?.spec.containers.some((c) =>
+        c.ports.some((cp) => cp.containerPort === matrix.port && cp.protocol === matrix.protocol),
+      ) ?? false;
+  const disagreements: string[] = [];
+  const results = matrix.results.map((r): OverlaidResult => {
+    const connected = measured.get(`${r.from} ${r.to}`);
+    if (connected === undefined) return { ...r };
+    const agrees = connected === r.allowed;
+    if (agrees) return { ...r, connected, agrees };
+    const hint =
+      r.allowed && !serves(r.to) ? `${r.to} declares no container port ${matrix.port}/${matrix.protocol}` : undefined;
+    disagreements.push(
+      `${r.from} -> ${r.to}: weft reach says ${r.allowed ? 'allowed' : 'denied'}, weft probe ${connected ? 'connected' : 'did not connect'}${hint ? ` (${hint})` : ''}`,
+    );
+    return { ...r, connected, agrees, ...(hint ? { hint } : {}) };
+  });
+  return {
+    ...matrix,
+    results,
+    probe: { time: probe.time, revision: probe.revision, pods: probe.pods.length },
+    disagreements,
+  };
 }

@@ -14,6 +14,7 @@ import {
   nodeSegment,
   nodeUnderlayAddress,
   parseLabUpOptions,
+  peerOfNode,
   segmentCidr,
   segmentGateway,
   segmentOfAddress,
@@ -316,8 +317,74 @@ test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity r
     );
 });
 
-test('--api kube is recorded; the embedded API is the default and not recorded', () => {
+test('--api kube is recorded; the embedded API is the default and not recorded; no ingress controller with it yet', () => {
   assert.equal(parseLabUpOptions({ api: 'kube' }).api, 'kube');
   assert.equal('api' in parseLabUpOptions({}), false);
   assert.equal('api' in parseLabUpOptions({ api: 'embedded' }), false);
+  assert.throws(
+    () => parseLabUpOptions({ api: 'kube', ingressReplicas: '1' }),
+    /^LabSpecError: --ingress-replicas: not with --api kube yet/,
+  );
+});
+
+test('--ingress-replicas: absent or 0 records nothing; 1-10 records the pods; anything else is refused', () => {
+  assert.equal(parseLabUpOptions({}).ingress, undefined);
+  assert.equal(parseLabUpOptions({ ingressReplicas: '0' }).ingress, undefined);
+  assert.deepEqual(parseLabUpOptions({ ingressReplicas: '2' }).ingress, { replicas: 2 });
+  for (const bad of ['11', '-1', 'two', '1.5'])
+    assert.throws(
+      () => parseLabUpOptions({ ingressReplicas: bad }),
+      /^LabSpecError: --ingress-replicas: ".*" must be a whole number from 0 \(no ingress controller\) to 10$/,
+      bad,
+    );
+});
+
+test('--peer flannel=NODES: the named nodes run flanneld; recorded in node order, absent without --peer', () => {
+  assert.equal(parseLabUpOptions({}).peers, undefined);
+  assert.deepEqual(parseLabUpOptions({ store: 'etcd', peer: ['flannel=n3,n1'] }).peers, { flannel: ['n1', 'n3'] });
+  assert.deepEqual(
+    parseLabUpOptions({ store: 'etcd', backend: 'host-gw', nodes: 4, peer: ['flannel=n2', 'flannel=n4'] }).peers,
+    { flannel: ['n2', 'n4'] },
+  );
+  assert.deepEqual(
+    parseLabUpOptions({ store: 'etcd=http://10.99.0.254:2379', peer: ['flannel=n2'] }).peers,
+    { flannel: ['n2'] },
+    "a user's etcd works too",
+  );
+});
+
+test('--peer: bad input is refused with the flag and the reason', () => {
+  for (const [name, o, want] of [
+    ['unknown peer kind', { store: 'etcd', peer: ['calico=n1'] }, /--peer: "calico" is not a peer \(use flannel=NODE/],
+    ['no nodes', { store: 'etcd', peer: ['flannel'] }, /--peer flannel: name the nodes that run flannel/],
+    ['empty node', { store: 'etcd', peer: ['flannel=n1,'] }, /name the nodes/],
+    [
+      'unknown node',
+      { store: 'etcd', peer: ['flannel=n4'] },
+      /--peer flannel=n4: the lab has no node "n4" \(its nodes are n1 to n3\)/,
+    ],
+    ['not a node name', { store: 'etcd', peer: ['flannel=node1'] }, /no node "node1"/],
+    ['n0', { store: 'etcd', peer: ['flannel=n0'] }, /no node "n0"/],
+    ['a node twice', { store: 'etcd', peer: ['flannel=n1', 'flannel=n1'] }, /node n1 is named twice/],
+    [
+      'embedded store',
+      { peer: ['flannel=n2'] },
+      /--peer: flanneld runs in etcd mode here and needs --store etcd .*--api kube/,
+    ],
+    ['bgp backend', { store: 'etcd', backend: 'bgp', peer: ['flannel=n2'] }, /not bgp \(flanneld has no bgp backend\)/],
+    ['udp backend', { store: 'etcd', backend: 'udp', peer: ['flannel=n2'] }, /vxlan or host-gw only, not udp/],
+  ] as const) {
+    assert.throws(
+      () => parseLabUpOptions(o as unknown as LabUpOptions),
+      (err: Error) => err instanceof LabSpecError && want.test(err.message),
+      name,
+    );
+  }
+});
+
+test('peerOfNode: the peer a node runs, undefined for weft nodes and labs without peers', () => {
+  const spec = parseLabUpOptions({ store: 'etcd', peer: ['flannel=n2'] });
+  assert.equal(peerOfNode(spec, 'n2'), 'flannel');
+  assert.equal(peerOfNode(spec, 'n1'), undefined);
+  assert.equal(peerOfNode(parseLabUpOptions({}), 'n2'), undefined);
 });

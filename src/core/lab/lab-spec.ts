@@ -68,6 +68,24 @@ export interface LabSpec {
    * absent: the embedded object store alone.
    */
   api?: 'kube';
+  /** `--ingress-replicas N`: `weft ingress` pods behind ingress-weft/ingress-weft (see ./ingress-controller.ts); absent: none. */
+  ingress?: { replicas: number };
+  /**
+   * Nodes that run a real peer instead of weft's agent (`--peer flannel=n1,n2`, issue 18): the
+   * real flanneld in etcd mode, with the lab's net-conf.json. Absent: every node runs weft.
+   */
+  peers?: LabPeers;
+}
+
+/** The peer daemons `--peer` can put on a node instead of weft's agent. */
+export const PEER_KINDS = ['flannel'] as const;
+export type PeerKind = (typeof PEER_KINDS)[number];
+/** Per peer kind, the nodes (n1, n2, ...) that run it, in node order. */
+export type LabPeers = Partial<Record<PeerKind, string[]>>;
+
+/** The peer a node runs instead of weft's agent, or undefined when it runs weft. */
+export function peerOfNode(spec: Pick<LabSpec, 'peers'>, node: string): PeerKind | undefined {
+  return PEER_KINDS.find((k) => spec.peers?.[k]?.includes(node));
 }
 
 /** The lab's cluster DNS: `weft dns` pods behind kube-system/kube-dns (see src/lab/cluster-dns.ts). */
@@ -235,6 +253,9 @@ export interface LabUpOptions {
   flowLogCapacity?: string | number;
   bgpPeer?: string;
   api?: string;
+  ingressReplicas?: string | number;
+  /** `--peer KIND=NODE[,NODE]` (repeatable). */
+  peer?: string[];
 }
 
 export class LabSpecError extends Error {
@@ -293,7 +314,13 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--store: "${o.store}" cannot be combined with --api kube (the cluster's objects and node subnets are then the API server's, in its own etcd)`,
     );
+  if (api === 'kube' && Number(o.ingressReplicas ?? 0) > 0)
+    throw new LabSpecError(
+      '--ingress-replicas: not with --api kube yet (the ingress controller reads the lab store, not the API server)',
+    );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
+  const store = parseStore(o.store ?? 'embedded');
+  const peers = parsePeers(o.peer ?? [], { nodes, store, backend });
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
@@ -303,7 +330,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     name,
     nodes,
     backend,
-    store: parseStore(o.store ?? 'embedded'),
+    store,
     network,
     serviceCidr,
     lbCidr,
@@ -311,11 +338,66 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     // Recorded only when not the default, so a one-segment lab's spec is what it always was.
     ...(segments > 1 ? { segments } : {}),
     ...(o.directRouting === true ? { directRouting: true } : {}),
+    ...ingressOf(o.ingressReplicas),
     ...(o.flowLog === false ? { flowLog: false as const } : {}),
     ...(o.flowLogCapacity !== undefined ? { flowLogCapacity: parseFlowLogCapacity(String(o.flowLogCapacity)) } : {}),
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
     ...(api === 'kube' ? { api: 'kube' as const } : {}),
+    ...(peers ? { peers } : {}),
   };
+}
+
+/**
+ * `--peer KIND=NODE[,NODE]`: nodes that run a real peer daemon instead of weft's agent. Only
+ * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with an etcd
+ * store (flanneld's etcd mode; its kube-subnet-mgr mode needs the Kubernetes API, which the lab
+ * does not serve yet), on a backend both have (vxlan, host-gw).
+ */
+function parsePeers(
+  texts: readonly string[],
+  lab: { nodes: number; store: LabStore; backend: LabBackend },
+): LabPeers | undefined {
+  if (texts.length === 0) return undefined;
+  const peers: LabPeers = {};
+  const taken = new Map<string, string>();
+  for (const text of texts) {
+    const eq = text.indexOf('=');
+    const kind = eq < 0 ? text : text.slice(0, eq);
+    if (!(PEER_KINDS as readonly string[]).includes(kind))
+      throw new LabSpecError(
+        `--peer: "${kind}" is not a peer (use ${PEER_KINDS.map((k) => `${k}=NODE[,NODE]`).join(' or ')})`,
+      );
+    const names =
+      eq < 0
+        ? []
+        : text
+            .slice(eq + 1)
+            .split(',')
+            .map((s) => s.trim());
+    if (names.length === 0 || names.some((n) => n === ''))
+      throw new LabSpecError(`--peer ${text}: name the nodes that run ${kind}, e.g. ${kind}=n2 or ${kind}=n1,n2`);
+    for (const n of names) {
+      const i = /^n([1-9]\d*)$/.exec(n);
+      if (!i || Number(i[1]) > lab.nodes)
+        throw new LabSpecError(`--peer ${text}: the lab has no node "${n}" (its nodes are n1 to n${lab.nodes})`);
+      const other = taken.get(n);
+      if (other !== undefined)
+        throw new LabSpecError(`--peer ${text}: node ${n} is named twice (already in --peer ${other})`);
+      taken.set(n, text);
+    }
+    peers[kind as PeerKind] = [...(peers[kind as PeerKind] ?? []), ...names].sort(
+      (a, b) => Number(a.slice(1)) - Number(b.slice(1)),
+    );
+  }
+  if (lab.store.kind !== 'etcd')
+    throw new LabSpecError(
+      `--peer: flanneld runs in etcd mode here and needs --store etcd (its kube-subnet-mgr mode needs --api kube, which the lab does not have yet)`,
+    );
+  if (lab.backend !== 'vxlan' && lab.backend !== 'host-gw')
+    throw new LabSpecError(
+      `--peer: flanneld runs beside weft on --backend vxlan or host-gw only, not ${lab.backend}${lab.backend === 'bgp' ? ' (flanneld has no bgp backend)' : " (weft's udp backend is not checked against flanneld's)"}`,
+    );
+  return peers;
 }
 
 function parseFlowLogCapacity(text: string): number {
@@ -443,4 +525,12 @@ export function labNetConf(spec: LabSpec): string {
     ...(spec.bgpPeer === 'router' ? { Peering: 'router', RouterAddress: segmentsOf(spec).map(segmentRouter) } : {}),
   };
   return JSON.stringify({ Network: spec.network, SubnetLen: 24, Backend: backend }, null, 2) + '\n';
+}
+
+/** `--ingress-replicas`: 0 (the default: no ingress controller) to 10 pods. */
+function ingressOf(value: string | number | undefined): { ingress?: { replicas: number } } {
+  const text = String(value ?? 0);
+  if (!/^\d+$/.test(text) || Number(text) > 10)
+    throw new LabSpecError(`--ingress-replicas: "${text}" must be a whole number from 0 (no ingress controller) to 10`);
+  return Number(text) === 0 ? {} : { ingress: { replicas: Number(text) } };
 }

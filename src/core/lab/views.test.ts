@@ -171,3 +171,22 @@ test('nodes of a lab of several segments: a SEGMENT column after PUBLIC-IP; one 
     'message',
   ]);
 });
+
+test('nodes of a lab with peers: an AGENT column after BACKEND says which daemon each node runs', () => {
+  const nodes = [
+    { name: 'n1', internalIP: '10.99.0.1', podCIDR: '10.244.1.0/24', backend: 'vxlan', ready: true, heartbeat: 't' },
+    { name: 'n2', internalIP: '10.99.0.2', podCIDR: '10.244.2.0/24', backend: 'vxlan', ready: true, heartbeat: 't' },
+    { name: 'n3', internalIP: '10.99.0.3', ready: false, heartbeat: 't' },
+  ];
+  const t = nodeRows(nodes, T0, { daemons: { n1: 'weft', n2: 'flanneld' } });
+  assert.deepEqual(t.header, ['name', 'status', 'subnet', 'public-ip', 'backend', 'agent']);
+  assert.deepEqual(
+    t.rows.map((r) => [r[0], r[5]]),
+    [
+      ['n1', 'weft'],
+      ['n2', 'flanneld'],
+      ['n3', '<unknown>'],
+    ],
+  );
+  assert.equal(nodeRows(nodes, T0, {}).header.includes('agent'), false);
+});

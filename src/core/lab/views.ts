@@ -5,7 +5,7 @@
  * `now` for ages.
  */
 
-import type { K8sKind, K8sObject, ObjectOfKind, Pod } from '../k8s/objects.js';
+import { namespaceOf, type K8sKind, type K8sObject, type ObjectOfKind, type Pod } from '../k8s/objects.js';
 import { KIND_INFO, type PrinterColumn } from '../k8s/kinds.js';
 import type { NodeInfo, Stored } from '../../ports/object-store.js';
 import { segmentCidr, segmentOfAddress } from './lab-spec.js';
@@ -20,6 +20,11 @@ export interface ViewOptions {
   allNamespaces?: boolean;
   /** The lab's segment count: with two or more, nodes get a SEGMENT column (one segment: the table as always). */
   segments?: number;
+  /**
+   * Nodes: the network daemon each node runs ("weft", "flanneld"), for labs that run a peer on
+   * some nodes (`--peer`): an AGENT column after BACKEND. Absent: the table as always.
+   */
+  daemons?: Readonly<Record<string, string>>;
 }
 
 /** kubectl's HumanDuration: 90s, 3m12s, 45m, 3h5m, 30h, 3d4h, 120d, 3y. */
@@ -82,7 +87,7 @@ export function objectRows<K extends K8sKind>(
   const header = [...(withNamespace ? ['namespace'] : []), ...columns.map((c) => c.name)];
   const rows = items.map((s) => {
     const obj: K8sObject = s.object;
-    const namespace = obj.kind === 'Namespace' ? '' : obj.metadata.namespace;
+    const namespace = namespaceOf(obj);
     return [
       ...(withNamespace ? [namespace] : []),
       ...columns.map((c) =>
@@ -106,6 +111,7 @@ export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions
     'public-ip',
     ...(segmented ? ['segment'] : []),
     'backend',
+    ...(o.daemons ? ['agent'] : []),
     ...(o.wide ? ['heartbeat', 'message'] : []),
   ];
   const segmentOf = (ip: string) => {
@@ -121,6 +127,7 @@ export function nodeRows(nodes: readonly NodeInfo[], now: number, o: ViewOptions
       n.internalIP,
       ...(segmented ? [segmentOf(n.internalIP)] : []),
       n.backend ?? '<none>',
+      ...(o.daemons ? [o.daemons[n.name] ?? '<unknown>'] : []),
       ...(o.wide ? [formatAge(n.heartbeat, now), n.message ?? ''] : []),
     ]);
   return { header, rows };
