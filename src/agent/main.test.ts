@@ -37,6 +37,10 @@ test('checkFlags: the Kubernetes datastore flags, refused in combinations that c
     };
     assert.throws(() => checkFlags({ ...base, kubeSubnetMgr: true }), /--kube-subnet-mgr: needs --net-conf FILE/);
     assert.throws(
+      () => checkFlags({ ...base, kubeSubnetMgr: true, netConf, store: 'etcd' }),
+      /--store etcd: not with --kube-subnet-mgr/,
+    );
+    assert.throws(
       () => checkFlags({ ...base, kubeconfig: '/k' }),
       /--kubeconfig: only with --kube-subnet-mgr or --cluster kube/,
     );

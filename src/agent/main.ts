@@ -150,6 +150,8 @@ export function checkFlags(opts: AgentCliOptions): {
   const resyncMs = parseDuration(opts.resync, '--resync');
   if (opts.kubeconfig !== undefined && !opts.kubeSubnetMgr && opts.cluster !== 'kube')
     throw new Error('--kubeconfig: only with --kube-subnet-mgr or --cluster kube (nothing else reads the API)');
+  if (opts.kubeSubnetMgr && opts.store !== 'embedded')
+    throw new Error(`--store ${opts.store}: not with --kube-subnet-mgr (the Kubernetes API is the datastore)`);
   if (opts.kubeSubnetMgr && !opts.netConf)
     throw new Error(
       "--kube-subnet-mgr: needs --net-conf FILE (the cluster's net-conf.json, as flanneld's --net-config-path; the API has no place for it)",
