@@ -188,8 +188,9 @@ test('kube source: a watch delivers every change once in per-kind order, status 
     }
     // After stop() nothing more is delivered.
     const before = r.batches.length;
-    await admin.create(resourceOf('Pod'), podManifest('x', 'late'), 'x');
-    const { r: witness, sub: w } = record(source, ['Pod'], (await source.list('Pod')).revision - 1);
+    const late = await admin.create(resourceOf('Pod'), podManifest('x', 'late'), 'x');
+    // From just before late's own revision (other writers move etcd's revision on meanwhile).
+    const { r: witness, sub: w } = record(source, ['Pod'], Number(late.metadata.resourceVersion) - 1);
     await waitFor('a witness to see late', () =>
       witness.events().some((e) => e.object.object.metadata.name === 'late') ? true : undefined,
     );
