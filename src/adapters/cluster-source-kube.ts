@@ -35,7 +35,8 @@ import { objectFromApi } from '../core/k8s/from-api.js';
 import { KubeApiError, KubeConnectionError, resourceOf, type KubeClient, type KubeWatch } from './kube-api.js';
 
 export interface KubeClusterSourceOptions {
-  client: KubeClient;
+  /** The client, or how to make it (a kubeconfig read on first use: its errors are the calls' errors). */
+  client: KubeClient | (() => Promise<KubeClient>);
   clock: Clock;
   log: Logger;
   /** Backoff of a kind's watch after a broken connection or a server error: first wait and cap (ms). */
@@ -65,6 +66,10 @@ export class KubeClusterSource implements ClusterSource {
 
   constructor(private readonly o: KubeClusterSourceOptions) {}
 
+  private client(): Promise<KubeClient> {
+    return typeof this.o.client === 'function' ? this.o.client() : Promise.resolve(this.o.client);
+  }
+
   private decode<K extends K8sKind>(kind: K, raw: unknown): Stored<ObjectOfKind<K>> | undefined {
     const r = objectFromApi(kind, raw);
     if ('problems' in r) {
@@ -86,7 +91,7 @@ export class KubeClusterSource implements ClusterSource {
 
   async list<K extends K8sKind>(kind: K): Promise<ListResult<K>> {
     const fieldSelector = this.o.fieldSelectors?.[kind];
-    const l = await this.o.client.list(resourceOf(kind), fieldSelector ? { fieldSelector } : {});
+    const l = await (await this.client()).list(resourceOf(kind), fieldSelector ? { fieldSelector } : {});
     const items = l.items.flatMap((raw) => {
       const s = this.decode(kind, raw);
       return s ? [s] : [];
@@ -149,8 +154,15 @@ export class KubeClusterSource implements ClusterSource {
     const start = (s: KindWatch) => {
       s.timer = undefined;
       if (stopped || ended) return;
+      this.client().then(
+        (c) => open(c, s),
+        (err: unknown) => end(err as Error),
+      );
+    };
+    const open = (client: KubeClient, s: KindWatch) => {
+      if (stopped || ended) return;
       const timeout = o.watchTimeoutSeconds ?? 300;
-      s.w = o.client.watch(
+      s.w = client.watch(
         resourceOf(s.kind),
         {
           resourceVersion: String(s.rv),

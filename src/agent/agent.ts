@@ -118,7 +118,13 @@ export interface SubnetControllerOptions {
   /** The --net-conf file's text, if one was given. */
   netConfText?: string;
   exec: Exec;
-  store: LeaseStore;
+  /** Where the network config is stored (etcd or embedded); not used when `loadConf` is given. */
+  store?: LeaseStore;
+  /**
+   * Reads the network config another way: with --kube-subnet-mgr it is the --net-conf file only
+   * (Flannel's kube subnet manager reads net-conf.json from its ConfigMap, not from a store).
+   */
+  loadConf?: () => Promise<NetConf>;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -173,9 +179,13 @@ export class SubnetController implements Controller {
     } catch (err) {
       throw new AgentConfigError((err as Error).message, { cause: err });
     }
-    const conf = await this.retry('read the network config from the store', () =>
-      loadNetConf(this.o.store, this.o.netConfText),
-    );
+    const { loadConf, store } = this.o;
+    const conf = loadConf
+      ? await this.retry('read the network config', loadConf)
+      : await this.retry('read the network config from the store', () => {
+          if (!store) throw new AgentConfigError('no network config source (a store or a --net-conf file)');
+          return loadNetConf(store, this.o.netConfText);
+        });
     if (!conf) return;
     const backend = backendNetConf(conf).backend;
     const backendData = backendKind(backend.type).leaseData(backendNetConf(conf), node.publicIp);

@@ -30,6 +30,10 @@ import type { BackendDeps } from './backends/backend.js';
 import { allBackendKinds } from './backends/index.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
+import { KubeSubnetLease } from './kube-subnet-lease.js';
+import { openKubeClient, type KubeClient } from '../adapters/kube-api.js';
+import { NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
+import { AgentConfigError } from './agent.js';
 import { detectNodeAddress } from './node-address.js';
 import { POLICY_KINDS, PolicyReconciler } from './policy-reconciler.js';
 import { openCluster } from './open-cluster.js';
@@ -37,6 +41,7 @@ import { planRemoval } from '../core/nft/sync.js';
 import { SKELETON as POLICY_SKELETON } from '../core/policy/policy-table.js';
 import type { Controller, SyncTiming } from './controller.js';
 import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
 import type { LeaseStore } from '../ports/lease-store.js';
 import type { Metrics } from '../ports/metrics.js';
 import { ControllerRuntime } from './controller-runtime.js';
@@ -79,12 +84,44 @@ export interface AgentCliOptions {
   flowLog?: boolean;
   /** Flows kept in the node's ring. */
   flowLogCapacity?: string;
+  /** Flannel's flag: the Kubernetes API is the datastore (Node spec.podCIDR, Flannel's Node annotations). */
+  kubeSubnetMgr?: boolean;
+  /** The kubeconfig for the API (default with --kube-subnet-mgr: in-cluster config). */
+  kubeconfig?: string;
 }
 
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
 /** The cluster source NetworkPolicy is read from (--cluster, or the lab's --objects-file), if any. */
 function clusterSpecOf(opts: AgentCliOptions): string | undefined {
-  return opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
+  return opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : opts.kubeSubnetMgr ? 'kube' : undefined);
+}
+
+/** The --net-conf file's config; its errors are AgentConfigError (the operator's to fix). */
+function netConfOf(text: string): NetConf {
+  try {
+    return parseNetConf(text);
+  } catch (err) {
+    if (err instanceof NetConfError) throw new AgentConfigError(`--net-conf: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** Runs `step` until it succeeds or `stopped()`, with capped backoff, logging each failure once. */
+async function retryUntil(
+  step: () => Promise<void>,
+  o: { what: string; clock: Clock; log: Logger; stopped: () => boolean },
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      if (o.stopped()) throw err;
+      const wait = Math.min(10_000, 200 * 2 ** Math.min(attempt - 1, 10));
+      o.log.warn(`cannot ${o.what} yet; retrying`, { attempt, retryInMs: wait, error: (err as Error).message });
+      await new Promise<void>((r) => o.clock.setTimeout(r, wait));
+    }
+  }
 }
 
 function readPreviousSubnet(runDir: string): string | undefined {
@@ -96,8 +133,8 @@ function readPreviousSubnet(runDir: string): string | undefined {
   }
 }
 
-/** The flags that are wrong on their face (durations, files): checked before anything starts. */
-function checkFlags(opts: AgentCliOptions): {
+/** The flags that are wrong on their face (durations, files, combinations): checked before anything starts. */
+export function checkFlags(opts: AgentCliOptions): {
   ttlMs: number;
   renewMarginMs: number;
   resyncMs: number;
@@ -111,6 +148,14 @@ function checkFlags(opts: AgentCliOptions): {
     throw new Error(`--flow-log-capacity: "${capacityText}" must be a whole number from 1 to 1000000`);
   const renewMarginMs = opts.renewMargin ? parseDuration(opts.renewMargin, '--renew-margin') : Math.floor(ttlMs / 2);
   const resyncMs = parseDuration(opts.resync, '--resync');
+  if (opts.kubeconfig !== undefined && !opts.kubeSubnetMgr && opts.cluster !== 'kube')
+    throw new Error('--kubeconfig: only with --kube-subnet-mgr or --cluster kube (nothing else reads the API)');
+  if (opts.kubeSubnetMgr && opts.store !== 'embedded')
+    throw new Error(`--store ${opts.store}: not with --kube-subnet-mgr (the Kubernetes API is the datastore)`);
+  if (opts.kubeSubnetMgr && !opts.netConf)
+    throw new Error(
+      "--kube-subnet-mgr: needs --net-conf FILE (the cluster's net-conf.json, as flanneld's --net-config-path; the API has no place for it)",
+    );
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
   if (!opts.netConf) return { ttlMs, renewMarginMs, resyncMs, flowCapacity };
   try {
@@ -126,7 +171,10 @@ interface AgentDeps {
   exec: NodeExec;
   clock: Clock;
   metrics: Metrics;
-  store: LeaseStore;
+  /** The lease store; undefined with --kube-subnet-mgr (the API is the datastore). */
+  store: LeaseStore | undefined;
+  /** The Kubernetes API client, made on first use (a bad kubeconfig is then a retried, reported error). */
+  kube: () => Promise<KubeClient>;
   /** Another node holds this node's subnet now: the agent must exit (and be restarted). */
   onLost: (err: Error) => void;
   /** A controller's status changed and should reach the node status document at once. */
@@ -185,7 +233,7 @@ function agentControllers(
   /** The policy loop, once made: the CNI socket's ADDs wait for it (see addedPod). */
   let policy: PolicyReconciler | undefined;
   // The backend's own processes stop first (resources close in order); its kernel state stays.
-  const resources: Array<{ close(): unknown }> = [{ close: () => node.stopBackend() }, store];
+  const resources: Array<{ close(): unknown }> = [{ close: () => node.stopBackend() }, ...(store ? [store] : [])];
   let flows: FlowLogService | undefined;
   const subnet: SubnetController = new SubnetController({
     nodeName: opts.nodeName,
@@ -193,26 +241,37 @@ function agentControllers(
     ...(opts.publicIp ? { publicIp: opts.publicIp } : {}),
     ...(flags.netConfText !== undefined ? { netConfText: flags.netConfText } : {}),
     exec,
-    store,
+    ...(store ? { store } : {}),
+    ...(opts.kubeSubnetMgr ? { loadConf: () => Promise.resolve(netConfOf(flags.netConfText ?? '')) } : {}),
     clock,
     log,
     metrics,
     onPeersChanged: () => node.backend.trigger(),
     makeLeaser: (conf, attrs, onPeersChanged) =>
-      new SubnetLease({
-        store,
-        conf,
-        attrs,
-        ttlMs: flags.ttlMs,
-        renewMarginMs: flags.renewMarginMs,
-        relistMs: Math.min(flags.resyncMs, Math.max(1000, Math.floor(flags.ttlMs / 4))),
-        clock,
-        random: Math.random,
-        log,
-        onPeersChanged,
-        onLost: d.onLost,
-        ...(previousSubnet ? { previousSubnet } : {}),
-      }),
+      opts.kubeSubnetMgr || !store
+        ? new KubeSubnetLease({
+            client: d.kube,
+            nodeName: opts.nodeName,
+            conf,
+            attrs,
+            clock,
+            log: log.with({ component: 'kube-subnet-mgr' }),
+            onPeersChanged,
+          })
+        : new SubnetLease({
+            store,
+            conf,
+            attrs,
+            ttlMs: flags.ttlMs,
+            renewMarginMs: flags.renewMarginMs,
+            relistMs: Math.min(flags.resyncMs, Math.max(1000, Math.floor(flags.ttlMs / 4))),
+            clock,
+            random: Math.random,
+            log,
+            onPeersChanged,
+            onLost: d.onLost,
+            ...(previousSubnet ? { previousSubnet } : {}),
+          }),
   });
   const backendDeps: BackendDeps = {
     netlink: new Iproute2Netlink(exec),
@@ -285,10 +344,12 @@ function agentControllers(
   // NetworkPolicy needs the cluster's objects: a cluster source (--cluster, or the lab's
   // --objects-file), followed by one cache that the policy controller reads.
   const clusterSpec = clusterSpecOf(opts);
+  let stoppingCluster = false;
   if (clusterSpec) {
     const cluster = openCluster(clusterSpec, [...POLICY_KINDS, ...SERVICE_KINDS], {
       clock,
       log: log.with({ component: 'cluster' }),
+      kube: d.kube,
     });
     const policyNft = new NftSession(exec);
     // The flow log (with flow logging on): ulogd2 reads the policy table's NFLOG group.
@@ -333,7 +394,13 @@ function agentControllers(
       metrics,
       timing,
     });
-    resources.push(cluster, policyNft, servicesNft, { close: services.close }, { close: healthChecks.close });
+    resources.push(
+      { close: () => ((stoppingCluster = true), cluster.close()) },
+      policyNft,
+      servicesNft,
+      { close: services.close },
+      { close: healthChecks.close },
+    );
     controllers.push(
       new ServiceController({
         name: 'cluster',
@@ -342,8 +409,19 @@ function agentControllers(
         log: log.with({ component: 'cluster' }),
         clock,
         open: async () => {
-          await cluster.cache.start();
-          return { close: () => undefined };
+          // The API server may refuse or be away for a while (RBAC not bound yet, a restart): the
+          // agent waits for it, saying why, rather than exiting; a lab store opens at once.
+          await retryUntil(() => cluster.cache.start(), {
+            what: 'list the cluster',
+            clock,
+            log: log.with({ component: 'cluster' }),
+            stopped: () => stoppingCluster,
+          });
+          return {
+            close: () => {
+              stoppingCluster = true;
+            },
+          };
         },
       }),
       new PolicyController({
@@ -389,13 +467,22 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const log = new JsonLogger((l) => process.stderr.write(l), { node: opts.nodeName });
   const clock = systemClock;
   const metrics = new PromMetrics();
-  const store = await openStore(opts);
+  const store = opts.kubeSubnetMgr ? undefined : await openStore(opts);
+  let kube: Promise<KubeClient> | undefined;
   const { controllers, resources, flows } = agentControllers(opts, flags, {
     log,
     exec: new NodeExec(),
     clock,
     metrics,
     store,
+    // Made once it works; a kubeconfig that cannot be read is tried again on the next call.
+    kube: () =>
+      (kube ??= openKubeClient(opts.kubeconfig, process.env, { userAgent: `weft-agent/${opts.nodeName}` }).catch(
+        (err: unknown) => {
+          kube = undefined;
+          throw err;
+        },
+      )),
     onLost: (err) => {
       log.error('exiting: the subnet lease was lost', { error: err.message });
       void shutdown(3);

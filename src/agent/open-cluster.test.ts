@@ -9,10 +9,12 @@ test('parseClusterSpec: sqlite:PATH, and refusals that name the flag and the val
     path: '/var/lib/weft/lab/objects.db',
   });
   assert.deepEqual(parseClusterSpec('sqlite:relative/o.db'), { kind: 'sqlite', path: 'relative/o.db' });
+  assert.deepEqual(parseClusterSpec('kube'), { kind: 'kube' });
   const refused: Array<[string, RegExp]> = [
     ['/var/lib/objects.db', /--cluster: "\/var\/lib\/objects.db" is not KIND:ARG/],
     ['sqlite:', /--cluster: "sqlite:" is not KIND:ARG/],
-    ['kube:~/.kube/config', /--cluster: unknown cluster source kind "kube"/],
+    ['kube:~/.kube/config', /--cluster: "kube:~\/.kube\/config": kube takes no argument/],
+    ['etcd:x', /--cluster: unknown cluster source kind "etcd"/],
   ];
   for (const [spec, want] of refused) assert.throws(() => parseClusterSpec(spec), want, spec);
 });

@@ -48,9 +48,15 @@ export function registerAgent(program: Command): void {
     )
     .option(
       '--cluster <source>',
-      "the cluster to follow (sqlite:PATH): enforce its NetworkPolicies for this node's pods",
+      "the cluster to follow (sqlite:PATH, or kube: the API server): enforce its NetworkPolicies for this node's pods",
     )
     .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
+    .option(
+      '--kube-subnet-mgr',
+      "Flannel's flag: the Kubernetes API is the datastore (the node's subnet is its Node's spec.podCIDR; peers are the other Nodes; policies and Services come from the API); needs --net-conf",
+      false,
+    )
+    .option('--kubeconfig <path>', 'the kubeconfig for the Kubernetes API (default: in-cluster config)')
     .option(
       '--flow-log',
       'log policy drops and allowed new connections to NFLOG, read by ulogd2, served on /flows (default, with --cluster)',

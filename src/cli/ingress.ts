@@ -57,7 +57,11 @@ export function registerIngress(program: Command): void {
       const log = new JsonLogger((l) => process.stderr.write(l), { component: 'ingress' });
       const clock = systemClock;
       const cluster = openCluster(spec, INGRESS_KINDS, { clock, log });
-      const store = opts.writeStatus ? new SqliteObjectStore(parseClusterSpec(spec).path, clock) : undefined;
+      const parsed = parseClusterSpec(spec);
+      if (opts.writeStatus && parsed.kind !== 'sqlite')
+        throw new Error(`--write-status: only with --cluster sqlite:PATH (got ${spec})`);
+      const store =
+        opts.writeStatus && parsed.kind === 'sqlite' ? new SqliteObjectStore(parsed.path, clock) : undefined;
       await cluster.cache.start();
       const controller = new IngressController({
         cache: cluster.cache,
