@@ -1,6 +1,6 @@
 /**
  * `weft agent --kube-subnet-mgr` as a process (issue 17): two agents in node namespaces, each with
- * a kubeconfig holding the token of ServiceAccount kube-system/weft bound to deploy/weft-rbac.yaml's
+ * a kubeconfig holding the token of ServiceAccount kube-system/weft bound to deploy/weft.yaml's
  * role (not admin), take their Nodes' podCIDRs from kube-controller-manager, publish Flannel's
  * annotations, route to each other over vxlan, and pods on them ping each other. kube-apiserver is
  * then killed: the agents keep everything (routes, pods' traffic) and report nothing torn down;
@@ -12,6 +12,7 @@
  * serving certificate names. Skipped, with the reason, when Kubernetes is not built.
  */
 
+import { rbacResourceOf } from '../src/lab/lab-kube.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,22 +23,15 @@ import { parseAllDocuments } from 'yaml';
 import { Cluster, waitFor, type ClusterNode } from './support/cluster.js';
 import { inNs, ipJson, requireRoot } from './support/netns.js';
 import { ping } from './support/traffic.js';
-import {
-  createNamespace,
-  kubeMissing,
-  podManifest,
-  putNode,
-  SERVICE_ACCOUNT,
-  TestControlPlane,
-} from './support/kube.js';
-import { KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf, type KubeResource } from '../src/adapters/kube-api.js';
+import { createNamespace, kubeMissing, podManifest, putNode, TestControlPlane } from './support/kube.js';
+import { KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf } from '../src/adapters/kube-api.js';
 import { adminTls, startApiServer, waitApiServer, writeKubeconfig } from '../src/lab/kube-control-plane.js';
 import { signalProcess } from '../src/adapters/proc.js';
 import { FLANNEL_ANNOTATIONS } from '../src/agent/kube-subnet-lease.js';
 import type { NodeStatusDocument } from '../src/agent/node-status.js';
 
 const missing = kubeMissing();
-const RBAC_FILE = fileURLToPath(new URL('../../deploy/weft-rbac.yaml', import.meta.url));
+const RBAC_FILE = fileURLToPath(new URL('../../deploy/weft.yaml', import.meta.url));
 const work = `/tmp/weft-akube-test-${process.pid}`;
 let cluster: Cluster;
 const cp = new TestControlPlane();
@@ -77,22 +71,6 @@ function relay(node: ClusterNode, apiPort: number): void {
   relays.push(host, inside);
 }
 
-const RBAC: Record<string, KubeResource> = {
-  ServiceAccount: SERVICE_ACCOUNT,
-  ClusterRole: {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    plural: 'clusterroles',
-    namespaced: false,
-  },
-  ClusterRoleBinding: {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    plural: 'clusterrolebindings',
-    namespaced: false,
-  },
-};
-
 let agentKubeconfig = '';
 let netConf = '';
 const agentArgs = (kubeconfig: string) => [
@@ -115,7 +93,8 @@ before(async () => {
   admin = new KubeClient(await loadKubeconfig(rec.adminKubeconfig));
   for (const doc of parseAllDocuments(readFileSync(RBAC_FILE, 'utf8'))) {
     const obj = doc.toJS() as { kind: string; metadata: { namespace?: string } };
-    const r = RBAC[obj.kind]!;
+    const r = rbacResourceOf(obj.kind);
+    if (!r) continue; // the install's other documents (ConfigMap, DaemonSet)
     await admin.create(r, obj, r.namespaced ? obj.metadata.namespace : undefined);
   }
   const tok = await admin.request<{ status: { token: string } }>(

@@ -98,7 +98,7 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
       ['list', 'nodes'],
       ['watch', 'nodes'],
       ['patch', 'nodes'],
-      ...['get', 'list', 'watch'].flatMap((v) =>
+      ...['list', 'watch'].flatMap((v) =>
         ['pods', 'namespaces', 'services', 'networkpolicies.networking.k8s.io', 'endpointslices.discovery.k8s.io'].map(
           (r): [string, string] => [v, r],
         ),
@@ -109,6 +109,9 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
       ['update', 'nodes'],
       ['delete', 'nodes'],
       ['create', 'pods'],
+      ['get', 'pods'],
+      ['get', 'services'],
+      ['patch', 'nodes/status'],
       ['patch', 'pods'],
       ['update', 'pods/status'],
       ['get', 'secrets'],

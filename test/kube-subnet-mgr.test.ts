@@ -2,9 +2,10 @@
 // Node's spec.podCIDR (from kube-controller-manager), Flannel's annotations are published, peers
 // are the annotated Nodes (flanneld's too), watched; a bad kubeconfig, an RBAC denial and a Node
 // without podCIDR are named in the subnet controller's status and retried until fixed
-// (acceptance 3); deploy/weft-rbac.yaml allows exactly what the agent uses, and the agent's
+// (acceptance 3); deploy/weft.yaml allows exactly what the agent uses, and the agent's
 // subnet manager and cluster cache work with a ServiceAccount bound to it and nothing else.
 // Skipped, with the reason, when Kubernetes is not built.
+import { rbacResourceOf } from '../src/lab/lab-kube.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { systemClock } from '../src/adapters/clock.js';
 import { JsonLogger } from '../src/adapters/json-logger.js';
 import { PromMetrics } from '../src/adapters/metrics-prom.js';
-import { KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf, type KubeResource } from '../src/adapters/kube-api.js';
+import { KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf } from '../src/adapters/kube-api.js';
 import { KubeClusterSource } from '../src/adapters/cluster-source-kube.js';
 import { ClusterCache } from '../src/agent/cluster-cache.js';
 import { SubnetController } from '../src/agent/agent.js';
@@ -23,10 +24,10 @@ import { parseNetConf } from '../src/core/flannel/net-conf.js';
 import { writeKubeconfig } from '../src/lab/kube-control-plane.js';
 import type { Exec, ExecResult } from '../src/ports/exec.js';
 import type { LeaseAttrsIn } from '../src/agent/agent.js';
-import { createNamespace, podManifest, putNode, SERVICE_ACCOUNT, withKube } from './support/kube.js';
+import { createNamespace, podManifest, putNode, withKube } from './support/kube.js';
 import { waitFor } from './support/cluster.js';
 
-const RBAC_FILE = fileURLToPath(new URL('../../deploy/weft-rbac.yaml', import.meta.url));
+const RBAC_FILE = fileURLToPath(new URL('../../deploy/weft.yaml', import.meta.url));
 const NET_CONF = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 const conf = parseNetConf(NET_CONF);
 const quiet = () => new JsonLogger(() => undefined);
@@ -78,29 +79,13 @@ async function podCidrOf(c: KubeClient, node: string): Promise<string> {
   });
 }
 
-const RBAC_RESOURCES: Record<string, KubeResource> = {
-  ServiceAccount: SERVICE_ACCOUNT,
-  ClusterRole: {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    plural: 'clusterroles',
-    namespaced: false,
-  },
-  ClusterRoleBinding: {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    plural: 'clusterrolebindings',
-    namespaced: false,
-  },
-};
-
-/** Creates every document of deploy/weft-rbac.yaml (as `kubectl apply` would on a fresh cluster). */
+/** Creates every document of deploy/weft.yaml (as `kubectl apply` would on a fresh cluster). */
 async function applyRbac(admin: KubeClient, only?: string[]): Promise<void> {
   for (const doc of parseAllDocuments(readFileSync(RBAC_FILE, 'utf8'))) {
     const obj = doc.toJS() as { kind: string; metadata: { name: string; namespace?: string } };
     if (only && !only.includes(obj.kind)) continue;
-    const r = RBAC_RESOURCES[obj.kind];
-    assert.ok(r, `deploy/weft-rbac.yaml: unexpected kind ${obj.kind}`);
+    const r = rbacResourceOf(obj.kind);
+    if (!r) continue; // the install's other documents (ConfigMap, DaemonSet)
     await admin.create(r, obj, r.namespaced ? obj.metadata.namespace : undefined);
   }
 }
@@ -288,7 +273,7 @@ async function canI(admin: KubeClient, verb: string, group: string, resource: st
   return r.status.allowed;
 }
 
-test('deploy/weft-rbac.yaml: the role allows exactly what the agent uses; the subnet manager and the cluster cache work with that ServiceAccount alone', (t) =>
+test('deploy/weft.yaml: the role allows exactly what the agent uses; the subnet manager and the cluster cache work with that ServiceAccount alone', (t) =>
   withKube(t, async ({ admin, rec }) => {
     await applyRbac(admin);
     const allowed: Array<[string, string, string]> = [

@@ -7,8 +7,12 @@
  * which may read nodes but not secrets; NodeRestriction keeps a kubelet to its own Node; `lab
  * down` ends every process of the API; pods made with `kubectl apply` without a node are bound by
  * the lab scheduler, run by the kubelets, shown alike by `weft get pods`, and torn down by
- * `kubectl delete`. Skipped (saying why) where the binaries are not built,
- * a failure in CI.
+ * `kubectl delete`. Then acceptance 1 on vxlan and on host-gw, one 3-node lab each: the example's
+ * 9 pods made with `kubectl apply`, each with an address from its Node's podCIDR (the controller
+ * manager's allocation, read by the agents' kube subnet manager), every pair connected on 80/TCP
+ * and 81/UDP, and the NetworkPolicy smoke scenarios (applied through the API) enforced by agents
+ * that read the cluster from the API server. Skipped (saying why) where the binaries are not
+ * built, a failure in CI.
  */
 
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +24,9 @@ import { TestLab } from './support/lab.js';
 import { kubeMissing } from './support/kube.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
 import { cidrContains, parseCidr, parseIp } from '../src/core/net/ip.js';
+import { assertAllConnected, policySmoke, SMOKE_SCENARIOS } from './support/lab-matrix.js';
+
+const EXAMPLE = join(import.meta.dirname, '..', '..', 'examples', 'xyz');
 
 const missing = kubeMissing();
 
@@ -156,3 +163,51 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
     for (const p of apiPids) assert.equal(running(p), false, `process ${p} has ended`);
   });
 });
+
+for (const backend of ['vxlan', 'host-gw'] as const)
+  describe(
+    `the example and the policy smoke scenarios with --api kube on ${backend}`,
+    { skip: missing, concurrency: false },
+    () => {
+      requireRoot();
+      const lab = new TestLab(backend === 'vxlan' ? 'kapv' : 'kaph');
+      const kubeconfig = join(lab.dir, 'kube', 'admin.kubeconfig');
+      const kubectl = (args: string[]) => sh([findKubeBinaries()!.kubectl, '--kubeconfig', kubeconfig, ...args]);
+
+      before(() => {
+        lab.up(['--api', 'kube', '--backend', backend]);
+      });
+      after(() => {
+        lab.down();
+      });
+
+      test("kubectl apply -f examples/xyz: 9 pods, each with an address from its Node's podCIDR, all connected on 80/TCP and 81/UDP", async () => {
+        // A pod in a namespace made by the same apply waits for the namespace's default ServiceAccount
+        // (the API server's admission): applied again until accepted, as a user would.
+        await waitFor('kubectl apply to be accepted whole', () =>
+          kubectl(['apply', '-f', EXAMPLE]).status === 0 ? true : undefined,
+        );
+        const pods = await waitFor('the 9 pods Running', () => {
+          const ps = lab.pods().filter((p) => ['x', 'y', 'z'].includes(p.metadata.namespace));
+          return ps.length === 9 && ps.every((p) => p.status.phase === 'Running' && p.status.podIP) ? ps : undefined;
+        });
+        const cidrs = new Map(
+          (JSON.parse(kubectl(['get', 'nodes', '-o', 'json']).stdout) as { items: NodeJson[] }).items.map((n) => [
+            n.metadata.name,
+            n.spec.podCIDR,
+          ]),
+        );
+        for (const p of pods) {
+          const cidr = cidrs.get(p.spec.nodeName!);
+          assert.ok(cidr, `${p.spec.nodeName} has a podCIDR`);
+          assert.ok(
+            cidrContains(parseCidr(cidr), parseIp(p.status.podIP!)),
+            `${p.metadata.namespace}/${p.metadata.name} ${p.status.podIP} is in ${p.spec.nodeName}'s ${cidr}`,
+          );
+        }
+        assertAllConnected(lab);
+      });
+
+      for (const name of SMOKE_SCENARIOS) test(`policy through the API: ${name}`, () => policySmoke(lab, name));
+    },
+  );

@@ -82,9 +82,8 @@ async function ensureBinaries(deps: LabApiDeps): Promise<void> {
   if (!findKubeBinaries()) throw new Error(`scripts/build-kube.sh finished but ${kubeBinDir()} lacks a binary`);
 }
 
-const RBAC_KINDS = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']);
-
-function resourceFor(kind: string): KubeResource {
+/** The API resource of deploy/weft.yaml's RBAC kinds (the agent's identity); undefined for its other documents. */
+export function rbacResourceOf(kind: string): KubeResource | undefined {
   switch (kind) {
     case 'ServiceAccount':
       return { apiVersion: 'v1', kind, plural: 'serviceaccounts', namespaced: true };
@@ -93,7 +92,7 @@ function resourceFor(kind: string): KubeResource {
     case 'ClusterRoleBinding':
       return { apiVersion: 'rbac.authorization.k8s.io/v1', kind, plural: 'clusterrolebindings', namespaced: false };
     default:
-      throw new Error(`deploy/weft.yaml: no resource for kind ${kind}`);
+      return undefined;
   }
 }
 
@@ -106,9 +105,11 @@ async function createAgentIdentity(client: KubeClient): Promise<void> {
         metadata: { name: string; namespace?: string };
       },
   );
-  for (const doc of docs.filter((d) => RBAC_KINDS.has(d.kind))) {
+  for (const doc of docs) {
+    const r = rbacResourceOf(doc.kind);
+    if (!r) continue;
     try {
-      await client.create(resourceFor(doc.kind), doc, doc.metadata.namespace);
+      await client.create(r, doc, doc.metadata.namespace);
     } catch (err) {
       if (!(err instanceof KubeApiError && err.code === 409)) throw err;
     }

@@ -60,7 +60,7 @@ import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { singleEtcdArgs } from './etcd-args.js';
-import { labApiPids, labApiUp } from './lab-kube.js';
+import { labApiPids, labApiUp, nodeKubeconfigs } from './lab-kube.js';
 import { reconcileScheduling } from './kube-scheduler.js';
 import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
 import { KubeObjectStore } from '../adapters/object-store-kube.js';
@@ -170,7 +170,11 @@ export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord,
       process.execPath,
       CLI_PATH,
       'agent',
-      ...storeArgs(paths, record),
+      // --api kube: Flannel's kube subnet manager (the node's subnet is its Node's podCIDR) and the
+      // cluster from the API, as the weft ServiceAccount; else the lab's lease and object stores.
+      ...(record.api
+        ? ['--kube-subnet-mgr', '--kubeconfig', nodeKubeconfigs(paths.dir, n.name).agent]
+        : [...storeArgs(paths, record), '--objects-file', paths.objects]),
       '--net-conf',
       paths.netConf,
       '--node-name',
@@ -185,8 +189,6 @@ export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord,
       paths.ipamDir(n.name),
       '--metrics-addr',
       '127.0.0.1:9777',
-      '--objects-file',
-      paths.objects,
       ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
       ...(record.spec.flowLogCapacity !== undefined
         ? ['--flow-log-capacity', String(record.spec.flowLogCapacity)]
