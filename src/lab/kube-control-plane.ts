@@ -400,7 +400,7 @@ export function adminTls(rec: KubeControlPlaneRecord): { caFile: string; certFil
  * Stops every process of the control plane, each started by us and signalled by its PID: SIGTERM,
  * then SIGKILL for any still there after `graceMs`. Resolves when they are gone.
  */
-export async function stopKubeControlPlane(rec: KubeControlPlaneRecord, graceMs = 10_000): Promise<void> {
+export async function stopKubeControlPlane(rec: KubeControlPlaneRecord, graceMs = 5_000): Promise<void> {
   const pids = [rec.pids.controllerManager, rec.pids.apiserver, rec.pids.etcd].filter((p): p is number => !!p);
   for (const pid of pids) signalProcess(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
