@@ -3,7 +3,7 @@
  * the labs of the machine), `weft` run against it, and the teardown every bench ends with.
  */
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,10 +25,22 @@ export function benchLabs(bench: string) {
     if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
     return r.stdout;
   };
+  /** `weft ARGS` without blocking the event loop (for a bench that watches something meanwhile). */
+  const weftAsync = (args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`weft ${args.join(' ')}: exit ${code}: ${err}`)),
+      );
+    });
   /** Takes `labs` down (whatever state they are in) and removes the root. */
   const teardown = (labs: readonly string[]): void => {
     for (const name of labs) spawnSync(process.execPath, [CLI, 'lab', 'down', '--name', name], { env });
     rmSync(root, { recursive: true, force: true });
   };
-  return { root, env, weft, teardown };
+  return { root, env, weft, weftAsync, teardown };
 }

@@ -19,7 +19,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { LabPaths } from '../src/lab/lab-state.js';
 import { benchLabs } from './bench-labs.js';
 import { report, type BenchRow } from './report.js';
@@ -27,8 +26,7 @@ import { report, type BenchRow } from './report.js';
 const NODES = Number(process.env.WEFT_BENCH_CONVERGENCE_NODES ?? 20);
 const JOINS = Number(process.env.WEFT_BENCH_CONVERGENCE_JOINS ?? 5);
 const BACKENDS = ['bgp', 'vxlan'] as const;
-const { weft, teardown, env, root } = benchLabs('convergence');
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const { weft, weftAsync, teardown, root } = benchLabs('convergence');
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -86,18 +84,6 @@ interface NodeDoc {
 }
 
 /** `weft ARGS` without blocking the event loop (the watch's lines are timed as they come). */
-function weftAsync(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`weft ${args.join(' ')}: exit ${code}: ${err}`)),
-    );
-  });
-}
 
 /** The agent log of `node` in lab `lab` under the bench's root. */
 function agentLog(root: string, lab: string, node: string): string {

@@ -42,8 +42,7 @@ const JOINS = Number(process.env.WEFT_BENCH_PEERS_JOINS ?? 5);
 const ROUNDS = Number(process.env.WEFT_BENCH_PEERS_ROUNDS ?? 5);
 const PARTS = (process.env.WEFT_BENCH_PEERS_PARTS ?? 'traffic,join').split(',');
 const NS = 'bench';
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const { root, env, weft, teardown } = benchLabs('peers');
+const { root, weft, weftAsync, teardown } = benchLabs('peers');
 const exec = new NodeExec();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
@@ -158,18 +157,6 @@ class RouteWatch {
   }
 }
 
-function weftAsync(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`weft ${args.join(' ')}: exit ${code}: ${err}`)),
-    );
-  });
-}
 
 /** When the agent of `node` logged "subnet lease held" at or after `after` (epoch ms), if it did. */
 function leaseHeldAt(lab: string, node: string, after: number): number | undefined {

@@ -12,6 +12,7 @@
  * serving certificate names. Skipped, with the reason, when Kubernetes is not built.
  */
 
+import { agentHealth, agentNodeStatus } from './support/agent-status.js';
 import { rbacResourceOf } from '../src/lab/lab-kube.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,14 +22,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Cluster, waitFor, type ClusterNode } from './support/cluster.js';
-import { inNs, ipJson, requireRoot } from './support/netns.js';
+import { ipJson, requireRoot } from './support/netns.js';
 import { ping } from './support/traffic.js';
 import { createNamespace, kubeMissing, podManifest, putNode, TestControlPlane } from './support/kube.js';
 import { KubeClient, loadKubeconfig, NODE_RESOURCE, resourceOf } from '../src/adapters/kube-api.js';
 import { adminTls, startApiServer, waitApiServer, writeKubeconfig } from '../src/lab/kube-control-plane.js';
 import { signalProcess } from '../src/adapters/proc.js';
 import { FLANNEL_ANNOTATIONS } from '../src/agent/kube-subnet-lease.js';
-import type { NodeStatusDocument } from '../src/agent/node-status.js';
 
 const missing = kubeMissing();
 const RBAC_FILE = fileURLToPath(new URL('../../deploy/weft.yaml', import.meta.url));
@@ -37,25 +37,6 @@ let cluster: Cluster;
 const cp = new TestControlPlane();
 let admin: KubeClient;
 const relays: ChildProcess[] = [];
-
-function health(ns: string): { status: number; body: string } | undefined {
-  const r = inNs(ns, [
-    process.execPath,
-    '-e',
-    "fetch('http://127.0.0.1:9777/healthz').then(async r => { process.stdout.write(r.status + '\\n' + await r.text()) }, () => process.exit(1))",
-  ]);
-  if (r.status !== 0) return undefined;
-  const [status, ...body] = r.stdout.split('\n');
-  return { status: Number(status), body: body.join('\n') };
-}
-
-function nodeStatus(runDir: string): NodeStatusDocument | undefined {
-  try {
-    return JSON.parse(readFileSync(join(runDir, 'node-status.json'), 'utf8')) as NodeStatusDocument;
-  } catch {
-    return undefined;
-  }
-}
 
 /** 127.0.0.1:6443 in the node's namespace → a unix socket → the API server on the host's loopback. */
 function relay(node: ClusterNode, apiPort: number): void {
@@ -256,7 +237,7 @@ test(
     const h = await waitFor(
       '/healthz names the kubeconfig',
       () => {
-        const r = health(n3.ns);
+        const r = agentHealth(n3.ns);
         return r && r.status === 503 && r.body.includes('kubeconfig') ? r : undefined;
       },
       30_000,
@@ -266,14 +247,14 @@ test(
       /not ready: subnet starting: cannot hold a subnet lease: kubeconfig .*n3\.kubeconfig: not YAML or JSON/,
     );
     const doc = await waitFor('the node status document says why', () =>
-      nodeStatus(n3.runDir)?.controllers.find((c) => c.name === 'subnet')?.lastError
-        ? nodeStatus(n3.runDir)
+      agentNodeStatus(n3.runDir)?.controllers.find((c) => c.name === 'subnet')?.lastError
+        ? agentNodeStatus(n3.runDir)
         : undefined,
     );
     assert.match(doc.controllers.find((c) => c.name === 'subnet')!.lastError!, /n3\.kubeconfig: not YAML or JSON/);
     assert.equal(cluster.subnetEnv(n3), undefined, 'no subnet.env: no pod starts here');
     writeFileSync(bad, readFileSync(agentKubeconfig));
-    await waitFor('/healthz 200', () => (health(n3.ns)?.status === 200 ? true : undefined), 60_000);
+    await waitFor('/healthz 200', () => (agentHealth(n3.ns)?.status === 200 ? true : undefined), 60_000);
     assert.match(cluster.subnetEnv(n3) ?? '', /FLANNEL_SUBNET=10\.244\./);
     await cluster.stopAgent(n3);
   },

@@ -5,6 +5,7 @@
  * node and turns Ready, without being restarted. A bad config still exits at once, naming it.
  */
 
+import { agentHealth, agentNodeStatus } from './support/agent-status.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,6 @@ import { join } from 'node:path';
 import { Cluster, waitFor } from './support/cluster.js';
 import { EtcdServer } from './support/etcd.js';
 import { inNs, requireRoot } from './support/netns.js';
-import type { NodeStatusDocument } from '../src/agent/node-status.js';
 
 requireRoot();
 const work = `/tmp/weft-asr-test-${process.pid}`;
@@ -21,25 +21,6 @@ const etcd = new EtcdServer({ host: '10.99.0.254' });
 // Where EtcdServer will listen once started in the segment namespace (its fixed port there).
 const storeArgs = ['--store', 'etcd', '--etcd-endpoints', 'http://10.99.0.254:2379'];
 let netConf = '';
-
-function health(ns: string): { status: number; body: string } | undefined {
-  const r = inNs(ns, [
-    process.execPath,
-    '-e',
-    "fetch('http://127.0.0.1:9777/healthz').then(async r => { process.stdout.write(r.status + '\\n' + await r.text()) }, () => process.exit(1))",
-  ]);
-  if (r.status !== 0) return undefined;
-  const [status, ...body] = r.stdout.split('\n');
-  return { status: Number(status), body: body.join('\n') };
-}
-
-function nodeStatus(runDir: string): NodeStatusDocument | undefined {
-  try {
-    return JSON.parse(readFileSync(join(runDir, 'node-status.json'), 'utf8')) as NodeStatusDocument;
-  } catch {
-    return undefined;
-  }
-}
 
 before(async () => {
   await cluster.build(1);
@@ -82,7 +63,7 @@ test(
       '/healthz answers NotReady, naming the store',
       () => {
         // Before its first attempt fails the subnet controller says only "starting".
-        const h = health(n.ns);
+        const h = agentHealth(n.ns);
         return h && h.status === 503 && !h.body.startsWith('not ready: subnet starting: starting') ? h : undefined;
       },
       20_000,
@@ -92,7 +73,7 @@ test(
     const doc = await waitFor(
       'the node status document says why',
       () => {
-        const d = nodeStatus(n.runDir);
+        const d = agentNodeStatus(n.runDir);
         return d?.controllers.find((c) => c.name === 'subnet')?.lastError ? d : undefined;
       },
       20_000,
@@ -122,7 +103,7 @@ test(
     const ready = await waitFor(
       '/healthz answers 200',
       () => {
-        const h = health(n.ns);
+        const h = agentHealth(n.ns);
         return h && h.status === 200 ? h : undefined;
       },
       30_000,
@@ -132,7 +113,7 @@ test(
     const after = await waitFor(
       'the node status document says ready',
       () => {
-        const d = nodeStatus(n.runDir);
+        const d = agentNodeStatus(n.runDir);
         return d?.ready ? d : undefined;
       },
       10_000,
