@@ -157,7 +157,6 @@ class RouteWatch {
   }
 }
 
-
 /** When the agent of `node` logged "subnet lease held" at or after `after` (epoch ms), if it did. */
 function leaseHeldAt(lab: string, node: string, after: number): number | undefined {
   let at: number | undefined;
