@@ -24,6 +24,7 @@
  */
 
 import { spawn, spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -36,7 +37,10 @@ import { LabClient } from '../src/lab/client.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
 
 const ALL_PARTS = ['bringup', 'pods', 'policy'] as const;
-const PARTS = new Set((process.env.WEFT_BENCH_KUBE ?? ALL_PARTS.join(',')).split(','));
+const PARTS = new Set((process.env.WEFT_BENCH_KUBE || ALL_PARTS.join(',')).split(','));
+for (const p of PARTS)
+  if (!(ALL_PARTS as readonly string[]).includes(p))
+    throw new Error(`WEFT_BENCH_KUBE: unknown part "${p}" (want some of ${ALL_PARTS.join(',')})`);
 const RESULT_KEY: Record<(typeof ALL_PARTS)[number], string> = {
   bringup: 'bringUp',
   pods: 'pods',
@@ -130,8 +134,12 @@ interface PodTimes {
   latencies: number[];
   /** `weft apply` started → every pod Running (ms). */
   totalMs: number;
+  /** Per pod: `weft apply` started → first list showing it Running (ms): what the user waits. */
+  fromApply: number[];
   /** `weft apply` started → it returned (ms). */
   applyMs: number;
+  /** Median time one list of the pods took (ms): with the 50 ms pause, the resolution of the times. */
+  listMs: number;
 }
 
 /** Creates PODS pods in one `weft apply --no-wait` and times each to Running by listing the lab's store. */
@@ -148,10 +156,13 @@ async function podsOn(name: string, api: Api): Promise<PodTimes> {
     const applying = weftAsync(['apply', '--lab', name, '--no-wait', '-f', '-'], podsManifest('bench', PODS, IMAGE))
       .then(() => (applyMs = performance.now() - t0))
       .catch((err: unknown) => (applyError = err));
+    const lists: number[] = [];
     while (running.size < PODS) {
       if (applyError) throw applyError;
+      const listed = performance.now();
       const pods = (await client.store.list('Pod')).filter((p) => p.object.metadata.namespace === 'bench');
       const now = performance.now();
+      lists.push(now - listed);
       for (const p of pods) {
         const key = p.object.metadata.name;
         if (!seen.has(key)) seen.set(key, now);
@@ -164,7 +175,13 @@ async function podsOn(name: string, api: Api): Promise<PodTimes> {
     }
     const totalMs = performance.now() - t0;
     await applying;
-    return { latencies: [...running].map(([k, at]) => at - seen.get(k)!), totalMs, applyMs };
+    return {
+      latencies: [...running].map(([k, at]) => at - seen.get(k)!),
+      fromApply: [...running.values()].map((at) => at - t0),
+      totalMs,
+      applyMs,
+      listMs: median(lists),
+    };
   } finally {
     await client.close();
     weft(['lab', 'down', '--name', name]);
@@ -185,8 +202,11 @@ async function pods(): Promise<void> {
   const summary = (t: PodTimes) => ({
     p50Ms: median(t.latencies),
     p99Ms: percentile(t.latencies, 99),
+    fromApplyP50Ms: median(t.fromApply),
+    fromApplyP99Ms: percentile(t.fromApply, 99),
     allRunningMs: t.totalMs,
     applyMs: t.applyMs,
+    listMs: t.listMs,
     latenciesMs: t.latencies.map((x) => Math.round(x)),
   });
   results.pods = {
@@ -206,8 +226,15 @@ async function pods(): Promise<void> {
       weft: `${f(k).toFixed(0)} ms --api kube`,
       baseline: `${f(e).toFixed(0)} ms embedded`,
       ratio: `${(f(k) / f(e)).toFixed(1)}x`,
-      note: `3 nodes; first seen → Running seen, ${POLL_MS} ms lists`,
+      note: `3 nodes; first seen → Running seen; a list took ${k.listMs.toFixed(0)} / ${e.listMs.toFixed(0)} ms`,
     });
+  rows.push({
+    what: `weft apply started → pod Running, p50`,
+    weft: `${median(k.fromApply).toFixed(0)} ms --api kube`,
+    baseline: `${median(e.fromApply).toFixed(0)} ms embedded`,
+    ratio: `${(median(k.fromApply) / median(e.fromApply)).toFixed(1)}x`,
+    note: `p99 ${percentile(k.fromApply, 99).toFixed(0)} / ${percentile(e.fromApply, 99).toFixed(0)} ms`,
+  });
   rows.push({
     what: `${PODS} pods apply → all Running`,
     weft: `${secs(k.totalMs)} --api kube`,
@@ -229,6 +256,8 @@ const DENY =
 interface PolicyTimes {
   enforceMs: number[];
   liftMs: number[];
+  /** `weft apply` of the policy started → it returned: the CLI and the store (or API server) alone. */
+  applyReturnMs: number[];
 }
 
 async function policyOn(name: string, api: Api): Promise<PolicyTimes> {
@@ -254,11 +283,12 @@ async function policyOn(name: string, api: Api): Promise<PolicyTimes> {
     };
     child.stdin.write(`${ip} 80\n`);
     await next('the first connection');
-    const times: PolicyTimes = { enforceMs: [], liftMs: [] };
+    const times: PolicyTimes = { enforceMs: [], liftMs: [], applyReturnMs: [] };
     for (let i = 0; i < TRIALS; i++) {
       child.stdin.write(`${ip} 80 fail\n`);
       const t0 = Date.now();
       await weftAsync(['apply', '--lab', name, '-f', '-'], DENY);
+      times.applyReturnMs.push(Date.now() - t0);
       times.enforceMs.push((await next('the policy to drop connections')) - t0);
       child.stdin.write(`${ip} 80\n`);
       const t1 = Date.now();
@@ -288,12 +318,13 @@ async function policy(): Promise<void> {
     trials: TRIALS,
     nodes: 3,
     how: 'client on n1 connects to server on n2 (100 ms per try) until three fail in a row; from weft apply started',
-    kube: { enforce: summary(k.enforceMs), lift: summary(k.liftMs) },
-    embedded: { enforce: summary(e.enforceMs), lift: summary(e.liftMs) },
+    kube: { enforce: summary(k.enforceMs), lift: summary(k.liftMs), applyReturn: summary(k.applyReturnMs) },
+    embedded: { enforce: summary(e.enforceMs), lift: summary(e.liftMs), applyReturn: summary(e.applyReturnMs) },
   };
   for (const [what, pick] of [
     ['deny policy apply → traffic dropped', (t: PolicyTimes) => t.enforceMs],
     ['policy delete → traffic again', (t: PolicyTimes) => t.liftMs],
+    ['deny policy: weft apply returned', (t: PolicyTimes) => t.applyReturnMs],
   ] as const)
     rows.push({
       what: `${what}, p50`,
@@ -308,9 +339,14 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/kube: run as root');
   if (!findKubeBinaries())
     throw new Error('bench/kube: the Kubernetes binaries are not built (scripts/setup.sh builds them)');
+  const load = () => loadavg().map((x) => Number(x.toFixed(2)));
+  const loadBefore = load();
   if (PARTS.has('bringup')) await bringUp();
   if (PARTS.has('pods')) await pods();
   if (PARTS.has('policy')) await policy();
+  // The machine's load (1, 5, 15 min) around the run: the figures of a busy machine say so.
+  results.loadAverage = { before: loadBefore, after: load(), cores: cpus().length };
+  console.error(`load average before ${loadBefore.join(' ')}, after ${load().join(' ')} (${cpus().length} cores)`);
   carryParts(
     'kube',
     ALL_PARTS.map((p) => RESULT_KEY[p]),
