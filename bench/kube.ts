@@ -14,7 +14,8 @@
  *   NetworkPolicy that denies all ingress to the server until the first connect that fails (three
  *   in a row), and from `weft delete` of it until connects succeed again. Real traffic, not the
  *   agents' revisions: with --api kube an agent's cache revision for quiet kinds moves only with
- *   watch bookmarks. Median and p99 over the trials; 3-node labs.
+ *   watch bookmarks. Each trial also applies the policy in this process (LabClient.apply, what
+ *   `weft apply` runs) to take the CLI's own start out. Median and p99 over the trials; 3-node labs.
  * Prints a table and writes bench/results/kube.json. Not a test: it asserts nothing about time.
  *
  * Run: npm run bench   (as root, with the Kubernetes binaries built), or node dist/bench/kube.js with
@@ -35,6 +36,7 @@ import { carryParts, median, percentile, report, type BenchRow } from './report.
 import { NodeExec } from '../src/adapters/exec.js';
 import { LabClient } from '../src/lab/client.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
+import { parseManifestLocated } from '../src/core/k8s/parse.js';
 
 const ALL_PARTS = ['bringup', 'pods', 'policy'] as const;
 const PARTS = new Set((process.env.WEFT_BENCH_KUBE || ALL_PARTS.join(',')).split(','));
@@ -258,6 +260,8 @@ interface PolicyTimes {
   liftMs: number[];
   /** `weft apply` of the policy started → it returned: the CLI and the store (or API server) alone. */
   applyReturnMs: number[];
+  /** The same apply → dropped, written by LabClient in this process (what `weft apply` runs, without its start). */
+  inProcessEnforceMs: number[];
 }
 
 async function policyOn(name: string, api: Api): Promise<PolicyTimes> {
@@ -283,7 +287,8 @@ async function policyOn(name: string, api: Api): Promise<PolicyTimes> {
     };
     child.stdin.write(`${ip} 80\n`);
     await next('the first connection');
-    const times: PolicyTimes = { enforceMs: [], liftMs: [], applyReturnMs: [] };
+    const times: PolicyTimes = { enforceMs: [], liftMs: [], applyReturnMs: [], inProcessEnforceMs: [] };
+    const deny = parseManifestLocated(DENY).map((l) => ({ object: l.object, where: `deny: ${l.where}` }));
     for (let i = 0; i < TRIALS; i++) {
       child.stdin.write(`${ip} 80 fail\n`);
       const t0 = Date.now();
@@ -294,6 +299,14 @@ async function policyOn(name: string, api: Api): Promise<PolicyTimes> {
       const t1 = Date.now();
       await weftAsync(['delete', '--lab', name, '-f', '-'], DENY);
       times.liftMs.push((await next('connections after the policy is deleted')) - t1);
+      // Again without the CLI's process: the store (or API server) and the agents alone.
+      child.stdin.write(`${ip} 80 fail\n`);
+      const t2 = Date.now();
+      await client.apply(deny);
+      times.inProcessEnforceMs.push((await next('the policy to drop connections')) - t2);
+      child.stdin.write(`${ip} 80\n`);
+      await client.delete(deny, false);
+      await next('connections after the policy is deleted');
     }
     return times;
   } finally {
@@ -308,7 +321,7 @@ async function policy(): Promise<void> {
   for (const api of APIS) {
     times[api] = await policyOn(labName('n', api), api);
     console.error(
-      `policy --api ${api}: enforced ${times[api].enforceMs.join(', ')} ms; lifted ${times[api].liftMs.join(', ')} ms`,
+      `policy --api ${api}: enforced ${times[api].enforceMs.join(', ')} ms; lifted ${times[api].liftMs.join(', ')} ms; in-process ${times[api].inProcessEnforceMs.join(', ')} ms`,
     );
   }
   const k = times.kube!;
@@ -318,13 +331,24 @@ async function policy(): Promise<void> {
     trials: TRIALS,
     nodes: 3,
     how: 'client on n1 connects to server on n2 (100 ms per try) until three fail in a row; from weft apply started',
-    kube: { enforce: summary(k.enforceMs), lift: summary(k.liftMs), applyReturn: summary(k.applyReturnMs) },
-    embedded: { enforce: summary(e.enforceMs), lift: summary(e.liftMs), applyReturn: summary(e.applyReturnMs) },
+    kube: {
+      enforce: summary(k.enforceMs),
+      lift: summary(k.liftMs),
+      applyReturn: summary(k.applyReturnMs),
+      inProcessEnforce: summary(k.inProcessEnforceMs),
+    },
+    embedded: {
+      enforce: summary(e.enforceMs),
+      lift: summary(e.liftMs),
+      applyReturn: summary(e.applyReturnMs),
+      inProcessEnforce: summary(e.inProcessEnforceMs),
+    },
   };
   for (const [what, pick] of [
     ['deny policy apply → traffic dropped', (t: PolicyTimes) => t.enforceMs],
     ['policy delete → traffic again', (t: PolicyTimes) => t.liftMs],
     ['deny policy: weft apply returned', (t: PolicyTimes) => t.applyReturnMs],
+    ['deny policy stored in-process → dropped', (t: PolicyTimes) => t.inProcessEnforceMs],
   ] as const)
     rows.push({
       what: `${what}, p50`,
