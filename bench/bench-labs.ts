@@ -25,17 +25,19 @@ export function benchLabs(bench: string) {
     if (r.status !== 0) throw new Error(`weft ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
     return r.stdout;
   };
-  /** `weft ARGS` without blocking the event loop (for a bench that watches something meanwhile). */
-  const weftAsync = (args: string[]): Promise<string> =>
+  /** `weft` without blocking the event loop (so a bench can watch while it runs); rejects like `weft`. */
+  const weftAsync = (args: string[], input?: string): Promise<string> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
       child.on('close', (code) =>
-        code === 0 ? resolve(out) : reject(new Error(`weft ${args.join(' ')}: exit ${code}: ${err}`)),
+        code === 0 ? resolve(stdout) : reject(new Error(`weft ${args.join(' ')}: exit ${code}: ${stderr}`)),
       );
+      child.stdin.end(input ?? '');
     });
   /** Takes `labs` down (whatever state they are in) and removes the root. */
   const teardown = (labs: readonly string[]): void => {
@@ -43,4 +45,19 @@ export function benchLabs(bench: string) {
     rmSync(root, { recursive: true, force: true });
   };
   return { root, env, weft, weftAsync, teardown };
+}
+
+/**
+ * A Namespace and `count` pods p0..p<count-1> in it, each serving 80 on TCP and UDP: one manifest.
+ * With `image` (the API server requires one; the lab's runner serves the ports whatever it says).
+ */
+export function podsManifest(ns: string, count: number, image?: string): string {
+  const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`];
+  const img = image ? `, image: ${image}` : '';
+  for (let i = 0; i < count; i++) {
+    docs.push(
+      `apiVersion: v1\nkind: Pod\nmetadata: { name: p${i}, namespace: ${ns} }\nspec: { containers: [{ name: s${img}, ports: [{ containerPort: 80 }, { containerPort: 80, protocol: UDP }] }] }\n`,
+    );
+  }
+  return docs.join('---\n');
 }

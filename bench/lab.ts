@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawn, spawnSync } from 'node:child_process';
-import { benchLabs } from './bench-labs.js';
+import { benchLabs, podsManifest } from './bench-labs.js';
 import { carryParts, report, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { SqliteObjectStore } from '../src/adapters/object-store-sqlite.js';
@@ -107,16 +107,6 @@ async function waitNodesReady(name: string, count: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`lab ${name}: nodes not all Ready after 2 min`);
-}
-
-function podsManifest(ns: string, count: number): string {
-  const docs = [`apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`];
-  for (let i = 0; i < count; i++) {
-    docs.push(
-      `apiVersion: v1\nkind: Pod\nmetadata: { name: p${i}, namespace: ${ns} }\nspec: { containers: [{ name: s, ports: [{ containerPort: 80 }, { containerPort: 80, protocol: UDP }] }] }\n`,
-    );
-  }
-  return docs.join('---\n');
 }
 
 async function waitRunning(name: string, count: number): Promise<void> {

@@ -50,3 +50,10 @@ export function carryParts(
   }
   if (Object.keys(carried).length > 0) results.carried = carried;
 }
+
+/** The median (the lower middle of an even count). */
+export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+
+/** Nearest-rank percentile. */
+export const percentile = (xs: readonly number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
