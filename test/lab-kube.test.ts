@@ -11,7 +11,8 @@
  * 9 pods made with `kubectl apply`, each with an address from its Node's podCIDR (the controller
  * manager's allocation, read by the agents' kube subnet manager), every pair connected on 80/TCP
  * and 81/UDP, and the NetworkPolicy smoke scenarios (applied through the API) enforced by agents
- * that read the cluster from the API server. Skipped (saying why) where the binaries are not
+ * that read the cluster from the API server; and a Service made with kubectl (ClusterIP and
+ * EndpointSlice from Kubernetes) balanced by the agents. Skipped (saying why) where the binaries are not
  * built, a failure in CI.
  */
 
@@ -209,5 +210,48 @@ for (const backend of ['vxlan', 'host-gw'] as const)
       });
 
       for (const name of SMOKE_SCENARIOS) test(`policy through the API: ${name}`, () => policySmoke(lab, name));
+
+      test('a Service made with kubectl: its ClusterIP from the API server, its EndpointSlice from the controller manager, balanced by the agents', async () => {
+        const svc = `apiVersion: v1\nkind: Service\nmetadata: {name: ab, namespace: x}\nspec: {selector: {pod: a}, ports: [{port: 8080, targetPort: 80}]}\n`;
+        const r = sh([findKubeBinaries()!.kubectl, '--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: svc });
+        assert.equal(r.status, 0, r.stderr);
+        const slice = await waitFor("the controller manager's EndpointSlice for x/ab", () => {
+          const out = kubectl([
+            'get',
+            'endpointslices',
+            '-n',
+            'x',
+            '-l',
+            'kubernetes.io/service-name=ab',
+            '-o',
+            'json',
+          ]);
+          const items = (JSON.parse(out.stdout) as { items: Array<{ endpoints?: Array<{ addresses: string[] }> }> })
+            .items;
+          return items[0]?.endpoints?.length === 1 ? items[0] : undefined;
+        });
+        const podA = lab.pods().find((p) => p.metadata.namespace === 'x' && p.metadata.name === 'a')!;
+        assert.deepEqual(slice.endpoints?.[0]?.addresses, [podA.status.podIP]);
+        const probe = await waitFor('y/b to reach x/ab through its ClusterIP', () => {
+          const out = lab.weft([
+            'probe',
+            '--to',
+            'service/x/ab',
+            '-n',
+            'y',
+            '-l',
+            'pod=b',
+            '--connections',
+            '4',
+            '-o',
+            'json',
+          ]);
+          const doc = JSON.parse(out.stdout || '{}') as {
+            results?: Array<{ from: string; answers: Record<string, number> }>;
+          };
+          return doc.results?.[0]?.answers['x/a'] === 4 ? doc : undefined;
+        });
+        assert.equal(probe.results?.[0]?.from, 'y/b');
+      });
     },
   );
