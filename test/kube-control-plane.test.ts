@@ -91,8 +91,11 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
 
   test("deploy/weft.yaml: the agent's ServiceAccount may do exactly what the agent does", () => {
     must(['apply', '-f', DEPLOY]);
-    const can = (verb: string, resource: string) =>
-      kubectl(['auth', 'can-i', verb, resource, '--as', AGENT]).stdout.trim();
+    // RESOURCE/SUB asks for a subresource (kubectl's own RESOURCE/NAME would name an object).
+    const can = (verb: string, resource: string) => {
+      const [r, sub] = resource.split('/');
+      return kubectl(['auth', 'can-i', verb, r!, ...(sub ? ['--subresource', sub] : []), '--as', AGENT]).stdout.trim();
+    };
     const allowed: Array<[string, string]> = [
       ['get', 'nodes'],
       ['list', 'nodes'],
