@@ -77,24 +77,25 @@ function lab(name: string) {
   return {
     w,
     apply: (docs: object[]) => w(['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n---\n')),
-    wrk: (url: string, seconds: number, host?: string) =>
-      parseWrk(
-        w([
-          'exec',
-          '-n',
-          NS,
-          'client',
-          '--',
-          'wrk',
-          '-t2',
-          `-c${CONNECTIONS}`,
-          `-d${seconds}s`,
-          '--latency',
-          ...(host ? ['-H', `Host: ${host}`] : []),
-          url,
-        ]),
-      ),
+    wrk: (url: string, seconds: number, host?: string) => parseWrk(w(['exec', ...wrkArgs(url, seconds, host)])),
   };
+}
+
+/** `weft exec`'s arguments after the lab: wrk in the client pod against `url` (with a Host header). */
+function wrkArgs(url: string, seconds: number, host?: string): string[] {
+  return [
+    '-n',
+    NS,
+    'client',
+    '--',
+    'wrk',
+    '-t2',
+    `-c${CONNECTIONS}`,
+    `-d${seconds}s`,
+    '--latency',
+    ...(host ? ['-H', `Host: ${host}`] : []),
+    url,
+  ];
 }
 
 async function waitUntil(what: string, check: () => boolean, timeoutMs = 120_000): Promise<void> {
@@ -216,24 +217,7 @@ async function main(): Promise<void> {
   const wrkSeconds = 10;
   const wrk = spawn(
     process.execPath,
-    [
-      CLI,
-      'exec',
-      '--lab',
-      'ingb1',
-      '-n',
-      NS,
-      'client',
-      '--',
-      'wrk',
-      '-t2',
-      `-c${CONNECTIONS}`,
-      `-d${wrkSeconds}s`,
-      '--latency',
-      '-H',
-      `Host: ${HOST}`,
-      `http://${one.lb}/`,
-    ],
+    [CLI, 'exec', '--lab', 'ingb1', ...wrkArgs(`http://${one.lb}/`, wrkSeconds, HOST)],
     { env: { ...process.env, WEFT_LAB_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   // And a curl loop from outside the cluster, a new connection per request.

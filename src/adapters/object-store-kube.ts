@@ -23,68 +23,9 @@
 import type { K8sKind, K8sObject, ObjectOfKind, PodStatus } from '../core/k8s/objects.js';
 import { KIND_INFO } from '../core/k8s/kinds.js';
 import { keyOf, RevisionConflictError, type ObjectKey } from '../core/k8s/object-key.js';
-import { objectFromApi } from '../core/k8s/from-api.js';
+import { nodeInfoFromApi, objectFromApi, podStatusToApi, type KubeNodeJson } from '../core/k8s/from-api.js';
 import type { Change, CommitAction, NodeInfo, ObjectStore, Stored } from '../ports/object-store.js';
 import { KubeApiError, NODE_RESOURCE, resourceOf, resourcePath, type KubeClient, type KubeObject } from './kube-api.js';
-
-interface KubeNodeJson {
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec?: { podCIDR?: string };
-  status?: {
-    addresses?: Array<{ type: string; address: string }>;
-    conditions?: Array<{ type: string; status: string; message?: string; lastHeartbeatTime?: string }>;
-  };
-}
-
-/** A Node as weft's NodeInfo (what `weft get nodes` shows). */
-export function nodeInfoFromApi(n: KubeNodeJson): NodeInfo {
-  const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
-  const backend = n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'];
-  return {
-    name: n.metadata.name,
-    internalIP: n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '',
-    ...(n.spec?.podCIDR ? { podCIDR: n.spec.podCIDR } : {}),
-    ...(backend ? { backend } : {}),
-    ready: ready?.status === 'True',
-    ...(ready && ready.status !== 'True' && ready.message ? { message: ready.message } : {}),
-    heartbeat: ready?.lastHeartbeatTime ?? '',
-  };
-}
-
-/**
- * The API's form of a weft pod status (the status subresource's body). `containers` are the pod's
- * container names: kubelet reports every container (kubectl's READY column counts them), and the
- * lab's kubelet reports only those that run programs, so the others get a status here: running
- * since the pod started, ready when the pod is.
- */
-function podStatusToApi(s: PodStatus, containers: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = { phase: s.phase };
-  if (s.message !== undefined) out.message = s.message;
-  if (s.podIP !== undefined) out.podIP = s.podIP;
-  if (s.podIPs !== undefined) out.podIPs = s.podIPs;
-  if (s.hostIP !== undefined) {
-    out.hostIP = s.hostIP;
-    out.hostIPs = [{ ip: s.hostIP }];
-  }
-  if (s.conditions !== undefined) out.conditions = s.conditions;
-  if (s.startTime !== undefined) out.startTime = s.startTime;
-  const ready = s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  const reported = new Map((s.containerStatuses ?? []).map((c) => [c.name, c]));
-  if (s.phase === 'Running' || reported.size > 0)
-    // image and imageID are required by the API's validation of a status; the lab runs no images.
-    out.containerStatuses = containers.map((name) => ({
-      image: 'weft-lab',
-      imageID: '',
-      ...(reported.get(name) ?? {
-        name,
-        ready,
-        restartCount: 0,
-        started: true,
-        state: { running: { startedAt: s.startTime ?? new Date().toISOString() } },
-      }),
-    }));
-  return out;
-}
 
 /** Server-side apply's content type; JSON is YAML. */
 const APPLY_PATCH = 'application/apply-patch+yaml';
@@ -104,7 +45,10 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async revision(): Promise<number> {
-    const l = await (await this.clientReady).list(resourceOf('Namespace'), { limit: 1 });
+    // One page of one namespace: its resourceVersion is the store's (list() would read every page).
+    const l = await (
+      await this.clientReady
+    ).request<{ metadata: { resourceVersion?: string } }>('GET', `${resourcePath(resourceOf('Namespace'))}?limit=1`);
     return Number(l.metadata.resourceVersion ?? 0);
   }
 

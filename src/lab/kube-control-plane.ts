@@ -25,6 +25,7 @@ import { signalProcess } from '../adapters/proc.js';
 import { processCommandLine } from '../adapters/daemon.js';
 import { singleEtcdArgs } from './etcd-args.js';
 import { makeCa, makeLeaf, type LabCa } from './lab-pki.js';
+import { addToIp, formatIp, networkOf, parseCidr } from '../core/net/ip.js';
 
 /** The release scripts/build-kube.sh builds (keep the two in step). */
 export const KUBE_VERSION = '1.34.4';
@@ -247,14 +248,11 @@ async function makeFiles(spec: KubeControlPlaneSpec): Promise<Files> {
   return f;
 }
 
-/** The first address of an IPv4 CIDR (the `kubernetes` Service's ClusterIP). */
+/** The first address of a CIDR (the `kubernetes` Service's ClusterIP). */
 export function firstServiceAddress(cidr: string): string {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m) throw new Error(`service CIDR "${cidr}": not an IPv4 CIDR`);
-  const n = ((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) >>> 0;
-  const mask = +m[5]! === 0 ? 0 : (0xffffffff << (32 - +m[5]!)) >>> 0;
-  const first = ((n & mask) + 1) >>> 0;
-  return [24, 16, 8, 0].map((s) => (first >>> s) & 255).join('.');
+  const ip = addToIp(networkOf(parseCidr(cidr)).address, 1n);
+  if (!ip) throw new Error(`service CIDR "${cidr}": has no first address`);
+  return formatIp(ip);
 }
 
 /**

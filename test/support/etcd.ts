@@ -9,25 +9,15 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { singleEtcdArgs } from '../../src/lab/etcd-args.js';
+import { freeLoopbackPort } from '../../src/lab/kube-control-plane.js';
 
 export const ETCD_BIN = '/usr/bin/etcd';
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = freeLoopbackPort;
 
 export interface EtcdOptions {
   /** Run inside this named namespace (via ip netns exec). */

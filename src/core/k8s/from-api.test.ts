@@ -2,7 +2,7 @@
 // status, defaults, fields weft refuses in manifests, and objects it cannot read at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { objectFromApi, podStatusFromApi } from './from-api.js';
+import { nodeInfoFromApi, objectFromApi, podStatusFromApi, podStatusToApi } from './from-api.js';
 
 const meta = (name: string, namespace?: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -246,4 +246,69 @@ test('pod status: an unknown phase is Unknown, conditions weft does not model ar
     conditions: [],
   });
   assert.equal(podStatusFromApi(undefined), undefined);
+});
+
+test('a pod status for the API reports every container (ready with the pod), keeps the ones the kubelet reported, and adds image fields', () => {
+  const status = podStatusToApi(
+    {
+      phase: 'Running',
+      podIP: '10.244.0.7',
+      hostIP: '10.99.0.1',
+      startTime: '2026-12-07T00:00:00Z',
+      conditions: [{ type: 'Ready', status: 'True' }],
+      containerStatuses: [
+        {
+          name: 'prog',
+          ready: false,
+          started: true,
+          restartCount: 2,
+          state: { waiting: { reason: 'CrashLoopBackOff' } },
+        },
+      ],
+    },
+    ['serve', 'prog'],
+  );
+  assert.deepEqual(status.hostIPs, [{ ip: '10.99.0.1' }]);
+  assert.deepEqual(status.containerStatuses, [
+    {
+      image: 'weft-lab',
+      imageID: '',
+      name: 'serve',
+      ready: true,
+      restartCount: 0,
+      started: true,
+      state: { running: { startedAt: '2026-12-07T00:00:00Z' } },
+    },
+    {
+      image: 'weft-lab',
+      imageID: '',
+      name: 'prog',
+      ready: false,
+      started: true,
+      restartCount: 2,
+      state: { waiting: { reason: 'CrashLoopBackOff' } },
+    },
+  ]);
+  assert.equal(podStatusToApi({ phase: 'Pending' }, ['serve']).containerStatuses, undefined, 'none before it runs');
+});
+
+test('a Node as NodeInfo: podCIDR, InternalIP, Flannel backend, readiness and its message only when not ready', () => {
+  const node = (status: string, message?: string) =>
+    nodeInfoFromApi({
+      metadata: { name: 'n1', annotations: { 'flannel.alpha.coreos.com/backend-type': 'vxlan' } },
+      spec: { podCIDR: '10.244.1.0/24' },
+      status: {
+        addresses: [{ type: 'InternalIP', address: '10.99.0.1' }],
+        conditions: [{ type: 'Ready', status, lastHeartbeatTime: 't', ...(message ? { message } : {}) }],
+      },
+    });
+  assert.deepEqual(node('True', 'fine'), {
+    name: 'n1',
+    internalIP: '10.99.0.1',
+    podCIDR: '10.244.1.0/24',
+    backend: 'vxlan',
+    ready: true,
+    heartbeat: 't',
+  });
+  assert.equal(node('False', 'no CNI config yet').message, 'no CNI config yet');
 });

@@ -1,6 +1,8 @@
 /**
  * Objects as a Kubernetes API server returns them, turned into weft's object types (objects.ts)
- * for the cluster source over the API (src/adapters/cluster-source-kube.ts).
+ * for the cluster source over the API (src/adapters/cluster-source-kube.ts); and, for the object
+ * store over the API (src/adapters/object-store-kube.ts), a Node as weft's NodeInfo and a weft
+ * pod status as the status subresource's body.
  *
  * An API object is what a manifest became after the API server's defaulting and admission, plus
  * what the cluster wrote: metadata the server owns (uid, resourceVersion, creationTimestamp,
@@ -20,7 +22,7 @@
  *   a whole, with its problems.
  */
 
-import type { Stored, StoredMeta } from '../../ports/object-store.js';
+import type { NodeInfo, Stored, StoredMeta } from '../../ports/object-store.js';
 import { KIND_INFO } from './kinds.js';
 import type { K8sKind, K8sObject, ObjectOfKind, PodCondition, PodStatus, ServiceStatus } from './objects.js';
 import { formatFieldPath } from './parse.js';
@@ -194,4 +196,63 @@ export function objectFromApi<K extends K8sKind>(kind: K, raw: unknown): FromApi
     if (problems.length > 0 || removed === 0) return { problems: problems.length > 0 ? problems : ignored, ref };
   }
   return { problems: ['the object still does not decode after leaving out the fields weft refuses', ...ignored], ref };
+}
+
+export interface KubeNodeJson {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string };
+  status?: {
+    addresses?: Array<{ type: string; address: string }>;
+    conditions?: Array<{ type: string; status: string; message?: string; lastHeartbeatTime?: string }>;
+  };
+}
+
+/** A Node as weft's NodeInfo (what `weft get nodes` shows). */
+export function nodeInfoFromApi(n: KubeNodeJson): NodeInfo {
+  const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+  const backend = n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'];
+  return {
+    name: n.metadata.name,
+    internalIP: n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '',
+    ...(n.spec?.podCIDR ? { podCIDR: n.spec.podCIDR } : {}),
+    ...(backend ? { backend } : {}),
+    ready: ready?.status === 'True',
+    ...(ready && ready.status !== 'True' && ready.message ? { message: ready.message } : {}),
+    heartbeat: ready?.lastHeartbeatTime ?? '',
+  };
+}
+
+/**
+ * The API's form of a weft pod status (the status subresource's body). `containers` are the pod's
+ * container names: kubelet reports every container (kubectl's READY column counts them), and the
+ * lab's kubelet reports only those that run programs, so the others get a status here: running
+ * since the pod started, ready when the pod is.
+ */
+export function podStatusToApi(s: PodStatus, containers: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { phase: s.phase };
+  if (s.message !== undefined) out.message = s.message;
+  if (s.podIP !== undefined) out.podIP = s.podIP;
+  if (s.podIPs !== undefined) out.podIPs = s.podIPs;
+  if (s.hostIP !== undefined) {
+    out.hostIP = s.hostIP;
+    out.hostIPs = [{ ip: s.hostIP }];
+  }
+  if (s.conditions !== undefined) out.conditions = s.conditions;
+  if (s.startTime !== undefined) out.startTime = s.startTime;
+  const ready = s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  const reported = new Map((s.containerStatuses ?? []).map((c) => [c.name, c]));
+  if (s.phase === 'Running' || reported.size > 0)
+    // image and imageID are required by the API's validation of a status; the lab runs no images.
+    out.containerStatuses = containers.map((name) => ({
+      image: 'weft-lab',
+      imageID: '',
+      ...(reported.get(name) ?? {
+        name,
+        ready,
+        restartCount: 0,
+        started: true,
+        state: { running: { startedAt: s.startTime ?? new Date().toISOString() } },
+      }),
+    }));
+  return out;
 }
