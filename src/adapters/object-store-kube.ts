@@ -8,7 +8,7 @@
  *   are left out there, and said in the source's log); revision() is a LIST's resourceVersion
  *   (etcd's revision, which moves with every write of any object).
  * - commit: the API has no transaction over several objects, so a commit is what `kubectl apply
- *   --server-side` does: each put in order, then each delete, every put validated by the API
+ *   --server-side` does: the puts (Namespaces first, several requests at a time), then each delete, every put validated by the API
  *   server first (see commit). Validation is the API server's own: its refusal (a KubeApiError
  *   carrying its Status) is the error. `ifRevision`
  *   (the embedded store's whole-store check) is checked per object: a put or delete of an object
@@ -29,6 +29,34 @@ import { KubeApiError, NODE_RESOURCE, resourceOf, resourcePath, type KubeClient,
 
 /** Server-side apply's content type; JSON is YAML. */
 const APPLY_PATCH = 'application/apply-patch+yaml';
+
+/** Requests one commit keeps in flight: a 100-object manifest in a fraction of the time one by one. */
+const REQUESTS_IN_FLIGHT = 8;
+
+/** The order a commit writes kinds in (see commit). */
+const APPLY_WAVES: ReadonlyArray<(kind: K8sKind) => boolean> = [
+  (k) => k === 'Namespace',
+  (k) => k === 'IngressClass',
+  (k) => k !== 'Namespace' && k !== 'IngressClass',
+];
+
+/** Runs `fn` over the items with at most `limit` running at once; rejects with the first failure once all have settled. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length > 0) throw errors[0];
+}
 
 export class KubeObjectStore implements ObjectStore {
   private readonly clientReady: Promise<KubeClient>;
@@ -76,20 +104,19 @@ export class KubeObjectStore implements ObjectStore {
   }
 
   async commit(change: Change, ifRevision?: number): Promise<CommitAction[]> {
+    const client = await this.clientReady;
+    const id = (key: ObjectKey) => `${key.kind}/${key.namespace}/${key.name}`;
+    // Every object the commit names, read once (several at a time): the revision check and
+    // kubectl's created / configured / unchanged need what is there now.
+    const keys = [...change.put.map((o) => keyOf(o)), ...change.delete];
     const current = new Map<string, KubeObject | undefined>();
-    const fetch = async (key: ObjectKey) => {
-      const id = `${key.kind}/${key.namespace}/${key.name}`;
-      if (!current.has(id))
-        current.set(
-          id,
-          await (await this.clientReady).find(resourceOf(key.kind), key.name, key.namespace || undefined),
-        );
-      return current.get(id);
-    };
+    const unique = [...new Map(keys.map((k) => [id(k), k])).values()];
+    await inParallel(unique, REQUESTS_IN_FLIGHT, async (key) => {
+      current.set(id(key), await client.find(resourceOf(key.kind), key.name, key.namespace || undefined));
+    });
     if (ifRevision !== undefined)
-      for (const key of [...change.put.map((o) => keyOf(o)), ...change.delete]) {
-        const raw = await fetch(key);
-        const rv = Number(raw?.metadata.resourceVersion ?? 0);
+      for (const key of keys) {
+        const rv = Number(current.get(id(key))?.metadata.resourceVersion ?? 0);
         if (rv > ifRevision)
           throw new RevisionConflictError(
             `${key.kind} ${key.namespace}/${key.name} changed after revision ${ifRevision}`,
@@ -104,44 +131,73 @@ export class KubeObjectStore implements ObjectStore {
     // yet): should its write be refused, what this commit created is deleted again.
     const newNamespaces = new Set<string>();
     for (const obj of change.put)
-      if (obj.kind === 'Namespace' && !(await fetch(keyOf(obj)))) newNamespaces.add(obj.metadata.name);
+      if (obj.kind === 'Namespace' && !current.get(id(keyOf(obj)))) newNamespaces.add(obj.metadata.name);
     const applies = change.put.map((obj) => {
       const key = keyOf(obj);
       const { status: _status, ...body } = obj as K8sObject & { status?: unknown };
       const path = resourcePath(resourceOf(key.kind), { namespace: key.namespace || undefined, name: key.name });
       return { key, body, path: `${path}?fieldManager=weft&force=true` };
     });
-    for (const a of applies)
-      if (!newNamespaces.has(a.key.namespace))
-        await (await this.clientReady).request('PATCH', `${a.path}&dryRun=All`, a.body, APPLY_PATCH);
-    const actions: CommitAction[] = [];
+    await inParallel(
+      applies.filter((a) => !newNamespaces.has(a.key.namespace)),
+      REQUESTS_IN_FLIGHT,
+      (a) => client.request('PATCH', `${a.path}&dryRun=All`, a.body, APPLY_PATCH),
+    );
+    // Written in waves, each wave's objects several at a time: Namespaces before what they hold,
+    // IngressClasses before the Ingresses the default-class admission fills in, then the rest.
+    const actions: CommitAction[] = new Array<CommitAction>(applies.length);
     const created: ObjectKey[] = [];
-    for (const a of applies) {
-      const before = (await fetch(a.key))?.metadata.resourceVersion;
-      let after: KubeObject;
-      try {
-        after = await this.applyOnce(a.path, a.body, newNamespaces.has(a.key.namespace));
-      } catch (err) {
-        for (const key of created.reverse())
-          await (await this.clientReady)
-            .delete(resourceOf(key.kind), key.name, key.namespace || undefined, { gracePeriodSeconds: 0 })
-            .catch(() => undefined);
-        throw err;
-      }
-      if (before === undefined) created.push(a.key);
-      actions.push(
-        before === undefined ? 'created' : after.metadata.resourceVersion === before ? 'unchanged' : 'configured',
+    for (const wave of APPLY_WAVES) {
+      const failures: unknown[] = [];
+      await inParallel(
+        applies.map((a, i) => ({ a, i })).filter(({ a }) => wave(a.key.kind)),
+        REQUESTS_IN_FLIGHT,
+        async ({ a, i }) => {
+          if (failures.length > 0) return; // Stop starting more once one failed.
+          const before = current.get(id(a.key))?.metadata.resourceVersion;
+          try {
+            const after = await this.applyOnce(a.path, a.body, newNamespaces.has(a.key.namespace));
+            if (before === undefined) created.push(a.key);
+            actions[i] =
+              before === undefined ? 'created' : after.metadata.resourceVersion === before ? 'unchanged' : 'configured';
+          } catch (err) {
+            failures.push(err);
+          }
+        },
       );
+      if (failures.length > 0) {
+        try {
+          await this.rollBack(created);
+        } catch (err) {
+          throw new Error(`${(failures[0] as Error).message}; ${(err as Error).message}`, { cause: failures[0] });
+        }
+        throw failures[0];
+      }
     }
     for (const key of change.delete) {
       try {
-        await (await this.clientReady).delete(resourceOf(key.kind), key.name, key.namespace || undefined);
+        await client.delete(resourceOf(key.kind), key.name, key.namespace || undefined);
       } catch (err) {
         if (!(err instanceof KubeApiError && err.code === 404)) throw err;
       }
       actions.push('deleted');
     }
     return actions;
+  }
+
+  /** Deletes what a failed commit created, newest first (the objects in a namespace before it); throws naming what is left. */
+  private async rollBack(created: readonly ObjectKey[]): Promise<void> {
+    const client = await this.clientReady;
+    const left: string[] = [];
+    for (const key of [...created].reverse())
+      try {
+        await client.delete(resourceOf(key.kind), key.name, key.namespace || undefined, { gracePeriodSeconds: 0 });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.code === 404))
+          left.push(`${key.kind} ${key.namespace}/${key.name}: ${(err as Error).message}`);
+      }
+    if (left.length > 0)
+      throw new Error(`the commit failed, and what it created could not all be removed: ${left.join('; ')}`);
   }
 
   /**
