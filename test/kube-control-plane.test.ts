@@ -21,6 +21,7 @@ import { findKubeBinaries, KUBE_VERSION } from '../src/lab/kube-control-plane.js
 
 const missing = kubeMissing();
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'weft.yaml');
+const DEPLOY_DNS = join(import.meta.dirname, '..', '..', 'deploy', 'weft-dns.yaml');
 const AGENT = 'system:serviceaccount:kube-system:weft';
 
 describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)', { skip: missing }, () => {
@@ -124,5 +125,34 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
       ['create', 'serviceaccounts/token'],
     ];
     for (const [verb, resource] of denied) assert.equal(can(verb, resource), 'no', `${verb} ${resource}`);
+  });
+
+  test('deploy/weft-dns.yaml: accepted whole (dry-run=server); its ServiceAccount may list and watch what weft dns reads, nothing else', () => {
+    const out = must(['apply', '--dry-run=server', '-f', DEPLOY_DNS]);
+    for (const what of [
+      'serviceaccount/weft-dns',
+      'clusterrole.rbac.authorization.k8s.io/weft-dns',
+      'clusterrolebinding.rbac.authorization.k8s.io/weft-dns',
+      'service/kube-dns',
+      'deployment.apps/weft-dns',
+    ])
+      assert.match(out, new RegExp(`^${what.replace(/\./g, '\\.')} created \\(server dry run\\)$`, 'm'));
+    must(['apply', '-f', DEPLOY_DNS]);
+    const dns = 'system:serviceaccount:kube-system:weft-dns';
+    const can = (verb: string, resource: string) =>
+      kubectl(['auth', 'can-i', verb, resource, '--as', dns]).stdout.trim();
+    for (const verb of ['list', 'watch'])
+      for (const resource of ['namespaces', 'services', 'endpointslices.discovery.k8s.io'])
+        assert.equal(can(verb, resource), 'yes', `${verb} ${resource}`);
+    for (const [verb, resource] of [
+      ['get', 'services'],
+      ['list', 'pods'],
+      ['list', 'nodes'],
+      ['get', 'secrets'],
+      ['update', 'services'],
+      ['create', 'endpointslices.discovery.k8s.io'],
+      ['list', 'networkpolicies.networking.k8s.io'],
+    ])
+      assert.equal(can(verb!, resource!), 'no', `${verb} ${resource}`);
   });
 });

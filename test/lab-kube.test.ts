@@ -1,5 +1,5 @@
 /**
- * `weft lab up --api kube` (issue 17), so far: the lab runs the real kube-apiserver and
+ * `weft lab up --api kube` (issue 17): the lab runs the real kube-apiserver and
  * kube-controller-manager; `kubectl` on the host reaches it with the admin kubeconfig `lab status`
  * prints; each node's kubelet (the pod runner) registers its Node through the API with its own
  * certificate and keeps it Ready with a Lease; the controller manager gives each Node a podCIDR
@@ -7,17 +7,21 @@
  * which may read nodes but not secrets; NodeRestriction keeps a kubelet to its own Node; `lab
  * down` ends every process of the API; pods made with `kubectl apply` without a node are bound by
  * the lab scheduler, run by the kubelets, shown alike by `weft get pods`, and torn down by
- * `kubectl delete`. Then acceptance 1 on vxlan and on host-gw, one 3-node lab each: the example's
+ * `kubectl delete`; cluster DNS pods read the API as deploy/weft-dns.yaml's ServiceAccount and
+ * answer for a Service made after they started. Then acceptance 1 on vxlan and on host-gw, one 3-node lab each: the example's
  * 9 pods made with `kubectl apply`, each with an address from its Node's podCIDR (the controller
  * manager's allocation, read by the agents' kube subnet manager), every pair connected on 80/TCP
  * and 81/UDP, and the NetworkPolicy smoke scenarios (applied through the API) enforced by agents
  * that read the cluster from the API server; and a Service made with kubectl (ClusterIP and
- * EndpointSlice from Kubernetes) balanced by the agents. Skipped (saying why) where the binaries are not
+ * EndpointSlice from Kubernetes) balanced by the agents; a LoadBalancer Service made with kubectl
+ * gets a pool address from the lab's load-balancer controller, is reached from outside through it,
+ * and its gateway route goes with it. Skipped (saying why) where the binaries are not
  * built, a failure in CI.
  */
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot, sh } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
@@ -54,7 +58,7 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
   let pids: number[] = [];
 
   before(() => {
-    lab.up(['--api', 'kube', '--nodes', '2']);
+    lab.up(['--api', 'kube', '--nodes', '2', '--dns-replicas', '2']);
     pids = lab.processes();
   });
   after(() => {
@@ -147,6 +151,32 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
         ? true
         : undefined,
     );
+  });
+
+  test('cluster DNS reads the API server: the kube-dns pods run as weft-dns, and a pod resolves the Service kubectl made', async () => {
+    const dnsPods = JSON.parse(must(['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=kube-dns', '-o', 'json'])) as {
+      items: Array<{ spec: { containers: Array<{ command: string[] }> }; status: { phase: string } }>;
+    };
+    assert.equal(dnsPods.items.length, 2, 'two weft dns pods in kube-system');
+    for (const p of dnsPods.items) {
+      assert.equal(p.status.phase, 'Running');
+      const cmd = p.spec.containers[0]!.command.join(' ');
+      assert.match(cmd, / dns --cluster kube --kubeconfig \S+\/kube\/dns\.kubeconfig /);
+    }
+    // Made after the DNS pods started: they learn it from their watch of the API server.
+    must(['create', 'service', 'clusterip', 'web', '-n', 'kq', '--tcp=80:80']);
+    const clusterIP = must(['get', 'service', 'web', '-n', 'kq', '-o', 'jsonpath={.spec.clusterIP}']).trim();
+    assert.ok(cidrContains(parseCidr('10.96.0.0/12'), parseIp(clusterIP)), `${clusterIP} is in the service range`);
+    // From kq/p2 through its resolv.conf (kube-dns's ClusterIP, the search path of its namespace).
+    for (const name of ['web.kq.svc.cluster.local', 'web.kq']) {
+      const answer = await waitFor(`kq/p2 to resolve ${name}`, () => {
+        const r = lab.weft(['exec', '-n', 'kq', 'p2', '--', 'getent', 'hosts', name]);
+        return r.status === 0 ? r.stdout.trim() : undefined;
+      });
+      assert.equal(answer.split(/\s+/)[0], clusterIP, `${name} is the ClusterIP kubectl shows`);
+    }
+    // A name that does not exist: NXDOMAIN at once (getent's exit 2), not a timeout.
+    assert.equal(lab.weft(['exec', '-n', 'kq', 'p2', '--', 'getent', 'hosts', 'nope.kq.svc.cluster.local']).status, 2);
   });
 
   test('lab down ends the API server, the controller manager, their etcd and the relay', () => {
@@ -252,6 +282,42 @@ for (const backend of ['vxlan', 'host-gw'] as const)
           return doc.results?.[0]?.answers['x/a'] === 4 ? doc : undefined;
         });
         assert.equal(probe.results?.[0]?.from, 'y/b');
+      });
+
+      test('a LoadBalancer made with kubectl gets an address of the lab pool (status written by the lab), and an outside client reaches its backend through it', async () => {
+        const svc = `apiVersion: v1\nkind: Service\nmetadata: {name: ablb, namespace: x}\nspec: {type: LoadBalancer, selector: {pod: a}, ports: [{port: 8081, targetPort: 80}]}\n`;
+        const r = sh([findKubeBinaries()!.kubectl, '--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: svc });
+        assert.equal(r.status, 0, r.stderr);
+        const ip = await waitFor('x/ablb to get a load-balancer address', () => {
+          const out = kubectl([
+            'get',
+            'service',
+            'ablb',
+            '-n',
+            'x',
+            '-o',
+            'jsonpath={.status.loadBalancer.ingress[0].ip}',
+          ]);
+          return out.stdout.trim() || undefined;
+        });
+        assert.match(ip, /^10\.99\.0\.(22[4-9]|23[0-9])$/, 'from the lab pool 10.99.0.224/28');
+        const podA = lab.pods().find((p) => p.metadata.namespace === 'x' && p.metadata.name === 'a')!;
+        const greeting = await waitFor(`an outside client through ${ip}:8081`, () => {
+          const out = lab.weft(['lab', 'outside', '--', 'socat', '-T', '2', '-', `TCP:${ip}:8081,connect-timeout=2`], {
+            timeoutMs: 30_000,
+          });
+          return out.status === 0 && out.stdout.startsWith('weft ') ? out.stdout.trim() : undefined;
+        });
+        assert.match(greeting, /^weft x\/a 80 from /, `the greeting of x/a (${podA.status.podIP})`);
+        // Deleted: the address is free again and the gateway's route to it goes.
+        // The underlay gateway's namespace, where the lab keeps the routes nodes would announce.
+        const segmentNs = (JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as { segmentNs: string })
+          .segmentNs;
+        assert.match(sh(['ip', '-n', segmentNs, 'route', 'show', `${ip}/32`]).stdout, /nexthop|via/);
+        assert.equal(kubectl(['delete', 'service', 'ablb', '-n', 'x']).status, 0);
+        await waitFor(`the gateway's route to ${ip} to go`, () =>
+          sh(['ip', '-n', segmentNs, 'route', 'show', `${ip}/32`]).stdout.trim() === '' ? true : undefined,
+        );
       });
     },
   );

@@ -6,6 +6,7 @@ import { systemClock } from '../adapters/clock.js';
 import { PromMetrics } from '../adapters/metrics-prom.js';
 import { UdpTcpUpstream } from '../adapters/dns-upstream.js';
 import { openCluster } from '../agent/open-cluster.js';
+import { openKubeClient, type KubeClient } from '../adapters/kube-api.js';
 import { normalizeName } from '../core/dns/dns-names.js';
 import type { PodMode } from '../core/dns/cluster-answer.js';
 import { parseResolvConf, parseUpstream, type Upstream } from '../core/dns/upstreams.js';
@@ -16,6 +17,7 @@ import { startDnsServer } from '../dns/dns-server.js';
 interface DnsCliOptions {
   cluster?: string;
   objectsFile?: string;
+  kubeconfig?: string;
   listen: string;
   zone: string;
   ttl: string;
@@ -46,7 +48,11 @@ export function registerDns(program: Command): void {
     .description(
       'serve cluster DNS (the Kubernetes DNS specification, as CoreDNS answers it) from the cluster cache; forward other names upstream',
     )
-    .option('--cluster <source>', 'the cluster to answer for (sqlite:PATH)')
+    .option('--cluster <source>', 'the cluster to answer for: sqlite:PATH, or kube (the Kubernetes API)')
+    .option(
+      '--kubeconfig <path>',
+      'with --cluster kube: the kubeconfig to read the API with (default: in-cluster config)',
+    )
     .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
     .option('--listen <host:port>', 'UDP and TCP address to serve on', '0.0.0.0:53')
     .option('--zone <domain>', 'the cluster domain', 'cluster.local')
@@ -69,7 +75,9 @@ export function registerDns(program: Command): void {
 
 async function runDns(opts: DnsCliOptions): Promise<void> {
   const spec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
-  if (!spec) throw new Error('--cluster sqlite:PATH (or --objects-file PATH) is required');
+  if (!spec) throw new Error('--cluster sqlite:PATH or kube (or --objects-file PATH) is required');
+  if (opts.kubeconfig !== undefined && spec !== 'kube')
+    throw new Error(`--kubeconfig: only with --cluster kube (the cluster here is "${spec}")`);
   const listen = parseListen(opts.listen);
   const zone = normalizeName(opts.zone);
   const ttl = wholeNumber('--ttl', opts.ttl, 0, 2_147_483_647);
@@ -93,7 +101,18 @@ async function runDns(opts: DnsCliOptions): Promise<void> {
   if (upstreams.length === 0 && opts.forward)
     log.warn('no upstream servers: names outside the zone are refused', { resolvConf: opts.resolvConf });
   const clock = systemClock;
-  const cluster = openCluster(spec, feedKinds(pods), { clock, log });
+  // --cluster kube: the API client is made on first use and kept once it works; a kubeconfig that
+  // cannot be read is reported by the cache and tried again on its next attempt.
+  let kube: Promise<KubeClient> | undefined;
+  const cluster = openCluster(spec, feedKinds(pods), {
+    clock,
+    log,
+    kube: () =>
+      (kube ??= openKubeClient(opts.kubeconfig, process.env, { userAgent: 'weft-dns' }).catch((err: unknown) => {
+        kube = undefined;
+        throw err;
+      })),
+  });
   await cluster.cache.start();
   const server = await startDnsServer({
     host: listen.host,

@@ -36,6 +36,8 @@ import {
 export const LAB_API_PORT = 6443;
 
 const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
+/** The cluster DNS's deployment (its ServiceAccount and role: the lab's `weft dns` pods run as it). */
+const DNS_DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft-dns.yaml', import.meta.url));
 const BUILD_SCRIPT = fileURLToPath(new URL('../../../scripts/build-kube.sh', import.meta.url));
 
 /** What lab.json keeps of the lab's API: the control plane, the relay, and the files handed out. */
@@ -46,6 +48,11 @@ export interface LabApiRecord {
   nodeUrl: string;
   /** The user's kubeconfig (cluster-admin, https://127.0.0.1:PORT). */
   adminKubeconfig: string;
+  /**
+   * The cluster DNS pods' kubeconfig: the token of deploy/weft-dns.yaml's ServiceAccount and the
+   * nodes' URL (a lab pod has no ServiceAccount volume, so it is handed this file instead).
+   */
+  dnsKubeconfig?: string;
 }
 
 export interface LabApiDeps {
@@ -96,9 +103,9 @@ export function rbacResourceOf(kind: string): KubeResource | undefined {
   }
 }
 
-/** Creates deploy/weft.yaml's RBAC documents (the agent's identity and rights), as a cluster install does. */
-async function createAgentIdentity(client: KubeClient): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(DEPLOY_FILE, 'utf8')).map(
+/** Creates a deploy file's RBAC documents (an identity and its rights), as a cluster install does. */
+async function createIdentity(client: KubeClient, file: string): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map(
     (d) =>
       d.toJS() as {
         kind: string;
@@ -116,11 +123,30 @@ async function createAgentIdentity(client: KubeClient): Promise<void> {
   }
 }
 
-/** A token of the weft ServiceAccount (TokenRequest, a day long): what the agents authenticate with. */
-async function agentToken(client: KubeClient): Promise<string> {
+/**
+ * Waits (up to 30 s) for the controller manager to make the `default` ServiceAccounts of
+ * kube-system and default: until then the API server's ServiceAccount admission refuses every pod
+ * there (the cluster DNS pods, a user's first `kubectl apply`), as a fresh kubeadm cluster does
+ * for its first moments.
+ */
+async function waitForDefaultServiceAccounts(client: KubeClient): Promise<void> {
+  const resource = rbacResourceOf('ServiceAccount')!;
+  const deadline = Date.now() + 30_000;
+  for (const namespace of ['kube-system', 'default'])
+    while (!(await client.find(resource, 'default', namespace))) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `the controller manager did not make ServiceAccount ${namespace}/default within 30 s (see its log in the lab's logs)`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+/** A token of a kube-system ServiceAccount (TokenRequest, a day long): what the agents (weft) and the DNS pods (weft-dns) authenticate with. */
+async function serviceAccountToken(client: KubeClient, name: string): Promise<string> {
   const r = await client.request<{ status: { token: string } }>(
     'POST',
-    '/api/v1/namespaces/kube-system/serviceaccounts/weft/token',
+    `/api/v1/namespaces/kube-system/serviceaccounts/${name}/token`,
     { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
   );
   return r.status.token;
@@ -170,9 +196,18 @@ export async function labApiUp(
     });
     const nodeUrl = `https://${UNDERLAY_GATEWAY}:${LAB_API_PORT}`;
     const client = new KubeClient(await loadKubeconfig(controlPlane.adminKubeconfig));
+    const dnsKubeconfig = join(dir, 'dns.kubeconfig');
     try {
-      await createAgentIdentity(client);
-      const token = await agentToken(client);
+      await waitForDefaultServiceAccounts(client);
+      await createIdentity(client, DEPLOY_FILE);
+      await createIdentity(client, DNS_DEPLOY_FILE);
+      const token = await serviceAccountToken(client, 'weft');
+      writeKubeconfig(dnsKubeconfig, {
+        server: nodeUrl,
+        caFile: controlPlane.caFile,
+        token: await serviceAccountToken(client, 'weft-dns'),
+        user: 'weft-dns',
+      });
       const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
       for (const node of nodes) {
         const files = nodeKubeconfigs(labDir, node);
@@ -202,7 +237,7 @@ export async function labApiUp(
     deps.say(
       `api: kube-apiserver ${controlPlane.url} (nodes: ${nodeUrl}); export KUBECONFIG=${controlPlane.adminKubeconfig}`,
     );
-    return { controlPlane, gatewayPid, nodeUrl, adminKubeconfig: controlPlane.adminKubeconfig };
+    return { controlPlane, gatewayPid, nodeUrl, adminKubeconfig: controlPlane.adminKubeconfig, dnsKubeconfig };
   } catch (err) {
     await stopKubeControlPlane(controlPlane);
     if (gatewayPid !== undefined) signalProcess(gatewayPid, 'SIGTERM');

@@ -61,6 +61,7 @@ import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { singleEtcdArgs } from './etcd-args.js';
 import { labApiPids, labApiUp, nodeKubeconfigs } from './lab-kube.js';
+import { LabClient } from './client.js';
 import { reconcileScheduling } from './kube-scheduler.js';
 import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
 import { KubeObjectStore } from '../adapters/object-store-kube.js';
@@ -90,6 +91,7 @@ import { reconcileSlices, SLICE_KINDS } from './slice-controller.js';
 import { CacheLoop } from './cache-loop.js';
 import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
+import { reconcileLbStatus } from './lb-status.js';
 import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
 import { ensureFlannelConflist, flanneldLog, flanneldMissing, startFlanneld, storeLabNetConf } from './peer-flannel.js';
 
@@ -293,36 +295,37 @@ export async function superviseLab(
       log: logOf('endpointslice-controller'),
     }),
   ];
-  // The gateway's routes of LoadBalancer addresses (what the nodes would announce by BGP).
+  // The gateway's routes of LoadBalancer addresses (what the nodes would announce by BGP), over the
+  // cluster's Services: the lab store's, or with --api kube the API server's.
   const record = readLabRecord(paths);
-  if (record)
-    loops.push(
-      new CacheLoop({
-        cache,
-        kinds: LB_ROUTE_KINDS,
-        reconcile: reconcileLbRoutes({
-          cache,
-          exec: deps.exec,
-          segmentNs: record.segmentNs,
-          ...(record.routerNs
-            ? { router: { ns: record.routerNs, ip: segmentRouter(0), gatewayCidr: UNDERLAY_CIDR } }
-            : {}),
-          nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
-          lbCidr: lbCidrOf(record.spec),
-          log: logOf('lb-routes'),
-        }),
-        what: 'change load-balancer routes',
-        clock: systemClock,
+  const lbRoutes = (over: ClusterCache) =>
+    record &&
+    new CacheLoop({
+      cache: over,
+      kinds: LB_ROUTE_KINDS,
+      reconcile: reconcileLbRoutes({
+        cache: over,
+        exec: deps.exec,
+        segmentNs: record.segmentNs,
+        ...(record.routerNs
+          ? { router: { ns: record.routerNs, ip: segmentRouter(0), gatewayCidr: UNDERLAY_CIDR } }
+          : {}),
+        nodes: record.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+        lbCidr: lbCidrOf(record.spec),
         log: logOf('lb-routes'),
       }),
-    );
-  // --api kube: the scheduler binds the pods kubectl made without a node (./kube-scheduler.ts).
+      what: 'change load-balancer routes',
+      clock: systemClock,
+      log: logOf('lb-routes'),
+    });
+  // --api kube: the scheduler binds the pods kubectl made without a node (./kube-scheduler.ts), and
+  // the load-balancer controller gives LoadBalancer Services their addresses (./lb-status.ts).
   let kube: { client: KubeClient; cache: ClusterCache } | undefined;
   if (record?.api) {
     const client = new KubeClient(await loadKubeconfig(record.api.adminKubeconfig));
     const kubeCache = new ClusterCache({
       source: new KubeClusterSource({ client, clock: systemClock, log: logOf('kube-source') }),
-      kinds: ['Pod'],
+      kinds: ['Pod', ...LB_ROUTE_KINDS],
       clock: systemClock,
       log: logOf('cluster'),
     });
@@ -343,8 +346,23 @@ export async function superviseLab(
         clock: systemClock,
         log: logOf('scheduler'),
       }),
+      new CacheLoop({
+        cache: kubeCache,
+        kinds: ['Service'],
+        reconcile: reconcileLbStatus({
+          cache: kubeCache,
+          client,
+          lbCidr: lbCidrOf(record.spec),
+          log: logOf('load-balancer'),
+        }),
+        what: 'give load-balancer addresses',
+        clock: systemClock,
+        log: logOf('load-balancer'),
+      }),
     );
   }
+  const routes = lbRoutes(kube?.cache ?? cache);
+  if (routes) loops.push(routes);
   try {
     await superviseLoop(name, deps, o, paths);
   } finally {
@@ -591,28 +609,31 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         delete: [],
       });
       // Cluster DNS and the ingress controller, stored through the same parser and plan as
-      // `weft apply` (their pods start with the nodes). Their pods read the lab's own store: with
-      // --api kube there are none yet (said, not hidden; --ingress-replicas is refused there).
-      if (spec.api === 'kube' && (spec.dns?.replicas ?? 0) > 0)
-        say(
-          'cluster DNS: not deployed with --api kube yet (weft dns reads the lab store, not the API): pods get the node resolv.conf',
-        );
+      // `weft apply` (their pods start with the nodes). With --api kube they go to the API server
+      // (the DNS pods then read the cluster from it, as deploy/weft-dns.yaml's ServiceAccount);
+      // the ingress controller still reads the lab store, so it is not deployed there
+      // (--ingress-replicas is refused with --api kube).
       const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
-      for (const manifest of spec.api === 'kube'
-        ? []
-        : [
-            clusterDnsManifest({ ...system, objectsFile: paths.objects }),
-            ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
-          ]) {
-        if (manifest === '') continue;
-        const puts = planApply(
-          await objects.list(),
-          system.nodes,
-          parseManifestLocated(manifest),
-          serviceRangesOf(spec),
-        );
-        await objects.commit({ put: puts, delete: [] });
-      }
+      const dns = clusterDnsManifest({
+        ...system,
+        cluster: record.api?.dnsKubeconfig ? { kubeconfig: record.api.dnsKubeconfig } : { objectsFile: paths.objects },
+      });
+      if (record.api) {
+        if (dns !== '') await applyThroughApi(deps, spec.name, dns);
+      } else
+        for (const manifest of [
+          dns,
+          ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
+        ]) {
+          if (manifest === '') continue;
+          const puts = planApply(
+            await objects.list(),
+            system.nodes,
+            parseManifestLocated(manifest),
+            serviceRangesOf(spec),
+          );
+          await objects.commit({ put: puts, delete: [] });
+        }
     } finally {
       await objects.close();
     }
@@ -639,9 +660,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 
     let lastReady = -1;
     // The nodes' kubelets register them where the cluster is: the lab store, or the API server.
-    const objectsRead: ObjectStore = record.api
-      ? new KubeObjectStore(loadKubeconfig(record.api.adminKubeconfig).then((c) => new KubeClient(c)))
-      : new SqliteObjectStore(paths.objects, systemClock);
+    const objectsRead = clusterObjects(paths, record);
     try {
       await waitUntil(`every node to be Ready (see ${paths.logDir})`, 30_000 + spec.nodes * 1_000, async () => {
         for (const n of record.nodes) {
@@ -675,10 +694,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       context: `start the supervisor of lab ${spec.name}`,
     });
     writeLabRecord(paths, record);
-    if (spec.api !== 'kube') {
-      await waitForClusterDns(spec, paths, say);
-      await waitForIngress(spec, paths, say);
-    }
+    await waitForClusterDns(spec, paths, record, say);
+    await waitForIngress(spec, paths, record, say);
     say(
       `lab ${spec.name} is up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spec.nodes} nodes${(spec.segments ?? 1) > 1 ? ` on ${spec.segments} segments` : ''}, ${spec.backend}${spec.directRouting ? ' with DirectRouting' : ''}, ${spec.store.kind} store, pods in ${spec.network}, services in ${serviceCidrOf(spec)}, load balancers in ${lbCidrOf(spec)}`,
     );
@@ -690,32 +707,62 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
   }
 }
 
+/** The cluster's objects as the lab's user sees them: the lab store, or (`--api kube`) the API server as admin. */
+function clusterObjects(paths: LabPaths, record: LabRecord): ObjectStore {
+  return record.api
+    ? new KubeObjectStore(loadKubeconfig(record.api.adminKubeconfig).then((c) => new KubeClient(c)))
+    : new SqliteObjectStore(paths.objects, systemClock);
+}
+
+/** Stores a system manifest through the API server, as `weft apply` does there (server-side apply, dry-run first). */
+async function applyThroughApi(deps: LabDeps, name: string, manifest: string): Promise<void> {
+  const client = LabClient.open(deps.root, name, deps.exec);
+  try {
+    await client.apply(parseManifestLocated(manifest));
+  } finally {
+    await client.close();
+  }
+}
+
 /** Waits for the cluster DNS pods to be Ready (their EndpointSlice follows), as kubeadm waits for CoreDNS. */
-async function waitForClusterDns(spec: LabSpec, paths: LabPaths, say: (line: string) => void): Promise<void> {
+async function waitForClusterDns(
+  spec: LabSpec,
+  paths: LabPaths,
+  record: LabRecord,
+  say: (line: string) => void,
+): Promise<void> {
   const names = dnsPodNames(spec.dns?.replicas ?? 0);
   if (names.length === 0) return;
-  say(`cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})`);
-  await waitForSystemPods(spec, paths, DNS_NAMESPACE, names, 'the cluster DNS pods');
+  say(
+    `cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})${record.api ? ', reading the API server as ServiceAccount kube-system/weft-dns' : ''}`,
+  );
+  await waitForSystemPods(spec, paths, record, DNS_NAMESPACE, names, 'the cluster DNS pods');
 }
 
 /** Waits for the ingress controller's pods to be Ready (nginx answering), when the lab has them. */
-async function waitForIngress(spec: LabSpec, paths: LabPaths, say: (line: string) => void): Promise<void> {
+async function waitForIngress(
+  spec: LabSpec,
+  paths: LabPaths,
+  record: LabRecord,
+  say: (line: string) => void,
+): Promise<void> {
   const names = ingressPodNames(spec.ingress?.replicas ?? 0);
   if (names.length === 0) return;
   say(
     `ingress: ${names.length} weft ingress pods in ${INGRESS_NAMESPACE} behind ${INGRESS_NAMESPACE}/${INGRESS_SERVICE}, IngressClass ${INGRESS_CLASS} (default)`,
   );
-  await waitForSystemPods(spec, paths, INGRESS_NAMESPACE, names, 'the ingress controller pods');
+  await waitForSystemPods(spec, paths, record, INGRESS_NAMESPACE, names, 'the ingress controller pods');
 }
 
 async function waitForSystemPods(
   spec: LabSpec,
   paths: LabPaths,
+  record: LabRecord,
   namespace: string,
   names: readonly string[],
   what: string,
 ): Promise<void> {
-  const objects = new SqliteObjectStore(paths.objects, systemClock);
+  const objects = clusterObjects(paths, record);
   try {
     await waitUntil(
       `${what} to be Ready (see weft logs -n ${namespace} ${names[0]}${spec.name === 'weft' ? '' : ` --lab ${spec.name}`})`,

@@ -2,7 +2,7 @@
  * The lab's cluster DNS, as kubeadm deploys CoreDNS: the namespace kube-system, the Service
  * kube-system/kube-dns at the tenth address of the service range (53/UDP "dns", 53/TCP "dns-tcp",
  * 9153/TCP "metrics"), and `replicas` pods labelled k8s-app=kube-dns that run `weft dns` over the
- * lab's object store, spread over the nodes (replica i on node i mod N), with dnsPolicy Default
+ * lab's object store (or, with `--api kube`, the API server), spread over the nodes (replica i on node i mod N), with dnsPolicy Default
  * and a readiness probe on the server's /healthz. Names outside the cluster domain go to the lab's
  * --dns-upstream resolvers; without any they are refused at once (the lab's network never reaches
  * the host's resolvers, so forwarding there, as CoreDNS's `forward . /etc/resolv.conf` does, would
@@ -27,8 +27,12 @@ export function clusterDnsManifest(o: {
   nodes: readonly string[];
   /** The argv that starts weft's CLI (node and the CLI's path). */
   weft: readonly string[];
-  /** The lab's object store (`weft dns --objects-file`). */
-  objectsFile: string;
+  /**
+   * Where the pods read the cluster: the lab's object store (`weft dns --objects-file`), or with
+   * `--api kube` the API server (`weft dns --cluster kube --kubeconfig`, the token of
+   * deploy/weft-dns.yaml's ServiceAccount).
+   */
+  cluster: { objectsFile: string } | { kubeconfig: string };
 }): string {
   const dns = o.spec.dns;
   if (!dns || dns.replicas === 0 || o.nodes.length === 0) return '';
@@ -67,11 +71,15 @@ export function clusterDnsManifest(o: {
         containers: [
           {
             name: 'dns',
+            // What a cluster runs (deploy/weft-dns.yaml); the lab's kubelet runs the command with the
+            // host's weft, and the API server requires an image.
+            image: 'localhost/weft:0.1.0',
             command: [
               ...o.weft,
               'dns',
-              '--objects-file',
-              o.objectsFile,
+              ...('kubeconfig' in o.cluster
+                ? ['--cluster', 'kube', '--kubeconfig', o.cluster.kubeconfig]
+                : ['--objects-file', o.cluster.objectsFile]),
               '--listen',
               '0.0.0.0:53',
               '--metrics-addr',
