@@ -78,16 +78,21 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
     assert.equal(must(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}']).trim(), '10.96.0.1');
   });
 
+  /** `kubectl apply --dry-run=server -f FILE` says each of `objects` would be created. */
+  const acceptedWhole = (file: string, objects: readonly string[]) => {
+    const out = must(['apply', '--dry-run=server', '-f', file]);
+    for (const what of objects)
+      assert.match(out, new RegExp(`^${what.replace(/\./g, '\\.')} created \\(server dry run\\)$`, 'm'));
+  };
+
   test('deploy/weft.yaml: the API server accepts every document (dry-run=server)', () => {
-    const out = must(['apply', '--dry-run=server', '-f', DEPLOY]);
-    for (const what of [
+    acceptedWhole(DEPLOY, [
       'serviceaccount/weft',
       'clusterrole.rbac.authorization.k8s.io/weft',
       'clusterrolebinding.rbac.authorization.k8s.io/weft',
       'configmap/weft-config',
       'daemonset.apps/weft',
-    ])
-      assert.match(out, new RegExp(`^${what.replace(/\./g, '\\.')} created \\(server dry run\\)$`, 'm'));
+    ]);
   });
 
   test("deploy/weft.yaml: the agent's ServiceAccount may do exactly what the agent does", () => {
@@ -128,15 +133,13 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
   });
 
   test('deploy/weft-dns.yaml: accepted whole (dry-run=server); its ServiceAccount may list and watch what weft dns reads, nothing else', () => {
-    const out = must(['apply', '--dry-run=server', '-f', DEPLOY_DNS]);
-    for (const what of [
+    acceptedWhole(DEPLOY_DNS, [
       'serviceaccount/weft-dns',
       'clusterrole.rbac.authorization.k8s.io/weft-dns',
       'clusterrolebinding.rbac.authorization.k8s.io/weft-dns',
       'service/kube-dns',
       'deployment.apps/weft-dns',
-    ])
-      assert.match(out, new RegExp(`^${what.replace(/\./g, '\\.')} created \\(server dry run\\)$`, 'm'));
+    ]);
     must(['apply', '-f', DEPLOY_DNS]);
     const dns = 'system:serviceaccount:kube-system:weft-dns';
     const can = (verb: string, resource: string) =>
