@@ -82,6 +82,11 @@ export function registerLab(program: Command): void {
     )
     .option('--cluster-domain <domain>', 'the cluster DNS domain', DEFAULT_CLUSTER_DOMAIN)
     .option(
+      '--dns <server>',
+      "the cluster DNS pods' server: weft (weft dns) or coredns (the real CoreDNS from scripts/build-peers.sh; needs --api kube)",
+      'weft',
+    )
+    .option(
       '--dns-replicas <n>',
       'weft dns pods behind kube-system/kube-dns (0: no cluster DNS)',
       String(DEFAULT_DNS_REPLICAS),

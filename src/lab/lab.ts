@@ -60,7 +60,8 @@ import { NamedNetns, NETNS_ETC_DIR } from '../adapters/netns.js';
 import { PodMountNamespaces } from '../adapters/mount-ns.js';
 import { makeEtcdTls } from './etcd-tls.js';
 import { singleEtcdArgs } from './etcd-args.js';
-import { labApiPids, labApiUp, nodeKubeconfigs } from './lab-kube.js';
+import { labApiPids, labApiUp, labKubeDir, nodeKubeconfigs } from './lab-kube.js';
+import { corednsMissing, corednsPath, writeLabCorefile } from './peer-coredns.js';
 import { LabClient } from './client.js';
 import { reconcileScheduling } from './kube-scheduler.js';
 import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
@@ -450,6 +451,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
   }
   const peerMissing = spec.peers?.flannel?.length ? flanneldMissing() : undefined;
   if (peerMissing) throw new Error(`--peer flannel: ${peerMissing}`);
+  const corednsNotBuilt = spec.dns?.server === 'coredns' ? corednsMissing() : undefined;
+  if (corednsNotBuilt) throw new Error(`--dns coredns: ${corednsNotBuilt}`);
   const started = Date.now();
   const record: LabRecord = {
     spec,
@@ -614,9 +617,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       // the ingress controller still reads the lab store, so it is not deployed there
       // (--ingress-replicas is refused with --api kube).
       const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
+      const dnsKubeconfig = record.api?.dnsKubeconfig;
       const dns = clusterDnsManifest({
         ...system,
-        cluster: record.api?.dnsKubeconfig ? { kubeconfig: record.api.dnsKubeconfig } : { objectsFile: paths.objects },
+        cluster: dnsKubeconfig ? { kubeconfig: dnsKubeconfig } : { objectsFile: paths.objects },
+        ...(spec.dns?.server === 'coredns' && dnsKubeconfig
+          ? {
+              coredns: {
+                binary: corednsPath(),
+                corefile: writeLabCorefile(labKubeDir(paths.dir), spec.dns, dnsKubeconfig),
+              },
+            }
+          : {}),
       });
       if (record.api) {
         if (dns !== '') await applyThroughApi(deps, spec.name, dns);
@@ -731,10 +743,10 @@ async function waitForClusterDns(
   record: LabRecord,
   say: (line: string) => void,
 ): Promise<void> {
-  const names = dnsPodNames(spec.dns?.replicas ?? 0);
+  const names = spec.dns ? dnsPodNames(spec.dns) : [];
   if (names.length === 0) return;
   say(
-    `cluster DNS: ${names.length} weft dns pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})${record.api ? ', reading the API server as ServiceAccount kube-system/weft-dns' : ''}`,
+    `cluster DNS: ${names.length} ${spec.dns?.server === 'coredns' ? 'CoreDNS' : 'weft dns'} pods in ${DNS_NAMESPACE} behind ${DNS_SERVICE} (${clusterDnsIp(spec)})${record.api ? ', reading the API server as ServiceAccount kube-system/weft-dns' : ''}`,
   );
   await waitForSystemPods(spec, paths, record, DNS_NAMESPACE, names, 'the cluster DNS pods');
 }

@@ -10,16 +10,18 @@
  * parser and apply plan as `weft apply` (every check and allocation of a user's manifest).
  */
 
-import { clusterDnsIp, type LabSpec } from './lab-spec.js';
+import { clusterDnsIp, type LabDns, type LabSpec } from './lab-spec.js';
+import { COREDNS_READY_PORT } from './corefile.js';
 
 export const DNS_NAMESPACE = 'kube-system';
 export const DNS_SERVICE = 'kube-dns';
 export const DNS_APP_LABEL = { 'k8s-app': 'kube-dns' } as const;
 export const DNS_METRICS_PORT = 9153;
 
-/** The DNS pods' names, in replica order. */
-export function dnsPodNames(replicas: number): string[] {
-  return Array.from({ length: replicas }, (_, i) => `weft-dns-${i + 1}`);
+/** The DNS pods' names, in replica order: weft-dns-N, or coredns-N when they run CoreDNS. */
+export function dnsPodNames(dns: Pick<LabDns, 'replicas' | 'server'>): string[] {
+  const prefix = dns.server === 'coredns' ? 'coredns' : 'weft-dns';
+  return Array.from({ length: dns.replicas }, (_, i) => `${prefix}-${i + 1}`);
 }
 
 export function clusterDnsManifest(o: {
@@ -33,6 +35,8 @@ export function clusterDnsManifest(o: {
    * deploy/weft-dns.yaml's ServiceAccount).
    */
   cluster: { objectsFile: string } | { kubeconfig: string };
+  /** With `--dns coredns`: the CoreDNS binary and the Corefile the lab wrote (./corefile.ts). */
+  coredns?: { binary: string; corefile: string };
 }): string {
   const dns = o.spec.dns;
   if (!dns || dns.replicas === 0 || o.nodes.length === 0) return '';
@@ -60,7 +64,7 @@ export function clusterDnsManifest(o: {
         ],
       },
     },
-    ...dnsPodNames(dns.replicas).map((name, i) => ({
+    ...dnsPodNames(dns).map((name, i) => ({
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, namespace: DNS_NAMESPACE, labels: { ...DNS_APP_LABEL } },
@@ -68,38 +72,58 @@ export function clusterDnsManifest(o: {
         nodeName: o.nodes[i % o.nodes.length],
         dnsPolicy: 'Default',
         terminationGracePeriodSeconds: 1,
-        containers: [
-          {
-            name: 'dns',
-            // What a cluster runs (deploy/weft-dns.yaml); the lab's kubelet runs the command with the
-            // host's weft, and the API server requires an image.
-            image: 'localhost/weft:0.1.0',
-            command: [
-              ...o.weft,
-              'dns',
-              ...('kubeconfig' in o.cluster
-                ? ['--cluster', 'kube', '--kubeconfig', o.cluster.kubeconfig]
-                : ['--objects-file', o.cluster.objectsFile]),
-              '--listen',
-              '0.0.0.0:53',
-              '--metrics-addr',
-              `0.0.0.0:${DNS_METRICS_PORT}`,
-              '--zone',
-              dns.domain,
-              // The lab is never connected to the host's network, so the host's resolvers cannot be
-              // reached from it: without --dns-upstream other names are refused at once.
-              ...(dns.upstreams.length > 0 ? dns.upstreams.flatMap((u) => ['--upstream', u]) : ['--no-forward']),
-            ],
-            ports: [
-              { name: 'dns', containerPort: 53, protocol: 'UDP' },
-              { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
-              { name: 'metrics', containerPort: DNS_METRICS_PORT, protocol: 'TCP' },
-            ],
-            readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 1 },
-          },
-        ],
+        containers: [o.coredns ? corednsContainer(o.coredns) : weftDnsContainer(o, dns)],
       },
     })),
   ];
   return docs.map((d) => JSON.stringify(d)).join('\n---\n');
+}
+
+const DNS_PORTS = [
+  { name: 'dns', containerPort: 53, protocol: 'UDP' },
+  { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
+  { name: 'metrics', containerPort: DNS_METRICS_PORT, protocol: 'TCP' },
+];
+
+/** `weft dns` over the lab store or the API server, ready once its cache has synced (/healthz). */
+function weftDnsContainer(
+  o: { weft: readonly string[]; cluster: { objectsFile: string } | { kubeconfig: string } },
+  dns: LabDns,
+): object {
+  return {
+    name: 'dns',
+    // What a cluster runs (deploy/weft-dns.yaml); the lab's kubelet runs the command with the
+    // host's weft, and the API server requires an image.
+    image: 'localhost/weft:0.1.0',
+    command: [
+      ...o.weft,
+      'dns',
+      ...('kubeconfig' in o.cluster
+        ? ['--cluster', 'kube', '--kubeconfig', o.cluster.kubeconfig]
+        : ['--objects-file', o.cluster.objectsFile]),
+      '--listen',
+      '0.0.0.0:53',
+      '--metrics-addr',
+      `0.0.0.0:${DNS_METRICS_PORT}`,
+      '--zone',
+      dns.domain,
+      // The lab is never connected to the host's network, so the host's resolvers cannot be
+      // reached from it: without --dns-upstream other names are refused at once.
+      ...(dns.upstreams.length > 0 ? dns.upstreams.flatMap((u) => ['--upstream', u]) : ['--no-forward']),
+    ],
+    ports: DNS_PORTS,
+    readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 1 },
+  };
+}
+
+/** The real CoreDNS with the lab's Corefile, ready when its `ready` plugin says so, as kubeadm probes it. */
+function corednsContainer(c: { binary: string; corefile: string }): object {
+  return {
+    name: 'coredns',
+    // The image a cluster would run; the lab's kubelet runs the command (the build-peers binary).
+    image: 'registry.k8s.io/coredns/coredns:v1.14.7',
+    command: [c.binary, '-conf', c.corefile],
+    ports: [...DNS_PORTS, { name: 'ready', containerPort: COREDNS_READY_PORT, protocol: 'TCP' }],
+    readinessProbe: { httpGet: { path: '/ready', port: 'ready' }, periodSeconds: 1 },
+  };
 }

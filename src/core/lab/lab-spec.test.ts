@@ -63,6 +63,21 @@ test('cluster DNS: kube-dns at the tenth address of the service range; domain, r
     );
 });
 
+test('--dns: weft by default; coredns only with --api kube and some replicas', () => {
+  assert.equal(parseLabUpOptions({ dns: 'weft' }).dns?.server, undefined);
+  assert.equal(parseLabUpOptions({ api: 'kube', dns: 'coredns' }).dns?.server, 'coredns');
+  for (const [o, why] of [
+    [{ dns: 'bind' }, '--dns: "bind" must be weft (weft dns) or coredns'],
+    [{ dns: 'coredns' }, '--dns coredns: needs --api kube'],
+    [{ dns: 'coredns', api: 'kube', dnsReplicas: '0' }, '--dns coredns: --dns-replicas 0 runs no DNS pods'],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions(o as LabUpOptions),
+      (e: Error) => e instanceof LabSpecError && e.message.startsWith(why),
+      JSON.stringify(o),
+    );
+});
+
 test('--lb-cidr: a block of the underlay segment clear of nodes, gateway, router and the default outside client', () => {
   assert.equal(parseLabUpOptions({ lbCidr: '10.99.0.100/30', nodes: 3 }).lbCidr, '10.99.0.100/30');
   assert.equal(parseLabUpOptions({ lbCidr: '10.99.0.101/30' }).lbCidr, '10.99.0.100/30', 'host bits dropped');

@@ -96,6 +96,8 @@ export interface LabDns {
   replicas: number;
   /** Where names outside the cluster domain are forwarded (IP or IP:PORT); none: they are refused. */
   upstreams: string[];
+  /** The DNS pods' server (`--dns`): weft's own `weft dns` (absent), or the real CoreDNS (issue 18, `--api kube` only). */
+  server?: 'coredns';
 }
 
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
@@ -246,6 +248,8 @@ export interface LabUpOptions {
   clusterDomain?: string;
   dnsReplicas?: string | number;
   dnsUpstream?: string[];
+  /** `--dns weft|coredns`: the cluster DNS pods' server. */
+  dns?: string;
   segments?: string | number;
   directRouting?: boolean;
   /** Commander's `--no-flow-log`: false when given. */
@@ -325,6 +329,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
     upstreams: (o.dnsUpstream ?? []).map(parseDnsUpstream),
+    ...parseDnsServer(o.dns, api, o.dnsReplicas),
   };
   return {
     name,
@@ -419,6 +424,26 @@ function parseClusterDomain(text: string): string {
   const problems = domain === '' ? ['must not be empty'] : checkDns1123Subdomain(domain);
   if (problems.length > 0) throw new LabSpecError(`--cluster-domain: "${text}": ${problems.join('; ')}`);
   return domain;
+}
+
+/** `--dns`: weft (the default) or coredns, which reads the Kubernetes API and so needs --api kube. */
+function parseDnsServer(
+  text: string | undefined,
+  api: string,
+  replicas: string | number | undefined,
+): { server?: 'coredns' } {
+  if (text === undefined || text === 'weft') return {};
+  if (text !== 'coredns')
+    throw new LabSpecError(
+      `--dns: "${text}" must be weft (weft dns) or coredns (the real CoreDNS, built by scripts/build-peers.sh)`,
+    );
+  if (api !== 'kube')
+    throw new LabSpecError(
+      "--dns coredns: needs --api kube (CoreDNS's kubernetes plugin reads Services and EndpointSlices from the Kubernetes API)",
+    );
+  if (replicas !== undefined && Number(replicas) === 0)
+    throw new LabSpecError('--dns coredns: --dns-replicas 0 runs no DNS pods at all (give 1 or more)');
+  return { server: 'coredns' };
 }
 
 function parseDnsReplicas(text: string): number {
