@@ -89,11 +89,13 @@ export const LUA_INIT = `
       if ngx.req.get_method() ~= "POST" then return ngx.exit(ngx.HTTP_NOT_ALLOWED) end
       ngx.req.read_body()
       local body = ngx.req.get_body_data()
-      if body == nil then
-        ngx.status = ngx.HTTP_BAD_REQUEST
-        ngx.say("no body, or one larger than client_body_buffer_size")
-        return ngx.exit(ngx.HTTP_BAD_REQUEST)
+      if body == nil and ngx.req.get_body_file() ~= nil then
+        ngx.status = ngx.HTTP_REQUEST_ENTITY_TOO_LARGE
+        ngx.say("the lists are larger than client_body_buffer_size")
+        return ngx.exit(ngx.status)
       end
+      -- No body at all: no upstream (nginx gives nil for an empty body).
+      body = body or ""
       local named = {}
       for line in string.gmatch(body, "[^\\n]+") do
         local name, list = string.match(line, "^(%S+) ?(.*)$")
