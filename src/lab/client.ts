@@ -459,7 +459,8 @@ export class LabClient {
     if (this.record.routerNs) namespaces.push({ label: 'router', netns: join(NETNS_RUN_DIR, this.record.routerNs) });
     // The gateway routes load-balancer addresses (and only those: node-to-node traffic is bridged
     // there, never routed, so it is watched only for these traces).
-    if (lb) namespaces.push({ label: LB_GATEWAY_LABEL, netns: join(NETNS_RUN_DIR, this.record.segmentNs) });
+    if (lb)
+      namespaces.push({ label: LB_GATEWAY_LABEL, netns: join(NETNS_RUN_DIR, this.record.segmentNs), router: true });
     for (const v of pods)
       if (v.status?.phase === 'Running' && v.sandbox && v.sandbox.netns !== '')
         namespaces.push({ label: `pod ${podViewName(v)}`, netns: this.sandboxNetns(v.sandbox) });

@@ -146,10 +146,13 @@ test('predict: outside to a load-balancer address crosses the gateway to a node 
     ports: [],
     label: 'outside',
   };
-  const through = (entry: string) => ({
+  const through = (entry: string, nexthops = ['10.99.0.1', '10.99.0.2']) => ({
     hops: [
       hop('outside', '10.99.0.224:80', 64),
-      hop('gateway', '10.99.0.224:80', 63),
+      {
+        ...hop('gateway', '10.99.0.224:80', 63),
+        route: { prefix: '10.99.0.224', dev: 'ul0', onlink: false, nexthops },
+      },
       hop(`node ${entry}`, '10.244.2.4:80', 62),
       hop('pod ingress-weft/weft-ingress-2', '10.244.2.4:80', 61),
     ],
@@ -161,6 +164,7 @@ test('predict: outside to a load-balancer address crosses the gateway to a node 
     policy: { namespaces: new Map(), policies: [] },
     service: { name: 'ingress-weft/ingress-weft', candidates: ['10.244.1.4:80', '10.244.2.4:80'] },
     loadBalancer: { gateway: 'gateway', address: '10.99.0.224', nodes: ['n1', 'n2'] },
+    nodeAddresses: { '10.99.0.1': 'n1', '10.99.0.2': 'n2', '10.99.0.3': 'n3' },
   };
   const probe = { daddr: '10.99.0.224', port: 80, protocol: 'tcp' as const };
   const ok = predictFor(through('n2'), lbModel, probe);
@@ -170,6 +174,11 @@ test('predict: outside to a load-balancer address crosses the gateway to a node 
   const wrong = predictFor(through('n3'), lbModel, probe);
   assert.deepEqual(wrong.differences, [
     "path: the kernel's outside → gateway → node n3 → pod ingress-weft/weft-ingress-2, the model's outside → gateway → node n1 → node n2 → pod ingress-weft/weft-ingress-2",
+  ]);
+  // The gateway's kernel route has a next hop the model does not announce from.
+  const extra = predictFor(through('n2', ['10.99.0.1', '10.99.0.2', '10.99.0.3']), lbModel, probe);
+  assert.deepEqual(extra.differences, [
+    "gateway route to 10.99.0.224: the kernel's next hops are n1, n2, n3, the model's n1, n2",
   ]);
   const unrouted = predictFor(
     through('n2'),

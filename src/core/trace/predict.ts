@@ -173,7 +173,28 @@ export function predictFor(
     ...(service ? { service } : {}),
   });
   const differences = comparePaths(real, predicted, service);
-  if (model.loadBalancer && model.loadBalancer.nodes.length === 0)
-    differences.push(`load balancer ${model.loadBalancer.address}: the model has no node announcing it`);
+  if (model.loadBalancer) differences.push(...compareGatewayRoute(real.hops, model.loadBalancer, model.nodeAddresses));
   return { predicted, differences };
+}
+
+/**
+ * The gateway's route to the load-balancer address, as its kernel answered, against the nodes
+ * the model says announce it (node order does not matter: ECMP has none).
+ */
+function compareGatewayRoute(
+  real: readonly Hop[],
+  lb: NonNullable<TraceModel['loadBalancer']>,
+  nodeAddresses: TraceModel['nodeAddresses'],
+): string[] {
+  if (lb.nodes.length === 0) return [`load balancer ${lb.address}: the model has no node announcing it`];
+  const route = real.find((h) => h.label === lb.gateway)?.route;
+  if (!route || nodeAddresses === undefined) return [];
+  const hops = route.nexthops ?? (route.gateway !== undefined ? [route.gateway] : []);
+  const kernel = hops.map((ip) => nodeAddresses[ip] ?? ip).sort();
+  const model = [...lb.nodes].sort();
+  return kernel.join(',') === model.join(',')
+    ? []
+    : [
+        `gateway route to ${lb.address}: the kernel's next hops are ${kernel.join(', ') || 'none'}, the model's ${model.join(', ')}`,
+      ];
 }
