@@ -203,7 +203,10 @@ function throughput(l: ReturnType<typeof lab>, lb: string, web1: string) {
 interface ChangeResult {
   /** The controller's log line of the sync that took the change (its timings). */
   sync: { renderMs: number; checkMs: number; reloadMs: number; postMs: number; totalMs: number };
-  /** From the change (the weft command's return) until it was in nginx's hands. */
+  /**
+   * From the weft command that made the change until it was in nginx's hands: `done`, and the
+   * controller's log line of that sync (written after the post, or after `nginx -s reload`).
+   */
   untilMs: number;
   /** Syncs that reloaded nginx while wrk ran. */
   reloads: number;
@@ -259,11 +262,11 @@ async function duringChange(
   wrk.stdout.on('data', (d: Buffer) => (wrkOut += d.toString()));
   const wrkDone = new Promise((r) => wrk.once('exit', r));
   await new Promise((r) => setTimeout(r, 2000));
-  change();
   const t0 = Date.now();
+  change();
   await done();
-  const untilMs = Date.now() - t0;
   await waitUntil(`the controller's "${message}"`, () => logLines(message).length > before);
+  const untilMs = Date.now() - t0;
   const sync = JSON.parse(logLines(message)[before]!) as ChangeResult['sync'];
   await wrkDone;
   writeFileSync(stop, '');
@@ -360,11 +363,11 @@ async function main(): Promise<void> {
       note: `render ${ruleChange.sync.renderMs} + nginx -t ${ruleChange.sync.checkMs} + reload ${ruleChange.sync.reloadMs} ms; conf ${confBytes} bytes`,
     },
     {
-      what: 'delete → out of the lists',
+      what: 'delete → in effect',
       weft: `${endpointChange.untilMs} ms`,
-      baseline: `${ruleChange.untilMs} ms apply → conf`,
+      baseline: `${ruleChange.untilMs} ms apply → reloaded`,
       ratio: f(endpointChange.untilMs / ruleChange.untilMs, 2),
-      note: 'graceful delete of an endpoint',
+      note: 'from the weft command, lab controllers included',
     },
     ...(
       [

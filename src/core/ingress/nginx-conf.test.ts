@@ -71,10 +71,7 @@ test('upstreams: the ready endpoints, sorted, no ClusterIP, in the lists for the
     r.config,
     /upstream n\.web\.http \{\n {4}server 0\.0\.0\.1;\n {4}balancer_by_lua_block \{ weft\.balance\("n\.web\.http"\) \}\n {4}keepalive 32;\n/,
   );
-  assert.match(
-    r.config,
-    /location "\/" \{ access_by_lua_block \{ weft\.require_endpoints\("n\.web\.http"\) \} proxy_pass http:\/\/n\.web\.http; \}/,
-  );
+  assert.match(r.config, /location "\/" \{ set \$weft_upstream "n\.web\.http"; proxy_pass http:\/\/n\.web\.http; \}/);
   assert.doesNotMatch(r.config, /10\.244\.|10\.96\.0\.20/);
   assert.match(r.config, /proxy_next_upstream error timeout;/);
   assert.match(r.config, /listen 127\.0\.0\.1:10246;\n {4}location = \/endpoints \{/);

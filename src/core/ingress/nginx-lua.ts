@@ -17,7 +17,8 @@
  *   endpoint of the list, up to 3 tries in all (`set_more_tries`), never the one that just failed
  *   when there is another.
  * - A backend with no ready endpoint answers 503 from the access phase (`ngx.exit` inside the
- *   balancer can only make a 500).
+ *   balancer can only make a 500): one http-level block reads the location's upstream from
+ *   $weft_upstream.
  * - /healthz answers 503 until the first list has been posted, so a new pod is Ready only once
  *   it can route.
  *
@@ -59,8 +60,10 @@ export const LUA_INIT = `
       if #p.list == 0 then return nil end
       return p.list
     end
-    -- Access phase: 503 when the upstream has no ready endpoint.
+    -- Access phase: 503 when the location's upstream has no ready endpoint (name nil or empty:
+    -- a location that does not proxy).
     function weft.require_endpoints(name)
+      if name == nil or name == "" then return end
       if weft.peers(name) == nil then return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE) end
     end
     -- Balancer phase: the next endpoint (round robin), or after a failed try the one after it.
