@@ -28,8 +28,7 @@ class FakeNginx implements Exec {
   checks = 0;
   reloads = 0;
   started: ChildRequest[] = [];
-  async run(req: ExecRequest): Promise<ExecResult> {
-    if (req.argv.includes('reload')) this.reloads += 1;
+  async run(): Promise<ExecResult> {
     return { stdout: '', stderr: '', exitCode: 0 };
   }
   async tryRun(req: ExecRequest): Promise<ExecResult> {
@@ -56,7 +55,10 @@ class FakeNginx implements Exec {
       onStdout: () => undefined,
       onStderr: () => undefined,
       exited,
-      kill: () => end(new ExecError(req.argv, null, 'SIGTERM', '', '', req.context)),
+      kill: (signal) => {
+        if (signal === 'SIGHUP') this.reloads += 1;
+        else end(new ExecError(req.argv, null, 'SIGTERM', '', '', req.context));
+      },
     };
   };
 }

@@ -3,7 +3,8 @@
  * Ingresses, IngressClasses, Services, EndpointSlices and Secrets in the cluster cache, renders
  * nginx.conf (core/ingress/nginx-conf.ts) after every batch of changes, and when the text changed:
  * writes it beside the running one, has `nginx -t` check it, and only then moves it into place and
- * reloads nginx (`nginx -s reload`, which finds the master by the pid file). nginx itself runs as
+ * reloads nginx (SIGHUP to its master, what `nginx -s reload` sends, without the second full parse
+ * of the configuration that command makes: with many hosts that parse is seconds). nginx itself runs as
  * this process's child in the pod's network namespace, with its prefix, pid file, temp
  * directories and certificates under --work-dir.
  *
@@ -73,7 +74,7 @@ export interface SyncResult {
   posted: boolean;
   /** Ingresses whose latest version nginx refused. */
   rejected: string[];
-  /** Time spent rendering, in `nginx -t`, and in `nginx -s reload` (every attempt of this sync), and in all. */
+  /** Time spent rendering, in `nginx -t`, and reloading (every attempt of this sync), and in all. */
   renderMs: number;
   checkMs: number;
   reloadMs: number;
@@ -286,10 +287,9 @@ export class IngressController {
     if (this.nginx?.running) {
       // The old workers' lists stay until they have drained; the new workers' are there at once.
       await this.postEndpoints(mergeEndpointLists(this.posted, r.endpoints));
-      await this.o.exec.run({
-        argv: ['nginx', '-e', 'stderr', '-p', this.o.workDir, '-c', this.confPath, '-s', 'reload'],
-        context: 'reload nginx',
-      });
+      // The master re-reads nginx.conf (checked above), starts new workers, and lets the old ones
+      // finish; a configuration it cannot apply (a port it cannot bind) leaves the old one running.
+      this.nginx.kill('SIGHUP');
       this.reloads += 1;
     } else this.startNginx();
     this.current = r;
