@@ -4,13 +4,19 @@
  *   ingress (the LoadBalancer address, Host header → nginx in an ingress pod → a backend pod's
  *   `weft echo-http`) against straight to a backend pod's IP; requests/s and p99, with 1 and with
  *   4 ingress pods (a lab each). Runs alternate which goes first; the figures are the medians.
- * - reconfiguration: 1,000 Ingresses (one host each) applied, then a backend pod deleted
- *   gracefully while wrk runs through the ingress: the controller's own timings of the sync that
- *   followed (render, `nginx -t`, `nginx -s reload`), the time from the delete until the running
- *   nginx.conf no longer names the endpoint, and the requests that failed during it: wrk's
- *   (keep-alive connections; non-2xx, connect errors and timeouts apart from read errors, which
- *   are a request sent on a connection the old nginx worker closed at the reload: HTTP/1.1 lets a
- *   client retry those, wrk does not) and a curl loop's from outside (a connection per request).
+ * - reconfiguration with 1,000 Ingresses (one host each), two changes while wrk runs through the
+ *   ingress and a curl loop runs from outside (a connection per request):
+ *   1. an endpoint change (a backend pod deleted gracefully): nginx.conf does not change, the
+ *      controller posts the endpoint lists to nginx's Lua balancer, no reload. Measured: the
+ *      controller's sync (render + post), the time from the delete until the lists nginx holds
+ *      (--work-dir/endpoints) no longer name the endpoint, the reloads during it (0 expected);
+ *   2. a rule change (one more Ingress): a new nginx.conf, `nginx -t`, `nginx -s reload`.
+ *      Measured: the controller's sync (render, `nginx -t`, reload), the time from the apply
+ *      until the running nginx.conf has the host.
+ *   For both, the requests that failed: wrk's non-2xx, connect errors and timeouts, and apart
+ *   from them its read/write errors (a request sent on a keep-alive connection that an old nginx
+ *   worker closed at a reload: HTTP/1.1 lets a client retry those, wrk does not; nginx 1.22 has
+ *   no keepalive_min_timeout to hold them open), and the curl loop's.
  * The lab's namespaces, nginx, the backends and wrk share the machine's 2 cores (and whatever
  * else runs on it): the figures are this machine's, not nginx's.
  *
@@ -194,25 +200,38 @@ function throughput(l: ReturnType<typeof lab>, lb: string, web1: string) {
   return { ingress: sum(ingress), direct: sum(direct) };
 }
 
-async function main(): Promise<void> {
-  const started = Date.now();
-  const one = await setUp('ingb1', 1);
-  const t1 = throughput(one.l, one.lb, one.web1);
+interface ChangeResult {
+  /** The controller's log line of the sync that took the change (its timings). */
+  sync: { renderMs: number; checkMs: number; reloadMs: number; postMs: number; totalMs: number };
+  /**
+   * From the weft command that made the change until it was in nginx's hands: `done`, and the
+   * controller's log line of that sync (written after the post, or after `nginx -s reload`).
+   */
+  untilMs: number;
+  /** Syncs that reloaded nginx while wrk ran. */
+  reloads: number;
+  wrk: WrkResult;
+  curl: { requests: number; failed: number };
+}
 
-  // Reconfiguration with 1,000 Ingresses.
-  one.l.apply(Array.from({ length: RULES }, (_, i) => ingressDoc(`r${i}`, `r${i}.example.com`)));
-  const conf = join(root, 'ingb1', 'ingress', 'weft-ingress-1', 'nginx.conf');
-  await waitUntil('1,000 Ingresses in nginx.conf', () =>
-    readFileSync(conf, 'utf8').includes(`r${RULES - 1}.example.com`),
-  );
-  const confBytes = readFileSync(conf).length;
-  const logLines = () =>
+/**
+ * `change` made while wrk (keep-alive, from the client pod) and a curl loop (from outside, a
+ * connection each) send requests through the ingress; `done` resolves once the change is in
+ * nginx's hands; the controller's log line `message` of that sync gives its timings.
+ */
+async function duringChange(
+  one: { l: ReturnType<typeof lab>; lb: string },
+  message: string,
+  change: () => void,
+  done: () => Promise<void>,
+): Promise<ChangeResult> {
+  const logLines = (msg: string) =>
     one.l
       .w(['logs', '-n', 'ingress-weft', 'weft-ingress-1'])
       .split('\n')
-      .filter((l) => l.includes('"nginx configuration applied"'));
-  const before = logLines().length;
-  // wrk in the background (its own process) while web-2 is deleted.
+      .filter((l) => l.includes(`"msg":"${msg}"`));
+  const before = logLines(message).length;
+  const reloadsBefore = logLines('nginx configuration applied').length;
   const { spawn } = await import('node:child_process');
   const wrkSeconds = 10;
   const wrk = spawn(
@@ -220,8 +239,7 @@ async function main(): Promise<void> {
     [CLI, 'exec', '--lab', 'ingb1', ...wrkArgs(`http://${one.lb}/`, wrkSeconds, HOST)],
     { env: { ...process.env, WEFT_LAB_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  // And a curl loop from outside the cluster, a new connection per request.
-  const stop = join(root, 'stop-curl');
+  const stop = join(root, `stop-curl-${Date.now()}`);
   const curl = spawn(
     process.execPath,
     [
@@ -245,25 +263,57 @@ async function main(): Promise<void> {
   const wrkDone = new Promise((r) => wrk.once('exit', r));
   await new Promise((r) => setTimeout(r, 2000));
   const t0 = Date.now();
-  one.l.w(
-    ['delete', '--no-wait', '-f', '-'],
-    JSON.stringify(echoPod(WEFT, NS, 'web-2', { app: 'web' }, { nodeName: 'n2' })),
-  );
-  await waitUntil('web-2 out of nginx.conf', () => !readFileSync(conf, 'utf8').includes(`${one.web2}:8080`));
-  const untilConf = Date.now() - t0;
-  await waitUntil('the sync logged', () => logLines().length > before);
-  const sync = JSON.parse(logLines()[before]!) as {
-    renderMs: number;
-    checkMs: number;
-    reloadMs: number;
-    totalMs: number;
-  };
+  change();
+  await done();
+  await waitUntil(`the controller's "${message}"`, () => logLines(message).length > before);
+  const untilMs = Date.now() - t0;
+  const sync = JSON.parse(logLines(message)[before]!) as ChangeResult['sync'];
   await wrkDone;
   writeFileSync(stop, '');
   await curlDone;
-  const during = parseWrk(wrkOut);
   const codes = curlOut.split('\n').filter((l) => l !== '');
-  const curlDuring = { requests: codes.length, failed: codes.filter((c) => c !== '200').length };
+  return {
+    sync,
+    untilMs,
+    reloads: logLines('nginx configuration applied').length - reloadsBefore,
+    wrk: parseWrk(wrkOut),
+    curl: { requests: codes.length, failed: codes.filter((c) => c !== '200').length },
+  };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const one = await setUp('ingb1', 1);
+  const t1 = throughput(one.l, one.lb, one.web1);
+
+  // Reconfiguration with 1,000 Ingresses.
+  one.l.apply(Array.from({ length: RULES }, (_, i) => ingressDoc(`r${i}`, `r${i}.example.com`)));
+  const dir = join(root, 'ingb1', 'ingress', 'weft-ingress-1');
+  const conf = join(dir, 'nginx.conf');
+  await waitUntil('1,000 Ingresses in nginx.conf', () =>
+    readFileSync(conf, 'utf8').includes(`r${RULES - 1}.example.com`),
+  );
+  const confBytes = readFileSync(conf).length;
+  const endpoints = join(dir, 'endpoints');
+  await waitUntil('web-2 in the endpoint lists', () => readFileSync(endpoints, 'utf8').includes(`${one.web2}:8080`));
+  const endpointChange = await duringChange(
+    one,
+    'nginx endpoints updated without a reload',
+    () =>
+      one.l.w(
+        ['delete', '--no-wait', '-f', '-'],
+        JSON.stringify(echoPod(WEFT, NS, 'web-2', { app: 'web' }, { nodeName: 'n2' })),
+      ),
+    () =>
+      waitUntil('web-2 out of the endpoint lists', () => !readFileSync(endpoints, 'utf8').includes(`${one.web2}:8080`)),
+  );
+  const ruleChange = await duringChange(
+    one,
+    'nginx configuration applied',
+    () => one.l.apply([ingressDoc(`r${RULES}`, `r${RULES}.example.com`)]),
+    () =>
+      waitUntil('the new Ingress in nginx.conf', () => readFileSync(conf, 'utf8').includes(`r${RULES}.example.com`)),
+  );
 
   const four = await setUp('ingb4', 4);
   const t4 = throughput(four.l, four.lb, four.web1);
@@ -299,26 +349,38 @@ async function main(): Promise<void> {
       note: '',
     },
     {
-      what: `reconfigure, ${RULES} Ingresses`,
-      weft: `${sync.totalMs} ms`,
-      baseline: '',
-      ratio: '',
-      note: `render ${sync.renderMs} + nginx -t ${sync.checkMs} + reload ${sync.reloadMs} ms; conf ${confBytes} bytes`,
+      what: `endpoint change, ${RULES} Ingresses`,
+      weft: `${endpointChange.sync.totalMs} ms`,
+      baseline: `${ruleChange.sync.totalMs} ms rule change`,
+      ratio: f(endpointChange.sync.totalMs / ruleChange.sync.totalMs, 3),
+      note: `render ${endpointChange.sync.renderMs} + post ${endpointChange.sync.postMs} ms; ${endpointChange.reloads} reloads`,
     },
     {
-      what: 'delete → nginx.conf changed',
-      weft: `${untilConf} ms`,
+      what: 'rule change (reload)',
+      weft: `${ruleChange.sync.totalMs} ms`,
       baseline: '',
       ratio: '',
-      note: 'graceful delete of an endpoint',
+      note: `render ${ruleChange.sync.renderMs} + nginx -t ${ruleChange.sync.checkMs} + reload ${ruleChange.sync.reloadMs} ms; conf ${confBytes} bytes`,
     },
     {
-      what: 'failed requests during it',
-      weft: `${during.failed} wrk, ${curlDuring.failed} curl`,
+      what: 'delete → in effect',
+      weft: `${endpointChange.untilMs} ms`,
+      baseline: `${ruleChange.untilMs} ms apply → reloaded`,
+      ratio: f(endpointChange.untilMs / ruleChange.untilMs, 2),
+      note: 'from the weft command, lab controllers included',
+    },
+    ...(
+      [
+        ['endpoint change', endpointChange],
+        ['rule change', ruleChange],
+      ] as const
+    ).map(([what, c]) => ({
+      what: `failed during ${what}`,
+      weft: `${c.wrk.failed} wrk, ${c.curl.failed} curl`,
       baseline: '',
       ratio: '',
-      note: `of ${during.requests} wrk (+${during.closed} keep-alive closed by the reload) and ${curlDuring.requests} curl`,
-    },
+      note: `of ${c.wrk.requests} wrk (+${c.wrk.closed} keep-alive closed under a request) and ${c.curl.requests} curl`,
+    })),
   ];
   report(
     'ingress',
@@ -330,7 +392,7 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
       one: t1,
       four: t4,
-      reconfigure: { rules: RULES, confBytes, sync, deleteToConfMs: untilConf, during, curlDuring },
+      reconfigure: { rules: RULES, confBytes, endpointChange, ruleChange },
       durationS: Math.round((Date.now() - started) / 1000),
       note: 'wrk, nginx, the backends and the lab share 2 cores with other work on the machine',
     },

@@ -7,7 +7,9 @@
  * - the client's address reaches the backend in X-Real-IP and X-Forwarded-For;
  * - TLS with SNI for two hosts (certificates made here with openssl, each verified by curl against
  *   its own CA), and HTTP → HTTPS redirects for them;
- * - an endpoint removed (graceful delete) while a client loops: no request fails;
+ * - an endpoint removed (graceful delete) while a client loops: no request fails, and nginx takes
+ *   the change from the controller's post to its Lua balancer, without a reload (nginx.conf is
+ *   the same text before and after);
  * - `weft explain outside URL` (and from a pod) gives the journey nginx took: for a sample of the
  *   table the pod it names is the pod that answered; the entry, both ingress pods' paths, TLS and
  *   the redirect;
@@ -367,9 +369,9 @@ spec:
     assert.match(bad.stderr, /only http and https are routed by an Ingress/);
   });
 
-  test('an endpoint removed while a client loops: every request succeeds, and the removed pod stops answering', async () => {
+  test('an endpoint removed while a client loops: every request succeeds, the removed pod stops answering, and nginx is not reloaded', async () => {
     // Deleted gracefully, as a rollout deletes pods: its endpoint turns not ready (the controller
-    // reloads without it) while the pod still serves, then it goes.
+    // posts the lists without it) while the pod still serves, then it goes.
     const load2 = echoPod(
       WEFT,
       ROUTES_NAMESPACE,
@@ -437,6 +439,17 @@ spec:
     const ended = new Promise((r) => loop.once('exit', r));
     const lines = () => curlResults(out);
     await waitFor('requests flowing', () => (lines().length >= 20 ? true : undefined), 30_000, 100);
+    const load2Ip = lab.pods().find((p) => p.metadata.name === 'load-2')?.status?.podIP ?? '';
+    assert.match(load2Ip, /^10\./);
+    const endpoints = () => readFileSync(join(lab.dir, 'ingress', 'weft-ingress-1', 'endpoints'), 'utf8');
+    const listed = new RegExp(`^routes\\.load\\.http .*${load2Ip.replace(/\./g, '\\.')}:8080`, 'm');
+    await waitFor(
+      "load-2 in the first ingress pod's endpoint lists",
+      () => (listed.test(endpoints()) ? true : undefined),
+      30_000,
+      100,
+    );
+    const confBefore = conf();
     lab.must(['delete', '--no-wait', '-f', '-'], { input: JSON.stringify(load2) });
     await waitFor(
       'load-2 gone',
@@ -458,6 +471,8 @@ spec:
     assert.deepEqual(failed, [], `${failed.length} of ${all.length} requests failed`);
     const pods = all.map((r) => r.pod);
     assert.ok(pods.slice(0, mark).includes('load-2'), 'load-2 answered before it was deleted');
+    assert.equal(conf(), confBefore, 'nginx.conf unchanged: the endpoint went by the Lua balancer, no reload');
+    assert.doesNotMatch(endpoints(), new RegExp(`${load2Ip.replace(/\./g, '\\.')}:`), 'load-2 out of the lists');
     assert.deepEqual([...new Set(pods.slice(mark))], ['load-1'], 'only load-1 answers once load-2 is gone');
   });
 

@@ -41,6 +41,15 @@ spec:
   type: NodePort
   selector: { pod: a }
   ports: [{ name: http, port: 80, targetPort: 80, protocol: TCP }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: edge, namespace: x }
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: { pod: a }
+  ports: [{ name: http, port: 80, targetPort: 80, protocol: TCP }]
 `;
 
 const DENY_TO_Y_B = `apiVersion: networking.k8s.io/v1
@@ -297,6 +306,38 @@ describe('weft ui in a browser', { timeout: 180_000 }, () => {
     const nodes = [...new Set([`node ${b.spec.nodeName}`, `node ${a.spec.nodeName}`])];
     assert.deepEqual(await hops.allTextContents(), ['pod x/b', ...nodes, 'pod x/a']);
     assert.match((await page.locator('[data-testid="trace-hops"]').textContent())!, /x\/b → service\/x\/web[^]*dnat/);
+    // From outside to the LoadBalancer Service: the gateway, the one node that announces it (x/a's,
+    // externalTrafficPolicy Local), x/a; drawn from the underlay.
+    // (Each attempt from the Services view: a trace shows its result on the topology.)
+    const labels = await waitFor(
+      'x/edge traced from outside',
+      async () => {
+        await view('Services');
+        await page.selectOption('[data-testid="trace-from"]', 'outside');
+        await page.locator('[data-service="x/edge"] [data-testid="trace-service"]').click();
+        await page
+          .locator('[data-testid="trace-hops"] h3')
+          .filter({ hasText: 'outside → service/x/edge' })
+          .waitFor({ timeout: 20_000 });
+        const got = await hops.allTextContents();
+        return got.at(-1) === 'pod x/a' ? got : undefined;
+      },
+      90_000,
+      1000,
+    );
+    assert.deepEqual(labels, ['outside', 'gateway', `node ${a.spec.nodeName}`, 'pod x/a']);
+    const edges = await page.evaluate(() =>
+      (
+        globalThis as unknown as {
+          weft: {
+            cy: { elements: (s: string) => { map: (f: (e: { data: (k: string) => string }) => string) => string[] } };
+          };
+        }
+      ).weft.cy
+        .elements('[kind="trace"]')
+        .map((e) => `${e.data('label')} ${e.data('source')} ${e.data('target')}`),
+    );
+    assert.deepEqual(edges.sort(), [`2 underlay node:${a.spec.nodeName}`, `3 node:${a.spec.nodeName} pod:x/a`]);
     await view('Policies');
     const policy = page.locator('[data-policy="y/deny-to-b"]');
     await policy.waitFor();

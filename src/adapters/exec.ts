@@ -206,7 +206,7 @@ class NodeChild implements Child {
     this.stderrListeners.push(listener);
   }
 
-  kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' = 'SIGTERM'): void {
+  kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP' = 'SIGTERM'): void {
     if (!this.done) this.proc?.kill(signal);
   }
 }

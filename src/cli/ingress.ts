@@ -6,6 +6,7 @@ import { systemClock } from '../adapters/clock.js';
 import { NodeExec, spawnChild } from '../adapters/exec.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { openCluster, parseClusterSpec } from '../agent/open-cluster.js';
+import { HttpNginxBalancer } from '../adapters/nginx-balancer-http.js';
 import { IngressController, INGRESS_KINDS } from '../ingress/controller.js';
 import { startHttpEcho } from '../lab/http-echo.js';
 import { INGRESS_CONTROLLER } from '../core/lab/ingress-controller.js';
@@ -19,6 +20,8 @@ interface IngressCliOptions {
   httpPort: string;
   httpsPort: string;
   healthPort: string;
+  balancerPort: string;
+  nginxModules: string;
   workers: string;
   writeStatus: boolean;
 }
@@ -33,7 +36,7 @@ export function registerIngress(program: Command): void {
   program
     .command('ingress')
     .description(
-      'the ingress controller: renders nginx.conf from the Ingresses of its IngressClass, checks it with nginx -t and reloads nginx (its child) when it changed',
+      "the ingress controller: renders nginx.conf from the Ingresses of its IngressClass, checks it with nginx -t and reloads nginx (its child) when it changed; endpoint changes go to nginx's Lua balancer without a reload",
     )
     .option('--cluster <source>', 'the cluster to follow (sqlite:PATH)')
     .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
@@ -43,6 +46,16 @@ export function registerIngress(program: Command): void {
     .option('--http-port <port>', 'HTTP port', '80')
     .option('--https-port <port>', 'HTTPS port', '443')
     .option('--health-port <port>', 'GET /healthz answers 200 once nginx runs', '10254')
+    .option(
+      '--balancer-port <port>',
+      "the port on the pod's 127.0.0.1 where nginx takes the endpoint lists from the controller",
+      '10246',
+    )
+    .option(
+      '--nginx-modules <dir>',
+      "nginx's dynamic modules (the Lua module: libnginx-mod-http-lua)",
+      '/usr/lib/nginx/modules',
+    )
     .option('--workers <n>', "nginx's worker_processes", '1')
     .option('--write-status', 'write Ingress status (one replica does)', false)
     .action(async (opts: IngressCliOptions) => {
@@ -54,6 +67,12 @@ export function registerIngress(program: Command): void {
       const workers = Number(opts.workers);
       if (!/^\d+$/.test(opts.workers) || workers < 1 || workers > 64)
         throw new Error(`--workers "${opts.workers}": must be a whole number from 1 to 64`);
+      const ports = {
+        http: port('--http-port', opts.httpPort),
+        https: port('--https-port', opts.httpsPort),
+        health: port('--health-port', opts.healthPort),
+        balancer: port('--balancer-port', opts.balancerPort),
+      };
       const log = new JsonLogger((l) => process.stderr.write(l), { component: 'ingress' });
       const clock = systemClock;
       const cluster = openCluster(spec, INGRESS_KINDS, { clock, log });
@@ -69,11 +88,9 @@ export function registerIngress(program: Command): void {
         controller: opts.controller,
         ...(opts.publishService ? { publishService: opts.publishService } : {}),
         workDir: opts.workDir,
-        ports: {
-          http: port('--http-port', opts.httpPort),
-          https: port('--https-port', opts.httpsPort),
-          health: port('--health-port', opts.healthPort),
-        },
+        modulesDir: opts.nginxModules,
+        ports,
+        balancer: new HttpNginxBalancer(ports.balancer),
         workers,
         exec: new NodeExec(),
         spawn: spawnChild,

@@ -14,8 +14,11 @@ export function registerTrace(program: Command): void {
       .description(
         'send one real packet from a pod and print the path the kernel reports for it, namespace by namespace, with every nftables rule that decided something (e.g. weft trace x/a y/b --port 80)',
       )
-      .argument('<from>', 'the sending pod, NAMESPACE/NAME')
-      .argument('<to>', 'a pod NAMESPACE/NAME, service/NAMESPACE/NAME, or an IPv4 address')
+      .argument('<from>', 'the sending pod, NAMESPACE/NAME, or outside (outside=IP: a client outside the cluster)')
+      .argument(
+        '<to>',
+        'a pod NAMESPACE/NAME, service/NAMESPACE/NAME (from outside: its load-balancer address), node/NAME, or an IPv4 address',
+      )
       .option('--port <port>', "the destination port (default: a Service's first port)")
       .option('--protocol <protocol>', 'TCP (a SYN), UDP (a datagram) or ICMP (an echo request)', 'TCP')
       .option('-o, --output <format>', 'text or json', 'text'),

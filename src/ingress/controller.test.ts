@@ -3,7 +3,8 @@
  * fake nginx that refuses any configuration naming bad.example.com, the way `nginx -t` does
  * (naming the line): a refused Ingress is left out (new) or kept at its last accepted version
  * (updated), its status says so, the running configuration is not reloaded for nothing, and
- * other Ingresses' changes still go through.
+ * other Ingresses' changes still go through. Endpoint changes are posted to the balancer (a fake
+ * that records the lists) without a reload; a reload posts both sets first, then the new one.
  */
 
 import { test } from 'node:test';
@@ -18,6 +19,8 @@ import { parseManifest } from '../core/k8s/parse.js';
 import type { Ingress, K8sObject } from '../core/k8s/objects.js';
 import { ExecError } from '../core/port-errors.js';
 import type { Child, ChildRequest, Exec, ExecRequest, ExecResult } from '../ports/exec.js';
+import type { NginxBalancer } from '../ports/nginx-balancer.js';
+import type { EndpointLists } from '../core/ingress/nginx-lua.js';
 import { ClusterCache } from '../agent/cluster-cache.js';
 import { IngressController, INGRESS_KINDS } from './controller.js';
 
@@ -25,8 +28,7 @@ class FakeNginx implements Exec {
   checks = 0;
   reloads = 0;
   started: ChildRequest[] = [];
-  async run(req: ExecRequest): Promise<ExecResult> {
-    if (req.argv.includes('reload')) this.reloads += 1;
+  async run(): Promise<ExecResult> {
     return { stdout: '', stderr: '', exitCode: 0 };
   }
   async tryRun(req: ExecRequest): Promise<ExecResult> {
@@ -53,9 +55,22 @@ class FakeNginx implements Exec {
       onStdout: () => undefined,
       onStderr: () => undefined,
       exited,
-      kill: () => end(new ExecError(req.argv, null, 'SIGTERM', '', '', req.context)),
+      kill: (signal) => {
+        if (signal === 'SIGHUP') this.reloads += 1;
+        else end(new ExecError(req.argv, null, 'SIGTERM', '', '', req.context));
+      },
     };
   };
+}
+
+class FakeBalancer implements NginxBalancer {
+  posts: EndpointLists[] = [];
+  /** Set by the test: the order of posts and reloads, as one log. */
+  events: string[] = [];
+  async setEndpoints(lists: EndpointLists): Promise<void> {
+    this.posts.push(lists);
+    this.events.push(`post ${Object.keys(lists).sort().join(' ')}`);
+  }
 }
 
 const objects = (yaml: string) => parseManifest(yaml) as K8sObject[];
@@ -81,6 +96,13 @@ kind: Service
 metadata: {name: web, namespace: n}
 spec: {clusterIP: 10.96.0.17, ports: [{port: 80}]}
 `;
+const slice = (ips: string[]) => `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: n, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [${ips.map((ip) => `{addresses: [${ip}], conditions: {ready: true}}`).join(', ')}]
+ports: [{port: 8080}]
+`;
 
 test('ingress controller: refused Ingresses fall back (left out, or their last accepted version); others go on', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-ingress-ctl-'));
@@ -89,6 +111,7 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
   const log = new JsonLogger(() => undefined);
   const cache = new ClusterCache({ source: store.source(), kinds: INGRESS_KINDS, clock, log });
   const nginx = new FakeNginx();
+  const balancer = new FakeBalancer();
   const base = objects(BASE);
   const lbService = base.find((o) => o.kind === 'Service' && o.metadata.name === 'lb')!;
   await store.commit({
@@ -96,6 +119,7 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
       ...base.filter((o) => o !== lbService),
       { ...lbService, status: { loadBalancer: { ingress: [{ ip: '10.99.0.224' }] } } } as K8sObject,
       ...objects(ing('good', 'good.example.com')),
+      ...objects(slice(['10.244.1.5'])),
     ],
     delete: [],
   });
@@ -106,7 +130,9 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
     controller: 'weft.dev/ingress',
     publishService: 'ingress-weft/lb',
     workDir: dir,
-    ports: { http: 80, https: 443, health: 10254 },
+    modulesDir: '/usr/lib/nginx/modules',
+    ports: { http: 80, https: 443, health: 10254, balancer: 10246 },
+    balancer,
     exec: nginx,
     spawn: nginx.spawn,
     clock,
@@ -128,6 +154,26 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
     assert.match(conf(), /server_name good\.example\.com;/);
     assert.deepEqual((await status('good'))?.loadBalancer, { ingress: [{ ip: '10.99.0.224' }] });
     assert.equal((await status('good'))?.conditions?.[0]?.status, 'True');
+    assert.deepEqual(balancer.posts, [{ 'n.web.80': ['10.244.1.5:8080'] }], 'the lists posted once nginx runs');
+    assert.equal(readFileSync(join(dir, 'endpoints'), 'utf8'), 'n.web.80 10.244.1.5:8080\n');
+
+    // Endpoints only: posted to the balancer, nginx.conf untouched, no reload.
+    const before = conf();
+    await store.commit({ put: objects(slice(['10.244.1.5', '10.244.2.7'])), delete: [] });
+    await settle();
+    assert.equal(nginx.reloads, 0);
+    assert.equal(conf(), before);
+    assert.deepEqual(balancer.posts.at(-1), { 'n.web.80': ['10.244.1.5:8080', '10.244.2.7:8080'] });
+    await store.commit({ put: objects(slice([])), delete: [] });
+    await settle();
+    assert.equal(nginx.reloads, 0);
+    assert.deepEqual(balancer.posts.at(-1), { 'n.web.80': [] }, 'no endpoint: an empty list (nginx answers 503)');
+    const posts = balancer.posts.length;
+    await store.commit({ put: objects(slice([])), delete: [] });
+    await settle();
+    assert.equal(balancer.posts.length, posts, 'the same lists are not posted again');
+    await store.commit({ put: objects(slice(['10.244.1.5'])), delete: [] });
+    await settle();
 
     // A new Ingress nginx refuses: left out; the configuration is the running one, no reload.
     await store.commit({ put: objects(ing('bad', 'bad.example.com')), delete: [] });
@@ -157,10 +203,33 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
     assert.doesNotMatch(conf(), /bad\.example\.com/);
     assert.equal((await status('other'))?.conditions?.[0]?.status, 'True');
 
+    // A new backend (a reload): the merged lists are posted before the reload, the exact ones after.
+    await store.commit({
+      put: objects(
+        BASE.split('---\n')[2]!
+          .replace(/name: web/, 'name: api')
+          .replace('10.96.0.17', '10.96.0.18') +
+          '---\n' +
+          ing('api', 'api.example.com').replace('name: web', 'name: api'),
+      ),
+      delete: [],
+    });
+    await settle();
+    assert.equal(nginx.reloads, 2);
+    assert.deepEqual(balancer.posts.at(-1), { 'n.api.80': [], 'n.web.80': ['10.244.1.5:8080'] });
+    await store.commit({ put: [], delete: [{ kind: 'Ingress', namespace: 'n', name: 'api' }] });
+    await settle();
+    assert.equal(nginx.reloads, 3);
+    assert.deepEqual(
+      balancer.posts.slice(-2),
+      [{ 'n.api.80': [], 'n.web.80': ['10.244.1.5:8080'] }, { 'n.web.80': ['10.244.1.5:8080'] }],
+      "the old workers keep n.api.80's list until the reload, then it goes",
+    );
+
     // Fixed: served again, Configured True.
     await store.commit({ put: objects(ing('bad', 'fixed.example.com')), delete: [] });
     await settle();
-    assert.equal(nginx.reloads, 2);
+    assert.equal(nginx.reloads, 4);
     assert.match(conf(), /server_name fixed\.example\.com;/);
     assert.equal((await status('bad'))?.conditions?.[0]?.status, 'True');
 

@@ -3,9 +3,17 @@
  * Ingresses, IngressClasses, Services, EndpointSlices and Secrets in the cluster cache, renders
  * nginx.conf (core/ingress/nginx-conf.ts) after every batch of changes, and when the text changed:
  * writes it beside the running one, has `nginx -t` check it, and only then moves it into place and
- * reloads nginx (`nginx -s reload`, which finds the master by the pid file). nginx itself runs as
+ * reloads nginx (SIGHUP to its master, what `nginx -s reload` sends, without the second full parse
+ * of the configuration that command makes: with many hosts that parse is seconds). nginx itself runs as
  * this process's child in the pod's network namespace, with its prefix, pid file, temp
  * directories and certificates under --work-dir.
+ *
+ * Endpoints are not in nginx.conf: when only they changed (a pod came, went, turned ready or not)
+ * the controller posts the new lists to nginx's Lua balancer (ports/nginx-balancer.ts) and does
+ * not reload, so no keep-alive connection is cut. On a reload the lists of both configurations
+ * are posted first (the new workers find theirs at once, the old ones keep theirs while they
+ * drain), then the new configuration's alone. The lists last posted are also written to
+ * --work-dir/endpoints, for people and tests to read.
  *
  * A render nginx refuses never replaces a working one. When nginx's error points at one Ingress
  * (the line it names, or the certificate file), that Ingress is rendered as nginx last accepted it
@@ -26,7 +34,9 @@ import { canonicalJsonText } from '../core/canonical-json.js';
 import { ingressRef } from '../core/ingress/routes.js';
 import { ownerOfNginxError, renderNginxConf, type Rendered } from '../core/ingress/nginx-conf.js';
 import { desiredIngressStatus, servedIngresses, type IngressVerdict } from '../core/ingress/status.js';
+import { endpointsBody, mergeEndpointLists, type EndpointLists } from '../core/ingress/nginx-lua.js';
 import type { Child, Exec, SpawnChild } from '../ports/exec.js';
+import type { NginxBalancer } from '../ports/nginx-balancer.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
@@ -42,7 +52,12 @@ export interface IngressControllerOptions {
   /** The LoadBalancer Service in front of the controller ("ns/name"), whose addresses go in status. */
   publishService?: string;
   workDir: string;
-  ports: { http: number; https: number; health: number };
+  /** The directory of nginx's dynamic modules (the Lua module and its NDK). */
+  modulesDir: string;
+  /** balancer: the port on the pod's 127.0.0.1 where nginx takes the endpoint lists. */
+  ports: { http: number; https: number; health: number; balancer: number };
+  /** How the endpoint lists reach nginx. */
+  balancer: NginxBalancer;
   workers?: number;
   exec: Exec;
   spawn: SpawnChild;
@@ -55,12 +70,16 @@ export interface IngressControllerOptions {
 /** What one sync did, for logs and tests. */
 export interface SyncResult {
   reloaded: boolean;
+  /** Whether new endpoint lists were posted to nginx (without a reload unless `reloaded`). */
+  posted: boolean;
   /** Ingresses whose latest version nginx refused. */
   rejected: string[];
-  /** Time spent rendering, in `nginx -t`, and in `nginx -s reload` (every attempt of this sync), and in all. */
+  /** Time spent rendering, in `nginx -t`, and reloading (every attempt of this sync), and in all. */
   renderMs: number;
   checkMs: number;
   reloadMs: number;
+  /** Time spent posting endpoint lists. */
+  postMs: number;
   totalMs: number;
 }
 
@@ -69,6 +88,11 @@ export class IngressController {
   private readonly nextPath: string;
   private readonly certDir: string;
   private readonly pidPath: string;
+  private readonly endpointsPath: string;
+  /** The endpoint lists nginx holds (as last posted), and their text. */
+  private posted: EndpointLists = {};
+  private postedBody: string | undefined;
+  private postMs = 0;
   private nginx: Child | undefined;
   private current: Rendered | undefined;
   /** The version of each Ingress in the running configuration. */
@@ -80,8 +104,9 @@ export class IngressController {
   private timer: TimerHandle | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
-  /** Syncs that reloaded nginx, and syncs that failed (for logs and the bench). */
+  /** Syncs that reloaded nginx, posts of endpoint lists, and syncs that failed (for logs and the bench). */
   reloads = 0;
+  posts = 0;
   failures = 0;
 
   constructor(private readonly o: IngressControllerOptions) {
@@ -89,6 +114,7 @@ export class IngressController {
     this.nextPath = join(o.workDir, 'nginx.conf.next');
     this.certDir = join(o.workDir, 'certs');
     this.pidPath = join(o.workDir, 'nginx.pid');
+    this.endpointsPath = join(o.workDir, 'endpoints');
   }
 
   /** Renders, starts nginx with the first configuration it accepts, and follows the cache (which must be started). */
@@ -156,7 +182,7 @@ export class IngressController {
         services: cache.list('Service').map((s) => s.object),
         slices: cache.list('EndpointSlice').map((s) => s.object),
         secrets: cache.list('Secret').map((s) => s.object),
-        paths: { prefix: this.o.workDir, pid: this.pidPath, certDir: this.certDir },
+        paths: { prefix: this.o.workDir, pid: this.pidPath, certDir: this.certDir, modulesDir: this.o.modulesDir },
         ports: this.o.ports,
         ...(this.o.workers === undefined ? {} : { workers: this.o.workers }),
       });
@@ -169,12 +195,17 @@ export class IngressController {
     let renderMs = 0;
     let checkMs = 0;
     let reloadMs = 0;
+    this.postMs = 0;
+    // The render that is the running configuration, with the current endpoints; undefined when
+    // nginx refused the candidate and the running one was kept (then it is rendered again below).
+    let live: Rendered | undefined;
     for (let attempt = 0; attempt <= served.length + 1; attempt++) {
       let t = this.o.clock.now();
       const candidate = render([...tried.values()].filter((i): i is Ingress => i !== null));
       renderMs += this.o.clock.now() - t;
       if (this.current && candidate.config === this.current.config) {
         this.current = candidate;
+        live = candidate;
         break;
       }
       t = this.o.clock.now();
@@ -185,6 +216,7 @@ export class IngressController {
         await this.activate(candidate);
         reloadMs += this.o.clock.now() - t;
         reloaded = true;
+        live = candidate;
         this.accepted = new Map([...tried.entries()].flatMap(([k, v]) => (v === null ? [] : [[k, v] as const])));
         break;
       }
@@ -211,16 +243,26 @@ export class IngressController {
       // the pod is Ready and the Ingresses' statuses say why.
       const empty = render([]);
       if ((await this.check(empty)) === 'ok') await this.activate(empty);
+      live = empty;
+    }
+    let posted = false;
+    if (this.current !== undefined) {
+      const lists = (live ?? render([...this.accepted.values()])).endpoints;
+      posted = await this.postEndpoints(lists);
     }
     const result = {
       reloaded,
+      posted,
       rejected: [...rejected.keys()],
       renderMs,
       checkMs,
       reloadMs,
+      postMs: this.postMs,
       totalMs: this.o.clock.now() - started,
     };
     if (reloaded) this.o.log.info('nginx configuration applied', { ...result, rejected: result.rejected });
+    else if (posted)
+      this.o.log.info('nginx endpoints updated without a reload', { ...result, rejected: result.rejected });
     await this.writeStatuses(served);
     return result;
   }
@@ -243,10 +285,11 @@ export class IngressController {
   private async activate(r: Rendered): Promise<void> {
     renameSync(this.nextPath, this.confPath);
     if (this.nginx?.running) {
-      await this.o.exec.run({
-        argv: ['nginx', '-e', 'stderr', '-p', this.o.workDir, '-c', this.confPath, '-s', 'reload'],
-        context: 'reload nginx',
-      });
+      // The old workers' lists stay until they have drained; the new workers' are there at once.
+      await this.postEndpoints(mergeEndpointLists(this.posted, r.endpoints));
+      // The master re-reads nginx.conf (checked above), starts new workers, and lets the old ones
+      // finish; a configuration it cannot apply (a port it cannot bind) leaves the old one running.
+      this.nginx.kill('SIGHUP');
       this.reloads += 1;
     } else this.startNginx();
     this.current = r;
@@ -254,6 +297,32 @@ export class IngressController {
     const keep = new Set(r.files.map((f) => f.name));
     for (const name of readdirSync(this.certDir))
       if (!keep.has(name)) rmSync(join(this.certDir, name), { force: true });
+  }
+
+  /**
+   * Posts `lists` to nginx unless it holds them already; true when it posted. A just-started
+   * nginx may not listen yet: refused posts are retried for 10 s before the error is thrown.
+   */
+  private async postEndpoints(lists: EndpointLists): Promise<boolean> {
+    const body = endpointsBody(lists);
+    if (body === this.postedBody) return false;
+    const started = this.o.clock.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.o.balancer.setEndpoints(lists);
+        break;
+      } catch (err) {
+        if (attempt >= 200 || this.stopped) throw err;
+        await new Promise<void>((r) => this.o.clock.setTimeout(r, 50));
+      }
+    }
+    this.posted = lists;
+    this.postedBody = body;
+    this.posts += 1;
+    this.postMs += this.o.clock.now() - started;
+    writeFileSync(`${this.endpointsPath}.next`, body);
+    renameSync(`${this.endpointsPath}.next`, this.endpointsPath);
+    return true;
   }
 
   private startNginx(): void {

@@ -34,6 +34,7 @@ import { NETNS_RUN_DIR } from '../adapters/netns.js';
 import { LabPaths, readLabRecord, type LabRecord } from './lab-state.js';
 import { traceRealPacket, type RealTrace, type TraceNamespace } from './packet-trace.js';
 import { ensureOutsideClient } from './outside.js';
+import { loadBalancerTarget, type LoadBalancerTarget } from '../core/lab/lb-trace.js';
 import type { TraceProtocol } from '../core/trace/trace-table.js';
 import { join } from 'node:path';
 
@@ -58,6 +59,8 @@ export interface LabTrace {
     entry?: string;
     /** Every address a node sends from (a masqueraded source), to its node. */
     nodeAddresses: Record<string, string>;
+    /** From outside to a load-balancer address: the gateway's label, the address, the nodes it routes it to. */
+    loadBalancer?: { gateway: string; address: string; nodes: string[] };
   };
 }
 
@@ -100,6 +103,9 @@ export function podRefs(objects: readonly LocatedObject[]): Array<{ namespace: s
     l.object.kind === 'Pod' ? [{ namespace: l.object.metadata.namespace, name: l.object.metadata.name }] : [],
   );
 }
+
+/** The trace label of the lab's segment gateway (it routes load-balancer addresses to nodes). */
+const LB_GATEWAY_LABEL = 'gateway';
 
 export const podViewName = (p: PodView) => `${p.stored.object.metadata.namespace}/${p.stored.object.metadata.name}`;
 
@@ -383,7 +389,9 @@ export class LabClient {
   /**
    * `weft trace`: one real probe packet from pod `from` (namespace/name) to `to` (a pod
    * namespace/name, `service/namespace/name`, or an IPv4 address), followed through every node,
-   * pod and router namespace of the lab by nftables tracing (./packet-trace.ts).
+   * pod and router namespace of the lab by nftables tracing (./packet-trace.ts). From outside,
+   * `service/…` is a LoadBalancer Service's address (or `to` is one): the segment's gateway,
+   * which routes it to a node, is watched too.
    */
   async trace(from: string, to: string, port: number | undefined, protocol: TraceProtocol): Promise<LabTrace> {
     const pods = await this.pods();
@@ -402,7 +410,21 @@ export class LabClient {
     let dport = port;
     let svc: (Service & { spec: { clusterIP: string } }) | undefined;
     const nodes = await this.nodes();
-    if (/^\d+\.\d+\.\d+\.\d+$/.test(to)) daddr = to;
+    const lb: LoadBalancerTarget | undefined = outside
+      ? loadBalancerTarget({
+          to,
+          port,
+          services: (await this.store.list('Service')).map((s) => s.object),
+          slices: (await this.store.list('EndpointSlice')).map((s) => s.object),
+          nodes: nodes.map((n) => ({ name: n.name, ip: n.internalIP })),
+        })
+      : undefined;
+    if (lb) {
+      if (protocol !== 'tcp')
+        throw new Error(`--protocol: to a load-balancer address weft traces TCP (the Service's port)`);
+      daddr = lb.address;
+      dport = lb.port;
+    } else if (/^\d+\.\d+\.\d+\.\d+$/.test(to)) daddr = to;
     else if (to.startsWith('node/')) {
       const node = nodes.find((n) => n.name === to.slice('node/'.length));
       if (!node) throw new Error(`TO: no node "${to.slice('node/'.length)}" in the lab (${this.nodeNames.join(', ')})`);
@@ -426,15 +448,19 @@ export class LabClient {
     if (protocol !== 'icmp' && dport === undefined)
       throw new Error(`--port: a ${protocol.toUpperCase()} trace needs a port`);
     const entry = nodes.find((n) => n.internalIP === daddr);
-    if (outside && !entry)
+    if (outside && !entry && !lb)
       throw new Error(
-        `TO: from outside, trace to a node (node/NAME or its address) and a NodePort; ${to} is not a node's address`,
+        `TO: from outside, trace to a node (node/NAME or its address) and a NodePort, or to service/NAMESPACE/NAME of type LoadBalancer (or its address); ${to} is neither`,
       );
     const namespaces: TraceNamespace[] = this.record.nodes.map((n) => ({
       label: `node ${n.name}`,
       netns: join(NETNS_RUN_DIR, this.paths.nodeNs(n.name)),
     }));
     if (this.record.routerNs) namespaces.push({ label: 'router', netns: join(NETNS_RUN_DIR, this.record.routerNs) });
+    // The gateway routes load-balancer addresses (and only those: node-to-node traffic is bridged
+    // there, never routed, so it is watched only for these traces).
+    if (lb)
+      namespaces.push({ label: LB_GATEWAY_LABEL, netns: join(NETNS_RUN_DIR, this.record.segmentNs), router: true });
     for (const v of pods)
       if (v.status?.phase === 'Running' && v.sandbox && v.sandbox.netns !== '')
         namespaces.push({ label: `pod ${podViewName(v)}`, netns: this.sandboxNetns(v.sandbox) });
@@ -498,6 +524,8 @@ export class LabClient {
         pods: reachPods,
         policy,
         ...(service ? { service } : {}),
+        ...(lb ? { service: { name: lb.service, candidates: lb.candidates } } : {}),
+        ...(lb ? { loadBalancer: { gateway: LB_GATEWAY_LABEL, address: lb.address, nodes: lb.nodes } } : {}),
         ...(entry ? { entry: entry.name } : {}),
         nodeAddresses: nodeAddresses(nodes),
       },

@@ -29,6 +29,11 @@ export interface TraceNamespace {
   label: string;
   /** Its path (/var/run/netns/...). */
   netns: string;
+  /**
+   * A router without nftables of its own (the lab's gateway): no chain sees the packet leave, so
+   * its route is asked from the packet as it came in.
+   */
+  router?: boolean;
 }
 
 export interface ProbeSpec {
@@ -148,7 +153,10 @@ async function routeOf(exec: Exec, ns: TraceNamespace, events: readonly TraceEve
   const p = [...events]
     .reverse()
     .find(
-      (e) => e.packet?.iif !== undefined && e.packet.oif !== undefined && e.packet['ip saddr'] !== undefined,
+      (e) =>
+        e.packet?.iif !== undefined &&
+        (e.packet.oif !== undefined || ns.router === true) &&
+        e.packet['ip saddr'] !== undefined,
     )?.packet;
   if (!p) return undefined;
   const ask = async (argv: string[]): Promise<unknown> => {

@@ -70,8 +70,8 @@ export interface Child {
    * ExecError that says how: exit code or signal, or why it could not start, and its stderr.
    */
   readonly exited: Promise<ExecError>;
-  /** Sends a signal (SIGTERM by default); nothing when it has exited. */
-  kill(signal?: 'SIGTERM' | 'SIGKILL' | 'SIGINT'): void;
+  /** Sends a signal (SIGTERM by default; SIGHUP asks a daemon such as nginx to reload); nothing when it has exited. */
+  kill(signal?: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP'): void;
 }
 
 /** Starts a long-lived child. Never throws: a program that cannot start is a Child that has exited. */

@@ -155,7 +155,10 @@ const STYLE = [
   { selector: '.hop', style: { 'border-color': '#e0701b', 'border-width': 3 } },
 ];
 
-/** The element a trace hop's label ("pod x/a", "node weft-1", "router") stands for in the graph. */
+/**
+ * The element a trace hop's label ("pod x/a", "node weft-1", "router") stands for in the graph;
+ * the client outside the cluster, the gateway and the router are all on the underlay.
+ */
 function elementOfHop(label) {
   if (label.startsWith('pod ')) return `pod:${label.slice(4)}`;
   if (label.startsWith('node ')) return `node:${label.slice(5)}`;
@@ -402,6 +405,7 @@ function Services({ snap, onTrace }) {
       <label>trace from
         <select data-testid="trace-from" value=${from} onChange=${(e) => setFrom(e.target.value)}>
           ${running.map((p) => html`<option>${p}</option>`)}
+          <option value="outside">outside (to LoadBalancer Services)</option>
         </select>
       </label>
       ${error && html`<span class="error">${error}</span>`}
@@ -421,7 +425,7 @@ function Services({ snap, onTrace }) {
           )}
         </td>
         <td>
-          ${s.clusterIP && s.clusterIP !== 'None' && from &&
+          ${(from === 'outside' ? s.type === 'LoadBalancer' : s.clusterIP && s.clusterIP !== 'None' && from) &&
           html`<button data-testid="trace-service" disabled=${busy !== undefined} onClick=${() => trace(s)}>
             ${busy === `${s.namespace}/${s.name}` ? 'tracing…' : 'trace'}
           </button>`}

@@ -519,13 +519,14 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test("weft trace: one real packet through the ClusterIP, one from outside to a NodePort, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
+    test("weft trace: one real packet through the ClusterIP, one from outside to a NodePort, one from outside to a load-balancer address, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
       interface TraceDoc {
         hops: Array<{
           label: string;
-          route?: { gateway?: string; dev?: string; vxlan?: { remote?: string } };
+          route?: { gateway?: string; nexthops?: string[]; dev?: string; vxlan?: { remote?: string } };
           first: string;
           last: string;
+          src: string;
           rules: Array<{ chain: string; verdict: string; rule: string; comment?: string }>;
         }>;
         end: { kind: string; at?: string; rule?: { comment?: string } };
@@ -565,6 +566,51 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       );
       assert.match(np.end.at ?? '', /^pod svc\/b[123]$/);
       assert.deepEqual(np.differences, [], "the model's path is the kernel's");
+      // From outside to a LoadBalancer Service (externalTrafficPolicy Local, endpoints b1 on n1 and
+      // b2 on n2): the gateway routes the address to n1 or n2, which DNATs it to its own endpoint
+      // and keeps the client's address.
+      const lbYaml = service(
+        'lbweb',
+        '  type: LoadBalancer\n  externalTrafficPolicy: Local\n  selector: { lz: "yes" }\n' +
+          '  ports: [{ port: 80, targetPort: http }]\n',
+      );
+      apply('trace-lb.yaml', lbYaml);
+      try {
+        const lb = await waitFor(
+          'the load-balancer address routed and the trace delivered',
+          () => {
+            const x = trace('outside', `service/${NS}/lbweb`);
+            return x.end.kind === 'delivered' ? x : undefined;
+          },
+          30_000,
+          500,
+        );
+        assert.deepEqual(
+          lb.hops.slice(0, 2).map((h) => h.label),
+          ['outside', 'gateway'],
+        );
+        const entry = /^node (n[12])$/.exec(lb.hops[2]!.label)?.[1];
+        assert.ok(entry, `the gateway sends it to n1 or n2: ${lb.hops.map((h) => h.label).join(' → ')}`);
+        // The gateway's own route to the address, as its kernel answers: a next hop for each of n1 and n2.
+        assert.deepEqual(
+          [...(lb.hops[1]!.route?.nexthops ?? [])].sort(),
+          nodeIps().slice(0, 2).sort(),
+          JSON.stringify(lb.hops[1]),
+        );
+        const local = entry === 'n1' ? 'b1' : 'b2';
+        assert.equal(lb.end.at, `pod ${NS}/${local}`, 'Local: the entry node picks its own endpoint');
+        assert.equal(lb.hops.at(-1)!.src, OUTSIDE, "Local: the pod sees the client's address");
+        assert.deepEqual(lb.differences, [], "the model's path is the kernel's");
+        // A Service that is no LoadBalancer is refused from outside, with the reason.
+        const refused = lab.weft(['trace', 'outside', `service/${NS}/web`]);
+        assert.notEqual(refused.status, 0);
+        assert.match(
+          refused.stderr,
+          /TO: from outside a Service is reached by its load-balancer address; svc\/web is of type ClusterIP/,
+        );
+      } finally {
+        remove('trace-lb.yaml', lbYaml);
+      }
       // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
       const policy =
         `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +

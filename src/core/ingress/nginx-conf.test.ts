@@ -1,9 +1,11 @@
-// The nginx render: deterministic, endpoints as upstreams (ready only), 503 for missing backends,
+// The nginx render: deterministic, endpoints as upstreams (ready only) kept out of the text for
+// the Lua balancer, 503 for missing backends,
 // TLS by SNI with the HTTP redirect, one-label wildcards, and nginx errors traced to their Ingress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseManifest } from '../k8s/parse.js';
 import type { EndpointSlice, Ingress, Secret, Service } from '../k8s/objects.js';
+import { endpointsBody, mergeEndpointLists } from './nginx-lua.js';
 import { nginxQuote, ownerOfNginxError, renderNginxConf, serverName, type RenderInput } from './nginx-conf.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -49,8 +51,8 @@ const input: RenderInput = {
   services: of<Service>('Service'),
   slices: of<EndpointSlice>('EndpointSlice'),
   secrets: of<Secret>('Secret'),
-  paths: { prefix: '/p', pid: '/p/nginx.pid', certDir: '/p/certs' },
-  ports: { http: 80, https: 443, health: 10254 },
+  paths: { prefix: '/p', pid: '/p/nginx.pid', certDir: '/p/certs', modulesDir: '/usr/lib/nginx/modules' },
+  ports: { http: 80, https: 443, health: 10254, balancer: 10246 },
 };
 const r = renderNginxConf(input);
 
@@ -63,13 +65,45 @@ test('deterministic: the same text whatever the order of the inputs', () => {
   assert.equal(shuffled.config, r.config);
 });
 
-test('upstreams are the ready endpoints, sorted, no ClusterIP', () => {
+test('upstreams: the ready endpoints, sorted, no ClusterIP, in the lists for the Lua balancer, not in the text', () => {
+  assert.deepEqual(r.endpoints, { 'n.web.http': ['10.244.0.5:8080', '10.244.1.5:8080'] });
   assert.match(
     r.config,
-    /upstream n\.web\.http \{\n {4}server 10\.244\.0\.5:8080 max_fails=0;\n {4}server 10\.244\.1\.5:8080 max_fails=0;\n/,
+    /upstream n\.web\.http \{\n {4}server 0\.0\.0\.1;\n {4}balancer_by_lua_block \{ weft\.balance\("n\.web\.http"\) \}\n {4}keepalive 32;\n/,
   );
-  assert.doesNotMatch(r.config, /10\.244\.2\.5|10\.96\.0\.20/);
+  assert.match(r.config, /location "\/" \{ set \$weft_upstream "n\.web\.http"; proxy_pass http:\/\/n\.web\.http; \}/);
+  assert.doesNotMatch(r.config, /10\.244\.|10\.96\.0\.20/);
   assert.match(r.config, /proxy_next_upstream error timeout;/);
+  assert.match(r.config, /listen 127\.0\.0\.1:10246;\n {4}location = \/endpoints \{/);
+});
+
+test('an endpoint change, even to none, changes the lists and not the configuration (no reload)', () => {
+  const slices = input.slices.map((s) => ({
+    ...s,
+    endpoints: s.endpoints.map((e) => (e.addresses[0] === '10.244.1.5' ? { ...e, conditions: { ready: false } } : e)),
+  }));
+  const fewer = renderNginxConf({ ...input, slices });
+  assert.equal(fewer.config, r.config);
+  assert.deepEqual(fewer.endpoints, { 'n.web.http': ['10.244.0.5:8080'] });
+  const none = renderNginxConf({ ...input, slices: [] });
+  assert.equal(none.config, r.config);
+  assert.deepEqual(none.endpoints, { 'n.web.http': [] });
+  // A Service that goes away is a configuration change: its paths answer 503 from nginx.conf.
+  const gone = renderNginxConf({ ...input, services: [] });
+  assert.notEqual(gone.config, r.config);
+  assert.deepEqual(gone.endpoints, {});
+});
+
+test('the endpoint lists as posted: one sorted line per upstream; merging keeps both sets', () => {
+  assert.equal(
+    endpointsBody({ 'n.b.80': [], 'n.a.http': ['10.0.0.1:80', '10.0.0.2:80'] }),
+    'n.a.http 10.0.0.1:80,10.0.0.2:80\nn.b.80 \n',
+  );
+  assert.deepEqual(mergeEndpointLists({ a: ['1:1'], b: ['2:2'] }, { b: ['3:3'], c: [] }), {
+    a: ['1:1'],
+    b: ['3:3'],
+    c: [],
+  });
 });
 
 test('TLS: a 443 server by SNI with the certificate file, HTTP redirects; a missing Secret is reported', () => {

@@ -1,8 +1,11 @@
 /**
  * The nginx configuration an ingress controller pod runs, rendered from the Ingresses it serves
- * and the Services, EndpointSlices and TLS Secrets they name (the ingress-nginx model, without its
- * Lua: every change is a re-render and a reload). Pure and deterministic (everything sorted), so
- * "did anything change" is a string compare and the same cluster always gives the same text.
+ * and the Services and TLS Secrets they name, and beside it the endpoint lists of its upstreams
+ * (the ingress-nginx model): the configuration holds no endpoint, so a pod coming or going changes
+ * only the lists, which the controller posts to the running nginx (./nginx-lua.ts), and nginx is
+ * reloaded only when the configuration itself changes. Pure and deterministic (everything
+ * sorted), so "did anything change" is a string compare and the same cluster always gives the
+ * same text.
  *
  * - Routing is ./routes.ts's table, one nginx `server` per host: exact hosts by server_name, a
  *   wildcard `*.x` by a regular expression of exactly one label (nginx's own `*.x` would match
@@ -10,9 +13,13 @@
  *   the table's location keys, `location = "/foo"` and `location "/foo/"`; no regular-expression
  *   locations exist, so nginx's choice is "exact, else longest prefix", which is the table's.
  * - Upstreams are the Service's ready endpoints themselves (no ClusterIP hop), named
- *   `<namespace>.<service>.<port>` (neither name has a dot, so no two collide), with keepalive;
- *   `proxy_next_upstream error timeout` retries the next endpoint when one refuses or times out.
- *   A backend with no ready endpoint, or whose Service or port is missing, answers 503.
+ *   `<namespace>.<service>.<port>` (neither name has a dot, so no two collide), with keepalive.
+ *   One upstream per backend whose Service and port exist, whether or not it has endpoints: its
+ *   peer is picked by the Lua balancer from `endpoints[name]`, and `proxy_next_upstream error
+ *   timeout` retries the next endpoint when one refuses or times out. A backend with no ready
+ *   endpoint answers 503 (from Lua, so that the count going to zero is no reload either); one
+ *   whose Service or port is missing answers 503 from the configuration.
+ * - The endpoint-list server listens on 127.0.0.1 only (the pod's own loopback).
  * - TLS: a host listed in an Ingress's tls with a Secret of type kubernetes.io/tls gets a 443
  *   server with that certificate (nginx picks it by SNI), and its port-80 server redirects to
  *   HTTPS (308, as ingress-nginx). A tls entry without hosts gives the catch-all its certificate;
@@ -28,6 +35,7 @@ import type { EndpointSlice, Ingress, Secret, Service, ServicePort } from '../k8
 import { TLS_SECRET_TYPE } from '../k8s/objects.js';
 import { shortHash } from '../names.js';
 import { endpointsOf } from '../services/service-table.js';
+import { ENDPOINTS_DICT, ENDPOINTS_PATH, LUA_INIT, type EndpointLists } from './nginx-lua.js';
 import { buildRouteTable, ingressRef, type BackendRef, type RouteTable, type VirtualHost } from './routes.js';
 
 export interface RenderInput {
@@ -36,9 +44,13 @@ export interface RenderInput {
   services: readonly Service[];
   slices: readonly EndpointSlice[];
   secrets: readonly Secret[];
-  /** Absolute paths the configuration names: the nginx prefix (temp dirs), the pid file, the certificate directory. */
-  paths: { prefix: string; pid: string; certDir: string };
-  ports: { http: number; https: number; health: number };
+  /**
+   * Absolute paths the configuration names: the nginx prefix (temp dirs), the pid file, the
+   * certificate directory, and the directory of nginx's dynamic modules (Debian: /usr/lib/nginx/modules).
+   */
+  paths: { prefix: string; pid: string; certDir: string; modulesDir: string };
+  /** balancer: the port on 127.0.0.1 where the controller posts the endpoint lists. */
+  ports: { http: number; https: number; health: number; balancer: number };
   /** worker_processes (default 1). */
   workers?: number;
 }
@@ -51,6 +63,8 @@ export interface RenderedFile {
 
 export interface Rendered {
   config: string;
+  /** The ready endpoints of each upstream the configuration names, for the Lua balancer. */
+  endpoints: EndpointLists;
   /** Certificate files (certificate then key, PEM) the configuration names. */
   files: RenderedFile[];
   /** The Ingress ("ns/name") each line of config came from ("" for shared lines); index 0 is line 1. */
@@ -89,6 +103,23 @@ function base64Text(b64: string): string {
   return atob(b64);
 }
 
+/**
+ * A location's body: proxy_pass to an upstream, naming it in $weft_upstream for the one
+ * http-level access check (503 without endpoints); or 503 when there is no upstream. One Lua
+ * block for every location, not one each: nginx compiles each distinct block at every `nginx -t`
+ * and reload, which with 1,000 Ingresses took longer than the rest of the configuration.
+ */
+function proxyTo(upstream: string | undefined): string {
+  if (upstream === undefined) return 'return 503;';
+  return `set $weft_upstream ${luaQuote(upstream)}; proxy_pass http://${upstream};`;
+}
+
+/** An upstream name as a quoted token for nginx and Lua (names are DNS labels and dots: nothing to escape, checked). */
+function luaQuote(name: string): string {
+  if (!/^[a-z0-9.-]+$/.test(name)) throw new Error(`upstream name ${JSON.stringify(name)}: not a DNS name`);
+  return `"${name}"`;
+}
+
 class Lines {
   readonly text: string[] = [];
   readonly owners: string[] = [];
@@ -105,12 +136,12 @@ export function renderNginxConf(input: RenderInput): Rendered {
   const services = new Map(input.services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
   const secrets = new Map(input.secrets.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]));
 
-  // Upstreams: one per backend in use, with the Service's ready endpoints.
-  const upstreams = new Map<string, string[]>();
+  // Upstreams: one per backend in use whose Service and port exist, with its ready endpoints.
+  const upstreams = new Map<string, string[] | undefined>();
   const reported = new Set<string>();
   const upstreamOf = (b: BackendRef, ingress: string): string | undefined => {
     const name = upstreamName(b);
-    if (upstreams.has(name)) return (upstreams.get(name) ?? []).length > 0 ? name : undefined;
+    if (upstreams.has(name)) return upstreams.get(name) ? name : undefined;
     const report = (message: string) => {
       if (!reported.has(`${ingress} ${name}`)) problems.push({ ingress, message });
       reported.add(`${ingress} ${name}`);
@@ -131,9 +162,9 @@ export function renderNginxConf(input: RenderInput): Rendered {
                 .map((e) => `${e.ip}:${e.port}`),
             ),
           ].sort()
-        : [];
+        : undefined;
     upstreams.set(name, servers);
-    return servers.length > 0 ? name : undefined;
+    return servers ? name : undefined;
   };
 
   // Certificates: host → file, from the served Ingresses' tls entries in order (first wins).
@@ -170,7 +201,9 @@ export function renderNginxConf(input: RenderInput): Rendered {
 
   const out = new Lines();
   const add = (line: string, owner = '') => out.add(line, owner);
-  add(`# Rendered by weft ingress from ${ingresses.length} Ingresses; every change is a new render.`);
+  add(`# Rendered by weft ingress from ${ingresses.length} Ingresses; endpoints are posted to the Lua balancer.`);
+  add(`load_module ${nginxQuote(`${input.paths.modulesDir}/ndk_http_module.so`)};`);
+  add(`load_module ${nginxQuote(`${input.paths.modulesDir}/ngx_http_lua_module.so`)};`);
   add(`worker_processes ${input.workers ?? 1};`);
   add(`pid ${nginxQuote(input.paths.pid)};`);
   add('error_log stderr warn;');
@@ -200,6 +233,13 @@ export function renderNginxConf(input: RenderInput): Rendered {
   add('  proxy_read_timeout 30s;');
   add('  proxy_next_upstream error timeout;');
   add('  proxy_next_upstream_tries 3;');
+  add(`  lua_shared_dict ${ENDPOINTS_DICT} 32m;`);
+  // Every location that proxies names its upstream in $weft_upstream; the others (return, Lua
+  // content) never reach the access phase with it set.
+  add('  access_by_lua_block { weft.require_endpoints(ngx.var.weft_upstream) }');
+  add('  init_by_lua_block {');
+  for (const line of LUA_INIT.trim().split('\n')) add(`    ${line.trim() === '' ? '' : line.replace(/^ {4}/, '')}`);
+  add('  }');
 
   // Servers are rendered into a second buffer first: they decide which upstreams exist.
   const servers = new Lines();
@@ -210,7 +250,7 @@ export function renderNginxConf(input: RenderInput): Rendered {
       const up = upstreamOf(l.route.backend, owner);
       if (!l.key.exact && l.key.path === '/') hasRoot = true;
       servers.add(
-        `${indent}location ${l.key.exact ? '= ' : ''}${nginxQuote(l.key.path)} { ${up ? `proxy_pass http://${up};` : 'return 503;'} } # ${l.route.pathType} ${l.route.path} of ${owner}`,
+        `${indent}location ${l.key.exact ? '= ' : ''}${nginxQuote(l.key.path)} { ${proxyTo(up)} } # ${l.route.pathType} ${l.route.path} of ${owner}`,
         owner,
       );
     }
@@ -218,10 +258,7 @@ export function renderNginxConf(input: RenderInput): Rendered {
     const d = table.defaultBackend;
     if (!d) return servers.add(`${indent}location / { return 404; }`);
     const up = upstreamOf(d.backend, d.ingress);
-    servers.add(
-      `${indent}location / { ${up ? `proxy_pass http://${up};` : 'return 503;'} } # default backend of ${d.ingress}`,
-      d.ingress,
-    );
+    servers.add(`${indent}location / { ${proxyTo(up)} } # default backend of ${d.ingress}`, d.ingress);
   };
   const catchAll = table.hosts.find((h) => h.host === '');
   servers.add('  server {');
@@ -255,13 +292,26 @@ export function renderNginxConf(input: RenderInput): Rendered {
   }
   servers.add('  server {');
   servers.add(`    listen ${input.ports.health};`);
-  servers.add('    location = /healthz { return 200 "ok\\n"; }');
+  // $weft_upstream set empty where nothing is proxied, or nginx warns of an uninitialized variable.
+  servers.add('    location = /healthz { set $weft_upstream ""; content_by_lua_block { weft.healthz() } }');
+  servers.add('  }');
+  // Only the controller, inside the pod, posts here (the pod's loopback is its own).
+  servers.add('  server {');
+  servers.add(`    listen 127.0.0.1:${input.ports.balancer};`);
+  servers.add(
+    `    location = ${ENDPOINTS_PATH} { set $weft_upstream ""; client_max_body_size 16m; client_body_buffer_size 16m; content_by_lua_block { weft.post_endpoints() } }`,
+  );
   servers.add('  }');
 
+  const endpoints: Record<string, string[]> = {};
   for (const [name, addrs] of [...upstreams.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (addrs.length === 0) continue;
+    if (addrs === undefined) continue;
+    endpoints[name] = addrs;
+    // The server is a placeholder nginx needs; the balancer sets the real peer of every try. The
+    // keepalive directive must follow balancer_by_lua_block (it wraps the balancer's peer choice).
     add(`  upstream ${name} {`);
-    for (const a of addrs) add(`    server ${a} max_fails=0;`);
+    add('    server 0.0.0.1;');
+    add(`    balancer_by_lua_block { weft.balance(${luaQuote(name)}) }`);
     add('    keepalive 32;');
     add('  }');
   }
@@ -269,6 +319,7 @@ export function renderNginxConf(input: RenderInput): Rendered {
   add('}');
   return {
     config: `${out.text.join('\n')}\n`,
+    endpoints,
     files: [...files.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, content]) => ({ name, content })),
     lineOwners: out.owners,
     fileOwners,

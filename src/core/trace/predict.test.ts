@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NetworkPolicy } from '../k8s/objects.js';
 import type { ReachPod } from '../policy/reach.js';
-import { hopsOf, type SeenNamespace } from './hops.js';
+import { hopsOf, type Hop, type SeenNamespace } from './hops.js';
 import { predictFor, predictPath, type TraceModel } from './predict.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../../src/core/trace/hops.fixture.json', import.meta.url));
@@ -123,4 +123,67 @@ test('predict: an egress drop is on the sender node; ICMP passes only rules with
   const policy = { namespaces: new Map(), policies: [webOnly] };
   assert.equal(predictPath({ from: xa, to, port: 80, protocol: 'TCP', policy }).end.kind, 'delivered');
   assert.equal(predictPath({ from: xa, to, port: undefined, protocol: 'ICMP', policy }).end.kind, 'dropped');
+});
+
+test('predict: outside to a load-balancer address crosses the gateway to a node that announces it', () => {
+  const hop = (label: string, dst: string, ttl: number): Hop => ({
+    label,
+    first: `10.99.0.250:40000 → ${dst} tcp syn`,
+    last: `10.99.0.250:40000 → ${dst} tcp syn`,
+    dst,
+    src: '10.99.0.250',
+    ttl,
+    rules: [],
+    verdict: 'accept',
+  });
+  const ingressPod = pod('ingress-weft/weft-ingress-2', 'n2', '10.244.2.4');
+  const outside: TraceModel['from'] = {
+    namespace: '',
+    name: 'outside',
+    labels: {},
+    ip: '10.99.0.250',
+    hostNetwork: true,
+    ports: [],
+    label: 'outside',
+  };
+  const through = (entry: string, nexthops = ['10.99.0.1', '10.99.0.2']) => ({
+    hops: [
+      hop('outside', '10.99.0.224:80', 64),
+      {
+        ...hop('gateway', '10.99.0.224:80', 63),
+        route: { prefix: '10.99.0.224', dev: 'ul0', onlink: false, nexthops },
+      },
+      hop(`node ${entry}`, '10.244.2.4:80', 62),
+      hop('pod ingress-weft/weft-ingress-2', '10.244.2.4:80', 61),
+    ],
+    end: { kind: 'delivered' as const, at: 'pod ingress-weft/weft-ingress-2' },
+  });
+  const lbModel: TraceModel = {
+    from: outside,
+    pods: [ingressPod],
+    policy: { namespaces: new Map(), policies: [] },
+    service: { name: 'ingress-weft/ingress-weft', candidates: ['10.244.1.4:80', '10.244.2.4:80'] },
+    loadBalancer: { gateway: 'gateway', address: '10.99.0.224', nodes: ['n1', 'n2'] },
+    nodeAddresses: { '10.99.0.1': 'n1', '10.99.0.2': 'n2', '10.99.0.3': 'n3' },
+  };
+  const probe = { daddr: '10.99.0.224', port: 80, protocol: 'tcp' as const };
+  const ok = predictFor(through('n2'), lbModel, probe);
+  assert.deepEqual(ok.differences, []);
+  assert.deepEqual(ok.predicted.hops, ['outside', 'gateway', 'node n2', 'pod ingress-weft/weft-ingress-2']);
+  // The gateway sent it to a node the model says does not announce the address.
+  const wrong = predictFor(through('n3'), lbModel, probe);
+  assert.deepEqual(wrong.differences, [
+    "path: the kernel's outside → gateway → node n3 → pod ingress-weft/weft-ingress-2, the model's outside → gateway → node n1 → node n2 → pod ingress-weft/weft-ingress-2",
+  ]);
+  // The gateway's kernel route has a next hop the model does not announce from.
+  const extra = predictFor(through('n2', ['10.99.0.1', '10.99.0.2', '10.99.0.3']), lbModel, probe);
+  assert.deepEqual(extra.differences, [
+    "gateway route to 10.99.0.224: the kernel's next hops are n1, n2, n3, the model's n1, n2",
+  ]);
+  const unrouted = predictFor(
+    through('n2'),
+    { ...lbModel, loadBalancer: { ...lbModel.loadBalancer!, nodes: [] } },
+    probe,
+  );
+  assert.ok(unrouted.differences.includes('load balancer 10.99.0.224: the model has no node announcing it'));
 });

@@ -9,6 +9,11 @@
  * node, the receiver's node when it is another, the receiver's pod. A drop by an egress policy is
  * on the sender's node, by an ingress policy on the receiver's node (weft enforces both in the
  * node's forward path, src/core/policy/policy-table.ts).
+ *
+ * From outside to a load-balancer address the packet first crosses the segment's gateway, which
+ * routes the address to one of the nodes that announce it (src/core/lab/lb-routes.ts; ECMP by the
+ * flow's hash when several do): the model knows the set, the kernel picks one, so the entry is
+ * the node the kernel sent it to when that node is in the set, and a difference when it is not.
  */
 
 import { podRef, type PolicyCluster } from '../policy/evaluate.js';
@@ -18,8 +23,10 @@ import type { Hop, TraceEnd } from './hops.js';
 export interface PredictInput {
   /** The sender; `label` names one that is no pod ("outside"). */
   from: ReachPod & { label?: string };
-  /** Where the packet enters the cluster when it is sent to a node's address (a NodePort). */
+  /** Where the packet enters the cluster when it is sent to a node's address (a NodePort) or a load-balancer address. */
   entry?: string;
+  /** Namespaces the packet crosses between the sender and the entry node (the gateway). */
+  via?: readonly string[];
   /** The sender as the receiver's policy sees it, when a node masqueraded it (default: from). */
   seenFrom?: ReachPod;
   /** The pod the probe is for after any DNAT (the kernel's choice, for a Service); undefined: no pod of the lab. */
@@ -47,6 +54,7 @@ export function predictPath(i: PredictInput): Prediction {
   };
   add(i.from.label ?? podLabel(i.from));
   if (i.from.node) add(`node ${i.from.node}`);
+  for (const v of i.via ?? []) add(v);
   if (i.entry) add(`node ${i.entry}`);
   if (!i.to) return { hops, end: { kind: 'lost', after: hops.at(-1) }, droppedBy: [] };
   const v = reachVerdict(i.policy, i.seenFrom ?? i.from, i.to, i.port ?? 0, i.protocol);
@@ -110,6 +118,19 @@ export interface TraceModel {
   pods: readonly ReachPod[];
   policy: PolicyCluster;
   service?: { name: string; candidates: readonly string[] };
+  /**
+   * Sent to a load-balancer address from outside: the namespace label of the gateway that routes
+   * it, the address, and the nodes it routes it to (any one of them may be the entry).
+   */
+  loadBalancer?: { gateway: string; address: string; nodes: readonly string[] };
+}
+
+/** The entry node of a load-balancer trace: the node after the gateway in the kernel's path, when the model allows it. */
+function loadBalancerEntry(real: readonly Hop[], lb: NonNullable<TraceModel['loadBalancer']>): string | undefined {
+  const at = real.findIndex((h) => h.label === lb.gateway);
+  const next = at >= 0 ? real[at + 1]?.label : undefined;
+  const node = next?.startsWith('node ') ? next.slice('node '.length) : undefined;
+  return node !== undefined && lb.nodes.includes(node) ? node : lb.nodes[0];
 }
 
 /**
@@ -130,8 +151,9 @@ export function predictFor(
   // A packet that entered through a node (a NodePort) reaches the endpoint's policy with the
   // source it has there: the node's own address when it was masqueraded, else the client's.
   const seenSrc = real.hops.at(-1)?.src;
+  const entry = model.loadBalancer ? loadBalancerEntry(real.hops, model.loadBalancer) : model.entry;
   const seenFrom =
-    model.entry !== undefined && seenSrc !== undefined && seenSrc !== model.from.ip
+    entry !== undefined && seenSrc !== undefined && seenSrc !== model.from.ip
       ? {
           ...model.from,
           ip: seenSrc,
@@ -142,12 +164,37 @@ export function predictFor(
   const predicted = predictPath({
     from: model.from,
     ...(seenFrom ? { seenFrom } : {}),
-    ...(model.entry !== undefined ? { entry: model.entry } : {}),
+    ...(entry !== undefined ? { entry } : {}),
+    ...(model.loadBalancer ? { via: [model.loadBalancer.gateway] } : {}),
     to,
     port,
     protocol: probe.protocol === 'icmp' ? 'ICMP' : probe.protocol === 'udp' ? 'UDP' : 'TCP',
     policy: model.policy,
     ...(service ? { service } : {}),
   });
-  return { predicted, differences: comparePaths(real, predicted, service) };
+  const differences = comparePaths(real, predicted, service);
+  if (model.loadBalancer) differences.push(...compareGatewayRoute(real.hops, model.loadBalancer, model.nodeAddresses));
+  return { predicted, differences };
+}
+
+/**
+ * The gateway's route to the load-balancer address, as its kernel answered, against the nodes
+ * the model says announce it (node order does not matter: ECMP has none).
+ */
+function compareGatewayRoute(
+  real: readonly Hop[],
+  lb: NonNullable<TraceModel['loadBalancer']>,
+  nodeAddresses: TraceModel['nodeAddresses'],
+): string[] {
+  if (lb.nodes.length === 0) return [`load balancer ${lb.address}: the model has no node announcing it`];
+  const route = real.find((h) => h.label === lb.gateway)?.route;
+  if (!route || nodeAddresses === undefined) return [];
+  const hops = route.nexthops ?? (route.gateway !== undefined ? [route.gateway] : []);
+  const kernel = hops.map((ip) => nodeAddresses[ip] ?? ip).sort();
+  const model = [...lb.nodes].sort();
+  return kernel.join(',') === model.join(',')
+    ? []
+    : [
+        `gateway route to ${lb.address}: the kernel's next hops are ${kernel.join(', ') || 'none'}, the model's ${model.join(', ')}`,
+      ];
 }

@@ -73,3 +73,26 @@ test('route hop: host-gw and a local bridge: no VXLAN part; missing entries stay
   assert.match(describeRoute(noFdb), /whose frames go to \? \(no FDB entry\)/);
   assert.equal(routeHopOf({ routeGet: undefined, routeMatch: [] }), undefined);
 });
+
+test("route hop: the lab gateway's multipath route to a load-balancer address lists its next hops, and claims none of them", () => {
+  // Recorded in a lab's segment namespace (two nodes announce 10.99.0.224).
+  const r = routeHopOf({
+    routeGet: [{ dst: '10.99.0.224', from: '10.99.0.250', gateway: '10.99.0.2', dev: 'ul0', flags: [], iif: 'ul0' }],
+    routeMatch: [
+      { dst: '10.99.0.0/24', dev: 'ul0', protocol: 'kernel', scope: 'link', prefsrc: '10.99.0.254', flags: [] },
+      {
+        dst: '10.99.0.224',
+        flags: [],
+        nexthops: [
+          { gateway: '10.99.0.1', dev: 'ul0', weight: 1, flags: [] },
+          { gateway: '10.99.0.2', dev: 'ul0', weight: 1, flags: [] },
+        ],
+      },
+    ],
+  });
+  assert.deepEqual(r, { prefix: '10.99.0.224', dev: 'ul0', onlink: false, nexthops: ['10.99.0.1', '10.99.0.2'] });
+  assert.equal(
+    describeRoute(r!),
+    "route 10.99.0.224 via one of 10.99.0.1, 10.99.0.2 (multipath: by the flow's hash) dev ul0",
+  );
+});

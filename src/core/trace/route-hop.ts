@@ -18,6 +18,13 @@ export interface RouteHop {
   onlink: boolean;
   /** The route's protocol as ip prints it ("119" is weft's, "bird", "kernel", ...). */
   protocol?: string;
+  /**
+   * A multipath route's next hops (ECMP, the lab gateway's route to a load-balancer address).
+   * Then `gateway` is absent: which one a flow takes is the kernel's hash of that flow, and
+   * `ip route get` does not reproduce it for a forwarded packet (its hash may come from the skb),
+   * so the next hop is the namespace the trace saw next, not a guess here.
+   */
+  nexthops?: string[];
   vxlan?: { vni?: number; port?: number; local?: string; mac?: string; remote?: string };
 }
 
@@ -43,15 +50,19 @@ export function routeHopOf(answers: {
   if (!got) return undefined;
   const dev = str(got.dev);
   const gateway = str(got.gateway);
+  const viaDev = (r: Json) =>
+    dev === undefined || str(r.dev) === dev || asList(r.nexthops).some((n) => str(n.dev) === dev);
   const matches = asList(answers.routeMatch)
-    .filter((r) => str(r.dst) !== undefined && (dev === undefined || str(r.dev) === dev))
+    .filter((r) => str(r.dst) !== undefined && viaDev(r))
     .sort((a, b) => prefixLength(str(b.dst)!) - prefixLength(str(a.dst)!));
   const route = matches[0];
   const flags = [...asList(got.flags), ...(route ? asList(route.flags) : [])].map(String);
+  const nexthops = route ? asList(route.nexthops).flatMap((n) => str(n.gateway) ?? []) : [];
   const out: RouteHop = {
     ...(route ? { prefix: str(route.dst)! } : {}),
     ...(dev !== undefined ? { dev } : {}),
-    ...(gateway !== undefined ? { gateway } : {}),
+    ...(gateway !== undefined && nexthops.length < 2 ? { gateway } : {}),
+    ...(nexthops.length > 1 ? { nexthops } : {}),
     onlink: flags.includes('onlink'),
     ...(route && str(route.protocol) !== undefined ? { protocol: str(route.protocol)! } : {}),
   };
@@ -76,7 +87,8 @@ export function routeHopOf(answers: {
 /** One line: "route 10.244.3.0/24 via 10.244.3.0 dev weft.1 onlink (weft's); VXLAN ...". */
 export function describeRoute(r: RouteHop): string {
   const proto = r.protocol === '119' ? " (weft's)" : r.protocol ? ` (proto ${r.protocol})` : '';
-  let text = `route ${r.prefix ?? '?'}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${proto}`;
+  const via = r.nexthops ? ` via one of ${r.nexthops.join(', ')} (multipath: by the flow's hash)` : '';
+  let text = `route ${r.prefix ?? '?'}${r.gateway ? ` via ${r.gateway}` : ''}${via}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${proto}`;
   if (r.vxlan) {
     const v = r.vxlan;
     text += `; VXLAN VNI ${v.vni ?? '?'}: ${r.gateway ?? '?'} is ${v.mac ?? '? (no neighbour entry)'}, whose frames go to ${v.remote ?? '? (no FDB entry)'} (outer ${v.local ?? '?'} → ${v.remote ?? '?'}, UDP ${v.port ?? '?'})`;
