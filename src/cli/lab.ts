@@ -99,7 +99,7 @@ export function registerLab(program: Command): void {
     )
     .option(
       '--peer <kind=nodes>',
-      'run a real peer instead of weft on some nodes: flannel=n2[,n3] runs the real flanneld there (etcd mode: needs --store etcd; built by scripts/build-peers.sh); repeatable',
+      'run a real peer instead of weft on some nodes: flannel=n2[,n3] runs the real flanneld there (etcd mode with --store etcd, kube-subnet-mgr mode with --api kube; built by scripts/build-peers.sh); repeatable',
       collect,
       [],
     )

@@ -8,7 +8,10 @@
  *   gets a kubeconfig with that ServiceAccount's token (it runs as `weft`, not as admin);
  * - each node gets a client certificate as kubelets have (CN system:node:NAME, O system:nodes),
  *   so the Node authorizer and NodeRestriction admission limit it to its own Node and pods;
- * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export.
+ * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export;
+ * - with `--peer flannel=NODES`, deploy/peers/flanneld.yaml's identity is created too, and each of
+ *   those nodes gets a kubeconfig with the flannel ServiceAccount's token for its flanneld
+ *   (kube-subnet-mgr mode, ./peer-flannel.ts), as a cluster that installed Flannel has it.
  * Kubernetes itself allocates node CIDRs, ClusterIPs and EndpointSlices (the controller manager
  * runs with --allocate-node-cidrs).
  */
@@ -36,6 +39,9 @@ import {
 export const LAB_API_PORT = 6443;
 
 const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
+const FLANNELD_IDENTITY_FILE = fileURLToPath(new URL('../../../deploy/peers/flanneld.yaml', import.meta.url));
+/** The ServiceAccount of deploy/peers/flanneld.yaml (flanneld's identity beside weft). */
+const FLANNELD_ACCOUNT = { namespace: 'kube-flannel', name: 'flannel' } as const;
 const BUILD_SCRIPT = fileURLToPath(new URL('../../../scripts/build-kube.sh', import.meta.url));
 
 /** What lab.json keeps of the lab's API: the control plane, the relay, and the files handed out. */
@@ -62,10 +68,17 @@ export function labKubeDir(labDir: string): string {
   return join(labDir, 'kube');
 }
 
-/** A node's kubelet kubeconfig (its client certificate) and its agent's (the weft ServiceAccount's token). */
-export function nodeKubeconfigs(labDir: string, node: string): { kubelet: string; agent: string } {
+/**
+ * A node's kubelet kubeconfig (its client certificate), its agent's (the weft ServiceAccount's
+ * token) and, on a node that runs the real flanneld, flanneld's (the flannel ServiceAccount's token).
+ */
+export function nodeKubeconfigs(labDir: string, node: string): { kubelet: string; agent: string; flanneld: string } {
   const dir = join(labKubeDir(labDir), 'nodes', node);
-  return { kubelet: join(dir, 'kubelet.kubeconfig'), agent: join(dir, 'agent.kubeconfig') };
+  return {
+    kubelet: join(dir, 'kubelet.kubeconfig'),
+    agent: join(dir, 'agent.kubeconfig'),
+    flanneld: join(dir, 'flanneld.kubeconfig'),
+  };
 }
 
 /** Builds the Kubernetes binaries when they are missing (once per machine), saying so. */
@@ -82,9 +95,15 @@ async function ensureBinaries(deps: LabApiDeps): Promise<void> {
   if (!findKubeBinaries()) throw new Error(`scripts/build-kube.sh finished but ${kubeBinDir()} lacks a binary`);
 }
 
-/** The API resource of deploy/weft.yaml's RBAC kinds (the agent's identity); undefined for its other documents. */
+/**
+ * The API resource of the identity kinds of deploy/weft.yaml (the agent's) and
+ * deploy/peers/flanneld.yaml (flanneld's): Namespace, ServiceAccount, ClusterRole and binding;
+ * undefined for their other documents.
+ */
 export function rbacResourceOf(kind: string): KubeResource | undefined {
   switch (kind) {
+    case 'Namespace':
+      return { apiVersion: 'v1', kind, plural: 'namespaces', namespaced: false };
     case 'ServiceAccount':
       return { apiVersion: 'v1', kind, plural: 'serviceaccounts', namespaced: true };
     case 'ClusterRole':
@@ -96,9 +115,9 @@ export function rbacResourceOf(kind: string): KubeResource | undefined {
   }
 }
 
-/** Creates deploy/weft.yaml's RBAC documents (the agent's identity and rights), as a cluster install does. */
-async function createAgentIdentity(client: KubeClient): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(DEPLOY_FILE, 'utf8')).map(
+/** Creates the identity documents of `file` (a daemon's ServiceAccount and rights), as a cluster install does; those that exist are kept. */
+async function createIdentity(client: KubeClient, file: string): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map(
     (d) =>
       d.toJS() as {
         kind: string;
@@ -116,11 +135,11 @@ async function createAgentIdentity(client: KubeClient): Promise<void> {
   }
 }
 
-/** A token of the weft ServiceAccount (TokenRequest, a day long): what the agents authenticate with. */
-async function agentToken(client: KubeClient): Promise<string> {
+/** A token of a ServiceAccount (TokenRequest, a day long): what the agents (weft) and flanneld authenticate with. */
+async function serviceAccountToken(client: KubeClient, namespace: string, name: string): Promise<string> {
   const r = await client.request<{ status: { token: string } }>(
     'POST',
-    '/api/v1/namespaces/kube-system/serviceaccounts/weft/token',
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
     { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
   );
   return r.status.token;
@@ -136,6 +155,7 @@ export async function labApiUp(
   labDir: string,
   logDir: string,
   nodes: readonly string[],
+  flannelNodes: readonly string[] = [],
 ): Promise<LabApiRecord> {
   await ensureBinaries(deps);
   const dir = labKubeDir(labDir);
@@ -171,8 +191,13 @@ export async function labApiUp(
     const nodeUrl = `https://${UNDERLAY_GATEWAY}:${LAB_API_PORT}`;
     const client = new KubeClient(await loadKubeconfig(controlPlane.adminKubeconfig));
     try {
-      await createAgentIdentity(client);
-      const token = await agentToken(client);
+      await createIdentity(client, DEPLOY_FILE);
+      const token = await serviceAccountToken(client, 'kube-system', 'weft');
+      let flannelToken: string | undefined;
+      if (flannelNodes.length > 0) {
+        await createIdentity(client, FLANNELD_IDENTITY_FILE);
+        flannelToken = await serviceAccountToken(client, FLANNELD_ACCOUNT.namespace, FLANNELD_ACCOUNT.name);
+      }
       const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
       for (const node of nodes) {
         const files = nodeKubeconfigs(labDir, node);
@@ -195,6 +220,13 @@ export async function labApiUp(
           user: `system:node:${node}`,
         });
         writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token, user: 'weft' });
+        if (flannelToken !== undefined && flannelNodes.includes(node))
+          writeKubeconfig(files.flanneld, {
+            server: nodeUrl,
+            caFile: controlPlane.caFile,
+            token: flannelToken,
+            user: FLANNELD_ACCOUNT.name,
+          });
       }
     } finally {
       client.close();

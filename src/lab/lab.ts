@@ -574,6 +574,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         paths.dir,
         paths.logDir,
         record.nodes.map((n) => n.name),
+        spec.peers?.flannel ?? [],
       );
       writeLabRecord(paths, record);
     }
@@ -618,7 +619,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     }
 
     const flannelNodes = record.nodes.filter((n) => n.peer === 'flannel');
-    if (flannelNodes.length > 0) {
+    if (flannelNodes.length > 0 && record.api)
+      // kube-subnet-mgr mode: flanneld reads the lab's net-conf.json file, as weft's agents do.
+      say(
+        `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (kube-subnet-mgr mode as kube-flannel/flannel; net-conf.json ${paths.netConf})`,
+      );
+    else if (flannelNodes.length > 0) {
       // flanneld reads net-conf.json from etcd and never writes it (./peer-flannel.ts).
       const how = await storeLabNetConf(deps.exec, paths, record, flannelNodes[0]!, netns, [
         process.execPath,

@@ -351,6 +351,11 @@ test('--peer flannel=NODES: the named nodes run flanneld; recorded in node order
     { flannel: ['n2'] },
     "a user's etcd works too",
   );
+  assert.deepEqual(
+    parseLabUpOptions({ api: 'kube', backend: 'host-gw', peer: ['flannel=n2'] }),
+    { ...parseLabUpOptions({ api: 'kube', backend: 'host-gw' }), peers: { flannel: ['n2'] } },
+    'with --api kube (flanneld in kube-subnet-mgr mode) on the default embedded store, nothing else changes',
+  );
 });
 
 test('--peer: bad input is refused with the flag and the reason', () => {
@@ -367,9 +372,14 @@ test('--peer: bad input is refused with the flag and the reason', () => {
     ['n0', { store: 'etcd', peer: ['flannel=n0'] }, /no node "n0"/],
     ['a node twice', { store: 'etcd', peer: ['flannel=n1', 'flannel=n1'] }, /node n1 is named twice/],
     [
-      'embedded store',
+      'embedded store without --api kube',
       { peer: ['flannel=n2'] },
-      /--peer: flanneld runs in etcd mode here and needs --store etcd .*--api kube/,
+      /--peer: flanneld needs a datastore it shares with weft: --store etcd \(its etcd mode\) or --api kube/,
+    ],
+    [
+      'kube api on the udp backend',
+      { api: 'kube', backend: 'udp', peer: ['flannel=n2'] },
+      /vxlan or host-gw only, not udp/,
     ],
     ['bgp backend', { store: 'etcd', backend: 'bgp', peer: ['flannel=n2'] }, /not bgp \(flanneld has no bgp backend\)/],
     ['udp backend', { store: 'etcd', backend: 'udp', peer: ['flannel=n2'] }, /vxlan or host-gw only, not udp/],

@@ -72,7 +72,8 @@ export interface LabSpec {
   ingress?: { replicas: number };
   /**
    * Nodes that run a real peer instead of weft's agent (`--peer flannel=n1,n2`, issue 18): the
-   * real flanneld in etcd mode, with the lab's net-conf.json. Absent: every node runs weft.
+   * real flanneld with the lab's net-conf.json, in etcd mode (--store etcd) or in kube-subnet-mgr
+   * mode (--api kube). Absent: every node runs weft.
    */
   peers?: LabPeers;
 }
@@ -320,7 +321,7 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const store = parseStore(o.store ?? 'embedded');
-  const peers = parsePeers(o.peer ?? [], { nodes, store, backend });
+  const peers = parsePeers(o.peer ?? [], { nodes, store, backend, api });
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
@@ -349,13 +350,14 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
 
 /**
  * `--peer KIND=NODE[,NODE]`: nodes that run a real peer daemon instead of weft's agent. Only
- * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with an etcd
- * store (flanneld's etcd mode; its kube-subnet-mgr mode needs the Kubernetes API, which the lab
- * does not serve yet), on a backend both have (vxlan, host-gw).
+ * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with a
+ * datastore both read (an etcd store: flanneld's etcd mode; or --api kube: its kube-subnet-mgr
+ * mode, Node objects as leases; the embedded SQLite store is weft's own and flanneld cannot read
+ * it), on a backend both have (vxlan, host-gw).
  */
 function parsePeers(
   texts: readonly string[],
-  lab: { nodes: number; store: LabStore; backend: LabBackend },
+  lab: { nodes: number; store: LabStore; backend: LabBackend; api: 'embedded' | 'kube' },
 ): LabPeers | undefined {
   if (texts.length === 0) return undefined;
   const peers: LabPeers = {};
@@ -389,9 +391,9 @@ function parsePeers(
       (a, b) => Number(a.slice(1)) - Number(b.slice(1)),
     );
   }
-  if (lab.store.kind !== 'etcd')
+  if (lab.store.kind !== 'etcd' && lab.api !== 'kube')
     throw new LabSpecError(
-      `--peer: flanneld runs in etcd mode here and needs --store etcd (its kube-subnet-mgr mode needs --api kube, which the lab does not have yet)`,
+      `--peer: flanneld needs a datastore it shares with weft: --store etcd (its etcd mode) or --api kube (its kube-subnet-mgr mode); the embedded store is weft's own`,
     );
   if (lab.backend !== 'vxlan' && lab.backend !== 'host-gw')
     throw new LabSpecError(
