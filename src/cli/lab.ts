@@ -103,6 +103,11 @@ export function registerLab(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--services <proxy>',
+      'who programs Services on the nodes: weft (the agents) or kube-proxy (the real kube-proxy in nftables mode on every node, the agents run --no-services; needs --api kube; built by scripts/build-kube.sh)',
+      'weft',
+    )
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
       requireRoot('lab up');

@@ -11,7 +11,9 @@
  * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export;
  * - with `--peer flannel=NODES`, deploy/peers/flanneld.yaml's identity is created too, and each of
  *   those nodes gets a kubeconfig with the flannel ServiceAccount's token for its flanneld
- *   (kube-subnet-mgr mode, ./peer-flannel.ts), as a cluster that installed Flannel has it.
+ *   (kube-subnet-mgr mode, ./peer-flannel.ts), as a cluster that installed Flannel has it; with
+ *   `--services kube-proxy`, deploy/peers/kube-proxy.yaml's, and every node a kubeconfig for its
+ *   kube-proxy (./peer-kube-proxy.ts), as kubeadm sets it up.
  * Kubernetes itself allocates node CIDRs, ClusterIPs and EndpointSlices (the controller manager
  * runs with --allocate-node-cidrs).
  */
@@ -39,9 +41,20 @@ import {
 export const LAB_API_PORT = 6443;
 
 const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
-const FLANNELD_IDENTITY_FILE = fileURLToPath(new URL('../../../deploy/peers/flanneld.yaml', import.meta.url));
-/** The ServiceAccount of deploy/peers/flanneld.yaml (flanneld's identity beside weft). */
-const FLANNELD_ACCOUNT = { namespace: 'kube-flannel', name: 'flannel' } as const;
+/** The peers' identities (deploy/peers/): their file and ServiceAccount. */
+const PEER_IDENTITIES = {
+  flanneld: {
+    file: fileURLToPath(new URL('../../../deploy/peers/flanneld.yaml', import.meta.url)),
+    namespace: 'kube-flannel',
+    name: 'flannel',
+  },
+  kubeProxy: {
+    file: fileURLToPath(new URL('../../../deploy/peers/kube-proxy.yaml', import.meta.url)),
+    namespace: 'kube-system',
+    name: 'kube-proxy',
+  },
+} as const;
+type PeerIdentity = keyof typeof PEER_IDENTITIES;
 const BUILD_SCRIPT = fileURLToPath(new URL('../../../scripts/build-kube.sh', import.meta.url));
 
 /** What lab.json keeps of the lab's API: the control plane, the relay, and the files handed out. */
@@ -70,14 +83,19 @@ export function labKubeDir(labDir: string): string {
 
 /**
  * A node's kubelet kubeconfig (its client certificate), its agent's (the weft ServiceAccount's
- * token) and, on a node that runs the real flanneld, flanneld's (the flannel ServiceAccount's token).
+ * token), and the peers' where the node runs them: flanneld's (the flannel ServiceAccount's token)
+ * and kube-proxy's (the kube-proxy ServiceAccount's).
  */
-export function nodeKubeconfigs(labDir: string, node: string): { kubelet: string; agent: string; flanneld: string } {
+export function nodeKubeconfigs(
+  labDir: string,
+  node: string,
+): { kubelet: string; agent: string } & Record<PeerIdentity, string> {
   const dir = join(labKubeDir(labDir), 'nodes', node);
   return {
     kubelet: join(dir, 'kubelet.kubeconfig'),
     agent: join(dir, 'agent.kubeconfig'),
     flanneld: join(dir, 'flanneld.kubeconfig'),
+    kubeProxy: join(dir, 'kube-proxy.kubeconfig'),
   };
 }
 
@@ -155,7 +173,7 @@ export async function labApiUp(
   labDir: string,
   logDir: string,
   nodes: readonly string[],
-  flannelNodes: readonly string[] = [],
+  peerNodes: Partial<Record<PeerIdentity, readonly string[]>> = {},
 ): Promise<LabApiRecord> {
   await ensureBinaries(deps);
   const dir = labKubeDir(labDir);
@@ -193,10 +211,12 @@ export async function labApiUp(
     try {
       await createIdentity(client, DEPLOY_FILE);
       const token = await serviceAccountToken(client, 'kube-system', 'weft');
-      let flannelToken: string | undefined;
-      if (flannelNodes.length > 0) {
-        await createIdentity(client, FLANNELD_IDENTITY_FILE);
-        flannelToken = await serviceAccountToken(client, FLANNELD_ACCOUNT.namespace, FLANNELD_ACCOUNT.name);
+      const peerTokens = new Map<PeerIdentity, string>();
+      for (const [peer, on] of Object.entries(peerNodes) as Array<[PeerIdentity, readonly string[]]>) {
+        if (on.length === 0) continue;
+        const id = PEER_IDENTITIES[peer];
+        await createIdentity(client, id.file);
+        peerTokens.set(peer, await serviceAccountToken(client, id.namespace, id.name));
       }
       const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
       for (const node of nodes) {
@@ -220,13 +240,14 @@ export async function labApiUp(
           user: `system:node:${node}`,
         });
         writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token, user: 'weft' });
-        if (flannelToken !== undefined && flannelNodes.includes(node))
-          writeKubeconfig(files.flanneld, {
-            server: nodeUrl,
-            caFile: controlPlane.caFile,
-            token: flannelToken,
-            user: FLANNELD_ACCOUNT.name,
-          });
+        for (const [peer, peerToken] of peerTokens)
+          if (peerNodes[peer]?.includes(node))
+            writeKubeconfig(files[peer], {
+              server: nodeUrl,
+              caFile: controlPlane.caFile,
+              token: peerToken,
+              user: PEER_IDENTITIES[peer].name,
+            });
       }
     } finally {
       client.close();

@@ -92,6 +92,7 @@ import { prepareGateway } from './outside.js';
 import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
 import { ensureFlannelConflist, flanneldLog, flanneldMissing, startFlanneld, storeLabNetConf } from './peer-flannel.js';
+import { kubeProxyLog, kubeProxyMissing, startKubeProxy } from './peer-kube-proxy.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -190,6 +191,8 @@ export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord,
       '--metrics-addr',
       '127.0.0.1:9777',
       ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
+      // --services kube-proxy: the real kube-proxy programs Services here (./peer-kube-proxy.ts).
+      ...(record.spec.services === 'kube-proxy' ? ['--no-services'] : []),
       ...(record.spec.flowLogCapacity !== undefined
         ? ['--flow-log-capacity', String(record.spec.flowLogCapacity)]
         : []),
@@ -209,6 +212,11 @@ export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns
     env: { ...processEnv(paths), WEFT_LAB_ROOT: paths.root },
     context: `start the pod runner of ${n.name}`,
   });
+}
+
+/** Whether node `n` runs the real kube-proxy (`--services kube-proxy`: every node does). */
+function runsKubeProxy(record: LabRecord): boolean {
+  return record.spec.services === 'kube-proxy';
 }
 
 /** Whether the agent or runner at `pid` is still this lab's (a dead one's PID may be reused). */
@@ -254,6 +262,10 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
       if (!isRunner(paths, n.runnerPid)) {
         n.runnerPid = startRunner(paths, n, netns);
         restarted.push(`pod runner ${n.name}`);
+      }
+      if (runsKubeProxy(record) && !isAgent(paths, n.kubeProxyPid)) {
+        n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
+        restarted.push(`kube-proxy ${n.name}`);
       }
     }
     if (restarted.length > 0) writeLabRecord(paths, record);
@@ -432,6 +444,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
   }
   const peerMissing = spec.peers?.flannel?.length ? flanneldMissing() : undefined;
   if (peerMissing) throw new Error(`--peer flannel: ${peerMissing}`);
+  const proxyMissing = spec.services === 'kube-proxy' ? kubeProxyMissing() : undefined;
+  if (proxyMissing) throw new Error(`--services kube-proxy: ${proxyMissing}`);
   const started = Date.now();
   const record: LabRecord = {
     spec,
@@ -574,7 +588,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         paths.dir,
         paths.logDir,
         record.nodes.map((n) => n.name),
-        spec.peers?.flannel ?? [],
+        {
+          flanneld: spec.peers?.flannel ?? [],
+          kubeProxy: spec.services === 'kube-proxy' ? record.nodes.map((n) => n.name) : [],
+        },
       );
       writeLabRecord(paths, record);
     }
@@ -634,11 +651,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (etcd mode; net-conf.json ${how === 'stored' ? 'stored' : 'already'} at /coreos.com/network/config)`,
       );
     }
+    // With --api kube, flanneld starts once its Node has a podCIDR: its kube subnet manager exits
+    // at once without one ("pod cidr not assigned"), where a cluster's kubelet would restart its pod
+    // until the controller manager has allocated it. The wait below starts it.
+    const waitsForPodCidr = (n: LabNodeRecord) => n.peer === 'flannel' && record.api !== undefined;
     for (const n of record.nodes) {
-      n.agentPid = startAgent(paths, record, n, netns);
+      if (!waitsForPodCidr(n)) n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = startRunner(paths, n, netns);
+      if (runsKubeProxy(record)) n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
     }
     writeLabRecord(paths, record);
+    if (runsKubeProxy(record))
+      say(`services: the real kube-proxy (nftables mode) on every node; the agents run --no-services`);
     say(
       `started ${spec.nodes - flannelNodes.length} agents, ${flannelNodes.length > 0 ? `${flannelNodes.length} flanneld, ` : ''}and ${spec.nodes} pod runners; waiting for every node to be Ready`,
     );
@@ -657,10 +681,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
             throw new Error(
               `the ${n.peer ? 'flanneld' : 'agent'} of ${n.name} exited: ${logTail(n.peer ? flanneldLog(paths, n.name) : `${paths.logDir}/agent-${n.name}.log`)}`,
             );
+          if (n.kubeProxyPid && processCommandLine(n.kubeProxyPid) === undefined)
+            throw new Error(`the kube-proxy of ${n.name} exited: ${logTail(kubeProxyLog(paths, n.name))}`);
           if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
             throw new Error(`the pod runner of ${n.name} exited: ${logTail(`${paths.logDir}/runner-${n.name}.log`)}`);
         }
-        const ready = (await objectsRead.nodes()).filter((n) => n.ready).length;
+        const infos = await objectsRead.nodes();
+        for (const n of record.nodes)
+          if (waitsForPodCidr(n) && n.agentPid === undefined && infos.some((i) => i.name === n.name && i.podCIDR)) {
+            n.agentPid = startAgent(paths, record, n, netns);
+            writeLabRecord(paths, record);
+          }
+        const ready = infos.filter((n) => n.ready).length;
         if (ready !== lastReady) {
           say(`  nodes ready ${ready}/${spec.nodes}`);
           lastReady = ready;
@@ -780,7 +812,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     record?.etcdPid,
     ...(record?.gatewayPids ?? []),
     ...labApiPids(record?.api),
-    ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid]),
+    ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid, n.kubeProxyPid]),
   ]) {
     if (pid === undefined) continue;
     const cmd = processCommandLine(pid);

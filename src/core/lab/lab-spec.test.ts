@@ -398,3 +398,46 @@ test('peerOfNode: the peer a node runs, undefined for weft nodes and labs withou
   assert.equal(peerOfNode(spec, 'n1'), undefined);
   assert.equal(peerOfNode(parseLabUpOptions({}), 'n2'), undefined);
 });
+
+test('--services: weft by default (not recorded), kube-proxy only with --api kube, anything else refused', () => {
+  assert.equal(parseLabUpOptions({}).services, undefined);
+  assert.equal(parseLabUpOptions({ services: 'weft' }).services, undefined);
+  assert.equal(parseLabUpOptions({ api: 'kube', services: 'kube-proxy' }).services, 'kube-proxy');
+  assert.equal(
+    parseLabUpOptions({ api: 'kube', services: 'kube-proxy', peer: ['flannel=n2'] }).services,
+    'kube-proxy',
+    'beside flanneld too (it programs no Services)',
+  );
+  // kube-proxy drops traffic to unallocated addresses of the Service CIDR: the lab's usual
+  // 10.96.0.0/12 holds the underlay, so such a lab defaults to a /16 and refuses a range over it.
+  assert.equal(parseLabUpOptions({ api: 'kube', services: 'kube-proxy' }).serviceCidr, '10.96.0.0/16');
+  assert.equal(parseLabUpOptions({ api: 'kube' }).serviceCidr, '10.96.0.0/12', "weft's Services keep the default");
+  assert.equal(
+    parseLabUpOptions({ api: 'kube', services: 'kube-proxy', serviceCidr: '10.100.0.0/16' }).serviceCidr,
+    '10.100.0.0/16',
+  );
+  for (const [name, o, want] of [
+    [
+      'kube-proxy with a Service CIDR over the underlay',
+      { api: 'kube', services: 'kube-proxy', serviceCidr: '10.96.0.0/12' },
+      /--service-cidr: "10\.96\.0\.0\/12" overlaps the underlay 10\.99\.0\.0\/24 .*kube-proxy drops traffic/,
+    ],
+    [
+      'kube-proxy with a Service CIDR over a second segment',
+      { api: 'kube', services: 'kube-proxy', segments: 2, serviceCidr: '10.99.1.0/24' },
+      /overlaps the underlay 10\.99\.1\.0\/24/,
+    ],
+    ['an unknown proxy', { api: 'kube', services: 'ipvs' }, /--services: "ipvs" must be weft .* or kube-proxy/],
+    ['kube-proxy without the API', { services: 'kube-proxy' }, /--services kube-proxy: needs --api kube/],
+    [
+      'kube-proxy with an etcd store and no API',
+      { store: 'etcd', services: 'kube-proxy' },
+      /--services kube-proxy: needs --api kube/,
+    ],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions(o as unknown as LabUpOptions),
+      (err: Error) => err instanceof LabSpecError && want.test(err.message),
+      name,
+    );
+});
