@@ -154,7 +154,16 @@ export class KubeObjectStore implements ObjectStore {
     }
     for (const key of change.delete) {
       try {
-        await (await this.clientReady).delete(resourceOf(key.kind), key.name, key.namespace || undefined);
+        // A delete is "gone now", as in the embedded store (a graceful one is a termination above):
+        // a pod's own terminationGracePeriodSeconds (30 s by the API server's default) is not waited for.
+        await (
+          await this.clientReady
+        ).delete(
+          resourceOf(key.kind),
+          key.name,
+          key.namespace || undefined,
+          key.kind === 'Pod' ? { gracePeriodSeconds: 0 } : {},
+        );
       } catch (err) {
         if (!(err instanceof KubeApiError && err.code === 404)) throw err;
       }

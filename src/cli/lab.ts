@@ -74,7 +74,10 @@ export function registerLab(program: Command): void {
       'embedded',
     )
     .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
-    .option('--service-cidr <cidr>', "the Services' ClusterIP range", '10.96.0.0/12')
+    .option(
+      '--service-cidr <cidr>',
+      "the Services' ClusterIP range (default: 10.96.0.0/12; with --services kube-proxy 10.96.0.0/16, clear of the underlay)",
+    )
     .option(
       '--lb-cidr <cidr>',
       "the LoadBalancer Services' address pool, a block of the underlay segment that no node uses",

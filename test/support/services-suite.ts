@@ -84,6 +84,29 @@ const CLUSTER = [
   ),
 ].join('---\n');
 
+/**
+ * The scenarios about Services themselves, run against any proxy (test/services-kube-proxy.test.ts,
+ * test/services-kube-weft.test.ts): not those of weft's own tools or table (weft trace, the
+ * weft-services table of headless Services, an agent restart) nor the API server's validation.
+ */
+export const PROXY_SCENARIOS = [
+  'a multi-port Service with named targetPorts: each Service port reaches each pod on its own number',
+  'balance: over 60 connections every ready endpoint answers, and a not-ready one never does',
+  'an endpoint joins and leaves while a client loops: it serves within seconds, and no connection fails',
+  'readiness and termination under a client loop: an unready endpoint stops serving, a terminating one is used only when none is ready',
+  'sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed',
+  "internalTrafficPolicy Local: pods reach only their own node's endpoint; none there: dropped",
+  'no endpoint: TCP and UDP to the Service are refused at once, and so is a port the Service does not have',
+  'the last endpoint leaving makes the Service refuse; it serves again when one comes back',
+  'hairpin: a pod reaches itself through its own Service (masqueraded, so the reply comes back)',
+  'UDP: when the endpoint of a flow goes away, its conntrack entries are flushed and the flow moves on',
+  'a selector-less Service uses the slices written by hand; editing a slice moves the traffic',
+  "a Service and a NetworkPolicy: policy sees the client pod's address, so only app=client gets through the ClusterIP",
+  'NodePort: every node address answers, from a pod and from a client outside the cluster',
+  'the node itself (a hostNetwork pod) reaches a ClusterIP and its own node port',
+  'a hostPort and a NodePort on the same node both work',
+] as const;
+
 export interface ServicesSuiteOptions {
   /** More `weft lab up` flags: `--api kube` (the cluster in a real API server), `--services kube-proxy`, ... */
   up?: readonly string[];
@@ -101,8 +124,10 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string,
     requireRoot();
     const lab = new TestLab(labName);
     const apply = (name: string, yaml: string) => lab.must(['apply', '-f', lab.file(name, yaml)]);
+    // At once (--grace-period 0): with --api kube a pod gets the API server's default of 30 s,
+    // and a scenario's clean-up need not wait for it.
     const remove = (name: string, yaml: string) =>
-      lab.must(['delete', '--ignore-not-found', '-f', lab.file(name, yaml)]);
+      lab.must(['delete', '--ignore-not-found', '--grace-period', '0', '-f', lab.file(name, yaml)]);
     const known = new Set<string>();
     /** A scenario: a test, unless `only` names others. */
     const scenario = (name: string, fn: () => void | Promise<void>) => {
@@ -261,10 +286,12 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string,
       apply('manual.yaml', manual);
       try {
         // Only b1 listens on 8080: b3 on 8080 would refuse, so one wrong pick shows as a failure.
-        const a = await waitFor('the manual Service to answer', () => {
-          const x = connect('other', vip('manual'), 80, 60);
-          return x.some((y) => y.ok) ? x : undefined;
-        });
+        // Measured once the Service answers a few in a row: until its proxy has the slice, a new
+        // Service with no endpoints refuses (kube-proxy syncs at most once a second).
+        await waitFor('the manual Service to answer', () =>
+          connect('other', vip('manual'), 80, 5).every((y) => y.ok) ? true : undefined,
+        );
+        const a = connect('other', vip('manual'), 80, 60);
         assert.deepEqual(tally(a), new Map([[`${NS}/b1:8080`, 60]]), show(a));
       } finally {
         remove('manual.yaml', manual);
