@@ -11,7 +11,12 @@
  *
  * Skipped (saying why) where Kubernetes or kube-proxy is not built; a failure in CI.
  */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PROXY_SCENARIOS, servicesSuite } from './support/services-suite.js';
+import { sh } from './support/netns.js';
 import { kubeMissing } from './support/kube.js';
 import { kubeProxyMissing } from '../src/lab/peer-kube-proxy.js';
 
@@ -26,4 +31,21 @@ servicesSuite('vxlan', 'tskp', {
   title: 'the real kube-proxy, nftables mode, --api kube',
   only: PROXY_SCENARIOS,
   skip: missing(),
+  more: (lab) => {
+    test("every node runs kube-proxy (its nftables tables) and weft's agent with --no-services (no Services table)", () => {
+      const record = JSON.parse(readFileSync(join(lab.dir, 'lab.json'), 'utf8')) as {
+        nodes: Array<{ name: string; ns: string; agentPid: number; kubeProxyPid: number }>;
+      };
+      assert.equal(record.nodes.length, 3);
+      for (const n of record.nodes) {
+        const proxy = readFileSync(`/proc/${n.kubeProxyPid}/cmdline`, 'utf8').split('\0');
+        assert.ok(proxy[0]!.endsWith('/kube-proxy') && proxy.includes('--proxy-mode=nftables'), proxy.join(' '));
+        const agent = readFileSync(`/proc/${n.agentPid}/cmdline`, 'utf8').split('\0');
+        assert.ok(agent.includes('--no-services'), agent.join(' '));
+        const tables = sh(['ip', 'netns', 'exec', n.ns, 'nft', 'list', 'tables']).stdout;
+        assert.match(tables, /^table ip kube-proxy$/m, `${n.name}: ${tables}`);
+        assert.doesNotMatch(tables, /weft-services/, `${n.name}: no Services table of weft's`);
+      }
+    });
+  },
 });

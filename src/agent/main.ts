@@ -236,7 +236,7 @@ export function addedPod(
  */
 function servicesOffController(exec: NodeExec, log: Logger, clock: Clock): Controller {
   return new ServiceController({
-    name: 'services',
+    name: 'services-off',
     describe: `no Services table (--no-services: another proxy programs Services on this node)`,
     optional: true,
     without: `weft's Services table ip ${SERVICES_TABLE} may be left from before`,

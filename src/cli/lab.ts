@@ -158,7 +158,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes${peersSummary(s.spec)}, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes${peersSummary(s.spec)}, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}${s.spec.services === 'kube-proxy' ? ' (programmed by kube-proxy)' : ''}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       if (s.segments.length > 1)
         lines.push(
@@ -166,13 +166,13 @@ export function registerLab(program: Command): void {
         );
       if (s.api)
         lines.push(
-          `  api: kube-apiserver ${s.api.url} (nodes reach it at ${s.api.nodeUrl}); kubectl: export KUBECONFIG=${s.api.kubeconfig}`,
+          `  api: kube-apiserver ${s.api.url} (nodes reach it at ${s.api.nodeUrl}); kubectl: export KUBECONFIG=${s.api.kubeconfig}${s.api.error ? `\n  api: ${s.api.error}` : ''}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
         const ready = `${n.info?.ready ? 'Ready' : 'NotReady'}${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(
-          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  ${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
+          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  ${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}${n.kubeProxy === undefined ? '' : `  kube-proxy ${n.kubeProxy ? 'running' : 'NOT RUNNING'}`}  ${ready}`,
         );
         if (n.controllers)
           lines.push(

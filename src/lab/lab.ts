@@ -877,13 +877,16 @@ export interface LabStatus {
     peer?: string;
     agent: boolean;
     runner: boolean;
+    /** Whether the node's kube-proxy runs (`--services kube-proxy` labs only). */
+    kubeProxy?: boolean;
     info?: NodeInfo;
     controllers?: NodeStatusDocument['controllers'];
   }>;
   namespaces: number;
   pods: number;
   /** The lab's Kubernetes API (`--api kube`). */
-  api?: { url: string; nodeUrl: string; kubeconfig: string };
+  /** The lab's API (--api kube); `error` when it could not be read for this status. */
+  api?: { url: string; nodeUrl: string; kubeconfig: string; error?: string };
 }
 
 export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus> {
@@ -902,10 +905,24 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       pods: 0,
     };
   }
-  const store = new SqliteObjectStore(paths.objects, systemClock);
+  // The nodes and pods are where the cluster is: the lab store, or the API server (--api kube).
+  const api = record.api;
+  const store: ObjectStore = api
+    ? new KubeObjectStore(loadKubeconfig(api.adminKubeconfig).then((c) => new KubeClient(c)))
+    : new SqliteObjectStore(paths.objects, systemClock);
   try {
-    const infos = await store.nodes();
-    const pods = (await store.list('Pod')).length;
+    // A status is asked for most when something is broken: an API server that does not answer is
+    // said (apiError), and the lab's processes are still shown.
+    let infos: NodeInfo[] = [];
+    let pods = 0;
+    let apiError: string | undefined;
+    try {
+      infos = await store.nodes();
+      pods = (await store.list('Pod')).length;
+    } catch (err) {
+      if (!api) throw err;
+      apiError = `cannot read nodes and pods from the API server ${api.controlPlane.url}: ${(err as Error).message}`;
+    }
     const alive = (pid: number | undefined) => pid !== undefined && processCommandLine(pid) !== undefined;
     return {
       name,
@@ -921,6 +938,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
               url: record.api.controlPlane.url,
               nodeUrl: record.api.nodeUrl,
               kubeconfig: record.api.adminKubeconfig,
+              ...(apiError ? { error: apiError } : {}),
             },
           }
         : {}),
@@ -935,6 +953,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
           ...(n.peer ? { peer: n.peer } : {}),
           agent: alive(n.agentPid),
           runner: alive(n.runnerPid),
+          ...(runsKubeProxy(record) ? { kubeProxy: alive(n.kubeProxyPid) } : {}),
           ...(info ? { info } : {}),
           ...(doc ? { controllers: doc.controllers } : {}),
         };

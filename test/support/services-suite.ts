@@ -116,6 +116,8 @@ export interface ServicesSuiteOptions {
   only?: readonly string[];
   /** Why a suite cannot run here (a binary not built); it is then skipped, saying so. */
   skip?: string;
+  /** More tests of the same lab (registered after the scenarios). */
+  more?: (lab: TestLab) => void;
 }
 
 export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string, o: ServicesSuiteOptions = {}): void {
@@ -849,6 +851,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string,
       },
     );
 
+    o.more?.(lab);
     const unknown = (o.only ?? []).filter((n) => !known.has(n));
     if (unknown.length > 0)
       throw new Error(`servicesSuite: no scenario named ${unknown.map((n) => `"${n}"`).join(', ')}`);
