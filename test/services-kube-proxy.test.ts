@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROXY_SCENARIOS, servicesSuite } from './support/services-suite.js';
 import { sh } from './support/netns.js';
+import { waitFor } from './support/cluster.js';
 import { kubeMissing } from './support/kube.js';
 import { kubeProxyMissing } from '../src/lab/peer-kube-proxy.js';
 
@@ -46,6 +47,17 @@ servicesSuite('vxlan', 'tskp', {
         assert.match(tables, /^table ip kube-proxy$/m, `${n.name}: ${tables}`);
         assert.doesNotMatch(tables, /weft-services/, `${n.name}: no Services table of weft's`);
       }
+    });
+
+    test('an agent started with --no-services removes a Services table weft left on the node (a node moved to kube-proxy)', async () => {
+      const ns = `${lab.prefix}n1`;
+      const left = sh(['ip', 'netns', 'exec', ns, 'nft', 'add', 'table', 'ip', 'weft-services']);
+      assert.equal(left.status, 0, left.stderr);
+      lab.must(['lab', 'restart-agents', '--name', lab.name, '--node', 'n1']);
+      await waitFor('the restarted agent to remove ip weft-services', () =>
+        /weft-services/.test(sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables']).stdout) ? undefined : true,
+      );
+      assert.match(sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables']).stdout, /^table ip kube-proxy$/m);
     });
   },
 });
