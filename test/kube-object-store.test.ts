@@ -3,8 +3,8 @@
  * and the lab's kubelet use with `--api kube`: a commit creates, leaves alone and replaces objects
  * as `kubectl apply` does, validated by the API server first so a manifest with one bad document
  * changes nothing; a stale `ifRevision` is a conflict; pod status goes through the status
- * subresource only for the pod with that uid; removePod is kubelet's final delete; nodes are the
- * Node objects. A pod in a namespace the same commit makes waits for the controller manager's
+ * subresource only for the pod with that uid; removePod is kubelet's final delete; a pod put with
+ * deletionTimestamp is a graceful DELETE and a delete is at once; nodes are the Node objects. A pod in a namespace the same commit makes waits for the controller manager's
  * default ServiceAccount, as the API server's admission requires. One control plane for the file. Skipped (saying why) where the binaries are not
  * built, a failure in CI.
  */
@@ -101,6 +101,28 @@ describe('ObjectStore over kube-apiserver', { skip: missing, concurrency: false 
     assert.ok(await store.get({ kind: 'Pod', namespace: 'os', name: 'p1' }), 'still there');
     assert.equal(await store.removePod('os', 'p1', p1.meta.uid), true);
     assert.equal(await store.get({ kind: 'Pod', namespace: 'os', name: 'p1' }), undefined);
+  });
+
+  test('a pod put with deletionTimestamp (weft delete with a grace period) is a graceful DELETE; a delete is at once', async () => {
+    await store.commit({ put: manifest(pod('p5')), delete: [] });
+    const p5 = (await store.get({ kind: 'Pod', namespace: 'os', name: 'p5' }))!.object as Pod;
+    const terminating = {
+      ...p5,
+      metadata: {
+        ...p5.metadata,
+        deletionTimestamp: new Date(Date.now() + 7_000).toISOString(),
+        deletionGracePeriodSeconds: 7,
+      },
+    };
+    assert.deepEqual(await store.commit({ put: [terminating], delete: [] }), ['deleted']);
+    // No kubelet runs here to finish it: the API server keeps it, terminating with that grace period.
+    const after = (await store.get({ kind: 'Pod', namespace: 'os', name: 'p5' }))?.object;
+    assert.ok(after?.metadata.deletionTimestamp, 'terminating');
+    assert.equal(after?.metadata.deletionGracePeriodSeconds, 7);
+    assert.deepEqual(await store.commit({ put: [], delete: [{ kind: 'Pod', namespace: 'os', name: 'p5' }] }), [
+      'deleted',
+    ]);
+    assert.equal(await store.get({ kind: 'Pod', namespace: 'os', name: 'p5' }), undefined, 'gone at once');
   });
 
   test("nodes are the Node objects: podCIDR, address, readiness; putNode is refused to what is not a node's kubelet", async () => {

@@ -129,10 +129,16 @@ export class KubeObjectStore implements ObjectStore {
     // one bad document is refused whole, as the embedded store's one transaction refuses it. An
     // object in a namespace this commit creates cannot be dry-run (the namespace is not there
     // yet): should its write be refused, what this commit created is deleted again.
+    // A pod put with metadata.deletionTimestamp is the start of a graceful deletion (`weft delete`
+    // plans it so: src/core/lab/apply-plan.ts). Only the API server sets those fields; its verb for
+    // it is DELETE with that grace period (an apply of them is refused as a change of immutable
+    // fields).
+    const terminations = change.put.filter((o) => o.kind === 'Pod' && o.metadata.deletionTimestamp !== undefined);
+    const puts = change.put.filter((o) => !terminations.includes(o));
     const newNamespaces = new Set<string>();
-    for (const obj of change.put)
+    for (const obj of puts)
       if (obj.kind === 'Namespace' && !current.get(id(keyOf(obj)))) newNamespaces.add(obj.metadata.name);
-    const applies = change.put.map((obj) => {
+    const applies = puts.map((obj) => {
       const key = keyOf(obj);
       const { status: _status, ...body } = obj as K8sObject & { status?: unknown };
       const path = resourcePath(resourceOf(key.kind), { namespace: key.namespace || undefined, name: key.name });
@@ -174,9 +180,27 @@ export class KubeObjectStore implements ObjectStore {
         throw failures[0];
       }
     }
+    for (const pod of terminations) {
+      const key = keyOf(pod);
+      try {
+        await client.delete(resourceOf('Pod'), key.name, key.namespace || undefined, {
+          gracePeriodSeconds: pod.metadata.deletionGracePeriodSeconds ?? 0,
+        });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.code === 404)) throw err;
+      }
+      actions.push('deleted');
+    }
     for (const key of change.delete) {
       try {
-        await client.delete(resourceOf(key.kind), key.name, key.namespace || undefined);
+        // A delete is "gone now", as in the embedded store (a graceful one is a termination above):
+        // a pod's own terminationGracePeriodSeconds (30 s by the API server's default) is not waited for.
+        await client.delete(
+          resourceOf(key.kind),
+          key.name,
+          key.namespace || undefined,
+          key.kind === 'Pod' ? { gracePeriodSeconds: 0 } : {},
+        );
       } catch (err) {
         if (!(err instanceof KubeApiError && err.code === 404)) throw err;
       }

@@ -46,6 +46,13 @@ test('checkFlags: the Kubernetes datastore flags, refused in combinations that c
     );
     assert.equal(checkFlags({ ...base, kubeSubnetMgr: true, netConf }).netConfText, '{"Network":"10.244.0.0/16"}');
     assert.doesNotThrow(() => checkFlags({ ...base, cluster: 'kube', kubeconfig: '/k' }));
+    // --no-services leaves Services to another proxy: only meaningful where the agent follows a cluster.
+    assert.throws(
+      () => checkFlags({ ...base, services: false }),
+      /--no-services: the agent programs Services only when it follows a cluster/,
+    );
+    for (const follow of [{ kubeSubnetMgr: true, netConf }, { cluster: 'kube' }, { objectsFile: join(dir, 'o.db') }])
+      assert.doesNotThrow(() => checkFlags({ ...base, ...follow, services: false }), JSON.stringify(follow));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -88,6 +88,13 @@ export interface AgentCliOptions {
   kubeSubnetMgr?: boolean;
   /** The kubeconfig for the API (default with --kube-subnet-mgr: in-cluster config). */
   kubeconfig?: string;
+  /**
+   * Commander's `--no-services`: false when given. The node's Services (ClusterIP, NodePort,
+   * LoadBalancer, health check node ports) are then another proxy's, kube-proxy's, as in a cluster
+   * that keeps kube-proxy beside its pod network: the agent neither reads Services and
+   * EndpointSlices nor keeps a Services table, and removes one it left before.
+   */
+  services?: boolean;
 }
 
 /** The subnet in an existing subnet.env (network form), or undefined when there is none. */
@@ -156,6 +163,10 @@ export function checkFlags(opts: AgentCliOptions): {
     throw new Error(
       "--kube-subnet-mgr: needs --net-conf FILE (the cluster's net-conf.json, as flanneld's --net-config-path; the API has no place for it)",
     );
+  if (opts.services === false && clusterSpecOf(opts) === undefined)
+    throw new Error(
+      '--no-services: the agent programs Services only when it follows a cluster (--cluster, --objects-file or --kube-subnet-mgr); without one there are none to leave to another proxy',
+    );
   if (renewMarginMs >= ttlMs) throw new Error(`--renew-margin: must be shorter than --lease-ttl (${opts.leaseTtl})`);
   if (!opts.netConf) return { ttlMs, renewMarginMs, resyncMs, flowCapacity };
   try {
@@ -215,6 +226,30 @@ export function addedPod(
   }
   const ip = ips.map((i) => i.address?.split('/')[0]).find((a) => a !== undefined && !a.includes(':'));
   return ip ? { namespace, name, uid, ip } : undefined;
+}
+
+/**
+ * With --no-services, the place of the Services controller: another proxy (kube-proxy) programs
+ * the node's Services, so a Services table this agent left before (a node moved from weft's
+ * Services to kube-proxy's) is removed at start, or its stale DNAT rules would answer before
+ * kube-proxy's. Optional: a failure is logged and said in the node status, not fatal.
+ */
+function servicesOffController(exec: NodeExec, log: Logger, clock: Clock): Controller {
+  return new ServiceController({
+    name: 'services-off',
+    describe: `no Services table (--no-services: another proxy programs Services on this node)`,
+    optional: true,
+    without: `weft's Services table ip ${SERVICES_TABLE} may be left from before`,
+    log,
+    clock,
+    open: async () => {
+      await new NftCommand(exec).apply(
+        planRemoval({ family: 'ip', name: SERVICES_TABLE }),
+        `remove weft's Services table ip ${SERVICES_TABLE} (--no-services)`,
+      );
+      return { close: () => undefined };
+    },
+  });
 }
 
 function agentControllers(
@@ -346,7 +381,8 @@ function agentControllers(
   const clusterSpec = clusterSpecOf(opts);
   let stoppingCluster = false;
   if (clusterSpec) {
-    const cluster = openCluster(clusterSpec, [...POLICY_KINDS, ...SERVICE_KINDS], {
+    const withServices = opts.services !== false;
+    const cluster = openCluster(clusterSpec, [...POLICY_KINDS, ...(withServices ? SERVICE_KINDS : [])], {
       clock,
       log: log.with({ component: 'cluster' }),
       kube: d.kube,
@@ -373,33 +409,37 @@ function agentControllers(
     }
     const flowLog = flows;
     const servicesNft = new NftSession(exec);
-    const services = servicesController({
-      node: opts.nodeName,
-      cache: cluster.cache,
-      nft: servicesNft,
-      exec,
-      network: node.network,
-      clock,
-      log: log.with({ component: 'services' }),
-      metrics,
-      timing,
-    });
-    const healthChecks = healthChecksController({
-      node: opts.nodeName,
-      cache: cluster.cache,
-      servers: new NodeHealthCheckServers(),
-      proxyHealthy: () => services.controller.status().ready,
-      clock,
-      log: log.with({ component: 'health-checks' }),
-      metrics,
-      timing,
-    });
+    // The Services layer and its health check node ports, unless another proxy (--no-services) has them.
+    const services = withServices
+      ? servicesController({
+          node: opts.nodeName,
+          cache: cluster.cache,
+          nft: servicesNft,
+          exec,
+          network: node.network,
+          clock,
+          log: log.with({ component: 'services' }),
+          metrics,
+          timing,
+        })
+      : undefined;
+    const healthChecks = services
+      ? healthChecksController({
+          node: opts.nodeName,
+          cache: cluster.cache,
+          servers: new NodeHealthCheckServers(),
+          proxyHealthy: () => services.controller.status().ready,
+          clock,
+          log: log.with({ component: 'health-checks' }),
+          metrics,
+          timing,
+        })
+      : undefined;
     resources.push(
       { close: () => ((stoppingCluster = true), cluster.close()) },
       policyNft,
       servicesNft,
-      { close: services.close },
-      { close: healthChecks.close },
+      ...(services && healthChecks ? [{ close: services.close }, { close: healthChecks.close }] : []),
     );
     controllers.push(
       new ServiceController({
@@ -455,8 +495,9 @@ function agentControllers(
             }),
           ]
         : []),
-      services.controller,
-      healthChecks.controller,
+      ...(services && healthChecks
+        ? [services.controller, healthChecks.controller]
+        : [servicesOffController(exec, log.with({ component: 'services' }), clock)]),
     );
   }
   return { controllers, resources, flows };

@@ -64,6 +64,11 @@ export function registerAgent(program: Command): void {
     )
     .option('--no-flow-log', 'no flow logging: the policy table logs nothing and no ulogd2 runs')
     .option('--flow-log-capacity <n>', 'flows kept per node (a ring: the newest win)', '4096')
+    .option('--services', "program the node's Services in nftables (default, with a cluster)", true)
+    .option(
+      '--no-services',
+      'leave Services to another proxy (kube-proxy) on this node: no Services table, no health check node ports (and a Services table left from before is removed)',
+    )
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

@@ -74,7 +74,10 @@ export function registerLab(program: Command): void {
       'embedded',
     )
     .option('--network <cidr>', "the cluster's pod network", '10.244.0.0/16')
-    .option('--service-cidr <cidr>', "the Services' ClusterIP range", '10.96.0.0/12')
+    .option(
+      '--service-cidr <cidr>',
+      "the Services' ClusterIP range (default: 10.96.0.0/12; with --services kube-proxy 10.96.0.0/16, clear of the underlay)",
+    )
     .option(
       '--lb-cidr <cidr>',
       "the LoadBalancer Services' address pool, a block of the underlay segment that no node uses",
@@ -104,9 +107,14 @@ export function registerLab(program: Command): void {
     )
     .option(
       '--peer <kind=nodes>',
-      'run a real peer instead of weft on some nodes: flannel=n2[,n3] runs the real flanneld there (etcd mode: needs --store etcd; built by scripts/build-peers.sh); repeatable',
+      'run a real peer instead of weft on some nodes: flannel=n2[,n3] runs the real flanneld there (etcd mode with --store etcd, kube-subnet-mgr mode with --api kube; built by scripts/build-peers.sh); repeatable',
       collect,
       [],
+    )
+    .option(
+      '--services <proxy>',
+      'who programs Services on the nodes: weft (the agents) or kube-proxy (the real kube-proxy in nftables mode on every node, the agents run --no-services; needs --api kube; built by scripts/build-kube.sh)',
+      'weft',
     )
     .action(async (opts: LabUpOptions & LabFlags) => {
       const spec = parseLabUpOptions({ ...opts, name: labNameOf(opts, process.env) });
@@ -155,7 +163,7 @@ export function registerLab(program: Command): void {
       const lines = [`lab ${s.name}: ${s.state}`];
       if (s.spec)
         lines.push(
-          `  ${s.spec.nodes} nodes${peersSummary(s.spec)}, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
+          `  ${s.spec.nodes} nodes${peersSummary(s.spec)}, backend ${s.spec.backend}${s.spec.directRouting ? ' with DirectRouting' : ''}${s.spec.backend === 'bgp' ? ` (${s.spec.bgpPeer === 'router' ? 'peering with the router' : 'full mesh'})` : ''}, store ${s.spec.store.kind}${s.spec.store.kind === 'etcd' && !s.spec.store.managed ? ` (${s.spec.store.endpoints.join(',')})` : ''}, network ${s.spec.network}, services ${serviceCidrOf(s.spec)}${s.spec.services === 'kube-proxy' ? ' (programmed by kube-proxy)' : ''}, load balancers ${lbCidrOf(s.spec)}, ${dnsSummary(s.spec)}`,
         );
       if (s.segments.length > 1)
         lines.push(
@@ -163,13 +171,13 @@ export function registerLab(program: Command): void {
         );
       if (s.api)
         lines.push(
-          `  api: kube-apiserver ${s.api.url} (nodes reach it at ${s.api.nodeUrl}); kubectl: export KUBECONFIG=${s.api.kubeconfig}`,
+          `  api: kube-apiserver ${s.api.url} (nodes reach it at ${s.api.nodeUrl}); kubectl: export KUBECONFIG=${s.api.kubeconfig}${s.api.error ? `\n  api: ${s.api.error}` : ''}`,
         );
       lines.push(`  ${s.namespaces} namespaces, ${s.pods} pods`);
       for (const n of s.nodes) {
         const ready = `${n.info?.ready ? 'Ready' : 'NotReady'}${n.info?.message ? ` (${n.info.message})` : ''}`;
         lines.push(
-          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  ${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}  ${ready}`,
+          `  ${n.name}  ${n.ip}${s.segments.length > 1 ? `  segment ${s.segments[n.segment]?.cidr ?? n.segment}` : ''}  subnet ${n.info?.podCIDR ?? '-'}  ${n.peer === 'flannel' ? 'flanneld' : 'agent'} ${n.agent ? 'running' : 'NOT RUNNING'}  pod-runner ${n.runner ? 'running' : 'NOT RUNNING'}${n.kubeProxy === undefined ? '' : `  kube-proxy ${n.kubeProxy ? 'running' : 'NOT RUNNING'}`}  ${ready}`,
         );
         if (n.controllers)
           lines.push(

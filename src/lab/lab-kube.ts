@@ -8,7 +8,12 @@
  *   gets a kubeconfig with that ServiceAccount's token (it runs as `weft`, not as admin);
  * - each node gets a client certificate as kubelets have (CN system:node:NAME, O system:nodes),
  *   so the Node authorizer and NodeRestriction admission limit it to its own Node and pods;
- * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export.
+ * - the admin's kubeconfig (system:masters) is the user's: `weft lab status` prints its export;
+ * - with `--peer flannel=NODES`, deploy/peers/flanneld.yaml's identity is created too, and each of
+ *   those nodes gets a kubeconfig with the flannel ServiceAccount's token for its flanneld
+ *   (kube-subnet-mgr mode, ./peer-flannel.ts), as a cluster that installed Flannel has it; with
+ *   `--services kube-proxy`, deploy/peers/kube-proxy.yaml's, and every node a kubeconfig for its
+ *   kube-proxy (./peer-kube-proxy.ts), as kubeadm sets it up.
  * Kubernetes itself allocates node CIDRs, ClusterIPs and EndpointSlices (the controller manager
  * runs with --allocate-node-cidrs).
  */
@@ -38,6 +43,20 @@ export const LAB_API_PORT = 6443;
 const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
 /** The cluster DNS's deployment (its ServiceAccount and role: the lab's `weft dns` pods run as it). */
 const DNS_DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft-dns.yaml', import.meta.url));
+/** The peers' identities (deploy/peers/): their file and ServiceAccount. */
+const PEER_IDENTITIES = {
+  flanneld: {
+    file: fileURLToPath(new URL('../../../deploy/peers/flanneld.yaml', import.meta.url)),
+    namespace: 'kube-flannel',
+    name: 'flannel',
+  },
+  kubeProxy: {
+    file: fileURLToPath(new URL('../../../deploy/peers/kube-proxy.yaml', import.meta.url)),
+    namespace: 'kube-system',
+    name: 'kube-proxy',
+  },
+} as const;
+type PeerIdentity = keyof typeof PEER_IDENTITIES;
 const BUILD_SCRIPT = fileURLToPath(new URL('../../../scripts/build-kube.sh', import.meta.url));
 
 /** What lab.json keeps of the lab's API: the control plane, the relay, and the files handed out. */
@@ -69,10 +88,22 @@ export function labKubeDir(labDir: string): string {
   return join(labDir, 'kube');
 }
 
-/** A node's kubelet kubeconfig (its client certificate) and its agent's (the weft ServiceAccount's token). */
-export function nodeKubeconfigs(labDir: string, node: string): { kubelet: string; agent: string } {
+/**
+ * A node's kubelet kubeconfig (its client certificate), its agent's (the weft ServiceAccount's
+ * token), and the peers' where the node runs them: flanneld's (the flannel ServiceAccount's token)
+ * and kube-proxy's (the kube-proxy ServiceAccount's).
+ */
+export function nodeKubeconfigs(
+  labDir: string,
+  node: string,
+): { kubelet: string; agent: string } & Record<PeerIdentity, string> {
   const dir = join(labKubeDir(labDir), 'nodes', node);
-  return { kubelet: join(dir, 'kubelet.kubeconfig'), agent: join(dir, 'agent.kubeconfig') };
+  return {
+    kubelet: join(dir, 'kubelet.kubeconfig'),
+    agent: join(dir, 'agent.kubeconfig'),
+    flanneld: join(dir, 'flanneld.kubeconfig'),
+    kubeProxy: join(dir, 'kube-proxy.kubeconfig'),
+  };
 }
 
 /** Builds the Kubernetes binaries when they are missing (once per machine), saying so. */
@@ -89,9 +120,15 @@ async function ensureBinaries(deps: LabApiDeps): Promise<void> {
   if (!findKubeBinaries()) throw new Error(`scripts/build-kube.sh finished but ${kubeBinDir()} lacks a binary`);
 }
 
-/** The API resource of deploy/weft.yaml's RBAC kinds (the agent's identity); undefined for its other documents. */
+/**
+ * The API resource of the identity kinds of deploy/weft.yaml (the agent's) and
+ * deploy/peers/flanneld.yaml (flanneld's): Namespace, ServiceAccount, ClusterRole and binding;
+ * undefined for their other documents.
+ */
 export function rbacResourceOf(kind: string): KubeResource | undefined {
   switch (kind) {
+    case 'Namespace':
+      return { apiVersion: 'v1', kind, plural: 'namespaces', namespaced: false };
     case 'ServiceAccount':
       return { apiVersion: 'v1', kind, plural: 'serviceaccounts', namespaced: true };
     case 'ClusterRole':
@@ -103,7 +140,7 @@ export function rbacResourceOf(kind: string): KubeResource | undefined {
   }
 }
 
-/** Creates a deploy file's RBAC documents (an identity and its rights), as a cluster install does. */
+/** Creates the identity documents of `file` (a daemon's ServiceAccount and rights), as a cluster install does; those that exist are kept. */
 async function createIdentity(client: KubeClient, file: string): Promise<void> {
   const docs = parseAllDocuments(readFileSync(file, 'utf8')).map(
     (d) =>
@@ -143,11 +180,11 @@ async function waitForDefaultServiceAccounts(client: KubeClient): Promise<void> 
     }
 }
 
-/** A token of a kube-system ServiceAccount (TokenRequest, a day long): what the agents (weft) and the DNS pods (weft-dns) authenticate with. */
-async function serviceAccountToken(client: KubeClient, name: string): Promise<string> {
+/** A token of a ServiceAccount (TokenRequest, a day long): what the agents (weft), the DNS pods (weft-dns) and the peers authenticate with. */
+async function serviceAccountToken(client: KubeClient, namespace: string, name: string): Promise<string> {
   const r = await client.request<{ status: { token: string } }>(
     'POST',
-    `/api/v1/namespaces/kube-system/serviceaccounts/${name}/token`,
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
     { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
   );
   return r.status.token;
@@ -163,6 +200,7 @@ export async function labApiUp(
   labDir: string,
   logDir: string,
   nodes: readonly string[],
+  peerNodes: Partial<Record<PeerIdentity, readonly string[]>> = {},
 ): Promise<LabApiRecord> {
   await ensureBinaries(deps);
   const dir = labKubeDir(labDir);
@@ -202,13 +240,20 @@ export async function labApiUp(
       await waitForDefaultServiceAccounts(client);
       await createIdentity(client, DEPLOY_FILE);
       await createIdentity(client, DNS_DEPLOY_FILE);
-      const token = await serviceAccountToken(client, 'weft');
+      const token = await serviceAccountToken(client, 'kube-system', 'weft');
       writeKubeconfig(dnsKubeconfig, {
         server: nodeUrl,
         caFile: controlPlane.caFile,
-        token: await serviceAccountToken(client, 'weft-dns'),
+        token: await serviceAccountToken(client, 'kube-system', 'weft-dns'),
         user: 'weft-dns',
       });
+      const peerTokens = new Map<PeerIdentity, string>();
+      for (const [peer, on] of Object.entries(peerNodes) as Array<[PeerIdentity, readonly string[]]>) {
+        if (on.length === 0) continue;
+        const id = PEER_IDENTITIES[peer];
+        await createIdentity(client, id.file);
+        peerTokens.set(peer, await serviceAccountToken(client, id.namespace, id.name));
+      }
       const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
       for (const node of nodes) {
         const files = nodeKubeconfigs(labDir, node);
@@ -231,6 +276,14 @@ export async function labApiUp(
           user: `system:node:${node}`,
         });
         writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token, user: 'weft' });
+        for (const [peer, peerToken] of peerTokens)
+          if (peerNodes[peer]?.includes(node))
+            writeKubeconfig(files[peer], {
+              server: nodeUrl,
+              caFile: controlPlane.caFile,
+              token: peerToken,
+              user: PEER_IDENTITIES[peer].name,
+            });
       }
     } finally {
       client.close();

@@ -22,6 +22,8 @@ export interface LabNodeRecord {
   /** The PID of the node's network daemon: weft's agent, or the peer (flanneld) when `peer` is set. */
   agentPid?: number;
   runnerPid?: number;
+  /** The node's kube-proxy (`--services kube-proxy`, ./peer-kube-proxy.ts); absent otherwise. */
+  kubeProxyPid?: number;
 }
 
 export interface LabSegmentRecord {

@@ -95,6 +95,7 @@ import { LB_ROUTE_KINDS, reconcileLbRoutes } from './lb-routes.js';
 import { reconcileLbStatus } from './lb-status.js';
 import { labRouterSpeaksBgp, syncRouterBird } from './router-bird.js';
 import { ensureFlannelConflist, flanneldLog, flanneldMissing, startFlanneld, storeLabNetConf } from './peer-flannel.js';
+import { kubeProxyLog, kubeProxyMissing, startKubeProxy } from './peer-kube-proxy.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const ETCD_PORT = 2379;
@@ -193,6 +194,8 @@ export function startAgent(paths: LabPaths, record: LabRecord, n: LabNodeRecord,
       '--metrics-addr',
       '127.0.0.1:9777',
       ...(record.spec.flowLog === false ? ['--no-flow-log'] : []),
+      // --services kube-proxy: the real kube-proxy programs Services here (./peer-kube-proxy.ts).
+      ...(record.spec.services === 'kube-proxy' ? ['--no-services'] : []),
       ...(record.spec.flowLogCapacity !== undefined
         ? ['--flow-log-capacity', String(record.spec.flowLogCapacity)]
         : []),
@@ -212,6 +215,11 @@ export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns
     env: { ...processEnv(paths), WEFT_LAB_ROOT: paths.root },
     context: `start the pod runner of ${n.name}`,
   });
+}
+
+/** Whether node `n` runs the real kube-proxy (`--services kube-proxy`: every node does). */
+function runsKubeProxy(record: LabRecord): boolean {
+  return record.spec.services === 'kube-proxy';
 }
 
 /** Whether the agent or runner at `pid` is still this lab's (a dead one's PID may be reused). */
@@ -257,6 +265,10 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
       if (!isRunner(paths, n.runnerPid)) {
         n.runnerPid = startRunner(paths, n, netns);
         restarted.push(`pod runner ${n.name}`);
+      }
+      if (runsKubeProxy(record) && !isAgent(paths, n.kubeProxyPid)) {
+        n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
+        restarted.push(`kube-proxy ${n.name}`);
       }
     }
     if (restarted.length > 0) writeLabRecord(paths, record);
@@ -453,6 +465,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
   if (peerMissing) throw new Error(`--peer flannel: ${peerMissing}`);
   const corednsNotBuilt = spec.dns?.server === 'coredns' ? corednsMissing() : undefined;
   if (corednsNotBuilt) throw new Error(`--dns coredns: ${corednsNotBuilt}`);
+  const proxyMissing = spec.services === 'kube-proxy' ? kubeProxyMissing() : undefined;
+  if (proxyMissing) throw new Error(`--services kube-proxy: ${proxyMissing}`);
   const started = Date.now();
   const record: LabRecord = {
     spec,
@@ -595,6 +609,10 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         paths.dir,
         paths.logDir,
         record.nodes.map((n) => n.name),
+        {
+          flanneld: spec.peers?.flannel ?? [],
+          kubeProxy: spec.services === 'kube-proxy' ? record.nodes.map((n) => n.name) : [],
+        },
       );
       writeLabRecord(paths, record);
     }
@@ -651,7 +669,12 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     }
 
     const flannelNodes = record.nodes.filter((n) => n.peer === 'flannel');
-    if (flannelNodes.length > 0) {
+    if (flannelNodes.length > 0 && record.api)
+      // kube-subnet-mgr mode: flanneld reads the lab's net-conf.json file, as weft's agents do.
+      say(
+        `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (kube-subnet-mgr mode as kube-flannel/flannel; net-conf.json ${paths.netConf})`,
+      );
+    else if (flannelNodes.length > 0) {
       // flanneld reads net-conf.json from etcd and never writes it (./peer-flannel.ts).
       const how = await storeLabNetConf(deps.exec, paths, record, flannelNodes[0]!, netns, [
         process.execPath,
@@ -661,11 +684,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
         `peers: flanneld on ${flannelNodes.map((n) => n.name).join(', ')} (etcd mode; net-conf.json ${how === 'stored' ? 'stored' : 'already'} at /coreos.com/network/config)`,
       );
     }
+    // With --api kube, flanneld starts once its Node has a podCIDR: its kube subnet manager exits
+    // at once without one ("pod cidr not assigned"), where a cluster's kubelet would restart its pod
+    // until the controller manager has allocated it. The wait below starts it.
+    const waitsForPodCidr = (n: LabNodeRecord) => n.peer === 'flannel' && record.api !== undefined;
     for (const n of record.nodes) {
-      n.agentPid = startAgent(paths, record, n, netns);
+      if (!waitsForPodCidr(n)) n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = startRunner(paths, n, netns);
+      if (runsKubeProxy(record)) n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
     }
     writeLabRecord(paths, record);
+    if (runsKubeProxy(record))
+      say(`services: the real kube-proxy (nftables mode) on every node; the agents run --no-services`);
     say(
       `started ${spec.nodes - flannelNodes.length} agents, ${flannelNodes.length > 0 ? `${flannelNodes.length} flanneld, ` : ''}and ${spec.nodes} pod runners; waiting for every node to be Ready`,
     );
@@ -682,10 +712,18 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
             throw new Error(
               `the ${n.peer ? 'flanneld' : 'agent'} of ${n.name} exited: ${logTail(n.peer ? flanneldLog(paths, n.name) : `${paths.logDir}/agent-${n.name}.log`)}`,
             );
+          if (n.kubeProxyPid && processCommandLine(n.kubeProxyPid) === undefined)
+            throw new Error(`the kube-proxy of ${n.name} exited: ${logTail(kubeProxyLog(paths, n.name))}`);
           if (n.runnerPid && processCommandLine(n.runnerPid) === undefined)
             throw new Error(`the pod runner of ${n.name} exited: ${logTail(`${paths.logDir}/runner-${n.name}.log`)}`);
         }
-        const ready = (await objectsRead.nodes()).filter((n) => n.ready).length;
+        const infos = await objectsRead.nodes();
+        for (const n of record.nodes)
+          if (waitsForPodCidr(n) && n.agentPid === undefined && infos.some((i) => i.name === n.name && i.podCIDR)) {
+            n.agentPid = startAgent(paths, record, n, netns);
+            writeLabRecord(paths, record);
+          }
+        const ready = infos.filter((n) => n.ready).length;
         if (ready !== lastReady) {
           say(`  nodes ready ${ready}/${spec.nodes}`);
           lastReady = ready;
@@ -833,7 +871,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     record?.etcdPid,
     ...(record?.gatewayPids ?? []),
     ...labApiPids(record?.api),
-    ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid]),
+    ...(record?.nodes ?? []).flatMap((n) => [n.agentPid, n.runnerPid, n.kubeProxyPid]),
   ]) {
     if (pid === undefined) continue;
     const cmd = processCommandLine(pid);
@@ -898,13 +936,16 @@ export interface LabStatus {
     peer?: string;
     agent: boolean;
     runner: boolean;
+    /** Whether the node's kube-proxy runs (`--services kube-proxy` labs only). */
+    kubeProxy?: boolean;
     info?: NodeInfo;
     controllers?: NodeStatusDocument['controllers'];
   }>;
   namespaces: number;
   pods: number;
   /** The lab's Kubernetes API (`--api kube`). */
-  api?: { url: string; nodeUrl: string; kubeconfig: string };
+  /** The lab's API (--api kube); `error` when it could not be read for this status. */
+  api?: { url: string; nodeUrl: string; kubeconfig: string; error?: string };
 }
 
 export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus> {
@@ -923,10 +964,24 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
       pods: 0,
     };
   }
-  const store = new SqliteObjectStore(paths.objects, systemClock);
+  // The nodes and pods are where the cluster is: the lab store, or the API server (--api kube).
+  const api = record.api;
+  const store: ObjectStore = api
+    ? new KubeObjectStore(loadKubeconfig(api.adminKubeconfig).then((c) => new KubeClient(c)))
+    : new SqliteObjectStore(paths.objects, systemClock);
   try {
-    const infos = await store.nodes();
-    const pods = (await store.list('Pod')).length;
+    // A status is asked for most when something is broken: an API server that does not answer is
+    // said (apiError), and the lab's processes are still shown.
+    let infos: NodeInfo[] = [];
+    let pods = 0;
+    let apiError: string | undefined;
+    try {
+      infos = await store.nodes();
+      pods = (await store.list('Pod')).length;
+    } catch (err) {
+      if (!api) throw err;
+      apiError = `cannot read nodes and pods from the API server ${api.controlPlane.url}: ${(err as Error).message}`;
+    }
     const alive = (pid: number | undefined) => pid !== undefined && processCommandLine(pid) !== undefined;
     return {
       name,
@@ -942,6 +997,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
               url: record.api.controlPlane.url,
               nodeUrl: record.api.nodeUrl,
               kubeconfig: record.api.adminKubeconfig,
+              ...(apiError ? { error: apiError } : {}),
             },
           }
         : {}),
@@ -956,6 +1012,7 @@ export async function labStatus(name: string, deps: LabDeps): Promise<LabStatus>
           ...(n.peer ? { peer: n.peer } : {}),
           agent: alive(n.agentPid),
           runner: alive(n.runnerPid),
+          ...(runsKubeProxy(record) ? { kubeProxy: alive(n.kubeProxyPid) } : {}),
           ...(info ? { info } : {}),
           ...(doc ? { controllers: doc.controllers } : {}),
         };

@@ -44,6 +44,45 @@ test("flanneld's command line: etcd mode with the lab's certificate, eth0, ip-ma
   );
 });
 
+test("flanneld's command line with --api kube: kube-subnet-mgr mode with its own kubeconfig and the lab's net-conf.json file, no etcd", () => {
+  const kube: LabRecord = {
+    spec: parseLabUpOptions({ name: 'pe1', api: 'kube', peer: ['flannel=n2'] }),
+    state: 'up',
+    created: 't',
+    segmentNs: 'weft-lab-pe1-ul',
+    nodes: [],
+    api: {
+      controlPlane: {
+        dir: '/run/weft/labs/pe1/kube',
+        logDir: '/run/weft/labs/pe1/log',
+        url: 'https://127.0.0.1:40000',
+        apiPort: 40000,
+        etcdPort: 40001,
+        etcdPeerPort: 40002,
+        caFile: '/ca.pem',
+        adminKubeconfig: '/admin.kubeconfig',
+        pids: { etcd: 1, apiserver: 2 },
+        apiserverArgv: [],
+        serviceAccountKey: '/sa.key',
+      },
+      gatewayPid: 3,
+      nodeUrl: 'https://10.99.0.254:6443',
+      adminKubeconfig: '/admin.kubeconfig',
+    },
+  };
+  assert.deepEqual(flanneldArgv(paths, kube, n2, '/bin/flanneld'), [
+    '/bin/flanneld',
+    '--kube-subnet-mgr',
+    '--kubeconfig-file=/run/weft/labs/pe1/kube/nodes/n2/flanneld.kubeconfig',
+    '--net-config-path=/run/weft/labs/pe1/net-conf.json',
+    '--iface=eth0',
+    '--ip-masq',
+    '--subnet-file=/run/weft/labs/pe1/nodes/n2/run/subnet.env',
+    '--healthz-ip=127.0.0.1',
+    '--healthz-port=9777',
+  ]);
+});
+
 test('flanneld is looked for in the peers cache, and its absence is said with the script to run', () => {
   assert.equal(flanneldPath({ WEFT_PEERS_CACHE: '/c' }), '/c/flannel-v0.28.11/bin/flanneld');
   assert.match(flanneldMissing({ WEFT_PEERS_CACHE: '/nonexistent' }) ?? '', /not built .*run scripts\/build-peers\.sh/);

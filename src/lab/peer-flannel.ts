@@ -1,15 +1,23 @@
 /**
- * The real flanneld on lab nodes (`weft lab up --store etcd --peer flannel=n2`, issue 18): a mixed
- * cluster where some nodes run Flannel's own daemon and the others weft's agent, over the same
- * etcd keys (Flannel's layout, src/adapters/lease-store-etcd.ts) and the same net-conf.json, to
- * show that weft is a drop-in for flanneld and that a node can move from one to the other.
+ * The real flanneld on lab nodes (`weft lab up --store etcd --peer flannel=n2`, or `--api kube
+ * --peer flannel=n2`, issue 18): a mixed cluster where some nodes run Flannel's own daemon and the
+ * others weft's agent, over one datastore and the same net-conf.json, to show that weft is a
+ * drop-in for flanneld and that a node can move from one to the other. The datastore is the lab's:
+ * - etcd (--store etcd): flanneld's etcd mode, the same keys as weft's (Flannel's layout,
+ *   src/adapters/lease-store-etcd.ts), net-conf.json at <prefix>/config;
+ * - the Kubernetes API (--api kube): flanneld's kube-subnet-mgr mode, as weft's agents run there
+ *   (src/agent/kube-subnet-lease.ts): the node's subnet is its Node's spec.podCIDR, and every
+ *   daemon publishes Flannel's annotations on its Node and reads the others'. flanneld runs as the
+ *   flannel ServiceAccount of deploy/peers/flanneld.yaml (./lab-kube.ts writes its kubeconfig),
+ *   with NODE_NAME set (what a DaemonSet's downward API gives it) and the lab's net-conf.json file
+ *   as --net-config-path.
  *
  * What a flannel node runs, and why:
- * - flanneld (built by scripts/build-peers.sh into the peers' cache) in etcd mode against the lab's
- *   etcd with the lab's client certificate, `-iface eth0`, `-ip-masq`, and `-subnet-file` at the
- *   path weft's agent writes subnet.env to (the node's run dir), so the node's subnet and its
- *   pods' addresses survive a switch to weft. Its /healthz listens where the agent's does
- *   (127.0.0.1:9777 in the node's namespace), so the pod runner's readiness check is the same.
+ * - flanneld (built by scripts/build-peers.sh into the peers' cache) in one of the modes above,
+ *   `-iface eth0`, `-ip-masq`, and `-subnet-file` at the path weft's agent writes subnet.env to
+ *   (the node's run dir), so the node's subnet and its pods' addresses survive a switch to weft.
+ *   Its /healthz listens where the agent's does (127.0.0.1:9777 in the node's namespace), so the
+ *   pod runner's readiness check is the same.
  * - The CNI config: Flannel's `flannel` CNI plugin is NOT installed (it is not built here). The
  *   conflist is the one weft's agent writes: weft's `weft` plugin reads flanneld's subnet.env and
  *   delegates to bridge + host-local on that subnet, exactly what the flannel plugin delegates to.
@@ -18,7 +26,8 @@
  * Switching a node from flanneld to weft (`weft lab switch-node`) stops flanneld, deletes its
  * VXLAN device flannel.<VNI> (weft's vxlan device uses the same VNI and UDP port, and the kernel
  * allows one device per VNI and port; Flannel's own uninstall does the same), and starts weft's
- * agent, which finds the node's lease by its public IP and keeps the subnet. flanneld's iptables
+ * agent, which finds the node's lease by its public IP (etcd) or reads its Node's podCIDR (kube)
+ * and keeps the subnet, and publishes its own VTEP MAC in the lease or annotation. flanneld's iptables
  * rules (masquerade, FORWARD accepts) stay: they do what weft's do, and a reboot clears them.
  */
 
@@ -31,6 +40,7 @@ import { CONFLIST_FILE, renderConflist, subnetEnvPath } from '../agent/cni-files
 import { parseNetConf } from '../core/flannel/net-conf.js';
 import { labNetConf } from '../core/lab/lab-spec.js';
 import type { LabNodeRecord, LabPaths, LabRecord } from './lab-state.js';
+import { nodeKubeconfigs } from './lab-kube.js';
 
 /** The releases scripts/build-peers.sh builds (keep the two in step). */
 export const FLANNEL_VERSION = 'v0.28.11';
@@ -71,14 +81,29 @@ export function flanneldLog(paths: LabPaths, node: string): string {
   return join(paths.logDir, `flanneld-${node}.log`);
 }
 
-/** flanneld's command line for node `n` (etcd mode, the lab's etcd and client certificate). */
+/**
+ * flanneld's command line for node `n`: kube-subnet-mgr mode when the lab has the Kubernetes API
+ * (its kubeconfig and the lab's net-conf.json file), else etcd mode (the lab's etcd and client
+ * certificate).
+ */
 export function flanneldArgv(paths: LabPaths, record: LabRecord, n: LabNodeRecord, binary: string): string[] {
   const tls = record.etcdTls;
+  const store = record.api
+    ? [
+        '--kube-subnet-mgr',
+        `--kubeconfig-file=${nodeKubeconfigs(paths.dir, n.name).flanneld}`,
+        `--net-config-path=${paths.netConf}`,
+      ]
+    : [
+        `--etcd-endpoints=${(record.etcdEndpoints ?? []).join(',')}`,
+        '--etcd-prefix=/coreos.com/network',
+        ...(tls
+          ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`]
+          : []),
+      ];
   return [
     binary,
-    `--etcd-endpoints=${(record.etcdEndpoints ?? []).join(',')}`,
-    '--etcd-prefix=/coreos.com/network',
-    ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
+    ...store,
     '--iface=eth0',
     '--ip-masq',
     `--subnet-file=${subnetEnvPath(paths.runDir(n.name))}`,
@@ -97,14 +122,21 @@ export function startFlanneld(
 ): number {
   const missing = flanneldMissing();
   if (missing) throw new Error(`start flanneld on ${n.name}: ${missing}`);
-  if (!record.etcdEndpoints?.length)
-    throw new Error(`start flanneld on ${n.name}: the lab has no etcd (flanneld runs in etcd mode)`);
+  if (!record.api && !record.etcdEndpoints?.length)
+    throw new Error(
+      `start flanneld on ${n.name}: the lab has neither etcd nor the Kubernetes API (flanneld needs one of them)`,
+    );
+  if (record.api && !existsSync(nodeKubeconfigs(paths.dir, n.name).flanneld))
+    throw new Error(
+      `start flanneld on ${n.name}: no kubeconfig for it at ${nodeKubeconfigs(paths.dir, n.name).flanneld} (made by lab up for the nodes of --peer flannel)`,
+    );
   ensureFlannelConflist(paths, n);
   return spawnDetached({
     netns: netns.path(n.ns),
     argv: flanneldArgv(paths, record, n, flanneldPath()),
     logFile: flanneldLog(paths, n.name),
-    env,
+    // kube-subnet-mgr mode finds its Node by NODE_NAME (a DaemonSet sets it from spec.nodeName).
+    env: record.api ? { ...env, NODE_NAME: n.name } : env,
     context: `start flanneld on ${n.name}`,
   });
 }

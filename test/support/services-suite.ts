@@ -40,12 +40,12 @@ interface Attempt {
 
 const backend = (name: string, node: string, labels: string, n: number) =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { ${labels} } }\n` +
-  `spec: { nodeName: ${node}, containers: [{ name: s, ports: [` +
+  `spec: { nodeName: ${node}, containers: [{ name: s, image: weft-lab-echo, ports: [` +
   `{ name: http, containerPort: ${8080 + n} }, { name: alt, containerPort: ${9090 + n} }, ` +
   `{ name: u, containerPort: 5353, protocol: UDP }] }] }\n`;
 const plain = (name: string, node: string, labels: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { ${labels} } }\n` +
-  `spec: { nodeName: ${node}, containers: [{ name: s, ports: [{ containerPort: 80 }, { name: http, containerPort: 8083 }] }] }\n`;
+  `spec: { nodeName: ${node}, containers: [{ name: s, image: weft-lab-echo, ports: [{ containerPort: 80 }, { name: http, containerPort: 8083 }] }] }\n`;
 const service = (name: string, spec: string) =>
   `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: ${NS} }\nspec:\n${spec}`;
 
@@ -84,17 +84,71 @@ const CLUSTER = [
   ),
 ].join('---\n');
 
-export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string): void {
-  describe(`Services on a 3-node lab (${backendType})`, { timeout: 900_000 }, () => {
+/**
+ * The scenarios about Services themselves, run against any proxy (test/services-kube-proxy.test.ts,
+ * test/services-kube-weft.test.ts): not those of weft's own tools or table (weft trace, the
+ * weft-services table of headless Services, an agent restart) nor the API server's validation.
+ */
+export const PROXY_SCENARIOS = [
+  'a multi-port Service with named targetPorts: each Service port reaches each pod on its own number',
+  'balance: over 60 connections every ready endpoint answers, and a not-ready one never does',
+  'an endpoint joins and leaves while a client loops: it serves within seconds, and no connection fails',
+  'readiness and termination under a client loop: an unready endpoint stops serving, a terminating one is used only when none is ready',
+  'sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed',
+  "internalTrafficPolicy Local: pods reach only their own node's endpoint; none there: dropped",
+  'no endpoint: TCP and UDP to the Service are refused at once, and so is a port the Service does not have',
+  'the last endpoint leaving makes the Service refuse; it serves again when one comes back',
+  'hairpin: a pod reaches itself through its own Service (masqueraded, so the reply comes back)',
+  'UDP: when the endpoint of a flow goes away, its conntrack entries are flushed and the flow moves on',
+  'a selector-less Service uses the slices written by hand; editing a slice moves the traffic',
+  "a Service and a NetworkPolicy: policy sees the client pod's address, so only app=client gets through the ClusterIP",
+  'NodePort: every node address answers, from a pod and from a client outside the cluster',
+  'the node itself (a hostNetwork pod) reaches a ClusterIP and its own node port',
+  'a hostPort and a NodePort on the same node both work',
+] as const;
+
+export interface ServicesSuiteOptions {
+  /** More `weft lab up` flags: `--api kube` (the cluster in a real API server), `--services kube-proxy`, ... */
+  up?: readonly string[];
+  /** What the suite's title says after the backend (which proxy, which API). */
+  title?: string;
+  /** The scenarios to run, by name; every one when absent. A name that is no scenario is an error. */
+  only?: readonly string[];
+  /** Why a suite cannot run here (a binary not built); it is then skipped, saying so. */
+  skip?: string;
+  /** More tests of the same lab (registered after the scenarios). */
+  more?: (lab: TestLab) => void;
+}
+
+export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string, o: ServicesSuiteOptions = {}): void {
+  const title = `Services on a 3-node lab (${backendType}${o.title ? `, ${o.title}` : ''})`;
+  describe(title, { timeout: 900_000, ...(o.skip ? { skip: o.skip } : {}) }, () => {
     requireRoot();
     const lab = new TestLab(labName);
     const apply = (name: string, yaml: string) => lab.must(['apply', '-f', lab.file(name, yaml)]);
+    // At once (--grace-period 0): with --api kube a pod gets the API server's default of 30 s,
+    // and a scenario's clean-up need not wait for it.
     const remove = (name: string, yaml: string) =>
-      lab.must(['delete', '--ignore-not-found', '-f', lab.file(name, yaml)]);
+      lab.must(['delete', '--ignore-not-found', '--grace-period', '0', '-f', lab.file(name, yaml)]);
+    const known = new Set<string>();
+    /** A scenario: a test, unless `only` names others. */
+    const scenario = (name: string, fn: () => void | Promise<void>) => {
+      known.add(name);
+      if (!o.only || o.only.includes(name)) test(name, fn);
+    };
 
-    before(() => {
-      lab.up(['--backend', backendType]);
-      apply('cluster.yaml', CLUSTER);
+    before(async () => {
+      lab.up(['--backend', backendType, ...(o.up ?? [])]);
+      // With --api kube a pod in the namespace the same apply makes waits for the namespace's default
+      // ServiceAccount (the API server's admission): applied again until accepted whole, as a user would.
+      let last = '';
+      await waitFor('the cluster to be applied', () => {
+        const r = lab.weft(['apply', '-f', lab.file('cluster.yaml', CLUSTER)]);
+        last = r.stderr;
+        return r.status === 0 ? true : undefined;
+      }).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}: weft apply said: ${last}`, { cause: err });
+      });
     });
     after(() => {
       lab.down();
@@ -174,46 +228,49 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       return { attempts, done, stop: () => child.kill('SIGTERM') };
     }
 
-    test('a multi-port Service with named targetPorts: each Service port reaches each pod on its own number', async () => {
-      const ip = vip('web');
-      const want = (base: number) =>
-        new Map([
-          [`${NS}/b1`, base],
-          [`${NS}/b2`, base + 1],
-          [`${NS}/b3`, base + 2],
-        ]);
-      for (const [port, base] of [
-        [80, 8080],
-        [81, 9090],
-      ] as const) {
-        const seen = await waitFor(`all three endpoints of web:${port}`, () => {
-          const a = connect('client', ip, port, 30);
-          return answered(a).size === 3 ? a : undefined;
-        });
-        for (const a of seen) {
-          assert.ok(a.ok, `web:${port}: ${show(seen)}`);
-          assert.equal(a.port, want(base).get(a.pod!), `web:${port} answered by ${a.pod} on ${a.port}`);
+    scenario(
+      'a multi-port Service with named targetPorts: each Service port reaches each pod on its own number',
+      async () => {
+        const ip = vip('web');
+        const want = (base: number) =>
+          new Map([
+            [`${NS}/b1`, base],
+            [`${NS}/b2`, base + 1],
+            [`${NS}/b3`, base + 2],
+          ]);
+        for (const [port, base] of [
+          [80, 8080],
+          [81, 9090],
+        ] as const) {
+          const seen = await waitFor(`all three endpoints of web:${port}`, () => {
+            const a = connect('client', ip, port, 30);
+            return answered(a).size === 3 ? a : undefined;
+          });
+          for (const a of seen) {
+            assert.ok(a.ok, `web:${port}: ${show(seen)}`);
+            assert.equal(a.port, want(base).get(a.pod!), `web:${port} answered by ${a.pod} on ${a.port}`);
+          }
         }
-      }
-      // The slices list each pod's own numbers for the named ports.
-      const slices = JSON.parse(lab.must(['get', 'endpointslices', '-n', NS, '-o', 'json'])) as {
-        items: Array<{
-          metadata: { labels: Record<string, string> };
-          endpoints: Array<{ targetRef: { name: string } }>;
-          ports: Array<{ name: string; port: number }>;
-        }>;
-      };
-      const ofWeb = slices.items.filter((s) => s.metadata.labels['kubernetes.io/service-name'] === 'web');
-      const portsOf = (pod: string) =>
-        ofWeb
-          .filter((s) => s.endpoints.some((e) => e.targetRef.name === pod))
-          .flatMap((s) => s.ports.map((p) => `${p.name}=${p.port}`))
-          .sort();
-      assert.deepEqual(portsOf('b2'), ['alt=9091', 'http=8081', 'u=5353']);
-      assert.deepEqual(portsOf('b3'), ['alt=9092', 'http=8082', 'u=5353']);
-    });
+        // The slices list each pod's own numbers for the named ports.
+        const slices = JSON.parse(lab.must(['get', 'endpointslices', '-n', NS, '-o', 'json'])) as {
+          items: Array<{
+            metadata: { labels: Record<string, string> };
+            endpoints: Array<{ targetRef: { name: string } }>;
+            ports: Array<{ name: string; port: number }>;
+          }>;
+        };
+        const ofWeb = slices.items.filter((s) => s.metadata.labels['kubernetes.io/service-name'] === 'web');
+        const portsOf = (pod: string) =>
+          ofWeb
+            .filter((s) => s.endpoints.some((e) => e.targetRef.name === pod))
+            .flatMap((s) => s.ports.map((p) => `${p.name}=${p.port}`))
+            .sort();
+        assert.deepEqual(portsOf('b2'), ['alt=9091', 'http=8081', 'u=5353']);
+        assert.deepEqual(portsOf('b3'), ['alt=9092', 'http=8082', 'u=5353']);
+      },
+    );
 
-    test('balance: over 60 connections every ready endpoint answers, and a not-ready one never does', async () => {
+    scenario('balance: over 60 connections every ready endpoint answers, and a not-ready one never does', async () => {
       const all = connect('other', vip('web'), 80, 60);
       assert.deepEqual([...answered(all)].sort(), ['b1', 'b2', 'b3'], show(all));
       assert.ok(
@@ -231,170 +288,187 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       apply('manual.yaml', manual);
       try {
         // Only b1 listens on 8080: b3 on 8080 would refuse, so one wrong pick shows as a failure.
-        const a = await waitFor('the manual Service to answer', () => {
-          const x = connect('other', vip('manual'), 80, 60);
-          return x.some((y) => y.ok) ? x : undefined;
-        });
+        // Measured once the Service answers a few in a row: until its proxy has the slice, a new
+        // Service with no endpoints refuses (kube-proxy syncs at most once a second).
+        await waitFor('the manual Service to answer', () =>
+          connect('other', vip('manual'), 80, 5).every((y) => y.ok) ? true : undefined,
+        );
+        const a = connect('other', vip('manual'), 80, 60);
         assert.deepEqual(tally(a), new Map([[`${NS}/b1:8080`, 60]]), show(a));
       } finally {
         remove('manual.yaml', manual);
       }
     });
 
-    test('an endpoint joins and leaves while a client loops: it serves within seconds, and no connection fails', async () => {
-      const ip = vip('web');
-      const bg = loop('client', ip, 80, 100_000, 50);
-      try {
-        assert.ok(!answered(connect('other', ip, 80, 30)).has('spare'));
-        lab.must(['label', 'pod', 'spare', '-n', NS, 'app=web', '--overwrite']);
-        await waitFor('spare to answer for web', () =>
-          answered(connect('other', ip, 80, 10)).has('spare') ? true : undefined,
+    scenario(
+      'an endpoint joins and leaves while a client loops: it serves within seconds, and no connection fails',
+      async () => {
+        const ip = vip('web');
+        const bg = loop('client', ip, 80, 100_000, 50);
+        try {
+          assert.ok(!answered(connect('other', ip, 80, 30)).has('spare'));
+          lab.must(['label', 'pod', 'spare', '-n', NS, 'app=web', '--overwrite']);
+          await waitFor('spare to answer for web', () =>
+            answered(connect('other', ip, 80, 10)).has('spare') ? true : undefined,
+          );
+          // The looping client too, before spare leaves again.
+          await waitFor('the loop to reach spare', () => (answered(bg.attempts()).has('spare') ? true : undefined));
+          lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
+          await waitFor('spare to stop answering for web', () =>
+            answered(connect('other', ip, 80, 30)).has('spare') ? undefined : true,
+          );
+          assert.ok(!answered(connect('other', ip, 80, 30)).has('spare'), 'spare left web and stays out');
+        } finally {
+          bg.stop();
+          lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
+        }
+        const seen = await bg.done;
+        assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
+        assert.deepEqual(
+          seen.filter((a) => !a.ok),
+          [],
+          `every connection of the loop was answered: ${show(seen)}`,
         );
-        // The looping client too, before spare leaves again.
-        await waitFor('the loop to reach spare', () => (answered(bg.attempts()).has('spare') ? true : undefined));
-        lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
-        await waitFor('spare to stop answering for web', () =>
-          answered(connect('other', ip, 80, 30)).has('spare') ? undefined : true,
+        assert.ok(answered(seen).has('spare'), `the loop saw spare while it served: ${show(seen)}`);
+      },
+    );
+
+    scenario(
+      'readiness and termination under a client loop: an unready endpoint stops serving, a terminating one is used only when none is ready',
+      async () => {
+        const readyFile = join(lab.root, 'r1-ready');
+        const r1 = (labels: string) =>
+          `apiVersion: v1\nkind: Pod\nmetadata: { name: r1, namespace: ${NS}, labels: { ${labels} } }\n` +
+          'spec:\n  nodeName: n3\n  terminationGracePeriodSeconds: 4\n  containers:\n  - name: s\n    image: weft-lab-echo\n' +
+          '    ports: [{ name: http, containerPort: 8085 }]\n' +
+          `    readinessProbe: { exec: { command: [test, -e, ${readyFile}] }, periodSeconds: 1 }\n`;
+        const svc = service('ready', '  selector: { rs: "yes" }\n  ports: [{ port: 80, targetPort: http }]\n');
+        const yaml = `${r1('rs: "yes"')}---\n${svc}`;
+        apply('ready.yaml', yaml);
+        lab.must(['label', 'pod', 'b2', '-n', NS, 'rs=yes']);
+        const ip = vip('ready');
+        const bg = loop('client', ip, 80, 100_000, 50);
+        let alone = Number.POSITIVE_INFINITY;
+        try {
+          const only = (pods: string[]) => (a: Attempt[]) =>
+            a.every((x) => x.ok) && [...answered(a)].sort().join() === pods.join() ? true : undefined;
+          await waitFor('only b2 while r1 is not ready', () => only(['b2'])(connect('other', ip, 80, 20)));
+          writeFileSync(readyFile, '');
+          await waitFor('r1 to serve once ready', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
+          rmSync(readyFile);
+          await waitFor('r1 to stop serving once unready', () => only(['b2'])(connect('other', ip, 80, 20)));
+          writeFileSync(readyFile, '');
+          await waitFor('r1 to serve again', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
+          // r1 terminates (4 s grace) while b2 is ready: the terminating endpoint is not used.
+          lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
+          await waitFor('r1 to leave while terminating', () => only(['b2'])(connect('other', ip, 80, 20)));
+          await waitFor(
+            'r1 to be gone',
+            () => (lab.pods().some((p) => p.metadata.name === 'r1') ? undefined : true),
+            20_000,
+          );
+          // Now r1 again, alone (b2 out): terminating and no ready endpoint, so it keeps serving until it is gone.
+          alone = Date.now();
+          lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
+          apply('r1.yaml', r1('rs: "yes"'));
+          await waitFor('r1 alone', () => only(['r1'])(connect('other', ip, 80, 10)));
+          lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
+          const during = connect('other', ip, 80, 10);
+          assert.ok(only(['r1'])(during), `a terminating endpoint serves when none is ready: ${show(during)}`);
+          await waitFor(
+            'the Service to refuse once r1 is gone',
+            () => (connect('other', ip, 80, 1, 5000)[0]!.error === 'ECONNREFUSED' ? true : undefined),
+            20_000,
+          );
+        } finally {
+          bg.stop();
+          lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
+          rmSync(readyFile, { force: true });
+          remove('ready.yaml', yaml);
+        }
+        const seen = await bg.done;
+        assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
+        // Through readiness changes and a termination, while b2 was ready, no connection of the loop
+        // failed (after b2 left, refusals are the test's own doing).
+        const before = seen.filter((a) => a.at < alone);
+        assert.ok(before.length > 20, `the loop ran before b2 left (${before.length})`);
+        assert.deepEqual(
+          before.filter((a) => !a.ok),
+          [],
+          show(before),
         );
-        assert.ok(!answered(connect('other', ip, 80, 30)).has('spare'), 'spare left web and stays out');
-      } finally {
-        bg.stop();
-        lab.must(['label', 'pod', 'spare', '-n', NS, 'app=spare', '--overwrite']);
-      }
-      const seen = await bg.done;
-      assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
-      assert.deepEqual(
-        seen.filter((a) => !a.ok),
-        [],
-        `every connection of the loop was answered: ${show(seen)}`,
-      );
-      assert.ok(answered(seen).has('spare'), `the loop saw spare while it served: ${show(seen)}`);
-    });
+      },
+    );
 
-    test('readiness and termination under a client loop: an unready endpoint stops serving, a terminating one is used only when none is ready', async () => {
-      const readyFile = join(lab.root, 'r1-ready');
-      const r1 = (labels: string) =>
-        `apiVersion: v1\nkind: Pod\nmetadata: { name: r1, namespace: ${NS}, labels: { ${labels} } }\n` +
-        'spec:\n  nodeName: n3\n  terminationGracePeriodSeconds: 4\n  containers:\n  - name: s\n' +
-        '    ports: [{ name: http, containerPort: 8085 }]\n' +
-        `    readinessProbe: { exec: { command: [test, -e, ${readyFile}] }, periodSeconds: 1 }\n`;
-      const svc = service('ready', '  selector: { rs: "yes" }\n  ports: [{ port: 80, targetPort: http }]\n');
-      const yaml = `${r1('rs: "yes"')}---\n${svc}`;
-      apply('ready.yaml', yaml);
-      lab.must(['label', 'pod', 'b2', '-n', NS, 'rs=yes']);
-      const ip = vip('ready');
-      const bg = loop('client', ip, 80, 100_000, 50);
-      let alone = Number.POSITIVE_INFINITY;
-      try {
-        const only = (pods: string[]) => (a: Attempt[]) =>
-          a.every((x) => x.ok) && [...answered(a)].sort().join() === pods.join() ? true : undefined;
-        await waitFor('only b2 while r1 is not ready', () => only(['b2'])(connect('other', ip, 80, 20)));
-        writeFileSync(readyFile, '');
-        await waitFor('r1 to serve once ready', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
-        rmSync(readyFile);
-        await waitFor('r1 to stop serving once unready', () => only(['b2'])(connect('other', ip, 80, 20)));
-        writeFileSync(readyFile, '');
-        await waitFor('r1 to serve again', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
-        // r1 terminates (4 s grace) while b2 is ready: the terminating endpoint is not used.
-        lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
-        await waitFor('r1 to leave while terminating', () => only(['b2'])(connect('other', ip, 80, 20)));
-        await waitFor(
-          'r1 to be gone',
-          () => (lab.pods().some((p) => p.metadata.name === 'r1') ? undefined : true),
-          20_000,
+    scenario(
+      'sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed',
+      async () => {
+        const ip = vip('sticky');
+        const first = connect('client', ip, 80, 20);
+        // What the client's node knew when a connection failed (this scenario failed once in a
+        // loaded CI run with connections timing out, and never alone): its conntrack counters and
+        // the Service's affinity sets, for the next one who sees it.
+        const why = () =>
+          [
+            sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'conntrack', '-S']).stdout,
+            sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'nft', 'list', 'table', 'ip', 'weft-services'])
+              .stdout.split('\n')
+              .filter((l) => l.includes('sticky') || l.includes('affinity'))
+              .join('\n'),
+          ].join('\n');
+        assert.equal(answered(first).size, 1, `one endpoint for every connection: ${show(first)}\n${why()}`);
+        assert.ok(
+          first.every((a) => a.ok),
+          `${show(first)}\n${why()}`,
         );
-        // Now r1 again, alone (b2 out): terminating and no ready endpoint, so it keeps serving until it is gone.
-        alone = Date.now();
-        lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
-        apply('r1.yaml', r1('rs: "yes"'));
-        await waitFor('r1 alone', () => only(['r1'])(connect('other', ip, 80, 10)));
-        lab.must(['delete', '--no-wait', '-f', lab.file('r1.yaml', r1('rs: "yes"'))]);
-        const during = connect('other', ip, 80, 10);
-        assert.ok(only(['r1'])(during), `a terminating endpoint serves when none is ready: ${show(during)}`);
-        await waitFor(
-          'the Service to refuse once r1 is gone',
-          () => (connect('other', ip, 80, 1, 5000)[0]!.error === 'ECONNREFUSED' ? true : undefined),
-          20_000,
-        );
-      } finally {
-        bg.stop();
-        lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
-        rmSync(readyFile, { force: true });
-        remove('ready.yaml', yaml);
-      }
-      const seen = await bg.done;
-      assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
-      // Through readiness changes and a termination, while b2 was ready, no connection of the loop
-      // failed (after b2 left, refusals are the test's own doing).
-      const before = seen.filter((a) => a.at < alone);
-      assert.ok(before.length > 20, `the loop ran before b2 left (${before.length})`);
-      assert.deepEqual(
-        before.filter((a) => !a.ok),
-        [],
-        show(before),
-      );
-    });
+        // After the 2 s timeout with no traffic the client is placed again: with three endpoints a
+        // new pick differs from the old one with probability 2/3, so within 12 rounds it has
+        // differed unless the affinity never expires (a false failure: 1 in 3^12).
+        let sticky = [...answered(first)][0]!;
+        let moved = false;
+        for (let round = 0; round < 12 && !moved; round++) {
+          await new Promise((r) => setTimeout(r, 3000));
+          const again = connect('client', ip, 80, 5);
+          assert.equal(answered(again).size, 1, `still one endpoint within a round: ${show(again)}`);
+          const now = [...answered(again)][0]!;
+          moved = now !== sticky;
+          sticky = now;
+        }
+        assert.ok(moved, 'after the affinity timeout a client is placed again');
+      },
+    );
 
-    test('sessionAffinity ClientIP: a client keeps its endpoint, and picks again once the timeout passed', async () => {
-      const ip = vip('sticky');
-      const first = connect('client', ip, 80, 20);
-      // What the client's node knew when a connection failed (this scenario failed once in a
-      // loaded CI run with connections timing out, and never alone): its conntrack counters and
-      // the Service's affinity sets, for the next one who sees it.
-      const why = () =>
-        [
-          sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'conntrack', '-S']).stdout,
-          sh(['ip', 'netns', 'exec', `${lab.prefix}n1`, 'nft', 'list', 'table', 'ip', 'weft-services'])
-            .stdout.split('\n')
-            .filter((l) => l.includes('sticky') || l.includes('affinity'))
-            .join('\n'),
-        ].join('\n');
-      assert.equal(answered(first).size, 1, `one endpoint for every connection: ${show(first)}\n${why()}`);
-      assert.ok(
-        first.every((a) => a.ok),
-        `${show(first)}\n${why()}`,
-      );
-      // After the 2 s timeout with no traffic the client is placed again: with three endpoints a
-      // new pick differs from the old one with probability 2/3, so within 12 rounds it has
-      // differed unless the affinity never expires (a false failure: 1 in 3^12).
-      let sticky = [...answered(first)][0]!;
-      let moved = false;
-      for (let round = 0; round < 12 && !moved; round++) {
-        await new Promise((r) => setTimeout(r, 3000));
-        const again = connect('client', ip, 80, 5);
-        assert.equal(answered(again).size, 1, `still one endpoint within a round: ${show(again)}`);
-        const now = [...answered(again)][0]!;
-        moved = now !== sticky;
-        sticky = now;
-      }
-      assert.ok(moved, 'after the affinity timeout a client is placed again');
-    });
+    scenario(
+      "internalTrafficPolicy Local: pods reach only their own node's endpoint; none there: dropped",
+      async () => {
+        const ip = vip('local');
+        const fromN1 = connect('client', ip, 80, 20);
+        assert.deepEqual(tally(fromN1), new Map([[`${NS}/b1:8080`, 20]]), show(fromN1));
+        const fromN2 = connect('other', ip, 80, 20);
+        assert.deepEqual(tally(fromN2), new Map([[`${NS}/b2:8081`, 20]]), show(fromN2));
+        // n3 has no pod labelled lz=yes: the packet is dropped (kube-proxy's behaviour), not sent elsewhere.
+        const fromN3 = connect('spare', ip, 80, 3, 1000);
+        assert.deepEqual(tally(fromN3), new Map([['!timeout', 3]]), show(fromN3));
+      },
+    );
 
-    test("internalTrafficPolicy Local: pods reach only their own node's endpoint; none there: dropped", async () => {
-      const ip = vip('local');
-      const fromN1 = connect('client', ip, 80, 20);
-      assert.deepEqual(tally(fromN1), new Map([[`${NS}/b1:8080`, 20]]), show(fromN1));
-      const fromN2 = connect('other', ip, 80, 20);
-      assert.deepEqual(tally(fromN2), new Map([[`${NS}/b2:8081`, 20]]), show(fromN2));
-      // n3 has no pod labelled lz=yes: the packet is dropped (kube-proxy's behaviour), not sent elsewhere.
-      const fromN3 = connect('spare', ip, 80, 3, 1000);
-      assert.deepEqual(tally(fromN3), new Map([['!timeout', 3]]), show(fromN3));
-    });
+    scenario(
+      'no endpoint: TCP and UDP to the Service are refused at once, and so is a port the Service does not have',
+      () => {
+        const ip = vip('empty');
+        // A refusal, not a timeout: the attempt's timeout is 5 s and the error is ECONNREFUSED.
+        const tcp = connect('client', ip, 80, 3, 5000);
+        assert.deepEqual(tally(tcp), new Map([['!ECONNREFUSED', 3]]), show(tcp));
+        const udp = lab.weft(['exec', '-n', NS, 'client', '--', 'socat', '-T', '5', '-', `UDP:${ip}:53`], {
+          input: 'x\n',
+        });
+        assert.match(udp.stderr, /Connection refused/, `UDP to a Service with no endpoint: ${udp.stderr}`);
+        const noPort = connect('client', vip('web'), 82, 3, 5000);
+        assert.deepEqual(tally(noPort), new Map([['!ECONNREFUSED', 3]]), show(noPort));
+      },
+    );
 
-    test('no endpoint: TCP and UDP to the Service are refused at once, and so is a port the Service does not have', () => {
-      const ip = vip('empty');
-      // A refusal, not a timeout: the attempt's timeout is 5 s and the error is ECONNREFUSED.
-      const tcp = connect('client', ip, 80, 3, 5000);
-      assert.deepEqual(tally(tcp), new Map([['!ECONNREFUSED', 3]]), show(tcp));
-      const udp = lab.weft(['exec', '-n', NS, 'client', '--', 'socat', '-T', '5', '-', `UDP:${ip}:53`], {
-        input: 'x\n',
-      });
-      assert.match(udp.stderr, /Connection refused/, `UDP to a Service with no endpoint: ${udp.stderr}`);
-      const noPort = connect('client', vip('web'), 82, 3, 5000);
-      assert.deepEqual(tally(noPort), new Map([['!ECONNREFUSED', 3]]), show(noPort));
-    });
-
-    test('the last endpoint leaving makes the Service refuse; it serves again when one comes back', async () => {
+    scenario('the last endpoint leaving makes the Service refuse; it serves again when one comes back', async () => {
       const ip = vip('solo');
       lab.must(['label', 'pod', 'b1', '-n', NS, 'solo-']);
       try {
@@ -407,7 +481,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       await waitFor('solo to answer again', () => (connect('client', ip, 80, 1)[0]!.ok ? true : undefined));
     });
 
-    test('hairpin: a pod reaches itself through its own Service (masqueraded, so the reply comes back)', () => {
+    scenario('hairpin: a pod reaches itself through its own Service (masqueraded, so the reply comes back)', () => {
       const a = connect('b1', vip('solo'), 80, 5);
       assert.deepEqual(tally(a), new Map([[`${NS}/b1:8080`, 5]]), show(a));
       // The source it saw is not its own address: the hairpin connection was masqueraded.
@@ -423,55 +497,58 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       );
     });
 
-    test('UDP: when the endpoint of a flow goes away, its conntrack entries are flushed and the flow moves on', async () => {
-      const ip = vip('web');
-      const sport = 40000 + Math.floor(Math.random() * 1000);
-      const send = () =>
-        lab.weft(
-          ['exec', '-n', NS, 'client', '--', 'socat', '-T', '1', '-', `UDP:${ip}:53,sourceport=${sport},reuseaddr`],
-          {
-            input: 'ping\n',
-          },
-        );
-      const first = send();
-      assert.equal(first.stdout.trim(), 'ping', `the first datagram is echoed: ${first.stderr}`);
-      // Which endpoint the flow was DNATed to, from the client node's conntrack table (the reply's source).
-      const replySrc = () => {
-        const r = sh([
-          'ip',
-          'netns',
-          'exec',
-          `${lab.prefix}n1`,
-          'conntrack',
-          '-L',
-          '-p',
-          'udp',
-          '--orig-dst',
-          ip,
-          '--orig-port-src',
-          String(sport),
-        ]);
-        return / src=(\d+\.\d+\.\d+\.\d+) dst=\S+ sport=5353 /.exec(r.stdout)?.[1];
-      };
-      const ep = replySrc();
-      assert.ok(ep, 'the flow is in conntrack');
-      const owner = ['b1', 'b2', 'b3'].find((p) => podIp(p) === ep)!;
-      assert.ok(owner, `the flow's endpoint ${ep} is one of the backends`);
-      // The endpoint leaves the Service but keeps running (and would still echo a stale flow).
-      lab.must(['label', 'pod', owner, '-n', NS, 'app=gone', '--overwrite']);
-      try {
-        await waitFor('the flow to move to another endpoint', () => {
-          const r = send();
-          if (r.stdout.trim() !== 'ping') return undefined;
-          const now = replySrc();
-          return now !== undefined && now !== ep ? now : undefined;
-        });
-      } finally {
-        lab.must(['label', 'pod', owner, '-n', NS, 'app=web', '--overwrite']);
-      }
-    });
+    scenario(
+      'UDP: when the endpoint of a flow goes away, its conntrack entries are flushed and the flow moves on',
+      async () => {
+        const ip = vip('web');
+        const sport = 40000 + Math.floor(Math.random() * 1000);
+        const send = () =>
+          lab.weft(
+            ['exec', '-n', NS, 'client', '--', 'socat', '-T', '1', '-', `UDP:${ip}:53,sourceport=${sport},reuseaddr`],
+            {
+              input: 'ping\n',
+            },
+          );
+        const first = send();
+        assert.equal(first.stdout.trim(), 'ping', `the first datagram is echoed: ${first.stderr}`);
+        // Which endpoint the flow was DNATed to, from the client node's conntrack table (the reply's source).
+        const replySrc = () => {
+          const r = sh([
+            'ip',
+            'netns',
+            'exec',
+            `${lab.prefix}n1`,
+            'conntrack',
+            '-L',
+            '-p',
+            'udp',
+            '--orig-dst',
+            ip,
+            '--orig-port-src',
+            String(sport),
+          ]);
+          return / src=(\d+\.\d+\.\d+\.\d+) dst=\S+ sport=5353 /.exec(r.stdout)?.[1];
+        };
+        const ep = replySrc();
+        assert.ok(ep, 'the flow is in conntrack');
+        const owner = ['b1', 'b2', 'b3'].find((p) => podIp(p) === ep)!;
+        assert.ok(owner, `the flow's endpoint ${ep} is one of the backends`);
+        // The endpoint leaves the Service but keeps running (and would still echo a stale flow).
+        lab.must(['label', 'pod', owner, '-n', NS, 'app=gone', '--overwrite']);
+        try {
+          await waitFor('the flow to move to another endpoint', () => {
+            const r = send();
+            if (r.stdout.trim() !== 'ping') return undefined;
+            const now = replySrc();
+            return now !== undefined && now !== ep ? now : undefined;
+          });
+        } finally {
+          lab.must(['label', 'pod', owner, '-n', NS, 'app=web', '--overwrite']);
+        }
+      },
+    );
 
-    test('a selector-less Service uses the slices written by hand; editing a slice moves the traffic', async () => {
+    scenario('a selector-less Service uses the slices written by hand; editing a slice moves the traffic', async () => {
       const slice = (ip: string, port: number) =>
         service('byhand', '  ports: [{ name: http, port: 80 }]\n') +
         '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n' +
@@ -495,143 +572,152 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test("a Service and a NetworkPolicy: policy sees the client pod's address, so only app=client gets through the ClusterIP", async () => {
-      const policy =
-        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: web-from-client, namespace: ${NS} }\n` +
-        'spec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n' +
-        '  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }] }]\n';
-      apply('policy.yaml', policy);
-      try {
-        const ip = vip('web');
-        await waitFor('other to be refused by the policy', () =>
-          connect('other', ip, 80, 3, 800).every((a) => !a.ok) ? true : undefined,
-        );
-        const fromClient = connect('client', ip, 80, 30);
-        assert.ok(
-          fromClient.every((a) => a.ok),
-          show(fromClient),
-        );
-        assert.equal(answered(fromClient).size, 3, show(fromClient));
-        const fromOther = connect('other', ip, 80, 6, 800);
-        assert.deepEqual(tally(fromOther), new Map([['!timeout', 6]]), show(fromOther));
-      } finally {
-        remove('policy.yaml', policy);
-      }
-    });
+    scenario(
+      "a Service and a NetworkPolicy: policy sees the client pod's address, so only app=client gets through the ClusterIP",
+      async () => {
+        const policy =
+          `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: web-from-client, namespace: ${NS} }\n` +
+          'spec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n' +
+          '  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }] }]\n';
+        apply('policy.yaml', policy);
+        try {
+          const ip = vip('web');
+          await waitFor('other to be refused by the policy', () =>
+            connect('other', ip, 80, 3, 800).every((a) => !a.ok) ? true : undefined,
+          );
+          const fromClient = connect('client', ip, 80, 30);
+          assert.ok(
+            fromClient.every((a) => a.ok),
+            show(fromClient),
+          );
+          assert.equal(answered(fromClient).size, 3, show(fromClient));
+          const fromOther = connect('other', ip, 80, 6, 800);
+          assert.deepEqual(tally(fromOther), new Map([['!timeout', 6]]), show(fromOther));
+        } finally {
+          remove('policy.yaml', policy);
+        }
+      },
+    );
 
-    test("weft trace: one real packet through the ClusterIP, one from outside to a NodePort, one from outside to a load-balancer address, and one dropped by a policy, hop by hop from the kernel's trace", async () => {
-      interface TraceDoc {
-        hops: Array<{
-          label: string;
-          route?: { gateway?: string; nexthops?: string[]; dev?: string; vxlan?: { remote?: string } };
-          first: string;
-          last: string;
-          src: string;
-          rules: Array<{ chain: string; verdict: string; rule: string; comment?: string }>;
-        }>;
-        end: { kind: string; at?: string; rule?: { comment?: string } };
-        differences: string[];
-      }
-      const trace = (...args: string[]) => JSON.parse(lab.must(['trace', ...args, '-o', 'json'])) as TraceDoc;
-      // client (n1) → the web ClusterIP: n1 picks an endpoint (DNAT), the endpoint's pod receives it.
-      const t = trace(`${NS}/client`, `service/${NS}/web`, '--port', '80');
-      assert.equal(t.hops[0]!.label, `pod ${NS}/client`);
-      assert.equal(t.end.kind, 'delivered', JSON.stringify(t.end));
-      const to = /^pod svc\/(b[123])$/.exec(t.end.at ?? '')?.[1];
-      assert.ok(to, `delivered to a backend: ${t.end.at}`);
-      const n1 = t.hops.find((h) => h.label === 'node n1')!;
-      assert.match(n1.first, new RegExp(`→ ${vip('web').replace(/\./g, '\\.')}:80 tcp syn$`));
-      assert.match(n1.last, new RegExp(`→ ${podIp(to).replace(/\./g, '\\.')}:${8079 + Number(to.slice(1))} tcp syn$`));
-      assert.ok(
-        n1.rules.some((r) => /^dnat /.test(r.rule) && r.verdict === 'accept'),
-        JSON.stringify(n1.rules),
-      );
-      assert.equal(t.hops.at(-1)!.label, `pod ${NS}/${to}`);
-      // n1's routing decision, as its kernel answers it: the bridge for b1, else the endpoint's node.
-      const target = Number(to.slice(1));
-      if (target === 1) assert.equal(n1.route?.dev, 'cni0', JSON.stringify(n1.route));
-      else {
-        const peer = nodeIps()[target - 1]!;
-        const via = n1.route?.vxlan ? n1.route.vxlan.remote : n1.route?.gateway;
-        assert.equal(via, peer, `n1 sends it to n${target} (${peer}): ${JSON.stringify(n1.route)}`);
-      }
-      assert.deepEqual(t.differences, [], "the model's path is the kernel's");
-      // From a client outside the cluster to n2's NodePort: n2 DNATs and masquerades, a backend gets it.
-      const np = trace('outside', 'node/n2', '--port', '30080');
-      assert.equal(np.hops[0]!.label, 'outside');
-      assert.equal(np.hops[1]!.label, 'node n2');
-      assert.ok(
-        np.hops[1]!.rules.some((r) => /masquerade/.test(r.rule)),
-        JSON.stringify(np.hops[1]!.rules),
-      );
-      assert.match(np.end.at ?? '', /^pod svc\/b[123]$/);
-      assert.deepEqual(np.differences, [], "the model's path is the kernel's");
-      // From outside to a LoadBalancer Service (externalTrafficPolicy Local, endpoints b1 on n1 and
-      // b2 on n2): the gateway routes the address to n1 or n2, which DNATs it to its own endpoint
-      // and keeps the client's address.
-      const lbYaml = service(
-        'lbweb',
-        '  type: LoadBalancer\n  externalTrafficPolicy: Local\n  selector: { lz: "yes" }\n' +
-          '  ports: [{ port: 80, targetPort: http }]\n',
-      );
-      apply('trace-lb.yaml', lbYaml);
-      try {
-        const lb = await waitFor(
-          'the load-balancer address routed and the trace delivered',
-          () => {
-            const x = trace('outside', `service/${NS}/lbweb`);
-            return x.end.kind === 'delivered' ? x : undefined;
-          },
-          30_000,
-          500,
-        );
-        assert.deepEqual(
-          lb.hops.slice(0, 2).map((h) => h.label),
-          ['outside', 'gateway'],
-        );
-        const entry = /^node (n[12])$/.exec(lb.hops[2]!.label)?.[1];
-        assert.ok(entry, `the gateway sends it to n1 or n2: ${lb.hops.map((h) => h.label).join(' → ')}`);
-        // The gateway's own route to the address, as its kernel answers: a next hop for each of n1 and n2.
-        assert.deepEqual(
-          [...(lb.hops[1]!.route?.nexthops ?? [])].sort(),
-          nodeIps().slice(0, 2).sort(),
-          JSON.stringify(lb.hops[1]),
-        );
-        const local = entry === 'n1' ? 'b1' : 'b2';
-        assert.equal(lb.end.at, `pod ${NS}/${local}`, 'Local: the entry node picks its own endpoint');
-        assert.equal(lb.hops.at(-1)!.src, OUTSIDE, "Local: the pod sees the client's address");
-        assert.deepEqual(lb.differences, [], "the model's path is the kernel's");
-        // A Service that is no LoadBalancer is refused from outside, with the reason.
-        const refused = lab.weft(['trace', 'outside', `service/${NS}/web`]);
-        assert.notEqual(refused.status, 0);
+    scenario(
+      "weft trace: one real packet through the ClusterIP, one from outside to a NodePort, one from outside to a load-balancer address, and one dropped by a policy, hop by hop from the kernel's trace",
+      async () => {
+        interface TraceDoc {
+          hops: Array<{
+            label: string;
+            route?: { gateway?: string; nexthops?: string[]; dev?: string; vxlan?: { remote?: string } };
+            first: string;
+            last: string;
+            src: string;
+            rules: Array<{ chain: string; verdict: string; rule: string; comment?: string }>;
+          }>;
+          end: { kind: string; at?: string; rule?: { comment?: string } };
+          differences: string[];
+        }
+        const trace = (...args: string[]) => JSON.parse(lab.must(['trace', ...args, '-o', 'json'])) as TraceDoc;
+        // client (n1) → the web ClusterIP: n1 picks an endpoint (DNAT), the endpoint's pod receives it.
+        const t = trace(`${NS}/client`, `service/${NS}/web`, '--port', '80');
+        assert.equal(t.hops[0]!.label, `pod ${NS}/client`);
+        assert.equal(t.end.kind, 'delivered', JSON.stringify(t.end));
+        const to = /^pod svc\/(b[123])$/.exec(t.end.at ?? '')?.[1];
+        assert.ok(to, `delivered to a backend: ${t.end.at}`);
+        const n1 = t.hops.find((h) => h.label === 'node n1')!;
+        assert.match(n1.first, new RegExp(`→ ${vip('web').replace(/\./g, '\\.')}:80 tcp syn$`));
         assert.match(
-          refused.stderr,
-          /TO: from outside a Service is reached by its load-balancer address; svc\/web is of type ClusterIP/,
+          n1.last,
+          new RegExp(`→ ${podIp(to).replace(/\./g, '\\.')}:${8079 + Number(to.slice(1))} tcp syn$`),
         );
-      } finally {
-        remove('trace-lb.yaml', lbYaml);
-      }
-      // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
-      const policy =
-        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +
-        'spec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n' +
-        '  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }] }]\n';
-      apply('trace-policy.yaml', policy);
-      try {
-        const d = await waitFor('the trace to show the policy drop', () => {
-          const x = trace(`${NS}/other`, `${NS}/b2`, '--port', '8081');
-          return x.end.kind === 'dropped' ? x : undefined;
-        });
-        assert.equal(d.end.at, 'node n2');
-        assert.match(d.end.rule?.comment ?? '', /svc\/trace-web/);
-        assert.ok(!d.hops.some((h) => h.label === `pod ${NS}/b2`), 'b2 never saw it');
-        assert.deepEqual(d.differences, [], "the model's path is the kernel's");
-      } finally {
-        remove('trace-policy.yaml', policy);
-      }
-    });
+        assert.ok(
+          n1.rules.some((r) => /^dnat /.test(r.rule) && r.verdict === 'accept'),
+          JSON.stringify(n1.rules),
+        );
+        assert.equal(t.hops.at(-1)!.label, `pod ${NS}/${to}`);
+        // n1's routing decision, as its kernel answers it: the bridge for b1, else the endpoint's node.
+        const target = Number(to.slice(1));
+        if (target === 1) assert.equal(n1.route?.dev, 'cni0', JSON.stringify(n1.route));
+        else {
+          const peer = nodeIps()[target - 1]!;
+          const via = n1.route?.vxlan ? n1.route.vxlan.remote : n1.route?.gateway;
+          assert.equal(via, peer, `n1 sends it to n${target} (${peer}): ${JSON.stringify(n1.route)}`);
+        }
+        assert.deepEqual(t.differences, [], "the model's path is the kernel's");
+        // From a client outside the cluster to n2's NodePort: n2 DNATs and masquerades, a backend gets it.
+        const np = trace('outside', 'node/n2', '--port', '30080');
+        assert.equal(np.hops[0]!.label, 'outside');
+        assert.equal(np.hops[1]!.label, 'node n2');
+        assert.ok(
+          np.hops[1]!.rules.some((r) => /masquerade/.test(r.rule)),
+          JSON.stringify(np.hops[1]!.rules),
+        );
+        assert.match(np.end.at ?? '', /^pod svc\/b[123]$/);
+        assert.deepEqual(np.differences, [], "the model's path is the kernel's");
+        // From outside to a LoadBalancer Service (externalTrafficPolicy Local, endpoints b1 on n1 and
+        // b2 on n2): the gateway routes the address to n1 or n2, which DNATs it to its own endpoint
+        // and keeps the client's address.
+        const lbYaml = service(
+          'lbweb',
+          '  type: LoadBalancer\n  externalTrafficPolicy: Local\n  selector: { lz: "yes" }\n' +
+            '  ports: [{ port: 80, targetPort: http }]\n',
+        );
+        apply('trace-lb.yaml', lbYaml);
+        try {
+          const lb = await waitFor(
+            'the load-balancer address routed and the trace delivered',
+            () => {
+              const x = trace('outside', `service/${NS}/lbweb`);
+              return x.end.kind === 'delivered' ? x : undefined;
+            },
+            30_000,
+            500,
+          );
+          assert.deepEqual(
+            lb.hops.slice(0, 2).map((h) => h.label),
+            ['outside', 'gateway'],
+          );
+          const entry = /^node (n[12])$/.exec(lb.hops[2]!.label)?.[1];
+          assert.ok(entry, `the gateway sends it to n1 or n2: ${lb.hops.map((h) => h.label).join(' → ')}`);
+          // The gateway's own route to the address, as its kernel answers: a next hop for each of n1 and n2.
+          assert.deepEqual(
+            [...(lb.hops[1]!.route?.nexthops ?? [])].sort(),
+            nodeIps().slice(0, 2).sort(),
+            JSON.stringify(lb.hops[1]),
+          );
+          const local = entry === 'n1' ? 'b1' : 'b2';
+          assert.equal(lb.end.at, `pod ${NS}/${local}`, 'Local: the entry node picks its own endpoint');
+          assert.equal(lb.hops.at(-1)!.src, OUTSIDE, "Local: the pod sees the client's address");
+          assert.deepEqual(lb.differences, [], "the model's path is the kernel's");
+          // A Service that is no LoadBalancer is refused from outside, with the reason.
+          const refused = lab.weft(['trace', 'outside', `service/${NS}/web`]);
+          assert.notEqual(refused.status, 0);
+          assert.match(
+            refused.stderr,
+            /TO: from outside a Service is reached by its load-balancer address; svc\/web is of type ClusterIP/,
+          );
+        } finally {
+          remove('trace-lb.yaml', lbYaml);
+        }
+        // other → b2 under a policy that admits only app=client: dropped on b2's node by that policy.
+        const policy =
+          `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: trace-web, namespace: ${NS} }\n` +
+          'spec:\n  podSelector: { matchLabels: { app: web } }\n  policyTypes: [Ingress]\n' +
+          '  ingress: [{ from: [{ podSelector: { matchLabels: { app: client } } }] }]\n';
+        apply('trace-policy.yaml', policy);
+        try {
+          const d = await waitFor('the trace to show the policy drop', () => {
+            const x = trace(`${NS}/other`, `${NS}/b2`, '--port', '8081');
+            return x.end.kind === 'dropped' ? x : undefined;
+          });
+          assert.equal(d.end.at, 'node n2');
+          assert.match(d.end.rule?.comment ?? '', /svc\/trace-web/);
+          assert.ok(!d.hops.some((h) => h.label === `pod ${NS}/b2`), 'b2 never saw it');
+          assert.deepEqual(d.differences, [], "the model's path is the kernel's");
+        } finally {
+          remove('trace-policy.yaml', policy);
+        }
+      },
+    );
 
-    test('NodePort: every node address answers, from a pod and from a client outside the cluster', () => {
+    scenario('NodePort: every node address answers, from a pod and from a client outside the cluster', () => {
       for (const ip of nodeIps()) {
         const a = connect('client', ip, 30080, 9);
         assert.ok(
@@ -647,10 +733,10 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test('the node itself (a hostNetwork pod) reaches a ClusterIP and its own node port', async () => {
+    scenario('the node itself (a hostNetwork pod) reaches a ClusterIP and its own node port', async () => {
       const host =
         `apiVersion: v1\nkind: Pod\nmetadata: { name: hostnet, namespace: ${NS} }\n` +
-        'spec: { nodeName: n2, hostNetwork: true, containers: [{ name: s, ports: [{ containerPort: 7777 }] }] }\n';
+        'spec: { nodeName: n2, hostNetwork: true, containers: [{ name: s, image: weft-lab-echo, ports: [{ containerPort: 7777 }] }] }\n';
       apply('hostnet.yaml', host);
       try {
         const n2 = nodeIps()[1]!;
@@ -672,7 +758,7 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test("bad Services are refused at apply with the API server's reasons, and nothing changes", () => {
+    scenario("bad Services are refused at apply with the API server's reasons, and nothing changes", () => {
       const before = lab.must(['get', 'services', '-n', NS, '-o', 'json']);
       const cases: Array<[string, string, RegExp]> = [
         ['port 0', '  ports: [{ port: 0 }]\n', /spec\.ports\[0\]\.port: .*must be between 1 and 65535, inclusive/],
@@ -707,48 +793,51 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test('headless and ExternalName Services get no VIP and no rules; a headless one still gets its slices', async () => {
-      const yaml =
-        `${service('headless', '  clusterIP: None\n  selector: { app: web }\n  ports: [{ name: http, port: 80, targetPort: http }]\n')}---\n` +
-        service('alias', '  type: ExternalName\n  externalName: db.example.com\n');
-      apply('headless.yaml', yaml);
-      try {
-        const table = lab.weft(['get', 'services', '-n', NS]).stdout;
-        assert.match(table, /^headless\s+ClusterIP\s+None\s+<none>\s+80\/TCP/m, table);
-        assert.match(table, /^alias\s+ExternalName\s+<none>\s+db\.example\.com\s+<none>/m, table);
-        await waitFor("the headless Service's slice", () => {
-          const slices = JSON.parse(lab.must(['get', 'endpointslices', '-n', NS, '-o', 'json'])) as {
-            items: Array<{ metadata: { labels: Record<string, string> }; endpoints: unknown[] }>;
-          };
-          const mine = slices.items.filter((x) => x.metadata.labels['kubernetes.io/service-name'] === 'headless');
-          return mine.reduce((n, x) => n + x.endpoints.length, 0) === 3 ? true : undefined;
-        });
-        // No node's table names them.
-        for (const n of ['n1', 'n2', 'n3']) {
-          const t = sh([
-            'ip',
-            'netns',
-            'exec',
-            `${lab.prefix}${n}`,
-            'nft',
-            'list',
-            'table',
-            'ip',
-            'weft-services',
-          ]).stdout;
-          // Elements carry their Service's NS/NAME:PORT as comment.
-          assert.ok(t.includes('svc/web:'), `${n} has the services table`);
-          assert.ok(!t.includes('/headless') && !t.includes('/alias'), `${n}: no rules for headless or alias`);
+    scenario(
+      'headless and ExternalName Services get no VIP and no rules; a headless one still gets its slices',
+      async () => {
+        const yaml =
+          `${service('headless', '  clusterIP: None\n  selector: { app: web }\n  ports: [{ name: http, port: 80, targetPort: http }]\n')}---\n` +
+          service('alias', '  type: ExternalName\n  externalName: db.example.com\n');
+        apply('headless.yaml', yaml);
+        try {
+          const table = lab.weft(['get', 'services', '-n', NS]).stdout;
+          assert.match(table, /^headless\s+ClusterIP\s+None\s+<none>\s+80\/TCP/m, table);
+          assert.match(table, /^alias\s+ExternalName\s+<none>\s+db\.example\.com\s+<none>/m, table);
+          await waitFor("the headless Service's slice", () => {
+            const slices = JSON.parse(lab.must(['get', 'endpointslices', '-n', NS, '-o', 'json'])) as {
+              items: Array<{ metadata: { labels: Record<string, string> }; endpoints: unknown[] }>;
+            };
+            const mine = slices.items.filter((x) => x.metadata.labels['kubernetes.io/service-name'] === 'headless');
+            return mine.reduce((n, x) => n + x.endpoints.length, 0) === 3 ? true : undefined;
+          });
+          // No node's table names them.
+          for (const n of ['n1', 'n2', 'n3']) {
+            const t = sh([
+              'ip',
+              'netns',
+              'exec',
+              `${lab.prefix}${n}`,
+              'nft',
+              'list',
+              'table',
+              'ip',
+              'weft-services',
+            ]).stdout;
+            // Elements carry their Service's NS/NAME:PORT as comment.
+            assert.ok(t.includes('svc/web:'), `${n} has the services table`);
+            assert.ok(!t.includes('/headless') && !t.includes('/alias'), `${n}: no rules for headless or alias`);
+          }
+        } finally {
+          remove('headless.yaml', yaml);
         }
-      } finally {
-        remove('headless.yaml', yaml);
-      }
-    });
+      },
+    );
 
-    test('a hostPort and a NodePort on the same node both work', async () => {
+    scenario('a hostPort and a NodePort on the same node both work', async () => {
       const hp =
         `apiVersion: v1\nkind: Pod\nmetadata: { name: hp, namespace: ${NS}, labels: { app: hp } }\n` +
-        'spec: { nodeName: n1, containers: [{ name: s, ports: [{ containerPort: 80, hostPort: 8088 }] }] }\n';
+        'spec: { nodeName: n1, containers: [{ name: s, image: weft-lab-echo, ports: [{ containerPort: 80, hostPort: 8088 }] }] }\n';
       apply('hostport.yaml', hp);
       try {
         const n1 = nodeIps()[0]!;
@@ -770,39 +859,47 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string)
       }
     });
 
-    test('an agent restart during a client loop: the established connection lives on, new ones keep working', async () => {
-      const ip = vip('web');
-      const held = spawn(process.execPath, [CLI, ...clientArgv('client', ['hold', ip, 80, 12])], {
-        env: lab.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let heldOut = '';
-      held.stdout.on('data', (d: Buffer) => (heldOut += d.toString()));
-      const heldDone = new Promise<void>((r) => held.on('exit', () => r()));
-      const bg = loop('other', ip, 80, 100_000, 50);
-      try {
-        await waitFor('the held connection to be greeted', () => (heldOut.includes('greeting') ? true : undefined));
-        lab.must(['lab', 'restart-agents', '--name', lab.name]);
-        // New connections right after the restart.
-        const after = connect('client', ip, 80, 10);
-        assert.ok(
-          after.every((a) => a.ok),
-          show(after),
+    scenario(
+      'an agent restart during a client loop: the established connection lives on, new ones keep working',
+      async () => {
+        const ip = vip('web');
+        const held = spawn(process.execPath, [CLI, ...clientArgv('client', ['hold', ip, 80, 12])], {
+          env: lab.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let heldOut = '';
+        held.stdout.on('data', (d: Buffer) => (heldOut += d.toString()));
+        const heldDone = new Promise<void>((r) => held.on('exit', () => r()));
+        const bg = loop('other', ip, 80, 100_000, 50);
+        try {
+          await waitFor('the held connection to be greeted', () => (heldOut.includes('greeting') ? true : undefined));
+          lab.must(['lab', 'restart-agents', '--name', lab.name]);
+          // New connections right after the restart.
+          const after = connect('client', ip, 80, 10);
+          assert.ok(
+            after.every((a) => a.ok),
+            show(after),
+          );
+        } finally {
+          bg.stop();
+        }
+        await heldDone;
+        const last = JSON.parse(heldOut.trim().split('\n').pop()!) as { ok: boolean; echoes: number; error?: string };
+        assert.ok(last.ok, `the held connection survived: ${heldOut}`);
+        assert.ok(last.echoes > 50, `it kept echoing (${last.echoes} lines)`);
+        const seen = await bg.done;
+        assert.ok(seen.length > 10, `the loop ran (${seen.length})`);
+        assert.deepEqual(
+          seen.filter((a) => !a.ok),
+          [],
+          `no new connection failed during the restart: ${show(seen)}`,
         );
-      } finally {
-        bg.stop();
-      }
-      await heldDone;
-      const last = JSON.parse(heldOut.trim().split('\n').pop()!) as { ok: boolean; echoes: number; error?: string };
-      assert.ok(last.ok, `the held connection survived: ${heldOut}`);
-      assert.ok(last.echoes > 50, `it kept echoing (${last.echoes} lines)`);
-      const seen = await bg.done;
-      assert.ok(seen.length > 10, `the loop ran (${seen.length})`);
-      assert.deepEqual(
-        seen.filter((a) => !a.ok),
-        [],
-        `no new connection failed during the restart: ${show(seen)}`,
-      );
-    });
+      },
+    );
+
+    o.more?.(lab);
+    const unknown = (o.only ?? []).filter((n) => !known.has(n));
+    if (unknown.length > 0)
+      throw new Error(`servicesSuite: no scenario named ${unknown.map((n) => `"${n}"`).join(', ')}`);
   });
 }

@@ -366,6 +366,11 @@ test('--peer flannel=NODES: the named nodes run flanneld; recorded in node order
     { flannel: ['n2'] },
     "a user's etcd works too",
   );
+  assert.deepEqual(
+    parseLabUpOptions({ api: 'kube', backend: 'host-gw', peer: ['flannel=n2'] }),
+    { ...parseLabUpOptions({ api: 'kube', backend: 'host-gw' }), peers: { flannel: ['n2'] } },
+    'with --api kube (flanneld in kube-subnet-mgr mode) on the default embedded store, nothing else changes',
+  );
 });
 
 test('--peer: bad input is refused with the flag and the reason', () => {
@@ -382,9 +387,14 @@ test('--peer: bad input is refused with the flag and the reason', () => {
     ['n0', { store: 'etcd', peer: ['flannel=n0'] }, /no node "n0"/],
     ['a node twice', { store: 'etcd', peer: ['flannel=n1', 'flannel=n1'] }, /node n1 is named twice/],
     [
-      'embedded store',
+      'embedded store without --api kube',
       { peer: ['flannel=n2'] },
-      /--peer: flanneld runs in etcd mode here and needs --store etcd .*--api kube/,
+      /--peer: flanneld needs a datastore it shares with weft: --store etcd \(its etcd mode\) or --api kube/,
+    ],
+    [
+      'kube api on the udp backend',
+      { api: 'kube', backend: 'udp', peer: ['flannel=n2'] },
+      /vxlan or host-gw only, not udp/,
     ],
     ['bgp backend', { store: 'etcd', backend: 'bgp', peer: ['flannel=n2'] }, /not bgp \(flanneld has no bgp backend\)/],
     ['udp backend', { store: 'etcd', backend: 'udp', peer: ['flannel=n2'] }, /vxlan or host-gw only, not udp/],
@@ -402,4 +412,47 @@ test('peerOfNode: the peer a node runs, undefined for weft nodes and labs withou
   assert.equal(peerOfNode(spec, 'n2'), 'flannel');
   assert.equal(peerOfNode(spec, 'n1'), undefined);
   assert.equal(peerOfNode(parseLabUpOptions({}), 'n2'), undefined);
+});
+
+test('--services: weft by default (not recorded), kube-proxy only with --api kube, anything else refused', () => {
+  assert.equal(parseLabUpOptions({}).services, undefined);
+  assert.equal(parseLabUpOptions({ services: 'weft' }).services, undefined);
+  assert.equal(parseLabUpOptions({ api: 'kube', services: 'kube-proxy' }).services, 'kube-proxy');
+  assert.equal(
+    parseLabUpOptions({ api: 'kube', services: 'kube-proxy', peer: ['flannel=n2'] }).services,
+    'kube-proxy',
+    'beside flanneld too (it programs no Services)',
+  );
+  // kube-proxy drops traffic to unallocated addresses of the Service CIDR: the lab's usual
+  // 10.96.0.0/12 holds the underlay, so such a lab defaults to a /16 and refuses a range over it.
+  assert.equal(parseLabUpOptions({ api: 'kube', services: 'kube-proxy' }).serviceCidr, '10.96.0.0/16');
+  assert.equal(parseLabUpOptions({ api: 'kube' }).serviceCidr, '10.96.0.0/12', "weft's Services keep the default");
+  assert.equal(
+    parseLabUpOptions({ api: 'kube', services: 'kube-proxy', serviceCidr: '10.100.0.0/16' }).serviceCidr,
+    '10.100.0.0/16',
+  );
+  for (const [name, o, want] of [
+    [
+      'kube-proxy with a Service CIDR over the underlay',
+      { api: 'kube', services: 'kube-proxy', serviceCidr: '10.96.0.0/12' },
+      /--service-cidr: "10\.96\.0\.0\/12" overlaps the underlay 10\.99\.0\.0\/24 .*kube-proxy drops traffic/,
+    ],
+    [
+      'kube-proxy with a Service CIDR over a second segment',
+      { api: 'kube', services: 'kube-proxy', segments: 2, serviceCidr: '10.99.1.0/24' },
+      /overlaps the underlay 10\.99\.1\.0\/24/,
+    ],
+    ['an unknown proxy', { api: 'kube', services: 'ipvs' }, /--services: "ipvs" must be weft .* or kube-proxy/],
+    ['kube-proxy without the API', { services: 'kube-proxy' }, /--services kube-proxy: needs --api kube/],
+    [
+      'kube-proxy with an etcd store and no API',
+      { store: 'etcd', services: 'kube-proxy' },
+      /--services kube-proxy: needs --api kube/,
+    ],
+  ] as const)
+    assert.throws(
+      () => parseLabUpOptions(o as unknown as LabUpOptions),
+      (err: Error) => err instanceof LabSpecError && want.test(err.message),
+      name,
+    );
 });

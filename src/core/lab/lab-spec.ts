@@ -72,9 +72,15 @@ export interface LabSpec {
   ingress?: { replicas: number };
   /**
    * Nodes that run a real peer instead of weft's agent (`--peer flannel=n1,n2`, issue 18): the
-   * real flanneld in etcd mode, with the lab's net-conf.json. Absent: every node runs weft.
+   * real flanneld with the lab's net-conf.json, in etcd mode (--store etcd) or in kube-subnet-mgr
+   * mode (--api kube). Absent: every node runs weft.
    */
   peers?: LabPeers;
+  /**
+   * `--services kube-proxy` (issue 18): the real kube-proxy (--proxy-mode=nftables) programs
+   * Services on every node, and weft's agents run with --no-services. Absent: weft's Services layer.
+   */
+  services?: 'kube-proxy';
 }
 
 /** The peer daemons `--peer` can put on a node instead of weft's agent. */
@@ -260,6 +266,8 @@ export interface LabUpOptions {
   ingressReplicas?: string | number;
   /** `--peer KIND=NODE[,NODE]` (repeatable). */
   peer?: string[];
+  /** `--services weft|kube-proxy`. */
+  services?: string;
 }
 
 export class LabSpecError extends Error {
@@ -297,9 +305,13 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--network: "${network}" is too small for a lab: use a /22 or bigger, so that every node gets a /24 or more`,
     );
-  const serviceCidr = parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
   const nodes = Number(nodesText);
   const segments = parseSegments(String(o.segments ?? 1));
+  const services = o.services ?? 'weft';
+  const serviceCidr =
+    services === 'kube-proxy'
+      ? parseKubeProxyServiceCidr(o.serviceCidr, network, segments)
+      : parseServiceCidr(o.serviceCidr ?? DEFAULT_SERVICE_CIDR, network);
   if (o.directRouting === true && backend !== 'vxlan')
     throw new LabSpecError(
       `--direct-routing: only applies to the vxlan backend (net-conf Backend.DirectRouting), not ${backend}`,
@@ -322,9 +334,17 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       '--ingress-replicas: not with --api kube yet (the ingress controller reads the lab store, not the API server)',
     );
+  if (services !== 'weft' && services !== 'kube-proxy')
+    throw new LabSpecError(
+      `--services: "${services}" must be weft (weft's agents program Services) or kube-proxy (the real kube-proxy does, in nftables mode)`,
+    );
+  if (services === 'kube-proxy' && api !== 'kube')
+    throw new LabSpecError(
+      '--services kube-proxy: needs --api kube (kube-proxy reads Services, EndpointSlices and its Node from the Kubernetes API; the embedded store has no API it can read)',
+    );
   const lbCidr = parseLbCidr(o.lbCidr ?? DEFAULT_LB_CIDR, nodes, segments);
   const store = parseStore(o.store ?? 'embedded');
-  const peers = parsePeers(o.peer ?? [], { nodes, store, backend });
+  const peers = parsePeers(o.peer ?? [], { nodes, store, backend, api });
   const dns: LabDns = {
     domain: parseClusterDomain(o.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN),
     replicas: parseDnsReplicas(String(o.dnsReplicas ?? DEFAULT_DNS_REPLICAS)),
@@ -349,18 +369,20 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     ...(bgpPeer === 'router' ? { bgpPeer } : {}),
     ...(api === 'kube' ? { api: 'kube' as const } : {}),
     ...(peers ? { peers } : {}),
+    ...(services === 'kube-proxy' ? { services } : {}),
   };
 }
 
 /**
  * `--peer KIND=NODE[,NODE]`: nodes that run a real peer daemon instead of weft's agent. Only
- * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with an etcd
- * store (flanneld's etcd mode; its kube-subnet-mgr mode needs the Kubernetes API, which the lab
- * does not serve yet), on a backend both have (vxlan, host-gw).
+ * flannel (flanneld) so far, and only where flanneld can run beside weft in this lab: with a
+ * datastore both read (an etcd store: flanneld's etcd mode; or --api kube: its kube-subnet-mgr
+ * mode, Node objects as leases; the embedded SQLite store is weft's own and flanneld cannot read
+ * it), on a backend both have (vxlan, host-gw).
  */
 function parsePeers(
   texts: readonly string[],
-  lab: { nodes: number; store: LabStore; backend: LabBackend },
+  lab: { nodes: number; store: LabStore; backend: LabBackend; api: 'embedded' | 'kube' },
 ): LabPeers | undefined {
   if (texts.length === 0) return undefined;
   const peers: LabPeers = {};
@@ -394,9 +416,9 @@ function parsePeers(
       (a, b) => Number(a.slice(1)) - Number(b.slice(1)),
     );
   }
-  if (lab.store.kind !== 'etcd')
+  if (lab.store.kind !== 'etcd' && lab.api !== 'kube')
     throw new LabSpecError(
-      `--peer: flanneld runs in etcd mode here and needs --store etcd (its kube-subnet-mgr mode needs --api kube, which the lab does not have yet)`,
+      `--peer: flanneld needs a datastore it shares with weft: --store etcd (its etcd mode) or --api kube (its kube-subnet-mgr mode); the embedded store is weft's own`,
     );
   if (lab.backend !== 'vxlan' && lab.backend !== 'host-gw')
     throw new LabSpecError(
@@ -512,6 +534,24 @@ function parseServiceCidr(text: string, network: string): string {
   if (cidrsOverlap(net, parseCidr(network)))
     throw new LabSpecError(`--service-cidr: "${text}" overlaps the pod network (--network) ${network}`);
   return formatCidr(networkOf(net));
+}
+
+/**
+ * The Service CIDR of a `--services kube-proxy` lab. kube-proxy's nftables mode drops every packet
+ * to an address of the Service CIDR that is no ClusterIP (its cluster-ips-check chain: "Drop
+ * traffic to unallocated ClusterIPs"), so the lab's default range (kubeadm's 10.96.0.0/12, which
+ * holds the underlay 10.99.0.0/24) would cut the nodes off from their gateway and the API server.
+ * Such a lab's default is 10.96.0.0/16, and a range over any underlay segment is refused.
+ */
+export const KUBE_PROXY_SERVICE_CIDR = '10.96.0.0/16';
+function parseKubeProxyServiceCidr(text: string | undefined, network: string, segments: number): string {
+  const cidr = parseServiceCidr(text ?? KUBE_PROXY_SERVICE_CIDR, network);
+  for (let k = 0; k < segments; k++)
+    if (cidrsOverlap(parseCidr(cidr), parseCidr(segmentCidr(k))))
+      throw new LabSpecError(
+        `--service-cidr: "${text}" overlaps the underlay ${segmentCidr(k)} (the nodes' addresses): with --services kube-proxy it must not, as kube-proxy drops traffic to every address of the Service CIDR that is no ClusterIP (e.g. --service-cidr ${KUBE_PROXY_SERVICE_CIDR}, its default there)`,
+      );
+  return cidr;
 }
 
 function parseStore(text: string): LabStore {
