@@ -134,10 +134,16 @@ async function main(): Promise<void> {
     const run = await connRun(exec, t.clientNs, t.serverIP, 3000);
     figures[which].cps.push(run.perSec);
     if (which === 'on') {
-      // The last batch reaches the agent at most 50 ms after its packet (the group's timeout).
-      await sleep(200);
-      const flows = allowedFlows(LABS.on) - flows0;
-      const lost = lostFlows(LABS.on) - lost0;
+      // The kernel sends the last batch 50 ms after its first packet (the group's timeout); a busy
+      // agent may read it later still: wait (at most 5 s) until every connection is accounted for.
+      let flows = 0;
+      let lost = 0;
+      for (let i = 0; i < 50; i++) {
+        flows = allowedFlows(LABS.on) - flows0;
+        lost = lostFlows(LABS.on) - lost0;
+        if (flows + lost >= run.connections) break;
+        await sleep(100);
+      }
       flowsPerConn.push(flows / run.connections);
       if (flows + lost < run.connections)
         throw new Error(
