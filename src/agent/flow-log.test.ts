@@ -209,11 +209,16 @@ test('a reader that cannot open or stops is reopened with a back-off, and none a
     // A stale reader's late failure changes nothing.
     t.readers[0]!.sink.failed(new Error('late'));
     assert.equal(t.service.reading(), true);
+    // The back-off is now 4 s; a reader that ran over a minute starts over at 500 ms.
+    await t.clock.advance(60_000);
+    t.last().sink.failed(new Error('read NFLOG group 27: EBADF'));
+    await t.clock.advance(500);
+    assert.equal(t.readers.length, 3, 'reopened after 500 ms');
   } finally {
     await closer.close();
   }
   assert.equal(t.last().closed, true, 'closed by the close');
   t.last().sink.failed(new Error('after the close'));
   await t.clock.advance(60_000);
-  assert.equal(t.readers.length, 2, 'no reopen after the close');
+  assert.equal(t.readers.length, 3, 'no reopen after the close');
 });

@@ -91,7 +91,7 @@ export class FlowLogService {
       failed: (err) => {
         if (this.reader !== reader) return;
         this.reader = undefined;
-        this.retry(err.message);
+        this.retry(err.message, this.o.clock.now() - this.readerOpenedAt);
       },
     };
     let reader: NflogReader | undefined;
@@ -107,11 +107,14 @@ export class FlowLogService {
     this.o.log.info('flow log reader opened', { group: this.o.group });
   }
 
-  /** The reader could not open or stopped: said by problem(), counted, logged, and tried again later. */
-  private retry(error: string): void {
+  /**
+   * The reader could not open, or stopped after `ranMs`: said by problem(), counted, logged, and
+   * tried again later.
+   */
+  private retry(error: string, ranMs = 0): void {
     if (this.closing) return;
     // A reader that ran a while starts over with a short back-off.
-    if (this.readerOpenedAt > 0 && this.o.clock.now() - this.readerOpenedAt > 60_000) this.backoffMs = 500;
+    if (ranMs > 60_000) this.backoffMs = 500;
     this.restarts.inc();
     this.lastFailure = { text: `NFLOG group ${this.o.group} not read (${error}); retrying`, at: this.o.clock.now() };
     this.o.log.error('flow log reader failed; retrying', { group: this.o.group, error, inMs: this.backoffMs });
