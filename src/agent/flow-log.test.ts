@@ -76,7 +76,9 @@ const packet = (prefix: string, sport: number, saddr = '10.244.2.3', seq?: numbe
   ...(seq !== undefined ? { seq } : {}),
 });
 
+/** Whether the metrics hold `line`, read as a scrape would: in a later task than the packets. */
 async function metric(metrics: PromMetrics, line: string): Promise<boolean> {
+  await new Promise((r) => setImmediate(r));
   return (await metrics.render()).text.split('\n').includes(line);
 }
 

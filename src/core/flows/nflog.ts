@@ -45,6 +45,8 @@ export interface NflogSink {
 }
 
 const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+/** Prefixes are what weft wrote (ASCII); latin1 maps any byte to one character, so nothing throws. */
+const LATIN1 = new TextDecoder('latin1');
 /** Protocols whose first 4 bytes after the IP header are the source and destination ports. */
 const WITH_PORTS = new Set([6, 17, 132]);
 
@@ -107,9 +109,9 @@ function readPacket(
     const data = a + 4;
     const dlen = alen - 4;
     if (atype === NFULA_PREFIX) {
-      let s = '';
-      for (let i = data; i < data + dlen && buf[i] !== 0; i++) s += String.fromCharCode(buf[i]!);
-      prefix = s;
+      let nul = data;
+      while (nul < data + dlen && buf[nul] !== 0) nul++;
+      prefix = LATIN1.decode(buf.subarray(data, nul));
     } else if (atype === NFULA_PAYLOAD) {
       payload = data;
       payloadLen = dlen;
@@ -130,13 +132,18 @@ function readPacket(
   // Ports are in the first fragment only (fragment offset 0) and only when copied.
   const firstFragment = (view.getUint16(payload + 6, false) & 0x1fff) === 0;
   const ports = WITH_PORTS.has(proto) && firstFragment && ihl >= 20 && payloadLen >= ihl + 4;
-  sink.packet({
+  // Built by assignment, not spreads: this runs once per logged packet.
+  const p: NflogPacket = {
     time: time ?? now,
     prefix,
     protocol: PROTOCOLS[proto] ?? String(proto),
     saddr: ipv4(buf, payload + 12),
     daddr: ipv4(buf, payload + 16),
-    ...(ports ? { sport: view.getUint16(payload + ihl, false), dport: view.getUint16(payload + ihl + 2, false) } : {}),
-    ...(seq !== undefined ? { seq } : {}),
-  });
+  };
+  if (ports) {
+    p.sport = view.getUint16(payload + ihl, false);
+    p.dport = view.getUint16(payload + ihl + 2, false);
+  }
+  if (seq !== undefined) p.seq = seq;
+  sink.packet(p);
 }
