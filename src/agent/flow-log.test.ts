@@ -167,13 +167,16 @@ test('packets the kernel could not deliver are counted from the gaps in the sequ
   const t = setup(100, 0);
   const closer = await t.service.open();
   try {
-    // The first packet read says nothing of earlier ones; then 2^32-1 and 0 missing across the
-    // wrap of the 32-bit numbers, then 3 and 4.
-    const seqs = [2 ** 32 - 3, 2 ** 32 - 2, 1, 2, 5];
-    for (const [i, seq] of seqs.entries())
+    // A new reader's group numbers from 0: 2 and 3 missing, then 6; a reopened reader starts at
+    // 0 again, and its first packet read is 2: 0 and 1 missing.
+    for (const [i, seq] of [0, 1, 4, 5, 7].entries())
       t.last().sink.packet(packet(allowPrefix(t.chain, 0), 2000 + i, undefined, seq));
-    assert.ok(await metric(t.metrics, 'weft_flow_log_records_total{result="lost"} 4'));
-    assert.ok(await metric(t.metrics, 'weft_flow_log_records_total{result="flow"} 5'), 'every packet read is a flow');
+    t.last().sink.failed(new Error('read NFLOG group 27: EBADF'));
+    await t.clock.advance(500);
+    assert.equal(t.readers.length, 2);
+    t.last().sink.packet(packet(allowPrefix(t.chain, 0), 3000, undefined, 2));
+    assert.ok(await metric(t.metrics, 'weft_flow_log_records_total{result="lost"} 5'));
+    assert.ok(await metric(t.metrics, 'weft_flow_log_records_total{result="flow"} 6'), 'every packet read is a flow');
   } finally {
     await closer.close();
   }

@@ -63,8 +63,11 @@ export class FlowLogService {
   private lastFailure: { text: string; at: number } | undefined;
   private readerOpenedAt = 0;
   private unwarned = 0;
-  /** The sequence number the next packet should carry (undefined: none read since the reader opened). */
-  private nextSeq: number | undefined;
+  /**
+   * The sequence number the next packet should carry: binding the group makes the kernel a new
+   * instance for it, which numbers its packets from 0, so a reader expects 0 first.
+   */
+  private nextSeq = 0;
   /** Flows not yet on the metrics, by decision (see countFlow). */
   private readonly uncounted = new Map<FlowDecision, number>();
   private readonly flows;
@@ -104,7 +107,7 @@ export class FlowLogService {
       return;
     }
     this.reader = reader;
-    this.nextSeq = undefined;
+    this.nextSeq = 0;
     this.readerOpenedAt = this.o.clock.now();
     this.o.log.info('flow log reader opened', { group: this.o.group });
   }
@@ -148,7 +151,7 @@ export class FlowLogService {
   /** One logged packet: a flow in the ring and to the followers, or counted as unreadable. */
   receive(p: NflogPacket): void {
     if (p.seq !== undefined) {
-      if (this.nextSeq !== undefined && p.seq !== this.nextSeq) {
+      if (p.seq !== this.nextSeq) {
         const lost = (p.seq - this.nextSeq + SEQ_SPACE) % SEQ_SPACE;
         this.records.inc({ result: 'lost' }, lost);
       }
