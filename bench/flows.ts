@@ -7,9 +7,11 @@
  * rule: with flow logging it is logged (NFLOG → the agent's own netlink socket, which parses it
  * into a flow), without it it is not. Rounds alternate which lab goes first; each figure is the
  * median of its rounds. Targets: throughput ratio >= 0.95, conn/s ratio >= 0.90.
- * Proof that logging was really on: in every round the server's agent counted at least one
- * allowed flow per connection made (a connection's first SYN is logged; a retransmitted SYN may
- * be logged again), and the flows the kernel could not deliver ("lost") are reported.
+ * Proof that logging was really on: in every round the server's agent counted an allowed flow
+ * (or a lost one) for at least 99.9 % of the connections made, and the ratio is reported. Not
+ * 100 %: about one connection in 12,000 goes unlogged, probably a source port reused while
+ * conntrack still holds its previous connection as established, whose SYN then passes the
+ * forward chain's `ct state established` rule before any logging rule (as it did with ulogd2).
  * Prints a table and writes bench/results/flows.json. Not a test: it asserts nothing about time.
  *
  * Run (as root): npm run build && node dist/bench/flows.js
@@ -136,16 +138,18 @@ async function main(): Promise<void> {
     if (which === 'on') {
       // The kernel sends the last batch 50 ms after its first packet (the group's timeout); a busy
       // agent may read it later still: wait (at most 5 s) until every connection is accounted for.
+      // (When it comes to that, the round's CPU figure includes 5 s of the agent's idle CPU and 40
+      // metrics requests: flows/conn in the results says which rounds.)
       let flows = 0;
       let lost = 0;
-      for (let i = 0; i < 50; i++) {
+      for (let i = 0; i < 20; i++) {
         flows = allowedFlows(LABS.on) - flows0;
         lost = lostFlows(LABS.on) - lost0;
         if (flows + lost >= run.connections) break;
-        await sleep(100);
+        await sleep(250);
       }
       flowsPerConn.push(flows / run.connections);
-      if (flows + lost < run.connections)
+      if (flows + lost < run.connections * 0.999)
         throw new Error(
           `the agent counted ${flows} flows (and ${lost} lost) for ${run.connections} connections: logging was not all on`,
         );
