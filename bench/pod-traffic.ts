@@ -35,6 +35,16 @@ export async function iperf(
 
 /** New TCP connections per second from `clientNs` to ip:80 for `ms`, 16 in flight; none may fail. */
 export async function connRate(exec: Exec, clientNs: string, ip: string, ms: number): Promise<number> {
+  return (await connRun(exec, clientNs, ip, ms)).perSec;
+}
+
+/** connRate, with the number of connections made (for benchmarks that check what saw them). */
+export async function connRun(
+  exec: Exec,
+  clientNs: string,
+  ip: string,
+  ms: number,
+): Promise<{ perSec: number; connections: number }> {
   const r = await exec.run({
     argv: [process.execPath, CONN_RATE, ip, '80', String(ms), '16'],
     netns: clientNs,
@@ -42,7 +52,7 @@ export async function connRate(exec: Exec, clientNs: string, ip: string, ms: num
   });
   const j = JSON.parse(r.stdout) as { connections: number; errors: number; ms: number };
   if (j.errors > 0) throw new Error(`conn-rate: ${j.errors} of ${j.connections + j.errors} connections failed`);
-  return (j.connections / j.ms) * 1000;
+  return { perSec: (j.connections / j.ms) * 1000, connections: j.connections };
 }
 
 /**

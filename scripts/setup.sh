@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what weft needs on a fresh Debian 12 machine (run as root): the kernel tools weft
 # drives (iproute2, nftables, conntrack), the reference CNI plugins it interoperates with, the tools the
-# tests and benchmarks use (dnsperf: bench/dns.ts; dig from bind9-dnsutils: test/dns-lab.test.ts; chromium: test/ui.test.ts drives it), BIRD 2 (the bgp backend), ulogd2 (flow logs), nginx with its Lua module (the lab's ingress controller runs it in its pods; endpoint changes go to a Lua balancer instead of a reload) and wrk (bench/ingress.ts), and the npm dependencies. Safe to run again.
+# tests and benchmarks use (dnsperf: bench/dns.ts; dig from bind9-dnsutils: test/dns-lab.test.ts; chromium: test/ui.test.ts drives it), BIRD 2 (the bgp backend), nginx with its Lua module (the lab's ingress controller runs it in its pods; endpoint changes go to a Lua balancer instead of a reload) and wrk (bench/ingress.ts), and the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bind9-dnsutils bird2 ulogd2 ulogd2-json util-linux procps kmod python3 chromium nginx libnginx-mod-http-lua wrk)
+packages=(iproute2 nftables iptables conntrack socat dnsmasq-base iputils-ping iputils-arping hping3 curl containernetworking-plugins etcd-server iperf3 dnsperf bind9-dnsutils bird2 util-linux procps kmod python3 chromium nginx libnginx-mod-http-lua wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

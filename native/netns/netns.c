@@ -1,7 +1,8 @@
 /*
  * weft_netns: what Node cannot do for weft's lab: create a network namespace (addNetns), and
  * create sockets inside another network namespace (bindInNetns). The TUN device functions of the
- * udp backend (openTun, pollReadable, readPackets) are in tun.c.
+ * udp backend (openTun, pollReadable, readPackets) are in tun.c, the flow log's NFLOG reader
+ * (openNflog) in nflog.c.
  *
  * A socket belongs to the network namespace it was created in for its whole life, whoever holds
  * it. So the lab's pod runner (one process per node) can serve every pod's ports with real
@@ -32,6 +33,7 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "nflog.h"
 #include "tun.h"
 
 #define MAX_SOCKETS 64
@@ -270,6 +272,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_function(env, "addNetns", NAPI_AUTO_LENGTH, add_netns, NULL, &fn);
   napi_set_named_property(env, exports, "addNetns", fn);
   tun_init(env, exports);
+  nflog_init(env, exports);
   return exports;
 }
 

@@ -17,7 +17,8 @@
  *   returns exactly one packet).
  * - closeFd(fd): close(2), for descriptors this module made.
  *
- * Errors are JS exceptions naming the call, the object and errno's name and text.
+ * Errors are JS exceptions naming the call, the object and errno's name and text, with errno's
+ * name as the error's code.
  */
 
 #define _GNU_SOURCE
@@ -39,7 +40,7 @@
 static napi_value fail(napi_env env, const char* call, const char* object, int err) {
   char msg[4400];
   snprintf(msg, sizeof msg, "%s %s: %s (%s)", call, object, strerrorname_np(err) ? strerrorname_np(err) : "?", strerror(err));
-  napi_throw_error(env, NULL, msg);
+  napi_throw_error(env, strerrorname_np(err), msg);
   return NULL;
 }
 
@@ -238,7 +239,11 @@ static napi_value poll_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number */
+/*
+ * readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number
+ * Any descriptor that returns one packet or datagram a read: a TUN's, and NFLOG's netlink socket
+ * (nflog.c), whose every read is one batch of messages.
+ */
 static napi_value read_packets(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -266,7 +271,7 @@ static napi_value read_packets(napi_env env, napi_callback_info info) {
       if (count > 0) break; /* hand over what was read; the error comes back on the next call */
       char what[32];
       snprintf(what, sizeof what, "fd %d", fd);
-      return fail(env, "read TUN", what, errno);
+      return fail(env, "read", what, errno);
     }
     ((int32_t*)lengths)[count++] = (int32_t)r;
   }

@@ -301,21 +301,3 @@ function programEnd(child: ChildProcess, context: string, argv: readonly string[
     );
   });
 }
-
-/**
- * Starts a helper daemon that lives and dies with the calling process (the agent's ulogd2): in
- * the caller's namespaces, stdin /dev/null, stdout and stderr appended to `logFile`. It runs
- * under `setpriv --pdeathsig KILL` (util-linux), so the kernel kills it when its parent dies
- * for any reason, even SIGKILL: an agent restarted by its supervisor never finds an old copy
- * still bound to its NFLOG group. setpriv execs the program, so the PID is the program's.
- */
-export function spawnTied(req: { argv: readonly string[]; logFile: string; context: string }): StartedProgram {
-  const argv = ['setpriv', '--pdeathsig', 'KILL', '--', ...req.argv];
-  const fd = openSync(req.logFile, 'a');
-  try {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
-    return { pid: child.pid, ended: programEnd(child, req.context, argv) };
-  } finally {
-    closeSync(fd);
-  }
-}

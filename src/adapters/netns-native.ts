@@ -30,6 +30,14 @@ interface NativeNetns {
   pollClose(poll: FdPoll): void;
   readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number;
   closeFd(fd: number): void;
+  openNflog(
+    group: number,
+    copyRange: number,
+    qthreshold: number,
+    timeoutCs: number,
+    nlbufsiz: number,
+    rcvbuf: number,
+  ): number;
 }
 
 const MODULE_PATH = fileURLToPath(new URL('../../../native/netns/build/Release/weft_netns.node', import.meta.url));
@@ -90,10 +98,11 @@ export function closePoll(poll: FdPoll): void {
 }
 
 /**
- * Reads every packet waiting on a non-blocking TUN descriptor, up to lengths.length and
+ * Reads every packet waiting on a non-blocking TUN descriptor (or every batch on an NFLOG socket), up to lengths.length and
  * buffer.length / slotSize: packet i at buffer[i * slotSize] with length lengths[i]. Returns the
  * count (0: none waiting). A packet longer than slotSize is cut (the caller sizes slots above the
- * device's MTU). Throws on a read error other than EAGAIN when nothing was read.
+ * device's MTU). Throws on a read error other than EAGAIN when nothing was read, with errno's
+ * name as the error's code.
  */
 export function readPackets(fd: number, buffer: Buffer, slotSize: number, lengths: Int32Array): number {
   return native().readPackets(fd, buffer, slotSize, lengths);
@@ -108,6 +117,26 @@ export function readPackets(fd: number, buffer: Buffer, slotSize: number, length
  */
 export function createNetns(nsPath: string): void {
   native().addNetns(nsPath);
+}
+
+/**
+ * Opens a netfilter netlink socket in the calling thread's namespace bound to NFLOG group `group`
+ * and configured in one acknowledged message (native/netns/nflog.c): copy the first `copyRange`
+ * bytes of each packet, send a batch at `qthreshold` packets or after `timeoutCs` hundredths of a
+ * second, batches of at most `nlbufsiz` bytes, packets numbered; a receive buffer of `rcvbuf`
+ * bytes. Returns the non-blocking descriptor, read with readPackets (one batch a read). Throws
+ * naming the step, the group and errno (the error's code), e.g. EPERM when another socket
+ * already reads the group.
+ */
+export function openNflog(
+  group: number,
+  copyRange: number,
+  qthreshold: number,
+  timeoutCs: number,
+  nlbufsiz: number,
+  rcvbuf: number,
+): number {
+  return native().openNflog(group, copyRange, qthreshold, timeoutCs, nlbufsiz, rcvbuf);
 }
 
 /**

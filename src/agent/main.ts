@@ -51,7 +51,7 @@ import { healthChecksController } from './controller-health-checks.js';
 import { NodeHealthCheckServers } from '../adapters/health-check-servers.js';
 import { ServiceController } from './controller-service.js';
 import { nodeStatusPath, NodeStatusWriter, statusSocketPath } from './node-status.js';
-import { DEFAULT_FLOW_CAPACITY, flowSocketPath, FlowLogService } from './flow-log.js';
+import { DEFAULT_FLOW_CAPACITY, FlowLogService } from './flow-log.js';
 import { DEFAULT_FLOW_LOG, FlowPolicyIndex } from '../core/policy/flow-log.js';
 import type { Flow } from '../core/flows/flow.js';
 
@@ -388,12 +388,11 @@ function agentControllers(
       kube: d.kube,
     });
     const policyNft = new NftSession(exec);
-    // The flow log (with flow logging on): ulogd2 reads the policy table's NFLOG group.
+    // The flow log (with flow logging on): the agent reads the policy table's NFLOG group.
     const flowIndex = new FlowPolicyIndex();
     if (opts.flowLog !== false) {
       flows = new FlowLogService({
         node: opts.nodeName,
-        runDir: opts.runDir,
         group: DEFAULT_FLOW_LOG.group,
         capacity: flags.flowCapacity,
         podAt: (ip) => {
@@ -485,7 +484,7 @@ function agentControllers(
         ? [
             new ServiceController({
               name: 'flow-log',
-              describe: `the flow log (ulogd2 → ${flowSocketPath(opts.runDir)})`,
+              describe: `the flow log (NFLOG group ${DEFAULT_FLOW_LOG.group}, read by the agent)`,
               optional: true,
               without: 'policy verdicts are enforced but not logged',
               log: log.with({ component: 'flows' }),

@@ -59,10 +59,10 @@ export function registerAgent(program: Command): void {
     .option('--kubeconfig <path>', 'the kubeconfig for the Kubernetes API (default: in-cluster config)')
     .option(
       '--flow-log',
-      'log policy drops and allowed new connections to NFLOG, read by ulogd2, served on /flows (default, with --cluster)',
+      'log policy drops and allowed new connections to NFLOG, read by the agent, served on /flows (default, with --cluster)',
       true,
     )
-    .option('--no-flow-log', 'no flow logging: the policy table logs nothing and no ulogd2 runs')
+    .option('--no-flow-log', 'no flow logging: the policy table logs nothing and the agent reads no NFLOG group')
     .option('--flow-log-capacity <n>', 'flows kept per node (a ring: the newest win)', '4096')
     .option('--services', "program the node's Services in nftables (default, with a cluster)", true)
     .option(

@@ -78,13 +78,13 @@ export const FLOWS: MetricDef = {
 
 export const FLOW_LOG_RECORDS: MetricDef = {
   name: 'weft_flow_log_records_total',
-  help: "Records read from the node's flow logger (ulogd2), by result (flow, or unreadable: not JSON, not weft's prefix, or an unknown chain).",
+  help: "Packets the node's flow log read from its NFLOG group, by result: flow; unreadable (not an IPv4 packet, not weft's prefix, or an unknown chain); lost (logged by the kernel but not delivered: the reader's socket buffer was full).",
   labelNames: ['result'],
 };
 
 export const FLOW_LOG_RESTARTS: MetricDef = {
   name: 'weft_flow_log_restarts_total',
-  help: "Times the node's flow logger (ulogd2) was restarted after it ended.",
+  help: "Times the node's flow log reader failed (could not bind its NFLOG group, or stopped reading) and was reopened.",
 };
 
 /** Every metric above (for tests: unique names, one prefix). */

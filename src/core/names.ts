@@ -104,8 +104,9 @@ export const POLICY_OBJECTS = {
 } as const;
 
 /**
- * The NFLOG group the policy table logs flows to (`log group N`), read by the agent's ulogd2.
- * NFLOG groups are per network namespace, so every node uses the same number.
+ * The NFLOG group the policy table logs flows to (`log group N`), read by the agent's own NFLOG
+ * socket (src/adapters/nflog.ts). NFLOG groups are per network namespace, so every node uses the
+ * same number.
  */
 export const FLOW_LOG_GROUP = 27;
 

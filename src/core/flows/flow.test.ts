@@ -1,7 +1,6 @@
-// Flows, pure parts: ulogd2's JSON records (as ulogd2-json 2.0.8 writes them), the bounded ring
-// (a property: whatever is pushed, it holds at most its capacity, the newest, in order), the
-// filters and the flags of `weft flows` with their errors, the merged order and the text line;
-// and the ulogd2 configuration the agent writes.
+// Flows, pure parts: the bounded ring (a property: whatever is pushed, it holds at most its
+// capacity, the newest, in order), the filters and the flags of `weft flows` with their errors,
+// the merged order and the text line. The kernel's NFLOG messages: ./nflog.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -11,59 +10,10 @@ import {
   flowQueryFilter,
   formatFlow,
   mergeFlows,
-  parseUlogdRecord,
   Ring,
   type Flow,
   type FlowFlags,
 } from './flow.js';
-import { ulogdConf } from './ulogd-conf.js';
-
-// A record as ulogd2's JSON plugin wrote it in the lab (a SYN to a denied pod), trimmed of TCP fields.
-const SYN = {
-  timestamp: '2026-12-07T14:04:58.561923',
-  dvc: 'Netfilter',
-  'oob.prefix': 'weft d in-abc',
-  'oob.time.sec': 1796652298,
-  'oob.time.usec': 561923,
-  'oob.in': 'cni0',
-  'oob.out': 'veth1',
-  'ip.protocol': 6,
-  src_port: 36592,
-  dest_port: 80,
-  'tcp.syn': 1,
-  src_ip: '10.244.1.3',
-  dest_ip: '10.244.1.2',
-};
-
-test('ulogd2 records: read, or refused with the reason', () => {
-  assert.deepEqual(parseUlogdRecord(JSON.stringify(SYN)), {
-    time: 1796652298561,
-    prefix: 'weft d in-abc',
-    protocol: 'TCP',
-    saddr: '10.244.1.3',
-    daddr: '10.244.1.2',
-    sport: 36592,
-    dport: 80,
-  });
-  const icmp = { ...SYN, 'ip.protocol': 1, src_port: undefined, dest_port: undefined, 'icmp.type': 8 };
-  assert.deepEqual(parseUlogdRecord(JSON.stringify(icmp)), {
-    time: 1796652298561,
-    prefix: 'weft d in-abc',
-    protocol: 'ICMP',
-    saddr: '10.244.1.3',
-    daddr: '10.244.1.2',
-  });
-  assert.equal(parseUlogdRecord(JSON.stringify({ ...SYN, 'ip.protocol': 47 })).protocol, '47');
-  const bad: Array<[string, string, RegExp]> = [
-    ['not JSON', '{"oob.prefix": ', /not JSON/],
-    ['an array', '[1]', /not an object/],
-    ['no prefix', JSON.stringify({ ...SYN, 'oob.prefix': undefined }), /no oob\.prefix/],
-    ['IPv6 (no src_ip)', JSON.stringify({ ...SYN, src_ip: undefined }), /no src_ip/],
-    ['no time', JSON.stringify({ ...SYN, 'oob.time.sec': '1' }), /no oob\.time\.sec/],
-    ['no protocol', JSON.stringify({ ...SYN, 'ip.protocol': undefined }), /no ip\.protocol/],
-  ];
-  for (const [name, line, re] of bad) assert.throws(() => parseUlogdRecord(line), re, name);
-});
 
 test('property: the ring holds the newest min(n, capacity) entries, oldest first', () => {
   fc.assert(
@@ -156,25 +106,6 @@ test('filters, merge order and the text line', () => {
     ).slice(25),
     'n1 denied  ICMP 10.0.0.9 -> shop/web 10.244.1.2  isolated for ingress by shop/a, shop/b',
   );
-});
-
-test('ulogd2 configuration: the NFLOG → JSON stack on the group and socket given', () => {
-  const text = ulogdConf({ group: 27, socketPath: '/run/w/flows.sock', logFile: '/run/w/ulogd.log', pluginDir: '/p' });
-  for (const line of [
-    'stack=log1:NFLOG,base1:BASE,ip2str1:IP2STR,json1:JSON',
-    'group=27',
-    'netlink_qthreshold=16',
-    'mode="unix"',
-    'file="/run/w/flows.sock"',
-    'plugin="/p/ulogd_output_JSON.so"',
-    'logfile="/run/w/ulogd.log"',
-  ])
-    assert.ok(text.split('\n').includes(line), line);
-  assert.throws(
-    () => ulogdConf({ group: 1, socketPath: `/${'x'.repeat(120)}`, logFile: '/l', pluginDir: '/p' }),
-    /longer than a unix socket address allows/,
-  );
-  assert.throws(() => ulogdConf({ group: 1, socketPath: '/a"b', logFile: '/l', pluginDir: '/p' }), /cannot be written/);
 });
 
 test("the dashboard's flow query: each parameter read, or refused naming it", () => {

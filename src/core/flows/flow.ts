@@ -1,12 +1,10 @@
 /**
  * Flows: what `weft flows` shows, one per allowed new connection and per denied packet that a
- * node's policy table logged to NFLOG (src/core/policy/flow-log.ts), as read by the node's ulogd2
- * (its JSON output plugin) and resolved by the agent into pods and policies.
+ * node's policy table logged to NFLOG (src/core/policy/flow-log.ts), as read by the agent
+ * (./nflog.ts parses the kernel's messages) and resolved into pods and policies.
  *
- * Here, pure: reading one ulogd2 JSON record (the keys its BASE, IP2STR and NFLOG plugins fill:
- * "oob.prefix", "oob.time.sec"/"oob.time.usec", "ip.protocol", "src_ip", "dest_ip", "src_port",
- * "dest_port"), the bounded ring a node keeps them in, the filters of the CLI and the endpoint,
- * and the text line `weft flows` prints.
+ * Here, pure: the logged packet, the bounded ring a node keeps flows in, the filters of the CLI
+ * and the endpoint, and the text line `weft flows` prints.
  */
 
 import type { Direction } from '../policy/evaluate.js';
@@ -37,7 +35,7 @@ export interface Flow {
   rule?: number;
 }
 
-/** A logged packet as ulogd2 reports it, before pods and policies are known. */
+/** A logged packet as the kernel reports it, before pods and policies are known. */
 export interface LoggedPacket {
   time: number;
   prefix: string;
@@ -46,42 +44,6 @@ export interface LoggedPacket {
   daddr: string;
   sport?: number;
   dport?: number;
-}
-
-const PROTOCOLS: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
-
-/** One line of ulogd2's JSON output as a logged packet; throws with the reason when it is not one. */
-export function parseUlogdRecord(line: string): LoggedPacket {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch (err) {
-    throw new Error(`ulogd record: not JSON (${(err as Error).message})`, { cause: err });
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('ulogd record: not an object');
-  const r = raw as Record<string, unknown>;
-  const num = (k: string): number | undefined => (typeof r[k] === 'number' ? r[k] : undefined);
-  const str = (k: string): string | undefined => (typeof r[k] === 'string' ? r[k] : undefined);
-  const prefix = str('oob.prefix');
-  const saddr = str('src_ip');
-  const daddr = str('dest_ip');
-  const sec = num('oob.time.sec');
-  const proto = num('ip.protocol');
-  if (prefix === undefined) throw new Error('ulogd record: no oob.prefix');
-  if (saddr === undefined || daddr === undefined) throw new Error('ulogd record: no src_ip/dest_ip (not IPv4?)');
-  if (sec === undefined) throw new Error('ulogd record: no oob.time.sec');
-  if (proto === undefined) throw new Error('ulogd record: no ip.protocol');
-  const sport = num('src_port');
-  const dport = num('dest_port');
-  return {
-    time: sec * 1000 + Math.floor((num('oob.time.usec') ?? 0) / 1000),
-    prefix,
-    protocol: PROTOCOLS[proto] ?? String(proto),
-    saddr,
-    daddr,
-    ...(sport !== undefined ? { sport } : {}),
-    ...(dport !== undefined ? { dport } : {}),
-  };
 }
 
 /**

@@ -176,7 +176,8 @@ export interface NftraceStmt {
 
 /**
  * `log group G prefix "P"`: a copy of the packet's headers goes to NFLOG group G (nfnetlink_log,
- * one set of groups per network namespace), where a logger (ulogd2) reads it with the prefix.
+ * one set of groups per network namespace), where a reader (the agent's, src/adapters/nflog.ts)
+ * gets it with the prefix.
  * nft refuses prefixes of more than 127 characters (the kernel's NF_LOG_PREFIXLEN is 128).
  */
 export interface LogStmt {

@@ -74,6 +74,12 @@ export interface FlowDecision {
 export class FlowPolicyIndex {
   private current = new Map<string, PlannedChain>();
   private previous: Array<Map<string, PlannedChain>> = [];
+  /**
+   * Decisions already made, by prefix, until the next update: the reader asks once per logged
+   * packet, and a busy node logs thousands a second with a handful of prefixes. Bounded: a prefix
+   * is only kept when its chain is known (unknown ones are not cached), and chains are few.
+   */
+  private decided = new Map<string, FlowDecision>();
 
   constructor(private readonly keep = 2) {}
 
@@ -82,14 +88,26 @@ export class FlowPolicyIndex {
     if (next.size === this.current.size && chains.every((c) => this.current.get(c.name) === c)) return;
     this.previous = [this.current, ...this.previous].slice(0, this.keep);
     this.current = next;
+    this.decided = new Map();
   }
 
   private chain(name: string): PlannedChain | undefined {
     return this.current.get(name) ?? this.previous.find((m) => m.has(name))?.get(name);
   }
 
-  /** The decision a prefix stands for; undefined when the prefix or its chain is unknown. */
+  /**
+   * The decision a prefix stands for; undefined when the prefix or its chain is unknown. The same
+   * prefix gives the same (shared, not to be changed) object until the next update.
+   */
   decision(prefix: string): FlowDecision | undefined {
+    const known = this.decided.get(prefix);
+    if (known) return known;
+    const d = this.decide(prefix);
+    if (d) this.decided.set(prefix, d);
+    return d;
+  }
+
+  private decide(prefix: string): FlowDecision | undefined {
     const p = parseFlowPrefix(prefix);
     if (!p) return undefined;
     const c = this.chain(p.chain);
