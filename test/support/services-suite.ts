@@ -347,12 +347,16 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string,
         apply('ready.yaml', yaml);
         lab.must(['label', 'pod', 'b2', '-n', NS, 'rs=yes']);
         const ip = vip('ready');
-        const bg = loop('client', ip, 80, 100_000, 50);
+        let bg: ReturnType<typeof loop> | undefined;
         let alone = Number.POSITIVE_INFINITY;
         try {
           const only = (pods: string[]) => (a: Attempt[]) =>
             a.every((x) => x.ok) && [...answered(a)].sort().join() === pods.join() ? true : undefined;
           await waitFor('only b2 while r1 is not ready', () => only(['b2'])(connect('other', ip, 80, 20)));
+          // The loop starts once the new Service answers: until its proxy has it, a ClusterIP refuses
+          // (kube-proxy syncs at most once a second, weft within a few tens of ms), and what is
+          // checked here is the readiness and termination changes that follow, not the Service's creation.
+          bg = loop('client', ip, 80, 100_000, 50);
           writeFileSync(readyFile, '');
           await waitFor('r1 to serve once ready', () => only(['b2', 'r1'])(connect('other', ip, 80, 20)));
           rmSync(readyFile);
@@ -381,11 +385,12 @@ export function servicesSuite(backendType: 'vxlan' | 'host-gw', labName: string,
             20_000,
           );
         } finally {
-          bg.stop();
+          bg?.stop();
           lab.must(['label', 'pod', 'b2', '-n', NS, 'rs-']);
           rmSync(readyFile, { force: true });
           remove('ready.yaml', yaml);
         }
+        assert.ok(bg, 'the loop was started');
         const seen = await bg.done;
         assert.ok(seen.length > 5, `the loop ran (${seen.length} attempts)`);
         // Through readiness changes and a termination, while b2 was ready, no connection of the loop
