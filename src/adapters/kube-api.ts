@@ -677,6 +677,24 @@ export class KubeClient {
   }
 }
 
+/**
+ * A client made on first use and kept once it works: a kubeconfig that cannot be read rejects that
+ * call, and the next call tries again (the caller's retry loop reports it), as the agent and weft
+ * dns both need.
+ */
+export function lazyKubeClient(
+  kubeconfig: string | undefined,
+  env: NodeJS.ProcessEnv,
+  o: KubeClientOptions = {},
+): () => Promise<KubeClient> {
+  let client: Promise<KubeClient> | undefined;
+  return () =>
+    (client ??= openKubeClient(kubeconfig, env, o).catch((err: unknown) => {
+      client = undefined;
+      throw err;
+    }));
+}
+
 /** Opens a client from --kubeconfig PATH, or in-cluster without one. */
 export async function openKubeClient(
   kubeconfig: string | undefined,

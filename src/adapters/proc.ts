@@ -5,7 +5,7 @@
  * process group.
  */
 
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 
 /** The start time of process `pid` (clock ticks since boot), or undefined when there is no such process. */
 export function processStartTime(pid: number): number | undefined {
@@ -78,5 +78,15 @@ export function signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): boole
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
+  }
+}
+
+/** Whether `path` is a file this process may execute (a built binary of the peers' or Kubernetes' cache). */
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
 }

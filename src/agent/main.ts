@@ -31,7 +31,7 @@ import { allBackendKinds } from './backends/index.js';
 import { CONFLIST_FILE, cniSocketPath, removeCniFiles, subnetEnvPath } from './cni-files.js';
 import { SubnetLease } from './subnet-lease.js';
 import { KubeSubnetLease } from './kube-subnet-lease.js';
-import { openKubeClient, type KubeClient } from '../adapters/kube-api.js';
+import { lazyKubeClient, type KubeClient } from '../adapters/kube-api.js';
 import { NetConfError, parseNetConf, type NetConf } from '../core/flannel/net-conf.js';
 import { AgentConfigError } from './agent.js';
 import { detectNodeAddress } from './node-address.js';
@@ -508,21 +508,13 @@ export async function runAgent(opts: AgentCliOptions): Promise<void> {
   const clock = systemClock;
   const metrics = new PromMetrics();
   const store = opts.kubeSubnetMgr ? undefined : await openStore(opts);
-  let kube: Promise<KubeClient> | undefined;
   const { controllers, resources, flows } = agentControllers(opts, flags, {
     log,
     exec: new NodeExec(),
     clock,
     metrics,
     store,
-    // Made once it works; a kubeconfig that cannot be read is tried again on the next call.
-    kube: () =>
-      (kube ??= openKubeClient(opts.kubeconfig, process.env, { userAgent: `weft-agent/${opts.nodeName}` }).catch(
-        (err: unknown) => {
-          kube = undefined;
-          throw err;
-        },
-      )),
+    kube: lazyKubeClient(opts.kubeconfig, process.env, { userAgent: `weft-agent/${opts.nodeName}` }),
     onLost: (err) => {
       log.error('exiting: the subnet lease was lost', { error: err.message });
       void shutdown(3);

@@ -6,7 +6,7 @@ import { systemClock } from '../adapters/clock.js';
 import { PromMetrics } from '../adapters/metrics-prom.js';
 import { UdpTcpUpstream } from '../adapters/dns-upstream.js';
 import { openCluster } from '../agent/open-cluster.js';
-import { openKubeClient, type KubeClient } from '../adapters/kube-api.js';
+import { lazyKubeClient } from '../adapters/kube-api.js';
 import { normalizeName } from '../core/dns/dns-names.js';
 import type { PodMode } from '../core/dns/cluster-answer.js';
 import { parseResolvConf, parseUpstream, type Upstream } from '../core/dns/upstreams.js';
@@ -101,17 +101,11 @@ async function runDns(opts: DnsCliOptions): Promise<void> {
   if (upstreams.length === 0 && opts.forward)
     log.warn('no upstream servers: names outside the zone are refused', { resolvConf: opts.resolvConf });
   const clock = systemClock;
-  // --cluster kube: the API client is made on first use and kept once it works; a kubeconfig that
-  // cannot be read is reported by the cache and tried again on its next attempt.
-  let kube: Promise<KubeClient> | undefined;
+  // --cluster kube: a kubeconfig that cannot be read is reported by the cache and tried again.
   const cluster = openCluster(spec, feedKinds(pods), {
     clock,
     log,
-    kube: () =>
-      (kube ??= openKubeClient(opts.kubeconfig, process.env, { userAgent: 'weft-dns' }).catch((err: unknown) => {
-        kube = undefined;
-        throw err;
-      })),
+    kube: lazyKubeClient(opts.kubeconfig, process.env, { userAgent: 'weft-dns' }),
   });
   await cluster.cache.start();
   const server = await startDnsServer({

@@ -6,7 +6,8 @@
  * DNS checks run unchanged against either server.
  */
 
-import { accessSync, constants, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { isExecutable } from '../adapters/proc.js';
 import { join } from 'node:path';
 import { renderCorefile } from '../core/lab/corefile.js';
 import type { LabDns } from '../core/lab/lab-spec.js';
@@ -23,12 +24,9 @@ export function corednsPath(env: Record<string, string | undefined> = process.en
 /** Why CoreDNS cannot be run here (not built), or undefined when it can. */
 export function corednsMissing(env: Record<string, string | undefined> = process.env): string | undefined {
   const path = corednsPath(env);
-  try {
-    accessSync(path, constants.X_OK);
-    return undefined;
-  } catch {
-    return `coredns ${COREDNS_VERSION} is not built (no executable ${path}; run scripts/build-peers.sh coredns)`;
-  }
+  return isExecutable(path)
+    ? undefined
+    : `coredns ${COREDNS_VERSION} is not built (no executable ${path}; run scripts/build-peers.sh coredns)`;
 }
 
 /** Writes the lab's Corefile into `dir` and returns its path. The TTL is weft dns's default, so answers compare. */

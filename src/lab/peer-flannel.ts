@@ -31,7 +31,8 @@
  * rules (masquerade, FORWARD accepts) stay: they do what weft's do, and a reboot clears them.
  */
 
-import { accessSync, constants, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { isExecutable } from '../adapters/proc.js';
 import { join } from 'node:path';
 import type { Exec } from '../ports/exec.js';
 import type { NamedNetns } from '../adapters/netns.js';
@@ -64,12 +65,9 @@ export function referencePluginsDir(env: Record<string, string | undefined> = pr
 /** Why flanneld cannot be run here (not built), or undefined when it can. */
 export function flanneldMissing(env: Record<string, string | undefined> = process.env): string | undefined {
   const path = flanneldPath(env);
-  try {
-    accessSync(path, constants.X_OK);
-    return undefined;
-  } catch {
-    return `flanneld ${FLANNEL_VERSION} is not built (no executable ${path}; run scripts/build-peers.sh)`;
-  }
+  return isExecutable(path)
+    ? undefined
+    : `flanneld ${FLANNEL_VERSION} is not built (no executable ${path}; run scripts/build-peers.sh)`;
 }
 
 /** The address and port of the node daemon's /healthz, in the node's namespace (the pod runner asks it). */

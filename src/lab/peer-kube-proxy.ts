@@ -20,7 +20,7 @@
  *   defaults, private to the node's namespace).
  */
 
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../adapters/proc.js';
 import { join } from 'node:path';
 import type { NamedNetns } from '../adapters/netns.js';
 import { spawnDetached } from '../adapters/exec.js';
@@ -35,12 +35,9 @@ export function kubeProxyPath(): string {
 
 /** Why kube-proxy cannot be run here (not built), or undefined when it can. */
 export function kubeProxyMissing(): string | undefined {
-  try {
-    accessSync(kubeProxyPath(), constants.X_OK);
-    return undefined;
-  } catch {
-    return `kube-proxy v${KUBE_VERSION} is not built (no executable ${kubeProxyPath()}; run scripts/build-kube.sh, which builds only what is missing)`;
-  }
+  return isExecutable(kubeProxyPath())
+    ? undefined
+    : `kube-proxy v${KUBE_VERSION} is not built (no executable ${kubeProxyPath()}; run scripts/build-kube.sh, which builds only what is missing)`;
 }
 
 /** The log file of node `n`'s kube-proxy. */
