@@ -21,11 +21,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireRoot, sh } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
-import { TestLab } from './support/lab.js';
+import { CLI, TestLab } from './support/lab.js';
 import { kubeMissing } from './support/kube.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
 import { cidrContains, parseCidr, parseIp } from '../src/core/net/ip.js';
@@ -179,19 +180,76 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
     assert.equal(lab.weft(['exec', '-n', 'kq', 'p2', '--', 'getent', 'hosts', 'nope.kq.svc.cluster.local']).status, 2);
   });
 
-  test('lab down ends the API server, the controller manager, their etcd and the relay', () => {
+  test('lab add-node joins n3 through the API and a pod on it is reached; remove-node deletes the Node and its route goes', async () => {
+    lab.must(['lab', 'add-node']); // returns once n3 is Ready in the API
+    const n3 = JSON.parse(must(['get', 'node', 'n3', '-o', 'json'])) as NodeJson;
+    assert.ok(
+      n3.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      'n3 Ready',
+    );
+    assert.equal(n3.status.addresses?.find((a) => a.type === 'InternalIP')?.address, '10.99.0.3');
+    const cidr = await waitFor(
+      "n3's podCIDR",
+      () => (JSON.parse(must(['get', 'node', 'n3', '-o', 'json'])) as NodeJson).spec.podCIDR,
+    );
+    const routeOnN1 = () => sh(['ip', '-n', `${lab.prefix}n1`, 'route', 'show', cidr]).stdout.trim();
+    await waitFor(`n1's route to ${cidr}`, () => (routeOnN1() !== '' ? true : undefined));
+    must([
+      'apply',
+      '-f',
+      lab.file(
+        'p5.yaml',
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: p5, namespace: kq}\nspec: {nodeName: n3, containers: [{name: c, image: weft-lab-echo, ports: [{containerPort: 80}]}]}\n',
+      ),
+    ]);
+    await waitFor('kq/p5 Running on n3', () =>
+      must(['get', 'pod', 'p5', '-n', 'kq', '-o', 'jsonpath={.status.phase}']) === 'Running' ? true : undefined,
+    );
+    const m = await waitFor('every kq pod to reach kq/p5 on 80/TCP', () => {
+      const r = lab.probe(['-n', 'kq', '--port', '80']);
+      return r.results.filter((x) => x.to === 'kq/p5').every((x) => x.connected) ? r : undefined;
+    });
+    assert.deepEqual(
+      m.results.filter((x) => !x.connected).map((x) => `${x.from} → ${x.to}`),
+      [],
+      'every kq pod reaches every kq pod, p5 on the new node included',
+    );
+    must(['delete', 'pod', 'p5', '-n', 'kq', '--grace-period=1', '--wait=false']);
+    lab.must(['lab', 'remove-node', '--node', 'n3']);
+    assert.notEqual(kubectl(['get', 'node', 'n3']).status, 0, 'the Node is deleted');
+    await waitFor(`n1's route to ${cidr} to go`, () => (routeOnN1() === '' ? true : undefined));
+  });
+
+  test('lab down ends the API server, the controller manager, their etcd and the relay, even without lab.json', () => {
     const apiPids = pids.filter((p) => {
       const r = sh(['cat', `/proc/${p}/cmdline`]);
       return /kube-apiserver|kube-controller-manager|--name\0kube\0|lab\0gateway/.test(r.stdout);
     });
     assert.ok(apiPids.length >= 4, `found the API's processes: ${apiPids.join(',')}`);
-    lab.down();
+    // Run from a shell without the lab's WEFT_LAB_ROOT: lab.json is not found, and the processes
+    // in the root namespace are found by the mark in their environment instead.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'weft-labroot-elsewhere-'));
+    try {
+      const r = sh([process.execPath, CLI, 'lab', 'down', '--name', lab.name], {
+        env: { ...lab.env, WEFT_LAB_ROOT: elsewhere },
+        timeoutMs: 120_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
     // Gone, or a zombie its new parent has yet to reap (it has exited: /proc/PID/stat says Z).
     const running = (p: number) => {
       const stat = sh(['cat', `/proc/${p}/stat`]);
       return stat.status === 0 && !/^\d+ \(.*\) Z /.test(stat.stdout);
     };
     for (const p of apiPids) assert.equal(running(p), false, `process ${p} has ended`);
+    assert.deepEqual(
+      sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(lab.prefix)),
+      [],
+      "the lab's namespaces are gone",
+    );
+    lab.down(); // the lab's directory
   });
 });
 

@@ -70,6 +70,25 @@ export function pidsInNetns(...netnsPaths: string[]): number[] {
   return out;
 }
 
+/**
+ * The PIDs of every process whose initial environment holds exactly `entry` (NAME=VALUE), from
+ * /proc/PID/environ, in one pass over /proc.
+ */
+export function pidsWithEnvironEntry(entry: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    } catch {
+      continue; // the process ended while we looked (or is a kernel thread): not one of ours
+    }
+    if (environ.split('\0').includes(entry)) out.push(Number(pid));
+  }
+  return out;
+}
+
 /** Sends `signal` to process `pid`; false when it has gone (ESRCH). */
 export function signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): boolean {
   try {

@@ -266,7 +266,7 @@ export function registerLab(program: Command): void {
     lab
       .command('remove-node')
       .description(
-        'remove a node as a machine that dies and is deleted: kill -9 of every process in it (agent, pod runner, BIRD), then its lease is revoked and its namespace removed',
+        'remove a node as a machine that dies and is deleted: kill -9 of every process in it (agent, pod runner, BIRD), then its lease is revoked (with --api kube: its Node is deleted through the API) and its namespace removed',
       ),
   )
     .requiredOption('--node <name>', 'the node')

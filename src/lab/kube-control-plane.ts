@@ -89,6 +89,11 @@ export interface KubeControlPlaneSpec {
   serverIps?: readonly string[];
   /** Start kube-controller-manager too (default true). */
   controllerManager?: boolean;
+  /**
+   * The environment of etcd, the API server and the controller manager (default: this process's).
+   * A lab passes its member mark here, so `weft lab down` finds them without the lab's record.
+   */
+  env?: Record<string, string>;
 }
 
 /** What a started control plane is: kept in the lab's record, enough to stop or restart it. */
@@ -107,6 +112,8 @@ export interface KubeControlPlaneRecord {
   pids: { etcd: number; apiserver: number; controllerManager?: number };
   /** The API server's argv, to start it again (tests restart it under watches). */
   apiserverArgv: string[];
+  /** The spec's environment, for the API server when it is started again. */
+  env?: Record<string, string>;
   serviceAccountKey: string;
 }
 
@@ -316,12 +323,14 @@ export async function startKubeControlPlane(spec: KubeControlPlaneSpec): Promise
     pids: { etcd: 0, apiserver: 0 },
     apiserverArgv,
     serviceAccountKey: f.saKey,
+    ...(spec.env ? { env: spec.env } : {}),
   };
   try {
     const etcdLog = join(spec.logDir, 'kube-etcd.log');
     rec.pids.etcd = spawnDetached({
       argv: etcdArgv(spec.dir, etcdPort, etcdPeerPort),
       logFile: etcdLog,
+      ...(spec.env ? { env: spec.env } : {}),
       context: 'start the control plane etcd',
     });
     rec.pids.apiserver = startApiServer(rec);
@@ -349,6 +358,7 @@ export async function startKubeControlPlane(spec: KubeControlPlaneSpec): Promise
           '--profiling=false',
         ],
         logFile: cmLog,
+        ...(spec.env ? { env: spec.env } : {}),
         context: 'start kube-controller-manager',
       });
     }
@@ -364,6 +374,7 @@ export function startApiServer(rec: KubeControlPlaneRecord): number {
   const pid = spawnDetached({
     argv: rec.apiserverArgv,
     logFile: join(rec.logDir, 'kube-apiserver.log'),
+    ...(rec.env ? { env: rec.env } : {}),
     context: 'start kube-apiserver',
   });
   rec.pids.apiserver = pid;

@@ -191,6 +191,69 @@ async function serviceAccountToken(client: KubeClient, namespace: string, name: 
 }
 
 /**
+ * Writes node `node`'s credentials: its kubelet's client certificate (system:node:NAME, group
+ * system:nodes) and kubeconfig, its agent's kubeconfig (the weft ServiceAccount's token), and a
+ * kubeconfig for each peer it runs (that peer's ServiceAccount token).
+ */
+async function writeNodeCredentials(
+  exec: Exec,
+  controlPlane: KubeControlPlaneRecord,
+  labDir: string,
+  nodeUrl: string,
+  node: string,
+  tokens: { agent: string; peers: ReadonlyMap<PeerIdentity, string> },
+): Promise<void> {
+  const files = nodeKubeconfigs(labDir, node);
+  const nodeDir = join(labKubeDir(labDir), 'nodes', node);
+  mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+  const cert = join(nodeDir, 'kubelet.pem');
+  const key = join(nodeDir, 'kubelet-key.pem');
+  const ca = { cert: controlPlane.caFile, key: join(labKubeDir(labDir), 'pki', 'ca-key.pem') };
+  await makeLeaf(exec, ca, { cert, key, cn: `system:node:${node}`, orgs: ['system:nodes'], usage: 'clientAuth' });
+  writeKubeconfig(files.kubelet, {
+    server: nodeUrl,
+    caFile: controlPlane.caFile,
+    certFile: cert,
+    keyFile: key,
+    user: `system:node:${node}`,
+  });
+  writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token: tokens.agent, user: 'weft' });
+  for (const [peer, token] of tokens.peers)
+    writeKubeconfig(files[peer], {
+      server: nodeUrl,
+      caFile: controlPlane.caFile,
+      token,
+      user: PEER_IDENTITIES[peer].name,
+    });
+}
+
+/**
+ * A node joining a running `--api kube` lab (`weft lab add-node`): its credentials, as lab up
+ * writes them for the first nodes; `kubeProxy` when the lab's Services are kube-proxy's. Its
+ * kubelet (the pod runner) then registers the Node, and the controller manager gives it a podCIDR.
+ */
+export async function labApiAddNode(
+  exec: Exec,
+  api: LabApiRecord,
+  labDir: string,
+  node: string,
+  opts: { kubeProxy: boolean },
+): Promise<void> {
+  const client = new KubeClient(await loadKubeconfig(api.adminKubeconfig));
+  try {
+    const peers = new Map<PeerIdentity, string>();
+    if (opts.kubeProxy) {
+      const id = PEER_IDENTITIES.kubeProxy;
+      peers.set('kubeProxy', await serviceAccountToken(client, id.namespace, id.name));
+    }
+    const agent = await serviceAccountToken(client, 'kube-system', 'weft');
+    await writeNodeCredentials(exec, api.controlPlane, labDir, api.nodeUrl, node, { agent, peers });
+  } finally {
+    client.close();
+  }
+}
+
+/**
  * Starts the lab's API (control plane, relay, identities) and returns what lab.json keeps. On a
  * failure everything it started is stopped again.
  */
@@ -213,6 +276,7 @@ export async function labApiUp(
     clusterCidr: spec.network,
     nodeCidrMaskSize: 24,
     serverIps: [UNDERLAY_GATEWAY],
+    env: deps.env,
   });
   let gatewayPid: number | undefined;
   try {
@@ -254,37 +318,11 @@ export async function labApiUp(
         await createIdentity(client, id.file);
         peerTokens.set(peer, await serviceAccountToken(client, id.namespace, id.name));
       }
-      const ca = { cert: controlPlane.caFile, key: join(dir, 'pki', 'ca-key.pem') };
-      for (const node of nodes) {
-        const files = nodeKubeconfigs(labDir, node);
-        const nodeDir = join(dir, 'nodes', node);
-        mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
-        const cert = join(nodeDir, 'kubelet.pem');
-        const key = join(nodeDir, 'kubelet-key.pem');
-        await makeLeaf(deps.exec, ca, {
-          cert,
-          key,
-          cn: `system:node:${node}`,
-          orgs: ['system:nodes'],
-          usage: 'clientAuth',
+      for (const node of nodes)
+        await writeNodeCredentials(deps.exec, controlPlane, labDir, nodeUrl, node, {
+          agent: token,
+          peers: new Map([...peerTokens].filter(([peer]) => peerNodes[peer]?.includes(node))),
         });
-        writeKubeconfig(files.kubelet, {
-          server: nodeUrl,
-          caFile: controlPlane.caFile,
-          certFile: cert,
-          keyFile: key,
-          user: `system:node:${node}`,
-        });
-        writeKubeconfig(files.agent, { server: nodeUrl, caFile: controlPlane.caFile, token, user: 'weft' });
-        for (const [peer, peerToken] of peerTokens)
-          if (peerNodes[peer]?.includes(node))
-            writeKubeconfig(files[peer], {
-              server: nodeUrl,
-              caFile: controlPlane.caFile,
-              token: peerToken,
-              user: PEER_IDENTITIES[peer].name,
-            });
-      }
     } finally {
       client.close();
     }

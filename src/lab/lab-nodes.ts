@@ -4,11 +4,16 @@
  * and are withdrawn when it leaves" is measured against.
  *
  * - add-node makes node n<N+1> on the segment the address plan gives it (node i on segment
- *   (i-1) mod K), starts its agent and pod runner, and waits until it is Ready.
+ *   (i-1) mod K), starts its agent and pod runner (and kube-proxy where the lab's Services are
+ *   kube-proxy's), and waits until it is Ready. With `--api kube` it first writes the node's
+ *   credentials, as lab up does; the node's kubelet registers the Node and the controller manager
+ *   gives it a podCIDR.
  * - remove-node is a machine dying, then being deleted from the cluster: its agent, pod runner
  *   and every process in its namespace (BIRD too) are killed with SIGKILL (nothing is told
  *   anything), then its lease is revoked (as deleting a Node makes Flannel's kube subnet manager
  *   drop its lease) and its namespace removed. The other nodes see the lease go and drop the peer.
+ *   With `--api kube` the Node is deleted through the API instead: the controller manager frees
+ *   its podCIDR, and the other agents drop the peer when the Node goes.
  *
  * - switch-node moves a node from the real flanneld to weft's agent (issue 18), as a cluster
  *   moves to weft one node at a time: flanneld is stopped, what of it weft cannot take over is
@@ -24,11 +29,18 @@ import { nodeSegment, nodeUnderlayAddress, segmentPrefix24, MAX_LAB_NODES } from
 import { NamedNetns } from '../adapters/netns.js';
 import { processCommandLine, signalProcess } from '../adapters/daemon.js';
 import { pidsInNetns } from '../adapters/proc.js';
-import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
-import { systemClock } from '../adapters/clock.js';
 import { openLabLeases } from './router-bird.js';
 import { LabPaths, readLabRecord, writeLabRecord } from './lab-state.js';
-import { startAgent, startRunner, withSupervisorLock, type LabDeps } from './lab.js';
+import {
+  clusterObjects,
+  runsKubeProxy,
+  startAgent,
+  startNodeKubeProxy,
+  startRunner,
+  withSupervisorLock,
+  type LabDeps,
+} from './lab.js';
+import { labApiAddNode } from './lab-kube.js';
 import { removeFlannelLeftovers } from './peer-flannel.js';
 import { readNodeStatus } from '../agent/node-status.js';
 import { Underlay } from './underlay.js';
@@ -60,6 +72,7 @@ export async function labAddNode(name: string, deps: LabDeps): Promise<string> {
       throw new Error(`node n${i}: made at ${n.ip}, the address plan says ${nodeUnderlayAddress(i, segments)}`);
     for (const d of [paths.runDir(n.name), paths.cniConfDir(n.name), paths.ipamDir(n.name)])
       mkdirSync(d, { recursive: true });
+    if (record.api) await labApiAddNode(deps.exec, record.api, paths.dir, n.name, { kubeProxy: runsKubeProxy(record) });
     const node = { name: n.name, ns: n.ns, ip: n.ip, ...(segments > 1 ? { segment: k } : {}) };
     record.nodes.push(node);
     record.spec.nodes = record.nodes.length;
@@ -67,19 +80,21 @@ export async function labAddNode(name: string, deps: LabDeps): Promise<string> {
     Object.assign(node, {
       agentPid: startAgent(paths, record, node, netns),
       runnerPid: startRunner(paths, node, netns),
+      ...(runsKubeProxy(record) ? { kubeProxyPid: startNodeKubeProxy(paths, record, node, netns) } : {}),
     });
     writeLabRecord(paths, record);
-    return n.name;
+    return { name: n.name, record };
   });
-  const objects = new SqliteObjectStore(paths.objects, systemClock);
+  // The node's kubelet registers it where the cluster is: the lab store, or the API server.
+  const objects = clusterObjects(paths, added.record);
   try {
-    await waitFor(`node ${added} to be Ready (see ${paths.logDir}/agent-${added}.log)`, 30_000, async () =>
-      (await objects.nodes()).some((n) => n.name === added && n.ready),
+    await waitFor(`node ${added.name} to be Ready (see ${paths.logDir}/agent-${added.name}.log)`, 30_000, async () =>
+      (await objects.nodes()).some((n) => n.name === added.name && n.ready),
     );
   } finally {
     await objects.close();
   }
-  return added;
+  return added.name;
 }
 
 /** Kills node `node` (SIGKILL, every process in its namespace), revokes its lease and removes its namespace. */
@@ -92,22 +107,26 @@ export async function labRemoveNode(name: string, node: string, deps: LabDeps): 
     if (!n) throw new Error(`--node: lab ${name} has no node "${node}"`);
     const netns = new NamedNetns(deps.exec);
     const pids = new Set(pidsInNetns(netns.path(n.ns)));
-    for (const pid of [n.agentPid, n.runnerPid])
+    for (const pid of [n.agentPid, n.runnerPid, n.kubeProxyPid])
       if (pid !== undefined && processCommandLine(pid)?.includes(paths.dir)) pids.add(pid);
     for (const pid of pids) signalProcess(pid, 'SIGKILL');
     await waitFor(`the processes of ${node} to end`, 5_000, async () =>
       [...pids].every((p) => processCommandLine(p) === undefined),
     );
-    const leases = await openLabLeases(paths, record);
-    try {
-      // flanneld's leases carry no node name (weft's add one): its address finds them.
-      for (const l of await leases.listLeases())
-        if (l.nodeName === node || (l.nodeName === undefined && l.publicIp === n.ip)) await leases.revoke(l.subnet);
-    } finally {
-      await leases.close();
+    // With --api kube the node's lease is its Node (podCIDR and annotations): deleting it below
+    // is the revocation.
+    if (!record.api) {
+      const leases = await openLabLeases(paths, record);
+      try {
+        // flanneld's leases carry no node name (weft's add one): its address finds them.
+        for (const l of await leases.listLeases())
+          if (l.nodeName === node || (l.nodeName === undefined && l.publicIp === n.ip)) await leases.revoke(l.subnet);
+      } finally {
+        await leases.close();
+      }
     }
     await netns.delete(n.ns);
-    const objects = new SqliteObjectStore(paths.objects, systemClock);
+    const objects = clusterObjects(paths, record);
     try {
       await objects.removeNode(node);
     } finally {

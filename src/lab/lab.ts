@@ -68,7 +68,7 @@ import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
 import { KubeObjectStore } from '../adapters/object-store-kube.js';
 import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
-import { pidsInNetns } from '../adapters/proc.js';
+import { pidsInNetns, pidsWithEnvironEntry } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { FlockLocker } from '../adapters/file-lock.js';
@@ -161,8 +161,21 @@ function processEnv(paths: LabPaths): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     WEFT_LOCK_DIR: paths.lockDir,
+    ...labMemberEnv(paths),
     ...(backoff ? { WEFT_LAB_BACKOFF_MS: backoff } : {}),
   };
+}
+
+/**
+ * The mark every process a lab starts carries in its environment (and passes to its children): how
+ * `lab down` finds the lab's processes in the root namespace when lab.json cannot name them.
+ */
+const LAB_MEMBER_VAR = 'WEFT_LAB_MEMBER';
+function labMemberEnv(paths: LabPaths): Record<string, string> {
+  return { [LAB_MEMBER_VAR]: paths.nsPrefix };
+}
+function labMemberEntry(paths: LabPaths): string {
+  return `${LAB_MEMBER_VAR}=${paths.nsPrefix}`;
 }
 
 /** Starts the node's `weft agent` (or its peer daemon, flanneld: ./peer-flannel.ts) inside its namespace; returns its PID. */
@@ -218,8 +231,13 @@ export function startRunner(paths: LabPaths, n: LabNodeRecord, netns: NamedNetns
 }
 
 /** Whether node `n` runs the real kube-proxy (`--services kube-proxy`: every node does). */
-function runsKubeProxy(record: LabRecord): boolean {
+export function runsKubeProxy(record: LabRecord): boolean {
   return record.spec.services === 'kube-proxy';
+}
+
+/** Starts node `n`'s kube-proxy (`--services kube-proxy` labs), with the lab's environment; its PID. */
+export function startNodeKubeProxy(paths: LabPaths, record: LabRecord, n: LabNodeRecord, netns: NamedNetns): number {
+  return startKubeProxy(paths, record, n, netns, processEnv(paths));
 }
 
 /** Whether the agent or runner at `pid` is still this lab's (a dead one's PID may be reused). */
@@ -267,7 +285,7 @@ export async function superviseOnce(name: string, deps: LabDeps): Promise<string
         restarted.push(`pod runner ${n.name}`);
       }
       if (runsKubeProxy(record) && !isAgent(paths, n.kubeProxyPid)) {
-        n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
+        n.kubeProxyPid = startNodeKubeProxy(paths, record, n, netns);
         restarted.push(`kube-proxy ${n.name}`);
       }
     }
@@ -582,7 +600,11 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
                 target,
               ],
               logFile: `${paths.logDir}/gateway-${port}.log`,
-              env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', WEFT_LAB_ROOT: deps.root },
+              env: {
+                PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+                WEFT_LAB_ROOT: deps.root,
+                ...labMemberEnv(paths),
+              },
               context: `start the store gateway on port ${port}`,
             }),
           );
@@ -691,7 +713,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
     for (const n of record.nodes) {
       if (!waitsForPodCidr(n)) n.agentPid = startAgent(paths, record, n, netns);
       n.runnerPid = startRunner(paths, n, netns);
-      if (runsKubeProxy(record)) n.kubeProxyPid = startKubeProxy(paths, record, n, netns, processEnv(paths));
+      if (runsKubeProxy(record)) n.kubeProxyPid = startNodeKubeProxy(paths, record, n, netns);
     }
     writeLabRecord(paths, record);
     if (runsKubeProxy(record))
@@ -758,7 +780,7 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
 }
 
 /** The cluster's objects as the lab's user sees them: the lab store, or (`--api kube`) the API server as admin. */
-function clusterObjects(paths: LabPaths, record: LabRecord): ObjectStore {
+export function clusterObjects(paths: LabPaths, record: LabRecord): ObjectStore {
   return record.api
     ? new KubeObjectStore(loadKubeconfig(record.api.adminKubeconfig).then((c) => new KubeClient(c)))
     : new SqliteObjectStore(paths.objects, systemClock);
@@ -878,6 +900,10 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     if (cmd && (cmd.includes(paths.dir) || cmd.includes(`--lab ${name} `) || cmd.includes(paths.nsPrefix)))
       pids.add(pid);
   }
+  // Processes outside the lab's namespaces that lab.json no longer names (a torn record, or `lab
+  // down` run without the WEFT_LAB_ROOT the lab was made under: the control plane of `--api kube`,
+  // the relays) carry the lab's member mark in their environment.
+  for (const pid of pidsWithEnvironEntry(labMemberEntry(paths))) if (pid !== process.pid) pids.add(pid);
   for (const pid of pids) signalProcess(pid, 'SIGTERM');
   const end = Date.now() + 3_000;
   while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end)
