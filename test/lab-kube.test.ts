@@ -245,7 +245,9 @@ describe('lab with a real Kubernetes API (--api kube)', { skip: missing, concurr
     };
     for (const p of apiPids) assert.equal(running(p), false, `process ${p} has ended`);
     assert.deepEqual(
-      sh(['ip', 'netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(lab.prefix)),
+      sh(['ip', 'netns', 'list'])
+        .stdout.split('\n')
+        .filter((l) => l.startsWith(lab.prefix)),
       [],
       "the lab's namespaces are gone",
     );
