@@ -1,14 +1,15 @@
 /**
  * NftSession (one long-lived `nft -i` per agent) against the real kernel, in a namespace of its
  * own (prefix weft-nfts-): transactions land in order and atomically, errors are reported with
- * nft's own words and change nothing, big transactions take the `nft -f` path, and a dead
- * session is replaced.
+ * nft's own words and change nothing, big transactions take the `nft -f` path, listings through
+ * the session equal `nft -j list table`'s, and a dead session is replaced.
  */
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeExec } from '../src/adapters/exec.js';
 import { NftSession } from '../src/adapters/nft-session.js';
+import { NftCommand } from '../src/adapters/nft.js';
 import type { Part, SetObj } from '../src/core/nft/model.js';
 import { NftTx } from '../src/core/nft/tx.js';
 import { Netns, mustInNs } from './support/netns.js';
@@ -70,6 +71,24 @@ describe('NftSession (nft -i)', () => {
     const ips = Array.from({ length: 6000 }, (_, i) => `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
     await session.apply(replaceWith(...ips), 'big');
     assert.equal(elements().length, 6000);
+  });
+
+  test("listings through the session are nft -j list table's, interleaved with transactions; a missing table is undefined", async () => {
+    const command = new NftCommand(new NodeExec(), fx.path(ns));
+    for (let i = 1; i <= 20; i++) {
+      const [, listed] = await Promise.all([
+        session.apply(replaceWith(`10.0.5.${i}`), `tx ${i}`),
+        session.listTable('inet', 'sess'),
+      ]);
+      const elems = (listed as Array<{ set?: { elem?: string[] } }>).find((o) => o.set)?.set?.elem;
+      assert.deepEqual(elems, [`10.0.5.${i}`], 'queued after the transaction sent before it');
+    }
+    assert.deepEqual(await session.listTable('inet', 'sess'), await command.listTable('inet', 'sess'));
+    assert.equal(await session.listTable('inet', 'nope'), undefined);
+    assert.equal(await session.listTable('bridge', 'nope'), undefined);
+    await assert.rejects(session.listTable('nofamily', 'x'), /list table nofamily x: nft: /);
+    await session.apply(replaceWith('10.0.5.99'), 'after the failed listings');
+    assert.deepEqual(elements(), ['10.0.5.99']);
   });
 
   test('a killed nft -i is replaced by the next transaction', async () => {

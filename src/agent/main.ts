@@ -348,10 +348,11 @@ function agentControllers(
     clock,
     open: async () => {
       const ipSession = new IpSession();
+      const nft = new NftSession(exec);
       const server = await startCniServer({
         socketPath: cniSocketPath(opts.runDir),
         run: async (t, e, s) => {
-          const r = await runInProcess(t, e, s, { ipSession });
+          const r = await runInProcess(t, e, s, { ipSession, nft });
           // Calico's and Cilium's way: an ADD returns once the pod's policy is in the kernel.
           const pod = r.exitCode === 0 && e.CNI_COMMAND === 'ADD' ? addedPod(e.CNI_ARGS, r.stdout) : undefined;
           if (pod && policy) {
@@ -371,6 +372,7 @@ function agentControllers(
         close: async () => {
           await server.close();
           ipSession.close();
+          nft.close();
         },
       };
     },

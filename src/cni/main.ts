@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { NodeExec } from '../adapters/exec.js';
 import { FlockLocker } from '../adapters/file-lock.js';
 import { NftCommand } from '../adapters/nft.js';
+import type { Nft } from '../ports/nft.js';
 import type { IpSession } from '../adapters/ip-session.js';
 import { DEFAULT_LOCK_DIR } from '../core/names.js';
 import { Delegator } from './delegate.js';
@@ -50,6 +51,8 @@ export const CNI_BUNDLE = HERE.endsWith('/bundle/cni.mjs')
 /** What a long-lived host process (the agent's CNI socket) shares between the calls it runs. */
 export interface SharedDeps {
   ipSession?: IpSession;
+  /** One long-lived `nft -j -i` (src/adapters/nft-session.ts) for the pod guard's and masquerade's nftables. */
+  nft?: Nft;
 }
 
 /** Runs a weft plugin type in this process through the same dispatcher its executable uses. */
@@ -77,7 +80,7 @@ export function realDeps(env: Record<string, string | undefined>, shared: Shared
   return {
     exec,
     locker: new FlockLocker(),
-    nft: new NftCommand(exec),
+    nft: shared.nft ?? new NftCommand(exec),
     delegator: new Delegator(exec, { entry: CNI_BUNDLE, run: (t, e, s) => runInProcess(t, e, s, shared) }),
     lockDir: env.WEFT_LOCK_DIR || DEFAULT_LOCK_DIR,
     log: (line) => process.stderr.write(`${line}\n`),
