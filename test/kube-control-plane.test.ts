@@ -22,6 +22,7 @@ import { findKubeBinaries, KUBE_VERSION } from '../src/lab/kube-control-plane.js
 const missing = kubeMissing();
 const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'weft.yaml');
 const DEPLOY_DNS = join(import.meta.dirname, '..', '..', 'deploy', 'weft-dns.yaml');
+const DEPLOY_INGRESS = join(import.meta.dirname, '..', '..', 'deploy', 'weft-ingress.yaml');
 const AGENT = 'system:serviceaccount:kube-system:weft';
 
 describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)', { skip: missing }, () => {
@@ -155,6 +156,38 @@ describe('Kubernetes control plane (etcd, kube-apiserver, kube-controller-manage
       ['update', 'services'],
       ['create', 'endpointslices.discovery.k8s.io'],
       ['list', 'networkpolicies.networking.k8s.io'],
+    ])
+      assert.equal(can(verb!, resource!), 'no', `${verb} ${resource}`);
+  });
+
+  test('deploy/weft-ingress.yaml: accepted whole (dry-run=server); its ServiceAccount may read what weft ingress renders and write Ingress status, nothing else', () => {
+    acceptedWhole(DEPLOY_INGRESS, [
+      'serviceaccount/weft-ingress',
+      'clusterrole.rbac.authorization.k8s.io/weft-ingress',
+      'clusterrolebinding.rbac.authorization.k8s.io/weft-ingress',
+    ]);
+    must(['apply', '-f', DEPLOY_INGRESS]);
+    const ingress = 'system:serviceaccount:kube-system:weft-ingress';
+    const can = (verb: string, resource: string, sub?: string) =>
+      kubectl(['auth', 'can-i', verb, resource, ...(sub ? ['--subresource', sub] : []), '--as', ingress]).stdout.trim();
+    for (const verb of ['list', 'watch'])
+      for (const resource of [
+        'services',
+        'secrets',
+        'endpointslices.discovery.k8s.io',
+        'ingresses.networking.k8s.io',
+        'ingressclasses.networking.k8s.io',
+      ])
+        assert.equal(can(verb, resource), 'yes', `${verb} ${resource}`);
+    assert.equal(can('get', 'ingresses.networking.k8s.io'), 'yes');
+    assert.equal(can('update', 'ingresses.networking.k8s.io', 'status'), 'yes');
+    for (const [verb, resource] of [
+      ['update', 'ingresses.networking.k8s.io'],
+      ['get', 'secrets'],
+      ['list', 'pods'],
+      ['list', 'nodes'],
+      ['update', 'services'],
+      ['create', 'ingresses.networking.k8s.io'],
     ])
       assert.equal(can(verb!, resource!), 'no', `${verb} ${resource}`);
   });

@@ -7,12 +7,15 @@ import { NodeExec, spawnChild } from '../adapters/exec.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { openCluster, parseClusterSpec } from '../agent/open-cluster.js';
 import { HttpNginxBalancer } from '../adapters/nginx-balancer-http.js';
-import { IngressController, INGRESS_KINDS } from '../ingress/controller.js';
+import { IngressController, INGRESS_KINDS, storeStatusWriter } from '../ingress/controller.js';
+import { kubeIngressStatusWriter } from '../adapters/ingress-status-kube.js';
+import { lazyKubeClient } from '../adapters/kube-api.js';
 import { startHttpEcho } from '../lab/http-echo.js';
 import { INGRESS_CONTROLLER } from '../core/lab/ingress-controller.js';
 
 interface IngressCliOptions {
   cluster?: string;
+  kubeconfig?: string;
   objectsFile?: string;
   workDir?: string;
   controller: string;
@@ -38,7 +41,11 @@ export function registerIngress(program: Command): void {
     .description(
       "the ingress controller: renders nginx.conf from the Ingresses of its IngressClass, checks it with nginx -t and reloads nginx (its child) when it changed; endpoint changes go to nginx's Lua balancer without a reload",
     )
-    .option('--cluster <source>', 'the cluster to follow (sqlite:PATH)')
+    .option('--cluster <source>', 'the cluster to follow: sqlite:PATH, or kube (the Kubernetes API)')
+    .option(
+      '--kubeconfig <path>',
+      'with --cluster kube: the kubeconfig to read the API with (default: in-cluster config)',
+    )
     .option('--objects-file <path>', "a weft lab's object store (the same as --cluster sqlite:PATH)")
     .option('--work-dir <dir>', "nginx's prefix: configuration, pid file, temp directories and certificates")
     .option('--controller <name>', 'serve the IngressClasses with this spec.controller', INGRESS_CONTROLLER)
@@ -60,7 +67,10 @@ export function registerIngress(program: Command): void {
     .option('--write-status', 'write Ingress status (one replica does)', false)
     .action(async (opts: IngressCliOptions) => {
       const spec = opts.cluster ?? (opts.objectsFile ? `sqlite:${opts.objectsFile}` : undefined);
-      if (!spec) throw new Error('--cluster sqlite:PATH (or --objects-file PATH) is required');
+      if (!spec) throw new Error('--cluster sqlite:PATH or kube (or --objects-file PATH) is required');
+      const parsed = parseClusterSpec(spec);
+      if (opts.kubeconfig !== undefined && parsed.kind !== 'kube')
+        throw new Error(`--kubeconfig: only with --cluster kube (the cluster here is "${spec}")`);
       if (!opts.workDir) throw new Error('--work-dir is required');
       if (opts.publishService !== undefined && !/^[a-z0-9-]+\/[a-z0-9-]+$/.test(opts.publishService))
         throw new Error(`--publish-service "${opts.publishService}": expected NAMESPACE/NAME`);
@@ -75,16 +85,16 @@ export function registerIngress(program: Command): void {
       };
       const log = new JsonLogger((l) => process.stderr.write(l), { component: 'ingress' });
       const clock = systemClock;
-      const cluster = openCluster(spec, INGRESS_KINDS, { clock, log });
-      const parsed = parseClusterSpec(spec);
-      if (opts.writeStatus && parsed.kind !== 'sqlite')
-        throw new Error(`--write-status: only with --cluster sqlite:PATH (got ${spec})`);
+      // --cluster kube: a kubeconfig that cannot be read is reported by the cache and tried again.
+      const kube = lazyKubeClient(opts.kubeconfig, process.env, { userAgent: 'weft-ingress' });
+      const cluster = openCluster(spec, INGRESS_KINDS, { clock, log, kube });
       const store =
         opts.writeStatus && parsed.kind === 'sqlite' ? new SqliteObjectStore(parsed.path, clock) : undefined;
+      const status = !opts.writeStatus ? undefined : store ? storeStatusWriter(store) : kubeIngressStatusWriter(kube);
       await cluster.cache.start();
       const controller = new IngressController({
         cache: cluster.cache,
-        ...(store ? { store } : {}),
+        ...(status ? { status } : {}),
         controller: opts.controller,
         ...(opts.publishService ? { publishService: opts.publishService } : {}),
         workDir: opts.workDir,

@@ -22,7 +22,7 @@ import type { Child, ChildRequest, Exec, ExecRequest, ExecResult } from '../port
 import type { NginxBalancer } from '../ports/nginx-balancer.js';
 import type { EndpointLists } from '../core/ingress/nginx-lua.js';
 import { ClusterCache } from '../agent/cluster-cache.js';
-import { IngressController, INGRESS_KINDS } from './controller.js';
+import { IngressController, INGRESS_KINDS, storeStatusWriter } from './controller.js';
 
 class FakeNginx implements Exec {
   checks = 0;
@@ -126,7 +126,7 @@ test('ingress controller: refused Ingresses fall back (left out, or their last a
   await cache.start();
   const ctl = new IngressController({
     cache,
-    store,
+    status: storeStatusWriter(store),
     controller: 'weft.dev/ingress',
     publishService: 'ingress-weft/lb',
     workDir: dir,

@@ -43,10 +43,34 @@ import type { Logger } from '../ports/logger.js';
 
 export const INGRESS_KINDS: readonly K8sKind[] = ['Ingress', 'IngressClass', 'Service', 'EndpointSlice', 'Secret'];
 
+/**
+ * Writes (or, with undefined, removes) an Ingress's status where the cluster keeps it; false when
+ * the Ingress changed since `ing` was read (a user's change in between: the change wakes the
+ * controller, whose next sync writes the status again).
+ */
+export type IngressStatusWriter = (ing: Ingress, status: Ingress['status'] | undefined) => Promise<boolean>;
+
+/** An IngressStatusWriter over an object store (the lab's): a commit at the revision the Ingress was read at. */
+export function storeStatusWriter(store: ObjectStore): IngressStatusWriter {
+  return async (ing, status) => {
+    try {
+      const rev = await store.revision();
+      const stored = await store.get({ kind: 'Ingress', namespace: ing.metadata.namespace, name: ing.metadata.name });
+      if (stored?.object.kind !== 'Ingress') return true; // deleted meanwhile: nothing to write
+      const { status: _old, ...rest } = stored.object;
+      await store.commit({ put: [status === undefined ? rest : { ...rest, status }], delete: [] }, rev);
+      return true;
+    } catch (err) {
+      if (err instanceof RevisionConflictError) return false;
+      throw err;
+    }
+  };
+}
+
 export interface IngressControllerOptions {
   cache: ClusterCache;
   /** Where status is written; undefined: this replica writes none. */
-  store?: ObjectStore;
+  status?: IngressStatusWriter;
   /** spec.controller of the IngressClasses served. */
   controller: string;
   /** The LoadBalancer Service in front of the controller ("ns/name"), whose addresses go in status. */
@@ -356,8 +380,8 @@ export class IngressController {
   }
 
   private async writeStatuses(served: readonly Ingress[]): Promise<void> {
-    const store = this.o.store;
-    if (!store) return;
+    const write = this.o.status;
+    if (!write) return;
     const publish = this.o.publishService?.split('/');
     const svc = publish ? this.o.cache.service(publish[0]!, publish[1]!)?.object : undefined;
     const addresses = (svc?.status?.loadBalancer.ingress ?? []).map((i) => i.ip);
@@ -378,28 +402,18 @@ export class IngressController {
             ? { kind: 'incomplete', messages: problems.get(ref)! }
             : { kind: 'configured' };
       const want = desiredIngressStatus(ing.status, addresses, verdict, now);
-      if (canonicalJsonText(want) !== canonicalJsonText(ing.status ?? null)) await this.putStatus(store, ing, want);
+      if (canonicalJsonText(want) !== canonicalJsonText(ing.status ?? null)) await this.putStatus(write, ing, want);
     }
     // An Ingress this controller no longer serves (its class changed or went away) loses the
     // status it wrote (recognized by weft's Configured condition), as ingress-nginx removes its address.
     const servedRefs = new Set(served.map(ingressRef));
     for (const { object: ing } of this.o.cache.list('Ingress'))
       if (!servedRefs.has(ingressRef(ing)) && ing.status?.conditions?.some((c) => c.type === 'Configured'))
-        await this.putStatus(store, ing, undefined);
+        await this.putStatus(write, ing, undefined);
   }
 
-  private async putStatus(store: ObjectStore, ing: Ingress, status: Ingress['status']): Promise<void> {
-    try {
-      const rev = await store.revision();
-      const stored = await store.get({ kind: 'Ingress', namespace: ing.metadata.namespace, name: ing.metadata.name });
-      if (stored?.object.kind !== 'Ingress') return;
-      const { status: _old, ...rest } = stored.object;
-      await store.commit({ put: [status === undefined ? rest : { ...rest, status }], delete: [] }, rev);
-    } catch (err) {
-      // A user's change in between: the next sync (that change wakes it) writes the status again.
-      if (!(err instanceof RevisionConflictError)) throw err;
-      this.dirty = true;
-    }
+  private async putStatus(write: IngressStatusWriter, ing: Ingress, status: Ingress['status']): Promise<void> {
+    if (!(await write(ing, status))) this.dirty = true;
   }
 }
 

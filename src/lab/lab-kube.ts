@@ -43,6 +43,7 @@ export const LAB_API_PORT = 6443;
 const DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft.yaml', import.meta.url));
 /** The cluster DNS's deployment (its ServiceAccount and role: the lab's `weft dns` pods run as it). */
 const DNS_DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft-dns.yaml', import.meta.url));
+const INGRESS_DEPLOY_FILE = fileURLToPath(new URL('../../../deploy/weft-ingress.yaml', import.meta.url));
 /** The peers' identities (deploy/peers/): their file and ServiceAccount. */
 const PEER_IDENTITIES = {
   flanneld: {
@@ -72,6 +73,8 @@ export interface LabApiRecord {
    * nodes' URL (a lab pod has no ServiceAccount volume, so it is handed this file instead).
    */
   dnsKubeconfig?: string;
+  /** The ingress pods' kubeconfig (deploy/weft-ingress.yaml's ServiceAccount), with --ingress-replicas. */
+  ingressKubeconfig?: string;
 }
 
 export interface LabApiDeps {
@@ -300,6 +303,7 @@ export async function labApiUp(
     const nodeUrl = `https://${UNDERLAY_GATEWAY}:${LAB_API_PORT}`;
     const client = new KubeClient(await loadKubeconfig(controlPlane.adminKubeconfig));
     const dnsKubeconfig = join(dir, 'dns.kubeconfig');
+    const ingressKubeconfig = (spec.ingress?.replicas ?? 0) > 0 ? join(dir, 'ingress.kubeconfig') : undefined;
     try {
       await waitForDefaultServiceAccounts(client);
       await createIdentity(client, DEPLOY_FILE);
@@ -311,6 +315,15 @@ export async function labApiUp(
         token: await serviceAccountToken(client, 'kube-system', 'weft-dns'),
         user: 'weft-dns',
       });
+      if (ingressKubeconfig) {
+        await createIdentity(client, INGRESS_DEPLOY_FILE);
+        writeKubeconfig(ingressKubeconfig, {
+          server: nodeUrl,
+          caFile: controlPlane.caFile,
+          token: await serviceAccountToken(client, 'kube-system', 'weft-ingress'),
+          user: 'weft-ingress',
+        });
+      }
       const peerTokens = new Map<PeerIdentity, string>();
       for (const [peer, on] of Object.entries(peerNodes) as Array<[PeerIdentity, readonly string[]]>) {
         if (on.length === 0) continue;
@@ -329,7 +342,14 @@ export async function labApiUp(
     deps.say(
       `api: kube-apiserver ${controlPlane.url} (nodes: ${nodeUrl}); export KUBECONFIG=${controlPlane.adminKubeconfig}`,
     );
-    return { controlPlane, gatewayPid, nodeUrl, adminKubeconfig: controlPlane.adminKubeconfig, dnsKubeconfig };
+    return {
+      controlPlane,
+      gatewayPid,
+      nodeUrl,
+      adminKubeconfig: controlPlane.adminKubeconfig,
+      dnsKubeconfig,
+      ...(ingressKubeconfig ? { ingressKubeconfig } : {}),
+    };
   } catch (err) {
     await stopKubeControlPlane(controlPlane);
     if (gatewayPid !== undefined) signalProcess(gatewayPid, 'SIGTERM');

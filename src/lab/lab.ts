@@ -653,9 +653,8 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
       });
       // Cluster DNS and the ingress controller, stored through the same parser and plan as
       // `weft apply` (their pods start with the nodes). With --api kube they go to the API server
-      // (the DNS pods then read the cluster from it, as deploy/weft-dns.yaml's ServiceAccount);
-      // the ingress controller still reads the lab store, so it is not deployed there
-      // (--ingress-replicas is refused with --api kube).
+      // and their pods read the cluster from it, as deploy/weft-dns.yaml's and
+      // deploy/weft-ingress.yaml's ServiceAccounts.
       const system = { spec, nodes: record.nodes.map((n) => n.name), weft: [process.execPath, CLI_PATH] };
       const dnsKubeconfig = record.api?.dnsKubeconfig;
       const dns = clusterDnsManifest({
@@ -670,13 +669,16 @@ export async function labUp(spec: LabSpec, deps: LabDeps): Promise<LabRecord> {
             }
           : {}),
       });
+      const ingressKubeconfig = record.api?.ingressKubeconfig;
+      const ingress = ingressControllerManifest({
+        ...system,
+        cluster: ingressKubeconfig ? { kubeconfig: ingressKubeconfig } : { objectsFile: paths.objects },
+        workRoot: join(paths.dir, 'ingress'),
+      });
       if (record.api) {
-        if (dns !== '') await applyThroughApi(deps, spec.name, dns);
+        for (const manifest of [dns, ingress]) if (manifest !== '') await applyThroughApi(deps, spec.name, manifest);
       } else
-        for (const manifest of [
-          dns,
-          ingressControllerManifest({ ...system, objectsFile: paths.objects, workRoot: join(paths.dir, 'ingress') }),
-        ]) {
+        for (const manifest of [dns, ingress]) {
           if (manifest === '') continue;
           const puts = planApply(
             await objects.list(),

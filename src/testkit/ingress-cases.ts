@@ -172,6 +172,8 @@ export function echoPod(
       containers: [
         {
           name: 'http',
+          // What a cluster would pull; the lab's kubelet runs the command (the API server requires an image).
+          image: 'localhost/weft:0.1.0',
           command: [...weft, 'echo-http', '--listen', '0.0.0.0:8080'],
           ports: [{ name: 'http', containerPort: 8080 }],
           readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },

@@ -3,7 +3,8 @@
  * ingress-weft, the IngressClass `weft` (controller weft.dev/ingress, annotated as the cluster's
  * default so an Ingress without a class gets it), the LoadBalancer Service ingress-weft/ingress-weft
  * (80 http, 443 https) and `replicas` pods labelled app.kubernetes.io/name=ingress-weft running
- * `weft ingress` (nginx as its child) over the lab's object store, spread over the nodes (replica
+ * `weft ingress` (nginx as its child) over the lab's object store (with `--api kube`: over the API
+ * server, as deploy/weft-ingress.yaml's ServiceAccount), spread over the nodes (replica
  * i on node i mod N), Ready once nginx answers /healthz.
  *
  * externalTrafficPolicy Local, as ingress-nginx recommends: the load balancer sends traffic only to
@@ -33,7 +34,8 @@ export function ingressControllerManifest(o: {
   nodes: readonly string[];
   /** The argv that starts weft's CLI (node and the CLI's path). */
   weft: readonly string[];
-  objectsFile: string;
+  /** The lab store the pods read, or (`--api kube`) the kubeconfig they read the API server with. */
+  cluster: { objectsFile: string } | { kubeconfig: string };
   /** Each pod's nginx files go in WORK_ROOT/<pod name>. */
   workRoot: string;
 }): string {
@@ -74,11 +76,15 @@ export function ingressControllerManifest(o: {
         containers: [
           {
             name: 'controller',
+            // The image a cluster would run (deploy/Containerfile); the lab's kubelet runs the
+            // host's weft, and the API server requires an image.
+            image: 'localhost/weft:0.1.0',
             command: [
               ...o.weft,
               'ingress',
-              '--objects-file',
-              o.objectsFile,
+              ...('kubeconfig' in o.cluster
+                ? ['--cluster', 'kube', '--kubeconfig', o.cluster.kubeconfig]
+                : ['--objects-file', o.cluster.objectsFile]),
               '--work-dir',
               `${o.workRoot}/${name}`,
               '--publish-service',

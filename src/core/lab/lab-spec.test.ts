@@ -332,14 +332,11 @@ test('--no-flow-log and --flow-log-capacity: recorded when set; a bad capacity r
     );
 });
 
-test('--api kube is recorded; the embedded API is the default and not recorded; no ingress controller with it yet', () => {
+test('--api kube is recorded, with an ingress controller too; the embedded API is the default and not recorded', () => {
   assert.equal(parseLabUpOptions({ api: 'kube' }).api, 'kube');
   assert.equal('api' in parseLabUpOptions({}), false);
   assert.equal('api' in parseLabUpOptions({ api: 'embedded' }), false);
-  assert.throws(
-    () => parseLabUpOptions({ api: 'kube', ingressReplicas: '1' }),
-    /^LabSpecError: --ingress-replicas: not with --api kube yet/,
-  );
+  assert.deepEqual(parseLabUpOptions({ api: 'kube', ingressReplicas: '1' }).ingress, { replicas: 1 });
 });
 
 test('--ingress-replicas: absent or 0 records nothing; 1-10 records the pods; anything else is refused', () => {

@@ -330,10 +330,6 @@ export function parseLabUpOptions(o: LabUpOptions): LabSpec {
     throw new LabSpecError(
       `--store: "${o.store}" cannot be combined with --api kube (the cluster's objects and node subnets are then the API server's, in its own etcd)`,
     );
-  if (api === 'kube' && Number(o.ingressReplicas ?? 0) > 0)
-    throw new LabSpecError(
-      '--ingress-replicas: not with --api kube yet (the ingress controller reads the lab store, not the API server)',
-    );
   if (services !== 'weft' && services !== 'kube-proxy')
     throw new LabSpecError(
       `--services: "${services}" must be weft (weft's agents program Services) or kube-proxy (the real kube-proxy does, in nftables mode)`,
