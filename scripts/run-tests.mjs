@@ -5,7 +5,8 @@
 //
 // The kernel tests (dist/test/*.test.js) spend most of their time waiting on the kernel, daemons and
 // convergence, not on the CPU, so they run as separate jobs, WEFT_TEST_JOBS at a time (default 2),
-// longest first (the durations of the last full run, scripts/test-durations.json), while the unit
+// longest first (the durations of a full run, scripts/test-durations.json, copied from the
+// dist/test-durations.json a run writes), while the unit
 // tests run as one more job. Tests of different files can share a machine: each file's namespaces,
 // labs and ports are its own (see test/support/netns.ts and test/support/lab.ts). Each job's output
 // is printed whole when it ends, so the log reads file by file; a summary and the durations

@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { inNs, ipJson, listNetns, requireRoot, sh } from './support/netns.js';
 import { CLI, TestLab } from './support/lab.js';
 import { waitFor } from './support/cluster.js';
-import { probeBoth, surprises } from './support/lab-matrix.js';
+import { assertAllConnected, probeBoth, surprises } from './support/lab-matrix.js';
 import { flanneldMissing } from '../src/lab/peer-flannel.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
 import { kubeMissing } from './support/kube.js';
@@ -216,7 +216,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
     test('every pod reaches every pod across weft and flanneld nodes (80/TCP, 81/UDP)', () => {
       const onN2 = lab.pods().filter((p) => p.spec.nodeName === 'n2');
       assert.equal(onN2.length, 3, 'the demo puts three pods on the flanneld node');
-      for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
+      assertAllConnected(lab);
     });
 
     test("the lab's supervisor restarts a flanneld that died, on its subnet", async () => {
@@ -290,7 +290,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
         30_000,
         500,
       );
-      for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol} after the switch`);
+      assertAllConnected(lab);
     });
 
     test('switch-node refuses a node that runs weft already, and an unknown node', () => {
@@ -474,7 +474,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
 
       test('every pod reaches every pod across weft and flanneld nodes (80/TCP, 81/UDP)', () => {
         assert.equal(lab.pods().filter((p) => p.spec.nodeName === 'n2').length, 3, 'three pods on the flanneld node');
-        for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol}`);
+        assertAllConnected(lab);
       });
 
       test("n2 switched from flanneld to weft's agent keeps its podCIDR, and its pods keep working", async () => {
@@ -502,7 +502,7 @@ for (const backend of ['vxlan', 'host-gw'] as const) {
           30_000,
           500,
         );
-        for (const m of probeBoth(lab)) assert.deepEqual(surprises(m), [], `${m.port}/${m.protocol} after the switch`);
+        assertAllConnected(lab);
       });
     },
   );

@@ -19,7 +19,7 @@ import { CLI, EXAMPLES, TestLab } from './support/lab.js';
 
 import { ALL, nsOf, policy, PORTS, SCENARIOS, type Expect, type Proto } from './support/policy-scenarios.js';
 
-describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 }, () => {
+describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_800_000 }, () => {
   requireRoot();
   const lab = new TestLab('tpol');
   const file = (name: string, text: string) => lab.file(name, text);
@@ -59,6 +59,23 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
   }
 
   /**
+   * The probe matrix's differences from `expect`, confirmed: a pair that should connect but did
+   * not is probed again (twice more at most) and stays a difference only if it never connects; a
+   * pair that connected but should not is a difference at once, from any run. Why: an attempt has
+   * 600 ms, and on a starved 2-core machine a source pod's prober can miss that whole (every pair
+   * from that source fails together), while a refused connection never succeeds by chance.
+   */
+  function probeDiff(port: number, proto: Proto, expect: Expect): string[] {
+    const leak = (d: string) => d.endsWith('want false, got true');
+    let out = diff(matrix('probe', port, proto), expect, port, proto);
+    for (let i = 0; i < 2 && out.some((d) => !leak(d)); i++) {
+      const again = diff(matrix('probe', port, proto), expect, port, proto);
+      out = [...new Set([...out.filter((d) => leak(d) || again.includes(d)), ...again.filter(leak)])];
+    }
+    return out;
+  }
+
+  /**
    * Waits until the probe matrix on the first port equals the expectation (every agent applies
    * rules within a poll), then checks every port with probe and reach. `serves` says which ports
    * a destination serves at all: probe sees only those, reach judges the policies alone.
@@ -83,7 +100,7 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
     for (const [port, proto] of ports) {
       assert.deepEqual(diff(matrix('reach', port, proto), allowed, port, proto), [], `reach ${port}/${proto}`);
       if (port !== p0 || proto !== q0)
-        assert.deepEqual(diff(matrix('probe', port, proto), reachable, port, proto), [], `probe ${port}/${proto}`);
+        assert.deepEqual(probeDiff(port, proto, reachable), [], `probe ${port}/${proto}`);
     }
   }
 
@@ -251,7 +268,7 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
       for (const n of rec.nodes) process.kill(n.agentPid, 'SIGKILL');
       // While no agent runs, and while they start again, every probe must already be exact.
       const withSelf: Expect = (fr, t, p, q) => fr === t || expect(fr, t, p, q);
-      assert.deepEqual(diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'), [], 'agents down');
+      assert.deepEqual(probeDiff(80, 'TCP', withSelf), [], 'agents down');
       const restart = spawn(process.execPath, [CLI, 'lab', 'restart-agents', '--name', lab.name], {
         env: lab.env,
         stdio: 'ignore',
@@ -261,11 +278,7 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_200_000 
       void restarted.then(() => (done = true));
       let rounds = 0;
       while (!done || rounds < 3) {
-        assert.deepEqual(
-          diff(matrix('probe', 80, 'TCP'), withSelf, 80, 'TCP'),
-          [],
-          `during the restart (round ${rounds})`,
-        );
+        assert.deepEqual(probeDiff(80, 'TCP', withSelf), [], `during the restart (round ${rounds})`);
         rounds++;
         // matrix() blocks in spawnSync: let the event loop see the restart command exit.
         await new Promise((r) => setImmediate(r));
