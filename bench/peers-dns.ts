@@ -26,6 +26,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -123,9 +124,12 @@ function dnsperf(netns: string, server: string, queries: string, extra: string[]
   });
 }
 
-/** A DNS client on a UDP socket made inside the namespace at `netns`, asking `server`:53. */
-function clientIn(netns: string, server: string): Promise<DnsClient> {
-  const [fd] = bindSocketsInNetns(netns, [{ protocol: 'UDP', port: 0, address: '0.0.0.0' }]);
+/**
+ * A DNS client on a UDP socket made inside the namespace at `netns` (on `port`: the native module
+ * binds given ports only; the client pod serves none of these), asking `server`:53.
+ */
+function clientIn(netns: string, server: string, port: number): Promise<DnsClient> {
+  const [fd] = bindSocketsInNetns(netns, [{ protocol: 'UDP', port, address: '0.0.0.0' }]);
   const sock = createSocket('udp4');
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
@@ -180,7 +184,10 @@ export async function measureDnsPeers(o: {
     const netns = await client.podNetnsPath(NS, 'client');
     const queries = join(o.root, 'queries.txt');
     writeFileSync(queries, Array.from({ length: SERVICES }, (_, i) => `s${i}.${NS}.svc.cluster.local A\n`).join(''));
-    const [askCoredns, askWeft] = await Promise.all([clientIn(netns, servers.coredns), clientIn(netns, servers.weft)]);
+    const [askCoredns, askWeft] = await Promise.all([
+      clientIn(netns, servers.coredns, 45053),
+      clientIn(netns, servers.weft, 45054),
+    ]);
     clients.push(askCoredns, askWeft);
     // Every name from both servers, the same address, before anything is timed.
     for (let i = 0; i < SERVICES; i++) {
@@ -197,13 +204,17 @@ export async function measureDnsPeers(o: {
     const which = ['weft', 'coredns'] as const;
     const qps = { weft: [] as number[], coredns: [] as number[] };
     const lat = { weft: [] as number[], coredns: [] as number[] };
+    const roundP99 = { weft: [] as number[], coredns: [] as number[] };
+    const load: number[] = [loadavg()[0]!];
     for (let round = 0; round < ROUNDS; round++) {
       for (const w of round % 2 === 0 ? which : ([...which].reverse() as (typeof which)[number][])) {
         qps[w].push((await dnsperf(netns, servers[w], queries, ['-c', '1', '-q', '100'])).qps);
-        lat[w].push(
-          ...(await dnsperf(netns, servers[w], queries, ['-c', '1', '-q', '100', '-Q', String(QPS), '-v'])).latenciesMs,
-        );
+        const l = (await dnsperf(netns, servers[w], queries, ['-c', '1', '-q', '100', '-Q', String(QPS), '-v']))
+          .latenciesMs;
+        lat[w].push(...l);
+        roundP99[w].push(percentile(l, 99));
       }
+      load.push(loadavg()[0]!);
       process.stderr.write(
         `peers: dns round ${round + 1}: qps weft ${qps.weft.at(-1)!.toFixed(0)}, coredns ${qps.coredns.at(-1)!.toFixed(0)}\n`,
       );
@@ -286,7 +297,9 @@ export async function measureDnsPeers(o: {
           weft: { p50: p(lat.weft, 50), p99: p(lat.weft, 99), n: lat.weft.length },
           coredns: { p50: p(lat.coredns, 50), p99: p(lat.coredns, 99), n: lat.coredns.length },
         },
+        roundP99Ms: roundP99,
         createToResolvableMs: created,
+        loadAverage1m: { atRounds: load, afterCreates: loadavg()[0] },
       },
     };
   } finally {
