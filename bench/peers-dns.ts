@@ -17,7 +17,9 @@
  *   made in the client pod's namespace) until each answers the Service's ClusterIP. This is what a
  *   client that asks while the Service is being made sees: CoreDNS (kubeadm's `cache 30` in front
  *   of `kubernetes`) caches the NXDOMAIN it gave before its watch had the Service, for the SOA's
- *   minimum (the TTL, 5 s); weft dns keeps no negative answer of its own zone.
+ *   minimum (the TTL, 5 s); weft dns keeps no negative answer of its own zone. So a third server,
+ *   CoreDNS with kubeadm's Corefile minus `cache` (a pod beside the others), is polled the same
+ *   way: its figure is the kubernetes plugin's watch alone, the one to compare weft's watch with.
  *
  * Returns table rows and results for bench/results/peers.json. Env: WEFT_BENCH_PEERS_DNS_ROUNDS
  * (default 3), _SECONDS (5), _SERVICES (100), _CREATES (20), _QPS (2000).
@@ -34,7 +36,8 @@ import type { NodeExec } from '../src/adapters/exec.js';
 import { bindSocketsInNetns } from '../src/adapters/netns-native.js';
 import { parseManifestLocated } from '../src/core/k8s/parse.js';
 import { LabClient } from '../src/lab/client.js';
-import { COREDNS_VERSION, corednsMissing } from '../src/lab/peer-coredns.js';
+import { COREDNS_VERSION, corednsMissing, corednsPath } from '../src/lab/peer-coredns.js';
+import { renderCorefile } from '../src/core/lab/corefile.js';
 import { DnsClient, addressesOf } from './dns-load.js';
 import { median, percentile, type BenchRow } from './report.js';
 
@@ -50,7 +53,7 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const service = (name: string) =>
   `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: { ports: [{ name: http, port: 80 }] }\n`;
 
-function manifest(dnsKubeconfig: string): string {
+function manifest(dnsKubeconfig: string, noCacheCorefile: string): string {
   const weftDns = [
     process.execPath,
     CLI,
@@ -82,6 +85,19 @@ spec:
       command: ${JSON.stringify(weftDns)}
       ports: [{ name: dns, containerPort: 53, protocol: UDP }, { name: metrics, containerPort: 9153 }]
       readinessProbe: { httpGet: { path: /healthz, port: metrics }, periodSeconds: 1 }
+`,
+    `apiVersion: v1
+kind: Pod
+metadata: { name: coredns-nocache, namespace: kube-system }
+spec:
+  nodeName: n1
+  dnsPolicy: Default
+  containers:
+    - name: coredns
+      image: registry.k8s.io/coredns/coredns:${COREDNS_VERSION}
+      command: ${JSON.stringify([corednsPath(), '-conf', noCacheCorefile])}
+      ports: [{ name: dns, containerPort: 53, protocol: UDP }, { name: ready, containerPort: 8181 }]
+      readinessProbe: { httpGet: { path: /ready, port: ready }, periodSeconds: 1 }
 `,
     ...Array.from({ length: SERVICES }, (_, i) => service(`s${i}`)),
   ].join('---\n');
@@ -162,7 +178,17 @@ export async function measureDnsPeers(o: {
   const client = LabClient.open(o.root, lab, o.exec);
   const clients: DnsClient[] = [];
   try {
-    weft(['apply', '--lab', lab, '-f', '-'], manifest(join(o.root, lab, 'kube', 'dns.kubeconfig')));
+    const dnsKubeconfig = join(o.root, lab, 'kube', 'dns.kubeconfig');
+    // kubeadm's Corefile without `cache`: how soon CoreDNS's kubernetes plugin itself answers a new name.
+    const noCache = join(o.root, 'Corefile.nocache');
+    writeFileSync(
+      noCache,
+      renderCorefile({ domain: 'cluster.local', kubeconfig: dnsKubeconfig, upstreams: [], ttl: 5 })
+        .split('\n')
+        .filter((l) => l.trim() !== 'cache 30')
+        .join('\n'),
+    );
+    weft(['apply', '--lab', lab, '-f', '-'], manifest(dnsKubeconfig, noCache));
     const ready = async () => {
       const pods = await client.pods();
       const ip = (ns: string, name: string) => {
@@ -172,10 +198,15 @@ export async function measureDnsPeers(o: {
           ? p.status.podIP
           : undefined;
       };
-      const [c, w, cl] = [ip('kube-system', 'coredns-1'), ip('kube-system', 'weft-dns-side'), ip(NS, 'client')];
-      return c && w && cl ? { coredns: c, weft: w } : undefined;
+      const [c, w, n, cl] = [
+        ip('kube-system', 'coredns-1'),
+        ip('kube-system', 'weft-dns-side'),
+        ip('kube-system', 'coredns-nocache'),
+        ip(NS, 'client'),
+      ];
+      return c && w && n && cl ? { coredns: c, weft: w, nocache: n } : undefined;
     };
-    let servers: { coredns: string; weft: string } | undefined;
+    let servers: { coredns: string; weft: string; nocache: string } | undefined;
     for (let i = 0; i < 600 && !servers; i++) {
       servers = await ready();
       if (!servers) await new Promise((r) => setTimeout(r, 100));
@@ -188,7 +219,8 @@ export async function measureDnsPeers(o: {
       clientIn(netns, servers.coredns, 45053),
       clientIn(netns, servers.weft, 45054),
     ]);
-    clients.push(askCoredns, askWeft);
+    const askNoCache = await clientIn(netns, servers.nocache, 45055);
+    clients.push(askCoredns, askWeft, askNoCache);
     // Every name from both servers, the same address, before anything is timed.
     for (let i = 0; i < SERVICES; i++) {
       const name = `s${i}.${NS}.svc.cluster.local`;
@@ -221,7 +253,12 @@ export async function measureDnsPeers(o: {
     }
 
     // Service create → resolvable at each server.
-    const created = { weft: [] as number[], coredns: [] as number[], applyReturned: [] as number[] };
+    const created = {
+      weft: [] as number[],
+      coredns: [] as number[],
+      corednsNoCache: [] as number[],
+      applyReturned: [] as number[],
+    };
     const answered = new Map<string, string[]>();
     for (let i = 0; i < CREATES; i++) {
       const svc = `late${i}`;
@@ -242,10 +279,13 @@ export async function measureDnsPeers(o: {
           await new Promise((res) => setTimeout(res, POLL_MS));
         }
       };
-      const [c, w] = await Promise.all([until(askCoredns), until(askWeft), applied]);
+      const [c, w, n] = await Promise.all([until(askCoredns), until(askWeft), until(askNoCache), applied]);
       created.coredns.push(c);
       created.weft.push(w);
-      process.stderr.write(`peers: dns create ${i + 1}: weft ${w.toFixed(0)} ms, coredns ${c.toFixed(0)} ms\n`);
+      created.corednsNoCache.push(n);
+      process.stderr.write(
+        `peers: dns create ${i + 1}: weft ${w.toFixed(0)} ms, coredns ${c.toFixed(0)} ms, coredns without cache ${n.toFixed(0)} ms\n`,
+      );
     }
     // Both answered each new name with its ClusterIP, and nothing else.
     const listed = JSON.parse(weft(['get', 'services', '--lab', lab, '-n', NS, '-o', 'json'])) as {
@@ -253,7 +293,7 @@ export async function measureDnsPeers(o: {
     };
     for (const [svc, got] of answered) {
       const ip = listed.items.find((s) => s.metadata.name === svc)?.spec.clusterIP;
-      if (!ip || got.length !== 2 || got.some((a) => a !== ip))
+      if (!ip || got.length !== 3 || got.some((a) => a !== ip))
         throw new Error(`${lab}: ${svc}: answered ${got.join(', ')}, its ClusterIP is ${ip}`);
     }
 
@@ -281,6 +321,13 @@ export async function measureDnsPeers(o: {
         baseline: `${ms(p(created.coredns, 50))} / ${ms(p(created.coredns, 99))} CoreDNS`,
         ratio: `${(p(created.weft, 50) / p(created.coredns, 50)).toFixed(2)} / ${(p(created.weft, 99) / p(created.coredns, 99)).toFixed(2)}`,
         note: `${CREATES} Services, asked every ${POLL_MS} ms from the apply's start (API apply returned p50 ${ms(p(created.applyReturned, 50))}); CoreDNS caches the NXDOMAIN it gave first (5 s)`,
+      },
+      {
+        what: '… against CoreDNS without `cache`, p50 / p99',
+        weft: `${ms(p(created.weft, 50))} / ${ms(p(created.weft, 99))}`,
+        baseline: `${ms(p(created.corednsNoCache, 50))} / ${ms(p(created.corednsNoCache, 99))} CoreDNS`,
+        ratio: `${(p(created.weft, 50) / p(created.corednsNoCache, 50)).toFixed(2)} / ${(p(created.weft, 99) / p(created.corednsNoCache, 99)).toFixed(2)}`,
+        note: "kubeadm's Corefile minus `cache 30`, polled the same way: the kubernetes plugin's watch alone",
       },
     ];
     return {
