@@ -21,8 +21,8 @@
  * pair of servers without any upstream (`weft dns --no-forward`, CoreDNS with kubeadm's Corefile
  * minus `forward`) shows the one difference with no upstream. It also checks that kube-dns is
  * CoreDNS here and that pods resolve through it. Skipped (saying why) where Kubernetes or CoreDNS
- * is not built; in CI (which builds both) that is a failure. 55 s on the 2-core VM at a load of 5,
- * 97 s at a load of 17.
+ * is not built; in CI (which builds both) that is a failure. 55 s on the 2-core VM at a load of 5
+ * (24 of its checks), 86-97 s at a load of 12-17.
  */
 
 import { after, before, describe, test } from 'node:test';
