@@ -22,7 +22,8 @@
  *   way: its figure is the kubernetes plugin's watch alone, the one to compare weft's watch with.
  *
  * Returns table rows and results for bench/results/peers.json. Env: WEFT_BENCH_PEERS_DNS_ROUNDS
- * (default 3), _SECONDS (5), _SERVICES (100), _CREATES (20), _QPS (2000).
+ * (default 3), _SECONDS (5), _SERVICES (100), _CREATES (20), _QPS (2000); _NOCACHE_GOMAXPROCS=N (an
+ * experiment): the CoreDNS without cache runs with GOMAXPROCS=N and joins the query rounds.
  */
 
 import { spawn } from 'node:child_process';
@@ -46,6 +47,8 @@ const SECONDS = Number(process.env.WEFT_BENCH_PEERS_DNS_SECONDS ?? 5);
 const SERVICES = Number(process.env.WEFT_BENCH_PEERS_DNS_SERVICES ?? 100);
 const CREATES = Number(process.env.WEFT_BENCH_PEERS_DNS_CREATES ?? 20);
 const QPS = Number(process.env.WEFT_BENCH_PEERS_DNS_QPS ?? 2000);
+/** When set, the CoreDNS without cache runs with this GOMAXPROCS and joins the query rounds (an experiment). */
+const NOCACHE_PROCS = process.env.WEFT_BENCH_PEERS_DNS_NOCACHE_GOMAXPROCS;
 const POLL_MS = 10;
 const NS = 'bench';
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -95,7 +98,7 @@ spec:
   containers:
     - name: coredns
       image: registry.k8s.io/coredns/coredns:${COREDNS_VERSION}
-      command: ${JSON.stringify([corednsPath(), '-conf', noCacheCorefile])}
+      command: ${JSON.stringify([corednsPath(), '-conf', noCacheCorefile])}${NOCACHE_PROCS ? `\n      env: [{ name: GOMAXPROCS, value: "${NOCACHE_PROCS}" }]` : ''}
       ports: [{ name: dns, containerPort: 53, protocol: UDP }, { name: ready, containerPort: 8181 }]
       readinessProbe: { httpGet: { path: /ready, port: ready }, periodSeconds: 1 }
 `,
@@ -233,13 +236,15 @@ export async function measureDnsPeers(o: {
       }
     }
 
-    const which = ['weft', 'coredns'] as const;
-    const qps = { weft: [] as number[], coredns: [] as number[] };
-    const lat = { weft: [] as number[], coredns: [] as number[] };
-    const roundP99 = { weft: [] as number[], coredns: [] as number[] };
+    type Server = 'weft' | 'coredns' | 'nocache';
+    const which: Server[] = NOCACHE_PROCS ? ['weft', 'coredns', 'nocache'] : ['weft', 'coredns'];
+    const perServer = () => ({ weft: [] as number[], coredns: [] as number[], nocache: [] as number[] });
+    const qps = perServer();
+    const lat = perServer();
+    const roundP99 = perServer();
     const load: number[] = [loadavg()[0]!];
     for (let round = 0; round < ROUNDS; round++) {
-      for (const w of round % 2 === 0 ? which : ([...which].reverse() as (typeof which)[number][])) {
+      for (const w of round % 2 === 0 ? which : [...which].reverse()) {
         qps[w].push((await dnsperf(netns, servers[w], queries, ['-c', '1', '-q', '100'])).qps);
         const l = (await dnsperf(netns, servers[w], queries, ['-c', '1', '-q', '100', '-Q', String(QPS), '-v']))
           .latenciesMs;
@@ -329,6 +334,17 @@ export async function measureDnsPeers(o: {
         ratio: `${(p(created.weft, 50) / p(created.corednsNoCache, 50)).toFixed(2)} / ${(p(created.weft, 99) / p(created.corednsNoCache, 99)).toFixed(2)}`,
         note: "kubeadm's Corefile minus `cache 30`, polled the same way: the kubernetes plugin's watch alone",
       },
+      ...(NOCACHE_PROCS
+        ? [
+            {
+              what: `… queries/s and p99 against CoreDNS without cache, GOMAXPROCS=${NOCACHE_PROCS}`,
+              weft: `${m(qps.weft).toFixed(0)} /s, ${ms(p(lat.weft, 99))}`,
+              baseline: `${m(qps.nocache).toFixed(0)} /s, ${ms(p(lat.nocache, 99))}`,
+              ratio: `${(m(qps.weft) / m(qps.nocache)).toFixed(2)} / ${(p(lat.weft, 99) / p(lat.nocache, 99)).toFixed(2)}`,
+              note: 'an experiment: does the thread count make the tail?',
+            },
+          ]
+        : []),
     ];
     return {
       rows,
@@ -345,6 +361,12 @@ export async function measureDnsPeers(o: {
           coredns: { p50: p(lat.coredns, 50), p99: p(lat.coredns, 99), n: lat.coredns.length },
         },
         roundP99Ms: roundP99,
+        ...(NOCACHE_PROCS
+          ? {
+              noCacheGomaxprocs: Number(NOCACHE_PROCS),
+              noCacheLatencyMs: { p50: p(lat.nocache, 50), p99: p(lat.nocache, 99), n: lat.nocache.length },
+            }
+          : {}),
         createToResolvableMs: created,
         loadAverage1m: { atRounds: load, afterCreates: loadavg()[0] },
       },
