@@ -104,11 +104,17 @@ export const loadQueryFile = (l: DnsLoad, types: readonly string[] = ['A']): str
 
 /** A UDP DNS client on one socket: answers are matched to questions by id; a lost one times out. */
 export class DnsClient {
-  private readonly sock: Socket = createSocket('udp4');
+  private readonly sock: Socket;
   private readonly waiting = new Map<number, (p: DecodedPacket | undefined) => void>();
   private nextId = 0;
 
-  constructor(private readonly port: number) {
+  /** To `host`:`port`; over `sock` when given (e.g. a socket made in a pod's namespace), else a new one. */
+  constructor(
+    private readonly port: number,
+    private readonly host = '127.0.0.1',
+    sock?: Socket,
+  ) {
+    this.sock = sock ?? createSocket('udp4');
     this.sock.on('message', (buf) => {
       if (buf.length < 2) return;
       const resolve = this.waiting.get(buf.readUInt16BE(0));
@@ -141,7 +147,7 @@ export class DnsClient {
       this.sock.send(
         packet.encode({ type: 'query', id, flags: packet.RECURSION_DESIRED, questions: [{ name, type }] }),
         this.port,
-        '127.0.0.1',
+        this.host,
       );
     });
   }

@@ -16,12 +16,16 @@
  * - CNI ADD/DEL: weft's plugins against the reference plugins v1.10.0, from
  *   bench/results/cni-add-del.json (bench/cni-add-del.ts measures it, just before this in
  *   `npm run bench`).
+ * - cluster DNS against the real CoreDNS: queries/s and latency (dnsperf), Service create →
+ *   resolvable, on one `--api kube --dns coredns` lab with a weft dns pod beside CoreDNS
+ *   (bench/peers-dns.ts).
  *
  * Prints a table and writes bench/results/peers.json. Not a test: it asserts nothing about time.
- * Where flanneld is not built (scripts/build-peers.sh) its rows say "not measured" with the reason.
+ * Where flanneld or CoreDNS is not built (scripts/build-peers.sh) its rows say "not measured" with
+ * the reason. A run of some parts keeps the others' figures and rows from the last results file.
  *
  * Run (as root): node dist/bench/peers.js   (WEFT_BENCH_PEERS_NODES=20, _JOINS=5, _ROUNDS=5,
- *   WEFT_BENCH_PEERS_PARTS=traffic,join to choose)
+ *   WEFT_BENCH_PEERS_PARTS=traffic,join,dns to choose; bench/peers-dns.ts for the DNS settings)
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,12 +39,13 @@ import { LabPaths } from '../src/lab/lab-state.js';
 import { CNI_PLUGINS_VERSION, FLANNEL_VERSION, flanneldMissing } from '../src/lab/peer-flannel.js';
 import { benchLabs } from './bench-labs.js';
 import { iperf, tcpRoundTrips } from './pod-traffic.js';
-import { report, type BenchRow } from './report.js';
+import { measureDnsPeers } from './peers-dns.js';
+import { carryParts, report, type BenchRow } from './report.js';
 
 const NODES = Number(process.env.WEFT_BENCH_PEERS_NODES ?? 20);
 const JOINS = Number(process.env.WEFT_BENCH_PEERS_JOINS ?? 5);
 const ROUNDS = Number(process.env.WEFT_BENCH_PEERS_ROUNDS ?? 5);
-const PARTS = (process.env.WEFT_BENCH_PEERS_PARTS ?? 'traffic,join').split(',');
+const PARTS = (process.env.WEFT_BENCH_PEERS_PARTS ?? 'traffic,join,dns').split(',');
 const NS = 'bench';
 const { root, weft, weftAsync, teardown } = benchLabs('peers');
 const exec = new NodeExec();
@@ -332,9 +337,23 @@ async function main(): Promise<void> {
         });
       }
     }
+    if (PARTS.includes('dns')) {
+      const dns = await measureDnsPeers({ root, lab: 'bpdns', labs, exec, weft });
+      rows.push(...dns.rows);
+      results.dns = dns.results;
+    }
     cniRows(rows, results);
   } finally {
     teardown(labs);
+  }
+  // The parts not run keep their figures (and table rows) from the last results file.
+  const measured = (key: string) =>
+    key === 'join' ? PARTS.includes('join') : key === 'dns' ? PARTS.includes('dns') : PARTS.includes('traffic');
+  carryParts('peers', ['vxlan', 'host-gw', 'join', 'dns'], measured, results);
+  const file = fileURLToPath(new URL('../../bench/results/peers.json', import.meta.url));
+  if (results.carried && existsSync(file)) {
+    const previous = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: BenchRow[] }).rows ?? [];
+    rows.push(...previous.filter((r) => !rows.some((n) => n.what === r.what)));
   }
   report('peers', rows, results, [52, 30, 30, 8]);
 }

@@ -7,7 +7,7 @@
  *   the same TTL as weft dns's default (5 s), so answers can be compared field by field;
  * - `forward` to the lab's --dns-upstream resolvers; without any there is no forward line, and
  *   CoreDNS answers SERVFAIL for names outside the zones it serves, where `weft dns --no-forward`
- *   answers REFUSED (the one difference test/dns-coredns.test.ts finds, and keeps);
+ *   answers REFUSED (one of the differences test/dns-coredns.test.ts checks and README lists);
  * - `cache 30`, `loop`, `reload`, `loadbalance`, `errors` as kubeadm's; `health` on :8080,
  *   `ready` on :8181 (the pods' readiness probe) and `prometheus` on :9153 (the kube-dns Service's
  *   metrics port).
