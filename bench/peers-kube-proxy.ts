@@ -122,7 +122,10 @@ function nftIn(ns: string, args: string[]): { status: number | null; stdout: str
 }
 
 /** Server-side apply of one object (field manager weft-bench). */
-async function ssa(api: KubeClient, obj: { kind: string; metadata: { name: string; namespace?: string } }) {
+async function ssa(
+  api: KubeClient,
+  obj: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+) {
   const path = resourcePath(resourceOf(obj.kind as K8sKind), {
     namespace: obj.metadata.namespace,
     name: obj.metadata.name,
@@ -146,7 +149,11 @@ const loadService = (i: number) => ({
   spec: { clusterIP: clusterIp(i), ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }] },
 });
 const slice = (i: number, moved?: ReadonlyMap<number, number>) =>
-  JSON.parse(loadSlice(load, i, moved)) as { kind: string; metadata: { name: string; namespace: string } };
+  JSON.parse(loadSlice(load, i, moved)) as {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace: string };
+  };
 
 /** Waits until namespace `ns` has its default ServiceAccount (the API server refuses pods before). */
 async function waitServiceAccount(tools: Tools, lab: string, ns: string): Promise<void> {
@@ -160,9 +167,10 @@ async function waitServiceAccount(tools: Tools, lab: string, ns: string): Promis
   throw new Error(`lab ${lab}: namespace ${ns} has no default ServiceAccount after 90 s`);
 }
 
+// Port 5202 (iperf3's, started in the server pod by the bench) is not declared: the runner would serve it.
 const pod = (name: string, node: string, app: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: ${NS}, labels: { app: ${app} } }\n` +
-  `spec: { nodeName: ${node}, containers: [{ name: s, image: ${IMAGE}, ports: [{ containerPort: 80 }, { containerPort: 5202 }] }] }\n`;
+  `spec: { nodeName: ${node}, containers: [{ name: s, image: ${IMAGE}, ports: [{ containerPort: 80 }] }] }\n`;
 const WEB =
   `apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: ${NS} }\n` +
   `spec: { clusterIP: ${WEB_IP}, selector: { app: server }, ports: [{ name: http, port: 80 }, { name: iperf, port: 5202 }] }\n`;
@@ -227,10 +235,21 @@ function serviceIpsCount(lab: Lab, ns: string): number {
   return j.nftables.find((o) => o.map)?.map?.elem?.length ?? 0;
 }
 
-/** Whether every one of `keys` (indexes of load Services) is in the proxy's service-ips map of `ns`. */
-function hasKeys(lab: Lab, ns: string, keys: readonly number[]): boolean {
+/**
+ * Whether every one of `keys` (indexes of load Services) is in the proxy's service-ips map of `ns`.
+ * Not spawnSync: the same process is writing the load, and must not stall while nft runs.
+ */
+function hasKeys(lab: Lab, ns: string, keys: readonly number[]): Promise<boolean> {
   const elems = keys.map((i) => `${clusterIp(i)} . tcp . 80`).join(', ');
-  return nftIn(ns, ['get', 'element', 'ip', lab.table, SERVICES_OBJECTS.serviceIps, `{ ${elems} }`]).status === 0;
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', ns, 'nft', 'get', 'element', 'ip', lab.table, SERVICES_OBJECTS.serviceIps, `{ ${elems} }`],
+    { stdio: 'ignore' },
+  );
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
 }
 
 interface ProgramTimes {
@@ -247,7 +266,7 @@ async function program(lab: Lab): Promise<ProgramTimes> {
   const before = serviceIpsCount(lab, lab.nodes[0]!);
   const want = before + SERVICES;
   const sample = Array.from({ length: 20 }, (_, k) => Math.floor((k * (SERVICES - 1)) / 19));
-  await ssa(lab.api, { kind: 'Namespace', metadata: { name: LOAD_NS } });
+  await ssa(lab.api, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LOAD_NS } });
   const objects = Array.from({ length: SERVICES }, (_, i) => [loadService(i), slice(i)]).flat();
   const done = new Map<string, number>();
   const t0 = performance.now();
@@ -259,11 +278,13 @@ async function program(lab: Lab): Promise<ProgramTimes> {
   );
   while (done.size < lab.nodes.length) {
     if (applyError) throw asError(applyError);
-    for (const ns of lab.nodes) {
-      if (done.has(ns) || !hasKeys(lab, ns, sample)) continue;
-      const at = performance.now();
-      if (serviceIpsCount(lab, ns) >= want) done.set(ns, at);
-    }
+    await Promise.all(
+      lab.nodes.map(async (ns) => {
+        if (done.has(ns) || !(await hasKeys(lab, ns, sample))) return;
+        const at = performance.now();
+        if (serviceIpsCount(lab, ns) >= want) done.set(ns, at);
+      }),
+    );
     if (performance.now() - t0 > 1_800_000)
       throw new Error(`lab ${lab.name}: ${done.size}/${lab.nodes.length} nodes programmed after 30 min`);
     await sleep(POLL_MS);
@@ -309,6 +330,17 @@ class Monitor {
   }
 }
 
+/** `p`, or a rejection with `message` after `ms`. */
+async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** CHANGES endpoint changes per lab, alternating labs: ms until every node printed the new address. */
 async function changes(labs: readonly Lab[]): Promise<Record<Proxy, { lastNodeMs: number[]; requestMs: number[] }>> {
   const monitors = new Map(labs.map((l) => [l.proxy, l.nodes.map((ns) => new Monitor(ns))]));
@@ -317,7 +349,16 @@ async function changes(labs: readonly Lab[]): Promise<Record<Proxy, { lastNodeMs
     'kube-proxy': { lastNodeMs: [] as number[], requestMs: [] as number[] },
   };
   try {
-    await sleep(1000); // the monitors have subscribed
+    // A first change per lab, not counted: every monitor has subscribed once it has seen it (on a
+    // loaded machine `nft monitor` can take over a second to start, and weft's change is faster).
+    for (const lab of labs) {
+      const ip = loadEndpointIp(SERVICES - 1, 0, 150);
+      const seen = Promise.all(monitors.get(lab.proxy)!.map((m) => m.expect(ip)));
+      await sleep(1000);
+      await ssa(lab.api, slice(SERVICES - 1, new Map([[0, 150]])));
+      await within(seen, 60_000, `${lab.proxy}: the warm-up change (${ip}) not on every node after 60 s`);
+    }
+    await sleep(1500);
     for (let t = 0; t < CHANGES; t++) {
       const order = t % 2 === 0 ? labs : [...labs].reverse();
       for (const lab of order) {
@@ -328,16 +369,11 @@ async function changes(labs: readonly Lab[]): Promise<Record<Proxy, { lastNodeMs
         const t0 = performance.now();
         await ssa(lab.api, slice(i, new Map([[0, variant]])));
         out[lab.proxy].requestMs.push(performance.now() - t0);
-        let timer: NodeJS.Timeout | undefined;
-        const at = await Promise.race([
+        const at = await within(
           Promise.all(waits),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`${lab.proxy}: change ${t + 1}: ${ip} not on every node after 30 s`)),
-              30_000,
-            );
-          }),
-        ]).finally(() => clearTimeout(timer));
+          30_000,
+          `${lab.proxy}: change ${t + 1}: ${ip} not on every node after 30 s`,
+        );
         out[lab.proxy].lastNodeMs.push(Math.max(...at) - t0);
         await sleep(1500);
       }
