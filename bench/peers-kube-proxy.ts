@@ -59,6 +59,7 @@ function sizeFromEnv(name: string, fallback: number): number {
 
 const SERVICES = sizeFromEnv('WEFT_BENCH_PEERS_SERVICES', 10_000);
 const CHANGES = sizeFromEnv('WEFT_BENCH_PEERS_CHANGES', 20);
+if (CHANGES > 65) throw new Error('WEFT_BENCH_PEERS_CHANGES: at most 65 (each change takes a new address)');
 const PAIRS = sizeFromEnv('WEFT_BENCH_PEERS_PAIRS', 6);
 const ENDPOINTS = 10;
 const LAB_PREFIX = process.env.WEFT_BENCH_LAB_PREFIX ?? '';
@@ -303,19 +304,37 @@ async function program(lab: Lab): Promise<ProgramTimes> {
   return times;
 }
 
-/** `nft monitor` in one node namespace: resolves when a line names an awaited address. */
+/**
+ * `nft monitor` in one node namespace: resolves when a line names an awaited address. A monitor
+ * that exits is started again (nft monitor gives up when a burst overflows its socket, e.g. a
+ * full resync of a large table); `restarts` counts that, and a change it missed is redone.
+ */
 class Monitor {
-  private readonly child: ChildProcess;
+  private child: ChildProcess | undefined;
   private waiting: { re: RegExp; resolve: (at: number) => void } | undefined;
+  private closed = false;
+  restarts = 0;
+  lastError = '';
 
-  constructor(ns: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+  constructor(private readonly ns: string) {
+    this.start();
+  }
+
+  private start(): void {
+    const child = spawn('ip', ['netns', 'exec', this.ns, 'nft', 'monitor'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.lastError = d.trim()));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
       if (this.waiting?.re.test(line)) {
         const w = this.waiting;
         this.waiting = undefined;
         w.resolve(performance.now());
       }
+    });
+    child.on('close', () => {
+      if (this.closed) return;
+      this.restarts++;
+      this.start();
     });
   }
 
@@ -326,7 +345,8 @@ class Monitor {
   }
 
   close(): void {
-    this.child.kill('SIGTERM');
+    this.closed = true;
+    this.child?.kill('SIGTERM');
   }
 }
 
@@ -342,45 +362,61 @@ async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T>
 }
 
 /** CHANGES endpoint changes per lab, alternating labs: ms until every node printed the new address. */
-async function changes(labs: readonly Lab[]): Promise<Record<Proxy, { lastNodeMs: number[]; requestMs: number[] }>> {
+async function changes(
+  labs: readonly Lab[],
+): Promise<Record<Proxy, { lastNodeMs: number[]; requestMs: number[]; redone: number; monitorRestarts: number }>> {
   const monitors = new Map(labs.map((l) => [l.proxy, l.nodes.map((ns) => new Monitor(ns))]));
-  const out = {
-    weft: { lastNodeMs: [] as number[], requestMs: [] as number[] },
-    'kube-proxy': { lastNodeMs: [] as number[], requestMs: [] as number[] },
-  };
+  const fresh = () => ({ lastNodeMs: [] as number[], requestMs: [] as number[], redone: 0, monitorRestarts: 0 });
+  const out = { weft: fresh(), 'kube-proxy': fresh() };
   try {
     // A first change per lab, not counted: every monitor has subscribed once it has seen it (on a
     // loaded machine `nft monitor` can take over a second to start, and weft's change is faster).
-    for (const lab of labs) {
-      const ip = loadEndpointIp(SERVICES - 1, 0, 150);
-      const seen = Promise.all(monitors.get(lab.proxy)!.map((m) => m.expect(ip)));
-      await sleep(1000);
-      await ssa(lab.api, slice(SERVICES - 1, new Map([[0, 150]])));
-      await within(seen, 60_000, `${lab.proxy}: the warm-up change (${ip}) not on every node after 60 s`);
-    }
+    for (const lab of labs)
+      for (let attempt = 1; ; attempt++) {
+        const ip = loadEndpointIp(SERVICES - 1, 0, 151 - attempt);
+        const seen = Promise.all(monitors.get(lab.proxy)!.map((m) => m.expect(ip)));
+        await sleep(1000);
+        await ssa(lab.api, slice(SERVICES - 1, new Map([[0, 151 - attempt]])));
+        try {
+          await within(seen, 30_000, `${lab.proxy}: the warm-up change (${ip}) not on every node after 30 s`);
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+        }
+      }
     await sleep(1500);
+    let variant = 0; // a new address for endpoint 0 each change (1..149)
     for (let t = 0; t < CHANGES; t++) {
       const order = t % 2 === 0 ? labs : [...labs].reverse();
       for (const lab of order) {
         const i = (t * 7919) % SERVICES;
-        const variant = t + 1; // a new address for endpoint 0 each trial
-        const ip = loadEndpointIp(i, 0, variant);
-        const waits = monitors.get(lab.proxy)!.map((m) => m.expect(ip));
-        const t0 = performance.now();
-        await ssa(lab.api, slice(i, new Map([[0, variant]])));
-        out[lab.proxy].requestMs.push(performance.now() - t0);
-        const at = await within(
-          Promise.all(waits),
-          30_000,
-          `${lab.proxy}: change ${t + 1}: ${ip} not on every node after 30 s`,
-        );
-        out[lab.proxy].lastNodeMs.push(Math.max(...at) - t0);
-        await sleep(1500);
+        for (;;) {
+          variant++;
+          const ip = loadEndpointIp(i, 0, variant);
+          const waits = monitors.get(lab.proxy)!.map((m) => m.expect(ip));
+          const t0 = performance.now();
+          await ssa(lab.api, slice(i, new Map([[0, variant]])));
+          const requestMs = performance.now() - t0;
+          try {
+            const at = await within(Promise.all(waits), 20_000, `${ip} not seen on every node after 20 s`);
+            out[lab.proxy].lastNodeMs.push(Math.max(...at) - t0);
+            out[lab.proxy].requestMs.push(requestMs);
+            break;
+          } catch (err) {
+            // A monitor restarted meanwhile may have missed it: the change is redone (and counted).
+            out[lab.proxy].redone++;
+            progress(`${lab.proxy}: change ${t + 1}: ${(err as Error).message}; redone`);
+            if (out[lab.proxy].redone > 5) throw err;
+          } finally {
+            await sleep(1500);
+          }
+        }
       }
       progress(
         `change ${t + 1}: weft ${fmtMs(out.weft.lastNodeMs.at(-1)!)} ms, kube-proxy ${fmtMs(out['kube-proxy'].lastNodeMs.at(-1)!)} ms`,
       );
     }
+    for (const [proxy, ms] of monitors) out[proxy].monitorRestarts = ms.reduce((a, m) => a + m.restarts, 0);
   } finally {
     for (const ms of monitors.values()) for (const m of ms) m.close();
   }
