@@ -13,6 +13,9 @@
  *   there from the new lease. From the start of add-node, and from the moment the new node's agent
  *   held its lease (its log). JOINS rounds, each a new node (remove-node cannot reach the lab's
  *   etcd from the host), p50 and p99 (with few rounds, p99 is the worst).
+ * - weft's Services against the real kube-proxy (nftables mode) on two 3-node `--api kube` labs:
+ *   ClusterIP conn/s and throughput, 10,000 Services x 10 endpoints programmed on every node, one
+ *   endpoint change → every node (p50, p99), and the rule count: bench/peers-kube-proxy.ts.
  * - CNI ADD/DEL: weft's plugins against the reference plugins v1.10.0, from
  *   bench/results/cni-add-del.json (bench/cni-add-del.ts measures it, just before this in
  *   `npm run bench`).
@@ -22,10 +25,15 @@
  *
  * Prints a table and writes bench/results/peers.json. Not a test: it asserts nothing about time.
  * Where flanneld or CoreDNS is not built (scripts/build-peers.sh) its rows say "not measured" with
- * the reason. A run of some parts keeps the others' figures and rows from the last results file.
+ * the reason.
+ *
+ * A run of some parts keeps the other parts' figures (and their table rows) from the last
+ * bench/results/peers.json, saying when they were measured (`carried`).
  *
  * Run (as root): node dist/bench/peers.js   (WEFT_BENCH_PEERS_NODES=20, _JOINS=5, _ROUNDS=5,
- *   WEFT_BENCH_PEERS_PARTS=traffic,join,dns to choose; bench/peers-dns.ts for the DNS settings)
+ *   WEFT_BENCH_PEERS_PARTS=traffic,join,dns,kube-proxy to choose; bench/peers-dns.ts for the DNS settings;
+ *   _SERVICES=10000, _CHANGES=20, _PAIRS=6 for kube-proxy; WEFT_BENCH_LAB_PREFIX before the kube-proxy
+ *   labs' names)
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,12 +48,24 @@ import { CNI_PLUGINS_VERSION, FLANNEL_VERSION, flanneldMissing } from '../src/la
 import { benchLabs } from './bench-labs.js';
 import { iperf, tcpRoundTrips } from './pod-traffic.js';
 import { measureDnsPeers } from './peers-dns.js';
+import { kubeProxyRows } from './peers-kube-proxy.js';
 import { carryParts, report, type BenchRow } from './report.js';
 
 const NODES = Number(process.env.WEFT_BENCH_PEERS_NODES ?? 20);
 const JOINS = Number(process.env.WEFT_BENCH_PEERS_JOINS ?? 5);
 const ROUNDS = Number(process.env.WEFT_BENCH_PEERS_ROUNDS ?? 5);
-const PARTS = (process.env.WEFT_BENCH_PEERS_PARTS ?? 'traffic,join,dns').split(',');
+const ALL_PARTS = ['traffic', 'join', 'dns', 'kube-proxy'];
+const PARTS = (process.env.WEFT_BENCH_PEERS_PARTS ?? ALL_PARTS.join(',')).split(',');
+for (const p of PARTS)
+  if (!ALL_PARTS.includes(p))
+    throw new Error(`WEFT_BENCH_PEERS_PARTS: unknown part "${p}" (want some of ${ALL_PARTS.join(',')})`);
+/** The results keys each part writes (the others are carried from the last run). */
+const PART_KEYS: Record<string, string[]> = {
+  traffic: ['vxlan', 'host-gw', 'flanneld'],
+  join: ['join', 'flanneld'],
+  dns: ['dns'],
+  'kube-proxy': ['kubeProxy'],
+};
 const NS = 'bench';
 const { root, weft, weftAsync, teardown } = benchLabs('peers');
 const exec = new NodeExec();
@@ -267,6 +287,25 @@ function cniRows(rows: BenchRow[], results: Record<string, unknown>): void {
   };
 }
 
+/**
+ * The figures of the parts not run this time, and their table rows, from the last peers.json
+ * (a row is kube-proxy's when it names kube-proxy, else the join's or the traffic's; the CNI rows are made every run).
+ */
+function carryRows(rows: BenchRow[], results: Record<string, unknown>): void {
+  const measured = new Set(PARTS.flatMap((p) => PART_KEYS[p] ?? []));
+  carryParts('peers', [...new Set(Object.values(PART_KEYS).flat())], (k) => measured.has(k), results);
+  if (!results.carried) return;
+  const file = fileURLToPath(new URL('../../bench/results/peers.json', import.meta.url));
+  const previous = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: BenchRow[] }).rows ?? [];
+  const ran = (r: BenchRow) =>
+    /kube-proxy/.test(r.what + r.baseline)
+      ? PARTS.includes('kube-proxy')
+      : /CoreDNS/.test(r.what + r.baseline)
+        ? PARTS.includes('dns')
+        : r.what.startsWith('CNI ') || PARTS.includes(/^(node join|…)/.test(r.what) ? 'join' : 'traffic');
+  rows.unshift(...previous.filter((r) => !ran(r)));
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/peers: run as root');
   const rows: BenchRow[] = [];
@@ -282,7 +321,9 @@ async function main(): Promise<void> {
   const missing = flanneldMissing();
   const labs: string[] = [];
   try {
-    if (missing) {
+    if (!PARTS.includes('traffic') && !PARTS.includes('join')) {
+      // flanneld's rows are carried below.
+    } else if (missing) {
       rows.push({
         what: 'weft vs flanneld (all figures)',
         weft: '-',
@@ -342,19 +383,12 @@ async function main(): Promise<void> {
       rows.push(...dns.rows);
       results.dns = dns.results;
     }
+    if (PARTS.includes('kube-proxy')) await kubeProxyRows({ root, exec, weft }, rows, results);
     cniRows(rows, results);
   } finally {
     teardown(labs);
   }
-  // The parts not run keep their figures (and table rows) from the last results file.
-  const measured = (key: string) =>
-    key === 'join' ? PARTS.includes('join') : key === 'dns' ? PARTS.includes('dns') : PARTS.includes('traffic');
-  carryParts('peers', ['vxlan', 'host-gw', 'join', 'dns'], measured, results);
-  const file = fileURLToPath(new URL('../../bench/results/peers.json', import.meta.url));
-  if (results.carried && existsSync(file)) {
-    const previous = (JSON.parse(readFileSync(file, 'utf8')) as { rows?: BenchRow[] }).rows ?? [];
-    rows.push(...previous.filter((r) => !rows.some((n) => n.what === r.what)));
-  }
+  carryRows(rows, results);
   report('peers', rows, results, [52, 30, 30, 8]);
 }
 

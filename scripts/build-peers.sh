@@ -14,13 +14,24 @@
 #   main.go without that one import: every other backend and all of flanneld's code are the release's.
 #   Built with cgo, as flannel's Makefile does on amd64 (its udp backend needs it there).
 #
-# Usage: scripts/build-peers.sh [flannel|cni-plugins ...]   (default: all). A part that cannot be built
-# is reported with go's own error and the script goes on to the next; the exit code says whether all did.
+# - kube-network-policies (sigs.k8s.io/kube-network-policies): opt-in only, NOT in the default list that
+#   .ci/run builds. Every release the module proxy serves (v0.7.0, v0.8.0) sends packets to userspace
+#   with the nftables `queue` expression, and this machine's kernel is built without CONFIG_NFT_QUEUE:
+#   the binary starts, then every sync of its ruleset fails (the error is in the README's peers section),
+#   so no test or benchmark here can use it. It is built so that anyone can see that error for
+#   themselves: `bash scripts/build-peers.sh kube-network-policies`. Built from the release's own
+#   module directory (its go.mod has no `replace` lines and its go.sum is complete) as its Makefile
+#   does: `go build ./cmd`, static (CGO_ENABLED=0).
+#
+# Usage: scripts/build-peers.sh [flannel|cni-plugins|coredns|kube-network-policies ...]   (default:
+# flannel cni-plugins coredns). A part that cannot be built is reported with go's own error and the
+# script goes on to the next; the exit code says whether all did.
 set -uo pipefail
 
 flannel_version="${WEFT_FLANNEL_VERSION:-v0.28.11}"
 cni_version="${WEFT_CNI_PLUGINS_VERSION:-v1.10.0}"
 coredns_version="${WEFT_COREDNS_VERSION:-v1.14.7}"
+knp_version="${WEFT_KUBE_NETWORK_POLICIES_VERSION:-v0.8.0}"
 root="${WEFT_PEERS_CACHE:-/var/cache/weft/peers}"
 parts=("$@")
 [ "${#parts[@]}" -gt 0 ] || parts=(flannel cni-plugins coredns)
@@ -147,6 +158,36 @@ build_coredns() {
   echo "build-peers: built coredns $version in $(($(date +%s) - started)) s: $dir/bin/coredns ($("$dir/bin/coredns" -plugins | tr '\n' ' '))"
 }
 
+# kube-network-policies from its release's module directory (see the top of this file).
+build_knp() {
+  local version="$1" dir="$root/kube-network-policies-$1"
+  if [ -x "$dir/bin/kube-network-policies" ]; then
+    echo "build-peers: kube-network-policies $version already built in $dir/bin"
+    return 0
+  fi
+  local started
+  started=$(date +%s)
+  echo "build-peers: building kube-network-policies $version into $dir/bin (opt-in: this kernel lacks nft queue)"
+  (
+    local module_dir
+    module_dir=$(cd / && go mod download -json "sigs.k8s.io/kube-network-policies@$version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+    [ -f "$module_dir/cmd/main.go" ] || { echo "build-peers: no cmd/main.go in kube-network-policies $version ($module_dir)" >&2; exit 1; }
+    cd "$module_dir" || exit 1
+    mkdir -p "$dir/bin.partial" || exit 1
+    CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath -ldflags "-s -w" \
+      -o "$dir/bin.partial/kube-network-policies" ./cmd
+  )
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "build-peers: FAILED to build kube-network-policies $version (the error is above)" >&2
+    rm -rf "$dir/bin.partial"
+    return 1
+  fi
+  rm -rf "$dir/bin"
+  mv "$dir/bin.partial" "$dir/bin"
+  echo "build-peers: built kube-network-policies $version in $(($(date +%s) - started)) s: $dir/bin/kube-network-policies"
+}
+
 status=0
 for part in "${parts[@]}"; do
   case "$part" in
@@ -163,8 +204,11 @@ for part in "${parts[@]}"; do
     coredns)
       build_coredns "$coredns_version" || status=1
       ;;
+    kube-network-policies)
+      build_knp "$knp_version" || status=1
+      ;;
     *)
-      echo "build-peers: unknown part '$part' (known: flannel, cni-plugins, coredns)" >&2
+      echo "build-peers: unknown part '$part' (known: flannel, cni-plugins, coredns, kube-network-policies)" >&2
       status=1
       ;;
   esac
