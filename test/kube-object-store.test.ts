@@ -114,7 +114,14 @@ describe('ObjectStore over kube-apiserver', { skip: missing, concurrency: false 
         deletionGracePeriodSeconds: 7,
       },
     };
-    assert.deepEqual(await store.commit({ put: [terminating], delete: [] }), ['deleted']);
+    // Mixed with applies, the actions still come back in the order of the puts.
+    const [p6] = manifest(pod('p6'));
+    const [p7] = manifest(pod('p7'));
+    assert.deepEqual(await store.commit({ put: [p6!, terminating, p7!], delete: [] }), [
+      'created',
+      'deleted',
+      'created',
+    ]);
     // No kubelet runs here to finish it: the API server keeps it, terminating with that grace period.
     const after = (await store.get({ kind: 'Pod', namespace: 'os', name: 'p5' }))?.object;
     assert.ok(after?.metadata.deletionTimestamp, 'terminating');

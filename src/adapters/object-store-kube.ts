@@ -138,11 +138,14 @@ export class KubeObjectStore implements ObjectStore {
     const newNamespaces = new Set<string>();
     for (const obj of puts)
       if (obj.kind === 'Namespace' && !current.get(id(keyOf(obj)))) newNamespaces.add(obj.metadata.name);
-    const applies = puts.map((obj) => {
+    // Each apply keeps the index of its put: the actions come back in the order of change.put,
+    // terminations included, whatever order they are written in.
+    const applies = change.put.flatMap((obj, at) => {
+      if (terminations.includes(obj)) return [];
       const key = keyOf(obj);
       const { status: _status, ...body } = obj as K8sObject & { status?: unknown };
       const path = resourcePath(resourceOf(key.kind), { namespace: key.namespace || undefined, name: key.name });
-      return { key, body, path: `${path}?fieldManager=weft&force=true` };
+      return [{ key, body, at, path: `${path}?fieldManager=weft&force=true` }];
     });
     await inParallel(
       applies.filter((a) => !newNamespaces.has(a.key.namespace)),
@@ -151,20 +154,20 @@ export class KubeObjectStore implements ObjectStore {
     );
     // Written in waves, each wave's objects several at a time: Namespaces before what they hold,
     // IngressClasses before the Ingresses the default-class admission fills in, then the rest.
-    const actions: CommitAction[] = new Array<CommitAction>(applies.length);
+    const actions: CommitAction[] = new Array<CommitAction>(change.put.length);
     const created: ObjectKey[] = [];
     for (const wave of APPLY_WAVES) {
       const failures: unknown[] = [];
       await inParallel(
-        applies.map((a, i) => ({ a, i })).filter(({ a }) => wave(a.key.kind)),
+        applies.filter((a) => wave(a.key.kind)),
         REQUESTS_IN_FLIGHT,
-        async ({ a, i }) => {
+        async (a) => {
           if (failures.length > 0) return; // Stop starting more once one failed.
           const before = current.get(id(a.key))?.metadata.resourceVersion;
           try {
             const after = await this.applyOnce(a.path, a.body, newNamespaces.has(a.key.namespace));
             if (before === undefined) created.push(a.key);
-            actions[i] =
+            actions[a.at] =
               before === undefined ? 'created' : after.metadata.resourceVersion === before ? 'unchanged' : 'configured';
           } catch (err) {
             failures.push(err);
@@ -189,7 +192,7 @@ export class KubeObjectStore implements ObjectStore {
       } catch (err) {
         if (!(err instanceof KubeApiError && err.code === 404)) throw err;
       }
-      actions.push('deleted');
+      actions[change.put.indexOf(pod)] = 'deleted';
     }
     for (const key of change.delete) {
       try {
