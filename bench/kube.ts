@@ -32,7 +32,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchLabs, podsManifest } from './bench-labs.js';
-import { carryParts, median, percentile, report, type BenchRow } from './report.js';
+import { carryParts, median, percentile, report, sizeFromEnv, type BenchRow } from './report.js';
 import { NodeExec } from '../src/adapters/exec.js';
 import { LabClient } from '../src/lab/client.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
@@ -48,15 +48,6 @@ const RESULT_KEY: Record<(typeof ALL_PARTS)[number], string> = {
   pods: 'pods',
   policy: 'policy',
 };
-
-/** A positive integer from the environment, or the default; anything else is refused by name. */
-function sizeFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: want a positive integer, got "${text}"`);
-  return n;
-}
 
 const BRINGUP_NODES = (process.env.WEFT_BENCH_KUBE_NODES ?? '3,20').split(',').map((t) => {
   const n = Number(t);

@@ -39,7 +39,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadEndpointIp, loadSlice, type ServiceLoad } from './services-load.js';
 import { connRate, iperf } from './pod-traffic.js';
-import { median, percentile, type BenchRow } from './report.js';
+import { median, percentile, sizeFromEnv, type BenchRow } from './report.js';
 import type { NodeExec } from '../src/adapters/exec.js';
 import { KubeClient, loadKubeconfig, resourceOf, resourcePath } from '../src/adapters/kube-api.js';
 import { LabClient } from '../src/lab/client.js';
@@ -47,15 +47,6 @@ import { findKubeBinaries, KUBE_VERSION } from '../src/lab/kube-control-plane.js
 import { kubeProxyMissing } from '../src/lab/peer-kube-proxy.js';
 import { SERVICES_OBJECTS, SERVICES_TABLE } from '../src/core/names.js';
 import type { K8sKind } from '../src/core/k8s/objects.js';
-
-/** A positive integer from the environment, or the default; anything else is refused by name. */
-function sizeFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: want a positive integer, got "${text}"`);
-  return n;
-}
 
 const SERVICES = sizeFromEnv('WEFT_BENCH_PEERS_SERVICES', 10_000);
 const CHANGES = sizeFromEnv('WEFT_BENCH_PEERS_CHANGES', 20);

@@ -57,3 +57,12 @@ export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[M
 /** Nearest-rank percentile. */
 export const percentile = (xs: readonly number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]!;
+
+/** A positive whole number from environment variable `name`, or `fallback` when it is unset or empty. */
+export function sizeFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: want a positive integer, got "${text}"`);
+  return n;
+}

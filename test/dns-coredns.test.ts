@@ -27,14 +27,14 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot, sh } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
 import { CLI, TestLab } from './support/lab.js';
 import { kubeMissing } from './support/kube.js';
-import { dnsmasqArgv } from './support/dnsmasq.js';
+import { startLabUpstream } from './support/dnsmasq.js';
 import { findKubeBinaries } from '../src/lab/kube-control-plane.js';
 import { corednsMissing, corednsPath } from '../src/lab/peer-coredns.js';
 import { renderCorefile } from '../src/core/lab/corefile.js';
@@ -224,33 +224,16 @@ describe('weft dns beside the real CoreDNS (--api kube --dns coredns)', { skip: 
     lab.must(['apply', '-f', lab.file('y.yaml', MANIFEST(dnsKubeconfig, noForward))]);
     // The upstream: dnsmasq outside the cluster, on the underlay segment; cached.example comes
     // from a hosts directory it watches, so the test can change it.
-    upstream = spawn(
-      process.execPath,
-      [
-        CLI,
-        'lab',
-        'outside',
-        '--name',
-        lab.name,
-        '--address',
-        UPSTREAM,
-        '--',
-        ...dnsmasqArgv(
-          UPSTREAM,
-          53,
-          `--pid-file=${join(lab.root, 'dnsmasq.pid')}`,
-          '--log-queries',
-          `--log-facility=${upstreamLog}`,
-          '--local-ttl=300',
-          // dnsmasq reads the hosts directory after it has given up root; the lab's temp root is 0700.
-          '--user=root',
-          `--hostsdir=${hostsDir}`,
-          '--address=/up.example/192.0.2.10',
-          '--address=/neg.example/',
-          `--txt-record=big.example,${BIG_TXT.join(',')}`,
-        ),
-      ],
-      { env: lab.env, stdio: 'ignore', detached: true },
+    upstream = startLabUpstream(
+      lab,
+      UPSTREAM,
+      upstreamLog,
+      // dnsmasq reads the hosts directory after it has given up root; the lab's temp root is 0700.
+      '--user=root',
+      `--hostsdir=${hostsDir}`,
+      '--address=/up.example/192.0.2.10',
+      '--address=/neg.example/',
+      `--txt-record=big.example,${BIG_TXT.join(',')}`,
     );
     await waitFor(
       'the pods Ready',

@@ -23,13 +23,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot } from './support/netns.js';
 import { waitFor } from './support/cluster.js';
-import { CLI, TestLab } from './support/lab.js';
-import { dnsmasqArgv } from './support/dnsmasq.js';
+import { TestLab } from './support/lab.js';
+import { startLabUpstream } from './support/dnsmasq.js';
 
 const UPSTREAM = '10.99.0.249';
 /** Eight 250-byte strings: about 2 KB, more than a UDP answer without EDNS may carry (512 bytes). */
@@ -171,30 +171,13 @@ describe(
         ),
       ]);
       // The upstream resolver: dnsmasq outside the cluster, on the underlay segment.
-      upstream = spawn(
-        process.execPath,
-        [
-          CLI,
-          'lab',
-          'outside',
-          '--name',
-          lab.name,
-          '--address',
-          UPSTREAM,
-          '--',
-          ...dnsmasqArgv(
-            UPSTREAM,
-            53,
-            `--pid-file=${join(lab.root, 'dnsmasq.pid')}`,
-            '--log-queries',
-            `--log-facility=${upstreamLog}`,
-            '--local-ttl=300',
-            '--address=/up.example/192.0.2.10',
-            '--address=/cached.example/192.0.2.11',
-            `--txt-record=big.example,${BIG_TXT.join(',')}`,
-          ),
-        ],
-        { env: lab.env, stdio: 'ignore', detached: true },
+      upstream = startLabUpstream(
+        lab,
+        UPSTREAM,
+        upstreamLog,
+        '--address=/up.example/192.0.2.10',
+        '--address=/cached.example/192.0.2.11',
+        `--txt-record=big.example,${BIG_TXT.join(',')}`,
       );
       await waitFor(
         'pods Ready, and the upstream answering through cluster DNS',
