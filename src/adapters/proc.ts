@@ -22,6 +22,18 @@ export function processStartTime(pid: number): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
+/** True when process `pid` exists and has not exited (a zombie has: it only waits to be reaped). */
+export function processAlive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // no such process
+  }
+  // The state (field 3) follows the last ')' of the command name.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
 /** True when process `pid` exists and is the one that started at `startTime` (not a zombie). */
 export function isSameProcess(pid: number, startTime: number): boolean {
   if (processStartTime(pid) !== startTime) return false;

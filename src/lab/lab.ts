@@ -68,7 +68,7 @@ import { KubeClusterSource } from '../adapters/cluster-source-kube.js';
 import { KubeObjectStore } from '../adapters/object-store-kube.js';
 import { KubeClient, loadKubeconfig } from '../adapters/kube-api.js';
 import { processCommandLine, signalProcess, spawnDetached } from '../adapters/daemon.js';
-import { pidsInNetns, pidsWithEnvironEntry } from '../adapters/proc.js';
+import { pidsInNetns, pidsWithEnvironEntry, processAlive } from '../adapters/proc.js';
 import { SqliteObjectStore } from '../adapters/object-store-sqlite.js';
 import { systemClock } from '../adapters/clock.js';
 import { FlockLocker } from '../adapters/file-lock.js';
@@ -906,11 +906,14 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
   // down` run without the WEFT_LAB_ROOT the lab was made under: the control plane of `--api kube`,
   // the relays) carry the lab's member mark in their environment.
   for (const pid of pidsWithEnvironEntry(labMemberEntry(paths))) if (pid !== process.pid) pids.add(pid);
+  // A process has ended once it is gone or a zombie (its exit is done; whoever adopted it reaps it).
+  const untilEnded = async (ms: number) => {
+    const end = Date.now() + ms;
+    while ([...pids].some(processAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  };
   for (const pid of pids) signalProcess(pid, 'SIGTERM');
-  const end = Date.now() + 3_000;
-  while ([...pids].some((p) => processCommandLine(p) !== undefined) && Date.now() < end)
-    await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids) if (processCommandLine(pid) !== undefined) signalProcess(pid, 'SIGKILL');
+  await untilEnded(3_000);
+  for (const pid of pids) if (processAlive(pid)) signalProcess(pid, 'SIGKILL');
   // Once more, with SIGKILL: a pod's program started while the above ran (a runner restarting a
   // program that had just exited) is in a namespace of the lab too.
   for (const pid of pidsInNetns(...namespaces.map((n) => netns.path(n)))) {
@@ -918,6 +921,9 @@ export async function labDown(name: string, deps: LabDeps): Promise<LabDownRepor
     pids.add(pid);
     signalProcess(pid, 'SIGKILL');
   }
+  // SIGKILL is not instant either (a big process frees its memory first): lab down returns once
+  // every process it ended has.
+  await untilEnded(5_000);
 
   // One `ip -batch` for all namespaces: a 200-pod lab has hundreds.
   if (namespaces.length > 0) {
