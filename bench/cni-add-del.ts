@@ -10,6 +10,8 @@
  * time.
  *
  * Run: npm run bench   (as root; it makes and removes namespaces named weft-bench-*)
+ * WEFT_BENCH_CPU_PROF=DIR: each socket server (warm-up, then the timed run) writes a V8 CPU profile
+ * into DIR (node --cpu-prof), to see where the agent's side of a call spends its time.
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { existsSync, symlinkSync } from 'node:fs';
 import { CNI_PLUGINS_VERSION, referencePluginsDir } from '../src/lab/peer-flannel.js';
 
 const PODS = Number(process.env.WEFT_BENCH_PODS ?? '20');
+const CPU_PROF = process.env.WEFT_BENCH_CPU_PROF;
 
 interface Stats {
   medianMs: number;
@@ -52,9 +55,21 @@ async function run(
   const node = fx.add(`${label}-node`);
   const socketPath = join(fx.tmpDir(`${label}-run`), 'cni.sock');
   const server = viaSocket
-    ? await startDaemon(['ip', 'netns', 'exec', node, process.execPath, SOCKET_SERVER, socketPath], {
-        context: 'CNI socket server',
-      })
+    ? await startDaemon(
+        [
+          'ip',
+          'netns',
+          'exec',
+          node,
+          process.execPath,
+          ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+          SOCKET_SERVER,
+          socketPath,
+        ],
+        {
+          context: 'CNI socket server',
+        },
+      )
     : undefined;
   try {
     return await runPods(

@@ -67,6 +67,19 @@ build() {
   echo "build-peers: built $name $version in $(($(date +%s) - started)) s: $dir/bin ($(cd "$dir/bin" && echo *))"
 }
 
+# finish_build WHAT DIR RC: after a build into DIR/bin.partial that ended with RC, puts it in place as
+# DIR/bin; on a failure says so and removes the partial build (and returns 1).
+finish_build() {
+  local what="$1" dir="$2" rc="$3"
+  if [ "$rc" -ne 0 ]; then
+    echo "build-peers: FAILED to build $what (the error is above)" >&2
+    rm -rf "$dir/bin.partial"
+    return 1
+  fi
+  rm -rf "$dir/bin"
+  mv "$dir/bin.partial" "$dir/bin"
+}
+
 # flanneld from a throwaway module (see the top of this file).
 build_flannel() {
   local version="$1" dir="$root/flannel-$1"
@@ -96,13 +109,7 @@ build_flannel() {
   )
   local rc=$?
   rm -rf "$work"
-  if [ "$rc" -ne 0 ]; then
-    echo "build-peers: FAILED to build flanneld $version (the error is above)" >&2
-    rm -rf "$dir/bin.partial"
-    return 1
-  fi
-  rm -rf "$dir/bin"
-  mv "$dir/bin.partial" "$dir/bin"
+  finish_build "flanneld $version" "$dir" "$rc" || return 1
   echo "build-peers: built flannel $version in $(($(date +%s) - started)) s: $dir/bin/flanneld ($("$dir/bin/flanneld" --version 2>&1))"
 }
 
@@ -148,13 +155,7 @@ build_coredns() {
   )
   local rc=$?
   rm -rf "$work"
-  if [ "$rc" -ne 0 ]; then
-    echo "build-peers: FAILED to build coredns $version (the error is above)" >&2
-    rm -rf "$dir/bin.partial"
-    return 1
-  fi
-  rm -rf "$dir/bin"
-  mv "$dir/bin.partial" "$dir/bin"
+  finish_build "coredns $version" "$dir" "$rc" || return 1
   echo "build-peers: built coredns $version in $(($(date +%s) - started)) s: $dir/bin/coredns ($("$dir/bin/coredns" -plugins | tr '\n' ' '))"
 }
 
@@ -178,13 +179,7 @@ build_knp() {
       -o "$dir/bin.partial/kube-network-policies" ./cmd
   )
   local rc=$?
-  if [ "$rc" -ne 0 ]; then
-    echo "build-peers: FAILED to build kube-network-policies $version (the error is above)" >&2
-    rm -rf "$dir/bin.partial"
-    return 1
-  fi
-  rm -rf "$dir/bin"
-  mv "$dir/bin.partial" "$dir/bin"
+  finish_build "kube-network-policies $version" "$dir" "$rc" || return 1
   echo "build-peers: built kube-network-policies $version in $(($(date +%s) - started)) s: $dir/bin/kube-network-policies"
 }
 

@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { requireRoot } from './support/netns.js';
 import { spawn } from 'node:child_process';
 import { CLI, EXAMPLES, TestLab } from './support/lab.js';
+import { confirmed } from './support/lab-matrix.js';
 
 import { ALL, nsOf, policy, PORTS, SCENARIOS, type Expect, type Proto } from './support/policy-scenarios.js';
 
@@ -58,21 +59,12 @@ describe('NetworkPolicy enforced on a 3-node lab (vxlan)', { timeout: 1_800_000 
     return out;
   }
 
-  /**
-   * The probe matrix's differences from `expect`, confirmed: a pair that should connect but did
-   * not is probed again (twice more at most) and stays a difference only if it never connects; a
-   * pair that connected but should not is a difference at once, from any run. Why: an attempt has
-   * 600 ms, and on a starved 2-core machine a source pod's prober can miss that whole (every pair
-   * from that source fails together), while a refused connection never succeeds by chance.
-   */
+  /** The probe matrix's differences from `expect`, confirmed (test/support/lab-matrix.ts). */
   function probeDiff(port: number, proto: Proto, expect: Expect): string[] {
-    const leak = (d: string) => d.endsWith('want false, got true');
-    let out = diff(matrix('probe', port, proto), expect, port, proto);
-    for (let i = 0; i < 2 && out.some((d) => !leak(d)); i++) {
-      const again = diff(matrix('probe', port, proto), expect, port, proto);
-      out = [...new Set([...out.filter((d) => leak(d) || again.includes(d)), ...again.filter(leak)])];
-    }
-    return out;
+    return confirmed(
+      () => diff(matrix('probe', port, proto), expect, port, proto),
+      (d) => d.endsWith('want false, got true'),
+    );
   }
 
   /**

@@ -36,13 +36,7 @@ export function processAlive(pid: number): boolean {
 
 /** True when process `pid` exists and is the one that started at `startTime` (not a zombie). */
 export function isSameProcess(pid: number, startTime: number): boolean {
-  if (processStartTime(pid) !== startTime) return false;
-  try {
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return state.slice(state.lastIndexOf(')') + 2, state.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  return processStartTime(pid) === startTime && processAlive(pid);
 }
 
 /** Sends `signal` to process group `pgid`; false when the group has no process left (ESRCH). */

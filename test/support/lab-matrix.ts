@@ -33,19 +33,27 @@ export function surprises(m: ProbeJson, expect: Expect = ALL): string[] {
 }
 
 /**
- * surprises() of a probe, confirmed: a pair that should connect but did not is probed again (twice
- * more at most) and stays a surprise only if it never connects; one that connected but should not
- * is a surprise at once, from any run. An attempt has a short timeout, and on a starved 2-core
- * machine a source pod's prober can miss it whole; a refused connection never succeeds by chance.
+ * The differences one probe run gives (`run`), confirmed: a pair that should connect but did not
+ * is probed again (twice more at most) and stays a difference only if it never connects; a leak
+ * (`isLeak`: a pair that connected but should not) is a difference at once, from any run. An
+ * attempt has a short timeout, and on a starved 2-core machine a source pod's prober can miss it
+ * whole; a refused connection never succeeds by chance.
  */
-export function confirmedSurprises(probe: () => ProbeJson, expect: Expect = ALL): string[] {
-  const leak = (s: string) => s.endsWith(': connected');
-  let out = surprises(probe(), expect);
-  for (let i = 0; i < 2 && out.some((s) => !leak(s)); i++) {
-    const again = surprises(probe(), expect);
-    out = [...new Set([...out.filter((s) => leak(s) || again.includes(s)), ...again.filter(leak)])];
+export function confirmed(run: () => string[], isLeak: (difference: string) => boolean): string[] {
+  let out = run();
+  for (let i = 0; i < 2 && out.some((d) => !isLeak(d)); i++) {
+    const again = run();
+    out = [...new Set([...out.filter((d) => isLeak(d) || again.includes(d)), ...again.filter(isLeak)])];
   }
   return out;
+}
+
+/** surprises() of a probe, confirmed (see confirmed()). */
+export function confirmedSurprises(probe: () => ProbeJson, expect: Expect = ALL): string[] {
+  return confirmed(
+    () => surprises(probe(), expect),
+    (s) => s.endsWith(': connected'),
+  );
 }
 
 /** Every pod reaches every pod on 80/TCP and 81/UDP. */
